@@ -1,0 +1,1 @@
+"""Broker plugins: the protocol, the registry and the built-in paper broker."""

@@ -1,0 +1,139 @@
+"""The `bridge` command line (design §3)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bridge.config.load import LoadedConfig, load_config
+from bridge.errors import ConfigError
+
+
+def _config_path(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    if os.environ.get("BRIDGE_CONFIG"):
+        return Path(os.environ["BRIDGE_CONFIG"])
+    default = Path("config.yaml")
+    return default if default.exists() else None
+
+
+def _load(given: str | None) -> LoadedConfig:
+    path = _config_path(given)
+    if path is None:
+        raise SystemExit("no config: pass --config PATH, set BRIDGE_CONFIG, or run `bridge init` to write config.yaml")
+    return load_config(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon in the foreground."""
+    from bridge import daemon
+    from bridge.starter import demo_config, new_token
+
+    path = _config_path(args.config)
+    if path is None:
+        token = new_token()
+        print("no config file found: serving the built-in demo (paper broker, strategy `demo`)")
+        print("this demo token is shown once; run `bridge init` to write a config.yaml of your own")
+        return daemon.run(demo_config(token), args.host, args.port, reveal=token)
+    return daemon.run(load_config(path), args.host, args.port)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a config file."""
+    loaded = load_config(args.config)
+    strategies = len(loaded.config.strategies)
+    print(f"{args.config}: ok ({strategies} strateg{'y' if strategies == 1 else 'ies'}, "
+          f"{len(loaded.config.brokers)} broker(s))")  # fmt: skip
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a starter config with fresh tokens."""
+    from bridge.starter import starter_text
+
+    path = Path(args.path)
+    if path.exists():
+        print(f"{path} already exists; not overwriting it", file=sys.stderr)
+        return 1
+    path.write_text(starter_text(str(path)), encoding="utf-8")
+    path.chmod(0o600)  # it holds tokens
+    print(f"wrote {path}; check it with `bridge check --config {path}`, start with `bridge run --config {path}`")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Post one signal and print the response."""
+    import httpx
+
+    payload: dict[str, Any] = {"ticker": args.ticker, "action": args.action}
+    for key in ("sentiment", "price", "quantity"):
+        if getattr(args, key) is not None:
+            payload[key] = getattr(args, key)
+    try:
+        response = httpx.post(args.url, json=payload, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"cannot reach {args.url.rsplit('/', 1)[0]}/…: {exc}", file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0 if response.is_success else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print signals, orders or positions."""
+    from bridge.listing import fetch_rows, render_table
+
+    loaded = _load(args.config)
+    rows = fetch_rows(loaded, args.what, args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        print(render_table(args.what, rows))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    p = argparse.ArgumentParser(prog="bridge", description="Self-hosted TradingView/TrendSpider -> broker bridge.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--config")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="validate a config file")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=cmd_check)
+    init = sub.add_parser("init", help="write a starter config with fresh tokens")
+    init.add_argument("path", nargs="?", default="config.yaml")
+    init.set_defaults(func=cmd_init)
+    send = sub.add_parser("send", help="post one signal to a webhook URL")
+    send.add_argument("url")
+    send.add_argument("--ticker", required=True)
+    send.add_argument("--action", required=True)
+    send.add_argument("--sentiment")
+    send.add_argument("--price")
+    send.add_argument("--quantity")
+    send.set_defaults(func=cmd_send)
+    for what in ("signals", "orders", "positions"):
+        lister = sub.add_parser(what, help=f"list {what}")
+        lister.add_argument("--config")
+        lister.add_argument("--json", action="store_true")
+        lister.add_argument("--limit", type=int, default=50)
+        lister.set_defaults(func=cmd_list, what=what)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `bridge` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 1

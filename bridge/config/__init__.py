@@ -1,0 +1,1 @@
+"""Configuration: schema, loading with file:line errors, secrets."""

@@ -1,0 +1,51 @@
+"""`${NAME}` / `${NAME:-default}` interpolation and redaction of secret values."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SECRET_KEY = re.compile(r"(token|secret|password|passphrase|api_?key|key_?id|private)", re.IGNORECASE)
+MASK = "***"
+
+
+class MissingVariable(ValueError):
+    """An environment variable named in the config is not set and has no default."""
+
+
+def interpolate(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace every `${NAME}` / `${NAME:-default}` in `text` from the environment."""
+    env = os.environ if environ is None else environ
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise MissingVariable(
+                    f"environment variable {name} is not set; export it or write ${{{name}:-default}}"
+                )
+            return default
+        return value
+
+    return _REFERENCE.sub(substitute, text)
+
+
+def is_secret_key(key: str) -> bool:
+    """True for option names that conventionally hold credentials."""
+    return bool(_SECRET_KEY.search(key))
+
+
+def mask(secret: str) -> str:
+    """Show only the last four characters of a secret (`…cdef`)."""
+    return "…" + secret[-4:] if len(secret) >= 12 else MASK
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of any secret in `text`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    return text

@@ -1,0 +1,71 @@
+"""`bridge run`: logging with secrets redacted, the webhook URLs, and uvicorn in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+import uvicorn
+
+from bridge.config.load import LoadedConfig
+from bridge.config.secrets import mask, redact
+from bridge.web.app import build_app
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every configured secret in every log line, whoever logs it."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
+    """Log to stderr through one handler that redacts secrets."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def webhook_urls(loaded: LoadedConfig, host: str, port: int, reveal: str | None = None) -> list[str]:
+    """One line per strategy: its URL with the token masked (except `reveal`, shown once in full)."""
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
+    lines = []
+    for name, strategy in loaded.config.strategies.items():
+        token = strategy.token if strategy.token == reveal else mask(strategy.token)
+        lines.append(f"  {name}: http://{shown_host}:{port}/webhook/{name}/{token}")
+    return lines
+
+
+def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, reveal: str | None = None) -> int:
+    """Serve until SIGINT/SIGTERM."""
+    server_cfg = loaded.config.server
+    host = host or server_cfg.host
+    port = port or server_cfg.port
+    setup_logging([s for s in loaded.secrets() if s != reveal])
+    source = loaded.path or "built-in demo config (paper broker)"
+    print(f"trade-bridge serving {source} on http://{host}:{port}", flush=True)
+    print("webhook URLs (POST JSON such as {\"ticker\": \"AMD\", \"action\": \"buy\"}):", flush=True)
+    for line in webhook_urls(loaded, host, port, reveal):
+        print(line, flush=True)
+    config = uvicorn.Config(
+        build_app(loaded), host=host, port=port, access_log=False, log_config=None, lifespan="on",
+        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    server.run()
+    return 0

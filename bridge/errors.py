@@ -1,0 +1,39 @@
+"""Error types, grouped by what the caller does next."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """The configuration is invalid; `lines` holds `file:line: path: message` entries."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class BrokerError(BridgeError):
+    """Base of broker errors; adapters translate vendor errors into one of the subclasses."""
+
+
+class TemporaryBrokerError(BrokerError):
+    """Transient failure (network, 5xx, rate limit): a read may be retried, a submission may not."""
+
+
+class OrderRejected(BrokerError):
+    """The broker refused the order; final, never retried."""
+
+
+class UnknownOutcome(BrokerError):
+    """The broker may or may not have accepted the order: resolve with fetch_order(client_order_id)."""
+
+
+class OrderNotFound(BrokerError):
+    """No order with that client order id exists at the broker."""
+
+
+class DuplicateClientOrderId(OrderRejected):
+    """The broker already has an order with this client order id."""

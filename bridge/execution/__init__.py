@@ -1,0 +1,1 @@
+"""Execution: per-(subscription, ticker) queues, the executor and crash recovery."""

@@ -1,0 +1,219 @@
+"""Turn one signal into orders for one subscription: plan, commit the plan, then call the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TypeVar
+
+from bridge.brokers.base import Broker
+from bridge.config.schema import Subscription
+from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
+from bridge.models import Order, OrderRequest, Signal
+from bridge.signals.resolve import Plan, fmt, resolve
+from bridge.store import journal
+from bridge.store.db import Store, utcnow
+
+log = logging.getLogger("bridge.executor")
+T = TypeVar("T")
+READ_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Job:
+    """One signal for one subscription."""
+
+    signal_id: str
+    strategy: str
+    subscription: str
+    signal: Signal
+    received_at: datetime
+
+
+def client_order_id(signal_id: str, subscription: str, leg: str) -> str:
+    """Deterministic per (signal, subscription, leg): a retry can never mint a second id."""
+    digest = hashlib.sha256(f"{signal_id}|{subscription}|{leg}".encode()).hexdigest()
+    return f"tb-{digest[:29]}"
+
+
+class Outcome(Exception):
+    """Ends an execution early with a final state and its explanation."""
+
+    def __init__(self, state: str, decision: str) -> None:
+        super().__init__(decision)
+        self.state = state
+        self.decision = decision
+
+
+async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Broker reads are safe to retry: back off on temporary errors."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return await call()
+        except TemporaryBrokerError:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+class Executor:
+    """Runs jobs; the runtime is looked up per job so a reload never strands a queued signal."""
+
+    def __init__(self, store: Store, max_signal_age: float, brokers: Callable[[], dict[str, Broker | None]],
+                 settings: Callable[[str, str], tuple[str, Subscription] | None]) -> None:  # fmt: skip
+        self.store = store
+        self.max_signal_age = max_signal_age
+        self._brokers = brokers
+        self._settings = settings
+
+    async def run(self, job: Job) -> None:
+        """Execute one job to a final state; never raises."""
+        try:
+            state, decision = await self._execute(job)
+        except Outcome as outcome:
+            state, decision = outcome.state, outcome.decision
+        except Exception as exc:
+            log.exception("signal %s for %s failed", job.signal_id, job.subscription)
+            state, decision = "failed", f"failed: {type(exc).__name__}: {exc}"
+        await self.store.run(journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision)
+        log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
+
+    async def _execute(self, job: Job) -> tuple[str, str]:
+        found = self._settings(job.strategy, job.subscription)
+        if found is None:
+            return "failed", f"failed: subscription {job.subscription} is no longer in the config"
+        broker_name, sub = found
+        planned = await self.store.run(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
+        age = (utcnow() - job.received_at).total_seconds()
+        if age > self.max_signal_age and not planned:
+            return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
+        broker = self._brokers().get(broker_name)
+        if broker is None:
+            return "failed", f"failed: broker {broker_name} is unavailable"
+        await self.store.run(journal.start_execution, self.store.conn, job.signal_id, job.subscription)
+        if planned:  # resuming after a restart: continue the committed plan, never plan twice
+            decision = await self.store.run(self._decision, job)
+            return await self._run_orders(job, broker, sub, planned, decision)
+        observe = getattr(broker, "observe_price", None)
+        if job.signal.price is not None and observe is not None:
+            await observe(job.signal.ticker, job.signal.price)
+        positions = await _read("positions", broker.fetch_positions)
+        position = next((p.quantity for p in positions if p.symbol == job.signal.ticker), Decimal(0))
+        open_orders = await _read("open orders", lambda: broker.fetch_open_orders(job.signal.ticker))
+        plan = resolve(job.signal, position, open_orders, sub)
+        if plan.state != "executed":
+            return plan.state, plan.decision
+        for coid in plan.cancel:
+            await broker.cancel_order(coid)
+        if not plan.legs:
+            return "executed", plan.decision
+        rows = self._order_rows(job, broker_name, plan)
+        await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows)
+        planned = await self.store.run(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
+        return await self._run_orders(job, broker, sub, planned, plan.decision)
+
+    def _decision(self, job: Job) -> str:
+        row = self.store.conn.execute(
+            "SELECT decision FROM executions WHERE signal_id = ? AND subscription = ?", (job.signal_id, job.subscription)
+        ).fetchone()
+        return str(row["decision"] or "") if row else ""
+
+    def _order_rows(self, job: Job, broker: str, plan: Plan) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = []
+        for seq, leg in enumerate(plan.legs):
+            coid = client_order_id(job.signal_id, job.subscription, leg.kind)
+            rows.append({
+                "id": coid, "signal_id": job.signal_id, "broker": broker, "subscription": job.subscription,
+                "leg": leg.kind, "seq": seq, "client_order_id": coid, "symbol": job.signal.ticker, "side": leg.side,
+                "type": leg.order_type, "quantity": str(leg.quantity),
+                "limit_price": None if leg.limit_price is None else str(leg.limit_price),
+                "stop_price": None if leg.stop_price is None else str(leg.stop_price),
+                "time_in_force": leg.time_in_force,
+                "reference_price": None if job.signal.price is None else str(job.signal.price),
+            })  # fmt: skip
+        return rows
+
+    async def _run_orders(self, job: Job, broker: Broker, sub: Subscription, planned: list[sqlite3.Row],
+                          decision: str) -> tuple[str, str]:  # fmt: skip
+        for index, row in enumerate(planned):
+            order = await self._submit(broker, row) if row["status"] == "pending" else None
+            status = order.status if order else row["status"]
+            if status == "rejected":
+                error = order.error if order else row["error"]
+                await self._skip_rest(planned[index + 1:], "not sent: an earlier order was rejected")
+                raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
+            has_next = index + 1 < len(planned)
+            if has_next and row["leg"] == "exit" and status != "filled":
+                filled = await self._wait_for_fill(broker, row["client_order_id"], sub.exit_fill_timeout)
+                if not filled:
+                    await self._skip_rest(planned[index + 1:], "not sent: the exit did not fill in time")
+                    raise Outcome(
+                        "failed",
+                        f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, so no entry was sent",
+                    )
+        return "executed", decision
+
+    async def _submit(self, broker: Broker, row: sqlite3.Row) -> Order:
+        """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
+        request = OrderRequest(
+            client_order_id=row["client_order_id"], symbol=row["symbol"], side=row["side"],
+            quantity=Decimal(row["quantity"]), type=row["type"],
+            limit_price=None if row["limit_price"] is None else Decimal(row["limit_price"]),
+            stop_price=None if row["stop_price"] is None else Decimal(row["stop_price"]),
+            time_in_force=row["time_in_force"],
+            reference_price=None if row["reference_price"] is None else Decimal(row["reference_price"]),
+        )  # fmt: skip
+        coid = request.client_order_id
+        try:
+            order = await broker.create_order(request)
+        except DuplicateClientOrderId:
+            order = await broker.fetch_order(coid)  # sent before a crash: adopt it
+        except OrderRejected as exc:
+            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=str(exc))
+            return _rejected(request, str(exc))
+        except TemporaryBrokerError as exc:
+            message = f"not sent, broker temporarily unavailable: {exc}"
+            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=message)
+            return _rejected(request, message)
+        except Exception as exc:
+            await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc))
+            try:
+                order = await _read("order", lambda: broker.fetch_order(coid))
+            except (OrderNotFound, TemporaryBrokerError) as lookup:
+                raise Outcome("failed", f"the {row['leg']} order's outcome is unknown ({exc!r}; lookup: {lookup}); "
+                                        "it is checked again at the next start") from exc  # fmt: skip
+        await self.store.run(journal.update_order, self.store.conn, coid, order)
+        return order
+
+    async def _wait_for_fill(self, broker: Broker, coid: str, timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        delay = 0.05
+        while True:
+            order = await _read("order", lambda: broker.fetch_order(coid))
+            await self.store.run(journal.update_order, self.store.conn, coid, order)
+            if order.status == "filled":
+                return True
+            if order.status in ("canceled", "rejected") or asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _skip_rest(self, rows: list[sqlite3.Row], why: str) -> None:
+        for row in rows:
+            if row["status"] == "pending":
+                await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], status="canceled", error=why)
+
+
+def _rejected(request: OrderRequest, error: str) -> Order:
+    return Order(client_order_id=request.client_order_id, symbol=request.symbol, side=request.side,
+                 quantity=request.quantity, type=request.type, status="rejected", error=error)  # fmt: skip
+
+
+__all__ = ["Executor", "Job", "client_order_id", "fmt"]

@@ -1,0 +1,89 @@
+"""Start-up recovery: resolve orders of unknown outcome with the broker, then resume or expire signals."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from bridge.brokers.base import Broker
+from bridge.errors import OrderNotFound
+from bridge.execution.executor import Job
+from bridge.models import Signal
+from bridge.store import journal
+from bridge.store.db import Store, utcnow
+
+log = logging.getLogger("bridge.recovery")
+
+
+async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> list[str]:
+    """Ask the broker about every pending/unknown order; return the ids still unresolved."""
+    unresolved: list[str] = []
+    rows = await store.run(journal.unresolved_orders, store.conn)
+    for row in rows:
+        coid = row["client_order_id"]
+        if row["broker"] not in brokers:
+            log.warning("order %s belongs to broker %s, which the config no longer has", coid, row["broker"])
+            continue
+        broker = brokers[row["broker"]]
+        if broker is None:
+            unresolved.append(coid)
+            continue
+        try:
+            order = await broker.fetch_order(coid)
+        except OrderNotFound:
+            if row["status"] == "unknown":
+                # The broker never got it: a plan resumed below may send it; nothing else does.
+                await store.run(journal.update_order, store.conn, coid, status="pending", error="not found at broker")
+            continue
+        except Exception as exc:
+            log.warning("cannot resolve order %s with broker %s yet: %r", coid, row["broker"], exc)
+            unresolved.append(coid)
+            continue
+        await store.run(journal.update_order, store.conn, coid, order)
+        log.info("resolved order %s with broker %s: %s", coid, row["broker"], order.status)
+    return unresolved
+
+
+def _signal(row: object) -> Signal:
+    get = row.__getitem__  # type: ignore[attr-defined]
+    payload = json.loads(get("payload"))
+    return Signal(
+        ticker=get("ticker"),
+        action=get("action"),
+        sentiment=get("sentiment"),
+        price=None if get("price") is None else Decimal(get("price")),
+        quantity=None if get("quantity") is None else Decimal(get("quantity")),
+        order_type=payload.get("orderType"),
+        limit_price=None if payload.get("limitPrice") is None else Decimal(str(payload["limitPrice"])),
+        stop_price=None if payload.get("stopPrice") is None else Decimal(str(payload["stopPrice"])),
+        time_in_force=payload.get("timeInForce"),
+        time=None if get("signal_time") is None else datetime.fromisoformat(get("signal_time")),
+        interval=payload.get("interval"),
+        extras=payload.get("extras") or {},
+    )
+
+
+async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callable[[Job], None]) -> tuple[int, int]:
+    """Re-queue interrupted executions younger than max_signal_age and expire the rest; return the counts."""
+    resumed = expired = 0
+    for row in await store.run(journal.unfinished_executions, store.conn):
+        received = datetime.fromisoformat(row["received_at"])
+        age = (utcnow() - received).total_seconds()
+        planned = await store.run(journal.planned_orders, store.conn, row["signal_id"], row["subscription"])
+        if age > max_signal_age:
+            for order in planned:
+                if order["status"] == "pending":
+                    await store.run(journal.update_order, store.conn, order["client_order_id"], status="canceled",
+                                    error="not sent: the signal expired while the daemon was down")  # fmt: skip
+            sent = [o for o in planned if o["status"] != "pending"]
+            note = f"; {len(sent)} order(s) had been sent before the restart" if sent else ""
+            decision = f"expired: the daemon restarted {age:.0f}s after the signal (max_signal_age {max_signal_age:g}s){note}"
+            await store.run(journal.finish_execution, store.conn, row["signal_id"], row["subscription"], "expired", decision)
+            expired += 1
+            continue
+        enqueue(Job(row["signal_id"], row["strategy"], row["subscription"], _signal(row), received))
+        resumed += 1
+    return resumed, expired

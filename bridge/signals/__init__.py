@@ -1,0 +1,1 @@
+"""Signals: parsing webhook bodies and deciding what they mean for a position."""

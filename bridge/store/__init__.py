@@ -1,0 +1,1 @@
+"""SQLite persistence: one connection, one writer thread, explicit transactions."""

@@ -1,0 +1,176 @@
+"""Queries on the journal tables `webhooks`, `signals`, `executions` and `orders`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.models import FINAL_SIGNAL_STATES, Order
+from bridge.store.db import iso, transaction, utcnow
+
+# When subscriptions of one signal end differently, the signal shows the one most worth a look.
+STATE_PRIORITY = ("failed", "executed", "rejected", "expired", "ignored")
+
+
+@dataclass(frozen=True)
+class WebhookRow:
+    """One HTTP request as journaled (secrets already removed)."""
+
+    id: str
+    received_at: str
+    strategy: str | None
+    remote_addr: str | None
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str | None
+    status_code: int
+    message_code: str | None = None
+    message: str | None = None
+    signal_id: str | None = None
+
+
+def _insert_webhook(conn: sqlite3.Connection, w: WebhookRow) -> None:
+    conn.execute(
+        "INSERT INTO webhooks (id, received_at, strategy, remote_addr, method, path, headers, body, status_code,"
+        " message_code, message, signal_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (w.id, w.received_at, w.strategy, w.remote_addr, w.method, w.path, json.dumps(w.headers), w.body,
+         w.status_code, w.message_code, w.message, w.signal_id),
+    )  # fmt: skip
+
+
+def record_webhook(conn: sqlite3.Connection, webhook: WebhookRow) -> None:
+    """Journal a request that produced no signal."""
+    with transaction(conn):
+        _insert_webhook(conn, webhook)
+
+
+def record_signal(
+    conn: sqlite3.Connection, webhook: WebhookRow, signal: dict[str, Any], executions: Iterable[tuple[str, str]]
+) -> None:
+    """Journal an accepted request, its signal and one execution per subscription, atomically."""
+    with transaction(conn):
+        _insert_webhook(conn, webhook)
+        conn.execute(
+            "INSERT INTO signals (id, webhook_id, strategy, ticker, action, sentiment, price, quantity, signal_time,"
+            " payload, extras, state, decision, received_at, updated_at)"
+            " VALUES (:id, :webhook_id, :strategy, :ticker, :action, :sentiment, :price, :quantity, :signal_time,"
+            " :payload, :extras, 'received', NULL, :received_at, :received_at)",
+            signal,
+        )
+        rows = [(signal["id"], sub, broker, signal["ticker"]) for sub, broker in executions]
+        conn.executemany(
+            "INSERT INTO executions (signal_id, subscription, broker, ticker, state) VALUES (?, ?, ?, ?, 'received')", rows
+        )
+        if not rows:
+            conn.execute(
+                "UPDATE signals SET state = 'ignored', decision = ? WHERE id = ?",
+                ("ignored: the strategy has no enabled subscription", signal["id"]),
+            )
+
+
+def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str) -> None:
+    """Mark one subscription's execution, and its signal, as processing."""
+    now = iso(utcnow())
+    with transaction(conn):
+        conn.execute(
+            "UPDATE executions SET state = 'processing', started_at = COALESCE(started_at, ?) "
+            "WHERE signal_id = ? AND subscription = ?",
+            (now, signal_id, subscription),
+        )
+        conn.execute(
+            "UPDATE signals SET state = 'processing', updated_at = ? WHERE id = ? AND state = 'received'",
+            (now, signal_id),
+        )
+
+
+def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str, orders: list[dict[str, Any]]) -> None:
+    """Commit the plan's decision and every planned order (status pending) before any broker call."""
+    now = iso(utcnow())
+    with transaction(conn):
+        conn.execute(
+            "UPDATE executions SET decision = ? WHERE signal_id = ? AND subscription = ?", (decision, signal_id, subscription)
+        )
+        for order in orders:
+            conn.execute(
+                "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
+                " quantity, limit_price, stop_price, time_in_force, reference_price, status, created_at, updated_at)"
+                " VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type,"
+                " :quantity, :limit_price, :stop_price, :time_in_force, :reference_price, 'pending', :now, :now)",
+                {**order, "now": now},
+            )
+
+
+def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:
+    """The orders a plan committed for one subscription, in the order they run."""
+    return conn.execute(
+        "SELECT * FROM orders WHERE signal_id = ? AND subscription = ? ORDER BY seq", (signal_id, subscription)
+    ).fetchall()
+
+
+def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None = None, *,
+                 status: str | None = None, error: str | None = None) -> None:  # fmt: skip
+    """Record what the broker said about an order (or a status and error of ours)."""
+    fields: dict[str, Any] = {"updated_at": iso(utcnow())}
+    if order is not None:
+        fields.update(
+            status=order.status, broker_order_id=order.broker_order_id, filled_quantity=str(order.filled_quantity),
+            avg_fill_price=None if order.avg_fill_price is None else str(order.avg_fill_price), error=order.error,
+        )  # fmt: skip
+    if status is not None:
+        fields["status"] = status
+    if error is not None:
+        fields["error"] = error
+    assignments = ", ".join(f"{name} = :{name}" for name in fields)
+    with transaction(conn):
+        conn.execute(f"UPDATE orders SET {assignments} WHERE client_order_id = :coid",  # noqa: S608 - names are ours
+                     {**fields, "coid": client_order_id})  # fmt: skip
+
+
+def finish_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, state: str, decision: str) -> None:
+    """Record a subscription's final state; when it was the last one, settle the signal's state."""
+    now = iso(utcnow())
+    with transaction(conn):
+        conn.execute(
+            "UPDATE executions SET state = ?, decision = ?, finished_at = ? WHERE signal_id = ? AND subscription = ?",
+            (state, decision, now, signal_id, subscription),
+        )
+        rows = conn.execute(
+            "SELECT subscription, state, decision FROM executions WHERE signal_id = ? ORDER BY subscription",
+            (signal_id,),
+        ).fetchall()
+        if all(r["state"] in FINAL_SIGNAL_STATES for r in rows):
+            states = {r["state"] for r in rows}
+            overall = next(s for s in STATE_PRIORITY if s in states)
+            text = rows[0]["decision"] if len(rows) == 1 else "; ".join(f"{r['subscription']}: {r['decision']}" for r in rows)
+            conn.execute(
+                "UPDATE signals SET state = ?, decision = ?, updated_at = ? WHERE id = ?", (overall, text, now, signal_id)
+            )
+
+
+def unfinished_executions(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Executions a crash interrupted, oldest first, with their signal's fields."""
+    return conn.execute(
+        "SELECT e.signal_id, e.subscription, e.broker, e.state AS execution_state, s.* FROM executions e "
+        "JOIN signals s ON s.id = e.signal_id WHERE e.state IN ('received', 'processing') ORDER BY s.received_at"
+    ).fetchall()
+
+
+def unresolved_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Orders whose outcome at the broker is not known: planned (maybe sent) or ambiguous."""
+    return conn.execute("SELECT * FROM orders WHERE status IN ('pending', 'unknown') ORDER BY created_at").fetchall()
+
+
+def rows_as_dicts(rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
+    """sqlite3 rows -> plain dicts."""
+    return [dict(row) for row in rows]
+
+
+def latest(conn: sqlite3.Connection, table: str, limit: int) -> list[dict[str, Any]]:
+    """The newest rows of a journal table."""
+    order = {"webhooks": "received_at", "signals": "received_at", "orders": "created_at"}[table]
+    sql = f"SELECT * FROM {table} ORDER BY {order} DESC, rowid DESC LIMIT ?"  # noqa: S608 - table is whitelisted
+    return rows_as_dicts(conn.execute(sql, (limit,)))

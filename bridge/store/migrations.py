@@ -1,0 +1,149 @@
+"""Schema migrations, applied in order inside one transaction each and tracked by `user_version`."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+MIGRATIONS: list[str] = [
+    # 1: the journal contract tables (design §6) and the paper broker's book.
+    """
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        strategy TEXT,
+        remote_addr TEXT,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        body TEXT,
+        status_code INTEGER NOT NULL,
+        message_code TEXT,
+        message TEXT,
+        signal_id TEXT
+    );
+    CREATE INDEX webhooks_received_at ON webhooks(received_at);
+    CREATE TABLE signals (
+        id TEXT PRIMARY KEY,
+        webhook_id TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        action TEXT NOT NULL,
+        sentiment TEXT,
+        price TEXT,
+        quantity TEXT,
+        signal_time TEXT,
+        payload TEXT NOT NULL,
+        extras TEXT NOT NULL,
+        state TEXT NOT NULL,
+        decision TEXT,
+        received_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX signals_received_at ON signals(received_at);
+    CREATE INDEX signals_state ON signals(state);
+    CREATE TABLE executions (
+        signal_id TEXT NOT NULL REFERENCES signals(id),
+        subscription TEXT NOT NULL,
+        broker TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        state TEXT NOT NULL,
+        decision TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        PRIMARY KEY (signal_id, subscription)
+    );
+    CREATE INDEX executions_state ON executions(state);
+    CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        signal_id TEXT NOT NULL REFERENCES signals(id),
+        broker TEXT NOT NULL,
+        subscription TEXT NOT NULL,
+        leg TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        client_order_id TEXT NOT NULL UNIQUE,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        type TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        limit_price TEXT,
+        stop_price TEXT,
+        time_in_force TEXT NOT NULL,
+        reference_price TEXT,
+        status TEXT NOT NULL,
+        broker_order_id TEXT,
+        filled_quantity TEXT NOT NULL DEFAULT '0',
+        avg_fill_price TEXT,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_signal ON orders(signal_id);
+    CREATE INDEX orders_status ON orders(status);
+    CREATE TABLE paper_accounts (
+        broker TEXT PRIMARY KEY,
+        cash TEXT NOT NULL
+    );
+    CREATE TABLE paper_orders (
+        broker TEXT NOT NULL,
+        client_order_id TEXT NOT NULL,
+        broker_order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        type TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        limit_price TEXT,
+        stop_price TEXT,
+        time_in_force TEXT NOT NULL,
+        status TEXT NOT NULL,
+        filled_quantity TEXT NOT NULL,
+        avg_fill_price TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (broker, client_order_id)
+    );
+    CREATE TABLE paper_positions (
+        broker TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        avg_price TEXT,
+        PRIMARY KEY (broker, symbol)
+    );
+    CREATE TABLE paper_fills (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        broker TEXT NOT NULL,
+        client_order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        price TEXT,
+        filled_at TEXT NOT NULL
+    );
+    CREATE TABLE paper_prices (
+        broker TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        price TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (broker, symbol)
+    );
+    """,
+]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations, each in its own transaction; return the schema version now in force."""
+    conn = db.conn
+    while True:
+        conn.execute("BEGIN IMMEDIATE")  # read the version under the write lock: two processes may start
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version >= len(MIGRATIONS):
+                conn.execute("COMMIT")
+                return version
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

@@ -1,0 +1,1 @@
+"""HTTP: the webhook intake, health, and the admin API."""

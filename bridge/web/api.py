@@ -1,0 +1,69 @@
+"""The admin API: journal and positions as JSON arrays, newest first, behind the admin token."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bridge.service import Bridge
+from bridge.store import journal
+from bridge.web.auth import bearer_matches
+
+NUMERIC = ("price", "quantity", "limit_price", "stop_price", "filled_quantity", "avg_fill_price", "reference_price")
+MAX_LIMIT = 1000
+
+
+def number(text: str | None) -> int | float | None:
+    """A stored decimal string as a JSON number."""
+    if text is None:
+        return None
+    value = Decimal(text)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    """Journal row -> API item (numbers as numbers)."""
+    return {k: number(v) if k in NUMERIC else v for k, v in row.items()}
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "100")
+    return max(1, min(int(raw), MAX_LIMIT)) if raw.isdigit() else 100
+
+
+def _denied(bridge: Bridge, request: Request) -> JSONResponse | None:
+    expected = bridge.runtime.loaded.config.server.admin_token
+    if bearer_matches(expected, request.headers.get("authorization")):
+        return None
+    hint = "send Authorization: Bearer <server.admin_token>" if expected else "set server.admin_token to use the API"
+    return JSONResponse({"success": False, "messageCode": "unauthorized", "message": hint}, status_code=401)
+
+
+async def journal_list(request: Request) -> JSONResponse:
+    """`GET /api/webhooks|signals|orders`."""
+    bridge: Bridge = request.app.state.bridge
+    if (denied := _denied(bridge, request)) is not None:
+        return denied
+    table = request.path_params["table"]
+    if table not in ("webhooks", "signals", "orders"):
+        return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
+    rows = await bridge.store.run(journal.latest, bridge.store.conn, table, _limit(request))
+    return JSONResponse([present(r) for r in rows])
+
+
+async def positions(request: Request) -> JSONResponse:
+    """`GET /api/positions`: what each healthy broker holds now."""
+    bridge: Bridge = request.app.state.bridge
+    if (denied := _denied(bridge, request)) is not None:
+        return denied
+    items: list[dict[str, Any]] = []
+    for name, slot in bridge.runtime.brokers.items():
+        if slot.broker is None or not slot.healthy:
+            continue
+        for p in await slot.broker.fetch_positions():
+            items.append({"broker": name, "symbol": p.symbol, "quantity": number(str(p.quantity)),
+                          "avg_price": number(None if p.avg_price is None else str(p.avg_price))})  # fmt: skip
+    return JSONResponse(items[: _limit(request)])

@@ -1,0 +1,30 @@
+"""Constant-time secret checks and the header scrubbing applied before anything is journaled."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.datastructures import Headers
+
+from bridge.config.secrets import is_secret_key
+
+# Compared against when the strategy does not exist, so both failures take the same time.
+_DUMMY_TOKEN = "x" * 48
+_SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "set-cookie"}
+
+
+def token_matches(expected: str | None, given: str) -> bool:
+    """True when `given` equals `expected`; constant time, and an unknown strategy always fails."""
+    same = hmac.compare_digest((expected or _DUMMY_TOKEN).encode(), given.encode())
+    return same and expected is not None
+
+
+def bearer_matches(expected: str | None, authorization: str | None) -> bool:
+    """Check an `Authorization: Bearer <token>` header against the admin token."""
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and token_matches(expected, given.strip())
+
+
+def safe_headers(headers: Headers) -> dict[str, str]:
+    """Request headers without credentials, as stored in the journal."""
+    return {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS and not is_secret_key(k)}
