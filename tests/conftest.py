@@ -1,0 +1,163 @@
+"""Shared fixtures: a real daemon on a free loopback port, a fresh journal store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bridge.store.db import Store
+
+TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
+ADMIN = "adm-" + "f0e1d2c3b4a5f6e7d8c9"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(directory: Path, subscriptions: str | None = None, extra: str = "", strategy: str = "sq",
+                 token: str = TOKEN, port: int = 0) -> Path:  # fmt: skip
+    """Write a config with one strategy on the paper broker; `subscriptions` is raw YAML list text."""
+    subs = subscriptions or "- broker: paper\n"
+    text = (
+        f"server:\n  host: 127.0.0.1\n  port: {port or 8787}\n  admin_token: {ADMIN}\n"
+        "database: bridge.db\n"
+        "brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\n"
+        f"strategies:\n  {strategy}:\n    token: {token}\n    subscriptions:\n"
+        + textwrap.indent(subs, "      ")
+        + extra
+    )
+    path = directory / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class Daemon:
+    """A `bridge run` subprocess serving a config from a temp dir."""
+
+    config: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+    token: str = TOKEN
+    strategy: str = "sq"
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.config.parent / f"daemon-{self.port}.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/webhook/{self.strategy}/{self.token}"
+
+    @property
+    def db(self) -> Path:
+        return self.config.parent / "bridge.db"
+
+    def start(self, timeout: float = 15.0) -> Daemon:
+        log = self.log_path.open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "run", "--config", str(self.config), "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daemon exited: {self.output()}")
+            try:
+                health = httpx.get(f"{self.base}/health", timeout=1).json()
+                if not health.get("recovering"):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon did not start: {self.output()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        self.stop(signal.SIGKILL)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def post(self, payload: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None,
+             url: str | None = None) -> httpx.Response:  # fmt: skip
+        if content is None:
+            return httpx.post(url or self.url, json=payload, headers=headers, timeout=10)
+        return httpx.post(url or self.url, content=content, headers=headers, timeout=10)
+
+    def api(self, what: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.base}/api/{what}", params=params,
+                             headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)  # fmt: skip
+        response.raise_for_status()
+        return response.json()
+
+    def wait_final(self, signal_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Poll the API until the signal reaches a final state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for item in self.api("signals", limit=1000):
+                if item["id"] == signal_id and item["state"] not in ("received", "processing"):
+                    return dict(item)
+            time.sleep(0.05)
+        raise AssertionError(f"signal {signal_id} did not finish: {self.output()[-2000:]}")
+
+    def positions(self) -> dict[str, float]:
+        return {p["symbol"]: p["quantity"] for p in self.api("positions")}
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Any]:
+    """Factory: make_daemon(subscriptions_yaml=None, extra="") -> started Daemon; stopped at teardown."""
+    started: list[Daemon] = []
+
+    def factory(subscriptions: str | None = None, extra: str = "", start: bool = True, **kw: Any) -> Daemon:
+        port = free_port()
+        config = write_config(tmp_path, subscriptions, extra, port=port, **kw)
+        daemon = Daemon(config=config, port=port, **{k: v for k, v in kw.items() if k in ("token", "strategy")})
+        started.append(daemon)
+        return daemon.start() if start else daemon
+
+    yield factory
+    for daemon in started:
+        daemon.stop()
+
+
+@pytest.fixture
+async def fresh_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """An open, migrated journal in a temp dir."""
+    store = Store(tmp_path / "journal.db")
+    await store.open()
+    yield store
+    await store.close()
