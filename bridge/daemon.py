@@ -59,7 +59,7 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
     setup_logging([s for s in loaded.secrets() if s != reveal])
     source = loaded.path or "built-in demo config (paper broker)"
     print(f"trade-bridge serving {source} on http://{host}:{port}", flush=True)
-    print("webhook URLs (POST JSON such as {\"ticker\": \"AMD\", \"action\": \"buy\"}):", flush=True)
+    print('webhook URLs (POST JSON such as {"ticker": "AMD", "action": "buy"}):', flush=True)
     for line in webhook_urls(loaded, host, port, reveal):
         print(line, flush=True)
     config = uvicorn.Config(

@@ -13,8 +13,19 @@ from bridge.web.api import number, present
 
 COLUMNS = {
     "signals": ["received_at", "id", "strategy", "ticker", "action", "sentiment", "state", "decision"],
-    "orders": ["created_at", "symbol", "side", "type", "quantity", "status", "filled_quantity", "avg_fill_price",
-               "broker", "client_order_id", "error"],  # fmt: skip
+    "orders": [
+        "created_at",
+        "symbol",
+        "side",
+        "type",
+        "quantity",
+        "status",
+        "filled_quantity",
+        "avg_fill_price",
+        "broker",
+        "client_order_id",
+        "error",
+    ],
     "positions": ["broker", "symbol", "quantity", "avg_price"],
 }
 

@@ -12,9 +12,7 @@ Sentiment = Literal["bullish", "bearish", "flat"]
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TimeInForce = Literal["day", "gtc", "opg", "cls", "ioc", "fok"]
-OrderStatus = Literal[
-    "pending", "submitted", "open", "partially_filled", "filled", "canceled", "rejected", "unknown"
-]
+OrderStatus = Literal["pending", "submitted", "open", "partially_filled", "filled", "canceled", "rejected", "unknown"]
 SignalState = Literal["received", "processing", "executed", "ignored", "rejected", "expired", "failed"]
 
 FINAL_ORDER_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected"})

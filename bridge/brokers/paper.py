@@ -236,7 +236,8 @@ class PaperBroker:
             (self.name, row["client_order_id"], row["symbol"], row["side"], str(qty), _text(price), now),
         )
         pos = conn.execute(
-            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, row["symbol"])
+            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?",
+            (self.name, row["symbol"]),
         ).fetchone()
         old = Decimal(pos["quantity"]) if pos else Decimal(0)
         old_avg = _dec(pos["avg_price"]) if pos else None
@@ -271,7 +272,9 @@ class PaperBroker:
         return await self.store.run(run)
 
 
-def _average(old: Decimal, old_avg: Decimal | None, signed: Decimal, price: Decimal | None, new: Decimal) -> Decimal | None:
+def _average(
+    old: Decimal, old_avg: Decimal | None, signed: Decimal, price: Decimal | None, new: Decimal
+) -> Decimal | None:
     """Average entry price after a fill: weighted when adding, kept when reducing, reset when flipping."""
     if new == 0:
         return None

@@ -42,6 +42,4 @@ def find_plugin(name: str) -> BrokerFactory:
     if ":" in name:
         return cast(BrokerFactory, _import(name, name))
     available = sorted({*BUILTINS, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
-    raise PluginLoadError(
-        f"unknown broker plugin {name!r}; available: {', '.join(available)} (or write module:Class)"
-    )
+    raise PluginLoadError(f"unknown broker plugin {name!r}; available: {', '.join(available)} (or write module:Class)")

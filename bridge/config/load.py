@@ -139,9 +139,7 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
-def validate_data(
-    data: Any, reader: _Reader, model: type[BaseModel] = Config, prefix: Path_ = ()
-) -> BaseModel | None:
+def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, prefix: Path_ = ()) -> BaseModel | None:
     """Validate `data` against `model`, appending located errors to the reader."""
     try:
         return model.model_validate(data)
@@ -152,9 +150,7 @@ def validate_data(
         return None
 
 
-def parse_config(
-    text: str, filename: str = "<config>", environ: Mapping[str, str] | None = None
-) -> Config:
+def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
     """Parse and validate config text; raise ConfigError listing every problem."""
     reader = _Reader(filename, environ)
     try:

@@ -82,7 +82,9 @@ class Executor:
         except Exception as exc:
             log.exception("signal %s for %s failed", job.signal_id, job.subscription)
             state, decision = "failed", f"failed: {type(exc).__name__}: {exc}"
-        await self.store.run(journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision)
+        await self.store.run(
+            journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision
+        )
         log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
 
     async def _execute(self, job: Job) -> tuple[str, str]:
@@ -121,7 +123,8 @@ class Executor:
 
     def _decision(self, job: Job) -> str:
         row = self.store.conn.execute(
-            "SELECT decision FROM executions WHERE signal_id = ? AND subscription = ?", (job.signal_id, job.subscription)
+            "SELECT decision FROM executions WHERE signal_id = ? AND subscription = ?",
+            (job.signal_id, job.subscription),
         ).fetchone()
         return str(row["decision"] or "") if row else ""
 
@@ -147,16 +150,17 @@ class Executor:
             status = order.status if order else row["status"]
             if status == "rejected":
                 error = order.error if order else row["error"]
-                await self._skip_rest(planned[index + 1:], "not sent: an earlier order was rejected")
+                await self._skip_rest(planned[index + 1 :], "not sent: an earlier order was rejected")
                 raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
             has_next = index + 1 < len(planned)
             if has_next and row["leg"] == "exit" and status != "filled":
                 filled = await self._wait_for_fill(broker, row["client_order_id"], sub.exit_fill_timeout)
                 if not filled:
-                    await self._skip_rest(planned[index + 1:], "not sent: the exit did not fill in time")
+                    await self._skip_rest(planned[index + 1 :], "not sent: the exit did not fill in time")
                     raise Outcome(
                         "failed",
-                        f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, so no entry was sent",
+                        f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, "
+                        "so no entry was sent",
                     )
         return "executed", decision
 
@@ -208,7 +212,9 @@ class Executor:
     async def _skip_rest(self, rows: list[sqlite3.Row], why: str) -> None:
         for row in rows:
             if row["status"] == "pending":
-                await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], status="canceled", error=why)
+                await self.store.run(
+                    journal.update_order, self.store.conn, row["client_order_id"], status="canceled", error=why
+                )
 
 
 def _rejected(request: OrderRequest, error: str) -> Order:

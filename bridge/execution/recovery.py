@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -47,8 +48,8 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> lis
     return unresolved
 
 
-def _signal(row: object) -> Signal:
-    get = row.__getitem__  # type: ignore[attr-defined]
+def _signal(row: sqlite3.Row) -> Signal:
+    get = row.__getitem__
     payload = json.loads(get("payload"))
     return Signal(
         ticker=get("ticker"),
@@ -80,8 +81,12 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
                                     error="not sent: the signal expired while the daemon was down")  # fmt: skip
             sent = [o for o in planned if o["status"] != "pending"]
             note = f"; {len(sent)} order(s) had been sent before the restart" if sent else ""
-            decision = f"expired: the daemon restarted {age:.0f}s after the signal (max_signal_age {max_signal_age:g}s){note}"
-            await store.run(journal.finish_execution, store.conn, row["signal_id"], row["subscription"], "expired", decision)
+            decision = (
+                f"expired: the daemon restarted {age:.0f}s after the signal (max_signal_age {max_signal_age:g}s){note}"
+            )
+            await store.run(
+                journal.finish_execution, store.conn, row["signal_id"], row["subscription"], "expired", decision
+            )
             expired += 1
             continue
         enqueue(Job(row["signal_id"], row["strategy"], row["subscription"], _signal(row), received))

@@ -146,7 +146,9 @@ class Payload(BaseModel):
         if text in (None, ""):
             return None
         if text not in ORDER_TYPES:
-            raise _fail("invalid-order-type", f"orderType must be one of {', '.join(ORDER_TYPES)}; got {json.dumps(value)}")
+            raise _fail(
+                "invalid-order-type", f"orderType must be one of {', '.join(ORDER_TYPES)}; got {json.dumps(value)}"
+            )
         return str(text)
 
     @field_validator("time_in_force", mode="before")
@@ -157,7 +159,8 @@ class Payload(BaseModel):
             return None
         if text not in TIME_IN_FORCE:
             raise _fail(
-                "invalid-time-in-force", f"timeInForce must be one of {', '.join(TIME_IN_FORCE)}; got {json.dumps(value)}"
+                "invalid-time-in-force",
+                f"timeInForce must be one of {', '.join(TIME_IN_FORCE)}; got {json.dumps(value)}",
             )
         return str(text)
 
@@ -175,7 +178,10 @@ class Payload(BaseModel):
                 return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except (ValueError, OverflowError, OSError):
             pass
-        raise _fail("invalid-time", f'time must be an ISO 8601 timestamp such as "2026-01-02T15:04:05Z"; got {json.dumps(value)}')
+        raise _fail(
+            "invalid-time",
+            f'time must be an ISO 8601 timestamp such as "2026-01-02T15:04:05Z"; got {json.dumps(value)}',
+        )
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -210,8 +216,9 @@ def decode_body(body: bytes) -> Any:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise PayloadError("malformed-json", "the body is not UTF-8 text; send JSON such as "
-                           '{"ticker": "AMD", "action": "buy"}') from None
+        raise PayloadError(
+            "malformed-json", 'the body is not UTF-8 text; send JSON such as {"ticker": "AMD", "action": "buy"}'
+        ) from None
     if not text.strip():
         raise PayloadError("empty-json", 'the body is empty; send JSON such as {"ticker": "AMD", "action": "buy"}')
 
@@ -221,7 +228,9 @@ def decode_body(body: bytes) -> Any:
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=reject_constant)
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
-        detail = f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        detail = (
+            f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        )
         raise PayloadError(
             "malformed-json",
             f"the body is not valid JSON ({detail}); check for trailing commas, smart quotes and unquoted text",
@@ -237,8 +246,12 @@ def parse_payload(data: Any) -> tuple[Signal, dict[str, Any], dict[str, Any]]:
         if err["type"] in ("missing",):
             raise PayloadError("invalid-payload", f"{'.'.join(map(str, err['loc']))} is required") from None
         loc = ".".join(map(str, err["loc"]))
-        message = err["msg"] if isinstance(err.get("ctx"), type(None)) else err["msg"]
-        code = err["type"] if err["type"].startswith(("invalid-", "empty-", "unsupported-", "unsubstituted-")) else "invalid-payload"
+        message = err["msg"]
+        code = (
+            err["type"]
+            if err["type"].startswith(("invalid-", "empty-", "unsupported-", "unsubstituted-"))
+            else "invalid-payload"
+        )
         raise PayloadError(code, message if code != "invalid-payload" or not loc else f"{loc}: {message}") from None
     price = payload.price if payload.price is not None else payload.signal_price
     signal = Signal(

@@ -63,7 +63,8 @@ def record_signal(
         )
         rows = [(signal["id"], sub, broker, signal["ticker"]) for sub, broker in executions]
         conn.executemany(
-            "INSERT INTO executions (signal_id, subscription, broker, ticker, state) VALUES (?, ?, ?, ?, 'received')", rows
+            "INSERT INTO executions (signal_id, subscription, broker, ticker, state) VALUES (?, ?, ?, ?, 'received')",
+            rows,
         )
         if not rows:
             conn.execute(
@@ -87,18 +88,22 @@ def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str)
         )
 
 
-def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str, orders: list[dict[str, Any]]) -> None:
+def save_plan(
+    conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str, orders: list[dict[str, Any]]
+) -> None:
     """Commit the plan's decision and every planned order (status pending) before any broker call."""
     now = iso(utcnow())
     with transaction(conn):
         conn.execute(
-            "UPDATE executions SET decision = ? WHERE signal_id = ? AND subscription = ?", (decision, signal_id, subscription)
+            "UPDATE executions SET decision = ? WHERE signal_id = ? AND subscription = ?",
+            (decision, signal_id, subscription),
         )
         for order in orders:
             conn.execute(
-                "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
-                " quantity, limit_price, stop_price, time_in_force, reference_price, status, created_at, updated_at)"
-                " VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type,"
+                "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
+                " type, quantity, limit_price, stop_price, time_in_force, reference_price, status, created_at,"
+                " updated_at) VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol,"
+                " :side, :type,"
                 " :quantity, :limit_price, :stop_price, :time_in_force, :reference_price, 'pending', :now, :now)",
                 {**order, "now": now},
             )
@@ -145,9 +150,14 @@ def finish_execution(conn: sqlite3.Connection, signal_id: str, subscription: str
         if all(r["state"] in FINAL_SIGNAL_STATES for r in rows):
             states = {r["state"] for r in rows}
             overall = next(s for s in STATE_PRIORITY if s in states)
-            text = rows[0]["decision"] if len(rows) == 1 else "; ".join(f"{r['subscription']}: {r['decision']}" for r in rows)
+            text = (
+                rows[0]["decision"]
+                if len(rows) == 1
+                else "; ".join(f"{r['subscription']}: {r['decision']}" for r in rows)
+            )
             conn.execute(
-                "UPDATE signals SET state = ?, decision = ?, updated_at = ? WHERE id = ?", (overall, text, now, signal_id)
+                "UPDATE signals SET state = ?, decision = ?, updated_at = ? WHERE id = ?",
+                (overall, text, now, signal_id),
             )
 
 

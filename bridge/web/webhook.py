@@ -22,7 +22,8 @@ log = logging.getLogger("bridge.webhook")
 UNAUTHORIZED = {
     "success": False,
     "messageCode": "unauthorized",
-    "message": "Unknown strategy or wrong token: check the webhook URL (bridge run prints it; the token is case-sensitive).",
+    "message": "Unknown strategy or wrong token: check the webhook URL "
+    "(bridge run prints it; the token is case-sensitive).",
 }
 
 
@@ -73,7 +74,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
             await bridge.store.run(journal.record_webhook, bridge.store.conn, row)
         except sqlite3.Error:
             log.exception("could not journal a %d answer", status)
-        log.info("%s %s %d %s %.1fms", request.method, row.path, status, code or "", (time.perf_counter() - started) * 1e3)
+        log.info(
+            "%s %s %d %s %.1fms", request.method, row.path, status, code or "", (time.perf_counter() - started) * 1e3
+        )
         return JSONResponse(content, status_code=status)
 
     if not known:
@@ -104,5 +107,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
              "message": "The bridge cannot store signals right now (database busy or disk full); retry shortly."},
             status_code=503,
         )  # fmt: skip
-    log.info("%s %s 200 signal=%s %.1fms", request.method, webhook.path, signal_id, (time.perf_counter() - started) * 1e3)
+    log.info(
+        "%s %s 200 signal=%s %.1fms", request.method, webhook.path, signal_id, (time.perf_counter() - started) * 1e3
+    )
     return JSONResponse({"success": True, "id": signal_id, "logId": webhook.id, "payload": payload})

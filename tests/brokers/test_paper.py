@@ -1,0 +1,142 @@
+"""The paper broker: fills, positions, cash, resting orders, idempotency by client order id."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from bridge.brokers.base import BrokerContext
+from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
+from bridge.models import OrderRequest
+from bridge.store.db import Store
+
+
+async def _broker(store: Store, cash: str = "100000") -> PaperBroker:
+    broker = PaperBroker(PaperOptions(cash=Decimal(cash)), BrokerContext(name="paper", store=store))
+    await broker.connect()
+    return broker
+
+
+def _req(coid: str, side: str = "buy", qty: str = "1", price: str | None = "50", **kw: object) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=coid,
+        symbol=str(kw.pop("symbol", "SQ")),
+        side=side,  # type: ignore[arg-type]
+        quantity=Decimal(qty),
+        reference_price=None if price is None else Decimal(price),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_market_buy_fills_at_the_signal_price_and_moves_cash(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    order = await broker.create_order(_req("a", qty="10", price="50"))
+    assert (order.status, order.filled_quantity, order.avg_fill_price) == ("filled", Decimal(10), Decimal(50))
+    positions = await broker.fetch_positions()
+    assert [(p.symbol, p.quantity, p.avg_price) for p in positions] == [("SQ", Decimal(10), Decimal(50))]
+    account = await broker.fetch_account()
+    assert account.cash == Decimal(100000 - 500)
+    assert account.equity == Decimal(100000)
+
+
+async def test_market_order_without_any_price_records_the_fill_price_as_unknown(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    order = await broker.create_order(_req("a", price=None))
+    assert order.status == "filled" and order.avg_fill_price is None
+    assert (await broker.fetch_account()).cash == Decimal(100000)  # nothing invented
+    assert (await broker.fetch_positions())[0].avg_price is None
+
+
+async def test_market_order_uses_the_last_price_seen_when_the_signal_has_none(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.observe_price("SQ", Decimal("61.5"))
+    order = await broker.create_order(_req("a", price=None))
+    assert order.avg_fill_price == Decimal("61.5")
+
+
+async def test_average_price_is_weighted_when_adding_and_reset_when_flipping(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("a", qty="10", price="50"))
+    await broker.create_order(_req("b", qty="10", price="60"))
+    assert (await broker.fetch_positions())[0].avg_price == Decimal(55)
+    await broker.create_order(_req("c", side="sell", qty="5", price="70"))
+    assert (await broker.fetch_positions())[0].avg_price == Decimal(55)
+    await broker.create_order(_req("d", side="sell", qty="20", price="40"))
+    position = (await broker.fetch_positions())[0]
+    assert (position.quantity, position.avg_price) == (Decimal(-5), Decimal(40))
+    # cash: -500 -600 +350 +800
+    assert (await broker.fetch_account()).cash == Decimal(100000 - 500 - 600 + 350 + 800)
+
+
+async def test_flat_positions_are_not_reported(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("a", qty="3"))
+    await broker.create_order(_req("b", side="sell", qty="3"))
+    assert await broker.fetch_positions() == []
+
+
+async def test_a_second_order_with_the_same_client_order_id_is_refused(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("same"))
+    with pytest.raises(DuplicateClientOrderId):
+        await broker.create_order(_req("same", qty="7"))
+    assert (await broker.fetch_positions())[0].quantity == Decimal(1)
+
+
+async def test_limit_order_rests_until_a_price_crosses_it_and_can_be_canceled(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    resting = await broker.create_order(_req("lim", type="limit", limit_price=Decimal(40), price="50"))
+    assert resting.status == "open"
+    assert [o.client_order_id for o in await broker.fetch_open_orders("SQ")] == ["lim"]
+    await broker.observe_price("SQ", Decimal("45"))
+    assert (await broker.fetch_order("lim")).status == "open"
+    await broker.observe_price("SQ", Decimal("39.5"))
+    filled = await broker.fetch_order("lim")
+    assert (filled.status, filled.avg_fill_price) == ("filled", Decimal(40))
+    other = await broker.create_order(_req("lim2", type="limit", limit_price=Decimal(30), price="50"))
+    assert other.status == "open"
+    canceled = await broker.cancel_order("lim2")
+    assert canceled.status == "canceled"
+    assert await broker.fetch_open_orders() == []
+
+
+async def test_sell_stop_triggers_when_the_price_falls_through_it(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("long", qty="2", price="100"))
+    stop = await broker.create_order(_req("stop", side="sell", qty="2", type="stop", stop_price=Decimal(95), price=None))
+    assert stop.status == "open"
+    await broker.observe_price("SQ", Decimal("94"))
+    assert (await broker.fetch_order("stop")).status == "filled"
+    assert await broker.fetch_positions() == []
+
+
+async def test_unknown_order_and_bad_quantity(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    with pytest.raises(OrderNotFound):
+        await broker.fetch_order("nope")
+    with pytest.raises(OrderRejected):
+        await broker.create_order(_req("zero", qty="0"))
+
+
+async def test_two_paper_accounts_in_one_journal_are_separate(fresh_store: Store) -> None:
+    first = await _broker(fresh_store)
+    second = PaperBroker(PaperOptions(cash=Decimal(5000)), BrokerContext(name="other", store=fresh_store))
+    await second.connect()
+    await first.create_order(_req("a", qty="4"))
+    assert await second.fetch_positions() == []
+    assert (await second.fetch_account()).cash == Decimal(5000)
+    await second.create_order(_req("a", qty="1"))  # the same client order id is fine at another account
+    assert (await second.fetch_positions())[0].quantity == Decimal(1)
+
+
+async def test_the_book_survives_reopening_the_journal(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("a", qty="2", price="10"))
+    path = fresh_store.path
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT client_order_id, status FROM paper_orders").fetchall()
+    conn.close()
+    assert rows == [("a", "filled")]

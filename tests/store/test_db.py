@@ -1,0 +1,62 @@
+"""Journal durability settings, migrations, atomic transactions, and 503 when it cannot commit."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from bridge.store.db import Store, connect, transaction
+from bridge.store.migrations import MIGRATIONS, migrate
+
+
+async def test_pragmas_are_wal_full_and_an_explicit_busy_timeout(fresh_store: Store) -> None:
+    def read() -> tuple[str, int, int]:
+        conn = fresh_store.conn
+        return (
+            conn.execute("PRAGMA journal_mode").fetchone()[0],
+            conn.execute("PRAGMA synchronous").fetchone()[0],
+            conn.execute("PRAGMA busy_timeout").fetchone()[0],
+        )
+
+    assert await fresh_store.run(read) == ("wal", 2, 1500)
+
+
+def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "j.db")
+    db = sqlite_utils.Database(conn)
+    assert migrate(db) == len(MIGRATIONS)
+    assert migrate(db) == len(MIGRATIONS)
+    assert {"webhooks", "signals", "orders", "executions"} <= set(db.table_names())
+
+
+def test_a_failed_transaction_leaves_no_half_written_rows(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "j.db")
+    migrate(sqlite_utils.Database(conn))
+    with pytest.raises(sqlite3.IntegrityError), transaction(conn):
+        conn.execute(
+            "INSERT INTO paper_accounts (broker, cash) VALUES ('a', '1')",
+        )
+        conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES ('a', '2')")  # duplicate key
+    assert conn.execute("SELECT COUNT(*) FROM paper_accounts").fetchone()[0] == 0
+
+
+def test_a_locked_journal_answers_503_and_stores_nothing(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    blocker = sqlite3.connect(daemon.db, timeout=5)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the busy timeout
+    try:
+        response = daemon.post({"ticker": "SQ", "action": "buy"})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert response.status_code == 503
+    assert response.json()["messageCode"] == "unavailable"
+    assert daemon.api("signals") == []
+    assert daemon.api("orders") == []
+    accepted = daemon.post({"ticker": "SQ", "action": "buy"})  # the sender's retry succeeds once it clears
+    assert accepted.status_code == 200
+    assert [s["id"] for s in daemon.api("signals")] == [accepted.json()["id"]]
