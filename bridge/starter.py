@@ -33,8 +33,8 @@ strategies:
 
 
 def new_token() -> str:
-    """A fresh URL-safe token (192 bits)."""
-    return secrets.token_urlsafe(24)
+    """A fresh token of 192 random bits, hex so it is safe in URLs, YAML and shells."""
+    return secrets.token_hex(24)
 
 
 def starter_text(path: str = "config.yaml", admin: str | None = None) -> str:
