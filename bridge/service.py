@@ -13,6 +13,7 @@ from typing import Any
 from bridge.brokers.base import Broker
 from bridge.config.load import LoadedConfig
 from bridge.config.schema import Subscription
+from bridge.config.secrets import redact
 from bridge.execution.executor import Executor, Job
 from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
@@ -37,6 +38,9 @@ class Bridge:
     recovering: bool = True
     _gate: asyncio.Event = field(default_factory=asyncio.Event)
     _recovery: asyncio.Task[None] | None = None
+    # Jobs accepted while recovery runs, and the jobs recovery queued: each job is queued once, in arrival order.
+    _held: list[Job] = field(default_factory=list)
+    _recovered: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.store = Store(self.loaded.database_path())
@@ -64,11 +68,20 @@ class Bridge:
             log.warning("trading halted: %d order(s) of unknown outcome; retrying in %gs", len(unresolved),
                         RECOVERY_RETRY_SECONDS)  # fmt: skip
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
-        resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self.enqueue)
+        resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue)
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
+        # Signals that arrived during recovery go behind the older interrupted ones (unless recovery found them).
+        for job in self._held:
+            if (job.signal_id, job.subscription) not in self._recovered:
+                self.enqueue(job)
+        self._held.clear()
         self.recovering = False
         self._gate.set()
+
+    def _requeue(self, job: Job) -> None:
+        self._recovered.add((job.signal_id, job.subscription))
+        self.enqueue(job)
 
     def enqueue(self, job: Job) -> None:
         """Queue a job behind earlier signals for the same (subscription, ticker)."""
@@ -80,13 +93,16 @@ class Bridge:
         signal_id = str(uuid.uuid4())
         subs = self.runtime.subscriptions(strategy)
         received = datetime.fromisoformat(webhook.received_at)
+        secrets = self.runtime.loaded.secrets()
         row = {
             "id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": signal.ticker,
             "action": signal.action, "sentiment": signal.sentiment,
             "price": None if signal.price is None else str(signal.price),
             "quantity": None if signal.quantity is None else str(signal.quantity),
             "signal_time": None if signal.time is None else iso(signal.time),
-            "payload": json.dumps(payload), "extras": json.dumps(unknown, default=str),
+            # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
+            "payload": redact(json.dumps(payload), secrets),
+            "extras": redact(json.dumps(unknown, default=str), secrets),
             "received_at": webhook.received_at,
         }  # fmt: skip
         webhook = journal.WebhookRow(**{**webhook.__dict__, "signal_id": signal_id})
@@ -94,7 +110,11 @@ class Bridge:
             journal.record_signal, self.store.conn, webhook, row, [(key, sub.broker) for key, sub in subs]
         )
         for key, _sub in subs:
-            self.enqueue(Job(signal_id, strategy, key, signal, received))
+            job = Job(signal_id, strategy, key, signal, received)
+            if self.recovering:  # recovery queues it once it has queued the older interrupted signals
+                self._held.append(job)
+            elif (signal_id, key) not in self._recovered:  # committed before recovery's scan: already queued
+                self.enqueue(job)
         return signal_id
 
     async def stop(self) -> None:

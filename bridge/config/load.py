@@ -65,17 +65,19 @@ class _Reader:
         self.environ = environ
         self.lines: dict[Path_, int] = {}
         self.errors: list[str] = []
+        self.failed: set[Path_] = set()  # paths already reported; pydantic's view of them is noise
 
     def read(self, node: yaml.Node, path: Path_) -> Any:
-        self.lines[path] = node.start_mark.line + 1
+        # A setting's line is its key's line: a block mapping's value starts on the line below the key.
+        self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self.read_scalar(key_node)
                 if key in result:
                     self.error((*path, key), key_node.start_mark.line + 1, "duplicate key")
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
                 result[key] = self.read(value_node, (*path, key))
-                self.lines.setdefault((*path, key), key_node.start_mark.line + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
@@ -85,6 +87,7 @@ class _Reader:
                 return interpolate(value, self.environ)
             except MissingVariable as exc:
                 self.error(path, node.start_mark.line + 1, str(exc))
+                self.failed.add(path)
         return value
 
     def read_scalar(self, node: yaml.Node) -> Any:
@@ -146,6 +149,8 @@ def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, p
     except ValidationError as exc:
         for err in exc.errors():
             path = (*prefix, *err["loc"])
+            if path in reader.failed:
+                continue
             reader.error(path, reader.line_of(path), _pydantic_message(err, model, tuple(err["loc"])))
         return None
 

@@ -113,7 +113,9 @@ class Executor:
         if plan.state != "executed":
             return plan.state, plan.decision
         for coid in plan.cancel:
-            await broker.cancel_order(coid)
+            canceled = await broker.cancel_order(coid)
+            # Record the broker's answer, or /api/orders keeps showing the order as open.
+            await self.store.run(journal.update_order, self.store.conn, coid, canceled)
         if not plan.legs:
             return "executed", plan.decision
         rows = self._order_rows(job, broker_name, plan)

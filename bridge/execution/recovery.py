@@ -35,9 +35,14 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> lis
         try:
             order = await broker.fetch_order(coid)
         except OrderNotFound:
-            if row["status"] == "unknown":
-                # The broker never got it: a plan resumed below may send it; nothing else does.
-                await store.run(journal.update_order, store.conn, coid, status="pending", error="not found at broker")
+            if row["execution_state"] in ("received", "processing"):
+                if row["status"] == "unknown":  # never reached the broker: the resumed plan may send it
+                    await store.run(
+                        journal.update_order, store.conn, coid, status="pending", error="not found at broker"
+                    )
+            else:  # its signal already ended: the order never reached the broker and never will
+                await store.run(journal.update_order, store.conn, coid, status="rejected",
+                                error="never reached the broker (not found there after a restart)")  # fmt: skip
             continue
         except Exception as exc:
             log.warning("cannot resolve order %s with broker %s yet: %r", coid, row["broker"], exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -17,6 +18,10 @@ ACTIONS = ("buy", "sell", "exit", "cancel", "add")
 SENTIMENTS = {"bullish": "bullish", "long": "bullish", "bearish": "bearish", "short": "bearish", "flat": "flat"}
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
+SIGNAL_FIELDS = frozenset({
+    "ticker", "action", "sentiment", "price", "signalPrice", "quantity", "orderType", "limitPrice", "stopPrice",
+    "timeInForce", "time", "interval",
+})  # fmt: skip
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|%[a-z_]+%")
 # TradersPost fields this version does not act on yet: refusing them beats silently trading without them.
 NOT_YET_SUPPORTED = (
@@ -39,15 +44,20 @@ def _fail(code: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(code, message)
 
 
+def _show(value: Any) -> str:
+    """The received value as JSON text for a message (floats arrive as Decimal, which json.dumps refuses)."""
+    return json.dumps(value, default=str)
+
+
 def _decimal(value: Any, field: str, code: str) -> Decimal | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        raise _fail(code, f"{field} must be a number, got {json.dumps(value, default=str)}")
+        raise _fail(code, f"{field} must be a number, got {_show(value)}")
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise _fail(code, f"{field} must be a number, got {json.dumps(value, default=str)}") from None
+        raise _fail(code, f"{field} must be a number, got {_show(value)}") from None
     if not number.is_finite() or number <= 0:
         raise _fail(code, f"{field} must be a positive number, got {value}")
     return number
@@ -78,10 +88,11 @@ class Payload(BaseModel):
         if not isinstance(data, dict):
             raise _fail("invalid-payload", 'the body must be a JSON object, e.g. {"ticker": "AMD", "action": "buy"}')
         for key, value in data.items():
-            if isinstance(value, str) and _PLACEHOLDER.search(value) and key not in ("extras", "message"):
+            # Only fields we act on: an unknown field is ignored, placeholder or not.
+            if isinstance(value, str) and key in SIGNAL_FIELDS and _PLACEHOLDER.search(value):
                 raise _fail(
                     "unsubstituted-placeholder",
-                    f"{key} is {json.dumps(value)}: the alert sent a placeholder that was not replaced; "
+                    f"{key} is {_show(value)}: the alert sent a placeholder that was not replaced; "
                     "check its spelling in the alert message (TradingView only fills in {{...}} names it knows)",
                 )
         for key in NOT_YET_SUPPORTED:
@@ -110,7 +121,7 @@ class Payload(BaseModel):
     def _action(cls, value: Any) -> str:
         text = value.strip().lower() if isinstance(value, str) else value
         if text not in ACTIONS:
-            raise _fail("invalid-action", f"action must be one of {', '.join(ACTIONS)}; got {json.dumps(value)}")
+            raise _fail("invalid-action", f"action must be one of {', '.join(ACTIONS)}; got {_show(value)}")
         return str(text)
 
     @field_validator("sentiment", mode="before")
@@ -118,13 +129,13 @@ class Payload(BaseModel):
     def _sentiment(cls, value: Any) -> str | None:
         if value is None or value == "":
             return None
-        text = value.strip().lower() if isinstance(value, str) else value
+        text = value.strip().lower() if isinstance(value, str) else None
         if text not in SENTIMENTS:
             raise _fail(
                 "invalid-sentiment",
-                f"sentiment must be bullish, bearish or flat (long and short also work); got {json.dumps(value)}",
+                f"sentiment must be bullish, bearish or flat (long and short also work); got {_show(value)}",
             )
-        return SENTIMENTS[text]
+        return SENTIMENTS[str(text)]
 
     @field_validator("quantity", mode="before")
     @classmethod
@@ -146,9 +157,7 @@ class Payload(BaseModel):
         if text in (None, ""):
             return None
         if text not in ORDER_TYPES:
-            raise _fail(
-                "invalid-order-type", f"orderType must be one of {', '.join(ORDER_TYPES)}; got {json.dumps(value)}"
-            )
+            raise _fail("invalid-order-type", f"orderType must be one of {', '.join(ORDER_TYPES)}; got {_show(value)}")
         return str(text)
 
     @field_validator("time_in_force", mode="before")
@@ -160,7 +169,7 @@ class Payload(BaseModel):
         if text not in TIME_IN_FORCE:
             raise _fail(
                 "invalid-time-in-force",
-                f"timeInForce must be one of {', '.join(TIME_IN_FORCE)}; got {json.dumps(value)}",
+                f"timeInForce must be one of {', '.join(TIME_IN_FORCE)}; got {_show(value)}",
             )
         return str(text)
 
@@ -170,8 +179,8 @@ class Payload(BaseModel):
         if value is None or value == "":
             return None
         try:
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                seconds = value / 1000 if value > 1e11 else value
+            if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                seconds = float(value) / 1000 if value > 1e11 else float(value)
                 return datetime.fromtimestamp(seconds, UTC)
             if isinstance(value, str):
                 parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -180,7 +189,7 @@ class Payload(BaseModel):
             pass
         raise _fail(
             "invalid-time",
-            f'time must be an ISO 8601 timestamp such as "2026-01-02T15:04:05Z"; got {json.dumps(value)}',
+            f'time must be an ISO 8601 timestamp such as "2026-01-02T15:04:05Z"; got {_show(value)}',
         )
 
     @field_validator("interval", mode="before")
@@ -271,8 +280,22 @@ def parse_payload(data: Any) -> tuple[Signal, dict[str, Any], dict[str, Any]]:
     return signal, normalised(signal), dict(payload.model_extra or {})
 
 
-def _number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+def _number(value: Decimal) -> int | float | str:
+    if value == value.to_integral_value() and abs(value) < 2**53:
+        return int(value)
+    as_float = float(value)
+    return as_float if math.isfinite(as_float) else str(value)  # 1e400 has no JSON number
+
+
+def _plain(value: Any) -> Any:
+    """`value` with every Decimal (JSON floats are parsed as Decimal) turned into a JSON number."""
+    if isinstance(value, Decimal):
+        return _number(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def normalised(signal: Signal) -> dict[str, Any]:
@@ -292,7 +315,7 @@ def normalised(signal: Signal) -> dict[str, Any]:
     }
     for key, value in optional.items():
         if value is not None:
-            out[key] = _number(value) if isinstance(value, Decimal) else value
+            out[key] = _plain(value)
     return out
 
 

@@ -16,6 +16,9 @@ from bridge.web.api import journal_list, positions
 from bridge.web.health import health
 from bridge.web.webhook import receive_webhook
 
+# Starlette would default a function route to GET only.
+WEBHOOK_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, status_code=404)
@@ -41,8 +44,9 @@ def build_app(loaded: LoadedConfig) -> Starlette:
             await bridge.stop()
 
     routes = [
-        Route("/webhook/{strategy}/{token}", receive_webhook, methods=["POST"]),
-        Route("/trading/webhook/{strategy}/{token}", receive_webhook, methods=["POST"]),
+        # Every method reaches the handler, which answers non-POST with 405 after journaling it.
+        Route("/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
+        Route("/trading/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
         Route("/health", health, methods=["GET"]),
         Route("/api/positions", positions, methods=["GET"]),
         Route("/api/{table:str}", journal_list, methods=["GET"]),

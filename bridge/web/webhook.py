@@ -26,6 +26,8 @@ UNAUTHORIZED = {
     "(bridge run prints it; the token is case-sensitive).",
 }
 
+METHOD_NOT_ALLOWED = {"success": False, "messageCode": "post-required", "message": "Webhooks must be sent with POST."}
+
 
 class BodyTooLarge(Exception):
     """The body exceeds server.max_body_bytes."""
@@ -52,6 +54,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     bridge: Bridge = request.app.state.bridge
     runtime = bridge.runtime
     name = request.path_params["strategy"]
+    secrets = runtime.loaded.secrets()
     strategy = runtime.strategies.get(name)
     known = strategy is not None and token_matches(strategy.token, request.path_params["token"])
     prefix = "/trading/webhook" if request.url.path.startswith("/trading/") else "/webhook"
@@ -62,14 +65,15 @@ async def receive_webhook(request: Request) -> JSONResponse:
         remote_addr=request.client.host if request.client else None,
         method=request.method,
         path=f"{prefix}/{name}/{MASK}" if known else f"{prefix}/{MASK}/{MASK}",
-        headers=safe_headers(request.headers),
+        headers={key: redact(value, secrets) for key, value in safe_headers(request.headers).items()},
         body=None,
         status_code=0,
     )
 
     async def answer(status: int, content: dict[str, Any], code: str | None = None) -> JSONResponse:
+        message = content.get("message")  # may quote the offending value, which may be a secret
         row = journal.WebhookRow(**{**webhook.__dict__, "status_code": status, "message_code": code,
-                                    "message": content.get("message")})  # fmt: skip
+                                    "message": None if message is None else redact(message, secrets)})  # fmt: skip
         try:
             await bridge.store.run(journal.record_webhook, bridge.store.conn, row)
         except sqlite3.Error:
@@ -79,6 +83,10 @@ async def receive_webhook(request: Request) -> JSONResponse:
         )
         return JSONResponse(content, status_code=status)
 
+    if request.method != "POST":  # the route takes every method so that this request is journaled too
+        response = await answer(405, METHOD_NOT_ALLOWED, "post-required")
+        response.headers["Allow"] = "POST"
+        return response
     if not known:
         return await answer(401, UNAUTHORIZED, "unauthorized")
     try:
@@ -91,7 +99,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     except ClientDisconnect:
         return JSONResponse({"success": False}, status_code=400)
     text = body.decode("utf-8", errors="replace")
-    webhook = journal.WebhookRow(**{**webhook.__dict__, "body": redact(text, runtime.loaded.secrets())})
+    webhook = journal.WebhookRow(**{**webhook.__dict__, "body": redact(text, secrets)})
     try:
         signal, payload, unknown = parse_body(body)
     except PayloadError as exc:

@@ -106,7 +106,9 @@ async def test_limit_order_rests_until_a_price_crosses_it_and_can_be_canceled(fr
 async def test_sell_stop_triggers_when_the_price_falls_through_it(fresh_store: Store) -> None:
     broker = await _broker(fresh_store)
     await broker.create_order(_req("long", qty="2", price="100"))
-    stop = await broker.create_order(_req("stop", side="sell", qty="2", type="stop", stop_price=Decimal(95), price=None))
+    stop = await broker.create_order(
+        _req("stop", side="sell", qty="2", type="stop", stop_price=Decimal(95), price=None)
+    )
     assert stop.status == "open"
     await broker.observe_price("SQ", Decimal("94"))
     assert (await broker.fetch_order("stop")).status == "filled"

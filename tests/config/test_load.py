@@ -1,0 +1,538 @@
+"""Config loading: every error reads `file:line: dotted.path: message`; `bridge check` and `bridge init`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+from bridge.config.load import load_config, parse_config
+from bridge.errors import ConfigError
+
+TOKEN = "tok-0123456789abcdef"
+ADMIN = "adm-0123456789abcdef"
+ENV = {"X_TOKEN": TOKEN}
+
+# Line numbers matter below: they are counted by hand from this text.
+GOOD = f"""\
+server:
+  host: 127.0.0.1
+  port: 8787
+  admin_token: {ADMIN}
+database: bridge.db
+brokers:
+  paper:
+    plugin: paper
+    options: {{cash: 100000}}
+strategies:
+  x:
+    token: ${{X_TOKEN}}
+    subscriptions:
+      - broker: paper
+        sides: both
+        allow_swap: true
+        allow_add: false
+        use_signal_quantity: true
+        sizing: {{type: fixed_quantity, value: 1}}
+        order_type: market
+"""
+
+
+def edit(old: str, new: str, text: str = GOOD) -> str:
+    """`text` with exactly one occurrence of `old` replaced."""
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def errors(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    """The error lines parse_config reports for `text`, which must be invalid."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", ENV if environ is None else environ)
+    assert str(caught.value) == "\n".join(caught.value.lines)
+    return caught.value.lines
+
+
+# ---------------------------------------------------------------------------------------------
+# A valid config.
+
+
+def test_a_valid_config_parses_with_its_values_and_defaults() -> None:
+    config = parse_config(GOOD, "c.yaml", ENV)
+    assert config.server.host == "127.0.0.1"
+    assert config.server.port == 8787
+    assert config.server.admin_token == ADMIN
+    assert config.database == "bridge.db"
+    assert config.max_signal_age == 60.0
+    assert config.brokers["paper"].plugin == "paper"
+    assert config.brokers["paper"].options == {"cash": 100000}
+    strategy = config.strategies["x"]
+    assert strategy.token == TOKEN
+    [subscription] = strategy.subscriptions
+    assert subscription.broker == "paper"
+    assert (subscription.sides, subscription.allow_swap, subscription.allow_add) == ("both", True, False)
+    assert subscription.use_signal_quantity is True
+    assert (subscription.sizing.type, subscription.sizing.value) == ("fixed_quantity", Decimal(1))
+    assert subscription.order_type == "market"
+
+
+def test_the_minimal_config_gets_the_design_defaults() -> None:
+    text = f"brokers:\n  p:\n    plugin: paper\nstrategies:\n  s:\n    token: {TOKEN}\n"
+    text += "    subscriptions:\n      - broker: p\n"
+    config = parse_config(text, "c.yaml", {})
+    assert (config.server.host, config.server.port, config.server.admin_token) == ("127.0.0.1", 8787, None)
+    sub = config.strategies["s"].subscriptions[0]
+    assert (sub.sides, sub.allow_swap, sub.allow_add, sub.use_signal_quantity) == ("both", True, False, True)
+    assert (sub.sizing.value, sub.order_type) == (Decimal(1), "market")
+
+
+def test_load_config_reads_the_file_and_resolves_paths_against_it(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "bridge.yaml"
+    path.parent.mkdir()
+    path.write_text(GOOD, encoding="utf-8")
+    loaded = load_config(path, ENV)
+    assert loaded.path == path.resolve()
+    assert loaded.sha256 == hashlib.sha256(GOOD.encode()).hexdigest()
+    assert loaded.database_path() == path.resolve().parent / "bridge.db"
+    assert set(loaded.secrets()) == {TOKEN, ADMIN}
+    assert loaded.config.strategies["x"].token == TOKEN
+
+
+def test_an_absolute_database_path_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(edit("database: bridge.db", f"database: {tmp_path / 'data' / 'j.db'}"))
+    assert load_config(path, ENV).database_path() == tmp_path / "data" / "j.db"
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment variables.
+
+
+def test_a_missing_environment_variable_names_the_variable_and_its_line() -> None:
+    lines = errors(GOOD, {})
+    assert lines[0] == (
+        "c.yaml:12: strategies.x.token: environment variable X_TOKEN is not set; export it or write ${X_TOKEN:-default}"
+    )
+
+
+def test_a_missing_variable_in_a_deeper_setting_is_located_too() -> None:
+    lines = errors(edit("value: 1}", "value: '${NOPE}'}"))
+    assert lines[0].startswith("c.yaml:19: strategies.x.subscriptions.0.sizing.value: environment variable NOPE ")
+
+
+@pytest.mark.parametrize(
+    ("reference", "environ", "expected"),
+    [
+        ("${ADM}", {"ADM": "from-env-0123456789"}, "from-env-0123456789"),
+        ("${ADM:-default-0123456789}", {}, "default-0123456789"),
+        ("${ADM:-default-0123456789}", {"ADM": "set-0123456789abcd"}, "set-0123456789abcd"),
+        ("${ADM:-default-0123456789}", {"ADM": ""}, "default-0123456789"),  # empty counts as unset
+        ("adm-${A}-${B}", {"A": "0123456", "B": "789abcdef"}, "adm-0123456-789abcdef"),
+        ("${ADM:-}", {}, None),  # an empty admin token means: no admin API
+    ],
+)
+def test_interpolation(reference: str, environ: dict[str, str], expected: str | None) -> None:
+    text = edit(f"admin_token: {ADMIN}", f'admin_token: "{reference}"')
+    assert parse_config(text, "c.yaml", {**ENV, **environ}).server.admin_token == expected
+
+
+def test_interpolated_numbers_are_validated_as_numbers() -> None:
+    text = edit("port: 8787", "port: ${PORT:-9000}")
+    assert parse_config(text, "c.yaml", ENV).server.port == 9000
+    assert errors(text, {**ENV, "PORT": "http"}) == ["c.yaml:3: server.port: Input should be a valid integer, "
+                                                     "unable to parse string as an integer"]  # fmt: skip
+
+
+def test_load_config_uses_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD)
+    monkeypatch.setenv("X_TOKEN", "from-process-env-123")
+    assert load_config(path).config.strategies["x"].token == "from-process-env-123"
+    monkeypatch.delenv("X_TOKEN")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.lines[0].startswith(f"{path}:12: strategies.x.token: environment variable X_TOKEN is not set")
+
+
+# ---------------------------------------------------------------------------------------------
+# One bad setting -> one located line.
+
+BAD: list[tuple[str, str, str]] = [
+    # (id, text, the exact first error line)
+    (
+        "misspelt allow_add",
+        edit("allow_add: false", "allow_ad: true"),
+        "c.yaml:17: strategies.x.subscriptions.0.allow_ad: unknown key 'allow_ad'; did you mean 'allow_add'?",
+    ),
+    (
+        "misspelt sides",
+        edit("sides: both", "side: both"),
+        "c.yaml:15: strategies.x.subscriptions.0.side: unknown key 'side'; did you mean 'sides'?",
+    ),
+    (
+        "misspelt server",
+        edit("server:", "sever:"),
+        "c.yaml:1: sever: unknown key 'sever'; did you mean 'server'?",
+    ),
+    (
+        "misspelt plugin",
+        edit("plugin: paper", "plugn: paper"),
+        "c.yaml:8: brokers.paper.plugn: unknown key 'plugn'; did you mean 'plugin'?",
+    ),
+    (
+        "misspelt sizing value",
+        edit("value: 1}", "valu: 1}"),
+        "c.yaml:19: strategies.x.subscriptions.0.sizing.valu: unknown key 'valu'; did you mean 'value'?",
+    ),
+    (
+        "unrelated unknown key lists the known keys",
+        edit("  port: 8787\n", "  port: 8787\n  zzz: 1\n"),
+        "c.yaml:4: server.zzz: unknown key 'zzz'; known keys: admin_token, host, max_body_bytes, port",
+    ),
+    (
+        "sides: sideways",
+        edit("sides: both", "sides: sideways"),
+        "c.yaml:15: strategies.x.subscriptions.0.sides: Input should be 'both', 'long' or 'short'",
+    ),
+    (
+        "order_type: iceberg",
+        edit("order_type: market", "order_type: iceberg"),
+        "c.yaml:20: strategies.x.subscriptions.0.order_type: Input should be 'market', 'limit', 'stop', "
+        "'stop_limit' or 'trailing_stop'",
+    ),
+    (
+        "allow_swap: maybe",
+        edit("allow_swap: true", "allow_swap: maybe"),
+        "c.yaml:16: strategies.x.subscriptions.0.allow_swap: Input should be a valid boolean, "
+        "unable to interpret input",
+    ),
+    (
+        "sizing value 0",
+        edit("value: 1}", "value: 0}"),
+        "c.yaml:19: strategies.x.subscriptions.0.sizing.value: Input should be greater than 0",
+    ),
+    (
+        "port 0",
+        edit("port: 8787", "port: 0"),
+        "c.yaml:3: server.port: Input should be greater than or equal to 1",
+    ),
+    (
+        "token of 15 characters",
+        edit("token: ${X_TOKEN}", "token: 0123456789abcde"),
+        "c.yaml:12: strategies.x.token: String should have at least 16 characters",
+    ),
+    (
+        "short admin token",
+        edit(f"admin_token: {ADMIN}", "admin_token: hunter2"),
+        "c.yaml:4: server.admin_token: admin_token must be at least 16 characters",
+    ),
+    (
+        "subscription with an unknown broker",
+        edit("- broker: paper", "- broker: papr"),
+        "c.yaml:14: strategies.x.subscriptions.0.broker: unknown broker 'papr'; defined brokers: paper",
+    ),
+    (
+        "unknown plugin",
+        edit("plugin: paper", "plugin: nope"),
+        "c.yaml:8: brokers.paper.plugin: unknown broker plugin 'nope'; available: paper (or write module:Class)",
+    ),
+    (
+        "bad plugin options",
+        edit("{cash: 100000}", "{cash: -5}"),
+        "c.yaml:9: brokers.paper.options.cash: Input should be greater than or equal to 0",
+    ),
+    (
+        "unknown plugin option",
+        edit("{cash: 100000}", "{cash: 1, csh: 2}"),
+        "c.yaml:9: brokers.paper.options.csh: unknown key 'csh'; did you mean 'cash'?",
+    ),
+    (
+        "no subscriptions",
+        edit("    subscriptions:\n", "    subscriptions: []\n").split("      - broker")[0],
+        "c.yaml:13: strategies.x.subscriptions: List should have at least 1 item after validation, not 0",
+    ),
+    (
+        "no brokers section",
+        GOOD.split("brokers:\n")[0] + "strategies:" + GOOD.split("strategies:")[1],
+        "c.yaml:1: brokers: required setting is missing",
+    ),
+    (
+        "strategy name that cannot be in a URL",
+        edit("  x:\n", "  'my strategy':\n"),
+        "c.yaml:10: strategies: strategy name 'my strategy' may only use letters, digits, '-', '_' and '.'",
+    ),
+    (
+        "duplicate key",
+        edit("  port: 8787\n", "  port: 8787\n  port: 8788\n"),
+        "c.yaml:4: server.port: duplicate key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _, t, e in BAD], ids=[n for n, _, _ in BAD])
+def test_a_bad_setting_is_reported_with_file_line_and_dotted_path(text: str, expected: str) -> None:
+    assert expected in errors(text)
+
+
+def test_two_unnamed_subscriptions_on_one_broker_are_fine_but_two_equal_names_are_not() -> None:
+    two = GOOD + "      - broker: paper\n"  # line 21; they become paper-1 and paper-2
+    assert len(parse_config(two, "c.yaml", ENV).strategies["x"].subscriptions) == 2
+    same = GOOD + "        name: main\n" + "      - broker: paper\n" + "        name: main\n"  # lines 21-23
+    assert errors(same) == [
+        "c.yaml:23: strategies.x.subscriptions.1.name: subscription name 'main' is used twice; give each a unique name"
+    ]
+
+
+def test_an_importable_module_without_the_class_is_reported() -> None:
+    lines = errors(edit("plugin: paper", "plugin: 'bridge.brokers.paper:NoSuchBroker'"))
+    assert lines == ["c.yaml:8: brokers.paper.plugin: broker plugin 'bridge.brokers.paper:NoSuchBroker': "
+                     "bridge.brokers.paper has no attribute 'NoSuchBroker'"]  # fmt: skip
+
+
+def test_a_module_that_does_not_exist_is_reported() -> None:
+    [line] = errors(edit("plugin: paper", "plugin: 'no_such_module_xyz:Broker'"))
+    assert line.startswith("c.yaml:8: brokers.paper.plugin: broker plugin 'no_such_module_xyz:Broker' failed to import")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("server:\n  host: [1, 2\n", "c.yaml:3: (top): invalid YAML: "),  # the flow sequence never closes
+        ("server:\n  host: 1\n port: 2\n", "c.yaml:3: (top): invalid YAML: "),
+        ("server:\n\thost: 1\n", "c.yaml:2: (top): invalid YAML: "),
+        ("a: b: c\n", "c.yaml:1: (top): invalid YAML: "),
+    ],
+)
+def test_invalid_yaml_gives_a_line(text: str, expected: str) -> None:
+    [line] = errors(text)
+    assert line.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "c.yaml:1: (top): the file is empty; run `bridge init` for a starter config"),
+        ("# only a comment\n", "c.yaml:1: (top): the file is empty; run `bridge init` for a starter config"),
+        ("- a\n- b\n", "c.yaml:1: (top): the file must be a mapping of settings"),
+        ("just text\n", "c.yaml:1: (top): the file must be a mapping of settings"),
+    ],
+)
+def test_a_file_without_settings_is_explained(text: str, expected: str) -> None:
+    assert errors(text) == [expected]
+
+
+def test_several_errors_are_all_reported_in_one_go() -> None:
+    text = edit("allow_add: false", "allow_ad: true")
+    text = edit("sides: both", "sides: sideways", text)
+    text = edit("port: 8787", "port: 70000", text)
+    text = edit(f"admin_token: {ADMIN}", "admin_token: ${NOPE}", text)
+    lines = errors(text)
+    for expected in (
+        "c.yaml:3: server.port: Input should be less than or equal to 65535",
+        "c.yaml:4: server.admin_token: environment variable NOPE is not set; export it or write ${NOPE:-default}",
+        "c.yaml:15: strategies.x.subscriptions.0.sides: Input should be 'both', 'long' or 'short'",
+        "c.yaml:17: strategies.x.subscriptions.0.allow_ad: unknown key 'allow_ad'; did you mean 'allow_add'?",
+    ):
+        assert expected in lines
+
+
+def test_several_cross_reference_errors_are_all_reported() -> None:
+    text = edit("plugin: paper", "plugin: nope")
+    text = edit("- broker: paper", "- broker: papr", text)
+    text += "  y:\n    token: 0123456789abcdef\n    subscriptions:\n      - broker: ghost\n"
+    assert errors(text) == [
+        "c.yaml:14: strategies.x.subscriptions.0.broker: unknown broker 'papr'; defined brokers: paper",
+        "c.yaml:24: strategies.y.subscriptions.0.broker: unknown broker 'ghost'; defined brokers: paper",
+        "c.yaml:8: brokers.paper.plugin: unknown broker plugin 'nope'; available: paper (or write module:Class)",
+    ]
+
+
+def test_load_config_reports_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ENV)
+    assert caught.value.lines == [f"{path}:1: (top): cannot read the config file: No such file or directory"]
+
+
+def test_load_config_reports_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(GOOD.replace("bridge.db", "bridg\xe9.db").encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ENV)
+    assert caught.value.lines == [f"{path}:1: (top): the file is not UTF-8 text"]
+
+
+def test_load_config_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(edit("sides: both", "sides: sideways"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ENV)
+    assert caught.value.lines == [
+        f"{path}:15: strategies.x.subscriptions.0.sides: Input should be 'both', 'long' or 'short'"
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# `bridge check`
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD_LITERAL = edit("${X_TOKEN}", TOKEN)
+
+
+def test_check_accepts_a_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, GOOD_LITERAL)
+    assert main(["check", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{path}: ok (1 strategy, 1 broker(s))\n"
+    assert err == ""
+
+
+def test_check_interpolates_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GOOD)
+    monkeypatch.delenv("X_TOKEN", raising=False)
+    assert main(["check", "--config", str(path)]) == 1
+    assert f"{path}:12: strategies.x.token: environment variable X_TOKEN is not set" in capsys.readouterr().err
+    monkeypatch.setenv("X_TOKEN", TOKEN)
+    assert main(["check", "--config", str(path)]) == 0
+
+
+CHECK_BAD: list[tuple[str, str, list[str]]] = [
+    (
+        "typo",
+        edit("allow_add: false", "allow_ad: true", GOOD_LITERAL),
+        ["{path}:17: strategies.x.subscriptions.0.allow_ad: unknown key 'allow_ad'; did you mean 'allow_add'?"],
+    ),
+    (
+        "bad enum",
+        edit("sides: both", "sides: sideways", GOOD_LITERAL),
+        ["{path}:15: strategies.x.subscriptions.0.sides: Input should be 'both', 'long' or 'short'"],
+    ),
+    (
+        "short token",
+        edit(TOKEN, "short", GOOD_LITERAL),
+        ["{path}:12: strategies.x.token: String should have at least 16 characters"],
+    ),
+    (
+        "unknown broker",
+        edit("- broker: paper", "- broker: ib", GOOD_LITERAL),
+        ["{path}:14: strategies.x.subscriptions.0.broker: unknown broker 'ib'; defined brokers: paper"],
+    ),
+    (
+        "unknown plugin",
+        edit("plugin: paper", "plugin: nope", GOOD_LITERAL),
+        ["{path}:8: brokers.paper.plugin: unknown broker plugin 'nope'; available: paper (or write module:Class)"],
+    ),
+    (
+        "two errors",
+        edit("port: 8787", "port: 0", edit("sides: both", "sides: sideways", GOOD_LITERAL)),
+        [
+            "{path}:3: server.port: Input should be greater than or equal to 1",
+            "{path}:15: strategies.x.subscriptions.0.sides: Input should be 'both', 'long' or 'short'",
+        ],
+    ),
+    ("empty", "", ["{path}:1: (top): the file is empty; run `bridge init` for a starter config"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _, t, e in CHECK_BAD], ids=[n for n, _, _ in CHECK_BAD])
+def test_check_rejects_a_bad_file_with_located_lines_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    assert main(["check", "--config", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [line.format(path=path) for line in expected]
+
+
+def test_check_on_a_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nowhere.yaml"
+    assert main(["check", "--config", str(path)]) == 1
+    assert capsys.readouterr().err == f"{path}:1: (top): cannot read the config file: No such file or directory\n"
+
+
+def test_check_requires_the_config_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["check"])
+    assert caught.value.code == 2
+    assert "--config" in capsys.readouterr().err
+
+
+def _run_bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "X_TOKEN"}
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=60
+    )
+
+
+def test_python_dash_m_bridge_check_in_a_real_process(tmp_path: Path) -> None:
+    good = write(tmp_path, GOOD_LITERAL, "good.yaml")
+    bad = write(tmp_path, edit("allow_add: false", "allow_ad: true", GOOD_LITERAL), "bad.yaml")
+    ok = _run_bridge("check", "--config", str(good), cwd=tmp_path)
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert "ok" in ok.stdout
+    failed = _run_bridge("check", "--config", str(bad), cwd=tmp_path)
+    assert failed.returncode == 1
+    assert failed.stdout == ""
+    assert failed.stderr.splitlines() == [
+        f"{bad}:17: strategies.x.subscriptions.0.allow_ad: unknown key 'allow_ad'; did you mean 'allow_add'?"
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# `bridge init`
+
+
+def test_init_writes_a_config_that_check_accepts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "new.yaml"
+    assert main(["init", str(path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds tokens
+    assert main(["check", "--config", str(path)]) == 0
+    loaded = load_config(path, {})
+    strategy_token = loaded.config.strategies["demo"].token
+    admin_token = loaded.config.server.admin_token
+    assert admin_token is not None
+    assert strategy_token != admin_token
+    assert len(strategy_token) >= 16 and len(admin_token) >= 16
+    assert loaded.config.server.host == "127.0.0.1"
+    assert loaded.config.brokers["paper"].plugin == "paper"
+
+
+def test_each_init_generates_fresh_tokens(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert main(["init", str(first)]) == 0
+    assert main(["init", str(second)]) == 0
+    a, b = load_config(first, {}).config, load_config(second, {}).config
+    tokens = {a.strategies["demo"].token, a.server.admin_token, b.strategies["demo"].token, b.server.admin_token}
+    assert len(tokens) == 4
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "# mine, hand-written\n", "config.yaml")
+    assert main(["init", str(path)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert path.read_text() == "# mine, hand-written\n"
+
+
+def test_init_without_a_path_writes_config_yaml_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert (tmp_path / "config.yaml").exists()
+    assert main(["check", "--config", "config.yaml"]) == 0
+    assert main(["init"]) == 1

@@ -1,0 +1,489 @@
+"""Crash recovery of a real daemon: SIGKILL under load, expiry of stale signals, orders of unknown outcome.
+
+Every check reads the SQLite file directly, so it sees what survived, not what a process remembers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bridge.brokers.base import BrokerContext
+from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.execution.executor import client_order_id
+from bridge.models import FINAL_SIGNAL_STATES, OrderRequest
+from bridge.signals.resolve import describe_position
+from bridge.store import journal
+from bridge.store.db import Store, iso, utcnow
+from tests.conftest import Daemon
+
+FINAL = tuple(sorted(FINAL_SIGNAL_STATES))
+SUB = "paper"  # the subscription key of the default config's single `- broker: paper`
+STRATEGY = "sq"
+SEED = 20261123
+KILLS = 8
+TARGET_ACKS = 250
+PACE = 0.02  # seconds between one sender's requests: ~100 signals/s in all, about what the paper executor sustains
+
+
+def read_db(path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    """Query the journal file directly (read-only, so the daemon may still be running)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def wait_all_final(daemon: Daemon, timeout: float = 20.0) -> None:
+    """Wait until no signal and no execution is left unfinished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = read_db(daemon.db, "SELECT count(*) FROM signals WHERE state IN ('received', 'processing')")[0][0]
+        left += read_db(daemon.db, "SELECT count(*) FROM executions WHERE state IN ('received', 'processing')")[0][0]
+        if left == 0:
+            return
+        time.sleep(0.05)
+    rows = read_db(daemon.db, "SELECT * FROM signals WHERE state IN ('received', 'processing')")
+    raise AssertionError(
+        f"{len(rows)} signal(s) never finished, e.g. {[dict(r) for r in rows[:3]]}\n{daemon.output()[-3000:]}"
+    )
+
+
+@dataclass
+class Sender:
+    """Posts buy/sell alternately per ticker, one request at a time, like a TradingView alert that never retries."""
+
+    url: str
+    tickers: tuple[str, ...]
+    acked: list[str] = field(default_factory=list)
+    sent: int = 0
+    refused: int = 0  # the daemon was down: nothing was journaled
+    cut: int = 0  # the daemon died mid-request: the signal may or may not be journaled
+    other: list[str] = field(default_factory=list)  # any answer but 200 (asserted empty by the test)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        next_action = dict.fromkeys(self.tickers, "buy")
+        i = 0
+        with httpx.Client(timeout=3) as client:
+            while not self.stop.is_set():
+                ticker = self.tickers[i % len(self.tickers)]
+                i += 1
+                action = next_action[ticker]
+                next_action[ticker] = "sell" if action == "buy" else "buy"
+                self.sent += 1
+                try:
+                    response = client.post(self.url, json={"ticker": ticker, "action": action, "price": 100 + i % 7})
+                except httpx.ConnectError:
+                    self.refused += 1
+                    time.sleep(0.01)
+                    continue
+                except httpx.HTTPError:
+                    self.cut += 1
+                    continue
+                if response.status_code != 200:
+                    self.other.append(f"{response.status_code} {response.text}")
+                    continue
+                self.acked.append(response.json()["id"])
+                time.sleep(PACE)
+
+
+def test_sigkill_under_load_loses_no_acknowledged_signal_and_sends_no_order_twice(make_daemon: Any) -> None:
+    rng = random.Random(SEED)
+    daemon: Daemon = make_daemon()
+    senders = [Sender(daemon.url, (f"T{n}A", f"T{n}B")) for n in range(3)]
+    threads = [threading.Thread(target=s.run, daemon=True) for s in senders]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    try:
+        for _ in range(KILLS):
+            time.sleep(rng.uniform(0.1, 0.4))
+            daemon.kill()
+            daemon.start()
+        while sum(len(s.acked) for s in senders) < TARGET_ACKS and time.monotonic() - started < 25:
+            time.sleep(0.05)
+    finally:
+        for sender in senders:
+            sender.stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    acked = [signal_id for s in senders for signal_id in s.acked]
+    sent = sum(s.sent for s in senders)
+    refused, cut = sum(s.refused for s in senders), sum(s.cut for s in senders)
+    assert [answer for s in senders for answer in s.other] == []
+    assert len(acked) >= TARGET_ACKS, f"only {len(acked)} signals acknowledged in 25s"
+    assert len(set(acked)) == len(acked), "two acknowledgements carried the same signal id"
+
+    wait_all_final(daemon)
+    output = daemon.output()
+    daemon.stop()
+    db = daemon.db
+
+    stored = {row["id"] for row in read_db(db, "SELECT id FROM signals")}
+    missing = set(acked) - stored
+    assert not missing, f"{len(missing)} acknowledged signal(s) are not in the journal: {sorted(missing)[:5]}"
+    assert read_db(db, "PRAGMA integrity_check")[0][0] == "ok"
+    assert read_db(db, "SELECT client_order_id FROM orders GROUP BY 1 HAVING count(*) > 1") == []
+    assert read_db(db, "SELECT client_order_id FROM paper_orders GROUP BY broker, 1 HAVING count(*) > 1") == []
+    _assert_journal_and_book_agree(db)
+    _assert_each_ticker_ran_in_order_exactly_once(db)
+    print(
+        f"\nchaos: {KILLS} kills; sent {sent}, acknowledged {len(acked)}, refused {refused}, cut mid-request {cut};"
+        f" journaled {len(stored)}; restarts that resumed interrupted work: {output.count('recovery: resumed')}"
+    )
+
+
+def _assert_journal_and_book_agree(db: Path) -> None:
+    """Every broker order is journaled, every journaled send reached the broker once, and both say the same."""
+    states = Counter(row[0] for row in read_db(db, "SELECT state FROM signals"))
+    assert set(states) <= set(FINAL), states
+    unresolved = read_db(db, "SELECT client_order_id, status FROM orders WHERE status IN ('pending', 'unknown')")
+    assert unresolved == [], f"orders left unresolved after recovery: {[tuple(r) for r in unresolved]}"
+    orphans = read_db(
+        db, "SELECT p.client_order_id FROM paper_orders p LEFT JOIN orders o USING (client_order_id) WHERE o.id IS NULL"
+    )
+    assert orphans == [], "the broker holds orders the journal does not know"
+    mismatched = read_db(
+        db,
+        "SELECT o.client_order_id, o.status, p.status, o.filled_quantity, p.filled_quantity FROM orders o "
+        "LEFT JOIN paper_orders p USING (client_order_id) WHERE p.client_order_id IS NULL AND o.status != 'canceled' "
+        "OR p.status != o.status OR p.filled_quantity != o.filled_quantity",
+    )
+    assert mismatched == [], f"journal and broker disagree: {[tuple(r) for r in mismatched[:5]]}"
+    double_fills = read_db(db, "SELECT client_order_id FROM paper_fills GROUP BY 1 HAVING count(*) > 1")
+    assert double_fills == [], "an order filled twice"
+
+
+def _assert_each_ticker_ran_in_order_exactly_once(db: Path) -> None:
+    """Replay each ticker's signals in arrival order: each decision must see the position its predecessors left."""
+    signals = read_db(db, "SELECT id, ticker, action, state, decision FROM signals ORDER BY received_at, rowid")
+    fills: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for row in read_db(db, "SELECT signal_id, side, filled_quantity FROM orders WHERE status = 'filled'"):
+        qty = Decimal(row["filled_quantity"])
+        fills[row["signal_id"]] += qty if row["side"] == "buy" else -qty
+    position: dict[str, Decimal] = {}
+    for s in signals:
+        before = position.get(s["ticker"], Decimal(0))
+        expected = f"{s['action']} while {describe_position(before)}:"
+        assert s["decision"].startswith(expected), (
+            f"{s['ticker']}: {s['decision']!r} ran out of order or twice; expected {expected!r}"
+        )
+        assert s["state"] in ("executed", "ignored"), dict(s)
+        position[s["ticker"]] = before + fills.get(s["id"], Decimal(0))
+        assert abs(position[s["ticker"]]) <= 1, f"{s['ticker']} reached {position[s['ticker']]}: a signal ran twice"
+    book = {r["symbol"]: Decimal(r["quantity"]) for r in read_db(db, "SELECT symbol, quantity FROM paper_positions")}
+    assert {k: v for k, v in book.items() if v} == {k: v for k, v in position.items() if v}
+
+
+# --- seeded interruptions: the state a crash leaves behind, written with the journal's own functions ---
+
+
+def seed_signal(store: Store, ticker: str, action: str, age: float, price: str = "50") -> str:
+    """Journal an accepted signal received `age` seconds ago, as the webhook would have before a crash."""
+    signal_id = str(uuid.uuid4())
+    received = iso(utcnow() - timedelta(seconds=age))
+    webhook = journal.WebhookRow(
+        id=str(uuid.uuid4()),
+        received_at=received,
+        strategy=STRATEGY,
+        remote_addr="127.0.0.1",
+        method="POST",
+        path=f"/webhook/{STRATEGY}/***",
+        headers={},
+        body="{}",
+        status_code=200,
+        signal_id=signal_id,
+    )
+    payload = {"ticker": ticker, "action": action, "price": float(price)}
+    row = {
+        "id": signal_id,
+        "webhook_id": webhook.id,
+        "strategy": STRATEGY,
+        "ticker": ticker,
+        "action": action,
+        "sentiment": None,
+        "price": price,
+        "quantity": None,
+        "signal_time": None,
+        "payload": json.dumps(payload),
+        "extras": "{}",
+        "received_at": received,
+    }
+    journal.record_signal(store.conn, webhook, row, [(SUB, "paper")])
+    return signal_id
+
+
+def seed_plan(store: Store, signal_id: str, ticker: str, legs: list[tuple[str, str]], price: str = "50") -> list[str]:
+    """Commit a plan of (leg, side) market orders of quantity 1, all pending, as the executor does before sending."""
+    rows: list[dict[str, Any]] = []
+    for seq, (leg, side) in enumerate(legs):
+        coid = client_order_id(signal_id, SUB, leg)
+        rows.append(
+            {
+                "id": coid,
+                "signal_id": signal_id,
+                "broker": "paper",
+                "subscription": SUB,
+                "leg": leg,
+                "seq": seq,
+                "client_order_id": coid,
+                "symbol": ticker,
+                "side": side,
+                "type": "market",
+                "quantity": "1",
+                "limit_price": None,
+                "stop_price": None,
+                "time_in_force": "day",
+                "reference_price": price,
+            }
+        )
+    journal.start_execution(store.conn, signal_id, SUB)
+    journal.save_plan(store.conn, signal_id, SUB, f"{rows[0]['side']} while flat: planned before the crash", rows)
+    return [str(r["client_order_id"]) for r in rows]
+
+
+async def broker_accepts(store: Store, coid: str, ticker: str, side: str, price: str = "50") -> None:
+    """The paper venue books and fills the order: the crash came after the broker accepted it."""
+    broker = PaperBroker(PaperOptions(cash=Decimal(100000)), BrokerContext(name="paper", store=store))
+    await broker.connect()
+    await broker.create_order(
+        OrderRequest(
+            client_order_id=coid,
+            symbol=ticker,
+            side=side,  # type: ignore[arg-type]
+            quantity=Decimal(1),
+            reference_price=Decimal(price),
+        )
+    )
+
+
+def signal_row(db: Path, signal_id: str) -> dict[str, Any]:
+    rows = read_db(db, "SELECT * FROM signals WHERE id = ?", (signal_id,))
+    assert rows, f"signal {signal_id} is not journaled"
+    return dict(rows[0])
+
+
+def orders_of(db: Path, signal_id: str) -> dict[str, dict[str, Any]]:
+    return {r["leg"]: dict(r) for r in read_db(db, "SELECT * FROM orders WHERE signal_id = ?", (signal_id,))}
+
+
+def book_count(db: Path, coid: str) -> tuple[int, int]:
+    """(paper orders, paper fills) carrying this client order id."""
+    orders = read_db(db, "SELECT count(*) FROM paper_orders WHERE client_order_id = ?", (coid,))[0][0]
+    fills = read_db(db, "SELECT count(*) FROM paper_fills WHERE client_order_id = ?", (coid,))[0][0]
+    return int(orders), int(fills)
+
+
+def wait_final(daemon: Daemon, signal_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = signal_row(daemon.db, signal_id)
+        if row["state"] in FINAL:
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"signal {signal_id} did not finish: {daemon.output()[-2000:]}")
+
+
+def test_an_interrupted_signal_older_than_max_signal_age_expires_and_a_young_one_executes(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon(extra="max_signal_age: 30\n", start=False)
+    store = Store(daemon.db)
+    store.open_sync()
+    stale = seed_signal(store, "OLD", "buy", age=31)
+    fresh = seed_signal(store, "NEW", "buy", age=2)
+    store.close_sync()
+
+    daemon.start()
+    expired = wait_final(daemon, stale)
+    executed = wait_final(daemon, fresh)
+    daemon.stop()
+
+    assert expired["state"] == "expired"
+    assert (
+        expired["decision"].startswith("expired: the daemon restarted 3")
+        and "max_signal_age 30s" in expired["decision"]
+    )
+    assert orders_of(daemon.db, stale) == {}
+    assert read_db(daemon.db, "SELECT * FROM paper_orders WHERE symbol = 'OLD'") == []
+    assert executed["state"] == "executed"
+    assert executed["decision"] == "buy while flat: opened long 1 (fixed_quantity 1)"
+    entry = orders_of(daemon.db, fresh)["entry"]
+    assert entry["status"] == "filled"
+    assert book_count(daemon.db, entry["client_order_id"]) == (1, 1)
+
+
+def test_orders_of_unknown_outcome_are_adopted_sent_once_or_canceled(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon(extra="max_signal_age: 30\n", start=False)
+    store = Store(daemon.db)
+    store.open_sync()
+    # A: the broker accepted (and filled) the order, the crash came before we recorded it.
+    accepted = seed_signal(store, "AAA", "buy", age=1)
+    (accepted_coid,) = seed_plan(store, accepted, "AAA", [("entry", "buy")])
+    # B: a young signal whose committed order never reached the broker.
+    unsent = seed_signal(store, "BBB", "buy", age=1)
+    (unsent_coid,) = seed_plan(store, unsent, "BBB", [("entry", "buy")])
+    # C: the same, but old: it must not be sent now.
+    stale = seed_signal(store, "CCC", "buy", age=31)
+    (stale_coid,) = seed_plan(store, stale, "CCC", [("entry", "buy")])
+    # D: a swap (sell while long 1) whose exit reached the broker but whose entry did not: the entry follows, once.
+    swap = seed_signal(store, "DDD", "sell", age=1)
+    swap_exit, swap_entry = seed_plan(store, swap, "DDD", [("exit", "sell"), ("entry", "sell")])
+    # E: an order we had marked `unknown` (the response was lost) that the broker does have.
+    lost = seed_signal(store, "EEE", "buy", age=1)
+    (lost_coid,) = seed_plan(store, lost, "EEE", [("entry", "buy")])
+    journal.update_order(store.conn, lost_coid, status="unknown", error="ReadTimeout()")
+    # F: an old signal whose order the broker did accept: it expires, but its order is recorded as filled.
+    old_sent = seed_signal(store, "FFF", "buy", age=31)
+    (old_sent_coid,) = seed_plan(store, old_sent, "FFF", [("entry", "buy")])
+    store.close_sync()
+
+    async def venue() -> None:
+        store = Store(daemon.db)
+        await store.open()
+        await broker_accepts(store, accepted_coid, "AAA", "buy")
+        await broker_accepts(store, "manual-DDD", "DDD", "buy")  # the long 1 the swap sells
+        await broker_accepts(store, swap_exit, "DDD", "sell")
+        await broker_accepts(store, lost_coid, "EEE", "buy")
+        await broker_accepts(store, old_sent_coid, "FFF", "buy")
+        await store.close()
+
+    asyncio.run(venue())
+    assert book_count(daemon.db, unsent_coid) == (0, 0) and book_count(daemon.db, swap_entry) == (0, 0)
+
+    daemon.start()
+    finals = {
+        name: wait_final(daemon, sid)
+        for name, sid in {
+            "accepted": accepted,
+            "unsent": unsent,
+            "stale": stale,
+            "swap": swap,
+            "lost": lost,
+            "old_sent": old_sent,
+        }.items()
+    }
+    positions = daemon.positions()
+    daemon.stop()
+    db = daemon.db
+
+    assert finals["accepted"]["state"] == "executed"
+    assert orders_of(db, accepted)["entry"]["status"] == "filled"
+    assert book_count(db, accepted_coid) == (1, 1), "an order the broker already had was sent again"
+
+    assert finals["unsent"]["state"] == "executed"
+    assert orders_of(db, unsent)["entry"]["status"] == "filled"
+    assert book_count(db, unsent_coid) == (1, 1)
+
+    assert finals["stale"]["state"] == "expired" and "max_signal_age 30s" in finals["stale"]["decision"]
+    stale_order = orders_of(db, stale)["entry"]
+    assert stale_order["status"] == "canceled" and "expired" in stale_order["error"]
+    assert book_count(db, stale_coid) == (0, 0)
+
+    assert finals["swap"]["state"] == "executed"
+    assert {leg: o["status"] for leg, o in orders_of(db, swap).items()} == {"exit": "filled", "entry": "filled"}
+    assert book_count(db, swap_exit) == (1, 1) and book_count(db, swap_entry) == (1, 1)
+
+    assert finals["lost"]["state"] == "executed"
+    assert orders_of(db, lost)["entry"]["status"] == "filled"
+    assert book_count(db, lost_coid) == (1, 1)
+
+    assert finals["old_sent"]["state"] == "expired"
+    assert "1 order(s) had been sent before the restart" in finals["old_sent"]["decision"]
+    assert orders_of(db, old_sent)["entry"]["status"] == "filled", "the journal must say what the broker did"
+    assert book_count(db, old_sent_coid) == (1, 1)
+
+    assert positions == {"AAA": 1, "BBB": 1, "DDD": -1, "EEE": 1, "FFF": 1}
+
+
+SLOW_VENUE = '''
+import asyncio
+
+from bridge.brokers.paper import PaperBroker
+
+
+class SlowPaper(PaperBroker):
+    """The paper book behind a venue whose order lookups take 1.5 s: start-up recovery takes that long."""
+
+    async def fetch_order(self, client_order_id):
+        await asyncio.sleep(1.5)
+        return await super().fetch_order(client_order_id)
+'''
+
+
+def test_a_signal_arriving_during_recovery_runs_after_the_interrupted_one_and_only_once(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon(start=False)
+    (daemon.config.parent / "slowvenue.py").write_text(SLOW_VENUE)
+    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: slowvenue:SlowPaper"))
+    store = Store(daemon.db)
+    store.open_sync()
+    interrupted = seed_signal(store, "XYZ", "buy", age=1)
+    seed_plan(store, interrupted, "XYZ", [("entry", "buy")])  # recovery must ask the (slow) venue about it
+    store.close_sync()
+
+    starter = threading.Thread(target=daemon.start, daemon=True)
+    starter.start()
+    deadline = time.monotonic() + 15
+    while True:
+        assert time.monotonic() < deadline, daemon.output()
+        try:
+            health = httpx.get(f"{daemon.base}/health", timeout=1).json()
+        except httpx.HTTPError:
+            time.sleep(0.02)
+            continue
+        assert health["recovering"], "recovery ended before the test could post during it"
+        break
+    response = daemon.post({"ticker": "XYZ", "action": "sell", "price": 50})
+    assert response.status_code == 200, "signals are journaled and acknowledged while trading is halted"
+    assert httpx.get(f"{daemon.base}/health", timeout=1).json()["recovering"], "the post must land during recovery"
+    starter.join(timeout=20)
+    newer = response.json()["id"]
+    first, second = wait_final(daemon, interrupted), wait_final(daemon, newer)
+    positions = daemon.positions()
+    output = daemon.output()
+    daemon.stop()
+
+    assert first["state"] == "executed" and orders_of(daemon.db, interrupted)["entry"]["status"] == "filled"
+    assert second["decision"] == "sell while long 1: sold 1, opened short 1 (fixed_quantity 1)", (
+        "the newer signal ran before the older interrupted one"
+    )
+    assert positions == {"XYZ": -1}
+    runs = [line for line in output.splitlines() if f"signal {newer} sq/paper" in line]
+    assert len(runs) == 1, f"the newer signal was executed {len(runs)} times: {runs}"
+
+
+async def test_an_unknown_order_of_a_finished_signal_that_the_broker_never_got_is_closed_as_rejected(
+    fresh_store: Store,
+) -> None:
+    from bridge.execution.recovery import resolve_orders
+
+    def seed() -> str:
+        signal_id = seed_signal(fresh_store, "LOST", "buy", age=1)
+        coid = seed_plan(fresh_store, signal_id, "LOST", [("entry", "buy")])[0]
+        journal.update_order(fresh_store.conn, coid, status="unknown", error="timeout")
+        journal.finish_execution(fresh_store.conn, signal_id, SUB, "failed", "outcome unknown")
+        return coid
+
+    coid = await fresh_store.run(seed)
+    broker = PaperBroker(PaperOptions(), BrokerContext(name="paper", store=fresh_store))
+    await broker.connect()
+    assert await resolve_orders(fresh_store, {"paper": broker}) == []
+    row = await fresh_store.run(lambda: fresh_store.conn.execute("SELECT * FROM orders").fetchone())
+    assert (row["client_order_id"], row["status"]) == (coid, "rejected")
+    assert "never reached the broker" in row["error"]
+    assert await resolve_orders(fresh_store, {"paper": broker}) == []  # nothing left to ask about
+    assert await fresh_store.run(journal.unresolved_orders, fresh_store.conn) == []

@@ -1,0 +1,460 @@
+"""The executor against a scripted fake *broker* (the external system) and a real journal; KeyedQueues ordering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from bridge.brokers.base import Broker, Capabilities, NoOptions
+from bridge.config.schema import Subscription
+from bridge.errors import OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
+from bridge.execution.executor import Executor, Job, client_order_id
+from bridge.execution.queues import KeyedQueues
+from bridge.models import Account, Order, OrderRequest, OrderStatus, Position, Signal
+from bridge.store import journal
+from bridge.store.db import Store, iso, utcnow
+
+STRATEGY = "s"
+SUB = "fake"
+
+# What the fake venue does with one create call: return the order's status, or raise.
+Behaviour = Callable[["FakeBroker", OrderRequest], OrderStatus]
+
+
+def fill(broker: FakeBroker, request: OrderRequest) -> OrderStatus:
+    """A venue that fills every order at once."""
+    return "filled"
+
+
+class FakeBroker:
+    """A scripted venue: records every call; `behaviours[i]` decides what the i-th create does."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    options_model: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, positions: dict[str, Decimal] | None = None, behaviours: list[Behaviour] | None = None) -> None:
+        self.positions: dict[str, Decimal] = dict(positions or {})
+        self.behaviours = list(behaviours or [])
+        self.orders: dict[str, Order] = {}
+        self.creates: list[OrderRequest] = []
+        self.fetches: list[str] = []
+        self.position_reads = 0
+        self.position_failures = 0  # the next N fetch_positions calls raise TemporaryBrokerError
+        self.fill_on_fetch: int | None = None  # open orders fill at the N-th fetch_order
+
+    async def connect(self) -> None:
+        """Nothing to connect."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def fetch_account(self) -> Account:
+        """A fixed account."""
+        return Account(cash=Decimal(100000), equity=Decimal(100000), buying_power=Decimal(100000))
+
+    async def fetch_positions(self) -> list[Position]:
+        """The scripted positions (may fail temporarily first)."""
+        self.position_reads += 1
+        if self.position_failures:
+            self.position_failures -= 1
+            raise TemporaryBrokerError("503 from the venue")
+        return [Position(symbol, qty) for symbol, qty in self.positions.items() if qty]
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders still open."""
+        return [o for o in self.orders.values() if o.is_open and symbol in (None, o.symbol)]
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """Look an order up by our id."""
+        self.fetches.append(client_order_id)
+        if client_order_id not in self.orders:
+            raise OrderNotFound(client_order_id)
+        order = self.orders[client_order_id]
+        if order.is_open and self.fill_on_fetch is not None and len(self.fetches) >= self.fill_on_fetch:
+            order = self._store(order, "filled")
+        return order
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Record the call, then do what the script says."""
+        self.creates.append(request)
+        behaviour = self.behaviours.pop(0) if self.behaviours else fill
+        status = behaviour(self, request)
+        return self.accept(request, status)
+
+    def accept(self, request: OrderRequest, status: OrderStatus) -> Order:
+        """Put an order in the venue's book (as a real venue would on receipt)."""
+        order = Order(
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            type=request.type,
+            status="open",
+            broker_order_id=f"v-{len(self.orders)}",
+        )
+        return self._store(order, status)
+
+    def _store(self, order: Order, status: OrderStatus) -> Order:
+        if status == "filled":
+            signed = order.quantity if order.side == "buy" else -order.quantity
+            self.positions[order.symbol] = self.positions.get(order.symbol, Decimal(0)) + signed
+            order = replace(order, status="filled", filled_quantity=order.quantity, avg_fill_price=Decimal(100))
+        else:
+            order = replace(order, status=status)
+        self.orders[order.client_order_id] = order
+        return order
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        """Cancel an open order."""
+        order = self.orders[client_order_id]
+        if order.is_open:
+            order = self._store(order, "canceled")
+        return order
+
+
+def sends(broker: FakeBroker) -> list[tuple[str, int]]:
+    """(side, quantity) of every create call the venue received."""
+    return [(r.side, int(r.quantity)) for r in broker.creates]
+
+
+def accepted_then_lost(exc: Exception) -> Behaviour:
+    """The venue books (and fills) the order, but the response is lost: the caller sees `exc`."""
+
+    def behaviour(broker: FakeBroker, request: OrderRequest) -> OrderStatus:
+        broker.accept(request, "filled")
+        raise exc
+
+    return behaviour
+
+
+def raises(exc: Exception) -> Behaviour:
+    """The venue never books the order and the caller sees `exc`."""
+
+    def behaviour(broker: FakeBroker, request: OrderRequest) -> OrderStatus:
+        raise exc
+
+    return behaviour
+
+
+def rests(broker: FakeBroker, request: OrderRequest) -> OrderStatus:
+    """The venue books the order but does not fill it."""
+    return "open"
+
+
+async def journal_signal(store: Store, signal: Signal, received_at: datetime | None = None) -> str:
+    """Journal an accepted signal with one execution for SUB, exactly as the webhook does."""
+    signal_id = str(uuid.uuid4())
+    received = iso(received_at or utcnow())
+    webhook = journal.WebhookRow(
+        id=str(uuid.uuid4()),
+        received_at=received,
+        strategy=STRATEGY,
+        remote_addr=None,
+        method="POST",
+        path=f"/webhook/{STRATEGY}/***",
+        headers={},
+        body="{}",
+        status_code=200,
+        signal_id=signal_id,
+    )
+    row = {
+        "id": signal_id,
+        "webhook_id": webhook.id,
+        "strategy": STRATEGY,
+        "ticker": signal.ticker,
+        "action": signal.action,
+        "sentiment": signal.sentiment,
+        "price": None if signal.price is None else str(signal.price),
+        "quantity": None if signal.quantity is None else str(signal.quantity),
+        "signal_time": None,
+        "payload": json.dumps({"ticker": signal.ticker, "action": signal.action}),
+        "extras": "{}",
+        "received_at": received,
+    }
+    await store.run(journal.record_signal, store.conn, webhook, row, [(SUB, SUB)])
+    return signal_id
+
+
+class Harness:
+    """A real Executor over a real journal, with the fake venue as its only broker."""
+
+    def __init__(self, store: Store, broker: FakeBroker, exit_fill_timeout: float = 5.0, max_age: float = 60.0) -> None:
+        self.store = store
+        self.broker = broker
+        self.sub = Subscription(broker=SUB, exit_fill_timeout=exit_fill_timeout)
+        self.executor = Executor(store, max_age, lambda: {SUB: broker}, lambda strategy, key: (SUB, self.sub))
+
+    async def run(self, signal: Signal, received_at: datetime | None = None) -> str:
+        signal_id = await journal_signal(self.store, signal, received_at)
+        await self.executor.run(Job(signal_id, STRATEGY, SUB, signal, received_at or utcnow()))
+        return signal_id
+
+    async def signal(self, signal_id: str) -> dict[str, Any]:
+        rows = await self.store.run(
+            lambda: self.store.conn.execute("SELECT * FROM signals WHERE id = ?", (signal_id,)).fetchall()
+        )
+        return dict(rows[0])
+
+    async def orders(self, signal_id: str) -> dict[str, dict[str, Any]]:
+        """The journaled orders of a signal, by leg."""
+        rows = await self.store.run(
+            lambda: self.store.conn.execute("SELECT * FROM orders WHERE signal_id = ?", (signal_id,)).fetchall()
+        )
+        return {row["leg"]: dict(row) for row in rows}
+
+
+def test_the_fake_satisfies_the_broker_protocol() -> None:
+    assert isinstance(FakeBroker(), Broker)
+
+
+async def test_a_plain_entry_is_sent_once_and_recorded(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FakeBroker())
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    assert [r.side for r in h.broker.creates] == ["buy"]
+    entry = (await h.orders(signal_id))["entry"]
+    assert entry["status"] == "filled" and entry["filled_quantity"] == "1" and entry["broker_order_id"] == "v-0"
+    final = await h.signal(signal_id)
+    assert final["state"] == "executed"
+    assert final["decision"] == "buy while flat: opened long 1 (fixed_quantity 1)"
+
+
+async def test_unknown_outcome_of_an_accepted_order_is_looked_up_not_resent(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FakeBroker(behaviours=[accepted_then_lost(UnknownOutcome("connection reset"))]))
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    coid = client_order_id(signal_id, SUB, "entry")
+    assert [r.client_order_id for r in h.broker.creates] == [coid], "an ambiguous create must never be re-sent"
+    assert coid in h.broker.fetches, "the outcome must be resolved by client_order_id"
+    entry = (await h.orders(signal_id))["entry"]
+    assert entry["status"] == "filled" and entry["broker_order_id"] == "v-0"
+    assert (await h.signal(signal_id))["state"] == "executed"
+    assert h.broker.positions == {"AMD": Decimal(1)}
+
+
+async def test_a_lost_response_on_the_exit_is_adopted_and_the_entry_follows(fresh_store: Store) -> None:
+    broker = FakeBroker({"AMD": Decimal(2)}, [accepted_then_lost(TimeoutError("read timed out"))])
+    h = Harness(fresh_store, broker)
+    signal_id = await h.run(Signal(ticker="AMD", action="sell"))
+    assert sends(broker) == [("sell", 2), ("sell", 1)]
+    assert len({r.client_order_id for r in broker.creates}) == 2
+    orders = await h.orders(signal_id)
+    assert orders["exit"]["status"] == "filled" and orders["entry"]["status"] == "filled"
+    assert broker.positions == {"AMD": Decimal(-1)}
+    assert (await h.signal(signal_id))["state"] == "executed"
+
+
+async def test_unknown_outcome_not_found_at_the_broker_is_not_resent(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FakeBroker(behaviours=[raises(UnknownOutcome("gateway timeout"))]))
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    assert len(h.broker.creates) == 1
+    entry = (await h.orders(signal_id))["entry"]
+    assert entry["status"] == "unknown" and "gateway timeout" in entry["error"]
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed"
+    assert "outcome is unknown" in final["decision"] and "checked again at the next start" in final["decision"]
+
+
+async def test_a_rejected_exit_fails_the_signal_with_the_brokers_message_and_sends_no_entry(fresh_store: Store) -> None:
+    broker = FakeBroker({"AMD": Decimal(5)}, [raises(OrderRejected("account is restricted to closing trades"))])
+    h = Harness(fresh_store, broker)
+    signal_id = await h.run(Signal(ticker="AMD", action="sell"))
+    assert sends(broker) == [("sell", 5)], "the entry must not be sent"
+    orders = await h.orders(signal_id)
+    assert orders["exit"]["status"] == "rejected"
+    assert orders["exit"]["error"] == "account is restricted to closing trades"
+    assert orders["entry"]["status"] == "canceled"
+    assert orders["entry"]["error"] == "not sent: an earlier order was rejected"
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed"
+    assert "exit was rejected by the broker: account is restricted to closing trades" in final["decision"]
+    assert broker.positions == {"AMD": Decimal(5)}
+
+
+async def test_a_rejected_entry_fails_the_signal_with_the_brokers_message(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FakeBroker(behaviours=[raises(OrderRejected("insufficient buying power"))]))
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    assert len(h.broker.creates) == 1
+    assert (await h.orders(signal_id))["entry"]["status"] == "rejected"
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed" and "insufficient buying power" in final["decision"]
+
+
+async def test_a_temporary_error_on_submit_is_never_retried(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FakeBroker(behaviours=[raises(TemporaryBrokerError("429 rate limited"))]))
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    await asyncio.sleep(0.5)  # nothing may retry in the background either
+    assert len(h.broker.creates) == 1
+    entry = (await h.orders(signal_id))["entry"]
+    assert entry["status"] == "rejected" and "not sent" in entry["error"] and "429 rate limited" in entry["error"]
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed" and "429 rate limited" in final["decision"]
+    assert h.broker.positions == {}
+
+
+async def test_a_temporary_error_on_a_read_is_retried(fresh_store: Store) -> None:
+    broker = FakeBroker()
+    broker.position_failures = 1
+    h = Harness(fresh_store, broker)
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    assert broker.position_reads == 2
+    assert (await h.signal(signal_id))["state"] == "executed"
+    assert len(broker.creates) == 1
+
+
+async def test_an_exit_that_does_not_fill_in_time_blocks_the_entry(fresh_store: Store) -> None:
+    broker = FakeBroker({"AMD": Decimal(-3)}, [rests])
+    h = Harness(fresh_store, broker, exit_fill_timeout=0.3)
+    started = time.monotonic()
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    elapsed = time.monotonic() - started
+    assert 0.3 <= elapsed < 3, f"it should wait about exit_fill_timeout, waited {elapsed:.2f}s"
+    assert sends(broker) == [("buy", 3)], "no entry after an unfilled exit"
+    orders = await h.orders(signal_id)
+    assert orders["exit"]["status"] == "open"
+    assert orders["entry"]["status"] == "canceled"
+    assert orders["entry"]["error"] == "not sent: the exit did not fill in time"
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed"
+    assert final["decision"] == (
+        "buy while short 3: covered 3, opened long 1 (fixed_quantity 1); "
+        "but the exit did not fill within 0.3s, so no entry was sent"
+    )
+
+
+async def test_an_exit_that_fills_while_waiting_lets_the_entry_go(fresh_store: Store) -> None:
+    broker = FakeBroker({"AMD": Decimal(-3)}, [rests])
+    broker.fill_on_fetch = 2
+    h = Harness(fresh_store, broker, exit_fill_timeout=5)
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    assert sends(broker) == [("buy", 3), ("buy", 1)]
+    orders = await h.orders(signal_id)
+    assert orders["exit"]["status"] == "filled" and orders["entry"]["status"] == "filled"
+    assert (await h.signal(signal_id))["state"] == "executed"
+    assert broker.positions == {"AMD": Decimal(1)}
+
+
+async def test_a_signal_older_than_max_signal_age_expires_without_touching_the_broker(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FakeBroker(), max_age=30)
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"), received_at=utcnow() - timedelta(seconds=31))
+    assert h.broker.creates == [] and h.broker.position_reads == 0
+    final = await h.signal(signal_id)
+    assert final["state"] == "expired" and "max_signal_age 30s" in final["decision"]
+    assert await h.orders(signal_id) == {}
+
+
+async def test_running_a_job_again_continues_its_plan_and_never_plans_twice(fresh_store: Store) -> None:
+    broker = FakeBroker({"AMD": Decimal(2)})
+    h = Harness(fresh_store, broker)
+    signal = Signal(ticker="AMD", action="sell")
+    signal_id = await h.run(signal)
+    # The position is now short 1: planning afresh would say "ignored"; resuming must keep the first plan.
+    await h.executor.run(Job(signal_id, STRATEGY, SUB, signal, utcnow()))
+    assert len(broker.creates) == 2
+    final = await h.signal(signal_id)
+    assert final["state"] == "executed"
+    assert final["decision"] == "sell while long 2: sold 2, opened short 1 (fixed_quantity 1)"
+
+
+async def test_the_executor_sends_the_deterministic_client_order_ids(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FakeBroker({"AMD": Decimal(1)}))
+    signal_id = await h.run(Signal(ticker="AMD", action="sell"))
+    expected = [client_order_id(signal_id, SUB, "exit"), client_order_id(signal_id, SUB, "entry")]
+    assert [r.client_order_id for r in h.broker.creates] == expected
+    orders = await h.orders(signal_id)
+    assert [orders["exit"]["client_order_id"], orders["entry"]["client_order_id"]] == expected
+
+
+def test_client_order_id_is_deterministic_and_unique_per_signal_subscription_and_leg() -> None:
+    ids = [str(uuid.uuid4()) for _ in range(500)]
+    subs = ["paper", "paper-2", "alpaca-live"]
+    minted = {(s, sub, leg): client_order_id(s, sub, leg) for s in ids for sub in subs for leg in ("exit", "entry")}
+    assert len(set(minted.values())) == len(minted)
+    for (s, sub, leg), coid in list(minted.items())[:50]:
+        assert client_order_id(s, sub, leg) == coid
+    assert all(len(coid) <= 48 for coid in minted.values()), "Alpaca caps client_order_id at 48 characters"
+
+
+def test_client_order_id_is_the_same_in_another_process() -> None:
+    """A restarted daemon must mint the same id (so no process-seeded hash may be involved)."""
+    code = "from bridge.execution.executor import client_order_id as c; print(c('sig-1', 'paper', 'entry'))"
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
+    assert other.stdout.strip() == client_order_id("sig-1", "paper", "entry")
+
+
+async def test_keyed_queues_run_one_key_in_order_and_different_keys_concurrently() -> None:
+    keys = ("AMD", "SQ", "TSLA")
+    done: dict[str, list[int]] = {key: [] for key in keys}
+    active: dict[str, int] = dict.fromkeys(keys, 0)
+    peak_per_key = 0
+    peak_total = 0
+
+    async def handler(job: tuple[str, int]) -> None:
+        nonlocal peak_per_key, peak_total
+        key, n = job
+        active[key] += 1
+        peak_per_key = max(peak_per_key, active[key])
+        peak_total = max(peak_total, sum(active.values()))
+        await asyncio.sleep(0.002 * (10 - n))  # earlier jobs take longer: any overlap would reorder them
+        done[key].append(n)
+        active[key] -= 1
+
+    queues: KeyedQueues[tuple[str, int]] = KeyedQueues(handler)
+    for n in range(10):
+        for key in keys:
+            queues.put(key, (key, n))
+    await asyncio.wait_for(queues.join(), timeout=5)
+    assert done == {key: list(range(10)) for key in keys}
+    assert peak_per_key == 1, "two jobs of one key ran at the same time"
+    assert peak_total == len(keys), "different keys should run concurrently"
+    assert queues.pending == 0
+
+
+async def test_keyed_queues_keep_order_for_jobs_added_while_draining_and_survive_a_failing_job() -> None:
+    seen: list[int] = []
+
+    async def handler(n: int) -> None:
+        await asyncio.sleep(0.001)
+        seen.append(n)
+        if n == 2:
+            raise RuntimeError("boom")
+
+    queues: KeyedQueues[int] = KeyedQueues(handler)
+    for n in range(20):
+        queues.put("k", n)
+        await asyncio.sleep(0.0015 if n % 3 else 0)  # sometimes while the worker is mid-job, sometimes not
+    await asyncio.wait_for(queues.join(), timeout=5)
+    assert seen == list(range(20))
+
+
+async def test_keyed_queues_wait_for_the_gate() -> None:
+    ran: list[str] = []
+
+    async def handler(job: str) -> None:
+        ran.append(job)
+
+    gate = asyncio.Event()
+    queues: KeyedQueues[str] = KeyedQueues(handler, gate)
+    queues.put("a", "first")
+    queues.put("b", "second")
+    await asyncio.sleep(0.05)
+    assert ran == [] and queues.pending == 2, "nothing may execute before start-up recovery opens the gate"
+    gate.set()
+    await asyncio.wait_for(queues.join(), timeout=5)
+    assert sorted(ran) == ["first", "second"]
