@@ -7,10 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-Action = Literal["buy", "sell", "exit", "cancel", "add"]
+Action = Literal["buy", "sell", "exit", "cancel", "add", "reverse", "breakeven"]
 Sentiment = Literal["bullish", "bearish", "flat"]
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+QuantityType = Literal[
+    "fixed_quantity", "dollar_amount", "percent_of_equity", "percent_of_position", "risk_dollar_amount", "risk_percent"
+]
 TimeInForce = Literal["day", "gtc", "opg", "cls", "ioc", "fok"]
 OrderStatus = Literal["pending", "submitted", "open", "partially_filled", "filled", "canceled", "rejected", "unknown"]
 SignalState = Literal["received", "processing", "executed", "ignored", "rejected", "expired", "failed"]
@@ -18,6 +21,28 @@ SignalState = Literal["received", "processing", "executed", "ignored", "rejected
 FINAL_ORDER_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected"})
 OPEN_ORDER_STATUSES: frozenset[str] = frozenset({"submitted", "open", "partially_filled"})
 FINAL_SIGNAL_STATES: frozenset[str] = frozenset({"executed", "ignored", "rejected", "expired", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class TakeProfit:
+    """A take-profit leg: exactly one of an absolute limit price, a percent or an amount from entry."""
+
+    limit_price: Decimal | None = None
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StopLoss:
+    """A stop-loss leg: type plus exactly one way to place the stop (absolute, percent, amount, or trail)."""
+
+    type: Literal["stop", "stop_limit", "trailing_stop"] = "stop"
+    stop_price: Decimal | None = None
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+    limit_price: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +61,19 @@ class Signal:
     time: datetime | None = None
     interval: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    quantity_type: QuantityType | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    extended_hours: bool | None = None
+    take_profit: TakeProfit | None = None
+    stop_loss: StopLoss | None = None
+    cancel: bool | None = None  # cancel the ticker's open orders first (true) or never (false)
+    cancel_order_type: OrderType | None = None  # with action cancel: only orders of this type
+    execute_at: datetime | None = None  # from `delay`: do not execute before this moment
+    cancel_after: Decimal | None = None  # seconds an unfilled order may rest before it is canceled
+    ignore_trading_windows: bool | None = None
+    breakeven_offset: Decimal | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
