@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bridge.config.trading import OVERRIDABLE, Overridable, Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
+
 MIN_TOKEN_LENGTH = 16
+OrderTypeName = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 
 
 class Strict(BaseModel):
@@ -39,26 +42,52 @@ class BrokerConfig(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class Sizing(Strict):
-    """How many units an entry buys or sells when the signal does not say."""
-
-    type: Literal["fixed_quantity"] = "fixed_quantity"
-    value: Decimal = Field(default=Decimal(1), gt=0)
-
-
 class Subscription(Strict):
     """How one strategy's signals become orders at one broker."""
 
-    broker: str
-    name: str | None = None
-    enabled: bool = True
-    sides: Literal["both", "long", "short"] = "both"
-    allow_swap: bool = True
-    allow_add: bool = False
-    use_signal_quantity: bool = True
-    sizing: Sizing = Field(default_factory=Sizing)
-    order_type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market"
-    exit_fill_timeout: float = Field(default=120.0, gt=0, le=600)
+    broker: str = Field(description="name of a broker under `brokers:`")
+    name: str | None = Field(default=None, description="names the subscription in orders and explanations")
+    enabled: bool = Field(default=True, description="false: signals are journaled but not traded here")
+    sides: Literal["both", "long", "short"] = Field(default="both", description="which side entries may open")
+    allow_swap: bool = Field(default=True, description="buy while short / sell while long: exit, then enter")
+    allow_add: bool = Field(default=False, description="buy while long / sell while short adds instead of ignoring")
+    subtract_exit_quantity: bool = Field(
+        default=False, description="on a swap, the entry is the signal quantity minus what the exit closed"
+    )
+    use_signal_quantity: bool = Field(default=True, description="use the signal's quantity for entries")
+    quantity_multiplier: Decimal = Field(default=Decimal(1), gt=0, description="multiplies the signal's quantity")
+    sizing: Sizing = Field(default_factory=Sizing, description="entry size when the signal gives none")
+    fractional: bool = Field(default=False, description="allow fractional quantities; otherwise round down")
+    tickers: list[str] | None = Field(default=None, description="only these tickers trade here (before ticker_map)")
+    ticker_map: dict[str, str] = Field(
+        default_factory=dict, description="signal ticker -> broker symbol, e.g. {NQ1!: MNQZ2026}"
+    )
+    order_type: OrderTypeName = Field(default="market", description="entry order type")
+    exit_order_type: OrderTypeName = Field(default="market", description="exit order type")
+    trail_amount: Decimal | None = Field(default=None, gt=0, description="trailing_stop orders: trail by price")
+    trail_percent: Decimal | None = Field(default=None, gt=0, description="trailing_stop orders: trail by percent")
+    time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] = Field(
+        default="day", description="time in force of the orders sent"
+    )
+    extended_hours: bool = Field(default=False, description="allow extended-hours trading (limit orders only)")
+    take_profit: TakeProfitDefault | None = Field(default=None, description="take-profit leg on every entry")
+    stop_loss: StopLossDefault | None = Field(default=None, description="stop-loss leg on every entry")
+    allow_signal_overrides: list[Overridable] = Field(
+        default_factory=lambda: list(OVERRIDABLE), description="signal fields that may override these settings"
+    )
+    cancel_open_orders: bool = Field(
+        default=False, description="cancel the ticker's open orders before trading when flat or reversing"
+    )
+    exit_fill_timeout: float = Field(
+        default=120.0, gt=0, le=600, description="seconds to wait for an exit fill before the entry of a swap"
+    )
+    trading_windows: list[TradingWindow] = Field(
+        default_factory=list, description="entries only inside these windows (none: always)"
+    )
+    allow_exits_outside_windows: bool = Field(
+        default=True, description="exits and cancels still run outside the trading windows"
+    )
+    ignore_exits: bool = Field(default=False, description="signals that only exit are ignored")
 
 
 class Strategy(Strict):

@@ -7,27 +7,29 @@ import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from bridge.models import Action, OrderType, Sentiment, Signal, TimeInForce
+from bridge.models import Action, OrderType, QuantityType, Sentiment, Signal, StopLoss, TakeProfit, TimeInForce
+from bridge.signals import fields
 
-ACTIONS = ("buy", "sell", "exit", "cancel", "add")
+ACTIONS = ("buy", "sell", "exit", "cancel", "add", "reverse", "breakeven")
 SENTIMENTS = {"bullish": "bullish", "long": "bullish", "bearish": "bearish", "short": "bearish", "flat": "flat"}
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
 SIGNAL_FIELDS = frozenset({
     "ticker", "action", "sentiment", "price", "signalPrice", "quantity", "orderType", "limitPrice", "stopPrice",
-    "timeInForce", "time", "interval",
+    "timeInForce", "time", "interval", "quantityType", "trailAmount", "trailPercent", "extendedHours", "cancel",
+    "cancelOrderType", "ignoreTradingWindows", "breakevenOffset", "delay", "cancelAfter",
 })  # fmt: skip
+QUANTITY_TYPES = get_args(QuantityType)
+MAX_MESSAGE_LENGTH = 1000
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|%[a-z_]+%")
 # TradersPost fields this version does not act on yet: refusing them beats silently trading without them.
 NOT_YET_SUPPORTED = (
-    "quantityType", "trailAmount", "trailPercent", "extendedHours", "takeProfit", "stopLoss",
-    "cancel", "cancelOrderType", "cancelAfter", "delay", "ignoreTradingWindows", "breakevenOffset",
-    "marketPriceType", "bidAskSpreadFilter", "bidAskSpreadFilterPercent",
+    "cancelAfter", "delay", "marketPriceType", "bidAskSpreadFilter", "bidAskSpreadFilterPercent",
 )  # fmt: skip
 
 
@@ -81,6 +83,17 @@ class Payload(BaseModel):
     time: datetime | None = None
     interval: str | None = None
     extras: dict[str, Any] | None = None
+    quantity_type: QuantityType | None = Field(default=None, alias="quantityType")
+    trail_amount: Decimal | None = Field(default=None, alias="trailAmount")
+    trail_percent: Decimal | None = Field(default=None, alias="trailPercent")
+    extended_hours: bool | None = Field(default=None, alias="extendedHours")
+    take_profit: TakeProfit | None = Field(default=None, alias="takeProfit")
+    stop_loss: StopLoss | None = Field(default=None, alias="stopLoss")
+    cancel: bool | None = None
+    cancel_order_type: OrderType | None = Field(default=None, alias="cancelOrderType")
+    ignore_trading_windows: bool | None = Field(default=None, alias="ignoreTradingWindows")
+    breakeven_offset: Decimal | None = Field(default=None, alias="breakevenOffset")
+    message: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -204,6 +217,70 @@ class Payload(BaseModel):
             raise _fail("invalid-extras", "extras must be a JSON object of your own fields")
         return value
 
+    @field_validator("quantity_type", mode="before")
+    @classmethod
+    def _quantity_type(cls, value: Any) -> str | None:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text in (None, ""):
+            return None
+        if text not in QUANTITY_TYPES:
+            raise _fail(
+                "invalid-quantity-type", f"quantityType must be one of {', '.join(QUANTITY_TYPES)}; got {_show(value)}"
+            )
+        return str(text)
+
+    @field_validator("trail_amount", "trail_percent", mode="before")
+    @classmethod
+    def _trail(cls, value: Any, info: Any) -> Decimal | None:
+        name = "trailAmount" if info.field_name == "trail_amount" else "trailPercent"
+        return fields.number(value, name, "invalid-trailing-stop")
+
+    @field_validator("breakeven_offset", mode="before")
+    @classmethod
+    def _offset(cls, value: Any) -> Decimal | None:
+        return fields.number(value, "breakevenOffset", "invalid-breakeven-offset", allow_zero=True)
+
+    @field_validator("extended_hours", "cancel", "ignore_trading_windows", mode="before")
+    @classmethod
+    def _booleans(cls, value: Any, info: Any) -> bool | None:
+        name = {"extended_hours": "extendedHours", "ignore_trading_windows": "ignoreTradingWindows"}
+        field = name.get(info.field_name, info.field_name)
+        return fields.boolean(value, field, "invalid-extended-hours" if field == "extendedHours" else "invalid-payload")
+
+    @field_validator("take_profit", mode="before")
+    @classmethod
+    def _take_profit(cls, value: Any) -> TakeProfit | None:
+        return fields.take_profit(value)
+
+    @field_validator("stop_loss", mode="before")
+    @classmethod
+    def _stop_loss(cls, value: Any) -> StopLoss | None:
+        return fields.stop_loss(value)
+
+    @field_validator("cancel_order_type", mode="before")
+    @classmethod
+    def _cancel_order_type(cls, value: Any) -> str | None:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text in (None, ""):
+            return None
+        if text not in ORDER_TYPES:
+            raise _fail(
+                "invalid-order-type", f"cancelOrderType must be one of {', '.join(ORDER_TYPES)}; got {_show(value)}"
+            )
+        return str(text)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _message(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else _show(value)
+        if len(text) > MAX_MESSAGE_LENGTH:
+            raise _fail(
+                "invalid-message-length", f"message is {len(text)} characters; keep it under {MAX_MESSAGE_LENGTH}"
+            )
+        return text
+
     @model_validator(mode="after")
     def _combinations(self) -> Payload:
         if self.sentiment is not None and self.action not in ("buy", "sell"):
@@ -215,9 +292,41 @@ class Payload(BaseModel):
             raise _fail("invalid-limit-price", f"orderType {self.order_type} needs limitPrice (or price)")
         if self.order_type in ("stop", "stop_limit") and self.stop_price is None:
             raise _fail("invalid-stop-price", f"orderType {self.order_type} needs stopPrice")
-        if self.order_type == "trailing_stop":
-            raise _fail("invalid-trailing-stop", "orderType trailing_stop is not supported by this version yet")
+        check_combinations(self)
         return self
+
+
+ENTRY_ACTIONS = ("buy", "sell", "add", "reverse")
+
+
+def check_combinations(p: Payload) -> None:
+    """Rules that tie fields together (TradersPost's messageCodes where it has one)."""
+    if p.order_type == "trailing_stop" and (p.trail_amount is None) == (p.trail_percent is None):
+        raise _fail("invalid-trailing-stop", "orderType trailing_stop needs exactly one of trailAmount, trailPercent")
+    if p.order_type == "trailing_stop" and p.action not in ("buy", "sell", "exit", "reverse"):
+        raise _fail("invalid-trailing-stop", f"orderType trailing_stop does not go with action {p.action}")
+    if p.extended_hours and p.order_type not in (None, "limit"):
+        raise _fail("invalid-extended-hours", f"extendedHours needs orderType limit, not {p.order_type}")
+    if p.quantity_type is not None:
+        if p.action not in ("buy", "sell", "exit", "add"):
+            raise _fail("invalid-quantity-type-action", f"quantityType does not go with action {p.action}")
+        if p.quantity_type == "percent_of_position" and p.action not in ("buy", "sell", "exit"):
+            raise _fail("invalid-percent-of-position-action", "percent_of_position goes with buy, sell or exit only")
+        if p.quantity is None:
+            raise _fail("quantity-type-requires-quantity", f"quantityType {p.quantity_type} needs a quantity")
+        if p.quantity_type.startswith("risk_") and p.stop_loss is None:
+            raise _fail(
+                "invalid-risk-dollar-amount-action",
+                f"quantityType {p.quantity_type} sizes by the distance to the stop, so it needs a stopLoss",
+            )
+    if (p.take_profit or p.stop_loss) and p.action not in ENTRY_ACTIONS:
+        raise _fail("invalid-payload", f"takeProfit/stopLoss attach to entries; action {p.action} opens nothing")
+    if p.cancel_order_type is not None and p.action != "cancel":
+        raise _fail("invalid-payload", "cancelOrderType goes with action cancel only")
+    if p.breakeven_offset is not None and p.action != "breakeven":
+        raise _fail("invalid-payload", "breakevenOffset goes with action breakeven only")
+    if p.action == "breakeven" and p.order_type not in (None, "stop", "stop_limit"):
+        raise _fail("invalid-breakeven-order-type", f"a breakeven order is a stop or stop_limit, not {p.order_type}")
 
 
 def decode_body(body: bytes) -> Any:
@@ -276,6 +385,17 @@ def parse_payload(data: Any) -> tuple[Signal, dict[str, Any], dict[str, Any]]:
         time=payload.time,
         interval=payload.interval,
         extras=payload.extras or {},
+        quantity_type=payload.quantity_type,
+        trail_amount=payload.trail_amount,
+        trail_percent=payload.trail_percent,
+        extended_hours=payload.extended_hours,
+        take_profit=payload.take_profit,
+        stop_loss=payload.stop_loss,
+        cancel=payload.cancel,
+        cancel_order_type=payload.cancel_order_type,
+        ignore_trading_windows=payload.ignore_trading_windows,
+        breakeven_offset=payload.breakeven_offset,
+        message=payload.message,
     )
     return signal, normalised(signal), dict(payload.model_extra or {})
 
@@ -298,6 +418,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _bracket(leg: TakeProfit | StopLoss | None) -> dict[str, Any] | None:
+    """A takeProfit/stopLoss object in TradersPost's field names, without empty fields."""
+    if leg is None:
+        return None
+    names = {"limit_price": "limitPrice", "stop_price": "stopPrice", "trail_amount": "trailAmount",
+             "trail_percent": "trailPercent"}  # fmt: skip
+    return {names.get(k, k): getattr(leg, k) for k in leg.__slots__ if getattr(leg, k) is not None}
+
+
 def normalised(signal: Signal) -> dict[str, Any]:
     """The signal as echoed in the 200 response's `payload` (TradersPost field names)."""
     out: dict[str, Any] = {"ticker": signal.ticker, "action": signal.action}
@@ -312,6 +441,17 @@ def normalised(signal: Signal) -> dict[str, Any]:
         "time": signal.time.isoformat() if signal.time else None,
         "interval": signal.interval,
         "extras": signal.extras or None,
+        "quantityType": signal.quantity_type,
+        "trailAmount": signal.trail_amount,
+        "trailPercent": signal.trail_percent,
+        "extendedHours": signal.extended_hours,
+        "takeProfit": _bracket(signal.take_profit),
+        "stopLoss": _bracket(signal.stop_loss),
+        "cancel": signal.cancel,
+        "cancelOrderType": signal.cancel_order_type,
+        "ignoreTradingWindows": signal.ignore_trading_windows,
+        "breakevenOffset": signal.breakeven_offset,
+        "message": signal.message,
     }
     for key, value in optional.items():
         if value is not None:

@@ -126,6 +126,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (broker, symbol)
     );
     """,
+    # 2: order details for trailing stops, extended hours and bracket children (journal and paper book).
+    """
+    ALTER TABLE orders ADD COLUMN trail_amount TEXT;
+    ALTER TABLE orders ADD COLUMN trail_percent TEXT;
+    ALTER TABLE orders ADD COLUMN extended_hours INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE orders ADD COLUMN parent_client_order_id TEXT;
+    ALTER TABLE paper_orders ADD COLUMN trail_amount TEXT;
+    ALTER TABLE paper_orders ADD COLUMN trail_percent TEXT;
+    ALTER TABLE paper_orders ADD COLUMN trail_ref TEXT;
+    ALTER TABLE paper_orders ADD COLUMN extended_hours INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE paper_orders ADD COLUMN parent_client_order_id TEXT;
+    ALTER TABLE paper_orders ADD COLUMN session_date TEXT;
+    CREATE INDEX paper_orders_parent ON paper_orders(broker, parent_client_order_id);
+    """,
 ]
 
 

@@ -106,7 +106,7 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
     ("empty action", {"ticker": "AMD", "action": ""}, "invalid-action", "action"),
     ("null action", {"ticker": "AMD", "action": None}, "invalid-action", "action"),
     ("numeric action", {"ticker": "AMD", "action": 1}, "invalid-action", "action"),
-    ("reverse is not supported", {"ticker": "AMD", "action": "reverse"}, "invalid-action", "action"),
+    ("hold is not an action", {"ticker": "AMD", "action": "hold"}, "invalid-action", "action"),
     ("unknown sentiment", obj(sentiment="neutral"), "invalid-sentiment", "sentiment"),
     ("numeric sentiment", obj(sentiment=1), "invalid-sentiment", "sentiment"),
     ("exit + sentiment", obj(action="exit", sentiment="flat"), "invalid-sentiment-action", "sentiment"),
@@ -186,9 +186,9 @@ def test_a_field_this_version_cannot_act_on_is_refused_rather_than_ignored(field
     assert error.message.startswith(f"{field} is not supported")
 
 
-def test_take_profit_is_refused_even_when_everything_else_is_valid() -> None:
-    error = fails(body(price="60.30", quantity=2, takeProfit={"percent": 5}))
-    assert (error.code, error.message.split()[0]) == ("unsupported-field", "takeProfit")
+def test_market_price_type_is_refused_even_when_everything_else_is_valid() -> None:
+    error = fails(body(price="60.30", quantity=2, marketPriceType="ask"))
+    assert (error.code, error.message.split()[0]) == ("unsupported-field", "marketPriceType")
 
 
 def test_the_placeholder_message_quotes_the_value_and_says_it_was_not_replaced() -> None:
@@ -349,13 +349,13 @@ def test_the_minimal_echo_has_only_ticker_and_action() -> None:
 
 def test_unknown_fields_are_kept_for_the_journal_and_not_echoed() -> None:
     signal, echo, unknown = parse_body(
-        body(strategy="sq-trend", position_size=3, nested={"a": [1, 2]}, message="{{strategy.order.alert_message}}")
+        body(strategy="sq-trend", position_size=3, nested={"a": [1, 2]}, note="{{strategy.order.alert_message}}")
     )
     assert unknown == {
         "strategy": "sq-trend",
         "position_size": 3,
         "nested": {"a": [1, 2]},
-        "message": "{{strategy.order.alert_message}}",
+        "note": "{{strategy.order.alert_message}}",
     }
     assert echo == {"ticker": "AMD", "action": "buy"}
     assert signal.extras == {}

@@ -1,0 +1,118 @@
+"""Subscription sub-settings: sizing, brackets and trading windows."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SizingType = Literal[
+    "fixed_quantity", "dollar_amount", "percent_of_equity", "percent_of_position", "risk_dollar_amount", "risk_percent"
+]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = get_args(Day)
+Overridable = Literal[
+    "orderType", "limitPrice", "stopPrice", "trailAmount", "trailPercent", "timeInForce", "extendedHours",
+    "takeProfit", "stopLoss", "quantityType", "cancel",
+]  # fmt: skip
+OVERRIDABLE: tuple[Overridable, ...] = get_args(Overridable)
+
+
+def _weekdays() -> list[Day]:
+    return ["mon", "tue", "wed", "thu", "fri"]
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sizing(Strict):
+    """How big an entry is when the signal does not say (or use_signal_quantity is off)."""
+
+    type: SizingType = Field(
+        default="fixed_quantity",
+        description="fixed_quantity (units), dollar_amount ($), percent_of_equity (%), percent_of_position (% of "
+        "the current position), risk_dollar_amount ($ lost at the stop), risk_percent (% of equity lost at the stop)",
+    )
+    value: Decimal = Field(default=Decimal(1), gt=0, description="the number the type applies to")
+
+
+class TakeProfitDefault(Strict):
+    """Take-profit leg attached to entries: exactly one of percent or amount from the entry price."""
+
+    percent: Decimal | None = Field(default=None, gt=0, description="percent above a long entry / below a short")
+    amount: Decimal | None = Field(default=None, gt=0, description="price distance from the entry")
+
+    @model_validator(mode="after")
+    def _one(self) -> TakeProfitDefault:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError("set exactly one of percent or amount")
+        return self
+
+
+class StopLossDefault(Strict):
+    """Stop-loss leg attached to entries: type plus exactly one distance."""
+
+    type: Literal["stop", "stop_limit", "trailing_stop"] = Field(default="stop", description="stop order type")
+    percent: Decimal | None = Field(default=None, gt=0, description="percent below a long entry / above a short")
+    amount: Decimal | None = Field(default=None, gt=0, description="price distance from the entry")
+    limit_offset: Decimal | None = Field(
+        default=None, ge=0, description="stop_limit only: how far past the stop the limit sits"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> StopLossDefault:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError("set exactly one of percent or amount")
+        return self
+
+
+class TradingWindow(Strict):
+    """A span of local time on given weekdays; `start` inclusive, `end` exclusive; end < start wraps midnight."""
+
+    days: list[Day] = Field(default_factory=_weekdays, description="weekdays the window opens on")
+    start: time = Field(description='local opening time, e.g. "09:30"')
+    end: time = Field(description='local closing time (exclusive), e.g. "16:00"')
+    timezone: str = Field(default="America/New_York", description="IANA time zone of start and end")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as America/New_York") from None
+        return value
+
+    def contains(self, moment: datetime) -> bool:
+        """True when `moment` (aware) falls inside this window."""
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        now = local.time().replace(tzinfo=None)
+        day = DAYS[local.weekday()]
+        if self.start <= self.end:
+            return day in self.days and self.start <= now < self.end
+        if now >= self.start:  # wraps midnight: the evening part belongs to the listed day
+            return day in self.days
+        previous = DAYS[(local.weekday() - 1) % 7]
+        return previous in self.days and now < self.end
+
+
+def in_windows(windows: list[TradingWindow], moment: datetime) -> bool:
+    """True when there are no windows, or `moment` falls in one of them."""
+    return not windows or any(w.contains(moment) for w in windows)
+
+
+__all__ = [
+    "OVERRIDABLE",
+    "Overridable",
+    "Sizing",
+    "StopLossDefault",
+    "TakeProfitDefault",
+    "TradingWindow",
+    "in_windows",
+]

@@ -1,0 +1,123 @@
+"""Shared validators for payload fields: numbers, booleans, and the takeProfit / stopLoss objects."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, cast
+
+from pydantic_core import PydanticCustomError
+
+from bridge.models import StopLoss, TakeProfit
+
+StopLossType = Literal["stop", "stop_limit", "trailing_stop"]
+STOP_LOSS_TYPES = ("stop", "stop_limit", "trailing_stop")
+
+
+def fail(code: str, message: str) -> PydanticCustomError:
+    """A validation error whose type is the messageCode."""
+    return PydanticCustomError(code, message)
+
+
+def show(value: Any) -> str:
+    """The received value as JSON text for a message (floats arrive as Decimal, which json.dumps refuses)."""
+    return json.dumps(value, default=str)
+
+
+def number(value: Any, field: str, code: str, *, allow_zero: bool = False) -> Decimal | None:
+    """A positive (or, with allow_zero, non-negative) finite number from a number or numeric string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        raise fail(code, f"{field} must be a number, got {show(value)}")
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise fail(code, f"{field} must be a number, got {show(value)}") from None
+    if not result.is_finite() or result < 0 or (result == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise fail(code, f"{field} must be {kind} number, got {show(value)}")
+    return result
+
+
+def boolean(value: Any, field: str, code: str) -> bool | None:
+    """true/false, also as the strings "true"/"false" a template may send."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise fail(code, f"{field} must be true or false, got {show(value)}")
+
+
+def _object(value: Any, field: str, code: str, known: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise fail(code, f'{field} must be an object such as {{"percent": 2}}, got {show(value)}')
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise fail(code, f"{field} has unknown field(s) {', '.join(unknown)}; use {', '.join(known)}")
+    return value
+
+
+def take_profit(value: Any) -> TakeProfit | None:
+    """Validate a takeProfit object: exactly one of limitPrice, percent, amount."""
+    if value is None:
+        return None
+    data = _object(value, "takeProfit", "invalid-take-profit-value-required", ("limitPrice", "percent", "amount"))
+    limit = number(data.get("limitPrice"), "takeProfit.limitPrice", "invalid-take-profit-limit-price")
+    percent = number(data.get("percent"), "takeProfit.percent", "invalid-take-profit-percent")
+    amount = number(data.get("amount"), "takeProfit.amount", "invalid-take-profit-amount")
+    if percent is not None and amount is not None:
+        raise fail("invalid-take-profit-amount-and-percent", "takeProfit takes percent or amount, not both")
+    if limit is not None and (percent is not None or amount is not None):
+        raise fail(
+            "invalid-take-profit-relative-and-absolute",
+            "takeProfit takes an absolute limitPrice or a relative percent/amount, not both",
+        )
+    if limit is None and percent is None and amount is None:
+        raise fail("invalid-take-profit-value-required", "takeProfit needs limitPrice, percent or amount")
+    return TakeProfit(limit_price=limit, percent=percent, amount=amount)
+
+
+def stop_loss(value: Any) -> StopLoss | None:
+    """Validate a stopLoss object: a type and exactly one way to place the stop."""
+    if value is None:
+        return None
+    known = ("type", "stopPrice", "percent", "amount", "limitPrice", "trailAmount", "trailPercent")
+    data = _object(value, "stopLoss", "invalid-stop-loss-value-required", known)
+    kind = data.get("type", "stop")
+    kind = kind.strip().lower() if isinstance(kind, str) else kind
+    if kind not in STOP_LOSS_TYPES:
+        raise fail(
+            "invalid-stop-loss-type", f"stopLoss.type must be one of {', '.join(STOP_LOSS_TYPES)}; got {show(kind)}"
+        )
+    stop = number(data.get("stopPrice"), "stopLoss.stopPrice", "invalid-stop-loss-stop-price")
+    percent = number(data.get("percent"), "stopLoss.percent", "invalid-stop-loss-percent")
+    amount = number(data.get("amount"), "stopLoss.amount", "invalid-stop-loss-amount")
+    limit = number(data.get("limitPrice"), "stopLoss.limitPrice", "invalid-stop-loss-limit-price")
+    trail_amount = number(data.get("trailAmount"), "stopLoss.trailAmount", "invalid-stop-loss-trail-amount")
+    trail_percent = number(data.get("trailPercent"), "stopLoss.trailPercent", "invalid-stop-loss-trail-percent")
+    if percent is not None and amount is not None:
+        raise fail("invalid-stop-loss-amount-and-percent", "stopLoss takes percent or amount, not both")
+    if stop is not None and (percent is not None or amount is not None):
+        raise fail(
+            "invalid-stop-loss-relative-and-absolute",
+            "stopLoss takes an absolute stopPrice or a relative percent/amount, not both",
+        )
+    if limit is not None and kind != "stop_limit":
+        raise fail("invalid-stop-loss-limit-price", "stopLoss.limitPrice needs type stop_limit")
+    if kind == "stop_limit" and limit is None:
+        raise fail("invalid-stop-loss-limit-price", "a stop_limit stopLoss needs limitPrice")
+    if kind == "trailing_stop":
+        if (trail_amount is None) == (trail_percent is None):
+            raise fail(
+                "invalid-stop-loss-trail-value",
+                "a trailing_stop stopLoss needs exactly one of trailAmount, trailPercent",
+            )
+    elif trail_amount is not None or trail_percent is not None:
+        raise fail("invalid-stop-loss-trail-value", "trailAmount/trailPercent need stopLoss type trailing_stop")
+    elif stop is None and percent is None and amount is None:
+        raise fail("invalid-stop-loss-value-required", "stopLoss needs stopPrice, percent or amount")
+    return StopLoss(type=cast(StopLossType, kind), stop_price=stop, percent=percent, amount=amount, limit_price=limit,
+                    trail_amount=trail_amount, trail_percent=trail_percent)  # fmt: skip
