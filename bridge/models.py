@@ -77,6 +77,18 @@ class Signal:
 
 
 @dataclass(frozen=True, slots=True)
+class BracketLeg:
+    """A child order attached to an entry (take profit or stop loss), placed by the broker once the entry fills."""
+
+    client_order_id: str
+    type: OrderType
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What the executor asks a broker to place; `client_order_id` makes the request idempotent."""
 
@@ -90,6 +102,11 @@ class OrderRequest:
     time_in_force: str = "day"
     # The signal's price: a hint for brokers without quotes (the paper broker fills market orders at it).
     reference_price: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    extended_hours: bool = False
+    take_profit: BracketLeg | None = None  # with stop_loss: a bracket; the two children cancel each other
+    stop_loss: BracketLeg | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.brokers.base import Broker, BrokerContext
@@ -35,6 +36,8 @@ class Runtime:
 
     loaded: LoadedConfig
     brokers: dict[str, BrokerSlot] = field(default_factory=dict)
+    # Requests and queued jobs still working with this runtime: a replaced runtime's brokers close at zero.
+    users: int = 0
 
     @property
     def strategies(self) -> dict[str, Strategy]:
@@ -56,20 +59,52 @@ class Runtime:
                 return sub
         return None
 
+    def all_subscriptions(self) -> list[tuple[str, str, Subscription]]:
+        """(strategy, key, settings) of every enabled subscription."""
+        return [(name, key, sub) for name in self.strategies for key, sub in self.subscriptions(name)]
+
+    def broker(self, name: str) -> Broker | None:
+        """The named broker when it is usable, else None."""
+        slot = self.brokers.get(name)
+        return slot.broker if slot is not None and slot.healthy else None
+
     async def close(self) -> None:
         """Close every broker connection."""
-        for slot in self.brokers.values():
-            if slot.broker is not None:
-                try:
-                    await slot.broker.close()
-                except Exception:
-                    log.exception("closing broker %s failed", slot.name)
+        await close_slots(self.brokers.values())
 
 
-async def build_runtime(loaded: LoadedConfig, store: Store) -> Runtime:
-    """Construct and connect every broker; a failing adapter is recorded, never fatal to the others."""
+async def close_slots(slots: Iterable[BrokerSlot]) -> None:
+    """Close the brokers of `slots`; a failing close is logged, never raised."""
+    for slot in slots:
+        if slot.broker is not None:
+            try:
+                await slot.broker.close()
+            except Exception:
+                log.exception("closing broker %s failed", slot.name)
+
+
+def _reusable(previous: Runtime | None, loaded: LoadedConfig, name: str) -> BrokerSlot | None:
+    """The previous runtime's slot for `name` when its plugin and options are unchanged and it works."""
+    if previous is None:
+        return None
+    old_cfg = previous.loaded.config.brokers.get(name)
+    slot = previous.brokers.get(name)
+    if old_cfg is None or slot is None or not slot.healthy:
+        return None  # a broker that failed before gets a fresh attempt
+    return slot if old_cfg == loaded.config.brokers[name] else None
+
+
+async def build_runtime(loaded: LoadedConfig, store: Store, previous: Runtime | None = None) -> Runtime:
+    """Construct and connect every broker, reusing `previous`'s unchanged ones (and their connections).
+
+    A failing adapter is recorded in its slot, never fatal to the others.
+    """
     runtime = Runtime(loaded=loaded)
     for name, cfg in loaded.config.brokers.items():
+        kept = _reusable(previous, loaded, name)
+        if kept is not None:
+            runtime.brokers[name] = kept
+            continue
         broker: Broker | None = None
         try:
             factory = find_plugin(cfg.plugin)

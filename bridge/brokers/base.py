@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -27,6 +28,43 @@ class Capabilities:
     # True when the venue itself refuses a second order with the same client order id.
     rejects_duplicate_client_order_id: bool = False
     quotes: bool = False
+    # The venue's published request limit; adapters throttle below it (None: not published / not enforced).
+    rate_limit_per_minute: int | None = None
+
+    def describe(self) -> str:
+        """One line for `bridge plugins`: order types, time in force values and the yes/no features."""
+        flags = [
+            ("short", self.shorting),
+            ("fractional", self.fractional),
+            ("brackets", self.brackets),
+            ("extended-hours", self.extended_hours),
+            ("dedupes-client-id", self.rejects_duplicate_client_order_id),
+            ("quotes", self.quotes),
+        ]
+        parts = [
+            ",".join(_ordered(self.order_types, _ORDER_TYPE_ORDER)),
+            "tif " + ",".join(_ordered(self.time_in_force, _TIF_ORDER)),
+            *(name if on else f"no-{name}" for name, on in flags),
+        ]
+        if self.rate_limit_per_minute:
+            parts.append(f"{self.rate_limit_per_minute}/min")
+        return " ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (sets become sorted lists)."""
+        return {
+            key: sorted(value) if isinstance(value, frozenset) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
+
+
+_ORDER_TYPE_ORDER = ["market", "limit", "stop", "stop_limit", "trailing_stop"]
+_TIF_ORDER = ["day", "gtc", "opg", "cls", "ioc", "fok"]
+
+
+def _ordered(values: frozenset[str], order: list[str]) -> list[str]:
+    """The familiar values in their usual order, then any others alphabetically."""
+    return sorted(values, key=lambda v: (order.index(v) if v in order else len(order), v))
 
 
 class NoOptions(BaseModel):
@@ -42,6 +80,24 @@ class BrokerContext:
     name: str
     store: Store | None = None
     base_dir: Path = field(default_factory=Path.cwd)
+
+    async def journaled_symbol(self, client_order_id: str) -> str | None:
+        """The symbol the journal recorded for one of this broker's client order ids, if any.
+
+        Venues whose order lookups need the symbol (most crypto exchanges) use it after a restart,
+        when the adapter's own memory of what it sent is gone.
+        """
+        store = self.store
+        if store is None:
+            return None
+
+        def lookup() -> str | None:
+            row = store.conn.execute(
+                "SELECT symbol FROM orders WHERE broker = ? AND client_order_id = ?", (self.name, client_order_id)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await store.run(lookup)
 
 
 @runtime_checkable
@@ -74,6 +130,23 @@ class Broker(Protocol):
 
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel an open order and return its final state."""
+
+
+def request_extra(request: OrderRequest, name: str) -> Any:
+    """An optional order detail the core may carry (`extended_hours`, `take_profit`, `stop_loss`,
+    `trail_amount`, `trail_percent`), or None when this version of `OrderRequest` has no such field."""
+    return getattr(request, name, None)
+
+
+def capabilities_of(factory: Any, options: BaseModel | None = None) -> Capabilities:
+    """A plugin's capabilities; adapters whose venue decides them (ccxt) may refine them from their options."""
+    refine = getattr(factory, "capabilities_for", None)
+    if options is not None and callable(refine):
+        refined = refine(options)
+        if isinstance(refined, Capabilities):
+            return refined
+    declared = getattr(factory, "capabilities", None)
+    return declared if isinstance(declared, Capabilities) else Capabilities()
 
 
 class BrokerFactory(Protocol):

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import TypeVar
 
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
+from bridge.execution.market import market_context
+from bridge.execution.orders import client_order_id, order_rows, request_from_rows
 from bridge.models import Order, OrderRequest, Signal
-from bridge.signals.resolve import Plan, fmt, resolve
+from bridge.signals.resolve import broker_symbol, fmt, resolve
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
 
 log = logging.getLogger("bridge.executor")
 T = TypeVar("T")
 READ_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a job executes, captured when it is queued: a config reload never changes a queued job's broker."""
+
+    broker_name: str
+    broker: Broker | None  # None: the broker was unavailable
+    settings: Subscription
 
 
 @dataclass(frozen=True)
@@ -34,12 +45,7 @@ class Job:
     subscription: str
     signal: Signal
     received_at: datetime
-
-
-def client_order_id(signal_id: str, subscription: str, leg: str) -> str:
-    """Deterministic per (signal, subscription, leg): a retry can never mint a second id."""
-    digest = hashlib.sha256(f"{signal_id}|{subscription}|{leg}".encode()).hexdigest()
-    return f"tb-{digest[:29]}"
+    target: Target | None = None  # None: look the subscription up in the live config when it runs
 
 
 class Outcome(Exception):
@@ -88,28 +94,32 @@ class Executor:
         log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
 
     async def _execute(self, job: Job) -> tuple[str, str]:
-        found = self._settings(job.strategy, job.subscription)
+        target = job.target
+        found = (target.broker_name, target.settings) if target else self._settings(job.strategy, job.subscription)
         if found is None:
             return "failed", f"failed: subscription {job.subscription} is no longer in the config"
         broker_name, sub = found
         planned = await self.store.run(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
-        age = (utcnow() - job.received_at).total_seconds()
+        age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
         if age > self.max_signal_age and not planned:
             return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
-        broker = self._brokers().get(broker_name)
+        broker = target.broker if target else self._brokers().get(broker_name)
         if broker is None:
             return "failed", f"failed: broker {broker_name} is unavailable"
         await self.store.run(journal.start_execution, self.store.conn, job.signal_id, job.subscription)
         if planned:  # resuming after a restart: continue the committed plan, never plan twice
             decision = await self.store.run(self._decision, job)
             return await self._run_orders(job, broker, sub, planned, decision)
+        symbol = broker_symbol(sub, job.signal.ticker)
         observe = getattr(broker, "observe_price", None)
         if job.signal.price is not None and observe is not None:
-            await observe(job.signal.ticker, job.signal.price)
+            await observe(symbol, job.signal.price)
         positions = await _read("positions", broker.fetch_positions)
-        position = next((p.quantity for p in positions if p.symbol == job.signal.ticker), Decimal(0))
-        open_orders = await _read("open orders", lambda: broker.fetch_open_orders(job.signal.ticker))
-        plan = resolve(job.signal, position, open_orders, sub)
+        held = next((p for p in positions if p.symbol == symbol), None)
+        position = held.quantity if held else Decimal(0)
+        open_orders = await _read("open orders", lambda: broker.fetch_open_orders(symbol))
+        market = await market_context(broker, job.signal, sub, symbol, held.avg_price if held else None)
+        plan = resolve(job.signal, position, open_orders, sub, market)
         if plan.state != "executed":
             return plan.state, plan.decision
         for coid in plan.cancel:
@@ -118,7 +128,7 @@ class Executor:
             await self.store.run(journal.update_order, self.store.conn, coid, canceled)
         if not plan.legs:
             return "executed", plan.decision
-        rows = self._order_rows(job, broker_name, plan)
+        rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
         await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows)
         planned = await self.store.run(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
@@ -130,25 +140,15 @@ class Executor:
         ).fetchone()
         return str(row["decision"] or "") if row else ""
 
-    def _order_rows(self, job: Job, broker: str, plan: Plan) -> list[dict[str, object]]:
-        rows: list[dict[str, object]] = []
-        for seq, leg in enumerate(plan.legs):
-            coid = client_order_id(job.signal_id, job.subscription, leg.kind)
-            rows.append({
-                "id": coid, "signal_id": job.signal_id, "broker": broker, "subscription": job.subscription,
-                "leg": leg.kind, "seq": seq, "client_order_id": coid, "symbol": job.signal.ticker, "side": leg.side,
-                "type": leg.order_type, "quantity": str(leg.quantity),
-                "limit_price": None if leg.limit_price is None else str(leg.limit_price),
-                "stop_price": None if leg.stop_price is None else str(leg.stop_price),
-                "time_in_force": leg.time_in_force,
-                "reference_price": None if job.signal.price is None else str(job.signal.price),
-            })  # fmt: skip
-        return rows
-
     async def _run_orders(self, job: Job, broker: Broker, sub: Subscription, planned: list[sqlite3.Row],
                           decision: str) -> tuple[str, str]:  # fmt: skip
+        children = [row for row in planned if row["parent_client_order_id"]]
+        planned = [row for row in planned if not row["parent_client_order_id"]]
         for index, row in enumerate(planned):
-            order = await self._submit(broker, row) if row["status"] == "pending" else None
+            mine = [c for c in children if c["parent_client_order_id"] == row["client_order_id"]]
+            order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
+            if mine:  # bracket children are placed by the broker with their parent: record what it holds
+                await self._refresh(broker, mine)
             status = order.status if order else row["status"]
             if status == "rejected":
                 error = order.error if order else row["error"]
@@ -166,16 +166,17 @@ class Executor:
                     )
         return "executed", decision
 
-    async def _submit(self, broker: Broker, row: sqlite3.Row) -> Order:
+    async def _refresh(self, broker: Broker, rows: list[sqlite3.Row]) -> None:
+        for row in rows:
+            try:
+                order = await _read("order", partial(broker.fetch_order, row["client_order_id"]))
+            except OrderNotFound:
+                continue
+            await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], order)
+
+    async def _submit(self, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
         """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
-        request = OrderRequest(
-            client_order_id=row["client_order_id"], symbol=row["symbol"], side=row["side"],
-            quantity=Decimal(row["quantity"]), type=row["type"],
-            limit_price=None if row["limit_price"] is None else Decimal(row["limit_price"]),
-            stop_price=None if row["stop_price"] is None else Decimal(row["stop_price"]),
-            time_in_force=row["time_in_force"],
-            reference_price=None if row["reference_price"] is None else Decimal(row["reference_price"]),
-        )  # fmt: skip
+        request = request_from_rows(row, children)
         coid = request.client_order_id
         try:
             order = await broker.create_order(request)

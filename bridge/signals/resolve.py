@@ -1,28 +1,39 @@
-"""The decision table (design §7) as a pure function: signal + position + open orders -> plan."""
+"""The decision table (design §7) as a pure function: signal + position + open orders + settings -> plan."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 from bridge.config.schema import Subscription
-from bridge.models import Order, OrderType, Side, Signal
+from bridge.config.trading import StopLossDefault, TakeProfitDefault, in_windows
+from bridge.models import Order, OrderType, Side, Signal, StopLoss, TakeProfit
+from bridge.signals.pricing import LegPrices, PricingError, stop_loss_leg, take_profit_leg
+from bridge.signals.sizing import Inputs, SizingError, entry_quantity, exit_quantity, fmt
 
 PlanState = Literal["executed", "ignored", "rejected"]
+LegKind = Literal["exit", "entry", "breakeven"]
+__all__ = ["Leg", "Market", "Plan", "broker_symbol", "describe_position", "fmt", "resolve"]
 
 
 @dataclass(frozen=True)
 class Leg:
     """One order the plan will place: the exit always runs before the entry."""
 
-    kind: Literal["exit", "entry"]
+    kind: LegKind
     side: Side
     quantity: Decimal
     order_type: OrderType = "market"
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     time_in_force: str = "day"
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    extended_hours: bool = False
+    take_profit: LegPrices | None = None
+    stop_loss: LegPrices | None = None
 
 
 @dataclass(frozen=True)
@@ -35,10 +46,24 @@ class Plan:
     legs: tuple[Leg, ...] = ()
 
 
-def fmt(quantity: Decimal) -> str:
-    """A quantity without trailing zeros (`5`, `0.25`)."""
-    text = format(quantity.normalize(), "f")
-    return text
+@dataclass(frozen=True)
+class Market:
+    """What the broker says besides the position: used for sizing, brackets, windows and breakeven."""
+
+    avg_price: Decimal | None = None
+    equity: Decimal | None = None
+    quote: Decimal | None = None
+    now: datetime | None = None
+    brackets: bool = True
+
+
+class Refusal(Exception):
+    """Stops planning with a state and the reason (`rejected, ...`)."""
+
+    def __init__(self, state: PlanState, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
 
 
 def describe_position(quantity: Decimal) -> str:
@@ -50,111 +75,265 @@ def describe_position(quantity: Decimal) -> str:
     return "flat"
 
 
-def _side_allowed(sub: Subscription, direction: Literal["long", "short"]) -> bool:
-    return sub.sides in ("both", direction)
+def broker_symbol(sub: Subscription, ticker: str) -> str:
+    """The broker's symbol for a signal's ticker (`ticker_map`, e.g. NQ1! -> MNQZ2026)."""
+    return sub.ticker_map.get(ticker, ticker)
 
 
-def _entry_quantity(signal: Signal, sub: Subscription) -> tuple[Decimal, str]:
-    if signal.quantity is not None and sub.use_signal_quantity:
-        return signal.quantity, "signal quantity"
-    return sub.sizing.value, f"{sub.sizing.type} {fmt(sub.sizing.value)}"
+class _Planner:
+    """Builds legs for one signal under one subscription's settings."""
+
+    def __init__(self, signal: Signal, sub: Subscription, position: Decimal, market: Market) -> None:
+        self.signal, self.sub, self.position, self.market = signal, sub, position, market
+
+    def allowed(self, field: str) -> bool:
+        return field in self.sub.allow_signal_overrides
+
+    def reference_price(self, order_type: OrderType) -> Decimal | None:
+        """The price an entry is expected at: its limit, else the signal's price, else the broker's quote."""
+        s = self.signal
+        if order_type in ("limit", "stop_limit") and s.limit_price is not None and self.allowed("limitPrice"):
+            return s.limit_price
+        return s.price if s.price is not None else self.market.quote
+
+    def leg(self, kind: LegKind, side: Side, qty: Decimal) -> Leg:
+        s, sub = self.signal, self.sub
+        default: OrderType = sub.order_type if kind == "entry" else sub.exit_order_type
+        order_type: OrderType = s.order_type if s.order_type and self.allowed("orderType") else default
+        extended = s.extended_hours if s.extended_hours is not None and self.allowed("extendedHours") else None
+        extended = sub.extended_hours if extended is None else extended
+        if extended and order_type == "market":
+            order_type = "limit"  # extended hours only take limit orders: a market order becomes a limit at the price
+        if extended and order_type != "limit":
+            raise Refusal("rejected", f"extended hours need limit orders, not {order_type}")
+        limit = self.reference_price(order_type) if order_type in ("limit", "stop_limit") else None
+        if order_type in ("limit", "stop_limit") and limit is None:
+            raise Refusal("rejected", f"a {order_type} {kind} needs limitPrice or price in the signal")
+        stop = s.stop_price if order_type in ("stop", "stop_limit") and self.allowed("stopPrice") else None
+        if order_type in ("stop", "stop_limit") and stop is None:
+            raise Refusal("rejected", f"a {order_type} {kind} needs stopPrice in the signal")
+        trail_amount = trail_percent = None
+        if order_type == "trailing_stop":
+            from_signal = self.allowed("trailAmount") and (s.trail_amount or s.trail_percent)
+            trail_amount = s.trail_amount if from_signal else sub.trail_amount
+            trail_percent = s.trail_percent if from_signal else sub.trail_percent
+            if trail_amount is None and trail_percent is None:
+                raise Refusal("rejected", f"a trailing_stop {kind} needs trailAmount or trailPercent")
+        tif = s.time_in_force if s.time_in_force and self.allowed("timeInForce") else sub.time_in_force
+        return Leg(kind, side, qty, order_type, limit, stop, tif, trail_amount, trail_percent, bool(extended))
+
+    def entry(self, side: Side, qty: Decimal | None = None) -> tuple[Leg, str]:
+        """The entry leg with its size and bracket children, and how it was sized."""
+        long = side == "buy"
+        base = self.leg("entry", side, qty or Decimal(1))
+        entry_price = self.reference_price(base.order_type)
+        tp_spec: TakeProfit | TakeProfitDefault | None = self.sub.take_profit
+        sl_spec: StopLoss | StopLossDefault | None = self.sub.stop_loss
+        if self.allowed("takeProfit") and self.signal.take_profit:
+            tp_spec = self.signal.take_profit
+        if self.allowed("stopLoss") and self.signal.stop_loss:
+            sl_spec = self.signal.stop_loss
+        try:
+            tp = take_profit_leg(tp_spec, entry_price, long) if tp_spec else None
+            sl = stop_loss_leg(sl_spec, entry_price, long) if sl_spec else None
+        except PricingError as exc:
+            raise Refusal("rejected", str(exc)) from None
+        if (tp or sl) and not self.market.brackets:
+            raise Refusal("rejected", "this broker takes no take-profit/stop-loss legs; remove them or switch broker")
+        how = ""
+        if qty is None:
+            inputs = Inputs(entry_price, self.market.equity, self.position, sl.stop_price if sl else None)
+            try:
+                qty, how = entry_quantity(self.signal, self.sub, inputs, self.allowed("quantityType"))
+            except SizingError as exc:
+                raise Refusal("rejected", str(exc)) from None
+        return replace(base, quantity=qty, take_profit=tp, stop_loss=sl), how
+
+    def exit(self, wanted_all: bool = False) -> Leg:
+        qty = abs(self.position) if wanted_all else exit_quantity(
+            self.signal, self.position, self.sub.fractional, self.allowed("quantityType")
+        )  # fmt: skip
+        if qty <= 0:
+            raise Refusal("rejected", "the exit quantity rounds to zero")
+        return self.leg("exit", "sell" if self.position > 0 else "buy", qty)
 
 
-def _priced(kind: Literal["exit", "entry"], side: Side, qty: Decimal, signal: Signal, sub: Subscription) -> Leg | str:
-    """Build a leg with the order type the signal (or, for entries, the subscription) asks for."""
-    order_type: OrderType = signal.order_type or (sub.order_type if kind == "entry" else "market")
-    tif = signal.time_in_force or "day"
-    limit = signal.limit_price if signal.limit_price is not None else signal.price
-    if order_type in ("limit", "stop_limit") and limit is None:
-        return f"a {order_type} {kind} needs limitPrice or price in the signal"
-    if order_type in ("stop", "stop_limit") and signal.stop_price is None:
-        return f"a {order_type} {kind} needs stopPrice in the signal"
-    if order_type == "trailing_stop":
-        return "trailing_stop orders are not supported by this version"
-    return Leg(
-        kind=kind,
-        side=side,
-        quantity=qty,
-        order_type=order_type,
-        limit_price=limit if order_type in ("limit", "stop_limit") else None,
-        stop_price=signal.stop_price if order_type in ("stop", "stop_limit") else None,
-        time_in_force=tif,
+def _cancellable(
+    signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order], symbol: str
+) -> tuple[str, ...]:
+    """Open orders to cancel before trading: forced by the signal, or by `cancel_open_orders` when flat/reversing."""
+    ours = [o for o in open_orders if o.is_open and o.symbol == symbol]
+    force = signal.cancel if signal.cancel is not None and "cancel" in sub.allow_signal_overrides else None
+    if force is False or not ours:
+        return ()
+    opposite = (position < 0) if signal.action == "buy" else (position > 0) if signal.action == "sell" else False
+    if force or (sub.cancel_open_orders and (position == 0 or opposite or signal.action == "reverse")):
+        return tuple(o.client_order_id for o in ours)
+    return ()
+
+
+def _is_exit_only(signal: Signal, position: Decimal) -> bool:
+    """Signals whose only possible effect is to reduce a position (or cancel orders)."""
+    reducing = {"buy": "bearish", "sell": "bullish"}
+    return (
+        signal.action in ("exit", "cancel", "breakeven")
+        or signal.sentiment == "flat"
+        or (signal.action in reducing and signal.sentiment == reducing[signal.action])
     )
 
 
-def _plan(head: str, legs: list[Leg | str], done: list[str], cancel: tuple[str, ...] = ()) -> Plan:
-    problems = [leg for leg in legs if isinstance(leg, str)]
-    if problems:
-        return Plan("rejected", f"{head}: rejected, {problems[0]}")
-    return Plan("executed", f"{head}: {', '.join(done)}", cancel, tuple(leg for leg in legs if isinstance(leg, Leg)))
-
-
-def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Subscription) -> Plan:
+def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Subscription,
+            market: Market | None = None) -> Plan:  # fmt: skip
     """Decide the orders for one subscription; pure, so every row of the table is a unit test."""
+    market = market or Market()
     head = signal.action + (f" {signal.sentiment}" if signal.sentiment else "")
     head = f"{head} while {describe_position(position)}"
     if sub.sides != "both":
         head += f", sides={sub.sides}"
+    if sub.tickers is not None and signal.ticker.upper() not in {t.upper() for t in sub.tickers}:
+        return Plan("rejected", f"{head}: rejected, {signal.ticker} is not in this subscription's tickers")
+    exit_only = _is_exit_only(signal, position)
+    if sub.ignore_exits and exit_only and signal.action != "cancel":
+        return Plan("ignored", f"{head}: ignored, exits are ignored (ignore_exits)")
+    outside = bool(sub.trading_windows) and market.now is not None and not in_windows(sub.trading_windows, market.now)
+    outside = outside and not signal.ignore_trading_windows  # the signal may bypass the windows
+    if (
+        outside
+        and (not exit_only or not sub.allow_exits_outside_windows)
+        and not _swap_exit_allowed(signal, sub, position)
+    ):
+        return Plan("ignored", f"{head}: ignored, outside the trading windows")
+    planner = _Planner(signal, sub, position, market)
+    symbol = broker_symbol(sub, signal.ticker)
+    try:
+        plan = _decide(signal, position, open_orders, sub, planner, head, symbol, entries_allowed=not outside)
+    except Refusal as refusal:
+        return Plan(refusal.state, f"{head}: {refusal.state}, {refusal.reason}")
     if signal.action == "cancel":
-        ids = tuple(o.client_order_id for o in open_orders if o.is_open and o.symbol == signal.ticker)
+        return plan
+    cancels = _cancellable(signal, sub, position, open_orders, symbol)
+    if cancels and plan.state == "executed":
+        text = f"canceled {len(cancels)} open order{'s' if len(cancels) > 1 else ''}, "
+        return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": {text}", 1))
+    return plan
+
+
+def _swap_exit_allowed(signal: Signal, sub: Subscription, position: Decimal) -> bool:
+    """Outside the windows a buy while short (sell while long) may still exit when exits are allowed."""
+    opposite = (position < 0) if signal.action == "buy" else (position > 0) if signal.action in ("sell",) else False
+    return sub.allow_exits_outside_windows and (opposite or (signal.action == "reverse" and position != 0))
+
+
+def _decide(signal: Signal, position: Decimal, open_orders: list[Order], sub: Subscription, planner: _Planner,
+            head: str, symbol: str, entries_allowed: bool) -> Plan:  # fmt: skip
+    if signal.action == "cancel":
+        wanted = signal.cancel_order_type
+        ids = tuple(
+            o.client_order_id for o in open_orders
+            if o.is_open and o.symbol == symbol and (wanted is None or o.type == wanted)
+        )  # fmt: skip
+        kind = f"{wanted} " if wanted else ""
         if not ids:
-            return Plan("rejected", f"{head}: rejected, no open orders for {signal.ticker} to cancel")
-        return Plan("executed", f"{head}: canceled {len(ids)} open order{'s' if len(ids) > 1 else ''}", ids)
+            return Plan("rejected", f"{head}: rejected, no open {kind}orders for {signal.ticker} to cancel")
+        return Plan("executed", f"{head}: canceled {len(ids)} open {kind}order{'s' if len(ids) > 1 else ''}", ids)
     if signal.action == "exit":
-        return _exit(signal, position, sub, head, signal.quantity)
+        return _exit(planner, head)
+    if signal.action == "breakeven":
+        return _breakeven(planner, head)
     if signal.action == "add":
         if position == 0:
             return Plan("rejected", f"{head}: rejected, no position to add to")
-        side: Side = "buy" if position > 0 else "sell"
-        qty, why = _entry_quantity(signal, sub)
-        return _plan(head, [_priced("entry", side, qty, signal, sub)], [f"added {fmt(qty)} ({why})"])
-    return _directional(signal, position, sub, head)
+        leg, how = planner.entry("buy" if position > 0 else "sell")
+        return Plan("executed", f"{head}: added {fmt(leg.quantity)} ({how})", legs=(leg,))
+    if signal.action == "reverse":
+        return _reverse(planner, head, entries_allowed)
+    return _directional(planner, head, entries_allowed)
 
 
-def _exit(signal: Signal, position: Decimal, sub: Subscription, head: str, wanted: Decimal | None) -> Plan:
+def _exit(planner: _Planner, head: str) -> Plan:
+    position = planner.position
     if position == 0:
         return Plan("rejected", f"{head}: rejected, no position to exit")
-    held = abs(position)
-    qty = min(wanted, held) if wanted is not None else held
-    side: Side = "sell" if position > 0 else "buy"
-    verb = "sold" if side == "sell" else "covered"
-    rest = held - qty
-    tail = f", still {describe_position(position - qty if position > 0 else position + qty)}" if rest else ""
-    return _plan(head, [_priced("exit", side, qty, signal, sub)], [f"{verb} {fmt(qty)}{tail}"])
+    leg = planner.exit()
+    verb = "sold" if leg.side == "sell" else "covered"
+    rest = position - leg.quantity if position > 0 else position + leg.quantity
+    tail = f", still {describe_position(rest)}" if rest else ""
+    return Plan("executed", f"{head}: {verb} {fmt(leg.quantity)}{tail}", legs=(leg,))
 
 
-def _directional(signal: Signal, position: Decimal, sub: Subscription, head: str) -> Plan:
+def _breakeven(planner: _Planner, head: str) -> Plan:
+    position, avg = planner.position, planner.market.avg_price
+    if position == 0:
+        return Plan("rejected", f"{head}: rejected, no position to protect")
+    if avg is None:
+        return Plan("rejected", f"{head}: rejected, the broker reports no average entry price")
+    offset = planner.signal.breakeven_offset or Decimal(0)
+    long = position > 0
+    stop = avg + offset if long else avg - offset
+    kind: OrderType = "stop_limit" if planner.signal.order_type == "stop_limit" else "stop"
+    tif = planner.signal.time_in_force or "gtc"
+    leg = Leg("breakeven", "sell" if long else "buy", abs(position), kind,
+              stop if kind == "stop_limit" else None, stop, tif)  # fmt: skip
+    return Plan("executed", f"{head}: stop at breakeven {fmt(stop)} for {fmt(abs(position))}", legs=(leg,))
+
+
+def _reverse(planner: _Planner, head: str, entries_allowed: bool) -> Plan:
+    position = planner.position
+    if position == 0:
+        return Plan("rejected", f"{head}: rejected, no position to reverse")
+    exit_leg = planner.exit(wanted_all=True)
+    verb = "sold" if exit_leg.side == "sell" else "covered"
+    if not entries_allowed:
+        return Plan("executed", f"{head}: {verb} {fmt(exit_leg.quantity)}, no entry outside the trading windows",
+                    legs=(exit_leg,))  # fmt: skip
+    direction = "short" if position > 0 else "long"
+    entry, how = planner.entry(exit_leg.side)
+    done = f"{verb} {fmt(exit_leg.quantity)}, opened {direction} {fmt(entry.quantity)} ({how})"
+    return Plan("executed", f"{head}: {done}", legs=(exit_leg, entry))
+
+
+def _directional(planner: _Planner, head: str, entries_allowed: bool) -> Plan:
+    signal, sub, position = planner.signal, planner.sub, planner.position
     side: Side = "buy" if signal.action == "buy" else "sell"
-    direction: Literal["long", "short"] = "long" if side == "buy" else "short"
+    direction = "long" if side == "buy" else "short"
+    other = "short" if side == "buy" else "long"
     holding_same = (position > 0) if side == "buy" else (position < 0)
     holding_opposite = (position < 0) if side == "buy" else (position > 0)
-    opposite_word = "bearish" if side == "buy" else "bullish"
-
     if signal.sentiment == "flat":
         if not holding_opposite:
-            return Plan("rejected", f"{head}: rejected, no {'short' if side == 'buy' else 'long'} position to exit")
-        return _exit(signal, position, sub, head, None)
-    if signal.sentiment == opposite_word:
+            return Plan("rejected", f"{head}: rejected, no {other} position to exit")
+        return _exit(_Planner(replace(signal, quantity=None), sub, position, planner.market), head)
+    if signal.sentiment == ("bearish" if side == "buy" else "bullish"):
         # buy + bearish / sell + bullish: a partial exit that keeps the position's side.
         if not holding_opposite:
-            return Plan("rejected", f"{head}: rejected, no {'short' if side == 'buy' else 'long'} position to reduce")
-        return _exit(signal, position, sub, head, signal.quantity)
-
-    qty, why = _entry_quantity(signal, sub)
+            return Plan("rejected", f"{head}: rejected, no {other} position to reduce")
+        return _exit(planner, head)
+    if not entries_allowed and not holding_opposite:
+        return Plan("ignored", f"{head}: ignored, outside the trading windows")
     if holding_same:
         if not sub.allow_add:
             return Plan("ignored", f"{head}: ignored, already {direction} and allow_add is off")
-        return _plan(head, [_priced("entry", side, qty, signal, sub)], [f"added {fmt(qty)} ({why})"])
+        leg, how = planner.entry(side)
+        return Plan("executed", f"{head}: added {fmt(leg.quantity)} ({how})", legs=(leg,))
     if position == 0:
-        if not _side_allowed(sub, direction):
+        if sub.sides not in ("both", direction):
             return Plan("rejected", f"{head}: rejected, {direction} entries are off (sides={sub.sides})")
-        return _plan(head, [_priced("entry", side, qty, signal, sub)], [f"opened {direction} {fmt(qty)} ({why})"])
-    # Holding the opposite side: exit it, then enter only when swapping is allowed for this side.
-    held = abs(position)
+        leg, how = planner.entry(side)
+        return Plan("executed", f"{head}: opened {direction} {fmt(leg.quantity)} ({how})", legs=(leg,))
+    # Holding the other side: exit it, then enter only when swapping is allowed for this side.
+    exit_leg = planner.exit(wanted_all=True)
     verb = "covered" if side == "buy" else "sold"
-    exit_leg = _priced("exit", side, held, signal, sub)
-    if not sub.allow_swap or not _side_allowed(sub, direction):
-        reason = "allow_swap is off" if not sub.allow_swap else f"sides={sub.sides}"
-        return _plan(head, [exit_leg], [f"{verb} {fmt(held)}, no {direction} opened ({reason})"])
-    entry_leg = _priced("entry", side, qty, signal, sub)
-    return _plan(head, [exit_leg, entry_leg], [f"{verb} {fmt(held)}", f"opened {direction} {fmt(qty)} ({why})"])
+    closed = f"{verb} {fmt(exit_leg.quantity)}"
+    if not sub.allow_swap or sub.sides not in ("both", direction) or not entries_allowed:
+        reason = ("allow_swap is off" if not sub.allow_swap else f"sides={sub.sides}" if sub.sides not in
+                  ("both", direction) else "outside the trading windows")  # fmt: skip
+        return Plan("executed", f"{head}: {closed}, no {direction} opened ({reason})", legs=(exit_leg,))
+    entry, how = planner.entry(side)
+    if sub.subtract_exit_quantity and signal.quantity is not None and sub.use_signal_quantity:
+        remaining = entry.quantity - exit_leg.quantity
+        if remaining <= 0:
+            return Plan("executed", f"{head}: {closed}, no {direction} opened (signal quantity "
+                        f"{fmt(entry.quantity)} minus the exit leaves nothing)", legs=(exit_leg,))  # fmt: skip
+        entry, how = replace(entry, quantity=remaining), f"{how} minus the {fmt(exit_leg.quantity)} exited"
+    return Plan("executed", f"{head}: {closed}, opened {direction} {fmt(entry.quantity)} ({how})",
+                legs=(exit_leg, entry))  # fmt: skip

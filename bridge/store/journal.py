@@ -13,6 +13,12 @@ from bridge.store.db import iso, transaction, utcnow
 
 # When subscriptions of one signal end differently, the signal shows the one most worth a look.
 STATE_PRIORITY = ("failed", "executed", "rejected", "expired", "ignored")
+OPTIONAL_ORDER_FIELDS = {
+    "trail_amount": None,
+    "trail_percent": None,
+    "extended_hours": 0,
+    "parent_client_order_id": None,
+}
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,12 @@ def save_plan(
         for order in orders:
             conn.execute(
                 "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
-                " type, quantity, limit_price, stop_price, time_in_force, reference_price, status, created_at,"
-                " updated_at) VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol,"
-                " :side, :type,"
-                " :quantity, :limit_price, :stop_price, :time_in_force, :reference_price, 'pending', :now, :now)",
-                {**order, "now": now},
+                " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
+                " extended_hours, parent_client_order_id, status, created_at, updated_at) VALUES (:id, :signal_id,"
+                " :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity, :limit_price,"
+                " :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent, :extended_hours,"
+                " :parent_client_order_id, 'pending', :now, :now)",
+                {**OPTIONAL_ORDER_FIELDS, **order, "now": now},
             )
 
 

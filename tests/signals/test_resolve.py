@@ -302,12 +302,21 @@ SETTINGS: list[tuple[str, dict[str, Any], Signal, Decimal, str, tuple[Leg, ...],
         "sell while flat: opened short 4 (fixed_quantity 4)",
     ),
     (
-        "sizing 2.5 without signal quantity", {"sizing": Sizing(value=D("2.5"))}, sig("buy"), FLAT, "executed",
-        (entry("buy", "2.5"),), "buy while flat: opened long 2.5 (fixed_quantity 2.5)",
+        "sizing 2.5 rounds down to whole units", {"sizing": Sizing(value=D("2.5"))}, sig("buy"), FLAT, "executed",
+        (entry("buy", "2"),), "buy while flat: opened long 2 (fixed_quantity 2.5)",
     ),
     (
-        "sizing 10 with signal quantity", {"sizing": Sizing(value=D(10))}, sig("buy", quantity="0.25"), FLAT,
-        "executed", (entry("buy", "0.25"),), "buy while flat: opened long 0.25 (signal quantity)",
+        "sizing 2.5 with fractional on", {"sizing": Sizing(value=D("2.5")), "fractional": True}, sig("buy"), FLAT,
+        "executed", (entry("buy", "2.5"),), "buy while flat: opened long 2.5 (fixed_quantity 2.5)",
+    ),
+    (
+        "sizing 10 with signal quantity", {"sizing": Sizing(value=D(10)), "fractional": True},
+        sig("buy", quantity="0.25"), FLAT, "executed", (entry("buy", "0.25"),),
+        "buy while flat: opened long 0.25 (signal quantity)",
+    ),
+    (
+        "a fractional signal quantity without fractional is refused", {}, sig("buy", quantity="0.25"), FLAT,
+        "rejected", (), "buy while flat: rejected, signal quantity comes to less than one unit",
     ),
     (
         "swap exits the whole position, enters the signal quantity", {}, sig("sell", quantity="3"), LONG5,
@@ -364,8 +373,8 @@ SETTINGS: list[tuple[str, dict[str, Any], Signal, Decimal, str, tuple[Leg, ...],
         "buy while flat: rejected, a stop_limit entry needs stopPrice in the signal",
     ),
     (
-        "trailing stop is refused", {"order_type": "trailing_stop"}, sig("sell"), FLAT, "rejected", (),
-        "sell while flat: rejected, trailing_stop orders are not supported by this version",
+        "trailing stop without a trail is refused", {"order_type": "trailing_stop"}, sig("sell"), FLAT, "rejected", (),
+        "sell while flat: rejected, a trailing_stop entry needs trailAmount or trailPercent",
     ),
 ]  # fmt: skip
 

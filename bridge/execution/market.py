@@ -1,0 +1,41 @@
+"""What the planner needs from the broker beyond the position: equity, a quote, the clock, capabilities."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from bridge.brokers.base import Broker
+from bridge.config.schema import Subscription
+from bridge.models import Signal
+from bridge.signals.resolve import Market
+from bridge.store.db import utcnow
+
+log = logging.getLogger("bridge.market")
+EQUITY_SIZING = ("percent_of_equity", "risk_percent")
+
+
+def _needs_equity(signal: Signal, sub: Subscription) -> bool:
+    from_signal = (
+        signal.quantity is not None and sub.use_signal_quantity and "quantityType" in sub.allow_signal_overrides
+    )
+    kind = signal.quantity_type if from_signal else sub.sizing.type
+    return kind in EQUITY_SIZING
+
+
+async def market_context(broker: Broker, signal: Signal, sub: Subscription, symbol: str,
+                         avg_price: Decimal | None) -> Market:  # fmt: skip
+    """Ask the broker only for what this signal needs: equity for equity sizing, a quote when no price came."""
+    equity = None
+    if _needs_equity(signal, sub):
+        equity = (await broker.fetch_account()).equity
+    quote = None
+    fetch_quote = getattr(broker, "fetch_quote", None)
+    if signal.price is None and fetch_quote is not None:
+        try:
+            quote = await fetch_quote(symbol)
+        except Exception as exc:  # a missing quote is not fatal: sizing that needs one says so
+            log.warning("no quote for %s: %r", symbol, exc)
+    capabilities = getattr(broker, "capabilities", None)
+    brackets = bool(getattr(capabilities, "brackets", False))
+    return Market(avg_price=avg_price, equity=equity, quote=quote, now=utcnow(), brackets=brackets)

@@ -1,0 +1,85 @@
+"""Journal rows for a plan's orders, and broker requests rebuilt from those rows."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from bridge.models import BracketLeg, OrderRequest
+from bridge.signals.pricing import LegPrices
+from bridge.signals.resolve import Leg, Plan
+
+CHILD_LEGS = ("take_profit", "stop_loss")
+
+
+def client_order_id(signal_id: str, subscription: str, leg: str) -> str:
+    """Deterministic per (signal, subscription, leg): a retry can never mint a second id."""
+    digest = hashlib.sha256(f"{signal_id}|{subscription}|{leg}".encode()).hexdigest()
+    return f"tb-{digest[:29]}"
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _row(base: dict[str, Any], leg: str, seq: int, coid: str, **fields: Any) -> dict[str, Any]:
+    return {**base, "id": coid, "client_order_id": coid, "leg": leg, "seq": seq, **fields}
+
+
+def _child(base: dict[str, Any], leg: str, seq: int, parent: str, entry: Leg, prices: LegPrices,
+           signal_id: str, subscription: str) -> dict[str, Any]:  # fmt: skip
+    return _row(
+        base, leg, seq, client_order_id(signal_id, subscription, leg),
+        side="sell" if entry.side == "buy" else "buy", type=prices.type, quantity=str(entry.quantity),
+        limit_price=_text(prices.limit_price), stop_price=_text(prices.stop_price), time_in_force="gtc",
+        trail_amount=_text(prices.trail_amount), trail_percent=_text(prices.trail_percent), extended_hours=0,
+        parent_client_order_id=parent,
+    )  # fmt: skip
+
+
+def order_rows(signal_id: str, subscription: str, broker: str, symbol: str, reference: Decimal | None,
+               plan: Plan) -> list[dict[str, Any]]:  # fmt: skip
+    """The `orders` rows a plan commits (status pending) before any broker call, children after parents."""
+    base = {"signal_id": signal_id, "broker": broker, "subscription": subscription, "symbol": symbol,
+            "reference_price": _text(reference)}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for leg in plan.legs:
+        coid = client_order_id(signal_id, subscription, leg.kind)
+        rows.append(_row(
+            base, leg.kind, len(rows), coid, side=leg.side, type=leg.order_type, quantity=str(leg.quantity),
+            limit_price=_text(leg.limit_price), stop_price=_text(leg.stop_price), time_in_force=leg.time_in_force,
+            trail_amount=_text(leg.trail_amount), trail_percent=_text(leg.trail_percent),
+            extended_hours=int(leg.extended_hours), parent_client_order_id=None,
+        ))  # fmt: skip
+        for name, prices in (("take_profit", leg.take_profit), ("stop_loss", leg.stop_loss)):
+            if prices is not None:
+                rows.append(_child(base, name, len(rows), coid, leg, prices, signal_id, subscription))
+    return rows
+
+
+def _bracket(row: sqlite3.Row | None) -> BracketLeg | None:
+    if row is None:
+        return None
+    return BracketLeg(client_order_id=row["client_order_id"], type=row["type"], limit_price=_dec(row["limit_price"]),
+                      stop_price=_dec(row["stop_price"]), trail_amount=_dec(row["trail_amount"]),
+                      trail_percent=_dec(row["trail_percent"]))  # fmt: skip
+
+
+def request_from_rows(row: sqlite3.Row, children: Sequence[sqlite3.Row]) -> OrderRequest:
+    """The broker request for a committed order row and its bracket children."""
+    by_leg = {child["leg"]: child for child in children}
+    return OrderRequest(
+        client_order_id=row["client_order_id"], symbol=row["symbol"], side=row["side"],
+        quantity=Decimal(row["quantity"]), type=row["type"], limit_price=_dec(row["limit_price"]),
+        stop_price=_dec(row["stop_price"]), time_in_force=row["time_in_force"],
+        reference_price=_dec(row["reference_price"]), trail_amount=_dec(row["trail_amount"]),
+        trail_percent=_dec(row["trail_percent"]), extended_hours=bool(row["extended_hours"]),
+        take_profit=_bracket(by_leg.get("take_profit")), stop_loss=_bracket(by_leg.get("stop_loss")),
+    )  # fmt: skip

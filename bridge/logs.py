@@ -1,0 +1,53 @@
+"""Logging to stderr with every configured secret redacted, including secrets a reload adds."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+from bridge.config.secrets import redact
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every configured secret in every log line, whoever logs it."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these secrets too; earlier ones stay redacted (an old token is still a secret)."""
+        known = set(self.secrets)
+        # Longest first, so a secret containing another is replaced whole.
+        self.secrets = sorted(known | {s for s in secrets if s}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
+    """Log to stderr through one handler that redacts secrets."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "apscheduler"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def redact_more(secrets: Iterable[str]) -> None:
+    """Add secrets to every redacting handler of the root logger (after a reload brought new ones)."""
+    wanted = list(secrets)
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactSecrets):
+                found.add(wanted)

@@ -1,0 +1,75 @@
+"""Prices of orders: the entry's reference price, limit/stop prices, and take-profit / stop-loss legs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+
+from bridge.config.trading import StopLossDefault, TakeProfitDefault
+from bridge.models import Side, StopLoss, TakeProfit
+
+
+class PricingError(ValueError):
+    """A price cannot be set; the message explains why."""
+
+
+def tick(price: Decimal) -> Decimal:
+    """The price increment assumed: cents at or above 1, hundredths of a cent below."""
+    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
+
+
+def round_price(price: Decimal, side: Side) -> Decimal:
+    """Round to the tick: up for sells, down for buys (never a worse price than computed for the trader's favour)."""
+    return price.quantize(tick(price), rounding=ROUND_UP if side == "sell" else ROUND_DOWN)
+
+
+@dataclass(frozen=True)
+class LegPrices:
+    """Absolute prices of a bracket child."""
+
+    type: str
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+
+
+def _offset(entry: Decimal, percent: Decimal | None, amount: Decimal | None, up: bool) -> Decimal:
+    distance = entry * percent / 100 if percent is not None else (amount or Decimal(0))
+    return entry + distance if up else entry - distance
+
+
+def take_profit_leg(spec: TakeProfit | TakeProfitDefault, entry: Decimal | None, long: bool) -> LegPrices:
+    """A limit order on the profitable side of the entry."""
+    exit_side: Side = "sell" if long else "buy"
+    absolute = getattr(spec, "limit_price", None)
+    if absolute is None:
+        if entry is None:
+            raise PricingError("a relative take profit needs the entry price: send price in the signal")
+        absolute = round_price(_offset(entry, spec.percent, spec.amount, up=long), exit_side)
+    if entry is not None and (absolute <= entry if long else absolute >= entry):
+        raise PricingError(f"take profit {absolute} is not beyond the {'long' if long else 'short'} entry {entry}")
+    return LegPrices("limit", limit_price=absolute)
+
+
+def stop_loss_leg(spec: StopLoss | StopLossDefault, entry: Decimal | None, long: bool) -> LegPrices:
+    """A stop (or stop-limit, or trailing stop) on the losing side of the entry."""
+    exit_side: Side = "sell" if long else "buy"
+    if spec.type == "trailing_stop":
+        if isinstance(spec, StopLoss):
+            return LegPrices("trailing_stop", trail_amount=spec.trail_amount, trail_percent=spec.trail_percent)
+        return LegPrices("trailing_stop", trail_amount=spec.amount, trail_percent=spec.percent)  # trail by the distance
+    stop = getattr(spec, "stop_price", None)
+    if stop is None:
+        if entry is None:
+            raise PricingError("a relative stop loss needs the entry price: send price in the signal")
+        stop = round_price(_offset(entry, spec.percent, spec.amount, up=not long), exit_side)
+    if entry is not None and (stop >= entry if long else stop <= entry):
+        where = "below the long" if long else "above the short"
+        raise PricingError(f"stop loss {stop} is not {where} entry {entry}")
+    limit: Decimal | None = None
+    if spec.type == "stop_limit":
+        given = getattr(spec, "limit_price", None)
+        offset = getattr(spec, "limit_offset", None) or Decimal(0)
+        limit = given if given is not None else (stop - offset if long else stop + offset)
+    return LegPrices(spec.type, stop_price=stop, limit_price=limit)

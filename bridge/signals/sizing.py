@@ -1,0 +1,86 @@
+"""Entry and exit quantities: signal quantity or subscription sizing, converted to units and rounded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from bridge.config.schema import Subscription
+from bridge.models import Signal
+
+FRACTION = Decimal("0.000001")  # six decimals: what fractional-share brokers accept
+
+
+class SizingError(ValueError):
+    """The quantity cannot be computed; the message explains why in a trader's words."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What sizing may need besides the signal and the settings."""
+
+    price: Decimal | None  # the entry's reference price
+    equity: Decimal | None
+    position: Decimal  # signed
+    stop_price: Decimal | None = None  # the stop loss, for risk sizing
+
+
+def fmt(quantity: Decimal) -> str:
+    """A number without trailing zeros (`5`, `0.25`)."""
+    return format(quantity.normalize(), "f")
+
+
+def round_quantity(quantity: Decimal, fractional: bool) -> Decimal:
+    """Round down: to whole units, or to six decimals where fractional quantities are allowed."""
+    step = FRACTION if fractional else Decimal(1)
+    return quantity.quantize(step, rounding=ROUND_DOWN).normalize() if quantity > 0 else Decimal(0)
+
+
+def _units(kind: str, value: Decimal, inputs: Inputs) -> Decimal:
+    if kind == "fixed_quantity":
+        return value
+    if kind == "percent_of_position":
+        if inputs.position == 0:
+            raise SizingError("percent_of_position needs an open position")
+        return abs(inputs.position) * value / 100
+    if inputs.price is None:
+        raise SizingError(f"{kind} sizing needs a price: send price in the signal (or use a broker with quotes)")
+    if kind == "dollar_amount":
+        return value / inputs.price
+    if kind in ("percent_of_equity", "risk_percent") and inputs.equity is None:
+        raise SizingError(f"{kind} sizing needs the account equity, which the broker did not report")
+    if kind == "percent_of_equity":
+        return (inputs.equity or Decimal(0)) * value / 100 / inputs.price
+    if inputs.stop_price is None:
+        raise SizingError(f"{kind} sizing needs a stop loss to measure the risk per unit")
+    risk_per_unit = abs(inputs.price - inputs.stop_price)
+    if risk_per_unit == 0:
+        raise SizingError(f"{kind} sizing: the stop equals the entry price, so the risk per unit is zero")
+    budget = value if kind == "risk_dollar_amount" else (inputs.equity or Decimal(0)) * value / 100
+    return budget / risk_per_unit
+
+
+def entry_quantity(signal: Signal, sub: Subscription, inputs: Inputs, use_type: bool) -> tuple[Decimal, str]:
+    """Units to enter and how they were sized (`signal quantity`, `percent_of_equity 10`, ...)."""
+    if signal.quantity is not None and sub.use_signal_quantity:
+        kind = (signal.quantity_type if use_type else None) or "fixed_quantity"
+        value = signal.quantity * sub.quantity_multiplier if kind == "fixed_quantity" else signal.quantity
+        how = "signal quantity" if kind == "fixed_quantity" else f"signal {kind} {fmt(signal.quantity)}"
+        if sub.quantity_multiplier != 1 and kind == "fixed_quantity":
+            how += f" x{fmt(sub.quantity_multiplier)}"
+    else:
+        kind, value, how = sub.sizing.type, sub.sizing.value, f"{sub.sizing.type} {fmt(sub.sizing.value)}"
+    units = round_quantity(_units(kind, value, inputs), sub.fractional)
+    if units <= 0:
+        raise SizingError(f"{how} comes to less than one {'unit' if not sub.fractional else 'millionth'}")
+    return units, how
+
+
+def exit_quantity(signal: Signal, position: Decimal, fractional: bool, use_type: bool) -> Decimal:
+    """Units to exit: the signal's quantity (or percent of the position), capped at the position; else all."""
+    held = abs(position)
+    if signal.quantity is None:
+        return held
+    if use_type and signal.quantity_type == "percent_of_position":
+        return min(round_quantity(held * signal.quantity / 100, fractional), held)
+    return min(signal.quantity, held)
