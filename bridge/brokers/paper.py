@@ -2,23 +2,30 @@
 
 Market orders fill at once at the best price known (the order's reference price from the signal,
 else the last price seen for the symbol); with no price at all the fill price is recorded as
-unknown rather than invented. Limit and stop orders rest until a known price crosses them.
-Every create is idempotent by client order id, as a careful venue would be.
+unknown rather than invented. Limit, stop, stop-limit and trailing-stop orders rest until a known
+price (from a later signal or `observe_price`) crosses them. Bracket children wait until their
+entry fills, then rest as one-cancels-other. Day orders expire at the session close. Every create
+is idempotent by client order id, as a careful venue would be.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bridge.brokers import paper_rules as rules
 from bridge.brokers.base import BrokerContext, Capabilities
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
-from bridge.models import Account, Order, OrderRequest, Position
+from bridge.models import Account, BracketLeg, Order, OrderRequest, Position
 from bridge.store.db import Store, iso, transaction, utcnow
+
+RESTING = ("open", "partially_filled")
+STATUS = {"held": "submitted"}  # children waiting for their entry are accepted but not yet working
 
 
 class PaperOptions(BaseModel):
@@ -27,6 +34,8 @@ class PaperOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cash: Decimal = Field(default=Decimal(100000), ge=0, description="starting cash")
+    session_close: time = Field(default=time(16, 0), description="when day orders expire, local time")
+    timezone: str = Field(default="America/New_York", description="time zone of session_close")
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -39,43 +48,25 @@ def _text(value: Decimal | None) -> str | None:
 
 def _order(row: sqlite3.Row) -> Order:
     return Order(
-        client_order_id=row["client_order_id"],
-        broker_order_id=row["broker_order_id"],
-        symbol=row["symbol"],
-        side=row["side"],
-        type=row["type"],
-        quantity=Decimal(row["quantity"]),
-        limit_price=_dec(row["limit_price"]),
-        stop_price=_dec(row["stop_price"]),
-        status=row["status"],
-        filled_quantity=Decimal(row["filled_quantity"]),
-        avg_fill_price=_dec(row["avg_fill_price"]),
-    )
-
-
-def _crosses(row: sqlite3.Row, price: Decimal) -> bool:
-    """True when `price` triggers a resting limit or stop order."""
-    buy = row["side"] == "buy"
-    limit, stop = _dec(row["limit_price"]), _dec(row["stop_price"])
-    if row["type"] == "limit" and limit is not None:
-        return price <= limit if buy else price >= limit
-    if row["type"] in ("stop", "stop_limit") and stop is not None:
-        triggered = price >= stop if buy else price <= stop
-        if row["type"] == "stop" or not triggered or limit is None:
-            return triggered
-        return price <= limit if buy else price >= limit
-    return False
+        client_order_id=row["client_order_id"], broker_order_id=row["broker_order_id"], symbol=row["symbol"],
+        side=row["side"], type=row["type"], quantity=Decimal(row["quantity"]), limit_price=_dec(row["limit_price"]),
+        stop_price=_dec(row["stop_price"]), status=STATUS.get(row["status"], row["status"]),
+        filled_quantity=Decimal(row["filled_quantity"]), avg_fill_price=_dec(row["avg_fill_price"]),
+    )  # fmt: skip
 
 
 class PaperBroker:
     """Simulated broker account stored in SQLite tables `paper_*`."""
 
     capabilities: ClassVar[Capabilities] = Capabilities(
-        order_types=frozenset({"market", "limit", "stop", "stop_limit"}),
+        order_types=frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop"}),
         time_in_force=frozenset({"day", "gtc", "opg", "cls", "ioc", "fok"}),
         shorting=True,
         fractional=True,
+        brackets=True,
+        extended_hours=True,
         rejects_duplicate_client_order_id=True,
+        quotes=True,
     )
     options_model: ClassVar[type[BaseModel]] = PaperOptions
 
@@ -85,15 +76,20 @@ class PaperBroker:
             raise ValueError("the paper broker needs the journal store")
         self.store: Store = context.store
         self.name = context.name
+        self.clock = utcnow  # replaceable in tests
+
+    # --- reads -------------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
         """Create the account row with the starting cash the first time."""
-        await self.store.run(self._ensure_account)
 
-    def _ensure_account(self) -> None:
-        self.store.conn.execute(
-            "INSERT OR IGNORE INTO paper_accounts (broker, cash) VALUES (?, ?)", (self.name, str(self.options.cash))
-        )
+        def run() -> None:
+            self.store.conn.execute(
+                "INSERT OR IGNORE INTO paper_accounts (broker, cash) VALUES (?, ?)",
+                (self.name, str(self.options.cash)),
+            )
+
+        await self.store.run(run)
 
     async def close(self) -> None:
         """Nothing to release: the book lives in the journal."""
@@ -104,8 +100,7 @@ class PaperBroker:
 
     def _account(self) -> Account:
         conn = self.store.conn
-        row = conn.execute("SELECT cash FROM paper_accounts WHERE broker = ?", (self.name,)).fetchone()
-        cash = Decimal(row["cash"]) if row else self.options.cash
+        cash = self._cash()
         equity = cash
         for pos in conn.execute(
             "SELECT p.quantity, p.avg_price, q.price FROM paper_positions p LEFT JOIN paper_prices q "
@@ -127,12 +122,17 @@ class PaperBroker:
         positions = [Position(r["symbol"], Decimal(r["quantity"]), _dec(r["avg_price"])) for r in rows]
         return [p for p in positions if p.quantity != 0]
 
+    async def fetch_quote(self, symbol: str) -> Decimal | None:
+        """The last price seen for the symbol, if any."""
+        return await self.store.run(self._last_price, symbol)
+
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
-        """Resting orders, optionally for one symbol."""
+        """Working orders (bracket children waiting for their entry included), optionally for one symbol."""
         return await self.store.run(self._open_orders, symbol)
 
     def _open_orders(self, symbol: str | None) -> list[Order]:
-        sql = "SELECT * FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled')"
+        self._expire_day_orders()
+        sql = "SELECT * FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled', 'held')"
         args: tuple[str, ...] = (self.name,)
         if symbol is not None:
             sql, args = sql + " AND symbol = ?", (*args, symbol)
@@ -143,47 +143,14 @@ class PaperBroker:
         return await self.store.run(self._fetch, client_order_id)
 
     def _fetch(self, client_order_id: str) -> Order:
-        row = self.store.conn.execute(
-            "SELECT * FROM paper_orders WHERE broker = ? AND client_order_id = ?", (self.name, client_order_id)
-        ).fetchone()
+        self._expire_day_orders()
+        row = self._row(client_order_id)
         if row is None:
             raise OrderNotFound(f"paper broker {self.name!r} has no order {client_order_id}")
         return _order(row)
 
-    async def create_order(self, request: OrderRequest) -> Order:
-        """Record the order and fill it at once when it is marketable."""
-        return await self.store.run(self._create, request)
-
-    def _create(self, request: OrderRequest) -> Order:
-        if request.quantity <= 0:
-            raise OrderRejected(f"quantity must be positive, got {request.quantity}")
-        conn = self.store.conn
-        now = iso(utcnow())
-        with transaction(conn):
-            try:
-                conn.execute(
-                    "INSERT INTO paper_orders (broker, client_order_id, broker_order_id, symbol, side, type, quantity,"
-                    " limit_price, stop_price, time_in_force, status, filled_quantity, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', '0', ?, ?)",
-                    (self.name, request.client_order_id, f"paper-{uuid.uuid4().hex[:16]}", request.symbol,
-                     request.side, request.type, str(request.quantity), _text(request.limit_price),
-                     _text(request.stop_price), request.time_in_force, now, now),
-                )  # fmt: skip
-            except sqlite3.IntegrityError:
-                raise DuplicateClientOrderId(f"client order id {request.client_order_id} already used") from None
-            if request.reference_price is not None:
-                self._see_price(request.symbol, request.reference_price, now)
-            row = self._row(request.client_order_id)
-            if request.type == "market":
-                self._fill(row, self._last_price(request.symbol), now)
-            else:
-                price = self._last_price(request.symbol)
-                if price is not None and _crosses(row, price):
-                    self._fill(row, price if request.type != "limit" else _dec(row["limit_price"]), now)
-        return self._fetch(request.client_order_id)
-
-    def _row(self, client_order_id: str) -> sqlite3.Row:
-        row: sqlite3.Row = self.store.conn.execute(
+    def _row(self, client_order_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.store.conn.execute(
             "SELECT * FROM paper_orders WHERE broker = ? AND client_order_id = ?", (self.name, client_order_id)
         ).fetchone()
         return row
@@ -194,94 +161,188 @@ class PaperBroker:
         ).fetchone()
         return Decimal(row["price"]) if row else None
 
-    def _see_price(self, symbol: str, price: Decimal, now: str) -> None:
-        """Remember the price and fill resting orders it crosses."""
-        conn = self.store.conn
-        conn.execute(
+    def _cash(self) -> Decimal:
+        row = self.store.conn.execute("SELECT cash FROM paper_accounts WHERE broker = ?", (self.name,)).fetchone()
+        return Decimal(row["cash"]) if row else self.options.cash
+
+    # --- writes ------------------------------------------------------------------------------------------
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Record the order (and its bracket children) and fill it at once when it is marketable."""
+        return await self.store.run(self._create, request)
+
+    def _create(self, request: OrderRequest) -> Order:
+        if request.quantity <= 0:
+            raise OrderRejected(f"quantity must be positive, got {request.quantity}")
+        if request.type == "trailing_stop" and request.trail_amount is None and request.trail_percent is None:
+            raise OrderRejected("a trailing_stop order needs trail_amount or trail_percent")
+        now = self.clock()
+        with transaction(self.store.conn):
+            self._expire_day_orders()
+            if request.reference_price is not None:
+                self._remember_price(request.symbol, request.reference_price, now)
+            self._insert(request, request.side, request.quantity, None, "open", now)
+            for child in (request.take_profit, request.stop_loss):
+                if child is not None:
+                    exit_side = "sell" if request.side == "buy" else "buy"
+                    self._insert_child(child, request, exit_side, now)
+            row = self._row(request.client_order_id)
+            assert row is not None
+            price = self._last_price(request.symbol)
+            if request.type == "market":
+                self._fill(row, price, now)
+            else:
+                self._try_fill(row, price, now)
+        return self._fetch(request.client_order_id)
+
+    def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None,
+                status: str, now: datetime, symbol: str | None = None, tif: str | None = None) -> None:  # fmt: skip
+        tif = tif or str(getattr(r, "time_in_force", "gtc"))
+        symbol = symbol or str(getattr(r, "symbol", ""))
+        expires = None
+        if tif == "day":
+            expires = iso(rules.day_order_expiry(now, self.options.session_close, self.options.timezone))
+        ref = self._last_price(symbol) if r.type == "trailing_stop" else None
+        try:
+            self.store.conn.execute(
+                "INSERT INTO paper_orders (broker, client_order_id, broker_order_id, symbol, side, type, quantity,"
+                " limit_price, stop_price, time_in_force, status, filled_quantity, created_at, updated_at,"
+                " trail_amount, trail_percent, trail_ref, extended_hours, parent_client_order_id, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.name, r.client_order_id, f"paper-{uuid.uuid4().hex[:16]}", symbol, side, r.type,
+                 str(quantity), _text(r.limit_price), _text(r.stop_price), tif, status, iso(now), iso(now),
+                 _text(r.trail_amount), _text(r.trail_percent), _text(ref), int(getattr(r, "extended_hours", False)),
+                 parent, expires),
+            )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise DuplicateClientOrderId(f"client order id {r.client_order_id} already used") from None
+
+    def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
+        self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol, "gtc")
+
+    def _remember_price(self, symbol: str, price: Decimal, now: datetime) -> None:
+        self.store.conn.execute(
             "INSERT INTO paper_prices (broker, symbol, price, seen_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (broker, symbol) DO UPDATE SET price = excluded.price, seen_at = excluded.seen_at",
-            (self.name, symbol, str(price), now),
+            (self.name, symbol, str(price), iso(now)),
         )
-        resting = conn.execute(
+
+    def _see_price(self, symbol: str, price: Decimal, now: datetime) -> None:
+        """Remember the price, move trailing stops, and fill resting orders it crosses."""
+        self._remember_price(symbol, price, now)
+        resting = self.store.conn.execute(
             "SELECT * FROM paper_orders WHERE broker = ? AND symbol = ? AND status = 'open' AND type != 'market' "
             "ORDER BY created_at",
             (self.name, symbol),
         ).fetchall()
         for row in resting:
-            if _crosses(row, price):
-                fill_at = _dec(row["limit_price"]) if row["type"] == "limit" else price
-                self._fill(row, fill_at, now)
+            current = self._row(row["client_order_id"])  # an earlier fill may have canceled its sibling
+            if current is not None and current["status"] == "open":
+                self._try_fill(current, price, now)
+
+    def _try_fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime) -> None:
+        if price is None:
+            return
+        stop = _dec(row["stop_price"])
+        if row["type"] == "trailing_stop":
+            ref = rules.next_trail_ref(row["side"], _dec(row["trail_ref"]), price)
+            stop = rules.trail_stop(row["side"], ref, _dec(row["trail_amount"]), _dec(row["trail_percent"]))
+            self.store.conn.execute(
+                "UPDATE paper_orders SET trail_ref = ?, stop_price = ? WHERE broker = ? AND client_order_id = ?",
+                (str(ref), str(stop), self.name, row["client_order_id"]),
+            )
+        limit = _dec(row["limit_price"])
+        if rules.triggers(row["type"], row["side"], price, limit, stop):
+            self._fill(row, rules.fill_price(row["type"], price, limit), now)
 
     async def observe_price(self, symbol: str, price: Decimal) -> None:
         """Feed a market price (from a signal or a quote source) into the simulation."""
 
         def run() -> None:
             with transaction(self.store.conn):
-                self._see_price(symbol, price, iso(utcnow()))
+                self._expire_day_orders()
+                self._see_price(symbol, price, self.clock())
 
         await self.store.run(run)
 
-    def _fill(self, row: sqlite3.Row, price: Decimal | None, now: str) -> None:
+    def _fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime) -> None:
         conn = self.store.conn
         qty = Decimal(row["quantity"])
         signed = qty if row["side"] == "buy" else -qty
-        conn.execute(
-            "UPDATE paper_orders SET status = 'filled', filled_quantity = ?, avg_fill_price = ?, updated_at = ? "
-            "WHERE broker = ? AND client_order_id = ?",
-            (str(qty), _text(price), now, self.name, row["client_order_id"]),
-        )
+        self._set_status(row["client_order_id"], "filled", now, filled=qty, price=price)
         conn.execute(
             "INSERT INTO paper_fills (broker, client_order_id, symbol, side, quantity, price, filled_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.name, row["client_order_id"], row["symbol"], row["side"], str(qty), _text(price), now),
+            (self.name, row["client_order_id"], row["symbol"], row["side"], str(qty), _text(price), iso(now)),
         )
         pos = conn.execute(
             "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?",
             (self.name, row["symbol"]),
         ).fetchone()
         old = Decimal(pos["quantity"]) if pos else Decimal(0)
-        old_avg = _dec(pos["avg_price"]) if pos else None
         new = old + signed
+        avg = rules.average(old, _dec(pos["avg_price"]) if pos else None, signed, price, new)
         conn.execute(
             "INSERT INTO paper_positions (broker, symbol, quantity, avg_price) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (broker, symbol) DO UPDATE SET quantity = excluded.quantity, avg_price = excluded.avg_price",
-            (self.name, row["symbol"], str(new), _text(_average(old, old_avg, signed, price, new))),
+            (self.name, row["symbol"], str(new), _text(avg)),
         )
         if price is not None:
+            conn.execute("UPDATE paper_accounts SET cash = ? WHERE broker = ?",
+                         (str(self._cash() - signed * price), self.name))  # fmt: skip
+        if row["parent_client_order_id"]:  # one-cancels-other: a filled child cancels its siblings
+            self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
+                               (row["parent_client_order_id"],), now)  # fmt: skip
+        else:  # an entry's fill starts its bracket children working
             conn.execute(
-                "UPDATE paper_accounts SET cash = CAST(? AS TEXT) WHERE broker = ?",
-                (str(self._cash() - signed * price), self.name),
+                "UPDATE paper_orders SET status = 'open', updated_at = ? WHERE broker = ? "
+                "AND parent_client_order_id = ? AND status = 'held'",
+                (iso(now), self.name, row["client_order_id"]),
             )
+            last = self._last_price(row["symbol"])
+            for child in conn.execute(
+                "SELECT * FROM paper_orders WHERE broker = ? AND parent_client_order_id = ? AND status = 'open'",
+                (self.name, row["client_order_id"]),
+            ).fetchall():
+                current = self._row(child["client_order_id"])
+                if current is not None and current["status"] == "open":
+                    self._try_fill(current, last, now)
 
-    def _cash(self) -> Decimal:
-        row = self.store.conn.execute("SELECT cash FROM paper_accounts WHERE broker = ?", (self.name,)).fetchone()
-        return Decimal(row["cash"]) if row else self.options.cash
+    def _set_status(self, coid: str, status: str, now: datetime, filled: Decimal | None = None,
+                    price: Decimal | None = None) -> None:  # fmt: skip
+        if filled is None:
+            self.store.conn.execute(
+                "UPDATE paper_orders SET status = ?, updated_at = ? WHERE broker = ? AND client_order_id = ?",
+                (status, iso(now), self.name, coid),
+            )
+            return
+        self.store.conn.execute(
+            "UPDATE paper_orders SET status = ?, filled_quantity = ?, avg_fill_price = ?, updated_at = ? "
+            "WHERE broker = ? AND client_order_id = ?",
+            (status, str(filled), _text(price), iso(now), self.name, coid),
+        )
+
+    def _cancel_where(self, condition: str, args: tuple[str, ...], now: datetime) -> None:
+        self.store.conn.execute(
+            f"UPDATE paper_orders SET status = 'canceled', updated_at = ? WHERE broker = ? AND {condition}",  # noqa: S608
+            (iso(now), self.name, *args),
+        )
+
+    def _expire_day_orders(self) -> None:
+        """Day orders past their session close are canceled, as a venue would."""
+        now = self.clock()
+        self._cancel_where("status IN ('open', 'partially_filled') AND expires_at IS NOT NULL AND expires_at <= ?",
+                           (iso(now),), now)  # fmt: skip
 
     async def cancel_order(self, client_order_id: str) -> Order:
-        """Cancel a resting order; a filled or canceled one is returned as it is."""
+        """Cancel a working order (and bracket children still waiting for it); a final one is returned as it is."""
 
         def run() -> Order:
+            now = self.clock()
             with transaction(self.store.conn):
-                self.store.conn.execute(
-                    "UPDATE paper_orders SET status = 'canceled', updated_at = ? WHERE broker = ? AND "
-                    "client_order_id = ? AND status IN ('open', 'partially_filled')",
-                    (iso(utcnow()), self.name, client_order_id),
-                )
+                self._cancel_where("client_order_id = ? AND status IN ('open', 'partially_filled', 'held')",
+                                   (client_order_id,), now)  # fmt: skip
+                self._cancel_where("parent_client_order_id = ? AND status = 'held'", (client_order_id,), now)
             return self._fetch(client_order_id)
 
         return await self.store.run(run)
-
-
-def _average(
-    old: Decimal, old_avg: Decimal | None, signed: Decimal, price: Decimal | None, new: Decimal
-) -> Decimal | None:
-    """Average entry price after a fill: weighted when adding, kept when reducing, reset when flipping."""
-    if new == 0:
-        return None
-    if old == 0 or (old > 0) != (new > 0):
-        return price
-    if (old > 0) == (signed > 0):
-        if old_avg is None or price is None:
-            return None
-        return (old * old_avg + signed * price) / new
-    return old_avg

@@ -137,8 +137,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE paper_orders ADD COLUMN trail_ref TEXT;
     ALTER TABLE paper_orders ADD COLUMN extended_hours INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE paper_orders ADD COLUMN parent_client_order_id TEXT;
-    ALTER TABLE paper_orders ADD COLUMN session_date TEXT;
+    ALTER TABLE paper_orders ADD COLUMN expires_at TEXT;
     CREATE INDEX paper_orders_parent ON paper_orders(broker, parent_client_order_id);
+    """,
+    # 3: delayed signals (`delay`) wait in the journal until their time; `cancelAfter` bounds an order's rest.
+    """
+    ALTER TABLE signals ADD COLUMN execute_at TEXT;
+    ALTER TABLE signals ADD COLUMN cancel_after TEXT;
+    CREATE INDEX signals_execute_at ON signals(execute_at) WHERE execute_at IS NOT NULL;
+    CREATE INDEX orders_created_at ON orders(created_at);
     """,
 ]
 

@@ -1,0 +1,64 @@
+"""The paper broker's market rules as pure functions: when a resting order fills, and at what price."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+
+def trail_stop(side: str, ref: Decimal, amount: Decimal | None, percent: Decimal | None) -> Decimal:
+    """The stop level of a trailing stop: below the high-water mark for sells, above the low for buys."""
+    distance = amount if amount is not None else ref * (percent or Decimal(0)) / 100
+    return ref - distance if side == "sell" else ref + distance
+
+
+def next_trail_ref(side: str, ref: Decimal | None, price: Decimal) -> Decimal:
+    """A sell trail follows the highest price seen, a buy trail the lowest."""
+    if ref is None:
+        return price
+    return max(ref, price) if side == "sell" else min(ref, price)
+
+
+def triggers(order_type: str, side: str, price: Decimal, limit: Decimal | None, stop: Decimal | None) -> bool:
+    """True when `price` makes a resting order executable."""
+    buy = side == "buy"
+    if order_type == "limit" and limit is not None:
+        return price <= limit if buy else price >= limit
+    if order_type in ("stop", "stop_limit", "trailing_stop") and stop is not None:
+        triggered = price >= stop if buy else price <= stop
+        if order_type != "stop_limit" or not triggered or limit is None:
+            return triggered
+        return price <= limit if buy else price >= limit
+    return False
+
+
+def fill_price(order_type: str, price: Decimal, limit: Decimal | None) -> Decimal:
+    """Limit orders fill at their limit (the conservative price); stops at the price that triggered them."""
+    return limit if order_type == "limit" and limit is not None else price
+
+
+def average(
+    old: Decimal, old_avg: Decimal | None, signed: Decimal, price: Decimal | None, new: Decimal
+) -> Decimal | None:
+    """Average entry price after a fill: weighted when adding, kept when reducing, reset when flipping."""
+    if new == 0:
+        return None
+    if old == 0 or (old > 0) != (new > 0):
+        return price
+    if (old > 0) == (signed > 0):
+        if old_avg is None or price is None:
+            return None
+        return (old * old_avg + signed * price) / new
+    return old_avg
+
+
+def day_order_expiry(created: datetime, close: time, zone: str) -> datetime:
+    """When a day order placed at `created` expires: this session's close, or the next one's after the close."""
+    local = created.astimezone(ZoneInfo(zone))
+    expiry = local.replace(hour=close.hour, minute=close.minute, second=0, microsecond=0)
+    if local >= expiry:
+        expiry += timedelta(days=1)
+    while expiry.weekday() >= 5:  # no session on weekends
+        expiry += timedelta(days=1)
+    return expiry
