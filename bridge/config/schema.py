@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bridge.config.timing import LocalTime, TimeZoneName
 from bridge.config.trading import OVERRIDABLE, Overridable, Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
 
 MIN_TOKEN_LENGTH = 16
@@ -22,10 +23,14 @@ class Strict(BaseModel):
 class ServerConfig(Strict):
     """Where the daemon listens and who may use the admin API."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8787, ge=1, le=65535)
-    admin_token: str | None = None
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    host: str = Field(default="127.0.0.1", description="address to listen on; keep loopback behind a tunnel or proxy")
+    port: int = Field(default=8787, ge=1, le=65535, description="TCP port")
+    admin_token: str | None = Field(
+        default=None, description="Bearer token for /api/* (16+ characters); unset disables the API"
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger webhook bodies get 413"
+    )
 
     @field_validator("admin_token")
     @classmethod
@@ -38,8 +43,8 @@ class ServerConfig(Strict):
 class BrokerConfig(Strict):
     """One broker account: which plugin drives it and the plugin's own options."""
 
-    plugin: str
-    options: dict[str, Any] = Field(default_factory=dict)
+    plugin: str = Field(description="`paper`, an installed plugin's name, a file in plugin_dirs, or module:Class")
+    options: dict[str, Any] = Field(default_factory=dict, description="the plugin's own options")
 
 
 class Subscription(Strict):
@@ -88,23 +93,40 @@ class Subscription(Strict):
         default=True, description="exits and cancels still run outside the trading windows"
     )
     ignore_exits: bool = Field(default=False, description="signals that only exit are ignored")
+    cancel_after: float | None = Field(
+        default=None, gt=0, le=86400, description="seconds an entry/exit order may rest unfilled before it is canceled"
+    )
+    flatten_at: LocalTime | None = Field(
+        default=None, description='local time ("15:55") on Mon-Fri to close the positions this subscription opened'
+    )
+    timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of flatten_at")
 
 
 class Strategy(Strict):
     """A webhook URL and the subscriptions its signals fan out to."""
 
-    token: str = Field(min_length=MIN_TOKEN_LENGTH)
-    subscriptions: list[Subscription] = Field(min_length=1)
+    token: str = Field(min_length=MIN_TOKEN_LENGTH, description="the secret {token} in the URL; 16+ characters")
+    subscriptions: list[Subscription] = Field(min_length=1, description="every signal fans out to each of these")
 
 
 class Config(Strict):
     """The whole configuration file."""
 
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    database: str = "bridge.db"
-    max_signal_age: float = Field(default=60.0, gt=0, le=86400)
-    brokers: dict[str, BrokerConfig] = Field(min_length=1)
-    strategies: dict[str, Strategy] = Field(min_length=1)
+    server: ServerConfig = Field(default_factory=ServerConfig, description="the HTTP listener")
+    database: str = Field(default="bridge.db", description="the SQLite journal, relative to the config file")
+    max_signal_age: float = Field(
+        default=60.0, gt=0, le=86400, description="seconds; a signal older than this when it would run is expired"
+    )
+    retention_days: int = Field(default=90, ge=1, le=36500, description="journal rows older than this are pruned daily")
+    poll_interval: float = Field(
+        default=5.0, ge=0.5, le=3600, description="seconds between order status checks with brokers"
+    )
+    brokers: dict[str, BrokerConfig] = Field(min_length=1, description="broker accounts by a name you choose")
+    strategies: dict[str, Strategy] = Field(min_length=1, description="webhook URLs by strategy name")
+    # Searched for `<plugin>.py` broker adapters, relative to this file; the project's own plugins/ comes last.
+    plugin_dirs: list[str] = Field(
+        default_factory=lambda: ["plugins"], description="folders searched for `<plugin>.py` broker adapters"
+    )
 
     @field_validator("strategies")
     @classmethod
