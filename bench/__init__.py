@@ -1,0 +1,1 @@
+"""Benchmark harness: the daemon against reference apps under the same load (`python -m bench`)."""

@@ -1,0 +1,245 @@
+"""`python -m bench`: the daemon on the paper broker against two reference apps, same load, same run.
+
+Prints a table and writes bench/results/<time>.json. Figures are reported as ratios against the
+references measured in the same run, because absolute numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.load import LoadResult, run_load
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a throwaway token on loopback
+TICKERS = [f"T{i:03d}" for i in range(50)]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bodies(count: int, offset: int = 0) -> list[bytes]:
+    """Alternating buy/sell signals over 50 tickers, so every one becomes paper orders."""
+    out = []
+    for i in range(offset, offset + count):
+        action = "buy" if (i // len(TICKERS)) % 2 == 0 else "sell"
+        out.append(json.dumps({"ticker": TICKERS[i % len(TICKERS)], "action": action, "price": 50 + i % 7}).encode())
+    return out
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], path: str = "/health", timeout: float = 20) -> float:
+    """Seconds until the server answers; raises if it dies first."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if path == "/health":
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5)
+            else:
+                httpx.post(f"http://127.0.0.1:{port}{path}", content=bodies(1)[0], timeout=0.5)
+            return time.perf_counter() - began
+        except httpx.HTTPError:
+            time.sleep(0.01)
+    raise RuntimeError("server did not start")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    """Start a server process with output discarded."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate and reap."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def summarize(result: LoadResult) -> dict[str, Any]:
+    """Throughput and latency percentiles of one run."""
+    return {
+        "sent": result.sent, "ok": result.ok, "errors": result.errors, "statuses": result.statuses,
+        "rps": result.ok / result.elapsed if result.elapsed else 0.0,
+        "p50_ms": result.percentile(50), "p99_ms": result.percentile(99), "p999_ms": result.percentile(99.9),
+    }  # fmt: skip
+
+
+def order_latencies(db: Path, timeout: float = 120) -> dict[str, Any]:
+    """Signal-to-order latency from journal timestamps, once every signal has finished."""
+    conn = sqlite3.connect(db, timeout=10)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = conn.execute("SELECT COUNT(*) FROM signals WHERE state IN ('received', 'processing')").fetchone()[0]
+        if waiting == 0:
+            break
+        time.sleep(0.2)
+    rows = conn.execute(
+        "SELECT s.received_at, MIN(o.updated_at) FROM signals s JOIN orders o ON o.signal_id = s.id "
+        "WHERE o.status = 'filled' GROUP BY s.id"
+    ).fetchall()
+    states = dict(conn.execute("SELECT state, COUNT(*) FROM signals GROUP BY state").fetchall())
+    count = conn.execute("SELECT COUNT(*) FROM signals").fetchone()[0]
+    conn.close()
+    deltas = sorted(
+        (datetime.fromisoformat(done) - datetime.fromisoformat(received)).total_seconds() * 1000
+        for received, done in rows
+    )
+
+    def pct(p: float) -> float:
+        return deltas[min(len(deltas) - 1, max(0, round(p / 100 * len(deltas)) - 1))] if deltas else float("nan")
+
+    size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+    return {"signals": count, "states": states, "orders_filled": len(deltas), "p50_ms": pct(50), "p99_ms": pct(99),
+            "db_bytes_per_signal": size / count if count else float("nan")}  # fmt: skip
+
+
+def daemon_config(directory: Path, port: int, durability: str) -> Path:
+    """A config on the paper broker, with a generous rate limit so the benchmark measures the intake."""
+    text = f"""
+server: {{host: 127.0.0.1, port: {port}}}
+database: bridge.db
+durability: {durability}
+brokers:
+  paper: {{plugin: paper}}
+strategies:
+  bench:
+    token: {TOKEN}
+    subscriptions:
+      - broker: paper
+        allow_add: true
+"""
+    path = directory / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def supports_durability() -> bool:
+    """Older versions have no `durability` setting; the harness then runs the daemon's default (full)."""
+    from bridge.config.schema import Config
+
+    return "durability" in Config.model_fields
+
+
+async def measure(port: int, path: str, args: argparse.Namespace, offset: int) -> dict[str, Any]:
+    """A closed-loop throughput phase and an open-loop fixed-rate latency phase."""
+    await run_load(port, path, bodies(200, offset), args.concurrency)  # warm-up
+    throughput = await run_load(port, path, bodies(args.requests, offset + 200), args.concurrency)
+    rated = await run_load(port, path, bodies(args.requests, offset + 200 + args.requests), args.concurrency,
+                           rate=args.rate)  # fmt: skip
+    return {"throughput": summarize(throughput), "at_rate": summarize(rated)}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure every target in turn and return the report."""
+    report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "requests": args.requests,
+                              "concurrency": args.concurrency, "rate": args.rate, "durability": args.durability,
+                              "python": sys.version.split()[0], "cpus": os.cpu_count()}  # fmt: skip
+    path = f"/webhook/bench/{TOKEN}"
+    with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
+        directory = Path(tmp)
+        port = free_port()
+        config = daemon_config(directory, port, args.durability if supports_durability() else "full")
+        if not supports_durability():
+            config.write_text(config.read_text().replace(f"durability: {args.durability}\n", ""))
+        proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
+        try:
+            startup = wait_ready(port, proc)
+            daemon = asyncio.run(measure(port, path, args, 0))
+            daemon["startup_s"] = startup
+            daemon["signal_to_order"] = order_latencies(directory / "bridge.db")
+            daemon["peak_rss_mb"] = peak_rss_mb(proc.pid)
+        finally:
+            stop(proc)
+        report["daemon"] = daemon
+        for kind in ("insert", "echo"):
+            port = free_port()
+            db = directory / f"{kind}.db"
+            proc = start([sys.executable, "-m", "bench.reference_app", kind, str(port), str(db), args.durability], ROOT)
+            try:
+                wait_ready(port, proc, path)
+                report[kind] = asyncio.run(measure(port, path, args, 0))
+                report[kind]["peak_rss_mb"] = peak_rss_mb(proc.pid)
+            finally:
+                stop(proc)
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as aligned text, with ratios against the references."""
+    d, ins, echo = report["daemon"], report["insert"], report["echo"]
+    rate = f"{report['rate']:g}/s"
+    rows = [("accepted req/s (closed loop)", *(report[k]["throughput"]["rps"] for k in ("daemon", "insert", "echo")))]
+    for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
+        rows.append((f"ack {label} ms at {rate}", *(report[k]["at_rate"][key] for k in ("daemon", "insert", "echo"))))
+    rows.append(("peak RSS MiB", d["peak_rss_mb"], ins["peak_rss_mb"], echo["peak_rss_mb"]))
+    lines = [f"{'metric':34} {'daemon':>10} {'1 insert':>10} {'echo':>10} {'daemon/insert':>14}"]
+    for name, a, b, c in rows:
+        lines.append(f"{name:34} {a:10.1f} {b:10.1f} {c:10.1f} {a / b if b else float('nan'):14.2f}")
+    s2o = d["signal_to_order"]
+    lines.append(f"signal-to-order p50 / p99 ms: {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} "
+                 f"({s2o['orders_filled']} signals with a filled order; states {s2o['states']})")  # fmt: skip
+    lines.append(f"journal bytes per signal: {s2o['db_bytes_per_signal']:.0f}; "
+                 f"start-up to first answer: {d['startup_s']:.2f} s")  # fmt: skip
+    errors = {
+        k: report[k]["throughput"]["errors"] + report[k]["at_rate"]["errors"] for k in ("daemon", "insert", "echo")
+    }
+    lines.append(
+        f"transport errors: {errors}; daemon statuses: {d['throughput']['statuses']} {d['at_rate']['statuses']}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print, save."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000, help="requests per phase (default 5000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
+    parser.add_argument("--rate", type=float, default=1000, help="requests/s of the fixed-rate phase (default 1000)")
+    parser.add_argument("--durability", choices=["normal", "full"], default="full")
+    parser.add_argument("--quick", action="store_true", help="a few hundred requests: checks the harness runs")
+    parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results/<time>.json)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.rate, args.concurrency = min(args.requests, 300), 300, 8
+    report = run(args)
+    print(table(report))
+    out = args.out or ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

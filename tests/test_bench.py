@@ -1,0 +1,26 @@
+"""The benchmark harness runs end to end (a smoke test: it checks that figures come out, not what they are)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--requests", "60", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "accepted req/s" in result.stdout and "daemon/insert" in result.stdout
+    report = json.loads(out.read_text())
+    for target in ("daemon", "insert", "echo"):
+        assert report[target]["throughput"]["ok"] == 60
+        assert report[target]["at_rate"]["ok"] == 60
+    assert report["daemon"]["signal_to_order"]["signals"] == 200 + 60 + 60
+    assert report["daemon"]["peak_rss_mb"] > 0
