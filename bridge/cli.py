@@ -96,6 +96,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List every broker plugin found, with its source, version and capabilities."""
+    from bridge.brokers.discovery import discover, render
+    from bridge.brokers.registry import plugin_dirs
+
+    path = _config_path(args.config)
+    configured: list[str] = ["plugins"]
+    if path is not None:  # only `plugin_dirs` is needed: a config with other errors still lists its plugins
+        import yaml
+
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        dirs = data.get("plugin_dirs") if isinstance(data, dict) else None
+        configured = [str(d) for d in dirs] if isinstance(dirs, list) else configured
+    infos = discover(plugin_dirs(configured, path.resolve().parent if path is not None else Path.cwd()))
+    print(json.dumps([i.as_dict() for i in infos], indent=2) if args.json else render(infos))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser."""
     p = argparse.ArgumentParser(prog="bridge", description="Self-hosted TradingView/TrendSpider -> broker bridge.")
@@ -119,6 +137,10 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--price")
     send.add_argument("--quantity")
     send.set_defaults(func=cmd_send)
+    plugins = sub.add_parser("plugins", help="list broker plugins with their source, version and capabilities")
+    plugins.add_argument("--config", help="also search this config's plugin_dirs")
+    plugins.add_argument("--json", action="store_true")
+    plugins.set_defaults(func=cmd_plugins)
     for what in ("signals", "orders", "positions"):
         lister = sub.add_parser(what, help=f"list {what}")
         lister.add_argument("--config")

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.brokers.base import Broker, BrokerContext
-from bridge.brokers.registry import find_plugin
+from bridge.brokers.registry import open_broker, plugin_dirs
 from bridge.config.load import LoadedConfig
 from bridge.config.schema import Strategy, Subscription, subscription_key
+from bridge.errors import BridgeError
 from bridge.store.db import Store
 
 log = logging.getLogger("bridge.runtime")
@@ -100,19 +101,19 @@ async def build_runtime(loaded: LoadedConfig, store: Store, previous: Runtime | 
     A failing adapter is recorded in its slot, never fatal to the others.
     """
     runtime = Runtime(loaded=loaded)
+    dirs = plugin_dirs(loaded.config.plugin_dirs, loaded.base_dir)
     for name, cfg in loaded.config.brokers.items():
         kept = _reusable(previous, loaded, name)
         if kept is not None:
             runtime.brokers[name] = kept
             continue
-        broker: Broker | None = None
         try:
-            factory = find_plugin(cfg.plugin)
-            options = factory.options_model.model_validate(cfg.options)
-            broker = factory(options, BrokerContext(name=name, store=store, base_dir=loaded.base_dir))
-            await broker.connect()
+            context = BrokerContext(name=name, store=store, base_dir=loaded.base_dir)
+            broker = await open_broker(cfg.plugin, cfg.options, context, dirs)
             runtime.brokers[name] = BrokerSlot(name, cfg.plugin, broker)
         except Exception as exc:
-            log.error("broker %s (plugin %s) is unavailable: %r", name, cfg.plugin, exc)
-            runtime.brokers[name] = BrokerSlot(name, cfg.plugin, broker, error=f"{type(exc).__name__}: {exc}")
+            # Registry errors already name the plugin and its file; anything else gets its type.
+            detail = str(exc) if isinstance(exc, BridgeError) else f"{type(exc).__name__}: {exc}"
+            log.error("broker %s is unavailable: %s", name, detail)
+            runtime.brokers[name] = BrokerSlot(name, cfg.plugin, None, error=detail)
     return runtime

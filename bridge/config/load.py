@@ -181,17 +181,27 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
 
 
 def _validate_broker_options(config: Config, data: dict[str, Any], reader: _Reader) -> None:
-    from bridge.brokers.registry import PluginLoadError, find_plugin
+    from bridge.brokers.base import Capabilities, capabilities_of
+    from bridge.brokers.registry import PluginImportError, PluginLoadError, find_plugin, plugin_dirs
+    from bridge.config.capabilities import capability_errors
 
+    dirs = plugin_dirs(config.plugin_dirs, Path(reader.filename).parent)
+    capabilities: dict[str, Capabilities] = {}
     for name, broker in config.brokers.items():
         path: Path_ = ("brokers", name, "plugin")
         try:
-            plugin = find_plugin(broker.plugin)
+            plugin = find_plugin(broker.plugin, dirs)
+        except PluginImportError:
+            continue  # it exists but is broken: /health reports it at run time and the other brokers still trade
         except PluginLoadError as exc:
             reader.error(path, reader.line_of(path), str(exc))
             continue
         options = data["brokers"][name].get("options") or {}
-        validate_data(options, reader, plugin.options_model, ("brokers", name, "options"))
+        validated = validate_data(options, reader, plugin.options_model, ("brokers", name, "options"))
+        if validated is not None:
+            capabilities[name] = capabilities_of(plugin, validated)
+    for error_path, message in capability_errors(config, capabilities):
+        reader.error(error_path, reader.line_of(error_path), message)
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:

@@ -239,7 +239,8 @@ BAD: list[tuple[str, str, str]] = [
     (
         "unknown plugin",
         edit("plugin: paper", "plugin: nope"),
-        "c.yaml:8: brokers.paper.plugin: unknown broker plugin 'nope'; available: paper (or write module:Class)",
+        "c.yaml:8: brokers.paper.plugin: unknown broker plugin 'nope'; see `bridge plugins`, "
+        "add nope.py to a plugin directory, or write module:Class",
     ),
     (
         "bad plugin options",
@@ -348,7 +349,8 @@ def test_several_cross_reference_errors_are_all_reported() -> None:
     assert errors(text) == [
         "c.yaml:14: strategies.x.subscriptions.0.broker: unknown broker 'papr'; defined brokers: paper",
         "c.yaml:24: strategies.y.subscriptions.0.broker: unknown broker 'ghost'; defined brokers: paper",
-        "c.yaml:8: brokers.paper.plugin: unknown broker plugin 'nope'; available: paper (or write module:Class)",
+        "c.yaml:8: brokers.paper.plugin: unknown broker plugin 'nope'; see `bridge plugins`, "
+        "add nope.py to a plugin directory, or write module:Class",
     ]
 
 
@@ -433,7 +435,10 @@ CHECK_BAD: list[tuple[str, str, list[str]]] = [
     (
         "unknown plugin",
         edit("plugin: paper", "plugin: nope", GOOD_LITERAL),
-        ["{path}:8: brokers.paper.plugin: unknown broker plugin 'nope'; available: paper (or write module:Class)"],
+        [
+            "{path}:8: brokers.paper.plugin: unknown broker plugin 'nope'; see `bridge plugins`, "
+            "add nope.py to a plugin directory, or write module:Class"
+        ],
     ),
     (
         "two errors",
