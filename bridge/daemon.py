@@ -2,43 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Iterable
-
 import uvicorn
 
 from bridge.config.load import LoadedConfig
-from bridge.config.secrets import mask, redact
+from bridge.config.secrets import mask
+from bridge.logs import setup_logging
 from bridge.web.app import build_app
-
-
-class RedactSecrets(logging.Filter):
-    """Replace every configured secret in every log line, whoever logs it."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, self.secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
-    """Log to stderr through one handler that redacts secrets."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(secrets))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
 
 
 def webhook_urls(loaded: LoadedConfig, host: str, port: int, reveal: str | None = None) -> list[str]:
@@ -52,7 +21,7 @@ def webhook_urls(loaded: LoadedConfig, host: str, port: int, reveal: str | None 
 
 
 def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, reveal: str | None = None) -> int:
-    """Serve until SIGINT/SIGTERM."""
+    """Serve until SIGINT/SIGTERM; the config file is watched, and SIGHUP reloads it too."""
     server_cfg = loaded.config.server
     host = host or server_cfg.host
     port = port or server_cfg.port
@@ -62,9 +31,11 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
     print('webhook URLs (POST JSON such as {"ticker": "AMD", "action": "buy"}):', flush=True)
     for line in webhook_urls(loaded, host, port, reveal):
         print(line, flush=True)
+    if loaded.path is not None:
+        print(f"edits to {loaded.path.name} apply without a restart (also: kill -HUP, POST /api/reload)", flush=True)
     config = uvicorn.Config(
-        build_app(loaded), host=host, port=port, access_log=False, log_config=None, lifespan="on",
-        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+        build_app(loaded, handle_sighup=True), host=host, port=port, access_log=False, log_config=None,
+        lifespan="on", proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
     )  # fmt: skip
     server = uvicorn.Server(config)
     server.run()

@@ -1,4 +1,4 @@
-"""The running bridge: store, runtime, queues and executor, with an ordered start and stop."""
+"""The running bridge: store, runtime, queues, executor, reloads and jobs, with an ordered start and stop."""
 
 from __future__ import annotations
 
@@ -6,19 +6,22 @@ import asyncio
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from bridge.brokers.base import Broker
 from bridge.config.load import LoadedConfig
+from bridge.config.reload import Reloader, ReloadStatus, watch_config
 from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
-from bridge.execution.executor import Executor, Job
+from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
+from bridge.jobs import Jobs
 from bridge.models import Signal
-from bridge.runtime import Runtime, build_runtime
+from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
 
@@ -27,25 +30,44 @@ RECOVERY_RETRY_SECONDS = 5.0
 STOP_GRACE_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class Work:
+    """A queued job and the runtime it holds a lease on until it has run."""
+
+    job: Job
+    runtime: Runtime
+
+
 @dataclass
 class Bridge:
     """Owns everything a daemon (or a test) runs."""
 
     loaded: LoadedConfig
+    clock: Callable[[], datetime] = utcnow  # what the jobs consider "now"; tests pass one they control
+    scheduling: bool = True  # False: jobs are registered but only run when a test calls them
+    watching: bool = True  # watch the config file for changes
     store: Store = field(init=False)
     runtime: Runtime = field(init=False)
     started_at: datetime = field(default_factory=utcnow)
+    loaded_at: datetime = field(default_factory=utcnow)
     recovering: bool = True
     _gate: asyncio.Event = field(default_factory=asyncio.Event)
     _recovery: asyncio.Task[None] | None = None
+    _watcher: asyncio.Task[None] | None = None
+    _stop_watching: asyncio.Event = field(default_factory=asyncio.Event)
     # Jobs accepted while recovery runs, and the jobs recovery queued: each job is queued once, in arrival order.
-    _held: list[Job] = field(default_factory=list)
+    _held: list[Work] = field(default_factory=list)
     _recovered: set[tuple[str, str]] = field(default_factory=set)
+    # Runtimes a reload replaced that requests or queued jobs still use; their brokers close when unused.
+    _retired: list[Runtime] = field(default_factory=list)
+    _closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.store = Store(self.loaded.database_path())
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings)
-        self.queues: KeyedQueues[Job] = KeyedQueues(self.executor.run, self._gate)
+        self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
+        self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
+        self.jobs = Jobs(self)
 
     def _brokers(self) -> dict[str, Broker | None]:
         return {name: slot.broker if slot.healthy else None for name, slot in self.runtime.brokers.items()}
@@ -55,9 +77,16 @@ class Bridge:
         return None if sub is None else (sub.broker, sub)
 
     async def start(self) -> None:
-        """Open the journal, connect brokers, then recover in the background (trading waits for it)."""
+        """Open the journal, connect brokers, start jobs and the watcher, then recover (trading waits for it)."""
         await self.store.open()
         self.runtime = await build_runtime(self.loaded, self.store)
+        self.jobs.rebuild(self.runtime)
+        await self.jobs.restore()
+        if self.scheduling:
+            self.jobs.start()
+        if self.watching and self.loaded.path is not None:
+            watch = watch_config(self.loaded.path, self._file_changed, self._stop_watching)
+            self._watcher = asyncio.create_task(watch, name="config-watch")
         self._recovery = asyncio.create_task(self._recover(), name="recovery")
 
     async def _recover(self) -> None:
@@ -71,29 +100,103 @@ class Bridge:
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue)
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
+        await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down
         # Signals that arrived during recovery go behind the older interrupted ones (unless recovery found them).
-        for job in self._held:
-            if (job.signal_id, job.subscription) not in self._recovered:
-                self.enqueue(job)
-        self._held.clear()
+        held, self._held = self._held, []
         self.recovering = False
+        for work in held:
+            self._dispatch(work)
         self._gate.set()
+
+    async def ready(self) -> None:
+        """Wait until start-up recovery is done and trading is open."""
+        await self._gate.wait()
 
     def _requeue(self, job: Job) -> None:
         self._recovered.add((job.signal_id, job.subscription))
-        self.enqueue(job)
+        self.queues.put((job.strategy, job.subscription, job.signal.ticker), self._lease(job, self.runtime))
 
-    def enqueue(self, job: Job) -> None:
-        """Queue a job behind earlier signals for the same (subscription, ticker)."""
-        self.queues.put((job.strategy, job.subscription, job.signal.ticker), job)
+    # -- runtimes: leases, swap, and closing brokers nobody uses any more --------------------------------------
 
-    async def accept(self, webhook: journal.WebhookRow, strategy: str, signal: Signal,
-                     payload: dict[str, Any], unknown: dict[str, Any]) -> str:  # fmt: skip
-        """Journal an accepted signal (committed before returning) and queue its executions."""
+    def acquire(self) -> Runtime:
+        """Pin the live runtime for one request (a reload mid-request does not change what it sees)."""
+        self.runtime.users += 1
+        return self.runtime
+
+    def release(self, runtime: Runtime) -> None:
+        """End a lease taken by `acquire` (or held by a queued job)."""
+        runtime.users -= 1
+        if runtime is not self.runtime and runtime.users == 0:
+            self._collect()
+
+    def _lease(self, job: Job, runtime: Runtime) -> Work:
+        """Bind a job to `runtime`'s broker and settings, holding a lease so that broker stays open for it."""
+        sub = runtime.subscription(job.strategy, job.subscription)
+        if sub is not None and job.target is None:
+            job = replace(job, target=Target(sub.broker, runtime.broker(sub.broker), sub))
+        runtime.users += 1
+        return Work(job, runtime)
+
+    def _swap(self, new: Runtime) -> None:
+        """Make `new` the live runtime; called between requests (the event loop runs one thing at a time)."""
+        old = self.runtime
+        self.runtime, self.loaded, self.loaded_at = new, new.loaded, self.clock()
+        self.executor.max_signal_age = new.loaded.config.max_signal_age
+        self._retired.append(old)
+        self._collect()
+        self.jobs.rebuild(new)
+
+    def _collect(self) -> None:
+        """Close the brokers of retired runtimes that nothing uses any more (and no live runtime shares)."""
+        live = [self.runtime, *(r for r in self._retired if r.users > 0)]
+        dead = [r for r in self._retired if r.users <= 0]
+        self._retired = live[1:]
+        kept = {id(slot) for runtime in live for slot in runtime.brokers.values()}
+        doomed = {id(slot): slot for runtime in dead for slot in runtime.brokers.values() if id(slot) not in kept}
+        if doomed:
+            log.info("closing broker connection(s) no longer used: %s", ", ".join(s.name for s in doomed.values()))
+            task = asyncio.create_task(close_slots(doomed.values()), name="close-brokers")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _file_changed(self) -> None:
+        # Checked per change, so a reload that turns watch_config back on takes effect at once.
+        if self.runtime.loaded.config.watch_config:
+            await self.reload("file change")
+
+    async def reload(self, trigger: str) -> ReloadStatus:
+        """Apply the config file now (file change, SIGHUP, or the admin API)."""
+        return await self.reloader.reload(trigger)
+
+    # -- signals ------------------------------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Queue a job (a delayed signal come due, a flatten) under the live runtime."""
+        self._dispatch(self._lease(job, self.runtime))
+
+    def _dispatch(self, work: Work) -> None:
+        key = (work.job.signal_id, work.job.subscription)
+        if self.recovering:  # recovery queues it once it has queued the older interrupted signals
+            self._held.append(work)
+        elif key in self._recovered:  # committed before recovery's scan: already queued
+            self.release(work.runtime)
+        else:
+            self.queues.put((work.job.strategy, work.job.subscription, work.job.signal.ticker), work)
+
+    async def _execute(self, work: Work) -> None:
+        try:
+            await self.executor.run(work.job)
+        finally:
+            self.release(work.runtime)
+
+    async def accept(self, webhook: journal.WebhookRow, strategy: str, signal: Signal, payload: dict[str, Any],
+                     unknown: dict[str, Any], runtime: Runtime | None = None) -> str:  # fmt: skip
+        """Journal an accepted signal (committed before returning) and queue its executions under `runtime`."""
+        runtime = runtime or self.runtime
         signal_id = str(uuid.uuid4())
-        subs = self.runtime.subscriptions(strategy)
+        subs = runtime.subscriptions(strategy)
         received = datetime.fromisoformat(webhook.received_at)
-        secrets = self.runtime.loaded.secrets()
+        secrets = runtime.loaded.secrets()
         row = {
             "id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": signal.ticker,
             "action": signal.action, "sentiment": signal.sentiment,
@@ -104,21 +207,30 @@ class Bridge:
             "payload": redact(json.dumps(payload), secrets),
             "extras": redact(json.dumps(unknown, default=str), secrets),
             "received_at": webhook.received_at,
+            "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
+            "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
         }  # fmt: skip
         webhook = journal.WebhookRow(**{**webhook.__dict__, "signal_id": signal_id})
         await self.store.run(
             journal.record_signal, self.store.conn, webhook, row, [(key, sub.broker) for key, sub in subs]
         )
+        if signal.execute_at is not None and subs:
+            # Journaled first, so a restart finds it; it runs under the config in force at its time.
+            self.jobs.wake_at(signal_id, signal.execute_at)
+            if signal.execute_at > self.clock():
+                return signal_id
+            await self.jobs.delayed.release_due()
+            return signal_id
         for key, _sub in subs:
-            job = Job(signal_id, strategy, key, signal, received)
-            if self.recovering:  # recovery queues it once it has queued the older interrupted signals
-                self._held.append(job)
-            elif (signal_id, key) not in self._recovered:  # committed before recovery's scan: already queued
-                self.enqueue(job)
+            self._dispatch(self._lease(Job(signal_id, strategy, key, signal, received), runtime))
         return signal_id
 
     async def stop(self) -> None:
-        """Stop workers, close brokers and the journal; unfinished work stays journaled."""
+        """Stop the watcher, jobs and workers, close brokers and the journal; unfinished work stays journaled."""
+        self._stop_watching.set()
+        if self._watcher is not None:
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        await self.jobs.stop()
         if self._recovery is not None:
             self._recovery.cancel()
         try:  # let in-flight broker calls finish; whatever is left resumes at the next start
@@ -126,5 +238,7 @@ class Bridge:
         except TimeoutError:
             log.warning("stopping with %d queued signal(s); they resume at the next start", self.queues.pending)
         await self.queues.cancel()
-        await self.runtime.close()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        open_slots = {id(slot): slot for r in [self.runtime, *self._retired] for slot in r.brokers.values()}
+        await close_slots(open_slots.values())
         await self.store.close()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bridge.config.timing import LocalTime, TimeZoneName
+from bridge.config.timing import OptionalLocalTime, TimeZoneName
 from bridge.config.trading import OVERRIDABLE, Overridable, Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
 
 MIN_TOKEN_LENGTH = 16
@@ -96,7 +96,7 @@ class Subscription(Strict):
     cancel_after: float | None = Field(
         default=None, gt=0, le=86400, description="seconds an entry/exit order may rest unfilled before it is canceled"
     )
-    flatten_at: LocalTime | None = Field(
+    flatten_at: OptionalLocalTime = Field(
         default=None, description='local time ("15:55") on Mon-Fri to close the positions this subscription opened'
     )
     timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of flatten_at")
@@ -120,6 +120,9 @@ class Config(Strict):
     retention_days: int = Field(default=90, ge=1, le=36500, description="journal rows older than this are pruned daily")
     poll_interval: float = Field(
         default=5.0, ge=0.5, le=3600, description="seconds between order status checks with brokers"
+    )
+    watch_config: bool = Field(
+        default=True, description="reload when this file changes (SIGHUP and POST /api/reload always reload)"
     )
     brokers: dict[str, BrokerConfig] = Field(min_length=1, description="broker accounts by a name you choose")
     strategies: dict[str, Strategy] = Field(min_length=1, description="webhook URLs by strategy name")

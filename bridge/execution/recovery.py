@@ -53,7 +53,8 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> lis
     return unresolved
 
 
-def _signal(row: sqlite3.Row) -> Signal:
+def journaled_signal(row: sqlite3.Row) -> Signal:
+    """Rebuild a journaled signal (a row of `signals`, or one joined with it)."""
     get = row.__getitem__
     payload = json.loads(get("payload"))
     return Signal(
@@ -69,6 +70,8 @@ def _signal(row: sqlite3.Row) -> Signal:
         time=None if get("signal_time") is None else datetime.fromisoformat(get("signal_time")),
         interval=payload.get("interval"),
         extras=payload.get("extras") or {},
+        execute_at=None if get("execute_at") is None else datetime.fromisoformat(get("execute_at")),
+        cancel_after=None if get("cancel_after") is None else Decimal(get("cancel_after")),
     )
 
 
@@ -76,8 +79,10 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
     """Re-queue interrupted executions younger than max_signal_age and expire the rest; return the counts."""
     resumed = expired = 0
     for row in await store.run(journal.unfinished_executions, store.conn):
+        if row["execute_at"] is not None and row["execution_state"] == "received":
+            continue  # a delayed signal that has not started: the bridge releases it when it is due
         received = datetime.fromisoformat(row["received_at"])
-        age = (utcnow() - received).total_seconds()
+        age = (utcnow() - datetime.fromisoformat(row["execute_at"] or row["received_at"])).total_seconds()
         planned = await store.run(journal.planned_orders, store.conn, row["signal_id"], row["subscription"])
         if age > max_signal_age:
             for order in planned:
@@ -94,6 +99,6 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
             )
             expired += 1
             continue
-        enqueue(Job(row["signal_id"], row["strategy"], row["subscription"], _signal(row), received))
+        enqueue(Job(row["signal_id"], row["strategy"], row["subscription"], journaled_signal(row), received))
         resumed += 1
     return resumed, expired

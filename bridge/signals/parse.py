@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from bridge.models import Action, OrderType, QuantityType, Sentiment, Signal, StopLoss, TakeProfit, TimeInForce
-from bridge.signals import fields
+from bridge.signals import fields, timing
 
 ACTIONS = ("buy", "sell", "exit", "cancel", "add", "reverse", "breakeven")
 SENTIMENTS = {"bullish": "bullish", "long": "bullish", "bearish": "bearish", "short": "bearish", "flat": "flat"}
@@ -29,7 +29,7 @@ MAX_MESSAGE_LENGTH = 1000
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|%[a-z_]+%")
 # TradersPost fields this version does not act on yet: refusing them beats silently trading without them.
 NOT_YET_SUPPORTED = (
-    "cancelAfter", "delay", "marketPriceType", "bidAskSpreadFilter", "bidAskSpreadFilterPercent",
+    "marketPriceType", "bidAskSpreadFilter", "bidAskSpreadFilterPercent",
 )  # fmt: skip
 
 
@@ -94,6 +94,8 @@ class Payload(BaseModel):
     ignore_trading_windows: bool | None = Field(default=None, alias="ignoreTradingWindows")
     breakeven_offset: Decimal | None = Field(default=None, alias="breakevenOffset")
     message: str | None = None
+    delay: datetime | None = None
+    cancel_after: Decimal | None = Field(default=None, alias="cancelAfter")
 
     @model_validator(mode="before")
     @classmethod
@@ -281,6 +283,16 @@ class Payload(BaseModel):
             )
         return text
 
+    @field_validator("delay", mode="before")
+    @classmethod
+    def _delay(cls, value: Any) -> datetime | None:
+        return timing.execute_at(value)
+
+    @field_validator("cancel_after", mode="before")
+    @classmethod
+    def _cancel_after(cls, value: Any) -> Decimal | None:
+        return timing.cancel_after(value)
+
     @model_validator(mode="after")
     def _combinations(self) -> Payload:
         if self.sentiment is not None and self.action not in ("buy", "sell"):
@@ -396,6 +408,8 @@ def parse_payload(data: Any) -> tuple[Signal, dict[str, Any], dict[str, Any]]:
         ignore_trading_windows=payload.ignore_trading_windows,
         breakeven_offset=payload.breakeven_offset,
         message=payload.message,
+        execute_at=payload.delay,
+        cancel_after=payload.cancel_after,
     )
     return signal, normalised(signal), dict(payload.model_extra or {})
 
@@ -452,6 +466,8 @@ def normalised(signal: Signal) -> dict[str, Any]:
         "ignoreTradingWindows": signal.ignore_trading_windows,
         "breakevenOffset": signal.breakeven_offset,
         "message": signal.message,
+        "delay": signal.execute_at.isoformat() if signal.execute_at else None,  # normalised to the moment it runs
+        "cancelAfter": signal.cancel_after,
     }
     for key, value in optional.items():
         if value is not None:

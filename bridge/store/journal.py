@@ -67,6 +67,12 @@ def record_signal(
             " :payload, :extras, 'received', NULL, :received_at, :received_at)",
             signal,
         )
+        if signal.get("execute_at") or signal.get("cancel_after"):  # same transaction: a delay is never lost
+            waiting = f"waiting until {signal['execute_at']} (delay)" if signal.get("execute_at") else None
+            conn.execute(
+                "UPDATE signals SET execute_at = ?, cancel_after = ?, decision = ? WHERE id = ?",
+                (signal.get("execute_at"), signal.get("cancel_after"), waiting, signal["id"]),
+            )
         rows = [(signal["id"], sub, broker, signal["ticker"]) for sub, broker in executions]
         conn.executemany(
             "INSERT INTO executions (signal_id, subscription, broker, ticker, state) VALUES (?, ?, ?, ?, 'received')",

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bridge.config.load import LoadedConfig
 from bridge.service import Bridge
+from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
 from bridge.web.health import health
+from bridge.web.pin import PinRuntime
 from bridge.web.webhook import receive_webhook
+
+log = logging.getLogger("bridge")
 
 # Starlette would default a function route to GET only.
 WEBHOOK_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -31,16 +39,37 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def build_app(loaded: LoadedConfig) -> Starlette:
-    """Build the ASGI app for one config; the bridge starts in the lifespan."""
-    bridge = Bridge(loaded)
+def _reload_on_sighup(bridge: Bridge) -> bool:
+    """`kill -HUP` reloads the config (without a handler SIGHUP would end the process)."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[object]] = set()
+
+    def on_hup() -> None:
+        task: asyncio.Task[object] = loop.create_task(bridge.reload("SIGHUP"))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals (Windows)
+        log.warning("SIGHUP cannot be handled here; reload with the file watcher or POST /api/reload")
+        return False
+    return True
+
+
+def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Bridge | None = None) -> Starlette:
+    """Build the ASGI app for one config; the bridge starts in the lifespan (and SIGHUP reloads, if asked)."""
+    bridge = bridge or Bridge(loaded)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bridge.start()
+        hooked = handle_sighup and _reload_on_sighup(bridge)
         try:
             yield
         finally:
+            if hooked:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await bridge.stop()
 
     routes = [
@@ -49,8 +78,10 @@ def build_app(loaded: LoadedConfig) -> Starlette:
         Route("/trading/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
         Route("/health", health, methods=["GET"]),
         Route("/api/positions", positions, methods=["GET"]),
+        Route("/api/reload", reload_config, methods=["POST"]),
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
+                    middleware=[Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     app.state.bridge = bridge
     return app

@@ -11,23 +11,26 @@ from bridge.store.db import iso
 
 
 async def health(request: Request) -> JSONResponse:
-    """Report config, brokers and trading state."""
+    """Report config (and the last reload), brokers, trading state and scheduled jobs."""
     bridge: Bridge = request.app.state.bridge
     brokers = {
         name: {"status": "ok" if slot.healthy else "error", "plugin": slot.plugin, "detail": slot.error}
         for name, slot in bridge.runtime.brokers.items()
     }
-    degraded = bridge.recovering or any(b["status"] != "ok" for b in brokers.values())
+    last_reload = bridge.reloader.status
+    degraded = bridge.recovering or not last_reload.ok or any(b["status"] != "ok" for b in brokers.values())
     return JSONResponse({
         "status": "degraded" if degraded else "ok",
         "version": __version__,
         "config": {
-            "loaded_at": iso(bridge.started_at),
+            "loaded_at": iso(bridge.loaded_at),
             "sha256": bridge.loaded.sha256,
-            "last_reload": {"ok": True, "at": iso(bridge.started_at), "error": None},
+            "last_reload": last_reload.as_json(),
         },
         "brokers": brokers,
         "halted": bridge.recovering,
         "recovering": bridge.recovering,
         "queued": bridge.queues.pending,
+        "jobs": {job: None if at is None else iso(at) for job, at in sorted(bridge.jobs.next_runs().items())},
+        "delayed_signals": len(bridge.jobs.next_runs("delay:")),
     })  # fmt: skip

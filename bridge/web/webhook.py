@@ -17,6 +17,7 @@ from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
 from bridge.web.auth import safe_headers, token_matches
+from bridge.web.pin import runtime_of
 
 log = logging.getLogger("bridge.webhook")
 UNAUTHORIZED = {
@@ -52,7 +53,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     """Handle one webhook request end to end."""
     started = time.perf_counter()
     bridge: Bridge = request.app.state.bridge
-    runtime = bridge.runtime
+    runtime = runtime_of(request, bridge)  # one config for the whole request, even if a reload swaps it
     name = request.path_params["strategy"]
     secrets = runtime.loaded.secrets()
     strategy = runtime.strategies.get(name)
@@ -107,7 +108,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
         return await answer(400, content, exc.code)
     webhook = journal.WebhookRow(**{**webhook.__dict__, "status_code": 200})
     try:
-        signal_id = await bridge.accept(webhook, name, signal, payload, unknown)
+        signal_id = await bridge.accept(webhook, name, signal, payload, unknown, runtime)
     except sqlite3.Error:
         log.exception("cannot journal the signal: answering 503 so the sender retries")
         return JSONResponse(

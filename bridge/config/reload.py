@@ -1,0 +1,180 @@
+"""Hot reload: load and validate, build the new runtime completely, swap; on any error keep the old one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from watchfiles import Change, awatch
+
+from bridge.config.load import LoadedConfig, load_config
+from bridge.config.schema import Config
+from bridge.config.secrets import redact
+from bridge.errors import ConfigError
+from bridge.logs import redact_more
+from bridge.runtime import Runtime, build_runtime, close_slots
+from bridge.store.db import Store, iso
+
+log = logging.getLogger("bridge.reload")
+WATCH_DEBOUNCE_MS = 150  # editors write in bursts; a short debounce still serves a new URL well within 2 s
+WATCH_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ReloadStatus:
+    """The outcome of the last reload attempt, as /health shows it."""
+
+    ok: bool
+    at: datetime
+    error: str | None = None
+    trigger: str | None = None
+    changes: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The `config.last_reload` object of /health."""
+        return {"ok": self.ok, "at": iso(self.at), "error": self.error, "trigger": self.trigger,
+                "changes": self.changes}  # fmt: skip
+
+
+def _names(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    added = [f"+{n}" for n in new if n not in old]
+    removed = [f"-{n}" for n in old if n not in new]
+    changed = [f"~{n}" for n in new if n in old and old[n] != new[n]]
+    return added + removed + changed
+
+
+def describe_changes(old: Config, new: Config) -> str:
+    """One line naming what changed (`strategies +a ~b; brokers -x; settings server`); never a value."""
+    parts = []
+    for section in ("strategies", "brokers"):
+        names = _names(getattr(old, section), getattr(new, section))
+        if names:
+            parts.append(f"{section} {' '.join(names)}")
+    settings = [
+        n for n in Config.model_fields if n not in ("strategies", "brokers") and getattr(old, n) != getattr(new, n)
+    ]
+    if settings:
+        parts.append(f"settings {' '.join(settings)}")
+    return "; ".join(parts) or "no effective change (formatting or comments)"
+
+
+def line_of(path: Path, keys: tuple[str, ...]) -> int:
+    """The line of a mapping key path in a YAML file (1 when it cannot be found)."""
+    try:
+        node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return 1
+    line = 1
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        match = next(((k, v) for k, v in node.value if k.value == key), None)
+        if match is None:
+            return line
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line
+
+
+def _connection_failures(old: Runtime, new: Runtime) -> list[str]:
+    """Brokers the edit added or changed that cannot connect; an unchanged broker that was down is no reason."""
+    failures = []
+    path = new.loaded.path or Path("<config>")
+    for name, slot in new.brokers.items():
+        unchanged = old.loaded.config.brokers.get(name) == new.loaded.config.brokers[name]
+        if not slot.healthy and not unchanged:
+            failures.append(f"{path}:{line_of(path, ('brokers', name))}: brokers.{name}: cannot connect: {slot.error}")
+    return failures
+
+
+def _restart_only(old: LoadedConfig, new: LoadedConfig) -> list[str]:
+    """Changes a running daemon cannot apply: the journal file."""
+    if old.database_path() != new.database_path():
+        path = new.path or Path("<config>")
+        return [f"{path}:{line_of(path, ('database',))}: database: the journal file cannot change while running; "
+                "restart the daemon to switch journals"]  # fmt: skip
+    return []
+
+
+class Reloader:
+    """Serialises reloads and remembers the outcome of the last one."""
+
+    def __init__(self, store: Store, current: Callable[[], Runtime], swap: Callable[[Runtime], None],
+                 clock: Callable[[], datetime]) -> None:  # fmt: skip
+        self.store = store
+        self.current = current
+        self.swap = swap
+        self.clock = clock
+        self.status = ReloadStatus(ok=True, at=clock(), trigger="start")
+        self._lock = asyncio.Lock()
+
+    async def reload(self, trigger: str) -> ReloadStatus:
+        """Apply the config file as it is now; one reload at a time, a burst of triggers queues up."""
+        async with self._lock:
+            try:
+                self.status = await self._reload(trigger)
+            except Exception as exc:  # a bug here must not take the daemon down: keep serving the old config
+                log.exception("reload (%s) failed unexpectedly; still serving the previous config", trigger)
+                self.status = self._failed(trigger, [f"internal error: {type(exc).__name__}: {exc}"])
+            return self.status
+
+    async def _reload(self, trigger: str) -> ReloadStatus:
+        old = self.current()
+        if old.loaded.path is None:
+            return self._failed(trigger, ["<demo>:1: (top): the built-in demo config has no file to reload"])
+        try:
+            loaded = await asyncio.to_thread(load_config, old.loaded.path)
+        except ConfigError as exc:
+            return self._failed(trigger, exc.lines)
+        if loaded.sha256 == old.loaded.sha256:
+            # Unchanged: nothing to do; after a failed edit was undone, the running config is the file again.
+            return self.status if self.status.ok else ReloadStatus(True, self.clock(), None, trigger, "file restored")
+        restart = _restart_only(old.loaded, loaded)
+        if restart:
+            return self._failed(trigger, restart)
+        new = await build_runtime(loaded, self.store, previous=old)
+        kept = {id(slot) for slot in old.brokers.values()}
+        failures = _connection_failures(old, new)
+        if failures:
+            await close_slots(s for s in new.brokers.values() if id(s) not in kept)
+            return self._failed(trigger, failures, loaded.secrets())
+        redact_more(loaded.secrets())  # before any request can log a new token
+        self.swap(new)
+        changes = describe_changes(old.loaded.config, loaded.config)
+        log.info("config reloaded (%s): %s", trigger, changes)
+        server_old, server_new = old.loaded.config.server, loaded.config.server
+        if (server_old.host, server_old.port) != (server_new.host, server_new.port):
+            log.warning("server.host/port changed: the daemon keeps listening on %s:%d until it restarts",
+                        server_old.host, server_old.port)  # fmt: skip
+        return ReloadStatus(True, self.clock(), None, trigger, changes)
+
+    def _failed(self, trigger: str, lines: list[str], more_secrets: list[str] | None = None) -> ReloadStatus:
+        secrets = [*self.current().loaded.secrets(), *(more_secrets or [])]
+        error = redact("; ".join(lines), secrets)
+        log.error("config reload (%s) failed; still serving the previous config: %s", trigger, error)
+        return ReloadStatus(False, self.clock(), error, trigger)
+
+
+async def watch_config(path: Path, on_change: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
+    """Call `on_change` whenever `path` changes, including an editor's write-to-temp-then-rename."""
+    target = path.resolve()
+
+    def only_the_config(change: Change, changed: str) -> bool:
+        return Path(changed) == target
+
+    while not stop.is_set():
+        try:
+            # The directory, not the file: a rename replaces the file's inode, which a file watch would lose.
+            async for _changes in awatch(target.parent, watch_filter=only_the_config, debounce=WATCH_DEBOUNCE_MS,
+                                         step=50, stop_event=stop, recursive=False):  # fmt: skip
+                await on_change()
+        except Exception:
+            log.exception("watching %s failed; retrying in %gs", target, WATCH_RETRY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WATCH_RETRY_SECONDS)

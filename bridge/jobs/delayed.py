@@ -1,0 +1,56 @@
+"""Delayed signals (`delay`): journaled on arrival, queued when due, each once; a restart loses none."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bridge.execution.executor import Job
+from bridge.execution.recovery import journaled_signal
+from bridge.jobs.host import Host
+from bridge.store import journal, upkeep
+from bridge.store.db import iso
+
+log = logging.getLogger("bridge.jobs")
+
+
+class DelayedSignals:
+    """Releases journaled delayed signals into the execution queues when their time comes."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        # Released in this process but maybe not started yet (their executions still read `received`).
+        self._released: set[tuple[str, str]] = set()
+
+    async def pending(self) -> list[tuple[str, datetime]]:
+        """(signal id, execute_at) of every delayed signal still waiting, soonest first."""
+        store = self.host.store
+        rows = await store.run(upkeep.delayed_executions, store.conn)
+        waiting = {row["signal_id"]: datetime.fromisoformat(row["execute_at"]) for row in rows}
+        return sorted(waiting.items(), key=lambda item: item[1])
+
+    async def release_due(self) -> int:
+        """Queue every delayed execution whose time has come; expire those released too late; return how many."""
+        store, now = self.host.store, self.host.clock()
+        max_age = self.host.runtime.loaded.config.max_signal_age
+        released = 0
+        for row in await store.run(upkeep.delayed_executions, store.conn, iso(now)):
+            key = (row["signal_id"], row["subscription"])
+            if key in self._released:
+                continue
+            self._released.add(key)
+            late = (now - datetime.fromisoformat(row["execute_at"])).total_seconds()
+            if late > max_age:  # e.g. the daemon was down at its time: a late order is a dangerous order
+                decision = (f"expired: due at {row['execute_at']} but released {late:.0f}s late "
+                            f"(max_signal_age {max_age:g}s)")  # fmt: skip
+                await store.run(journal.finish_execution, store.conn, *key, "expired", decision)
+                log.warning("delayed signal %s for %s %s", key[0], key[1], decision)
+                continue
+            received = datetime.fromisoformat(row["received_at"])
+            self.host.submit(
+                Job(row["signal_id"], row["strategy"], row["subscription"], journaled_signal(row), received)
+            )
+            released += 1
+        if released:
+            log.info("released %d delayed signal execution(s)", released)
+        return released

@@ -1,0 +1,67 @@
+"""`flatten_at`: on trading days at a local time, close the positions a subscription opened."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from bridge.config.schema import Subscription
+from bridge.execution.executor import Job
+from bridge.jobs.host import Host
+from bridge.models import Signal
+from bridge.signals.parse import normalised
+from bridge.store import upkeep
+from bridge.store.db import iso, utcnow
+
+log = logging.getLogger("bridge.jobs")
+TRADING_DAYS = "mon-fri"
+_IDS = uuid.UUID("6f1d2b1e-3c55-4a8e-9e43-5b0c1f7a2d90")  # namespace of the deterministic flatten signal ids
+SOURCE = "job:flatten_at"  # stands in for the webhook id: these signals come from the schedule, not a request
+
+
+def flatten_trigger(sub: Subscription) -> CronTrigger:
+    """Mon-Fri at `flatten_at` in the subscription's time zone (market holidays are not known)."""
+    when = sub.flatten_at
+    if when is None:
+        raise ValueError("the subscription has no flatten_at")
+    return CronTrigger(day_of_week=TRADING_DAYS, hour=when.hour, minute=when.minute, timezone=ZoneInfo(sub.timezone))
+
+
+async def flatten(host: Host, strategy: str, key: str) -> int:
+    """Queue one `exit` signal per ticker the subscription holds; return how many; nothing on weekends.
+
+    The exits go through the normal pipeline (queue order, journal, deterministic client order ids); their
+    signal ids are derived from the subscription, ticker and local date, so a second run that day adds nothing.
+    """
+    runtime = host.runtime
+    sub = runtime.subscription(strategy, key)
+    if sub is None or sub.flatten_at is None:
+        return 0
+    local = host.clock().astimezone(ZoneInfo(sub.timezone))
+    label = f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key}"
+    if local.weekday() >= 5:
+        log.info("%s: %s is not a trading day, nothing to do", label, f"{local:%A}")
+        return 0
+    broker = runtime.broker(sub.broker)
+    if broker is None:
+        log.error("%s: broker %s is unavailable; positions stay open", label, sub.broker)
+        return 0
+    held = {p.symbol for p in await broker.fetch_positions() if p.quantity != 0}
+    tickers = {row["ticker"] for row in await host.store.run(upkeep.traded_tickers, host.store.conn, strategy, key)
+               if row["symbol"] in held}  # fmt: skip
+    queued = 0
+    for ticker in sorted(tickers):
+        signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True)
+        signal_id = str(uuid.uuid5(_IDS, f"{strategy}|{key}|{ticker}|{local.date().isoformat()}"))
+        received = utcnow()  # the executor ages jobs by the real clock
+        row = {"id": signal_id, "webhook_id": SOURCE, "strategy": strategy, "ticker": ticker, "action": "exit",
+               "payload": json.dumps(normalised(signal)), "decision": label, "received_at": iso(received)}  # fmt: skip
+        if await host.store.run(upkeep.record_job_signal, host.store.conn, row, key, sub.broker):
+            host.submit(Job(signal_id, strategy, key, signal, received))
+            queued += 1
+    log.info("%s: closing %d position(s) (%s)", label, queued, ", ".join(sorted(tickers)) or "none open")
+    return queued

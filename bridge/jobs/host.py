@@ -1,0 +1,27 @@
+"""What the scheduled jobs need from the running bridge (a Protocol, so jobs do not import the service)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from bridge.execution.executor import Job
+from bridge.runtime import Runtime
+from bridge.store.db import Store
+
+
+class Host(Protocol):
+    """The running bridge as the jobs see it."""
+
+    store: Store
+    runtime: Runtime  # the config in force now
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """Decides what is due; tests pass a clock they control."""
+        ...
+
+    def submit(self, job: Job) -> None:
+        """Queue a job under the live runtime, behind earlier signals of its (subscription, ticker)."""
+        ...

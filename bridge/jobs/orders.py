@@ -1,0 +1,92 @@
+"""Order upkeep: poll brokers for status and fills, and cancel orders left unfilled past `cancel_after`."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime
+from decimal import Decimal
+
+from bridge.brokers.base import Broker
+from bridge.errors import BrokerError
+from bridge.jobs.host import Host
+from bridge.models import Order
+from bridge.store import journal, upkeep
+
+log = logging.getLogger("bridge.jobs")
+# Protective bracket children and breakeven stops are meant to rest: the timeout is for entries and exits.
+TIMED_LEGS = ("entry", "exit")
+
+
+def _changed(row: sqlite3.Row, order: Order) -> bool:
+    avg = None if order.avg_fill_price is None else Decimal(order.avg_fill_price)
+    old_avg = None if row["avg_fill_price"] is None else Decimal(row["avg_fill_price"])
+    return (row["status"], Decimal(row["filled_quantity"]), old_avg) != (order.status, order.filled_quantity, avg)
+
+
+async def _fetch(broker: Broker, coid: str, open_now: dict[str, Order]) -> Order | None:
+    if coid in open_now:
+        return open_now[coid]
+    try:  # no longer open at the broker: ask what became of it
+        return await broker.fetch_order(coid)
+    except BrokerError as exc:
+        log.warning("cannot check order %s: %s", coid, exc)
+        return None
+
+
+async def poll_orders(host: Host) -> int:
+    """Bring open orders in the journal up to date with their brokers; return how many changed."""
+    store, runtime = host.store, host.runtime
+    rows = await store.run(upkeep.open_orders, store.conn)
+    open_at: dict[str, dict[str, Order] | None] = {}  # None: the broker cannot be reached this round
+    changed = 0
+    for row in rows:
+        broker = runtime.broker(row["broker"])
+        if broker is not None and row["broker"] not in open_at:  # one list call per broker, not one per order
+            try:
+                open_at[row["broker"]] = {o.client_order_id: o for o in await broker.fetch_open_orders()}
+            except BrokerError as exc:
+                log.warning("cannot poll broker %s: %s", row["broker"], exc)
+                open_at[row["broker"]] = None
+        open_now = open_at.get(row["broker"])
+        if broker is None or open_now is None:
+            continue
+        order = await _fetch(broker, row["client_order_id"], open_now)
+        if order is not None and _changed(row, order):
+            await store.run(journal.update_order, store.conn, row["client_order_id"], order)
+            log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
+                     row["status"], order.status, order.filled_quantity)  # fmt: skip
+            changed += 1
+    return changed
+
+
+def _timeout(host: Host, row: sqlite3.Row) -> float | None:
+    """The signal's `cancelAfter`, else the subscription's `cancel_after`, else None."""
+    if row["signal_cancel_after"] is not None:
+        return float(row["signal_cancel_after"])
+    sub = host.runtime.subscription(row["strategy"], row["subscription"])
+    return None if sub is None else sub.cancel_after
+
+
+async def cancel_expired(host: Host) -> int:
+    """Cancel entry and exit orders still unfilled `cancel_after` seconds after they were placed; return how many."""
+    store, now = host.store, host.clock()
+    canceled = 0
+    for row in await store.run(upkeep.open_orders, store.conn):
+        timeout = _timeout(host, row)
+        if timeout is None or row["leg"] not in TIMED_LEGS or row["parent_client_order_id"] is not None:
+            continue
+        age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
+        broker = host.runtime.broker(row["broker"])
+        if age < timeout or broker is None:
+            continue
+        try:
+            order = await broker.cancel_order(row["client_order_id"])
+        except BrokerError as exc:
+            log.warning("cannot cancel order %s after %gs unfilled: %s", row["client_order_id"], timeout, exc)
+            continue
+        await store.run(journal.update_order, store.conn, row["client_order_id"], order)
+        log.info("order %s (%s %s %s): %s after %gs unfilled (cancel_after)", row["client_order_id"], row["side"],
+                 row["quantity"], row["symbol"], order.status, timeout)  # fmt: skip
+        canceled += order.status == "canceled"
+    return canceled

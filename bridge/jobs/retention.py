@@ -1,0 +1,38 @@
+"""Journal retention (`retention_days`) and the daily summary line."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bridge.jobs.host import Host
+from bridge.store import upkeep
+from bridge.store.db import iso
+
+log = logging.getLogger("bridge.jobs")
+
+
+async def prune(host: Host) -> dict[str, int]:
+    """Delete journal rows older than `retention_days`, never an order (or its signal) that is not final."""
+    days = host.runtime.loaded.config.retention_days
+    cutoff = host.clock() - timedelta(days=days)
+    counts = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff))
+    if any(counts.values()):
+        log.info("pruned journal rows older than %d days: %s", days, ", ".join(f"{n} {t}" for t, n in counts.items()))
+    return counts
+
+
+def _show(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items()) or "none"
+
+
+async def daily_summary(host: Host) -> str:
+    """Log one line of what happened in the last 24 hours."""
+    since = host.clock() - timedelta(days=1)
+    seen = await host.store.run(upkeep.activity, host.store.conn, iso(since))
+    line = (
+        f"daily summary (24h): webhooks by status {_show(seen['webhooks'])}; signals {_show(seen['signals'])}; "
+        f"orders {_show(seen['orders'])}; open orders now {seen['open']['orders']}"
+    )
+    log.info("%s", line)
+    return line

@@ -1,0 +1,107 @@
+"""The scheduler: APScheduler's AsyncIOScheduler on the daemon's loop, its config jobs rebuilt on every reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bridge.jobs.delayed import DelayedSignals
+from bridge.jobs.flatten import flatten, flatten_trigger
+from bridge.jobs.host import Host
+from bridge.jobs.orders import cancel_expired, poll_orders
+from bridge.jobs.retention import daily_summary, prune
+from bridge.runtime import Runtime
+
+log = logging.getLogger("bridge.jobs")
+CONFIG = "cfg:"  # ids of the jobs a config defines; a reload replaces all of them
+DELAY = "delay:"  # ids of delayed-signal wake-ups; they outlive reloads
+TIMEOUT_CHECK_SECONDS = 1.0
+STOP_GRACE_SECONDS = 5.0
+
+
+class Jobs:
+    """Owns the scheduler; every job body is a plain coroutine a test can call with its own clock."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.delayed = DelayedSignals(host)
+        # A late run is still useful (coalesced into one), a run missed by more than a minute is skipped.
+        self.scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        )
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def _guarded(self, name: str, body: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                await body()
+            except Exception:
+                log.exception("scheduled job %s failed; it runs again at its next time", name)
+            finally:
+                if task is not None:
+                    self._running.discard(task)
+
+        return run
+
+    def _add(self, job_id: str, body: Callable[[], Awaitable[object]], trigger: Any, **options: Any) -> None:
+        self.scheduler.add_job(self._guarded(job_id, body), trigger, id=job_id, name=job_id, replace_existing=True,
+                               **options)  # fmt: skip
+
+    def rebuild(self, runtime: Runtime) -> None:
+        """Replace the config's jobs with those of `runtime`'s config."""
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(CONFIG):
+                self.scheduler.remove_job(job.id)
+        config = runtime.loaded.config
+        host = self.host
+        self._add(f"{CONFIG}poll", partial(poll_orders, host), IntervalTrigger(seconds=config.poll_interval))
+        self._add(f"{CONFIG}timeouts", partial(cancel_expired, host), IntervalTrigger(seconds=TIMEOUT_CHECK_SECONDS))
+        self._add(f"{CONFIG}summary", partial(daily_summary, host), CronTrigger(hour=0, minute=0, timezone=UTC))
+        self._add(f"{CONFIG}prune", partial(prune, host), CronTrigger(hour=0, minute=10, timezone=UTC))
+        for strategy, key, sub in runtime.all_subscriptions():
+            if sub.flatten_at is not None:
+                # A flatten a few minutes late still beats holding overnight.
+                self._add(f"{CONFIG}flatten:{strategy}:{key}", partial(flatten, host, strategy, key),
+                          flatten_trigger(sub), misfire_grace_time=300)  # fmt: skip
+
+    def wake_at(self, signal_id: str, when: datetime) -> None:
+        """Release due delayed signals at `when` (an id per signal: scheduling one twice is harmless)."""
+        self._add(f"{DELAY}{signal_id}", self.delayed.release_due, DateTrigger(run_date=when, timezone=UTC),
+                  misfire_grace_time=None)  # fmt: skip
+
+    async def restore(self) -> None:
+        """Schedule a wake-up for every delayed signal the journal holds (after a restart)."""
+        for signal_id, when in await self.delayed.pending():
+            self.wake_at(signal_id, when)
+
+    def start(self) -> None:
+        """Start running jobs on the current event loop."""
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop scheduling; give running jobs a moment, then cancel them."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._running:
+            _done, pending = await asyncio.wait(list(self._running), timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def next_runs(self, prefix: str = CONFIG) -> dict[str, datetime | None]:
+        """Next run time of each job whose id starts with `prefix` (for /health and tests)."""
+        now = datetime.now(UTC)
+        return {job.id: getattr(job, "next_run_time", None) or job.trigger.get_next_fire_time(None, now)
+                for job in self.scheduler.get_jobs() if job.id.startswith(prefix)}  # fmt: skip

@@ -1,0 +1,68 @@
+"""The payload's timing fields: `delay` (execute later) and `cancelAfter` (cancel an unfilled order)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bridge.signals.fields import fail, show
+
+MAX_DELAY_SECONDS = 86400
+MAX_CANCEL_AFTER_SECONDS = 3600
+_DELAY_HELP = (
+    'use whole seconds from 1 to 86400 (e.g. "delay": 60) or an ISO time with a time zone at most 24 hours '
+    'ahead (e.g. "delay": "2026-01-02T15:30:00-05:00")'
+)
+
+
+def _whole_number(value: Any) -> int | None:
+    """An integer from an int or numeric string; None when `value` is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def execute_at(value: Any, now: datetime | None = None) -> datetime | None:
+    """`delay` (seconds, or an aware ISO time) -> the UTC moment the signal may execute."""
+    if value is None or value == "":
+        return None
+    now = now or datetime.now(UTC)
+    seconds = _whole_number(value)
+    if seconds is not None:
+        if not 1 <= seconds <= MAX_DELAY_SECONDS:
+            raise fail("invalid-delay-format", f"delay is {show(value)} seconds; {_DELAY_HELP}")
+        return now + timedelta(seconds=seconds)
+    if not isinstance(value, str):
+        raise fail("invalid-delay-format", f"delay is {show(value)}; {_DELAY_HELP}")
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise fail("invalid-delay-format", f"delay is {show(value)}; {_DELAY_HELP}") from None
+    if moment.tzinfo is None:
+        raise fail("invalid-delay-format", f"delay {show(value)} has no time zone; add one such as Z or -05:00")
+    if moment <= now:
+        raise fail("invalid-delay-format", f"delay {show(value)} is in the past; {_DELAY_HELP}")
+    if moment - now > timedelta(seconds=MAX_DELAY_SECONDS):
+        raise fail("invalid-delay-format", f"delay {show(value)} is more than 24 hours ahead; {_DELAY_HELP}")
+    return moment.astimezone(UTC)
+
+
+def cancel_after(value: Any) -> Decimal | None:
+    """`cancelAfter`: whole seconds from 1 to 3600."""
+    if value is None or value == "":
+        return None
+    seconds = _whole_number(value)
+    if seconds is None or not 1 <= seconds <= MAX_CANCEL_AFTER_SECONDS:
+        raise fail(
+            "invalid-cancel-after",
+            f'cancelAfter must be whole seconds from 1 to {MAX_CANCEL_AFTER_SECONDS} (e.g. "cancelAfter": 30); '
+            f"got {show(value)}",
+        )
+    return Decimal(seconds)

@@ -1,0 +1,105 @@
+"""Journal queries of the scheduled jobs: delayed signals, open orders, flatten, retention, the daily summary."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, OPEN_ORDER_STATUSES
+from bridge.store.db import transaction
+
+_OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN_ORDER_STATUSES))
+_FINAL_ORDERS = ", ".join(f"'{s}'" for s in sorted(FINAL_ORDER_STATUSES))
+_FINAL_SIGNALS = ", ".join(f"'{s}'" for s in sorted(FINAL_SIGNAL_STATES))
+
+
+def delayed_executions(conn: sqlite3.Connection, due_by: str | None = None) -> list[sqlite3.Row]:
+    """Executions of delayed signals that have not started, with their signal; only those due by `due_by` if given."""
+    sql = (
+        "SELECT e.signal_id, e.subscription, e.broker, e.state AS execution_state, s.* FROM executions e "
+        "JOIN signals s ON s.id = e.signal_id WHERE s.execute_at IS NOT NULL AND e.state = 'received'"
+    )
+    if due_by is None:
+        return conn.execute(sql + " ORDER BY s.execute_at, s.received_at").fetchall()
+    return conn.execute(sql + " AND s.execute_at <= ? ORDER BY s.execute_at, s.received_at", (due_by,)).fetchall()
+
+
+def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Orders the broker may still fill or cancel, with their signal's strategy and `cancelAfter`, oldest first."""
+    return conn.execute(
+        "SELECT o.*, s.strategy, s.cancel_after AS signal_cancel_after FROM orders o "  # noqa: S608 - constants
+        f"JOIN signals s ON s.id = o.signal_id WHERE o.status IN ({_OPEN}) ORDER BY o.created_at"
+    ).fetchall()
+
+
+def traded_tickers(conn: sqlite3.Connection, strategy: str, subscription: str) -> list[sqlite3.Row]:
+    """(signal ticker, broker symbol) pairs a subscription has ever placed orders for."""
+    return conn.execute(
+        "SELECT DISTINCT s.ticker, o.symbol FROM orders o JOIN signals s ON s.id = o.signal_id "
+        "WHERE s.strategy = ? AND o.subscription = ? ORDER BY s.ticker",
+        (strategy, subscription),
+    ).fetchall()
+
+
+def record_job_signal(conn: sqlite3.Connection, signal: dict[str, Any], subscription: str, broker: str) -> bool:
+    """Journal a signal a job made (no webhook) and its one execution; False when that id already exists."""
+    with transaction(conn):
+        inserted = conn.execute(
+            "INSERT OR IGNORE INTO signals (id, webhook_id, strategy, ticker, action, sentiment, price, quantity,"
+            " signal_time, payload, extras, state, decision, received_at, updated_at) VALUES (:id, :webhook_id,"
+            " :strategy, :ticker, :action, NULL, NULL, NULL, NULL, :payload, '{}', 'received', :decision,"
+            " :received_at, :received_at)",
+            signal,
+        ).rowcount
+        if inserted:
+            conn.execute(
+                "INSERT INTO executions (signal_id, subscription, broker, ticker, state)"
+                " VALUES (?, ?, ?, ?, 'received')",
+                (signal["id"], subscription, broker, signal["ticker"]),
+            )
+    return bool(inserted)
+
+
+def prune(conn: sqlite3.Connection, cutoff: str) -> dict[str, int]:
+    """Delete journal rows received before `cutoff`; a signal goes only with all its executions and orders final."""
+    with transaction(conn):
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS prunable (id TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM prunable")
+        conn.execute(
+            "INSERT INTO prunable SELECT s.id FROM signals s "  # noqa: S608 - constants
+            f"WHERE s.received_at < ? AND s.state IN ({_FINAL_SIGNALS}) "
+            "AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.signal_id = s.id "
+            f"AND e.state NOT IN ({_FINAL_SIGNALS})) "
+            f"AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.signal_id = s.id AND o.status NOT IN ({_FINAL_ORDERS}))",
+            (cutoff,),
+        )
+        counts = {
+            "orders": conn.execute("DELETE FROM orders WHERE signal_id IN (SELECT id FROM prunable)").rowcount,
+            "executions": conn.execute("DELETE FROM executions WHERE signal_id IN (SELECT id FROM prunable)").rowcount,
+            "signals": conn.execute("DELETE FROM signals WHERE id IN (SELECT id FROM prunable)").rowcount,
+            # A request whose signal is still kept stays with it.
+            "webhooks": conn.execute(
+                "DELETE FROM webhooks WHERE received_at < ? AND (signal_id IS NULL OR signal_id NOT IN "
+                "(SELECT id FROM signals))",
+                (cutoff,),
+            ).rowcount,
+        }
+        conn.execute("DELETE FROM prunable")
+    return counts
+
+
+def _counts(conn: sqlite3.Connection, sql: str, since: str) -> dict[str, int]:
+    return {str(row[0]): int(row[1]) for row in conn.execute(sql, (since,))}
+
+
+def activity(conn: sqlite3.Connection, since: str) -> dict[str, dict[str, int]]:
+    """Counts since `since`: webhooks by status code, signals by state, orders by status; and orders open now."""
+    return {
+        "webhooks": _counts(conn, "SELECT status_code, COUNT(*) FROM webhooks WHERE received_at >= ? "
+                                  "GROUP BY status_code ORDER BY status_code", since),
+        "signals": _counts(conn, "SELECT state, COUNT(*) FROM signals WHERE received_at >= ? "
+                                 "GROUP BY state ORDER BY state", since),
+        "orders": _counts(conn, "SELECT status, COUNT(*) FROM orders WHERE created_at >= ? "
+                                "GROUP BY status ORDER BY status", since),
+        "open": {"orders": int(conn.execute(f"SELECT COUNT(*) FROM orders WHERE status IN ({_OPEN})").fetchone()[0])},  # noqa: S608
+    }  # fmt: skip

@@ -1,0 +1,164 @@
+"""Reload in a real daemon: the file watcher (plain writes and editor-style renames), SIGHUP, and a load test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN, TOKEN, Daemon
+
+NEW_TOKEN = "tok-" + "99887766554433221100"
+FINAL = ("executed", "ignored", "rejected", "expired", "failed")
+
+
+def wait_for(what: str, check: Callable[[], bool], daemon: Daemon, deadline: float = 5.0) -> float:
+    """Poll `check` until it holds; return the seconds it took (fail after `deadline`)."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"{what} within {deadline}s; log:\n{daemon.output()[-3000:]}")
+
+
+def status_of(url: str) -> int:
+    return httpx.post(url, json={"ticker": "AMD", "action": "buy", "price": 100}, timeout=5).status_code
+
+
+def add_strategy(text: str, name: str, token: str) -> str:
+    return text + f"  {name}:\n    token: {token}\n    subscriptions:\n      - broker: paper\n"
+
+
+def last_reload(daemon: Daemon) -> dict[str, Any]:
+    return dict(httpx.get(f"{daemon.base}/health", timeout=5).json()["config"]["last_reload"])
+
+
+def test_adding_a_strategy_serves_its_url_within_2s_of_saving_the_file(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon()
+    url = f"{daemon.base}/webhook/added/{NEW_TOKEN}"
+    assert status_of(url) == 401
+    daemon.config.write_text(add_strategy(daemon.config.read_text(), "added", NEW_TOKEN))
+    wait_for("the new strategy is served", lambda: status_of(url) == 200, daemon, deadline=2.0)
+    assert status_of(daemon.url) == 200, "the existing strategy keeps working"
+    assert "config reloaded (file change): strategies +added" in daemon.output()
+    assert NEW_TOKEN not in daemon.output()
+
+
+def test_an_editor_style_write_to_a_temp_file_then_rename_is_picked_up(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon()
+    url = f"{daemon.base}/webhook/renamed/{NEW_TOKEN}"
+    temp = daemon.config.with_name(".config.yaml.swp")
+    temp.write_text(add_strategy(daemon.config.read_text(), "renamed", NEW_TOKEN))
+    os.replace(temp, daemon.config)  # what vim, VS Code and `sed -i` do: the file is a new inode
+    wait_for("the renamed-in config is served", lambda: status_of(url) == 200, daemon, deadline=2.0)
+    daemon.config.write_text(daemon.config.read_text().replace("renamed", "again"))  # still watched after a rename
+    wait_for("a second edit is served", lambda: status_of(url.replace("renamed", "again")) == 200, daemon)
+
+
+def test_rotating_a_token_by_sighup(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon(extra="watch_config: false\n")  # only the signal can reload it
+    daemon.config.write_text(daemon.config.read_text().replace(TOKEN, NEW_TOKEN))
+    assert daemon.process is not None
+    daemon.process.send_signal(signal.SIGHUP)
+    rotated = f"{daemon.base}/webhook/sq/{NEW_TOKEN}"
+    wait_for("the new token is accepted", lambda: status_of(rotated) == 200, daemon)
+    assert status_of(daemon.url) == 401, "the old token stops working at the swap"
+    assert daemon.process.poll() is None, "SIGHUP reloads; it does not end the daemon"
+    assert "config reloaded (SIGHUP): strategies ~sq" in daemon.output()
+    assert NEW_TOKEN not in daemon.output() and TOKEN not in daemon.output()
+
+
+def test_an_invalid_edit_keeps_the_old_config_serving_and_reports_the_error_in_health(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon()
+    good = daemon.config.read_text()
+    bad = good.replace("- broker: paper", "- broker: paper\n        sides: sideways")
+    line = bad.splitlines().index("        sides: sideways") + 1
+    daemon.config.write_text(bad)
+    wait_for("/health reports the failed reload", lambda: last_reload(daemon)["ok"] is False, daemon)
+    error = last_reload(daemon)["error"]
+    assert error.startswith(f"{daemon.config.resolve()}:{line}: strategies.sq.subscriptions.0.sides: "), error
+    assert status_of(daemon.url) == 200, "the old config keeps serving"
+    daemon.config.write_text(good)
+    wait_for("/health reports the file restored", lambda: last_reload(daemon)["ok"] is True, daemon)
+
+
+class Load:
+    """Threads posting signals as fast as they can; every answer (or failure) is recorded."""
+
+    def __init__(self, daemon: Daemon, threads: int = 4) -> None:
+        self.daemon = daemon
+        self.stop = threading.Event()
+        self.answers: list[tuple[int, str | None]] = []
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self._post, args=(n,)) for n in range(threads)]
+
+    def _post(self, n: int) -> None:
+        with httpx.Client(timeout=10) as client:
+            i = 0
+            while not self.stop.is_set():
+                body = {"ticker": f"T{n}", "action": "buy" if i % 2 else "sell", "price": 10 + i % 5}
+                i += 1
+                try:
+                    response = client.post(self.daemon.url, json=body)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                self.answers.append((response.status_code, response.json().get("id")))
+                time.sleep(0.005)  # a busy alert stream, not a benchmark: the journal's fsyncs set the pace
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def test_requests_during_many_valid_and_invalid_reloads_are_all_answered_and_none_is_lost(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon()
+    good = daemon.config.read_text()
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    outcomes = []
+    with Load(daemon) as load:
+        for edit in range(24):
+            if edit % 2:  # invalid: the old config must keep serving
+                text = good + ("strategies: [\n" if edit % 4 == 1 else "max_signal_age: -1\n")
+            else:  # valid: a strategy comes and goes, and the broker is rebuilt with other options
+                text = add_strategy(good, "extra", NEW_TOKEN) if edit % 4 == 0 else good
+                text = text.replace("cash: 100000", f"cash: {100000 + edit}")
+            daemon.config.write_text(text)
+            time.sleep(0.05)  # sometimes the watcher applies it first, sometimes the API call below
+            reply = httpx.post(f"{daemon.base}/api/reload", headers=admin, timeout=10)
+            outcomes.append((edit % 2 == 0, reply.status_code))
+            time.sleep(0.05)
+    assert outcomes == [(valid, 200 if valid else 422) for valid, _ in outcomes]
+    assert load.failures == [], load.failures[:5]
+    codes = {code for code, _ in load.answers}
+    assert codes == {200}, f"every request is answered 200 (no 5xx, no 401): {codes}"
+    acked = {signal_id for _, signal_id in load.answers}
+    assert len(acked) == len(load.answers) > 100
+    with sqlite3.connect(daemon.db) as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM signals")}
+    assert stored == acked, "every acknowledged signal is journaled, and nothing else"
+
+    def all_final() -> bool:
+        with sqlite3.connect(daemon.db) as db:
+            states = [row[0] for row in db.execute("SELECT state FROM signals")]
+        return all(state in FINAL for state in states)
+
+    wait_for("every signal reaches a final state", all_final, daemon, deadline=30)
+    with sqlite3.connect(daemon.db) as db:
+        failed = db.execute("SELECT COUNT(*) FROM signals WHERE state IN ('failed', 'expired')").fetchone()[0]
+    assert failed == 0
+    log = daemon.output()
+    assert log.count("config reloaded (") >= 12 and log.count("config reload (") >= 12

@@ -1,0 +1,149 @@
+"""Reload in process: what a swap keeps, replaces and closes, and what it refuses (the old config keeps serving)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import Any
+
+from bridge.config.load import parse_config
+from bridge.config.reload import describe_changes
+from bridge.logs import RedactSecrets, redact_more
+from tests.conftest import ADMIN, TOKEN
+from tests.reload.conftest import config_text
+from tests.reload.venue import GatedPaper
+
+OTHER = "tok-" + "0f0e0d0c0b0a09080706"
+
+
+async def test_a_removed_strategy_answers_401_from_the_swap_on_and_an_added_one_is_served(running: Any) -> None:
+    r = await running(config_text({"sq": TOKEN}))
+    assert (await r.post("new", OTHER)).status_code == 401
+    status = await r.edit(config_text({"new": OTHER}))
+    assert (status.ok, status.changes) == (True, "strategies +new -sq")
+    assert (await r.post("sq", TOKEN)).status_code == 401
+    assert (await r.post("new", OTHER)).status_code == 200
+
+
+async def test_an_unchanged_broker_keeps_its_connection_and_a_changed_one_is_rebuilt(running: Any) -> None:
+    r = await running(config_text({"sq": TOKEN}))
+    first = r.bridge.runtime.brokers["paper"]
+    await r.edit(config_text({"sq": TOKEN, "new": OTHER}))
+    assert r.bridge.runtime.brokers["paper"] is first, "same plugin and options: same connection"
+    status = await r.edit(config_text({"sq": TOKEN, "new": OTHER}, cash=5000))
+    assert status.changes == "brokers ~paper"
+    assert r.bridge.runtime.brokers["paper"] is not first
+
+
+async def test_a_queued_signal_finishes_on_the_broker_it_started_with_which_closes_afterwards(running: Any) -> None:
+    GatedPaper.instances.clear()
+    GatedPaper.gate = asyncio.Event()
+    plugin = "tests.reload.venue:GatedPaper"
+    try:
+        r = await running(config_text({"sq": TOKEN}, plugin=plugin))
+        old = GatedPaper.instances[-1]
+        response = await r.post()
+        assert response.status_code == 200
+        while not old.created:  # the executor is inside create_order, held by the gate
+            await asyncio.sleep(0.01)
+        status = await r.edit(config_text({"sq": TOKEN}, plugin=plugin, cash=5000))
+        new = GatedPaper.instances[-1]
+        assert status.ok and new is not old and r.bridge.runtime.broker("paper") is new
+        assert not old.closed, "a queued job still uses the old broker"
+        GatedPaper.gate.set()
+        await r.bridge.queues.join()
+        while not old.closed:  # closing runs as a task once the last user let go
+            await asyncio.sleep(0.01)
+        assert new.created == [] and not new.closed
+        orders = await r.client.get("/api/orders", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert [o["status"] for o in orders.json()] == ["filled"]
+    finally:
+        GatedPaper.gate = None
+
+
+async def test_an_invalid_edit_keeps_the_old_config_and_reports_file_and_line(running: Any) -> None:
+    good = config_text({"sq": TOKEN})
+    r = await running(good)
+    status = await r.edit(good.replace("- broker: paper", "- broker: paper\n        sides: sideways"))
+    assert not status.ok
+    assert status.error.startswith(f"{r.config.resolve()}:13: strategies.sq.subscriptions.0.sides:"), status.error
+    assert (await r.post()).status_code == 200, "the old config still serves"
+    health = (await r.client.get("/health")).json()
+    assert health["config"]["last_reload"]["ok"] is False and health["status"] == "degraded"
+    assert health["config"]["last_reload"]["error"] == status.error
+    restored = await r.edit(good)
+    assert restored.ok and (await r.client.get("/health")).json()["config"]["last_reload"]["ok"] is True
+
+
+async def test_a_broker_that_cannot_connect_keeps_the_old_runtime(running: Any) -> None:
+    good = config_text({"sq": TOKEN})
+    r = await running(good)
+    before = r.bridge.runtime
+    status = await r.edit(good.replace("plugin: paper", "plugin: tests.reload.venue:Unreachable"))
+    assert not status.ok and r.bridge.runtime is before and r.bridge.runtime.broker("paper") is not None
+    error = status.error or ""
+    assert error.startswith(f"{r.config.resolve()}:5: brokers.paper: cannot connect: ") and "venue unreachable" in error
+    assert (await r.post()).status_code == 200
+
+
+async def test_changing_the_journal_file_needs_a_restart(running: Any) -> None:
+    good = config_text({"sq": TOKEN})
+    r = await running(good)
+    status = await r.edit(good.replace("database: bridge.db", "database: other.db"))
+    assert not status.ok and ":3: database: the journal file cannot change while running" in (status.error or "")
+
+
+async def test_an_unchanged_file_is_not_reloaded(running: Any) -> None:
+    r = await running(config_text({"sq": TOKEN}))
+    runtime = r.bridge.runtime
+    status = await r.bridge.reload("test")
+    assert status.ok and status.trigger == "start" and r.bridge.runtime is runtime
+
+
+async def test_the_admin_reload_endpoint_needs_the_admin_token(running: Any) -> None:
+    r = await running(config_text({"sq": TOKEN}))
+    r.config.write_text(config_text({"sq": TOKEN, "new": OTHER}))
+    assert (await r.client.post("/api/reload")).status_code == 401
+    assert (await r.client.post("/api/reload", headers={"Authorization": f"Bearer {TOKEN}"})).status_code == 401
+    answer = await r.client.post("/api/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert answer.status_code == 200 and answer.json()["changes"] == "strategies +new"
+    r.config.write_text("strategies: [")
+    answer = await r.client.post("/api/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert answer.status_code == 422 and answer.json()["ok"] is False
+
+
+async def test_secrets_a_reload_brings_are_redacted_in_the_log_from_then_on(running: Any) -> None:
+    r = await running(config_text({"sq": TOKEN}))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets(r.bridge.loaded.secrets()))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        await r.edit(config_text({"sq": TOKEN, "new": OTHER}))
+        logging.getLogger("bridge.test").warning("old %s new %s", TOKEN, OTHER)
+    finally:
+        root.removeHandler(handler)
+    assert TOKEN not in stream.getvalue() and OTHER not in stream.getvalue()
+    assert "old *** new ***" in stream.getvalue()
+
+
+def test_redact_more_reaches_every_redacting_handler() -> None:
+    handler = logging.StreamHandler(io.StringIO())
+    redactor = RedactSecrets(["first-secret-value"])
+    handler.addFilter(redactor)
+    logging.getLogger().addHandler(handler)
+    try:
+        redact_more(["second-secret-value"])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert set(redactor.secrets) == {"first-secret-value", "second-secret-value"}
+
+
+def test_the_change_summary_names_what_changed_and_never_a_value() -> None:
+    old = parse_config(config_text({"a": TOKEN, "b": TOKEN}))
+    new = parse_config(config_text({"b": OTHER, "c": TOKEN}, cash=1, extra="max_signal_age: 30\n"))
+    line = describe_changes(old, new)
+    assert line == "strategies +c -a ~b; brokers ~paper; settings max_signal_age"
+    assert describe_changes(old, old) == "no effective change (formatting or comments)"

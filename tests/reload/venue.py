@@ -1,0 +1,46 @@
+"""A test venue: the paper broker with a gate on order creation (the test opens it) and a record of close().
+
+Loaded by the config as `tests.reload.venue:GatedPaper`, like any `module:Class` plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from bridge.brokers.base import BrokerContext
+from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.models import Order, OrderRequest
+
+
+class GatedPaper(PaperBroker):
+    """Paper trading whose create_order waits for `gate`; every instance is kept for inspection."""
+
+    instances: ClassVar[list[GatedPaper]] = []
+    gate: ClassVar[asyncio.Event | None] = None
+
+    def __init__(self, options: PaperOptions | dict[str, Any], context: BrokerContext) -> None:
+        super().__init__(options, context)
+        self.closed = False
+        self.created: list[str] = []
+        GatedPaper.instances.append(self)
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Record the call, wait for the gate, then trade as the paper broker does."""
+        self.created.append(request.client_order_id)
+        if GatedPaper.gate is not None:
+            await GatedPaper.gate.wait()
+        return await super().create_order(request)
+
+    async def close(self) -> None:
+        """Remember that the daemon closed this connection."""
+        self.closed = True
+        await super().close()
+
+
+class Unreachable(PaperBroker):
+    """A venue that cannot be reached: connect always fails."""
+
+    async def connect(self) -> None:
+        """Fail the way a venue that is down does."""
+        raise ConnectionError("venue unreachable")
