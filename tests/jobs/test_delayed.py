@@ -1,0 +1,88 @@
+"""Delayed signals (`delay`) against a controlled clock: at their time and not before, once, across restarts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tests.jobs.conftest import Clock, config_text
+
+
+async def test_a_delayed_signal_executes_at_its_time_and_not_before(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    response = await r.post(delay=60)
+    assert response.status_code == 200
+    signal_id = response.json()["id"]
+    execute_at = datetime.fromisoformat(response.json()["payload"]["delay"])
+    assert 59 < (execute_at - clock.now).total_seconds() < 61
+    assert r.bridge.jobs.next_runs("delay:") == {f"delay:{signal_id}": execute_at}, "a wake-up at its time"
+    assert r.signal(signal_id)["state"] == "received"
+    assert r.signal(signal_id)["decision"].startswith("waiting until ")
+
+    clock.now = execute_at.replace(microsecond=0)  # a moment before its time
+    assert await r.bridge.jobs.delayed.release_due() == 0
+    await r.bridge.queues.join()
+    assert r.rows("SELECT * FROM orders") == [] and r.signal(signal_id)["state"] == "received"
+
+    clock.now = execute_at
+    assert await r.bridge.jobs.delayed.release_due() == 1
+    await r.bridge.queues.join()
+    assert r.signal(signal_id)["state"] == "executed"
+    assert [(o["side"], o["status"]) for o in r.rows("SELECT * FROM orders")] == [("buy", "filled")]
+    assert await r.bridge.jobs.delayed.release_due() == 0, "released once"
+
+
+async def test_a_delayed_signal_survives_a_restart_and_runs_once(bridges: Any) -> None:
+    clock = Clock()
+    first = await bridges(config_text(), clock)
+    signal_id = await first.accepted(delay=60)
+    execute_at = datetime.fromisoformat(first.signal(signal_id)["execute_at"])
+    await first.bridge.stop()
+
+    clock.advance(30)  # the daemon comes back before the signal's time: recovery must neither run nor expire it
+    second = await bridges(config_text(), clock)
+    await second.bridge.queues.join()
+    assert second.signal(signal_id)["state"] == "received" and second.rows("SELECT * FROM orders") == []
+    assert second.bridge.jobs.next_runs("delay:") == {f"delay:{signal_id}": execute_at}, "rescheduled from the journal"
+
+    clock.now = execute_at
+    assert await second.bridge.jobs.delayed.release_due() == 1
+    assert await second.bridge.jobs.delayed.release_due() == 0
+    await second.bridge.queues.join()
+    assert second.signal(signal_id)["state"] == "executed"
+    await second.bridge.stop()
+
+    clock.advance(1)
+    third = await bridges(config_text(), clock)
+    assert await third.bridge.jobs.delayed.release_due() == 0
+    await third.bridge.queues.join()
+    assert len(third.rows("SELECT * FROM orders")) == 1, "never executed twice"
+    assert third.bridge.jobs.next_runs("delay:") == {}
+
+
+async def test_a_delayed_signal_that_fell_due_while_the_daemon_was_down_runs_at_start_if_still_fresh(
+    bridges: Any,
+) -> None:
+    clock = Clock()
+    first = await bridges(config_text(), clock)
+    fresh = await first.accepted(delay=30)
+    stale = await first.accepted(ticker="TSLA", delay=5)
+    await first.bridge.stop()
+
+    # max_signal_age is 60: 40 s after `fresh` was due it still runs; `stale`, 65 s late, is expired.
+    clock.now = datetime.fromisoformat(first.signal(stale)["execute_at"])
+    clock.advance(65)
+    second = await bridges(config_text(), clock)
+    await second.bridge.queues.join()
+    assert second.signal(fresh)["state"] == "executed"
+    assert second.signal(stale)["state"] == "expired"
+    assert "released 65s late" in second.signal(stale)["decision"]
+    assert [o["symbol"] for o in second.rows("SELECT * FROM orders")] == ["AMD"]
+
+
+async def test_a_signal_without_delay_is_not_held_back(bridges: Any) -> None:
+    r = await bridges(config_text(), Clock())
+    signal_id = await r.accepted()
+    await r.bridge.queues.join()
+    assert r.signal(signal_id)["state"] == "executed" and r.signal(signal_id)["execute_at"] is None
