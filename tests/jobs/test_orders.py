@@ -1,0 +1,73 @@
+"""Order upkeep on a controlled clock: `cancel_after` cancels a resting limit order; polling records fills."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bridge.brokers.paper import PaperBroker
+from bridge.jobs.orders import cancel_expired, poll_orders
+from tests.jobs.conftest import Clock, config_text
+
+RESTING = {"orderType": "limit", "limitPrice": 90, "price": 100}  # a buy limit below the market rests
+
+
+async def test_cancel_after_cancels_a_resting_limit_order_once_its_time_is_up(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text("cancel_after: 30"), clock)
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    [order] = r.rows("SELECT * FROM orders")
+    assert order["status"] == "open", "the paper broker rests a limit order the price has not crossed"
+    created = datetime.fromisoformat(order["created_at"])
+
+    clock.now = created
+    clock.advance(29.9)
+    assert await cancel_expired(r.bridge) == 0
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "open"
+
+    clock.advance(0.1)
+    assert await cancel_expired(r.bridge) == 1
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "canceled"
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None and await broker.fetch_open_orders() == [], "canceled at the broker too"
+    assert await cancel_expired(r.bridge) == 0
+
+
+async def test_the_signals_cancel_after_wins_over_the_subscriptions(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text("cancel_after: 3600"), clock)
+    await r.accepted(cancelAfter=5, **RESTING)
+    await r.bridge.queues.join()
+    clock.now = datetime.fromisoformat(r.rows("SELECT created_at FROM orders")[0]["created_at"])
+    clock.advance(5)
+    assert await cancel_expired(r.bridge) == 1
+
+
+async def test_without_cancel_after_a_resting_order_is_left_alone(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    clock.advance(86400)
+    assert await cancel_expired(r.bridge) == 0
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "open"
+
+
+async def test_a_filled_order_is_not_canceled_and_polling_records_the_fill(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text("cancel_after: 30"), clock)
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    broker = r.bridge.runtime.broker("paper")
+    assert isinstance(broker, PaperBroker)
+    await broker.observe_price("AMD", Decimal(89))  # the market moves through the limit at the venue
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "open", "the venue does not push fills"
+
+    assert await poll_orders(r.bridge) == 1
+    order = r.rows("SELECT * FROM orders")[0]
+    assert (order["status"], order["filled_quantity"], order["avg_fill_price"]) == ("filled", "1", "90")
+    assert await poll_orders(r.bridge) == 0, "nothing changed since"
+    clock.advance(60)
+    assert await cancel_expired(r.bridge) == 0
