@@ -1,0 +1,97 @@
+"""`flatten_at` on a controlled clock: 15:55 New York closes the subscription's positions; weekends do nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bridge.config.load import parse_config
+from bridge.config.schema import Subscription
+from bridge.errors import ConfigError
+from bridge.jobs.flatten import flatten, flatten_trigger
+from tests.jobs.conftest import Clock, config_text
+
+NY = ZoneInfo("America/New_York")
+MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
+SATURDAY_1555 = datetime(2026, 11, 28, 15, 55, tzinfo=NY)
+FLATTEN = 'flatten_at: "15:55"\ntimezone: America/New_York'
+
+
+async def open_positions(r: Any) -> None:
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted(ticker="TSLA", action="sell", price=200)
+    await r.accepted("other", ticker="NVDA", action="buy", price=50)  # another strategy, same broker account
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": 1, "NVDA": 1, "TSLA": -1}
+
+
+async def test_flatten_at_closes_the_positions_the_subscription_opened(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await open_positions(r)
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 2
+    assert await flatten(r.bridge, "sq", "paper") == 0, "a second run that day queues nothing more"
+    await r.bridge.queues.join()
+    assert await r.positions() == {"NVDA": Decimal(1)}, "the other strategy's position is not this subscription's"
+    exits = r.rows(
+        "SELECT s.ticker, s.action, s.state, o.side, o.type, o.status, o.client_order_id FROM signals s "
+        "JOIN orders o ON o.signal_id = s.id WHERE s.webhook_id = 'job:flatten_at' ORDER BY s.ticker"
+    )
+    assert [(e["ticker"], e["action"], e["state"], e["side"], e["type"], e["status"]) for e in exits] == [
+        ("AMD", "exit", "executed", "sell", "market", "filled"),
+        ("TSLA", "exit", "executed", "buy", "market", "filled"),
+    ]
+    assert all(e["client_order_id"].startswith("tb-") for e in exits)
+
+
+async def test_flatten_at_does_nothing_on_a_weekend(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await open_positions(r)
+    clock.now = SATURDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": 1, "NVDA": 1, "TSLA": -1}
+    assert r.rows("SELECT * FROM signals WHERE webhook_id = 'job:flatten_at'") == []
+
+
+def test_the_flatten_job_fires_at_1555_new_york_on_weekdays_only() -> None:
+    trigger = flatten_trigger(Subscription(broker="paper", flatten_at="15:55", timezone="America/New_York"))
+    friday_after_close = datetime(2026, 11, 27, 16, 0, tzinfo=NY)
+    assert trigger.get_next_fire_time(None, friday_after_close) == datetime(2026, 11, 30, 15, 55, tzinfo=NY)
+    # US daylight saving time starts on Sunday 2027-03-14: 15:55 in New York moves from 20:55 to 19:55 UTC.
+    saturday_before = datetime(2027, 3, 13, 12, 0, tzinfo=NY)
+    assert trigger.get_next_fire_time(None, saturday_before) == datetime(2027, 3, 15, 19, 55, tzinfo=UTC)
+
+
+async def test_a_reload_rebuilds_the_flatten_jobs(bridges: Any) -> None:
+    r = await bridges(config_text(), Clock())
+    assert "cfg:flatten:sq:paper" not in r.bridge.jobs.next_runs()
+    r.bridge.loaded.path.write_text(config_text(FLATTEN))
+    assert (await r.bridge.reload("test")).ok
+    next_run = r.bridge.jobs.next_runs()["cfg:flatten:sq:paper"]
+    assert next_run is not None
+    local = next_run.astimezone(NY)
+    assert (local.hour, local.minute) == (15, 55) and local.weekday() < 5
+    r.bridge.loaded.path.write_text(config_text())
+    assert (await r.bridge.reload("test")).ok
+    assert "cfg:flatten:sq:paper" not in r.bridge.jobs.next_runs()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("flatten_at: 15:55", 'write the time in quotes, e.g. "15:55"'),
+        ('flatten_at: "3:55pm"', 'expected a 24-hour local time such as "15:55"'),
+        ('flatten_at: "15:55"\ntimezone: New_York', "unknown time zone 'New_York'"),
+    ],
+)
+def test_a_bad_flatten_setting_is_refused_with_a_fix(setting: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_text(setting), "c.yaml")
+    assert message in str(caught.value)

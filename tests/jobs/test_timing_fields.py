@@ -1,0 +1,82 @@
+"""The payload's `delay` and `cancelAfter`, and the schedule a config makes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic_core import PydanticCustomError
+
+from bridge.signals import timing
+from bridge.signals.parse import PayloadError, parse_payload
+from tests.jobs.conftest import Clock, config_text
+
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (60, NOW + timedelta(seconds=60)),
+        ("90", NOW + timedelta(seconds=90)),
+        (Decimal("1.0"), NOW + timedelta(seconds=1)),
+        (86400, NOW + timedelta(days=1)),
+        ("2026-11-25T10:30:00-05:00", datetime(2026, 11, 25, 15, 30, tzinfo=UTC)),
+        ("2026-11-25T15:00:01Z", NOW + timedelta(seconds=1)),
+        (None, None),
+    ],
+)
+def test_delay_becomes_the_moment_to_execute(value: Any, expected: datetime | None) -> None:
+    assert timing.execute_at(value, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        (0, "is 0 seconds"),
+        (86401, "is 86401 seconds"),
+        (1.5, "whole seconds from 1 to 86400"),
+        (True, "whole seconds"),
+        ("soon", "whole seconds"),
+        ("2026-11-25T16:00:00", "has no time zone"),
+        ("2026-11-25T14:59:59Z", "is in the past"),
+        ("2026-11-26T15:00:01Z", "more than 24 hours ahead"),
+    ],
+)
+def test_a_bad_delay_is_invalid_delay_format_with_a_fix(value: Any, hint: str) -> None:
+    with pytest.raises(PydanticCustomError) as caught:
+        timing.execute_at(value, NOW)
+    assert caught.value.type == "invalid-delay-format"
+    assert hint in caught.value.message()
+    assert 'e.g. "delay": 60' in caught.value.message() or "add one such as Z" in caught.value.message()
+
+
+def test_a_bad_delay_in_a_payload_answers_its_message_code() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_payload({"ticker": "AMD", "action": "buy", "delay": "2000-01-01T00:00:00Z"})
+    assert (caught.value.code, "is in the past" in caught.value.message) == ("invalid-delay-format", True)
+
+
+@pytest.mark.parametrize("value", [0, 3601, 2.5, "x", False])
+def test_a_bad_cancel_after_is_invalid_cancel_after(value: Any) -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_payload({"ticker": "AMD", "action": "buy", "cancelAfter": value})
+    assert caught.value.code == "invalid-cancel-after"
+    assert "whole seconds from 1 to 3600" in caught.value.message
+
+
+def test_delay_and_cancel_after_reach_the_signal_and_its_echo() -> None:
+    signal, echo, _unknown = parse_payload({"ticker": "AMD", "action": "buy", "delay": "30", "cancelAfter": "600"})
+    assert signal.execute_at is not None and signal.cancel_after == Decimal(600)
+    assert echo["delay"] == signal.execute_at.isoformat() and echo["cancelAfter"] == 600
+
+
+async def test_a_config_schedules_polling_timeouts_the_summary_and_pruning(bridges: Any) -> None:
+    r = await bridges(config_text(extra="poll_interval: 2\n"), Clock())
+    jobs = r.bridge.jobs.scheduler
+    assert {job.id for job in jobs.get_jobs()} == {"cfg:poll", "cfg:timeouts", "cfg:summary", "cfg:prune"}
+    assert jobs.get_job("cfg:poll").trigger.interval == timedelta(seconds=2)
+    health = (await r.client.get("/health")).json()
+    assert set(health["jobs"]) == {"cfg:poll", "cfg:timeouts", "cfg:summary", "cfg:prune"}
