@@ -86,3 +86,12 @@ async def test_a_signal_without_delay_is_not_held_back(bridges: Any) -> None:
     signal_id = await r.accepted()
     await r.bridge.queues.join()
     assert r.signal(signal_id)["state"] == "executed" and r.signal(signal_id)["execute_at"] is None
+
+
+async def test_a_reload_keeps_the_wake_up_of_a_waiting_delayed_signal(bridges: Any) -> None:
+    r = await bridges(config_text(), Clock())
+    signal_id = await r.accepted(delay=300)
+    assert r.bridge.loaded.path is not None
+    r.bridge.loaded.path.write_text(config_text("cancel_after: 10"))
+    assert (await r.bridge.reload("test")).ok
+    assert list(r.bridge.jobs.next_runs("delay:")) == [f"delay:{signal_id}"], "config jobs are rebuilt, delays kept"
