@@ -81,21 +81,21 @@ class BrokerContext:
     store: Store | None = None
     base_dir: Path = field(default_factory=Path.cwd)
 
-    async def journaled_symbol(self, client_order_id: str) -> str | None:
-        """The symbol the journal recorded for one of this broker's client order ids, if any.
+    async def journaled_order(self, client_order_id: str) -> dict[str, Any] | None:
+        """The journal's `orders` row for one of this broker's client order ids (symbol, leg, parent...), if any.
 
-        Venues whose order lookups need the symbol (most crypto exchanges) use it after a restart,
-        when the adapter's own memory of what it sent is gone.
+        Venues whose lookups need more than our id (the symbol on most crypto exchanges, the parent of a
+        bracket leg at Alpaca) use it after a restart, when the adapter's memory of what it sent is gone.
         """
         store = self.store
         if store is None:
             return None
 
-        def lookup() -> str | None:
+        def lookup() -> dict[str, Any] | None:
             row = store.conn.execute(
-                "SELECT symbol FROM orders WHERE broker = ? AND client_order_id = ?", (self.name, client_order_id)
+                "SELECT * FROM orders WHERE broker = ? AND client_order_id = ?", (self.name, client_order_id)
             ).fetchone()
-            return None if row is None else str(row[0])
+            return None if row is None else dict(row)
 
         return await store.run(lookup)
 
@@ -130,12 +130,6 @@ class Broker(Protocol):
 
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel an open order and return its final state."""
-
-
-def request_extra(request: OrderRequest, name: str) -> Any:
-    """An optional order detail the core may carry (`extended_hours`, `take_profit`, `stop_loss`,
-    `trail_amount`, `trail_percent`), or None when this version of `OrderRequest` has no such field."""
-    return getattr(request, name, None)
 
 
 def capabilities_of(factory: Any, options: BaseModel | None = None) -> Capabilities:

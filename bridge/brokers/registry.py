@@ -171,8 +171,12 @@ def _file_for(name: str, dirs: Sequence[Path]) -> Path | None:
     return None
 
 
-def find_plugin(name: str, dirs: Sequence[Path] = ()) -> BrokerFactory:
-    """Resolve a plugin name to its class; raise PluginNotFound or PluginImportError with a fix-it message."""
+def find_plugin(name: str, dirs: Sequence[Path] | None = None) -> BrokerFactory:
+    """Resolve a plugin name to its class; raise PluginNotFound or PluginImportError with a fix-it message.
+
+    `dirs` are the plugin directories to search (see `plugin_dirs`); by default the project's own plugins/.
+    """
+    dirs = plugin_dirs([], PROJECT_PLUGINS) if dirs is None else dirs
     if name in BUILTINS:
         return load_target(BUILTINS[name], name)
     for ep in installed_entry_points():
@@ -201,8 +205,9 @@ def _file_names(dirs: Sequence[Path]) -> list[str]:
     return [path.stem for directory in dirs for path in plugin_files(directory)]
 
 
-def locate(name: str, dirs: Sequence[Path] = ()) -> str:
+def locate(name: str, dirs: Sequence[Path] | None = None) -> str:
     """Where plugin `name` comes from (a file or module path), for messages; never imports anything."""
+    dirs = plugin_dirs([], PROJECT_PLUGINS) if dirs is None else dirs
     if name in BUILTINS:
         return _module_file(BUILTINS[name].partition(":")[0])
     for ep in installed_entry_points():
@@ -214,8 +219,13 @@ def locate(name: str, dirs: Sequence[Path] = ()) -> str:
     return _module_file(name.partition(":")[0]) if ":" in name else name
 
 
-async def open_broker(plugin: str, options: Mapping[str, Any], context: BrokerContext,
-                      dirs: Sequence[Path] = (), connect_timeout: float = CONNECT_TIMEOUT) -> Broker:  # fmt: skip
+async def open_broker(
+    plugin: str,
+    options: Mapping[str, Any],
+    context: BrokerContext,
+    dirs: Sequence[Path] | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+) -> Broker:
     """Find, build and connect an adapter; every failure names the plugin and its file."""
     factory = find_plugin(plugin, dirs)
     where = locate(plugin, dirs)

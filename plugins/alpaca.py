@@ -1,0 +1,336 @@
+"""Alpaca (US stocks and ETFs) over the Alpaca Trading API v2, with httpx.
+
+Follows Alpaca's public Trading API v2 reference (docs.alpaca.markets): "Orders" (`POST /v2/orders`,
+`GET /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{order_id}`), "Positions",
+"Account", the guides "Working with /orders" and "Orders at Alpaca" (order classes bracket and oto,
+fractional and extended-hours rules, `client_order_id` uniqueness), and the published rate limit of
+200 requests a minute per account (429 with `X-Ratelimit-*` headers). Paper and live accounts use the
+same API at different base URLs; `paper: true` is the default, live needs `paper: false`.
+
+Error translation: a 403 or 422 on a submission is final (`OrderRejected`; "client_order_id must be
+unique" is `DuplicateClientOrderId`); a 429 or a connection that never opened means the order was
+not placed (`TemporaryBrokerError`); a 5xx or a connection lost after sending is `UnknownOutcome`,
+resolved by `fetch_order(client_order_id)`, never by sending again. Reads are retried with backoff.
+
+Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
+(by memory, or after a restart through the journal's parent order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any, ClassVar, cast
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bridge.brokers.base import BrokerContext, Capabilities
+from bridge.brokers.throttle import RateLimited, Throttle, retry_read
+from bridge.errors import (
+    BrokerError,
+    DuplicateClientOrderId,
+    OrderNotFound,
+    OrderRejected,
+    TemporaryBrokerError,
+    UnknownOutcome,
+)
+from bridge.models import Account, BracketLeg, Order, OrderRequest, OrderStatus, OrderType, Position
+
+__version__ = "0.1.0"
+
+PAPER_URL = "https://paper-api.alpaca.markets"
+LIVE_URL = "https://api.alpaca.markets"
+STATUSES: dict[str, OrderStatus] = {
+    "accepted": "submitted", "pending_new": "submitted", "accepted_for_bidding": "submitted", "held": "submitted",
+    "new": "open", "pending_cancel": "open", "pending_replace": "open", "stopped": "open", "done_for_day": "open",
+    "calculated": "open", "partially_filled": "partially_filled", "filled": "filled", "canceled": "canceled",
+    "expired": "canceled", "replaced": "canceled", "rejected": "rejected", "suspended": "rejected",
+}  # fmt: skip
+CANCEL_SETTLE_SECONDS = 2.0
+
+
+class AlpacaOptions(BaseModel):
+    """Options of the Alpaca adapter; keys come from the Alpaca dashboard (paper and live keys differ)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: str = Field(min_length=1, description="API key id (APCA-API-KEY-ID)")
+    secret_key: str = Field(min_length=1, description="API secret key (APCA-API-SECRET-KEY)")
+    paper: bool = Field(default=True, description="trade the paper account; false trades real money")
+    base_url: str | None = Field(default=None, description="override the API URL (a proxy, or a test server)")
+    max_requests_per_minute: int = Field(default=160, ge=1, le=10000, description="stay under Alpaca's 200/min")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (or http:// for a local test server)")
+        return value.rstrip("/") if value else value
+
+
+def _num(value: Decimal) -> str:
+    """A decimal as Alpaca wants it: a plain string, never an exponent."""
+    return format(value.normalize(), "f")
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    return str(body.get("message") or body) if isinstance(body, dict) else str(body)
+
+
+class AlpacaBroker:
+    """An Alpaca account (paper or live)."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        order_types=frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop"}),
+        time_in_force=frozenset({"day", "gtc", "opg", "cls", "ioc", "fok"}),
+        shorting=True,
+        fractional=True,
+        brackets=True,
+        extended_hours=True,
+        rejects_duplicate_client_order_id=True,
+        rate_limit_per_minute=200,
+    )
+    options_model: ClassVar[type[BaseModel]] = AlpacaOptions
+
+    def __init__(self, options: AlpacaOptions, context: BrokerContext) -> None:
+        self.options = options
+        self.context = context
+        self.base_url = options.base_url or (PAPER_URL if options.paper else LIVE_URL)
+        rate = options.max_requests_per_minute
+        self.throttle = Throttle(rate, burst=max(1, min(10, rate // 20)))
+        self._client: httpx.AsyncClient | None = None
+        self._legs: dict[str, tuple[str, str]] = {}  # our leg id -> (parent's client order id, leg kind)
+        self._leg_ids: dict[str, str] = {}  # our leg id -> Alpaca's order id of that leg
+
+    # connection
+
+    async def connect(self) -> None:
+        """Open the HTTP session and check the keys and that the account may trade."""
+        headers = {"APCA-API-KEY-ID": self.options.key_id, "APCA-API-SECRET-KEY": self.options.secret_key}
+        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.options.timeout_seconds)
+        account = await self._get("/v2/account")
+        if account.get("status") != "ACTIVE" or account.get("trading_blocked") or account.get("account_blocked"):
+            state = f"status {account.get('status')}, trading_blocked {account.get('trading_blocked')}"
+            raise BrokerError(f"Alpaca account {account.get('account_number')} cannot trade ({state})")
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # HTTP with throttling and error translation
+
+    async def _send(self, method: str, path: str, submit: bool = False, **kwargs: Any) -> httpx.Response:
+        """One request under the throttle; transport failures become temporary or unknown-outcome errors."""
+        if self._client is None:
+            raise TemporaryBrokerError("the Alpaca adapter is not connected")
+        await self.throttle.wait()
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TemporaryBrokerError(f"cannot reach Alpaca at {self.base_url}: {exc!r}") from exc
+        except httpx.TransportError as exc:  # sent, but the answer was lost: the venue may have acted
+            if submit:
+                raise UnknownOutcome(f"Alpaca did not answer the order: {exc!r}") from exc
+            raise TemporaryBrokerError(f"Alpaca did not answer: {exc!r}") from exc
+        self._pace(response)
+        if response.status_code == 429:
+            raise RateLimited(f"Alpaca rate limit: {_message(response)}", retry_after=self._reset_in(response))
+        if response.status_code >= 500:
+            text = f"Alpaca answered {response.status_code}: {_message(response)}"
+            raise UnknownOutcome(text) if submit else TemporaryBrokerError(text)
+        if response.status_code == 401:
+            text = f"Alpaca refused the API keys: {_message(response)}; check key_id, secret_key and paper"
+            raise OrderRejected(text) if submit else BrokerError(text)
+        return response
+
+    def _reset_in(self, response: httpx.Response) -> float:
+        reset = response.headers.get("X-Ratelimit-Reset")
+        try:
+            return max(0.0, min(60.0, float(reset) - time.time())) if reset else 1.0
+        except ValueError:
+            return 1.0
+
+    def _pace(self, response: httpx.Response) -> None:
+        """When the window is used up (or we were refused), hold every call until Alpaca's reset time."""
+        if response.status_code == 429 or response.headers.get("X-Ratelimit-Remaining") == "0":
+            self.throttle.hold(self._reset_in(response))
+
+    async def _get(self, path: str, params: dict[str, str] | None = None, not_found: str | None = None) -> Any:
+        """A read, retried on temporary errors; a 404 raises OrderNotFound(not_found) when given."""
+
+        async def once() -> Any:
+            response = await self._send("GET", path, params=params)
+            if response.status_code == 404 and not_found is not None:
+                raise OrderNotFound(not_found)
+            if response.status_code >= 400:
+                raise BrokerError(f"Alpaca GET {path} failed ({response.status_code}): {_message(response)}")
+            return response.json()
+
+        return await retry_read(once)
+
+    # reads
+
+    async def fetch_account(self) -> Account:
+        """Cash, equity and buying power."""
+        body = await self._get("/v2/account")
+        return Account(cash=Decimal(body["cash"]), equity=Decimal(body["equity"]),
+                       buying_power=Decimal(body["buying_power"]), currency=body.get("currency") or "USD")  # fmt: skip
+
+    async def fetch_positions(self) -> list[Position]:
+        """Open positions; shorts are negative."""
+        positions = []
+        for item in await self._get("/v2/positions"):
+            quantity = abs(Decimal(item["qty"]))
+            signed = -quantity if item.get("side") == "short" else quantity
+            positions.append(Position(symbol=item["symbol"], quantity=signed, avg_price=_dec(item["avg_entry_price"])))
+        return positions
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders that can still fill (bracket legs included), optionally for one symbol."""
+        params = {"status": "open", "limit": "500", "nested": "false", "direction": "asc"}
+        if symbol is not None:
+            params["symbols"] = symbol
+        ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
+        return [self._order(item, ours.get(item["id"])) for item in await self._get("/v2/orders", params)]
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """One order by our client order id (a bracket leg's too)."""
+        return self._order(*await self._lookup(client_order_id))
+
+    async def _lookup(self, client_order_id: str) -> tuple[dict[str, Any], str]:
+        """Alpaca's order JSON for our id, and our id (legs are found through their parent)."""
+        missing = f"Alpaca has no order {client_order_id}"
+        try:
+            found = await self._get("/v2/orders:by_client_order_id", {"client_order_id": client_order_id}, missing)
+            return found, client_order_id
+        except OrderNotFound:
+            leg = self._legs.get(client_order_id) or await self._journaled_leg(client_order_id)
+            if leg is None:
+                raise
+        parent_coid, kind = leg
+        parent = await self._get("/v2/orders:by_client_order_id", {"client_order_id": parent_coid}, missing)
+        nested = await self._get(f"/v2/orders/{parent['id']}", {"nested": "true"}, missing)
+        for item in nested.get("legs") or []:
+            if (item["type"] == "limit") == (kind == "take_profit"):
+                return item, client_order_id
+        raise OrderNotFound(f"{missing} (the {kind} leg of {parent_coid} is not at Alpaca)")
+
+    async def _journaled_leg(self, client_order_id: str) -> tuple[str, str] | None:
+        row = await self.context.journaled_order(client_order_id)
+        if row and row.get("parent_client_order_id") and row.get("leg") in ("take_profit", "stop_loss"):
+            return str(row["parent_client_order_id"]), str(row["leg"])
+        return None
+
+    def _order(self, item: dict[str, Any], our_id: str | None = None) -> Order:
+        status = STATUSES.get(str(item.get("status")), "unknown")
+        quantity, filled = Decimal(item.get("qty") or "0"), Decimal(item.get("filled_qty") or "0")
+        if item.get("status") == "calculated" and filled >= quantity > 0:
+            status = "filled"
+        return Order(
+            client_order_id=our_id or item["client_order_id"], symbol=item["symbol"], side=item["side"],
+            quantity=quantity, type=cast(OrderType, item.get("type") or item.get("order_type")), status=status,
+            broker_order_id=item["id"], limit_price=_dec(item.get("limit_price")),
+            stop_price=_dec(item.get("stop_price")), filled_quantity=filled,
+            avg_fill_price=_dec(item.get("filled_avg_price")),
+        )  # fmt: skip
+
+    # orders
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Submit once; the outcome of a lost answer is left to fetch_order(client_order_id)."""
+        body = self._body(request)
+        response = await self._send("POST", "/v2/orders", submit=True, json=body)
+        if response.status_code in (200, 201):
+            item = response.json()
+            self._remember_legs(request, item)
+            return self._order(item)
+        message = _message(response)
+        if "client_order_id must be unique" in message:
+            raise DuplicateClientOrderId(f"Alpaca already has an order {request.client_order_id}")
+        raise OrderRejected(f"Alpaca refused the order ({response.status_code}): {message}")
+
+    def _body(self, request: OrderRequest) -> dict[str, Any]:
+        """The `POST /v2/orders` body; anything Alpaca cannot take is refused here, never substituted."""
+        if request.type not in self.capabilities.order_types:
+            raise OrderRejected(f"Alpaca has no {request.type} orders")
+        if request.quantity <= 0:
+            raise OrderRejected(f"quantity must be positive, got {request.quantity}")
+        body: dict[str, Any] = {
+            "symbol": request.symbol, "qty": _num(request.quantity), "side": request.side, "type": request.type,
+            "time_in_force": request.time_in_force, "client_order_id": request.client_order_id,
+        }  # fmt: skip
+        if request.limit_price is not None:
+            body["limit_price"] = _num(request.limit_price)
+        if request.stop_price is not None:
+            body["stop_price"] = _num(request.stop_price)
+        if request.type == "trailing_stop":
+            if request.trail_amount is not None:
+                body["trail_price"] = _num(request.trail_amount)
+            if request.trail_percent is not None:
+                body["trail_percent"] = _num(request.trail_percent)
+        if request.extended_hours:
+            body["extended_hours"] = True
+        legs = {"take_profit": request.take_profit, "stop_loss": request.stop_loss}
+        if any(legs.values()):
+            body["order_class"] = "bracket" if all(legs.values()) else "oto"
+            if request.take_profit is not None:
+                body["take_profit"] = _take_profit(request.take_profit)
+            if request.stop_loss is not None:
+                body["stop_loss"] = _stop_loss(request.stop_loss)
+        return body
+
+    def _remember_legs(self, request: OrderRequest, item: dict[str, Any]) -> None:
+        for kind, leg in (("take_profit", request.take_profit), ("stop_loss", request.stop_loss)):
+            if leg is None:
+                continue
+            self._legs[leg.client_order_id] = (request.client_order_id, kind)
+            for child in item.get("legs") or []:
+                if (child["type"] == "limit") == (kind == "take_profit"):
+                    self._leg_ids[leg.client_order_id] = child["id"]
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        """Cancel if still open, then report the final state (a filled order is returned as it is)."""
+        item, our_id = await self._lookup(client_order_id)
+        if STATUSES.get(item["status"]) in ("filled", "canceled", "rejected"):
+            return self._order(item, our_id)
+        response = await self._send("DELETE", f"/v2/orders/{item['id']}")
+        if response.status_code == 404:
+            raise OrderNotFound(f"Alpaca has no order {client_order_id}")
+        # 204: accepted; 422: no longer cancelable (it filled meanwhile). Either way, read what it became.
+        deadline = time.monotonic() + CANCEL_SETTLE_SECONDS
+        while True:
+            order = self._order(await self._get(f"/v2/orders/{item['id']}"), our_id)
+            if not order.is_open or time.monotonic() > deadline:
+                return order
+            await asyncio.sleep(0.1)
+
+
+def _take_profit(leg: BracketLeg) -> dict[str, str]:
+    if leg.type != "limit" or leg.limit_price is None:
+        raise OrderRejected("Alpaca's take-profit leg is a limit order: it needs a limit price")
+    return {"limit_price": _num(leg.limit_price)}
+
+
+def _stop_loss(leg: BracketLeg) -> dict[str, str]:
+    if leg.type not in ("stop", "stop_limit") or leg.stop_price is None:
+        raise OrderRejected("Alpaca's stop-loss leg is a stop or stop-limit order with a stop price")
+    body = {"stop_price": _num(leg.stop_price)}
+    if leg.type == "stop_limit" and leg.limit_price is not None:
+        body["limit_price"] = _num(leg.limit_price)
+    return body
+
+
+BROKER = AlpacaBroker

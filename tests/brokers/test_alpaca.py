@@ -1,0 +1,283 @@
+"""The Alpaca adapter against a fake Alpaca server: exact request bodies, errors, legs, throttling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from bridge.brokers.base import BrokerContext
+from bridge.brokers.registry import BrokerStartError, open_broker
+from bridge.errors import BrokerError, OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
+from bridge.models import BracketLeg, OrderRequest
+from bridge.store.db import Store
+from plugins.alpaca import LIVE_URL, PAPER_URL, AlpacaBroker, AlpacaOptions
+from tests.brokers.test_contract_alpaca import alpaca_options
+from tests.conftest import free_port
+from tests.fakes.alpaca import KEY_ID, FakeAlpaca
+
+
+@pytest.fixture
+async def fake(alpaca_server: tuple[FakeAlpaca, str]) -> FakeAlpaca:
+    """The module's fake Alpaca, with a fresh account."""
+    alpaca_server[0].reset()
+    return alpaca_server[0]
+
+
+@pytest.fixture
+async def broker(alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca) -> AsyncIterator[AlpacaBroker]:
+    """A connected adapter on the fake."""
+    adapter = AlpacaBroker(alpaca_options(alpaca_server[1]), BrokerContext(name="alpaca"))
+    await adapter.connect()
+    yield adapter
+    await adapter.close()
+
+
+def request(coid: str = "tb-1", **fields: Any) -> OrderRequest:
+    """An order for SQ; fields override."""
+    values: dict[str, Any] = {"client_order_id": coid, "symbol": "SQ", "side": "buy", "quantity": Decimal(1), **fields}
+    return OrderRequest(**values)
+
+
+SENT = [
+    (
+        request(type="limit", limit_price=Decimal("60.30"), time_in_force="gtc"),
+        {"type": "limit", "limit_price": "60.3", "time_in_force": "gtc"},
+    ),
+    (request(type="stop", stop_price=Decimal(120)), {"type": "stop", "stop_price": "120"}),
+    (
+        request(type="stop_limit", stop_price=Decimal(120), limit_price=Decimal("120.5")),
+        {"type": "stop_limit", "stop_price": "120", "limit_price": "120.5"},
+    ),
+    (
+        request(side="sell", type="trailing_stop", trail_percent=Decimal("2.5"), time_in_force="gtc"),
+        {"side": "sell", "type": "trailing_stop", "trail_percent": "2.5", "time_in_force": "gtc"},
+    ),
+    (
+        request(type="limit", limit_price=Decimal(1), extended_hours=True),
+        {"type": "limit", "limit_price": "1", "extended_hours": True},
+    ),
+    (request(quantity=Decimal("0.25")), {"qty": "0.25"}),
+    (request(quantity=Decimal("1E+1")), {"qty": "10"}),
+    (
+        request(
+            type="limit",
+            limit_price=Decimal(100),
+            take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)),
+            stop_loss=BracketLeg("tb-sl", "stop_limit", stop_price=Decimal(95), limit_price=Decimal("94.5")),
+        ),
+        {
+            "type": "limit",
+            "limit_price": "100",
+            "order_class": "bracket",
+            "take_profit": {"limit_price": "110"},
+            "stop_loss": {"stop_price": "95", "limit_price": "94.5"},
+        },
+    ),
+    (
+        request(stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90))),
+        {"order_class": "oto", "stop_loss": {"stop_price": "90"}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("order", "expected"), SENT, ids=lambda v: "" if isinstance(v, dict) else v.type)
+async def test_the_exact_body_alpaca_receives(broker: AlpacaBroker, fake: FakeAlpaca, order: OrderRequest,
+                                              expected: dict[str, Any]) -> None:  # fmt: skip
+    await broker.create_order(order)
+    base = {"symbol": "SQ", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day",
+            "client_order_id": order.client_order_id}  # fmt: skip
+    assert fake.order_requests == [{**base, **expected}]
+
+
+async def test_a_market_order_is_reported_as_alpaca_filled_it(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
+    order = await broker.create_order(request(quantity=Decimal(3)))
+    assert (order.status, order.filled_quantity, order.avg_fill_price) == ("filled", Decimal(3), Decimal(100))
+    assert order.broker_order_id == fake.orders[0]["id"]
+    (position,) = await broker.fetch_positions()
+    assert (position.symbol, position.quantity, position.avg_price) == ("SQ", Decimal(3), Decimal(100))
+    account = await broker.fetch_account()
+    assert (account.cash, account.equity, account.currency) == (Decimal(99700), Decimal(100000), "USD")
+
+
+async def test_a_short_position_is_negative(broker: AlpacaBroker) -> None:
+    await broker.create_order(request(side="sell", quantity=Decimal(2)))
+    assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("SQ", Decimal(-2))]
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        (request(quantity=Decimal(5000)), "Alpaca refused the order (403): insufficient buying power"),
+        (request(quantity=Decimal("0.5"), time_in_force="gtc"), "(422): fractional orders must be market or limit"),
+        (request(symbol="NOPE"), '(422): asset "NOPE" not found'),
+        (request(type="market", extended_hours=True), "(422): extended hours order must be DAY limit orders"),
+        (request(coid="x" * 129), "(422): client_order_id must be no more than 128 characters"),
+        (
+            request(take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)), time_in_force="ioc"),
+            "(422): bracket orders must be day or gtc",
+        ),
+        (
+            request(stop_loss=BracketLeg("tb-sl", "trailing_stop", trail_percent=Decimal(1))),
+            "Alpaca's stop-loss leg is a stop or stop-limit order with a stop price",
+        ),
+    ],
+    ids=["buying-power", "fractional-gtc", "unknown-asset", "extended-market", "long-id", "bracket-ioc", "trail-leg"],
+)
+async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
+    broker: AlpacaBroker, fake: FakeAlpaca, order: OrderRequest, message: str
+) -> None:
+    with pytest.raises(OrderRejected) as raised:
+        await broker.create_order(order)
+    assert message in str(raised.value)
+    assert await broker.fetch_positions() == []
+
+
+async def test_bracket_legs_are_found_by_our_ids_and_cancel_each_other(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
+    entry = request(
+        "tb-entry", take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)),
+        stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)),
+    )  # fmt: skip
+    assert (await broker.create_order(entry)).status == "filled"
+    take, stop = await broker.fetch_order("tb-tp"), await broker.fetch_order("tb-sl")
+    assert (take.client_order_id, take.type, take.side, take.limit_price, take.status) == (
+        "tb-tp", "limit", "sell", Decimal(110), "open"
+    )  # fmt: skip
+    assert (stop.client_order_id, stop.type, stop.stop_price, stop.status) == ("tb-sl", "stop", Decimal(90), "open")
+    assert {o.client_order_id for o in await broker.fetch_open_orders("SQ")} == {"tb-tp", "tb-sl"}
+    fake.set_price("SQ", Decimal(111))
+    assert (await broker.fetch_order("tb-tp")).status == "filled"
+    assert (await broker.fetch_order("tb-sl")).status == "canceled"
+    assert await broker.fetch_positions() == []
+
+
+async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
+    alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    first = AlpacaBroker(alpaca_options(alpaca_server[1]), BrokerContext(name="alpaca"))
+    await first.connect()
+    await first.create_order(request("tb-entry", stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90))))
+    await first.close()
+
+    def journal_the_leg() -> None:
+        conn = fresh_store.conn
+        conn.execute("PRAGMA foreign_keys=OFF")  # only the order row matters here, not its signal
+        conn.execute(
+            "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
+            " quantity, time_in_force, status, created_at, updated_at, parent_client_order_id) VALUES ('tb-sl', 's',"
+            " 'alpaca', 'sub', 'stop_loss', 1, 'tb-sl', 'SQ', 'sell', 'stop', '1', 'gtc', 'submitted', 'now', 'now',"
+            " 'tb-entry')"
+        )
+        conn.execute("PRAGMA foreign_keys=ON")
+
+    await fresh_store.run(journal_the_leg)
+    restarted = AlpacaBroker(alpaca_options(alpaca_server[1]), BrokerContext(name="alpaca", store=fresh_store))
+    await restarted.connect()
+    try:
+        leg = await restarted.fetch_order("tb-sl")
+        assert (leg.client_order_id, leg.type, leg.status) == ("tb-sl", "stop", "open")
+        assert (await restarted.cancel_order("tb-sl")).status == "canceled"
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order("tb-never-sent")
+    finally:
+        await restarted.close()
+
+
+async def test_canceling_a_filled_order_returns_it_filled(broker: AlpacaBroker) -> None:
+    await broker.create_order(request("tb-done"))
+    assert (await broker.cancel_order("tb-done")).status == "filled"
+    with pytest.raises(OrderNotFound):
+        await broker.cancel_order("tb-unknown")
+
+
+async def test_a_resting_order_fills_when_the_price_crosses_it(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
+    await broker.create_order(request("tb-lim", type="limit", limit_price=Decimal(95)))
+    assert [o.status for o in await broker.fetch_open_orders("SQ")] == ["open"]
+    assert await broker.fetch_open_orders("AMD") == []
+    fake.set_price("SQ", Decimal(94))
+    order = await broker.fetch_order("tb-lim")
+    assert (order.status, order.avg_fill_price) == ("filled", Decimal(94))
+
+
+async def test_wrong_keys_are_reported_at_connect_with_the_fix(alpaca_server: tuple[FakeAlpaca, str]) -> None:
+    options = {"key_id": KEY_ID, "secret_key": "wrong-secret", "base_url": alpaca_server[1]}
+    with pytest.raises(BrokerStartError) as raised:
+        await open_broker("alpaca", options, BrokerContext(name="alpaca"))
+    assert "plugins/alpaca.py) failed in connect: BrokerError: Alpaca refused the API keys" in str(raised.value)
+    assert "check key_id, secret_key and paper" in str(raised.value)
+
+
+def test_paper_is_the_default_and_live_must_be_asked_for() -> None:
+    context = BrokerContext(name="alpaca")
+    assert AlpacaBroker(AlpacaOptions(key_id="k", secret_key="s"), context).base_url == PAPER_URL
+    assert AlpacaBroker(AlpacaOptions(key_id="k", secret_key="s", paper=False), context).base_url == LIVE_URL
+    with pytest.raises(ValueError, match="base_url must start with https://"):
+        AlpacaOptions(key_id="k", secret_key="s", base_url="ftp://example")
+
+
+def test_the_default_rate_stays_below_alpacas_published_limit() -> None:
+    limit = AlpacaBroker.capabilities.rate_limit_per_minute
+    assert limit == 200
+    assert AlpacaOptions(key_id="k", secret_key="s").max_requests_per_minute <= 0.8 * limit
+
+
+async def test_requests_are_spaced_by_the_configured_rate(
+    alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca
+) -> None:
+    adapter = AlpacaBroker(alpaca_options(alpaca_server[1], max_requests_per_minute=1200), BrokerContext(name="a"))
+    await adapter.connect()  # burst of 10, then 20 a second
+    try:
+        start = time.monotonic()
+        for _ in range(29):
+            await adapter.fetch_positions()
+        assert time.monotonic() - start >= 0.9
+    finally:
+        await adapter.close()
+
+
+async def test_a_429_holds_every_call_until_alpacas_reset_then_the_read_succeeds(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    fake.throttled.append(0.4)
+    start = time.monotonic()
+    assert await broker.fetch_positions() == []
+    assert time.monotonic() - start >= 0.35
+    assert fake.requests.count(("GET", "/v2/positions")) == 2
+
+
+async def test_a_submission_that_times_out_is_an_unknown_outcome_and_the_order_is_found(
+    alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca
+) -> None:
+    adapter = AlpacaBroker(alpaca_options(alpaca_server[1], timeout_seconds=0.2), BrokerContext(name="a"))
+    await adapter.connect()
+    try:
+        fake.answer_delay = 0.6
+        with pytest.raises(UnknownOutcome):
+            await adapter.create_order(request("tb-slow"))
+        fake.answer_delay = 0
+        assert (await adapter.fetch_order("tb-slow")).status == "filled"
+        assert len(fake.order_requests) == 1  # looked up, never sent again
+    finally:
+        await adapter.close()
+
+
+async def test_nobody_listening_means_not_sent() -> None:
+    adapter = AlpacaBroker(alpaca_options(f"http://127.0.0.1:{free_port()}"), BrokerContext(name="a"))
+    adapter._client = httpx.AsyncClient(base_url=adapter.base_url)  # as connect would, minus the account check
+    try:
+        with pytest.raises(TemporaryBrokerError) as raised:
+            await adapter.create_order(request())
+        assert not isinstance(raised.value, UnknownOutcome)
+        with pytest.raises(TemporaryBrokerError):
+            await adapter.fetch_account()
+    finally:
+        await adapter.close()
+
+
+async def test_a_non_json_error_body_is_still_explained(broker: AlpacaBroker) -> None:
+    with pytest.raises(BrokerError, match="failed"):
+        await broker._get("/v2/no-such-endpoint")

@@ -1,0 +1,114 @@
+"""The shared throttle and read retry adapters use to stay under a venue's rate limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from bridge.brokers.throttle import RateLimited, Throttle, retry_read
+from bridge.errors import OrderRejected, TemporaryBrokerError
+
+
+@dataclass
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    now: float = 1000.0
+    slept: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_calls_are_spaced_to_the_rate_after_the_burst() -> None:
+    fake = FakeTime()
+    throttle = Throttle(per_minute=60, burst=2, clock=fake.clock, sleep=fake.sleep)
+    start = fake.now
+    for _ in range(10):
+        await throttle.wait()
+    assert fake.now - start == pytest.approx(8.0)  # 2 at once, then one a second
+    assert fake.slept == pytest.approx([1.0] * 8)
+
+
+async def test_no_more_than_the_rate_in_any_minute() -> None:
+    fake = FakeTime()
+    throttle = Throttle(per_minute=160, burst=8, clock=fake.clock, sleep=fake.sleep)
+    stamps = []
+    for _ in range(400):
+        await throttle.wait()
+        stamps.append(fake.now)
+    for i, stamp in enumerate(stamps):
+        in_window = [s for s in stamps[i:] if s < stamp + 60]
+        assert len(in_window) <= 160 + 8  # the rate, plus at most one burst
+    assert stamps[-1] - stamps[0] >= (400 - 8) * 60 / 160 - 1e-6
+
+
+async def test_hold_pauses_everyone_until_the_venue_resets() -> None:
+    fake = FakeTime()
+    throttle = Throttle(per_minute=6000, burst=5, clock=fake.clock, sleep=fake.sleep)
+    await throttle.wait()
+    throttle.hold(7.5)
+    await throttle.wait()
+    assert fake.now == pytest.approx(1007.5)
+
+
+def test_a_throttle_needs_a_positive_rate() -> None:
+    with pytest.raises(ValueError, match="positive rate"):
+        Throttle(per_minute=0)
+
+
+async def test_retry_read_backs_off_then_succeeds() -> None:
+    fake = FakeTime()
+    calls = []
+
+    async def flaky() -> str:
+        calls.append(fake.now)
+        if len(calls) < 3:
+            raise TemporaryBrokerError("502")
+        return "ok"
+
+    assert await retry_read(flaky, attempts=3, base_delay=0.5, sleep=fake.sleep) == "ok"
+    assert fake.slept == [0.5, 1.0]
+
+
+async def test_retry_read_waits_as_long_as_a_rate_limit_asks() -> None:
+    fake = FakeTime()
+    answers: list[BaseException | str] = [RateLimited("429", retry_after=3.0), "ok"]
+
+    async def limited() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    assert await retry_read(limited, sleep=fake.sleep) == "ok"
+    assert fake.slept == [3.0]
+
+
+async def test_retry_read_gives_up_and_never_retries_a_final_error() -> None:
+    fake = FakeTime()
+    attempts = 0
+
+    async def down() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise TemporaryBrokerError("still down")
+
+    with pytest.raises(TemporaryBrokerError):
+        await retry_read(down, attempts=4, sleep=fake.sleep)
+    assert attempts == 4
+
+    async def refused() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise OrderRejected("no")
+
+    attempts = 0
+    with pytest.raises(OrderRejected):
+        await retry_read(refused, sleep=fake.sleep)
+    assert attempts == 1

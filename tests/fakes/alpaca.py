@@ -1,0 +1,365 @@
+"""A fake of Alpaca's Trading API v2, written from Alpaca's public API reference.
+
+Covered: `GET /v2/account`, `GET /v2/positions`, `GET/POST /v2/orders`, `GET /v2/orders/{id}`,
+`GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`; authentication by the
+`APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers; the documented errors (401 not authorized,
+403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
+limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
+(market and limit, DAY only); extended hours (DAY limit only). Market orders fill at once at the
+symbol's price; limit and stop orders rest until `set_price` crosses them.
+
+Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+KEY_ID = "PKTESTKEY0123456789"
+SECRET_KEY = "fake-alpaca-secret-0123456789abcdef"
+RATE_LIMIT = 200
+TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+TIFS = ("day", "gtc", "opg", "cls", "ioc", "fok")
+OPEN = ("new", "accepted", "pending_new", "partially_filled", "held", "pending_cancel")
+Fault = Literal["none", "unavailable", "rate_limited", "lost_response"]
+
+
+class Refused(Exception):
+    """An API error: HTTP status, Alpaca's numeric code and message."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _dec(body: dict[str, Any], key: str, required: bool = False) -> Decimal | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise Refused(422, 40010001, f"{key} is required")
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise Refused(422, 40010001, f"invalid {key}") from None
+    if not number.is_finite() or number <= 0:
+        raise Refused(422, 40010001, f"{key} must be > 0")
+    return number
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class FakeAlpaca:
+    """One Alpaca account; its state is plain Python so tests can set prices and inspect requests."""
+
+    def __init__(self, cash: Decimal = Decimal(100000)) -> None:
+        self.lock = threading.Lock()
+        self.prices: dict[str, Decimal] = {"SQ": Decimal(100), "AMD": Decimal(150), "AAPL": Decimal(200)}
+        self.cash = cash
+        self.positions: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> (signed qty, avg entry price)
+        self.orders: list[dict[str, Any]] = []
+        self.order_requests: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated call
+        self.fault: Fault = "none"
+        self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
+        self.throttled: list[float] = []  # the next requests get a 429 whose reset is this many seconds away
+        self.app = Starlette(routes=[
+            Route("/v2/account", self._account),
+            Route("/v2/positions", self._positions),
+            Route("/v2/orders:by_client_order_id", self._by_client_order_id),
+            Route("/v2/orders", self._orders, methods=["GET", "POST"]),
+            Route("/v2/orders/{order_id}", self._order, methods=["GET", "DELETE"]),
+        ])  # fmt: skip
+
+    # test controls
+
+    def reset(self) -> None:
+        """A fresh account (prices are kept)."""
+        with self.lock:
+            self.cash = Decimal(100000)
+            self.positions.clear()
+            self.orders.clear()
+            self.order_requests.clear()
+            self.requests.clear()
+            self.fault = "none"
+            self.answer_delay = 0.0
+            self.throttled.clear()
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """Move the market: resting orders the price crosses fill."""
+        with self.lock:
+            self.prices[symbol] = price
+            for order in [o for o in self.orders if o["symbol"] == symbol and o["status"] == "new"]:
+                if self._marketable(order, price):
+                    self._fill(order, price)
+
+    # plumbing
+
+    async def _guard(self, request: Request) -> Response | None:
+        if request.headers.get("APCA-API-KEY-ID") != KEY_ID or request.headers.get("APCA-API-SECRET-KEY") != SECRET_KEY:
+            return self._json({"code": 40110000, "message": "request is not authorized"}, 401)
+        self.requests.append((request.method, request.url.path))
+        if self.fault == "unavailable":
+            return self._json({"message": "service unavailable"}, 503)
+        if self.fault == "rate_limited":
+            return self._json({"code": 42910000, "message": "rate limit exceeded"}, 429, remaining=0)
+        if self.throttled:
+            reset = time.time() + self.throttled.pop(0)
+            return self._json({"code": 42910000, "message": "rate limit exceeded"}, 429, remaining=0, reset=reset)
+        return None
+
+    def _json(self, body: Any, status: int = 200, remaining: int = RATE_LIMIT - 1,
+              reset: float | None = None) -> JSONResponse:  # fmt: skip
+        # Alpaca sends the reset as epoch seconds; a fraction keeps the tests short and exact.
+        headers = {"X-Ratelimit-Limit": str(RATE_LIMIT), "X-Ratelimit-Remaining": str(remaining),
+                   "X-Ratelimit-Reset": str(reset if reset is not None else int(time.time()))}  # fmt: skip
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def _error(self, refused: Refused) -> JSONResponse:
+        return self._json({"code": refused.code, "message": refused.message}, refused.status)
+
+    # endpoints
+
+    async def _account(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        with self.lock:
+            equity = self.cash + sum(
+                (q * self.prices.get(s, avg) for s, (q, avg) in self.positions.items()), Decimal(0)
+            )
+            return self._json({
+                "id": "904837e3-3b76-47ec-b432-046db621571b", "account_number": "PA3FAKE0000",
+                "status": "ACTIVE", "currency": "USD", "cash": str(self.cash), "equity": str(equity),
+                "portfolio_value": str(equity), "buying_power": str(max(equity, Decimal(0)) * 2),
+                "pattern_day_trader": False, "trading_blocked": False, "transfers_blocked": False,
+                "account_blocked": False, "shorting_enabled": True, "multiplier": "2",
+            })  # fmt: skip
+
+    async def _positions(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        with self.lock:
+            items = []
+            for symbol, (qty, avg) in sorted(self.positions.items()):
+                if qty == 0:
+                    continue
+                price = self.prices.get(symbol, avg)
+                items.append({
+                    "asset_id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)), "symbol": symbol, "exchange": "NASDAQ",
+                    "asset_class": "us_equity", "qty": str(qty), "qty_available": str(qty), "avg_entry_price": str(avg),
+                    "side": "long" if qty > 0 else "short", "market_value": str(qty * price),
+                    "cost_basis": str(qty * avg), "current_price": str(price),
+                })  # fmt: skip
+            return self._json(items)
+
+    async def _orders(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        if request.method == "POST":
+            return await self._create(request)
+        status = request.query_params.get("status", "open")
+        symbols = set(filter(None, request.query_params.get("symbols", "").split(",")))
+        nested = request.query_params.get("nested") == "true"
+        with self.lock:
+            chosen = [
+                o for o in self.orders
+                if (status == "all" or (o["status"] in OPEN) == (status == "open"))
+                and (not symbols or o["symbol"] in symbols) and not (nested and o["_parent"])
+            ]  # fmt: skip
+            limit = int(request.query_params.get("limit", "50"))
+            return self._json([self._public(o, nested) for o in reversed(chosen)][:limit])
+
+    async def _by_client_order_id(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        coid = request.query_params.get("client_order_id")
+        with self.lock:
+            found = next((o for o in self.orders if o["client_order_id"] == coid), None)
+            if found is None:
+                return self._json({"code": 40410000, "message": "order not found"}, 404)
+            return self._json(self._public(found, nested=True))
+
+    async def _order(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        order_id = request.path_params["order_id"]
+        with self.lock:
+            found = next((o for o in self.orders if o["id"] == order_id), None)
+            if found is None:
+                return self._json({"code": 40410000, "message": "order not found"}, 404)
+            if request.method == "GET":
+                return self._json(self._public(found, request.query_params.get("nested") == "true"))
+            if found["status"] not in OPEN:
+                return self._json({"code": 42210000, "message": f"order is {found['status']}"}, 422)
+            self._cancel(found)
+            return Response(status_code=204)
+
+    async def _create(self, request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._json({"code": 40010000, "message": "request body format is invalid"}, 400)
+        with self.lock:
+            self.order_requests.append(body)
+            try:
+                order = self._place(body)
+            except Refused as refused:
+                return self._error(refused)
+            if self.fault == "lost_response":  # taken, but the answer never reaches the client
+                return self._json({"message": "upstream request timeout"}, 504)
+            answer = self._json(self._public(order, nested=True))
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+        return answer
+
+    # the exchange
+
+    def _place(self, body: dict[str, Any]) -> dict[str, Any]:
+        symbol, side, kind, tif = body.get("symbol"), body.get("side"), body.get("type"), body.get("time_in_force")
+        if symbol not in self.prices:
+            raise Refused(422, 40010001, f'asset "{symbol}" not found')
+        if side not in ("buy", "sell"):
+            raise Refused(422, 40010001, "side must be buy or sell")
+        if kind not in TYPES:
+            raise Refused(422, 40010001, "invalid order type")
+        if tif not in TIFS:
+            raise Refused(422, 40010001, "invalid time_in_force")
+        qty = _dec(body, "qty", required=True)
+        assert qty is not None
+        coid = str(body.get("client_order_id") or uuid.uuid4())
+        if len(coid) > 128:
+            raise Refused(422, 40010001, "client_order_id must be no more than 128 characters")
+        if any(o["client_order_id"] == coid for o in self.orders):
+            raise Refused(422, 40010001, "client_order_id must be unique")
+        limit, stop = _dec(body, "limit_price"), _dec(body, "stop_price")
+        if kind in ("limit", "stop_limit") and limit is None:
+            raise Refused(422, 40010001, "limit_price is required")
+        if kind in ("stop", "stop_limit") and stop is None:
+            raise Refused(422, 40010001, "stop_price is required")
+        trail_price, trail_percent = _dec(body, "trail_price"), _dec(body, "trail_percent")
+        if kind == "trailing_stop" and (trail_price is None) == (trail_percent is None):
+            raise Refused(422, 40010001, "trailing_stop needs exactly one of trail_price or trail_percent")
+        if qty != qty.to_integral_value() and (kind not in ("market", "limit") or tif != "day"):
+            raise Refused(422, 40010001, "fractional orders must be market or limit orders with time_in_force day")
+        if body.get("extended_hours") and (kind != "limit" or tif != "day"):
+            raise Refused(422, 40010001, "extended hours order must be DAY limit orders")
+        legs = self._legs(body, side, tif)
+        price = self.prices[symbol]
+        held = self.positions.get(symbol, (Decimal(0), Decimal(0)))[0]
+        if side == "sell" and qty > max(held, Decimal(0)) and qty != qty.to_integral_value():
+            raise Refused(403, 40310000, "fractional orders cannot be sold short")
+        if side == "buy" and qty * (limit or price) > self.cash:
+            raise Refused(403, 40310000, "insufficient buying power")
+        order = self._new(body, symbol, side, kind, tif, qty, coid, parent=None)
+        order.update(limit_price=_text(limit), stop_price=_text(stop), trail_price=_text(trail_price),
+                     trail_percent=_text(trail_percent), order_class=body.get("order_class") or "simple")  # fmt: skip
+        self.orders.append(order)
+        for leg in legs:
+            leg["_parent"] = order["id"]
+            self.orders.append(leg)
+        if kind == "market" or (kind == "limit" and self._marketable(order, price)):
+            self._fill(order, price)
+        return order
+
+    def _legs(self, body: dict[str, Any], side: str, tif: str) -> list[dict[str, Any]]:
+        order_class = body.get("order_class") or "simple"
+        take, stop = body.get("take_profit"), body.get("stop_loss")
+        if order_class == "simple":
+            if take or stop:
+                raise Refused(422, 40010001, "take_profit and stop_loss need order_class bracket or oto")
+            return []
+        if order_class not in ("bracket", "oto"):
+            raise Refused(422, 40010001, f"order_class {order_class} is not supported here")
+        if tif not in ("day", "gtc"):
+            raise Refused(422, 40010001, "bracket orders must be day or gtc")
+        if order_class == "bracket" and not (take and stop):
+            raise Refused(422, 40010001, "bracket orders require take_profit and stop_loss")
+        if order_class == "oto" and bool(take) == bool(stop):
+            raise Refused(422, 40010001, "oto orders require exactly one of take_profit or stop_loss")
+        exit_side = "sell" if side == "buy" else "buy"
+        legs = []
+        if take:
+            limit = _dec(take, "limit_price", required=True)
+            leg = self._new({}, body["symbol"], exit_side, "limit", tif, Decimal(str(body["qty"])), str(uuid.uuid4()))
+            leg.update(limit_price=_text(limit), status="held")
+            legs.append(leg)
+        if stop:
+            stop_price, stop_limit = _dec(stop, "stop_price", required=True), _dec(stop, "limit_price")
+            kind = "stop_limit" if stop_limit is not None else "stop"
+            leg = self._new({}, body["symbol"], exit_side, kind, tif, Decimal(str(body["qty"])), str(uuid.uuid4()))
+            leg.update(stop_price=_text(stop_price), limit_price=_text(stop_limit), status="held")
+            legs.append(leg)
+        return legs
+
+    def _new(self, body: dict[str, Any], symbol: str, side: str, kind: str, tif: str, qty: Decimal, coid: str,
+             parent: str | None = None) -> dict[str, Any]:  # fmt: skip
+        now = _now()
+        return {
+            "id": str(uuid.uuid4()), "client_order_id": coid, "created_at": now, "updated_at": now,
+            "submitted_at": now, "filled_at": None, "expired_at": None, "canceled_at": None, "failed_at": None,
+            "replaced_at": None, "replaced_by": None, "replaces": None,
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)), "symbol": symbol, "asset_class": "us_equity",
+            "notional": None, "qty": str(qty), "filled_qty": "0", "filled_avg_price": None, "order_class": "",
+            "order_type": kind, "type": kind, "side": side, "time_in_force": tif, "limit_price": None,
+            "stop_price": None, "status": "new", "extended_hours": bool(body.get("extended_hours", False)),
+            "legs": None, "trail_percent": None, "trail_price": None, "hwm": None, "_parent": parent,
+        }  # fmt: skip
+
+    def _marketable(self, order: dict[str, Any], price: Decimal) -> bool:
+        buy = order["side"] == "buy"
+        if order["type"] == "limit":
+            limit = Decimal(order["limit_price"])
+            return price <= limit if buy else price >= limit
+        if order["type"] in ("stop", "stop_limit"):
+            stop = Decimal(order["stop_price"])
+            return price >= stop if buy else price <= stop
+        return False
+
+    def _fill(self, order: dict[str, Any], price: Decimal) -> None:
+        qty = Decimal(order["qty"])
+        signed = qty if order["side"] == "buy" else -qty
+        order.update(status="filled", filled_qty=str(qty), filled_avg_price=str(price), filled_at=_now(),
+                     updated_at=_now())  # fmt: skip
+        held, avg = self.positions.get(order["symbol"], (Decimal(0), Decimal(0)))
+        new = held + signed
+        if held == 0 or (held > 0) != (new > 0):
+            avg = price
+        elif (held > 0) == (signed > 0):
+            avg = (held * avg + signed * price) / new
+        self.positions[order["symbol"]] = (new, avg)
+        self.cash -= signed * price
+        for leg in self.orders:
+            if leg["_parent"] == order["id"] and leg["status"] == "held":
+                leg["status"] = "new"  # the entry filled: its exits start working
+            elif order["_parent"] and leg["_parent"] == order["_parent"] and leg["status"] in OPEN:
+                self._cancel(leg)  # one exit filled: the other is canceled
+
+    def _cancel(self, order: dict[str, Any]) -> None:
+        order.update(status="canceled", canceled_at=_now(), updated_at=_now())
+        for leg in self.orders:
+            if leg["_parent"] == order["id"] and leg["status"] in OPEN:
+                leg.update(status="canceled", canceled_at=_now(), updated_at=_now())
+
+    def _public(self, order: dict[str, Any], nested: bool) -> dict[str, Any]:
+        shown = {k: v for k, v in order.items() if not k.startswith("_")}
+        if nested:
+            legs = [self._public(o, False) for o in self.orders if o["_parent"] == order["id"]]
+            shown["legs"] = legs or None
+        return shown
