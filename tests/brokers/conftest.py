@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.alpaca import FakeAlpaca
+from tests.fakes.binance import FakeBinance
 from tests.fakes.server import LocalServer
 
 
@@ -17,3 +18,10 @@ def alpaca_server() -> Iterator[tuple[FakeAlpaca, str]]:
     with LocalServer(fake.app) as server:
         yield fake, server.url
 
+
+@pytest.fixture(scope="module")
+def binance_server() -> Iterator[tuple[FakeBinance, str]]:
+    """A fake Binance spot REST API and its base URL."""
+    fake = FakeBinance()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url

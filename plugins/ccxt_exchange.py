@@ -1,0 +1,378 @@
+"""Crypto exchanges through ccxt (spot markets), any exchange by its ccxt id.
+
+Follows ccxt's unified API as its manual documents it (docs.ccxt.com: "Manual" sections Markets,
+Orders, `createOrder` with `params={'clientOrderId': ...}`, `fetchOrder`, `cancelOrder`,
+`fetchOpenOrders`, `fetchBalance`, sandbox mode via `set_sandbox_mode`, `has`, rate limiting with
+`enableRateLimit`/`rateLimit`, and the exception hierarchy of "Error Handling"), tested with ccxt 4.
+ccxt is an optional extra: `pip install 'trade-bridge[ccxt]'`.
+
+Spot first: a position is a balance in a base currency, valued in `quote` (USDT by default), so
+short selling is not offered and the config check asks for `sides: long`. Tickers are written as
+the exchange writes them (`BTCUSDT`, as TradingView does) or as ccxt does (`BTC/USDT`), see `symbols`.
+
+Error translation follows ccxt's classes: `NetworkError` on a submission is `UnknownOutcome`
+(Binance, for one, documents a 5XX as "execution status UNKNOWN"), except a connection that never
+opened, which means not sent; `DDoSProtection`/`RateLimitExceeded` are temporary; `InvalidOrder`,
+`InsufficientFunds`, `BadRequest`... are rejections; `DuplicateOrderId` (or Binance's "Duplicate order
+sent.") is a duplicate client order id. Whether a venue really refuses a reused client order id
+varies (some only among open orders, some not at all), so this adapter does not claim it: the
+daemon's journal is the dedupe, the client order id the lookup handle.
+
+A quantity or price with more decimals than the market allows is refused, never rounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any, ClassVar, Literal, cast
+from urllib.parse import urlsplit
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bridge.brokers.base import BrokerContext, Capabilities
+from bridge.brokers.throttle import RateLimited, retry_read
+from bridge.errors import (
+    BrokerError,
+    DuplicateClientOrderId,
+    OrderNotFound,
+    OrderRejected,
+    TemporaryBrokerError,
+    UnknownOutcome,
+)
+from bridge.models import Account, Order, OrderRequest, OrderStatus, OrderType, Position
+
+try:
+    import ccxt
+    import ccxt.async_support as ccxt_async
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("the ccxt_exchange plugin needs ccxt: pip install 'trade-bridge[ccxt]'") from exc
+
+__version__ = f"0.1.0 (ccxt {ccxt.__version__})"
+
+STATUSES: dict[str, OrderStatus] = {
+    "open": "open", "closed": "filled", "canceled": "canceled", "expired": "canceled", "rejected": "rejected",
+}  # fmt: skip
+TIME_IN_FORCE = frozenset({"gtc", "ioc", "fok"})
+NOT_SENT = (aiohttp.ClientConnectorError,)  # the connection never opened: the request cannot have arrived
+
+
+class CcxtOptions(BaseModel):
+    """Options of the ccxt adapter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exchange: str = Field(description="ccxt exchange id, e.g. binance, kraken, coinbase")
+    api_key: str | None = Field(default=None, description="API key")
+    secret: str | None = Field(default=None, description="API secret")
+    password: str | None = Field(default=None, description="API passphrase, for exchanges that have one")
+    sandbox: bool = Field(default=False, description="use the exchange's test network (ccxt set_sandbox_mode)")
+    quote: str = Field(default="USDT", description="currency that cash, equity and positions are valued in")
+    symbols: Literal["exchange", "unified"] = Field(
+        default="exchange", description="tickers as the exchange writes them (BTCUSDT) or as ccxt does (BTC/USDT)"
+    )
+    api_url: str | None = Field(default=None, description="send every API call to this host (a proxy, a test server)")
+    max_requests_per_minute: int | None = Field(
+        default=None, ge=1, description="override ccxt's published rate for this exchange"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    exchange_options: dict[str, Any] = Field(default_factory=dict, description="passed to ccxt's `options`")
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        if value not in ccxt.exchanges:
+            raise ValueError(f"ccxt has no exchange {value!r}; see ccxt.exchanges (e.g. binance, kraken, okx)")
+        return value
+
+
+def _num(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _point_at(urls: Any, base: str) -> Any:
+    """Every URL in ccxt's `urls['api']` tree, moved to `base` (scheme and host), keeping its path."""
+    if isinstance(urls, dict):
+        return {key: _point_at(value, base) for key, value in urls.items()}
+    if isinstance(urls, str) and urls.startswith("http"):
+        parts = urlsplit(urls)
+        return base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+    return urls
+
+
+def build_exchange(options: CcxtOptions) -> Any:
+    """The ccxt async exchange object for these options (no network traffic yet)."""
+    config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(options.timeout_seconds * 1000)}
+    if options.max_requests_per_minute is not None:  # ccxt sizes its throttle from rateLimit when built
+        config["rateLimit"] = 60_000 / options.max_requests_per_minute
+    for key, ccxt_key in (("api_key", "apiKey"), ("secret", "secret"), ("password", "password")):
+        value = getattr(options, key)
+        if value:
+            config[ccxt_key] = value
+    exchange = getattr(ccxt_async, options.exchange)(config)
+    _spot_only(exchange.options)
+    exchange.options.update(options.exchange_options)
+    if options.sandbox:
+        exchange.set_sandbox_mode(True)
+    if options.api_url is not None:
+        exchange.urls["api"] = _point_at(exchange.urls["api"], options.api_url)
+    return exchange
+
+
+def _spot_only(settings: dict[str, Any]) -> None:
+    """Load spot markets only, and no margin pairs or private currency lists: fewer calls and permissions.
+
+    Exchanges spell these options differently, so each is only narrowed where the exchange has it.
+    """
+    settings["defaultType"] = "spot"
+    settings["warnOnFetchOpenOrdersWithoutSymbol"] = False
+    markets = settings.get("fetchMarkets")
+    if isinstance(markets, dict) and "types" in markets:
+        settings["fetchMarkets"] = {**markets, "types": ["spot"]}
+    elif isinstance(markets, list):
+        settings["fetchMarkets"] = ["spot"]
+    for key in ("fetchMargins", "fetchCurrencies"):
+        if isinstance(settings.get(key), bool):
+            settings[key] = False
+
+
+class CcxtBroker:
+    """A spot account at any exchange ccxt supports."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        order_types=frozenset({"market", "limit"}),
+        time_in_force=TIME_IN_FORCE,
+        shorting=False,
+        fractional=True,
+        rejects_duplicate_client_order_id=False,
+    )
+    options_model: ClassVar[type[BaseModel]] = CcxtOptions
+
+    @classmethod
+    def capabilities_for(cls, options: CcxtOptions) -> Capabilities:
+        """What this exchange offers, from ccxt's `has` and `rateLimit` (no network traffic)."""
+        exchange = getattr(ccxt, options.exchange)()
+        has = exchange.has
+        types = {t for t, flag in (("market", "createMarketOrder"), ("limit", "createLimitOrder")) if has.get(flag)}
+        rate = options.max_requests_per_minute or int(60_000 / exchange.rateLimit)
+        return Capabilities(
+            order_types=frozenset(types), time_in_force=TIME_IN_FORCE, shorting=False, fractional=True,
+            rejects_duplicate_client_order_id=False, rate_limit_per_minute=rate,
+        )  # fmt: skip
+
+    def __init__(self, options: CcxtOptions, context: BrokerContext) -> None:
+        self.options = options
+        self.context = context
+        self.exchange = build_exchange(options)
+        self._symbols: dict[str, str] = {}  # client order id -> ccxt symbol, for lookups that need the symbol
+        self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
+
+    # connection
+
+    async def connect(self) -> None:
+        """Load the spot markets and check the keys with a balance request."""
+        if not (self.options.api_key and self.options.secret):
+            raise BrokerError(f"{self.options.exchange}: api_key and secret are required to trade")
+        markets = await self._read(self.exchange.load_markets)
+        for market in markets.values():
+            if market.get("spot") and market.get("active") is not False:
+                self._markets[market["id"]] = market
+                self._markets[market["symbol"]] = market
+        await self._read(self.exchange.fetch_balance)
+
+    async def close(self) -> None:
+        """Close ccxt's HTTP session."""
+        await self.exchange.close()
+
+    # error translation
+
+    def _translate(self, exc: Exception, submit: bool) -> Exception:
+        """A ccxt exception as one of ours; `submit` says whether an order may have been placed."""
+        text = f"{self.options.exchange}: {exc}"
+        if isinstance(exc, ccxt.OrderNotFound):
+            return OrderNotFound(text)
+        if isinstance(exc, ccxt.DuplicateOrderId) or (
+            isinstance(exc, ccxt.InvalidOrder) and "duplicate order" in str(exc).lower()
+        ):
+            return DuplicateClientOrderId(text)
+        if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
+            return RateLimited(text, retry_after=self._retry_after())
+        cause = exc.__cause__
+        if isinstance(exc, ccxt.OperationFailed) or isinstance(cause, (aiohttp.ClientError, asyncio.TimeoutError)):
+            if isinstance(cause, NOT_SENT) or not submit:
+                return TemporaryBrokerError(text)
+            return UnknownOutcome(text)
+        if isinstance(exc, ccxt.BaseError):
+            return OrderRejected(text) if submit else BrokerError(text)
+        return UnknownOutcome(text) if submit else BrokerError(text)
+
+    def _retry_after(self) -> float:
+        """The venue's Retry-After (seconds) from the last response, else one second."""
+        headers = {k.lower(): v for k, v in (self.exchange.last_response_headers or {}).items()}
+        try:
+            return max(0.0, min(60.0, float(headers.get("retry-after", 1))))
+        except ValueError:
+            return 1.0
+
+    async def _read(self, call: Any, *args: Any) -> Any:
+        """A read with retries on temporary errors."""
+
+        async def once() -> Any:
+            try:
+                return await call(*args)
+            except Exception as exc:
+                raise self._translate(exc, submit=False) from exc
+
+        return await retry_read(once)
+
+    # symbols
+
+    def _market(self, ticker: str) -> dict[str, Any]:
+        market = self._markets.get(ticker)
+        if market is None:
+            raise OrderRejected(f"{self.options.exchange} has no spot market {ticker!r}")
+        return market
+
+    def _shown(self, ccxt_symbol: str) -> str:
+        """A ccxt symbol as signals write it."""
+        market = self._markets.get(ccxt_symbol)
+        if market is None or self.options.symbols == "unified":
+            return ccxt_symbol
+        return str(market["id"])
+
+    async def _symbol_of(self, client_order_id: str) -> str:
+        known = self._symbols.get(client_order_id)
+        if known is None:  # after a restart: the journal recorded which ticker the order was for
+            row = await self.context.journaled_order(client_order_id)
+            if row is None or row.get("symbol") not in self._markets:
+                raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} that this daemon knows of")
+            known = str(self._market(str(row["symbol"]))["symbol"])
+            self._symbols[client_order_id] = known
+        return known
+
+    def _order(self, item: dict[str, Any], client_order_id: str | None = None) -> Order:
+        amount, filled = _dec(item.get("amount")) or Decimal(0), _dec(item.get("filled")) or Decimal(0)
+        status = STATUSES.get(str(item.get("status")), "unknown")
+        if status == "open" and filled > 0:
+            status = "partially_filled"
+        kind = item.get("type") if item.get("type") in ("market", "limit") else "limit"
+        return Order(
+            client_order_id=client_order_id or str(item.get("clientOrderId")), symbol=self._shown(item["symbol"]),
+            side=item["side"], quantity=amount, type=cast(OrderType, kind), status=status,
+            broker_order_id=None if item.get("id") is None else str(item["id"]), limit_price=_dec(item.get("price"))
+            if kind == "limit" else None, filled_quantity=filled, avg_fill_price=_dec(item.get("average")),
+        )  # fmt: skip
+
+    # reads
+
+    async def fetch_account(self) -> Account:
+        """Cash in the quote currency; equity adds every holding valued at its last price."""
+        balance = await self._read(self.exchange.fetch_balance)
+        quote = self.options.quote
+        cash = _dec(balance.get("free", {}).get(quote)) or Decimal(0)
+        equity = _dec(balance.get("total", {}).get(quote)) or Decimal(0)
+        held = await self._holdings(balance)
+        if held:
+            tickers = await self._read(self.exchange.fetch_tickers, [m["symbol"] for m, _ in held])
+            for market, amount in held:
+                last = _dec(tickers.get(market["symbol"], {}).get("last"))
+                equity += amount * (last or Decimal(0))
+        return Account(cash=cash, equity=equity, buying_power=cash, currency=quote)
+
+    async def _holdings(self, balance: dict[str, Any]) -> list[tuple[dict[str, Any], Decimal]]:
+        """(market, amount) for every non-zero balance that trades against the quote currency."""
+        held = []
+        for currency, total in (balance.get("total") or {}).items():
+            amount = _dec(total) or Decimal(0)
+            market = self._markets.get(f"{currency}/{self.options.quote}")
+            if amount != 0 and market is not None:
+                held.append((market, amount))
+        return held
+
+    async def fetch_positions(self) -> list[Position]:
+        """Each base-currency balance as a long position (spot has no shorts)."""
+        balance = await self._read(self.exchange.fetch_balance)
+        return [
+            Position(symbol=self._shown(m["symbol"]), quantity=amount) for m, amount in await self._holdings(balance)
+        ]
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Open orders, optionally for one ticker."""
+        ccxt_symbol = None if symbol is None else self._market(symbol)["symbol"]
+        return [self._order(item) for item in await self._read(self.exchange.fetch_open_orders, ccxt_symbol)]
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """One order by our client order id."""
+        symbol = await self._symbol_of(client_order_id)
+        item = await self._read(self.exchange.fetch_order, "", symbol, {"clientOrderId": client_order_id})
+        return self._order(item, client_order_id)
+
+    # orders
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Submit once; an ambiguous failure is left to fetch_order(client_order_id)."""
+        market = self._market(request.symbol)
+        amount, price, params = self._checked(request, market)
+        self._symbols[request.client_order_id] = market["symbol"]
+        try:
+            item = await self.exchange.create_order(market["symbol"], request.type, request.side, amount, price, params)
+        except Exception as exc:
+            raise self._translate(exc, submit=True) from exc
+        if item.get("status") is None or item.get("amount") is None:  # some venues answer with the id only
+            return await self.fetch_order(request.client_order_id)
+        return self._order(item, request.client_order_id)
+
+    def _checked(self, request: OrderRequest, market: dict[str, Any]) -> tuple[float, float | None, dict[str, Any]]:
+        """ccxt's arguments for the request; anything the market cannot take exactly is refused."""
+        if request.type not in self.capabilities.order_types:
+            raise OrderRejected(f"{self.options.exchange} spot: no {request.type} orders through this adapter")
+        if request.take_profit is not None or request.stop_loss is not None:
+            raise OrderRejected(f"{self.options.exchange} spot: no bracket orders through this adapter")
+        if request.quantity <= 0:
+            raise OrderRejected(f"quantity must be positive, got {request.quantity}")
+        symbol = market["symbol"]
+        if self._fitted(self.exchange.amount_to_precision, symbol, request.quantity) != request.quantity:
+            step = market.get("precision", {}).get("amount")
+            raise OrderRejected(f"quantity {_num(request.quantity)} does not fit {symbol}'s step {step}")
+        params: dict[str, Any] = {"clientOrderId": request.client_order_id}
+        price = None
+        if request.type == "limit":
+            if request.limit_price is None:
+                raise OrderRejected("a limit order needs a limit price")
+            if self._fitted(self.exchange.price_to_precision, symbol, request.limit_price) != request.limit_price:
+                raise OrderRejected(f"limit price {_num(request.limit_price)} does not fit {symbol}'s tick size")
+            if request.time_in_force not in TIME_IN_FORCE:
+                raise OrderRejected(f"{self.options.exchange} has no {request.time_in_force!r} time in force; use gtc")
+            params["timeInForce"] = request.time_in_force.upper()
+            price = float(request.limit_price)
+        # Market orders take no time in force; extended hours mean nothing on a market that never closes.
+        return float(request.quantity), price, params
+
+    def _fitted(self, to_precision: Any, symbol: str, value: Decimal) -> Decimal | None:
+        """`value` as the market's precision would send it (None when it rounds to nothing)."""
+        try:
+            return Decimal(str(to_precision(symbol, float(value))))
+        except ccxt.BaseError:  # below the smallest step: ccxt refuses it outright
+            return None
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        """Cancel if still open, then report the final state (a filled order is returned as it is)."""
+        order = await self.fetch_order(client_order_id)
+        if order.is_open:
+            symbol = await self._symbol_of(client_order_id)
+            try:
+                await self.exchange.cancel_order("", symbol, {"clientOrderId": client_order_id})
+            except ccxt.OrderNotFound:
+                pass  # it filled or was canceled meanwhile: the lookup below says which
+            except Exception as exc:
+                raise self._translate(exc, submit=False) from exc
+            order = await self.fetch_order(client_order_id)
+        return order
+
+
+BROKER = CcxtBroker

@@ -1,0 +1,234 @@
+"""The ccxt adapter against a fake Binance spot API: exact parameters, symbols, precision, lookups, errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+pytest.importorskip("ccxt", reason="the ccxt extra is not installed: pip install 'trade-bridge[ccxt]'")
+
+from bridge.brokers.base import BrokerContext, capabilities_of
+from bridge.brokers.registry import BrokerStartError, open_broker
+from bridge.config.load import load_config
+from bridge.errors import ConfigError, DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
+from bridge.models import OrderRequest
+from bridge.store.db import Store
+from plugins.ccxt_exchange import CcxtBroker, CcxtOptions, build_exchange
+from tests.brokers.test_contract_ccxt import binance_options
+from tests.conftest import free_port
+from tests.fakes.binance import API_KEY, FakeBinance
+
+
+async def connected(url: str, store: Store | None = None, **overrides: object) -> CcxtBroker:
+    """A connected adapter on the fake."""
+    broker = CcxtBroker(binance_options(url, **overrides), BrokerContext(name="binance", store=store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    return broker
+
+
+@pytest.fixture
+async def fake(binance_server: tuple[FakeBinance, str]) -> FakeBinance:
+    """The module's fake Binance with a fresh account."""
+    binance_server[0].reset()
+    return binance_server[0]
+
+
+@pytest.fixture
+async def broker(binance_server: tuple[FakeBinance, str], fake: FakeBinance) -> AsyncIterator[CcxtBroker]:
+    """A connected adapter."""
+    adapter = await connected(binance_server[1])
+    yield adapter
+    await adapter.close()
+
+
+def order(coid: str = "tb-1", **fields: Any) -> OrderRequest:
+    """0.01 BTC; fields override."""
+    values: dict[str, Any] = {"client_order_id": coid, "symbol": "BTCUSDT", "side": "buy", "quantity": Decimal("0.01")}
+    return OrderRequest(**{**values, **fields})
+
+
+def sent(fake: FakeBinance) -> list[dict[str, str]]:
+    """What Binance received, less the signing fields that change every call."""
+    drop = {"timestamp", "recvWindow", "newOrderRespType"}
+    return [{k: v for k, v in params.items() if k not in drop} for params in fake.order_requests]
+
+
+async def test_a_market_order_sends_exactly_these_parameters(broker: CcxtBroker, fake: FakeBinance) -> None:
+    placed = await broker.create_order(order("tb-mkt"))
+    assert sent(fake) == [
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newClientOrderId": "tb-mkt"}
+    ]
+    assert (placed.status, placed.filled_quantity, placed.avg_fill_price) == ("filled", Decimal("0.01"), Decimal(30000))
+    assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("BTCUSDT", Decimal("0.01"))]
+    account = await broker.fetch_account()
+    assert (account.cash, account.equity, account.currency) == (Decimal(99700), Decimal(100000), "USDT")
+
+
+async def test_a_limit_order_sends_its_price_and_time_in_force(broker: CcxtBroker, fake: FakeBinance) -> None:
+    request = order("tb-lim", type="limit", limit_price=Decimal("25000.5"), time_in_force="ioc")
+    placed = await broker.create_order(request)
+    assert sent(fake) == [{
+        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "25000.5",
+        "timeInForce": "IOC", "newClientOrderId": "tb-lim",
+    }]  # fmt: skip
+    assert placed.status == "canceled"  # an IOC that did not cross expires
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (order(quantity=Decimal("0.000001")), "quantity 0.000001 does not fit BTC/USDT's step"),
+        (order(type="limit", limit_price=Decimal("25000.001"), time_in_force="gtc"), "does not fit BTC/USDT's tick"),
+        (order(type="limit", limit_price=Decimal(25000)), "binance has no 'day' time in force; use gtc"),
+        (order(type="stop", stop_price=Decimal(1)), "binance spot: no stop orders through this adapter"),
+        (order(symbol="NOPE"), "binance has no spot market 'NOPE'"),
+    ],
+    ids=["quantity-step", "price-tick", "day", "stop", "unknown-symbol"],
+)
+async def test_what_the_market_cannot_take_exactly_is_refused_before_sending(
+    broker: CcxtBroker, fake: FakeBinance, request_: OrderRequest, message: str
+) -> None:
+    with pytest.raises(OrderRejected, match=message.replace("(", r"\(").replace("?", r"\?")):
+        await broker.create_order(request_)
+    assert fake.order_requests == []
+
+
+async def test_binance_refusals_are_rejections(broker: CcxtBroker, fake: FakeBinance) -> None:
+    with pytest.raises(OrderRejected, match="insufficient balance"):
+        await broker.create_order(order(quantity=Decimal(10)))
+    with pytest.raises(OrderRejected, match="NOTIONAL"):
+        await broker.create_order(order(quantity=Decimal("0.0001")))
+    with pytest.raises(OrderRejected, match="insufficient balance"):
+        await broker.create_order(order(side="sell"))  # spot: nothing to sell, no shorting
+    assert len(fake.order_requests) == 3
+
+
+async def test_binance_refuses_a_reused_client_order_id_only_while_the_first_is_open(
+    broker: CcxtBroker, fake: FakeBinance
+) -> None:
+    # Why the adapter does not declare duplicate rejection: the daemon's journal must be the dedupe.
+    resting = order("tb-same", type="limit", limit_price=Decimal(1000), time_in_force="gtc")
+    await broker.create_order(resting)
+    with pytest.raises(DuplicateClientOrderId):
+        await broker.create_order(resting)
+    await broker.cancel_order("tb-same")
+    again = await broker.create_order(resting)
+    assert again.status == "open"
+    assert not CcxtBroker.capabilities.rejects_duplicate_client_order_id
+
+
+async def test_unified_symbols_are_used_when_asked(binance_server: tuple[FakeBinance, str], fake: FakeBinance) -> None:
+    broker = await connected(binance_server[1], symbols="unified")
+    try:
+        placed = await broker.create_order(order("tb-u", symbol="BTC/USDT"))
+        assert placed.symbol == "BTC/USDT"
+        assert [p.symbol for p in await broker.fetch_positions()] == ["BTC/USDT"]
+        assert sent(fake)[0]["symbol"] == "BTCUSDT"
+    finally:
+        await broker.close()
+
+
+async def test_after_a_restart_orders_are_found_through_the_journaled_symbol(
+    binance_server: tuple[FakeBinance, str], fake: FakeBinance, fresh_store: Store
+) -> None:
+    first = await connected(binance_server[1])
+    await first.create_order(order("tb-old", type="limit", limit_price=Decimal(1000), time_in_force="gtc"))
+    await first.close()
+
+    def journal_it() -> None:
+        conn = fresh_store.conn
+        conn.execute("PRAGMA foreign_keys=OFF")  # only the order row matters here, not its signal
+        conn.execute(
+            "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
+            " quantity, time_in_force, status, created_at, updated_at) VALUES ('tb-old', 's', 'binance', 'sub',"
+            " 'entry', 0, 'tb-old', 'BTCUSDT', 'buy', 'limit', '0.01', 'gtc', 'submitted', 'now', 'now')"
+        )
+        conn.execute("PRAGMA foreign_keys=ON")
+
+    await fresh_store.run(journal_it)
+    restarted = await connected(binance_server[1], store=fresh_store)
+    try:
+        assert (await restarted.fetch_order("tb-old")).status == "open"
+        assert (await restarted.cancel_order("tb-old")).status == "canceled"
+        with pytest.raises(OrderNotFound, match="no order tb-never that this daemon knows of"):
+            await restarted.fetch_order("tb-never")
+    finally:
+        await restarted.close()
+
+
+async def test_a_filled_order_cancels_to_itself(broker: CcxtBroker, fake: FakeBinance) -> None:
+    await broker.create_order(order("tb-done"))
+    assert (await broker.cancel_order("tb-done")).status == "filled"
+
+
+async def test_a_resting_order_fills_when_the_price_crosses(broker: CcxtBroker, fake: FakeBinance) -> None:
+    await broker.create_order(order("tb-rest", type="limit", limit_price=Decimal(29000), time_in_force="gtc"))
+    assert [o.client_order_id for o in await broker.fetch_open_orders("BTCUSDT")] == ["tb-rest"]
+    assert await broker.fetch_open_orders("ETHUSDT") == []
+    fake.set_price("BTCUSDT", Decimal(28900))
+    try:
+        filled = await broker.fetch_order("tb-rest")
+    finally:
+        fake.set_price("BTCUSDT", Decimal(30000))
+    assert (filled.status, filled.filled_quantity) == ("filled", Decimal("0.01"))
+
+
+async def test_wrong_keys_fail_connect_with_the_plugin_named(binance_server: tuple[FakeBinance, str]) -> None:
+    options = {"exchange": "binance", "api_key": API_KEY, "secret": "wrong", "api_url": binance_server[1]}
+    with pytest.raises(BrokerStartError, match=r"'ccxt_exchange' \(.*plugins/ccxt_exchange.py\) failed in connect: "):
+        await open_broker("ccxt_exchange", options, BrokerContext(name="b"))
+
+
+async def test_nobody_listening_means_not_sent() -> None:
+    broker = CcxtBroker(binance_options(f"http://127.0.0.1:{free_port()}"), BrokerContext(name="b"))
+    broker.exchange.timeout_on_exit = 0
+    broker._markets = {"BTCUSDT": {"id": "BTCUSDT", "symbol": "BTC/USDT", "spot": True}}
+    broker.exchange.markets = None
+    try:
+        with pytest.raises(TemporaryBrokerError):
+            await broker.fetch_positions()
+    finally:
+        await broker.close()
+
+
+def test_sandbox_and_api_url_choose_where_calls_go() -> None:
+    sandbox = build_exchange(CcxtOptions(exchange="binance", sandbox=True))
+    assert "testnet" in sandbox.urls["api"]["public"]
+    moved = build_exchange(CcxtOptions(exchange="binance", api_url="http://127.0.0.1:9"))
+    assert moved.urls["api"]["public"] == "http://127.0.0.1:9/api/v3"
+    assert all(url.startswith("http://127.0.0.1:9/") for url in moved.urls["api"].values())
+    assert moved.options["fetchMarkets"]["types"] == ["spot"]
+
+
+def test_capabilities_come_from_the_exchange() -> None:
+    caps = capabilities_of(CcxtBroker, CcxtOptions(exchange="binance"))
+    assert caps.order_types == frozenset({"market", "limit"})
+    assert caps.rate_limit_per_minute == 1200  # ccxt's published rateLimit for binance: 50 ms
+    assert not caps.shorting
+    with pytest.raises(pydantic.ValidationError, match="ccxt has no exchange 'binanse'"):
+        CcxtOptions(exchange="binanse")
+
+
+def test_the_config_check_asks_for_long_only_on_a_spot_exchange(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "brokers:\n  spot:\n    plugin: ccxt_exchange\n    options: {exchange: binance, api_key: k, secret: s}\n"
+        "strategies:\n  s:\n    token: tok-0123456789abcdef\n    subscriptions:\n      - broker: spot\n"
+        "        order_type: stop\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(config, environ={})
+    assert raised.value.lines == [
+        f"{config}:10: strategies.s.subscriptions.0.order_type: broker 'spot' (ccxt_exchange) does not support "
+        "order_type 'stop'; it supports: limit, market",
+        f"{config}:9: strategies.s.subscriptions.0.time_in_force: broker 'spot' (ccxt_exchange) does not support "
+        "time_in_force 'day'; set one of: fok, gtc, ioc",
+        f"{config}:9: strategies.s.subscriptions.0.sides: broker 'spot' (ccxt_exchange) cannot sell short; "
+        "set `sides: long` so sells only close longs",
+    ]
