@@ -65,9 +65,11 @@ async def test_a_queued_signal_finishes_on_the_broker_it_started_with_which_clos
 async def test_an_invalid_edit_keeps_the_old_config_and_reports_file_and_line(running: Any) -> None:
     good = config_text({"sq": TOKEN})
     r = await running(good)
-    status = await r.edit(good.replace("- broker: paper", "- broker: paper\n        sides: sideways"))
+    bad = good.replace("- broker: paper", "- broker: paper\n        sides: sideways")
+    line = bad.splitlines().index("        sides: sideways") + 1
+    status = await r.edit(bad)
     assert not status.ok
-    assert status.error.startswith(f"{r.config.resolve()}:13: strategies.sq.subscriptions.0.sides:"), status.error
+    assert status.error.startswith(f"{r.config.resolve()}:{line}: strategies.sq.subscriptions.0.sides:"), status.error
     assert (await r.post()).status_code == 200, "the old config still serves"
     health = (await r.client.get("/health")).json()
     assert health["config"]["last_reload"]["ok"] is False and health["status"] == "degraded"
