@@ -82,6 +82,12 @@ def line_of(path: Path, keys: tuple[str, ...]) -> int:
     return line
 
 
+def one_line(error: str) -> str:
+    """An error without YAML's quoted source lines: /health is public, and a new token may sit on that line."""
+    kept = [part.strip() for part in error.splitlines() if not part.startswith(("    ", '  in "'))]
+    return " ".join(part for part in kept if part)
+
+
 def _connection_failures(old: Runtime, new: Runtime) -> list[str]:
     """Brokers the edit added or changed that cannot connect; an unchanged broker that was down is no reason."""
     failures = []
@@ -156,7 +162,7 @@ class Reloader:
 
     def _failed(self, trigger: str, lines: list[str], more_secrets: list[str] | None = None) -> ReloadStatus:
         secrets = [*self.current().loaded.secrets(), *(more_secrets or [])]
-        error = redact("; ".join(lines), secrets)
+        error = redact("; ".join(one_line(line) for line in lines), secrets)
         log.error("config reload (%s) failed; still serving the previous config: %s", trigger, error)
         return ReloadStatus(False, self.clock(), error, trigger)
 

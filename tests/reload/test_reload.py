@@ -149,3 +149,13 @@ def test_the_change_summary_names_what_changed_and_never_a_value() -> None:
     line = describe_changes(old, new)
     assert line == "strategies +c -a ~b; brokers ~paper; settings max_signal_age"
     assert describe_changes(old, old) == "no effective change (formatting or comments)"
+
+
+async def test_a_yaml_error_is_reported_without_quoting_the_line_which_may_hold_a_new_token(running: Any) -> None:
+    good = config_text({"sq": TOKEN})
+    r = await running(good)
+    status = await r.edit(good.replace(f"token: {TOKEN}", f"token: {OTHER}: oops"))
+    assert not status.ok and OTHER not in (status.error or "")
+    assert status.error == f"{r.config.resolve()}:10: (top): invalid YAML: mapping values are not allowed here"
+    health = (await r.client.get("/health")).text
+    assert OTHER not in health
