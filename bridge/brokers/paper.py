@@ -254,6 +254,12 @@ class PaperBroker:
         limit = _dec(row["limit_price"])
         if rules.triggers(row["type"], row["side"], price, limit, stop):
             self._fill(row, rules.fill_price(row["type"], price, limit), now)
+        elif row["type"] == "stop_limit" and rules.triggers("stop", row["side"], price, None, stop):
+            # Triggered but not marketable at its limit: from now on it is a plain resting limit, as at a venue.
+            self.store.conn.execute(
+                "UPDATE paper_orders SET type = 'limit', updated_at = ? WHERE broker = ? AND client_order_id = ?",
+                (iso(now), self.name, row["client_order_id"]),
+            )
 
     async def observe_price(self, symbol: str, price: Decimal) -> None:
         """Feed a market price (from a signal or a quote source) into the simulation."""
@@ -293,11 +299,12 @@ class PaperBroker:
         if row["parent_client_order_id"]:  # one-cancels-other: a filled child cancels its siblings
             self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
                                (row["parent_client_order_id"],), now)  # fmt: skip
-        else:  # an entry's fill starts its bracket children working
+        else:  # an entry's fill starts its bracket children working; a trailing child trails from the fill
             conn.execute(
-                "UPDATE paper_orders SET status = 'open', updated_at = ? WHERE broker = ? "
-                "AND parent_client_order_id = ? AND status = 'held'",
-                (iso(now), self.name, row["client_order_id"]),
+                "UPDATE paper_orders SET status = 'open', updated_at = ?, trail_ref = CASE WHEN type = "
+                "'trailing_stop' THEN ? ELSE trail_ref END WHERE broker = ? AND parent_client_order_id = ? "
+                "AND status = 'held'",
+                (iso(now), _text(price), self.name, row["client_order_id"]),
             )
             last = self._last_price(row["symbol"])
             for child in conn.execute(
@@ -333,6 +340,12 @@ class PaperBroker:
         now = self.clock()
         self._cancel_where("status IN ('open', 'partially_filled') AND expires_at IS NOT NULL AND expires_at <= ?",
                            (iso(now),), now)  # fmt: skip
+        self._cancel_where(
+            "status = 'held' AND parent_client_order_id IN (SELECT client_order_id FROM paper_orders p "
+            "WHERE p.broker = paper_orders.broker AND p.status = 'canceled')",
+            (),
+            now,
+        )
 
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel a working order (and bracket children still waiting for it); a final one is returned as it is."""
