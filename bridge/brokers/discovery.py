@@ -80,16 +80,25 @@ def discover(dirs: Sequence[Path] = ()) -> list[PluginInfo]:
 
 def render(infos: Sequence[PluginInfo]) -> str:
     """A table: name, version, source and location, then the capabilities (or the error) indented below."""
-    width = max([len(i.name) for i in infos] + [4])
-    lines = [f"{'NAME':<{width}}  {'VERSION':<8}  {'SOURCE':<12}  LOCATION"]
-    for info in infos:
-        source = info.source + (" (shadowed)" if info.shadowed else "")
-        lines.append(f"{info.name:<{width}}  {info.version or '-':<8}  {source:<12}  {_short(info.location)}")
-        if info.error is not None:
-            lines.append(f"{'':<{width}}  error: {info.error}")
-        elif info.capabilities is not None:
-            lines.append(f"{'':<{width}}  {info.capabilities.describe()}")
+    header = ("NAME", "VERSION", "SOURCE", "LOCATION")
+    rows = [header] + [
+        (i.name, i.version or "-", i.source + (" (shadowed)" if i.shadowed else ""), _short(i.location)) for i in infos
+    ]
+    widths = [max(len(row[col]) for row in rows) for col in range(3)]
+
+    def line(row: tuple[str, str, str, str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3]
+
+    lines = [line(header)]
+    for info, row in zip(infos, rows[1:], strict=True):
+        lines.append(line(row))
+        detail = f"error: {info.error}" if info.error is not None else _describe(info.capabilities)
+        lines.append(" " * (widths[0] + 2) + detail)
     return "\n".join(lines)
+
+
+def _describe(capabilities: Capabilities | None) -> str:
+    return capabilities.describe() if capabilities is not None else "no capabilities declared"
 
 
 def _short(location: str) -> str:
