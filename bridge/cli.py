@@ -45,10 +45,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a config file."""
+    from bridge.brokers.registry import broken_plugins, plugin_dirs
+
     loaded = load_config(args.config)
     strategies = len(loaded.config.strategies)
     print(f"{args.config}: ok ({strategies} strateg{'y' if strategies == 1 else 'ies'}, "
           f"{len(loaded.config.brokers)} broker(s))")  # fmt: skip
+    # A plugin that fails to import is not a config error (the daemon serves the other brokers), but say so.
+    dirs = plugin_dirs(loaded.config.plugin_dirs, loaded.base_dir)
+    for problem in broken_plugins((b.plugin for b in loaded.config.brokers.values()), dirs):
+        print(f"warning: {problem}; that broker will be unavailable", file=sys.stderr)
     return 0
 
 

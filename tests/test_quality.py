@@ -17,13 +17,15 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_check_is_clean() -> None:
-    result = subprocess.run([_tool("ruff"), "check", "bridge", "tests"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [_tool("ruff"), "check", "bridge", "plugins", "tests"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format_is_clean() -> None:
     result = subprocess.run(
-        [_tool("ruff"), "format", "--check", "bridge", "tests"], cwd=ROOT, capture_output=True, text=True
+        [_tool("ruff"), "format", "--check", "bridge", "plugins", "tests"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -67,6 +67,24 @@ def plugin_dirs(configured: Iterable[str], base_dir: Path) -> list[Path]:
     return found
 
 
+def _default_dirs() -> list[Path]:
+    """Without a config, only the project's own plugins/ is searched."""
+    return [PROJECT_PLUGINS] if PROJECT_PLUGINS.is_dir() else []
+
+
+def broken_plugins(plugins: Iterable[str], dirs: Sequence[Path]) -> list[str]:
+    """The import error of each named plugin that exists but cannot be loaded (for `bridge check`)."""
+    problems = []
+    for name in dict.fromkeys(plugins):
+        try:
+            find_plugin(name, dirs)
+        except PluginImportError as exc:
+            problems.append(str(exc))
+        except PluginNotFound:
+            pass  # already a config error
+    return problems
+
+
 def installed_entry_points() -> list[EntryPoint]:
     """The `bridge.brokers` entry points of installed packages, less the built-ins registered there too."""
     builtin_targets = set(BUILTINS.values())
@@ -176,7 +194,7 @@ def find_plugin(name: str, dirs: Sequence[Path] | None = None) -> BrokerFactory:
 
     `dirs` are the plugin directories to search (see `plugin_dirs`); by default the project's own plugins/.
     """
-    dirs = plugin_dirs([], PROJECT_PLUGINS) if dirs is None else dirs
+    dirs = _default_dirs() if dirs is None else dirs
     if name in BUILTINS:
         return load_target(BUILTINS[name], name)
     for ep in installed_entry_points():
@@ -207,7 +225,7 @@ def _file_names(dirs: Sequence[Path]) -> list[str]:
 
 def locate(name: str, dirs: Sequence[Path] | None = None) -> str:
     """Where plugin `name` comes from (a file or module path), for messages; never imports anything."""
-    dirs = plugin_dirs([], PROJECT_PLUGINS) if dirs is None else dirs
+    dirs = _default_dirs() if dirs is None else dirs
     if name in BUILTINS:
         return _module_file(BUILTINS[name].partition(":")[0])
     for ep in installed_entry_points():

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.config.load import load_config
 from bridge.errors import ConfigError
-from tests.brokers.test_registry import write_plugin
+from tests.brokers.test_registry import run_cli, write_plugin
 
 # A spot-exchange-like adapter: market and limit only, good-till-canceled, no shorting, nothing else.
 NARROW = """
@@ -103,8 +103,14 @@ def test_the_default_time_in_force_is_fine_for_market_orders(tmp_path: Path) -> 
 def test_a_plugin_that_fails_to_import_is_not_a_config_error(tmp_path: Path) -> None:
     # The daemon must still start and serve the other brokers; /health reports the broken one.
     path = config(tmp_path, "sides: long\n")
-    write_plugin(tmp_path / "plugins", "narrow", extra="raise ImportError('missing SDK')\n")
+    broken = write_plugin(tmp_path / "plugins", "narrow", extra="raise ImportError('missing SDK')\n")
     assert load_config(path, environ={}).config.brokers["spot"].plugin == "narrow"
+    checked = run_cli("check", "--config", str(path), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr == (
+        f"warning: broker plugin 'narrow' ({broken}) failed to import: ImportError('missing SDK'); "
+        "that broker will be unavailable\n"
+    )
 
 
 def test_the_paper_broker_accepts_the_example_settings(tmp_path: Path) -> None:
