@@ -30,7 +30,8 @@ from bridge.errors import BridgeError
 
 ENTRY_POINT_GROUP = "bridge.brokers"
 BUILTINS = {"paper": "bridge.brokers.paper:PaperBroker"}
-PROJECT_PLUGINS = Path(__file__).resolve().parent.parent.parent / "plugins"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+PROJECT_PLUGINS = PROJECT_ROOT / "plugins"  # the adapters we ship; only in a checkout (an editable install)
 CONNECT_TIMEOUT = 30.0
 REQUIRED_METHODS = (
     "connect", "close", "fetch_account", "fetch_positions", "fetch_open_orders", "fetch_order", "create_order",
@@ -60,7 +61,7 @@ class BrokerStartError(BridgeError):
 def plugin_dirs(configured: Iterable[str], base_dir: Path) -> list[Path]:
     """The directories searched for `*.py` plugins: the configured ones (relative to the config), then ours."""
     found: list[Path] = []
-    for entry in [*(base_dir / Path(d).expanduser() for d in configured), PROJECT_PLUGINS]:
+    for entry in [*(base_dir / Path(d).expanduser() for d in configured), *_default_dirs()]:
         resolved = entry.resolve()
         if resolved.is_dir() and resolved not in found:
             found.append(resolved)
@@ -68,8 +69,9 @@ def plugin_dirs(configured: Iterable[str], base_dir: Path) -> list[Path]:
 
 
 def _default_dirs() -> list[Path]:
-    """Without a config, only the project's own plugins/ is searched."""
-    return [PROJECT_PLUGINS] if PROJECT_PLUGINS.is_dir() else []
+    """The project's own plugins/, when this is a checkout (not some other `plugins` beside site-packages)."""
+    ours = PROJECT_PLUGINS.is_dir() and (PROJECT_ROOT / "pyproject.toml").is_file()
+    return [PROJECT_PLUGINS] if ours else []
 
 
 def broken_plugins(plugins: Iterable[str], dirs: Sequence[Path]) -> list[str]:

@@ -25,6 +25,7 @@ import pytest
 from pydantic import BaseModel
 
 from bridge.brokers.base import Broker, Capabilities
+from bridge.brokers.registry import REQUIRED_METHODS
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
 from bridge.models import Order, OrderRequest, OrderType, Side
 
@@ -106,8 +107,7 @@ class BrokerContract:
             assert isinstance(cls.capabilities, Capabilities)
             assert inspect.isclass(cls.options_model) and issubclass(cls.options_model, BaseModel)
             assert isinstance(broker, Broker)
-            for name in ("connect", "close", "fetch_account", "fetch_positions", "fetch_open_orders",
-                         "fetch_order", "create_order", "cancel_order"):  # fmt: skip
+            for name in REQUIRED_METHODS:
                 assert inspect.iscoroutinefunction(getattr(broker, name)), f"{name} must be `async def`"
 
         self.run(tmp_path, check)
