@@ -135,6 +135,7 @@ brokers:
 strategies:
   bench:
     token: {TOKEN}
+    rate_limit: {{per_minute: 100000, per_hour: 1000000}}  # a load test, not an alert
     subscriptions:
       - broker: paper
         allow_add: true

@@ -102,6 +102,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_halt(args: argparse.Namespace) -> int:
+    """Halt or resume trading (the kill switch)."""
+    from bridge.control import switch
+
+    code, message = switch(_load(args.config), args.halted, getattr(args, "reason", None))
+    print(message, file=sys.stderr if code else sys.stdout)
+    return code
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List every broker plugin found, with its source, version and capabilities."""
     from bridge.brokers.discovery import discover, render
@@ -147,6 +156,13 @@ def parser() -> argparse.ArgumentParser:
     plugins.add_argument("--config", help="also search this config's plugin_dirs")
     plugins.add_argument("--json", action="store_true")
     plugins.set_defaults(func=cmd_plugins)
+    halt = sub.add_parser("halt", help="kill switch: send no new orders until `bridge resume` (cancels still run)")
+    halt.add_argument("--config")
+    halt.add_argument("--reason", help="shown in /health and in the decisions of refused signals")
+    halt.set_defaults(func=cmd_halt, halted=True)
+    resume = sub.add_parser("resume", help="end a halt: the next signal trades again")
+    resume.add_argument("--config")
+    resume.set_defaults(func=cmd_halt, halted=False)
     for what in ("signals", "orders", "positions"):
         lister = sub.add_parser(what, help=f"list {what}")
         lister.add_argument("--config")

@@ -8,6 +8,7 @@ from bridge.config.load import LoadedConfig
 from bridge.config.secrets import mask
 from bridge.logs import setup_logging
 from bridge.web.app import build_app
+from bridge.web.control import listen_sockets
 
 
 def webhook_urls(loaded: LoadedConfig, host: str, port: int, reveal: str | None = None) -> list[str]:
@@ -36,7 +37,8 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
     config = uvicorn.Config(
         build_app(loaded, handle_sighup=True), host=host, port=port, access_log=False, log_config=None,
         lifespan="on", proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+        limit_concurrency=server_cfg.limit_concurrency,  # beyond it: an immediate 503, which senders retry
     )  # fmt: skip
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=listen_sockets(config, server_cfg.admin_port))
     return 0

@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from bridge.config.schema import BrokerConfig, Config, ServerConfig, Strategy, Subscription
+from bridge.config.security import GlobalRisk, RateLimit, RiskLimits
 from bridge.config.trading import Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
 from bridge.signals.parse import NOT_YET_SUPPORTED, Payload
 from bridge.signals.reference import FIELDS
@@ -92,6 +93,9 @@ SETTINGS: list[tuple[str, type[BaseModel], str]] = [
     ("TakeProfitDefault", TakeProfitDefault, "`take_profit:` of a subscription."),
     ("StopLossDefault", StopLossDefault, "`stop_loss:` of a subscription."),
     ("TradingWindow", TradingWindow, "An item of `trading_windows:`."),
+    ("risk", GlobalRisk, "The top-level `risk:` block: limits over every subscription, and the circuit breaker."),
+    ("RiskLimits", RiskLimits, "`risk:` of a subscription (the top-level block takes the same keys, too)."),
+    ("RateLimit", RateLimit, "`rate_limit:` of a strategy."),
 ]
 
 

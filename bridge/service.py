@@ -21,9 +21,11 @@ from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
 from bridge.jobs import Jobs
 from bridge.models import Signal
+from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
+from bridge.store.dedupe import Dedupe
 
 log = logging.getLogger("bridge")
 RECOVERY_RETRY_SECONDS = 5.0
@@ -63,8 +65,11 @@ class Bridge:
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.store = Store(self.loaded.database_path())
-        self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings)
+        cap = self.loaded.config.database_max_mb
+        self.store = Store(self.loaded.database_path(), max_bytes=None if cap is None else int(cap * 1024 * 1024))
+        self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
+        self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
+                                 self.guard)  # fmt: skip
         self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
         self.jobs = Jobs(self)
@@ -79,6 +84,7 @@ class Bridge:
     async def start(self) -> None:
         """Open the journal, connect brokers, start jobs and the watcher, then recover (trading waits for it)."""
         await self.store.open()
+        await self.guard.load()  # a halt persisted before a restart holds from the first moment
         self.runtime = await build_runtime(self.loaded, self.store)
         self.jobs.rebuild(self.runtime)
         await self.jobs.restore()
@@ -190,7 +196,8 @@ class Bridge:
             self.release(work.runtime)
 
     async def accept(self, webhook: journal.WebhookRow, strategy: str, signal: Signal, payload: dict[str, Any],
-                     unknown: dict[str, Any], runtime: Runtime | None = None) -> str:  # fmt: skip
+                     unknown: dict[str, Any], runtime: Runtime | None = None,
+                     dedupe: Dedupe | None = None) -> str:  # fmt: skip
         """Journal an accepted signal (committed before returning) and queue its executions under `runtime`."""
         runtime = runtime or self.runtime
         signal_id = str(uuid.uuid4())
@@ -212,8 +219,8 @@ class Bridge:
         }  # fmt: skip
         webhook = journal.WebhookRow(**{**webhook.__dict__, "signal_id": signal_id})
         await self.store.run(
-            journal.record_signal, self.store.conn, webhook, row, [(key, sub.broker) for key, sub in subs]
-        )
+            journal.record_signal, self.store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe
+        )  # raises Duplicate (nothing stored, nothing queued) for a repeat of an accepted signal
         if signal.execute_at is not None and subs:
             # Journaled first, so a restart finds it; it runs under the config in force at its time.
             self.jobs.wake_at(signal_id, signal.execute_at)

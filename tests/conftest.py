@@ -38,9 +38,9 @@ def write_config(directory: Path, subscriptions: str | None = None, extra: str =
         f"server:\n  host: 127.0.0.1\n  port: {port or 8787}\n  admin_token: {ADMIN}\n"
         "database: bridge.db\n"
         "brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\n"
-        f"strategies:\n  {strategy}:\n    token: {token}\n    subscriptions:\n"
-        + textwrap.indent(subs, "      ")
-        + extra
+        f"strategies:\n  {strategy}:\n    token: {token}\n"
+        "    rate_limit: {per_minute: 100000, per_hour: 1000000}\n"  # tests post far faster than alerts fire
+        "    subscriptions:\n" + textwrap.indent(subs, "      ") + extra
     )
     path = directory / "config.yaml"
     path.write_text(text)

@@ -40,6 +40,10 @@ class LoadedConfig:
     def secrets(self) -> list[str]:
         """Every secret value in the config, for redaction."""
         found = [s.token for s in self.config.strategies.values()]
+        for strategy in self.config.strategies.values():  # a signing secret also leaks without its whsec_ prefix
+            found.extend(
+                part for secret in strategy.signing_secrets for part in (secret, secret.removeprefix("whsec_"))
+            )
         if self.config.server.admin_token:
             found.append(self.config.server.admin_token)
         for broker in self.config.brokers.values():

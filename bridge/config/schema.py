@@ -7,6 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bridge.config.security import (
+    GlobalRisk,
+    RateLimit,
+    RiskLimits,
+    check_proxies,
+    check_signing_secrets,
+    check_sources,
+)
 from bridge.config.timing import OptionalLocalTime, TimeZoneName
 from bridge.config.trading import OVERRIDABLE, Overridable, Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
 
@@ -31,6 +39,25 @@ class ServerConfig(Strict):
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger webhook bodies get 413"
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses/networks of your own tunnel or reverse proxy; only their forwarded_header is believed",
+    )
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        default="x-forwarded-for", description="which header your trusted proxies write the client address to"
+    )
+    admin_port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve /api/* only on this loopback port (needs a restart)"
+    )
+    limit_concurrency: int = Field(
+        default=100, ge=1, le=100_000, description="connections and requests at once; more get 503 so senders retry"
+    )
+    auth_failure_limit: int = Field(
+        default=20, ge=0, le=100_000, description="bad tokens/signatures per minute that lock an address out; 0: never"
+    )
+    auth_lockout: float = Field(
+        default=300.0, gt=0, le=86400, description="seconds a locked-out address gets 429 for every request"
+    )
 
     @field_validator("admin_token")
     @classmethod
@@ -38,6 +65,11 @@ class ServerConfig(Strict):
         if value is not None and value != "" and len(value) < MIN_TOKEN_LENGTH:
             raise ValueError(f"admin_token must be at least {MIN_TOKEN_LENGTH} characters")
         return value or None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        return check_proxies(value)
 
 
 class BrokerConfig(Strict):
@@ -100,6 +132,7 @@ class Subscription(Strict):
         default=None, description='local time ("15:55") on Mon-Fri to close the positions this subscription opened'
     )
     timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of flatten_at")
+    risk: RiskLimits | None = Field(default=None, description="pre-trade limits for this subscription (see RiskLimits)")
 
 
 class Strategy(Strict):
@@ -107,6 +140,29 @@ class Strategy(Strict):
 
     token: str = Field(min_length=MIN_TOKEN_LENGTH, description="the secret {token} in the URL; 16+ characters")
     subscriptions: list[Subscription] = Field(min_length=1, description="every signal fans out to each of these")
+    allowed_sources: list[str] | None = Field(
+        default=None, description='sender addresses allowed: tradingview, trendspider, "203.0.113.7", "203.0.113.0/24"'
+    )
+    signing_secrets: list[str] = Field(
+        default_factory=list, description="Standard Webhooks secrets (whsec_...); when set, unsigned requests get 401"
+    )
+    dedupe_window: float = Field(
+        default=120.0,
+        ge=0,
+        le=86400,
+        description="seconds a keyless repeat of the ticker's last body is a duplicate; 0: off",
+    )
+    rate_limit: RateLimit = Field(default_factory=RateLimit, description="requests this strategy takes")
+
+    @field_validator("allowed_sources")
+    @classmethod
+    def _sources(cls, value: list[str] | None) -> list[str] | None:
+        return check_sources(value)
+
+    @field_validator("signing_secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        return check_signing_secrets(value)
 
 
 class Config(Strict):
@@ -116,6 +172,18 @@ class Config(Strict):
     database: str = Field(default="bridge.db", description="the SQLite journal, relative to the config file")
     max_signal_age: float = Field(
         default=60.0, gt=0, le=86400, description="seconds; a signal older than this when it would run is expired"
+    )
+    clock_skew: float = Field(
+        default=5.0, ge=0, le=3600, description="seconds of clock difference allowed when checking a signal's `time`"
+    )
+    idempotency_retention_days: float = Field(
+        default=7.0, gt=0, le=3650, description="days an idempotency key keeps answering duplicate"
+    )
+    database_max_mb: float | None = Field(
+        default=None, ge=0.05, description="cap on the journal's size in MiB: when full, webhooks get 503; null: none"
+    )
+    risk: GlobalRisk = Field(
+        default_factory=GlobalRisk, description="limits over every subscription, and the circuit breaker"
     )
     retention_days: int = Field(default=90, ge=1, le=36500, description="journal rows older than this are pruned daily")
     poll_interval: float = Field(

@@ -18,6 +18,7 @@ from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, 
 from bridge.execution.market import market_context
 from bridge.execution.orders import client_order_id, order_rows, request_from_rows
 from bridge.models import Order, OrderRequest, Signal
+from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
@@ -73,8 +74,10 @@ class Executor:
     """Runs jobs; the runtime is looked up per job so a reload never strands a queued signal."""
 
     def __init__(self, store: Store, max_signal_age: float, brokers: Callable[[], dict[str, Broker | None]],
-                 settings: Callable[[str, str], tuple[str, Subscription] | None]) -> None:  # fmt: skip
+                 settings: Callable[[str, str], tuple[str, Subscription] | None],
+                 guard: Guard | None = None) -> None:  # fmt: skip
         self.store = store
+        self.guard = guard  # kill switch, risk limits, circuit breakers
         self.max_signal_age = max_signal_age
         self._brokers = brokers
         self._settings = settings
@@ -122,6 +125,12 @@ class Executor:
         plan = resolve(job.signal, position, open_orders, sub, market)
         if plan.state != "executed":
             return plan.state, plan.decision
+        if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
+            price = job.signal.price if job.signal.price is not None else market.quote
+            proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, price)
+            refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal)
+            if refusal is not None:
+                return "rejected", f"rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
         for coid in plan.cancel:
             canceled = await broker.cancel_order(coid)
             # Record the broker's answer, or /api/orders keeps showing the order as open.
@@ -179,7 +188,10 @@ class Executor:
         request = request_from_rows(row, children)
         coid = request.client_order_id
         try:
-            order = await broker.create_order(request)
+            if self.guard is not None:  # its halt check is the last thing before the broker call
+                order = await self.guard.create_order(row["broker"], broker, request)
+            else:
+                order = await broker.create_order(request)
         except DuplicateClientOrderId:
             order = await broker.fetch_order(coid)  # sent before a crash: adopt it
         except OrderRejected as exc:

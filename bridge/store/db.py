@@ -30,7 +30,8 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500) -> sqlite3.Connection:
+def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
+            max_bytes: int | None = None) -> sqlite3.Connection:  # fmt: skip
     """Open a connection in autocommit mode with the journal's pragmas."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
     conn.row_factory = sqlite3.Row
@@ -38,6 +39,9 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
     conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys=ON")
+    if max_bytes is not None:  # `database_max_mb`: past it every write fails with SQLITE_FULL (webhooks get 503)
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
     return conn
 
 
@@ -56,7 +60,9 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class Store:
     """Owns the journal connection; every call runs on one dedicated thread, so there is one writer."""
 
-    def __init__(self, path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500) -> None:
+    def __init__(self, path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
+                 max_bytes: int | None = None) -> None:  # fmt: skip
+        self.max_bytes = max_bytes
         self.path = Path(path)
         self.durability = durability
         self.busy_timeout_ms = busy_timeout_ms
@@ -73,7 +79,7 @@ class Store:
     def open_sync(self) -> None:
         """Open and migrate on the calling thread (CLI use)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.path, self.durability, self.busy_timeout_ms)
+        self._conn = connect(self.path, self.durability, self.busy_timeout_ms, self.max_bytes)
         migrate(sqlite_utils.Database(self._conn))
 
     async def open(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bridge.models import FINAL_SIGNAL_STATES, Order
 from bridge.store.db import iso, transaction, utcnow
+from bridge.store.dedupe import Dedupe, claim
 
 # When subscriptions of one signal end differently, the signal shows the one most worth a look.
 STATE_PRIORITY = ("failed", "executed", "rejected", "expired", "ignored")
@@ -55,10 +56,20 @@ def record_webhook(conn: sqlite3.Connection, webhook: WebhookRow) -> None:
 
 
 def record_signal(
-    conn: sqlite3.Connection, webhook: WebhookRow, signal: dict[str, Any], executions: Iterable[tuple[str, str]]
+    conn: sqlite3.Connection,
+    webhook: WebhookRow,
+    signal: dict[str, Any],
+    executions: Iterable[tuple[str, str]],
+    dedupe: Dedupe | None = None,
 ) -> None:
-    """Journal an accepted request, its signal and one execution per subscription, atomically."""
+    """Journal an accepted request, its signal and one execution per subscription, atomically.
+
+    With `dedupe`, a repeat of an accepted signal raises `Duplicate` and writes nothing: the check and
+    the insert share one write transaction, so concurrent repeats cannot both become signals.
+    """
     with transaction(conn):
+        if dedupe is not None:
+            claim(conn, signal["strategy"], signal["ticker"], signal["id"], dedupe)
         _insert_webhook(conn, webhook)
         conn.execute(
             "INSERT INTO signals (id, webhook_id, strategy, ticker, action, sentiment, price, quantity, signal_time,"

@@ -147,6 +147,32 @@ MIGRATIONS: list[str] = [
     CREATE INDEX signals_execute_at ON signals(execute_at) WHERE execute_at IS NOT NULL;
     CREATE INDEX orders_created_at ON orders(created_at);
     """,
+    # 4: duplicates (idempotency keys, the last body per ticker) and the persisted kill switch.
+    """
+    CREATE TABLE idempotency_keys (
+        strategy TEXT NOT NULL,
+        key TEXT NOT NULL,
+        signal_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (strategy, key)
+    );
+    CREATE INDEX idempotency_keys_created_at ON idempotency_keys(created_at);
+    CREATE TABLE recent_content (
+        strategy TEXT NOT NULL,
+        ticker TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        signal_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (strategy, ticker)
+    );
+    CREATE TABLE trading_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        halted INTEGER NOT NULL,
+        reason TEXT,
+        changed_at TEXT NOT NULL,
+        changed_by TEXT
+    );
+    """,
 ]
 
 

@@ -18,6 +18,7 @@ from bridge.config.load import LoadedConfig
 from bridge.service import Bridge
 from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
+from bridge.web.control import AdminListener, halt, resume
 from bridge.web.health import health
 from bridge.web.pin import PinRuntime
 from bridge.web.webhook import receive_webhook
@@ -79,9 +80,12 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/health", health, methods=["GET"]),
         Route("/api/positions", positions, methods=["GET"]),
         Route("/api/reload", reload_config, methods=["POST"]),
+        Route("/api/halt", halt, methods=["POST"]),
+        Route("/api/resume", resume, methods=["POST"]),
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
-                    middleware=[Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
+                    middleware=[Middleware(AdminListener, admin_port=loaded.config.server.admin_port),
+                                Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     app.state.bridge = bridge
     return app

@@ -28,7 +28,9 @@ async def health(request: Request) -> JSONResponse:
             "last_reload": last_reload.as_json(),
         },
         "brokers": brokers,
-        "halted": bridge.recovering,
+        "halted": bridge.recovering or bridge.guard.halt.halted,  # either way no new order is sent
+        "kill_switch": bridge.guard.halt.state.as_json(),
+        "circuit_breakers": bridge.guard.status(),
         "recovering": bridge.recovering,
         "queued": bridge.queues.pending,
         "jobs": {job: None if at is None else iso(at) for job, at in sorted(bridge.jobs.next_runs().items())},

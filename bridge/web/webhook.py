@@ -1,23 +1,37 @@
-"""`POST /webhook/{strategy}/{token}`: authenticate, parse, journal (committed), then answer."""
+"""`POST /webhook/{strategy}/{token}`: authenticate, screen, parse, journal (committed), then answer.
+
+The order of the checks is deliberate: nothing is read or parsed for a stranger (locked-out address,
+unknown strategy or wrong token), the body is read only for an allowed source, and the duplicate
+check happens in the same transaction that would journal the signal.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import time
 import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
+from bridge.config.schema import ServerConfig, Strategy
 from bridge.config.secrets import MASK, redact
 from bridge.service import Bridge
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
+from bridge.store.dedupe import Dedupe, Duplicate
 from bridge.web.auth import safe_headers, token_matches
+from bridge.web.checks import Refusal, check_fresh, check_rate, check_source, client_of, idempotency_key
+from bridge.web.limits import Guards
 from bridge.web.pin import runtime_of
+from bridge.web.signing import SignatureError, verify
+from bridge.web.sources import Client
 
 log = logging.getLogger("bridge.webhook")
 UNAUTHORIZED = {
@@ -28,6 +42,11 @@ UNAUTHORIZED = {
 }
 
 METHOD_NOT_ALLOWED = {"success": False, "messageCode": "post-required", "message": "Webhooks must be sent with POST."}
+UNAVAILABLE = {
+    "success": False,
+    "messageCode": "unavailable",
+    "message": "The bridge cannot store signals right now (database busy or disk full); retry shortly.",
+}
 
 
 class BodyTooLarge(Exception):
@@ -49,74 +68,150 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def receive_webhook(request: Request) -> JSONResponse:
-    """Handle one webhook request end to end."""
-    started = time.perf_counter()
-    bridge: Bridge = request.app.state.bridge
-    runtime = runtime_of(request, bridge)  # one config for the whole request, even if a reload swaps it
-    name = request.path_params["strategy"]
-    secrets = runtime.loaded.secrets()
-    strategy = runtime.strategies.get(name)
-    known = strategy is not None and token_matches(strategy.token, request.path_params["token"])
-    prefix = "/trading/webhook" if request.url.path.startswith("/trading/") else "/webhook"
-    webhook = journal.WebhookRow(
-        id=str(uuid.uuid4()),
-        received_at=iso(utcnow()),
-        strategy=name if known else None,
-        remote_addr=request.client.host if request.client else None,
-        method=request.method,
-        path=f"{prefix}/{name}/{MASK}" if known else f"{prefix}/{MASK}/{MASK}",
-        headers={key: redact(value, secrets) for key, value in safe_headers(request.headers).items()},
-        body=None,
-        status_code=0,
-    )
+def guards_of(request: Request) -> Guards:
+    """The app's request limits, created on first use; they outlive config reloads."""
+    guards = getattr(request.app.state, "guards", None)
+    if not isinstance(guards, Guards):
+        guards = request.app.state.guards = Guards()
+    return guards
 
-    async def answer(status: int, content: dict[str, Any], code: str | None = None) -> JSONResponse:
+
+class Intake:
+    """One request's journal row and the way every answer is journaled and logged."""
+
+    def __init__(self, request: Request, bridge: Bridge, secrets: list[str], webhook: journal.WebhookRow) -> None:
+        self.request = request
+        self.bridge = bridge
+        self.secrets = secrets
+        self.webhook = webhook
+        self.started = time.perf_counter()
+
+    def took(self) -> float:
+        """Milliseconds since the request arrived."""
+        return (time.perf_counter() - self.started) * 1e3
+
+    async def answer(self, status: int, content: dict[str, Any], code: str | None = None,
+                     headers: dict[str, str] | None = None, signal_id: str | None = None) -> JSONResponse:  # fmt: skip
+        """Journal this request with its outcome, log one line, and answer."""
         message = content.get("message")  # may quote the offending value, which may be a secret
-        row = journal.WebhookRow(**{**webhook.__dict__, "status_code": status, "message_code": code,
-                                    "message": None if message is None else redact(message, secrets)})  # fmt: skip
+        row = replace(self.webhook, status_code=status, message_code=code, signal_id=signal_id,
+                      message=None if message is None else redact(str(message), self.secrets))  # fmt: skip
         try:
-            await bridge.store.run(journal.record_webhook, bridge.store.conn, row)
+            await self.bridge.store.run(journal.record_webhook, self.bridge.store.conn, row)
         except sqlite3.Error:
             log.exception("could not journal a %d answer", status)
-        log.info(
-            "%s %s %d %s %.1fms", request.method, row.path, status, code or "", (time.perf_counter() - started) * 1e3
-        )
-        return JSONResponse(content, status_code=status)
+        log.info("%s %s %d %s %.1fms", self.request.method, row.path, status, code or "", self.took())
+        return JSONResponse(content, status_code=status, headers=headers)
+
+    async def refuse(self, refusal: Refusal) -> JSONResponse:
+        """Answer a refused request with its messageCode and message."""
+        content = {"success": False, "logId": self.webhook.id, "messageCode": refusal.code, "message": refusal.message}
+        headers = None if refusal.retry_after is None else {"Retry-After": str(max(1, round(refusal.retry_after)))}
+        return await self.answer(refusal.status, content, refusal.code, headers)
+
+
+def _auth_failed(guards: Guards, client: Client, server: ServerConfig) -> None:
+    """Count a failed authentication against the address; log when that starts a lockout."""
+    if guards.lockout.failure(client.shown, server.auth_failure_limit, server.auth_lockout):
+        log.warning("locked out %s for %gs after %d failed authentications within a minute%s", client.shown,
+                    server.auth_lockout, server.auth_failure_limit,
+                    "; if that is your tunnel or proxy, list it in server.trusted_proxies" if client.address
+                    and (client.address.is_loopback or client.address.is_private) else "")  # fmt: skip
+
+
+def _locked_out(left: float) -> JSONResponse:
+    """429 for a locked-out address: not journaled, so a flood of bad tokens cannot fill the journal."""
+    content = {"success": False, "messageCode": "too-many-requests",
+               "message": f"Too many failed authentications from this address; retry in {left:.0f}s."}  # fmt: skip
+    return JSONResponse(content, status_code=429, headers={"Retry-After": str(max(1, round(left)))})
+
+
+def _verify(strategy: Strategy, request: Request, body: bytes) -> str | None:
+    """The verified `webhook-id` when the strategy requires signatures, else None."""
+    if not strategy.signing_secrets:
+        return None
+    try:
+        return verify(strategy.signing_secrets, request.headers, body, utcnow())
+    except SignatureError as exc:
+        raise Refusal(401, exc.code, exc.message) from None
+
+
+async def receive_webhook(request: Request) -> JSONResponse:
+    """Handle one webhook request end to end."""
+    bridge: Bridge = request.app.state.bridge
+    runtime = runtime_of(request, bridge)  # one config for the whole request, even if a reload swaps it
+    config = runtime.loaded.config
+    name = request.path_params["strategy"]
+    strategy = runtime.strategies.get(name)
+    known = strategy is not None and token_matches(strategy.token, request.path_params["token"])
+    secrets = runtime.loaded.secrets()
+    client = client_of(request, config.server)
+    received = utcnow()
+    prefix = "/trading/webhook" if request.url.path.startswith("/trading/") else "/webhook"
+    intake = Intake(request, bridge, secrets, journal.WebhookRow(
+        id=str(uuid.uuid4()), received_at=iso(received), strategy=name if known else None, remote_addr=client.shown,
+        method=request.method, path=f"{prefix}/{name}/{MASK}" if known else f"{prefix}/{MASK}/{MASK}",
+        headers={key: redact(value, secrets) for key, value in safe_headers(request.headers).items()},
+        body=None, status_code=0,
+    ))  # fmt: skip
+    guards = guards_of(request)
 
     if request.method != "POST":  # the route takes every method so that this request is journaled too
-        response = await answer(405, METHOD_NOT_ALLOWED, "post-required")
-        response.headers["Allow"] = "POST"
-        return response
-    if not known:
-        return await answer(401, UNAUTHORIZED, "unauthorized")
+        return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
+    if (left := guards.lockout.locked(client.shown)) is not None:
+        return _locked_out(left)
+    if not known or strategy is None:
+        _auth_failed(guards, client, config.server)
+        return await intake.answer(401, UNAUTHORIZED, "unauthorized")
     try:
-        body = await read_body(request, runtime.loaded.config.server.max_body_bytes)
+        check_source(strategy, name, client)
+        body = await read_body(request, config.server.max_body_bytes)
+        intake.webhook = replace(intake.webhook, body=redact(body.decode("utf-8", errors="replace"), secrets))
+        signed_id = _verify(strategy, request, body)
+        check_rate(guards.rates, strategy, name)
+    except Refusal as refusal:
+        if refusal.status == 401:
+            _auth_failed(guards, client, config.server)
+        return await intake.refuse(refusal)
     except BodyTooLarge:
-        limit = runtime.loaded.config.server.max_body_bytes
-        return await answer(413, {"success": False, "logId": webhook.id, "messageCode": "payload-too-large",
-                                  "message": f"The body is larger than {limit} bytes; send only the signal fields."},
-                            "payload-too-large")  # fmt: skip
+        limit = config.server.max_body_bytes
+        message = f"The body is larger than {limit} bytes; send only the signal fields."
+        return await intake.refuse(Refusal(413, "payload-too-large", message))
     except ClientDisconnect:
         return JSONResponse({"success": False}, status_code=400)
-    text = body.decode("utf-8", errors="replace")
-    webhook = journal.WebhookRow(**{**webhook.__dict__, "body": redact(text, secrets)})
+    return await _accept(intake, name, strategy, body, signed_id)
+
+
+async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, signed_id: str | None) -> JSONResponse:
+    """Parse, check freshness and the idempotency key, then journal the signal once (or answer duplicate)."""
+    bridge, request = intake.bridge, intake.request
+    runtime = runtime_of(request, bridge)
+    config = runtime.loaded.config
     try:
         signal, payload, unknown = parse_body(body)
+        key = idempotency_key(request, unknown, signed_id)
+        check_fresh(signal.time, utcnow(), config)
     except PayloadError as exc:
-        content = {"success": False, "logId": webhook.id, "messageCode": exc.code, "message": exc.message}
-        return await answer(400, content, exc.code)
-    webhook = journal.WebhookRow(**{**webhook.__dict__, "status_code": 200})
+        return await intake.refuse(Refusal(400, exc.code, exc.message))
+    except Refusal as refusal:
+        return await intake.refuse(refusal)
+    except Exception:  # a parser bug must not become a 5xx that TradingView would resend
+        log.exception("the payload parser failed; answering 400")
+        message = "The bridge could not read this payload; send a JSON object with ticker and action."
+        return await intake.refuse(Refusal(400, "invalid-payload", message))
+    retention = timedelta(days=config.idempotency_retention_days)
+    dedupe = Dedupe(datetime.fromisoformat(intake.webhook.received_at), hashlib.sha256(body).hexdigest(), key,
+                    strategy.dedupe_window, retention)  # fmt: skip
+    webhook = replace(intake.webhook, status_code=200)
     try:
-        signal_id = await bridge.accept(webhook, name, signal, payload, unknown, runtime)
+        signal_id = await bridge.accept(webhook, name, signal, payload, unknown, runtime, dedupe)
+    except Duplicate as dup:
+        note = f"Duplicate of signal {dup.signal_id} ({dup.reason}); nothing was executed again."
+        content = {"success": True, "id": dup.signal_id, "logId": webhook.id, "payload": payload, "duplicate": True,
+                   "message": note}  # fmt: skip
+        return await intake.answer(200, content, "duplicate", signal_id=dup.signal_id)
     except sqlite3.Error:
         log.exception("cannot journal the signal: answering 503 so the sender retries")
-        return JSONResponse(
-            {"success": False, "messageCode": "unavailable",
-             "message": "The bridge cannot store signals right now (database busy or disk full); retry shortly."},
-            status_code=503,
-        )  # fmt: skip
-    log.info(
-        "%s %s 200 signal=%s %.1fms", request.method, webhook.path, signal_id, (time.perf_counter() - started) * 1e3
-    )
+        return JSONResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
+    log.info("%s %s 200 signal=%s %.1fms", request.method, webhook.path, signal_id, intake.took())
     return JSONResponse({"success": True, "id": signal_id, "logId": webhook.id, "payload": payload})

@@ -17,6 +17,8 @@ from tests.conftest import ADMIN, TOKEN, Daemon, free_port
 
 # Strategy name -> its subscriptions (raw YAML list). `sq` keeps the defaults of design §7.
 DEFAULT_STRATEGIES: dict[str, str] = {"sq": "- broker: paper\n"}
+# One module-wide daemon takes far more requests a minute than a real alert sends.
+RELAXED = "    rate_limit: {per_minute: 100000, per_hour: 1000000}\n"
 
 
 def token_for(strategy: str) -> str:
@@ -33,7 +35,7 @@ def write_strategies_config(directory: Path, port: int, strategies: Mapping[str,
         "strategies:\n"
     )
     for name, subscriptions in strategies.items():
-        text += f"  {name}:\n    token: {token_for(name)}\n    subscriptions:\n"
+        text += f"  {name}:\n    token: {token_for(name)}\n{RELAXED}    subscriptions:\n"
         text += textwrap.indent(subscriptions, "      ")
     path = directory / "config.yaml"
     path.write_text(text)

@@ -88,7 +88,10 @@ class Sender:
                 next_action[ticker] = "sell" if action == "buy" else "buy"
                 self.sent += 1
                 try:
-                    response = client.post(self.url, json={"ticker": ticker, "action": action, "price": 100 + i % 7})
+                    # `n` makes every body distinct: this sender never resends, so no request is a repeat of the
+                    # ticker's last signal (which dedupe_window would answer as a duplicate).
+                    signal = {"ticker": ticker, "action": action, "price": 100 + i % 7, "n": i}
+                    response = client.post(self.url, json=signal)
                 except httpx.ConnectError:
                     self.refused += 1
                     time.sleep(0.01)

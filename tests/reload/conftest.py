@@ -24,7 +24,8 @@ def config_text(strategies: dict[str, str], plugin: str = "paper", cash: int = 1
     text = f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n" + BROKER.format(plugin=plugin, cash=cash)
     text += "strategies:\n"
     for name, token in strategies.items():
-        text += f"  {name}:\n    token: {token}\n    subscriptions:\n      - broker: paper\n"
+        text += f"  {name}:\n    token: {token}\n    rate_limit: {{per_minute: 100000, per_hour: 1000000}}\n"
+        text += "    subscriptions:\n      - broker: paper\n"
     return text + textwrap.dedent(extra)
 
 

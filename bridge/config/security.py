@@ -1,0 +1,82 @@
+"""Settings that limit what a request, a leaked token or a runaway strategy can do."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bridge.web.signing import secret_key
+from bridge.web.sources import parse_networks
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimit(Strict):
+    """How many webhook requests one strategy takes; more answer 429 too-many-requests."""
+
+    per_minute: int = Field(default=60, ge=1, le=100_000, description="requests in any 60-second span")
+    per_hour: int = Field(default=500, ge=1, le=1_000_000, description="requests in any 3600-second span")
+
+
+class RiskLimits(Strict):
+    """Pre-trade limits; an order that breaks one is rejected with the reason and never reaches the broker."""
+
+    max_order_quantity: Decimal | None = Field(
+        default=None, gt=0, description="largest quantity of one opening order (exits are never blocked by it)"
+    )
+    max_notional: Decimal | None = Field(
+        default=None,
+        gt=0,
+        description="largest quantity x price of one opening order; needs a price (the order's limit/stop, the "
+        "signal's price, or a broker quote), else the order is rejected",
+    )
+    max_position: Decimal | None = Field(
+        default=None, gt=0, description="largest absolute position per symbol an order may leave behind"
+    )
+    max_orders_per_minute: int | None = Field(
+        default=None, ge=1, description="orders (exits included) planned in any 60 seconds; more are rejected"
+    )
+    allowed_symbols: list[str] | None = Field(
+        default=None, description="only these tickers or broker symbols trade (case-insensitive); null: any"
+    )
+
+
+class GlobalRisk(RiskLimits):
+    """The top-level `risk:` block: limits over every subscription, plus the per-broker circuit breaker."""
+
+    breaker_failures: int = Field(
+        default=5, ge=0, le=1000, description="consecutive failed submissions that open a broker's circuit; 0: never"
+    )
+    breaker_cooldown: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="seconds an open circuit refuses orders before one probe is let through",
+    )
+
+
+def check_sources(value: list[str] | None) -> list[str] | None:
+    """Validate allowlist entries (`tradingview`, `trendspider`, an address or a CIDR network)."""
+    if value is not None:
+        if not value:
+            raise ValueError("an empty allowed_sources would refuse every request; remove the key to allow any")
+        parse_networks(value)
+    return value
+
+
+def check_proxies(value: list[str]) -> list[str]:
+    """Validate trusted proxy entries (addresses or CIDR networks; no sender aliases)."""
+    parse_networks(value, aliases=False)
+    return value
+
+
+def check_signing_secrets(value: list[str]) -> list[str]:
+    """Validate Standard Webhooks secrets (`whsec_` + base64 of 24+ bytes)."""
+    for secret in value:
+        secret_key(secret)
+    return value

@@ -1,0 +1,55 @@
+"""`bridge halt` / `bridge resume`: through the running daemon's admin API, else straight into the journal."""
+
+from __future__ import annotations
+
+import httpx
+
+from bridge.config.load import LoadedConfig
+from bridge.halt import write_state
+from bridge.store.db import Store
+
+WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
+
+
+def admin_url(loaded: LoadedConfig, path: str) -> str:
+    """Where the daemon of this config serves the admin API."""
+    server = loaded.config.server
+    if server.admin_port is not None:
+        return f"http://127.0.0.1:{server.admin_port}{path}"
+    host = "127.0.0.1" if server.host in WILDCARDS else server.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{server.port}{path}"
+
+
+def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> None:
+    store = Store(loaded.database_path())
+    store.open_sync()
+    try:
+        write_state(store.conn, halted, reason, "cli")
+    finally:
+        store.close_sync()
+
+
+def switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int, str]:
+    """Halt or resume; returns (exit code, what happened)."""
+    verb = "halted" if halted else "resumed"
+    token = loaded.config.server.admin_token
+    if token is None:
+        _write(loaded, halted, reason)
+        return 0, (f"trading {verb} in {loaded.database_path()} (no server.admin_token, so the daemon was not asked): "
+                   "a running daemon applies it before its next order")  # fmt: skip
+    url = admin_url(loaded, "/api/halt" if halted else "/api/resume")
+    try:
+        response = httpx.post(url, json={"reason": reason} if reason else {},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    except httpx.ConnectError:
+        _write(loaded, halted, reason)
+        return (
+            0,
+            f"no daemon answers at {url}: trading {verb} in {loaded.database_path()}, in force from its next start",
+        )
+    except httpx.HTTPError as exc:
+        return 1, f"{url} did not confirm ({exc}): the change may or may not have applied; check /health and retry"
+    if response.is_success:
+        return 0, f"trading {verb} (the daemon at {url} confirmed it)"
+    return 1, f"the daemon at {url} answered {response.status_code}: {response.text}"

@@ -1,0 +1,87 @@
+"""The kill switch: a halt flag persisted in the journal that stops every new broker submission.
+
+Cancels still run while halted. The flag survives restarts (table `trading_state`), and the
+executor checks it right before each `create_order`, so once a halt has been acknowledged no
+order leaves the bridge until a resume.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from bridge.store.db import Store, iso, transaction, utcnow
+
+
+@dataclass(frozen=True)
+class HaltState:
+    """Whether trading is halted, and who changed it when and why."""
+
+    halted: bool = False
+    reason: str | None = None
+    changed_at: str | None = None
+    changed_by: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """The state as the API and /health show it."""
+        return {"halted": self.halted, "reason": self.reason, "changed_at": self.changed_at, "by": self.changed_by}
+
+    def explain(self) -> str:
+        """One sentence for decisions and errors."""
+        why = f" ({self.reason})" if self.reason else ""
+        since = f" since {self.changed_at}" if self.changed_at else ""
+        return f"trading is halted{why}{since}; run `bridge resume` or POST /api/resume to trade again"
+
+
+def read_state(conn: sqlite3.Connection) -> HaltState:
+    """The persisted state (not halted when it was never set)."""
+    row = conn.execute("SELECT halted, reason, changed_at, changed_by FROM trading_state WHERE id = 1").fetchone()
+    if row is None:
+        return HaltState()
+    return HaltState(bool(row["halted"]), row["reason"], row["changed_at"], row["changed_by"])
+
+
+def write_state(conn: sqlite3.Connection, halted: bool, reason: str | None, by: str) -> HaltState:
+    """Persist a halt or a resume (committed when this returns)."""
+    state = HaltState(halted, reason, iso(utcnow()), by)
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO trading_state (id, halted, reason, changed_at, changed_by) VALUES (1, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET halted = excluded.halted, reason = excluded.reason, "
+            "changed_at = excluded.changed_at, changed_by = excluded.changed_by",
+            (int(halted), reason, state.changed_at, by),
+        )
+    return state
+
+
+class HaltSwitch:
+    """The daemon's view of the flag: set in memory first on a halt, so no submission starts meanwhile."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.state = HaltState()
+        self._generation = 0  # bumped by every change made through this process
+
+    @property
+    def halted(self) -> bool:
+        """True while no new order may be sent."""
+        return self.state.halted
+
+    async def refresh(self) -> HaltState:
+        """Pick up a change written by another process (`bridge halt` without a reachable daemon)."""
+        generation = self._generation
+        state = await self.store.run(read_state, self.store.conn)
+        if generation == self._generation:  # a halt or resume made here meanwhile is newer than what was read
+            self.state = state
+        return self.state
+
+    async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
+        """Halt or resume; a halt takes effect before it is persisted, a resume only after."""
+        self._generation += 1
+        if halted:
+            # From here on no submission starts, even if persisting below fails (then the caller gets the error).
+            self.state = HaltState(True, reason, iso(utcnow()), by)
+        state = await self.store.run(write_state, self.store.conn, halted, reason, by)
+        self._generation += 1
+        self.state = state
+        return state

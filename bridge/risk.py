@@ -1,0 +1,205 @@
+"""Pre-trade risk limits, the kill switch gate and a per-broker circuit breaker, applied by the executor.
+
+A plan is checked before any of its orders is committed (a refusal leaves a clear decision and no
+order row); then every single submission passes `Guard.create_order`, the last gate before the
+broker: it refuses while trading is halted or the broker's circuit is open.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from bridge.brokers.base import Broker
+from bridge.config.schema import Config, Subscription
+from bridge.config.security import RiskLimits
+from bridge.errors import DuplicateClientOrderId, OrderRejected
+from bridge.halt import HaltSwitch
+from bridge.models import Order, OrderRequest
+from bridge.signals.resolve import Leg, describe_position, fmt
+from bridge.store.db import Store, iso, utcnow
+
+log = logging.getLogger("bridge.risk")
+WINDOW = timedelta(minutes=1)
+
+
+class SubmitRefused(OrderRejected):
+    """The bridge itself refused to send an order (halted, circuit open); the broker never saw it."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a plan would do, as the limits see it."""
+
+    ticker: str
+    symbol: str
+    position: Decimal
+    legs: Sequence[Leg]
+    price: Decimal | None  # the signal's price or a broker quote, for notional
+
+
+def _opening(legs: Sequence[Leg]) -> list[Leg]:
+    return [leg for leg in legs if leg.kind == "entry"]
+
+
+def _final_position(p: Proposal) -> Decimal:
+    moved = sum((leg.quantity if leg.side == "buy" else -leg.quantity for leg in p.legs if leg.kind != "breakeven"),
+                Decimal(0))  # fmt: skip
+    return p.position + moved
+
+
+def breach(limits: RiskLimits, where: str, p: Proposal, recent_orders: int) -> str | None:
+    """The first limit the proposal breaks, as a sentence naming the setting; None when it passes."""
+    if limits.allowed_symbols is not None:
+        allowed = {s.upper() for s in limits.allowed_symbols}
+        if p.ticker.upper() not in allowed and p.symbol.upper() not in allowed:
+            return f"{p.symbol} is not in {where}.allowed_symbols ({', '.join(limits.allowed_symbols)})"
+    if limits.max_orders_per_minute is not None and recent_orders + len(p.legs) > limits.max_orders_per_minute:
+        return (f"{len(p.legs)} more order(s) after {recent_orders} in the last minute would exceed "
+                f"{where}.max_orders_per_minute {limits.max_orders_per_minute}")  # fmt: skip
+    for leg in _opening(p.legs):
+        if limits.max_order_quantity is not None and leg.quantity > limits.max_order_quantity:
+            return (f"the {leg.side} of {fmt(leg.quantity)} {p.symbol} exceeds {where}.max_order_quantity "
+                    f"{fmt(limits.max_order_quantity)}")  # fmt: skip
+        if limits.max_notional is not None:
+            price = leg.limit_price or leg.stop_price or p.price
+            if price is None:
+                return (f"{where}.max_notional needs a price and none is known: send `price` in the signal "
+                        "or use a broker that quotes")  # fmt: skip
+            notional = leg.quantity * price
+            if notional > limits.max_notional:
+                return (f"the {leg.side} of {fmt(leg.quantity)} {p.symbol} at {fmt(price)} is {fmt(notional)} "
+                        f"notional, over {where}.max_notional {fmt(limits.max_notional)}")  # fmt: skip
+    final = _final_position(p)
+    cap = limits.max_position
+    if cap is not None and _opening(p.legs) and abs(final) > cap and abs(final) > abs(p.position):
+        return (f"it would leave {describe_position(final)} {p.symbol}, over {where}.max_position {fmt(cap)} "
+                f"(now {describe_position(p.position)})")  # fmt: skip
+    return None
+
+
+def recent_orders(conn: sqlite3.Connection, strategy: str, subscription: str, since: str) -> tuple[int, int]:
+    """Orders planned since `since`: (this subscription's, everyone's); bracket children ride with their parent."""
+    total = conn.execute(
+        "SELECT count(*) FROM orders WHERE created_at >= ? AND parent_client_order_id IS NULL", (since,)
+    ).fetchone()[0]
+    mine = conn.execute(
+        "SELECT count(*) FROM orders o JOIN signals s ON s.id = o.signal_id WHERE o.created_at >= ? "
+        "AND o.parent_client_order_id IS NULL AND s.strategy = ? AND o.subscription = ?",
+        (since, strategy, subscription),
+    ).fetchone()[0]
+    return int(mine), int(total)
+
+
+@dataclass
+class Breaker:
+    """One broker's circuit: opens after consecutive failed submissions, then lets one probe through."""
+
+    failures: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+    last_error: str = ""
+
+    def refusal(self, name: str, now: float, cooldown: float, take_probe: bool) -> str | None:
+        """Why an order may not go to this broker now; a closed circuit, or the probe's turn, gives None."""
+        if self.opened_at is None:
+            return None
+        if self.probing:
+            return f"broker {name}'s circuit breaker is open; one probe order is on its way to test it"
+        left = self.opened_at + cooldown - now
+        if left > 0:
+            return (f"broker {name}'s circuit breaker is open after {self.failures} failed submission(s) "
+                    f"(last: {self.last_error}); it lets one order through in {left:.0f}s")  # fmt: skip
+        self.probing = self.probing or take_probe
+        return None
+
+    def record(self, name: str, ok: bool, error: str, now: float, limit: int) -> None:
+        """Count a submission's outcome; open on the limit-th failure in a row, or on a failed probe."""
+        probe, self.probing = self.probing, False
+        if ok:
+            if self.opened_at is not None:
+                log.warning("broker %s: circuit breaker closed, the probe order went through", name)
+            self.failures, self.opened_at = 0, None
+            return
+        self.failures += 1
+        self.last_error = error[:200]
+        if probe or (limit > 0 and self.failures >= limit and self.opened_at is None):
+            self.opened_at = now
+            log.warning("broker %s: circuit breaker open after %d failed submission(s): %s", name, self.failures, error)
+
+    def status(self, now: float, cooldown: float) -> str:
+        """`closed`, `open` or `half-open` (the next order is a probe)."""
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self.probing or now >= self.opened_at + cooldown else "open"
+
+
+class Guard:
+    """Risk checks, the kill switch and the circuit breakers of one daemon (they survive config reloads)."""
+
+    def __init__(self, store: Store, config: Callable[[], Config], clock: Callable[[], float] = time.monotonic):
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.halt = HaltSwitch(store)
+        self.breakers: dict[str, Breaker] = {}
+
+    async def load(self) -> None:
+        """Read the persisted kill switch (call once the journal is open)."""
+        await self.halt.refresh()
+
+    async def check_plan(self, strategy: str, subscription: str, broker: str, sub: Subscription,
+                         proposal: Proposal) -> str | None:  # fmt: skip
+        """Why this plan may not run (halted, circuit open, a limit), or None."""
+        if (await self.halt.refresh()).halted:
+            return self.halt.state.explain()
+        risk = self.config().risk
+        refusal = self.breaker(broker).refusal(broker, self.clock(), risk.breaker_cooldown, take_probe=False)
+        if refusal is not None:
+            return refusal
+        since = iso(utcnow() - WINDOW)
+        mine, total = await self.store.run(recent_orders, self.store.conn, strategy, subscription, since)
+        found = breach(risk, "risk", proposal, total)
+        if found is None and sub.risk is not None:
+            found = breach(sub.risk, f"subscription {subscription}'s risk", proposal, mine)
+        return found
+
+    def breaker(self, broker: str) -> Breaker:
+        """The circuit of one broker (by its config name)."""
+        return self.breakers.setdefault(broker, Breaker())
+
+    async def create_order(self, name: str, broker: Broker, request: OrderRequest) -> Order:
+        """The last gate: refuse while halted or while the circuit is open, else send and count the outcome."""
+        risk = self.config().risk
+        breaker = self.breaker(name)
+        # Checked synchronously and immediately before the call: a halt acknowledged before this line runs
+        # is always seen, and nothing can interleave between the check and the submission.
+        if self.halt.halted:
+            raise SubmitRefused(f"not sent: {self.halt.state.explain()}")
+        refusal = breaker.refusal(name, self.clock(), risk.breaker_cooldown, take_probe=True)
+        if refusal is not None:
+            raise SubmitRefused(f"not sent: {refusal}")
+        try:
+            order = await broker.create_order(request)
+        except DuplicateClientOrderId:
+            breaker.record(name, True, "", self.clock(), risk.breaker_failures)  # the venue answered sensibly
+            raise
+        except Exception as exc:
+            breaker.record(name, False, f"{type(exc).__name__}: {exc}", self.clock(), risk.breaker_failures)
+            raise
+        except BaseException:
+            breaker.probing = False  # cancelled at shutdown: neither a success nor a failure
+            raise
+        ok = order.status != "rejected"
+        breaker.record(name, ok, order.error or "rejected", self.clock(), risk.breaker_failures)
+        return order
+
+    def status(self) -> dict[str, str]:
+        """Each broker's circuit state, for /health."""
+        cooldown = self.config().risk.breaker_cooldown
+        return {name: b.status(self.clock(), cooldown) for name, b in sorted(self.breakers.items())}

@@ -1,0 +1,84 @@
+"""Duplicate detection inside the transaction that journals a signal, so concurrent repeats cannot both pass.
+
+Two kinds: an idempotency key (`Idempotency-Key`, `idempotencyKey`, or a Standard Webhooks
+`webhook-id`) makes exactly one signal per strategy for as long as the key is retained, enforced
+by the primary key of `idempotency_keys`; and, for requests without a key, a repeat of the body
+of the ticker's latest signal within the strategy's `dedupe_window`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bridge.store.db import iso
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    """What identifies a request as a repeat: computed by the webhook, checked by the journal."""
+
+    now: datetime
+    content_sha256: str
+    key: str | None = None
+    window: float = 0.0  # seconds; 0 turns keyless dedupe off
+    retention: timedelta = timedelta(days=7)
+
+
+class Duplicate(Exception):
+    """The request repeats an accepted signal: nothing new was journaled for trading."""
+
+    def __init__(self, signal_id: str, reason: str) -> None:
+        super().__init__(f"duplicate of signal {signal_id} ({reason})")
+        self.signal_id = signal_id
+        self.reason = reason
+
+
+def find_original(conn: sqlite3.Connection, strategy: str, ticker: str, d: Dedupe) -> Duplicate | None:
+    """The signal this request repeats, if any; call inside the journaling transaction."""
+    if d.key is not None:
+        conn.execute(  # an expired key is forgotten, so its reuse starts a new signal
+            "DELETE FROM idempotency_keys WHERE created_at < ?", (iso(d.now - d.retention),)
+        )
+        row = conn.execute(
+            "SELECT signal_id FROM idempotency_keys WHERE strategy = ? AND key = ?", (strategy, d.key)
+        ).fetchone()
+        return None if row is None else Duplicate(row["signal_id"], "same idempotency key")
+    if d.window <= 0:
+        return None
+    row = conn.execute(
+        "SELECT signal_id, sha256, received_at FROM recent_content WHERE strategy = ? AND ticker = ?",
+        (strategy, ticker),
+    ).fetchone()
+    if row is None or row["sha256"] != d.content_sha256:
+        return None
+    if datetime.fromisoformat(row["received_at"]) < d.now - timedelta(seconds=d.window):
+        return None
+    return Duplicate(row["signal_id"], f"same body as the ticker's last signal within {d.window:g}s")
+
+
+def claim(conn: sqlite3.Connection, strategy: str, ticker: str, signal_id: str, d: Dedupe) -> None:
+    """Raise Duplicate for a repeat, else record the new signal's key and body hash (inside its transaction)."""
+    original = find_original(conn, strategy, ticker, d)
+    if original is not None:
+        raise original  # the journaling transaction rolls back: nothing of this request is stored as a signal
+    remember(conn, strategy, ticker, signal_id, d)
+
+
+def remember(conn: sqlite3.Connection, strategy: str, ticker: str, signal_id: str, d: Dedupe) -> None:
+    """Record the new signal's key and body hash, in the transaction that inserts the signal."""
+    at = iso(d.now)
+    if d.key is not None:
+        # A plain INSERT: should a concurrent writer ever slip past find_original, the primary key
+        # refuses the second row and the whole transaction (signal included) rolls back.
+        conn.execute(
+            "INSERT INTO idempotency_keys (strategy, key, signal_id, created_at) VALUES (?, ?, ?, ?)",
+            (strategy, d.key, signal_id, at),
+        )
+    conn.execute(
+        "INSERT INTO recent_content (strategy, ticker, sha256, signal_id, received_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (strategy, ticker) DO UPDATE SET sha256 = excluded.sha256, signal_id = excluded.signal_id, "
+        "received_at = excluded.received_at",
+        (strategy, ticker, d.content_sha256, signal_id, at),
+    )

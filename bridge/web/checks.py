@@ -1,0 +1,111 @@
+"""The checks a webhook passes after authentication: source, freshness, idempotency key, rate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from starlette.requests import Request
+
+from bridge.config.schema import Config, ServerConfig, Strategy
+from bridge.web.limits import RateLimiter
+from bridge.web.sources import Client, Network, client_address, contains, forwarded_hops, parse_networks
+
+MAX_KEY_LENGTH = 255
+KEY_FIELD = "idempotencyKey"
+
+
+class Refusal(Exception):
+    """A request refused with a 4xx: `status`, `code` (messageCode) and a message saying what to do."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+@lru_cache(maxsize=256)
+def _networks(entries: tuple[str, ...], aliases: bool) -> tuple[Network, ...]:
+    return parse_networks(entries, aliases)
+
+
+def client_of(request: Request, server: ServerConfig) -> Client:
+    """The address this request is judged by: forwarded headers count only when the peer is a trusted proxy."""
+    trusted = _networks(tuple(server.trusted_proxies), False)
+    hops = forwarded_hops(request.headers.getlist(server.forwarded_header), server.forwarded_header)
+    return client_address(request.client.host if request.client else None, hops, trusted)
+
+
+def check_source(strategy: Strategy, name: str, client: Client) -> None:
+    """403 unless the client address is in the strategy's `allowed_sources` (when it has one)."""
+    if strategy.allowed_sources is None:
+        return
+    if not contains(_networks(tuple(strategy.allowed_sources), True), client.address):
+        raise Refusal(
+            403,
+            "forbidden-ip",
+            f"requests from {client.shown} are not allowed for strategy {name} (allowed_sources). Behind a "
+            "tunnel or reverse proxy, list its address in server.trusted_proxies so the sender's address is seen.",
+        )
+
+
+def check_rate(rates: RateLimiter, strategy: Strategy, name: str) -> None:
+    """429 when the strategy has used its `rate_limit`."""
+    limit = strategy.rate_limit
+    wait = rates.acquire(name, ((limit.per_minute, 60.0), (limit.per_hour, 3600.0)))
+    if wait is not None:
+        raise Refusal(
+            429,
+            "too-many-requests",
+            f"strategy {name} takes at most {limit.per_minute} requests a minute and {limit.per_hour} an hour "
+            f"(rate_limit); retry in {wait:.0f}s",
+            retry_after=wait,
+        )
+
+
+def _clean_key(value: Any, source: str) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_KEY_LENGTH or not text.isprintable():
+        raise Refusal(
+            400,
+            "invalid-idempotency-key",
+            f"{source} must be 1 to {MAX_KEY_LENGTH} printable characters, unique per signal",
+        )
+    return text.strip()
+
+
+def idempotency_key(request: Request, unknown: dict[str, Any], signed_id: str | None) -> str | None:
+    """The request's idempotency key: `Idempotency-Key`, else the `idempotencyKey` field, else `webhook-id`."""
+    header = request.headers.get("idempotency-key")
+    if header is not None:
+        return _clean_key(header, "the Idempotency-Key header")
+    if KEY_FIELD in unknown:
+        return _clean_key(unknown[KEY_FIELD], KEY_FIELD)
+    given = signed_id or request.headers.get("webhook-id")
+    return None if given is None else _clean_key(given, "the webhook-id header")
+
+
+def check_fresh(signal_time: datetime | None, now: datetime, config: Config) -> None:
+    """400 stale-signal when the signal's `time` is older than `max_signal_age` or in the future (beyond skew)."""
+    if signal_time is None:
+        return
+    age = (now - signal_time).total_seconds()
+    skew, max_age = config.clock_skew, config.max_signal_age
+    if age > max_age + skew:
+        raise Refusal(
+            400,
+            "stale-signal",
+            f"the signal's time {signal_time.isoformat()} is {age:.0f}s old; signals older than max_signal_age "
+            f"{max_age:g}s (+ clock_skew {skew:g}s) are refused so a late alert cannot trade at a stale price. "
+            "Check the alert's delivery and this machine's clock (NTP).",
+        )
+    if -age > skew:
+        raise Refusal(
+            400,
+            "stale-signal",
+            f"the signal's time {signal_time.isoformat()} is {-age:.0f}s in the future (clock_skew allows "
+            f"{skew:g}s): check the sender's clock and this machine's (NTP)",
+        )

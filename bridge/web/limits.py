@@ -1,0 +1,94 @@
+"""In-memory request limits: per-strategy rate limits and a lockout of addresses that keep failing auth.
+
+Kept in memory on purpose: they protect the process and the journal from floods, and a restart
+(which resets them) costs an attacker far more than it saves.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_TRACKED = 10_000  # addresses remembered for the lockout; the oldest are forgotten first
+FAILURE_WINDOW = 60.0
+
+
+@dataclass
+class RateLimiter:
+    """Sliding-window counters: at most `limit` events in any `seconds` long span, per key."""
+
+    clock: Callable[[], float] = time.monotonic
+    _events: dict[str, list[float]] = field(default_factory=dict)
+
+    def acquire(self, key: str, rules: Sequence[tuple[int, float]]) -> float | None:
+        """Count one event for `key`, or return how many seconds until a rule would allow it (not counted)."""
+        now = self.clock()
+        events = self._events.setdefault(key, [])
+        longest = max((seconds for _, seconds in rules), default=0.0)
+        del events[: bisect_right(events, now - longest)]  # forget what no rule can see any more
+        wait = 0.0
+        for limit, seconds in rules:
+            inside = len(events) - bisect_right(events, now - seconds)
+            if inside >= limit:
+                # The oldest event inside this window has to age out before another one fits.
+                oldest = events[len(events) - limit] if limit > 0 else now
+                wait = max(wait, oldest + seconds - now, 0.001)
+        if wait:
+            return wait
+        events.append(now)
+        return None
+
+
+@dataclass
+class Lockout:
+    """Locks out an address after `limit` auth failures within a minute, for `duration` seconds."""
+
+    clock: Callable[[], float] = time.monotonic
+    _failures: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
+    _until: OrderedDict[str, float] = field(default_factory=OrderedDict)
+
+    def locked(self, address: str) -> float | None:
+        """Seconds left of this address's lockout, or None when it is not locked out."""
+        until = self._until.get(address)
+        if until is None:
+            return None
+        left = until - self.clock()
+        if left <= 0:
+            del self._until[address]
+            return None
+        return left
+
+    def failure(self, address: str, limit: int, duration: float) -> bool:
+        """Record an auth failure; True when this one starts a lockout."""
+        if limit <= 0:
+            return False
+        now = self.clock()
+        times = self._failures.pop(address, None) or deque()
+        times.append(now)
+        while times and times[0] <= now - FAILURE_WINDOW:
+            times.popleft()
+        self._failures[address] = times  # re-inserted: most recently failing addresses are kept longest
+        _trim(self._failures)
+        if len(times) < limit:
+            return False
+        del self._failures[address]
+        self._until[address] = now + duration
+        _trim(self._until)
+        return True
+
+
+def _trim(table: OrderedDict[str, Any]) -> None:
+    while len(table) > MAX_TRACKED:
+        table.popitem(last=False)
+
+
+@dataclass
+class Guards:
+    """The request limits of one app; they survive config reloads (limits are read per request)."""
+
+    rates: RateLimiter = field(default_factory=RateLimiter)
+    lockout: Lockout = field(default_factory=Lockout)
