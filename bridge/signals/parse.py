@@ -300,9 +300,11 @@ class Payload(BaseModel):
                 "invalid-sentiment-action",
                 f"sentiment only goes with action buy or sell, not {self.action}; remove sentiment",
             )
-        if self.order_type in ("limit", "stop_limit") and self.limit_price is None and self.price is None:
+        # A breakeven's stop (and limit) is the average entry price plus the offset: it needs no prices.
+        priced = self.action != "breakeven"
+        if priced and self.order_type in ("limit", "stop_limit") and self.limit_price is None and self.price is None:
             raise _fail("invalid-limit-price", f"orderType {self.order_type} needs limitPrice (or price)")
-        if self.order_type in ("stop", "stop_limit") and self.stop_price is None:
+        if priced and self.order_type in ("stop", "stop_limit") and self.stop_price is None:
             raise _fail("invalid-stop-price", f"orderType {self.order_type} needs stopPrice")
         check_combinations(self)
         return self
@@ -323,7 +325,10 @@ def check_combinations(p: Payload) -> None:
         if p.action not in ("buy", "sell", "exit", "add"):
             raise _fail("invalid-quantity-type-action", f"quantityType does not go with action {p.action}")
         if p.quantity_type == "percent_of_position" and p.action not in ("buy", "sell", "exit"):
-            raise _fail("invalid-percent-of-position-action", "percent_of_position goes with buy, sell or exit only")
+            raise _fail(
+                "invalid-percent-of-position-action",
+                f"quantityType percent_of_position goes with buy, sell or exit, not {p.action}",
+            )
         if p.quantity is None:
             raise _fail("quantity-type-requires-quantity", f"quantityType {p.quantity_type} needs a quantity")
         if p.quantity_type.startswith("risk_") and p.stop_loss is None:
@@ -338,7 +343,9 @@ def check_combinations(p: Payload) -> None:
     if p.breakeven_offset is not None and p.action != "breakeven":
         raise _fail("invalid-payload", "breakevenOffset goes with action breakeven only")
     if p.action == "breakeven" and p.order_type not in (None, "stop", "stop_limit"):
-        raise _fail("invalid-breakeven-order-type", f"a breakeven order is a stop or stop_limit, not {p.order_type}")
+        raise _fail(
+            "invalid-breakeven-order-type", f"orderType of a breakeven must be stop or stop_limit, not {p.order_type}"
+        )
 
 
 def decode_body(body: bytes) -> Any:
@@ -379,7 +386,7 @@ def parse_payload(data: Any) -> tuple[Signal, dict[str, Any], dict[str, Any]]:
         message = err["msg"]
         code = (
             err["type"]
-            if err["type"].startswith(("invalid-", "empty-", "unsupported-", "unsubstituted-"))
+            if err["type"].startswith(("invalid-", "empty-", "unsupported-", "unsubstituted-", "quantity-type-"))
             else "invalid-payload"
         )
         raise PayloadError(code, message if code != "invalid-payload" or not loc else f"{loc}: {message}") from None

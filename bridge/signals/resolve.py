@@ -10,8 +10,8 @@ from typing import Literal
 from bridge.config.schema import Subscription
 from bridge.config.trading import StopLossDefault, TakeProfitDefault, in_windows
 from bridge.models import Order, OrderType, Side, Signal, StopLoss, TakeProfit
-from bridge.signals.pricing import LegPrices, PricingError, stop_loss_leg, take_profit_leg
-from bridge.signals.sizing import Inputs, SizingError, entry_quantity, exit_quantity, fmt
+from bridge.signals.pricing import LegPrices, PricingError, round_price, stop_loss_leg, take_profit_leg
+from bridge.signals.sizing import Inputs, SizingError, entry_quantity, exit_quantity, fmt, uses_signal_quantity
 
 PlanState = Literal["executed", "ignored", "rejected"]
 LegKind = Literal["exit", "entry", "breakeven"]
@@ -114,7 +114,9 @@ class _Planner:
             raise Refusal("rejected", f"a {order_type} {kind} needs stopPrice in the signal")
         trail_amount = trail_percent = None
         if order_type == "trailing_stop":
-            from_signal = self.allowed("trailAmount") and (s.trail_amount or s.trail_percent)
+            from_signal = (s.trail_amount is not None and self.allowed("trailAmount")) or (
+                s.trail_percent is not None and self.allowed("trailPercent")
+            )
             trail_amount = s.trail_amount if from_signal else sub.trail_amount
             trail_percent = s.trail_percent if from_signal else sub.trail_percent
             if trail_amount is None and trail_percent is None:
@@ -151,7 +153,7 @@ class _Planner:
 
     def exit(self, wanted_all: bool = False) -> Leg:
         qty = abs(self.position) if wanted_all else exit_quantity(
-            self.signal, self.position, self.sub.fractional, self.allowed("quantityType")
+            self.signal, self.sub, self.position, self.allowed("quantityType")
         )  # fmt: skip
         if qty <= 0:
             raise Refusal("rejected", "the exit quantity rounds to zero")
@@ -269,7 +271,7 @@ def _breakeven(planner: _Planner, head: str) -> Plan:
         return Plan("rejected", f"{head}: rejected, the broker reports no average entry price")
     offset = planner.signal.breakeven_offset or Decimal(0)
     long = position > 0
-    stop = avg + offset if long else avg - offset
+    stop = round_price(avg + offset if long else avg - offset, "sell" if long else "buy")  # to the tick, never worse
     kind: OrderType = "stop_limit" if planner.signal.order_type == "stop_limit" else "stop"
     tif = planner.signal.time_in_force or "gtc"
     leg = Leg("breakeven", "sell" if long else "buy", abs(position), kind,
@@ -329,7 +331,7 @@ def _directional(planner: _Planner, head: str, entries_allowed: bool) -> Plan:
                   ("both", direction) else "outside the trading windows")  # fmt: skip
         return Plan("executed", f"{head}: {closed}, no {direction} opened ({reason})", legs=(exit_leg,))
     entry, how = planner.entry(side)
-    if sub.subtract_exit_quantity and signal.quantity is not None and sub.use_signal_quantity:
+    if sub.subtract_exit_quantity and uses_signal_quantity(signal, sub, planner.allowed("quantityType")):
         remaining = entry.quantity - exit_leg.quantity
         if remaining <= 0:
             return Plan("executed", f"{head}: {closed}, no {direction} opened (signal quantity "

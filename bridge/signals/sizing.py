@@ -60,9 +60,17 @@ def _units(kind: str, value: Decimal, inputs: Inputs) -> Decimal:
     return budget / risk_per_unit
 
 
+def uses_signal_quantity(signal: Signal, sub: Subscription, use_type: bool) -> bool:
+    """Whether the signal's quantity counts: `use_signal_quantity` is on, and its quantityType (if any other than
+    fixed_quantity) may override the settings; a quantity in a type that may not is never read as units."""
+    if signal.quantity is None or not sub.use_signal_quantity:
+        return False
+    return use_type or signal.quantity_type in (None, "fixed_quantity")
+
+
 def entry_quantity(signal: Signal, sub: Subscription, inputs: Inputs, use_type: bool) -> tuple[Decimal, str]:
     """Units to enter and how they were sized (`signal quantity`, `percent_of_equity 10`, ...)."""
-    if signal.quantity is not None and sub.use_signal_quantity:
+    if signal.quantity is not None and uses_signal_quantity(signal, sub, use_type):
         kind = (signal.quantity_type if use_type else None) or "fixed_quantity"
         value = signal.quantity * sub.quantity_multiplier if kind == "fixed_quantity" else signal.quantity
         how = "signal quantity" if kind == "fixed_quantity" else f"signal {kind} {fmt(signal.quantity)}"
@@ -76,10 +84,13 @@ def entry_quantity(signal: Signal, sub: Subscription, inputs: Inputs, use_type: 
     return units, how
 
 
-def exit_quantity(signal: Signal, position: Decimal, fractional: bool, use_type: bool) -> Decimal:
-    """Units to exit: the signal's quantity (or percent of the position), capped at the position; else all."""
+def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type: bool) -> Decimal:
+    """Units to exit: the signal's quantity (or percent of the position), capped at the position; else all.
+
+    As at TradersPost, the signal's quantity is used for exits only when `use_signal_quantity` is on."""
     held = abs(position)
-    if signal.quantity is None:
+    fractional = sub.fractional
+    if signal.quantity is None or not uses_signal_quantity(signal, sub, use_type):
         return held
     if use_type and signal.quantity_type == "percent_of_position":
         return min(round_quantity(held * signal.quantity / 100, fractional), held)
