@@ -6,6 +6,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
 from bridge.models import Signal
+from bridge.signals.parse import parse_payload
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
 
@@ -54,24 +56,18 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> lis
 
 
 def journaled_signal(row: sqlite3.Row) -> Signal:
-    """Rebuild a journaled signal (a row of `signals`, or one joined with it)."""
-    get = row.__getitem__
-    payload = json.loads(get("payload"))
-    return Signal(
-        ticker=get("ticker"),
-        action=get("action"),
-        sentiment=get("sentiment"),
-        price=None if get("price") is None else Decimal(get("price")),
-        quantity=None if get("quantity") is None else Decimal(get("quantity")),
-        order_type=payload.get("orderType"),
-        limit_price=None if payload.get("limitPrice") is None else Decimal(str(payload["limitPrice"])),
-        stop_price=None if payload.get("stopPrice") is None else Decimal(str(payload["stopPrice"])),
-        time_in_force=payload.get("timeInForce"),
-        time=None if get("signal_time") is None else datetime.fromisoformat(get("signal_time")),
-        interval=payload.get("interval"),
-        extras=payload.get("extras") or {},
-        execute_at=None if get("execute_at") is None else datetime.fromisoformat(get("execute_at")),
-        cancel_after=None if get("cancel_after") is None else Decimal(get("cancel_after")),
+    """Rebuild a journaled signal (a row of `signals`, or one joined with it) with every field it was sent with.
+
+    The stored payload is the normalised echo, so the parser rebuilds it exactly (brackets, sizing, order
+    types included: a resumed signal must never lose its stop loss). Only the timing fields, which the
+    parser checks against the present, come from their own columns.
+    """
+    payload = {k: v for k, v in json.loads(row["payload"]).items() if k not in ("delay", "cancelAfter")}
+    signal, _, _ = parse_payload(payload)
+    return replace(
+        signal,
+        execute_at=None if row["execute_at"] is None else datetime.fromisoformat(row["execute_at"]),
+        cancel_after=None if row["cancel_after"] is None else Decimal(row["cancel_after"]),
     )
 
 
