@@ -225,8 +225,9 @@ class FakeAlpaca:
             if self.fault == "lost_response":  # taken, but the answer never reaches the client
                 return self._json({"message": "upstream request timeout"}, 504)
             answer = self._json(self._public(order, nested=True))
-        if self.answer_delay:
-            await asyncio.sleep(self.answer_delay)
+        start = time.monotonic()  # hold the answer while answer_delay says so (re-read: a test may end it early)
+        while time.monotonic() - start < self.answer_delay:
+            await asyncio.sleep(0.02)
         return answer
 
     # the exchange

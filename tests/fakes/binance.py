@@ -16,6 +16,7 @@ need) until `set_price` crosses them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import threading
@@ -86,6 +87,7 @@ class FakeBinance:
         self.orders: list[dict[str, Any]] = []
         self.order_requests: list[dict[str, str]] = []
         self.fault: Fault = "none"
+        self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
         self._next_id = 1
         self.reset()
         self.app = Starlette(routes=[
@@ -103,6 +105,7 @@ class FakeBinance:
             self.orders.clear()
             self.order_requests.clear()
             self.fault = "none"
+            self.answer_delay = 0.0
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting limit orders the price crosses fill at their limit."""
@@ -220,14 +223,9 @@ class FakeBinance:
             return faulted
         try:
             params = await self._signed(request)
+            if request.method == "POST":
+                return await self._create(params)
             with self.lock:
-                if request.method == "POST":
-                    self.order_requests.append(params)
-                    answer = self._place(params)
-                    if self.fault == "lost_response":  # placed; the answer is an unknown-status 5XX
-                        return self._reply({"code": -1001, "msg": "Internal error; unable to process your request."},
-                                           503)  # fmt: skip
-                    return self._reply(answer)
                 order = self._find(params)
                 if request.method == "GET":
                     return self._reply(dict(order))
@@ -238,6 +236,21 @@ class FakeBinance:
                 return self._reply({**order, "origClientOrderId": order["clientOrderId"], "clientOrderId": "cxl"})
         except Refused as refused:
             return self._refuse(refused)
+
+    async def _create(self, params: dict[str, str]) -> JSONResponse:
+        with self.lock:
+            self.order_requests.append(params)
+            answer = self._place(params)
+        if self.fault == "lost_response":  # placed; the answer is an unknown-status 5XX
+            return self._reply({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
+        await self._delay()
+        return self._reply(answer)
+
+    async def _delay(self) -> None:
+        """Hold the answer while `answer_delay` says so (re-read, so a test can end the wait early)."""
+        start = time.monotonic()
+        while time.monotonic() - start < self.answer_delay:
+            await asyncio.sleep(0.02)
 
     # the exchange
 
