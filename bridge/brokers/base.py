@@ -136,7 +136,10 @@ def capabilities_of(factory: Any, options: BaseModel | None = None) -> Capabilit
     """A plugin's capabilities; adapters whose venue decides them (ccxt) may refine them from their options."""
     refine = getattr(factory, "capabilities_for", None)
     if options is not None and callable(refine):
-        refined = refine(options)
+        try:
+            refined = refine(options)
+        except Exception:  # a plugin's own bug must not break config loading: its declared set still applies
+            refined = None
         if isinstance(refined, Capabilities):
             return refined
     declared = getattr(factory, "capabilities", None)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.brokers.base import BrokerContext, Capabilities
+from bridge.brokers.base import BrokerContext, Capabilities, NoOptions, capabilities_of
 from bridge.brokers.discovery import discover, render
 from bridge.brokers.paper import PaperBroker
 from bridge.brokers.registry import (
@@ -232,3 +232,34 @@ def test_bridge_plugins_lists_the_config_plugin_dirs_and_the_projects_adapters(t
     for name in ("paper", *(p.stem for p in PROJECT_PLUGINS.glob("*.py") if not p.stem.startswith("_"))):
         assert name in listed, f"{name} is not listed"
         assert listed[name]["error"] is None, listed[name]["error"]
+
+
+async def test_open_broker_names_the_plugin_when_its_constructor_raises(tmp_path: Path) -> None:
+    path = write_plugin(tmp_path, "picky", extra="\ndef _init(self, options, context):\n    raise KeyError('x')\n"
+                        "MyBroker.__init__ = _init\n")  # fmt: skip
+    with pytest.raises(BrokerStartError) as raised:
+        await open_broker("picky", {}, BrokerContext(name="p"), [tmp_path])
+    assert str(raised.value) == f"broker plugin 'picky' ({path}) failed to start: KeyError: 'x'"
+
+
+def test_capabilities_refined_from_options_fall_back_to_the_declared_ones_on_a_bug(tmp_path: Path) -> None:
+    write_plugin(tmp_path, "refines", extra=(
+        "\n@classmethod\ndef _refine(cls, options):\n"
+        "    return Capabilities(order_types=frozenset({'limit'})) if options else 1 / 0\n"
+        "MyBroker.capabilities_for = _refine\n"
+    ))  # fmt: skip
+    factory = find_plugin("refines", [tmp_path])
+    options = factory.options_model()
+    assert capabilities_of(factory, options).order_types == frozenset({"limit"})
+    assert capabilities_of(factory).order_types == frozenset({"market"})  # no options: the declared set
+
+
+def test_a_refine_that_raises_is_not_fatal() -> None:
+    class Buggy:
+        capabilities = Capabilities(order_types=frozenset({"market"}))
+
+        @classmethod
+        def capabilities_for(cls, options: object) -> Capabilities:
+            raise RuntimeError("bug")
+
+    assert capabilities_of(Buggy, NoOptions()).order_types == frozenset({"market"})
