@@ -231,11 +231,14 @@ class PaperBroker:
         """Remember the price, move trailing stops, and fill resting orders it crosses."""
         self._remember_price(symbol, price, now)
         resting = self.store.conn.execute(
-            "SELECT * FROM paper_orders WHERE broker = ? AND symbol = ? AND status = 'open' AND type != 'market' "
-            "ORDER BY created_at",
+            # The status list matches the partial index paper_orders_working: only working orders are read.
+            "SELECT * FROM paper_orders WHERE broker = ? AND symbol = ? AND status IN ('open', 'partially_filled', "
+            "'held') AND type != 'market' ORDER BY created_at",
             (self.name, symbol),
         ).fetchall()
         for row in resting:
+            if row["status"] != "open":
+                continue
             current = self._row(row["client_order_id"])  # an earlier fill may have canceled its sibling
             if current is not None and current["status"] == "open":
                 self._try_fill(current, price, now)
@@ -338,14 +341,14 @@ class PaperBroker:
     def _expire_day_orders(self) -> None:
         """Day orders past their session close are canceled, as a venue would."""
         now = self.clock()
-        self._cancel_where("status IN ('open', 'partially_filled') AND expires_at IS NOT NULL AND expires_at <= ?",
-                           (iso(now),), now)  # fmt: skip
-        self._cancel_where(
-            "status = 'held' AND parent_client_order_id IN (SELECT client_order_id FROM paper_orders p "
-            "WHERE p.broker = paper_orders.broker AND p.status = 'canceled')",
-            (),
-            now,
-        )
+        expired = self.store.conn.execute(
+            "SELECT client_order_id FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled') "
+            "AND expires_at <= ?",
+            (self.name, iso(now)),
+        ).fetchall()
+        for row in expired:  # an expired entry takes its waiting bracket children with it
+            self._cancel_where("client_order_id = ?", (row["client_order_id"],), now)
+            self._cancel_where("parent_client_order_id = ? AND status = 'held'", (row["client_order_id"],), now)
 
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel a working order (and bracket children still waiting for it); a final one is returned as it is."""

@@ -173,6 +173,12 @@ MIGRATIONS: list[str] = [
         changed_by TEXT
     );
     """,
+    # 5: the paper book's working orders are found by index, not by scanning every order ever placed.
+    """
+    CREATE INDEX paper_orders_working ON paper_orders(broker, symbol)
+        WHERE status IN ('open', 'partially_filled', 'held');
+    CREATE INDEX paper_orders_expiring ON paper_orders(broker, expires_at) WHERE status IN ('open', 'partially_filled');
+    """,
 ]
 
 
