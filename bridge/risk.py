@@ -77,7 +77,7 @@ def breach(limits: RiskLimits, where: str, p: Proposal, recent_orders: int) -> s
                         f"notional, over {where}.max_notional {fmt(limits.max_notional)}")  # fmt: skip
     final = _final_position(p)
     cap = limits.max_position
-    if cap is not None and _opening(p.legs) and abs(final) > cap and abs(final) > abs(p.position):
+    if cap is not None and _opening(p.legs) and abs(final) > cap:  # exits alone are never blocked
         return (f"it would leave {describe_position(final)} {p.symbol}, over {where}.max_position {fmt(cap)} "
                 f"(now {describe_position(p.position)})")  # fmt: skip
     return None

@@ -200,7 +200,9 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
         message = "The bridge could not read this payload; send a JSON object with ticker and action."
         return await intake.refuse(Refusal(400, "invalid-payload", message))
     retention = timedelta(days=config.idempotency_retention_days)
-    dedupe = Dedupe(datetime.fromisoformat(intake.webhook.received_at), hashlib.sha256(body).hexdigest(), key,
+    # Keys are stored hashed: a client may put anything in them, a secret included.
+    hashed = None if key is None else hashlib.sha256(key.encode()).hexdigest()
+    dedupe = Dedupe(datetime.fromisoformat(intake.webhook.received_at), hashlib.sha256(body).hexdigest(), hashed,
                     strategy.dedupe_window, retention)  # fmt: skip
     webhook = replace(intake.webhook, status_code=200)
     try:

@@ -1,0 +1,156 @@
+"""When the journal cannot take a signal (locked, full) or the server is saturated: 503, and nothing half-written.
+
+The full database is real, not simulated: `database_max_mb` caps the daemon's own connection with
+`PRAGMA max_page_count` (a per-connection limit, so it must be the daemon that sets it), and the
+daemon is fed signals until SQLite itself answers SQLITE_FULL.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bridge.store.db import Store
+from tests.conftest import Daemon
+from tests.security.conftest import rows, strategy
+
+
+def half_written(db: Path) -> list[str]:
+    """Rows that only make sense with a partner the same transaction should have written."""
+    problems = []
+    for label, sql in {
+        "accepted webhook without its signal": "SELECT w.id FROM webhooks w LEFT JOIN signals s ON s.id = w.signal_id "
+        "WHERE w.status_code = 200 AND (w.message_code IS NULL) AND s.id IS NULL",
+        "signal without its webhook": "SELECT s.id FROM signals s LEFT JOIN webhooks w ON w.id = s.webhook_id "
+        "WHERE w.id IS NULL",
+        "signal without executions": "SELECT s.id FROM signals s LEFT JOIN executions e ON e.signal_id = s.id "
+        "WHERE e.signal_id IS NULL AND s.state != 'ignored'",
+        "keyed signal without its key": "SELECT w.id FROM webhooks w WHERE w.headers LIKE '%idempotency-key%' AND "
+        "w.status_code = 200 AND w.message_code IS NULL "
+        "AND w.signal_id NOT IN (SELECT signal_id FROM idempotency_keys)",
+    }.items():  # fmt: skip
+        found = rows(db, sql)
+        if found:
+            problems.append(f"{label}: {[tuple(r) for r in found[:3]]}")
+    return problems
+
+
+def test_a_locked_journal_answers_503_stores_nothing_and_the_resend_succeeds(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()})
+    assert daemon.post({"ticker": "AMD", "action": "buy", "price": 1}).status_code == 200
+    before = (
+        rows(daemon.db, "SELECT count(*) FROM webhooks")[0][0],
+        rows(daemon.db, "SELECT count(*) FROM signals")[0][0],
+    )
+    blocker = sqlite3.connect(daemon.db, timeout=5, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the daemon's busy_timeout
+    try:
+        blocked = daemon.post({"ticker": "SQ", "action": "buy", "price": 1}, headers={"Idempotency-Key": "sq-1"})
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert blocked.status_code == 503
+    assert blocked.json()["messageCode"] == "unavailable" and blocked.headers["Retry-After"]
+    after = (
+        rows(daemon.db, "SELECT count(*) FROM webhooks")[0][0],
+        rows(daemon.db, "SELECT count(*) FROM signals")[0][0],
+    )
+    assert after == before, "a 503 leaves no row behind"
+    resend = daemon.post({"ticker": "SQ", "action": "buy", "price": 1}, headers={"Idempotency-Key": "sq-1"})
+    assert resend.status_code == 200 and "duplicate" not in resend.json(), "the resend after the lock is the signal"
+    assert daemon.wait_final(resend.json()["id"])["state"] == "executed"
+    assert half_written(daemon.db) == []
+    assert rows(daemon.db, "PRAGMA integrity_check")[0][0] == "ok"
+
+
+def _journal_size_after_start(tmp_path: Path) -> int:
+    """Bytes a freshly migrated journal takes (the floor under any size cap)."""
+    store = Store(tmp_path / "probe.db")
+    store.open_sync()
+    pages, size = (store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+    store.close_sync()
+    return int(pages) * int(size)
+
+
+def test_a_full_journal_answers_503_and_keeps_every_acknowledged_signal_whole(
+    start_daemon: Any, tmp_path: Path
+) -> None:
+    cap = (_journal_size_after_start(tmp_path) + 96 * 1024) / (1024 * 1024)
+    daemon: Daemon = start_daemon({"sq": strategy(extra="    rate_limit: {per_minute: 100000, per_hour: 1000000}\n"
+                                                        "    dedupe_window: 0\n")},
+                                  top=f"database_max_mb: {cap:.4f}\n")  # fmt: skip
+    acked: list[str] = []
+    statuses: list[int] = []
+    padding = "x" * 400  # journaled with the signal: fills the cap in a few dozen signals
+    for n in range(400):
+        response = daemon.post({"ticker": f"T{n % 7}", "action": "buy", "price": 5, "extras": {"pad": padding}},
+                               headers={"Idempotency-Key": f"k{n}"})  # fmt: skip
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            acked.append(response.json()["id"])
+        if statuses[-3:] == [503, 503, 503]:
+            break
+    assert 503 in statuses, f"the journal never filled up: {len(acked)} signals stored"
+    assert set(statuses) <= {200, 503}, statuses
+    assert len(acked) >= 10, "the cap left room for some signals first"
+    assert "database or disk is full" in daemon.output()
+    stored = {r[0] for r in rows(daemon.db, "SELECT id FROM signals")}
+    assert set(acked) <= stored, "an acknowledged signal is missing"
+    assert half_written(daemon.db) == []
+    assert httpx.get(f"{daemon.base}/health", timeout=5).status_code == 200, "the daemon keeps answering"
+    daemon.stop()
+    assert rows(daemon.db, "PRAGMA integrity_check")[0][0] == "ok"
+    print(f"\nfull journal: cap {cap:.3f} MiB, {len(acked)} signals stored, then {statuses.count(503)} x 503")
+
+
+def test_past_the_concurrency_limit_requests_get_an_immediate_503(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
+    idle = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]  # two open connections
+    try:
+        with httpx.Client(timeout=5) as client:
+            saturated = client.post(daemon.url, json={"ticker": "AMD", "action": "buy"})
+    finally:
+        for sock in idle:
+            sock.close()
+    assert saturated.status_code == 503, "uvicorn refuses beyond limit_concurrency (TradingView resends on 5xx)"
+    assert rows(daemon.db, "SELECT count(*) FROM webhooks")[0][0] == 0
+
+
+def test_a_stale_or_future_signal_time_is_refused_with_stale_signal(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()}, top="max_signal_age: 60\nclock_skew: 5\n")
+    now = datetime.now(UTC)
+
+    def at(offset: float, **extra: Any) -> httpx.Response:
+        return daemon.post({"ticker": "AMD", "action": "buy", "time": (now + timedelta(seconds=offset)).isoformat(),
+                            **extra})  # fmt: skip
+
+    answers = {
+        "old": at(-70),
+        "young": at(-50, n=1),
+        "too far ahead": at(+30),
+        "slightly ahead": at(+2, n=2),
+        "epoch milliseconds, old": daemon.post({"ticker": "AMD", "action": "buy",
+                                                "time": int(now.timestamp() - 3600) * 1000}),
+        "no time": daemon.post({"ticker": "AMD", "action": "sell"}),
+    }  # fmt: skip
+    codes = {name: (r.status_code, r.json().get("messageCode")) for name, r in answers.items()}
+    assert codes == {
+        "old": (400, "stale-signal"),
+        "young": (200, None),
+        "too far ahead": (400, "stale-signal"),
+        "slightly ahead": (200, None),
+        "epoch milliseconds, old": (400, "stale-signal"),
+        "no time": (200, None),
+    }
+    assert "max_signal_age 60s" in answers["old"].json()["message"]
+    assert "in the future" in answers["too far ahead"].json()["message"]
+    journaled = [
+        tuple(r) for r in rows(daemon.db, "SELECT status_code, message_code FROM webhooks WHERE status_code = 400")
+    ]
+    assert journaled == [(400, "stale-signal")] * 3, "refused signals are journaled with their reason"
+    assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 3

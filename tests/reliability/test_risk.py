@@ -1,0 +1,184 @@
+"""Risk limits at their boundaries, the circuit breaker on a controlled clock, and both through a real daemon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bridge.config.security import RiskLimits
+from bridge.risk import Breaker, Proposal, breach
+from bridge.signals.resolve import Leg
+from tests.conftest import Daemon
+from tests.security.conftest import RELAXED, rows, strategy
+
+D = Decimal
+
+
+def entry(qty: str, side: str = "buy", limit: str | None = None) -> Leg:
+    return Leg("entry", side, D(qty), "limit" if limit else "market", D(limit) if limit else None)  # type: ignore[arg-type]
+
+
+def exit_(qty: str, side: str = "sell") -> Leg:
+    return Leg("exit", side, D(qty))  # type: ignore[arg-type]
+
+
+def proposal(*legs: Leg, position: str = "0", price: str | None = "100", ticker: str = "AMD") -> Proposal:
+    return Proposal(ticker, ticker, D(position), legs, None if price is None else D(price))
+
+
+@pytest.mark.parametrize(
+    ("limits", "p", "recent", "found"),
+    [
+        (RiskLimits(max_order_quantity=D(10)), proposal(entry("9.99")), 0, None),
+        (RiskLimits(max_order_quantity=D(10)), proposal(entry("10")), 0, None),
+        (RiskLimits(max_order_quantity=D(10)), proposal(entry("10.01")), 0, "exceeds risk.max_order_quantity 10"),
+        (RiskLimits(max_order_quantity=D(10)), proposal(exit_("50"), position="50"), 0, None),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("10")), 0, None),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("10.01")), 0, "1001 notional, over risk.max_notional 1000"),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("20", limit="50")), 0, None),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("1"), price=None), 0, "needs a price"),
+        (RiskLimits(max_position=D(5)), proposal(entry("5")), 0, None),
+        (RiskLimits(max_position=D(5)), proposal(entry("1"), position="5"), 0, "leave long 6 AMD, over risk.max_posit"),
+        (RiskLimits(max_position=D(5)), proposal(exit_("5"), entry("5", "sell"), position="5"), 0, None),
+        (RiskLimits(max_position=D(5)), proposal(exit_("8"), entry("6", "sell"), position="8"), 0, "leave short 6"),
+        (RiskLimits(max_position=D(5)), proposal(exit_("3"), position="8"), 0, None),
+        (RiskLimits(max_orders_per_minute=3), proposal(exit_("1"), entry("1", "sell"), position="1"), 1, None),
+        (RiskLimits(max_orders_per_minute=3), proposal(exit_("1"), entry("1", "sell"), position="1"), 2,
+         "2 more order(s) after 2 in the last minute would exceed risk.max_orders_per_minute 3"),
+        (RiskLimits(allowed_symbols=["amd", "SQ"]), proposal(entry("1")), 0, None),
+        (RiskLimits(allowed_symbols=["SQ"]), proposal(exit_("1"), position="1"), 0, "AMD is not in risk.allowed_symb"),
+    ],
+)  # fmt: skip
+def test_each_limit_passes_at_its_value_and_refuses_just_past_it(
+    limits: RiskLimits, p: Proposal, recent: int, found: str | None
+) -> None:
+    result = breach(limits, "risk", p, recent)
+    if found is None:
+        assert result is None
+    else:
+        assert result is not None and found in result, result
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_breaker_opens_after_five_failures_lets_one_probe_through_and_closes_on_its_success() -> None:
+    clock, breaker = Clock(), Breaker()
+    for n in range(4):
+        breaker.record("alpaca", False, "TemporaryBrokerError: 503", clock(), 5)
+        assert breaker.refusal("alpaca", clock(), 60, take_probe=True) is None, n
+    breaker.record("alpaca", False, "TemporaryBrokerError: 503", clock(), 5)
+    refusal = breaker.refusal("alpaca", clock(), 60, take_probe=True)
+    assert refusal is not None and "after 5 failed submission(s)" in refusal and "in 60s" in refusal
+    clock.now = 59.9
+    assert breaker.refusal("alpaca", clock(), 60, take_probe=True) is not None
+    clock.now = 60
+    assert breaker.status(clock(), 60) == "half-open"
+    assert breaker.refusal("alpaca", clock(), 60, take_probe=True) is None, "the probe goes through"
+    assert "probe" in (breaker.refusal("alpaca", clock(), 60, take_probe=True) or ""), "only one probe at a time"
+    breaker.record("alpaca", False, "still down", clock(), 5)
+    assert breaker.status(clock(), 60) == "open", "a failed probe reopens for another cooldown"
+    clock.now = 120
+    assert breaker.refusal("alpaca", clock(), 60, take_probe=True) is None
+    breaker.record("alpaca", True, "", clock(), 5)
+    assert breaker.status(clock(), 60) == "closed" and breaker.failures == 0
+
+
+def test_a_success_resets_the_count_and_zero_never_opens() -> None:
+    breaker = Breaker()
+    for _ in range(3):
+        for _ in range(4):
+            breaker.record("b", False, "x", 0.0, 5)
+        breaker.record("b", True, "", 0.0, 5)
+    assert breaker.status(0.0, 60) == "closed"
+    for _ in range(100):
+        breaker.record("b", False, "x", 0.0, 0)
+    assert breaker.status(0.0, 60) == "closed"
+
+
+def test_limits_reject_with_a_sentence_and_never_reach_the_broker(start_daemon: Any) -> None:
+    subscriptions = ("    subscriptions:\n      - broker: paper\n        allow_add: true\n"
+                     "        risk: {max_order_quantity: 10, max_position: 15}\n")  # fmt: skip
+    daemon: Daemon = start_daemon({"sq": strategy(extra=RELAXED + subscriptions)},
+                                  top="risk: {allowed_symbols: [AMD, SQ, NEW], max_notional: 5000}\n")  # fmt: skip
+    cases = {
+        "too big": ({"ticker": "AMD", "action": "buy", "quantity": 11, "price": 10}, "rejected",
+                    "subscription paper's risk.max_order_quantity 10"),
+        "at the limit": ({"ticker": "AMD", "action": "buy", "quantity": 10, "price": 10}, "executed", "opened long 10"),
+        "over the position": ({"ticker": "AMD", "action": "add", "quantity": 6, "price": 10}, "rejected",
+                              "leave long 16 AMD, over subscription paper's risk.max_position 15"),
+        "exit is never blocked by size": ({"ticker": "AMD", "action": "exit", "price": 10}, "executed", "sold 10"),
+        "not allowed": ({"ticker": "TSLA", "action": "buy", "quantity": 1, "price": 10}, "rejected",
+                        "TSLA is not in risk.allowed_symbols (AMD, SQ, NEW)"),
+        "too much money": ({"ticker": "SQ", "action": "buy", "quantity": 9, "price": 600}, "rejected",
+                           "5400 notional, over risk.max_notional 5000"),
+        "no price": ({"ticker": "NEW", "action": "buy", "quantity": 1}, "rejected", "max_notional needs a price"),
+    }  # fmt: skip
+    outcomes = {}
+    for name, (signal, _, _) in cases.items():
+        outcomes[name] = daemon.wait_final(daemon.post(signal).json()["id"])
+    for name, (_, state, fragment) in cases.items():
+        assert outcomes[name]["state"] == state, (name, outcomes[name]["decision"])
+        assert fragment in outcomes[name]["decision"], (name, outcomes[name]["decision"])
+        if state == "rejected":
+            assert "nothing was sent" in outcomes[name]["decision"]
+    sent = [
+        (r["symbol"], r["side"], D(r["quantity"])) for r in rows(daemon.db, "SELECT * FROM paper_orders ORDER BY rowid")
+    ]
+    assert sent == [("AMD", "buy", 10), ("AMD", "sell", 10)], "only the allowed orders reached the broker"
+    assert rows(daemon.db, "SELECT count(*) FROM orders")[0][0] == 2, "a refused plan commits no order row"
+
+
+FLAKY_VENUE = '''
+from pathlib import Path
+
+from bridge.brokers.paper import PaperBroker
+from bridge.errors import TemporaryBrokerError
+
+HERE = Path(__file__).parent
+
+
+class FlakyPaper(PaperBroker):
+    """The paper book behind a venue that is down while a file named `down` exists; every attempt is logged."""
+
+    async def create_order(self, request):
+        with (HERE / "attempts.log").open("a") as log:
+            log.write(request.client_order_id + "\\n")
+        if (HERE / "down").exists():
+            raise TemporaryBrokerError("venue unavailable (503)")
+        return await super().create_order(request)
+'''
+
+
+def test_the_circuit_breaker_stops_sending_to_a_failing_broker_then_a_probe_closes_it(start_daemon: Any) -> None:
+    import time
+
+    import httpx
+
+    daemon: Daemon = start_daemon({"sq": strategy()}, plugin="flaky:FlakyPaper", files={"flaky.py": FLAKY_VENUE},
+                                  top="risk: {breaker_failures: 3, breaker_cooldown: 1}\n")  # fmt: skip
+    down = daemon.config.parent / "down"
+    attempts = daemon.config.parent / "attempts.log"
+    down.write_text("")
+    finals = [daemon.wait_final(daemon.post({"ticker": f"T{n}", "action": "buy", "price": 5}).json()["id"])
+              for n in range(5)]  # fmt: skip
+    assert len(attempts.read_text().split()) == 3, "after 3 failures in a row the broker is not called again"
+    assert [f["state"] for f in finals] == ["failed"] * 3 + ["rejected"] * 2
+    assert "circuit breaker is open after 3 failed submission(s)" in finals[3]["decision"]
+    assert httpx.get(f"{daemon.base}/health").json()["circuit_breakers"] == {"paper": "open"}
+
+    down.unlink()
+    time.sleep(1.1)  # the cooldown: the next order is the probe
+    probe = daemon.wait_final(daemon.post({"ticker": "PROBE", "action": "buy", "price": 5}).json()["id"])
+    assert probe["state"] == "executed"
+    assert httpx.get(f"{daemon.base}/health").json()["circuit_breakers"] == {"paper": "closed"}
+    after = daemon.wait_final(daemon.post({"ticker": "AFTER", "action": "buy", "price": 5}).json()["id"])
+    assert after["state"] == "executed" and len(attempts.read_text().split()) == 5

@@ -1,0 +1,171 @@
+"""A stranger who finds the URL cannot trade: forged sources, wrong tokens, bad or replayed signatures.
+
+Every case goes through a real daemon and is checked in the journal file: a refused request leaves
+a webhook row with its status and no signal, and nothing reaches the paper broker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from bridge.web.signing import sign
+from tests.conftest import ADMIN, TOKEN, Daemon
+from tests.security.conftest import RELAXED, rows, strategy
+
+TV_TOKEN = "tok-tv-" + "0123456789abcdef"
+SIGNED_TOKEN = "tok-signed-" + "0123456789abcdef"
+OLD_SECRET = "whsec_" + base64.b64encode(b"old signing secret of 32 bytes!!").decode()
+NEW_SECRET = "whsec_" + base64.b64encode(b"new signing secret of 32 bytes!!").decode()
+TV = "52.89.214.238"
+ATTACKER = "198.51.100.66"
+BUY = {"ticker": "AMD", "action": "buy", "price": 10}
+
+
+def strategies() -> dict[str, str]:
+    return {
+        "sq": strategy(),
+        "tv": strategy(TV_TOKEN, RELAXED + "    allowed_sources: [tradingview]\n"),
+        "signed": strategy(SIGNED_TOKEN, RELAXED + f"    signing_secrets: [{OLD_SECRET}, {NEW_SECRET}]\n"),
+    }
+
+
+def signed_headers(body: bytes, secret: str = NEW_SECRET, msg_id: str = "msg_1", age: int = 0) -> dict[str, str]:
+    stamp = int(time.time()) - age
+    signature = sign(secret, msg_id, stamp, body)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "webhook-signature": signature,
+            "content-type": "application/json"}  # fmt: skip
+
+
+def counts(daemon: Daemon) -> tuple[int, int, int]:
+    """(signals, journaled orders, paper broker orders)."""
+    return (rows(daemon.db, "SELECT count(*) FROM signals")[0][0], rows(daemon.db, "SELECT count(*) FROM orders")[0][0],
+            rows(daemon.db, "SELECT count(*) FROM paper_orders")[0][0])  # fmt: skip
+
+
+def test_refused_requests_get_a_4xx_and_trade_nothing(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon(strategies(), server="  auth_failure_limit: 1000\n")
+    base = daemon.base
+    body = json.dumps(BUY).encode()
+    cases: dict[str, tuple[httpx.Response, int, str]] = {}
+
+    def expect(name: str, response: httpx.Response, status: int, code: str) -> None:
+        cases[name] = (response, status, code)
+
+    url_tv = f"{base}/webhook/tv/{TV_TOKEN}"
+    expect("forged X-Forwarded-For", httpx.post(url_tv, json=BUY, headers={"X-Forwarded-For": TV}), 403, "forbidden-ip")
+    expect("forged Forwarded", httpx.post(url_tv, json=BUY, headers={"Forwarded": f"for={TV}"}), 403, "forbidden-ip")
+    expect("loopback is not tradingview", httpx.post(url_tv, json=BUY), 403, "forbidden-ip")
+    for name, url in {
+        "wrong token": f"{base}/webhook/sq/{TOKEN[:-1]}x",
+        "unknown strategy": f"{base}/webhook/nope/{TOKEN}",
+        "another strategy's token": f"{base}/webhook/sq/{TV_TOKEN}",
+        "admin token as webhook token": f"{base}/webhook/sq/{ADMIN}",
+        "empty-looking token": f"{base}/webhook/sq/%20",
+        "alias with a wrong token": f"{base}/trading/webhook/sq/{TOKEN.upper()}",
+    }.items():
+        expect(name, httpx.post(url, json=BUY), 401, "unauthorized")
+    url_signed = f"{base}/webhook/signed/{SIGNED_TOKEN}"
+    expect("unsigned", httpx.post(url_signed, content=body), 401, "invalid-signature")
+    tampered = json.dumps({**BUY, "quantity": 500}).encode()
+    expect("tampered body", httpx.post(url_signed, content=tampered, headers=signed_headers(body)), 401,
+           "invalid-signature")  # fmt: skip
+    wrong = "whsec_" + base64.b64encode(b"an attacker's guess, 32 bytes!!!").decode()
+    expect("wrong secret", httpx.post(url_signed, content=body, headers=signed_headers(body, wrong)), 401,
+           "invalid-signature")  # fmt: skip
+    expect("expired timestamp", httpx.post(url_signed, content=body, headers=signed_headers(body, age=301)), 401,
+           "expired-signature")  # fmt: skip
+    expect("future timestamp", httpx.post(url_signed, content=body, headers=signed_headers(body, age=-301)), 401,
+           "expired-signature")  # fmt: skip
+    expect("signed for another id", httpx.post(url_signed, content=body, headers={
+        **signed_headers(body, msg_id="msg_a"), "webhook-id": "msg_b"}), 401, "invalid-signature")  # fmt: skip
+
+    for name, (response, status, code) in cases.items():
+        assert (response.status_code, response.json().get("messageCode")) == (status, code), name
+        assert response.json()["success"] is False, name
+    unauthorized = {json.dumps(r.json()) for r, s, _ in cases.values() if s == 401 and "token" in r.json()["message"]}
+    assert len(unauthorized) == 1, "unknown strategy and wrong token must be indistinguishable"
+    assert counts(daemon) == (0, 0, 0), "a refused request became a signal or an order"
+    journaled = rows(daemon.db, "SELECT status_code, message_code, strategy FROM webhooks")
+    assert sorted((r[0], r[1]) for r in journaled) == sorted((s, c) for _, s, c in cases.values())
+    assert all(r["strategy"] is None for r in journaled if r["status_code"] == 401 and r[1] == "unauthorized")
+
+    # The old and the new secret both verify during a rotation; a replay of the same webhook-id is one signal.
+    first = httpx.post(url_signed, content=body, headers=signed_headers(body, OLD_SECRET, "msg_rotation"))
+    assert first.status_code == 200 and "duplicate" not in first.json()
+    headers = signed_headers(body, NEW_SECRET, "msg_rotation")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        replays = list(pool.map(lambda _: httpx.post(url_signed, content=body, headers=headers, timeout=10),
+                                range(64)))  # fmt: skip
+    assert {(r.status_code, r.json()["id"], r.json().get("duplicate")) for r in replays} == {
+        (200, first.json()["id"], True)
+    }
+    daemon.wait_final(first.json()["id"])
+    assert counts(daemon) == (1, 1, 1), "64 replays of a signed request must trade exactly once"
+
+
+def test_behind_a_trusted_proxy_only_the_hop_our_proxy_added_counts(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon({"tv": strategy(TV_TOKEN, RELAXED + "    allowed_sources: [tradingview]\n")},
+                          server="  trusted_proxies: [127.0.0.1]\n")  # fmt: skip
+    url = f"{daemon.base}/webhook/tv/{TV_TOKEN}"
+
+    def post(xff: str | None, **extra: Any) -> int:
+        headers = {} if xff is None else {"X-Forwarded-For": xff}
+        return httpx.post(url, json={**BUY, **extra}, headers=headers).status_code
+
+    assert post(TV, n=1) == 200, "cloudflared/tailscale on this host forwarding TradingView"
+    assert post(f"{ATTACKER}, {TV}", n=2) == 200, "a forged left part does not matter"
+    assert post(f"{TV}, {ATTACKER}", n=3) == 403, "the attacker's own address, appended by our proxy, is judged"
+    assert post(None, n=4) == 403, "no header: the proxy itself is not TradingView"
+    assert post(f"{TV}, garbage", n=5) == 403
+    stored = rows(daemon.db, "SELECT remote_addr, status_code FROM webhooks ORDER BY received_at")
+    assert [tuple(r) for r in stored] == [(TV, 200), (TV, 200), (ATTACKER, 403), ("127.0.0.1", 403),
+                                          ("garbage", 403)]  # fmt: skip
+
+
+def test_rate_limit_then_lockout_after_repeated_bad_tokens(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon(
+        {"sq": strategy(TOKEN, "    rate_limit: {per_minute: 3, per_hour: 500}\n")},
+        server="  auth_failure_limit: 5\n  auth_lockout: 300\n",
+    )
+    answers = [daemon.post({**BUY, "n": n}) for n in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[3].json()["messageCode"] == "too-many-requests"
+    assert "3 requests a minute" in answers[3].json()["message"]
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
+
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    guesses = [httpx.post(wrong, json=BUY).status_code for _ in range(8)]
+    assert guesses == [401] * 5 + [429] * 3, "the fifth failure within a minute starts the lockout"
+    locked = daemon.post(BUY)
+    assert locked.status_code == 429, "a locked-out address is refused even with the right token"
+    assert locked.json()["messageCode"] == "too-many-requests" and "failed authentications" in locked.json()["message"]
+    assert int(locked.headers["Retry-After"]) > 200
+    journaled = [r[0] for r in rows(daemon.db, "SELECT status_code FROM webhooks ORDER BY received_at")]
+    assert journaled == [200, 200, 200, 429, 429, 401, 401, 401, 401, 401], "lockout answers are not journaled"
+    assert "locked out 127.0.0.1 for 300s" in daemon.output()
+    assert counts(daemon)[0] == 3
+
+
+def test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set(start_daemon: Callable[..., Daemon]) -> None:
+    from tests.conftest import free_port
+
+    admin_port = free_port()
+    daemon = start_daemon({"sq": strategy()}, server=f"  admin_port: {admin_port}\n")
+    bearer = {"Authorization": f"Bearer {ADMIN}"}
+    admin = f"http://127.0.0.1:{admin_port}"
+    for path in ("/api/signals", "/api/webhooks", "/api/positions"):
+        public = httpx.get(f"{daemon.base}{path}", headers=bearer)
+        assert (public.status_code, public.json()["messageCode"]) == (404, "not-found"), path
+        assert httpx.get(f"{admin}{path}", headers=bearer).status_code == 200, path
+        assert httpx.get(f"{admin}{path}").status_code == 401, "the admin listener still needs the token"
+    assert httpx.post(f"{daemon.base}/api/halt", headers=bearer).status_code == 404
+    assert httpx.post(f"{daemon.base}/api/reload", headers=bearer).status_code == 404
+    assert daemon.post(BUY).status_code == 200, "webhooks are served on the public listener"
+    assert httpx.get(f"{daemon.base}/health").status_code == 200

@@ -1,0 +1,72 @@
+"""Signing secrets, like tokens, never reach the log or the journal, whatever a request does with them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import httpx
+
+from bridge.web.signing import sign
+from tests.conftest import ADMIN, TOKEN, Daemon
+from tests.security.conftest import RELAXED, strategy
+from tests.test_secrets import journal_bytes
+
+SIGNED_TOKEN = "tok-signed-" + "fedcba9876543210"
+SECRET = "whsec_" + base64.b64encode(b"the signing secret, 32 bytes !!!").decode()
+RAW = SECRET.removeprefix("whsec_")
+NEEDLES = {"token": TOKEN, "signed token": SIGNED_TOKEN, "admin token": ADMIN, "secret": SECRET, "secret body": RAW}
+
+
+def leaks(blobs: dict[str, bytes]) -> list[str]:
+    return [f"{label} in {name} ({enc})" for name, blob in blobs.items() for label, needle in NEEDLES.items()
+            for enc in ("utf-8", "utf-16-le", "utf-16-be") if needle.encode(enc) in blob]  # fmt: skip
+
+
+def signed(body: bytes, msg_id: str, secret: str = SECRET) -> dict[str, str]:
+    stamp = int(time.time())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, msg_id, stamp, body),
+    }
+
+
+def test_signing_secrets_and_tokens_stay_out_of_the_log_and_the_journal(start_daemon: object) -> None:
+    daemon: Daemon = start_daemon(  # type: ignore[operator]
+        {"sq": strategy(), "signed": strategy(SIGNED_TOKEN, RELAXED + f"    signing_secrets: [{SECRET}]\n")}
+    )
+    url = f"{daemon.base}/webhook/signed/{SIGNED_TOKEN}"
+    statuses = []
+    for n, payload in enumerate([
+        {"ticker": "AMD", "action": "buy", "note": SECRET},
+        {"ticker": "AMD", "action": "sell", "extras": {"k": RAW}},
+        {"ticker": "AMD", "action": SECRET},
+    ]):  # fmt: skip
+        body = json.dumps(payload).encode()
+        statuses.append(httpx.post(url, content=body, headers=signed(body, f"msg_{n}")).status_code)
+    body = b'{"ticker": "AMD", "action": "buy"}'
+    statuses.append(httpx.post(url, content=body, headers={**signed(body, "msg_x"), "X-Note": SECRET}).status_code)
+    statuses.append(httpx.post(url, content=body, headers=signed(body, RAW)).status_code)  # the secret as webhook-id
+    statuses.append(
+        httpx.post(
+            url, content=body, headers=signed(body, "msg_y", "whsec_" + base64.b64encode(b"x" * 32).decode())
+        ).status_code
+    )
+    statuses.append(daemon.post({"ticker": "SQ", "action": "buy"}, headers={"Idempotency-Key": SECRET}).status_code)
+    statuses.append(daemon.post({"ticker": "SQ", "action": "sell", "idempotencyKey": TOKEN}).status_code)
+    statuses.append(httpx.post(f"{daemon.base}/webhook/signed/{SECRET}", content=body).status_code)
+    assert statuses == [200, 200, 400, 200, 200, 401, 200, 200, 401]
+
+    running = journal_bytes(daemon.db)
+    assert b"AMD" in b"".join(running.values()), "the check must be looking at the journal"
+    assert not leaks(running)
+    for what in ("signals", "webhooks", "orders"):
+        assert not leaks({f"api {what}": json.dumps(daemon.api(what, limit=1000)).encode()})
+    assert not leaks({"health": httpx.get(f"{daemon.base}/health").content})
+    daemon.stop()
+    assert not leaks(journal_bytes(daemon.db))
+    output = daemon.output()
+    assert "signal=" in output and "invalid-signature" in output, "the log must show the requests"
+    assert not leaks({"daemon output": output.encode()})
