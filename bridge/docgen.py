@@ -16,6 +16,7 @@ from pydantic_core import PydanticUndefined
 from bridge.config.schema import BrokerConfig, Config, ServerConfig, Strategy, Subscription
 from bridge.config.security import GlobalRisk, RateLimit, RiskLimits
 from bridge.config.trading import Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
+from bridge.notify.config import Notifications, NotifyTarget
 from bridge.signals.parse import NOT_YET_SUPPORTED, Payload
 from bridge.signals.reference import FIELDS
 
@@ -96,6 +97,8 @@ SETTINGS: list[tuple[str, type[BaseModel], str]] = [
     ("risk", GlobalRisk, "The top-level `risk:` block: limits over every subscription, and the circuit breaker."),
     ("RiskLimits", RiskLimits, "`risk:` of a subscription (the top-level block takes the same keys, too)."),
     ("RateLimit", RateLimit, "`rate_limit:` of a strategy."),
+    ("notifications", Notifications, "Messages to you when something needs attention; never delays trading."),
+    ("notifications.targets[]", NotifyTarget, "One receiver: `webhook` (JSON), `discord`, `telegram` or `ntfy`."),
 ]
 
 

@@ -48,6 +48,7 @@ class LoadedConfig:
             found.append(self.config.server.admin_token)
         for broker in self.config.brokers.values():
             found.extend(_secret_values(broker.options))
+        found.extend(self.config.notifications.secrets())
         return found
 
 

@@ -17,6 +17,7 @@ from bridge.config.security import (
 )
 from bridge.config.timing import OptionalLocalTime, TimeZoneName
 from bridge.config.trading import OVERRIDABLE, Overridable, Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
+from bridge.notify.config import Notifications
 
 MIN_TOKEN_LENGTH = 16
 OrderTypeName = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
@@ -194,6 +195,9 @@ class Config(Strict):
     )
     brokers: dict[str, BrokerConfig] = Field(min_length=1, description="broker accounts by a name you choose")
     strategies: dict[str, Strategy] = Field(min_length=1, description="webhook URLs by strategy name")
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="messages to you on failures, fills and halts (see Notifications)"
+    )
     # Searched for `<plugin>.py` broker adapters, relative to this file; the project's own plugins/ comes last.
     plugin_dirs: list[str] = Field(
         default_factory=lambda: ["plugins"], description="folders searched for `<plugin>.py` broker adapters"

@@ -18,6 +18,7 @@ from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, 
 from bridge.execution.market import market_context
 from bridge.execution.orders import client_order_id, order_rows, request_from_rows
 from bridge.models import Order, OrderRequest, Signal
+from bridge.notify.events import Event, order_event, signal_event
 from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
 from bridge.store import journal
@@ -81,6 +82,8 @@ class Executor:
         self.max_signal_age = max_signal_age
         self._brokers = brokers
         self._settings = settings
+        # Metrics and notifications; each must return at once (they only count or enqueue).
+        self.observers: list[Callable[[Event], None]] = []
 
     async def run(self, job: Job) -> None:
         """Execute one job to a final state; never raises."""
@@ -95,6 +98,14 @@ class Executor:
             journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision
         )
         log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
+        self._emit(signal_event(job.strategy, job.subscription, job.signal.ticker, job.signal_id, state, decision))
+
+    def _emit(self, event: Event) -> None:
+        for observer in self.observers:
+            try:
+                observer(event)
+            except Exception:  # an observer's bug must never fail an execution
+                log.exception("observer failed on %s", event.kind)
 
     async def _execute(self, job: Job) -> tuple[str, str]:
         target = job.target
@@ -156,6 +167,8 @@ class Executor:
         for index, row in enumerate(planned):
             mine = [c for c in children if c["parent_client_order_id"] == row["client_order_id"]]
             order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
+            if order is not None:
+                self._emit(_order_event(job, row, order))
             if mine:  # bracket children are placed by the broker with their parent: record what it holds
                 await self._refresh(broker, mine)
             status = order.status if order else row["status"]
@@ -230,6 +243,13 @@ class Executor:
                 await self.store.run(
                     journal.update_order, self.store.conn, row["client_order_id"], status="canceled", error=why
                 )
+
+
+def _order_event(job: Job, row: sqlite3.Row, order: Order) -> Event:
+    price = order.avg_fill_price if order.avg_fill_price is not None else order.limit_price
+    latency = (utcnow() - job.received_at).total_seconds()
+    return order_event(job.strategy, job.subscription, row["broker"], order.symbol, order.side, str(order.quantity),
+                       order.status, None if price is None else str(price), order.error, latency)  # fmt: skip
 
 
 def _rejected(request: OrderRequest, error: str) -> Order:

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bridge.config.load import LoadedConfig
+from bridge.metrics import CountWebhooks, Metrics, metrics_endpoint
+from bridge.notify.hub import Operations
 from bridge.service import Bridge
 from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
@@ -61,10 +63,13 @@ def _reload_on_sighup(bridge: Bridge) -> bool:
 def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Bridge | None = None) -> Starlette:
     """Build the ASGI app for one config; the bridge starts in the lifespan (and SIGHUP reloads, if asked)."""
     bridge = bridge or Bridge(loaded)
+    metrics = Metrics(bridge)
+    operations = Operations(bridge, metrics)  # metrics and notifications from executions, halts and reloads
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bridge.start()
+        await operations.start()
         hooked = handle_sighup and _reload_on_sighup(bridge)
         try:
             yield
@@ -72,12 +77,14 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
             if hooked:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await bridge.stop()
+            await operations.stop()  # after the bridge: the last executions' notifications still go out
 
     routes = [
         # Every method reaches the handler, which answers non-POST with 405 after journaling it.
         Route("/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
         Route("/trading/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/api/positions", positions, methods=["GET"]),
         Route("/api/reload", reload_config, methods=["POST"]),
         Route("/api/halt", halt, methods=["POST"]),
@@ -85,7 +92,9 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
-                    middleware=[Middleware(AdminListener, admin_port=loaded.config.server.admin_port),
+                    middleware=[Middleware(CountWebhooks, metrics=metrics),
+                                Middleware(AdminListener, admin_port=loaded.config.server.admin_port),
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     app.state.bridge = bridge
+    app.state.metrics = metrics
     return app

@@ -1,0 +1,155 @@
+"""`GET /metrics` for Prometheus, behind the admin token; every name starts with `bridge_`.
+
+The webhook hot path only increments a counter (in an ASGI wrapper, so the handler is untouched).
+Everything that needs the journal (orders by status) is read once per scrape, not per request.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bridge.notify.events import Event
+from bridge.web.auth import bearer_matches
+
+if TYPE_CHECKING:
+    from bridge.service import Bridge
+
+WEBHOOK_PREFIXES = ("/webhook/", "/trading/webhook/")
+OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidden", 405: "wrong-method",
+            413: "too-large", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
+
+
+def orders_by_status(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many journaled orders are in each status."""
+    rows = conn.execute("SELECT status, COUNT(*) AS n FROM orders GROUP BY status").fetchall()
+    return {str(r["status"]): int(r["n"]) for r in rows}
+
+
+class _Live(Collector):
+    """Gauges read from the bridge's state at scrape time (the journal part is fetched by the endpoint)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        bridge = self.metrics.bridge
+        halted = GaugeMetricFamily("bridge_halted", "1 while no new order is sent (kill switch or start-up recovery)")
+        halted.add_metric([], float(bridge.recovering or bridge.guard.halt.halted))
+        yield halted
+        orders = GaugeMetricFamily("bridge_orders", "journaled orders by status", labels=["status"])
+        for name, count in sorted(self.metrics.order_counts.items()):
+            orders.add_metric([name], count)
+        yield orders
+        up = GaugeMetricFamily("bridge_broker_up", "1 when the broker is connected and healthy", labels=["broker"])
+        for name, slot in sorted(bridge.runtime.brokers.items()):
+            up.add_metric([name], float(slot.healthy))
+        yield up
+        last = bridge.reloader.status
+        ok = GaugeMetricFamily("bridge_config_last_reload_success", "1 when the last config reload succeeded")
+        ok.add_metric([], float(last.ok))
+        yield ok
+        at = GaugeMetricFamily("bridge_config_last_reload_timestamp_seconds", "when the config was last (re)loaded")
+        at.add_metric([], last.at.timestamp())
+        yield at
+        queued = GaugeMetricFamily("bridge_queued_signals", "executions waiting in the per-ticker queues")
+        queued.add_metric([], float(bridge.queues.pending))
+        yield queued
+
+
+class Metrics:
+    """The bridge's Prometheus registry (one per bridge, so several bridges in one process never collide)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.registry = CollectorRegistry()
+        self.order_counts: dict[str, int] = {}
+        r = self.registry
+        self.webhooks = Counter("bridge_webhooks", "webhook requests by outcome", ["outcome"], registry=r)
+        self.latency = Histogram("bridge_signal_to_order_seconds", "signal received -> broker's answer to its order",
+                                 buckets=LATENCY_BUCKETS, registry=r)  # fmt: skip
+        self.orders_sent = Counter("bridge_orders_submitted", "orders sent, by the broker's answer", ["status"],
+                                   registry=r)  # fmt: skip
+        self.signals = Counter("bridge_executions", "finished executions by final state", ["state"], registry=r)
+        self.broker_errors = Counter("bridge_broker_errors", "orders a broker rejected or left unknown", ["broker"],
+                                     registry=r)  # fmt: skip
+        self.reloads = Counter("bridge_reloads", "config reloads by result", ["result"], registry=r)
+        self.registry.register(_Live(self))
+        # Label children made once: the per-request cost is one lookup and one increment.
+        self._outcomes = {code: self.webhooks.labels(name) for code, name in OUTCOMES.items()}
+
+    def count_webhook(self, status: int) -> None:
+        """Count one webhook response."""
+        child = self._outcomes.get(status)
+        if child is None:
+            child = self._outcomes[status] = self.webhooks.labels(str(status))
+        child.inc()
+
+    def observe(self, event: Event) -> None:
+        """Count an execution, order, reload or halt event."""
+        kind, data = event.kind, event.data
+        if kind.startswith("signal."):
+            self.signals.labels(data["state"]).inc()
+        elif kind.startswith("order."):
+            self.orders_sent.labels(data["status"]).inc()
+            if data["status"] in ("rejected", "unknown"):
+                self.broker_errors.labels(data["broker"]).inc()
+            else:
+                self.latency.observe(data["latency"])
+        elif kind.startswith("reload."):
+            self.reloads.labels("ok" if kind == "reload.ok" else "failed").inc()
+
+    async def render(self) -> bytes:
+        """The exposition text (reads order counts from the journal once)."""
+        self.order_counts = await self.bridge.store.run(orders_by_status, self.bridge.store.conn)
+        return generate_latest(self.registry)
+
+
+class CountWebhooks:
+    """ASGI middleware: counts webhook responses by status without touching the handler."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(WEBHOOK_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.count_webhook(int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+def off_admin_listener(request: Request, admin_port: int | None) -> bool:
+    """True when `server.admin_port` is set and the request did not arrive on it (answer 404, as /api does)."""
+    if admin_port is None:
+        return False
+    local = request.scope.get("server")
+    return not local or local[1] != admin_port
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """`GET /metrics`: Prometheus text format; `Authorization: Bearer <server.admin_token>`."""
+    bridge: Bridge = request.app.state.bridge
+    server = bridge.loaded.config.server
+    if off_admin_listener(request, server.admin_port):
+        return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
+    if not bearer_matches(server.admin_token, request.headers.get("authorization")):
+        hint = "send Authorization: Bearer <server.admin_token>" if server.admin_token else "set server.admin_token"
+        return JSONResponse({"success": False, "messageCode": "unauthorized", "message": hint}, status_code=401)
+    metrics: Metrics = request.app.state.metrics
+    return Response(await metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Operator notifications: events fanned out to webhooks, Discord, Telegram and ntfy without delaying trading."""

@@ -1,0 +1,76 @@
+"""The `notifications:` block of the config file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bridge.notify.events import KINDS
+
+EventKind = Literal["signal.rejected", "signal.failed", "order.filled", "order.rejected", "reload.failed", "halt",
+                    "resume"]  # fmt: skip
+DEFAULT_EVENTS: list[EventKind] = ["signal.rejected", "signal.failed", "order.filled", "order.rejected",
+                                   "reload.failed", "halt"]  # fmt: skip
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NotifyTarget(Strict):
+    """One place notifications go: a generic JSON webhook, a Discord webhook, a Telegram chat or an ntfy topic."""
+
+    type: Literal["webhook", "discord", "telegram", "ntfy"] = Field(description="the receiver's format")
+    name: str | None = Field(default=None, description="names the target in the log (URLs are never logged)")
+    url: str | None = Field(
+        default=None,
+        description="webhook/discord: the URL to POST to; ntfy: the topic URL, e.g. https://ntfy.sh/my-topic",
+    )
+    bot_token: str | None = Field(default=None, description="telegram: the bot's token from @BotFather")
+    chat_id: str | None = Field(default=None, description="telegram: the chat to write to")
+    api_url: str = Field(default="https://api.telegram.org", description="telegram: the Bot API's base URL")
+    access_token: str | None = Field(default=None, description="ntfy: an access token for a protected topic")
+    events: list[EventKind] | None = Field(default=None, description="only these events go here; null: the block's")
+
+    @model_validator(mode="after")
+    def _needs(self) -> NotifyTarget:
+        if self.type == "telegram":
+            if not self.bot_token or not self.chat_id:
+                raise ValueError("a telegram target needs bot_token and chat_id")
+        elif not self.url or not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"a {self.type} target needs url: an http(s) URL")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the log names this target (never by its URL, which often holds a token)."""
+        return self.name or self.type
+
+    def secrets(self) -> list[str]:
+        """Values that must never be logged: tokens, and URLs that embed one (Discord's, a webhook's)."""
+        return [s for s in (self.bot_token, self.access_token, self.url) if s]
+
+
+class Notifications(Strict):
+    """Messages to the operator when something needs attention; sending never delays trading."""
+
+    targets: list[NotifyTarget] = Field(default_factory=list, description="where notifications go; none: off")
+    events: list[EventKind] = Field(
+        default_factory=lambda: list(DEFAULT_EVENTS),
+        description="which events are sent: " + ", ".join(KINDS),
+    )
+    queue_size: int = Field(
+        default=1000, ge=1, le=100_000, description="events waiting to be sent; beyond it new ones are dropped"
+    )
+    timeout: float = Field(default=5.0, gt=0, le=60, description="seconds per delivery attempt")
+    retries: int = Field(default=4, ge=0, le=20, description="further attempts after a failed delivery")
+    backoff: float = Field(
+        default=1.0, ge=0, le=300, description="seconds before the first retry; doubles after each attempt"
+    )
+
+    def secrets(self) -> list[str]:
+        """Every secret value of every target."""
+        return [s for target in self.targets for s in target.secrets()]

@@ -1,0 +1,40 @@
+"""What operators hear about: one small value type shared by metrics and notifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bridge.store.db import utcnow
+
+# Kinds an operator can subscribe to in `notifications.events`.
+KINDS = ("signal.rejected", "signal.failed", "order.filled", "order.rejected", "reload.failed", "halt", "resume")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened: a kind (see KINDS, or signal.<state> / order.<status>), a sentence, and details."""
+
+    kind: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    at: datetime = field(default_factory=utcnow)
+
+
+def signal_event(strategy: str, subscription: str, ticker: str, signal_id: str, state: str, decision: str) -> Event:
+    """A subscription's execution of a signal reached its final state."""
+    data = {"strategy": strategy, "subscription": subscription, "ticker": ticker, "signal_id": signal_id,
+            "state": state}  # fmt: skip
+    return Event(f"signal.{state}", f"{strategy}/{subscription} {ticker}: {decision}", data)
+
+
+def order_event(strategy: str, subscription: str, broker: str, symbol: str, side: str, quantity: str, status: str,
+                price: str | None, error: str | None, latency: float) -> Event:  # fmt: skip
+    """The broker's first answer to an order we sent (`latency`: seconds since the signal arrived)."""
+    at = f" @ {price}" if price else ""
+    why = f": {error}" if error else ""
+    text = f"{strategy}/{subscription} {side} {quantity} {symbol}{at} {status} at {broker}{why}"
+    data = {"strategy": strategy, "subscription": subscription, "broker": broker, "symbol": symbol, "side": side,
+            "quantity": quantity, "status": status, "price": price, "error": error, "latency": latency}  # fmt: skip
+    return Event(f"order.{status}", text, data)

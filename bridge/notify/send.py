@@ -1,0 +1,164 @@
+"""Deliver events to notification targets over httpx: a bounded queue, retries with backoff, never blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bridge.notify.config import Notifications, NotifyTarget
+from bridge.notify.events import Event
+from bridge.store.db import iso
+
+log = logging.getLogger("bridge.notify")
+MAX_PARALLEL = 8  # deliveries in flight at once; a slow receiver cannot pile up unbounded tasks
+DISCORD_LIMIT = 2000  # characters in one Discord message
+TELEGRAM_LIMIT = 4096
+URGENT = ("signal.failed", "order.rejected", "reload.failed", "halt")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One HTTP request that carries an event to a target."""
+
+    url: str
+    content: bytes
+    headers: dict[str, str]
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, default=str).encode()
+
+
+def render(target: NotifyTarget, event: Event) -> Delivery:
+    """The request for `event` in `target`'s format."""
+    text = f"trade-bridge {event.kind}: {event.text}"
+    as_json = {"content-type": "application/json"}
+    if target.type == "discord":
+        return Delivery(str(target.url), _json({"content": text[:DISCORD_LIMIT], "username": "trade-bridge"}), as_json)
+    if target.type == "telegram":
+        url = f"{target.api_url.rstrip('/')}/bot{target.bot_token}/sendMessage"
+        message = {"chat_id": target.chat_id, "text": text[:TELEGRAM_LIMIT], "disable_web_page_preview": True}
+        return Delivery(url, _json(message), as_json)
+    if target.type == "ntfy":
+        headers = {"title": f"trade-bridge {event.kind}", "priority": "high" if event.kind in URGENT else "default",
+                   "tags": event.kind.replace(".", ","), "content-type": "text/plain; charset=utf-8"}  # fmt: skip
+        if target.access_token:
+            headers["authorization"] = f"Bearer {target.access_token}"
+        return Delivery(str(target.url), event.text.encode(), headers)
+    body: dict[str, Any] = {"kind": event.kind, "text": event.text, "at": iso(event.at), "data": event.data}
+    return Delivery(str(target.url), _json(body), as_json)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds a 429 asks us to wait (header, or Discord's/Telegram's JSON), if it says."""
+    header = response.headers.get("retry-after")
+    with contextlib.suppress(ValueError):
+        if header is not None:
+            return float(header)
+        data = response.json()
+        value = data.get("retry_after") or (data.get("parameters") or {}).get("retry_after")
+        return float(value) if value is not None else None
+    return None
+
+
+class Notifier:
+    """Accepts events instantly (`submit`) and delivers them in the background."""
+
+    def __init__(self, settings: Callable[[], Notifications], transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = settings  # read per event, so a reload's new targets apply at once
+        self.sent = 0
+        self.failed = 0
+        self.dropped = 0
+        self._queue: asyncio.Queue[Event] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_PARALLEL)
+        self._client = httpx.AsyncClient(transport=transport, follow_redirects=False)
+
+    def start(self) -> None:
+        """Start the background sender."""
+        self._queue = asyncio.Queue(maxsize=self.settings().queue_size)
+        self._worker = asyncio.create_task(self._run(), name="notify")
+
+    def submit(self, event: Event) -> None:
+        """Queue an event if any target wants it; never waits (a full queue drops it, with a warning)."""
+        settings = self.settings()
+        if self._queue is None or not any(event.kind in (t.events or settings.events) for t in settings.targets):
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("notification queue full (%d); dropped %s", self._queue.maxsize, event.kind)
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            event = await self._queue.get()
+            settings = self.settings()
+            for target in settings.targets:
+                if event.kind in (target.events or settings.events):
+                    await self._slots.acquire()  # waits only for a free slot, never for a delivery to finish
+                    task = asyncio.create_task(self._deliver(target, event, settings))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+            self._queue.task_done()
+
+    async def _deliver(self, target: NotifyTarget, event: Event, settings: Notifications) -> None:
+        try:
+            request = render(target, event)
+            delay = settings.backoff
+            for attempt in range(settings.retries + 1):
+                wait = await self._attempt(target, request, settings.timeout)
+                if wait is None:
+                    self.sent += 1
+                    return
+                if wait < 0 or attempt == settings.retries:
+                    break
+                await asyncio.sleep(max(wait, delay))
+                delay *= 2
+            self.failed += 1
+            log.error("notification %s to %s not delivered after %d attempt(s)", event.kind, target.label,
+                      attempt + 1)  # fmt: skip
+        finally:
+            self._slots.release()
+
+    async def _attempt(self, target: NotifyTarget, request: Delivery, timeout: float) -> float | None:
+        """None when delivered; seconds to wait before retrying; -1 when retrying cannot help."""
+        try:
+            response = await self._client.post(request.url, content=request.content, headers=request.headers,
+                                               timeout=timeout)  # fmt: skip
+        except httpx.HTTPError as exc:  # the message never includes the URL (it may hold a token)
+            log.warning("notification to %s failed: %s", target.label, type(exc).__name__)
+            return 0.0
+        if response.is_success:
+            return None
+        log.warning("notification to %s answered %d", target.label, response.status_code)
+        if response.status_code == 429:
+            return _retry_after(response) or 0.0
+        return 0.0 if response.status_code >= 500 or response.status_code == 408 else -1.0
+
+    async def drain(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for queued and in-flight deliveries."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                if self._queue is not None:
+                    await self._queue.join()
+                while self._inflight:
+                    await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Give pending notifications a moment, then cancel what is left and close the client."""
+        await self.drain(grace)
+        tasks = [t for t in (self._worker, *self._inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._client.aclose()

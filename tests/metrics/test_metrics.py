@@ -1,0 +1,85 @@
+"""`/metrics` on a real daemon: admin token required, and each metric moves with what happened."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ADMIN
+
+
+def scrape(daemon: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample as {(name, sorted labels): value}."""
+    response = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def wait_for(daemon: Any, key: tuple[str, tuple[tuple[str, str], ...]], value: float, timeout: float = 5) -> None:
+    """Scrape until the sample has the value (events are counted just after the execution is journaled)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = scrape(daemon).get(key)
+        if got == value or time.monotonic() > deadline:
+            assert got == value, f"{key} = {got}, expected {value}"
+            return
+        time.sleep(0.05)
+
+
+def test_metrics_need_the_admin_token(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    assert httpx.get(f"{daemon.base}/metrics", timeout=5).status_code == 401
+    wrong = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": "Bearer nope-nope-nope-nope"}, timeout=5)
+    assert wrong.status_code == 401
+    assert ADMIN not in wrong.text
+
+
+def test_metrics_count_webhooks_orders_latency_errors_and_halt(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    before = scrape(daemon)
+    assert all(name.startswith("bridge_") for name, _ in before)
+    assert before[("bridge_halted", ())] == 0
+
+    accepted = daemon.post({"ticker": "AMD", "action": "buy", "price": 100})
+    assert accepted.status_code == 200
+    assert daemon.wait_final(accepted.json()["id"])["state"] == "executed"
+    assert daemon.post({"ticker": "AMD", "action": "jump"}).status_code == 400
+    assert daemon.post({"ticker": "AMD", "action": "buy"}, url=daemon.url + "x").status_code == 401
+    # An exit while flat is rejected by the decision table; an execution counted as rejected.
+    rejected = daemon.post({"ticker": "MSFT", "action": "exit", "price": 10})
+    daemon.wait_final(rejected.json()["id"])
+
+    wait_for(daemon, ("bridge_executions_total", (("state", "rejected"),)), 1)
+    after = scrape(daemon)
+    assert after[("bridge_webhooks_total", (("outcome", "accepted"),))] == 2
+    assert after[("bridge_webhooks_total", (("outcome", "invalid"),))] == 1
+    assert after[("bridge_webhooks_total", (("outcome", "unauthorized"),))] == 1
+    assert after[("bridge_executions_total", (("state", "executed"),))] == 1
+    assert after[("bridge_orders_submitted_total", (("status", "filled"),))] == 1
+    assert after[("bridge_orders", (("status", "filled"),))] == 1
+    assert after[("bridge_signal_to_order_seconds_count", ())] == 1
+    assert 0 < after[("bridge_signal_to_order_seconds_sum", ())] < 5
+    assert after[("bridge_broker_up", (("broker", "paper"),))] == 1
+    assert after[("bridge_config_last_reload_success", ())] == 1
+    assert ("bridge_broker_errors_total", (("broker", "paper"),)) not in after
+
+    halted = httpx.post(f"{daemon.base}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
+    assert halted.status_code == 200
+    assert scrape(daemon)[("bridge_halted", ())] == 1
+
+
+def test_a_failed_reload_is_counted(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    daemon.config.write_text(daemon.config.read_text() + "\nnot_a_setting: 1\n")
+    reload = httpx.post(f"{daemon.base}/api/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    assert reload.status_code == 422
+    wait_for(daemon, ("bridge_reloads_total", (("result", "failed"),)), 1)
+    assert scrape(daemon)[("bridge_config_last_reload_success", ())] == 0

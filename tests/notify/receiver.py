@@ -1,0 +1,74 @@
+"""A loopback HTTP receiver for notification tests: records requests, can fail its first N."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.conftest import free_port
+
+
+@dataclass
+class Received:
+    """One request the receiver answered with success."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """Runs in a thread on 127.0.0.1; `fail_first` requests get 500 before it recovers."""
+
+    fail_first: int = 0
+    port: int = field(default_factory=free_port)
+    received: list[Received] = field(default_factory=list)
+    attempts: int = 0
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: Request) -> JSONResponse:
+        self.attempts += 1
+        body = await request.body()
+        if self.attempts <= self.fail_first:
+            return JSONResponse({"ok": False}, status_code=500)
+        self.received.append(Received(request.url.path, dict(request.headers), body))
+        return JSONResponse({"ok": True})
+
+    def __enter__(self) -> Receiver:
+        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "receiver did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def wait(self, count: int = 1, timeout: float = 10.0) -> list[Received]:
+        """Block until `count` requests were received (or fail at the deadline)."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count:
+            assert time.monotonic() < deadline, f"received {len(self.received)} of {count} (attempts {self.attempts})"
+            time.sleep(0.01)
+        return self.received

@@ -1,0 +1,36 @@
+"""Notifications from a real daemon: a rejected signal and a halt reach a loopback webhook, without secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN, TOKEN
+from tests.notify.receiver import Receiver
+
+
+def test_rejected_signal_filled_order_and_halt_are_notified(make_daemon: Any) -> None:
+    with Receiver(fail_first=1) as r:
+        extra = (f"notifications:\n  backoff: 0.05\n  targets:\n    - type: webhook\n      url: {r.base}/hook\n"
+                 "      name: ops\n")  # fmt: skip
+        daemon = make_daemon(extra=extra)
+        filled = daemon.post({"ticker": "AMD", "action": "buy", "price": 100})
+        daemon.wait_final(filled.json()["id"])
+        rejected = daemon.post({"ticker": "MSFT", "action": "exit"})
+        daemon.wait_final(rejected.json()["id"])
+        r.wait(2)
+        httpx.post(f"{daemon.base}/api/halt", json={"reason": "maintenance"},
+                   headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)  # fmt: skip
+        r.wait(3)
+    bodies = [json.loads(x.body) for x in r.received]
+    kinds = sorted(b["kind"] for b in bodies)
+    assert kinds == ["halt", "order.filled", "signal.rejected"]
+    by_kind = {b["kind"]: b for b in bodies}
+    assert by_kind["order.filled"]["data"]["symbol"] == "AMD" and by_kind["order.filled"]["data"]["side"] == "buy"
+    assert "MSFT" in by_kind["signal.rejected"]["text"]
+    assert "maintenance" in by_kind["halt"]["text"]
+    for raw in r.received:
+        assert TOKEN.encode() not in raw.body and ADMIN.encode() not in raw.body
+    assert r.base not in daemon.output()  # the target's URL is never logged

@@ -1,0 +1,114 @@
+"""Each notification format against a loopback receiver, retries with backoff, and a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from bridge.notify.config import Notifications, NotifyTarget
+from bridge.notify.events import Event
+from bridge.notify.send import Notifier
+from tests.notify.receiver import Receiver
+
+EVENT = Event("signal.rejected", "sq/paper AMD: rejected: exit while flat", {"ticker": "AMD"})
+BOT_TOKEN = "123456:ABC-secret-bot-token"
+
+
+def settings(*targets: NotifyTarget, **kw: float) -> Notifications:
+    return Notifications(targets=list(targets), backoff=0.05, timeout=2, **kw)  # type: ignore[arg-type]
+
+
+async def deliver(config: Notifications, receiver: Receiver, count: int = 1) -> Notifier:
+    notifier = Notifier(lambda: config)
+    notifier.start()
+    try:
+        notifier.submit(EVENT)
+        await asyncio.to_thread(receiver.wait, count)
+        await notifier.drain(5)
+    finally:
+        await notifier.stop()
+    return notifier
+
+
+async def test_generic_webhook_gets_a_json_event() -> None:
+    with Receiver() as r:
+        await deliver(settings(NotifyTarget(type="webhook", url=f"{r.base}/hook")), r)
+    got = r.received[0]
+    assert got.path == "/hook" and got.headers["content-type"] == "application/json"
+    body = json.loads(got.body)
+    assert body["kind"] == "signal.rejected" and body["text"] == EVENT.text and body["data"] == {"ticker": "AMD"}
+    assert body["at"].endswith("Z") or "+00:00" in body["at"]
+
+
+async def test_discord_gets_content() -> None:
+    with Receiver() as r:
+        await deliver(settings(NotifyTarget(type="discord", url=f"{r.base}/api/webhooks/1/abc")), r)
+    body = json.loads(r.received[0].body)
+    assert body["content"] == f"trade-bridge signal.rejected: {EVENT.text}" and body["username"] == "trade-bridge"
+
+
+async def test_telegram_calls_send_message_with_the_chat() -> None:
+    with Receiver() as r:
+        target = NotifyTarget(type="telegram", bot_token=BOT_TOKEN, chat_id="-100200", api_url=r.base)
+        await deliver(settings(target), r)
+    got = r.received[0]
+    assert got.path == f"/bot{BOT_TOKEN}/sendMessage"
+    body = json.loads(got.body)
+    assert body["chat_id"] == "-100200" and "exit while flat" in body["text"]
+
+
+async def test_ntfy_gets_plain_text_with_title_priority_and_token() -> None:
+    with Receiver() as r:
+        target = NotifyTarget(type="ntfy", url=f"{r.base}/bridge-alerts", access_token="tk_ntfyaccesstoken123")
+        await deliver(settings(target), r)
+    got = r.received[0]
+    assert got.path == "/bridge-alerts" and got.body.decode() == EVENT.text
+    assert got.headers["title"] == "trade-bridge signal.rejected"
+    assert got.headers["priority"] == "default" and got.headers["authorization"] == "Bearer tk_ntfyaccesstoken123"
+
+
+async def test_a_receiver_that_fails_then_recovers_gets_the_event_once(caplog: pytest.LogCaptureFixture) -> None:
+    with Receiver(fail_first=2) as r:
+        notifier = await deliver(settings(NotifyTarget(type="discord", url=f"{r.base}/hook/secret-part")), r)
+    assert r.attempts == 3 and len(r.received) == 1
+    assert (notifier.sent, notifier.failed) == (1, 0)
+    assert "secret-part" not in caplog.text  # URLs (which hold Discord's token) are never logged
+
+
+async def test_a_receiver_that_never_recovers_is_given_up_on_after_the_retries() -> None:
+    with Receiver(fail_first=100) as r:
+        config = settings(NotifyTarget(type="webhook", url=f"{r.base}/hook"), retries=2)
+        notifier = Notifier(lambda: config)
+        notifier.start()
+        notifier.submit(EVENT)
+        await notifier.drain(10)
+        await notifier.stop()
+    assert r.attempts == 3 and (notifier.sent, notifier.failed) == (0, 1)
+
+
+async def test_unreachable_receiver_never_delays_submit_and_a_full_queue_drops() -> None:
+    # Nothing listens on this port: every delivery fails after connecting; submit must still return at once.
+    config = settings(NotifyTarget(type="webhook", url="http://127.0.0.1:9/x"), queue_size=2, retries=0)
+    notifier = Notifier(lambda: config)
+    notifier.start()
+    started = time.monotonic()
+    for _ in range(50):
+        notifier.submit(EVENT)
+    assert time.monotonic() - started < 0.5
+    assert notifier.dropped >= 40
+    await notifier.stop(grace=0.1)
+
+
+async def test_events_a_target_did_not_ask_for_are_not_sent() -> None:
+    with Receiver() as r:
+        config = settings(NotifyTarget(type="webhook", url=f"{r.base}/hook", events=["halt"]))
+        notifier = Notifier(lambda: config)
+        notifier.start()
+        notifier.submit(EVENT)
+        notifier.submit(Event("halt", "trading HALTED"))
+        await asyncio.to_thread(r.wait, 1)
+        await notifier.stop()
+    assert [json.loads(x.body)["kind"] for x in r.received] == ["halt"]
