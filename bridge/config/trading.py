@@ -80,6 +80,13 @@ class TradingWindow(Strict):
     end: time = Field(description='local closing time (exclusive), e.g. "16:00"')
     timezone: str = Field(default="America/New_York", description="IANA time zone of start and end")
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 15:55 as the base-60 number 955
+            raise ValueError('write the time in quotes, e.g. "15:55" (unquoted, YAML reads it as a number)')
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:

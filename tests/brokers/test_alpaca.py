@@ -165,14 +165,16 @@ async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
 
     def journal_the_leg() -> None:
         conn = fresh_store.conn
-        conn.execute("PRAGMA foreign_keys=OFF")  # only the order row matters here, not its signal
+        conn.execute(  # the order's signal: the journal's foreign key wants one
+            "INSERT INTO signals (id, webhook_id, strategy, ticker, action, payload, extras, state, received_at,"
+            " updated_at) VALUES ('s', 'w', 'x', 'T', 'buy', '{}', '{}', 'executed', 'now', 'now')"
+        )
         conn.execute(
             "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
             " quantity, time_in_force, status, created_at, updated_at, parent_client_order_id) VALUES ('tb-sl', 's',"
             " 'alpaca', 'sub', 'stop_loss', 1, 'tb-sl', 'SQ', 'sell', 'stop', '1', 'gtc', 'submitted', 'now', 'now',"
             " 'tb-entry')"
         )
-        conn.execute("PRAGMA foreign_keys=ON")
 
     await fresh_store.run(journal_the_leg)
     restarted = AlpacaBroker(alpaca_options(alpaca_server[1]), BrokerContext(name="alpaca", store=fresh_store))

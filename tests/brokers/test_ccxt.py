@@ -143,13 +143,15 @@ async def test_after_a_restart_orders_are_found_through_the_journaled_symbol(
 
     def journal_it() -> None:
         conn = fresh_store.conn
-        conn.execute("PRAGMA foreign_keys=OFF")  # only the order row matters here, not its signal
+        conn.execute(  # the order's signal: the journal's foreign key wants one
+            "INSERT INTO signals (id, webhook_id, strategy, ticker, action, payload, extras, state, received_at,"
+            " updated_at) VALUES ('s', 'w', 'x', 'T', 'buy', '{}', '{}', 'executed', 'now', 'now')"
+        )
         conn.execute(
             "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
             " quantity, time_in_force, status, created_at, updated_at) VALUES ('tb-old', 's', 'binance', 'sub',"
             " 'entry', 0, 'tb-old', 'BTCUSDT', 'buy', 'limit', '0.01', 'gtc', 'submitted', 'now', 'now')"
         )
-        conn.execute("PRAGMA foreign_keys=ON")
 
     await fresh_store.run(journal_it)
     restarted = await connected(binance_server[1], store=fresh_store)
