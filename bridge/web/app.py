@@ -21,6 +21,7 @@ from bridge.service import Bridge
 from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
 from bridge.web.control import AdminListener, halt, resume
+from bridge.web.dashboard import Dashboard
 from bridge.web.health import health
 from bridge.web.pin import PinRuntime
 from bridge.web.webhook import receive_webhook
@@ -85,6 +86,7 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/trading/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *Dashboard().routes(),  # `/` and /dashboard/*: sign in with the admin token
         Route("/api/positions", positions, methods=["GET"]),
         Route("/api/reload", reload_config, methods=["POST"]),
         Route("/api/halt", halt, methods=["POST"]),

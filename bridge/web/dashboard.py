@@ -1,0 +1,261 @@
+"""The web dashboard at `/`: sign in with the admin token, watch signals live, halt or resume trading.
+
+Sessions are server-side (a random id in an HttpOnly, SameSite=Strict cookie); the halt/resume forms
+carry a per-session CSRF token. Tokens are never rendered: webhook URLs show `…abcd`, and the copy
+button asks the server for the full URL only when pressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bridge.config.secrets import mask
+from bridge.metrics import off_admin_listener
+from bridge.service import Bridge
+from bridge.store.db import iso
+from bridge.web.api import number, present
+from bridge.web.auth import token_matches
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "bridge_session"
+SESSION_SECONDS = 12 * 3600
+MAX_SESSIONS = 100  # the oldest is forgotten beyond this, so a login loop cannot grow memory
+TIMELINE = 50
+MAX_FORM_BYTES = 4096
+QUOTE_TIMEOUT = 0.5  # seconds; a slow quote must not stall the page
+_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in browser: its CSRF token and when it expires (monotonic seconds)."""
+
+    csrf: str
+    expires: float
+
+
+class Dashboard:
+    """The dashboard's routes and its in-memory sessions (a restart signs everyone out)."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+
+    def routes(self) -> list[Route]:
+        """Routes to mount on the app."""
+        return [
+            Route("/", self.index, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/dashboard/state", self.state, methods=["GET"]),
+            Route("/dashboard/url/{strategy}", self.webhook_url, methods=["GET"]),
+            Route("/dashboard/halt", self.halt, methods=["POST"]),
+            Route("/dashboard/resume", self.resume, methods=["POST"]),
+            Route("/dashboard/static/dashboard.js", self.script, methods=["GET"]),
+        ]
+
+    def _session(self, request: Request) -> Session | None:
+        sid = request.cookies.get(COOKIE, "")
+        session = self.sessions.get(sid)
+        if session is None or session.expires < time.monotonic():
+            self.sessions.pop(sid, None)
+            return None
+        return session
+
+    def _hidden(self, request: Request) -> bool:
+        bridge: Bridge = request.app.state.bridge
+        return off_admin_listener(request, bridge.loaded.config.server.admin_port)
+
+    async def index(self, request: Request) -> Response:
+        """The dashboard, or the sign-in form."""
+        if self._hidden(request):
+            return _not_found()
+        session = self._session(request)
+        bridge: Bridge = request.app.state.bridge
+        if session is None:
+            return _page("login.html", configured=bridge.loaded.config.server.admin_token is not None)
+        return _page("dashboard.html", csrf=session.csrf, strategies=_strategies(bridge), config=_config(bridge))
+
+    async def login(self, request: Request) -> Response:
+        """Check the admin token and start a session."""
+        if self._hidden(request):
+            return _not_found()
+        bridge: Bridge = request.app.state.bridge
+        given = (await _form(request)).get("token")
+        expected = bridge.loaded.config.server.admin_token
+        if not isinstance(given, str) or not token_matches(expected, given.strip()):
+            return _page(
+                "login.html", status=401, configured=expected is not None, error="That is not the admin token."
+            )
+        if len(self.sessions) >= MAX_SESSIONS:
+            self.sessions.pop(next(iter(self.sessions)))
+        sid = secrets.token_urlsafe(32)
+        self.sessions[sid] = Session(secrets.token_urlsafe(32), time.monotonic() + SESSION_SECONDS)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, sid, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", path="/")  # fmt: skip
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """End the session."""
+        self.sessions.pop(request.cookies.get(COOKIE, ""), None)
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    async def state(self, request: Request) -> Response:
+        """Everything the page polls: the signals timeline, positions, trading and config status."""
+        if self._hidden(request) or self._session(request) is None:
+            return JSONResponse({"success": False, "messageCode": "unauthorized", "message": "sign in again"}, 401)
+        bridge: Bridge = request.app.state.bridge
+        signals = await bridge.store.run(timeline, bridge.store.conn, TIMELINE)
+        halt = bridge.guard.halt.state
+        return JSONResponse({
+            "signals": signals,
+            "positions": await _positions(bridge),
+            "halted": bridge.recovering or halt.halted,
+            "kill_switch": halt.as_json(),
+            "config": _config(bridge),
+        })  # fmt: skip
+
+    async def webhook_url(self, request: Request) -> Response:
+        """The full webhook URL of one strategy, for the copy button (never part of the page itself)."""
+        if self._hidden(request) or self._session(request) is None:
+            return JSONResponse({"success": False, "messageCode": "unauthorized", "message": "sign in again"}, 401)
+        bridge: Bridge = request.app.state.bridge
+        name = request.path_params["strategy"]
+        strategy = bridge.loaded.config.strategies.get(name)
+        if strategy is None:
+            return _not_found()
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({"url": f"{base}/webhook/{name}/{strategy.token}"}, headers={"cache-control": "no-store"})
+
+    async def halt(self, request: Request) -> Response:
+        """The halt button (form post with the CSRF token)."""
+        return await self._switch(request, True)
+
+    async def resume(self, request: Request) -> Response:
+        """The resume button (form post with the CSRF token)."""
+        return await self._switch(request, False)
+
+    async def _switch(self, request: Request, halted: bool) -> Response:
+        if self._hidden(request):
+            return _not_found()
+        session = self._session(request)
+        given = (await _form(request)).get("csrf")
+        if session is None or not isinstance(given, str) or not hmac.compare_digest(session.csrf, given):
+            return JSONResponse({"success": False, "messageCode": "forbidden", "message": "stale form; reload"}, 403)
+        bridge: Bridge = request.app.state.bridge
+        await bridge.guard.halt.set(halted, "halted from the dashboard" if halted else None, "dashboard")
+        return RedirectResponse("/", status_code=303)
+
+    async def script(self, request: Request) -> Response:
+        """The page's small script (no build step)."""
+        return FileResponse(HERE / "static" / "dashboard.js", media_type="text/javascript")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A small url-encoded form (Starlette's own parser would need python-multipart for this)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+
+
+def _not_found() -> JSONResponse:
+    return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
+
+
+def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    headers = {
+        "cache-control": "no-store",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+        "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    }
+    return HTMLResponse(_env.get_template(template).render(**context), status_code=status, headers=headers)  # fmt: skip
+
+
+def _strategies(bridge: Bridge) -> list[dict[str, Any]]:
+    """Strategies with masked webhook paths and their subscriptions."""
+    items = []
+    for name, strategy in bridge.loaded.config.strategies.items():
+        subs = [{"broker": s.broker, "name": s.name or s.broker, "enabled": s.enabled, "sides": s.sides,
+                 "sizing": f"{s.sizing.type} {s.sizing.value}", "order_type": s.order_type}
+                for s in strategy.subscriptions]  # fmt: skip
+        items.append({"name": name, "path": f"/webhook/{name}/{mask(strategy.token)}", "subscriptions": subs,
+                      "sources": ", ".join(strategy.allowed_sources or ["any"])})  # fmt: skip
+    return items
+
+
+def _config(bridge: Bridge) -> dict[str, Any]:
+    """Which config is loaded, and how the last reload went (errors are already redacted)."""
+    path = bridge.loaded.path
+    return {"file": path.name if path else "built-in demo", "sha256": bridge.loaded.sha256[:12],
+            "loaded_at": iso(bridge.loaded_at), "last_reload": bridge.reloader.status.as_json()}  # fmt: skip
+
+
+def timeline(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """The newest signals, each with its executions and orders (fills and errors included)."""
+    signals = [dict(r) for r in conn.execute(
+        "SELECT id, strategy, ticker, action, sentiment, price, quantity, state, decision, received_at, updated_at "
+        "FROM signals ORDER BY received_at DESC, rowid DESC LIMIT ?", (limit,))]  # fmt: skip
+    if not signals:
+        return []
+    ids = [s["id"] for s in signals]
+    marks = ",".join("?" * len(ids))
+    orders: dict[str, list[dict[str, Any]]] = {}
+    for row in conn.execute(f"SELECT signal_id, subscription, broker, leg, symbol, side, type, quantity, limit_price, "  # noqa: S608
+                            f"stop_price, status, filled_quantity, avg_fill_price, error FROM orders "
+                            f"WHERE signal_id IN ({marks}) ORDER BY created_at, seq", ids):  # fmt: skip
+        orders.setdefault(row["signal_id"], []).append(present(dict(row)))
+    executions: dict[str, list[dict[str, Any]]] = {}
+    for row in conn.execute(f"SELECT signal_id, subscription, broker, state, decision FROM executions "  # noqa: S608
+                            f"WHERE signal_id IN ({marks}) ORDER BY subscription", ids):  # fmt: skip
+        executions.setdefault(row["signal_id"], []).append(dict(row))
+    for s in signals:
+        s.update(present({"price": s["price"], "quantity": s["quantity"]}))
+        s["orders"] = orders.get(s["id"], [])
+        s["executions"] = executions.get(s["id"], [])
+    return signals
+
+
+async def _positions(bridge: Bridge) -> list[dict[str, Any]]:
+    """Each healthy broker's positions, with unrealized P&L when the broker knows a price."""
+    items: list[dict[str, Any]] = []
+    for name, slot in bridge.runtime.brokers.items():
+        if slot.broker is None or not slot.healthy:
+            items.append({"broker": name, "symbol": None, "error": slot.error or "unavailable"})
+            continue
+        for p in await slot.broker.fetch_positions():
+            last = await _quote(slot.broker, p.symbol)
+            pnl = None if last is None or p.avg_price is None else (last - p.avg_price) * p.quantity
+            items.append({"broker": name, "symbol": p.symbol, "quantity": number(str(p.quantity)),
+                          "avg_price": None if p.avg_price is None else number(str(p.avg_price)),
+                          "last": None if last is None else number(str(last)),
+                          "pnl": None if pnl is None else number(str(round(pnl, 2)))})  # fmt: skip
+    return items
+
+
+async def _quote(broker: object, symbol: str) -> Decimal | None:
+    fetch = getattr(broker, "fetch_quote", None)
+    if fetch is None:
+        return None
+    try:
+        price = await asyncio.wait_for(fetch(symbol), QUOTE_TIMEOUT)
+    except Exception:  # a quote is a nicety here; the position is still shown
+        return None
+    return price if isinstance(price, Decimal) else None

@@ -1,0 +1,69 @@
+"""The dashboard in a real headless Chromium (Debian's package, driven by Playwright's Python API)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, TOKEN
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium; .ci/run does it as root)"
+)
+
+
+def wait_health_halted(base: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Poll /health until it reports the halt (or fail at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health: dict[str, Any] = httpx.get(f"{base}/health", timeout=5).json()
+        if health["halted"] or time.monotonic() > deadline:
+            return health
+        time.sleep(0.05)
+
+
+def test_sign_in_watch_a_signal_arrive_and_halt(make_daemon: Any, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+    )
+    daemon = make_daemon()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone's screen
+            page.on("dialog", lambda dialog: dialog.accept())  # the halt button asks to confirm
+            page.goto(daemon.base + "/")
+            page.fill("#token", "not-the-admin-token")
+            page.click("#sign-in")
+            assert page.locator("[role=alert]").inner_text() == "That is not the admin token."
+            page.fill("#token", ADMIN)
+            page.click("#sign-in")
+            page.wait_for_selector("#timeline")
+            cookie = next(c for c in page.context.cookies() if c["name"] == "bridge_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            content = page.content()
+            assert TOKEN not in content and ADMIN not in content and f"…{TOKEN[-4:]}" in content
+
+            accepted = daemon.post({"ticker": "AMD", "action": "buy", "price": 101.5})
+            assert accepted.status_code == 200
+            signal = page.locator(f".signal[data-id='{accepted.json()['id']}']")
+            # Within 2 s of the webhook: the signal, its decision and its filled order are on the page.
+            signal.locator(".decision", has_text="opened long").wait_for(timeout=2000)
+            assert "filled" in signal.inner_text() and "AMD" in signal.inner_text()
+
+            page.click("#halt")
+            page.locator("#trading", has_text="HALTED").wait_for(timeout=5000)
+            health = wait_health_halted(daemon.base)
+            assert health["halted"] is True and health["kill_switch"]["by"] == "dashboard"
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (tmp_path / "dashboard.png").stat().st_size > 1000

@@ -1,0 +1,57 @@
+"""Dashboard sessions over plain HTTP: the cookie, CSRF on the halt/resume forms, nothing without a session."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN, TOKEN
+
+
+def sign_in(daemon: Any) -> tuple[httpx.Client, str]:
+    """A client holding a session cookie, and the page's CSRF token."""
+    client = httpx.Client(base_url=daemon.base, timeout=10)
+    response = client.post("/login", data={"token": ADMIN})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = client.get("/")
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return client, match.group(1)
+
+
+def test_without_a_session_only_the_sign_in_form_is_served(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    page = httpx.get(f"{daemon.base}/", timeout=5)
+    assert page.status_code == 200 and 'name="token"' in page.text and 'id="timeline"' not in page.text
+    assert httpx.get(f"{daemon.base}/dashboard/state", timeout=5).status_code == 401
+    assert httpx.get(f"{daemon.base}/dashboard/url/sq", timeout=5).status_code == 401
+    assert httpx.post(f"{daemon.base}/login", data={"token": "wrong-wrong-wrong-wrong"}, timeout=5).status_code == 401
+    forged = httpx.post(f"{daemon.base}/dashboard/halt", data={"csrf": "x"}, cookies={"bridge_session": "made-up"},
+                        timeout=5)  # fmt: skip
+    assert forged.status_code == 403
+    assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+
+
+def test_halt_needs_the_session_csrf_token_and_the_url_is_only_given_on_request(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    client, csrf = sign_in(daemon)
+    try:
+        assert TOKEN not in client.get("/").text
+        assert client.post("/dashboard/halt", data={"csrf": "not-it"}).status_code == 403
+        assert client.post("/dashboard/halt", data={}).status_code == 403
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+        assert client.post("/dashboard/halt", data={"csrf": csrf}).status_code == 303
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True
+        assert client.get("/dashboard/state").json()["halted"] is True
+        assert client.post("/dashboard/resume", data={"csrf": csrf}).status_code == 303
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+        url = client.get("/dashboard/url/sq").json()["url"]
+        assert url == f"{daemon.base}/webhook/sq/{TOKEN}"
+        client.post("/logout")
+        assert client.get("/dashboard/state").status_code == 401
+    finally:
+        client.close()
