@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import sys
 from collections.abc import Iterable
 
@@ -31,11 +34,22 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_listener: logging.handlers.QueueListener | None = None
+
+
 def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
-    """Log to stderr through one handler that redacts secrets."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    """Log to stderr from a background thread; secrets are redacted before a record is even queued."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Writing to stderr (a pipe or a journald socket) can block; the event loop must not wait for it.
+    handler = logging.handlers.QueueHandler(queue.SimpleQueue())
     handler.addFilter(RedactSecrets(secrets))
+    _listener = logging.handlers.QueueListener(handler.queue, stream, respect_handler_level=False)
+    _listener.start()
+    atexit.register(_listener.stop)  # flush what is queued on a normal exit
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
