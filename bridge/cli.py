@@ -94,11 +94,42 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bridge.listing import fetch_rows, render_table
 
     loaded = _load(args.config)
+    if getattr(args, "follow", False):
+        from bridge.listing import follow
+
+        return follow(loaded, args.what, args.limit, as_json=args.json)
     rows = fetch_rows(loaded, args.what, args.limit)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
         print(render_table(args.what, rows))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-run journaled signals against fresh paper brokers under a config and print what would happen."""
+    import asyncio
+
+    from bridge.listing import parse_since, render_table
+    from bridge.replay import replay
+
+    loaded = _load(args.config)
+
+    def progress(done: int, total: int) -> None:
+        if not args.json:
+            end = "\n" if done == total else ""
+            print(f"\rreplaying signal {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    result = asyncio.run(replay(loaded, parse_since(args.since), args.strategy, progress))
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2, default=str))
+        return 0
+    print(f"{len(result.signals)} signal(s) replayed on paper under {args.config}\n")
+    print(render_table("signals", result.signals[::-1]) + "\n")
+    print(render_table("orders", result.orders) + "\n")
+    print(render_table("replay_positions", result.positions))
+    for line in result.skipped:
+        print(f"skipped {line}", file=sys.stderr)
     return 0
 
 
@@ -169,6 +200,14 @@ def parser() -> argparse.ArgumentParser:
         lister.add_argument("--json", action="store_true")
         lister.add_argument("--limit", type=int, default=50)
         lister.set_defaults(func=cmd_list, what=what)
+        if what == "signals":
+            lister.add_argument("--follow", "-f", action="store_true", help="keep printing signals as they change")
+    replayer = sub.add_parser("replay", help="re-run journaled signals on paper under a (changed) config")
+    replayer.add_argument("--config", required=True)
+    replayer.add_argument("--since", help="ISO time (2026-01-31 or 2026-01-31T14:00Z) or an age such as 2h, 3d")
+    replayer.add_argument("--strategy", help="only this strategy's signals")
+    replayer.add_argument("--json", action="store_true")
+    replayer.set_defaults(func=cmd_replay)
     return p
 
 

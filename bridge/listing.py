@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bridge.config.load import LoadedConfig
 from bridge.runtime import build_runtime
 from bridge.store import journal
-from bridge.store.db import Store
+from bridge.store.db import Store, utcnow
 from bridge.web.api import number, present
 
 COLUMNS = {
@@ -27,7 +30,9 @@ COLUMNS = {
         "error",
     ],
     "positions": ["broker", "symbol", "quantity", "avg_price"],
+    "replay_positions": ["broker", "symbol", "quantity", "last", "pnl"],
 }
+FOLLOW_INTERVAL = 1.0
 
 
 def fetch_rows(loaded: LoadedConfig, what: str, limit: int) -> list[dict[str, Any]]:
@@ -59,6 +64,39 @@ async def _positions(loaded: LoadedConfig) -> list[dict[str, Any]]:
     finally:
         await runtime.close()
         await store.close()
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """`--since`: an ISO date/time (UTC unless it says otherwise) or an age such as 90m, 2h, 3d."""
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return utcnow() - timedelta(seconds=float(text[:-1]) * units[text[-1]])
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def follow(loaded: LoadedConfig, what: str, limit: int, as_json: bool = False) -> int:
+    """Print the newest rows, then each new or changed one as it happens, until Ctrl-C."""
+    seen: dict[str, tuple[Any, ...]] = {}
+    first = True
+    try:
+        while True:
+            rows = fetch_rows(loaded, what, limit)[::-1]  # oldest first, like a log
+            fresh = [r for r in rows if seen.get(r["id"]) != (r.get("state"), r.get("decision"), r.get("status"))]
+            for r in fresh:
+                seen[r["id"]] = (r.get("state"), r.get("decision"), r.get("status"))
+            if fresh:
+                if as_json:
+                    print("\n".join(json.dumps(r, default=str) for r in fresh), flush=True)
+                else:
+                    table = render_table(what, fresh)
+                    print(table if first else "\n".join(table.splitlines()[1:]), flush=True)
+                first = False
+            time.sleep(FOLLOW_INTERVAL)
+    except KeyboardInterrupt:
+        return 0
 
 
 def render_table(what: str, rows: list[dict[str, Any]]) -> str:

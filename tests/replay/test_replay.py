@@ -1,0 +1,61 @@
+"""`bridge replay` on a recorded journal: a changed setting produces different orders; the journal is untouched."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=60, check=False)  # fmt: skip
+
+
+def orders_in(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+
+def test_replay_with_allow_add_on_adds_where_the_recording_ignored(make_daemon: Any, tmp_path: Path) -> None:
+    daemon = make_daemon()  # recorded with allow_add: false (the default)
+    for payload in ({"ticker": "AMD", "action": "buy", "price": 100}, {"ticker": "AMD", "action": "buy", "price": 104},
+                    {"ticker": "AMD", "action": "sell", "price": 110}):  # fmt: skip
+        daemon.wait_final(daemon.post(payload).json()["id"])
+    daemon.stop()
+    recorded = orders_in(daemon.db)
+    assert recorded == 3  # buy 1; (second buy ignored); sell 1 to exit + sell 1 to open short
+
+    same = bridge("replay", "--config", str(daemon.config), "--json", cwd=tmp_path)
+    assert same.returncode == 0, same.stderr
+    baseline = json.loads(same.stdout)
+    assert [(o["side"], o["quantity"]) for o in baseline["orders"]] == [("buy", 1), ("sell", 1), ("sell", 1)]
+    assert [s["state"] for s in baseline["signals"]] == ["executed", "ignored", "executed"]
+
+    changed = daemon.config.parent / "changed.yaml"
+    text = daemon.config.read_text()
+    assert "      - broker: paper\n" in text
+    changed.write_text(text.replace("      - broker: paper\n", "      - broker: paper\n        allow_add: true\n"))
+    what_if = bridge("replay", "--config", str(changed), "--json", cwd=tmp_path)
+    assert what_if.returncode == 0, what_if.stderr
+    result = json.loads(what_if.stdout)
+    assert [(o["side"], o["quantity"], o["avg_fill_price"]) for o in result["orders"]] == [
+        ("buy", 1, 100), ("buy", 1, 104), ("sell", 2, 110), ("sell", 1, 110)]  # fmt: skip
+    # Bought 100 and 104, sold 2 at 110 (+16), short 1 at 110 marked at 110 (0).
+    assert result["positions"] == [{"broker": "paper", "symbol": "AMD", "quantity": -1, "last": 110, "pnl": 16}]
+    assert orders_in(daemon.db) == recorded  # the real journal is only read
+
+
+def test_replay_prints_tables_and_progress_and_filters_by_strategy(make_daemon: Any, tmp_path: Path) -> None:
+    daemon = make_daemon()
+    daemon.wait_final(daemon.post({"ticker": "SQ", "action": "buy", "price": 60}).json()["id"])
+    daemon.stop()
+    shown = bridge("replay", "--config", str(daemon.config), "--since", "1d", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "replaying signal 1/1" in shown.stderr
+    assert "buy while flat: opened long 1" in shown.stdout and "pnl" in shown.stdout
+    none = bridge("replay", "--config", str(daemon.config), "--strategy", "other", "--json", cwd=tmp_path)
+    assert json.loads(none.stdout)["orders"] == []
