@@ -113,14 +113,14 @@ class Executor:
         if found is None:
             return "failed", f"failed: subscription {job.subscription} is no longer in the config"
         broker_name, sub = found
-        planned = await self.store.run(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
+        # One round trip: mark the execution started and read any plan a crash interrupted.
+        planned = await self.store.run(journal.begin_execution, self.store.conn, job.signal_id, job.subscription)
         age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
         if age > self.max_signal_age and not planned:
             return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
         broker = target.broker if target else self._brokers().get(broker_name)
         if broker is None:
             return "failed", f"failed: broker {broker_name} is unavailable"
-        await self.store.run(journal.start_execution, self.store.conn, job.signal_id, job.subscription)
         if planned:  # resuming after a restart: continue the committed plan, never plan twice
             decision = await self.store.run(self._decision, job)
             return await self._run_orders(job, broker, sub, planned, decision)
@@ -149,8 +149,9 @@ class Executor:
         if not plan.legs:
             return "executed", plan.decision
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
-        await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows)
-        planned = await self.store.run(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
+        planned = await self.store.run(
+            journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows
+        )
         return await self._run_orders(job, broker, sub, planned, plan.decision)
 
     def _decision(self, job: Job) -> str:

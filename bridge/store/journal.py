@@ -113,8 +113,8 @@ def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str)
 
 def save_plan(
     conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str, orders: list[dict[str, Any]]
-) -> None:
-    """Commit the plan's decision and every planned order (status pending) before any broker call."""
+) -> list[sqlite3.Row]:
+    """Commit the plan's decision and every planned order (status pending) before any broker call; return them."""
     now = iso(utcnow())
     with transaction(conn):
         conn.execute(
@@ -131,6 +131,13 @@ def save_plan(
                 " :parent_client_order_id, 'pending', :now, :now)",
                 {**OPTIONAL_ORDER_FIELDS, **order, "now": now},
             )
+    return planned_orders(conn, signal_id, subscription)
+
+
+def begin_execution(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:
+    """Mark the execution (and its signal) processing; return any plan an interrupted run committed."""
+    start_execution(conn, signal_id, subscription)
+    return planned_orders(conn, signal_id, subscription)
 
 
 def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:
