@@ -136,6 +136,17 @@ def _verify(strategy: Strategy, request: Request, body: bytes) -> str | None:
         raise Refusal(401, exc.code, exc.message) from None
 
 
+def _row(request: Request, strategy: str | None, client: Client, secrets: list[str]) -> journal.WebhookRow:
+    """The journal row of this request so far; the token never appears in it, even masked by position."""
+    prefix = "/trading/webhook" if request.url.path.startswith("/trading/") else "/webhook"
+    return journal.WebhookRow(
+        id=str(uuid.uuid4()), received_at=iso(utcnow()), strategy=strategy, remote_addr=client.shown,
+        method=request.method, path=f"{prefix}/{strategy}/{MASK}" if strategy else f"{prefix}/{MASK}/{MASK}",
+        headers={key: redact(value, secrets) for key, value in safe_headers(request.headers).items()},
+        body=None, status_code=0,
+    )  # fmt: skip
+
+
 async def receive_webhook(request: Request) -> JSONResponse:
     """Handle one webhook request end to end."""
     bridge: Bridge = request.app.state.bridge
@@ -146,14 +157,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     known = strategy is not None and token_matches(strategy.token, request.path_params["token"])
     secrets = runtime.loaded.secrets()
     client = client_of(request, config.server)
-    received = utcnow()
-    prefix = "/trading/webhook" if request.url.path.startswith("/trading/") else "/webhook"
-    intake = Intake(request, bridge, secrets, journal.WebhookRow(
-        id=str(uuid.uuid4()), received_at=iso(received), strategy=name if known else None, remote_addr=client.shown,
-        method=request.method, path=f"{prefix}/{name}/{MASK}" if known else f"{prefix}/{MASK}/{MASK}",
-        headers={key: redact(value, secrets) for key, value in safe_headers(request.headers).items()},
-        body=None, status_code=0,
-    ))  # fmt: skip
+    intake = Intake(request, bridge, secrets, _row(request, name if known else None, client, secrets))
     guards = guards_of(request)
 
     if request.method != "POST":  # the route takes every method so that this request is journaled too

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -169,3 +171,7 @@ def test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set(start_daemo
     assert httpx.post(f"{daemon.base}/api/reload", headers=bearer).status_code == 404
     assert daemon.post(BUY).status_code == 200, "webhooks are served on the public listener"
     assert httpx.get(f"{daemon.base}/health").status_code == 200
+    halted = subprocess.run([sys.executable, "-m", "bridge", "halt", "--config", str(daemon.config)],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert halted.returncode == 0 and f"127.0.0.1:{admin_port}" in halted.stdout, "the CLI finds the admin listener"
+    assert httpx.get(f"{daemon.base}/health").json()["halted"] is True
