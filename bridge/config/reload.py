@@ -100,11 +100,14 @@ def _connection_failures(old: Runtime, new: Runtime) -> list[str]:
 
 
 def _restart_only(old: LoadedConfig, new: LoadedConfig) -> list[str]:
-    """Changes a running daemon cannot apply: the journal file."""
+    """Changes a running daemon cannot apply: the journal file and its durability."""
+    path = new.path or Path("<config>")
     if old.database_path() != new.database_path():
-        path = new.path or Path("<config>")
         return [f"{path}:{line_of(path, ('database',))}: database: the journal file cannot change while running; "
                 "restart the daemon to switch journals"]  # fmt: skip
+    if old.config.durability != new.config.durability:
+        return [f"{path}:{line_of(path, ('durability',))}: durability: takes effect at the next start; restart the "
+                "daemon to change it"]  # fmt: skip
     return []
 
 
