@@ -6,6 +6,7 @@ import difflib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,11 @@ class LoadedConfig:
         return db if db.is_absolute() else self.base_dir / db
 
     def secrets(self) -> list[str]:
-        """Every secret value in the config, for redaction."""
+        """Every secret value in the config, for redaction (computed once: it is read on every webhook)."""
+        return list(self._secrets)
+
+    @cached_property
+    def _secrets(self) -> tuple[str, ...]:
         found = [s.token for s in self.config.strategies.values()]
         for strategy in self.config.strategies.values():  # a signing secret also leaks without its whsec_ prefix
             found.extend(
@@ -49,7 +54,7 @@ class LoadedConfig:
         for broker in self.config.brokers.values():
             found.extend(_secret_values(broker.options))
         found.extend(self.config.notifications.secrets())
-        return found
+        return tuple(found)
 
 
 def _secret_values(options: Mapping[str, Any]) -> list[str]:
