@@ -33,7 +33,11 @@ def fmt(quantity: Decimal) -> str:
 def round_quantity(quantity: Decimal, fractional: bool) -> Decimal:
     """Round down: to whole units, or to six decimals where fractional quantities are allowed."""
     step = FRACTION if fractional else Decimal(1)
-    return quantity.quantize(step, rounding=ROUND_DOWN).normalize() if quantity > 0 else Decimal(0)
+    if quantity <= 0:
+        return Decimal(0)
+    rounded = quantity.quantize(step, rounding=ROUND_DOWN)
+    # normalize() would write 200 as 2E+2, which the journal, logs and broker APIs would then carry.
+    return rounded.quantize(Decimal(1)) if rounded == rounded.to_integral_value() else rounded.normalize()
 
 
 def _units(kind: str, value: Decimal, inputs: Inputs) -> Decimal:

@@ -1,0 +1,18 @@
+"""Quantities are plain decimal numbers in text: brokers and the journal never see exponent notation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bridge.signals.sizing import round_quantity
+
+
+@pytest.mark.parametrize(
+    ("raw", "fractional", "text"),
+    [("200", False, "200"), ("200.9", False, "200"), ("1000", True, "1000"), ("2.500000", True, "2.5"),
+     ("0.1234567", True, "0.123456"), ("1E+3", False, "1000"), ("0.4", False, "0")],
+)  # fmt: skip
+def test_rounded_quantities_print_without_an_exponent(raw: str, fractional: bool, text: str) -> None:
+    assert str(round_quantity(Decimal(raw), fractional)) == text
