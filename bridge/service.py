@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -19,6 +18,7 @@ from bridge.config.secrets import redact
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
+from bridge.ids import new_id
 from bridge.jobs import Jobs
 from bridge.models import Signal
 from bridge.risk import Guard
@@ -201,7 +201,7 @@ class Bridge:
                      dedupe: Dedupe | None = None) -> str:  # fmt: skip
         """Journal an accepted signal (committed before returning) and queue its executions under `runtime`."""
         runtime = runtime or self.runtime
-        signal_id = str(uuid.uuid4())
+        signal_id = new_id()
         subs = runtime.subscriptions(strategy)
         received = datetime.fromisoformat(webhook.received_at)
         secrets = runtime.loaded.secrets()

@@ -11,7 +11,6 @@ is idempotent by client order id, as a careful venue would be.
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bridge.brokers import paper_rules as rules
 from bridge.brokers.base import BrokerContext, Capabilities
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
+from bridge.ids import new_id
 from bridge.models import Account, BracketLeg, Order, OrderRequest, Position
 from bridge.store.db import Store, iso, transaction, utcnow
 
@@ -209,7 +209,7 @@ class PaperBroker:
                 " limit_price, stop_price, time_in_force, status, filled_quantity, created_at, updated_at,"
                 " trail_amount, trail_percent, trail_ref, extended_hours, parent_client_order_id, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.name, r.client_order_id, f"paper-{uuid.uuid4().hex[:16]}", symbol, side, r.type,
+                (self.name, r.client_order_id, f"paper-{new_id()[:18]}", symbol, side, r.type,
                  str(quantity), _text(r.limit_price), _text(r.stop_price), tif, status, iso(now), iso(now),
                  _text(r.trail_amount), _text(r.trail_percent), _text(ref), int(getattr(r, "extended_hours", False)),
                  parent, expires),

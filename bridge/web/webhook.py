@@ -11,7 +11,6 @@ import hashlib
 import logging
 import sqlite3
 import time
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from starlette.responses import JSONResponse
 
 from bridge.config.schema import ServerConfig, Strategy
 from bridge.config.secrets import MASK, redact
+from bridge.ids import new_id
 from bridge.service import Bridge
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
@@ -140,7 +140,7 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
     """The journal row of this request so far; the token never appears in it, even masked by position."""
     prefix = "/trading/webhook" if request.url.path.startswith("/trading/") else "/webhook"
     return journal.WebhookRow(
-        id=str(uuid.uuid4()), received_at=iso(utcnow()), strategy=strategy, remote_addr=client.shown,
+        id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=client.shown,
         method=request.method, path=f"{prefix}/{strategy}/{MASK}" if strategy else f"{prefix}/{MASK}/{MASK}",
         headers={key: redact(value, secrets) for key, value in safe_headers(request.headers).items()},
         body=None, status_code=0,
