@@ -22,5 +22,6 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
     for target in ("daemon", "insert", "echo"):
         assert report[target]["throughput"]["ok"] == 60
         assert report[target]["at_rate"]["ok"] == 60
-    assert report["daemon"]["signal_to_order"]["signals"] == 200 + 60 + 60
+    assert report["daemon"]["journal"]["signals"] == 200 + 60 + 60
+    assert report["daemon"]["signal_to_order"]["orders_filled"] == 60  # the fixed-rate phase's signals only
     assert report["daemon"]["peak_rss_mb"] > 0
