@@ -6,11 +6,10 @@ import json
 import math
 import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from bridge.models import Action, OrderType, QuantityType, Sentiment, Signal, StopLoss, TakeProfit, TimeInForce
 from bridge.signals import fields, timing
@@ -42,27 +41,10 @@ class PayloadError(ValueError):
         self.message = message
 
 
-def _fail(code: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(code, message)
-
-
-def _show(value: Any) -> str:
-    """The received value as JSON text for a message (floats arrive as Decimal, which json.dumps refuses)."""
-    return json.dumps(value, default=str)
-
-
-def _decimal(value: Any, field: str, code: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        raise _fail(code, f"{field} must be a number, got {_show(value)}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _fail(code, f"{field} must be a number, got {_show(value)}") from None
-    if not number.is_finite() or number <= 0:
-        raise _fail(code, f"{field} must be a positive number, got {value}")
-    return number
+# The shared field validators; the short names keep the validators below readable.
+_fail = fields.fail
+_show = fields.show
+_decimal = fields.number
 
 
 class Payload(BaseModel):
