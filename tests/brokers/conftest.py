@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -25,3 +26,15 @@ def binance_server() -> Iterator[tuple[FakeBinance, str]]:
     fake = FakeBinance()
     with LocalServer(fake.app) as server:
         yield fake, server.url
+
+
+def journal_order(conn: sqlite3.Connection, **order: str | int) -> None:
+    """Journal one order row (and the signal its foreign key needs), as the daemon would have before a restart."""
+    conn.execute(
+        "INSERT INTO signals (id, webhook_id, strategy, ticker, action, payload, extras, state, received_at,"
+        " updated_at) VALUES ('s', 'w', 'x', 'T', 'buy', '{}', '{}', 'executed', 'now', 'now')"
+    )
+    row = {"id": order["client_order_id"], "signal_id": "s", "subscription": "sub", "seq": 0,
+           "created_at": "now", "updated_at": "now", **order}  # fmt: skip
+    columns = ", ".join(row)
+    conn.execute(f"INSERT INTO orders ({columns}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))  # noqa: S608

@@ -16,6 +16,7 @@ from bridge.errors import BrokerError, OrderNotFound, OrderRejected, TemporaryBr
 from bridge.models import BracketLeg, OrderRequest
 from bridge.store.db import Store
 from plugins.alpaca import LIVE_URL, PAPER_URL, AlpacaBroker, AlpacaOptions
+from tests.brokers.conftest import journal_order
 from tests.brokers.test_contract_alpaca import alpaca_options
 from tests.conftest import free_port
 from tests.fakes.alpaca import KEY_ID, FakeAlpaca
@@ -164,16 +165,19 @@ async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
     await first.close()
 
     def journal_the_leg() -> None:
-        conn = fresh_store.conn
-        conn.execute(  # the order's signal: the journal's foreign key wants one
-            "INSERT INTO signals (id, webhook_id, strategy, ticker, action, payload, extras, state, received_at,"
-            " updated_at) VALUES ('s', 'w', 'x', 'T', 'buy', '{}', '{}', 'executed', 'now', 'now')"
-        )
-        conn.execute(
-            "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
-            " quantity, time_in_force, status, created_at, updated_at, parent_client_order_id) VALUES ('tb-sl', 's',"
-            " 'alpaca', 'sub', 'stop_loss', 1, 'tb-sl', 'SQ', 'sell', 'stop', '1', 'gtc', 'submitted', 'now', 'now',"
-            " 'tb-entry')"
+        journal_order(
+            fresh_store.conn,
+            client_order_id="tb-sl",
+            broker="alpaca",
+            leg="stop_loss",
+            seq=1,
+            symbol="SQ",
+            side="sell",
+            type="stop",
+            quantity="1",
+            time_in_force="gtc",
+            status="submitted",
+            parent_client_order_id="tb-entry",
         )
 
     await fresh_store.run(journal_the_leg)

@@ -19,6 +19,7 @@ from bridge.errors import ConfigError, DuplicateClientOrderId, OrderNotFound, Or
 from bridge.models import OrderRequest
 from bridge.store.db import Store
 from plugins.ccxt_exchange import CcxtBroker, CcxtOptions, build_exchange
+from tests.brokers.conftest import journal_order
 from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
 from tests.fakes.binance import API_KEY, FakeBinance
@@ -142,15 +143,17 @@ async def test_after_a_restart_orders_are_found_through_the_journaled_symbol(
     await first.close()
 
     def journal_it() -> None:
-        conn = fresh_store.conn
-        conn.execute(  # the order's signal: the journal's foreign key wants one
-            "INSERT INTO signals (id, webhook_id, strategy, ticker, action, payload, extras, state, received_at,"
-            " updated_at) VALUES ('s', 'w', 'x', 'T', 'buy', '{}', '{}', 'executed', 'now', 'now')"
-        )
-        conn.execute(
-            "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
-            " quantity, time_in_force, status, created_at, updated_at) VALUES ('tb-old', 's', 'binance', 'sub',"
-            " 'entry', 0, 'tb-old', 'BTCUSDT', 'buy', 'limit', '0.01', 'gtc', 'submitted', 'now', 'now')"
+        journal_order(
+            fresh_store.conn,
+            client_order_id="tb-old",
+            broker="binance",
+            leg="entry",
+            symbol="BTCUSDT",
+            side="buy",
+            type="limit",
+            quantity="0.01",
+            time_in_force="gtc",
+            status="submitted",
         )
 
     await fresh_store.run(journal_it)
