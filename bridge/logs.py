@@ -56,9 +56,8 @@ def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "apscheduler"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # APScheduler logs every job run and watchfiles every change at INFO; the bridge logs what they lead to.
+    # APScheduler logs every job run at INFO; the bridge logs what the jobs lead to.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 
 def redact_more(secrets: Iterable[str]) -> None:

@@ -92,7 +92,7 @@ class Bridge:
         if self.scheduling:
             self.jobs.start()
         if self.watching and self.loaded.path is not None:
-            watch = watch_config(self.loaded.path, self._file_changed, self._stop_watching)
+            watch = watch_config(self.loaded.path, self._file_changed, self._stop_watching, self.loaded.sha256)
             self._watcher = asyncio.create_task(watch, name="config-watch")
         self._recovery = asyncio.create_task(self._recover(), name="recovery")
 

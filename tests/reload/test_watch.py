@@ -1,0 +1,57 @@
+"""The config watcher: content changes, a deletion and its restore, and an edit made before watching began."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+from bridge.config.reload import WATCH_DEBOUNCE_SECONDS, WATCH_POLL_SECONDS, watch_config
+
+SETTLE = WATCH_POLL_SECONDS + WATCH_DEBOUNCE_SECONDS + 0.3
+
+
+async def watching(
+    path: Path, loaded: str | None = None
+) -> tuple[list[bytes | None], asyncio.Event, asyncio.Task[None]]:
+    seen: list[bytes | None] = []
+
+    async def changed() -> None:
+        seen.append(path.read_bytes() if path.exists() else None)
+
+    stop = asyncio.Event()
+    return seen, stop, asyncio.create_task(watch_config(path, changed, stop, loaded))
+
+
+async def test_a_write_a_rename_over_and_a_delete_then_restore_each_call_back_once(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("a: 1\n")
+    seen, stop, task = await watching(config)
+    await asyncio.sleep(SETTLE)
+    assert seen == [], "no change, no call"
+    config.write_text("a: 2\n")
+    await asyncio.sleep(SETTLE)
+    temp = tmp_path / ".config.yaml.swp"
+    temp.write_text("a: 3\n")
+    os.replace(temp, config)
+    await asyncio.sleep(SETTLE)
+    config.unlink()
+    await asyncio.sleep(SETTLE)
+    config.write_text("a: 4\n")
+    await asyncio.sleep(SETTLE)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert seen == [b"a: 2\n", b"a: 3\n", None, b"a: 4\n"]
+
+
+async def test_an_edit_between_loading_and_watching_is_picked_up(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("a: 1\n")
+    loaded = hashlib.sha256(config.read_bytes()).hexdigest()
+    config.write_text("a: 2\n")  # before the watcher's first look
+    seen, stop, task = await watching(config, loaded)
+    await asyncio.sleep(SETTLE)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert seen == [b"a: 2\n"]
