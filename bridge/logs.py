@@ -27,11 +27,25 @@ class RedactSecrets(logging.Filter):
         self.secrets = sorted(known | {s for s in secrets if s}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, self.secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        # The record leaves as plain text: formatted once, here, and a traceback too (it may quote a secret).
+        record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        if record.exc_info:
+            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info), self.secrets)
+            record.exc_info = None
         return True
+
+
+_TRACEBACKS = logging.Formatter()
+
+
+class BackgroundHandler(logging.handlers.QueueHandler):
+    """Queues records for the writer thread as they are: `RedactSecrets` already made them plain text.
+
+    QueueHandler's own `prepare` formats and copies every record again, for queues that cross processes.
+    """
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
 
 
 _listener: logging.handlers.QueueListener | None = None
@@ -45,11 +59,14 @@ def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # Writing to stderr (a pipe or a journald socket) can block; the event loop must not wait for it.
-    handler = logging.handlers.QueueHandler(queue.SimpleQueue())
+    handler = BackgroundHandler(queue.SimpleQueue())
     handler.addFilter(RedactSecrets(secrets))
     _listener = logging.handlers.QueueListener(handler.queue, stream, respect_handler_level=False)
     _listener.start()
     atexit.register(_listener.stop)  # flush what is queued on a normal exit
+    # What the format never shows is not gathered for every record (the logging HOWTO's "Optimization").
+    logging._srcfile = None  # the caller's file and line: a stack walk per record
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -166,7 +166,7 @@ class Guard:
         counted = [limits for limits in (risk, sub.risk) if limits is not None and limits.max_orders_per_minute]
         if counted:  # counting orders is a query per plan: only when a limit needs the count
             since = iso(utcnow() - WINDOW)
-            mine, total = await self.store.run(recent_orders, self.store.conn, strategy, subscription, since)
+            mine, total = await self.store.read(recent_orders, self.store.conn, strategy, subscription, since)
         found = breach(risk, "risk", proposal, total)
         if found is None and sub.risk is not None:
             found = breach(sub.risk, f"subscription {subscription}'s risk", proposal, mine)

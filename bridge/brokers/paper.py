@@ -96,7 +96,7 @@ class PaperBroker:
 
     async def fetch_account(self) -> Account:
         """Cash, and equity valued at the last prices seen."""
-        return await self.store.run(self._account)
+        return await self.store.read(self._account)
 
     def _account(self) -> Account:
         conn = self.store.conn
@@ -113,7 +113,7 @@ class PaperBroker:
 
     async def fetch_positions(self) -> list[Position]:
         """Every non-zero position."""
-        return await self.store.run(self._positions)
+        return await self.store.read(self._positions)
 
     def _positions(self) -> list[Position]:
         rows = self.store.conn.execute(
@@ -122,13 +122,24 @@ class PaperBroker:
         positions = [Position(r["symbol"], Decimal(r["quantity"]), _dec(r["avg_price"])) for r in rows]
         return [p for p in positions if p.quantity != 0]
 
+    async def fetch_position(self, symbol: str) -> Position | None:
+        """The position in one symbol, if it is not flat (what the executor needs for one signal)."""
+        return await self.store.read(self._position, symbol)
+
+    def _position(self, symbol: str) -> Position | None:
+        row = self.store.conn.execute(
+            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
+        ).fetchone()
+        quantity = Decimal(row["quantity"]) if row else Decimal(0)
+        return Position(symbol, quantity, _dec(row["avg_price"])) if quantity != 0 else None
+
     async def fetch_quote(self, symbol: str) -> Decimal | None:
         """The last price seen for the symbol, if any."""
-        return await self.store.run(self._last_price, symbol)
+        return await self.store.read(self._last_price, symbol)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Working orders (bracket children waiting for their entry included), optionally for one symbol."""
-        return await self.store.run(self._open_orders, symbol)
+        return await self.store.read(self._open_orders, symbol)
 
     def _open_orders(self, symbol: str | None) -> list[Order]:
         self._expire_day_orders()
@@ -140,7 +151,7 @@ class PaperBroker:
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by client order id."""
-        return await self.store.run(self._fetch, client_order_id)
+        return await self.store.read(self._fetch, client_order_id)
 
     def _fetch(self, client_order_id: str) -> Order:
         self._expire_day_orders()
@@ -346,9 +357,12 @@ class PaperBroker:
             "AND expires_at <= ?",
             (self.name, iso(now)),
         ).fetchall()
-        for row in expired:  # an expired entry takes its waiting bracket children with it
-            self._cancel_where("client_order_id = ?", (row["client_order_id"],), now)
-            self._cancel_where("parent_client_order_id = ? AND status = 'held'", (row["client_order_id"],), now)
+        if not expired:
+            return
+        with transaction(self.store.conn):  # all or nothing, also when a read (`Store.read`) finds them
+            for row in expired:  # an expired entry takes its waiting bracket children with it
+                self._cancel_where("client_order_id = ?", (row["client_order_id"],), now)
+                self._cancel_where("parent_client_order_id = ? AND status = 'held'", (row["client_order_id"],), now)
 
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel a working order (and bracket children still waiting for it); a final one is returned as it is."""

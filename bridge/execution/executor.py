@@ -17,12 +17,12 @@ from bridge.config.schema import Subscription
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
 from bridge.execution.orders import client_order_id, order_rows, request_from_rows
-from bridge.models import Order, OrderRequest, Signal
+from bridge.models import Order, OrderRequest, Position, Signal
 from bridge.notify.events import Event, order_event, signal_event
 from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
 from bridge.store import journal
-from bridge.store.db import Store, utcnow
+from bridge.store.db import Store, iso, utcnow
 
 log = logging.getLogger("bridge.executor")
 T = TypeVar("T")
@@ -71,6 +71,15 @@ async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
+async def _position(broker: Broker, symbol: str) -> Position | None:
+    """The position in `symbol`: asked for alone where the broker can (`fetch_position`), else from the list."""
+    one = getattr(broker, "fetch_position", None)
+    if one is not None:
+        found: Position | None = await one(symbol)
+        return found
+    return next((p for p in await broker.fetch_positions() if p.symbol == symbol), None)
+
+
 class Executor:
     """Runs jobs; the runtime is looked up per job so a reload never strands a queued signal."""
 
@@ -87,15 +96,16 @@ class Executor:
 
     async def run(self, job: Job) -> None:
         """Execute one job to a final state; never raises."""
+        started = iso(utcnow())
         try:
-            state, decision = await self._execute(job)
+            state, decision = await self._execute(job, started)
         except Outcome as outcome:
             state, decision = outcome.state, outcome.decision
         except Exception as exc:
             log.exception("signal %s for %s failed", job.signal_id, job.subscription)
             state, decision = "failed", f"failed: {type(exc).__name__}: {exc}"
         await self.store.run(
-            journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision
+            journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision, started
         )
         log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
         self._emit(signal_event(job.strategy, job.subscription, job.signal.ticker, job.signal_id, state, decision))
@@ -107,14 +117,14 @@ class Executor:
             except Exception:  # an observer's bug must never fail an execution
                 log.exception("observer failed on %s", event.kind)
 
-    async def _execute(self, job: Job) -> tuple[str, str]:
+    async def _execute(self, job: Job, started: str) -> tuple[str, str]:
         target = job.target
         found = (target.broker_name, target.settings) if target else self._settings(job.strategy, job.subscription)
         if found is None:
             return "failed", f"failed: subscription {job.subscription} is no longer in the config"
         broker_name, sub = found
-        # One round trip: mark the execution started and read any plan a crash interrupted.
-        planned = await self.store.run(journal.begin_execution, self.store.conn, job.signal_id, job.subscription)
+        # A plan a crash interrupted (read at once: a read does not wait for other jobs' commit).
+        planned = await self.store.read(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
         age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
         if age > self.max_signal_age and not planned:
             return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
@@ -122,16 +132,18 @@ class Executor:
         if broker is None:
             return "failed", f"failed: broker {broker_name} is unavailable"
         if planned:  # resuming after a restart: continue the committed plan, never plan twice
-            decision = await self.store.run(self._decision, job)
+            decision = await self.store.read(self._decision, job)
             return await self._run_orders(job, broker, sub, planned, decision)
         symbol = broker_symbol(sub, job.signal.ticker)
         observe = getattr(broker, "observe_price", None)
         if job.signal.price is not None and observe is not None:
             await observe(symbol, job.signal.price)
-        positions = await _read("positions", broker.fetch_positions)
-        held = next((p for p in positions if p.symbol == symbol), None)
+        # Both reads at once: one round trip to a local broker, overlapping requests to a remote one.
+        held, open_orders = await asyncio.gather(
+            _read("position", partial(_position, broker, symbol)),
+            _read("open orders", partial(broker.fetch_open_orders, symbol)),
+        )
         position = held.quantity if held else Decimal(0)
-        open_orders = await _read("open orders", lambda: broker.fetch_open_orders(symbol))
         market = await market_context(broker, job.signal, sub, symbol, held.avg_price if held else None)
         plan = resolve(job.signal, position, open_orders, sub, market)
         if plan.state != "executed":
@@ -150,7 +162,7 @@ class Executor:
             return "executed", plan.decision
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
         planned = await self.store.run(
-            journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows
+            journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows, started
         )
         return await self._run_orders(job, broker, sub, planned, plan.decision)
 

@@ -96,14 +96,14 @@ def record_signal(
             )
 
 
-def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str) -> None:
-    """Mark one subscription's execution, and its signal, as processing."""
+def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, started: str | None = None) -> None:
+    """Mark one subscription's execution, and its signal, as processing (since `started`, default now)."""
     now = iso(utcnow())
     with transaction(conn):
         conn.execute(
             "UPDATE executions SET state = 'processing', started_at = COALESCE(started_at, ?) "
             "WHERE signal_id = ? AND subscription = ?",
-            (now, signal_id, subscription),
+            (started or now, signal_id, subscription),
         )
         conn.execute(
             "UPDATE signals SET state = 'processing', updated_at = ? WHERE id = ? AND state = 'received'",
@@ -111,12 +111,15 @@ def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str)
         )
 
 
-def save_plan(
-    conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str, orders: list[dict[str, Any]]
-) -> list[sqlite3.Row]:
-    """Commit the plan's decision and every planned order (status pending) before any broker call; return them."""
+def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
+              orders: list[dict[str, Any]], started: str | None = None) -> list[sqlite3.Row]:  # fmt: skip
+    """Commit the plan's decision and every planned order (status pending) before any broker call; return them.
+
+    The execution becomes `processing` here, with the plan: before it, a crash leaves nothing to resume.
+    """
     now = iso(utcnow())
     with transaction(conn):
+        start_execution(conn, signal_id, subscription, started)
         conn.execute(
             "UPDATE executions SET decision = ? WHERE signal_id = ? AND subscription = ?",
             (decision, signal_id, subscription),
@@ -131,12 +134,6 @@ def save_plan(
                 " :parent_client_order_id, 'pending', :now, :now)",
                 {**OPTIONAL_ORDER_FIELDS, **order, "now": now},
             )
-    return planned_orders(conn, signal_id, subscription)
-
-
-def begin_execution(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:
-    """Mark the execution (and its signal) processing; return any plan an interrupted run committed."""
-    start_execution(conn, signal_id, subscription)
     return planned_orders(conn, signal_id, subscription)
 
 
@@ -166,13 +163,15 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
                      {**fields, "coid": client_order_id})  # fmt: skip
 
 
-def finish_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, state: str, decision: str) -> None:
+def finish_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, state: str, decision: str,
+                     started: str | None = None) -> None:  # fmt: skip
     """Record a subscription's final state; when it was the last one, settle the signal's state."""
     now = iso(utcnow())
     with transaction(conn):
         conn.execute(
-            "UPDATE executions SET state = ?, decision = ?, finished_at = ? WHERE signal_id = ? AND subscription = ?",
-            (state, decision, now, signal_id, subscription),
+            "UPDATE executions SET state = ?, decision = ?, started_at = COALESCE(started_at, ?), finished_at = ? "
+            "WHERE signal_id = ? AND subscription = ?",
+            (state, decision, started, now, signal_id, subscription),
         )
         rows = conn.execute(
             "SELECT subscription, state, decision FROM executions WHERE signal_id = ? ORDER BY subscription",

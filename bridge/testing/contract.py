@@ -73,8 +73,15 @@ class BrokerContract:
         )  # fmt: skip
 
     async def position(self, broker: Broker) -> Decimal:
-        """The signed position in the kit's symbol (0 when flat)."""
-        return sum((p.quantity for p in await broker.fetch_positions() if p.symbol == self.symbol), Decimal(0))
+        """The signed position in the kit's symbol (0 when flat); an optional `fetch_position` must agree."""
+        listed = sum((p.quantity for p in await broker.fetch_positions() if p.symbol == self.symbol), Decimal(0))
+        one = getattr(broker, "fetch_position", None)
+        if one is not None:
+            alone = await one(self.symbol)
+            assert (alone.quantity if alone else Decimal(0)) == listed, (
+                f"fetch_position({self.symbol!r}) says {alone}, fetch_positions() says {listed}"
+            )
+        return listed
 
     async def wait_filled(self, broker: Broker, client_order_id: str) -> Order:
         """Poll `fetch_order` until the order is filled (fails after `fill_timeout`)."""

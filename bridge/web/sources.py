@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -33,6 +34,7 @@ def parse_networks(entries: Iterable[str], aliases: bool = True) -> tuple[Networ
     return tuple(networks)
 
 
+@lru_cache(maxsize=4096)  # per request, from a small set of peers: parsing an address is not free
 def parse_address(text: str | None) -> Address | None:
     """An IP address from a peer or a forwarded hop (`[::1]:80`, `1.2.3.4:5`, quoted), or None if it is not one."""
     if not text:

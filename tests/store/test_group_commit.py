@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,45 @@ async def test_run_after_close_is_refused(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(RuntimeError):
         await store.run(lambda: None)
+
+
+def _names(store: Store) -> list[str]:
+    return [str(r[0]) for r in store.conn.execute("SELECT broker FROM paper_accounts ORDER BY broker")]
+
+
+async def test_a_read_queued_with_writes_sees_none_of_their_uncommitted_rows(fresh_store: Store) -> None:
+    gate = threading.Event()
+
+    def blocker() -> None:  # holds the writer thread, so the next jobs queue up and form one batch
+        gate.wait(5)
+
+    blocked = asyncio.ensure_future(fresh_store.run(blocker))
+    await asyncio.sleep(0.05)
+    write = asyncio.ensure_future(fresh_store.run(_insert, fresh_store, "w"))
+    read = asyncio.ensure_future(fresh_store.read(_names, fresh_store))
+    await asyncio.sleep(0.05)  # both are queued behind the blocker: they run in the same batch
+    gate.set()
+    await asyncio.gather(blocked, write)
+    assert await read == [], "the read ran before the batch's write: it saw only what was committed"
+    assert _names(fresh_store) == ["w"]
+
+
+async def test_a_read_that_writes_has_committed_before_it_is_answered(fresh_store: Store) -> None:
+    assert await fresh_store.read(_insert, fresh_store, "from-a-read") == "from-a-read"
+    assert _count(fresh_store.path) == 1  # another connection sees it: it is durable, not pending in a batch
+
+
+async def test_a_read_that_fails_or_leaves_a_transaction_open_fails_alone(fresh_store: Store) -> None:
+    def left_open() -> None:
+        fresh_store.conn.execute("BEGIN")
+        fresh_store.conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES ('dangling', '1')")
+
+    def broken() -> None:
+        raise ValueError("boom")
+
+    results = await asyncio.gather(
+        fresh_store.read(left_open), fresh_store.read(broken), fresh_store.run(_insert, fresh_store, "kept"),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert isinstance(results[0], RuntimeError) and isinstance(results[1], ValueError) and results[2] == "kept"
+    assert await fresh_store.read(_names, fresh_store) == ["kept"]  # the dangling insert was rolled back
