@@ -70,7 +70,7 @@ class HaltSwitch:
     async def refresh(self) -> HaltState:
         """Pick up a change written by another process (`bridge halt` without a reachable daemon)."""
         generation = self._generation
-        state = await self.store.read(read_state, self.store.conn)
+        state = self.store.peek(read_state)
         if generation == self._generation:  # a halt or resume made here meanwhile is newer than what was read
             self.state = state
         return self.state

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
-import logging.handlers
-import queue
 import sys
+import threading
 from collections.abc import Iterable
 
 from bridge.config.secrets import redact
@@ -38,32 +38,65 @@ class RedactSecrets(logging.Filter):
 _TRACEBACKS = logging.Formatter()
 
 
-class BackgroundHandler(logging.handlers.QueueHandler):
-    """Queues records for the writer thread as they are: `RedactSecrets` already made them plain text.
+class BackgroundHandler(logging.Handler):
+    """Collects records; a thread writes them out, so logging never blocks the event loop.
 
-    QueueHandler's own `prepare` formats and copies every record again, for queues that cross processes.
+    Writing to stderr (a pipe or a journald socket) can block. The thread is woken only when it sleeps:
+    under load it writes what piled up while it wrote the last batch, instead of being woken for every
+    record (a wake-up per record cost more than the record). Records arrive as plain text:
+    `RedactSecrets` formatted and redacted them.
     """
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__()
+        self.target = target
+        self._pending: collections.deque[logging.LogRecord] = collections.deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="bridge-log", daemon=True)
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._pending.append(record)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()  # before draining: a record added while it drains sets it again
+            self.drain()
+
+    def drain(self) -> None:
+        """Write every waiting record now."""
+        while True:
+            try:
+                record = self._pending.popleft()
+            except IndexError:  # empty (or emptied by `stop` after a join that timed out)
+                return
+            self.target.handle(record)
+
+    def stop(self) -> None:
+        """Write what is waiting and end the thread."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self.drain()
 
 
-_listener: logging.handlers.QueueListener | None = None
+_background: BackgroundHandler | None = None
 
 
 def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
     """Log to stderr from a background thread; secrets are redacted before a record is even queued."""
-    global _listener
-    if _listener is not None:
-        _listener.stop()
+    global _background
+    if _background is not None:
+        _background.stop()
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    # Writing to stderr (a pipe or a journald socket) can block; the event loop must not wait for it.
-    handler = BackgroundHandler(queue.SimpleQueue())
+    handler = _background = BackgroundHandler(stream)
     handler.addFilter(RedactSecrets(secrets))
-    _listener = logging.handlers.QueueListener(handler.queue, stream, respect_handler_level=False)
-    _listener.start()
-    atexit.register(_listener.stop)  # flush what is queued on a normal exit
+    atexit.register(handler.stop)  # write what is waiting on a normal exit
     # What the format never shows is not gathered for every record (the logging HOWTO's "Optimization").
     logging._srcfile = None  # the caller's file and line: a stack walk per record
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, time
 from decimal import Decimal
+from time import monotonic
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,7 @@ from bridge.models import Account, BracketLeg, Order, OrderRequest, Position
 from bridge.store.db import Store, iso, transaction, utcnow
 
 RESTING = ("open", "partially_filled")
+EXPIRY_RECHECK = 1.0  # seconds: how late, at worst, a day order placed by another instance (a reload's) expires
 STATUS = {"held": "submitted"}  # children waiting for their entry are accepted but not yet working
 
 
@@ -77,6 +79,11 @@ class PaperBroker:
         self.store: Store = context.store
         self.name = context.name
         self.clock = utcnow  # replaceable in tests
+        # The earliest close of a working day order, so most calls skip the expiry query: a lower bound
+        # (an insert lowers it; a rollback can only leave it too early), looked up again at least every
+        # EXPIRY_RECHECK seconds, for the orders another instance (a reload's) placed meanwhile.
+        self._earliest_expiry: str | None = None
+        self._expiry_checked_at: float | None = None
 
     # --- reads -------------------------------------------------------------------------------------------
 
@@ -124,10 +131,10 @@ class PaperBroker:
 
     async def fetch_position(self, symbol: str) -> Position | None:
         """The position in one symbol, if it is not flat (what the executor needs for one signal)."""
-        return await self.store.read(self._position, symbol)
+        return self.store.peek(self._position, symbol)
 
-    def _position(self, symbol: str) -> Position | None:
-        row = self.store.conn.execute(
+    def _position(self, conn: sqlite3.Connection, symbol: str) -> Position | None:
+        row = conn.execute(
             "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
         ).fetchone()
         quantity = Decimal(row["quantity"]) if row else Decimal(0)
@@ -139,15 +146,20 @@ class PaperBroker:
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Working orders (bracket children waiting for their entry included), optionally for one symbol."""
-        return await self.store.read(self._open_orders, symbol)
+        if self._expiry_due(iso(self.clock())):  # canceling day orders is a write: the writer thread does it
+            return await self.store.read(self._open_orders, symbol)
+        return self.store.peek(self._working, symbol)
 
     def _open_orders(self, symbol: str | None) -> list[Order]:
         self._expire_day_orders()
+        return self._working(self.store.conn, symbol)
+
+    def _working(self, conn: sqlite3.Connection, symbol: str | None) -> list[Order]:
         sql = "SELECT * FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled', 'held')"
         args: tuple[str, ...] = (self.name,)
         if symbol is not None:
             sql, args = sql + " AND symbol = ?", (*args, symbol)
-        return [_order(r) for r in self.store.conn.execute(sql + " ORDER BY created_at", args)]
+        return [_order(r) for r in conn.execute(sql + " ORDER BY created_at", args)]
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by client order id."""
@@ -199,12 +211,16 @@ class PaperBroker:
                     self._insert_child(child, request, exit_side, now)
             row = self._row(request.client_order_id)
             assert row is not None
-            price = self._last_price(request.symbol)
+            known = request.reference_price  # just remembered: no need to read it back
+            price = known if known is not None else self._last_price(request.symbol)
             if request.type == "market":
-                self._fill(row, price, now)
+                bracket = request.take_profit is not None or request.stop_loss is not None
+                self._fill(row, price, now, children=bracket)
             else:
                 self._try_fill(row, price, now)
-        return self._fetch(request.client_order_id)
+            final = self._row(request.client_order_id)  # day orders were expired above, in this transaction
+        assert final is not None
+        return _order(final)
 
     def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None,
                 status: str, now: datetime, symbol: str | None = None, tif: str | None = None) -> None:  # fmt: skip
@@ -213,6 +229,8 @@ class PaperBroker:
         expires = None
         if tif == "day":
             expires = iso(rules.day_order_expiry(now, self.options.session_close, self.options.timezone))
+            if self._earliest_expiry is None or expires < self._earliest_expiry:
+                self._earliest_expiry = expires
         ref = self._last_price(symbol) if r.type == "trailing_stop" else None
         try:
             self.store.conn.execute(
@@ -285,7 +303,8 @@ class PaperBroker:
 
         await self.store.run(run)
 
-    def _fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime) -> None:
+    def _fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime, children: bool = True) -> None:
+        """Fill the order at `price`; `children=False` when it is known to have no bracket children."""
         conn = self.store.conn
         qty = Decimal(row["quantity"])
         signed = qty if row["side"] == "buy" else -qty
@@ -313,7 +332,7 @@ class PaperBroker:
         if row["parent_client_order_id"]:  # one-cancels-other: a filled child cancels its siblings
             self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
                                (row["parent_client_order_id"],), now)  # fmt: skip
-        else:  # an entry's fill starts its bracket children working; a trailing child trails from the fill
+        elif children:  # an entry's fill starts its bracket children working; a trailing child trails from the fill
             conn.execute(
                 "UPDATE paper_orders SET status = 'open', updated_at = ?, trail_ref = CASE WHEN type = "
                 "'trailing_stop' THEN ? ELSE trail_ref END WHERE broker = ? AND parent_client_order_id = ? "
@@ -349,16 +368,32 @@ class PaperBroker:
             (iso(now), self.name, *args),
         )
 
+    def _expiry_due(self, stamp: str) -> bool:
+        """Whether a working day order may have reached its close by `stamp` (False: surely none has)."""
+        checked = self._expiry_checked_at
+        fresh = checked is not None and monotonic() - checked < EXPIRY_RECHECK
+        return not (fresh and (self._earliest_expiry is None or stamp < self._earliest_expiry))
+
     def _expire_day_orders(self) -> None:
         """Day orders past their session close are canceled, as a venue would."""
         now = self.clock()
-        expired = self.store.conn.execute(
+        stamp = iso(now)
+        if not self._expiry_due(stamp):
+            return
+        conn = self.store.conn
+        expired = conn.execute(
             "SELECT client_order_id FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled') "
             "AND expires_at <= ?",
-            (self.name, iso(now)),
+            (self.name, stamp),
         ).fetchall()
         if not expired:
+            self._earliest_expiry = conn.execute(
+                "SELECT MIN(expires_at) FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled')",
+                (self.name,),
+            ).fetchone()[0]
+            self._expiry_checked_at = monotonic()
             return
+        self._expiry_checked_at = None  # look again next time: this cancel may yet be rolled back
         with transaction(self.store.conn):  # all or nothing, also when a read (`Store.read`) finds them
             for row in expired:  # an expired entry takes its waiting bracket children with it
                 self._cancel_where("client_order_id = ?", (row["client_order_id"],), now)

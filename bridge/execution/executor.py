@@ -123,8 +123,8 @@ class Executor:
         if found is None:
             return "failed", f"failed: subscription {job.subscription} is no longer in the config"
         broker_name, sub = found
-        # A plan a crash interrupted (read at once: a read does not wait for other jobs' commit).
-        planned = await self.store.read(journal.planned_orders, self.store.conn, job.signal_id, job.subscription)
+        # A plan a crash interrupted: never plan twice.
+        planned = self.store.peek(journal.planned_orders, job.signal_id, job.subscription)
         age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
         if age > self.max_signal_age and not planned:
             return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
@@ -234,7 +234,9 @@ class Executor:
             except (OrderNotFound, TemporaryBrokerError) as lookup:
                 raise Outcome("failed", f"the {row['leg']} order's outcome is unknown ({exc!r}; lookup: {lookup}); "
                                         "it is checked again at the next start") from exc  # fmt: skip
-        await self.store.run(journal.update_order, self.store.conn, coid, order)
+        # Not waited for: finishing the execution commits after it, and should a crash lose it, recovery asks
+        # the broker for the order's state again (it is journaled, pending, since the plan was committed).
+        self.store.later(journal.update_order, self.store.conn, coid, order)
         return order
 
     async def _wait_for_fill(self, broker: Broker, coid: str, timeout: float) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -11,12 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import sqlite_utils
 
 from bridge.store.migrations import migrate
 
+log = logging.getLogger("bridge.store")
 T = TypeVar("T")
 P = ParamSpec("P")
 Durability = Literal["normal", "full"]
@@ -29,7 +31,9 @@ def utcnow() -> datetime:
 
 def iso(moment: datetime) -> str:
     """A UTC timestamp as stored: ISO 8601 with microseconds."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:  # most are UTC already (`utcnow`); the conversion is not free
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
@@ -83,13 +87,28 @@ class _Job:
     error: BaseException | None = None
 
 
-def _settle(job: _Job) -> None:
-    if job.future.cancelled():
-        return
-    if job.error is not None:
-        job.future.set_exception(job.error)
-    else:
-        job.future.set_result(job.result)
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future.cancelled():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.error("a deferred journal write failed (a restart repairs it from the broker): %r", error)
+
+
+def _answer(jobs: list[_Job]) -> None:
+    """Wake each event loop once for all its answered jobs (a wake-up is a syscall and a loop turn)."""
+    by_loop: dict[int, list[_Job]] = {}
+    for job in jobs:
+        by_loop.setdefault(id(job.loop), []).append(job)
+    for waiting in by_loop.values():
+        waiting[0].loop.call_soon_threadsafe(_settle, waiting)
 
 
 class Store:
@@ -111,9 +130,11 @@ class Store:
         self.path = Path(path)
         self.durability = durability
         self.busy_timeout_ms = busy_timeout_ms
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
+        self._deferred: list[_Job] = []  # `later` writes of this loop turn
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None  # `peek`: the event loop's read-only connection
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -131,8 +152,21 @@ class Store:
     async def open(self) -> None:
         """Open the connection and apply migrations, then start the writer thread."""
         await asyncio.to_thread(self.open_sync)
+        self._reader = connect(self.path, self.durability, self.busy_timeout_ms)
+        self._reader.execute("PRAGMA query_only=ON")  # `peek` functions read; should one write, it fails
         self._thread = threading.Thread(target=self._write_loop, name="bridge-db", daemon=True)
         self._thread.start()
+
+    def peek(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a small read-only `fn(conn, ...)` right here, on a read-only connection of the event loop's own.
+
+        It sees committed data only, like `read`, without the round trip to the writer thread: for the
+        indexed lookups of every signal's execution. WAL readers never wait for the writer, so this does not
+        block; anything that scans (the dashboard, the API) uses `read` instead.
+        """
+        if self._reader is None:
+            raise RuntimeError("store is not open")
+        return fn(self._reader, *args, **kwargs)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn` on the writer thread; the result comes back once its writes are committed."""
@@ -140,9 +174,35 @@ class Store:
             raise RuntimeError("store is not open")
         loop = asyncio.get_running_loop()
         job = _Job(lambda: fn(*args, **kwargs), loop.create_future(), loop)
-        self._jobs.put(job)
+        self._put(job)
         result: T = await job.future
         return result
+
+    def later(self, fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Queue a write nobody waits for: it goes with the next `run` or `read`, or alone at the end of this loop turn.
+
+        For bookkeeping a restart repairs by itself (an order's status, which recovery asks the broker for
+        again); a failure is logged. Writes keep their order: a `run` queued after it commits no earlier. A
+        `read` does not see it before it is committed.
+        """
+        loop = asyncio.get_running_loop()
+        job = _Job(lambda: fn(*args, **kwargs), loop.create_future(), loop)
+        job.future.add_done_callback(_log_failure)
+        self._deferred.append(job)
+        if len(self._deferred) == 1:
+            loop.call_soon(self._flush_deferred)
+
+    def _put(self, job: _Job) -> None:
+        if self._deferred:  # with the deferred writes, in one piece: the writer takes them into one batch
+            jobs, self._deferred = [*self._deferred, job], []
+            self._jobs.put(jobs)
+        else:
+            self._jobs.put(job)
+
+    def _flush_deferred(self) -> None:
+        if self._deferred:
+            jobs, self._deferred = self._deferred, []
+            self._jobs.put(jobs)
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a read-only `fn` on the writer thread, answered without waiting for other jobs' COMMIT.
@@ -154,7 +214,7 @@ class Store:
             raise RuntimeError("store is not open")
         loop = asyncio.get_running_loop()
         job = _Job(lambda: fn(*args, **kwargs), loop.create_future(), loop, read=True)
-        self._jobs.put(job)
+        self._put(job)
         result: T = await job.future
         return result
 
@@ -163,7 +223,7 @@ class Store:
             first = self._jobs.get()
             if first is None:
                 return
-            batch = [first]
+            batch = first if isinstance(first, list) else [first]
             while len(batch) < self.MAX_BATCH:
                 try:
                     more = self._jobs.get_nowait()
@@ -172,7 +232,10 @@ class Store:
                 if more is None:
                     self._jobs.put(None)  # stop after this batch
                     break
-                batch.append(more)
+                if isinstance(more, list):
+                    batch.extend(more)
+                else:
+                    batch.append(more)
             writes = [job for job in batch if not job.read]
             self._run_reads([job for job in batch if job.read])
             if writes:
@@ -188,7 +251,7 @@ class Store:
             if conn.in_transaction:  # left open, it would swallow the next batch's BEGIN
                 conn.execute("ROLLBACK")
                 job.error = job.error or RuntimeError("a read left a transaction open; it was rolled back")
-            job.loop.call_soon_threadsafe(_settle, job)
+        _answer(reads)
 
     def _run_batch(self, batch: list[_Job]) -> None:
         try:
@@ -198,9 +261,7 @@ class Store:
                 job.error = job.error or exc
             rest = []
         again = {id(job) for job in rest}
-        for job in batch:
-            if id(job) not in again:
-                job.loop.call_soon_threadsafe(_settle, job)
+        _answer([job for job in batch if id(job) not in again])
         if rest:
             self._run_batch(rest)
 
@@ -213,17 +274,23 @@ class Store:
             for job in batch:
                 job.error = exc
             return []
+        alone = len(batch) == 1  # nothing to keep apart: the transaction itself is the job's savepoint
         for index, job in enumerate(batch):
-            conn.execute("SAVEPOINT job")
+            if not alone:
+                conn.execute("SAVEPOINT job")
             try:
                 job.result = job.fn()
-                conn.execute("RELEASE job")
+                if not alone:
+                    conn.execute("RELEASE job")
             except BaseException as exc:
                 job.error = exc
                 if not conn.in_transaction:  # SQLite aborted the whole transaction (disk full, I/O error)
                     for earlier in batch[:index]:
                         earlier.error = exc  # their writes went with it
                     return batch[index + 1 :]
+                if alone:
+                    conn.execute("ROLLBACK")
+                    return []
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
         try:
@@ -246,7 +313,11 @@ class Store:
     async def close(self) -> None:
         """Finish the waiting work, stop the writer thread and close the connection."""
         if self._thread is not None:
+            self._flush_deferred()
             self._jobs.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self.close_sync()

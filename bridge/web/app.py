@@ -22,6 +22,7 @@ from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
 from bridge.web.control import AdminListener, halt, resume
 from bridge.web.dashboard import Dashboard
+from bridge.web.fast_webhook import FastWebhook
 from bridge.web.health import health
 from bridge.web.pin import PinRuntime
 from bridge.web.webhook import receive_webhook
@@ -94,7 +95,8 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
-                    middleware=[Middleware(CountWebhooks, metrics=metrics),
+                    middleware=[Middleware(FastWebhook, bridge=bridge, metrics=metrics),  # first: skips the rest
+                                Middleware(CountWebhooks, metrics=metrics),
                                 Middleware(AdminListener, admin_port=loaded.config.server.admin_port),
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     app.state.bridge = bridge

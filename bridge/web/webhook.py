@@ -138,7 +138,7 @@ def _verify(strategy: Strategy, request: Request, body: bytes) -> str | None:
 
 def _row(request: Request, strategy: str | None, client: Client, secrets: list[str]) -> journal.WebhookRow:
     """The journal row of this request so far; the token never appears in it, even masked by position."""
-    prefix = "/trading/webhook" if request.url.path.startswith("/trading/") else "/webhook"
+    prefix = "/trading/webhook" if request.scope["path"].startswith("/trading/") else "/webhook"
     return journal.WebhookRow(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=client.shown,
         method=request.method, path=f"{prefix}/{strategy}/{MASK}" if strategy else f"{prefix}/{MASK}/{MASK}",
