@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,7 +80,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class _Job:
     fn: Callable[[], Any]
     future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
     read: bool = False  # answered before the batch's writes run, without waiting for its COMMIT
     result: Any = None
     error: BaseException | None = None
@@ -89,7 +87,7 @@ class _Job:
 
 def _settle(jobs: list[_Job]) -> None:
     for job in jobs:
-        if job.future.cancelled():
+        if job.future.done():
             continue
         if job.error is not None:
             job.future.set_exception(job.error)
@@ -102,27 +100,29 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("a deferred journal write failed (a restart repairs it from the broker): %r", error)
 
 
-def _answer(jobs: list[_Job]) -> None:
-    """Wake each event loop once for all its answered jobs (a wake-up is a syscall and a loop turn)."""
-    by_loop: dict[int, list[_Job]] = {}
-    for job in jobs:
-        by_loop.setdefault(id(job.loop), []).append(job)
-    for waiting in by_loop.values():
-        waiting[0].loop.call_soon_threadsafe(_settle, waiting)
+def _busy(exc: sqlite3.Error) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 class Store:
-    """Owns the journal connection: one writer thread that commits waiting work in groups.
+    """Owns the journal connection and commits waiting work in groups.
 
-    Every call runs on the writer thread. The thread takes every job waiting, runs each inside its own
-    savepoint within one `BEGIN IMMEDIATE` transaction, commits once, and only then answers the callers:
-    a webhook still gets its 200 only after its row is durable, but a burst pays one fsync, not one each.
+    Jobs (`run`) wait for the next batch: the store takes every job waiting, runs each inside its own
+    savepoint within one `BEGIN IMMEDIATE` transaction, hands the single COMMIT (its fsync) to its commit
+    thread, and only then answers the callers: a webhook still gets its 200 only after its row is
+    durable, but a burst pays one fsync, not one each. Jobs that arrive while a COMMIT runs form the
+    next batch.
 
-    Reads (`read`) of the batch run first, before its transaction begins: they see committed data only,
+    The statements run on the event loop's thread, and only the COMMIT on another: the sqlite3 module
+    lets go of the GIL around every statement, and a writer thread had to win it back from the busy
+    event loop each time, up to a switch interval (5 ms) per statement under load.
+
+    Reads (`read`) of a batch run first, before its transaction begins: they see committed data only,
     so they are answered at once instead of waiting for the batch's fsync.
     """
 
     MAX_BATCH = 256
+    BUSY_RETRY_SECONDS = 0.005
 
     def __init__(self, path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
                  max_bytes: int | None = None) -> None:  # fmt: skip
@@ -130,9 +130,12 @@ class Store:
         self.path = Path(path)
         self.durability = durability
         self.busy_timeout_ms = busy_timeout_ms
-        self._jobs: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
-        self._deferred: list[_Job] = []  # `later` writes of this loop turn
-        self._thread: threading.Thread | None = None
+        self._waiting: list[_Job] = []
+        self._drain_scheduled = False
+        self._committing = False
+        self._busy_since: float | None = None  # another process holds the write lock since (loop time)
+        self._committer: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # `peek`: the event loop's read-only connection
 
@@ -150,130 +153,126 @@ class Store:
         migrate(sqlite_utils.Database(self._conn))
 
     async def open(self) -> None:
-        """Open the connection and apply migrations, then start the writer thread."""
+        """Open the connections and apply migrations; the store then serves this event loop."""
         await asyncio.to_thread(self.open_sync)
+        # The event loop must never sleep in SQLite's busy handler: a lock held by another process (a CLI
+        # command) is waited for by retrying the batch, up to busy_timeout_ms, while the loop serves on.
+        self.conn.execute("PRAGMA busy_timeout=0")
         self._reader = connect(self.path, self.durability, self.busy_timeout_ms)
         self._reader.execute("PRAGMA query_only=ON")  # `peek` functions read; should one write, it fails
-        self._thread = threading.Thread(target=self._write_loop, name="bridge-db", daemon=True)
-        self._thread.start()
+        self._loop = asyncio.get_running_loop()
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
 
     def peek(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a small read-only `fn(conn, ...)` right here, on a read-only connection of the event loop's own.
 
-        It sees committed data only, like `read`, without the round trip to the writer thread: for the
-        indexed lookups of every signal's execution. WAL readers never wait for the writer, so this does not
-        block; anything that scans (the dashboard, the API) uses `read` instead.
+        It sees committed data only, like `read`, without waiting for a batch: for the indexed lookups of
+        every signal's execution. WAL readers never wait for the writer, so this does not block; anything
+        that scans (the dashboard, the API) uses `read` instead.
         """
         if self._reader is None:
             raise RuntimeError("store is not open")
         return fn(self._reader, *args, **kwargs)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run `fn` on the writer thread; the result comes back once its writes are committed."""
-        if self._thread is None:
-            raise RuntimeError("store is not open")
-        loop = asyncio.get_running_loop()
-        job = _Job(lambda: fn(*args, **kwargs), loop.create_future(), loop)
-        self._put(job)
+        """Run `fn` in the next batch; the result comes back once its writes are committed."""
+        job = self._enqueue(lambda: fn(*args, **kwargs))
         result: T = await job.future
         return result
 
-    def later(self, fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
-        """Queue a write nobody waits for: it goes with the next `run` or `read`, or alone at the end of this loop turn.
-
-        For bookkeeping a restart repairs by itself (an order's status, which recovery asks the broker for
-        again); a failure is logged. Writes keep their order: a `run` queued after it commits no earlier. A
-        `read` does not see it before it is committed.
-        """
-        loop = asyncio.get_running_loop()
-        job = _Job(lambda: fn(*args, **kwargs), loop.create_future(), loop)
-        job.future.add_done_callback(_log_failure)
-        self._deferred.append(job)
-        if len(self._deferred) == 1:
-            loop.call_soon(self._flush_deferred)
-
-    def _put(self, job: _Job) -> None:
-        if self._deferred:  # with the deferred writes, in one piece: the writer takes them into one batch
-            jobs, self._deferred = [*self._deferred, job], []
-            self._jobs.put(jobs)
-        else:
-            self._jobs.put(job)
-
-    def _flush_deferred(self) -> None:
-        if self._deferred:
-            jobs, self._deferred = self._deferred, []
-            self._jobs.put(jobs)
-
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a read-only `fn` on the writer thread, answered without waiting for other jobs' COMMIT.
+        """Run a read-only `fn` ahead of the next batch's writes, answered without waiting for their COMMIT.
 
         It sees only committed data. Should it write after all, each of its statements commits (and is
         durable) on its own before the answer, as outside the group commit.
         """
-        if self._thread is None:
-            raise RuntimeError("store is not open")
-        loop = asyncio.get_running_loop()
-        job = _Job(lambda: fn(*args, **kwargs), loop.create_future(), loop, read=True)
-        self._put(job)
+        job = self._enqueue(lambda: fn(*args, **kwargs), read=True)
         result: T = await job.future
         return result
 
-    def _write_loop(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is None:
-                return
-            batch = first if isinstance(first, list) else [first]
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._jobs.put(None)  # stop after this batch
-                    break
-                if isinstance(more, list):
-                    batch.extend(more)
-                else:
-                    batch.append(more)
-            writes = [job for job in batch if not job.read]
-            self._run_reads([job for job in batch if job.read])
-            if writes:
-                self._run_batch(writes)
+    def later(self, fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Queue a write nobody waits for; it commits with the next batch, in order with the other writes.
+
+        For bookkeeping a restart repairs by itself (an order's status, which recovery asks the broker for
+        again); a failure is logged. A `read` does not see it before it is committed.
+        """
+        self._enqueue(lambda: fn(*args, **kwargs)).future.add_done_callback(_log_failure)
+
+    def _enqueue(self, fn: Callable[[], Any], read: bool = False) -> _Job:
+        if self._loop is None or self._committer is None:
+            raise RuntimeError("store is not open")
+        job = _Job(fn, self._loop.create_future(), read=read)
+        self._waiting.append(job)
+        if not self._drain_scheduled and not self._committing:
+            # On the next loop turn, not now: the jobs queued meanwhile join the same batch.
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
+        return job
+
+    def _drain(self) -> None:
+        """Run the waiting jobs as one batch (reads first) and start its COMMIT."""
+        self._drain_scheduled = False
+        if self._committing or not self._waiting:
+            return
+        batch, self._waiting = self._waiting[: self.MAX_BATCH], self._waiting[self.MAX_BATCH :]
+        self._run_reads([job for job in batch if job.read])
+        writes = [job for job in batch if not job.read]
+        if writes:
+            self._run_writes(writes)
+        if self._waiting and not self._committing and not self._drain_scheduled and self._loop is not None:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._drain)
 
     def _run_reads(self, reads: list[_Job]) -> None:
         conn = self.conn
         for job in reads:
             try:
                 job.result = job.fn()
-            except BaseException as exc:  # the writer thread must never die
+            except BaseException as exc:  # a job's failure is its caller's: the batch machinery goes on
                 job.error = exc
             if conn.in_transaction:  # left open, it would swallow the next batch's BEGIN
                 conn.execute("ROLLBACK")
                 job.error = job.error or RuntimeError("a read left a transaction open; it was rolled back")
-        _answer(reads)
+        _settle(reads)
 
-    def _run_batch(self, batch: list[_Job]) -> None:
-        try:
-            rest = self._commit_group(batch)
-        except BaseException as exc:  # the writer thread must never die: every caller gets an answer
-            for job in batch:
-                job.error = job.error or exc
-            rest = []
-        again = {id(job) for job in rest}
-        _answer([job for job in batch if id(job) not in again])
-        if rest:
-            self._run_batch(rest)
-
-    def _commit_group(self, batch: list[_Job]) -> list[_Job]:
-        """Run the batch in one transaction; return the jobs to run again if SQLite rolled it all back."""
-        conn = self.conn
+    def _run_writes(self, batch: list[_Job]) -> None:
+        conn, loop = self.conn, self._loop
+        assert loop is not None and self._committer is not None
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:  # locked past busy_timeout: every caller hears it (webhooks answer 503)
-            for job in batch:
+        except sqlite3.Error as exc:
+            now = loop.time()
+            self._busy_since = self._busy_since if self._busy_since is not None else now
+            if _busy(exc) and now - self._busy_since < self.busy_timeout_ms / 1000:
+                self._waiting[:0] = batch  # another process writes: try again shortly, in the same order
+                self._committing = True  # nothing else may start meanwhile
+                loop.call_later(self.BUSY_RETRY_SECONDS, self._retry)
+                return
+            self._busy_since = None
+            for job in batch:  # locked past busy_timeout: every caller hears it (webhooks answer 503)
                 job.error = exc
-            return []
+            _settle(batch)
+            return
+        self._busy_since = None
+        done, rest = self._run_jobs(batch)
+        if rest:  # SQLite rolled the whole transaction back: answer who it hit, run the others again
+            _settle(done)
+            self._waiting[:0] = rest
+            return
+        if not conn.in_transaction:  # the one job failed and was rolled back: there is nothing to commit
+            _settle(done)
+            return
+        self._committing = True
+        commit = loop.run_in_executor(self._committer, self._commit)
+        commit.add_done_callback(lambda finished: self._committed(done, finished))
+
+    def _retry(self) -> None:
+        self._committing = False
+        self._drain()
+
+    def _run_jobs(self, batch: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+        """Run each job in its savepoint; return (jobs run, jobs to run again if SQLite aborted it all)."""
+        conn = self.conn
         alone = len(batch) == 1  # nothing to keep apart: the transaction itself is the job's savepoint
         for index, job in enumerate(batch):
             if not alone:
@@ -282,27 +281,42 @@ class Store:
                 job.result = job.fn()
                 if not alone:
                     conn.execute("RELEASE job")
-            except BaseException as exc:
+            except BaseException as exc:  # a job's failure is its caller's: the batch machinery goes on
                 job.error = exc
                 if not conn.in_transaction:  # SQLite aborted the whole transaction (disk full, I/O error)
                     for earlier in batch[:index]:
                         earlier.error = exc  # their writes went with it
-                    return batch[index + 1 :]
+                    return batch[: index + 1], batch[index + 1 :]
                 if alone:
                     conn.execute("ROLLBACK")
-                    return []
+                    return batch, []
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
+        return batch, []
+
+    def _commit(self) -> None:
+        """On the commit thread: make the batch durable, or roll it back."""
+        conn = self.conn
         try:
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:  # nothing of the batch is durable: nobody may be told otherwise
+        except sqlite3.Error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            raise
+
+    def _committed(self, batch: list[_Job], commit: asyncio.Future[None]) -> None:
+        """Back on the event loop: answer the batch, then start the next one."""
+        self._committing = False
+        error = None if commit.cancelled() else commit.exception()
+        if commit.cancelled():
+            error = RuntimeError("the journal was closed before this write was committed")
+        if error is not None:
             for job in batch:
                 # Even a job that raised gets this error: a `Duplicate` names a signal of this very batch,
                 # which is now gone, so answering "duplicate" (200) would acknowledge a lost signal.
-                job.error = exc
-        return []
+                job.error = error
+        _settle(batch)
+        self._drain()
 
     def close_sync(self) -> None:
         """Close the connection (CLI use)."""
@@ -311,12 +325,13 @@ class Store:
             self._conn = None
 
     async def close(self) -> None:
-        """Finish the waiting work, stop the writer thread and close the connection."""
-        if self._thread is not None:
-            self._flush_deferred()
-            self._jobs.put(None)
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
+        """Finish the waiting work, stop the commit thread and close the connections."""
+        while self._waiting or self._committing or self._drain_scheduled:
+            await asyncio.sleep(0.001)
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
+        self._loop = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None

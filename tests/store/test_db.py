@@ -14,15 +14,16 @@ from bridge.store.migrations import MIGRATIONS, migrate
 
 
 async def test_pragmas_are_wal_full_and_an_explicit_busy_timeout(fresh_store: Store) -> None:
-    def read() -> tuple[str, int, int]:
-        conn = fresh_store.conn
+    def read(conn: sqlite3.Connection) -> tuple[str, int, int]:
         return (
             conn.execute("PRAGMA journal_mode").fetchone()[0],
             conn.execute("PRAGMA synchronous").fetchone()[0],
             conn.execute("PRAGMA busy_timeout").fetchone()[0],
         )
 
-    assert await fresh_store.run(read) == ("wal", 2, 1500)
+    assert await fresh_store.run(read, fresh_store.conn) == ("wal", 2, 0)  # the store retries a lock itself
+    assert fresh_store.busy_timeout_ms == 1500  # ... for this long (tests/reliability/test_backpressure.py)
+    assert fresh_store.peek(read) == ("wal", 2, 1500)
 
 
 def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:

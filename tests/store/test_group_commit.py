@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
@@ -95,19 +94,11 @@ def _names(store: Store) -> list[str]:
 
 
 async def test_a_read_queued_with_writes_sees_none_of_their_uncommitted_rows(fresh_store: Store) -> None:
-    gate = threading.Event()
-
-    def blocker() -> None:  # holds the writer thread, so the next jobs queue up and form one batch
-        gate.wait(5)
-
-    blocked = asyncio.ensure_future(fresh_store.run(blocker))
-    await asyncio.sleep(0.05)
     write = asyncio.ensure_future(fresh_store.run(_insert, fresh_store, "w"))
-    read = asyncio.ensure_future(fresh_store.read(_names, fresh_store))
-    await asyncio.sleep(0.05)  # both are queued behind the blocker: they run in the same batch
-    gate.set()
-    await asyncio.gather(blocked, write)
+    read = asyncio.ensure_future(fresh_store.read(_names, fresh_store))  # queued in the same turn: one batch
     assert await read == [], "the read ran before the batch's write: it saw only what was committed"
+    assert not write.done(), "and was answered without waiting for that write's COMMIT"
+    await write
     assert _names(fresh_store) == ["w"]
 
 
