@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bench import wrk
 from bench.load import LoadResult, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def summarize(result: LoadResult) -> dict[str, Any]:
     """Throughput and latency percentiles of one run."""
     return {
-        "sent": result.sent, "ok": result.ok, "errors": result.errors, "statuses": result.statuses,
+        "generator": "python", "sent": result.sent, "ok": result.ok, "errors": result.errors,
+        "statuses": result.statuses,
         "rps": result.ok / result.elapsed if result.elapsed else 0.0,
         "p50_ms": result.percentile(50), "p99_ms": result.percentile(99), "p999_ms": result.percentile(99.9),
     }  # fmt: skip
@@ -178,14 +180,19 @@ async def measure(
     if db is not None:
         await asyncio.to_thread(wait_drained, db)
         report["signal_to_order"] = order_latencies(db, began, ended)
-    throughput = await run_load(port, path, bodies(args.requests, offset + 200 + args.requests), args.concurrency)
-    return {**report, "throughput": summarize(throughput), "at_rate": summarize(rated)}
+    flood = bodies(args.requests, offset + 200 + args.requests)
+    if args.wrk:  # same connections, for a fixed time instead of a fixed count
+        throughput = await asyncio.to_thread(wrk.closed_loop, port, path, flood, args.concurrency, args.seconds)
+    else:
+        throughput = summarize(await run_load(port, path, flood, args.concurrency))
+    return {**report, "throughput": throughput, "at_rate": summarize(rated)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure every target in turn and return the report."""
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "requests": args.requests,
                               "concurrency": args.concurrency, "rate": args.rate, "durability": args.durability,
+                              "closed_loop": f"wrk, {args.seconds:g} s" if args.wrk else "python",
                               "python": sys.version.split()[0], "cpus": os.cpu_count()}  # fmt: skip
     path = f"/webhook/bench/{TOKEN}"
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
@@ -221,13 +228,14 @@ def table(report: dict[str, Any]) -> str:
     """The report as aligned text, with ratios against the references."""
     d, ins, echo = report["daemon"], report["insert"], report["echo"]
     rate = f"{report['rate']:g}/s"
-    rows = [("accepted req/s (closed loop)", *(report[k]["throughput"]["rps"] for k in ("daemon", "insert", "echo")))]
+    loop = f"closed loop, {report['closed_loop']}"
+    rows = [(f"accepted req/s ({loop})", *(report[k]["throughput"]["rps"] for k in ("daemon", "insert", "echo")))]
     for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
         rows.append((f"ack {label} ms at {rate}", *(report[k]["at_rate"][key] for k in ("daemon", "insert", "echo"))))
     rows.append(("peak RSS MiB", d["peak_rss_mb"], ins["peak_rss_mb"], echo["peak_rss_mb"]))
-    lines = [f"{'metric':34} {'daemon':>10} {'1 insert':>10} {'echo':>10} {'daemon/insert':>14}"]
+    lines = [f"{'metric':44} {'daemon':>10} {'1 insert':>10} {'echo':>10} {'daemon/insert':>14}"]
     for name, a, b, c in rows:
-        lines.append(f"{name:34} {a:10.1f} {b:10.1f} {c:10.1f} {a / b if b else float('nan'):14.2f}")
+        lines.append(f"{name:44} {a:10.1f} {b:10.1f} {c:10.1f} {a / b if b else float('nan'):14.2f}")
     s2o, whole = d["signal_to_order"], d["journal"]
     lines.append(f"signal-to-order p50 / p99 ms at {rate}: {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} "
                  f"({s2o['orders_filled']} signals with a filled order)")  # fmt: skip
@@ -249,11 +257,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
     parser.add_argument("--rate", type=float, default=1000, help="requests/s of the fixed-rate phase (default 1000)")
     parser.add_argument("--durability", choices=["normal", "full"], default="full")
+    parser.add_argument(
+        "--generator",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="closed-loop load: wrk when installed (auto), else the bundled Python generator",
+    )
+    parser.add_argument("--seconds", type=float, default=10, help="length of the closed-loop phase with wrk")
     parser.add_argument("--quick", action="store_true", help="a few hundred requests: checks the harness runs")
     parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.rate, args.concurrency = min(args.requests, 300), 300, 8
+    if args.generator == "wrk" and not wrk.available():
+        parser.error("--generator wrk: no wrk on PATH (Debian: apt install wrk)")
+    args.wrk = args.generator == "wrk" or (args.generator == "auto" and wrk.available() and not args.quick)
     report = run(args)
     print(table(report))
     out = args.out or ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,3 +28,19 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
     assert report["daemon"]["journal"]["signals"] == 200 + 60 + 60
     assert report["daemon"]["signal_to_order"]["orders_filled"] == 60  # the fixed-rate phase's signals only
     assert report["daemon"]["peak_rss_mb"] > 0
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)")
+def test_the_closed_loop_phase_runs_under_wrk(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--requests", "100", "--rate", "200", "--concurrency", "4",
+         "--generator", "wrk", "--seconds", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "closed loop, wrk, 1 s" in result.stdout
+    report = json.loads(out.read_text())
+    for target in ("daemon", "insert", "echo"):
+        throughput = report[target]["throughput"]
+        assert throughput["generator"] == "wrk" and throughput["ok"] > 0 and throughput["rps"] > 0
