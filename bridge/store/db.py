@@ -28,11 +28,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
 def iso(moment: datetime) -> str:
     """A UTC timestamp as stored: ISO 8601 with microseconds."""
-    if moment.tzinfo is not UTC:  # most are UTC already (`utcnow`); the conversion is not free
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")
+    global _last_iso
+    last, text = _last_iso
+    if moment is last:  # one `now` is often stamped on several rows in a row
+        return text
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)  # most are UTC already (`utcnow`)
+    text = utc.isoformat(timespec="microseconds")
+    _last_iso = (moment, text)
+    return text
 
 
 def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
