@@ -9,7 +9,7 @@ import threading
 # Ids need to be unique, not secret (no id grants anything): a 128-bit generator seeded from the OS per
 # process gives that, where uuid4() asks the kernel for randomness on every call (a tenth of the webhook path).
 _generator = random.Random(secrets.randbits(256))  # noqa: S311 - uniqueness, not secrecy
-_lock = threading.Lock()  # the journal thread makes paper order ids while the event loop makes signal ids
+_lock = threading.Lock()  # cheap insurance: ids may be made on more than one thread
 
 
 _VERSION_4 = (0x4 << 76) | (0x2 << 62)  # RFC 9562: version 4, variant 10

@@ -146,7 +146,7 @@ class PaperBroker:
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Working orders (bracket children waiting for their entry included), optionally for one symbol."""
-        if self._expiry_due(iso(self.clock())):  # canceling day orders is a write: the writer thread does it
+        if self._expiry_due(iso(self.clock())):  # canceling day orders is a write: the next batch does it
             return await self.store.read(self._open_orders, symbol)
         return self.store.peek(self._working, symbol)
 

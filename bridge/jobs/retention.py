@@ -10,13 +10,19 @@ from bridge.store import upkeep
 from bridge.store.db import iso
 
 log = logging.getLogger("bridge.jobs")
+PRUNE_CHUNK = 2000
 
 
 async def prune(host: Host) -> dict[str, int]:
     """Delete journal rows older than `retention_days`, never an order (or its signal) that is not final."""
     days = host.runtime.loaded.config.retention_days
     cutoff = host.clock() - timedelta(days=days)
-    counts = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff))
+    counts = dict.fromkeys(("orders", "executions", "signals", "webhooks"), 0)
+    while True:  # in chunks, each its own short transaction (see upkeep.prune)
+        chunk = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff), PRUNE_CHUNK)
+        counts = {table: counts[table] + chunk[table] for table in counts}
+        if chunk["signals"] < PRUNE_CHUNK and chunk["webhooks"] < PRUNE_CHUNK:
+            break
     if any(counts.values()):
         log.info("pruned journal rows older than %d days: %s", days, ", ".join(f"{n} {t}" for t, n in counts.items()))
     return counts

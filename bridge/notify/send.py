@@ -8,13 +8,14 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bridge.notify.config import Notifications, NotifyTarget
 from bridge.notify.events import Event
 from bridge.store.db import iso
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("bridge.notify")
 MAX_PARALLEL = 8  # deliveries in flight at once; a slow receiver cannot pile up unbounded tasks
@@ -80,7 +81,15 @@ class Notifier:
         self._worker: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_PARALLEL)
-        self._client = httpx.AsyncClient(transport=transport, follow_redirects=False)
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None  # made on the first delivery: most setups never notify
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx  # here, not at start-up: a few MiB that a daemon without notifications never needs
+
+            self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
+        return self._client
 
     def start(self) -> None:
         """Start the background sender."""
@@ -132,9 +141,11 @@ class Notifier:
 
     async def _attempt(self, target: NotifyTarget, request: Delivery, timeout: float) -> float | None:
         """None when delivered; seconds to wait before retrying; -1 when retrying cannot help."""
+        import httpx
+
         try:
-            response = await self._client.post(request.url, content=request.content, headers=request.headers,
-                                               timeout=timeout)  # fmt: skip
+            response = await self._http().post(request.url, content=request.content, headers=request.headers,
+                                                timeout=timeout)  # fmt: skip
         except httpx.HTTPError as exc:  # the message never includes the URL (it may hold a token)
             log.warning("notification to %s failed: %s", target.label, type(exc).__name__)
             return 0.0
@@ -161,4 +172,5 @@ class Notifier:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()

@@ -1,1 +1,1 @@
-"""SQLite persistence: one connection, one writer thread, explicit transactions."""
+"""SQLite persistence: one writing connection driven from the event loop, group commit, explicit transactions."""

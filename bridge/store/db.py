@@ -1,4 +1,4 @@
-"""The SQLite connection: WAL, explicit synchronous and busy_timeout, one writer thread."""
+"""The SQLite journal: WAL, explicit synchronous, group commit from the event loop with COMMIT on a thread."""
 
 from __future__ import annotations
 

@@ -60,8 +60,12 @@ def record_job_signal(conn: sqlite3.Connection, signal: dict[str, Any], subscrip
     return bool(inserted)
 
 
-def prune(conn: sqlite3.Connection, cutoff: str) -> dict[str, int]:
-    """Delete journal rows received before `cutoff`; a signal goes only with all its executions and orders final."""
+def prune(conn: sqlite3.Connection, cutoff: str, limit: int = 2000) -> dict[str, int]:
+    """Delete journal rows received before `cutoff`; a signal goes only with all its executions and orders final.
+
+    At most `limit` signals and `limit` requests at a time: the journal's statements run on the event loop,
+    so a large prune is done in short transactions, with webhooks served in between.
+    """
     with transaction(conn):
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS prunable (id TEXT PRIMARY KEY)")
         conn.execute("DELETE FROM prunable")
@@ -70,8 +74,9 @@ def prune(conn: sqlite3.Connection, cutoff: str) -> dict[str, int]:
             f"WHERE s.received_at < ? AND s.state IN ({_FINAL_SIGNALS}) "
             "AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.signal_id = s.id "
             f"AND e.state NOT IN ({_FINAL_SIGNALS})) "
-            f"AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.signal_id = s.id AND o.status NOT IN ({_FINAL_ORDERS}))",
-            (cutoff,),
+            f"AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.signal_id = s.id AND o.status NOT IN ({_FINAL_ORDERS})) "
+            "LIMIT ?",
+            (cutoff, limit),
         )
         counts = {
             "orders": conn.execute("DELETE FROM orders WHERE signal_id IN (SELECT id FROM prunable)").rowcount,
@@ -79,9 +84,9 @@ def prune(conn: sqlite3.Connection, cutoff: str) -> dict[str, int]:
             "signals": conn.execute("DELETE FROM signals WHERE id IN (SELECT id FROM prunable)").rowcount,
             # A request whose signal is still kept stays with it.
             "webhooks": conn.execute(
-                "DELETE FROM webhooks WHERE received_at < ? AND (signal_id IS NULL OR signal_id NOT IN "
-                "(SELECT id FROM signals))",
-                (cutoff,),
+                "DELETE FROM webhooks WHERE rowid IN (SELECT rowid FROM webhooks WHERE received_at < ? AND "
+                "(signal_id IS NULL OR signal_id NOT IN (SELECT id FROM signals)) LIMIT ?)",
+                (cutoff, limit),
             ).rowcount,
         }
         conn.execute("DELETE FROM prunable")

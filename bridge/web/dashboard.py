@@ -8,6 +8,7 @@ button asks the server for the full URL only when pressed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import secrets
 import sqlite3
@@ -15,10 +16,9 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -30,6 +30,9 @@ from bridge.store.db import iso
 from bridge.web.api import number, present
 from bridge.web.auth import token_matches
 
+if TYPE_CHECKING:
+    import jinja2
+
 HERE = Path(__file__).resolve().parent
 COOKIE = "bridge_session"
 SESSION_SECONDS = 12 * 3600
@@ -37,7 +40,15 @@ MAX_SESSIONS = 100  # the oldest is forgotten beyond this, so a login loop canno
 TIMELINE = 50
 MAX_FORM_BYTES = 4096
 QUOTE_TIMEOUT = 0.5  # seconds; a slow quote must not stall the page
-_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The page templates, loaded on the first page view: a daemon nobody looks at never pays for jinja2."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                              autoescape=jinja2.select_autoescape(["html"]))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -186,7 +197,8 @@ def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
         "referrer-policy": "no-referrer",
         "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     }
-    return HTMLResponse(_env.get_template(template).render(**context), status_code=status, headers=headers)  # fmt: skip
+    page = _templates().get_template(template).render(**context)
+    return HTMLResponse(page, status_code=status, headers=headers)
 
 
 def _strategies(bridge: Bridge) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from bridge.jobs import retention
 from bridge.jobs.retention import daily_summary, prune
 from bridge.store.db import iso
 from tests.jobs.conftest import Clock, Running, config_text
@@ -20,7 +23,11 @@ def age(r: Running, signal_id: str, days: float, clock: Clock) -> None:
         db.execute("UPDATE orders SET created_at = ? WHERE signal_id = ?", (then, signal_id))
 
 
-async def test_pruning_removes_only_rows_older_than_retention_days_and_keeps_open_orders(bridges: Any) -> None:
+@pytest.mark.parametrize("chunk", [2000, 1])  # 1: every table takes several rounds, each its own transaction
+async def test_pruning_removes_only_rows_older_than_retention_days_and_keeps_open_orders(
+    bridges: Any, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(retention, "PRUNE_CHUNK", chunk)
     clock = Clock()
     r = await bridges(config_text(extra="retention_days: 30\n"), clock)
     old = await r.accepted(ticker="AMD")
