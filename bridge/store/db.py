@@ -15,6 +15,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import sqlite_utils
 
+from bridge.store.checkpoint import Checkpointer
 from bridge.store.migrations import migrate
 
 log = logging.getLogger("bridge.store")
@@ -146,6 +147,7 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # `peek`: the event loop's read-only connection
+        self.checkpointer: Checkpointer | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -166,6 +168,9 @@ class Store:
         # The event loop must never sleep in SQLite's busy handler: a lock held by another process (a CLI
         # command) is waited for by retrying the batch, up to busy_timeout_ms, while the loop serves on.
         self.conn.execute("PRAGMA busy_timeout=0")
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={Checkpointer.BACKSTOP_PAGES}")
+        self.checkpointer = Checkpointer(lambda: connect(self.path, self.durability, self.busy_timeout_ms))
+        self.checkpointer.start()
         self._reader = connect(self.path, self.durability, self.busy_timeout_ms)
         self._reader.execute("PRAGMA query_only=ON")  # `peek` functions read; should one write, it fails
         self._loop = asyncio.get_running_loop()
@@ -340,6 +345,9 @@ class Store:
             self._committer.shutdown(wait=True)
             self._committer = None
         self._loop = None
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,26 @@ def test_a_locked_journal_answers_503_and_stores_nothing(make_daemon: Any) -> No
     accepted = daemon.post({"ticker": "SQ", "action": "buy"})  # the sender's retry succeeds once it clears
     assert accepted.status_code == 200
     assert [s["id"] for s in daemon.api("signals")] == [accepted.json()["id"]]
+
+
+async def test_the_wal_is_checkpointed_off_the_commit_path(fresh_store: Store) -> None:
+    def fill(i: int) -> None:
+        with transaction(fresh_store.conn):
+            fresh_store.conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, ?)", (f"b{i}", "9" * 8000))
+
+    assert fresh_store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 1000, "only a backstop in commits"
+    for i in range(400):  # about 1,000 pages of WAL: past SQLite's own threshold
+        await fresh_store.run(fill, i)
+    checkpointer = fresh_store.checkpointer
+    assert checkpointer is not None
+    runs = checkpointer.runs
+    deadline = asyncio.get_running_loop().time() + 5
+    while checkpointer.runs < runs + 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    other = sqlite3.connect(fresh_store.path)
+    try:
+        busy, frames, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        other.close()
+    assert checkpointer.runs >= runs + 2 and busy == 0 and frames == done, "every frame is already in the database"
+    assert frames > 0, "the WAL was not reset: the checkpoints copied it, commits did not"
