@@ -95,8 +95,8 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
-                    middleware=[Middleware(FastWebhook, bridge=bridge, metrics=metrics),  # first: skips the rest
-                                Middleware(CountWebhooks, metrics=metrics),
+                    middleware=[Middleware(CountWebhooks, metrics=metrics),
+                                Middleware(FastWebhook, bridge=bridge),  # webhooks skip what follows
                                 Middleware(AdminListener, admin_port=loaded.config.server.admin_port),
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     app.state.bridge = bridge
