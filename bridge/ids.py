@@ -1,24 +1,37 @@
-"""Identifiers for webhooks, signals and paper orders: random UUIDs, made without a syscall each."""
+"""Identifiers for webhooks, signals and paper orders: time-ordered UUIDs (version 7), made without a syscall each."""
 
 from __future__ import annotations
 
 import random
 import secrets
 import threading
+import time
 
-# Ids need to be unique, not secret (no id grants anything): a 128-bit generator seeded from the OS per
-# process gives that, where uuid4() asks the kernel for randomness on every call (a tenth of the webhook path).
+# Ids need to be unique, not secret (no id grants anything): a generator seeded from the OS per process
+# gives the random part, where asking the kernel on every call cost a tenth of the webhook path.
 _generator = random.Random(secrets.randbits(256))  # noqa: S311 - uniqueness, not secrecy
-_lock = threading.Lock()  # cheap insurance: ids may be made on more than one thread
+_lock = threading.Lock()  # ids may be made on more than one thread
+_last = [0, 0]  # the last id's millisecond and 12-bit sequence: ids of one process never go backwards
 
-
-_VERSION_4 = (0x4 << 76) | (0x2 << 62)  # RFC 9562: version 4, variant 10
-_KEEP = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_VERSION_7 = (0x7 << 76) | (0x2 << 62)  # RFC 9562: version 7, variant 10
 
 
 def new_id() -> str:
-    """A random (version 4) UUID as text."""
+    """A version 7 UUID as text: a millisecond timestamp, a sequence, then 62 random bits.
+
+    Time-ordered ids land at the end of every index that holds them, so a commit touches a few pages
+    at the right edge of each B-tree instead of a random leaf per row: fewer pages written per signal.
+    """
     with _lock:
-        bits = _generator.getrandbits(128)
-    text = f"{bits & _KEEP | _VERSION_4:032x}"  # what uuid.UUID(int=..., version=4) makes, without the object
+        now = time.time_ns() // 1_000_000
+        ms, seq = _last
+        if now > ms:
+            ms, seq = now, _generator.getrandbits(8)  # start low in the 12 bits, leaving room to count up
+        else:  # the same millisecond (or the clock stepped back): count on from the last id
+            seq += 1
+            if seq > 0xFFF:
+                ms, seq = ms + 1, 0
+        _last[0], _last[1] = ms, seq
+        rand = _generator.getrandbits(62)
+    text = f"{(ms & 0xFFFFFFFFFFFF) << 80 | seq << 64 | rand | _VERSION_7:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -1,20 +1,30 @@
-"""Ids are version-4 UUIDs, unique within a process and across processes."""
+"""Ids are version-7 UUIDs: unique within a process and across processes, and in creation order."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 
 from bridge.ids import new_id
 
 
-def test_ids_are_uuid4_text_and_unique() -> None:
+def test_ids_are_uuid7_text_and_unique() -> None:
     ids = [new_id() for _ in range(50_000)]
     assert len(set(ids)) == len(ids)
     for text in ids[:2000]:
         parsed = uuid.UUID(text)
-        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, text)
+
+
+def test_ids_sort_in_creation_order_and_carry_the_time() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = [new_id() for _ in range(20_000)]  # many within one millisecond: the sequence keeps them ordered
+    after = time.time_ns() // 1_000_000
+    assert ids == sorted(ids)
+    stamps = [uuid.UUID(text).int >> 80 for text in (ids[0], ids[-1])]
+    assert before <= stamps[0] <= stamps[1] <= after + 1  # +1: a full sequence carries into the next millisecond
 
 
 def test_two_processes_do_not_repeat_each_other() -> None:

@@ -238,7 +238,7 @@ class PaperBroker:
                 " limit_price, stop_price, time_in_force, status, filled_quantity, created_at, updated_at,"
                 " trail_amount, trail_percent, trail_ref, extended_hours, parent_client_order_id, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.name, r.client_order_id, f"paper-{new_id()[:18]}", symbol, side, r.type,
+                (self.name, r.client_order_id, f"paper-{new_id()[-17:]}", symbol, side, r.type,
                  str(quantity), _text(r.limit_price), _text(r.stop_price), tif, status, iso(now), iso(now),
                  _text(r.trail_amount), _text(r.trail_percent), _text(ref), int(getattr(r, "extended_hours", False)),
                  parent, expires),
