@@ -301,7 +301,23 @@ class PaperBroker:
                 self._expire_day_orders()
                 self._see_price(symbol, price, self.clock())
 
-        await self.store.run(run)
+        if self._expiry_due(iso(self.clock())) or self.store.peek(self._rests, symbol):
+            await self.store.run(run)  # it may fill or cancel orders: what the caller reads next must see that
+        else:
+            # Only the price changes: no need to wait for its commit. Writes queued after it (an order
+            # that needs the price) run after it; an order resting in a batch not yet committed is still
+            # checked against the price when this runs.
+            self.store.later(run)
+
+    def _rests(self, conn: sqlite3.Connection, symbol: str) -> bool:
+        """Whether an order rests on `symbol` that a price could fill (or make trail), as committed."""
+        row = conn.execute(
+            # The status list matches the partial index paper_orders_working, as in _see_price.
+            "SELECT 1 FROM paper_orders WHERE broker = ? AND symbol = ? AND status IN ('open', 'partially_filled', "
+            "'held') AND type != 'market' LIMIT 1",
+            (self.name, symbol),
+        ).fetchone()
+        return row is not None
 
     def _fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime, children: bool = True) -> None:
         """Fill the order at `price`; `children=False` when it is known to have no bracket children."""

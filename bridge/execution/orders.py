@@ -16,9 +16,13 @@ CHILD_LEGS = ("take_profit", "stop_loss")
 
 
 def client_order_id(signal_id: str, subscription: str, leg: str) -> str:
-    """Deterministic per (signal, subscription, leg): a retry can never mint a second id."""
+    """Deterministic per (signal, subscription, leg): a retry can never mint a second id.
+
+    It starts with the signal id's first 12 hex digits (its millisecond, for a version 7 id), so the
+    ids of new orders sort after the older ones and the journal's order indexes grow at their end.
+    """
     digest = hashlib.sha256(f"{signal_id}|{subscription}|{leg}".encode()).hexdigest()
-    return f"tb-{digest[:29]}"
+    return f"tb-{signal_id[:8]}{signal_id[9:13]}{digest[:17]}"
 
 
 def _text(value: Decimal | None) -> str | None:

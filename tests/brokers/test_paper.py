@@ -103,6 +103,30 @@ async def test_limit_order_rests_until_a_price_crosses_it_and_can_be_canceled(fr
     assert await broker.fetch_open_orders() == []
 
 
+async def test_a_price_that_fills_a_resting_order_is_committed_before_observe_price_returns(
+    fresh_store: Store,
+) -> None:
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("lim", type="limit", limit_price=Decimal(40), price="50"))
+    await broker.observe_price("SQ", Decimal("39"))
+
+    def committed_status(conn: sqlite3.Connection) -> str:  # the read-only connection sees committed rows only
+        return str(conn.execute("SELECT status FROM paper_orders WHERE client_order_id = 'lim'").fetchone()[0])
+
+    assert fresh_store.peek(committed_status) == "filled"
+    assert await broker.fetch_position("SQ") is not None
+
+
+async def test_a_price_with_nothing_resting_is_recorded_in_order_with_later_writes(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.observe_price("SQ", Decimal("61.5"))  # only a price: not waited for
+    await fresh_store.run(lambda: None)  # every write queued before this one is committed now
+    assert await broker.fetch_quote("SQ") == Decimal("61.5")
+    await broker.observe_price("SQ", Decimal("62"))
+    order = await broker.create_order(_req("a", price=None))  # queued after the price: fills at it
+    assert order.avg_fill_price == Decimal("62")
+
+
 async def test_sell_stop_triggers_when_the_price_falls_through_it(fresh_store: Store) -> None:
     broker = await _broker(fresh_store)
     await broker.create_order(_req("long", qty="2", price="100"))
