@@ -134,8 +134,12 @@ def order_latencies(db: Path, since: str = "", until: str = "9999") -> dict[str,
             "db_bytes_per_signal": size / count if count else float("nan")}  # fmt: skip
 
 
-def daemon_config(directory: Path, port: int, durability: str) -> Path:
-    """A config on the paper broker, with a generous rate limit so the benchmark measures the intake."""
+def daemon_config(directory: Path, port: int, durability: str, execute: bool = True) -> Path:
+    """A config on the paper broker, with a generous rate limit so the benchmark measures the intake.
+
+    With `execute=False` the subscription is disabled: every signal is journaled (as `ignored`) and
+    answered exactly as before, and nothing is traded, which is the durable intake alone.
+    """
     text = f"""
 server: {{host: 127.0.0.1, port: {port}}}
 database: bridge.db
@@ -149,6 +153,7 @@ strategies:
     subscriptions:
       - broker: paper
         allow_add: true
+        enabled: {str(execute).lower()}
 """
     path = directory / "config.yaml"
     path.write_text(text)
@@ -188,6 +193,21 @@ async def measure(
     return {**report, "throughput": throughput, "at_rate": summarize(rated)}
 
 
+def intake_only(directory: Path, path: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The daemon once more, on a journal of its own, with execution off: what its durable intake takes."""
+    directory.mkdir()
+    port = free_port()
+    config = daemon_config(directory, port, args.durability, execute=False)
+    proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
+    try:
+        wait_ready(port, proc)
+        report = asyncio.run(measure(port, path, args, 0))
+        report["peak_rss_mb"] = peak_rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    return report
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure every target in turn and return the report."""
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "requests": args.requests,
@@ -211,6 +231,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             stop(proc)
         report["daemon"] = daemon
+        report["intake_only"] = intake_only(directory / "intake-only", path, args)
         for kind in ("insert", "echo"):
             port = free_port()
             db = directory / f"{kind}.db"
@@ -226,24 +247,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(report: dict[str, Any]) -> str:
     """The report as aligned text, with ratios against the references."""
-    d, ins, echo = report["daemon"], report["insert"], report["echo"]
+    d = report["daemon"]
+    kinds = ("daemon", "intake_only", "insert", "echo")
     rate = f"{report['rate']:g}/s"
     loop = f"closed loop, {report['closed_loop']}"
-    rows = [(f"accepted req/s ({loop})", *(report[k]["throughput"]["rps"] for k in ("daemon", "insert", "echo")))]
+    rows = [(f"accepted req/s ({loop})", *(report[k]["throughput"]["rps"] for k in kinds))]
     for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
-        rows.append((f"ack {label} ms at {rate}", *(report[k]["at_rate"][key] for k in ("daemon", "insert", "echo"))))
-    rows.append(("peak RSS MiB", d["peak_rss_mb"], ins["peak_rss_mb"], echo["peak_rss_mb"]))
-    lines = [f"{'metric':44} {'daemon':>10} {'1 insert':>10} {'echo':>10} {'daemon/insert':>14}"]
-    for name, a, b, c in rows:
-        lines.append(f"{name:44} {a:10.1f} {b:10.1f} {c:10.1f} {a / b if b else float('nan'):14.2f}")
+        rows.append((f"ack {label} ms at {rate}", *(report[k]["at_rate"][key] for k in kinds)))
+    rows.append(("peak RSS MiB", *(report[k]["peak_rss_mb"] for k in kinds)))
+    lines = [f"{'metric':40} {'daemon':>9} {'intake':>9} {'1 insert':>9} {'echo':>9} {'daemon/insert':>14}"
+             f" {'intake/insert':>14}"]  # fmt: skip
+    for name, a, i, b, c in rows:
+        ratios = (a / b, i / b) if b else (float("nan"), float("nan"))
+        lines.append(f"{name:40} {a:9.1f} {i:9.1f} {b:9.1f} {c:9.1f} {ratios[0]:14.2f} {ratios[1]:14.2f}")
+    lines.append("(intake: the daemon with execution off, on its own journal: every signal journaled, none traded)")
     s2o, whole = d["signal_to_order"], d["journal"]
     lines.append(f"signal-to-order p50 / p99 ms at {rate}: {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} "
                  f"({s2o['orders_filled']} signals with a filled order)")  # fmt: skip
     lines.append(f"journal bytes per signal: {whole['db_bytes_per_signal']:.0f}; final states {whole['states']}; "
                  f"start-up to first answer: {d['startup_s']:.2f} s")  # fmt: skip
-    errors = {
-        k: report[k]["throughput"]["errors"] + report[k]["at_rate"]["errors"] for k in ("daemon", "insert", "echo")
-    }
+    errors = {k: report[k]["throughput"]["errors"] + report[k]["at_rate"]["errors"] for k in kinds}
     lines.append(
         f"transport errors: {errors}; daemon statuses: {d['throughput']['statuses']} {d['at_rate']['statuses']}"
     )

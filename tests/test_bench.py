@@ -20,9 +20,9 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "accepted req/s" in result.stdout and "daemon/insert" in result.stdout
+    assert "accepted req/s" in result.stdout and "daemon/insert" in result.stdout and "intake/insert" in result.stdout
     report = json.loads(out.read_text())
-    for target in ("daemon", "insert", "echo"):
+    for target in ("daemon", "intake_only", "insert", "echo"):
         assert report[target]["throughput"]["ok"] == 60
         assert report[target]["at_rate"]["ok"] == 60
     assert report["daemon"]["journal"]["signals"] == 200 + 60 + 60
@@ -41,6 +41,6 @@ def test_the_closed_loop_phase_runs_under_wrk(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "closed loop, wrk, 1 s" in result.stdout
     report = json.loads(out.read_text())
-    for target in ("daemon", "insert", "echo"):
+    for target in ("daemon", "intake_only", "insert", "echo"):
         throughput = report[target]["throughput"]
         assert throughput["generator"] == "wrk" and throughput["ok"] > 0 and throughput["rps"] > 0
