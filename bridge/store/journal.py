@@ -71,28 +71,26 @@ def record_signal(
         if dedupe is not None:
             claim(conn, signal["strategy"], signal["ticker"], signal["id"], dedupe)
         _insert_webhook(conn, webhook)
+        rows = [(signal["id"], sub, broker, signal["ticker"]) for sub, broker in executions]
+        execute_at = signal.get("execute_at")
+        decision: str | None
+        if not rows:
+            state, decision = "ignored", "ignored: the strategy has no enabled subscription"
+        else:
+            state, decision = "received", f"waiting until {execute_at} (delay)" if execute_at else None
+        # A delay is stored with the signal, in its one INSERT: it is never lost.
         conn.execute(
             "INSERT INTO signals (id, webhook_id, strategy, ticker, action, sentiment, price, quantity, signal_time,"
-            " payload, extras, state, decision, received_at, updated_at)"
+            " payload, extras, state, decision, received_at, updated_at, execute_at, cancel_after)"
             " VALUES (:id, :webhook_id, :strategy, :ticker, :action, :sentiment, :price, :quantity, :signal_time,"
-            " :payload, :extras, 'received', NULL, :received_at, :received_at)",
-            signal,
+            " :payload, :extras, :state, :decision, :received_at, :received_at, :execute_at, :cancel_after)",
+            {"execute_at": None, "cancel_after": None, **signal, "state": state, "decision": decision},
         )
-        if signal.get("execute_at") or signal.get("cancel_after"):  # same transaction: a delay is never lost
-            waiting = f"waiting until {signal['execute_at']} (delay)" if signal.get("execute_at") else None
-            conn.execute(
-                "UPDATE signals SET execute_at = ?, cancel_after = ?, decision = ? WHERE id = ?",
-                (signal.get("execute_at"), signal.get("cancel_after"), waiting, signal["id"]),
-            )
-        rows = [(signal["id"], sub, broker, signal["ticker"]) for sub, broker in executions]
-        conn.executemany(
-            "INSERT INTO executions (signal_id, subscription, broker, ticker, state) VALUES (?, ?, ?, ?, 'received')",
-            rows,
-        )
-        if not rows:
-            conn.execute(
-                "UPDATE signals SET state = 'ignored', decision = ? WHERE id = ?",
-                ("ignored: the strategy has no enabled subscription", signal["id"]),
+        if rows:
+            conn.executemany(
+                "INSERT INTO executions (signal_id, subscription, broker, ticker, state)"
+                " VALUES (?, ?, ?, ?, 'received')",
+                rows,
             )
 
 

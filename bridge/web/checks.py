@@ -10,7 +10,15 @@ from starlette.requests import Request
 
 from bridge.config.schema import Config, ServerConfig, Strategy
 from bridge.web.limits import RateLimiter
-from bridge.web.sources import Client, Network, client_address, contains, forwarded_hops, parse_networks
+from bridge.web.sources import (
+    Client,
+    Network,
+    client_address,
+    contains,
+    forwarded_hops,
+    parse_address,
+    parse_networks,
+)
 
 MAX_KEY_LENGTH = 255
 KEY_FIELD = "idempotencyKey"
@@ -35,8 +43,11 @@ def _networks(entries: tuple[str, ...], aliases: bool) -> tuple[Network, ...]:
 def client_of(request: Request, server: ServerConfig) -> Client:
     """The address this request is judged by: forwarded headers count only when the peer is a trusted proxy."""
     trusted = _networks(tuple(server.trusted_proxies), False)
+    peer = request.client.host if request.client else None
+    if not contains(trusted, parse_address(peer)):  # the usual case: no header is read, none would count
+        return client_address(peer, (), trusted)
     hops = forwarded_hops(request.headers.getlist(server.forwarded_header), server.forwarded_header)
-    return client_address(request.client.host if request.client else None, hops, trusted)
+    return client_address(peer, hops, trusted)
 
 
 def check_source(strategy: Strategy, name: str, client: Client) -> None:

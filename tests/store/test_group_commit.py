@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -57,6 +58,71 @@ async def test_a_failing_job_rolls_back_alone(fresh_store: Store) -> None:
     names = sorted(r[0] for r in other.execute("SELECT broker FROM paper_accounts"))
     other.close()
     assert names == ["after", "before"]  # nothing of the failed jobs, everything of the others
+
+
+def _brokers(path: Path) -> list[str]:
+    other = sqlite3.connect(path)
+    try:
+        return sorted(r[0] for r in other.execute("SELECT broker FROM paper_accounts"))
+    finally:
+        other.close()
+
+
+def _add(store: Store, broker: str) -> None:
+    store.conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, '1')", (broker,))
+
+
+def _failing_block(store: Store, broker: str) -> None:
+    with transaction(store.conn):
+        _add(store, broker)
+        raise ValueError("boom")
+
+
+async def test_a_failed_block_that_its_job_catches_loses_only_its_own_writes(fresh_store: Store) -> None:
+    """A job's first transaction shares the job's savepoint; rolled back, it takes nothing else with it."""
+
+    def first_block_fails_then_more(name: str) -> None:
+        with contextlib.suppress(ValueError):
+            _failing_block(fresh_store, f"{name}-block")
+        _add(fresh_store, f"{name}-after")
+        with transaction(fresh_store.conn):  # the job's savepoint is fresh again: this block can share it too
+            _add(fresh_store, f"{name}-second")
+
+    def write_then_failing_block(name: str) -> None:
+        _add(fresh_store, f"{name}-before")  # written first: the block below needs a savepoint of its own
+        with contextlib.suppress(ValueError):
+            _failing_block(fresh_store, f"{name}-block")
+
+    def nested_failure_caught_inside(name: str) -> None:
+        with transaction(fresh_store.conn):
+            _add(fresh_store, f"{name}-outer")
+            with contextlib.suppress(ValueError):
+                _failing_block(fresh_store, f"{name}-inner")
+
+    results = await asyncio.gather(
+        fresh_store.run(_insert, fresh_store, "x"),
+        fresh_store.run(first_block_fails_then_more, "a"),
+        fresh_store.run(write_then_failing_block, "b"),
+        fresh_store.run(nested_failure_caught_inside, "c"),
+        fresh_store.run(_failing_block, fresh_store, "d"),  # not caught: the job fails, alone
+        fresh_store.run(_insert, fresh_store, "y"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[4], ValueError)
+    assert [r for i, r in enumerate(results) if i != 4] == ["x", None, None, None, "y"]
+    assert _brokers(fresh_store.path) == ["a-after", "a-second", "b-before", "c-outer", "x", "y"]
+
+
+async def test_a_jobs_first_transaction_issues_no_savepoint_of_its_own(fresh_store: Store) -> None:
+    statements: list[str] = []
+    fresh_store.conn.set_trace_callback(statements.append)
+    try:
+        await asyncio.gather(*(fresh_store.run(_insert, fresh_store, f"b{i}") for i in range(5)))
+    finally:
+        fresh_store.conn.set_trace_callback(None)
+    assert statements.count("SAVEPOINT job") == 5
+    assert "SAVEPOINT tx" not in statements
+    assert _count(fresh_store.path) == 5
 
 
 async def test_a_full_disk_fails_the_writers_it_hits_and_the_store_keeps_working(tmp_path: Path) -> None:
