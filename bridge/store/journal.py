@@ -39,6 +39,10 @@ class WebhookRow:
     message: str | None = None
     signal_id: str | None = None
 
+    def but(self, **changes: Any) -> WebhookRow:
+        """A copy with some fields changed (`dataclasses.replace` without its per-field introspection)."""
+        return WebhookRow(**{**self.__dict__, **changes})
+
 
 def _insert_webhook(conn: sqlite3.Connection, w: WebhookRow) -> None:
     conn.execute(
