@@ -218,7 +218,7 @@ class Bridge:
             "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
             "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
         }  # fmt: skip
-        webhook = webhook.but(signal_id=signal_id)
+        webhook = webhook.changed(signal_id=signal_id)
         await self.store.run(
             journal.record_signal, self.store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe
         )  # raises Duplicate (nothing stored, nothing queued) for a repeat of an accepted signal

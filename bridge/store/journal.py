@@ -39,7 +39,7 @@ class WebhookRow:
     message: str | None = None
     signal_id: str | None = None
 
-    def but(self, **changes: Any) -> WebhookRow:
+    def changed(self, **changes: Any) -> WebhookRow:
         """A copy with some fields changed (`dataclasses.replace` without its per-field introspection)."""
         return WebhookRow(**{**self.__dict__, **changes})
 

@@ -93,8 +93,8 @@ class Intake:
                      headers: dict[str, str] | None = None, signal_id: str | None = None) -> JSONResponse:  # fmt: skip
         """Journal this request with its outcome, log one line, and answer."""
         message = content.get("message")  # may quote the offending value, which may be a secret
-        row = self.webhook.but(status_code=status, message_code=code, signal_id=signal_id,
-                      message=None if message is None else redact(str(message), self.secrets))  # fmt: skip
+        row = self.webhook.changed(status_code=status, message_code=code, signal_id=signal_id,
+                                   message=None if message is None else redact(str(message), self.secrets))  # fmt: skip
         try:
             await self.bridge.store.run(journal.record_webhook, self.bridge.store.conn, row)
         except sqlite3.Error:
@@ -169,7 +169,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     try:
         check_source(strategy, name, client)
         body = await read_body(request, config.server.max_body_bytes)
-        intake.webhook = intake.webhook.but(body=redact(body.decode("utf-8", errors="replace"), secrets))
+        intake.webhook = intake.webhook.changed(body=redact(body.decode("utf-8", errors="replace"), secrets))
         signed_id = _verify(strategy, request, body)
         check_rate(guards.rates, strategy, name)
     except Refusal as refusal:
@@ -207,7 +207,7 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
     hashed = None if key is None else hashlib.sha256(key.encode()).hexdigest()
     dedupe = Dedupe(datetime.fromisoformat(intake.webhook.received_at), hashlib.sha256(body).hexdigest(), hashed,
                     strategy.dedupe_window, retention)  # fmt: skip
-    webhook = intake.webhook.but(status_code=200)
+    webhook = intake.webhook.changed(status_code=200)
     try:
         signal_id = await bridge.accept(webhook, name, signal, payload, unknown, runtime, dedupe)
     except Duplicate as dup:
