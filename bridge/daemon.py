@@ -6,7 +6,7 @@ import uvicorn
 
 from bridge.config.load import LoadedConfig
 from bridge.config.secrets import mask
-from bridge.logs import setup_logging
+from bridge.logs import setup_logging, write_directly
 from bridge.web.app import build_app
 from bridge.web.control import listen_sockets
 
@@ -35,8 +35,9 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
     if loaded.path is not None:
         print(f"edits to {loaded.path.name} apply without a restart (also: kill -HUP, POST /api/reload)", flush=True)
     config = uvicorn.Config(
-        build_app(loaded, handle_sighup=True), host=host, port=port, access_log=False, log_config=None,
-        lifespan="on", proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+        build_app(loaded, handle_sighup=True, on_stopped=write_directly),  # its last lines, then the signal ends it
+        host=host, port=port, access_log=False, log_config=None, lifespan="on", proxy_headers=False,
+        server_header=False, timeout_graceful_shutdown=10,
         limit_concurrency=server_cfg.limit_concurrency,  # beyond it: an immediate 503, which senders retry
     )  # fmt: skip
     server = uvicorn.Server(config)

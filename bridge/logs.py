@@ -60,6 +60,10 @@ class BackgroundHandler(logging.Handler):
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._stopping:  # no thread writes any more: this record is written now, after what was waiting
+            self.drain()
+            self.target.handle(record)
+            return
         self._pending.append(record)
         if not self._wake.is_set():
             self._wake.set()
@@ -114,6 +118,16 @@ def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
         logging.getLogger(name).propagate = True
     # APScheduler logs every job run at INFO; the bridge logs what the jobs lead to.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def write_directly() -> None:
+    """From now on every record is written at once (shutdown): what was waiting is written first.
+
+    uvicorn ends the process by raising SIGTERM (or SIGINT) again once it has shut down, and a process
+    killed by a signal runs no `atexit` handler: without this, its last log lines would be lost.
+    """
+    if _background is not None:
+        _background.stop()
 
 
 def redact_more(secrets: Iterable[str]) -> None:

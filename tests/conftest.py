@@ -111,6 +111,15 @@ class Daemon:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_output(self, text: str, timeout: float = 5.0) -> str:
+        """The log once it shows `text`: a running daemon writes its log from a thread, a moment later."""
+        deadline = time.monotonic() + timeout
+        while text not in (output := self.output()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the log within {timeout:g}s: {output[-2000:]}")
+            time.sleep(0.02)
+        return output
+
     def post(self, payload: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None,
              url: str | None = None) -> httpx.Response:  # fmt: skip
         if content is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -62,8 +62,12 @@ def _reload_on_sighup(bridge: Bridge) -> bool:
     return True
 
 
-def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Bridge | None = None) -> Starlette:
-    """Build the ASGI app for one config; the bridge starts in the lifespan (and SIGHUP reloads, if asked)."""
+def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Bridge | None = None,
+              on_stopped: Callable[[], None] | None = None) -> Starlette:  # fmt: skip
+    """Build the ASGI app for one config; the bridge starts in the lifespan (and SIGHUP reloads, if asked).
+
+    `on_stopped` runs at the very end of the lifespan, once the bridge and its notifications have stopped.
+    """
     bridge = bridge or Bridge(loaded)
     metrics = Metrics(bridge)
     operations = Operations(bridge, metrics)  # metrics and notifications from executions, halts and reloads
@@ -80,6 +84,8 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await bridge.stop()
             await operations.stop()  # after the bridge: the last executions' notifications still go out
+            if on_stopped is not None:
+                on_stopped()
 
     routes = [
         # Every method reaches the handler, which answers non-POST with 405 after journaling it.

@@ -457,8 +457,8 @@ def test_a_signal_arriving_during_recovery_runs_after_the_interrupted_one_and_on
     newer = response.json()["id"]
     first, second = wait_final(daemon, interrupted), wait_final(daemon, newer)
     positions = daemon.positions()
+    daemon.stop()  # its log is whole once it has stopped
     output = daemon.output()
-    daemon.stop()
 
     assert first["state"] == "executed" and orders_of(daemon.db, interrupted)["entry"]["status"] == "filled"
     assert second["decision"] == "sell while long 1: sold 1, opened short 1 (fixed_quantity 1)", (

@@ -151,7 +151,7 @@ def test_rate_limit_then_lockout_after_repeated_bad_tokens(start_daemon: Callabl
     assert int(locked.headers["Retry-After"]) > 200
     journaled = [r[0] for r in rows(daemon.db, "SELECT status_code FROM webhooks ORDER BY received_at")]
     assert journaled == [200, 200, 200, 429, 429, 401, 401, 401, 401, 401], "lockout answers are not journaled"
-    assert "locked out 127.0.0.1 for 300s" in daemon.output()
+    daemon.wait_output("locked out 127.0.0.1 for 300s")
     assert counts(daemon)[0] == 3
 
 
