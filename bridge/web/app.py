@@ -80,12 +80,14 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         try:
             yield
         finally:
-            if hooked:
-                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-            await bridge.stop()
-            await operations.stop()  # after the bridge: the last executions' notifications still go out
-            if on_stopped is not None:
-                on_stopped()
+            try:
+                if hooked:
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                await bridge.stop()
+                await operations.stop()  # after the bridge: the last executions' notifications still go out
+            finally:
+                if on_stopped is not None:  # also when stopping failed: its error is logged after this
+                    on_stopped()
 
     routes = [
         # Every method reaches the handler, which answers non-POST with 405 after journaling it.
