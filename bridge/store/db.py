@@ -341,9 +341,8 @@ class Store:
     def _committed(self, batch: list[_Job], commit: asyncio.Future[None]) -> None:
         """Back on the event loop: answer the batch, then start the next one."""
         self._committing = False
-        error = None if commit.cancelled() else commit.exception()
-        if commit.cancelled():
-            error = RuntimeError("the journal was closed before this write was committed")
+        closed = commit.cancelled()
+        error = RuntimeError("the journal was closed before this write was committed") if closed else commit.exception()
         if error is not None:
             for job in batch:
                 # Even a job that raised gets this error: a `Duplicate` names a signal of this very batch,

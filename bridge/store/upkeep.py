@@ -60,7 +60,7 @@ def record_job_signal(conn: sqlite3.Connection, signal: dict[str, Any], subscrip
     return bool(inserted)
 
 
-def prune(conn: sqlite3.Connection, cutoff: str, limit: int = 2000) -> dict[str, int]:
+def prune(conn: sqlite3.Connection, cutoff: str, limit: int) -> dict[str, int]:
     """Delete journal rows received before `cutoff`; a signal goes only with all its executions and orders final.
 
     At most `limit` signals and `limit` requests at a time: the journal's statements run on the event loop,

@@ -2,9 +2,9 @@
 
 A webhook request gets exactly what the chain gave it (its runtime pinned for the whole request; its
 status still counted by CountWebhooks, and a 500 from the outer error middleware on a bug, both placed
-before this one) at a fraction of the cost
-of walking every middleware and route. Any other path, and any webhook URL the routes would not match
-as it is (a trailing slash, an empty segment), goes through the normal chain.
+before this one) at a fraction of the cost of walking every middleware and route. Any other path, and
+any webhook URL the routes would not match as it is (a trailing slash, an empty segment), goes through
+the normal chain.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.service import Bridge
-from bridge.web.pin import STATE_KEY
+from bridge.web.pin import pinned
 from bridge.web.webhook import receive_webhook
 
 
@@ -41,11 +41,7 @@ class FastWebhook:
         if params is None:
             await self.app(scope, receive, send)
             return
-        runtime = self.bridge.acquire()  # as PinRuntime does: one runtime for the whole request
         scope["path_params"] = params
-        scope.setdefault("state", {})[STATE_KEY] = runtime
-        try:
+        with pinned(scope, self.bridge):  # as PinRuntime does: one runtime for the whole request
             response = await receive_webhook(Request(scope, receive))
             await response(scope, receive, send)
-        finally:
-            self.bridge.release(runtime)

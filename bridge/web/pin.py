@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -22,12 +25,19 @@ class PinRuntime:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        runtime = self.bridge.acquire()
-        scope.setdefault("state", {})[STATE_KEY] = runtime
-        try:
+        with pinned(scope, self.bridge):
             await self.app(scope, receive, send)
-        finally:
-            self.bridge.release(runtime)
+
+
+@contextmanager
+def pinned(scope: Scope, bridge: Bridge) -> Iterator[Runtime]:
+    """Lease the live runtime for one request, recorded in its scope, until the request is done."""
+    runtime = bridge.acquire()
+    scope.setdefault("state", {})[STATE_KEY] = runtime
+    try:
+        yield runtime
+    finally:
+        bridge.release(runtime)
 
 
 def runtime_of(request: Request, bridge: Bridge) -> Runtime:
