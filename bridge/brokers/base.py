@@ -30,6 +30,9 @@ class Capabilities:
     quotes: bool = False
     # The venue's published request limit; adapters throttle below it (None: not published / not enforced).
     rate_limit_per_minute: int | None = None
+    # True when it answers from this process, with no network request (the paper broker): the executor
+    # then reads one thing after another, where for a remote venue it overlaps the requests.
+    local: bool = False
 
     def describe(self) -> str:
         """One line for `bridge plugins`: order types, time in force values and the yes/no features."""

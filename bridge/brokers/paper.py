@@ -57,6 +57,15 @@ def _order(row: sqlite3.Row) -> Order:
     )  # fmt: skip
 
 
+def _filled(request: OrderRequest, broker_order_id: str, price: Decimal | None) -> Order:
+    """A market order filled in full on its creation, as `_order` would read it back."""
+    return Order(
+        client_order_id=request.client_order_id, broker_order_id=broker_order_id, symbol=request.symbol,
+        side=request.side, type=request.type, quantity=request.quantity, limit_price=request.limit_price,
+        stop_price=request.stop_price, status="filled", filled_quantity=request.quantity, avg_fill_price=price,
+    )  # fmt: skip
+
+
 class PaperBroker:
     """Simulated broker account stored in SQLite tables `paper_*`."""
 
@@ -69,6 +78,7 @@ class PaperBroker:
         extended_hours=True,
         rejects_duplicate_client_order_id=True,
         quotes=True,
+        local=True,
     )
     options_model: ClassVar[type[BaseModel]] = PaperOptions
 
@@ -146,7 +156,7 @@ class PaperBroker:
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Working orders (bracket children waiting for their entry included), optionally for one symbol."""
-        if self._expiry_due(iso(self.clock())):  # canceling day orders is a write: the next batch does it
+        if self._expiry_due(self.clock()):  # canceling day orders is a write: the next batch does it
             return await self.store.read(self._open_orders, symbol)
         return self.store.peek(self._working, symbol)
 
@@ -204,6 +214,15 @@ class PaperBroker:
             self._expire_day_orders()
             if request.reference_price is not None:
                 self._remember_price(request.symbol, request.reference_price, now)
+            known = request.reference_price  # just remembered: no need to read it back
+            price = known if known is not None else self._last_price(request.symbol)
+            if request.type == "market" and request.take_profit is None and request.stop_loss is None:
+                # Fills at once and starts nothing: written once, filled, with the fill, as the path below
+                # would leave it after its insert, update and reads.
+                broker_order_id = self._insert(request, request.side, request.quantity, None, "filled", now,
+                                               avg_fill_price=price)  # fmt: skip
+                self._book_fill(request.client_order_id, request.symbol, request.side, request.quantity, price, now)
+                return _filled(request, broker_order_id, price)
             self._insert(request, request.side, request.quantity, None, "open", now)
             for child in (request.take_profit, request.stop_loss):
                 if child is not None:
@@ -211,40 +230,42 @@ class PaperBroker:
                     self._insert_child(child, request, exit_side, now)
             row = self._row(request.client_order_id)
             assert row is not None
-            known = request.reference_price  # just remembered: no need to read it back
-            price = known if known is not None else self._last_price(request.symbol)
-            if request.type == "market":
-                bracket = request.take_profit is not None or request.stop_loss is not None
-                self._fill(row, price, now, children=bracket)
+            if request.type == "market":  # with bracket children, which start working with its fill
+                self._fill(row, price, now)
             else:
                 self._try_fill(row, price, now)
             final = self._row(request.client_order_id)  # day orders were expired above, in this transaction
         assert final is not None
         return _order(final)
 
-    def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None,
-                status: str, now: datetime, symbol: str | None = None, tif: str | None = None) -> None:  # fmt: skip
+    def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None, status: str,
+                now: datetime, symbol: str | None = None, tif: str | None = None,
+                avg_fill_price: Decimal | None = None) -> str:  # fmt: skip
+        """Write a new order, and return its broker order id; `status="filled"` writes it filled in full."""
         tif = tif or str(getattr(r, "time_in_force", "gtc"))
         symbol = symbol or str(getattr(r, "symbol", ""))
         expires = None
         if tif == "day":
             expires = iso(rules.day_order_expiry(now, self.options.session_close, self.options.timezone))
-            if self._earliest_expiry is None or expires < self._earliest_expiry:
+            if status != "filled" and (self._earliest_expiry is None or expires < self._earliest_expiry):
                 self._earliest_expiry = expires
         ref = self._last_price(symbol) if r.type == "trailing_stop" else None
+        broker_order_id = f"paper-{new_id()[-17:]}"
+        filled = str(quantity) if status == "filled" else "0"
         try:
             self.store.conn.execute(
                 "INSERT INTO paper_orders (broker, client_order_id, broker_order_id, symbol, side, type, quantity,"
-                " limit_price, stop_price, time_in_force, status, filled_quantity, created_at, updated_at,"
-                " trail_amount, trail_percent, trail_ref, extended_hours, parent_client_order_id, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.name, r.client_order_id, f"paper-{new_id()[-17:]}", symbol, side, r.type,
-                 str(quantity), _text(r.limit_price), _text(r.stop_price), tif, status, iso(now), iso(now),
-                 _text(r.trail_amount), _text(r.trail_percent), _text(ref), int(getattr(r, "extended_hours", False)),
-                 parent, expires),
+                " limit_price, stop_price, time_in_force, status, filled_quantity, avg_fill_price, created_at,"
+                " updated_at, trail_amount, trail_percent, trail_ref, extended_hours, parent_client_order_id,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.name, r.client_order_id, broker_order_id, symbol, side, r.type, str(quantity),
+                 _text(r.limit_price), _text(r.stop_price), tif, status, filled, _text(avg_fill_price), iso(now),
+                 iso(now), _text(r.trail_amount), _text(r.trail_percent), _text(ref),
+                 int(getattr(r, "extended_hours", False)), parent, expires),
             )  # fmt: skip
         except sqlite3.IntegrityError:
             raise DuplicateClientOrderId(f"client order id {r.client_order_id} already used") from None
+        return broker_order_id
 
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
         self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol, "gtc")
@@ -301,7 +322,7 @@ class PaperBroker:
                 self._expire_day_orders()
                 self._see_price(symbol, price, self.clock())
 
-        if self._expiry_due(iso(self.clock())) or self.store.peek(self._rests, symbol):
+        if self._expiry_due(self.clock()) or self.store.peek(self._rests, symbol):
             await self.store.run(run)  # it may fill or cancel orders: what the caller reads next must see that
         else:
             # Only the price changes: no need to wait for its commit. Writes queued after it (an order
@@ -319,36 +340,16 @@ class PaperBroker:
         ).fetchone()
         return row is not None
 
-    def _fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime, children: bool = True) -> None:
-        """Fill the order at `price`; `children=False` when it is known to have no bracket children."""
+    def _fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime) -> None:
+        """Fill a resting order (or a bracket's entry) at `price`: its book entry, then its bracket."""
         conn = self.store.conn
         qty = Decimal(row["quantity"])
-        signed = qty if row["side"] == "buy" else -qty
         self._set_status(row["client_order_id"], "filled", now, filled=qty, price=price)
-        conn.execute(
-            "INSERT INTO paper_fills (broker, client_order_id, symbol, side, quantity, price, filled_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.name, row["client_order_id"], row["symbol"], row["side"], str(qty), _text(price), iso(now)),
-        )
-        pos = conn.execute(
-            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?",
-            (self.name, row["symbol"]),
-        ).fetchone()
-        old = Decimal(pos["quantity"]) if pos else Decimal(0)
-        new = old + signed
-        avg = rules.average(old, _dec(pos["avg_price"]) if pos else None, signed, price, new)
-        conn.execute(
-            "INSERT INTO paper_positions (broker, symbol, quantity, avg_price) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (broker, symbol) DO UPDATE SET quantity = excluded.quantity, avg_price = excluded.avg_price",
-            (self.name, row["symbol"], str(new), _text(avg)),
-        )
-        if price is not None:
-            conn.execute("UPDATE paper_accounts SET cash = ? WHERE broker = ?",
-                         (str(self._cash() - signed * price), self.name))  # fmt: skip
+        self._book_fill(row["client_order_id"], row["symbol"], row["side"], qty, price, now)
         if row["parent_client_order_id"]:  # one-cancels-other: a filled child cancels its siblings
             self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
                                (row["parent_client_order_id"],), now)  # fmt: skip
-        elif children:  # an entry's fill starts its bracket children working; a trailing child trails from the fill
+        else:  # an entry's fill starts its bracket children working; a trailing child trails from the fill
             conn.execute(
                 "UPDATE paper_orders SET status = 'open', updated_at = ?, trail_ref = CASE WHEN type = "
                 "'trailing_stop' THEN ? ELSE trail_ref END WHERE broker = ? AND parent_client_order_id = ? "
@@ -363,6 +364,31 @@ class PaperBroker:
                 current = self._row(child["client_order_id"])
                 if current is not None and current["status"] == "open":
                     self._try_fill(current, last, now)
+
+    def _book_fill(self, coid: str, symbol: str, side: str, qty: Decimal, price: Decimal | None,
+                   now: datetime) -> None:  # fmt: skip
+        """Record a fill, and move the position and the cash by it."""
+        conn = self.store.conn
+        signed = qty if side == "buy" else -qty
+        conn.execute(
+            "INSERT INTO paper_fills (broker, client_order_id, symbol, side, quantity, price, filled_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.name, coid, symbol, side, str(qty), _text(price), iso(now)),
+        )
+        pos = conn.execute(
+            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
+        ).fetchone()
+        old = Decimal(pos["quantity"]) if pos else Decimal(0)
+        new = old + signed
+        avg = rules.average(old, _dec(pos["avg_price"]) if pos else None, signed, price, new)
+        conn.execute(
+            "INSERT INTO paper_positions (broker, symbol, quantity, avg_price) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (broker, symbol) DO UPDATE SET quantity = excluded.quantity, avg_price = excluded.avg_price",
+            (self.name, symbol, str(new), _text(avg)),
+        )
+        if price is not None:
+            conn.execute("UPDATE paper_accounts SET cash = ? WHERE broker = ?",
+                         (str(self._cash() - signed * price), self.name))  # fmt: skip
 
     def _set_status(self, coid: str, status: str, now: datetime, filled: Decimal | None = None,
                     price: Decimal | None = None) -> None:  # fmt: skip
@@ -384,18 +410,18 @@ class PaperBroker:
             (iso(now), self.name, *args),
         )
 
-    def _expiry_due(self, stamp: str) -> bool:
-        """Whether a working day order may have reached its close by `stamp` (False: surely none has)."""
+    def _expiry_due(self, now: datetime) -> bool:
+        """Whether a working day order may have reached its close by `now` (False: surely none has)."""
         checked = self._expiry_checked_at
         fresh = checked is not None and monotonic() - checked < EXPIRY_RECHECK
-        return not (fresh and (self._earliest_expiry is None or stamp < self._earliest_expiry))
+        return not (fresh and (self._earliest_expiry is None or iso(now) < self._earliest_expiry))
 
     def _expire_day_orders(self) -> None:
         """Day orders past their session close are canceled, as a venue would."""
         now = self.clock()
-        stamp = iso(now)
-        if not self._expiry_due(stamp):
+        if not self._expiry_due(now):
             return
+        stamp = iso(now)
         conn = self.store.conn
         expired = conn.execute(
             "SELECT client_order_id FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled') "

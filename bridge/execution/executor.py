@@ -80,6 +80,16 @@ async def _position(broker: Broker, symbol: str) -> Position | None:
     return next((p for p in await broker.fetch_positions() if p.symbol == symbol), None)
 
 
+async def _position_and_orders(broker: Broker, symbol: str) -> tuple[Position | None, list[Order]]:
+    """What the plan starts from: overlapping requests to a remote broker, one read after the other locally."""
+    position = partial(_read, "position", partial(_position, broker, symbol))
+    orders = partial(_read, "open orders", partial(broker.fetch_open_orders, symbol))
+    if getattr(getattr(broker, "capabilities", None), "local", False):
+        # Nothing to overlap: two tasks and a gather would cost more than the reads themselves.
+        return await position(), await orders()
+    return await asyncio.gather(position(), orders())
+
+
 class Executor:
     """Runs jobs; the runtime is looked up per job so a reload never strands a queued signal."""
 
@@ -138,11 +148,7 @@ class Executor:
         observe = getattr(broker, "observe_price", None)
         if job.signal.price is not None and observe is not None:
             await observe(symbol, job.signal.price)
-        # Both reads at once: one round trip to a local broker, overlapping requests to a remote one.
-        held, open_orders = await asyncio.gather(
-            _read("position", partial(_position, broker, symbol)),
-            _read("open orders", partial(broker.fetch_open_orders, symbol)),
-        )
+        held, open_orders = await _position_and_orders(broker, symbol)
         position = held.quantity if held else Decimal(0)
         market = await market_context(broker, job.signal, sub, symbol, held.avg_price if held else None)
         plan = resolve(job.signal, position, open_orders, sub, market)

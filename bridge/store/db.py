@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,42 +63,59 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
 _job_savepoint: dict[int, int] = {}
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+class Transaction:
     """`BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any exception (no half-written rows).
 
     Inside the store's group commit a transaction is already open: it becomes a savepoint, so its
     writes still stand or fall together, and become durable with the batch's single COMMIT.
+    A class rather than a generator-based context manager: it is entered several times per signal.
     """
-    if conn.in_transaction:
+
+    __slots__ = ("_kind", "conn")
+    _OWN, _SAVEPOINT, _JOBS = 1, 2, 3  # what was opened: a transaction, a savepoint, or the job's savepoint
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._kind = 0
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = self.conn
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")
+            self._kind = self._OWN
+            return conn
         mark = _job_savepoint.get(id(conn))
         if mark is not None and mark == conn.total_changes:
             # The first write of a job: the store's own savepoint for the job holds nothing yet, so rolling
             # back to it undoes exactly this block. Two statements fewer for almost every job.
             del _job_savepoint[id(conn)]  # a transaction nested in this block takes a savepoint of its own
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK TO job")
-                _job_savepoint[id(conn)] = conn.total_changes  # back to nothing written since the savepoint
-                raise
-            return
+            self._kind = self._JOBS
+            return conn
         conn.execute("SAVEPOINT tx")
-        try:
-            yield conn
-        except BaseException:
+        self._kind = self._SAVEPOINT
+        return conn
+
+    def __exit__(self, error_type: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        conn, kind = self.conn, self._kind
+        if error_type is None:
+            if kind == self._OWN:
+                conn.execute("COMMIT")
+            elif kind == self._SAVEPOINT:
+                conn.execute("RELEASE tx")
+            return
+        if kind == self._OWN:
+            conn.execute("ROLLBACK")
+        elif kind == self._SAVEPOINT:
             conn.execute("ROLLBACK TO tx")
             conn.execute("RELEASE tx")
-            raise
-        conn.execute("RELEASE tx")
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        else:
+            conn.execute("ROLLBACK TO job")
+            _job_savepoint[id(conn)] = conn.total_changes  # back to nothing written since the savepoint
+
+
+def transaction(conn: sqlite3.Connection) -> Transaction:
+    """A write transaction on `conn` (see `Transaction`): `with transaction(conn): ...`."""
+    return Transaction(conn)
 
 
 @dataclass

@@ -98,14 +98,18 @@ def record_signal(
             )
 
 
-def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, started: str | None = None) -> None:
-    """Mark one subscription's execution, and its signal, as processing (since `started`, default now)."""
+def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, started: str | None = None,
+                    decision: str | None = None) -> None:  # fmt: skip
+    """Mark one subscription's execution, and its signal, as processing (since `started`, default now).
+
+    With `decision`, the execution's decision is recorded in the same statement.
+    """
     now = iso(utcnow())
     with transaction(conn):
         conn.execute(
-            "UPDATE executions SET state = 'processing', started_at = COALESCE(started_at, ?) "
-            "WHERE signal_id = ? AND subscription = ?",
-            (started or now, signal_id, subscription),
+            "UPDATE executions SET state = 'processing', started_at = COALESCE(started_at, ?), "
+            "decision = COALESCE(?, decision) WHERE signal_id = ? AND subscription = ?",
+            (started or now, decision, signal_id, subscription),
         )
         conn.execute(
             "UPDATE signals SET state = 'processing', updated_at = ? WHERE id = ? AND state = 'received'",
@@ -121,11 +125,7 @@ def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decis
     """
     now = iso(utcnow())
     with transaction(conn):
-        start_execution(conn, signal_id, subscription, started)
-        conn.execute(
-            "UPDATE executions SET decision = ? WHERE signal_id = ? AND subscription = ?",
-            (decision, signal_id, subscription),
-        )
+        start_execution(conn, signal_id, subscription, started, decision)
         for order in orders:
             conn.execute(
                 "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"

@@ -50,6 +50,23 @@ async def test_market_order_without_any_price_records_the_fill_price_as_unknown(
     assert (await broker.fetch_positions())[0].avg_price is None
 
 
+@pytest.mark.parametrize("price", ["50.25", None])
+async def test_a_filled_market_order_is_answered_as_it_is_stored(fresh_store: Store, price: str | None) -> None:
+    """The answer to a create is the order as the book then holds it, field for field, filled in full."""
+    broker = await _broker(fresh_store)
+    answered = await broker.create_order(_req("a", qty="3", price=price, time_in_force="day"))
+    stored = await broker.fetch_order("a")
+    assert answered == stored
+    assert (stored.status, stored.filled_quantity) == ("filled", Decimal(3))
+    assert stored.broker_order_id and stored.broker_order_id.startswith("paper-")
+    row = fresh_store.conn.execute("SELECT * FROM paper_orders WHERE client_order_id = 'a'").fetchone()
+    assert row["avg_fill_price"] == price and row["filled_quantity"] == "3"
+    fills = fresh_store.conn.execute("SELECT quantity, price FROM paper_fills WHERE client_order_id = 'a'").fetchall()
+    assert [tuple(f) for f in fills] == [("3", price)]
+    # Filled, it can never expire: it does not bring the next expiry check forward.
+    assert broker._earliest_expiry is None
+
+
 async def test_market_order_uses_the_last_price_seen_when_the_signal_has_none(fresh_store: Store) -> None:
     broker = await _broker(fresh_store)
     await broker.observe_price("SQ", Decimal("61.5"))

@@ -230,6 +230,41 @@ async def test_a_plain_entry_is_sent_once_and_recorded(fresh_store: Store) -> No
     assert final["decision"] == "buy while flat: opened long 1 (fixed_quantity 1)"
 
 
+class ReadsInFlight(FakeBroker):
+    """A venue whose position and open-order reads take a while, counting how many are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.peak = 0
+
+    async def _slow(self) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+
+    async def fetch_positions(self) -> list[Position]:
+        await self._slow()
+        return await super().fetch_positions()
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        await self._slow()
+        return await super().fetch_open_orders(symbol)
+
+
+class LocalReadsInFlight(ReadsInFlight):
+    capabilities: ClassVar[Capabilities] = Capabilities(local=True)
+
+
+async def test_a_remote_brokers_reads_overlap_and_a_local_brokers_run_in_turn(fresh_store: Store) -> None:
+    remote, local = ReadsInFlight(), LocalReadsInFlight()
+    for broker in (remote, local):
+        signal_id = await Harness(fresh_store, broker).run(Signal(ticker="AMD", action="buy"))
+        assert (await Harness(fresh_store, broker).signal(signal_id))["state"] == "executed"
+    assert remote.peak == 2, "a remote venue's position and open orders are asked for at once"
+    assert local.peak == 1, "a local broker is read one thing after the other"
+
+
 async def test_unknown_outcome_of_an_accepted_order_is_looked_up_not_resent(fresh_store: Store) -> None:
     h = Harness(fresh_store, FakeBroker(behaviours=[accepted_then_lost(UnknownOutcome("connection reset"))]))
     signal_id = await h.run(Signal(ticker="AMD", action="buy"))
