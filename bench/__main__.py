@@ -12,10 +12,12 @@ import json
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -273,6 +275,45 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# The figures `--repeat` summarizes: each is read from one run, so a ratio is always against that run's reference.
+SPREAD: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
+    ("accepted req/s, daemon", lambda r: r["daemon"]["throughput"]["rps"]),
+    ("accepted req/s, intake", lambda r: r["intake_only"]["throughput"]["rps"]),
+    ("accepted req/s, 1 insert", lambda r: r["insert"]["throughput"]["rps"]),
+    ("daemon/insert", lambda r: _ratio(r["daemon"]["throughput"]["rps"], r["insert"]["throughput"]["rps"])),
+    ("intake/insert", lambda r: _ratio(r["intake_only"]["throughput"]["rps"], r["insert"]["throughput"]["rps"])),
+    ("ack p50 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p50_ms"]),
+    ("ack p99 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p99_ms"]),
+    ("ack p99 ms at rate, intake", lambda r: r["intake_only"]["at_rate"]["p99_ms"]),
+    ("ack p99 ms at rate, 1 insert", lambda r: r["insert"]["at_rate"]["p99_ms"]),
+    ("signal-to-order p50 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p50_ms"]),
+    ("signal-to-order p99 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p99_ms"]),
+    ("peak RSS MiB, daemon", lambda r: r["daemon"]["peak_rss_mb"]),
+    ("start-up to first answer s", lambda r: r["daemon"]["startup_s"]),
+)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def spread(reports: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Median, lowest and highest of each headline figure over several runs."""
+    found: dict[str, dict[str, float]] = {}
+    for name, read in SPREAD:
+        values = [read(report) for report in reports]
+        found[name] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return found
+
+
+def spread_table(figures: dict[str, dict[str, float]], runs: int, rate: float) -> str:
+    """The spread as aligned text."""
+    lines = [f"over {runs} runs (at rate: {rate:g}/s)", f"{'metric':40} {'median':>9} {'lowest':>9} {'highest':>9}"]
+    for name, figure in figures.items():
+        lines.append(f"{name:40} {figure['median']:9.2f} {figure['min']:9.2f} {figure['max']:9.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print, save."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -288,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=10, help="length of the closed-loop phase with wrk")
     parser.add_argument("--quick", action="store_true", help="a few hundred requests: checks the harness runs")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run everything this many times, then print each figure's median and range (default 1)",
+    )
     parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results/<time>.json)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -295,11 +342,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.generator == "wrk" and not wrk.available():
         parser.error("--generator wrk: no wrk on PATH (Debian: apt install wrk)")
     args.wrk = args.generator == "wrk" or (args.generator == "auto" and wrk.available() and not args.quick)
-    report = run(args)
-    print(table(report))
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
+    reports = []
+    for index in range(args.repeat):  # each run starts every server afresh: runs interleave, so drift hits all alike
+        if args.repeat > 1:
+            print(f"run {index + 1} of {args.repeat}", flush=True)
+        reports.append(run(args))
+        print(table(reports[-1]), flush=True)
+    saved: dict[str, Any] = reports[0]
+    if args.repeat > 1:
+        figures = spread(reports)
+        print(spread_table(figures, args.repeat, args.rate))
+        saved = {"runs": reports, "spread": figures}
     out = args.out or ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out.write_text(json.dumps(saved, indent=2))
     print(f"wrote {out}")
     return 0
 

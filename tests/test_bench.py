@@ -30,6 +30,23 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
     assert report["daemon"]["peak_rss_mb"] > 0
 
 
+def test_repeated_runs_report_each_figure_over_the_runs(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--requests", "30", "--repeat", "2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "run 2 of 2" in result.stdout and "over 2 runs" in result.stdout
+    saved = json.loads(out.read_text())
+    runs, spread = saved["runs"], saved["spread"]
+    assert len(runs) == 2 and all(run["daemon"]["at_rate"]["ok"] == 30 for run in runs)
+    daemon = sorted(run["daemon"]["throughput"]["rps"] for run in runs)
+    assert spread["accepted req/s, daemon"] == {"median": sum(daemon) / 2, "min": daemon[0], "max": daemon[1]}
+    ratios = sorted(run["daemon"]["throughput"]["rps"] / run["insert"]["throughput"]["rps"] for run in runs)
+    assert spread["daemon/insert"]["min"] == ratios[0] and spread["daemon/insert"]["max"] == ratios[1]
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)")
 def test_the_closed_loop_phase_runs_under_wrk(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
