@@ -100,6 +100,8 @@ class Metrics:
         if kind.startswith("signal."):
             self.signals.labels(data["state"]).inc()
         elif kind.startswith("order."):
+            if data["latency"] is None:  # a later change of an order already counted at its first answer
+                return
             self.orders_sent.labels(data["status"]).inc()
             if data["status"] in ("rejected", "unknown"):
                 self.broker_errors.labels(data["broker"]).inc()

@@ -21,6 +21,7 @@ from bridge.execution.recovery import interrupted_jobs, resolve_orders
 from bridge.ids import new_id
 from bridge.jobs import Jobs
 from bridge.models import Signal
+from bridge.notify.events import Event
 from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.store import journal
@@ -176,6 +177,10 @@ class Bridge:
         return await self.reloader.reload(trigger)
 
     # -- signals ------------------------------------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        """Tell metrics and notifications about an event found outside an execution (by a job)."""
+        self.executor.emit(event)
 
     def submit(self, job: Job) -> None:
         """Queue a job (a delayed signal come due, a flatten) under the live runtime."""

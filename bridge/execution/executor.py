@@ -18,7 +18,7 @@ from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, 
 from bridge.execution.market import market_context
 from bridge.execution.orders import client_order_id, order_rows, request_from_rows
 from bridge.models import Order, OrderRequest, Position, Signal
-from bridge.notify.events import Event, order_event, signal_event
+from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
 from bridge.store import journal
@@ -118,9 +118,10 @@ class Executor:
             journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision, started
         )
         log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
-        self._emit(signal_event(job.strategy, job.subscription, job.signal.ticker, job.signal_id, state, decision))
+        self.emit(signal_event(job.strategy, job.subscription, job.signal.ticker, job.signal_id, state, decision))
 
-    def _emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
+        """Hand an event to every observer (metrics, notifications); an observer's failure is only logged."""
         for observer in self.observers:
             try:
                 observer(event)
@@ -187,7 +188,7 @@ class Executor:
             mine = [c for c in children if c["parent_client_order_id"] == row["client_order_id"]]
             order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
             if order is not None:
-                self._emit(_order_event(job, row, order))
+                self.emit(_order_event(job, row, order))
             if mine:  # bracket children are placed by the broker with their parent: record what it holds
                 await self._refresh(broker, mine)
             status = order.status if order else row["status"]
@@ -197,7 +198,7 @@ class Executor:
                 raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
             has_next = index + 1 < len(planned)
             if has_next and row["leg"] == "exit" and status != "filled":
-                filled = await self._wait_for_fill(broker, row["client_order_id"], sub.exit_fill_timeout)
+                filled = await self._wait_for_fill(job, row, broker, status, sub.exit_fill_timeout)
                 if not filled:
                     await self._skip_rest(planned[index + 1 :], "not sent: the exit did not fill in time")
                     raise Outcome(
@@ -245,12 +246,17 @@ class Executor:
         self.store.later(journal.update_order, self.store.conn, coid, order)
         return order
 
-    async def _wait_for_fill(self, broker: Broker, coid: str, timeout: float) -> bool:
+    async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, status: str, timeout: float) -> bool:
+        """Poll the exit until it fills (True), ends otherwise, or `timeout` passes; each new status is an event."""
+        coid = row["client_order_id"]
         deadline = asyncio.get_running_loop().time() + timeout
         delay = 0.05
         while True:
             order = await _read("order", lambda: broker.fetch_order(coid))
             await self.store.run(journal.update_order, self.store.conn, coid, order)
+            if order.status != status:
+                self.emit(order_change(job.strategy, job.subscription, row["broker"], order))
+                status = order.status
             if order.status == "filled":
                 return True
             if order.status in ("canceled", "rejected") or asyncio.get_running_loop().time() >= deadline:

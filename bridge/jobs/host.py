@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bridge.execution.executor import Job
+from bridge.notify.events import Event
 from bridge.runtime import Runtime
 from bridge.store.db import Store
 
@@ -20,6 +21,10 @@ class Host(Protocol):
     @property
     def clock(self) -> Callable[[], datetime]:
         """Decides what is due; tests pass a clock they control."""
+        ...
+
+    def publish(self, event: Event) -> None:
+        """Tell metrics and notifications about something a job found (an order filled while resting)."""
         ...
 
     def submit(self, job: Job) -> None:

@@ -11,6 +11,7 @@ from bridge.brokers.base import Broker
 from bridge.errors import BrokerError
 from bridge.jobs.host import Host
 from bridge.models import Order
+from bridge.notify.events import order_change
 from bridge.store import journal, upkeep
 
 log = logging.getLogger("bridge.jobs")
@@ -56,6 +57,8 @@ async def poll_orders(host: Host) -> int:
             await store.run(journal.update_order, store.conn, row["client_order_id"], order)
             log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
                      row["status"], order.status, order.filled_quantity)  # fmt: skip
+            if order.status != row["status"]:  # a fill of a resting order is news (`order.filled`), as at once
+                host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
             changed += 1
     return changed
 

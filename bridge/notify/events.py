@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bridge.models import Order
 from bridge.store.db import utcnow
 
 # Kinds an operator can subscribe to in `notifications.events`.
@@ -30,11 +31,23 @@ def signal_event(strategy: str, subscription: str, ticker: str, signal_id: str, 
 
 
 def order_event(strategy: str, subscription: str, broker: str, symbol: str, side: str, quantity: str, status: str,
-                price: str | None, error: str | None, latency: float) -> Event:  # fmt: skip
-    """The broker's first answer to an order we sent (`latency`: seconds since the signal arrived)."""
+                price: str | None, error: str | None, latency: float | None) -> Event:  # fmt: skip
+    """The broker's answer about an order we sent.
+
+    `latency` is the seconds from the signal's arrival to the broker's first answer; None marks a later
+    change (a resting order found filled), which is news to the operator but not a first answer.
+    """
     at = f" @ {price}" if price else ""
     why = f": {error}" if error else ""
     text = f"{strategy}/{subscription} {side} {quantity} {symbol}{at} {status} at {broker}{why}"
     data = {"strategy": strategy, "subscription": subscription, "broker": broker, "symbol": symbol, "side": side,
             "quantity": quantity, "status": status, "price": price, "error": error, "latency": latency}  # fmt: skip
     return Event(f"order.{status}", text, data)
+
+
+def order_change(strategy: str, subscription: str, broker: str, order: Order) -> Event:
+    """An order's new status, found after the broker's first answer (a resting order filled, canceled ...)."""
+    price = order.avg_fill_price if order.avg_fill_price is not None else order.limit_price
+    quantity = order.filled_quantity if order.status in ("filled", "partially_filled") else order.quantity
+    return order_event(strategy, subscription, broker, order.symbol, order.side, str(quantity), order.status,
+                       None if price is None else str(price), order.error, None)  # fmt: skip

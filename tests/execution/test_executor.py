@@ -23,6 +23,7 @@ from bridge.errors import OrderNotFound, OrderRejected, TemporaryBrokerError, Un
 from bridge.execution.executor import Executor, Job, client_order_id
 from bridge.execution.queues import KeyedQueues
 from bridge.models import Account, Order, OrderRequest, OrderStatus, Position, Signal
+from bridge.notify.events import Event
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
 
@@ -377,6 +378,22 @@ async def test_an_exit_that_fills_while_waiting_lets_the_entry_go(fresh_store: S
     assert orders["exit"]["status"] == "filled" and orders["entry"]["status"] == "filled"
     assert (await h.signal(signal_id))["state"] == "executed"
     assert broker.positions == {"AMD": Decimal(1)}
+
+
+async def test_an_exit_found_filled_while_waiting_is_an_order_filled_event(fresh_store: Store) -> None:
+    broker = FakeBroker({"AMD": Decimal(-3)}, [rests])
+    broker.fill_on_fetch = 2
+    h = Harness(fresh_store, broker, exit_fill_timeout=5)
+    events: list[Event] = []
+    h.executor.observers.append(events.append)
+    await h.run(Signal(ticker="AMD", action="buy"))
+    seen = [(e.kind, e.data["side"], e.data["quantity"], e.data["latency"] is None) for e in events[:-1]]
+    assert seen == [
+        ("order.open", "buy", "3", False),  # the exit's first answer: it rests
+        ("order.filled", "buy", "3", True),  # found filled while waiting: news, not a first answer
+        ("order.filled", "buy", "1", False),  # the entry's first answer
+    ]
+    assert events[-1].kind == "signal.executed"
 
 
 async def test_a_signal_older_than_max_signal_age_expires_without_touching_the_broker(fresh_store: Store) -> None:

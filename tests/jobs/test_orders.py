@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.brokers.paper import PaperBroker
 from bridge.jobs.orders import cancel_expired, poll_orders
+from bridge.notify.events import Event
 from tests.jobs.conftest import Clock, config_text
 
 RESTING = {"orderType": "limit", "limitPrice": 90, "price": 100}  # a buy limit below the market rests
@@ -65,9 +66,16 @@ async def test_a_filled_order_is_not_canceled_and_polling_records_the_fill(bridg
     await broker.observe_price("AMD", Decimal(89))  # the market moves through the limit at the venue
     assert r.rows("SELECT status FROM orders")[0]["status"] == "open", "the venue does not push fills"
 
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
     assert await poll_orders(r.bridge) == 1
     order = r.rows("SELECT * FROM orders")[0]
     assert (order["status"], order["filled_quantity"], order["avg_fill_price"]) == ("filled", "1", "90")
+    # The fill is news for the operator (notifications' `order.filled`), as a fill at once would be.
+    assert [(e.kind, e.data["side"], e.data["quantity"], e.data["price"], e.data["symbol"]) for e in events] == [
+        ("order.filled", "buy", "1", "90", "AMD")
+    ]
     assert await poll_orders(r.bridge) == 0, "nothing changed since"
+    assert len(events) == 1
     clock.advance(60)
     assert await cancel_expired(r.bridge) == 0

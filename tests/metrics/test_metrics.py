@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -83,3 +84,21 @@ def test_a_failed_reload_is_counted(make_daemon: Any) -> None:
     assert reload.status_code == 422
     wait_for(daemon, ("bridge_reloads_total", (("result", "failed"),)), 1)
     assert scrape(daemon)[("bridge_config_last_reload_success", ())] == 0
+
+
+def test_a_later_change_of_an_order_is_not_counted_as_another_order_sent() -> None:
+    from bridge.metrics import Metrics
+    from bridge.models import Order
+    from bridge.notify.events import order_change, order_event
+
+    metrics = Metrics(cast(Any, None))  # observing events reads nothing from the bridge
+    metrics.observe(order_event("s", "sub", "paper", "AMD", "buy", "1", "open", "90", None, 0.004))
+    filled = Order(client_order_id="c", symbol="AMD", side="buy", quantity=Decimal(1), type="limit",
+                   status="filled", filled_quantity=Decimal(1), avg_fill_price=Decimal(90))  # fmt: skip
+    metrics.observe(order_change("s", "sub", "paper", filled))
+
+    sent = {s.labels["status"]: s.value for f in metrics.orders_sent.collect() for s in f.samples
+            if s.name.endswith("_total")}  # fmt: skip
+    assert sent == {"open": 1}, "the fill found later is no second order sent"
+    [count] = [s.value for f in metrics.latency.collect() for s in f.samples if s.name.endswith("_count")]
+    assert count == 1, "only the first answer has a latency"
