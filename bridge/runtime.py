@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.brokers.base import Broker, BrokerContext
-from bridge.brokers.registry import open_broker, plugin_dirs
+from bridge.brokers.registry import BrokerConnectError, open_broker, plugin_dirs
 from bridge.config.load import LoadedConfig
 from bridge.config.schema import Strategy, Subscription, subscription_key
 from bridge.errors import BridgeError
@@ -24,6 +25,11 @@ class BrokerSlot:
     plugin: str
     broker: Broker | None
     error: str | None = None
+    # Its `connect` failed (the venue was down, the network not yet up): the reconnect job tries again,
+    # backing off, where a bad plugin or bad options wait for a config change.
+    retry: bool = False
+    attempts: int = 0  # failed attempts to connect so far
+    next_attempt: float = 0.0  # time.monotonic() of the reconnect job's next attempt
 
     @property
     def healthy(self) -> bool:
@@ -95,25 +101,42 @@ def _reusable(previous: Runtime | None, loaded: LoadedConfig, name: str) -> Brok
     return slot if old_cfg == loaded.config.brokers[name] else None
 
 
+RETRY_FIRST_SECONDS = 5.0
+RETRY_MAX_SECONDS = 300.0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt to connect after `attempts` failed ones: 5, 10, 20 ... at most 300."""
+    return min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * float(2 ** max(0, attempts - 1)))
+
+
+async def open_slot(loaded: LoadedConfig, store: Store, name: str) -> BrokerSlot:
+    """Build and connect one configured broker; a failure is recorded in the slot, never raised."""
+    cfg = loaded.config.brokers[name]
+    dirs = plugin_dirs(loaded.config.plugin_dirs, loaded.base_dir)
+    try:
+        context = BrokerContext(name=name, store=store, base_dir=loaded.base_dir)
+        return BrokerSlot(name, cfg.plugin, await open_broker(cfg.plugin, cfg.options, context, dirs))
+    except Exception as exc:
+        # Registry errors already name the plugin and its file; anything else gets its type.
+        detail = str(exc) if isinstance(exc, BridgeError) else f"{type(exc).__name__}: {exc}"
+        return BrokerSlot(name, cfg.plugin, None, error=detail, retry=isinstance(exc, BrokerConnectError), attempts=1,
+                          next_attempt=time.monotonic() + retry_delay(1))  # fmt: skip
+
+
 async def build_runtime(loaded: LoadedConfig, store: Store, previous: Runtime | None = None) -> Runtime:
     """Construct and connect every broker, reusing `previous`'s unchanged ones (and their connections).
 
     A failing adapter is recorded in its slot, never fatal to the others.
     """
     runtime = Runtime(loaded=loaded)
-    dirs = plugin_dirs(loaded.config.plugin_dirs, loaded.base_dir)
-    for name, cfg in loaded.config.brokers.items():
+    for name in loaded.config.brokers:
         kept = _reusable(previous, loaded, name)
         if kept is not None:
             runtime.brokers[name] = kept
             continue
-        try:
-            context = BrokerContext(name=name, store=store, base_dir=loaded.base_dir)
-            broker = await open_broker(cfg.plugin, cfg.options, context, dirs)
-            runtime.brokers[name] = BrokerSlot(name, cfg.plugin, broker)
-        except Exception as exc:
-            # Registry errors already name the plugin and its file; anything else gets its type.
-            detail = str(exc) if isinstance(exc, BridgeError) else f"{type(exc).__name__}: {exc}"
-            log.error("broker %s is unavailable: %s", name, detail)
-            runtime.brokers[name] = BrokerSlot(name, cfg.plugin, None, error=detail)
+        slot = runtime.brokers[name] = await open_slot(loaded, store, name)
+        if slot.error is not None:
+            again = f"; connecting again in {retry_delay(1):g}s" if slot.retry else ""
+            log.error("broker %s is unavailable: %s%s", name, slot.error, again)
     return runtime

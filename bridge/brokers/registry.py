@@ -58,6 +58,10 @@ class BrokerStartError(BridgeError):
     """An adapter was found but its options, constructor or `connect` failed."""
 
 
+class BrokerConnectError(BrokerStartError):
+    """The adapter was built but its `connect` failed or timed out: the venue may answer later."""
+
+
 def plugin_dirs(configured: Iterable[str], base_dir: Path) -> list[Path]:
     """The directories searched for `*.py` plugins: the configured ones (relative to the config), then ours."""
     found: list[Path] = []
@@ -263,7 +267,7 @@ async def open_broker(
     except Exception as exc:
         await _close_quietly(broker)
         what = f"did not connect within {connect_timeout:g}s" if isinstance(exc, TimeoutError) else "failed in connect"
-        raise BrokerStartError(f"broker plugin {plugin!r} ({where}) {what}: {type(exc).__name__}: {exc}") from exc
+        raise BrokerConnectError(f"broker plugin {plugin!r} ({where}) {what}: {type(exc).__name__}: {exc}") from exc
     return broker
 
 

@@ -18,6 +18,7 @@ from bridge.jobs.delayed import DelayedSignals
 from bridge.jobs.flatten import flatten, flatten_trigger
 from bridge.jobs.host import Host
 from bridge.jobs.orders import cancel_expired, poll_orders
+from bridge.jobs.reconnect import reconnect_brokers
 from bridge.jobs.retention import daily_summary, prune
 from bridge.runtime import Runtime
 
@@ -25,6 +26,7 @@ log = logging.getLogger("bridge.jobs")
 CONFIG = "cfg:"  # ids of the jobs a config defines; a reload replaces all of them
 DELAY = "delay:"  # ids of delayed-signal wake-ups; they outlive reloads
 TIMEOUT_CHECK_SECONDS = 1.0
+RECONNECT_CHECK = 1.0  # seconds
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -68,6 +70,8 @@ class Jobs:
         host = self.host
         self._add(f"{CONFIG}poll", partial(poll_orders, host), IntervalTrigger(seconds=config.poll_interval))
         self._add(f"{CONFIG}timeouts", partial(cancel_expired, host), IntervalTrigger(seconds=TIMEOUT_CHECK_SECONDS))
+        # Each broker waits its own back-off; the job only looks often enough to keep the first retry prompt.
+        self._add(f"{CONFIG}reconnect", partial(reconnect_brokers, host), IntervalTrigger(seconds=RECONNECT_CHECK))
         self._add(f"{CONFIG}summary", partial(daily_summary, host), CronTrigger(hour=0, minute=0, timezone=UTC))
         self._add(f"{CONFIG}prune", partial(prune, host), CronTrigger(hour=0, minute=10, timezone=UTC))
         for strategy, key, sub in runtime.all_subscriptions():
