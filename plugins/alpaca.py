@@ -12,6 +12,10 @@ unique" is `DuplicateClientOrderId`); a 429 or a connection that never opened me
 not placed (`TemporaryBrokerError`); a 5xx or a connection lost after sending is `UnknownOutcome`,
 resolved by `fetch_order(client_order_id)`, never by sending again. Reads are retried with backoff.
 
+Quotes come from Alpaca's Market Data API v2 ("Latest quote": `GET /v2/stocks/{symbol}/quotes/latest`
+at data.alpaca.markets, same keys), from the free `iex` feed unless `feed` says otherwise. The quote's
+midpoint is the price used to size a signal that came without one, and to value it for the risk limits.
+
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
 (by memory, or after a restart through the journal's parent order).
 """
@@ -21,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
+from urllib.parse import quote as quote_path
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from bridge.brokers.base import BrokerContext, Capabilities
 from bridge.brokers.throttle import RateLimited, Throttle, retry_read
@@ -42,6 +47,7 @@ __version__ = "0.1.0"
 
 PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
+DATA_URL = "https://data.alpaca.markets"
 STATUSES: dict[str, OrderStatus] = {
     "accepted": "submitted", "pending_new": "submitted", "accepted_for_bidding": "submitted", "held": "submitted",
     "new": "open", "pending_cancel": "open", "pending_replace": "open", "stopped": "open", "done_for_day": "open",
@@ -62,12 +68,16 @@ class AlpacaOptions(BaseModel):
     base_url: str | None = Field(default=None, description="override the API URL (a proxy, or a test server)")
     max_requests_per_minute: int = Field(default=160, ge=1, le=10000, description="stay under Alpaca's 200/min")
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    data_url: str | None = Field(default=None, description="override the market data URL (a proxy, or a test server)")
+    feed: Literal["iex", "sip", "delayed_sip"] = Field(
+        default="iex", description="quotes from this feed: iex is free, sip needs Alpaca's paid data plan"
+    )
 
-    @field_validator("base_url")
+    @field_validator("base_url", "data_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// (or http:// for a local test server)")
+            raise ValueError(f"{info.field_name} must start with https:// (or http:// for a local test server)")
         return value.rstrip("/") if value else value
 
 
@@ -99,6 +109,7 @@ class AlpacaBroker:
         brackets=True,
         extended_hours=True,
         rejects_duplicate_client_order_id=True,
+        quotes=True,
         rate_limit_per_minute=200,
     )
     options_model: ClassVar[type[BaseModel]] = AlpacaOptions
@@ -107,6 +118,7 @@ class AlpacaBroker:
         self.options = options
         self.context = context
         self.base_url = options.base_url or (PAPER_URL if options.paper else LIVE_URL)
+        self.data_url = options.data_url or DATA_URL
         rate = options.max_requests_per_minute
         self.throttle = Throttle(rate, burst=max(1, min(10, rate // 20)))
         self._client: httpx.AsyncClient | None = None
@@ -182,6 +194,16 @@ class AlpacaBroker:
         return await retry_read(once)
 
     # reads
+
+    async def fetch_quote(self, symbol: str) -> Decimal | None:
+        """The latest quote's midpoint (one side when the other is missing); None when there is no quote."""
+        path = f"/v2/stocks/{quote_path(symbol, safe='.')}/quotes/latest"
+        body = await self._get(self.data_url + path, {"feed": self.options.feed})  # an absolute URL: another host
+        quote = body.get("quote") if isinstance(body, dict) else None
+        if not isinstance(quote, dict):
+            return None
+        sides = [price for price in (_dec(quote.get("bp")), _dec(quote.get("ap"))) if price is not None and price > 0]
+        return sum(sides, Decimal(0)) / len(sides) if sides else None
 
     async def fetch_account(self) -> Account:
         """Cash, equity and buying power."""

@@ -12,8 +12,10 @@ import pytest
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.registry import BrokerStartError, open_broker
+from bridge.config.schema import Subscription
 from bridge.errors import BrokerError, OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
-from bridge.models import BracketLeg, OrderRequest
+from bridge.execution.market import market_context
+from bridge.models import BracketLeg, OrderRequest, Signal
 from bridge.store.db import Store
 from plugins.alpaca import LIVE_URL, PAPER_URL, AlpacaBroker, AlpacaOptions
 from tests.brokers.conftest import journal_order
@@ -287,3 +289,44 @@ async def test_nobody_listening_means_not_sent() -> None:
 async def test_a_non_json_error_body_is_still_explained(broker: AlpacaBroker) -> None:
     with pytest.raises(BrokerError, match="failed"):
         await broker._get("/v2/no-such-endpoint")
+
+
+# quotes (Market Data API v2)
+
+
+async def test_a_quote_is_the_midpoint_of_the_latest_bid_and_ask_from_the_iex_feed(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    fake.quotes["AMD"] = (Decimal("150.10"), Decimal("150.30"))
+    assert await broker.fetch_quote("AMD") == Decimal("150.20")
+    assert ("GET", "/v2/stocks/AMD/quotes/latest") in fake.requests and fake.feeds == ["iex"]
+
+
+async def test_a_one_sided_quote_gives_that_side_and_an_empty_one_none(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
+    fake.quotes["AMD"] = (None, Decimal("151"))
+    assert await broker.fetch_quote("AMD") == Decimal(151)
+    fake.quotes["AMD"] = (None, None)  # Alpaca answers zeros for a side it has no quote for
+    assert await broker.fetch_quote("AMD") is None
+
+
+async def test_a_symbol_the_data_api_does_not_know_is_an_error_the_planner_survives(broker: AlpacaBroker) -> None:
+    with pytest.raises(BrokerError, match="404"):
+        await broker.fetch_quote("NOPE")
+    signal = Signal(ticker="NOPE", action="buy")  # no price: the planner asks for a quote, and goes on without one
+    market = await market_context(broker, signal, Subscription(broker="alpaca"), "NOPE", None)
+    assert market.quote is None
+
+
+async def test_the_feed_is_an_option(alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca) -> None:
+    fake.set_price("SQ", Decimal(100))
+    adapter = AlpacaBroker(alpaca_options(alpaca_server[1], feed="sip"), BrokerContext(name="alpaca"))
+    await adapter.connect()
+    try:
+        assert await adapter.fetch_quote("SQ") == Decimal(100)  # the fake's price, a cent either side
+    finally:
+        await adapter.close()
+    assert fake.feeds == ["sip"]
+    with pytest.raises(ValueError, match="feed"):
+        alpaca_options(alpaca_server[1], feed="crystal-ball")
+    with pytest.raises(ValueError, match="data_url must start with https://"):
+        alpaca_options(alpaca_server[1], data_url="ftp://example")

@@ -14,7 +14,7 @@ from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
 
 def alpaca_options(url: str, **overrides: object) -> AlpacaOptions:
     """Options pointing the adapter at the fake, unthrottled unless a test asks."""
-    values: dict[str, object] = {"key_id": KEY_ID, "secret_key": SECRET_KEY, "base_url": url,
+    values: dict[str, object] = {"key_id": KEY_ID, "secret_key": SECRET_KEY, "base_url": url, "data_url": url,
                                  "max_requests_per_minute": 10000, **overrides}  # fmt: skip
     return AlpacaOptions.model_validate(values)
 

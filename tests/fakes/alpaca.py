@@ -9,6 +9,10 @@ limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; frac
 symbol's price; limit and stop orders rest until `set_price` crosses them.
 
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
+
+Also the Market Data API v2's "Latest quote" (`GET /v2/stocks/{symbol}/quotes/latest?feed=`), served
+here beside the trading API: a quote 1 cent either side of the symbol's price (`quotes` overrides the
+bid and ask; a symbol without a price answers 404 as a symbol the data API does not know).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from starlette.routing import Route
 KEY_ID = "PKTESTKEY0123456789"
 SECRET_KEY = "fake-alpaca-secret-0123456789abcdef"
 RATE_LIMIT = 200
+CENT = Decimal("0.01")
 TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIFS = ("day", "gtc", "opg", "cls", "ioc", "fok")
 OPEN = ("new", "accepted", "pending_new", "partially_filled", "held", "pending_cancel")
@@ -80,7 +85,10 @@ class FakeAlpaca:
         self.fault: Fault = "none"
         self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
         self.throttled: list[float] = []  # the next requests get a 429 whose reset is this many seconds away
+        self.quotes: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # symbol -> (bid, ask); None: no side
+        self.feeds: list[str | None] = []  # the `feed` of every quote request
         self.app = Starlette(routes=[
+            Route("/v2/stocks/{symbol}/quotes/latest", self._latest_quote),
             Route("/v2/account", self._account),
             Route("/v2/positions", self._positions),
             Route("/v2/orders:by_client_order_id", self._by_client_order_id),
@@ -101,6 +109,8 @@ class FakeAlpaca:
             self.fault = "none"
             self.answer_delay = 0.0
             self.throttled.clear()
+            self.quotes.clear()
+            self.feeds.clear()
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting orders the price crosses fill."""
@@ -136,6 +146,20 @@ class FakeAlpaca:
         return self._json({"code": refused.code, "message": refused.message}, refused.status)
 
     # endpoints
+
+    async def _latest_quote(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        symbol = request.path_params["symbol"]
+        self.feeds.append(request.query_params.get("feed"))
+        with self.lock:
+            price = self.prices.get(symbol)
+            bid, ask = self.quotes.get(symbol, (None, None) if price is None else (price - CENT, price + CENT))
+        if price is None and symbol not in self.quotes:
+            return self._json({"code": 40410000, "message": f"symbol not found: {symbol}"}, 404)
+        quote = {"t": _now(), "ax": "V", "ap": float(ask or 0), "as": 1, "bx": "V", "bp": float(bid or 0), "bs": 1,
+                 "c": ["R"], "z": "C"}  # fmt: skip
+        return self._json({"symbol": symbol, "quote": quote})
 
     async def _account(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
