@@ -202,7 +202,8 @@ class Store:
         # command) is waited for by retrying the batch, up to busy_timeout_ms, while the loop serves on.
         self.conn.execute("PRAGMA busy_timeout=0")
         self.conn.execute(f"PRAGMA wal_autocheckpoint={Checkpointer.BACKSTOP_PAGES}")
-        self.checkpointer = Checkpointer(lambda: connect(self.path, self.durability, self.busy_timeout_ms))
+        self.checkpointer = Checkpointer(lambda: connect(self.path, self.durability, self.busy_timeout_ms),
+                                         Checkpointer.INTERVAL[self.durability])  # fmt: skip
         self.checkpointer.start()
         self._reader = connect(self.path, self.durability, self.busy_timeout_ms)
         self._reader.execute("PRAGMA query_only=ON")  # `peek` functions read; should one write, it fails

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
+from bridge.store.checkpoint import Checkpointer
 from bridge.store.db import Store, connect, transaction
 from bridge.store.migrations import MIGRATIONS, migrate
 
@@ -85,3 +86,17 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(fresh_store: Store) -
         other.close()
     assert checkpointer.runs >= runs + 2 and busy == 0 and frames == done, "every frame is already in the database"
     assert frames > 0, "the WAL was not reset: the checkpoints copied it, commits did not"
+
+
+async def test_without_a_sync_per_commit_the_wal_is_checkpointed_more_often(tmp_path: Path) -> None:
+    """With `normal`, each checkpoint's sync flushes all the WAL written since the last one: keep that small."""
+    intervals = {}
+    for durability in ("normal", "full"):
+        store = Store(tmp_path / f"{durability}.db", durability=durability)
+        await store.open()
+        try:
+            assert store.checkpointer is not None
+            intervals[durability] = store.checkpointer.interval
+        finally:
+            await store.close()
+    assert intervals == dict(Checkpointer.INTERVAL) and intervals["normal"] < intervals["full"]
