@@ -198,7 +198,7 @@ class Executor:
                 raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
             has_next = index + 1 < len(planned)
             if has_next and row["leg"] == "exit" and status != "filled":
-                filled = await self._wait_for_fill(job, row, broker, status, sub.exit_fill_timeout)
+                filled = await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout)
                 if not filled:
                     await self._skip_rest(planned[index + 1 :], "not sent: the exit did not fill in time")
                     raise Outcome(
@@ -246,17 +246,15 @@ class Executor:
         self.store.later(journal.update_order, self.store.conn, coid, order)
         return order
 
-    async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, status: str, timeout: float) -> bool:
+    async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> bool:
         """Poll the exit until it fills (True), ends otherwise, or `timeout` passes; each new status is an event."""
         coid = row["client_order_id"]
         deadline = asyncio.get_running_loop().time() + timeout
         delay = 0.05
         while True:
             order = await _read("order", lambda: broker.fetch_order(coid))
-            await self.store.run(journal.update_order, self.store.conn, coid, order)
-            if order.status != status:
+            if await self.store.run(journal.record_order_change, self.store.conn, coid, order):
                 self.emit(order_change(job.strategy, job.subscription, row["broker"], order))
-                status = order.status
             if order.status == "filled":
                 return True
             if order.status in ("canceled", "rejected") or asyncio.get_running_loop().time() >= deadline:

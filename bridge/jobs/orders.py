@@ -54,10 +54,10 @@ async def poll_orders(host: Host) -> int:
             continue
         order = await _fetch(broker, row["client_order_id"], open_now)
         if order is not None and _changed(row, order):
-            await store.run(journal.update_order, store.conn, row["client_order_id"], order)
+            news = await store.run(journal.record_order_change, store.conn, row["client_order_id"], order)
             log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
                      row["status"], order.status, order.filled_quantity)  # fmt: skip
-            if order.status != row["status"]:  # a fill of a resting order is news (`order.filled`), as at once
+            if news:  # a fill of a resting order is news (`order.filled`), as a fill at once is; reported once
                 host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
             changed += 1
     return changed

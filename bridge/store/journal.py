@@ -165,6 +165,18 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
                      {**fields, "coid": client_order_id})  # fmt: skip
 
 
+def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: Order) -> bool:
+    """Record what the broker says of an order; True when this changed its journaled status.
+
+    Jobs run one at a time, so of two callers that find the same change (the executor waiting for an
+    exit, and the polling job) exactly one gets True, and the change is reported once.
+    """
+    with transaction(conn):
+        row = conn.execute("SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        update_order(conn, client_order_id, order)
+    return row is not None and row["status"] != order.status
+
+
 def finish_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, state: str, decision: str,
                      started: str | None = None) -> None:  # fmt: skip
     """Record a subscription's final state; when it was the last one, settle the signal's state."""

@@ -9,6 +9,7 @@ from typing import Any
 from bridge.brokers.paper import PaperBroker
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
+from bridge.store import journal
 from tests.jobs.conftest import Clock, config_text
 
 RESTING = {"orderType": "limit", "limitPrice": 90, "price": 100}  # a buy limit below the market rests
@@ -79,3 +80,21 @@ async def test_a_filled_order_is_not_canceled_and_polling_records_the_fill(bridg
     assert len(events) == 1
     clock.advance(60)
     assert await cancel_expired(r.bridge) == 0
+
+
+async def test_a_change_found_twice_is_news_once(bridges: Any) -> None:
+    """The executor waiting for an exit and the polling job may both find one fill: only the first reports it."""
+    r = await bridges(config_text(), Clock())
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    [row] = r.rows("SELECT * FROM orders")
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None
+    assert isinstance(broker, PaperBroker)
+    await broker.observe_price("AMD", Decimal(89))
+    filled = await broker.fetch_order(row["client_order_id"])
+    store = r.bridge.store
+    found = [await store.run(journal.record_order_change, store.conn, row["client_order_id"], filled) for _ in "ab"]
+    assert found == [True, False]
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "filled"
+    assert not await store.run(journal.record_order_change, store.conn, "no-such-order", filled)
