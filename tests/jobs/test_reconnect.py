@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from bridge.jobs.reconnect import reconnect_brokers
-from bridge.runtime import retry_delay
+from bridge.runtime import BrokerSlot, retry_delay
 from tests.jobs.conftest import Clock, config_text
 
 # The paper broker behind a venue that refuses connections while a file `down` lies beside the config,
 # and a plugin whose constructor always fails (as bad options would): connecting again cannot help it.
 PLUGINS = {
     "flaky.py": """
+import asyncio
+
 from bridge.brokers.paper import PaperBroker
 
 
@@ -24,7 +27,12 @@ class FlakyBroker(PaperBroker):
     async def connect(self):
         if self.down.exists():
             raise ConnectionError("venue unreachable")
+        while (self.down.parent / "hold").exists():  # a slow venue: the test decides when it answers
+            await asyncio.sleep(0.01)
         await super().connect()
+
+    async def close(self):
+        (self.down.parent / "closed").touch()
 
 
 BROKER = FlakyBroker
@@ -73,6 +81,23 @@ async def test_a_broker_down_at_start_is_connected_again_once_its_wait_is_over(b
     assert r.signal(signal_id)["state"] == "executed", r.signal(signal_id)["decision"]
     assert r.rows("SELECT status FROM orders WHERE signal_id = ?", signal_id)[0]["status"] == "filled"
     assert await reconnect_brokers(r.bridge, now=float("inf")) == [], "a connected broker is left alone"
+
+
+async def test_a_connection_made_while_the_config_changed_is_closed_not_installed(bridges: Any, tmp_path: Path) -> None:
+    (tmp_path / "down").touch()
+    r = await bridges(_config(tmp_path), Clock())
+    (tmp_path / "down").unlink()
+    (tmp_path / "hold").touch()  # the venue is back, but slow to answer
+    (tmp_path / "closed").unlink()  # left by the failed attempt at start-up, which closed its adapter
+    attempt = asyncio.create_task(reconnect_brokers(r.bridge, now=float("inf")))
+    await asyncio.sleep(0.05)
+    # Meanwhile a reload put its own slot in place (its own attempt, here a failed one).
+    newer = BrokerSlot("paper", "flaky", None, error="a reload's own attempt")
+    r.bridge.runtime.brokers["paper"] = newer
+    (tmp_path / "hold").unlink()
+    assert await attempt == []
+    assert r.bridge.runtime.brokers["paper"] is newer, "the job never installs over a slot it did not try"
+    assert (tmp_path / "closed").exists(), "and the connection it made is closed"
 
 
 async def test_a_broker_that_cannot_be_built_waits_for_a_config_change(bridges: Any, tmp_path: Path) -> None:
