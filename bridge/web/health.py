@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bridge import __version__
+from bridge.runtime import BrokerSlot
 from bridge.service import Bridge
 from bridge.store.db import iso
+
+
+def _broker(slot: BrokerSlot, now: float) -> dict[str, object]:
+    """One broker's health.
+
+    `reconnect_in`: seconds until the next attempt to connect a broker whose `connect` failed; None when
+    no attempt will be made (it is healthy, or it waits for a config change).
+    """
+    retrying = slot.retry and not slot.healthy
+    return {"status": "ok" if slot.healthy else "error", "plugin": slot.plugin, "detail": slot.error,
+            "reconnect_in": round(max(0.0, slot.next_attempt - now), 1) if retrying else None}  # fmt: skip
 
 
 async def health(request: Request) -> JSONResponse:
     """Report config (and the last reload), brokers, trading state and scheduled jobs."""
     bridge: Bridge = request.app.state.bridge
-    brokers = {
-        name: {"status": "ok" if slot.healthy else "error", "plugin": slot.plugin, "detail": slot.error}
-        for name, slot in bridge.runtime.brokers.items()
-    }
+    now = time.monotonic()
+    brokers = {name: _broker(slot, now) for name, slot in bridge.runtime.brokers.items()}
     last_reload = bridge.reloader.status
     degraded = bridge.recovering or not last_reload.ok or any(b["status"] != "ok" for b in brokers.values())
     return JSONResponse({

@@ -52,11 +52,14 @@ def test_health_names_each_broken_plugin_and_its_file(daemon: Daemon) -> None:
         "plugin": "crashy",
         "detail": f"broker plugin 'crashy' ({plugins / 'crashy.py'}) failed to import: "
         "RuntimeError('crashy cannot import its SDK')",
+        "reconnect_in": None,  # a plugin that cannot import waits for a config change
     }
     assert brokers["flaky"]["status"] == "error"
     assert brokers["flaky"]["detail"] == (
         f"broker plugin 'flaky' ({plugins / 'flaky.py'}) failed in connect: ConnectionError: flaky rejected the login"
     )
+    assert 0 <= brokers["flaky"]["reconnect_in"] <= 300, "a failed connect is tried again, and /health says when"
+    assert brokers["paper"]["reconnect_in"] is None
     log = daemon.output()
     assert "crashy.py" in log and "flaky.py" in log  # the operator sees the same in the log
 
