@@ -29,7 +29,7 @@ class Checkpointer:
     # With `full` every commit has synced its own part already, and the interval made no difference.
     INTERVAL: ClassVar[Mapping[str, float]] = MappingProxyType({"normal": 0.1, "full": 0.5})  # s, by durability
 
-    def __init__(self, open_connection: Callable[[], sqlite3.Connection], interval: float = 0.5) -> None:
+    def __init__(self, open_connection: Callable[[], sqlite3.Connection], interval: float = INTERVAL["full"]) -> None:
         self.open_connection = open_connection  # called on the thread: the connection is the thread's own
         self.interval = interval
         self.runs = 0
