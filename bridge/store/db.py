@@ -16,6 +16,7 @@ import sqlite_utils
 
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.migrations import migrate
+from bridge.store.writelock import WriteLock
 
 log = logging.getLogger("bridge.store")
 T = TypeVar("T")
@@ -161,6 +162,9 @@ class Store:
 
     Reads (`read`) of a batch run first, before its transaction begins: they see committed data only,
     so they are answered at once instead of waiting for the batch's fsync.
+
+    Each batch holds the journal's `WriteLock` from its BEGIN to the end of its COMMIT, so another
+    process writing the same journal (the intake process) takes turns with it without polling.
     """
 
     MAX_BATCH = 256
@@ -180,6 +184,7 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # `peek`: the event loop's read-only connection
+        self._lock = WriteLock(self.path)
         self.checkpointer: Checkpointer | None = None
 
     @property
@@ -207,6 +212,7 @@ class Store:
         self.checkpointer.start()
         self._reader = connect(self.path, self.durability, self.busy_timeout_ms)
         self._reader.execute("PRAGMA query_only=ON")  # `peek` functions read; should one write, it fails
+        self._lock.open()
         self._loop = asyncio.get_running_loop()
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
 
@@ -265,10 +271,31 @@ class Store:
         self._run_reads([job for job in batch if job.read])
         writes = [job for job in batch if not job.read]
         if writes:
-            self._run_writes(writes)
+            self._lock_then_write(writes)
+        self._drain_soon()
+
+    def _drain_soon(self) -> None:
         if self._waiting and not self._committing and not self._drain_scheduled and self._loop is not None:
             self._drain_scheduled = True
             self._loop.call_soon(self._drain)
+
+    def _lock_then_write(self, batch: list[_Job]) -> None:
+        """Run the batch now if the write lock is free, else once the commit thread (idle now) has it."""
+        if self._lock.try_acquire():
+            self._run_writes(batch)
+            return
+        assert self._loop is not None and self._committer is not None
+        self._committing = True  # nothing else may start meanwhile; jobs arriving now form the next batch
+        waited = self._loop.run_in_executor(self._committer, self._lock.acquire)
+        waited.add_done_callback(lambda done: self._locked(batch, done))
+
+    def _locked(self, batch: list[_Job], waited: asyncio.Future[None]) -> None:
+        self._committing = False
+        if not waited.cancelled() and (error := waited.exception()) is not None:
+            # SQLite's own lock still keeps the writers apart: going on without ours only costs latency.
+            log.warning("could not take the journal's write lock (%r); writing without it", error)
+        self._run_writes(batch)
+        self._drain_soon()
 
     def _run_reads(self, reads: list[_Job]) -> None:
         conn = self.conn
@@ -288,6 +315,7 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            self._lock.release()
             now = loop.time()
             self._busy_since = self._busy_since if self._busy_since is not None else now
             if _busy(exc) and now - self._busy_since < self.busy_timeout_ms / 1000:
@@ -303,10 +331,12 @@ class Store:
         self._busy_since = None
         done, rest = self._run_jobs(batch)
         if rest:  # SQLite rolled the whole transaction back: answer who it hit, run the others again
+            self._lock.release()
             _settle(done)
             self._waiting[:0] = rest
             return
         if not conn.in_transaction:  # the one job failed and was rolled back: there is nothing to commit
+            self._lock.release()
             _settle(done)
             return
         self._committing = True
@@ -354,6 +384,8 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            self._lock.release()
 
     def _committed(self, batch: list[_Job], commit: asyncio.Future[None]) -> None:
         """Back on the event loop: answer the batch, then start the next one."""
@@ -388,4 +420,5 @@ class Store:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        self._lock.close()
         self.close_sync()
