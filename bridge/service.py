@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -14,18 +13,17 @@ from bridge.brokers.base import Broker
 from bridge.config.load import LoadedConfig
 from bridge.config.reload import Reloader, ReloadStatus, watch_config
 from bridge.config.schema import Subscription
-from bridge.config.secrets import redact
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
-from bridge.ids import new_id
 from bridge.jobs import Jobs
 from bridge.models import Signal
 from bridge.notify.events import Event
 from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.store import journal
-from bridge.store.db import Store, iso, utcnow
+from bridge.store.accepted import journal_signal
+from bridge.store.db import Store, utcnow
 from bridge.store.dedupe import Dedupe
 
 log = logging.getLogger("bridge")
@@ -206,37 +204,23 @@ class Bridge:
                      dedupe: Dedupe | None = None) -> str:  # fmt: skip
         """Journal an accepted signal (committed before returning) and queue its executions under `runtime`."""
         runtime = runtime or self.runtime
-        signal_id = new_id()
-        subs = runtime.subscriptions(strategy)
-        received = datetime.fromisoformat(webhook.received_at)
-        secrets = runtime.loaded.secrets()
-        row = {
-            "id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": signal.ticker,
-            "action": signal.action, "sentiment": signal.sentiment,
-            "price": None if signal.price is None else str(signal.price),
-            "quantity": None if signal.quantity is None else str(signal.quantity),
-            "signal_time": None if signal.time is None else iso(signal.time),
-            # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
-            "payload": redact(json.dumps(payload), secrets),
-            "extras": redact(json.dumps(unknown, default=str), secrets),
-            "received_at": webhook.received_at,
-            "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
-            "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
-        }  # fmt: skip
-        webhook = webhook.changed(signal_id=signal_id)
-        await self.store.run(
-            journal.record_signal, self.store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe
-        )  # raises Duplicate (nothing stored, nothing queued) for a repeat of an accepted signal
-        if signal.execute_at is not None and subs:
+        # Raises Duplicate (nothing stored, nothing queued) for a repeat of an accepted signal.
+        signal_id, keys = await journal_signal(self.store, webhook, strategy, signal, payload, unknown, runtime, dedupe)
+        await self.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(webhook.received_at), runtime)
+        return signal_id
+
+    async def enqueue(self, signal_id: str, strategy: str, keys: list[str], signal: Signal, received: datetime,
+                      runtime: Runtime | None = None) -> None:  # fmt: skip
+        """Queue the executions of a journaled signal (or schedule it, when it carries `execute_at`)."""
+        runtime = runtime or self.runtime
+        if signal.execute_at is not None and keys:
             # Journaled first, so a restart finds it; it runs under the config in force at its time.
             self.jobs.wake_at(signal_id, signal.execute_at)
-            if signal.execute_at > self.clock():
-                return signal_id
-            await self.jobs.delayed.release_due()
-            return signal_id
-        for key, _sub in subs:
+            if signal.execute_at <= self.clock():
+                await self.jobs.delayed.release_due()
+            return
+        for key in keys:
             self._dispatch(self._lease(Job(signal_id, strategy, key, signal, received), runtime))
-        return signal_id
 
     async def stop(self) -> None:
         """Stop the watcher, jobs and workers, close brokers and the journal; unfinished work stays journaled."""

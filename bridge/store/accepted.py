@@ -1,0 +1,42 @@
+"""Journal an accepted signal with the executions it starts, whichever process took the webhook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bridge.config.secrets import redact
+from bridge.ids import new_id
+from bridge.models import Signal
+from bridge.runtime import Runtime
+from bridge.store import journal
+from bridge.store.db import Store, iso
+from bridge.store.dedupe import Dedupe
+
+
+async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: str, signal: Signal,
+                         payload: dict[str, Any], unknown: dict[str, Any], runtime: Runtime,
+                         dedupe: Dedupe | None) -> tuple[str, list[str]]:  # fmt: skip
+    """Commit the signal and one execution per enabled subscription; return its id and those subscriptions.
+
+    Raises `Duplicate` (nothing stored) for a repeat of an accepted signal.
+    """
+    signal_id = new_id()
+    subs = runtime.subscriptions(strategy)
+    secrets = runtime.loaded.secrets()
+    row = {
+        "id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": signal.ticker,
+        "action": signal.action, "sentiment": signal.sentiment,
+        "price": None if signal.price is None else str(signal.price),
+        "quantity": None if signal.quantity is None else str(signal.quantity),
+        "signal_time": None if signal.time is None else iso(signal.time),
+        # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
+        "payload": redact(json.dumps(payload), secrets),
+        "extras": redact(json.dumps(unknown, default=str), secrets),
+        "received_at": webhook.received_at,
+        "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
+        "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
+    }  # fmt: skip
+    webhook = webhook.changed(signal_id=signal_id)
+    await store.run(journal.record_signal, store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe)
+    return signal_id, [key for key, _sub in subs]
