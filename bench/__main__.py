@@ -66,11 +66,15 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], path: str = "/health", 
 
 
 def peak_rss_mb(pid: int) -> float:
-    """Peak resident memory of a process (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of a process (VmHWM) plus that of its children (an intake process), in MiB."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(c) for c in (children.read_text().split() if children.exists() else []))]
+    total = 0.0
+    for one in pids:
+        for line in Path(f"/proc/{one}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total or float("nan")
 
 
 def start(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
@@ -136,14 +140,15 @@ def order_latencies(db: Path, since: str = "", until: str = "9999") -> dict[str,
             "db_bytes_per_signal": size / count if count else float("nan")}  # fmt: skip
 
 
-def daemon_config(directory: Path, port: int, durability: str, execute: bool = True) -> Path:
+def daemon_config(directory: Path, port: int, durability: str, execute: bool = True, split: bool = False) -> Path:
     """A config on the paper broker, with a generous rate limit so the benchmark measures the intake.
 
     With `execute=False` the subscription is disabled: every signal is journaled (as `ignored`) and
-    answered exactly as before, and nothing is traded, which is the durable intake alone.
+    answered exactly as before, and nothing is traded, which is the durable intake alone. With `split`,
+    `server.intake_process` is on.
     """
     text = f"""
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}{", intake_process: true" if split else ""}}}
 database: bridge.db
 durability: {durability}
 brokers:
@@ -199,7 +204,7 @@ def intake_only(directory: Path, path: str, args: argparse.Namespace) -> dict[st
     """The daemon once more, on a journal of its own, with execution off: what its durable intake takes."""
     directory.mkdir()
     port = free_port()
-    config = daemon_config(directory, port, args.durability, execute=False)
+    config = daemon_config(directory, port, args.durability, execute=False, split=args.intake_process)
     proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
     try:
         wait_ready(port, proc)
@@ -215,12 +220,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "requests": args.requests,
                               "concurrency": args.concurrency, "rate": args.rate, "durability": args.durability,
                               "closed_loop": f"wrk, {args.seconds:g} s" if args.wrk else "python",
-                              "python": sys.version.split()[0], "cpus": os.cpu_count()}  # fmt: skip
+                              "python": sys.version.split()[0], "cpus": os.cpu_count(),
+                              "intake_process": args.intake_process}  # fmt: skip
     path = f"/webhook/bench/{TOKEN}"
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
         directory = Path(tmp)
         port = free_port()
-        config = daemon_config(directory, port, args.durability if supports_durability() else "full")
+        config = daemon_config(
+            directory, port, args.durability if supports_durability() else "full", split=args.intake_process
+        )
         if not supports_durability():
             config.write_text(config.read_text().replace(f"durability: {args.durability}\n", ""))
         proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
@@ -321,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
     parser.add_argument("--rate", type=float, default=1000, help="requests/s of the fixed-rate phase (default 1000)")
     parser.add_argument("--durability", choices=["normal", "full"], default="full")
+    parser.add_argument("--intake-process", action="store_true", help="run the daemon with server.intake_process: true")
     parser.add_argument(
         "--generator",
         choices=["auto", "wrk", "python"],

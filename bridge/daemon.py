@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import uvicorn
 
 from bridge.config.load import LoadedConfig
 from bridge.config.secrets import mask
+from bridge.intake.process import IntakeSpec
+from bridge.intake.wire import APP_SOCKET
 from bridge.logs import setup_logging, write_directly
 from bridge.web.app import build_app
 from bridge.web.control import listen_sockets
@@ -34,12 +41,42 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
         print(line, flush=True)
     if loaded.path is not None:
         print(f"edits to {loaded.path.name} apply without a restart (also: kill -HUP, POST /api/reload)", flush=True)
-    config = uvicorn.Config(
-        build_app(loaded, handle_sighup=True, on_stopped=write_directly),  # its last lines, then the signal ends it
-        host=host, port=port, access_log=False, log_config=None, lifespan="on", proxy_headers=False,
-        server_header=False, timeout_graceful_shutdown=10,
-        limit_concurrency=server_cfg.limit_concurrency,  # beyond it: an immediate 503, which senders retry
-    )  # fmt: skip
+    if server_cfg.intake_process and hasattr(socket, "AF_UNIX"):
+        return _run_with_intake(loaded, host, port)
+    if server_cfg.intake_process:
+        print("server.intake_process needs Unix sockets: serving from one process", flush=True)
+    # on_stopped: its last lines, then the signal ends it. limit_concurrency: beyond it an immediate 503, which
+    # senders retry.
+    app = build_app(loaded, handle_sighup=True, on_stopped=write_directly)
+    config = uvicorn.Config(app, **_server_options(host, port), limit_concurrency=server_cfg.limit_concurrency)
     server = uvicorn.Server(config)
     server.run(sockets=listen_sockets(config, server_cfg.admin_port))
     return 0
+
+
+def _server_options(host: str, port: int) -> dict[str, Any]:
+    return {"host": host, "port": port, "access_log": False, "log_config": None, "lifespan": "on",
+            "proxy_headers": False, "server_header": False, "timeout_graceful_shutdown": 10}  # fmt: skip
+
+
+def _run_with_intake(loaded: LoadedConfig, host: str, port: int) -> int:
+    """`server.intake_process`: the intake process takes the listeners; this one serves it the rest privately."""
+    server_cfg = loaded.config.server
+    public = uvicorn.Config("unused", **_server_options(host, port))
+    listeners = listen_sockets(public, server_cfg.admin_port) or [public.bind_socket()]
+    failed: list[bool] = []
+    with tempfile.TemporaryDirectory(prefix="bridge-") as directory:  # 0700: only this user reaches its sockets
+        private = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        private.bind(str(Path(directory) / APP_SOCKET))
+        private.listen(2048)
+        spec = IntakeSpec(Path(directory), listeners, server_cfg.limit_concurrency)
+
+        def intake_ended(failure: bool) -> None:  # the daemon ends too; after a crash with a failure status
+            failed.append(failure)  # (systemd's Restart=on-failure starts it again)
+            server.should_exit = True
+
+        app = build_app(loaded, handle_sighup=True, on_stopped=write_directly, intake=spec,
+                        on_intake_end=intake_ended)  # fmt: skip
+        server = uvicorn.Server(uvicorn.Config(app, **_server_options(host, port)))
+        server.run(sockets=[private])
+    return 1 if any(failed) else 0

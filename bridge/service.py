@@ -61,6 +61,7 @@ class Bridge:
     _recovered: set[tuple[str, str]] = field(default_factory=set)
     # Runtimes a reload replaced that requests or queued jobs still use; their brokers close when unused.
     _retired: list[Runtime] = field(default_factory=list)
+    swapped: list[Callable[[Runtime], None]] = field(default_factory=list)  # told of each runtime a reload made live
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -151,6 +152,8 @@ class Bridge:
         self._retired.append(old)
         self._collect()
         self.jobs.rebuild(new)
+        for listener in self.swapped:
+            listener(new)
 
     def _collect(self) -> None:
         """Close the brokers of retired runtimes that nothing uses any more (and no live runtime shares)."""

@@ -166,6 +166,8 @@ class Reloader:
         if (server_old.host, server_old.port) != (server_new.host, server_new.port):
             log.warning("server.host/port changed: the daemon keeps listening on %s:%d until it restarts",
                         server_old.host, server_old.port)  # fmt: skip
+        if server_old.intake_process != server_new.intake_process:
+            log.warning("server.intake_process changed: it takes effect when the daemon restarts")
         return ReloadStatus(True, self.clock(), None, trigger, changes)
 
     def _failed(self, trigger: str, lines: list[str], more_secrets: list[str] | None = None) -> ReloadStatus:

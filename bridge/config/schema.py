@@ -59,6 +59,11 @@ class ServerConfig(Strict):
     auth_lockout: float = Field(
         default=300.0, gt=0, le=86400, description="seconds a locked-out address gets 429 for every request"
     )
+    intake_process: bool = Field(
+        default=False,
+        description="answer webhooks in a second process, so intake and execution each get a CPU core; for "
+        "sustained rates of hundreds of signals a second (needs a restart; POSIX only)",
+    )
 
     @field_validator("admin_token")
     @classmethod

@@ -171,8 +171,9 @@ class Store:
     BUSY_RETRY_SECONDS = 0.005
 
     def __init__(self, path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
-                 max_bytes: int | None = None) -> None:  # fmt: skip
+                 max_bytes: int | None = None, checkpoints: bool = True) -> None:  # fmt: skip
         self.max_bytes = max_bytes
+        self.checkpoints = checkpoints  # False: another process's store checkpoints this journal
         self.path = Path(path)
         self.durability = durability
         self.busy_timeout_ms = busy_timeout_ms
@@ -207,9 +208,10 @@ class Store:
         # command) is waited for by retrying the batch, up to busy_timeout_ms, while the loop serves on.
         self.conn.execute("PRAGMA busy_timeout=0")
         self.conn.execute(f"PRAGMA wal_autocheckpoint={Checkpointer.BACKSTOP_PAGES}")
-        self.checkpointer = Checkpointer(lambda: connect(self.path, self.durability, self.busy_timeout_ms),
-                                         Checkpointer.INTERVAL[self.durability])  # fmt: skip
-        self.checkpointer.start()
+        if self.checkpoints:
+            self.checkpointer = Checkpointer(lambda: connect(self.path, self.durability, self.busy_timeout_ms),
+                                             Checkpointer.INTERVAL[self.durability])  # fmt: skip
+            self.checkpointer.start()
         self._reader = connect(self.path, self.durability, self.busy_timeout_ms)
         self._reader.execute("PRAGMA query_only=ON")  # `peek` functions read; should one write, it fails
         self._lock.open()

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bridge.config.load import LoadedConfig
+from bridge.intake.peer import FromIntakeProcess
+from bridge.intake.process import IntakeProcess, IntakeSpec
 from bridge.metrics import CountWebhooks, Metrics, metrics_endpoint
 from bridge.notify.hub import Operations
 from bridge.service import Bridge
@@ -63,19 +65,25 @@ def _reload_on_sighup(bridge: Bridge) -> bool:
 
 
 def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Bridge | None = None,
-              on_stopped: Callable[[], None] | None = None) -> Starlette:  # fmt: skip
+              on_stopped: Callable[[], None] | None = None, intake: IntakeSpec | None = None,
+              on_intake_end: Callable[[bool], None] | None = None) -> Starlette:  # fmt: skip
     """Build the ASGI app for one config; the bridge starts in the lifespan (and SIGHUP reloads, if asked).
 
     `on_stopped` runs at the very end of the lifespan, once the bridge and its notifications have stopped.
+    With `intake`, a second process answers webhooks on the listeners and this app serves it everything
+    else over a private socket; `on_intake_end(failed)` is called should that process end on its own.
     """
     bridge = bridge or Bridge(loaded)
     metrics = Metrics(bridge)
     operations = Operations(bridge, metrics)  # metrics and notifications from executions, halts and reloads
+    helper = None if intake is None else IntakeProcess(bridge, metrics, intake, on_intake_end or (lambda failed: None))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bridge.start()
         await operations.start()
+        if helper is not None:
+            await helper.start()
         hooked = handle_sighup and _reload_on_sighup(bridge)
         try:
             yield
@@ -83,6 +91,8 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
             try:
                 if hooked:
                     asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                if helper is not None:  # first: the signals it accepts until it stops are still queued here
+                    await helper.stop()
                 await bridge.stop()
                 await operations.stop()  # after the bridge: the last executions' notifications still go out
             finally:
@@ -102,8 +112,9 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/api/resume", resume, methods=["POST"]),
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
+    behind = [Middleware(FromIntakeProcess)] if intake is not None else []  # each request's real sender and listener
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
-                    middleware=[Middleware(CountWebhooks, metrics=metrics),
+                    middleware=[*behind, Middleware(CountWebhooks, metrics=metrics),
                                 Middleware(FastWebhook, bridge=bridge),  # webhooks skip what follows
                                 Middleware(AdminListener, admin_port=loaded.config.server.admin_port),
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip

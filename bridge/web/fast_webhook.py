@@ -12,8 +12,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bridge.service import Bridge
 from bridge.web.pin import pinned
+from bridge.web.sink import SignalSink
 from bridge.web.webhook import receive_webhook
 
 
@@ -32,7 +32,7 @@ def webhook_params(path: str) -> dict[str, str] | None:
 class FastWebhook:
     """ASGI middleware: hands webhook requests straight to their handler, past the rest of the chain."""
 
-    def __init__(self, app: ASGIApp, bridge: Bridge) -> None:
+    def __init__(self, app: ASGIApp, bridge: SignalSink) -> None:
         self.app = app
         self.bridge = bridge
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.runtime import Runtime
-from bridge.service import Bridge
+from bridge.web.sink import SignalSink
 
 STATE_KEY = "runtime"
 
@@ -17,7 +17,7 @@ STATE_KEY = "runtime"
 class PinRuntime:
     """ASGI middleware: lease the live runtime for the request, so its brokers stay open until it is done."""
 
-    def __init__(self, app: ASGIApp, bridge: Bridge) -> None:
+    def __init__(self, app: ASGIApp, bridge: SignalSink) -> None:
         self.app = app
         self.bridge = bridge
 
@@ -30,7 +30,7 @@ class PinRuntime:
 
 
 @contextmanager
-def pinned(scope: Scope, bridge: Bridge) -> Iterator[Runtime]:
+def pinned(scope: Scope, bridge: SignalSink) -> Iterator[Runtime]:
     """Lease the live runtime for one request, recorded in its scope, until the request is done."""
     runtime = bridge.acquire()
     scope.setdefault("state", {})[STATE_KEY] = runtime
@@ -40,7 +40,7 @@ def pinned(scope: Scope, bridge: Bridge) -> Iterator[Runtime]:
         bridge.release(runtime)
 
 
-def runtime_of(request: Request, bridge: Bridge) -> Runtime:
+def runtime_of(request: Request, bridge: SignalSink) -> Runtime:
     """The runtime this request was pinned to (the live one if it was not)."""
     pinned = request.scope.get("state", {}).get(STATE_KEY)
     return pinned if isinstance(pinned, Runtime) else bridge.runtime

@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse
 from bridge.config.schema import ServerConfig, Strategy
 from bridge.config.secrets import MASK, redact
 from bridge.ids import new_id
-from bridge.service import Bridge
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
@@ -30,6 +29,7 @@ from bridge.web.checks import Refusal, check_fresh, check_rate, check_source, cl
 from bridge.web.limits import Guards
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
+from bridge.web.sink import SignalSink
 from bridge.web.sources import Client
 
 log = logging.getLogger("bridge.webhook")
@@ -78,7 +78,7 @@ def guards_of(request: Request) -> Guards:
 class Intake:
     """One request's journal row and the way every answer is journaled and logged."""
 
-    def __init__(self, request: Request, bridge: Bridge, secrets: list[str], webhook: journal.WebhookRow) -> None:
+    def __init__(self, request: Request, bridge: SignalSink, secrets: list[str], webhook: journal.WebhookRow) -> None:
         self.request = request
         self.bridge = bridge
         self.secrets = secrets
@@ -148,7 +148,7 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
 
 async def receive_webhook(request: Request) -> JSONResponse:
     """Handle one webhook request end to end."""
-    bridge: Bridge = request.app.state.bridge
+    bridge: SignalSink = request.app.state.bridge
     runtime = runtime_of(request, bridge)  # one config for the whole request, even if a reload swaps it
     config = runtime.loaded.config
     name = request.path_params["strategy"]

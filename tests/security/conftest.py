@@ -35,9 +35,14 @@ def strategy(token: str = TOKEN, extra: str = RELAXED) -> str:
 
 
 @pytest.fixture
-def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """Factory: start_daemon(strategies, server="", top="", plugin="paper", files={}) -> a started Daemon."""
+def start_daemon(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Daemon]]:
+    """Factory: start_daemon(strategies, server="", top="", plugin="paper", files={}) -> a started Daemon.
+
+    A test module's `SERVER` (YAML lines of the server section) goes into every config it starts: the
+    same tests then run against another shape of the daemon (`server.intake_process`).
+    """
     started: list[Daemon] = []
+    module_server: str = getattr(request.module, "SERVER", "")
 
     def factory(strategies: dict[str, str], server: str = "", top: str = "", plugin: str = "paper",
                 files: dict[str, str] | None = None, start: bool = True, **kw: Any) -> Daemon:  # fmt: skip
@@ -47,7 +52,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         for name, text in (files or {}).items():  # plugin modules next to the config
             (directory / name).write_text(text)
         path = directory / "config.yaml"
-        path.write_text(config_text(port, strategies, server, top, plugin))
+        path.write_text(config_text(port, strategies, module_server + server, top, plugin))
         daemon = Daemon(config=path, port=port, **kw)
         started.append(daemon)
         return daemon.start() if start else daemon

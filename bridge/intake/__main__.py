@@ -1,0 +1,34 @@
+"""`python -m bridge.intake DIR LIMIT FD...`: the intake process, started by the daemon (never by hand)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from bridge.intake.app import build_intake_app
+
+
+async def _serve(config: uvicorn.Config, directory: Path, fds: list[int]) -> None:
+    config.app = await build_intake_app(directory)  # its link belongs to this loop
+    await uvicorn.Server(config).serve(sockets=[socket.socket(fileno=fd) for fd in fds])
+
+
+def main(argv: list[str]) -> int:
+    """Serve webhooks on the listening sockets the daemon passed down, until SIGTERM or the daemon goes away."""
+    directory, limit, fds = Path(argv[0]), int(argv[1]), [int(fd) for fd in argv[2:]]
+    config = uvicorn.Config(
+        "set-below",  # the app is built on the loop that serves it (`_serve`)
+        access_log=False, log_config=None, lifespan="on", proxy_headers=False, server_header=False,
+        timeout_graceful_shutdown=10, limit_concurrency=limit or None,
+    )  # fmt: skip
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:  # uvloop when installed, as the daemon
+        runner.run(_serve(config, directory, fds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,98 @@
+"""The intake process's ASGI app: webhooks are answered here, everything else by the daemon's app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bridge.intake import wire
+from bridge.intake.proxy import Proxy
+from bridge.intake.side import IntakeSide
+from bridge.logs import setup_logging, write_directly
+from bridge.store.db import Store
+from bridge.web.fast_webhook import FastWebhook, webhook_params
+
+log = logging.getLogger("bridge.intake")
+
+
+class CountAnswers:
+    """ASGI middleware: reports the status of each webhook answered here to the daemon's metrics."""
+
+    def __init__(self, app: ASGIApp, side: IntakeSide) -> None:
+        self.app = app
+        self.side = side
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or webhook_params(scope["path"]) is None:  # the daemon counts what it answers
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.side.count(int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+async def _follow(side: IntakeSide, reader: asyncio.StreamReader) -> None:
+    """Apply each config the daemon sends; when the daemon goes away, so does this process."""
+    while (message := await wire.receive(reader)) is not None:
+        if message[0] == "config":
+            side.use(message[1])
+    log.warning("the daemon closed the link: the intake process stops")
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown: requests in flight still finish
+
+
+async def build_intake_app(directory: Path) -> Starlette:
+    """Connect to the daemon, take its config and open the journal; return the app that serves webhooks."""
+    reader, writer = await asyncio.open_unix_connection(str(directory / wire.LINK_SOCKET))
+    first = await wire.receive(reader)
+    if first is None or first[0] != "config":
+        raise RuntimeError("the daemon sent no config over the link")
+    loaded = first[1]
+    setup_logging(loaded.secrets())
+    logging.getLogger("uvicorn.access").propagate = False  # as the daemon's `access_log=False`
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per proxied request says nothing new
+    cap = loaded.config.database_max_mb
+    store = Store(
+        loaded.database_path(),
+        durability=loaded.config.durability,
+        max_bytes=None if cap is None else int(cap * 1024 * 1024),
+        checkpoints=False,  # the daemon's store checkpoints the journal
+    )
+    side = IntakeSide(loaded, store, writer)
+    proxy = Proxy(directory / wire.APP_SOCKET)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        follow = asyncio.create_task(_follow(side, reader), name="intake-link")
+        try:
+            yield
+        finally:
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
+            await proxy.close()
+            await store.close()
+            writer.close()  # after the last signal was handed over
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            write_directly()  # uvicorn ends the process with the signal again: no atexit would write these lines
+
+    app = Starlette(routes=[Mount("", app=proxy)], lifespan=lifespan,
+                    middleware=[Middleware(CountAnswers, side=side), Middleware(FastWebhook, bridge=side)])  # fmt: skip
+    app.state.bridge = side
+    return app

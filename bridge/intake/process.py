@@ -1,0 +1,135 @@
+"""In the daemon: start the intake process, take its signals over the link, keep its config in step, outlive it never.
+
+Either process dying ends the daemon: without the intake nobody answers webhooks, and without the
+daemon nobody executes them. A signal the intake journaled but could not hand over is executed by
+start-up recovery at the next start (if still fresh), as after any crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bridge.intake import wire
+from bridge.metrics import Metrics
+from bridge.runtime import Runtime
+from bridge.service import Bridge
+
+log = logging.getLogger("bridge.intake")
+CONNECT_SECONDS = 30.0  # for the intake process to import, connect and take the config
+STOP_SECONDS = 15.0  # its graceful shutdown (10 s for requests in flight) and a margin
+STOP_SIGNALS = (-signal.SIGINT, -signal.SIGTERM)  # uvicorn ends with the signal that stopped it
+
+
+@dataclass
+class IntakeSpec:
+    """Where the intake process listens and how the daemon reaches it."""
+
+    directory: Path  # private (0700): the link socket and the daemon's app socket
+    sockets: list[socket.socket]  # the public (and admin) listeners it inherits
+    limit_concurrency: int | None = None
+
+
+class IntakeProcess:
+    """The daemon's side of the intake process."""
+
+    def __init__(self, bridge: Bridge, metrics: Metrics, spec: IntakeSpec, on_end: Callable[[bool], None]) -> None:
+        self.bridge = bridge
+        self.metrics = metrics
+        self.spec = spec
+        self.on_end = on_end  # the intake process ended by itself: stop the daemon (True: as a failure)
+        self.stopping = False
+        self._connected = asyncio.Event()
+        self._link: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._server: asyncio.Server | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Serve the link, start the intake process on the inherited listeners, and wait until it is connected."""
+        self._server = await asyncio.start_unix_server(
+            self._accept_link, path=str(self.spec.directory / wire.LINK_SOCKET)
+        )
+        fds = [s.fileno() for s in self.spec.sockets]
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge.intake", str(self.spec.directory), str(self.spec.limit_concurrency or 0),
+            *map(str, fds), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        for listener in self.spec.sockets:  # the intake process accepts on them now; the daemon never does
+            listener.close()
+        self._watch = asyncio.create_task(self._watch_exit(), name="intake-watch")
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout=CONNECT_SECONDS)
+        except TimeoutError:
+            raise RuntimeError(f"the intake process did not connect within {CONNECT_SECONDS:g}s") from None
+        self.bridge.swapped.append(self._send_config)
+        log.info("intake process %d answers webhooks; this process executes them", self._process.pid)
+
+    async def _accept_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._link is not None:  # only the intake process knows the socket; a second connection is refused
+            writer.close()
+            return
+        self._link = writer
+        wire.send(writer, ("config", self.bridge.loaded))
+        self._connected.set()
+        self._reading = asyncio.current_task()
+        while (message := await wire.receive(reader)) is not None:
+            try:
+                await self._handle(message)
+            except Exception:  # one bad message must not stop the signals behind it
+                log.exception("could not take a message from the intake process")
+
+    async def _handle(self, message: tuple[object, ...]) -> None:
+        kind = message[0]
+        if kind == "signal":
+            _, signal_id, strategy, keys, signal, received = message
+            await self.bridge.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(received))  # type: ignore[arg-type]
+        elif kind == "answer":
+            self.metrics.count_webhook(message[1])  # type: ignore[arg-type]
+
+    def _send_config(self, runtime: Runtime) -> None:
+        if self._link is not None and not self._link.is_closing():
+            wire.send(self._link, ("config", runtime.loaded))
+
+    async def _watch_exit(self) -> None:
+        assert self._process is not None
+        code = await self._process.wait()
+        if self.stopping:
+            return
+        if code in STOP_SIGNALS:  # stopped on purpose (Ctrl-C reaches both processes): stop as asked
+            log.warning("the intake process was stopped (signal %d): the daemon stops too", -code)
+            self.on_end(False)
+        else:
+            log.error("the intake process ended (exit status %s): the daemon stops too", code)
+            self.on_end(True)
+
+    async def stop(self) -> None:
+        """Stop the intake process (its requests in flight finish), take its last signals, close the link."""
+        self.stopping = True
+        with contextlib.suppress(ValueError):
+            self.bridge.swapped.remove(self._send_config)
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout=STOP_SECONDS)
+            except TimeoutError:
+                log.warning("the intake process did not stop within %gs; killing it", STOP_SECONDS)
+                process.kill()
+                await process.wait()
+        if self._reading is not None:  # its last messages, up to the end of the link
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._reading), timeout=STOP_SECONDS)
+        if self._watch is not None:
+            await asyncio.gather(self._watch, return_exceptions=True)
+        if self._server is not None:
+            self._server.close()

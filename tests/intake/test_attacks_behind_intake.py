@@ -1,0 +1,17 @@
+"""The attack and secrecy tests again, with webhooks answered by the intake process (`server.intake_process`).
+
+A stranger must not get further, and no secret may reach a log or the journal, whichever process
+takes the request: the imported tests run here with every daemon they start in that shape.
+"""
+
+from tests.security.test_attacks import (  # noqa: F401 - collected here again, under this module's SERVER
+    test_behind_a_trusted_proxy_only_the_hop_our_proxy_added_counts,
+    test_rate_limit_then_lockout_after_repeated_bad_tokens,
+    test_refused_requests_get_a_4xx_and_trade_nothing,
+    test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set,
+)
+from tests.security.test_secrecy import (  # noqa: F401
+    test_signing_secrets_and_tokens_stay_out_of_the_log_and_the_journal,
+)
+
+SERVER = "  intake_process: true\n"

@@ -1,0 +1,141 @@
+"""`server.intake_process`: webhooks answered by a second process, executed by the daemon, both as one daemon.
+
+Every test runs the real `bridge run` with its two processes on loopback and checks what the user
+sees: answers, the journal, positions, the admin listener, reloads, and how the pair stops.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.security.conftest import rows, strategy
+
+ON = "  intake_process: true\n"
+BUY = {"ticker": "AMD", "action": "buy", "price": 10}
+BEARER = {"Authorization": f"Bearer {ADMIN}"}
+
+
+def intake_pid(daemon: Daemon) -> int:
+    """The intake process: the daemon's only child."""
+    assert daemon.process is not None
+    children = Path(f"/proc/{daemon.process.pid}/task/{daemon.process.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def gone(pid: int, timeout: float = 15.0) -> bool:
+    """True once `pid` no longer runs (a zombie of an exited child counts as gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_webhook_answered_by_the_intake_process_is_executed_by_the_daemon(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    child = intake_pid(daemon)
+    assert child != daemon.process.pid if daemon.process else False
+    answer = daemon.post(BUY)
+    assert answer.status_code == 200, answer.text
+    final = daemon.wait_final(answer.json()["id"])  # the API answers through the intake process too
+    assert final["state"] == "executed"
+    assert daemon.positions() == {"AMD": 1}
+    # A repeat of the same alert (same body within the dedupe window) is answered as a duplicate, not traded.
+    again = daemon.post(BUY)
+    assert again.json().get("duplicate") is True and again.json()["id"] == answer.json()["id"]
+    time.sleep(0.3)
+    assert daemon.positions() == {"AMD": 1}
+    assert rows(daemon.db, "SELECT count(*) FROM paper_orders")[0][0] == 1
+    # The daemon's metrics count the answers the intake process gave.
+    metrics = httpx.get(f"{daemon.base}/metrics", headers=BEARER).text
+    assert 'bridge_webhooks_total{outcome="accepted"} 2.0' in metrics
+
+
+def test_a_wrong_token_is_refused_and_trades_nothing(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    refused = httpx.post(f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x", json=BUY)
+    assert refused.status_code == 401 and refused.json()["messageCode"] == "unauthorized"
+    journaled = rows(daemon.db, "SELECT status_code, signal_id FROM webhooks")
+    assert [tuple(r) for r in journaled] == [(401, None)]
+    assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 0
+    metrics = httpx.get(f"{daemon.base}/metrics", headers=BEARER).text
+    assert 'bridge_webhooks_total{outcome="unauthorized"} 1.0' in metrics
+
+
+def test_the_admin_api_stays_on_the_admin_listener_and_a_forged_listener_header_is_dropped(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    admin_port = free_port()
+    daemon = start_daemon({"sq": strategy()}, server=ON + f"  admin_port: {admin_port}\n")
+    admin = f"http://127.0.0.1:{admin_port}"
+    assert httpx.get(f"{admin}/api/signals", headers=BEARER).status_code == 200
+    public = httpx.get(f"{daemon.base}/api/signals", headers=BEARER)
+    assert (public.status_code, public.json()["messageCode"]) == (404, "not-found")
+    # A sender who knows how the intake process tells the daemon where a request came in cannot use it.
+    forged = {**BEARER, "x-bridge-intake-listener": f"127.0.0.1|{admin_port}", "x-bridge-intake-peer": "10.0.0.1|1"}
+    assert httpx.get(f"{daemon.base}/api/signals", headers=forged).status_code == 404
+    assert httpx.post(f"{daemon.base}/api/halt", headers=forged).status_code == 404
+    assert httpx.get(f"{daemon.base}/health").json()["halted"] is False
+
+
+def test_a_reload_reaches_the_intake_process(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    new_token = "tok-" + "9f8e7d6c5b4a39281706"
+    daemon.config.write_text(daemon.config.read_text().replace(TOKEN, new_token))
+    deadline = time.monotonic() + 10
+    while httpx.post(f"{daemon.base}/webhook/sq/{new_token}", json=BUY).status_code != 200:
+        assert time.monotonic() < deadline, daemon.output()[-2000:]
+        time.sleep(0.1)
+    assert httpx.post(f"{daemon.base}/webhook/sq/{TOKEN}", json=BUY).status_code == 401, "the old token is gone"
+    assert new_token not in daemon.output() and TOKEN not in daemon.output(), "neither token is ever logged"
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGKILL, 1), (signal.SIGTERM, 0)])
+def test_the_daemon_stops_when_its_intake_process_ends(
+    start_daemon: Callable[..., Daemon], sig: int, status: int
+) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    assert daemon.process is not None
+    os.kill(intake_pid(daemon), sig)
+    assert daemon.process.wait(timeout=20) == status  # a crash fails (systemd restarts it); a stop does not
+    log = daemon.output()
+    assert "the daemon stops too" in log
+
+
+def test_stopping_the_daemon_stops_its_intake_process_and_nothing_accepted_is_lost(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    child = intake_pid(daemon)
+    ids = [daemon.post({**BUY, "ticker": f"T{i}"}).json()["id"] for i in range(20)]
+    daemon.stop()
+    assert gone(child), "the intake process outlived the daemon"
+    states = dict(rows(daemon.db, "SELECT id, state FROM signals"))  # type: ignore[arg-type]
+    assert set(states) == set(ids), "every acknowledged signal is journaled"
+    daemon.start()  # whatever had not run yet runs after the restart
+    for signal_id in ids:
+        assert daemon.wait_final(signal_id)["state"] == "executed"
+    assert len(daemon.positions()) == 20
+
+
+def test_the_intake_process_stops_when_the_daemon_is_killed(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    child = intake_pid(daemon)
+    daemon.kill()
+    assert gone(child), "a killed daemon left its intake process answering webhooks nobody executes"
