@@ -49,8 +49,7 @@ def test_a_webhook_answered_by_the_intake_process_is_executed_by_the_daemon(
     start_daemon: Callable[..., Daemon],
 ) -> None:
     daemon = start_daemon({"sq": strategy()}, server=ON)
-    child = intake_pid(daemon)
-    assert child != daemon.process.pid if daemon.process else False
+    assert daemon.process is not None and intake_pid(daemon) != daemon.process.pid
     answer = daemon.post(BUY)
     assert answer.status_code == 200, answer.text
     final = daemon.wait_final(answer.json()["id"])  # the API answers through the intake process too
