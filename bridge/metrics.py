@@ -7,8 +7,8 @@ Everything that needs the journal (orders by status) is read once per scrape, no
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -116,15 +116,28 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class WebhookCounter(Protocol):
+    """Where webhook answers are counted: `Metrics`, or the intake process, which reports them to the daemon."""
+
+    def count_webhook(self, status: int) -> None:
+        """Count one webhook response."""
+
+
+def webhook_path(path: str) -> bool:
+    """Whether `path` is under a webhook prefix."""
+    return path.startswith(WEBHOOK_PREFIXES)
+
+
 class CountWebhooks:
     """ASGI middleware: counts webhook responses by status without touching the handler."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: WebhookCounter, counts: Callable[[str], bool] = webhook_path) -> None:
         self.app = app
         self.metrics = metrics
+        self.counts = counts  # which paths it counts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(WEBHOOK_PREFIXES):
+        if scope["type"] != "http" or not self.counts(scope["path"]):
             await self.app(scope, receive, send)
             return
 

@@ -14,36 +14,21 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.intake import wire
 from bridge.intake.proxy import Proxy
 from bridge.intake.side import IntakeSide
 from bridge.logs import setup_logging, write_directly
+from bridge.metrics import CountWebhooks
 from bridge.store.db import Store
 from bridge.web.fast_webhook import FastWebhook, webhook_params
 
 log = logging.getLogger("bridge.intake")
 
 
-class CountAnswers:
-    """ASGI middleware: reports the status of each webhook answered here to the daemon's metrics."""
-
-    def __init__(self, app: ASGIApp, side: IntakeSide) -> None:
-        self.app = app
-        self.side = side
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or webhook_params(scope["path"]) is None:  # the daemon counts what it answers
-            await self.app(scope, receive, send)
-            return
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.side.count(int(message["status"]))
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
+def _answered_here(path: str) -> bool:
+    """The webhooks this process answers; any other path is answered (and counted) by the daemon."""
+    return webhook_params(path) is not None
 
 
 async def _follow(side: IntakeSide, reader: asyncio.StreamReader) -> None:
@@ -93,6 +78,7 @@ async def build_intake_app(directory: Path) -> Starlette:
             write_directly()  # uvicorn ends the process with the signal again: no atexit would write these lines
 
     app = Starlette(routes=[Mount("", app=proxy)], lifespan=lifespan,
-                    middleware=[Middleware(CountAnswers, side=side), Middleware(FastWebhook, bridge=side)])  # fmt: skip
+                    middleware=[Middleware(CountWebhooks, metrics=side, counts=_answered_here),
+                                Middleware(FastWebhook, bridge=side)])  # fmt: skip
     app.state.bridge = side
     return app

@@ -21,6 +21,7 @@ LISTENER_HEADER = "x-bridge-intake-listener"
 # Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection, not to the request.
 HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade",
               b"content-length"}  # fmt: skip
+HOP_BY_HOP_ANSWER = HOP_BY_HOP - {b"content-length"}  # the answer's body is passed on as it is, so its length holds
 UNREACHABLE = {"success": False, "messageCode": "unavailable",
                "message": "The bridge is starting or stopping; retry shortly."}  # fmt: skip
 
@@ -56,7 +57,7 @@ class Proxy:
             await JSONResponse(UNREACHABLE, status_code=503, headers={"Retry-After": "2"})(scope, receive, send)
             return
         try:
-            kept = [(k, v) for k, v in answer.headers.raw if k.lower() not in HOP_BY_HOP - {b"content-length"}]
+            kept = [(k, v) for k, v in answer.headers.raw if k.lower() not in HOP_BY_HOP_ANSWER]
             await send({"type": "http.response.start", "status": answer.status_code, "headers": kept})
             async for chunk in answer.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -28,11 +28,6 @@ class IntakeSide:
         self.link = link
         self.runtime = Runtime(loaded)  # no broker: nothing to keep open, so leases cost nothing
 
-    @property
-    def loaded(self) -> LoadedConfig:
-        """The config in force."""
-        return self.runtime.loaded
-
     def use(self, loaded: LoadedConfig) -> None:
         """Serve the next requests with the config the daemon has just applied."""
         redact_more(loaded.secrets())  # before any request can log a new token
@@ -56,6 +51,6 @@ class IntakeSide:
         wire.send(self.link, ("signal", signal_id, strategy, keys, signal, webhook.received_at))
         return signal_id
 
-    def count(self, status: int) -> None:
+    def count_webhook(self, status: int) -> None:
         """Tell the daemon's metrics about one webhook answer."""
         wire.send(self.link, ("answer", status))

@@ -10,33 +10,20 @@ from pathlib import Path
 import pytest
 
 from bridge.store.db import Store, transaction
-
-
-def _insert(store: Store, broker: str) -> str:
-    with transaction(store.conn):
-        store.conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, '1')", (broker,))
-    return broker
-
-
-def _count(path: Path) -> int:
-    other = sqlite3.connect(path)
-    try:
-        return int(other.execute("SELECT COUNT(*) FROM paper_accounts").fetchone()[0])
-    finally:
-        other.close()
+from tests.store.accounts import count_accounts, insert_account
 
 
 async def test_concurrent_writers_are_all_committed_and_visible_to_another_connection(fresh_store: Store) -> None:
     visible_at_answer: list[bool] = []
 
     async def write(i: int) -> None:
-        name = await fresh_store.run(_insert, fresh_store, f"b{i}")
+        name = await fresh_store.run(insert_account, fresh_store, f"b{i}")
         other = sqlite3.connect(fresh_store.path)  # another connection sees only committed rows
         visible_at_answer.append(other.execute("SELECT 1 FROM paper_accounts WHERE broker = ?", (name,)).fetchone())
         other.close()
 
     await asyncio.gather(*(write(i) for i in range(300)))
-    assert _count(fresh_store.path) == 300
+    assert count_accounts(fresh_store.path) == 300
     assert len(visible_at_answer) == 300 and all(visible_at_answer)
 
 
@@ -46,10 +33,10 @@ async def test_a_failing_job_rolls_back_alone(fresh_store: Store) -> None:
         raise ValueError("boom")
 
     results = await asyncio.gather(
-        fresh_store.run(_insert, fresh_store, "before"),
+        fresh_store.run(insert_account, fresh_store, "before"),
         fresh_store.run(half_then_fail),
-        fresh_store.run(_insert, fresh_store, "after"),
-        fresh_store.run(_insert, fresh_store, "before"),  # duplicate key: fails alone
+        fresh_store.run(insert_account, fresh_store, "after"),
+        fresh_store.run(insert_account, fresh_store, "before"),  # duplicate key: fails alone
         return_exceptions=True,
     )
     assert results[0] == "before" and results[2] == "after"
@@ -100,12 +87,12 @@ async def test_a_failed_block_that_its_job_catches_loses_only_its_own_writes(fre
                 _failing_block(fresh_store, f"{name}-inner")
 
     results = await asyncio.gather(
-        fresh_store.run(_insert, fresh_store, "x"),
+        fresh_store.run(insert_account, fresh_store, "x"),
         fresh_store.run(first_block_fails_then_more, "a"),
         fresh_store.run(write_then_failing_block, "b"),
         fresh_store.run(nested_failure_caught_inside, "c"),
         fresh_store.run(_failing_block, fresh_store, "d"),  # not caught: the job fails, alone
-        fresh_store.run(_insert, fresh_store, "y"),
+        fresh_store.run(insert_account, fresh_store, "y"),
         return_exceptions=True,
     )
     assert isinstance(results[4], ValueError)
@@ -117,12 +104,12 @@ async def test_a_jobs_first_transaction_issues_no_savepoint_of_its_own(fresh_sto
     statements: list[str] = []
     fresh_store.conn.set_trace_callback(statements.append)
     try:
-        await asyncio.gather(*(fresh_store.run(_insert, fresh_store, f"b{i}") for i in range(5)))
+        await asyncio.gather(*(fresh_store.run(insert_account, fresh_store, f"b{i}") for i in range(5)))
     finally:
         fresh_store.conn.set_trace_callback(None)
     assert statements.count("SAVEPOINT job") == 5
     assert "SAVEPOINT tx" not in statements
-    assert _count(fresh_store.path) == 5
+    assert count_accounts(fresh_store.path) == 5
 
 
 async def test_a_full_disk_fails_the_writers_it_hits_and_the_store_keeps_working(tmp_path: Path) -> None:
@@ -140,9 +127,9 @@ async def test_a_full_disk_fails_the_writers_it_hits_and_the_store_keeps_working
         failures = [r for r in results if isinstance(r, BaseException)]
         assert failures and all(isinstance(f, sqlite3.OperationalError) for f in failures)
         committed = sum(1 for r in results if not isinstance(r, BaseException))
-        assert _count(store.path) == committed  # only those told "done" are stored
+        assert count_accounts(store.path) == committed  # only those told "done" are stored
         await store.run(lambda: store.conn.execute("PRAGMA max_page_count=1073741823"))
-        assert await store.run(_insert, store, "later") == "later"  # the writer thread survived
+        assert await store.run(insert_account, store, "later") == "later"  # the writer thread survived
     finally:
         await store.close()
 
@@ -160,7 +147,7 @@ def _names(store: Store) -> list[str]:
 
 
 async def test_a_read_queued_with_writes_sees_none_of_their_uncommitted_rows(fresh_store: Store) -> None:
-    write = asyncio.ensure_future(fresh_store.run(_insert, fresh_store, "w"))
+    write = asyncio.ensure_future(fresh_store.run(insert_account, fresh_store, "w"))
     read = asyncio.ensure_future(fresh_store.read(_names, fresh_store))  # queued in the same turn: one batch
     assert await read == [], "the read ran before the batch's write: it saw only what was committed"
     assert not write.done(), "and was answered without waiting for that write's COMMIT"
@@ -169,8 +156,8 @@ async def test_a_read_queued_with_writes_sees_none_of_their_uncommitted_rows(fre
 
 
 async def test_a_read_that_writes_has_committed_before_it_is_answered(fresh_store: Store) -> None:
-    assert await fresh_store.read(_insert, fresh_store, "from-a-read") == "from-a-read"
-    assert _count(fresh_store.path) == 1  # another connection sees it: it is durable, not pending in a batch
+    assert await fresh_store.read(insert_account, fresh_store, "from-a-read") == "from-a-read"
+    assert count_accounts(fresh_store.path) == 1  # another connection sees it: it is durable, not pending in a batch
 
 
 async def test_a_read_that_fails_or_leaves_a_transaction_open_fails_alone(fresh_store: Store) -> None:
@@ -182,7 +169,7 @@ async def test_a_read_that_fails_or_leaves_a_transaction_open_fails_alone(fresh_
         raise ValueError("boom")
 
     results = await asyncio.gather(
-        fresh_store.read(left_open), fresh_store.read(broken), fresh_store.run(_insert, fresh_store, "kept"),
+        fresh_store.read(left_open), fresh_store.read(broken), fresh_store.run(insert_account, fresh_store, "kept"),
         return_exceptions=True,
     )  # fmt: skip
     assert isinstance(results[0], RuntimeError) and isinstance(results[1], ValueError) and results[2] == "kept"

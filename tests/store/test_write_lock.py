@@ -5,23 +5,10 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import sqlite3
 from pathlib import Path
 
-from bridge.store.db import Store, transaction
-
-
-def _insert(store: Store, broker: str) -> None:
-    with transaction(store.conn):
-        store.conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, '1')", (broker,))
-
-
-def _count(path: Path) -> int:
-    other = sqlite3.connect(path)
-    try:
-        return int(other.execute("SELECT COUNT(*) FROM paper_accounts").fetchone()[0])
-    finally:
-        other.close()
+from bridge.store.db import Store
+from tests.store.accounts import count_accounts, insert_account
 
 
 async def test_a_write_waits_for_the_lock_held_elsewhere_and_runs_the_moment_it_is_released(tmp_path: Path) -> None:
@@ -30,16 +17,16 @@ async def test_a_write_waits_for_the_lock_held_elsewhere_and_runs_the_moment_it_
     holder = os.open(store.path.with_name("journal.db.lock"), os.O_RDWR)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)  # another process is in the middle of a write transaction
-        write = asyncio.ensure_future(store.run(_insert, store, "waits"))
+        write = asyncio.ensure_future(store.run(insert_account, store, "waits"))
         await asyncio.sleep(0.2)
-        assert not write.done() and _count(store.path) == 0  # it did not slip in beside the holder
+        assert not write.done() and count_accounts(store.path) == 0  # it did not slip in beside the holder
         loop = asyncio.get_running_loop()
         released = loop.time()
         fcntl.flock(holder, fcntl.LOCK_UN)
         await asyncio.wait_for(write, timeout=2)
         # Woken by the release, not by a poll: well inside SQLite's first busy retries (which start at 5 ms here,
         # and this holder never took SQLite's lock at all, so only our lock could have held the write back).
-        assert _count(store.path) == 1
+        assert count_accounts(store.path) == 1
         assert loop.time() - released < 1.0
         # Once the write is done the lock is free again for the other process.
         fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -54,11 +41,11 @@ async def test_two_stores_on_one_journal_commit_every_write_of_both(tmp_path: Pa
     await first.open()
     await second.open()
     try:
-        writes = [store.run(_insert, store, f"{name}{i}") for i in range(200)
+        writes = [store.run(insert_account, store, f"{name}{i}") for i in range(200)
                   for name, store in (("a", first), ("b", second))]  # fmt: skip
         results = await asyncio.gather(*writes, return_exceptions=True)
-        assert [r for r in results if r is not None] == []  # no "database is locked", no lost write
-        assert _count(first.path) == 400
+        assert [r for r in results if isinstance(r, BaseException)] == []  # no "database is locked", no lost write
+        assert count_accounts(first.path) == 400
     finally:
         await first.close()
         await second.close()
