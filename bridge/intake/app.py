@@ -35,7 +35,8 @@ async def _follow(side: IntakeSide, reader: asyncio.StreamReader) -> None:
     """Apply each config the daemon sends; when the daemon goes away, so does this process."""
     while (message := await wire.receive(reader)) is not None:
         if message[0] == "config":
-            side.use(message[1])
+            _, version, loaded = message
+            side.use(loaded, version)
     log.warning("the daemon closed the link: the intake process stops")
     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown: requests in flight still finish
 
@@ -46,7 +47,7 @@ async def build_intake_app(directory: Path) -> Starlette:
     first = await wire.receive(reader)
     if first is None or first[0] != "config":
         raise RuntimeError("the daemon sent no config over the link")
-    loaded = first[1]
+    _, version, loaded = first
     setup_logging(loaded.secrets())
     logging.getLogger("uvicorn.access").propagate = False  # as the daemon's `access_log=False`
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per proxied request says nothing new
@@ -57,7 +58,7 @@ async def build_intake_app(directory: Path) -> Starlette:
         max_bytes=None if cap is None else int(cap * 1024 * 1024),
         checkpoints=False,  # the daemon's store checkpoints the journal
     )
-    side = IntakeSide(loaded, store, writer)
+    side = IntakeSide(loaded, store, writer, version)
     proxy = Proxy(directory / wire.APP_SOCKET)
 
     @asynccontextmanager

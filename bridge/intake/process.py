@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bridge.intake import wire
 from bridge.metrics import Metrics
@@ -53,6 +54,10 @@ class IntakeProcess:
         self._server: asyncio.Server | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._watch: asyncio.Task[None] | None = None
+        # The configs sent to the intake process by version, each leased until it says that version is done
+        # with: its signals execute under the runtime that was live when it judged them.
+        self._versions: dict[int, Runtime] = {}
+        self._latest = -1
 
     async def start(self) -> None:
         """Serve the link, start the intake process on the inherited listeners, and wait until it is connected."""
@@ -79,26 +84,43 @@ class IntakeProcess:
             writer.close()
             return
         self._link = writer
-        wire.send(writer, ("config", self.bridge.loaded))
+        self._send_config(self.bridge.runtime)
         self._connected.set()
         self._reading = asyncio.current_task()
-        while (message := await wire.receive(reader)) is not None:
-            try:
-                await self._handle(message)
-            except Exception:  # one bad message must not stop the signals behind it
-                log.exception("could not take a message from the intake process")
+        try:
+            while (message := await wire.receive(reader)) is not None:
+                try:
+                    await self._handle(message)
+                except Exception:  # one bad message must not stop the signals behind it
+                    log.exception("could not take a message from the intake process")
+        finally:  # no more signals can come: the runtimes kept for them may go
+            versions, self._versions = self._versions, {}
+            for runtime in versions.values():
+                self.bridge.release(runtime)
 
-    async def _handle(self, message: tuple[object, ...]) -> None:
+    async def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "signal":
-            _, signal_id, strategy, keys, signal, received = message
-            await self.bridge.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(received))  # type: ignore[arg-type]
+            _, version, signal_id, strategy, keys, signal, received = message
+            runtime = self._versions.get(version)  # kept until the intake process retires its version
+            if runtime is None:
+                log.warning("signal %s names config version %s, which is gone: the live one executes it",
+                            signal_id, version)  # fmt: skip
+                runtime = self.bridge.runtime
+            await self.bridge.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(received), runtime)
         elif kind == "answer":
-            self.metrics.count_webhook(message[1])  # type: ignore[arg-type]
+            self.metrics.count_webhook(message[1])
+        elif kind == "retired":
+            retired = self._versions.pop(message[1], None)
+            if retired is not None:
+                self.bridge.release(retired)
 
     def _send_config(self, runtime: Runtime) -> None:
         if self._link is not None and not self._link.is_closing():
-            wire.send(self._link, ("config", runtime.loaded))
+            self._latest += 1
+            runtime.users += 1  # a lease, ended when the intake process retires this version
+            self._versions[self._latest] = runtime
+            wire.send(self._link, ("config", self._latest, runtime.loaded))
 
     async def _watch_exit(self) -> None:
         assert self._process is not None

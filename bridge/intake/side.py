@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from bridge.config.load import LoadedConfig
@@ -16,41 +17,68 @@ from bridge.store.db import Store
 from bridge.store.dedupe import Dedupe
 
 
+@dataclass
+class IntakeRuntime(Runtime):
+    """A config the daemon sent (no broker), with its version: the daemon's runtime of the same version executes."""
+
+    version: int = 0
+
+
 class IntakeSide:
     """A `SignalSink` with no broker: the daemon executes what it journals.
 
     Its config is the one the daemon last applied, sent over the link after every successful reload, so
-    both processes judge a webhook by the same tokens and subscriptions.
+    both processes judge a webhook by the same tokens and subscriptions. Each signal names the version
+    of the config that judged it, and the daemon executes it under its runtime of that version, as it
+    would a request of its own that a reload overtook. Once a replaced version has no request left, the
+    daemon is told, and lets its runtime (and its broker connections) go.
     """
 
-    def __init__(self, loaded: LoadedConfig, store: Store, link: asyncio.StreamWriter) -> None:
+    def __init__(self, loaded: LoadedConfig, store: Store, link: asyncio.StreamWriter, version: int = 0) -> None:
         self.store = store
         self.link = link
-        self.runtime = Runtime(loaded)  # no broker: nothing to keep open, so leases cost nothing
+        self.runtime: Runtime = IntakeRuntime(loaded, version=version)
 
-    def use(self, loaded: LoadedConfig) -> None:
+    def use(self, loaded: LoadedConfig, version: int) -> None:
         """Serve the next requests with the config the daemon has just applied."""
         redact_more(loaded.secrets())  # before any request can log a new token
-        self.runtime = Runtime(loaded)
+        old, self.runtime = self.runtime, IntakeRuntime(loaded, version=version)
+        if old.users == 0:
+            self._retire(old)
 
     def acquire(self) -> Runtime:
-        """The live runtime, for one request."""
+        """Lease the live runtime for one request."""
+        self.runtime.users += 1
         return self.runtime
 
     def release(self, runtime: Runtime) -> None:
-        """Nothing to release: an intake runtime holds no broker."""
+        """End a request's lease; the last one of a replaced version tells the daemon."""
+        runtime.users -= 1
+        if runtime is not self.runtime and runtime.users == 0:
+            self._retire(runtime)
+
+    def _retire(self, runtime: Runtime) -> None:
+        # After every signal judged by it (a request sends its signal before it ends): none can follow.
+        wire.send(self.link, ("retired", _version(runtime)))
 
     async def accept(self, webhook: journal.WebhookRow, strategy: str, signal: Signal, payload: dict[str, Any],
                      unknown: dict[str, Any], runtime: Runtime | None = None,
                      dedupe: Dedupe | None = None) -> str:  # fmt: skip
         """Journal the signal (committed before returning), then tell the daemon to execute it."""
         runtime = runtime or self.runtime
+        version = _version(runtime)
         signal_id, keys = await journal_signal(self.store, webhook, strategy, signal, payload, unknown, runtime, dedupe)
         # Should this process die right here, the signal is journaled: the daemon stops with it, and
         # start-up recovery executes it (if still fresh) at the next start.
-        wire.send(self.link, ("signal", signal_id, strategy, keys, signal, webhook.received_at))
+        wire.send(self.link, ("signal", version, signal_id, strategy, keys, signal, webhook.received_at))
         return signal_id
 
     def count_webhook(self, status: int) -> None:
         """Tell the daemon's metrics about one webhook answer."""
         wire.send(self.link, ("answer", status))
+
+
+def _version(runtime: Runtime) -> int:
+    if not isinstance(runtime, IntakeRuntime):  # every runtime here is one; a mistake should not go unnoticed
+        raise TypeError(f"not a runtime of the intake process: {runtime!r}")
+    return runtime.version

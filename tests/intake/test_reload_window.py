@@ -1,0 +1,130 @@
+"""A reload that overtakes a webhook in the intake process: the signal executes under the config that judged it.
+
+The daemon's side of the link runs for real (`IntakeProcess` with a real bridge, journal and paper
+brokers); the intake process's side is driven step by step over a real socket pair, so the moment the
+reload lands between "judged" and "handed over" is not left to chance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bridge.ids import new_id
+from bridge.intake import wire
+from bridge.intake.process import IntakeProcess, IntakeSpec
+from bridge.intake.side import IntakeSide
+from bridge.metrics import Metrics
+from bridge.signals.parse import parse_body
+from bridge.store import journal
+from bridge.store.db import iso, utcnow
+from tests.conftest import ADMIN, TOKEN
+from tests.reload.conftest import Running, config_text
+
+# The same strategy and token, its subscription moved to another paper account: the old one is "gone".
+MOVED = f"""server:
+  admin_token: {ADMIN}
+database: bridge.db
+brokers:
+  other:
+    plugin: paper
+strategies:
+  sq:
+    token: {TOKEN}
+    subscriptions:
+      - broker: other
+"""
+
+
+async def link_to(bridge_process: IntakeProcess) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Any]:
+    """Connect a scripted intake process to the daemon's side of the link; return its ends and the first config."""
+    daemon_end, intake_end = socket.socketpair()
+    reader, writer = await asyncio.open_unix_connection(sock=daemon_end)
+    asyncio.create_task(bridge_process._accept_link(reader, writer))  # noqa: RUF006 - ends with the link
+    intake_reader, intake_writer = await asyncio.open_unix_connection(sock=intake_end)
+    first = await wire.receive(intake_reader)
+    assert first is not None and first[0] == "config"
+    return intake_reader, intake_writer, first
+
+
+def webhook_row(body: bytes) -> journal.WebhookRow:
+    """The request as the intake process journals it."""
+    return journal.WebhookRow(id=new_id(), received_at=iso(utcnow()), strategy="sq", remote_addr="127.0.0.1",
+                              method="POST", path="/webhook/sq/***", headers={}, body=body.decode(),
+                              status_code=200)  # fmt: skip
+
+
+async def final_state(live: Running, signal_id: str) -> str:
+    """The signal's state once it has one that is final."""
+    for _ in range(500):
+        state = live.bridge.store.peek(
+            lambda conn: conn.execute("SELECT state FROM signals WHERE id = ?", (signal_id,)).fetchone()[0]
+        )
+        if state not in ("received", "processing"):
+            return str(state)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"signal {signal_id} is still {state}")
+
+
+async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_judged_it(
+    running: Callable[..., Any], tmp_path: Path
+) -> None:
+    live: Running = await running(config_text({"sq": TOKEN}))
+    bridge = live.bridge
+    process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
+    bridge.swapped.append(process._send_config)  # as `start` does once the real intake process is connected
+    reader, writer, (_, version, loaded) = await link_to(process)
+    side = IntakeSide(loaded, bridge.store, writer, version)  # the intake process's side, on the same journal
+
+    request = side.acquire()  # a webhook arrives: its token and subscriptions are judged by this config
+    first_runtime = bridge.runtime
+    status = await live.edit(MOVED)  # the reload lands before the signal is handed over
+    assert status.ok, status
+    assert bridge.runtime is not first_runtime
+    body = json.dumps({"ticker": "AMD", "action": "buy", "price": 10}).encode()
+    signal, payload, unknown = parse_body(body)
+    signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
+    side.release(request)
+    sent = await wire.receive(reader)  # the new config reaches the intake process only now
+    assert sent is not None and sent[0] == "config"
+    side.use(sent[2], sent[1])
+
+    # Executed on the account of the config that accepted it, not failed as "no longer in the config".
+    assert await final_state(live, signal_id) == "executed"
+    positions = bridge.store.peek(lambda conn: conn.execute("SELECT broker, symbol, quantity FROM paper_positions"))
+    assert [tuple(row) for row in positions] == [("paper", "AMD", "1")]
+    # Once the intake process has retired the old version and the execution is done, the old runtime goes.
+    for _ in range(200):
+        if first_runtime.users == 0 and first_runtime not in bridge._retired:
+            break
+        await asyncio.sleep(0.01)
+    assert first_runtime.users == 0 and first_runtime not in bridge._retired
+    writer.close()
+
+
+async def test_signals_after_the_new_config_execute_under_it(running: Callable[..., Any], tmp_path: Path) -> None:
+    live: Running = await running(config_text({"sq": TOKEN}))
+    bridge = live.bridge
+    process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
+    bridge.swapped.append(process._send_config)
+    reader, writer, (_, version, loaded) = await link_to(process)
+    side = IntakeSide(loaded, bridge.store, writer, version)
+    status = await live.edit(MOVED)
+    assert status.ok, status
+    sent = await wire.receive(reader)
+    assert sent is not None and sent[0] == "config"
+    side.use(sent[2], sent[1])
+
+    request = side.acquire()
+    body = json.dumps({"ticker": "AMD", "action": "buy", "price": 10}).encode()
+    signal, payload, unknown = parse_body(body)
+    signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
+    side.release(request)
+    assert await final_state(live, signal_id) == "executed"
+    positions = bridge.store.peek(lambda conn: conn.execute("SELECT broker, symbol, quantity FROM paper_positions"))
+    assert [tuple(row) for row in positions] == [("other", "AMD", "1")]
+    writer.close()
