@@ -124,6 +124,7 @@ class _Job:
     fn: Callable[[], Any]
     future: asyncio.Future[Any]
     read: bool = False  # answered before the batch's writes run, without waiting for its COMMIT
+    since: float = 0.0  # loop time it was queued: it waits for another process's write lock this long at most
     result: Any = None
     error: BaseException | None = None
 
@@ -181,6 +182,8 @@ class Store:
         self._drain_scheduled = False
         self._committing = False
         self._busy_since: float | None = None  # another process holds the write lock since (loop time)
+        self._lock_wait: list[_Job] | None = None  # the batch waiting for the write lock another process holds
+        self._lock_timer: asyncio.TimerHandle | None = None  # when the longest waiter has waited too long
         self._committer: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
@@ -256,7 +259,7 @@ class Store:
     def _enqueue(self, fn: Callable[[], Any], read: bool = False) -> _Job:
         if self._loop is None or self._committer is None:
             raise RuntimeError("store is not open")
-        job = _Job(fn, self._loop.create_future(), read=read)
+        job = _Job(fn, self._loop.create_future(), read=read, since=self._loop.time())
         self._waiting.append(job)
         if not self._drain_scheduled and not self._committing:
             # On the next loop turn, not now: the jobs queued meanwhile join the same batch.
@@ -288,15 +291,47 @@ class Store:
             return
         assert self._loop is not None and self._committer is not None
         self._committing = True  # nothing else may start meanwhile; jobs arriving now form the next batch
+        self._lock_wait = batch
         waited = self._loop.run_in_executor(self._committer, self._lock.acquire)
         waited.add_done_callback(lambda done: self._locked(batch, done))
+        self._lock_timer = self._loop.call_later(self.busy_timeout_ms / 1000, self._expire_lock_waits)
+
+    def _expire_lock_waits(self) -> None:
+        """Fail the jobs that waited longer than busy_timeout_ms for the lock: they answer as SQLite's busy does.
+
+        The lock is still waited for on the commit thread: a holder that was stopped (SIGSTOP) or hangs
+        would otherwise hold every write here, and every webhook's answer, for as long as it does.
+        """
+        if self._lock_wait is None or self._loop is None:
+            return
+        now, limit = self._loop.time(), self.busy_timeout_ms / 1000
+        error = sqlite3.OperationalError(
+            f"database is locked: another process has held the journal's write lock for over {limit:g}s"
+        )
+        waiting = [job for job in (*self._lock_wait, *self._waiting) if not job.future.done()]
+        expired = [job for job in waiting if now - job.since >= limit]
+        for job in expired:
+            job.error = error
+        _settle(expired)
+        self._waiting = [job for job in self._waiting if not job.future.done()]
+        left = [job.since for job in waiting if not job.future.done()]
+        delay = max(0.001, min(left) + limit - now) if left else limit
+        self._lock_timer = self._loop.call_later(delay, self._expire_lock_waits)
 
     def _locked(self, batch: list[_Job], waited: asyncio.Future[None]) -> None:
         self._committing = False
+        self._lock_wait = None
+        if self._lock_timer is not None:
+            self._lock_timer.cancel()
+            self._lock_timer = None
         if not waited.cancelled() and (error := waited.exception()) is not None:
             # SQLite's own lock still keeps the writers apart: going on without ours only costs latency.
             log.warning("could not take the journal's write lock (%r); writing without it", error)
-        self._run_writes(batch)
+        batch = [job for job in batch if not job.future.done()]  # less those answered "locked" meanwhile
+        if batch:
+            self._run_writes(batch)
+        else:
+            self._lock.release()
         self._drain_soon()
 
     def _run_reads(self, reads: list[_Job]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 from pathlib import Path
 
 from bridge.store.db import Store
@@ -49,3 +50,25 @@ async def test_two_stores_on_one_journal_commit_every_write_of_both(tmp_path: Pa
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_lock_held_past_busy_timeout_fails_the_waiting_writes_and_the_store_recovers(tmp_path: Path) -> None:
+    store = Store(tmp_path / "journal.db", busy_timeout_ms=300)
+    await store.open()
+    holder = os.open(store.path.with_name("journal.db.lock"), os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another process stopped (SIGSTOP) in the middle of its write
+        first = asyncio.ensure_future(store.run(insert_account, store, "first"))
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(store.run(insert_account, store, "second"))  # queued behind the first
+        results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), timeout=5)
+        # Each answered as SQLite's own busy timeout answers (a webhook gets 503), not left hanging.
+        assert [type(r) for r in results] == [sqlite3.OperationalError] * 2
+        assert all("locked" in str(r) for r in results)
+        assert count_accounts(store.path) == 0
+        fcntl.flock(holder, fcntl.LOCK_UN)  # the other process goes on
+        await asyncio.wait_for(store.run(insert_account, store, "after"), timeout=2)
+        assert count_accounts(store.path) == 1  # only the write made after the stall: the failed ones never ran
+    finally:
+        os.close(holder)
+        await store.close()
