@@ -179,6 +179,14 @@ MIGRATIONS: list[str] = [
         WHERE status IN ('open', 'partially_filled', 'held');
     CREATE INDEX paper_orders_expiring ON paper_orders(broker, expires_at) WHERE status IN ('open', 'partially_filled');
     """,
+    # 6: every signal moves its signal and its executions through three states, and each move rewrote an
+    # index over all states ever: nothing looks signals up by state, and recovery reads only unfinished
+    # executions, which a partial index holds (the same terms as that query's, so SQLite uses it).
+    """
+    DROP INDEX signals_state;
+    DROP INDEX executions_state;
+    CREATE INDEX executions_unfinished ON executions(state) WHERE state IN ('received', 'processing');
+    """,
 ]
 
 

@@ -15,9 +15,9 @@ _FINAL_SIGNALS = ", ".join(f"'{s}'" for s in sorted(FINAL_SIGNAL_STATES))
 
 def delayed_executions(conn: sqlite3.Connection, due_by: str | None = None) -> list[sqlite3.Row]:
     """Executions of delayed signals that have not started, with their signal; only those due by `due_by` if given."""
-    sql = (
-        "SELECT e.signal_id, e.subscription, e.broker, e.state AS execution_state, s.* FROM executions e "
-        "JOIN signals s ON s.id = e.signal_id WHERE s.execute_at IS NOT NULL AND e.state = 'received'"
+    sql = (  # CROSS JOIN: from the few delayed signals (by their partial index), never a scan of every execution
+        "SELECT e.signal_id, e.subscription, e.broker, e.state AS execution_state, s.* FROM signals s "
+        "CROSS JOIN executions e ON e.signal_id = s.id WHERE s.execute_at IS NOT NULL AND e.state = 'received'"
     )
     if due_by is None:
         return conn.execute(sql + " ORDER BY s.execute_at, s.received_at").fetchall()

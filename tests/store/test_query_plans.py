@@ -1,0 +1,52 @@
+"""The journal's lookups of unfinished work go through an index, never a scan of every row ever journaled.
+
+They run on the event loop (recovery at start-up, the delayed-signal and open-order jobs), and the
+journal keeps months of rows: a scan would stall every webhook answer while it runs. The statements
+are the functions' own, captured as they run, so a query edited into a scan fails here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from bridge.store import journal, upkeep
+from bridge.store.db import connect
+from bridge.store.migrations import migrate
+
+JOURNAL_TABLES = ("webhooks", "signals", "executions", "orders", "paper_orders")
+LOOKUPS: dict[str, Callable[[sqlite3.Connection], object]] = {
+    "interrupted executions (recovery)": journal.unfinished_executions,
+    "orders of unknown outcome (recovery)": journal.unresolved_orders,
+    "delayed signals": upkeep.delayed_executions,
+    "delayed signals due": lambda conn: upkeep.delayed_executions(conn, "2026-01-01T00:00:00+00:00"),
+    "open orders": upkeep.open_orders,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOKUPS))
+def test_a_lookup_of_unfinished_work_scans_no_journal_table(tmp_path: Path, name: str) -> None:
+    conn = connect(tmp_path / "j.db")
+    migrate(sqlite_utils.Database(conn))
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    LOOKUPS[name](conn)
+    conn.set_trace_callback(None)
+    assert statements, "the lookup ran no statement"
+    for sql in statements:
+        plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        scans = [step for step in plan if step.startswith("SCAN ") and _table(sql, step.split()[1]) in JOURNAL_TABLES]
+        assert not scans, f"{name}: {plan}\n{sql}"
+
+
+def _table(sql: str, alias: str) -> str:
+    """The table a plan's name stands for: itself, or the table of an alias (`FROM orders o` -> orders)."""
+    words = sql.replace(",", " ").split()
+    for index, word in enumerate(words[1:], start=1):
+        if word == alias and words[index - 1] in JOURNAL_TABLES:
+            return words[index - 1]
+    return alias
