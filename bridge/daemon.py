@@ -11,6 +11,7 @@ import uvicorn
 
 from bridge.config.load import LoadedConfig
 from bridge.config.secrets import mask
+from bridge.heap import freeze_startup_objects
 from bridge.intake.process import IntakeSpec
 from bridge.intake.wire import APP_SOCKET
 from bridge.logs import setup_logging, write_directly
@@ -47,7 +48,7 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
         print("server.intake_process needs Unix sockets: serving from one process", flush=True)
     # on_stopped: its last lines, then the signal ends it. limit_concurrency: beyond it an immediate 503, which
     # senders retry.
-    app = build_app(loaded, handle_sighup=True, on_stopped=write_directly)
+    app = build_app(loaded, handle_sighup=True, on_started=freeze_startup_objects, on_stopped=write_directly)
     config = uvicorn.Config(app, **_server_options(host, port), limit_concurrency=server_cfg.limit_concurrency)
     server = uvicorn.Server(config)
     server.run(sockets=listen_sockets(config, server_cfg.admin_port))
@@ -75,8 +76,8 @@ def _run_with_intake(loaded: LoadedConfig, host: str, port: int) -> int:
             failed.append(failure)  # (systemd's Restart=on-failure starts it again)
             server.should_exit = True
 
-        app = build_app(loaded, handle_sighup=True, on_stopped=write_directly, intake=spec,
-                        on_intake_end=intake_ended)  # fmt: skip
+        app = build_app(loaded, handle_sighup=True, on_started=freeze_startup_objects, on_stopped=write_directly,
+                        intake=spec, on_intake_end=intake_ended)  # fmt: skip
         server = uvicorn.Server(uvicorn.Config(app, **_server_options(host, port)))
         server.run(sockets=[private])
     return 1 if any(failed) else 0

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
+from bridge.heap import freeze_startup_objects
 from bridge.intake import wire
 from bridge.intake.proxy import Proxy
 from bridge.intake.side import IntakeSide
@@ -65,6 +66,7 @@ async def build_intake_app(directory: Path) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         follow = asyncio.create_task(_follow(side, reader), name="intake-link")
+        freeze_startup_objects()
         try:
             yield
         finally:

@@ -66,10 +66,12 @@ def _reload_on_sighup(bridge: Bridge) -> bool:
 
 def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Bridge | None = None,
               on_stopped: Callable[[], None] | None = None, intake: IntakeSpec | None = None,
-              on_intake_end: Callable[[bool], None] | None = None) -> Starlette:  # fmt: skip
+              on_intake_end: Callable[[bool], None] | None = None,
+              on_started: Callable[[], None] | None = None) -> Starlette:  # fmt: skip
     """Build the ASGI app for one config; the bridge starts in the lifespan (and SIGHUP reloads, if asked).
 
-    `on_stopped` runs at the very end of the lifespan, once the bridge and its notifications have stopped.
+    `on_started` runs once everything has started; `on_stopped` at the very end of the lifespan, once the
+    bridge and its notifications have stopped.
     With `intake`, a second process answers webhooks on the listeners and this app serves it everything
     else over a private socket; `on_intake_end(failed)` is called should that process end on its own.
     """
@@ -85,6 +87,8 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         if helper is not None:
             await helper.start()
         hooked = handle_sighup and _reload_on_sighup(bridge)
+        if on_started is not None:
+            on_started()
         try:
             yield
         finally:
