@@ -29,19 +29,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-_last_iso: tuple[datetime | None, str] = (None, "")
+_second: tuple[tuple[int, ...], str] = ((), "")  # the last whole second stamped, and its text
 
 
 def iso(moment: datetime) -> str:
-    """A UTC timestamp as stored: ISO 8601 with microseconds."""
-    global _last_iso
-    last, text = _last_iso
-    if moment is last:  # one `now` is often stamped on several rows in a row
-        return text
+    """A UTC timestamp as stored: ISO 8601 with microseconds (`isoformat(timespec="microseconds")` in UTC)."""
+    global _second
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)  # most are UTC already (`utcnow`)
-    text = utc.isoformat(timespec="microseconds")
-    _last_iso = (moment, text)
-    return text
+    # A signal stamps a dozen rows, nearly always within one second: its text is made once, not each time.
+    key = (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
+    known, text = _second
+    if key != known:
+        text = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*key)
+        _second = (key, text)
+    return f"{text}.{utc.microsecond:06d}+00:00"
 
 
 def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,

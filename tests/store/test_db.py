@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlite_utils
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bridge.store.checkpoint import Checkpointer
-from bridge.store.db import Store, connect, transaction
+from bridge.store.db import Store, connect, iso, transaction
 from bridge.store.migrations import MIGRATIONS, migrate
 
 
@@ -100,3 +103,16 @@ async def test_without_a_sync_per_commit_the_wal_is_checkpointed_more_often(tmp_
         finally:
             await store.close()
     assert intervals == dict(Checkpointer.INTERVAL) and intervals["normal"] < intervals["full"]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2),  # noqa: DTZ001 - hypothesis takes naive bounds
+        max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(minutes=330))]),
+    )
+)
+def test_a_stored_timestamp_is_the_utc_isoformat_with_microseconds(moment: datetime) -> None:
+    expected = moment.astimezone(UTC).isoformat(timespec="microseconds")
+    assert iso(moment) == expected
+    assert iso(moment) == expected  # the second's text, made once, is reused right
