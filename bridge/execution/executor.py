@@ -243,7 +243,7 @@ class Executor:
                                         "it is checked again at the next start") from exc  # fmt: skip
         # Not waited for: finishing the execution commits after it, and should a crash lose it, recovery asks
         # the broker for the order's state again (it is journaled, pending, since the plan was committed).
-        self.store.later(journal.update_order, self.store.conn, coid, order)
+        self.store.later(journal.update_order, self.store.conn, coid, order, at=utcnow())
         return order
 
     async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> bool:

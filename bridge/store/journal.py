@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bridge.models import FINAL_SIGNAL_STATES, Order
@@ -147,9 +148,12 @@ def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) 
 
 
 def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None = None, *,
-                 status: str | None = None, error: str | None = None) -> None:  # fmt: skip
-    """Record what the broker said about an order (or a status and error of ours)."""
-    fields: dict[str, Any] = {"updated_at": iso(utcnow())}
+                 status: str | None = None, error: str | None = None, at: datetime | None = None) -> None:  # fmt: skip
+    """Record what the broker said about an order (or a status and error of ours), as of `at` (default now).
+
+    A write that is not waited for runs a batch later: it passes the moment the broker answered.
+    """
+    fields: dict[str, Any] = {"updated_at": iso(at or utcnow())}
     if order is not None:
         fields.update(
             status=order.status, broker_order_id=order.broker_order_id, filled_quantity=str(order.filled_quantity),
