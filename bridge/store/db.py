@@ -156,7 +156,7 @@ class Store:
     savepoint within one `BEGIN IMMEDIATE` transaction, hands the single COMMIT (its fsync) to its commit
     thread, and only then answers the callers: a webhook still gets its 200 only after its row is
     durable, but a burst pays one fsync, not one each. Jobs that arrive while a COMMIT runs form the
-    next batch.
+    next batch, and so do the next writes of the callers that COMMIT answers (an execution's next step).
 
     The statements run on the event loop's thread, and only the COMMIT on another: the sqlite3 module
     lets go of the GIL around every statement, and a writer thread had to win it back from the busy
@@ -436,7 +436,12 @@ class Store:
                 # which is now gone, so answering "duplicate" (200) would acknowledge a lost signal.
                 job.error = error
         _settle(batch)
-        self._drain()
+        # Not at once: the callers just answered run first (their wake-ups are queued ahead of this), and
+        # the next write each of them makes (an execution's next step) joins the next batch rather than
+        # waiting for the one after it.
+        assert self._loop is not None
+        self._drain_scheduled = True
+        self._loop.call_soon(self._drain)
 
     def close_sync(self) -> None:
         """Close the connection (CLI use)."""

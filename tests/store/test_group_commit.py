@@ -174,3 +174,25 @@ async def test_a_read_that_fails_or_leaves_a_transaction_open_fails_alone(fresh_
     )  # fmt: skip
     assert isinstance(results[0], RuntimeError) and isinstance(results[1], ValueError) and results[2] == "kept"
     assert await fresh_store.read(_names, fresh_store) == ["kept"]  # the dangling insert was rolled back
+
+
+async def test_a_callers_next_write_joins_the_batch_right_after_its_answer(fresh_store: Store) -> None:
+    store = fresh_store
+    statements: list[str] = []
+    arriving: list[asyncio.Future[str]] = []
+
+    def trace(sql: str) -> None:  # runs where each statement runs: the loop, or the commit thread
+        statements.append(sql)
+        if sql == "BEGIN IMMEDIATE" and not arriving:  # another caller's write arrives while "first" commits
+            arriving.append(asyncio.ensure_future(store.run(insert_account, store, "other")))
+
+    store.conn.set_trace_callback(trace)
+    try:
+        await store.run(insert_account, store, "first")
+        await store.run(insert_account, store, "second")  # an execution's next step, the moment it hears back
+        await arriving[0]
+    finally:
+        store.conn.set_trace_callback(None)
+    # {first}, then {other, second}: the next step did not wait for a batch of its own behind "other".
+    assert statements.count("COMMIT") == 2, statements
+    assert count_accounts(store.path) == 3
