@@ -309,13 +309,14 @@ class Store:
         error = sqlite3.OperationalError(
             f"database is locked: another process has held the journal's write lock for over {limit:g}s"
         )
-        waiting = [job for job in (*self._lock_wait, *self._waiting) if not job.future.done()]
+        # A job whose caller is gone (cancelled) still runs once the lock comes, as in any batch.
+        waiting = [job for job in (*self._lock_wait, *self._waiting) if job.error is None and not job.future.done()]
         expired = [job for job in waiting if now - job.since >= limit]
         for job in expired:
             job.error = error
         _settle(expired)
-        self._waiting = [job for job in self._waiting if not job.future.done()]
-        left = [job.since for job in waiting if not job.future.done()]
+        self._waiting = [job for job in self._waiting if job.error is None]
+        left = [job.since for job in waiting if job.error is None]
         delay = max(0.001, min(left) + limit - now) if left else limit
         self._lock_timer = self._loop.call_later(delay, self._expire_lock_waits)
 
@@ -328,7 +329,7 @@ class Store:
         if not waited.cancelled() and (error := waited.exception()) is not None:
             # SQLite's own lock still keeps the writers apart: going on without ours only costs latency.
             log.warning("could not take the journal's write lock (%r); writing without it", error)
-        batch = [job for job in batch if not job.future.done()]  # less those answered "locked" meanwhile
+        batch = [job for job in batch if job.error is None]  # less those answered "locked" meanwhile
         if batch:
             self._run_writes(batch)
         else:
