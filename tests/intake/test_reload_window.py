@@ -11,9 +11,11 @@ import asyncio
 import json
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bridge.config.load import LoadedConfig
 from bridge.ids import new_id
 from bridge.intake import wire
 from bridge.intake.process import IntakeProcess, IntakeSpec
@@ -40,15 +42,31 @@ strategies:
 """
 
 
-async def link_to(bridge_process: IntakeProcess) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Any]:
-    """Connect a scripted intake process to the daemon's side of the link; return its ends and the first config."""
+@dataclass
+class Link:
+    """The intake process's ends of the link, the daemon's task serving it, and the first config sent."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    serving: asyncio.Task[None]
+    version: int
+    loaded: LoadedConfig
+
+    async def close(self) -> None:
+        """Close it as an ending intake process does; the daemon lets go of every version it kept."""
+        self.writer.close()
+        await asyncio.wait_for(self.serving, timeout=5)
+
+
+async def link_to(bridge_process: IntakeProcess) -> Link:
+    """Connect a scripted intake process to the daemon's side of the link."""
     daemon_end, intake_end = socket.socketpair()
     reader, writer = await asyncio.open_unix_connection(sock=daemon_end)
-    asyncio.create_task(bridge_process._accept_link(reader, writer))  # noqa: RUF006 - ends with the link
+    serving = asyncio.create_task(bridge_process._accept_link(reader, writer))
     intake_reader, intake_writer = await asyncio.open_unix_connection(sock=intake_end)
     first = await wire.receive(intake_reader)
     assert first is not None and first[0] == "config"
-    return intake_reader, intake_writer, first
+    return Link(intake_reader, intake_writer, serving, first[1], first[2])
 
 
 def webhook_row(body: bytes) -> journal.WebhookRow:
@@ -77,8 +95,8 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
     bridge = live.bridge
     process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
     bridge.swapped.append(process._send_config)  # as `start` does once the real intake process is connected
-    reader, writer, (_, version, loaded) = await link_to(process)
-    side = IntakeSide(loaded, bridge.store, writer, version)  # the intake process's side, on the same journal
+    link = await link_to(process)
+    side = IntakeSide(link.loaded, bridge.store, link.writer, link.version)  # the intake side, on the same journal
 
     request = side.acquire()  # a webhook arrives: its token and subscriptions are judged by this config
     first_runtime = bridge.runtime
@@ -89,7 +107,7 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
     signal, payload, unknown = parse_body(body)
     signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
     side.release(request)
-    sent = await wire.receive(reader)  # the new config reaches the intake process only now
+    sent = await wire.receive(link.reader)  # the new config reaches the intake process only now
     assert sent is not None and sent[0] == "config"
     side.use(sent[2], sent[1])
 
@@ -103,7 +121,7 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
             break
         await asyncio.sleep(0.01)
     assert first_runtime.users == 0 and first_runtime not in bridge._retired
-    writer.close()
+    await link.close()
 
 
 async def test_signals_after_the_new_config_execute_under_it(running: Callable[..., Any], tmp_path: Path) -> None:
@@ -111,11 +129,11 @@ async def test_signals_after_the_new_config_execute_under_it(running: Callable[.
     bridge = live.bridge
     process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
     bridge.swapped.append(process._send_config)
-    reader, writer, (_, version, loaded) = await link_to(process)
-    side = IntakeSide(loaded, bridge.store, writer, version)
+    link = await link_to(process)
+    side = IntakeSide(link.loaded, bridge.store, link.writer, link.version)
     status = await live.edit(MOVED)
     assert status.ok, status
-    sent = await wire.receive(reader)
+    sent = await wire.receive(link.reader)
     assert sent is not None and sent[0] == "config"
     side.use(sent[2], sent[1])
 
@@ -127,4 +145,4 @@ async def test_signals_after_the_new_config_execute_under_it(running: Callable[.
     assert await final_state(live, signal_id) == "executed"
     positions = bridge.store.peek(lambda conn: conn.execute("SELECT broker, symbol, quantity FROM paper_positions"))
     assert [tuple(row) for row in positions] == [("other", "AMD", "1")]
-    writer.close()
+    await link.close()
