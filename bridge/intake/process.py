@@ -94,6 +94,7 @@ class IntakeProcess:
                 except Exception:  # one bad message must not stop the signals behind it
                     log.exception("could not take a message from the intake process")
         finally:  # no more signals can come: the runtimes kept for them may go
+            writer.close()
             versions, self._versions = self._versions, {}
             for runtime in versions.values():
                 self.bridge.release(runtime)

@@ -55,6 +55,7 @@ class Link:
     async def close(self) -> None:
         """Close it as an ending intake process does; the daemon lets go of every version it kept."""
         self.writer.close()
+        await self.writer.wait_closed()
         await asyncio.wait_for(self.serving, timeout=5)
 
 
