@@ -115,6 +115,16 @@ def wait_drained(db: Path, timeout: float = 300) -> None:
     conn.close()
 
 
+def finished_signals(db: Path) -> int:
+    """Signals whose executions have all ended (executed, rejected, expired, ...)."""
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        row = conn.execute("SELECT COUNT(*) FROM signals WHERE state NOT IN ('received', 'processing')").fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
 def order_latencies(db: Path, since: str = "", until: str = "9999") -> dict[str, Any]:
     """Signal-to-order latency from journal timestamps (received -> first fill) of signals in a window."""
     wait_drained(db)
@@ -193,10 +203,18 @@ async def measure(
         await asyncio.to_thread(wait_drained, db)
         report["signal_to_order"] = order_latencies(db, began, ended)
     flood = bodies(args.requests, offset + 200 + args.requests)
+    finished = await asyncio.to_thread(finished_signals, db) if db is not None else 0
+    flood_began = time.monotonic()
     if args.wrk:  # same connections, for a fixed time instead of a fixed count
         throughput = await asyncio.to_thread(wrk.closed_loop, port, path, flood, args.concurrency, args.seconds)
     else:
         throughput = summarize(await run_load(port, path, flood, args.concurrency))
+    if db is not None:  # a flood is accepted and executed at once: how far execution kept up, and the backlog left
+        flood_ended = time.monotonic()
+        executed = await asyncio.to_thread(finished_signals, db) - finished
+        await asyncio.to_thread(wait_drained, db)
+        throughput["executed_per_s"] = executed / (flood_ended - flood_began)
+        throughput["backlog_s"] = time.monotonic() - flood_ended
     return {**report, "throughput": throughput, "at_rate": summarize(rated)}
 
 
@@ -274,6 +292,9 @@ def table(report: dict[str, Any]) -> str:
     s2o, whole = d["signal_to_order"], d["journal"]
     lines.append(f"signal-to-order p50 / p99 ms at {rate}: {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} "
                  f"({s2o['orders_filled']} signals with a filled order)")  # fmt: skip
+    flood = d["throughput"]
+    lines.append(f"in the closed loop the daemon executed {flood['executed_per_s']:.0f} signals/s; the backlog left "
+                 f"took {flood['backlog_s']:.1f} s more")  # fmt: skip
     lines.append(f"journal bytes per signal: {whole['db_bytes_per_signal']:.0f}; final states {whole['states']}; "
                  f"start-up to first answer: {d['startup_s']:.2f} s")  # fmt: skip
     errors = {k: report[k]["throughput"]["errors"] + report[k]["at_rate"]["errors"] for k in kinds}
@@ -290,6 +311,8 @@ SPREAD: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("accepted req/s, 1 insert", lambda r: r["insert"]["throughput"]["rps"]),
     ("daemon/insert", lambda r: _ratio(r["daemon"]["throughput"]["rps"], r["insert"]["throughput"]["rps"])),
     ("intake/insert", lambda r: _ratio(r["intake_only"]["throughput"]["rps"], r["insert"]["throughput"]["rps"])),
+    ("executed signals/s in the closed loop", lambda r: r["daemon"]["throughput"]["executed_per_s"]),
+    ("backlog after the closed loop s", lambda r: r["daemon"]["throughput"]["backlog_s"]),
     ("ack p50 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p50_ms"]),
     ("ack p99 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p99_ms"]),
     ("ack p99 ms at rate, intake", lambda r: r["intake_only"]["at_rate"]["p99_ms"]),

@@ -28,6 +28,9 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
     assert report["daemon"]["journal"]["signals"] == 200 + 60 + 60
     assert report["daemon"]["signal_to_order"]["orders_filled"] == 60  # the fixed-rate phase's signals only
     assert report["daemon"]["peak_rss_mb"] > 0
+    flood = report["daemon"]["throughput"]  # how far execution kept up with the closed loop, and what it left
+    assert flood["executed_per_s"] >= 0 and flood["backlog_s"] >= 0
+    assert "in the closed loop the daemon executed" in result.stdout
 
 
 def test_repeated_runs_report_each_figure_over_the_runs(tmp_path: Path) -> None:
