@@ -46,6 +46,16 @@ class Runtime:
     # Requests and queued jobs still working with this runtime: a replaced runtime's brokers close at zero.
     users: int = 0
 
+    def lease(self) -> Runtime:
+        """Count one more user (a request, a queued job, a config the intake process judges with)."""
+        self.users += 1
+        return self
+
+    def end_lease(self) -> bool:
+        """Count one user fewer; True when that was the last one."""
+        self.users -= 1
+        return self.users == 0
+
     @property
     def strategies(self) -> dict[str, Strategy]:
         """Strategies by URL name."""

@@ -127,13 +127,11 @@ class Bridge:
 
     def acquire(self) -> Runtime:
         """Pin the live runtime for one request (a reload mid-request does not change what it sees)."""
-        self.runtime.users += 1
-        return self.runtime
+        return self.runtime.lease()
 
     def release(self, runtime: Runtime) -> None:
         """End a lease taken by `acquire` (or held by a queued job)."""
-        runtime.users -= 1
-        if runtime is not self.runtime and runtime.users == 0:
+        if runtime.end_lease() and runtime is not self.runtime:
             self._collect()
 
     def _lease(self, job: Job, runtime: Runtime) -> Work:
@@ -141,8 +139,7 @@ class Bridge:
         sub = runtime.subscription(job.strategy, job.subscription)
         if sub is not None and job.target is None:
             job = replace(job, target=Target(sub.broker, runtime.broker(sub.broker), sub))
-        runtime.users += 1
-        return Work(job, runtime)
+        return Work(job, runtime.lease())
 
     def _swap(self, new: Runtime) -> None:
         """Make `new` the live runtime; called between requests (the event loop runs one thing at a time)."""

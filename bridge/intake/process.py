@@ -119,8 +119,7 @@ class IntakeProcess:
     def _send_config(self, runtime: Runtime) -> None:
         if self._link is not None and not self._link.is_closing():
             self._latest += 1
-            runtime.users += 1  # a lease, ended when the intake process retires this version
-            self._versions[self._latest] = runtime
+            self._versions[self._latest] = runtime.lease()  # ended when the intake process retires this version
             wire.send(self._link, ("config", self._latest, runtime.loaded))
 
     async def _watch_exit(self) -> None:

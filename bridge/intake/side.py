@@ -48,13 +48,11 @@ class IntakeSide:
 
     def acquire(self) -> Runtime:
         """Lease the live runtime for one request."""
-        self.runtime.users += 1
-        return self.runtime
+        return self.runtime.lease()
 
     def release(self, runtime: Runtime) -> None:
         """End a request's lease; the last one of a replaced version tells the daemon."""
-        runtime.users -= 1
-        if runtime is not self.runtime and runtime.users == 0:
+        if runtime.end_lease() and runtime is not self.runtime:
             self._retire(runtime)
 
     def _retire(self, runtime: Runtime) -> None:
