@@ -211,6 +211,10 @@ class Store:
         # The event loop must never sleep in SQLite's busy handler: a lock held by another process (a CLI
         # command) is waited for by retrying the batch, up to busy_timeout_ms, while the loop serves on.
         self.conn.execute("PRAGMA busy_timeout=0")
+        # Every write of a job runs inside a savepoint, and a savepoint keeps a copy of each page it changes.
+        # Past 64 KiB SQLite moves those copies to a temporary file: a plan placed with its paper orders
+        # (a dozen tables and indexes) crossed that and paid a write() per page. In memory they never spill.
+        self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute(f"PRAGMA wal_autocheckpoint={Checkpointer.BACKSTOP_PAGES}")
         if self.checkpoints:
             self.checkpointer = Checkpointer(lambda: connect(self.path, self.durability, self.busy_timeout_ms),

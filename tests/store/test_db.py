@@ -31,6 +31,25 @@ async def test_pragmas_are_wal_full_and_an_explicit_busy_timeout(fresh_store: St
     assert fresh_store.peek(read) == ("wal", 2, 1500)
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists open files through /proc")
+async def test_a_large_job_keeps_its_savepoint_copies_in_memory(fresh_store: Store) -> None:
+    conn = fresh_store.conn
+
+    def fill() -> None:
+        for n in range(300):
+            conn.execute("INSERT INTO webhooks (id, received_at, method, path, headers, body, status_code) "
+                         "VALUES (?, '2026-01-01', 'POST', '/', '{}', ?, 200)", (f"w{n}", "x" * 1000))  # fmt: skip
+
+    def rewrite_inside_a_savepoint() -> list[str]:
+        with transaction(conn), transaction(conn):  # the inner one is a savepoint: it copies what it changes
+            conn.execute("UPDATE webhooks SET body = body || 'y'")  # about 300 KiB of pages: past the 64 KiB spill
+            return [str(fd.readlink()) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
+
+    await fresh_store.run(fill)
+    opened = await fresh_store.run(rewrite_inside_a_savepoint)
+    assert not [name for name in opened if "etilqs" in name], f"SQLite spilled to a temporary file: {opened}"
+
+
 def test_migrations_apply_once_and_are_idempotent(tmp_path: Path) -> None:
     conn = connect(tmp_path / "j.db")
     db = sqlite_utils.Database(conn)
