@@ -2,7 +2,9 @@
 
 A plan is checked before any of its orders is committed (a refusal leaves a clear decision and no
 order row); then every single submission passes `Guard.create_order`, the last gate before the
-broker: it refuses while trading is halted or the broker's circuit is open.
+broker: it refuses while trading is halted or the broker's circuit is open. A paper order booked
+inside its plan's journal job passes `Guard.admits_at_once` instead, which lets it through only when
+that gate would have nothing to decide; otherwise it goes through `create_order` after all.
 """
 
 from __future__ import annotations
@@ -198,9 +200,21 @@ class Guard:
         except BaseException:
             breaker.probing = False  # cancelled at shutdown: neither a success nor a failure
             raise
-        ok = order.status != "rejected"
-        breaker.record(name, ok, order.error or "rejected", self.clock(), risk.breaker_failures)
+        self.count(name, order)
         return order
+
+    def admits_at_once(self, name: str) -> bool:
+        """Whether an order may go to broker `name` with nothing to decide: not halted, and its circuit closed.
+
+        For orders placed inside a journal job (`create_order_in_journal`): anything else (a halt, an open
+        or half-open circuit) is left to `create_order`, which refuses, or sends the probe, and says why.
+        """
+        return not self.halt.halted and self.breaker(name).opened_at is None
+
+    def count(self, name: str, order: Order) -> None:
+        """Count an answered submission in broker `name`'s circuit (a rejection is a failure)."""
+        failures = self.config().risk.breaker_failures
+        self.breaker(name).record(name, order.status != "rejected", order.error or "rejected", self.clock(), failures)
 
     def status(self) -> dict[str, str]:
         """Each broker's circuit state, for /health."""

@@ -5,7 +5,9 @@ else the last price seen for the symbol); with no price at all the fill price is
 unknown rather than invented. Limit, stop, stop-limit and trailing-stop orders rest until a known
 price (from a later signal or `observe_price`) crosses them. Bracket children wait until their
 entry fills, then rest as one-cancels-other. Day orders expire at the session close. Every create
-is idempotent by client order id, as a careful venue would be.
+is idempotent by client order id, as a careful venue would be. The executor books its orders in the
+transaction that commits their plan (`create_order_in_journal`): the book never holds an order whose
+plan a crash lost, nor the journal an order the book lost.
 """
 
 from __future__ import annotations
@@ -203,6 +205,22 @@ class PaperBroker:
     async def create_order(self, request: OrderRequest) -> Order:
         """Record the order (and its bracket children) and fill it at once when it is marketable."""
         return await self.store.run(self._create, request)
+
+    def create_order_in_journal(self, request: OrderRequest) -> Order:
+        """`create_order` for a caller already inside a journal job: the order joins that job's transaction.
+
+        The book lives in the journal, so the executor places paper orders in the very transaction that
+        commits their plan: the plan and the orders become durable together or not at all, and the
+        orders need no commit of their own.
+        """
+        return self._create(request)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "create_order" in cls.__dict__ and "create_order_in_journal" not in cls.__dict__:
+            # A subclass that changes how orders are placed (a simulated venue in front of the book) is
+            # sent its orders through its own `create_order`, like any broker's.
+            cls.create_order_in_journal = None  # type: ignore[assignment]
 
     def _create(self, request: OrderRequest) -> Order:
         if request.quantity <= 0:

@@ -10,11 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
-from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
+from bridge.errors import (
+    BrokerError,
+    DuplicateClientOrderId,
+    OrderNotFound,
+    OrderRejected,
+    TemporaryBrokerError,
+)
 from bridge.execution.market import market_context
 from bridge.execution.orders import client_order_id, order_rows, request_from_rows
 from bridge.models import Order, OrderRequest, Position, Signal
@@ -22,11 +28,12 @@ from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
 from bridge.store import journal
-from bridge.store.db import Store, iso, utcnow
+from bridge.store.db import Store, iso, transaction, utcnow
 
 log = logging.getLogger("bridge.executor")
 T = TypeVar("T")
 READ_ATTEMPTS = 3
+Placed = tuple[sqlite3.Row, Order]  # an order placed with its plan, and the broker's answer
 
 
 @dataclass(frozen=True)
@@ -168,10 +175,56 @@ class Executor:
         if not plan.legs:
             return "executed", plan.decision
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
-        planned = await self.store.run(
-            journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows, started
-        )
+        place = getattr(broker, "create_order_in_journal", None)
+        if place is None:
+            planned = await self.store.run(
+                journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows, started
+            )
+        else:
+            planned, placed = await self.store.run(self._plan_and_place, place, broker_name, job, plan.decision,
+                                                   rows, started)  # fmt: skip
+            for row, order in placed:  # told once committed: a failed COMMIT took the orders with it
+                self.emit(_order_event(job, row, order))
         return await self._run_orders(job, broker, sub, planned, plan.decision)
+
+    def _plan_and_place(
+        self,
+        place: Callable[[OrderRequest], Order],
+        broker: str,
+        job: Job,
+        decision: str,
+        rows: list[dict[str, Any]],
+        started: str,
+    ) -> tuple[list[sqlite3.Row], list[Placed]]:
+        """For a broker whose book is in the journal: commit the plan and place its orders in one journal job.
+
+        The orders can never be durable without their plan, so they need not wait for its COMMIT, nor for
+        one of their own. They go in turn while each answer lets the next one go, as `_run_orders` sends
+        them; the first that needs more (a halt or a circuit not closed, an error, an exit still working)
+        is left as planned, and `_run_orders` goes on from there as for any broker.
+        """
+        conn = self.store.conn
+        placed: list[Placed] = []
+        with transaction(conn):
+            planned = journal.save_plan(conn, job.signal_id, job.subscription, decision, rows, started)
+            sequence = _in_turn(planned)
+            for index, (row, children) in enumerate(sequence):
+                if self.guard is not None and not self.guard.admits_at_once(broker):
+                    break
+                try:
+                    order = place(request_from_rows(row, children))
+                except BrokerError:  # it wrote nothing; `_run_orders` sends it again and handles the error
+                    break
+                if self.guard is not None:
+                    self.guard.count(broker, order)
+                journal.update_order(conn, row["client_order_id"], order, at=utcnow())
+                placed.append((row, order))
+                has_next = index + 1 < len(sequence)
+                if order.status == "rejected" or (has_next and row["leg"] == "exit" and order.status != "filled"):
+                    break
+            if placed:  # as `_run_orders` needs them: with the broker's answers
+                planned = journal.planned_orders(conn, job.signal_id, job.subscription)
+        return planned, placed
 
     def _decision(self, job: Job) -> str:
         row = self.store.conn.execute(
@@ -182,10 +235,8 @@ class Executor:
 
     async def _run_orders(self, job: Job, broker: Broker, sub: Subscription, planned: list[sqlite3.Row],
                           decision: str) -> tuple[str, str]:  # fmt: skip
-        children = [row for row in planned if row["parent_client_order_id"]]
-        planned = [row for row in planned if not row["parent_client_order_id"]]
-        for index, row in enumerate(planned):
-            mine = [c for c in children if c["parent_client_order_id"] == row["client_order_id"]]
+        sequence = _in_turn(planned)
+        for index, (row, mine) in enumerate(sequence):
             order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
             if order is not None:
                 self.emit(_order_event(job, row, order))
@@ -194,13 +245,13 @@ class Executor:
             status = order.status if order else row["status"]
             if status == "rejected":
                 error = order.error if order else row["error"]
-                await self._skip_rest(planned[index + 1 :], "not sent: an earlier order was rejected")
+                await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order was rejected")
                 raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
-            has_next = index + 1 < len(planned)
+            has_next = index + 1 < len(sequence)
             if has_next and row["leg"] == "exit" and status != "filled":
                 filled = await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout)
                 if not filled:
-                    await self._skip_rest(planned[index + 1 :], "not sent: the exit did not fill in time")
+                    await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: the exit did not fill in time")
                     raise Outcome(
                         "failed",
                         f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, "
@@ -268,6 +319,17 @@ class Executor:
                 await self.store.run(
                     journal.update_order, self.store.conn, row["client_order_id"], status="canceled", error=why
                 )
+
+
+def _in_turn(planned: list[sqlite3.Row]) -> list[tuple[sqlite3.Row, list[sqlite3.Row]]]:
+    """A plan's orders in the order they are sent, each with its bracket children (the broker places them with it)."""
+    children = [row for row in planned if row["parent_client_order_id"]]
+    return [(row, [c for c in children if c["parent_client_order_id"] == row["client_order_id"]])
+            for row in planned if not row["parent_client_order_id"]]  # fmt: skip
+
+
+def _rows(sequence: list[tuple[sqlite3.Row, list[sqlite3.Row]]]) -> list[sqlite3.Row]:
+    return [row for row, _children in sequence]
 
 
 def _order_event(job: Job, row: sqlite3.Row, order: Order) -> Event:
