@@ -62,7 +62,7 @@ class ServerConfig(Strict):
     intake_process: bool = Field(
         default=False,
         description="answer webhooks in a second process, so intake and execution each get a CPU core; for "
-        "sustained rates of hundreds of signals a second (needs a restart; POSIX only)",
+        "floods of well over a thousand signals a second (needs a restart; POSIX only)",
     )
 
     @field_validator("admin_token")
