@@ -13,6 +13,7 @@ plan a crash lost, nor the journal an order the book lost.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, time
 from decimal import Decimal
 from time import monotonic
@@ -206,21 +207,18 @@ class PaperBroker:
         """Record the order (and its bracket children) and fill it at once when it is marketable."""
         return await self.store.run(self._create, request)
 
-    def create_order_in_journal(self, request: OrderRequest) -> Order:
+    @property
+    def create_order_in_journal(self) -> Callable[[OrderRequest], Order] | None:
         """`create_order` for a caller already inside a journal job: the order joins that job's transaction.
 
         The book lives in the journal, so the executor places paper orders in the very transaction that
         commits their plan: the plan and the orders become durable together or not at all, and the
-        orders need no commit of their own.
+        orders need no commit of their own. None when `create_order` is not this class's own (a subclass,
+        a mixin or a patch that puts a simulated venue in front of the book): then every order goes
+        through that `create_order`, like any broker's.
         """
-        return self._create(request)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "create_order" in cls.__dict__ and "create_order_in_journal" not in cls.__dict__:
-            # A subclass that changes how orders are placed (a simulated venue in front of the book) is
-            # sent its orders through its own `create_order`, like any broker's.
-            cls.create_order_in_journal = None  # type: ignore[assignment]
+        own = type(self).create_order is _PAPER_CREATE_ORDER and "create_order" not in vars(self)
+        return self._create if own else None
 
     def _create(self, request: OrderRequest) -> Order:
         if request.quantity <= 0:
@@ -471,3 +469,6 @@ class PaperBroker:
             return self._fetch(client_order_id)
 
         return await self.store.run(run)
+
+
+_PAPER_CREATE_ORDER = PaperBroker.create_order  # as defined here: a later patch of the class is not "its own"

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
 from bridge.errors import (
-    BrokerError,
     DuplicateClientOrderId,
     OrderNotFound,
     OrderRejected,
@@ -176,21 +175,23 @@ class Executor:
             return "executed", plan.decision
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
         place = getattr(broker, "create_order_in_journal", None)
-        if place is None:
+        if place is None or getattr(broker, "store", None) is not self.store:  # its writes must join this journal's job
             planned = await self.store.run(
                 journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows, started
             )
         else:
             planned, placed = await self.store.run(self._plan_and_place, place, broker_name, job, plan.decision,
                                                    rows, started)  # fmt: skip
-            for row, order in placed:  # told once committed: a failed COMMIT took the orders with it
+            for row, order in placed:  # counted and told once committed: a failed COMMIT took the orders with it
+                if self.guard is not None:
+                    self.guard.count(broker_name, order)
                 self.emit(_order_event(job, row, order))
         return await self._run_orders(job, broker, sub, planned, plan.decision)
 
     def _plan_and_place(
         self,
         place: Callable[[OrderRequest], Order],
-        broker: str,
+        name: str,
         job: Job,
         decision: str,
         rows: list[dict[str, Any]],
@@ -200,8 +201,10 @@ class Executor:
 
         The orders can never be durable without their plan, so they need not wait for its COMMIT, nor for
         one of their own. They go in turn while each answer lets the next one go, as `_run_orders` sends
-        them; the first that needs more (a halt or a circuit not closed, an error, an exit still working)
-        is left as planned, and `_run_orders` goes on from there as for any broker.
+        them; the first that needs more (a halt or a circuit not closed, an id the book already holds, an
+        exit still working) is left as planned, and `_run_orders` goes on from there as for any broker.
+        A refusal is final, as from any broker: never sent again. Any other error fails the whole job,
+        plan included: nothing was booked, since the book is written in this very transaction.
         """
         conn = self.store.conn
         placed: list[Placed] = []
@@ -209,14 +212,15 @@ class Executor:
             planned = journal.save_plan(conn, job.signal_id, job.subscription, decision, rows, started)
             sequence = _in_turn(planned)
             for index, (row, children) in enumerate(sequence):
-                if self.guard is not None and not self.guard.admits_at_once(broker):
+                if self.guard is not None and not self.guard.admits_at_once(name):
                     break
+                request = request_from_rows(row, children)
                 try:
-                    order = place(request_from_rows(row, children))
-                except BrokerError:  # it wrote nothing; `_run_orders` sends it again and handles the error
+                    order = place(request)
+                except DuplicateClientOrderId:  # `_run_orders` adopts the order the book holds, as for any broker
                     break
-                if self.guard is not None:
-                    self.guard.count(broker, order)
+                except OrderRejected as exc:  # it wrote nothing (its savepoint is rolled back)
+                    order = _rejected(request, str(exc))
                 journal.update_order(conn, row["client_order_id"], order, at=utcnow())
                 placed.append((row, order))
                 has_next = index + 1 < len(sequence)

@@ -213,7 +213,9 @@ class Store:
         self.conn.execute("PRAGMA busy_timeout=0")
         # Every write of a job runs inside a savepoint, and a savepoint keeps a copy of each page it changes.
         # Past 64 KiB SQLite moves those copies to a temporary file: a plan placed with its paper orders
-        # (a dozen tables and indexes) crossed that and paid a write() per page. In memory they never spill.
+        # (a dozen tables and indexes) crossed that and paid a write() per page. With this, the writer's
+        # savepoint copies, temporary tables and sorts stay in memory; each is bounded by one job (pruning,
+        # for one, deletes in limited steps).
         self.conn.execute("PRAGMA temp_store=MEMORY")
         self.conn.execute(f"PRAGMA wal_autocheckpoint={Checkpointer.BACKSTOP_PAGES}")
         if self.checkpoints:

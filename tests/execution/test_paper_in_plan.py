@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -14,9 +14,10 @@ from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk
+from bridge.errors import OrderRejected
 from bridge.execution.executor import Executor, Job, client_order_id
 from bridge.halt import HaltState
-from bridge.models import Signal
+from bridge.models import Order, OrderRequest, Signal
 from bridge.notify.events import Event
 from bridge.risk import Guard
 from bridge.store import journal
@@ -100,8 +101,10 @@ async def test_a_failed_commit_takes_the_paper_orders_with_their_plan(
         commit()
 
     monkeypatch.setattr(fresh_store, "_commit", failing_commit)
+    paper.guard.breaker(SUB).failures = 2  # two failed submissions in a row before this one
     signal_id = await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
     assert failed, "the injected COMMIT failure never happened"
+    assert paper.guard.breaker(SUB).failures == 2, "an order the failed COMMIT took away was counted as a success"
     journaled = await paper.query("SELECT client_order_id FROM orders WHERE signal_id = ?", signal_id)
     # Neither the book nor the journal keeps an order the other lost: nothing is left for recovery to guess.
     assert journaled == [] and await paper.booked() == []
@@ -158,18 +161,93 @@ async def test_a_resting_paper_exit_holds_the_entry_back(fresh_store: Store) -> 
     assert execution["state"] == "failed" and "the exit did not fill" in execution["decision"]
 
 
-async def test_a_subclass_that_places_orders_its_own_way_is_called_for_each_order(fresh_store: Store) -> None:
-    calls: list[str] = []
+async def test_a_paper_refusal_inside_the_plan_is_final_and_holds_the_entry_back(fresh_store: Store) -> None:
+    attempts: list[str] = []
 
-    class Venue(PaperBroker):
-        async def create_order(self, request: Any) -> Any:
-            calls.append(request.client_order_id)
-            return await super().create_order(request)
+    class RefusesOnce(PaperBroker):
+        """A book whose first order is refused (say, for buying power); it would take the same order again."""
+
+        def _create(self, request: OrderRequest) -> Order:
+            attempts.append(request.client_order_id)
+            if len(attempts) == 2:  # the exit of the reversal below
+                raise OrderRejected("insufficient buying power")
+            return super()._create(request)
 
     paper = Paper(fresh_store)
-    paper.broker = Venue(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = RefusesOnce(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    await paper.broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
+    signal_id = await paper.run(Signal(ticker="AMD", action="sell", price=Decimal(101)))
+    exit_id = client_order_id(signal_id, SUB, "exit")
+    assert attempts[1:] == [exit_id], "a refused order was sent again, or the entry went after a refused exit"
+    orders = {r["leg"]: r for r in await paper.query("SELECT * FROM orders WHERE signal_id = ?", signal_id)}
+    assert orders["exit"]["status"] == "rejected" and orders["exit"]["error"] == "insufficient buying power"
+    assert orders["entry"]["status"] == "canceled"
+    execution = (await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id))[0]
+    assert execution["state"] == "failed" and "the exit was rejected by the broker" in execution["decision"]
+    assert paper.guard.breaker(SUB).failures == 1
+
+
+class Logged(PaperBroker):
+    """A simulated venue in front of the book: it logs each order, then books it."""
+
+    calls: ClassVar[list[str]] = []
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        Logged.calls.append(request.client_order_id)
+        return await super().create_order(request)
+
+
+class LoggingMixin:
+    async def create_order(self, request: OrderRequest) -> Order:
+        Logged.calls.append(request.client_order_id)
+        return await super().create_order(request)  # type: ignore[misc]
+
+
+class Mixed(LoggingMixin, PaperBroker):
+    pass
+
+
+def subclass(store: Store, monkeypatch: pytest.MonkeyPatch) -> PaperBroker:
+    return Logged(PaperOptions(), BrokerContext(name=SUB, store=store))
+
+
+def mixin(store: Store, monkeypatch: pytest.MonkeyPatch) -> PaperBroker:
+    return Mixed(PaperOptions(), BrokerContext(name=SUB, store=store))
+
+
+def patched_instance(store: Store, monkeypatch: pytest.MonkeyPatch) -> PaperBroker:
+    broker = PaperBroker(PaperOptions(), BrokerContext(name=SUB, store=store))
+    create = broker.create_order
+
+    async def logged(request: OrderRequest) -> Order:
+        Logged.calls.append(request.client_order_id)
+        return await create(request)
+
+    monkeypatch.setattr(broker, "create_order", logged)
+    return broker
+
+
+def patched_class(store: Store, monkeypatch: pytest.MonkeyPatch) -> PaperBroker:
+    create = PaperBroker.create_order
+
+    async def logged(self: PaperBroker, request: OrderRequest) -> Order:
+        Logged.calls.append(request.client_order_id)
+        return await create(self, request)
+
+    monkeypatch.setattr(PaperBroker, "create_order", logged)
+    return PaperBroker(PaperOptions(), BrokerContext(name=SUB, store=store))
+
+
+@pytest.mark.parametrize("make", [subclass, mixin, patched_instance, patched_class])
+async def test_a_venue_in_front_of_the_book_is_called_for_each_order(
+    fresh_store: Store, monkeypatch: pytest.MonkeyPatch, make: Callable[[Store, pytest.MonkeyPatch], PaperBroker]
+) -> None:
+    Logged.calls.clear()
+    paper = Paper(fresh_store)
+    paper.broker = make(fresh_store, monkeypatch)
     await paper.broker.connect()
     signal_id = await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
-    assert calls == [client_order_id(signal_id, SUB, "entry")]
-    assert await paper.booked() == calls
+    assert Logged.calls == [client_order_id(signal_id, SUB, "entry")]
+    assert await paper.booked() == Logged.calls
     assert await fresh_store.read(journal.unresolved_orders, fresh_store.conn) == []
