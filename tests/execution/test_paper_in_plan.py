@@ -17,7 +17,7 @@ from bridge.config.security import GlobalRisk
 from bridge.errors import OrderRejected
 from bridge.execution.executor import Executor, Job, client_order_id
 from bridge.halt import HaltState
-from bridge.models import Order, OrderRequest, Signal
+from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
 from bridge.notify.events import Event
 from bridge.risk import Guard
 from bridge.store import journal
@@ -251,3 +251,32 @@ async def test_a_venue_in_front_of_the_book_is_called_for_each_order(
     assert Logged.calls == [client_order_id(signal_id, SUB, "entry")]
     assert await paper.booked() == Logged.calls
     assert await fresh_store.read(journal.unresolved_orders, fresh_store.conn) == []
+
+
+async def test_a_paper_bracket_is_booked_with_its_plan_and_its_children_are_journaled_as_the_book_holds_them(
+    fresh_store: Store,
+) -> None:
+    paper = Paper(fresh_store)
+    await paper.broker.connect()
+    signal = Signal(ticker="AMD", action="buy", price=Decimal(100), take_profit=TakeProfit(limit_price=Decimal(110)),
+                    stop_loss=StopLoss(stop_price=Decimal(95)))  # fmt: skip
+    signal_id = await paper.run(signal)
+    orders = {r["leg"]: r for r in await paper.query("SELECT * FROM orders WHERE signal_id = ?", signal_id)}
+    book = {r["client_order_id"]: r["status"] for r in await paper.query("SELECT * FROM paper_orders")}
+    assert orders["entry"]["status"] == "filled" and book[orders["entry"]["client_order_id"]] == "filled"
+    for leg in ("take_profit", "stop_loss"):  # working once the entry filled, in the book and in the journal
+        assert orders[leg]["status"] == "open" and book[orders[leg]["client_order_id"]] == "open"
+    assert (await paper.query("SELECT state FROM signals WHERE id = ?", signal_id))[0]["state"] == "executed"
+
+
+async def test_after_the_cooldown_the_probe_order_goes_through_create_order_and_closes_the_circuit(
+    fresh_store: Store,
+) -> None:
+    paper = Paper(fresh_store)
+    await paper.broker.connect()
+    breaker = paper.guard.breaker(SUB)
+    cooldown = paper.guard.config().risk.breaker_cooldown
+    breaker.failures, breaker.opened_at, breaker.last_error = 3, paper.guard.clock() - cooldown - 1, "503"
+    signal_id = await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
+    assert await paper.booked() == [client_order_id(signal_id, SUB, "entry")]
+    assert breaker.opened_at is None and breaker.failures == 0 and not breaker.probing
