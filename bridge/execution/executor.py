@@ -14,12 +14,7 @@ from typing import Any, TypeVar
 
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
-from bridge.errors import (
-    DuplicateClientOrderId,
-    OrderNotFound,
-    OrderRejected,
-    TemporaryBrokerError,
-)
+from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
 from bridge.execution.orders import client_order_id, order_rows, request_from_rows
 from bridge.models import Order, OrderRequest, Position, Signal
@@ -223,8 +218,7 @@ class Executor:
                     order = _rejected(request, str(exc))
                 journal.update_order(conn, row["client_order_id"], order, at=utcnow())
                 placed.append((row, order))
-                has_next = index + 1 < len(sequence)
-                if order.status == "rejected" or (has_next and row["leg"] == "exit" and order.status != "filled"):
+                if order.status == "rejected" or _exit_working(row, order.status, index + 1 < len(sequence)):
                     break
             if placed:  # as `_run_orders` needs them: with the broker's answers
                 planned = journal.planned_orders(conn, job.signal_id, job.subscription)
@@ -251,8 +245,7 @@ class Executor:
                 error = order.error if order else row["error"]
                 await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order was rejected")
                 raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
-            has_next = index + 1 < len(sequence)
-            if has_next and row["leg"] == "exit" and status != "filled":
+            if _exit_working(row, status, index + 1 < len(sequence)):
                 filled = await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout)
                 if not filled:
                     await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: the exit did not fill in time")
@@ -330,6 +323,11 @@ def _in_turn(planned: list[sqlite3.Row]) -> list[tuple[sqlite3.Row, list[sqlite3
     children = [row for row in planned if row["parent_client_order_id"]]
     return [(row, [c for c in children if c["parent_client_order_id"] == row["client_order_id"]])
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
+
+
+def _exit_working(row: sqlite3.Row, status: str, has_next: bool) -> bool:
+    """Whether an order holds the rest of its plan back: an exit not (yet) filled, with an entry after it."""
+    return has_next and row["leg"] == "exit" and status != "filled"
 
 
 def _rows(sequence: list[tuple[sqlite3.Row, list[sqlite3.Row]]]) -> list[sqlite3.Row]:
