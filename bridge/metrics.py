@@ -27,6 +27,8 @@ WEBHOOK_PREFIXES = ("/webhook/", "/trading/webhook/")
 OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidden", 405: "wrong-method",
             413: "too-large", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
+# A healthy disk syncs in about a millisecond; the upper buckets are stalls a webhook's answer waited out.
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def orders_by_status(conn: sqlite3.Connection) -> dict[str, int]:
@@ -83,6 +85,11 @@ class Metrics:
         self.broker_errors = Counter("bridge_broker_errors", "orders a broker rejected or left unknown", ["broker"],
                                      registry=r)  # fmt: skip
         self.reloads = Counter("bridge_reloads", "config reloads by result", ["result"], registry=r)
+        self.commits = Histogram("bridge_journal_commit_seconds",
+                                 "how long each journal COMMIT took (with durability: full, its fsync), by the process "
+                                 "that wrote it; a webhook is answered only after its own", ["writer"],
+                                 buckets=COMMIT_BUCKETS, registry=r)  # fmt: skip
+        self._writers = {name: self.commits.labels(name) for name in ("daemon", "intake")}
         self.registry.register(_Live(self))
         # Label children made once: the per-request cost is one lookup and one increment.
         self._outcomes = {code: self.webhooks.labels(name) for code, name in OUTCOMES.items()}
@@ -93,6 +100,10 @@ class Metrics:
         if child is None:
             child = self._outcomes[status] = self.webhooks.labels(str(status))
         child.inc()
+
+    def observe_commit(self, seconds: float, writer: str = "daemon") -> None:
+        """Count one journal COMMIT that took `seconds`, by the daemon or the intake process (any thread)."""
+        self._writers[writer].observe(seconds)
 
     def observe(self, event: Event) -> None:
         """Count an execution, order, reload or halt event."""

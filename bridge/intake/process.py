@@ -111,6 +111,9 @@ class IntakeProcess:
             await self.bridge.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(received), runtime)
         elif kind == "answer":
             self.metrics.count_webhook(message[1])
+        elif kind == "commits":
+            for seconds in message[1]:
+                self.metrics.observe_commit(seconds, "intake")
         elif kind == "retired":
             retired = self._versions.pop(message[1], None)
             if retired is not None:

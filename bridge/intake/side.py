@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,10 @@ class IntakeSide:
         self.store = store
         self.link = link
         self.runtime: Runtime = IntakeRuntime(loaded, version=version)
+        # This journal's COMMIT durations, for the daemon's metrics: sent along with the next answer, which
+        # follows each commit at once (a deque, since the commit thread appends while the loop takes).
+        self._commits: deque[float] = deque()
+        store.commit_observers.append(self._commits.append)
 
     def use(self, loaded: LoadedConfig, version: int) -> None:
         """Serve the next requests with the config the daemon has just applied."""
@@ -72,7 +77,10 @@ class IntakeSide:
         return signal_id
 
     def count_webhook(self, status: int) -> None:
-        """Tell the daemon's metrics about one webhook answer."""
+        """Tell the daemon's metrics about one webhook answer (and the journal commits since the last one)."""
+        if self._commits:
+            taken = [self._commits.popleft() for _ in range(len(self._commits))]
+            wire.send(self.link, ("commits", taken))
         wire.send(self.link, ("answer", status))
 
 

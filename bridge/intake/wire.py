@@ -12,7 +12,7 @@ import struct
 from typing import Any
 
 _HEADER = struct.Struct(">I")
-LINK_SOCKET = "link.sock"  # intake process -> daemon: accepted signals, answer counts; back: configs
+LINK_SOCKET = "link.sock"  # intake process -> daemon: accepted signals, answer counts, commit times; back: configs
 APP_SOCKET = "app.sock"  # the daemon's HTTP app, for every request that is not a webhook
 
 

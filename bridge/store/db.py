@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import sqlite_utils
 
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.migrations import migrate
+from bridge.store.slow_commits import SlowCommits
 from bridge.store.writelock import WriteLock
 
 log = logging.getLogger("bridge.store")
@@ -191,6 +193,8 @@ class Store:
         self._reader: sqlite3.Connection | None = None  # `peek`: the event loop's read-only connection
         self._lock = WriteLock(self.path)
         self.checkpointer: Checkpointer | None = None
+        # Told each COMMIT's duration in seconds, on the commit thread (metrics; a warning when the disk stalls).
+        self.commit_observers: list[Callable[[float], None]] = [SlowCommits()]
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -423,6 +427,7 @@ class Store:
     def _commit(self) -> None:
         """On the commit thread: make the batch durable, or roll it back."""
         conn = self.conn
+        began = time.perf_counter()
         try:
             conn.execute("COMMIT")
         except sqlite3.Error:
@@ -431,6 +436,12 @@ class Store:
             raise
         finally:
             self._lock.release()
+        took = time.perf_counter() - began
+        for observer in self.commit_observers:
+            try:
+                observer(took)
+            except Exception:  # the batch is committed: an observer's bug must not report it lost
+                log.exception("commit observer failed")
 
     def _committed(self, batch: list[_Job], commit: asyncio.Future[None]) -> None:
         """Back on the event loop: answer the batch, then start the next one."""

@@ -77,6 +77,7 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
     """
     bridge = bridge or Bridge(loaded)
     metrics = Metrics(bridge)
+    bridge.store.commit_observers.append(metrics.observe_commit)
     operations = Operations(bridge, metrics)  # metrics and notifications from executions, halts and reloads
     helper = None if intake is None else IntakeProcess(bridge, metrics, intake, on_intake_end or (lambda failed: None))
 

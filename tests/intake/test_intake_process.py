@@ -7,6 +7,7 @@ sees: answers, the journal, positions, the admin listener, reloads, and how the 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -64,6 +65,9 @@ def test_a_webhook_answered_by_the_intake_process_is_executed_by_the_daemon(
     # The daemon's metrics count the answers the intake process gave.
     metrics = httpx.get(f"{daemon.base}/metrics", headers=BEARER).text
     assert 'bridge_webhooks_total{outcome="accepted"} 2.0' in metrics
+    # ... and the journal COMMITs it made (and the answers waited for), told along with those answers.
+    intake_commits = re.search(r'^bridge_journal_commit_seconds_count\{writer="intake"\} (\S+)$', metrics, re.M)
+    assert intake_commits is not None and float(intake_commits.group(1)) >= 1, metrics
 
 
 def test_a_wrong_token_is_refused_and_trades_nothing(start_daemon: Callable[..., Daemon]) -> None:

@@ -71,6 +71,12 @@ def test_metrics_count_webhooks_orders_latency_errors_and_halt(make_daemon: Any)
     assert after[("bridge_broker_up", (("broker", "paper"),))] == 1
     assert after[("bridge_config_last_reload_success", ())] == 1
     assert ("bridge_broker_errors_total", (("broker", "paper"),)) not in after
+    # Every accepted webhook waited for a journal COMMIT, timed in the daemon (grouped: at least one).
+    daemon_writer = (("writer", "daemon"),)
+    commits = after[("bridge_journal_commit_seconds_count", daemon_writer)]
+    assert commits >= 1 and after[("bridge_journal_commit_seconds_sum", daemon_writer)] > 0
+    assert after[("bridge_journal_commit_seconds_bucket", (("le", "+Inf"), ("writer", "daemon")))] == commits
+    assert after.get(("bridge_journal_commit_seconds_count", (("writer", "intake"),))) == 0  # no intake process
 
     halted = httpx.post(f"{daemon.base}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
     assert halted.status_code == 200
