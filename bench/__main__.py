@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -25,6 +26,7 @@ from typing import Any
 import httpx
 
 from bench import wrk
+from bench.disk import FsyncProbe
 from bench.load import LoadResult, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,19 +187,22 @@ def supports_durability() -> bool:
 
 
 async def measure(
-    port: int, path: str, args: argparse.Namespace, offset: int, db: Path | None = None
+    port: int, path: str, args: argparse.Namespace, offset: int, disk: Path, db: Path | None = None
 ) -> dict[str, Any]:
     """An open-loop fixed-rate latency phase, then a closed-loop throughput phase.
 
     With the daemon's journal (`db`), the executions are let finish before and after the fixed-rate
     phase, so its signal-to-order latency is that of the rate alone, not of a backlog left by the flood.
+    The disk the journals are on (`disk`, a directory) is timed through the fixed-rate phase.
     """
     await run_load(port, path, bodies(200, offset), args.concurrency)  # warm-up
     report: dict[str, Any] = {}
     if db is not None:
         await asyncio.to_thread(wait_drained, db)
     began = datetime.now(UTC).isoformat()
-    rated = await run_load(port, path, bodies(args.requests, offset + 200), args.concurrency, rate=args.rate)
+    with FsyncProbe(disk) as probe:
+        rated = await run_load(port, path, bodies(args.requests, offset + 200), args.concurrency, rate=args.rate)
+    report["disk_at_rate"] = probe.summary()
     ended = datetime.now(UTC).isoformat()
     if db is not None:
         await asyncio.to_thread(wait_drained, db)
@@ -226,7 +231,7 @@ def intake_only(directory: Path, path: str, args: argparse.Namespace) -> dict[st
     proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
     try:
         wait_ready(port, proc)
-        report = asyncio.run(measure(port, path, args, 0))
+        report = asyncio.run(measure(port, path, args, 0, directory))
         report["peak_rss_mb"] = peak_rss_mb(proc.pid)
     finally:
         stop(proc)
@@ -252,7 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
         try:
             startup = wait_ready(port, proc)
-            daemon = asyncio.run(measure(port, path, args, 0, directory / "bridge.db"))
+            daemon = asyncio.run(measure(port, path, args, 0, directory, directory / "bridge.db"))
             daemon["startup_s"] = startup
             daemon["journal"] = order_latencies(directory / "bridge.db")  # every signal of the run
             daemon["peak_rss_mb"] = peak_rss_mb(proc.pid)
@@ -266,11 +271,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proc = start([sys.executable, "-m", "bench.reference_app", kind, str(port), str(db), args.durability], ROOT)
             try:
                 wait_ready(port, proc, path)
-                report[kind] = asyncio.run(measure(port, path, args, 0))
+                report[kind] = asyncio.run(measure(port, path, args, 0, directory))
                 report[kind]["peak_rss_mb"] = peak_rss_mb(proc.pid)
             finally:
                 stop(proc)
     return report
+
+
+NAMES = ("daemon", "intake", "1 insert", "echo")  # the table's columns
 
 
 def table(report: dict[str, Any]) -> str:
@@ -289,6 +297,12 @@ def table(report: dict[str, Any]) -> str:
         ratios = (a / b, i / b) if b else (float("nan"), float("nan"))
         lines.append(f"{name:40} {a:9.1f} {i:9.1f} {b:9.1f} {c:9.1f} {ratios[0]:14.2f} {ratios[1]:14.2f}")
     lines.append("(intake: the daemon with execution off, on its own journal: every signal journaled, none traded)")
+    disks = [report[k].get("disk_at_rate") for k in kinds]
+    if all(disks):
+        each = [f"{name} {disk['p99_ms']:.1f} / {disk['max_ms']:.1f}" for name, disk in zip(NAMES, disks, strict=True)]
+        lines.append(f"disk sync p99 / slowest ms during each one's phase at rate: {', '.join(each)}")
+        lines.append("(a slowest sync of 50 ms or more is the disk stalling: the tail of that column's phase waited "
+                     "for it)")  # fmt: skip
     s2o, whole = d["signal_to_order"], d["journal"]
     lines.append(f"signal-to-order p50 / p99 ms at {rate}: {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} "
                  f"({s2o['orders_filled']} signals with a filled order)")  # fmt: skip
@@ -317,6 +331,8 @@ SPREAD: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("ack p99 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p99_ms"]),
     ("ack p99 ms at rate, intake", lambda r: r["intake_only"]["at_rate"]["p99_ms"]),
     ("ack p99 ms at rate, 1 insert", lambda r: r["insert"]["at_rate"]["p99_ms"]),
+    ("ack p99.9 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p999_ms"]),
+    ("slowest disk sync ms, daemon at rate", lambda r: r["daemon"].get("disk_at_rate", {}).get("max_ms", math.nan)),
     ("signal-to-order p50 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p50_ms"]),
     ("signal-to-order p99 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p99_ms"]),
     ("peak RSS MiB, daemon", lambda r: r["daemon"]["peak_rss_mb"]),

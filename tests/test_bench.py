@@ -31,6 +31,10 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
     flood = report["daemon"]["throughput"]  # how far execution kept up with the closed loop, and what it left
     assert flood["executed_per_s"] >= 0 and flood["backlog_s"] >= 0
     assert "in the closed loop the daemon executed" in result.stdout
+    for target in ("daemon", "intake_only", "insert", "echo"):  # the disk was timed beside each fixed-rate phase
+        disk = report[target]["disk_at_rate"]
+        assert disk["syncs"] >= 1 and 0 < disk["p50_ms"] <= disk["max_ms"]
+    assert "disk sync p99 / slowest ms" in result.stdout
 
 
 def test_repeated_runs_report_each_figure_over_the_runs(tmp_path: Path) -> None:
