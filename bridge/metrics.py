@@ -29,6 +29,7 @@ OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidde
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 # A healthy disk syncs in about a millisecond; the upper buckets are stalls a webhook's answer waited out.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 def orders_by_status(conn: sqlite3.Connection) -> dict[str, int]:
@@ -90,6 +91,11 @@ class Metrics:
                                  "that wrote it; a webhook is answered only after its own", ["writer"],
                                  buckets=COMMIT_BUCKETS, registry=r)  # fmt: skip
         self._writers = {name: self.commits.labels(name) for name in ("daemon", "intake")}
+        # With the commit time above, it tells what slow answers waited for: the disk, or the CPU.
+        self.loop_lag = Histogram("bridge_event_loop_lag_seconds",
+                                  "how late the daemon's event loop ran a timer, sampled every 0.25 s; high when "
+                                  "the CPU is saturated or the process was paused", buckets=LAG_BUCKETS,
+                                  registry=r)  # fmt: skip
         self.registry.register(_Live(self))
         # Label children made once: the per-request cost is one lookup and one increment.
         self._outcomes = {code: self.webhooks.labels(name) for code, name in OUTCOMES.items()}

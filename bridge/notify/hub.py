@@ -42,8 +42,12 @@ class Operations:
         # Polled rather than hooked, so a halt from the API, the dashboard or the CLI is seen the same way.
         halt: HaltState = self.bridge.guard.halt.state
         reload: ReloadStatus = self.bridge.reloader.status
+        loop = asyncio.get_running_loop()
         while True:
+            asleep = loop.time()
             await asyncio.sleep(WATCH_INTERVAL)
+            # How much later than asked the loop woke this task: what every other task waited too.
+            self.metrics.loop_lag.observe(max(0.0, loop.time() - asleep - WATCH_INTERVAL))
             now = self.bridge.guard.halt.state
             if now.halted != halt.halted:
                 self.observe(_halt_event(now))

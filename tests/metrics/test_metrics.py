@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from decimal import Decimal
 from typing import Any, cast
@@ -81,6 +83,27 @@ def test_metrics_count_webhooks_orders_latency_errors_and_halt(make_daemon: Any)
     halted = httpx.post(f"{daemon.base}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
     assert halted.status_code == 200
     assert scrape(daemon)[("bridge_halted", ())] == 1
+
+
+def test_a_paused_daemon_shows_as_event_loop_lag(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    assert daemon.process is not None
+
+    def late() -> float:  # samples that found the loop more than a quarter of a second late
+        samples = scrape(daemon)
+        return (
+            samples[("bridge_event_loop_lag_seconds_count", ())]
+            - samples[("bridge_event_loop_lag_seconds_bucket", (("le", "0.25"),))]
+        )
+
+    before = late()
+    os.kill(daemon.process.pid, signal.SIGSTOP)  # as a stalled VM or an overloaded CPU would hold it
+    time.sleep(0.6)
+    os.kill(daemon.process.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 5
+    while late() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert late() >= before + 1
 
 
 def test_a_failed_reload_is_counted(make_daemon: Any) -> None:
