@@ -299,8 +299,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append("(intake: the daemon with execution off, on its own journal: every signal journaled, none traded)")
     disks = [report[k].get("disk_at_rate") for k in kinds]
     if all(disks):
-        each = [f"{name} {disk['p99_ms']:.1f} / {disk['max_ms']:.1f}" for name, disk in zip(NAMES, disks, strict=True)]
-        lines.append(f"disk sync p99 / slowest ms during each one's phase at rate: {', '.join(each)}")
+        each = [f"{name} {disk['p50_ms']:.1f} / {disk['max_ms']:.1f}" for name, disk in zip(NAMES, disks, strict=True)]
+        lines.append(f"disk sync p50 / slowest ms during each one's phase at rate: {', '.join(each)}")
         lines.append("(a slowest sync of 50 ms or more is the disk stalling: the tail of that column's phase waited "
                      "for it)")  # fmt: skip
     s2o, whole = d["signal_to_order"], d["journal"]

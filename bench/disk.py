@@ -52,7 +52,7 @@ class FsyncProbe:
             os.close(fd)
 
     def summary(self) -> dict[str, Any]:
-        """Syncs timed, their p50 and p99, the slowest, and how many took 50 ms or more (in ms)."""
+        """Syncs timed, their p50, p99 and slowest, and how many took 50 ms or more (times in ms)."""
         ordered = sorted(s * 1000 for s in self.samples)
         if not ordered:
             return {"syncs": 0, "p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan"), "slow": 0}
