@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import math
 import os
@@ -238,12 +239,28 @@ def intake_only(directory: Path, path: str, args: argparse.Namespace) -> dict[st
     return report
 
 
+# What the servers run on, besides Python: the figures move with these (uvloop 0.23 answers the daemon's
+# webhooks sooner than the 0.22.1 that ccxt pins: README, Benchmarks).
+STACK = ("uvloop", "httptools", "uvicorn", "starlette")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the HTTP stack every server here runs on, and of SQLite."""
+    found = {"sqlite": sqlite3.sqlite_version}
+    for name in STACK:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure every target in turn and return the report."""
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "requests": args.requests,
                               "concurrency": args.concurrency, "rate": args.rate, "durability": args.durability,
                               "closed_loop": f"wrk, {args.seconds:g} s" if args.wrk else "python",
-                              "python": sys.version.split()[0], "cpus": os.cpu_count(),
+                              "python": sys.version.split()[0], "cpus": os.cpu_count(), "versions": versions(),
                               "intake_process": args.intake_process}  # fmt: skip
     path = f"/webhook/bench/{TOKEN}"
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp:
@@ -311,6 +328,8 @@ def table(report: dict[str, Any]) -> str:
                  f"took {flood['backlog_s']:.1f} s more")  # fmt: skip
     lines.append(f"journal bytes per signal: {whole['db_bytes_per_signal']:.0f}; final states {whole['states']}; "
                  f"start-up to first answer: {d['startup_s']:.2f} s")  # fmt: skip
+    stack = ", ".join(f"{name} {version}" for name, version in report.get("versions", {}).items())
+    lines.append(f"on Python {report['python']}, {report['cpus']} CPUs; {stack}")
     errors = {k: report[k]["throughput"]["errors"] + report[k]["at_rate"]["errors"] for k in kinds}
     lines.append(
         f"transport errors: {errors}; daemon statuses: {d['throughput']['statuses']} {d['at_rate']['statuses']}"

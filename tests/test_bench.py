@@ -35,6 +35,8 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
         disk = report[target]["disk_at_rate"]
         assert disk["syncs"] >= 1 and 0 < disk["p50_ms"] <= disk["max_ms"]
     assert "disk sync p50 / slowest ms" in result.stdout
+    assert set(report["versions"]) == {"sqlite", "uvloop", "httptools", "uvicorn", "starlette"}
+    assert f"uvicorn {report['versions']['uvicorn']}" in result.stdout  # the stack the figures were measured on
 
 
 def test_repeated_runs_report_each_figure_over_the_runs(tmp_path: Path) -> None:
