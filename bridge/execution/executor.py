@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +16,7 @@ from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
-from bridge.execution.orders import client_order_id, order_rows, request_from_rows
+from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows
 from bridge.models import Order, OrderRequest, Position, Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal
@@ -26,8 +26,9 @@ from bridge.store.db import Store, iso, transaction, utcnow
 
 log = logging.getLogger("bridge.executor")
 T = TypeVar("T")
+R = TypeVar("R", sqlite3.Row, dict[str, Any])
 READ_ATTEMPTS = 3
-Placed = tuple[sqlite3.Row, Order]  # an order placed with its plan, and the broker's answer
+Placed = tuple[OrderRow, Order]  # an order placed with its plan, and the broker's answer
 
 
 @dataclass(frozen=True)
@@ -195,17 +196,19 @@ class Executor:
         """For a broker whose book is in the journal: commit the plan and place its orders in one journal job.
 
         The orders can never be durable without their plan, so they need not wait for its COMMIT, nor for
-        one of their own. They go in turn while each answer lets the next one go, as `_run_orders` sends
-        them; the first that needs more (a halt or a circuit not closed, an id the book already holds, an
-        exit still working) is left as planned, and `_run_orders` goes on from there as for any broker.
-        A refusal is final, as from any broker: never sent again. Any other error fails the whole job,
-        plan included: nothing was booked, since the book is written in this very transaction.
+        one of their own; placed first, each is written once, with the broker's answer. They go in turn
+        while each answer lets the next one go, as `_run_orders` sends them; the first that needs more (a
+        halt or a circuit not closed, an id the book already holds, an exit still working) is left as
+        planned, and `_run_orders` goes on from there as for any broker. A refusal is final, as from any
+        broker: never sent again. Any other error fails the whole job, plan included: nothing was booked,
+        since the book is written in this very transaction.
         """
         conn = self.store.conn
         placed: list[Placed] = []
+        answers: dict[str, tuple[Order, datetime]] = {}
+        planned_at = utcnow()
         with transaction(conn):
-            planned = journal.save_plan(conn, job.signal_id, job.subscription, decision, rows, started)
-            sequence = _in_turn(planned)
+            sequence = _in_turn([{**journal.OPTIONAL_ORDER_FIELDS, **row} for row in rows])
             for index, (row, children) in enumerate(sequence):
                 if self.guard is not None and not self.guard.admits_at_once(name):
                     break
@@ -216,12 +219,12 @@ class Executor:
                     break
                 except OrderRejected as exc:  # it wrote nothing (its savepoint is rolled back)
                     order = _rejected(request, str(exc))
-                journal.update_order(conn, row["client_order_id"], order, at=utcnow())
+                answers[row["client_order_id"]] = (order, utcnow())
                 placed.append((row, order))
                 if order.status == "rejected" or _exit_working(row, order.status, index + 1 < len(sequence)):
                     break
-            if placed:  # as `_run_orders` needs them: with the broker's answers
-                planned = journal.planned_orders(conn, job.signal_id, job.subscription)
+            planned = journal.save_plan(conn, job.signal_id, job.subscription, decision, rows, started, answers,
+                                        planned_at)  # fmt: skip
         return planned, placed
 
     def _decision(self, job: Job) -> str:
@@ -318,14 +321,14 @@ class Executor:
                 )
 
 
-def _in_turn(planned: list[sqlite3.Row]) -> list[tuple[sqlite3.Row, list[sqlite3.Row]]]:
+def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
     """A plan's orders in the order they are sent, each with its bracket children (the broker places them with it)."""
     children = [row for row in planned if row["parent_client_order_id"]]
     return [(row, [c for c in children if c["parent_client_order_id"] == row["client_order_id"]])
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
 
 
-def _exit_working(row: sqlite3.Row, status: str, has_next: bool) -> bool:
+def _exit_working(row: OrderRow, status: str, has_next: bool) -> bool:
     """Whether an order holds the rest of its plan back: an exit not (yet) filled, with an entry after it."""
     return has_next and row["leg"] == "exit" and status != "filled"
 
@@ -334,7 +337,7 @@ def _rows(sequence: list[tuple[sqlite3.Row, list[sqlite3.Row]]]) -> list[sqlite3
     return [row for row, _children in sequence]
 
 
-def _order_event(job: Job, row: sqlite3.Row, order: Order) -> Event:
+def _order_event(job: Job, row: OrderRow, order: Order) -> Event:
     price = order.avg_fill_price if order.avg_fill_price is not None else order.limit_price
     latency = (utcnow() - job.received_at).total_seconds()
     return order_event(job.strategy, job.subscription, row["broker"], order.symbol, order.side, str(order.quantity),

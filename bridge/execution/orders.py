@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from bridge.signals.pricing import LegPrices
 from bridge.signals.resolve import Leg, Plan
 
 CHILD_LEGS = ("take_profit", "stop_loss")
+OrderRow = sqlite3.Row | Mapping[str, Any]  # a journaled order, or the plan's row for it before it is written
 
 
 def client_order_id(signal_id: str, subscription: str, leg: str) -> str:
@@ -68,7 +69,7 @@ def order_rows(signal_id: str, subscription: str, broker: str, symbol: str, refe
     return rows
 
 
-def _bracket(row: sqlite3.Row | None) -> BracketLeg | None:
+def _bracket(row: OrderRow | None) -> BracketLeg | None:
     if row is None:
         return None
     return BracketLeg(client_order_id=row["client_order_id"], type=row["type"], limit_price=_dec(row["limit_price"]),
@@ -76,8 +77,8 @@ def _bracket(row: sqlite3.Row | None) -> BracketLeg | None:
                       trail_percent=_dec(row["trail_percent"]))  # fmt: skip
 
 
-def request_from_rows(row: sqlite3.Row, children: Sequence[sqlite3.Row]) -> OrderRequest:
-    """The broker request for a committed order row and its bracket children."""
+def request_from_rows(row: OrderRow, children: Sequence[OrderRow]) -> OrderRequest:
+    """The broker request for an order row and its bracket children (committed, or about to be with the plan)."""
     by_leg = {child["leg"]: child for child in children}
     return OrderRequest(
         client_order_id=row["client_order_id"], symbol=row["symbol"], side=row["side"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,25 +119,47 @@ def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str,
 
 
 def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
-              orders: list[dict[str, Any]], started: str | None = None) -> list[sqlite3.Row]:  # fmt: skip
+              orders: list[dict[str, Any]], started: str | None = None,
+              answers: Mapping[str, tuple[Order, datetime]] | None = None,
+              planned_at: datetime | None = None) -> list[sqlite3.Row]:  # fmt: skip
     """Commit the plan's decision and every planned order (status pending) before any broker call; return them.
 
     The execution becomes `processing` here, with the plan: before it, a crash leaves nothing to resume.
+    `answers` are the broker's answers (and when each came) to orders already placed in this very
+    transaction (a book kept in the journal): those orders are written as answered, in one statement each,
+    and as planned at `planned_at` (before they were placed).
     """
-    now = iso(utcnow())
+    now = iso(planned_at or utcnow())
+    answered = answers or {}
     with transaction(conn):
         start_execution(conn, signal_id, subscription, started, decision)
         for order in orders:
+            answer = answered.get(order["client_order_id"])
+            state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1])}
             conn.execute(
                 "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
                 " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
-                " extended_hours, parent_client_order_id, status, created_at, updated_at) VALUES (:id, :signal_id,"
-                " :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity, :limit_price,"
-                " :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent, :extended_hours,"
-                " :parent_client_order_id, 'pending', :now, :now)",
-                {**OPTIONAL_ORDER_FIELDS, **order, "now": now},
+                " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
+                " error, created_at, updated_at) VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq,"
+                " :client_order_id, :symbol, :side, :type, :quantity, :limit_price, :stop_price, :time_in_force,"
+                " :reference_price, :trail_amount, :trail_percent, :extended_hours, :parent_client_order_id, :status,"
+                " :broker_order_id, :filled_quantity, :avg_fill_price, :error, :now, COALESCE(:updated_at, :now))",
+                {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
             )
     return planned_orders(conn, signal_id, subscription)
+
+
+# An order planned and not yet sent: what the columns hold until the broker answers.
+_PENDING: dict[str, Any] = {"status": "pending", "broker_order_id": None, "filled_quantity": "0",
+                            "avg_fill_price": None, "error": None, "updated_at": None}  # fmt: skip
+
+
+def answer_fields(order: Order) -> dict[str, Any]:
+    """The `orders` columns that hold a broker's answer to an order."""
+    return {"status": order.status, "broker_order_id": order.broker_order_id,
+            "filled_quantity": str(order.filled_quantity),
+            "avg_fill_price": None if order.avg_fill_price is None else str(order.avg_fill_price),
+            "error": order.error}  # fmt: skip
 
 
 def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:
@@ -155,10 +177,7 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     """
     fields: dict[str, Any] = {"updated_at": iso(at or utcnow())}
     if order is not None:
-        fields.update(
-            status=order.status, broker_order_id=order.broker_order_id, filled_quantity=str(order.filled_quantity),
-            avg_fill_price=None if order.avg_fill_price is None else str(order.avg_fill_price), error=order.error,
-        )  # fmt: skip
+        fields.update(answer_fields(order))
     if status is not None:
         fields["status"] = status
     if error is not None:

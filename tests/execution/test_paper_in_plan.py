@@ -81,6 +81,27 @@ async def test_a_paper_reversal_is_planned_and_placed_in_one_transaction(fresh_s
     state = (await paper.query("SELECT state FROM signals WHERE id = ?", signal_id))[0]["state"]
     assert state == "executed"
     assert [e.kind for e in paper.events if e.kind.startswith("order.")] == ["order.filled"] * 3
+    # Placed before they are written, each order is written once, already with the book's answer.
+    assert not [s for s in statements if s.startswith("UPDATE orders")], (
+        "an order placed with its plan is not rewritten"
+    )
+    journaled = await paper.query(
+        "SELECT o.client_order_id, o.status, o.broker_order_id, o.filled_quantity, o.avg_fill_price, o.error,"
+        " o.created_at <= o.updated_at AS ordered, p.status AS book_status, p.broker_order_id AS book_id,"
+        " p.filled_quantity AS book_filled, p.avg_fill_price AS book_price FROM orders o"
+        " JOIN paper_orders p ON p.client_order_id = o.client_order_id WHERE o.signal_id = ? ORDER BY o.seq",
+        signal_id,
+    )
+    assert [row["client_order_id"] for row in journaled] == [exit_id, entry_id]
+    for row in journaled:
+        assert (row["status"], row["broker_order_id"], row["filled_quantity"], row["avg_fill_price"]) == (
+            row["book_status"],
+            row["book_id"],
+            row["book_filled"],
+            row["book_price"],
+        )
+        assert row["status"] == "filled" and row["avg_fill_price"] == "101" and row["error"] is None
+        assert row["broker_order_id"] and row["ordered"] == 1
 
 
 async def test_a_failed_commit_takes_the_paper_orders_with_their_plan(
