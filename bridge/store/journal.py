@@ -118,6 +118,19 @@ def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str,
         )
 
 
+# An order planned and not yet sent: what the columns hold until the broker answers.
+_PENDING: dict[str, Any] = {"status": "pending", "broker_order_id": None, "filled_quantity": "0",
+                            "avg_fill_price": None, "error": None, "updated_at": None}  # fmt: skip
+
+
+def answer_fields(order: Order) -> dict[str, Any]:
+    """The `orders` columns that hold a broker's answer to an order."""
+    return {"status": order.status, "broker_order_id": order.broker_order_id,
+            "filled_quantity": str(order.filled_quantity),
+            "avg_fill_price": None if order.avg_fill_price is None else str(order.avg_fill_price),
+            "error": order.error}  # fmt: skip
+
+
 def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
               orders: list[dict[str, Any]], started: str | None = None,
               answers: Mapping[str, tuple[Order, datetime]] | None = None,
@@ -147,19 +160,6 @@ def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decis
                 {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
             )
     return planned_orders(conn, signal_id, subscription)
-
-
-# An order planned and not yet sent: what the columns hold until the broker answers.
-_PENDING: dict[str, Any] = {"status": "pending", "broker_order_id": None, "filled_quantity": "0",
-                            "avg_fill_price": None, "error": None, "updated_at": None}  # fmt: skip
-
-
-def answer_fields(order: Order) -> dict[str, Any]:
-    """The `orders` columns that hold a broker's answer to an order."""
-    return {"status": order.status, "broker_order_id": order.broker_order_id,
-            "filled_quantity": str(order.filled_quantity),
-            "avg_fill_price": None if order.avg_fill_price is None else str(order.avg_fill_price),
-            "error": order.error}  # fmt: skip
 
 
 def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:
