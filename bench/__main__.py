@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from bench import wrk
+from bench.cpu import CpuMeter
 from bench.disk import FsyncProbe
 from bench.load import LoadResult, run_load
 
@@ -188,22 +189,24 @@ def supports_durability() -> bool:
 
 
 async def measure(
-    port: int, path: str, args: argparse.Namespace, offset: int, disk: Path, db: Path | None = None
+    port: int, pid: int, path: str, args: argparse.Namespace, offset: int, disk: Path, db: Path | None = None
 ) -> dict[str, Any]:
     """An open-loop fixed-rate latency phase, then a closed-loop throughput phase.
 
     With the daemon's journal (`db`), the executions are let finish before and after the fixed-rate
     phase, so its signal-to-order latency is that of the rate alone, not of a backlog left by the flood.
-    The disk the journals are on (`disk`, a directory) is timed through the fixed-rate phase.
+    The disk the journals are on (`disk`, a directory) is timed through the fixed-rate phase, and so is
+    the CPU the server (`pid`) used.
     """
     await run_load(port, path, bodies(200, offset), args.concurrency)  # warm-up
     report: dict[str, Any] = {}
     if db is not None:
         await asyncio.to_thread(wait_drained, db)
     began = datetime.now(UTC).isoformat()
-    with FsyncProbe(disk) as probe:
+    with FsyncProbe(disk) as probe, CpuMeter(pid) as cpu:
         rated = await run_load(port, path, bodies(args.requests, offset + 200), args.concurrency, rate=args.rate)
     report["disk_at_rate"] = probe.summary()
+    report["cpu_at_rate"] = cpu.summary()
     ended = datetime.now(UTC).isoformat()
     if db is not None:
         await asyncio.to_thread(wait_drained, db)
@@ -232,7 +235,7 @@ def intake_only(directory: Path, path: str, args: argparse.Namespace) -> dict[st
     proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
     try:
         wait_ready(port, proc)
-        report = asyncio.run(measure(port, path, args, 0, directory))
+        report = asyncio.run(measure(port, proc.pid, path, args, 0, directory))
         report["peak_rss_mb"] = peak_rss_mb(proc.pid)
     finally:
         stop(proc)
@@ -274,7 +277,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
         try:
             startup = wait_ready(port, proc)
-            daemon = asyncio.run(measure(port, path, args, 0, directory, directory / "bridge.db"))
+            daemon = asyncio.run(measure(port, proc.pid, path, args, 0, directory, directory / "bridge.db"))
             daemon["startup_s"] = startup
             daemon["journal"] = order_latencies(directory / "bridge.db")  # every signal of the run
             daemon["peak_rss_mb"] = peak_rss_mb(proc.pid)
@@ -288,7 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proc = start([sys.executable, "-m", "bench.reference_app", kind, str(port), str(db), args.durability], ROOT)
             try:
                 wait_ready(port, proc, path)
-                report[kind] = asyncio.run(measure(port, path, args, 0, directory))
+                report[kind] = asyncio.run(measure(port, proc.pid, path, args, 0, directory))
                 report[kind]["peak_rss_mb"] = peak_rss_mb(proc.pid)
             finally:
                 stop(proc)
@@ -320,6 +323,10 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"disk sync p50 / slowest ms during each one's phase at rate: {', '.join(each)}")
         lines.append("(a slowest sync of 50 ms or more is the disk stalling: the tail of that column's phase waited "
                      "for it)")  # fmt: skip
+    cpus = [report[k].get("cpu_at_rate") for k in kinds]
+    if all(cpus):
+        each = [f"{name} {cpu['loop_busy']:.2f} ({cpu['cores']:.2f})" for name, cpu in zip(NAMES, cpus, strict=True)]
+        lines.append(f"event loop busy, share of a core (whole process, cores) at rate: {', '.join(each)}")
     s2o, whole = d["signal_to_order"], d["journal"]
     lines.append(f"signal-to-order p50 / p99 ms at {rate}: {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} "
                  f"({s2o['orders_filled']} signals with a filled order)")  # fmt: skip
@@ -352,6 +359,7 @@ SPREAD: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("ack p99 ms at rate, 1 insert", lambda r: r["insert"]["at_rate"]["p99_ms"]),
     ("ack p99.9 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p999_ms"]),
     ("slowest disk sync ms, daemon at rate", lambda r: r["daemon"].get("disk_at_rate", {}).get("max_ms", math.nan)),
+    ("event loop busy at rate, daemon", lambda r: r["daemon"].get("cpu_at_rate", {}).get("loop_busy", math.nan)),
     ("signal-to-order p50 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p50_ms"]),
     ("signal-to-order p99 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p99_ms"]),
     ("peak RSS MiB, daemon", lambda r: r["daemon"]["peak_rss_mb"]),

@@ -35,6 +35,11 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
         disk = report[target]["disk_at_rate"]
         assert disk["syncs"] >= 1 and 0 < disk["p50_ms"] <= disk["max_ms"]
     assert "disk sync p50 / slowest ms" in result.stdout
+    for target in ("daemon", "intake_only", "insert", "echo"):  # and the CPU each server used meanwhile
+        cpu = report[target]["cpu_at_rate"]
+        assert cpu["loop_busy"] >= 0 and cpu["cores"] >= 0  # a light server may use less than a clock tick
+    assert report["daemon"]["cpu_at_rate"]["loop_busy"] > 0
+    assert "event loop busy, share of a core" in result.stdout
     assert set(report["versions"]) == {"sqlite", "uvloop", "httptools", "uvicorn", "starlette"}
     assert f"uvicorn {report['versions']['uvicorn']}" in result.stdout  # the stack the figures were measured on
 
