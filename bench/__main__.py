@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from bench import wrk
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, process_tree
 from bench.disk import FsyncProbe
 from bench.load import LoadResult, run_load
 
@@ -71,10 +71,8 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], path: str = "/health", 
 
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory of a process (VmHWM) plus that of its children (an intake process), in MiB."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    pids = [pid, *(int(c) for c in (children.read_text().split() if children.exists() else []))]
     total = 0.0
-    for one in pids:
+    for one in process_tree(pid):
         for line in Path(f"/proc/{one}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1]) / 1024

@@ -22,7 +22,7 @@ def _cpu_seconds(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of the file)
 
 
-def _process_tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """The process and its children (an intake process)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     return [pid, *(int(c) for c in (children.read_text().split() if children.exists() else []))]
@@ -39,7 +39,7 @@ class CpuMeter:
     def _read(self) -> tuple[float, float, float]:
         try:
             loop = _cpu_seconds(Path(f"/proc/{self.pid}/task/{self.pid}/stat"))
-            tree = sum(_cpu_seconds(Path(f"/proc/{p}/stat")) for p in _process_tree(self.pid))
+            tree = sum(_cpu_seconds(Path(f"/proc/{p}/stat")) for p in process_tree(self.pid))
         except (OSError, IndexError, ValueError):
             return (time.monotonic(), math.nan, math.nan)
         return (time.monotonic(), loop, tree)
