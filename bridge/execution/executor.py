@@ -208,7 +208,7 @@ class Executor:
         answers: dict[str, tuple[Order, datetime]] = {}
         planned_at = utcnow()
         with transaction(conn):
-            sequence = _in_turn([{**journal.OPTIONAL_ORDER_FIELDS, **row} for row in rows])
+            sequence = _in_turn(rows)  # `order_rows` fills every column a request is built from
             for index, (row, children) in enumerate(sequence):
                 if self.guard is not None and not self.guard.admits_at_once(name):
                     break

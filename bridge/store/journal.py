@@ -135,7 +135,7 @@ def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decis
               orders: list[dict[str, Any]], started: str | None = None,
               answers: Mapping[str, tuple[Order, datetime]] | None = None,
               planned_at: datetime | None = None) -> list[sqlite3.Row]:  # fmt: skip
-    """Commit the plan's decision and every planned order (status pending) before any broker call; return them.
+    """Commit the plan's decision and every planned order (pending, unless `answers` has it); return them.
 
     The execution becomes `processing` here, with the plan: before it, a crash leaves nothing to resume.
     `answers` are the broker's answers (and when each came) to orders already placed in this very
