@@ -28,7 +28,7 @@ import httpx
 
 from bench import wrk
 from bench.cpu import CpuMeter, process_tree
-from bench.disk import FsyncProbe
+from bench.disk import FsyncProbe, WriteMeter
 from bench.load import LoadResult, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,17 +194,18 @@ async def measure(
     With the daemon's journal (`db`), the executions are let finish before and after the fixed-rate
     phase, so its signal-to-order latency is that of the rate alone, not of a backlog left by the flood.
     The disk the journals are on (`disk`, a directory) is timed through the fixed-rate phase, and so is
-    the CPU the server (`pid`) used.
+    the CPU the server (`pid`) used and the bytes it wrote to storage.
     """
     await run_load(port, path, bodies(200, offset), args.concurrency)  # warm-up
     report: dict[str, Any] = {}
     if db is not None:
         await asyncio.to_thread(wait_drained, db)
     began = datetime.now(UTC).isoformat()
-    with FsyncProbe(disk) as probe, CpuMeter(pid) as cpu:
+    with FsyncProbe(disk) as probe, CpuMeter(pid) as cpu, WriteMeter(pid) as written:
         rated = await run_load(port, path, bodies(args.requests, offset + 200), args.concurrency, rate=args.rate)
     report["disk_at_rate"] = probe.summary()
     report["cpu_at_rate"] = cpu.summary()
+    report["written_at_rate"] = written.summary(args.requests)
     ended = datetime.now(UTC).isoformat()
     if db is not None:
         await asyncio.to_thread(wait_drained, db)
@@ -325,6 +326,10 @@ def table(report: dict[str, Any]) -> str:
     if all(cpus):
         each = [f"{name} {cpu['loop_busy']:.2f} ({cpu['cores']:.2f})" for name, cpu in zip(NAMES, cpus, strict=True)]
         lines.append(f"event loop busy, share of a core (whole process, cores) at rate: {', '.join(each)}")
+    writes = [report[k].get("written_at_rate") for k in kinds]
+    if all(writes):
+        each = [f"{name} {w['kib_per_request']:.1f}" for name, w in zip(NAMES, writes, strict=True)]
+        lines.append(f"written to storage per request, KiB, at rate: {', '.join(each)}")
     s2o, whole = d["signal_to_order"], d["journal"]
     lines.append(f"signal-to-order p50 / p99 ms at {rate}: {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} "
                  f"({s2o['orders_filled']} signals with a filled order)")  # fmt: skip
@@ -358,6 +363,10 @@ SPREAD: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("ack p99.9 ms at rate, daemon", lambda r: r["daemon"]["at_rate"]["p999_ms"]),
     ("slowest disk sync ms, daemon at rate", lambda r: r["daemon"].get("disk_at_rate", {}).get("max_ms", math.nan)),
     ("event loop busy at rate, daemon", lambda r: r["daemon"].get("cpu_at_rate", {}).get("loop_busy", math.nan)),
+    (
+        "written KiB per signal at rate, daemon",
+        lambda r: r["daemon"].get("written_at_rate", {}).get("kib_per_request", math.nan),
+    ),
     ("signal-to-order p50 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p50_ms"]),
     ("signal-to-order p99 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p99_ms"]),
     ("peak RSS MiB, daemon", lambda r: r["daemon"]["peak_rss_mb"]),

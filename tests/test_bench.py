@@ -40,6 +40,10 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
         assert cpu["loop_busy"] >= 0 and cpu["cores"] >= 0  # a light server may use less than a clock tick
     assert report["daemon"]["cpu_at_rate"]["loop_busy"] > 0
     assert "event loop busy, share of a core" in result.stdout
+    for target in ("daemon", "intake_only", "insert"):  # and what each server wrote to storage meanwhile
+        assert report[target]["written_at_rate"]["bytes"] > 0  # its journal at least: every one commits
+    assert report["echo"]["written_at_rate"]["bytes"] >= 0
+    assert "written to storage per request, KiB" in result.stdout
     assert set(report["versions"]) == {"sqlite", "uvloop", "httptools", "uvicorn", "starlette"}
     assert f"uvicorn {report['versions']['uvicorn']}" in result.stdout  # the stack the figures were measured on
 
