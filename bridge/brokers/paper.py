@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, time
 from decimal import Decimal
 from time import monotonic
@@ -97,6 +98,7 @@ class PaperBroker:
         # EXPIRY_RECHECK seconds, for the orders another instance (a reload's) placed meanwhile.
         self._earliest_expiry: str | None = None
         self._expiry_checked_at: float | None = None
+        self._day_close: tuple[datetime | None, datetime | None, str] = (None, None, "")  # see _day_expiry
 
     # --- reads -------------------------------------------------------------------------------------------
 
@@ -226,19 +228,14 @@ class PaperBroker:
         if request.type == "trailing_stop" and request.trail_amount is None and request.trail_percent is None:
             raise OrderRejected("a trailing_stop order needs trail_amount or trail_percent")
         now = self.clock()
-        with transaction(self.store.conn):
+        conn = self.store.conn
+        if request.type == "market" and request.take_profit is None and request.stop_loss is None:
+            return self._fill_at_once(conn, request, now)
+        with transaction(conn):
             self._expire_day_orders()
             if request.reference_price is not None:
                 self._remember_price(request.symbol, request.reference_price, now)
-            known = request.reference_price  # just remembered: no need to read it back
-            price = known if known is not None else self._last_price(request.symbol)
-            if request.type == "market" and request.take_profit is None and request.stop_loss is None:
-                # Fills at once and starts nothing: written once, filled, with the fill, as the path below
-                # would leave it after its insert, update and reads.
-                broker_order_id = self._insert(request, request.side, request.quantity, None, "filled", now,
-                                               avg_fill_price=price)  # fmt: skip
-                self._book_fill(request.client_order_id, request.symbol, request.side, request.quantity, price, now)
-                return _filled(request, broker_order_id, price)
+            price = request.reference_price if request.reference_price is not None else self._last_price(request.symbol)
             self._insert(request, request.side, request.quantity, None, "open", now)
             for child in (request.take_profit, request.stop_loss):
                 if child is not None:
@@ -254,6 +251,24 @@ class PaperBroker:
         assert final is not None
         return _order(final)
 
+    def _fill_at_once(self, conn: sqlite3.Connection, request: OrderRequest, now: datetime) -> Order:
+        """A market order without brackets: it fills at once and starts nothing, so it is written once, filled.
+
+        Its first write is the order itself, which raises `DuplicateClientOrderId` before anything else is
+        written, so inside a caller's transaction (the executor's plan job) it takes no savepoint of its own:
+        any later failure fails that whole transaction, as it would this order's savepoint.
+        """
+        known = request.reference_price
+        price = known if known is not None else self._last_price(request.symbol)
+        with nullcontext() if conn.in_transaction else transaction(conn):
+            broker_order_id = self._insert(request, request.side, request.quantity, None, "filled", now,
+                                           avg_fill_price=price)  # fmt: skip
+            self._expire_day_orders()
+            if known is not None:
+                self._remember_price(request.symbol, known, now)
+            self._book_fill(request.client_order_id, request.symbol, request.side, request.quantity, price, now)
+        return _filled(request, broker_order_id, price)
+
     def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None, status: str,
                 now: datetime, symbol: str | None = None, tif: str | None = None,
                 avg_fill_price: Decimal | None = None) -> str:  # fmt: skip
@@ -262,7 +277,7 @@ class PaperBroker:
         symbol = symbol or str(getattr(r, "symbol", ""))
         expires = None
         if tif == "day":
-            expires = iso(rules.day_order_expiry(now, self.options.session_close, self.options.timezone))
+            expires = self._day_expiry(now)
             if status != "filled" and (self._earliest_expiry is None or expires < self._earliest_expiry):
                 self._earliest_expiry = expires
         ref = self._last_price(symbol) if r.type == "trailing_stop" else None
@@ -282,6 +297,16 @@ class PaperBroker:
         except sqlite3.IntegrityError:
             raise DuplicateClientOrderId(f"client order id {r.client_order_id} already used") from None
         return broker_order_id
+
+    def _day_expiry(self, now: datetime) -> str:
+        """When a day order placed `now` expires, as stored: the next session close, the same for every order
+        until that close, so it is worked out once per session."""
+        since, until, text = self._day_close
+        if since is None or until is None or not since <= now < until:
+            until = rules.day_order_expiry(now, self.options.session_close, self.options.timezone)
+            since, text = now, iso(until)
+            self._day_close = (since, until, text)
+        return text
 
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
         self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol, "gtc")

@@ -217,14 +217,14 @@ class Executor:
                     order = place(request)
                 except DuplicateClientOrderId:  # `_run_orders` adopts the order the book holds, as for any broker
                     break
-                except OrderRejected as exc:  # it wrote nothing (its savepoint is rolled back)
+                except OrderRejected as exc:  # refused before it wrote anything, or its savepoint was rolled back
                     order = _rejected(request, str(exc))
                 answers[row["client_order_id"]] = (order, utcnow())
                 placed.append((row, order))
                 if order.status == "rejected" or _exit_working(row, order.status, index + 1 < len(sequence)):
                     break
-            planned = journal.save_plan(conn, job.signal_id, job.subscription, decision, rows, started, answers,
-                                        planned_at)  # fmt: skip
+            planned = journal.write_plan(conn, job.signal_id, job.subscription, decision, rows, started, answers,
+                                         planned_at)  # fmt: skip
         return planned, placed
 
     def _decision(self, job: Job) -> str:

@@ -105,17 +105,22 @@ def start_execution(conn: sqlite3.Connection, signal_id: str, subscription: str,
 
     With `decision`, the execution's decision is recorded in the same statement.
     """
-    now = iso(utcnow())
     with transaction(conn):
-        conn.execute(
-            "UPDATE executions SET state = 'processing', started_at = COALESCE(started_at, ?), "
-            "decision = COALESCE(?, decision) WHERE signal_id = ? AND subscription = ?",
-            (started or now, decision, signal_id, subscription),
-        )
-        conn.execute(
-            "UPDATE signals SET state = 'processing', updated_at = ? WHERE id = ? AND state = 'received'",
-            (now, signal_id),
-        )
+        _mark_processing(conn, signal_id, subscription, started, decision)
+
+
+def _mark_processing(conn: sqlite3.Connection, signal_id: str, subscription: str, started: str | None,
+                     decision: str | None) -> None:  # fmt: skip
+    now = iso(utcnow())
+    conn.execute(
+        "UPDATE executions SET state = 'processing', started_at = COALESCE(started_at, ?), "
+        "decision = COALESCE(?, decision) WHERE signal_id = ? AND subscription = ?",
+        (started or now, decision, signal_id, subscription),
+    )
+    conn.execute(
+        "UPDATE signals SET state = 'processing', updated_at = ? WHERE id = ? AND state = 'received'",
+        (now, signal_id),
+    )
 
 
 # An order planned and not yet sent: what the columns hold until the broker answers.
@@ -142,23 +147,31 @@ def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decis
     transaction (a book kept in the journal): those orders are written as answered, in one statement each,
     and as planned at `planned_at` (before they were placed).
     """
+    with transaction(conn):
+        return write_plan(conn, signal_id, subscription, decision, orders, started, answers, planned_at)
+
+
+def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
+               orders: list[dict[str, Any]], started: str | None = None,
+               answers: Mapping[str, tuple[Order, datetime]] | None = None,
+               planned_at: datetime | None = None) -> list[sqlite3.Row]:  # fmt: skip
+    """`save_plan`'s writes, inside a caller's transaction that the plan stands or falls with."""
     now = iso(planned_at or utcnow())
     answered = answers or {}
-    with transaction(conn):
-        start_execution(conn, signal_id, subscription, started, decision)
-        for order in orders:
-            answer = answered.get(order["client_order_id"])
-            state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1])}
-            conn.execute(
-                "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
-                " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
-                " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
-                " error, created_at, updated_at) VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq,"
-                " :client_order_id, :symbol, :side, :type, :quantity, :limit_price, :stop_price, :time_in_force,"
-                " :reference_price, :trail_amount, :trail_percent, :extended_hours, :parent_client_order_id, :status,"
-                " :broker_order_id, :filled_quantity, :avg_fill_price, :error, :now, COALESCE(:updated_at, :now))",
-                {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
-            )
+    _mark_processing(conn, signal_id, subscription, started, decision)
+    for order in orders:
+        answer = answered.get(order["client_order_id"])
+        state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1])}
+        conn.execute(
+            "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
+            " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
+            " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
+            " error, created_at, updated_at) VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq,"
+            " :client_order_id, :symbol, :side, :type, :quantity, :limit_price, :stop_price, :time_in_force,"
+            " :reference_price, :trail_amount, :trail_percent, :extended_hours, :parent_client_order_id, :status,"
+            " :broker_order_id, :filled_quantity, :avg_fill_price, :error, :now, COALESCE(:updated_at, :now))",
+            {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
+        )
     return planned_orders(conn, signal_id, subscription)
 
 

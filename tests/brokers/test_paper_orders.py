@@ -307,6 +307,23 @@ async def test_a_day_order_after_the_close_expires_at_the_next_close(fresh_store
     assert (await broker.fetch_order("day")).status == "canceled"
 
 
+async def test_each_day_order_of_one_book_expires_at_its_own_session_s_close(fresh_store: Store) -> None:
+    broker, clock = await paper(fresh_store, ny(2026, 1, 5, 15, 0))  # Monday 15:00
+    await broker.create_order(req("monday", kind="limit", price="50", limit="40", tif="day"))
+    clock.now = ny(2026, 1, 5, 16, 0)  # at Monday's close: the next session's
+    await broker.create_order(req("at-close", kind="limit", price="50", limit="40", tif="day"))
+    clock.now = ny(2026, 1, 5, 10, 0)  # the clock stepped back: Monday's close again
+    await broker.create_order(req("stepped-back", kind="limit", price="50", limit="40", tif="day"))
+    clock.now = ny(2026, 1, 9, 17, 0)  # Friday after the close: Monday's
+    await broker.create_order(req("friday", kind="market", price="50", tif="day"))
+    rows = await fresh_store.read(
+        lambda: fresh_store.conn.execute("SELECT client_order_id, expires_at FROM paper_orders").fetchall()
+    )
+    expires = {row["client_order_id"]: datetime.fromisoformat(row["expires_at"]) for row in rows}
+    monday, tuesday = ny(2026, 1, 5, 16, 0), ny(2026, 1, 6, 16, 0)
+    assert expires == {"monday": monday, "at-close": tuesday, "stepped-back": monday, "friday": ny(2026, 1, 12, 16, 0)}
+
+
 @pytest.mark.parametrize(
     ("placed", "last_open", "expired"),
     [

@@ -134,6 +134,35 @@ async def test_a_failed_commit_takes_the_paper_orders_with_their_plan(
     assert not [e for e in paper.events if e.kind.startswith("order.")], "an order event told of a lost order"
 
 
+async def test_a_failure_in_the_book_after_an_order_is_written_undoes_the_whole_plan(
+    fresh_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A market order takes no savepoint of its own inside the plan's job: what it wrote before a failure
+    # must go with the job, not stay half-booked.
+    paper = Paper(fresh_store)
+    await paper.broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
+    booked_before = await paper.booked()
+    book_fill = PaperBroker._book_fill
+    fills: list[str] = []
+
+    def failing_book_fill(self: PaperBroker, coid: str, *args: Any) -> None:
+        fills.append(coid)
+        if len(fills) == 2:  # the reversal's entry: its order row is written, and the exit is booked in full
+            raise RuntimeError("the book broke")
+        book_fill(self, coid, *args)
+
+    monkeypatch.setattr(PaperBroker, "_book_fill", failing_book_fill)
+    signal_id = await paper.run(Signal(ticker="AMD", action="sell", price=Decimal(101)))
+    assert len(fills) == 2, "the reversal's entry never reached the book"
+    assert await paper.booked() == booked_before, "the book kept part of a plan whose job failed"
+    assert await paper.query("SELECT * FROM orders WHERE signal_id = ?", signal_id) == []
+    position = await paper.broker.fetch_position("AMD")
+    assert position is not None and position.quantity == 1, "the exit's fill stayed booked"
+    execution = (await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id))[0]
+    assert execution["state"] == "failed" and "the book broke" in execution["decision"]
+
+
 def halt(paper: Paper) -> None:
     paper.guard.halt.state = HaltState(True, "test", None, "test")
 
