@@ -299,8 +299,7 @@ class PaperBroker:
         return broker_order_id
 
     def _day_expiry(self, now: datetime) -> str:
-        """When a day order placed `now` expires, as stored: the next session close, the same for every order
-        until that close, so it is worked out once per session."""
+        """When a day order placed `now` expires, as stored: the next session close, worked out once per session."""
         since, until, text = self._day_close
         if since is None or until is None or not since <= now < until:
             until = rules.day_order_expiry(now, self.options.session_close, self.options.timezone)
