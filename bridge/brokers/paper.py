@@ -98,7 +98,6 @@ class PaperBroker:
         # EXPIRY_RECHECK seconds, for the orders another instance (a reload's) placed meanwhile.
         self._earliest_expiry: str | None = None
         self._expiry_checked_at: float | None = None
-        self._day_close: tuple[datetime | None, datetime | None, str] = (None, None, "")  # see _day_expiry
 
     # --- reads -------------------------------------------------------------------------------------------
 
@@ -277,7 +276,7 @@ class PaperBroker:
         symbol = symbol or str(getattr(r, "symbol", ""))
         expires = None
         if tif == "day":
-            expires = self._day_expiry(now)
+            expires = iso(rules.day_order_expiry(now, self.options.session_close, self.options.timezone))
             if status != "filled" and (self._earliest_expiry is None or expires < self._earliest_expiry):
                 self._earliest_expiry = expires
         ref = self._last_price(symbol) if r.type == "trailing_stop" else None
@@ -297,15 +296,6 @@ class PaperBroker:
         except sqlite3.IntegrityError:
             raise DuplicateClientOrderId(f"client order id {r.client_order_id} already used") from None
         return broker_order_id
-
-    def _day_expiry(self, now: datetime) -> str:
-        """When a day order placed `now` expires, as stored: the next session close, worked out once per session."""
-        since, until, text = self._day_close
-        if since is None or until is None or not since <= now < until:
-            until = rules.day_order_expiry(now, self.options.session_close, self.options.timezone)
-            since, text = now, iso(until)
-            self._day_close = (since, until, text)
-        return text
 
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
         self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol, "gtc")

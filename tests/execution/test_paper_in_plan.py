@@ -163,6 +163,27 @@ async def test_a_failure_in_the_book_after_an_order_is_written_undoes_the_whole_
     assert execution["state"] == "failed" and "the book broke" in execution["decision"]
 
 
+async def test_an_order_the_book_already_holds_is_adopted_and_never_filled_again(fresh_store: Store) -> None:
+    # An order that fills at once is the book's first write for it, with no savepoint of its own: a duplicate
+    # id (an order booked before a crash) must raise before a fill, a position or cash is booked for it.
+    paper = Paper(fresh_store)
+    await paper.broker.connect()
+    signal = Signal(ticker="AMD", action="buy", price=Decimal(100))
+    signal_id = await journal_signal(fresh_store, signal)
+    entry_id = client_order_id(signal_id, SUB, "entry")
+    held = await paper.broker.create_order(  # resting, so the position stays flat and the plan still buys
+        OrderRequest(entry_id, "AMD", "buy", Decimal(1), "limit", limit_price=Decimal(90), reference_price=Decimal(100))
+    )
+    cash = await paper.query("SELECT cash FROM paper_accounts")
+    await paper.executor.run(Job(signal_id, STRATEGY, SUB, signal, utcnow()))
+    assert await paper.query("SELECT client_order_id FROM paper_fills") == [], "a fill was booked for a duplicate"
+    assert await paper.broker.fetch_position("AMD") is None
+    assert await paper.query("SELECT cash FROM paper_accounts") == cash
+    assert await paper.booked() == [entry_id]
+    journaled = await paper.query("SELECT status, broker_order_id FROM orders WHERE signal_id = ?", signal_id)
+    assert journaled == [{"status": "open", "broker_order_id": held.broker_order_id}], "the held order was not adopted"
+
+
 def halt(paper: Paper) -> None:
     paper.guard.halt.state = HaltState(True, "test", None, "test")
 
