@@ -61,6 +61,10 @@ class Outcome(Exception):
         self.decision = decision
 
 
+class Finished(Outcome):
+    """Ends an execution whose final state was journaled with its plan: nothing is left to write."""
+
+
 async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
     """Broker reads are safe to retry: back off on temporary errors."""
     for attempt in range(READ_ATTEMPTS):
@@ -109,16 +113,20 @@ class Executor:
     async def run(self, job: Job) -> None:
         """Execute one job to a final state; never raises."""
         started = iso(utcnow())
+        journaled = False
         try:
             state, decision = await self._execute(job, started)
+        except Finished as outcome:
+            state, decision, journaled = outcome.state, outcome.decision, True
         except Outcome as outcome:
             state, decision = outcome.state, outcome.decision
         except Exception as exc:
             log.exception("signal %s for %s failed", job.signal_id, job.subscription)
             state, decision = "failed", f"failed: {type(exc).__name__}: {exc}"
-        await self.store.run(
-            journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision, started
-        )
+        if not journaled:
+            await self.store.run(
+                journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision, started
+            )
         log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
         self.emit(signal_event(job.strategy, job.subscription, job.signal.ticker, job.signal_id, state, decision))
 
@@ -182,6 +190,8 @@ class Executor:
                 if self.guard is not None:
                     self.guard.count(broker_name, order)
                 self.emit(_order_event(job, row, order))
+            if _filled_at_once(rows, placed):
+                raise Finished("executed", plan.decision)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
 
     def _plan_and_place(
@@ -201,7 +211,8 @@ class Executor:
         halt or a circuit not closed, an id the book already holds, an exit still working) is left as
         planned, and `_run_orders` goes on from there as for any broker. A refusal is final, as from any
         broker: never sent again. Any other error fails the whole job, plan included: nothing was booked,
-        since the book is written in this very transaction.
+        since the book is written in this very transaction. When every order filled at once, the execution
+        is finished in it too: one commit fewer for the signal, and nothing left for `_run_orders`.
         """
         conn = self.store.conn
         placed: list[Placed] = []
@@ -225,6 +236,8 @@ class Executor:
                     break
             planned = journal.write_plan(conn, job.signal_id, job.subscription, decision, rows, started, answers,
                                          planned_at)  # fmt: skip
+            if _filled_at_once(rows, placed):  # `_run_orders` would find nothing to do: finish in this commit
+                journal.finish_execution(conn, job.signal_id, job.subscription, "executed", decision, started)
         return planned, placed
 
     def _decision(self, job: Job) -> str:
@@ -326,6 +339,11 @@ def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
     children = [row for row in planned if row["parent_client_order_id"]]
     return [(row, [c for c in children if c["parent_client_order_id"] == row["client_order_id"]])
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
+
+
+def _filled_at_once(rows: Sequence[OrderRow], placed: Sequence[Placed]) -> bool:
+    """Whether a plan placed with its orders is done: every order (none with bracket children) filled at once."""
+    return len(placed) == len(rows) and all(order.status == "filled" for _row, order in placed)
 
 
 def _exit_working(row: OrderRow, status: str, has_next: bool) -> bool:

@@ -80,6 +80,10 @@ async def test_a_paper_reversal_is_planned_and_placed_in_one_transaction(fresh_s
     )
     state = (await paper.query("SELECT state FROM signals WHERE id = ?", signal_id))[0]["state"]
     assert state == "executed"
+    finishing = [s for s in statements if s.startswith("UPDATE executions SET state = ") and signal_id in s]
+    assert finishing and all(s in plan for s in finishing), (
+        "an execution whose orders all filled at once is finished in its plan's commit, not in one of its own"
+    )
     assert [e.kind for e in paper.events if e.kind.startswith("order.")] == ["order.filled"] * 3
     # Placed before they are written, each order is written once, already with the book's answer.
     assert not [s for s in statements if s.startswith("UPDATE orders")], (
