@@ -255,7 +255,7 @@ class PaperBroker:
 
         Its first write is the order itself, which raises `DuplicateClientOrderId` before anything else is
         written, so inside a caller's transaction (the executor's plan job) it takes no savepoint of its own:
-        any later failure fails that whole transaction, as it would this order's savepoint.
+        any later failure fails that whole transaction, which takes this order's writes with it.
         """
         known = request.reference_price
         price = known if known is not None else self._last_price(request.symbol)
