@@ -184,13 +184,13 @@ class Executor:
                 journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows, started
             )
         else:
-            planned, placed = await self.store.run(self._plan_and_place, place, broker_name, job, plan.decision,
-                                                   rows, started)  # fmt: skip
+            planned, placed, finished = await self.store.run(self._plan_and_place, place, broker_name, job,
+                                                             plan.decision, rows, started)  # fmt: skip
             for row, order in placed:  # counted and told once committed: a failed COMMIT took the orders with it
                 if self.guard is not None:
                     self.guard.count(broker_name, order)
                 self.emit(_order_event(job, row, order))
-            if _filled_at_once(rows, placed):
+            if finished:
                 raise Finished("executed", plan.decision)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
 
@@ -202,7 +202,7 @@ class Executor:
         decision: str,
         rows: list[dict[str, Any]],
         started: str,
-    ) -> tuple[list[sqlite3.Row], list[Placed]]:
+    ) -> tuple[list[sqlite3.Row], list[Placed], bool]:
         """For a broker whose book is in the journal: commit the plan and place its orders in one journal job.
 
         The orders can never be durable without their plan, so they need not wait for its COMMIT, nor for
@@ -212,7 +212,8 @@ class Executor:
         planned, and `_run_orders` goes on from there as for any broker. A refusal is final, as from any
         broker: never sent again. Any other error fails the whole job, plan included: nothing was booked,
         since the book is written in this very transaction. When every order filled at once, the execution
-        is finished in it too: one commit fewer for the signal, and nothing left for `_run_orders`.
+        is finished in it too (the third value says so): one commit fewer for the signal, and nothing left
+        for `_run_orders`.
         """
         conn = self.store.conn
         placed: list[Placed] = []
@@ -236,9 +237,11 @@ class Executor:
                     break
             planned = journal.write_plan(conn, job.signal_id, job.subscription, decision, rows, started, answers,
                                          planned_at)  # fmt: skip
-            if _filled_at_once(rows, placed):  # `_run_orders` would find nothing to do: finish in this commit
+            # Every order (none with bracket children) filled at once: `_run_orders` would find nothing to do.
+            finished = len(placed) == len(rows) and all(order.status == "filled" for _row, order in placed)
+            if finished:
                 journal.finish_execution(conn, job.signal_id, job.subscription, "executed", decision, started)
-        return planned, placed
+        return planned, placed, finished
 
     def _decision(self, job: Job) -> str:
         row = self.store.conn.execute(
@@ -339,11 +342,6 @@ def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
     children = [row for row in planned if row["parent_client_order_id"]]
     return [(row, [c for c in children if c["parent_client_order_id"] == row["client_order_id"]])
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
-
-
-def _filled_at_once(rows: Sequence[OrderRow], placed: Sequence[Placed]) -> bool:
-    """Whether a plan placed with its orders is done: every order (none with bracket children) filled at once."""
-    return len(placed) == len(rows) and all(order.status == "filled" for _row, order in placed)
 
 
 def _exit_working(row: OrderRow, status: str, has_next: bool) -> bool:
