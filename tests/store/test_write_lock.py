@@ -72,3 +72,31 @@ async def test_a_lock_held_past_busy_timeout_fails_the_waiting_writes_and_the_st
     finally:
         os.close(holder)
         await store.close()
+
+
+async def test_writes_queued_while_the_lock_is_waited_for_join_the_waiting_batch(tmp_path: Path) -> None:
+    store = Store(tmp_path / "journal.db")
+    await store.open()
+    commits: list[float] = []
+    store.commit_observers.append(commits.append)
+    holder = os.open(store.path.with_name("journal.db.lock"), os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # the intake process is in the middle of its write
+        first = asyncio.ensure_future(store.run(insert_account, store, "first"))
+        await asyncio.sleep(0.1)  # its batch now waits for the lock
+        later = [asyncio.ensure_future(store.run(insert_account, store, name)) for name in ("second", "third")]
+        seen = asyncio.ensure_future(store.read(count_accounts, store.path))
+        await asyncio.sleep(0.1)
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        assert await asyncio.wait_for(asyncio.gather(first, *later), timeout=2) == ["first", "second", "third"]
+        assert await asyncio.wait_for(seen, timeout=2) == 0  # a read sees committed rows only, as in any batch
+        assert len(commits) == 1  # one turn of the lock, one COMMIT: the later writes did not wait for another
+        other = sqlite3.connect(store.path)  # and they ran in the order they were queued
+        try:
+            order = [row[0] for row in other.execute("SELECT broker FROM paper_accounts ORDER BY rowid")]
+        finally:
+            other.close()
+        assert order == ["first", "second", "third"]
+    finally:
+        os.close(holder)
+        await store.close()
