@@ -29,6 +29,19 @@ def _load(given: str | None) -> LoadedConfig:
     return load_config(path)
 
 
+def _load_or_demo(given: str | None) -> LoadedConfig:
+    """The config, or with none the built-in demo's, once the demo has left its journal here."""
+    if _config_path(given) is None:
+        from bridge.starter import demo_config, new_token
+
+        demo = demo_config(new_token())  # its token is neither shown nor used: a listing only reads
+        if demo.database_path().exists():  # else nothing to list: never create a journal to read it
+            print(f"no config file found: listing the built-in demo's journal ({demo.database_path()})",
+                  file=sys.stderr)  # fmt: skip
+            return demo
+    return _load(given)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the daemon in the foreground."""
     from bridge import daemon
@@ -93,7 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print signals, orders or positions."""
     from bridge.listing import fetch_rows, render_table
 
-    loaded = _load(args.config)
+    loaded = _load_or_demo(args.config)
     if getattr(args, "follow", False):
         from bridge.listing import follow
 

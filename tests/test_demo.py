@@ -1,0 +1,97 @@
+"""The README's first command as a new user runs it: `bridge run` with no config serves the demo, and the
+listing commands read what the demo journaled, in the same directory, without a config either."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("BRIDGE_CONFIG", "BRIDGE_ADMIN_TOKEN")}
+
+
+def _bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd,
+                          env=_env(), timeout=60)  # fmt: skip
+
+
+def _demo_url(log: Path, process: subprocess.Popen[bytes], port: int) -> str:
+    """The webhook URL the demo prints once, with its token in full."""
+    pattern = re.compile(rf"http://127\.0\.0\.1:{port}/webhook/demo/[0-9a-f]+")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = pattern.search(log.read_text(errors="replace"))
+        if found:
+            return found.group(0)
+        assert process.poll() is None, log.read_text(errors="replace")
+        time.sleep(0.05)
+    raise AssertionError(f"no webhook URL printed: {log.read_text(errors='replace')}")
+
+
+def _post_until_up(url: str, payload: dict[str, object]) -> httpx.Response:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return httpx.post(url, json=payload, timeout=10)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_the_demo_trades_on_paper_and_the_listings_show_its_journal_without_a_config(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        env = {**_env(), "PYTHONUNBUFFERED": "1"}
+        process = subprocess.Popen([sys.executable, "-m", "bridge", "run", "--port", str(port)], cwd=tmp_path,
+                                   stdout=out, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    try:
+        url = _demo_url(log, process, port)
+        bought = _post_until_up(url, {"ticker": "AMD", "action": "buy", "price": 100})
+        assert bought.status_code == 200 and bought.json()["success"] is True, bought.text
+        sold = httpx.post(url, json={"ticker": "AMD", "action": "sell", "price": 101}, timeout=10)
+        assert sold.status_code == 200, sold.text
+        wrong = httpx.post(url[:-4] + "0000", json={"ticker": "AMD", "action": "buy"}, timeout=10)
+        assert wrong.status_code == 401  # a URL with another token trades nothing
+        deadline = time.monotonic() + 10
+        while (orders := _bridge("orders", "--json", cwd=tmp_path)).returncode == 0:
+            if len(json.loads(orders.stdout)) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+
+    # The reversal: the entry, then the exit and the new entry, each filled on paper at the alert's price.
+    assert orders.returncode == 0, orders.stderr
+    assert "built-in demo's journal" in orders.stderr
+    rows = sorted(json.loads(orders.stdout), key=lambda row: str(row["client_order_id"]))
+    assert sorted((row["side"], row["status"], str(row["avg_fill_price"])) for row in rows) == [
+        ("buy", "filled", "100"), ("sell", "filled", "101"), ("sell", "filled", "101"),
+    ]  # fmt: skip
+    signals = _bridge("signals", "--json", cwd=tmp_path)
+    assert signals.returncode == 0, signals.stderr
+    assert sorted(row["state"] for row in json.loads(signals.stdout)) == ["executed", "executed"]
+    positions = _bridge("positions", "--json", cwd=tmp_path)
+    assert positions.returncode == 0, positions.stderr
+    assert [(row["symbol"], row["quantity"]) for row in json.loads(positions.stdout)] == [("AMD", -1)]
+    assert url.rsplit("/", 1)[1] not in log.read_text().split(url, 1)[1]  # the token was shown once, not logged
+
+
+def test_a_listing_with_no_config_and_no_demo_journal_says_what_to_do_and_creates_nothing(tmp_path: Path) -> None:
+    done = _bridge("orders", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "no config: pass --config PATH, set BRIDGE_CONFIG, or run `bridge init`" in done.stderr
+    assert list(tmp_path.iterdir()) == []
