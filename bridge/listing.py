@@ -102,7 +102,7 @@ def follow(loaded: LoadedConfig, what: str, limit: int, as_json: bool = False) -
 def render_table(what: str, rows: list[dict[str, Any]]) -> str:
     """A plain aligned text table."""
     if not rows:
-        return f"no {what} yet"
+        return "no open positions" if what == "positions" else f"no {what} yet"  # flat after trades too
     columns = COLUMNS[what]
     cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
     widths = [min(max(len(c), *(len(r[i]) for r in cells)), 60) for i, c in enumerate(columns)]

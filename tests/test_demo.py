@@ -95,3 +95,10 @@ def test_a_listing_with_no_config_and_no_demo_journal_says_what_to_do_and_create
     assert done.returncode == 1
     assert "no config: pass --config PATH, set BRIDGE_CONFIG, or run `bridge init`" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_listings_say_what_is_empty() -> None:
+    from bridge.listing import render_table
+
+    assert render_table("signals", []) == "no signals yet"
+    assert render_table("positions", []) == "no open positions"  # also after trades that ended flat
