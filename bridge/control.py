@@ -49,7 +49,22 @@ def switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int,
             f"no daemon answers at {url}: trading {verb} in {loaded.database_path()}, in force from its next start",
         )
     except httpx.HTTPError as exc:
+        if halted:
+            return _halted_anyway(loaded, reason, f"{url} did not confirm ({exc})")
         return 1, f"{url} did not confirm ({exc}): the change may or may not have applied; check /health and retry"
     if response.is_success:
         return 0, f"trading {verb} (the daemon at {url} confirmed it)"
-    return 1, f"the daemon at {url} answered {response.status_code}: {response.text}"
+    answer = f"the daemon at {url} answered {response.status_code}: {response.text}"
+    if halted:
+        return _halted_anyway(loaded, reason, answer)
+    return 1, answer
+
+
+def _halted_anyway(loaded: LoadedConfig, reason: str | None, trouble: str) -> tuple[int, str]:
+    """A halt the daemon did not confirm (a wrong admin token, another daemon on that port) goes into the journal.
+
+    The kill switch must not hang on the API: the daemon using this journal reads the flag before each plan.
+    """
+    _write(loaded, True, reason)
+    return 0, (f"{trouble}\ntrading halted in {loaded.database_path()} instead: the daemon using that journal "
+               "applies it before its next plan")  # fmt: skip

@@ -121,3 +121,27 @@ def test_no_create_order_starts_after_the_halt_call_returns(start_daemon: Any) -
     assert refused and all("trading is halted" in f["decision"] for f in refused)
     sent = {r[0] for r in rows(daemon.db, "SELECT client_order_id FROM paper_orders")}
     assert sent == set(calls(daemon)), "the broker holds exactly the orders that were sent before the halt"
+
+
+def test_bridge_halt_that_the_daemon_does_not_confirm_still_halts_through_the_journal(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()})
+    # The same journal, but an admin token the daemon does not know (rotated in one file, not the other):
+    # the API answers 401, and the halt must hold anyway.
+    wrong = daemon.config.with_name("wrong-token.yaml")
+    wrong.write_text(daemon.config.read_text().replace(ADMIN, "f" * len(ADMIN)))
+    assert wrong.read_text() != daemon.config.read_text()
+    halted = subprocess.run([sys.executable, "-m", "bridge", "halt", "--reason", "drill", "--config", str(wrong)],
+                            capture_output=True, text=True, timeout=30, cwd=daemon.config.parent)  # fmt: skip
+    assert halted.returncode == 0, halted.stderr
+    assert "answered 401" in halted.stdout and "trading halted in" in halted.stdout
+    signal = daemon.post({"ticker": "AMD", "action": "buy", "price": 10})
+    final = daemon.wait_final(signal.json()["id"])
+    assert final["state"] == "rejected" and "trading is halted (drill)" in final["decision"]
+    assert rows(daemon.db, "SELECT count(*) FROM paper_orders")[0][0] == 0
+    # A resume is not forced past the API: trading stays halted until the daemon confirms one.
+    resumed = subprocess.run([sys.executable, "-m", "bridge", "resume", "--config", str(wrong)],
+                             capture_output=True, text=True, timeout=30, cwd=daemon.config.parent)  # fmt: skip
+    assert resumed.returncode == 1 and "answered 401" in resumed.stderr
+    again = daemon.post({"ticker": "AMD", "action": "buy", "price": 11})
+    assert daemon.wait_final(again.json()["id"])["state"] == "rejected"
+    assert cli(daemon, "resume").returncode == 0
