@@ -67,7 +67,8 @@ class Bridge:
     def __post_init__(self) -> None:
         cap = self.loaded.config.database_max_mb
         self.store = Store(self.loaded.database_path(), durability=self.loaded.config.durability,
-                           max_bytes=None if cap is None else int(cap * 1024 * 1024))  # fmt: skip
+                           max_bytes=None if cap is None else int(cap * 1024 * 1024),
+                           shared=self.loaded.config.server.intake_process)  # fmt: skip
         self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
                                  self.guard)  # fmt: skip

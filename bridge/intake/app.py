@@ -58,6 +58,7 @@ async def build_intake_app(directory: Path) -> Starlette:
         durability=loaded.config.durability,
         max_bytes=None if cap is None else int(cap * 1024 * 1024),
         checkpoints=False,  # the daemon's store checkpoints the journal
+        shared=True,  # ... and writes it beside this one
     )
     side = IntakeSide(loaded, store, writer, version)
     proxy = Proxy(directory / wire.APP_SOCKET)
