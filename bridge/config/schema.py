@@ -178,8 +178,10 @@ class Config(Strict):
     database: str = Field(default="bridge.db", description="the SQLite journal, relative to the config file")
     durability: Literal["normal", "full"] = Field(
         default="full",
-        description="full: every acknowledged signal survives a power loss (synchronous=FULL); normal: it survives "
-        "a crash of the daemon but the last commits may roll back on power loss (synchronous=NORMAL, faster)",
+        description="full: every acknowledged signal survives a power loss (each commit synced to the disk before "
+        "anyone is answered: synchronous=FULL, or with the intake process the store's own sync of the WAL); normal: "
+        "it survives a crash of the daemon but the last commits may roll back on power loss (synchronous=NORMAL, "
+        "faster)",
     )
     max_signal_age: float = Field(
         default=60.0, gt=0, le=86400, description="seconds; a signal older than this when it would run is expired"
