@@ -63,8 +63,8 @@ def switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int,
 def _halted_anyway(loaded: LoadedConfig, reason: str | None, trouble: str) -> tuple[int, str]:
     """A halt the daemon did not confirm (a wrong admin token, another daemon on that port) goes into the journal.
 
-    The kill switch must not hang on the API: the daemon using this journal reads the flag before each plan.
+    The kill switch must not hang on the API: the daemon using this journal reads the flag before each order.
     """
     _write(loaded, True, reason)
     return 0, (f"{trouble}\ntrading halted in {loaded.database_path()} instead: the daemon using that journal "
-               "applies it before its next plan")  # fmt: skip
+               "applies it before its next order")  # fmt: skip

@@ -67,13 +67,21 @@ class HaltSwitch:
         """True while no new order may be sent."""
         return self.state.halted
 
-    async def refresh(self) -> HaltState:
-        """Pick up a change written by another process (`bridge halt` without a reachable daemon)."""
+    def reread(self) -> HaltState:
+        """Pick up a change written by another process (`bridge halt` that did not reach the daemon).
+
+        One indexed read on the event loop's own connection, without a wait: the last gates before a
+        broker call use it too, so a flag written into the journal stops even a plan already admitted.
+        """
         generation = self._generation
         state = self.store.peek(read_state)
         if generation == self._generation:  # a halt or resume made here meanwhile is newer than what was read
             self.state = state
         return self.state
+
+    async def refresh(self) -> HaltState:
+        """`reread`, for callers that await."""
+        return self.reread()
 
     async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
         """Halt or resume; a halt takes effect before it is persisted, a resume only after."""

@@ -183,8 +183,9 @@ class Guard:
         risk = self.config().risk
         breaker = self.breaker(name)
         # Checked synchronously and immediately before the call: a halt acknowledged before this line runs
-        # is always seen, and nothing can interleave between the check and the submission.
-        if self.halt.halted:
+        # is always seen, and nothing can interleave between the check and the submission. Read again from
+        # the journal, where `bridge halt` writes when the daemon does not confirm it.
+        if self.halt.reread().halted:
             raise SubmitRefused(f"not sent: {self.halt.state.explain()}")
         refusal = breaker.refusal(name, self.clock(), risk.breaker_cooldown, take_probe=True)
         if refusal is not None:
@@ -209,7 +210,7 @@ class Guard:
         For orders placed inside a journal job (`create_order_in_journal`): anything else (a halt, an open
         or half-open circuit) is left to `create_order`, which refuses, or sends the probe, and says why.
         """
-        return not self.halt.halted and self.breaker(name).opened_at is None
+        return not self.halt.reread().halted and self.breaker(name).opened_at is None
 
     def count(self, name: str, order: Order) -> None:
         """Count an answered submission in broker `name`'s circuit (a rejection is a failure)."""

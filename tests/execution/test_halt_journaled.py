@@ -1,0 +1,68 @@
+"""A halt written straight into the journal (`bridge halt` the daemon did not confirm) stops the very next
+order, even one whose plan was admitted before it: the last gates read the flag from the journal again."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import SimpleNamespace
+
+from bridge.config.security import GlobalRisk
+from bridge.execution.executor import Executor, Job
+from bridge.halt import write_state
+from bridge.models import Order, Signal
+from bridge.risk import Guard
+from bridge.store.db import Store, utcnow
+from tests.execution.test_executor import STRATEGY, SUB, FakeBroker, Harness, journal_signal, rests
+
+
+def halt_from_another_process(path: str, reason: str) -> None:
+    """What `bridge halt` does when the daemon does not confirm: its own connection, its own commit."""
+    cli = Store(path)
+    cli.open_sync()
+    try:
+        write_state(cli.conn, True, reason, "cli")
+    finally:
+        cli.close_sync()
+
+
+class HaltDuringExitWait(FakeBroker):
+    """While the executor waits for a swap's exit to fill, the operator's halt lands in the journal."""
+
+    def __init__(self, path: str, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.path = path
+        self.sent_before_halt: int | None = None
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        if self.sent_before_halt is None:
+            halt_from_another_process(self.path, "operator pulled the plug")
+            self.sent_before_halt = len(self.creates)
+        return await super().fetch_order(client_order_id)
+
+
+def guard_on(store: Store) -> Guard:
+    config = SimpleNamespace(risk=GlobalRisk())
+    return Guard(store, lambda: config)  # type: ignore[arg-type,return-value]
+
+
+async def test_a_journaled_halt_stops_the_entry_that_waits_for_its_exit(fresh_store: Store) -> None:
+    broker = HaltDuringExitWait(str(fresh_store.path), positions={"AMD": Decimal(-3)}, behaviours=[rests])
+    broker.fill_on_fetch = 3
+    harness = Harness(fresh_store, broker)
+    guard = guard_on(fresh_store)
+    await guard.load()
+    executor = Executor(fresh_store, 60.0, lambda: {SUB: broker}, lambda s, k: (SUB, harness.sub), guard)
+    signal = Signal(ticker="AMD", action="buy")
+    signal_id = await journal_signal(fresh_store, signal)
+    await executor.run(Job(signal_id, STRATEGY, SUB, signal, utcnow()))
+    assert broker.sent_before_halt == 1  # the exit went out before the halt; the halt came while it rested
+    assert len(broker.creates) == 1, "the entry left the bridge after the halt was in the journal"
+    assert "operator pulled the plug" in (await harness.signal(signal_id))["decision"]
+
+
+async def test_orders_placed_inside_the_journal_see_a_journaled_halt(fresh_store: Store) -> None:
+    guard = guard_on(fresh_store)
+    await guard.load()
+    assert guard.admits_at_once("paper")
+    halt_from_another_process(str(fresh_store.path), "drill")
+    assert not guard.admits_at_once("paper")  # left to create_order, which refuses and says why
