@@ -60,7 +60,9 @@ class HaltSwitch:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.state = HaltState()
-        self._generation = 0  # bumped by every change made through this process
+        # A halt made here that the journal does not hold yet (its write is on its way, or failed): it stands
+        # over whatever the journal says until a change made here is committed.
+        self._unsaved: HaltState | None = None
 
     @property
     def halted(self) -> bool:
@@ -73,10 +75,8 @@ class HaltSwitch:
         One indexed read on the event loop's own connection, without a wait: the last gates before a
         broker call use it too, so a flag written into the journal stops even a plan already admitted.
         """
-        generation = self._generation
-        state = self.store.peek(read_state)
-        if generation == self._generation:  # a halt or resume made here meanwhile is newer than what was read
-            self.state = state
+        if self._unsaved is None:
+            self.state = self.store.peek(read_state)
         return self.state
 
     async def refresh(self) -> HaltState:
@@ -85,11 +85,11 @@ class HaltSwitch:
 
     async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
         """Halt or resume; a halt takes effect before it is persisted, a resume only after."""
-        self._generation += 1
         if halted:
-            # From here on no submission starts, even if persisting below fails (then the caller gets the error).
-            self.state = HaltState(True, reason, iso(utcnow()), by)
+            # From here on no submission starts, even if persisting below fails (then the caller gets the error,
+            # and the halt holds here until a later change is committed).
+            self.state = self._unsaved = HaltState(True, reason, iso(utcnow()), by)
         state = await self.store.run(write_state, self.store.conn, halted, reason, by)
-        self._generation += 1
+        self._unsaved = None
         self.state = state
         return state

@@ -3,12 +3,13 @@ order, even one whose plan was admitted before it: the last gates read the flag 
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from types import SimpleNamespace
 
 from bridge.config.security import GlobalRisk
 from bridge.execution.executor import Executor, Job
-from bridge.halt import write_state
+from bridge.halt import read_state, write_state
 from bridge.models import Order, Signal
 from bridge.risk import Guard
 from bridge.store.db import Store, utcnow
@@ -66,3 +67,14 @@ async def test_orders_placed_inside_the_journal_see_a_journaled_halt(fresh_store
     assert guard.admits_at_once("paper")
     halt_from_another_process(str(fresh_store.path), "drill")
     assert not guard.admits_at_once("paper")  # left to create_order, which refuses and says why
+
+
+async def test_a_halt_made_here_holds_while_its_journal_write_is_on_its_way(fresh_store: Store) -> None:
+    guard = guard_on(fresh_store)
+    await guard.load()
+    setting = asyncio.ensure_future(guard.halt.set(True, "api", "api"))
+    await asyncio.sleep(0)  # the halt is set here; its journal write waits for the next batch's COMMIT
+    assert not fresh_store.peek(read_state).halted  # the journal does not hold it yet ...
+    assert guard.halt.reread().halted and not guard.admits_at_once("paper")  # ... and still it holds
+    await setting
+    assert fresh_store.peek(read_state).halted and guard.halt.reread().halted

@@ -16,7 +16,7 @@ from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk
 from bridge.errors import OrderRejected
 from bridge.execution.executor import Executor, Job, client_order_id
-from bridge.halt import HaltState
+from bridge.halt import write_state
 from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
 from bridge.notify.events import Event
 from bridge.risk import Guard
@@ -189,7 +189,13 @@ async def test_an_order_the_book_already_holds_is_adopted_and_never_filled_again
 
 
 def halt(paper: Paper) -> None:
-    paper.guard.halt.state = HaltState(True, "test", None, "test")
+    """`bridge halt` from another process lands in the journal."""
+    cli = Store(paper.store.path)
+    cli.open_sync()
+    try:
+        write_state(cli.conn, True, "test", "cli")
+    finally:
+        cli.close_sync()
 
 
 def open_circuit(paper: Paper) -> None:
