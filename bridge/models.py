@@ -125,6 +125,7 @@ class Order:
     filled_quantity: Decimal = Decimal(0)
     avg_fill_price: Decimal | None = None
     error: str | None = None
+    parent_client_order_id: str | None = None  # the entry this is a take-profit or stop-loss of, if the broker says
 
     @property
     def is_open(self) -> bool:

@@ -58,6 +58,7 @@ def _order(row: sqlite3.Row) -> Order:
         side=row["side"], type=row["type"], quantity=Decimal(row["quantity"]), limit_price=_dec(row["limit_price"]),
         stop_price=_dec(row["stop_price"]), status=STATUS.get(row["status"], row["status"]),
         filled_quantity=Decimal(row["filled_quantity"]), avg_fill_price=_dec(row["avg_fill_price"]),
+        parent_client_order_id=row["parent_client_order_id"],
     )  # fmt: skip
 
 
@@ -374,6 +375,16 @@ class PaperBroker:
         """Fill a resting order (or a bracket's entry) at `price`: its book entry, then its bracket."""
         conn = self.store.conn
         qty = Decimal(row["quantity"])
+        if row["parent_client_order_id"]:
+            # A bracket leg only ever closes, as at a venue that holds the position for it: it never outgrows
+            # the position left (after a partial exit), and once another order closed that, it cancels.
+            qty = min(qty, self._closable(row["symbol"], row["side"]))
+            if qty <= 0:
+                self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
+                                   (row["parent_client_order_id"],), now)  # fmt: skip
+                return
+            conn.execute("UPDATE paper_orders SET quantity = ? WHERE broker = ? AND client_order_id = ?",
+                         (str(qty), self.name, row["client_order_id"]))  # fmt: skip
         self._set_status(row["client_order_id"], "filled", now, filled=qty, price=price)
         self._book_fill(row["client_order_id"], row["symbol"], row["side"], qty, price, now)
         if row["parent_client_order_id"]:  # one-cancels-other: a filled child cancels its siblings
@@ -394,6 +405,14 @@ class PaperBroker:
                 current = self._row(child["client_order_id"])
                 if current is not None and current["status"] == "open":
                     self._try_fill(current, last, now)
+
+    def _closable(self, symbol: str, side: str) -> Decimal:
+        """How much of the position an order on `side` can close (none when flat or on that side already)."""
+        row = self.store.conn.execute(
+            "SELECT quantity FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
+        ).fetchone()
+        held = Decimal(row["quantity"]) if row else Decimal(0)
+        return max(held, Decimal(0)) if side == "sell" else max(-held, Decimal(0))
 
     def _book_fill(self, coid: str, symbol: str, side: str, qty: Decimal, price: Decimal | None,
                    now: datetime) -> None:  # fmt: skip

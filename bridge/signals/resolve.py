@@ -169,9 +169,29 @@ def _cancellable(
     if force is False or not ours:
         return ()
     opposite = (position < 0) if signal.action == "buy" else (position > 0) if signal.action == "sell" else False
-    if force or (sub.cancel_open_orders and (position == 0 or opposite or signal.action == "reverse")):
+    closing = signal.action in ("exit", "reverse") or signal.sentiment == "flat"  # as a sell while long does
+    if force or (sub.cancel_open_orders and (position == 0 or opposite or closing)):
         return tuple(o.client_order_id for o in ours)
     return ()
+
+
+def _orphaned(plan: Plan, signal: Signal, position: Decimal, open_orders: list[Order], symbol: str) -> tuple[str, ...]:
+    """The working orders on the closing side of a position the plan closes in full: its take-profit, its stop.
+
+    Left working after the exit, the first of them to fill would open a position on the other side. The
+    legs of an entry still working are left alone: they protect the position that entry may open. Only a
+    signal's explicit `cancel: false` keeps them (`_cancellable` gave it its say).
+    """
+    if position == 0 or plan.state != "executed" or signal.cancel is False:
+        return ()
+    if not any(leg.kind == "exit" and leg.quantity >= abs(position) for leg in plan.legs):
+        return ()
+    closing = "sell" if position > 0 else "buy"
+    working = {o.client_order_id for o in open_orders if o.is_open}
+    return tuple(
+        o.client_order_id for o in open_orders
+        if o.is_open and o.symbol == symbol and o.side == closing and o.parent_client_order_id not in working
+    )  # fmt: skip
 
 
 def _is_exit_only(signal: Signal, position: Decimal) -> bool:
@@ -214,6 +234,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     if signal.action == "cancel":
         return plan
     cancels = _cancellable(signal, sub, position, open_orders, symbol)
+    cancels += tuple(c for c in _orphaned(plan, signal, position, open_orders, symbol) if c not in cancels)
     if cancels and plan.state == "executed":
         text = f"canceled {len(cancels)} open order{'s' if len(cancels) > 1 else ''}, "
         return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": {text}", 1))

@@ -1,0 +1,49 @@
+"""The resolver cancels the working orders on the closing side of a position it closes in full."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bridge.config.schema import Subscription
+from bridge.models import Order, Signal
+from bridge.signals.resolve import resolve
+
+SUB = Subscription(broker="paper")
+
+
+def order(coid: str, side: str, kind: str = "stop", status: str = "open", parent: str | None = None) -> Order:
+    return Order(client_order_id=coid, symbol="SQ", side=side, type=kind, quantity=Decimal(5), status=status,  # type: ignore[arg-type]
+                 parent_client_order_id=parent)  # fmt: skip
+
+
+LEGS = [order("tp", "sell", "limit", parent="old-entry"), order("sl", "sell", parent="old-entry")]
+
+
+def test_a_full_exit_cancels_the_closing_side_and_a_partial_one_does_not() -> None:
+    full = resolve(Signal(ticker="SQ", action="exit"), Decimal(5), LEGS, SUB)
+    assert full.cancel == ("tp", "sl") and full.decision.startswith("exit while long 5: canceled 2 open orders")
+    partial = resolve(Signal(ticker="SQ", action="exit", quantity=Decimal(2)), Decimal(5), LEGS, SUB)
+    assert partial.state == "executed" and partial.cancel == ()  # the legs still protect the 3 left
+
+
+def test_orders_that_would_add_and_legs_of_a_working_entry_are_left() -> None:
+    add = order("add", "buy", "limit")  # a resting buy while long: an entry, not a leg of this position
+    pending = [order("next", "buy", "limit"), order("next-sl", "sell", status="submitted", parent="next")]
+    plan = resolve(Signal(ticker="SQ", action="exit"), Decimal(5), [*LEGS, add, *pending], SUB)
+    assert plan.cancel == ("tp", "sl")
+
+
+def test_a_reversal_cancels_the_old_sides_legs_and_cancel_false_keeps_them() -> None:
+    swap = Subscription(broker="paper", allow_swap=True)
+    reversed_ = resolve(Signal(ticker="SQ", action="sell"), Decimal(5), LEGS, swap)
+    assert reversed_.cancel == ("tp", "sl") and [leg.kind for leg in reversed_.legs] == ["exit", "entry"]
+    kept = resolve(Signal(ticker="SQ", action="exit", cancel=False), Decimal(5), LEGS, SUB)
+    assert kept.state == "executed" and kept.cancel == ()  # the signal said so, explicitly
+
+
+def test_exit_with_cancel_open_orders_cancels_every_open_order_as_sell_flat_does() -> None:
+    orders = [*LEGS, order("add", "buy", "limit")]
+    canceling = Subscription(broker="paper", cancel_open_orders=True)
+    flat = resolve(Signal(ticker="SQ", action="sell", sentiment="flat"), Decimal(5), orders, canceling)
+    exit_ = resolve(Signal(ticker="SQ", action="exit"), Decimal(5), orders, canceling)
+    assert set(exit_.cancel) == set(flat.cancel) == {"tp", "sl", "add"}
