@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -159,24 +159,29 @@ class Executor:
         observe = getattr(broker, "observe_price", None)
         if job.signal.price is not None and observe is not None:
             await observe(symbol, job.signal.price)
-        held, open_orders = await _position_and_orders(broker, symbol)
-        position = held.quantity if held else Decimal(0)
-        market = await market_context(broker, job.signal, sub, symbol, held.avg_price if held else None)
-        plan = resolve(job.signal, position, open_orders, sub, market)
-        if plan.state != "executed":
-            return plan.state, plan.decision
-        if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
-            price = job.signal.price if job.signal.price is not None else market.quote
-            proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, price)
-            refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal)
-            if refusal is not None:
-                return "rejected", f"rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
-        for coid in plan.cancel:
-            canceled = await broker.cancel_order(coid)
-            # Record the broker's answer, or /api/orders keeps showing the order as open.
-            await self.store.run(journal.update_order, self.store.conn, coid, canceled)
+        again = ""
+        for attempt in range(2):
+            held, open_orders = await _position_and_orders(broker, symbol)
+            position = held.quantity if held else Decimal(0)
+            market = await market_context(broker, job.signal, sub, symbol, held.avg_price if held else None)
+            plan = resolve(job.signal, position, open_orders, sub, market)
+            if plan.state != "executed":
+                return plan.state, again + plan.decision
+            if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
+                price = job.signal.price if job.signal.price is not None else market.quote
+                proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, price)
+                refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal)
+                if refusal is not None:
+                    return "rejected", f"rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
+            filled = await self._cancel(broker, plan.cancel)
+            if not filled or not plan.legs or attempt:
+                break
+            # An order filled before its cancel reached the venue (a stop hit by the move that set the alert
+            # off): the position the legs were sized on is gone. Plan once more from what the broker holds.
+            again = f"{filled} order(s) filled before their cancel, so planned again: "
         if not plan.legs:
-            return "executed", plan.decision
+            return "executed", again + plan.decision
+        plan = replace(plan, decision=again + plan.decision)
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
         place = getattr(broker, "create_order_in_journal", None)
         if place is None or getattr(broker, "store", None) is not self.store:  # its writes must join this journal's job
@@ -193,6 +198,16 @@ class Executor:
             if finished:
                 raise Finished("executed", plan.decision)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
+
+    async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...]) -> int:
+        """Cancel these orders, journal the broker's answers, and say how many had filled (in part) first."""
+        filled = 0
+        for coid in client_order_ids:
+            canceled = await broker.cancel_order(coid)
+            # Record the broker's answer, or /api/orders keeps showing the order as open.
+            await self.store.run(journal.update_order, self.store.conn, coid, canceled)
+            filled += canceled.filled_quantity > 0
+        return filled
 
     def _plan_and_place(
         self,

@@ -1,0 +1,51 @@
+"""An order that fills just before its cancel reaches the venue: the exit is planned again from what the
+broker holds, never sized on the position from before the cancel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from bridge.models import Order, OrderRequest, Signal
+from bridge.store.db import Store
+from tests.execution.test_executor import FakeBroker, Harness, sends
+
+
+class StopFillsFirst(FakeBroker):
+    """Long 5 with a resting sell stop; the market hits it a moment before our cancel arrives.
+
+    The venue then answers the cancel with the order as it is: filled (in full, or `fills` of it).
+    """
+
+    def __init__(self, fills: Decimal | None = None) -> None:
+        super().__init__({"AMD": Decimal(5)})
+        self.fills = fills
+        self.accept(OrderRequest(client_order_id="resting-stop", symbol="AMD", side="sell", quantity=Decimal(5),
+                                 type="stop", stop_price=Decimal(90)), "open")  # fmt: skip
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        order = self.orders[client_order_id]
+        if not order.is_open:
+            return order
+        if self.fills is None:
+            return self._store(order, "filled")
+        self.positions["AMD"] -= self.fills  # filled in part, then canceled
+        self.orders[client_order_id] = order = replace(order, status="canceled", filled_quantity=self.fills)
+        return order
+
+
+async def test_an_exit_whose_canceled_stop_had_filled_sends_nothing(fresh_store: Store) -> None:
+    broker = StopFillsFirst()
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="exit"))  # its plan cancels the stop first
+    assert sends(broker) == [] and broker.positions["AMD"] == 0  # not short 5
+    decided = await harness.signal(signal_id)
+    assert decided["decision"].startswith("1 order(s) filled before their cancel, so planned again: exit while flat")
+
+
+async def test_an_exit_whose_canceled_stop_filled_in_part_sells_what_is_left(fresh_store: Store) -> None:
+    broker = StopFillsFirst(fills=Decimal(2))
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="exit"))
+    assert sends(broker) == [("sell", 3)] and broker.positions["AMD"] == 0
+    assert (await harness.signal(signal_id))["state"] == "executed"
