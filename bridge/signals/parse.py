@@ -26,9 +26,11 @@ SIGNAL_FIELDS = frozenset({
 QUANTITY_TYPES = get_args(QuantityType)
 MAX_MESSAGE_LENGTH = 1000
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|%[a-z_]+%")
-# TradersPost fields this version does not act on yet: refusing them beats silently trading without them.
+# TradersPost fields this version does not act on yet: refusing them beats silently trading without them
+# (an options alert would otherwise buy shares of the underlying).
 NOT_YET_SUPPORTED = (
     "marketPriceType", "bidAskSpreadFilter", "bidAskSpreadFilterPercent",
+    "optionType", "intrinsicValue", "expiration", "strikeCount", "strikesAway", "strikePrice",
 )  # fmt: skip
 
 

@@ -485,3 +485,11 @@ def test_extras_with_fractional_numbers_echo_as_json_numbers() -> None:
     assert echo["extras"] == {"ratio": 0.5, "deep": [{"x": 1.25}]}
     assert json.loads(json.dumps(echo)) == echo
     assert signal.extras["ratio"] == Decimal("0.5")
+
+
+def test_an_options_alert_is_refused_rather_than_traded_as_shares() -> None:
+    # TradersPost's options example: an in-the-money call six months out, two strikes away.
+    error = fails(body(optionType="call", expiration="+6 months", intrinsicValue="itm", strikesAway=2))
+    assert error.code == "unsupported-field" and error.message.startswith("optionType is not supported")
+    for field, value in (("strikePrice", 580), ("strikeCount", 5), ("expiration", "2026-12-18")):
+        assert fails(body(**{field: value})).code == "unsupported-field"
