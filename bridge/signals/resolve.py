@@ -90,10 +90,16 @@ class _Planner:
         return field in self.sub.allow_signal_overrides
 
     def reference_price(self, order_type: OrderType) -> Decimal | None:
-        """The price an entry is expected at: its limit, else the signal's price, else the broker's quote."""
+        """The price an entry is expected at: its limit, a stop order's stop, else the signal's price or the quote.
+
+        A stop entry (a breakout) fills where it triggers, not at the alert's price: its take-profit, its
+        stop-loss and a risk-based size count from there, or a take-profit could sit below a buy's fill.
+        """
         s = self.signal
         if order_type in ("limit", "stop_limit") and s.limit_price is not None and self.allowed("limitPrice"):
             return s.limit_price
+        if order_type == "stop" and s.stop_price is not None and self.allowed("stopPrice"):
+            return s.stop_price
         return s.price if s.price is not None else self.market.quote
 
     def leg(self, kind: LegKind, side: Side, qty: Decimal) -> Leg:
