@@ -52,7 +52,9 @@ FIELDS: dict[str, FieldDoc] = {
     ),
     "quantityType": FieldDoc(
         "fixed_quantity, dollar_amount, percent_of_equity, percent_of_position, "
-        "risk_dollar_amount or risk_percent (the risk types need a stopLoss).",
+        "risk_dollar_amount or risk_percent (the risk types need a stopLoss). On an exit, dollars are converted "
+        "at the price (or the quote); the equity and risk types size entries only, and an exit with one is "
+        "rejected.",
         _ex(quantity=1000, quantityType="dollar_amount"),
         (
             "invalid-quantity-type",

@@ -158,9 +158,13 @@ class _Planner:
         return replace(base, quantity=qty, take_profit=tp, stop_loss=sl), how
 
     def exit(self, wanted_all: bool = False) -> Leg:
-        qty = abs(self.position) if wanted_all else exit_quantity(
-            self.signal, self.sub, self.position, self.allowed("quantityType")
-        )  # fmt: skip
+        price = self.signal.price if self.signal.price is not None else self.market.quote
+        try:
+            qty = abs(self.position) if wanted_all else exit_quantity(
+                self.signal, self.sub, self.position, self.allowed("quantityType"), price
+            )  # fmt: skip
+        except SizingError as exc:
+            raise Refusal("rejected", str(exc)) from None
         if qty <= 0:
             raise Refusal("rejected", "the exit quantity rounds to zero")
         return self.leg("exit", "sell" if self.position > 0 else "buy", qty)

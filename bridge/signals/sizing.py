@@ -88,14 +88,27 @@ def entry_quantity(signal: Signal, sub: Subscription, inputs: Inputs, use_type: 
     return units, how
 
 
-def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type: bool) -> Decimal:
-    """Units to exit: the signal's quantity (or percent of the position), capped at the position; else all.
+def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type: bool,
+                  price: Decimal | None = None) -> Decimal:  # fmt: skip
+    """Units to exit: the signal's quantity (or percent of the position, or dollars at `price`), capped at the
+    position; else all.
 
-    As at TradersPost, the signal's quantity is used for exits only when `use_signal_quantity` is on."""
+    As at TradersPost, the signal's quantity is used for exits only when `use_signal_quantity` is on. A
+    quantity in dollars is never read as units; sizes made for entries (equity, risk) refuse the exit.
+    """
     held = abs(position)
     fractional = sub.fractional
     if signal.quantity is None or not uses_signal_quantity(signal, sub, use_type):
         return held
-    if use_type and signal.quantity_type == "percent_of_position":
+    kind = (signal.quantity_type if use_type else None) or "fixed_quantity"
+    if kind == "percent_of_position":
         return min(round_quantity(held * signal.quantity / 100, fractional), held)
+    if kind == "dollar_amount":
+        units = round_quantity(_units(kind, signal.quantity, Inputs(price, None, position)), fractional)
+        if units <= 0:
+            raise SizingError(f"dollar_amount {fmt(signal.quantity)} comes to less than one unit to exit")
+        return min(units, held)
+    if kind != "fixed_quantity":
+        raise SizingError(f"quantityType {kind} sizes entries; an exit takes a quantity, percent_of_position "
+                          "or dollar_amount")  # fmt: skip
     return min(signal.quantity, held)

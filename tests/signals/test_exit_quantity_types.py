@@ -1,0 +1,38 @@
+"""An exit's quantity in dollars is converted at the price, never read as units; entry-only sizes refuse it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bridge.config.schema import Subscription
+from bridge.models import Signal
+from bridge.signals.resolve import Market, resolve
+
+SUB = Subscription(broker="paper")
+
+
+def exit_(**fields: object) -> Signal:
+    return Signal(ticker="SQ", **{"action": "exit", "quantity": Decimal(500), **fields})  # type: ignore[arg-type]
+
+
+def test_an_exit_of_500_dollars_at_50_sells_10_not_500() -> None:
+    plan = resolve(exit_(quantity_type="dollar_amount", price=Decimal(50)), Decimal(1000), [], SUB)
+    assert plan.state == "executed" and [leg.quantity for leg in plan.legs] == [Decimal(10)], plan.decision
+    bullish = Signal(ticker="SQ", action="sell", sentiment="bullish", quantity=Decimal(500),
+                     quantity_type="dollar_amount", price=Decimal(50))  # fmt: skip
+    assert [leg.quantity for leg in resolve(bullish, Decimal(1000), [], SUB).legs] == [Decimal(10)]
+
+
+def test_dollars_without_a_price_take_the_quote_and_without_either_are_refused() -> None:
+    quoted = resolve(exit_(quantity_type="dollar_amount"), Decimal(1000), [], SUB, Market(quote=Decimal(25)))
+    assert [leg.quantity for leg in quoted.legs] == [Decimal(20)]
+    unpriced = resolve(exit_(quantity_type="dollar_amount"), Decimal(1000), [], SUB)
+    assert unpriced.state == "rejected" and "needs a price" in unpriced.decision and not unpriced.legs
+
+
+@pytest.mark.parametrize("kind", ["percent_of_equity", "risk_dollar_amount", "risk_percent"])
+def test_entry_sizes_refuse_an_exit(kind: str) -> None:
+    plan = resolve(exit_(quantity_type=kind, price=Decimal(50)), Decimal(1000), [], SUB)
+    assert plan.state == "rejected" and f"quantityType {kind} sizes entries" in plan.decision and not plan.legs
