@@ -324,7 +324,17 @@ class CcxtBroker:
         except Exception as exc:
             raise self._translate(exc, submit=True) from exc
         if item.get("status") is None or item.get("amount") is None:  # some venues answer with the id only
-            return await self.fetch_order(request.client_order_id)
+            try:
+                return await self.fetch_order(request.client_order_id)
+            except (TemporaryBrokerError, OrderNotFound):
+                # The venue took the order (it answered with its id) but cannot show it yet: it is working,
+                # never "not sent". The order jobs read what it became.
+                return Order(
+                    client_order_id=request.client_order_id, symbol=request.symbol, side=request.side,
+                    quantity=request.quantity, type=request.type, status="submitted",
+                    broker_order_id=None if item.get("id") is None else str(item["id"]),
+                    limit_price=request.limit_price, stop_price=request.stop_price,
+                )  # fmt: skip
         return self._order(item, request.client_order_id)
 
     def _checked(self, request: OrderRequest, market: dict[str, Any]) -> tuple[float, float | None, dict[str, Any]]:

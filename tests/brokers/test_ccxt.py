@@ -172,6 +172,19 @@ async def test_a_filled_order_cancels_to_itself(broker: CcxtBroker, fake: FakeBi
     assert (await broker.cancel_order("tb-done")).status == "filled"
 
 
+async def test_an_order_answered_with_its_ids_only_is_working_even_when_it_cannot_be_read_yet(
+    broker: CcxtBroker, fake: FakeBinance
+) -> None:
+    fake.ack_only = True  # as with newOrderRespType=ACK: the order is placed, the answer holds its ids only
+    fake.lookup_fault = "rate_limited"  # ... and the lookup that should complete it is refused for now
+    placed = await broker.create_order(order("tb-ack"))
+    assert [o["clientOrderId"] for o in fake.orders] == ["tb-ack"]
+    assert (placed.status, placed.client_order_id) == ("submitted", "tb-ack")  # never "not sent"
+    assert placed.broker_order_id == str(fake.orders[0]["orderId"])
+    fake.lookup_fault = "none"
+    assert (await broker.fetch_order("tb-ack")).status == "filled"  # what the order jobs read next
+
+
 async def test_a_resting_order_fills_when_the_price_crosses(broker: CcxtBroker, fake: FakeBinance) -> None:
     await broker.create_order(order("tb-rest", type="limit", limit_price=Decimal(29000), time_in_force="gtc"))
     assert [o.client_order_id for o in await broker.fetch_open_orders("BTCUSDT")] == ["tb-rest"]

@@ -106,6 +106,8 @@ class FakeBinance:
             self.order_requests.clear()
             self.fault = "none"
             self.answer_delay = 0.0
+            self.ack_only = False  # answer a new order as `newOrderRespType=ACK` does: its ids, no status
+            self.lookup_fault = "none"  # "rate_limited": order lookups (GET /api/v3/order) answer 429
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting limit orders the price crosses fill at their limit."""
@@ -225,6 +227,9 @@ class FakeBinance:
             params = await self._signed(request)
             if request.method == "POST":
                 return await self._create(params)
+            if request.method == "GET" and self.lookup_fault == "rate_limited":
+                msg = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."
+                return self._reply({"code": -1003, "msg": msg}, 429, {"Retry-After": "0"})
             with self.lock:
                 order = self._find(params)
                 if request.method == "GET":
@@ -244,6 +249,9 @@ class FakeBinance:
         if self.fault == "lost_response":  # placed; the answer is an unknown-status 5XX
             return self._reply({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
         await self._delay()
+        if self.ack_only:
+            keys = ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
+            return self._reply({key: answer[key] for key in keys if key in answer})
         return self._reply(answer)
 
     async def _delay(self) -> None:
