@@ -98,6 +98,16 @@ class Bridge:
         self._recovery = asyncio.create_task(self._recover(), name="recovery")
 
     async def _recover(self) -> None:
+        """Start-up recovery; trading stays closed until it is done, and a failure is logged and tried again."""
+        while True:
+            try:
+                await self._recover_once()
+                return
+            except Exception:
+                log.exception("start-up recovery failed: trading stays halted; retrying in %gs", RECOVERY_RETRY_SECONDS)
+                await asyncio.sleep(RECOVERY_RETRY_SECONDS)
+
+    async def _recover_once(self) -> None:
         while True:
             unresolved = await resolve_orders(self.store, self._brokers())
             if not unresolved:
@@ -121,6 +131,8 @@ class Bridge:
         await self._gate.wait()
 
     def _requeue(self, job: Job) -> None:
+        if (job.signal_id, job.subscription) in self._recovered:  # queued by a recovery attempt that then failed
+            return
         self._recovered.add((job.signal_id, job.subscription))
         self.queues.put((job.strategy, job.subscription, job.signal.ticker), self._lease(job, self.runtime))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEY = re.compile(r"(token|secret|password|passphrase|api_?key|key_?id|private)", re.IGNORECASE)
@@ -49,3 +50,18 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
     return text
+
+
+def redact_values(value: Any, secrets: Sequence[str]) -> Any:
+    """`value` (parsed JSON) with every secret in its strings, keys included, masked; numbers are left alone.
+
+    For JSON that is read back: masking the text instead could cut through a number (a four-digit
+    passphrase inside a price) and leave JSON that no longer parses.
+    """
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact(str(key), secrets): redact_values(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(item, secrets) for item in value]
+    return value

@@ -95,6 +95,19 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
             )
             expired += 1
             continue
-        enqueue(Job(row["signal_id"], row["strategy"], row["subscription"], journaled_signal(row), received))
+        try:
+            signal = journaled_signal(row)
+        except Exception as exc:  # one row that cannot be rebuilt must not keep every other signal waiting
+            log.exception("recovery: signal %s cannot be rebuilt from the journal", row["signal_id"])
+            for order in planned:
+                if order["status"] == "pending":
+                    await store.run(journal.update_order, store.conn, order["client_order_id"], status="canceled",
+                                    error="not sent: the journaled signal could not be rebuilt")  # fmt: skip
+            decision = f"failed: the journaled signal could not be rebuilt at start-up ({type(exc).__name__}: {exc})"
+            await store.run(
+                journal.finish_execution, store.conn, row["signal_id"], row["subscription"], "failed", decision
+            )
+            continue
+        enqueue(Job(row["signal_id"], row["strategy"], row["subscription"], signal, received))
         resumed += 1
     return resumed, expired

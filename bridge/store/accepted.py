@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bridge.config.secrets import redact
+from bridge.config.secrets import redact_values
 from bridge.ids import new_id
 from bridge.models import Signal
 from bridge.runtime import Runtime
@@ -31,8 +31,8 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
         "quantity": None if signal.quantity is None else str(signal.quantity),
         "signal_time": None if signal.time is None else iso(signal.time),
         # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
-        "payload": redact(json.dumps(payload), secrets),
-        "extras": redact(json.dumps(unknown, default=str), secrets),
+        "payload": json.dumps(redact_values(payload, secrets)),
+        "extras": json.dumps(redact_values(unknown, secrets), default=str),
         "received_at": webhook.received_at,
         "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
         "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
