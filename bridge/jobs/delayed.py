@@ -46,10 +46,15 @@ class DelayedSignals:
                 await store.run(journal.finish_execution, store.conn, *key, "expired", decision)
                 log.warning("delayed signal %s for %s %s", key[0], key[1], decision)
                 continue
+            try:
+                signal = journaled_signal(row)
+            except Exception as exc:  # one row that cannot be rebuilt must not hold back the others
+                log.exception("delayed signal %s cannot be rebuilt from the journal", key[0])
+                decision = f"failed: the journaled signal could not be rebuilt ({type(exc).__name__}: {exc})"
+                await store.run(journal.finish_execution, store.conn, *key, "failed", decision)
+                continue
             received = datetime.fromisoformat(row["received_at"])
-            self.host.submit(
-                Job(row["signal_id"], row["strategy"], row["subscription"], journaled_signal(row), received)
-            )
+            self.host.submit(Job(row["signal_id"], row["strategy"], row["subscription"], signal, received))
             released += 1
         if released:
             log.info("released %d delayed signal execution(s)", released)

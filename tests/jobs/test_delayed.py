@@ -95,3 +95,18 @@ async def test_a_reload_keeps_the_wake_up_of_a_waiting_delayed_signal(bridges: A
     r.bridge.loaded.path.write_text(config_text("cancel_after: 10"))
     assert (await r.bridge.reload("test")).ok
     assert list(r.bridge.jobs.next_runs("delay:")) == [f"delay:{signal_id}"], "config jobs are rebuilt, delays kept"
+
+
+async def test_a_delayed_signal_that_cannot_be_rebuilt_fails_alone(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    broken = await r.accepted(delay=60)
+    intact = await r.accepted(delay=60, ticker="MSFT")
+    # Its journaled payload no longer parses (a hand edit, a bug of an older version).
+    r.bridge.store.conn.execute("UPDATE signals SET payload = '{\"price\": ***}' WHERE id = ?", (broken,))
+    clock.now = max(datetime.fromisoformat(r.signal(s)["execute_at"]) for s in (broken, intact))
+    assert await r.bridge.jobs.delayed.release_due() == 1  # the intact one
+    await r.bridge.queues.join()
+    assert r.signal(intact)["state"] == "executed"
+    failed = r.signal(broken)
+    assert failed["state"] == "failed" and "could not be rebuilt" in failed["decision"]
