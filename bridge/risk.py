@@ -150,14 +150,21 @@ class Guard:
         self.clock = clock
         self.halt = HaltSwitch(store)
         self.breakers: dict[str, Breaker] = {}
+        # Orders of plans admitted under max_orders_per_minute that are not in the journal yet, by the
+        # (signal, subscription) that holds them, with their (strategy, subscription) and count.
+        self._held: dict[tuple[str, str], tuple[tuple[str, str], int]] = {}
 
     async def load(self) -> None:
         """Read the persisted kill switch (call once the journal is open)."""
         await self.halt.refresh()
 
     async def check_plan(self, strategy: str, subscription: str, broker: str, sub: Subscription,
-                         proposal: Proposal) -> str | None:  # fmt: skip
-        """Why this plan may not run (halted, circuit open, a limit), or None."""
+                         proposal: Proposal, hold: tuple[str, str] | None = None) -> str | None:  # fmt: skip
+        """Why this plan may not run (halted, circuit open, a limit), or None.
+
+        With `hold` (its signal and subscription), an admitted plan's orders count against the per-minute
+        limits until `release(hold)`, which the caller makes once they are in the journal (or never will be).
+        """
         if (await self.halt.refresh()).halted:
             return self.halt.state.explain()
         risk = self.config().risk
@@ -169,10 +176,20 @@ class Guard:
         if counted:  # counting orders is a query per plan: only when a limit needs the count
             since = iso(utcnow() - WINDOW)
             mine, total = await self.store.read(recent_orders, self.store.conn, strategy, subscription, since)
+            # Plans admitted but not in the journal yet count too (counted and held below with no wait in
+            # between): else a burst over many tickers reads one count, and every plan of it passes.
+            mine += sum(n for owner, n in self._held.values() if owner == (strategy, subscription))
+            total += sum(n for _owner, n in self._held.values())
         found = breach(risk, "risk", proposal, total)
         if found is None and sub.risk is not None:
             found = breach(sub.risk, f"subscription {subscription}'s risk", proposal, mine)
+        if found is None and counted and hold is not None:
+            self._held[hold] = ((strategy, subscription), len(proposal.legs))
         return found
+
+    def release(self, hold: tuple[str, str]) -> None:
+        """The held plan's orders are in the journal now (or will never be): they count from there."""
+        self._held.pop(hold, None)
 
     def breaker(self, broker: str) -> Breaker:
         """The circuit of one broker (by its config name)."""

@@ -123,6 +123,9 @@ class Executor:
         except Exception as exc:
             log.exception("signal %s for %s failed", job.signal_id, job.subscription)
             state, decision = "failed", f"failed: {type(exc).__name__}: {exc}"
+        finally:
+            if self.guard is not None:  # a plan admitted but never saved (a refusal, a failed cancel) holds nothing
+                self.guard.release((job.signal_id, job.subscription))
         if not journaled:
             await self.store.run(
                 journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision, started
@@ -170,7 +173,8 @@ class Executor:
             if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
                 price = job.signal.price if job.signal.price is not None else market.quote
                 proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, price)
-                refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal)
+                refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
+                                                      hold=(job.signal_id, job.subscription))  # fmt: skip
                 if refusal is not None:
                     return "rejected", f"rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
             filled = await self._cancel(broker, plan.cancel)
@@ -184,19 +188,24 @@ class Executor:
         plan = replace(plan, decision=again + plan.decision)
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
         place = getattr(broker, "create_order_in_journal", None)
-        if place is None or getattr(broker, "store", None) is not self.store:  # its writes must join this journal's job
-            planned = await self.store.run(
-                journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows, started
-            )
-        else:
-            planned, placed, finished = await self.store.run(self._plan_and_place, place, broker_name, job,
-                                                             plan.decision, rows, started)  # fmt: skip
-            for row, order in placed:  # counted and told once committed: a failed COMMIT took the orders with it
-                if self.guard is not None:
-                    self.guard.count(broker_name, order)
-                self.emit(_order_event(job, row, order))
-            if finished:
-                raise Finished("executed", plan.decision)
+        try:
+            if place is None or getattr(broker, "store", None) is not self.store:  # writes must join this journal's
+                planned = await self.store.run(
+                    journal.save_plan, self.store.conn, job.signal_id, job.subscription, plan.decision, rows, started
+                )
+                placed, finished = [], False
+            else:
+                planned, placed, finished = await self.store.run(self._plan_and_place, place, broker_name, job,
+                                                                 plan.decision, rows, started)  # fmt: skip
+        finally:
+            if self.guard is not None:  # its orders are in the journal now (or never will be): they count from there
+                self.guard.release((job.signal_id, job.subscription))
+        for row, order in placed:  # counted and told once committed: a failed COMMIT took the orders with it
+            if self.guard is not None:
+                self.guard.count(broker_name, order)
+            self.emit(_order_event(job, row, order))
+        if finished:
+            raise Finished("executed", plan.decision)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
 
     async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...]) -> int:

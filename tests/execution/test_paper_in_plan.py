@@ -214,8 +214,8 @@ async def test_a_halt_or_an_open_circuit_after_the_plan_check_still_stops_the_pa
     await paper.broker.connect()
     check_plan = paper.guard.check_plan
 
-    async def changed_right_after(*args: Any) -> str | None:
-        found = await check_plan(*args)
+    async def changed_right_after(*args: Any, **kwargs: Any) -> str | None:
+        found = await check_plan(*args, **kwargs)
         change(paper)  # lands between the plan's check and its orders
         return found
 

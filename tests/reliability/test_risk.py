@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -182,3 +183,17 @@ def test_the_circuit_breaker_stops_sending_to_a_failing_broker_then_a_probe_clos
     assert httpx.get(f"{daemon.base}/health").json()["circuit_breakers"] == {"paper": "closed"}
     after = daemon.wait_final(daemon.post({"ticker": "AFTER", "action": "buy", "price": 5}).json()["id"])
     assert after["state"] == "executed" and len(attempts.read_text().split()) == 5
+
+
+def test_max_orders_per_minute_holds_for_a_burst_over_many_tickers(start_daemon: Any) -> None:
+    # A bar close: eight tickers' alerts at once, each on its own queue, all planned before any commits.
+    daemon: Daemon = start_daemon({"sq": strategy()}, top="risk: {max_orders_per_minute: 2}\n")
+    tickers = [f"T{n}" for n in range(8)]
+    with ThreadPoolExecutor(len(tickers)) as pool:
+        answers = list(pool.map(lambda t: daemon.post({"ticker": t, "action": "buy", "price": 10}), tickers))
+    finals = [daemon.wait_final(answer.json()["id"]) for answer in answers]
+    executed = [f["ticker"] for f in finals if f["state"] == "executed"]
+    assert len(executed) == 2, {f["ticker"]: f["decision"] for f in finals}
+    refused = [f["decision"] for f in finals if f["state"] == "rejected"]
+    assert len(refused) == 6 and all("risk.max_orders_per_minute 2" in d for d in refused)
+    assert rows(daemon.db, "SELECT count(*) FROM paper_orders")[0][0] == 2
