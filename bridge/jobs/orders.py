@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from bridge.brokers.base import Broker
-from bridge.errors import BrokerError
+from bridge.errors import BrokerError, OrderNotFound
 from bridge.jobs.host import Host
 from bridge.models import Order
 from bridge.notify.events import order_change
@@ -17,6 +17,9 @@ from bridge.store import journal, upkeep
 log = logging.getLogger("bridge.jobs")
 # Protective bracket children and breakeven stops are meant to rest: the timeout is for entries and exits.
 TIMED_LEGS = ("entry", "exit")
+# An order of unknown outcome the venue has not heard of this long after it was sent never reached it (a venue
+# may take a moment to list an order it just took).
+UNKNOWN_GRACE_SECONDS = 60.0
 
 
 def _changed(row: sqlite3.Row, order: Order) -> bool:
@@ -25,11 +28,20 @@ def _changed(row: sqlite3.Row, order: Order) -> bool:
     return (row["status"], Decimal(row["filled_quantity"]), old_avg) != (order.status, order.filled_quantity, avg)
 
 
-async def _fetch(broker: Broker, coid: str, open_now: dict[str, Order]) -> Order | None:
+async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], now: datetime) -> Order | None:
+    coid = row["client_order_id"]
     if coid in open_now:
         return open_now[coid]
     try:  # no longer open at the broker: ask what became of it
         return await broker.fetch_order(coid)
+    except OrderNotFound:
+        age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
+        if row["status"] == "unknown" and age > UNKNOWN_GRACE_SECONDS:
+            # Its submission's answer was lost, and the venue still does not know it: it never got there.
+            return Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), row["type"], "rejected",
+                         error=f"never reached the broker (not found there {age:.0f}s after it was sent)")  # fmt: skip
+        log.warning("cannot check order %s: not found at the broker", coid)
+        return None
     except BrokerError as exc:
         log.warning("cannot check order %s: %s", coid, exc)
         return None
@@ -52,7 +64,7 @@ async def poll_orders(host: Host) -> int:
         open_now = open_at.get(row["broker"])
         if broker is None or open_now is None:
             continue
-        order = await _fetch(broker, row["client_order_id"], open_now)
+        order = await _fetch(broker, row, open_now, host.clock())
         if order is not None and _changed(row, order):
             news = await store.run(journal.record_order_change, store.conn, row["client_order_id"], order)
             log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
