@@ -152,6 +152,8 @@ class Executor:
         age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
         if age > self.max_signal_age and not planned:
             return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
+        if planned and planned[0]["broker"] != broker_name:
+            return await self._abandon(planned, broker_name)
         broker = target.broker if target else self._brokers().get(broker_name)
         if broker is None:
             return "failed", f"failed: broker {broker_name} is unavailable"
@@ -207,6 +209,20 @@ class Executor:
         if finished:
             raise Finished("executed", plan.decision)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
+
+    async def _abandon(self, planned: Sequence[OrderRow], now_at: str) -> tuple[str, str]:
+        """A plan committed for one broker whose subscription now names another: send none of the rest anywhere.
+
+        Its orders belong to the account they were planned for; the new one never held that position.
+        """
+        was_at = planned[0]["broker"]
+        reason = f"not sent: the subscription's broker changed from {was_at} to {now_at} after the plan"
+        for row in planned:
+            if row["status"] == "pending":
+                await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], status="canceled",
+                                     error=reason)  # fmt: skip
+        return "failed", (f"failed: planned for broker {was_at}, but the subscription now names {now_at}; the rest "
+                          f"of the plan was not sent anywhere (check what {was_at} holds)")  # fmt: skip
 
     async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...]) -> int:
         """Cancel these orders, journal the broker's answers, and say how many had filled (in part) first."""
