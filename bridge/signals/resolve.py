@@ -245,9 +245,13 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return plan
     cancels = _cancellable(signal, sub, position, open_orders, symbol)
     cancels += tuple(c for c in _orphaned(plan, signal, position, open_orders, symbol) if c not in cancels)
+    orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"
     if cancels and plan.state == "executed":
-        text = f"canceled {len(cancels)} open order{'s' if len(cancels) > 1 else ''}, "
-        return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": {text}", 1))
+        return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": canceled {orders}, ", 1))
+    if cancels and plan.state == "rejected" and exit_only and position == 0:
+        # Nothing to exit, but orders to cancel: the signal does that ("... and no orders to cancel, then the
+        # signal will be rejected"), so a resting entry cannot fill after the strategy went flat.
+        return Plan("executed", f"{head}: canceled {orders}, nothing to exit", cancels)
     return plan
 
 

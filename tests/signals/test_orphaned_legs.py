@@ -47,3 +47,13 @@ def test_exit_with_cancel_open_orders_cancels_every_open_order_as_sell_flat_does
     flat = resolve(Signal(ticker="SQ", action="sell", sentiment="flat"), Decimal(5), orders, canceling)
     exit_ = resolve(Signal(ticker="SQ", action="exit"), Decimal(5), orders, canceling)
     assert set(exit_.cancel) == set(flat.cancel) == {"tp", "sl", "add"}
+
+
+def test_an_exit_while_flat_cancels_a_resting_entry_when_canceling_is_on() -> None:
+    resting = [order("entry", "buy", "limit")]
+    canceling = Subscription(broker="paper", cancel_open_orders=True)
+    for signal in (Signal(ticker="SQ", action="exit"), Signal(ticker="SQ", action="sell", sentiment="flat")):
+        plan = resolve(signal, Decimal(0), resting, canceling)
+        assert plan.state == "executed" and plan.cancel == ("entry",) and not plan.legs, plan.decision
+        assert plan.decision.endswith(": canceled 1 open order, nothing to exit")
+    assert resolve(Signal(ticker="SQ", action="exit"), Decimal(0), resting, SUB).state == "rejected"  # canceling off
