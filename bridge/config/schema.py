@@ -98,7 +98,9 @@ class Subscription(Strict):
         default=False, description="on a swap, the entry is the signal quantity minus what the exit closed"
     )
     use_signal_quantity: bool = Field(default=True, description="use the signal's quantity for entries")
-    quantity_multiplier: Decimal = Field(default=Decimal(1), gt=0, description="multiplies the signal's quantity")
+    quantity_multiplier: Decimal = Field(
+        default=Decimal(1), gt=0, description="multiplies the signal's quantity, on entries and on partial exits alike"
+    )
     sizing: Sizing = Field(default_factory=Sizing, description="entry size when the signal gives none")
     fractional: bool = Field(default=False, description="allow fractional quantities; otherwise round down")
     tickers: list[str] | None = Field(default=None, description="only these tickers trade here (before ticker_map)")

@@ -111,4 +111,6 @@ def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type
     if kind != "fixed_quantity":
         raise SizingError(f"quantityType {kind} sizes entries; an exit takes a quantity, percent_of_position "
                           "or dollar_amount")  # fmt: skip
+    if sub.quantity_multiplier != 1:  # the position was scaled on entry: its partial exits scale with it
+        return min(round_quantity(signal.quantity * sub.quantity_multiplier, fractional), held)
     return min(signal.quantity, held)

@@ -36,3 +36,12 @@ def test_dollars_without_a_price_take_the_quote_and_without_either_are_refused()
 def test_entry_sizes_refuse_an_exit(kind: str) -> None:
     plan = resolve(exit_(quantity_type=kind, price=Decimal(50)), Decimal(1000), [], SUB)
     assert plan.state == "rejected" and f"quantityType {kind} sizes entries" in plan.decision and not plan.legs
+
+
+def test_a_partial_exit_scales_with_the_quantity_multiplier_as_the_entry_did() -> None:
+    doubled = Subscription(broker="paper", quantity_multiplier=Decimal(2))
+    entry = resolve(Signal(ticker="SQ", action="buy", quantity=Decimal(2)), Decimal(0), [], doubled)
+    assert [leg.quantity for leg in entry.legs] == [Decimal(4)]  # TradingView long 2, the broker long 4
+    half = Signal(ticker="SQ", action="sell", sentiment="bullish", quantity=Decimal(1))  # TradingView sells 1
+    assert [leg.quantity for leg in resolve(half, Decimal(4), [], doubled).legs] == [Decimal(2)]  # broker long 2
+    assert [leg.quantity for leg in resolve(half, Decimal(4), [], SUB).legs] == [Decimal(1)]  # no multiplier
