@@ -294,7 +294,11 @@ class Executor:
                           decision: str) -> tuple[str, str]:  # fmt: skip
         sequence = _in_turn(planned)
         for index, (row, mine) in enumerate(sequence):
-            order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
+            try:
+                order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
+            except Outcome:  # its outcome is unknown: nothing after it goes, and nothing after it stays "maybe sent"
+                await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order's outcome is unknown")
+                raise
             if order is not None:
                 self.emit(_order_event(job, row, order))
             if mine:  # bracket children are placed by the broker with their parent: record what it holds
@@ -333,7 +337,12 @@ class Executor:
             else:
                 order = await broker.create_order(request)
         except DuplicateClientOrderId:
-            order = await broker.fetch_order(coid)  # sent before a crash: adopt it
+            try:
+                order = await _read("order", lambda: broker.fetch_order(coid))  # sent before a crash: adopt it
+            except Exception as exc:  # the venue holds it, but cannot show it now
+                await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc))
+                raise Outcome("failed", f"the {row['leg']} order is at the broker already, but could not be read "
+                                        f"({exc!r}); it is checked again at the next start") from exc  # fmt: skip
         except OrderRejected as exc:
             await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=str(exc))
             return _rejected(request, str(exc))
