@@ -170,31 +170,40 @@ class _Planner:
         return self.leg("exit", "sell" if self.position > 0 else "buy", qty)
 
 
+def _closes_all(plan: Plan, position: Decimal) -> bool:
+    """Whether the plan closes the whole position (an exit of all of it, alone or before a reversal's entry)."""
+    return position != 0 and any(leg.kind == "exit" and leg.quantity >= abs(position) for leg in plan.legs)
+
+
+def _kept(signal: Signal, sub: Subscription) -> bool:
+    """The signal's `cancel: false`, where the subscription lets the signal decide."""
+    return signal.cancel is False and "cancel" in sub.allow_signal_overrides
+
+
 def _cancellable(
-    signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order], symbol: str
+    signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order], symbol: str, closes_all: bool
 ) -> tuple[str, ...]:
-    """Open orders to cancel before trading: forced by the signal, or by `cancel_open_orders` when flat/reversing."""
+    """Open orders to cancel before trading: forced by the signal, or by `cancel_open_orders` when flat, reversing
+    or closing the whole position (an exit of all of it cancels like a sell while long; a partial one does not)."""
     ours = [o for o in open_orders if o.is_open and o.symbol == symbol]
     force = signal.cancel if signal.cancel is not None and "cancel" in sub.allow_signal_overrides else None
     if force is False or not ours:
         return ()
     opposite = (position < 0) if signal.action == "buy" else (position > 0) if signal.action == "sell" else False
-    closing = signal.action in ("exit", "reverse") or signal.sentiment == "flat"  # as a sell while long does
-    if force or (sub.cancel_open_orders and (position == 0 or opposite or closing)):
+    if force or (sub.cancel_open_orders and (position == 0 or opposite or closes_all or signal.action == "reverse")):
         return tuple(o.client_order_id for o in ours)
     return ()
 
 
-def _orphaned(plan: Plan, signal: Signal, position: Decimal, open_orders: list[Order], symbol: str) -> tuple[str, ...]:
+def _orphaned(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order],
+              symbol: str) -> tuple[str, ...]:  # fmt: skip
     """The working orders on the closing side of a position the plan closes in full: its take-profit, its stop.
 
     Left working after the exit, the first of them to fill would open a position on the other side. The
-    legs of an entry still working are left alone: they protect the position that entry may open. Only a
-    signal's explicit `cancel: false` keeps them (`_cancellable` gave it its say).
+    legs of an entry still working are left alone where the broker says which they are: they protect the
+    position that entry may open. Only a signal's `cancel: false` keeps them (`_cancellable` gave it its say).
     """
-    if position == 0 or plan.state != "executed" or signal.cancel is False:
-        return ()
-    if not any(leg.kind == "exit" and leg.quantity >= abs(position) for leg in plan.legs):
+    if plan.state != "executed" or _kept(signal, sub) or not _closes_all(plan, position):
         return ()
     closing = "sell" if position > 0 else "buy"
     working = {o.client_order_id for o in open_orders if o.is_open}
@@ -243,8 +252,8 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return Plan(refusal.state, f"{head}: {refusal.state}, {refusal.reason}")
     if signal.action == "cancel":
         return plan
-    cancels = _cancellable(signal, sub, position, open_orders, symbol)
-    cancels += tuple(c for c in _orphaned(plan, signal, position, open_orders, symbol) if c not in cancels)
+    cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position))
+    cancels += tuple(c for c in _orphaned(plan, signal, sub, position, open_orders, symbol) if c not in cancels)
     orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"
     if cancels and plan.state == "executed":
         return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": canceled {orders}, ", 1))

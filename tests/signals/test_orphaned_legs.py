@@ -57,3 +57,17 @@ def test_an_exit_while_flat_cancels_a_resting_entry_when_canceling_is_on() -> No
         assert plan.state == "executed" and plan.cancel == ("entry",) and not plan.legs, plan.decision
         assert plan.decision.endswith(": canceled 1 open order, nothing to exit")
     assert resolve(Signal(ticker="SQ", action="exit"), Decimal(0), resting, SUB).state == "rejected"  # canceling off
+
+
+def test_a_partial_exit_keeps_the_legs_even_with_cancel_open_orders() -> None:
+    canceling = Subscription(broker="paper", cancel_open_orders=True)
+    partial = resolve(Signal(ticker="SQ", action="exit", quantity=Decimal(2)), Decimal(5), LEGS, canceling)
+    assert partial.state == "executed" and partial.cancel == (), partial.decision  # they protect the 3 left
+    full = resolve(Signal(ticker="SQ", action="exit"), Decimal(5), LEGS, canceling)
+    assert full.cancel == ("tp", "sl")
+
+
+def test_cancel_false_keeps_the_legs_only_where_the_signal_may_decide() -> None:
+    locked = Subscription(broker="paper", allow_signal_overrides=["orderType"])  # the signal may not set `cancel`
+    plan = resolve(Signal(ticker="SQ", action="exit", cancel=False), Decimal(5), LEGS, locked)
+    assert plan.cancel == ("tp", "sl")
