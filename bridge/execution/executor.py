@@ -178,12 +178,15 @@ class Executor:
                 refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
                                                       hold=(job.signal_id, job.subscription))  # fmt: skip
                 if refusal is not None:
-                    return "rejected", f"rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
-            filled = await self._cancel(broker, plan.cancel)
+                    return "rejected", f"{again}rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
+            filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders})
             if not filled or not plan.legs or attempt:
                 break
             # An order filled before its cancel reached the venue (a stop hit by the move that set the alert
-            # off): the position the legs were sized on is gone. Plan once more from what the broker holds.
+            # off): the position the legs were sized on is gone. Plan once more from what the broker holds;
+            # the discarded plan holds nothing against the risk limits.
+            if self.guard is not None:
+                self.guard.release((job.signal_id, job.subscription))
             again = f"{filled} order(s) filled before their cancel, so planned again: "
         if not plan.legs:
             return "executed", again + plan.decision
@@ -224,14 +227,17 @@ class Executor:
         return "failed", (f"failed: planned for broker {was_at}, but the subscription now names {now_at}; the rest "
                           f"of the plan was not sent anywhere (check what {was_at} holds)")  # fmt: skip
 
-    async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...]) -> int:
-        """Cancel these orders, journal the broker's answers, and say how many had filled (in part) first."""
+    async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...], seen: dict[str, Order]) -> int:
+        """Cancel these orders, journal the broker's answers, and say how many filled (in part) since `seen`."""
         filled = 0
         for coid in client_order_ids:
             canceled = await broker.cancel_order(coid)
             # Record the broker's answer, or /api/orders keeps showing the order as open.
             await self.store.run(journal.update_order, self.store.conn, coid, canceled)
-            filled += canceled.filled_quantity > 0
+            before = seen.get(coid)
+            earlier = before.filled_quantity if before is not None else Decimal(0)
+            # "filled" counts even without a quantity: some venues leave it out of a cancel's answer.
+            filled += canceled.status == "filled" or canceled.filled_quantity > earlier
         return filled
 
     def _plan_and_place(

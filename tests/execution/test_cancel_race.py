@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from types import SimpleNamespace
 
+from bridge.config.security import GlobalRisk
+from bridge.execution.executor import Executor
 from bridge.models import Order, OrderRequest, Signal
+from bridge.risk import Guard
 from bridge.store.db import Store
-from tests.execution.test_executor import FakeBroker, Harness, sends
+from tests.execution.test_executor import SUB, FakeBroker, Harness, sends
 
 
 class StopFillsFirst(FakeBroker):
@@ -49,3 +53,36 @@ async def test_an_exit_whose_canceled_stop_filled_in_part_sells_what_is_left(fre
     signal_id = await harness.run(Signal(ticker="AMD", action="exit"))
     assert sends(broker) == [("sell", 3)] and broker.positions["AMD"] == 0
     assert (await harness.signal(signal_id))["state"] == "executed"
+
+
+def limited(harness: Harness, limit: int) -> Guard:
+    config = SimpleNamespace(risk=GlobalRisk(max_orders_per_minute=limit))
+    guard = Guard(harness.store, lambda: config)  # type: ignore[arg-type,return-value]
+    harness.executor = Executor(harness.store, 60.0, lambda: {SUB: harness.broker},
+                                lambda strategy, key: (SUB, harness.sub), guard)  # fmt: skip
+    return guard
+
+
+async def test_the_plan_made_again_is_not_refused_by_the_orders_of_the_one_it_replaced(fresh_store: Store) -> None:
+    broker = StopFillsFirst()  # long 5 with a sell stop that fills at the cancel
+    harness = Harness(fresh_store, broker)
+    await limited(harness, 2).load()
+    signal_id = await harness.run(Signal(ticker="AMD", action="sell"))  # sell 5 + open short 1 = 2 orders
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "executed", decided["decision"]  # made again: open short 1, 1 order of 2
+    assert sends(broker) == [("sell", 1)] and broker.positions["AMD"] == -1
+
+
+async def test_a_fill_from_before_the_plan_does_not_count_as_one_at_the_cancel(fresh_store: Store) -> None:
+    broker = FakeBroker({"AMD": Decimal(5)})
+    request = OrderRequest(client_order_id="half-filled", symbol="AMD", side="buy", quantity=Decimal(10),
+                           type="limit", limit_price=Decimal(99))  # fmt: skip
+    resting = broker.accept(request, "open")
+    broker.orders["half-filled"] = replace(resting, status="partially_filled", filled_quantity=Decimal(5))
+    harness = Harness(fresh_store, broker)
+    harness.sub = harness.sub.model_copy(update={"cancel_open_orders": True})
+    await limited(harness, 2).load()
+    signal_id = await harness.run(Signal(ticker="AMD", action="sell"))
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "executed" and "planned again" not in decided["decision"], decided["decision"]
+    assert sends(broker) == [("sell", 5), ("sell", 1)]
