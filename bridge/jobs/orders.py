@@ -18,8 +18,8 @@ log = logging.getLogger("bridge.jobs")
 # Protective bracket children and breakeven stops are meant to rest: the timeout is for entries and exits.
 TIMED_LEGS = ("entry", "exit")
 # An order of unknown outcome the venue has not heard of this long after it was sent never reached it (a venue
-# may take a moment to list an order it just took).
-UNKNOWN_GRACE_SECONDS = 60.0
+# may take a while to list an order it just took; "rejected" is final, so the wait is long).
+UNKNOWN_GRACE_SECONDS = 600.0
 
 
 def _changed(row: sqlite3.Row, order: Order) -> bool:
@@ -35,7 +35,9 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
     try:  # no longer open at the broker: ask what became of it
         return await broker.fetch_order(coid)
     except OrderNotFound:
-        age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
+        # From when it was sent and its outcome lost (the row's last change), not from its plan: a swap's entry
+        # goes out after its exit fills, up to exit_fill_timeout later, and a resumed plan after a restart.
+        age = (now - datetime.fromisoformat(row["updated_at"])).total_seconds()
         if row["status"] == "unknown" and age > UNKNOWN_GRACE_SECONDS:
             # Its submission's answer was lost, and the venue still does not know it: it never got there.
             return Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), row["type"], "rejected",
