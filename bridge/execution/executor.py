@@ -219,10 +219,16 @@ class Executor:
         Its orders belong to the account they were planned for; the new one never held that position.
         """
         was_at = planned[0]["broker"]
-        reason = f"not sent: the subscription's broker changed from {was_at} to {now_at} after the plan"
+        # A pending row may have gone out just before a crash: start-up recovery asked its broker, if that is
+        # still configured, and left pending only what it does not hold. Without it, nobody can know.
+        checked = was_at in self._brokers()
+        status = "canceled" if checked else "unknown"
+        reason = (f"not sent: the subscription's broker changed from {was_at} to {now_at} after the plan"
+                  if checked else f"may have reached {was_at} before the restart; {was_at} is no longer in the "
+                  "config to ask")  # fmt: skip
         for row in planned:
             if row["status"] == "pending":
-                await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], status="canceled",
+                await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], status=status,
                                      error=reason)  # fmt: skip
         return "failed", (f"failed: planned for broker {was_at}, but the subscription now names {now_at}; the rest "
                           f"of the plan was not sent anywhere (check what {was_at} holds)")  # fmt: skip

@@ -15,8 +15,8 @@ from bridge.store.db import Store
 from tests.execution.test_executor import SUB, FakeBroker, journal_signal
 
 
-async def test_a_plan_for_paper_is_not_resumed_on_the_live_account(fresh_store: Store) -> None:
-    # Before the restart, on "paper": sell while long 2 = exit 2, then entry 1; the exit went out.
+async def planned_on_paper(fresh_store: Store) -> tuple[str, list[dict[str, Any]]]:
+    """Before the restart, on "paper": sell while long 2 = exit 2, then entry 1."""
     signal = Signal(ticker="AMD", action="sell")
     signal_id = await journal_signal(fresh_store, signal)
     rows: list[dict[str, Any]] = []
@@ -27,19 +27,28 @@ async def test_a_plan_for_paper_is_not_resumed_on_the_live_account(fresh_store: 
                      "quantity": qty, "limit_price": None, "stop_price": None, "time_in_force": "day",
                      "reference_price": None})  # fmt: skip
     await fresh_store.run(journal.save_plan, fresh_store.conn, signal_id, SUB, "sell while long 2: ...", rows)
-    paper = FakeBroker({"AMD": Decimal(2)})
-    paper.accept(OrderRequest(client_order_id=rows[0]["client_order_id"], symbol="AMD", side="sell",
-                              quantity=Decimal(2)), "filled")  # fmt: skip
+    return signal_id, rows
 
-    live = FakeBroker({"AMD": Decimal(0)})  # the subscription now names the live account
-    brokers = {"paper": paper, "live": live}
-    executor = Executor(fresh_store, 60.0, lambda: brokers, lambda strategy, key: ("live", Subscription(broker="live")))
-    assert await resolve_orders(fresh_store, brokers) == []
+
+async def resume(fresh_store: Store, brokers: dict[str, FakeBroker]) -> None:
+    """Start-up recovery with the subscription now naming "live"."""
+    live = Subscription(broker="live")
+    executor = Executor(fresh_store, 60.0, lambda: brokers, lambda strategy, key: ("live", live))  # type: ignore[arg-type, return-value]
+    assert await resolve_orders(fresh_store, brokers) == []  # type: ignore[arg-type]
     jobs: list[Job] = []
     await interrupted_jobs(fresh_store, 60.0, jobs.append)
     for job in jobs:
         await executor.run(job)
 
+
+async def test_a_plan_for_paper_is_not_resumed_on_the_live_account(fresh_store: Store) -> None:
+    signal_id, rows = await planned_on_paper(fresh_store)  # the exit went out; the entry did not
+    paper = FakeBroker({"AMD": Decimal(2)})
+    paper.accept(OrderRequest(client_order_id=rows[0]["client_order_id"], symbol="AMD", side="sell",
+                              quantity=Decimal(2)), "filled")  # fmt: skip
+
+    live = FakeBroker({"AMD": Decimal(0)})  # the subscription now names the live account
+    await resume(fresh_store, {"paper": paper, "live": live})
     assert live.creates == [] and paper.creates == []
     exit_row, entry_row = await fresh_store.run(journal.planned_orders, fresh_store.conn, signal_id, SUB)
     assert exit_row["status"] == "filled"  # what paper did stays on record
@@ -51,3 +60,12 @@ async def test_a_plan_for_paper_is_not_resumed_on_the_live_account(fresh_store: 
         state["state"] == "failed"
         and "planned for broker paper, but the subscription now names live" in state["decision"]
     )
+
+
+async def test_with_the_old_broker_gone_from_the_config_its_unchecked_orders_stay_unknown(fresh_store: Store) -> None:
+    signal_id, _rows = await planned_on_paper(fresh_store)  # nothing is known of what reached paper
+    live = FakeBroker({"AMD": Decimal(0)})
+    await resume(fresh_store, {"live": live})  # "paper" was removed from the config
+    assert live.creates == []
+    for row in await fresh_store.run(journal.planned_orders, fresh_store.conn, signal_id, SUB):
+        assert row["status"] == "unknown" and "may have reached paper" in row["error"]  # never "not sent"
