@@ -197,6 +197,9 @@ class Store:
         self._reader: sqlite3.Connection | None = None  # `peek`: the event loop's read-only connection
         self._lock = WriteLock(self.path)
         self._wal_sync: WalSync | None = None  # `durability: full`: the WAL synced after COMMIT, the lock let go
+        # Set when a sync failed: the commit before it is visible but maybe not on the disk, so no later write
+        # may build on it (a webhook's resend would be answered "duplicate" of a signal never executed).
+        self._unsynced: sqlite3.OperationalError | None = None
         self.checkpointer: Checkpointer | None = None
         # Told each COMMIT's duration in seconds, on the commit thread (metrics; a warning when the disk stalls).
         self.commit_observers: list[Callable[[float], None]] = [SlowCommits()]
@@ -380,6 +383,12 @@ class Store:
     def _run_writes(self, batch: list[_Job]) -> None:
         conn, loop = self.conn, self._loop
         assert loop is not None and self._committer is not None
+        if self._unsynced is not None:  # every write is refused (webhooks answer 503) until a restart
+            self._lock.release()
+            for job in batch:
+                job.error = self._unsynced
+            _settle(batch)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -459,8 +468,12 @@ class Store:
             try:
                 self._wal_sync.sync()
             except OSError as exc:  # committed, but not known to be on the disk: nobody may hear it was
-                log.error("the journal's WAL could not be synced: %s (check the disk)", exc)
-                raise sqlite3.OperationalError(f"disk I/O error: the journal could not be synced ({exc})") from exc
+                log.error("the journal's WAL could not be synced: %s; no more writes until a restart (check the disk)",
+                          exc)  # fmt: skip
+                self._unsynced = sqlite3.OperationalError(
+                    f"disk I/O error: the journal could not be synced ({exc}); restart the daemon once the disk is fine"
+                )
+                raise self._unsynced from exc
         took = time.perf_counter() - began
         for observer in self.commit_observers:
             try:

@@ -8,7 +8,9 @@ unchanged: a commit is on the disk before its caller hears of it, and a later co
 answered after a sync that covers every earlier one (the WAL is one file, replayed in order).
 
 Others may read a commit in the moment before its sync. Nothing outside the journal acts on such a
-read: a broker call, a webhook's answer and a handed-over signal all wait for a commit's answer.
+read: a broker call, a webhook's answer and a handed-over signal all wait for a commit's answer. Should
+a sync fail, its commit stays readable though maybe not on the disk, so the store refuses every later
+write until a restart (webhooks answer 503) rather than build on it.
 """
 
 from __future__ import annotations

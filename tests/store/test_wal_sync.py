@@ -78,7 +78,7 @@ async def test_a_commit_is_answered_only_after_the_wal_sync_that_runs_with_the_l
         await store.close()
 
 
-async def test_a_failed_wal_sync_fails_the_callers_of_that_commit(tmp_path: Path, gate: WalGate) -> None:
+async def test_a_failed_wal_sync_fails_its_callers_and_every_write_after_it(tmp_path: Path, gate: WalGate) -> None:
     store = Store(tmp_path / "journal.db", durability="full", shared=True)
     await store.open()
     try:
@@ -86,8 +86,13 @@ async def test_a_failed_wal_sync_fails_the_callers_of_that_commit(tmp_path: Path
         gate.opened.set()
         with pytest.raises(sqlite3.OperationalError, match="could not be synced"):
             await asyncio.wait_for(store.run(insert_account, store, "unsure"), timeout=5)
-        gate.error = None  # the disk recovers: the next commit is synced and answered as usual
-        assert await asyncio.wait_for(store.run(insert_account, store, "later"), timeout=5) == "later"
+        # Its rows are visible, maybe not on the disk: nothing may build on them (a resend answered
+        # "duplicate" of a signal never executed), so every later write is refused until a restart.
+        gate.error = None
+        with pytest.raises(sqlite3.OperationalError, match="restart the daemon"):
+            await asyncio.wait_for(store.run(insert_account, store, "later"), timeout=5)
+        assert count_accounts(store.path) == 1 and lock_is_free(store.path)
+        assert await asyncio.wait_for(store.read(count_accounts, store.path), timeout=5) == 1  # reads still answer
     finally:
         await store.close()
 
