@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from types import SimpleNamespace
 
-from bridge.config.security import GlobalRisk
-from bridge.execution.executor import Executor
 from bridge.models import Order, OrderRequest, Signal
-from bridge.risk import Guard
 from bridge.store.db import Store
-from tests.execution.test_executor import SUB, FakeBroker, Harness, sends
+from tests.execution.test_executor import FakeBroker, Harness, sends
+from tests.execution.test_risk_holds import guarded
 
 
 class StopFillsFirst(FakeBroker):
@@ -55,18 +52,10 @@ async def test_an_exit_whose_canceled_stop_filled_in_part_sells_what_is_left(fre
     assert (await harness.signal(signal_id))["state"] == "executed"
 
 
-def limited(harness: Harness, limit: int) -> Guard:
-    config = SimpleNamespace(risk=GlobalRisk(max_orders_per_minute=limit))
-    guard = Guard(harness.store, lambda: config)  # type: ignore[arg-type,return-value]
-    harness.executor = Executor(harness.store, 60.0, lambda: {SUB: harness.broker},
-                                lambda strategy, key: (SUB, harness.sub), guard)  # fmt: skip
-    return guard
-
-
 async def test_the_plan_made_again_is_not_refused_by_the_orders_of_the_one_it_replaced(fresh_store: Store) -> None:
     broker = StopFillsFirst()  # long 5 with a sell stop that fills at the cancel
     harness = Harness(fresh_store, broker)
-    await limited(harness, 2).load()
+    await guarded(harness, 2).load()
     signal_id = await harness.run(Signal(ticker="AMD", action="sell"))  # sell 5 + open short 1 = 2 orders
     decided = await harness.signal(signal_id)
     assert decided["state"] == "executed", decided["decision"]  # made again: open short 1, 1 order of 2
@@ -81,7 +70,7 @@ async def test_a_fill_from_before_the_plan_does_not_count_as_one_at_the_cancel(f
     broker.orders["half-filled"] = replace(resting, status="partially_filled", filled_quantity=Decimal(5))
     harness = Harness(fresh_store, broker)
     harness.sub = harness.sub.model_copy(update={"cancel_open_orders": True})
-    await limited(harness, 2).load()
+    await guarded(harness, 2).load()
     signal_id = await harness.run(Signal(ticker="AMD", action="sell"))
     decided = await harness.signal(signal_id)
     assert decided["state"] == "executed" and "planned again" not in decided["decision"], decided["decision"]
