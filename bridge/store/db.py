@@ -240,7 +240,7 @@ class Store:
         if self.durability == "full" and self.shared:
             # The other process's next write need not wait for this one's disk sync (walsync.py). Alone, SQLite
             # syncs inside COMMIT: a sync of our own would be one more wait for the GIL on the commit thread,
-            # up to a switch interval when the event loop is busy (acknowledgement p50 about 5 ms later).
+            # up to a switch interval when the event loop is busy (acknowledgement p50 up to 7 ms later).
             self._wal_sync = WalSync.open(self.path)
             if self._wal_sync is not None:  # COMMIT writes the WAL; `_commit` syncs it once the lock is let go
                 self.conn.execute("PRAGMA synchronous=NORMAL")
