@@ -115,7 +115,8 @@ class Bridge:
             log.warning("trading halted: %d order(s) of unknown outcome; retrying in %gs", len(unresolved),
                         RECOVERY_RETRY_SECONDS)  # fmt: skip
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
-        resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue)
+        resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue,
+                                                  queued=self._recovered)  # fmt: skip
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
         await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down
@@ -131,8 +132,6 @@ class Bridge:
         await self._gate.wait()
 
     def _requeue(self, job: Job) -> None:
-        if (job.signal_id, job.subscription) in self._recovered:  # queued by a recovery attempt that then failed
-            return
         self._recovered.add((job.signal_id, job.subscription))
         self.queues.put((job.strategy, job.subscription, job.signal.ticker), self._lease(job, self.runtime))
 

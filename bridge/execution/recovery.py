@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -71,10 +71,16 @@ def journaled_signal(row: sqlite3.Row) -> Signal:
     )
 
 
-async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callable[[Job], None]) -> tuple[int, int]:
-    """Re-queue interrupted executions younger than max_signal_age and expire the rest; return the counts."""
+async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callable[[Job], None],
+                           queued: Container[tuple[str, str]] = ()) -> tuple[int, int]:  # fmt: skip
+    """Re-queue interrupted executions younger than max_signal_age and expire the rest; return the counts.
+
+    Executions in `queued` (signal, subscription) are left alone: an earlier attempt already queued them.
+    """
     resumed = expired = 0
     for row in await store.run(journal.unfinished_executions, store.conn):
+        if (row["signal_id"], row["subscription"]) in queued:
+            continue
         if row["execute_at"] is not None and row["execution_state"] == "received":
             continue  # a delayed signal that has not started: the bridge releases it when it is due
         received = datetime.fromisoformat(row["received_at"])

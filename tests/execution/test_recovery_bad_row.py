@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bridge.config.load import load_config
 from bridge.config.secrets import redact_values
-from bridge.execution.recovery import journaled_signal
+from bridge.execution.executor import Job
+from bridge.execution.recovery import interrupted_jobs, journaled_signal
 from bridge.ids import new_id
 from bridge.service import Bridge
 from bridge.store import journal
@@ -65,3 +66,23 @@ def test_a_short_numeric_secret_is_masked_in_strings_and_the_payload_stays_json(
     assert rebuilt == {"ticker": "BTCUSDT", "action": "buy", "price": 5000.5, "note": "passphrase *** inside"}
     row = {"payload": text, "execute_at": None, "cancel_after": None}
     assert journaled_signal(row).price is not None  # type: ignore[arg-type]
+
+
+async def test_a_retried_recovery_leaves_alone_what_an_earlier_attempt_queued(tmp_path: Path) -> None:
+    store = Store(tmp_path / "bridge.db")
+    store.open_sync()
+    queued = seed(store, "AMD", json.dumps({"ticker": "AMD", "action": "buy", "price": 100}))
+    waiting = seed(store, "MSFT", json.dumps({"ticker": "MSFT", "action": "buy", "price": 100}))
+    store.close_sync()
+    store = Store(tmp_path / "bridge.db")
+    await store.open()
+    try:
+        # The retry comes after both signals grew older than max_signal_age: the one an earlier attempt queued
+        # is its queue's to finish (its job checks the age itself); only the other one is expired here.
+        jobs: list[Job] = []
+        resumed, expired = await interrupted_jobs(store, 0.0, jobs.append, queued={(queued, "paper")})
+        assert (resumed, expired, jobs) == (0, 1, [])
+        states = await store.read(lambda: dict(store.conn.execute("SELECT signal_id, state FROM executions")))
+        assert states == {queued: "received", waiting: "expired"}
+    finally:
+        await store.close()
