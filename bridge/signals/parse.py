@@ -26,6 +26,7 @@ SIGNAL_FIELDS = frozenset({
 QUANTITY_TYPES = get_args(QuantityType)
 MAX_MESSAGE_LENGTH = 1000
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|%[a-z_]+%")
+_NUMERIC = re.compile(r"\d+(\.\d+)?")  # an epoch time sent as a string
 # TradersPost fields this version does not act on yet: refusing them beats silently trading without them
 # (an options alert would otherwise buy shares of the underlying).
 NOT_YET_SUPPORTED = (
@@ -178,6 +179,8 @@ class Payload(BaseModel):
         if value is None or value == "":
             return None
         try:
+            if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):  # numbers may be strings, as elsewhere
+                value = Decimal(value.strip())
             if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
                 seconds = float(value) / 1000 if value > 1e11 else float(value)
                 return datetime.fromtimestamp(seconds, UTC)

@@ -493,3 +493,10 @@ def test_an_options_alert_is_refused_rather_than_traded_as_shares() -> None:
     assert error.code == "unsupported-field" and error.message.startswith("optionType is not supported")
     for field, value in (("strikePrice", 580), ("strikeCount", 5), ("expiration", "2026-12-18")):
         assert fails(body(**{field: value})).code == "unsupported-field"
+
+
+def test_an_epoch_time_may_be_a_string_as_other_numbers_may() -> None:
+    for sent in (1767366245000, "1767366245000", "1767366245", " 1767366245.5 "):
+        signal, _, _ = parse_body(body(time=sent))
+        assert signal.time is not None and signal.time.isoformat().startswith("2026-01-02T15:04:05"), sent
+    assert fails(body(time="17673e6")).code == "invalid-time"
