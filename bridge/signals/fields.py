@@ -64,8 +64,13 @@ def take_profit(value: Any) -> TakeProfit | None:
     """Validate a takeProfit object: exactly one of limitPrice, percent, amount."""
     if value is None:
         return None
-    data = _object(value, "takeProfit", "invalid-take-profit-value-required", ("limitPrice", "percent", "amount"))
-    limit = number(data.get("limitPrice"), "takeProfit.limitPrice", "invalid-take-profit-limit-price")
+    known = ("limitPrice", "price", "percent", "amount")
+    data = _object(value, "takeProfit", "invalid-take-profit-value-required", known)
+    if "price" in data and "limitPrice" in data:
+        raise fail("invalid-take-profit-limit-price", "takeProfit takes limitPrice or price (the same), not both")
+    # `price` is the older docs' name of limitPrice (TradersPost's webhook page lists both).
+    limit_value = data.get("limitPrice", data.get("price"))
+    limit = number(limit_value, "takeProfit.limitPrice", "invalid-take-profit-limit-price")
     percent = number(data.get("percent"), "takeProfit.percent", "invalid-take-profit-percent")
     amount = number(data.get("amount"), "takeProfit.amount", "invalid-take-profit-amount")
     if percent is not None and amount is not None:

@@ -94,7 +94,8 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-extended-hours",),
     ),
     "takeProfit": FieldDoc(
-        "A take-profit leg on the entry: one of limitPrice, percent, amount (from the entry).",
+        "A take-profit leg on the entry: one of limitPrice (or price, its older name), percent, amount (from the "
+        "entry).",
         _ex(price=60, takeProfit={"percent": 4}),
         (
             "invalid-take-profit-limit-price",

@@ -76,8 +76,10 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     # takeProfit
     ("takeProfit a number", {"takeProfit": 110}, "invalid-take-profit-value-required", "takeProfit"),
     ("takeProfit empty", {"takeProfit": {}}, "invalid-take-profit-value-required", "takeProfit"),
-    ("takeProfit unknown key", {"takeProfit": {"price": 110}}, "invalid-take-profit-value-required",
-     "unknown field(s) price"),
+    ("takeProfit unknown key", {"takeProfit": {"stopPrice": 110}}, "invalid-take-profit-value-required",
+     "unknown field(s) stopPrice"),
+    ("takeProfit price and limitPrice", {"takeProfit": {"price": 110, "limitPrice": 111}},
+     "invalid-take-profit-limit-price", "limitPrice or price"),
     ("takeProfit percent text", {"takeProfit": {"percent": "ten"}}, "invalid-take-profit-percent",
      "takeProfit.percent"),
     ("takeProfit percent zero", {"takeProfit": {"percent": 0}}, "invalid-take-profit-percent", "takeProfit.percent"),
@@ -238,6 +240,8 @@ GOOD: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     # takeProfit
     ("takeProfit limitPrice", {"takeProfit": {"limitPrice": "110.55"}},
      {"take_profit": TakeProfit(limit_price=D("110.55"))}, {"takeProfit": {"limitPrice": 110.55}}),
+    ("takeProfit price, the older docs' limitPrice", {"takeProfit": {"price": 110}},
+     {"take_profit": TakeProfit(limit_price=D(110))}, {"takeProfit": {"limitPrice": 110}}),
     ("takeProfit percent", {"takeProfit": {"percent": 2.5}}, {"take_profit": TakeProfit(percent=D("2.5"))},
      {"takeProfit": {"percent": 2.5}}),
     ("takeProfit amount", {"takeProfit": {"amount": "3"}}, {"take_profit": TakeProfit(amount=D(3))},
