@@ -79,10 +79,6 @@ class HaltSwitch:
             self.state = self.store.peek(read_state)
         return self.state
 
-    async def refresh(self) -> HaltState:
-        """`reread`, for callers that await."""
-        return self.reread()
-
     async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
         """Halt or resume; a halt takes effect before it is persisted, a resume only after."""
         if halted:

@@ -156,7 +156,7 @@ class Guard:
 
     async def load(self) -> None:
         """Read the persisted kill switch (call once the journal is open)."""
-        await self.halt.refresh()
+        self.halt.reread()
 
     async def check_plan(self, strategy: str, subscription: str, broker: str, sub: Subscription,
                          proposal: Proposal, hold: tuple[str, str] | None = None) -> str | None:  # fmt: skip
@@ -165,7 +165,7 @@ class Guard:
         With `hold` (its signal and subscription), an admitted plan's orders count against the per-minute
         limits until `release(hold)`, which the caller makes once they are in the journal (or never will be).
         """
-        if (await self.halt.refresh()).halted:
+        if self.halt.reread().halted:
             return self.halt.state.explain()
         risk = self.config().risk
         refusal = self.breaker(broker).refusal(broker, self.clock(), risk.breaker_cooldown, take_probe=False)

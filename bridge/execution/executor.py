@@ -213,7 +213,7 @@ class Executor:
             raise Finished("executed", plan.decision)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
 
-    async def _abandon(self, planned: Sequence[OrderRow], now_at: str) -> tuple[str, str]:
+    async def _abandon(self, planned: list[sqlite3.Row], now_at: str) -> tuple[str, str]:
         """A plan committed for one broker whose subscription now names another: send none of the rest anywhere.
 
         Its orders belong to the account they were planned for; the new one never held that position.
@@ -226,10 +226,7 @@ class Executor:
         reason = (f"not sent: the subscription's broker changed from {was_at} to {now_at} after the plan"
                   if checked else f"may have reached {was_at} before the restart; {was_at} is no longer in the "
                   "config to ask")  # fmt: skip
-        for row in planned:
-            if row["status"] == "pending":
-                await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], status=status,
-                                     error=reason)  # fmt: skip
+        await self.store.run(journal.close_pending, self.store.conn, planned, reason, status)
         return "failed", (f"failed: planned for broker {was_at}, but the subscription now names {now_at}; the rest "
                           f"of the plan was not sent anywhere (check what {was_at} holds)")  # fmt: skip
 
@@ -391,11 +388,7 @@ class Executor:
             delay = min(delay * 2, 1.0)
 
     async def _skip_rest(self, rows: list[sqlite3.Row], why: str) -> None:
-        for row in rows:
-            if row["status"] == "pending":
-                await self.store.run(
-                    journal.update_order, self.store.conn, row["client_order_id"], status="canceled", error=why
-                )
+        await self.store.run(journal.close_pending, self.store.conn, rows, why)
 
 
 def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:

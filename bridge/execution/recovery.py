@@ -87,10 +87,9 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
         age = (utcnow() - datetime.fromisoformat(row["execute_at"] or row["received_at"])).total_seconds()
         planned = await store.run(journal.planned_orders, store.conn, row["signal_id"], row["subscription"])
         if age > max_signal_age:
-            for order in planned:
-                if order["status"] == "pending":
-                    await store.run(journal.update_order, store.conn, order["client_order_id"], status="canceled",
-                                    error="not sent: the signal expired while the daemon was down")  # fmt: skip
+            await store.run(
+                journal.close_pending, store.conn, planned, "not sent: the signal expired while the daemon was down"
+            )
             sent = [o for o in planned if o["status"] != "pending"]
             note = f"; {len(sent)} order(s) had been sent before the restart" if sent else ""
             decision = (
@@ -105,10 +104,9 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
             signal = journaled_signal(row)
         except Exception as exc:  # one row that cannot be rebuilt must not keep every other signal waiting
             log.exception("recovery: signal %s cannot be rebuilt from the journal", row["signal_id"])
-            for order in planned:
-                if order["status"] == "pending":
-                    await store.run(journal.update_order, store.conn, order["client_order_id"], status="canceled",
-                                    error="not sent: the journaled signal could not be rebuilt")  # fmt: skip
+            await store.run(
+                journal.close_pending, store.conn, planned, "not sent: the journaled signal could not be rebuilt"
+            )
             decision = f"failed: the journaled signal could not be rebuilt at start-up ({type(exc).__name__}: {exc})"
             await store.run(
                 journal.finish_execution, store.conn, row["signal_id"], row["subscription"], "failed", decision

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from bridge.config.secrets import redact_values
+from bridge.config.secrets import redacted_json
 from bridge.ids import new_id
 from bridge.models import Signal
 from bridge.runtime import Runtime
@@ -31,8 +30,8 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
         "quantity": None if signal.quantity is None else str(signal.quantity),
         "signal_time": None if signal.time is None else iso(signal.time),
         # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
-        "payload": json.dumps(redact_values(payload, secrets)),
-        "extras": json.dumps(redact_values(unknown, secrets), default=str),
+        "payload": redacted_json(payload, secrets),
+        "extras": redacted_json(unknown, secrets, default=str),
         "received_at": webhook.received_at,
         "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
         "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),

@@ -201,6 +201,16 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
                      {**fields, "coid": client_order_id})  # fmt: skip
 
 
+def close_pending(
+    conn: sqlite3.Connection, orders: Iterable[sqlite3.Row], error: str, status: str = "canceled"
+) -> None:
+    """Give each of these orders still pending (never sent) its final status and why, in one transaction."""
+    with transaction(conn):
+        for order in orders:
+            if order["status"] == "pending":
+                update_order(conn, order["client_order_id"], status=status, error=error)
+
+
 def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: Order) -> bool:
     """Record what the broker says of an order; True when this changed its journaled status.
 

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from bridge.config.load import load_config
-from bridge.config.secrets import redact_values
+from bridge.config.secrets import redacted_json
 from bridge.execution.executor import Job
 from bridge.execution.recovery import interrupted_jobs, journaled_signal
 from bridge.ids import new_id
@@ -61,7 +61,7 @@ async def test_one_signal_that_cannot_be_rebuilt_fails_alone_and_trading_opens(t
 
 def test_a_short_numeric_secret_is_masked_in_strings_and_the_payload_stays_json() -> None:
     payload = {"ticker": "BTCUSDT", "action": "buy", "price": 5000.5, "note": "passphrase 5000 inside"}
-    text = json.dumps(redact_values(payload, ["5000"]))
+    text = redacted_json(payload, ["5000"])  # as the journal stores a payload
     rebuilt = json.loads(text)  # still JSON: the price was not cut through
     assert rebuilt == {"ticker": "BTCUSDT", "action": "buy", "price": 5000.5, "note": "passphrase *** inside"}
     row = {"payload": text, "execute_at": None, "cancel_after": None}
@@ -86,3 +86,10 @@ async def test_a_retried_recovery_leaves_alone_what_an_earlier_attempt_queued(tm
         assert states == {queued: "received", waiting: "expired"}
     finally:
         await store.close()
+
+
+def test_a_secret_that_json_escapes_is_still_found_and_masked() -> None:
+    for secret in ('pa"ss\\word', "clé-secrète"):
+        text = redacted_json({"note": f"x {secret} y", "price": 1}, [secret])
+        assert json.loads(text) == {"note": "x *** y", "price": 1}
+    assert redacted_json({"ticker": "AMD"}, ["unrelated-secret"]) == '{"ticker": "AMD"}'  # nothing to mask
