@@ -33,6 +33,9 @@ log = logging.getLogger("bridge")
 
 # Starlette would default a function route to GET only.
 WEBHOOK_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# With a trailing slash too: Starlette would answer that with a redirect, which a webhook sender may not
+# follow (Standard Webhooks counts a redirect as a failure), and the alert would be lost unjournaled.
+WEBHOOK_PATHS = [f"{prefix}/webhook/{{strategy}}/{{token}}{end}" for prefix in ("", "/trading") for end in ("", "/")]
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -106,8 +109,7 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
 
     routes = [
         # Every method reaches the handler, which answers non-POST with 405 after journaling it.
-        Route("/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
-        Route("/trading/webhook/{strategy}/{token}", receive_webhook, methods=WEBHOOK_METHODS),
+        *(Route(path, receive_webhook, methods=WEBHOOK_METHODS) for path in WEBHOOK_PATHS),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *Dashboard().routes(),  # `/` and /dashboard/*: sign in with the admin token

@@ -3,8 +3,8 @@
 A webhook request gets exactly what the chain gave it (its runtime pinned for the whole request; its
 status still counted by CountWebhooks, and a 500 from the outer error middleware on a bug, both placed
 before this one) at a fraction of the cost of walking every middleware and route. Any other path, and
-any webhook URL the routes would not match as it is (a trailing slash, an empty segment), goes through
-the normal chain.
+any webhook URL the routes would not match as it is (an empty segment, an extra one), goes through the
+normal chain.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from bridge.web.webhook import receive_webhook
 def webhook_params(path: str) -> dict[str, str] | None:
     """`{"strategy", "token"}` of `/webhook/{strategy}/{token}` or `/trading/webhook/...`, else None."""
     parts = path.split("/")
+    if len(parts) > 4 and parts[-1] == "":  # one trailing slash, as the routes take it
+        parts.pop()
     if len(parts) == 4 and parts[1] == "webhook":
         strategy, token = parts[2], parts[3]
     elif len(parts) == 5 and parts[1] == "trading" and parts[2] == "webhook":

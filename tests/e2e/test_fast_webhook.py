@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from starlette.routing import Route
 
-from bridge.web.app import WEBHOOK_METHODS
+from bridge.web.app import WEBHOOK_METHODS, WEBHOOK_PATHS
 from bridge.web.fast_webhook import webhook_params
 from bridge.web.webhook import receive_webhook
 
-ROUTES = [Route(p, receive_webhook, methods=WEBHOOK_METHODS)
-          for p in ("/webhook/{strategy}/{token}", "/trading/webhook/{strategy}/{token}")]  # fmt: skip
+ROUTES = [Route(p, receive_webhook, methods=WEBHOOK_METHODS) for p in WEBHOOK_PATHS]
 
 
 def route_params(path: str) -> dict[str, str] | None:
@@ -28,6 +27,7 @@ def route_params(path: str) -> dict[str, str] | None:
         "/webhook/sq/tok-123", "/trading/webhook/sq/tok-123", "/webhook/sq/tok-123/", "/webhook//tok",
         "/webhook/sq/", "/webhook/sq", "/webhooks/sq/tok", "/trading/webhook/sq", "/x/webhook/sq/tok",
         "/webhook/a b/t%20k", "/trading/webhooks/sq/tok", "/webhook/sq/tok/extra", "//webhook/sq/tok",
+        "/trading/webhook/sq/tok/", "/webhook/sq/tok//", "/webhook/sq//", "/trading/webhook/sq/", "/webhook/sq/tok/x/",
     ],
 )  # fmt: skip
 def test_the_fast_lane_takes_exactly_the_paths_the_routes_match(path: str) -> None:

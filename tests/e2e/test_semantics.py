@@ -257,3 +257,15 @@ def test_outside_the_trading_window_entries_are_ignored_and_exits_run(daemon: E2
                          strategy="window")  # fmt: skip
     assert (bypass["state"], bypass["decision"]) == ("executed", "buy while flat: opened long 1 (fixed_quantity 1)")
     assert daemon.position(ticker) == 1
+
+
+@pytest.mark.parametrize("prefix", ["/webhook", "/trading/webhook"])
+def test_a_webhook_url_with_a_trailing_slash_trades_without_a_redirect(daemon: E2EDaemon, prefix: str) -> None:
+    ticker = f"SEM-SLASH{len(prefix)}"
+    response = daemon.post({"ticker": ticker, "action": "buy", "price": 10}, url=daemon.url_for(prefix=prefix) + "/")
+    assert response.status_code == 200, response.text  # a redirect would lose the alert with senders that stop there
+    done = daemon.wait_final(response.json()["id"])
+    assert (done["state"], done["decision"]) == ("executed", "buy while flat: opened long 1 (fixed_quantity 1)")
+    assert daemon.position(ticker) == 1
+    hooks = [h for h in daemon.api("webhooks", limit=1000) if h["signal_id"] == done["id"]]
+    assert [(h["status_code"], h["message_code"]) for h in hooks] == [(200, None)]
