@@ -318,11 +318,8 @@ def check_combinations(p: Payload) -> None:
             )
         if p.quantity is None:
             raise _fail("quantity-type-requires-quantity", f"quantityType {p.quantity_type} needs a quantity")
-        if p.quantity_type.startswith("risk_") and p.stop_loss is None:
-            raise _fail(
-                "invalid-risk-dollar-amount-action",
-                f"quantityType {p.quantity_type} sizes by the distance to the stop, so it needs a stopLoss",
-            )
+        # The risk types' stop may be the subscription's own stop loss: the resolver, which knows it, rejects
+        # the signal when there is none (a refusal here would turn away alerts that TradersPost sizes).
     if (p.take_profit or p.stop_loss) and p.action not in ENTRY_ACTIONS:
         raise _fail("invalid-payload", f"takeProfit/stopLoss attach to entries; action {p.action} opens nothing")
     if p.cancel_order_type is not None and p.action != "cancel":

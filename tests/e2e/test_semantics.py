@@ -36,6 +36,7 @@ STRATEGIES: dict[str, str] = {
     "fan": "- broker: paper-a\n  sizing: {type: fixed_quantity, value: 3}\n"
     "- broker: paper-b\n  sizing: {type: dollar_amount, value: 1000}\n",
     "window": f"- broker: paper\n  trading_windows: [{_window_far_from_now()}]\n  allow_exits_outside_windows: true\n",
+    "risk": "- broker: paper\n  stop_loss: {amount: 2}\n",
 }
 
 
@@ -269,3 +270,15 @@ def test_a_webhook_url_with_a_trailing_slash_trades_without_a_redirect(daemon: E
     assert daemon.position(ticker) == 1
     hooks = [h for h in daemon.api("webhooks", limit=1000) if h["signal_id"] == done["id"]]
     assert [(h["status_code"], h["message_code"]) for h in hooks] == [(200, None)]
+
+
+def test_a_signal_s_risk_size_measures_to_the_subscription_s_stop_loss(daemon: E2EDaemon) -> None:
+    ticker = "SEM-RISK"
+    signal = {"ticker": ticker, "action": "buy", "price": 50, "quantity": 100, "quantityType": "risk_dollar_amount"}
+    done = daemon.send(signal, strategy="risk")  # no stopLoss in the signal: the subscription's, 2 below the entry
+    decision = "buy while flat: opened long 50 (signal risk_dollar_amount 100)"
+    assert (done["state"], done["decision"]) == ("executed", decision)
+    assert daemon.position(ticker) == 50
+    orders = daemon.orders_of(done["id"])
+    assert legs(orders) == [("entry", "buy", "market", 50, "filled"), ("stop_loss", "sell", "stop", 50, "open")]
+    assert orders[1]["stop_price"] == 48

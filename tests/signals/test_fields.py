@@ -47,10 +47,6 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
      "quantityType"),
     ("percent_of_equity without quantity", {"quantityType": "percent_of_equity"},
      "quantity-type-requires-quantity", "quantity"),
-    ("risk_dollar_amount without stopLoss", {"quantityType": "risk_dollar_amount", "quantity": 100},
-     "invalid-risk-dollar-amount-action", "stopLoss"),
-    ("risk_percent without stopLoss", {"quantityType": "risk_percent", "quantity": 1},
-     "invalid-risk-dollar-amount-action", "stopLoss"),
     # orderType trailing_stop and its trail
     ("trailing_stop without a trail", {"orderType": "trailing_stop"}, "invalid-trailing-stop", "trailAmount"),
     ("trailing_stop with both trails", {"orderType": "trailing_stop", "trailAmount": 1, "trailPercent": 2},
