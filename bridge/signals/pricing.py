@@ -14,8 +14,14 @@ class PricingError(ValueError):
 
 
 def tick(price: Decimal) -> Decimal:
-    """The price increment assumed: cents at or above 1, hundredths of a cent below."""
-    return Decimal("0.01") if price >= 1 else Decimal("0.0001")
+    """The price increment assumed: cents at or above 1, hundredths of a cent below, and below a cent (coins
+    such as SHIB at 0.00001234) four significant digits, so that rounding never moves a price by 1% or more."""
+    magnitude = abs(price)
+    if magnitude >= 1:
+        return Decimal("0.01")
+    if magnitude >= Decimal("0.01") or not magnitude:
+        return Decimal("0.0001")
+    return Decimal(1).scaleb(magnitude.adjusted() - 3)
 
 
 def round_price(price: Decimal, side: Side) -> Decimal:
@@ -49,6 +55,8 @@ def take_profit_leg(spec: TakeProfit | TakeProfitDefault, entry: Decimal | None,
         absolute = round_price(_offset(entry, spec.percent, spec.amount, up=long), exit_side)
     if entry is not None and (absolute <= entry if long else absolute >= entry):
         raise PricingError(f"take profit {absolute} is not beyond the {'long' if long else 'short'} entry {entry}")
+    if absolute <= 0:
+        raise PricingError(f"take profit {absolute} is not above zero: use a smaller distance")
     return LegPrices("limit", limit_price=absolute)
 
 
@@ -67,6 +75,8 @@ def stop_loss_leg(spec: StopLoss | StopLossDefault, entry: Decimal | None, long:
     if entry is not None and (stop >= entry if long else stop <= entry):
         where = "below the long" if long else "above the short"
         raise PricingError(f"stop loss {stop} is not {where} entry {entry}")
+    if stop <= 0:
+        raise PricingError(f"stop loss {stop} is not above zero: use a smaller distance")
     limit: Decimal | None = None
     if spec.type == "stop_limit":
         given = getattr(spec, "limit_price", None)

@@ -425,6 +425,18 @@ BRACKETS = [
     Case("below a dollar the tick is 0.0001", {"take_profit": {"percent": 3}, "stop_loss": {"amount": "0.00333"}},
          sig("buy", price="0.5"), FLAT, "executed", f"buy while flat: opened long 1 {FIXED_1}",
          (entry("buy", "1", tp=tp("0.515"), sl=sl("0.4967")),)),
+    # 0.00001234 * 1.03 = 0.0000127102, * 0.98 = 0.0000120932, * 0.97 = 0.0000119698, * 1.02 = 0.0000125868:
+    # to four significant digits (sells up, buys down), where a tick of 0.0001 would make every leg 0.0001 or 0
+    Case("below a cent four significant digits", {"take_profit": {"percent": 3}, "stop_loss": {"percent": 2}},
+         sig("buy", price="0.00001234"), FLAT, "executed", f"buy while flat: opened long 1 {FIXED_1}",
+         (entry("buy", "1", tp=tp("0.00001272"), sl=sl("0.00001210")),)),
+    Case("below a cent on a short", {"take_profit": {"percent": 3}, "stop_loss": {"percent": 2}},
+         sig("sell", price="0.00001234"), FLAT, "executed", f"sell while flat: opened short 1 {FIXED_1}",
+         (entry("sell", "1", tp=tp("0.00001196"), sl=sl("0.00001258")),)),
+    Case("a stop loss at or below zero", {"stop_loss": {"amount": 5}}, sig("buy", price=4), FLAT, "rejected",
+         "buy while flat: rejected, stop loss -1.00 is not above zero: use a smaller distance"),
+    Case("a short's take profit at or below zero", {"take_profit": {"amount": 5}}, sig("sell", price=5), FLAT,
+         "rejected", "sell while flat: rejected, take profit 0.0000 is not above zero: use a smaller distance"),
     Case("a limit entry measures from its limit", {"order_type": "limit", "take_profit": {"percent": 4},
                                                    "stop_loss": {"amount": 2}},
          sig("buy", price=100, limit_price=99), FLAT, "executed", f"buy while flat: opened long 1 {FIXED_1}",
@@ -678,6 +690,12 @@ ACTIONS = [
     Case("breakeven short rounds a sub-cent average down", {}, sig("breakeven"), D(-3), "executed",
          "breakeven while short 3: stop at breakeven 55.33 for 3",
          (leg("breakeven", "buy", "3", "stop", stop="55.33", tif="gtc"),), Market(avg_price=D("55.3333333333"))),
+    # below a cent, four significant digits: a tick of 0.0001 would put a long's stop at 0.0001, eight times the
+    # average, and sell at once
+    Case("breakeven long below a cent", {}, sig("breakeven"), D(1000), "executed",
+         "breakeven while long 1000: stop at breakeven 0.00001235 for 1000",
+         (leg("breakeven", "sell", "1000", "stop", stop="0.00001235", tif="gtc"),),
+         Market(avg_price=D("0.000012345"))),
     Case("breakeven without an average price", {}, sig("breakeven"), LONG5, "rejected",
          "breakeven while long 5: rejected, the broker reports no average entry price"),
     Case("breakeven while flat", {}, sig("breakeven"), FLAT, "rejected",
