@@ -289,7 +289,9 @@ class Payload(BaseModel):
             )
         # A breakeven's stop (and limit) is the average entry price plus the offset: it needs no prices.
         priced = self.action != "breakeven"
-        if priced and self.order_type in ("limit", "stop_limit") and self.limit_price is None and self.price is None:
+        # A limit without a price is placed at the broker's quote, as TradersPost does (the resolver rejects it
+        # where there is none). A stop-limit's limit must be the sender's: a quote below a buy's stop never fills.
+        if priced and self.order_type == "stop_limit" and self.limit_price is None and self.price is None:
             raise _fail("invalid-limit-price", f"orderType {self.order_type} needs limitPrice (or price)")
         if priced and self.order_type in ("stop", "stop_limit") and self.stop_price is None:
             raise _fail("invalid-stop-price", f"orderType {self.order_type} needs stopPrice")

@@ -70,7 +70,9 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-order-type",),
     ),
     "limitPrice": FieldDoc(
-        "The limit of a limit or stop_limit order; `price` is used when absent.",
+        "The limit of a limit or stop_limit order; `price` is used when absent. A limit order with neither is "
+        "placed at the broker's quote (Alpaca's bid/ask midpoint, the paper broker's last price), as TradersPost "
+        "does, and rejected where the broker gives none; a stop_limit needs one of them.",
         _ex(orderType="limit", limitPrice=59.5),
         ("invalid-limit-price",),
     ),

@@ -114,7 +114,8 @@ class _Planner:
             raise Refusal("rejected", f"extended hours need limit orders, not {order_type}")
         limit = self.reference_price(order_type) if order_type in ("limit", "stop_limit") else None
         if order_type in ("limit", "stop_limit") and limit is None:
-            raise Refusal("rejected", f"a {order_type} {kind} needs limitPrice or price in the signal")
+            raise Refusal("rejected", f"a {order_type} {kind} needs limitPrice or price in the signal (the broker "
+                          "gave no quote)")  # fmt: skip
         stop = s.stop_price if order_type in ("stop", "stop_limit") and self.allowed("stopPrice") else None
         if order_type in ("stop", "stop_limit") and stop is None:
             raise Refusal("rejected", f"a {order_type} {kind} needs stopPrice in the signal")

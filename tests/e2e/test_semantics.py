@@ -282,3 +282,15 @@ def test_a_signal_s_risk_size_measures_to_the_subscription_s_stop_loss(daemon: E
     orders = daemon.orders_of(done["id"])
     assert legs(orders) == [("entry", "buy", "market", 50, "filled"), ("stop_loss", "sell", "stop", 50, "open")]
     assert orders[1]["stop_price"] == 48
+
+
+def test_a_limit_signal_without_a_price_is_placed_at_the_broker_s_quote(daemon: E2EDaemon) -> None:
+    ticker = "SEM-LIMITQ"
+    seen = daemon.send({"ticker": ticker, "action": "exit", "price": 20})  # the paper broker's quote is the last price
+    assert seen["state"] == "rejected"
+    done = daemon.send({"ticker": ticker, "action": "buy", "orderType": "limit"})  # TradersPost: a limit at the quote
+    assert (done["state"], done["decision"]) == ("executed", "buy while flat: opened long 1 (fixed_quantity 1)")
+    [order] = daemon.orders_of(done["id"])
+    placed = (order["type"], order["limit_price"], order["status"], order["avg_fill_price"])
+    assert placed == ("limit", 20, "filled", 20)
+    assert daemon.position(ticker) == 1

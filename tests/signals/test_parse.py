@@ -148,7 +148,12 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
     ("TrendSpider placeholder", obj(price="%last_price%"), "unsubstituted-placeholder", "price"),
     ("unknown orderType", obj(orderType="iceberg"), "invalid-order-type", "orderType"),
     ("numeric orderType", obj(orderType=2), "invalid-order-type", "orderType"),
-    ("limit without a price", obj(orderType="limit"), "invalid-limit-price", "limitPrice"),
+    (
+        "stop_limit without a limit price",
+        obj(orderType="stop_limit", stopPrice=10),
+        "invalid-limit-price",
+        "limitPrice",
+    ),
     (
         "stop without stopPrice",
         {"ticker": "AMD", "action": "buy", "orderType": "stop", "price": 10},

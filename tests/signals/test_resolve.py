@@ -335,7 +335,7 @@ SETTINGS: list[tuple[str, dict[str, Any], Signal, Decimal, str, tuple[Leg, ...],
     # limit orders: the entry needs a price from the signal
     (
         "limit entry without a price", {"order_type": "limit"}, sig("buy"), FLAT, "rejected", (),
-        "buy while flat: rejected, a limit entry needs limitPrice or price in the signal",
+        "buy while flat: rejected, a limit entry needs limitPrice or price in the signal (the broker gave no quote)",
     ),
     (
         "limit entry at the signal price", {"order_type": "limit"}, sig("buy", price=D("60.30")), FLAT, "executed",
@@ -353,7 +353,8 @@ SETTINGS: list[tuple[str, dict[str, Any], Signal, Decimal, str, tuple[Leg, ...],
     ),
     (
         "limit swap without a price rejects the whole plan", {"order_type": "limit"}, sig("buy"), SHORT5,
-        "rejected", (), "buy while short 5: rejected, a limit entry needs limitPrice or price in the signal",
+        "rejected", (),
+        "buy while short 5: rejected, a limit entry needs limitPrice or price in the signal (the broker gave no quote)",
     ),
     (
         "a limit subscription exits at market", {"order_type": "limit"}, sig("exit"), LONG5, "executed",
