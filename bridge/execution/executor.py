@@ -303,6 +303,11 @@ class Executor:
                           decision: str) -> tuple[str, str]:  # fmt: skip
         sequence = _in_turn(planned)
         for index, (row, mine) in enumerate(sequence):
+            if row["status"] == "unknown":  # resumed, its outcome still open: recovery left it to the order jobs
+                await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order's outcome is unknown")
+                raise Outcome("failed", f"{decision}; but the {row['leg']} order's outcome is unknown (the broker does "
+                                        "not list it yet), so nothing after it was sent; it is followed until it "
+                                        "is listed")  # fmt: skip
             try:
                 order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
             except Outcome:  # its outcome is unknown: nothing after it goes, and nothing after it stays "maybe sent"

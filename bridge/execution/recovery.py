@@ -37,6 +37,12 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> lis
         try:
             order = await broker.fetch_order(coid)
         except OrderNotFound:
+            if row["status"] == "unknown" and _may_still_appear(row, broker):
+                # Its answer was lost and the venue may list it late: resent now under an id the venue does not
+                # refuse twice, it could be placed twice. The order jobs follow it (and close it after the wait).
+                log.warning("order %s of unknown outcome is not at broker %s yet: it is not sent again",
+                            coid, row["broker"])  # fmt: skip
+                continue
             if row["execution_state"] in ("received", "processing"):
                 if row["status"] == "unknown":  # never reached the broker: the resumed plan may send it
                     await store.run(
@@ -53,6 +59,17 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> lis
         await store.run(journal.update_order, store.conn, coid, order)
         log.info("resolved order %s with broker %s: %s", coid, row["broker"], order.status)
     return unresolved
+
+
+def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:
+    """Whether an order of unknown outcome that the broker does not list may yet turn out placed: its venue takes
+    a reused client order id again, and it was sent less than the order jobs' wait ago."""
+    from bridge.jobs.orders import UNKNOWN_GRACE_SECONDS  # here: the jobs package imports this module
+
+    if type(broker).capabilities.rejects_duplicate_client_order_id:
+        return False
+    age = (utcnow() - datetime.fromisoformat(row["updated_at"])).total_seconds()
+    return age <= UNKNOWN_GRACE_SECONDS
 
 
 def journaled_signal(row: sqlite3.Row) -> Signal:

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -490,3 +490,75 @@ async def test_an_unknown_order_of_a_finished_signal_that_the_broker_never_got_i
     assert "never reached the broker" in row["error"]
     assert await resolve_orders(fresh_store, {"paper": broker}) == []  # nothing left to ask about
     assert await fresh_store.run(journal.unresolved_orders, fresh_store.conn) == []
+
+
+class LateListingVenue(PaperBroker):
+    """A venue that takes a reused client order id again (as most ccxt exchanges do) and lists new orders late."""
+
+    capabilities = replace(PaperBroker.capabilities, rejects_duplicate_client_order_id=False)
+
+
+async def test_an_unknown_order_is_not_resent_where_the_venue_takes_a_reused_id_until_the_wait_is_over(
+    fresh_store: Store,
+) -> None:
+    from bridge.execution.recovery import resolve_orders
+    from bridge.jobs.orders import UNKNOWN_GRACE_SECONDS
+
+    def seed(ticker: str, sent_ago: float) -> str:
+        signal_id = seed_signal(fresh_store, ticker, "buy", age=1)
+        coid = seed_plan(fresh_store, signal_id, ticker, [("entry", "buy")])[0]
+        journal.update_order(fresh_store.conn, coid, status="unknown", error="ReadTimeout()")  # its answer was lost
+        when = iso(utcnow() - timedelta(seconds=sent_ago))
+        fresh_store.conn.execute("UPDATE orders SET updated_at = ? WHERE client_order_id = ?", (when, coid))
+        return coid
+
+    young = await fresh_store.run(seed, "YOUNG", 5)
+    old = await fresh_store.run(seed, "OLD", UNKNOWN_GRACE_SECONDS + 60)
+    late = LateListingVenue(PaperOptions(), BrokerContext(name="paper", store=fresh_store))
+    await late.connect()
+    assert await resolve_orders(fresh_store, {"paper": late}) == []  # trading is not held up by it
+
+    def statuses() -> dict[str, str]:
+        return {r["client_order_id"]: r["status"] for r in fresh_store.conn.execute("SELECT * FROM orders")}
+
+    # Sent 5 s ago: the venue may list it yet, and a resend could place it twice; the order jobs follow it.
+    # Sent past the wait: it never got there, and the resumed plan may send it (as with any venue).
+    assert await fresh_store.run(statuses) == {young: "unknown", old: "pending"}
+
+    deduping = PaperBroker(PaperOptions(), BrokerContext(name="paper", store=fresh_store))
+    await deduping.connect()
+    await fresh_store.run(journal.update_order, fresh_store.conn, young, status="unknown")
+    assert await resolve_orders(fresh_store, {"paper": deduping}) == []
+    assert (await fresh_store.run(statuses))[young] == "pending"  # a venue that refuses a reused id: resending is safe
+
+
+LATE_VENUE = """
+from dataclasses import replace
+
+from bridge.brokers.paper import PaperBroker
+
+
+class LateVenue(PaperBroker):
+    capabilities = replace(PaperBroker.capabilities, rejects_duplicate_client_order_id=False)
+"""
+
+
+def test_a_resumed_plan_sends_nothing_after_an_order_whose_outcome_is_still_unknown(make_daemon: Any) -> None:
+    daemon: Daemon = make_daemon(start=False)
+    (daemon.config.parent / "latevenue.py").write_text(LATE_VENUE)
+    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: latevenue:LateVenue"))
+    store = Store(daemon.db)
+    store.open_sync()
+    swap = seed_signal(store, "LATE", "sell", age=1)
+    exit_, entry = seed_plan(store, swap, "LATE", [("exit", "sell"), ("entry", "sell")])
+    journal.update_order(store.conn, exit_, status="unknown", error="ReadTimeout()")  # sent; its answer lost
+    store.close_sync()
+
+    daemon.start()
+    final = wait_final(daemon, swap)
+    daemon.stop()
+
+    assert final["state"] == "failed" and "outcome is unknown" in final["decision"], final
+    orders = orders_of(daemon.db, swap)
+    assert (orders["exit"]["status"], orders["entry"]["status"]) == ("unknown", "canceled")
+    assert book_count(daemon.db, exit_) == (0, 0) and book_count(daemon.db, entry) == (0, 0), "nothing was sent"
