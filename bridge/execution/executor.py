@@ -17,7 +17,7 @@ from bridge.config.schema import Subscription
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
 from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows
-from bridge.models import Order, OrderRequest, Position, Signal
+from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
@@ -179,7 +179,8 @@ class Executor:
                                                       hold=(job.signal_id, job.subscription))  # fmt: skip
                 if refusal is not None:
                     return "rejected", f"{again}rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
-            filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders})
+            filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders},
+                                        again + plan.decision)  # fmt: skip
             if not filled or not plan.legs or attempt:
                 break
             # An order filled before its cancel reached the venue (a stop hit by the move that set the alert
@@ -230,13 +231,23 @@ class Executor:
         return "failed", (f"failed: planned for broker {was_at}, but the subscription now names {now_at}; the rest "
                           f"of the plan was not sent anywhere (check what {was_at} holds)")  # fmt: skip
 
-    async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...], seen: dict[str, Order]) -> int:
-        """Cancel these orders, journal the broker's answers, and say how many filled (in part) since `seen`."""
+    async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...], seen: dict[str, Order],
+                      decision: str) -> int:  # fmt: skip
+        """Cancel these orders, journal the broker's answers, and say how many filled (in part) since `seen`.
+
+        A cancel the broker took but has not done (Alpaca's `pending_cancel`) ends the execution: the order
+        can still fill, so the position the plan was sized on is not known. The plan is not committed yet,
+        so nothing of it was sent or needs closing; the order jobs follow the open order from the journal.
+        """
         filled = 0
         for coid in client_order_ids:
             canceled = await broker.cancel_order(coid)
             # Record the broker's answer, or /api/orders keeps showing the order as open.
             await self.store.run(journal.update_order, self.store.conn, coid, canceled)
+            if canceled.status not in FINAL_ORDER_STATUSES:
+                raise Outcome("failed", f"{decision}; but the cancel of {coid} was not confirmed (the broker still "
+                                        f"shows it {canceled.status}), so nothing else was sent; check what the "
+                                        "broker holds once it is canceled or filled")  # fmt: skip
             before = seen.get(coid)
             earlier = before.filled_quantity if before is not None else Decimal(0)
             # "filled" counts even without a quantity: some venues leave it out of a cancel's answer.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -21,6 +22,7 @@ from plugins.alpaca import LIVE_URL, PAPER_URL, AlpacaBroker, AlpacaOptions
 from tests.brokers.conftest import journal_order
 from tests.brokers.test_contract_alpaca import alpaca_options
 from tests.conftest import free_port
+from tests.execution.test_executor import Harness
 from tests.fakes.alpaca import KEY_ID, FakeAlpaca
 
 
@@ -200,6 +202,26 @@ async def test_canceling_a_filled_order_returns_it_filled(broker: AlpacaBroker) 
     assert (await broker.cancel_order("tb-done")).status == "filled"
     with pytest.raises(OrderNotFound):
         await broker.cancel_order("tb-unknown")
+
+
+async def test_a_sell_while_long_sends_nothing_past_a_stop_whose_cancel_is_still_pending(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """Alpaca takes a cancel (204) and may leave the order `pending_cancel`, still able to fill: the rest of
+    the plan waits for no one, so it is not sent (it went out before, and long 5 became short 6)."""
+    await broker.create_order(request("long-5", symbol="AMD", quantity=Decimal(5)))
+    await broker.create_order(request("resting-stop", symbol="AMD", side="sell", quantity=Decimal(5), type="stop",
+                                      stop_price=Decimal(140), time_in_force="gtc"))  # fmt: skip
+    fake.cancel_delay, fake.cancel_fills_at = 3.0, Decimal(139)  # longer than the adapter waits; then it fills
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    signal_id = await harness.run(Signal(ticker="AMD", action="sell"))  # plan: cancel the stop, sell 5, short 1
+    assert len(fake.order_requests) == 2  # nothing after the cancel
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "failed"
+    assert "the cancel of resting-stop was not confirmed" in decided["decision"], decided["decision"]
+    assert await harness.orders(signal_id) == {}  # no plan committed, so nothing left pending
+    await asyncio.sleep(3.2)  # the venue settles the stop: it fills
+    assert fake.positions["AMD"][0] == 0  # flat, as the sell wanted, never short 6
 
 
 async def test_a_resting_order_fills_when_the_price_crosses_it(broker: AlpacaBroker, fake: FakeAlpaca) -> None:

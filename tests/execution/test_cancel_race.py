@@ -75,3 +75,24 @@ async def test_a_fill_from_before_the_plan_does_not_count_as_one_at_the_cancel(f
     decided = await harness.signal(signal_id)
     assert decided["state"] == "executed" and "planned again" not in decided["decision"], decided["decision"]
     assert sends(broker) == [("sell", 5), ("sell", 1)]
+
+
+class CancelStillPending(StopFillsFirst):
+    """The venue takes the cancel but has not done it when it answers: the stop is still open and can fill."""
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        return self.orders[client_order_id]
+
+
+async def test_a_cancel_not_confirmed_sends_nothing_after_it(fresh_store: Store) -> None:
+    broker = CancelStillPending()
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="sell"))  # plan: cancel the stop, sell 5, short 1
+    assert sends(broker) == []
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "failed"
+    assert decided["decision"] == (
+        "sell while long 5: canceled 1 open order, sold 5, opened short 1 (fixed_quantity 1); but the cancel of "
+        "resting-stop was not confirmed (the broker still shows it open), so nothing else was sent; check what "
+        "the broker holds once it is canceled or filled"
+    )

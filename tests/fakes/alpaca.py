@@ -6,7 +6,10 @@ Covered: `GET /v2/account`, `GET /v2/positions`, `GET/POST /v2/orders`, `GET /v2
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
 (market and limit, DAY only); extended hours (DAY limit only). Market orders fill at once at the
-symbol's price; limit and stop orders rest until `set_price` crosses them.
+symbol's price; limit and stop orders rest until `set_price` crosses them. A cancel is done at once,
+unless `cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
+("The order is waiting to be canceled") that many seconds, and is canceled, or filled at `cancel_fills_at`
+when that is set (the market reached it before the cancel did).
 
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
@@ -87,6 +90,9 @@ class FakeAlpaca:
         self.throttled: list[float] = []  # the next requests get a 429 whose reset is this many seconds away
         self.quotes: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # symbol -> (bid, ask); None: no side
         self.feeds: list[str | None] = []  # the `feed` of every quote request
+        self.cancel_delay = 0.0  # seconds an accepted cancel stays pending_cancel before the venue settles it
+        self.cancel_fills_at: Decimal | None = None  # settle a pending cancel as a fill at this price
+        self.timers: list[threading.Timer] = []
         self.app = Starlette(routes=[
             Route("/v2/stocks/{symbol}/quotes/latest", self._latest_quote),
             Route("/v2/account", self._account),
@@ -111,6 +117,10 @@ class FakeAlpaca:
             self.throttled.clear()
             self.quotes.clear()
             self.feeds.clear()
+            self.cancel_delay, self.cancel_fills_at = 0.0, None
+            for timer in self.timers:  # a cancel still pending must not settle into the fresh account
+                timer.cancel()
+            self.timers.clear()
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting orders the price crosses fill."""
@@ -232,7 +242,14 @@ class FakeAlpaca:
                 return self._json(self._public(found, request.query_params.get("nested") == "true"))
             if found["status"] not in OPEN:
                 return self._json({"code": 42210000, "message": f"order is {found['status']}"}, 422)
-            self._cancel(found)
+            if self.cancel_delay > 0:
+                found.update(status="pending_cancel", updated_at=_now())
+                timer = threading.Timer(self.cancel_delay, self._settle_cancel, args=(found,))
+                timer.daemon = True
+                self.timers.append(timer)
+                timer.start()
+            else:
+                self._cancel(found)
             return Response(status_code=204)
 
     async def _create(self, request: Request) -> Response:
@@ -375,6 +392,17 @@ class FakeAlpaca:
                 leg["status"] = "new"  # the entry filled: its exits start working
             elif order["_parent"] and leg["_parent"] == order["_parent"] and leg["status"] in OPEN:
                 self._cancel(leg)  # one exit filled: the other is canceled
+
+    def _settle_cancel(self, order: dict[str, Any]) -> None:
+        """The end of a `pending_cancel`: canceled, or filled at `cancel_fills_at`."""
+        with self.lock:
+            if order["status"] != "pending_cancel" or not any(o is order for o in self.orders):
+                return  # the account was reset meanwhile
+            if self.cancel_fills_at is None:
+                self._cancel(order)
+            else:
+                self.prices[order["symbol"]] = self.cancel_fills_at
+                self._fill(order, self.cancel_fills_at)
 
     def _cancel(self, order: dict[str, Any]) -> None:
         order.update(status="canceled", canceled_at=_now(), updated_at=_now())
