@@ -10,13 +10,16 @@ Spot first: a position is a balance in a base currency, valued in `quote` (USDT 
 short selling is not offered and the config check asks for `sides: long`. Tickers are written as
 the exchange writes them (`BTCUSDT`, as TradingView does) or as ccxt does (`BTC/USDT`), see `symbols`.
 
-Error translation follows ccxt's classes: `NetworkError` on a submission is `UnknownOutcome`
-(Binance, for one, documents a 5XX as "execution status UNKNOWN"), except a connection that never
-opened, which means not sent; `DDoSProtection`/`RateLimitExceeded` are temporary; `InvalidOrder`,
-`InsufficientFunds`, `BadRequest`... are rejections; `DuplicateOrderId` (or Binance's "Duplicate order
-sent.") is a duplicate client order id. Whether a venue really refuses a reused client order id
-varies (some only among open orders, some not at all), so this adapter does not claim it: the
-daemon's journal is the dedupe, the client order id the lookup handle.
+Error translation looks at the HTTP status first: a 5XX answer to a submission is `UnknownOutcome`
+whatever class ccxt gives it (Binance's "General API Information" documents a 5XX as "execution status
+is UNKNOWN and could have been a success", yet ccxt gives some of its 5XX codes, such as -1008 or -1004,
+a rejection's class), and a temporary error for a read. Then ccxt's classes: `NetworkError` on a submission
+is `UnknownOutcome`, except a connection that never opened, which means not sent;
+`DDoSProtection`/`RateLimitExceeded` are temporary; `InvalidOrder`, `InsufficientFunds`, `BadRequest`...
+are rejections; `DuplicateOrderId` (or Binance's "Duplicate order sent.") is a duplicate client order
+id. Whether a venue really refuses a reused client order id varies (some only among open orders, some
+not at all), so this adapter does not claim it: the daemon's journal is the dedupe, the client order id
+the lookup handle.
 
 A quantity or price with more decimals than the market allows is refused, never rounded.
 """
@@ -24,6 +27,7 @@ A quantity or price with more decimals than the market allows is refused, never 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit
@@ -121,7 +125,38 @@ def build_exchange(options: CcxtOptions) -> Any:
         exchange.set_sandbox_mode(True)
     if options.api_url is not None:
         exchange.urls["api"] = _point_at(exchange.urls["api"], options.api_url)
+    _tag_http_answers(exchange)
     return exchange
+
+
+def _tag_http_answers(exchange: Any) -> None:
+    """Make every error ccxt raises for an HTTP answer carry the answer's status (`http_status`).
+
+    ccxt keeps no status, and its `last_response_headers` belongs to whichever request answered last
+    (another may run meanwhile on the same exchange object). Its two error hooks get the status: wrap them.
+    """
+    for hook in ("handle_errors", "handle_http_status_code"):
+        setattr(exchange, hook, _tagging(getattr(exchange, hook)))
+
+
+def _tagging(hook: Callable[..., Any]) -> Callable[..., Any]:
+    def tagged(code: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return hook(code, *args, **kwargs)
+        except Exception as exc:
+            exc.http_status = code  # type: ignore[attr-defined]
+            raise
+
+    return tagged
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status of the answer `exc` was raised for; None when there was no answer."""
+    status = getattr(exc, "http_status", None)
+    try:
+        return None if status is None else int(status)
+    except (TypeError, ValueError):
+        return None
 
 
 def _spot_only(settings: dict[str, Any]) -> None:
@@ -194,6 +229,9 @@ class CcxtBroker:
     def _translate(self, exc: Exception, submit: bool) -> Exception:
         """A ccxt exception as one of ours; `submit` says whether an order may have been placed."""
         text = f"{self.options.exchange}: {exc}"
+        status = _http_status(exc)
+        if status is not None and status >= 500:  # the venue may have acted, whatever code the body carries
+            return UnknownOutcome(text) if submit else TemporaryBrokerError(text)
         if isinstance(exc, ccxt.OrderNotFound):
             return OrderNotFound(text)
         if isinstance(exc, ccxt.DuplicateOrderId) or (

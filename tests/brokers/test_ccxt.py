@@ -15,7 +15,14 @@ pytest.importorskip("ccxt", reason="the ccxt extra is not installed: pip install
 from bridge.brokers.base import BrokerContext, capabilities_of
 from bridge.brokers.registry import BrokerStartError, open_broker
 from bridge.config.load import load_config
-from bridge.errors import ConfigError, DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
+from bridge.errors import (
+    ConfigError,
+    DuplicateClientOrderId,
+    OrderNotFound,
+    OrderRejected,
+    TemporaryBrokerError,
+    UnknownOutcome,
+)
 from bridge.models import OrderRequest
 from bridge.store.db import Store
 from plugins.ccxt_exchange import CcxtBroker, CcxtOptions, build_exchange
@@ -108,6 +115,25 @@ async def test_binance_refusals_are_rejections(broker: CcxtBroker, fake: FakeBin
     with pytest.raises(OrderRejected, match="insufficient balance"):
         await broker.create_order(order(side="sell"))  # spot: nothing to sell, no shorting
     assert len(fake.order_requests) == 3
+
+
+SERVER_ERRORS = [
+    (503, {"code": -1008, "msg": "Server is currently overloaded with other requests. Please try again later."}),
+    (500, {"code": -1004, "msg": "Server is busy, please wait and try again"}),
+]
+
+
+@pytest.mark.parametrize(("status", "body"), SERVER_ERRORS, ids=["503-1008", "500-1004"])
+async def test_a_5xx_with_a_binance_code_ccxt_does_not_map_is_an_unknown_outcome(
+    broker: CcxtBroker, fake: FakeBinance, status: int, body: dict[str, Any]
+) -> None:
+    """Binance: "HTTP 5XX ... the execution status is UNKNOWN and could have been a success"; never a rejection."""
+    fake.server_error = (status, body)
+    with pytest.raises(UnknownOutcome):
+        await broker.create_order(order("tb-5xx"))
+    fake.server_error = None
+    assert [o["status"] for o in fake.orders] == ["FILLED"]  # it was placed
+    assert (await broker.fetch_order("tb-5xx")).status == "filled"  # as the daemon's lookup finds it
 
 
 async def test_binance_refuses_a_reused_client_order_id_only_while_the_first_is_open(

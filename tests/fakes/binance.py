@@ -8,7 +8,8 @@ Errors use Binance's JSON `{"code": ..., "msg": ...}` with its codes: -1013 filt
 -1121 invalid symbol, -2010 new order rejected (insufficient balance, duplicate client order id
 among open orders), -2011 unknown order on cancel, -2013 order does not exist, -2015 invalid key,
 -1003 too many requests (429 with Retry-After). Binance documents 5XX as "execution status UNKNOWN",
-which the `lost_response` fault reproduces: the order is placed and the answer is a 503.
+which the `lost_response` fault reproduces: the order is placed and the answer is a 503 (`server_error`
+chooses the status and body of that answer, e.g. 503 with -1008 "Server is currently overloaded").
 
 Market orders fill at once at the symbol's price; limit orders rest (locking the balance they
 need) until `set_price` crosses them.
@@ -108,6 +109,7 @@ class FakeBinance:
             self.answer_delay = 0.0
             self.ack_only = False  # answer a new order as `newOrderRespType=ACK` does: its ids, no status
             self.lookup_fault = "none"  # "rate_limited": order lookups (GET /api/v3/order) answer 429
+            self.server_error: tuple[int, dict[str, Any]] | None = None  # place new orders, then answer this 5XX
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting limit orders the price crosses fill at their limit."""
@@ -248,6 +250,9 @@ class FakeBinance:
             answer = self._place(params)
         if self.fault == "lost_response":  # placed; the answer is an unknown-status 5XX
             return self._reply({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
+        if self.server_error is not None:  # placed, and answered with this unknown-status 5XX
+            status, body = self.server_error
+            return self._reply(body, status)
         await self._delay()
         if self.ack_only:
             keys = ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
