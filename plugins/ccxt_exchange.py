@@ -22,6 +22,11 @@ not at all), so this adapter does not claim it: the daemon's journal is the dedu
 the lookup handle.
 
 A quantity or price with more decimals than the market allows is refused, never rounded.
+
+ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query order" and "Cancel order"
+take one). The adapter knows it for its own orders (after a restart, from the journal) and for every
+order it lists: one placed elsewhere (the exchange's app, another program) is looked for among the open
+orders, so a signal that cancels the ticker's open orders cancels it too.
 """
 
 from __future__ import annotations
@@ -284,14 +289,27 @@ class CcxtBroker:
         return str(market["id"])
 
     async def _symbol_of(self, client_order_id: str) -> str:
+        """The ccxt symbol of an order, which lookups by client order id need (Binance's by symbol only)."""
         known = self._symbols.get(client_order_id)
         if known is None:  # after a restart: the journal recorded which ticker the order was for
             row = await self.context.journaled_order(client_order_id)
-            if row is None or row.get("symbol") not in self._markets:
-                raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} that this daemon knows of")
-            known = str(self._market(str(row["symbol"]))["symbol"])
-            self._symbols[client_order_id] = known
+            if row is not None and row.get("symbol") in self._markets:
+                known = self._symbols[client_order_id] = str(self._market(str(row["symbol"]))["symbol"])
+        if known is None:  # placed by hand or by another program: open orders are listed with their symbols
+            await self.fetch_open_orders()
+            known = self._symbols.get(client_order_id)
+        if known is None:
+            raise OrderNotFound(
+                f"{self.options.exchange}: no order {client_order_id} that this daemon knows of, nor an open one"
+            )
         return known
+
+    def _remember_symbols(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Note the symbol of each listed order, so that one the daemon did not place can be canceled."""
+        for item in items:
+            if item.get("clientOrderId") and item.get("symbol"):
+                self._symbols.setdefault(str(item["clientOrderId"]), str(item["symbol"]))  # ours come first
+        return items
 
     def _order(self, item: dict[str, Any], client_order_id: str | None = None) -> Order:
         amount, filled = _dec(item.get("amount")) or Decimal(0), _dec(item.get("filled")) or Decimal(0)
@@ -342,7 +360,8 @@ class CcxtBroker:
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders, optionally for one ticker."""
         ccxt_symbol = None if symbol is None else self._market(symbol)["symbol"]
-        return [self._order(item) for item in await self._read(self.exchange.fetch_open_orders, ccxt_symbol)]
+        items = self._remember_symbols(await self._read(self.exchange.fetch_open_orders, ccxt_symbol))
+        return [self._order(item) for item in items]
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id."""

@@ -193,6 +193,28 @@ async def test_after_a_restart_orders_are_found_through_the_journaled_symbol(
         await restarted.close()
 
 
+async def test_an_open_order_placed_elsewhere_can_be_canceled(
+    binance_server: tuple[FakeBinance, str], fake: FakeBinance
+) -> None:
+    """Orders placed with Binance's app or another program are listed, so a `cancel` signal or a full exit plans
+    to cancel them: that works by their client order id, whether this adapter listed them first or not."""
+    other = await connected(binance_server[1])
+    for coid in ("manual-1", "manual-2"):
+        await other.create_order(order(coid, type="limit", limit_price=Decimal(1000), time_in_force="gtc"))
+    await other.close()
+    listing, unlisted = await connected(binance_server[1]), await connected(binance_server[1])
+    try:
+        assert [o.client_order_id for o in await listing.fetch_open_orders("BTCUSDT")] == ["manual-1", "manual-2"]
+        assert (await listing.cancel_order("manual-1")).status == "canceled"
+        assert (await unlisted.cancel_order("manual-2")).status == "canceled"
+        assert [o["status"] for o in fake.orders] == ["CANCELED", "CANCELED"]
+        with pytest.raises(OrderNotFound, match="nor an open one"):
+            await unlisted.cancel_order("manual-3")
+    finally:
+        await listing.close()
+        await unlisted.close()
+
+
 async def test_a_filled_order_cancels_to_itself(broker: CcxtBroker, fake: FakeBinance) -> None:
     await broker.create_order(order("tb-done"))
     assert (await broker.cancel_order("tb-done")).status == "filled"
