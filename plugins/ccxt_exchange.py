@@ -12,14 +12,15 @@ the exchange writes them (`BTCUSDT`, as TradingView does) or as ccxt does (`BTC/
 
 Error translation looks at the HTTP status first: a 5XX answer to a submission is `UnknownOutcome`
 whatever class ccxt gives it (Binance's "General API Information" documents a 5XX as "execution status
-is UNKNOWN and could have been a success", yet ccxt gives some of its 5XX codes, such as -1008 or -1004,
-a rejection's class), and a temporary error for a read. Then ccxt's classes: `NetworkError` on a submission
-is `UnknownOutcome`, except a connection that never opened, which means not sent;
-`DDoSProtection`/`RateLimitExceeded` are temporary; `InvalidOrder`, `InsufficientFunds`, `BadRequest`...
-are rejections; `DuplicateOrderId` (or Binance's "Duplicate order sent.") is a duplicate client order
-id. Whether a venue really refuses a reused client order id varies (some only among open orders, some
-not at all), so this adapter does not claim it: the daemon's journal is the dedupe, the client order id
-the lookup handle.
+is UNKNOWN and could have been a success", yet ccxt gives some of its 5XX codes, such as -1008 or
+-1004, a rejection's class), and a temporary error for a read. Then ccxt's classes: `NetworkError` on
+a submission is `UnknownOutcome`, except a connection that never opened, which means not sent;
+`DDoSProtection`/`RateLimitExceeded` are temporary, and nothing is sent until the answer's Retry-After
+ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned, 418); `InvalidOrder`,
+`InsufficientFunds`, `BadRequest`... are rejections; `DuplicateOrderId` (or Binance's "Duplicate order
+sent.") is a duplicate client order id. Whether a venue really refuses a reused client order id varies
+(some only among open orders, some not at all), so this adapter does not claim it: the daemon's
+journal is the dedupe, the client order id the lookup handle.
 
 A quantity or price with more decimals than the market allows is refused, never rounded.
 
@@ -32,7 +33,10 @@ orders, so a signal that cancels the ticker's open orders cancels it too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit
@@ -65,6 +69,7 @@ STATUSES: dict[str, OrderStatus] = {
 }  # fmt: skip
 TIME_IN_FORCE = frozenset({"gtc", "ioc", "fok"})
 NOT_SENT = (aiohttp.ClientConnectorError,)  # the connection never opened: the request cannot have arrived
+QUIET_WAIT_SECONDS = 5.0  # a Retry-After this short is waited out; a longer one refuses calls, unsent, until it ends
 
 
 class CcxtOptions(BaseModel):
@@ -135,24 +140,34 @@ def build_exchange(options: CcxtOptions) -> Any:
 
 
 def _tag_http_answers(exchange: Any) -> None:
-    """Make every error ccxt raises for an HTTP answer carry the answer's status (`http_status`).
+    """Make every error ccxt raises for an HTTP answer carry the answer's status and headers.
 
     ccxt keeps no status, and its `last_response_headers` belongs to whichever request answered last
-    (another may run meanwhile on the same exchange object). Its two error hooks get the status: wrap them.
+    (another may run meanwhile on the same exchange object). Its two error hooks get the status, and
+    `handle_errors` the headers too: wrap them.
     """
-    for hook in ("handle_errors", "handle_http_status_code"):
-        setattr(exchange, hook, _tagging(getattr(exchange, hook)))
+    handle_errors, handle_http_status_code = exchange.handle_errors, exchange.handle_http_status_code
+
+    def errors(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
+        with _tagged(code, headers):
+            return handle_errors(code, reason, url, method, headers, *rest)
+
+    def status_code(code: Any, *rest: Any) -> Any:
+        with _tagged(code, None):
+            return handle_http_status_code(code, *rest)
+
+    exchange.handle_errors, exchange.handle_http_status_code = errors, status_code
 
 
-def _tagging(hook: Callable[..., Any]) -> Callable[..., Any]:
-    def tagged(code: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return hook(code, *args, **kwargs)
-        except Exception as exc:
-            exc.http_status = code  # type: ignore[attr-defined]
-            raise
-
-    return tagged
+@contextmanager
+def _tagged(code: Any, headers: Any) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        exc.http_status = code  # type: ignore[attr-defined]
+        if isinstance(headers, dict):
+            exc.http_headers = headers  # type: ignore[attr-defined]
+        raise
 
 
 def _http_status(exc: BaseException) -> int | None:
@@ -211,6 +226,7 @@ class CcxtBroker:
         self.exchange = build_exchange(options)
         self._symbols: dict[str, str] = {}  # client order id -> ccxt symbol, for lookups that need the symbol
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
+        self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
 
     # connection
 
@@ -244,7 +260,9 @@ class CcxtBroker:
         ):
             return DuplicateClientOrderId(text)
         if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
-            return RateLimited(text, retry_after=self._retry_after())
+            wait = self._retry_after(exc)
+            self._quiet_until = max(self._quiet_until, time.monotonic() + wait)  # every call waits it out
+            return RateLimited(text, retry_after=wait)
         cause = exc.__cause__
         if isinstance(exc, ccxt.OperationFailed) or isinstance(cause, (aiohttp.ClientError, asyncio.TimeoutError)):
             if isinstance(cause, NOT_SENT) or not submit:
@@ -254,18 +272,34 @@ class CcxtBroker:
             return OrderRejected(text) if submit else BrokerError(text)
         return UnknownOutcome(text) if submit else BrokerError(text)
 
-    def _retry_after(self) -> float:
-        """The venue's Retry-After (seconds) from the last response, else one second."""
-        headers = {k.lower(): v for k, v in (self.exchange.last_response_headers or {}).items()}
+    def _retry_after(self, exc: Exception) -> float:
+        """The Retry-After (seconds) of the answer `exc` was raised for, else one second.
+
+        Never shortened: Binance's "IP Limits" ban an IP that does not back off after a 429 (418, for longer
+        each time), and give the ban's length in the same header.
+        """
+        answered = getattr(exc, "http_headers", None) or self.exchange.last_response_headers or {}
+        headers = {str(k).lower(): v for k, v in answered.items()}
         try:
-            return max(0.0, min(60.0, float(headers.get("retry-after", 1))))
-        except ValueError:
+            seconds = float(headers.get("retry-after", 1))
+        except (TypeError, ValueError):
             return 1.0
+        return max(0.0, seconds) if math.isfinite(seconds) else 1.0
+
+    async def _wait_out_retry_after(self) -> None:
+        """Send nothing before the venue's Retry-After ends: wait a short one out, refuse a longer one unsent."""
+        left = self._quiet_until - time.monotonic()
+        if left > QUIET_WAIT_SECONDS:
+            raise RateLimited(f"{self.options.exchange}: asked to send nothing for {left:.0f}s more (Retry-After); "
+                              "nothing was sent", retry_after=left)  # fmt: skip
+        if left > 0:
+            await asyncio.sleep(left)
 
     async def _read(self, call: Any, *args: Any) -> Any:
-        """A read with retries on temporary errors."""
+        """A read with retries on temporary errors, never sooner than the venue's Retry-After."""
 
         async def once() -> Any:
+            await self._wait_out_retry_after()
             try:
                 return await call(*args)
             except Exception as exc:
@@ -376,6 +410,7 @@ class CcxtBroker:
         market = self._market(request.symbol)
         amount, price, params = self._checked(request, market)
         self._symbols[request.client_order_id] = market["symbol"]
+        await self._wait_out_retry_after()
         try:
             item = await self.exchange.create_order(market["symbol"], request.type, request.side, amount, price, params)
         except Exception as exc:
@@ -432,6 +467,7 @@ class CcxtBroker:
         order = await self.fetch_order(client_order_id)
         if order.is_open:
             symbol = await self._symbol_of(client_order_id)
+            await self._wait_out_retry_after()
             try:
                 await self.exchange.cancel_order("", symbol, {"clientOrderId": client_order_id})
             except ccxt.OrderNotFound:

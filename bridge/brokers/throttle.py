@@ -2,8 +2,9 @@
 
 Adapters share these so every plugin behaves the same way: a `Throttle` spaces requests below the
 published limit and, after a 429, holds every caller until the venue's reset time; `retry_read`
-retries an idempotent read on a temporary error. Order submissions must not go through
-`retry_read`: an ambiguous submission is resolved with `fetch_order(client_order_id)` instead.
+retries an idempotent read on a temporary error, never sooner than the venue asked. Order submissions
+must not go through `retry_read`: an ambiguous submission is resolved with `fetch_order(client_order_id)`
+instead.
 """
 
 from __future__ import annotations
@@ -66,14 +67,18 @@ class Throttle:
 
 async def retry_read(call: Callable[[], Awaitable[T]], attempts: int = 3, base_delay: float = 0.2,
                      max_delay: float = 5.0, sleep: Sleep = asyncio.sleep) -> T:  # fmt: skip
-    """Run an idempotent read, retrying temporary errors with exponential backoff (or the venue's retry-after)."""
+    """Run an idempotent read, retrying temporary errors with exponential backoff (or the venue's retry-after).
+
+    A venue's retry-after is waited in full, never shortened: asking again sooner is what gets an IP banned
+    (Binance answers 418). One longer than `max_delay`, the read's budget, is not waited for: the error is
+    raised at once, for the caller to try again later.
+    """
     for attempt in range(attempts):
         try:
             return await call()
         except TemporaryBrokerError as exc:
-            if attempt == attempts - 1:
-                raise
             asked = exc.retry_after if isinstance(exc, RateLimited) else None
-            delay = asked if asked is not None else base_delay * 2**attempt
-            await sleep(min(delay, max_delay))
+            if attempt == attempts - 1 or (asked is not None and asked > max_delay):
+                raise
+            await sleep(asked if asked is not None else min(base_delay * 2**attempt, max_delay))
     raise AssertionError("unreachable: the loop returns or raises")

@@ -233,6 +233,30 @@ async def test_an_order_answered_with_its_ids_only_is_working_even_when_it_canno
     assert (await broker.fetch_order("tb-ack")).status == "filled"  # what the order jobs read next
 
 
+async def test_no_request_goes_out_before_binances_retry_after_ends(broker: CcxtBroker, fake: FakeBinance) -> None:
+    """Binance: a 429's Retry-After is how long to wait "to prevent a ban" (418); asking sooner risks one."""
+    await broker.create_order(order("tb-ra"))
+    fake.lookups.clear()
+    fake.lookup_retry_after = [8]  # longer than a read waits: it gives up instead of asking again early
+    with pytest.raises(TemporaryBrokerError):
+        await broker.fetch_order("tb-ra")
+    assert len(fake.lookups) == 1
+    with pytest.raises(TemporaryBrokerError, match="nothing was sent"):  # the executor's own retry, a moment on
+        await broker.fetch_order("tb-ra")
+    with pytest.raises(TemporaryBrokerError, match="nothing was sent"):
+        await broker.create_order(order("tb-next"))
+    assert len(fake.lookups) == 1 and [o["clientOrderId"] for o in fake.orders] == ["tb-ra"]
+
+
+async def test_a_short_retry_after_is_waited_in_full(broker: CcxtBroker, fake: FakeBinance) -> None:
+    await broker.create_order(order("tb-wait"))
+    fake.lookups.clear()
+    fake.lookup_retry_after = [2]
+    assert (await broker.fetch_order("tb-wait")).status == "filled"
+    first, second = fake.lookups
+    assert second - first >= 1.95
+
+
 async def test_a_resting_order_fills_when_the_price_crosses(broker: CcxtBroker, fake: FakeBinance) -> None:
     await broker.create_order(order("tb-rest", type="limit", limit_price=Decimal(29000), time_in_force="gtc"))
     assert [o.client_order_id for o in await broker.fetch_open_orders("BTCUSDT")] == ["tb-rest"]

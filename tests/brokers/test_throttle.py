@@ -90,6 +90,24 @@ async def test_retry_read_waits_as_long_as_a_rate_limit_asks() -> None:
     assert fake.slept == [3.0]
 
 
+async def test_retry_read_never_shortens_a_retry_after_and_gives_up_on_one_beyond_its_budget() -> None:
+    fake = FakeTime()
+    answers: list[BaseException | str] = [RateLimited("429", retry_after=4.5), RateLimited("429", retry_after=8)]
+    calls = 0
+
+    async def limited() -> str:
+        nonlocal calls
+        calls += 1
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    with pytest.raises(RateLimited):
+        await retry_read(limited, attempts=5, max_delay=5.0, sleep=fake.sleep)
+    assert fake.slept == [4.5] and calls == 2  # 4.5 s in full; 8 s is over the budget: no third call
+
+
 async def test_retry_read_gives_up_and_never_retries_a_final_error() -> None:
     fake = FakeTime()
     attempts = 0

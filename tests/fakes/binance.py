@@ -110,6 +110,8 @@ class FakeBinance:
             self.ack_only = False  # answer a new order as `newOrderRespType=ACK` does: its ids, no status
             self.lookup_fault = "none"  # "rate_limited": order lookups (GET /api/v3/order) answer 429
             self.server_error: tuple[int, dict[str, Any]] | None = None  # place new orders, then answer this 5XX
+            self.lookup_retry_after: list[int] = []  # the next order lookups answer 429 with this Retry-After
+            self.lookups: list[float] = []  # monotonic time of every order lookup (GET /api/v3/order)
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting limit orders the price crosses fill at their limit."""
@@ -229,9 +231,12 @@ class FakeBinance:
             params = await self._signed(request)
             if request.method == "POST":
                 return await self._create(params)
-            if request.method == "GET" and self.lookup_fault == "rate_limited":
-                msg = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."
-                return self._reply({"code": -1003, "msg": msg}, 429, {"Retry-After": "0"})
+            if request.method == "GET":
+                self.lookups.append(time.monotonic())
+                if self.lookup_fault == "rate_limited" or self.lookup_retry_after:
+                    wait = self.lookup_retry_after.pop(0) if self.lookup_retry_after else 0
+                    msg = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."
+                    return self._reply({"code": -1003, "msg": msg}, 429, {"Retry-After": str(wait)})
             with self.lock:
                 order = self._find(params)
                 if request.method == "GET":
