@@ -67,7 +67,7 @@ class Runtime:
         return [(subscription_key(strat, i), sub) for i, sub in enumerate(strat.subscriptions) if sub.enabled]
 
     def subscription(self, strategy: str, key: str) -> Subscription | None:
-        """A subscription by its key, or None when the config no longer has it."""
+        """A subscription by its key, enabled or not (its orders are still followed), or None when it is gone."""
         strat = self.strategies.get(strategy)
         if strat is None:
             return None

@@ -149,6 +149,11 @@ class Executor:
         broker_name, sub = found
         # A plan a crash interrupted: never plan twice.
         planned = self.store.peek(journal.planned_orders, job.signal_id, job.subscription)
+        if not sub.enabled and not planned:
+            # Disabled since the signal was journaled (a delayed signal runs under the config in force at its
+            # time, a resumed one under the config it restarted with). A committed plan still goes on: its
+            # orders may be working already, and the order jobs keep following them either way.
+            return "ignored", f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
         age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
         if age > self.max_signal_age and not planned:
             return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"

@@ -110,3 +110,19 @@ async def test_a_delayed_signal_that_cannot_be_rebuilt_fails_alone(bridges: Any)
     assert r.signal(intact)["state"] == "executed"
     failed = r.signal(broken)
     assert failed["state"] == "failed" and "could not be rebuilt" in failed["decision"]
+
+
+async def test_a_delayed_signal_is_not_traded_on_a_subscription_disabled_before_its_time(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    signal_id = await r.accepted(delay=60)
+    assert r.bridge.loaded.path is not None
+    r.bridge.loaded.path.write_text(config_text("enabled: false"))  # it runs under the config in force at its time
+    assert (await r.bridge.reload("test")).ok
+
+    clock.now = datetime.fromisoformat(r.signal(signal_id)["execute_at"])
+    assert await r.bridge.jobs.delayed.release_due() == 1
+    await r.bridge.queues.join()
+    assert r.rows("SELECT * FROM orders") == []
+    row = r.signal(signal_id)
+    assert (row["state"], row["decision"]) == ("ignored", "ignored: subscription paper is not enabled (enabled: false)")
