@@ -197,7 +197,9 @@ class Executor:
         if not plan.legs:
             return "executed", again + plan.decision
         plan = replace(plan, decision=again + plan.decision)
-        rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan)
+        # The signal's cancelAfter, else the subscription's: kept with the orders, as the rest of the plan is.
+        timeout = job.signal.cancel_after if job.signal.cancel_after is not None else sub.cancel_after
+        rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan, timeout)
         place = getattr(broker, "create_order_in_journal", None)
         try:
             if place is None or getattr(broker, "store", None) is not self.store:  # writes must join this journal's

@@ -50,10 +50,15 @@ def _child(base: dict[str, Any], leg: str, seq: int, parent: str, entry: Leg, pr
 
 
 def order_rows(signal_id: str, subscription: str, broker: str, symbol: str, reference: Decimal | None,
-               plan: Plan) -> list[dict[str, Any]]:  # fmt: skip
-    """The `orders` rows a plan commits (status pending) before any broker call, children after parents."""
+               plan: Plan, cancel_after: Decimal | float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The `orders` rows a plan commits (status pending) before any broker call, children after parents.
+
+    `cancel_after` (seconds, or None) is the plan's: the order jobs cancel its entry or exit left unfilled
+    that long, whatever a later config says.
+    """
     base = {"signal_id": signal_id, "broker": broker, "subscription": subscription, "symbol": symbol,
-            "reference_price": _text(reference)}  # fmt: skip
+            "reference_price": _text(reference),
+            "cancel_after": None if cancel_after is None else str(cancel_after)}  # fmt: skip
     rows: list[dict[str, Any]] = []
     for leg in plan.legs:
         coid = client_order_id(signal_id, subscription, leg.kind)

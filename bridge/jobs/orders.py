@@ -78,7 +78,14 @@ async def poll_orders(host: Host) -> int:
 
 
 def _timeout(host: Host, row: sqlite3.Row) -> float | None:
-    """The signal's `cancelAfter`, else the subscription's `cancel_after`, else None."""
+    """The `cancel_after` recorded with the order's plan (None: none), for older rows the signal's or the config's.
+
+    Taken from the row, an order keeps the timeout it was placed with when a reload renames or removes its
+    subscription. Rows written before that column existed (`cancel_after_recorded` 0) fall back to the old
+    lookup: the signal's `cancelAfter`, else the live config's subscription by key.
+    """
+    if row["cancel_after_recorded"]:
+        return None if row["cancel_after"] is None else float(row["cancel_after"])
     if row["signal_cancel_after"] is not None:
         return float(row["signal_cancel_after"])
     sub = host.runtime.subscription(row["strategy"], row["subscription"])

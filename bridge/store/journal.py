@@ -20,6 +20,7 @@ OPTIONAL_ORDER_FIELDS = {
     "trail_percent": None,
     "extended_hours": 0,
     "parent_client_order_id": None,
+    "cancel_after": None,
 }
 
 
@@ -166,10 +167,11 @@ def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, deci
             "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
             " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
             " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
-            " error, created_at, updated_at) VALUES (:id, :signal_id, :broker, :subscription, :leg, :seq,"
-            " :client_order_id, :symbol, :side, :type, :quantity, :limit_price, :stop_price, :time_in_force,"
-            " :reference_price, :trail_amount, :trail_percent, :extended_hours, :parent_client_order_id, :status,"
-            " :broker_order_id, :filled_quantity, :avg_fill_price, :error, :now, COALESCE(:updated_at, :now))",
+            " error, created_at, updated_at, cancel_after, cancel_after_recorded) VALUES (:id, :signal_id, :broker,"
+            " :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity, :limit_price,"
+            " :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent, :extended_hours,"
+            " :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price, :error, :now,"
+            " COALESCE(:updated_at, :now), :cancel_after, 1)",
             {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
         )
     return planned_orders(conn, signal_id, subscription)

@@ -187,6 +187,14 @@ MIGRATIONS: list[str] = [
     DROP INDEX executions_state;
     CREATE INDEX executions_unfinished ON executions(state) WHERE state IN ('received', 'processing');
     """,
+    # 7: an order keeps the `cancel_after` in force when its plan was made (the signal's `cancelAfter`, else its
+    # subscription's; seconds, NULL for none), so a reload that renames or removes the subscription cannot
+    # leave it resting forever. NULL is also what a row from before this step holds, where nothing was
+    # recorded: `cancel_after_recorded` (1 for every row written since) tells the two apart.
+    """
+    ALTER TABLE orders ADD COLUMN cancel_after TEXT;
+    ALTER TABLE orders ADD COLUMN cancel_after_recorded INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -10,7 +10,8 @@ from bridge.brokers.paper import PaperBroker
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
 from bridge.store import journal
-from tests.jobs.conftest import Clock, config_text
+from tests.conftest import ADMIN, TOKEN
+from tests.jobs.conftest import OTHER_TOKEN, Clock, config_text
 
 RESTING = {"orderType": "limit", "limitPrice": 90, "price": 100}  # a buy limit below the market rests
 
@@ -98,3 +99,64 @@ async def test_a_change_found_twice_is_news_once(bridges: Any) -> None:
     assert found == [True, False]
     assert r.rows("SELECT status FROM orders")[0]["status"] == "filled"
     assert not await store.run(journal.record_order_change, store.conn, "no-such-order", filled)
+
+
+def two_strategies(sq_subscriptions: list[str]) -> str:
+    """Broker `paper`; strategy `sq` with these subscriptions (YAML bodies; none: no `sq`), strategy `other`."""
+    out = f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
+    out += "brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\nstrategies:\n"
+    if sq_subscriptions:
+        out += f"  sq:\n    token: {TOKEN}\n    subscriptions:\n"
+        for body in sq_subscriptions:
+            first, *rest = body.strip().splitlines()
+            out += f"      - {first}\n" + "".join(f"        {line}\n" for line in rest)
+    return out + f"  other:\n    token: {OTHER_TOKEN}\n    subscriptions:\n      - broker: paper\n"
+
+
+AMD = "broker: paper\ncancel_after: 30"
+TSLA = "broker: paper\ncancel_after: 30\ntickers: [TSLA]"
+
+
+async def _rests_then_reload(r: Any, clock: Clock, text: str) -> dict[str, Any]:
+    """Place a resting order, apply `text` as the new config, and set the clock to when the order was planned."""
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    [order] = r.rows("SELECT * FROM orders")
+    assert order["status"] == "open"
+    assert r.bridge.loaded.path is not None
+    r.bridge.loaded.path.write_text(text)
+    assert (await r.bridge.reload("test")).ok
+    clock.now = datetime.fromisoformat(order["created_at"])
+    return dict(order)
+
+
+async def test_an_order_keeps_its_cancel_after_when_a_reload_adds_a_subscription_on_its_broker(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(two_strategies([AMD]), clock)
+    await _rests_then_reload(r, clock, two_strategies([AMD, TSLA]))
+    clock.advance(31)
+    assert await cancel_expired(r.bridge) == 1
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "canceled"
+
+
+async def test_removing_a_strategy_does_not_leave_its_resting_orders_working_past_cancel_after(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(two_strategies([AMD]), clock)
+    await _rests_then_reload(r, clock, two_strategies([]))  # `sq` retired; broker paper stays (for `other`)
+    clock.advance(31)
+    assert await cancel_expired(r.bridge) == 1
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None and await broker.fetch_open_orders() == []
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "canceled"
+
+
+async def test_only_an_order_journaled_before_cancel_after_was_recorded_takes_the_live_configs(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    await _rests_then_reload(r, clock, config_text("cancel_after: 30"))
+    clock.advance(30)
+    assert await cancel_expired(r.bridge) == 0, "placed without a cancel_after, it keeps resting"
+    # As a row written before the column existed reads: nothing recorded.
+    r.bridge.store.conn.execute("UPDATE orders SET cancel_after = NULL, cancel_after_recorded = 0")
+    assert await cancel_expired(r.bridge) == 1
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "canceled"
