@@ -372,7 +372,8 @@ class Executor:
             try:
                 order = await _read("order", lambda: broker.fetch_order(coid))  # sent before a crash: adopt it
             except Exception as exc:  # the venue holds it, but cannot show it now
-                await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc))
+                await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc),
+                                     sent_at=utcnow())  # fmt: skip
                 raise Outcome("failed", f"the {row['leg']} order is at the broker already, but could not be read "
                                         f"({exc!r}); it is checked again at the next start") from exc  # fmt: skip
         except OrderRejected as exc:
@@ -382,8 +383,9 @@ class Executor:
             message = f"not sent, broker temporarily unavailable: {exc}"
             await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=message)
             return _rejected(request, message)
-        except Exception as exc:
-            await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc))
+        except Exception as exc:  # it may have reached the broker: from now on, it counts as sent
+            await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc),
+                                 sent_at=utcnow())  # fmt: skip
             try:
                 order = await _read("order", lambda: broker.fetch_order(coid))
             except (OrderNotFound, TemporaryBrokerError) as lookup:
@@ -391,7 +393,8 @@ class Executor:
                                         "it is checked again at the next start") from exc  # fmt: skip
         # Not waited for: finishing the execution commits after it, and should a crash lose it, recovery asks
         # the broker for the order's state again (it is journaled, pending, since the plan was committed).
-        self.store.later(journal.update_order, self.store.conn, coid, order, at=utcnow())
+        answered = utcnow()
+        self.store.later(journal.update_order, self.store.conn, coid, order, at=answered, sent_at=answered)
         return order
 
     async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> bool:

@@ -35,9 +35,10 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
     try:  # no longer open at the broker: ask what became of it
         return await broker.fetch_order(coid)
     except OrderNotFound:
-        # From when it was sent and its outcome lost (the row's last change), not from its plan: a swap's entry
-        # goes out after its exit fills, up to exit_fill_timeout later, and a resumed plan after a restart.
-        age = (now - datetime.fromisoformat(row["updated_at"])).total_seconds()
+        # From when it was sent and its outcome lost, not from its plan: a swap's entry goes out after its exit
+        # fills, up to exit_fill_timeout later, and a resumed plan after a restart. Rows from before `sent_at`
+        # was recorded have the moment their outcome was lost as their last change.
+        age = (now - datetime.fromisoformat(row["sent_at"] or row["updated_at"])).total_seconds()
         if row["status"] == "unknown" and age > UNKNOWN_GRACE_SECONDS:
             # Its submission's answer was lost, and the venue still does not know it: it never got there.
             return Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), row["type"], "rejected",
@@ -93,14 +94,16 @@ def _timeout(host: Host, row: sqlite3.Row) -> float | None:
 
 
 async def cancel_expired(host: Host) -> int:
-    """Cancel entry and exit orders still unfilled `cancel_after` seconds after they were placed; return how many."""
+    """Cancel entry and exit orders still unfilled `cancel_after` seconds after they were sent; return how many."""
     store, now = host.store, host.clock()
     canceled = 0
     for row in await store.run(upkeep.open_orders, store.conn):
         timeout = _timeout(host, row)
         if timeout is None or row["leg"] not in TIMED_LEGS or row["parent_client_order_id"] is not None:
             continue
-        age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
+        # From when the broker took it (a swap's entry goes out once its exit filled, a plan resumed after a
+        # restart then); an order without `sent_at` went out before a restart or an upgrade: from its plan.
+        age = (now - datetime.fromisoformat(row["sent_at"] or row["created_at"])).total_seconds()
         broker = host.runtime.broker(row["broker"])
         if age < timeout or broker is None:
             continue

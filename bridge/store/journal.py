@@ -126,7 +126,7 @@ def _mark_processing(conn: sqlite3.Connection, signal_id: str, subscription: str
 
 # An order planned and not yet sent: what the columns hold until the broker answers.
 _PENDING: dict[str, Any] = {"status": "pending", "broker_order_id": None, "filled_quantity": "0",
-                            "avg_fill_price": None, "error": None, "updated_at": None}  # fmt: skip
+                            "avg_fill_price": None, "error": None, "updated_at": None, "sent_at": None}  # fmt: skip
 
 
 def answer_fields(order: Order) -> dict[str, Any]:
@@ -162,16 +162,17 @@ def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, deci
     _mark_processing(conn, signal_id, subscription, started, decision)
     for order in orders:
         answer = answered.get(order["client_order_id"])
-        state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1])}
+        state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1]),
+                                                 "sent_at": iso(answer[1])}  # fmt: skip
         conn.execute(
             "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
             " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
             " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
-            " error, created_at, updated_at, cancel_after, cancel_after_recorded) VALUES (:id, :signal_id, :broker,"
-            " :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity, :limit_price,"
+            " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at) VALUES (:id, :signal_id,"
+            " :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity, :limit_price,"
             " :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent, :extended_hours,"
             " :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price, :error, :now,"
-            " COALESCE(:updated_at, :now), :cancel_after, 1)",
+            " COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at)",
             {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
         )
     return planned_orders(conn, signal_id, subscription)
@@ -185,10 +186,13 @@ def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) 
 
 
 def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None = None, *,
-                 status: str | None = None, error: str | None = None, at: datetime | None = None) -> None:  # fmt: skip
+                 status: str | None = None, error: str | None = None, at: datetime | None = None,
+                 sent_at: datetime | None = None) -> None:  # fmt: skip
     """Record what the broker said about an order (or a status and error of ours), as of `at` (default now).
 
-    A write that is not waited for runs a batch later: it passes the moment the broker answered.
+    A write that is not waited for runs a batch later: it passes the moment the broker answered. `sent_at`
+    is when the order went to the broker; the first one recorded stays. An order back to `pending` was
+    never sent, and loses it.
     """
     fields: dict[str, Any] = {"updated_at": iso(at or utcnow())}
     if order is not None:
@@ -198,6 +202,11 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     if error is not None:
         fields["error"] = error
     assignments = ", ".join(f"{name} = :{name}" for name in fields)
+    if status == "pending":
+        assignments += ", sent_at = NULL"
+    elif sent_at is not None:
+        assignments += ", sent_at = COALESCE(sent_at, :sent_at)"
+        fields["sent_at"] = iso(sent_at)
     with transaction(conn):
         conn.execute(f"UPDATE orders SET {assignments} WHERE client_order_id = :coid",  # noqa: S608 - names are ours
                      {**fields, "coid": client_order_id})  # fmt: skip

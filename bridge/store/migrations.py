@@ -195,6 +195,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE orders ADD COLUMN cancel_after TEXT;
     ALTER TABLE orders ADD COLUMN cancel_after_recorded INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: when an order went to the broker (it left `pending`): `cancel_after` counts from there, not from its
+    # plan, which a swap's entry or a plan resumed after a restart was sent well after. NULL: not sent yet,
+    # sent before a restart lost its answer, or a row from before this step; those count from `created_at`.
+    """
+    ALTER TABLE orders ADD COLUMN sent_at TEXT;
+    """,
 ]
 
 

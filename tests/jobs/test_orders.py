@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ from bridge.brokers.paper import PaperBroker
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
 from bridge.store import journal
+from bridge.store.db import utcnow
 from tests.conftest import ADMIN, TOKEN
 from tests.jobs.conftest import OTHER_TOKEN, Clock, config_text
 
@@ -23,9 +25,7 @@ async def test_cancel_after_cancels_a_resting_limit_order_once_its_time_is_up(br
     await r.bridge.queues.join()
     [order] = r.rows("SELECT * FROM orders")
     assert order["status"] == "open", "the paper broker rests a limit order the price has not crossed"
-    created = datetime.fromisoformat(order["created_at"])
-
-    clock.now = created
+    clock.now = datetime.fromisoformat(order["sent_at"])  # it counts from when the broker took it
     clock.advance(29.9)
     assert await cancel_expired(r.bridge) == 0
     assert r.rows("SELECT status FROM orders")[0]["status"] == "open"
@@ -43,7 +43,7 @@ async def test_the_signals_cancel_after_wins_over_the_subscriptions(bridges: Any
     r = await bridges(config_text("cancel_after: 3600"), clock)
     await r.accepted(cancelAfter=5, **RESTING)
     await r.bridge.queues.join()
-    clock.now = datetime.fromisoformat(r.rows("SELECT created_at FROM orders")[0]["created_at"])
+    clock.now = datetime.fromisoformat(r.rows("SELECT sent_at FROM orders")[0]["sent_at"])
     clock.advance(5)
     assert await cancel_expired(r.bridge) == 1
 
@@ -118,7 +118,7 @@ TSLA = "broker: paper\ncancel_after: 30\ntickers: [TSLA]"
 
 
 async def _rests_then_reload(r: Any, clock: Clock, text: str) -> dict[str, Any]:
-    """Place a resting order, apply `text` as the new config, and set the clock to when the order was planned."""
+    """Place a resting order, apply `text` as the new config, and set the clock to when the order was sent."""
     await r.accepted(**RESTING)
     await r.bridge.queues.join()
     [order] = r.rows("SELECT * FROM orders")
@@ -126,7 +126,7 @@ async def _rests_then_reload(r: Any, clock: Clock, text: str) -> dict[str, Any]:
     assert r.bridge.loaded.path is not None
     r.bridge.loaded.path.write_text(text)
     assert (await r.bridge.reload("test")).ok
-    clock.now = datetime.fromisoformat(order["created_at"])
+    clock.now = datetime.fromisoformat(order["sent_at"])
     return dict(order)
 
 
@@ -160,3 +160,47 @@ async def test_only_an_order_journaled_before_cancel_after_was_recorded_takes_th
     r.bridge.store.conn.execute("UPDATE orders SET cancel_after = NULL, cancel_after_recorded = 0")
     assert await cancel_expired(r.bridge) == 1
     assert r.rows("SELECT status FROM orders")[0]["status"] == "canceled"
+
+
+async def test_a_swap_entry_is_not_canceled_before_it_rested_cancel_after_seconds(bridges: Any) -> None:
+    """The entry goes out once the exit filled, seconds after the plan: its cancel_after counts from then."""
+    clock = Clock()
+    r = await bridges(config_text("cancel_after: 3"), clock)
+    await r.accepted(price=100)  # long 1 at market
+    await r.bridge.queues.join()
+    broker = r.bridge.runtime.broker("paper")
+    assert isinstance(broker, PaperBroker)
+    # sell while long 1: sell 1 (limit 110, rests), then once that fills, open short 1 (limit 110).
+    await r.accepted(action="sell", orderType="limit", limitPrice=110, price=100)
+    for _ in range(200):
+        if any(o["leg"] == "exit" and o["status"] == "open" for o in r.rows("SELECT * FROM orders")):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(2.0)  # the exit rests 2 s (less than cancel_after), then the market reaches it
+    await broker.observe_price("AMD", Decimal(111))
+    entry: list[Any] = []
+    for _ in range(300):
+        entry = [o for o in r.rows("SELECT * FROM orders") if o["leg"] == "entry" and o["side"] == "sell"]
+        if entry and entry[0]["status"] == "open":
+            break
+        await asyncio.sleep(0.01)
+    assert entry and entry[0]["status"] == "open", "the entry was sent after the exit filled, and rests"
+
+    clock.now = utcnow()
+    clock.advance(1.5)  # the entry has rested 1.5 s of its 3 (its plan was made 2 s before that)
+    assert await cancel_expired(r.bridge) == 0
+    assert r.rows("SELECT status FROM orders WHERE id = ?", entry[0]["id"])[0]["status"] == "open"
+    clock.advance(1.6)
+    assert await cancel_expired(r.bridge) == 1
+    await r.bridge.queues.join()
+
+
+async def test_an_order_journaled_before_sent_at_was_recorded_counts_from_its_plan(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text("cancel_after: 30"), clock)
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    r.bridge.store.conn.execute("UPDATE orders SET sent_at = NULL")  # as a row from before the column reads
+    clock.now = datetime.fromisoformat(r.rows("SELECT created_at FROM orders")[0]["created_at"])
+    clock.advance(30)
+    assert await cancel_expired(r.bridge) == 1
