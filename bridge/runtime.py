@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from bridge.brokers.base import Broker, BrokerContext
 from bridge.brokers.registry import BrokerConnectError, open_broker, plugin_dirs
 from bridge.config.load import LoadedConfig
-from bridge.config.schema import Strategy, Subscription, subscription_key
+from bridge.config.schema import Strategy, Subscription, journal_keys, subscription_key
 from bridge.errors import BridgeError
 from bridge.store.db import Store
 
@@ -74,7 +74,18 @@ class Runtime:
         for i, sub in enumerate(strat.subscriptions):
             if subscription_key(strat, i) == key:
                 return sub
+        for i, sub in enumerate(strat.subscriptions):  # a key from an older version's journal
+            if key in journal_keys(strat, i):
+                return sub
         return None
+
+    def journal_keys(self, strategy: str, key: str) -> tuple[str, ...]:
+        """Every key the journal may hold for the subscription keyed `key` now (see `schema.journal_keys`)."""
+        strat = self.strategies.get(strategy)
+        if strat is None:
+            return (key,)
+        index = next((i for i in range(len(strat.subscriptions)) if subscription_key(strat, i) == key), None)
+        return (key,) if index is None else journal_keys(strat, index)
 
     def all_subscriptions(self) -> list[tuple[str, str, Subscription]]:
         """(strategy, key, settings) of every enabled subscription."""

@@ -89,7 +89,11 @@ class Subscription(Strict):
     """How one strategy's signals become orders at one broker."""
 
     broker: str = Field(description="name of a broker under `brokers:`")
-    name: str | None = Field(default=None, description="names the subscription in orders and explanations")
+    name: str | None = Field(
+        default=None,
+        description="names the subscription in orders and explanations (its key; without one, the broker's name, "
+        "then `<broker>-2`, `-3` ... for more on that broker); a name keeps the key whatever else is edited",
+    )
     enabled: bool = Field(default=True, description="false: signals are journaled but not traded here")
     sides: Literal["both", "long", "short"] = Field(default="both", description="which side entries may open")
     allow_swap: bool = Field(default=True, description="buy while short / sell while long: exit, then enter")
@@ -227,12 +231,33 @@ class Config(Strict):
 
 
 def subscription_key(strategy: Strategy, index: int) -> str:
-    """The stable name of a subscription: its `name`, else its broker (suffixed when repeated)."""
+    """The stable name of a subscription: its `name`, else its broker, then `<broker>-2`, `-3` ... on that broker.
+
+    The journal's executions and orders, waiting delayed signals and plans to resume carry this key, so adding
+    an unnamed subscription on the same broker must leave the earlier ones' keys as they were.
+    """
     sub = strategy.subscriptions[index]
     if sub.name:
         return sub.name
     same_broker = [i for i, s in enumerate(strategy.subscriptions) if s.broker == sub.broker and not s.name]
-    return sub.broker if len(same_broker) == 1 else f"{sub.broker}-{same_broker.index(index) + 1}"
+    position = same_broker.index(index)
+    return sub.broker if position == 0 else f"{sub.broker}-{position + 1}"
+
+
+def journal_keys(strategy: Strategy, index: int) -> tuple[str, ...]:
+    """The keys a subscription's rows may carry in the journal: its key, and the one it had in older versions.
+
+    Older versions keyed the first of several unnamed subscriptions on a broker `<broker>-1`, which became
+    `<broker>` (and took a rename of the first on adding a second). A journal written then may still hold
+    `<broker>-1` (a waiting delayed signal, a plan to resume, the orders flatten_at looks for): it names the
+    subscription now keyed `<broker>`, unless another one is keyed `<broker>-1` now (a `name:`).
+    """
+    key = subscription_key(strategy, index)
+    if strategy.subscriptions[index].name is not None:
+        return (key,)
+    old = f"{key}-1"
+    taken = any(subscription_key(strategy, i) == old for i in range(len(strategy.subscriptions)))
+    return (key,) if key != strategy.subscriptions[index].broker or taken else (key, old)
 
 
 def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:

@@ -51,7 +51,8 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
         log.error("%s: broker %s is unavailable; positions stay open", label, sub.broker)
         return 0
     held = {p.symbol for p in await broker.fetch_positions() if p.quantity != 0}
-    tickers = {row["ticker"] for row in await host.store.run(upkeep.traded_tickers, host.store.conn, strategy, key)
+    keys = runtime.journal_keys(strategy, key)
+    tickers = {row["ticker"] for row in await host.store.run(upkeep.traded_tickers, host.store.conn, strategy, keys)
                if row["symbol"] in held}  # fmt: skip
     queued = 0
     for ticker in sorted(tickers):

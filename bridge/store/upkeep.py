@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, OPEN_ORDER_STATUSES
@@ -36,12 +37,13 @@ def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def traded_tickers(conn: sqlite3.Connection, strategy: str, subscription: str) -> list[sqlite3.Row]:
-    """(signal ticker, broker symbol) pairs a subscription has ever placed orders for."""
+def traded_tickers(conn: sqlite3.Connection, strategy: str, subscriptions: Sequence[str]) -> list[sqlite3.Row]:
+    """(signal ticker, broker symbol) pairs a subscription, journaled under any of these keys, placed orders for."""
+    marks = ", ".join("?" for _ in subscriptions)
     return conn.execute(
-        "SELECT DISTINCT s.ticker, o.symbol FROM orders o JOIN signals s ON s.id = o.signal_id "
-        "WHERE s.strategy = ? AND o.subscription = ? ORDER BY s.ticker",
-        (strategy, subscription),
+        "SELECT DISTINCT s.ticker, o.symbol FROM orders o JOIN signals s ON s.id = o.signal_id "  # noqa: S608 - marks
+        f"WHERE s.strategy = ? AND o.subscription IN ({marks}) ORDER BY s.ticker",
+        (strategy, *subscriptions),
     ).fetchall()
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from bridge.cli import main
 from bridge.config.load import load_config, parse_config
+from bridge.config.schema import subscription_key
 from bridge.errors import ConfigError
 
 TOKEN = "tok-0123456789abcdef"
@@ -283,8 +284,9 @@ def test_a_bad_setting_is_reported_with_file_line_and_dotted_path(text: str, exp
 
 
 def test_two_unnamed_subscriptions_on_one_broker_are_fine_but_two_equal_names_are_not() -> None:
-    two = GOOD + "      - broker: paper\n"  # line 21; they become paper-1 and paper-2
-    assert len(parse_config(two, "c.yaml", ENV).strategies["x"].subscriptions) == 2
+    two = GOOD + "      - broker: paper\n"  # line 21; keyed paper (as before the second came) and paper-2
+    strategy = parse_config(two, "c.yaml", ENV).strategies["x"]
+    assert [subscription_key(strategy, i) for i in range(2)] == ["paper", "paper-2"]
     same = GOOD + "        name: main\n" + "      - broker: paper\n" + "        name: main\n"  # lines 21-23
     assert errors(same) == [
         "c.yaml:23: strategies.x.subscriptions.1.name: subscription name 'main' is used twice; give each a unique name"

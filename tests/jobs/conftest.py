@@ -33,6 +33,18 @@ def config_text(subscription: str = "", extra: str = "") -> str:
     )
 
 
+def two_strategies(sq_subscriptions: list[str]) -> str:
+    """Broker `paper`; strategy `sq` with these subscriptions (YAML bodies; none: no `sq`), strategy `other`."""
+    out = f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
+    out += "brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\nstrategies:\n"
+    if sq_subscriptions:
+        out += f"  sq:\n    token: {TOKEN}\n    subscriptions:\n"
+        for body in sq_subscriptions:
+            first, *rest = body.strip().splitlines()
+            out += f"      - {first}\n" + "".join(f"        {line}\n" for line in rest)
+    return out + f"  other:\n    token: {OTHER_TOKEN}\n    subscriptions:\n      - broker: paper\n"
+
+
 class Clock:
     """What the bridge's jobs take as now; starts at the real time, moves only when told."""
 

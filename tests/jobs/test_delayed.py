@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tests.jobs.conftest import Clock, config_text
+from tests.jobs.conftest import Clock, config_text, two_strategies
 
 
 async def test_a_delayed_signal_executes_at_its_time_and_not_before(bridges: Any) -> None:
@@ -126,3 +126,39 @@ async def test_a_delayed_signal_is_not_traded_on_a_subscription_disabled_before_
     assert r.rows("SELECT * FROM orders") == []
     row = r.signal(signal_id)
     assert (row["state"], row["decision"]) == ("ignored", "ignored: subscription paper is not enabled (enabled: false)")
+
+
+AMD = "broker: paper\ncancel_after: 30"
+
+
+async def test_adding_a_subscription_on_the_same_broker_does_not_fail_a_waiting_delayed_signal(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(two_strategies([AMD]), clock)
+    signal_id = await r.accepted(delay=60)
+    assert r.bridge.loaded.path is not None
+    r.bridge.loaded.path.write_text(two_strategies([AMD, "broker: paper\ntickers: [TSLA]"]))  # AMD's is unchanged
+    assert (await r.bridge.reload("test")).ok
+    assert [key for key, _sub in r.bridge.runtime.subscriptions("sq")] == ["paper", "paper-2"]  # the first kept its
+
+    clock.now = datetime.fromisoformat(r.signal(signal_id)["execute_at"])
+    assert await r.bridge.jobs.delayed.release_due() == 1
+    await r.bridge.queues.join()
+    row = r.signal(signal_id)
+    assert row["state"] == "executed", row["decision"]
+
+
+async def test_a_delayed_signal_journaled_under_an_older_versions_key_still_executes(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(two_strategies([AMD, "broker: paper\ntickers: [TSLA]"]), clock)
+    signal_id = await r.accepted(delay=60)
+    # Older versions keyed the first of two unnamed subscriptions on one broker `paper-1` (it is `paper` now).
+    r.bridge.store.conn.execute("UPDATE executions SET subscription = 'paper-1' WHERE subscription = 'paper'")
+
+    clock.now = datetime.fromisoformat(r.signal(signal_id)["execute_at"])
+    assert await r.bridge.jobs.delayed.release_due() == 2  # one per subscription (TSLA's ignores AMD)
+    await r.bridge.queues.join()
+    row = r.signal(signal_id)
+    assert row["state"] == "executed", row["decision"]
+    assert [(o["subscription"], o["broker"], o["status"]) for o in r.rows("SELECT * FROM orders")] == [
+        ("paper-1", "paper", "filled")
+    ]

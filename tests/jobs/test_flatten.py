@@ -13,7 +13,7 @@ from bridge.config.load import parse_config
 from bridge.config.schema import Subscription
 from bridge.errors import ConfigError
 from bridge.jobs.flatten import flatten, flatten_trigger
-from tests.jobs.conftest import Clock, config_text
+from tests.jobs.conftest import Clock, config_text, two_strategies
 
 NY = ZoneInfo("America/New_York")
 MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
@@ -95,3 +95,18 @@ def test_a_bad_flatten_setting_is_refused_with_a_fix(setting: str, message: str)
     with pytest.raises(ConfigError) as caught:
         parse_config(config_text(setting), "c.yaml")
     assert message in str(caught.value)
+
+
+async def test_flatten_at_finds_the_orders_an_older_version_journaled_under_the_first_subscriptions_old_key(
+    bridges: Any,
+) -> None:
+    clock = Clock()
+    r = await bridges(two_strategies(["broker: paper\n" + FLATTEN, "broker: paper\ntickers: [TSLA]"]), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    # Older versions keyed the first of two unnamed subscriptions on one broker `paper-1` (it is `paper` now).
+    r.bridge.store.conn.execute("UPDATE orders SET subscription = 'paper-1' WHERE subscription = 'paper'")
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}

@@ -12,8 +12,7 @@ from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
 from bridge.store import journal
 from bridge.store.db import utcnow
-from tests.conftest import ADMIN, TOKEN
-from tests.jobs.conftest import OTHER_TOKEN, Clock, config_text
+from tests.jobs.conftest import Clock, config_text, two_strategies
 
 RESTING = {"orderType": "limit", "limitPrice": 90, "price": 100}  # a buy limit below the market rests
 
@@ -99,18 +98,6 @@ async def test_a_change_found_twice_is_news_once(bridges: Any) -> None:
     assert found == [True, False]
     assert r.rows("SELECT status FROM orders")[0]["status"] == "filled"
     assert not await store.run(journal.record_order_change, store.conn, "no-such-order", filled)
-
-
-def two_strategies(sq_subscriptions: list[str]) -> str:
-    """Broker `paper`; strategy `sq` with these subscriptions (YAML bodies; none: no `sq`), strategy `other`."""
-    out = f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
-    out += "brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\nstrategies:\n"
-    if sq_subscriptions:
-        out += f"  sq:\n    token: {TOKEN}\n    subscriptions:\n"
-        for body in sq_subscriptions:
-            first, *rest = body.strip().splitlines()
-            out += f"      - {first}\n" + "".join(f"        {line}\n" for line in rest)
-    return out + f"  other:\n    token: {OTHER_TOKEN}\n    subscriptions:\n      - broker: paper\n"
 
 
 AMD = "broker: paper\ncancel_after: 30"
