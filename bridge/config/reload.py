@@ -20,6 +20,7 @@ from bridge.config.secrets import redact
 from bridge.errors import ConfigError
 from bridge.logs import redact_more
 from bridge.runtime import Runtime, build_runtime, close_slots
+from bridge.store import journal
 from bridge.store.db import Store, iso
 
 log = logging.getLogger("bridge.reload")
@@ -41,11 +42,12 @@ class ReloadStatus:
     error: str | None = None
     trigger: str | None = None
     changes: str | None = None
+    warnings: tuple[str, ...] = ()  # applied, but something needs the operator (names and counts only: public)
 
     def as_json(self) -> dict[str, Any]:
         """The `config.last_reload` object of /health."""
         return {"ok": self.ok, "at": iso(self.at), "error": self.error, "trigger": self.trigger,
-                "changes": self.changes}  # fmt: skip
+                "changes": self.changes, "warnings": list(self.warnings)}  # fmt: skip
 
 
 def _names(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -104,6 +106,22 @@ def _connection_failures(old: Runtime, new: Runtime) -> list[str]:
     return failures
 
 
+async def _orphan_warnings(store: Store, old: Config, new: Config) -> list[str]:
+    """A warning per broker whose plugin or options changed while orders placed through it are not final.
+
+    Such an edit may point the name at another account (Alpaca's `paper: true` -> `false`, other keys): the
+    order jobs follow and cancel orders by broker name, so from now on they ask the new account, which does
+    not know the old one's orders; those keep working there, `cancel_after` included, until someone cancels
+    them. Following them at the old account would need the old connection kept: not done yet.
+    """
+    changed = [name for name, cfg in new.brokers.items() if name in old.brokers and old.brokers[name] != cfg]
+    counts = await store.read(journal.unfinished_orders_by_broker, store.conn, changed) if changed else {}
+    return [f"broker {name} changed (plugin or options) while {count} order(s) placed through it are not final: "
+            f"if it now opens another account, those orders keep working at the old one, where the bridge no "
+            f"longer follows or cancels them (cancel_after included); check and cancel them there"
+            for name, count in sorted(counts.items())]  # fmt: skip
+
+
 def _restart_only(old: LoadedConfig, new: LoadedConfig) -> list[str]:
     """Changes a running daemon cannot apply: the journal file and its durability."""
     path = new.path or Path("<config>")
@@ -160,15 +178,22 @@ class Reloader:
             return self._failed(trigger, failures, loaded.secrets())
         redact_more(loaded.secrets())  # before any request can log a new token
         self.swap(new)
+        try:  # the swap is done: a failure to count must not report the reload as failed
+            warnings = await _orphan_warnings(self.store, old.loaded.config, loaded.config)
+        except Exception:
+            log.exception("cannot count the orders of changed brokers after the reload (%s)", trigger)
+            warnings = []
         changes = describe_changes(old.loaded.config, loaded.config)
         log.info("config reloaded (%s): %s", trigger, changes)
+        for warning in warnings:
+            log.warning("config reloaded (%s), but %s", trigger, warning)
         server_old, server_new = old.loaded.config.server, loaded.config.server
         if (server_old.host, server_old.port) != (server_new.host, server_new.port):
             log.warning("server.host/port changed: the daemon keeps listening on %s:%d until it restarts",
                         server_old.host, server_old.port)  # fmt: skip
         if server_old.intake_process != server_new.intake_process:
             log.warning("server.intake_process changed: it takes effect when the daemon restarts")
-        return ReloadStatus(True, self.clock(), None, trigger, changes)
+        return ReloadStatus(True, self.clock(), None, trigger, changes, tuple(warnings))
 
     def _failed(self, trigger: str, lines: list[str], more_secrets: list[str] | None = None) -> ReloadStatus:
         secrets = [*self.current().loaded.secrets(), *(more_secrets or [])]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.models import FINAL_SIGNAL_STATES, Order
+from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order
 from bridge.store.db import iso, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim
 
@@ -277,6 +277,21 @@ def unresolved_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         "ON e.signal_id = o.signal_id AND e.subscription = o.subscription "
         "WHERE o.status IN ('pending', 'unknown') ORDER BY o.created_at"
     ).fetchall()
+
+
+def unfinished_orders_by_broker(conn: sqlite3.Connection, brokers: Iterable[str]) -> dict[str, int]:
+    """How many orders of each of these brokers are not final (planned, working, or of unknown outcome)."""
+    names = list(brokers)
+    if not names:
+        return {}
+    marks = ", ".join("?" for _ in names)
+    final = ", ".join("?" for _ in FINAL_ORDER_STATUSES)
+    rows = conn.execute(
+        f"SELECT broker, COUNT(*) FROM orders WHERE broker IN ({marks}) AND status NOT IN ({final}) "  # noqa: S608
+        "GROUP BY broker",
+        (*names, *sorted(FINAL_ORDER_STATUSES)),
+    )
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
 def rows_as_dicts(rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:

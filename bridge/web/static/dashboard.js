@@ -51,6 +51,7 @@ function renderConfig(c) {
               ` ${r.at} (${r.trigger || "start"})`);
   box.append(line);
   if (!r.ok && r.error) box.append(el("div", r.error, "err"));
+  for (const warning of r.warnings || []) box.append(el("div", warning, "err"));
   return box;
 }
 

@@ -1,0 +1,47 @@
+"""Switching a broker's account under the same name (paper keys -> live keys) while an order rests there.
+
+The order jobs follow orders by broker name, so from the swap on they ask the new account, which does not
+know the old one's orders. Until the old connection is kept to follow them, the reload says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN, TOKEN
+
+PLUGIN = "tests.reload.venue_accounts:AccountPaper"
+RESTING = {"orderType": "limit", "limitPrice": 90, "price": 100}  # a buy limit below the market rests
+
+
+def text(account: str, cancel_after: int = 30) -> str:
+    return (
+        f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
+        f"brokers:\n  live:\n    plugin: {PLUGIN}\n    options: {{account: {account}}}\n"
+        f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: live\n"
+        f"        cancel_after: {cancel_after}\n"
+    )
+
+
+async def test_switching_the_account_of_a_broker_with_working_orders_warns_naming_the_broker_and_count(
+    running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.bridge.queues.join()
+
+    status = await r.edit(text("paper-account", cancel_after=60))  # the broker itself unchanged: nothing to say
+    assert (status.ok, status.warnings) == (True, ())
+
+    with caplog.at_level(logging.WARNING, logger="bridge.reload"):
+        status = await r.edit(text("live-account"))  # the documented "switch to the real broker" edit
+    assert status.ok, status.error
+    [warning] = status.warnings
+    assert warning.startswith("broker live changed (plugin or options) while 1 order(s) placed through it are not")
+    assert "check and cancel them there" in warning
+    assert [m for m in caplog.messages if "broker live changed" in m] == [f"config reloaded (test), but {warning}"]
+    health = (await r.client.get("/health")).json()
+    assert health["config"]["last_reload"]["warnings"] == [warning]
