@@ -68,7 +68,7 @@ def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:
 
     if type(broker).capabilities.rejects_duplicate_client_order_id:
         return False
-    age = (utcnow() - datetime.fromisoformat(row["updated_at"])).total_seconds()
+    age = (utcnow() - datetime.fromisoformat(row["sent_at"] or row["updated_at"])).total_seconds()  # as the jobs do
     return age <= UNKNOWN_GRACE_SECONDS
 
 

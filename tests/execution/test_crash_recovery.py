@@ -509,7 +509,9 @@ async def test_an_unknown_order_is_not_resent_where_the_venue_takes_a_reused_id_
         coid = seed_plan(fresh_store, signal_id, ticker, [("entry", "buy")])[0]
         journal.update_order(fresh_store.conn, coid, status="unknown", error="ReadTimeout()")  # its answer was lost
         when = iso(utcnow() - timedelta(seconds=sent_ago))
-        fresh_store.conn.execute("UPDATE orders SET updated_at = ? WHERE client_order_id = ?", (when, coid))
+        fresh_store.conn.execute(
+            "UPDATE orders SET updated_at = ?, sent_at = ? WHERE client_order_id = ?", (when, when, coid)
+        )
         return coid
 
     young = await fresh_store.run(seed, "YOUNG", 5)
