@@ -89,13 +89,17 @@ def _clean_key(value: Any, source: str) -> str:
 
 
 def idempotency_key(request: Request, unknown: dict[str, Any], signed_id: str | None) -> str | None:
-    """The request's idempotency key: `Idempotency-Key`, else the `idempotencyKey` field, else `webhook-id`."""
+    """The key: a verified `webhook-id`, else `Idempotency-Key`, else the `idempotencyKey` field, else `webhook-id`."""
+    if signed_id is not None:
+        # The signature covers the webhook-id, not the other headers: were an unsigned key to win, a captured
+        # request replayed within the signature's 5 minutes with a key added (or removed) would trade again.
+        return _clean_key(signed_id, "the webhook-id header")
     header = request.headers.get("idempotency-key")
     if header is not None:
         return _clean_key(header, "the Idempotency-Key header")
     if KEY_FIELD in unknown:
         return _clean_key(unknown[KEY_FIELD], KEY_FIELD)
-    given = signed_id or request.headers.get("webhook-id")
+    given = request.headers.get("webhook-id")
     return None if given is None else _clean_key(given, "the webhook-id header")
 
 

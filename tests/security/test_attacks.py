@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from bridge.web.signing import sign
 from tests.conftest import ADMIN, TOKEN, Daemon
@@ -112,6 +113,27 @@ def test_refused_requests_get_a_4xx_and_trade_nothing(start_daemon: Callable[...
     }
     daemon.wait_final(first.json()["id"])
     assert counts(daemon) == (1, 1, 1), "64 replays of a signed request must trade exactly once"
+
+
+@pytest.mark.parametrize(("sent", "replayed"), [(None, "attacker-chosen"), ("order-42", None)])
+def test_a_signed_request_replayed_with_its_idempotency_key_header_changed_trades_once(
+    start_daemon: Callable[..., Daemon], sent: str | None, replayed: str | None
+) -> None:
+    daemon = start_daemon(strategies())
+    url = f"{daemon.base}/webhook/signed/{SIGNED_TOKEN}"
+    body = json.dumps(BUY).encode()
+    signed = signed_headers(body, msg_id="msg_once")
+
+    def key(value: str | None) -> dict[str, str]:
+        return {} if value is None else {"Idempotency-Key": value}
+
+    first = httpx.post(url, content=body, headers={**signed, **key(sent)})
+    assert first.status_code == 200 and "duplicate" not in first.json()
+    # Someone who saw the request (the tunnel, a log) replays it within the signature's 5 minutes, adding or
+    # removing the Idempotency-Key header, which the signature does not cover.
+    replay = httpx.post(url, content=body, headers={**signed, **key(replayed)})
+    assert (replay.status_code, replay.json().get("duplicate"), replay.json()["id"]) == (200, True, first.json()["id"])
+    assert counts(daemon)[0] == 1, "one signed webhook-id must make one signal"
 
 
 def test_behind_a_trusted_proxy_only_the_hop_our_proxy_added_counts(start_daemon: Callable[..., Daemon]) -> None:
