@@ -52,7 +52,7 @@ async def _reason(request: Request) -> str | None:
     """The optional `{"reason": "..."}` of a halt (anything else in the body is ignored)."""
     try:
         data = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except Exception:  # the reason is optional: no body (nested too deep for json, a disconnect...) stops a halt
         return None
     reason = data.get("reason") if isinstance(data, dict) else None
     return reason[:MAX_REASON] if isinstance(reason, str) and reason.strip() else None

@@ -145,3 +145,10 @@ def test_bridge_halt_that_the_daemon_does_not_confirm_still_halts_through_the_jo
     again = daemon.post({"ticker": "AMD", "action": "buy", "price": 11})
     assert daemon.wait_final(again.json()["id"])["state"] == "rejected"
     assert cli(daemon, "resume").returncode == 0
+
+
+def test_a_halt_whose_body_cannot_be_read_as_json_still_halts(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()})
+    # The reason is optional: a body json cannot read (nested deeper than its recursion limit) must not stop a halt.
+    answer = httpx.post(f"{daemon.base}/api/halt", content=b"[" * 100_000, headers=BEARER, timeout=10)
+    assert (answer.status_code, health(daemon)["halted"]) == (200, True), answer.text[:200]
