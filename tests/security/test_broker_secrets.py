@@ -1,0 +1,75 @@
+"""A broker's error may quote its own request, key included: the key must not reach /health or the journal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+
+API_KEY = "broker-api-key-" + "5e5e5e5e5e5e5e5e"
+KEYED = '''
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bridge.brokers.paper import PaperBroker
+
+
+class KeyedOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api_key: str
+
+
+class KeyedBroker(PaperBroker):
+    """A venue that takes its key in the query string; its HTTP errors quote the URL, as httpx's do."""
+
+    options_model: ClassVar[type[BaseModel]] = KeyedOptions
+
+    def __init__(self, options, context):
+        self.api_key = options.api_key
+        super().__init__({}, context)
+'''
+UNAUTHORIZED = """
+
+class RefusingBroker(KeyedBroker):
+    async def connect(self):
+        raise RuntimeError(f"Client error '401 Unauthorized' for url 'https://broker.example/v1/account?apikey={self.api_key}'")
+"""
+
+
+@pytest.fixture
+def keyed_daemon(tmp_path: Path) -> Iterator[Callable[[str, str], Daemon]]:
+    """Factory: a started daemon whose only broker is `plugin` (code appended to KEYED), class `cls`."""
+    started: list[Daemon] = []
+
+    def factory(plugin: str, cls: str) -> Daemon:
+        (tmp_path / "keyed.py").write_text(KEYED + plugin)
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"server:\n  host: 127.0.0.1\n  port: {port}\n  admin_token: {ADMIN}\n"
+            "database: bridge.db\n"
+            f"brokers:\n  live:\n    plugin: keyed:{cls}\n    options: {{api_key: {API_KEY}}}\n"
+            f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: live\n"
+        )
+        started.append(Daemon(config=config, port=port))
+        return started[-1].start()
+
+    yield factory
+    for daemon in started:
+        daemon.stop()
+
+
+def test_health_does_not_show_a_broker_secret_quoted_by_its_connect_error(
+    keyed_daemon: Callable[[str, str], Daemon],
+) -> None:
+    daemon = keyed_daemon(UNAUTHORIZED, "RefusingBroker")
+    health = httpx.get(f"{daemon.base}/health", timeout=5)
+    assert health.json()["brokers"]["live"]["status"] == "error", health.text
+    assert "401 Unauthorized" in health.json()["brokers"]["live"]["detail"], "the failure must be shown"
+    assert API_KEY not in health.text, f"/health (no auth) shows the broker key: {health.json()['brokers']}"
+    assert API_KEY not in daemon.output(), "the log is redacted too"
