@@ -71,7 +71,7 @@ class Bridge:
                            shared=self.loaded.config.server.intake_process)  # fmt: skip
         self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
-                                 self.guard)  # fmt: skip
+                                 self.guard, lambda: self.loaded.secrets())  # fmt: skip
         self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
         self.jobs = Jobs(self)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
+from bridge.config.secrets import redact
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
 from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows
@@ -101,9 +102,10 @@ class Executor:
 
     def __init__(self, store: Store, max_signal_age: float, brokers: Callable[[], dict[str, Broker | None]],
                  settings: Callable[[str, str], tuple[str, Subscription] | None],
-                 guard: Guard | None = None) -> None:  # fmt: skip
+                 guard: Guard | None = None, secrets: Callable[[], Sequence[str]] = tuple) -> None:  # fmt: skip
         self.store = store
         self.guard = guard  # kill switch, risk limits, circuit breakers
+        self._secrets = secrets  # the live config's secrets, masked in a broker's error text (`_clean`)
         self.max_signal_age = max_signal_age
         self._brokers = brokers
         self._settings = settings
@@ -126,12 +128,17 @@ class Executor:
         finally:
             if self.guard is not None:  # a plan admitted but never saved (a refusal, a failed cancel) holds nothing
                 self.guard.release((job.signal_id, job.subscription))
+        decision = self._clean(decision)  # it may quote a broker's exception (`_submit`, `_cancel`, a read)
         if not journaled:
             await self.store.run(
                 journal.finish_execution, self.store.conn, job.signal_id, job.subscription, state, decision, started
             )
         log.info("signal %s %s/%s %s: %s", job.signal_id, job.strategy, job.subscription, state, decision)
         self.emit(signal_event(job.strategy, job.subscription, job.signal.ticker, job.signal_id, state, decision))
+
+    def _clean(self, text: str) -> str:
+        """`text` with every configured secret masked: a venue's error may quote its own request, key included."""
+        return redact(text, self._secrets())
 
     def emit(self, event: Event) -> None:
         """Hand an event to every observer (metrics, notifications); an observer's failure is only logged."""
@@ -297,7 +304,7 @@ class Executor:
                 except DuplicateClientOrderId:  # `_run_orders` adopts the order the book holds, as for any broker
                     break
                 except OrderRejected as exc:  # refused before it wrote anything, or its savepoint was rolled back
-                    order = _rejected(request, str(exc))
+                    order = _rejected(request, self._clean(str(exc)))
                 answers[row["client_order_id"]] = (order, utcnow())
                 placed.append((row, order))
                 if order.status == "rejected" or _exit_working(row, order.status, index + 1 < len(sequence)):
@@ -372,19 +379,21 @@ class Executor:
             try:
                 order = await _read("order", lambda: broker.fetch_order(coid))  # sent before a crash: adopt it
             except Exception as exc:  # the venue holds it, but cannot show it now
-                await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc),
-                                     sent_at=utcnow())  # fmt: skip
+                await self.store.run(journal.update_order, self.store.conn, coid, status="unknown",
+                                     error=self._clean(repr(exc)), sent_at=utcnow())  # fmt: skip
                 raise Outcome("failed", f"the {row['leg']} order is at the broker already, but could not be read "
                                         f"({exc!r}); it is checked again at the next start") from exc  # fmt: skip
         except OrderRejected as exc:
-            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=str(exc))
-            return _rejected(request, str(exc))
+            error = self._clean(str(exc))
+            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=error)
+            return _rejected(request, error)
         except TemporaryBrokerError as exc:
-            message = f"not sent, broker temporarily unavailable: {exc}"
+            message = self._clean(f"not sent, broker temporarily unavailable: {exc}")
             await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=message)
             return _rejected(request, message)
         except Exception as exc:  # it may have reached the broker: from now on, it counts as sent
-            await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=repr(exc),
+            error = self._clean(repr(exc))
+            await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=error,
                                  sent_at=utcnow())  # fmt: skip
             try:
                 order = await _read("order", lambda: broker.fetch_order(coid))

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.test_secrets import journal_bytes
 
 API_KEY = "broker-api-key-" + "5e5e5e5e5e5e5e5e"
 KEYED = '''
@@ -17,6 +18,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from bridge.brokers.paper import PaperBroker
+from bridge.errors import OrderRejected
 
 
 class KeyedOptions(BaseModel):
@@ -38,6 +40,13 @@ UNAUTHORIZED = """
 class RefusingBroker(KeyedBroker):
     async def connect(self):
         raise RuntimeError(f"Client error '401 Unauthorized' for url 'https://broker.example/v1/account?apikey={self.api_key}'")
+"""
+
+REJECTING = """
+
+class RejectingBroker(KeyedBroker):
+    async def create_order(self, request):
+        raise OrderRejected(f"400 for url 'https://broker.example/v1/orders?apikey={self.api_key}'")
 """
 
 
@@ -72,4 +81,21 @@ def test_health_does_not_show_a_broker_secret_quoted_by_its_connect_error(
     assert health.json()["brokers"]["live"]["status"] == "error", health.text
     assert "401 Unauthorized" in health.json()["brokers"]["live"]["detail"], "the failure must be shown"
     assert API_KEY not in health.text, f"/health (no auth) shows the broker key: {health.json()['brokers']}"
+    assert API_KEY not in daemon.output(), "the log is redacted too"
+
+
+def test_a_broker_error_quoting_its_secret_is_not_journaled_in_clear(
+    keyed_daemon: Callable[[str, str], Daemon],
+) -> None:
+    daemon = keyed_daemon(REJECTING, "RejectingBroker")
+    answer = daemon.post({"ticker": "AMD", "action": "buy", "price": 10})
+    assert answer.status_code == 200, answer.text
+    final = daemon.wait_final(answer.json()["id"])
+    assert final["state"] == "failed" and "400 for url" in final["decision"], final
+    shown = "".join(httpx.get(f"{daemon.base}/api/{what}", headers={"Authorization": f"Bearer {ADMIN}"}).text
+                    for what in ("orders", "signals"))  # fmt: skip
+    assert "400 for url" in shown and API_KEY not in shown, "the admin API shows the key in an order error / decision"
+    daemon.stop()
+    leaked = [name for name, blob in journal_bytes(daemon.db).items() if API_KEY.encode() in blob]
+    assert not leaked, f"the broker key is stored in clear in {leaked}"
     assert API_KEY not in daemon.output(), "the log is redacted too"
