@@ -31,7 +31,12 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "100")
-    return max(1, min(int(raw), MAX_LIMIT)) if raw.isdigit() else 100
+    if not (raw.isascii() and raw.isdigit()):  # not isdigit() alone: '²' passes it, and int() refuses it
+        return 100
+    try:
+        return max(1, min(int(raw), MAX_LIMIT))
+    except ValueError:  # more digits than int() converts (4300): as many as allowed
+        return MAX_LIMIT
 
 
 def _denied(bridge: Bridge, request: Request) -> JSONResponse | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import secrets
 import sqlite3
 import time
@@ -39,6 +38,7 @@ SESSION_SECONDS = 12 * 3600
 MAX_SESSIONS = 100  # the oldest is forgotten beyond this, so a login loop cannot grow memory
 TIMELINE = 50
 MAX_FORM_BYTES = 4096
+MAX_FORM_FIELDS = 10  # the login and switch forms have one or two
 QUOTE_TIMEOUT = 0.5  # seconds; a slow quote must not stall the page
 
 
@@ -167,7 +167,8 @@ class Dashboard:
             return _not_found()
         session = self._session(request)
         given = (await _form(request)).get("csrf")
-        if session is None or not isinstance(given, str) or not hmac.compare_digest(session.csrf, given):
+        # token_matches compares bytes: hmac.compare_digest refuses a str that is not ASCII (a TypeError, a 500).
+        if session is None or not isinstance(given, str) or not token_matches(session.csrf, given):
             return JSONResponse({"success": False, "messageCode": "forbidden", "message": "stale form; reload"}, 403)
         bridge: Bridge = request.app.state.bridge
         await bridge.guard.halt.set(halted, "halted from the dashboard" if halted else None, "dashboard")
@@ -183,7 +184,11 @@ async def _form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return {}
-    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # more fields than ours have: answered as an empty form (401 / 403), not a 500
+        return {}
+    return {k: v[0] for k, v in fields.items()}
 
 
 def _not_found() -> JSONResponse:

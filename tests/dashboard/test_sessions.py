@@ -55,3 +55,17 @@ def test_halt_needs_the_session_csrf_token_and_the_url_is_only_given_on_request(
         assert client.get("/dashboard/state").status_code == 401
     finally:
         client.close()
+
+
+def test_a_form_with_too_many_fields_or_a_non_ascii_csrf_is_refused_not_a_500(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    many = "token=wrong-token-0000000000&" + "&".join(f"f{n}=1" for n in range(10))  # 11 fields, no auth needed
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert httpx.post(f"{daemon.base}/login", content=many, headers=form, timeout=5).status_code == 401
+    client, csrf = sign_in(daemon)
+    try:
+        assert client.post("/dashboard/halt", data={"csrf": "é"}).status_code == 403
+        assert client.post("/dashboard/halt", content=f"csrf={csrf}&" + many, headers=form).status_code == 403
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+    finally:
+        client.close()

@@ -231,3 +231,11 @@ def test_admin_api_limit(traded: tuple[E2EDaemon, list[dict[str, Any]]], what: s
     assert len(everything) >= 2
     assert daemon.api(what, limit=1) == everything[:1]
     assert daemon.api(what, limit=2) == everything[:2]
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "x", "-1", "9" * 5000], ids=["unicode-digit", "word", "negative", "huge"])
+def test_admin_api_limit_that_is_not_a_usable_number_is_not_a_500(
+    traded: tuple[E2EDaemon, list[dict[str, Any]]], limit: str
+) -> None:
+    daemon, _ = traded
+    assert daemon.api("signals", limit=limit) == daemon.api("signals")  # the default (100), or the most (1000)
