@@ -159,10 +159,11 @@ async def receive_webhook(request: Request) -> JSONResponse:
     intake = Intake(request, bridge, secrets, _row(request, name if known else None, client, secrets))
     guards = guards_of(request)
 
-    if request.method != "POST":  # the route takes every method so that this request is journaled too
-        return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
+    # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
     if (left := guards.lockout.locked(client.shown)) is not None:
         return _locked_out(left)
+    if request.method != "POST":  # the route takes every method so that this request is journaled too
+        return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
     if not known or strategy is None:
         _auth_failed(guards, client, config.server)
         return await intake.answer(401, UNAUTHORIZED, "unauthorized")

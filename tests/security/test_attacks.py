@@ -173,6 +173,8 @@ def test_rate_limit_then_lockout_after_repeated_bad_tokens(start_daemon: Callabl
     assert locked.status_code == 429, "a locked-out address is refused even with the right token"
     assert locked.json()["messageCode"] == "too-many-requests" and "failed authentications" in locked.json()["message"]
     assert int(locked.headers["Retry-After"]) > 200
+    others = [httpx.request(method, wrong).status_code for method in ("GET", "PUT", "DELETE", "PATCH") * 5]
+    assert set(others) == {429}, "whatever the method: a flood of GETs must not fill the journal with 405s"
     journaled = [r[0] for r in rows(daemon.db, "SELECT status_code FROM webhooks ORDER BY received_at")]
     assert journaled == [200, 200, 200, 429, 429, 401, 401, 401, 401, 401], "lockout answers are not journaled"
     daemon.wait_output("locked out 127.0.0.1 for 300s")
