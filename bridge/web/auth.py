@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from functools import lru_cache
 
@@ -12,6 +13,8 @@ from bridge.config.secrets import is_secret_key
 # Compared against when the strategy does not exist, so both failures take the same time.
 _DUMMY_TOKEN = "x" * 48
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "set-cookie"}
+# Idempotency keys are journaled as their sha256 (of the key as used, stripped): a client may put anything in one.
+_KEY_HEADERS = {b"idempotency-key", b"webhook-id"}
 
 
 def token_matches(expected: str | None, given: str) -> bool:
@@ -29,7 +32,12 @@ def bearer_matches(expected: str | None, authorization: str | None) -> bool:
 def safe_headers(headers: Headers) -> dict[str, str]:
     """Request headers without credentials, as stored in the journal."""
     # From the raw list: decoding it through `Headers.items()` cost a tenth of a webhook's handling.
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.raw if _storable(k)}
+    return {k.decode("latin-1"): _hashed(v) if k.lower() in _KEY_HEADERS else v.decode("latin-1")
+            for k, v in headers.raw if _storable(k)}  # fmt: skip
+
+
+def _hashed(value: bytes) -> str:
+    return "sha256:" + hashlib.sha256(value.decode("latin-1").strip().encode()).hexdigest()
 
 
 @lru_cache(maxsize=1024)  # header names repeat from request to request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 
@@ -70,3 +71,16 @@ def test_signing_secrets_and_tokens_stay_out_of_the_log_and_the_journal(start_da
     output = daemon.output()
     assert "signal=" in output and "invalid-signature" in output, "the log must show the requests"
     assert not leaks({"daemon output": output.encode()})
+
+
+def test_idempotency_keys_are_journaled_as_their_sha256(start_daemon: object) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()})  # type: ignore[operator]
+    key = "client-key-" + "77f3e1a9c0b24d5e"
+    first = daemon.post({"ticker": "AMD", "action": "buy", "price": 10}, headers={"Idempotency-Key": key})
+    again = daemon.post({"ticker": "AMD", "action": "buy", "price": 11}, headers={"Idempotency-Key": key})
+    assert again.json()["duplicate"] is True and again.json()["id"] == first.json()["id"], "the key still dedupes"
+    journaled = [json.loads(w["headers"])["idempotency-key"] for w in daemon.api("webhooks")]
+    assert journaled == ["sha256:" + hashlib.sha256(key.encode()).hexdigest()] * 2
+    daemon.stop()
+    leaked = [name for name, blob in journal_bytes(daemon.db).items() if key.encode() in blob]
+    assert not leaked, f"the idempotency key is stored in clear in {leaked}"
