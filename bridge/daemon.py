@@ -11,6 +11,7 @@ import uvicorn
 
 from bridge.config.load import LoadedConfig
 from bridge.config.secrets import mask
+from bridge.errors import ConfigError
 from bridge.heap import freeze_startup_objects
 from bridge.intake.process import IntakeSpec
 from bridge.intake.wire import APP_SOCKET
@@ -34,6 +35,8 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
     server_cfg = loaded.config.server
     host = host or server_cfg.host
     port = port or server_cfg.port
+    if port == server_cfg.admin_port:  # the config refuses this; `--port` must not bring it back
+        raise ConfigError([f"--port {port} is server.admin_port: the admin API needs a port of its own; pick another"])
     setup_logging([s for s in loaded.secrets() if s != reveal])
     source = loaded.path or "built-in demo config (paper broker)"
     print(f"trade-bridge serving {source} on http://{host}:{port}", flush=True)

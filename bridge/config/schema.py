@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from bridge.config.security import (
     GlobalRisk,
@@ -48,7 +48,10 @@ class ServerConfig(Strict):
         default="x-forwarded-for", description="which header your trusted proxies write the client address to"
     )
     admin_port: int | None = Field(
-        default=None, ge=1, le=65535, description="serve /api/* only on this loopback port (needs a restart)"
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve /api/* only on this loopback port, one other than port (needs a restart)",
     )
     limit_concurrency: int = Field(
         default=100, ge=1, le=100_000, description="connections and requests at once; more get 503 so senders retry"
@@ -76,6 +79,15 @@ class ServerConfig(Strict):
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
         return check_proxies(value)
+
+    @field_validator("admin_port")
+    @classmethod
+    def _admin_port_apart(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # The admin guard tells the listeners apart by port alone: on the same port, the public one served /api.
+        if value is not None and value == info.data.get("port"):
+            raise ValueError(f"admin_port {value} is also server.port: give the admin API a port of its own "
+                             "(any other free port), or remove admin_port")  # fmt: skip
+        return value
 
 
 class BrokerConfig(Strict):

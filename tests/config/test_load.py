@@ -275,6 +275,12 @@ BAD: list[tuple[str, str, str]] = [
         edit("  port: 8787\n", "  port: 8787\n  port: 8788\n"),
         "c.yaml:4: server.port: duplicate key",
     ),
+    (
+        "admin port that is the public port (the public listener would serve /api)",
+        edit("  port: 8787\n", "  port: 8787\n  admin_port: 8787\n"),
+        "c.yaml:4: server.admin_port: admin_port 8787 is also server.port: give the admin API a port of its own "
+        "(any other free port), or remove admin_port",
+    ),
 ]
 
 
@@ -499,6 +505,13 @@ def test_python_dash_m_bridge_check_in_a_real_process(tmp_path: Path) -> None:
     assert failed.stderr.splitlines() == [
         f"{bad}:17: strategies.x.subscriptions.0.allow_ad: unknown key 'allow_ad'; did you mean 'allow_add'?"
     ]
+
+
+def test_run_refuses_a_port_option_that_is_the_admin_port(tmp_path: Path) -> None:
+    config = write(tmp_path, edit("  port: 8787\n", "  port: 8787\n  admin_port: 8799\n", GOOD_LITERAL))
+    refused = _run_bridge("run", "--config", str(config), "--port", "8799", cwd=tmp_path)
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert "--port 8799 is server.admin_port" in refused.stderr
 
 
 # ---------------------------------------------------------------------------------------------
