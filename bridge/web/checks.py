@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -101,6 +102,17 @@ def idempotency_key(request: Request, unknown: dict[str, Any], signed_id: str | 
         return _clean_key(unknown[KEY_FIELD], KEY_FIELD)
     given = request.headers.get("webhook-id")
     return None if given is None else _clean_key(given, "the webhook-id header")
+
+
+def check_ticker(ticker: str, secrets: Sequence[str]) -> None:
+    """400 when the ticker carries a configured secret: the ticker is journaled and shown as sent, unlike the body."""
+    if any(len(secret) >= 4 and secret in ticker for secret in secrets):  # as `redact` masks them
+        raise Refusal(
+            400,
+            "invalid-payload",
+            "the ticker carries a configured secret (a token or key); put the symbol in ticker, e.g. "
+            '{"ticker": "AMD", "action": "buy"}, and check the alert message',
+        )
 
 
 def check_fresh(signal_time: datetime | None, now: datetime, config: Config) -> None:

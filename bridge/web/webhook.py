@@ -25,7 +25,15 @@ from bridge.store import journal
 from bridge.store.db import iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate
 from bridge.web.auth import safe_headers, token_matches
-from bridge.web.checks import Refusal, check_fresh, check_rate, check_source, client_of, idempotency_key
+from bridge.web.checks import (
+    Refusal,
+    check_fresh,
+    check_rate,
+    check_source,
+    check_ticker,
+    client_of,
+    idempotency_key,
+)
 from bridge.web.limits import Guards
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
@@ -193,6 +201,7 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
     config = runtime.loaded.config
     try:
         signal, payload, unknown = parse_body(body)
+        check_ticker(signal.ticker, intake.secrets)  # before the signal is journaled with its ticker in clear
         key = idempotency_key(request, unknown, signed_id)
         check_fresh(signal.time, utcnow(), config)
     except PayloadError as exc:

@@ -84,3 +84,17 @@ def test_idempotency_keys_are_journaled_as_their_sha256(start_daemon: object) ->
     daemon.stop()
     leaked = [name for name, blob in journal_bytes(daemon.db).items() if key.encode() in blob]
     assert not leaked, f"the idempotency key is stored in clear in {leaked}"
+
+
+def test_a_ticker_carrying_a_secret_is_refused_before_it_is_journaled(start_daemon: object) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()})  # type: ignore[operator]
+    # The ticker is journaled and shown as sent (signals.ticker, orders.symbol), where the body is masked.
+    answers = [daemon.post({"ticker": ticker, "action": "buy", "price": 10}) for ticker in (TOKEN, f"AMD {ADMIN}")]
+    assert [(a.status_code, a.json()["messageCode"]) for a in answers] == [(400, "invalid-payload")] * 2
+    assert all("configured secret" in a.json()["message"] for a in answers)
+    assert daemon.api("signals") == []
+    webhooks = daemon.api("webhooks")
+    assert [w["status_code"] for w in webhooks] == [400, 400] and all("***" in w["body"] for w in webhooks)
+    assert not leaks({"answers": b"".join(a.content for a in answers), "api": json.dumps(webhooks).encode()})
+    daemon.stop()
+    assert not leaks(journal_bytes(daemon.db))
