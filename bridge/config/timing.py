@@ -1,4 +1,4 @@
-"""Config value types for the scheduled jobs: a local wall-clock time and an IANA time zone name."""
+"""Config value types for local times: a wall-clock time (no offset) and an IANA time zone name."""
 
 from __future__ import annotations
 
@@ -10,18 +10,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BeforeValidator
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# "09:30Z", "09:30+01:00", "09:30:00-0500": a time that carries its own offset (ISO 8601).
+_WITH_OFFSET = re.compile(r"^\d?\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$")
 
 
-def _wall_clock(value: Any) -> time | None:
-    if value is None or isinstance(value, time):
+def _wall_clock(value: Any) -> time:
+    """A naive local `time` from a quoted "HH:MM"; anything else is refused with how to write it."""
+    if isinstance(value, time) and value.tzinfo is None:
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        # YAML reads an unquoted 15:55 as the base-60 number 955: refuse rather than guess.
-        raise ValueError('write the time in quotes, e.g. "15:55" (unquoted, YAML reads 15:55 as a number)')
-    match = _HHMM.match(value.strip()) if isinstance(value, str) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # YAML reads an unquoted 15:55 as the base-60 number 955 and 9.30 as 9.3: refuse rather than guess.
+        raise ValueError(f'write the time in quotes, e.g. "15:55" (unquoted, YAML reads it as the number {value!r})')
+    text = value.strip() if isinstance(value, str) else None
+    if isinstance(value, time) or (text is not None and _WITH_OFFSET.match(text)):
+        # Compared with a naive local time, an aware one raised TypeError on every signal: the zone is a setting.
+        raise ValueError('write the local time without an offset, e.g. "09:30"; the timezone setting names the zone')
+    match = _HHMM.match(text) if text is not None else None
     if match is None:
         raise ValueError(f'expected a 24-hour local time such as "15:55", got {value!r}')
     return time(int(match.group(1)), int(match.group(2)))
+
+
+def _optional_wall_clock(value: Any) -> time | None:
+    return None if value is None else _wall_clock(value)
 
 
 def _zone(value: str) -> str:
@@ -32,6 +43,7 @@ def _zone(value: str) -> str:
     return value
 
 
-# The validator wraps the optional type, so the docs show `time or null`.
-OptionalLocalTime = Annotated[time | None, BeforeValidator(_wall_clock)]
+# The validator wraps the type, so the docs show `time` (or `time or null`).
+LocalTime = Annotated[time, BeforeValidator(_wall_clock)]
+OptionalLocalTime = Annotated[time | None, BeforeValidator(_optional_wall_clock)]
 TimeZoneName = Annotated[str, AfterValidator(_zone)]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bridge.config.timing import LocalTime, TimeZoneName
 
 SizingType = Literal[
     "fixed_quantity", "dollar_amount", "percent_of_equity", "percent_of_position", "risk_dollar_amount", "risk_percent"
@@ -76,25 +78,9 @@ class TradingWindow(Strict):
     """A span of local time on given weekdays; `start` inclusive, `end` exclusive; end < start wraps midnight."""
 
     days: list[Day] = Field(default_factory=_weekdays, description="weekdays the window opens on")
-    start: time = Field(description='local opening time, e.g. "09:30"')
-    end: time = Field(description='local closing time (exclusive), e.g. "16:00"')
-    timezone: str = Field(default="America/New_York", description="IANA time zone of start and end")
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _quoted(cls, value: object) -> object:
-        if isinstance(value, int):  # YAML 1.1 reads an unquoted 15:55 as the base-60 number 955
-            raise ValueError('write the time in quotes, e.g. "15:55" (unquoted, YAML reads it as a number)')
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as America/New_York") from None
-        return value
+    start: LocalTime = Field(description='local opening time in quotes, e.g. "09:30" (no offset: see timezone)')
+    end: LocalTime = Field(description='local closing time (exclusive) in quotes, e.g. "16:00"')
+    timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of start and end")
 
     def contains(self, moment: datetime) -> bool:
         """True when `moment` (aware) falls inside this window."""
