@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -165,15 +166,49 @@ def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, p
         return None
 
 
+# What PyYAML quotes in a message: an alias, anchor or tag name, a character of the source. A token written
+# `*tok-...` or `!tok-...` is such a name, so quoted text goes, except PyYAML's own token names and punctuation.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_SYNTAX = re.compile(r"['\"](?:<[a-z ]+>|[^\w\s'\"]|\\[tnr])['\"]")
+
+
+def _without_quotes(message: str) -> str:
+    kept = _QUOTED.sub(lambda m: m.group(0) if _SYNTAX.fullmatch(m.group(0)) else "", message)
+    return re.sub(r"\s+([;,:])", r"\1", re.sub(r"\s{2,}", " ", kept)).strip()
+
+
+def yaml_error_line(exc: yaml.YAMLError, filename: str, text: str) -> str:
+    """A YAML syntax error as one `file:line: (top): invalid YAML: ...` line, without source excerpts or names.
+
+    The line is where the mistake is: the problem's, or where the unclosed quote or bracket opened when the
+    problem is the end of the file (that line says nothing). str(exc) is never used: it quotes the source lines,
+    a token's among them, and the config's secrets are unknown while it does not parse.
+    """
+    if isinstance(exc, yaml.reader.ReaderError):  # no marks: a character position
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        return f"{filename}:{line}: (top): invalid YAML: a control character YAML does not accept; remove it"
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    context = getattr(exc, "context", None)
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    mark = problem_mark or context_mark
+    if context_mark is not None and (problem_mark is None or not text[problem_mark.index :].strip()):
+        mark = context_mark
+    message = _without_quotes(problem)
+    if context and context.startswith("while "):
+        message = f"{context}: {message}"
+    elif context and context_mark is not None:  # "found duplicate anchor ...; first occurrence" + "second occurrence"
+        message = f"{_without_quotes(context)} at line {context_mark.line + 1}, {message}"
+    return f"{filename}:{mark.line + 1 if mark else 1}: (top): invalid YAML: {message}"
+
+
 def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
     """Parse and validate config text; raise ConfigError listing every problem."""
     reader = _Reader(filename, environ)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise ConfigError([f"{filename}:{line}: (top): invalid YAML: {exc}"]) from exc
+        raise ConfigError([yaml_error_line(exc, filename, text)]) from exc
     if root is None:
         raise ConfigError([f"{filename}:1: (top): the file is empty; run `bridge init` for a starter config"])
     data = reader.read(root, ())

@@ -153,7 +153,8 @@ class Reloader:
                 self.status = await self._reload(trigger)
             except Exception as exc:  # a bug here must not take the daemon down: keep serving the old config
                 log.exception("reload (%s) failed unexpectedly; still serving the previous config", trigger)
-                self.status = self._failed(trigger, [f"internal error: {type(exc).__name__}: {exc}"])
+                # The type only: an exception's text may quote the new file, whose secrets redaction does not know.
+                self.status = self._failed(trigger, [f"internal error: {type(exc).__name__} (details in the log)"])
             return self.status
 
     async def _reload(self, trigger: str) -> ReloadStatus:

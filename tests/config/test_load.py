@@ -310,18 +310,55 @@ def test_a_module_that_does_not_exist_is_reported() -> None:
     assert line.startswith("c.yaml:8: brokers.paper.plugin: broker plugin 'no_such_module_xyz:Broker' failed to import")
 
 
+INVALID = "c.yaml:{}: (top): invalid YAML: {}"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("server:\n  host: [1, 2\n", "c.yaml:3: (top): invalid YAML: "),  # the flow sequence never closes
-        ("server:\n  host: 1\n port: 2\n", "c.yaml:3: (top): invalid YAML: "),
-        ("server:\n\thost: 1\n", "c.yaml:2: (top): invalid YAML: "),
-        ("a: b: c\n", "c.yaml:1: (top): invalid YAML: "),
+        (  # the flow sequence never closes: where it opens, not the end of the file
+            "server:\n  host: [1, 2\n",
+            INVALID.format(2, "while parsing a flow sequence: expected ',' or ']', but got '<stream end>'"),
+        ),
+        (
+            "server:\n  host: 1\n port: 2\n",
+            INVALID.format(3, "while parsing a block mapping: expected <block end>, but found '<block mapping start>'"),
+        ),
+        (
+            "server:\n\thost: 1\n",
+            INVALID.format(2, r"while scanning for the next token: found character '\t' that cannot start any token"),
+        ),
+        ("a: b: c\n", INVALID.format(1, "mapping values are not allowed here")),
+        (
+            "a: &x 1\nb: &x 2\n",
+            INVALID.format(2, "found duplicate anchor; first occurrence at line 1, second occurrence"),
+        ),
+        ("a: 1\nb: x\x00y\n", INVALID.format(2, "a control character YAML does not accept; remove it")),
     ],
 )
-def test_invalid_yaml_gives_a_line(text: str, expected: str) -> None:
-    [line] = errors(text)
-    assert line.startswith(expected)
+def test_invalid_yaml_gives_one_line_where_the_mistake_is(text: str, expected: str) -> None:
+    assert errors(text) == [expected]
+
+
+SECRET = "Zq8vLr2mXw4tNp6sKd9fH3"
+
+
+@pytest.mark.parametrize(
+    ("token_line", "expected"),
+    [
+        (f'    token: "{SECRET}\n', "while scanning a quoted scalar: found unexpected end of stream"),
+        (f"    token: *{SECRET}\n", "found undefined alias"),
+        (f"    token: !x!{SECRET}\n", "while parsing a node: found undefined tag handle"),
+    ],
+    ids=["unclosed-quote", "alias", "tag-handle"],
+)
+def test_a_yaml_error_is_one_located_line_that_quotes_neither_source_nor_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], token_line: str, expected: str
+) -> None:
+    """`bridge run` under systemd writes this to the journal; PyYAML's excerpt (and alias names) held the token."""
+    path = write(tmp_path, edit("    token: ${X_TOKEN}\n", token_line))
+    assert main(["run", "--config", str(path)]) == 1
+    assert capsys.readouterr().err == f"{path}:12: (top): invalid YAML: {expected}\n"
 
 
 @pytest.mark.parametrize(

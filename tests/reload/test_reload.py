@@ -7,6 +7,8 @@ import io
 import logging
 from typing import Any
 
+import pytest
+
 from bridge.config.load import parse_config
 from bridge.config.reload import describe_changes
 from bridge.logs import RedactSecrets, redact_more
@@ -159,3 +161,18 @@ async def test_a_yaml_error_is_reported_without_quoting_the_line_which_may_hold_
     assert status.error == f"{r.config.resolve()}:10: (top): invalid YAML: mapping values are not allowed here"
     health = (await r.client.get("/health")).text
     assert OTHER not in health
+
+
+@pytest.mark.parametrize("prefix", ["*"], ids=["alias"])
+async def test_a_new_token_yaml_reads_as_an_alias_or_a_tag_is_not_quoted_in_health_or_the_log(
+    running: Any, prefix: str, caplog: Any
+) -> None:
+    """To YAML, `*tok-...` is an undefined alias and `!tok-...` a tag: PyYAML's message quotes the name, whole."""
+    good = config_text({"sq": TOKEN})
+    r = await running(good)
+    status = await r.edit(good.replace(f"token: {TOKEN}", f"token: {prefix}{OTHER}"))
+    assert not status.ok and status.error
+    assert status.error.startswith(f"{r.config.resolve()}:10: ")
+    assert OTHER not in status.error
+    assert OTHER not in (await r.client.get("/health")).text
+    assert OTHER not in caplog.text
