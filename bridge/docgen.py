@@ -111,7 +111,9 @@ def render_settings() -> str:
         "",
         "`bridge check --config FILE` validates a file against these. Unknown keys are errors, so a",
         "misspelt safety setting never goes unnoticed. `${NAME}` / `${NAME:-default}` read environment",
-        "variables anywhere in a string.",
+        "variables anywhere in a string. A section with every setting commented out (`server:` alone) is the",
+        "empty section; merge keys (`<<: *name`) work as in YAML; other YAML tags (`!env`, `!!python/...`) are",
+        "errors.",
     ]
     for title, model, intro in SETTINGS:
         anchor = model.__name__.lower()

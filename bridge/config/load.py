@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -19,6 +20,7 @@ from bridge.config.secrets import MissingVariable, interpolate, is_secret_key
 from bridge.errors import ConfigError
 
 Path_ = tuple[str | int, ...]
+_FAILED: Any = object()  # a value the reader reported as unreadable
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ def _secret_values(options: Mapping[str, Any]) -> list[str]:
     return values
 
 
+_MAP, _SEQ, _MERGE = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "binary")}
+_UNKNOWN_TAG = "a YAML tag this config does not use; remove it (quote the value if it starts with `!`)"
+
+
 class _Reader:
     """Turns a composed YAML node tree into data, remembering the line of every path."""
 
@@ -77,22 +84,61 @@ class _Reader:
         self.lines: dict[Path_, int] = {}
         self.errors: list[str] = []
         self.failed: set[Path_] = set()  # paths already reported; pydantic's view of them is noise
+        self.constructor = yaml.constructor.SafeConstructor()  # the safe loader's own scalar rules
+        self._open: set[int] = set()  # the collections being read: an alias back into one would never end
 
     def read(self, node: yaml.Node, path: Path_) -> Any:
         # A setting's line is its key's line: a block mapping's value starts on the line below the key.
         self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.read_scalar(key_node)
-                if key in result:
-                    self.error((*path, key), key_node.start_mark.line + 1, "duplicate key")
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-                result[key] = self.read(value_node, (*path, key))
-            return result
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, yaml.ScalarNode):
+            return self.read_value(node, path)
+        if node.tag not in (_MAP, _SEQ):
+            return self.fail(path, node, _UNKNOWN_TAG)
+        if id(node) in self._open:
+            return self.fail(path, node, "an alias to the mapping or list it is in; write the settings out")
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.read_mapping(node, path)
             return [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.read_scalar(node)
+        finally:
+            self._open.discard(id(node))
+
+    def read_mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
+        """A mapping; `<<: *name` merges are read first, so the keys written beside them win (and keep their line)."""
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                for source in self.merge_sources(value_node, path):  # the first mapping listed wins, as in YAML
+                    merged = self.read(source, path)
+                    result = {**merged, **result} if isinstance(merged, dict) else result
+        own: set[Any] = set()
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(path, key_node, "a key must be a name, not a list or mapping")
+                continue
+            key = self.read_scalar(key_node, path)
+            if key is _FAILED:
+                continue
+            if key in own:
+                self.error((*path, key), key_node.start_mark.line + 1, "duplicate key")
+            own.add(key)
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
+            result[key] = self.read(value_node, (*path, key))
+        return result
+
+    def merge_sources(self, node: yaml.Node, path: Path_) -> list[yaml.MappingNode]:
+        """The mappings a `<<` key merges: one mapping (`<<: *defaults`) or a list of them."""
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if all(isinstance(item, yaml.MappingNode) for item in items):
+            return list(items)
+        self.fail(path, node, "`<<` merges a mapping (`<<: *name`) or a list of them; write the settings out")
+        return []
+
+    def read_value(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        value = self.read_scalar(node, path)
         if isinstance(value, str) and "${" in value:
             try:
                 return interpolate(value, self.environ)
@@ -101,9 +147,22 @@ class _Reader:
                 self.failed.add(path)
         return value
 
-    def read_scalar(self, node: yaml.Node) -> Any:
-        # Resolve the scalar with the safe loader's own tag rules (ints, bools, nulls, ...).
-        return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    def read_scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
+        """The scalar as the safe loader reads it (`key:` with no value is null); a located error if it cannot be."""
+        if node.tag not in _SCALAR_TAGS:
+            return self.fail(path, node, _UNKNOWN_TAG)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except Exception:  # a tag that does not fit its value (`!!int lots`): PyYAML raises several kinds
+            # The message is ours: PyYAML's quotes the value, which may be a secret.
+            return self.fail(path, node, "the value does not fit its YAML tag (`!!int`, `!!bool`, ...); fix the value "
+                             "or remove the tag")  # fmt: skip
+
+    def fail(self, path: Path_, node: yaml.Node, message: str) -> Any:
+        """Report `message` at the node's line; the marker returned stands for the value that could not be read."""
+        self.error(path, node.start_mark.line + 1, message)
+        self.failed.add(path)
+        return _FAILED
 
     def error(self, path: Path_, line: int, message: str) -> None:
         self.errors.append(f"{self.filename}:{line}: {dotted(path) or '(top)'}: {message}")
@@ -151,6 +210,39 @@ def _inner_model(annotation: Any) -> Any:
         if found is not None:
             return found
     return None
+
+
+def _empty_sections(data: dict[str, Any], model: type[BaseModel]) -> None:
+    """Read `server:` with every setting below it commented out (YAML null) as the empty section it stands for.
+
+    Only settings that are a section (a mapping) and cannot be null: a null number or list stays an error.
+    """
+    for name, field in model.model_fields.items():
+        value = data.get(name)
+        if value is None and name in data and _is_section(field.annotation):
+            data[name] = {}
+        else:
+            _descend(value, field.annotation)
+
+
+def _is_section(annotation: Any) -> bool:
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return is_model or get_origin(annotation) is dict
+
+
+def _descend(value: Any, annotation: Any) -> None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
+        _empty_sections(value, annotation)
+        return
+    origin, args = get_origin(annotation), [a for a in get_args(annotation) if a is not type(None)]
+    if origin is dict and isinstance(value, dict) and len(args) == 2:
+        for item in value.values():
+            _descend(item, args[1])
+    elif origin is list and isinstance(value, list) and args:
+        for item in value:
+            _descend(item, args[0])
+    elif origin in (Union, UnionType) and len(args) == 1:  # `Model | None`: a model when it is given
+        _descend(value, args[0])
 
 
 def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, prefix: Path_ = ()) -> BaseModel | None:
@@ -215,6 +307,7 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
     if not isinstance(data, dict):
         reader.error((), 1, "the file must be a mapping of settings")
         raise ConfigError(reader.errors)
+    _empty_sections(data, Config)
     config = validate_data(data, reader)
     if isinstance(config, Config):
         for path, message in reference_errors(config):

@@ -163,7 +163,7 @@ async def test_a_yaml_error_is_reported_without_quoting_the_line_which_may_hold_
     assert OTHER not in health
 
 
-@pytest.mark.parametrize("prefix", ["*"], ids=["alias"])
+@pytest.mark.parametrize("prefix", ["*", "!"], ids=["alias", "tag"])
 async def test_a_new_token_yaml_reads_as_an_alias_or_a_tag_is_not_quoted_in_health_or_the_log(
     running: Any, prefix: str, caplog: Any
 ) -> None:

@@ -1,0 +1,149 @@
+"""YAML the safe loader reads is read the same way (nulls, merge keys, tags), or refused with a located line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+from bridge.config.load import parse_config
+from bridge.errors import ConfigError
+
+TOKEN = "tok-0123456789abcdef"
+# Line numbers matter below: subscriptions start on line 8.
+BASE = f"""\
+brokers:
+  paper:
+    plugin: paper
+strategies:
+  s1:
+    token: {TOKEN}
+    subscriptions:
+"""
+ONE = BASE + "      - broker: paper\n"
+UNKNOWN_TAG = "a YAML tag this config does not use; remove it (quote the value if it starts with `!`)"
+
+
+def errors(text: str) -> list[str]:
+    """The error lines of a config that must be refused."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", {})
+    return caught.value.lines
+
+
+# --- `key:` with nothing after it is YAML's null ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", ["server:\n  admin_port:\n", "database_max_mb:\n"], ids=["admin_port", "top"])
+def test_an_empty_value_is_null(extra: str) -> None:
+    """The reader re-serialised the empty scalar and PyYAML could not re-read it: a traceback, not an error."""
+    config = parse_config(ONE + extra, "c.yaml", {})
+    assert config.server.admin_port is None and config.database_max_mb is None
+
+
+def test_a_section_with_every_setting_commented_out_is_the_empty_section() -> None:
+    text = "server:\n  # port: 8000\n" + ONE + "        sizing:\n        #  value: 5\n"
+    config = parse_config(text, "c.yaml", {})
+    assert config.server.port == 8787
+    assert config.strategies["s1"].subscriptions[0].sizing.value == 1
+
+
+def test_an_empty_number_is_still_refused_not_read_as_its_default() -> None:
+    assert errors("server:\n  port:\n" + ONE) == ["c.yaml:2: server.port: Input should be a valid integer"]
+
+
+def test_bridge_check_of_a_config_with_empty_plugin_options_answers_ok(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(ONE.replace("    plugin: paper\n", "    plugin: paper\n    options:\n    #  cash: 5000\n"))
+    assert main(["check", "--config", str(path)]) == 0
+
+
+# --- merge keys ---------------------------------------------------------------------------------------------
+
+
+def test_a_merge_key_merges_and_the_settings_written_beside_it_win() -> None:
+    text = BASE + (
+        "      - &long {broker: paper, name: first, sides: long, allow_add: true}\n"
+        "      - <<: *long\n"
+        "        name: second\n"
+        "        sides: short\n"
+    )
+    first, second = parse_config(text, "c.yaml", {}).strategies["s1"].subscriptions
+    assert (first.name, first.sides, first.allow_add) == ("first", "long", True)
+    assert (second.broker, second.name, second.sides, second.allow_add) == ("paper", "second", "short", True)
+
+
+def test_in_a_list_of_merged_mappings_the_first_wins_as_in_yaml() -> None:
+    text = BASE + (
+        "      - &a {broker: paper, name: a, sides: long}\n"
+        "      - &b {broker: paper, name: b, sides: short, allow_add: true}\n"
+        "      - <<: [*a, *b]\n"
+        "        name: c\n"
+    )
+    merged = parse_config(text, "c.yaml", {}).strategies["s1"].subscriptions[2]
+    assert (merged.sides, merged.allow_add) == ("long", True)
+
+
+def test_a_bad_merged_setting_is_reported_at_the_line_it_is_written_on() -> None:
+    text = BASE + "      - &d {broker: paper, name: one, sides: sideways}\n      - <<: *d\n        name: two\n"
+    assert errors(text) == [
+        "c.yaml:8: strategies.s1.subscriptions.0.sides: Input should be 'both', 'long' or 'short'",
+        "c.yaml:8: strategies.s1.subscriptions.1.sides: Input should be 'both', 'long' or 'short'",
+    ]
+
+
+# --- YAML the reader cannot turn into settings --------------------------------------------------------------
+
+UNREADABLE = [
+    ("unknown tag", ONE + "database: !env BRIDGE_DB\n", f"c.yaml:9: database: {UNKNOWN_TAG}"),
+    (
+        "tag on a mapping",
+        BASE + "      - !sub {broker: paper}\n",
+        f"c.yaml:8: strategies.s1.subscriptions.0: {UNKNOWN_TAG}",
+    ),
+    (
+        "a tag that does not fit",
+        ONE + "        quantity_multiplier: !!int lots\n",
+        "c.yaml:9: strategies.s1.subscriptions.0.quantity_multiplier: the value does not fit its YAML tag "
+        "(`!!int`, `!!bool`, ...); fix the value or remove the tag",
+    ),
+    (
+        "a key that is a list",
+        ONE + "  ? [a, b]\n  : 1\n",
+        "c.yaml:9: strategies: a key must be a name, not a list or mapping",
+    ),
+    (
+        "merging a scalar",
+        ONE + "        <<: 5\n",
+        "c.yaml:9: strategies.s1.subscriptions.0: `<<` merges a mapping (`<<: *name`) or a list of them; write the "
+        "settings out",
+    ),
+    (
+        "an alias to a mapping inside itself",
+        BASE + "      - &x {broker: paper, risk: *x}\n",
+        "c.yaml:8: strategies.s1.subscriptions.0.risk: an alias to the mapping or list it is in; write the "
+        "settings out",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _, t, e in UNREADABLE], ids=[n for n, _, _ in UNREADABLE])
+def test_yaml_the_reader_cannot_convert_is_a_located_error_not_a_traceback(text: str, expected: str) -> None:
+    assert errors(text) == [expected]
+
+
+def test_a_token_written_as_a_tag_is_refused_without_quoting_it() -> None:
+    """`token: !tok-...` is a tag to YAML: PyYAML's constructor error quoted it, whole."""
+    [line] = errors(ONE.replace(f"token: {TOKEN}", f"token: !{TOKEN}"))
+    assert line == f"c.yaml:6: strategies.s1.token: {UNKNOWN_TAG}"
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_bridge_check_and_run_refuse_it_with_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(ONE + "database: !env BRIDGE_DB\n")
+    assert main([command, "--config", str(path)]) == 1
+    assert capsys.readouterr().err == f"{path}:9: database: {UNKNOWN_TAG}\n"
