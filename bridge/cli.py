@@ -111,7 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from bridge.listing import follow
 
         return follow(loaded, args.what, args.limit, as_json=args.json)
-    rows = fetch_rows(loaded, args.what, args.limit)
+    rows = fetch_rows(loaded, args.what, args.limit, exact=not args.json)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:

@@ -6,13 +6,14 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bridge.config.load import LoadedConfig
 from bridge.runtime import build_runtime
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
-from bridge.web.api import number, present
+from bridge.web.api import NUMERIC, number, present
 
 COLUMNS = {
     "signals": ["received_at", "id", "strategy", "ticker", "action", "sentiment", "state", "decision"],
@@ -35,19 +36,30 @@ COLUMNS = {
 FOLLOW_INTERVAL = 1.0
 
 
-def fetch_rows(loaded: LoadedConfig, what: str, limit: int) -> list[dict[str, Any]]:
-    """Newest-first rows of signals or orders, or the brokers' current positions."""
+def fetch_rows(loaded: LoadedConfig, what: str, limit: int, exact: bool = False) -> list[dict[str, Any]]:
+    """Newest-first rows of signals or orders, or the brokers' current positions.
+
+    Numbers are JSON numbers, as the API gives them; `exact`: Decimals, as stored (for the table).
+    """
     if what == "positions":
-        return asyncio.run(_positions(loaded))[:limit]
+        return asyncio.run(_positions(loaded, exact))[:limit]
     store = Store(loaded.database_path())
     store.open_sync()
     try:
-        return [present(r) for r in journal.latest(store.conn, what, limit)]
+        return [(_exact if exact else present)(r) for r in journal.latest(store.conn, what, limit)]
     finally:
         store.close_sync()
 
 
-async def _positions(loaded: LoadedConfig) -> list[dict[str, Any]]:
+def _exact(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: Decimal(str(v)) if k in NUMERIC and v is not None else v for k, v in row.items()}
+
+
+def _number(value: Decimal | None, exact: bool) -> Decimal | int | float | None:
+    return value if value is None or exact else number(str(value))
+
+
+async def _positions(loaded: LoadedConfig, exact: bool = False) -> list[dict[str, Any]]:
     store = Store(loaded.database_path())
     await store.open()
     runtime = await build_runtime(loaded, store)
@@ -58,8 +70,8 @@ async def _positions(loaded: LoadedConfig) -> list[dict[str, Any]]:
                 rows.append({"broker": name, "symbol": None, "quantity": None, "avg_price": None, "error": slot.error})
                 continue
             for p in await slot.broker.fetch_positions():
-                rows.append({"broker": name, "symbol": p.symbol, "quantity": number(str(p.quantity)),
-                             "avg_price": number(None if p.avg_price is None else str(p.avg_price))})  # fmt: skip
+                rows.append({"broker": name, "symbol": p.symbol, "quantity": _number(p.quantity, exact),
+                             "avg_price": _number(p.avg_price, exact)})  # fmt: skip
         return rows
     finally:
         await runtime.close()
@@ -83,7 +95,7 @@ def follow(loaded: LoadedConfig, what: str, limit: int, as_json: bool = False) -
     first = True
     try:
         while True:
-            rows = fetch_rows(loaded, what, limit)[::-1]  # oldest first, like a log
+            rows = fetch_rows(loaded, what, limit, exact=not as_json)[::-1]  # oldest first, like a log
             fresh = [r for r in rows if seen.get(r["id"]) != (r.get("state"), r.get("decision"), r.get("status"))]
             for r in fresh:
                 seen[r["id"]] = (r.get("state"), r.get("decision"), r.get("status"))
@@ -104,9 +116,20 @@ def render_table(what: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no open positions" if what == "positions" else f"no {what} yet"  # flat after trades too
     columns = COLUMNS[what]
-    cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [min(max(len(c), *(len(r[i]) for r in cells)), 60) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     for r in cells:
         lines.append("  ".join(v[:w].ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
     return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    """A table cell; a number as plain digits (`0.00001234`, never `1.234e-05` or `1E+6`)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        value = Decimal(repr(value))  # the shortest digits that are this float: the decimal it was made from
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value.normalize(), "f")
+    return str(value)

@@ -1,0 +1,57 @@
+"""`bridge signals|orders|positions`: the table prints numbers as written; `--json` keeps JSON numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+from bridge.listing import render_table
+from bridge.store.db import Store
+from bridge.web.api import present
+from tests.conftest import write_config
+
+PRICE = "0.000000012345678901234567"  # more digits than a float holds, and scientific as a float (1.23...e-08)
+
+
+def _journal_with_an_order(directory: Path, avg_fill_price: str) -> Path:
+    """A config whose journal holds one filled order (inserted as the row the executor writes)."""
+    config = write_config(directory)
+    store = Store(directory / "bridge.db")
+    store.open_sync()
+    try:
+        store.conn.execute("PRAGMA foreign_keys=OFF")  # the order alone: its signal is not what is listed
+        store.conn.execute(
+            "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
+            " quantity, time_in_force, status, filled_quantity, avg_fill_price, created_at, updated_at) VALUES"
+            " ('o1', 's1', 'paper', 'paper', 'entry', 0, 'c-1', 'SHIB/USDT', 'buy', 'market', '1000000', 'gtc',"
+            " 'filled', '1000000', ?, '2026-01-05T14:30:00Z', '2026-01-05T14:30:00Z')",
+            (avg_fill_price,),
+        )
+    finally:
+        store.close_sync()
+    return config
+
+
+def test_bridge_orders_prints_a_small_fill_price_as_stored_and_json_keeps_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _journal_with_an_order(tmp_path, PRICE)
+    assert main(["orders", "--config", str(config)]) == 0
+    table = capsys.readouterr().out
+    assert f" {PRICE} " in table and "e-" not in table and "1000000 " in table, table
+    assert main(["orders", "--config", str(config), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["avg_fill_price"] == float(PRICE) and row["quantity"] == 1000000
+
+
+@pytest.mark.parametrize(("stored", "shown"), [("0.00001234", "0.00001234"), ("5E-5", "0.00005"), ("1E+6", "1000000")])
+def test_a_row_the_api_presents_prints_its_numbers_in_plain_digits(stored: str, shown: str) -> None:
+    """The API turns a decimal into a JSON number (a float for 0.00001234); replay tables print such rows."""
+    row = {"created_at": "2026-01-05T14:30:00Z", "symbol": "SHIB/USDT", "side": "buy", "type": "market",
+           "quantity": "1000000", "status": "filled", "filled_quantity": "1000000", "avg_fill_price": stored,
+           "broker": "kraken", "client_order_id": "c-1", "error": None}  # fmt: skip
+    table = render_table("orders", [present(row)])
+    assert f" {shown} " in table and "e-" not in table, table
