@@ -20,6 +20,9 @@ from bridge.config.trading import OVERRIDABLE, Overridable, Sizing, StopLossDefa
 from bridge.notify.config import Notifications
 
 MIN_TOKEN_LENGTH = 16
+# config.example.yaml's fallback token: published, so anyone can guess a URL that uses it.
+PLACEHOLDER_TOKEN = "change-me-to-a-long-random-token"  # noqa: S105 - the public placeholder refused below
+_GENERATE = '`bridge init` or `python -c "import secrets; print(secrets.token_urlsafe(24))"` makes one'
 OrderTypeName = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 
 
@@ -286,4 +289,25 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
             if key in names:
                 errors.append(((*path, "name"), f"subscription name {key!r} is used twice; give each a unique name"))
             names.add(key)
+    return errors + token_errors(config)
+
+
+def token_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    """Tokens that would open more than they should: the admin token in a webhook URL, or the public placeholder."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    admin = config.server.admin_token
+    live = {name for name, broker in config.brokers.items() if broker.plugin != "paper"}  # real money, maybe
+    for name, strategy in config.strategies.items():
+        if admin is not None and strategy.token == admin:
+            # TradingView and every alert log see a webhook URL: with the admin token in it, /api is theirs.
+            shared = f"admin_token is also the token of strategy {name!r}, whose webhook URL its senders see"
+            errors.append((("server", "admin_token"), f"{shared}; give the admin API its own token ({_GENERATE})"))
+        trading = ", ".join(sorted(live & {sub.broker for sub in strategy.subscriptions}))
+        if strategy.token == PLACEHOLDER_TOKEN and trading:
+            public = f"the example config's placeholder token is public, and this strategy trades at {trading}"
+            fix = f"set the environment variable the config names, or write a token of your own ({_GENERATE})"
+            errors.append((("strategies", name, "token"), f"{public}: {fix}"))
+    if admin == PLACEHOLDER_TOKEN and live:
+        public = "the example config's placeholder token is public"
+        errors.append((("server", "admin_token"), f"{public}: use a token of your own ({_GENERATE})"))
     return errors

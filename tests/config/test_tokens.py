@@ -1,0 +1,69 @@
+"""Tokens that open more than they should are refused: the admin token in a webhook URL, the public placeholder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config.load import load_config, parse_config
+from bridge.errors import ConfigError
+
+TOKEN = "tok-0123456789abcdef"
+ADMIN = "adm-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER_TOKEN = "change-me-to-a-long-random-token"  # config.example.yaml's fallback: public
+GENERATE = '`bridge init` or `python -c "import secrets; print(secrets.token_urlsafe(24))"` makes one'
+
+
+def config_text(token: str = TOKEN, admin: str = ADMIN, broker: str = "paper") -> str:
+    """One strategy on one broker; `broker` is `paper` or `live` (a plugin other than the paper broker)."""
+    return f"""\
+server:
+  admin_token: {admin}
+brokers:
+  paper: {{plugin: paper}}
+  live: {{plugin: template_broker}}
+strategies:
+  s1:
+    token: {token}
+    subscriptions:
+      - broker: {broker}
+"""
+
+
+def errors(text: str) -> list[str]:
+    """The error lines of a config that must be refused."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", {})
+    return caught.value.lines
+
+
+@pytest.mark.parametrize("broker", ["paper", "live"])
+def test_an_admin_token_that_is_also_a_strategy_token_is_refused(broker: str) -> None:
+    """The webhook URL TradingView (and every alert log) sees would open /api."""
+    assert errors(config_text(token=ADMIN, broker=broker)) == [
+        "c.yaml:2: server.admin_token: admin_token is also the token of strategy 's1', whose webhook URL its "
+        f"senders see; give the admin API its own token ({GENERATE})"
+    ]
+
+
+def test_the_example_placeholder_token_is_refused_for_a_strategy_that_trades_at_a_broker_other_than_paper() -> None:
+    assert errors(config_text(token=PLACEHOLDER_TOKEN, broker="live")) == [
+        "c.yaml:8: strategies.s1.token: the example config's placeholder token is public, and this strategy trades "
+        "at live: set the environment variable the config names, or write a token of your own "
+        f"({GENERATE})"
+    ]
+
+
+def test_the_example_placeholder_token_is_fine_on_the_paper_broker_and_the_example_config_loads() -> None:
+    assert parse_config(config_text(token=PLACEHOLDER_TOKEN), "c.yaml", {}).strategies["s1"].token == PLACEHOLDER_TOKEN
+    example = load_config(ROOT / "config.example.yaml", environ={}).config
+    assert example.strategies["sq-trend"].token == PLACEHOLDER_TOKEN  # the env variable unset: the fallback
+
+
+def test_the_example_placeholder_as_admin_token_is_refused_when_a_broker_is_not_paper() -> None:
+    assert errors(config_text(admin=PLACEHOLDER_TOKEN)) == [
+        f"c.yaml:2: server.admin_token: the example config's placeholder token is public: use a token of your own "
+        f"({GENERATE})"
+    ]
