@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")  # seconds optional: configs carry "09:30:00"
 # "09:30Z", "09:30+01:00", "09:30:00-0500": a time that carries its own offset (ISO 8601).
 _WITH_OFFSET = re.compile(r"^\d?\d:\d\d(:\d\d(\.\d+)?)?\s*([zZ]|[+-]\d\d(:?\d\d)?)$")
 
@@ -28,7 +28,7 @@ def _wall_clock(value: Any) -> time:
     match = _HHMM.match(text) if text is not None else None
     if match is None:
         raise ValueError(f'expected a 24-hour local time such as "15:55", got {value!r}')
-    return time(int(match.group(1)), int(match.group(2)))
+    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
 
 
 def _optional_wall_clock(value: Any) -> time | None:

@@ -28,7 +28,8 @@ def flatten_trigger(sub: Subscription) -> CronTrigger:
     when = sub.flatten_at
     if when is None:
         raise ValueError("the subscription has no flatten_at")
-    return CronTrigger(day_of_week=TRADING_DAYS, hour=when.hour, minute=when.minute, timezone=ZoneInfo(sub.timezone))
+    return CronTrigger(day_of_week=TRADING_DAYS, hour=when.hour, minute=when.minute, second=when.second,
+                       timezone=ZoneInfo(sub.timezone))  # fmt: skip
 
 
 async def flatten(host: Host, strategy: str, key: str) -> int:

@@ -66,3 +66,11 @@ def test_a_quoted_window_time_is_a_local_wall_clock_time_compared_in_the_windows
     assert (window.start, window.end) == (time(9, 30), time(16, 0))
     assert in_windows([window], datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
     assert not in_windows([window], datetime(2026, 1, 5, 16, 0, tzinfo=UTC))
+
+
+def test_a_quoted_time_with_seconds_still_loads_as_it_did() -> None:
+    config = parse_config(config_text('"09:30:15"', '"16:00:00"'), "c.yaml", {})
+    [window] = config.strategies["s1"].subscriptions[0].trading_windows
+    assert (window.start, window.end) == (time(9, 30, 15), time(16, 0))
+    assert not in_windows([window], datetime(2026, 1, 5, 9, 30, 14, tzinfo=UTC))
+    assert in_windows([window], datetime(2026, 1, 5, 9, 30, 15, tzinfo=UTC))
