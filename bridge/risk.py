@@ -43,6 +43,10 @@ class Proposal:
     position: Decimal
     legs: Sequence[Leg]
     price: Decimal | None  # the signal's price or a broker quote, for notional
+    # What still works at the broker after the plan's cancels, bracket children aside (they only close):
+    # the remaining quantity to buy and to sell. Each can fill and add to the position the plan leaves.
+    working_buys: Decimal = Decimal(0)
+    working_sells: Decimal = Decimal(0)
 
 
 def _opening(legs: Sequence[Leg]) -> list[Leg]:
@@ -53,6 +57,20 @@ def _final_position(p: Proposal) -> Decimal:
     moved = sum((leg.quantity if leg.side == "buy" else -leg.quantity for leg in p.legs if leg.kind != "breakeven"),
                 Decimal(0))  # fmt: skip
     return p.position + moved
+
+
+def _reach(p: Proposal, final: Decimal) -> tuple[Decimal, str]:
+    """The position the plan may end in once the working orders on its entries' side fill too, and which those are.
+
+    Only that side adds to what the entries open: working orders on the other side would take it back.
+    """
+    reach, working = final, ""
+    sides = {leg.side for leg in _opening(p.legs)}
+    if "buy" in sides and p.working_buys and abs(final + p.working_buys) > abs(reach):
+        reach, working = final + p.working_buys, f"{fmt(p.working_buys)} more in buy orders still working"
+    if "sell" in sides and p.working_sells and abs(final - p.working_sells) > abs(reach):
+        reach, working = final - p.working_sells, f"{fmt(p.working_sells)} more in sell orders still working"
+    return reach, working
 
 
 def breach(limits: RiskLimits, where: str, p: Proposal, recent_orders: int) -> str | None:
@@ -77,9 +95,16 @@ def breach(limits: RiskLimits, where: str, p: Proposal, recent_orders: int) -> s
             if notional > limits.max_notional:
                 return (f"the {leg.side} of {fmt(leg.quantity)} {p.symbol} at {fmt(price)} is {fmt(notional)} "
                         f"notional, over {where}.max_notional {fmt(limits.max_notional)}")  # fmt: skip
-    final = _final_position(p)
     cap = limits.max_position
-    if cap is not None and _opening(p.legs) and abs(final) > cap:  # exits alone are never blocked
+    if cap is None or not _opening(p.legs):  # exits alone are never blocked
+        return None
+    final = _final_position(p)
+    reach, working = _reach(p, final)
+    if abs(reach) > cap:
+        if working:  # entries resting at the broker fill later: each must count, or any number of them stack up
+            return (f"it would leave {describe_position(final)} {p.symbol} and {working} "
+                    f"({describe_position(reach)} if they fill), over {where}.max_position {fmt(cap)} "
+                    f"(now {describe_position(p.position)})")  # fmt: skip
         return (f"it would leave {describe_position(final)} {p.symbol}, over {where}.max_position {fmt(cap)} "
                 f"(now {describe_position(p.position)})")  # fmt: skip
     return None

@@ -36,7 +36,10 @@ class RiskLimits(Strict):
         "signal's price, or a broker quote), else the order is rejected",
     )
     max_position: Decimal | None = Field(
-        default=None, gt=0, description="largest absolute position per symbol an order may leave behind"
+        default=None,
+        gt=0,
+        description="largest absolute position per symbol an opening order may leave behind, counting the orders "
+        "on its side still working at the broker as filled (take-profit/stop-loss legs aside)",
     )
     max_orders_per_minute: int | None = Field(
         default=None, ge=1, description="orders (exits included) planned in any 60 seconds; more are rejected"

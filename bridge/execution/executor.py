@@ -186,7 +186,8 @@ class Executor:
                 return plan.state, again + plan.decision
             if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
                 price = job.signal.price if job.signal.price is not None else market.quote
-                proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, price)
+                buys, sells = _working(open_orders, plan.cancel)
+                proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, price, buys, sells)
                 refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
                                                       hold=(job.signal_id, job.subscription))  # fmt: skip
                 if refusal is not None:
@@ -431,6 +432,24 @@ def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
     children = [row for row in planned if row["parent_client_order_id"]]
     return [(row, [c for c in children if c["parent_client_order_id"] == row["client_order_id"]])
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
+
+
+def _working(open_orders: Sequence[Order], canceled: Sequence[str]) -> tuple[Decimal, Decimal]:
+    """What is left to buy and to sell in the working orders a plan leaves at the broker (bracket children aside).
+
+    A take-profit or stop-loss only closes the position its entry opened; every other working order may
+    still fill and move the position past what the plan itself leaves.
+    """
+    buys = sells = Decimal(0)
+    for order in open_orders:
+        if order.client_order_id in canceled or order.parent_client_order_id or not order.is_open:
+            continue
+        left = max(order.quantity - order.filled_quantity, Decimal(0))
+        if order.side == "buy":
+            buys += left
+        else:
+            sells += left
+    return buys, sells
 
 
 def _exit_working(row: OrderRow, status: str, has_next: bool) -> bool:

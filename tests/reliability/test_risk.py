@@ -26,8 +26,9 @@ def exit_(qty: str, side: str = "sell") -> Leg:
     return Leg("exit", side, D(qty))  # type: ignore[arg-type]
 
 
-def proposal(*legs: Leg, position: str = "0", price: str | None = "100", ticker: str = "AMD") -> Proposal:
-    return Proposal(ticker, ticker, D(position), legs, None if price is None else D(price))
+def proposal(*legs: Leg, position: str = "0", price: str | None = "100", ticker: str = "AMD", buys: str = "0",
+             sells: str = "0") -> Proposal:  # fmt: skip
+    return Proposal(ticker, ticker, D(position), legs, None if price is None else D(price), D(buys), D(sells))
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,12 @@ def proposal(*legs: Leg, position: str = "0", price: str | None = "100", ticker:
         (RiskLimits(max_position=D(5)), proposal(exit_("5"), entry("5", "sell"), position="5"), 0, None),
         (RiskLimits(max_position=D(5)), proposal(exit_("8"), entry("6", "sell"), position="8"), 0, "leave short 6"),
         (RiskLimits(max_position=D(5)), proposal(exit_("3"), position="8"), 0, None),
+        (RiskLimits(max_position=D(5)), proposal(entry("4"), buys="1"), 0, None),
+        (RiskLimits(max_position=D(5)), proposal(entry("4"), buys="2"), 0,
+         "leave long 4 AMD and 2 more in buy orders still working (long 6 if they fill), over risk.max_position 5"),
+        (RiskLimits(max_position=D(5)), proposal(entry("5"), sells="9"), 0, None),
+        (RiskLimits(max_position=D(5)), proposal(entry("5", "sell"), sells="1"), 0, "(short 6 if they fill)"),
+        (RiskLimits(max_position=D(5)), proposal(exit_("3"), position="3", sells="9"), 0, None),
         (RiskLimits(max_orders_per_minute=3), proposal(exit_("1"), entry("1", "sell"), position="1"), 1, None),
         (RiskLimits(max_orders_per_minute=3), proposal(exit_("1"), entry("1", "sell"), position="1"), 2,
          "2 more order(s) after 2 in the last minute would exceed risk.max_orders_per_minute 3"),
@@ -136,6 +143,25 @@ def test_limits_reject_with_a_sentence_and_never_reach_the_broker(start_daemon: 
     ]
     assert sent == [("AMD", "buy", 10), ("AMD", "sell", 10)], "only the allowed orders reached the broker"
     assert rows(daemon.db, "SELECT count(*) FROM orders")[0][0] == 2, "a refused plan commits no order row"
+
+
+def test_max_position_counts_entries_still_working_at_the_broker(start_daemon: Any) -> None:
+    """Two resting 100-share limit buys under max_position 100: the second would make long 200 once both fill.
+
+    The position is flat while the first rests, and `cancel_open_orders` is off by default: each entry
+    must count what already works at the broker, or a leaked token stacks any number of them.
+    """
+    subscriptions = "    subscriptions:\n      - broker: paper\n        risk: {max_position: 100}\n"
+    daemon: Daemon = start_daemon({"sq": strategy(extra=RELAXED + subscriptions)})
+    first = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "buy", "quantity": 100, "price": 100,
+                                           "orderType": "limit", "limitPrice": 95}).json()["id"])  # fmt: skip
+    assert first["state"] == "executed", first["decision"]
+    second = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "buy", "quantity": 100, "price": 100,
+                                            "orderType": "limit", "limitPrice": 94}).json()["id"])  # fmt: skip
+    assert second["state"] == "rejected", second["decision"]
+    assert "100 more in buy orders still working (long 200 if they fill)" in second["decision"]
+    working = rows(daemon.db, "SELECT quantity FROM paper_orders WHERE status = 'open' AND symbol = 'AMD'")
+    assert [D(r["quantity"]) for r in working] == [100], "only the first entry reached the broker"
 
 
 FLAKY_VENUE = '''
