@@ -42,15 +42,29 @@ class Proposal:
     symbol: str
     position: Decimal
     legs: Sequence[Leg]
-    price: Decimal | None  # the signal's price or a broker quote, for notional
+    price: Decimal | None  # the signal's price, for notional: whoever holds the token writes it
     # What still works at the broker after the plan's cancels, bracket children aside (they only close):
     # the remaining quantity to buy and to sell. Each can fill and add to the position the plan leaves.
     working_buys: Decimal = Decimal(0)
     working_sells: Decimal = Decimal(0)
+    quote: Decimal | None = None  # the broker's quote, asked for whenever a max_notional applies
 
 
 def _opening(legs: Sequence[Leg]) -> list[Leg]:
     return [leg for leg in legs if leg.kind == "entry"]
+
+
+def _valued_at(leg: Leg, p: Proposal) -> Decimal | None:
+    """The price max_notional values an opening order at: the highest it may fill at, as far as is known.
+
+    A buy limit (or stop-limit) never pays more than its limit. Any other order may fill at the market
+    whatever its limit or stop says (a sell limit far below the market, a buy stop the market already
+    passed fill at once near the market), so it counts at the largest of its limit, its stop, the
+    signal's price and the broker's quote. Without a quote, the signal's price is trusted as it is sent.
+    """
+    if leg.side == "buy" and leg.order_type in ("limit", "stop_limit") and leg.limit_price is not None:
+        return leg.limit_price
+    return max((x for x in (leg.limit_price, leg.stop_price, p.price, p.quote) if x is not None), default=None)
 
 
 def _final_position(p: Proposal) -> Decimal:
@@ -87,7 +101,7 @@ def breach(limits: RiskLimits, where: str, p: Proposal, recent_orders: int) -> s
             return (f"the {leg.side} of {fmt(leg.quantity)} {p.symbol} exceeds {where}.max_order_quantity "
                     f"{fmt(limits.max_order_quantity)}")  # fmt: skip
         if limits.max_notional is not None:
-            price = leg.limit_price or leg.stop_price or p.price
+            price = _valued_at(leg, p)
             if price is None:
                 return (f"{where}.max_notional needs a price and none is known: send `price` in the signal "
                         "or use a broker that quotes")  # fmt: skip
@@ -215,6 +229,10 @@ class Guard:
     def release(self, hold: tuple[str, str]) -> None:
         """The held plan's orders are in the journal now (or will never be): they count from there."""
         self._held.pop(hold, None)
+
+    def values_notional(self, sub: Subscription) -> bool:
+        """Whether a max_notional applies to this subscription's orders: then they are valued at a quote too."""
+        return any(limits is not None and limits.max_notional is not None for limits in (self.config().risk, sub.risk))
 
     def breaker(self, broker: str) -> Breaker:
         """The circuit of one broker (by its config name)."""

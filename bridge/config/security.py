@@ -32,8 +32,10 @@ class RiskLimits(Strict):
     max_notional: Decimal | None = Field(
         default=None,
         gt=0,
-        description="largest quantity x price of one opening order; needs a price (the order's limit/stop, the "
-        "signal's price, or a broker quote), else the order is rejected",
+        description="largest quantity x price of one opening order, at the highest price it may fill at: a buy "
+        "limit (or stop-limit) at its limit, any other order at the largest of its limit/stop, the signal's price and "
+        "the broker's quote (asked for whenever this is set; without one, the signal's price is trusted as sent); "
+        "with no price at all the order is rejected",
     )
     max_position: Decimal | None = Field(
         default=None,

@@ -180,14 +180,17 @@ class Executor:
         for attempt in range(2):
             held, open_orders = await _position_and_orders(broker, symbol)
             position = held.quantity if held else Decimal(0)
-            market = await market_context(broker, job.signal, sub, symbol, held.avg_price if held else None)
+            # With a max_notional, the broker's quote too: the signal's `price` is whatever the sender wrote.
+            priced = self.guard is not None and self.guard.values_notional(sub)
+            avg_price = held.avg_price if held else None
+            market = await market_context(broker, job.signal, sub, symbol, avg_price, quote=priced)
             plan = resolve(job.signal, position, open_orders, sub, market)
             if plan.state != "executed":
                 return plan.state, again + plan.decision
             if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
-                price = job.signal.price if job.signal.price is not None else market.quote
                 buys, sells = _working(open_orders, plan.cancel)
-                proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, price, buys, sells)
+                proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, job.signal.price, buys, sells,
+                                    market.quote)  # fmt: skip
                 refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
                                                       hold=(job.signal_id, job.subscription))  # fmt: skip
                 if refusal is not None:

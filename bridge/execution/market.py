@@ -24,18 +24,21 @@ def _needs_equity(signal: Signal, sub: Subscription) -> bool:
 
 
 async def market_context(broker: Broker, signal: Signal, sub: Subscription, symbol: str,
-                         avg_price: Decimal | None) -> Market:  # fmt: skip
-    """Ask the broker only for what this signal needs: equity for equity sizing, a quote when no price came."""
+                         avg_price: Decimal | None, quote: bool = False) -> Market:  # fmt: skip
+    """Ask the broker only for what this signal needs: equity for equity sizing, a quote when no price came.
+
+    `quote=True` asks for the quote even when the signal has a price: the risk limits value orders at it.
+    """
     equity = None
     if _needs_equity(signal, sub):
         equity = (await broker.fetch_account()).equity
-    quote = None
+    last = None
     fetch_quote = getattr(broker, "fetch_quote", None)
-    if signal.price is None and fetch_quote is not None:
+    if (signal.price is None or quote) and fetch_quote is not None:
         try:
-            quote = await fetch_quote(symbol)
+            last = await fetch_quote(symbol)
         except Exception as exc:  # a missing quote is not fatal: sizing that needs one says so
             log.warning("no quote for %s: %r", symbol, exc)
     capabilities = getattr(broker, "capabilities", None)
     brackets = bool(getattr(capabilities, "brackets", False))
-    return Market(avg_price=avg_price, equity=equity, quote=quote, now=utcnow(), brackets=brackets)
+    return Market(avg_price=avg_price, equity=equity, quote=last, now=utcnow(), brackets=brackets)

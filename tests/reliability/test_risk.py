@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,14 +13,17 @@ import pytest
 from bridge.config.security import RiskLimits
 from bridge.risk import Breaker, Proposal, breach
 from bridge.signals.resolve import Leg
-from tests.conftest import Daemon
+from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
+from tests.fakes.server import LocalServer
 from tests.security.conftest import RELAXED, rows, strategy
 
 D = Decimal
 
 
-def entry(qty: str, side: str = "buy", limit: str | None = None) -> Leg:
-    return Leg("entry", side, D(qty), "limit" if limit else "market", D(limit) if limit else None)  # type: ignore[arg-type]
+def entry(qty: str, side: str = "buy", limit: str | None = None, stop: str | None = None) -> Leg:
+    kind = "stop" if stop else "limit" if limit else "market"
+    return Leg("entry", side, D(qty), kind, D(limit) if limit else None, D(stop) if stop else None)  # type: ignore[arg-type]
 
 
 def exit_(qty: str, side: str = "sell") -> Leg:
@@ -27,8 +31,9 @@ def exit_(qty: str, side: str = "sell") -> Leg:
 
 
 def proposal(*legs: Leg, position: str = "0", price: str | None = "100", ticker: str = "AMD", buys: str = "0",
-             sells: str = "0") -> Proposal:  # fmt: skip
-    return Proposal(ticker, ticker, D(position), legs, None if price is None else D(price), D(buys), D(sells))
+             sells: str = "0", quote: str | None = None) -> Proposal:  # fmt: skip
+    return Proposal(ticker, ticker, D(position), legs, None if price is None else D(price), D(buys), D(sells),
+                    None if quote is None else D(quote))  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -42,6 +47,14 @@ def proposal(*legs: Leg, position: str = "0", price: str | None = "100", ticker:
         (RiskLimits(max_notional=D(1000)), proposal(entry("10.01")), 0, "1001 notional, over risk.max_notional 1000"),
         (RiskLimits(max_notional=D(1000)), proposal(entry("20", limit="50")), 0, None),
         (RiskLimits(max_notional=D(1000)), proposal(entry("1"), price=None), 0, "needs a price"),
+        # A marketable sell limit, or a buy stop the market already passed, fills near the market, not at its price.
+        (RiskLimits(max_notional=D(1000)), proposal(entry("11", "sell", limit="0.01")), 0, "at 100 is 1100 notional"),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("11", stop="1")), 0, "at 100 is 1100 notional"),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("10", stop="101")), 0, "at 101 is 1010 notional"),
+        # The broker's quote counts too: the signal's price is whatever the sender wrote.
+        (RiskLimits(max_notional=D(1000)), proposal(entry("10"), price="1", quote="150"), 0, "at 150 is 1500"),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("10"), price=None, quote="100"), 0, None),
+        (RiskLimits(max_notional=D(1000)), proposal(entry("20", limit="50"), quote="150"), 0, None),
         (RiskLimits(max_position=D(5)), proposal(entry("5")), 0, None),
         (RiskLimits(max_position=D(5)), proposal(entry("1"), position="5"), 0, "leave long 6 AMD, over risk.max_posit"),
         (RiskLimits(max_position=D(5)), proposal(exit_("5"), entry("5", "sell"), position="5"), 0, None),
@@ -162,6 +175,41 @@ def test_max_position_counts_entries_still_working_at_the_broker(start_daemon: A
     assert "100 more in buy orders still working (long 200 if they fill)" in second["decision"]
     working = rows(daemon.db, "SELECT quantity FROM paper_orders WHERE status = 'open' AND symbol = 'AMD'")
     assert [D(r["quantity"]) for r in working] == [100], "only the first entry reached the broker"
+
+
+def test_a_sell_limit_far_below_the_market_is_valued_at_the_market_under_max_notional(start_daemon: Any) -> None:
+    """A short of 100,000 AMD as a sell limit at 0.01, AMD at 100: 10,000,000 of exposure, not 1,000."""
+    daemon: Daemon = start_daemon({"sq": strategy()}, top="risk: {max_notional: 10000}\n")
+    final = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "sell", "quantity": 100000, "price": 100,
+                                           "orderType": "limit", "limitPrice": 0.01}).json()["id"])  # fmt: skip
+    assert final["state"] == "rejected", final["decision"]
+    assert "at 100 is 10000000 notional, over risk.max_notional 10000" in final["decision"]
+    assert rows(daemon.db, "SELECT count(*) FROM paper_orders")[0][0] == 0
+
+
+def test_max_notional_values_a_market_order_at_the_quote_not_at_a_forged_signal_price(tmp_path: Path) -> None:
+    """AMD trades at 150 at Alpaca (the fake): a market buy of 500 claiming `"price": 1` is 75,000, not 500."""
+    fake = FakeAlpaca()
+    with LocalServer(fake.app) as server:
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}}}\n"
+            "risk: {max_notional: 10000}\n"
+            "brokers:\n  alpaca:\n    plugin: alpaca\n"
+            f"    options: {{key_id: {KEY_ID}, secret_key: '${{ALPACA_SECRET}}', base_url: '{server.url}',"
+            f" data_url: '{server.url}', max_requests_per_minute: 6000}}\n"
+            f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: alpaca\n"
+        )
+        daemon = Daemon(config=config, port=port, env={"ALPACA_SECRET": SECRET_KEY}).start()
+        try:
+            final = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "buy", "quantity": 500,
+                                                   "price": 1}).json()["id"])  # fmt: skip
+        finally:
+            daemon.stop()
+    assert final["state"] == "rejected", final["decision"]
+    assert "at 150 is 75000 notional, over risk.max_notional 10000" in final["decision"]
+    assert not fake.order_requests, "an order over max_notional reached the venue"
 
 
 FLAKY_VENUE = '''
