@@ -4,10 +4,11 @@ Market orders fill at once at the best price known (the order's reference price 
 else the last price seen for the symbol); with no price at all the fill price is recorded as
 unknown rather than invented. Limit, stop, stop-limit and trailing-stop orders rest until a known
 price (from a later signal or `observe_price`) crosses them. Bracket children wait until their
-entry fills, then rest as one-cancels-other. Day orders expire at the session close. Every create
-is idempotent by client order id, as a careful venue would be. The executor books its orders in the
-transaction that commits their plan (`create_order_in_journal`): the book never holds an order whose
-plan a crash lost, nor the journal an order the book lost.
+entry fills, then rest as one-cancels-other. Day orders expire at the session close; an IOC or FOK
+order that does not fill on arrival is canceled at once. Every create is idempotent by client order
+id, as a careful venue would be. The executor books its orders in the transaction that commits their
+plan (`create_order_in_journal`): the book never holds an order whose plan a crash lost, nor the
+journal an order the book lost.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bridge.store.db import Store, iso, transaction, utcnow
 
 RESTING = ("open", "partially_filled")
 EXPIRY_RECHECK = 1.0  # seconds: how late, at worst, a day order placed by another instance (a reload's) expires
+IMMEDIATE = ("ioc", "fok")  # time in force of orders that fill on arrival or not at all
 STATUS = {"held": "submitted"}  # children waiting for their entry are accepted but not yet working
 
 
@@ -247,6 +249,8 @@ class PaperBroker:
                 self._fill(row, price, now)
             else:
                 self._try_fill(row, price, now)
+            if request.time_in_force in IMMEDIATE:
+                self._cancel_unfilled(request.client_order_id, now)
             final = self._row(request.client_order_id)  # day orders were expired above, in this transaction
         assert final is not None
         return _order(final)
@@ -452,6 +456,15 @@ class PaperBroker:
             "WHERE broker = ? AND client_order_id = ?",
             (status, str(filled), _text(price), iso(now), self.name, coid),
         )
+
+    def _cancel_unfilled(self, client_order_id: str, now: datetime) -> None:
+        """An immediate-or-cancel (fill-or-kill) order that did not fill on arrival is canceled, as at a venue.
+
+        The book fills an order whole or not at all, so IOC and FOK end alike: never left working for a later
+        price to fill. Its bracket children, still waiting for it, go with it.
+        """
+        self._cancel_where("client_order_id = ? AND status IN ('open', 'partially_filled')", (client_order_id,), now)
+        self._cancel_where("parent_client_order_id = ? AND status = 'held'", (client_order_id,), now)
 
     def _cancel_where(self, condition: str, args: tuple[str, ...], now: datetime) -> None:
         self.store.conn.execute(

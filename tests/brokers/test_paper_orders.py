@@ -373,6 +373,27 @@ async def test_an_expired_day_entry_cancels_its_waiting_children(fresh_store: St
 
 
 # ---------------------------------------------------------------------------------------------
+# immediate orders: IOC and FOK fill on arrival or not at all
+
+
+@pytest.mark.parametrize("tif", ["ioc", "fok"])
+async def test_an_unmarketable_ioc_or_fok_limit_is_canceled_not_left_resting(fresh_store: Store, tif: str) -> None:
+    """A buy limit at 95 with the market at 100 cannot fill now: it is canceled, and a later dip fills nothing."""
+    broker, _ = await paper(fresh_store)
+    placed = await broker.create_order(req("ioc", "buy", "10", "limit", price="100", limit="95", tif=tif))
+    await see(broker, "94")
+    assert (placed.status, await status(broker, "ioc"), await position(broker)) == ("canceled", ("canceled", None), 0)
+
+
+async def test_a_marketable_ioc_limit_fills_and_an_unfilled_one_takes_its_bracket_along(fresh_store: Store) -> None:
+    broker, _ = await paper(fresh_store)
+    filled = await broker.create_order(req("now", "buy", "10", "limit", price="100", limit="101", tif="ioc"))
+    await broker.create_order(bracket_entry(price="102", limit="100", tif="ioc"))
+    children = [(await broker.fetch_order(coid)).status for coid in ("tp", "stop")]
+    assert (filled.status, await broker.fetch_open_orders(), children) == ("filled", [], ["canceled", "canceled"])
+
+
+# ---------------------------------------------------------------------------------------------
 # quotes
 
 
