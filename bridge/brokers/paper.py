@@ -4,11 +4,12 @@ Market orders fill at once at the best price known (the order's reference price 
 else the last price seen for the symbol); with no price at all the fill price is recorded as
 unknown rather than invented. Limit, stop, stop-limit and trailing-stop orders rest until a known
 price (from a later signal or `observe_price`) crosses them. Bracket children wait until their
-entry fills, then rest as one-cancels-other. Day orders expire at the session close; an IOC or FOK
-order that does not fill on arrival is canceled at once. Every create is idempotent by client order
-id, as a careful venue would be. The executor books its orders in the transaction that commits their
-plan (`create_order_in_journal`): the book never holds an order whose plan a crash lost, nor the
-journal an order the book lost.
+entry fills, then rest as one-cancels-other. Day orders expire at the session close, and so do opg
+and cls orders (there is no auction: they work as day orders); an IOC or FOK order that does not
+fill on arrival is canceled at once. Every create is idempotent by client order id, as a careful
+venue would be. The executor books its orders in the transaction that commits their plan
+(`create_order_in_journal`): the book never holds an order whose plan a crash lost, nor the journal
+an order the book lost.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from bridge.store.db import Store, iso, transaction, utcnow
 RESTING = ("open", "partially_filled")
 EXPIRY_RECHECK = 1.0  # seconds: how late, at worst, a day order placed by another instance (a reload's) expires
 IMMEDIATE = ("ioc", "fok")  # time in force of orders that fill on arrival or not at all
+# Time in force of orders that end with the session. An opg (cls) order takes part in one opening (closing)
+# auction only; the book runs no auctions, so it works as a day order, which at least ends it at the close.
+SESSION = ("day", "opg", "cls")
 STATUS = {"held": "submitted"}  # children waiting for their entry are accepted but not yet working
 
 
@@ -42,7 +46,7 @@ class PaperOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cash: Decimal = Field(default=Decimal(100000), ge=0, description="starting cash")
-    session_close: time = Field(default=time(16, 0), description="when day orders expire, local time")
+    session_close: time = Field(default=time(16, 0), description="when day (and opg, cls) orders expire, local time")
     timezone: str = Field(default="America/New_York", description="time zone of session_close")
 
 
@@ -280,7 +284,7 @@ class PaperBroker:
         tif = tif or str(getattr(r, "time_in_force", "gtc"))
         symbol = symbol or str(getattr(r, "symbol", ""))
         expires = None
-        if tif == "day":
+        if tif in SESSION:
             expires = iso(rules.day_order_expiry(now, self.options.session_close, self.options.timezone))
             if status != "filled" and (self._earliest_expiry is None or expires < self._earliest_expiry):
                 self._earliest_expiry = expires

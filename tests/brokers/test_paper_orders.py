@@ -358,6 +358,21 @@ async def test_the_session_close_and_its_time_zone_are_options(fresh_store: Stor
     assert (await broker.fetch_order("day")).status == "canceled"
 
 
+@pytest.mark.parametrize("tif", ["opg", "cls"])
+async def test_an_auction_order_that_did_not_fill_does_not_work_on_the_next_day(fresh_store: Store, tif: str) -> None:
+    """An opg (cls) order takes part in one auction only; there is none here, so it ends at the close, as a day order.
+
+    Placed before Monday's open, it may not fill on Tuesday's dip.
+    """
+    broker, clock = await paper(fresh_store, ny(2026, 1, 5, 8, 0))
+    await broker.create_order(req("auction", "buy", "10", "limit", price="100", limit="95", tif=tif))
+    clock.now = ny(2026, 1, 5, 15, 59)
+    assert ids(await broker.fetch_open_orders()) == ["auction"]
+    clock.now = ny(2026, 1, 6, 10, 0)
+    await see(broker, "94")
+    assert (await status(broker, "auction"), await position(broker)) == (("canceled", None), 0)
+
+
 async def test_bracket_children_are_gtc_and_outlive_their_day_entry_s_session(fresh_store: Store) -> None:
     broker, clock = await paper(fresh_store, ny(2026, 1, 5, 15, 0))
     await broker.create_order(bracket_entry(kind="market", price="100", tif="day"))
