@@ -2,14 +2,15 @@
 
 Market orders fill at once at the best price known (the order's reference price from the signal,
 else the last price seen for the symbol); with no price at all the fill price is recorded as
-unknown rather than invented. Limit, stop, stop-limit and trailing-stop orders rest until a known
-price (from a later signal or `observe_price`) crosses them. Bracket children wait until their
-entry fills, then rest as one-cancels-other. Day orders expire at the session close, and so do opg
-and cls orders (there is no auction: they work as day orders); an IOC or FOK order that does not
-fill on arrival is canceled at once. Every create is idempotent by client order id, as a careful
-venue would be. The executor books its orders in the transaction that commits their plan
-(`create_order_in_journal`): the book never holds an order whose plan a crash lost, nor the journal
-an order the book lost.
+unknown rather than invented. A limit marketable on arrival fills at that price too, not at its
+limit, as at a venue. Limit, stop, stop-limit and trailing-stop orders rest until a known price
+(from a later signal or `observe_price`) crosses them; a resting limit fills at its limit. Bracket
+children wait until their entry fills, then rest as one-cancels-other. Day orders expire at the
+session close, and so do opg and cls orders (there is no auction: they work as day orders); an IOC
+or FOK order that does not fill on arrival is canceled at once. Every create is idempotent by client
+order id, as a careful venue would be. The executor books its orders in the transaction that commits
+their plan (`create_order_in_journal`): the book never holds an order whose plan a crash lost, nor
+the journal an order the book lost.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ class PaperBroker:
             if request.type == "market":  # with bracket children, which start working with its fill
                 self._fill(row, price, now)
             else:
-                self._try_fill(row, price, now)
+                self._try_fill(row, price, now, arriving=True)
             if request.time_in_force in IMMEDIATE:
                 self._cancel_unfilled(request.client_order_id, now)
             final = self._row(request.client_order_id)  # day orders were expired above, in this transaction
@@ -332,7 +333,8 @@ class PaperBroker:
             if current is not None and current["status"] == "open":
                 self._try_fill(current, price, now)
 
-    def _try_fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime) -> None:
+    def _try_fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime, arriving: bool = False) -> None:
+        """Fill the order if `price` makes it executable; `arriving`: it was just placed, so it meets the market."""
         if price is None:
             return
         stop = _dec(row["stop_price"])
@@ -345,7 +347,7 @@ class PaperBroker:
             )
         limit = _dec(row["limit_price"])
         if rules.triggers(row["type"], row["side"], price, limit, stop):
-            self._fill(row, rules.fill_price(row["type"], price, limit), now)
+            self._fill(row, rules.fill_price(row["type"], row["side"], price, limit, arriving), now)
         elif row["type"] == "stop_limit" and rules.triggers("stop", row["side"], price, None, stop):
             # Triggered but not marketable at its limit: from now on it is a plain resting limit, as at a venue.
             self.store.conn.execute(

@@ -33,9 +33,18 @@ def triggers(order_type: str, side: str, price: Decimal, limit: Decimal | None, 
     return False
 
 
-def fill_price(order_type: str, price: Decimal, limit: Decimal | None) -> Decimal:
-    """Limit orders fill at their limit (the conservative price); stops at the price that triggered them."""
-    return limit if order_type == "limit" and limit is not None else price
+def fill_price(order_type: str, side: str, price: Decimal, limit: Decimal | None, arriving: bool = False) -> Decimal:
+    """Where an executable order fills with the market at `price`; stops fill at the price that triggered them.
+
+    A limit marketable on arrival fills at the market, the better of the two for the trader, as at a venue
+    (a sell limit at 0.01 with the market at 100 sells near 100). A resting limit a later price crosses fills
+    at its limit: the conservative price, since a price seen only says the market reached the limit.
+    """
+    if order_type != "limit" or limit is None:
+        return price
+    if arriving:
+        return min(limit, price) if side == "buy" else max(limit, price)
+    return limit
 
 
 def average(

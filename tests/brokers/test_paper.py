@@ -120,6 +120,18 @@ async def test_limit_order_rests_until_a_price_crosses_it_and_can_be_canceled(fr
     assert await broker.fetch_open_orders() == []
 
 
+@pytest.mark.parametrize(("side", "limit"), [("sell", "0.01"), ("buy", "150")])
+async def test_a_limit_marketable_on_arrival_fills_at_the_market_not_at_its_limit(
+    fresh_store: Store, side: str, limit: str
+) -> None:
+    """Market at 100: a sell limit at 0.01 (a buy limit at 150) meets the market, as at a venue, not its own limit."""
+    broker = await _broker(fresh_store)
+    order = await broker.create_order(_req("lim", side, "10", price="100", type="limit", limit_price=Decimal(limit)))
+    assert (order.status, order.avg_fill_price) == ("filled", Decimal(100))
+    cash = (await broker.fetch_account()).cash
+    assert cash == Decimal(100000 + (1000 if side == "sell" else -1000))
+
+
 async def test_a_price_that_fills_a_resting_order_is_committed_before_observe_price_returns(
     fresh_store: Store,
 ) -> None:
