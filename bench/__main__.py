@@ -164,7 +164,7 @@ server: {{host: 127.0.0.1, port: {port}{", intake_process: true" if split else "
 database: bridge.db
 durability: {durability}
 brokers:
-  paper: {{plugin: paper}}
+  paper: {{plugin: paper, options: {{cash: 100000000}}}}  # buying power never refuses a benchmark's order
 strategies:
   bench:
     token: {TOKEN}

@@ -7,10 +7,12 @@ limit, as at a venue. Limit, stop, stop-limit and trailing-stop orders rest unti
 (from a later signal or `observe_price`) crosses them; a resting limit fills at its limit. Bracket
 children wait until their entry fills, then rest as one-cancels-other. Day orders expire at the
 session close, and so do opg and cls orders (there is no auction: they work as day orders); an IOC
-or FOK order that does not fill on arrival is canceled at once. Every create is idempotent by client
-order id, as a careful venue would be. The executor books its orders in the transaction that commits
-their plan (`create_order_in_journal`): the book never holds an order whose plan a crash lost, nor
-the journal an order the book lost.
+or FOK order that does not fill on arrival is canceled at once. The account has no margin: an order
+that would open more than the equity that positions and working orders leave is refused, as a venue
+refuses one beyond the buying power, instead of driving the cash negative. Every create is
+idempotent by client order id, as a careful venue would be. The executor books its orders in the
+transaction that commits their plan (`create_order_in_journal`): the book never holds an order whose
+plan a crash lost, nor the journal an order the book lost.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ class PaperOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cash: Decimal = Field(default=Decimal(100000), ge=0, description="starting cash")
+    cash: Decimal = Field(
+        default=Decimal(100000), ge=0, description="starting cash; no margin: orders beyond the equity are refused"
+    )
     session_close: time = Field(default=time(16, 0), description="when day (and opg, cls) orders expire, local time")
     timezone: str = Field(default="America/New_York", description="time zone of session_close")
 
@@ -124,13 +128,18 @@ class PaperBroker:
         """Nothing to release: the book lives in the journal."""
 
     async def fetch_account(self) -> Account:
-        """Cash, and equity valued at the last prices seen."""
+        """Cash, equity valued at the last prices seen, and the buying power left."""
         return await self.store.read(self._account)
 
-    def _account(self) -> Account:
+    def _account(self, committed: Decimal | None = None) -> Account:
+        """The account; buying power is the equity not yet held by positions or by working orders.
+
+        A cash account without margin: every position, long or short, holds its value at the last price
+        seen, and each working order what it would open (`_committed`, passed in when already known).
+        """
         conn = self.store.conn
         cash = self._cash()
-        equity = cash
+        equity, exposure = cash, Decimal(0)
         for pos in conn.execute(
             "SELECT p.quantity, p.avg_price, q.price FROM paper_positions p LEFT JOIN paper_prices q "
             "ON q.broker = p.broker AND q.symbol = p.symbol WHERE p.broker = ?",
@@ -138,7 +147,60 @@ class PaperBroker:
         ):
             mark = _dec(pos["price"]) or _dec(pos["avg_price"]) or Decimal(0)
             equity += Decimal(pos["quantity"]) * mark
-        return Account(cash=cash, equity=equity, buying_power=max(equity, Decimal(0)))
+            exposure += abs(Decimal(pos["quantity"])) * mark
+        held = self._committed()[0] if committed is None else committed
+        return Account(cash=cash, equity=equity, buying_power=max(equity - exposure - held, Decimal(0)))
+
+    def _committed(self) -> tuple[Decimal, dict[tuple[str, str], Decimal]]:
+        """What working orders hold: the value of what they would open, and what they close of each (symbol, side).
+
+        Bracket children only ever close (see `_fill`), so they hold nothing.
+        """
+        held: dict[str, Decimal] = {}
+        closed: dict[tuple[str, str], Decimal] = {}
+        committed = Decimal(0)
+        for row in self.store.conn.execute(
+            # The status list matches the partial index paper_orders_working; expired day orders hold nothing.
+            "SELECT symbol, side, type, quantity, filled_quantity, limit_price, stop_price FROM paper_orders "
+            "WHERE broker = ? AND status IN ('open', 'partially_filled', 'held') AND parent_client_order_id IS NULL "
+            "AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at",
+            (self.name, iso(self.clock())),
+        ).fetchall():
+            symbol, side = row["symbol"], row["side"]
+            if symbol not in held:
+                held[symbol] = self._held(symbol)
+            left = Decimal(row["quantity"]) - Decimal(row["filled_quantity"])
+            before = closed.get((symbol, side), Decimal(0))
+            opens = rules.opening(held[symbol], side, left, before)
+            closed[(symbol, side)] = before + left - opens
+            price = rules.cost_price(side, row["type"], _dec(row["limit_price"]), _dec(row["stop_price"]),
+                                     self._last_price(symbol))  # fmt: skip
+            committed += opens * (price or Decimal(0))
+        return committed, closed
+
+    def _check_buying_power(self, request: OrderRequest) -> None:
+        """Refuse, before anything is written, an order whose opening part costs more than the buying power left.
+
+        Only what opens or adds to a position counts, at the most it may fill at. With no price known at all
+        nothing can be counted (and such a fill moves no cash: its price is recorded as unknown).
+        """
+        committed, closed = self._committed()
+        symbol, side = request.symbol, request.side
+        opens = rules.opening(self._held(symbol), side, request.quantity, closed.get((symbol, side), Decimal(0)))
+        known = request.reference_price if request.reference_price is not None else self._last_price(symbol)
+        price = rules.cost_price(side, request.type, request.limit_price, request.stop_price, known)
+        if opens <= 0 or price is None:
+            return
+        account = self._account(committed)
+        if opens * price <= account.buying_power:
+            return
+        if self._row(request.client_order_id) is not None:  # a resend of an order the book holds: say so, as ever
+            raise DuplicateClientOrderId(f"client order id {request.client_order_id} already used")
+        raise OrderRejected(
+            f"insufficient buying power: the {side} of {opens:f} {symbol} at {price:f} costs {opens * price:.2f}, "
+            f"and paper account {self.name!r} has {account.buying_power:.2f} left (equity {account.equity:.2f}, "
+            "no margin); trade smaller, or close positions or cancel working orders first"
+        )
 
     async def fetch_positions(self) -> list[Position]:
         """Every non-zero position."""
@@ -234,6 +296,7 @@ class PaperBroker:
             raise OrderRejected(f"quantity must be positive, got {request.quantity}")
         if request.type == "trailing_stop" and request.trail_amount is None and request.trail_percent is None:
             raise OrderRejected("a trailing_stop order needs trail_amount or trail_percent")
+        self._check_buying_power(request)
         now = self.clock()
         conn = self.store.conn
         if request.type == "market" and request.take_profit is None and request.stop_loss is None:
@@ -418,11 +481,15 @@ class PaperBroker:
 
     def _closable(self, symbol: str, side: str) -> Decimal:
         """How much of the position an order on `side` can close (none when flat or on that side already)."""
+        held = self._held(symbol)
+        return max(held, Decimal(0)) if side == "sell" else max(-held, Decimal(0))
+
+    def _held(self, symbol: str) -> Decimal:
+        """The signed position in `symbol` (0 when flat)."""
         row = self.store.conn.execute(
             "SELECT quantity FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
         ).fetchone()
-        held = Decimal(row["quantity"]) if row else Decimal(0)
-        return max(held, Decimal(0)) if side == "sell" else max(-held, Decimal(0))
+        return Decimal(row["quantity"]) if row else Decimal(0)
 
     def _book_fill(self, coid: str, symbol: str, side: str, qty: Decimal, price: Decimal | None,
                    now: datetime) -> None:  # fmt: skip

@@ -47,6 +47,27 @@ def fill_price(order_type: str, side: str, price: Decimal, limit: Decimal | None
     return limit
 
 
+def opening(held: Decimal, side: str, quantity: Decimal, closed: Decimal) -> Decimal:
+    """The part of an order that opens or adds to a position: what is left once it closed what it can of `held`.
+
+    `closed` is how much of `held` earlier working orders on the same side close already.
+    """
+    closable = max(held, Decimal(0)) if side == "sell" else max(-held, Decimal(0))
+    return max(quantity - max(closable - closed, Decimal(0)), Decimal(0))
+
+
+def cost_price(side: str, order_type: str, limit: Decimal | None, stop: Decimal | None,
+               market: Decimal | None) -> Decimal | None:  # fmt: skip
+    """The price buying power counts an order at: the most it may fill at, as far as is known.
+
+    A buy limit (stop-limit) never pays more than its limit; any other order may fill at the market
+    whatever its limit or stop says, so it counts at the largest of them. None: no price is known.
+    """
+    if side == "buy" and order_type in ("limit", "stop_limit") and limit is not None:
+        return limit
+    return max((price for price in (limit, stop, market) if price is not None), default=None)
+
+
 def average(
     old: Decimal, old_avg: Decimal | None, signed: Decimal, price: Decimal | None, new: Decimal
 ) -> Decimal | None:

@@ -168,6 +168,54 @@ async def test_sell_stop_triggers_when_the_price_falls_through_it(fresh_store: S
     assert await broker.fetch_positions() == []
 
 
+# ---------------------------------------------------------------------------------------------
+# buying power: a cash account without margin
+
+
+async def test_a_buy_beyond_the_cash_is_refused_rather_than_driving_cash_negative(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store, cash="1000")
+    assert (await broker.fetch_account()).buying_power == Decimal(1000)
+    with pytest.raises(OrderRejected, match=r"insufficient buying power: the buy of 100 SQ at 100 costs 10000\.00"):
+        await broker.create_order(_req("big", qty="100", price="100"))
+    account = await broker.fetch_account()
+    assert (account.cash, await broker.fetch_positions(), await broker.fetch_open_orders()) == (Decimal(1000), [], [])
+    with pytest.raises(OrderNotFound):
+        await broker.fetch_order("big")  # refused before anything was written
+
+
+async def test_a_short_sale_far_beyond_the_equity_is_refused(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store, cash="1000")
+    with pytest.raises(OrderRejected, match="insufficient buying power"):
+        await broker.create_order(_req("short", side="sell", qty="1000", price="100"))
+    assert await broker.fetch_positions() == []
+
+
+async def test_positions_and_working_orders_hold_buying_power_and_closing_needs_none(fresh_store: Store) -> None:
+    """Many small buys cannot add up past the cash either; a resting entry holds its share until it ends."""
+    broker = await _broker(fresh_store, cash="1000")
+    await broker.create_order(_req("a", qty="6", price="100"))  # 600 held by the position
+    resting = _req("rest", qty="3", price="100", type="limit", limit_price=Decimal(99))
+    assert (await broker.create_order(resting)).status == "open"  # 297 held by the working order
+    assert (await broker.fetch_account()).buying_power == Decimal(103)
+    with pytest.raises(OrderRejected, match="insufficient buying power"):
+        await broker.create_order(_req("b", qty="2", price="100"))
+    await broker.cancel_order("rest")
+    await broker.create_order(_req("b", qty="4", price="100"))  # the cash is spent exactly, never below 0
+    await broker.create_order(_req("exit", side="sell", qty="10", price="100"))  # closing needs no buying power
+    account = await broker.fetch_account()
+    assert (account.cash, account.buying_power, await broker.fetch_positions()) == (Decimal(1000), Decimal(1000), [])
+
+
+async def test_a_resend_of_an_order_the_book_holds_is_a_duplicate_even_when_it_could_not_be_paid_again(
+    fresh_store: Store,
+) -> None:
+    """After a crash the executor resends a pending order: the answer must say the book has it, not refuse it."""
+    broker = await _broker(fresh_store, cash="1000")
+    await broker.create_order(_req("all", qty="10", price="100"))
+    with pytest.raises(DuplicateClientOrderId):
+        await broker.create_order(_req("all", qty="10", price="100"))
+
+
 async def test_unknown_order_and_bad_quantity(fresh_store: Store) -> None:
     broker = await _broker(fresh_store)
     with pytest.raises(OrderNotFound):
