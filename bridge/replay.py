@@ -59,8 +59,12 @@ def recorded_signals(db: Path, since: datetime | None, strategy: str | None) -> 
 
 
 def paper_config(loaded: LoadedConfig, database: Path) -> LoadedConfig:
-    """`loaded` with every broker swapped for a paper broker (keeping a paper broker's own options)."""
-    brokers = {name: BrokerConfig(plugin="paper", options=b.options if b.plugin == "paper" else {})
+    """`loaded` with every broker swapped for a paper broker (keeping a paper broker's own options).
+
+    A live account's size is not known here: its stand-in takes every order, as the live broker took them.
+    """
+    brokers = {name: BrokerConfig(plugin="paper", options=b.options if b.plugin == "paper" else
+                                  {"unlimited_buying_power": True})
                for name, b in loaded.config.brokers.items()}  # fmt: skip
     config = loaded.config.model_copy(update={"brokers": brokers, "database": str(database)})
     return replace(loaded, config=config)

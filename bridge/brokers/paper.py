@@ -51,6 +51,10 @@ class PaperOptions(BaseModel):
     cash: Decimal = Field(
         default=Decimal(100000), ge=0, description="starting cash; no margin: orders beyond the equity are refused"
     )
+    unlimited_buying_power: bool = Field(
+        default=False,
+        description="true: no buying-power check, cash may go negative (bridge replay's stand-ins for live brokers)",
+    )
     session_close: time = Field(default=time(16, 0), description="when day (and opg, cls) orders expire, local time")
     timezone: str = Field(default="America/New_York", description="time zone of session_close")
 
@@ -184,6 +188,8 @@ class PaperBroker:
         Only what opens or adds to a position counts, at the most it may fill at. With no price known at all
         nothing can be counted (and such a fill moves no cash: its price is recorded as unknown).
         """
+        if self.options.unlimited_buying_power:
+            return
         committed, closed = self._committed()
         symbol, side = request.symbol, request.side
         opens = rules.opening(self._held(symbol), side, request.quantity, closed.get((symbol, side), Decimal(0)))
@@ -191,8 +197,11 @@ class PaperBroker:
         price = rules.cost_price(side, request.type, request.limit_price, request.stop_price, known)
         if opens <= 0 or price is None:
             return
+        cost = opens * price
+        if self._well_within(cost, committed):
+            return
         account = self._account(committed)
-        if opens * price <= account.buying_power:
+        if cost <= account.buying_power:
             return
         if self._row(request.client_order_id) is not None:  # a resend of an order the book holds: say so, as ever
             raise DuplicateClientOrderId(f"client order id {request.client_order_id} already used")
@@ -201,6 +210,22 @@ class PaperBroker:
             f"and paper account {self.name!r} has {account.buying_power:.2f} left (equity {account.equity:.2f}, "
             "no margin); trade smaller, or close positions or cancel working orders first"
         )
+
+    def _well_within(self, cost: Decimal, committed: Decimal) -> bool:
+        """Whether `cost` is clearly inside the buying power, by one sum SQLite does in floats.
+
+        Every order on the webhook path is checked, and `_account`'s exact sum in decimals costs a Python loop
+        over every position. Equity less exposure is the cash less twice the shorts' value, so one aggregate
+        gives the buying power; near the edge (within a cent, or a part in a million) the exact sum decides.
+        """
+        row = self.store.conn.execute(
+            "SELECT COALESCE(SUM(CAST(p.quantity AS REAL) * COALESCE(NULLIF(CAST(q.price AS REAL), 0),"
+            " NULLIF(CAST(p.avg_price AS REAL), 0), 0)), 0) FROM paper_positions p LEFT JOIN paper_prices q"
+            " ON q.broker = p.broker AND q.symbol = p.symbol WHERE p.broker = ? AND p.quantity LIKE '-%'",
+            (self.name,),
+        ).fetchone()
+        left = float(self._cash()) + 2 * float(row[0]) - float(committed)  # row[0]: the shorts' value, negative
+        return float(cost) <= left - max(0.01, abs(left) * 1e-6)
 
     async def fetch_positions(self) -> list[Position]:
         """Every non-zero position."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -188,6 +189,32 @@ async def test_a_short_sale_far_beyond_the_equity_is_refused(fresh_store: Store)
     with pytest.raises(OrderRejected, match="insufficient buying power"):
         await broker.create_order(_req("short", side="sell", qty="1000", price="100"))
     assert await broker.fetch_positions() == []
+
+
+async def test_a_stand_in_with_unlimited_buying_power_takes_what_a_live_account_took(fresh_store: Store) -> None:
+    """`bridge replay` puts one in for each live broker, whose size it does not know."""
+    options = PaperOptions(cash=Decimal(1000), unlimited_buying_power=True)
+    broker = PaperBroker(options, BrokerContext(name="paper", store=fresh_store))
+    await broker.connect()
+    order = await broker.create_order(_req("big", qty="100", price="100"))
+    assert (order.status, (await broker.fetch_account()).cash) == ("filled", Decimal(-9000))
+
+
+def test_replay_stands_in_for_a_live_broker_with_unlimited_buying_power(tmp_path: Path) -> None:
+    from bridge.config.load import load_config
+    from bridge.replay import paper_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "brokers:\n  live: {plugin: alpaca, options: {key_id: k, secret_key: s}}\n  paper: {plugin: paper, options: "
+        "{cash: 5000}}\nstrategies:\n  s1:\n    token: tok-0123456789abcdef\n    subscriptions:\n"
+        "      - broker: live\n      - broker: paper\n"
+    )
+    brokers = paper_config(load_config(config), tmp_path / "replay.db").config.brokers
+    assert {name: (b.plugin, b.options) for name, b in brokers.items()} == {
+        "live": ("paper", {"unlimited_buying_power": True}),
+        "paper": ("paper", {"cash": 5000}),  # a paper account keeps its own size
+    }
 
 
 async def test_positions_and_working_orders_hold_buying_power_and_closing_needs_none(fresh_store: Store) -> None:
