@@ -124,7 +124,7 @@ class Subscription(Strict):
     fractional: bool = Field(default=False, description="allow fractional quantities; otherwise round down")
     tickers: list[str] | None = Field(default=None, description="only these tickers trade here (before ticker_map)")
     ticker_map: dict[str, str] = Field(
-        default_factory=dict, description="signal ticker -> broker symbol, e.g. {NQ1!: MNQZ2026}"
+        default_factory=dict, description="signal ticker -> broker symbol, e.g. {NQ1!: MNQZ2026}; ignores case"
     )
     order_type: OrderTypeName = Field(default="market", description="entry order type")
     exit_order_type: OrderTypeName = Field(default="market", description="exit order type")

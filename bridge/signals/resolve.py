@@ -76,8 +76,16 @@ def describe_position(quantity: Decimal) -> str:
 
 
 def broker_symbol(sub: Subscription, ticker: str) -> str:
-    """The broker's symbol for a signal's ticker (`ticker_map`, e.g. NQ1! -> MNQZ2026)."""
-    return sub.ticker_map.get(ticker, ticker)
+    """The broker's symbol for a signal's ticker (`ticker_map`, e.g. NQ1! -> MNQZ2026), matched ignoring case.
+
+    `tickers` and `allowed_symbols` ignore case: a ticker they let through in other letters than the map's
+    key must not reach the broker unmapped.
+    """
+    mapped = sub.ticker_map.get(ticker)
+    if mapped is not None or not sub.ticker_map:
+        return ticker if mapped is None else mapped
+    folded = ticker.upper()
+    return next((symbol for key, symbol in sub.ticker_map.items() if key.upper() == folded), ticker)
 
 
 class _Planner:

@@ -315,6 +315,7 @@ def test_broker_symbol_maps_only_listed_tickers() -> None:
     assert broker_symbol(mapping, "NQ1!") == "MNQZ2026"
     assert broker_symbol(mapping, "ES1!") == "MESZ2026"
     assert broker_symbol(mapping, "AMD") == "AMD"
+    assert broker_symbol(mapping, "nq1!") == "MNQZ2026"  # `tickers` lets it through ignoring case: so does the map
     assert broker_symbol(sub(), "NQ1!") == "NQ1!"
 
 
