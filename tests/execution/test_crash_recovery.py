@@ -428,10 +428,16 @@ class SlowPaper(PaperBroker):
 '''
 
 
-def test_a_signal_arriving_during_recovery_runs_after_the_interrupted_one_and_only_once(make_daemon: Any) -> None:
+def on_venue(make_daemon: Any, module: str, source: str, cls: str) -> Daemon:
+    """A daemon, not started, whose broker is the plugin class `cls` written as `module.py` beside its config."""
     daemon: Daemon = make_daemon(start=False)
-    (daemon.config.parent / "slowvenue.py").write_text(SLOW_VENUE)
-    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: slowvenue:SlowPaper"))
+    (daemon.config.parent / f"{module}.py").write_text(source)
+    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", f"plugin: {module}:{cls}"))
+    return daemon
+
+
+def test_a_signal_arriving_during_recovery_runs_after_the_interrupted_one_and_only_once(make_daemon: Any) -> None:
+    daemon = on_venue(make_daemon, "slowvenue", SLOW_VENUE, "SlowPaper")
     store = Store(daemon.db)
     store.open_sync()
     interrupted = seed_signal(store, "XYZ", "buy", age=1)
@@ -546,9 +552,7 @@ class LateVenue(PaperBroker):
 
 
 def test_a_resumed_plan_sends_nothing_after_an_order_whose_outcome_is_still_unknown(make_daemon: Any) -> None:
-    daemon: Daemon = make_daemon(start=False)
-    (daemon.config.parent / "latevenue.py").write_text(LATE_VENUE)
-    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: latevenue:LateVenue"))
+    daemon = on_venue(make_daemon, "latevenue", LATE_VENUE, "LateVenue")
     store = Store(daemon.db)
     store.open_sync()
     swap = seed_signal(store, "LATE", "sell", age=1)
