@@ -118,6 +118,10 @@ def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
         logging.getLogger(name).propagate = True
     # APScheduler logs every job run at INFO; the bridge logs what the jobs lead to.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO: a notification URL holds a token (normalised by httpx, so it may
+    # escape the redaction of the URL as configured), and a line per proxied webhook says nothing new.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def write_directly() -> None:

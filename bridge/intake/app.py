@@ -51,7 +51,6 @@ async def build_intake_app(directory: Path) -> Starlette:
     _, version, loaded = first
     setup_logging(loaded.secrets())
     logging.getLogger("uvicorn.access").propagate = False  # as the daemon's `access_log=False`
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per proxied request says nothing new
     cap = loaded.config.database_max_mb
     store = Store(
         loaded.database_path(),

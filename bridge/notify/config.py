@@ -51,7 +51,20 @@ class NotifyTarget(Strict):
 
     def secrets(self) -> list[str]:
         """Values that must never be logged: tokens, and URLs that embed one (Discord's, a webhook's)."""
-        return [s for s in (self.bot_token, self.access_token, self.url) if s]
+        found = [s for s in (self.bot_token, self.access_token, self.url) if s]
+        return found + _as_sent(self.url) if self.url else found
+
+
+def _as_sent(url: str) -> list[str]:
+    """`url` as httpx sends and prints it (lowercased host, no default port, percent-encoded), if it differs."""
+    import httpx  # only for a config with a notification URL: most setups never load it
+
+    try:
+        sent = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):  # delivery fails too, and logs no URL
+        return []
+    # The whole URL only: its path alone ("/USD" of an ntfy topic) could mask a ticker ("BTC/USD") or a payload.
+    return [str(sent)] if str(sent) != url else []
 
 
 class Notifications(Strict):

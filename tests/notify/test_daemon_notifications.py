@@ -34,3 +34,22 @@ def test_rejected_signal_filled_order_and_halt_are_notified(make_daemon: Any) ->
     for raw in r.received:
         assert TOKEN.encode() not in raw.body and ADMIN.encode() not in raw.body
     assert r.base not in daemon.output()  # the target's URL is never logged
+
+
+HOOK_SECRET = "whk-" + "5c4b3a29181706f5e4d3"  # the secret part of a Discord-style webhook URL
+
+
+def test_a_notification_url_spelled_differently_by_httpx_is_not_logged_in_clear(make_daemon: Any) -> None:
+    """httpx sends `http://LocalHost:<port>/...` to (and would log) `http://localhost:<port>/...`: the URL as
+    configured no longer matches it, yet the webhook's secret must not reach the log."""
+    with Receiver() as r:
+        url = f"http://LocalHost:{r.port}/api/webhooks/1/{HOOK_SECRET}"
+        extra = f"notifications:\n  targets:\n    - type: discord\n      url: {url}\n      name: ops\n"
+        daemon = make_daemon(extra=extra)
+        rejected = daemon.post({"ticker": "MSFT", "action": "exit"})  # exit while flat: signal.rejected
+        daemon.wait_final(rejected.json()["id"])
+        r.wait(1)
+        daemon.stop()
+    assert r.received[0].path.endswith(HOOK_SECRET)  # delivered to the configured URL
+    log = daemon.output()
+    assert HOOK_SECRET not in log, [line for line in log.splitlines() if HOOK_SECRET in line]
