@@ -109,14 +109,14 @@ class Bridge:
 
     async def _recover_once(self) -> None:
         while True:
-            unresolved = await resolve_orders(self.store, self._brokers())
+            unresolved = await resolve_orders(self.store, self._brokers(), self.publish)
             if not unresolved:
                 break
             log.warning("trading halted: %d order(s) of unknown outcome; retrying in %gs", len(unresolved),
                         RECOVERY_RETRY_SECONDS)  # fmt: skip
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue,
-                                                  queued=self._recovered)  # fmt: skip
+                                                  queued=self._recovered, publish=self.publish)  # fmt: skip
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
         await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down
@@ -189,7 +189,7 @@ class Bridge:
     # -- signals ------------------------------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """Tell metrics and notifications about an event found outside an execution (by a job)."""
+        """Tell metrics and notifications about an event found outside an execution (by a job, by recovery)."""
         self.executor.emit(event)
 
     def submit(self, job: Job) -> None:

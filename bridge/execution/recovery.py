@@ -14,15 +14,25 @@ from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
 from bridge.models import Signal
+from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.signals.parse import parse_payload
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
 
 log = logging.getLogger("bridge.recovery")
+Publish = Callable[[Event], None]  # metrics and notifications (`Bridge.publish`); returns at once
 
 
-async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> list[str]:
-    """Ask the broker about every pending/unknown order; return the ids still unresolved."""
+def _unheard(event: Event) -> None:
+    """Nobody listens (a test, a tool): events go nowhere."""
+
+
+async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publish: Publish = _unheard) -> list[str]:
+    """Ask the broker about every pending/unknown order; return the ids still unresolved.
+
+    Each status it finds is published as an order change: no later step reports it (the resumed plan skips an
+    answered order, and the order jobs see a final one as closed), so a fill found here would go unheard.
+    """
     unresolved: list[str] = []
     rows = await store.run(journal.unresolved_orders, store.conn)
     for row in rows:
@@ -49,14 +59,17 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None]) -> lis
                         journal.update_order, store.conn, coid, status="pending", error="not found at broker"
                     )
             else:  # its signal already ended: the order never reached the broker and never will
-                await store.run(journal.update_order, store.conn, coid, status="rejected",
-                                error="never reached the broker (not found there after a restart)")  # fmt: skip
+                error = "never reached the broker (not found there after a restart)"
+                await store.run(journal.update_order, store.conn, coid, status="rejected", error=error)
+                publish(order_event(row["strategy"], row["subscription"], row["broker"], row["symbol"], row["side"],
+                                    row["quantity"], "rejected", None, error, None))  # fmt: skip
             continue
         except Exception as exc:
             log.warning("cannot resolve order %s with broker %s yet: %r", coid, row["broker"], exc)
             unresolved.append(coid)
             continue
-        await store.run(journal.update_order, store.conn, coid, order)
+        if await store.run(journal.record_order_change, store.conn, coid, order):
+            publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
         log.info("resolved order %s with broker %s: %s", coid, row["broker"], order.status)
     return unresolved
 
@@ -89,10 +102,12 @@ def journaled_signal(row: sqlite3.Row) -> Signal:
 
 
 async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callable[[Job], None],
-                           queued: Container[tuple[str, str]] = ()) -> tuple[int, int]:  # fmt: skip
+                           queued: Container[tuple[str, str]] = (),
+                           publish: Publish = _unheard) -> tuple[int, int]:  # fmt: skip
     """Re-queue interrupted executions younger than max_signal_age and expire the rest; return the counts.
 
     Executions in `queued` (signal, subscription) are left alone: an earlier attempt already queued them.
+    An execution ended here is published as the executor publishes the ones it ends.
     """
     resumed = expired = 0
     for row in await store.run(journal.unfinished_executions, store.conn):
@@ -112,9 +127,7 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
             decision = (
                 f"expired: the daemon restarted {age:.0f}s after the signal (max_signal_age {max_signal_age:g}s){note}"
             )
-            await store.run(
-                journal.finish_execution, store.conn, row["signal_id"], row["subscription"], "expired", decision
-            )
+            await _finish(store, row, "expired", decision, publish)
             expired += 1
             continue
         try:
@@ -125,10 +138,14 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
                 journal.close_pending, store.conn, planned, "not sent: the journaled signal could not be rebuilt"
             )
             decision = f"failed: the journaled signal could not be rebuilt at start-up ({type(exc).__name__}: {exc})"
-            await store.run(
-                journal.finish_execution, store.conn, row["signal_id"], row["subscription"], "failed", decision
-            )
+            await _finish(store, row, "failed", decision, publish)
             continue
         enqueue(Job(row["signal_id"], row["strategy"], row["subscription"], signal, received))
         resumed += 1
     return resumed, expired
+
+
+async def _finish(store: Store, row: sqlite3.Row, state: str, decision: str, publish: Publish) -> None:
+    """End an interrupted execution without running it, and say so (`signal.failed` is news to the operator)."""
+    await store.run(journal.finish_execution, store.conn, row["signal_id"], row["subscription"], state, decision)
+    publish(signal_event(row["strategy"], row["subscription"], row["ticker"], row["signal_id"], state, decision))

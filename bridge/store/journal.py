@@ -273,8 +273,8 @@ def unfinished_executions(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 def unresolved_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Orders whose outcome at the broker is not known: planned (maybe sent) or ambiguous."""
     return conn.execute(
-        "SELECT o.*, e.state AS execution_state FROM orders o JOIN executions e "
-        "ON e.signal_id = o.signal_id AND e.subscription = o.subscription "
+        "SELECT o.*, e.state AS execution_state, s.strategy FROM orders o JOIN executions e "
+        "ON e.signal_id = o.signal_id AND e.subscription = o.subscription JOIN signals s ON s.id = o.signal_id "
         "WHERE o.status IN ('pending', 'unknown') ORDER BY o.created_at"
     ).fetchall()
 

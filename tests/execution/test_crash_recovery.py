@@ -25,10 +25,12 @@ from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.execution.executor import client_order_id
 from bridge.models import FINAL_SIGNAL_STATES, OrderRequest
+from bridge.notify.events import Event
 from bridge.signals.resolve import describe_position
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
 from tests.conftest import Daemon
+from tests.notify.receiver import Receiver
 
 FINAL = tuple(sorted(FINAL_SIGNAL_STATES))
 SUB = "paper"  # the subscription key of the default config's single `- broker: paper`
@@ -428,6 +430,35 @@ class SlowPaper(PaperBroker):
 '''
 
 
+def test_an_order_found_filled_by_start_up_recovery_is_notified(make_daemon: Any) -> None:
+    """README: a fill is notified "at once, or of a resting order once the bridge finds it filled at the broker".
+    After a crash between the broker's fill and its journaling, recovery finds the order filled; the resumed plan
+    skips it as answered and the order jobs see nothing open: recovery itself must tell of the fill."""
+    with Receiver() as r:
+        extra = f"notifications:\n  targets:\n    - type: webhook\n      url: {r.base}/hook\n      name: ops\n"
+        daemon: Daemon = make_daemon(extra=extra, start=False)
+        store = Store(daemon.db)
+        store.open_sync()
+        signal_id = seed_signal(store, "AAA", "buy", age=1)
+        (coid,) = seed_plan(store, signal_id, "AAA", [("entry", "buy")])
+        store.close_sync()
+
+        async def venue() -> None:  # the broker filled it; the daemon died before recording the answer
+            venue_store = Store(daemon.db)
+            await venue_store.open()
+            await broker_accepts(venue_store, coid, "AAA", "buy")
+            await venue_store.close()
+
+        asyncio.run(venue())
+        daemon.start()
+        assert wait_final(daemon, signal_id)["state"] == "executed"
+        assert orders_of(daemon.db, signal_id)["entry"]["status"] == "filled"
+        r.wait(1)
+        daemon.stop()
+    bodies = [json.loads(x.body) for x in r.received]
+    assert [(b["kind"], b["data"]["symbol"]) for b in bodies] == [("order.filled", "AAA")]
+
+
 def on_venue(make_daemon: Any, module: str, source: str, cls: str) -> Daemon:
     """A daemon, not started, whose broker is the plugin class `cls` written as `module.py` beside its config."""
     daemon: Daemon = make_daemon(start=False)
@@ -490,11 +521,14 @@ async def test_an_unknown_order_of_a_finished_signal_that_the_broker_never_got_i
     coid = await fresh_store.run(seed)
     broker = PaperBroker(PaperOptions(), BrokerContext(name="paper", store=fresh_store))
     await broker.connect()
-    assert await resolve_orders(fresh_store, {"paper": broker}) == []
+    published: list[Event] = []
+    assert await resolve_orders(fresh_store, {"paper": broker}, published.append) == []
     row = await fresh_store.run(lambda: fresh_store.conn.execute("SELECT * FROM orders").fetchone())
     assert (row["client_order_id"], row["status"]) == (coid, "rejected")
     assert "never reached the broker" in row["error"]
-    assert await resolve_orders(fresh_store, {"paper": broker}) == []  # nothing left to ask about
+    assert [(e.kind, e.data["symbol"]) for e in published] == [("order.rejected", "LOST")]  # told, as any rejection
+    assert await resolve_orders(fresh_store, {"paper": broker}, published.append) == []  # nothing left to ask about
+    assert len(published) == 1
     assert await fresh_store.run(journal.unresolved_orders, fresh_store.conn) == []
 
 

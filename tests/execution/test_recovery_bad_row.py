@@ -13,6 +13,7 @@ from bridge.config.secrets import redacted_json
 from bridge.execution.executor import Job
 from bridge.execution.recovery import interrupted_jobs, journaled_signal
 from bridge.ids import new_id
+from bridge.notify.events import Event
 from bridge.service import Bridge
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
@@ -44,6 +45,8 @@ async def test_one_signal_that_cannot_be_rebuilt_fails_alone_and_trading_opens(t
     store.close_sync()
 
     bridge = Bridge(load_config(config), scheduling=False, watching=False)
+    published: list[Event] = []
+    bridge.executor.observers.append(published.append)  # what metrics and notifications hear
     await bridge.start()
     try:
         await asyncio.wait_for(bridge.ready(), timeout=5)  # trading opened
@@ -57,6 +60,8 @@ async def test_one_signal_that_cannot_be_rebuilt_fails_alone_and_trading_opens(t
         journal_db.close()
     assert states[broken].startswith("failed: failed: the journaled signal could not be rebuilt"), states[broken]
     assert states[intact].startswith("executed"), states[intact]
+    ended = {e.data["signal_id"]: e.kind for e in published if e.kind.startswith("signal.")}
+    assert ended == {broken: "signal.failed", intact: "signal.executed"}  # the operator hears of the failure
 
 
 def test_a_short_numeric_secret_is_masked_in_strings_and_the_payload_stays_json() -> None:
