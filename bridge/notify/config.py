@@ -76,12 +76,18 @@ class Notifications(Strict):
         description="which events are sent: " + ", ".join(KINDS),
     )
     queue_size: int = Field(
-        default=1000, ge=1, le=100_000, description="events waiting to be sent; beyond it new ones are dropped"
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="events waiting to be sent, and waiting for each target; beyond it new ones are dropped",
     )
     timeout: float = Field(default=5.0, gt=0, le=60, description="seconds per delivery attempt")
     retries: int = Field(default=4, ge=0, le=20, description="further attempts after a failed delivery")
     backoff: float = Field(
-        default=1.0, ge=0, le=300, description="seconds before the first retry; doubles after each attempt"
+        default=1.0,
+        ge=0,
+        le=300,
+        description="seconds before the first retry; doubles after each attempt, up to 300 s between attempts",
     )
 
     def secrets(self) -> list[str]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bridge.notify.config import Notifications, NotifyTarget
@@ -18,7 +20,9 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("bridge.notify")
-MAX_PARALLEL = 8  # deliveries in flight at once; a slow receiver cannot pile up unbounded tasks
+# Deliveries in flight at once to one target; each target has its own, so a dead one never holds back another.
+MAX_PARALLEL = 8
+MAX_RETRY_WAIT = 300.0  # seconds; a receiver's Retry-After (or the doubled backoff) is never waited longer
 DISCORD_LIMIT = 2000  # characters in one Discord message
 TELEGRAM_LIMIT = 4096
 URGENT = ("signal.failed", "order.rejected", "reload.failed", "halt")
@@ -58,15 +62,35 @@ def render(target: NotifyTarget, event: Event) -> Delivery:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds a 429 asks us to wait (header, or Discord's/Telegram's JSON), if it says."""
-    header = response.headers.get("retry-after")
-    with contextlib.suppress(ValueError):
-        if header is not None:
-            return float(header)
-        data = response.json()
-        value = data.get("retry_after") or (data.get("parameters") or {}).get("retry_after")
-        return float(value) if value is not None else None
-    return None
+    """Seconds a 429 asks us to wait (header, or Discord's/Telegram's JSON), at most MAX_RETRY_WAIT, if it says."""
+    value: Any = response.headers.get("retry-after")
+    if value is None:
+        with contextlib.suppress(ValueError):  # not JSON (or not text): it says nothing
+            data = response.json()
+            # Discord: {"retry_after": 1.5}; Telegram: {"parameters": {"retry_after": 3}}; anything else: nothing.
+            found = data if isinstance(data, dict) else {}
+            inner = found.get("parameters")
+            value = found.get("retry_after") or (inner.get("retry_after") if isinstance(inner, dict) else None)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):  # absent, an HTTP date, or not a number
+        return None
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_WAIT)  # "inf" or a day: a slot is not held that long
+
+
+@dataclass
+class Lane:
+    """One target's deliveries: how many are in flight, and those waiting for one of its slots."""
+
+    busy: int = 0
+    waiting: collections.deque[tuple[NotifyTarget, Event, Notifications]] = field(default_factory=collections.deque)
+
+
+def _lane_key(target: NotifyTarget) -> tuple[str | None, ...]:
+    """Where a target's deliveries go: targets that share it share its slots (a reload keeps them)."""
+    return (target.type, target.url, target.api_url, target.bot_token, target.chat_id)
 
 
 class Notifier:
@@ -80,7 +104,8 @@ class Notifier:
         self._queue: asyncio.Queue[Event] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_PARALLEL)
+        self._lanes: dict[tuple[str | None, ...], Lane] = {}
+        self._stopping = False
         self._transport = transport
         self._client: httpx.AsyncClient | None = None  # made on the first delivery: most setups never notify
 
@@ -114,30 +139,60 @@ class Notifier:
             settings = self.settings()
             for target in settings.targets:
                 if event.kind in (target.events or settings.events):
-                    await self._slots.acquire()  # waits only for a free slot, never for a delivery to finish
-                    task = asyncio.create_task(self._deliver(target, event, settings))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
+                    self._dispatch(target, event, settings)
             self._queue.task_done()
 
-    async def _deliver(self, target: NotifyTarget, event: Event, settings: Notifications) -> None:
+    def _dispatch(self, target: NotifyTarget, event: Event, settings: Notifications) -> None:
+        """Start a delivery on a free slot of the target's lane, or queue it there; never waits."""
+        lane = self._lanes.setdefault(_lane_key(target), Lane())
+        if lane.busy < MAX_PARALLEL:
+            lane.busy += 1
+            self._start(lane, (target, event, settings))
+        elif len(lane.waiting) < settings.queue_size:
+            lane.waiting.append((target, event, settings))
+        else:  # this target has not taken the last queue_size events (down, or rate limiting us): drop for it alone
+            self.dropped += 1
+            log.warning("notifications to %s are %d behind; dropped %s", target.label, settings.queue_size,
+                        event.kind)  # fmt: skip
+
+    def _start(self, lane: Lane, item: tuple[NotifyTarget, Event, Notifications]) -> None:
+        task = asyncio.create_task(self._deliver(lane, *item))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    def _done(self, lane: Lane, target: NotifyTarget) -> None:
+        """A delivery ended: its slot takes the lane's next waiting delivery, or is freed."""
+        if lane.waiting and not self._stopping:
+            self._start(lane, lane.waiting.popleft())
+            return
+        lane.busy -= 1
+        if lane.busy == 0 and not lane.waiting and self._lanes.get(_lane_key(target)) is lane:
+            del self._lanes[_lane_key(target)]  # idle: a target a reload removed leaves nothing behind
+
+    async def _deliver(self, lane: Lane, target: NotifyTarget, event: Event, settings: Notifications) -> None:
         try:
-            request = render(target, event)
-            delay = settings.backoff
-            for attempt in range(settings.retries + 1):
-                wait = await self._attempt(target, request, settings.timeout)
-                if wait is None:
-                    self.sent += 1
-                    return
-                if wait < 0 or attempt == settings.retries:
-                    break
-                await asyncio.sleep(max(wait, delay))
-                delay *= 2
+            await self._try_deliver(target, event, settings)
+        except Exception:  # a bug here must not end the delivery silently (the log masks the target's secrets)
             self.failed += 1
-            log.error("notification %s to %s not delivered after %d attempt(s)", event.kind, target.label,
-                      attempt + 1)  # fmt: skip
+            log.exception("notification %s to %s failed", event.kind, target.label)
         finally:
-            self._slots.release()
+            self._done(lane, target)
+
+    async def _try_deliver(self, target: NotifyTarget, event: Event, settings: Notifications) -> None:
+        request = render(target, event)
+        delay = settings.backoff
+        for attempt in range(settings.retries + 1):
+            wait = await self._attempt(target, request, settings.timeout)
+            if wait is None:
+                self.sent += 1
+                return
+            if wait < 0 or attempt == settings.retries:
+                break
+            await asyncio.sleep(min(max(wait, delay), MAX_RETRY_WAIT))
+            delay *= 2
+        self.failed += 1
+        log.error("notification %s to %s not delivered after %d attempt(s)", event.kind, target.label,
+                  attempt + 1)  # fmt: skip
 
     async def _attempt(self, target: NotifyTarget, request: Delivery, timeout: float) -> float | None:
         """None when delivered; seconds to wait before retrying; -1 when retrying cannot help."""
@@ -168,6 +223,7 @@ class Notifier:
     async def stop(self, grace: float = 2.0) -> None:
         """Give pending notifications a moment, then cancel what is left and close the client."""
         await self.drain(grace)
+        self._stopping = True  # a canceled delivery does not start the next one waiting
         tasks = [t for t in (self._worker, *self._inflight) if t is not None]
         for task in tasks:
             task.cancel()

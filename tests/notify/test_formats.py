@@ -6,11 +6,12 @@ import asyncio
 import json
 import time
 
+import httpx
 import pytest
 
 from bridge.notify.config import Notifications, NotifyTarget
 from bridge.notify.events import Event
-from bridge.notify.send import Notifier
+from bridge.notify.send import MAX_RETRY_WAIT, Notifier, _retry_after
 from tests.notify.receiver import Receiver
 
 EVENT = Event("signal.rejected", "sq/paper AMD: rejected: exit while flat", {"ticker": "AMD"})
@@ -112,3 +113,56 @@ async def test_events_a_target_did_not_ask_for_are_not_sent() -> None:
         await asyncio.to_thread(r.wait, 1)
         await notifier.stop()
     assert [json.loads(x.body)["kind"] for x in r.received] == ["halt"]
+
+
+async def test_a_dead_target_does_not_hold_back_a_healthy_targets_notifications() -> None:
+    """A Discord webhook whose host is down (connection refused, retried with backoff) must not stall the
+    ntfy target the operator relies on: each target has its own delivery slots."""
+    healthy: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "dead.example":
+            raise httpx.ConnectError("connection refused", request=request)
+        healthy.append(time.monotonic())
+        return httpx.Response(200)
+
+    config = Notifications(
+        targets=[NotifyTarget(type="discord", url="https://dead.example/api/webhooks/1/x", name="discord"),
+                 NotifyTarget(type="ntfy", url="https://ntfy.example/ops", name="ntfy")],
+        backoff=1.0, retries=3, events=["halt"],
+    )  # fmt: skip
+    notifier = Notifier(lambda: config, transport=httpx.MockTransport(handler))
+    notifier.start()
+    try:
+        for i in range(20):
+            notifier.submit(Event("halt", f"halt {i}"))
+        deadline = time.monotonic() + 2.0  # a healthy receiver answers 20 requests in milliseconds
+        while len(healthy) < 20 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert len(healthy) == 20, f"the healthy target got {len(healthy)} of 20 notifications within 2 s"
+    finally:
+        await notifier.stop(grace=0)
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'{"parameters": "soon"}', b'{"retry_after": {"s": 1}}', b"\xff"])
+async def test_a_429_with_an_unexpected_body_is_retried(body: bytes) -> None:
+    answers = [httpx.Response(429, content=body), httpx.Response(200)]
+    config = settings(NotifyTarget(type="telegram", bot_token=BOT_TOKEN, chat_id="1"), retries=1)
+    notifier = Notifier(lambda: config, transport=httpx.MockTransport(lambda request: answers.pop(0)))
+    notifier.start()
+    try:
+        notifier.submit(EVENT)
+        await notifier.drain(5)
+    finally:
+        await notifier.stop()
+    assert (notifier.sent, notifier.failed, answers) == (1, 0, [])
+
+
+ODD_WAITS = [("2.5", 2.5), ("86400", MAX_RETRY_WAIT), ("inf", MAX_RETRY_WAIT), ("-5", None), ("nan", None),
+             ("Wed, 21 Oct 2026 07:28:00 GMT", None)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("header", "wait"), ODD_WAITS)
+def test_a_retry_after_is_capped_and_nonsense_is_ignored(header: str, wait: float | None) -> None:
+    """A receiver's Retry-After never holds a delivery longer than MAX_RETRY_WAIT; one that is no wait is none."""
+    assert _retry_after(httpx.Response(429, headers={"retry-after": header})) == wait
