@@ -33,7 +33,9 @@ class NotifyTarget(Strict):
     chat_id: str | None = Field(default=None, description="telegram: the chat to write to")
     api_url: str = Field(default="https://api.telegram.org", description="telegram: the Bot API's base URL")
     access_token: str | None = Field(default=None, description="ntfy: an access token for a protected topic")
-    events: list[EventKind] | None = Field(default=None, description="only these events go here; null: the block's")
+    events: list[EventKind] | None = Field(
+        default=None, description="only these events go here ([]: none); null: the block's"
+    )
 
     @model_validator(mode="after")
     def _needs(self) -> NotifyTarget:
@@ -43,6 +45,10 @@ class NotifyTarget(Strict):
         elif not self.url or not self.url.startswith(("http://", "https://")):
             raise ValueError(f"a {self.type} target needs url: an http(s) URL")
         return self
+
+    def wants(self, kind: str, default: list[EventKind]) -> bool:
+        """Whether events of `kind` go here: its own list when it has one (`[]`: none), else the block's."""
+        return kind in (default if self.events is None else self.events)
 
     @property
     def label(self) -> str:

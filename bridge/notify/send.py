@@ -124,7 +124,7 @@ class Notifier:
     def submit(self, event: Event) -> None:
         """Queue an event if any target wants it; never waits (a full queue drops it, with a warning)."""
         settings = self.settings()
-        if self._queue is None or not any(event.kind in (t.events or settings.events) for t in settings.targets):
+        if self._queue is None or not any(t.wants(event.kind, settings.events) for t in settings.targets):
             return
         try:
             self._queue.put_nowait(event)
@@ -138,7 +138,7 @@ class Notifier:
             event = await self._queue.get()
             settings = self.settings()
             for target in settings.targets:
-                if event.kind in (target.events or settings.events):
+                if target.wants(event.kind, settings.events):
                     self._dispatch(target, event, settings)
             self._queue.task_done()
 

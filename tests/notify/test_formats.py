@@ -166,3 +166,12 @@ ODD_WAITS = [("2.5", 2.5), ("86400", MAX_RETRY_WAIT), ("inf", MAX_RETRY_WAIT), (
 def test_a_retry_after_is_capped_and_nonsense_is_ignored(header: str, wait: float | None) -> None:
     """A receiver's Retry-After never holds a delivery longer than MAX_RETRY_WAIT; one that is no wait is none."""
     assert _retry_after(httpx.Response(429, headers={"retry-after": header})) == wait
+
+
+async def test_a_target_with_an_empty_event_list_gets_no_event() -> None:
+    """`events: []` on a target ("only these events go here": none) must not mean "the block's events"."""
+    with Receiver() as r:
+        muted = NotifyTarget(type="webhook", url=f"{r.base}/muted", events=[])
+        config = settings(muted, NotifyTarget(type="webhook", url=f"{r.base}/hook"))
+        await deliver(config, r)
+    assert [x.path for x in r.received] == ["/hook"]
