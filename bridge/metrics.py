@@ -166,8 +166,13 @@ class CountWebhooks:
         await self.app(scope, receive, counting_send)
 
 
-def off_admin_listener(request: Request, admin_port: int | None) -> bool:
-    """True when `server.admin_port` is set and the request did not arrive on it (answer 404, as /api does)."""
+def off_admin_listener(request: Request) -> bool:
+    """True when `server.admin_port` is set and the request did not arrive on it (answer 404, as /api does).
+
+    The port is the one the listeners were opened with (`app.state.admin_port`): a reload that changes
+    `server.admin_port` opens no listener, so until a restart the admin side stays where it is.
+    """
+    admin_port: int | None = request.app.state.admin_port
     if admin_port is None:
         return False
     local = request.scope.get("server")
@@ -178,7 +183,7 @@ async def metrics_endpoint(request: Request) -> Response:
     """`GET /metrics`: Prometheus text format; `Authorization: Bearer <server.admin_token>`."""
     bridge: Bridge = request.app.state.bridge
     server = bridge.loaded.config.server
-    if off_admin_listener(request, server.admin_port):
+    if off_admin_listener(request):
         return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
     if not bearer_matches(server.admin_token, request.headers.get("authorization")):
         hint = "send Authorization: Bearer <server.admin_token>" if server.admin_token else "set server.admin_token"

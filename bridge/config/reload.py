@@ -192,6 +192,9 @@ class Reloader:
         if (server_old.host, server_old.port) != (server_new.host, server_new.port):
             log.warning("server.host/port changed: the daemon keeps listening on %s:%d until it restarts",
                         server_old.host, server_old.port)  # fmt: skip
+        if server_old.admin_port != server_new.admin_port:
+            log.warning("server.admin_port changed: it takes effect when the daemon restarts (the admin API, /metrics "
+                        "and the dashboard stay where they are)")  # fmt: skip
         if server_old.intake_process != server_new.intake_process:
             log.warning("server.intake_process changed: it takes effect when the daemon restarts")
         return ReloadStatus(True, self.clock(), None, trigger, changes, tuple(warnings))

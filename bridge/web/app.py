@@ -119,12 +119,16 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/api/resume", resume, methods=["POST"]),
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
+    # The admin port the listeners are opened with: a reload cannot move them, so /api, /metrics and the dashboard
+    # keep telling the admin listener apart by this one until the daemon restarts.
+    admin_port = loaded.config.server.admin_port
     behind = [Middleware(FromIntakeProcess)] if intake is not None else []  # each request's real sender and listener
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
                     middleware=[*behind, Middleware(CountWebhooks, metrics=metrics),
                                 Middleware(FastWebhook, bridge=bridge),  # webhooks skip what follows
-                                Middleware(AdminListener, admin_port=loaded.config.server.admin_port),
+                                Middleware(AdminListener, admin_port=admin_port),
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     app.state.bridge = bridge
     app.state.metrics = metrics
+    app.state.admin_port = admin_port
     return app

@@ -87,8 +87,7 @@ class Dashboard:
         return session
 
     def _hidden(self, request: Request) -> bool:
-        bridge: Bridge = request.app.state.bridge
-        return off_admin_listener(request, bridge.loaded.config.server.admin_port)
+        return off_admin_listener(request)
 
     async def index(self, request: Request) -> Response:
         """The dashboard, or the sign-in form."""

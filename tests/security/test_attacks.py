@@ -201,3 +201,25 @@ def test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set(start_daemo
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert halted.returncode == 0 and f"127.0.0.1:{admin_port}" in halted.stdout, "the CLI finds the admin listener"
     assert httpx.get(f"{daemon.base}/health").json()["halted"] is True
+
+
+@pytest.mark.parametrize("change", ["moved", "removed"])
+def test_a_reload_changing_admin_port_leaves_the_admin_side_where_it_listens(
+    start_daemon: Callable[..., Daemon], change: str
+) -> None:
+    """docs/security.md: an admin_port change takes effect after a restart; until then /api, /metrics and the
+    dashboard all stay on the listener that exists, and the public one keeps answering 404 there."""
+    from tests.conftest import free_port
+
+    admin_port = free_port()
+    daemon = start_daemon({"sq": strategy()}, server=f"  admin_port: {admin_port}\n")
+    bearer = {"Authorization": f"Bearer {ADMIN}"}
+    admin = f"http://127.0.0.1:{admin_port}"
+    later = f"  admin_port: {free_port()}\n" if change == "moved" else ""
+    daemon.config.write_text(daemon.config.read_text().replace(f"  admin_port: {admin_port}\n", later))
+    reloaded = httpx.post(f"{admin}/api/reload", headers=bearer, timeout=10)
+    assert reloaded.status_code == 200 and reloaded.json()["success"], reloaded.text
+    for path in ("/api/signals", "/metrics", "/"):
+        assert httpx.get(f"{admin}{path}", headers=bearer).status_code == 200, path
+        assert httpx.get(f"{daemon.base}{path}", headers=bearer).status_code == 404, path
+    assert "server.admin_port changed: it takes effect when the daemon restarts" in daemon.wait_output("admin_port")
