@@ -46,14 +46,22 @@ class BackgroundHandler(logging.Handler):
     under load it writes what piled up while it wrote the last batch, instead of being woken for every
     record (a wake-up per record cost more than the record). Records arrive as plain text:
     `RedactSecrets` formatted and redacted them.
+
+    While the writer is stuck (a pipe nobody reads, a blocking log driver) at most MAX_PENDING records wait;
+    later ones are dropped and counted, and the count is written once writing resumes: a flood of webhooks
+    must not grow the process without bound.
     """
 
     PAUSE = 0.02
+    MAX_PENDING = 10_000
 
     def __init__(self, target: logging.Handler) -> None:
         super().__init__()
         self.target = target
         self._pending: collections.deque[logging.LogRecord] = collections.deque()
+        # Two counters, each written by one side only (emit, under the handler's lock; the writer): no lock shared.
+        self._dropped = 0
+        self._reported = 0
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="bridge-log", daemon=True)
@@ -63,6 +71,9 @@ class BackgroundHandler(logging.Handler):
         if self._stopping:  # no thread writes any more: this record is written now, after what was waiting
             self.drain()
             self.target.handle(record)
+            return
+        if len(self._pending) >= self.MAX_PENDING:
+            self._dropped += 1
             return
         self._pending.append(record)
         if not self._wake.is_set():
@@ -78,13 +89,18 @@ class BackgroundHandler(logging.Handler):
             time.sleep(self.PAUSE)
 
     def drain(self) -> None:
-        """Write every waiting record now."""
+        """Write every waiting record now, then how many were dropped since the last such note, if any."""
         while True:
             try:
                 record = self._pending.popleft()
             except IndexError:  # empty (or emptied by `stop` after a join that timed out)
-                return
+                break
             self.target.handle(record)
+        dropped = self._dropped - self._reported
+        if dropped:
+            self._reported += dropped
+            note = f"{dropped} log line(s) dropped: the log output was blocked and {self.MAX_PENDING} lines waited"
+            self.target.handle(logging.LogRecord("bridge.logs", logging.WARNING, __file__, 0, note, None, None))
 
     def stop(self) -> None:
         """Write what is waiting and end the thread."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from typing import Any
 
 from bridge.logs import BackgroundHandler, RedactSecrets
@@ -65,3 +66,34 @@ def test_a_daemon_stopped_by_sigterm_writes_its_last_log_lines(make_daemon: Any)
     output = daemon.output()
     assert f"signal={answer.json()['id']}" in output  # the webhook's own line
     assert output.rstrip().endswith(f"Finished server process [{pid}]"), output[-500:]
+
+
+class Stuck(logging.Handler):
+    """A stderr that takes no writes until released (a paused terminal, a pipe nobody reads, a blocking log driver)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unblocked = threading.Event()
+        self.written: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.unblocked.wait(10)
+        self.written.append(record.getMessage())
+
+
+def test_the_backlog_is_bounded_while_the_output_is_stuck_and_the_drops_are_counted_once() -> None:
+    """Every webhook logs a line: with stderr blocked, a flood must not grow the process without bound."""
+    target = Stuck()
+    handler = BackgroundHandler(target)
+    record = logging.LogRecord("bridge.webhook", logging.INFO, __file__, 1, "POST /webhook/x/*** 401", None, None)
+    try:
+        for _ in range(50_000):
+            handler.emit(record)
+        assert len(handler._pending) <= 10_000, f"{len(handler._pending)} records held while stderr was blocked"
+    finally:
+        target.unblocked.set()
+        handler.stop()
+    *lines, note = target.written
+    dropped = int(note.split()[0])
+    assert note.endswith("log line(s) dropped: the log output was blocked and 10000 lines waited"), note
+    assert len(lines) + dropped == 50_000 and set(lines) == {record.getMessage()}  # each line written or counted
