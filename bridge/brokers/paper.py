@@ -164,8 +164,11 @@ class PaperBroker:
         closed: dict[tuple[str, str], Decimal] = {}
         committed = Decimal(0)
         for row in self.store.conn.execute(
-            # The status list matches the partial index paper_orders_working; expired day orders hold nothing.
+            # By the partial index of working orders (its status list): left to choose, SQLite took the index on
+            # (broker, parent) and read every order ever placed, on each order's buying-power check. Expired
+            # day orders hold nothing.
             "SELECT symbol, side, type, quantity, filled_quantity, limit_price, stop_price FROM paper_orders "
+            "INDEXED BY paper_orders_working "
             "WHERE broker = ? AND status IN ('open', 'partially_filled', 'held') AND parent_client_order_id IS NULL "
             "AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at",
             (self.name, iso(self.clock())),

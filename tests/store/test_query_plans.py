@@ -50,3 +50,34 @@ def _table(sql: str, alias: str) -> str:
         if word == alias and words[index - 1] in JOURNAL_TABLES:
             return words[index - 1]
     return alias
+
+
+async def test_the_paper_brokers_buying_power_check_reads_working_orders_only(tmp_path: Path) -> None:
+    """It runs for every paper order on the webhook path: a lookup by (broker, parent) read every order ever placed."""
+    from decimal import Decimal
+
+    from bridge.brokers.base import BrokerContext
+    from bridge.brokers.paper import PaperBroker, PaperOptions
+    from bridge.models import OrderRequest
+    from bridge.store.db import Store
+
+    store = Store(tmp_path / "j.db")
+    await store.open()
+    broker = PaperBroker(PaperOptions(), BrokerContext(name="paper", store=store))
+    await broker.connect()
+    request = OrderRequest(client_order_id="c1", symbol="AMD", side="buy", quantity=Decimal(1), type="market",
+                           reference_price=Decimal(50))  # fmt: skip
+
+    def plans() -> list[list[str]]:
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        broker._check_buying_power(request)
+        store.conn.set_trace_callback(None)
+        return [[str(row[3]) for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+                for sql in statements if "paper_orders" in sql]  # fmt: skip
+
+    found = await store.run(plans)
+    await store.close()
+    assert found, "the check read no working orders"
+    for plan in found:
+        assert any("paper_orders_working" in step for step in plan), plan
