@@ -191,7 +191,7 @@ class PaperBroker:
         Only what opens or adds to a position counts, at the most it may fill at. With no price known at all
         nothing can be counted (and such a fill moves no cash: its price is recorded as unknown).
         """
-        if self.options.unlimited_buying_power:
+        if self.options.unlimited_buying_power or self._clearly_affordable(request):
             return
         committed, closed = self._committed()
         symbol, side = request.symbol, request.side
@@ -200,11 +200,8 @@ class PaperBroker:
         price = rules.cost_price(side, request.type, request.limit_price, request.stop_price, known)
         if opens <= 0 or price is None:
             return
-        cost = opens * price
-        if self._well_within(cost, committed):
-            return
         account = self._account(committed)
-        if cost <= account.buying_power:
+        if opens * price <= account.buying_power:
             return
         if self._row(request.client_order_id) is not None:  # a resend of an order the book holds: say so, as ever
             raise DuplicateClientOrderId(f"client order id {request.client_order_id} already used")
@@ -214,21 +211,32 @@ class PaperBroker:
             "no margin); trade smaller, or close positions or cancel working orders first"
         )
 
-    def _well_within(self, cost: Decimal, committed: Decimal) -> bool:
-        """Whether `cost` is clearly inside the buying power, by one sum SQLite does in floats.
+    def _clearly_affordable(self, request: OrderRequest) -> bool:
+        """Whether the whole order fits, at its highest price, in the least the buying power can be: one statement.
 
-        Every order on the webhook path is checked, and `_account`'s exact sum in decimals costs a Python loop
-        over every position. Equity less exposure is the cash less twice the shorts' value, so one aggregate
-        gives the buying power; near the edge (within a cent, or a part in a million) the exact sum decides.
+        Every paper order on the webhook path is checked, and the exact sums in decimals (`_committed`,
+        `_account`) cost a Python loop over every position and working order. Equity less exposure is the cash
+        less twice the shorts' value, and no working order can hold more than all of it at its highest price,
+        so SQLite's float sums bound the buying power from below; near that bound the exact sums decide.
         """
-        row = self.store.conn.execute(
-            "SELECT COALESCE(SUM(CAST(p.quantity AS REAL) * COALESCE(NULLIF(CAST(q.price AS REAL), 0),"
-            " NULLIF(CAST(p.avg_price AS REAL), 0), 0)), 0) FROM paper_positions p LEFT JOIN paper_prices q"
-            " ON q.broker = p.broker AND q.symbol = p.symbol WHERE p.broker = ? AND p.quantity LIKE '-%'",
-            (self.name,),
+        prices = [p for p in (request.limit_price, request.stop_price, request.reference_price) if p is not None]
+        if not prices:
+            return False  # its price is the last one seen: the exact path looks it up
+        cash, shorts, working = self.store.conn.execute(
+            "SELECT (SELECT cash FROM paper_accounts WHERE broker = :broker),"
+            " (SELECT COALESCE(SUM(CAST(p.quantity AS REAL) * COALESCE(NULLIF(CAST(q.price AS REAL), 0),"
+            "  NULLIF(CAST(p.avg_price AS REAL), 0), 0)), 0) FROM paper_positions p LEFT JOIN paper_prices q"
+            "  ON q.broker = p.broker AND q.symbol = p.symbol WHERE p.broker = :broker AND p.quantity LIKE '-%'),"
+            " (SELECT COALESCE(SUM((CAST(o.quantity AS REAL) - CAST(o.filled_quantity AS REAL)) * MAX("
+            "  COALESCE(CAST(o.limit_price AS REAL), 0), COALESCE(CAST(o.stop_price AS REAL), 0),"
+            "  COALESCE(CAST(q.price AS REAL), 0))), 0) FROM paper_orders o INDEXED BY paper_orders_working"
+            "  LEFT JOIN paper_prices q ON q.broker = o.broker AND q.symbol = o.symbol WHERE o.broker = :broker"
+            "  AND o.status IN ('open', 'partially_filled', 'held') AND o.parent_client_order_id IS NULL"
+            "  AND (o.expires_at IS NULL OR o.expires_at > :now))",
+            {"broker": self.name, "now": iso(self.clock())},
         ).fetchone()
-        left = float(self._cash()) + 2 * float(row[0]) - float(committed)  # row[0]: the shorts' value, negative
-        return float(cost) <= left - max(0.01, abs(left) * 1e-6)
+        least = float(self.options.cash if cash is None else cash) + 2 * shorts - working  # shorts: negative
+        return float(request.quantity * max(prices)) <= least - max(0.01, abs(least) * 1e-6)
 
     async def fetch_positions(self) -> list[Position]:
         """Every non-zero position."""
