@@ -235,7 +235,7 @@ class PaperBroker:
             "  AND (o.expires_at IS NULL OR o.expires_at > :now))",
             {"broker": self.name, "now": iso(self.clock())},
         ).fetchone()
-        least = float(self.options.cash if cash is None else cash) + 2 * shorts - working  # shorts: negative
+        least = float(self.options.cash if cash is None else cash) + 2 * float(shorts) - float(working)  # shorts < 0
         return float(request.quantity * max(prices)) <= least - max(0.01, abs(least) * 1e-6)
 
     async def fetch_positions(self) -> list[Position]:
