@@ -165,7 +165,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if path is not None:  # only `plugin_dirs` is needed: a config with other errors still lists its plugins
         import yaml
 
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        from bridge.config.load import yaml_error_line
+
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:  # where its plugin_dirs are cannot be told: say where the file is wrong
+            print(yaml_error_line(exc, str(path), text), file=sys.stderr)
+            return 1
         dirs = data.get("plugin_dirs") if isinstance(data, dict) else None
         configured = [str(d) for d in dirs] if isinstance(dirs, list) else configured
     infos = discover(plugin_dirs(configured, path.resolve().parent if path is not None else Path.cwd()))

@@ -234,6 +234,15 @@ def test_bridge_plugins_lists_the_config_plugin_dirs_and_the_projects_adapters(t
         assert listed[name]["error"] is None, listed[name]["error"]
 
 
+def test_bridge_plugins_with_a_config_yaml_cannot_read_says_where_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text('plugin_dirs: [mine]\nstrategies:\n  s1:\n    token: "tok-unclosed\n')
+    done = run_cli("plugins", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "tok-unclosed" not in done.stderr
+    assert done.stderr.startswith(f"{config}:4: (top): invalid YAML:"), done.stderr
+
+
 async def test_open_broker_names_the_plugin_when_its_constructor_raises(tmp_path: Path) -> None:
     path = write_plugin(tmp_path, "picky", extra="\ndef _init(self, options, context):\n    raise KeyError('x')\n"
                         "MyBroker.__init__ = _init\n")  # fmt: skip
