@@ -188,7 +188,7 @@ class Executor:
             if plan.state != "executed":
                 return plan.state, again + plan.decision
             if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
-                buys, sells = _working(open_orders, plan.cancel)
+                buys, sells = _working(open_orders, plan.cancel, symbol)
                 proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, job.signal.price, buys, sells,
                                     market.quote)  # fmt: skip
                 refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
@@ -437,15 +437,17 @@ def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
 
 
-def _working(open_orders: Sequence[Order], canceled: Sequence[str]) -> tuple[Decimal, Decimal]:
-    """What is left to buy and to sell in the working orders a plan leaves at the broker (bracket children aside).
+def _working(open_orders: Sequence[Order], canceled: Sequence[str], symbol: str) -> tuple[Decimal, Decimal]:
+    """What is left to buy and to sell in the symbol's working orders a plan leaves (bracket children aside).
 
     A take-profit or stop-loss only closes the position its entry opened; every other working order may
-    still fill and move the position past what the plan itself leaves.
+    still fill and move the position past what the plan itself leaves. Orders in other symbols (an adapter
+    that lists them all) move another position.
     """
     buys = sells = Decimal(0)
     for order in open_orders:
-        if order.client_order_id in canceled or order.parent_client_order_id or not order.is_open:
+        mine = order.symbol == symbol and order.is_open and not order.parent_client_order_id
+        if not mine or order.client_order_id in canceled:
             continue
         left = max(order.quantity - order.filled_quantity, Decimal(0))
         if order.side == "buy":
