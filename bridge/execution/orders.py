@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,18 @@ from bridge.signals.resolve import Leg, Plan
 
 CHILD_LEGS = ("take_profit", "stop_loss")
 OrderRow = sqlite3.Row | Mapping[str, Any]  # a journaled order, or the plan's row for it before it is written
+# An order of unknown outcome the venue has not heard of this long after it was sent never reached it (a venue
+# may take a while to list an order it just took; "rejected" is final, so the wait is long). The order jobs
+# close such an order then, and recovery sends nothing again before it where the venue takes a reused id.
+UNKNOWN_GRACE_SECONDS = 600.0
+
+
+def seconds_since_sent(row: OrderRow, now: datetime) -> float:
+    """Since the order went to the broker (`sent_at`); rows from before that was recorded: since their last change.
+
+    Not from its plan: a swap's entry goes out after its exit fills, and a resumed plan after a restart.
+    """
+    return (now - datetime.fromisoformat(row["sent_at"] or row["updated_at"])).total_seconds()
 
 
 def client_order_id(signal_id: str, subscription: str, leg: str) -> str:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
+from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
 from bridge.models import Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.signals.parse import parse_payload
@@ -77,12 +78,9 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:
     """Whether an order of unknown outcome that the broker does not list may yet turn out placed: its venue takes
     a reused client order id again, and it was sent less than the order jobs' wait ago."""
-    from bridge.jobs.orders import UNKNOWN_GRACE_SECONDS  # here: the jobs package imports this module
-
     if type(broker).capabilities.rejects_duplicate_client_order_id:
         return False
-    age = (utcnow() - datetime.fromisoformat(row["sent_at"] or row["updated_at"])).total_seconds()  # as the jobs do
-    return age <= UNKNOWN_GRACE_SECONDS
+    return seconds_since_sent(row, utcnow()) <= UNKNOWN_GRACE_SECONDS
 
 
 def journaled_signal(row: sqlite3.Row) -> Signal:

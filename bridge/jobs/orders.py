@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from bridge.brokers.base import Broker
 from bridge.errors import BrokerError, OrderNotFound
+from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
 from bridge.jobs.host import Host
 from bridge.models import Order
 from bridge.notify.events import order_change
@@ -17,9 +18,6 @@ from bridge.store import journal, upkeep
 log = logging.getLogger("bridge.jobs")
 # Protective bracket children and breakeven stops are meant to rest: the timeout is for entries and exits.
 TIMED_LEGS = ("entry", "exit")
-# An order of unknown outcome the venue has not heard of this long after it was sent never reached it (a venue
-# may take a while to list an order it just took; "rejected" is final, so the wait is long).
-UNKNOWN_GRACE_SECONDS = 600.0
 
 
 def _changed(row: sqlite3.Row, order: Order) -> bool:
@@ -35,10 +33,7 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
     try:  # no longer open at the broker: ask what became of it
         return await broker.fetch_order(coid)
     except OrderNotFound:
-        # From when it was sent and its outcome lost, not from its plan: a swap's entry goes out after its exit
-        # fills, up to exit_fill_timeout later, and a resumed plan after a restart. Rows from before `sent_at`
-        # was recorded have the moment their outcome was lost as their last change.
-        age = (now - datetime.fromisoformat(row["sent_at"] or row["updated_at"])).total_seconds()
+        age = seconds_since_sent(row, now)
         if row["status"] == "unknown" and age > UNKNOWN_GRACE_SECONDS:
             # Its submission's answer was lost, and the venue still does not know it: it never got there.
             return Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), row["type"], "rejected",
