@@ -76,7 +76,6 @@ class IntakeProcess:
             await asyncio.wait_for(self._connected.wait(), timeout=CONNECT_SECONDS)
         except TimeoutError:
             raise RuntimeError(f"the intake process did not connect within {CONNECT_SECONDS:g}s") from None
-        self.bridge.swapped.append(self._send_config)
         log.info("intake process %d answers webhooks; this process executes them", self._process.pid)
 
     async def _accept_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -84,6 +83,9 @@ class IntakeProcess:
             writer.close()
             return
         self._link = writer
+        # In the same step as the first config: a reload that lands before `start` resumes (a revoked token,
+        # say) must reach the intake process too, or it would judge webhooks by the old config until the next.
+        self.bridge.swapped.append(self._send_config)
         self._send_config(self.bridge.runtime)
         self._connected.set()
         self._reading = asyncio.current_task()

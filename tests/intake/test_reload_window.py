@@ -95,7 +95,6 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
     live: Running = await running(config_text({"sq": TOKEN}))
     bridge = live.bridge
     process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
-    bridge.swapped.append(process._send_config)  # as `start` does once the real intake process is connected
     link = await link_to(process)
     side = IntakeSide(link.loaded, bridge.store, link.writer, link.version)  # the intake side, on the same journal
 
@@ -108,7 +107,8 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
     signal, payload, unknown = parse_body(body)
     signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
     side.release(request)
-    sent = await wire.receive(link.reader)  # the new config reaches the intake process only now
+    # The new config reaches the intake process only now.
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
     assert sent is not None and sent[0] == "config"
     side.use(sent[2], sent[1])
 
@@ -129,12 +129,11 @@ async def test_signals_after_the_new_config_execute_under_it(running: Callable[.
     live: Running = await running(config_text({"sq": TOKEN}))
     bridge = live.bridge
     process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
-    bridge.swapped.append(process._send_config)
     link = await link_to(process)
     side = IntakeSide(link.loaded, bridge.store, link.writer, link.version)
     status = await live.edit(MOVED)
     assert status.ok, status
-    sent = await wire.receive(link.reader)
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
     assert sent is not None and sent[0] == "config"
     side.use(sent[2], sent[1])
 
@@ -146,4 +145,20 @@ async def test_signals_after_the_new_config_execute_under_it(running: Callable[.
     assert await final_state(live, signal_id) == "executed"
     positions = bridge.store.peek(lambda conn: conn.execute("SELECT broker, symbol, quantity FROM paper_positions"))
     assert [tuple(row) for row in positions] == [("other", "AMD", "1")]
+    await link.close()
+
+
+async def test_a_reload_right_after_the_link_is_up_reaches_the_intake_process(
+    running: Callable[..., Any], tmp_path: Path
+) -> None:
+    """No moment between the first config and the daemon's next step where a reload (a revoked token) is missed."""
+    live: Running = await running(config_text({"sq": TOKEN}))
+    process = IntakeProcess(live.bridge, Metrics(live.bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
+    link = await link_to(process)  # the link is up; `start` has not resumed (here it never does)
+    assert [s.token for s in link.loaded.config.strategies.values()] == [TOKEN]
+    status = await live.edit(config_text({"sq": "a-new-token-after-a-leak-000000000000"}))
+    assert status.ok, status
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
+    assert sent is not None and sent[0] == "config" and sent[1] == link.version + 1
+    assert [s.token for s in sent[2].config.strategies.values()] == ["a-new-token-after-a-leak-000000000000"]
     await link.close()
