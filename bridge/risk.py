@@ -159,9 +159,20 @@ class Breaker:
         self.probing = self.probing or take_probe
         return None
 
-    def record(self, name: str, ok: bool, error: str, now: float, limit: int) -> None:
-        """Count a submission's outcome; open on the limit-th failure in a row, or on a failed probe."""
-        probe, self.probing = self.probing, False
+    def record(self, name: str, ok: bool, error: str, now: float, limit: int, probe: bool = False) -> None:
+        """Count a submission's outcome; open on the limit-th failure in a row, or on a failed probe.
+
+        While the circuit is open nothing but its probe is sent, so any other outcome is that of an order
+        sent before it opened, answered late (orders of other tickers run side by side): it says nothing of
+        the broker now, so it neither closes the circuit nor ends the probe's turn.
+        """
+        if probe:
+            self.probing = False
+        elif self.opened_at is not None:
+            if not ok:
+                self.failures += 1
+                self.last_error = error[:200]
+            return
         if ok:
             if self.opened_at is not None:
                 log.warning("broker %s: circuit breaker closed, the probe order went through", name)
@@ -250,18 +261,20 @@ class Guard:
         refusal = breaker.refusal(name, self.clock(), risk.breaker_cooldown, take_probe=True)
         if refusal is not None:
             raise SubmitRefused(f"not sent: {refusal}")
+        probe = breaker.opened_at is not None  # let through an open circuit: this order is its probe
         try:
             order = await broker.create_order(request)
-        except DuplicateClientOrderId:
-            breaker.record(name, True, "", self.clock(), risk.breaker_failures)  # the venue answered sensibly
+        except DuplicateClientOrderId:  # the venue answered sensibly
+            breaker.record(name, True, "", self.clock(), risk.breaker_failures, probe)
             raise
         except Exception as exc:
-            breaker.record(name, False, f"{type(exc).__name__}: {exc}", self.clock(), risk.breaker_failures)
+            breaker.record(name, False, f"{type(exc).__name__}: {exc}", self.clock(), risk.breaker_failures, probe)
             raise
         except BaseException:
-            breaker.probing = False  # cancelled at shutdown: neither a success nor a failure
+            if probe:  # cancelled at shutdown: neither a success nor a failure
+                breaker.probing = False
             raise
-        self.count(name, order)
+        self.count(name, order, probe)
         return order
 
     def admits_at_once(self, name: str) -> bool:
@@ -272,10 +285,11 @@ class Guard:
         """
         return not self.halt.reread().halted and self.breaker(name).opened_at is None
 
-    def count(self, name: str, order: Order) -> None:
+    def count(self, name: str, order: Order, probe: bool = False) -> None:
         """Count an answered submission in broker `name`'s circuit (a rejection is a failure)."""
         failures = self.config().risk.breaker_failures
-        self.breaker(name).record(name, order.status != "rejected", order.error or "rejected", self.clock(), failures)
+        ok, error = order.status != "rejected", order.error or "rejected"
+        self.breaker(name).record(name, ok, error, self.clock(), failures, probe)
 
     def status(self) -> dict[str, str]:
         """Each broker's circuit state, for /health."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,9 +11,13 @@ from typing import Any
 
 import pytest
 
-from bridge.config.security import RiskLimits
-from bridge.risk import Breaker, Proposal, breach
+from bridge.config.schema import Config
+from bridge.config.security import GlobalRisk, RiskLimits
+from bridge.errors import TemporaryBrokerError
+from bridge.models import Order, OrderRequest
+from bridge.risk import Breaker, Guard, Proposal, SubmitRefused, breach
 from bridge.signals.resolve import Leg
+from bridge.store.db import Store
 from tests.conftest import ADMIN, TOKEN, Daemon, free_port
 from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
 from tests.fakes.server import LocalServer
@@ -105,12 +110,67 @@ def test_the_breaker_opens_after_five_failures_lets_one_probe_through_and_closes
     assert breaker.status(clock(), 60) == "half-open"
     assert breaker.refusal("alpaca", clock(), 60, take_probe=True) is None, "the probe goes through"
     assert "probe" in (breaker.refusal("alpaca", clock(), 60, take_probe=True) or ""), "only one probe at a time"
-    breaker.record("alpaca", False, "still down", clock(), 5)
+    breaker.record("alpaca", False, "still down", clock(), 5, probe=True)
     assert breaker.status(clock(), 60) == "open", "a failed probe reopens for another cooldown"
     clock.now = 120
     assert breaker.refusal("alpaca", clock(), 60, take_probe=True) is None
-    breaker.record("alpaca", True, "", clock(), 5)
+    breaker.record("alpaca", True, "", clock(), 5, probe=True)
     assert breaker.status(clock(), 60) == "closed" and breaker.failures == 0
+
+
+def test_an_order_sent_before_the_circuit_opened_neither_closes_it_nor_ends_the_probes_turn() -> None:
+    """Orders of other tickers run side by side: one sent before the circuit opened may be answered after."""
+    clock, breaker = Clock(), Breaker()
+    for _ in range(5):
+        breaker.record("alpaca", False, "TemporaryBrokerError: 503", clock(), 5)
+    clock.now = 1
+    breaker.record("alpaca", True, "", clock(), 5)  # a slow order sent before the opening, filled just now
+    assert breaker.status(clock(), 60) == "open", "an old success does not send orders to a failing broker again"
+    refusal = breaker.refusal("alpaca", clock(), 60, take_probe=True)
+    assert refusal is not None and "in 59s" in refusal
+    clock.now = 60
+    assert breaker.refusal("alpaca", clock(), 60, take_probe=True) is None, "the probe goes through"
+    breaker.record("alpaca", False, "ReadTimeout", clock(), 5)  # another old order, failed meanwhile
+    assert "probe" in (breaker.refusal("alpaca", clock(), 60, take_probe=True) or ""), "still only the probe is out"
+    assert breaker.failures == 6 and breaker.last_error == "ReadTimeout"
+    breaker.record("alpaca", True, "", clock(), 5, probe=True)  # the probe's own answer decides
+    assert breaker.status(clock(), 60) == "closed" and breaker.failures == 0
+
+
+class HeldAnswers:
+    """A broker whose answers the test gives one by one: orders of other tickers are in flight side by side."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, asyncio.Future[Order]] = {}
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        self.answers[request.client_order_id] = asyncio.get_running_loop().create_future()
+        return await self.answers[request.client_order_id]
+
+
+def buy(coid: str) -> OrderRequest:
+    return OrderRequest(coid, "AMD", "buy", D(1))
+
+
+async def test_through_the_guard_an_order_answered_after_the_circuit_opened_does_not_close_it(
+    fresh_store: Store,
+) -> None:
+    config = Config.model_construct(risk=GlobalRisk())  # five failures open it for 60 s
+    guard, broker = Guard(fresh_store, lambda: config, Clock()), HeldAnswers()
+    early = asyncio.ensure_future(guard.create_order("alpaca", broker, buy("early")))  # type: ignore[arg-type]
+    failing = [asyncio.ensure_future(guard.create_order("alpaca", broker, buy(f"f{i}"))) for i in range(5)]  # type: ignore[arg-type]
+    await asyncio.sleep(0.01)
+    assert sorted(broker.answers) == ["early", "f0", "f1", "f2", "f3", "f4"]  # all six sent while it was closed
+    for i in range(5):
+        broker.answers[f"f{i}"].set_exception(TemporaryBrokerError("503 Service Unavailable"))
+    await asyncio.gather(*failing, return_exceptions=True)
+    assert guard.status() == {"alpaca": "open"}
+    broker.answers["early"].set_result(Order("early", "AMD", "buy", D(1), "market", "filled", filled_quantity=D(1)))
+    assert (await early).status == "filled"
+    assert guard.status() == {"alpaca": "open"}
+    with pytest.raises(SubmitRefused, match="circuit breaker is open after 5 failed"):
+        await guard.create_order("alpaca", broker, buy("next"))  # type: ignore[arg-type]
+    assert "next" not in broker.answers
 
 
 def test_a_success_resets_the_count_and_zero_never_opens() -> None:
