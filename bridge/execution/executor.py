@@ -340,6 +340,8 @@ class Executor:
             try:
                 order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
             except Outcome:  # its outcome is unknown: nothing after it goes, and nothing after it stays "maybe sent"
+                # Its bracket children went with it: their outcome is its own, for the order jobs to follow.
+                await self._skip_rest(mine, "sent with its parent order, whose outcome is unknown", "unknown")
                 await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order's outcome is unknown")
                 raise
             if order is not None:
@@ -349,6 +351,8 @@ class Executor:
             status = order.status if order else row["status"]
             if status == "rejected":
                 error = order.error if order else row["error"]
+                # Its bracket children were refused with it (the broker does not hold them): none stays pending.
+                await self._skip_rest(mine, "rejected with its parent order", "rejected")
                 await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order was rejected")
                 raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
             if _exit_working(row, status, index + 1 < len(sequence)):
@@ -426,8 +430,8 @@ class Executor:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    async def _skip_rest(self, rows: list[sqlite3.Row], why: str) -> None:
-        await self.store.run(journal.close_pending, self.store.conn, rows, why)
+    async def _skip_rest(self, rows: list[sqlite3.Row], why: str, status: str = "canceled") -> None:
+        await self.store.run(journal.close_pending, self.store.conn, rows, why, status)
 
 
 def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
@@ -463,7 +467,8 @@ def _exit_working(row: OrderRow, status: str, has_next: bool) -> bool:
 
 
 def _rows(sequence: list[tuple[sqlite3.Row, list[sqlite3.Row]]]) -> list[sqlite3.Row]:
-    return [row for row, _children in sequence]
+    """Every order of these, bracket children included: a skipped entry's children are not sent either."""
+    return [order for row, children in sequence for order in (row, *children)]
 
 
 def _order_event(job: Job, row: OrderRow, order: Order) -> Event:

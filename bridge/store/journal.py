@@ -215,11 +215,18 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
 def close_pending(
     conn: sqlite3.Connection, orders: Iterable[sqlite3.Row], error: str, status: str = "canceled"
 ) -> None:
-    """Give each of these orders still pending (never sent) its final status and why, in one transaction."""
+    """Give each of these orders still pending (never sent) its final status and why, in one transaction.
+
+    Pending as the journal has it now, not as the caller's rows had it: a bracket child read back from the
+    broker since (`_refresh`) keeps what the broker said.
+    """
     with transaction(conn):
         for order in orders:
-            if order["status"] == "pending":
-                update_order(conn, order["client_order_id"], status=status, error=error)
+            conn.execute(
+                "UPDATE orders SET status = ?, error = ?, updated_at = ? "
+                "WHERE client_order_id = ? AND status = 'pending'",
+                (status, error, iso(utcnow()), order["client_order_id"]),
+            )
 
 
 def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: Order) -> bool:
