@@ -332,39 +332,48 @@ class Executor:
                           decision: str) -> tuple[str, str]:  # fmt: skip
         sequence = _in_turn(planned)
         for index, (row, mine) in enumerate(sequence):
-            if row["status"] == "unknown":  # resumed, its outcome still open: recovery left it to the order jobs
-                await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order's outcome is unknown")
-                raise Outcome("failed", f"{decision}; but the {row['leg']} order's outcome is unknown (the broker does "
-                                        "not list it yet), so nothing after it was sent; it is followed until it "
-                                        "is listed")  # fmt: skip
+            rest = _rows(sequence[index + 1 :])
             try:
-                order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
-            except Outcome:  # its outcome is unknown: nothing after it goes, and nothing after it stays "maybe sent"
-                # Its bracket children went with it: their outcome is its own, for the order jobs to follow.
-                await self._skip_rest(mine, "sent with its parent order, whose outcome is unknown", "unknown")
-                await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order's outcome is unknown")
+                await self._run_order(job, broker, sub, row, mine, rest, decision)
+            except Outcome:  # the rest was closed with the reason it names
                 raise
-            if order is not None:
-                self.emit(_order_event(job, row, order))
-            if mine:  # bracket children are placed by the broker with their parent: record what it holds
-                await self._refresh(broker, mine)
-            status = order.status if order else row["status"]
-            if status == "rejected":
-                error = order.error if order else row["error"]
-                # Its bracket children were refused with it (the broker does not hold them): none stays pending.
-                await self._skip_rest(mine, "rejected with its parent order", "rejected")
-                await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: an earlier order was rejected")
-                raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
-            if _exit_working(row, status, index + 1 < len(sequence)):
-                filled = await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout)
-                if not filled:
-                    await self._skip_rest(_rows(sequence[index + 1 :]), "not sent: the exit did not fill in time")
-                    raise Outcome(
-                        "failed",
-                        f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, "
-                        "so no entry was sent",
-                    )
+            except Exception as exc:  # a broker read or a journal write failed: nothing after it may stay "maybe sent"
+                await self._skip_rest(rest, f"not sent: following the {row['leg']} order failed ({type(exc).__name__})")
+                raise
         return "executed", decision
+
+    async def _run_order(self, job: Job, broker: Broker, sub: Subscription, row: sqlite3.Row,
+                         mine: list[sqlite3.Row], rest: list[sqlite3.Row], decision: str) -> None:  # fmt: skip
+        """Send one order of a plan (unless it was already) and see it through; an Outcome stops the `rest`."""
+        if row["status"] == "unknown":  # resumed, its outcome still open: recovery left it to the order jobs
+            await self._skip_rest(rest, "not sent: an earlier order's outcome is unknown")
+            raise Outcome("failed", f"{decision}; but the {row['leg']} order's outcome is unknown (the broker does "
+                                    "not list it yet), so nothing after it was sent; it is followed until it "
+                                    "is listed")  # fmt: skip
+        try:
+            order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
+        except Outcome:  # its outcome is unknown: nothing after it goes, and nothing after it stays "maybe sent"
+            # Its bracket children went with it: their outcome is its own, for the order jobs to follow.
+            await self._skip_rest(mine, "sent with its parent order, whose outcome is unknown", "unknown")
+            await self._skip_rest(rest, "not sent: an earlier order's outcome is unknown")
+            raise
+        if order is not None:
+            self.emit(_order_event(job, row, order))
+        if mine:  # bracket children are placed by the broker with their parent: record what it holds
+            await self._refresh(broker, mine)
+        status = order.status if order else row["status"]
+        if status == "rejected":
+            error = order.error if order else row["error"]
+            # Its bracket children were refused with it (the broker does not hold them): none stays pending.
+            await self._skip_rest(mine, "rejected with its parent order", "rejected")
+            await self._skip_rest(rest, "not sent: an earlier order was rejected")
+            raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
+        if not _exit_working(row, status, bool(rest)):
+            return
+        if not await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout):
+            await self._skip_rest(rest, "not sent: the exit did not fill in time")
+            raise Outcome("failed", f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, "
+                                    "so no entry was sent")  # fmt: skip
 
     async def _refresh(self, broker: Broker, rows: list[sqlite3.Row]) -> None:
         for row in rows:
@@ -405,7 +414,7 @@ class Executor:
                                  sent_at=utcnow())  # fmt: skip
             try:
                 order = await _read("order", lambda: broker.fetch_order(coid))
-            except (OrderNotFound, TemporaryBrokerError) as lookup:
+            except Exception as lookup:  # not found, or not answered either: it may be there all the same
                 raise Outcome("failed", f"the {row['leg']} order's outcome is unknown ({exc!r}; lookup: {lookup}); "
                                         "it is checked again at the next start") from exc  # fmt: skip
         # Not waited for: finishing the execution commits after it, and should a crash lose it, recovery asks

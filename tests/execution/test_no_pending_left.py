@@ -11,7 +11,7 @@ from bridge.errors import DuplicateClientOrderId, OrderRejected, TemporaryBroker
 from bridge.models import Order, Signal, StopLoss, TakeProfit
 from bridge.store import journal
 from bridge.store.db import Store
-from tests.execution.test_executor import FakeBroker, Harness, raises
+from tests.execution.test_executor import FakeBroker, Harness, raises, rests
 
 
 async def test_an_exit_of_unknown_outcome_leaves_the_entry_not_sent(fresh_store: Store) -> None:
@@ -82,3 +82,37 @@ async def test_the_children_of_a_bracket_entry_of_unknown_outcome_share_it(fresh
     assert found["entry"][0] == "unknown"
     shared = ("unknown", "sent with its parent order, whose outcome is unknown")
     assert found["take_profit"] == found["stop_loss"] == shared
+
+
+class CannotBeRead(FakeBroker):
+    """A venue whose order lookups fail with an error that is not "temporary" (a read timeout, say)."""
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        raise UnknownOutcome("read timed out")
+
+
+async def test_a_lost_exit_answer_whose_lookup_fails_too_leaves_the_entry_not_sent(fresh_store: Store) -> None:
+    broker = CannotBeRead({"AMD": Decimal(2)}, [raises(UnknownOutcome("504"))])
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="sell"))
+    assert len(broker.creates) == 1
+    orders = await harness.orders(signal_id)
+    assert orders["exit"]["status"] == "unknown"
+    assert (orders["entry"]["status"], orders["entry"]["error"]) == (
+        "canceled", "not sent: an earlier order's outcome is unknown",
+    )  # fmt: skip
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "failed" and "outcome is unknown" in decided["decision"]
+
+
+async def test_an_exit_that_cannot_be_followed_leaves_the_entry_not_sent(fresh_store: Store) -> None:
+    broker = CannotBeRead({"AMD": Decimal(2)}, [rests])  # the exit rests, then its status cannot be read
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="sell"))
+    assert len(broker.creates) == 1
+    orders = await harness.orders(signal_id)
+    assert orders["exit"]["status"] == "open", "sent and working: the order jobs follow it"
+    assert (orders["entry"]["status"], orders["entry"]["error"]) == (
+        "canceled", "not sent: following the exit order failed (UnknownOutcome)",
+    )  # fmt: skip
+    assert (await harness.signal(signal_id))["state"] == "failed"
