@@ -110,6 +110,20 @@ class _Planner:
             return s.stop_price
         return s.price if s.price is not None else self.market.quote
 
+    def limit_price(self, order_type: OrderType, side: Side) -> Decimal | None:
+        """A limit (or stop-limit) order's limit: the sender's price as sent, else the broker's quote on the tick.
+
+        A quote is often off the tick (Alpaca's bid/ask midpoint of 100.00 and 100.01 is 100.005, a sub-penny
+        limit it refuses), so it is rounded the way TradersPost rounds: down for buys, up for sells.
+        """
+        if order_type not in ("limit", "stop_limit"):
+            return None
+        s = self.signal
+        if (s.limit_price is not None and self.allowed("limitPrice")) or s.price is not None:
+            return self.reference_price(order_type)
+        quote = self.market.quote
+        return None if quote is None else round_price(quote, side)
+
     def leg(self, kind: LegKind, side: Side, qty: Decimal) -> Leg:
         s, sub = self.signal, self.sub
         default: OrderType = sub.order_type if kind == "entry" else sub.exit_order_type
@@ -120,7 +134,7 @@ class _Planner:
             order_type = "limit"  # extended hours only take limit orders: a market order becomes a limit at the price
         if extended and order_type != "limit":
             raise Refusal("rejected", f"extended hours need limit orders, not {order_type}")
-        limit = self.reference_price(order_type) if order_type in ("limit", "stop_limit") else None
+        limit = self.limit_price(order_type, side)
         if order_type in ("limit", "stop_limit") and limit is None:
             raise Refusal("rejected", f"a {order_type} {kind} needs limitPrice or price in the signal (the broker "
                           "gave no quote)")  # fmt: skip
@@ -143,7 +157,8 @@ class _Planner:
         """The entry leg with its size and bracket children, and how it was sized."""
         long = side == "buy"
         base = self.leg("entry", side, qty or Decimal(1))
-        entry_price = self.reference_price(base.order_type)
+        # A limit entry is expected at its limit as sent (a quote rounded to the tick, say): brackets and size too.
+        entry_price = base.limit_price if base.limit_price is not None else self.reference_price(base.order_type)
         tp_spec: TakeProfit | TakeProfitDefault | None = self.sub.take_profit
         sl_spec: StopLoss | StopLossDefault | None = self.sub.stop_loss
         if self.allowed("takeProfit") and self.signal.take_profit:

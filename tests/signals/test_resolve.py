@@ -9,7 +9,7 @@ import pytest
 
 from bridge.config.schema import Sizing, Subscription
 from bridge.models import Order, OrderStatus, Signal
-from bridge.signals.resolve import Leg, Plan, describe_position, fmt, resolve
+from bridge.signals.resolve import Leg, Market, Plan, describe_position, fmt, resolve
 
 FLAT = Decimal(0)
 LONG5 = Decimal(5)
@@ -439,3 +439,12 @@ def test_resolve_is_pure() -> None:
     first = resolve(signal, LONG5, [], subscription)
     assert resolve(signal, LONG5, [], subscription) == first
     assert signal.quantity == D(2) and subscription.allow_add is True
+
+
+def test_a_limit_at_a_midpoint_quote_is_rounded_to_the_tick() -> None:
+    """Alpaca's quote of bid 100.00 / ask 100.01 is 100.005: a sub-penny limit the broker refuses."""
+    market = Market(quote=D("100.005"))
+    buy = resolve(sig("buy"), FLAT, [], sub(order_type="limit"), market)
+    sell = resolve(sig("sell"), FLAT, [], sub(order_type="limit"), market)
+    assert [leg.limit_price for leg in buy.legs] == [D("100.00")]  # down for buys
+    assert [leg.limit_price for leg in sell.legs] == [D("100.01")]  # up for sells
