@@ -111,6 +111,8 @@ def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type
     if kind != "fixed_quantity":
         raise SizingError(f"quantityType {kind} sizes entries; an exit takes a quantity, percent_of_position "
                           "or dollar_amount")  # fmt: skip
-    if sub.quantity_multiplier != 1:  # the position was scaled on entry: its partial exits scale with it
-        return min(round_quantity(signal.quantity * sub.quantity_multiplier, fractional), held)
-    return min(signal.quantity, held)
+    wanted = signal.quantity * sub.quantity_multiplier  # the position was scaled on entry: its partial exits too
+    if wanted >= held:
+        return held
+    # Whole units, as entries are, unless the subscription trades fractions: 2.5 shares is not an order it places.
+    return round_quantity(wanted, fractional)

@@ -45,3 +45,13 @@ def test_a_partial_exit_scales_with_the_quantity_multiplier_as_the_entry_did() -
     half = Signal(ticker="SQ", action="sell", sentiment="bullish", quantity=Decimal(1))  # TradingView sells 1
     assert [leg.quantity for leg in resolve(half, Decimal(4), [], doubled).legs] == [Decimal(2)]  # broker long 2
     assert [leg.quantity for leg in resolve(half, Decimal(4), [], SUB).legs] == [Decimal(1)]  # no multiplier
+
+
+def test_a_partial_exit_is_whole_units_unless_the_subscription_trades_fractions() -> None:
+    """Entries round down to whole units where `fractional` is off; a partial exit of 2.5 shares must too."""
+    whole = resolve(exit_(quantity=Decimal("2.5")), Decimal(10), [], SUB)
+    assert [leg.quantity for leg in whole.legs] == [Decimal(2)], whole.decision
+    fractional = resolve(exit_(quantity=Decimal("2.5")), Decimal(10), [], Subscription(broker="paper", fractional=True))
+    assert [leg.quantity for leg in fractional.legs] == [Decimal("2.5")]
+    below_one = resolve(exit_(quantity=Decimal("0.5")), Decimal(10), [], SUB)
+    assert below_one.state == "rejected" and below_one.legs == (), below_one.decision
