@@ -24,8 +24,13 @@ def show(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+# No quantity, price or amount comes near this; beyond it the order arithmetic (28 significant digits) fails, so a
+# typo such as 1e30 would be acknowledged and then fail at execution instead of being answered with a 400.
+MAX_NUMBER = Decimal(10) ** 15
+
+
 def number(value: Any, field: str, code: str, *, allow_zero: bool = False) -> Decimal | None:
-    """A positive (or, with allow_zero, non-negative) finite number from a number or numeric string."""
+    """A positive (or, with allow_zero, non-negative) finite number below MAX_NUMBER, from a number or string."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
@@ -37,6 +42,8 @@ def number(value: Any, field: str, code: str, *, allow_zero: bool = False) -> De
     if not result.is_finite() or result < 0 or (result == 0 and not allow_zero):
         kind = "a non-negative" if allow_zero else "a positive"
         raise fail(code, f"{field} must be {kind} number, got {show(value)}")
+    if result >= MAX_NUMBER:
+        raise fail(code, f"{field} is {show(value)}, too large to trade; check the alert (the limit is 1e15)")
     return result
 
 

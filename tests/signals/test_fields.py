@@ -30,6 +30,11 @@ SL95: dict[str, Any] = {"stopPrice": 95}
 
 # (id, fields, messageCode, text the message must contain: the field it is about)
 BAD: list[tuple[str, dict[str, Any], str, str]] = [
+    # numbers too large for the order arithmetic: a 400, not an acknowledged signal that fails when it executes
+    ("quantity 1e30", {"quantity": 1e30}, "invalid-quantity", "quantity"),
+    ("price 1e30", {"price": "1e30"}, "invalid-price", "price"),
+    ("takeProfit.limitPrice 1e30", {"price": 10, "takeProfit": {"limitPrice": 1e30}}, "invalid-take-profit-limit-price",
+     "takeProfit.limitPrice"),
     # quantityType
     ("quantityType unknown", {"quantityType": "shares", "quantity": 1}, "invalid-quantity-type", "quantityType"),
     ("quantityType a number", {"quantityType": 3, "quantity": 1}, "invalid-quantity-type", "quantityType"),
