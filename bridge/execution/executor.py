@@ -162,8 +162,15 @@ class Executor:
             # orders may be working already, and the order jobs keep following them either way.
             return "ignored", f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
         age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
-        if age > self.max_signal_age and not planned:
-            return "expired", f"expired: waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
+        if age > self.max_signal_age:
+            waited = f"waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
+            if not planned:
+                return "expired", f"expired: {waited}"
+            # Resumed after a restart, and fresh when recovery queued it, but it waited past the limit since
+            # (behind recovery's broker calls, say): what was sent stays on record, the rest is not sent.
+            await self.store.run(journal.close_pending, self.store.conn, planned, "not sent: the signal expired")
+            sent = sum(1 for row in planned if row["status"] != "pending")
+            return "expired", f"expired: its plan resumed after a restart, but {waited}; {sent} order(s) had been sent"
         if planned and planned[0]["broker"] != broker_name:
             return await self._abandon(planned, broker_name)
         broker = target.broker if target else self._brokers().get(broker_name)
