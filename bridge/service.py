@@ -21,6 +21,7 @@ from bridge.models import Signal
 from bridge.notify.events import Event
 from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
+from bridge.signals.resolve import broker_symbol
 from bridge.store import journal
 from bridge.store.accepted import journal_signal
 from bridge.store.db import Store, utcnow
@@ -133,7 +134,10 @@ class Bridge:
 
     def _requeue(self, job: Job) -> None:
         self._recovered.add((job.signal_id, job.subscription))
-        self.queues.put((job.strategy, job.subscription, job.signal.ticker), self._lease(job, self.runtime))
+        self._put(self._lease(job, self.runtime))
+
+    def _put(self, work: Work) -> None:
+        self.queues.put(_queue_key(work), work)
 
     # -- runtimes: leases, swap, and closing brokers nobody uses any more --------------------------------------
 
@@ -203,7 +207,7 @@ class Bridge:
         elif key in self._recovered:  # committed before recovery's scan: already queued
             self.release(work.runtime)
         else:
-            self.queues.put((work.job.strategy, work.job.subscription, work.job.signal.ticker), work)
+            self._put(work)
 
     async def _execute(self, work: Work) -> None:
         try:
@@ -251,3 +255,15 @@ class Bridge:
         open_slots = {id(slot): slot for r in [self.runtime, *self._retired] for slot in r.brokers.values()}
         await close_slots(open_slots.values())
         await self.store.close()
+
+
+def _queue_key(work: Work) -> tuple[str, ...]:
+    """One account's position in one symbol takes one signal at a time, whichever strategy sent it.
+
+    Strategies subscribed to the same broker trade the same position: two exits planned side by side on
+    the same long 10 would both sell it (short 10). Other symbols and other accounts still run side by side.
+    """
+    job, target = work.job, work.job.target
+    if target is None:  # its subscription is gone from the config: it fails at once, in its strategy's turn
+        return (job.strategy, job.subscription, job.signal.ticker)
+    return (target.broker_name, broker_symbol(target.settings, job.signal.ticker))

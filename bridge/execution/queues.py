@@ -1,4 +1,4 @@
-"""FIFO queues keyed by (strategy, subscription, ticker): one ticker's signals run strictly in order."""
+"""FIFO queues keyed by (broker account, symbol): one position's signals run strictly in order."""
 
 from __future__ import annotations
 
