@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import uuid
+from collections.abc import Sequence
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -12,7 +15,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bridge.config.schema import Subscription
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
-from bridge.models import Signal
+from bridge.models import FINAL_ORDER_STATUSES, Signal
 from bridge.signals.parse import normalised
 from bridge.store import upkeep
 from bridge.store.db import iso, utcnow
@@ -21,6 +24,26 @@ log = logging.getLogger("bridge.jobs")
 TRADING_DAYS = "mon-fri"
 _IDS = uuid.UUID("6f1d2b1e-3c55-4a8e-9e43-5b0c1f7a2d90")  # namespace of the deterministic flatten signal ids
 SOURCE = "job:flatten_at"  # stands in for the webhook id: these signals come from the schedule, not a request
+
+
+def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]:
+    """Tickers whose broker symbol is held and whose position may be this subscription's.
+
+    The account may be shared: another strategy can hold a symbol this subscription traded and closed
+    before. A ticker is left out only when the journal is sure the subscription is flat in it: every one of
+    its orders there final, their fills netting to zero. Any order still open (or of unknown outcome) may
+    have filled unseen, so its ticker is closed as before.
+    """
+    net: dict[str, Decimal] = {}
+    unsure: set[str] = set()
+    for row in orders:
+        if row["symbol"] not in held:
+            continue
+        filled = Decimal(row["filled_quantity"] or 0)
+        net[row["ticker"]] = net.get(row["ticker"], Decimal(0)) + (filled if row["side"] == "buy" else -filled)
+        if row["status"] not in FINAL_ORDER_STATUSES:
+            unsure.add(row["ticker"])
+    return {ticker for ticker, quantity in net.items() if quantity != 0 or ticker in unsure}
 
 
 def flatten_trigger(sub: Subscription) -> CronTrigger:
@@ -53,8 +76,7 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
         return 0
     held = {p.symbol for p in await broker.fetch_positions() if p.quantity != 0}
     keys = runtime.journal_keys(strategy, key)
-    tickers = {row["ticker"] for row in await host.store.run(upkeep.traded_tickers, host.store.conn, strategy, keys)
-               if row["symbol"] in held}  # fmt: skip
+    tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
     queued = 0
     for ticker in sorted(tickers):
         signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True)

@@ -37,12 +37,12 @@ def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def traded_tickers(conn: sqlite3.Connection, strategy: str, subscriptions: Sequence[str]) -> list[sqlite3.Row]:
-    """(signal ticker, broker symbol) pairs a subscription, journaled under any of these keys, placed orders for."""
+def traded_orders(conn: sqlite3.Connection, strategy: str, subscriptions: Sequence[str]) -> list[sqlite3.Row]:
+    """The orders a subscription, journaled under any of these keys, placed: ticker, symbol, side, status, fill."""
     marks = ", ".join("?" for _ in subscriptions)
     return conn.execute(
-        "SELECT DISTINCT s.ticker, o.symbol FROM orders o JOIN signals s ON s.id = o.signal_id "  # noqa: S608 - marks
-        f"WHERE s.strategy = ? AND o.subscription IN ({marks}) ORDER BY s.ticker",
+        "SELECT s.ticker, o.symbol, o.side, o.status, o.filled_quantity FROM orders o "  # noqa: S608 - marks
+        f"JOIN signals s ON s.id = o.signal_id WHERE s.strategy = ? AND o.subscription IN ({marks}) ORDER BY s.ticker",
         (strategy, *subscriptions),
     ).fetchall()
 

@@ -49,6 +49,23 @@ async def test_flatten_at_closes_the_positions_the_subscription_opened(bridges: 
     assert all(e["client_order_id"].startswith("tb-") for e in exits)
 
 
+async def test_flatten_at_leaves_a_position_the_subscription_closed_and_another_strategy_reopened(
+    bridges: Any,
+) -> None:
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted(ticker="AMD", action="exit", price=101)  # the day trade is closed
+    await r.accepted("other", ticker="AMD", action="buy", price=102, quantity=10)  # a swing trade, same account
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}
+    clock.now = MONDAY_1555
+    queued = await flatten(r.bridge, "sq", "paper")
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's position is not this subscription's"
+    assert queued == 0
+
+
 async def test_flatten_at_does_nothing_on_a_weekend(bridges: Any) -> None:
     clock = Clock()
     r = await bridges(config_text(FLATTEN), clock)
