@@ -108,6 +108,10 @@ class Transaction:
             elif kind == self._SAVEPOINT:
                 conn.execute("RELEASE tx")
             return
+        if not conn.in_transaction:
+            # SQLite rolled the whole transaction back itself (disk full, I/O error): there is nothing left to roll
+            # back to, and trying would replace the error that says why ("no such savepoint").
+            return
         if kind == self._OWN:
             conn.execute("ROLLBACK")
         elif kind == self._SAVEPOINT:

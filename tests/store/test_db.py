@@ -13,6 +13,7 @@ import sqlite_utils
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.store import upkeep
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.db import Store, connect, iso, transaction
 from bridge.store.migrations import MIGRATIONS, migrate
@@ -135,3 +136,30 @@ def test_a_stored_timestamp_is_the_utc_isoformat_with_microseconds(moment: datet
     expected = moment.astimezone(UTC).isoformat(timespec="microseconds")
     assert iso(moment) == expected
     assert iso(moment) == expected  # the second's text, made once, is reused right
+
+
+async def test_a_write_to_a_full_journal_fails_saying_so_and_pruning_makes_room_again(tmp_path: Path) -> None:
+    probe = Store(tmp_path / "j.db")
+    probe.open_sync()
+    floor = probe.conn.execute("PRAGMA page_count").fetchone()[0] * probe.conn.execute("PRAGMA page_size").fetchone()[0]
+    probe.close_sync()
+    store = Store(tmp_path / "j.db", max_bytes=floor + 64 * 1024)  # `database_max_mb`
+    await store.open()
+
+    def add(n: int) -> None:
+        with transaction(store.conn):  # a savepoint inside the batch's transaction, which SQLITE_FULL aborts
+            store.conn.execute(
+                "INSERT INTO webhooks (id, received_at, method, path, headers, body, status_code) "
+                "VALUES (?, '2000-01-01', 'POST', '/', '{}', ?, 401)",
+                (f"w{n}", "x" * 2000),
+            )
+
+    stored = 0
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):  # not "no such savepoint: tx"
+        while stored < 1000:
+            await store.run(add, stored)
+            stored += 1
+    assert stored > 5
+    assert (await store.run(upkeep.prune, store.conn, "2001-01-01", 2000))["webhooks"] == stored
+    await store.run(add, stored)  # the room pruning freed takes new writes
+    await store.close()
