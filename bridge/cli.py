@@ -11,6 +11,7 @@ from typing import Any
 
 from bridge.config.load import LoadedConfig, load_config
 from bridge.errors import ConfigError
+from bridge.store.migrations import JournalTooNew
 
 
 def _config_path(given: str | None) -> Path | None:
@@ -239,4 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
+        return 1
+    except JournalTooNew as exc:
+        print(exc, file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ import pytest
 from bridge.cli import main
 from bridge.listing import render_table
 from bridge.store.db import Store
+from bridge.store.migrations import MIGRATIONS
 from bridge.web.api import present
 from tests.conftest import write_config
 
@@ -55,3 +56,17 @@ def test_a_row_the_api_presents_prints_its_numbers_in_plain_digits(stored: str, 
            "broker": "kraken", "client_order_id": "c-1", "error": None}  # fmt: skip
     table = render_table("orders", [present(row)])
     assert f" {shown} " in table and "e-" not in table, table
+
+
+@pytest.mark.parametrize("command", [["orders"], ["signals"], ["halt", "--reason", "test"]])
+def test_a_command_on_a_journal_of_a_newer_version_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    config = write_config(tmp_path)
+    store = Store(tmp_path / "bridge.db")
+    store.open_sync()
+    store.conn.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    store.close_sync()
+    assert main([*command, "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "written by a newer version of the bridge" in err and "Traceback" not in err, err

@@ -219,7 +219,11 @@ class Store:
         """Open and migrate on the calling thread (CLI use)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(self.path, self.durability, self.busy_timeout_ms, self.max_bytes)
-        migrate(sqlite_utils.Database(self._conn))
+        try:
+            migrate(sqlite_utils.Database(self._conn))
+        except BaseException:  # a journal too new for this version, say: nothing may use it
+            self.close_sync()
+            raise
 
     async def open(self) -> None:
         """Open the connections and apply migrations; the store then serves this event loop."""

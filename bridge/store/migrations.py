@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlite_utils
+
+from bridge.errors import BridgeError
 
 MIGRATIONS: list[str] = [
     # 1: the journal contract tables (design §6) and the paper broker's book.
@@ -204,6 +208,18 @@ MIGRATIONS: list[str] = [
 ]
 
 
+class JournalTooNew(BridgeError):
+    """The journal's schema is newer than this version knows: running on it could misread or damage its rows."""
+
+
+def _too_new(conn: sqlite3.Connection, version: int) -> JournalTooNew:
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or "the journal"
+    return JournalTooNew(
+        f"{path}: the journal is at schema version {version}, written by a newer version of the bridge (this one "
+        f"knows versions up to {len(MIGRATIONS)}); upgrade the bridge to use it: a journal is never downgraded"
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> int:
     """Apply pending migrations, each in its own transaction; return the schema version now in force."""
     conn = db.conn
@@ -211,7 +227,9 @@ def migrate(db: sqlite_utils.Database) -> int:
         conn.execute("BEGIN IMMEDIATE")  # read the version under the write lock: two processes may start
         try:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version >= len(MIGRATIONS):
+            if version > len(MIGRATIONS):  # its rows may mean what this version cannot know: touch nothing
+                raise _too_new(conn, version)
+            if version == len(MIGRATIONS):
                 conn.execute("COMMIT")
                 return version
             for statement in MIGRATIONS[version].split(";"):

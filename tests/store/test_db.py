@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bridge.store import upkeep
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.db import Store, connect, iso, transaction
-from bridge.store.migrations import MIGRATIONS, migrate
+from bridge.store.migrations import MIGRATIONS, JournalTooNew, migrate
 
 
 async def test_pragmas_are_wal_full_and_an_explicit_busy_timeout(fresh_store: Store) -> None:
@@ -163,3 +163,26 @@ async def test_a_write_to_a_full_journal_fails_saying_so_and_pruning_makes_room_
     assert (await store.run(upkeep.prune, store.conn, "2001-01-01", 2000))["webhooks"] == stored
     await store.run(add, stored)  # the room pruning freed takes new writes
     await store.close()
+
+
+def _written_by_a_newer_version(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        migrate(sqlite_utils.Database(db))
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")  # a later release added a step
+
+
+def test_a_journal_of_a_newer_version_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    _written_by_a_newer_version(path)
+    with pytest.raises(JournalTooNew, match=r"newer version of the bridge .* upgrade the bridge"):
+        Store(path).open_sync()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1, "never downgraded"
+
+
+def test_the_daemon_does_not_start_on_a_journal_of_a_newer_version(make_daemon: Any) -> None:
+    daemon = make_daemon(start=False)
+    _written_by_a_newer_version(daemon.db)
+    with pytest.raises(RuntimeError, match="daemon exited") as exited:
+        daemon.start()
+    assert f"schema version {len(MIGRATIONS) + 1}, written by a newer version of the bridge" in str(exited.value)
