@@ -186,3 +186,12 @@ def test_the_daemon_does_not_start_on_a_journal_of_a_newer_version(make_daemon: 
     with pytest.raises(RuntimeError, match="daemon exited") as exited:
         daemon.start()
     assert f"schema version {len(MIGRATIONS) + 1}, written by a newer version of the bridge" in str(exited.value)
+
+
+def test_a_daemon_that_never_started_exits_with_a_failure_status(make_daemon: Any) -> None:
+    """systemd's Restart=on-failure restarts only a failure: a start that did not serve must say it failed."""
+    daemon = make_daemon(start=False)
+    _written_by_a_newer_version(daemon.db)
+    with pytest.raises(RuntimeError, match="daemon exited"):
+        daemon.start()
+    assert daemon.process is not None and daemon.process.wait(timeout=10) == 3
