@@ -14,6 +14,17 @@ from bridge.errors import ConfigError
 from bridge.store.migrations import JournalTooNew
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of rows, 1 or more (SQLite reads LIMIT -1 as "no limit")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} rows: give 1 or more")
+    return value
+
+
 def _config_path(given: str | None) -> Path | None:
     if given:
         return Path(given)
@@ -219,7 +230,7 @@ def parser() -> argparse.ArgumentParser:
         lister = sub.add_parser(what, help=f"list {what}")
         lister.add_argument("--config")
         lister.add_argument("--json", action="store_true")
-        lister.add_argument("--limit", type=int, default=50)
+        lister.add_argument("--limit", type=_at_least_one, default=50, help="the newest N rows (default 50)")
         lister.set_defaults(func=cmd_list, what=what)
         if what == "signals":
             lister.add_argument("--follow", "-f", action="store_true", help="keep printing signals as they change")

@@ -70,3 +70,15 @@ def test_a_command_on_a_journal_of_a_newer_version_says_so_in_one_line(
     assert main([*command, "--config", str(config)]) == 1
     err = capsys.readouterr().err
     assert "written by a newer version of the bridge" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "x"])
+def test_a_limit_below_one_row_is_refused_with_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    config = _journal_with_an_order(tmp_path, "1.5")
+    with pytest.raises(SystemExit) as exited:
+        main(["orders", "--config", str(config), "--limit", limit])
+    assert exited.value.code == 2  # argparse's usage error, not every row (SQLite reads LIMIT -1 as no limit)
+    err = capsys.readouterr().err
+    assert "--limit" in err and "c-1" not in err
