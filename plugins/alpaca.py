@@ -55,6 +55,7 @@ STATUSES: dict[str, OrderStatus] = {
     "expired": "canceled", "replaced": "canceled", "rejected": "rejected", "suspended": "rejected",
 }  # fmt: skip
 CANCEL_SETTLE_SECONDS = 2.0
+MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
 
 
 class AlpacaOptions(BaseModel):
@@ -237,7 +238,7 @@ class AlpacaBroker:
         missing = f"Alpaca has no order {client_order_id}"
         try:
             found = await self._get("/v2/orders:by_client_order_id", {"client_order_id": client_order_id}, missing)
-            return found, client_order_id
+            return await self._current(found, missing), client_order_id
         except OrderNotFound:
             leg = self._legs.get(client_order_id) or await self._journaled_leg(client_order_id)
             if leg is None:
@@ -247,8 +248,20 @@ class AlpacaBroker:
         nested = await self._get(f"/v2/orders/{parent['id']}", {"nested": "true"}, missing)
         for item in nested.get("legs") or []:
             if (item["type"] == "limit") == (kind == "take_profit"):
-                return item, client_order_id
+                return await self._current(item, missing), client_order_id
         raise OrderNotFound(f"{missing} (the {kind} leg of {parent_coid} is not at Alpaca)")
+
+    async def _current(self, item: dict[str, Any], missing: str) -> dict[str, Any]:
+        """The order that now works in place of `item`: a `replaced` order lives on as its `replaced_by`.
+
+        Alpaca replaces an order on a PATCH (from its dashboard, say) and adjusts GTC orders for corporate
+        actions the same way; the replacement has a client order id of its own, so ours finds the old one.
+        """
+        for _ in range(MAX_REPLACEMENTS):
+            if item.get("status") != "replaced" or not item.get("replaced_by"):
+                return item
+            item = await self._get(f"/v2/orders/{quote_path(str(item['replaced_by']))}", not_found=missing)
+        raise BrokerError(f"{missing}: replaced more than {MAX_REPLACEMENTS} times; check it in Alpaca's dashboard")
 
     async def _journaled_leg(self, client_order_id: str) -> tuple[str, str] | None:
         row = await self.context.journaled_order(client_order_id)

@@ -23,7 +23,7 @@ from tests.brokers.conftest import journal_order
 from tests.brokers.test_contract_alpaca import alpaca_options
 from tests.conftest import free_port
 from tests.execution.test_executor import Harness
-from tests.fakes.alpaca import KEY_ID, FakeAlpaca
+from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
 
 
 @pytest.fixture
@@ -222,6 +222,20 @@ async def test_a_sell_while_long_sends_nothing_past_a_stop_whose_cancel_is_still
     assert await harness.orders(signal_id) == {}  # no plan committed, so nothing left pending
     await asyncio.sleep(3.2)  # the venue settles the stop: it fills
     assert fake.positions["AMD"][0] == 0  # flat, as the sell wanted, never short 6
+
+
+async def test_a_replaced_order_is_followed_to_its_replacement(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
+    """Alpaca replaces an order on a PATCH (its dashboard) or for a corporate action: the old one says `replaced`,
+    its `replaced_by` works on under another client order id. Read as canceled, it was left working unseen."""
+    await broker.create_order(request("tb-lim", type="limit", limit_price=Decimal(95), time_in_force="gtc"))
+    keys = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}
+    async with httpx.AsyncClient(base_url=broker.base_url, headers=keys) as dashboard:
+        replaced = await dashboard.patch(f"/v2/orders/{fake.orders[0]['id']}", json={"limit_price": "96"})
+    assert replaced.status_code == 200, replaced.text
+    order = await broker.fetch_order("tb-lim")
+    assert (order.status, order.limit_price, order.broker_order_id) == ("open", Decimal(96), replaced.json()["id"])
+    assert (await broker.cancel_order("tb-lim")).status == "canceled"
+    assert [o["status"] for o in fake.orders] == ["replaced", "canceled"]  # the replacement no longer works
 
 
 async def test_a_resting_order_fills_when_the_price_crosses_it(broker: AlpacaBroker, fake: FakeAlpaca) -> None:

@@ -1,7 +1,9 @@
 """A fake of Alpaca's Trading API v2, written from Alpaca's public API reference.
 
 Covered: `GET /v2/account`, `GET /v2/positions`, `GET/POST /v2/orders`, `GET /v2/orders/{id}`,
-`GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`; authentication by the
+`GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`, `PATCH /v2/orders/{id}` ("Replace Order by ID":
+the order becomes `replaced`, its `replaced_by` the id of a new order with a new client order id, generated unless
+the body gives one, as Alpaca also does to adjust a GTC order for a corporate action); authentication by the
 `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers; the documented errors (401 not authorized,
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
@@ -99,7 +101,7 @@ class FakeAlpaca:
             Route("/v2/positions", self._positions),
             Route("/v2/orders:by_client_order_id", self._by_client_order_id),
             Route("/v2/orders", self._orders, methods=["GET", "POST"]),
-            Route("/v2/orders/{order_id}", self._order, methods=["GET", "DELETE"]),
+            Route("/v2/orders/{order_id}", self._order, methods=["GET", "DELETE", "PATCH"]),
         ])  # fmt: skip
 
     # test controls
@@ -240,6 +242,8 @@ class FakeAlpaca:
                 return self._json({"code": 40410000, "message": "order not found"}, 404)
             if request.method == "GET":
                 return self._json(self._public(found, request.query_params.get("nested") == "true"))
+            if request.method == "PATCH":
+                return self._replace(found, await request.json())
             if found["status"] not in OPEN:
                 return self._json({"code": 42210000, "message": f"order is {found['status']}"}, 422)
             if self.cancel_delay > 0:
@@ -251,6 +255,20 @@ class FakeAlpaca:
             else:
                 self._cancel(found)
             return Response(status_code=204)
+
+    def _replace(self, old: dict[str, Any], body: dict[str, Any]) -> JSONResponse:
+        """Alpaca's replace: a new order with the changed fields takes over; the old one is `replaced`."""
+        if old["status"] not in OPEN or old["status"] in ("accepted", "pending_new", "pending_cancel"):
+            return self._json({"code": 42210000, "message": f"order is {old['status']}, it cannot be replaced"}, 422)
+        new = {**old, "id": str(uuid.uuid4()), "client_order_id": str(body.get("client_order_id") or uuid.uuid4()),
+               "created_at": _now(), "updated_at": _now(), "submitted_at": _now(), "status": "new",
+               "replaces": old["id"], "replaced_by": None, "replaced_at": None}  # fmt: skip
+        for key in ("qty", "time_in_force", "limit_price", "stop_price", "trail"):
+            if body.get(key) is not None:
+                new["trail_price" if key == "trail" else key] = str(body[key])
+        old.update(status="replaced", replaced_by=new["id"], replaced_at=_now(), updated_at=_now())
+        self.orders.append(new)
+        return self._json(self._public(new, nested=True))
 
     async def _create(self, request: Request) -> Response:
         try:
