@@ -22,7 +22,8 @@ sent.") is a duplicate client order id. Whether a venue really refuses a reused 
 (some only among open orders, some not at all), so this adapter does not claim it: the daemon's
 journal is the dedupe, the client order id the lookup handle.
 
-A quantity or price with more decimals than the market allows is refused, never rounded.
+A quantity or price with more decimals than the market allows is refused, never rounded. A position
+reads as what the market can sell: a balance off the step (a fee taken in the coin bought) is cut to it.
 
 ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query order" and "Cancel order"
 take one). The adapter knows it for its own orders (after a restart, from the journal) and for every
@@ -385,11 +386,19 @@ class CcxtBroker:
         return held
 
     async def fetch_positions(self) -> list[Position]:
-        """Each base-currency balance as a long position (spot has no shorts)."""
+        """Each base-currency balance as a long position (spot has no shorts), in what the market can sell.
+
+        A fee taken in the coin bought (Binance's default on a spot buy) leaves a balance off the market's
+        step, such as 0.01232766 for a step of 0.00001, and no order for that amount is taken: read whole,
+        the position could never be exited. It reads as the sellable 0.01232; the dust left stays unsellable.
+        """
         balance = await self._read(self.exchange.fetch_balance)
-        return [
-            Position(symbol=self._shown(m["symbol"]), quantity=amount) for m, amount in await self._holdings(balance)
-        ]
+        positions = []
+        for market, amount in await self._holdings(balance):
+            sellable = self._fitted(self.exchange.amount_to_precision, market["symbol"], amount)  # ccxt truncates
+            if sellable:
+                positions.append(Position(symbol=self._shown(market["symbol"]), quantity=sellable))
+        return positions
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders, optionally for one ticker."""

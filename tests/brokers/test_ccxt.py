@@ -107,6 +107,18 @@ async def test_what_the_market_cannot_take_exactly_is_refused_before_sending(
     assert fake.order_requests == []
 
 
+async def test_a_balance_off_the_step_after_a_fee_reads_as_the_position_the_market_can_sell(
+    broker: CcxtBroker, fake: FakeBinance
+) -> None:
+    fake.balances["BTC"] = [Decimal("0.01232766"), Decimal(0)]  # 0.01234 bought, Binance's fee taken in BTC
+    [position] = await broker.fetch_positions()
+    assert position.symbol == "BTCUSDT" and position.quantity == Decimal("0.01232")
+    sold = await broker.create_order(order("tb-exit", side="sell", quantity=position.quantity))  # an exit of all
+    assert sold.status == "filled" and sold.filled_quantity == Decimal("0.01232")
+    assert fake.balances["BTC"][0] == Decimal("0.00000766")  # below one step: no order can sell it
+    assert await broker.fetch_positions() == []  # and it is no position to exit
+
+
 async def test_binance_refusals_are_rejections(broker: CcxtBroker, fake: FakeBinance) -> None:
     with pytest.raises(OrderRejected, match="insufficient balance"):
         await broker.create_order(order(quantity=Decimal(10)))
