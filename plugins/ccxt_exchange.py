@@ -316,6 +316,22 @@ class CcxtBroker:
             raise OrderRejected(f"{self.options.exchange} has no spot market {ticker!r}")
         return market
 
+    def quantity_step(self, symbol: str) -> Decimal | None:
+        """The market's amount step (0.00001 for BTC/USDT at Binance), for sizing; None when it is not known.
+
+        Sizing rounds computed quantities down to it: a dollar amount at the price comes to 0.002314...,
+        which the market refuses (see `_checked`), where 0.00231 is taken.
+        """
+        market = self._markets.get(symbol)
+        amount = None if market is None else (market.get("precision") or {}).get("amount")
+        if amount is None:
+            return None
+        if self.exchange.precisionMode == ccxt.TICK_SIZE:
+            return Decimal(str(amount))
+        if self.exchange.precisionMode == ccxt.DECIMAL_PLACES:
+            return Decimal(1).scaleb(-int(amount))
+        return None  # significant digits: no one step for every size
+
     def _shown(self, ccxt_symbol: str) -> str:
         """A ccxt symbol as signals write it."""
         market = self._markets.get(ccxt_symbol)

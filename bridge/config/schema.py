@@ -121,7 +121,11 @@ class Subscription(Strict):
         default=Decimal(1), gt=0, description="multiplies the signal's quantity, on entries and on partial exits alike"
     )
     sizing: Sizing = Field(default_factory=Sizing, description="entry size when the signal gives none")
-    fractional: bool = Field(default=False, description="allow fractional quantities; otherwise round down")
+    fractional: bool = Field(
+        default=False,
+        description="allow fractional quantities (rounded down to six decimals, or to the market's step where the "
+        "adapter knows it: 0.00001 BTC at Binance); otherwise round down to whole units",
+    )
     tickers: list[str] | None = Field(default=None, description="only these tickers trade here (before ticker_map)")
     ticker_map: dict[str, str] = Field(
         default_factory=dict, description="signal ticker -> broker symbol, e.g. {NQ1!: MNQZ2026}; ignores case"

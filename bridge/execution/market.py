@@ -41,4 +41,6 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
             log.warning("no quote for %s: %r", symbol, exc)
     capabilities = getattr(broker, "capabilities", None)
     brackets = bool(getattr(capabilities, "brackets", False))
-    return Market(avg_price=avg_price, equity=equity, quote=last, now=utcnow(), brackets=brackets)
+    step_of = getattr(broker, "quantity_step", None)  # optional: a venue with a lot step per market says it
+    step = step_of(symbol) if step_of is not None else None
+    return Market(avg_price=avg_price, equity=equity, quote=last, now=utcnow(), brackets=brackets, quantity_step=step)

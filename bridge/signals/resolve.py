@@ -55,6 +55,7 @@ class Market:
     quote: Decimal | None = None
     now: datetime | None = None
     brackets: bool = True
+    quantity_step: Decimal | None = None  # the venue's lot step for the symbol (a crypto market's), if it says
 
 
 class Refusal(Exception):
@@ -174,7 +175,8 @@ class _Planner:
             raise Refusal("rejected", "this broker takes no take-profit/stop-loss legs; remove them or switch broker")
         how = ""
         if qty is None:
-            inputs = Inputs(entry_price, self.market.equity, self.position, sl.stop_price if sl else None)
+            inputs = Inputs(entry_price, self.market.equity, self.position, sl.stop_price if sl else None,
+                            self.market.quantity_step)  # fmt: skip
             try:
                 qty, how = entry_quantity(self.signal, self.sub, inputs, self.allowed("quantityType"))
             except SizingError as exc:
@@ -185,7 +187,7 @@ class _Planner:
         price = self.signal.price if self.signal.price is not None else self.market.quote
         try:
             qty = abs(self.position) if wanted_all else exit_quantity(
-                self.signal, self.sub, self.position, self.allowed("quantityType"), price
+                self.signal, self.sub, self.position, self.allowed("quantityType"), price, self.market.quantity_step
             )  # fmt: skip
         except SizingError as exc:
             raise Refusal("rejected", str(exc)) from None

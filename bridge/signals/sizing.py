@@ -23,6 +23,7 @@ class Inputs:
     equity: Decimal | None
     position: Decimal  # signed
     stop_price: Decimal | None = None  # the stop loss, for risk sizing
+    step: Decimal | None = None  # the venue's lot step for the symbol, where it has one (`Market.quantity_step`)
 
 
 def fmt(quantity: Decimal) -> str:
@@ -30,12 +31,13 @@ def fmt(quantity: Decimal) -> str:
     return format(quantity.normalize(), "f")
 
 
-def round_quantity(quantity: Decimal, fractional: bool) -> Decimal:
-    """Round down: to whole units, or to six decimals where fractional quantities are allowed."""
-    step = FRACTION if fractional else Decimal(1)
+def round_quantity(quantity: Decimal, fractional: bool, venue_step: Decimal | None = None) -> Decimal:
+    """Round down: to whole units, or where fractional quantities are allowed to the venue's step if it has
+    one (a crypto market's: 0.00001 BTC), else to six decimals."""
+    step = (venue_step if venue_step and venue_step > 0 else FRACTION) if fractional else Decimal(1)
     if quantity <= 0:
         return Decimal(0)
-    rounded = quantity.quantize(step, rounding=ROUND_DOWN)
+    rounded = (quantity / step).to_integral_value(rounding=ROUND_DOWN) * step
     # normalize() would write 200 as 2E+2, which the journal, logs and broker APIs would then carry.
     return rounded.quantize(Decimal(1)) if rounded == rounded.to_integral_value() else rounded.normalize()
 
@@ -82,14 +84,16 @@ def entry_quantity(signal: Signal, sub: Subscription, inputs: Inputs, use_type: 
             how += f" x{fmt(sub.quantity_multiplier)}"
     else:
         kind, value, how = sub.sizing.type, sub.sizing.value, f"{sub.sizing.type} {fmt(sub.sizing.value)}"
-    units = round_quantity(_units(kind, value, inputs), sub.fractional)
+    units = round_quantity(_units(kind, value, inputs), sub.fractional, inputs.step)
     if units <= 0:
-        raise SizingError(f"{how} comes to less than one {'unit' if not sub.fractional else 'millionth'}")
+        least = "one unit" if not sub.fractional else f"the market's step {fmt(inputs.step)}" if inputs.step else (
+            "one millionth")  # fmt: skip
+        raise SizingError(f"{how} comes to less than {least}")
     return units, how
 
 
 def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type: bool,
-                  price: Decimal | None = None) -> Decimal:  # fmt: skip
+                  price: Decimal | None = None, step: Decimal | None = None) -> Decimal:  # fmt: skip
     """Units to exit: the signal's quantity (or percent of the position, or dollars at `price`), capped at the
     position; else all.
 
@@ -102,9 +106,9 @@ def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type
         return held
     kind = (signal.quantity_type if use_type else None) or "fixed_quantity"
     if kind == "percent_of_position":
-        return min(round_quantity(held * signal.quantity / 100, fractional), held)
+        return min(round_quantity(held * signal.quantity / 100, fractional, step), held)
     if kind == "dollar_amount":
-        units = round_quantity(_units(kind, signal.quantity, Inputs(price, None, position)), fractional)
+        units = round_quantity(_units(kind, signal.quantity, Inputs(price, None, position)), fractional, step)
         if units <= 0:
             raise SizingError(f"dollar_amount {fmt(signal.quantity)} comes to less than one unit to exit")
         return min(units, held)
@@ -115,4 +119,4 @@ def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type
     if wanted >= held:
         return held
     # Whole units, as entries are, unless the subscription trades fractions: 2.5 shares is not an order it places.
-    return round_quantity(wanted, fractional)
+    return round_quantity(wanted, fractional, step)

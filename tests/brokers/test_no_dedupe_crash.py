@@ -29,8 +29,8 @@ def venue() -> Iterator[tuple[FakeBinance, str]]:
         yield fake, server.url
 
 
-def config(directory: Path, port: int, url: str) -> Path:
-    """A daemon trading BTCUSDT on the fake through the ccxt adapter."""
+def config(directory: Path, port: int, url: str, sizing: str = "") -> Path:
+    """A daemon trading BTCUSDT on the fake through the ccxt adapter (`sizing`: the subscription's, in YAML flow)."""
     path = directory / "config.yaml"
     path.write_text(
         f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}}}\n"
@@ -38,7 +38,7 @@ def config(directory: Path, port: int, url: str) -> Path:
         f"    options: {{exchange: binance, api_key: {API_KEY}, secret: '${{BINANCE_SECRET}}', api_url: '{url}',"
         " max_requests_per_minute: 60000}\n"
         f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n"
-        "      - {broker: spot, sides: long, fractional: true}\n"
+        f"      - {{broker: spot, sides: long, fractional: true{sizing}}}\n"
     )
     return path
 
@@ -75,3 +75,22 @@ def test_a_crash_while_the_order_is_in_flight_never_sends_it_twice(
     assert len(fake.order_requests) == 1, "the order was sent again after the restart"
     assert fake.balances["BTC"][0] == Decimal("0.01")
     assert final["state"] == "executed", final["decision"]
+
+
+def test_a_dollar_sized_buy_is_rounded_down_to_the_markets_step(tmp_path: Path, venue: tuple[FakeBinance, str]) -> None:
+    """$100 of BTC at 43,210.50 is 0.0023142... BTC: the market takes steps of 0.00001, so 0.00231 goes out."""
+    fake, url = venue
+    fake.prices["BTCUSDT"] = Decimal("43210.5")
+    port = free_port()
+    path = config(tmp_path, port, url, ", sizing: {type: dollar_amount, value: 100}")
+    daemon = Daemon(config=path, port=port, env={"BINANCE_SECRET": SECRET}).start()
+    try:
+        accepted = daemon.post({"ticker": "BTCUSDT", "action": "buy", "price": "43210.5"})  # sized by the config
+        assert accepted.status_code == 200, accepted.text
+        final = daemon.wait_final(accepted.json()["id"], timeout=15)
+        (order,) = [o for o in daemon.api("orders") if o["signal_id"] == final["id"]]
+    finally:
+        daemon.stop()
+    assert final["state"] == "executed", final["decision"]  # not refused as "does not fit BTC/USDT's step"
+    assert Decimal(str(order["quantity"])) == Decimal("0.00231") and order["status"] == "filled", order
+    assert fake.balances["BTC"][0] == Decimal("0.00231")
