@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,10 +16,10 @@ from bridge.store.db import Store
 from tests.execution.test_executor import SUB, FakeBroker, journal_signal
 
 
-async def planned_on_paper(fresh_store: Store) -> tuple[str, list[dict[str, Any]]]:
+async def planned_on_paper(fresh_store: Store, received_at: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
     """Before the restart, on "paper": sell while long 2 = exit 2, then entry 1."""
     signal = Signal(ticker="AMD", action="sell")
-    signal_id = await journal_signal(fresh_store, signal)
+    signal_id = await journal_signal(fresh_store, signal, received_at)
     rows: list[dict[str, Any]] = []
     for seq, (leg, qty) in enumerate((("exit", "2"), ("entry", "1"))):
         coid = client_order_id(signal_id, SUB, leg)

@@ -5,28 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from bridge.config.schema import Subscription
-from bridge.execution.executor import Executor, Job, client_order_id
+from bridge.execution.executor import Executor, Job
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
-from bridge.models import OrderRequest, Signal
+from bridge.models import OrderRequest
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
-from tests.execution.test_executor import SUB, FakeBroker, journal_signal
+from tests.execution.test_executor import SUB, FakeBroker
+from tests.execution.test_resume_changed_broker import planned_on_paper
 
 
 async def test_a_resumed_plan_that_waits_past_max_signal_age_sends_nothing_more(fresh_store: Store) -> None:
     # Before the restart: sell while long 2 = exit 2 (sent, filled), then entry 1 (not sent yet).
-    signal_id = await journal_signal(fresh_store, Signal(ticker="AMD", action="sell"), utcnow() - timedelta(seconds=59))
-    rows: list[dict[str, Any]] = []
-    for seq, (leg, qty) in enumerate((("exit", "2"), ("entry", "1"))):
-        coid = client_order_id(signal_id, SUB, leg)
-        rows.append({"id": coid, "signal_id": signal_id, "broker": "paper", "subscription": SUB, "leg": leg,
-                     "seq": seq, "client_order_id": coid, "symbol": "AMD", "side": "sell", "type": "market",
-                     "quantity": qty, "limit_price": None, "stop_price": None, "time_in_force": "day",
-                     "reference_price": None})  # fmt: skip
-    await fresh_store.run(journal.save_plan, fresh_store.conn, signal_id, SUB, "sell while long 2: ...", rows)
+    signal_id, rows = await planned_on_paper(fresh_store, utcnow() - timedelta(seconds=59))
     paper = FakeBroker({"AMD": Decimal(2)})
     paper.accept(OrderRequest(rows[0]["client_order_id"], "AMD", "sell", Decimal(2)), "filled")
     paper.creates.clear()
