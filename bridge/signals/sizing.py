@@ -86,8 +86,8 @@ def entry_quantity(signal: Signal, sub: Subscription, inputs: Inputs, use_type: 
         kind, value, how = sub.sizing.type, sub.sizing.value, f"{sub.sizing.type} {fmt(sub.sizing.value)}"
     units = round_quantity(_units(kind, value, inputs), sub.fractional, inputs.step)
     if units <= 0:
-        least = "one unit" if not sub.fractional else f"the market's step {fmt(inputs.step)}" if inputs.step else (
-            "one millionth")  # fmt: skip
+        step = f"one step of {fmt(inputs.step)}" if inputs.step else "one millionth"
+        least = step if sub.fractional else "one unit"
         raise SizingError(f"{how} comes to less than {least}")
     return units, how
 
