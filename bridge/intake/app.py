@@ -34,11 +34,14 @@ def _answered_here(path: str) -> bool:
 
 async def _follow(side: IntakeSide, reader: asyncio.StreamReader) -> None:
     """Apply each config the daemon sends; when the daemon goes away, so does this process."""
-    while (message := await wire.receive(reader)) is not None:
-        if message[0] == "config":
-            _, version, loaded = message
-            side.use(loaded, version)
-    log.warning("the daemon closed the link: the intake process stops")
+    try:
+        while (message := await wire.receive(reader)) is not None:
+            if message[0] == "config":
+                _, version, loaded = message
+                side.use(loaded, version)
+        log.warning("the daemon closed the link: the intake process stops")
+    except Exception:  # without the link, nobody executes what this process would go on acknowledging
+        log.exception("the link to the daemon failed: the intake process stops")
     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown: requests in flight still finish
 
 

@@ -28,6 +28,6 @@ async def receive(reader: asyncio.StreamReader) -> tuple[Any, ...] | None:
         header = await reader.readexactly(_HEADER.size)
         (size,) = _HEADER.unpack(header)
         message: tuple[Any, ...] = pickle.loads(await reader.readexactly(size))  # noqa: S301 - our own process
-    except asyncio.IncompleteReadError:
+    except (asyncio.IncompleteReadError, ConnectionError):  # a peer killed with messages unread resets the link
         return None
     return message

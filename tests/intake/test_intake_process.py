@@ -142,3 +142,27 @@ def test_the_intake_process_stops_when_the_daemon_is_killed(start_daemon: Callab
     child = intake_pid(daemon)
     daemon.kill()
     assert gone(child), "a killed daemon left its intake process answering webhooks nobody executes"
+
+
+def test_the_intake_process_stops_when_the_daemon_is_killed_with_signals_it_had_not_read(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    assert daemon.process is not None
+    child = intake_pid(daemon)
+    os.kill(daemon.process.pid, signal.SIGSTOP)  # the daemon reads nothing more from the link
+    try:  # answered by the intake process; their hand-over waits in the daemon's socket
+        ids = [daemon.post({**BUY, "ticker": f"T{i}"}).json()["id"] for i in range(3)]
+        time.sleep(0.2)
+    finally:
+        os.kill(daemon.process.pid, signal.SIGKILL)  # a socket closed with data unread resets the link
+        os.kill(daemon.process.pid, signal.SIGCONT)
+    daemon.process.wait(timeout=10)
+    try:
+        assert gone(child), "a killed daemon left its intake process answering webhooks nobody executes"
+    finally:
+        if not gone(child, timeout=0):
+            os.kill(child, signal.SIGKILL)
+    daemon.start()  # acknowledged, so journaled: they run at the next start
+    for signal_id in ids:
+        assert daemon.wait_final(signal_id)["state"] == "executed"
