@@ -21,7 +21,9 @@ LISTENER_HEADER = "x-bridge-intake-listener"
 # Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection, not to the request.
 HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade",
               b"content-length"}  # fmt: skip
-HOP_BY_HOP_ANSWER = HOP_BY_HOP - {b"content-length"}  # the answer's body is passed on as it is, so its length holds
+# The answer's body is passed on as it is, so its length holds; its `Date` is added by this process's own server
+# (passed on too, the answer would carry two, and a client may refuse the field).
+HOP_BY_HOP_ANSWER = HOP_BY_HOP - {b"content-length"} | {b"date"}
 UNREACHABLE = {"success": False, "messageCode": "unavailable",
                "message": "The bridge is starting or stopping; retry shortly."}  # fmt: skip
 

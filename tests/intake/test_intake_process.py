@@ -166,3 +166,10 @@ def test_the_intake_process_stops_when_the_daemon_is_killed_with_signals_it_had_
     daemon.start()  # acknowledged, so journaled: they run at the next start
     for signal_id in ids:
         assert daemon.wait_final(signal_id)["state"] == "executed"
+
+
+def test_an_answer_passed_on_from_the_daemon_carries_one_date(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    answer = httpx.get(f"{daemon.base}/health")
+    assert answer.status_code == 200
+    assert len(answer.headers.get_list("date")) == 1, answer.headers  # a singleton field (RFC 9110)
