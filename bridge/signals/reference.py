@@ -19,7 +19,9 @@ def _ex(**fields: Any) -> dict[str, Any]:
 
 FIELDS: dict[str, FieldDoc] = {
     "ticker": FieldDoc(
-        "The symbol; `ticker_map` can translate it per subscription (e.g. `NQ1!` -> `MNQZ2026`).",
+        "The symbol; `ticker_map` can translate it per subscription (e.g. `NQ1!` -> `MNQZ2026`). An exchange "
+        "prefix (`NASDAQ:AMD`, as Pine's `syminfo.tickerid` gives it) is dropped before the broker sees it, "
+        "unless `ticker_map` has a key with it.",
         _ex(),
         ("invalid-payload", "empty-ticker-name"),
     ),

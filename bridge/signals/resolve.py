@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -14,8 +15,10 @@ from bridge.signals.pricing import LegPrices, PricingError, round_price, stop_lo
 from bridge.signals.sizing import Inputs, SizingError, entry_quantity, exit_quantity, fmt, uses_signal_quantity
 
 PlanState = Literal["executed", "ignored", "rejected"]
+# TradingView's exchange prefix: letters, digits and underscores (NASDAQ, BINANCE, CME_MINI), then a colon.
+_EXCHANGE_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]*:(?=.)")
 LegKind = Literal["exit", "entry", "breakeven"]
-__all__ = ["Leg", "Market", "Plan", "broker_symbol", "describe_position", "fmt", "resolve"]
+__all__ = ["Leg", "Market", "Plan", "bare_ticker", "broker_symbol", "describe_position", "fmt", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -76,17 +79,45 @@ def describe_position(quantity: Decimal) -> str:
     return "flat"
 
 
+def bare_ticker(ticker: str) -> str:
+    """`AMD` of `NASDAQ:AMD`: TradingView's EXCHANGE:SYMBOL (Pine's `syminfo.tickerid`, `{{exchange}}:{{ticker}}`).
+
+    No broker takes the prefix, and the same position arrives bare from `{{ticker}}`. A ccxt swap symbol such as
+    `BTC/USDT:USDT` has its colon after the pair, so it is left as it is.
+    """
+    match = _EXCHANGE_PREFIX.match(ticker)
+    return ticker[match.end() :] if match else ticker
+
+
+def _mapped(sub: Subscription, ticker: str) -> str | None:
+    """The `ticker_map` entry for `ticker`, its key matched exactly, else ignoring case."""
+    mapped = sub.ticker_map.get(ticker)
+    if mapped is not None or not sub.ticker_map:
+        return mapped
+    folded = ticker.upper()
+    return next((symbol for key, symbol in sub.ticker_map.items() if key.upper() == folded), None)
+
+
 def broker_symbol(sub: Subscription, ticker: str) -> str:
     """The broker's symbol for a signal's ticker (`ticker_map`, e.g. NQ1! -> MNQZ2026), matched ignoring case.
 
     `tickers` and `allowed_symbols` ignore case: a ticker they let through in other letters than the map's
-    key must not reach the broker unmapped.
+    key must not reach the broker unmapped. A map key written with the exchange prefix wins; otherwise the
+    prefix is dropped (`CME_MINI:NQ1!` maps as `NQ1!`, `NASDAQ:AMD` trades `AMD`).
     """
-    mapped = sub.ticker_map.get(ticker)
-    if mapped is not None or not sub.ticker_map:
-        return ticker if mapped is None else mapped
-    folded = ticker.upper()
-    return next((symbol for key, symbol in sub.ticker_map.items() if key.upper() == folded), ticker)
+    bare = bare_ticker(ticker)
+    mapped = _mapped(sub, ticker)
+    if mapped is None and bare != ticker:
+        mapped = _mapped(sub, bare)
+    return bare if mapped is None else mapped
+
+
+def _listed(sub: Subscription, ticker: str) -> bool:
+    """Whether the subscription's `tickers` (if any) take this ticker, with or without its exchange prefix."""
+    if sub.tickers is None:
+        return True
+    allowed = {t.upper() for t in sub.tickers}
+    return ticker.upper() in allowed or bare_ticker(ticker).upper() in allowed
 
 
 class _Planner:
@@ -257,7 +288,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     head = f"{head} while {describe_position(position)}"
     if sub.sides != "both":
         head += f", sides={sub.sides}"
-    if sub.tickers is not None and signal.ticker.upper() not in {t.upper() for t in sub.tickers}:
+    if not _listed(sub, signal.ticker):
         return Plan("rejected", f"{head}: rejected, {signal.ticker} is not in this subscription's tickers")
     exit_only = _is_exit_only(signal, position)
     if sub.ignore_exits and exit_only and signal.action != "cancel":

@@ -233,6 +233,16 @@ def test_reverse_flips_a_position(daemon: E2EDaemon) -> None:
     assert daemon.position(ticker) == 1
 
 
+def test_an_exchange_prefixed_ticker_trades_the_bare_symbol(daemon: E2EDaemon) -> None:
+    """`NASDAQ:SEM-PREFIX` (Pine's syminfo.tickerid) and `SEM-PREFIX` ({{ticker}}) are one position."""
+    bought = daemon.send({"ticker": "NASDAQ:SEM-PREFIX", "action": "buy", "quantity": 5, "price": 10})
+    assert bought["state"] == "executed", bought["decision"]
+    assert (daemon.position("SEM-PREFIX"), daemon.position("NASDAQ:SEM-PREFIX")) == (5, 0)
+    exited = daemon.send({"ticker": "SEM-PREFIX", "action": "exit", "price": 11})
+    assert exited["decision"] == "exit while long 5: sold 5"
+    assert daemon.position("SEM-PREFIX") == 0
+
+
 def test_outside_the_trading_window_entries_are_ignored_and_exits_run(daemon: E2EDaemon) -> None:
     ticker = "SEM-WINDOW"
     entry = daemon.send({"ticker": ticker, "action": "buy", "price": 10}, strategy="window")

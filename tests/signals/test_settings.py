@@ -319,6 +319,25 @@ def test_broker_symbol_maps_only_listed_tickers() -> None:
     assert broker_symbol(sub(), "NQ1!") == "NQ1!"
 
 
+def test_broker_symbol_drops_an_exchange_prefix_unless_the_map_names_it() -> None:
+    """TradingView's EXCHANGE:SYMBOL (Pine's syminfo.tickerid) reaches no broker with its prefix."""
+    assert broker_symbol(sub(), "NASDAQ:AMD") == "AMD"
+    assert broker_symbol(sub(), "BINANCE:BTCUSDT") == "BTCUSDT"
+    assert broker_symbol(sub(), "BTC/USDT:USDT") == "BTC/USDT:USDT"  # a ccxt swap symbol, not a prefix
+    assert broker_symbol(sub(), "AMD:") == "AMD:"
+    mapping = sub(ticker_map={"NQ1!": "MNQZ2026", "BINANCE:ETHUSDT": "ETH/USDT"})
+    assert broker_symbol(mapping, "CME_MINI:NQ1!") == "MNQZ2026"
+    assert broker_symbol(mapping, "BINANCE:ETHUSDT") == "ETH/USDT"  # a key written with the prefix wins
+    assert broker_symbol(mapping, "ETHUSDT") == "ETHUSDT"
+
+
+def test_tickers_take_an_exchange_prefixed_ticker_by_its_symbol() -> None:
+    plan = resolve(sig("buy", ticker="NASDAQ:AMD"), Decimal(0), [], sub(tickers=["AMD"]))
+    assert plan.state == "executed", plan.decision
+    refused = resolve(sig("buy", ticker="NASDAQ:TSLA"), Decimal(0), [], sub(tickers=["AMD"]))
+    assert refused.state == "rejected" and "not in this subscription's tickers" in refused.decision
+
+
 # ---------------------------------------------------------------------------------------------
 # order_type, exit_order_type, trail_amount/trail_percent, time_in_force, extended_hours
 
