@@ -300,6 +300,12 @@ class Payload(BaseModel):
 
 
 ENTRY_ACTIONS = ("buy", "sell", "add", "reverse")
+# Sizes measured against equity or a stop loss: they size entries only (TradersPost's messageCode for each).
+ENTRY_ONLY_TYPES = {
+    "percent_of_equity": "invalid-quantity-type-action",
+    "risk_dollar_amount": "invalid-risk-dollar-amount-action",
+    "risk_percent": "invalid-risk-dollar-amount-action",
+}
 
 
 def check_combinations(p: Payload) -> None:
@@ -320,6 +326,13 @@ def check_combinations(p: Payload) -> None:
             )
         if p.quantity is None:
             raise _fail("quantity-type-requires-quantity", f"quantityType {p.quantity_type} needs a quantity")
+        if p.action == "exit" and p.quantity_type in ENTRY_ONLY_TYPES:
+            # Whatever the position, the resolver could only reject it: refuse it before it is journaled.
+            raise _fail(
+                ENTRY_ONLY_TYPES[p.quantity_type],
+                f"quantityType {p.quantity_type} sizes entries, not an exit; send quantityType fixed_quantity, "
+                "dollar_amount or percent_of_position, or no quantity to exit the whole position",
+            )
         # The risk types' stop may be the subscription's own stop loss: the resolver, which knows it, rejects
         # the signal when there is none (a refusal here would turn away alerts that TradersPost sizes).
     if (p.take_profit or p.stop_loss) and p.action not in ENTRY_ACTIONS:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from bridge.config.schema import Subscription
 from bridge.models import Signal
+from bridge.signals.parse import PayloadError, parse_body
 from bridge.signals.resolve import Market, resolve
 
 SUB = Subscription(broker="paper")
@@ -36,6 +38,22 @@ def test_dollars_without_a_price_take_the_quote_and_without_either_are_refused()
 def test_entry_sizes_refuse_an_exit(kind: str) -> None:
     plan = resolve(exit_(quantity_type=kind, price=Decimal(50)), Decimal(1000), [], SUB)
     assert plan.state == "rejected" and f"quantityType {kind} sizes entries" in plan.decision and not plan.legs
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("percent_of_equity", "invalid-quantity-type-action"),
+        ("risk_dollar_amount", "invalid-risk-dollar-amount-action"),
+        ("risk_percent", "invalid-risk-dollar-amount-action"),
+    ],
+)
+def test_an_exit_action_with_an_entry_size_is_refused_before_it_is_journaled(kind: str, code: str) -> None:
+    """Whatever the position, such an exit could only be rejected: it is a 400 with TradersPost's messageCode."""
+    raw = json.dumps({"ticker": "SQ", "action": "exit", "quantity": 1, "quantityType": kind}).encode()
+    with pytest.raises(PayloadError) as caught:
+        parse_body(raw)
+    assert caught.value.code == code and "sizes entries, not an exit" in caught.value.message
 
 
 def test_a_partial_exit_scales_with_the_quantity_multiplier_as_the_entry_did() -> None:
