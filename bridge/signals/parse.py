@@ -364,6 +364,15 @@ def decode_body(body: bytes) -> Any:
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=reject_constant)
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        if placeholder := _PLACEHOLDER.search(text):
+            # `{{strategy.order.alert_message}}` on an alert that is not a strategy's, or `{{plot_0}}` unquoted:
+            # the cause is the placeholder, not the commas and quotes the hint below would send the user hunting for.
+            raise PayloadError(
+                "malformed-json",
+                f"the body is not valid JSON: it holds {placeholder.group()}, a placeholder that was not replaced; "
+                "check its spelling and that the alert is on a strategy (TradingView only fills in {{...}} names "
+                "it knows)",
+            ) from None
         detail = (
             f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         )

@@ -81,6 +81,19 @@ def test_malformed_json_says_where_the_syntax_error_is() -> None:
     assert "trailing commas" in error.message
 
 
+@pytest.mark.parametrize(
+    ("raw", "placeholder"),
+    [
+        (b"{{strategy.order.alert_message}}", "{{strategy.order.alert_message}}"),  # an indicator's alert
+        (b'{"ticker": "AMD", "action": "buy", "price": {{close}}}', "{{close}}"),
+    ],
+)
+def test_a_body_that_is_not_json_because_of_a_placeholder_names_the_placeholder(raw: bytes, placeholder: str) -> None:
+    error = fails(raw)
+    assert error.code == "malformed-json"
+    assert placeholder in error.message and "not replaced" in error.message and "trailing commas" not in error.message
+
+
 def test_a_json_array_is_told_to_send_an_object() -> None:
     assert "must be a JSON object" in fails(b"[]").message
 
