@@ -500,6 +500,8 @@ class PaperBroker:
             self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
                                (row["parent_client_order_id"],), now)  # fmt: skip
         else:  # an entry's fill starts its bracket children working; a trailing child trails from the fill
+            # The children start working now, so they meet the market as a new order does: a take-profit the
+            # fill's price already passed (a stop entry's gap) fills at that price, not at its worse limit.
             conn.execute(
                 "UPDATE paper_orders SET status = 'open', updated_at = ?, trail_ref = CASE WHEN type = "
                 "'trailing_stop' THEN ? ELSE trail_ref END WHERE broker = ? AND parent_client_order_id = ? "
@@ -513,7 +515,7 @@ class PaperBroker:
             ).fetchall():
                 current = self._row(child["client_order_id"])
                 if current is not None and current["status"] == "open":
-                    self._try_fill(current, last, now)
+                    self._try_fill(current, last, now, arriving=True)
 
     def _closable(self, symbol: str, side: str) -> Decimal:
         """How much of the position an order on `side` can close (none when flat or on that side already)."""

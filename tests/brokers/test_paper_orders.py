@@ -272,6 +272,20 @@ async def test_a_trailing_stop_child_trails_from_the_entry_fill(fresh_store: Sto
     assert await position(broker) == 1
 
 
+async def test_a_take_profit_the_entry_s_fill_already_passed_fills_at_the_market_not_at_its_limit(
+    fresh_store: Store,
+) -> None:
+    broker, _ = await paper(fresh_store)
+    entry = req("entry", "buy", "10", "stop", price="100", stop="105", tp=take_profit("tp", "108"),
+                sl=stop_loss("stop", "95"))  # fmt: skip
+    await broker.create_order(entry)
+    await see(broker, "112")  # a gap through the entry's stop and past the take-profit
+    assert await status(broker, "entry") == ("filled", D(112))
+    assert await status(broker, "tp") == ("filled", D(112))  # a sell limit at 108 meets a market at 112
+    assert await status(broker, "stop") == ("canceled", None)
+    assert (await broker.fetch_account()).cash == D(100000)  # bought and sold at 112, not sold 4 below the market
+
+
 # ---------------------------------------------------------------------------------------------
 # day orders expire at the session close; gtc orders stay
 
