@@ -445,13 +445,17 @@ class PaperBroker:
                 (str(ref), str(stop), self.name, row["client_order_id"]),
             )
         limit = _dec(row["limit_price"])
-        if rules.triggers(row["type"], row["side"], price, limit, stop):
-            self._fill(row, rules.fill_price(row["type"], row["side"], price, limit, arriving), now)
-        elif row["type"] == "stop_limit" and rules.triggers("stop", row["side"], price, None, stop):
-            # Triggered but not marketable at its limit: from now on it is a plain resting limit, as at a venue.
+        kind = row["type"]
+        if kind == "stop_limit" and row["trail_ref"] is not None:
+            kind = "limit"  # triggered earlier (trail_ref holds the price that did): it works as a resting limit
+        if rules.triggers(kind, row["side"], price, limit, stop):
+            self._fill(row, rules.fill_price(kind, row["side"], price, limit, arriving), now)
+        elif kind == "stop_limit" and rules.triggers("stop", row["side"], price, None, stop):
+            # Triggered but not marketable at its limit: from now on it works as a resting limit, as at a venue,
+            # and stays a stop_limit to whoever reads it (a cancel signal's cancelOrderType: stop_limit finds it).
             self.store.conn.execute(
-                "UPDATE paper_orders SET type = 'limit', updated_at = ? WHERE broker = ? AND client_order_id = ?",
-                (iso(now), self.name, row["client_order_id"]),
+                "UPDATE paper_orders SET trail_ref = ?, updated_at = ? WHERE broker = ? AND client_order_id = ?",
+                (str(price), iso(now), self.name, row["client_order_id"]),
             )
 
     async def observe_price(self, symbol: str, price: Decimal) -> None:

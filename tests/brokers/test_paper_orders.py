@@ -178,6 +178,18 @@ async def test_a_triggered_stop_limit_rests_as_a_limit(fresh_store: Store) -> No
     assert (await broker.fetch_order("sl")).status == "filled"
 
 
+async def test_a_triggered_stop_limit_is_still_reported_as_a_stop_limit(fresh_store: Store) -> None:
+    """A cancel signal's cancelOrderType: stop_limit, and anyone reading the book, still finds it by its type."""
+    broker, _ = await paper(fresh_store)
+    await broker.create_order(req("sl", "buy", kind="stop_limit", price="100", stop="105", limit="106"))
+    await see(broker, "107")  # triggered, not marketable at its limit: it rests as a limit
+    order = await broker.fetch_order("sl")
+    assert (order.status, order.type, order.stop_price, order.limit_price) == ("open", "stop_limit", D(105), D(106))
+    assert [o.type for o in await broker.fetch_open_orders("SQ")] == ["stop_limit"]
+    await see(broker, "104")  # below its stop, but triggered already: fills as the resting limit it became
+    assert await status(broker, "sl") == ("filled", D(106))
+
+
 # ---------------------------------------------------------------------------------------------
 # brackets: children wait for the entry, then one cancels the other
 
