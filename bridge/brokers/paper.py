@@ -418,6 +418,9 @@ class PaperBroker:
 
     def _see_price(self, symbol: str, price: Decimal, now: datetime) -> None:
         """Remember the price, move trailing stops, and fill resting orders it crosses."""
+        # The symbol's first price is the first the orders resting on it meet: placed with none known, they
+        # meet the market as on arrival (a sell limit at 0.01 sells at 100, not at 0.01).
+        first = self._last_price(symbol) is None
         self._remember_price(symbol, price, now)
         resting = self.store.conn.execute(
             # The status list matches the partial index paper_orders_working: only working orders are read.
@@ -430,7 +433,7 @@ class PaperBroker:
                 continue
             current = self._row(row["client_order_id"])  # an earlier fill may have canceled its sibling
             if current is not None and current["status"] == "open":
-                self._try_fill(current, price, now)
+                self._try_fill(current, price, now, arriving=first)
 
     def _try_fill(self, row: sqlite3.Row, price: Decimal | None, now: datetime, arriving: bool = False) -> None:
         """Fill the order if `price` makes it executable; `arriving`: it was just placed, so it meets the market."""

@@ -143,6 +143,17 @@ async def test_a_trailing_stop_placed_before_any_price_starts_at_the_first_one(f
     assert await status(broker, "trail") == ("filled", D(19))
 
 
+async def test_a_limit_placed_before_any_price_meets_the_first_one_as_the_market(fresh_store: Store) -> None:
+    """Nothing says the market ever traded at the limit: the first price is where it meets the market."""
+    broker, _ = await paper(fresh_store)
+    await broker.create_order(req("sell", "sell", kind="limit", limit="0.01", symbol="NEW"))
+    await broker.create_order(req("buy", "buy", kind="limit", limit="150", symbol="NEW"))
+    await see(broker, "100", symbol="NEW")
+    assert await status(broker, "sell") == ("filled", D(100))  # not given away at 0.01
+    assert await status(broker, "buy") == ("filled", D(100))  # not paid 150
+    assert (await broker.fetch_account()).cash == D(100000)
+
+
 # ---------------------------------------------------------------------------------------------
 # stop-limit
 
