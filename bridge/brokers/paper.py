@@ -418,16 +418,17 @@ class PaperBroker:
 
     def _see_price(self, symbol: str, price: Decimal, now: datetime) -> None:
         """Remember the price, move trailing stops, and fill resting orders it crosses."""
-        # The symbol's first price is the first the orders resting on it meet: placed with none known, they
-        # meet the market as on arrival (a sell limit at 0.01 sells at 100, not at 0.01).
-        first = self._last_price(symbol) is None
-        self._remember_price(symbol, price, now)
         resting = self.store.conn.execute(
             # The status list matches the partial index paper_orders_working: only working orders are read.
             "SELECT * FROM paper_orders WHERE broker = ? AND symbol = ? AND status IN ('open', 'partially_filled', "
             "'held') AND type != 'market' ORDER BY created_at",
             (self.name, symbol),
         ).fetchall()
+        # The symbol's first price is the first the orders resting on it meet: placed with none known, they
+        # meet the market as on arrival (a sell limit at 0.01 sells at 100, not at 0.01). Looked up only when
+        # some order rests: every signal with a price passes here.
+        first = bool(resting) and self._last_price(symbol) is None
+        self._remember_price(symbol, price, now)
         for row in resting:
             if row["status"] != "open":
                 continue
