@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ log = logging.getLogger("bridge.jobs")
 TRADING_DAYS = "mon-fri"
 _IDS = uuid.UUID("6f1d2b1e-3c55-4a8e-9e43-5b0c1f7a2d90")  # namespace of the deterministic flatten signal ids
 SOURCE = "job:flatten_at"  # stands in for the webhook id: these signals come from the schedule, not a request
+GRACE_SECONDS = 300  # a flatten a few minutes late still beats holding overnight
 
 
 def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]:
@@ -55,6 +57,12 @@ def flatten_trigger(sub: Subscription) -> CronTrigger:
                        timezone=ZoneInfo(sub.timezone))  # fmt: skip
 
 
+def due_at(sub: Subscription, now: datetime) -> datetime | None:
+    """The `flatten_at` moment that fell due at most GRACE_SECONDS before `now` (on a trading day), else None."""
+    moment = flatten_trigger(sub).get_next_fire_time(None, now - timedelta(seconds=GRACE_SECONDS))
+    return moment if moment is not None and moment <= now else None
+
+
 async def flatten(host: Host, strategy: str, key: str) -> int:
     """Queue one `exit` signal per ticker the subscription holds; return how many; nothing on weekends.
 
@@ -65,7 +73,9 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     sub = runtime.subscription(strategy, key)
     if sub is None or sub.flatten_at is None:
         return 0
-    local = host.clock().astimezone(ZoneInfo(sub.timezone))
+    now = host.clock()
+    # The day of the run that fell due, not of the moment it runs: a 23:58 run a few minutes late is Friday's.
+    local = (due_at(sub, now) or now).astimezone(ZoneInfo(sub.timezone))
     label = f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key}"
     if local.weekday() >= 5:
         log.info("%s: %s is not a trading day, nothing to do", label, f"{local:%A}")

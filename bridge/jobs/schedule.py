@@ -15,7 +15,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.jobs.delayed import DelayedSignals
-from bridge.jobs.flatten import flatten, flatten_trigger
+from bridge.jobs.flatten import GRACE_SECONDS, flatten, flatten_trigger
 from bridge.jobs.host import Host
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
@@ -76,9 +76,8 @@ class Jobs:
         self._add(f"{CONFIG}prune", partial(prune, host), CronTrigger(hour=0, minute=10, timezone=UTC))
         for strategy, key, sub in runtime.all_subscriptions():
             if sub.flatten_at is not None:
-                # A flatten a few minutes late still beats holding overnight.
                 self._add(f"{CONFIG}flatten:{strategy}:{key}", partial(flatten, host, strategy, key),
-                          flatten_trigger(sub), misfire_grace_time=300)  # fmt: skip
+                          flatten_trigger(sub), misfire_grace_time=GRACE_SECONDS)  # fmt: skip
 
     def wake_at(self, signal_id: str, when: datetime) -> None:
         """Release due delayed signals at `when` (an id per signal: scheduling one twice is harmless)."""

@@ -127,3 +127,16 @@ async def test_flatten_at_finds_the_orders_an_older_version_journaled_under_the_
     assert await flatten(r.bridge, "sq", "paper") == 1
     await r.bridge.queues.join()
     assert await r.positions() == {}
+
+
+async def test_a_flatten_run_late_past_local_midnight_closes_fridays_positions(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text('flatten_at: "23:58"\ntimezone: America/New_York'), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = datetime(2026, 11, 28, 0, 1, tzinfo=NY)  # Friday's 23:58 run, 3 minutes late: within its grace
+    assert await flatten(r.bridge, "sq", "paper") == 1, "Friday's flatten, not a Saturday's that does nothing"
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    clock.now = datetime(2026, 11, 28, 0, 5, tzinfo=NY)  # past the grace: Saturday now, no run of its own
+    assert await flatten(r.bridge, "sq", "paper") == 0
