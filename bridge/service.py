@@ -121,6 +121,7 @@ class Bridge:
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
         await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down
+        await self.jobs.missed_flattens()  # and flattens, within their grace
         # Signals that arrived during recovery go behind the older interrupted ones (unless recovery found them).
         held, self._held = self._held, []
         self.recovering = False

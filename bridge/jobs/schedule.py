@@ -15,7 +15,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.jobs.delayed import DelayedSignals
-from bridge.jobs.flatten import GRACE_SECONDS, flatten, flatten_trigger
+from bridge.jobs.flatten import GRACE_SECONDS, due_at, flatten, flatten_trigger
 from bridge.jobs.host import Host
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
@@ -88,6 +88,21 @@ class Jobs:
         """Schedule a wake-up for every delayed signal the journal holds (after a restart)."""
         for signal_id, when in await self.delayed.pending():
             self.wake_at(signal_id, when)
+
+    async def missed_flattens(self) -> int:
+        """Run the flattens that fell due less than their grace ago (the daemon was down); return how many ran.
+
+        The scheduler counts a start as the first moment it knows of: restarted at 15:57, it would next run a
+        15:55 flatten tomorrow. A flatten that did run before the stop queues nothing again (its signal ids).
+        """
+        ran = 0
+        for strategy, key, sub in self.host.runtime.all_subscriptions():
+            if sub.flatten_at is not None and due_at(sub, self.host.clock()) is not None:
+                log.info("flatten_at %s for %s/%s fell due just before the start: running it now",
+                         f"{sub.flatten_at:%H:%M}", strategy, key)  # fmt: skip
+                await self._guarded(f"{CONFIG}flatten:{strategy}:{key}", partial(flatten, self.host, strategy, key))()
+                ran += 1
+        return ran
 
     def start(self) -> None:
         """Start running jobs on the current event loop."""

@@ -140,3 +140,22 @@ async def test_a_flatten_run_late_past_local_midnight_closes_fridays_positions(b
     assert await r.positions() == {}
     clock.now = datetime(2026, 11, 28, 0, 5, tzinfo=NY)  # past the grace: Saturday now, no run of its own
     assert await flatten(r.bridge, "sq", "paper") == 0
+
+
+async def test_a_restart_minutes_after_flatten_at_still_flattens_but_not_once_its_grace_is_over(
+    bridges: Any,
+) -> None:
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    await r.bridge.stop()
+    clock.now = datetime(2026, 11, 23, 16, 10, tzinfo=NY)  # a Monday, 15 minutes late: too late to act on
+    late = await bridges(config_text(FLATTEN), clock)
+    await late.bridge.queues.join()
+    assert await late.positions() == {"AMD": Decimal(1)}
+    await late.bridge.stop()
+    clock.now = datetime(2026, 11, 24, 15, 57, tzinfo=NY)  # Tuesday: the daemon was down at 15:55, back at 15:57
+    again = await bridges(config_text(FLATTEN), clock)
+    await again.bridge.queues.join()
+    assert await again.positions() == {}, "the scheduler alone would next flatten on Wednesday"
