@@ -82,6 +82,16 @@ class TradingWindow(Strict):
     end: LocalTime = Field(description='local closing time (exclusive) in quotes, e.g. "16:00"')
     timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of start and end")
 
+    @model_validator(mode="after")
+    def _opens(self) -> TradingWindow:
+        # `end` is exclusive: a window from 09:30 to 09:30 holds no moment, and every entry would be ignored.
+        if self.start == self.end:
+            raise ValueError(
+                f'start and end are both "{self.start:%H:%M:%S}", so the window never opens; for a whole day write '
+                'start "00:00", end "23:59:59"; across midnight, an end earlier than the start ("18:00" to "17:00")'
+            )
+        return self
+
     def contains(self, moment: datetime) -> bool:
         """True when `moment` (aware) falls inside this window."""
         local = moment.astimezone(ZoneInfo(self.timezone))

@@ -74,3 +74,12 @@ def test_a_quoted_time_with_seconds_still_loads_as_it_did() -> None:
     assert (window.start, window.end) == (time(9, 30, 15), time(16, 0))
     assert not in_windows([window], datetime(2026, 1, 5, 9, 30, 14, tzinfo=UTC))
     assert in_windows([window], datetime(2026, 1, 5, 9, 30, 15, tzinfo=UTC))
+
+
+def test_a_window_whose_end_is_its_start_is_refused_as_it_would_never_open() -> None:
+    """`end` is exclusive: loaded before, the window held no moment and every entry was ignored, silently."""
+    [line] = errors(config_text('"00:00"', '"00:00"'))
+    assert line.startswith(
+        f'c.yaml:{WINDOW_LINE}: strategies.s1.subscriptions.0.trading_windows.0: start and end are both "00:00:00", '
+        "so the window never opens; for a whole day write"
+    )
