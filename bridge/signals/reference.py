@@ -27,7 +27,8 @@ FIELDS: dict[str, FieldDoc] = {
     ),
     "action": FieldDoc(
         "What to do: buy, sell, exit, cancel, add, reverse (exit then enter the other side, whatever "
-        "the swap settings) or breakeven (a stop at the average entry price).",
+        "the swap settings) or breakeven (a stop at the average entry price, in place of the position's "
+        "stop-loss and any earlier breakeven stop).",
         _ex(action="exit"),
         ("invalid-payload", "invalid-action"),
     ),

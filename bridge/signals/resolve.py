@@ -18,6 +18,7 @@ PlanState = Literal["executed", "ignored", "rejected"]
 # TradingView's exchange prefix: letters, digits and underscores (NASDAQ, BINANCE, CME_MINI), then a colon.
 _EXCHANGE_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]*:(?=.)")
 LegKind = Literal["exit", "entry", "breakeven"]
+_STOPS = ("stop", "stop_limit", "trailing_stop")  # the order types a breakeven's stop takes the place of
 __all__ = ["Leg", "Market", "Plan", "bare_ticker", "broker_symbol", "describe_position", "fmt", "resolve"]
 
 
@@ -270,6 +271,26 @@ def _orphaned(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, 
     )  # fmt: skip
 
 
+def _replaced(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order],
+              symbol: str) -> tuple[str, ...]:  # fmt: skip
+    """The position's working stops a breakeven moves: its bracket stop-loss and any earlier breakeven stop.
+
+    A breakeven moves the stop, as a cancel and a new stop did before the action existed. Left working beside
+    the new one, a gap through both fills both and opens the other side (a broker that holds the shares for
+    the old one refuses the new one). The take-profit stays, and so do the legs of an entry still working: they
+    protect the position that entry may open. Only a signal's `cancel: false` keeps them.
+    """
+    if signal.action != "breakeven" or plan.state != "executed" or _kept(signal, sub) or position == 0:
+        return ()
+    closing = "sell" if position > 0 else "buy"
+    working = {o.client_order_id for o in open_orders if o.is_open}
+    return tuple(
+        o.client_order_id for o in open_orders
+        if o.is_open and o.symbol == symbol and o.side == closing and o.type in _STOPS
+        and o.parent_client_order_id not in working
+    )  # fmt: skip
+
+
 def _is_exit_only(signal: Signal, position: Decimal) -> bool:
     """Signals whose only possible effect is to reduce a position (or cancel orders)."""
     reducing = {"buy": "bearish", "sell": "bullish"}
@@ -310,7 +331,8 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     if signal.action == "cancel":
         return plan
     cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position))
-    cancels += tuple(c for c in _orphaned(plan, signal, sub, position, open_orders, symbol) if c not in cancels)
+    for more in (_orphaned, _replaced):
+        cancels += tuple(c for c in more(plan, signal, sub, position, open_orders, symbol) if c not in cancels)
     orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"
     if cancels and plan.state == "executed":
         return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": canceled {orders}, ", 1))

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from bridge.config.schema import Subscription
 from bridge.models import Order, Signal
-from bridge.signals.resolve import resolve
+from bridge.signals.resolve import Market, resolve
 
 SUB = Subscription(broker="paper")
 
@@ -71,3 +71,13 @@ def test_cancel_false_keeps_the_legs_only_where_the_signal_may_decide() -> None:
     locked = Subscription(broker="paper", allow_signal_overrides=["orderType"])  # the signal may not set `cancel`
     plan = resolve(Signal(ticker="SQ", action="exit", cancel=False), Decimal(5), LEGS, locked)
     assert plan.cancel == ("tp", "sl")
+
+
+def test_a_breakeven_cancels_the_stops_it_moves_and_keeps_the_take_profit() -> None:
+    earlier = order("be", "sell")  # a breakeven stop placed before, on its own
+    pending = [order("next", "buy", "limit"), order("next-sl", "sell", status="held", parent="next")]
+    avg = Market(avg_price=Decimal(100))
+    plan = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), [*LEGS, earlier, *pending], SUB, avg)
+    assert plan.state == "executed" and plan.cancel == ("sl", "be"), plan.decision  # not "tp", nor a working entry's
+    kept = resolve(Signal(ticker="SQ", action="breakeven", cancel=False), Decimal(5), LEGS, SUB, avg)
+    assert kept.state == "executed" and kept.cancel == ()  # the signal said so, explicitly
