@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -11,23 +10,6 @@ import pytest
 
 from tests.conftest import TOKEN
 from tests.reload.conftest import Running, config_text
-
-
-async def _settled(live: Running) -> None:
-    for _ in range(300):
-        busy = live.bridge.store.peek(
-            lambda conn: conn.execute("SELECT COUNT(*) FROM signals WHERE state IN ('received', 'processing')")
-        ).fetchone()[0]
-        if not busy:
-            return
-        await asyncio.sleep(0.01)
-
-
-def _position(live: Running) -> str | None:
-    row = live.bridge.store.peek(
-        lambda conn: conn.execute("SELECT quantity FROM paper_positions WHERE symbol = 'AMD'").fetchone()
-    )
-    return None if row is None else str(row[0])
 
 
 def _stops(live: Running) -> list[tuple[str, Decimal]]:
@@ -44,18 +26,18 @@ def _stops(live: Running) -> list[tuple[str, Decimal]]:
 async def _long_with_bracket_then_breakeven(live: Running) -> None:
     body = {"quantity": 10, "stopLoss": {"stopPrice": 95}, "takeProfit": {"limitPrice": 120}}
     assert (await live.post("sq", TOKEN, action="buy", **body)).status_code == 200
-    await _settled(live)
-    assert _position(live) == "10"
+    await live.settled()
+    assert live.paper_position() == "10"
     await live.bridge.runtime.broker("paper").observe_price("AMD", Decimal(110))
     assert (await live.post("sq", TOKEN, action="breakeven", price=110)).status_code == 200
-    await _settled(live)
+    await live.settled()
 
 
 async def test_a_gap_through_the_old_and_the_breakeven_stop_sells_the_long_once(running: Callable[..., Any]) -> None:
     live: Running = await running(config_text({"sq": TOKEN}))
     await _long_with_bracket_then_breakeven(live)
     await live.bridge.runtime.broker("paper").observe_price("AMD", Decimal(90))  # gaps through 100 and 95
-    assert _position(live) == "0"  # not short 10: the old stop-loss and the breakeven stop both filled
+    assert live.paper_position() == "0"  # not short 10: the old stop-loss and the breakeven stop both filled
 
 
 async def test_breakeven_replaces_the_stop_loss(running: Callable[..., Any]) -> None:
@@ -72,7 +54,7 @@ async def test_a_second_breakeven_replaces_the_first(running: Callable[..., Any]
     live: Running = await running(config_text({"sq": TOKEN}))
     await _long_with_bracket_then_breakeven(live)
     assert (await live.post("sq", TOKEN, action="breakeven", price=110, breakevenOffset=2)).status_code == 200
-    await _settled(live)
+    await live.settled()
     assert _stops(live) == [("sell", Decimal(102))]
 
 
@@ -87,6 +69,6 @@ async def test_a_take_profit_fill_leaves_no_breakeven_stop_to_open_a_short(runni
     await _long_with_bracket_then_breakeven(live)
     broker = live.bridge.runtime.broker("paper")
     await broker.observe_price("AMD", Decimal(121))  # the take-profit fills: flat
-    assert _position(live) == "0"
+    assert live.paper_position() == "0"
     await broker.observe_price("AMD", Decimal(99))  # the breakeven stop, still working, sells 10 short
-    assert _position(live) == "0"
+    assert live.paper_position() == "0"

@@ -45,6 +45,17 @@ class Running:
         self.config.write_text(text)
         return await self.bridge.reload(trigger)
 
+    async def settled(self) -> None:
+        """Wait until every signal queued so far has run."""
+        await self.bridge.queues.join()
+
+    def paper_position(self, symbol: str = "AMD") -> str | None:
+        """The paper book's quantity in `symbol` as stored (None: never held)."""
+        row = self.bridge.store.peek(
+            lambda conn: conn.execute("SELECT quantity FROM paper_positions WHERE symbol = ?", (symbol,)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
