@@ -107,6 +107,9 @@ class OrderRequest:
     extended_hours: bool = False
     take_profit: BracketLeg | None = None  # with stop_loss: a bracket; the two children cancel each other
     stop_loss: BracketLeg | None = None
+    # The order only ever closes (an exit, a breakeven stop): filled, it must never open the other side. A venue
+    # with a reduce-only flag takes it; the bridge also cancels such an order left working on a flat position.
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 from time import monotonic
@@ -368,14 +369,19 @@ class PaperBroker:
         """
         known = request.reference_price
         price = known if known is not None else self._last_price(request.symbol)
+        quantity = request.quantity
+        if request.reduce_only:  # as at a venue: it closes what is held, and is refused when nothing is
+            quantity = min(quantity, self._closable(request.symbol, request.side))
+            if quantity <= 0:
+                raise OrderRejected(f"reduce-only {request.side} of {request.symbol}: no position to close")
         with nullcontext() if conn.in_transaction else transaction(conn):
-            broker_order_id = self._insert(request, request.side, request.quantity, None, "filled", now,
+            broker_order_id = self._insert(request, request.side, quantity, None, "filled", now,
                                            avg_fill_price=price)  # fmt: skip
             self._expire_day_orders()
             if known is not None:
                 self._remember_price(request.symbol, known, now)
-            self._book_fill(request.client_order_id, request.symbol, request.side, request.quantity, price, now)
-        return _filled(request, broker_order_id, price)
+            self._book_fill(request.client_order_id, request.symbol, request.side, quantity, price, now)
+        return _filled(replace(request, quantity=quantity), broker_order_id, price)
 
     def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None, status: str,
                 now: datetime, symbol: str | None = None, tif: str | None = None,
@@ -396,11 +402,11 @@ class PaperBroker:
                 "INSERT INTO paper_orders (broker, client_order_id, broker_order_id, symbol, side, type, quantity,"
                 " limit_price, stop_price, time_in_force, status, filled_quantity, avg_fill_price, created_at,"
                 " updated_at, trail_amount, trail_percent, trail_ref, extended_hours, parent_client_order_id,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " expires_at, reduce_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.name, r.client_order_id, broker_order_id, symbol, side, r.type, str(quantity),
                  _text(r.limit_price), _text(r.stop_price), tif, status, filled, _text(avg_fill_price), iso(now),
                  iso(now), _text(r.trail_amount), _text(r.trail_percent), _text(ref),
-                 int(getattr(r, "extended_hours", False)), parent, expires),
+                 int(getattr(r, "extended_hours", False)), parent, expires, int(getattr(r, "reduce_only", False))),
             )  # fmt: skip
         except sqlite3.IntegrityError:
             raise DuplicateClientOrderId(f"client order id {r.client_order_id} already used") from None
@@ -492,13 +498,16 @@ class PaperBroker:
         """Fill a resting order (or a bracket's entry) at `price`: its book entry, then its bracket."""
         conn = self.store.conn
         qty = Decimal(row["quantity"])
-        if row["parent_client_order_id"]:
-            # A bracket leg only ever closes, as at a venue that holds the position for it: it never outgrows
-            # the position left (after a partial exit), and once another order closed that, it cancels.
+        if row["parent_client_order_id"] or row["reduce_only"]:
+            # A bracket leg only ever closes, as at a venue that holds the position for it, and so does a
+            # reduce-only order (an exit, a breakeven stop): it never outgrows the position left (after a
+            # partial exit), and once another order closed that (the take-profit), it cancels.
             qty = min(qty, self._closable(row["symbol"], row["side"]))
             if qty <= 0:
-                self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
-                                   (row["parent_client_order_id"],), now)  # fmt: skip
+                if row["parent_client_order_id"]:
+                    self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
+                                       (row["parent_client_order_id"],), now)  # fmt: skip
+                self._cancel_where("client_order_id = ?", (row["client_order_id"],), now)
                 return
             conn.execute("UPDATE paper_orders SET quantity = ? WHERE broker = ? AND client_order_id = ?",
                          (str(qty), self.name, row["client_order_id"]))  # fmt: skip

@@ -14,6 +14,9 @@ from bridge.signals.pricing import LegPrices
 from bridge.signals.resolve import Leg, Plan
 
 CHILD_LEGS = ("take_profit", "stop_loss")
+# Legs that only ever close a position: an exit, a breakeven stop. Sent `reduce_only`; left working on a flat
+# position (the take-profit filled first), the order jobs cancel them before they could open the other side.
+REDUCING_LEGS = ("exit", "breakeven")
 OrderRow = sqlite3.Row | Mapping[str, Any]  # a journaled order, or the plan's row for it before it is written
 # An order of unknown outcome the venue has not heard of this long after it was sent never reached it (a venue
 # may take a while to list an order it just took; "rejected" is final, so the wait is long). The order jobs
@@ -105,4 +108,5 @@ def request_from_rows(row: OrderRow, children: Sequence[OrderRow]) -> OrderReque
         reference_price=_dec(row["reference_price"]), trail_amount=_dec(row["trail_amount"]),
         trail_percent=_dec(row["trail_percent"]), extended_hours=bool(row["extended_hours"]),
         take_profit=_bracket(by_leg.get("take_profit")), stop_loss=_bracket(by_leg.get("stop_loss")),
+        reduce_only=row["leg"] in REDUCING_LEGS,
     )  # fmt: skip

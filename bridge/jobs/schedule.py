@@ -20,6 +20,7 @@ from bridge.jobs.host import Host
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
 from bridge.jobs.retention import daily_summary, prune
+from bridge.jobs.stranded import StrandedOrders
 from bridge.runtime import Runtime
 
 log = logging.getLogger("bridge.jobs")
@@ -36,6 +37,7 @@ class Jobs:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.delayed = DelayedSignals(host)
+        self.stranded = StrandedOrders(host)  # outlives reloads: it remembers what its last check found
         # A late run is still useful (coalesced into one), a run missed by more than a minute is skipped.
         self.scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -69,6 +71,7 @@ class Jobs:
         config = runtime.loaded.config
         host = self.host
         self._add(f"{CONFIG}poll", partial(poll_orders, host), IntervalTrigger(seconds=config.poll_interval))
+        self._add(f"{CONFIG}stranded", self.stranded.check, IntervalTrigger(seconds=config.poll_interval))
         self._add(f"{CONFIG}timeouts", partial(cancel_expired, host), IntervalTrigger(seconds=TIMEOUT_CHECK_SECONDS))
         # Each broker waits its own back-off; the job only looks often enough to keep the first retry prompt.
         self._add(f"{CONFIG}reconnect", partial(reconnect_brokers, host), IntervalTrigger(seconds=RECONNECT_CHECK))

@@ -205,6 +205,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE orders ADD COLUMN sent_at TEXT;
     """,
+    # 9: the paper book keeps an order's reduce-only flag (an exit, a breakeven stop): it fills no more than the
+    # position it closes, and cancels once nothing is left to close, instead of opening the other side.
+    """
+    ALTER TABLE paper_orders ADD COLUMN reduce_only INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -6,8 +6,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from tests.conftest import TOKEN
 from tests.reload.conftest import Running, config_text
 
@@ -58,17 +56,27 @@ async def test_a_second_breakeven_replaces_the_first(running: Callable[..., Any]
     assert _stops(live) == [("sell", Decimal(102))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, money at risk: a breakeven stop is a standalone order, so a take-profit fill that leaves the "
-    "position flat does not cancel it, and a later fall through it opens a short (needs order upkeep that cancels "
-    "a flat symbol's closing stops, or an only-reduce flag through OrderRequest to the adapters)",
-)
 async def test_a_take_profit_fill_leaves_no_breakeven_stop_to_open_a_short(running: Callable[..., Any]) -> None:
     live: Running = await running(config_text({"sq": TOKEN}))
     await _long_with_bracket_then_breakeven(live)
     broker = live.bridge.runtime.broker("paper")
     await broker.observe_price("AMD", Decimal(121))  # the take-profit fills: flat
     assert live.paper_position() == "0"
-    await broker.observe_price("AMD", Decimal(99))  # the breakeven stop, still working, sells 10 short
+    await broker.observe_price("AMD", Decimal(99))  # the breakeven stop is reduce-only: nothing left to sell
+    assert live.paper_position() == "0"
+    assert _stops(live) == []
+
+
+async def test_a_resting_exit_left_by_a_stop_loss_fill_opens_no_short(running: Callable[..., Any]) -> None:
+    live: Running = await running(config_text({"sq": TOKEN}))
+    body = {"quantity": 10, "stopLoss": {"stopPrice": 95}, "takeProfit": {"limitPrice": 130}}
+    assert (await live.post("sq", TOKEN, action="buy", **body)).status_code == 200
+    await live.settled()
+    exit_limit = {"orderType": "limit", "limitPrice": 120, "cancel": False}  # keeps the bracket working
+    assert (await live.post("sq", TOKEN, action="exit", price=110, **exit_limit)).status_code == 200
+    await live.settled()
+    broker = live.bridge.runtime.broker("paper")
+    await broker.observe_price("AMD", Decimal(94))  # the stop-loss fills: flat, the exit still rests at 120
+    assert live.paper_position() == "0"
+    await broker.observe_price("AMD", Decimal(121))  # the exit is reduce-only: it sells nothing short
     assert live.paper_position() == "0"

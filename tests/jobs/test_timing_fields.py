@@ -73,11 +73,12 @@ def test_delay_and_cancel_after_reach_the_signal_and_its_echo() -> None:
     assert echo["delay"] == signal.execute_at.isoformat() and echo["cancelAfter"] == 600
 
 
-async def test_a_config_schedules_polling_timeouts_reconnects_the_summary_and_pruning(bridges: Any) -> None:
+async def test_a_config_schedules_polling_stranded_exits_timeouts_reconnects_the_summary_and_pruning(bridges: Any) -> None:
     r = await bridges(config_text(extra="poll_interval: 2\n"), Clock())
     jobs = r.bridge.jobs.scheduler
-    expected = {"cfg:poll", "cfg:timeouts", "cfg:reconnect", "cfg:summary", "cfg:prune"}
+    expected = {"cfg:poll", "cfg:stranded", "cfg:timeouts", "cfg:reconnect", "cfg:summary", "cfg:prune"}
     assert {job.id for job in jobs.get_jobs()} == expected
     assert jobs.get_job("cfg:poll").trigger.interval == timedelta(seconds=2)
+    assert jobs.get_job("cfg:stranded").trigger.interval == timedelta(seconds=2)
     health = (await r.client.get("/health")).json()
     assert set(health["jobs"]) == expected
