@@ -11,7 +11,7 @@ from typing import Any
 
 from bridge.config.load import LoadedConfig, load_config
 from bridge.errors import ConfigError
-from bridge.store.migrations import JournalTooNew
+from bridge.store.migrations import JournalUnusable
 
 
 def _at_least_one(text: str) -> int:
@@ -252,6 +252,6 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return 1
-    except JournalTooNew as exc:
+    except JournalUnusable as exc:  # missing, or at another schema: one line that says what to do
         print(exc, file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +13,7 @@ from typing import Any
 from bridge.config.load import LoadedConfig
 from bridge.runtime import build_runtime
 from bridge.store import journal
-from bridge.store.db import Store, utcnow
+from bridge.store.db import Store, open_readonly, utcnow
 from bridge.web.api import NUMERIC, number, present
 
 COLUMNS = {
@@ -43,12 +44,21 @@ def fetch_rows(loaded: LoadedConfig, what: str, limit: int, exact: bool = False)
     """
     if what == "positions":
         return asyncio.run(_positions(loaded, exact))[:limit]
-    store = Store(loaded.database_path())
-    store.open_sync()
+    conn = open_journal(loaded)
     try:
-        return [(_exact if exact else present)(r) for r in journal.latest(store.conn, what, limit)]
+        return [(_exact if exact else present)(r) for r in journal.latest(conn, what, limit)]
     finally:
-        store.close_sync()
+        conn.close()
+
+
+def open_journal(loaded: LoadedConfig) -> sqlite3.Connection:
+    """The config's journal, read-only; a missing one, or one at another schema, is refused with what to do.
+
+    Never created here: a mistyped `database` would list a new empty journal. Never migrated here: an
+    upgraded CLI would change the schema under the older daemon still running on it.
+    """
+    where = loaded.path if loaded.path is not None else "the config"
+    return open_readonly(loaded.database_path(), f"check `database` in {where}, or start the daemon once to create it")
 
 
 def _exact(row: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +70,9 @@ def _number(value: Decimal | None, exact: bool) -> Decimal | int | float | None:
 
 
 async def _positions(loaded: LoadedConfig, exact: bool = False) -> list[dict[str, Any]]:
+    # The paper broker's book is in the journal, opened for writing below: it must be there, at this schema,
+    # so that opening it neither creates nor migrates it.
+    open_journal(loaded).close()
     store = Store(loaded.database_path())
     await store.open()
     runtime = await build_runtime(loaded, store)

@@ -20,6 +20,7 @@ from bridge.config.load import LoadedConfig
 from bridge.config.schema import BrokerConfig
 from bridge.execution.executor import Executor, Job
 from bridge.execution.recovery import journaled_signal
+from bridge.listing import open_journal
 from bridge.risk import Guard
 from bridge.runtime import build_runtime
 from bridge.store import journal
@@ -43,10 +44,9 @@ class ReplayResult:
         return {"signals": self.signals, "orders": self.orders, "positions": self.positions, "skipped": self.skipped}
 
 
-def recorded_signals(db: Path, since: datetime | None, strategy: str | None) -> list[sqlite3.Row]:
+def recorded_signals(loaded: LoadedConfig, since: datetime | None, strategy: str | None) -> list[sqlite3.Row]:
     """The journal's signals, oldest first, read-only (the journal is never written by a replay)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
+    conn = open_journal(loaded)
     try:
         sql, args = "SELECT * FROM signals WHERE 1=1", list[str]()
         if since is not None:
@@ -73,7 +73,7 @@ def paper_config(loaded: LoadedConfig, database: Path) -> LoadedConfig:
 async def replay(loaded: LoadedConfig, since: datetime | None = None, strategy: str | None = None,
                  progress: Callable[[int, int], None] | None = None) -> ReplayResult:  # fmt: skip
     """Re-run the recorded signals under `loaded`'s settings and report what would have happened."""
-    rows = recorded_signals(loaded.database_path(), since, strategy)
+    rows = recorded_signals(loaded, since, strategy)
     result = ReplayResult()
     with tempfile.TemporaryDirectory(prefix="bridge-replay-") as tmp:
         sim = paper_config(loaded, Path(tmp) / "replay.db")

@@ -1,14 +1,19 @@
-"""`bridge signals|orders|positions`: the table prints numbers as written; `--json` keeps JSON numbers."""
+"""`bridge signals|orders|positions`: the table prints numbers as written; `--json` keeps JSON numbers.
+
+These commands, and `bridge replay`, only read the journal: they never create or migrate it.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from bridge.cli import main
 from bridge.listing import render_table
+from bridge.store import migrations
 from bridge.store.db import Store
 from bridge.store.migrations import MIGRATIONS
 from bridge.web.api import present
@@ -70,6 +75,57 @@ def test_a_command_on_a_journal_of_a_newer_version_says_so_in_one_line(
     assert main([*command, "--config", str(config)]) == 1
     err = capsys.readouterr().err
     assert "written by a newer version of the bridge" in err and "Traceback" not in err, err
+
+
+READERS = ["orders", "signals", "positions", "replay"]  # commands that only read the journal
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_a_reading_command_on_a_journal_that_does_not_exist_says_so_and_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A mistyped `database` (or the wrong --config) is told, instead of listing a new empty journal."""
+    config = write_config(tmp_path)
+    assert main([command, "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"no journal at {tmp_path / 'bridge.db'}: check `database` in {config}" in err, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database, a config pasted by mistake\n" * 20])
+def test_a_listing_of_a_file_that_holds_no_journal_says_so_and_leaves_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "bridge.db").write_bytes(content)
+    assert main(["orders", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"no journal at {tmp_path / 'bridge.db'}" in err and "Traceback" not in err, err
+    assert (tmp_path / "bridge.db").read_bytes() == content
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_a_reading_command_leaves_an_older_versions_journal_unmigrated_and_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """An upgraded CLI must not migrate the journal under the older daemon still running on it."""
+    config = write_config(tmp_path)
+    older = len(MIGRATIONS) - 1
+    with monkeypatch.context() as previous_version:
+        previous_version.setattr(migrations, "MIGRATIONS", MIGRATIONS[:older])
+        store = Store(tmp_path / "bridge.db")
+        store.open_sync()
+        store.close_sync()
+    assert main([command, "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"the journal is at schema version {older}, this version of the bridge needs {len(MIGRATIONS)}" in err
+    assert "start the daemon" in err and "Traceback" not in err, err
+    conn = sqlite3.connect(tmp_path / "bridge.db")
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == older
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("limit", ["-1", "0", "x"])

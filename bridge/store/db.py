@@ -16,7 +16,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 import sqlite_utils
 
 from bridge.store.checkpoint import Checkpointer
-from bridge.store.migrations import migrate
+from bridge.store.migrations import JournalUnusable, migrate, require_current
 from bridge.store.slow_commits import SlowCommits
 from bridge.store.walsync import WalSync
 from bridge.store.writelock import WriteLock
@@ -61,6 +61,36 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
         conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
     return conn
+
+
+def open_readonly(path: Path, fix: str, busy_timeout_ms: int = 1500) -> sqlite3.Connection:
+    """Open an existing journal at this version's schema read-only: it is never created, migrated or written.
+
+    For the commands that only read it (listings, replay). `fix` tells a user whose journal is not
+    there what to do (the config's `database` may name the wrong file).
+    """
+    if not path.is_file():  # sqlite would create it (or fail with "unable to open database file")
+        raise JournalUnusable(f"no journal at {path}: {fix}")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
+    conn.row_factory = sqlite3.Row
+    try:
+        _require_journal(conn, path, fix)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _require_journal(conn: sqlite3.Connection, path: Path, fix: str) -> None:
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.OperationalError:  # locked, unreadable: SQLite's own words say it
+        raise
+    except sqlite3.DatabaseError as exc:  # "file is not a database"
+        raise JournalUnusable(f"no journal at {path} ({exc}): {fix}") from exc
+    if version == 0:  # an empty file, or another program's database
+        raise JournalUnusable(f"no journal at {path} (the file holds no bridge tables): {fix}")
+    require_current(conn)
 
 
 # Connections (by id) whose innermost savepoint is the store's savepoint for the job now running, opened

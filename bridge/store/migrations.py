@@ -213,16 +213,41 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class JournalTooNew(BridgeError):
+class JournalUnusable(BridgeError):
+    """This version cannot use the journal as it is (missing, or at another schema); the message says what to do."""
+
+
+class JournalTooNew(JournalUnusable):
     """The journal's schema is newer than this version knows: running on it could misread or damage its rows."""
 
 
+def _path(conn: sqlite3.Connection) -> str:
+    return next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or "the journal"
+
+
 def _too_new(conn: sqlite3.Connection, version: int) -> JournalTooNew:
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or "the journal"
+    path = _path(conn)
     return JournalTooNew(
         f"{path}: the journal is at schema version {version}, written by a newer version of the bridge (this one "
         f"knows versions up to {len(MIGRATIONS)}); upgrade the bridge to use it: a journal is never downgraded"
     )
+
+
+def require_current(conn: sqlite3.Connection) -> None:
+    """Refuse, touching nothing, a journal not at this version's schema (commands that only read it).
+
+    Migrating is the daemon's work: a listing run by an upgraded CLI would otherwise change the schema
+    under the older daemon still writing that journal.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise _too_new(conn, version)
+    if version < len(MIGRATIONS):
+        raise JournalUnusable(
+            f"{_path(conn)}: the journal is at schema version {version}, this version of the bridge needs "
+            f"{len(MIGRATIONS)}: start the daemon of this version once (it migrates the journal), "
+            "or use the version that wrote it"
+        )
 
 
 def migrate(db: sqlite_utils.Database) -> int:
