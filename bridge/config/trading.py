@@ -64,7 +64,10 @@ class StopLossDefault(Strict):
     percent: Decimal | None = Field(default=None, gt=0, description="percent below a long entry / above a short")
     amount: Decimal | None = Field(default=None, gt=0, description="price distance from the entry")
     limit_offset: Decimal | None = Field(
-        default=None, ge=0, description="stop_limit only: how far past the stop the limit sits"
+        default=None,
+        ge=0,
+        description="stop_limit only: how far past the stop the limit sits (the limit goes to the tick, toward the "
+        "stop; a limit at or below zero rejects the signal)",
     )
 
     @model_validator(mode="after")

@@ -77,9 +77,21 @@ def stop_loss_leg(spec: StopLoss | StopLossDefault, entry: Decimal | None, long:
         raise PricingError(f"stop loss {stop} is not {where} entry {entry}")
     if stop <= 0:
         raise PricingError(f"stop loss {stop} is not above zero: use a smaller distance")
-    limit: Decimal | None = None
-    if spec.type == "stop_limit":
-        given = getattr(spec, "limit_price", None)
-        offset = getattr(spec, "limit_offset", None) or Decimal(0)
-        limit = given if given is not None else (stop - offset if long else stop + offset)
+    limit = _stop_limit(spec, stop, long) if spec.type == "stop_limit" else None
     return LegPrices(spec.type, stop_price=stop, limit_price=limit)
+
+
+def _stop_limit(spec: StopLoss | StopLossDefault, stop: Decimal, long: bool) -> Decimal:
+    """A stop-limit stop loss's limit: the signal's limitPrice as sent, else `limit_offset` past the stop, on the tick.
+
+    An offset off the tick (0.333) would give a sub-penny limit the broker refuses; it is rounded like the other
+    legs, toward the stop (never past it: the stop is on the tick). Past zero it could never be placed.
+    """
+    given: Decimal | None = getattr(spec, "limit_price", None)
+    if given is not None:
+        return given  # the sender's price, as limitPrice and stopPrice are sent (parsing made it positive)
+    offset = getattr(spec, "limit_offset", None) or Decimal(0)
+    limit = stop - offset if long else stop + offset
+    if limit <= 0:
+        raise PricingError(f"stop loss limit {limit} is not above zero: use a smaller limit_offset")
+    return round_price(limit, "sell" if long else "buy")

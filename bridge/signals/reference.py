@@ -147,7 +147,8 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-payload",),
     ),
     "breakevenOffset": FieldDoc(
-        "With action breakeven: the stop sits this far beyond the average entry price.",
+        "With action breakeven: the stop sits this far beyond the average entry price (a short's stop at or below "
+        "zero is rejected).",
         {"ticker": "SQ", "action": "breakeven", "breakevenOffset": 0.1},
         ("invalid-breakeven-offset", "invalid-breakeven-order-type"),
     ),

@@ -395,6 +395,9 @@ def _breakeven(planner: _Planner, head: str) -> Plan:
     offset = planner.signal.breakeven_offset or Decimal(0)
     long = position > 0
     stop = round_price(avg + offset if long else avg - offset, "sell" if long else "buy")  # to the tick, never worse
+    if stop <= 0:  # a short's offset past its average price: no broker takes a stop (or a limit) at or below zero
+        return Plan("rejected", f"{head}: rejected, breakeven stop {fmt(stop)} is not above zero: use a smaller "
+                    "breakevenOffset")  # fmt: skip
     kind: OrderType = "stop_limit" if planner.signal.order_type == "stop_limit" else "stop"
     tif = planner.signal.time_in_force or "gtc"
     leg = Leg("breakeven", "sell" if long else "buy", abs(position), kind,
