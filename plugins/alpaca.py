@@ -48,11 +48,14 @@ __version__ = "0.1.0"
 PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
 DATA_URL = "https://data.alpaca.markets"
+# Alpaca's order statuses ("Orders at Alpaca", order lifecycle). Only filled, canceled, expired, replaced and
+# rejected are final. done_for_day waits for the next trading day, and suspended ("not eligible for trading", rare)
+# can resume: both still work, and can still be canceled.
 STATUSES: dict[str, OrderStatus] = {
     "accepted": "submitted", "pending_new": "submitted", "accepted_for_bidding": "submitted", "held": "submitted",
     "new": "open", "pending_cancel": "open", "pending_replace": "open", "stopped": "open", "done_for_day": "open",
-    "calculated": "open", "partially_filled": "partially_filled", "filled": "filled", "canceled": "canceled",
-    "expired": "canceled", "replaced": "canceled", "rejected": "rejected", "suspended": "rejected",
+    "calculated": "open", "suspended": "open", "partially_filled": "partially_filled", "filled": "filled",
+    "canceled": "canceled", "expired": "canceled", "replaced": "canceled", "rejected": "rejected",
 }  # fmt: skip
 CANCEL_SETTLE_SECONDS = 2.0
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
@@ -274,6 +277,8 @@ class AlpacaBroker:
         quantity, filled = Decimal(item.get("qty") or "0"), Decimal(item.get("filled_qty") or "0")
         if item.get("status") == "calculated" and filled >= quantity > 0:
             status = "filled"
+        elif status in ("submitted", "open") and filled > 0:
+            status = "partially_filled"  # done_for_day, pending_cancel, ... after a fill: still working, shares held
         return Order(
             client_order_id=our_id or item["client_order_id"], symbol=item["symbol"], side=item["side"],
             quantity=quantity, type=cast(OrderType, item.get("type") or item.get("order_type")), status=status,

@@ -247,6 +247,32 @@ async def test_a_resting_order_fills_when_the_price_crosses_it(broker: AlpacaBro
     assert (order.status, order.avg_fill_price) == ("filled", Decimal(94))
 
 
+async def test_a_partial_fill_done_for_the_day_keeps_its_fill_and_stays_working(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """done_for_day: "will not receive further updates until the next trading day". A GTC order takes up again
+    then, and the shares it bought are held: read as an unfilled open order, the 4 shares went unjournaled."""
+    await broker.create_order(request("tb-gtc", type="limit", limit_price=Decimal(50), quantity=Decimal(10),
+                                      time_in_force="gtc"))  # fmt: skip
+    fake.fill_part("tb-gtc", Decimal(4), Decimal(50))
+    fake.set_status("tb-gtc", "done_for_day")
+    order = await broker.fetch_order("tb-gtc")
+    assert (order.status, order.filled_quantity, order.avg_fill_price) == ("partially_filled", Decimal(4), Decimal(50))
+    assert [o.client_order_id for o in await broker.fetch_open_orders("SQ")] == ["tb-gtc"]
+
+
+async def test_a_suspended_order_is_still_working_and_is_canceled_at_alpaca(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """suspended: "not eligible for trading", not final: read as rejected, a cancel never reached Alpaca and the
+    order could trade once resumed, unseen."""
+    await broker.create_order(request("tb-sus", type="limit", limit_price=Decimal(50), time_in_force="gtc"))
+    fake.set_status("tb-sus", "suspended")
+    assert (await broker.fetch_order("tb-sus")).status == "open"
+    assert (await broker.cancel_order("tb-sus")).status == "canceled"
+    assert fake.orders[0]["status"] == "canceled"
+
+
 async def test_wrong_keys_are_reported_at_connect_with_the_fix(alpaca_server: tuple[FakeAlpaca, str]) -> None:
     options = {"key_id": KEY_ID, "secret_key": "wrong-secret", "base_url": alpaca_server[1]}
     with pytest.raises(BrokerStartError) as raised:

@@ -11,7 +11,8 @@ limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; frac
 symbol's price; limit and stop orders rest until `set_price` crosses them. A cancel is done at once,
 unless `cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
 ("The order is waiting to be canceled") that many seconds, and is canceled, or filled at `cancel_fills_at`
-when that is set (the market reached it before the cancel did).
+when that is set (the market reached it before the cancel did). `fill_part` fills part of a resting order and
+`set_status` gives a working order a status only the venue gives (done_for_day, suspended).
 
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
@@ -41,7 +42,11 @@ RATE_LIMIT = 200
 CENT = Decimal("0.01")
 TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIFS = ("day", "gtc", "opg", "cls", "ioc", "fok")
-OPEN = ("new", "accepted", "pending_new", "partially_filled", "held", "pending_cancel")
+OPEN = ("new", "accepted", "pending_new", "partially_filled", "held", "pending_cancel", "done_for_day", "suspended")
+# Statuses the venue, not an API call, gives a working order ("Orders at Alpaca", order lifecycle): done_for_day
+# ("done executing for the day, and will not receive further updates until the next trading day") and suspended
+# ("suspended, and is not eligible for trading"; rare). Neither is final: the order may still trade later.
+VENUE_STATUSES = ("done_for_day", "suspended")
 Fault = Literal["none", "unavailable", "rate_limited", "lost_response"]
 
 
@@ -131,6 +136,24 @@ class FakeAlpaca:
             for order in [o for o in self.orders if o["symbol"] == symbol and o["status"] == "new"]:
                 if self._marketable(order, price):
                     self._fill(order, price)
+
+    def fill_part(self, client_order_id: str, qty: Decimal, price: Decimal) -> None:
+        """The venue fills part of a resting order: `partially_filled`, its `filled_qty` and the position move."""
+        with self.lock:
+            order = next(o for o in self.orders if o["client_order_id"] == client_order_id)
+            filled = Decimal(order.get("filled_qty") or 0) + qty
+            assert order["status"] in OPEN and filled < Decimal(order["qty"]), "a part, of a working order"
+            order.update(status="partially_filled", filled_qty=str(filled), filled_avg_price=str(price),
+                         updated_at=_now())  # fmt: skip
+            self._book(order["symbol"], qty if order["side"] == "buy" else -qty, price)
+
+    def set_status(self, client_order_id: str, status: str) -> None:
+        """The venue moves a working order to one of the VENUE_STATUSES (its fills stay as they are)."""
+        assert status in VENUE_STATUSES, status
+        with self.lock:
+            order = next(o for o in self.orders if o["client_order_id"] == client_order_id)
+            assert order["status"] in OPEN, order["status"]
+            order.update(status=status, updated_at=_now())
 
     # plumbing
 
@@ -397,19 +420,23 @@ class FakeAlpaca:
         signed = qty if order["side"] == "buy" else -qty
         order.update(status="filled", filled_qty=str(qty), filled_avg_price=str(price), filled_at=_now(),
                      updated_at=_now())  # fmt: skip
-        held, avg = self.positions.get(order["symbol"], (Decimal(0), Decimal(0)))
-        new = held + signed
-        if held == 0 or (held > 0) != (new > 0):
-            avg = price
-        elif (held > 0) == (signed > 0):
-            avg = (held * avg + signed * price) / new
-        self.positions[order["symbol"]] = (new, avg)
-        self.cash -= signed * price
+        self._book(order["symbol"], signed, price)
         for leg in self.orders:
             if leg["_parent"] == order["id"] and leg["status"] == "held":
                 leg["status"] = "new"  # the entry filled: its exits start working
             elif order["_parent"] and leg["_parent"] == order["_parent"] and leg["status"] in OPEN:
                 self._cancel(leg)  # one exit filled: the other is canceled
+
+    def _book(self, symbol: str, signed: Decimal, price: Decimal) -> None:
+        """A fill of `signed` units at `price` moves the position, its average price and the cash."""
+        held, avg = self.positions.get(symbol, (Decimal(0), Decimal(0)))
+        new = held + signed
+        if held == 0 or (held > 0) != (new > 0):
+            avg = price
+        elif (held > 0) == (signed > 0):
+            avg = (held * avg + signed * price) / new
+        self.positions[symbol] = (new, avg)
+        self.cash -= signed * price
 
     def _settle_cancel(self, order: dict[str, Any]) -> None:
         """The end of a `pending_cancel`: canceled, or filled at `cancel_fills_at`."""
