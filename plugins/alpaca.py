@@ -114,6 +114,8 @@ class AlpacaBroker:
         extended_hours=True,
         rejects_duplicate_client_order_id=True,
         quotes=True,
+        # A position's shares are held for its working closing orders ("insufficient qty available for order").
+        reserves_position=True,
         rate_limit_per_minute=200,
     )
     options_model: ClassVar[type[BaseModel]] = AlpacaOptions

@@ -30,6 +30,9 @@ class Capabilities:
     quotes: bool = False
     # The venue's published request limit; adapters throttle below it (None: not published / not enforced).
     rate_limit_per_minute: int | None = None
+    # True when the venue holds a position's shares for its working closing orders (Alpaca's `qty_available`):
+    # a second closing order for the same shares is refused, so a breakeven stop cannot sit beside a take-profit.
+    reserves_position: bool = False
     # True when it answers from this process, with no network request (the paper broker): the executor
     # then reads one thing after another, where for a remote venue it overlaps the requests.
     local: bool = False
@@ -43,6 +46,7 @@ class Capabilities:
             ("extended-hours", self.extended_hours),
             ("dedupes-client-id", self.rejects_duplicate_client_order_id),
             ("quotes", self.quotes),
+            ("reserves-position", self.reserves_position),
         ]
         parts = [
             ",".join(_ordered(self.order_types, _ORDER_TYPE_ORDER)),

@@ -60,6 +60,7 @@ class Market:
     now: datetime | None = None
     brackets: bool = True
     quantity_step: Decimal | None = None  # the venue's lot step for the symbol (a crypto market's), if it says
+    reserves_position: bool = False  # the venue holds the shares for working closing orders (Alpaca)
 
 
 class Refusal(Exception):
@@ -291,6 +292,30 @@ def _replaced(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, 
     )  # fmt: skip
 
 
+def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: list[Order], symbol: str,
+                     cancels: tuple[str, ...]) -> str | None:  # fmt: skip
+    """Why a breakeven cannot go where the venue holds the shares for a closing order it leaves working.
+
+    There (Alpaca) the breakeven stop would be refused beside the take-profit, after the stop-loss it replaces
+    was canceled: the position would be left with no stop at all. So nothing is canceled or sent.
+    """
+    if signal.action != "breakeven" or plan.state != "executed" or not market.reserves_position:
+        return None
+    closing = plan.legs[0].side
+    kept = [o for o in open_orders
+            if o.is_open and o.symbol == symbol and o.side == closing and o.client_order_id not in cancels]  # fmt: skip
+    if not kept:
+        return None
+    order = kept[0]
+    price = order.limit_price if order.limit_price is not None else order.stop_price
+    at = f" at {fmt(price)}" if price is not None else ""
+    return (
+        f"the broker holds the position for the working {order.type} {order.side} of {fmt(order.quantity)}{at} "
+        "(a take-profit or an exit) and would refuse a breakeven stop beside it, with the stop-loss already "
+        f"canceled; cancel that order first (action cancel, cancelOrderType {order.type}), then send the breakeven"
+    )
+
+
 def _is_exit_only(signal: Signal, position: Decimal) -> bool:
     """Signals whose only possible effect is to reduce a position (or cancel orders)."""
     reducing = {"buy": "bearish", "sell": "bullish"}
@@ -333,6 +358,9 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position))
     for more in (_orphaned, _replaced):
         cancels += tuple(c for c in more(plan, signal, sub, position, open_orders, symbol) if c not in cancels)
+    blocking = _reserved_beside(plan, signal, market, open_orders, symbol, cancels)
+    if blocking is not None:
+        return Plan("rejected", f"{head}: rejected, {blocking}")
     orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"
     if cancels and plan.state == "executed":
         return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": canceled {orders}, ", 1))

@@ -145,3 +145,43 @@ def test_the_journal_records_alpacas_fill_and_health_shows_the_broker(flat: tupl
     )  # fmt: skip
     health = httpx.get(f"{daemon.base}/health", timeout=5).json()
     assert health["brokers"]["alpaca"]["status"] == "ok"
+
+
+BRACKET = {"ticker": "SQ", "action": "buy", "price": 100, "quantity": 10, "stopLoss": {"stopPrice": 95},
+           "takeProfit": {"limitPrice": 120}}  # fmt: skip
+
+
+def _working_exits(fake: FakeAlpaca) -> list[tuple[str, str | None, str | None]]:
+    """The SQ sell orders still working at Alpaca: type, stop and limit price."""
+    working = ("new", "accepted", "pending_new", "partially_filled", "held")
+    return sorted((o["type"], o["stop_price"], o["limit_price"]) for o in fake.orders
+                  if o["side"] == "sell" and o["status"] in working)  # fmt: skip
+
+
+def test_a_breakeven_beside_a_take_profit_is_refused_and_the_stop_loss_keeps_working(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    daemon, fake = flat
+    fake.set_price("SQ", Decimal(100))
+    entry = send(daemon, BRACKET)
+    assert entry["state"] == "executed", entry["decision"]
+    assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)]
+    fake.set_price("SQ", Decimal(110))
+    final = send(daemon, {"ticker": "SQ", "action": "breakeven", "price": 110})
+    # Alpaca holds the 10 shares for the take-profit: a stop for them beside it is refused, so canceling the
+    # stop-loss first would leave the position with no stop at all.
+    assert final["state"] == "rejected", final["decision"]
+    assert "take-profit" in final["decision"] and "cancelOrderType" in final["decision"]
+    assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)]
+
+
+def test_a_breakeven_with_only_a_stop_loss_moves_it_at_alpaca(flat: tuple[Daemon, FakeAlpaca]) -> None:
+    daemon, fake = flat
+    fake.set_price("SQ", Decimal(100))
+    entry = send(daemon, {**BRACKET, "takeProfit": None})
+    assert entry["state"] == "executed", entry["decision"]
+    assert _working_exits(fake) == [("stop", "95", None)]
+    fake.set_price("SQ", Decimal(110))
+    final = send(daemon, {"ticker": "SQ", "action": "breakeven", "price": 110})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("stop", "100", None)]

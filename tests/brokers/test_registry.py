@@ -208,7 +208,7 @@ def test_capabilities_describe_themselves_in_one_line() -> None:
                         shorting=False, rate_limit_per_minute=200)  # fmt: skip
     assert caps.describe() == (
         "market,limit,exotic tif gtc no-short no-fractional no-brackets no-extended-hours no-dedupes-client-id "
-        "no-quotes 200/min"
+        "no-quotes no-reserves-position 200/min"
     )
     assert caps.as_dict()["order_types"] == ["exotic", "limit", "market"]
 

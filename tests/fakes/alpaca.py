@@ -350,6 +350,12 @@ class FakeAlpaca:
             raise Refused(403, 40310000, "fractional orders cannot be sold short")
         if side == "buy" and qty * (limit or price) > self.cash:
             raise Refused(403, 40310000, "insufficient buying power")
+        closing = held > 0 if side == "sell" else held < 0
+        if closing and qty > (available := abs(held) - self._reserved(symbol, side)):
+            # Alpaca holds a position's shares for its working closing orders (`qty_available`), and one order
+            # cannot close a position and open the other side: either way it refuses with what is available.
+            raise Refused(403, 40310000, f"insufficient qty available for order (requested: {qty}, "
+                          f"available: {max(available, Decimal(0))})")  # fmt: skip
         order = self._new(body, symbol, side, kind, tif, qty, coid, parent=None)
         order.update(limit_price=_text(limit), stop_price=_text(stop), trail_price=_text(trail_price),
                      trail_percent=_text(trail_percent), order_class=body.get("order_class") or "simple")  # fmt: skip
@@ -404,6 +410,20 @@ class FakeAlpaca:
             "stop_price": None, "status": "new", "extended_hours": bool(body.get("extended_hours", False)),
             "legs": None, "trail_percent": None, "trail_price": None, "hwm": None, "_parent": parent,
         }  # fmt: skip
+
+    def _reserved(self, symbol: str, side: str) -> Decimal:
+        """Shares held for working orders on `side`: a bracket's two exits (one cancels the other) hold them once."""
+        by_group: dict[str, Decimal] = {}
+        for order in self.orders:
+            if order["symbol"] != symbol or order["side"] != side or order["status"] not in OPEN:
+                continue
+            parent = next((o for o in self.orders if o["id"] == order["_parent"]), None)
+            if parent is not None and parent["status"] != "filled":
+                continue  # an exit waiting for its entry holds nothing yet
+            group = order["_parent"] or order["id"]
+            left = Decimal(order["qty"]) - Decimal(order["filled_qty"])
+            by_group[group] = max(by_group.get(group, Decimal(0)), left)
+        return sum(by_group.values(), Decimal(0))
 
     def _marketable(self, order: dict[str, Any], price: Decimal) -> bool:
         buy = order["side"] == "buy"

@@ -73,7 +73,7 @@ def test_delay_and_cancel_after_reach_the_signal_and_its_echo() -> None:
     assert echo["delay"] == signal.execute_at.isoformat() and echo["cancelAfter"] == 600
 
 
-async def test_a_config_schedules_polling_stranded_exits_timeouts_reconnects_the_summary_and_pruning(bridges: Any) -> None:
+async def test_a_config_schedules_polling_stranded_exits_timeouts_reconnects_summary_pruning(bridges: Any) -> None:
     r = await bridges(config_text(extra="poll_interval: 2\n"), Clock())
     jobs = r.bridge.jobs.scheduler
     expected = {"cfg:poll", "cfg:stranded", "cfg:timeouts", "cfg:reconnect", "cfg:summary", "cfg:prune"}
