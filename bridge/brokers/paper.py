@@ -159,7 +159,7 @@ class PaperBroker:
     def _committed(self) -> tuple[Decimal, dict[tuple[str, str], Decimal]]:
         """What working orders hold: the value of what they would open, and what they close of each (symbol, side).
 
-        Bracket children only ever close (see `_fill`), so they hold nothing.
+        Bracket children and reduce-only orders only ever close (see `_fill`), so they hold nothing.
         """
         held: dict[str, Decimal] = {}
         closed: dict[tuple[str, str], Decimal] = {}
@@ -168,8 +168,8 @@ class PaperBroker:
             # By the partial index of working orders (its status list): left to choose, SQLite took the index on
             # (broker, parent) and read every order ever placed, on each order's buying-power check. Expired
             # day orders hold nothing.
-            "SELECT symbol, side, type, quantity, filled_quantity, limit_price, stop_price FROM paper_orders "
-            "INDEXED BY paper_orders_working "
+            "SELECT symbol, side, type, quantity, filled_quantity, limit_price, stop_price, reduce_only "
+            "FROM paper_orders INDEXED BY paper_orders_working "
             "WHERE broker = ? AND status IN ('open', 'partially_filled', 'held') AND parent_client_order_id IS NULL "
             "AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at",
             (self.name, iso(self.clock())),
@@ -181,6 +181,8 @@ class PaperBroker:
             before = closed.get((symbol, side), Decimal(0))
             opens = rules.opening(held[symbol], side, left, before)
             closed[(symbol, side)] = before + left - opens
+            if row["reduce_only"]:
+                continue  # it closes what it can and cancels: it never opens, whatever else works beside it
             price = rules.cost_price(side, row["type"], _dec(row["limit_price"]), _dec(row["stop_price"]),
                                      self._last_price(symbol))  # fmt: skip
             committed += opens * (price or Decimal(0))
@@ -192,8 +194,8 @@ class PaperBroker:
         Only what opens or adds to a position counts, at the most it may fill at. With no price known at all
         nothing can be counted (and such a fill moves no cash: its price is recorded as unknown).
         """
-        if self.options.unlimited_buying_power or self._clearly_affordable(request):
-            return
+        if self.options.unlimited_buying_power or request.reduce_only or self._clearly_affordable(request):
+            return  # a reduce-only order (an exit, a breakeven stop) never opens anything: it costs nothing
         committed, closed = self._committed()
         symbol, side = request.symbol, request.side
         opens = rules.opening(self._held(symbol), side, request.quantity, closed.get((symbol, side), Decimal(0)))

@@ -206,9 +206,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE orders ADD COLUMN sent_at TEXT;
     """,
     # 9: the paper book keeps an order's reduce-only flag (an exit, a breakeven stop): it fills no more than the
-    # position it closes, and cancels once nothing is left to close, instead of opening the other side.
+    # position it closes, and cancels once nothing is left to close, instead of opening the other side. Orders
+    # already in the book get it from their journal row, so one working at the upgrade is covered too.
     """
     ALTER TABLE paper_orders ADD COLUMN reduce_only INTEGER NOT NULL DEFAULT 0;
+    UPDATE paper_orders SET reduce_only = 1 WHERE parent_client_order_id IS NULL AND EXISTS (
+        SELECT 1 FROM orders o WHERE o.broker = paper_orders.broker
+        AND o.client_order_id = paper_orders.client_order_id AND o.leg IN ('exit', 'breakeven'));
     """,
 ]
 

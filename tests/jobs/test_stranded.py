@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from bridge.jobs.orders import poll_orders
+from bridge.notify.events import Event
 from tests.conftest import ADMIN, TOKEN
 from tests.jobs.conftest import Clock, Running
 
@@ -75,3 +77,20 @@ async def test_an_exit_whose_position_turned_to_the_other_side_is_canceled(bridg
     assert await stranded.check() == 0
     assert await stranded.check() == 1
     assert _venue_status(broker, coid) == "canceled"
+
+
+async def test_a_fill_found_by_the_stranded_job_is_reported(bridges: Any) -> None:
+    r, broker, coid = await _long_10_with_a_resting_exit(bridges)
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
+    broker.venue.positions["AMD"] = Decimal(0)  # closed by hand at the venue
+    stranded = r.bridge.jobs.stranded
+    assert await stranded.check() == 0
+    broker.venue._fill(broker.venue.orders[coid], Decimal(120))  # before the second check, the exit sells 10 short
+    assert broker.venue.positions["AMD"] == -10
+    await stranded.check()
+    await poll_orders(r.bridge)
+    [row] = r.rows("SELECT status FROM orders WHERE client_order_id = ?", coid)
+    assert row["status"] == "filled"
+    fills = [(e.kind, e.data["side"], e.data["quantity"]) for e in events if e.kind == "order.filled"]
+    assert fills == [("order.filled", "sell", "10")], f"the exit's fill was not reported once; events: {events!r}"
