@@ -106,6 +106,8 @@ def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type
         return held
     kind = (signal.quantity_type if use_type else None) or "fixed_quantity"
     if kind == "percent_of_position":
+        if signal.quantity >= 100:  # all of it, as a quantity of the position or more is: rounded, a fraction of a
+            return held  # share would stay, and with it the position's take-profit and stop-loss working in full
         return min(round_quantity(held * signal.quantity / 100, fractional, step), held)
     if kind == "dollar_amount":
         units = round_quantity(_units(kind, signal.quantity, Inputs(price, None, position)), fractional, step)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from bridge.config.schema import Subscription
-from bridge.models import Signal
+from bridge.models import Order, Signal
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.signals.resolve import Market, resolve
 
@@ -73,3 +73,18 @@ def test_a_partial_exit_is_whole_units_unless_the_subscription_trades_fractions(
     assert [leg.quantity for leg in fractional.legs] == [Decimal("2.5")]
     below_one = resolve(exit_(quantity=Decimal("0.5")), Decimal(10), [], SUB)
     assert below_one.state == "rejected" and below_one.legs == (), below_one.decision
+
+
+def test_an_exit_of_100_percent_of_the_position_closes_it_all_as_an_exit_of_all_does() -> None:
+    """A position with a fraction of a share (bought elsewhere) on a whole-unit subscription: 100% is all of it.
+
+    Rounded to whole units it sold 10 of 10.5 and, the position not closed, left the take-profit of 10 working,
+    whose fill then opened a short of 9.5.
+    """
+    take_profit = Order("tb-tp", "SQ", "sell", Decimal(10), "limit", "open", limit_price=Decimal(60))
+    plan = resolve(exit_(quantity=Decimal(100), quantity_type="percent_of_position"), Decimal("10.5"),
+                   [take_profit], SUB)  # fmt: skip
+    assert [leg.quantity for leg in plan.legs] == [Decimal("10.5")], plan.decision
+    assert plan.cancel == ("tb-tp",) and "still long" not in plan.decision
+    more = resolve(exit_(quantity=Decimal(150), quantity_type="percent_of_position"), Decimal("0.5"), [], SUB)
+    assert [leg.quantity for leg in more.legs] == [Decimal("0.5")], more.decision  # not "rounds to zero"
