@@ -39,6 +39,11 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
             last = await fetch_quote(symbol)
         except Exception as exc:  # a missing quote is not fatal: sizing that needs one says so
             log.warning("no quote for %s: %r", symbol, exc)
+        # A plugin may answer 0 for a market with no trades yet: a limit at it would go out at zero (or below),
+        # and dollar sizing would divide by it. No price is what it is: what needs one says so.
+        if last is not None and last <= 0:
+            log.warning("quote %s for %s is not a price; planning without one", last, symbol)
+            last = None
     capabilities = getattr(broker, "capabilities", None)
     brackets = bool(getattr(capabilities, "brackets", False))
     reserves = bool(getattr(capabilities, "reserves_position", False))
