@@ -56,7 +56,8 @@ FIELDS: dict[str, FieldDoc] = {
     "quantityType": FieldDoc(
         "fixed_quantity, dollar_amount, percent_of_equity, percent_of_position, risk_dollar_amount or "
         "risk_percent (the risk types measure to the entry's stop loss: the signal's stopLoss where allowed, else "
-        "the subscription's `stop_loss`; without one the signal is rejected). On an exit, dollars are converted "
+        "the subscription's `stop_loss`; without one, or with a trailing_stop one, which has no stop price, the "
+        "signal is rejected). On an exit, dollars are converted "
         "at the price (or the quote); the equity and risk types size entries only: an exit action with one is "
         "refused (400), and a sell or buy that exits with one is rejected.",
         _ex(quantity=1000, quantityType="dollar_amount"),

@@ -208,8 +208,9 @@ class _Planner:
             raise Refusal("rejected", "this broker takes no take-profit/stop-loss legs; remove them or switch broker")
         how = ""
         if qty is None:
+            trailing = sl is not None and sl.type == "trailing_stop"
             inputs = Inputs(entry_price, self.market.equity, self.position, sl.stop_price if sl else None,
-                            self.market.quantity_step)  # fmt: skip
+                            self.market.quantity_step, trailing)  # fmt: skip
             try:
                 qty, how = entry_quantity(self.signal, self.sub, inputs, self.allowed("quantityType"))
             except SizingError as exc:

@@ -24,6 +24,7 @@ class Inputs:
     position: Decimal  # signed
     stop_price: Decimal | None = None  # the stop loss, for risk sizing
     step: Decimal | None = None  # the venue's lot step for the symbol, where it has one (`Market.quantity_step`)
+    trailing: bool = False  # the stop loss is a trailing stop: it has no stop price to measure the risk to
 
 
 def fmt(quantity: Decimal) -> str:
@@ -57,6 +58,9 @@ def _units(kind: str, value: Decimal, inputs: Inputs) -> Decimal:
         raise SizingError(f"{kind} sizing needs the account equity, which the broker did not report")
     if kind == "percent_of_equity":
         return (inputs.equity or Decimal(0)) * value / 100 / inputs.price
+    if inputs.stop_price is None and inputs.trailing:
+        raise SizingError(f"{kind} sizing measures the risk to the stop loss's stop price, and a trailing_stop "
+                          "stop loss has none: use stop loss type stop or stop_limit")  # fmt: skip
     if inputs.stop_price is None:
         raise SizingError(f"{kind} sizing needs a stop loss to measure the risk per unit")
     risk_per_unit = abs(inputs.price - inputs.stop_price)

@@ -271,6 +271,11 @@ SIZING = [
     Case("signal risk_dollar_amount with no stop anywhere", {},
          sig("buy", price=50, quantity=100, quantity_type="risk_dollar_amount"), FLAT, "rejected",
          "buy while flat: rejected, risk_dollar_amount sizing needs a stop loss to measure the risk per unit"),
+    Case("risk_dollar_amount with a trailing stop loss, which has no stop price",
+         {"sizing": {"type": "risk_dollar_amount", "value": 100}, "stop_loss": {"type": "trailing_stop", "amount": 2}},
+         sig("buy", price=50), FLAT, "rejected", "buy while flat: rejected, risk_dollar_amount sizing measures the "
+         "risk to the stop loss's stop price, and a trailing_stop stop loss has none: use stop loss type stop or "
+         "stop_limit"),
     Case("signal percent_of_position 40 of short 5 exits 2", {},
          sig("exit", quantity=40, quantity_type="percent_of_position"), SHORT5, "executed",
          "exit while short 5: covered 2, still short 3", (exit_("buy", "2"),)),
