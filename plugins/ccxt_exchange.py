@@ -7,7 +7,8 @@ Orders, `createOrder` with `params={'clientOrderId': ...}`, `fetchOrder`, `cance
 ccxt is an optional extra: `pip install 'trade-bridge[ccxt]'`.
 
 Spot first: a position is a balance in a base currency, valued in `quote` (USDT by default), so
-short selling is not offered and the config check asks for `sides: long`. Tickers are written as
+short selling is not offered and the config check asks for `sides: long`. Only markets quoted in `quote`
+are traded: a position bought on another (BTCUSDC, under USDT) would never be seen to be exited. Tickers are written as
 the exchange writes them (`BTCUSDT`, as TradingView does) or as ccxt does (`BTC/USDT`), see `symbols`.
 
 Error translation looks at the HTTP status first: a 5XX answer to a submission is `UnknownOutcome`
@@ -83,7 +84,9 @@ class CcxtOptions(BaseModel):
     secret: str | None = Field(default=None, description="API secret")
     password: str | None = Field(default=None, description="API passphrase, for exchanges that have one")
     sandbox: bool = Field(default=False, description="use the exchange's test network (ccxt set_sandbox_mode)")
-    quote: str = Field(default="USDT", description="currency that cash, equity and positions are valued in")
+    quote: str = Field(
+        default="USDT", description="currency that cash, equity and positions are valued in; only its markets trade"
+    )
     symbols: Literal["exchange", "unified"] = Field(
         default="exchange", description="tickers as the exchange writes them (BTCUSDT) or as ccxt does (BTC/USDT)"
     )
@@ -462,6 +465,7 @@ class CcxtBroker:
             raise OrderRejected(f"{self.options.exchange} spot: no bracket orders through this adapter")
         if request.quantity <= 0:
             raise OrderRejected(f"quantity must be positive, got {request.quantity}")
+        self._in_quote(request.symbol, market)
         symbol = market["symbol"]
         if self._fitted(self.exchange.amount_to_precision, symbol, request.quantity) != request.quantity:
             step = market.get("precision", {}).get("amount")
@@ -479,6 +483,20 @@ class CcxtBroker:
             price = float(request.limit_price)
         # Market orders take no time in force; extended hours mean nothing on a market that never closes.
         return float(request.quantity), price, params
+
+    def _in_quote(self, ticker: str, market: dict[str, Any]) -> None:
+        """Refuse a market quoted in another currency than `quote`: its position could never be seen.
+
+        Positions are the balances valued in `quote` (BTC reads as BTCUSDT): BTC bought on BTCUSDC would read
+        as flat in BTCUSDC, so its exit would be rejected as having nothing to exit and a second buy not ignored.
+        """
+        quote, theirs = self.options.quote, market.get("quote")
+        if theirs != quote:
+            raise OrderRejected(
+                f"{self.options.exchange}: {ticker} is quoted in {theirs}, but this broker reads positions in {quote} "
+                f"(option quote), so a position opened there could not be seen or exited; trade the {quote} market, "
+                f"or add a broker with quote: {theirs} for this one"
+            )
 
     def _fitted(self, to_precision: Any, symbol: str, value: Decimal) -> Decimal | None:
         """`value` as the market's precision would send it (None when it rounds to nothing)."""

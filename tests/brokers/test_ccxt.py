@@ -129,6 +129,17 @@ async def test_binance_refusals_are_rejections(broker: CcxtBroker, fake: FakeBin
     assert len(fake.order_requests) == 3
 
 
+async def test_an_order_on_a_market_quoted_in_another_currency_is_refused_before_sending(
+    broker: CcxtBroker, fake: FakeBinance
+) -> None:
+    """Positions are read in `quote` (USDT): BTC bought on BTCUSDC would read as BTCUSDT, and BTCUSDC as flat,
+    so its exit would be rejected ("no position to exit") and the next buy not ignored."""
+    fake.balances["USDC"] = [Decimal(1000), Decimal(0)]
+    with pytest.raises(OrderRejected, match="BTCUSDC is quoted in USDC, but this broker reads positions in USDT"):
+        await broker.create_order(order("tb-usdc", symbol="BTCUSDC"))
+    assert fake.order_requests == []
+
+
 SERVER_ERRORS = [
     (503, {"code": -1008, "msg": "Server is currently overloaded with other requests. Please try again later."}),
     (500, {"code": -1004, "msg": "Server is busy, please wait and try again"}),

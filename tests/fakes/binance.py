@@ -82,8 +82,8 @@ class FakeBinance:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.markets = {"BTCUSDT": ("BTC", "USDT"), "ETHUSDT": ("ETH", "USDT")}
-        self.prices = {"BTCUSDT": Decimal(30000), "ETHUSDT": Decimal(2000)}
+        self.markets = {"BTCUSDT": ("BTC", "USDT"), "ETHUSDT": ("ETH", "USDT"), "BTCUSDC": ("BTC", "USDC")}
+        self.prices = {"BTCUSDT": Decimal(30000), "ETHUSDT": Decimal(2000), "BTCUSDC": Decimal(30000)}
         self.balances: dict[str, list[Decimal]] = {}  # asset -> [free, locked]
         self.orders: list[dict[str, Any]] = []
         self.order_requests: list[dict[str, str]] = []
