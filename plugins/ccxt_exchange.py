@@ -17,7 +17,9 @@ is UNKNOWN and could have been a success", yet ccxt gives some of its 5XX codes,
 -1004, a rejection's class), and a temporary error for a read. Then ccxt's classes: `NetworkError` on
 a submission is `UnknownOutcome`, except a connection that never opened, which means not sent;
 `DDoSProtection`/`RateLimitExceeded` are temporary, and nothing is sent until the answer's Retry-After
-ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned, 418); `InvalidOrder`,
+ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned, 418); `InvalidNonce`
+(Binance's -1021, a timestamp outside `recvWindow`: "Timing security" rejects the request unprocessed) is
+not sent, whatever was asked, and says to fix the clock; `InvalidOrder`,
 `InsufficientFunds`, `BadRequest`... are rejections; `DuplicateOrderId` (or Binance's "Duplicate order
 sent.") is a duplicate client order id. Whether a venue really refuses a reused client order id varies
 (some only among open orders, some not at all), so this adapter does not claim it: the daemon's
@@ -267,6 +269,11 @@ class CcxtBroker:
             wait = self._retry_after(exc)
             self._quiet_until = max(self._quiet_until, time.monotonic() + wait)  # every call waits it out
             return RateLimited(text, retry_after=wait)
+        if isinstance(exc, ccxt.InvalidNonce):  # refused unprocessed for its timestamp (Binance -1021): never placed
+            return TemporaryBrokerError(
+                f"{text}; nothing was done: this computer's clock is off from the exchange's; sync it (NTP), or set "
+                "exchange_options: {adjustForTimeDifference: true} to correct for it at each start"
+            )
         cause = exc.__cause__
         if isinstance(exc, ccxt.OperationFailed) or isinstance(cause, (aiohttp.ClientError, asyncio.TimeoutError)):
             if isinstance(cause, NOT_SENT) or not submit:

@@ -140,6 +140,22 @@ async def test_an_order_on_a_market_quoted_in_another_currency_is_refused_before
     assert fake.order_requests == []
 
 
+async def test_a_request_refused_for_the_clock_is_not_sent_and_says_how_to_fix_it(
+    binance_server: tuple[FakeBinance, str], broker: CcxtBroker, fake: FakeBinance
+) -> None:
+    """Binance's "Timing security": a timestamp outside recvWindow is rejected unprocessed (-1021), never placed."""
+    fake.clock_offset_ms = 60_000  # this machine's clock a minute behind the exchange's
+    with pytest.raises(TemporaryBrokerError, match=r"clock is off.*adjustForTimeDifference: true") as raised:
+        await broker.create_order(order("tb-clock"))
+    assert not isinstance(raised.value, UnknownOutcome)  # it was refused unprocessed: nothing to look up
+    assert fake.orders == []
+    corrected = await connected(binance_server[1], exchange_options={"adjustForTimeDifference": True})
+    try:  # what the message says to do works
+        assert (await corrected.create_order(order("tb-clock"))).status == "filled"
+    finally:
+        await corrected.close()
+
+
 SERVER_ERRORS = [
     (503, {"code": -1008, "msg": "Server is currently overloaded with other requests. Please try again later."}),
     (500, {"code": -1004, "msg": "Server is busy, please wait and try again"}),

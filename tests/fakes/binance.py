@@ -112,6 +112,7 @@ class FakeBinance:
             self.server_error: tuple[int, dict[str, Any]] | None = None  # place new orders, then answer this 5XX
             self.lookup_retry_after: list[int] = []  # the next order lookups answer 429 with this Retry-After
             self.lookups: list[float] = []  # monotonic time of every order lookup (GET /api/v3/order)
+            self.clock_offset_ms = 0  # how far the exchange's clock runs ahead of this machine's (negative: behind)
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting limit orders the price crosses fill at their limit."""
@@ -149,8 +150,12 @@ class FakeBinance:
         if not hmac.compare_digest(expected, signature):
             raise Refused(-1022, "Signature for this request is not valid.")
         params = dict(parse_qsl(payload, keep_blank_values=True))
-        window = int(params.get("recvWindow", "5000"))
-        if abs(_ms() - int(params.get("timestamp", "0"))) > window:
+        # Binance's "Timing security": processed only if timestamp < serverTime + 1000 and
+        # serverTime - timestamp <= recvWindow; otherwise rejected, unprocessed.
+        server_time, timestamp = _ms() + self.clock_offset_ms, int(params.get("timestamp", "0"))
+        if timestamp >= server_time + 1000:
+            raise Refused(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        if server_time - timestamp > int(params.get("recvWindow", "5000")):
             raise Refused(-1021, "Timestamp for this request is outside of the recvWindow.")
         return params
 
@@ -160,7 +165,7 @@ class FakeBinance:
         return self._faulted() or self._reply({})
 
     async def _time(self, request: Request) -> JSONResponse:
-        return self._faulted() or self._reply({"serverTime": _ms()})
+        return self._faulted() or self._reply({"serverTime": _ms() + self.clock_offset_ms})
 
     async def _exchange_info(self, request: Request) -> JSONResponse:
         if (faulted := self._faulted()) is not None:
