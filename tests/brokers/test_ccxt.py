@@ -107,6 +107,23 @@ async def test_what_the_market_cannot_take_exactly_is_refused_before_sending(
     assert fake.order_requests == []
 
 
+async def test_a_limit_order_below_the_markets_minimum_value_is_refused_with_the_numbers_before_sending(
+    broker: CcxtBroker, fake: FakeBinance
+) -> None:
+    """Binance's NOTIONAL filter (ccxt's `limits.cost.min`): price x quantity of at least 5 USDT here."""
+    request = order(
+        "tb-small", type="limit", limit_price=Decimal(29000), time_in_force="gtc", quantity=Decimal("0.0001")
+    )
+    with pytest.raises(
+        OrderRejected, match=r"order value 2\.9 USDT \(0\.0001 at 29000\) is below BTC/USDT's minimum of 5"
+    ):
+        await broker.create_order(request)
+    assert fake.order_requests == []
+    placed = await broker.create_order(order("tb-enough", type="limit", limit_price=Decimal(25000),
+                                             time_in_force="gtc", quantity=Decimal("0.0002")))  # fmt: skip
+    assert placed.status == "open"  # 5 USDT exactly is taken
+
+
 async def test_a_balance_off_the_step_after_a_fee_reads_as_the_position_the_market_can_sell(
     broker: CcxtBroker, fake: FakeBinance
 ) -> None:
