@@ -21,6 +21,8 @@ SignalState = Literal["received", "processing", "executed", "ignored", "rejected
 FINAL_ORDER_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected"})
 OPEN_ORDER_STATUSES: frozenset[str] = frozenset({"submitted", "open", "partially_filled"})
 FINAL_SIGNAL_STATES: frozenset[str] = frozenset({"executed", "ignored", "rejected", "expired", "failed"})
+# The webhook id of a signal the bridge's own schedule queued (`job:flatten_at`): no request's id starts so.
+SCHEDULED_SOURCE = "job:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class Signal:
     ignore_trading_windows: bool | None = None
     breakeven_offset: Decimal | None = None
     message: str | None = None
+    # Queued by the subscription's own schedule (`flatten_at`), not sent: the filters of sent signals
+    # (`ignore_exits`) do not apply to it. Not a payload field; the journal knows it by its webhook id.
+    scheduled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,9 @@ class Subscription(Strict):
     allow_exits_outside_windows: bool = Field(
         default=True, description="exits and cancels still run outside the trading windows"
     )
-    ignore_exits: bool = Field(default=False, description="signals that only exit are ignored")
+    ignore_exits: bool = Field(
+        default=False, description="signals that only exit are ignored (`flatten_at` still closes the positions)"
+    )
     cancel_after: float | None = Field(
         default=None, gt=0, le=86400, description="seconds an entry/exit order may rest unfilled before it is canceled"
     )

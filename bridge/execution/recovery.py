@@ -14,7 +14,7 @@ from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
 from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
-from bridge.models import Signal
+from bridge.models import SCHEDULED_SOURCE, Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.signals.parse import parse_payload
 from bridge.store import journal
@@ -96,7 +96,14 @@ def journaled_signal(row: sqlite3.Row) -> Signal:
         signal,
         execute_at=None if row["execute_at"] is None else datetime.fromisoformat(row["execute_at"]),
         cancel_after=None if row["cancel_after"] is None else Decimal(row["cancel_after"]),
+        scheduled=_scheduled(row),
     )
+
+
+def _scheduled(row: sqlite3.Row) -> bool:
+    """Whether the bridge's own schedule queued the signal: a flatten resumed after a restart is still one."""
+    # keys(): `in` on a sqlite3.Row looks among its values
+    return "webhook_id" in row.keys() and str(row["webhook_id"]).startswith(SCHEDULED_SOURCE)  # noqa: SIM118
 
 
 async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callable[[Job], None],

@@ -16,7 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bridge.config.schema import Subscription
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
-from bridge.models import FINAL_ORDER_STATUSES, Signal
+from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal
 from bridge.signals.parse import normalised
 from bridge.store import upkeep
 from bridge.store.db import iso, utcnow
@@ -24,7 +24,7 @@ from bridge.store.db import iso, utcnow
 log = logging.getLogger("bridge.jobs")
 TRADING_DAYS = "mon-fri"
 _IDS = uuid.UUID("6f1d2b1e-3c55-4a8e-9e43-5b0c1f7a2d90")  # namespace of the deterministic flatten signal ids
-SOURCE = "job:flatten_at"  # stands in for the webhook id: these signals come from the schedule, not a request
+SOURCE = SCHEDULED_SOURCE + "flatten_at"  # stands in for the webhook id: from the schedule, not a request
 GRACE_SECONDS = 300  # a flatten a few minutes late still beats holding overnight
 
 
@@ -89,7 +89,8 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
     queued = 0
     for ticker in sorted(tickers):
-        signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True)
+        signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True,
+                        scheduled=True)  # fmt: skip
         signal_id = str(uuid.uuid5(_IDS, f"{strategy}|{key}|{ticker}|{local.date().isoformat()}"))
         received = utcnow()  # the executor ages jobs by the real clock
         row = {"id": signal_id, "webhook_id": SOURCE, "strategy": strategy, "ticker": ticker, "action": "exit",

@@ -338,7 +338,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     if not _listed(sub, signal.ticker):
         return Plan("rejected", f"{head}: rejected, {signal.ticker} is not in this subscription's tickers")
     exit_only = _is_exit_only(signal, position)
-    if sub.ignore_exits and exit_only and signal.action != "cancel":
+    if sub.ignore_exits and exit_only and signal.action != "cancel" and not signal.scheduled:
         return Plan("ignored", f"{head}: ignored, exits are ignored (ignore_exits)")
     outside = bool(sub.trading_windows) and market.now is not None and not in_windows(sub.trading_windows, market.now)
     outside = outside and not signal.ignore_trading_windows  # the signal may bypass the windows

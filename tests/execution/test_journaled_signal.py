@@ -39,3 +39,10 @@ def test_timing_fields_come_from_their_columns_even_when_the_delay_has_passed() 
     rebuilt = journaled_signal(row)  # type: ignore[arg-type]
     assert rebuilt.execute_at is not None and rebuilt.execute_at.year == 2020
     assert rebuilt.cancel_after == signal.cancel_after
+
+
+def test_a_flatten_rebuilt_after_a_restart_is_still_the_schedule_s() -> None:
+    _, echo, _ = parse_payload({"ticker": "SQ", "action": "exit", "orderType": "market", "cancel": True})
+    row = {"payload": json.dumps(echo), "execute_at": None, "cancel_after": None, "webhook_id": "job:flatten_at"}
+    assert journaled_signal(row).scheduled  # type: ignore[arg-type]
+    assert not journaled_signal({**row, "webhook_id": "0f3c2a9e"}).scheduled  # type: ignore[arg-type]

@@ -159,3 +159,21 @@ async def test_a_restart_minutes_after_flatten_at_still_flattens_but_not_once_it
     again = await bridges(config_text(FLATTEN), clock)
     await again.bridge.queues.join()
     assert await again.positions() == {}, "the scheduler alone would next flatten on Wednesday"
+
+
+async def test_flatten_at_closes_the_positions_of_a_subscription_that_ignores_exit_signals(bridges: Any) -> None:
+    # ignore_exits is about the sender's exit signals (the brackets close the trades); the subscription's own
+    # schedule must still close what it holds, or the position is kept overnight.
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN + "\nignore_exits: true"), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted(ticker="AMD", action="exit", price=101)
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(1)}, "the sender's exit is ignored, as configured"
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    [row] = r.rows("SELECT e.state FROM executions e JOIN signals s ON s.id = e.signal_id "
+                   "WHERE s.webhook_id = 'job:flatten_at'")  # fmt: skip
+    assert row["state"] == "executed"

@@ -688,6 +688,8 @@ EXITS = [
     Case("an entry still runs", IGNORE_EXITS, sig("buy"), FLAT, "executed", OPENED, BUY1),
     Case("a cancel still runs", IGNORE_EXITS, sig("cancel"), LONG5, "executed",
          "cancel while long 5: canceled 1 open order", orders=(order("a"),), cancel=("a",)),
+    Case("the schedule's flatten still runs", IGNORE_EXITS, sig("exit", scheduled=True), LONG5, "executed",
+         "exit while long 5: sold 5", (exit_("sell", "5"),)),
 ]  # fmt: skip
 
 
