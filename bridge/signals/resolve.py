@@ -129,7 +129,7 @@ class _Planner:
         self.signal, self.sub, self.position, self.market = signal, sub, position, market
 
     def allowed(self, field: str) -> bool:
-        return field in self.sub.allow_signal_overrides
+        return _overrides(self.signal, self.sub, field)
 
     def reference_price(self, order_type: OrderType) -> Decimal | None:
         """The price an entry is expected at: its limit, a stop order's stop, else the signal's price or the quote.
@@ -230,6 +230,13 @@ class _Planner:
         return self.leg("exit", "sell" if self.position > 0 else "buy", qty)
 
 
+def _overrides(signal: Signal, sub: Subscription, field: str) -> bool:
+    """Whether the signal's `field` beats the subscription's setting: `allow_signal_overrides` says, for signals
+    that were sent. The schedule's own (flatten_at: a market exit that cancels the ticker's orders) always does:
+    otherwise a resting order it was to cancel would stay, and could open a position after the flatten."""
+    return signal.scheduled or field in sub.allow_signal_overrides
+
+
 def _closes_all(plan: Plan, position: Decimal) -> bool:
     """Whether the plan closes the whole position (an exit of all of it, alone or before a reversal's entry)."""
     return position != 0 and any(leg.kind == "exit" and leg.quantity >= abs(position) for leg in plan.legs)
@@ -237,7 +244,7 @@ def _closes_all(plan: Plan, position: Decimal) -> bool:
 
 def _kept(signal: Signal, sub: Subscription) -> bool:
     """The signal's `cancel: false`, where the subscription lets the signal decide."""
-    return signal.cancel is False and "cancel" in sub.allow_signal_overrides
+    return signal.cancel is False and _overrides(signal, sub, "cancel")
 
 
 def _cancellable(
@@ -246,7 +253,7 @@ def _cancellable(
     """Open orders to cancel before trading: forced by the signal, or by `cancel_open_orders` when flat, reversing
     or closing the whole position (an exit of all of it cancels like a sell while long; a partial one does not)."""
     ours = [o for o in open_orders if o.is_open and o.symbol == symbol]
-    force = signal.cancel if signal.cancel is not None and "cancel" in sub.allow_signal_overrides else None
+    force = signal.cancel if signal.cancel is not None and _overrides(signal, sub, "cancel") else None
     if force is False or not ours:
         return ()
     opposite = (position < 0) if signal.action == "buy" else (position > 0) if signal.action == "sell" else False

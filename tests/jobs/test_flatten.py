@@ -177,3 +177,21 @@ async def test_flatten_at_closes_the_positions_of_a_subscription_that_ignores_ex
     [row] = r.rows("SELECT e.state FROM executions e JOIN signals s ON s.id = e.signal_id "
                    "WHERE s.webhook_id = 'job:flatten_at'")  # fmt: skip
     assert row["state"] == "executed"
+
+
+async def test_flatten_at_cancels_the_tickers_resting_orders_whatever_the_signal_may_override(bridges: Any) -> None:
+    # The flatten is the bridge's own market exit that cancels first; a sender may not override `cancel` here,
+    # but a resting add left working after the flatten would open a position overnight.
+    clock = Clock()
+    r = await bridges(
+        config_text(FLATTEN + "\nallow_add: true\nallow_signal_overrides: [orderType, limitPrice]"), clock
+    )
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted(ticker="AMD", action="buy", price=100, orderType="limit", limitPrice=90)  # rests below
+    await r.bridge.queues.join()
+    assert [o["status"] for o in r.rows("SELECT status FROM orders WHERE type = 'limit'")] == ["open"]
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    assert [o["status"] for o in r.rows("SELECT status FROM orders WHERE type = 'limit'")] == ["canceled"]

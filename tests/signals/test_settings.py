@@ -690,6 +690,11 @@ EXITS = [
          "cancel while long 5: canceled 1 open order", orders=(order("a"),), cancel=("a",)),
     Case("the schedule's flatten still runs", IGNORE_EXITS, sig("exit", scheduled=True), LONG5, "executed",
          "exit while long 5: sold 5", (exit_("sell", "5"),)),
+    Case("the schedule's flatten is a market exit that cancels, whatever may be overridden",
+         {"ignore_exits": True, "allow_signal_overrides": [], "exit_order_type": "limit"},
+         sig("exit", order_type="market", cancel=True, scheduled=True), LONG5, "executed",
+         "exit while long 5: canceled 1 open order, sold 5", (exit_("sell", "5"),), orders=(order("a"),),
+         cancel=("a",)),
 ]  # fmt: skip
 
 
