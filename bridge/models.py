@@ -77,7 +77,7 @@ class Signal:
     breakeven_offset: Decimal | None = None
     message: str | None = None
     # Queued by the subscription's own schedule (`flatten_at`), not sent: the filters of sent signals
-    # (`ignore_exits`) do not apply to it. Not a payload field; the journal knows it by its webhook id.
+    # (`ignore_exits`, `tickers`) do not apply to it. Not a payload field; the journal knows it by its webhook id.
     scheduled: bool = False
 
 

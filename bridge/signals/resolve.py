@@ -342,7 +342,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     head = f"{head} while {describe_position(position)}"
     if sub.sides != "both":
         head += f", sides={sub.sides}"
-    if not _listed(sub, signal.ticker):
+    if not signal.scheduled and not _listed(sub, signal.ticker):  # the flatten closes what was traded before
         return Plan("rejected", f"{head}: rejected, {signal.ticker} is not in this subscription's tickers")
     exit_only = _is_exit_only(signal, position)
     if sub.ignore_exits and exit_only and signal.action != "cancel" and not signal.scheduled:

@@ -195,3 +195,17 @@ async def test_flatten_at_cancels_the_tickers_resting_orders_whatever_the_signal
     await r.bridge.queues.join()
     assert await r.positions() == {}
     assert [o["status"] for o in r.rows("SELECT status FROM orders WHERE type = 'limit'")] == ["canceled"]
+
+
+async def test_flatten_at_closes_a_position_in_a_ticker_taken_off_the_subscriptions_tickers(bridges: Any) -> None:
+    # `tickers` filters what senders may trade here; taking AMD off it must not keep the AMD already held open.
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN + "\ntickers: [AMD, TSLA]"), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    r.bridge.loaded.path.write_text(config_text(FLATTEN + "\ntickers: [TSLA]"))
+    assert (await r.bridge.reload("test")).ok
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
