@@ -79,6 +79,17 @@ class HaltSwitch:
             self.state = self.store.peek(read_state)
         return self.state
 
+    def shown(self) -> HaltState:
+        """The state to show (/health, /metrics, the dashboard, notifications): read again, as `reread`.
+
+        A halt that `bridge halt` wrote into the journal is in force from the next order on; it must not
+        read as "not halted" until then. When the journal cannot be read just now, the last state known.
+        """
+        try:
+            return self.reread()
+        except (sqlite3.Error, RuntimeError):  # RuntimeError: the store is not open (starting or stopping)
+            return self.state
+
     async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
         """Halt or resume; a halt takes effect before it is persisted, a resume only after."""
         if halted:

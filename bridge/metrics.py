@@ -130,6 +130,7 @@ class Metrics:
     async def render(self) -> bytes:
         """The exposition text (reads order counts from the journal once)."""
         self.order_counts = await self.bridge.store.run(orders_by_status, self.bridge.store.conn)
+        self.bridge.guard.halt.shown()  # `bridge_halted` as the journal has it (`bridge halt` may have written it)
         return generate_latest(self.registry)
 
 

@@ -15,7 +15,7 @@ from bridge.notify.send import Notifier
 if TYPE_CHECKING:
     from bridge.service import Bridge
 
-WATCH_INTERVAL = 0.25  # seconds; reads two in-memory values, no I/O
+WATCH_INTERVAL = 0.25  # seconds; reads two in-memory values and the kill switch's one journal row
 
 
 class Operations:
@@ -48,7 +48,7 @@ class Operations:
             await asyncio.sleep(WATCH_INTERVAL)
             # How much later than asked the loop woke this task: what every other task waited too.
             self.metrics.loop_lag.observe(max(0.0, loop.time() - asleep - WATCH_INTERVAL))
-            now = self.bridge.guard.halt.state
+            now = self.bridge.guard.halt.shown()  # read again: `bridge halt` may have written the journal
             if now.halted != halt.halted:
                 self.observe(_halt_event(now))
             halt = now

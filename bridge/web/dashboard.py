@@ -132,7 +132,7 @@ class Dashboard:
             return JSONResponse({"success": False, "messageCode": "unauthorized", "message": "sign in again"}, 401)
         bridge: Bridge = request.app.state.bridge
         signals = await bridge.store.run(timeline, bridge.store.conn, TIMELINE)
-        halt = bridge.guard.halt.state
+        halt = bridge.guard.halt.shown()
         return JSONResponse({
             "signals": signals,
             "positions": await _positions(bridge),

@@ -30,6 +30,7 @@ async def health(request: Request) -> JSONResponse:
     now = time.monotonic()
     brokers = {name: _broker(slot, now) for name, slot in bridge.runtime.brokers.items()}
     last_reload = bridge.reloader.status
+    halt = bridge.guard.halt.shown()  # as the journal has it: `bridge halt` may have written it there
     degraded = bridge.recovering or not last_reload.ok or any(b["status"] != "ok" for b in brokers.values())
     return JSONResponse({
         "status": "degraded" if degraded else "ok",
@@ -40,8 +41,8 @@ async def health(request: Request) -> JSONResponse:
             "last_reload": last_reload.as_json(),
         },
         "brokers": brokers,
-        "halted": bridge.recovering or bridge.guard.halt.halted,  # either way no new order is sent
-        "kill_switch": bridge.guard.halt.state.as_json(),
+        "halted": bridge.recovering or halt.halted,  # either way no new order is sent
+        "kill_switch": halt.as_json(),
         "circuit_breakers": bridge.guard.status(),
         "recovering": bridge.recovering,
         "queued": bridge.queues.pending,

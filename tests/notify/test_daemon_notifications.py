@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ADMIN, TOKEN
+from tests.execution.test_halt_journaled import halt_from_another_process
 from tests.notify.receiver import Receiver
 
 
@@ -53,3 +54,17 @@ def test_a_notification_url_spelled_differently_by_httpx_is_not_logged_in_clear(
     assert r.received[0].path.endswith(HOOK_SECRET)  # delivered to the configured URL
     log = daemon.output()
     assert HOOK_SECRET not in log, [line for line in log.splitlines() if HOOK_SECRET in line]
+
+
+def test_a_halt_written_into_the_journal_shows_in_health_and_metrics_and_is_notified(make_daemon: Any) -> None:
+    """`bridge halt` that the daemon did not confirm writes the journal: it is in force at once, so it shows at once."""
+    with Receiver() as r:
+        daemon = make_daemon(extra=f"notifications:\n  targets:\n    - type: webhook\n      url: {r.base}/hook\n")
+        halt_from_another_process(str(daemon.db), "drill")
+        health = httpx.get(f"{daemon.base}/health", timeout=5).json()
+        assert health["halted"] is True and health["kill_switch"]["reason"] == "drill", health
+        metrics = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
+        assert "bridge_halted 1.0" in metrics.text
+        r.wait(1)
+    halt = json.loads(r.received[0].body)
+    assert halt["kind"] == "halt" and "drill" in halt["text"]
