@@ -137,6 +137,18 @@ def recent_orders(conn: sqlite3.Connection, strategy: str, subscription: str, si
     return int(mine), int(total)
 
 
+def subscription_limits(sub: Subscription, live: Subscription | None) -> list[RiskLimits]:
+    """A subscription's own limits: as its job was queued, and as a reload has them now (if it changed them).
+
+    Both apply, so for a queued job a reload can only tighten them: a reload made to stop a runaway strategy
+    must hold back the signals already waiting in its queue too, not only the ones that come after it.
+    """
+    found = [sub.risk] if sub.risk is not None else []
+    if live is not None and live.risk is not None and live.risk != sub.risk:
+        found.append(live.risk)
+    return found
+
+
 @dataclass
 class Breaker:
     """One broker's circuit: opens after consecutive failed submissions, then lets one probe through."""
@@ -209,9 +221,12 @@ class Guard:
         self.halt.reread()
 
     async def check_plan(self, strategy: str, subscription: str, broker: str, sub: Subscription,
-                         proposal: Proposal, hold: tuple[str, str] | None = None) -> str | None:  # fmt: skip
+                         proposal: Proposal, hold: tuple[str, str] | None = None,
+                         live: Subscription | None = None) -> str | None:  # fmt: skip
         """Why this plan may not run (halted, circuit open, a limit), or None.
 
+        `sub` is the subscription as the job was queued under; `live` is the same subscription in the config
+        in force now, if a reload changed it since: the limits of both apply (see `subscription_limits`).
         With `hold` (its signal and subscription), an admitted plan's orders count against the per-minute
         limits until `release(hold)`, which the caller makes once they are in the journal (or never will be).
         """
@@ -222,7 +237,8 @@ class Guard:
         if refusal is not None:
             return refusal
         mine = total = 0
-        counted = [limits for limits in (risk, sub.risk) if limits is not None and limits.max_orders_per_minute]
+        own = subscription_limits(sub, live)
+        counted = [limits for limits in (risk, *own) if limits.max_orders_per_minute]
         if counted:  # counting orders is a query per plan: only when a limit needs the count
             since = iso(utcnow() - WINDOW)
             mine, total = await self.store.read(recent_orders, self.store.conn, strategy, subscription, since)
@@ -231,8 +247,8 @@ class Guard:
             mine += sum(n for owner, n in self._held.values() if owner == (strategy, subscription))
             total += sum(n for _owner, n in self._held.values())
         found = breach(risk, "risk", proposal, total)
-        if found is None and sub.risk is not None:
-            found = breach(sub.risk, f"subscription {subscription}'s risk", proposal, mine)
+        for limits in own:
+            found = found or breach(limits, f"subscription {subscription}'s risk", proposal, mine)
         if found is None and counted and hold is not None:
             self._held[hold] = ((strategy, subscription), len(proposal.legs))
         return found
@@ -241,9 +257,10 @@ class Guard:
         """The held plan's orders are in the journal now (or will never be): they count from there."""
         self._held.pop(hold, None)
 
-    def values_notional(self, sub: Subscription) -> bool:
+    def values_notional(self, sub: Subscription, live: Subscription | None = None) -> bool:
         """Whether a max_notional applies to this subscription's orders: then they are valued at a quote too."""
-        return any(limits is not None and limits.max_notional is not None for limits in (self.config().risk, sub.risk))
+        limits = (self.config().risk, *subscription_limits(sub, live))
+        return any(each.max_notional is not None for each in limits)
 
     def breaker(self, broker: str) -> Breaker:
         """The circuit of one broker (by its config name)."""

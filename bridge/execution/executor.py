@@ -183,12 +183,13 @@ class Executor:
         observe = getattr(broker, "observe_price", None)
         if job.signal.price is not None and observe is not None:
             await observe(symbol, job.signal.price)
+        live = self._live(job, sub)
         again = ""
         for attempt in range(2):
             held, open_orders = await _position_and_orders(broker, symbol)
             position = held.quantity if held else Decimal(0)
             # With a max_notional, the broker's quote too: the signal's `price` is whatever the sender wrote.
-            priced = self.guard is not None and self.guard.values_notional(sub)
+            priced = self.guard is not None and self.guard.values_notional(sub, live)
             avg_price = held.avg_price if held else None
             market = await market_context(broker, job.signal, sub, symbol, avg_price, quote=priced)
             plan = resolve(job.signal, position, open_orders, sub, market)
@@ -199,7 +200,7 @@ class Executor:
                 proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, job.signal.price, buys, sells,
                                     market.quote)  # fmt: skip
                 refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
-                                                      hold=(job.signal_id, job.subscription))  # fmt: skip
+                                                      hold=(job.signal_id, job.subscription), live=live)  # fmt: skip
                 if refusal is not None:
                     return "rejected", f"{again}rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
             filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders},
@@ -238,6 +239,11 @@ class Executor:
         if finished:
             raise Finished("executed", plan.decision)
         return await self._run_orders(job, broker, sub, planned, plan.decision)
+
+    def _live(self, job: Job, sub: Subscription) -> Subscription | None:
+        """The job's subscription in the config in force now, when a reload changed it since the job was queued."""
+        found = self._settings(job.strategy, job.subscription)
+        return None if found is None or found[1] is sub else found[1]
 
     async def _abandon(self, planned: list[sqlite3.Row], now_at: str) -> tuple[str, str]:
         """A plan committed for one broker whose subscription now names another: send none of the rest anywhere.

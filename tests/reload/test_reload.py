@@ -64,6 +64,29 @@ async def test_a_queued_signal_finishes_on_the_broker_it_started_with_which_clos
         GatedPaper.gate = None
 
 
+async def test_a_subscription_limit_tightened_by_a_reload_holds_back_the_signals_already_queued(running: Any) -> None:
+    GatedPaper.instances.clear()
+    GatedPaper.gate = asyncio.Event()
+    text = config_text({"sq": TOKEN}, plugin="tests.reload.venue:GatedPaper") + "        allow_add: true\n"
+    try:
+        r = await running(text)
+        venue = GatedPaper.instances[-1]
+        assert (await r.post(quantity=1)).status_code == 200
+        while not venue.created:  # the first order is inside create_order, held by the gate
+            await asyncio.sleep(0.01)
+        queued = (await r.post(quantity=500, price=101)).json()["id"]  # waits in AMD's queue behind it
+        status = await r.edit(text + "        risk: {max_order_quantity: 10}\n")  # the runaway is noticed
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = r.bridge.store.peek(lambda c: c.execute("SELECT * FROM signals WHERE id = ?", (queued,)).fetchone())
+        assert row["state"] == "rejected", row["decision"]
+        assert "exceeds subscription paper's risk.max_order_quantity 10" in row["decision"]
+        assert r.paper_position() == "1", "only the first order was sent"
+    finally:
+        GatedPaper.gate = None
+
+
 async def test_an_invalid_edit_keeps_the_old_config_and_reports_file_and_line(running: Any) -> None:
     good = config_text({"sq": TOKEN})
     r = await running(good)
