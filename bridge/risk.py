@@ -48,6 +48,7 @@ class Proposal:
     working_buys: Decimal = Decimal(0)
     working_sells: Decimal = Decimal(0)
     quote: Decimal | None = None  # the broker's quote, asked for whenever a max_notional applies
+    scheduled: bool = False  # the subscription's own schedule queued it (flatten_at), no sender did
 
 
 def _opening(legs: Sequence[Leg]) -> list[Leg]:
@@ -89,6 +90,10 @@ def _reach(p: Proposal, final: Decimal) -> tuple[Decimal, str]:
 
 def breach(limits: RiskLimits, where: str, p: Proposal, recent_orders: int) -> str | None:
     """The first limit the proposal breaks, as a sentence naming the setting; None when it passes."""
+    if p.scheduled and not _opening(p.legs):
+        # The limits bound what a sender can do. The schedule's own exits close what the config says to close:
+        # refused for a symbol since taken off allowed_symbols, or after a busy minute, a position stays overnight.
+        return None
     if limits.allowed_symbols is not None:
         allowed = {s.upper() for s in limits.allowed_symbols}
         if p.ticker.upper() not in allowed and p.symbol.upper() not in allowed:

@@ -198,7 +198,7 @@ class Executor:
             if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
                 buys, sells = _working(open_orders, plan.cancel, symbol)
                 proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, job.signal.price, buys, sells,
-                                    market.quote)  # fmt: skip
+                                    market.quote, scheduled=job.signal.scheduled)  # fmt: skip
                 refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
                                                       hold=(job.signal_id, job.subscription), live=live)  # fmt: skip
                 if refusal is not None:

@@ -209,3 +209,33 @@ async def test_flatten_at_closes_a_position_in_a_ticker_taken_off_the_subscripti
     assert await flatten(r.bridge, "sq", "paper") == 1
     await r.bridge.queues.join()
     assert await r.positions() == {}
+
+
+async def test_flatten_at_closes_positions_whatever_the_per_minute_order_limit_has_counted(bridges: Any) -> None:
+    # The limit stops a runaway sender; the schedule's own exits close what the config says to close.
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN + "\nrisk:\n  max_orders_per_minute: 2"), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted(ticker="TSLA", action="sell", price=200)
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": 1, "TSLA": -1}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 2
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+
+
+async def test_flatten_at_closes_a_position_in_a_symbol_since_taken_off_allowed_symbols(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN + "\nrisk:\n  allowed_symbols: [AMD, TSLA]"), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    r.bridge.loaded.path.write_text(config_text(FLATTEN + "\nrisk:\n  allowed_symbols: [TSLA]"))
+    assert (await r.bridge.reload("test")).ok
+    assert (await r.post(ticker="AMD", action="buy", price=100)).status_code == 200
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": 1}, "a sent buy in AMD is refused now"
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
