@@ -189,7 +189,13 @@ class Bridge:
 
     async def reload(self, trigger: str) -> ReloadStatus:
         """Apply the config file now (file change, SIGHUP, or the admin API)."""
-        return await self.reloader.reload(trigger)
+        before = self.runtime
+        status = await self.reloader.reload(trigger)
+        if self.runtime is not before and not self.recovering:  # recovery runs them itself once it is done
+            # The rebuilt scheduler next runs a flatten_at moved to a time just passed tomorrow: run today's now,
+            # as a restart would. One that already ran today queues nothing again (its signal ids).
+            await self.jobs.missed_flattens("the reload")
+        return status
 
     # -- signals ------------------------------------------------------------------------------------------------
 

@@ -92,17 +92,17 @@ class Jobs:
         for signal_id, when in await self.delayed.pending():
             self.wake_at(signal_id, when)
 
-    async def missed_flattens(self) -> int:
+    async def missed_flattens(self, since: str = "the start") -> int:
         """Run the flattens that fell due less than their grace ago (the daemon was down); return how many ran.
 
-        The scheduler counts a start as the first moment it knows of: restarted at 15:57, it would next run a
-        15:55 flatten tomorrow. A flatten that did run before the stop queues nothing again (its signal ids).
+        The scheduler counts a start (or a reload) as the first moment it knows of: restarted at 15:57, it would
+        next run a 15:55 flatten tomorrow. A flatten that did run before queues nothing again (its signal ids).
         """
         ran = 0
         for strategy, key, sub in self.host.runtime.all_subscriptions():
             if sub.flatten_at is not None and due_at(sub, self.host.clock()) is not None:
-                log.info("flatten_at %s for %s/%s fell due just before the start: running it now",
-                         f"{sub.flatten_at:%H:%M}", strategy, key)  # fmt: skip
+                log.info("flatten_at %s for %s/%s fell due just before %s: running it now (if it has not run yet)",
+                         f"{sub.flatten_at:%H:%M}", strategy, key, since)  # fmt: skip
                 await self._guarded(f"{CONFIG}flatten:{strategy}:{key}", partial(flatten, self.host, strategy, key))()
                 ran += 1
         return ran

@@ -239,3 +239,21 @@ async def test_flatten_at_closes_a_position_in_a_symbol_since_taken_off_allowed_
     assert await flatten(r.bridge, "sq", "paper") == 1
     await r.bridge.queues.join()
     assert await r.positions() == {}
+
+
+async def test_a_reload_moving_flatten_at_to_a_time_just_passed_still_flattens_today(bridges: Any) -> None:
+    # At 15:52 flatten_at moves from 16:00 to 15:50: the old time never comes today, the new one has just
+    # passed. A restart runs a flatten up to 5 minutes late; a reload scheduled the next one for tomorrow.
+    clock = Clock()
+    r = await bridges(config_text('flatten_at: "16:00"\ntimezone: America/New_York'), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = datetime(2026, 11, 23, 15, 52, tzinfo=NY)  # a Monday
+    r.bridge.loaded.path.write_text(config_text('flatten_at: "15:50"\ntimezone: America/New_York'))
+    assert (await r.bridge.reload("test")).ok
+    await r.bridge.queues.join()
+    assert await r.positions() == {}, "the position would be held overnight"
+    r.bridge.loaded.path.write_text(config_text('flatten_at: "15:51"\ntimezone: America/New_York'))
+    assert (await r.bridge.reload("test")).ok
+    flattens = r.rows("SELECT id FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert len(flattens) == 1, "one flatten a day, however often a reload runs it"
