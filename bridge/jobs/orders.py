@@ -107,7 +107,9 @@ async def cancel_expired(host: Host) -> int:
         except BrokerError as exc:
             log.warning("cannot cancel order %s after %gs unfilled: %s", row["client_order_id"], timeout, exc)
             continue
-        await store.run(journal.update_order, store.conn, row["client_order_id"], order)
+        # What the cancel found is news as a poll's would be: an order that filled since the last poll is reported.
+        if await store.run(journal.record_order_change, store.conn, row["client_order_id"], order):
+            host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
         log.info("order %s (%s %s %s): %s after %gs unfilled (cancel_after)", row["client_order_id"], row["side"],
                  row["quantity"], row["symbol"], order.status, timeout)  # fmt: skip
         canceled += order.status == "canceled"

@@ -191,3 +191,23 @@ async def test_an_order_journaled_before_sent_at_was_recorded_counts_from_its_pl
     clock.now = datetime.fromisoformat(r.rows("SELECT created_at FROM orders")[0]["created_at"])
     clock.advance(30)
     assert await cancel_expired(r.bridge) == 1
+
+
+async def test_a_fill_the_cancel_after_cancel_finds_is_news_once(bridges: Any) -> None:
+    # The order filled at the venue after the last poll; the timeout's cancel comes too late and gets the fill
+    # back. That fill is reported as the poll would have (`order.filled`), and recorded once.
+    clock = Clock()
+    r = await bridges(config_text("cancel_after: 30"), clock)
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    broker = r.bridge.runtime.broker("paper")
+    assert isinstance(broker, PaperBroker)
+    await broker.observe_price("AMD", Decimal(89))  # fills at the venue; no poll has seen it yet
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
+    clock.now = datetime.fromisoformat(r.rows("SELECT sent_at FROM orders")[0]["sent_at"])
+    clock.advance(30)
+    assert await cancel_expired(r.bridge) == 0, "a filled order is not canceled"
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "filled"
+    assert await poll_orders(r.bridge) == 0
+    assert [(e.kind, e.data["quantity"], e.data["price"]) for e in events] == [("order.filled", "1", "90")]
