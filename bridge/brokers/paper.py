@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.brokers import paper_rules as rules
 from bridge.brokers.base import BrokerContext, Capabilities
+from bridge.config.timing import LocalTime, TimeZoneName
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
 from bridge.ids import new_id
 from bridge.models import Account, BracketLeg, Order, OrderRequest, Position
@@ -56,8 +57,12 @@ class PaperOptions(BaseModel):
         default=False,
         description="true: no buying-power check, cash may go negative (bridge replay's stand-ins for live brokers)",
     )
-    session_close: time = Field(default=time(16, 0), description="when day (and opg, cls) orders expire, local time")
-    timezone: str = Field(default="America/New_York", description="time zone of session_close")
+    # The flatten_at types: an unquoted 16:00 (YAML's 960) or an offset is refused, not read as 00:16 or dropped,
+    # and a zone is checked when the config loads rather than failing every day order as it is placed.
+    session_close: LocalTime = Field(
+        default=time(16, 0), description='when day (and opg, cls) orders expire, local time in quotes ("16:00")'
+    )
+    timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of session_close")
 
 
 def _dec(value: str | None) -> Decimal | None:

@@ -12,6 +12,8 @@ import pytest
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.config.load import parse_config
+from bridge.errors import ConfigError
 from bridge.models import BracketLeg, Order, OrderRequest
 from bridge.store.db import Store
 
@@ -458,3 +460,26 @@ async def test_fetch_quote_returns_the_last_price_seen_per_symbol(fresh_store: S
     assert await broker.fetch_quote("SQ") == D("62.25")
     await see(broker, "7", symbol="OTHER")
     assert (await broker.fetch_quote("SQ"), await broker.fetch_quote("OTHER")) == (D("62.25"), D(7))
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        # YAML reads an unquoted 16:00 as the number 960, which was taken as 960 seconds: day orders ended at 00:16.
+        ("session_close: 16:00", 'write the time in quotes, e.g. "15:55"'),
+        # An offset was dropped silently: the close is in `timezone`.
+        ('session_close: "16:00+01:00"', "write the local time without an offset"),
+        # A misspelt zone was accepted, and every day order then failed when it was placed.
+        ("timezone: New_York", "unknown time zone 'New_York'"),
+    ],
+)
+def test_a_bad_session_close_or_time_zone_is_refused_when_the_config_loads(option: str, message: str) -> None:
+    text = (
+        "brokers:\n  paper:\n    plugin: paper\n    options:\n"
+        f"      {option}\n"
+        "strategies:\n  s:\n    token: tok-0123456789abcdef0123\n    subscriptions:\n      - broker: paper\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", {})
+    assert message in str(caught.value)
+    assert "brokers.paper.options" in str(caught.value)
