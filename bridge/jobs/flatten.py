@@ -26,6 +26,7 @@ TRADING_DAYS = "mon-fri"
 _IDS = uuid.UUID("6f1d2b1e-3c55-4a8e-9e43-5b0c1f7a2d90")  # namespace of the deterministic flatten signal ids
 SOURCE = SCHEDULED_SOURCE + "flatten_at"  # stands in for the webhook id: from the schedule, not a request
 GRACE_SECONDS = 300  # a flatten a few minutes late still beats holding overnight
+MAX_EXITS_A_DAY = 10  # a ticker's flatten exits queued in one day, when each before it expired unsent
 
 
 def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]:
@@ -48,6 +49,31 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]
     return {ticker for ticker, quantity in net.items() if quantity != 0 or ticker in unsure}
 
 
+async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: str, day: str, label: str) -> int:
+    """Journal and queue the day's exit of one ticker, unless it is journaled already; return how many were queued.
+
+    An earlier exit of the day that expired unsent (the daemon was down past `max_signal_age` before it went out)
+    is no exit: a restart within the grace queues a new one, as for a flatten it missed. One whose order's outcome
+    is still open is left to the order jobs.
+    """
+    signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True,
+                    scheduled=True)  # fmt: skip
+    store = host.store
+    for attempt in range(MAX_EXITS_A_DAY):
+        name = f"{strategy}|{key}|{ticker}|{day}" + (f"|{attempt}" if attempt else "")
+        signal_id = str(uuid.uuid5(_IDS, name))
+        received = utcnow()  # the executor ages jobs by the real clock
+        row = {"id": signal_id, "webhook_id": SOURCE, "strategy": strategy, "ticker": ticker, "action": "exit",
+               "payload": json.dumps(normalised(signal)), "decision": label, "received_at": iso(received)}  # fmt: skip
+        if await store.run(upkeep.record_job_signal, store.conn, row, key, broker):
+            host.submit(Job(signal_id, strategy, key, signal, received))
+            return 1
+        if not await store.read(upkeep.expired_unsent, store.conn, signal_id, key):
+            return 0  # it ran, or runs still
+    log.error("%s: %s expired unsent %d times today; not queued again", label, ticker, MAX_EXITS_A_DAY)
+    return 0
+
+
 def flatten_trigger(sub: Subscription) -> CronTrigger:
     """Mon-Fri at `flatten_at` in the subscription's time zone (market holidays are not known)."""
     when = sub.flatten_at
@@ -67,7 +93,8 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     """Queue one `exit` signal per ticker the subscription holds; return how many; nothing on weekends.
 
     The exits go through the normal pipeline (queue order, journal, deterministic client order ids); their
-    signal ids are derived from the subscription, ticker and local date, so a second run that day adds nothing.
+    signal ids are derived from the subscription, ticker and local date, so a second run that day adds nothing
+    (unless the first expired unsent: `_queue_exit`).
     """
     runtime = host.runtime
     sub = runtime.subscription(strategy, key)
@@ -89,14 +116,6 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
     queued = 0
     for ticker in sorted(tickers):
-        signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True,
-                        scheduled=True)  # fmt: skip
-        signal_id = str(uuid.uuid5(_IDS, f"{strategy}|{key}|{ticker}|{local.date().isoformat()}"))
-        received = utcnow()  # the executor ages jobs by the real clock
-        row = {"id": signal_id, "webhook_id": SOURCE, "strategy": strategy, "ticker": ticker, "action": "exit",
-               "payload": json.dumps(normalised(signal)), "decision": label, "received_at": iso(received)}  # fmt: skip
-        if await host.store.run(upkeep.record_job_signal, host.store.conn, row, key, sub.broker):
-            host.submit(Job(signal_id, strategy, key, signal, received))
-            queued += 1
+        queued += await _queue_exit(host, strategy, key, sub.broker, ticker, local.date().isoformat(), label)
     log.info("%s: closing %d position(s) (%s)", label, queued, ", ".join(sorted(tickers)) or "none open")
     return queued

@@ -66,6 +66,17 @@ def record_job_signal(conn: sqlite3.Connection, signal: dict[str, Any], subscrip
     return bool(inserted)
 
 
+def expired_unsent(conn: sqlite3.Connection, signal_id: str, subscription: str) -> bool:
+    """Whether the signal's execution for `subscription` was expired with none of its orders of unknown outcome."""
+    row = conn.execute(
+        "SELECT e.state, (SELECT COUNT(*) FROM orders o WHERE o.signal_id = e.signal_id AND o.subscription = "
+        "e.subscription AND o.status IN ('pending', 'unknown')) AS unsure FROM executions e "
+        "WHERE e.signal_id = ? AND e.subscription = ?",
+        (signal_id, subscription),
+    ).fetchone()
+    return row is not None and row["state"] == "expired" and row["unsure"] == 0
+
+
 def prune(conn: sqlite3.Connection, cutoff: str, limit: int) -> dict[str, int]:
     """Delete journal rows received before `cutoff`; a signal goes only with all its executions and orders final.
 

@@ -14,6 +14,7 @@ from bridge.config.schema import Subscription
 from bridge.errors import ConfigError
 from bridge.jobs.flatten import flatten, flatten_trigger
 from tests.jobs.conftest import Clock, config_text, two_strategies
+from tests.jobs.venue import StallingPaper
 
 NY = ZoneInfo("America/New_York")
 MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
@@ -257,3 +258,31 @@ async def test_a_reload_moving_flatten_at_to_a_time_just_passed_still_flattens_t
     assert (await r.bridge.reload("test")).ok
     flattens = r.rows("SELECT id FROM signals WHERE webhook_id = 'job:flatten_at'")
     assert len(flattens) == 1, "one flatten a day, however often a reload runs it"
+
+
+async def test_a_flatten_that_expired_unsent_across_a_restart_runs_again_within_its_grace(bridges: Any) -> None:
+    # The daemon journaled the 15:55 flatten, then stopped before the exit went out (here: the broker hung and the
+    # stop's grace ran out; SIGKILL leaves the same rows). Back within the grace but past max_signal_age, recovery
+    # expires that flatten: the restart must still close the position, as for a flatten it missed entirely.
+    config = config_text(FLATTEN, extra="max_signal_age: 1\n").replace(
+        "plugin: paper", "plugin: tests.jobs.venue:StallingPaper"
+    )
+    clock = Clock()
+    r = await bridges(config, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    StallingPaper.stalled = True
+    try:
+        clock.now = MONDAY_1555
+        assert await flatten(r.bridge, "sq", "paper") == 1
+        await r.bridge.stop()  # the exit waits for the broker: it is still unsent when the daemon goes
+    finally:
+        StallingPaper.stalled = False
+    [before] = r.rows("SELECT state FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert before["state"] == "received"
+    clock.now = datetime(2026, 11, 23, 15, 57, tzinfo=NY)  # back 2 minutes later: within the flatten's grace
+    again = await bridges(config, clock)
+    await again.bridge.queues.join()
+    assert await again.positions() == {}, "the position is held overnight"
+    flattens = again.rows("SELECT state FROM signals WHERE webhook_id = 'job:flatten_at' ORDER BY received_at")
+    assert [f["state"] for f in flattens] == ["expired", "executed"]

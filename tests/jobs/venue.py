@@ -1,0 +1,20 @@
+"""A paper venue whose position reads can be made to hang: a signal waits in the executor as long as a test says."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from bridge.brokers.paper import PaperBroker
+from bridge.models import Position
+
+
+class StallingPaper(PaperBroker):
+    """The paper book; while `stalled` is set, a position read waits (the daemon stops with the signal mid-way)."""
+
+    stalled: ClassVar[bool] = False
+
+    async def fetch_position(self, symbol: str) -> Position | None:
+        while type(self).stalled:
+            await asyncio.sleep(0.01)
+        return await super().fetch_position(symbol)
