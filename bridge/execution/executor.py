@@ -17,7 +17,7 @@ from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
-from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows
+from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows, takes_reused_ids
 from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal
@@ -400,6 +400,10 @@ class Executor:
         """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
         request = request_from_rows(row, children)
         coid = request.client_order_id
+        if takes_reused_ids(broker):
+            # Journaled before it goes: should the daemon die before its answer is, recovery must not take the
+            # pending order for one never sent, as this venue would place it a second time.
+            await self.store.run(journal.update_order, self.store.conn, coid, sent_at=utcnow())
         try:
             if self.guard is not None:  # its halt check is the last thing before the broker call
                 order = await self.guard.create_order(row["broker"], broker, request)

@@ -32,6 +32,13 @@ def seconds_since_sent(row: OrderRow, now: datetime) -> float:
     return (now - datetime.fromisoformat(row["sent_at"] or row["updated_at"])).total_seconds()
 
 
+def takes_reused_ids(broker: object) -> bool:
+    """Whether the broker's venue takes a reused client order id again (ccxt's): an order sent there must never be
+    sent again while the venue may still list it, since a second send would place a second order."""
+    capabilities = getattr(type(broker), "capabilities", None)
+    return capabilities is not None and not capabilities.rejects_duplicate_client_order_id
+
+
 def client_order_id(signal_id: str, subscription: str, leg: str) -> str:
     """Deterministic per (signal, subscription, leg): a retry can never mint a second id.
 

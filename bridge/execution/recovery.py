@@ -13,7 +13,7 @@ from decimal import Decimal
 from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
-from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
+from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent, takes_reused_ids
 from bridge.models import SCHEDULED_SOURCE, Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.signals.parse import parse_payload
@@ -48,9 +48,14 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
         try:
             order = await broker.fetch_order(coid)
         except OrderNotFound:
-            if row["status"] == "unknown" and _may_still_appear(row, broker):
+            # `sent_at` on a pending order: the daemon stopped between sending it and journaling the answer.
+            sent = row["status"] == "unknown" or row["sent_at"] is not None
+            if sent and _may_still_appear(row, broker):
                 # Its answer was lost and the venue may list it late: resent now under an id the venue does not
                 # refuse twice, it could be placed twice. The order jobs follow it (and close it after the wait).
+                if row["status"] == "pending":
+                    await store.run(journal.update_order, store.conn, coid, status="unknown",
+                                    error="sent just before a restart, and not at the broker yet")  # fmt: skip
                 log.warning("order %s of unknown outcome is not at broker %s yet: it is not sent again",
                             coid, row["broker"])  # fmt: skip
                 continue
@@ -78,9 +83,7 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:
     """Whether an order of unknown outcome that the broker does not list may yet turn out placed: its venue takes
     a reused client order id again, and it was sent less than the order jobs' wait ago."""
-    if type(broker).capabilities.rejects_duplicate_client_order_id:
-        return False
-    return seconds_since_sent(row, utcnow()) <= UNKNOWN_GRACE_SECONDS
+    return takes_reused_ids(broker) and seconds_since_sent(row, utcnow()) <= UNKNOWN_GRACE_SECONDS
 
 
 def journaled_signal(row: sqlite3.Row) -> Signal:

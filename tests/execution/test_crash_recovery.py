@@ -602,3 +602,71 @@ def test_a_resumed_plan_sends_nothing_after_an_order_whose_outcome_is_still_unkn
     orders = orders_of(daemon.db, swap)
     assert (orders["exit"]["status"], orders["entry"]["status"]) == ("unknown", "canceled")
     assert book_count(daemon.db, exit_) == (0, 0) and book_count(daemon.db, entry) == (0, 0), "nothing was sent"
+
+
+HANGING_LATE_VENUE = '''
+import asyncio
+import time
+from dataclasses import replace
+
+from bridge.brokers.paper import PaperBroker
+from bridge.errors import OrderNotFound
+
+
+class HangingLateVenue(PaperBroker):
+    """A venue that takes a reused client order id again and lists an order 30 s after taking it.
+
+    Every submission it receives is logged in placements.log beside the journal. While a file `hang` is there,
+    it takes an order and never answers: the daemon is killed waiting for the answer.
+    """
+
+    capabilities = replace(PaperBroker.capabilities, rejects_duplicate_client_order_id=False)
+
+    def _beside(self, name):
+        return self.store.path.parent / name
+
+    def _placed_at(self, client_order_id):
+        log = self._beside("placements.log")
+        times = [float(line.split()[1]) for line in (log.read_text().splitlines() if log.exists() else [])
+                 if line.split()[0] == client_order_id]
+        return min(times) if times else None
+
+    async def create_order(self, request):
+        with self._beside("placements.log").open("a") as log:
+            log.write(f"{request.client_order_id} {time.time()}\\n")
+        order = await super().create_order(request)
+        while self._beside("hang").exists():
+            await asyncio.sleep(0.05)
+        return order
+
+    async def fetch_order(self, client_order_id):
+        placed = self._placed_at(client_order_id)
+        if placed is not None and time.time() - placed < 30:
+            raise OrderNotFound(f"no order {client_order_id} (not listed yet)")
+        return await super().fetch_order(client_order_id)
+'''
+
+
+def test_an_order_killed_in_flight_is_not_sent_again_where_the_venue_takes_a_reused_id_and_lists_it_late(
+    make_daemon: Any,
+) -> None:
+    # SIGKILL between the venue taking the order and the daemon journaling its answer leaves the order `pending`,
+    # as if never sent. At a venue that refuses a reused client order id, sending it again is safe; at one that
+    # takes it again and does not list it yet, the resumed plan places it a second time.
+    daemon = on_venue(make_daemon, "hanging", HANGING_LATE_VENUE, "HangingLateVenue")
+    placements = daemon.config.parent / "placements.log"
+    (daemon.config.parent / "hang").touch()
+    daemon.start()
+    signal_id = daemon.post({"ticker": "LATE", "action": "buy", "price": 50}).json()["id"]
+    deadline = time.monotonic() + 10
+    while not placements.exists() or not placements.read_text():
+        assert time.monotonic() < deadline, daemon.output()
+        time.sleep(0.02)
+    daemon.kill()  # the venue took the order; its answer never came back
+    (daemon.config.parent / "hang").unlink()
+    daemon.start()
+    wait_final(daemon, signal_id)
+    daemon.stop()
+    coids = [line.split()[0] for line in placements.read_text().splitlines()]
+    assert coids == [client_order_id(signal_id, SUB, "entry")], "the order went to the venue twice"
+    assert orders_of(daemon.db, signal_id)["entry"]["status"] == "unknown", "followed until the venue lists it"
