@@ -304,12 +304,19 @@ class AlpacaBroker:
             raise DuplicateClientOrderId(f"Alpaca already has an order {request.client_order_id}")
         raise OrderRejected(f"Alpaca refused the order ({response.status_code}): {message}")
 
+    def check_order(self, request: OrderRequest) -> None:
+        """Raise OrderRejected for a request Alpaca's documented rules refuse (asked before a plan cancels anything)."""
+        self._body(request)
+
     def _body(self, request: OrderRequest) -> dict[str, Any]:
         """The `POST /v2/orders` body; anything Alpaca cannot take is refused here, never substituted."""
         if request.type not in self.capabilities.order_types:
             raise OrderRejected(f"Alpaca has no {request.type} orders")
         if request.quantity <= 0:
             raise OrderRejected(f"quantity must be positive, got {request.quantity}")
+        refusal = _refusal(request)
+        if refusal is not None:
+            raise OrderRejected(refusal)
         body: dict[str, Any] = {
             "symbol": request.symbol, "qty": _num(request.quantity), "side": request.side, "type": request.type,
             "time_in_force": request.time_in_force, "client_order_id": request.client_order_id,
@@ -358,6 +365,26 @@ class AlpacaBroker:
             if not order.is_open or time.monotonic() > deadline:
                 return order
             await asyncio.sleep(0.1)
+
+
+def _refusal(request: OrderRequest) -> str | None:
+    """Why Alpaca would refuse the request by its documented order rules ("Orders at Alpaca", "Fractional Trading",
+    extended hours, bracket orders), with the fix; None when it may go. Refused after sending instead, an exit's
+    refusal came after the plan had canceled the position's stop-loss."""
+    tif, kind = request.time_in_force, request.type
+    if request.quantity != request.quantity.to_integral_value():
+        if tif != "day":
+            return (f"Alpaca takes a fractional quantity ({_num(request.quantity)}) with time_in_force day only, "
+                    f"not {tif}: set time_in_force day, or fractional: false for whole shares")  # fmt: skip
+        if kind == "trailing_stop":
+            return (f"Alpaca has no fractional trailing_stop orders ({_num(request.quantity)}): use a stop, or "
+                    "fractional: false for whole shares")  # fmt: skip
+    if request.extended_hours and (kind != "limit" or tif != "day"):
+        return (f"Alpaca's extended hours need time_in_force day limit orders, not a {tif} {kind}: send "
+                "timeInForce day, or leave extended hours off")  # fmt: skip
+    if (request.take_profit or request.stop_loss) and tif not in ("day", "gtc"):
+        return f"Alpaca's take-profit and stop-loss legs need time_in_force day or gtc, not {tif}"
+    return None
 
 
 def _take_profit(leg: BracketLeg) -> dict[str, str]:

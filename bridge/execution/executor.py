@@ -195,6 +195,11 @@ class Executor:
             plan = resolve(job.signal, position, open_orders, sub, market)
             if plan.state != "executed":
                 return plan.state, again + plan.decision
+            refusal = _refusal(broker, order_rows(job.signal_id, job.subscription, broker_name, symbol,
+                                                  job.signal.price, plan))  # fmt: skip
+            if refusal is not None:
+                done = "sent" if attempt else "canceled or sent"
+                return "rejected", f"{again}rejected: {refusal}; nothing was {done} (the plan was: {plan.decision})"
             if plan.legs and self.guard is not None:  # halted, circuit open or over a risk limit: nothing is sent
                 buys, sells = _working(open_orders, plan.cancel, symbol)
                 proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, job.signal.price, buys, sells,
@@ -465,6 +470,20 @@ def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
     children = [row for row in planned if row["parent_client_order_id"]]
     return [(row, [c for c in children if c["parent_client_order_id"] == row["client_order_id"]])
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
+
+
+def _refusal(broker: Broker, rows: list[dict[str, Any]]) -> str | None:
+    """Why the broker would refuse one of the plan's orders (its optional `check_order`), asked before the plan
+    cancels anything: an exit refused after its cancels left the position without the stop-loss they took."""
+    check = getattr(broker, "check_order", None)
+    if check is None:
+        return None
+    for row, children in _in_turn(rows):
+        try:
+            check(request_from_rows(row, children))
+        except OrderRejected as exc:
+            return str(exc)
+    return None
 
 
 def _working(open_orders: Sequence[Order], canceled: Sequence[str], symbol: str) -> tuple[Decimal, Decimal]:

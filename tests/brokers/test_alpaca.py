@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -118,20 +119,11 @@ async def test_a_short_position_is_negative(broker: AlpacaBroker) -> None:
     ("order", "message"),
     [
         (request(quantity=Decimal(5000)), "Alpaca refused the order (403): insufficient buying power"),
-        (request(quantity=Decimal("0.5"), time_in_force="gtc"), "(422): fractional orders must be market or limit"),
+        (request(quantity=Decimal("0.5"), type="stop", stop_price=Decimal(99)), "(422): fractional orders must be"),
         (request(symbol="NOPE"), '(422): asset "NOPE" not found'),
-        (request(type="market", extended_hours=True), "(422): extended hours order must be DAY limit orders"),
         (request(coid="x" * 129), "(422): client_order_id must be no more than 128 characters"),
-        (
-            request(take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)), time_in_force="ioc"),
-            "(422): bracket orders must be day or gtc",
-        ),
-        (
-            request(stop_loss=BracketLeg("tb-sl", "trailing_stop", trail_percent=Decimal(1))),
-            "Alpaca's stop-loss leg is a stop or stop-limit order with a stop price",
-        ),
     ],
-    ids=["buying-power", "fractional-gtc", "unknown-asset", "extended-market", "long-id", "bracket-ioc", "trail-leg"],
+    ids=["buying-power", "fractional-stop", "unknown-asset", "long-id"],
 )
 async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
     broker: AlpacaBroker, fake: FakeAlpaca, order: OrderRequest, message: str
@@ -140,6 +132,40 @@ async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
         await broker.create_order(order)
     assert message in str(raised.value)
     assert await broker.fetch_positions() == []
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        (request(quantity=Decimal("0.5"), time_in_force="gtc"), "fractional quantity (0.5) with time_in_force day"),
+        (
+            request(quantity=Decimal("0.5"), side="sell", type="trailing_stop", trail_percent=Decimal(1)),
+            "Alpaca has no fractional trailing_stop orders",
+        ),
+        (request(type="market", extended_hours=True), "extended hours need time_in_force day limit orders"),
+        (
+            request(type="limit", limit_price=Decimal(99), time_in_force="gtc", extended_hours=True),
+            "not a gtc limit",
+        ),
+        (
+            request(take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)), time_in_force="ioc"),
+            "legs need time_in_force day or gtc, not ioc",
+        ),
+        (
+            request(stop_loss=BracketLeg("tb-sl", "trailing_stop", trail_percent=Decimal(1))),
+            "Alpaca's stop-loss leg is a stop or stop-limit order with a stop price",
+        ),
+    ],
+    ids=["fractional-gtc", "fractional-trailing", "extended-market", "extended-gtc", "bracket-ioc", "trail-leg"],
+)
+async def test_what_alpacas_order_rules_refuse_is_rejected_before_it_is_sent(
+    broker: AlpacaBroker, fake: FakeAlpaca, order: OrderRequest, message: str
+) -> None:
+    with pytest.raises(OrderRejected, match=re.escape(message)):
+        broker.check_order(order)
+    with pytest.raises(OrderRejected, match=re.escape(message)):
+        await broker.create_order(order)
+    assert fake.order_requests == []
 
 
 async def test_bracket_legs_are_found_by_our_ids_and_cancel_each_other(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
@@ -392,3 +418,21 @@ async def test_the_feed_is_an_option(alpaca_server: tuple[FakeAlpaca, str], fake
         alpaca_options(alpaca_server[1], feed="crystal-ball")
     with pytest.raises(ValueError, match="data_url must start with https://"):
         alpaca_options(alpaca_server[1], data_url="ftp://example")
+
+
+async def test_an_exit_alpaca_would_refuse_is_rejected_before_the_stop_loss_is_canceled(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """Alpaca trades extended hours with DAY limit orders only: a GTC one was refused after the plan had canceled
+    the position's stop-loss, which left the position with no stop at all."""
+    entry = request("tb-entry", quantity=Decimal(5), time_in_force="gtc",
+                    stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)))  # fmt: skip
+    assert (await broker.create_order(entry)).status == "filled"
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    after_hours = Signal(ticker="SQ", action="exit", price=Decimal(100), extended_hours=True, time_in_force="gtc")
+    decided = await harness.signal(await harness.run(after_hours))
+    assert decided["state"] == "rejected", decided["decision"]
+    assert "extended hours need time_in_force day" in decided["decision"], decided["decision"]
+    assert "nothing was canceled or sent" in decided["decision"]
+    assert len(fake.order_requests) == 1  # the entry only
+    assert (await broker.fetch_order("tb-sl")).status == "open"  # the stop still protects the 5 shares
