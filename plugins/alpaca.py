@@ -1,5 +1,7 @@
 """Alpaca (US stocks and ETFs) over the Alpaca Trading API v2, with httpx.
 
+Crypto pairs (BTC/USD) are refused before sending: Alpaca lists their positions under another symbol (BTCUSD).
+
 Follows Alpaca's public Trading API v2 reference (docs.alpaca.markets): "Orders" (`POST /v2/orders`,
 `GET /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{order_id}`), "Positions",
 "Account", the guides "Working with /orders" and "Orders at Alpaca" (order classes bracket and oto,
@@ -372,6 +374,13 @@ def _refusal(request: OrderRequest) -> str | None:
     extended hours, bracket orders), with the fix; None when it may go. Refused after sending instead, an exit's
     refusal came after the plan had canceled the position's stop-loss."""
     tif, kind = request.time_in_force, request.type
+    if "/" in request.symbol:
+        # Alpaca lists a pair's position without the slash its orders carry (BTC/USD as BTCUSD): traded here, the
+        # position would read as flat, so an exit found nothing to sell and every buy signal bought again.
+        return (
+            f"{request.symbol} is a crypto pair, and this adapter trades Alpaca's US stocks and ETFs only "
+            "(Alpaca reports crypto positions under another symbol): take it out of this subscription's tickers"
+        )
     if request.quantity != request.quantity.to_integral_value():
         if tif != "day":
             return (f"Alpaca takes a fractional quantity ({_num(request.quantity)}) with time_in_force day only, "

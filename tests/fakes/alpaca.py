@@ -14,6 +14,10 @@ unless `cancel_delay` says otherwise: then the DELETE is accepted (204) and the 
 when that is set (the market reached it before the cancel did). `fill_part` fills part of a resting order and
 `set_status` gives a working order a status only the venue gives (done_for_day, suspended).
 
+Crypto pairs ("Crypto Orders"): `BTC/USD` takes market, limit and stop_limit orders, time_in_force gtc or ioc,
+fractional quantities, and no short sales; its position is listed as `BTCUSD`, without the slash its orders carry
+(an inconsistency of Alpaca's API its SDK maintainers confirm, and leave to the API).
+
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
 Also the Market Data API v2's "Latest quote" (`GET /v2/stocks/{symbol}/quotes/latest?feed=`), served
@@ -86,7 +90,8 @@ class FakeAlpaca:
 
     def __init__(self, cash: Decimal = Decimal(100000)) -> None:
         self.lock = threading.Lock()
-        self.prices: dict[str, Decimal] = {"SQ": Decimal(100), "AMD": Decimal(150), "AAPL": Decimal(200)}
+        self.prices: dict[str, Decimal] = {"SQ": Decimal(100), "AMD": Decimal(150), "AAPL": Decimal(200),
+                                           "BTC/USD": Decimal(50000)}  # fmt: skip
         self.cash = cash
         self.positions: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> (signed qty, avg entry price)
         self.orders: list[dict[str, Any]] = []
@@ -220,9 +225,11 @@ class FakeAlpaca:
                 if qty == 0:
                     continue
                 price = self.prices.get(symbol, avg)
+                crypto = "/" in symbol  # listed without the slash its orders carry: BTC/USD as BTCUSD
                 items.append({
-                    "asset_id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)), "symbol": symbol, "exchange": "NASDAQ",
-                    "asset_class": "us_equity", "qty": str(qty), "qty_available": str(qty), "avg_entry_price": str(avg),
+                    "asset_id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)), "symbol": symbol.replace("/", ""),
+                    "exchange": "CRYPTO" if crypto else "NASDAQ", "asset_class": "crypto" if crypto else "us_equity",
+                    "qty": str(qty), "qty_available": str(qty), "avg_entry_price": str(avg),
                     "side": "long" if qty > 0 else "short", "market_value": str(qty * price),
                     "cost_basis": str(qty * avg), "current_price": str(price),
                 })  # fmt: skip
@@ -339,13 +346,19 @@ class FakeAlpaca:
         trail_price, trail_percent = _dec(body, "trail_price"), _dec(body, "trail_percent")
         if kind == "trailing_stop" and (trail_price is None) == (trail_percent is None):
             raise Refused(422, 40010001, "trailing_stop needs exactly one of trail_price or trail_percent")
-        if qty != qty.to_integral_value() and (kind not in ("market", "limit") or tif != "day"):
+        crypto = "/" in symbol
+        if crypto and (kind not in ("market", "limit", "stop_limit") or tif not in ("gtc", "ioc")):
+            raise Refused(422, 40010001, "crypto orders must be market, limit or stop_limit, gtc or ioc")
+        if not crypto and qty != qty.to_integral_value() and (kind not in ("market", "limit") or tif != "day"):
             raise Refused(422, 40010001, "fractional orders must be market or limit orders with time_in_force day")
         if body.get("extended_hours") and (kind != "limit" or tif != "day"):
             raise Refused(422, 40010001, "extended hours order must be DAY limit orders")
         legs = self._legs(body, side, tif)
         price = self.prices[symbol]
         held = self.positions.get(symbol, (Decimal(0), Decimal(0)))[0]
+        if crypto and side == "sell" and qty > max(held, Decimal(0)):
+            raise Refused(403, 40310000, f"insufficient balance for {symbol.split('/')[0]} (requested: {qty}, "
+                          f"available: {max(held, Decimal(0))})")  # fmt: skip
         if side == "sell" and qty > max(held, Decimal(0)) and qty != qty.to_integral_value():
             raise Refused(403, 40310000, "fractional orders cannot be sold short")
         if side == "buy" and qty * (limit or price) > self.cash:
@@ -404,7 +417,8 @@ class FakeAlpaca:
             "id": str(uuid.uuid4()), "client_order_id": coid, "created_at": now, "updated_at": now,
             "submitted_at": now, "filled_at": None, "expired_at": None, "canceled_at": None, "failed_at": None,
             "replaced_at": None, "replaced_by": None, "replaces": None,
-            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)), "symbol": symbol, "asset_class": "us_equity",
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_OID, symbol)), "symbol": symbol,
+            "asset_class": "crypto" if "/" in symbol else "us_equity",
             "notional": None, "qty": str(qty), "filled_qty": "0", "filled_avg_price": None, "order_class": "",
             "order_type": kind, "type": kind, "side": side, "time_in_force": tif, "limit_price": None,
             "stop_price": None, "status": "new", "extended_hours": bool(body.get("extended_hours", False)),
