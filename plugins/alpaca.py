@@ -393,6 +393,24 @@ def _refusal(request: OrderRequest) -> str | None:
                 "timeInForce day, or leave extended hours off")  # fmt: skip
     if (request.take_profit or request.stop_loss) and tif not in ("day", "gtc"):
         return f"Alpaca's take-profit and stop-loss legs need time_in_force day or gtc, not {tif}"
+    return _off_tick(request)
+
+
+def _off_tick(request: OrderRequest) -> str | None:
+    """A price Alpaca refuses as a "sub-penny increment": it takes cents at or above $1, and 0.0001 below."""
+    prices = [("limit price", request.limit_price), ("stop price", request.stop_price)]
+    if request.take_profit is not None:
+        prices.append(("take-profit limit price", request.take_profit.limit_price))
+    if request.stop_loss is not None:
+        prices += [("stop-loss stop price", request.stop_loss.stop_price),
+                   ("stop-loss limit price", request.stop_loss.limit_price)]  # fmt: skip
+    for name, price in prices:
+        if price is None:
+            continue
+        step = Decimal("0.01") if price >= 1 else Decimal("0.0001")
+        if price % step:
+            return (f"the {name} {_num(price)} is off Alpaca's tick of {step} (a cent at or above $1, 0.0001 below): "
+                    "send it rounded to the tick")  # fmt: skip
     return None
 
 

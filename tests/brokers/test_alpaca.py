@@ -451,3 +451,22 @@ async def test_a_crypto_pair_is_refused_before_it_is_sent(broker: AlpacaBroker, 
     assert (first["state"], second["state"]) == ("rejected", "rejected"), (first["decision"], second["decision"])
     assert "take it out of this subscription's tickers" in first["decision"]
     assert fake.order_requests == [] and fake.positions == {}
+
+
+async def test_a_sub_penny_exit_is_rejected_before_the_stop_loss_is_canceled(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """A sender's limit goes as sent, and Alpaca refuses one off its tick ("sub-penny increment", a cent at or
+    above $1): a {{close}} of 100.005 was refused after the exit's cancels had taken the position's stop-loss."""
+    entry = request("tb-entry", quantity=Decimal(5), time_in_force="gtc",
+                    stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)))  # fmt: skip
+    assert (await broker.create_order(entry)).status == "filled"
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    limit_exit = Signal(ticker="SQ", action="exit", order_type="limit", limit_price=Decimal("100.005"))
+    decided = await harness.signal(await harness.run(limit_exit))
+    assert decided["state"] == "rejected", decided["decision"]
+    assert "limit price 100.005 is off Alpaca's tick of 0.01" in decided["decision"], decided["decision"]
+    assert len(fake.order_requests) == 1  # the entry only
+    assert (await broker.fetch_order("tb-sl")).status == "open"
+    below_a_dollar = request("tb-penny", type="limit", limit_price=Decimal("0.6013"), time_in_force="gtc")
+    assert (await broker.create_order(below_a_dollar)).status == "open"  # four decimals below $1

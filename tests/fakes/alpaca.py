@@ -7,7 +7,8 @@ the body gives one, as Alpaca also does to adjust a GTC order for a corporate ac
 `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers; the documented errors (401 not authorized,
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
-(market and limit, DAY only); extended hours (DAY limit only). Market orders fill at once at the
+(market and limit, DAY only); extended hours (DAY limit only); prices in cents at or above $1 and
+in 0.0001 below (a "sub-penny increment" is refused). Market orders fill at once at the
 symbol's price; limit and stop orders rest until `set_price` crosses them. A cancel is done at once,
 unless `cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
 ("The order is waiting to be canceled") that many seconds, and is canceled, or filled at `cancel_fills_at`
@@ -79,6 +80,15 @@ def _dec(body: dict[str, Any], key: str, required: bool = False) -> Decimal | No
     if not number.is_finite() or number <= 0:
         raise Refused(422, 40010001, f"{key} must be > 0")
     return number
+
+
+def _price(body: dict[str, Any], key: str, required: bool = False) -> Decimal | None:
+    """A price in Alpaca's increments, a cent at or above $1 and 0.0001 below (SEC rule 612's sub-penny rule)."""
+    price = _dec(body, key, required)
+    if price is not None and price % (CENT if price >= 1 else Decimal("0.0001")):
+        raise Refused(422, 42210000, f"invalid {key} {price}. sub-penny increment does not fulfill minimum pricing "
+                      "criteria")  # fmt: skip
+    return price
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -338,7 +348,7 @@ class FakeAlpaca:
             raise Refused(422, 40010001, "client_order_id must be no more than 128 characters")
         if any(o["client_order_id"] == coid for o in self.orders):
             raise Refused(422, 40010001, "client_order_id must be unique")
-        limit, stop = _dec(body, "limit_price"), _dec(body, "stop_price")
+        limit, stop = _price(body, "limit_price"), _price(body, "stop_price")
         if kind in ("limit", "stop_limit") and limit is None:
             raise Refused(422, 40010001, "limit_price is required")
         if kind in ("stop", "stop_limit") and stop is None:
@@ -398,12 +408,12 @@ class FakeAlpaca:
         exit_side = "sell" if side == "buy" else "buy"
         legs = []
         if take:
-            limit = _dec(take, "limit_price", required=True)
+            limit = _price(take, "limit_price", required=True)
             leg = self._new({}, body["symbol"], exit_side, "limit", tif, Decimal(str(body["qty"])), str(uuid.uuid4()))
             leg.update(limit_price=_text(limit), status="held")
             legs.append(leg)
         if stop:
-            stop_price, stop_limit = _dec(stop, "stop_price", required=True), _dec(stop, "limit_price")
+            stop_price, stop_limit = _price(stop, "stop_price", required=True), _price(stop, "limit_price")
             kind = "stop_limit" if stop_limit is not None else "stop"
             leg = self._new({}, body["symbol"], exit_side, kind, tif, Decimal(str(body["qty"])), str(uuid.uuid4()))
             leg.update(stop_price=_text(stop_price), limit_price=_text(stop_limit), status="held")
