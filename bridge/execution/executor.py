@@ -195,8 +195,10 @@ class Executor:
             plan = resolve(job.signal, position, open_orders, sub, market)
             if plan.state != "executed":
                 return plan.state, again + plan.decision
-            refusal = _refusal(broker, order_rows(job.signal_id, job.subscription, broker_name, symbol,
-                                                  job.signal.price, plan))  # fmt: skip
+            check = getattr(broker, "check_order", None)  # optional; most brokers (paper) have none to ask
+            refusal = None if check is None else _refusal(check, order_rows(job.signal_id, job.subscription,
+                                                                            broker_name, symbol, job.signal.price,
+                                                                            plan))  # fmt: skip
             if refusal is not None:
                 done = "sent" if attempt else "canceled or sent"
                 return "rejected", f"{again}rejected: {refusal}; nothing was {done} (the plan was: {plan.decision})"
@@ -472,12 +474,9 @@ def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:
             for row in planned if not row["parent_client_order_id"]]  # fmt: skip
 
 
-def _refusal(broker: Broker, rows: list[dict[str, Any]]) -> str | None:
+def _refusal(check: Callable[[OrderRequest], object], rows: list[dict[str, Any]]) -> str | None:
     """Why the broker would refuse one of the plan's orders (its optional `check_order`), asked before the plan
     cancels anything: an exit refused after its cancels left the position without the stop-loss they took."""
-    check = getattr(broker, "check_order", None)
-    if check is None:
-        return None
     for row, children in _in_turn(rows):
         try:
             check(request_from_rows(row, children))
