@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import secrets
 import sqlite3
 import time
@@ -53,10 +55,15 @@ def _templates() -> jinja2.Environment:
 
 @dataclass(frozen=True)
 class Session:
-    """A signed-in browser: its CSRF token and when it expires (monotonic seconds)."""
+    """A signed-in browser: its CSRF token, when it expires (monotonic seconds), the admin token it signed in with."""
 
     csrf: str
     expires: float
+    granted_by: str  # the admin token's digest: a reload that changes or removes the token ends the session
+
+
+def _digest(admin_token: str | None) -> str:
+    return "" if admin_token is None else hashlib.sha256(admin_token.encode()).hexdigest()
 
 
 class Dashboard:
@@ -81,7 +88,10 @@ class Dashboard:
     def _session(self, request: Request) -> Session | None:
         sid = request.cookies.get(COOKIE, "")
         session = self.sessions.get(sid)
-        if session is None or session.expires < time.monotonic():
+        admin_token = request.app.state.bridge.loaded.config.server.admin_token
+        # A token rotated because it leaked must not leave its sessions open (they can halt and copy webhook URLs).
+        if (session is None or session.expires < time.monotonic() or admin_token is None
+                or not hmac.compare_digest(session.granted_by, _digest(admin_token))):  # fmt: skip
             self.sessions.pop(sid, None)
             return None
         return session
@@ -113,7 +123,7 @@ class Dashboard:
         if len(self.sessions) >= MAX_SESSIONS:
             self.sessions.pop(next(iter(self.sessions)))
         sid = secrets.token_urlsafe(32)
-        self.sessions[sid] = Session(secrets.token_urlsafe(32), time.monotonic() + SESSION_SECONDS)
+        self.sessions[sid] = Session(secrets.token_urlsafe(32), time.monotonic() + SESSION_SECONDS, _digest(expected))
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, sid, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/")  # fmt: skip
