@@ -113,7 +113,8 @@ def render_settings() -> str:
         "misspelt safety setting never goes unnoticed. `${NAME}` / `${NAME:-default}` read environment",
         "variables anywhere in a string. A section with every setting commented out (`server:` alone) is the",
         "empty section; merge keys (`<<: *name`) work as in YAML; other YAML tags (`!env`, `!!python/...`) are",
-        "errors.",
+        "errors. Quote a name, ticker or time YAML would read otherwise: unquoted, `NO`, `on`, `off` are",
+        "booleans, `0700` is the number 448 and `16:00` the number 960 (the error says which one to quote).",
     ]
     for title, model, intro in SETTINGS:
         anchor = model.__name__.lower()

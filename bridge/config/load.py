@@ -15,6 +15,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bridge.config.scalars import PlainScalars
 from bridge.config.schema import Config, reference_errors
 from bridge.config.secrets import MissingVariable, interpolate, is_secret_key
 from bridge.errors import ConfigError
@@ -84,6 +85,7 @@ class _Reader:
         self.lines: dict[Path_, int] = {}
         self.errors: list[str] = []
         self.failed: set[Path_] = set()  # paths already reported; pydantic's view of them is noise
+        self.plain = PlainScalars()  # `NO`, `0700`, an empty value: what YAML made of them, for the errors
         self.constructor = yaml.constructor.SafeConstructor()  # the safe loader's own scalar rules
         self._open: set[int] = set()  # the collections being read: an alias back into one would never end
 
@@ -122,6 +124,8 @@ class _Reader:
             key = self.read_scalar(key_node, path)
             if key is _FAILED:
                 continue
+            if key_node.style is None:
+                self.plain.key((*path, key), key_node.value, key)
             if key in own:
                 self.error((*path, key), key_node.start_mark.line + 1, "duplicate key")
             own.add(key)
@@ -139,6 +143,8 @@ class _Reader:
 
     def read_value(self, node: yaml.ScalarNode, path: Path_) -> Any:
         value = self.read_scalar(node, path)
+        if node.style is None and value is not _FAILED:
+            self.plain.value(path, node.value, value)
         if isinstance(value, str) and "${" in value:
             try:
                 return interpolate(value, self.environ)
@@ -248,14 +254,18 @@ def _descend(value: Any, annotation: Any) -> None:
 def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, prefix: Path_ = ()) -> BaseModel | None:
     """Validate `data` against `model`, appending located errors to the reader."""
     try:
-        return model.model_validate(data)
+        validated = model.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             path = (*prefix, *err["loc"])
             if path in reader.failed:
                 continue
-            reader.error(path, reader.line_of(path), _pydantic_message(err, model, tuple(err["loc"])))
+            shown, message = reader.plain.hint(path, err["type"]) or (path, _pydantic_message(err, model, err["loc"]))
+            reader.error(shown, reader.line_of(path), message)
         return None
+    for path, message in reader.plain.booleans_read_as_numbers(validated, prefix):
+        reader.error(path, reader.line_of(path), message)
+    return validated
 
 
 # What PyYAML quotes in a message: an alias, anchor or tag name, a character of the source. A token written

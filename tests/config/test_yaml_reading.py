@@ -147,3 +147,55 @@ def test_bridge_check_and_run_refuse_it_with_the_line(
     path.write_text(ONE + "database: !env BRIDGE_DB\n")
     assert main([command, "--config", str(path)]) == 1
     assert capsys.readouterr().err == f"{path}:9: database: {UNKNOWN_TAG}\n"
+
+
+# --- YAML 1.1 reads some unquoted words and digits as booleans or numbers -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("tickers: [AMD, NO]", 'c.yaml:9: strategies.s1.subscriptions.0.tickers.1: YAML reads the unquoted NO as '
+         'the boolean false; write it in quotes: "NO"'),
+        ("tickers: [0700]", 'c.yaml:9: strategies.s1.subscriptions.0.tickers.0: YAML reads the unquoted 0700 as '
+         'the number 448; write it in quotes: "0700"'),
+        ("ticker_map: {TENCENT: 0700}", 'c.yaml:9: strategies.s1.subscriptions.0.ticker_map.TENCENT: YAML reads the '
+         'unquoted 0700 as the number 448; write it in quotes: "0700"'),
+        ("risk: {allowed_symbols: [ON]}", 'c.yaml:9: strategies.s1.subscriptions.0.risk.allowed_symbols.0: YAML '
+         'reads the unquoted ON as the boolean true; write it in quotes: "ON"'),
+    ],
+    ids=["boolean", "octal", "map-value", "allowed-symbols"],
+)  # fmt: skip
+def test_a_ticker_yaml_reads_as_a_boolean_or_number_says_to_quote_it(setting: str, expected: str) -> None:
+    assert errors(ONE + f"        {setting}\n") == [expected]
+
+
+def test_a_name_yaml_reads_as_a_boolean_is_shown_as_written_and_says_to_quote_it() -> None:
+    text = ONE.replace("  paper:\n", "  no:\n").replace("broker: paper", "broker: no")
+    assert errors(text) == [
+        'c.yaml:2: brokers.no: YAML reads the unquoted key no as the boolean false; write it in quotes: "no"',
+        'c.yaml:8: strategies.s1.subscriptions.0.broker: YAML reads the unquoted no as the boolean false; write it '
+        'in quotes: "no"',
+    ]  # fmt: skip
+
+
+def test_an_empty_name_says_it_has_no_value() -> None:
+    assert errors(ONE.replace("    plugin: paper", "    plugin:")) == [
+        "c.yaml:3: brokers.paper.plugin: has no value (YAML reads an empty value as null); write one"
+    ]
+
+
+def test_a_secret_yaml_reads_as_a_number_is_not_quoted_in_the_error() -> None:
+    digits = "1234567890123456789"
+    lines = errors(ONE.replace(TOKEN, digits))
+    assert lines == ["c.yaml:6: strategies.s1.token: YAML reads this unquoted value as a number; write it in quotes"]
+
+
+@pytest.mark.parametrize("setting", ["max_orders_per_minute: on", "max_order_quantity: yes"])
+def test_a_yaml_boolean_where_a_number_goes_is_refused_not_read_as_1(setting: str) -> None:
+    """`on` read as true, and true as the number 1: one order a minute, or orders of one unit, without a word."""
+    key = setting.split(":")[0]
+    assert errors(ONE + f"        risk:\n          {setting}\n") == [
+        f"c.yaml:10: strategies.s1.subscriptions.0.risk.{key}: YAML reads the unquoted {setting.split()[1]} as the "
+        "boolean true, not a number; write a number"
+    ]
