@@ -22,6 +22,13 @@ from bridge.notify.config import Notifications
 MIN_TOKEN_LENGTH = 16
 # config.example.yaml's fallback token: published, so anyone can guess a URL that uses it.
 PLACEHOLDER_TOKEN = "change-me-to-a-long-random-token"  # noqa: S105 - the public placeholder refused below
+# Every published placeholder, by where it is published: systemd/bridge.env.example's are exported as they are by
+# anyone who copies that file without editing it, and are just as public.
+PLACEHOLDERS = {
+    PLACEHOLDER_TOKEN: "the example config's",
+    "replace-with-output-of-python3--c-import-secrets-print-secrets.token_urlsafe-24": "the example environment file's",
+    "replace-with-another-long-random-token": "the example environment file's",
+}
 _GENERATE = '`bridge init` or `python -c "import secrets; print(secrets.token_urlsafe(24))"` makes one'
 OrderTypeName = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
 
@@ -309,11 +316,13 @@ def token_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
             shared = f"admin_token is also the token of strategy {name!r}, whose webhook URL its senders see"
             errors.append((("server", "admin_token"), f"{shared}; give the admin API its own token ({_GENERATE})"))
         trading = ", ".join(sorted(live & {sub.broker for sub in strategy.subscriptions}))
-        if strategy.token == PLACEHOLDER_TOKEN and trading:
-            public = f"the example config's placeholder token is public, and this strategy trades at {trading}"
+        if strategy.token in PLACEHOLDERS and trading:
+            public = (
+                f"{PLACEHOLDERS[strategy.token]} placeholder token is public, and this strategy trades at {trading}"
+            )
             fix = f"set the environment variable the config names, or write a token of your own ({_GENERATE})"
             errors.append((("strategies", name, "token"), f"{public}: {fix}"))
-    if admin == PLACEHOLDER_TOKEN and live:
-        public = "the example config's placeholder token is public"
+    if admin in PLACEHOLDERS and live:
+        public = f"{PLACEHOLDERS[admin]} placeholder token is public"
         errors.append((("server", "admin_token"), f"{public}: use a token of your own ({_GENERATE})"))
     return errors

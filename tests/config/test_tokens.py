@@ -67,3 +67,25 @@ def test_the_example_placeholder_as_admin_token_is_refused_when_a_broker_is_not_
         f"c.yaml:2: server.admin_token: the example config's placeholder token is public: use a token of your own "
         f"({GENERATE})"
     ]
+
+
+def _example_environment() -> dict[str, str]:
+    """systemd/bridge.env.example's variables, as a user who copied it without editing would export them."""
+    lines = (ROOT / "systemd" / "bridge.env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_the_example_environment_files_placeholder_tokens_are_refused_where_a_broker_other_than_paper_trades() -> None:
+    """Copied unedited, the env file's tokens are as public as the example config's: anyone could post the URL."""
+    env = _example_environment()
+    assert set(env) == {"BRIDGE_ADMIN_TOKEN", "SQ_TREND_TOKEN"}, "a new placeholder there needs refusing too"
+    text = config_text(token="${SQ_TREND_TOKEN}", admin="${BRIDGE_ADMIN_TOKEN}", broker="live")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", env)
+    assert caught.value.lines == [
+        "c.yaml:8: strategies.s1.token: the example environment file's placeholder token is public, and this "
+        "strategy trades at live: set the environment variable the config names, or write a token of your own "
+        f"({GENERATE})",
+        "c.yaml:2: server.admin_token: the example environment file's placeholder token is public: use a token of "
+        f"your own ({GENERATE})",
+    ]
