@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from bridge.config.scalars import PlainScalars
 from bridge.config.schema import Config, reference_errors
-from bridge.config.secrets import MissingVariable, interpolate, is_secret_key
+from bridge.config.secrets import MissingVariable, empty_variables, interpolate, is_secret_key
 from bridge.errors import ConfigError
 
 Path_ = tuple[str | int, ...]
@@ -86,6 +86,7 @@ class _Reader:
         self.errors: list[str] = []
         self.failed: set[Path_] = set()  # paths already reported; pydantic's view of them is noise
         self.plain = PlainScalars()  # `NO`, `0700`, an empty value: what YAML made of them, for the errors
+        self.empty: dict[Path_, list[str]] = {}  # settings that read an environment variable set to nothing
         self.constructor = yaml.constructor.SafeConstructor()  # the safe loader's own scalar rules
         self._open: set[int] = set()  # the collections being read: an alias back into one would never end
 
@@ -147,7 +148,9 @@ class _Reader:
             self.plain.value(path, node.value, value)
         if isinstance(value, str) and "${" in value:
             try:
-                return interpolate(value, self.environ)
+                interpolated = interpolate(value, self.environ)
+                self.empty[path] = empty_variables(value, self.environ)
+                return interpolated
             except MissingVariable as exc:
                 self.error(path, node.start_mark.line + 1, str(exc))
                 self.failed.add(path)
@@ -261,6 +264,8 @@ def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, p
             if path in reader.failed:
                 continue
             shown, message = reader.plain.hint(path, err["type"]) or (path, _pydantic_message(err, model, err["loc"]))
+            if reader.empty.get(path):  # the error is likely the variable's: say which one is empty
+                message += f" (environment variable {', '.join(reader.empty[path])} is set but empty; give it a value)"
             reader.error(shown, reader.line_of(path), message)
         return None
     for path, message in reader.plain.booleans_read_as_numbers(validated, prefix):

@@ -35,6 +35,12 @@ def interpolate(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _REFERENCE.sub(substitute, text)
 
 
+def empty_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The variables `text` names without a default that are set to nothing (an env file's `NAME=` line)."""
+    env = os.environ if environ is None else environ
+    return [m.group(1) for m in _REFERENCE.finditer(text) if m.group(2) is None and env.get(m.group(1)) == ""]
+
+
 def is_secret_key(key: str) -> bool:
     """True for option names that conventionally hold credentials."""
     return bool(_SECRET_KEY.search(key))

@@ -121,6 +121,14 @@ def test_a_missing_environment_variable_names_the_variable_and_its_line() -> Non
     )
 
 
+def test_an_empty_environment_variable_is_named_in_the_error_it_causes() -> None:
+    """An EnvironmentFile line `X_TOKEN=` sets the variable to nothing: say so, not only that the token is short."""
+    assert errors(GOOD, {"X_TOKEN": ""}) == [
+        "c.yaml:12: strategies.x.token: String should have at least 16 characters (environment variable X_TOKEN is "
+        "set but empty; give it a value)"
+    ]
+
+
 def test_a_missing_variable_in_a_deeper_setting_is_located_too() -> None:
     lines = errors(edit("value: 1}", "value: '${NOPE}'}"))
     assert lines[0].startswith("c.yaml:19: strategies.x.subscriptions.0.sizing.value: environment variable NOPE ")
