@@ -207,11 +207,17 @@ class Reloader:
 
 
 def _digest(path: Path) -> str | None:
-    """The SHA-256 of the file's bytes, or None while it does not exist (mid-rename, deleted)."""
+    """The SHA-256 of the file's bytes, None while it does not exist (mid-rename, deleted), else why it is unreadable.
+
+    An unreadable file (a root-owned copy an editor left, a directory) is a change like a deletion: the reload
+    reports why it cannot read it in /health, once, instead of the watcher logging a traceback every second.
+    """
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
 
 
 async def watch_config(path: Path, on_change: Callable[[], Awaitable[object]], stop: asyncio.Event,

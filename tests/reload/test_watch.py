@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 from pathlib import Path
+
+import pytest
 
 from bridge.config.reload import WATCH_DEBOUNCE_SECONDS, WATCH_POLL_SECONDS, watch_config
 
@@ -55,3 +58,30 @@ async def test_an_edit_between_loading_and_watching_is_picked_up(tmp_path: Path)
     stop.set()
     await asyncio.wait_for(task, 2)
     assert seen == [b"a: 2\n"]
+
+
+async def test_a_config_made_unreadable_calls_back_once_and_again_once_readable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An edit that leaves a file the daemon cannot read (a root-owned 0600 copy, here a directory in its place)
+    is a change: the reload says why it cannot read it, instead of a traceback a second and an ok /health."""
+    config = tmp_path / "config.yaml"
+    config.write_text("a: 1\n")
+    seen: list[bool] = []
+
+    async def changed() -> None:
+        seen.append(config.is_file())
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch_config(config, changed, stop))
+    await asyncio.sleep(SETTLE)
+    config.unlink()
+    config.mkdir()
+    await asyncio.sleep(3 * SETTLE)  # several polls while it stays unreadable
+    config.rmdir()
+    config.write_text("a: 2\n")
+    await asyncio.sleep(SETTLE)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert seen == [False, True]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
