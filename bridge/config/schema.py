@@ -178,7 +178,10 @@ class Subscription(Strict):
 class Strategy(Strict):
     """A webhook URL and the subscriptions its signals fan out to."""
 
-    token: str = Field(min_length=MIN_TOKEN_LENGTH, description="the secret {token} in the URL; 16+ characters")
+    token: str = Field(
+        min_length=MIN_TOKEN_LENGTH,
+        description="the secret {token} in the URL; 16+ characters, none of / ? # % or spaces",
+    )
     subscriptions: list[Subscription] = Field(min_length=1, description="every signal fans out to each of these")
     allowed_sources: list[str] | None = Field(
         default=None, description='sender addresses allowed: tradingview, trendspider, "203.0.113.7", "203.0.113.0/24"'
@@ -193,6 +196,19 @@ class Strategy(Strict):
         description="seconds a keyless repeat of the ticker's last body is a duplicate; 0: off",
     )
     rate_limit: RateLimit = Field(default_factory=RateLimit, description="requests this strategy takes")
+
+    @field_validator("token")
+    @classmethod
+    def _token_fits_a_url(cls, value: str) -> str:
+        # The router takes one path segment, decoded: with any of these the URL's token never equals this one, and
+        # every alert is refused (404 or 401, counting toward the sender's lockout). The message quotes none of it.
+        what = next((f"a {ch!r}" for ch in "/?#%" if ch in value), None)
+        if what is None and any(ch.isspace() or not ch.isprintable() for ch in value):
+            what = "a space or line break"
+        if what is not None:
+            raise ValueError(f"the token holds {what}, which a webhook URL cannot carry as written; use letters, "
+                             f"digits, '-' and '_' ({_GENERATE})")  # fmt: skip
+        return value
 
     @field_validator("allowed_sources")
     @classmethod

@@ -89,3 +89,29 @@ def test_the_example_environment_files_placeholder_tokens_are_refused_where_a_br
         "c.yaml:2: server.admin_token: the example environment file's placeholder token is public: use a token of "
         f"your own ({GENERATE})",
     ]
+
+
+@pytest.mark.parametrize(
+    ("token", "what"),
+    [
+        ("tok/0123456789abcdef", "a '/'"),  # the URL has one segment more: 404, every alert lost
+        ("tok?0123456789abcdef", "a '?'"),  # the rest is the query string: 401
+        ("tok#0123456789abcdef", "a '#'"),  # the rest is a fragment, never sent: 401
+        ("tok%410123456789abcdef", "a '%'"),  # the server decodes %41 to A: 401
+        ("tok-0123456789abcdef ", "a space or line break"),  # an env file's trailing blank, lost on copying the URL
+    ],
+    ids=["slash", "question-mark", "hash", "percent", "trailing-space"],
+)
+def test_a_token_a_url_cannot_carry_as_written_is_refused_without_quoting_it(token: str, what: str) -> None:
+    """Such a token validated, then every alert to the URL was refused (and counted toward the sender's lockout)."""
+    lines = errors(config_text(token=f'"{token}"'))
+    assert lines == [
+        f"c.yaml:8: strategies.s1.token: the token holds {what}, which a webhook URL cannot carry as written; use "
+        f"letters, digits, '-' and '_' ({GENERATE})"
+    ]
+    assert token.strip() not in "\n".join(lines)
+
+
+def test_a_token_with_other_url_safe_punctuation_loads() -> None:
+    token = "tok+0123.456~789_abc=def-!"
+    assert parse_config(config_text(token=token), "c.yaml", {}).strategies["s1"].token == token
