@@ -134,6 +134,28 @@ def _restart_only(old: LoadedConfig, new: LoadedConfig) -> list[str]:
     return []
 
 
+# Settings read once at start: the listeners, the intake process, the journal's size cap.
+_AT_RESTART = ("server.host", "server.port", "server.admin_port", "server.intake_process", "server.limit_concurrency",
+               "database_max_mb")  # fmt: skip
+
+
+def _setting(config: Config, dotted: str) -> Any:
+    value: Any = config
+    for name in dotted.split("."):
+        value = getattr(value, name)
+    return value
+
+
+def _at_restart(old: Config, new: Config) -> list[str]:
+    """A warning per changed setting a running daemon does not apply (names only: /health is public).
+
+    The rest of the edit applies; these keep their old values (the daemon keeps listening where it started, the
+    admin API, /metrics and the dashboard stay where they are) until the daemon restarts.
+    """
+    return [f"{name} changed: it takes effect when the daemon restarts"
+            for name in _AT_RESTART if _setting(old, name) != _setting(new, name)]  # fmt: skip
+
+
 class Reloader:
     """Serialises reloads and remembers the outcome of the last one."""
 
@@ -186,17 +208,9 @@ class Reloader:
             warnings = []
         changes = describe_changes(old.loaded.config, loaded.config)
         log.info("config reloaded (%s): %s", trigger, changes)
+        warnings = [*_at_restart(old.loaded.config, loaded.config), *warnings]
         for warning in warnings:
             log.warning("config reloaded (%s), but %s", trigger, warning)
-        server_old, server_new = old.loaded.config.server, loaded.config.server
-        if (server_old.host, server_old.port) != (server_new.host, server_new.port):
-            log.warning("server.host/port changed: the daemon keeps listening on %s:%d until it restarts",
-                        server_old.host, server_old.port)  # fmt: skip
-        if server_old.admin_port != server_new.admin_port:
-            log.warning("server.admin_port changed: it takes effect when the daemon restarts (the admin API, /metrics "
-                        "and the dashboard stay where they are)")  # fmt: skip
-        if server_old.intake_process != server_new.intake_process:
-            log.warning("server.intake_process changed: it takes effect when the daemon restarts")
         return ReloadStatus(True, self.clock(), None, trigger, changes, tuple(warnings))
 
     def _failed(self, trigger: str, lines: list[str], more_secrets: list[str] | None = None) -> ReloadStatus:

@@ -199,3 +199,21 @@ async def test_a_new_token_yaml_reads_as_an_alias_or_a_tag_is_not_quoted_in_heal
     assert OTHER not in status.error
     assert OTHER not in (await r.client.get("/health")).text
     assert OTHER not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("added", "setting"),
+    [("database_max_mb: 500\n", "database_max_mb"), ("server:\n  limit_concurrency: 10\n", "server.limit_concurrency")],
+    ids=["journal-cap", "concurrency"],
+)
+async def test_a_setting_only_a_restart_applies_is_named_in_the_reload_warnings(
+    running: Any, added: str, setting: str
+) -> None:
+    """The reload applied the rest and said ok: a journal cap set for a filling disk was silently not in force."""
+    good = config_text({"sq": TOKEN})
+    r = await running(good)
+    status = await r.edit(good.replace("server:\n", added, 1) if added.startswith("server:") else good + added)
+    assert status.ok
+    assert list(status.warnings) == [f"{setting} changed: it takes effect when the daemon restarts"]
+    health = (await r.client.get("/health")).json()
+    assert health["config"]["last_reload"]["warnings"] == list(status.warnings)
