@@ -46,7 +46,9 @@ def render(target: NotifyTarget, event: Event) -> Delivery:
     text = f"trade-bridge {event.kind}: {event.text}"
     as_json = {"content-type": "application/json"}
     if target.type == "discord":
-        return Delivery(str(target.url), _json({"content": text[:DISCORD_LIMIT], "username": "trade-bridge"}), as_json)
+        # No mention is parsed: a ticker or an error is the sender's text, and "@everyone" in it would ping a server.
+        post = {"content": text[:DISCORD_LIMIT], "username": "trade-bridge", "allowed_mentions": {"parse": []}}
+        return Delivery(str(target.url), _json(post), as_json)
     if target.type == "telegram":
         url = f"{target.api_url.rstrip('/')}/bot{target.bot_token}/sendMessage"
         message = {"chat_id": target.chat_id, "text": text[:TELEGRAM_LIMIT], "disable_web_page_preview": True}

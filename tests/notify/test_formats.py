@@ -175,3 +175,19 @@ async def test_a_target_with_an_empty_event_list_gets_no_event() -> None:
         config = settings(muted, NotifyTarget(type="webhook", url=f"{r.base}/hook"))
         await deliver(config, r)
     assert [x.path for x in r.received] == ["/hook"]
+
+
+async def test_a_discord_message_pings_nobody_whatever_the_signal_said() -> None:
+    """A ticker or a broker's error is the sender's text: `@everyone` in it must not ping the whole server."""
+    loud = Event("signal.rejected", "sq/paper @everyone <@&1234>: rejected: exit while flat")
+    with Receiver() as r:
+        notifier = Notifier(lambda: settings(NotifyTarget(type="discord", url=f"{r.base}/api/webhooks/1/abc")))
+        notifier.start()
+        try:
+            notifier.submit(loud)
+            await asyncio.to_thread(r.wait, 1)
+        finally:
+            await notifier.stop()
+    body = json.loads(r.received[0].body)
+    assert "@everyone" in body["content"]  # shown as text ...
+    assert body.get("allowed_mentions") == {"parse": []}  # ... and parsed as no mention (Discord's default: all)
