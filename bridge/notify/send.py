@@ -105,7 +105,7 @@ class Notifier:
         self.dropped = 0
         self._queue: asyncio.Queue[Event] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[asyncio.Task[None], NotifyTarget] = {}  # each delivery under way, and where it goes
         self._lanes: dict[tuple[str | None, ...], Lane] = {}
         self._stopping = False
         self._transport = transport
@@ -159,8 +159,11 @@ class Notifier:
 
     def _start(self, lane: Lane, item: tuple[NotifyTarget, Event, Notifications]) -> None:
         task = asyncio.create_task(self._deliver(lane, *item))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        self._inflight[task] = item[0]
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
 
     def _done(self, lane: Lane, target: NotifyTarget) -> None:
         """A delivery ended: its slot takes the lane's next waiting delivery, or is freed."""
@@ -214,21 +217,36 @@ class Notifier:
         return 0.0 if response.status_code >= 500 or response.status_code == 408 else -1.0
 
     async def drain(self, timeout: float) -> None:
-        """Wait up to `timeout` seconds for queued and in-flight deliveries."""
+        """Wait up to `timeout` seconds for queued and in-flight deliveries; they go on after it."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 if self._queue is not None:
                     await self._queue.join()
                 while self._inflight:
-                    await asyncio.gather(*self._inflight, return_exceptions=True)
+                    # `wait`, not `gather`: at the timeout a gather would cancel the deliveries it waited for.
+                    await asyncio.wait(list(self._inflight))
 
     async def stop(self, grace: float = 2.0) -> None:
         """Give pending notifications a moment, then cancel what is left and close the client."""
         await self.drain(grace)
         self._stopping = True  # a canceled delivery does not start the next one waiting
+        self._report_unsent()
         tasks = [t for t in (self._worker, *self._inflight) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
+
+    def _report_unsent(self) -> None:
+        """Count and log, per target, what the grace was too short for: under way, waiting, or not yet dispatched."""
+        unsent: collections.Counter[str] = collections.Counter(t.label for t in self._inflight.values())
+        unsent.update(target.label for lane in self._lanes.values() for target, _, _ in lane.waiting)
+        settings = self.settings()
+        while self._queue is not None and not self._queue.empty():
+            event = self._queue.get_nowait()
+            unsent.update(t.label for t in settings.targets if t.wants(event.kind, settings.events))
+        if unsent:
+            self.dropped += unsent.total()
+            log.warning("stopping: %d notification(s) not delivered (%s)", unsent.total(),
+                        ", ".join(f"{label}: {count}" for label, count in sorted(unsent.items())))  # fmt: skip

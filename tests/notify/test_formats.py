@@ -191,3 +191,22 @@ async def test_a_discord_message_pings_nobody_whatever_the_signal_said() -> None
     body = json.loads(r.received[0].body)
     assert "@everyone" in body["content"]  # shown as text ...
     assert body.get("allowed_mentions") == {"parse": []}  # ... and parsed as no mention (Discord's default: all)
+
+
+async def test_notifications_still_waiting_at_shutdown_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A receiver that hangs past the stop's grace: what it never got is not lost without a word."""
+    release = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200)
+
+    config = settings(NotifyTarget(type="webhook", url="https://hooks.example/x", name="ops"))
+    notifier = Notifier(lambda: config, transport=httpx.MockTransport(hang))
+    notifier.start()
+    for i in range(20):
+        notifier.submit(Event("halt", f"halt {i}"))
+    await asyncio.sleep(0.05)  # 8 in flight, 12 waiting behind them
+    await notifier.stop(grace=0.1)
+    assert (notifier.sent, notifier.dropped + notifier.failed) == (0, 20)
+    assert "20 notification(s) not delivered (ops: 20)" in caplog.text, caplog.text
