@@ -29,7 +29,7 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         # The record leaves as plain text: formatted once, here, and a traceback too (it may quote a secret).
-        record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        record.msg, record.args = redact(_message(record), self.secrets), None
         if record.exc_info:
             record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info), self.secrets)
             record.exc_info = None
@@ -37,6 +37,20 @@ class RedactSecrets(logging.Filter):
 
 
 _TRACEBACKS = logging.Formatter()
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's text; a call whose arguments do not fit its format is shown as it was made, never raised.
+
+    Logging must not fail its caller (the stdlib reports such a call on stderr, its arguments unredacted).
+    """
+    try:
+        return record.getMessage()
+    except Exception as exc:
+        try:
+            return f"{record.msg} [log arguments {record.args!r} do not fit: {type(exc).__name__}: {exc}]"
+        except Exception:  # an argument that cannot even show itself
+            return f"{record.msg!r} [log arguments do not fit: {type(exc).__name__}]"
 
 
 class BackgroundHandler(logging.Handler):

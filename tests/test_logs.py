@@ -97,3 +97,22 @@ def test_the_backlog_is_bounded_while_the_output_is_stuck_and_the_drops_are_coun
     dropped = int(note.split()[0])
     assert note.endswith("log line(s) dropped: the log output was blocked and 10000 lines waited"), note
     assert len(lines) + dropped == 50_000 and set(lines) == {record.getMessage()}  # each line written or counted
+
+
+def test_a_log_call_whose_arguments_do_not_fit_never_raises_into_its_caller_nor_shows_a_secret() -> None:
+    """The stdlib reports such a call on stderr and carries on; the redacting filter formats it, so must it too."""
+    out = io.StringIO()
+    stream = logging.StreamHandler(out)
+    stream.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler = BackgroundHandler(stream)
+    handler.addFilter(RedactSecrets([SECRET]))
+    logger = logging.getLogger("tests.logs.misfit")
+    logger.handlers[:], logger.propagate = [handler], False
+    try:
+        logger.warning("order %d refused", SECRET)  # a %d given text (a library's or our own slip)
+        logger.warning("next line")
+    finally:
+        handler.stop()
+        logger.handlers[:] = []
+    text = out.getvalue()
+    assert SECRET not in text and "order %d refused" in text and "WARNING next line" in text, text
