@@ -519,7 +519,8 @@ def _order_event(job: Job, row: OrderRow, order: Order) -> Event:
     price = order.avg_fill_price if order.avg_fill_price is not None else order.limit_price
     latency = (utcnow() - job.received_at).total_seconds()
     return order_event(job.strategy, job.subscription, row["broker"], order.symbol, order.side, str(order.quantity),
-                       order.status, None if price is None else str(price), order.error, latency)  # fmt: skip
+                       order.status, None if price is None else str(price), order.error, latency,
+                       str(order.filled_quantity))  # fmt: skip
 
 
 def _rejected(request: OrderRequest, error: str) -> Order:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from bridge.models import Order
@@ -31,17 +32,24 @@ def signal_event(strategy: str, subscription: str, ticker: str, signal_id: str, 
 
 
 def order_event(strategy: str, subscription: str, broker: str, symbol: str, side: str, quantity: str, status: str,
-                price: str | None, error: str | None, latency: float | None) -> Event:  # fmt: skip
+                price: str | None, error: str | None, latency: float | None,
+                filled: str | None = None) -> Event:  # fmt: skip
     """The broker's answer about an order we sent.
 
     `latency` is the seconds from the signal's arrival to the broker's first answer; None marks a later
     change (a resting order found filled), which is news to the operator but not a first answer.
+    `filled`: how much of it filled. A canceled order that filled in part is an `order.filled` of that part:
+    its rest was canceled (a timeout, immediate-or-cancel), but what filled is a position the operator holds.
     """
     at = f" @ {price}" if price else ""
     why = f": {error}" if error else ""
     text = f"{strategy}/{subscription} {side} {quantity} {symbol}{at} {status} at {broker}{why}"
     data = {"strategy": strategy, "subscription": subscription, "broker": broker, "symbol": symbol, "side": side,
             "quantity": quantity, "status": status, "price": price, "error": error, "latency": latency}  # fmt: skip
+    if status == "canceled" and filled is not None and Decimal(filled) > 0:
+        text = (f"{strategy}/{subscription} {side} {filled} of {quantity} {symbol}{at} filled, the rest canceled "
+                f"at {broker}{why}")  # fmt: skip
+        return Event("order.filled", text, {**data, "quantity": filled, "ordered": quantity})
     return Event(f"order.{status}", text, data)
 
 
@@ -50,4 +58,5 @@ def order_change(strategy: str, subscription: str, broker: str, order: Order) ->
     price = order.avg_fill_price if order.avg_fill_price is not None else order.limit_price
     quantity = order.filled_quantity if order.status in ("filled", "partially_filled") else order.quantity
     return order_event(strategy, subscription, broker, order.symbol, order.side, str(quantity), order.status,
-                       None if price is None else str(price), order.error, None)  # fmt: skip
+                       None if price is None else str(price), order.error, None,
+                       str(order.filled_quantity))  # fmt: skip

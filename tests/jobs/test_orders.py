@@ -211,3 +211,33 @@ async def test_a_fill_the_cancel_after_cancel_finds_is_news_once(bridges: Any) -
     assert r.rows("SELECT status FROM orders")[0]["status"] == "filled"
     assert await poll_orders(r.bridge) == 0
     assert [(e.kind, e.data["quantity"], e.data["price"]) for e in events] == [("order.filled", "1", "90")]
+
+
+async def test_a_partial_fill_whose_rest_the_timeout_cancels_is_notified_as_a_fill(bridges: Any) -> None:
+    """Alpaca or an exchange answers the cancel with `canceled`, 3 of 10 filled: the operator now holds 3 shares
+    and, subscribed to `order.filled` (the default), must hear of them."""
+    from bridge.models import Order
+    from bridge.notify.config import DEFAULT_EVENTS, NotifyTarget
+
+    clock = Clock()
+    r = await bridges(config_text("cancel_after: 30"), clock)
+    await r.accepted(quantity=10, **RESTING)
+    await r.bridge.queues.join()
+    [row] = r.rows("SELECT * FROM orders")
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None
+
+    async def cancel_after_a_partial_fill(client_order_id: str) -> Order:  # as the venue answers it
+        return Order(client_order_id, "AMD", "buy", Decimal(10), "limit", "canceled", limit_price=Decimal(90),
+                     filled_quantity=Decimal(3), avg_fill_price=Decimal(90))  # fmt: skip
+
+    broker.cancel_order = cancel_after_a_partial_fill  # type: ignore[method-assign]
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
+    clock.now = datetime.fromisoformat(row["sent_at"])
+    clock.advance(30)
+    assert await cancel_expired(r.bridge) == 1
+    [event] = events
+    ops = NotifyTarget(type="webhook", url="https://hooks.example/ops")
+    assert ops.wants(event.kind, DEFAULT_EVENTS), f"{event.kind} ({event.text}) reaches no default subscriber"
+    assert event.data["quantity"] == "3" and "canceled" in event.text, event
