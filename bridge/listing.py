@@ -14,7 +14,7 @@ from bridge.config.load import LoadedConfig
 from bridge.runtime import build_runtime
 from bridge.store import journal
 from bridge.store.db import Store, open_readonly, utcnow
-from bridge.web.api import NUMERIC, number, present
+from bridge.web.api import NUMERIC, broker_positions, number, present
 
 COLUMNS = {
     "signals": ["received_at", "id", "strategy", "ticker", "action", "sentiment", "state", "decision"],
@@ -82,7 +82,10 @@ async def _positions(loaded: LoadedConfig, exact: bool = False) -> list[dict[str
             if slot.broker is None or not slot.healthy:
                 rows.append({"broker": name, "symbol": None, "quantity": None, "avg_price": None, "error": slot.error})
                 continue
-            for p in await slot.broker.fetch_positions():
+            held, error = await broker_positions(slot.broker, loaded.secrets())
+            if error is not None:
+                rows.append({"broker": name, "symbol": None, "quantity": None, "avg_price": None, "error": error})
+            for p in held:
                 rows.append({"broker": name, "symbol": p.symbol, "quantity": _number(p.quantity, exact),
                              "avg_price": _number(p.avg_price, exact)})  # fmt: skip
         return rows
@@ -129,6 +132,8 @@ def render_table(what: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no open positions" if what == "positions" else f"no {what} yet"  # flat after trades too
     columns = COLUMNS[what]
+    if what == "positions" and any(row.get("error") for row in rows):  # a broker it could not ask: say why
+        columns = [*columns, "error"]
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [min(max(len(c), *(len(r[i]) for r in cells)), 60) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bridge.brokers.base import Broker
+from bridge.config.secrets import redact
+from bridge.models import Position
 from bridge.service import Bridge
 from bridge.store import journal
 from bridge.web.auth import bearer_matches
 
 NUMERIC = ("price", "quantity", "limit_price", "stop_price", "filled_quantity", "avg_fill_price", "reference_price")
 MAX_LIMIT = 1000
+POSITIONS_TIMEOUT = 5.0  # seconds; a venue that hangs must not stall the page (or the command) that lists them all
 
 
 def number(text: str | None) -> int | float | None:
@@ -27,6 +33,20 @@ def number(text: str | None) -> int | float | None:
 def present(row: dict[str, Any]) -> dict[str, Any]:
     """Journal row -> API item (numbers as numbers)."""
     return {k: number(v) if k in NUMERIC else v for k, v in row.items()}
+
+
+async def broker_positions(broker: Broker, secrets: Sequence[str]) -> tuple[list[Position], str | None]:
+    """A broker's positions, or none and why they cannot be read now (its venue down or too slow); never raises.
+
+    The dashboard and `bridge positions` list every broker: one in an outage must not hide the others.
+    """
+    try:
+        return await asyncio.wait_for(broker.fetch_positions(), POSITIONS_TIMEOUT), None
+    except Exception as exc:
+        late = isinstance(exc, TimeoutError)
+        why = f"no answer within {POSITIONS_TIMEOUT:g}s" if late else f"{type(exc).__name__}: {exc}"
+        # A venue's error may quote its own request, key included.
+        return [], redact(f"cannot read positions: {why}", secrets)
 
 
 def _limit(request: Request) -> int:

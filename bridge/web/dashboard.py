@@ -28,7 +28,7 @@ from bridge.config.secrets import mask
 from bridge.metrics import off_admin_listener
 from bridge.service import Bridge
 from bridge.store.db import iso
-from bridge.web.api import number, present
+from bridge.web.api import broker_positions, number, present
 from bridge.web.auth import token_matches
 
 if TYPE_CHECKING:
@@ -266,7 +266,10 @@ async def _positions(bridge: Bridge) -> list[dict[str, Any]]:
         if slot.broker is None or not slot.healthy:
             items.append({"broker": name, "symbol": None, "error": slot.error or "unavailable"})
             continue
-        for p in await slot.broker.fetch_positions():
+        held, error = await broker_positions(slot.broker, bridge.loaded.secrets())
+        if error is not None:
+            items.append({"broker": name, "symbol": None, "error": error})
+        for p in held:
             last = await _quote(slot.broker, p.symbol)
             pnl = None if last is None or p.avg_price is None else (last - p.avg_price) * p.quantity
             items.append({"broker": name, "symbol": p.symbol, "quantity": number(str(p.quantity)),

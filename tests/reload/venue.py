@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
-from bridge.models import Order, OrderRequest
+from bridge.errors import TemporaryBrokerError
+from bridge.models import Order, OrderRequest, Position
 
 
 class GatedPaper(PaperBroker):
@@ -44,3 +45,11 @@ class Unreachable(PaperBroker):
     async def connect(self) -> None:
         """Fail the way a venue that is down does."""
         raise ConnectionError("venue unreachable")
+
+
+class PositionsDown(PaperBroker):
+    """A venue that connected, then stopped answering position reads (a 503 outage)."""
+
+    async def fetch_positions(self) -> list[Position]:
+        """Fail the way a venue in an outage does."""
+        raise TemporaryBrokerError("503 Service Unavailable")
