@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import datetime
 
 from bridge.execution.executor import Job
 from bridge.execution.recovery import journaled_signal
 from bridge.jobs.host import Host
+from bridge.notify.events import signal_event
 from bridge.store import journal, upkeep
 from bridge.store.db import iso
 
@@ -43,7 +45,7 @@ class DelayedSignals:
             if late > max_age:  # e.g. the daemon was down at its time: a late order is a dangerous order
                 decision = (f"expired: due at {row['execute_at']} but released {late:.0f}s late "
                             f"(max_signal_age {max_age:g}s)")  # fmt: skip
-                await store.run(journal.finish_execution, store.conn, *key, "expired", decision)
+                await self._finish(row, "expired", decision)
                 log.warning("delayed signal %s for %s %s", key[0], key[1], decision)
                 continue
             try:
@@ -51,7 +53,7 @@ class DelayedSignals:
             except Exception as exc:  # one row that cannot be rebuilt must not hold back the others
                 log.exception("delayed signal %s cannot be rebuilt from the journal", key[0])
                 decision = f"failed: the journaled signal could not be rebuilt ({type(exc).__name__}: {exc})"
-                await store.run(journal.finish_execution, store.conn, *key, "failed", decision)
+                await self._finish(row, "failed", decision)
                 continue
             received = datetime.fromisoformat(row["received_at"])
             self.host.submit(Job(row["signal_id"], row["strategy"], row["subscription"], signal, received))
@@ -59,3 +61,10 @@ class DelayedSignals:
         if released:
             log.info("released %d delayed signal execution(s)", released)
         return released
+
+    async def _finish(self, row: sqlite3.Row, state: str, decision: str) -> None:
+        """End a delayed execution without running it, and say so as the executor says of the ones it ends."""
+        store = self.host.store
+        await store.run(journal.finish_execution, store.conn, row["signal_id"], row["subscription"], state, decision)
+        self.host.publish(signal_event(row["strategy"], row["subscription"], row["ticker"], row["signal_id"], state,
+                                       decision))  # fmt: skip

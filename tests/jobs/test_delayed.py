@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from bridge.notify.events import Event
 from tests.jobs.conftest import Clock, config_text, two_strategies
 
 
@@ -162,3 +163,21 @@ async def test_a_delayed_signal_journaled_under_an_older_versions_key_still_exec
     assert [(o["subscription"], o["broker"], o["status"]) for o in r.rows("SELECT * FROM orders")] == [
         ("paper-1", "paper", "filled")
     ]
+
+
+async def test_a_delayed_signal_released_too_late_or_that_cannot_be_rebuilt_is_reported_like_any_execution(
+    bridges: Any,
+) -> None:
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    heard: list[Event] = []
+    r.bridge.executor.observers.append(heard.append)  # metrics and notifications listen here
+    late = await r.accepted(delay=5)
+    broken = await r.accepted(delay=60, ticker="MSFT")  # due 55 s after `late`: released on time
+    r.bridge.store.conn.execute("UPDATE signals SET payload = '{\"price\": ***}' WHERE id = ?", (broken,))
+    clock.now = datetime.fromisoformat(r.signal(late)["execute_at"]) + timedelta(seconds=65)  # max_signal_age 60
+    assert await r.bridge.jobs.delayed.release_due() == 0
+    assert (r.signal(late)["state"], r.signal(broken)["state"]) == ("expired", "failed")
+    told = {e.data["signal_id"]: e for e in heard if e.kind.startswith("signal.")}
+    assert told[late].kind == "signal.expired" and "released 65s late" in told[late].text
+    assert told[broken].kind == "signal.failed" and told[broken].data["subscription"] == "paper"
