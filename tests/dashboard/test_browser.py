@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TOKEN
+from tests.conftest import ADMIN, TOKEN, Daemon, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -67,3 +67,60 @@ def test_sign_in_watch_a_signal_arrive_and_halt(make_daemon: Any, tmp_path: Path
         finally:
             browser.close()
     assert (tmp_path / "dashboard.png").stat().st_size > 1000
+
+
+VENUES = '''
+import asyncio
+
+from bridge.brokers.paper import PaperBroker
+
+
+class Stuck(PaperBroker):
+    """A venue that takes a long time to answer a position read: its execution stays processing."""
+
+    async def fetch_position(self, symbol):
+        await asyncio.sleep(60)
+
+
+class Down(PaperBroker):
+    """A venue that cannot be reached."""
+
+    async def connect(self):
+        raise ConnectionError("venue unreachable")
+'''
+
+
+def test_a_failed_execution_shows_while_another_execution_of_its_signal_still_runs(tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    port = free_port()
+    (tmp_path / "venues.py").write_text(VENUES)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"server:\n  port: {port}\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
+        "brokers:\n  paper:\n    plugin: paper\n  slow:\n    plugin: venues:Stuck\n  down:\n    plugin: venues:Down\n"
+        f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n"
+        "      - broker: paper\n      - broker: slow\n      - broker: down\n"
+    )
+    daemon = Daemon(config=config, port=port).start()
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            try:
+                page = browser.new_page()
+                page.goto(daemon.base + "/")
+                page.fill("#token", ADMIN)
+                page.click("#sign-in")
+                page.wait_for_selector("#timeline")
+                accepted = daemon.post({"ticker": "AMD", "action": "buy", "price": 100})
+                assert accepted.status_code == 200
+                signal = page.locator(f".signal[data-id='{accepted.json()['id']}']")
+                # `slow` is still planning, so the signal is not decided yet; the failure at `down` shows already.
+                signal.locator(".decision", has_text="down (down): failed: broker down is unavailable").wait_for(
+                    timeout=3000
+                )
+                text = signal.inner_text()
+                assert "processing" in text and "paper (paper): buy while flat: opened long 1" in text
+            finally:
+                browser.close()
+    finally:
+        daemon.stop()

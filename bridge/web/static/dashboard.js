@@ -16,7 +16,17 @@ function renderSignal(s) {
   head.append(el("span", s.state, "badge " + s.state), " ",
               el("strong", `${s.action}${s.sentiment ? " " + s.sentiment : ""} ${s.ticker}`),
               el("span", `  ${s.strategy} · ${s.received_at}${s.price != null ? " · @" + s.price : ""}`, "muted"));
-  box.append(head, el("div", s.decision || "waiting…", "decision"));
+  box.append(head);
+  if (s.executions.length > 1) {
+    // One line per subscription: the signal's own decision waits for the last one, and would hide a failure meanwhile.
+    for (const e of s.executions) {
+      const line = el("div", null, "decision");
+      line.append(el("span", e.state, "badge " + e.state), ` ${e.subscription} (${e.broker}): ${e.decision || "waiting…"}`);
+      box.append(line);
+    }
+  } else {
+    box.append(el("div", s.decision || "waiting…", "decision"));
+  }
   for (const o of s.orders) {
     const at = o.avg_fill_price != null ? " @ " + o.avg_fill_price : "";
     const outcome = o.status === "filled" ? `filled${at}` : o.filled_quantity ? `${o.status}, ${o.filled_quantity} filled${at}` : o.status;
