@@ -26,6 +26,7 @@ HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"traile
 HOP_BY_HOP_ANSWER = HOP_BY_HOP - {b"content-length"} | {b"date"}
 UNREACHABLE = {"success": False, "messageCode": "unavailable",
                "message": "The bridge is starting or stopping; retry shortly."}  # fmt: skip
+NOT_FOUND = {"success": False, "messageCode": "not-found", "message": "No such endpoint."}
 
 
 def _address(pair: tuple[str, int | None] | list[object] | None) -> str:
@@ -46,8 +47,12 @@ class Proxy:
         headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP and not k.startswith(b"x-bridge-intake-")]
         headers += [(PEER_HEADER.encode(), _address(scope.get("client")).encode()),
                     (LISTENER_HEADER.encode(), _address(scope.get("server")).encode())]  # fmt: skip
+        path = scope.get("raw_path") or scope["path"].encode()
+        if _dot_segments(path):  # the daemon would see the path httpx resolves them to, not the one sent
+            await JSONResponse(NOT_FOUND, status_code=404)(scope, receive, send)
+            return
         query = scope.get("query_string", b"")
-        target = (scope.get("raw_path") or scope["path"].encode()) + (b"?" + query if query else b"")
+        target = path + (b"?" + query if query else b"")
         request = self.client.build_request(
             scope["method"], httpx.URL("http://bridge").copy_with(raw_path=target), headers=headers,
             content=_body(receive) if scope["method"] not in ("GET", "HEAD") else None,
@@ -70,6 +75,15 @@ class Proxy:
     async def close(self) -> None:
         """Close the connections to the daemon."""
         await self.client.aclose()
+
+
+def _dot_segments(path: bytes) -> bool:
+    """True for a path with a `.` or `..` segment, which httpx resolves before sending (`/x/../webhook/...`).
+
+    One process answers such a path 404, since no route matches it as sent; passed on resolved, a webhook
+    path would be answered by the daemon, past the intake process's rate limits and auth-failure lockout.
+    """
+    return any(segment in (b".", b"..") for segment in path.split(b"/"))
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
