@@ -39,7 +39,12 @@ class Proxy:
     def __init__(self, app_socket: Path) -> None:
         # No read timeout: an API call may wait on a broker as long as the daemon lets it.
         wait = httpx.Timeout(connect=5.0, read=None, write=None, pool=None)
-        self.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(app_socket)), timeout=wait)
+        # One connection to the daemon per request, as the request's own connection would be in one process
+        # (server.limit_concurrency bounds them): with httpx's 100, a hundred senders that announce a body and
+        # never send it held every one, and a halt on the admin listener waited behind them for good.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+        transport = httpx.AsyncHTTPTransport(uds=str(app_socket), limits=limits)
+        self.client = httpx.AsyncClient(transport=transport, timeout=wait)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # the lifespan is the intake app's own

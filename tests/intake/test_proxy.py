@@ -1,4 +1,4 @@
-"""What the intake process passes on to the daemon: the request as sent.
+"""What the intake process passes on to the daemon: the request as sent, however many are waiting.
 
 Each test runs the real `bridge run` with `server.intake_process` and compares with one process where
 the answer should be the same.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from collections.abc import Callable
 
+import httpx
 import pytest
 
-from tests.conftest import TOKEN, Daemon
+from tests.conftest import ADMIN, TOKEN, Daemon, free_port
 from tests.security.conftest import rows, strategy
 
 ON = "  intake_process: true\n"
@@ -42,3 +44,22 @@ def test_a_webhook_path_with_dot_segments_is_not_found_and_passes_no_rate_limit_
     for path in (f"/x/../webhook/sq/{TOKEN}", f"/webhook/sq/./{TOKEN}", f"/webhook/./sq/{TOKEN}"):
         assert raw_post(daemon, path, {"ticker": "AMD", "action": "sell"}) == 404, path
     assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 1
+
+
+def test_senders_holding_requests_open_do_not_keep_a_halt_from_the_daemon(start_daemon: Callable[..., Daemon]) -> None:
+    admin_port = free_port()
+    daemon = start_daemon({"sq": strategy()}, server=ON + f"  admin_port: {admin_port}\n  limit_concurrency: 1000\n")
+    held = []
+    try:  # strangers on the public port announce a body and never send it: each request waits at the daemon
+        for _ in range(120):
+            sender = socket.create_connection(("127.0.0.1", daemon.port))
+            sender.sendall(b"POST /anything HTTP/1.1\r\nHost: bridge\r\nContent-Length: 100\r\n\r\n")
+            held.append(sender)
+        assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200
+        halt = httpx.post(f"http://127.0.0.1:{admin_port}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"},
+                          timeout=10)  # fmt: skip
+        assert halt.status_code == 200 and halt.json()["halted"] is True
+        assert httpx.get(f"{daemon.base}/health", timeout=10).status_code == 200
+    finally:
+        for sender in held:
+            sender.close()
