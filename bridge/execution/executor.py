@@ -29,6 +29,11 @@ log = logging.getLogger("bridge.executor")
 T = TypeVar("T")
 R = TypeVar("R", sqlite3.Row, dict[str, Any])
 READ_ATTEMPTS = 3
+# How long the last market order of a plan may take to fill before the symbol's next signal is planned: a venue
+# that fills a moment after it answers (Alpaca's `accepted`) would otherwise show the next plan the old position,
+# and a second buy while flat would open a second position. Bounded, since one placed while the market is closed
+# waits for the open.
+MARKET_SETTLE_SECONDS = 5.0
 Placed = tuple[OrderRow, Order]  # an order placed with its plan, and the broker's answer
 
 
@@ -389,6 +394,8 @@ class Executor:
             await self._skip_rest(rest, "not sent: an earlier order was rejected")
             raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
         if not _exit_working(row, status, bool(rest)):
+            if _settling(row, status, bool(rest)):  # the next signal in this symbol's queue plans on its fill
+                await self._wait_for_fill(job, row, broker, min(sub.exit_fill_timeout, MARKET_SETTLE_SECONDS))
             return
         if not await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout):
             await self._skip_rest(rest, "not sent: the exit did not fill in time")
@@ -448,7 +455,7 @@ class Executor:
         return order
 
     async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> bool:
-        """Poll the exit until it fills (True), ends otherwise, or `timeout` passes; each new status is an event."""
+        """Poll the order until it fills (True), ends otherwise, or `timeout` passes; each new status is an event."""
         coid = row["client_order_id"]
         deadline = asyncio.get_running_loop().time() + timeout
         delay = 0.05
@@ -508,6 +515,11 @@ def _working(open_orders: Sequence[Order], canceled: Sequence[str], symbol: str)
 def _exit_working(row: OrderRow, status: str, has_next: bool) -> bool:
     """Whether an order holds the rest of its plan back: an exit not (yet) filled, with an entry after it."""
     return has_next and row["leg"] == "exit" and status != "filled"
+
+
+def _settling(row: OrderRow, status: str, has_next: bool) -> bool:
+    """Whether the plan's last order is a market order the broker took but has not filled yet."""
+    return not has_next and row["type"] == "market" and status in ("submitted", "open", "partially_filled")
 
 
 def _rows(sequence: list[tuple[sqlite3.Row, list[sqlite3.Row]]]) -> list[sqlite3.Row]:

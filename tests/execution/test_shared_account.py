@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from tests.conftest import TOKEN
+from tests.conftest import ADMIN, TOKEN
 from tests.reload.conftest import Running, config_text
+from tests.reload.venue import LateFills
 
 OTHER = "tok-" + "0f9e8d7c6b5a49382716"
 
@@ -25,3 +27,43 @@ async def test_two_strategies_exiting_one_position_together_sell_it_once(running
         lambda conn: conn.execute("SELECT quantity FROM orders WHERE side = 'sell' AND status = 'filled'").fetchall()
     )
     assert [row[0] for row in sells] == ["10"]
+
+
+def _late_fills(subscriptions: str) -> str:
+    """Strategy `sq` on a venue whose market orders fill a moment after it answers (as Alpaca's do)."""
+    return (
+        f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
+        "brokers:\n  venue:\n    plugin: tests.reload.venue:LateFills\n"
+        f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n{subscriptions}"
+    )
+
+
+async def _venue_position(live: Running) -> Decimal:
+    broker = live.bridge.runtime.broker("venue")
+    assert broker is not None
+    await asyncio.sleep(LateFills.delay * 4)  # any fill still on its way lands
+    return sum((p.quantity for p in await broker.fetch_positions() if p.symbol == "AMD"), Decimal(0))
+
+
+async def test_two_subscriptions_on_one_account_open_one_position_where_fills_come_late(
+    running: Callable[..., Any],
+) -> None:
+    subs = "      - broker: venue\n        name: a\n      - broker: venue\n        name: b\n"
+    live: Running = await running(_late_fills(subs))
+    assert (await live.post(action="buy")).status_code == 200
+    await live.settled()
+    assert await _venue_position(live) == 1  # not 2: the second plan saw the first one's fill
+    decisions = live.bridge.store.peek(
+        lambda conn: [row[0] for row in conn.execute("SELECT decision FROM executions ORDER BY subscription")]
+    )
+    assert "opened long 1" in decisions[0] and "already long" in decisions[1], decisions
+
+
+async def test_a_second_buy_right_after_the_first_adds_nothing_where_fills_come_late(
+    running: Callable[..., Any],
+) -> None:
+    live: Running = await running(_late_fills("      - broker: venue\n"))
+    first, second = await asyncio.gather(live.post(action="buy", price=100), live.post(action="buy", price=101))
+    assert (first.status_code, second.status_code) == (200, 200)
+    await live.settled()
+    assert await _venue_position(live) == 1  # allow_add is off: the second buy is ignored, as where fills are at once

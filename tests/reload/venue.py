@@ -12,6 +12,7 @@ from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.errors import TemporaryBrokerError
 from bridge.models import Order, OrderRequest, Position
+from plugins.template_broker import TemplateBroker
 
 
 class GatedPaper(PaperBroker):
@@ -53,3 +54,23 @@ class PositionsDown(PaperBroker):
     async def fetch_positions(self) -> list[Position]:
         """Fail the way a venue in an outage does."""
         raise TemporaryBrokerError("503 Service Unavailable")
+
+
+class LateFills(TemplateBroker):
+    """The template's in-memory venue, whose market orders are taken open and fill a moment later, as Alpaca's do."""
+
+    delay: ClassVar[float] = 0.05
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Place the order; a market order's fill lands `delay` seconds after the answer."""
+        venue = self._client()
+        fill_now = venue._fill
+        deferred: list[tuple[dict[str, Any], Any]] = []
+        venue._fill = lambda order, price: deferred.append((order, price))  # type: ignore[method-assign]
+        try:
+            answer = await super().create_order(request)
+        finally:
+            del venue._fill  # the class's own again
+        for order, price in deferred:
+            asyncio.get_running_loop().call_later(self.delay, fill_now, order, price)
+        return answer
