@@ -77,7 +77,12 @@ def render_signals() -> str:
         codes = ", ".join(f"`{c}`" for c in doc.codes) or "-"
         lines.append(f"| `{alias}` | {_type(info.annotation)} | {doc.meaning} | {codes} |")
     lines += ["", "Not supported yet, refused with `unsupported-field` rather than ignored: "
-              + ", ".join(f"`{n}`" for n in NOT_YET_SUPPORTED) + ".", "", "## Examples", ""]  # fmt: skip
+              + ", ".join(f"`{n}`" for n in NOT_YET_SUPPORTED) + ".", ""]  # fmt: skip
+    lines += [
+        'A key sent twice in one object (`{"action": "buy", "action": "sell"}`) is refused with `invalid-payload`:',
+        "JSON readers differ on which of the two counts.",
+    ]
+    lines += ["", "## Examples", ""]
     for name, info in Payload.model_fields.items():
         alias = info.alias or name
         lines += [f"### {alias}", "", "```json", json.dumps(FIELDS[alias].example), "```", ""]

@@ -347,6 +347,20 @@ def check_combinations(p: Payload) -> None:
         )
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key sent twice: Python keeps the last, other readers the first."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise PayloadError(
+                "invalid-payload",
+                f"the body sends {_show(key)} twice; send it once (JSON readers differ on which of the two counts, "
+                "so the bridge does not guess)",
+            )
+        seen.add(key)
+    return dict(pairs)
+
+
 def decode_body(body: bytes) -> Any:
     """Bytes -> JSON value, with TradersPost's empty-json / malformed-json errors."""
     try:
@@ -362,7 +376,9 @@ def decode_body(body: bytes) -> Any:
         raise ValueError(f"{name} is not a number JSON allows")
 
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=reject_constant)
+        return json.loads(text, parse_float=Decimal, parse_constant=reject_constant, object_pairs_hook=_unique_keys)
+    except PayloadError:
+        raise
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         if placeholder := _PLACEHOLDER.search(text):
             # `{{strategy.order.alert_message}}` on an alert that is not a strategy's, or `{{plot_0}}` unquoted:

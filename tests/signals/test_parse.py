@@ -103,6 +103,21 @@ def test_a_utf8_bom_before_valid_json_is_accepted() -> None:
     assert (signal.ticker, signal.action) == ("AMD", "buy")
 
 
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"ticker": "AMD", "action": "buy", "action": "sell"}', "action"),
+        (b'{"ticker": "AMD", "action": "exit", "quantity": 1, "quantity": 1000}', "quantity"),
+        (b'{"ticker": "AMD", "action": "buy", "stopLoss": {"percent": 2, "percent": 20}}', "percent"),
+    ],
+)
+def test_a_key_sent_twice_is_refused_rather_than_the_last_one_silently_winning(raw: bytes, key: str) -> None:
+    # Python keeps the last, other readers the first: a body two readers read differently must not trade.
+    error = fails(raw)
+    assert error.code == "invalid-payload"
+    assert f'"{key}" twice' in error.message and "once" in error.message
+
+
 # ---------------------------------------------------------------------------------------------
 # JSON objects with a bad field: the code, and a message that names the field.
 
