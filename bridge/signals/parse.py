@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, get_args
@@ -114,7 +115,16 @@ class Payload(BaseModel):
             value = str(value)
         if not isinstance(value, str) or not value.strip():
             raise _fail("empty-ticker-name", 'ticker must be a non-empty symbol such as "AMD"')
-        return value.strip()
+        ticker = value.strip()
+        # A zero-width space or a control character (pasted with the symbol) makes another symbol: a position
+        # of its own that the bare ticker's exit never closes. Spaces stay: options tickers hold them.
+        if hidden := next((c for c in ticker if not c.isprintable()), None):
+            raise _fail(
+                "invalid-payload",
+                f"{_show(ticker)} holds an invisible or control character (U+{ord(hidden):04X} "
+                f'{unicodedata.name(hidden, "control character")}); retype the symbol in the alert, e.g. "AMD"',
+            )
+        return ticker
 
     @field_validator("action", mode="before")
     @classmethod

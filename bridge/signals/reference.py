@@ -21,7 +21,8 @@ FIELDS: dict[str, FieldDoc] = {
     "ticker": FieldDoc(
         "The symbol; `ticker_map` can translate it per subscription (e.g. `NQ1!` -> `MNQZ2026`). An exchange "
         "prefix (`NASDAQ:AMD`, as Pine's `syminfo.tickerid` gives it) is dropped before the broker sees it, "
-        "unless `ticker_map` has a key with it.",
+        "unless `ticker_map` has a key with it. Leading and trailing whitespace is dropped; an invisible or "
+        "control character inside it (a zero-width space pasted with the symbol) is refused.",
         _ex(),
         ("invalid-payload", "empty-ticker-name"),
     ),

@@ -104,6 +104,28 @@ def test_a_utf8_bom_before_valid_json_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
+    ("sent", "ticker"),
+    [
+        ("AMD\n", "AMD"),
+        (" amd ", "amd"),
+        ("SPY 250624C596", "SPY 250624C596"),
+        ("BTC/USDT:USDT", "BTC/USDT:USDT"),
+        ("NASDAQ:AMD", "NASDAQ:AMD"),
+        ("NQ1!", "NQ1!"),
+        ("7203", "7203"),
+    ],
+)
+def test_real_tickers_pass_the_invisible_character_check(sent: str, ticker: str) -> None:
+    signal, _, _ = parse_body(body(ticker=sent))
+    assert signal.ticker == ticker
+
+
+def test_the_invisible_character_is_named_in_the_message() -> None:
+    error = fails(body(ticker="AMD\u200b"))
+    assert "U+200B" in error.message and "ZERO WIDTH SPACE" in error.message and "retype" in error.message
+
+
+@pytest.mark.parametrize(
     ("raw", "key"),
     [
         (b'{"ticker": "AMD", "action": "buy", "action": "sell"}', "action"),
@@ -200,6 +222,11 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
     ("boolean time", obj(time=True), "invalid-time", "time"),
     ("extras not an object", obj(extras=[1, 2]), "invalid-extras", "extras"),
     ("extras a string", obj(extras="note"), "invalid-extras", "extras"),
+    # A ticker with an invisible or control character is another symbol to the broker (a position of its own).
+    ("zero-width space in ticker", {"ticker": "AMD\u200b", "action": "buy"}, "invalid-payload", "ticker"),
+    ("newline inside ticker", {"ticker": "AM\nD", "action": "buy"}, "invalid-payload", "ticker"),
+    ("NUL in ticker", {"ticker": "AMD\u0000", "action": "buy"}, "invalid-payload", "ticker"),
+    ("no-break space inside ticker", {"ticker": "SPY\u00a0250624C596", "action": "buy"}, "invalid-payload", "ticker"),
 ]
 
 
