@@ -80,7 +80,9 @@ def render_signals() -> str:
               + ", ".join(f"`{n}`" for n in NOT_YET_SUPPORTED) + ".", ""]  # fmt: skip
     lines += [
         'A key sent twice in one object (`{"action": "buy", "action": "sell"}`) is refused with `invalid-payload`:',
-        "JSON readers differ on which of the two counts.",
+        "JSON readers differ on which of the two counts. Field names are case-sensitive: a name that differs from",
+        "one above only in letter case, spaces, `_` or `-` (`StopLoss`, `Quantity`, `stop-loss`) is refused with",
+        "`invalid-payload` rather than ignored, so an alert never trades without the stop loss or size it meant.",
     ]
     lines += ["", "## Examples", ""]
     for name, info in Payload.model_fields.items():

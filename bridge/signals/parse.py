@@ -103,6 +103,13 @@ class Payload(BaseModel):
                     f"{key} is not supported by this version of the bridge yet; remove it from the alert "
                     "rather than trade without it",
                 )
+        for key in data:
+            if key not in _NAMES and (name := _FOLDED.get(_fold(key))) is not None:
+                # Unknown fields are ignored: this one would be, and the alert trade without its stop loss or size.
+                raise _fail(
+                    "invalid-payload",
+                    f"{_show(key)} is not a field name, so it would be ignored: names are case-sensitive; write {name}",
+                )
         for key in ("ticker", "action"):
             if key not in data:
                 raise _fail("invalid-payload", f'{key} is required, e.g. {{"ticker": "AMD", "action": "buy"}}')
@@ -308,6 +315,17 @@ class Payload(BaseModel):
         check_combinations(self)
         return self
 
+
+def _fold(key: str) -> str:
+    """A field name without case, spaces, `_` or `-`: how `StopLoss`, `stop-loss` and `stopLoss` look alike."""
+    return re.sub(r"[\s_-]", "", key).lower()
+
+
+# Every name the payload takes as it is (TradersPost's, and the Python names `populate_by_name` also takes), and
+# the idempotency key the webhook reads from the unknown fields.
+_WIRE_NAMES = {info.alias or name for name, info in Payload.model_fields.items()} | {"idempotencyKey"}
+_NAMES = frozenset(_WIRE_NAMES | set(Payload.model_fields) | set(NOT_YET_SUPPORTED))
+_FOLDED = {_fold(name): name for name in sorted(_WIRE_NAMES | set(NOT_YET_SUPPORTED))}
 
 ENTRY_ACTIONS = ("buy", "sell", "add", "reverse")
 # Sizes measured against equity or a stop loss: they size entries only (TradersPost's messageCode for each).

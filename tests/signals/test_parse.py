@@ -103,6 +103,11 @@ def test_a_utf8_bom_before_valid_json_is_accepted() -> None:
     assert (signal.ticker, signal.action) == ("AMD", "buy")
 
 
+def test_unknown_fields_unlike_any_signal_field_are_still_ignored() -> None:
+    _, _, unknown = parse_body(body(comment="x", strategyName="trend", Strategy="s", order_id=7))
+    assert unknown == {"comment": "x", "strategyName": "trend", "Strategy": "s", "order_id": 7}
+
+
 @pytest.mark.parametrize(
     ("sent", "ticker"),
     [
@@ -222,6 +227,13 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
     ("boolean time", obj(time=True), "invalid-time", "time"),
     ("extras not an object", obj(extras=[1, 2]), "invalid-extras", "extras"),
     ("extras a string", obj(extras="note"), "invalid-extras", "extras"),
+    # A field we act on written in other letters would otherwise be ignored as unknown: no stop loss, default size.
+    ("StopLoss", obj(StopLoss={"percent": 2}), "invalid-payload", "stopLoss"),
+    ("Quantity", obj(Quantity=100), "invalid-payload", "quantity"),
+    ("ORDERTYPE", obj(ORDERTYPE="limit", price=10), "invalid-payload", "orderType"),
+    ("take-profit with a hyphen", obj(**{"take-profit": {"percent": 2}}), "invalid-payload", "takeProfit"),
+    ("IdempotencyKey", obj(IdempotencyKey="k-1"), "invalid-payload", "idempotencyKey"),
+    ("TICKER and Action", {"TICKER": "AMD", "Action": "buy"}, "invalid-payload", "case-sensitive"),
     # A ticker with an invisible or control character is another symbol to the broker (a position of its own).
     ("zero-width space in ticker", {"ticker": "AMD\u200b", "action": "buy"}, "invalid-payload", "ticker"),
     ("newline inside ticker", {"ticker": "AM\nD", "action": "buy"}, "invalid-payload", "ticker"),
