@@ -17,7 +17,7 @@ from bridge.config.schema import BrokerConfig, Config, ServerConfig, Strategy, S
 from bridge.config.security import GlobalRisk, RateLimit, RiskLimits
 from bridge.config.trading import Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
 from bridge.notify.config import Notifications, NotifyTarget
-from bridge.signals.parse import NOT_YET_SUPPORTED, Payload
+from bridge.signals.parse import MAX_DEPTH, NOT_YET_SUPPORTED, Payload
 from bridge.signals.reference import FIELDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -83,6 +83,8 @@ def render_signals() -> str:
         "JSON readers differ on which of the two counts. Field names are case-sensitive: a name that differs from",
         "one above only in letter case, spaces, `_` or `-` (`StopLoss`, `Quantity`, `stop-loss`) is refused with",
         "`invalid-payload` rather than ignored, so an alert never trades without the stop loss or size it meant.",
+        f"Objects and arrays nested more than {MAX_DEPTH} levels deep (the body's own level included) are refused",
+        "with `invalid-payload`.",
     ]
     lines += ["", "## Examples", ""]
     for name, info in Payload.model_fields.items():

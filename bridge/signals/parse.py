@@ -26,6 +26,10 @@ SIGNAL_FIELDS = frozenset({
 })  # fmt: skip
 QUANTITY_TYPES = get_args(QuantityType)
 MAX_MESSAGE_LENGTH = 1000
+# Levels of objects and arrays, the body's own included: a signal needs three; deeper `extras` would only cost
+# the echo and the journal a recursion each (and, some hundreds deep, end in a traceback per request).
+MAX_DEPTH = 32
+FLATTEN = "a signal needs only a few (the body, takeProfit or stopLoss, your own fields in extras): flatten it"
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|%[a-z_]+%")
 _NUMERIC = re.compile(r"\d+(\.\d+)?")  # an epoch time sent as a string
 # TradersPost fields this version does not act on yet: refusing them beats silently trading without them
@@ -399,6 +403,28 @@ def decode_body(body: bytes) -> Any:
         ) from None
     if not text.strip():
         raise PayloadError("empty-json", 'the body is empty; send JSON such as {"ticker": "AMD", "action": "buy"}')
+    data = _load(text)
+    for key, value in data.items() if isinstance(data, dict) else ():
+        if _deeper_than(value, MAX_DEPTH - 1):
+            raise PayloadError("invalid-payload", f"{key[:40]} nests objects or arrays more than {MAX_DEPTH} levels "
+                               f"deep; {FLATTEN}")  # fmt: skip
+    return data
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels deep in `value` (counted without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _load(text: str) -> Any:
+    """JSON text -> value; numbers with a fraction as Decimal, NaN/Infinity and a key sent twice refused."""
 
     def reject_constant(name: str) -> Any:
         raise ValueError(f"{name} is not a number JSON allows")
@@ -407,7 +433,9 @@ def decode_body(body: bytes) -> Any:
         return json.loads(text, parse_float=Decimal, parse_constant=reject_constant, object_pairs_hook=_unique_keys)
     except PayloadError:
         raise
-    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise PayloadError("invalid-payload", f"the body nests objects or arrays too deep to read; {FLATTEN}") from None
+    except (json.JSONDecodeError, ValueError) as exc:
         if placeholder := _PLACEHOLDER.search(text):
             # `{{strategy.order.alert_message}}` on an alert that is not a strategy's, or `{{plot_0}}` unquoted:
             # the cause is the placeholder, not the commas and quotes the hint below would send the user hunting for.

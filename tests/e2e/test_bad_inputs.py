@@ -67,6 +67,11 @@ PAYLOAD_CASES: list[tuple[str, bytes, str]] = [
     ("invalid-action", json.dumps({"ticker": "AMD", "action": "purchase"}).encode(), "invalid-action"),
     ("invalid-sentiment", json.dumps({**VALID, "sentiment": "sideways"}).encode(), "invalid-sentiment"),
     ("placeholder", json.dumps({**VALID, "price": "{{close}}"}).encode(), "unsubstituted-placeholder"),
+    (
+        "nested-too-deep",
+        json.dumps({**VALID, "extras": json.loads('{"a":' * 600 + "1" + "}" * 600)}).encode(),
+        "invalid-payload",
+    ),
     ("miscased-field", json.dumps({**VALID, "StopLoss": {"percent": 2}}).encode(), "invalid-payload"),
     ("invisible-ticker", json.dumps({**VALID, "ticker": "AMD\u200b"}).encode(), "invalid-payload"),
     ("duplicate-key", b'{"ticker": "AMD", "action": "buy", "action": "sell"}', "invalid-payload"),

@@ -103,6 +103,25 @@ def test_a_utf8_bom_before_valid_json_is_accepted() -> None:
     assert (signal.ticker, signal.action) == ("AMD", "buy")
 
 
+@pytest.mark.parametrize("depth", [40, 500])
+def test_a_body_nested_too_deep_is_refused_naming_the_field(depth: int) -> None:
+    nested = b'{"a": ' * depth + b"1" + b"}" * depth
+    error = fails(b'{"ticker": "AMD", "action": "buy", "extras": ' + nested + b"}")
+    assert error.code == "invalid-payload"
+    assert error.message.startswith("extras nests") and "levels deep" in error.message
+
+
+def test_a_body_too_deep_for_the_json_reader_is_refused_saying_so() -> None:
+    error = fails(b"[" * 5000 + b"]" * 5000)
+    assert error.code == "invalid-payload"
+    assert "nests" in error.message and "trailing commas" not in error.message
+
+
+def test_extras_nested_a_few_levels_are_accepted() -> None:
+    signal, _, _ = parse_body(body(extras={"a": {"b": [{"c": [1, 2, {"d": "e"}]}]}}))
+    assert signal.extras == {"a": {"b": [{"c": [1, 2, {"d": "e"}]}]}}
+
+
 def test_unknown_fields_unlike_any_signal_field_are_still_ignored() -> None:
     _, _, unknown = parse_body(body(comment="x", strategyName="trend", Strategy="s", order_id=7))
     assert unknown == {"comment": "x", "strategyName": "trend", "Strategy": "s", "order_id": 7}
