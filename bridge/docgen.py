@@ -84,7 +84,8 @@ def render_signals() -> str:
         "one above only in letter case, spaces, `_` or `-` (`StopLoss`, `Quantity`, `stop-loss`) is refused with",
         "`invalid-payload` rather than ignored, so an alert never trades without the stop loss or size it meant.",
         f"Objects and arrays nested more than {MAX_DEPTH} levels deep (the body's own level included) are refused",
-        "with `invalid-payload`.",
+        "with `invalid-payload`. A price, quantity or amount below 1e-12 or from 1e15 up is refused as a typo with",
+        "its field's code (`invalid-price`, `invalid-quantity`, ...).",
     ]
     lines += ["", "## Examples", ""]
     for name, info in Payload.model_fields.items():

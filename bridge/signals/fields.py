@@ -27,10 +27,13 @@ def show(value: Any) -> str:
 # No quantity, price or amount comes near this; beyond it the order arithmetic (28 significant digits) fails, so a
 # typo such as 1e30 would be acknowledged and then fail at execution instead of being answered with a 400.
 MAX_NUMBER = Decimal(10) ** 15
+# Nothing traded is priced or sized this small either (the cheapest coins are some 1e-9); below it, a dollar amount
+# divided by the price would need more digits than the arithmetic has, and 1e-400 echoes back as 0.0.
+MIN_NUMBER = Decimal(10) ** -12
 
 
 def number(value: Any, field: str, code: str, *, allow_zero: bool = False) -> Decimal | None:
-    """A positive (or, with allow_zero, non-negative) finite number below MAX_NUMBER, from a number or string."""
+    """A positive (or, with allow_zero, non-negative) number from MIN_NUMBER up to MAX_NUMBER, number or string."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
@@ -44,6 +47,8 @@ def number(value: Any, field: str, code: str, *, allow_zero: bool = False) -> De
         raise fail(code, f"{field} must be {kind} number, got {show(value)}")
     if result >= MAX_NUMBER:
         raise fail(code, f"{field} is {show(value)}, too large to trade; check the alert (the limit is 1e15)")
+    if 0 < result < MIN_NUMBER:
+        raise fail(code, f"{field} is {show(value)}, too small to trade; check the alert (the smallest is 1e-12)")
     return result
 
 

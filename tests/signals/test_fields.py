@@ -35,6 +35,12 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("price 1e30", {"price": "1e30"}, "invalid-price", "price"),
     ("takeProfit.limitPrice 1e30", {"price": 10, "takeProfit": {"limitPrice": 1e30}}, "invalid-take-profit-limit-price",
      "takeProfit.limitPrice"),
+    # numbers so small they are typos (and the order arithmetic cannot divide by them): a 400 as well
+    ("price 1e-400", {"price": "1e-400"}, "invalid-price", "price"),
+    ("price 1e-30 for dollars", {"price": "1e-30", "quantityType": "dollar_amount", "quantity": 1000},
+     "invalid-price", "price"),
+    ("quantity 1e-20", {"quantity": "0.00000000000000000001"}, "invalid-quantity", "quantity"),
+    ("stopLoss.percent 1e-13", {"stopLoss": {"percent": 1e-13}}, "invalid-stop-loss-percent", "stopLoss.percent"),
     # quantityType
     ("quantityType unknown", {"quantityType": "shares", "quantity": 1}, "invalid-quantity-type", "quantityType"),
     ("quantityType a number", {"quantityType": 3, "quantity": 1}, "invalid-quantity-type", "quantityType"),
