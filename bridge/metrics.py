@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 WEBHOOK_PREFIXES = ("/webhook/", "/trading/webhook/")
 OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidden", 405: "wrong-method",
-            413: "too-large", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
+            413: "too-large", 415: "compressed", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 # A healthy disk syncs in about a millisecond; the upper buckets are stalls a webhook's answer waited out.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

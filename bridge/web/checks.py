@@ -78,6 +78,19 @@ def check_rate(rates: RateLimiter, strategy: Strategy, name: str) -> None:
         )
 
 
+def check_encoding(content_encoding: str | None) -> None:
+    """415 for a compressed body: it is read as plain JSON text, and a small gzip can inflate to gigabytes."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    compressed = [c[:20] for c in codings if c != "identity"]
+    if compressed:
+        raise Refusal(
+            415,
+            "unsupported-content-encoding",
+            f"the body is compressed (Content-Encoding: {', '.join(compressed)}); send it uncompressed, "
+            'as JSON text such as {"ticker": "AMD", "action": "buy"}',
+        )
+
+
 def _clean_key(value: Any, source: str) -> str:
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_KEY_LENGTH or not text.isprintable():

@@ -27,6 +27,7 @@ from bridge.store.dedupe import Dedupe, Duplicate
 from bridge.web.auth import safe_headers, token_matches
 from bridge.web.checks import (
     Refusal,
+    check_encoding,
     check_fresh,
     check_rate,
     check_source,
@@ -181,6 +182,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
         intake.webhook = intake.webhook.changed(body=redact(body.decode("utf-8", errors="replace"), secrets))
         signed_id = _verify(strategy, request, body)
         check_rate(guards.rates, strategy, name)
+        check_encoding(request.headers.get("content-encoding"))
     except Refusal as refusal:
         if refusal.status == 401:
             _auth_failed(guards, client, config.server)

@@ -5,6 +5,7 @@ Also the admin API's guard and shape, and `/health`'s documented keys.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -122,6 +123,20 @@ def test_body_over_64_kib_is_413(daemon: E2EDaemon, framing: str) -> None:
 
     answer = refused(daemon, send, 413, "payload-too-large")
     assert set(answer) == {"success", "logId", "messageCode", "message"}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "gzip, identity"])
+def test_a_compressed_body_is_415_saying_to_send_it_uncompressed(daemon: E2EDaemon, encoding: str) -> None:
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    answer = refused(daemon, lambda: daemon.post(content=gzip.compress(json.dumps(VALID).encode()), headers=headers),
+                     415, "unsupported-content-encoding")  # fmt: skip
+    assert encoding.split(",")[0] in answer["message"] and "uncompressed" in answer["message"]
+
+
+def test_an_identity_content_encoding_is_no_compression(module_daemons: DaemonFactory) -> None:
+    daemon = module_daemons()
+    response = daemon.post(content=json.dumps(VALID).encode(), headers={"Content-Encoding": "Identity"})
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("prefix", ["/webhook", "/trading/webhook"])
