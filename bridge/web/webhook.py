@@ -172,6 +172,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if (left := guards.lockout.locked(client.shown)) is not None:
         return _locked_out(left)
     if request.method != "POST":  # the route takes every method so that this request is journaled too
+        if not known:  # else a stranger's GETs, journaled one by one, would never meet the lockout
+            _auth_failed(guards, client, config.server)
         return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
     if not known or strategy is None:
         _auth_failed(guards, client, config.server)

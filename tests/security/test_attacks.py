@@ -181,6 +181,23 @@ def test_rate_limit_then_lockout_after_repeated_bad_tokens(start_daemon: Callabl
     assert counts(daemon)[0] == 3
 
 
+def test_other_methods_with_a_wrong_token_count_toward_the_lockout(start_daemon: Callable[..., Daemon]) -> None:
+    # Before, only a POST counted: a stranger's GETs and DELETEs to any webhook-shaped URL were each journaled as a
+    # 405, without end, until the journal reached database_max_mb and every real alert was answered 503.
+    daemon = start_daemon({"sq": strategy()}, server="  auth_failure_limit: 5\n  auth_lockout: 300\n")
+    right = [httpx.request(method, daemon.url).status_code for method in ("GET", "HEAD", "PUT") * 4]
+    assert right == [405] * 12, "the right URL with the wrong method is no failed authentication"
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    unknown = f"{daemon.base}/trading/webhook/nosuch/{TOKEN}"
+    methods = ("GET", "HEAD", "DELETE", "OPTIONS", "PATCH") * 2
+    guesses = [httpx.request(method, (wrong, unknown)[n % 2]).status_code for n, method in enumerate(methods)]
+    assert guesses == [405] * 5 + [429] * 5, "the fifth failure within a minute starts the lockout"
+    assert daemon.post(BUY).status_code == 429
+    journaled = [r[0] for r in rows(daemon.db, "SELECT status_code FROM webhooks")]
+    assert journaled == [405] * 17
+    assert counts(daemon)[0] == 0
+
+
 def test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set(start_daemon: Callable[..., Daemon]) -> None:
     from tests.conftest import free_port
 
