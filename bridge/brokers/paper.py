@@ -230,7 +230,7 @@ class PaperBroker:
         prices = [p for p in (request.limit_price, request.stop_price, request.reference_price) if p is not None]
         if not prices:
             return False  # its price is the last one seen: the exact path looks it up
-        cash, shorts, working = self.store.conn.execute(
+        cash, shorts, working, last = self.store.conn.execute(
             "SELECT (SELECT cash FROM paper_accounts WHERE broker = :broker),"
             " (SELECT COALESCE(SUM(CAST(p.quantity AS REAL) * COALESCE(NULLIF(CAST(q.price AS REAL), 0),"
             "  NULLIF(CAST(p.avg_price AS REAL), 0), 0)), 0) FROM paper_positions p LEFT JOIN paper_prices q"
@@ -240,9 +240,13 @@ class PaperBroker:
             "  COALESCE(CAST(q.price AS REAL), 0))), 0) FROM paper_orders o INDEXED BY paper_orders_working"
             "  LEFT JOIN paper_prices q ON q.broker = o.broker AND q.symbol = o.symbol WHERE o.broker = :broker"
             "  AND o.status IN ('open', 'partially_filled', 'held') AND o.parent_client_order_id IS NULL"
-            "  AND (o.expires_at IS NULL OR o.expires_at > :now))",
-            {"broker": self.name, "now": iso(self.clock())},
+            "  AND (o.expires_at IS NULL OR o.expires_at > :now)),"
+            " (SELECT price FROM paper_prices WHERE broker = :broker AND symbol = :symbol)",
+            {"broker": self.name, "now": iso(self.clock()), "symbol": request.symbol},
         ).fetchone()
+        if request.reference_price is None and last is not None:
+            # Without a signal price it meets the last one seen: a buy stop (a sell limit) far below it fills there.
+            prices.append(Decimal(last))
         least = float(self.options.cash if cash is None else cash) + 2 * float(shorts) - float(working)  # shorts < 0
         return float(request.quantity * max(prices)) <= least - max(0.01, abs(least) * 1e-6)
 

@@ -233,6 +233,19 @@ async def test_positions_and_working_orders_hold_buying_power_and_closing_needs_
     assert (account.cash, account.buying_power, await broker.fetch_positions()) == (Decimal(1000), Decimal(1000), [])
 
 
+@pytest.mark.parametrize(("side", "kind", "field"), [("buy", "stop", "stop_price"), ("sell", "limit", "limit_price")])
+async def test_an_order_without_a_signal_price_is_counted_at_the_last_price_it_fills_at(
+    fresh_store: Store, side: str, kind: str, field: str
+) -> None:
+    """A buy stop (a sell limit) at 10 with the market at 1000 fills at once at 1000: it costs what that fill does."""
+    broker = await _broker(fresh_store)
+    await broker.observe_price("SQ", Decimal(1000))
+    order = _req("big", side=side, qty="150", price=None, type=kind, **{field: Decimal(10)})
+    with pytest.raises(OrderRejected, match=rf"the {side} of 150 SQ at 1000 costs 150000\.00"):
+        await broker.create_order(order)
+    assert ((await broker.fetch_account()).cash, await broker.fetch_positions()) == (Decimal(100000), [])
+
+
 async def test_a_resend_of_an_order_the_book_holds_is_a_duplicate_even_when_it_could_not_be_paid_again(
     fresh_store: Store,
 ) -> None:
