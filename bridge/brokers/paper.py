@@ -205,7 +205,10 @@ class PaperBroker:
         symbol, side = request.symbol, request.side
         opens = rules.opening(self._held(symbol), side, request.quantity, closed.get((symbol, side), Decimal(0)))
         known = request.reference_price if request.reference_price is not None else self._last_price(symbol)
-        price = rules.cost_price(side, request.type, request.limit_price, request.stop_price, known)
+        stop = request.stop_price
+        if request.type == "trailing_stop" and known is not None:  # a buy's fills once the price rose by its trail
+            stop = rules.trail_stop(side, known, request.trail_amount, request.trail_percent)
+        price = rules.cost_price(side, request.type, request.limit_price, stop, known)
         if opens <= 0 or price is None:
             return
         account = self._account(committed)
@@ -228,8 +231,8 @@ class PaperBroker:
         so SQLite's float sums bound the buying power from below; near that bound the exact sums decide.
         """
         prices = [p for p in (request.limit_price, request.stop_price, request.reference_price) if p is not None]
-        if not prices:
-            return False  # its price is the last one seen: the exact path looks it up
+        if not prices or request.type == "trailing_stop":
+            return False  # its price is the last one seen, or a buy's its trail above: the exact path counts it
         cash, shorts, working, last = self.store.conn.execute(
             "SELECT (SELECT cash FROM paper_accounts WHERE broker = :broker),"
             " (SELECT COALESCE(SUM(CAST(p.quantity AS REAL) * COALESCE(NULLIF(CAST(q.price AS REAL), 0),"

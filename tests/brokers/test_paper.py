@@ -246,6 +246,23 @@ async def test_an_order_without_a_signal_price_is_counted_at_the_last_price_it_f
     assert ((await broker.fetch_account()).cash, await broker.fetch_positions()) == (Decimal(100000), [])
 
 
+@pytest.mark.parametrize(
+    "trail", [{"trail_amount": Decimal(5)}, {"trail_percent": Decimal(5)}], ids=["amount", "percent"]
+)
+async def test_a_buy_trailing_stop_is_counted_at_its_stop_above_the_market(
+    fresh_store: Store, trail: dict[str, Decimal]
+) -> None:
+    """With the market at 100 and a trail of 5 (5%) it fills at 105 or more, never at 100."""
+    broker = await _broker(fresh_store, cash="10000")
+    with pytest.raises(OrderRejected, match=r"the buy of 100 SQ at 105 costs 10500\.00"):
+        await broker.create_order(_req("trail", qty="100", price="100", type="trailing_stop", **trail))
+    fits = await broker.create_order(_req("fits", qty="95", price="100", type="trailing_stop", **trail))
+    assert fits.status == "open"
+    await broker.observe_price("SQ", Decimal(105))
+    account = await broker.fetch_account()
+    assert ((await broker.fetch_order("fits")).status, account.cash) == ("filled", Decimal(25))  # 10000 - 95 * 105
+
+
 async def test_a_resend_of_an_order_the_book_holds_is_a_duplicate_even_when_it_could_not_be_paid_again(
     fresh_store: Store,
 ) -> None:
