@@ -387,6 +387,8 @@ class PaperBroker:
         if request.reduce_only:  # as at a venue: it closes what is held, and is refused when nothing is
             quantity = min(quantity, self._closable(request.symbol, request.side))
             if quantity <= 0:
+                if self._row(request.client_order_id) is not None:  # a resend of the exit that closed it: say so
+                    raise DuplicateClientOrderId(f"client order id {request.client_order_id} already used")
                 raise OrderRejected(f"reduce-only {request.side} of {request.symbol}: no position to close")
         with nullcontext() if conn.in_transaction else transaction(conn):
             broker_order_id = self._insert(request, request.side, quantity, None, "filled", now,

@@ -273,6 +273,17 @@ async def test_a_resend_of_an_order_the_book_holds_is_a_duplicate_even_when_it_c
         await broker.create_order(_req("all", qty="10", price="100"))
 
 
+async def test_a_resend_of_an_exit_that_closed_the_position_is_a_duplicate_not_a_refusal(fresh_store: Store) -> None:
+    """Its resend after a crash is adopted as filled; refused for want of a position, it was journaled rejected."""
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("entry", qty="10", price="100"))
+    exit_order = _req("exit", side="sell", qty="10", price="101", reduce_only=True)
+    assert (await broker.create_order(exit_order)).status == "filled"
+    with pytest.raises(DuplicateClientOrderId):
+        await broker.create_order(exit_order)
+    assert ((await broker.fetch_order("exit")).status, await broker.fetch_positions()) == ("filled", [])
+
+
 async def test_unknown_order_and_bad_quantity(fresh_store: Store) -> None:
     broker = await _broker(fresh_store)
     with pytest.raises(OrderNotFound):
