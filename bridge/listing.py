@@ -14,7 +14,7 @@ from bridge.config.load import LoadedConfig
 from bridge.runtime import build_runtime
 from bridge.store import journal
 from bridge.store.db import Store, open_readonly, utcnow
-from bridge.web.api import NUMERIC, broker_positions, number, present
+from bridge.web.api import NUMERIC, held_positions, number, present
 
 COLUMNS = {
     "signals": ["received_at", "id", "strategy", "ticker", "action", "sentiment", "state", "decision"],
@@ -78,16 +78,12 @@ async def _positions(loaded: LoadedConfig, exact: bool = False) -> list[dict[str
     runtime = await build_runtime(loaded, store)
     try:
         rows: list[dict[str, Any]] = []
-        for name, slot in runtime.brokers.items():
-            if slot.broker is None or not slot.healthy:
-                rows.append({"broker": name, "symbol": None, "quantity": None, "avg_price": None, "error": slot.error})
-                continue
-            held, error = await broker_positions(slot.broker, loaded.secrets())
-            if error is not None:
-                rows.append({"broker": name, "symbol": None, "quantity": None, "avg_price": None, "error": error})
-            for p in held:
-                rows.append({"broker": name, "symbol": p.symbol, "quantity": _number(p.quantity, exact),
-                             "avg_price": _number(p.avg_price, exact)})  # fmt: skip
+        for name, held in await held_positions(runtime.brokers, loaded.secrets()):
+            if isinstance(held, str):
+                rows.append({"broker": name, "symbol": None, "quantity": None, "avg_price": None, "error": held})
+            else:
+                rows.append({"broker": name, "symbol": held.symbol, "quantity": _number(held.quantity, exact),
+                             "avg_price": _number(held.avg_price, exact)})  # fmt: skip
         return rows
     finally:
         await runtime.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from bridge.brokers.base import Broker
 from bridge.config.secrets import redact
 from bridge.models import Position
+from bridge.runtime import BrokerSlot
 from bridge.service import Bridge
 from bridge.store import journal
 from bridge.web.auth import bearer_matches
@@ -49,6 +50,24 @@ async def broker_positions(broker: Broker, secrets: Sequence[str]) -> tuple[list
         return [], redact(f"cannot read positions: {why}", secrets)
 
 
+async def held_positions(slots: Mapping[str, BrokerSlot], secrets: Sequence[str]) -> list[tuple[str, Position | str]]:
+    """Every broker's positions as (broker, position), and (broker, why) for one that cannot list them now.
+
+    Never raises: a broker that is down or failing is a row saying so, not a missing broker (which would read as
+    flat) nor an error hiding the others.
+    """
+    rows: list[tuple[str, Position | str]] = []
+    for name, slot in slots.items():
+        if slot.broker is None or not slot.healthy:
+            rows.append((name, slot.error or "unavailable"))
+            continue
+        held, error = await broker_positions(slot.broker, secrets)
+        if error is not None:
+            rows.append((name, error))
+        rows.extend((name, p) for p in held)
+    return rows
+
+
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "100")
     if not (raw.isascii() and raw.isdigit()):  # not isdigit() alone: '²' passes it, and int() refuses it
@@ -80,15 +99,15 @@ async def journal_list(request: Request) -> JSONResponse:
 
 
 async def positions(request: Request) -> JSONResponse:
-    """`GET /api/positions`: what each healthy broker holds now."""
+    """`GET /api/positions`: what each broker holds now; one that cannot say gets a row with `error` instead."""
     bridge: Bridge = request.app.state.bridge
     if (denied := _denied(bridge, request)) is not None:
         return denied
     items: list[dict[str, Any]] = []
-    for name, slot in bridge.runtime.brokers.items():
-        if slot.broker is None or not slot.healthy:
-            continue
-        for p in await slot.broker.fetch_positions():
-            items.append({"broker": name, "symbol": p.symbol, "quantity": number(str(p.quantity)),
-                          "avg_price": number(None if p.avg_price is None else str(p.avg_price))})  # fmt: skip
+    for name, held in await held_positions(bridge.runtime.brokers, bridge.loaded.secrets()):
+        if isinstance(held, str):
+            items.append({"broker": name, "symbol": None, "quantity": None, "avg_price": None, "error": held})
+        else:
+            items.append({"broker": name, "symbol": held.symbol, "quantity": number(str(held.quantity)),
+                          "avg_price": number(None if held.avg_price is None else str(held.avg_price))})  # fmt: skip
     return JSONResponse(items[: _limit(request)])

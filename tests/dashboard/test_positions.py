@@ -82,3 +82,17 @@ def test_the_positions_table_says_why_a_broker_is_missing(tmp_path: Path, capsys
     assert lines[0].split() == ["broker", "symbol", "quantity", "avg_price", "error"]
     assert lines[1].split() == ["paper", "AMD", "1", "100"]
     assert lines[2].startswith("down") and "cannot read positions: TemporaryBrokerError: 503" in lines[2]
+
+
+async def test_api_positions_lists_the_other_brokers_while_one_cannot_list_its_own(
+    running: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    r = await running(two_brokers())
+    assert (await r.post(action="buy")).status_code == 200
+    await r.settled()
+    answer = await r.client.get("/api/positions", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert answer.status_code == 200, "a JSON array, not a 500 because one venue is down"
+    rows = answer.json()
+    assert {"broker": "paper", "symbol": "AMD", "quantity": 1, "avg_price": 100} in rows
+    [down] = [row for row in rows if row["broker"] == "down"]
+    assert down["symbol"] is None and "503 Service Unavailable" in down["error"]
