@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.brokers.test_registry import ROOT
+from tests.brokers.test_registry import ROOT, run_cli
 from tests.conftest import ADMIN, TOKEN, Daemon, free_port
 
 
@@ -38,6 +39,12 @@ def test_a_copied_template_receives_the_order_of_a_signal_sent_over_http(tmp_pat
         assert order["broker_order_id"] == "mem-1"  # the template's book numbered it
         # /api/positions asks the broker itself: the order is in the template's in-memory book.
         assert daemon.api("positions") == [{"broker": "mine", "symbol": "SQ", "quantity": 3, "avg_price": None}]
+        # `bridge positions` connects to each broker itself: the template's book there is a new, empty one, as the
+        # tutorial's last step says (it sends the reader to the daemon's own positions instead).
+        listed = run_cli("positions", "--config", str(config), "--json", cwd=tmp_path)
+        assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed.stderr
+        step = (ROOT / "docs" / "writing-a-broker-plugin.md").read_text().split("## 5.", 1)[1].split("\n## ", 1)[0]
+        assert "/api/positions" in step and "`bridge positions` shows `mine SQ" not in step
 
         too_big = daemon.post({"ticker": "AMD", "action": "buy", "price": 100, "quantity": 60})
         refused = daemon.wait_final(too_big.json()["id"])
