@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,18 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} rows: give 1 or more")
     return value
+
+
+def _since(text: str) -> datetime | None:
+    """An argparse type: `--since` as an ISO time or an age, else a usage error that shows both forms."""
+    from bridge.listing import parse_since
+
+    try:
+        return parse_since(text)
+    except (ValueError, OverflowError):  # not ISO; or an age too long to subtract (99999999d)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an ISO time (2026-01-31 or 2026-01-31T14:00Z) nor an age such as 90m, 2h, 3d"
+        ) from None
 
 
 def _config_path(given: str | None) -> Path | None:
@@ -135,7 +148,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Re-run journaled signals against fresh paper brokers under a config and print what would happen."""
     import asyncio
 
-    from bridge.listing import parse_since, render_table
+    from bridge.listing import render_table
     from bridge.replay import replay
 
     loaded = _load(args.config)
@@ -145,7 +158,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             end = "\n" if done == total else ""
             print(f"\rreplaying signal {done}/{total}", end=end, file=sys.stderr, flush=True)
 
-    result = asyncio.run(replay(loaded, parse_since(args.since), args.strategy, progress))
+    result = asyncio.run(replay(loaded, args.since, args.strategy, progress))
     if args.json:
         print(json.dumps(result.as_json(), indent=2, default=str))
         return 0
@@ -236,7 +249,9 @@ def parser() -> argparse.ArgumentParser:
             lister.add_argument("--follow", "-f", action="store_true", help="keep printing signals as they change")
     replayer = sub.add_parser("replay", help="re-run journaled signals on paper under a (changed) config")
     replayer.add_argument("--config", required=True)
-    replayer.add_argument("--since", help="ISO time (2026-01-31 or 2026-01-31T14:00Z) or an age such as 2h, 3d")
+    replayer.add_argument(
+        "--since", type=_since, help="ISO time (2026-01-31 or 2026-01-31T14:00Z) or an age such as 2h, 3d"
+    )
     replayer.add_argument("--strategy", help="only this strategy's signals")
     replayer.add_argument("--json", action="store_true")
     replayer.set_defaults(func=cmd_replay)

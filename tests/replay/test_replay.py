@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bridge.cli import main
+from tests.conftest import write_config
+
 
 def bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd,
@@ -59,3 +64,14 @@ def test_replay_prints_tables_and_progress_and_filters_by_strategy(make_daemon: 
     assert "buy while flat: opened long 1" in shown.stdout and "pnl" in shown.stdout
     none = bridge("replay", "--config", str(daemon.config), "--strategy", "other", "--json", cwd=tmp_path)
     assert json.loads(none.stdout)["orders"] == []
+
+
+def test_a_since_that_is_neither_a_time_nor_an_age_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", "--config", str(config), "--since", "yesterday"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "--since" in error and "'yesterday'" in error and "2h" in error and "2026-01-31" in error
