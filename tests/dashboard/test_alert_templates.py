@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bridge.config.schema import Subscription
 from bridge.signals.parse import decode_body, parse_payload
+from bridge.signals.resolve import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 # What TradingView / TrendSpider put in place of each placeholder on a typical fill.
@@ -64,3 +67,15 @@ def test_strategy_template_carries_the_order_variables() -> None:
 def test_readme_links_the_exposure_guide_and_templates() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "docs/exposure.md" in readme and "examples/alerts" in readme
+
+
+@pytest.mark.parametrize("block", [b for b in _doc_blocks() if "{{strategy.order.action}}" in b])
+def test_each_strategy_template_in_the_guide_follows_a_scale_out_and_keeps_the_rest(block: str) -> None:
+    # The strategy held long 3 and sold 2 of them: TradingView fills in a sell of 2 with market_position long.
+    fill = {"{{strategy.order.action}}": "sell", "{{strategy.market_position}}": "long",
+            "{{strategy.order.contracts}}": "2"}  # fmt: skip
+    for placeholder, value in fill.items():
+        block = block.replace(placeholder, value)
+    signal, _, _ = parse_payload(decode_body(_substitute(block).encode()))
+    plan = resolve(signal, Decimal(3), [], Subscription(broker="paper"))
+    assert [(leg.side, leg.quantity) for leg in plan.legs] == [("sell", 2)], plan.decision
