@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,8 @@ import pytest
 from bridge.web.signing import sign
 from tests.conftest import ADMIN, TOKEN, Daemon
 from tests.security.conftest import RELAXED, rows, strategy
+
+EXPOSURE = Path(__file__).resolve().parents[2] / "docs" / "exposure.md"
 
 TV_TOKEN = "tok-tv-" + "0123456789abcdef"
 SIGNED_TOKEN = "tok-signed-" + "0123456789abcdef"
@@ -153,6 +156,11 @@ def test_behind_a_trusted_proxy_only_the_hop_our_proxy_added_counts(start_daemon
     stored = rows(daemon.db, "SELECT remote_addr, status_code FROM webhooks ORDER BY received_at")
     assert [tuple(r) for r in stored] == [(TV, 200), (TV, 200), (ATTACKER, 403), ("127.0.0.1", 403),
                                           ("garbage", 403)]  # fmt: skip
+    # Where docs/exposure.md sends a user puzzled by a 403: a refused request makes no signal, only a webhook row.
+    assert {w["remote_addr"] for w in daemon.api("webhooks") if w["status_code"] == 403} == {ATTACKER, "127.0.0.1",
+                                                                                           "garbage"}  # fmt: skip
+    advice = EXPOSURE.read_text().split("If a request got 403 unexpectedly", 1)[1].split("\n\n", 1)[0]
+    assert "/api/webhooks" in advice and "bridge signals" not in advice
 
 
 def test_rate_limit_then_lockout_after_repeated_bad_tokens(start_daemon: Callable[..., Daemon]) -> None:
