@@ -43,10 +43,13 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(
-        {"success": False, "messageCode": "post-required", "message": "Webhooks must be sent with POST."},
-        status_code=405,
-    )
+    # Webhook URLs take every method (their handler answers 405 itself): this is another endpoint, and
+    # "send it with POST" would be the wrong advice for /health or /metrics.
+    allow = str((getattr(exc, "headers", None) or {}).get("Allow", ""))
+    code = "post-required" if allow == "POST" else "method-not-allowed"
+    message = f"{request.url.path} takes {allow}." if allow else "This endpoint does not take that method."
+    return JSONResponse({"success": False, "messageCode": code, "message": message}, status_code=405,
+                        headers={"Allow": allow} if allow else None)  # fmt: skip
 
 
 def _reload_on_sighup(bridge: Bridge) -> bool:

@@ -147,6 +147,17 @@ def test_get_on_the_webhook_url_is_405(daemon: E2EDaemon, prefix: str) -> None:
     refused(daemon, lambda: daemon.client.get(url), 405, "post-required")
 
 
+@pytest.mark.parametrize(("method", "path", "allowed"), [("POST", "/health", "GET"), ("PUT", "/metrics", "GET"),
+                                                          ("DELETE", "/api/signals", "GET")])  # fmt: skip
+def test_a_wrong_method_elsewhere_names_the_method_that_endpoint_takes(daemon: E2EDaemon, method: str, path: str,
+                                                                      allowed: str) -> None:  # fmt: skip
+    response = daemon.client.request(method, f"{daemon.base}{path}")
+    assert response.status_code == 405
+    assert allowed in response.headers["allow"]
+    body = response.json()
+    assert body["success"] is False and allowed in body["message"] and "Webhooks" not in body["message"]
+
+
 def test_health_has_the_documented_keys_and_no_secret(daemon: E2EDaemon) -> None:
     response = daemon.client.get(f"{daemon.base}/health")  # no Authorization header: health is public
     assert response.status_code == 200
