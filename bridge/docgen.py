@@ -81,8 +81,9 @@ def render_signals() -> str:
     lines += [
         'A key sent twice in one object (`{"action": "buy", "action": "sell"}`) is refused with `invalid-payload`:',
         "JSON readers differ on which of the two counts. Field names are case-sensitive: a name that differs from",
-        "one above only in letter case, spaces, `_` or `-` (`StopLoss`, `Quantity`, `stop-loss`) is refused with",
-        "`invalid-payload` rather than ignored, so an alert never trades without the stop loss or size it meant.",
+        "one above only in letter case, spaces, `_` or `-` (`StopLoss`, `Quantity`, or `stop-loss` for `stopLoss`)",
+        "is refused with `invalid-payload` rather than ignored, so an alert never trades without the stop loss or",
+        "size it meant.",
         f"Objects and arrays nested more than {MAX_DEPTH} levels deep (the body's own level included) are refused",
         "with `invalid-payload`. A price, quantity or amount below 1e-12 or from 1e15 up is refused as a typo with",
         "its field's code (`invalid-price`, `invalid-quantity`, ...).",
