@@ -16,6 +16,7 @@ from bridge.heap import freeze_startup_objects
 from bridge.intake.process import IntakeSpec
 from bridge.intake.wire import APP_SOCKET
 from bridge.logs import setup_logging, write_directly
+from bridge.store.daemonlock import sole_daemon
 from bridge.web.app import build_app
 from bridge.web.control import listen_sockets
 
@@ -37,6 +38,12 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
     port = port or server_cfg.port
     if port == server_cfg.admin_port:  # the config refuses this; `--port` must not bring it back
         raise ConfigError([f"--port {port} is server.admin_port: the admin API needs a port of its own; pick another"])
+    with sole_daemon(loaded.database_path()):  # before anything reads the journal: a second daemon stops here
+        return _serve(loaded, host, port, reveal)
+
+
+def _serve(loaded: LoadedConfig, host: str, port: int, reveal: str | None) -> int:
+    server_cfg = loaded.config.server
     setup_logging([s for s in loaded.secrets() if s != reveal])
     source = loaded.path or "built-in demo config (paper broker)"
     print(f"trade-bridge serving {source} on http://{host}:{port}", flush=True)

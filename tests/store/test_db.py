@@ -17,6 +17,7 @@ from bridge.store import upkeep
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.db import Store, connect, iso, transaction
 from bridge.store.migrations import MIGRATIONS, JournalTooNew, migrate
+from tests.conftest import Daemon, free_port
 
 
 async def test_pragmas_are_wal_full_and_an_explicit_busy_timeout(fresh_store: Store) -> None:
@@ -195,3 +196,16 @@ def test_a_daemon_that_never_started_exits_with_a_failure_status(make_daemon: An
     with pytest.raises(RuntimeError, match="daemon exited"):
         daemon.start()
     assert daemon.process is not None and daemon.process.wait(timeout=10) == 3
+
+
+def test_a_second_daemon_on_the_same_journal_stops_before_it_reads_it(make_daemon: Any) -> None:
+    """Both would recover, poll and cancel the same orders: the demo left running, or a manual start beside systemd."""
+    first = make_daemon()
+    second = Daemon(config=first.config, port=free_port())
+    with pytest.raises(RuntimeError, match="daemon exited"):
+        second.start()
+    assert first.process is not None
+    assert (f"another bridge daemon (pid {first.process.pid}) is serving the journal {first.db}: stop it first"
+            in second.output())  # fmt: skip
+    assert second.process is not None and second.process.wait(timeout=10) == 1
+    assert first.post({"ticker": "SQ", "action": "buy", "price": 10}).status_code == 200  # the first serves on
