@@ -42,8 +42,26 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
         return _serve(loaded, host, port, reveal)
 
 
+def _check_ports(host: str, port: int, admin_port: int | None) -> None:
+    """Stop with the fix when a port is taken; uvicorn would say so only after start-up ran on the journal."""
+    wanted = [(host, port, "--port or server.port")]
+    if admin_port is not None:
+        wanted.append(("127.0.0.1", admin_port, "server.admin_port"))
+    for address, number, setting in wanted:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            with socket.create_server((address, number), family=family):  # SO_REUSEADDR, as uvicorn binds
+                pass
+        except OSError as exc:
+            raise SystemExit(
+                f"cannot listen on {address}:{number}: {exc.strerror or exc} (is another bridge daemon or another "
+                f"program using it?): stop it, or choose another port with {setting}"
+            ) from None
+
+
 def _serve(loaded: LoadedConfig, host: str, port: int, reveal: str | None) -> int:
     server_cfg = loaded.config.server
+    _check_ports(host, port, server_cfg.admin_port)
     setup_logging([s for s in loaded.secrets() if s != reveal])
     source = loaded.path or "built-in demo config (paper broker)"
     print(f"trade-bridge serving {source} on http://{host}:{port}", flush=True)

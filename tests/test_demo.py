@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -102,3 +103,14 @@ def test_empty_listings_say_what_is_empty() -> None:
 
     assert render_table("signals", []) == "no signals yet"
     assert render_table("positions", []) == "no open positions"  # also after trades that ended flat
+
+
+def test_a_port_already_in_use_is_named_with_the_fix_before_anything_starts(tmp_path: Path) -> None:
+    """Another program (or a daemon left running) holds the port: say which setting moves it, touch no journal."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = _bridge("run", "--port", str(port), cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "choose another port with --port or server.port" in done.stderr
+    assert not (tmp_path / "bridge.db").exists()  # start-up (recovery, jobs) never ran
