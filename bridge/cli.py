@@ -73,12 +73,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.starter import demo_config, new_token
 
     path = _config_path(args.config)
-    if path is None:
-        token = new_token()
-        print("no config file found: serving the built-in demo (paper broker, strategy `demo`)")
-        print("this demo token is shown once; run `bridge init` to write a config.yaml of your own")
-        return daemon.run(demo_config(token), args.host, args.port, reveal=token)
-    return daemon.run(load_config(path), args.host, args.port)
+    try:
+        if path is None:
+            token = new_token()
+            print("no config file found: serving the built-in demo (paper broker, strategy `demo`)")
+            print("this demo token is shown once; run `bridge init` to write a config.yaml of your own")
+            return daemon.run(demo_config(token), args.host, args.port, reveal=token)
+        return daemon.run(load_config(path), args.host, args.port)
+    except KeyboardInterrupt:  # Ctrl+C: uvicorn has shut down cleanly, then raises the signal again for its caller
+        return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -105,6 +105,27 @@ def test_empty_listings_say_what_is_empty() -> None:
     assert render_table("positions", []) == "no open positions"  # also after trades that ended flat
 
 
+def _start_demo(cwd: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "bridge", "run", "--port", str(port)], cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, env={**_env(), "PYTHONUNBUFFERED": "1"})  # fmt: skip
+
+
+def test_ctrl_c_stops_the_daemon_cleanly_without_a_traceback(tmp_path: Path) -> None:
+    """The first thing a new user does with the demo, once it answered, is press Ctrl+C in its terminal."""
+    port, log = free_port(), tmp_path / "demo.log"
+    process = _start_demo(tmp_path, port, log)
+    try:
+        assert _post_until_up(_demo_url(log, process, port), {"ticker": "AMD", "action": "buy"}).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=15)
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert "Application shutdown complete" in output
+    assert code == 0
+
+
 def test_a_port_already_in_use_is_named_with_the_fix_before_anything_starts(tmp_path: Path) -> None:
     """Another program (or a daemon left running) holds the port: say which setting moves it, touch no journal."""
     with socket.create_server(("127.0.0.1", 0)) as taken:
