@@ -54,14 +54,14 @@ def _load(given: str | None) -> LoadedConfig:
     return load_config(path)
 
 
-def _load_or_demo(given: str | None) -> LoadedConfig:
+def _load_or_demo(given: str | None, doing: str = "listing") -> LoadedConfig:
     """The config, or with none the built-in demo's, once the demo has left its journal here."""
     if _config_path(given) is None:
         from bridge.starter import demo_config, new_token
 
-        demo = demo_config(new_token())  # its token is neither shown nor used: a listing only reads
-        if demo.database_path().exists():  # else nothing to list: never create a journal to read it
-            print(f"no config file found: listing the built-in demo's journal ({demo.database_path()})",
+        demo = demo_config(new_token())  # its token is neither shown nor used: these commands never post a webhook
+        if demo.database_path().exists():  # else no demo to act on: never create a journal for it
+            print(f"no config file found: {doing} the built-in demo's journal ({demo.database_path()})",
                   file=sys.stderr)  # fmt: skip
             return demo
     return _load(given)
@@ -178,7 +178,8 @@ def cmd_halt(args: argparse.Namespace) -> int:
     """Halt or resume trading (the kill switch)."""
     from bridge.control import switch
 
-    code, message = switch(_load(args.config), args.halted, getattr(args, "reason", None))
+    loaded = _load_or_demo(args.config, "halting" if args.halted else "resuming")
+    code, message = switch(loaded, args.halted, getattr(args, "reason", None))
     print(message, file=sys.stderr if code else sys.stdout)
     return code
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -111,6 +112,17 @@ def _start_demo(cwd: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
                                 stderr=subprocess.STDOUT, env={**_env(), "PYTHONUNBUFFERED": "1"})  # fmt: skip
 
 
+def _decided(ids: list[str], cwd: Path) -> dict[str, dict[str, Any]]:
+    """The signals' rows once each is decided, as `bridge signals --json` lists them."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = {row["id"]: row for row in json.loads(_bridge("signals", "--json", cwd=cwd).stdout)}
+        if all(rows.get(i, {}).get("state") not in (None, "received", "processing") for i in ids):
+            return rows
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.1)
+
+
 def test_ctrl_c_stops_the_daemon_cleanly_without_a_traceback(tmp_path: Path) -> None:
     """The first thing a new user does with the demo, once it answered, is press Ctrl+C in its terminal."""
     port, log = free_port(), tmp_path / "demo.log"
@@ -124,6 +136,29 @@ def test_ctrl_c_stops_the_daemon_cleanly_without_a_traceback(tmp_path: Path) -> 
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert "Application shutdown complete" in output
     assert code == 0
+
+
+def test_halt_and_resume_without_a_config_act_on_the_running_demo(tmp_path: Path) -> None:
+    """The kill switch is tried on the demo too: it must not ask for a config the demo does not have."""
+    port, log = free_port(), tmp_path / "demo.log"
+    process = _start_demo(tmp_path, port, log)
+    try:
+        url = _demo_url(log, process, port)
+        assert _post_until_up(url, {"ticker": "AMD", "action": "buy", "price": 100}).status_code == 200
+        halted = _bridge("halt", "--reason", "trying it", cwd=tmp_path)
+        assert halted.returncode == 0, halted.stderr
+        assert "halting the built-in demo's journal" in halted.stderr
+        refused = httpx.post(url, json={"ticker": "AMD", "action": "sell", "price": 101}, timeout=10).json()["id"]
+        resumed = _bridge("resume", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        traded = httpx.post(url, json={"ticker": "MU", "action": "buy", "price": 50}, timeout=10).json()["id"]
+        rows = _decided([refused, traded], tmp_path)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert rows[refused]["state"] == "rejected", rows[refused]
+    assert "trading is halted (trying it)" in rows[refused]["decision"]
+    assert rows[traded]["state"] == "executed", rows[traded]
 
 
 def test_a_port_already_in_use_is_named_with_the_fix_before_anything_starts(tmp_path: Path) -> None:
