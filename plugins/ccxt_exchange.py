@@ -46,7 +46,6 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.brokers.base import BrokerContext, Capabilities
@@ -61,11 +60,15 @@ from bridge.errors import (
 )
 from bridge.models import Account, Order, OrderRequest, OrderStatus, OrderType, Position
 
-try:
+try:  # aiohttp too: ccxt brings it, so without the extra it is the first import to fail
+    import aiohttp
     import ccxt
     import ccxt.async_support as ccxt_async
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError("the ccxt_exchange plugin needs ccxt: pip install 'trade-bridge[ccxt]'") from exc
+    raise ImportError(
+        "the ccxt_exchange plugin needs ccxt: pip install -e '.[ccxt]' in the bridge's directory "
+        "(or pip install 'trade-bridge[ccxt]')"
+    ) from exc
 
 __version__ = f"0.1.0 (ccxt {ccxt.__version__})"
 

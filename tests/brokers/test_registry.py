@@ -169,6 +169,18 @@ def test_plugin_dirs_are_relative_to_the_config_and_end_with_the_projects_own(tm
     assert plugin_dirs([str(PROJECT_PLUGINS)], tmp_path) == [PROJECT_PLUGINS]  # listed once
 
 
+def test_the_ccxt_plugin_without_its_extra_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain `pip install -e .` has no ccxt (nor its aiohttp): `bridge plugins` must name the fix, not a module."""
+    for module in ("aiohttp", "ccxt", "ccxt.async_support"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    copy = tmp_path / "ccxt_exchange.py"  # another path: a copy imported earlier in this process is not reused
+    copy.write_text((PROJECT_PLUGINS / "ccxt_exchange.py").read_text())
+    (info,) = [i for i in discover([tmp_path]) if i.source == "plugin dir"]
+    assert "the ccxt_exchange plugin needs ccxt: pip install -e '.[ccxt]'" in (info.error or "")
+
+
 def test_discover_lists_every_source_with_errors_and_shadowing(tmp_path: Path) -> None:
     write_plugin(tmp_path, "good", version="0.9")
     broken = write_plugin(tmp_path, "broken", extra="import no_such_dependency_xyz\n")
