@@ -189,7 +189,10 @@ class Reloader:
             return self._failed(trigger, exc.lines)
         if loaded.sha256 == old.loaded.sha256:
             # Unchanged: nothing to do; after a failed edit was undone, the running config is the file again.
-            return self.status if self.status.ok else ReloadStatus(True, self.clock(), None, trigger, "file restored")
+            if self.status.ok:
+                return self.status
+            log.info("config file restored (%s): serving it again", trigger)  # the log's last word was the failure
+            return ReloadStatus(True, self.clock(), None, trigger, "file restored")
         restart = _restart_only(old.loaded, loaded)
         if restart:
             return self._failed(trigger, restart)

@@ -86,6 +86,8 @@ def test_an_invalid_edit_keeps_the_old_config_serving_and_reports_the_error_in_h
     assert status_of(daemon.url) == 200, "the old config keeps serving"
     daemon.config.write_text(good)
     wait_for("/health reports the file restored", lambda: last_reload(daemon)["ok"] is True, daemon)
+    # Whoever watches the log saw the failure, so the log says the fix took too.
+    daemon.wait_output("config file restored (file change): serving it again")
 
 
 class Load:
