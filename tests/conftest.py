@@ -143,7 +143,12 @@ class Daemon:
         raise AssertionError(f"signal {signal_id} did not finish: {self.output()[-2000:]}")
 
     def positions(self) -> dict[str, float]:
-        return {p["symbol"]: p["quantity"] for p in self.api("positions")}
+        """Symbol -> quantity of the positions held (a broker that cannot answer gives an error row: left out)."""
+        return {p["symbol"]: p["quantity"] for p in self.api("positions") if not p.get("error")}
+
+    def position_errors(self) -> dict[str, str]:
+        """Broker -> why `/api/positions` could not list its positions."""
+        return {p["broker"]: p["error"] for p in self.api("positions") if p.get("error")}
 
 
 @pytest.fixture
