@@ -305,13 +305,16 @@ def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: li
     """Why a breakeven cannot go where the venue holds the shares for a closing order it leaves working.
 
     There (Alpaca) the breakeven stop would be refused beside the take-profit, after the stop-loss it replaces
-    was canceled: the position would be left with no stop at all. So nothing is canceled or sent.
+    was canceled: the position would be left with no stop at all. So nothing is canceled or sent. The legs of
+    an entry still working hold nothing until it fills, so they never stand in the way.
     """
     if signal.action != "breakeven" or plan.state != "executed" or not market.reserves_position:
         return None
     closing = plan.legs[0].side
+    working = {o.client_order_id for o in open_orders if o.is_open}
     kept = [o for o in open_orders
-            if o.is_open and o.symbol == symbol and o.side == closing and o.client_order_id not in cancels]  # fmt: skip
+            if o.is_open and o.symbol == symbol and o.side == closing and o.client_order_id not in cancels
+            and o.parent_client_order_id not in working]  # fmt: skip
     if not kept:
         return None
     order = kept[0]

@@ -81,3 +81,16 @@ def test_a_breakeven_cancels_the_stops_it_moves_and_keeps_the_take_profit() -> N
     assert plan.state == "executed" and plan.cancel == ("sl", "be"), plan.decision  # not "tp", nor a working entry's
     kept = resolve(Signal(ticker="SQ", action="breakeven", cancel=False), Decimal(5), LEGS, SUB, avg)
     assert kept.state == "executed" and kept.cancel == ()  # the signal said so, explicitly
+
+
+def test_a_breakeven_where_the_venue_holds_the_shares_goes_beside_the_legs_of_an_entry_still_working() -> None:
+    # Alpaca holds a position's shares for its working closing orders, but not for the take-profit and stop of an
+    # entry that has not filled: they hold nothing until it does, so the breakeven stop is taken beside them.
+    stop_only = [order("sl", "sell", parent="old-entry")]
+    pending = [order("next", "buy", "limit"), order("next-tp", "sell", "limit", status="submitted", parent="next"),
+               order("next-sl", "sell", status="submitted", parent="next")]  # fmt: skip
+    alpaca = Market(avg_price=Decimal(100), reserves_position=True)
+    plan = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), [*stop_only, *pending], SUB, alpaca)
+    assert plan.state == "executed" and plan.cancel == ("sl",), plan.decision
+    beside_tp = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), [*LEGS, *pending], SUB, alpaca)
+    assert beside_tp.state == "rejected" and "cancel that order first" in beside_tp.decision  # the filled one's
