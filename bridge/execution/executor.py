@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
-from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
+from bridge.errors import BrokerError, DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
 from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows, takes_reused_ids
 from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal
@@ -395,12 +395,25 @@ class Executor:
             raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
         if not _exit_working(row, status, bool(rest)):
             if _settling(row, status, bool(rest)):  # the next signal in this symbol's queue plans on its fill
-                await self._wait_for_fill(job, row, broker, min(sub.exit_fill_timeout, MARKET_SETTLE_SECONDS))
+                await self._settle(job, row, broker, min(sub.exit_fill_timeout, MARKET_SETTLE_SECONDS))
             return
         if not await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout):
             await self._skip_rest(rest, "not sent: the exit did not fill in time")
             raise Outcome("failed", f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, "
                                     "so no entry was sent")  # fmt: skip
+
+    async def _settle(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> None:
+        """Give the plan's last market order `timeout` to fill; a read that fails ends the wait, not the execution.
+
+        The venue took the order: waiting only lets the symbol's next signal see its fill. Failing the execution
+        for a lookup would report a trade that goes through as failed (and invite sending it again); the order
+        jobs follow the order from here as they do every other.
+        """
+        try:
+            await self._wait_for_fill(job, row, broker, timeout)
+        except (BrokerError, OSError) as exc:
+            log.warning("order %s: its fill could not be read (%s); the next signal in %s is planned without it",
+                        row["client_order_id"], self._clean(repr(exc)), row["symbol"])  # fmt: skip
 
     async def _refresh(self, broker: Broker, rows: list[sqlite3.Row]) -> None:
         for row in rows:

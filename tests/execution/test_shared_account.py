@@ -67,3 +67,19 @@ async def test_a_second_buy_right_after_the_first_adds_nothing_where_fills_come_
     assert (first.status_code, second.status_code) == (200, 200)
     await live.settled()
     assert await _venue_position(live) == 1  # allow_add is off: the second buy is ignored, as where fills are at once
+
+
+async def test_a_market_order_taken_is_executed_though_its_fill_cannot_be_read_while_it_settles(
+    running: Callable[..., Any],
+) -> None:
+    text = _late_fills("      - broker: venue\n").replace("venue:LateFills", "venue:LateFillsUnread")
+    live: Running = await running(text)
+    assert (await live.post(action="buy")).status_code == 200
+    await live.settled()
+    state, decision = live.bridge.store.peek(
+        lambda conn: conn.execute("SELECT state, decision FROM executions").fetchone()
+    )
+    # The venue took the order (it fills as ever): waiting for its fill only delays the next signal, so a read
+    # that fails there must not report the trade as failed (and a sender tempted to send it again).
+    assert state == "executed" and decision.startswith("buy while flat: opened long 1"), decision
+    assert await _venue_position(live) == 1

@@ -74,3 +74,11 @@ class LateFills(TemplateBroker):
         for order, price in deferred:
             asyncio.get_running_loop().call_later(self.delay, fill_now, order, price)
         return answer
+
+
+class LateFillsUnread(LateFills):
+    """A `LateFills` venue whose order reads fail (an outage's 503) while its orders still go through."""
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """Fail the way a venue in an outage does."""
+        raise TemporaryBrokerError("503 Service Unavailable")
