@@ -85,7 +85,7 @@ async def replay(loaded: LoadedConfig, since: datetime | None = None, strategy: 
         brokers = {name: slot.broker for name, slot in runtime.brokers.items()}
         executor = Executor(store, NEVER_STALE, lambda: brokers,
                             lambda s, k: None if (sub := runtime.subscription(s, k)) is None else (sub.broker, sub),
-                            guard)  # fmt: skip
+                            guard, at_signal_time=True)  # fmt: skip
         try:
             for index, row in enumerate(rows, 1):
                 await _one(store, executor, runtime.subscriptions(row["strategy"]), row, result)
@@ -109,6 +109,8 @@ async def _one(store: Store, executor: Executor, subs: list[Any], row: sqlite3.R
         result.skipped.append(f"{row['id']}: cannot rebuild the signal ({exc})")
         return
     now = utcnow()
+    # Decided as at its own time (trading windows): when it arrived, or when its delay ended
+    at = datetime.fromisoformat(row["execute_at"] or row["received_at"])
     webhook = journal.WebhookRow(id=f"replay-{row['id']}", received_at=now.isoformat(), strategy=row["strategy"],
                                  remote_addr=None, method="REPLAY", path="replay", headers={}, body=None,
                                  status_code=200, signal_id=row["id"])  # fmt: skip
@@ -118,7 +120,7 @@ async def _one(store: Store, executor: Executor, subs: list[Any], row: sqlite3.R
               "extras": row["extras"], "received_at": row["received_at"]}  # fmt: skip
     await store.run(journal.record_signal, store.conn, webhook, record, [(key, sub.broker) for key, sub in subs])
     for key, _sub in subs:
-        await executor.run(Job(row["id"], row["strategy"], key, signal, now))
+        await executor.run(Job(row["id"], row["strategy"], key, signal, at))
 
 
 async def _positions(name: str, broker: Any, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:

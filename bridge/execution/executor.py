@@ -107,8 +107,11 @@ class Executor:
 
     def __init__(self, store: Store, max_signal_age: float, brokers: Callable[[], dict[str, Broker | None]],
                  settings: Callable[[str, str], tuple[str, Subscription] | None],
-                 guard: Guard | None = None, secrets: Callable[[], Sequence[str]] = tuple) -> None:  # fmt: skip
+                 guard: Guard | None = None, secrets: Callable[[], Sequence[str]] = tuple,
+                 at_signal_time: bool = False) -> None:  # fmt: skip
         self.store = store
+        # `bridge replay`: decide as at the job's own time (its trading windows), not at the replay's
+        self.at_signal_time = at_signal_time
         self.guard = guard  # kill switch, risk limits, circuit breakers
         self._secrets = secrets  # the live config's secrets, masked in a broker's error text (`_clean`)
         self.max_signal_age = max_signal_age
@@ -196,7 +199,8 @@ class Executor:
             # With a max_notional, the broker's quote too: the signal's `price` is whatever the sender wrote.
             priced = self.guard is not None and self.guard.values_notional(sub, live)
             avg_price = held.avg_price if held else None
-            market = await market_context(broker, job.signal, sub, symbol, avg_price, quote=priced)
+            market = await market_context(broker, job.signal, sub, symbol, avg_price, quote=priced,
+                                          now=job.received_at if self.at_signal_time else None)  # fmt: skip
             plan = resolve(job.signal, position, open_orders, sub, market)
             if plan.state != "executed":
                 return plan.state, again + plan.decision

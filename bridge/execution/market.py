@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import Decimal
 
 from bridge.brokers.base import Broker
@@ -24,10 +25,12 @@ def _needs_equity(signal: Signal, sub: Subscription) -> bool:
 
 
 async def market_context(broker: Broker, signal: Signal, sub: Subscription, symbol: str,
-                         avg_price: Decimal | None, quote: bool = False) -> Market:  # fmt: skip
+                         avg_price: Decimal | None, quote: bool = False,
+                         now: datetime | None = None) -> Market:  # fmt: skip
     """Ask the broker only for what this signal needs: equity for equity sizing, a quote when no price came.
 
     `quote=True` asks for the quote even when the signal has a price: the risk limits value orders at it.
+    `now` is the moment the trading windows are checked at (a replay's is the signal's own time).
     """
     equity = None
     if _needs_equity(signal, sub):
@@ -49,5 +52,5 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     reserves = bool(getattr(capabilities, "reserves_position", False))
     step_of = getattr(broker, "quantity_step", None)  # optional: a venue with a lot step per market says it
     step = step_of(symbol) if step_of is not None else None
-    return Market(avg_price=avg_price, equity=equity, quote=last, now=utcnow(), brackets=brackets, quantity_step=step,
-                  reserves_position=reserves)  # fmt: skip
+    return Market(avg_price=avg_price, equity=equity, quote=last, now=now or utcnow(), brackets=brackets,
+                  quantity_step=step, reserves_position=reserves)  # fmt: skip

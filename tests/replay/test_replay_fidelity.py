@@ -1,0 +1,44 @@
+"""`bridge replay` decides each signal as the daemon did at its time, under a config that may have changed since."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+
+def bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=60, check=False)  # fmt: skip
+
+
+def recorded(make_daemon: Any, *payloads: dict[str, Any]) -> Any:
+    """A stopped daemon whose journal holds `payloads`' signals, each decided."""
+    daemon = make_daemon()
+    for payload in payloads:
+        daemon.wait_final(daemon.post(payload).json()["id"])
+    daemon.stop()
+    return daemon
+
+
+def test_trading_windows_are_checked_at_the_signals_own_time(make_daemon: Any, tmp_path: Path) -> None:
+    daemon = recorded(make_daemon, {"ticker": "AMD", "action": "buy", "price": 100})
+    now = datetime.now(UTC)
+    hour = (now.hour + 12) % 24  # the window is half a day away from now, and holds the signal's time
+    then = (now - timedelta(days=1)).replace(hour=hour, minute=30, second=0, microsecond=0)
+    with sqlite3.connect(daemon.db) as conn:
+        conn.execute("UPDATE signals SET received_at = ?", (then.isoformat(timespec="microseconds"),))
+    window = ('        trading_windows: [{days: [mon, tue, wed, thu, fri, sat, sun], '
+              f'start: "{hour:02d}:00", end: "{hour:02d}:59", timezone: UTC}}]\n')  # fmt: skip
+    windowed = daemon.config.parent / "windowed.yaml"
+    subscription = "      - broker: paper\n"
+    windowed.write_text(daemon.config.read_text().replace(subscription, subscription + window))
+    done = bridge("replay", "--config", str(windowed), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert [s["state"] for s in result["signals"]] == ["executed"], result["signals"]
+    assert [(o["side"], o["quantity"]) for o in result["orders"]] == [("buy", 1)]
