@@ -88,7 +88,10 @@ async def replay(loaded: LoadedConfig, since: datetime | None = None, strategy: 
                             guard, at_signal_time=True)  # fmt: skip
         try:
             for index, row in enumerate(rows, 1):
-                await _one(store, executor, runtime.subscriptions(row["strategy"]), row, result)
+                if row["strategy"] in runtime.strategies:
+                    await _one(store, executor, runtime.subscriptions(row["strategy"]), row, result)
+                else:  # removed or renamed since: the daemon would answer its webhook 404 now
+                    result.skipped.append(f"{row['id']}: strategy {row['strategy']} is not in the config")
                 if progress is not None:
                     progress(index, len(rows))
             result.signals = [present(r) for r in await store.run(journal.latest, store.conn, "signals", 10**6)][::-1]

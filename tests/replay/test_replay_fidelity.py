@@ -25,6 +25,17 @@ def recorded(make_daemon: Any, *payloads: dict[str, Any]) -> Any:
     return daemon
 
 
+def test_a_signal_of_a_strategy_no_longer_configured_is_skipped_with_why(make_daemon: Any, tmp_path: Path) -> None:
+    daemon = recorded(make_daemon, {"ticker": "AMD", "action": "buy", "price": 100})
+    renamed = daemon.config.parent / "renamed.yaml"
+    renamed.write_text(daemon.config.read_text().replace("\n  sq:\n", "\n  other:\n"))
+    done = bridge("replay", "--config", str(renamed), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["orders"] == []
+    assert len(result["skipped"]) == 1 and "strategy sq is not in the config" in result["skipped"][0]
+
+
 def test_trading_windows_are_checked_at_the_signals_own_time(make_daemon: Any, tmp_path: Path) -> None:
     daemon = recorded(make_daemon, {"ticker": "AMD", "action": "buy", "price": 100})
     now = datetime.now(UTC)
