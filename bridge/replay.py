@@ -24,7 +24,7 @@ from bridge.listing import open_journal
 from bridge.risk import Guard
 from bridge.runtime import build_runtime
 from bridge.store import journal
-from bridge.store.db import Store, utcnow
+from bridge.store.db import Store, iso, utcnow
 from bridge.web.api import number, present
 
 NEVER_STALE = 10.0**9  # seconds: replayed signals are old by design
@@ -50,7 +50,8 @@ def recorded_signals(loaded: LoadedConfig, since: datetime | None, strategy: str
     try:
         sql, args = "SELECT * FROM signals WHERE 1=1", list[str]()
         if since is not None:
-            sql, args = sql + " AND received_at >= ?", [*args, since.isoformat()]
+            # As stored (UTC, microseconds): the text comparison is only a time comparison in that form
+            sql, args = sql + " AND received_at >= ?", [*args, iso(since)]
         if strategy is not None:
             sql, args = sql + " AND strategy = ?", [*args, strategy]
         return conn.execute(sql + " ORDER BY received_at, rowid", args).fetchall()

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +53,13 @@ def test_trading_windows_are_checked_at_the_signals_own_time(make_daemon: Any, t
     result = json.loads(done.stdout)
     assert [s["state"] for s in result["signals"]] == ["executed"], result["signals"]
     assert [(o["side"], o["quantity"]) for o in result["orders"]] == [("buy", 1)]
+
+
+def test_since_with_a_utc_offset_means_that_moment(make_daemon: Any, tmp_path: Path) -> None:
+    daemon = recorded(make_daemon, {"ticker": "AMD", "action": "buy", "price": 100})
+    with sqlite3.connect(daemon.db) as conn:
+        received = datetime.fromisoformat(conn.execute("SELECT received_at FROM signals").fetchone()[0])
+    since = (received - timedelta(minutes=30)).astimezone(timezone(timedelta(hours=2))).isoformat()
+    done = bridge("replay", "--config", str(daemon.config), "--since", since, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["signals"]) == 1  # received 30 minutes after `since`
