@@ -243,7 +243,10 @@ class Config(Strict):
         default=7.0, gt=0, le=3650, description="days an idempotency key keeps answering duplicate"
     )
     database_max_mb: float | None = Field(
-        default=None, ge=0.05, description="cap on the journal's size in MiB: when full, webhooks get 503; null: none"
+        default=None,
+        ge=0.05,
+        description="cap on the journal's size in MiB: webhooks get 503 past 90% of it (the rest is kept for the "
+        "signals already accepted); null: none",
     )
     risk: GlobalRisk = Field(
         default_factory=GlobalRisk, description="limits over every subscription, and the circuit breaker"

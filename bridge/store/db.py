@@ -48,10 +48,39 @@ def iso(moment: datetime) -> str:
     return f"{text}.{utc.microsecond:06d}+00:00"
 
 
+# Of `database_max_mb`, the share only the executions of signals already accepted may use: requests are refused
+# (503) once the rest is full, so a signal answered 200 can still journal its plan, its orders and their answers.
+EXECUTION_RESERVE = 0.1
+
+
+class JournalConnection(sqlite3.Connection):
+    """A journal connection; under `database_max_mb` it knows the pages the webhooks' own rows may fill."""
+
+    intake_pages: int | None = None  # None: no cap
+
+
+def require_room_for_intake(conn: sqlite3.Connection) -> None:
+    """Refuse a request's rows (SQLITE_FULL's words, so it is answered 503) once only the executions' reserve is left.
+
+    Without it the webhooks filled the journal to the cap, and the signals they had just been answered 200 for
+    failed to execute: their plans could no longer be journaled ("database or disk is full").
+    """
+    limit = getattr(conn, "intake_pages", None)
+    if limit is None:
+        return
+    used = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+    if used >= limit:
+        raise sqlite3.OperationalError(
+            f"database or disk is full: the journal is within {EXECUTION_RESERVE:.0%} of database_max_mb, which is "
+            "kept for the signals already accepted; raise database_max_mb or lower retention_days"
+        )
+
+
 def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
             max_bytes: int | None = None) -> sqlite3.Connection:  # fmt: skip
     """Open a connection in autocommit mode with the journal's pragmas."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000,
+                           factory=JournalConnection)  # fmt: skip
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
@@ -59,7 +88,9 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
     conn.execute("PRAGMA foreign_keys=ON")
     if max_bytes is not None:  # `database_max_mb`: past it every write fails with SQLITE_FULL (webhooks get 503)
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
-        conn.execute(f"PRAGMA max_page_count={max(1, max_bytes // page_size)}")
+        pages = max(1, max_bytes // page_size)
+        conn.execute(f"PRAGMA max_page_count={pages}")
+        conn.intake_pages = int(pages * (1 - EXECUTION_RESERVE))
     return conn
 
 

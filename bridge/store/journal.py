@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order
-from bridge.store.db import iso, transaction, utcnow
+from bridge.store.db import iso, require_room_for_intake, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim
 
 # When subscriptions of one signal end differently, the signal shows the one most worth a look.
@@ -47,6 +47,7 @@ class WebhookRow:
 
 
 def _insert_webhook(conn: sqlite3.Connection, w: WebhookRow) -> None:
+    require_room_for_intake(conn)  # every request's rows: the last tenth of database_max_mb is the executions'
     conn.execute(
         "INSERT INTO webhooks (id, received_at, strategy, remote_addr, method, path, headers, body, status_code,"
         " message_code, message, signal_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
