@@ -213,6 +213,15 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("a deferred journal write failed (a restart repairs it from the broker): %r", error)
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file at `path` as (device, inode), or None if there is none."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
@@ -263,8 +272,10 @@ class Store:
         self._lock = WriteLock(self.path)
         self._wal_sync: WalSync | None = None  # `durability: full`: the WAL synced after COMMIT, the lock let go
         # Set when a sync failed: the commit before it is visible but maybe not on the disk, so no later write
-        # may build on it (a webhook's resend would be answered "duplicate" of a signal never executed).
-        self._unsynced: sqlite3.OperationalError | None = None
+        # may build on it (a webhook's resend would be answered "duplicate" of a signal never executed). Set too
+        # when the journal's file is no longer the one at its path: its writes would be lost to the next start.
+        self._refused: sqlite3.OperationalError | None = None
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the journal file opened
         self.checkpointer: Checkpointer | None = None
         # Told each COMMIT's duration in seconds, on the commit thread (metrics; a warning when the disk stalls).
         self.commit_observers: list[Callable[[float], None]] = [SlowCommits()]
@@ -289,6 +300,7 @@ class Store:
     async def open(self) -> None:
         """Open the connections and apply migrations; the store then serves this event loop."""
         await asyncio.to_thread(self.open_sync)
+        self._identity = _identity(self.path)
         # The event loop must never sleep in SQLite's busy handler: a lock held by another process (a CLI
         # command) is waited for by retrying the batch, up to busy_timeout_ms, while the loop serves on.
         self.conn.execute("PRAGMA busy_timeout=0")
@@ -452,10 +464,12 @@ class Store:
     def _run_writes(self, batch: list[_Job]) -> None:
         conn, loop = self.conn, self._loop
         assert loop is not None and self._committer is not None
-        if self._unsynced is not None:  # every write is refused (webhooks answer 503) until a restart
+        if self._refused is None:
+            self._refused = self._replaced()
+        if self._refused is not None:  # every write is refused (webhooks answer 503) until a restart
             self._lock.release()
             for job in batch:
-                job.error = self._unsynced
+                job.error = self._refused
             _settle(batch)
             return
         try:
@@ -488,6 +502,23 @@ class Store:
         self._committing = True
         commit = loop.run_in_executor(self._committer, self._commit)
         commit.add_done_callback(lambda finished: self._committed(done, finished))
+
+    def _replaced(self) -> sqlite3.OperationalError | None:
+        """The error to refuse writes with when the journal was deleted, moved or replaced since it was opened.
+
+        SQLite writes on into the file it has open, which a restart no longer finds: a signal answered 200 now
+        would be gone then, with the orders placed for it (nothing to recover or follow). One stat per batch.
+        """
+        now = _identity(self.path)
+        if self._identity is None or now == self._identity:
+            return None
+        found = "nothing" if now is None else "another file"
+        log.error("the journal %s was deleted or replaced while the daemon ran (%s is there now): no more writes "
+                  "until a restart (put the journal back first, if it was moved)", self.path, found)  # fmt: skip
+        return sqlite3.OperationalError(
+            f"the journal the daemon opened is no longer the file at {self.path} ({found} is there now): its writes "
+            "would be lost; restart the daemon (put the journal back first, if it was moved)"
+        )
 
     def _retry(self) -> None:
         self._committing = False
@@ -539,10 +570,10 @@ class Store:
             except OSError as exc:  # committed, but not known to be on the disk: nobody may hear it was
                 log.error("the journal's WAL could not be synced: %s; no more writes until a restart (check the disk)",
                           exc)  # fmt: skip
-                self._unsynced = sqlite3.OperationalError(
+                self._refused = sqlite3.OperationalError(
                     f"disk I/O error: the journal could not be synced ({exc}); restart the daemon once the disk is fine"
                 )
-                raise self._unsynced from exc
+                raise self._refused from exc
         took = time.perf_counter() - began
         for observer in self.commit_observers:
             try:

@@ -166,6 +166,29 @@ async def test_a_write_to_a_full_journal_fails_saying_so_and_pruning_makes_room_
     await store.close()
 
 
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_journal_deleted_or_replaced_while_the_store_runs_refuses_every_write(tmp_path: Path, how: str) -> None:
+    store = Store(tmp_path / "data" / "j.db")
+    await store.open()
+
+    def note(n: int) -> None:
+        with transaction(store.conn):
+            store.conn.execute("INSERT INTO webhooks (id, received_at, method, path, headers, status_code) "
+                               "VALUES (?, '2000-01-01', 'POST', '/', '{}', 200)", (f"w{n}",))  # fmt: skip
+
+    await store.run(note, 1)
+    moved = tmp_path / "data-moved"
+    (tmp_path / "data").rename(moved)  # `rm -rf data/` while the daemon runs, as far as the path can tell
+    if how == "replaced":
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "j.db").write_bytes((moved / "j.db").read_bytes())  # a restored copy
+    # Before, the write went on into the file no longer at the path and was answered as durable: a restart
+    # then opened a journal without it (the signal, its orders: nothing to recover or follow).
+    with pytest.raises(sqlite3.OperationalError, match="no longer the file at"):
+        await store.run(note, 2)
+    await store.close()
+
+
 def _written_by_a_newer_version(path: Path) -> None:
     with sqlite3.connect(path) as db:
         migrate(sqlite_utils.Database(db))
