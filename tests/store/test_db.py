@@ -112,6 +112,35 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(fresh_store: Store) -
     assert frames > 0, "the WAL was not reset: the checkpoints copied it, commits did not"
 
 
+async def test_a_reader_that_keeps_the_wal_from_being_checkpointed_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(Checkpointer, "STUCK_FRAMES", 200, raising=False)  # the real one is megabytes of WAL
+    store = Store(tmp_path / "j.db")
+    await store.open()
+    reader = sqlite3.connect(store.path, isolation_level=None)  # `sqlite3 bridge.db` with a transaction open
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM webhooks").fetchone()
+
+    def fill(i: int) -> None:
+        with transaction(store.conn):
+            store.conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, ?)", (f"b{i}", "9" * 8000))
+
+    caplog.set_level("WARNING", logger="bridge.store")
+    try:
+        for i in range(150):  # some 450 pages of WAL the checkpoint may not copy past the reader's snapshot
+            await store.run(fill, i)
+        deadline = asyncio.get_running_loop().time() + 5
+        while "cannot be checkpointed" not in caplog.text and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        reader.close()
+        await store.close()
+    # Before, nothing said why the WAL kept growing (past `database_max_mb`, which counts the database file only),
+    # until the disk was full and every webhook was answered 503.
+    assert "cannot be checkpointed" in caplog.text and "read transaction open" in caplog.text
+
+
 async def test_without_a_sync_per_commit_the_wal_is_checkpointed_more_often(tmp_path: Path) -> None:
     """With `normal`, each checkpoint's sync flushes all the WAL written since the last one: keep that small."""
     intervals = {}
