@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -68,7 +69,20 @@ def _secret_values(options: Mapping[str, Any]) -> list[str]:
             values.extend(_secret_values(value))
         elif isinstance(value, str) and is_secret_key(str(key)):
             values.append(value)
+        elif isinstance(value, str):
+            values.extend(_url_password(value))
     return values
+
+
+def _url_password(value: str) -> list[str]:
+    """The password in a URL's `user:password@` (a proxy's), as written and decoded: errors quote the URL."""
+    if "://" not in value or "@" not in value:
+        return []
+    try:
+        password = urlsplit(value).password
+    except ValueError:  # not a URL after all
+        return []
+    return [] if not password else [password, unquote(password)]
 
 
 _MAP, _SEQ, _MERGE = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"

@@ -99,3 +99,26 @@ def test_a_broker_error_quoting_its_secret_is_not_journaled_in_clear(
     leaked = [name for name, blob in journal_bytes(daemon.db).items() if API_KEY.encode() in blob]
     assert not leaked, f"the broker key is stored in clear in {leaked}"
     assert API_KEY not in daemon.output(), "the log is redacted too"
+
+
+def test_health_does_not_show_the_password_of_a_broker_url(tmp_path: Path) -> None:
+    # A proxy's credentials in its URL (https://user:password@proxy) are a secret though the option is `base_url`.
+    password = "proxy-pass-" + "7a7a7a7a7a7a"
+    port, closed = free_port(), free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"server:\n  host: 127.0.0.1\n  port: {port}\n  admin_token: {ADMIN}\n"
+        "database: bridge.db\n"
+        "brokers:\n  live:\n    plugin: alpaca\n    options:\n"
+        "      key_id: PKTESTKEYID\n      secret_key: testsecret123\n"
+        f"      base_url: http://proxyuser:{password}@127.0.0.1:{closed}\n"
+        f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: live\n"
+    )
+    daemon = Daemon(config=config, port=port).start()
+    try:
+        health = httpx.get(f"{daemon.base}/health", timeout=5)
+        assert health.json()["brokers"]["live"]["status"] == "error", health.text
+        assert password not in health.text, f"/health (no auth) shows the proxy password: {health.json()['brokers']}"
+        assert password not in daemon.output(), "the log is redacted too"
+    finally:
+        daemon.stop()
