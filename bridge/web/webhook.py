@@ -184,7 +184,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
         intake.webhook = intake.webhook.changed(body=redact(body.decode("utf-8", errors="replace"), secrets))
         signed_id = _verify(strategy, request, body)
         check_rate(guards.rates, strategy, name)
-        check_encoding(request.headers.get("content-encoding"))
+        check_encoding(", ".join(request.headers.getlist("content-encoding")))  # every header: one list of codings
     except Refusal as refusal:
         if refusal.status == 401:
             _auth_failed(guards, client, config.server)

@@ -133,6 +133,14 @@ def test_a_compressed_body_is_415_saying_to_send_it_uncompressed(daemon: E2EDaem
     assert encoding.split(",")[0] in answer["message"] and "uncompressed" in answer["message"]
 
 
+def test_a_compressed_body_named_in_a_second_content_encoding_header_is_415(daemon: E2EDaemon) -> None:
+    # Two headers are one list (RFC 9110 5.3): the second one's gzip is as much a coding of the body.
+    headers = [("Content-Type", "application/json"), ("Content-Encoding", "identity"), ("Content-Encoding", "gzip")]
+    answer = refused(daemon, lambda: daemon.post(content=gzip.compress(json.dumps(VALID).encode()), headers=headers),
+                     415, "unsupported-content-encoding")  # fmt: skip
+    assert "gzip" in answer["message"], answer
+
+
 def test_an_identity_content_encoding_is_no_compression(module_daemons: DaemonFactory) -> None:
     daemon = module_daemons()
     response = daemon.post(content=json.dumps(VALID).encode(), headers={"Content-Encoding": "Identity"})
