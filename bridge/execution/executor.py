@@ -34,6 +34,9 @@ READ_ATTEMPTS = 3
 # and a second buy while flat would open a second position. Bounded, since one placed while the market is closed
 # waits for the open.
 MARKET_SETTLE_SECONDS = 5.0
+# A fill wait's reads are cut off at its deadline, but for the last, taken at the deadline (so an order left unfilled
+# was seen unfilled when the wait ends): a venue that hangs must not hold a symbol's signals for longer.
+LAST_READ_SECONDS = 0.5
 Placed = tuple[OrderRow, Order]  # an order placed with its plan, and the broker's answer
 
 
@@ -472,20 +475,37 @@ class Executor:
         return order
 
     async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> bool:
-        """Poll the order until it fills (True), ends otherwise, or `timeout` passes; each new status is an event."""
+        """Poll the order until it fills (True), ends otherwise, or `timeout` passes; each new status is an event.
+
+        A read the venue leaves unanswered raises TemporaryBrokerError at the deadline (the last read, taken at
+        the deadline, `LAST_READ_SECONDS` after it): a hung read must not hold the wait, and the symbol, open.
+        """
         coid = row["client_order_id"]
-        deadline = asyncio.get_running_loop().time() + timeout
-        delay = 0.05
+        clock = asyncio.get_running_loop()
+        deadline = clock.time() + timeout
+        delay, last = 0.05, False
         while True:
-            order = await _read("order", lambda: broker.fetch_order(coid))
+            order = await self._read_by(LAST_READ_SECONDS if last else deadline - clock.time(), broker, coid)
+            # Not bounded: a journal write cancelled mid-flight could record a change whose event is never emitted.
             if await self.store.run(journal.record_order_change, self.store.conn, coid, order):
                 self.emit(order_change(job.strategy, job.subscription, row["broker"], order))
             if order.status == "filled":
                 return True
-            if order.status in ("canceled", "rejected") or asyncio.get_running_loop().time() >= deadline:
+            left = deadline - clock.time()
+            if order.status in ("canceled", "rejected") or last or left <= 0:
                 return False
-            await asyncio.sleep(delay)
+            # Too little time after the next poll for a read of its own: the next poll is the last, at the deadline.
+            last = left - delay < LAST_READ_SECONDS
+            await asyncio.sleep(left if last else delay)
             delay = min(delay * 2, 1.0)
+
+    async def _read_by(self, within: float, broker: Broker, coid: str) -> Order:
+        """The order as the broker shows it, answered `within` seconds, else TemporaryBrokerError."""
+        try:
+            return await asyncio.wait_for(_read("order", lambda: broker.fetch_order(coid)), within)
+        except TimeoutError as exc:
+            raise TemporaryBrokerError(f"the broker did not answer a read of order {coid} within {within:.2g}s, "
+                                       "while waiting for its fill") from exc  # fmt: skip
 
     async def _skip_rest(self, rows: list[sqlite3.Row], why: str, status: str = "canceled") -> None:
         await self.store.run(journal.close_pending, self.store.conn, rows, why, status)

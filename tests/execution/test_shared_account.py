@@ -7,6 +7,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.conftest import ADMIN, TOKEN
 from tests.reload.conftest import Running, config_text
 from tests.reload.venue import LateFills
@@ -83,3 +85,21 @@ async def test_a_market_order_taken_is_executed_though_its_fill_cannot_be_read_w
     # that fails there must not report the trade as failed (and a sender tempted to send it again).
     assert state == "executed" and decision.startswith("buy while flat: opened long 1"), decision
     assert await _venue_position(live) == 1
+
+
+async def test_a_market_order_taken_is_executed_though_its_fill_read_hangs_while_it_settles(
+    running: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bridge.execution.executor.MARKET_SETTLE_SECONDS", 0.3)
+    text = _late_fills("      - broker: venue\n").replace("venue:LateFills", "venue:LateFillsHung")
+    live: Running = await running(text)
+    assert (await live.post(action="buy")).status_code == 200
+    await asyncio.wait_for(live.settled(), 10)  # the settle wait ends at its deadline, not with the hung read
+    assert (await live.post(action="exit")).status_code == 200
+    await asyncio.wait_for(live.settled(), 10)  # and the symbol's next signal runs
+    rows = live.bridge.store.peek(
+        lambda conn: conn.execute("SELECT state, decision FROM executions ORDER BY started_at").fetchall()
+    )
+    assert [state for state, _ in rows] == ["executed", "executed"], rows
+    assert rows[0][1].startswith("buy while flat: opened long 1"), rows
+    assert await _venue_position(live) == 0

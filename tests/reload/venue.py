@@ -82,3 +82,12 @@ class LateFillsUnread(LateFills):
     async def fetch_order(self, client_order_id: str) -> Order:
         """Fail the way a venue in an outage does."""
         raise TemporaryBrokerError("503 Service Unavailable")
+
+
+class LateFillsHung(LateFills):
+    """A `LateFills` venue whose order reads hang, never answered nor failed, while its orders still go through."""
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """Wait forever, as a read to a venue that stopped answering does without a timeout of its own."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
