@@ -45,6 +45,19 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
         return None
 
 
+async def record_answer(host: Host, row: sqlite3.Row, order: Order) -> bool:
+    """Journal what the broker says of a journaled order; a change is news (a fill: `order.filled`), told once.
+
+    Every job that hears from the broker (the poll, a timeout's or a stranded exit's cancel) records through here:
+    of two that find the same fill, the first tells it and the other finds nothing changed.
+    """
+    store = host.store
+    news = await store.run(journal.record_order_change, store.conn, row["client_order_id"], order)
+    if news:
+        host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
+    return news
+
+
 async def poll_orders(host: Host) -> int:
     """Bring open orders in the journal up to date with their brokers; return how many changed."""
     store, runtime = host.store, host.runtime
@@ -64,11 +77,9 @@ async def poll_orders(host: Host) -> int:
             continue
         order = await _fetch(broker, row, open_now, host.clock())
         if order is not None and _changed(row, order):
-            news = await store.run(journal.record_order_change, store.conn, row["client_order_id"], order)
+            await record_answer(host, row, order)  # a fill of a resting order is news, as a fill at once is
             log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
                      row["status"], order.status, order.filled_quantity)  # fmt: skip
-            if news:  # a fill of a resting order is news (`order.filled`), as a fill at once is; reported once
-                host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
             changed += 1
     return changed
 
@@ -107,9 +118,7 @@ async def cancel_expired(host: Host) -> int:
         except BrokerError as exc:
             log.warning("cannot cancel order %s after %gs unfilled: %s", row["client_order_id"], timeout, exc)
             continue
-        # What the cancel found is news as a poll's would be: an order that filled since the last poll is reported.
-        if await store.run(journal.record_order_change, store.conn, row["client_order_id"], order):
-            host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
+        await record_answer(host, row, order)  # an order that filled since the last poll is reported, as by a poll
         log.info("order %s (%s %s %s): %s after %gs unfilled (cancel_after)", row["client_order_id"], row["side"],
                  row["quantity"], row["symbol"], order.status, timeout)  # fmt: skip
         canceled += order.status == "canceled"

@@ -10,8 +10,8 @@ from decimal import Decimal
 from bridge.errors import BrokerError
 from bridge.execution.orders import REDUCING_LEGS
 from bridge.jobs.host import Host
-from bridge.notify.events import order_change
-from bridge.store import journal, upkeep
+from bridge.jobs.orders import record_answer
+from bridge.store import upkeep
 
 log = logging.getLogger("bridge.jobs")
 # Statuses of an order the venue holds and may fill; `pending` is still the executor's, `unknown` the poll's.
@@ -79,10 +79,7 @@ class StrandedOrders:
         except BrokerError as exc:
             log.warning("cannot cancel order %s, left with no position to close: %s", coid, exc)
             return 0
-        store = self.host.store
-        # What the cancel found is news as a poll's would be: an exit that filled meanwhile is reported once.
-        if await store.run(journal.record_order_change, store.conn, coid, order):
-            self.host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
+        await record_answer(self.host, row, order)  # an exit that filled meanwhile is reported, as by a poll
         log.warning("order %s (%s %s %s, %s): %s, the position it was to close is gone (flat or on the other side)",
                     coid, row["side"], row["quantity"], row["symbol"], row["leg"], order.status)  # fmt: skip
         return int(order.status == "canceled")

@@ -28,7 +28,7 @@ from bridge.config.secrets import mask
 from bridge.metrics import off_admin_listener
 from bridge.service import Bridge
 from bridge.store.db import iso
-from bridge.web.api import broker_positions, number, present
+from bridge.web.api import held_positions, number, present
 from bridge.web.auth import token_matches
 
 if TYPE_CHECKING:
@@ -260,22 +260,20 @@ def timeline(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
 
 
 async def _positions(bridge: Bridge) -> list[dict[str, Any]]:
-    """Each healthy broker's positions, with unrealized P&L when the broker knows a price."""
+    """Each broker's positions, with unrealized P&L when the broker knows a price; a row saying why for one that
+    cannot list them now (`held_positions`)."""
     items: list[dict[str, Any]] = []
-    for name, slot in bridge.runtime.brokers.items():
-        if slot.broker is None or not slot.healthy:
-            items.append({"broker": name, "symbol": None, "error": slot.error or "unavailable"})
+    brokers = bridge.runtime.brokers
+    for name, held in await held_positions(brokers, bridge.loaded.secrets()):
+        if isinstance(held, str):
+            items.append({"broker": name, "symbol": None, "error": held})
             continue
-        held, error = await broker_positions(slot.broker, bridge.loaded.secrets())
-        if error is not None:
-            items.append({"broker": name, "symbol": None, "error": error})
-        for p in held:
-            last = await _quote(slot.broker, p.symbol)
-            pnl = None if last is None or p.avg_price is None else (last - p.avg_price) * p.quantity
-            items.append({"broker": name, "symbol": p.symbol, "quantity": number(str(p.quantity)),
-                          "avg_price": None if p.avg_price is None else number(str(p.avg_price)),
-                          "last": None if last is None else number(str(last)),
-                          "pnl": None if pnl is None else number(str(round(pnl, 2)))})  # fmt: skip
+        last = await _quote(brokers[name].broker, held.symbol)
+        pnl = None if last is None or held.avg_price is None else (last - held.avg_price) * held.quantity
+        items.append({"broker": name, "symbol": held.symbol, "quantity": number(str(held.quantity)),
+                      "avg_price": None if held.avg_price is None else number(str(held.avg_price)),
+                      "last": None if last is None else number(str(last)),
+                      "pnl": None if pnl is None else number(str(round(pnl, 2)))})  # fmt: skip
     return items
 
 
