@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
-import sqlite_utils
-
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.migrations import JournalUnusable, migrate, require_current
 from bridge.store.slow_commits import SlowCommits
@@ -292,7 +290,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(self.path, self.durability, self.busy_timeout_ms, self.max_bytes)
         try:
-            migrate(sqlite_utils.Database(self._conn))
+            migrate(self._conn)
         except BaseException:  # a journal too new for this version, say: nothing may use it
             self.close_sync()
             raise

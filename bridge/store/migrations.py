@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from bridge.errors import BridgeError
+
+if TYPE_CHECKING:  # imported by callers that have one: the daemon itself never loads sqlite-utils (its CLI, 13 MiB)
+    import sqlite_utils
 
 MIGRATIONS: list[str] = [
     # 1: the journal contract tables (design §6) and the paper broker's book.
@@ -254,9 +256,9 @@ def require_current(conn: sqlite3.Connection) -> None:
         )
 
 
-def migrate(db: sqlite_utils.Database) -> int:
+def migrate(db: sqlite_utils.Database | sqlite3.Connection) -> int:
     """Apply pending migrations, each in its own transaction; return the schema version now in force."""
-    conn = db.conn
+    conn = db if isinstance(db, sqlite3.Connection) else db.conn
     while True:
         conn.execute("BEGIN IMMEDIATE")  # read the version under the write lock: two processes may start
         try:
