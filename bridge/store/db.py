@@ -46,6 +46,12 @@ def iso(moment: datetime) -> str:
     return f"{text}.{utc.microsecond:06d}+00:00"
 
 
+# What the WAL file is cut back to once it starts over. It is reused rather than shrunk, so one long read
+# transaction held by another program (a backup, an `sqlite3` shell), during which every commit grew it, would
+# otherwise keep that much disk taken until the daemon stops. Far above what half a second of commits between
+# two checkpoints writes (a few MB at 1,000 signals/s), so it is never cut in the normal course.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 # Of `database_max_mb`, the share only the executions of signals already accepted may use: requests are refused
 # (503) once the rest is full, so a signal answered 200 can still journal its plan, its orders and their answers.
 EXECUTION_RESERVE = 0.1
@@ -84,6 +90,7 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
     conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # whichever connection starts the WAL over cuts it
     if max_bytes is not None:  # `database_max_mb`: past it every write fails with SQLITE_FULL (webhooks get 503)
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
         pages = max(1, max_bytes // page_size)

@@ -13,7 +13,7 @@ import sqlite_utils
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.store import upkeep
+from bridge.store import db, upkeep
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.db import Store, connect, iso, transaction
 from bridge.store.migrations import MIGRATIONS, JournalTooNew, migrate
@@ -139,6 +139,42 @@ async def test_a_reader_that_keeps_the_wal_from_being_checkpointed_is_warned_abo
     # Before, nothing said why the WAL kept growing (past `database_max_mb`, which counts the database file only),
     # until the disk was full and every webhook was answered 503.
     assert "cannot be checkpointed" in caplog.text and "read transaction open" in caplog.text
+
+
+async def test_a_wal_grown_behind_a_long_read_is_cut_back_once_it_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real limit is 64 MiB, far more WAL than a test writes (raising=False: it fails on the assertion without it).
+    monkeypatch.setattr(db, "WAL_SIZE_LIMIT", 128 * 1024, raising=False)
+    store = Store(tmp_path / "j.db")
+    await store.open()
+    wal = Path(f"{store.path}-wal")
+    reader = sqlite3.connect(store.path, isolation_level=None)  # a backup tool's read transaction
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM webhooks").fetchone()
+
+    def fill(i: int) -> None:
+        with transaction(store.conn):
+            store.conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, ?)", (f"b{i}", "9" * 8000))
+
+    try:
+        for i in range(150):  # some 450 pages of WAL that no checkpoint may copy past the reader's snapshot
+            await store.run(fill, i)
+        grown = wal.stat().st_size
+        reader.close()
+        checkpointer = store.checkpointer
+        assert checkpointer is not None
+        runs = checkpointer.runs
+        deadline = asyncio.get_running_loop().time() + 5
+        while checkpointer.runs < runs + 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await store.run(fill, 1000)  # the first commit after the WAL was copied whole starts it over
+        kept = wal.stat().st_size
+    finally:
+        await store.close()
+    assert grown > 1024 * 1024
+    # Before, it stayed at its largest until the daemon stopped: disk a small server may need for the journal.
+    assert kept <= 128 * 1024, f"the WAL kept {kept} bytes after it started over"
 
 
 async def test_without_a_sync_per_commit_the_wal_is_checkpointed_more_often(tmp_path: Path) -> None:
