@@ -251,7 +251,9 @@ class Config(Strict):
     risk: GlobalRisk = Field(
         default_factory=GlobalRisk, description="limits over every subscription, and the circuit breaker"
     )
-    retention_days: int = Field(default=90, ge=1, le=36500, description="journal rows older than this are pruned daily")
+    retention_days: int = Field(
+        default=90, ge=1, le=36500, description="journal rows older than this are pruned (daily, at start, at a reload)"
+    )
     poll_interval: float = Field(
         default=5.0, ge=0.5, le=3600, description="seconds between order status checks with brokers"
     )

@@ -76,7 +76,11 @@ class Jobs:
         # Each broker waits its own back-off; the job only looks often enough to keep the first retry prompt.
         self._add(f"{CONFIG}reconnect", partial(reconnect_brokers, host), IntervalTrigger(seconds=RECONNECT_CHECK))
         self._add(f"{CONFIG}summary", partial(daily_summary, host), CronTrigger(hour=0, minute=0, timezone=UTC))
-        self._add(f"{CONFIG}prune", partial(prune, host), CronTrigger(hour=0, minute=10, timezone=UTC))
+        # Also once now, at start and after every reload: a daemon that is never up at 00:10 (a laptop asleep, one
+        # started for the session) never pruned, and a `retention_days` lowered to make room in a full journal
+        # (as the 503 says) freed nothing until the next night. A prune with nothing old to delete is a few lookups.
+        self._add(f"{CONFIG}prune", partial(prune, host), CronTrigger(hour=0, minute=10, timezone=UTC),
+                  next_run_time=datetime.now(UTC))  # fmt: skip
         for strategy, key, sub in runtime.all_subscriptions():
             if sub.flatten_at is not None:
                 self._add(f"{CONFIG}flatten:{strategy}:{key}", partial(flatten, host, strategy, key),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from bridge.jobs import retention
 from bridge.jobs.retention import daily_summary, prune
-from bridge.store.db import iso
+from bridge.store.db import iso, utcnow
 from tests.jobs.conftest import Clock, Running, config_text
 
 
@@ -65,3 +66,31 @@ async def test_the_daily_summary_is_one_line_of_counts(bridges: Any, caplog: Any
         "open orders now 1"
     )
     assert line in caplog.text and "\n" not in line
+
+
+def test_the_journal_is_pruned_once_the_daemon_starts_not_only_at_ten_past_midnight(make_daemon: Any) -> None:
+    daemon = make_daemon(extra="retention_days: 30\n")
+    old = daemon.post({"ticker": "AMD", "action": "buy", "price": 100}).json()["id"]
+    young = daemon.post({"ticker": "NVDA", "action": "buy", "price": 100}).json()["id"]
+    daemon.wait_final(old)
+    daemon.wait_final(young)
+    daemon.stop()
+    then = iso(utcnow() - timedelta(days=31))
+    with sqlite3.connect(daemon.db) as db:  # journaled 31 days ago, by a daemon that was never up at 00:10 since
+        db.execute("UPDATE signals SET received_at = ? WHERE id = ?", (then, old))
+        db.execute("UPDATE webhooks SET received_at = ? WHERE signal_id = ?", (then, old))
+        db.execute("UPDATE orders SET created_at = ? WHERE signal_id = ?", (then, old))
+    daemon.start()
+    deadline = time.monotonic() + 10
+    while {s["id"] for s in daemon.api("signals")} != {young} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Before, only the 00:10 UTC run pruned: a daemon started each morning kept every row for good.
+    assert {s["id"] for s in daemon.api("signals")} == {young}
+    with sqlite3.connect(daemon.db) as db:
+        db.execute("UPDATE signals SET received_at = ? WHERE id = ?", (iso(utcnow() - timedelta(days=2)), young))
+    # A lower retention_days, as the 503 of a full journal advises: it makes room at once, not the next night.
+    daemon.config.write_text(daemon.config.read_text().replace("retention_days: 30", "retention_days: 1"))
+    deadline = time.monotonic() + 10
+    while daemon.api("signals") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert daemon.api("signals") == []
