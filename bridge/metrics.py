@@ -1,21 +1,21 @@
 """`GET /metrics` for Prometheus, behind the admin token; every name starts with `bridge_`.
 
-The webhook hot path only increments a counter (in an ASGI wrapper, so the handler is untouched).
+The webhook hot path only increments a counter (in an ASGI wrapper, `bridge.web.counting`, so the handler is
+untouched).
 Everything that needs the journal (orders by status) is read once per scrape, not per request.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.notify.events import Event
 from bridge.web.auth import bearer_matches
@@ -23,7 +23,6 @@ from bridge.web.auth import bearer_matches
 if TYPE_CHECKING:
     from bridge.service import Bridge
 
-WEBHOOK_PREFIXES = ("/webhook/", "/trading/webhook/")
 OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidden", 405: "wrong-method",
             413: "too-large", 415: "compressed", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
@@ -132,39 +131,6 @@ class Metrics:
         self.order_counts = await self.bridge.store.run(orders_by_status, self.bridge.store.conn)
         self.bridge.guard.halt.shown()  # `bridge_halted` as the journal has it (`bridge halt` may have written it)
         return generate_latest(self.registry)
-
-
-class WebhookCounter(Protocol):
-    """Where webhook answers are counted: `Metrics`, or the intake process, which reports them to the daemon."""
-
-    def count_webhook(self, status: int) -> None:
-        """Count one webhook response."""
-
-
-def webhook_path(path: str) -> bool:
-    """Whether `path` is under a webhook prefix."""
-    return path.startswith(WEBHOOK_PREFIXES)
-
-
-class CountWebhooks:
-    """ASGI middleware: counts webhook responses by status without touching the handler."""
-
-    def __init__(self, app: ASGIApp, metrics: WebhookCounter, counts: Callable[[str], bool] = webhook_path) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.counts = counts  # which paths it counts
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.counts(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self.metrics.count_webhook(int(message["status"]))
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
 
 
 def off_admin_listener(request: Request) -> bool:

@@ -20,8 +20,8 @@ from bridge.intake import wire
 from bridge.intake.proxy import Proxy
 from bridge.intake.side import IntakeSide
 from bridge.logs import setup_logging, write_directly
-from bridge.metrics import CountWebhooks
 from bridge.store.db import Store
+from bridge.web.counting import CountWebhooks
 from bridge.web.fast_webhook import FastWebhook, webhook_params
 
 log = logging.getLogger("bridge.intake")

@@ -17,12 +17,13 @@ from starlette.routing import Route
 from bridge.config.load import LoadedConfig
 from bridge.intake.peer import FromIntakeProcess
 from bridge.intake.process import IntakeProcess, IntakeSpec
-from bridge.metrics import CountWebhooks, Metrics, metrics_endpoint
+from bridge.metrics import Metrics, metrics_endpoint
 from bridge.notify.hub import Operations
 from bridge.service import Bridge
 from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
 from bridge.web.control import AdminListener, halt, resume
+from bridge.web.counting import CountWebhooks
 from bridge.web.dashboard import Dashboard
 from bridge.web.fast_webhook import FastWebhook
 from bridge.web.health import health
