@@ -86,7 +86,7 @@ def average(
 def day_order_expiry(created: datetime, close: time, zone: str) -> datetime:
     """When a day order placed at `created` expires: this session's close, or the next one's after the close."""
     local = created.astimezone(ZoneInfo(zone))
-    expiry = local.replace(hour=close.hour, minute=close.minute, second=0, microsecond=0)
+    expiry = local.replace(hour=close.hour, minute=close.minute, second=close.second, microsecond=0)
     if local >= expiry:
         expiry += timedelta(days=1)
     while expiry.weekday() >= 5:  # no session on weekends

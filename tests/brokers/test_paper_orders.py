@@ -397,6 +397,16 @@ async def test_the_session_close_and_its_time_zone_are_options(fresh_store: Stor
     assert (await broker.fetch_order("day")).status == "canceled"
 
 
+async def test_a_session_close_with_seconds_expires_day_orders_at_that_second(fresh_store: Store) -> None:
+    """A close of "16:00:30" (the settings take seconds) ended day orders at 16:00:00, half a minute early."""
+    broker, clock = await paper(fresh_store, ny(2026, 1, 5, 15, 0), session_close="16:00:30")
+    await broker.create_order(req("day", kind="limit", price="50", limit="40", tif="day"))
+    clock.now = ny(2026, 1, 5, 16, 0, 29)
+    assert (await broker.fetch_order("day")).status == "open"
+    clock.now = ny(2026, 1, 5, 16, 0, 30)
+    assert (await broker.fetch_order("day")).status == "canceled"
+
+
 @pytest.mark.parametrize("tif", ["opg", "cls"])
 async def test_an_auction_order_that_did_not_fill_does_not_work_on_the_next_day(fresh_store: Store, tif: str) -> None:
     """An opg (cls) order takes part in one auction only; there is none here, so it ends at the close, as a day order.
