@@ -72,7 +72,8 @@ class Bridge:
                            shared=self.loaded.config.server.intake_process)  # fmt: skip
         self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
-                                 self.guard, lambda: self.loaded.secrets())  # fmt: skip
+                                 self.guard, lambda: self.loaded.secrets(),
+                                 clock_skew=self.loaded.config.clock_skew)  # fmt: skip
         self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
         self.jobs = Jobs(self)
@@ -163,6 +164,7 @@ class Bridge:
         old = self.runtime
         self.runtime, self.loaded, self.loaded_at = new, new.loaded, self.clock()
         self.executor.max_signal_age = new.loaded.config.max_signal_age
+        self.executor.clock_skew = new.loaded.config.clock_skew
         self._retired.append(old)
         self._collect()
         self.jobs.rebuild(new)

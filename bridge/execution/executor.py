@@ -22,6 +22,7 @@ from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, S
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
+from bridge.signals.timing import aged_from
 from bridge.store import journal
 from bridge.store.db import Store, iso, transaction, utcnow
 
@@ -111,13 +112,14 @@ class Executor:
     def __init__(self, store: Store, max_signal_age: float, brokers: Callable[[], dict[str, Broker | None]],
                  settings: Callable[[str, str], tuple[str, Subscription] | None],
                  guard: Guard | None = None, secrets: Callable[[], Sequence[str]] = tuple,
-                 at_signal_time: bool = False) -> None:  # fmt: skip
+                 at_signal_time: bool = False, clock_skew: float = 0.0) -> None:  # fmt: skip
         self.store = store
         # `bridge replay`: decide as at the job's own time (its trading windows), not at the replay's
         self.at_signal_time = at_signal_time
         self.guard = guard  # kill switch, risk limits, circuit breakers
         self._secrets = secrets  # the live config's secrets, masked in a broker's error text (`_clean`)
         self.max_signal_age = max_signal_age
+        self.clock_skew = clock_skew  # allowed on a signal's `time`, as at the webhook (`check_fresh`)
         self._brokers = brokers
         self._settings = settings
         # Metrics and notifications; each must return at once (they only count or enqueue).
@@ -159,6 +161,18 @@ class Executor:
             except Exception:  # an observer's bug must never fail an execution
                 log.exception("observer failed on %s", event.kind)
 
+    def _too_old(self, job: Job) -> str | None:
+        """How long past max_signal_age `job` would run now, or None when it is young enough."""
+        signal, skew, limit = job.signal, self.clock_skew, self.max_signal_age
+        start = aged_from(signal.time, signal.execute_at, job.received_at, skew)  # a delay counts from its time
+        age = (utcnow() - start).total_seconds()
+        if age <= limit:
+            return None
+        if signal.time is not None and signal.execute_at is None and start < job.received_at:
+            return (f"{age + skew:.0f}s after its time {signal.time.isoformat()} when it would run "
+                    f"(max_signal_age {limit:g}s + clock_skew {skew:g}s)")  # fmt: skip
+        return f"waited {age:.0f}s before execution (max_signal_age {limit:g}s)"
+
     async def _execute(self, job: Job, started: str) -> tuple[str, str]:
         target = job.target
         found = (target.broker_name, target.settings) if target else self._settings(job.strategy, job.subscription)
@@ -172,9 +186,8 @@ class Executor:
             # time, a resumed one under the config it restarted with). A committed plan still goes on: its
             # orders may be working already, and the order jobs keep following them either way.
             return "ignored", f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
-        age = (utcnow() - (job.signal.execute_at or job.received_at)).total_seconds()  # a delay counts from its time
-        if age > self.max_signal_age:
-            waited = f"waited {age:.0f}s before execution (max_signal_age {self.max_signal_age:g}s)"
+        waited = self._too_old(job)
+        if waited is not None:
             if not planned:
                 return "expired", f"expired: {waited}"
             # Resumed after a restart, and fresh when recovery queued it, but it waited past the limit since

@@ -54,6 +54,19 @@ def execute_at(value: Any, now: datetime | None = None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+def aged_from(time: datetime | None, execute_at: datetime | None, received: datetime, skew: float) -> datetime:
+    """The moment a signal's age at execution counts from: its `delay` time, else when it arrived.
+
+    A signal whose `time` was already old on arrival counts from that time (plus `clock_skew`, as the webhook
+    allows): accepted at the edge of max_signal_age, it must not then wait in a queue for as long again.
+    """
+    if execute_at is not None:
+        return execute_at
+    if time is not None and (received - time).total_seconds() > skew:
+        return time + timedelta(seconds=skew)
+    return received
+
+
 def cancel_after(value: Any) -> Decimal | None:
     """`cancelAfter`: whole seconds from 1 to 3600."""
     if value is None or value == "":

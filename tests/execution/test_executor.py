@@ -191,11 +191,13 @@ async def journal_signal(store: Store, signal: Signal, received_at: datetime | N
 class Harness:
     """A real Executor over a real journal, with the fake venue as its only broker."""
 
-    def __init__(self, store: Store, broker: FakeBroker, exit_fill_timeout: float = 5.0, max_age: float = 60.0) -> None:
+    def __init__(self, store: Store, broker: FakeBroker, exit_fill_timeout: float = 5.0, max_age: float = 60.0,
+                 clock_skew: float = 0.0) -> None:  # fmt: skip
         self.store = store
         self.broker = broker
         self.sub = Subscription(broker=SUB, exit_fill_timeout=exit_fill_timeout)
-        self.executor = Executor(store, max_age, lambda: {SUB: broker}, lambda strategy, key: (SUB, self.sub))
+        self.executor = Executor(store, max_age, lambda: {SUB: broker}, lambda strategy, key: (SUB, self.sub),
+                                 clock_skew=clock_skew)  # fmt: skip
 
     async def run(self, signal: Signal, received_at: datetime | None = None) -> str:
         signal_id = await journal_signal(self.store, signal, received_at)
@@ -403,6 +405,34 @@ async def test_a_signal_older_than_max_signal_age_expires_without_touching_the_b
     final = await h.signal(signal_id)
     assert final["state"] == "expired" and "max_signal_age 30s" in final["decision"]
     assert await h.orders(signal_id) == {}
+
+
+async def test_a_signal_late_on_arrival_expires_on_its_own_time_not_a_queue_wait_later(fresh_store: Store) -> None:
+    """Its `time` 64 s old on arrival passes (max_signal_age 60 + clock_skew 5); 30 s queued after, it is 94 s old.
+
+    Its age was counted from its arrival, so it could still trade up to 60 s later: 124 s after the alert fired.
+    """
+    h = Harness(fresh_store, FakeBroker(), max_age=60, clock_skew=5)
+    now = utcnow()
+    signal = Signal(ticker="AMD", action="buy", time=now - timedelta(seconds=94))
+    signal_id = await h.run(signal, received_at=now - timedelta(seconds=30))
+    assert h.broker.creates == [] and h.broker.position_reads == 0
+    final = await h.signal(signal_id)
+    assert final["state"] == "expired", final["decision"]
+    assert "max_signal_age 60s + clock_skew 5s" in final["decision"] and "after its time" in final["decision"]
+
+
+async def test_a_signal_s_time_counts_with_clock_skew_allowed_and_never_past_its_arrival(fresh_store: Store) -> None:
+    """8 s late on arrival and 50 s queued: 53 s old once the skew is allowed; a sender's clock ahead is no matter."""
+    h = Harness(fresh_store, FakeBroker(), max_age=60, clock_skew=5)
+    now = utcnow()
+
+    def seconds_ago(seconds: float) -> datetime:
+        return now - timedelta(seconds=seconds)
+
+    late = await h.run(Signal(ticker="AMD", action="buy", time=seconds_ago(58)), seconds_ago(50))
+    ahead = await h.run(Signal(ticker="SQ", action="buy", time=seconds_ago(50)), seconds_ago(55))
+    assert [(await h.signal(i))["state"] for i in (late, ahead)] == ["executed", "executed"]
 
 
 async def test_running_a_job_again_continues_its_plan_and_never_plans_twice(fresh_store: Store) -> None:

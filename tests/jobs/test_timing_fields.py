@@ -82,3 +82,11 @@ async def test_a_config_schedules_polling_stranded_exits_timeouts_reconnects_sum
     assert jobs.get_job("cfg:stranded").trigger.interval == timedelta(seconds=2)
     health = (await r.client.get("/health")).json()
     assert set(health["jobs"]) == expected
+
+
+async def test_the_executor_ages_signals_with_the_config_s_clock_skew_and_a_reload_s(bridges: Any) -> None:
+    r = await bridges(config_text(extra="clock_skew: 7\n"), Clock())
+    assert r.bridge.executor.clock_skew == 7
+    r.bridge.loaded.path.write_text(config_text(extra="clock_skew: 9\n"))
+    assert (await r.bridge.reload("test")).ok
+    assert r.bridge.executor.clock_skew == 9
