@@ -140,7 +140,9 @@ def check_fresh(signal_time: datetime | None, now: datetime, config: Config) -> 
             "stale-signal",
             f"the signal's time {signal_time.isoformat()} is {age:.0f}s old; signals older than max_signal_age "
             f"{max_age:g}s (+ clock_skew {skew:g}s) are refused so a late alert cannot trade at a stale price. "
-            "Check the alert's delivery and this machine's clock (NTP).",
+            # TradingView's {{time}} is the bar's opening time: a bar's length old when its alert fires.
+            'If the alert sends "{{time}}" (the bar\'s opening time), send "{{timenow}}" (when it fired); '
+            "else check the alert's delivery and this machine's clock (NTP).",
         )
     if -age > skew:
         raise Refusal(
