@@ -155,7 +155,8 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-breakeven-offset", "invalid-breakeven-order-type"),
     ),
     "delay": FieldDoc(
-        "Execute later: seconds (1 to 86400) or an ISO 8601 time at most 24 hours ahead.",
+        "Execute later: seconds (1 to 86400) or an ISO 8601 time at most 24 hours ahead (one that passed on the way "
+        "runs at once; one more than `max_signal_age` past is refused).",
         _ex(delay=300),
         ("invalid-delay-format",),
     ),

@@ -47,7 +47,9 @@ def execute_at(value: Any, now: datetime | None = None) -> datetime | None:
         raise fail("invalid-delay-format", f"delay is {show(value)}; {_DELAY_HELP}") from None
     if moment.tzinfo is None:
         raise fail("invalid-delay-format", f"delay {show(value)} has no time zone; add one such as Z or -05:00")
-    if moment <= now:
+    # A time that passed on the way (latency, the sender's clock) is due now; how far past is too far is the
+    # webhook's call (`check_due`: max_signal_age). A day past is a mistake whatever the config.
+    if now - moment > timedelta(seconds=MAX_DELAY_SECONDS):
         raise fail("invalid-delay-format", f"delay {show(value)} is in the past; {_DELAY_HELP}")
     if moment - now > timedelta(seconds=MAX_DELAY_SECONDS):
         raise fail("invalid-delay-format", f"delay {show(value)} is more than 24 hours ahead; {_DELAY_HELP}")

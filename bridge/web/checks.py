@@ -128,6 +128,21 @@ def check_ticker(ticker: str, secrets: Sequence[str]) -> None:
         )
 
 
+def check_due(execute_at: datetime | None, now: datetime, config: Config) -> None:
+    """400 invalid-delay-format when a `delay` time passed more than `max_signal_age` ago (it would expire at once)."""
+    if execute_at is None:
+        return
+    late = (now - execute_at).total_seconds()
+    if late > config.max_signal_age:
+        raise Refusal(
+            400,
+            "invalid-delay-format",
+            f"delay {execute_at.isoformat()} is {late:.0f}s in the past; a signal is not executed more than "
+            f"max_signal_age {config.max_signal_age:g}s after its delay ends. Send a time ahead, or seconds "
+            "(e.g. \"delay\": 60), and check the sender's clock and this machine's (NTP).",
+        )
+
+
 def check_fresh(signal_time: datetime | None, now: datetime, config: Config) -> None:
     """400 stale-signal when the signal's `time` is older than `max_signal_age` or in the future (beyond skew)."""
     if signal_time is None:

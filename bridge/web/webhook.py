@@ -27,6 +27,7 @@ from bridge.store.dedupe import Dedupe, Duplicate
 from bridge.web.auth import safe_headers, token_matches
 from bridge.web.checks import (
     Refusal,
+    check_due,
     check_encoding,
     check_fresh,
     check_rate,
@@ -207,7 +208,9 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
         signal, payload, unknown = parse_body(body)
         check_ticker(signal.ticker, intake.secrets)  # before the signal is journaled with its ticker in clear
         key = idempotency_key(request, unknown, signed_id)
-        check_fresh(signal.time, utcnow(), config)
+        now = utcnow()
+        check_fresh(signal.time, now, config)
+        check_due(signal.execute_at, now, config)
     except PayloadError as exc:
         return await intake.refuse(Refusal(400, exc.code, exc.message))
     except Refusal as refusal:

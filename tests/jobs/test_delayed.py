@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.notify.events import Event
+from bridge.store.db import utcnow
 from tests.jobs.conftest import Clock, config_text, two_strategies
 
 
@@ -181,3 +182,26 @@ async def test_a_delayed_signal_released_too_late_or_that_cannot_be_rebuilt_is_r
     told = {e.data["signal_id"]: e for e in heard if e.kind.startswith("signal.")}
     assert told[late].kind == "signal.expired" and "released 65s late" in told[late].text
     assert told[broken].kind == "signal.failed" and told[broken].data["subscription"] == "paper"
+
+
+async def test_a_delay_time_that_passed_on_the_way_runs_now_and_one_past_max_signal_age_is_refused(
+    bridges: Any,
+) -> None:
+    """A delay sent as a time a few seconds ahead can arrive after it (TradingView takes seconds; the sender's clock
+    may be behind): it is due, as a delayed signal released a few seconds late is. It was refused as in the past.
+    """
+    clock = Clock()
+    r = await bridges(config_text(extra="max_signal_age: 60\n"), clock)
+    passed = (utcnow() - timedelta(seconds=3)).isoformat()
+    response = await r.post(delay=passed)
+    assert response.status_code == 200, response.text
+    signal_id = response.json()["id"]
+    clock.now = utcnow()
+    await r.bridge.jobs.delayed.release_due()
+    await r.bridge.queues.join()
+    assert r.signal(signal_id)["state"] == "executed", r.signal(signal_id)["decision"]
+
+    # Past max_signal_age it would be expired at once: refused instead, with the reason.
+    old = await r.post(delay=(utcnow() - timedelta(seconds=90)).isoformat())
+    assert (old.status_code, old.json()["messageCode"]) == (400, "invalid-delay-format")
+    assert "max_signal_age 60s" in old.json()["message"]

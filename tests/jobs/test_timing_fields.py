@@ -25,6 +25,7 @@ NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
         (86400, NOW + timedelta(days=1)),
         ("2026-11-25T10:30:00-05:00", datetime(2026, 11, 25, 15, 30, tzinfo=UTC)),
         ("2026-11-25T15:00:01Z", NOW + timedelta(seconds=1)),
+        ("2026-11-25T14:59:59Z", NOW - timedelta(seconds=1)),  # passed on the way: due now (the webhook bounds it)
         (None, None),
     ],
 )
@@ -41,7 +42,7 @@ def test_delay_becomes_the_moment_to_execute(value: Any, expected: datetime | No
         (True, "whole seconds"),
         ("soon", "whole seconds"),
         ("2026-11-25T16:00:00", "has no time zone"),
-        ("2026-11-25T14:59:59Z", "is in the past"),
+        ("2026-11-24T14:59:59Z", "is in the past"),  # a day past: a mistake, whatever max_signal_age is
         ("2026-11-26T15:00:01Z", "more than 24 hours ahead"),
     ],
 )
