@@ -6,7 +6,7 @@ import json
 import math
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, get_args
 
@@ -32,6 +32,9 @@ MAX_DEPTH = 32
 FLATTEN = "a signal needs only a few (the body, takeProfit or stopLoss, your own fields in extras): flatten it"
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}|%[a-z_]+%")
 _NUMERIC = re.compile(r"\d+(\.\d+)?")  # an epoch time sent as a string
+# UTC taken for a `time` sent without an offset (TradingView's always has one): the same instant as UTC, but
+# a stale-signal refusal can say that a local time sent bare is what put it hours off.
+ASSUMED_UTC = timezone(timedelta(0), "UTC")
 # TradersPost fields this version does not act on yet: refusing them beats silently trading without them
 # (an options alert would otherwise buy shares of the underlying).
 NOT_YET_SUPPORTED = (
@@ -207,7 +210,7 @@ class Payload(BaseModel):
                 return datetime.fromtimestamp(seconds, UTC)
             if isinstance(value, str):
                 parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=ASSUMED_UTC)
         except (ValueError, OverflowError, OSError):
             pass
         raise _fail(

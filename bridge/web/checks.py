@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from bridge.config.schema import Config, ServerConfig, Strategy
+from bridge.signals.parse import ASSUMED_UTC
 from bridge.web.limits import RateLimiter
 from bridge.web.sources import (
     Client,
@@ -149,6 +150,11 @@ def check_fresh(signal_time: datetime | None, now: datetime, config: Config) -> 
         return
     age = (now - signal_time).total_seconds()
     skew, max_age = config.clock_skew, config.max_signal_age
+    bare = (
+        " It was sent with no offset, so it was read as UTC: send it with Z or its offset (e.g. -05:00)."
+        if signal_time.tzinfo is ASSUMED_UTC
+        else ""
+    )
     if age > max_age + skew:
         raise Refusal(
             400,
@@ -157,12 +163,12 @@ def check_fresh(signal_time: datetime | None, now: datetime, config: Config) -> 
             f"{max_age:g}s (+ clock_skew {skew:g}s) are refused so a late alert cannot trade at a stale price. "
             # TradingView's {{time}} is the bar's opening time: a bar's length old when its alert fires.
             'If the alert sends "{{time}}" (the bar\'s opening time), send "{{timenow}}" (when it fired); '
-            "else check the alert's delivery and this machine's clock (NTP).",
+            "else check the alert's delivery and this machine's clock (NTP)." + bare,
         )
     if -age > skew:
         raise Refusal(
             400,
             "stale-signal",
             f"the signal's time {signal_time.isoformat()} is {-age:.0f}s in the future (clock_skew allows "
-            f"{skew:g}s): check the sender's clock and this machine's (NTP)",
+            f"{skew:g}s): check the sender's clock and this machine's (NTP)." + bare,
         )
