@@ -7,11 +7,11 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from bridge.config.schema import Subscription
 from bridge.execution.executor import Job
@@ -22,7 +22,6 @@ from bridge.store import upkeep
 from bridge.store.db import iso, utcnow
 
 log = logging.getLogger("bridge.jobs")
-TRADING_DAYS = "mon-fri"
 _IDS = uuid.UUID("6f1d2b1e-3c55-4a8e-9e43-5b0c1f7a2d90")  # namespace of the deterministic flatten signal ids
 SOURCE = SCHEDULED_SOURCE + "flatten_at"  # stands in for the webhook id: from the schedule, not a request
 GRACE_SECONDS = 300  # a flatten a few minutes late still beats holding overnight
@@ -74,13 +73,42 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
     return 0
 
 
-def flatten_trigger(sub: Subscription) -> CronTrigger:
+class WeekdaysAt(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has no type hints; add_job wants its base
+    """Mon-Fri at a local wall-clock time, once each of those days, also on a day its clocks change.
+
+    APScheduler's CronTrigger skips a day whose time the clocks jump over (Cairo's Friday 00:30 in April) and
+    fires twice at one they repeat. Here a skipped time runs as if the clocks had not moved (by the new clock,
+    as much later as they jumped), and a repeated one at its first occurrence only.
+    """
+
+    __slots__ = ("at", "zone")
+
+    def __init__(self, at: time, zone: ZoneInfo) -> None:
+        self.at, self.zone = at, zone
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        """The first of these moments at or after `now` and after `previous_fire_time`."""
+        # Compared in UTC: two times in one zone compare by their wall clocks, which a clock change repeats.
+        after = None if previous_fire_time is None else previous_fire_time.astimezone(UTC)
+        day = now.astimezone(self.zone).date() - timedelta(days=1)  # a skipped time can fall on the next day
+        for _ in range(10):
+            if day.weekday() < 5:
+                # fold 0: a repeated time's first occurrence, a skipped one's offset from before the jump
+                moment = datetime.combine(day, self.at, tzinfo=self.zone).astimezone(UTC)
+                if moment >= now and (after is None or moment > after):
+                    return moment  # in UTC: a repeated local time never equals a moment in another zone
+            day += timedelta(days=1)
+        return None
+
+    def __str__(self) -> str:
+        return f"mon-fri at {self.at.isoformat()} {self.zone.key}"
+
+
+def flatten_trigger(sub: Subscription) -> WeekdaysAt:
     """Mon-Fri at `flatten_at` in the subscription's time zone (market holidays are not known)."""
-    when = sub.flatten_at
-    if when is None:
+    if sub.flatten_at is None:
         raise ValueError("the subscription has no flatten_at")
-    return CronTrigger(day_of_week=TRADING_DAYS, hour=when.hour, minute=when.minute, second=when.second,
-                       timezone=ZoneInfo(sub.timezone))  # fmt: skip
+    return WeekdaysAt(sub.flatten_at, ZoneInfo(sub.timezone))
 
 
 def due_at(sub: Subscription, now: datetime) -> datetime | None:

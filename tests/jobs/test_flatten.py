@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -85,6 +85,24 @@ def test_the_flatten_job_fires_at_1555_new_york_on_weekdays_only() -> None:
     # US daylight saving time starts on Sunday 2027-03-14: 15:55 in New York moves from 20:55 to 19:55 UTC.
     saturday_before = datetime(2027, 3, 13, 12, 0, tzinfo=NY)
     assert trigger.get_next_fire_time(None, saturday_before) == datetime(2027, 3, 15, 19, 55, tzinfo=UTC)
+
+
+CAIRO = ZoneInfo("Africa/Cairo")  # its clocks change on weekdays: Friday 2026-04-24 00:00 -> 01:00, Thursday
+# 2026-10-29 24:00 -> 23:00 (US and European clocks change on Sundays, when no flatten runs)
+
+
+def test_a_flatten_time_the_clocks_skip_runs_that_day_and_one_they_repeat_runs_once() -> None:
+    """APScheduler's cron skipped Friday's 00:30 flatten outright (that day has no 00:30): a position held over."""
+    skipped = flatten_trigger(Subscription(broker="paper", flatten_at="00:30", timezone="Africa/Cairo"))
+    friday = skipped.get_next_fire_time(None, datetime(2026, 4, 23, 12, 0, tzinfo=CAIRO))
+    assert friday is not None and friday.astimezone(CAIRO).date() == date(2026, 4, 24), friday
+    assert friday == datetime(2026, 4, 23, 22, 30, tzinfo=UTC), "as if the clocks had not moved: 01:30 by the new"
+
+    repeated = flatten_trigger(Subscription(broker="paper", flatten_at="23:30", timezone="Africa/Cairo"))
+    first = repeated.get_next_fire_time(None, datetime(2026, 10, 29, 12, 0, tzinfo=CAIRO))
+    assert first == datetime(2026, 10, 29, 20, 30, tzinfo=UTC), "the first 23:30 (summer time)"
+    after = repeated.get_next_fire_time(first, first + timedelta(seconds=1))
+    assert after == datetime(2026, 10, 30, 21, 30, tzinfo=UTC), "Friday's, not Thursday's second 23:30"
 
 
 async def test_a_reload_rebuilds_the_flatten_jobs(bridges: Any) -> None:
