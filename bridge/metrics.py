@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bridge.notify.events import Event
-from bridge.web.auth import bearer_matches
+from bridge.web.gate import admin_denied
 
 if TYPE_CHECKING:
     from bridge.service import Bridge
@@ -148,12 +148,9 @@ def off_admin_listener(request: Request) -> bool:
 
 async def metrics_endpoint(request: Request) -> Response:
     """`GET /metrics`: Prometheus text format; `Authorization: Bearer <server.admin_token>`."""
-    bridge: Bridge = request.app.state.bridge
-    server = bridge.loaded.config.server
     if off_admin_listener(request):
         return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
-    if not bearer_matches(server.admin_token, request.headers.get("authorization")):
-        hint = "send Authorization: Bearer <server.admin_token>" if server.admin_token else "set server.admin_token"
-        return JSONResponse({"success": False, "messageCode": "unauthorized", "message": hint}, status_code=401)
+    if (denied := admin_denied(request)) is not None:
+        return denied
     metrics: Metrics = request.app.state.metrics
     return Response(await metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,7 @@ from bridge.models import Position
 from bridge.runtime import BrokerSlot
 from bridge.service import Bridge
 from bridge.store import journal
-from bridge.web.auth import bearer_matches
+from bridge.web.gate import admin_denied
 
 NUMERIC = ("price", "quantity", "limit_price", "stop_price", "filled_quantity", "avg_fill_price", "reference_price")
 MAX_LIMIT = 1000
@@ -78,18 +78,10 @@ def _limit(request: Request) -> int:
         return MAX_LIMIT
 
 
-def _denied(bridge: Bridge, request: Request) -> JSONResponse | None:
-    expected = bridge.runtime.loaded.config.server.admin_token
-    if bearer_matches(expected, request.headers.get("authorization")):
-        return None
-    hint = "send Authorization: Bearer <server.admin_token>" if expected else "set server.admin_token to use the API"
-    return JSONResponse({"success": False, "messageCode": "unauthorized", "message": hint}, status_code=401)
-
-
 async def journal_list(request: Request) -> JSONResponse:
     """`GET /api/webhooks|signals|orders`."""
     bridge: Bridge = request.app.state.bridge
-    if (denied := _denied(bridge, request)) is not None:
+    if (denied := admin_denied(request)) is not None:
         return denied
     table = request.path_params["table"]
     if table not in ("webhooks", "signals", "orders"):
@@ -101,7 +93,7 @@ async def journal_list(request: Request) -> JSONResponse:
 async def positions(request: Request) -> JSONResponse:
     """`GET /api/positions`: what each broker holds now; one that cannot say gets a row with `error` instead."""
     bridge: Bridge = request.app.state.bridge
-    if (denied := _denied(bridge, request)) is not None:
+    if (denied := admin_denied(request)) is not None:
         return denied
     items: list[dict[str, Any]] = []
     for name, held in await held_positions(bridge.runtime.brokers, bridge.loaded.secrets()):

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.service import Bridge
-from bridge.web.auth import bearer_matches
+from bridge.web.gate import admin_denied
 
 log = logging.getLogger("bridge.control")
 MAX_REASON = 200
@@ -40,14 +40,6 @@ class AdminListener:
         await self.app(scope, receive, send)
 
 
-def _denied(bridge: Bridge, request: Request) -> JSONResponse | None:
-    expected = bridge.loaded.config.server.admin_token
-    if bearer_matches(expected, request.headers.get("authorization")):
-        return None
-    hint = "send Authorization: Bearer <server.admin_token>" if expected else "set server.admin_token to use the API"
-    return JSONResponse({"success": False, "messageCode": "unauthorized", "message": hint}, status_code=401)
-
-
 async def _reason(request: Request) -> str | None:
     """The optional `{"reason": "..."}` of a halt (anything else in the body is ignored)."""
     try:
@@ -60,7 +52,7 @@ async def _reason(request: Request) -> str | None:
 
 async def _switch(request: Request, halted: bool) -> JSONResponse:
     bridge: Bridge = request.app.state.bridge
-    if (denied := _denied(bridge, request)) is not None:
+    if (denied := admin_denied(request)) is not None:
         return denied
     reason = await _reason(request) if halted else None
     try:

@@ -30,6 +30,7 @@ from bridge.service import Bridge
 from bridge.store.db import iso
 from bridge.web.api import held_positions, number, present
 from bridge.web.auth import token_matches
+from bridge.web.gate import AdminDoor, retry_after
 
 if TYPE_CHECKING:
     import jinja2
@@ -114,9 +115,15 @@ class Dashboard:
         if self._hidden(request):
             return _not_found()
         bridge: Bridge = request.app.state.bridge
-        given = (await _form(request)).get("token")
         expected = bridge.loaded.config.server.admin_token
+        door = AdminDoor.of(request)  # the same lockout as a wrong token at /api: this form is a door to it too
+        if (left := door.locked()) is not None:
+            error = f"Too many wrong admin tokens from this address; retry in {left:.0f}s."
+            return _page("login.html", status=429, headers=retry_after(left), configured=True, error=error)
+        given = (await _form(request)).get("token")
         if not isinstance(given, str) or not token_matches(expected, given.strip()):
+            if expected is not None and isinstance(given, str) and given.strip():
+                door.failed()
             return _page(
                 "login.html", status=401, configured=expected is not None, error="That is not the admin token."
             )
@@ -204,8 +211,9 @@ def _not_found() -> JSONResponse:
     return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
 
 
-def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     headers = {
+        **(headers or {}),
         "cache-control": "no-store",
         "x-frame-options": "DENY",
         "referrer-policy": "no-referrer",

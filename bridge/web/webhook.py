@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from bridge.config.schema import ServerConfig, Strategy
+from bridge.config.schema import Strategy
 from bridge.config.secrets import MASK, redact
 from bridge.ids import new_id
 from bridge.signals.parse import PayloadError, parse_body
@@ -36,7 +36,7 @@ from bridge.web.checks import (
     client_of,
     idempotency_key,
 )
-from bridge.web.limits import Guards
+from bridge.web.gate import auth_failed, guards_of, locked_out
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
 from bridge.web.sink import SignalSink
@@ -77,14 +77,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def guards_of(request: Request) -> Guards:
-    """The app's request limits, created on first use; they outlive config reloads."""
-    guards = getattr(request.app.state, "guards", None)
-    if not isinstance(guards, Guards):
-        guards = request.app.state.guards = Guards()
-    return guards
-
-
 class Intake:
     """One request's journal row and the way every answer is journaled and logged."""
 
@@ -117,22 +109,6 @@ class Intake:
         content = {"success": False, "logId": self.webhook.id, "messageCode": refusal.code, "message": refusal.message}
         headers = None if refusal.retry_after is None else {"Retry-After": str(max(1, round(refusal.retry_after)))}
         return await self.answer(refusal.status, content, refusal.code, headers)
-
-
-def _auth_failed(guards: Guards, client: Client, server: ServerConfig) -> None:
-    """Count a failed authentication against the address; log when that starts a lockout."""
-    if guards.lockout.failure(client.shown, server.auth_failure_limit, server.auth_lockout):
-        log.warning("locked out %s for %gs after %d failed authentications within a minute%s", client.shown,
-                    server.auth_lockout, server.auth_failure_limit,
-                    "; if that is your tunnel or proxy, list it in server.trusted_proxies" if client.address
-                    and (client.address.is_loopback or client.address.is_private) else "")  # fmt: skip
-
-
-def _locked_out(left: float) -> JSONResponse:
-    """429 for a locked-out address: not journaled, so a flood of bad tokens cannot fill the journal."""
-    content = {"success": False, "messageCode": "too-many-requests",
-               "message": f"Too many failed authentications from this address; retry in {left:.0f}s."}  # fmt: skip
-    return JSONResponse(content, status_code=429, headers={"Retry-After": str(max(1, round(left)))})
 
 
 def _verify(strategy: Strategy, request: Request, body: bytes) -> str | None:
@@ -171,13 +147,13 @@ async def receive_webhook(request: Request) -> JSONResponse:
 
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
     if (left := guards.lockout.locked(client.shown)) is not None:
-        return _locked_out(left)
+        return locked_out(left)
     if request.method != "POST":  # the route takes every method so that this request is journaled too
         if not known:  # else a stranger's GETs, journaled one by one, would never meet the lockout
-            _auth_failed(guards, client, config.server)
+            auth_failed(guards, client, config.server)
         return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
     if not known or strategy is None:
-        _auth_failed(guards, client, config.server)
+        auth_failed(guards, client, config.server)
         return await intake.answer(401, UNAUTHORIZED, "unauthorized")
     try:
         check_source(strategy, name, client)
@@ -188,7 +164,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
         check_encoding(", ".join(request.headers.getlist("content-encoding")))  # every header: one list of codings
     except Refusal as refusal:
         if refusal.status == 401:
-            _auth_failed(guards, client, config.server)
+            auth_failed(guards, client, config.server)
         return await intake.refuse(refusal)
     except BodyTooLarge:
         limit = config.server.max_body_bytes

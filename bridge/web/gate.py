@@ -1,0 +1,88 @@
+"""The lockout at each door that takes a secret: webhook tokens, and the admin token of /api, /metrics and sign-in."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bridge.config.schema import ServerConfig
+from bridge.web.auth import bearer_matches
+from bridge.web.checks import client_of
+from bridge.web.limits import Guards
+from bridge.web.sources import Client
+
+log = logging.getLogger("bridge.auth")
+# Admin token guesses are counted apart from webhook ones: behind a tunnel without trusted_proxies every sender
+# shares the tunnel's address, and a stranger's bad webhook tokens must not lock the operator out of /api.
+ADMIN_KEY = "admin "
+
+
+def guards_of(request: Request) -> Guards:
+    """The app's request limits, created on first use; they outlive config reloads."""
+    guards = getattr(request.app.state, "guards", None)
+    if not isinstance(guards, Guards):
+        guards = request.app.state.guards = Guards()
+    return guards
+
+
+def auth_failed(guards: Guards, client: Client, server: ServerConfig, key: str = "",
+                what: str = "failed authentications") -> None:  # fmt: skip
+    """Count a failed authentication against the address (under `key`); log when that starts a lockout."""
+    if guards.lockout.failure(key + client.shown, server.auth_failure_limit, server.auth_lockout):
+        log.warning("locked out %s for %gs after %d %s within a minute%s", client.shown, server.auth_lockout,
+                    server.auth_failure_limit, what,
+                    "; if that is your tunnel or proxy, list it in server.trusted_proxies" if client.address
+                    and (client.address.is_loopback or client.address.is_private) else "")  # fmt: skip
+
+
+def locked_out(left: float) -> JSONResponse:
+    """429 for a locked-out address: not journaled, so a flood of bad tokens cannot fill the journal."""
+    content = {"success": False, "messageCode": "too-many-requests",
+               "message": f"Too many failed authentications from this address; retry in {left:.0f}s."}  # fmt: skip
+    return JSONResponse(content, status_code=429, headers=retry_after(left))
+
+
+def retry_after(left: float) -> dict[str, str]:
+    """The Retry-After header of a lockout with `left` seconds to go."""
+    return {"Retry-After": str(max(1, round(left)))}
+
+
+@dataclass(frozen=True)
+class AdminDoor:
+    """One request's standing at the admin token's door: its address's lockout, and where failures count."""
+
+    guards: Guards
+    client: Client
+    server: ServerConfig
+
+    @classmethod
+    def of(cls, request: Request) -> AdminDoor:
+        """The door as this request meets it (the live config's limits and trusted proxies)."""
+        server: ServerConfig = request.app.state.bridge.loaded.config.server
+        return cls(guards_of(request), client_of(request, server), server)
+
+    def locked(self) -> float | None:
+        """Seconds left of this address's admin lockout, or None."""
+        return self.guards.lockout.locked(ADMIN_KEY + self.client.shown)
+
+    def failed(self) -> None:
+        """Count a wrong admin token from this address."""
+        auth_failed(self.guards, self.client, self.server, ADMIN_KEY, "wrong admin tokens")
+
+
+def admin_denied(request: Request) -> JSONResponse | None:
+    """None when the request carries `Authorization: Bearer <server.admin_token>`, else the 401 (or lockout 429)."""
+    door = AdminDoor.of(request)
+    if (left := door.locked()) is not None:  # even the right token: else guessing would go on at full speed
+        return locked_out(left)
+    expected = door.server.admin_token
+    authorization = request.headers.get("authorization")
+    if bearer_matches(expected, authorization):
+        return None
+    if expected is not None and authorization:  # no credentials at all (a bare scrape, a browser) guess nothing
+        door.failed()
+    hint = "send Authorization: Bearer <server.admin_token>" if expected else "set server.admin_token to use the API"
+    return JSONResponse({"success": False, "messageCode": "unauthorized", "message": hint}, status_code=401)
