@@ -133,7 +133,7 @@ class Dashboard:
         self.sessions[sid] = Session(secrets.token_urlsafe(32), time.monotonic() + SESSION_SECONDS, _digest(expected))
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, sid, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/")  # fmt: skip
+                            secure=_over_https(request), path="/")  # fmt: skip
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -205,6 +205,14 @@ async def _form(request: Request) -> dict[str, str]:
     except ValueError:  # more fields than ours have: answered as an empty form (401 / 403), not a 500
         return {}
     return {k: v[0] for k, v in fields.items()}
+
+
+def _over_https(request: Request) -> bool:
+    """Whether the browser is on HTTPS: behind a tunnel or proxy that ends TLS only its `Origin` says so."""
+    # The Origin comes from the browser (a form post always carries it); a client that forges it gets itself a cookie
+    # it cannot send over plain HTTP, nothing more. A page on plain HTTP (a LAN address) gets no Secure: its browser
+    # would refuse the cookie.
+    return request.url.scheme == "https" or request.headers.get("origin", "").lower().startswith("https://")
 
 
 def _not_found() -> JSONResponse:

@@ -69,3 +69,13 @@ def test_a_form_with_too_many_fields_or_a_non_ascii_csrf_is_refused_not_a_500(ma
         assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
     finally:
         client.close()
+
+
+def test_the_cookie_is_secure_when_the_browser_signs_in_over_https_behind_a_tunnel(make_daemon: Any) -> None:
+    # A tunnel or proxy ends TLS and talks plain HTTP to the bridge: only the browser's Origin says it was HTTPS.
+    # Without Secure the browser would also send the session over any plain-HTTP request to that host.
+    daemon = make_daemon()
+    tunnel = httpx.post(f"{daemon.base}/login", data={"token": ADMIN}, headers={"origin": "https://hooks.example.com"})
+    assert tunnel.status_code == 303 and "; secure" in tunnel.headers["set-cookie"].lower()
+    lan = httpx.post(f"{daemon.base}/login", data={"token": ADMIN}, headers={"origin": "http://192.168.1.5:8787"})
+    assert lan.status_code == 303 and "secure" not in lan.headers["set-cookie"].lower(), "plain HTTP would drop it"
