@@ -58,14 +58,19 @@ async def _switch(request: Request, halted: bool) -> JSONResponse:
     try:
         state = await bridge.guard.halt.set(halted, reason, "api")
     except sqlite3.Error:
-        log.exception("could not persist the %s", "halt" if halted else "resume")
-        kept = "halted until restart, but not persisted" if halted else "still halted"
-        message = f"the journal cannot be written: trading is {kept}; retry"
-        return JSONResponse({"success": False, "messageCode": "unavailable", "message": message}, status_code=503)
+        return not_persisted(halted)
     log.warning(
         "trading %s through the admin API%s", "HALTED" if halted else "resumed", f": {reason}" if reason else ""
     )
     return JSONResponse({"success": True, **state.as_json()})
+
+
+def not_persisted(halted: bool) -> JSONResponse:
+    """The 503 of a halt or resume the journal could not store (logged with its cause)."""
+    log.exception("could not persist the %s", "halt" if halted else "resume")
+    kept = "halted until restart, but not persisted" if halted else "still halted"
+    message = f"the journal cannot be written: trading is {kept}; retry"
+    return JSONResponse({"success": False, "messageCode": "unavailable", "message": message}, status_code=503)
 
 
 async def halt(request: Request) -> JSONResponse:

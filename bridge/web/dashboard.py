@@ -30,6 +30,7 @@ from bridge.service import Bridge
 from bridge.store.db import iso
 from bridge.web.api import held_positions, number, present
 from bridge.web.auth import token_matches
+from bridge.web.control import not_persisted
 from bridge.web.gate import AdminDoor, retry_after
 
 if TYPE_CHECKING:
@@ -187,7 +188,10 @@ class Dashboard:
         if session is None or not isinstance(given, str) or not token_matches(session.csrf, given):
             return JSONResponse({"success": False, "messageCode": "forbidden", "message": "stale form; reload"}, 403)
         bridge: Bridge = request.app.state.bridge
-        await bridge.guard.halt.set(halted, "halted from the dashboard" if halted else None, "dashboard")
+        try:
+            await bridge.guard.halt.set(halted, "halted from the dashboard" if halted else None, "dashboard")
+        except sqlite3.Error:  # a bare 500 would leave the operator guessing whether trading stopped
+            return not_persisted(halted)
         return RedirectResponse("/", status_code=303)
 
     async def script(self, request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from typing import Any
 
 import httpx
@@ -79,3 +80,21 @@ def test_the_cookie_is_secure_when_the_browser_signs_in_over_https_behind_a_tunn
     assert tunnel.status_code == 303 and "; secure" in tunnel.headers["set-cookie"].lower()
     lan = httpx.post(f"{daemon.base}/login", data={"token": ADMIN}, headers={"origin": "http://192.168.1.5:8787"})
     assert lan.status_code == 303 and "secure" not in lan.headers["set-cookie"].lower(), "plain HTTP would drop it"
+
+
+def test_a_halt_the_journal_cannot_store_says_so_instead_of_a_bare_500(make_daemon: Any) -> None:
+    daemon = make_daemon()
+    client, csrf = sign_in(daemon)
+    blocker = sqlite3.connect(daemon.db, timeout=5, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the journal past the daemon's busy timeout
+        answer = client.post("/dashboard/halt", data={"csrf": csrf})
+        assert answer.status_code == 503, answer.text
+        assert "trading is halted until restart, but not persisted" in answer.json()["message"]
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True, "the halt holds meanwhile"
+        resumed = client.post("/dashboard/resume", data={"csrf": csrf})
+        assert resumed.status_code == 503 and "still halted" in resumed.json()["message"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        client.close()
