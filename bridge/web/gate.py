@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ log = logging.getLogger("bridge.auth")
 # Admin token guesses are counted apart from webhook ones: behind a tunnel without trusted_proxies every sender
 # shares the tunnel's address, and a stranger's bad webhook tokens must not lock the operator out of /api.
 ADMIN_KEY = "admin "
+# One subscriber gets a whole /64 (a home line, a VPS) and can take a fresh address of it for every guess.
+IPV6_PREFIX = 64
 
 
 def guards_of(request: Request) -> Guards:
@@ -28,11 +31,19 @@ def guards_of(request: Request) -> Guards:
     return guards
 
 
+def lockout_key(client: Client) -> str:
+    """What the lockout counts failures by: the client's address, or for IPv6 its /64."""
+    address = client.address
+    if address is None or address.version == 4:
+        return client.shown
+    return str(ipaddress.ip_network(f"{address}/{IPV6_PREFIX}", strict=False))
+
+
 def auth_failed(guards: Guards, client: Client, server: ServerConfig, key: str = "",
                 what: str = "failed authentications") -> None:  # fmt: skip
     """Count a failed authentication against the address (under `key`); log when that starts a lockout."""
-    if guards.lockout.failure(key + client.shown, server.auth_failure_limit, server.auth_lockout):
-        log.warning("locked out %s for %gs after %d %s within a minute%s", client.shown, server.auth_lockout,
+    if guards.lockout.failure(key + lockout_key(client), server.auth_failure_limit, server.auth_lockout):
+        log.warning("locked out %s for %gs after %d %s within a minute%s", lockout_key(client), server.auth_lockout,
                     server.auth_failure_limit, what,
                     "; if that is your tunnel or proxy, list it in server.trusted_proxies" if client.address
                     and (client.address.is_loopback or client.address.is_private) else "")  # fmt: skip
@@ -66,7 +77,7 @@ class AdminDoor:
 
     def locked(self) -> float | None:
         """Seconds left of this address's admin lockout, or None."""
-        return self.guards.lockout.locked(ADMIN_KEY + self.client.shown)
+        return self.guards.lockout.locked(ADMIN_KEY + lockout_key(self.client))
 
     def failed(self) -> None:
         """Count a wrong admin token from this address."""

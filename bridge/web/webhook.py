@@ -36,7 +36,7 @@ from bridge.web.checks import (
     client_of,
     idempotency_key,
 )
-from bridge.web.gate import auth_failed, guards_of, locked_out
+from bridge.web.gate import auth_failed, guards_of, locked_out, lockout_key
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
 from bridge.web.sink import SignalSink
@@ -146,7 +146,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     guards = guards_of(request)
 
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
-    if (left := guards.lockout.locked(client.shown)) is not None:
+    if (left := guards.lockout.locked(lockout_key(client))) is not None:
         return locked_out(left)
     if request.method != "POST":  # the route takes every method so that this request is journaled too
         if not known:  # else a stranger's GETs, journaled one by one, would never meet the lockout

@@ -248,3 +248,24 @@ def test_a_reload_changing_admin_port_leaves_the_admin_side_where_it_listens(
         assert httpx.get(f"{admin}{path}", headers=bearer).status_code == 200, path
         assert httpx.get(f"{daemon.base}{path}", headers=bearer).status_code == 404, path
     assert "server.admin_port changed: it takes effect when the daemon restarts" in daemon.wait_output("admin_port")
+
+
+def test_an_attacker_rotating_ipv6_addresses_within_one_network_stays_locked_out(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    # A home line or a VPS gets a /64 or more: 2**64 addresses, a fresh one for every guess.
+    server = "  trusted_proxies: [127.0.0.1]\n  auth_failure_limit: 5\n  auth_lockout: 300\n"
+    daemon = start_daemon({"sq": strategy()}, server=server)
+
+    def via(address: str, url: str, **kw: Any) -> int:
+        return httpx.post(url, headers={"X-Forwarded-For": address, **kw.pop("headers", {})}, **kw).status_code
+
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    guesses = [via(f"2001:db8:1:2::{n:x}", wrong, json=BUY) for n in range(1, 9)]
+    assert guesses == [401] * 5 + [429] * 3
+    assert via("2001:db8:1:2:ffff::1", daemon.url, json=BUY) == 429, "the same /64, even with the right token"
+    assert via("2001:db8:1:3::1", daemon.url, json=BUY) == 200, "the next /64 is someone else"
+    daemon.wait_output("locked out 2001:db8:1:2::/64 for 300s")
+    bad = {"Authorization": "Bearer " + "x" * 24}
+    admin = [via(f"2001:db8:7:7::{n:x}", f"{daemon.base}/api/halt", headers=bad) for n in range(1, 8)]
+    assert admin == [401] * 5 + [429] * 2
