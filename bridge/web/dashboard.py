@@ -228,7 +228,9 @@ def _page(template: str, status: int = 200, headers: dict[str, str] | None = Non
         **(headers or {}),
         "cache-control": "no-store",
         "x-frame-options": "DENY",
-        "referrer-policy": "no-referrer",
+        # Nothing for other sites, and the real Origin on our own form posts (no-referrer makes it "null"): the
+        # sign-in reads it to tell a page on HTTPS behind a tunnel.
+        "referrer-policy": "same-origin",
         "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     }
     page = _templates().get_template(template).render(**context)

@@ -1,0 +1,101 @@
+"""The dashboard behind a tunnel that ends TLS (cloudflared, ngrok, Caddy): the browser is on HTTPS, the bridge not."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ADMIN, free_port
+from tests.dashboard.test_browser import ARGS, CHROMIUM
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 (the browser is told to accept it)."""
+    x509 = pytest.importorskip("cryptography.x509", reason="cryptography is not installed (it comes with ccxt)")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+def tls_tunnel(tmp_path: Path) -> Iterator[Any]:
+    """Factory: tls_tunnel(target_port) -> the port of a TLS-ending relay to 127.0.0.1:target_port."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    servers: list[asyncio.Server] = []
+
+    def start(target: int) -> int:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*self_signed(tmp_path))
+
+        async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+        port = free_port()
+        server = asyncio.run_coroutine_threadsafe(asyncio.start_server(relay, "127.0.0.1", port, ssl=context), loop)
+        servers.append(server.result(timeout=10))
+        return port
+
+    yield start
+    for server in servers:
+        loop.call_soon_threadsafe(server.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+
+
+def test_signed_in_over_https_the_session_cookie_is_secure(make_daemon: Any, tls_tunnel: Any) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    daemon = make_daemon()
+    public = f"https://127.0.0.1:{tls_tunnel(daemon.port)}"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            context = browser.new_context(ignore_https_errors=True)
+            page = context.new_page()
+            page.goto(public + "/")
+            page.fill("#token", ADMIN)
+            page.click("#sign-in")
+            page.wait_for_selector("#timeline")
+            cookie = next(c for c in page.context.cookies() if c["name"] == "bridge_session")
+            assert cookie["secure"], "else the browser would send the session over plain HTTP to this host too"
+        finally:
+            browser.close()
