@@ -168,8 +168,11 @@ class Dashboard:
         strategy = bridge.loaded.config.strategies.get(name)
         if strategy is None:
             return _not_found()
+        path = f"/webhook/{name}/{strategy.token}"
+        # The page puts `path` after its own origin: behind a tunnel that ends TLS only the browser knows it is on
+        # https://, and `url` (as the bridge sees it) would say http://, sending the token in clear if pasted.
         base = str(request.base_url).rstrip("/")
-        return JSONResponse({"url": f"{base}/webhook/{name}/{strategy.token}"}, headers={"cache-control": "no-store"})
+        return JSONResponse({"url": base + path, "path": path}, headers={"cache-control": "no-store"})
 
     async def halt(self, request: Request) -> Response:
         """The halt button (form post with the CSRF token)."""

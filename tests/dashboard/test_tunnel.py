@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, free_port
+from tests.conftest import ADMIN, TOKEN, free_port
 from tests.dashboard.test_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")
@@ -82,20 +82,36 @@ def tls_tunnel(tmp_path: Path) -> Iterator[Any]:
     thread.join(timeout=10)
 
 
-def test_signed_in_over_https_the_session_cookie_is_secure(make_daemon: Any, tls_tunnel: Any) -> None:
+def test_over_https_the_cookie_is_secure_and_the_copied_webhook_url_is_https(make_daemon: Any, tls_tunnel: Any) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     daemon = make_daemon()
     public = f"https://127.0.0.1:{tls_tunnel(daemon.port)}"
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
-            context = browser.new_context(ignore_https_errors=True)
+            context = browser.new_context(ignore_https_errors=True, permissions=["clipboard-read", "clipboard-write"])
             page = context.new_page()
+            copied: list[str] = []
+
+            def on_dialog(dialog: Any) -> None:  # the copy button falls back to a prompt without clipboard access
+                copied.append(dialog.default_value)
+                dialog.dismiss()
+
+            page.on("dialog", on_dialog)
             page.goto(public + "/")
             page.fill("#token", ADMIN)
             page.click("#sign-in")
             page.wait_for_selector("#timeline")
             cookie = next(c for c in page.context.cookies() if c["name"] == "bridge_session")
             assert cookie["secure"], "else the browser would send the session over plain HTTP to this host too"
+            page.click("button.copy")
+            for _ in range(100):  # until the prompt showed, or the clipboard took it (the page's CSP forbids eval)
+                if copied or page.locator("button.copy").inner_text() == "Copied":
+                    break
+                page.wait_for_timeout(50)
+            if not copied:
+                copied.append(page.evaluate("navigator.clipboard.readText()"))
+            # Pasted into TradingView, an http:// URL would carry the token across the internet in clear.
+            assert copied == [f"{public}/webhook/sq/{TOKEN}"]
         finally:
             browser.close()

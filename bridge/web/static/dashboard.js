@@ -90,7 +90,8 @@ async function poll() {
 for (const button of document.querySelectorAll("button.copy")) {
   button.addEventListener("click", async () => {
     const response = await fetch(`/dashboard/url/${encodeURIComponent(button.dataset.strategy)}`, {credentials: "same-origin"});
-    const {url} = await response.json();
+    // The browser's own origin: behind a tunnel that ends TLS the bridge sees http://, the sender must use https://.
+    const url = location.origin + (await response.json()).path;
     try { await navigator.clipboard.writeText(url); button.textContent = "Copied"; }
     catch (err) { window.prompt("Copy the webhook URL:", url); }
     setTimeout(() => { button.textContent = "Copy URL"; }, 1500);
