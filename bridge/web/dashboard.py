@@ -139,6 +139,8 @@ class Dashboard:
 
     async def logout(self, request: Request) -> Response:
         """End the session."""
+        if self._hidden(request):
+            return _not_found()
         self.sessions.pop(request.cookies.get(COOKIE, ""), None)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
@@ -146,7 +148,9 @@ class Dashboard:
 
     async def state(self, request: Request) -> Response:
         """Everything the page polls: the signals timeline, positions, trading and config status."""
-        if self._hidden(request) or self._session(request) is None:
+        if self._hidden(request):
+            return _not_found()
+        if self._session(request) is None:
             return JSONResponse({"success": False, "messageCode": "unauthorized", "message": "sign in again"}, 401)
         bridge: Bridge = request.app.state.bridge
         signals = await bridge.store.run(timeline, bridge.store.conn, TIMELINE)
@@ -161,7 +165,9 @@ class Dashboard:
 
     async def webhook_url(self, request: Request) -> Response:
         """The full webhook URL of one strategy, for the copy button (never part of the page itself)."""
-        if self._hidden(request) or self._session(request) is None:
+        if self._hidden(request):
+            return _not_found()
+        if self._session(request) is None:
             return JSONResponse({"success": False, "messageCode": "unauthorized", "message": "sign in again"}, 401)
         bridge: Bridge = request.app.state.bridge
         name = request.path_params["strategy"]
@@ -199,6 +205,8 @@ class Dashboard:
 
     async def script(self, request: Request) -> Response:
         """The page's small script (no build step)."""
+        if self._hidden(request):  # it would tell a stranger on the public listener that a dashboard is there
+            return _not_found()
         return FileResponse(HERE / "static" / "dashboard.js", media_type="text/javascript")
 
 

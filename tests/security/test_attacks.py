@@ -269,3 +269,18 @@ def test_an_attacker_rotating_ipv6_addresses_within_one_network_stays_locked_out
     bad = {"Authorization": "Bearer " + "x" * 24}
     admin = [via(f"2001:db8:7:7::{n:x}", f"{daemon.base}/api/halt", headers=bad) for n in range(1, 8)]
     assert admin == [401] * 5 + [429] * 2
+
+
+def test_with_an_admin_port_no_dashboard_path_answers_on_the_public_listener(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    from tests.conftest import free_port
+
+    admin_port = free_port()
+    daemon = start_daemon({"sq": strategy()}, server=f"  admin_port: {admin_port}\n")
+    admin = f"http://127.0.0.1:{admin_port}"
+    for method, path in [("GET", "/"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/dashboard/state"),
+                         ("GET", "/dashboard/static/dashboard.js"), ("POST", "/dashboard/halt")]:  # fmt: skip
+        public = httpx.request(method, f"{daemon.base}{path}")
+        assert (public.status_code, public.json()["messageCode"]) == (404, "not-found"), path
+        assert httpx.request(method, f"{admin}{path}").status_code != 404, path
