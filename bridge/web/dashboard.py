@@ -44,6 +44,9 @@ TIMELINE = 50
 MAX_FORM_BYTES = 4096
 MAX_FORM_FIELDS = 10  # the login and switch forms have one or two
 QUOTE_TIMEOUT = 0.5  # seconds; a slow quote must not stall the page
+# Seconds one reading of the positions serves every page's poll: each read is a request at the venue, under the
+# adapter's rate limit, which the orders share (Alpaca's 200 a minute were gone with two tabs open).
+POSITIONS_EVERY = 5.0
 
 
 @functools.cache
@@ -73,6 +76,8 @@ class Dashboard:
 
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
+        self._positions: tuple[float, list[dict[str, Any]]] | None = None  # (monotonic time read, rows)
+        self._reading: asyncio.Task[list[dict[str, Any]]] | None = None
 
     def routes(self) -> list[Route]:
         """Routes to mount on the app."""
@@ -157,11 +162,24 @@ class Dashboard:
         halt = bridge.guard.halt.shown()
         return JSONResponse({
             "signals": signals,
-            "positions": await _positions(bridge),
+            "positions": await self._held(bridge),
             "halted": bridge.recovering or halt.halted,
             "kill_switch": halt.as_json(),
             "config": _config(bridge),
         })  # fmt: skip
+
+    async def _held(self, bridge: Bridge) -> list[dict[str, Any]]:
+        """The positions, read at most once every POSITIONS_EVERY seconds whatever the number of pages polling."""
+        if self._positions is not None and time.monotonic() - self._positions[0] < POSITIONS_EVERY:
+            return self._positions[1]
+        if self._reading is None or self._reading.done():  # polls arriving meanwhile wait for this one read
+            self._reading = asyncio.ensure_future(self._read(bridge))
+        return await asyncio.shield(self._reading)  # a page that goes away does not cancel the others' read
+
+    async def _read(self, bridge: Bridge) -> list[dict[str, Any]]:
+        rows = await _positions(bridge)
+        self._positions = (time.monotonic(), rows)
+        return rows
 
     async def webhook_url(self, request: Request) -> Response:
         """The full webhook URL of one strategy, for the copy button (never part of the page itself)."""

@@ -96,3 +96,26 @@ async def test_api_positions_lists_the_other_brokers_while_one_cannot_list_its_o
     assert {"broker": "paper", "symbol": "AMD", "quantity": 1, "avg_price": 100} in rows
     [down] = [row for row in rows if row["broker"] == "down"]
     assert down["symbol"] is None and "503 Service Unavailable" in down["error"]
+
+
+async def test_dashboards_polling_every_second_share_one_position_read_a_few_seconds(
+    running: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    # Each read is a request at the venue, under the adapter's rate limit (Alpaca: 200 a minute): a phone and a laptop
+    # polling every second, one position and one quote read each time, used it up, and orders waited behind them.
+    from tests.reload.venue import CountedReads
+
+    text = two_brokers().replace(OUTAGE, "tests.reload.venue:CountedReads").replace("down", "venue")
+    r = await running(text)
+    assert (await r.post(action="buy")).status_code == 200
+    await r.settled()
+    assert (await r.client.post("/login", data={"token": ADMIN})).status_code == 303
+    CountedReads.reads.clear()
+    tabs = await asyncio.gather(*(r.client.get("/dashboard/state") for _ in range(3)))
+    tabs += [await r.client.get("/dashboard/state") for _ in range(3)]
+    assert [t.status_code for t in tabs] == [200] * 6
+    assert all(t.json()["positions"] == tabs[0].json()["positions"] for t in tabs)
+    assert {"broker": "venue", "symbol": "AMD", "quantity": 1} in [
+        {k: p[k] for k in ("broker", "symbol", "quantity")} for p in tabs[0].json()["positions"]
+    ]
+    assert CountedReads.reads == {"positions": 1, "quote": 1}

@@ -6,6 +6,7 @@ Loaded by the config as `tests.reload.venue:GatedPaper`, like any `module:Class`
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from bridge.brokers.base import BrokerContext
@@ -91,3 +92,19 @@ class LateFillsHung(LateFills):
         """Wait forever, as a read to a venue that stopped answering does without a timeout of its own."""
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
+
+
+class CountedReads(PaperBroker):
+    """Paper trading that counts the position and quote reads it was asked for (each one a request at a real venue)."""
+
+    reads: ClassVar[dict[str, int]] = {}
+
+    async def fetch_positions(self) -> list[Position]:
+        """Count the read, then answer as the paper broker does."""
+        CountedReads.reads["positions"] = CountedReads.reads.get("positions", 0) + 1
+        return await super().fetch_positions()
+
+    async def fetch_quote(self, symbol: str) -> Decimal | None:
+        """Count the read, then answer as the paper broker does."""
+        CountedReads.reads["quote"] = CountedReads.reads.get("quote", 0) + 1
+        return await super().fetch_quote(symbol)
