@@ -120,6 +120,8 @@ class Dashboard:
         """Check the admin token and start a session."""
         if self._hidden(request):
             return _not_found()
+        if _cross_site(request):  # not counted: any page the operator opens could lock their own address out
+            return _forbidden("sign in from the dashboard's own page")
         bridge: Bridge = request.app.state.bridge
         expected = bridge.loaded.config.server.admin_token
         door = AdminDoor.of(request)  # the same lockout as a wrong token at /api: this form is a door to it too
@@ -146,6 +148,8 @@ class Dashboard:
         """End the session."""
         if self._hidden(request):
             return _not_found()
+        if _cross_site(request):  # another site's page must not sign the operator out either
+            return _forbidden("sign out from the dashboard's own page")
         self.sessions.pop(request.cookies.get(COOKIE, ""), None)
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(COOKIE, path="/")
@@ -246,6 +250,16 @@ def _over_https(request: Request) -> bool:
     # it cannot send over plain HTTP, nothing more. A page on plain HTTP (a LAN address) gets no Secure: its browser
     # would refuse the cookie.
     return request.url.scheme == "https" or request.headers.get("origin", "").lower().startswith("https://")
+
+
+def _cross_site(request: Request) -> bool:
+    """True for a form another site's page posted: the browser says so in `Sec-Fetch-Site` (ours are same-origin)."""
+    # Not the Origin against the Host: a reverse proxy may rewrite the Host (nginx does by default).
+    return request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")
+
+
+def _forbidden(message: str) -> JSONResponse:
+    return JSONResponse({"success": False, "messageCode": "forbidden", "message": message}, 403)
 
 
 def _not_found() -> JSONResponse:

@@ -105,3 +105,22 @@ def test_over_https_the_cookie_is_secure_and_the_copied_webhook_url_is_https(mak
             assert page.evaluate("window.copied") == f"{public}/webhook/sq/{TOKEN}"
         finally:
             browser.close()
+
+
+def test_another_sites_page_cannot_post_the_sign_in_form(make_daemon: Any) -> None:
+    # A page on another origin (here an opaque data: one) posting to the sign-in: Chromium marks it cross-site.
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    daemon = make_daemon()
+    form = (f"<form method=post action='{daemon.base}/login'><input name=token value='{ADMIN}'></form>"
+            "<script>document.forms[0].submit()</script>")  # fmt: skip
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto("data:text/html," + form)
+            page.wait_for_url(f"{daemon.base}/**")  # the form's answer (or, were it taken, the dashboard)
+            page.wait_for_load_state()
+            assert "sign in from the dashboard's own page" in page.content()
+            assert not [c for c in page.context.cookies() if c["name"] == "bridge_session"]
+        finally:
+            browser.close()

@@ -44,3 +44,16 @@ def test_a_missing_admin_token_is_no_failed_guess(start_daemon: Callable[..., Da
         assert httpx.get(f"{daemon.base}/api/signals").status_code == 401
         assert httpx.get(f"{daemon.base}/metrics").status_code == 401
     assert httpx.get(f"{daemon.base}/api/signals", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
+
+
+def test_a_cross_site_sign_in_is_refused_and_cannot_lock_the_operator_out(start_daemon: Callable[..., Daemon]) -> None:
+    # Any web page the operator opens can post a form to http://127.0.0.1:8787/login: its wrong tokens must not lock
+    # out the address `bridge resume` and the dashboard use. The sign-in form itself always posts from its own origin.
+    daemon = start_daemon({"sq": strategy()}, server="  auth_failure_limit: 3\n")
+    login = f"{daemon.base}/login"
+    for site in ("cross-site", "same-site") * 3:
+        forged = httpx.post(login, data={"token": WRONG}, headers={"sec-fetch-site": site})
+        assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    assert httpx.post(login, data={"token": ADMIN}, headers={"sec-fetch-site": "cross-site"}).status_code == 403
+    assert httpx.post(login, data={"token": ADMIN}, headers={"sec-fetch-site": "same-origin"}).status_code == 303
+    assert httpx.get(f"{daemon.base}/api/signals", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
