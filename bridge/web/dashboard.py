@@ -32,6 +32,7 @@ from bridge.web.api import held_positions, number, present
 from bridge.web.auth import token_matches
 from bridge.web.control import not_persisted
 from bridge.web.gate import AdminDoor, retry_after
+from bridge.web.webhook import BodyTooLarge, read_body
 
 if TYPE_CHECKING:
     import jinja2
@@ -128,7 +129,9 @@ class Dashboard:
         if (left := door.locked()) is not None:
             error = f"Too many wrong admin tokens from this address; retry in {left:.0f}s."
             return _page("login.html", status=429, headers=retry_after(left), configured=True, error=error)
-        given = (await _form(request)).get("token")
+        if (form := await _form(request)) is None:
+            return _too_large()
+        given = form.get("token")
         if not isinstance(given, str) or not token_matches(expected, given.strip()):
             if expected is not None and isinstance(given, str) and given.strip():
                 door.failed()
@@ -214,7 +217,9 @@ class Dashboard:
         if self._hidden(request):
             return _not_found()
         session = self._session(request)
-        given = (await _form(request)).get("csrf")
+        if (form := await _form(request)) is None:
+            return _too_large()
+        given = form.get("csrf")
         # token_matches compares bytes: hmac.compare_digest refuses a str that is not ASCII (a TypeError, a 500).
         if session is None or not isinstance(given, str) or not token_matches(session.csrf, given):
             return JSONResponse({"success": False, "messageCode": "forbidden", "message": "stale form; reload"}, 403)
@@ -232,11 +237,12 @@ class Dashboard:
         return FileResponse(HERE / "static" / "dashboard.js", media_type="text/javascript")
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """A small url-encoded form (Starlette's own parser would need python-multipart for this)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return {}
+async def _form(request: Request) -> dict[str, str] | None:
+    """A small url-encoded form (Starlette's own parser would need python-multipart for this); None when too large."""
+    try:  # not request.body(): it would read a body of any size into memory before it could be measured
+        body = await read_body(request, MAX_FORM_BYTES)
+    except BodyTooLarge:
+        return None
     try:
         fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
     except ValueError:  # more fields than ours have: answered as an empty form (401 / 403), not a 500
@@ -260,6 +266,11 @@ def _cross_site(request: Request) -> bool:
 
 def _forbidden(message: str) -> JSONResponse:
     return JSONResponse({"success": False, "messageCode": "forbidden", "message": message}, 403)
+
+
+def _too_large() -> JSONResponse:
+    message = f"The form is larger than {MAX_FORM_BYTES} bytes."
+    return JSONResponse({"success": False, "messageCode": "payload-too-large", "message": message}, 413)
 
 
 def _not_found() -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import sqlite3
 from typing import Any
 
@@ -98,3 +99,33 @@ def test_a_halt_the_journal_cannot_store_says_so_instead_of_a_bare_500(make_daem
         blocker.execute("ROLLBACK")
         blocker.close()
         client.close()
+
+
+def _raw_post(daemon: Any, path: str, head: str, body: bytes) -> bytes:
+    """Send a request's head and the start of its body, then read the answer (the rest of the body never comes)."""
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as conn:
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode() + body)
+        return conn.recv(4096)
+
+
+def test_a_huge_form_is_refused_before_it_is_read_into_memory(make_daemon: Any) -> None:
+    # Before, the whole body was read first and only then measured: anyone who reaches the sign-in form could make the
+    # trading daemon hold gigabytes. The first check needs no credentials at all.
+    daemon = make_daemon()
+    form = "Content-Type: application/x-www-form-urlencoded\r\n"
+    declared = _raw_post(daemon, "/login", form + "Content-Length: 4000000000\r\n", b"token=" + b"x" * 1000)
+    assert declared.startswith(b"HTTP/1.1 413 "), declared[:200]
+    chunk = b"x" * 3000
+    streamed = _raw_post(daemon, "/login", form + "Transfer-Encoding: chunked\r\n",
+                         b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2)  # fmt: skip
+    assert streamed.startswith(b"HTTP/1.1 413 "), streamed[:200]
+    client, csrf = sign_in(daemon)
+    try:
+        cookie = f"Cookie: bridge_session={client.cookies['bridge_session']}\r\n"
+        huge = _raw_post(
+            daemon, "/dashboard/halt", form + cookie + "Content-Length: 4000000000\r\n", f"csrf={csrf}&".encode()
+        )
+        assert huge.startswith(b"HTTP/1.1 413 "), huge[:200]
+    finally:
+        client.close()
+    assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
