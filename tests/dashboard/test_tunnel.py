@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import ADMIN, TOKEN, free_port
@@ -122,5 +123,38 @@ def test_another_sites_page_cannot_post_the_sign_in_form(make_daemon: Any) -> No
             page.wait_for_load_state()
             assert "sign in from the dashboard's own page" in page.content()
             assert not [c for c in page.context.cookies() if c["name"] == "bridge_session"]
+        finally:
+            browser.close()
+
+
+def test_copy_url_after_the_session_ended_copies_nothing_and_shows_the_sign_in(make_daemon: Any) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    daemon = make_daemon()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.add_init_script("navigator.clipboard && Object.defineProperty(navigator.clipboard, 'writeText', "
+                                 "{value: async (text) => { window.copied = text; }})")  # fmt: skip
+            page.goto(daemon.base + "/")
+            page.fill("#token", ADMIN)
+            page.click("#sign-in")
+            page.wait_for_selector("#timeline")
+            page.route("**/dashboard/state", lambda route: route.abort())  # only the copy button may notice the end
+            # The session ends (a restart, the admin token rotated, 12 hours): here, signed out from elsewhere.
+            cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "bridge_session")
+            with httpx.Client(base_url=daemon.base, cookies={"bridge_session": cookie}) as other:
+                assert other.post("/logout").status_code == 303
+            page.click("button.copy")
+            for _ in range(100):  # until something was copied or the sign-in form shows
+                try:
+                    if page.evaluate("window.copied !== undefined || !!document.getElementById('sign-in')"):
+                        break
+                except sync_api.Error:  # the page is being reloaded
+                    pass
+                page.wait_for_timeout(50)
+            page.wait_for_load_state()
+            assert page.evaluate("window.copied") is None, "a URL ending in /undefined would fail every alert"
+            assert page.locator("#sign-in").is_visible()
         finally:
             browser.close()

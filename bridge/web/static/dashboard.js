@@ -90,6 +90,9 @@ async function poll() {
 for (const button of document.querySelectorAll("button.copy")) {
   button.addEventListener("click", async () => {
     const response = await fetch(`/dashboard/url/${encodeURIComponent(button.dataset.strategy)}`, {credentials: "same-origin"});
+    // Signed out meanwhile (401), or the strategy was removed by a reload (404): show the page as it is now, rather
+    // than copy a URL ending in "undefined" that would fail every alert pasted with it.
+    if (!response.ok) { location.reload(); return; }
     // The browser's own origin: behind a tunnel that ends TLS the bridge sees http://, the sender must use https://.
     const url = location.origin + (await response.json()).path;
     try { await navigator.clipboard.writeText(url); button.textContent = "Copied"; }
