@@ -26,10 +26,10 @@ def token_for(strategy: str) -> str:
     return TOKEN if strategy == "sq" else f"tok-{strategy}-0f1e2d3c4b5a6978"
 
 
-def write_strategies_config(directory: Path, port: int, strategies: Mapping[str, str]) -> Path:
-    """A config with the paper broker and one strategy per entry of `strategies`."""
+def write_strategies_config(directory: Path, port: int, strategies: Mapping[str, str], server: str = "") -> Path:
+    """A config with the paper broker and one strategy per entry of `strategies` (`server`: more YAML lines there)."""
     text = (
-        f"server:\n  host: 127.0.0.1\n  port: {port}\n  admin_token: {ADMIN}\n"
+        f"server:\n  host: 127.0.0.1\n  port: {port}\n  admin_token: {ADMIN}\n{server}"
         "database: bridge.db\n"
         "brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\n"
         "strategies:\n"
@@ -112,12 +112,13 @@ DaemonFactory = Callable[..., E2EDaemon]
 
 @pytest.fixture(scope="module")
 def module_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonFactory]:
-    """Factory for daemons that live as long as the test module: `factory(strategies=None)`."""
+    """Factory for daemons that live as long as the test module: `factory(strategies=None, server="")`."""
     started: list[E2EDaemon] = []
 
-    def factory(strategies: Mapping[str, str] | None = None) -> E2EDaemon:
+    def factory(strategies: Mapping[str, str] | None = None, server: str = "") -> E2EDaemon:
         port = free_port()
-        config = write_strategies_config(tmp_path_factory.mktemp("daemon"), port, strategies or DEFAULT_STRATEGIES)
+        directory = tmp_path_factory.mktemp("daemon")
+        config = write_strategies_config(directory, port, strategies or DEFAULT_STRATEGIES, server)
         daemon = E2EDaemon(config=config, port=port)
         started.append(daemon)
         daemon.start()

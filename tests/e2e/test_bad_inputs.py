@@ -188,7 +188,8 @@ def test_health_has_the_documented_keys_and_no_secret(daemon: E2EDaemon) -> None
 @pytest.fixture(scope="module")
 def traded(module_daemons: DaemonFactory) -> tuple[E2EDaemon, list[dict[str, Any]]]:
     """A daemon with three signals: an executed buy of 5 at 10, an executed sell, a rejected exit."""
-    daemon = module_daemons()
+    # The refusals below try 20 wrong admin credentials from this address: the lockout would answer 429 from then on.
+    daemon = module_daemons(server="  auth_failure_limit: 1000\n")
     finals = [
         daemon.send({"ticker": "AAA", "action": "buy", "quantity": 5, "price": 10}),
         daemon.send({"ticker": "BBB", "action": "sell", "sentiment": "bearish"}),
