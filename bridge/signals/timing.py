@@ -10,6 +10,9 @@ from bridge.signals.fields import fail, show
 
 MAX_DELAY_SECONDS = 86400
 MAX_CANCEL_AFTER_SECONDS = 3600
+# Far beyond either limit. A bigger whole number (1e999999999 is one) is refused as it is: turned into an int, its
+# billion digits would hold the process for hours on a single request.
+_MAX_WHOLE = Decimal(10) ** 12
 _DELAY_HELP = (
     'use whole seconds from 1 to 86400 (e.g. "delay": 60) or an ISO time with a time zone at most 24 hours '
     'ahead (e.g. "delay": "2026-01-02T15:30:00-05:00")'
@@ -24,7 +27,7 @@ def _whole_number(value: Any) -> int | None:
         number = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    if not number.is_finite() or number != number.to_integral_value():
+    if not number.is_finite() or number.copy_abs() > _MAX_WHOLE or number != number.to_integral_value():
         return None
     return int(number)
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +18,7 @@ from bridge.signals.parse import PayloadError, parse_payload
 from tests.jobs.conftest import Clock, config_text
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -91,3 +96,28 @@ async def test_the_executor_ages_signals_with_the_config_s_clock_skew_and_a_relo
     r.bridge.loaded.path.write_text(config_text(extra="clock_skew: 9\n"))
     assert (await r.bridge.reload("test")).ok
     assert r.bridge.executor.clock_skew == 9
+
+
+@pytest.mark.parametrize(
+    ("field", "code"), [("delay", "invalid-delay-format"), ("cancelAfter", "invalid-cancel-after")]
+)
+@pytest.mark.parametrize("value", ["1e999999999", "-1E+999999999"])
+def test_a_whole_number_with_a_huge_exponent_is_refused_at_once(field: str, code: str, value: str) -> None:
+    """A billion-digit whole number as seconds: read as an int, it held the process for hours on one request.
+
+    Run apart, so that a regression ends in the timeout (a hang guard, not a measure of speed).
+    """
+    script = (
+        "import json, sys\n"
+        "from bridge.signals.parse import PayloadError, parse_body\n"
+        "for body in sys.argv[1:]:\n"
+        "    try:\n"
+        "        parse_body(body.encode())\n"
+        "    except PayloadError as exc:\n"
+        "        print(exc.code)\n"
+    )
+    bodies = [f'{{"ticker": "AMD", "action": "buy", "{field}": {text}}}' for text in (f'"{value}"', value)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script, *bodies], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.stdout.split() == [code, code], done.stderr
