@@ -505,7 +505,8 @@ def parse_payload(data: Any) -> tuple[Signal, dict[str, Any], dict[str, Any]]:
 
 
 def _number(value: Decimal) -> int | float | str:
-    if value == value.to_integral_value() and abs(value) < 2**53:
+    # copy_abs, not abs(): abs() rounds to the context, and 1e999999999 (valid JSON, in extras) is past its range.
+    if value == value.to_integral_value() and value.copy_abs() < 2**53:
         return int(value)
     as_float = float(value)
     return as_float if math.isfinite(as_float) else str(value)  # 1e400 has no JSON number

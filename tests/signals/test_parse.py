@@ -591,3 +591,13 @@ def test_an_epoch_time_may_be_a_string_as_other_numbers_may() -> None:
         signal, _, _ = parse_body(body(time=sent))
         assert signal.time is not None and signal.time.isoformat().startswith("2026-01-02T15:04:05"), sent
     assert fails(body(time="17673e6")).code == "invalid-time"
+
+
+@pytest.mark.parametrize("number", ["1e999999999", "-1E+999999999"])
+def test_extras_with_a_number_beyond_the_decimal_range_echo_it_as_text(number: str) -> None:
+    """Your own fields are never acted on: a number too large even for a float is kept, and echoed as it came."""
+    raw = f'{{"ticker": "AMD", "action": "buy", "extras": {{"big": {number}, "list": [{number}]}}}}'.encode()
+    signal, echo, _ = parse_body(raw)
+    assert echo["extras"] == {"big": str(Decimal(number)), "list": [str(Decimal(number))]}
+    assert json.loads(json.dumps(echo)) == echo
+    assert signal.extras["big"] == Decimal(number)
