@@ -88,6 +88,14 @@ def _stop_limit(spec: StopLoss | StopLossDefault, stop: Decimal, long: bool) -> 
     legs, toward the stop (never past it: the stop is on the tick). Past zero it could never be placed.
     """
     given: Decimal | None = getattr(spec, "limit_price", None)
+    if given is not None and (given > stop if long else given < stop):
+        # Once the price runs through the stop, a sell limit above it (a buy limit below it) is not marketable:
+        # the stop loss would trigger and never fill, leaving the position without a stop as the price runs on.
+        where, move, side, bound = ("above", "falls", "sell", "below") if long else ("below", "rises", "buy", "above")
+        raise PricingError(
+            f"stop loss limit {given} is {where} its stop {stop}: once the price {move} to the stop, a {side} limit "
+            f"there would not fill and the position would have no stop; send a limitPrice at or {bound} the stop"
+        )
     if given is not None:
         return given  # the sender's price, as limitPrice and stopPrice are sent (parsing made it positive)
     offset = getattr(spec, "limit_offset", None) or Decimal(0)

@@ -117,7 +117,9 @@ FIELDS: dict[str, FieldDoc] = {
     ),
     "stopLoss": FieldDoc(
         "A stop-loss leg on the entry: type (stop, stop_limit, trailing_stop) and one of stopPrice, "
-        "percent, amount (or trailAmount/trailPercent for trailing_stop); limitPrice for stop_limit.",
+        "percent, amount (or trailAmount/trailPercent for trailing_stop); limitPrice for stop_limit, at or below a "
+        "long's stop (at or above a short's): one on the other side would not fill as the price runs through the "
+        "stop, so the signal is rejected.",
         _ex(price=60, stopLoss={"type": "stop", "percent": 2}),
         (
             "invalid-stop-loss-type",

@@ -502,6 +502,21 @@ BRACKETS = [
     Case("signal stopLoss stop_limit", {}, sig("buy", price=100, stop_loss=StopLoss(
         type="stop_limit", stop_price=D(97), limit_price=D("96.5"))), FLAT, "executed",
          f"buy while flat: opened long 1 {FIXED_1}", (entry("buy", "1", sl=sl("97", "96.5")),)),
+    # A sell stop-limit whose limit is above its stop (a buy's below) cannot fill as the price runs through the stop:
+    # the position would be left with no stop at all. At the stop itself it still may.
+    Case("a long's stop_limit limit above its stop", {}, sig("buy", price=100, stop_loss=StopLoss(
+        type="stop_limit", percent=D(2), limit_price=D(105))), FLAT, "rejected",
+         "buy while flat: rejected, stop loss limit 105 is above its stop 98.00: once the price falls to the stop, a "
+         "sell limit there would not fill and the position would have no stop; send a limitPrice at or below the "
+         "stop"),
+    Case("a short's stop_limit limit below its stop", {}, sig("sell", price=100, stop_loss=StopLoss(
+        type="stop_limit", stop_price=D(102), limit_price=D("101.5"))), FLAT, "rejected",
+         "sell while flat: rejected, stop loss limit 101.5 is below its stop 102: once the price rises to the stop, "
+         "a buy limit there would not fill and the position would have no stop; send a limitPrice at or above the "
+         "stop"),
+    Case("a stop_limit limit at its stop", {}, sig("sell", price=100, stop_loss=StopLoss(
+        type="stop_limit", stop_price=D(102), limit_price=D(102))), FLAT, "executed",
+         f"sell while flat: opened short 1 {FIXED_1}", (entry("sell", "1", sl=sl("102", "102")),)),
     Case("signal stopLoss trailing percent", {"stop_loss": {"amount": 2}},
          sig("sell", price=100, stop_loss=StopLoss(type="trailing_stop", trail_percent=D(1))), FLAT, "executed",
          f"sell while flat: opened short 1 {FIXED_1}",
