@@ -95,9 +95,8 @@ class Payload(BaseModel):
     def _screen(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             raise _fail("invalid-payload", 'the body must be a JSON object, e.g. {"ticker": "AMD", "action": "buy"}')
-        for key, value in data.items():
-            # Only fields we act on: an unknown field is ignored, placeholder or not.
-            if isinstance(value, str) and key in SIGNAL_FIELDS and _PLACEHOLDER.search(value):
+        for key, value in _acted_on(data):
+            if isinstance(value, str) and _PLACEHOLDER.search(value):
                 raise _fail(
                     "unsubstituted-placeholder",
                     f"{key} is {_show(value)}: the alert sent a placeholder that was not replaced; "
@@ -321,6 +320,18 @@ class Payload(BaseModel):
             raise _fail("invalid-stop-price", f"orderType {self.order_type} needs stopPrice")
         check_combinations(self)
         return self
+
+
+def _acted_on(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The values of the fields we act on, by name: takeProfit's and stopLoss's own (`stopLoss.stopPrice`) too.
+
+    An unknown field is ignored, placeholder or not, and so is `extras`: the user's own.
+    """
+    values = [(key, value) for key, value in data.items() if key in SIGNAL_FIELDS]
+    for leg in ("takeProfit", "stopLoss"):
+        if isinstance(data.get(leg), dict):
+            values += [(f"{leg}.{key}", value) for key, value in data[leg].items()]
+    return values
 
 
 def _fold(key: str) -> str:

@@ -220,6 +220,25 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str, str]] = [
         "action",
     ),
     ("TrendSpider placeholder", obj(price="%last_price%"), "unsubstituted-placeholder", "price"),
+    # Inside takeProfit and stopLoss too: "must be a number" would hide that the placeholder was never filled in.
+    (
+        "placeholder in stopLoss.stopPrice",
+        obj(price=10, stopLoss={"stopPrice": "{{plot_0}}"}),
+        "unsubstituted-placeholder",
+        'stopLoss.stopPrice is "{{plot_0}}": the alert sent a placeholder',
+    ),
+    (
+        "placeholder in takeProfit.percent",
+        obj(price=10, takeProfit={"percent": "{{ plot_1 }}"}),
+        "unsubstituted-placeholder",
+        'takeProfit.percent is "{{ plot_1 }}"',
+    ),
+    (
+        "placeholder in stopLoss.type",
+        obj(price=10, stopLoss={"type": "%bot_status%", "percent": 2}),
+        "unsubstituted-placeholder",
+        "stopLoss.type",
+    ),
     ("unknown orderType", obj(orderType="iceberg"), "invalid-order-type", "orderType"),
     ("numeric orderType", obj(orderType=2), "invalid-order-type", "orderType"),
     (
