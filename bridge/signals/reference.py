@@ -60,7 +60,9 @@ FIELDS: dict[str, FieldDoc] = {
         "the subscription's `stop_loss`; without one, or with a trailing_stop one, which has no stop price, the "
         "signal is rejected). On an exit, dollars are converted "
         "at the price (or the quote); the equity and risk types size entries only: an exit action with one is "
-        "refused (400), and a sell or buy that exits with one is rejected.",
+        "refused (400), and a sell or buy that exits with one is rejected. A sell while long (a buy while short) "
+        "with percent_of_position sells (covers) that percent of the position and opens nothing, as TradersPost's "
+        "example does: a sell of 50 with 100 shares sells 50.",
         _ex(quantity=1000, quantityType="dollar_amount"),
         (
             "invalid-quantity-type",

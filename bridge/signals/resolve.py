@@ -327,13 +327,21 @@ def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: li
     )
 
 
-def _is_exit_only(signal: Signal, position: Decimal) -> bool:
+def _percent_of_position(signal: Signal, sub: Subscription) -> bool:
+    """Whether the signal's quantity counts, as a percent of the position: it sizes part of what is held."""
+    allowed = _overrides(signal, sub, "quantityType")
+    return signal.quantity_type == "percent_of_position" and uses_signal_quantity(signal, sub, allowed)
+
+
+def _is_exit_only(signal: Signal, position: Decimal, sub: Subscription) -> bool:
     """Signals whose only possible effect is to reduce a position (or cancel orders)."""
     reducing = {"buy": "bearish", "sell": "bullish"}
+    opposite = (position < 0) if signal.action == "buy" else (position > 0) if signal.action == "sell" else False
     return (
         signal.action in ("exit", "cancel", "breakeven")
         or signal.sentiment == "flat"
         or (signal.action in reducing and signal.sentiment == reducing[signal.action])
+        or (opposite and _percent_of_position(signal, sub))  # a part of the position: see _directional
     )
 
 
@@ -347,7 +355,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         head += f", sides={sub.sides}"
     if not signal.scheduled and not _listed(sub, signal.ticker):  # the flatten closes what was traded before
         return Plan("rejected", f"{head}: rejected, {signal.ticker} is not in this subscription's tickers")
-    exit_only = _is_exit_only(signal, position)
+    exit_only = _is_exit_only(signal, position, sub)
     if sub.ignore_exits and exit_only and signal.action != "cancel" and not signal.scheduled:
         return Plan("ignored", f"{head}: ignored, exits are ignored (ignore_exits)")
     outside = bool(sub.trading_windows) and market.now is not None and not in_windows(sub.trading_windows, market.now)
@@ -474,6 +482,10 @@ def _directional(planner: _Planner, head: str, entries_allowed: bool) -> Plan:
         # buy + bearish / sell + bullish: a partial exit that keeps the position's side.
         if not holding_opposite:
             return Plan("rejected", f"{head}: rejected, no {other} position to reduce")
+        return _exit(planner, head)
+    if holding_opposite and _percent_of_position(signal, sub):
+        # TradersPost's example: a sell of 50 percent_of_position with 100 shares sells 50. Read as a swap, the
+        # whole long was sold and a short of half its size opened: three times what was asked.
         return _exit(planner, head)
     if not entries_allowed and not holding_opposite:
         return Plan("ignored", f"{head}: ignored, outside the trading windows")

@@ -279,6 +279,13 @@ SIZING = [
     Case("signal percent_of_position 40 of short 5 exits 2", {},
          sig("exit", quantity=40, quantity_type="percent_of_position"), SHORT5, "executed",
          "exit while short 5: covered 2, still short 3", (exit_("buy", "2"),)),
+    # TradersPost's example: "sell 50 percent_of_position" with 100 shares sells 50. Not the whole long and a short.
+    Case("signal sell 50 percent_of_position of long 5 sells 2 and opens no short", {},
+         sig("sell", quantity=50, quantity_type="percent_of_position"), LONG5, "executed",
+         "sell while long 5: sold 2, still long 3", (exit_("sell", "2"),)),
+    Case("signal buy 100 percent_of_position of short 5 covers 5 and opens no long", {},
+         sig("buy", quantity=100, quantity_type="percent_of_position"), SHORT5, "executed",
+         "buy while short 5: covered 5", (exit_("buy", "5"),)),
 ]  # fmt: skip
 
 
@@ -698,6 +705,9 @@ EXITS = [
          "sell flat while long 5: ignored, exits are ignored (ignore_exits)"),
     Case("buy bearish ignored", IGNORE_EXITS, sig("buy", sentiment="bearish", quantity=2), SHORT5, "ignored",
          "buy bearish while short 5: ignored, exits are ignored (ignore_exits)"),
+    Case("sell percent_of_position ignored", IGNORE_EXITS,
+         sig("sell", quantity=40, quantity_type="percent_of_position"), LONG5, "ignored",
+         "sell while long 5: ignored, exits are ignored (ignore_exits)"),
     Case("a swap still runs", IGNORE_EXITS, sig("sell"), LONG5, "executed",
          f"sell while long 5: sold 5, opened short 1 {FIXED_1}", (exit_("sell", "5"), entry("sell", "1"))),
     Case("an entry still runs", IGNORE_EXITS, sig("buy"), FLAT, "executed", OPENED, BUY1),
