@@ -7,6 +7,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from bridge.config.trading import StopLossDefault, TakeProfitDefault
 from bridge.models import Side, StopLoss, TakeProfit
+from bridge.signals.sizing import fmt
 
 
 class PricingError(ValueError):
@@ -40,6 +41,12 @@ class LegPrices:
     trail_percent: Decimal | None = None
 
 
+def never_triggers(side: Side, trail_percent: Decimal) -> bool:
+    """Whether a trailing stop could never trigger: a sell's trailing 100% or more below any price sits at or below
+    zero (a buy's above the price triggers once the price rises that far, whatever the percent)."""
+    return side == "sell" and trail_percent >= 100
+
+
 def _offset(entry: Decimal, percent: Decimal | None, amount: Decimal | None, up: bool) -> Decimal:
     distance = entry * percent / 100 if percent is not None else (amount or Decimal(0))
     return entry + distance if up else entry - distance
@@ -65,8 +72,14 @@ def stop_loss_leg(spec: StopLoss | StopLossDefault, entry: Decimal | None, long:
     exit_side: Side = "sell" if long else "buy"
     if spec.type == "trailing_stop":
         if isinstance(spec, StopLoss):
-            return LegPrices("trailing_stop", trail_amount=spec.trail_amount, trail_percent=spec.trail_percent)
-        return LegPrices("trailing_stop", trail_amount=spec.amount, trail_percent=spec.percent)  # trail by the distance
+            trail = LegPrices("trailing_stop", trail_amount=spec.trail_amount, trail_percent=spec.trail_percent)
+        else:
+            trail = LegPrices("trailing_stop", trail_amount=spec.amount, trail_percent=spec.percent)  # by the distance
+        percent = trail.trail_percent
+        if percent is not None and never_triggers(exit_side, percent):
+            raise PricingError(f"a trailing stop loss {fmt(percent)}% below the long's price would sit at or below "
+                               "zero and never trigger: trail by less than 100%")  # fmt: skip
+        return trail
     stop = getattr(spec, "stop_price", None)
     if stop is None:
         if entry is None:

@@ -94,7 +94,8 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-trailing-stop",),
     ),
     "trailPercent": FieldDoc(
-        "A trailing_stop's distance in percent.",
+        "A trailing_stop's distance in percent; a sell's (and a long's trailing stop loss's) below 100, since "
+        "trailing 100% or more below the price it would never trigger.",
         _ex(action="sell", orderType="trailing_stop", trailPercent=2),
         ("invalid-trailing-stop",),
     ),

@@ -11,7 +11,14 @@ from typing import Literal
 from bridge.config.schema import Subscription
 from bridge.config.trading import StopLossDefault, TakeProfitDefault, in_windows
 from bridge.models import Order, OrderType, Side, Signal, StopLoss, TakeProfit
-from bridge.signals.pricing import LegPrices, PricingError, round_price, stop_loss_leg, take_profit_leg
+from bridge.signals.pricing import (
+    LegPrices,
+    PricingError,
+    never_triggers,
+    round_price,
+    stop_loss_leg,
+    take_profit_leg,
+)
 from bridge.signals.sizing import Inputs, SizingError, entry_quantity, exit_quantity, fmt, uses_signal_quantity
 
 PlanState = Literal["executed", "ignored", "rejected"]
@@ -184,6 +191,9 @@ class _Planner:
             trail_percent = s.trail_percent if from_signal else sub.trail_percent
             if trail_amount is None and trail_percent is None:
                 raise Refusal("rejected", f"a trailing_stop {kind} needs trailAmount or trailPercent")
+            if trail_percent is not None and never_triggers(side, trail_percent):
+                raise Refusal("rejected", f"a trailing_stop sell {fmt(trail_percent)}% below the price would sit at or "
+                              "below zero and never trigger: trail by less than 100%")  # fmt: skip
         tif = s.time_in_force if s.time_in_force and self.allowed("timeInForce") else sub.time_in_force
         return Leg(kind, side, qty, order_type, limit, stop, tif, trail_amount, trail_percent, bool(extended))
 

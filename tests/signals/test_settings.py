@@ -391,6 +391,17 @@ ORDERS = [
                                                        "allow_signal_overrides": ["trailPercent"]},
          sig("sell", trail_percent=2), FLAT, "executed", f"sell while flat: opened short 1 {FIXED_1}",
          (entry("sell", "1", "trailing_stop", trail_percent="2"),)),
+    Case("a sell trailing_stop of 100% or more never triggers", {},
+         sig("exit", order_type="trailing_stop", trail_percent=120), LONG5, "rejected",
+         "exit while long 5: rejected, a trailing_stop sell 120% below the price would sit at or below zero and "
+         "never trigger: trail by less than 100%"),
+    Case("the setting's trail_percent of 100 on a sell", {"exit_order_type": "trailing_stop", "trail_percent": 100},
+         sig("sell", sentiment="flat"), LONG5, "rejected",
+         "sell flat while long 5: rejected, a trailing_stop sell 100% below the price would sit at or below zero and "
+         "never trigger: trail by less than 100%"),
+    Case("a buy trailing_stop may trail 150% above", {}, sig("exit", order_type="trailing_stop", trail_percent=150),
+         SHORT5, "executed", "exit while short 5: covered 5",
+         (exit_("buy", "5", "trailing_stop", trail_percent="150"),)),
     Case("signal orderType trailing_stop with its trailAmount", {}, sig("exit", order_type="trailing_stop",
                                                                        trail_amount=3),
          SHORT5, "executed", "exit while short 5: covered 5", (exit_("buy", "5", "trailing_stop", trail_amount="3"),)),
@@ -528,6 +539,19 @@ BRACKETS = [
          sig("sell", price=100, stop_loss=StopLoss(type="trailing_stop", trail_percent=D(1))), FLAT, "executed",
          f"sell while flat: opened short 1 {FIXED_1}",
          (entry("sell", "1", sl=LegPrices("trailing_stop", trail_percent=D(1))),)),
+    # A sell trailing 100% or more below the price sits at or below zero whatever the price does: never triggered,
+    # it leaves the long with no stop. A buy's trail above the price may be any size.
+    Case("a long's trailing stop loss of 100% never triggers", {}, sig("buy", price=100, stop_loss=StopLoss(
+        type="trailing_stop", trail_percent=D(100))), FLAT, "rejected",
+         "buy while flat: rejected, a trailing stop loss 100% below the long's price would sit at or below zero and "
+         "never trigger: trail by less than 100%"),
+    Case("the setting's trailing stop loss of 150% on a long", {"stop_loss": {"type": "trailing_stop", "percent": 150}},
+         sig("buy", price=100), FLAT, "rejected",
+         "buy while flat: rejected, a trailing stop loss 150% below the long's price would sit at or below zero and "
+         "never trigger: trail by less than 100%"),
+    Case("a short's trailing stop loss of 150% may trigger", {}, sig("sell", price=100, stop_loss=StopLoss(
+        type="trailing_stop", trail_percent=D(150))), FLAT, "executed", f"sell while flat: opened short 1 {FIXED_1}",
+         (entry("sell", "1", sl=LegPrices("trailing_stop", trail_percent=D(150))),)),
     Case("signal stopLoss percent on a short", {}, sig("sell", price=100, stop_loss=StopLoss(percent=D("1.5"))), FLAT,
          "executed", f"sell while flat: opened short 1 {FIXED_1}", (entry("sell", "1", sl=sl("101.5")),)),
     Case("take profit on the losing side", {}, sig("buy", price=100, take_profit=TakeProfit(limit_price=D(95))),
