@@ -7,6 +7,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from bridge.config.trading import StopLossDefault, TakeProfitDefault
 from bridge.models import Side, StopLoss, TakeProfit
+from bridge.signals.fields import MAX_NUMBER
 from bridge.signals.sizing import fmt
 
 
@@ -52,6 +53,13 @@ def _offset(entry: Decimal, percent: Decimal | None, amount: Decimal | None, up:
     return entry + distance if up else entry - distance
 
 
+def _bounded(leg: str, price: Decimal) -> Decimal:
+    """`price`, refused from 1e15 either way (a signal's own prices stop there): past 1e26 it could not be rounded."""
+    if price.copy_abs() >= MAX_NUMBER:
+        raise PricingError(f"{leg} {price:.2E} is past any price: use a smaller distance")
+    return price
+
+
 def take_profit_leg(spec: TakeProfit | TakeProfitDefault, entry: Decimal | None, long: bool) -> LegPrices:
     """A limit order on the profitable side of the entry."""
     exit_side: Side = "sell" if long else "buy"
@@ -59,7 +67,7 @@ def take_profit_leg(spec: TakeProfit | TakeProfitDefault, entry: Decimal | None,
     if absolute is None:
         if entry is None:
             raise PricingError("a relative take profit needs the entry price: send price in the signal")
-        absolute = round_price(_offset(entry, spec.percent, spec.amount, up=long), exit_side)
+        absolute = round_price(_bounded("take profit", _offset(entry, spec.percent, spec.amount, up=long)), exit_side)
     if entry is not None and (absolute <= entry if long else absolute >= entry):
         raise PricingError(f"take profit {absolute} is not beyond the {'long' if long else 'short'} entry {entry}")
     if absolute <= 0:
@@ -84,7 +92,7 @@ def stop_loss_leg(spec: StopLoss | StopLossDefault, entry: Decimal | None, long:
     if stop is None:
         if entry is None:
             raise PricingError("a relative stop loss needs the entry price: send price in the signal")
-        stop = round_price(_offset(entry, spec.percent, spec.amount, up=not long), exit_side)
+        stop = round_price(_bounded("stop loss", _offset(entry, spec.percent, spec.amount, up=not long)), exit_side)
     if entry is not None and (stop >= entry if long else stop <= entry):
         where = "below the long" if long else "above the short"
         raise PricingError(f"stop loss {stop} is not {where} entry {entry}")

@@ -7,6 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from bridge.config.schema import Subscription
 from bridge.models import Signal
+from bridge.signals.fields import MAX_NUMBER
 
 FRACTION = Decimal("0.000001")  # six decimals: what fractional-share brokers accept
 
@@ -88,7 +89,11 @@ def entry_quantity(signal: Signal, sub: Subscription, inputs: Inputs, use_type: 
             how += f" x{fmt(sub.quantity_multiplier)}"
     else:
         kind, value, how = sub.sizing.type, sub.sizing.value, f"{sub.sizing.type} {fmt(sub.sizing.value)}"
-    units = round_quantity(_units(kind, value, inputs), sub.fractional, inputs.step)
+    computed = _units(kind, value, inputs)
+    if computed >= MAX_NUMBER:  # the limit of a signal's quantity; past 1e28 the rounding below could not even run
+        raise SizingError(f"{how} comes to {computed:.2E} units, more than the 1e15 an order may hold: check the "
+                          "sizing, the price and the stop loss")  # fmt: skip
+    units = round_quantity(computed, sub.fractional, inputs.step)
     if units <= 0:
         step = f"one step of {fmt(inputs.step)}" if inputs.step else "one millionth"
         least = step if sub.fractional else "one unit"

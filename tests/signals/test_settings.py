@@ -276,6 +276,17 @@ SIZING = [
          sig("buy", price=50), FLAT, "rejected", "buy while flat: rejected, risk_dollar_amount sizing measures the "
          "risk to the stop loss's stop price, and a trailing_stop stop loss has none: use stop loss type stop or "
          "stop_limit"),
+    # A size of 1e15 units or more, refused in a signal's quantity, is refused when computed too: past the
+    # arithmetic's 28 digits the order could not even be written, and it failed with a bare InvalidOperation.
+    Case("percent_of_equity of a vast account at the smallest price",
+         {"sizing": {"type": "percent_of_equity", "value": 100}, "fractional": True}, sig("buy", price="1e-12"),
+         FLAT, "rejected", "buy while flat: rejected, percent_of_equity 100 comes to 1.00E+32 units, more than the "
+         "1e15 an order may hold: check the sizing, the price and the stop loss", market=Market(equity=D("1e20"))),
+    Case("signal risk_dollar_amount with its stop a hair from the entry",
+         {}, sig("buy", price=50, quantity=100000, quantity_type="risk_dollar_amount",
+                 stop_loss=StopLoss(stop_price=D("49.999999999999"))),
+         FLAT, "rejected", "buy while flat: rejected, signal risk_dollar_amount 100000 comes to 1.00E+17 units, more "
+         "than the 1e15 an order may hold: check the sizing, the price and the stop loss"),
     Case("signal percent_of_position 40 of short 5 exits 2", {},
          sig("exit", quantity=40, quantity_type="percent_of_position"), SHORT5, "executed",
          "exit while short 5: covered 2, still short 3", (exit_("buy", "2"),)),
@@ -495,6 +506,12 @@ BRACKETS = [
     Case("below a cent on a short", {"take_profit": {"percent": 3}, "stop_loss": {"percent": 2}},
          sig("sell", price="0.00001234"), FLAT, "executed", f"sell while flat: opened short 1 {FIXED_1}",
          (entry("sell", "1", tp=tp("0.00001196"), sl=sl("0.00001258")),)),
+    Case("a take profit past any price", {}, sig("buy", price="1e14", take_profit=TakeProfit(
+        percent=D("99999999999999"))), FLAT, "rejected",
+         "buy while flat: rejected, take profit 1.00E+26 is past any price: use a smaller distance"),
+    Case("a stop loss past any price", {}, sig("buy", price="1e14", stop_loss=StopLoss(
+        percent=D("99999999999999"))), FLAT, "rejected",
+         "buy while flat: rejected, stop loss -1.00E+26 is past any price: use a smaller distance"),
     Case("a stop loss at or below zero", {"stop_loss": {"amount": 5}}, sig("buy", price=4), FLAT, "rejected",
          "buy while flat: rejected, stop loss -1.00 is not above zero: use a smaller distance"),
     Case("a short's take profit at or below zero", {"take_profit": {"amount": 5}}, sig("sell", price=5), FLAT,
