@@ -520,7 +520,9 @@ def _number(value: Decimal) -> int | float | str:
     if value == value.to_integral_value() and value.copy_abs() < 2**53:
         return int(value)
     as_float = float(value)
-    return as_float if math.isfinite(as_float) else str(value)  # 1e400 has no JSON number
+    # A number a float cannot hold exactly (1e400, or a 16th significant digit) is echoed as its text, which the
+    # parser takes as it takes the number: a delayed or resumed signal is rebuilt from this echo.
+    return as_float if math.isfinite(as_float) and Decimal(repr(as_float)) == value else str(value)
 
 
 def _plain(value: Any) -> Any:

@@ -620,3 +620,18 @@ def test_extras_with_a_number_beyond_the_decimal_range_echo_it_as_text(number: s
     assert echo["extras"] == {"big": str(Decimal(number)), "list": [str(Decimal(number))]}
     assert json.loads(json.dumps(echo)) == echo
     assert signal.extras["big"] == Decimal(number)
+
+
+def test_the_echo_rebuilds_the_signal_with_every_digit_it_was_sent_with() -> None:
+    """A delayed or resumed signal is parsed again from its journaled echo: each number must come back as sent.
+
+    Digits a float cannot hold (a 16th significant one, say) moved a limit price, and a quantity just under the
+    1e15 limit came back as 1e15 and was refused as too large to trade.
+    """
+    sent = {"limitPrice": "8.000000000000001", "quantity": "999999999999999.9999", "price": "0.1234567890123456789",
+            "stopLoss": {"stopPrice": "7.000000000000001"}}  # fmt: skip
+    signal, echo, _ = parse_body(body(orderType="limit", **sent))
+    again, _, _ = parse_payload(json.loads(json.dumps(echo)))  # as the journal stores it and reads it back
+    assert again == signal
+    assert echo["price"] == "0.1234567890123456789" and echo["orderType"] == "limit"
+    assert json.loads(body(price=60.3))["price"] == parse_body(body(price=60.3))[1]["price"] == 60.3  # plain numbers
