@@ -29,12 +29,12 @@ LOG = Path(__file__).with_name("create_order.log")
 
 
 class RecordingPaper(PaperBroker):
-    """The paper book behind a venue that takes 40 ms per order; each call is logged as it starts."""
+    """The paper book behind a venue that takes 100 ms per order; each call is logged as it starts."""
 
     async def create_order(self, request):
         with LOG.open("a") as log:
             log.write(request.client_order_id + "\\n")
-        await asyncio.sleep(0.04)
+        await asyncio.sleep(0.1)
         return await super().create_order(request)
 '''
 
@@ -104,7 +104,8 @@ def test_bridge_halt_without_a_running_daemon_holds_from_the_next_start(start_da
 
 
 def test_no_create_order_starts_after_the_halt_call_returns(start_daemon: Any) -> None:
-    # One ticker, one queue: the orders go out one after another, 40 ms apart, while the halt lands.
+    # One ticker, one queue: the orders go out one after another, 100 ms apart, while the halt lands (40 ms was too
+    # short on a loaded machine: the 30 requests took longer to send than their orders took to go out).
     adding = strategy(extra=RELAXED + "    subscriptions:\n      - broker: paper\n        allow_add: true\n")
     daemon: Daemon = start_daemon({"sq": adding}, plugin="recorder:RecordingPaper", files={"recorder.py": RECORDER})
     ids = [daemon.post({"ticker": "AMD", "action": "buy", "price": 10, "n": n}).json()["id"] for n in range(30)]
