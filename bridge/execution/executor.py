@@ -12,6 +12,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
@@ -91,9 +92,8 @@ async def _position(broker: Broker, symbol: str) -> Position | None:
     """The position in `symbol`: asked for alone where the broker can (`fetch_position`), else from the list."""
     one = getattr(broker, "fetch_position", None)
     if one is not None:
-        found: Position | None = await one(symbol)
-        return found
-    return next((p for p in await broker.fetch_positions() if p.symbol == symbol), None)
+        return answers.position(broker, "fetch_position", await one(symbol), symbol)
+    return next((p for p in await answers.fetch_positions(broker) if p.symbol == symbol), None)
 
 
 async def _position_and_orders(broker: Broker, symbol: str) -> tuple[Position | None, list[Order]]:
@@ -340,7 +340,7 @@ class Executor:
         """
         conn = self.store.conn
         placed: list[Placed] = []
-        answers: dict[str, tuple[Order, datetime]] = {}
+        answered: dict[str, tuple[Order, datetime]] = {}
         planned_at = utcnow()
         with transaction(conn):
             sequence = _in_turn(rows)  # `order_rows` fills every column a request is built from
@@ -354,11 +354,11 @@ class Executor:
                     break
                 except OrderRejected as exc:  # refused before it wrote anything, or its savepoint was rolled back
                     order = _rejected(request, self._clean(str(exc)))
-                answers[row["client_order_id"]] = (order, utcnow())
+                answered[row["client_order_id"]] = (order, utcnow())
                 placed.append((row, order))
                 if order.status == "rejected" or _exit_working(row, order.status, index + 1 < len(sequence)):
                     break
-            planned = journal.write_plan(conn, job.signal_id, job.subscription, decision, rows, started, answers,
+            planned = journal.write_plan(conn, job.signal_id, job.subscription, decision, rows, started, answered,
                                          planned_at)  # fmt: skip
             # Every order (none with bracket children) filled at once: `_run_orders` would find nothing to do.
             finished = len(placed) == len(rows) and all(order.status == "filled" for _row, order in placed)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
+from bridge.brokers import answers
 from bridge.config.schema import Subscription
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
@@ -139,7 +140,7 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     if broker is None:
         log.error("%s: broker %s is unavailable; positions stay open", label, sub.broker)
         return 0
-    held = {p.symbol for p in await broker.fetch_positions() if p.quantity != 0}
+    held = {p.symbol for p in await answers.fetch_positions(broker) if p.quantity != 0}
     keys = runtime.journal_keys(strategy, key)
     tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
     queued = 0

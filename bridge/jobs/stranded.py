@@ -7,6 +7,7 @@ import sqlite3
 from collections import defaultdict
 from decimal import Decimal
 
+from bridge.brokers import answers
 from bridge.errors import BrokerError
 from bridge.execution.orders import REDUCING_LEGS
 from bridge.jobs.host import Host
@@ -55,7 +56,7 @@ class StrandedOrders:
             if broker is None:
                 continue
             try:
-                held = {p.symbol: p.quantity for p in await broker.fetch_positions()}
+                held = {p.symbol: p.quantity for p in await answers.fetch_positions(broker)}
             except BrokerError as exc:
                 log.warning("cannot check broker %s for exits left without a position: %s", name, exc)
                 continue

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.config.secrets import redact
 from bridge.models import Position
@@ -42,7 +43,7 @@ async def broker_positions(broker: Broker, secrets: Sequence[str]) -> tuple[list
     The dashboard and `bridge positions` list every broker: one in an outage must not hide the others.
     """
     try:
-        return await asyncio.wait_for(broker.fetch_positions(), POSITIONS_TIMEOUT), None
+        return await asyncio.wait_for(answers.fetch_positions(broker), POSITIONS_TIMEOUT), None
     except Exception as exc:
         late = isinstance(exc, TimeoutError)
         why = f"no answer within {POSITIONS_TIMEOUT:g}s" if late else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,152 @@
+"""What an adapter answers, checked before the daemon acts on it: a plugin's bug is named, never traded on.
+
+A user's adapter may hand back a venue's raw status (`accepted`, `pending_new`), a float quantity, None,
+or one symbol listed twice. Acted on, each loses track of an order or misreads a position; so every
+answer the executor and the order jobs use passes through here, and a bad one raises `BadAnswer`
+naming the adapter's class, method, file and line, and what was wrong.
+"""
+
+from __future__ import annotations
+
+import inspect
+from decimal import Decimal
+from typing import Any, get_args
+
+from bridge.brokers.base import Broker
+from bridge.errors import BrokerError
+from bridge.models import Order, OrderRequest, OrderStatus, Position
+
+# "pending" is the journal's own status for an order planned and not yet sent: from a venue it would read as
+# never sent. A venue's pending_new or accepted is "submitted".
+STATUSES = tuple(s for s in get_args(OrderStatus) if s != "pending")
+
+
+class BadAnswer(BrokerError):
+    """An adapter answered with a value the daemon cannot act on: a bug in the plugin, named with its file and line."""
+
+
+def where(broker: object, method: str) -> str:
+    """`Class.method (file:line)` of an adapter's method, for messages that tell the plugin's author what to fix."""
+    cls = type(broker)
+    func: Any = getattr(cls, method, None) or getattr(broker, method, None)
+    try:
+        func = inspect.unwrap(func)
+        location = f"{inspect.getsourcefile(func)}:{inspect.getsourcelines(func)[1]}"
+    except (TypeError, OSError, ValueError):  # built in C, or its file is gone: its module still names the plugin
+        location = cls.__module__
+    return f"{cls.__name__}.{method} ({location})"
+
+
+def _bad(broker: object, method: str, problem: str) -> BadAnswer:
+    return BadAnswer(f"broker plugin bug: {where(broker, method)} returned {problem}")
+
+
+def _number(name: str, value: Any, optional: bool = False) -> str | None:
+    """What is wrong with a quantity or price, or None: a Decimal, finite (None where optional)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, Decimal) and value.is_finite():
+        return None
+    if isinstance(value, Decimal):
+        return f"{name} {value}, not a finite number"
+    hint = " (convert with Decimal(str(value)): a float is not exact)" if isinstance(value, float) else ""
+    return f"{name} {value!r} of type {type(value).__name__}, not a Decimal{hint}"
+
+
+def _order_problem(value: Any) -> str | None:
+    if not isinstance(value, Order):
+        return f"{value!r} of type {type(value).__name__}, not a bridge.models.Order"
+    if value.status not in STATUSES:
+        return f"an order with status {value.status!r}, which is none of {', '.join(STATUSES)}"
+    for name in ("quantity", "filled_quantity"):
+        if (problem := _number(name, getattr(value, name))) is not None:
+            return f"an order with {problem}"
+    for name in ("limit_price", "stop_price", "avg_fill_price"):
+        if (problem := _number(name, getattr(value, name), optional=True)) is not None:
+            return f"an order with {problem}"
+    return None
+
+
+def order(broker: object, method: str, value: Any, client_order_id: str) -> Order:
+    """`value` as the adapter's answer for order `client_order_id`, or BadAnswer saying what is wrong with it."""
+    problem = _order_problem(value)
+    if problem is None and value.client_order_id != client_order_id:
+        problem = f"order {value.client_order_id!r} when asked for {client_order_id!r}"
+    if problem is not None:
+        raise _bad(broker, method, problem)
+    return value  # type: ignore[no-any-return]
+
+
+def orders(broker: object, method: str, value: Any) -> list[Order]:
+    """`value` as a list of orders, or BadAnswer."""
+    if not isinstance(value, list | tuple):
+        raise _bad(broker, method, f"{value!r} of type {type(value).__name__}, not a list of bridge.models.Order")
+    for each in value:
+        if (problem := _order_problem(each)) is not None:
+            raise _bad(broker, method, f"a list holding {problem}")
+    return list(value)
+
+
+def _position_problem(value: Any) -> str | None:
+    if not isinstance(value, Position):
+        return f"{value!r} of type {type(value).__name__}, not a bridge.models.Position"
+    if not isinstance(value.symbol, str) or not value.symbol:
+        return f"a position with symbol {value.symbol!r}"
+    return _number(f"a {value.symbol} position with quantity", value.quantity) or _number(
+        f"a {value.symbol} position with avg_price", value.avg_price, optional=True
+    )
+
+
+def positions(broker: object, method: str, value: Any) -> list[Position]:
+    """`value` as a list of positions, one per symbol, or BadAnswer.
+
+    A symbol listed twice (two lots, a hedge-mode long and short) has no one signed quantity the daemon
+    could plan on: taking either row would size an exit for part of the position, or the wrong side.
+    """
+    if not isinstance(value, list | tuple):
+        raise _bad(broker, method, f"{value!r} of type {type(value).__name__}, not a list of bridge.models.Position")
+    seen: set[str] = set()
+    for each in value:
+        if (problem := _position_problem(each)) is not None:
+            raise _bad(broker, method, f"a list holding {problem}")
+        if each.symbol in seen:
+            raise _bad(broker, method, f"{each.symbol} more than once; list one net signed position per symbol")
+        seen.add(each.symbol)
+    return list(value)
+
+
+def position(broker: object, method: str, value: Any, symbol: str) -> Position | None:
+    """`value` as the optional `fetch_position(symbol)`'s answer (a Position in that symbol, or None), or BadAnswer."""
+    if value is None:
+        return None
+    problem = _position_problem(value)
+    if problem is None and value.symbol != symbol:
+        problem = f"a {value.symbol} position when asked for {symbol}"
+    if problem is not None:
+        raise _bad(broker, method, problem)
+    return value  # type: ignore[no-any-return]
+
+
+async def fetch_positions(broker: Broker) -> list[Position]:
+    """The adapter's `fetch_positions()`, checked."""
+    return positions(broker, "fetch_positions", await broker.fetch_positions())
+
+
+async def fetch_open_orders(broker: Broker, symbol: str | None = None) -> list[Order]:
+    """The adapter's `fetch_open_orders(symbol)`, checked."""
+    return orders(broker, "fetch_open_orders", await broker.fetch_open_orders(symbol))
+
+
+async def fetch_order(broker: Broker, client_order_id: str) -> Order:
+    """The adapter's `fetch_order(client_order_id)`, checked: that order, with a status the daemon knows."""
+    return order(broker, "fetch_order", await broker.fetch_order(client_order_id), client_order_id)
+
+
+async def create_order(broker: Broker, request: OrderRequest) -> Order:
+    """The adapter's `create_order(request)`, checked (a bad answer leaves the order's outcome unknown)."""
+    return order(broker, "create_order", await broker.create_order(request), request.client_order_id)
+
+
+async def cancel_order(broker: Broker, client_order_id: str) -> Order:
+    """The adapter's `cancel_order(client_order_id)`, checked."""
+    return order(broker, "cancel_order", await broker.cancel_order(client_order_id), client_order_id)

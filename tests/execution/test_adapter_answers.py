@@ -1,0 +1,80 @@
+"""A user's adapter that answers with values the daemon cannot act on is named, file and line, and never traded on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from bridge.models import Position, Signal
+from bridge.store.db import Store
+from tests.execution.test_executor import FakeBroker, Harness
+
+
+class ListsLotsApart(FakeBroker):
+    """A venue that holds a position as lots, and an adapter that lists each lot as a position of its own."""
+
+    async def fetch_positions(self) -> list[Position]:
+        """Each unit a row: 2 SQ comes back as SQ 1, SQ 1."""
+        return [Position(s, Decimal(1)) for s, q in self.positions.items() for _ in range(int(q))]
+
+
+async def test_a_symbol_listed_twice_is_an_adapter_error_naming_the_method_not_a_partial_exit(
+    fresh_store: Store,
+) -> None:
+    h = Harness(fresh_store, ListsLotsApart(positions={"SQ": Decimal(2)}))
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="exit")))
+    # Taking the first row, the exit sold 1 of the 2 held and left the other open, reported as executed.
+    assert h.broker.creates == [], "an exit was sized on one lot of the position"
+    assert signal["state"] == "failed", signal["decision"]
+    decision = signal["decision"]
+    assert "ListsLotsApart.fetch_positions" in decision and "test_adapter_answers.py:" in decision, decision
+    assert "SQ more than once" in decision, decision
+
+
+class FloatPositions(FakeBroker):
+    """An adapter that converts the venue's JSON numbers with float()."""
+
+    async def fetch_positions(self) -> list[Position]:
+        """Quantities as floats."""
+        return [replace(p, quantity=float(p.quantity)) for p in await super().fetch_positions()]  # type: ignore[arg-type]
+
+
+async def test_a_float_position_is_refused_saying_to_use_a_decimal(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FloatPositions(positions={"SQ": Decimal("0.3")}))
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="exit")))
+    assert h.broker.creates == []
+    assert "FloatPositions.fetch_positions" in signal["decision"], signal["decision"]
+    assert "not a Decimal" in signal["decision"] and "Decimal(str(value))" in signal["decision"], signal["decision"]
+
+
+class NoPositions(FakeBroker):
+    """An adapter that forgot the `return`."""
+
+    async def fetch_positions(self) -> list[Position]:
+        """Returns None."""
+        await super().fetch_positions()
+        return None  # type: ignore[return-value]
+
+
+async def test_none_for_positions_names_the_method_instead_of_a_type_error(fresh_store: Store) -> None:
+    h = Harness(fresh_store, NoPositions())
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="buy")))
+    assert h.broker.creates == []
+    decision = signal["decision"]
+    assert signal["state"] == "failed" and "NoPositions.fetch_positions" in decision, decision
+    assert "not a list of bridge.models.Position" in decision, decision
+    assert "'NoneType' object is not iterable" not in decision
+
+
+async def test_the_positions_page_lists_an_adapter_answering_none_as_an_error_row() -> None:
+    from bridge.runtime import BrokerSlot
+    from bridge.web.api import held_positions
+
+    slots = {
+        "mine": BrokerSlot("mine", "mine", NoPositions()),
+        "ok": BrokerSlot("ok", "ok", FakeBroker({"SQ": Decimal(1)})),
+    }
+    rows = await held_positions(slots, [])  # before: TypeError out of the page, a 500 for every broker's rows
+    assert rows[1] == ("ok", Position("SQ", Decimal(1)))
+    name, why = rows[0]
+    assert name == "mine" and isinstance(why, str) and "NoPositions.fetch_positions" in why, why
