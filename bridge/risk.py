@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import RiskLimits
@@ -285,7 +286,7 @@ class Guard:
             raise SubmitRefused(f"not sent: {refusal}")
         probe = breaker.opened_at is not None  # let through an open circuit: this order is its probe
         try:
-            order = await broker.create_order(request)
+            order = await answers.create_order(broker, request)
         except DuplicateClientOrderId:  # the venue answered sensibly
             breaker.record(name, True, "", self.clock(), risk.breaker_failures, probe)
             raise

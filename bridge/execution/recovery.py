@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
@@ -46,7 +47,7 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             unresolved.append(coid)
             continue
         try:
-            order = await broker.fetch_order(coid)
+            order = await answers.fetch_order(broker, coid)
         except OrderNotFound:
             # `sent_at` on a pending order: the daemon stopped between sending it and journaling the answer.
             sent = row["status"] == "unknown" or row["sent_at"] is not None

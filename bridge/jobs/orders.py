@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime
 from decimal import Decimal
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.errors import BrokerError, OrderNotFound
 from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
@@ -31,7 +32,7 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
     if coid in open_now:
         return open_now[coid]
     try:  # no longer open at the broker: ask what became of it
-        return await broker.fetch_order(coid)
+        return await answers.fetch_order(broker, coid)
     except OrderNotFound:
         age = seconds_since_sent(row, now)
         if row["status"] == "unknown" and age > UNKNOWN_GRACE_SECONDS:
@@ -68,7 +69,7 @@ async def poll_orders(host: Host) -> int:
         broker = runtime.broker(row["broker"])
         if broker is not None and row["broker"] not in open_at:  # one list call per broker, not one per order
             try:
-                open_at[row["broker"]] = {o.client_order_id: o for o in await broker.fetch_open_orders()}
+                open_at[row["broker"]] = {o.client_order_id: o for o in await answers.fetch_open_orders(broker)}
             except BrokerError as exc:
                 log.warning("cannot poll broker %s: %s", row["broker"], exc)
                 open_at[row["broker"]] = None
@@ -114,7 +115,7 @@ async def cancel_expired(host: Host) -> int:
         if age < timeout or broker is None:
             continue
         try:
-            order = await broker.cancel_order(row["client_order_id"])
+            order = await answers.cancel_order(broker, row["client_order_id"])
         except BrokerError as exc:
             log.warning("cannot cancel order %s after %gs unfilled: %s", row["client_order_id"], timeout, exc)
             continue

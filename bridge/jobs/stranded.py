@@ -76,7 +76,7 @@ class StrandedOrders:
         if broker is None:
             return 0
         try:
-            order = await broker.cancel_order(coid)
+            order = await answers.cancel_order(broker, coid)
         except BrokerError as exc:
             log.warning("cannot cancel order %s, left with no position to close: %s", coid, exc)
             return 0

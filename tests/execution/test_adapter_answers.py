@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from bridge.models import Position, Signal
+import pytest
+
+from bridge.models import Order, OrderRequest, Position, Signal
 from bridge.store.db import Store
-from tests.execution.test_executor import FakeBroker, Harness
+from tests.execution.test_executor import FakeBroker, Harness, rests
 
 
 class ListsLotsApart(FakeBroker):
@@ -78,3 +80,41 @@ async def test_the_positions_page_lists_an_adapter_answering_none_as_an_error_ro
     assert rows[1] == ("ok", Position("SQ", Decimal(1)))
     name, why = rows[0]
     assert name == "mine" and isinstance(why, str) and "NoPositions.fetch_positions" in why, why
+
+
+class PassesRawStatus(FakeBroker):
+    """An adapter whose create_order hands back the venue's own word for a new order (Alpaca's `accepted`)."""
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Placed (and filled) at the venue, answered with a status the daemon does not know."""
+        return replace(await super().create_order(request), status="accepted")  # type: ignore[arg-type]
+
+
+async def test_an_order_answered_with_an_unknown_status_is_looked_up_not_journaled_as_is(
+    fresh_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(fresh_store, PassesRawStatus())
+    signal_id = await h.run(Signal(ticker="SQ", action="buy"))
+    entry = (await h.orders(signal_id))["entry"]
+    # Journaled "accepted", the order was none of the open statuses the order jobs follow: its fill went unseen.
+    assert entry["status"] == "filled", entry
+    assert len(h.broker.creates) == 1, "never sent again"
+    assert "PassesRawStatus.create_order" in caplog.text and "status 'accepted'" in caplog.text, caplog.text
+
+
+class AnswersAnotherOrder(FakeBroker):
+    """An adapter whose fetch_order answers the venue's latest order, whatever id it was asked for."""
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """The last order placed."""
+        await super().fetch_order(client_order_id)
+        return replace(list(self.orders.values())[-1], client_order_id="tb-someone-else")
+
+
+async def test_an_answer_for_another_order_is_refused_naming_the_method(fresh_store: Store) -> None:
+    h = Harness(fresh_store, AnswersAnotherOrder(), exit_fill_timeout=0.5)
+    h.broker.behaviours = [rests]  # a resting exit, whose fill the executor waits for before the entry
+    h.broker.positions = {"SQ": Decimal(1)}
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="reverse", price=Decimal(10))))
+    assert "AnswersAnotherOrder.fetch_order" in signal["decision"], signal["decision"]
+    assert "'tb-someone-else' when asked for" in signal["decision"], signal["decision"]
