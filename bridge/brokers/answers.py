@@ -3,26 +3,38 @@
 A user's adapter may hand back a venue's raw status (`accepted`, `pending_new`), a float quantity, None,
 or one symbol listed twice. Acted on, each loses track of an order or misreads a position; so every
 answer the executor and the order jobs use passes through here, and a bad one raises `BadAnswer`
-naming the adapter's class, method, file and line, and what was wrong.
+naming the adapter's class, method, file and line, and what was wrong. A call that never answers is
+cut off after `CALL_TIMEOUT`, so one hung adapter cannot hold the others' upkeep.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+from collections.abc import Awaitable
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from bridge.brokers.base import Broker
-from bridge.errors import BrokerError
+from bridge.errors import BrokerError, TemporaryBrokerError, UnknownOutcome
 from bridge.models import Order, OrderRequest, OrderStatus, Position
 
 # "pending" is the journal's own status for an order planned and not yet sent: from a venue it would read as
 # never sent. A venue's pending_new or accepted is "submitted".
 STATUSES = tuple(s for s in get_args(OrderStatus) if s != "pending")
+# How long an adapter's call may go unanswered: past any shipped adapter's own timeout and retries (10 s by default,
+# 120 s at most), so only a call that would never return is cut off. A submission cut off is an unknown outcome,
+# looked up by its client order id like any other.
+CALL_TIMEOUT = 300.0
+T = TypeVar("T")
 
 
 class BadAnswer(BrokerError):
     """An adapter answered with a value the daemon cannot act on: a bug in the plugin, named with its file and line."""
+
+
+class NoAnswer(TemporaryBrokerError):
+    """An adapter's read did not return within `CALL_TIMEOUT`: not worth asking again at once."""
 
 
 def where(broker: object, method: str) -> str:
@@ -127,26 +139,45 @@ def position(broker: object, method: str, value: Any, symbol: str) -> Position |
     return value  # type: ignore[no-any-return]
 
 
+async def within(broker: object, method: str, call: Awaitable[T], error: type[BrokerError] = NoAnswer) -> T:
+    """`call`'s result, or `error` naming the adapter's method once it has not answered in `CALL_TIMEOUT` seconds.
+
+    A call that never returns would hold its symbol's signals, or a job that serves every broker, forever.
+    """
+    deadline = asyncio.timeout(CALL_TIMEOUT)  # no task of its own, unlike wait_for: nothing to pay per call
+    try:
+        async with deadline:
+            return await call
+    except TimeoutError as exc:
+        if not deadline.expired():  # the adapter's own timeout, not ours
+            raise
+        raise error(f"{where(broker, method)} did not answer within {CALL_TIMEOUT:g}s") from exc
+
+
 async def fetch_positions(broker: Broker) -> list[Position]:
     """The adapter's `fetch_positions()`, checked."""
-    return positions(broker, "fetch_positions", await broker.fetch_positions())
+    return positions(broker, "fetch_positions", await within(broker, "fetch_positions", broker.fetch_positions()))
 
 
 async def fetch_open_orders(broker: Broker, symbol: str | None = None) -> list[Order]:
     """The adapter's `fetch_open_orders(symbol)`, checked."""
-    return orders(broker, "fetch_open_orders", await broker.fetch_open_orders(symbol))
+    listed = await within(broker, "fetch_open_orders", broker.fetch_open_orders(symbol))
+    return orders(broker, "fetch_open_orders", listed)
 
 
 async def fetch_order(broker: Broker, client_order_id: str) -> Order:
     """The adapter's `fetch_order(client_order_id)`, checked: that order, with a status the daemon knows."""
-    return order(broker, "fetch_order", await broker.fetch_order(client_order_id), client_order_id)
+    found = await within(broker, "fetch_order", broker.fetch_order(client_order_id))
+    return order(broker, "fetch_order", found, client_order_id)
 
 
 async def create_order(broker: Broker, request: OrderRequest) -> Order:
-    """The adapter's `create_order(request)`, checked (a bad answer leaves the order's outcome unknown)."""
-    return order(broker, "create_order", await broker.create_order(request), request.client_order_id)
+    """The adapter's `create_order(request)`, checked; no answer in time is an unknown outcome, for a lookup."""
+    placed = await within(broker, "create_order", broker.create_order(request), UnknownOutcome)
+    return order(broker, "create_order", placed, request.client_order_id)
 
 
 async def cancel_order(broker: Broker, client_order_id: str) -> Order:
     """The adapter's `cancel_order(client_order_id)`, checked."""
-    return order(broker, "cancel_order", await broker.cancel_order(client_order_id), client_order_id)
+    canceled = await within(broker, "cancel_order", broker.cancel_order(client_order_id))
+    return order(broker, "cancel_order", canceled, client_order_id)

@@ -81,6 +81,8 @@ async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(READ_ATTEMPTS):
         try:
             return await call()
+        except answers.NoAnswer:  # it waited its full time already: asking again would hold the symbol as long again
+            raise
         except TemporaryBrokerError:
             if attempt == READ_ATTEMPTS - 1:
                 raise
@@ -92,7 +94,8 @@ async def _position(broker: Broker, symbol: str) -> Position | None:
     """The position in `symbol`: asked for alone where the broker can (`fetch_position`), else from the list."""
     one = getattr(broker, "fetch_position", None)
     if one is not None:
-        return answers.position(broker, "fetch_position", await one(symbol), symbol)
+        found = await answers.within(broker, "fetch_position", one(symbol))
+        return answers.position(broker, "fetch_position", found, symbol)
     return next((p for p in await answers.fetch_positions(broker) if p.symbol == symbol), None)
 
 

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
 from bridge.models import Signal
@@ -34,12 +35,12 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     """
     equity = None
     if _needs_equity(signal, sub):
-        equity = (await broker.fetch_account()).equity
+        equity = (await answers.within(broker, "fetch_account", broker.fetch_account())).equity
     last = None
     fetch_quote = getattr(broker, "fetch_quote", None)
     if (signal.price is None or quote) and fetch_quote is not None:
         try:
-            last = await fetch_quote(symbol)
+            last = await answers.within(broker, "fetch_quote", fetch_quote(symbol))
         except Exception as exc:  # a missing quote is not fatal: sizing that needs one says so
             log.warning("no quote for %s: %r", symbol, exc)
         # A plugin may answer 0 for a market with no trades yet: a limit at it would go out at zero (or below),
