@@ -6,6 +6,9 @@ adapter does not declare (shorting, limit orders, duplicate rejection) are skipp
 Two optional hooks widen the coverage when your venue is a local fake: `inject_fault` (outages,
 rate limits, a lost response) and `rejected_request` (an order the venue refuses).
 
+Every answer is checked as the daemon checks it (`bridge.brokers.answers`): an order's status, id and
+Decimal quantities, one position per symbol. An adapter the daemon would refuse never passes the kit.
+
 Never point the kit at a live account: it places and cancels real orders.
 Each check runs on its own event loop (`asyncio.run`), so no pytest plugin is needed.
 """
@@ -24,6 +27,7 @@ from typing import ClassVar, Literal
 import pytest
 from pydantic import BaseModel
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker, Capabilities
 from bridge.brokers.registry import REQUIRED_METHODS
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
@@ -74,10 +78,11 @@ class BrokerContract:
 
     async def position(self, broker: Broker) -> Decimal:
         """The signed position in the kit's symbol (0 when flat); an optional `fetch_position` must agree."""
-        listed = sum((p.quantity for p in await broker.fetch_positions() if p.symbol == self.symbol), Decimal(0))
+        held = await answers.fetch_positions(broker)  # the daemon's own checks: one Decimal position per symbol
+        listed = sum((p.quantity for p in held if p.symbol == self.symbol), Decimal(0))
         one = getattr(broker, "fetch_position", None)
         if one is not None:
-            alone = await one(self.symbol)
+            alone = answers.position(broker, "fetch_position", await one(self.symbol), self.symbol)
             assert (alone.quantity if alone else Decimal(0)) == listed, (
                 f"fetch_position({self.symbol!r}) says {alone}, fetch_positions() says {listed}"
             )
@@ -87,7 +92,7 @@ class BrokerContract:
         """Poll `fetch_order` until the order is filled (fails after `fill_timeout`)."""
         deadline = time.monotonic() + self.fill_timeout
         while True:
-            order = await broker.fetch_order(client_order_id)
+            order = await answers.fetch_order(broker, client_order_id)
             if order.status == "filled" or time.monotonic() > deadline:
                 assert order.status == "filled", f"order {client_order_id} did not fill: {order}"
                 return order
@@ -132,7 +137,7 @@ class BrokerContract:
         async def check(broker: Broker) -> None:
             before = await self.position(broker)
             request = self.request()
-            placed = await broker.create_order(request)
+            placed = await answers.create_order(broker, request)
             assert (placed.client_order_id, placed.symbol, placed.side) == (request.client_order_id, self.symbol, "buy")
             assert (placed.quantity, placed.type) == (self.quantity, "market")
             assert placed.status not in ("rejected", "canceled", "unknown"), placed
@@ -146,9 +151,9 @@ class BrokerContract:
     def test_selling_what_was_bought_returns_the_position(self, tmp_path: Path) -> None:
         async def check(broker: Broker) -> None:
             before = await self.position(broker)
-            buy = await broker.create_order(self.request())
+            buy = await answers.create_order(broker, self.request())
             await self.wait_filled(broker, buy.client_order_id)
-            sell = await broker.create_order(self.request(side="sell"))
+            sell = await answers.create_order(broker, self.request(side="sell"))
             await self.wait_filled(broker, sell.client_order_id)
             assert await self.position(broker) == before
 
@@ -161,10 +166,10 @@ class BrokerContract:
             before = await self.position(broker)
             if before != 0:
                 pytest.skip(f"the test account is not flat in {self.symbol}")
-            sell = await broker.create_order(self.request(side="sell"))
+            sell = await answers.create_order(broker, self.request(side="sell"))
             await self.wait_filled(broker, sell.client_order_id)
             assert await self.position(broker) == -self.quantity
-            cover = await broker.create_order(self.request(side="buy"))
+            cover = await answers.create_order(broker, self.request(side="buy"))
             await self.wait_filled(broker, cover.client_order_id)
             assert await self.position(broker) == 0
 
@@ -175,24 +180,24 @@ class BrokerContract:
             if "limit" not in type(broker).capabilities.order_types:
                 pytest.skip("the adapter declares no limit orders")
             request = self.request(type="limit", limit_price=self.resting_limit_price, time_in_force="gtc")
-            placed = await broker.create_order(request)
+            placed = await answers.create_order(broker, request)
             assert placed.status in ("submitted", "open"), placed
             assert placed.limit_price == self.resting_limit_price
             coid = request.client_order_id
-            assert coid in [o.client_order_id for o in await broker.fetch_open_orders(self.symbol)]
-            assert coid in [o.client_order_id for o in await broker.fetch_open_orders()]
-            canceled = await broker.cancel_order(coid)
+            assert coid in [o.client_order_id for o in await answers.fetch_open_orders(broker, self.symbol)]
+            assert coid in [o.client_order_id for o in await answers.fetch_open_orders(broker)]
+            canceled = await answers.cancel_order(broker, coid)
             assert (canceled.client_order_id, canceled.status) == (coid, "canceled")
-            assert (await broker.fetch_order(coid)).status == "canceled"
-            assert coid not in [o.client_order_id for o in await broker.fetch_open_orders(self.symbol)]
-            assert (await broker.cancel_order(coid)).status == "canceled"  # a second cancel is harmless
+            assert (await answers.fetch_order(broker, coid)).status == "canceled"
+            assert coid not in [o.client_order_id for o in await answers.fetch_open_orders(broker, self.symbol)]
+            assert (await answers.cancel_order(broker, coid)).status == "canceled"  # a second cancel is harmless
 
         self.run(tmp_path, check)
 
     def test_unknown_client_order_id_raises_order_not_found(self, tmp_path: Path) -> None:
         async def check(broker: Broker) -> None:
             with pytest.raises(OrderNotFound):
-                await broker.fetch_order(new_client_order_id())
+                await answers.fetch_order(broker, new_client_order_id())
 
         self.run(tmp_path, check)
 
@@ -201,10 +206,10 @@ class BrokerContract:
             if not type(broker).capabilities.rejects_duplicate_client_order_id:
                 pytest.skip("the venue does not refuse duplicates: the daemon's journal is the only dedupe")
             before = await self.position(broker)
-            first = await broker.create_order(self.request())
+            first = await answers.create_order(broker, self.request())
             await self.wait_filled(broker, first.client_order_id)
             with pytest.raises(DuplicateClientOrderId):
-                await broker.create_order(self.request(first.client_order_id))
+                await answers.create_order(broker, self.request(first.client_order_id))
             assert await self.position(broker) == before + self.quantity
 
         self.run(tmp_path, check)
@@ -216,7 +221,7 @@ class BrokerContract:
                 pytest.skip("no rejected_request() for this adapter")
             before = await self.position(broker)
             with pytest.raises(OrderRejected) as raised:
-                await broker.create_order(request)
+                await answers.create_order(broker, request)
             assert not isinstance(raised.value, DuplicateClientOrderId)
             assert await self.position(broker) == before
             await _assert_not_working(broker, request.client_order_id)
@@ -227,7 +232,7 @@ class BrokerContract:
         async def check(broker: Broker) -> None:
             request = self.request(quantity=Decimal(0))
             with pytest.raises(OrderRejected):
-                await broker.create_order(request)
+                await answers.create_order(broker, request)
             await _assert_not_working(broker, request.client_order_id)
 
         self.run(tmp_path, check)
@@ -240,7 +245,7 @@ class BrokerContract:
             price = self.resting_limit_price
             request = self.request(type=missing[0], time_in_force="gtc", limit_price=price, stop_price=price)
             with pytest.raises(OrderRejected):
-                await broker.create_order(request)
+                await answers.create_order(broker, request)
             await _assert_not_working(broker, request.client_order_id)
 
         self.run(tmp_path, check)
@@ -252,7 +257,7 @@ class BrokerContract:
                 with pytest.raises(TemporaryBrokerError):
                     await read()
             await self.inject_fault(broker, "none")
-            await broker.fetch_positions()
+            await answers.fetch_positions(broker)
 
         self.run(tmp_path, check)
 
@@ -260,10 +265,10 @@ class BrokerContract:
         async def check(broker: Broker) -> None:
             await self._fault(broker, "rate_limited")
             with pytest.raises(TemporaryBrokerError):
-                await broker.fetch_positions()
+                await answers.fetch_positions(broker)
             request = self.request()
             with pytest.raises(TemporaryBrokerError):  # a refused request was not executed: safe to report so
-                await broker.create_order(request)
+                await answers.create_order(broker, request)
             await self.inject_fault(broker, "none")
             await _assert_not_working(broker, request.client_order_id)
 
@@ -274,7 +279,7 @@ class BrokerContract:
             await self._fault(broker, "unavailable")
             request = self.request()
             with pytest.raises((TemporaryBrokerError, UnknownOutcome)) as raised:
-                await broker.create_order(request)
+                await answers.create_order(broker, request)
             await self.inject_fault(broker, "none")
             if isinstance(raised.value, TemporaryBrokerError):  # promises the order was not placed
                 await _assert_not_working(broker, request.client_order_id)
@@ -287,7 +292,7 @@ class BrokerContract:
             await self._fault(broker, "lost_response")
             request = self.request()
             with pytest.raises(UnknownOutcome):  # never OrderRejected: the venue did take it
-                await broker.create_order(request)
+                await answers.create_order(broker, request)
             await self.inject_fault(broker, "none")
             found = await self.wait_filled(broker, request.client_order_id)
             assert found.quantity == self.quantity
@@ -308,7 +313,7 @@ def new_client_order_id() -> str:
 async def _assert_not_working(broker: Broker, client_order_id: str) -> None:
     """The venue holds no live or filled order under this id (absent, or recorded as rejected)."""
     try:
-        order = await broker.fetch_order(client_order_id)
+        order = await answers.fetch_order(broker, client_order_id)
     except OrderNotFound:
         return
     assert order.status == "rejected" and order.filled_quantity == 0, order

@@ -42,6 +42,26 @@ class SynchronousAccount(TemplateBroker):
         return None
 
 
+class ListsLots(TemplateBroker):
+    async def fetch_positions(self):
+        from dataclasses import replace
+        halves = [replace(p, quantity=p.quantity / 2) for p in await super().fetch_positions()]
+        return halves + halves  # each lot a row: the daemon, planning on one row, would exit half
+
+
+class PassesRawStatus(TemplateBroker):
+    async def create_order(self, request):
+        from dataclasses import replace
+        return replace(await super().create_order(request), status="accepted")  # the venue's word, not ours
+
+
+class FloatQuantities(TemplateBroker):
+    async def fetch_order(self, client_order_id):
+        from dataclasses import replace
+        order = await super().fetch_order(client_order_id)
+        return replace(order, filled_quantity=float(order.filled_quantity))  # 1.0 == Decimal(1): it looked fine
+
+
 def kit(adapter):
     class Kit(BrokerContract):
         async def open_broker(self, workdir):
@@ -55,6 +75,9 @@ TestForgetsPositions = kit(ForgetsPositions)
 TestCallsRejectionsTemporary = kit(CallsRejectionsTemporary)
 TestSendsStopsAsMarket = kit(SendsStopsAsMarket)
 TestSynchronousAccount = kit(SynchronousAccount)
+TestListsLots = kit(ListsLots)
+TestPassesRawStatus = kit(PassesRawStatus)
+TestFloatQuantities = kit(FloatQuantities)
 """
 
 
@@ -62,7 +85,7 @@ def test_the_kit_fails_each_broken_adapter_on_the_check_it_breaks(tmp_path: Path
     (tmp_path / "test_broken_adapters.py").write_text(BROKEN)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--tb=no", "-rf",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--tb=line", "-rf",
          "test_broken_adapters.py"],
         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
@@ -76,8 +99,15 @@ def test_the_kit_fails_each_broken_adapter_on_the_check_it_breaks(tmp_path: Path
         "TestSendsStopsAsMarket::test_undeclared_order_type_is_rejected_never_substituted",
         "TestSynchronousAccount::test_declares_capabilities_options_and_async_methods",
         "TestSynchronousAccount::test_account_balances_are_decimals",
+        # An adapter the daemon would misread passed: lots summed by the kit, a raw status, a float read as equal.
+        "TestListsLots::test_market_order_fills_moves_the_position_and_is_found_by_client_order_id",
+        "TestPassesRawStatus::test_market_order_fills_moves_the_position_and_is_found_by_client_order_id",
+        "TestFloatQuantities::test_market_order_fills_moves_the_position_and_is_found_by_client_order_id",
     }
     assert expected <= failed, done.stdout[-3000:]
     # Everything else in the kit still passes (or skips) for these adapters: the failures are specific.
     assert "TestForgetsPositions::test_limit_order_rests_is_listed_and_cancels" not in failed
     assert not any(name.startswith("TestSendsStopsAsMarket::test_market") for name in failed)
+    # And the failure says what to fix, where.
+    assert "ListsLots.fetch_positions" in done.stdout and "SQ more than once" in done.stdout, done.stdout[-3000:]
+    assert "PassesRawStatus.create_order" in done.stdout and "status 'accepted'" in done.stdout
