@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -106,6 +107,17 @@ def _module_file(module_name: str) -> str:
     return spec.origin if spec is not None and spec.origin else module_name
 
 
+def _at_line(exc: BaseException, where: str) -> str:
+    """`where` (a plugin's file) with the line of it that raised `exc`, when the traceback passes through it.
+
+    An import that fails names its line, as a traceback would: the log and `bridge check` show the message alone.
+    """
+    if isinstance(exc, SyntaxError) and exc.filename == where and exc.lineno:
+        return f"{where}:{exc.lineno}"
+    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == where]
+    return f"{where}:{lines[-1]}" if lines else where
+
+
 def _check_shape(obj: Any, label: str, where: str) -> BrokerFactory:
     """Refuse, with a message that says what is missing, anything that is not a broker class."""
     if not inspect.isclass(obj):
@@ -130,9 +142,9 @@ def load_target(target: str, label: str) -> BrokerFactory:
     except ModuleNotFoundError as exc:
         if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise PluginNotFound(f"broker plugin {label!r} failed to import: no module named {module_name!r}") from exc
-        raise PluginImportError(f"broker plugin {label!r} ({where}) failed to import: {exc!r}") from exc
+        raise PluginImportError(f"broker plugin {label!r} ({_at_line(exc, where)}) failed to import: {exc!r}") from exc
     except (Exception, SystemExit) as exc:
-        raise PluginImportError(f"broker plugin {label!r} ({where}) failed to import: {exc!r}") from exc
+        raise PluginImportError(f"broker plugin {label!r} ({_at_line(exc, where)}) failed to import: {exc!r}") from exc
     if not hasattr(module, attr):
         raise PluginNotFound(f"broker plugin {label!r}: {module_name} has no attribute {attr!r}")
     return _check_shape(getattr(module, attr), label, where)
@@ -156,7 +168,8 @@ def _import_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         sys.modules.pop(module_name, None)
-        raise PluginImportError(f"broker plugin {path.stem!r} ({path}) failed to import: {exc!r}") from exc
+        where = _at_line(exc, str(path))
+        raise PluginImportError(f"broker plugin {path.stem!r} ({where}) failed to import: {exc!r}") from exc
     _file_modules[path] = (version, module)
     return module
 

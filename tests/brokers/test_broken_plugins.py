@@ -41,6 +41,13 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     started.stop()
 
 
+def crashy_line(plugins: Path) -> int:
+    """The line of crashy.py that raises."""
+    return (plugins / "crashy.py").read_text().splitlines().index(
+        "raise RuntimeError('crashy cannot import its SDK')"
+    ) + 1
+
+
 def test_health_names_each_broken_plugin_and_its_file(daemon: Daemon) -> None:
     health = httpx.get(f"{daemon.base}/health", timeout=5).json()
     plugins = daemon.config.parent / "plugins"
@@ -50,7 +57,7 @@ def test_health_names_each_broken_plugin_and_its_file(daemon: Daemon) -> None:
     assert brokers["crashy"] == {
         "status": "error",
         "plugin": "crashy",
-        "detail": f"broker plugin 'crashy' ({plugins / 'crashy.py'}) failed to import: "
+        "detail": f"broker plugin 'crashy' ({plugins / 'crashy.py'}:{crashy_line(plugins)}) failed to import: "
         "RuntimeError('crashy cannot import its SDK')",
         "reconnect_in": None,  # a plugin that cannot import waits for a config change
     }

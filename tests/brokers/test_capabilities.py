@@ -107,8 +107,9 @@ def test_a_plugin_that_fails_to_import_is_not_a_config_error(tmp_path: Path) -> 
     assert load_config(path, environ={}).config.brokers["spot"].plugin == "narrow"
     checked = run_cli("check", "--config", str(path), cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
+    line = broken.read_text().splitlines().index("raise ImportError('missing SDK')") + 1
     assert checked.stderr == (
-        f"warning: broker plugin 'narrow' ({broken}) failed to import: ImportError('missing SDK'); "
+        f"warning: broker plugin 'narrow' ({broken}:{line}) failed to import: ImportError('missing SDK'); "
         "that broker will be unavailable\n"
     )
 

@@ -93,13 +93,23 @@ def test_an_earlier_directory_wins(tmp_path: Path) -> None:
     assert find_plugin("same", [tmp_path / "first", tmp_path / "second"]).__name__ == "First"
 
 
-def test_a_plugin_that_raises_at_import_is_named_with_its_file(tmp_path: Path) -> None:
+def test_a_plugin_that_raises_at_import_is_named_with_its_file_and_line(tmp_path: Path) -> None:
     path = write_plugin(tmp_path, "boom", extra="raise RuntimeError('no network at import, please')\n")
+    line = path.read_text().splitlines().index("raise RuntimeError('no network at import, please')") + 1
     with pytest.raises(PluginImportError) as raised:
         find_plugin("boom", [tmp_path])
     assert str(raised.value) == (
-        f"broker plugin 'boom' ({path}) failed to import: RuntimeError('no network at import, please')"
+        f"broker plugin 'boom' ({path}:{line}) failed to import: RuntimeError('no network at import, please')"
     )
+
+
+def test_a_misspelt_name_at_import_is_named_with_its_line(tmp_path: Path) -> None:
+    """A new user's first mistake: the message alone ("name 'Decmal' is not defined") does not say where."""
+    path = write_plugin(tmp_path, "typo", extra="STEP = 1\nLOT = Decmal('0.01')\n")
+    with pytest.raises(PluginImportError) as raised:
+        find_plugin("typo", [tmp_path])
+    line = path.read_text().splitlines().index("LOT = Decmal('0.01')") + 1
+    assert f"({path}:{line}) failed to import: NameError" in str(raised.value), str(raised.value)
 
 
 def test_sys_exit_in_a_plugin_does_not_end_the_caller(tmp_path: Path) -> None:
@@ -190,7 +200,8 @@ def test_discover_lists_every_source_with_errors_and_shadowing(tmp_path: Path) -
     assert infos["paper", "plugin dir"].shadowed
     assert (infos["good", "plugin dir"].version, infos["good", "plugin dir"].error) == ("0.9", None)
     error = infos["broken", "plugin dir"].error or ""
-    assert error.startswith(f"broker plugin 'broken' ({broken}) failed to import: ModuleNotFoundError")
+    line = broken.read_text().splitlines().index("import no_such_dependency_xyz") + 1
+    assert error.startswith(f"broker plugin 'broken' ({broken}:{line}) failed to import: ModuleNotFoundError")
     table = render(list(infos.values()))
     assert "  error: broker plugin 'broken'" in table
     assert "good" in table and "market tif day,gtc short no-fractional" in table
