@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,23 @@ async def test_an_answer_for_another_order_is_refused_naming_the_method(fresh_st
     signal = await h.signal(await h.run(Signal(ticker="SQ", action="reverse", price=Decimal(10))))
     assert "AnswersAnotherOrder.fetch_order" in signal["decision"], signal["decision"]
     assert "'tb-someone-else' when asked for" in signal["decision"], signal["decision"]
+
+
+class RaisesInAHelper(FakeBroker):
+    """An adapter whose position parsing has a bug."""
+
+    async def fetch_positions(self) -> list[Position]:
+        """Parses a venue answer it misreads."""
+        return [self._parse({"sym": "SQ", "qty": "1"})]
+
+    def _parse(self, row: dict[str, str]) -> Position:
+        return Position(row["symbol"], Decimal(row["qty"]))  # the venue says "sym"
+
+
+async def test_a_bug_in_an_adapter_method_is_reported_with_its_file_and_line(fresh_store: Store) -> None:
+    h = Harness(fresh_store, RaisesInAHelper())
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="buy")))
+    source = Path(__file__).read_text().splitlines()
+    line = next(n for n, text in enumerate(source, 1) if 'Position(row["symbol"]' in text)
+    # Before: "failed: KeyError: 'symbol'", with no word of where.
+    assert signal["decision"] == f"failed: KeyError: 'symbol' (raised at {__file__}:{line} in _parse)", signal
