@@ -17,6 +17,7 @@ from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
 from bridge.jobs import Jobs
+from bridge.loopwatch import LoopWatch
 from bridge.models import Signal
 from bridge.notify.events import Event
 from bridge.risk import Guard
@@ -64,6 +65,7 @@ class Bridge:
     _retired: list[Runtime] = field(default_factory=list)
     swapped: list[Callable[[Runtime], None]] = field(default_factory=list)  # told of each runtime a reload made live
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
+    _loop_watch: LoopWatch = field(default_factory=LoopWatch)  # names an adapter's line that blocks the event loop
 
     def __post_init__(self) -> None:
         cap = self.loaded.config.database_max_mb
@@ -87,6 +89,7 @@ class Bridge:
 
     async def start(self) -> None:
         """Open the journal, connect brokers, start jobs and the watcher, then recover (trading waits for it)."""
+        self._loop_watch.start()  # first: an adapter's connect may be the first thing to block the loop
         await self.store.open()
         await self.guard.load()  # a halt persisted before a restart holds from the first moment
         self.runtime = await build_runtime(self.loaded, self.store)
@@ -264,6 +267,7 @@ class Bridge:
         open_slots = {id(slot): slot for r in [self.runtime, *self._retired] for slot in r.brokers.values()}
         await close_slots(open_slots.values())
         await self.store.close()
+        self._loop_watch.stop()
 
 
 def _queue_key(work: Work) -> tuple[str, ...]:
