@@ -17,7 +17,7 @@ from typing import Any, TypeVar, get_args
 
 from bridge.brokers.base import Broker
 from bridge.errors import BrokerError, TemporaryBrokerError, UnknownOutcome
-from bridge.models import Order, OrderRequest, OrderStatus, Position
+from bridge.models import Account, Order, OrderRequest, OrderStatus, Position
 
 # "pending" is the journal's own status for an order planned and not yet sent: from a venue it would read as
 # never sent. A venue's pending_new or accepted is "submitted".
@@ -152,6 +152,26 @@ async def within(broker: object, method: str, call: Awaitable[T], error: type[Br
         if not deadline.expired():  # the adapter's own timeout, not ours
             raise
         raise error(f"{where(broker, method)} did not answer within {CALL_TIMEOUT:g}s") from exc
+
+
+def account(broker: object, method: str, value: Any) -> Account:
+    """`value` as an account with Decimal balances, or BadAnswer."""
+    if not isinstance(value, Account):
+        raise _bad(broker, method, f"{value!r} of type {type(value).__name__}, not a bridge.models.Account")
+    for name in ("cash", "equity", "buying_power"):
+        if (problem := _number(name, getattr(value, name))) is not None:
+            raise _bad(broker, method, f"an account with {problem}")
+    return value
+
+
+def quote_problem(value: Any) -> str | None:
+    """What is wrong with an optional `fetch_quote`'s answer (a Decimal or None), or None."""
+    return _number("the quote", value, optional=True)
+
+
+async def fetch_account(broker: Broker) -> Account:
+    """The adapter's `fetch_account()`, checked."""
+    return account(broker, "fetch_account", await within(broker, "fetch_account", broker.fetch_account()))
 
 
 async def fetch_positions(broker: Broker) -> list[Position]:

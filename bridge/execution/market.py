@@ -35,7 +35,7 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     """
     equity = None
     if _needs_equity(signal, sub):
-        equity = (await answers.within(broker, "fetch_account", broker.fetch_account())).equity
+        equity = (await answers.fetch_account(broker)).equity
     last = None
     fetch_quote = getattr(broker, "fetch_quote", None)
     if (signal.price is None or quote) and fetch_quote is not None:
@@ -43,6 +43,9 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
             last = await answers.within(broker, "fetch_quote", fetch_quote(symbol))
         except Exception as exc:  # a missing quote is not fatal: sizing that needs one says so
             log.warning("no quote for %s: %r", symbol, exc)
+        if (problem := answers.quote_problem(last)) is not None:  # a float would fail the sizing far from its cause
+            log.warning("no quote for %s: %s returned %s", symbol, answers.where(broker, "fetch_quote"), problem)
+            last = None
         # A plugin may answer 0 for a market with no trades yet: a limit at it would go out at zero (or below),
         # and dollar sizing would divide by it. No price is what it is: what needs one says so.
         if last is not None and last <= 0:

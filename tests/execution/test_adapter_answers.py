@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.models import Order, OrderRequest, Position, Signal
+from bridge.config.schema import Subscription
+from bridge.models import Account, Order, OrderRequest, Position, Signal
 from bridge.store.db import Store
-from tests.execution.test_executor import FakeBroker, Harness, rests
+from tests.execution.test_executor import SUB, FakeBroker, Harness, rests
 
 
 class ListsLotsApart(FakeBroker):
@@ -139,3 +140,39 @@ async def test_a_bug_in_an_adapter_method_is_reported_with_its_file_and_line(fre
     line = next(n for n, text in enumerate(source, 1) if 'Position(row["symbol"]' in text)
     # Before: "failed: KeyError: 'symbol'", with no word of where.
     assert signal["decision"] == f"failed: KeyError: 'symbol' (raised at {__file__}:{line} in _parse)", signal
+
+
+class FloatAccount(FakeBroker):
+    """An adapter that converts the venue's balances with float()."""
+
+    async def fetch_account(self) -> Account:
+        """Balances as floats."""
+        return Account(cash=100000.0, equity=100000.0, buying_power=100000.0)  # type: ignore[arg-type]
+
+
+async def test_float_balances_are_refused_naming_fetch_account(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FloatAccount())
+    h.sub = Subscription.model_validate({"broker": SUB, "sizing": {"type": "percent_of_equity", "value": 1}})
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="buy", price=Decimal(50))))
+    assert h.broker.creates == []
+    assert "FloatAccount.fetch_account" in signal["decision"], signal["decision"]
+    assert "cash 100000.0 of type float, not a Decimal" in signal["decision"], signal["decision"]
+
+
+class FloatQuote(FakeBroker):
+    """An adapter whose quote is the venue's JSON number, a float."""
+
+    async def fetch_quote(self, symbol: str) -> Decimal | None:
+        """A float quote."""
+        return 50.1  # type: ignore[return-value]
+
+
+async def test_a_float_quote_is_no_quote_with_a_warning_naming_fetch_quote(
+    fresh_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = Harness(fresh_store, FloatQuote())
+    h.sub = Subscription.model_validate({"broker": SUB, "sizing": {"type": "dollar_amount", "value": 1000}})
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="buy")))
+    assert h.broker.creates == []
+    assert signal["state"] == "rejected" and "dollar_amount sizing needs a price" in signal["decision"], signal
+    assert "FloatQuote.fetch_quote" in caplog.text and "not a Decimal" in caplog.text, caplog.text
