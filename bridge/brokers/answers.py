@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
+import traceback
 from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any, TypeVar, get_args
@@ -47,6 +49,22 @@ def where(broker: object, method: str) -> str:
     except (TypeError, OSError, ValueError):  # built in C, or its file is gone: its module still names the plugin
         location = cls.__module__
     return f"{cls.__name__}.{method} ({location})"
+
+
+def raised_at(exc: BaseException) -> str:
+    """`file:line in function` where `exc` was raised: the deepest frame outside Python's own and installed
+    libraries (a plugin's, when its code called them), else the deepest of all."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    libraries = tuple({sys.prefix, sys.base_prefix})
+    ours = [f for f in frames if not f.filename.startswith(libraries)] or frames
+    if not ours:
+        return "an unknown place"
+    return f"{ours[-1].filename}:{ours[-1].lineno} in {ours[-1].name}"
+
+
+def failure(exc: BaseException) -> str:
+    """An adapter call's exception for the log: a broker error as the adapter worded it, a bug with its line."""
+    return str(exc) if isinstance(exc, BrokerError) else f"{exc!r} (raised at {raised_at(exc)})"
 
 
 def _bad(broker: object, method: str, problem: str) -> BadAnswer:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import sys
-import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -143,7 +141,7 @@ class Executor:
         except Exception as exc:
             log.exception("signal %s for %s failed", job.signal_id, job.subscription)
             # A broker error is the adapter's word on the venue; anything else is a bug, whose line is the fix.
-            at = "" if isinstance(exc, BrokerError) else f" (raised at {_raised_at(exc)})"
+            at = "" if isinstance(exc, BrokerError) else f" (raised at {answers.raised_at(exc)})"
             state, decision = "failed", f"failed: {type(exc).__name__}: {exc}{at}"
         finally:
             if self.guard is not None:  # a plan admitted but never saved (a refusal, a failed cancel) holds nothing
@@ -533,18 +531,6 @@ class Executor:
 
     async def _skip_rest(self, rows: list[sqlite3.Row], why: str, status: str = "canceled") -> None:
         await self.store.run(journal.close_pending, self.store.conn, rows, why, status)
-
-
-def _raised_at(exc: BaseException) -> str:
-    """`file:line in function` where `exc` was raised: the deepest frame outside Python's own and installed
-    libraries (a plugin's, when its code called them), else the deepest of all."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    libraries = tuple({sys.prefix, sys.base_prefix})
-    ours = [f for f in frames if not f.filename.startswith(libraries)] or frames
-    if not ours:
-        return "an unknown place"
-    frame = ours[-1]
-    return f"{frame.filename}:{frame.lineno} in {frame.name}"
 
 
 def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from bridge.brokers import answers
 from bridge.brokers.base import Broker
-from bridge.errors import BrokerError, OrderNotFound
+from bridge.errors import OrderNotFound
 from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
 from bridge.jobs.host import Host
 from bridge.models import Order
@@ -41,8 +41,8 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
                          error=f"never reached the broker (not found there {age:.0f}s after it was sent)")  # fmt: skip
         log.warning("cannot check order %s: not found at the broker", coid)
         return None
-    except BrokerError as exc:
-        log.warning("cannot check order %s: %s", coid, exc)
+    except Exception as exc:  # an adapter's bug too: one order's lookup must not end the round for every broker
+        log.warning("cannot check order %s: %s", coid, answers.failure(exc))
         return None
 
 
@@ -70,8 +70,8 @@ async def poll_orders(host: Host) -> int:
         if broker is not None and row["broker"] not in open_at:  # one list call per broker, not one per order
             try:
                 open_at[row["broker"]] = {o.client_order_id: o for o in await answers.fetch_open_orders(broker)}
-            except BrokerError as exc:
-                log.warning("cannot poll broker %s: %s", row["broker"], exc)
+            except Exception as exc:  # an adapter's bug too: the other brokers are still polled
+                log.warning("cannot poll broker %s: %s", row["broker"], answers.failure(exc))
                 open_at[row["broker"]] = None
         open_now = open_at.get(row["broker"])
         if broker is None or open_now is None:
@@ -116,8 +116,9 @@ async def cancel_expired(host: Host) -> int:
             continue
         try:
             order = await answers.cancel_order(broker, row["client_order_id"])
-        except BrokerError as exc:
-            log.warning("cannot cancel order %s after %gs unfilled: %s", row["client_order_id"], timeout, exc)
+        except Exception as exc:  # an adapter's bug too: the other orders' timeouts still apply
+            log.warning("cannot cancel order %s after %gs unfilled: %s", row["client_order_id"], timeout,
+                        answers.failure(exc))  # fmt: skip
             continue
         await record_answer(host, row, order)  # an order that filled since the last poll is reported, as by a poll
         log.info("order %s (%s %s %s): %s after %gs unfilled (cancel_after)", row["client_order_id"], row["side"],

@@ -8,7 +8,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 from bridge.brokers import answers
-from bridge.errors import BrokerError
 from bridge.execution.orders import REDUCING_LEGS
 from bridge.jobs.host import Host
 from bridge.jobs.orders import record_answer
@@ -57,8 +56,8 @@ class StrandedOrders:
                 continue
             try:
                 held = {p.symbol: p.quantity for p in await answers.fetch_positions(broker)}
-            except BrokerError as exc:
-                log.warning("cannot check broker %s for exits left without a position: %s", name, exc)
+            except Exception as exc:  # an adapter's bug too: the other brokers are still checked
+                log.warning("cannot check broker %s for exits left without a position: %s", name, answers.failure(exc))
                 continue
             for row in group:
                 if _closable(held.get(row["symbol"], Decimal(0)), row["side"]) > 0:
@@ -77,8 +76,8 @@ class StrandedOrders:
             return 0
         try:
             order = await answers.cancel_order(broker, coid)
-        except BrokerError as exc:
-            log.warning("cannot cancel order %s, left with no position to close: %s", coid, exc)
+        except Exception as exc:  # an adapter's bug too
+            log.warning("cannot cancel order %s, left with no position to close: %s", coid, answers.failure(exc))
             return 0
         await record_answer(self.host, row, order)  # an exit that filled meanwhile is reported, as by a poll
         log.warning("order %s (%s %s %s, %s): %s, the position it was to close is gone (flat or on the other side)",

@@ -45,11 +45,11 @@ BROKER = Hangs
 '''
 
 
-def two_brokers(tmp_path: Path) -> str:
+def two_brokers(tmp_path: Path, plugin: str = HANGS) -> str:
     """Strategy `other` on a plugin that hangs, strategy `sq` on the paper broker; resting orders time out at 30 s."""
     template = Path(__file__).resolve().parents[2] / "plugins" / "template_broker.py"
     (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "hangs.py").write_text(HANGS.format(template=str(template)))
+    (tmp_path / "plugins" / "hangs.py").write_text(plugin.format(template=str(template)))
     return (
         f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
         "brokers:\n  paper:\n    plugin: paper\n  stuck:\n    plugin: hangs\n"
@@ -77,3 +77,27 @@ async def test_one_hung_broker_holds_neither_the_polls_nor_the_timeouts_of_the_o
     assert await asyncio.wait_for(cancel_expired(r.bridge), STUCK) == 1  # the paper order, past the hung one's
     statuses = {row["broker"]: row["status"] for row in r.rows("SELECT broker, status FROM orders")}
     assert statuses == {"paper": "canceled", "stuck": "open"}
+
+
+BUGGY = (
+    HANGS.replace("class Hangs", "class Buggy")
+    .replace("BROKER = Hangs", "BROKER = Buggy")
+    .replace("await asyncio.Event().wait()", "raise KeyError('status')  # parsing the venue's answer")
+)
+
+
+async def test_one_adapters_bug_stops_neither_the_polls_nor_the_timeouts_of_the_others(
+    bridges: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    r = await bridges(two_brokers(tmp_path, BUGGY), clock)
+    await r.accepted("other", **RESTING)  # the buggy broker's order is the older: its upkeep comes first
+    await r.bridge.queues.join()
+    await r.accepted("sq", **RESTING)
+    await r.bridge.queues.join()
+    await poll_orders(r.bridge)  # before: the KeyError ended every round before the paper broker's turn
+    clock.advance(60)
+    assert await cancel_expired(r.bridge) == 1
+    statuses = {row["broker"]: row["status"] for row in r.rows("SELECT broker, status FROM orders")}
+    assert statuses == {"paper": "canceled", "stuck": "open"}
+    assert "hangs.py" in caplog.text and "KeyError('status')" in caplog.text, caplog.text
