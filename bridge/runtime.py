@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bridge.brokers import answers
 from bridge.brokers.base import Broker, BrokerContext
 from bridge.brokers.registry import BrokerConnectError, open_broker, plugin_dirs
 from bridge.config.load import LoadedConfig
@@ -106,8 +107,8 @@ async def close_slots(slots: Iterable[BrokerSlot]) -> None:
     """Close the brokers of `slots`; a failing close is logged, never raised."""
     for slot in slots:
         if slot.broker is not None:
-            try:
-                await slot.broker.close()
+            try:  # bounded: a close that never returns would hold the daemon's stop, or a reload, until it is killed
+                await answers.within(slot.broker, "close", slot.broker.close())
             except Exception:
                 log.exception("closing broker %s failed", slot.name)
 

@@ -101,3 +101,22 @@ async def test_one_adapters_bug_stops_neither_the_polls_nor_the_timeouts_of_the_
     statuses = {row["broker"]: row["status"] for row in r.rows("SELECT broker, status FROM orders")}
     assert statuses == {"paper": "canceled", "stuck": "open"}
     assert "hangs.py" in caplog.text and "KeyError('status')" in caplog.text, caplog.text
+
+
+class ClosesNever:
+    """An adapter whose close waits on a venue session that never ends."""
+
+    async def close(self) -> None:
+        """Never returns."""
+        await asyncio.Event().wait()
+
+
+async def test_a_close_that_never_returns_does_not_hold_a_stop_or_a_reload(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bridge.runtime import BrokerSlot, close_slots
+
+    monkeypatch.setattr(answers, "CALL_TIMEOUT", 0.2)
+    slot = BrokerSlot("venue", "venue", ClosesNever())  # type: ignore[arg-type]
+    await asyncio.wait_for(close_slots([slot]), STUCK)  # before: the daemon's stop waited here until killed
+    assert "closing broker venue failed" in caplog.text and "ClosesNever.close" in caplog.text, caplog.text
