@@ -182,6 +182,16 @@ def account(broker: object, method: str, value: Any) -> Account:
     return value
 
 
+def step(broker: object, value: Any) -> Decimal | None:
+    """The optional `quantity_step(symbol)`'s answer: a positive Decimal or None, else BadAnswer."""
+    problem = _number("the step", value, optional=True)
+    if problem is None and value is not None and value <= 0:
+        problem = f"the step {value}, not above zero"
+    if problem is not None:
+        raise _bad(broker, "quantity_step", problem)
+    return value  # type: ignore[no-any-return]
+
+
 def quote_problem(value: Any) -> str | None:
     """What is wrong with an optional `fetch_quote`'s answer (a Decimal or None), or None."""
     return _number("the quote", value, optional=True)

@@ -55,6 +55,6 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     brackets = bool(getattr(capabilities, "brackets", False))
     reserves = bool(getattr(capabilities, "reserves_position", False))
     step_of = getattr(broker, "quantity_step", None)  # optional: a venue with a lot step per market says it
-    step = step_of(symbol) if step_of is not None else None
+    step = answers.step(broker, step_of(symbol)) if step_of is not None else None
     return Market(avg_price=avg_price, equity=equity, quote=last, now=now or utcnow(), brackets=brackets,
                   quantity_step=step, reserves_position=reserves)  # fmt: skip

@@ -176,3 +176,22 @@ async def test_a_float_quote_is_no_quote_with_a_warning_naming_fetch_quote(
     assert h.broker.creates == []
     assert signal["state"] == "rejected" and "dollar_amount sizing needs a price" in signal["decision"], signal
     assert "FloatQuote.fetch_quote" in caplog.text and "not a Decimal" in caplog.text, caplog.text
+
+
+class FloatStep(FakeBroker):
+    """An adapter whose lot step is the exchange's JSON number, a float."""
+
+    def quantity_step(self, symbol: str) -> Decimal | None:
+        """A float step."""
+        return 0.001  # type: ignore[return-value]
+
+
+async def test_a_float_quantity_step_fails_the_signal_naming_the_method(fresh_store: Store) -> None:
+    h = Harness(fresh_store, FloatStep())
+    h.sub = Subscription.model_validate(
+        {"broker": SUB, "fractional": True, "sizing": {"type": "dollar_amount", "value": 100}}
+    )
+    signal = await h.signal(await h.run(Signal(ticker="SQ", action="buy", price=Decimal(3))))
+    assert h.broker.creates == []
+    # Before: "TypeError: unsupported operand type(s) for /: 'decimal.Decimal' and 'float'", at the daemon's sizing.
+    assert "FloatStep.quantity_step" in signal["decision"] and "not a Decimal" in signal["decision"], signal
