@@ -123,6 +123,10 @@ def _check_shape(obj: Any, label: str, where: str) -> BrokerFactory:
     if not inspect.isclass(obj):
         raise PluginImportError(f"broker plugin {label!r} ({where}): {obj!r} is not a class")
     problems = [m for m in REQUIRED_METHODS if not callable(getattr(obj, m, None))]
+    # A plain `def` is awaited all the same, and fails at each call with "object list can't be used in 'await'
+    # expression", at a line of ours: said here, it names the method (unwrapped: a functools.wraps decorator is fine).
+    problems += [f"async def {m}" for m in REQUIRED_METHODS
+                 if m not in problems and not inspect.iscoroutinefunction(inspect.unwrap(getattr(obj, m)))]  # fmt: skip
     if not isinstance(getattr(obj, "capabilities", None), Capabilities):
         problems.append("capabilities (a bridge.brokers.base.Capabilities)")
     model = getattr(obj, "options_model", None)

@@ -295,3 +295,21 @@ def test_a_refine_that_raises_is_not_fatal() -> None:
             raise RuntimeError("bug")
 
     assert capabilities_of(Buggy, NoOptions()).order_types == frozenset({"market"})
+
+
+def test_a_method_written_without_async_is_named_when_the_plugin_loads(tmp_path: Path) -> None:
+    """A new user's slip: awaited at every call, a plain `def` failed each signal at a line of the daemon's."""
+    extra = "\nclass Sync(MyBroker):\n    def fetch_positions(self): return []\n\nBROKER = Sync\n"
+    write_plugin(tmp_path, "sync", extra=extra)
+    with pytest.raises(PluginImportError, match=r"Sync is missing async def fetch_positions$"):
+        find_plugin("sync", [tmp_path])
+
+
+def test_a_decorated_async_method_still_loads(tmp_path: Path) -> None:
+    extra = (
+        "\nimport functools\n\ndef logged(fn):\n    @functools.wraps(fn)\n    def wrapper(*args):\n"
+        "        return fn(*args)\n    return wrapper\n\nclass Decorated(MyBroker):\n"
+        "    @logged\n    async def fetch_positions(self): return []\n\nBROKER = Decorated\n"
+    )
+    write_plugin(tmp_path, "decorated", extra=extra)
+    assert find_plugin("decorated", [tmp_path]).__name__ == "Decorated"
