@@ -261,12 +261,17 @@ def _cancellable(
     signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order], symbol: str, closes_all: bool
 ) -> tuple[str, ...]:
     """Open orders to cancel before trading: forced by the signal, or by `cancel_open_orders` when flat, reversing
-    or closing the whole position (an exit of all of it cancels like a sell while long; a partial one does not)."""
+    or closing the whole position (an exit of all of it cancels like a sell while long; a partial one does not).
+
+    A sell that only reduces a long (bullish, or a percent of it) is such a partial exit, not a reversal: its
+    take-profit and stop-loss still protect what is left, and the broker sizes them down to it.
+    """
     ours = [o for o in open_orders if o.is_open and o.symbol == symbol]
     force = signal.cancel if signal.cancel is not None and _overrides(signal, sub, "cancel") else None
     if force is False or not ours:
         return ()
     opposite = (position < 0) if signal.action == "buy" else (position > 0) if signal.action == "sell" else False
+    opposite = opposite and not _is_exit_only(signal, position, sub)
     if force or (sub.cancel_open_orders and (position == 0 or opposite or closes_all or signal.action == "reverse")):
         return tuple(o.client_order_id for o in ours)
     return ()

@@ -63,3 +63,20 @@ def test_after_a_partial_exit_the_stop_closes_only_what_is_left(daemon: E2EDaemo
     finally:
         book.close()
     assert legs == [("limit", "canceled", "0"), ("stop", "filled", "1")]  # one-cancels-other, as before
+
+
+PARTIAL_SELLS = [{"sentiment": "bullish", "quantity": 1}, {"quantity": 50, "quantityType": "percent_of_position"}]
+
+
+@pytest.mark.parametrize("partial", PARTIAL_SELLS)
+def test_a_sell_that_keeps_the_long_keeps_its_stop_with_cancel_open_orders(
+    daemon: E2EDaemon, partial: dict[str, object]
+) -> None:
+    ticker = "KEPT-" + ("PCT" if "quantityType" in partial else "BULLISH")
+    assert daemon.send({"ticker": ticker, "action": "buy", **BRACKET}, strategy="cancels")["state"] == "executed"
+    done = daemon.send({"ticker": ticker, "action": "sell", "price": 100, **partial}, strategy="cancels")
+    head = "sell bullish" if "sentiment" in partial else "sell"
+    assert done["decision"] == f"{head} while long 2: sold 1, still long 1", done
+    assert sorted(working(daemon, ticker)) == [("stop_loss", "sell"), ("take_profit", "sell")]
+    daemon.send({"ticker": ticker, "action": "cancel", "price": 94}, strategy="cancels")  # a price through the stop
+    assert daemon.position(ticker) == 0, "the 1 left kept its stop, and the stop closed it"

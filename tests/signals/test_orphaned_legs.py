@@ -67,6 +67,26 @@ def test_a_partial_exit_keeps_the_legs_even_with_cancel_open_orders() -> None:
     assert full.cancel == ("tp", "sl")
 
 
+def test_every_partial_exit_keeps_the_legs_with_cancel_open_orders_as_an_exit_of_part_does() -> None:
+    """A sell that keeps the long (bullish, or a percent of it) is the same partial exit as `exit` with a quantity:
+    canceling the legs would leave what is left of the position with no stop at all."""
+    canceling = Subscription(broker="paper", cancel_open_orders=True)
+    short_legs = [order("tp", "buy", "limit", parent="old-entry"), order("sl", "buy", parent="old-entry")]
+    partial = [
+        (Signal(ticker="SQ", action="sell", sentiment="bullish", quantity=Decimal(2)), Decimal(5), LEGS),
+        (Signal(ticker="SQ", action="sell", quantity=Decimal(40), quantity_type="percent_of_position"), Decimal(5),
+         LEGS),
+        (Signal(ticker="SQ", action="buy", sentiment="bearish", quantity=Decimal(2)), Decimal(-5), short_legs),
+    ]  # fmt: skip
+    for signal, position, legs in partial:
+        plan = resolve(signal, position, legs, canceling)
+        assert plan.state == "executed" and plan.cancel == (), plan.decision
+        assert plan.decision.endswith("2, still " + ("long 3" if position > 0 else "short 3")), plan.decision
+    everything = resolve(Signal(ticker="SQ", action="sell", sentiment="bullish", quantity=Decimal(9)), Decimal(5),
+                         LEGS, canceling)  # fmt: skip
+    assert everything.cancel == ("tp", "sl")  # all of it: nothing is left to protect
+
+
 def test_cancel_false_keeps_the_legs_only_where_the_signal_may_decide() -> None:
     locked = Subscription(broker="paper", allow_signal_overrides=["orderType"])  # the signal may not set `cancel`
     plan = resolve(Signal(ticker="SQ", action="exit", cancel=False), Decimal(5), LEGS, locked)
