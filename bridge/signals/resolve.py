@@ -430,11 +430,25 @@ def _decide(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     if signal.action == "add":
         if position == 0:
             return Plan("rejected", f"{head}: rejected, no position to add to")
+        closed = _side_closed(sub, "long" if position > 0 else "short")
+        if closed is not None:
+            return Plan("rejected", f"{head}: rejected, {closed}")
         leg, how = planner.entry("buy" if position > 0 else "sell")
         return Plan("executed", f"{head}: added {fmt(leg.quantity)} ({how})", legs=(leg,))
     if signal.action == "reverse":
         return _reverse(planner, head, entries_allowed)
     return _directional(planner, head, entries_allowed)
+
+
+def _side_closed(sub: Subscription, direction: str) -> str | None:
+    """Why `sides` keeps an entry on `direction` from opening or adding, or None when it lets it.
+
+    An add is an entry too: a position on a side the subscription does not trade (held before the setting
+    changed, or opened by hand) may be reduced or closed, never grown.
+    """
+    if sub.sides in ("both", direction):
+        return None
+    return f"{direction} entries are off (sides={sub.sides})"
 
 
 def _exit(planner: _Planner, head: str) -> Plan:
@@ -507,11 +521,15 @@ def _directional(planner: _Planner, head: str, entries_allowed: bool) -> Plan:
     if holding_same:
         if not sub.allow_add:
             return Plan("ignored", f"{head}: ignored, already {direction} and allow_add is off")
+        closed = _side_closed(sub, direction)
+        if closed is not None:
+            return Plan("rejected", f"{head}: rejected, {closed}")
         leg, how = planner.entry(side)
         return Plan("executed", f"{head}: added {fmt(leg.quantity)} ({how})", legs=(leg,))
     if position == 0:
-        if sub.sides not in ("both", direction):
-            return Plan("rejected", f"{head}: rejected, {direction} entries are off (sides={sub.sides})")
+        closed = _side_closed(sub, direction)
+        if closed is not None:
+            return Plan("rejected", f"{head}: rejected, {closed}")
         leg, how = planner.entry(side)
         return Plan("executed", f"{head}: opened {direction} {fmt(leg.quantity)} ({how})", legs=(leg,))
     # Holding the other side: exit it, then enter only when swapping is allowed for this side.

@@ -22,6 +22,7 @@ STRATEGIES: dict[str, str] = {
     "longonly": "- broker: paper\n  sides: long\n",
     "shortonly": "- broker: paper\n  sides: short\n",
     "addon": "- broker: paper\n  allow_add: true\n",
+    "shortadd": "- broker: paper\n  sides: short\n  allow_add: true\n",
 }
 # The signal (sent on the default strategy) that brings a fresh ticker to each starting state.
 SETUP: dict[Start, dict[str, Any] | None] = {
@@ -160,6 +161,12 @@ CASES: list[Case] = [
     case("longonly-buy-short", "short 5", BUY, "executed",
          f"buy while short 5, sides=long: covered 5, opened long 1 {FIXED_1}", 1, "buy 5", "buy 1",
          strategy="longonly"),
+    case("shortonly-add-long", "long 5", ADD, "rejected",
+         "add while long 5, sides=short: rejected, long entries are off (sides=short)", 5, strategy="shortonly"),
+    case("longonly-add-short", "short 5", ADD, "rejected",
+         "add while short 5, sides=long: rejected, short entries are off (sides=long)", -5, strategy="longonly"),
+    case("shortadd-buy-long", "long 5", BUY, "rejected",
+         "buy while long 5, sides=short: rejected, long entries are off (sides=short)", 5, strategy="shortadd"),
     case("addon-buy-long", "long 5", BUY, "executed", f"buy while long 5: added 1 {FIXED_1}", 6, "buy 1",
          strategy="addon"),
     case("addon-sell-short", "short 5", SELL, "executed", f"sell while short 5: added 1 {FIXED_1}", -6, "sell 1",

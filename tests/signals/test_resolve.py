@@ -253,6 +253,28 @@ SETTINGS: list[tuple[str, dict[str, Any], Signal, Decimal, str, tuple[Leg, ...],
         (exit_("sell", "5"), entry("sell", "1")),
         "sell while long 5, sides=short: sold 5, opened short 1 (fixed_quantity 1)",
     ),
+    # sides also holds back adds: a position on the other side (opened before the setting changed, or by hand) is
+    # only ever reduced, never grown
+    (
+        "short-only add while long", {"sides": "short"}, sig("add"), LONG5, "rejected", (),
+        "add while long 5, sides=short: rejected, long entries are off (sides=short)",
+    ),
+    (
+        "short-only buy while long with allow_add", {"sides": "short", "allow_add": True}, sig("buy"), LONG5,
+        "rejected", (), "buy while long 5, sides=short: rejected, long entries are off (sides=short)",
+    ),
+    (
+        "long-only add while short", {"sides": "long"}, sig("add"), SHORT5, "rejected", (),
+        "add while short 5, sides=long: rejected, short entries are off (sides=long)",
+    ),
+    (
+        "long-only sell while short with allow_add", {"sides": "long", "allow_add": True}, sig("sell"), SHORT5,
+        "rejected", (), "sell while short 5, sides=long: rejected, short entries are off (sides=long)",
+    ),
+    (
+        "long-only add while long", {"sides": "long"}, sig("add"), LONG5, "executed", (entry("buy", "1"),),
+        "add while long 5, sides=long: added 1 (fixed_quantity 1)",
+    ),
     # allow_swap: false -- exit the opposite side, open nothing
     (
         "no swap buy while short", {"allow_swap": False}, sig("buy"), SHORT5, "executed", (exit_("buy", "5"),),
