@@ -474,6 +474,13 @@ def _breakeven(planner: _Planner, head: str) -> Plan:
     if stop <= 0:  # a short's offset past its average price: no broker takes a stop (or a limit) at or below zero
         return Plan("rejected", f"{head}: rejected, breakeven stop {fmt(stop)} is not above zero: use a smaller "
                     "breakevenOffset")  # fmt: skip
+    # A position not yet past its breakeven has no stop to move there: the stop would be triggered on arrival
+    # and close it at the market, at a loss (or, refused by the venue, leave it with its stop-loss canceled).
+    price = planner.signal.price if planner.signal.price is not None else planner.market.quote
+    if price is not None and (price <= stop if long else price >= stop):
+        where, verb = ("at or below", "sell") if long else ("at or above", "buy")
+        return Plan("rejected", f"{head}: rejected, the price {fmt(price)} is already {where} the breakeven stop "
+                    f"{fmt(stop)}, which would {verb} at once: nothing to move the stop to yet")  # fmt: skip
     kind: OrderType = "stop_limit" if planner.signal.order_type == "stop_limit" else "stop"
     tif = planner.signal.time_in_force or "gtc"
     leg = Leg("breakeven", "sell" if long else "buy", abs(position), kind,

@@ -80,3 +80,26 @@ async def test_a_resting_exit_left_by_a_stop_loss_fill_opens_no_short(running: C
     assert live.paper_position() == "0"
     await broker.observe_price("AMD", Decimal(121))  # the exit is reduce-only: it sells nothing short
     assert live.paper_position() == "0"
+
+
+async def test_a_breakeven_with_the_price_already_below_the_entry_closes_nothing_and_keeps_the_stop_loss(
+    running: Callable[..., Any],
+) -> None:
+    """A long bought at 100 and trading at 90 has no breakeven to move its stop to: a sell stop at 100 is already
+    triggered, and would sell at 90 (a venue that refuses it instead leaves the long with no stop at all)."""
+    live: Running = await running(config_text({"sq": TOKEN}))
+    body = {"quantity": 10, "stopLoss": {"stopPrice": 85}, "takeProfit": {"limitPrice": 120}}
+    assert (await live.post("sq", TOKEN, action="buy", **body)).status_code == 200
+    await live.settled()
+    await live.bridge.runtime.broker("paper").observe_price("AMD", Decimal(90))
+    response = await live.post("sq", TOKEN, action="breakeven", price=90)
+    await live.settled()
+    assert live.paper_position() == "10"  # not sold at 90 by a stop that triggered on arrival
+    assert _stops(live) == [("sell", Decimal(85))]  # the stop-loss still protects it
+    query = "SELECT state, decision FROM executions WHERE signal_id = ?"
+    decision = live.bridge.store.peek(lambda conn: conn.execute(query, (response.json()["id"],)).fetchone())
+    assert tuple(decision) == (
+        "rejected",
+        "breakeven while long 10: rejected, the price 90 is already at or below the breakeven stop 100, which would "
+        "sell at once: nothing to move the stop to yet",
+    )

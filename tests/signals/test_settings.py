@@ -827,6 +827,22 @@ ACTIONS = [
          "breakeven while long 5: rejected, the broker reports no average entry price"),
     Case("breakeven while flat", {}, sig("breakeven"), FLAT, "rejected",
          "breakeven while flat: rejected, no position to protect", market=AVG100),
+    # a position not past its breakeven yet: the stop would trigger on arrival and close it at a loss
+    Case("breakeven long in profit", {}, sig("breakeven", price="100.01"), LONG5, "executed",
+         "breakeven while long 5: stop at breakeven 100 for 5",
+         (leg("breakeven", "sell", "5", "stop", stop="100", tif="gtc"),), AVG100),
+    Case("breakeven long at its average price", {}, sig("breakeven", price=100), LONG5, "rejected",
+         "breakeven while long 5: rejected, the price 100 is already at or below the breakeven stop 100, which "
+         "would sell at once: nothing to move the stop to yet", market=AVG100),
+    Case("breakeven long short of its offset", {}, sig("breakeven", price=101, breakeven_offset=2), LONG5,
+         "rejected", "breakeven while long 5: rejected, the price 101 is already at or below the breakeven stop 102, "
+         "which would sell at once: nothing to move the stop to yet", market=AVG100),
+    Case("breakeven short against it, by the broker's quote", {}, sig("breakeven"), SHORT5, "rejected",
+         "breakeven while short 5: rejected, the price 103 is already at or above the breakeven stop 100, which "
+         "would buy at once: nothing to move the stop to yet", market=Market(avg_price=D(100), quote=D(103))),
+    Case("breakeven short in profit, by the broker's quote", {}, sig("breakeven"), SHORT5, "executed",
+         "breakeven while short 5: stop at breakeven 100 for 5",
+         (leg("breakeven", "buy", "5", "stop", stop="100", tif="gtc"),), Market(avg_price=D(100), quote=D(97))),
 ]  # fmt: skip
 
 
