@@ -123,7 +123,11 @@ class Subscription(Strict):
     subtract_exit_quantity: bool = Field(
         default=False, description="on a swap, the entry is the signal quantity minus what the exit closed"
     )
-    use_signal_quantity: bool = Field(default=True, description="use the signal's quantity for entries")
+    use_signal_quantity: bool = Field(
+        default=True,
+        description="use the signal's quantity for entries and for partial exits (off: an exit, a sell bullish "
+        "or a buy bearish closes the whole position, whatever quantity it carries)",
+    )
     quantity_multiplier: Decimal = Field(
         default=Decimal(1), gt=0, description="multiplies the signal's quantity, on entries and on partial exits alike"
     )
