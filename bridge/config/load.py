@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -20,6 +20,9 @@ from bridge.config.scalars import PlainScalars
 from bridge.config.schema import Config, reference_errors
 from bridge.config.secrets import MissingVariable, empty_variables, interpolate, is_secret_key
 from bridge.errors import ConfigError
+
+if TYPE_CHECKING:  # the registry is imported only when brokers are checked
+    from bridge.brokers.base import BrokerFactory
 
 Path_ = tuple[str | int, ...]
 _FAILED: Any = object()  # a value the reader reported as unreadable
@@ -342,33 +345,73 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
         for path, message in reference_errors(config):
             reader.error(path, reader.line_of(path), message)
         _validate_broker_options(config, data, reader)
+    else:  # `bridge check` reports every error in one go: the brokers' own too, not only after a second run
+        _check_raw_brokers(data, reader)
     if reader.errors or not isinstance(config, Config):
         raise ConfigError(reader.errors)
     return config
 
 
+def _plugin_options(
+    name: str, plugin_name: str, options: Any, dirs: list[Path], reader: _Reader
+) -> tuple[BrokerFactory, BaseModel] | None:
+    """The broker's plugin and its validated options, or None after reporting why not (a broken plugin: silently)."""
+    from bridge.brokers.registry import PluginImportError, PluginLoadError, find_plugin
+
+    path: Path_ = ("brokers", name, "plugin")
+    try:
+        plugin = find_plugin(plugin_name, dirs)
+    except PluginImportError:
+        return None  # it exists but is broken: /health reports it at run time and the other brokers still trade
+    except PluginLoadError as exc:
+        reader.error(path, reader.line_of(path), str(exc))
+        return None
+    validated = validate_data(options or {}, reader, plugin.options_model, ("brokers", name, "options"))
+    return None if validated is None else (plugin, validated)
+
+
 def _validate_broker_options(config: Config, data: dict[str, Any], reader: _Reader) -> None:
     from bridge.brokers.base import Capabilities, capabilities_of
-    from bridge.brokers.registry import PluginImportError, PluginLoadError, find_plugin, plugin_dirs
+    from bridge.brokers.registry import plugin_dirs
     from bridge.config.capabilities import capability_errors
 
     dirs = plugin_dirs(config.plugin_dirs, Path(reader.filename).parent)
     capabilities: dict[str, Capabilities] = {}
     for name, broker in config.brokers.items():
-        path: Path_ = ("brokers", name, "plugin")
-        try:
-            plugin = find_plugin(broker.plugin, dirs)
-        except PluginImportError:
-            continue  # it exists but is broken: /health reports it at run time and the other brokers still trade
-        except PluginLoadError as exc:
-            reader.error(path, reader.line_of(path), str(exc))
-            continue
-        options = data["brokers"][name].get("options") or {}
-        validated = validate_data(options, reader, plugin.options_model, ("brokers", name, "options"))
-        if validated is not None:
-            capabilities[name] = capabilities_of(plugin, validated)
+        found = _plugin_options(name, broker.plugin, data["brokers"][name].get("options"), dirs, reader)
+        if found is not None:
+            capabilities[name] = capabilities_of(*found)
     for error_path, message in capability_errors(config, capabilities):
         reader.error(error_path, reader.line_of(error_path), message)
+
+
+def _check_raw_brokers(data: dict[str, Any], reader: _Reader) -> None:
+    """Plugins, their options and the subscriptions' broker names, checked on data that failed validation.
+
+    Only what can be read as written: a broker whose plugin or options are themselves malformed was reported.
+    """
+    from bridge.brokers.registry import plugin_dirs
+
+    brokers = data.get("brokers")
+    if not isinstance(brokers, dict):
+        return
+    configured = data.get("plugin_dirs", ["plugins"])
+    if not (isinstance(configured, list) and all(isinstance(d, str) for d in configured)):
+        configured = ["plugins"]
+    dirs = plugin_dirs(configured, Path(reader.filename).parent)
+    for name, broker in brokers.items():
+        if isinstance(broker, dict) and isinstance(broker.get("plugin"), str):
+            options = broker.get("options")
+            if options is None or isinstance(options, dict):
+                _plugin_options(str(name), broker["plugin"], options, dirs, reader)
+    strategies = data.get("strategies")
+    known = ", ".join(sorted(str(b) for b in brokers))
+    for strategy_name, strategy in strategies.items() if isinstance(strategies, dict) else ():
+        subscriptions = strategy.get("subscriptions") if isinstance(strategy, dict) else None
+        for index, sub in enumerate(subscriptions if isinstance(subscriptions, list) else ()):
+            if isinstance(sub, dict) and isinstance(sub.get("broker"), str) and sub["broker"] not in brokers:
+                path: Path_ = ("strategies", strategy_name, "subscriptions", index, "broker")
+                reader.error(path, reader.line_of(path), f"unknown broker {sub['broker']!r}; defined brokers: {known}")
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:

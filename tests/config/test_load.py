@@ -603,3 +603,16 @@ def test_init_without_a_path_writes_config_yaml_in_the_current_directory(
     assert (tmp_path / "config.yaml").exists()
     assert main(["check", "--config", "config.yaml"]) == 0
     assert main(["init"]) == 1
+
+
+def test_broker_and_option_errors_are_reported_beside_other_setting_errors() -> None:
+    # `bridge check` promises every error in one go: a broken setting elsewhere must not hide the brokers' own.
+    text = edit("options: {cash: 100000}", "options: {cash: -5, csh: 1}")
+    text = edit("- broker: paper", "- broker: papr", text)
+    text = edit("sides: both", "sides: sideways", text)
+    lines = errors(text)
+    assert "c.yaml:15: strategies.x.subscriptions.0.sides: Input should be 'both', 'long' or 'short'" in lines
+    assert "c.yaml:14: strategies.x.subscriptions.0.broker: unknown broker 'papr'; defined brokers: paper" in lines
+    assert any(line.startswith("c.yaml:9: brokers.paper.options.cash: ") for line in lines), lines
+    assert any(line.startswith("c.yaml:9: brokers.paper.options.csh: unknown key") for line in lines), lines
+    assert len(lines) == 4, lines
