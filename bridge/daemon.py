@@ -17,6 +17,7 @@ from bridge.intake.process import IntakeSpec
 from bridge.intake.wire import APP_SOCKET
 from bridge.logs import setup_logging, write_directly
 from bridge.store.daemonlock import sole_daemon
+from bridge.store.db import require_servable
 from bridge.web.app import build_app
 from bridge.web.control import listen_sockets
 
@@ -38,7 +39,10 @@ def run(loaded: LoadedConfig, host: str | None = None, port: int | None = None, 
     port = port or server_cfg.port
     if port == server_cfg.admin_port:  # the config refuses this; `--port` must not bring it back
         raise ConfigError([f"--port {port} is server.admin_port: the admin API needs a port of its own; pick another"])
-    with sole_daemon(loaded.database_path()):  # before anything reads the journal: a second daemon stops here
+    database = loaded.database_path()
+    fix = f"check `database` in {loaded.path or 'the config'}"
+    with sole_daemon(database, fix):  # before anything reads the journal: a second daemon stops here
+        require_servable(database, fix)
         return _serve(loaded, host, port, reveal)
 
 

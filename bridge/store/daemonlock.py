@@ -31,14 +31,21 @@ def lock_path(database: Path) -> Path:
 
 
 @contextmanager
-def sole_daemon(database: Path) -> Iterator[None]:
-    """Hold the journal for this daemon, or raise `JournalInUse` at once if another daemon holds it."""
+def sole_daemon(database: Path, fix: str = "check `database` in the config") -> Iterator[None]:
+    """Hold the journal for this daemon, or raise `JournalInUse` at once if another daemon holds it.
+
+    A journal whose folder cannot be made or written is `JournalUnusable`, with `fix`: one line, not a traceback.
+    """
     if fcntl is None:  # pragma: no cover - not POSIX
         yield
         return
-    database.parent.mkdir(parents=True, exist_ok=True)
-    path = lock_path(database)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise JournalUnusable(
+            f"cannot create the journal {database} ({exc.strerror or exc}): {fix}, or let this user write to its folder"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -117,6 +117,29 @@ def open_readonly(path: Path, fix: str, busy_timeout_ms: int = 1500) -> sqlite3.
     return conn
 
 
+def require_servable(path: Path, fix: str) -> None:
+    """Refuse, touching nothing, a file the daemon must not open as its journal: not SQLite, or another program's.
+
+    Without it the daemon failed to start with a traceback ("file is not a database") naming neither the file
+    nor the setting, or migrated the bridge's tables into another program's database. A missing file is fine
+    (the daemon creates it); a journal newer than this version is refused by the migration, with its own words.
+    """
+    if not path.is_file():
+        return
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.5)
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    except sqlite3.OperationalError:  # locked or unreadable: the daemon's own open says so
+        return
+    except sqlite3.DatabaseError as exc:  # "file is not a database"
+        raise JournalUnusable(f"{path} is not a bridge journal ({exc}): {fix}") from exc
+    finally:
+        conn.close()
+    if version == 0 and tables:  # every bridge journal is at version 1 or more once it holds a table
+        raise JournalUnusable(f"{path} holds another program's tables, not a bridge journal: {fix}")
+
+
 def _require_journal(conn: sqlite3.Connection, path: Path, fix: str) -> None:
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])

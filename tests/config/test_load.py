@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -616,3 +618,38 @@ def test_broker_and_option_errors_are_reported_beside_other_setting_errors() -> 
     assert any(line.startswith("c.yaml:9: brokers.paper.options.cash: ") for line in lines), lines
     assert any(line.startswith("c.yaml:9: brokers.paper.options.csh: unknown key") for line in lines), lines
     assert len(lines) == 4, lines
+
+
+@pytest.mark.parametrize(
+    ("database", "contents", "said"),
+    [
+        ("journal.db", b"notes, not a journal\n" * 10, "is not a bridge journal"),
+        ("journal.db", None, "holds another program's tables"),
+        ("not-a-folder/journal.db", b"", "cannot create the journal"),
+    ],
+)
+def test_run_on_a_database_it_cannot_use_says_which_file_and_what_to_do_in_one_line(
+    tmp_path: Path, database: str, contents: bytes | None, said: str
+) -> None:
+    # A new user's `database:` pointing at the wrong file, or under a file: one line naming the file, not a traceback.
+    path = tmp_path / database
+    if database.startswith("not-a-folder/"):
+        (tmp_path / "not-a-folder").write_bytes(contents or b"")
+    elif contents is None:
+        with sqlite3.connect(path) as other:
+            other.execute("CREATE TABLE notes (body TEXT)")
+    else:
+        path.write_bytes(contents)
+    before = None if database.startswith("not-a-folder/") else path.read_bytes()
+    config = write(tmp_path, edit("database: bridge.db", f"database: {database}", GOOD_LITERAL))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    refused = _run_bridge("run", "--config", str(config), "--port", str(port), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert str(path) in lines[0] and said in lines[0] and f"check `database` in {config}" in lines[0]
+    if before is not None:
+        assert path.read_bytes() == before, "the file is left as it was"
