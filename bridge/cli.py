@@ -107,8 +107,17 @@ def cmd_init(args: argparse.Namespace) -> int:
     if path.exists():
         print(f"{path} already exists; not overwriting it", file=sys.stderr)
         return 1
-    path.write_text(starter_text(str(path)), encoding="utf-8")
-    path.chmod(0o600)  # it holds tokens
+    try:
+        if not path.parent.exists():  # else mkdir on a file says "File exists"; open says "Not a directory"
+            path.parent.mkdir(parents=True)
+        # Created 0600 and exclusively: it holds tokens, readable by no one else even for a moment, and a file
+        # made meanwhile by someone else is never written into.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(starter_text(str(path)))
     print(f"wrote {path}; check it with `bridge check --config {path}`, start with `bridge run --config {path}`")
     return 0
 

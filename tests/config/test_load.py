@@ -653,3 +653,20 @@ def test_run_on_a_database_it_cannot_use_says_which_file_and_what_to_do_in_one_l
     assert str(path) in lines[0] and said in lines[0] and f"check `database` in {config}" in lines[0]
     if before is not None:
         assert path.read_bytes() == before, "the file is left as it was"
+
+
+def test_init_makes_the_folders_of_its_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "etc" / "trade-bridge" / "config.yaml"
+    assert main(["init", str(path)]) == 0
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert main(["check", "--config", str(path)]) == 0
+
+
+def test_init_where_no_file_can_be_written_says_so_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("a file, not a folder\n")
+    failed = _run_bridge("init", str(tmp_path / "notes" / "config.yaml"), cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert failed.stderr.strip().splitlines() == [
+        f"cannot write {tmp_path / 'notes' / 'config.yaml'}: Not a directory"
+    ], failed.stderr
