@@ -26,6 +26,17 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port to listen on (0 would read as "not given", 70000 fails deep in bind())."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"give a TCP port from 1 to 65535, not {text!r}")
+    return value
+
+
 def _since(text: str) -> datetime | None:
     """An argparse type: `--since` as an ISO time or an age, else a usage error that shows both forms."""
     from bridge.listing import parse_since
@@ -225,7 +236,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon in the foreground")
     run.add_argument("--config")
     run.add_argument("--host")
-    run.add_argument("--port", type=int)
+    run.add_argument("--port", type=_port)
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check", help="validate a config file")
     check.add_argument("--config", required=True)

@@ -670,3 +670,15 @@ def test_init_where_no_file_can_be_written_says_so_in_one_line(tmp_path: Path) -
     assert failed.stderr.strip().splitlines() == [
         f"cannot write {tmp_path / 'notes' / 'config.yaml'}: Not a directory"
     ], failed.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-5", "0", "http"])
+def test_run_refuses_a_port_option_that_is_no_port_with_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    # 0 was taken as "not given" and the config's port served instead; 70000 and -5 ended in a traceback.
+    config = write(tmp_path, GOOD_LITERAL)
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--config", str(config), "--port", port])
+    assert exited.value.code == 2
+    assert "--port: give a TCP port from 1 to 65535" in capsys.readouterr().err
