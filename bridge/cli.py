@@ -214,9 +214,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if path is not None:  # only `plugin_dirs` is needed: a config with other errors still lists its plugins
         import yaml
 
-        from bridge.config.load import yaml_error_line
+        from bridge.config.load import read_config_text, yaml_error_line
 
-        text = path.read_text(encoding="utf-8")
+        _, text = read_config_text(path)  # a file it cannot read: one located line, as `bridge check` says it
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:  # where its plugin_dirs are cannot be told: say where the file is wrong

@@ -414,16 +414,21 @@ def _check_raw_brokers(data: dict[str, Any], reader: _Reader) -> None:
                 reader.error(path, reader.line_of(path), f"unknown broker {sub['broker']!r}; defined brokers: {known}")
 
 
-def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Read, interpolate and validate the config file at `path`."""
-    file = Path(path)
+def read_config_text(file: Path) -> tuple[bytes, str]:
+    """The config file's bytes and text, or a located `ConfigError` saying why it cannot be read."""
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{file}:1: (top): cannot read the config file: {exc.strerror}"]) from exc
     try:
-        text = raw.decode("utf-8")
+        return raw, raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{file}:1: (top): the file is not UTF-8 text"]) from exc
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read, interpolate and validate the config file at `path`."""
+    file = Path(path)
+    raw, text = read_config_text(file)
     config = parse_config(text, str(file), environ)
     return LoadedConfig(config=config, path=file.resolve(), sha256=hashlib.sha256(raw).hexdigest())

@@ -313,3 +313,17 @@ def test_a_decorated_async_method_still_loads(tmp_path: Path) -> None:
     )
     write_plugin(tmp_path, "decorated", extra=extra)
     assert find_plugin("decorated", [tmp_path]).__name__ == "Decorated"
+
+
+@pytest.mark.parametrize(("contents", "said"), [(None, "No such file or directory"), (b"\xff\xfe", "not UTF-8 text")])
+def test_bridge_plugins_with_a_config_file_it_cannot_read_says_so_in_one_line(
+    tmp_path: Path, contents: bytes | None, said: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    if contents is not None:
+        config.write_bytes(contents)
+    done = run_cli("plugins", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"{config}:1: (top): ") and said in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
