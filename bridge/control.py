@@ -6,7 +6,7 @@ import httpx
 
 from bridge.config.load import LoadedConfig
 from bridge.halt import write_state
-from bridge.store.db import Store
+from bridge.store.db import Store, require_servable
 
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
 
@@ -22,6 +22,8 @@ def admin_url(loaded: LoadedConfig, path: str) -> str:
 
 
 def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> None:
+    # Created (and migrated) when missing, so that a halt holds from the first start; never another file.
+    require_servable(loaded.database_path(), f"check `database` in {loaded.path or 'the config'}")
     store = Store(loaded.database_path())
     store.open_sync()
     try:

@@ -17,7 +17,7 @@ from bridge.store import migrations
 from bridge.store.db import Store
 from bridge.store.migrations import MIGRATIONS
 from bridge.web.api import present
-from tests.conftest import write_config
+from tests.conftest import free_port, write_config
 
 PRICE = "0.000000012345678901234567"  # more digits than a float holds, and scientific as a float (1.23...e-08)
 
@@ -138,3 +138,17 @@ def test_a_limit_below_one_row_is_refused_with_a_usage_error(
     assert exited.value.code == 2  # argparse's usage error, not every row (SQLite reads LIMIT -1 as no limit)
     err = capsys.readouterr().err
     assert "--limit" in err and "c-1" not in err
+
+
+@pytest.mark.parametrize("command", ["halt", "resume"])
+def test_halt_on_a_file_that_holds_no_journal_says_so_and_leaves_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # No daemon answers (a free port): the switch goes into the journal, which this file is not.
+    config = write_config(tmp_path, port=free_port())
+    content = b"not a database, a config pasted by mistake\n" * 20
+    (tmp_path / "bridge.db").write_bytes(content)
+    assert main([command, "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'bridge.db'} is not a bridge journal" in err and "Traceback" not in err, err
+    assert (tmp_path / "bridge.db").read_bytes() == content
