@@ -25,6 +25,7 @@ from bridge.web.control import listen_sockets
 def webhook_urls(loaded: LoadedConfig, host: str, port: int, reveal: str | None = None) -> list[str]:
     """One line per strategy: its URL with the token masked (except `reveal`, shown once in full)."""
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host  # an IPv6 address, as a URL writes it
     lines = []
     for name, strategy in loaded.config.strategies.items():
         token = strategy.token if strategy.token == reveal else mask(strategy.token)
@@ -68,7 +69,8 @@ def _serve(loaded: LoadedConfig, host: str, port: int, reveal: str | None) -> in
     _check_ports(host, port, server_cfg.admin_port)
     setup_logging([s for s in loaded.secrets() if s != reveal])
     source = loaded.path or "built-in demo config (paper broker)"
-    print(f"trade-bridge serving {source} on http://{host}:{port}", flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"trade-bridge serving {source} on http://{shown}:{port}", flush=True)
     print('webhook URLs (POST JSON such as {"ticker": "AMD", "action": "buy"}):', flush=True)
     for line in webhook_urls(loaded, host, port, reveal):
         print(line, flush=True)

@@ -170,3 +170,14 @@ def test_a_port_already_in_use_is_named_with_the_fix_before_anything_starts(tmp_
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "choose another port with --port or server.port" in done.stderr
     assert not (tmp_path / "bridge.db").exists()  # start-up (recovery, jobs) never ran
+
+
+def test_the_webhook_url_printed_for_an_ipv6_address_can_be_pasted() -> None:
+    from bridge.daemon import webhook_urls
+    from bridge.starter import demo_config, new_token
+
+    token = new_token()
+    demo = demo_config(token)
+    assert webhook_urls(demo, "::1", 8787, reveal=token) == [f"  demo: http://[::1]:8787/webhook/demo/{token}"]
+    assert webhook_urls(demo, "::", 8787, reveal=token) == [f"  demo: http://127.0.0.1:8787/webhook/demo/{token}"]
+    assert httpx.URL(webhook_urls(demo, "fd00::7", 8787, reveal=token)[0].split(": ", 1)[1]).host == "fd00::7"
