@@ -393,7 +393,7 @@ def _check_raw_brokers(data: dict[str, Any], reader: _Reader) -> None:
     from bridge.brokers.registry import plugin_dirs
 
     brokers = data.get("brokers")
-    if not isinstance(brokers, dict):
+    if not isinstance(brokers, dict) or not brokers:  # no brokers at all: that error says it for every reference
         return
     configured = data.get("plugin_dirs", ["plugins"])
     if not (isinstance(configured, list) and all(isinstance(d, str) for d in configured)):

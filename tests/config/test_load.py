@@ -682,3 +682,8 @@ def test_run_refuses_a_port_option_that_is_no_port_with_a_usage_error(
         main(["run", "--config", str(config), "--port", port])
     assert exited.value.code == 2
     assert "--port: give a TCP port from 1 to 65535" in capsys.readouterr().err
+
+
+def test_no_brokers_at_all_is_one_error_not_one_per_subscription() -> None:
+    text = edit("brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\n", "brokers: {}\n")
+    assert errors(text) == ["c.yaml:6: brokers: Dictionary should have at least 1 item after validation, not 0"]
