@@ -119,6 +119,10 @@ class Payload(BaseModel):
         for key in ("ticker", "action"):
             if key not in data:
                 raise _fail("invalid-payload", f'{key} is required, e.g. {{"ticker": "AMD", "action": "buy"}}')
+        if _flat_with_zero(data):
+            # A strategy alert sized by {{strategy.position_size}} sends 0 with "flat" on its close. A flat
+            # sentiment exits the whole position whatever the quantity: refusing the 0 would leave it open.
+            data = {key: value for key, value in data.items() if key != "quantity"}
         return data
 
     @field_validator("ticker", mode="before")
@@ -332,6 +336,17 @@ def _acted_on(data: dict[str, Any]) -> list[tuple[str, Any]]:
         if isinstance(data.get(leg), dict):
             values += [(f"{leg}.{key}", value) for key, value in data[leg].items()]
     return values
+
+
+def _flat_with_zero(data: dict[str, Any]) -> bool:
+    """Whether the body sends sentiment flat with a quantity of zero (a number or its text)."""
+    sentiment, quantity = data.get("sentiment"), data.get("quantity")
+    if not isinstance(sentiment, str) or sentiment.strip().lower() != "flat" or isinstance(quantity, bool):
+        return False
+    try:
+        return isinstance(quantity, int | Decimal | str) and Decimal(str(quantity).strip()) == 0
+    except ArithmeticError:
+        return False
 
 
 def _fold(key: str) -> str:

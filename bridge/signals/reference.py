@@ -51,7 +51,9 @@ FIELDS: dict[str, FieldDoc] = {
     ),
     "quantity": FieldDoc(
         "How much; read as `quantityType` says (default: units). Used for entries when the "
-        "subscription's `use_signal_quantity` is on; for exits it caps how much is closed.",
+        "subscription's `use_signal_quantity` is on; for exits it caps how much is closed. A quantity of 0 "
+        "with sentiment flat (`{{strategy.position_size}}` on a strategy's close) is taken as none: the "
+        "whole position is exited.",
         _ex(quantity=5),
         ("invalid-quantity",),
     ),
