@@ -167,6 +167,14 @@ class Payload(BaseModel):
     @field_validator("quantity", mode="before")
     @classmethod
     def _quantity(cls, value: Any) -> Decimal | None:
+        if _negative(value):
+            # TradingView's {{strategy.position_size}} (and market_position_size's sign) is negative while short.
+            raise _fail(
+                "invalid-quantity",
+                f"quantity is {_show(value)}, a negative number: the side comes from action and sentiment, the "
+                "quantity is how much to trade. A strategy alert sending {{strategy.position_size}} (negative "
+                "while short) should send {{strategy.order.contracts}}, the order's own size",
+            )
         return _decimal(value, "quantity", "invalid-quantity")
 
     @field_validator("price", "signal_price", "limit_price", "stop_price", mode="before")
@@ -345,6 +353,16 @@ def _flat_with_zero(data: dict[str, Any]) -> bool:
         return False
     try:
         return isinstance(quantity, int | Decimal | str) and Decimal(str(quantity).strip()) == 0
+    except ArithmeticError:
+        return False
+
+
+def _negative(value: Any) -> bool:
+    """Whether `value` is a number (or its text) below zero."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        return False
+    try:
+        return Decimal(str(value).strip()) < 0
     except ArithmeticError:
         return False
 

@@ -41,3 +41,12 @@ def test_a_close_to_flat_sized_by_position_size_zero_exits_the_whole_position(ac
 def test_a_zero_quantity_that_is_not_a_flat_close_is_still_refused(sentiment: str | None) -> None:
     raw = json.dumps({"ticker": "AAPL", "action": "sell", "sentiment": sentiment, "quantity": 0}).encode()
     assert fails(raw).code == "invalid-quantity"
+
+
+@pytest.mark.parametrize("size", ["-10", -10, "-0.5"])
+def test_a_short_s_negative_position_size_is_refused_saying_which_placeholder_to_send(size: str | int) -> None:
+    # While short, {{strategy.position_size}} is negative: the order's own size is {{strategy.order.contracts}}.
+    error = fails(position_size_alert("sell", "short", size) if isinstance(size, str) else
+                  json.dumps({"ticker": "AAPL", "action": "sell", "quantity": size}).encode())  # fmt: skip
+    assert error.code == "invalid-quantity"
+    assert "negative" in error.message and "{{strategy.order.contracts}}" in error.message
