@@ -13,7 +13,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.models import Action, OrderType, QuantityType, Sentiment, Signal, StopLoss, TakeProfit, TimeInForce
-from bridge.signals import fields, timing
+from bridge.signals import fields, syntax, timing
 
 ACTIONS = ("buy", "sell", "exit", "cancel", "add", "reverse", "breakeven")
 SENTIMENTS = {"bullish": "bullish", "long": "bullish", "bearish": "bearish", "short": "bearish", "flat": "flat"}
@@ -492,12 +492,11 @@ def _load(text: str) -> Any:
                 "check its spelling and that the alert is on a strategy (TradingView only fills in {{...}} names "
                 "it knows)",
             ) from None
-        detail = (
-            f"line {exc.lineno} column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-        )
+        if isinstance(exc, json.JSONDecodeError):
+            raise PayloadError("malformed-json", syntax.explain(text, exc)) from None
         raise PayloadError(
             "malformed-json",
-            f"the body is not valid JSON ({detail}); check for trailing commas, smart quotes and unquoted text",
+            f"the body is not valid JSON ({exc}); check for trailing commas, smart quotes and unquoted text",
         ) from None
 
 

@@ -50,3 +50,40 @@ def test_a_short_s_negative_position_size_is_refused_saying_which_placeholder_to
                   json.dumps({"ticker": "AAPL", "action": "sell", "quantity": size}).encode())  # fmt: skip
     assert error.code == "invalid-quantity"
     assert "negative" in error.message and "{{strategy.order.contracts}}" in error.message
+
+
+# Each common way an alert message fails to be JSON, and the words that say how to fix it.
+SYNTAX_MISTAKES: list[tuple[str, bytes, tuple[str, ...]]] = [
+    ("smart quotes", "{\u201cticker\u201d: \u201cAAPL\u201d, \u201caction\u201d: \u201cbuy\u201d}".encode(),
+     ("smart quote", "\u201c", "straight")),
+    ("a smart quote on a value", '{"ticker": "AAPL", "action": \u201cbuy\u201d}'.encode(), ("smart quote", "straight")),
+    ("a smart quote closing a value", '{"ticker": "AAPL", "action": "buy\u201d}'.encode(), ("smart quote", "\u201d")),
+    ("single quotes", b"{'ticker': 'AAPL', 'action': 'buy'}", ("single quote", "double quotes")),
+    ("a trailing comma", b'{"ticker": "AAPL", "action": "buy",}', ("trailing comma", "remove")),
+    ("a trailing comma on its own line", b'{\r\n  "ticker": "AAPL",\r\n  "action": "buy",\r\n}\r\n',
+     ("trailing comma", "line 3")),
+    ("a missing comma", b'{\n  "ticker": "AAPL"\n  "action": "buy"\n}', ("comma is missing", "line 2")),
+    ("plain text", b"BTCUSDT Crossing 37000", ("plain text", '{"ticker"')),
+    ("plain text with a filled-in ticker", b"buy AAPL @ 187.23", ("plain text", '{"ticker"')),
+    ("a no-break space", '{"ticker": "AAPL",\u00a0"action": "buy"}'.encode(), ("U+00A0", "NO-BREAK SPACE", "space")),
+    ("a no-break space at the end", '{"ticker": "AAPL", "action": "buy"}\u00a0'.encode(), ("U+00A0", "space")),
+    ("a Python form post", b"ticker=AAPL&action=buy&price=187.23", ("form", "json=")),
+    ("a PHP form post", b"ticker=AAPL&action=buy&extras%5Bnote%5D=x", ("form", "json_encode")),
+    ("a PHP multipart post", b'--sb\r\nContent-Disposition: form-data; name="ticker"\r\n\r\nAAPL\r\n--sb--\r\n',
+     ("form", "json_encode")),
+    ("Python's str() of a dict", str({"ticker": "AAPL", "action": "buy"}).encode(), ("single quote", "json.dumps")),
+    ("a second object", b'{"ticker": "AAPL", "action": "buy"}\n{"ticker": "MSFT", "action": "sell"}',
+     ("after the JSON object", "one")),
+]  # fmt: skip
+
+
+MISTAKE_IDS = [name for name, _, _ in SYNTAX_MISTAKES]
+
+
+@pytest.mark.parametrize(("raw", "words"), [(r, w) for _, r, w in SYNTAX_MISTAKES], ids=MISTAKE_IDS)
+def test_a_message_that_is_not_json_says_what_is_wrong_and_how_to_fix_it(raw: bytes, words: tuple[str, ...]) -> None:
+    error = fails(raw)
+    assert error.code == "malformed-json"
+    assert "not valid JSON" in error.message
+    for word in words:
+        assert word in error.message, error.message
