@@ -96,11 +96,11 @@ class Payload(BaseModel):
         if not isinstance(data, dict):
             raise _fail("invalid-payload", 'the body must be a JSON object, e.g. {"ticker": "AMD", "action": "buy"}')
         for key, value in _acted_on(data):
-            if isinstance(value, str) and _PLACEHOLDER.search(value):
+            if isinstance(value, str) and (found := _PLACEHOLDER.search(value)):
                 raise _fail(
                     "unsubstituted-placeholder",
                     f"{key} is {_show(value)}: the alert sent a placeholder that was not replaced; "
-                    "check its spelling in the alert message (TradingView only fills in {{...}} names it knows)",
+                    f"check its spelling in the alert message ({_who_fills(found.group())})",
                 )
         for key in NOT_YET_SUPPORTED:
             if key in data:
@@ -346,6 +346,15 @@ def _acted_on(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return values
 
 
+def _who_fills(placeholder: str) -> str:
+    """Which sender fills in a placeholder of this form, and what it fills in."""
+    if placeholder.startswith("%"):
+        # A trading bot's alerts have no symbol variable (TradersPost's TrendSpider page): its ticker is written out.
+        return ("TrendSpider only fills in %...% names it knows, such as %alert_symbol% and %last_price%; a "
+                "trading bot has no symbol variable, so write its ticker out")  # fmt: skip
+    return "TradingView only fills in {{...}} names it knows"
+
+
 def _flat_with_zero(data: dict[str, Any]) -> bool:
     """Whether the body sends sentiment flat with a quantity of zero (a number or its text)."""
     sentiment, quantity = data.get("sentiment"), data.get("quantity")
@@ -486,11 +495,11 @@ def _load(text: str) -> Any:
         if placeholder := _PLACEHOLDER.search(text):
             # `{{strategy.order.alert_message}}` on an alert that is not a strategy's, or `{{plot_0}}` unquoted:
             # the cause is the placeholder, not the commas and quotes the hint below would send the user hunting for.
+            where = "" if placeholder.group().startswith("%") else " and that the alert is on a strategy"
             raise PayloadError(
                 "malformed-json",
                 f"the body is not valid JSON: it holds {placeholder.group()}, a placeholder that was not replaced; "
-                "check its spelling and that the alert is on a strategy (TradingView only fills in {{...}} names "
-                "it knows)",
+                f"check its spelling{where} ({_who_fills(placeholder.group())})",
             ) from None
         if isinstance(exc, json.JSONDecodeError):
             raise PayloadError("malformed-json", syntax.explain(text, exc)) from None

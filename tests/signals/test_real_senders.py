@@ -87,3 +87,22 @@ def test_a_message_that_is_not_json_says_what_is_wrong_and_how_to_fix_it(raw: by
     assert "not valid JSON" in error.message
     for word in words:
         assert word in error.message, error.message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"ticker": "%bot_symbol%", "action": "buy", "price": "%last_price%"}',
+        b'{"ticker": "AAPL", "action": "buy", "price": %last_price%}',
+    ],
+)
+def test_a_trendspider_placeholder_left_unreplaced_is_explained_for_trendspider(raw: bytes) -> None:
+    # TrendSpider's variables are %name%: the hint about TradingView's {{...}} and strategies would mislead.
+    message = fails(raw).message
+    assert "TrendSpider" in message and "%" in message
+    assert "TradingView" not in message and "strategy" not in message
+
+
+def test_a_tradingview_placeholder_left_unreplaced_is_still_explained_for_tradingview() -> None:
+    message = fails(b'{"ticker": "{{tickr}}", "action": "buy"}').message
+    assert "TradingView" in message and "TrendSpider" not in message
