@@ -16,6 +16,15 @@ from bridge.models import Action, OrderType, QuantityType, Sentiment, Signal, St
 from bridge.signals import fields, syntax, timing
 
 ACTIONS = ("buy", "sell", "exit", "cancel", "add", "reverse", "breakeven")
+# What a market position or another platform's word sent as the action means here: {{strategy.market_position}}
+# in action instead of sentiment, or an indicator's own words.
+_ORDER_ACTION = "a strategy alert sends the order's side with {{strategy.order.action}}"
+ACTION_MEANT = {
+    "long": f'a position, not an action: send "action": "buy" to go long; {_ORDER_ACTION}',
+    "short": f'a position, not an action: send "action": "sell" to go short; {_ORDER_ACTION}',
+    "flat": f'a position, not an action: send "action": "exit" (or "sentiment": "flat"); {_ORDER_ACTION}',
+    "close": f'send "action": "exit" to close the position; {_ORDER_ACTION}',
+}
 SENTIMENTS = {"bullish": "bullish", "long": "bullish", "bearish": "bearish", "short": "bearish", "flat": "flat"}
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
@@ -148,7 +157,9 @@ class Payload(BaseModel):
     def _action(cls, value: Any) -> str:
         text = value.strip().lower() if isinstance(value, str) else value
         if text not in ACTIONS:
-            raise _fail("invalid-action", f"action must be one of {', '.join(ACTIONS)}; got {_show(value)}")
+            meant = ACTION_MEANT.get(text) if isinstance(text, str) else None
+            hint = f" ({_show(value)} is {meant})" if meant else ""
+            raise _fail("invalid-action", f"action must be one of {', '.join(ACTIONS)}; got {_show(value)}{hint}")
         return str(text)
 
     @field_validator("sentiment", mode="before")

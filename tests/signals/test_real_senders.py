@@ -106,3 +106,21 @@ def test_a_trendspider_placeholder_left_unreplaced_is_explained_for_trendspider(
 def test_a_tradingview_placeholder_left_unreplaced_is_still_explained_for_tradingview() -> None:
     message = fails(b'{"ticker": "{{tickr}}", "action": "buy"}').message
     assert "TradingView" in message and "TrendSpider" not in message
+
+
+@pytest.mark.parametrize(
+    ("sent", "advice"),
+    [
+        ("long", '"action": "buy"'),
+        ("short", '"action": "sell"'),
+        ("flat", '"sentiment": "flat"'),
+        ("close", '"action": "exit"'),
+        ("Long", '"action": "buy"'),
+    ],
+)
+def test_a_market_position_sent_as_the_action_is_told_which_action_it_means(sent: str, advice: str) -> None:
+    # {{strategy.market_position}} in action, or an indicator's "long"/"close": say what to write instead.
+    error = fails(json.dumps({"ticker": "AAPL", "action": sent}).encode())
+    assert error.code == "invalid-action"
+    assert advice in error.message, error.message
+    assert "{{strategy.order.action}}" in error.message
