@@ -248,6 +248,8 @@ class Payload(BaseModel):
     @field_validator("extras", mode="before")
     @classmethod
     def _extras(cls, value: Any) -> Any:
+        if value == []:  # PHP's json_encode writes an empty `'extras' => []` as a list
+            return None
         if value is not None and not isinstance(value, dict):
             raise _fail("invalid-extras", "extras must be a JSON object of your own fields")
         return value

@@ -124,3 +124,14 @@ def test_a_market_position_sent_as_the_action_is_told_which_action_it_means(sent
     assert error.code == "invalid-action"
     assert advice in error.message, error.message
     assert "{{strategy.order.action}}" in error.message
+
+
+def test_php_s_empty_extras_array_is_taken_as_no_extras() -> None:
+    # PHP's json_encode writes an empty array, 'extras' => [], as [] whether it was meant as a list or a map.
+    signal, payload, _ = parse_body(b'{"ticker": "AMD", "action": "buy", "price": 85.5, "extras": []}')
+    assert signal.extras == {} and "extras" not in payload
+
+
+def test_a_php_list_in_extras_is_still_refused_saying_to_send_an_object() -> None:
+    error = fails(b'{"ticker": "AMD", "action": "buy", "extras": ["note"]}')
+    assert error.code == "invalid-extras" and "JSON object" in error.message
