@@ -42,6 +42,11 @@ def number(value: Any, field: str, code: str, *, allow_zero: bool = False) -> De
         result = Decimal(str(value).strip())
     except InvalidOperation:
         raise fail(code, f"{field} must be a number, got {show(value)}") from None
+    if result.is_nan():
+        # TradingView fills a placeholder whose value is na on the bar that fired ({{plot_0}}, a Pine
+        # str.tostring(na)) in as NaN: the alert is fine, the script's value is missing.
+        raise fail(code, f"{field} is {show(value)}: the alert's placeholder had no value (na) on the bar that "
+                   "fired; send a value the script always has, or leave the field out")  # fmt: skip
     if not result.is_finite() or result < 0 or (result == 0 and not allow_zero):
         kind = "a non-negative" if allow_zero else "a positive"
         raise fail(code, f"{field} must be {kind} number, got {show(value)}")

@@ -496,7 +496,9 @@ def _load(text: str) -> Any:
     """JSON text -> value; numbers with a fraction as Decimal, NaN/Infinity and a key sent twice refused."""
 
     def reject_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a number JSON allows")
+        # An unquoted {{plot_0}} whose value was na on the bar that fired comes in as NaN.
+        raise ValueError(f"it holds {name}, which JSON does not allow: if an alert placeholder gave it, it had "
+                         "no value (na) on the bar that fired; send a value the script always has")  # fmt: skip
 
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=reject_constant, object_pairs_hook=_unique_keys)
@@ -516,10 +518,7 @@ def _load(text: str) -> Any:
             ) from None
         if isinstance(exc, json.JSONDecodeError):
             raise PayloadError("malformed-json", syntax.explain(text, exc)) from None
-        raise PayloadError(
-            "malformed-json",
-            f"the body is not valid JSON ({exc}); check for trailing commas, smart quotes and unquoted text",
-        ) from None
+        raise PayloadError("malformed-json", f"the body is not valid JSON: {exc}") from None
 
 
 def parse_payload(data: Any) -> tuple[Signal, dict[str, Any], dict[str, Any]]:

@@ -135,3 +135,23 @@ def test_php_s_empty_extras_array_is_taken_as_no_extras() -> None:
 def test_a_php_list_in_extras_is_still_refused_saying_to_send_an_object() -> None:
     error = fails(b'{"ticker": "AMD", "action": "buy", "extras": ["note"]}')
     assert error.code == "invalid-extras" and "JSON object" in error.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"price": "NaN"},
+        {"quantity": "NaN"},
+        {"stopLoss": {"stopPrice": "NaN"}},
+        {"takeProfit": {"limitPrice": "NaN"}},
+        b'{"ticker": "AAPL", "action": "buy", "price": NaN}',
+    ],
+)
+def test_a_plot_with_no_value_on_the_bar_is_refused_saying_where_the_nan_came_from(
+    data: dict[str, object] | bytes,
+) -> None:
+    # TradingView fills {{plot_0}} (or a Pine str.tostring of na) in as NaN: the message says so, not just "a number".
+    raw = data if isinstance(data, bytes) else json.dumps({"ticker": "AAPL", "action": "buy", **data}).encode()
+    error = fails(raw)
+    assert error.code.startswith(("invalid-", "malformed-json"))
+    assert "NaN" in error.message and "no value" in error.message, error.message
