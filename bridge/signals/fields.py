@@ -41,7 +41,10 @@ def number(value: Any, field: str, code: str, *, allow_zero: bool = False) -> De
     try:
         result = Decimal(str(value).strip())
     except InvalidOperation:
-        raise fail(code, f"{field} must be a number, got {show(value)}") from None
+        # "1,234.50" as a chart or a spreadsheet shows it, or a decimal comma: guessing which it is could trade
+        # a thousand times the size, so the sender is told how to write it.
+        comma = "; write it with a decimal point and no thousands separator, e.g. 1234.5" if "," in str(value) else ""
+        raise fail(code, f"{field} must be a number, got {show(value)}{comma}") from None
     if result.is_nan():
         # TradingView fills a placeholder whose value is na on the bar that fired ({{plot_0}}, a Pine
         # str.tostring(na)) in as NaN: the alert is fine, the script's value is missing.

@@ -155,3 +155,14 @@ def test_a_plot_with_no_value_on_the_bar_is_refused_saying_where_the_nan_came_fr
     error = fails(raw)
     assert error.code.startswith(("invalid-", "malformed-json"))
     assert "NaN" in error.message and "no value" in error.message, error.message
+
+
+@pytest.mark.parametrize(("field", "sent"), [("price", "1,234.50"), ("quantity", "1,5"), ("stopPrice", "4,950.25")])
+def test_a_number_written_with_a_comma_is_refused_saying_how_to_write_it(field: str, sent: str) -> None:
+    # A price copied from a chart or a sender that formats numbers for people: "1,234.50", or a decimal comma.
+    data = {"ticker": "AAPL", "action": "buy", field: sent}
+    if field == "stopPrice":
+        data["orderType"] = "stop"
+    error = fails(json.dumps(data).encode())
+    assert error.code.startswith("invalid-")
+    assert "thousands separator" in error.message and "decimal point" in error.message, error.message
