@@ -362,9 +362,9 @@ def _acted_on(data: dict[str, Any]) -> list[tuple[str, Any]]:
 def _who_fills(placeholder: str) -> str:
     """Which sender fills in a placeholder of this form, and what it fills in."""
     if placeholder.startswith("%"):
-        # A trading bot's alerts have no symbol variable (TradersPost's TrendSpider page): its ticker is written out.
-        return ("TrendSpider only fills in %...% names it knows, such as %alert_symbol% and %last_price%; a "
-                "trading bot has no symbol variable, so write its ticker out")  # fmt: skip
+        # TradersPost's TrendSpider page says trading bots fill in no ticker variable: then the ticker is written out.
+        return ("TrendSpider only fills in %...% names it knows, such as %alert_symbol% and %last_price%; if a "
+                "trading bot left its symbol unreplaced, write its ticker out")  # fmt: skip
     return "TradingView only fills in {{...}} names it knows"
 
 
