@@ -22,7 +22,9 @@ FIELDS: dict[str, FieldDoc] = {
         "The symbol; `ticker_map` can translate it per subscription (e.g. `NQ1!` -> `MNQZ2026`). An exchange "
         "prefix (`NASDAQ:AMD`, as Pine's `syminfo.tickerid` gives it) is dropped before the broker sees it, "
         "unless `ticker_map` has a key with it. Leading and trailing whitespace is dropped; an invisible or "
-        "control character inside it (a zero-width space pasted with the symbol) is refused.",
+        "control character inside it (a zero-width space pasted with the symbol) is refused, as is a Pine "
+        'ticker id (`={"session":"extended","symbol":"NASDAQ:AMD"}`, `syminfo.tickerid` on a chart with '
+        "chart settings): send `syminfo.ticker`.",
         _ex(),
         ("invalid-payload", "empty-ticker-name"),
     ),

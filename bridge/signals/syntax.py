@@ -39,6 +39,11 @@ def _found(text: str, exc: json.JSONDecodeError) -> str | None:
             "requests.post(url, json={...}) rather than data=, or PHP's json_encode (Symfony's 'json' option "
             f"rather than 'body'), e.g. {EXAMPLE}"
         )
+    if '"={' in text:  # Pine's syminfo.tickerid with chart settings, pasted into the message as it is
+        return (
+            'it holds a Pine ticker id (={"session": ...}, what syminfo.tickerid gives on a chart with an extended '
+            "session or adjustments), whose quotes end the ticker's text; send syminfo.ticker, e.g. AAPL"
+        )
     if previous == -1 and char and char not in '{["' and char not in SMART_QUOTES:
         return (f"it is plain text; the alert message is sent as written, so write it as a JSON object such as "
                 f"{EXAMPLE}")  # fmt: skip

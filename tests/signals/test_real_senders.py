@@ -166,3 +166,20 @@ def test_a_number_written_with_a_comma_is_refused_saying_how_to_write_it(field: 
     error = fails(json.dumps(data).encode())
     assert error.code.startswith("invalid-")
     assert "thousands separator" in error.message and "decimal point" in error.message, error.message
+
+
+# Pine's syminfo.tickerid on a chart with an extended session or adjustments: a ticker id, not a symbol.
+TICKER_ID = '={"adjustment":"splits","session":"extended","symbol":"NASDAQ:AAPL"}'
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps({"ticker": TICKER_ID, "action": "buy"}).encode(),  # escaped: valid JSON
+        ('{"ticker": "' + TICKER_ID + '", "action": "buy"}').encode(),  # pasted into the text as it is
+    ],
+    ids=["escaped", "unescaped"],
+)
+def test_a_pine_ticker_id_with_chart_settings_is_refused_saying_to_send_the_symbol(raw: bytes) -> None:
+    error = fails(raw)
+    assert "syminfo.ticker" in error.message and "syminfo.tickerid" in error.message, error.message
