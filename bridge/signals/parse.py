@@ -142,13 +142,19 @@ class Payload(BaseModel):
         if not isinstance(value, str) or not value.strip():
             raise _fail("empty-ticker-name", 'ticker must be a non-empty symbol such as "AMD"')
         ticker = value.strip()
-        if ticker.startswith("={") or any(c in ticker for c in '{}"'):
-            # No symbol holds these: Pine's syminfo.tickerid on a chart with an extended session or adjustments
-            # is a ticker id, ={"session":"extended","symbol":"NASDAQ:AAPL"}, that no broker would take.
+        if ticker.startswith("={"):
+            # Pine's syminfo.tickerid on a chart with an extended session or adjustments is a ticker id,
+            # ={"session":"extended","symbol":"NASDAQ:AAPL"}, that no broker would take.
             raise _fail(
                 "invalid-payload",
                 f"ticker is {_show(ticker)}, not a symbol: Pine's syminfo.tickerid gives that on a chart with "
                 "an extended session or adjustments; send syminfo.ticker (or {{ticker}} in the message), e.g. AAPL",
+            )
+        if any(c in ticker for c in '{}"'):  # no symbol holds these: a placeholder that lost a brace
+            raise _fail(
+                "invalid-payload",
+                f"ticker is {_show(ticker)}, not a symbol (none holds braces or quotes): check the placeholder's "
+                'braces, two on each side as in {{ticker}}, or write the symbol, e.g. "AAPL"',
             )
         # A zero-width space or a control character (pasted with the symbol) makes another symbol: a position
         # of its own that the bare ticker's exit never closes. Spaces stay: options tickers hold them.

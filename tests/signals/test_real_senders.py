@@ -183,3 +183,9 @@ TICKER_ID = '={"adjustment":"splits","session":"extended","symbol":"NASDAQ:AAPL"
 def test_a_pine_ticker_id_with_chart_settings_is_refused_saying_to_send_the_symbol(raw: bytes) -> None:
     error = fails(raw)
     assert "syminfo.ticker" in error.message and "syminfo.tickerid" in error.message, error.message
+
+
+@pytest.mark.parametrize("ticker", ["{{ticker}", "{ticker}}", "{ticker}"])
+def test_a_ticker_placeholder_with_a_brace_missing_is_told_to_check_its_braces(ticker: str) -> None:
+    message = fails(json.dumps({"ticker": ticker, "action": "buy"}).encode()).message
+    assert "{{ticker}}" in message and "brace" in message and "tickerid" not in message, message
