@@ -379,6 +379,12 @@ def _who_fills(placeholder: str) -> str:
         # TradersPost's TrendSpider page says trading bots fill in no ticker variable: then the ticker is written out.
         return ("TrendSpider only fills in %...% names it knows, such as %alert_symbol% and %last_price%; if a "
                 "trading bot left its symbol unreplaced, write its ticker out")  # fmt: skip
+    if placeholder.startswith("{{strategy."):
+        # The likely cause is not the spelling: an indicator's or a price alert's message keeps these as they are.
+        return (
+            "TradingView fills in {{strategy...}} names only on a strategy's alerts; on an indicator or "
+            'price alert, write the action yourself, e.g. "action": "buy", or create the alert on the strategy'
+        )
     return "TradingView only fills in {{...}} names it knows"
 
 
@@ -524,11 +530,10 @@ def _load(text: str) -> Any:
         if placeholder := _PLACEHOLDER.search(text):
             # `{{strategy.order.alert_message}}` on an alert that is not a strategy's, or `{{plot_0}}` unquoted:
             # the cause is the placeholder, not the commas and quotes the hint below would send the user hunting for.
-            where = "" if placeholder.group().startswith("%") else " and that the alert is on a strategy"
             raise PayloadError(
                 "malformed-json",
                 f"the body is not valid JSON: it holds {placeholder.group()}, a placeholder that was not replaced; "
-                f"check its spelling{where} ({_who_fills(placeholder.group())})",
+                f"check its spelling ({_who_fills(placeholder.group())})",
             ) from None
         if isinstance(exc, json.JSONDecodeError):
             raise PayloadError("malformed-json", syntax.explain(text, exc)) from None

@@ -189,3 +189,16 @@ def test_a_pine_ticker_id_with_chart_settings_is_refused_saying_to_send_the_symb
 def test_a_ticker_placeholder_with_a_brace_missing_is_told_to_check_its_braces(ticker: str) -> None:
     message = fails(json.dumps({"ticker": ticker, "action": "buy"}).encode()).message
     assert "{{ticker}}" in message and "brace" in message and "tickerid" not in message, message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"ticker": "AAPL", "action": "{{strategy.order.action}}", "quantity": "{{strategy.order.contracts}}"}',
+        b'{"ticker": "AAPL", "action": "buy", "quantity": {{strategy.order.contracts}}}',
+    ],
+)
+def test_a_strategy_placeholder_on_an_indicator_alert_says_the_alert_is_not_a_strategy_s(raw: bytes) -> None:
+    # The strategy.* names are filled in only on a strategy's alerts: spelling is not the likely cause.
+    message = fails(raw).message
+    assert "only on a strategy's alerts" in message and '"action": "buy"' in message, message
