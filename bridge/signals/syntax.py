@@ -61,6 +61,13 @@ def _found(text: str, exc: json.JSONDecodeError) -> str | None:
                 "after the last field")  # fmt: skip
     if exc.msg == "Expecting ',' delimiter" and char == '"':
         return f"a comma is missing between two fields, after {_where(text, previous + 1)}"
+    if exc.msg == "Invalid control character at":
+        # Enter or Tab typed inside a quoted text: JSON takes them only written as \n and \t.
+        what = {"\n": "a line break", "\r": "a line break", "\t": "a tab"}.get(
+            char, f"control character U+{ord(char):04X}"
+        )
+        return (f"it has {what} inside a quoted text at {_where(text, pos)}; keep each text on one line, "
+                "writing \\n or \\t where you need one")  # fmt: skip
     if char and not char.isascii():
         name = unicodedata.name(char, "a control character")
         kind = "a plain space" if char.isspace() or unicodedata.category(char) == "Cf" else "what JSON takes"

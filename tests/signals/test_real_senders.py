@@ -72,6 +72,9 @@ SYNTAX_MISTAKES: list[tuple[str, bytes, tuple[str, ...]]] = [
     ("a PHP multipart post", b'--sb\r\nContent-Disposition: form-data; name="ticker"\r\n\r\nAAPL\r\n--sb--\r\n',
      ("form", "json_encode")),
     ("Python's str() of a dict", str({"ticker": "AAPL", "action": "buy"}).encode(), ("single quote", "json.dumps")),
+    ("a line break inside a text", b'{"ticker": "AAPL", "action": "buy",\r\n "message": "Long entry\r\nRSI < 30"}',
+     ("line break", "line 2", "one line")),
+    ("a tab inside a text", b'{"ticker": "AAPL", "action": "buy", "message": "RSI\t28"}', ("tab", "\\t")),
     ("a second object", b'{"ticker": "AAPL", "action": "buy"}\n{"ticker": "MSFT", "action": "sell"}',
      ("after the JSON object", "one")),
 ]  # fmt: skip
