@@ -304,3 +304,22 @@ def test_a_limit_signal_without_a_price_is_placed_at_the_broker_s_quote(daemon: 
     placed = (order["type"], order["limit_price"], order["status"], order["avg_fill_price"])
     assert placed == ("limit", 20, "filled", 20)
     assert daemon.position(ticker) == 1
+
+
+def test_a_tradingview_strategy_alert_sized_by_position_size_opens_and_closes(daemon: E2EDaemon) -> None:
+    """The message as TradingView posts it (text/plain, CRLF, NASDAQ: prefix): its close sends 0 with flat."""
+
+    def alert(action: str, market_position: str, position_size: str) -> dict[str, Any]:
+        body = (
+            '{\r\n  "ticker": "NASDAQ:SEM-TVSIZE",\r\n  "action": "' + action + '",\r\n  "sentiment": "'
+            + market_position + '",\r\n  "quantity": "' + position_size + '",\r\n  "price": "10.5"\r\n}\r\n'
+        )  # fmt: skip
+        response = daemon.post(content=body.encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
+        assert response.status_code == 200, response.text
+        return daemon.wait_final(response.json()["id"])
+
+    opened = alert("buy", "long", "5")
+    assert (opened["state"], daemon.position("SEM-TVSIZE")) == ("executed", 5), opened["decision"]
+    closed = alert("sell", "flat", "0")
+    assert closed["decision"] == "sell flat while long 5: sold 5"
+    assert daemon.position("SEM-TVSIZE") == 0
