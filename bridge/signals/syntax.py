@@ -44,7 +44,10 @@ def _found(text: str, exc: json.JSONDecodeError) -> str | None:
             'it holds a Pine ticker id (={"session": ...}, what syminfo.tickerid gives on a chart with an extended '
             "session or adjustments), whose quotes end the ticker's text; send syminfo.ticker, e.g. AAPL"
         )
-    if previous == -1 and char and char not in '{["' and char not in SMART_QUOTES:
+    first = text.lstrip()[:1]
+    # Not even the start of a JSON object (a default alert message, "2 contracts buy AAPL", "true breakout"):
+    # the reader's complaint would be about whatever word it stopped at.
+    if first and first not in "{[\"'" and first not in SMART_QUOTES:
         return (f"it is plain text; the alert message is sent as written, so write it as a JSON object such as "
                 f"{EXAMPLE}")  # fmt: skip
     # `"buy”` reads as a string that never ends: the smart quote that was to close it is somewhere after.

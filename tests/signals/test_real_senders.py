@@ -64,6 +64,8 @@ SYNTAX_MISTAKES: list[tuple[str, bytes, tuple[str, ...]]] = [
      ("trailing comma", "line 3")),
     ("a missing comma", b'{\n  "ticker": "AAPL"\n  "action": "buy"\n}', ("comma is missing", "line 2")),
     ("plain text", b"BTCUSDT Crossing 37000", ("plain text", '{"ticker"')),
+    ("plain text starting with a number", b"2 contracts buy AAPL", ("plain text", '{"ticker"')),
+    ("plain text starting with true", b"true breakout on AAPL", ("plain text", '{"ticker"')),
     ("plain text with a filled-in ticker", b"buy AAPL @ 187.23", ("plain text", '{"ticker"')),
     ("a no-break space", '{"ticker": "AAPL",\u00a0"action": "buy"}'.encode(), ("U+00A0", "NO-BREAK SPACE", "space")),
     ("a no-break space at the end", '{"ticker": "AAPL", "action": "buy"}\u00a0'.encode(), ("U+00A0", "space")),
