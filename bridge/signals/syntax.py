@@ -7,8 +7,9 @@ import re
 import unicodedata
 
 EXAMPLE = '{"ticker": "AMD", "action": "buy"}'
-# What word processors, notes apps and chat clients type for " and ': pasted into an alert, JSON takes none of them.
-SMART_QUOTES = frozenset("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2018\u2019\u201a\u201b\u2032")
+# What word processors, notes apps, chat clients and CJK keyboards (fullwidth) type for " and ': pasted into an
+# alert, JSON takes none of them.
+SMART_QUOTES = frozenset("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb\u2018\u2019\u201a\u201b\u2032\uff02\uff07")
 # `ticker=AMD&action=buy`: what Python's `requests.post(url, data={...})` and PHP's http_build_query send.
 _FORM = re.compile(r"[\w.%+\[\]-]+=[^&]*(&[\w.%+\[\]-]+=[^&]*)*")
 
@@ -64,7 +65,7 @@ def _found(text: str, exc: json.JSONDecodeError) -> str | None:
                 "after the last field")  # fmt: skip
     if exc.msg == "Expecting ',' delimiter" and char == '"':
         return f"a comma is missing between two fields, after {_where(text, previous + 1)}"
-    if exc.msg == "Invalid control character at":
+    if exc.msg == "Invalid control character at" and char:
         # Enter or Tab typed inside a quoted text: JSON takes them only written as \n and \t.
         what = {"\n": "a line break", "\r": "a line break", "\t": "a tab"}.get(
             char, f"control character U+{ord(char):04X}"

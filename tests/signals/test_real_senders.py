@@ -58,6 +58,7 @@ SYNTAX_MISTAKES: list[tuple[str, bytes, tuple[str, ...]]] = [
      ("smart quote", "\u201c", "straight")),
     ("a smart quote on a value", '{"ticker": "AAPL", "action": \u201cbuy\u201d}'.encode(), ("smart quote", "straight")),
     ("a smart quote closing a value", '{"ticker": "AAPL", "action": "buy\u201d}'.encode(), ("smart quote", "\u201d")),
+    ("fullwidth quotes", "{\uff02ticker\uff02: \uff02AAPL\uff02}".encode(), ("smart quote", "\uff02", "straight")),
     ("single quotes", b"{'ticker': 'AAPL', 'action': 'buy'}", ("single quote", "double quotes")),
     ("a trailing comma", b'{"ticker": "AAPL", "action": "buy",}', ("trailing comma", "remove")),
     ("a trailing comma on its own line", b'{\r\n  "ticker": "AAPL",\r\n  "action": "buy",\r\n}\r\n',
