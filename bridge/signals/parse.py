@@ -512,6 +512,16 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+def _placeholder_at(text: str, exc: Exception) -> re.Match[str] | None:
+    """The unreplaced placeholder the JSON reader stopped at (an unquoted {{close}}), if it stopped at one.
+
+    A placeholder in quotes is valid JSON: blaming it would hide the comma or quote that broke the body.
+    """
+    if not isinstance(exc, json.JSONDecodeError):
+        return None
+    return next((m for m in _PLACEHOLDER.finditer(text) if m.start() <= exc.pos <= m.end()), None)
+
+
 def _load(text: str) -> Any:
     """JSON text -> value; numbers with a fraction as Decimal, NaN/Infinity and a key sent twice refused."""
 
@@ -527,7 +537,7 @@ def _load(text: str) -> Any:
     except RecursionError:
         raise PayloadError("invalid-payload", f"the body nests objects or arrays too deep to read; {FLATTEN}") from None
     except (json.JSONDecodeError, ValueError) as exc:
-        if placeholder := _PLACEHOLDER.search(text):
+        if placeholder := _placeholder_at(text, exc):
             # `{{strategy.order.alert_message}}` on an alert that is not a strategy's, or `{{plot_0}}` unquoted:
             # the cause is the placeholder, not the commas and quotes the hint below would send the user hunting for.
             raise PayloadError(

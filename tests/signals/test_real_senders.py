@@ -208,3 +208,9 @@ def test_a_strategy_placeholder_on_an_indicator_alert_says_the_alert_is_not_a_st
     # The strategy.* names are filled in only on a strategy's alerts: spelling is not the likely cause.
     message = fails(raw).message
     assert "only on a strategy's alerts" in message and '"action": "buy"' in message, message
+
+
+def test_a_quoted_placeholder_is_not_blamed_for_a_syntax_error_elsewhere() -> None:
+    # "{{tickr}}" in quotes is valid JSON: the trailing comma is what the reader stopped at, so that is the fix.
+    message = fails(b'{"ticker": "{{tickr}}", "action": "buy",}').message
+    assert "trailing comma" in message and "{{tickr}}" not in message, message
