@@ -102,6 +102,15 @@ class Payload(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _screen(cls, data: Any) -> Any:
+        if isinstance(data, str) and data.lstrip().startswith("{"):
+            # Python's requests.post(url, json=json.dumps(signal)), or a JSON.stringify of a string: a JSON string
+            # holding the object's text.
+            raise _fail(
+                "invalid-payload",
+                "the body is a JSON string holding the signal's JSON: it was encoded twice. Encode it once: from "
+                "Python pass the dict itself to requests' json= (or json.dumps(signal) to data=), e.g. "
+                '{"ticker": "AMD", "action": "buy"}',
+            )
         if not isinstance(data, dict):
             raise _fail("invalid-payload", 'the body must be a JSON object, e.g. {"ticker": "AMD", "action": "buy"}')
         for key, value in _acted_on(data):

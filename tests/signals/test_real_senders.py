@@ -214,3 +214,16 @@ def test_a_quoted_placeholder_is_not_blamed_for_a_syntax_error_elsewhere() -> No
     # "{{tickr}}" in quotes is valid JSON: the trailing comma is what the reader stopped at, so that is the fix.
     message = fails(b'{"ticker": "{{tickr}}", "action": "buy",}').message
     assert "trailing comma" in message and "{{tickr}}" not in message, message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps(json.dumps({"ticker": "AAPL", "action": "buy"})).encode(),  # requests.post(url, json=json.dumps(d))
+        json.dumps(json.dumps({"ticker": "AAPL", "action": "buy"}, indent=2)).encode(),
+    ],
+)
+def test_a_body_encoded_twice_says_to_encode_it_once(raw: bytes) -> None:
+    error = fails(raw)
+    assert error.code == "invalid-payload"
+    assert "twice" in error.message and "json=" in error.message, error.message
