@@ -175,6 +175,15 @@ async def receive_webhook(request: Request) -> JSONResponse:
     return await _accept(intake, name, strategy, body, signed_id)
 
 
+def _in_query(request: Request, exc: PayloadError) -> str:
+    """The refusal's message, or, for an empty body whose fields came in the URL, where they belong."""
+    if exc.code != "empty-json" or not {"ticker", "action"} & set(request.query_params):
+        return exc.message
+    # requests.post(url, params={...}) or curl -G: nothing in the body, the signal in the query string.
+    return ("the body is empty and the fields are in the URL's query string; send them as the JSON body, e.g. "
+            'from Python requests.post(url, json={"ticker": "AMD", "action": "buy"}) rather than params=')  # fmt: skip
+
+
 async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, signed_id: str | None) -> JSONResponse:
     """Parse, check freshness and the idempotency key, then journal the signal once (or answer duplicate)."""
     bridge, request = intake.bridge, intake.request
@@ -188,7 +197,7 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
         check_fresh(signal.time, now, config)
         check_due(signal.execute_at, now, config)
     except PayloadError as exc:
-        return await intake.refuse(Refusal(400, exc.code, exc.message))
+        return await intake.refuse(Refusal(400, exc.code, _in_query(request, exc)))
     except Refusal as refusal:
         return await intake.refuse(refusal)
     except Exception:  # a parser bug must not become a 5xx that TradingView would resend

@@ -282,3 +282,11 @@ def test_admin_api_limit_that_is_not_a_usable_number_is_not_a_500(
 ) -> None:
     daemon, _ = traded
     assert daemon.api("signals", limit=limit) == daemon.api("signals")  # the default (100), or the most (1000)
+
+
+def test_fields_sent_in_the_query_string_are_told_to_go_in_the_body(daemon: E2EDaemon) -> None:
+    """requests.post(url, params={...}) or curl -G: the fields are in the URL and the body is empty."""
+    answer = refused(
+        daemon, lambda: daemon.client.post(daemon.url, params={"ticker": "AMD", "action": "buy"}), 400, "empty-json"
+    )
+    assert "query string" in answer["message"] and "json=" in answer["message"], answer["message"]
