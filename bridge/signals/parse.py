@@ -25,6 +25,8 @@ ACTION_MEANT = {
     "flat": f'a position, not an action: send "action": "exit" (or "sentiment": "flat"); {_ORDER_ACTION}',
     "close": f'send "action": "exit" to close the position; {_ORDER_ACTION}',
 }
+# Other platforms' names for the two required fields.
+OTHER_NAMES = {"ticker": ("symbol", "instrument", "pair", "asset"), "action": ("side", "signal", "order_action")}
 SENTIMENTS = {"bullish": "bullish", "long": "bullish", "bearish": "bearish", "short": "bearish", "flat": "flat"}
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIME_IN_FORCE = ("day", "gtc", "opg", "cls", "ioc", "fok")
@@ -136,7 +138,10 @@ class Payload(BaseModel):
                 )
         for key in ("ticker", "action"):
             if key not in data:
-                raise _fail("invalid-payload", f'{key} is required, e.g. {{"ticker": "AMD", "action": "buy"}}')
+                # What other bridges and exchanges call it: the message was likely written for one of them.
+                other = next((k for k in data if k.lower() in OTHER_NAMES[key]), None)
+                hint = f'; this body sends {_show(other)}: name it "{key}"' if other is not None else ""
+                raise _fail("invalid-payload", f'{key} is required, e.g. {{"ticker": "AMD", "action": "buy"}}{hint}')
         if _flat_with_zero(data):
             # A strategy alert sized by {{strategy.position_size}} sends 0 with "flat" on its close. A flat
             # sentiment exits the whole position whatever the quantity: refusing the 0 would leave it open.

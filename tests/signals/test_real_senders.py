@@ -227,3 +227,22 @@ def test_a_body_encoded_twice_says_to_encode_it_once(raw: bytes) -> None:
     error = fails(raw)
     assert error.code == "invalid-payload"
     assert "twice" in error.message and "json=" in error.message, error.message
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"symbol": "AAPL", "action": "buy"}, ('"symbol"', "ticker")),
+        ({"ticker": "AAPL", "side": "buy"}, ('"side"', "action")),
+        ({"Symbol": "AAPL", "action": "buy"}, ('"Symbol"', "ticker")),
+    ],
+)
+def test_another_platform_s_name_for_a_required_field_is_told_the_name_here(
+    data: dict[str, str], words: tuple[str, ...]
+) -> None:
+    # Messages written for other bridges or exchanges name the symbol "symbol" and the side "side".
+    error = fails(json.dumps(data).encode())
+    assert error.code == "invalid-payload"
+    for word in words:
+        assert word in error.message, error.message
+    assert "name it" in error.message, error.message
