@@ -114,8 +114,12 @@ def test_a_failed_execution_shows_while_another_execution_of_its_signal_still_ru
                 accepted = daemon.post({"ticker": "AMD", "action": "buy", "price": 100})
                 assert accepted.status_code == 200
                 signal = page.locator(f".signal[data-id='{accepted.json()['id']}']")
-                # `slow` is still planning, so the signal is not decided yet; the failure at `down` shows already.
+                # `slow` is still planning, so the signal is not decided yet; the failure at `down` shows already,
+                # and `paper`'s order (a poll may come between the two, so each is waited for).
                 signal.locator(".decision", has_text="down (down): failed: broker down is unavailable").wait_for(
+                    timeout=3000
+                )
+                signal.locator(".decision", has_text="paper (paper): buy while flat: opened long 1").wait_for(
                     timeout=3000
                 )
                 text = signal.inner_text()
