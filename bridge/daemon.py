@@ -22,10 +22,14 @@ from bridge.web.app import build_app
 from bridge.web.control import listen_sockets
 
 
+def url_host(host: str) -> str:
+    """`host` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def webhook_urls(loaded: LoadedConfig, host: str, port: int, reveal: str | None = None) -> list[str]:
     """One line per strategy: its URL with the token masked (except `reveal`, shown once in full)."""
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
-    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host  # an IPv6 address, as a URL writes it
+    shown_host = url_host("127.0.0.1" if host in ("0.0.0.0", "::") else host)  # noqa: S104 - display only
     lines = []
     for name, strategy in loaded.config.strategies.items():
         token = strategy.token if strategy.token == reveal else mask(strategy.token)
@@ -69,8 +73,7 @@ def _serve(loaded: LoadedConfig, host: str, port: int, reveal: str | None) -> in
     _check_ports(host, port, server_cfg.admin_port)
     setup_logging([s for s in loaded.secrets() if s != reveal])
     source = loaded.path or "built-in demo config (paper broker)"
-    shown = f"[{host}]" if ":" in host else host
-    print(f"trade-bridge serving {source} on http://{shown}:{port}", flush=True)
+    print(f"trade-bridge serving {source} on http://{url_host(host)}:{port}", flush=True)
     print('webhook URLs (POST JSON such as {"ticker": "AMD", "action": "buy"}):', flush=True)
     for line in webhook_urls(loaded, host, port, reveal):
         print(line, flush=True)

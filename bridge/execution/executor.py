@@ -463,9 +463,8 @@ class Executor:
                 order = await answers.create_order(broker, request)
         except DuplicateClientOrderId:
             try:
-                order = await _read(
-                    "order", partial(answers.fetch_order, broker, coid)
-                )  # sent before a crash: adopt it
+                # Sent before a crash: adopt it.
+                order = await _read("order", partial(answers.fetch_order, broker, coid))
             except Exception as exc:  # the venue holds it, but cannot show it now
                 await self.store.run(journal.update_order, self.store.conn, coid, status="unknown",
                                      error=self._clean(repr(exc)), sent_at=utcnow())  # fmt: skip

@@ -99,6 +99,11 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
     return conn
 
 
+def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection to the existing file at `path` (`mode=ro`: never created, never written)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout)
+
+
 def open_readonly(path: Path, fix: str, busy_timeout_ms: int = 1500) -> sqlite3.Connection:
     """Open an existing journal at this version's schema read-only: it is never created, migrated or written.
 
@@ -107,7 +112,7 @@ def open_readonly(path: Path, fix: str, busy_timeout_ms: int = 1500) -> sqlite3.
     """
     if not path.is_file():  # sqlite would create it (or fail with "unable to open database file")
         raise JournalUnusable(f"no journal at {path}: {fix}")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
+    conn = _connect_readonly(path, busy_timeout_ms / 1000)
     conn.row_factory = sqlite3.Row
     try:
         _require_journal(conn, path, fix)
@@ -126,7 +131,7 @@ def require_servable(path: Path, fix: str) -> None:
     """
     if not path.is_file():
         return
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.5)
+    conn = _connect_readonly(path, 1.5)
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bridge.errors import BridgeError
 
-if TYPE_CHECKING:  # imported by callers that have one: the daemon itself never loads sqlite-utils (its CLI, 13 MiB)
+if TYPE_CHECKING:  # imported by callers that have one: the daemon never loads sqlite-utils (and its CLI's libraries)
     import sqlite_utils
 
 MIGRATIONS: list[str] = [
