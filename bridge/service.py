@@ -235,7 +235,21 @@ class Bridge:
         # Raises Duplicate (nothing stored, nothing queued) for a repeat of an accepted signal.
         signal_id, keys = await journal_signal(self.store, webhook, strategy, signal, payload, unknown, runtime, dedupe)
         await self.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(webhook.received_at), runtime)
+        await self.room()
         return signal_id
+
+    async def room(self) -> None:
+        """Wait while max_queued_signals or more executions wait to run: a flood is answered at execution's pace.
+
+        Only answers wait: the signals are journaled and queued already, and one whose sender gave up
+        waiting still executes. Memory then holds at most that many queued signals (and one per request
+        in flight), where a flood faster than execution used to grow it for as long as it lasted.
+        """
+        while self.queues.pending + len(self._held) >= (limit := self.loaded.config.max_queued_signals):
+            if self.recovering:  # nothing runs before start-up recovery is done (then the held signals queue)
+                await self._gate.wait()
+            else:
+                await self.queues.below(limit)
 
     async def enqueue(self, signal_id: str, strategy: str, keys: list[str], signal: Signal, received: datetime,
                       runtime: Runtime | None = None) -> None:  # fmt: skip

@@ -243,6 +243,13 @@ class Config(Strict):
     clock_skew: float = Field(
         default=5.0, ge=0, le=3600, description="seconds of clock difference allowed when checking a signal's `time`"
     )
+    max_queued_signals: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="once this many signals wait for execution, a webhook's answer waits (its signal journaled and "
+        "queued already) until execution takes the next: a flood faster than the broker cannot fill the memory",
+    )
     idempotency_retention_days: float = Field(
         default=7.0, gt=0, le=3650, description="days an idempotency key keeps answering duplicate"
     )

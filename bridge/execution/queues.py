@@ -19,11 +19,14 @@ class KeyedQueues(Generic[J]):
         self._gate = gate
         self._queues: dict[Hashable, asyncio.Queue[J]] = {}
         self._workers: dict[Hashable, asyncio.Task[None]] = {}
+        self._pending = 0  # jobs waiting in all queues (not the ones running)
+        self._room: list[tuple[int, asyncio.Future[None]]] = []  # `below` callers: (their limit, their wake-up)
 
     def put(self, key: Hashable, job: J) -> None:
         """Append a job to its key's queue and make sure a worker drains it."""
         queue = self._queues.setdefault(key, asyncio.Queue())
         queue.put_nowait(job)
+        self._pending += 1
         if key not in self._workers:
             self._workers[key] = asyncio.create_task(self._work(key, queue), name=f"queue-{key}")
 
@@ -33,6 +36,7 @@ class KeyedQueues(Generic[J]):
                 await self._gate.wait()  # trading stays halted until start-up recovery is done
             while not queue.empty():
                 job = queue.get_nowait()
+                self._took()
                 try:
                     await self._handler(job)
                 except Exception:
@@ -43,10 +47,30 @@ class KeyedQueues(Generic[J]):
             if queue.empty():
                 del self._queues[key]
 
+    def _took(self) -> None:
+        self._pending -= 1
+        if self._room:  # woken only once below their limit: a flood's waiting answers are not all woken per job
+            waiting, self._room = self._room, []
+            for limit, wake in waiting:
+                if wake.done():  # its caller was cancelled (a client gone)
+                    continue
+                if self._pending < limit:
+                    wake.set_result(None)
+                else:
+                    self._room.append((limit, wake))
+
+    async def below(self, limit: int) -> None:
+        """Wait until fewer than `limit` jobs wait in all queues."""
+        if self._pending < limit:
+            return
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._room.append((limit, wake))
+        await wake
+
     @property
     def pending(self) -> int:
         """Jobs waiting in all queues."""
-        return sum(q.qsize() for q in self._queues.values())
+        return self._pending
 
     async def join(self) -> None:
         """Wait until every queue is drained."""

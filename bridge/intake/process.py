@@ -90,7 +90,12 @@ class IntakeProcess:
         self._connected.set()
         self._reading = asyncio.current_task()
         try:
-            while (message := await wire.receive(reader)) is not None:
+            # Not read while execution is behind (`room`): the socket fills, and the intake process's answers
+            # wait for it to drain. A flood then grows neither process's memory.
+            while True:
+                await self.bridge.room()
+                if (message := await wire.receive(reader)) is None:
+                    break
                 try:
                     await self._handle(message)
                 except Exception:  # one bad message must not stop the signals behind it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,11 @@ class IntakeSide:
         # Should this process die right here, the signal is journaled: the daemon stops with it, and
         # start-up recovery executes it (if still fresh) at the next start.
         wire.send(self.link, ("signal", version, signal_id, strategy, keys, signal, webhook.received_at))
+        # The daemon stops reading while its queue is full (`Bridge.room`): the answer waits with the signal
+        # journaled, so the link's buffer stays small. A link gone means the daemon is stopping: the journaled
+        # signal is recovery's at the next start, and the answer is still the truth.
+        with contextlib.suppress(OSError):  # a reset or broken link
+            await self.link.drain()
         return signal_id
 
     def count_webhook(self, status: int) -> None:

@@ -542,6 +542,36 @@ async def test_keyed_queues_wait_for_the_gate() -> None:
     assert sorted(ran) == ["first", "second"]
 
 
+async def test_keyed_queues_wake_a_waiter_for_room_only_once_fewer_than_its_limit_wait() -> None:
+    release: dict[int, asyncio.Event] = {n: asyncio.Event() for n in range(5)}
+    taken: list[int] = []
+
+    async def handler(n: int) -> None:
+        taken.append(n)
+        await release[n].wait()
+
+    queues: KeyedQueues[int] = KeyedQueues(handler)
+    for n in range(5):
+        queues.put("k", n)
+    await asyncio.sleep(0)  # the worker takes job 0: four wait
+    assert taken == [0] and queues.pending == 4
+    room = asyncio.ensure_future(queues.below(3))
+    gone = asyncio.ensure_future(queues.below(3))  # a waiter whose client hung up
+    await asyncio.sleep(0)
+    gone.cancel()
+    release[0].set()
+    await asyncio.sleep(0.01)
+    assert taken == [0, 1] and queues.pending == 3 and not room.done(), "3 wait: not fewer than 3 yet"
+    release[1].set()
+    await asyncio.wait_for(room, timeout=5)  # job 2 taken: 2 wait
+    assert taken == [0, 1, 2] and queues.pending == 2
+    await asyncio.wait_for(queues.below(3), timeout=5)  # room already: no wait
+    for event in release.values():
+        event.set()
+    await asyncio.wait_for(queues.join(), timeout=5)
+    assert queues.pending == 0
+
+
 async def test_an_order_is_journaled_as_of_the_brokers_answer_not_of_the_deferred_write(fresh_store: Store) -> None:
     answered: list[datetime] = []
     stalled_until: list[datetime] = []
