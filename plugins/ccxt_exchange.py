@@ -468,6 +468,13 @@ class CcxtBroker:
                 )  # fmt: skip
         return self._order(item, request.client_order_id)
 
+    def check_order(self, request: OrderRequest) -> None:
+        """Raise OrderRejected for a request the market cannot take (asked before a plan cancels anything).
+
+        Refused only once sent, an exit off the tick came after its cancels had taken the resting orders.
+        """
+        self._checked(request, self._market(request.symbol))
+
     def _checked(self, request: OrderRequest, market: dict[str, Any]) -> tuple[float, float | None, dict[str, Any]]:
         """ccxt's arguments for the request; anything the market cannot take exactly is refused."""
         if request.type not in self.capabilities.order_types:

@@ -15,6 +15,7 @@ pytest.importorskip("ccxt", reason="the ccxt extra is not installed: pip install
 from bridge.brokers.base import BrokerContext, capabilities_of
 from bridge.brokers.registry import BrokerStartError, open_broker
 from bridge.config.load import load_config
+from bridge.config.schema import Subscription
 from bridge.errors import (
     ConfigError,
     DuplicateClientOrderId,
@@ -23,12 +24,13 @@ from bridge.errors import (
     TemporaryBrokerError,
     UnknownOutcome,
 )
-from bridge.models import OrderRequest
+from bridge.models import OrderRequest, Signal
 from bridge.store.db import Store
 from plugins.ccxt_exchange import CcxtBroker, CcxtOptions, build_exchange
 from tests.brokers.conftest import journal_order
 from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
+from tests.execution.test_executor import Harness
 from tests.fakes.binance import API_KEY, FakeBinance
 
 
@@ -378,3 +380,22 @@ def test_the_config_check_asks_for_long_only_on_a_spot_exchange(tmp_path: Path) 
         f"{config}:9: strategies.s.subscriptions.0.sides: broker 'spot' (ccxt_exchange) cannot sell short; "
         "set `sides: long` so sells only close longs",
     ]
+
+
+async def test_an_exit_the_market_would_refuse_is_rejected_before_the_open_orders_are_canceled(
+    broker: CcxtBroker, fake: FakeBinance, fresh_store: Store
+) -> None:
+    """A sender's limit off the market's tick (30000.005 where BTC/USDT takes cents) was refused by the adapter
+    only after the exit's cancels had taken the position's resting take-profit: nothing was left working."""
+    await broker.create_order(order("tb-entry"))
+    take_profit = order("tb-tp", side="sell", type="limit", limit_price=Decimal(35000), time_in_force="gtc")
+    assert (await broker.create_order(take_profit)).status == "open"
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="binance", time_in_force="gtc", sides="long")
+    limit_exit = Signal(ticker="BTCUSDT", action="exit", order_type="limit", limit_price=Decimal("30000.005"))
+    decided = await harness.signal(await harness.run(limit_exit))
+    assert decided["state"] == "rejected", decided["decision"]
+    assert "limit price 30000.005 does not fit BTC/USDT's tick size" in decided["decision"], decided["decision"]
+    assert "nothing was canceled or sent" in decided["decision"]
+    assert len(fake.order_requests) == 2  # the entry and the take-profit only
+    assert (await broker.fetch_order("tb-tp")).status == "open"  # the take-profit still works
