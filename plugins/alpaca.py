@@ -19,7 +19,7 @@ at data.alpaca.markets, same keys), from the free `iex` feed unless `feed` says 
 midpoint is the price used to size a signal that came without one, and to value it for the risk limits.
 
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
-(by memory, or after a restart through the journal's parent order).
+(by memory, or after a restart through the journal's parent order), and names the entry each belongs to.
 """
 
 from __future__ import annotations
@@ -250,11 +250,13 @@ class AlpacaBroker:
             leg = self._legs.get(client_order_id) or await self._journaled_leg(client_order_id)
             if leg is None:
                 raise
+        self._legs[client_order_id] = leg  # after a restart: known from now on, in listings too
         parent_coid, kind = leg
         parent = await self._get("/v2/orders:by_client_order_id", {"client_order_id": parent_coid}, missing)
         nested = await self._get(f"/v2/orders/{parent['id']}", {"nested": "true"}, missing)
         for item in nested.get("legs") or []:
             if (item["type"] == "limit") == (kind == "take_profit"):
+                self._leg_ids[client_order_id] = item["id"]
                 return await self._current(item, missing), client_order_id
         raise OrderNotFound(f"{missing} (the {kind} leg of {parent_coid} is not at Alpaca)")
 
@@ -283,12 +285,14 @@ class AlpacaBroker:
             status = "filled"
         elif status in ("submitted", "open") and filled > 0:
             status = "partially_filled"  # done_for_day, pending_cancel, ... after a fill: still working, shares held
+        # Alpaca's legs name no parent: ours are known, so the planner leaves the legs of a working entry alone.
+        leg = self._legs.get(our_id) if our_id else None
         return Order(
             client_order_id=our_id or item["client_order_id"], symbol=item["symbol"], side=item["side"],
             quantity=quantity, type=cast(OrderType, item.get("type") or item.get("order_type")), status=status,
             broker_order_id=item["id"], limit_price=_dec(item.get("limit_price")),
             stop_price=_dec(item.get("stop_price")), filled_quantity=filled,
-            avg_fill_price=_dec(item.get("filled_avg_price")),
+            avg_fill_price=_dec(item.get("filled_avg_price")), parent_client_order_id=leg[0] if leg else None,
         )  # fmt: skip
 
     # orders

@@ -216,6 +216,8 @@ async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
     try:
         leg = await restarted.fetch_order("tb-sl")
         assert (leg.client_order_id, leg.type, leg.status) == ("tb-sl", "stop", "open")
+        assert leg.parent_client_order_id == "tb-entry"
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("SQ")] == ["tb-sl"]  # ours once found
         assert (await restarted.cancel_order("tb-sl")).status == "canceled"
         with pytest.raises(OrderNotFound):
             await restarted.fetch_order("tb-never-sent")
@@ -470,3 +472,27 @@ async def test_a_sub_penny_exit_is_rejected_before_the_stop_loss_is_canceled(
     assert (await broker.fetch_order("tb-sl")).status == "open"
     below_a_dollar = request("tb-penny", type="limit", limit_price=Decimal("0.6013"), time_in_force="gtc")
     assert (await broker.create_order(below_a_dollar)).status == "open"  # four decimals below $1
+
+
+async def test_an_exit_leaves_the_legs_of_an_entry_still_working(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """Alpaca lists a bracket's legs as orders of their own, naming no parent: an exit took the held legs of an
+    entry still working for the position's take-profit and stop, and canceled them, so the entry filled later with
+    no stop at all. The adapter says which entry a leg it placed belongs to."""
+    assert (await broker.create_order(request("tb-first", quantity=Decimal(5)))).status == "filled"
+    entry = request("tb-entry", type="limit", limit_price=Decimal(90), time_in_force="gtc",
+                    take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(120)),
+                    stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(80)))  # fmt: skip
+    assert (await broker.create_order(entry)).status == "open"
+    legs = {o.client_order_id: o.parent_client_order_id for o in await broker.fetch_open_orders("SQ")}
+    assert legs == {"tb-entry": None, "tb-tp": "tb-entry", "tb-sl": "tb-entry"}
+    assert (await broker.fetch_order("tb-sl")).parent_client_order_id == "tb-entry"
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="alpaca", cancel_open_orders=False)
+    decided = await harness.signal(await harness.run(Signal(ticker="SQ", action="exit", price=Decimal(100))))
+    assert decided["state"] == "executed", decided["decision"]
+    assert fake.positions["SQ"][0] == 0
+    assert [(await broker.fetch_order(coid)).status for coid in ("tb-entry", "tb-tp", "tb-sl")] == ["open"] + [
+        "submitted"
+    ] * 2  # the entry still works, and its legs still wait to protect what it buys
