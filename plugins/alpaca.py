@@ -256,8 +256,9 @@ class AlpacaBroker:
         nested = await self._get(f"/v2/orders/{parent['id']}", {"nested": "true"}, missing)
         for item in nested.get("legs") or []:
             if (item["type"] == "limit") == (kind == "take_profit"):
-                self._leg_ids[client_order_id] = item["id"]
-                return await self._current(item, missing), client_order_id
+                current = await self._current(item, missing)
+                self._leg_ids[client_order_id] = current["id"]  # listed under our id from now on, replaced or not
+                return current, client_order_id
         raise OrderNotFound(f"{missing} (the {kind} leg of {parent_coid} is not at Alpaca)")
 
     async def _current(self, item: dict[str, Any], missing: str) -> dict[str, Any]:

@@ -496,3 +496,18 @@ async def test_an_exit_leaves_the_legs_of_an_entry_still_working(
     assert [(await broker.fetch_order(coid)).status for coid in ("tb-entry", "tb-tp", "tb-sl")] == ["open"] + [
         "submitted"
     ] * 2  # the entry still works, and its legs still wait to protect what it buys
+
+
+async def test_a_replaced_leg_is_listed_under_our_id_once_read(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
+    """A stop-loss leg moved in Alpaca's dashboard works on as a new order: once read, the listing names it ours
+    (and its entry), instead of an order of unknown origin beside a stop the bridge thinks is still there."""
+    entry = request("tb-entry", time_in_force="gtc", stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)))
+    assert (await broker.create_order(entry)).status == "filled"
+    leg_id = next(o["id"] for o in fake.orders if o["_parent"])
+    keys = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}
+    async with httpx.AsyncClient(base_url=broker.base_url, headers=keys) as dashboard:
+        replaced = await dashboard.patch(f"/v2/orders/{leg_id}", json={"stop_price": "92"})
+    assert replaced.status_code == 200, replaced.text
+    assert (await broker.fetch_order("tb-sl")).stop_price == Decimal(92)
+    listed = [(o.client_order_id, o.parent_client_order_id, o.stop_price) for o in await broker.fetch_open_orders("SQ")]
+    assert listed == [("tb-sl", "tb-entry", Decimal(92))]
