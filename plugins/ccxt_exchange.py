@@ -26,7 +26,8 @@ sent.") is a duplicate client order id. Whether a venue really refuses a reused 
 journal is the dedupe, the client order id the lookup handle.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
-quantity below the market's minimum or a limit order worth less than its minimum value (Binance's NOTIONAL). A position
+quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
+limit order worth less than its minimum value (Binance's NOTIONAL). A position
 reads as what the market can sell: a balance off the step (a fee taken in the coin bought) is cut to it.
 
 ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query order" and "Cancel order"
@@ -499,21 +500,31 @@ class CcxtBroker:
                 raise OrderRejected(f"{self.options.exchange} has no {request.time_in_force!r} time in force; use gtc")
             params["timeInForce"] = request.time_in_force.upper()
             price = float(request.limit_price)
-        self._at_least_minimum(request, market)
+        self._within_limits(request, market)
         # Market orders take no time in force; extended hours mean nothing on a market that never closes.
         return float(request.quantity), price, params
 
-    def _at_least_minimum(self, request: OrderRequest, market: dict[str, Any]) -> None:
-        """Refuse an order below the market's minimum quantity, or a limit order below its minimum value.
+    def _within_limits(self, request: OrderRequest, market: dict[str, Any]) -> None:
+        """Refuse an order outside the market's quantity limits, or a limit order below its minimum value.
 
-        ccxt's `limits` (Binance's LOT_SIZE minQty, and NOTIONAL or MIN_NOTIONAL minNotional: price x quantity).
-        A market order's value is left to the venue: it values one at a price only it knows (Binance: its
-        average of the last minutes).
+        ccxt's `limits` (Binance's LOT_SIZE minQty and maxQty, MARKET_LOT_SIZE maxQty for a market order, and
+        NOTIONAL or MIN_NOTIONAL minNotional: price x quantity). A market order's value is left to the venue: it
+        values one at a price only it knows (Binance: its average of the last minutes).
         """
         limits, symbol = market.get("limits") or {}, market["symbol"]
         least = _dec((limits.get("amount") or {}).get("min"))
         if least is not None and request.quantity < least:
             raise OrderRejected(f"quantity {_num(request.quantity)} is below {symbol}'s minimum of {_num(least)}")
+        most = _dec((limits.get("amount") or {}).get("max"))
+        if most and request.quantity > most:  # 0 or None: no maximum published
+            raise OrderRejected(f"quantity {_num(request.quantity)} is above {symbol}'s largest of {_num(most)}; "
+                                "send it in parts")  # fmt: skip
+        most_market = _dec((limits.get("market") or {}).get("max"))
+        if request.type == "market" and most_market and request.quantity > most_market:
+            raise OrderRejected(
+                f"quantity {_num(request.quantity)} is above {symbol}'s largest market order of {_num(most_market)}; "
+                "send it in parts, or as a limit order"
+            )
         least_value = _dec((limits.get("cost") or {}).get("min"))
         if request.type != "limit" or request.limit_price is None or least_value is None:
             return

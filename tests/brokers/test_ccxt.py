@@ -399,3 +399,28 @@ async def test_an_exit_the_market_would_refuse_is_rejected_before_the_open_order
     assert "nothing was canceled or sent" in decided["decision"]
     assert len(fake.order_requests) == 2  # the entry and the take-profit only
     assert (await broker.fetch_order("tb-tp")).status == "open"  # the take-profit still works
+
+
+async def test_a_market_exit_above_the_markets_largest_is_rejected_before_the_open_orders_are_canceled(
+    broker: CcxtBroker, fake: FakeBinance, fresh_store: Store
+) -> None:
+    """Binance's MARKET_LOT_SIZE (ccxt's `limits.market.max`) bounds a market order's quantity below LOT_SIZE's: a
+    market exit of 150 BTC where 100 is the most was refused by Binance only after the exit's cancels had taken the
+    position's resting take-profit."""
+    fake.balances["BTC"] = [Decimal(150), Decimal(0)]
+    take_profit = order("tb-tp", side="sell", type="limit", limit_price=Decimal(35000), time_in_force="gtc",
+                        quantity=Decimal(150))  # fmt: skip
+    assert (await broker.create_order(take_profit)).status == "open"
+    with pytest.raises(OrderRejected, match="quantity 150 is above BTC/USDT's largest market order of 100"):
+        await broker.create_order(order("tb-big", side="sell", quantity=Decimal(150)))
+    assert len(fake.order_requests) == 1  # refused before sending
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="binance", time_in_force="gtc", sides="long")
+    decided = await harness.signal(await harness.run(Signal(ticker="BTCUSDT", action="exit", price=Decimal(30000))))
+    assert decided["state"] == "rejected", decided["decision"]
+    assert "nothing was canceled or sent" in decided["decision"], decided["decision"]
+    assert len(fake.order_requests) == 1  # the take-profit only
+    assert (await broker.fetch_order("tb-tp")).status == "open"  # still works
+    with pytest.raises(OrderRejected, match=r"quantity 9000\.1 is above BTC/USDT's largest of 9000"):
+        broker.check_order(order("tb-huge", side="sell", type="limit", limit_price=Decimal(35000),
+                                 time_in_force="gtc", quantity=Decimal("9000.1")))  # fmt: skip

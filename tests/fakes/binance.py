@@ -4,7 +4,7 @@ Covered: `GET /api/v3/ping`, `/time`, `/exchangeInfo`, `/ticker/price`, `/ticker
 signed (HMAC-SHA256, `X-MBX-APIKEY`, `timestamp` within `recvWindow`) `GET /api/v3/account`,
 `POST/GET/DELETE /api/v3/order` (by `orderId` or `origClientOrderId`) and `GET /api/v3/openOrders`.
 Errors use Binance's JSON `{"code": ..., "msg": ...}` with its codes: -1013 filter failures
-(LOT_SIZE, NOTIONAL, PRICE_FILTER), -1021 timestamp, -1022 signature, -1102 missing parameter,
+(LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, PRICE_FILTER), -1021 timestamp, -1022 signature, -1102 missing parameter,
 -1121 invalid symbol, -2010 new order rejected (insufficient balance, duplicate client order id
 among open orders), -2011 unknown order on cancel, -2013 order does not exist, -2015 invalid key,
 -1003 too many requests (429 with Retry-After). Binance documents 5XX as "execution status UNKNOWN",
@@ -34,6 +34,7 @@ from starlette.routing import Route
 API_KEY = "fakeBinanceApiKey0123456789abcdefghijklmnopqrstuvwxyz"
 SECRET = "fakeBinanceSecret0123456789abcdefghijklmnopqrstuvwxyz"
 STEP, TICK, MIN_NOTIONAL = Decimal("0.00001"), Decimal("0.01"), Decimal(5)
+MAX_QTY, MAX_MARKET_QTY = Decimal(9000), Decimal(100)  # LOT_SIZE and MARKET_LOT_SIZE maxQty
 OPEN = ("NEW", "PARTIALLY_FILLED")
 Fault = Literal["none", "unavailable", "rate_limited", "lost_response"]
 
@@ -66,10 +67,10 @@ def _symbol_info(base: str, quote: str) -> dict[str, Any]:
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000",
              "tickSize": _fmt(TICK)},
-            {"filterType": "LOT_SIZE", "minQty": _fmt(STEP), "maxQty": "9000.00000000", "stepSize": _fmt(STEP)},
+            {"filterType": "LOT_SIZE", "minQty": _fmt(STEP), "maxQty": _fmt(MAX_QTY), "stepSize": _fmt(STEP)},
             {"filterType": "NOTIONAL", "minNotional": _fmt(MIN_NOTIONAL), "applyMinToMarket": True,
              "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000",
+            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": _fmt(MAX_MARKET_QTY),
              "stepSize": "0.00000000"},
         ],
         "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
@@ -297,8 +298,10 @@ class FakeBinance:
         if side not in ("BUY", "SELL") or kind not in ("MARKET", "LIMIT"):
             raise Refused(-1116, "Invalid orderType.")
         qty = Decimal(params.get("quantity") or "0")
-        if qty <= 0 or qty % STEP != 0:
+        if qty <= 0 or qty % STEP != 0 or qty > MAX_QTY:
             raise Refused(-1013, "Filter failure: LOT_SIZE")
+        if kind == "MARKET" and qty > MAX_MARKET_QTY:  # "Filters": MARKET_LOT_SIZE bounds a market order's quantity
+            raise Refused(-1013, "Filter failure: MARKET_LOT_SIZE")
         price = self.prices[symbol]
         limit = None
         if kind == "LIMIT":
