@@ -375,9 +375,9 @@ class AlpacaBroker:
 
 
 def _refusal(request: OrderRequest) -> str | None:
-    """Why Alpaca would refuse the request by its documented order rules ("Orders at Alpaca", "Fractional Trading",
-    extended hours, bracket orders), with the fix; None when it may go. Refused after sending instead, an exit's
-    refusal came after the plan had canceled the position's stop-loss."""
+    """Why Alpaca would refuse the request by its documented order rules ("Orders at Alpaca", "Fractional Trading":
+    day orders, no short sales; extended hours, bracket orders), with the fix; None when it may go. Refused after
+    sending instead, an exit's refusal came after the plan had canceled the position's stop-loss."""
     tif, kind = request.time_in_force, request.type
     if "/" in request.symbol:
         # Alpaca lists a pair's position without the slash its orders carry (BTC/USD as BTCUSD): traded here, the
@@ -393,6 +393,9 @@ def _refusal(request: OrderRequest) -> str | None:
         if kind == "trailing_stop":
             return (f"Alpaca has no fractional trailing_stop orders ({_num(request.quantity)}): use a stop, or "
                     "fractional: false for whole shares")  # fmt: skip
+        if request.side == "sell" and not request.reduce_only:  # a sell that only closes a long is reduce_only
+            return (f"Alpaca sells no fractional shares short ({_num(request.quantity)} {request.symbol}): set "
+                    "fractional: false for whole shares, or sides: long")  # fmt: skip
     if request.extended_hours and (kind != "limit" or tif != "day"):
         return (f"Alpaca's extended hours need time_in_force day limit orders, not a {tif} {kind}: send "
                 "timeInForce day, or leave extended hours off")  # fmt: skip

@@ -511,3 +511,23 @@ async def test_a_replaced_leg_is_listed_under_our_id_once_read(broker: AlpacaBro
     assert (await broker.fetch_order("tb-sl")).stop_price == Decimal(92)
     listed = [(o.client_order_id, o.parent_client_order_id, o.stop_price) for o in await broker.fetch_open_orders("SQ")]
     assert listed == [("tb-sl", "tb-entry", Decimal(92))]
+
+
+async def test_a_fractional_short_is_rejected_before_the_long_is_sold_and_its_stop_canceled(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """Alpaca sells no fractional shares short ("fractional orders are not allowed to short"): a reverse from a long
+    of 0.5 sold the long and canceled its stop, and only then was its short refused, leaving nothing of either."""
+    entry = request("tb-entry", quantity=Decimal("0.5"), stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)))
+    assert (await broker.create_order(entry)).status == "filled"
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="alpaca", fractional=True)
+    reverse = Signal(ticker="SQ", action="sell", quantity=Decimal("0.5"), price=Decimal(100))
+    decided = await harness.signal(await harness.run(reverse))
+    assert decided["state"] == "rejected", decided["decision"]
+    assert "sells no fractional shares short" in decided["decision"], decided["decision"]
+    assert "nothing was canceled or sent" in decided["decision"]
+    assert len(fake.order_requests) == 1 and fake.positions["SQ"][0] == Decimal("0.5")  # the long is kept
+    assert (await broker.fetch_order("tb-sl")).status == "open"  # with its stop
+    exit_ = request("tb-exit", side="sell", quantity=Decimal("0.5"), reduce_only=True)
+    broker.check_order(exit_)  # selling what is held is no short
