@@ -23,7 +23,8 @@ not sent, whatever was asked, and says to fix the clock; `InvalidOrder`,
 `InsufficientFunds`, `BadRequest`... are rejections; `DuplicateOrderId` (or Binance's "Duplicate order
 sent.") is a duplicate client order id. Whether a venue really refuses a reused client order id varies
 (some only among open orders, some not at all), so this adapter does not claim it: the daemon's
-journal is the dedupe, the client order id the lookup handle.
+journal is the dedupe, the client order id the lookup handle. Where the exchange takes letters and digits only
+(OKX's clOrdId), the id goes without its dashes and is read back as the bridge's.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +81,11 @@ STATUSES: dict[str, OrderStatus] = {
 TIME_IN_FORCE = frozenset({"gtc", "ioc", "fok"})
 NOT_SENT = (aiohttp.ClientConnectorError,)  # the connection never opened: the request cannot have arrived
 QUIET_WAIT_SECONDS = 5.0  # a Retry-After this short is waited out; a longer one refuses calls, unsent, until it ends
+# Exchanges whose client order ids are letters and digits only: OKX's clOrdId is "a combination of case-sensitive
+# alphanumerics, all numbers, or all letters of up to 32 characters". The bridge's ids go there without their dashes.
+ALPHANUMERIC_IDS = frozenset({"okx", "myokx", "okxus"})
+# The bridge's own client order ids (`tb-` and 29 hex digits) as they come back from such an exchange.
+UNDASHED_ID = re.compile(r"tb([0-9a-f]{29})")
 
 
 class CcxtOptions(BaseModel):
@@ -236,6 +243,7 @@ class CcxtBroker:
         self.context = context
         self.exchange = build_exchange(options)
         self._symbols: dict[str, str] = {}  # client order id -> ccxt symbol, for lookups that need the symbol
+        self._ours: dict[str, str] = {}  # the exchange's form of our client order ids -> ours, where they differ
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
 
@@ -370,11 +378,28 @@ class CcxtBroker:
             )
         return known
 
+    def _venue_id(self, client_order_id: str) -> str:
+        """Our client order id as the exchange takes it (letters and digits only at OKX)."""
+        if self.options.exchange not in ALPHANUMERIC_IDS:
+            return client_order_id
+        venue = re.sub(r"[^A-Za-z0-9]", "", client_order_id)
+        self._ours[venue] = client_order_id
+        return venue
+
+    def _our_id(self, venue_id: str) -> str:
+        """The client order id the bridge knows an order by, from the exchange's form of it."""
+        known = self._ours.get(venue_id)
+        if known is not None or self.options.exchange not in ALPHANUMERIC_IDS:
+            return known or venue_id
+        undashed = UNDASHED_ID.fullmatch(venue_id)  # after a restart: one of ours, sent without its dash
+        return f"tb-{undashed.group(1)}" if undashed else venue_id
+
     def _remember_symbols(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Note the symbol of each listed order, so that one the daemon did not place can be canceled."""
         for item in items:
             if item.get("clientOrderId") and item.get("symbol"):
-                self._symbols.setdefault(str(item["clientOrderId"]), str(item["symbol"]))  # ours come first
+                ours = self._our_id(str(item["clientOrderId"]))
+                self._symbols.setdefault(ours, str(item["symbol"]))  # ours come first
         return items
 
     def _order(self, item: dict[str, Any], client_order_id: str | None = None) -> Order:
@@ -384,7 +409,8 @@ class CcxtBroker:
             status = "partially_filled"
         kind = item.get("type") if item.get("type") in ("market", "limit") else "limit"
         return Order(
-            client_order_id=client_order_id or str(item.get("clientOrderId")), symbol=self._shown(item["symbol"]),
+            client_order_id=client_order_id or self._our_id(str(item.get("clientOrderId"))),
+            symbol=self._shown(item["symbol"]),
             side=item["side"], quantity=amount, type=cast(OrderType, kind), status=status,
             broker_order_id=None if item.get("id") is None else str(item["id"]), limit_price=_dec(item.get("price"))
             if kind == "limit" else None, filled_quantity=filled, avg_fill_price=_dec(item.get("average")),
@@ -440,7 +466,9 @@ class CcxtBroker:
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id."""
         symbol = await self._symbol_of(client_order_id)
-        item = await self._read(self.exchange.fetch_order, "", symbol, {"clientOrderId": client_order_id})
+        item = await self._read(
+            self.exchange.fetch_order, "", symbol, {"clientOrderId": self._venue_id(client_order_id)}
+        )
         return self._order(item, client_order_id)
 
     # orders
@@ -489,7 +517,7 @@ class CcxtBroker:
         if self._fitted(self.exchange.amount_to_precision, symbol, request.quantity) != request.quantity:
             step = market.get("precision", {}).get("amount")
             raise OrderRejected(f"quantity {_num(request.quantity)} does not fit {symbol}'s step {step}")
-        params: dict[str, Any] = {"clientOrderId": request.client_order_id}
+        params: dict[str, Any] = {"clientOrderId": self._venue_id(request.client_order_id)}
         price = None
         if request.type == "limit":
             if request.limit_price is None:
@@ -564,7 +592,7 @@ class CcxtBroker:
             symbol = await self._symbol_of(client_order_id)
             await self._wait_out_retry_after()
             try:
-                await self.exchange.cancel_order("", symbol, {"clientOrderId": client_order_id})
+                await self.exchange.cancel_order("", symbol, {"clientOrderId": self._venue_id(client_order_id)})
             except ccxt.OrderNotFound:
                 pass  # it filled or was canceled meanwhile: the lookup below says which
             except Exception as exc:

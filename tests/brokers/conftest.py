@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
+from tests.fakes.okx import FakeOkx
 from tests.fakes.server import LocalServer
 
 
@@ -38,3 +39,11 @@ def journal_order(conn: sqlite3.Connection, **order: str | int) -> None:
            "created_at": "now", "updated_at": "now", **order}  # fmt: skip
     columns = ", ".join(row)
     conn.execute(f"INSERT INTO orders ({columns}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))  # noqa: S608
+
+
+@pytest.fixture(scope="module")
+def okx_server() -> Iterator[tuple[FakeOkx, str]]:
+    """A fake OKX v5 REST API (spot) and its base URL."""
+    fake = FakeOkx()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url

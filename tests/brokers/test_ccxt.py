@@ -24,6 +24,7 @@ from bridge.errors import (
     TemporaryBrokerError,
     UnknownOutcome,
 )
+from bridge.execution.orders import client_order_id
 from bridge.models import OrderRequest, Signal
 from bridge.store.db import Store
 from plugins.ccxt_exchange import CcxtBroker, CcxtOptions, build_exchange
@@ -32,6 +33,10 @@ from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
 from tests.execution.test_executor import Harness
 from tests.fakes.binance import API_KEY, FakeBinance
+from tests.fakes.okx import API_KEY as OKX_KEY
+from tests.fakes.okx import PASSPHRASE as OKX_PASSPHRASE
+from tests.fakes.okx import SECRET as OKX_SECRET
+from tests.fakes.okx import FakeOkx
 
 
 async def connected(url: str, store: Store | None = None, **overrides: object) -> CcxtBroker:
@@ -424,3 +429,41 @@ async def test_a_market_exit_above_the_markets_largest_is_rejected_before_the_op
     with pytest.raises(OrderRejected, match=r"quantity 9000\.1 is above BTC/USDT's largest of 9000"):
         broker.check_order(order("tb-huge", side="sell", type="limit", limit_price=Decimal(35000),
                                  time_in_force="gtc", quantity=Decimal("9000.1")))  # fmt: skip
+
+
+async def test_at_okx_the_bridges_ids_go_as_letters_and_digits_and_find_their_orders(
+    okx_server: tuple[FakeOkx, str],
+) -> None:
+    """OKX takes a clOrdId of letters and digits only: every order with the bridge's id (tb-...) was refused as
+    "Parameter clOrdId error", so no signal ever traded there. It goes without its dash, and is found by ours."""
+    fake, url = okx_server
+    options = CcxtOptions(exchange="okx", api_key=OKX_KEY, secret=OKX_SECRET, password=OKX_PASSPHRASE, api_url=url)
+    broker = CcxtBroker(options, BrokerContext(name="okx"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    coid = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789ab", "sub", "entry")
+    resting = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789ab", "sub", "exit")
+    limit: dict[str, Any] = {
+        "symbol": "BTC-USDT",
+        "type": "limit",
+        "limit_price": Decimal(29000),
+        "time_in_force": "gtc",
+    }
+    try:
+        placed = await broker.create_order(order(coid, **limit))
+        assert (placed.client_order_id, placed.status) == (coid, "open")
+        assert fake.order_requests[-1]["clOrdId"] == coid.replace("-", "")
+        assert (await broker.fetch_order(coid)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("BTC-USDT")] == [coid]
+        assert (await broker.cancel_order(coid)).status == "canceled"
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+    restarted = CcxtBroker(options, BrokerContext(name="okx"))  # remembers nothing: the listing still says ours
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC-USDT")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+    finally:
+        await restarted.close()
