@@ -21,10 +21,10 @@ ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned,
 (Binance's -1021, a timestamp outside `recvWindow`: "Timing security" rejects the request unprocessed) is
 not sent, whatever was asked, and says to fix the clock; `InvalidOrder`,
 `InsufficientFunds`, `BadRequest`... are rejections; `DuplicateOrderId` (or Binance's "Duplicate order
-sent.") is a duplicate client order id. Whether a venue really refuses a reused client order id varies
-(some only among open orders, some not at all), so this adapter does not claim it: the daemon's
-journal is the dedupe, the client order id the lookup handle. Where the exchange takes letters and digits only
-(OKX's clOrdId), the id goes without its dashes and is read back as the bridge's.
+sent.", OKX's "Duplicated clOrdId") is a duplicate client order id. Whether a venue really refuses a
+reused client order id varies (some only among open orders, some not at all), so this adapter does not claim
+it: the daemon's journal is the dedupe, the client order id the lookup handle. Where the exchange takes
+letters and digits only (OKX's clOrdId), the id goes without its dashes and is read back as the bridge's.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -274,8 +274,9 @@ class CcxtBroker:
             return UnknownOutcome(text) if submit else TemporaryBrokerError(text)
         if isinstance(exc, ccxt.OrderNotFound):
             return OrderNotFound(text)
+        # Binance's "Duplicate order sent.", OKX's "Duplicated clOrdId" (51016): both come as InvalidOrder.
         if isinstance(exc, ccxt.DuplicateOrderId) or (
-            isinstance(exc, ccxt.InvalidOrder) and "duplicate order" in str(exc).lower()
+            isinstance(exc, ccxt.InvalidOrder) and re.search(r"duplicate(d)? (order|clordid)", str(exc).lower())
         ):
             return DuplicateClientOrderId(text)
         if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):

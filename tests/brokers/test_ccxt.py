@@ -455,6 +455,8 @@ async def test_at_okx_the_bridges_ids_go_as_letters_and_digits_and_find_their_or
         assert fake.order_requests[-1]["clOrdId"] == coid.replace("-", "")
         assert (await broker.fetch_order(coid)).status == "open"
         assert [o.client_order_id for o in await broker.fetch_open_orders("BTC-USDT")] == [coid]
+        with pytest.raises(DuplicateClientOrderId):  # OKX's "Duplicated clOrdId": the order there is adopted
+            await broker.create_order(order(coid, **limit))
         assert (await broker.cancel_order(coid)).status == "canceled"
         await broker.create_order(order(resting, **limit))
     finally:

@@ -8,7 +8,8 @@ Covered: `GET /api/v5/public/instruments?instType=SPOT`, `GET /api/v5/asset/curr
 signature is not checked). Answers are OKX's `{"code": "0", "msg": "", "data": [...]}`; an order refused is
 `code` "1" with the order's own `sCode` and `sMsg`. A client order id (`clOrdId`) is "a combination of
 case-sensitive alphanumerics, all numbers, or all letters of up to 32 characters": anything else is refused
-with sCode 51000 "Parameter clOrdId error". Limit orders rest; market orders fill at the instrument's price.
+with sCode 51000 "Parameter clOrdId error", and one a working order already has with 51016 "Duplicated clOrdId".
+Limit orders rest; market orders fill at the instrument's price.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ class FakeOkx:
             if body.get("instId") not in self.prices:
                 return {"clOrdId": cl_ord_id, "ordId": "", "tag": "", "sCode": "51001",
                         "sMsg": "Instrument ID does not exist"}  # fmt: skip
+            if cl_ord_id and any(o["clOrdId"] == cl_ord_id and o["state"] == "live" for o in self.orders):
+                return {"clOrdId": cl_ord_id, "ordId": "", "tag": "", "sCode": "51016", "sMsg": "Duplicated clOrdId"}
             now = str(int(time.time() * 1000))
             market = body.get("ordType") == "market"
             order = {
