@@ -12,6 +12,7 @@ from typing import Any
 
 from bridge.config.load import LoadedConfig
 from bridge.runtime import build_runtime
+from bridge.signals.timing import iso_moment
 from bridge.store import journal
 from bridge.store.db import Store, open_readonly, utcnow
 from bridge.web.api import NUMERIC, held_positions, number, present
@@ -97,7 +98,7 @@ def parse_since(text: str | None) -> datetime | None:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
         return utcnow() - timedelta(seconds=float(text[:-1]) * units[text[-1]])
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    when = iso_moment(text)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from bridge.cli import main
-from bridge.listing import render_table
+from bridge.listing import parse_since, render_table
 from bridge.store import migrations
 from bridge.store.db import Store
 from bridge.store.migrations import MIGRATIONS
@@ -152,3 +153,13 @@ def test_halt_on_a_file_that_holds_no_journal_says_so_and_leaves_it_alone(
     err = capsys.readouterr().err
     assert f"{tmp_path / 'bridge.db'} is not a bridge journal" in err and "Traceback" not in err, err
     assert (tmp_path / "bridge.db").read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-01-02T15:04:05Z", "2026-01-02t15:04:05z", "2026-01-02T15:04:05", "2026-01-02T10:04:05-05:00"]
+)
+def test_since_takes_an_iso_time_in_utc_unless_it_says_otherwise(text: str) -> None:
+    assert parse_since(text) == datetime(2026, 1, 2, 15, 4, 5, tzinfo=UTC)
+    assert parse_since("2026-01-02T15:04:05+01:00") == datetime(
+        2026, 1, 2, 15, 4, 5, tzinfo=timezone(timedelta(hours=1))
+    )

@@ -259,7 +259,7 @@ class Payload(BaseModel):
                 seconds = float(value) / 1000 if value > 1e11 else float(value)
                 return datetime.fromtimestamp(seconds, UTC)
             if isinstance(value, str):
-                parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+                parsed = timing.iso_moment(value)
                 return parsed if parsed.tzinfo else parsed.replace(tzinfo=ASSUMED_UTC)
         except (ValueError, OverflowError, OSError):
             pass

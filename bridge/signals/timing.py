@@ -32,6 +32,17 @@ def _whole_number(value: Any) -> int | None:
     return int(number)
 
 
+def iso_moment(text: str) -> datetime:
+    """An ISO 8601 time as `datetime.fromisoformat` reads it, with a final Z or z for UTC (RFC 3339 allows either).
+
+    Raises ValueError as fromisoformat does.
+    """
+    text = text.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)
+
+
 def execute_at(value: Any, now: datetime | None = None) -> datetime | None:
     """`delay` (seconds, or an aware ISO time) -> the UTC moment the signal may execute."""
     if value is None or value == "":
@@ -45,7 +56,7 @@ def execute_at(value: Any, now: datetime | None = None) -> datetime | None:
     if not isinstance(value, str):
         raise fail("invalid-delay-format", f"delay is {show(value)}; {_DELAY_HELP}")
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = iso_moment(value)
     except ValueError:
         raise fail("invalid-delay-format", f"delay is {show(value)}; {_DELAY_HELP}") from None
     if moment.tzinfo is None:

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
         (86400, NOW + timedelta(days=1)),
         ("2026-11-25T10:30:00-05:00", datetime(2026, 11, 25, 15, 30, tzinfo=UTC)),
         ("2026-11-25T15:00:01Z", NOW + timedelta(seconds=1)),
+        ("2026-11-25t15:00:02z", NOW + timedelta(seconds=2)),  # RFC 3339 allows T and Z in lower case
         ("2026-11-25T14:59:59Z", NOW - timedelta(seconds=1)),  # passed on the way: due now (the webhook bounds it)
         (None, None),
     ],

@@ -493,6 +493,7 @@ FIXED = datetime(2026, 1, 2, 15, 4, 5, tzinfo=UTC)
         ("2026-01-02T10:04:05-05:00", FIXED),
         ("2026-01-02T15:04:05", FIXED),  # no zone: TradingView's {{timenow}} is UTC
         (" 2026-01-02T15:04:05Z ", FIXED),
+        ("2026-01-02t15:04:05z", FIXED),  # RFC 3339 allows T and Z in lower case
         (int(FIXED.timestamp()), FIXED),  # epoch seconds
         (int(FIXED.timestamp()) * 1000, FIXED),  # epoch milliseconds
     ],
