@@ -31,6 +31,13 @@ def _wall_clock(value: Any) -> time:
     return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
 
 
+def _day_end(value: Any) -> time:
+    """A window's end: a wall-clock time, or "24:00" for the end of the day (ISO 8601's midnight at the end)."""
+    if isinstance(value, str) and value.strip() in ("24:00", "24:00:00"):
+        return time.max  # `TradingWindow` takes this end as inclusive: nothing of the day is left after it
+    return _wall_clock(value)
+
+
 def _optional_wall_clock(value: Any) -> time | None:
     return None if value is None else _wall_clock(value)
 
@@ -46,4 +53,5 @@ def _zone(value: str) -> str:
 # The validator wraps the type, so the docs show `time` (or `time or null`).
 LocalTime = Annotated[time, BeforeValidator(_wall_clock)]
 OptionalLocalTime = Annotated[time | None, BeforeValidator(_optional_wall_clock)]
+DayEnd = Annotated[time, BeforeValidator(_day_end)]
 TimeZoneName = Annotated[str, AfterValidator(_zone)]

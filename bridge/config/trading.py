@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bridge.config.timing import LocalTime, TimeZoneName
+from bridge.config.timing import DayEnd, LocalTime, TimeZoneName
 
 SizingType = Literal[
     "fixed_quantity", "dollar_amount", "percent_of_equity", "percent_of_position", "risk_dollar_amount", "risk_percent"
@@ -82,7 +82,9 @@ class TradingWindow(Strict):
 
     days: list[Day] = Field(default_factory=_weekdays, description="weekdays the window opens on")
     start: LocalTime = Field(description='local opening time in quotes, e.g. "09:30" (no offset: see timezone)')
-    end: LocalTime = Field(description='local closing time (exclusive) in quotes, e.g. "16:00"')
+    end: DayEnd = Field(
+        description='local closing time (exclusive) in quotes, e.g. "16:00"; "24:00" for the end of the day'
+    )
     timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of start and end")
 
     @model_validator(mode="after")
@@ -91,7 +93,7 @@ class TradingWindow(Strict):
         if self.start == self.end:
             raise ValueError(
                 f'start and end are both "{self.start:%H:%M:%S}", so the window never opens; for a whole day write '
-                'start "00:00", end "23:59:59"; across midnight, an end earlier than the start ("18:00" to "17:00")'
+                'start "00:00", end "24:00"; across midnight, an end earlier than the start ("18:00" to "17:00")'
             )
         return self
 
@@ -100,8 +102,8 @@ class TradingWindow(Strict):
         local = moment.astimezone(ZoneInfo(self.timezone))
         now = local.time().replace(tzinfo=None)
         day = DAYS[local.weekday()]
-        if self.start <= self.end:
-            return day in self.days and self.start <= now < self.end
+        if self.start <= self.end:  # "24:00" (time.max) ends the day: its last second is inside too
+            return day in self.days and self.start <= now and (now < self.end or self.end == time.max)
         if now >= self.start:  # wraps midnight: the evening part belongs to the listed day
             return day in self.days
         previous = DAYS[(local.weekday() - 1) % 7]

@@ -83,3 +83,18 @@ def test_a_window_whose_end_is_its_start_is_refused_as_it_would_never_open() -> 
         f'c.yaml:{WINDOW_LINE}: strategies.s1.subscriptions.0.trading_windows.0: start and end are both "00:00:00", '
         "so the window never opens; for a whole day write"
     )
+
+
+@pytest.mark.parametrize("end", ['"24:00"', '"24:00:00"'])
+def test_a_window_ending_at_24_00_holds_the_days_last_second_and_not_the_next_day(end: str) -> None:
+    config = parse_config(config_text('"00:00"', end).replace("sat, sun", "sat"), "c.yaml", {})
+    [window] = config.strategies["s1"].subscriptions[0].trading_windows
+    saturday = datetime(2026, 1, 10, tzinfo=UTC)
+    assert in_windows([window], saturday)
+    assert in_windows([window], saturday.replace(hour=23, minute=59, second=59, microsecond=999_999))
+    assert not in_windows([window], datetime(2026, 1, 11, tzinfo=UTC))  # Sunday is not listed
+
+
+def test_24_00_is_a_windows_end_only() -> None:
+    [line] = errors(config_text('"24:00"'))
+    assert line.endswith("trading_windows.0.start: expected a 24-hour local time such as \"15:55\", got '24:00'")
