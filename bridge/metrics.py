@@ -99,12 +99,12 @@ class Metrics:
         # Label children made once: the per-request cost is one lookup and one increment.
         self._outcomes = {code: self.webhooks.labels(name) for code, name in OUTCOMES.items()}
 
-    def count_webhook(self, status: int) -> None:
-        """Count one webhook response."""
+    def count_webhook(self, status: int, count: int = 1) -> None:
+        """Count webhook responses of one status."""
         child = self._outcomes.get(status)
         if child is None:
             child = self._outcomes[status] = self.webhooks.labels(str(status))
-        child.inc()
+        child.inc(count)
 
     def observe_commit(self, seconds: float, writer: str = "daemon") -> None:
         """Count one journal COMMIT that took `seconds`, by the daemon or the intake process (any thread)."""

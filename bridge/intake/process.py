@@ -116,8 +116,9 @@ class IntakeProcess:
                             signal_id, version)  # fmt: skip
                 runtime = self.bridge.runtime
             await self.bridge.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(received), runtime)
-        elif kind == "answer":
-            self.metrics.count_webhook(message[1])
+        elif kind == "answers":
+            for status, count in message[1].items():
+                self.metrics.count_webhook(status, count)
         elif kind == "commits":
             for seconds in message[1]:
                 self.metrics.observe_commit(seconds, "intake")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,9 @@ from bridge.store import journal
 from bridge.store.accepted import journal_signal
 from bridge.store.db import Store
 from bridge.store.dedupe import Dedupe
+
+COUNTS_KEPT = 10_000  # commit durations kept for the daemon's metrics while it reads nothing
+LINK_BACKED_UP = 16 * 1024  # bytes waiting on the link past which answers are counted here, not sent
 
 
 @dataclass
@@ -41,8 +44,10 @@ class IntakeSide:
         self.link = link
         self.runtime: Runtime = IntakeRuntime(loaded, version=version)
         # This journal's COMMIT durations, for the daemon's metrics: sent along with the next answer, which
-        # follows each commit at once (a deque, since the commit thread appends while the loop takes).
-        self._commits: deque[float] = deque()
+        # follows each commit at once (a deque, since the commit thread appends while the loop takes). Bounded:
+        # while the daemon is behind (`count_webhook`), the oldest go unreported rather than fill the memory.
+        self._commits: deque[float] = deque(maxlen=COUNTS_KEPT)
+        self._answers: Counter[int] = Counter()  # webhook answers by status, not yet told to the daemon
         store.commit_observers.append(self._commits.append)
 
     def use(self, loaded: LoadedConfig, version: int) -> None:
@@ -83,11 +88,19 @@ class IntakeSide:
         return signal_id
 
     def count_webhook(self, status: int) -> None:
-        """Tell the daemon's metrics about one webhook answer (and the journal commits since the last one)."""
+        """Tell the daemon's metrics about one webhook answer (and the journal commits since the last one).
+
+        While the daemon reads nothing (its queue full: `Bridge.room`), the counts wait here as a few
+        integers: a flood of refused requests then grows no buffer of messages.
+        """
+        self._answers[status] += 1
+        if self.link.transport.get_write_buffer_size() > LINK_BACKED_UP:
+            return
         if self._commits:
             taken = [self._commits.popleft() for _ in range(len(self._commits))]
             wire.send(self.link, ("commits", taken))
-        wire.send(self.link, ("answer", status))
+        wire.send(self.link, ("answers", dict(self._answers)))
+        self._answers.clear()
 
 
 def _version(runtime: Runtime) -> int:
