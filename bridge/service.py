@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -75,7 +77,7 @@ class Bridge:
         self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
                                  self.guard, lambda: self.loaded.secrets(),
-                                 clock_skew=self.loaded.config.clock_skew)  # fmt: skip
+                                 clock_skew=self.loaded.config.clock_skew, revoked=self._revoked)  # fmt: skip
         self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
         self.jobs = Jobs(self)
@@ -155,12 +157,35 @@ class Bridge:
         if runtime.end_lease() and runtime is not self.runtime:
             self._collect()
 
-    def _lease(self, job: Job, runtime: Runtime) -> Work:
-        """Bind a job to `runtime`'s broker and settings, holding a lease so that broker stays open for it."""
+    def _lease(self, job: Job, runtime: Runtime, webhook: bool = False) -> Work:
+        """Bind a job to `runtime`'s broker and settings, holding a lease so that broker stays open for it.
+
+        `webhook`: the job is a webhook signal's, accepted with the token `runtime` holds for its strategy.
+        """
         sub = runtime.subscription(job.strategy, job.subscription)
         if sub is not None and job.target is None:
-            job = replace(job, target=Target(sub.broker, runtime.broker(sub.broker), sub))
+            strategy = runtime.strategies.get(job.strategy)
+            token = _fingerprint(strategy.token) if webhook and strategy is not None else None
+            job = replace(job, target=Target(sub.broker, runtime.broker(sub.broker), sub, token))
         return Work(job, runtime.lease())
+
+    def _revoked(self, job: Job) -> str | None:
+        """Why a webhook signal may no longer trade: a reload since it was accepted removed its token, or None.
+
+        A request authenticated before the reload may still be journaled after it, a signal may wait in its
+        symbol's queue, and the intake process judges by the old config until the new one reaches it: none of
+        them trades once the operator has revoked the token they came with (a leaked token is revoked for this).
+        """
+        accepted_with = None if job.target is None else job.target.token
+        if accepted_with is None:
+            return None
+        strategy = self.runtime.strategies.get(job.strategy)
+        if strategy is None:
+            return f"rejected: a reload removed strategy {job.strategy} after this signal arrived; nothing was sent"
+        if not hmac.compare_digest(_fingerprint(strategy.token), accepted_with):
+            return (f"rejected: a reload changed strategy {job.strategy}'s token after this signal arrived with the "
+                    "old one; nothing was sent")  # fmt: skip
+        return None
 
     def _swap(self, new: Runtime) -> None:
         """Make `new` the live runtime; called between requests (the event loop runs one thing at a time)."""
@@ -262,7 +287,7 @@ class Bridge:
                 await self.jobs.delayed.release_due()
             return
         for key in keys:
-            self._dispatch(self._lease(Job(signal_id, strategy, key, signal, received), runtime))
+            self._dispatch(self._lease(Job(signal_id, strategy, key, signal, received), runtime, webhook=True))
 
     async def stop(self) -> None:
         """Stop the watcher, jobs and workers, close brokers and the journal; unfinished work stays journaled."""
@@ -282,6 +307,11 @@ class Bridge:
         await close_slots(open_slots.values())
         await self.store.close()
         self._loop_watch.stop()
+
+
+def _fingerprint(token: str) -> bytes:
+    """What a queued job keeps of its strategy's token: enough to compare, nothing to leak."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 def _queue_key(work: Work) -> tuple[str, ...]:

@@ -49,6 +49,9 @@ class Target:
     broker_name: str
     broker: Broker | None  # None: the broker was unavailable
     settings: Subscription
+    # The SHA-256 of the strategy token a webhook signal was accepted with (None: not a webhook's, a flatten say):
+    # a reload that changes or removes that token stops the signal from trading (`Executor.revoked`).
+    token: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,11 @@ class Executor:
     def __init__(self, store: Store, max_signal_age: float, brokers: Callable[[], dict[str, Broker | None]],
                  settings: Callable[[str, str], tuple[str, Subscription] | None],
                  guard: Guard | None = None, secrets: Callable[[], Sequence[str]] = tuple,
-                 at_signal_time: bool = False, clock_skew: float = 0.0) -> None:  # fmt: skip
+                 at_signal_time: bool = False, clock_skew: float = 0.0,
+                 revoked: Callable[[Job], str | None] | None = None) -> None:  # fmt: skip
         self.store = store
+        # Why a queued job may no longer trade at all (the token it came with was revoked), or None.
+        self._revoked = revoked
         # `bridge replay`: decide as at the job's own time (its trading windows), not at the replay's
         self.at_signal_time = at_signal_time
         self.guard = guard  # kill switch, risk limits, circuit breakers
@@ -186,6 +192,11 @@ class Executor:
         broker_name, sub = found
         # A plan a crash interrupted: never plan twice.
         planned = self.store.peek(journal.planned_orders, job.signal_id, job.subscription)
+        # A committed plan goes on whatever the config says now (its orders may be working); a fresh one is not
+        # made for a signal whose token a reload revoked while it waited (in flight, queued, or in the intake).
+        revoked = None if planned or self._revoked is None else self._revoked(job)
+        if revoked is not None:
+            return "rejected", revoked
         if not sub.enabled and not planned:
             # Disabled since the signal was journaled (a delayed signal runs under the config in force at its
             # time, a resumed one under the config it restarted with). A committed plan still goes on: its

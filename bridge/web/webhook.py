@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from bridge.config.schema import Strategy
 from bridge.config.secrets import MASK, redact
 from bridge.ids import new_id
+from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
@@ -175,6 +176,15 @@ async def receive_webhook(request: Request) -> JSONResponse:
     return await _accept(intake, name, strategy, body, signed_id)
 
 
+def _revoked_since(bridge: SignalSink, runtime: Runtime, name: str, token: str) -> bool:
+    """True when a reload since the request was pinned to `runtime` removed its strategy or changed its token."""
+    live = bridge.runtime
+    if live is runtime:
+        return False
+    strategy = live.strategies.get(name)
+    return strategy is None or not token_matches(strategy.token, token)
+
+
 def _in_query(request: Request, exc: PayloadError) -> str:
     """The refusal's message, or, for an empty body whose fields came in the URL, where they belong."""
     if exc.code != "empty-json" or not {"ticker", "action"} & set(request.query_params):
@@ -204,6 +214,9 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
         log.exception("the payload parser failed; answering 400")
         message = "The bridge could not read this payload; send a JSON object with ticker and action."
         return await intake.refuse(Refusal(400, "invalid-payload", message))
+    if _revoked_since(bridge, runtime, name, request.path_params["token"]):
+        # Its token opened the door when the request began; a reload while the body arrived revoked it.
+        return await intake.answer(401, UNAUTHORIZED, "unauthorized")
     retention = timedelta(days=config.idempotency_retention_days)
     # Keys are stored hashed: a client may put anything in them, a secret included.
     hashed = None if key is None else hashlib.sha256(key.encode()).hexdigest()

@@ -162,3 +162,30 @@ async def test_a_reload_right_after_the_link_is_up_reaches_the_intake_process(
     assert sent is not None and sent[0] == "config" and sent[1] == link.version + 1
     assert [s.token for s in sent[2].config.strategies.values()] == ["a-new-token-after-a-leak-000000000000"]
     await link.close()
+
+
+async def test_a_signal_judged_with_a_token_the_reload_then_revoked_is_not_executed(
+    running: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The intake process still judged by the old token when the reload revoking it (after a leak) landed."""
+    live: Running = await running(config_text({"sq": TOKEN}))
+    bridge = live.bridge
+    process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
+    link = await link_to(process)
+    side = IntakeSide(link.loaded, bridge.store, link.writer, link.version)
+
+    request = side.acquire()  # judged by the old token
+    status = await live.edit(config_text({"sq": "a-new-token-after-a-leak-000000000000"}))
+    assert status.ok, status
+    body = json.dumps({"ticker": "AMD", "action": "buy", "price": 10}).encode()
+    signal, payload, unknown = parse_body(body)
+    signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
+    side.release(request)
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
+    assert sent is not None and sent[0] == "config"
+    side.use(sent[2], sent[1])
+
+    assert await final_state(live, signal_id) == "rejected"
+    positions = bridge.store.peek(lambda conn: conn.execute("SELECT count(*) FROM paper_positions").fetchone()[0])
+    assert positions == 0, "the revoked token traded"
+    await link.close()
