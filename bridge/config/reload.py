@@ -187,6 +187,9 @@ class Reloader:
             loaded = await asyncio.to_thread(load_config, old.loaded.path)
         except ConfigError as exc:
             return self._failed(trigger, exc.lines)
+        # Before anything can log them: an adapter's client logs its requests, key included, inside `connect`
+        # (httpx and urllib3 do at INFO), and a reload refused after connecting has logged them just the same.
+        redact_more(loaded.secrets())
         if loaded.sha256 == old.loaded.sha256:
             # Unchanged: nothing to do; after a failed edit was undone, the running config is the file again.
             if self.status.ok:
@@ -202,7 +205,6 @@ class Reloader:
         if failures:
             await close_slots(s for s in new.brokers.values() if id(s) not in kept)
             return self._failed(trigger, failures, loaded.secrets())
-        redact_more(loaded.secrets())  # before any request can log a new token
         self.swap(new)
         try:  # the swap is done: a failure to count must not report the reload as failed
             warnings = await _orphan_warnings(self.store, old.loaded.config, loaded.config)

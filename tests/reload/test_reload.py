@@ -14,7 +14,7 @@ from bridge.config.reload import describe_changes
 from bridge.logs import RedactSecrets, redact_more
 from tests.conftest import ADMIN, TOKEN
 from tests.reload.conftest import config_text
-from tests.reload.venue import GatedPaper
+from tests.reload.venue import ChattyVenue, GatedPaper
 
 OTHER = "tok-" + "0f0e0d0c0b0a09080706"
 
@@ -217,3 +217,29 @@ async def test_a_setting_only_a_restart_applies_is_named_in_the_reload_warnings(
     assert list(status.warnings) == [f"{setting} changed: it takes effect when the daemon restarts"]
     health = (await r.client.get("/health")).json()
     assert health["config"]["last_reload"]["warnings"] == list(status.warnings)
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["applied", "refused"])
+async def test_a_new_broker_key_is_redacted_in_what_its_adapter_logs_while_the_reload_connects_it(
+    running: Any, reachable: bool
+) -> None:
+    """Its client logs the request, key included, inside connect: before the swap, or for a reload that then fails."""
+    key = "venue-key-" + "7a7a7a7a7a7a7a7a"
+    r = await running(config_text({"sq": TOKEN}))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets(r.bridge.loaded.secrets()))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level, root.level = root.level, logging.INFO
+    ChattyVenue.reachable = reachable
+    try:
+        edited = config_text({"sq": TOKEN}, plugin="tests.reload.venue:ChattyVenue")
+        status = await r.edit(edited.replace("options: {cash: 100000}", f"options: {{cash: 100000, api_key: {key}}}"))
+    finally:
+        root.removeHandler(handler)
+        root.level = level
+        ChattyVenue.reachable = True
+    assert status.ok is reachable, status.error
+    assert "apikey=***" in stream.getvalue(), "the adapter logged its request"
+    assert key not in stream.getvalue()

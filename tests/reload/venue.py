@@ -6,8 +6,11 @@ Loaded by the config as `tests.reload.venue:GatedPaper`, like any `module:Class`
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
 from typing import Any, ClassVar
+
+from pydantic import BaseModel
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
@@ -108,3 +111,24 @@ class CountedReads(PaperBroker):
         """Count the read, then answer as the paper broker does."""
         CountedReads.reads["quote"] = CountedReads.reads.get("quote", 0) + 1
         return await super().fetch_quote(symbol)
+
+
+class KeyedOptions(PaperOptions):
+    """Paper options plus the credentials a real venue takes."""
+
+    api_key: str = ""
+
+
+class ChattyVenue(PaperBroker):
+    """A venue whose client logs its request URL, key included, as HTTP clients do at INFO (httpx, urllib3)."""
+
+    options_model: ClassVar[type[BaseModel]] = KeyedOptions
+    reachable: ClassVar[bool] = True
+
+    async def connect(self) -> None:
+        """Log the request as the venue's client would, then connect, or fail as an unreachable venue does."""
+        key = self.options.api_key if isinstance(self.options, KeyedOptions) else ""
+        logging.getLogger("venue.http").info("HTTP Request: GET https://venue.example/v2/account?apikey=%s", key)
+        if not ChattyVenue.reachable:
+            raise ConnectionError("venue unreachable")
+        await super().connect()
