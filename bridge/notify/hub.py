@@ -24,7 +24,8 @@ class Operations:
     def __init__(self, bridge: Bridge, metrics: Metrics) -> None:
         self.bridge = bridge
         self.metrics = metrics
-        self.notifier = Notifier(lambda: self.bridge.loaded.config.notifications)
+        self.notifier = Notifier(lambda: self.bridge.loaded.config.notifications,
+                                 secrets=lambda: self.bridge.loaded.secrets())  # fmt: skip
         self._watch: asyncio.Task[None] | None = None
 
     def observe(self, event: Event) -> None:

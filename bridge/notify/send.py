@@ -8,10 +8,11 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from bridge.config.secrets import redact, redact_values
 from bridge.notify.config import Notifications, NotifyTarget
 from bridge.notify.events import Event
 from bridge.store.db import iso
@@ -63,6 +64,11 @@ def render(target: NotifyTarget, event: Event) -> Delivery:
     return Delivery(str(target.url), _json(body), as_json)
 
 
+def _masked(event: Event, secrets: Sequence[str]) -> Event:
+    """`event` with every secret in its text and data masked (the target's own credentials are added later)."""
+    return replace(event, text=redact(event.text, secrets), data=redact_values(event.data, secrets))
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     """Seconds a 429 asks us to wait (header, or Discord's/Telegram's JSON), at most MAX_RETRY_WAIT, if it says."""
     value: Any = response.headers.get("retry-after")
@@ -98,8 +104,12 @@ def _lane_key(target: NotifyTarget) -> tuple[str | None, ...]:
 class Notifier:
     """Accepts events instantly (`submit`) and delivers them in the background."""
 
-    def __init__(self, settings: Callable[[], Notifications], transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, settings: Callable[[], Notifications], transport: httpx.AsyncBaseTransport | None = None,
+                 secrets: Callable[[], Sequence[str]] = tuple) -> None:  # fmt: skip
         self.settings = settings  # read per event, so a reload's new targets apply at once
+        # The config's secrets, masked in every event sent: an event's text may quote an adapter's words (an
+        # order's error echoing the venue's request, key included), and a notification leaves the machine.
+        self.secrets = secrets
         self.sent = 0
         self.failed = 0
         self.dropped = 0
@@ -184,7 +194,7 @@ class Notifier:
             self._done(lane, target)
 
     async def _try_deliver(self, target: NotifyTarget, event: Event, settings: Notifications) -> None:
-        request = render(target, event)
+        request = render(target, _masked(event, self.secrets()))
         delay = settings.backoff
         for attempt in range(settings.retries + 1):
             wait = await self._attempt(target, request, settings.timeout)

@@ -132,3 +132,16 @@ class ChattyVenue(PaperBroker):
         if not ChattyVenue.reachable:
             raise ConnectionError("venue unreachable")
         await super().connect()
+
+
+class EchoingRejects(PaperBroker):
+    """A venue that refuses every order with its error text quoting the request it got, key included."""
+
+    options_model: ClassVar[type[BaseModel]] = KeyedOptions
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Answer with a rejected order whose error is the venue's echo of the request URL."""
+        key = self.options.api_key if isinstance(self.options, KeyedOptions) else ""
+        return Order(client_order_id=request.client_order_id, symbol=request.symbol, side=request.side,
+                     quantity=request.quantity, type=request.type, status="rejected",
+                     error=f"403 Forbidden for https://venue.example/v2/orders?apikey={key}")  # fmt: skip
