@@ -214,9 +214,12 @@ class Notifier:
         import httpx
 
         try:
-            response = await self._http().post(request.url, content=request.content, headers=request.headers,
-                                                timeout=timeout)  # fmt: skip
-        except httpx.HTTPError as exc:  # the message never includes the URL (it may hold a token)
+            # The whole attempt, not only each read: httpx's timeout is per socket operation, so a receiver that
+            # sends a byte now and then would hold the attempt (and a slot of its target) for ever.
+            async with asyncio.timeout(timeout):
+                response = await self._http().post(request.url, content=request.content, headers=request.headers,
+                                                    timeout=timeout)  # fmt: skip
+        except (httpx.HTTPError, TimeoutError) as exc:  # the message never includes the URL (it may hold a token)
             log.warning("notification to %s failed: %s", target.label, type(exc).__name__)
             return 0.0
         if response.is_success:

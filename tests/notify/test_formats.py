@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -210,3 +211,35 @@ async def test_notifications_still_waiting_at_shutdown_are_counted_and_logged(ca
     await notifier.stop(grace=0.1)
     assert (notifier.sent, notifier.dropped + notifier.failed) == (0, 20)
     assert "20 notification(s) not delivered (ops: 20)" in caplog.text, caplog.text
+
+
+async def test_a_receiver_that_trickles_its_answer_fails_the_attempt_at_the_timeout() -> None:
+    """`timeout` is per attempt: a receiver that sends a byte now and then (never pausing a whole timeout) must not
+    hold the delivery, and one of its target's slots, for ever."""
+    stop = asyncio.Event()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        while not stop.is_set():
+            writer.write(b"X-Wait: 1\r\n")  # headers that never end
+            await writer.drain()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.05)
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = Notifications(targets=[NotifyTarget(type="webhook", url=f"http://127.0.0.1:{port}/hook")], timeout=0.3,
+                           retries=0)  # fmt: skip
+    notifier = Notifier(lambda: config)
+    notifier.start()
+    try:
+        notifier.submit(EVENT)
+        await notifier.drain(5)
+        assert (notifier.sent, notifier.failed) == (0, 1), "the attempt was still waiting for the answer"
+    finally:
+        stop.set()
+        await notifier.stop(grace=0.1)
+        server.close()
+        await server.wait_closed()
