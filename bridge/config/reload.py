@@ -31,6 +31,11 @@ log = logging.getLogger("bridge.reload")
 WATCH_POLL_SECONDS = 0.25
 WATCH_DEBOUNCE_SECONDS = 0.15  # editors write in bursts; a new URL is still served well within 2 s
 WATCH_RETRY_SECONDS = 1.0
+# A save that truncates the file and then writes it (nano, an SFTP upload from an editor on another machine)
+# leaves it empty, or still growing, for as long as the write takes: the watcher waits up to this long for the
+# file to hold something and to stop changing, rather than reload a moment of it (and notify a failed reload).
+WATCH_SETTLE_SECONDS = 5.0
+_EMPTY = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,18 @@ def _digest(path: Path) -> str | None:
         return f"unreadable: {exc.strerror}"
 
 
+async def _settled(path: Path, current: str | None) -> str | None:
+    """The file's digest once two looks a debounce apart agree and it is not empty (or the settle time is up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WATCH_SETTLE_SECONDS
+    while True:
+        await asyncio.sleep(WATCH_DEBOUNCE_SECONDS)
+        again = await asyncio.to_thread(_digest, path)
+        if (again == current and again != _EMPTY) or loop.time() >= deadline:
+            return again
+        current = again
+
+
 async def watch_config(path: Path, on_change: Callable[[], Awaitable[object]], stop: asyncio.Event,
                        loaded_sha256: str | None = None) -> None:  # fmt: skip
     """Call `on_change` whenever the content of `path` changes, including an editor's write-then-rename.
@@ -252,8 +269,7 @@ async def watch_config(path: Path, on_change: Callable[[], Awaitable[object]], s
         try:
             current = await asyncio.to_thread(_digest, path)  # a thread: the file may be on a slow mount
             if current != seen:
-                await asyncio.sleep(WATCH_DEBOUNCE_SECONDS)
-                seen = await asyncio.to_thread(_digest, path)
+                seen = await _settled(path, current)
                 await on_change()
         except Exception:
             log.exception("watching %s failed; retrying in %gs", path, WATCH_RETRY_SECONDS)

@@ -85,3 +85,37 @@ async def test_a_config_made_unreadable_calls_back_once_and_again_once_readable(
     await asyncio.wait_for(task, 2)
     assert seen == [False, True]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_save_that_truncates_then_writes_is_not_reloaded_while_the_file_is_empty(tmp_path: Path) -> None:
+    """nano, or an editor saving over SFTP, empties the file and then writes it: the empty moment is no config,
+    and reloading it reports (and notifies) a failed reload for a save that was fine."""
+    config = tmp_path / "config.yaml"
+    config.write_text("a: 1\n")
+    seen, stop, task = await watching(config)
+    await asyncio.sleep(SETTLE)
+    config.write_bytes(b"")  # truncated; the new text is still on its way
+    await asyncio.sleep(2 * SETTLE)
+    config.write_text("a: 2\n")
+    await asyncio.sleep(SETTLE)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert seen == [b"a: 2\n"]
+
+
+async def test_a_file_still_growing_when_first_seen_is_reloaded_once_it_is_whole(tmp_path: Path) -> None:
+    """Written in pieces (a slow upload): the first piece alone may read as a smaller, valid config."""
+    config = tmp_path / "config.yaml"
+    config.write_text("a: 1\n")
+    seen, stop, task = await watching(config)
+    await asyncio.sleep(SETTLE)
+    with config.open("w") as file:
+        for piece in [f"k{i}: {i}\n" for i in range(12)]:
+            file.write(piece)
+            file.flush()
+            await asyncio.sleep(WATCH_DEBOUNCE_SECONDS / 3)  # each piece well within the debounce
+    await asyncio.sleep(SETTLE)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert seen[-1] == "".join(f"k{i}: {i}\n" for i in range(12)).encode()
+    assert all(content == seen[-1] for content in seen), seen
