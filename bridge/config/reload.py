@@ -112,7 +112,7 @@ def _connection_failures(old: Runtime, new: Runtime) -> list[str]:
 
 
 async def _orphan_warnings(store: Store, old: Config, new: Config) -> list[str]:
-    """A warning per broker whose plugin or options changed while orders placed through it are not final.
+    """A warning per broker removed, or whose plugin or options changed, while orders placed through it are not final.
 
     Such an edit may point the name at another account (Alpaca's `paper: true` -> `false`, other keys): the
     order jobs follow and cancel orders by broker name, so from now on they ask the new account, which does
@@ -120,8 +120,14 @@ async def _orphan_warnings(store: Store, old: Config, new: Config) -> list[str]:
     them. Following them at the old account would need the old connection kept: not done yet.
     """
     changed = [name for name, cfg in new.brokers.items() if name in old.brokers and old.brokers[name] != cfg]
-    counts = await store.read(journal.unfinished_orders_by_broker, store.conn, changed) if changed else {}
-    return [f"broker {name} changed (plugin or options) while {count} order(s) placed through it are not final: "
+    # A removed broker's orders are orphaned for certain: the order jobs find no broker by that name at all.
+    removed = [name for name in old.brokers if name not in new.brokers]
+    names = [*changed, *removed]
+    counts = await store.read(journal.unfinished_orders_by_broker, store.conn, names) if names else {}
+    return [f"broker {name} removed while {count} order(s) placed through it are not final: they keep working at "
+            f"its venue, where the bridge no longer follows or cancels them (cancel_after included); check and "
+            f"cancel them there" if name in removed else
+            f"broker {name} changed (plugin or options) while {count} order(s) placed through it are not final: "
             f"if it now opens another account, those orders keep working at the old one, where the bridge no "
             f"longer follows or cancels them (cancel_after included); check and cancel them there"
             for name, count in sorted(counts.items())]  # fmt: skip

@@ -45,3 +45,21 @@ async def test_switching_the_account_of_a_broker_with_working_orders_warns_namin
     assert [m for m in caplog.messages if "broker live changed" in m] == [f"config reloaded (test), but {warning}"]
     health = (await r.client.get("/health")).json()
     assert health["config"]["last_reload"]["warnings"] == [warning]
+
+
+async def test_removing_a_broker_with_working_orders_warns_naming_the_broker_and_count(running: Any) -> None:
+    """Its orders rest at the venue, and nothing follows or cancels them any more (cancel_after included)."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.bridge.queues.join()
+
+    moved = (
+        text("paper-account")
+        .replace("brokers:\n  live:", "brokers:\n  other:")
+        .replace("broker: live", "broker: other")
+    )
+    status = await r.edit(moved)  # the strategy now trades through another broker; `live` is gone
+    assert status.ok, status.error
+    [warning] = status.warnings
+    assert warning.startswith("broker live removed while 1 order(s) placed through it are not final"), warning
+    assert "check and cancel them there" in warning
