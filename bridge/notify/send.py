@@ -197,6 +197,11 @@ class Notifier:
         request = render(target, _masked(event, self.secrets()))
         delay = settings.backoff
         for attempt in range(settings.retries + 1):
+            if not self._configured(target):
+                # A reload removed it (a chat others read, a URL that leaked): what waited for it goes nowhere.
+                self.dropped += 1
+                log.warning("notification %s to %s not sent: a reload removed that target", event.kind, target.label)
+                return
             wait = await self._attempt(target, request, settings.timeout)
             if wait is None:
                 self.sent += 1
@@ -208,6 +213,10 @@ class Notifier:
         self.failed += 1
         log.error("notification %s to %s not delivered after %d attempt(s)", event.kind, target.label,
                   attempt + 1)  # fmt: skip
+
+    def _configured(self, target: NotifyTarget) -> bool:
+        """Whether the config in force still sends to where `target` sends (its name may have changed)."""
+        return any(_lane_key(each) == _lane_key(target) for each in self.settings().targets)
 
     async def _attempt(self, target: NotifyTarget, request: Delivery, timeout: float) -> float | None:
         """None when delivered; seconds to wait before retrying; -1 when retrying cannot help."""

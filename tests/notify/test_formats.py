@@ -243,3 +243,22 @@ async def test_a_receiver_that_trickles_its_answer_fails_the_attempt_at_the_time
         await notifier.stop(grace=0.1)
         server.close()
         await server.wait_closed()
+
+
+async def test_a_target_a_reload_removed_is_sent_nothing_more() -> None:
+    """The operator removed it (a chat others read, a webhook URL that leaked): what waited for it, or was being
+    retried, does not go there after the reload."""
+    with Receiver(fail_first=1000) as r:  # down: the delivery is being retried when the reload lands
+        current = Notifications(targets=[NotifyTarget(type="webhook", url=f"{r.base}/hook")], backoff=0.2,
+                                retries=20, timeout=2)  # fmt: skip
+        notifier = Notifier(lambda: current)
+        notifier.start()
+        try:
+            notifier.submit(EVENT)
+            while r.attempts < 1:  # its first attempt failed: it waits for its retry
+                await asyncio.sleep(0.01)
+            current = Notifications(targets=[])  # the reload removed it
+            await notifier.drain(5)
+            assert notifier.dropped == 1 and notifier.failed == 0, (notifier.dropped, notifier.failed)
+        finally:
+            await notifier.stop(grace=0.1)
