@@ -16,7 +16,7 @@ import yaml
 
 from bridge.config.load import LoadedConfig, load_config
 from bridge.config.schema import Config
-from bridge.config.secrets import redact
+from bridge.config.secrets import NOT_SET, redact
 from bridge.errors import ConfigError
 from bridge.logs import redact_more
 from bridge.runtime import Runtime, build_runtime, close_slots
@@ -92,6 +92,16 @@ def line_of(path: Path, keys: tuple[str, ...]) -> int:
             return line
         line, node = match[0].start_mark.line + 1, match[1]
     return line
+
+
+def _environment_hint(lines: list[str]) -> list[str]:
+    """What to do about a missing environment variable at a reload: an `export` in a shell never reaches the daemon."""
+    if not any(NOT_SET in line for line in lines):
+        return []
+    return [
+        "a running daemon reads only the environment it was started with: set the variable where its service "
+        "takes its environment (systemd: the EnvironmentFile) and restart it, or write the value in the file"
+    ]
 
 
 def one_line(error: str) -> str:
@@ -197,7 +207,7 @@ class Reloader:
         try:
             loaded = await asyncio.to_thread(load_config, old.loaded.path)
         except ConfigError as exc:
-            return self._failed(trigger, exc.lines)
+            return self._failed(trigger, [*exc.lines, *_environment_hint(exc.lines)])
         # Before anything can log them: an adapter's client logs its requests, key included, inside `connect`
         # (httpx and urllib3 do at INFO), and a reload refused after connecting has logged them just the same.
         redact_more(loaded.secrets())

@@ -11,6 +11,7 @@ from typing import Any
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_KEY = re.compile(r"(token|secret|password|passphrase|api_?key|key_?id|private)", re.IGNORECASE)
 MASK = "***"
+NOT_SET = "is not set; export it"  # how a missing variable's error reads (the reload adds what a daemon needs)
 
 
 class MissingVariable(ValueError):
@@ -26,9 +27,7 @@ def interpolate(text: str, environ: Mapping[str, str] | None = None) -> str:
         value = env.get(name)
         if value is None or (value == "" and default is not None):
             if default is None:
-                raise MissingVariable(
-                    f"environment variable {name} is not set; export it or write ${{{name}:-default}}"
-                )
+                raise MissingVariable(f"environment variable {name} {NOT_SET} or write ${{{name}:-default}}")
             return default
         return value
 

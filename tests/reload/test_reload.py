@@ -243,3 +243,16 @@ async def test_a_new_broker_key_is_redacted_in_what_its_adapter_logs_while_the_r
     assert status.ok is reachable, status.error
     assert "apikey=***" in stream.getvalue(), "the adapter logged its request"
     assert key not in stream.getvalue()
+
+
+async def test_a_token_from_an_environment_variable_the_daemon_was_not_started_with_says_a_restart_is_needed(
+    running: Any,
+) -> None:
+    """`export` in the operator's shell never reaches a running daemon: the error must not stop at "export it"."""
+    good = config_text({"sq": TOKEN})
+    r = await running(good)
+    status = await r.edit(good.replace(f"token: {TOKEN}", "token: ${SQ_TOKEN_ADDED_AFTER_START}"))
+    assert not status.ok and r.bridge.runtime.strategies["sq"].token == TOKEN
+    error = status.error or ""
+    assert error.startswith(f"{r.config.resolve()}:10: strategies.sq.token: environment variable "), error
+    assert "restart" in error, error
