@@ -179,13 +179,7 @@ class Bridge:
         accepted_with = None if job.target is None else job.target.token
         if accepted_with is None:
             return None
-        strategy = self.runtime.strategies.get(job.strategy)
-        if strategy is None:
-            return f"rejected: a reload removed strategy {job.strategy} after this signal arrived; nothing was sent"
-        if not hmac.compare_digest(_fingerprint(strategy.token), accepted_with):
-            return (f"rejected: a reload changed strategy {job.strategy}'s token after this signal arrived with the "
-                    "old one; nothing was sent")  # fmt: skip
-        return None
+        return _revocation(job.strategy, self.runtime, accepted_with)
 
     def _swap(self, new: Runtime) -> None:
         """Make `new` the live runtime; called between requests (the event loop runs one thing at a time)."""
@@ -221,6 +215,13 @@ class Bridge:
         """Apply the config file now (file change, SIGHUP, or the admin API)."""
         before = self.runtime
         status = await self.reloader.reload(trigger)
+        if self.runtime is not before:
+            # Delayed signals wait in the journal, not in a queue: those a revoked token brought end here.
+            live = self.runtime
+            revoked = {name: why for name, strategy in before.strategies.items()
+                       if (why := _revocation(name, live, _fingerprint(strategy.token))) is not None}  # fmt: skip
+            if revoked:
+                await self.jobs.delayed.revoke(revoked)
         if self.runtime is not before and not self.recovering:  # recovery runs them itself once it is done
             # The rebuilt scheduler next runs a flatten_at moved to a time just passed tomorrow: run today's now,
             # as a restart would. One that already ran today queues nothing again (its signal ids).
@@ -233,9 +234,9 @@ class Bridge:
         """Tell metrics and notifications about an event found outside an execution (by a job, by recovery)."""
         self.executor.emit(event)
 
-    def submit(self, job: Job) -> None:
-        """Queue a job (a delayed signal come due, a flatten) under the live runtime."""
-        self._dispatch(self._lease(job, self.runtime))
+    def submit(self, job: Job, webhook: bool = False) -> None:
+        """Queue a job (a delayed signal come due, a flatten) under the live runtime (`webhook`: a webhook's signal)."""
+        self._dispatch(self._lease(job, self.runtime, webhook))
 
     def _dispatch(self, work: Work) -> None:
         key = (work.job.signal_id, work.job.subscription)
@@ -307,6 +308,17 @@ class Bridge:
         await close_slots(open_slots.values())
         await self.store.close()
         self._loop_watch.stop()
+
+
+def _revocation(name: str, live: Runtime, accepted_with: bytes) -> str | None:
+    """Why a signal strategy `name` accepted with the token fingerprinted `accepted_with` may not trade now, or None."""
+    strategy = live.strategies.get(name)
+    if strategy is None:
+        return f"rejected: a reload removed strategy {name} after this signal arrived; nothing was sent"
+    if not hmac.compare_digest(_fingerprint(strategy.token), accepted_with):
+        return (f"rejected: a reload changed strategy {name}'s token after this signal arrived with the old one; "
+                "nothing was sent")  # fmt: skip
+    return None
 
 
 def _fingerprint(token: str) -> bytes:

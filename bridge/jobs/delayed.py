@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 
 from bridge.execution.executor import Job
@@ -56,11 +57,29 @@ class DelayedSignals:
                 await self._finish(row, "failed", decision)
                 continue
             received = datetime.fromisoformat(row["received_at"])
-            self.host.submit(Job(row["signal_id"], row["strategy"], row["subscription"], signal, received))
+            self.host.submit(
+                Job(row["signal_id"], row["strategy"], row["subscription"], signal, received), webhook=True
+            )
             released += 1
         if released:
             log.info("released %d delayed signal execution(s)", released)
         return released
+
+    async def revoke(self, strategies: Mapping[str, str]) -> int:
+        """End the waiting delayed signals of these strategies without trading, each with its strategy's reason.
+
+        A reload removed the strategy or changed its token: what the old token brought must not trade at its time.
+        """
+        store, ended = self.host.store, 0
+        for row in await store.run(upkeep.delayed_executions, store.conn):
+            key = (row["signal_id"], row["subscription"])
+            if row["strategy"] in strategies and key not in self._released:
+                self._released.add(key)
+                await self._finish(row, "rejected", strategies[row["strategy"]])
+                ended += 1
+        if ended:
+            log.warning("ended %d delayed signal execution(s) that a revoked token brought", ended)
+        return ended
 
     async def _finish(self, row: sqlite3.Row, state: str, decision: str) -> None:
         """End a delayed execution without running it, and say so as the executor says of the ones it ends."""

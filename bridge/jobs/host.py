@@ -27,6 +27,10 @@ class Host(Protocol):
         """Tell metrics and notifications about something a job found (an order filled while resting)."""
         ...
 
-    def submit(self, job: Job) -> None:
-        """Queue a job under the live runtime, behind earlier signals of its (subscription, ticker)."""
+    def submit(self, job: Job, webhook: bool = False) -> None:
+        """Queue a job under the live runtime, behind earlier signals of its (subscription, ticker).
+
+        `webhook`: the job is a webhook signal's (a delayed one come due): a reload that then revokes its
+        strategy's token stops it from trading.
+        """
         ...

@@ -7,6 +7,7 @@ from typing import Any
 
 from bridge.notify.events import Event
 from bridge.store.db import utcnow
+from tests.conftest import TOKEN
 from tests.jobs.conftest import Clock, config_text, two_strategies
 
 
@@ -205,3 +206,20 @@ async def test_a_delay_time_that_passed_on_the_way_runs_now_and_one_past_max_sig
     old = await r.post(delay=(utcnow() - timedelta(seconds=90)).isoformat())
     assert (old.status_code, old.json()["messageCode"]) == (400, "invalid-delay-format")
     assert "max_signal_age 60s" in old.json()["message"]
+
+
+async def test_a_delayed_signal_whose_token_a_reload_then_changed_is_not_traded_at_its_time(bridges: Any) -> None:
+    """A leaked token's `delay` signals for tomorrow must not outlive the rotation that revoked it."""
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    signal_id = await r.accepted(delay=3600)
+    assert r.bridge.loaded.path is not None
+    r.bridge.loaded.path.write_text(config_text().replace(TOKEN, "tok-" + "rotated0rotated0rotated0"))
+    assert (await r.bridge.reload("test")).ok
+
+    clock.now = datetime.fromisoformat(r.signal(signal_id)["execute_at"])
+    await r.bridge.jobs.delayed.release_due()
+    await r.bridge.queues.join()
+    assert r.rows("SELECT * FROM orders") == []
+    row = r.signal(signal_id)
+    assert row["state"] == "rejected" and "token" in row["decision"], tuple(row)
