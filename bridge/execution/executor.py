@@ -50,7 +50,7 @@ class Target:
     broker: Broker | None  # None: the broker was unavailable
     settings: Subscription
     # The SHA-256 of the strategy token a webhook signal was accepted with (None: not a webhook's, a flatten say):
-    # a reload that changes or removes that token stops the signal from trading (`Executor.revoked`).
+    # a reload that changes or removes that token stops the signal from trading (the `revoked` the bridge passes).
     token: bytes | None = None
 
 
