@@ -22,6 +22,7 @@ from bridge.jobs import Jobs
 from bridge.loopwatch import LoopWatch
 from bridge.models import Signal
 from bridge.notify.events import Event
+from bridge.notify.refusals import RefusalNotices
 from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.signals.resolve import broker_symbol
@@ -68,6 +69,7 @@ class Bridge:
     swapped: list[Callable[[Runtime], None]] = field(default_factory=list)  # told of each runtime a reload made live
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
     _loop_watch: LoopWatch = field(default_factory=LoopWatch)  # names an adapter's line that blocks the event loop
+    _refusals: RefusalNotices = field(default_factory=RefusalNotices)  # refused webhooks of known strategies
 
     def __post_init__(self) -> None:
         cap = self.loaded.config.database_max_mb
@@ -233,6 +235,11 @@ class Bridge:
     def publish(self, event: Event) -> None:
         """Tell metrics and notifications about an event found outside an execution (by a job, by recovery)."""
         self.executor.emit(event)
+
+    def refused(self, strategy: str, status: int, code: str | None, message: str) -> None:
+        """Notify the operator of a webhook with the strategy's right token that was refused (held when it repeats)."""
+        if (event := self._refusals.note(strategy, status, code, message)) is not None:
+            self.publish(event)
 
     def submit(self, job: Job, webhook: bool = False) -> None:
         """Queue a job (a delayed signal come due, a flatten) under the live runtime (`webhook`: a webhook's signal)."""

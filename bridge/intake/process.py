@@ -122,6 +122,8 @@ class IntakeProcess:
         elif kind == "commits":
             for seconds in message[1]:
                 self.metrics.observe_commit(seconds, "intake")
+        elif kind == "event":  # a refused webhook's notice, held back in the intake process when it repeats
+            self.bridge.publish(message[1])
         elif kind == "retired":
             retired = self._versions.pop(message[1], None)
             if retired is not None:

@@ -12,6 +12,7 @@ from bridge.config.load import LoadedConfig
 from bridge.intake import wire
 from bridge.logs import redact_more
 from bridge.models import Signal
+from bridge.notify.refusals import RefusalNotices
 from bridge.runtime import Runtime
 from bridge.store import journal
 from bridge.store.accepted import journal_signal
@@ -48,6 +49,7 @@ class IntakeSide:
         # while the daemon is behind (`count_webhook`), the oldest go unreported rather than fill the memory.
         self._commits: deque[float] = deque(maxlen=COUNTS_KEPT)
         self._answers: Counter[int] = Counter()  # webhook answers by status, not yet told to the daemon
+        self._refusals = RefusalNotices()
         store.commit_observers.append(self._commits.append)
 
     def use(self, loaded: LoadedConfig, version: int) -> None:
@@ -86,6 +88,12 @@ class IntakeSide:
         with contextlib.suppress(OSError):  # a reset or broken link
             await self.link.drain()
         return signal_id
+
+    def refused(self, strategy: str, status: int, code: str | None, message: str) -> None:
+        """Have the daemon notify the operator of a refused webhook of a known strategy (held when it repeats)."""
+        # Held back here, not in the daemon: a sender repeating its mistake sends nothing more over the link.
+        if (event := self._refusals.note(strategy, status, code, message)) is not None:
+            wire.send(self.link, ("event", event))
 
     def count_webhook(self, status: int) -> None:
         """Tell the daemon's metrics about one webhook answer (and the journal commits since the last one).

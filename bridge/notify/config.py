@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bridge.notify.events import KINDS
 
 EventKind = Literal["signal.rejected", "signal.failed", "order.filled", "order.rejected", "reload.failed", "halt",
-                    "resume"]  # fmt: skip
+                    "resume", "webhook.refused"]  # fmt: skip
 DEFAULT_EVENTS: list[EventKind] = ["signal.rejected", "signal.failed", "order.filled", "order.rejected",
-                                   "reload.failed", "halt"]  # fmt: skip
+                                   "reload.failed", "halt", "webhook.refused"]  # fmt: skip
 
 
 class Strict(BaseModel):

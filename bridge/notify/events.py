@@ -11,7 +11,16 @@ from bridge.models import Order
 from bridge.store.db import utcnow
 
 # Kinds an operator can subscribe to in `notifications.events`.
-KINDS = ("signal.rejected", "signal.failed", "order.filled", "order.rejected", "reload.failed", "halt", "resume")
+KINDS = (
+    "signal.rejected",
+    "signal.failed",
+    "order.filled",
+    "order.rejected",
+    "reload.failed",
+    "halt",
+    "resume",
+    "webhook.refused",
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,17 @@ def signal_event(strategy: str, subscription: str, ticker: str, signal_id: str, 
     data = {"strategy": strategy, "subscription": subscription, "ticker": ticker, "signal_id": signal_id,
             "state": state}  # fmt: skip
     return Event(f"signal.{state}", f"{strategy}/{subscription} {ticker}: {decision}", data)
+
+
+def refused_event(strategy: str, status: int, code: str | None, message: str, more: int = 0) -> Event:
+    """A webhook with the strategy's right token was refused (a 4xx): the sender never learns why, the operator does.
+
+    `more`: how many like it (same strategy and messageCode) were refused since the last notice, unsaid.
+    """
+    since = f" ({more} more like it since the last notice)" if more else ""
+    text = f"{strategy}: a webhook was refused, {status} {code or ''}: {message}{since}"
+    data = {"strategy": strategy, "status": status, "message_code": code, "message": message, "more": more}
+    return Event("webhook.refused", text, data)
 
 
 def order_event(strategy: str, subscription: str, broker: str, symbol: str, side: str, quantity: str, status: str,

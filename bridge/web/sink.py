@@ -27,3 +27,7 @@ class SignalSink(Protocol):
                      unknown: dict[str, Any], runtime: Runtime | None = None,
                      dedupe: Dedupe | None = None) -> str:  # fmt: skip
         """Journal the signal (committed before returning) and see that its executions run."""
+
+    def refused(self, strategy: str, status: int, code: str | None, message: str) -> None:
+        """Tell the operator (a `webhook.refused` notice, held back when it repeats) that a webhook with the
+        strategy's right token was refused."""

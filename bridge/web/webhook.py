@@ -103,6 +103,8 @@ class Intake:
         except sqlite3.Error:
             log.exception("could not journal a %d answer", status)
         log.info("%s %s %d %s %.1fms", self.request.method, row.path, status, code or "", self.took())
+        if row.strategy is not None and 400 <= status < 500:  # its token was right: the sender meant to trade
+            self.bridge.refused(row.strategy, status, code, row.message or "")
         return JSONResponse(content, status_code=status, headers=headers)
 
     async def refuse(self, refusal: Refusal) -> JSONResponse:
