@@ -79,3 +79,19 @@ def test_the_closed_loop_phase_runs_under_wrk(tmp_path: Path) -> None:
     for target in ("daemon", "intake_only", "insert", "echo"):
         throughput = report[target]["throughput"]
         assert throughput["generator"] == "wrk" and throughput["ok"] > 0 and throughput["rps"] > 0
+
+
+@pytest.mark.parametrize(("shape", "processes"), [([], 1), (["--intake-process"], 2)])
+def test_the_memory_benchmark_runs_and_reports_each_process(tmp_path: Path, shape: list[str], processes: int) -> None:
+    out = tmp_path / "memory.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--webhooks", "300", "--generator", "python", "--out", str(out), *shape],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    assert report["webhooks"] >= 300 and report["rounds"]
+    assert len(report["start"]) == len(report["end"]) == processes
+    for one in report["end"]:
+        assert 0 < one["pss"] <= one["rss"] <= one["peak_rss"]
+    assert "memory after" in result.stdout and ("together" in result.stdout) == (processes == 2)
