@@ -420,9 +420,9 @@ class Executor:
             raise
         if order is not None:
             self.emit(_order_event(job, row, order))
-        if mine:  # bracket children are placed by the broker with their parent: record what it holds
-            await self._refresh(broker, mine)
         status = order.status if order else row["status"]
+        if mine and status != "rejected":  # bracket children are placed by the broker with their parent
+            await self._refresh(broker, mine)
         if status == "rejected":
             error = order.error if order else row["error"]
             # Its bracket children were refused with it (the broker does not hold them): none stays pending.
@@ -452,12 +452,21 @@ class Executor:
                         row["client_order_id"], self._clean(repr(exc)), row["symbol"])  # fmt: skip
 
     async def _refresh(self, broker: Broker, rows: list[sqlite3.Row]) -> None:
+        """Record what the broker holds of a placed order's bracket children; those it cannot show now are followed."""
         for row in rows:
+            coid = row["client_order_id"]
             try:
-                order = await _read("order", partial(answers.fetch_order, broker, row["client_order_id"]))
+                order = await _read("order", partial(answers.fetch_order, broker, coid))
             except OrderNotFound:
                 continue
-            await self.store.run(journal.update_order, self.store.conn, row["client_order_id"], order)
+            except Exception as exc:  # an adapter's bug too: the venue took them with their parent all the same
+                # Failing the execution would report a trade that went through as failed, and a child left
+                # pending is never polled: a stop-loss that fills would go unrecorded. `submitted` is followed.
+                why = f"sent with its parent order; not read back yet ({answers.failure(exc)})"
+                log.warning("order %s: %s", coid, self._clean(why))
+                await self.store.run(journal.close_pending, self.store.conn, [row], self._clean(why), "submitted")
+                continue
+            await self.store.run(journal.update_order, self.store.conn, coid, order)
 
     async def _submit(self, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
         """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""

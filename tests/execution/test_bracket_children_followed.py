@@ -1,0 +1,50 @@
+"""A bracket entry the venue took keeps its children followed, even when reading them back right after fails."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from bridge.brokers.base import Capabilities
+from bridge.errors import TemporaryBrokerError
+from bridge.models import Order, OrderRequest, OrderStatus, Signal, StopLoss, TakeProfit
+from bridge.store import upkeep
+from bridge.store.db import Store
+from tests.execution.test_executor import FakeBroker, Harness
+
+BRACKET = {"take_profit": TakeProfit(limit_price=Decimal(110)), "stop_loss": StopLoss(stop_price=Decimal(95))}
+
+
+class ChildrenUnreadable(FakeBroker):
+    """A venue that books a bracket's children with their entry, but whose lookups of them fail for now (a 503)."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(brackets=True)
+
+    def accept(self, request: OrderRequest, status: OrderStatus) -> Order:
+        order = super().accept(request, status)
+        for leg, side in ((request.take_profit, "sell"), (request.stop_loss, "sell")):
+            if leg is not None:
+                self.orders[leg.client_order_id] = Order(leg.client_order_id, request.symbol, side, request.quantity,
+                                                         leg.type, "open")  # fmt: skip
+        return order
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        if client_order_id in self.orders and self.orders[client_order_id].is_open:
+            raise TemporaryBrokerError("503 from the venue")
+        return await super().fetch_order(client_order_id)
+
+
+async def test_a_bracket_entry_whose_children_cannot_be_read_at_once_is_executed_and_its_children_followed(
+    fresh_store: Store,
+) -> None:
+    broker = ChildrenUnreadable()
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="buy", price=Decimal(100), **BRACKET))
+    assert len(broker.creates) == 1 and broker.positions["AMD"] == 1, "the entry went through and filled"
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "executed", decided["decision"]
+    orders = await harness.orders(signal_id)
+    assert orders["entry"]["status"] == "filled"
+    # The stop-loss rests at the venue: the order jobs must follow it (a fill of it is a position change).
+    followed = {row["leg"] for row in await fresh_store.read(upkeep.open_orders, fresh_store.conn)}
+    assert {"take_profit", "stop_loss"} <= followed, {leg: o["status"] for leg, o in orders.items()}
