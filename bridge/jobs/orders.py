@@ -63,20 +63,22 @@ async def poll_orders(host: Host) -> int:
     """Bring open orders in the journal up to date with their brokers; return how many changed."""
     store, runtime = host.store, host.runtime
     rows = await store.run(upkeep.open_orders, store.conn)
-    open_at: dict[str, dict[str, Order] | None] = {}  # None: the broker cannot be reached this round
+    open_at: dict[str, dict[str, Order]] = {}
     changed = 0
     for row in rows:
         broker = runtime.broker(row["broker"])
-        if broker is not None and row["broker"] not in open_at:  # one list call per broker, not one per order
+        if broker is None:
+            continue
+        if row["broker"] not in open_at:  # one list call per broker, not one per order
             try:
                 open_at[row["broker"]] = {o.client_order_id: o for o in await answers.fetch_open_orders(broker)}
             except Exception as exc:  # an adapter's bug too: the other brokers are still polled
-                log.warning("cannot poll broker %s: %s", row["broker"], answers.failure(exc))
-                open_at[row["broker"]] = None
-        open_now = open_at.get(row["broker"])
-        if broker is None or open_now is None:
-            continue
-        order = await _fetch(broker, row, open_now, host.clock())
+                # Each order is still looked up by its id: many venues list open orders only for one symbol
+                # (ccxt's "requires a symbol argument"), and skipping the broker would never see a fill there.
+                log.warning("cannot list the open orders of broker %s (%s); looking each order up instead",
+                            row["broker"], answers.failure(exc))  # fmt: skip
+                open_at[row["broker"]] = {}
+        order = await _fetch(broker, row, open_at[row["broker"]], host.clock())
         if order is not None and _changed(row, order):
             await record_answer(host, row, order)  # a fill of a resting order is news, as a fill at once is
             log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
