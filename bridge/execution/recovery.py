@@ -53,7 +53,8 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             sent = row["status"] == "unknown" or row["sent_at"] is not None
             if sent and _may_still_appear(row, broker):
                 # Its answer was lost and the venue may list it late: resent now under an id the venue does not
-                # refuse twice, it could be placed twice. The order jobs follow it (and close it after the wait).
+                # refuse twice, it could be placed twice; closed now, a working order would go unfollowed. The
+                # order jobs follow it (and close it after the wait).
                 if row["status"] == "pending":
                     await store.run(journal.update_order, store.conn, coid, status="unknown",
                                     error="sent just before a restart, and not at the broker yet")  # fmt: skip
@@ -82,9 +83,18 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
 
 
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:
-    """Whether an order of unknown outcome that the broker does not list may yet turn out placed: its venue takes
-    a reused client order id again, and it was sent less than the order jobs' wait ago."""
-    return takes_reused_ids(broker) and seconds_since_sent(row, utcnow()) <= UNKNOWN_GRACE_SECONDS
+    """Whether an order of unknown outcome that the broker does not list must be left to the order jobs, as one
+    the venue may yet list: it was sent less than their wait ago, and either its venue takes a reused client order
+    id again (a resend could place it twice) or its signal has ended (nothing resends it; closed now as never
+    sent, an order working at the venue would go unfollowed). A book kept in this process lists what it holds
+    at once.
+    """
+    if seconds_since_sent(row, utcnow()) > UNKNOWN_GRACE_SECONDS:
+        return False
+    if takes_reused_ids(broker):
+        return True
+    ended = row["execution_state"] not in ("received", "processing")
+    return ended and not getattr(getattr(broker, "capabilities", None), "local", False)
 
 
 def journaled_signal(row: sqlite3.Row) -> Signal:

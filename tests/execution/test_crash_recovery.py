@@ -532,6 +532,42 @@ async def test_an_unknown_order_of_a_finished_signal_that_the_broker_never_got_i
     assert await fresh_store.run(journal.unresolved_orders, fresh_store.conn) == []
 
 
+class RemoteDedupingVenue(PaperBroker):
+    """A venue over the network that refuses a reused client order id (Alpaca): it may list a new order late."""
+
+    capabilities = replace(PaperBroker.capabilities, local=False)
+
+
+async def test_an_unknown_order_of_a_finished_signal_sent_just_before_a_restart_is_followed_not_closed(
+    fresh_store: Store,
+) -> None:
+    """A 5xx on the submission, its lookup not found yet: the signal failed saying "checked again at the next
+    start". Restarted a moment later, the venue may still not list it; closing it as never sent would stop the
+    order jobs following an order that may be working (its fills, its cancel_after)."""
+    from bridge.execution.recovery import resolve_orders
+    from bridge.jobs.orders import UNKNOWN_GRACE_SECONDS
+    from bridge.store import upkeep
+
+    def seed(ticker: str, sent_ago: float) -> str:
+        signal_id = seed_signal(fresh_store, ticker, "buy", age=sent_ago + 1)
+        coid = seed_plan(fresh_store, signal_id, ticker, [("entry", "buy")])[0]
+        when = utcnow() - timedelta(seconds=sent_ago)
+        journal.update_order(fresh_store.conn, coid, status="unknown", error="503", at=when, sent_at=when)
+        journal.finish_execution(fresh_store.conn, signal_id, SUB, "failed", "outcome unknown")
+        return coid
+
+    young = await fresh_store.run(seed, "YOUNG", 5)
+    old = await fresh_store.run(seed, "OLD", UNKNOWN_GRACE_SECONDS + 60)
+    venue = RemoteDedupingVenue(PaperOptions(), BrokerContext(name="paper", store=fresh_store))
+    await venue.connect()
+    assert await resolve_orders(fresh_store, {"paper": venue}) == []  # trading is not held up by it
+
+    rows = await fresh_store.run(lambda: fresh_store.conn.execute("SELECT * FROM orders").fetchall())
+    assert {r["client_order_id"]: r["status"] for r in rows} == {young: "unknown", old: "rejected"}
+    followed = {r["client_order_id"] for r in await fresh_store.read(upkeep.open_orders, fresh_store.conn)}
+    assert followed == {young}, "the order jobs follow it, and close it once the wait is over"
+
+
 class LateListingVenue(PaperBroker):
     """A venue that takes a reused client order id again (as most ccxt exchanges do) and lists new orders late."""
 
