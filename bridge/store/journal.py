@@ -238,6 +238,10 @@ def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: O
     """
     with transaction(conn):
         row = conn.execute("SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        if row is not None and row["status"] in FINAL_ORDER_STATUSES and order.status not in FINAL_ORDER_STATUSES:
+            # A read taken before the order ended, answered after another job recorded its end (the poll's list
+            # and a timeout's cancel): reopened, it would be polled, canceled and its fill told a second time.
+            return False
         update_order(conn, client_order_id, order)
     return row is not None and row["status"] != order.status
 
