@@ -62,7 +62,9 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
                             coid, row["broker"])  # fmt: skip
                 continue
             if row["execution_state"] in ("received", "processing"):
-                if row["status"] == "unknown":  # never reached the broker: the resumed plan may send it
+                # Never reached the broker: the resumed plan may send it, as never sent. A `sent_at` kept from the
+                # first send would date the new one, and the order jobs' wait for a lost answer with it.
+                if sent:
                     await store.run(
                         journal.update_order, store.conn, coid, status="pending", error="not found at broker"
                     )

@@ -23,8 +23,9 @@ import httpx
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.errors import OrderNotFound, UnknownOutcome
 from bridge.execution.executor import client_order_id
-from bridge.models import FINAL_SIGNAL_STATES, OrderRequest
+from bridge.models import FINAL_SIGNAL_STATES, Order, OrderRequest
 from bridge.notify.events import Event
 from bridge.signals.resolve import describe_position
 from bridge.store import journal
@@ -608,6 +609,47 @@ async def test_an_unknown_order_is_not_resent_where_the_venue_takes_a_reused_id_
     await fresh_store.run(journal.update_order, fresh_store.conn, young, status="unknown")
     assert await resolve_orders(fresh_store, {"paper": deduping}) == []
     assert (await fresh_store.run(statuses))[young] == "pending"  # a venue that refuses a reused id: resending is safe
+
+
+class LosesAnswersVenue(LateListingVenue):
+    """It books what it is sent, but the answer is lost (a 5xx), and it does not list the order yet."""
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        await super().create_order(request)
+        raise UnknownOutcome("502 Bad Gateway")
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        raise OrderNotFound(client_order_id)
+
+
+async def test_an_order_sent_again_after_the_wait_counts_the_wait_from_its_new_send(fresh_store: Store) -> None:
+    """Journaled as sent, the daemon died before it went; restarted past the wait (a max_signal_age of an hour),
+    the plan sends it. Its answer lost, the wait must run from that send: counted from the first, the order jobs
+    would close at once as never sent an order the venue just took, and the next start would send it again."""
+    from bridge.config.schema import Subscription
+    from bridge.execution.executor import Executor, Job
+    from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
+    from bridge.execution.recovery import interrupted_jobs, resolve_orders
+
+    def seed() -> str:
+        signal_id = seed_signal(fresh_store, "SLOW", "buy", age=UNKNOWN_GRACE_SECONDS + 120)
+        coid = seed_plan(fresh_store, signal_id, "SLOW", [("entry", "buy")])[0]
+        when = iso(utcnow() - timedelta(seconds=UNKNOWN_GRACE_SECONDS + 60))
+        fresh_store.conn.execute("UPDATE orders SET sent_at = ? WHERE client_order_id = ?", (when, coid))
+        return coid
+
+    coid = await fresh_store.run(seed)
+    venue = LosesAnswersVenue(PaperOptions(), BrokerContext(name="paper", store=fresh_store))
+    await venue.connect()
+    assert await resolve_orders(fresh_store, {"paper": venue}) == []  # past the wait: it never got there
+    jobs: list[Job] = []
+    assert await interrupted_jobs(fresh_store, 3600, jobs.append) == (1, 0)
+    executor = Executor(fresh_store, 3600, lambda: {"paper": venue}, lambda *_: ("paper", Subscription(broker="paper")))
+    await executor.run(jobs[0])
+
+    row = await fresh_store.run(lambda: fresh_store.conn.execute("SELECT * FROM orders").fetchone())
+    assert (row["client_order_id"], row["status"]) == (coid, "unknown")
+    assert seconds_since_sent(row, utcnow()) < UNKNOWN_GRACE_SECONDS, f"sent_at {row['sent_at']} is the first send's"
 
 
 LATE_VENUE = """
