@@ -28,6 +28,7 @@ def _changed(row: sqlite3.Row, order: Order) -> bool:
 
 
 async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], now: datetime) -> Order | None:
+    """The order as the broker shows it; None when it cannot say (an error other than not found is raised)."""
     coid = row["client_order_id"]
     if coid in open_now:
         return open_now[coid]
@@ -40,9 +41,6 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
             return Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), row["type"], "rejected",
                          error=f"never reached the broker (not found there {age:.0f}s after it was sent)")  # fmt: skip
         log.warning("cannot check order %s: not found at the broker", coid)
-        return None
-    except Exception as exc:  # an adapter's bug too: one order's lookup must not end the round for every broker
-        log.warning("cannot check order %s: %s", coid, answers.failure(exc))
         return None
 
 
@@ -64,21 +62,31 @@ async def poll_orders(host: Host) -> int:
     store, runtime = host.store, host.runtime
     rows = await store.run(upkeep.open_orders, store.conn)
     open_at: dict[str, dict[str, Order]] = {}
+    unlisted: set[str] = set()  # brokers whose list failed this round: their orders are looked up one by one
+    unreachable: set[str] = set()  # and whose lookups fail too: nothing more is asked of them this round
     changed = 0
     for row in rows:
-        broker = runtime.broker(row["broker"])
-        if broker is None:
+        name, coid = row["broker"], row["client_order_id"]
+        broker = runtime.broker(name)
+        if broker is None or name in unreachable:
             continue
-        if row["broker"] not in open_at:  # one list call per broker, not one per order
+        if name not in open_at:  # one list call per broker, not one per order
             try:
-                open_at[row["broker"]] = {o.client_order_id: o for o in await answers.fetch_open_orders(broker)}
+                open_at[name] = {o.client_order_id: o for o in await answers.fetch_open_orders(broker)}
             except Exception as exc:  # an adapter's bug too: the other brokers are still polled
                 # Each order is still looked up by its id: many venues list open orders only for one symbol
                 # (ccxt's "requires a symbol argument"), and skipping the broker would never see a fill there.
                 log.warning("cannot list the open orders of broker %s (%s); looking each order up instead",
-                            row["broker"], answers.failure(exc))  # fmt: skip
-                open_at[row["broker"]] = {}
-        order = await _fetch(broker, row, open_at[row["broker"]], host.clock())
+                            name, answers.failure(exc))  # fmt: skip
+                open_at[name] = {}
+                unlisted.add(name)
+        try:
+            order = await _fetch(broker, row, open_at[name], host.clock())
+        except Exception as exc:  # an adapter's bug too: one order's lookup must not end the round for every broker
+            log.warning("cannot check order %s: %s", coid, answers.failure(exc))
+            if name in unlisted:  # out of reach this round: more lookups would only add to its load (a 429 storm)
+                unreachable.add(name)
+            continue
         if order is not None and _changed(row, order):
             await record_answer(host, row, order)  # a fill of a resting order is news, as a fill at once is
             log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
