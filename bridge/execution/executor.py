@@ -321,8 +321,12 @@ class Executor:
         filled = 0
         for coid in client_order_ids:
             canceled = await answers.cancel_order(broker, coid)
-            # Record the broker's answer, or /api/orders keeps showing the order as open.
-            await self.store.run(journal.update_order, self.store.conn, coid, canceled)
+            # Record the broker's answer, or /api/orders keeps showing the order as open; a change is news, as the
+            # order jobs tell it: a fill found here (the market reached the order first) is a position held.
+            if await self.store.run(journal.record_order_change, self.store.conn, coid, canceled):
+                owner = self.store.peek(journal.order_owner, coid)
+                if owner is not None:
+                    self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], canceled))
             if canceled.status not in FINAL_ORDER_STATUSES:
                 raise Outcome("failed", f"{decision}; but the cancel of {coid} was not confirmed (the broker still "
                                         f"shows it {canceled.status}), so nothing else was sent; check what the "

@@ -246,6 +246,15 @@ def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: O
     return row is not None and row["status"] != order.status
 
 
+def order_owner(conn: sqlite3.Connection, client_order_id: str) -> sqlite3.Row | None:
+    """The strategy, subscription and broker of a journaled order; None for one the bridge did not place."""
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT s.strategy, o.subscription, o.broker FROM orders o JOIN signals s ON s.id = o.signal_id "
+        "WHERE o.client_order_id = ?",
+        (client_order_id,),
+    ).fetchone()
+
+
 def finish_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, state: str, decision: str,
                      started: str | None = None) -> None:  # fmt: skip
     """Record a subscription's final state; when it was the last one, settle the signal's state."""
