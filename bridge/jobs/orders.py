@@ -118,6 +118,11 @@ async def cancel_expired(host: Host) -> int:
         timeout = _timeout(host, row)
         if timeout is None or row["leg"] not in TIMED_LEGS or row["parent_client_order_id"] is not None:
             continue
+        if row["status"] == "unknown":
+            # Not listed by the venue yet: the poll follows it, and once the venue shows it working, it is canceled
+            # here. Asked now, every second, each cancel of an order the venue does not know would be a request
+            # (Alpaca's and ccxt's look the order up first) spent from the rate limit that submissions share.
+            continue
         # From when the broker took it (a swap's entry goes out once its exit filled, a plan resumed after a
         # restart then); an order without `sent_at` went out before a restart or an upgrade: from its plan.
         age = (now - datetime.fromisoformat(row["sent_at"] or row["created_at"])).total_seconds()

@@ -29,7 +29,8 @@ def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Orders the broker may still fill or cancel, with their signal's strategy and `cancelAfter`, oldest first.
 
     Orders of unknown outcome (the venue's answer was lost, and so was the lookup after it) are among them:
-    one may be working at the venue, and then it must be followed, and canceled after `cancel_after`, too.
+    one may be working at the venue, and then it must be followed, and canceled after `cancel_after` too, once
+    the poll finds it there.
     """
     return conn.execute(
         "SELECT o.*, s.strategy, s.cancel_after AS signal_cancel_after FROM orders o "  # noqa: S608 - constants

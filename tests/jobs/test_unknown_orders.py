@@ -117,3 +117,32 @@ async def test_the_grace_counts_from_when_the_order_was_sent_not_from_its_plan(
     broker.hidden.clear()
     await poll_orders(host_of(harness, later=0.2))  # type: ignore[arg-type]
     assert (await harness.orders(signal_id))["entry"]["status"] == "open"  # followed from there
+
+
+class CountsCancels(AnswerLost):
+    """Drops the order and loses the answer; counts every cancel it is asked for (each a request at a venue)."""
+
+    def __init__(self) -> None:
+        super().__init__(books=False)
+        self.cancels = 0
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        self.cancels += 1
+        if client_order_id not in self.orders:
+            raise OrderNotFound(client_order_id)
+        return await super().cancel_order(client_order_id)
+
+
+async def test_an_unknown_order_the_venue_does_not_list_is_not_asked_to_cancel_every_second(
+    fresh_store: Store,
+) -> None:
+    broker = CountsCancels()
+    harness = Harness(fresh_store, broker)
+    harness.sub = harness.sub.model_copy(update={"order_type": "limit", "cancel_after": 30.0})
+    signal_id = await harness.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
+    assert (await harness.orders(signal_id))["entry"]["status"] == "unknown"
+    for second in range(31, 41):  # the timeout job runs every second; the venue has not listed the order
+        assert await cancel_expired(host_of(harness, later=second)) == 0  # type: ignore[arg-type]
+    # Each would be a request (Alpaca's and ccxt's cancel look the order up first) spent from the rate limit that
+    # order submissions share, every second until the order jobs close it ten minutes after it was sent.
+    assert broker.cancels == 0
