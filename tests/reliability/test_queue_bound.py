@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ADMIN, Daemon
+from tests.intake.test_intake_process import gone, intake_pid
 from tests.security.conftest import RELAXED, rows, strategy
 
 GATED = '''
@@ -119,3 +120,22 @@ def test_with_the_intake_process_the_daemon_queues_no_more_than_the_limit(start_
         # not in the daemon's queue.
         assert _queued(daemon) == LIMIT
         _open_gate_and_finish(daemon, answers, first)
+
+
+def test_killed_with_its_queue_full_the_daemon_runs_every_signal_once_at_the_next_start(start_daemon: Any) -> None:
+    daemon = _start(start_daemon, server="  intake_process: true\n")
+    first = _hold_execution(daemon)
+    child = intake_pid(daemon)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [pool.submit(daemon.post, {"ticker": "AMD", "action": "buy", "price": 10, "n": n})
+                   for n in range(1, 21)]  # fmt: skip
+        ids = [first, *(answer.result(timeout=20).json()["id"] for answer in answers)]
+    assert _queued(daemon) == LIMIT  # the rest wait in the link: journaled, not yet read by the daemon
+    daemon.kill()
+    assert gone(child), "a killed daemon left its intake process running"
+    (daemon.config.parent / "open.gate").touch()
+    daemon.start()  # recovery finds every signal in the journal, whether it was queued, in the link or at the venue
+    assert [daemon.wait_final(signal_id, timeout=30)["state"] for signal_id in ids] == ["executed"] * len(ids)
+    per_signal = rows(daemon.db, "SELECT o.signal_id, COUNT(*) FROM paper_orders p JOIN orders o "
+                                 "ON o.client_order_id = p.client_order_id GROUP BY o.signal_id")  # fmt: skip
+    assert sorted(count for _, count in per_signal) == [1] * len(ids)  # one order each: none lost, none doubled
