@@ -75,8 +75,13 @@ def check_sources(value: list[str] | None) -> list[str] | None:
 
 
 def check_proxies(value: list[str]) -> list[str]:
-    """Validate trusted proxy entries (addresses or CIDR networks; no sender aliases)."""
-    parse_networks(value, aliases=False)
+    """Validate trusted proxy entries (addresses or CIDR networks; no sender aliases, never every address)."""
+    for entry, network in zip(value, parse_networks(value, aliases=False), strict=True):
+        if network.prefixlen == 0:  # every sender a proxy: its own X-Forwarded-For would pass allowed_sources
+            raise ValueError(
+                f"{entry!r} is every address: any sender's forged X-Forwarded-For would be believed, and "
+                "allowed_sources would stop no one; list only your own tunnel or proxy, e.g. 127.0.0.1"
+            )
     return value
 
 

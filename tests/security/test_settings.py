@@ -44,6 +44,9 @@ def test_the_good_settings_load() -> None:
         ({"sources": "[tradingvew]"}, "c.yaml:8: strategies.sq.allowed_sources: 'tradingvew' is not tradingview"),
         ({"sources": "[]"}, "c.yaml:8: strategies.sq.allowed_sources: an empty allowed_sources would refuse every"),
         ({"proxies": "[tradingview]"}, "c.yaml:2: server.trusted_proxies: 'tradingview' is not an IP address"),
+        # Every sender a trusted proxy: a forged X-Forwarded-For: 52.89.214.238 would pass allowed_sources.
+        ({"proxies": "['0.0.0.0/0']"}, "c.yaml:2: server.trusted_proxies: '0.0.0.0/0' is every address"),
+        ({"proxies": "[127.0.0.1, '::/0']"}, "c.yaml:2: server.trusted_proxies: '::/0' is every address"),
         ({"secrets": "[MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]"}, "c.yaml:9: strategies.sq.signing_secrets: signing secrets "
                                                            "start with whsec_"),
         ({"secrets": "[whsec_c2hvcnQ=]"}, "needs at least 24 random bytes, this one has 5"),
