@@ -64,6 +64,8 @@ class Proxy:
         )  # fmt: skip
         try:
             answer = await self.client.send(request, stream=True)
+        except SenderGone:  # the daemon's request is aborted too, as its own connection would have been
+            return
         except httpx.HTTPError as exc:
             log.warning("could not reach the daemon's app for %s %s: %r", scope["method"], scope["path"], exc)
             await JSONResponse(UNREACHABLE, status_code=503, headers={"Retry-After": "2"})(scope, receive, send)
@@ -91,11 +93,17 @@ def _dot_segments(path: bytes) -> bool:
     return any(segment in (b".", b"..") for segment in path.split(b"/"))
 
 
+class SenderGone(Exception):
+    """The sender went away before the end of its body."""
+
+
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the sender went away
-            return
+        if message["type"] != "http.request":
+            # Not the end of the body: ended here, the daemon would take the part sent for the whole request
+            # (half a sign-in token, a wrong admin token that counts towards the lockout).
+            raise SenderGone
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
