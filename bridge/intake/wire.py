@@ -17,7 +17,9 @@ APP_SOCKET = "app.sock"  # the daemon's HTTP app, for every request that is not 
 
 
 def send(writer: asyncio.StreamWriter, message: tuple[Any, ...]) -> None:
-    """Queue one message (never blocks: the stream buffers it)."""
+    """Queue one message (never blocks: the stream buffers it); none once the link is gone."""
+    if writer.is_closing():  # the other process is gone (uvloop raises on such a write): nobody would read it
+        return
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     writer.write(_HEADER.pack(len(data)) + data)
 

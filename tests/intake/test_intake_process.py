@@ -6,9 +6,11 @@ sees: answers, the journal, positions, the admin listener, reloads, and how the 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -173,3 +175,44 @@ def test_an_answer_passed_on_from_the_daemon_carries_one_date(start_daemon: Call
     answer = httpx.get(f"{daemon.base}/health")
     assert answer.status_code == 200
     assert len(answer.headers.get_list("date")) == 1, answer.headers  # a singleton field (RFC 9110)
+
+
+def test_webhooks_in_flight_when_the_daemon_dies_are_answered_as_journaled(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON)
+    child = intake_pid(daemon)
+    bodies = [json.dumps({**BUY, "ticker": f"T{i}"}).encode() for i in range(3)]
+    senders = [socket.create_connection(("127.0.0.1", daemon.port), timeout=15) for _ in bodies]
+    try:
+        for sender, body in zip(senders, bodies, strict=True):
+            sender.sendall(f"POST /webhook/sq/{TOKEN} HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:5])  # fmt: skip
+        daemon.kill()  # the link is gone: the intake process stops, and finishes the requests it is in
+        deadline = time.monotonic() + 15
+        while True:  # it has seen the link go once it takes no new connection
+            try:
+                socket.create_connection(("127.0.0.1", daemon.port), timeout=1).close()
+            except OSError:
+                break
+            assert time.monotonic() < deadline, "the intake process still takes connections"
+            time.sleep(0.02)
+        answers = []
+        for sender, body in zip(senders, bodies, strict=True):  # one after the other: each finds the link gone
+            sender.sendall(body[5:])
+            answer = b""
+            while chunk := sender.recv(65536):
+                answer += chunk
+            answers.append(answer)
+    finally:
+        for sender in senders:
+            sender.close()
+        if not gone(child, timeout=15):
+            os.kill(child, signal.SIGKILL)
+    # Journaled, so each answer says so (recovery executes them at the next start), not a bare 500.
+    ids = []
+    for answer in answers:
+        head, _, content = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), answer
+        ids.append(json.loads(content)["id"])
+    daemon.start()
+    for signal_id in ids:
+        assert daemon.wait_final(signal_id)["state"] == "executed"
