@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -20,6 +21,10 @@ async def _serve(config: uvicorn.Config, directory: Path, fds: list[int]) -> Non
 def main(argv: list[str]) -> int:
     """Serve webhooks on the listening sockets the daemon passed down, until SIGTERM or the daemon goes away."""
     directory, limit, fds = Path(argv[0]), int(argv[1]), [int(fd) for fd in argv[2:]]
+    # SIGHUP reloads the daemon, which sends this process the config it applied; sent to both (`systemctl kill
+    # -s HUP`, a process group), its default action would end this one, and the daemon with it.
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = uvicorn.Config(
         "set-below",  # the app is built on the loop that serves it (`_serve`)
         access_log=False, log_config=None, lifespan="on", proxy_headers=False, server_header=False,

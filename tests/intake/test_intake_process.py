@@ -111,6 +111,27 @@ def test_a_reload_reaches_the_intake_process(start_daemon: Callable[..., Daemon]
     assert new_token not in daemon.output() and TOKEN not in daemon.output(), "neither token is ever logged"
 
 
+def test_a_sighup_to_both_processes_reloads_and_stops_neither(start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon({"sq": strategy()}, server=ON, top="watch_config: false\n")
+    assert daemon.process is not None
+    child = intake_pid(daemon)
+    new_token = "tok-" + "9f8e7d6c5b4a39281706"
+    daemon.config.write_text(daemon.config.read_text().replace(TOKEN, new_token))
+    # `systemctl kill -s HUP` signals every process of the unit, the intake process too.
+    os.kill(daemon.process.pid, signal.SIGHUP)
+    os.kill(child, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if httpx.post(f"{daemon.base}/webhook/sq/{new_token}", json=BUY).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, daemon.output()[-2000:]
+        time.sleep(0.1)
+    assert daemon.process.poll() is None and intake_pid(daemon) == child, daemon.output()[-2000:]
+
+
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGKILL, 1), (signal.SIGTERM, 0)])
 def test_the_daemon_stops_when_its_intake_process_ends(
     start_daemon: Callable[..., Daemon], sig: int, status: int
