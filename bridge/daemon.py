@@ -20,6 +20,7 @@ from bridge.store.daemonlock import sole_daemon
 from bridge.store.db import require_servable
 from bridge.web.app import build_app
 from bridge.web.control import listen_sockets
+from bridge.web.protocol import http_protocol
 
 
 def url_host(host: str) -> str:
@@ -84,9 +85,10 @@ def _serve(loaded: LoadedConfig, host: str, port: int, reveal: str | None) -> in
     if server_cfg.intake_process:
         print("server.intake_process needs Unix sockets: serving from one process", flush=True)
     # on_stopped: its last lines, then the signal ends it. limit_concurrency: beyond it an immediate 503, which
-    # senders retry.
+    # senders retry; not on the admin listener, which a full public side must not take away.
     app = build_app(loaded, handle_sighup=True, on_started=freeze_startup_objects, on_stopped=write_directly)
-    config = uvicorn.Config(app, **_server_options(host, port), limit_concurrency=server_cfg.limit_concurrency)
+    config = uvicorn.Config(app, **_server_options(host, port), limit_concurrency=server_cfg.limit_concurrency,
+                            http=http_protocol(server_cfg.admin_port))  # fmt: skip
     server = uvicorn.Server(config)
     server.run(sockets=listen_sockets(config, server_cfg.admin_port))
     return 0
@@ -107,7 +109,7 @@ def _run_with_intake(loaded: LoadedConfig, host: str, port: int) -> int:
         private = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         private.bind(str(Path(directory) / APP_SOCKET))
         private.listen(2048)
-        spec = IntakeSpec(Path(directory), listeners, server_cfg.limit_concurrency)
+        spec = IntakeSpec(Path(directory), listeners, server_cfg.limit_concurrency, server_cfg.admin_port)
 
         def intake_ended(failure: bool) -> None:  # the daemon ends too; after a crash with a failure status
             failed.append(failure)  # (systemd's Restart=on-failure starts it again)

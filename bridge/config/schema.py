@@ -64,7 +64,11 @@ class ServerConfig(Strict):
         description="serve /api/* only on this loopback port, one other than port (needs a restart)",
     )
     limit_concurrency: int = Field(
-        default=100, ge=1, le=100_000, description="connections and requests at once; more get 503 so senders retry"
+        default=100,
+        ge=1,
+        le=100_000,
+        description="connections and requests at once; more get 503 so senders retry "
+        "(the admin listener is not limited: a full public side leaves the admin API answering)",
     )
     auth_failure_limit: int = Field(
         default=20, ge=0, le=100_000, description="bad tokens/signatures per minute that lock an address out; 0: never"

@@ -1,4 +1,4 @@
-"""`python -m bridge.intake DIR LIMIT FD...`: the intake process, started by the daemon (never by hand)."""
+"""`python -m bridge.intake DIR LIMIT ADMIN_PORT FD...`: the intake process, started by the daemon (never by hand)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from bridge.intake.app import build_intake_app
+from bridge.web.protocol import http_protocol
 
 
 async def _serve(config: uvicorn.Config, directory: Path, fds: list[int]) -> None:
@@ -20,7 +21,7 @@ async def _serve(config: uvicorn.Config, directory: Path, fds: list[int]) -> Non
 
 def main(argv: list[str]) -> int:
     """Serve webhooks on the listening sockets the daemon passed down, until SIGTERM or the daemon goes away."""
-    directory, limit, fds = Path(argv[0]), int(argv[1]), [int(fd) for fd in argv[2:]]
+    directory, limit, admin_port, fds = Path(argv[0]), int(argv[1]), int(argv[2]), [int(fd) for fd in argv[3:]]
     # SIGHUP reloads the daemon, which sends this process the config it applied; sent to both (`systemctl kill
     # -s HUP`, a process group), its default action would end this one, and the daemon with it.
     if hasattr(signal, "SIGHUP"):
@@ -28,7 +29,7 @@ def main(argv: list[str]) -> int:
     config = uvicorn.Config(
         "set-below",  # the app is built on the loop that serves it (`_serve`)
         access_log=False, log_config=None, lifespan="on", proxy_headers=False, server_header=False,
-        timeout_graceful_shutdown=10, limit_concurrency=limit or None,
+        timeout_graceful_shutdown=10, limit_concurrency=limit or None, http=http_protocol(admin_port or None),
     )  # fmt: skip
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:  # uvloop when installed, as the daemon
         runner.run(_serve(config, directory, fds))

@@ -37,6 +37,7 @@ class IntakeSpec:
     directory: Path  # private (0700): the link socket and the daemon's app socket
     sockets: list[socket.socket]  # the public (and admin) listeners it inherits
     limit_concurrency: int | None = None
+    admin_port: int | None = None  # the listener the limit does not apply to (as the daemon's listeners opened)
 
 
 class IntakeProcess:
@@ -67,7 +68,7 @@ class IntakeProcess:
         fds = [s.fileno() for s in self.spec.sockets]
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bridge.intake", str(self.spec.directory), str(self.spec.limit_concurrency or 0),
-            *map(str, fds), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
+            str(self.spec.admin_port or 0), *map(str, fds), pass_fds=fds, stdin=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         for listener in self.spec.sockets:  # the intake process accepts on them now; the daemon never does
             listener.close()

@@ -90,3 +90,28 @@ def test_a_request_cut_short_reaches_the_daemon_cut_short_not_as_a_whole_shorter
     # operator's address locked out of the API with the right one.
     positions = httpx.get(f"{daemon.base}/api/positions", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
     assert positions.status_code == 200, positions.text
+
+
+@pytest.mark.parametrize("server", ["", ON], ids=["one-process", "intake-process"])
+def test_strangers_holding_every_public_connection_leave_the_admin_api_answering(
+    start_daemon: Callable[..., Daemon], server: str
+) -> None:
+    admin_port = free_port()
+    daemon = start_daemon({"sq": strategy()}, server=server + f"  admin_port: {admin_port}\n  limit_concurrency: 5\n")
+    held = []
+    try:  # strangers on the public port open connections and never finish their headers
+        for _ in range(8):
+            sender = socket.create_connection(("127.0.0.1", daemon.port))
+            sender.sendall(b"POST /webhook/sq/x HTTP/1.1\r\nHost: bridge\r\n")
+            held.append(sender)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{daemon.base}/health", timeout=10).status_code != 503:  # the public port is full
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # The kill switch is on the admin listener so that the public side cannot take it away.
+        halt = httpx.post(f"http://127.0.0.1:{admin_port}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"},
+                          timeout=10)  # fmt: skip
+        assert halt.status_code == 200 and halt.json()["halted"] is True, halt.text
+    finally:
+        for sender in held:
+            sender.close()
