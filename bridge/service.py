@@ -278,11 +278,15 @@ class Bridge:
         waiting still executes. Memory then holds at most that many queued signals (and one per request
         in flight), where a flood faster than execution used to grow it for as long as it lasted.
         """
-        while self.queues.pending + len(self._held) >= (limit := self.loaded.config.max_queued_signals):
+        while not self.has_room():
             if self.recovering:  # nothing runs before start-up recovery is done (then the held signals queue)
                 await self._gate.wait()
             else:
-                await self.queues.below(limit)
+                await self.queues.below(self.loaded.config.max_queued_signals)
+
+    def has_room(self) -> bool:
+        """Whether fewer than max_queued_signals executions wait to run (those held during recovery included)."""
+        return self.queues.pending + len(self._held) < self.loaded.config.max_queued_signals
 
     async def enqueue(self, signal_id: str, strategy: str, keys: list[str], signal: Signal, received: datetime,
                       runtime: Runtime | None = None) -> None:  # fmt: skip

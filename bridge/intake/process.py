@@ -50,6 +50,7 @@ class IntakeProcess:
         self.on_end = on_end  # the intake process ended by itself: stop the daemon (True: as a failure)
         self.stopping = False
         self._connected = asyncio.Event()
+        self._stopping = asyncio.Event()  # `stop` began: the link reader no longer waits for room
         self._link: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
@@ -94,7 +95,10 @@ class IntakeProcess:
             # Not read while execution is behind (`room`): the socket fills, and the intake process's answers
             # wait for it to drain. A flood then grows neither process's memory.
             while True:
-                await self.bridge.room()
+                if not self.bridge.has_room() and not await self._room_before_stop():
+                    log.warning("stopping with execution behind: the signals still in the link to the intake "
+                                "process are journaled and run at the next start")  # fmt: skip
+                    break
                 if (message := await wire.receive(reader)) is None:
                     break
                 try:
@@ -106,6 +110,21 @@ class IntakeProcess:
             versions, self._versions = self._versions, {}
             for runtime in versions.values():
                 self.bridge.release(runtime)
+
+    async def _room_before_stop(self) -> bool:
+        """Wait until execution has room for more signals (True), or until the daemon stops (False).
+
+        Stopping while execution is behind, the link is let go at once: waiting for room there, the intake
+        process's last writes, and its exit, would wait for every queued signal to run.
+        """
+        room = asyncio.ensure_future(self.bridge.room())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({room, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            room.cancel()
+            stop.cancel()
+        return not self._stopping.is_set()
 
     async def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -151,6 +170,7 @@ class IntakeProcess:
     async def stop(self) -> None:
         """Stop the intake process (its requests in flight finish), take its last signals, close the link."""
         self.stopping = True
+        self._stopping.set()
         with contextlib.suppress(ValueError):
             self.bridge.swapped.remove(self._send_config)
         process = self._process
@@ -165,6 +185,8 @@ class IntakeProcess:
         if self._reading is not None:  # its last messages, up to the end of the link
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._reading), timeout=STOP_SECONDS)
+            # Still reading after that: nothing more is taken (the queues stop next), the rest is recovery's.
+            self._reading.cancel()
         if self._watch is not None:
             await asyncio.gather(self._watch, return_exceptions=True)
         if self._server is not None:

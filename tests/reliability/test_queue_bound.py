@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -139,3 +140,25 @@ def test_killed_with_its_queue_full_the_daemon_runs_every_signal_once_at_the_nex
     per_signal = rows(daemon.db, "SELECT o.signal_id, COUNT(*) FROM paper_orders p JOIN orders o "
                                  "ON o.client_order_id = p.client_order_id GROUP BY o.signal_id")  # fmt: skip
     assert sorted(count for _, count in per_signal) == [1] * len(ids)  # one order each: none lost, none doubled
+
+
+def test_stopped_with_its_queue_full_the_daemon_lets_the_link_go_and_stops_by_itself(start_daemon: Any) -> None:
+    daemon = _start(start_daemon, server="  intake_process: true\n")
+    first = _hold_execution(daemon)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [pool.submit(daemon.post, {"ticker": "AMD", "action": "buy", "price": 10, "n": n})
+                   for n in range(1, 11)]  # fmt: skip
+        ids = [first, *(answer.result(timeout=20).json()["id"] for answer in answers)]
+    assert daemon.process is not None
+    process = daemon.process
+    process.terminate()
+    # The link reader, waiting for room, lets the link go at once (before, it held the stop for 15 s, and the
+    # intake process, its last writes unread, could not exit until killed).
+    daemon.wait_output("the signals still in the link to the intake process are journaled")
+    (daemon.config.parent / "open.gate").touch()  # the order in flight returns: the stop need not wait for it
+    # Stopped by itself (it ends with the signal that stopped it, as uvicorn does), not killed
+    assert process.wait(timeout=15) == -signal.SIGTERM, daemon.output()[-2000:]
+    daemon.process = None
+    assert "did not stop within" not in daemon.output()
+    daemon.start()  # what was left in the link runs now
+    assert [daemon.wait_final(signal_id, timeout=30)["state"] for signal_id in ids] == ["executed"] * len(ids)
