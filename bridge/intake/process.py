@@ -74,10 +74,16 @@ class IntakeProcess:
         for listener in self.spec.sockets:  # the intake process accepts on them now; the daemon never does
             listener.close()
         self._watch = asyncio.create_task(self._watch_exit(), name="intake-watch")
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout=CONNECT_SECONDS)
-        except TimeoutError:
-            raise RuntimeError(f"the intake process did not connect within {CONNECT_SECONDS:g}s") from None
+        connected = asyncio.ensure_future(self._connected.wait())
+        try:  # or its end: one that fails at import (a broken install) ends at once, not after the whole wait
+            await asyncio.wait({connected, self._watch}, timeout=CONNECT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            connected.cancel()
+        if self._process.returncode is not None and not self._connected.is_set():
+            raise RuntimeError(f"the intake process ended (exit status {self._process.returncode}) before it "
+                               "connected; its error is above")  # fmt: skip
+        if not self._connected.is_set():
+            raise RuntimeError(f"the intake process did not connect within {CONNECT_SECONDS:g}s")
         log.info("intake process %d answers webhooks; this process executes them", self._process.pid)
 
     async def _accept_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -237,3 +237,17 @@ def test_webhooks_in_flight_when_the_daemon_dies_are_answered_as_journaled(start
     daemon.start()
     for signal_id in ids:
         assert daemon.wait_final(signal_id)["state"] == "executed"
+
+
+def test_an_intake_process_that_fails_at_start_stops_the_daemon_at_once_saying_so(
+    start_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    # A broken install, as the intake process alone meets it: it ends before it can connect.
+    (broken / "sitecustomize.py").write_text('import sys\nif "bridge.intake" in sys.orig_argv:\n    sys.exit(3)\n')
+    path = os.pathsep.join(p for p in (str(broken), os.environ.get("PYTHONPATH", "")) if p)
+    daemon = start_daemon({"sq": strategy()}, server=ON, start=False, env={"PYTHONPATH": path})
+    with pytest.raises(RuntimeError, match="daemon exited"):
+        daemon.start(timeout=20)  # not the 30 s wait for a connection that cannot come
+    assert re.search(r"the intake process ended \(exit status \d+\) before it connected", daemon.output())
