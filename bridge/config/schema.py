@@ -255,7 +255,11 @@ class Config(Strict):
         "queued already) until execution takes the next: a flood faster than the broker cannot fill the memory",
     )
     idempotency_retention_days: float = Field(
-        default=7.0, gt=0, le=3650, description="days an idempotency key keeps answering duplicate"
+        default=7.0,
+        gt=0,
+        le=3650,
+        description="days an idempotency key keeps answering duplicate; at least 10 minutes whatever is set (a signed "
+        "request verifies for 5 minutes either side of its timestamp)",
     )
     database_max_mb: float | None = Field(
         default=None,

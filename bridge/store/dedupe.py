@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bridge.store.db import iso
+from bridge.web.signing import TOLERANCE_SECONDS
+
+# A signed request verifies while its timestamp is within the tolerance of now, either way: one stamped that far
+# ahead still verifies twice the tolerance after it arrived. Its webhook-id (the key) is kept at least that long
+# whatever idempotency_retention_days says, or a replay of it inside its signature's window trades again.
+MIN_KEY_RETENTION = timedelta(seconds=2 * TOLERANCE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,9 @@ class Duplicate(Exception):
 def find_original(conn: sqlite3.Connection, strategy: str, ticker: str, d: Dedupe) -> Duplicate | None:
     """The signal this request repeats, if any; call inside the journaling transaction."""
     if d.key is not None:
+        kept = max(d.retention, MIN_KEY_RETENTION)
         conn.execute(  # an expired key is forgotten, so its reuse starts a new signal
-            "DELETE FROM idempotency_keys WHERE created_at < ?", (iso(d.now - d.retention),)
+            "DELETE FROM idempotency_keys WHERE created_at < ?", (iso(d.now - kept),)
         )
         row = conn.execute(
             "SELECT signal_id FROM idempotency_keys WHERE strategy = ? AND key = ?", (strategy, d.key)

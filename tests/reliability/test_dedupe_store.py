@@ -78,3 +78,18 @@ async def test_the_primary_key_refuses_a_second_signal_for_a_key_even_past_the_l
             remember(fresh_store.conn, "sq", "AMD", "s2", d)
 
     await fresh_store.run(scenario)
+
+
+async def test_a_key_is_kept_while_a_signed_request_carrying_it_can_still_verify(fresh_store: Store) -> None:
+    # A signed request verifies while its timestamp is within 5 minutes of now, either way: one stamped 5 minutes
+    # ahead, replayed by whoever saw it, still verifies 10 minutes after it first arrived. A shorter
+    # idempotency_retention_days must not forget its webhook-id before then, or the replay trades again.
+    def scenario() -> list[str]:
+        short = timedelta(seconds=60)
+        return [
+            record(fresh_store, "s1", "AMD", Dedupe(T0, "h", key="msg_1", retention=short)),
+            record(fresh_store, "s2", "AMD", Dedupe(T0 + timedelta(seconds=599), "h", key="msg_1", retention=short)),
+            record(fresh_store, "s3", "AMD", Dedupe(T0 + timedelta(seconds=601), "h", key="msg_1", retention=short)),
+        ]
+
+    assert await fresh_store.run(scenario) == ["s1", "s1", "s3"]
