@@ -8,6 +8,7 @@ of the ticker's latest signal within the strategy's `dedupe_window`.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,17 +42,56 @@ class Duplicate(Exception):
         self.reason = reason
 
 
-def find_original(conn: sqlite3.Connection, strategy: str, ticker: str, d: Dedupe) -> Duplicate | None:
-    """The signal this request repeats, if any; call inside the journaling transaction."""
+class KeyReused(Exception):
+    """The idempotency key already made another signal, with other content: this one is refused, not a duplicate."""
+
+    def __init__(self, signal_id: str) -> None:
+        super().__init__(f"the idempotency key already made signal {signal_id}, a different signal")
+        self.signal_id = signal_id
+
+
+# When a signal was sent or is to run is not what it does: a resend rebuilt with a fresh `time`, or with a relative
+# `delay` (journaled as the moment it ends), is the same signal and stays a duplicate.
+_WHEN = ("time", "delay")
+
+
+def _same_signal(original: str | None, payload: str | None) -> bool:
+    """Whether two journaled payloads are one signal: the same but for their `time` and `delay`."""
+    if original is None or payload is None:  # the original was pruned, or the caller has none to compare
+        return True
+    try:
+        before, now = json.loads(original), json.loads(payload)
+    except ValueError:
+        return original == payload
+    if isinstance(before, dict) and isinstance(now, dict):
+        for field in _WHEN:
+            before.pop(field, None)
+            now.pop(field, None)
+    return bool(before == now)
+
+
+def find_original(conn: sqlite3.Connection, strategy: str, ticker: str, d: Dedupe,
+                  payload: str | None = None) -> Duplicate | None:  # fmt: skip
+    """The signal this request repeats, if any; call inside the journaling transaction.
+
+    Raises KeyReused when the key made a signal other than `payload` (the new signal's journaled payload): a
+    sender that reuses a key must hear that this signal was not executed, not that it was, as a duplicate.
+    """
     if d.key is not None:
         kept = max(d.retention, MIN_KEY_RETENTION)
         conn.execute(  # an expired key is forgotten, so its reuse starts a new signal
             "DELETE FROM idempotency_keys WHERE created_at < ?", (iso(d.now - kept),)
         )
         row = conn.execute(
-            "SELECT signal_id FROM idempotency_keys WHERE strategy = ? AND key = ?", (strategy, d.key)
+            "SELECT k.signal_id, s.payload FROM idempotency_keys k LEFT JOIN signals s ON s.id = k.signal_id "
+            "WHERE k.strategy = ? AND k.key = ?",
+            (strategy, d.key),
         ).fetchone()
-        return None if row is None else Duplicate(row["signal_id"], "same idempotency key")
+        if row is None:
+            return None
+        if not _same_signal(row["payload"], payload):
+            raise KeyReused(row["signal_id"])
+        return Duplicate(row["signal_id"], "same idempotency key")
     if d.window <= 0:
         return None
     row = conn.execute(
@@ -65,9 +105,11 @@ def find_original(conn: sqlite3.Connection, strategy: str, ticker: str, d: Dedup
     return Duplicate(row["signal_id"], f"same body as the ticker's last signal within {d.window:g}s")
 
 
-def claim(conn: sqlite3.Connection, strategy: str, ticker: str, signal_id: str, d: Dedupe) -> None:
-    """Raise Duplicate for a repeat, else record the new signal's key and body hash (inside its transaction)."""
-    original = find_original(conn, strategy, ticker, d)
+def claim(conn: sqlite3.Connection, strategy: str, ticker: str, signal_id: str, d: Dedupe,
+          payload: str | None = None) -> None:  # fmt: skip
+    """Raise Duplicate for a repeat (KeyReused for another signal under a used key), else record the new signal's
+    key and body hash (inside its transaction)."""
+    original = find_original(conn, strategy, ticker, d, payload)
     if original is not None:
         raise original  # the journaling transaction rolls back: nothing of this request is stored as a signal
     remember(conn, strategy, ticker, signal_id, d)

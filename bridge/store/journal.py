@@ -76,7 +76,7 @@ def record_signal(
     """
     with transaction(conn):
         if dedupe is not None:
-            claim(conn, signal["strategy"], signal["ticker"], signal["id"], dedupe)
+            claim(conn, signal["strategy"], signal["ticker"], signal["id"], dedupe, signal.get("payload"))
         _insert_webhook(conn, webhook)
         rows = [(signal["id"], sub, broker, signal["ticker"]) for sub, broker in executions]
         execute_at = signal.get("execute_at")

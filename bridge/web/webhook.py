@@ -24,7 +24,7 @@ from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
-from bridge.store.dedupe import Dedupe, Duplicate
+from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
 from bridge.web.auth import safe_headers, token_matches
 from bridge.web.checks import (
     Refusal,
@@ -232,6 +232,12 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
         content = {"success": True, "id": dup.signal_id, "logId": webhook.id, "payload": payload, "duplicate": True,
                    "message": note}  # fmt: skip
         return await intake.answer(200, content, "duplicate", signal_id=dup.signal_id)
+    except KeyReused as reused:
+        # 422 as the IETF Idempotency-Key draft answers a key reused with another payload: a 4xx, so nothing resends.
+        message = (f"this idempotency key already made signal {reused.signal_id}, a different signal; nothing was "
+                   "executed for this one. Send a new key with every signal (resend only a failed one with its own), "
+                   "e.g. one made of the alert's {{timenow}} and action.")  # fmt: skip
+        return await intake.refuse(Refusal(422, "idempotency-key-reused", message))
     except sqlite3.Error:
         log.exception("cannot journal the signal: answering 503 so the sender retries")
         return JSONResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})

@@ -9,18 +9,18 @@ import pytest
 
 from bridge.store import journal
 from bridge.store.db import Store, iso
-from bridge.store.dedupe import Dedupe, Duplicate, remember
+from bridge.store.dedupe import Dedupe, Duplicate, KeyReused, remember
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
 
-def record(store: Store, signal_id: str, ticker: str, dedupe: Dedupe, strategy: str = "sq") -> str:
+def record(store: Store, signal_id: str, ticker: str, dedupe: Dedupe, strategy: str = "sq", payload: str = "{}") -> str:
     """Journal a signal the way the webhook does; return its id, or the original's for a duplicate."""
     webhook = journal.WebhookRow(id=f"w-{signal_id}", received_at=iso(dedupe.now), strategy=strategy,
                                  remote_addr=None, method="POST", path="/webhook/sq/***", headers={}, body="{}",
                                  status_code=200, signal_id=signal_id)  # fmt: skip
     row = {"id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": ticker, "action": "buy",
-           "sentiment": None, "price": None, "quantity": None, "signal_time": None, "payload": "{}", "extras": "{}",
+           "sentiment": None, "price": None, "quantity": None, "signal_time": None, "payload": payload, "extras": "{}",
            "received_at": webhook.received_at}  # fmt: skip
     try:
         journal.record_signal(store.conn, webhook, row, [("paper", "paper")], dedupe)
@@ -93,3 +93,29 @@ async def test_a_key_is_kept_while_a_signed_request_carrying_it_can_still_verify
         ]
 
     assert await fresh_store.run(scenario) == ["s1", "s1", "s3"]
+
+
+async def test_a_key_already_used_by_another_signal_refuses_that_signal_instead_of_calling_it_a_duplicate(
+    fresh_store: Store,
+) -> None:
+    buy = (
+        '{"ticker": "AMD", "action": "buy", "time": "2026-11-02T15:00:00+00:00", "delay": "2026-11-02T15:01:00+00:00"}'
+    )
+    # "delay": 60 sent again, by code that rebuilds the body with a fresh time for its retry
+    resend = (
+        '{"ticker": "AMD", "action": "buy", "time": "2026-11-02T15:00:05+00:00", "delay": "2026-11-02T15:01:05+00:00"}'
+    )
+    sell = '{"ticker": "AMD", "action": "sell"}'
+
+    def scenario() -> tuple[str, str | None]:
+        record(fresh_store, "s1", "AMD", Dedupe(T0, "h1", key="bar-1"), payload=buy)
+        again = record(fresh_store, "s2", "AMD", Dedupe(T0 + timedelta(seconds=5), "h2", key="bar-1"), payload=resend)
+        try:
+            record(fresh_store, "s3", "AMD", Dedupe(T0 + timedelta(seconds=9), "h3", key="bar-1"), payload=sell)
+        except KeyReused as reused:
+            return again, reused.signal_id
+        return again, None
+
+    # A sell sent with the buy's key (a template's key that repeats) must not be told it was done already.
+    assert await fresh_store.run(scenario) == ("s1", "s1")
+    assert await fresh_store.run(count, fresh_store, "signals") == 1

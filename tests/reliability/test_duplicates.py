@@ -82,3 +82,17 @@ def test_four_deliveries_sequential_and_concurrent_make_one_signal_and_one_order
     assert duplicates == 3 * len(accepted), "every duplicate request is journaled, pointing at its original"
     print(f"\nduplicates: {len(answers)} signals x 4 deliveries ({', '.join(styles)}; sequential and concurrent) -> "
           f"{len(accepted)} signals, {sum(per_signal.values())} orders, {duplicates} duplicate answers")  # fmt: skip
+
+
+def test_a_different_signal_under_a_used_key_is_refused_not_answered_duplicate(start_daemon: Any) -> None:
+    daemon = start_daemon({"sq": strategy(extra=RELAXED)})
+    key = {"Idempotency-Key": "alert-AMD-bar"}  # e.g. a key made of the ticker and the bar: the same for two alerts
+    first = httpx.post(daemon.url, json={"ticker": "AMD", "action": "buy", "quantity": 1}, headers=key, timeout=15)
+    resend = httpx.post(daemon.url, json={"ticker": "AMD", "action": "buy", "quantity": 1}, headers=key, timeout=15)
+    other = httpx.post(daemon.url, json={"ticker": "AMD", "action": "sell", "quantity": 1}, headers=key, timeout=15)
+    assert first.status_code == 200 and resend.json()["duplicate"] is True
+    assert other.status_code == 422, other.text
+    answer = other.json()
+    assert answer["success"] is False and answer["messageCode"] == "idempotency-key-reused"
+    assert first.json()["id"] in answer["message"], "the answer names the signal that holds the key"
+    assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 1

@@ -77,7 +77,7 @@ def test_idempotency_keys_are_journaled_as_their_sha256(start_daemon: object) ->
     daemon: Daemon = start_daemon({"sq": strategy()})  # type: ignore[operator]
     key = "client-key-" + "77f3e1a9c0b24d5e"
     first = daemon.post({"ticker": "AMD", "action": "buy", "price": 10}, headers={"Idempotency-Key": key})
-    again = daemon.post({"ticker": "AMD", "action": "buy", "price": 11}, headers={"Idempotency-Key": key})
+    again = daemon.post({"ticker": "AMD", "action": "buy", "price": 10}, headers={"Idempotency-Key": key})
     assert again.json()["duplicate"] is True and again.json()["id"] == first.json()["id"], "the key still dedupes"
     journaled = [json.loads(w["headers"])["idempotency-key"] for w in daemon.api("webhooks")]
     assert journaled == ["sha256:" + hashlib.sha256(key.encode()).hexdigest()] * 2
