@@ -13,7 +13,7 @@ from bridge.config.schema import ServerConfig
 from bridge.web.auth import bearer_matches
 from bridge.web.checks import client_of
 from bridge.web.limits import Guards
-from bridge.web.sources import Client
+from bridge.web.sources import SOURCE_ALIASES, Client, contains, parse_networks
 
 log = logging.getLogger("bridge.auth")
 # Admin token guesses are counted apart from webhook ones: behind a tunnel without trusted_proxies every sender
@@ -21,6 +21,10 @@ log = logging.getLogger("bridge.auth")
 ADMIN_KEY = "admin "
 # One subscriber gets a whole /64 (a home line, a VPS) and can take a fresh address of it for every guess.
 IPV6_PREFIX = 64
+# The published senders' addresses (TradingView's, TrendSpider's) are shared by all their users: any of them can send
+# alerts with wrong tokens from there. Locked out, those addresses would refuse our own alerts too (429: TradingView
+# never resends), so webhook failures from them are not counted. Guesses from there come at the sender's alert pace.
+SHARED_SENDERS = parse_networks(SOURCE_ALIASES)
 
 
 def guards_of(request: Request) -> Guards:
@@ -42,6 +46,8 @@ def lockout_key(client: Client) -> str:
 def auth_failed(guards: Guards, client: Client, server: ServerConfig, key: str = "",
                 what: str = "failed authentications") -> None:  # fmt: skip
     """Count a failed authentication against the address (under `key`); log when that starts a lockout."""
+    if not key and contains(SHARED_SENDERS, client.address):  # the admin door has no business with them: counted
+        return
     if guards.lockout.failure(key + lockout_key(client), server.auth_failure_limit, server.auth_lockout):
         log.warning("locked out %s for %gs after %d %s within a minute%s", lockout_key(client), server.auth_lockout,
                     server.auth_failure_limit, what,

@@ -284,3 +284,22 @@ def test_with_an_admin_port_no_dashboard_path_answers_on_the_public_listener(
         public = httpx.request(method, f"{daemon.base}{path}")
         assert (public.status_code, public.json()["messageCode"]) == (404, "not-found"), path
         assert httpx.request(method, f"{admin}{path}").status_code != 404, path
+
+
+def test_bad_tokens_sent_through_tradingview_do_not_lock_out_tradingview(start_daemon: Callable[..., Daemon]) -> None:
+    # TradingView's webhook addresses are shared by every TradingView user: one who knows the host can send alerts
+    # with wrong tokens from them. Locking those addresses out would refuse our own alerts (429, never resent),
+    # exits included, for as long as the stranger keeps it up.
+    server = "  trusted_proxies: [127.0.0.1]\n  auth_failure_limit: 5\n  auth_lockout: 300\n"
+    daemon = start_daemon({"tv": strategy(TV_TOKEN, RELAXED + "    allowed_sources: [tradingview]\n")}, server=server)
+    wrong = f"{daemon.base}/webhook/tv/{TV_TOKEN[:-1]}x"
+    from_tv = {"X-Forwarded-For": TV}
+    assert [httpx.post(wrong, json=BUY, headers=from_tv).status_code for _ in range(8)] == [401] * 8
+    ours = httpx.post(f"{daemon.base}/webhook/tv/{TV_TOKEN}", json=BUY, headers=from_tv)
+    assert ours.status_code == 200, ours.text
+    # Any other address still meets the lockout, and so does the admin door from TradingView's.
+    elsewhere = {"X-Forwarded-For": ATTACKER}
+    assert [httpx.post(wrong, json=BUY, headers=elsewhere).status_code for _ in range(6)] == [401] * 5 + [429]
+    admin = [httpx.get(f"{daemon.base}/api/signals", headers={**from_tv, "Authorization": "Bearer x"}).status_code
+             for _ in range(6)]  # fmt: skip
+    assert admin == [401] * 5 + [429]
