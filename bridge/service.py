@@ -76,6 +76,7 @@ class Bridge:
         self.store = Store(self.loaded.database_path(), durability=self.loaded.config.durability,
                            max_bytes=None if cap is None else int(cap * 1024 * 1024),
                            shared=self.loaded.config.server.intake_process)  # fmt: skip
+        self.store.secrets = lambda: self.loaded.secrets()  # masked in the venues' answers it journals
         self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
                                  self.guard, lambda: self.loaded.secrets(),

@@ -164,6 +164,10 @@ class Executor:
         """`text` with every configured secret masked: a venue's error may quote its own request, key included."""
         return redact(text, self._secrets())
 
+    def _masked(self, order: Order) -> Order:
+        """A venue's answer as it may be journaled: its error with every configured secret masked."""
+        return journal.masked(order, self._secrets())
+
     def emit(self, event: Event) -> None:
         """Hand an event to every observer (metrics, notifications); an observer's failure is only logged."""
         for observer in self.observers:
@@ -320,7 +324,7 @@ class Executor:
         """
         filled = 0
         for coid in client_order_ids:
-            canceled = await answers.cancel_order(broker, coid)
+            canceled = self._masked(await answers.cancel_order(broker, coid))
             # Record the broker's answer, or /api/orders keeps showing the order as open; a change is news, as the
             # order jobs tell it: a fill found here (the market reached the order first) is a position held.
             if await self.store.run(journal.record_order_change, self.store.conn, coid, canceled):
@@ -369,7 +373,7 @@ class Executor:
                     break
                 request = request_from_rows(row, children)
                 try:
-                    order = place(request)
+                    order = self._masked(place(request))
                 except DuplicateClientOrderId:  # `_run_orders` adopts the order the book holds, as for any broker
                     break
                 except OrderRejected as exc:  # refused before it wrote anything, or its savepoint was rolled back
@@ -470,7 +474,7 @@ class Executor:
                 log.warning("order %s: %s", coid, self._clean(why))
                 await self.store.run(journal.close_pending, self.store.conn, [row], self._clean(why), "submitted")
                 continue
-            await self.store.run(journal.update_order, self.store.conn, coid, order)
+            await self.store.run(journal.update_order, self.store.conn, coid, self._masked(order))
 
     async def _submit(self, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
         """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
@@ -515,7 +519,7 @@ class Executor:
                                         "it is checked again at the next start") from exc  # fmt: skip
         # Not waited for: finishing the execution commits after it, and should a crash lose it, recovery asks
         # the broker for the order's state again (it is journaled, pending, since the plan was committed).
-        answered = utcnow()
+        order, answered = self._masked(order), utcnow()
         self.store.later(journal.update_order, self.store.conn, coid, order, at=answered, sent_at=answered)
         return order
 
@@ -530,7 +534,9 @@ class Executor:
         deadline = clock.time() + timeout
         delay, last = 0.05, False
         while True:
-            order = await self._read_by(LAST_READ_SECONDS if last else deadline - clock.time(), broker, coid)
+            order = self._masked(
+                await self._read_by(LAST_READ_SECONDS if last else deadline - clock.time(), broker, coid)
+            )
             # Not bounded: a journal write cancelled mid-flight could record a change whose event is never emitted.
             if await self.store.run(journal.record_order_change, self.store.conn, coid, order):
                 self.emit(order_change(job.strategy, job.subscription, row["broker"], order))

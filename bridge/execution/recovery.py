@@ -78,6 +78,7 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             log.warning("cannot resolve order %s with broker %s yet: %r", coid, row["broker"], exc)
             unresolved.append(coid)
             continue
+        order = journal.masked(order, store.secrets())  # its error may quote the venue's key
         if await store.run(journal.record_order_change, store.conn, coid, order):
             publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
         log.info("resolved order %s with broker %s: %s", coid, row["broker"], order.status)

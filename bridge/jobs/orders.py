@@ -51,6 +51,7 @@ async def record_answer(host: Host, row: sqlite3.Row, order: Order) -> bool:
     of two that find the same fill, the first tells it and the other finds nothing changed.
     """
     store = host.store
+    order = journal.masked(order, store.secrets())  # told as journaled: its error may quote the venue's key
     news = await store.run(journal.record_order_change, store.conn, row["client_order_id"], order)
     if news:
         host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))

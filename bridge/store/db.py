@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -312,6 +312,9 @@ class Store:
         self.checkpointer: Checkpointer | None = None
         # Told each COMMIT's duration in seconds, on the commit thread (metrics; a warning when the disk stalls).
         self.commit_observers: list[Callable[[float], None]] = [SlowCommits()]
+        # The config's secrets (the service sets them), masked in what a venue says before it is journaled
+        # (`journal.masked`): an order's error may quote the venue's own request, key included.
+        self.secrets: Callable[[], Sequence[str]] = tuple
 
     @property
     def conn(self) -> sqlite3.Connection:

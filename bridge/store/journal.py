@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from bridge.config.secrets import redact
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order
 from bridge.store.db import iso, require_room_for_intake, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim
@@ -128,6 +129,14 @@ def _mark_processing(conn: sqlite3.Connection, signal_id: str, subscription: str
 # An order planned and not yet sent: what the columns hold until the broker answers.
 _PENDING: dict[str, Any] = {"status": "pending", "broker_order_id": None, "filled_quantity": "0",
                             "avg_fill_price": None, "error": None, "updated_at": None, "sent_at": None}  # fmt: skip
+
+
+def masked(order: Order, secrets: Sequence[str]) -> Order:
+    """`order` with every secret in its error masked, as it may be journaled: a venue's error may quote its request."""
+    if order.error is None:
+        return order
+    error = redact(order.error, secrets)
+    return order if error == order.error else replace(order, error=error)
 
 
 def answer_fields(order: Order) -> dict[str, Any]:

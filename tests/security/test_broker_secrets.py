@@ -122,3 +122,33 @@ def test_health_does_not_show_the_password_of_a_broker_url(tmp_path: Path) -> No
         assert password not in daemon.output(), "the log is redacted too"
     finally:
         daemon.stop()
+
+
+ANSWERING = """
+
+from dataclasses import replace
+from decimal import Decimal
+
+
+class AnsweringBroker(KeyedBroker):
+    async def create_order(self, request):
+        order = await super().create_order(request)
+        return replace(order, status="rejected", filled_quantity=Decimal(0), avg_fill_price=None,
+                       error=f"400 for url 'https://broker.example/v1/orders?apikey={self.api_key}'")
+"""
+
+
+def test_an_order_answer_quoting_the_broker_secret_is_not_journaled_in_clear(
+    keyed_daemon: Callable[[str, str], Daemon],
+) -> None:
+    # Not an exception this time: the adapter answers with a rejected order whose error quotes its request.
+    daemon = keyed_daemon(ANSWERING, "AnsweringBroker")
+    answer = daemon.post({"ticker": "AMD", "action": "buy", "price": 10})
+    assert answer.status_code == 200, answer.text
+    final = daemon.wait_final(answer.json()["id"])
+    assert final["state"] == "failed" and "400 for url" in final["decision"], final
+    orders = httpx.get(f"{daemon.base}/api/orders", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    assert "400 for url" in orders and API_KEY not in orders, f"/api/orders shows the broker key: {orders}"
+    daemon.stop()
+    leaked = [name for name, blob in journal_bytes(daemon.db).items() if API_KEY.encode() in blob]
+    assert not leaked, f"the broker key is stored in clear in {leaked}"
