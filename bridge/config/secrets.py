@@ -9,7 +9,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SECRET_KEY = re.compile(r"(token|secret|password|passphrase|api_?key|key_?id|private)", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"token|secret|passw(or)?d|passphrase|private|credential|key[_-]?id|(api|app|access|consumer|client|auth)[_-]?key",
+    re.IGNORECASE,
+)
+# A name's words: `X-Api-Key`, `app_key` and `appKey` all end in the word `key`.
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 MASK = "***"
 NOT_SET = "is not set; export it"  # how a missing variable's error reads (the reload adds what a daemon needs)
 
@@ -41,8 +46,15 @@ def empty_variables(text: str, environ: Mapping[str, str] | None = None) -> list
 
 
 def is_secret_key(key: str) -> bool:
-    """True for option names that conventionally hold credentials."""
-    return bool(_SECRET_KEY.search(key))
+    """True for option (and request header) names that conventionally hold credentials.
+
+    A name whose last word is `key` is one (`app_key`, `consumer_key`, `X-Api-Key`), but for an idempotency
+    key: that header is journaled, hashed, to spot a resend.
+    """
+    if _SECRET_KEY.search(key):
+        return True
+    words = [word.lower() for word in _WORDS.findall(key)]
+    return words[-1:] == ["key"] and words[-2:-1] != ["idempotency"]
 
 
 def mask(secret: str) -> str:
