@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -151,6 +153,35 @@ def capabilities_of(factory: Any, options: BaseModel | None = None) -> Capabilit
             return refined
     declared = getattr(factory, "capabilities", None)
     return declared if isinstance(declared, Capabilities) else Capabilities()
+
+
+# The capabilities in force for each broker built from the config: its venue's, as `capabilities_of` found them.
+_IN_FORCE: weakref.WeakKeyDictionary[Any, Capabilities] = weakref.WeakKeyDictionary()
+
+
+def hold_capabilities(broker: object, capabilities: Capabilities) -> None:
+    """Remember the capabilities in force for a broker built from its options (`capabilities_in_force`)."""
+    with contextlib.suppress(TypeError):  # not weakly referable or not hashable: its options model still refines
+        _IN_FORCE[broker] = capabilities
+
+
+def capabilities_in_force(broker: object) -> Capabilities | None:
+    """What this broker's venue supports: `capabilities_for(options)` where its class has it, else its declared set.
+
+    Where a class serves many venues, a venue may differ from the class on what matters most (whether it takes
+    a reused client order id again); None for an object that declares no capabilities at all.
+    """
+    with contextlib.suppress(TypeError):
+        held = _IN_FORCE.get(broker)
+        if held is not None:
+            return held
+    declared = getattr(broker, "capabilities", None)
+    if not isinstance(declared, Capabilities):
+        return None
+    options = getattr(broker, "options", None)  # an adapter not built here (the contract kit's) may keep its own
+    if isinstance(options, BaseModel) and callable(getattr(type(broker), "capabilities_for", None)):
+        return capabilities_of(type(broker), options)
+    return declared
 
 
 class BrokerFactory(Protocol):

@@ -26,7 +26,14 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from bridge.brokers.base import Broker, BrokerContext, BrokerFactory, Capabilities
+from bridge.brokers.base import (
+    Broker,
+    BrokerContext,
+    BrokerFactory,
+    Capabilities,
+    capabilities_of,
+    hold_capabilities,
+)
 from bridge.errors import BridgeError
 
 ENTRY_POINT_GROUP = "bridge.brokers"
@@ -273,6 +280,8 @@ async def open_broker(
     try:
         validated = factory.options_model.model_validate(dict(options))
         broker = factory(validated, context)
+        # Its venue's capabilities, as the config was checked against: what decides a resend, say, is the venue's.
+        hold_capabilities(broker, capabilities_of(factory, validated))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(options)'}: {e['msg']}" for e in exc.errors())
         raise BrokerStartError(f"broker plugin {plugin!r} ({where}): invalid options: {problems}") from exc

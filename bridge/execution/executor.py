@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bridge.brokers import answers
-from bridge.brokers.base import Broker
+from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
 from bridge.errors import BrokerError, DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
@@ -106,7 +106,7 @@ async def _position_and_orders(broker: Broker, symbol: str) -> tuple[Position | 
     """What the plan starts from: overlapping requests to a remote broker, one read after the other locally."""
     position = partial(_read, "position", partial(_position, broker, symbol))
     orders = partial(_read, "open orders", partial(answers.fetch_open_orders, broker, symbol))
-    if getattr(getattr(broker, "capabilities", None), "local", False):
+    if getattr(capabilities_in_force(broker), "local", False):
         # Nothing to overlap: two tasks and a gather would cost more than the reads themselves.
         return await position(), await orders()
     return await asyncio.gather(position(), orders())

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from bridge.brokers import answers
-from bridge.brokers.base import Broker
+from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.config.schema import Subscription
 from bridge.models import Signal
 from bridge.signals.resolve import Market
@@ -51,7 +51,7 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
         if last is not None and last <= 0:
             log.warning("quote %s for %s is not a price; planning without one", last, symbol)
             last = None
-    capabilities = getattr(broker, "capabilities", None)
+    capabilities = capabilities_in_force(broker)  # the venue's, where its class serves many
     brackets = bool(getattr(capabilities, "brackets", False))
     reserves = bool(getattr(capabilities, "reserves_position", False))
     step_of = getattr(broker, "quantity_step", None)  # optional: a venue with a lot step per market says it

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from bridge.brokers.base import capabilities_in_force
 from bridge.models import BracketLeg, OrderRequest
 from bridge.signals.pricing import LegPrices
 from bridge.signals.resolve import Leg, Plan
@@ -35,7 +36,7 @@ def seconds_since_sent(row: OrderRow, now: datetime) -> float:
 def takes_reused_ids(broker: object) -> bool:
     """Whether the broker's venue takes a reused client order id again (ccxt's): an order sent there must never be
     sent again while the venue may still list it, since a second send would place a second order."""
-    capabilities = getattr(type(broker), "capabilities", None)
+    capabilities = capabilities_in_force(broker)  # the venue's: one class may serve venues that differ on this
     return capabilities is not None and not capabilities.rejects_duplicate_client_order_id
 
 

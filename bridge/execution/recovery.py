@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from bridge.brokers import answers
-from bridge.brokers.base import Broker
+from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
 from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent, takes_reused_ids
@@ -97,7 +97,7 @@ def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:
     if takes_reused_ids(broker):
         return True
     ended = row["execution_state"] not in ("received", "processing")
-    return ended and not getattr(getattr(broker, "capabilities", None), "local", False)
+    return ended and not getattr(capabilities_in_force(broker), "local", False)
 
 
 def journaled_signal(row: sqlite3.Row) -> Signal:
