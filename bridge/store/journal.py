@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from bridge.config.secrets import redact
@@ -207,6 +208,7 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     fields: dict[str, Any] = {"updated_at": iso(at or utcnow())}
     if order is not None:
         fields.update(answer_fields(order))
+        fields.update(_fill_kept(conn, client_order_id, order))
     if status is not None:
         fields["status"] = status
     if error is not None:
@@ -220,6 +222,25 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     with transaction(conn):
         conn.execute(f"UPDATE orders SET {assignments} WHERE client_order_id = :coid",  # noqa: S608 - names are ours
                      {**fields, "coid": client_order_id})  # fmt: skip
+
+
+def _fill_kept(conn: sqlite3.Connection, client_order_id: str, order: Order) -> dict[str, Any]:
+    """The recorded fill (and its price) where the broker's answer tells less: a filled quantity never goes down.
+
+    Some venues answer a cancel, or even a `filled` status, without the fill quantity (0) or its price: taken
+    as said, a partial fill already recorded, and told, would be lost from the journal.
+    """
+    row = conn.execute(
+        "SELECT filled_quantity, avg_fill_price FROM orders WHERE client_order_id = ?", (client_order_id,)
+    ).fetchone()
+    if row is None:
+        return {}
+    recorded = Decimal(row["filled_quantity"] or 0)
+    if recorded > order.filled_quantity:
+        return {"filled_quantity": row["filled_quantity"], "avg_fill_price": row["avg_fill_price"]}
+    if order.avg_fill_price is None and recorded == order.filled_quantity:
+        return {"avg_fill_price": row["avg_fill_price"]}  # the same fill, its price left out of this answer
+    return {}
 
 
 def close_pending(
