@@ -10,6 +10,7 @@ from bridge.config.reload import ReloadStatus
 from bridge.halt import HaltState
 from bridge.metrics import Metrics
 from bridge.notify.events import Event
+from bridge.notify.repeats import RepeatNotices
 from bridge.notify.send import Notifier
 
 if TYPE_CHECKING:
@@ -27,11 +28,13 @@ class Operations:
         self.notifier = Notifier(lambda: self.bridge.loaded.config.notifications,
                                  secrets=lambda: self.bridge.loaded.secrets())  # fmt: skip
         self._watch: asyncio.Task[None] | None = None
+        self._repeats = RepeatNotices()  # a signal refused at every firing is told once per reason and interval
 
     def observe(self, event: Event) -> None:
-        """Count and notify one event; returns at once."""
+        """Count and notify one event (a repeated signal refusal is held, though counted); returns at once."""
         self.metrics.observe(event)
-        self.notifier.submit(event)
+        if (told := self._repeats.note(event)) is not None:
+            self.notifier.submit(told)
 
     async def start(self) -> None:
         """Listen to the executor, and watch the kill switch and reloads (whoever changed them)."""
