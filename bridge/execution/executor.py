@@ -327,10 +327,10 @@ class Executor:
             canceled = self._masked(await answers.cancel_order(broker, coid))
             # Record the broker's answer, or /api/orders keeps showing the order as open; a change is news, as the
             # order jobs tell it: a fill found here (the market reached the order first) is a position held.
-            if await self.store.run(journal.record_order_change, self.store.conn, coid, canceled):
+            if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, canceled):
                 owner = self.store.peek(journal.order_owner, coid)
                 if owner is not None:
-                    self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], canceled))
+                    self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], journaled))
             if canceled.status not in FINAL_ORDER_STATUSES:
                 raise Outcome("failed", f"{decision}; but the cancel of {coid} was not confirmed (the broker still "
                                         f"shows it {canceled.status}), so nothing else was sent; check what the "
@@ -538,8 +538,8 @@ class Executor:
                 await self._read_by(LAST_READ_SECONDS if last else deadline - clock.time(), broker, coid)
             )
             # Not bounded: a journal write cancelled mid-flight could record a change whose event is never emitted.
-            if await self.store.run(journal.record_order_change, self.store.conn, coid, order):
-                self.emit(order_change(job.strategy, job.subscription, row["broker"], order))
+            if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, order):
+                self.emit(order_change(job.strategy, job.subscription, row["broker"], journaled))
             if order.status == "filled":
                 return True
             left = deadline - clock.time()

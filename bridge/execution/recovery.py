@@ -79,8 +79,8 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             unresolved.append(coid)
             continue
         order = journal.masked(order, store.secrets())  # its error may quote the venue's key
-        if await store.run(journal.record_order_change, store.conn, coid, order):
-            publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
+        if (journaled := await store.run(journal.record_order_change, store.conn, coid, order)) is not None:
+            publish(order_change(row["strategy"], row["subscription"], row["broker"], journaled))
         log.info("resolved order %s with broker %s: %s", coid, row["broker"], order.status)
     return unresolved
 

@@ -53,9 +53,9 @@ async def record_answer(host: Host, row: sqlite3.Row, order: Order) -> bool:
     store = host.store
     order = journal.masked(order, store.secrets())  # told as journaled: its error may quote the venue's key
     news = await store.run(journal.record_order_change, store.conn, row["client_order_id"], order)
-    if news:
-        host.publish(order_change(row["strategy"], row["subscription"], row["broker"], order))
-    return news
+    if news is not None:  # told as journaled: a fill this answer left out is still the position held
+        host.publish(order_change(row["strategy"], row["subscription"], row["broker"], news))
+    return news is not None
 
 
 async def poll_orders(host: Host) -> int:

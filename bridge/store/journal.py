@@ -207,8 +207,7 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     """
     fields: dict[str, Any] = {"updated_at": iso(at or utcnow())}
     if order is not None:
-        fields.update(answer_fields(order))
-        fields.update(_fill_kept(conn, client_order_id, order))
+        fields.update(answer_fields(_fill_kept(conn, client_order_id, order)))
     if status is not None:
         fields["status"] = status
     if error is not None:
@@ -224,8 +223,8 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
                      {**fields, "coid": client_order_id})  # fmt: skip
 
 
-def _fill_kept(conn: sqlite3.Connection, client_order_id: str, order: Order) -> dict[str, Any]:
-    """The recorded fill (and its price) where the broker's answer tells less: a filled quantity never goes down.
+def _fill_kept(conn: sqlite3.Connection, client_order_id: str, order: Order) -> Order:
+    """`order` with the recorded fill (and its price) where it tells less: a filled quantity never goes down.
 
     Some venues answer a cancel, or even a `filled` status, without the fill quantity (0) or its price: taken
     as said, a partial fill already recorded, and told, would be lost from the journal.
@@ -234,13 +233,14 @@ def _fill_kept(conn: sqlite3.Connection, client_order_id: str, order: Order) -> 
         "SELECT filled_quantity, avg_fill_price FROM orders WHERE client_order_id = ?", (client_order_id,)
     ).fetchone()
     if row is None:
-        return {}
+        return order
     recorded = Decimal(row["filled_quantity"] or 0)
+    price = None if row["avg_fill_price"] is None else Decimal(row["avg_fill_price"])
     if recorded > order.filled_quantity:
-        return {"filled_quantity": row["filled_quantity"], "avg_fill_price": row["avg_fill_price"]}
-    if order.avg_fill_price is None and recorded == order.filled_quantity:
-        return {"avg_fill_price": row["avg_fill_price"]}  # the same fill, its price left out of this answer
-    return {}
+        return replace(order, filled_quantity=recorded, avg_fill_price=price)
+    if order.avg_fill_price is None and price is not None and recorded == order.filled_quantity:
+        return replace(order, avg_fill_price=price)  # the same fill, its price left out of this answer
+    return order
 
 
 def close_pending(
@@ -260,20 +260,22 @@ def close_pending(
             )
 
 
-def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: Order) -> bool:
-    """Record what the broker says of an order; True when this changed its journaled status.
+def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: Order) -> Order | None:
+    """Record what the broker says of an order; when this changed its journaled status, the order as journaled.
 
     Jobs run one at a time, so of two callers that find the same change (the executor waiting for an
-    exit, and the polling job) exactly one gets True, and the change is reported once.
+    exit, and the polling job) exactly one gets it, and the change is reported once: as journaled, with
+    a fill recorded earlier that this answer left out (`_fill_kept`), so the part that filled is told.
     """
     with transaction(conn):
         row = conn.execute("SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         if row is not None and row["status"] in FINAL_ORDER_STATUSES and order.status not in FINAL_ORDER_STATUSES:
             # A read taken before the order ended, answered after another job recorded its end (the poll's list
             # and a timeout's cancel): reopened, it would be polled, canceled and its fill told a second time.
-            return False
+            return None
+        order = _fill_kept(conn, client_order_id, order)
         update_order(conn, client_order_id, order)
-    return row is not None and row["status"] != order.status
+    return order if row is not None and row["status"] != order.status else None
 
 
 def order_owner(conn: sqlite3.Connection, client_order_id: str) -> sqlite3.Row | None:

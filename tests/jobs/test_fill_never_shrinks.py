@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from bridge.jobs.orders import poll_orders
 from bridge.models import Order, Signal
+from bridge.notify.events import Event
 from bridge.store.db import Store
 from tests.execution.test_executor import FakeBroker, Harness, rests
 from tests.jobs.test_unknown_orders import host_of
@@ -54,3 +55,18 @@ async def test_a_cancel_answered_without_the_fill_keeps_the_partial_fill(fresh_s
 
 async def test_a_filled_status_without_the_quantity_keeps_the_fill_recorded(fresh_store: Store) -> None:
     assert await journaled_fill("filled", fresh_store) == ("0.4", "99"), "the recorded fill went down to nothing"
+
+
+async def test_the_part_filled_is_told_when_the_cancel_answer_leaves_it_out(fresh_store: Store) -> None:
+    # A venue that answers a cancel with its fill is told as `order.filled` of the part; one that leaves it out, too.
+    venue = Forgetful()
+    harness = Harness(fresh_store, venue)
+    harness.sub = harness.sub.model_copy(update={"order_type": "limit"})
+    await harness.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
+    told: list[Event] = []
+    for stage, later in (("partial", 1), ("ended", 2)):
+        venue.stage = stage
+        host = host_of(harness, later=later)
+        host.publish = told.append
+        await poll_orders(host)  # type: ignore[arg-type]
+    assert [(e.kind, e.data["quantity"]) for e in told][-1] == ("order.filled", "0.4"), [e.text for e in told]
