@@ -347,4 +347,7 @@ def _queue_key(work: Work) -> tuple[str, ...]:
     job, target = work.job, work.job.target
     if target is None:  # its subscription is gone from the config: it fails at once, in its strategy's turn
         return (job.strategy, job.subscription, job.signal.ticker)
-    return (target.broker_name, broker_symbol(target.settings, job.signal.ticker))
+    # In any case: a venue that reads symbols without case (most do) holds one position for "AMD" and "amd",
+    # and two plans for it side by side would each pass max_position. Serializing two symbols that differ only
+    # in case where a venue tells them apart costs nothing but a turn.
+    return (target.broker_name, broker_symbol(target.settings, job.signal.ticker).upper())
