@@ -77,6 +77,14 @@ def _queued(daemon: Daemon) -> float:
     return float(found.group(1))
 
 
+def _post_answered(daemon: Daemon, count: int) -> list[str]:
+    """Post `count` more signals of the held ticker at once; their ids, once each is answered."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [pool.submit(daemon.post, {"ticker": "AMD", "action": "buy", "price": 10, "n": n})
+                   for n in range(1, count + 1)]  # fmt: skip
+        return [str(answer.result(timeout=20).json()["id"]) for answer in answers]
+
+
 def _open_gate_and_finish(daemon: Daemon, answers: list[Future[httpx.Response]], first: str) -> None:
     (daemon.config.parent / "open.gate").touch()
     responses = [answer.result(timeout=30) for answer in answers]
@@ -127,10 +135,7 @@ def test_killed_with_its_queue_full_the_daemon_runs_every_signal_once_at_the_nex
     daemon = _start(start_daemon, server="  intake_process: true\n")
     first = _hold_execution(daemon)
     child = intake_pid(daemon)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = [pool.submit(daemon.post, {"ticker": "AMD", "action": "buy", "price": 10, "n": n})
-                   for n in range(1, 21)]  # fmt: skip
-        ids = [first, *(answer.result(timeout=20).json()["id"] for answer in answers)]
+    ids = [first, *_post_answered(daemon, 20)]
     assert _queued(daemon) == LIMIT  # the rest wait in the link: journaled, not yet read by the daemon
     daemon.kill()
     assert gone(child), "a killed daemon left its intake process running"
@@ -145,10 +150,7 @@ def test_killed_with_its_queue_full_the_daemon_runs_every_signal_once_at_the_nex
 def test_stopped_with_its_queue_full_the_daemon_lets_the_link_go_and_stops_by_itself(start_daemon: Any) -> None:
     daemon = _start(start_daemon, server="  intake_process: true\n")
     first = _hold_execution(daemon)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = [pool.submit(daemon.post, {"ticker": "AMD", "action": "buy", "price": 10, "n": n})
-                   for n in range(1, 11)]  # fmt: skip
-        ids = [first, *(answer.result(timeout=20).json()["id"] for answer in answers)]
+    ids = [first, *_post_answered(daemon, 10)]
     assert daemon.process is not None
     process = daemon.process
     process.terminate()
