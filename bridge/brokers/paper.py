@@ -532,16 +532,19 @@ class PaperBroker:
         if row["parent_client_order_id"]:  # one-cancels-other: a filled child cancels its siblings
             self._cancel_where("parent_client_order_id = ? AND status IN ('open', 'held')",
                                (row["parent_client_order_id"],), now)  # fmt: skip
-        else:  # an entry's fill starts its bracket children working; a trailing child trails from the fill
+        else:  # an entry's fill starts its bracket children working; a trailing child trails from the market
             # The children start working now, so they meet the market as a new order does: a take-profit the
             # fill's price already passed (a stop entry's gap) fills at that price, not at its worse limit.
+            # A trailing child's high-water mark starts at the last price seen, not at the fill: a resting limit
+            # fills at its limit, a price the market never printed when it gapped through, and a trail from it
+            # would fire at once on the gap (a venue trails from the prices it sees once the child works).
+            last = self._last_price(row["symbol"])
             conn.execute(
                 "UPDATE paper_orders SET status = 'open', updated_at = ?, trail_ref = CASE WHEN type = "
                 "'trailing_stop' THEN ? ELSE trail_ref END WHERE broker = ? AND parent_client_order_id = ? "
                 "AND status = 'held'",
-                (iso(now), _text(price), self.name, row["client_order_id"]),
+                (iso(now), _text(price if last is None else last), self.name, row["client_order_id"]),
             )
-            last = self._last_price(row["symbol"])
             for child in conn.execute(
                 "SELECT * FROM paper_orders WHERE broker = ? AND parent_client_order_id = ? AND status = 'open'",
                 (self.name, row["client_order_id"]),

@@ -297,6 +297,18 @@ async def test_a_trailing_stop_child_trails_from_the_entry_fill(fresh_store: Sto
     assert await position(broker) == 1
 
 
+async def test_a_trailing_stop_child_does_not_fire_on_a_high_the_market_never_printed(fresh_store: Store) -> None:
+    broker, _ = await paper(fresh_store)
+    entry = req("entry", "buy", "1", "limit", price="102", limit="100", sl=stop_loss("trail", trail_amount="2"))
+    await broker.create_order(entry)
+    await see(broker, "97.9")  # a gap through the limit: the entry fills at 100, a price the market never showed
+    trail = await broker.fetch_order("trail")
+    assert (trail.status, trail.stop_price) == ("open", D("95.9"))  # it trails from 97.9, as a venue's would
+    assert await position(broker) == 1
+    await see(broker, "95.9")
+    assert await status(broker, "trail") == ("filled", D("95.9"))
+
+
 async def test_a_take_profit_the_entry_s_fill_already_passed_fills_at_the_market_not_at_its_limit(
     fresh_store: Store,
 ) -> None:
