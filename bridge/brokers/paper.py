@@ -589,6 +589,15 @@ class PaperBroker:
         if price is not None:
             conn.execute("UPDATE paper_accounts SET cash = ? WHERE broker = ?",
                          (str(self._cash() - signed * price), self.name))  # fmt: skip
+        if old != 0 and (new == 0 or (old > 0) != (new > 0)):
+            # The position the working bracket legs protect is gone (closed by an exit, a breakeven stop, a
+            # reversal): they go with it, or a later price would have them close a new position they never
+            # belonged to (the old stop-loss selling the next, unprotected, entry). Legs still waiting for an
+            # entry protect the position it opens: they stay. The status list matches the partial index of working
+            # orders, so SQLite reads those, not every bracket leg ever placed.
+            self._cancel_where("symbol = ? AND side = ? AND parent_client_order_id IS NOT NULL AND status IN "
+                               "('open', 'partially_filled', 'held') AND status = 'open'",
+                               (symbol, "sell" if old > 0 else "buy"), now)  # fmt: skip
 
     def _set_status(self, coid: str, status: str, now: datetime, filled: Decimal | None = None,
                     price: Decimal | None = None) -> None:  # fmt: skip

@@ -3,6 +3,7 @@ day orders expiring at the session close, and the last price as a quote."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -286,6 +287,21 @@ async def test_canceling_one_working_child_leaves_the_other(fresh_store: Store) 
     assert ids(await broker.fetch_open_orders("SQ")) == ["stop"]
     await see(broker, "95")
     assert await position(broker) == 0
+
+
+async def test_a_bracket_s_legs_go_with_the_position_and_never_close_the_next_one(fresh_store: Store) -> None:
+    broker, _ = await paper(fresh_store)
+    entry = req("entry", "buy", "2", price="100", tp=take_profit("tp", "110"), sl=stop_loss("sl", "95"))
+    await broker.create_order(entry)
+    breakeven = replace(req("breakeven", "sell", "2", "stop", stop="99.5"), reduce_only=True)
+    await broker.create_order(breakeven)
+    await see(broker, "99")  # the breakeven stop closes the position, not the bracket
+    assert await position(broker) == 0
+    assert ids(await broker.fetch_open_orders("SQ")) == []  # its legs have nothing left to protect
+    assert await status(broker, "sl") == ("canceled", None)
+    await broker.create_order(req("again", "buy", "2", price="99"))  # a new position, without a bracket
+    await see(broker, "94")
+    assert await position(broker) == 2  # the old stop-loss does not sell it
 
 
 async def test_a_trailing_stop_child_trails_from_the_entry_fill(fresh_store: Store) -> None:
