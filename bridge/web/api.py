@@ -69,14 +69,20 @@ async def held_positions(slots: Mapping[str, BrokerSlot], secrets: Sequence[str]
     return rows
 
 
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "100")
-    if not (raw.isascii() and raw.isdigit()):  # not isdigit() alone: '²' passes it, and int() refuses it
+def _limit(request: Request) -> int | JSONResponse:
+    """`?limit=`: 100 when absent, at most MAX_LIMIT; anything but a whole number of rows is a 400 saying so.
+
+    Not taken silently as 100: a script sending `limit=-1` for "all" would read the newest 100 as everything.
+    """
+    raw = request.query_params.get("limit")
+    if raw is None:
         return 100
-    try:
-        return max(1, min(int(raw), MAX_LIMIT))
-    except ValueError:  # more digits than int() converts (4300): as many as allowed
-        return MAX_LIMIT
+    digits = raw.lstrip("0")
+    if raw.isascii() and raw.isdigit() and digits:  # not isdigit() alone: '²' passes it, and int() refuses it
+        # More digits than the cap has is simply as many as allowed (int() refuses more than 4300 digits).
+        return MAX_LIMIT if len(digits) > len(str(MAX_LIMIT)) else min(int(digits), MAX_LIMIT)
+    message = f"limit must be a whole number of rows from 1 to {MAX_LIMIT}, not {raw!r}; e.g. ?limit=50"
+    return JSONResponse({"success": False, "messageCode": "invalid-limit", "message": message}, 400)
 
 
 async def journal_list(request: Request) -> JSONResponse:
@@ -87,7 +93,9 @@ async def journal_list(request: Request) -> JSONResponse:
     table = request.path_params["table"]
     if table not in ("webhooks", "signals", "orders"):
         return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
-    rows = await bridge.store.run(journal.latest, bridge.store.conn, table, _limit(request))
+    if isinstance(limit := _limit(request), JSONResponse):
+        return limit
+    rows = await bridge.store.run(journal.latest, bridge.store.conn, table, limit)
     return JSONResponse([present(r) for r in rows])
 
 
@@ -96,6 +104,8 @@ async def positions(request: Request) -> JSONResponse:
     bridge: Bridge = request.app.state.bridge
     if (denied := admin_denied(request)) is not None:
         return denied
+    if isinstance(limit := _limit(request), JSONResponse):
+        return limit
     items: list[dict[str, Any]] = []
     for name, held in await held_positions(bridge.runtime.brokers, bridge.loaded.secrets()):
         if isinstance(held, str):
@@ -103,4 +113,4 @@ async def positions(request: Request) -> JSONResponse:
         else:
             items.append({"broker": name, "symbol": held.symbol, "quantity": number(str(held.quantity)),
                           "avg_price": number(None if held.avg_price is None else str(held.avg_price))})  # fmt: skip
-    return JSONResponse(items[: _limit(request)])
+    return JSONResponse(items[:limit])
