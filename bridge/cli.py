@@ -164,7 +164,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, default=str))
     else:
         print(render_table(args.what, rows))
-    return 0
+    # A broker that could not say what it holds leaves the list incomplete: exit 1, so that a script checking
+    # the status does not read it as every position held.
+    unread = [row for row in rows if row.get("error")]
+    for row in unread:
+        print(f"{row['broker']}: {row['error']}", file=sys.stderr)
+    return 1 if unread else 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

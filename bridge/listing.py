@@ -44,7 +44,9 @@ def fetch_rows(loaded: LoadedConfig, what: str, limit: int, exact: bool = False)
     Numbers are JSON numbers, as the API gives them; `exact`: Decimals, as stored (for the table).
     """
     if what == "positions":
-        return asyncio.run(_positions(loaded, exact))[:limit]
+        rows = asyncio.run(_positions(loaded, exact))
+        # `--limit` never cuts the row of a broker that could not be read: what is missing must stay told.
+        return rows[:limit] + [row for row in rows[limit:] if row.get("error")]
     conn = open_journal(loaded)
     try:
         return [(_exact if exact else present)(r) for r in journal.latest(conn, what, limit)]

@@ -66,7 +66,7 @@ def test_bridge_positions_lists_the_other_brokers_while_one_cannot_list_its_own(
     config = tmp_path / "config.yaml"
     config.write_text(two_brokers())
     asyncio.run(_buy_on_paper(config))
-    assert main(["positions", "--config", str(config), "--json"]) == 0
+    assert main(["positions", "--config", str(config), "--json"]) == 1  # incomplete: one broker unread
     rows = json.loads(capsys.readouterr().out)
     assert {"broker": "paper", "symbol": "AMD", "quantity": 1, "avg_price": 100} in rows
     [down] = [row for row in rows if row["broker"] == "down"]
@@ -77,7 +77,7 @@ def test_the_positions_table_says_why_a_broker_is_missing(tmp_path: Path, capsys
     config = tmp_path / "config.yaml"
     config.write_text(two_brokers())
     asyncio.run(_buy_on_paper(config))
-    assert main(["positions", "--config", str(config)]) == 0
+    assert main(["positions", "--config", str(config)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["broker", "symbol", "quantity", "avg_price", "error"]
     assert lines[1].split() == ["paper", "AMD", "1", "100"]
@@ -119,3 +119,18 @@ async def test_dashboards_polling_every_second_share_one_position_read_a_few_sec
         {k: p[k] for k in ("broker", "symbol", "quantity")} for p in tabs[0].json()["positions"]
     ]
     assert CountedReads.reads == {"positions": 1, "quote": 1}
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_bridge_positions_exits_1_when_a_broker_could_not_say_what_it_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    """The list is incomplete: a script checking the exit status must not read it as every position held."""
+    config = tmp_path / "config.yaml"
+    config.write_text(two_brokers())
+    asyncio.run(_buy_on_paper(config))
+    # --limit 1 would keep only the paper row: the unread broker's row is kept, and the exit status tells it.
+    assert main(["positions", "--config", str(config), "--limit", "1", *(["--json"] if as_json else [])]) == 1
+    out, err = capsys.readouterr()
+    assert "AMD" in out and "cannot read positions" in out, "what was read, and what was not, are printed"
+    assert "down" in err and "cannot read positions" in err and "Traceback" not in err, err
