@@ -9,8 +9,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bridge.config.load import LoadedConfig, load_config
+from bridge.config.secrets import redact
 from bridge.errors import ConfigError
 from bridge.store.migrations import JournalUnusable
 
@@ -143,11 +145,23 @@ def cmd_send(args: argparse.Namespace) -> int:
             payload[key] = getattr(args, key)
     try:
         response = httpx.post(args.url, json=payload, timeout=10)
-    except httpx.HTTPError as exc:
-        print(f"cannot reach {args.url.rsplit('/', 1)[0]}/…: {exc}", file=sys.stderr)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL (a bad port, a bracket missing) is no HTTPError
+        token = args.url.split("?", 1)[0].rstrip("/").rpartition("/")[2]
+        print(f"cannot reach {_shown(args.url)}: {redact(str(exc), [token])}", file=sys.stderr)
         return 1
     print(response.text)
     return 0 if response.is_success else 1
+
+
+def _shown(url: str) -> str:
+    """A webhook URL as it may be printed: without its last path part (the token), credentials or query."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [ in the host: nothing of it can be told apart
+        return "the URL given"
+    host = parts.netloc.rpartition("@")[2]
+    path = parts.path.rstrip("/").rpartition("/")[0]  # a trailing slash must not leave the token last-but-one
+    return f"{parts.scheme}://{host}{path}/…" if parts.scheme else f"{host}{path}/…"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
