@@ -15,7 +15,7 @@ from bridge.runtime import build_runtime
 from bridge.signals.timing import iso_moment
 from bridge.store import journal
 from bridge.store.db import Store, open_readonly, utcnow
-from bridge.web.api import NUMERIC, held_positions, number, present
+from bridge.web.api import NUMERIC, first_positions, held_positions, number, present
 
 COLUMNS = {
     "signals": ["received_at", "id", "strategy", "ticker", "action", "sentiment", "state", "decision"],
@@ -44,9 +44,7 @@ def fetch_rows(loaded: LoadedConfig, what: str, limit: int, exact: bool = False)
     Numbers are JSON numbers, as the API gives them; `exact`: Decimals, as stored (for the table).
     """
     if what == "positions":
-        rows = asyncio.run(_positions(loaded, exact))
-        # `--limit` never cuts the row of a broker that could not be read: what is missing must stay told.
-        return rows[:limit] + [row for row in rows[limit:] if row.get("error")]
+        return first_positions(asyncio.run(_positions(loaded, exact)), limit)
     conn = open_journal(loaded)
     try:
         return [(_exact if exact else present)(r) for r in journal.latest(conn, what, limit)]

@@ -69,6 +69,14 @@ async def held_positions(slots: Mapping[str, BrokerSlot], secrets: Sequence[str]
     return rows
 
 
+def first_positions(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `limit` position rows, and past them every row of a broker that could not be read.
+
+    A limit must never hide that a broker went unread: the list would read as all it holds.
+    """
+    return rows[:limit] + [row for row in rows[limit:] if row.get("error")]
+
+
 def _limit(request: Request) -> int | JSONResponse:
     """`?limit=`: 100 when absent, at most MAX_LIMIT; anything but a whole number of rows is a 400 saying so.
 
@@ -113,4 +121,4 @@ async def positions(request: Request) -> JSONResponse:
         else:
             items.append({"broker": name, "symbol": held.symbol, "quantity": number(str(held.quantity)),
                           "avg_price": number(None if held.avg_price is None else str(held.avg_price))})  # fmt: skip
-    return JSONResponse(items[:limit])
+    return JSONResponse(first_positions(items, limit))

@@ -134,3 +134,14 @@ def test_bridge_positions_exits_1_when_a_broker_could_not_say_what_it_holds(
     out, err = capsys.readouterr()
     assert "AMD" in out and "cannot read positions" in out, "what was read, and what was not, are printed"
     assert "down" in err and "cannot read positions" in err and "Traceback" not in err, err
+
+
+async def test_api_positions_keeps_the_row_of_a_broker_it_could_not_read_past_the_limit(
+    running: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    r = await running(two_brokers())
+    assert (await r.post(action="buy")).status_code == 200
+    await r.settled()
+    answer = await r.client.get("/api/positions", params={"limit": 1}, headers={"Authorization": f"Bearer {ADMIN}"})
+    rows = answer.json()
+    assert [row["broker"] for row in rows] == ["paper", "down"], "a limit must not hide that a broker went unread"
