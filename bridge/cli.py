@@ -16,6 +16,8 @@ from bridge.config.secrets import redact
 from bridge.errors import ConfigError
 from bridge.store.migrations import JournalUnusable
 
+SQLITE_MAX_INT = 2**63 - 1
+
 
 def _at_least_one(text: str) -> int:
     """An argparse type: a whole number of rows, 1 or more (SQLite reads LIMIT -1 as "no limit")."""
@@ -25,7 +27,7 @@ def _at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} rows: give 1 or more")
-    return value
+    return min(value, SQLITE_MAX_INT)  # more than SQLite can count is every row, not an OverflowError
 
 
 def _port(text: str) -> int:

@@ -163,3 +163,10 @@ def test_since_takes_an_iso_time_in_utc_unless_it_says_otherwise(text: str) -> N
     assert parse_since("2026-01-02T15:04:05+01:00") == datetime(
         2026, 1, 2, 15, 4, 5, tzinfo=timezone(timedelta(hours=1))
     )
+
+
+def test_a_limit_larger_than_sqlite_counts_lists_every_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A huge --limit means every row there is, not an OverflowError traceback from SQLite."""
+    config = _journal_with_an_order(tmp_path, "1.5")
+    assert main(["orders", "--config", str(config), "--limit", "9" * 30, "--json"]) == 0
+    assert [row["client_order_id"] for row in json.loads(capsys.readouterr().out)] == ["c-1"]
