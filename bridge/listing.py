@@ -127,7 +127,8 @@ def follow(loaded: LoadedConfig, what: str, limit: int, as_json: bool = False) -
 def render_table(what: str, rows: list[dict[str, Any]]) -> str:
     """A plain aligned text table."""
     if not rows:
-        return "no open positions" if what == "positions" else f"no {what} yet"  # flat after trades too
+        empty = {"positions": "no open positions", "replay_positions": "no positions at the end of the replay"}
+        return empty.get(what, f"no {what} yet")  # "no open positions": flat after trades too
     columns = COLUMNS[what]
     if what == "positions" and any(row.get("error") for row in rows):  # a broker it could not ask: say why
         columns = [*columns, "error"]

@@ -104,6 +104,7 @@ def test_empty_listings_say_what_is_empty() -> None:
 
     assert render_table("signals", []) == "no signals yet"
     assert render_table("positions", []) == "no open positions"  # also after trades that ended flat
+    assert render_table("replay_positions", []) == "no positions at the end of the replay"  # not the table's key
 
 
 def _start_demo(cwd: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
