@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from bridge.notify.events import Event, refused_event
-
-NOTICE_INTERVAL_SECONDS = 600.0  # an alert that fires every minute with the same mistake: one notice in ten minutes
+from bridge.notify.holdback import NOTICE_INTERVAL_SECONDS, Holdback
 
 
 class RefusalNotices:
@@ -21,17 +19,9 @@ class RefusalNotices:
     """
 
     def __init__(self, interval: float = NOTICE_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self._last: dict[tuple[str, str], float] = {}
-        self._held: Counter[tuple[str, str]] = Counter()
+        self._holdback = Holdback(interval, clock)
 
     def note(self, strategy: str, status: int, code: str | None, message: str) -> Event | None:
         """The event to publish for this refusal, or None while its kind was told less than an interval ago."""
-        key, now = (strategy, code or str(status)), self.clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            self._held[key] += 1
-            return None
-        self._last[key] = now
-        return refused_event(strategy, status, code, message, self._held.pop(key, 0))
+        more = self._holdback.admit((strategy, code or str(status)))
+        return None if more is None else refused_event(strategy, status, code, message, more)

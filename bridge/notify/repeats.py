@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
 from bridge.notify.events import Event
-from bridge.notify.refusals import NOTICE_INTERVAL_SECONDS
+from bridge.notify.holdback import NOTICE_INTERVAL_SECONDS, Holdback
 
 # Only these are held: what a trader must hear every time (a fill, an order the broker refused, a halt) never is.
 HELD_KINDS = ("signal.rejected", "signal.failed")
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
-_KEPT = 1024  # kinds remembered at most; the expired ones go first
 
 
 def reason_kind(event: Event) -> str:
@@ -34,35 +32,18 @@ class RepeatNotices:
     """
 
     def __init__(self, interval: float = NOTICE_INTERVAL_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self._last: dict[tuple[str, ...], float] = {}
-        self._held: Counter[tuple[str, ...]] = Counter()
+        self._holdback = Holdback(interval, clock)
 
     def note(self, event: Event) -> Event | None:
         """The event to send (with how many like it were held since), or None while its kind was told lately."""
         if event.kind not in HELD_KINDS:
             return event
         data = event.data
-        key = (event.kind, str(data.get("strategy")), str(data.get("subscription")), reason_kind(event))
-        now = self.clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            self._held[key] += 1
+        more = self._holdback.admit((event.kind, str(data.get("strategy")), str(data.get("subscription")),
+                                     reason_kind(event)))  # fmt: skip
+        if more is None:  # held
             return None
-        self._forget_expired(now)
-        self._last[key] = now
-        more = self._held.pop(key, 0)
-        if not more:
+        if more == 0:
             return event
         return replace(event, text=f"{event.text} ({more} more like it since the last notice)",
                        data={**data, "more": more})  # fmt: skip
-
-    def _forget_expired(self, now: float) -> None:
-        """Bound the memory: reasons quote the venue's words, so their kinds are not a closed set."""
-        if len(self._last) < _KEPT:
-            return
-        for key, last in list(self._last.items()):
-            if now - last >= self.interval:  # its next repeat is told at once anyway (without the count held)
-                del self._last[key]
-                self._held.pop(key, None)
