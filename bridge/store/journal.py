@@ -205,9 +205,18 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     is when the order went to the broker; the first one recorded stays. An order back to `pending` was
     never sent, and loses it.
     """
+    if order is not None:
+        order = _fill_kept(_recorded_fill(conn, client_order_id), order)
+    _write_order(conn, client_order_id, order, status=status, error=error, at=at, sent_at=sent_at)
+
+
+def _write_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None, *, status: str | None = None,
+                 error: str | None = None, at: datetime | None = None,
+                 sent_at: datetime | None = None) -> None:  # fmt: skip
+    """`update_order`'s write, of an answer whose recorded fill is already kept (`_fill_kept`)."""
     fields: dict[str, Any] = {"updated_at": iso(at or utcnow())}
     if order is not None:
-        fields.update(answer_fields(_fill_kept(conn, client_order_id, order)))
+        fields.update(answer_fields(order))
     if status is not None:
         fields["status"] = status
     if error is not None:
@@ -223,15 +232,19 @@ def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
                      {**fields, "coid": client_order_id})  # fmt: skip
 
 
-def _fill_kept(conn: sqlite3.Connection, client_order_id: str, order: Order) -> Order:
-    """`order` with the recorded fill (and its price) where it tells less: a filled quantity never goes down.
+def _recorded_fill(conn: sqlite3.Connection, client_order_id: str) -> sqlite3.Row | None:
+    """The journaled order's status, filled quantity and fill price (None for an order not journaled)."""
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT status, filled_quantity, avg_fill_price FROM orders WHERE client_order_id = ?", (client_order_id,)
+    ).fetchone()
+
+
+def _fill_kept(row: sqlite3.Row | None, order: Order) -> Order:
+    """`order` with the recorded fill of `row` (and its price) where it tells less: a filled quantity never goes down.
 
     Some venues answer a cancel, or even a `filled` status, without the fill quantity (0) or its price: taken
     as said, a partial fill already recorded, and told, would be lost from the journal.
     """
-    row = conn.execute(
-        "SELECT filled_quantity, avg_fill_price FROM orders WHERE client_order_id = ?", (client_order_id,)
-    ).fetchone()
     if row is None:
         return order
     recorded = Decimal(row["filled_quantity"] or 0)
@@ -268,13 +281,13 @@ def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: O
     a fill recorded earlier that this answer left out (`_fill_kept`), so the part that filled is told.
     """
     with transaction(conn):
-        row = conn.execute("SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        row = _recorded_fill(conn, client_order_id)
         if row is not None and row["status"] in FINAL_ORDER_STATUSES and order.status not in FINAL_ORDER_STATUSES:
             # A read taken before the order ended, answered after another job recorded its end (the poll's list
             # and a timeout's cancel): reopened, it would be polled, canceled and its fill told a second time.
             return None
-        order = _fill_kept(conn, client_order_id, order)
-        update_order(conn, client_order_id, order)
+        order = _fill_kept(row, order)
+        _write_order(conn, client_order_id, order)  # one read of the row, not one per step
     return order if row is not None and row["status"] != order.status else None
 
 
