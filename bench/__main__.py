@@ -395,12 +395,9 @@ def spread_table(figures: dict[str, dict[str, float]], runs: int, rate: float) -
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run, print, save."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--requests", type=int, default=5000, help="requests per phase (default 5000)")
+def add_daemon_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the daemon measured and of its load, shared by `python -m bench` and `python -m bench.memory`."""
     parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
-    parser.add_argument("--rate", type=float, default=1000, help="requests/s of the fixed-rate phase (default 1000)")
     parser.add_argument("--durability", choices=["normal", "full"], default="full")
     parser.add_argument("--intake-process", action="store_true", help="run the daemon with server.intake_process: true")
     parser.add_argument(
@@ -409,6 +406,20 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="closed-loop load: wrk when installed (auto), else the bundled Python generator",
     )
+
+
+def check_generator(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse `--generator wrk` where there is no wrk."""
+    if args.generator == "wrk" and not wrk.available():
+        parser.error("--generator wrk: no wrk on PATH (Debian: apt install wrk)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, print, save."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000, help="requests per phase (default 5000)")
+    parser.add_argument("--rate", type=float, default=1000, help="requests/s of the fixed-rate phase (default 1000)")
+    add_daemon_arguments(parser)
     parser.add_argument("--seconds", type=float, default=10, help="length of the closed-loop phase with wrk")
     parser.add_argument("--quick", action="store_true", help="a few hundred requests: checks the harness runs")
     parser.add_argument(
@@ -421,8 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.rate, args.concurrency = min(args.requests, 300), 300, 8
-    if args.generator == "wrk" and not wrk.available():
-        parser.error("--generator wrk: no wrk on PATH (Debian: apt install wrk)")
+    check_generator(parser, args)
     args.wrk = args.generator == "wrk" or (args.generator == "auto" and wrk.available() and not args.quick)
     if args.repeat < 1:
         parser.error("--repeat: at least 1")

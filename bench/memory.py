@@ -22,7 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from bench import wrk
-from bench.__main__ import ROOT, TOKEN, bodies, daemon_config, free_port, start, stop, wait_drained, wait_ready
+from bench.__main__ import (
+    ROOT,
+    TOKEN,
+    add_daemon_arguments,
+    bodies,
+    check_generator,
+    daemon_config,
+    free_port,
+    start,
+    stop,
+    wait_drained,
+    wait_ready,
+)
 from bench.cpu import process_tree
 from bench.load import run_load
 
@@ -134,21 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, measure, print, save."""
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
     parser.add_argument("--webhooks", type=int, default=100_000, help="webhooks to journal (default 100000)")
-    parser.add_argument("--intake-process", action="store_true", help="run the daemon with server.intake_process: true")
-    parser.add_argument("--durability", choices=["normal", "full"], default="full")
-    parser.add_argument("--concurrency", type=int, default=32, help="connections (default 32)")
-    parser.add_argument(
-        "--generator",
-        choices=["auto", "wrk", "python"],
-        default="auto",
-        help="closed-loop load: wrk when installed (auto), else the bundled Python generator",
-    )
+    add_daemon_arguments(parser)
     parser.add_argument("--out", type=Path, help="where to write the JSON (default bench/results/memory-<time>.json)")
     args = parser.parse_args(argv)
     if args.webhooks < 1:
         parser.error("--webhooks: at least 1")
-    if args.generator == "wrk" and not wrk.available():
-        parser.error("--generator wrk: no wrk on PATH (Debian: apt install wrk)")
+    check_generator(parser, args)
     report = measure(args)
     print(table(report), flush=True)
     out = args.out or ROOT / "bench" / "results" / f"memory-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
