@@ -20,7 +20,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 from time import monotonic
@@ -83,12 +82,12 @@ def _order(row: sqlite3.Row) -> Order:
     )  # fmt: skip
 
 
-def _filled(request: OrderRequest, broker_order_id: str, price: Decimal | None) -> Order:
-    """A market order filled in full on its creation, as `_order` would read it back."""
+def _filled(request: OrderRequest, quantity: Decimal, broker_order_id: str, price: Decimal | None) -> Order:
+    """A market order filled in full (`quantity`: what was booked of it) on its creation, as `_order` reads it."""
     return Order(
         client_order_id=request.client_order_id, broker_order_id=broker_order_id, symbol=request.symbol,
-        side=request.side, type=request.type, quantity=request.quantity, limit_price=request.limit_price,
-        stop_price=request.stop_price, status="filled", filled_quantity=request.quantity, avg_fill_price=price,
+        side=request.side, type=request.type, quantity=quantity, limit_price=request.limit_price,
+        stop_price=request.stop_price, status="filled", filled_quantity=quantity, avg_fill_price=price,
     )  # fmt: skip
 
 
@@ -120,6 +119,7 @@ class PaperBroker:
         # EXPIRY_RECHECK seconds, for the orders another instance (a reload's) placed meanwhile.
         self._earliest_expiry: str | None = None
         self._expiry_checked_at: float | None = None
+        self._day_closes = rules.DayCloses(self.options.session_close, self.options.timezone)
 
     # --- reads -------------------------------------------------------------------------------------------
 
@@ -397,7 +397,7 @@ class PaperBroker:
             if known is not None:
                 self._remember_price(request.symbol, known, now)
             self._book_fill(request.client_order_id, request.symbol, request.side, quantity, price, now)
-        return _filled(replace(request, quantity=quantity), broker_order_id, price)
+        return _filled(request, quantity, broker_order_id, price)
 
     def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None, status: str,
                 now: datetime, symbol: str | None = None, tif: str | None = None,
@@ -407,7 +407,7 @@ class PaperBroker:
         symbol = symbol or str(getattr(r, "symbol", ""))
         expires = None
         if tif in SESSION:
-            expires = iso(rules.day_order_expiry(now, self.options.session_close, self.options.timezone))
+            expires = iso(self._day_closes.after(now))
             if status != "filled" and (self._earliest_expiry is None or expires < self._earliest_expiry):
                 self._earliest_expiry = expires
         ref = self._last_price(symbol) if r.type == "trailing_stop" else None

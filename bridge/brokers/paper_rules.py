@@ -92,3 +92,25 @@ def day_order_expiry(created: datetime, close: time, zone: str) -> datetime:
     while expiry.weekday() >= 5:  # no session on weekends
         expiry += timedelta(days=1)
     return expiry
+
+
+class DayCloses:
+    """`day_order_expiry` for one session close and time zone, worked out once per session, not per order.
+
+    The close it returns is the first weekday close after `created`, so every order placed between the
+    moment it was worked out for and that close gets the same one; a clock stepped back works it out again.
+    """
+
+    def __init__(self, close: time, zone: str) -> None:
+        self.close = close
+        self.zone = zone
+        self._known: tuple[datetime, datetime] | None = None  # (worked out for, its close)
+
+    def after(self, created: datetime) -> datetime:
+        """When a day order placed at `created` expires."""
+        known = self._known
+        if known is not None and known[0] <= created < known[1]:
+            return known[1]
+        expiry = day_order_expiry(created, self.close, self.zone)
+        self._known = (created, expiry)
+        return expiry
