@@ -10,7 +10,8 @@ session close, and so do opg and cls orders (there is no auction: they work as d
 or FOK order that does not fill on arrival is canceled at once. The account has no margin: an order
 that would open more than the equity that positions and working orders leave is refused, as a venue
 refuses one beyond the buying power, instead of driving the cash negative. Every create is
-idempotent by client order id, as a careful venue would be. The executor books its orders in the
+idempotent by client order id, as a careful venue would be. A symbol is one instrument whatever the case of
+its letters (`amd` is AMD), as at a venue. The executor books its orders in the
 transaction that commits their plan (`create_order_in_journal`): the book never holds an order whose
 plan a crash lost, nor the journal an order the book lost.
 """
@@ -270,14 +271,15 @@ class PaperBroker:
 
     def _position(self, conn: sqlite3.Connection, symbol: str) -> Position | None:
         row = conn.execute(
-            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
+            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?",
+            (self.name, self._instrument(conn, symbol)),
         ).fetchone()
         quantity = Decimal(row["quantity"]) if row else Decimal(0)
         return Position(symbol, quantity, _dec(row["avg_price"])) if quantity != 0 else None
 
     async def fetch_quote(self, symbol: str) -> Decimal | None:
         """The last price seen for the symbol, if any."""
-        return await self.store.read(self._last_price, symbol)
+        return await self.store.read(lambda: self._last_price(self._instrument(self.store.conn, symbol)))
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Working orders (bracket children waiting for their entry included), optionally for one symbol."""
@@ -292,9 +294,28 @@ class PaperBroker:
     def _working(self, conn: sqlite3.Connection, symbol: str | None) -> list[Order]:
         sql = "SELECT * FROM paper_orders WHERE broker = ? AND status IN ('open', 'partially_filled', 'held')"
         args: tuple[str, ...] = (self.name,)
-        if symbol is not None:
-            sql, args = sql + " AND symbol = ?", (*args, symbol)
-        return [_order(r) for r in conn.execute(sql + " ORDER BY created_at", args)]
+        if symbol is None:
+            return [_order(r) for r in conn.execute(sql + " ORDER BY created_at", args)]
+        sql, args = sql + " AND symbol = ?", (*args, self._instrument(conn, symbol))
+        return [replace(_order(r), symbol=symbol) for r in conn.execute(sql + " ORDER BY created_at", args)]
+
+    def _instrument(self, conn: sqlite3.Connection, symbol: str) -> str:
+        """The book's letters for `symbol`: a venue reads `amd` as AMD, so the book keeps one instrument for both.
+
+        The letters it was first booked in (a position, even flat, a price, a working order), else `symbol`;
+        those of `symbol` itself first, should a book from before this rule hold it in two.
+        """
+        row = conn.execute(
+            # COLLATE NOCASE cannot use the (broker, symbol) indexes past the broker: it reads the account's
+            # positions, prices and working orders, one row per symbol traded, not its order history.
+            "SELECT symbol FROM (SELECT symbol FROM paper_positions WHERE broker = :broker"
+            " UNION SELECT symbol FROM paper_prices WHERE broker = :broker"
+            " UNION SELECT symbol FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker"
+            " AND status IN ('open', 'partially_filled', 'held'))"
+            " WHERE symbol = :symbol COLLATE NOCASE ORDER BY symbol = :symbol DESC, symbol LIMIT 1",
+            {"broker": self.name, "symbol": symbol},
+        ).fetchone()
+        return symbol if row is None else str(row[0])
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by client order id."""
@@ -343,6 +364,12 @@ class PaperBroker:
         return self._create if own else None
 
     def _create(self, request: OrderRequest) -> Order:
+        """Book the order under the book's letters for its symbol, answered in the letters it was sent in."""
+        asked = request.symbol
+        order = self._book(replace(request, symbol=self._instrument(self.store.conn, asked)))
+        return order if order.symbol == asked else replace(order, symbol=asked)
+
+    def _book(self, request: OrderRequest) -> Order:
         if request.quantity <= 0:
             raise OrderRejected(f"quantity must be positive, got {request.quantity}")
         if request.type == "trailing_stop" and request.trail_amount is None and request.trail_percent is None:
@@ -490,7 +517,7 @@ class PaperBroker:
         def run() -> None:
             with transaction(self.store.conn):
                 self._expire_day_orders()
-                self._see_price(symbol, price, self.clock())
+                self._see_price(self._instrument(self.store.conn, symbol), price, self.clock())
 
         if self._expiry_due(self.clock()) or self.store.peek(self._rests, symbol):
             await self.store.run(run)  # it may fill or cancel orders: what the caller reads next must see that
@@ -506,7 +533,7 @@ class PaperBroker:
             # The status list matches the partial index paper_orders_working, as in _see_price.
             "SELECT 1 FROM paper_orders WHERE broker = ? AND symbol = ? AND status IN ('open', 'partially_filled', "
             "'held') AND type != 'market' LIMIT 1",
-            (self.name, symbol),
+            (self.name, self._instrument(conn, symbol)),
         ).fetchone()
         return row is not None
 

@@ -11,7 +11,7 @@ import pytest
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
-from bridge.models import OrderRequest
+from bridge.models import OrderRequest, Position
 from bridge.store.db import Store
 
 
@@ -311,3 +311,28 @@ async def test_the_book_survives_reopening_the_journal(fresh_store: Store) -> No
     rows = conn.execute("SELECT client_order_id, status FROM paper_orders").fetchall()
     conn.close()
     assert rows == [("a", "filled")]
+
+
+async def test_a_symbol_in_other_letters_is_the_same_instrument_as_at_a_venue(fresh_store: Store) -> None:
+    """`amd` and `AMD` are one position, and an exit of either closes it: a venue reads symbols without case."""
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("a", qty="5", price="10", symbol="amd"))
+    await broker.create_order(_req("b", qty="5", price="10", symbol="AMD"))
+    held = await broker.fetch_positions()
+    assert [(p.symbol.upper(), p.quantity) for p in held] == [("AMD", Decimal(10))]
+    # Asked in any letters, it answers in the letters asked (the daemon checks the answer is the symbol it asked).
+    assert await broker.fetch_position("Amd") == Position("Amd", Decimal(10), Decimal(10))
+    exit_order = await broker.create_order(_req("x", side="sell", qty="10", price="11", symbol="AMD", reduce_only=True))
+    assert (exit_order.symbol, exit_order.status, exit_order.filled_quantity) == ("AMD", "filled", Decimal(10))
+    assert await broker.fetch_positions() == []
+    assert (await broker.fetch_account()).cash == Decimal(100000 + 10)
+
+
+async def test_a_resting_order_and_the_last_price_are_found_in_any_letters(fresh_store: Store) -> None:
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("lim", qty="2", price=None, symbol="amd", type="limit", limit_price=Decimal(9)))
+    assert [(o.client_order_id, o.symbol) for o in await broker.fetch_open_orders("AMD")] == [("lim", "AMD")]
+    await broker.observe_price("AMD", Decimal("8.5"))  # crosses the limit placed as `amd`
+    assert (await broker.fetch_order("lim")).status == "filled"
+    assert await broker.fetch_quote("Amd") == Decimal("8.5")
+    assert await broker.fetch_position("AMD") == Position("AMD", Decimal(2), Decimal("8.5"))  # its first price
