@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from bridge.brokers import answers
 from bridge.brokers.base import Broker, capabilities_in_force
@@ -437,14 +437,35 @@ class Executor:
             await self._skip_rest(mine, "rejected with its parent order", "rejected")
             await self._skip_rest(rest, "not sent: an earlier order was rejected")
             raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
+        if status == "canceled":  # ended unfilled on arrival (immediate-or-cancel, fill-or-kill): it did not trade
+            filled = order.filled_quantity if order else Decimal(row["filled_quantity"] or 0)
+            await self._ended(row, status, filled, rest, decision)
         if not _exit_working(row, status, bool(rest)):
             if _settling(row, status, bool(rest)):  # the next signal in this symbol's queue plans on its fill
                 await self._settle(job, row, broker, min(sub.exit_fill_timeout, MARKET_SETTLE_SECONDS))
             return
-        if not await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout):
+        seen = await self._wait_for_fill(job, row, broker, sub.exit_fill_timeout)
+        if seen.status in ("canceled", "rejected"):  # ended at the broker while waited for: not a timeout
+            await self._ended(row, seen.status, seen.filled_quantity, rest, decision)
+        if seen.status != "filled":
             await self._skip_rest(rest, "not sent: the exit did not fill in time")
             raise Outcome("failed", f"{decision}; but the exit did not fill within {sub.exit_fill_timeout:g}s, "
                                     "so no entry was sent")  # fmt: skip
+
+    async def _ended(self, row: sqlite3.Row, status: str, filled: Decimal, rest: list[sqlite3.Row],
+                     decision: str) -> NoReturn:  # fmt: skip
+        """Fail the execution of an order the broker ended without filling it in full; nothing after it is sent.
+
+        The plan's decision says what was to be done ("sold 5"): left alone, a signal whose exit was canceled
+        unfilled would read as executed, sold, while the position is still held.
+        """
+        quantity = Decimal(row["quantity"])
+        got = "nothing filled" if filled == 0 else f"{fmt(filled)} of {fmt(quantity)} filled"
+        tif = f" (time in force {row['time_in_force']})" if row["time_in_force"] in ("ioc", "fok") else ""
+        leg = row["leg"]
+        await self._skip_rest(rest, f"not sent: the {leg} was {status} with {got}")
+        after = ", so no entry was sent" if leg == "exit" and rest else ", so nothing after it was sent" if rest else ""
+        raise Outcome("failed", f"{decision}; but the {leg} was {status} with {got}{tif}{after}")
 
     async def _settle(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> None:
         """Give the plan's last market order `timeout` to fill; a read that fails ends the wait, not the execution.
@@ -523,8 +544,8 @@ class Executor:
         self.store.later(journal.update_order, self.store.conn, coid, order, at=answered, sent_at=answered)
         return order
 
-    async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> bool:
-        """Poll the order until it fills (True), ends otherwise, or `timeout` passes; each new status is an event.
+    async def _wait_for_fill(self, job: Job, row: sqlite3.Row, broker: Broker, timeout: float) -> Order:
+        """Poll the order until it fills, ends otherwise, or `timeout` passes: its last read (each change is an event).
 
         A read the venue leaves unanswered raises TemporaryBrokerError at the deadline (the last read, taken at
         the deadline, `LAST_READ_SECONDS` after it): a hung read must not hold the wait, and the symbol, open.
@@ -540,11 +561,9 @@ class Executor:
             # Not bounded: a journal write cancelled mid-flight could record a change whose event is never emitted.
             if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, order):
                 self.emit(order_change(job.strategy, job.subscription, row["broker"], journaled))
-            if order.status == "filled":
-                return True
             left = deadline - clock.time()
-            if order.status in ("canceled", "rejected") or last or left <= 0:
-                return False
+            if order.status in ("filled", "canceled", "rejected") or last or left <= 0:
+                return order
             # Too little time after the next poll for a read of its own: the next poll is the last, at the deadline.
             last = left - delay < LAST_READ_SECONDS
             await asyncio.sleep(left if last else delay)
