@@ -74,8 +74,11 @@ async def _positions(loaded: LoadedConfig, exact: bool = False) -> list[dict[str
     # The paper broker's book is in the journal, opened for writing below: it must be there, at this schema,
     # so that opening it neither creates nor migrates it.
     open_journal(loaded).close()
-    store = Store(loaded.database_path())
+    store = Store(loaded.database_path(), checkpoints=False)  # the daemon checkpoints its journal
     await store.open()
+    # Connecting a broker and reading its positions write nothing: should one try, it fails here, on a listing,
+    # rather than write the journal beside the daemon.
+    store.conn.execute("PRAGMA query_only=ON")
     runtime = await build_runtime(loaded, store)
     try:
         rows: list[dict[str, Any]] = []

@@ -170,3 +170,20 @@ def test_a_limit_larger_than_sqlite_counts_lists_every_row(tmp_path: Path, capsy
     config = _journal_with_an_order(tmp_path, "1.5")
     assert main(["orders", "--config", str(config), "--limit", "9" * 30, "--json"]) == 0
     assert [row["client_order_id"] for row in json.loads(capsys.readouterr().out)] == ["c-1"]
+
+
+def test_bridge_positions_writes_nothing_to_the_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A read command must not seed the paper account: its row would pin a `cash` the user then changes, and
+    it would write beside the daemon."""
+    config = write_config(tmp_path)
+    store = Store(tmp_path / "bridge.db")
+    store.open_sync()
+    store.close_sync()
+    conn = sqlite3.connect(tmp_path / "bridge.db")
+    before = conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+    assert main(["positions", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "no open positions"
+    # data_version moves when another connection commits a change to the file.
+    assert (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes) == before
+    assert conn.execute("SELECT * FROM paper_accounts").fetchall() == []
+    conn.close()

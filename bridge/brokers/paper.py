@@ -125,15 +125,11 @@ class PaperBroker:
     # --- reads -------------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Create the account row with the starting cash the first time."""
+        """Nothing to write: the account row is made by its first fill, until then its cash is the `cash` option.
 
-        def run() -> None:
-            self.store.conn.execute(
-                "INSERT OR IGNORE INTO paper_accounts (broker, cash) VALUES (?, ?)",
-                (self.name, str(self.options.cash)),
-            )
-
-        await self.store.run(run)
+        Connecting is reading: `bridge positions` connects every broker, and must not write the journal beside
+        the daemon, nor pin a starting cash the user is about to change before trading.
+        """
 
     async def close(self) -> None:
         """Nothing to release: the book lives in the journal."""
@@ -613,9 +609,9 @@ class PaperBroker:
             "ON CONFLICT (broker, symbol) DO UPDATE SET quantity = excluded.quantity, avg_price = excluded.avg_price",
             (self.name, symbol, str(new), _text(avg)),
         )
-        if price is not None:
-            conn.execute("UPDATE paper_accounts SET cash = ? WHERE broker = ?",
-                         (str(self._cash() - signed * price), self.name))  # fmt: skip
+        if price is not None:  # the account's first fill makes its row (see `connect`)
+            conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, ?) ON CONFLICT (broker) DO UPDATE "
+                         "SET cash = excluded.cash", (self.name, str(self._cash() - signed * price)))  # fmt: skip
         if old != 0 and (new == 0 or (old > 0) != (new > 0)):
             # The position the working bracket legs protect is gone (closed by an exit, a breakeven stop, a
             # reversal): they go with it, or a later price would have them close a new position they never

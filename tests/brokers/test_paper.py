@@ -336,3 +336,14 @@ async def test_a_resting_order_and_the_last_price_are_found_in_any_letters(fresh
     assert (await broker.fetch_order("lim")).status == "filled"
     assert await broker.fetch_quote("Amd") == Decimal("8.5")
     assert await broker.fetch_position("AMD") == Position("AMD", Decimal(2), Decimal("8.5"))  # its first price
+
+
+async def test_connecting_writes_nothing_and_the_cash_option_holds_until_the_first_fill(fresh_store: Store) -> None:
+    await _broker(fresh_store)
+    assert fresh_store.conn.execute("SELECT * FROM paper_accounts").fetchall() == []
+    broker = await _broker(fresh_store, cash="5000")  # changed before any trade: a new account's starting cash
+    assert (await broker.fetch_account()).cash == Decimal(5000)
+    await broker.create_order(_req("a", qty="10", price="50"))
+    assert (await broker.fetch_account()).cash == Decimal(4500)
+    again = await _broker(fresh_store, cash="100000")  # changed after: the account keeps its own cash
+    assert (await again.fetch_account()).cash == Decimal(4500)
