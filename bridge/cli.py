@@ -196,6 +196,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from bridge.replay import replay
 
     loaded = _load(args.config)
+    strategies = loaded.config.strategies
+    if args.strategy is not None and args.strategy not in strategies:
+        # Else a typo replays nothing, and its empty tables read as "nothing would have traded".
+        known = ", ".join(sorted(strategies)) or "none"
+        print(f"--strategy {args.strategy}: {args.config} has no such strategy; its strategies: {known}",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
     def progress(done: int, total: int) -> None:
         if not args.json:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bridge.cli import main
+from bridge.store.db import Store
 from tests.conftest import write_config
 
 
@@ -62,8 +63,22 @@ def test_replay_prints_tables_and_progress_and_filters_by_strategy(make_daemon: 
     assert shown.returncode == 0, shown.stderr
     assert "replaying signal 1/1" in shown.stderr
     assert "buy while flat: opened long 1" in shown.stdout and "pnl" in shown.stdout
-    none = bridge("replay", "--config", str(daemon.config), "--strategy", "other", "--json", cwd=tmp_path)
-    assert json.loads(none.stdout)["orders"] == []
+    mine = bridge("replay", "--config", str(daemon.config), "--strategy", "sq", "--json", cwd=tmp_path)
+    assert [o["symbol"] for o in json.loads(mine.stdout)["orders"]] == ["SQ"]
+
+
+def test_replay_of_a_strategy_the_config_does_not_have_names_the_ones_it_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --strategy is an error, not a replay of nothing that reads as "nothing held"."""
+    config = write_config(tmp_path, strategy="sq-trend")
+    store = Store(tmp_path / "bridge.db")
+    store.open_sync()
+    store.close_sync()
+    assert main(["replay", "--config", str(config), "--strategy", "sq-trnd"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == f"--strategy sq-trnd: {config} has no such strategy; its strategies: sq-trend"
 
 
 def test_a_since_that_is_neither_a_time_nor_an_age_is_a_usage_error(
