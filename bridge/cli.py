@@ -172,7 +172,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     loaded = _load_or_demo(args.config)
     if getattr(args, "follow", False):
-        from bridge.listing import follow
+        from bridge.follow import follow
 
         return follow(loaded, args.what, args.limit, as_json=args.json)
     rows = fetch_rows(loaded, args.what, args.limit, exact=not args.json)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,7 +33,6 @@ COLUMNS = {
     "positions": ["broker", "symbol", "quantity", "avg_price"],
     "replay_positions": ["broker", "symbol", "quantity", "last", "pnl"],
 }
-FOLLOW_INTERVAL = 1.0
 
 
 def fetch_rows(loaded: LoadedConfig, what: str, limit: int, exact: bool = False) -> list[dict[str, Any]]:
@@ -47,9 +44,14 @@ def fetch_rows(loaded: LoadedConfig, what: str, limit: int, exact: bool = False)
         return first_positions(asyncio.run(_positions(loaded, exact)), limit)
     conn = open_journal(loaded)
     try:
-        return [(_exact if exact else present)(r) for r in journal.latest(conn, what, limit)]
+        return [shown(r, exact) for r in journal.latest(conn, what, limit)]
     finally:
         conn.close()
+
+
+def shown(row: dict[str, Any], exact: bool) -> dict[str, Any]:
+    """A journal row as listed: numbers as JSON numbers, as the API gives them; `exact`: Decimals, as stored."""
+    return _exact(row) if exact else present(row)
 
 
 def open_journal(loaded: LoadedConfig) -> sqlite3.Connection:
@@ -103,28 +105,6 @@ def parse_since(text: str | None) -> datetime | None:
         return utcnow() - timedelta(seconds=float(text[:-1]) * units[text[-1]])
     when = iso_moment(text)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def follow(loaded: LoadedConfig, what: str, limit: int, as_json: bool = False) -> int:
-    """Print the newest rows, then each new or changed one as it happens, until Ctrl-C."""
-    seen: dict[str, tuple[Any, ...]] = {}
-    first = True
-    try:
-        while True:
-            rows = fetch_rows(loaded, what, limit, exact=not as_json)[::-1]  # oldest first, like a log
-            fresh = [r for r in rows if seen.get(r["id"]) != (r.get("state"), r.get("decision"), r.get("status"))]
-            for r in fresh:
-                seen[r["id"]] = (r.get("state"), r.get("decision"), r.get("status"))
-            if fresh:
-                if as_json:
-                    print("\n".join(json.dumps(r, default=str) for r in fresh), flush=True)
-                else:
-                    table = render_table(what, fresh)
-                    print(table if first else "\n".join(table.splitlines()[1:]), flush=True)
-                first = False
-            time.sleep(FOLLOW_INTERVAL)
-    except KeyboardInterrupt:
-        return 0
 
 
 def render_table(what: str, rows: list[dict[str, Any]]) -> str:
