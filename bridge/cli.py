@@ -297,8 +297,8 @@ def parser() -> argparse.ArgumentParser:
         lister.add_argument("--json", action="store_true")
         lister.add_argument("--limit", type=_at_least_one, default=50, help="the newest N rows (default 50)")
         lister.set_defaults(func=cmd_list, what=what)
-        if what == "signals":
-            lister.add_argument("--follow", "-f", action="store_true", help="keep printing signals as they change")
+        if what != "positions":  # positions are the brokers' to tell, not rows of the journal
+            lister.add_argument("--follow", "-f", action="store_true", help=f"keep printing {what} as they change")
     replayer = sub.add_parser("replay", help="re-run journaled signals on paper under a (changed) config")
     replayer.add_argument("--config", required=True)
     replayer.add_argument(

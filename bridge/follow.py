@@ -1,4 +1,4 @@
-"""`bridge signals --follow`: the newest rows, then every row added or changed since, until Ctrl-C.
+"""`bridge signals --follow`, `bridge orders --follow`: the newest rows, then each row added or changed since.
 
 New rows are found by rowid, not by time nor by a window of the newest: one transaction writes the journal
 at a time, so a row committed later has the larger rowid, whichever process wrote it (the intake process,

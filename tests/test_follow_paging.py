@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bridge import follow
+from bridge.cli import parser
 from bridge.config.load import load_config
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
@@ -49,7 +50,7 @@ def journaled(tmp_path: Path) -> Iterator[tuple[Path, Store]]:
 
 
 def _follow(config: Path, limit: int, steps: list[Callable[[], object]], monkeypatch: pytest.MonkeyPatch,
-            capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:  # fmt: skip
+            capsys: pytest.CaptureFixture[str], what: str = "signals") -> list[dict[str, object]]:  # fmt: skip
     """Follow with `--json`, running one step in each pause between two looks; the rows printed."""
     pending = list(steps)
 
@@ -59,7 +60,7 @@ def _follow(config: Path, limit: int, steps: list[Callable[[], object]], monkeyp
         pending.pop(0)()
 
     monkeypatch.setattr(follow.time, "sleep", pause)
-    assert follow.follow(load_config(config), "signals", limit, as_json=True) == 0
+    assert follow.follow(load_config(config), what, limit, as_json=True) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
@@ -98,3 +99,32 @@ def test_a_change_to_a_row_no_longer_among_the_newest_is_printed(
     told = [(r["id"], r["state"]) for r in printed]
     assert told[0] == (first, "received")  # then both, from one look: which happened first it cannot tell
     assert sorted(told[1:]) == sorted([(later[0], "received"), (first, "executed")])
+
+
+def _order(store: Store, signal_id: str, status: str = "open") -> None:
+    """The entry order of a signal, as the executor journals it once the broker answered."""
+    store.conn.execute(
+        "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side, type,"
+        " quantity, time_in_force, status, filled_quantity, created_at, updated_at) VALUES (?, ?, 'paper', 'paper',"
+        " 'entry', 0, ?, 'AMD', 'buy', 'limit', '5', 'gtc', ?, '0', ?, ?)",
+        (f"o-{signal_id}", signal_id, f"c-{signal_id}", status, iso(NOW), iso(NOW)),
+    )
+
+
+def test_bridge_orders_follow_prints_a_working_order_again_when_it_fills(
+    journaled: tuple[Path, Store], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, store = journaled
+    signal_id = _signal(store, "AMD")
+    _order(store, signal_id)
+
+    def filled() -> None:
+        store.conn.execute("UPDATE orders SET status = 'filled', filled_quantity = '5', avg_fill_price = '10'")
+
+    printed = _follow(config, 50, [filled], monkeypatch, capsys, what="orders")
+    assert [(r["status"], r["filled_quantity"]) for r in printed] == [("open", 0), ("filled", 5)]
+
+
+def test_orders_take_follow_as_signals_do() -> None:
+    assert parser().parse_args(["orders", "--follow"]).follow is True
+    assert parser().parse_args(["signals", "-f"]).follow is True
