@@ -129,15 +129,20 @@ async def _one(store: Store, executor: Executor, subs: list[Any], row: sqlite3.R
 
 async def _positions(name: str, broker: Any, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Final positions with P&L: the fills' cash flow plus the position at the last known price."""
-    held = {p.symbol: p for p in await broker.fetch_positions()}
-    symbols = sorted({o["symbol"] for o in orders if o["broker"] == name} | set(held))
+    # One instrument whatever the case of its letters (`amd` is AMD, at the paper broker as at a venue): named as
+    # the broker holds it, else as first traded.
+    held = {p.symbol.upper(): p for p in await broker.fetch_positions()}
+    mine = [o for o in orders if o["broker"] == name]
+    names = {key: p.symbol for key, p in held.items()}
+    for o in mine:
+        names.setdefault(o["symbol"].upper(), o["symbol"])
     items = []
-    for symbol in symbols:
-        fills = [o for o in orders if o["broker"] == name and o["symbol"] == symbol and o["filled_quantity"]]
+    for key, symbol in sorted(names.items()):
+        fills = [o for o in mine if o["symbol"].upper() == key and o["filled_quantity"]]
         known = all(o["avg_fill_price"] is not None for o in fills)
         cash = sum((Decimal(str(o["filled_quantity"])) * Decimal(str(o["avg_fill_price"] or 0))
                     * (-1 if o["side"] == "buy" else 1) for o in fills), Decimal(0))  # fmt: skip
-        quantity = held[symbol].quantity if symbol in held else Decimal(0)
+        quantity = held[key].quantity if key in held else Decimal(0)
         last = await broker.fetch_quote(symbol) if hasattr(broker, "fetch_quote") else None
         mark = Decimal(0) if quantity == 0 else last  # a closed position needs no price
         pnl = cash + quantity * mark if known and mark is not None else None

@@ -90,3 +90,16 @@ def test_a_since_that_is_neither_a_time_nor_an_age_is_a_usage_error(
     assert exited.value.code == 2
     error = capsys.readouterr().err
     assert "--since" in error and "'yesterday'" in error and "2h" in error and "2026-01-31" in error
+
+
+def test_replay_reports_a_symbol_sent_in_other_letters_as_one_position(make_daemon: Any, tmp_path: Path) -> None:
+    """`amd` then `AMD` trade one instrument (as at a venue): one row, its P&L from both fills."""
+    daemon = make_daemon()
+    for payload in ({"ticker": "amd", "action": "buy", "price": 10, "quantity": 5},
+                    {"ticker": "AMD", "action": "exit", "price": 12}):  # fmt: skip
+        assert daemon.wait_final(daemon.post(payload).json()["id"])["state"] == "executed"
+    daemon.stop()
+    shown = bridge("replay", "--config", str(daemon.config), "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    positions = json.loads(shown.stdout)["positions"]
+    assert [(p["symbol"].upper(), p["quantity"], p["pnl"]) for p in positions] == [("AMD", 0, 10)]
