@@ -45,7 +45,7 @@ class ReplayResult:
 
 
 def recorded_signals(loaded: LoadedConfig, since: datetime | None, strategy: str | None) -> list[sqlite3.Row]:
-    """The journal's signals, oldest first, read-only (the journal is never written by a replay)."""
+    """The journal's signals in the order they ran, read-only (the journal is never written by a replay)."""
     conn = open_journal(loaded)
     try:
         sql, args = "SELECT * FROM signals WHERE 1=1", list[str]()
@@ -54,7 +54,8 @@ def recorded_signals(loaded: LoadedConfig, since: datetime | None, strategy: str
             sql, args = sql + " AND received_at >= ?", [*args, iso(since)]
         if strategy is not None:
             sql, args = sql + " AND strategy = ?", [*args, strategy]
-        return conn.execute(sql + " ORDER BY received_at, rowid", args).fetchall()
+        # In the order they ran: a delayed signal when its delay ended, after those that arrived meanwhile
+        return conn.execute(sql + " ORDER BY COALESCE(execute_at, received_at), rowid", args).fetchall()
     finally:
         conn.close()
 

@@ -6,13 +6,16 @@ import json
 import sqlite3
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.cli import main
-from bridge.store.db import Store
+from bridge.store import journal
+from bridge.store.db import Store, iso
 from tests.conftest import write_config
 
 
@@ -103,3 +106,33 @@ def test_replay_reports_a_symbol_sent_in_other_letters_as_one_position(make_daem
     assert shown.returncode == 0, shown.stderr
     positions = json.loads(shown.stdout)["positions"]
     assert [(p["symbol"].upper(), p["quantity"], p["pnl"]) for p in positions] == [("AMD", 0, 10)]
+
+
+def _journaled(store: Store, payload: dict[str, Any], received: datetime, execute_at: datetime | None = None) -> None:
+    """A signal as the webhook journals it (its payload the normalised echo), with its delay if any."""
+    signal_id, webhook_id = str(uuid.uuid4()), str(uuid.uuid4())
+    webhook = journal.WebhookRow(id=webhook_id, received_at=iso(received), strategy="sq", remote_addr=None,
+                                 method="POST", path="/webhook/sq/***", headers={}, body="{}", status_code=200,
+                                 signal_id=signal_id)  # fmt: skip
+    row = {"id": signal_id, "webhook_id": webhook_id, "strategy": "sq", "ticker": payload["ticker"],
+           "action": payload["action"], "sentiment": None, "price": str(payload["price"]), "quantity": None,
+           "signal_time": None, "payload": json.dumps(payload), "extras": "{}", "received_at": iso(received),
+           "execute_at": None if execute_at is None else iso(execute_at)}  # fmt: skip
+    journal.record_signal(store.conn, webhook, row, [("paper", "paper")])
+
+
+def test_a_delayed_signal_is_replayed_in_its_turn_when_it_ran_not_when_it_arrived(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A buy delayed 10 minutes ran after a sell that arrived 1 minute later: short 1, then covered and long 1."""
+    config = write_config(tmp_path)
+    store = Store(tmp_path / "bridge.db")
+    store.open_sync()
+    start = datetime(2026, 1, 6, 15, 0, tzinfo=UTC)
+    _journaled(store, {"ticker": "AMD", "action": "buy", "price": 10}, start, start + timedelta(minutes=10))
+    _journaled(store, {"ticker": "AMD", "action": "sell", "price": 11}, start + timedelta(minutes=1))
+    store.close_sync()
+    assert main(["replay", "--config", str(config), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(o["side"], o["quantity"]) for o in result["orders"]] == [("sell", 1), ("buy", 1), ("buy", 1)]
+    assert [(p["symbol"], p["quantity"]) for p in result["positions"]] == [("AMD", 1)]
