@@ -301,15 +301,24 @@ class PaperBroker:
         The letters it was first booked in (a position, even flat, a price, a working order), else `symbol`;
         those of `symbol` itself first, should a book from before this rule hold it in two.
         """
+        args = {"broker": self.name, "symbol": symbol}
+        if conn.execute(  # by index: nearly every symbol is asked for in the letters it was booked in
+            "SELECT 1 FROM paper_positions WHERE broker = :broker AND symbol = :symbol"
+            " UNION ALL SELECT 1 FROM paper_prices WHERE broker = :broker AND symbol = :symbol"
+            " UNION ALL SELECT 1 FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker"
+            " AND symbol = :symbol AND status IN ('open', 'partially_filled', 'held') LIMIT 1",
+            args,
+        ).fetchone():
+            return symbol
         row = conn.execute(
             # COLLATE NOCASE cannot use the (broker, symbol) indexes past the broker: it reads the account's
             # positions, prices and working orders, one row per symbol traded, not its order history.
             "SELECT symbol FROM (SELECT symbol FROM paper_positions WHERE broker = :broker"
-            " UNION SELECT symbol FROM paper_prices WHERE broker = :broker"
-            " UNION SELECT symbol FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker"
+            " UNION ALL SELECT symbol FROM paper_prices WHERE broker = :broker"
+            " UNION ALL SELECT symbol FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker"
             " AND status IN ('open', 'partially_filled', 'held'))"
-            " WHERE symbol = :symbol COLLATE NOCASE ORDER BY symbol = :symbol DESC, symbol LIMIT 1",
-            {"broker": self.name, "symbol": symbol},
+            " WHERE symbol = :symbol COLLATE NOCASE ORDER BY symbol LIMIT 1",
+            args,
         ).fetchone()
         return symbol if row is None else str(row[0])
 
