@@ -23,6 +23,18 @@ def _closable(held: Decimal, side: str) -> Decimal:
     return max(held, Decimal(0)) if side == "sell" else max(-held, Decimal(0))
 
 
+def _held(held: dict[str, Decimal], symbol: str) -> Decimal:
+    """The position an order in `symbol` closes: listed in its letters, else in others (AMD for `amd`).
+
+    Most venues read a symbol without case and list it in capitals: a resting exit sent as `amd` is not
+    stranded because the venue lists the position it closes as AMD.
+    """
+    if symbol in held:
+        return held[symbol]
+    folded = symbol.upper()
+    return next((quantity for listed, quantity in held.items() if listed.upper() == folded), Decimal(0))
+
+
 class StrandedOrders:
     """Cancels a reduce-only order once two checks in a row find nothing left for it to close.
 
@@ -60,7 +72,7 @@ class StrandedOrders:
                 log.warning("cannot check broker %s for exits left without a position: %s", name, answers.failure(exc))
                 continue
             for row in group:
-                if _closable(held.get(row["symbol"], Decimal(0)), row["side"]) > 0:
+                if _closable(_held(held, row["symbol"]), row["side"]) > 0:
                     continue
                 coid = row["client_order_id"]
                 stranded.add(coid)

@@ -8,7 +8,7 @@ from typing import Any
 from bridge.jobs.orders import poll_orders
 from bridge.notify.events import Event
 from tests.conftest import ADMIN, TOKEN
-from tests.jobs.conftest import Clock, Running
+from tests.jobs.conftest import Clock, Running, config_text
 
 # The template adapter's in-memory venue: it rests limit orders and knows nothing of reduce-only.
 CONFIG = (
@@ -94,3 +94,17 @@ async def test_a_fill_found_by_the_stranded_job_is_reported(bridges: Any) -> Non
     assert row["status"] == "filled"
     fills = [(e.kind, e.data["side"], e.data["quantity"]) for e in events if e.kind == "order.filled"]
     assert fills == [("order.filled", "sell", "10")], f"the exit's fill was not reported once; events: {events!r}"
+
+
+async def test_an_exit_sent_in_other_letters_than_the_position_is_left_alone(bridges: Any) -> None:
+    """The venue lists the position as `amd` (or AMD, as most venues spell it): an exit of AMD still covers it."""
+    r: Running = await bridges(config_text(), Clock())
+    await r.accepted(ticker="amd", quantity=10, price=100)
+    exit_id = await r.accepted(ticker="AMD", **RESTING_EXIT)
+    await r.bridge.queues.join()
+    [row] = r.rows("SELECT client_order_id, status FROM orders WHERE signal_id = ?", exit_id)
+    assert row["status"] == "open", "the exit rests at 120"
+    stranded = r.bridge.jobs.stranded
+    for _ in range(3):
+        assert await stranded.check() == 0
+    assert r.rows("SELECT status FROM orders WHERE signal_id = ?", exit_id)[0]["status"] == "open"
