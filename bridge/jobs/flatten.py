@@ -37,15 +37,20 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]
     its orders there final, their fills netting to zero. Any order still open (or of unknown outcome) may
     have filled unseen, so its ticker is closed as before.
     """
+    # Letters aside: most venues read `amd` as AMD and list it so, and a position bought as `amd` and closed as
+    # AMD is flat. A ticker traded in several is exited in one of them, the same each run (the rows come sorted).
+    listed = {symbol.upper() for symbol in held}
     net: dict[str, Decimal] = {}
     unsure: set[str] = set()
+    names: dict[str, str] = {}
     for row in orders:
-        if row["symbol"] not in held:
+        if row["symbol"].upper() not in listed:
             continue
+        key = names.setdefault(row["ticker"].upper(), row["ticker"])
         filled = Decimal(row["filled_quantity"] or 0)
-        net[row["ticker"]] = net.get(row["ticker"], Decimal(0)) + (filled if row["side"] == "buy" else -filled)
+        net[key] = net.get(key, Decimal(0)) + (filled if row["side"] == "buy" else -filled)
         if row["status"] not in FINAL_ORDER_STATUSES:
-            unsure.add(row["ticker"])
+            unsure.add(key)
     return {ticker for ticker, quantity in net.items() if quantity != 0 or ticker in unsure}
 
 

@@ -304,3 +304,32 @@ async def test_a_flatten_that_expired_unsent_across_a_restart_runs_again_within_
     assert await again.positions() == {}, "the position is held overnight"
     flattens = again.rows("SELECT state FROM signals WHERE webhook_id = 'job:flatten_at' ORDER BY received_at")
     assert [f["state"] for f in flattens] == ["expired", "executed"]
+
+
+async def test_flatten_at_closes_a_position_the_broker_lists_in_other_letters(bridges: Any) -> None:
+    """Sent as `amd`, held as AMD (as most venues list it; here the paper book saw AMD's price first): closed."""
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted("other", ticker="AMD", action="exit", price=99)  # rejected, nothing held; its price is seen
+    await r.accepted(ticker="amd", action="buy", price=100)
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": 1}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+
+
+async def test_flatten_at_leaves_a_position_the_subscription_closed_in_other_letters(bridges: Any) -> None:
+    """Bought as `amd`, closed as AMD: the subscription is flat, whatever another strategy holds there since."""
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="amd", action="buy", price=100)
+    await r.accepted(ticker="AMD", action="exit", price=101)
+    await r.accepted("other", ticker="AMD", action="buy", price=102, quantity=10)  # a swing trade, same account
+    await r.bridge.queues.join()
+    assert await r.positions() == {"amd": 10}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0
+    await r.bridge.queues.join()
+    assert await r.positions() == {"amd": 10}
