@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 from time import monotonic
@@ -121,6 +122,7 @@ class PaperBroker:
         self._earliest_expiry: str | None = None
         self._expiry_checked_at: float | None = None
         self._day_closes = rules.DayCloses(self.options.session_close, self.options.timezone)
+        self._booked: set[str] = set()  # symbols the book holds in these very letters, as committed (`_instrument`)
 
     # --- reads -------------------------------------------------------------------------------------------
 
@@ -301,12 +303,23 @@ class PaperBroker:
         The letters it was first booked in (a position, even flat, a price, a working order), else `symbol`;
         those of `symbol` itself first, should a book from before this rule hold it in two.
         """
+        if symbol in self._booked:
+            return symbol
         args = {"broker": self.name, "symbol": symbol}
-        if conn.execute(  # by index: nearly every symbol is asked for in the letters it was booked in
+        kept = conn.execute(  # by index: nearly every symbol is asked for in the letters it was booked in
             "SELECT 1 FROM paper_positions WHERE broker = :broker AND symbol = :symbol"
-            " UNION ALL SELECT 1 FROM paper_prices WHERE broker = :broker AND symbol = :symbol"
-            " UNION ALL SELECT 1 FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker"
-            " AND symbol = :symbol AND status IN ('open', 'partially_filled', 'held') LIMIT 1",
+            " UNION ALL SELECT 1 FROM paper_prices WHERE broker = :broker AND symbol = :symbol LIMIT 1",
+            args,
+        ).fetchone()
+        if kept:
+            # A position or price row, once committed, is never deleted nor renamed: these letters are the
+            # book's for good. Not remembered from inside a transaction, which may yet roll the row back.
+            if not conn.in_transaction:
+                self._booked.add(symbol)
+            return symbol
+        if conn.execute(
+            "SELECT 1 FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker AND symbol = :symbol"
+            " AND status IN ('open', 'partially_filled', 'held') LIMIT 1",
             args,
         ).fetchone():
             return symbol
@@ -371,8 +384,10 @@ class PaperBroker:
     def _create(self, request: OrderRequest) -> Order:
         """Book the order under the book's letters for its symbol, answered in the letters it was sent in."""
         asked = request.symbol
-        order = self._book(replace(request, symbol=self._instrument(self.store.conn, asked)))
-        return order if order.symbol == asked else replace(order, symbol=asked)
+        booked = self._instrument(self.store.conn, asked)
+        if booked == asked:  # nearly always: no copies
+            return self._book(request)
+        return replace(self._book(replace(request, symbol=booked)), symbol=asked)
 
     def _book(self, request: OrderRequest) -> Order:
         if request.quantity <= 0:

@@ -328,6 +328,25 @@ async def test_a_symbol_in_other_letters_is_the_same_instrument_as_at_a_venue(fr
     assert (await broker.fetch_account()).cash == Decimal(100000 + 10)
 
 
+async def test_letters_booked_in_a_job_that_rolled_back_are_not_the_book_s(fresh_store: Store) -> None:
+    """A symbol's letters are remembered only once committed: a rolled-back booking leaves `amd` free to be booked."""
+    broker = await _broker(fresh_store)
+    place = broker.create_order_in_journal
+    assert place is not None
+
+    def plan_that_fails() -> None:
+        place(_req("r1", qty="1", symbol="AMD"))
+        place(_req("r2", qty="1", symbol="AMD"))  # finds AMD booked, in this transaction only
+        raise RuntimeError("the plan's journal write failed")
+
+    with pytest.raises(RuntimeError):
+        await fresh_store.run(plan_that_fails)
+    await broker.create_order(_req("a", qty="5", symbol="amd"))
+    await broker.create_order(_req("b", qty="5", symbol="AMD"))
+    held = await broker.fetch_positions()
+    assert [(p.symbol.upper(), p.quantity) for p in held] == [("AMD", Decimal(10))]
+
+
 async def test_a_resting_order_and_the_last_price_are_found_in_any_letters(fresh_store: Store) -> None:
     broker = await _broker(fresh_store)
     await broker.create_order(_req("lim", qty="2", price=None, symbol="amd", type="limit", limit_price=Decimal(9)))
