@@ -24,7 +24,9 @@ not sent, whatever was asked, and says to fix the clock; `InvalidOrder`,
 sent.", OKX's "Duplicated clOrdId") is a duplicate client order id. Whether a venue really refuses a
 reused client order id varies (some only among open orders, some not at all), so this adapter does not claim
 it: the daemon's journal is the dedupe, the client order id the lookup handle. Where the exchange takes
-letters and digits only (OKX's clOrdId), the id goes without its dashes and is read back as the bridge's.
+letters and digits only (OKX's clOrdId), the id goes without its dashes; where it takes `t-` and 28 more at most
+(Gate's text), as `t-tb` and the same number in base 36; either is read back as the bridge's. Gate finds a finished
+order by its own order id only, so lookups there use that id once Gate has answered with it.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -86,6 +88,13 @@ QUIET_WAIT_SECONDS = 5.0  # a Retry-After this short is waited out; a longer one
 ALPHANUMERIC_IDS = frozenset({"okx", "myokx", "okxus"})
 # The bridge's own client order ids (`tb-` and 29 hex digits) as they come back from such an exchange.
 UNDASHED_ID = re.compile(r"tb([0-9a-f]{29})")
+# Gate's spot `text` is "prefixed with t-", "no longer than 28 bytes without t- prefix", of 0-9 A-Z a-z _ - . only,
+# and ccxt refuses one longer than 28 in all before sending (it adds the t- only to one not starting with a t). The
+# bridge's 29 hex digits go there as the same number in 23 base-36 digits: `t-tb` and those, 27 characters.
+TEXT_IDS = frozenset({"gate", "gateeu"})
+OWN_ID = re.compile(r"tb-([0-9a-f]{29})")
+GATE_TEXT_ID = re.compile(r"t-tb([0-9a-z]{23})")
+BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class CcxtOptions(BaseModel):
@@ -125,6 +134,14 @@ def _num(value: Decimal) -> str:
 
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def _base36(number: int, width: int) -> str:
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = BASE36[digit] + digits
+    return digits.rjust(width, "0")
 
 
 def _point_at(urls: Any, base: str) -> Any:
@@ -244,6 +261,7 @@ class CcxtBroker:
         self.exchange = build_exchange(options)
         self._symbols: dict[str, str] = {}  # client order id -> ccxt symbol, for lookups that need the symbol
         self._ours: dict[str, str] = {}  # the exchange's form of our client order ids -> ours, where they differ
+        self._order_ids: dict[str, str] = {}  # client order id -> the exchange's order id, once it answered
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
 
@@ -370,6 +388,8 @@ class CcxtBroker:
             row = await self.context.journaled_order(client_order_id)
             if row is not None and row.get("symbol") in self._markets:
                 known = self._symbols[client_order_id] = str(self._market(str(row["symbol"]))["symbol"])
+                if row.get("broker_order_id"):
+                    self._order_ids.setdefault(client_order_id, str(row["broker_order_id"]))
         if known is None:  # placed by hand or by another program: open orders are listed with their symbols
             await self.fetch_open_orders()
             known = self._symbols.get(client_order_id)
@@ -380,8 +400,12 @@ class CcxtBroker:
         return known
 
     def _venue_id(self, client_order_id: str) -> str:
-        """Our client order id as the exchange takes it (letters and digits only at OKX)."""
-        if self.options.exchange not in ALPHANUMERIC_IDS:
+        """Our client order id as the exchange takes it (letters and digits only at OKX, `t-` and 25 at Gate)."""
+        exchange = self.options.exchange
+        own = OWN_ID.fullmatch(client_order_id)
+        if exchange in TEXT_IDS and own is not None:
+            return "t-tb" + _base36(int(own.group(1), 16), 23)
+        if exchange not in ALPHANUMERIC_IDS:
             return client_order_id
         venue = re.sub(r"[^A-Za-z0-9]", "", client_order_id)
         self._ours[venue] = client_order_id
@@ -389,11 +413,31 @@ class CcxtBroker:
 
     def _our_id(self, venue_id: str) -> str:
         """The client order id the bridge knows an order by, from the exchange's form of it."""
+        exchange = self.options.exchange
+        if exchange in TEXT_IDS:  # read back the same way after a restart: the form holds the whole id
+            text = GATE_TEXT_ID.fullmatch(venue_id)
+            number = None if text is None else int(text.group(1), 36)
+            return venue_id if number is None or number >= 16**29 else f"tb-{number:029x}"
         known = self._ours.get(venue_id)
-        if known is not None or self.options.exchange not in ALPHANUMERIC_IDS:
+        if known is not None or exchange not in ALPHANUMERIC_IDS:
             return known or venue_id
         undashed = UNDASHED_ID.fullmatch(venue_id)  # after a restart: one of ours, sent without its dash
         return f"tb-{undashed.group(1)}" if undashed else venue_id
+
+    def _lookup(self, client_order_id: str) -> tuple[str, dict[str, Any]]:
+        """ccxt's order id and params that find one of our orders.
+
+        Gate's lookup and cancel take its order id or the text in one place, but by the text "only in pending
+        orders": a finished order is found by the id Gate gave it, which is known once Gate answered. ccxt's
+        cancel there reads no client order id at all.
+        """
+        if self.options.exchange in TEXT_IDS:
+            return self._order_ids.get(client_order_id) or self._venue_id(client_order_id), {}
+        return "", {"clientOrderId": self._venue_id(client_order_id)}
+
+    def _note_order_id(self, client_order_id: str, item: dict[str, Any]) -> None:
+        if item.get("id"):
+            self._order_ids[client_order_id] = str(item["id"])
 
     def _remember_symbols(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Note the symbol of each listed order, so that one the daemon did not place can be canceled."""
@@ -401,6 +445,8 @@ class CcxtBroker:
             if item.get("clientOrderId") and item.get("symbol"):
                 ours = self._our_id(str(item["clientOrderId"]))
                 self._symbols.setdefault(ours, str(item["symbol"]))  # ours come first
+                if item.get("id"):
+                    self._order_ids.setdefault(ours, str(item["id"]))
         return items
 
     def _order(self, item: dict[str, Any], client_order_id: str | None = None) -> Order:
@@ -467,9 +513,9 @@ class CcxtBroker:
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id."""
         symbol = await self._symbol_of(client_order_id)
-        item = await self._read(
-            self.exchange.fetch_order, "", symbol, {"clientOrderId": self._venue_id(client_order_id)}
-        )
+        order_id, params = self._lookup(client_order_id)
+        item = await self._read(self.exchange.fetch_order, order_id, symbol, params)
+        self._note_order_id(client_order_id, item)
         return self._order(item, client_order_id)
 
     # orders
@@ -484,6 +530,7 @@ class CcxtBroker:
             item = await self.exchange.create_order(market["symbol"], request.type, request.side, amount, price, params)
         except Exception as exc:
             raise self._translate(exc, submit=True) from exc
+        self._note_order_id(request.client_order_id, item)
         if item.get("status") is None or item.get("amount") is None:  # some venues answer with the id only
             try:
                 return await self.fetch_order(request.client_order_id)
@@ -593,7 +640,8 @@ class CcxtBroker:
             symbol = await self._symbol_of(client_order_id)
             await self._wait_out_retry_after()
             try:
-                await self.exchange.cancel_order("", symbol, {"clientOrderId": self._venue_id(client_order_id)})
+                order_id, params = self._lookup(client_order_id)
+                await self.exchange.cancel_order(order_id, symbol, params)
             except ccxt.OrderNotFound:
                 pass  # it filled or was canceled meanwhile: the lookup below says which
             except Exception as exc:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
+from tests.fakes.gate import FakeGate
 from tests.fakes.okx import FakeOkx
 from tests.fakes.server import LocalServer
 
@@ -45,5 +46,13 @@ def journal_order(conn: sqlite3.Connection, **order: str | int) -> None:
 def okx_server() -> Iterator[tuple[FakeOkx, str]]:
     """A fake OKX v5 REST API (spot) and its base URL."""
     fake = FakeOkx()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def gate_server() -> Iterator[tuple[FakeGate, str]]:
+    """A fake Gate APIv4 (spot) and its base URL."""
+    fake = FakeGate()
     with LocalServer(fake.app) as server:
         yield fake, server.url

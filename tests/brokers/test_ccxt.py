@@ -33,6 +33,10 @@ from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
 from tests.execution.test_executor import Harness
 from tests.fakes.binance import API_KEY, FakeBinance
+from tests.fakes.gate import API_KEY as GATE_KEY
+from tests.fakes.gate import SECRET as GATE_SECRET
+from tests.fakes.gate import TEXT as GATE_TEXT
+from tests.fakes.gate import FakeGate
 from tests.fakes.okx import API_KEY as OKX_KEY
 from tests.fakes.okx import PASSPHRASE as OKX_PASSPHRASE
 from tests.fakes.okx import SECRET as OKX_SECRET
@@ -466,6 +470,54 @@ async def test_at_okx_the_bridges_ids_go_as_letters_and_digits_and_find_their_or
     await restarted.connect()
     try:
         assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC-USDT")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+    finally:
+        await restarted.close()
+
+
+async def test_at_gate_the_bridges_ids_go_as_gates_text_and_find_their_orders(
+    gate_server: tuple[FakeGate, str], fresh_store: Store
+) -> None:
+    """Gate's `text` is `t-` and at most 28 more characters: ccxt refused every bridge id (`tb-` and 29 hex digits,
+    32 in all) before sending, "must be up to 28 characters", so no signal ever traded at Gate. It goes as `t-tb` and
+    the same number in base 36, is read back as the bridge's, and a finished order is found by Gate's own id."""
+    fake, url = gate_server
+    options = CcxtOptions(exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=url)
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789ab"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    limit: dict[str, Any] = {"symbol": "BTC_USDT", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="gate", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        text = fake.order_requests[-1]["text"]
+        assert GATE_TEXT.fullmatch(text) and text != entry, text
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("BTC_USDT")] == [entry]
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        assert (await broker.fetch_order(entry)).status == "canceled"  # finished: by Gate's order id
+        sold = await broker.create_order(order(exit_, symbol="BTC_USDT", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status) == (exit_, "filled")
+        resting = client_order_id(signal, "other", "entry")
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as the daemon journaled the exit, with the order id Gate answered
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="gate", leg="exit", symbol="BTC_USDT",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="filled",
+                      broker_order_id=fake.orders[1]["id"])  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="gate", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        assert (await restarted.fetch_order(exit_)).status == "filled"
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC_USDT")] == [resting]
         assert (await restarted.cancel_order(resting)).status == "canceled"
     finally:
         await restarted.close()
