@@ -20,8 +20,10 @@ a submission is `UnknownOutcome`, except a connection that never opened, which m
 ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned, 418); `InvalidNonce`
 (Binance's -1021, a timestamp outside `recvWindow`: "Timing security" rejects the request unprocessed) is
 not sent, whatever was asked, and says to fix the clock; `InvalidOrder`,
-`InsufficientFunds`, `BadRequest`... are rejections; `DuplicateOrderId` (or Binance's "Duplicate order
-sent.", OKX's "Duplicated clOrdId") is a duplicate client order id. Whether a venue really refuses a
+`InsufficientFunds`, `BadRequest`... are rejections, and so is ccxt's plain `ExchangeError` (a code it has no class
+for) in a 4XX answer only: in any other (Bybit's "unknown error" 10000 comes with HTTP 200) a submission's outcome
+is unknown; `DuplicateOrderId` (or Binance's "Duplicate order sent.", OKX's "Duplicated clOrdId") is a duplicate
+client order id. Whether a venue really refuses a
 reused client order id varies (some only among open orders, some not at all), so this adapter does not claim
 it: the daemon's journal is the dedupe, the client order id the lookup handle. Where the exchange takes
 letters and digits only (OKX's clOrdId), the id goes without its dashes; where it takes `t-` and 28 more at most
@@ -310,6 +312,11 @@ class CcxtBroker:
         if isinstance(exc, ccxt.OperationFailed) or isinstance(cause, (aiohttp.ClientError, asyncio.TimeoutError)):
             if isinstance(cause, NOT_SENT) or not submit:
                 return TemporaryBrokerError(text)
+            return UnknownOutcome(text)
+        if submit and type(exc) is ccxt.ExchangeError and not (status is not None and 400 <= status < 500):
+            # ccxt's catch-all, for a code it has no class for: Bybit answers "An unknown error occurred while
+            # processing the request" (10000) or an internal error (10016) so, with HTTP 200, and the order may
+            # be there. Only a 4XX says the request itself was refused (Binance: "the issue is on the sender's side").
             return UnknownOutcome(text)
         if isinstance(exc, ccxt.BaseError):
             return OrderRejected(text) if submit else BrokerError(text)

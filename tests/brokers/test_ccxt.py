@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -521,3 +522,45 @@ async def test_at_gate_the_bridges_ids_go_as_gates_text_and_find_their_orders(
         assert (await restarted.cancel_order(resting)).status == "canceled"
     finally:
         await restarted.close()
+
+
+def answered(exchange: str, status: int, body: dict[str, Any]) -> Exception:
+    """What ccxt raises for `exchange`'s answer to an order submission (its own error mapping, no network)."""
+    broker = CcxtBroker(CcxtOptions(exchange=exchange), BrokerContext(name=exchange))
+    text = json.dumps(body)
+    try:
+        broker.exchange.handle_errors(status, "", "https://venue/order", "POST", {}, text, body, {}, "")
+        broker.exchange.handle_http_status_code(status, "", "https://venue/order", "POST", text)
+    except Exception as exc:
+        return broker._translate(exc, submit=True)
+    raise AssertionError("ccxt raised nothing")
+
+
+@pytest.mark.parametrize(
+    ("exchange", "status", "body"),
+    [
+        ("bybit", 200, {"retCode": 10000, "retMsg": "An unknown error occurred while processing the request."}),
+        ("bybit", 200, {"retCode": 10016, "retMsg": "Internal server error."}),
+    ],
+    ids=["bybit-10000", "bybit-10016"],
+)
+def test_an_error_ccxt_has_no_class_for_in_an_ok_answer_is_an_unknown_outcome(
+    exchange: str, status: int, body: dict[str, Any]
+) -> None:
+    """ccxt's plain ExchangeError is its catch-all: Bybit answers "an unknown error occurred while processing" or an
+    internal error with HTTP 200, the order may be there all the same, yet it read as a rejection (nothing placed)."""
+    assert isinstance(answered(exchange, status, body), UnknownOutcome)
+
+
+@pytest.mark.parametrize(
+    ("exchange", "status", "body", "kind"),
+    [
+        ("bybit", 200, {"retCode": 10001, "retMsg": "params error"}, OrderRejected),  # ccxt's BadRequest
+        ("binance", 400, {"code": -1199, "msg": "a code ccxt does not know"}, OrderRejected),  # 4XX: sender's side
+        ("binance", 400, {"code": -2010, "msg": "Account has insufficient balance"}, OrderRejected),
+    ],
+    ids=["bybit-bad-request", "binance-4xx-unknown-code", "binance-insufficient"],
+)
+def test_a_refusal_stays_a_rejection(exchange: str, status: int, body: dict[str, Any], kind: type[Exception]) -> None:
+    translated = answered(exchange, status, body)
+    assert isinstance(translated, kind) and not isinstance(translated, UnknownOutcome), repr(translated)
