@@ -33,7 +33,8 @@ order by its own order id only, so lookups there use that id once Gate has answe
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
 limit order worth less than its minimum value (Binance's NOTIONAL). A position
-reads as what the market can sell: a balance off the step (a fee taken in the coin bought) is cut to it.
+reads as what the market can sell: a balance off the step (a fee taken in the coin bought) is cut to it, and one
+below the market's minimum quantity (dust left after a sell) reads as flat.
 
 ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query order" and "Cancel order"
 take one). The adapter knows it for its own orders (after a restart, from the journal) and for every
@@ -502,12 +503,15 @@ class CcxtBroker:
         A fee taken in the coin bought (Binance's default on a spot buy) leaves a balance off the market's
         step, such as 0.01232766 for a step of 0.00001, and no order for that amount is taken: read whole,
         the position could never be exited. It reads as the sellable 0.01232; the dust left stays unsellable.
+        So does a balance below the market's minimum quantity (OKX's minSz 0.00001 BTC in lotSz steps of
+        0.00000001): no order can sell it, so it reads as flat, not as a long that no exit could close.
         """
         balance = await self._read(self.exchange.fetch_balance)
         positions = []
         for market, amount in await self._holdings(balance):
             sellable = self._fitted(self.exchange.amount_to_precision, market["symbol"], amount)  # ccxt truncates
-            if sellable:
+            least = _dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
+            if sellable and (least is None or sellable >= least):
                 positions.append(Position(symbol=self._shown(market["symbol"]), quantity=sellable))
         return positions
 

@@ -564,3 +564,27 @@ def test_an_error_ccxt_has_no_class_for_in_an_ok_answer_is_an_unknown_outcome(
 def test_a_refusal_stays_a_rejection(exchange: str, status: int, body: dict[str, Any], kind: type[Exception]) -> None:
     translated = answered(exchange, status, body)
     assert isinstance(translated, kind) and not isinstance(translated, UnknownOutcome), repr(translated)
+
+
+async def test_a_balance_below_the_markets_minimum_reads_as_flat(
+    okx_server: tuple[FakeOkx, str], fresh_store: Store
+) -> None:
+    """OKX sells 0.00001 BTC at least (minSz), in steps of 0.00000001 (lotSz): the 0.000005 BTC a sell leaves read as
+    a long position that no order can exit, so a flat check saw "long 0.000005" and an exit was refused."""
+    fake, url = okx_server
+    options = CcxtOptions(exchange="okx", api_key=OKX_KEY, secret=OKX_SECRET, password=OKX_PASSPHRASE, api_url=url)
+    broker = CcxtBroker(options, BrokerContext(name="okx"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        fake.balances["BTC"] = Decimal("0.000005")
+        assert await broker.fetch_positions() == []
+        harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+        harness.sub = Subscription(broker="okx", time_in_force="gtc", sides="long")
+        decided = await harness.signal(await harness.run(Signal(ticker="BTC-USDT", action="exit")))
+        assert "exit while flat" in decided["decision"], decided["decision"]  # not "below BTC/USDT's minimum"
+        fake.balances["BTC"] = Decimal("0.00001")  # the least the market takes is a position
+        assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("BTC-USDT", Decimal("0.00001"))]
+    finally:
+        fake.balances.pop("BTC", None)
+        await broker.close()
