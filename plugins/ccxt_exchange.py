@@ -27,8 +27,10 @@ client order id. Whether a venue really refuses a
 reused client order id varies (some only among open orders, some not at all), so this adapter does not claim
 it: the daemon's journal is the dedupe, the client order id the lookup handle. Where the exchange takes
 letters and digits only (OKX's clOrdId), the id goes without its dashes; where it takes `t-` and 28 more at most
-(Gate's text), as `t-tb` and the same number in base 36; either is read back as the bridge's. Gate finds a finished
-order by its own order id only, so lookups there use that id once Gate has answered with it.
+(Gate's text), as `t-tb` and the same number in base 36; where it takes a UUID (Kraken's cl_ord_id), as a UUID
+holding the same digits; each is read back as the bridge's. Gate finds a finished order by its own order id only, and
+ccxt cannot read a Kraken order by client order id, so lookups there use the venue's order id once it answered with
+it; at Kraken an order it never gave one for (an unknown outcome) is looked for among the open and closed orders.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -98,6 +100,11 @@ TEXT_IDS = frozenset({"gate", "gateeu"})
 OWN_ID = re.compile(r"tb-([0-9a-f]{29})")
 GATE_TEXT_ID = re.compile(r"t-tb([0-9a-z]{23})")
 BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+# Kraken's cl_ord_id is a UUID, long (8-4-4-4-12 hex digits) or short (32 hex digits), or free text of 18 characters
+# at most ("Spot Client Order Identifiers"). The bridge's 29 hex digits go in a long UUID of version 8 (RFC 9562's
+# own layout) whose variant digit is b and the one after it 0: that mark reads it back as the bridge's.
+UUID_IDS = frozenset({"kraken"})
+UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 
 
 class CcxtOptions(BaseModel):
@@ -413,6 +420,10 @@ class CcxtBroker:
         own = OWN_ID.fullmatch(client_order_id)
         if exchange in TEXT_IDS and own is not None:
             return "t-tb" + _base36(int(own.group(1), 16), 23)
+        if exchange in UUID_IDS and own is not None:
+            digits = own.group(1)
+            hexes = f"{digits[:12]}8{digits[12:15]}b0{digits[15:]}"
+            return f"{hexes[:8]}-{hexes[8:12]}-{hexes[12:16]}-{hexes[16:20]}-{hexes[20:]}"
         if exchange not in ALPHANUMERIC_IDS:
             return client_order_id
         venue = re.sub(r"[^A-Za-z0-9]", "", client_order_id)
@@ -426,6 +437,9 @@ class CcxtBroker:
             text = GATE_TEXT_ID.fullmatch(venue_id)
             number = None if text is None else int(text.group(1), 36)
             return venue_id if number is None or number >= 16**29 else f"tb-{number:029x}"
+        if exchange in UUID_IDS:  # either UUID form, as Kraken may write it back
+            uuid = UUID_ID.fullmatch(venue_id.replace("-", "").lower()) if len(venue_id) in (32, 36) else None
+            return venue_id if uuid is None else "tb-" + "".join(uuid.groups())
         known = self._ours.get(venue_id)
         if known is not None or exchange not in ALPHANUMERIC_IDS:
             return known or venue_id
@@ -437,11 +451,25 @@ class CcxtBroker:
 
         Gate's lookup and cancel take its order id or the text in one place, but by the text "only in pending
         orders": a finished order is found by the id Gate gave it, which is known once Gate answered. ccxt's
-        cancel there reads no client order id at all.
+        cancel there reads no client order id at all. ccxt's Kraken lookup sends a client order id as a `userref`
+        (an integer) and no `txid`, which Kraken's QueryOrders requires: there an order is read by its txid.
         """
+        order_id = self._order_ids.get(client_order_id)
         if self.options.exchange in TEXT_IDS:
-            return self._order_ids.get(client_order_id) or self._venue_id(client_order_id), {}
+            return order_id or self._venue_id(client_order_id), {}
+        if self.options.exchange in UUID_IDS and order_id:
+            return order_id, {}
         return "", {"clientOrderId": self._venue_id(client_order_id)}
+
+    async def _listed_order(self, client_order_id: str, symbol: str) -> dict[str, Any]:
+        """An order Kraken gave no txid for (an unknown outcome), among its open, then closed orders by cl_ord_id."""
+        params = {"clientOrderId": self._venue_id(client_order_id)}
+        for listing in (self.exchange.fetch_open_orders, self.exchange.fetch_closed_orders):
+            items = await self._read(listing, symbol, None, None, params)
+            for item in items:
+                if self._our_id(str(item.get("clientOrderId"))) == client_order_id:
+                    return cast(dict[str, Any], item)
+        raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} among the open or closed orders")
 
     def _note_order_id(self, client_order_id: str, item: dict[str, Any]) -> None:
         if item.get("id"):
@@ -525,7 +553,10 @@ class CcxtBroker:
         """One order by our client order id."""
         symbol = await self._symbol_of(client_order_id)
         order_id, params = self._lookup(client_order_id)
-        item = await self._read(self.exchange.fetch_order, order_id, symbol, params)
+        if self.options.exchange in UUID_IDS and not order_id:
+            item = await self._listed_order(client_order_id, symbol)
+        else:
+            item = await self._read(self.exchange.fetch_order, order_id, symbol, params)
         self._note_order_id(client_order_id, item)
         return self._order(item, client_order_id)
 

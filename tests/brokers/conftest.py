@@ -10,6 +10,7 @@ import pytest
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
 from tests.fakes.gate import FakeGate
+from tests.fakes.kraken import FakeKraken
 from tests.fakes.okx import FakeOkx
 from tests.fakes.server import LocalServer
 
@@ -54,5 +55,13 @@ def okx_server() -> Iterator[tuple[FakeOkx, str]]:
 def gate_server() -> Iterator[tuple[FakeGate, str]]:
     """A fake Gate APIv4 (spot) and its base URL."""
     fake = FakeGate()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def kraken_server() -> Iterator[tuple[FakeKraken, str]]:
+    """A fake Kraken spot REST API and its base URL."""
+    fake = FakeKraken()
     with LocalServer(fake.app) as server:
         yield fake, server.url

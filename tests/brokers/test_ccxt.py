@@ -38,6 +38,9 @@ from tests.fakes.gate import API_KEY as GATE_KEY
 from tests.fakes.gate import SECRET as GATE_SECRET
 from tests.fakes.gate import TEXT as GATE_TEXT
 from tests.fakes.gate import FakeGate
+from tests.fakes.kraken import API_KEY as KRAKEN_KEY
+from tests.fakes.kraken import CL_ORD_ID, FakeKraken
+from tests.fakes.kraken import SECRET as KRAKEN_SECRET
 from tests.fakes.okx import API_KEY as OKX_KEY
 from tests.fakes.okx import PASSPHRASE as OKX_PASSPHRASE
 from tests.fakes.okx import SECRET as OKX_SECRET
@@ -483,7 +486,9 @@ async def test_at_gate_the_bridges_ids_go_as_gates_text_and_find_their_orders(
     32 in all) before sending, "must be up to 28 characters", so no signal ever traded at Gate. It goes as `t-tb` and
     the same number in base 36, is read back as the bridge's, and a finished order is found by Gate's own id."""
     fake, url = gate_server
-    options = CcxtOptions(exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=url)
+    options = CcxtOptions(
+        exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=url, max_requests_per_minute=60000
+    )
     signal = "0190f0e2-9d3c-7abc-8def-0123456789ab"
     entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
     limit: dict[str, Any] = {"symbol": "BTC_USDT", "type": "limit", "limit_price": Decimal(29000),
@@ -588,3 +593,56 @@ async def test_a_balance_below_the_markets_minimum_reads_as_flat(
     finally:
         fake.balances.pop("BTC", None)
         await broker.close()
+
+
+async def test_at_kraken_the_bridges_ids_go_as_uuids_and_find_their_orders(
+    kraken_server: tuple[FakeKraken, str], fresh_store: Store
+) -> None:
+    """Kraken takes a cl_ord_id that is a UUID (long or short) or free text of up to 18 characters: the bridge's ids
+    (`tb-` and 29 hex digits) are neither, so every order was refused. And ccxt looks an order up by client id as a
+    `userref` (an integer) with no `txid`, which Kraken's QueryOrders requires: no order could have been read back.
+    The id now goes as a UUID holding the same digits, and is looked up by Kraken's txid once known, else among the
+    open and closed orders by cl_ord_id (as after an unknown outcome)."""
+    fake, url = kraken_server
+    options = CcxtOptions(
+        exchange="kraken", api_key=KRAKEN_KEY, secret=KRAKEN_SECRET, api_url=url, max_requests_per_minute=60000
+    )
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789ab"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    resting = client_order_id(signal, "other", "entry")
+    limit: dict[str, Any] = {"symbol": "XBTUSDT", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="kraken", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        sent_id = fake.order_requests[-1]["cl_ord_id"]
+        assert CL_ORD_ID.fullmatch(sent_id) and len(sent_id) == 36, sent_id  # a long UUID
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("XBTUSDT")] == [entry]
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        sold = await broker.create_order(order(exit_, symbol="XBTUSDT", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status, sold.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Kraken's txid is not
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="kraken", leg="exit", symbol="XBTUSDT",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="kraken", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status) == (exit_, "filled")
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("XBTUSDT")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        await restarted.close()
