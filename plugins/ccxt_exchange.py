@@ -684,8 +684,13 @@ class CcxtBroker:
             try:
                 order_id, params = self._lookup(client_order_id)
                 await self.exchange.cancel_order(order_id, symbol, params)
-            except ccxt.OrderNotFound:
-                pass  # it filled or was canceled meanwhile: the lookup below says which
+            except ccxt.InvalidOrder as exc:
+                # It filled or was canceled meanwhile: the lookup below says which. Venues say so as OrderNotFound
+                # (Binance, OKX) or InvalidOrder (Gate's ORDER_CLOSED, Kraken's "EOrder:Unknown order").
+                order = await self.fetch_order(client_order_id)
+                if order.is_open:  # refused for another reason: the refusal stands
+                    raise self._translate(exc, submit=False) from exc
+                return order
             except Exception as exc:
                 raise self._translate(exc, submit=False) from exc
             order = await self.fetch_order(client_order_id)

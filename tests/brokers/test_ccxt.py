@@ -646,3 +646,25 @@ async def test_at_kraken_the_bridges_ids_go_as_uuids_and_find_their_orders(
             await restarted.fetch_order(client_order_id(signal, "never", "entry"))
     finally:
         await restarted.close()
+
+
+async def test_a_cancel_refused_as_the_order_just_filled_reports_the_fill(gate_server: tuple[FakeGate, str]) -> None:
+    """Gate refuses to cancel an order that has just filled ("ORDER_CLOSED", ccxt's InvalidOrder, as Kraken's
+    "EOrder:Unknown order" is): the cancel raised an error where it reports what the order became."""
+    fake, url = gate_server
+    options = CcxtOptions(
+        exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=url, max_requests_per_minute=60000
+    )
+    broker = CcxtBroker(options, BrokerContext(name="gate"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    coid = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789ac", "sub", "entry")
+    try:
+        await broker.create_order(order(coid, symbol="BTC_USDT", type="limit", limit_price=Decimal(29000),
+                                        time_in_force="gtc"))  # fmt: skip
+        fake.fill_on_cancel = True
+        canceled = await broker.cancel_order(coid)
+        assert (canceled.status, canceled.filled_quantity) == ("filled", Decimal("0.01"))
+    finally:
+        fake.fill_on_cancel = False
+        await broker.close()

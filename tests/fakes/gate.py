@@ -45,6 +45,7 @@ class FakeGate:
         self.orders: list[dict[str, Any]] = []
         self.order_requests: list[dict[str, Any]] = []
         self._ids = itertools.count(412345678901)
+        self.fill_on_cancel = False  # the order fills just before a cancel arrives, which Gate then refuses
         api = "/api/v4"
         self.app = Starlette(routes=[
             Route(f"{api}/spot/currency_pairs", self._pairs), Route(f"{api}/spot/currencies", self._empty),
@@ -127,6 +128,9 @@ class FakeGate:
             if found is None:
                 return _error("ORDER_NOT_FOUND", "Order not found", 404)
             if request.method == "DELETE":
+                if self.fill_on_cancel and found["status"] == "open":
+                    found.update(status="closed", finish_as="filled", left="0", filled_amount=found["amount"],
+                                 avg_deal_price=found["price"], fill_price=found["price"])  # fmt: skip
                 if found["status"] != "open":
                     return _error("ORDER_CLOSED", "Order has been filled or cancelled")
                 found.update(status="cancelled", finish_as="cancelled", update_time_ms=int(time.time() * 1000))
