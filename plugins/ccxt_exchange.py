@@ -34,7 +34,8 @@ it; at Kraken an order it never gave one for (an unknown outcome) is looked for 
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
-limit order worth less than its minimum value (Binance's NOTIONAL). A position
+limit order worth less than its minimum value (Binance's NOTIONAL), and a market buy where the venue takes one as
+the quote currency to spend (Gate, Coinbase, HTX...: ccxt's `createMarketBuyOrderRequiresPrice`). A position
 reads as what the market can sell: a balance off the step (a fee taken in the coin bought) is cut to it, and one
 below the market's minimum quantity (dust left after a sell) reads as flat.
 
@@ -274,6 +275,10 @@ class CcxtBroker:
         self._order_ids: dict[str, str] = {}  # client order id -> the exchange's order id, once it answered
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
+        # Gate, Coinbase, HTX, Poloniex... take a market buy as the quote currency to spend, not a quantity: ccxt
+        # refuses one without a price, and with its option turned off it sends the quantity as the amount to spend.
+        # Asked of ccxt's own default, as `exchange_options` may have turned it off.
+        self._buys_by_cost = bool(getattr(ccxt, options.exchange)().options.get("createMarketBuyOrderRequiresPrice"))
 
     # connection
 
@@ -602,6 +607,11 @@ class CcxtBroker:
             raise OrderRejected(f"{self.options.exchange} spot: no bracket orders through this adapter")
         if request.quantity <= 0:
             raise OrderRejected(f"quantity must be positive, got {request.quantity}")
+        if request.type == "market" and request.side == "buy" and self._buys_by_cost:
+            raise OrderRejected(
+                f"{self.options.exchange} takes a market buy as the {market.get('quote')} to spend, not a quantity, "
+                "which this adapter does not send; use order_type: limit for buys there (market sells are taken)"
+            )
         self._in_quote(request.symbol, market)
         symbol = market["symbol"]
         if self._fitted(self.exchange.amount_to_precision, symbol, request.quantity) != request.quantity:

@@ -668,3 +668,28 @@ async def test_a_cancel_refused_as_the_order_just_filled_reports_the_fill(gate_s
     finally:
         fake.fill_on_cancel = False
         await broker.close()
+
+
+@pytest.mark.parametrize("exchange_options", [{}, {"createMarketBuyOrderRequiresPrice": False}], ids=["default", "off"])
+async def test_a_market_buy_where_the_venue_takes_the_amount_to_spend_is_refused_before_sending(
+    gate_server: tuple[FakeGate, str], exchange_options: dict[str, Any]
+) -> None:
+    """Gate (as Coinbase, HTX, Poloniex...) takes a market buy as the USDT to spend: ccxt refused one without a price
+    with advice to turn its createMarketBuyOrderRequiresPrice off, and with it off the quantity went out as the
+    amount to spend (2 BTC bought as 2 USDT's worth). Refused before sending, saying what to do instead."""
+    fake, url = gate_server
+    options = CcxtOptions(exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=url,
+                          max_requests_per_minute=60000, exchange_options=exchange_options)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="gate"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    sent_before = len(fake.order_requests)
+    try:
+        buy = order(client_order_id("0190f0e2-9d3c-7abc-8def-0123456789ad", "sub", "entry"), symbol="BTC_USDT")
+        with pytest.raises(OrderRejected, match=r"gate takes a market buy as the USDT to spend.*use order_type: limit"):
+            broker.check_order(buy)
+        with pytest.raises(OrderRejected, match="gate takes a market buy as the USDT to spend"):
+            await broker.create_order(buy)
+        assert fake.order_requests[sent_before:] == []
+    finally:
+        await broker.close()
