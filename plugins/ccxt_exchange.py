@@ -28,9 +28,10 @@ reused client order id varies (some only among open orders, some not at all), so
 it: the daemon's journal is the dedupe, the client order id the lookup handle. Where the exchange takes
 letters and digits only (OKX's clOrdId), the id goes without its dashes; where it takes `t-` and 28 more at most
 (Gate's text), as `t-tb` and the same number in base 36; where it takes a UUID (Kraken's cl_ord_id), as a UUID
-holding the same digits; each is read back as the bridge's. Gate finds a finished order by its own order id only, and
-ccxt cannot read a Kraken order by client order id, so lookups there use the venue's order id once it answered with
-it; at Kraken an order it never gave one for (an unknown outcome) is looked for among the open and closed orders.
+holding the same digits; each is read back as the bridge's. ccxt's Coinbase drops the unified client order id, so
+ours goes in Coinbase's own client_order_id. Gate finds a finished order by its own order id only, and ccxt cannot
+read a Kraken or Coinbase order by client order id, so lookups there use the venue's order id once it answered with
+it; at Kraken and Coinbase an order it never gave one for (an unknown outcome) is looked for among the listed orders.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -106,6 +107,13 @@ BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 # own layout) whose variant digit is b and the one after it 0: that mark reads it back as the bridge's.
 UUID_IDS = frozenset({"kraken"})
 UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
+# Where ccxt cannot read an order by client order id (Kraken's lookup sends it as a `userref`, an integer, and no
+# `txid`, which QueryOrders requires; Coinbase's reads and cancels by its order_id only), an order is read by the
+# venue's own id once known, else found among the listed orders.
+LISTED_LOOKUPS = frozenset({"kraken", "coinbase"})
+# Where ccxt drops the unified `clientOrderId` and sends one of its own (Coinbase: "ccxt-" and a random UUID), the
+# venue's own field carries ours: ccxt's request takes the params over its own fields.
+VENUE_ID_FIELDS = {"coinbase": "client_order_id"}
 
 
 class CcxtOptions(BaseModel):
@@ -462,14 +470,21 @@ class CcxtBroker:
         order_id = self._order_ids.get(client_order_id)
         if self.options.exchange in TEXT_IDS:
             return order_id or self._venue_id(client_order_id), {}
-        if self.options.exchange in UUID_IDS and order_id:
+        if self.options.exchange in LISTED_LOOKUPS and order_id:
             return order_id, {}
         return "", {"clientOrderId": self._venue_id(client_order_id)}
 
     async def _listed_order(self, client_order_id: str, symbol: str) -> dict[str, Any]:
-        """An order Kraken gave no txid for (an unknown outcome), among its open, then closed orders by cl_ord_id."""
-        params = {"clientOrderId": self._venue_id(client_order_id)}
-        for listing in (self.exchange.fetch_open_orders, self.exchange.fetch_closed_orders):
+        """An order the venue gave no id for yet (an unknown outcome), among its listed orders.
+
+        Kraken's open, then closed orders, each restricted to the cl_ord_id; Coinbase's latest orders of the market.
+        """
+        exchange = self.exchange
+        listings: list[tuple[Any, dict[str, Any]]] = [(exchange.fetch_orders, {})]
+        if self.options.exchange in UUID_IDS:
+            params = {"clientOrderId": self._venue_id(client_order_id)}
+            listings = [(exchange.fetch_open_orders, params), (exchange.fetch_closed_orders, params)]
+        for listing, params in listings:
             items = await self._read(listing, symbol, None, None, params)
             for item in items:
                 if self._our_id(str(item.get("clientOrderId"))) == client_order_id:
@@ -558,7 +573,7 @@ class CcxtBroker:
         """One order by our client order id."""
         symbol = await self._symbol_of(client_order_id)
         order_id, params = self._lookup(client_order_id)
-        if self.options.exchange in UUID_IDS and not order_id:
+        if self.options.exchange in LISTED_LOOKUPS and not order_id:
             item = await self._listed_order(client_order_id, symbol)
         else:
             item = await self._read(self.exchange.fetch_order, order_id, symbol, params)
@@ -618,6 +633,8 @@ class CcxtBroker:
             step = market.get("precision", {}).get("amount")
             raise OrderRejected(f"quantity {_num(request.quantity)} does not fit {symbol}'s step {step}")
         params: dict[str, Any] = {"clientOrderId": self._venue_id(request.client_order_id)}
+        if self.options.exchange in VENUE_ID_FIELDS:
+            params = {VENUE_ID_FIELDS[self.options.exchange]: self._venue_id(request.client_order_id)}
         price = None
         if request.type == "limit":
             if request.limit_price is None:

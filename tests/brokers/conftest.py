@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
+from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.gate import FakeGate
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.okx import FakeOkx
@@ -63,5 +64,13 @@ def gate_server() -> Iterator[tuple[FakeGate, str]]:
 def kraken_server() -> Iterator[tuple[FakeKraken, str]]:
     """A fake Kraken spot REST API and its base URL."""
     fake = FakeKraken()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def coinbase_server() -> Iterator[tuple[FakeCoinbase, str]]:
+    """A fake Coinbase Advanced Trade API (spot) and its base URL."""
+    fake = FakeCoinbase()
     with LocalServer(fake.app) as server:
         yield fake, server.url

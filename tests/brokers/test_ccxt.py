@@ -34,6 +34,9 @@ from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
 from tests.execution.test_executor import Harness
 from tests.fakes.binance import API_KEY, FakeBinance
+from tests.fakes.coinbase import API_KEY as COINBASE_KEY
+from tests.fakes.coinbase import SECRET as COINBASE_SECRET
+from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.gate import API_KEY as GATE_KEY
 from tests.fakes.gate import SECRET as GATE_SECRET
 from tests.fakes.gate import TEXT as GATE_TEXT
@@ -693,3 +696,53 @@ async def test_a_market_buy_where_the_venue_takes_the_amount_to_spend_is_refused
         assert fake.order_requests[sent_before:] == []
     finally:
         await broker.close()
+
+
+async def test_at_coinbase_the_bridges_ids_are_sent_and_find_their_orders(
+    coinbase_server: tuple[FakeCoinbase, str], fresh_store: Store
+) -> None:
+    """ccxt's Coinbase drops a unified clientOrderId and sends its own ("ccxt-" and a random UUID), and reads and
+    cancels by Coinbase's order_id only: no order there carried the bridge's id, and none could be read back or
+    canceled. The id goes in Coinbase's own client_order_id; an order is read by its order_id once known, else found
+    among the listed orders (as after an unknown outcome)."""
+    fake, url = coinbase_server
+    options = CcxtOptions(exchange="coinbase", api_key=COINBASE_KEY, secret=COINBASE_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789ae"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    resting = client_order_id(signal, "other", "entry")
+    limit: dict[str, Any] = {"symbol": "BTC-USDT", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="coinbase", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        assert fake.order_requests[-1]["client_order_id"] == entry
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("BTC-USDT")] == [entry]
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        sold = await broker.create_order(order(exit_, symbol="BTC-USDT", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status, sold.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Coinbase's order_id is not
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="coinbase", leg="exit", symbol="BTC-USDT",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="coinbase", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status) == (exit_, "filled")
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC-USDT")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        await restarted.close()
