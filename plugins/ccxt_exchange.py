@@ -31,7 +31,8 @@ letters and digits only (OKX's clOrdId), the id goes without its dashes; where i
 holding the same digits; each is read back as the bridge's. ccxt's Coinbase drops the unified client order id, so
 ours goes in Coinbase's own client_order_id. Gate finds a finished order by its own order id only, and ccxt cannot
 read a Kraken or Coinbase order by client order id, so lookups there use the venue's order id once it answered with
-it; at Kraken and Coinbase an order it never gave one for (an unknown outcome) is looked for among the listed orders.
+it; at Kraken and Coinbase an order it never gave one for (an unknown outcome) is looked for among the listed orders,
+and at Bybit, whose lookup ccxt refuses in a unified account, every order is.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -109,8 +110,11 @@ UUID_IDS = frozenset({"kraken"})
 UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 # Where ccxt cannot read an order by client order id (Kraken's lookup sends it as a `userref`, an integer, and no
 # `txid`, which QueryOrders requires; Coinbase's reads and cancels by its order_id only), an order is read by the
-# venue's own id once known, else found among the listed orders.
-LISTED_LOOKUPS = frozenset({"kraken", "coinbase"})
+# venue's own id once known, else found among the listed orders: the param that narrows a listing to one client order
+# id, or None for the market's latest orders. Bybit's lookup in a unified account refuses to run unless told that it
+# sees the last 500 orders only, and then by orderId alone: there orders are always found by listing.
+LISTED_LOOKUPS: dict[str, str | None] = {"kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId"}
+ONLY_LISTED = frozenset({"bybit"})
 # Where ccxt drops the unified `clientOrderId` and sends one of its own (Coinbase: "ccxt-" and a random UUID), the
 # venue's own field carries ours: ccxt's request takes the params over its own fields.
 VENUE_ID_FIELDS = {"coinbase": "client_order_id"}
@@ -475,15 +479,19 @@ class CcxtBroker:
         return "", {"clientOrderId": self._venue_id(client_order_id)}
 
     async def _listed_order(self, client_order_id: str, symbol: str) -> dict[str, Any]:
-        """An order the venue gave no id for yet (an unknown outcome), among its listed orders.
+        """An order the venue gave no id for yet (an unknown outcome), or any at Bybit, among its listed orders.
 
-        Kraken's open, then closed orders, each restricted to the cl_ord_id; Coinbase's latest orders of the market.
+        Kraken's and Bybit's open, then closed orders, each narrowed to the client order id; Coinbase's latest orders
+        of the market.
         """
-        exchange = self.exchange
+        exchange, narrowed_by = self.exchange, LISTED_LOOKUPS[self.options.exchange]
         listings: list[tuple[Any, dict[str, Any]]] = [(exchange.fetch_orders, {})]
-        if self.options.exchange in UUID_IDS:
-            params = {"clientOrderId": self._venue_id(client_order_id)}
-            listings = [(exchange.fetch_open_orders, params), (exchange.fetch_closed_orders, params)]
+        if narrowed_by is not None:
+            params = {narrowed_by: self._venue_id(client_order_id)}
+            closed = exchange.fetch_closed_orders  # Bybit's leaves out the canceled ones
+            if self.options.exchange in ONLY_LISTED:
+                closed = exchange.fetch_canceled_and_closed_orders
+            listings = [(exchange.fetch_open_orders, params), (closed, params)]
         for listing, params in listings:
             items = await self._read(listing, symbol, None, None, params)
             for item in items:
@@ -573,7 +581,8 @@ class CcxtBroker:
         """One order by our client order id."""
         symbol = await self._symbol_of(client_order_id)
         order_id, params = self._lookup(client_order_id)
-        if self.options.exchange in LISTED_LOOKUPS and not order_id:
+        exchange = self.options.exchange
+        if exchange in ONLY_LISTED or (exchange in LISTED_LOOKUPS and not order_id):
             item = await self._listed_order(client_order_id, symbol)
         else:
             item = await self._read(self.exchange.fetch_order, order_id, symbol, params)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
+from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.gate import FakeGate
 from tests.fakes.kraken import FakeKraken
@@ -72,5 +73,13 @@ def kraken_server() -> Iterator[tuple[FakeKraken, str]]:
 def coinbase_server() -> Iterator[tuple[FakeCoinbase, str]]:
     """A fake Coinbase Advanced Trade API (spot) and its base URL."""
     fake = FakeCoinbase()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def bybit_server() -> Iterator[tuple[FakeBybit, str]]:
+    """A fake Bybit V5 API (spot, unified account) and its base URL."""
+    fake = FakeBybit()
     with LocalServer(fake.app) as server:
         yield fake, server.url

@@ -34,6 +34,9 @@ from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
 from tests.execution.test_executor import Harness
 from tests.fakes.binance import API_KEY, FakeBinance
+from tests.fakes.bybit import API_KEY as BYBIT_KEY
+from tests.fakes.bybit import SECRET as BYBIT_SECRET
+from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import API_KEY as COINBASE_KEY
 from tests.fakes.coinbase import SECRET as COINBASE_SECRET
 from tests.fakes.coinbase import FakeCoinbase
@@ -741,6 +744,57 @@ async def test_at_coinbase_the_bridges_ids_are_sent_and_find_their_orders(
         found = await restarted.fetch_order(exit_)
         assert (found.client_order_id, found.status) == (exit_, "filled")
         assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC-USDT")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        await restarted.close()
+
+
+async def test_at_bybit_orders_are_read_back_by_their_order_link_id(
+    bybit_server: tuple[FakeBybit, str], fresh_store: Store
+) -> None:
+    """ccxt's Bybit refuses to read an order in a unified account ("can only access an order if it is in last 500
+    orders ... Set params["acknowledged"] = True") and, asked, reads it by orderId only: an order placed there was
+    answered with its ids alone, could not be read, and its placing raised as an error. It is now read by Bybit's
+    orderId once known, else among the open, then closed orders by its orderLinkId (as after an unknown outcome)."""
+    fake, url = bybit_server
+    options = CcxtOptions(exchange="bybit", api_key=BYBIT_KEY, secret=BYBIT_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789af"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    resting = client_order_id(signal, "other", "entry")
+    limit: dict[str, Any] = {"symbol": "BTCUSDT", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bybit", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        assert fake.order_requests[-1]["orderLinkId"] == entry
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("BTCUSDT")] == [entry]
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        sold = await broker.create_order(order(exit_, symbol="BTCUSDT", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status, sold.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Bybit's orderId is not
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="bybit", leg="exit", symbol="BTCUSDT",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="bybit", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status) == (exit_, "filled")
+        assert fake.lookups[-1]["orderLinkId"] == exit_  # narrowed to it, not the latest page of orders
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("BTCUSDT")] == [resting]
         assert (await restarted.cancel_order(resting)).status == "canceled"
         with pytest.raises(OrderNotFound):
             await restarted.fetch_order(client_order_id(signal, "never", "entry"))
