@@ -518,6 +518,10 @@ class CcxtBroker:
         status = STATUSES.get(str(item.get("status")), "unknown")
         if status == "open" and filled > 0:
             status = "partially_filled"
+        # Bybit's "PartiallyFilledCanceled" is ccxt's closed: the rest was canceled, and the fill says how much was
+        # done. (Not for a difference in the ninth significant digit, which a float in ccxt can make.)
+        if status == "filled" and amount - filled > amount * Decimal("1e-9"):
+            status = "canceled"
         kind = item.get("type") if item.get("type") in ("market", "limit") else "limit"
         return Order(
             client_order_id=client_order_id or self._our_id(str(item.get("clientOrderId"))),

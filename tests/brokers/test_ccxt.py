@@ -800,3 +800,22 @@ async def test_at_bybit_orders_are_read_back_by_their_order_link_id(
             await restarted.fetch_order(client_order_id(signal, "never", "entry"))
     finally:
         await restarted.close()
+
+
+async def test_an_order_partly_filled_then_canceled_is_not_read_as_filled(bybit_server: tuple[FakeBybit, str]) -> None:
+    """Bybit's spot "PartiallyFilledCanceled" (a market order the book could not fill whole) is ccxt's "closed", which
+    read as filled: a sell of 0.01 that sold 0.006 said the whole exit was done."""
+    fake, url = bybit_server
+    options = CcxtOptions(exchange="bybit", api_key=BYBIT_KEY, secret=BYBIT_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bybit"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    fake.market_fill = Decimal("0.006")
+    try:
+        coid = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789b0", "sub", "exit")
+        sold = await broker.create_order(order(coid, symbol="BTCUSDT", side="sell", quantity=Decimal("0.01")))
+        assert (sold.status, sold.filled_quantity) == ("canceled", Decimal("0.006"))
+    finally:
+        fake.market_fill = None
+        await broker.close()

@@ -6,7 +6,7 @@ Covered: `GET /v5/market/instruments-info?category=spot`, `GET /v5/asset/coin/qu
 the same), and `POST /v5/order/cancel` (by `orderId` or `orderLinkId`); authentication by the `X-BAPI-API-KEY`
 header (the signature is not checked). Answers are Bybit's `{"retCode": 0, "retMsg": "OK", "result": ...}` with
 HTTP 200, an error its own `retCode`. An `orderLinkId` is at most 36 letters, digits, `-` and `_`. Limit orders rest;
-market sells fill at the pair's price.
+market sells fill at the pair's price, or, where the book cannot fill one whole, in part ("PartiallyFilledCanceled").
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class FakeBybit:
         self.orders: list[dict[str, Any]] = []
         self.order_requests: list[dict[str, Any]] = []
         self.lookups: list[dict[str, str]] = []
+        # A market order's fill when the book runs out (Bybit's spot slippage protection): the rest is canceled, and
+        # the order ends "PartiallyFilledCanceled".
+        self.market_fill: Decimal | None = None
         self._ids = itertools.count(1)
         self.app = Starlette(routes=[
             Route("/v5/market/instruments-info", self._instruments), Route("/v5/asset/coin/query-info", self._coins),
@@ -118,6 +121,9 @@ class FakeBybit:
                 "timeInForce": "IOC" if market else body.get("timeInForce", "GTC"), "orderType": body["orderType"],
                 "createdTime": now, "updatedTime": now, "category": "spot",
             }  # fmt: skip
+            if market and self.market_fill is not None and self.market_fill < qty:
+                order.update(orderStatus="PartiallyFilledCanceled", cumExecQty=str(self.market_fill),
+                             cumExecValue=str(self.market_fill * price))  # fmt: skip
             self.orders.append(order)
         return _ok({"orderId": order["orderId"], "orderLinkId": link})
 
