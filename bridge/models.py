@@ -158,3 +158,8 @@ class Account:
     equity: Decimal
     buying_power: Decimal
     currency: str = "USD"
+
+
+def same_symbol(a: str, b: str) -> bool:
+    """Whether two symbols name one instrument: venues read them without case (`amd` is the AMD they list)."""
+    return a == b or a.upper() == b.upper()

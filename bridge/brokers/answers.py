@@ -19,7 +19,7 @@ from typing import Any, TypeVar, get_args
 
 from bridge.brokers.base import Broker
 from bridge.errors import BrokerError, TemporaryBrokerError, UnknownOutcome
-from bridge.models import Account, Order, OrderRequest, OrderStatus, Position
+from bridge.models import Account, Order, OrderRequest, OrderStatus, Position, same_symbol
 
 # "pending" is the journal's own status for an order planned and not yet sent: from a venue it would read as
 # never sent. A venue's pending_new or accepted is "submitted".
@@ -150,7 +150,7 @@ def position(broker: object, method: str, value: Any, symbol: str) -> Position |
     if value is None:
         return None
     problem = _position_problem(value)
-    if problem is None and value.symbol != symbol:
+    if problem is None and not same_symbol(value.symbol, symbol):
         problem = f"a {value.symbol} position when asked for {symbol}"
     if problem is not None:
         raise _bad(broker, method, problem)

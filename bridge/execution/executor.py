@@ -19,7 +19,7 @@ from bridge.config.secrets import redact
 from bridge.errors import BrokerError, DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.execution.market import market_context
 from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows, takes_reused_ids
-from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal
+from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal
 from bridge.signals.resolve import broker_symbol, fmt, resolve
@@ -99,7 +99,10 @@ async def _position(broker: Broker, symbol: str) -> Position | None:
     if one is not None:
         found = await answers.within(broker, "fetch_position", one(symbol))
         return answers.position(broker, "fetch_position", found, symbol)
-    return next((p for p in await answers.fetch_positions(broker) if p.symbol == symbol), None)
+    listed = await answers.fetch_positions(broker)
+    # The venue's letters first; else as it reads the symbol it was sent (`amd` trades and lists as AMD).
+    exact = next((p for p in listed if p.symbol == symbol), None)
+    return exact or next((p for p in listed if same_symbol(p.symbol, symbol)), None)
 
 
 async def _position_and_orders(broker: Broker, symbol: str) -> tuple[Position | None, list[Order]]:
@@ -608,7 +611,7 @@ def _working(open_orders: Sequence[Order], canceled: Sequence[str], symbol: str)
     """
     buys = sells = Decimal(0)
     for order in open_orders:
-        mine = order.symbol == symbol and order.is_open and not order.parent_client_order_id
+        mine = same_symbol(order.symbol, symbol) and order.is_open and not order.parent_client_order_id
         if not mine or order.client_order_id in canceled:
             continue
         left = max(order.quantity - order.filled_quantity, Decimal(0))

@@ -10,7 +10,7 @@ from typing import Literal
 
 from bridge.config.schema import Subscription
 from bridge.config.trading import StopLossDefault, TakeProfitDefault, in_windows
-from bridge.models import Order, OrderType, Side, Signal, StopLoss, TakeProfit
+from bridge.models import Order, OrderType, Side, Signal, StopLoss, TakeProfit, same_symbol
 from bridge.signals.pricing import (
     LegPrices,
     PricingError,
@@ -266,7 +266,7 @@ def _cancellable(
     A sell that only reduces a long (bullish, or a percent of it) is such a partial exit, not a reversal: its
     take-profit and stop-loss still protect what is left, and the broker sizes them down to it.
     """
-    ours = [o for o in open_orders if o.is_open and o.symbol == symbol]
+    ours = [o for o in open_orders if o.is_open and same_symbol(o.symbol, symbol)]
     force = signal.cancel if signal.cancel is not None and _overrides(signal, sub, "cancel") else None
     if force is False or not ours:
         return ()
@@ -291,7 +291,7 @@ def _orphaned(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, 
     working = {o.client_order_id for o in open_orders if o.is_open}
     return tuple(
         o.client_order_id for o in open_orders
-        if o.is_open and o.symbol == symbol and o.side == closing and o.parent_client_order_id not in working
+        if o.is_open and same_symbol(o.symbol, symbol) and o.side == closing and o.parent_client_order_id not in working
     )  # fmt: skip
 
 
@@ -310,7 +310,7 @@ def _replaced(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, 
     working = {o.client_order_id for o in open_orders if o.is_open}
     return tuple(
         o.client_order_id for o in open_orders
-        if o.is_open and o.symbol == symbol and o.side == closing and o.type in _STOPS
+        if o.is_open and same_symbol(o.symbol, symbol) and o.side == closing and o.type in _STOPS
         and o.parent_client_order_id not in working
     )  # fmt: skip
 
@@ -328,7 +328,7 @@ def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: li
     closing = plan.legs[0].side
     working = {o.client_order_id for o in open_orders if o.is_open}
     kept = [o for o in open_orders
-            if o.is_open and o.symbol == symbol and o.side == closing and o.client_order_id not in cancels
+            if o.is_open and same_symbol(o.symbol, symbol) and o.side == closing and o.client_order_id not in cancels
             and o.parent_client_order_id not in working]  # fmt: skip
     if not kept:
         return None
@@ -417,7 +417,7 @@ def _decide(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         wanted = signal.cancel_order_type
         ids = tuple(
             o.client_order_id for o in open_orders
-            if o.is_open and o.symbol == symbol and (wanted is None or o.type == wanted)
+            if o.is_open and same_symbol(o.symbol, symbol) and (wanted is None or o.type == wanted)
         )  # fmt: skip
         kind = f"{wanted} " if wanted else ""
         if not ids:
