@@ -152,7 +152,7 @@ class _Planner:
         return s.price if s.price is not None else self.market.quote
 
     def limit_price(self, order_type: OrderType, side: Side) -> Decimal | None:
-        """A limit (or stop-limit) order's limit: the sender's price as sent, else the broker's quote on the tick.
+        """A limit (or stop-limit) order's limit: the sender's price as sent, else a limit's at the quote on the tick.
 
         A quote is often off the tick (Alpaca's bid/ask midpoint of 100.00 and 100.01 is 100.005, a sub-penny
         limit it refuses), so it is rounded the way TradersPost rounds: down for buys, up for sells.
@@ -163,7 +163,9 @@ class _Planner:
         if (s.limit_price is not None and self.allowed("limitPrice")) or s.price is not None:
             return self.reference_price(order_type)
         quote = self.market.quote
-        return None if quote is None else round_price(quote, side)
+        # A stop-limit's limit is the sender's, as parsing demands of a signal's own stop_limit: the quote is on
+        # the wrong side of a stop away from the market (a buy stop above it), so once triggered it never fills.
+        return None if quote is None or order_type == "stop_limit" else round_price(quote, side)
 
     def leg(self, kind: LegKind, side: Side, qty: Decimal) -> Leg:
         s, sub = self.signal, self.sub
@@ -177,8 +179,9 @@ class _Planner:
             raise Refusal("rejected", f"extended hours need limit orders, not {order_type}")
         limit = self.limit_price(order_type, side)
         if order_type in ("limit", "stop_limit") and limit is None:
-            raise Refusal("rejected", f"a {order_type} {kind} needs limitPrice or price in the signal (the broker "
-                          "gave no quote)")  # fmt: skip
+            why = (": its limit is never taken from the broker's quote" if order_type == "stop_limit"
+                   else " (the broker gave no quote)")  # fmt: skip
+            raise Refusal("rejected", f"a {order_type} {kind} needs limitPrice or price in the signal{why}")
         stop = s.stop_price if order_type in ("stop", "stop_limit") and self.allowed("stopPrice") else None
         if order_type in ("stop", "stop_limit") and stop is None:
             raise Refusal("rejected", f"a {order_type} {kind} needs stopPrice in the signal")
