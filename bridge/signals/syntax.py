@@ -29,6 +29,25 @@ def _before(text: str, pos: int) -> int:
     return index
 
 
+def _comma_in_number(text: str, comma: int) -> bool:
+    """Whether the character at `comma` is a comma right after a digit: inside a number, not between fields."""
+    return comma >= 1 and text[comma] == "," and text[comma - 1].isdigit()
+
+
+def _number_start(text: str, index: int) -> int:
+    """Where the number holding `index` begins (digits, points, commas and a sign back from it)."""
+    while index > 0 and (text[index - 1].isdigit() or text[index - 1] in ".,-"):
+        index -= 1
+    return index
+
+
+def _number_end(text: str, index: int) -> int:
+    """Where the number holding `index` ends (digits, points and commas on from it)."""
+    while index < len(text) and (text[index].isdigit() or text[index] in ".,"):
+        index += 1
+    return index
+
+
 def _found(text: str, exc: json.JSONDecodeError) -> str | None:
     """The mistake behind a syntax error, when it is one of the common ones, and how to fix it."""
     pos = exc.pos
@@ -63,6 +82,12 @@ def _found(text: str, exc: json.JSONDecodeError) -> str | None:
     if char in "}]" and previous >= 0 and text[previous] == ",":
         return (f"remove the trailing comma at {_where(text, previous)}: JSON allows no trailing commas "
                 "after the last field")  # fmt: skip
+    if exc.msg.startswith("Expecting property name") and char.isdigit() and _comma_in_number(text, previous):
+        # `"price": 1,234.50` unquoted (Pine's str.tostring(close, "#,##0.00")) or a decimal comma `1,5`: the
+        # comma ends the number, and the reader only says it expected a field name after it.
+        shown = text[_number_start(text, previous) : _number_end(text, pos)].rstrip(",")
+        return (f"it holds {shown}, a number written with a comma, at {_where(text, previous)}; write numbers with "
+                "a decimal point and no thousands separator, e.g. 1234.5")  # fmt: skip
     if exc.msg == "Expecting ',' delimiter" and char == '"':
         return f"a comma is missing between two fields, after {_where(text, previous + 1)}"
     if exc.msg == "Invalid control character at" and char:

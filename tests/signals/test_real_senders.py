@@ -246,3 +246,25 @@ def test_another_platform_s_name_for_a_required_field_is_told_the_name_here(
     for word in words:
         assert word in error.message, error.message
     assert "name it" in error.message, error.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b'{"ticker": "AAPL", "action": "buy", "quantity": 1,5}', "column 50"),
+        # Pine's str.tostring(close, "#,##0.00") in an unquoted value
+        (b'{"ticker": "AAPL", "action": "buy", "price": 1,234.50, "quantity": 3}', "column 47"),
+        (b'{"ticker": "AAPL",\n "price": 4,950.25,\n "action": "buy"}', "line 2 column 12"),
+    ],
+)
+def test_an_unquoted_number_written_with_a_comma_is_refused_saying_how_to_write_it(raw: bytes, where: str) -> None:
+    # Unquoted, the comma ends the number and the JSON reader only says it expected a field name after it.
+    error = fails(raw)
+    assert error.code == "malformed-json"
+    assert "comma" in error.message and where in error.message, error.message
+    assert "thousands separator" in error.message and "decimal point" in error.message, error.message
+
+
+def test_a_field_name_missing_its_quotes_after_a_number_is_not_taken_for_a_comma_in_the_number() -> None:
+    error = fails(b'{"ticker": "AAPL", "quantity": 1, action: "buy"}')
+    assert "thousands separator" not in error.message, error.message
