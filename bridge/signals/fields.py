@@ -140,6 +140,13 @@ def stop_loss(value: Any) -> StopLoss | None:
                 "invalid-stop-loss-trail-value",
                 "a trailing_stop stopLoss needs exactly one of trailAmount, trailPercent",
             )
+        # It trails by that alone: a fixed stop beside it would be dropped, and the position trail from the price.
+        fixed = (("stopPrice", stop, "stop-price"), ("percent", percent, "percent"), ("amount", amount, "amount"))
+        for name, given, code in fixed:
+            if given is not None:
+                raise fail(f"invalid-stop-loss-{code}", f"stopLoss.{name} places a fixed stop, which a trailing_stop "
+                           "stopLoss does not have: send type stop for a fixed stop, or only trailAmount or "
+                           "trailPercent to trail")  # fmt: skip
     elif trail_amount is not None or trail_percent is not None:
         raise fail("invalid-stop-loss-trail-value", "trailAmount/trailPercent need stopLoss type trailing_stop")
     elif stop is None and percent is None and amount is None:

@@ -134,6 +134,13 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
      "invalid-stop-loss-trail-value", "trailPercent"),
     ("stopLoss trail on a stop", {"stopLoss": {"stopPrice": 95, "trailAmount": 1}}, "invalid-stop-loss-trail-value",
      "trailing_stop"),
+    # A trailing stop loss trails by its trail alone: a fixed stop sent beside it would be dropped unseen.
+    ("stopLoss trailing with a stopPrice", {"stopLoss": {"type": "trailing_stop", "trailPercent": 2, "stopPrice": 95}},
+     "invalid-stop-loss-stop-price", "stopPrice"),
+    ("stopLoss trailing with a percent", {"stopLoss": {"type": "trailing_stop", "trailAmount": 1, "percent": 2}},
+     "invalid-stop-loss-percent", "percent"),
+    ("stopLoss trailing with an amount", {"stopLoss": {"type": "trailing_stop", "trailPercent": 1, "amount": 2}},
+     "invalid-stop-loss-amount", "amount"),
     ("stopLoss percent and amount", {"stopLoss": {"percent": 1, "amount": 2}}, "invalid-stop-loss-amount-and-percent",
      "stopLoss"),
     ("stopLoss stopPrice and percent", {"stopLoss": {"stopPrice": 95, "percent": 1}},
