@@ -86,7 +86,8 @@ FIELDS: dict[str, FieldDoc] = {
         "The limit of a limit or stop_limit order; `price` is used when absent. A limit order with neither is "
         "placed at the broker's quote (Alpaca's bid/ask midpoint, the paper broker's last price) rounded to the "
         "tick, down for buys and up for sells, as TradersPost does, and rejected where the broker gives none; a "
-        "stop_limit needs one of them.",
+        "stop_limit needs one of them, and a stop_limit exit's limit must sit at or below a long's stop (at or above "
+        "a short's), where it can fill once the stop triggers.",
         _ex(orderType="limit", limitPrice=59.5),
         ("invalid-limit-price",),
     ),

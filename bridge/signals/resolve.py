@@ -185,6 +185,8 @@ class _Planner:
         stop = s.stop_price if order_type in ("stop", "stop_limit") and self.allowed("stopPrice") else None
         if order_type in ("stop", "stop_limit") and stop is None:
             raise Refusal("rejected", f"a {order_type} {kind} needs stopPrice in the signal")
+        if kind == "exit" and order_type == "stop_limit" and (past := _limit_past_stop(side, limit, stop)):
+            raise Refusal("rejected", past)
         trail_amount = trail_percent = None
         if order_type == "trailing_stop":
             from_signal = (s.trail_amount is not None and self.allowed("trailAmount")) or (
@@ -241,6 +243,20 @@ class _Planner:
         if qty <= 0:
             raise Refusal("rejected", "the exit quantity rounds to zero")
         return self.leg("exit", "sell" if self.position > 0 else "buy", qty)
+
+
+def _limit_past_stop(side: Side, limit: Decimal | None, stop: Decimal | None) -> str | None:
+    """Why a stop-limit exit would not close the position: its limit past its stop, away from where it triggers.
+
+    Once the price runs through the stop, a sell limit above it (a buy limit below it) is not marketable: the
+    exit triggers and never fills, as a stop-loss's limit on that side would not (`pricing._stop_limit`).
+    """
+    if limit is None or stop is None or (limit <= stop if side == "sell" else limit >= stop):
+        return None
+    where, move, bound = ("above", "falls", "below") if side == "sell" else ("below", "rises", "above")
+    return (f"a stop_limit exit's limit {fmt(limit)} is {where} its stop {fmt(stop)}: once the price {move} to the "
+            f"stop, a {side} limit there would not fill and the position would stay open; send a limitPrice at or "
+            f"{bound} the stop")  # fmt: skip
 
 
 def _overrides(signal: Signal, sub: Subscription, field: str) -> bool:
