@@ -214,6 +214,14 @@ class Payload(BaseModel):
                 "quantity is how much to trade. A strategy alert sending {{strategy.position_size}} (negative "
                 "while short) should send {{strategy.order.contracts}}, the order's own size",
             )
+        if _zero(value):
+            # {{strategy.position_size}} once the strategy is flat: an exit alert fired after its close sends 0.
+            raise _fail(
+                "invalid-quantity",
+                f"quantity is {_show(value)}, which trades nothing: send the order's size "
+                "({{strategy.order.contracts}} in a strategy alert; {{strategy.position_size}} is 0 once the strategy "
+                "is flat), or leave quantity out: an exit then closes the whole position",
+            )
         return _decimal(value, "quantity", "invalid-quantity")
 
     @field_validator("price", "signal_price", "limit_price", "stop_price", mode="before")
@@ -404,11 +412,16 @@ def _who_fills(placeholder: str) -> str:
 
 def _flat_with_zero(data: dict[str, Any]) -> bool:
     """Whether the body sends sentiment flat with a quantity of zero (a number or its text)."""
-    sentiment, quantity = data.get("sentiment"), data.get("quantity")
-    if not isinstance(sentiment, str) or sentiment.strip().lower() != "flat" or isinstance(quantity, bool):
+    sentiment = data.get("sentiment")
+    return isinstance(sentiment, str) and sentiment.strip().lower() == "flat" and _zero(data.get("quantity"))
+
+
+def _zero(value: Any) -> bool:
+    """Whether `value` is a number (or its text) equal to zero."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         return False
     try:
-        return isinstance(quantity, int | Decimal | str) and Decimal(str(quantity).strip()) == 0
+        return Decimal(str(value).strip()) == 0
     except ArithmeticError:
         return False
 

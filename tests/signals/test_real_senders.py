@@ -268,3 +268,12 @@ def test_an_unquoted_number_written_with_a_comma_is_refused_saying_how_to_write_
 def test_a_field_name_missing_its_quotes_after_a_number_is_not_taken_for_a_comma_in_the_number() -> None:
     error = fails(b'{"ticker": "AAPL", "quantity": 1, action: "buy"}')
     assert "thousands separator" not in error.message, error.message
+
+
+@pytest.mark.parametrize(("action", "size"), [("exit", "0"), ("exit", 0), ("sell", "0.0"), ("buy", 0)])
+def test_a_zero_quantity_is_refused_saying_where_a_zero_comes_from_and_what_to_send(action: str, size: str) -> None:
+    # An exit alert sized by {{strategy.position_size}} fires once the strategy is flat, when it is 0.
+    error = fails(json.dumps({"ticker": "AAPL", "action": action, "quantity": size}).encode())
+    assert error.code == "invalid-quantity"
+    assert "trades nothing" in error.message and "{{strategy.order.contracts}}" in error.message, error.message
+    assert "leave quantity out" in error.message, error.message
