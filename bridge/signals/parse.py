@@ -375,7 +375,8 @@ class Payload(BaseModel):
         priced = self.action != "breakeven"
         # A limit without a price is placed at the broker's quote, as TradersPost does (the resolver rejects it
         # where there is none). A stop-limit's limit must be the sender's: a quote below a buy's stop never fills.
-        if priced and self.order_type == "stop_limit" and self.limit_price is None and self.price is None:
+        price = self.price if self.price is not None else self.signal_price  # signalPrice is price's other name
+        if priced and self.order_type == "stop_limit" and self.limit_price is None and price is None:
             raise _fail("invalid-limit-price", f"orderType {self.order_type} needs limitPrice (or price)")
         if priced and self.order_type in ("stop", "stop_limit") and self.stop_price is None:
             raise _fail("invalid-stop-price", f"orderType {self.order_type} needs stopPrice")

@@ -411,6 +411,12 @@ def test_signal_price_is_an_alias_of_price() -> None:
     assert "signalPrice" not in unknown
 
 
+def test_signal_price_stands_for_price_as_a_stop_limit_s_limit() -> None:
+    # A stop_limit takes limitPrice or price as its limit; signalPrice is price under its other name.
+    signal, _, _ = parse_body(body(action="sell", orderType="stop_limit", stopPrice="95", signalPrice="94.5"))
+    assert (signal.order_type, signal.stop_price, signal.price) == ("stop_limit", Decimal(95), Decimal("94.5"))
+
+
 def test_price_wins_over_signal_price_when_both_are_sent() -> None:
     signal, _, _ = parse_body(body(price="10", signalPrice="11"))
     assert signal.price == Decimal(10)
