@@ -166,7 +166,8 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-breakeven-offset", "invalid-breakeven-order-type"),
     ),
     "delay": FieldDoc(
-        "Execute later: seconds (1 to 86400) or an ISO 8601 time at most 24 hours ahead (one that passed on the way "
+        "Execute later: seconds (1 to 86400), a relative time as TradersPost writes it (`+5 minutes`; seconds, "
+        "minutes, hours or days) or an ISO 8601 time at most 24 hours ahead (one that passed on the way "
         "runs at once; one more than `max_signal_age` past is refused).",
         _ex(delay=300),
         ("invalid-delay-format",),

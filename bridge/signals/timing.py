@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,9 +15,12 @@ MAX_CANCEL_AFTER_SECONDS = 3600
 # billion digits would hold the process for hours on a single request.
 _MAX_WHOLE = Decimal(10) ** 12
 _DELAY_HELP = (
-    'use whole seconds from 1 to 86400 (e.g. "delay": 60) or an ISO time with a time zone at most 24 hours '
-    'ahead (e.g. "delay": "2026-01-02T15:30:00-05:00")'
+    'use whole seconds from 1 to 86400 (e.g. "delay": 60), a relative time (e.g. "delay": "+5 minutes") or an ISO '
+    'time with a time zone at most 24 hours ahead (e.g. "delay": "2026-01-02T15:30:00-05:00")'
 )
+# TradersPost's relative form, "+5 minutes": a whole number of seconds, minutes, hours or days from arrival.
+_RELATIVE = re.compile(r"\+\s*(\d{1,9})\s*(second|minute|hour|day)s?", re.IGNORECASE)
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 def _whole_number(value: Any) -> int | None:
@@ -44,14 +48,18 @@ def iso_moment(text: str) -> datetime:
 
 
 def execute_at(value: Any, now: datetime | None = None) -> datetime | None:
-    """`delay` (seconds, or an aware ISO time) -> the UTC moment the signal may execute."""
+    """`delay` (seconds, a relative "+5 minutes", or an aware ISO time) -> the UTC moment the signal may execute."""
     if value is None or value == "":
         return None
     now = now or datetime.now(UTC)
     seconds = _whole_number(value)
+    relative = _RELATIVE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if relative is not None:
+        seconds = int(relative.group(1)) * _UNIT_SECONDS[relative.group(2).lower()]
     if seconds is not None:
         if not 1 <= seconds <= MAX_DELAY_SECONDS:
-            raise fail("invalid-delay-format", f"delay is {show(value)} seconds; {_DELAY_HELP}")
+            what = f"delay {show(value)} is {seconds} seconds" if relative else f"delay is {show(value)} seconds"
+            raise fail("invalid-delay-format", f"{what}; {_DELAY_HELP}")
         return now + timedelta(seconds=seconds)
     if not isinstance(value, str):
         raise fail("invalid-delay-format", f"delay is {show(value)}; {_DELAY_HELP}")
