@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import sqlite3
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from bridge.execution.recovery import journaled_signal
 from bridge.jobs.host import Host
 from bridge.notify.events import signal_event
 from bridge.store import journal, upkeep
+from bridge.store.accepted import token_fingerprint
 from bridge.store.db import iso
 
 log = logging.getLogger("bridge.jobs")
@@ -42,6 +44,10 @@ class DelayedSignals:
             if key in self._released:
                 continue
             self._released.add(key)
+            if (revoked := self._revoked(row)) is not None:
+                await self._finish(row, "rejected", revoked)
+                log.warning("delayed signal %s for %s %s", key[0], key[1], revoked)
+                continue
             late = (now - datetime.fromisoformat(row["execute_at"])).total_seconds()
             if late > max_age:  # e.g. the daemon was down at its time: a late order is a dangerous order
                 decision = (f"expired: due at {row['execute_at']} but released {late:.0f}s late "
@@ -80,6 +86,23 @@ class DelayedSignals:
         if ended:
             log.warning("ended %d delayed signal execution(s) that a revoked token brought", ended)
         return ended
+
+    def _revoked(self, row: sqlite3.Row) -> str | None:
+        """Why a delayed signal may not trade under the config in force: its token changed or its strategy went.
+
+        A reload ends such signals at once (`revoke`); this catches those a restart made so, the config edited
+        while the daemon was down. A signal journaled without a fingerprint (by an older version) is let be.
+        """
+        accepted_with, name = row["token_fingerprint"], row["strategy"]
+        if accepted_with is None:
+            return None
+        strategy = self.host.runtime.strategies.get(name)
+        if strategy is None:
+            return f"rejected: the config in force removed strategy {name} after this signal arrived; nothing was sent"
+        if not hmac.compare_digest(token_fingerprint(row["signal_id"], strategy.token), accepted_with):
+            return (f"rejected: the config in force changed strategy {name}'s token after this signal arrived with "
+                    "the old one; nothing was sent")  # fmt: skip
+        return None
 
     async def _finish(self, row: sqlite3.Row, state: str, decision: str) -> None:
         """End a delayed execution without running it, and say so as the executor says of the ones it ends."""

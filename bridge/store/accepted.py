@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from bridge.config.secrets import redacted_json
@@ -35,7 +37,18 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
         "received_at": webhook.received_at,
         "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
         "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
+        # What the token it came with was, for a delayed signal's check at its time (after a restart too).
+        "token_fingerprint": token_fingerprint(signal_id, runtime.strategies[strategy].token),
     }  # fmt: skip
     webhook = webhook.changed(signal_id=signal_id)
     await store.run(journal.record_signal, store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe)
     return signal_id, [key for key, _sub in subs]
+
+
+def token_fingerprint(signal_id: str, token: str) -> str:
+    """A signal's fingerprint of a strategy token: tells a changed token from the same one, and reveals neither.
+
+    Keyed by the signal id, so two signals' fingerprints of one token differ and a table of guessed tokens'
+    hashes is no use against a copy of the journal.
+    """
+    return hmac.new(signal_id.encode(), token.encode(), hashlib.sha256).hexdigest()

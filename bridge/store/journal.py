@@ -90,10 +90,18 @@ def record_signal(
         # A delay is stored with the signal, in its one INSERT: it is never lost.
         conn.execute(
             "INSERT INTO signals (id, webhook_id, strategy, ticker, action, sentiment, price, quantity, signal_time,"
-            " payload, extras, state, decision, received_at, updated_at, execute_at, cancel_after)"
+            " payload, extras, state, decision, received_at, updated_at, execute_at, cancel_after, token_fingerprint)"
             " VALUES (:id, :webhook_id, :strategy, :ticker, :action, :sentiment, :price, :quantity, :signal_time,"
-            " :payload, :extras, :state, :decision, :received_at, :received_at, :execute_at, :cancel_after)",
-            {"execute_at": None, "cancel_after": None, **signal, "state": state, "decision": decision},
+            " :payload, :extras, :state, :decision, :received_at, :received_at, :execute_at, :cancel_after,"
+            " :token_fingerprint)",
+            {
+                "execute_at": None,
+                "cancel_after": None,
+                "token_fingerprint": None,
+                **signal,
+                "state": state,
+                "decision": decision,
+            },
         )
         if rows:
             conn.executemany(
@@ -360,6 +368,9 @@ def unfinished_orders_by_broker(conn: sqlite3.Connection, brokers: Iterable[str]
     return {str(row[0]): int(row[1]) for row in rows}
 
 
+UNLISTED = frozenset({"token_fingerprint"})  # columns `latest` leaves out
+
+
 def rows_as_dicts(rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
     """sqlite3 rows -> plain dicts."""
     return [dict(row) for row in rows]
@@ -369,4 +380,5 @@ def latest(conn: sqlite3.Connection, table: str, limit: int) -> list[dict[str, A
     """The newest rows of a journal table."""
     order = {"webhooks": "received_at", "signals": "received_at", "orders": "created_at"}[table]
     sql = f"SELECT * FROM {table} ORDER BY {order} DESC, rowid DESC LIMIT ?"  # noqa: S608 - table is whitelisted
-    return rows_as_dicts(conn.execute(sql, (limit,)))
+    # A token's fingerprint reveals nothing, but it is the daemon's own check, not something to list or export.
+    return [{k: v for k, v in row.items() if k not in UNLISTED} for row in rows_as_dicts(conn.execute(sql, (limit,)))]

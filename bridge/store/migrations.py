@@ -216,6 +216,13 @@ MIGRATIONS: list[str] = [
         SELECT 1 FROM orders o WHERE o.broker = paper_orders.broker
         AND o.client_order_id = paper_orders.client_order_id AND o.leg IN ('exit', 'breakeven'));
     """,
+    # 10: a signal keeps a fingerprint of the strategy token it was accepted with (bridge.store.accepted), so a
+    # delayed one still waiting when the daemon restarts with that token changed or removed is refused at its
+    # time, as a reload would have refused it. NULL: journaled before this step (or made by a job, a flatten);
+    # such a signal runs as the version that accepted it would have run it.
+    """
+    ALTER TABLE signals ADD COLUMN token_fingerprint TEXT;
+    """,
 ]
 
 

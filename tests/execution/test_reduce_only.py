@@ -76,6 +76,7 @@ def _as_written_by_the_previous_version(path: str) -> None:
     db = sqlite3.connect(path)
     try:
         db.execute("ALTER TABLE paper_orders DROP COLUMN reduce_only")
+        db.execute("ALTER TABLE signals DROP COLUMN token_fingerprint")  # migration 10's, later
         db.execute("PRAGMA user_version=8")
         db.commit()
     finally:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.notify.events import Event
-from bridge.store.db import utcnow
-from tests.conftest import TOKEN
+from bridge.store.db import iso, utcnow
+from tests.conftest import ADMIN, TOKEN, write_config
 from tests.jobs.conftest import Clock, config_text, two_strategies
 
 
@@ -223,3 +224,90 @@ async def test_a_delayed_signal_whose_token_a_reload_then_changed_is_not_traded_
     assert r.rows("SELECT * FROM orders") == []
     row = r.signal(signal_id)
     assert row["state"] == "rejected" and "token" in row["decision"], tuple(row)
+
+
+ROTATED = "tok-" + "rotated0rotated0rotated0"
+
+
+async def test_a_delayed_signal_whose_token_was_changed_across_a_restart_is_not_traded_at_its_time(
+    bridges: Any,
+) -> None:
+    """Rotated (it leaked) while the daemon was down: the restart must stop it as a reload would have."""
+    clock = Clock()
+    first = await bridges(config_text(), clock)
+    signal_id = await first.accepted(delay=3600)
+    await first.bridge.stop()
+
+    second = await bridges(config_text().replace(TOKEN, ROTATED), clock)
+    clock.now = datetime.fromisoformat(second.signal(signal_id)["execute_at"])
+    await second.bridge.jobs.delayed.release_due()
+    await second.bridge.queues.join()
+    assert second.rows("SELECT * FROM orders") == [], "the old token's signal traded after the rotation"
+    row = second.signal(signal_id)
+    assert row["state"] == "rejected" and "token" in row["decision"], tuple(row)
+
+
+async def test_a_delayed_signal_whose_strategy_was_removed_across_a_restart_is_rejected_saying_why(
+    bridges: Any,
+) -> None:
+    clock = Clock()
+    first = await bridges(config_text(), clock)
+    signal_id = await first.accepted(delay=3600)
+    await first.bridge.stop()
+
+    second = await bridges(two_strategies([]), clock)  # strategy `sq` is gone
+    clock.now = datetime.fromisoformat(second.signal(signal_id)["execute_at"])
+    await second.bridge.jobs.delayed.release_due()
+    await second.bridge.queues.join()
+    assert second.rows("SELECT * FROM orders") == []
+    row = second.signal(signal_id)
+    assert row["state"] == "rejected" and "removed strategy sq" in row["decision"], tuple(row)
+
+
+async def test_a_delayed_signal_with_its_token_unchanged_across_a_restart_still_trades(bridges: Any) -> None:
+    clock = Clock()
+    first = await bridges(config_text(), clock)
+    signal_id = await first.accepted(delay=3600)
+    await first.bridge.stop()
+
+    second = await bridges(config_text().replace("cash: 100000", "cash: 90000"), clock)  # another change
+    clock.now = datetime.fromisoformat(second.signal(signal_id)["execute_at"])
+    assert await second.bridge.jobs.delayed.release_due() == 1
+    await second.bridge.queues.join()
+    assert second.signal(signal_id)["state"] == "executed"
+
+
+def test_a_daemon_restarted_with_a_rotated_token_does_not_trade_what_the_old_token_delayed(make_daemon: Any) -> None:
+    """The operator rotates a leaked token and restarts: nothing the old token sent may trade afterwards."""
+    daemon = make_daemon()
+    response = daemon.post({"ticker": "AMD", "action": "buy", "price": 100, "delay": 3600})
+    assert response.status_code == 200, response.text
+    signal_id = response.json()["id"]
+    daemon.stop()
+    with sqlite3.connect(daemon.db) as db:  # its time came while the daemon was down: released at start
+        db.execute("UPDATE signals SET execute_at = ? WHERE id = ?", (iso(utcnow()), signal_id))
+    write_config(daemon.config.parent, token=ROTATED, port=daemon.port)
+    daemon.token = ROTATED
+    daemon.start()
+
+    row = daemon.wait_final(signal_id)
+    assert daemon.api("orders") == [], "the old token's signal traded after the rotation and restart"
+    assert row["state"] == "rejected" and "token" in row["decision"], row
+
+
+async def test_a_delayed_signal_journaled_before_fingerprints_were_kept_runs_as_it_would_have(bridges: Any) -> None:
+    """A row from before the journal kept a token's fingerprint (NULL) cannot be checked: it is not refused for it."""
+    clock = Clock()
+    first = await bridges(config_text(), clock)
+    signal_id = await first.accepted(delay=3600)
+    assert first.signal(signal_id)["token_fingerprint"] not in (None, "", TOKEN)
+    first.bridge.store.conn.execute("UPDATE signals SET token_fingerprint = NULL WHERE id = ?", (signal_id,))
+    await first.bridge.stop()
+
+    second = await bridges(config_text(), clock)
+    clock.now = datetime.fromisoformat(second.signal(signal_id)["execute_at"])
+    assert await second.bridge.jobs.delayed.release_due() == 1
+    await second.bridge.queues.join()
+    assert second.signal(signal_id)["state"] == "executed"
+    assert "token_fingerprint" not in (await second.client.get(
+        "/api/signals", headers={"Authorization": f"Bearer {ADMIN}"})).json()[0], "never listed"  # fmt: skip
