@@ -27,7 +27,7 @@ from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.signals.resolve import broker_symbol
 from bridge.store import journal
-from bridge.store.accepted import journal_signal
+from bridge.store.accepted import journal_signal, revoked_since
 from bridge.store.db import Store, utcnow
 from bridge.store.dedupe import Dedupe
 
@@ -126,7 +126,8 @@ class Bridge:
                         RECOVERY_RETRY_SECONDS)  # fmt: skip
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue,
-                                                  queued=self._recovered, publish=self.publish)  # fmt: skip
+                                                  queued=self._recovered, publish=self.publish,
+                                                  revoked=lambda row: revoked_since(row, self.runtime))  # fmt: skip
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
         await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down

@@ -25,6 +25,11 @@ log = logging.getLogger("bridge.recovery")
 Publish = Callable[[Event], None]  # metrics and notifications (`Bridge.publish`); returns at once
 
 
+def _never(row: sqlite3.Row) -> str | None:
+    """No signal was revoked (a test, a tool)."""
+    return None
+
+
 def _unheard(event: Event) -> None:
     """Nobody listens (a test, a tool): events go nowhere."""
 
@@ -124,12 +129,13 @@ def _scheduled(row: sqlite3.Row) -> bool:
 
 
 async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callable[[Job], None],
-                           queued: Container[tuple[str, str]] = (),
-                           publish: Publish = _unheard) -> tuple[int, int]:  # fmt: skip
+                           queued: Container[tuple[str, str]] = (), publish: Publish = _unheard,
+                           revoked: Callable[[sqlite3.Row], str | None] = _never) -> tuple[int, int]:  # fmt: skip
     """Re-queue interrupted executions younger than max_signal_age and expire the rest; return the counts.
 
     Executions in `queued` (signal, subscription) are left alone: an earlier attempt already queued them.
-    An execution ended here is published as the executor publishes the ones it ends.
+    An execution ended here is published as the executor publishes the ones it ends. One that has planned
+    nothing yet and that `revoked` explains (its token changed while the daemon was down) is rejected with that.
     """
     resumed = expired = 0
     for row in await store.run(journal.unfinished_executions, store.conn):
@@ -151,6 +157,10 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
             )
             await _finish(store, row, "expired", decision, publish)
             expired += 1
+            continue
+        # As the executor: a plan begun is finished (an exit's entry say), one not begun does not start.
+        if not planned and (why := revoked(row)) is not None:
+            await _finish(store, row, "rejected", why, publish)
             continue
         try:
             signal = journaled_signal(row)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import sqlite3
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ from bridge.execution.recovery import journaled_signal
 from bridge.jobs.host import Host
 from bridge.notify.events import signal_event
 from bridge.store import journal, upkeep
-from bridge.store.accepted import token_fingerprint
+from bridge.store.accepted import revoked_since
 from bridge.store.db import iso
 
 log = logging.getLogger("bridge.jobs")
@@ -44,7 +43,7 @@ class DelayedSignals:
             if key in self._released:
                 continue
             self._released.add(key)
-            if (revoked := self._revoked(row)) is not None:
+            if (revoked := revoked_since(row, self.host.runtime)) is not None:  # changed while the daemon was down
                 await self._finish(row, "rejected", revoked)
                 log.warning("delayed signal %s for %s %s", key[0], key[1], revoked)
                 continue
@@ -86,23 +85,6 @@ class DelayedSignals:
         if ended:
             log.warning("ended %d delayed signal execution(s) that a revoked token brought", ended)
         return ended
-
-    def _revoked(self, row: sqlite3.Row) -> str | None:
-        """Why a delayed signal may not trade under the config in force: its token changed or its strategy went.
-
-        A reload ends such signals at once (`revoke`); this catches those a restart made so, the config edited
-        while the daemon was down. A signal journaled without a fingerprint (by an older version) is let be.
-        """
-        accepted_with, name = row["token_fingerprint"], row["strategy"]
-        if accepted_with is None:
-            return None
-        strategy = self.host.runtime.strategies.get(name)
-        if strategy is None:
-            return f"rejected: the config in force removed strategy {name} after this signal arrived; nothing was sent"
-        if not hmac.compare_digest(token_fingerprint(row["signal_id"], strategy.token), accepted_with):
-            return (f"rejected: the config in force changed strategy {name}'s token after this signal arrived with "
-                    "the old one; nothing was sent")  # fmt: skip
-        return None
 
     async def _finish(self, row: sqlite3.Row, state: str, decision: str) -> None:
         """End a delayed execution without running it, and say so as the executor says of the ones it ends."""

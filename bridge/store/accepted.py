@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sqlite3
 from typing import Any
 
 from bridge.config.secrets import redacted_json
@@ -52,3 +53,23 @@ def token_fingerprint(signal_id: str, token: str) -> str:
     hashes is no use against a copy of the journal.
     """
     return hmac.new(signal_id.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def revoked_since(row: sqlite3.Row, runtime: Runtime) -> str | None:
+    """Why a journaled signal may not trade under `runtime`'s config: its strategy is gone or its token changed.
+
+    A reload ends such signals itself; this catches those a restart made so, the config edited while the daemon
+    was down (a leaked token rotated, say). `row` is a signal's, or an execution's joined with its signal. A signal
+    journaled without a fingerprint (by an older version, or made by a job) is let be: there is nothing to compare.
+    """
+    accepted_with, name = row["token_fingerprint"], row["strategy"]
+    if accepted_with is None:
+        return None
+    strategy = runtime.strategies.get(name)
+    if strategy is None:
+        return f"rejected: the config in force removed strategy {name} after this signal arrived; nothing was sent"
+    signal_id = row["signal_id"] if "signal_id" in row.keys() else row["id"]  # noqa: SIM118 - `in` reads values
+    if not hmac.compare_digest(token_fingerprint(signal_id, strategy.token), accepted_with):
+        return (f"rejected: the config in force changed strategy {name}'s token after this signal arrived with the "
+                "old one; nothing was sent")  # fmt: skip
+    return None
