@@ -14,12 +14,17 @@ PRUNE_CHUNK = 2000
 
 
 async def prune(host: Host) -> dict[str, int]:
-    """Delete journal rows older than `retention_days`, never an order (or its signal) that is not final."""
+    """Delete journal rows older than `retention_days`, never an order (or its signal) that is not final.
+
+    Nor the orders of a position the journal still shows open (see upkeep.prune): flatten_at reads them.
+    """
     days = host.runtime.loaded.config.retention_days
     cutoff = host.clock() - timedelta(days=days)
     counts = dict.fromkeys(("orders", "executions", "signals", "webhooks"), 0)
+    marked = False  # the positions still open in the journal are found by the first chunk, for all of them
     while True:  # in chunks, each its own short transaction (see upkeep.prune)
-        chunk = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff), PRUNE_CHUNK)
+        chunk = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff), PRUNE_CHUNK, marked)
+        marked = True
         counts = {table: counts[table] + chunk[table] for table in counts}
         if chunk["signals"] < PRUNE_CHUNK and chunk["webhooks"] < PRUNE_CHUNK:
             break

@@ -78,13 +78,38 @@ def expired_unsent(conn: sqlite3.Connection, signal_id: str, subscription: str) 
     return row is not None and row["state"] == "expired" and row["unsure"] == 0
 
 
-def prune(conn: sqlite3.Connection, cutoff: str, limit: int) -> dict[str, int]:
+# The filled quantity a subscription's orders in one symbol add up to, buys less sells (as flatten_at reads them).
+_NET = "SUM(CASE WHEN o.side = 'buy' THEN CAST(o.filled_quantity AS REAL) ELSE -CAST(o.filled_quantity AS REAL) END)"
+
+
+def _mark_open_books(conn: sqlite3.Connection, cutoff: str) -> None:
+    """Note each (strategy, subscription, symbol) whose orders received before `cutoff` do not net to zero.
+
+    flatten_at tells what a subscription holds from its journaled fills: pruning the entry of a position still
+    held, or the entry of a round trip without its exit, would make it leave the one open or close another
+    strategy's on the same account. Such orders wait until the part before the cutoff nets to zero again.
+    """
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS open_books (strategy TEXT, subscription TEXT, symbol TEXT, "
+                 "PRIMARY KEY (strategy, subscription, symbol))")  # fmt: skip
+    conn.execute("DELETE FROM open_books")
+    conn.execute(
+        "INSERT INTO open_books SELECT s.strategy, o.subscription, o.symbol FROM signals s "  # noqa: S608 - constant
+        f"CROSS JOIN orders o ON o.signal_id = s.id WHERE s.received_at < ? GROUP BY 1, 2, 3 HAVING ABS({_NET}) > 1e-9",
+        (cutoff,),
+    )
+
+
+def prune(conn: sqlite3.Connection, cutoff: str, limit: int, books_marked: bool = False) -> dict[str, int]:
     """Delete journal rows received before `cutoff`; a signal goes only with all its executions and orders final.
 
     At most `limit` signals and `limit` requests at a time: the journal's statements run on the event loop,
-    so a large prune is done in short transactions, with webhooks served in between.
+    so a large prune is done in short transactions, with webhooks served in between. The orders of a position
+    still open in the journal stay too (`_mark_open_books`), marked once per prune (`books_marked` in the
+    chunks after its first): marked again after a chunk took half a round trip, the other half would look open.
     """
     with transaction(conn):
+        if not books_marked:
+            _mark_open_books(conn, cutoff)
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS prunable (id TEXT PRIMARY KEY)")
         conn.execute("DELETE FROM prunable")
         conn.execute(
@@ -93,6 +118,8 @@ def prune(conn: sqlite3.Connection, cutoff: str, limit: int) -> dict[str, int]:
             "AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.signal_id = s.id "
             f"AND e.state NOT IN ({_FINAL_SIGNALS})) "
             f"AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.signal_id = s.id AND o.status NOT IN ({_FINAL_ORDERS})) "
+            "AND NOT EXISTS (SELECT 1 FROM orders o JOIN open_books b ON b.strategy = s.strategy "
+            "AND b.subscription = o.subscription AND b.symbol = o.symbol WHERE o.signal_id = s.id) "
             "LIMIT ?",
             (cutoff, limit),
         )

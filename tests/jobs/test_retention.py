@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bridge.jobs import retention
+from bridge.jobs.flatten import flatten
 from bridge.jobs.retention import daily_summary, prune
 from bridge.store.db import iso, utcnow
 from tests.jobs.conftest import Clock, Running, config_text
@@ -32,12 +35,14 @@ async def test_pruning_removes_only_rows_older_than_retention_days_and_keeps_ope
     clock = Clock()
     r = await bridges(config_text(extra="retention_days: 30\n"), clock)
     old = await r.accepted(ticker="AMD")
+    old_exit = await r.accepted(ticker="AMD", action="exit")  # the round trip is closed: it goes whole
     old_open = await r.accepted(ticker="TSLA", orderType="limit", limitPrice=90, price=100)  # rests: not final
     young = await r.accepted(ticker="NVDA")
     await r.bridge.queues.join()
     unauthorized = await r.client.post("/webhook/sq/wrong-token-0000000000", json={"ticker": "X", "action": "buy"})
     assert unauthorized.status_code == 401
     age(r, old, 31, clock)
+    age(r, old_exit, 31, clock)
     age(r, old_open, 31, clock)
     age(r, young, 29, clock)
     with sqlite3.connect(r.bridge.store.path) as db:
@@ -46,7 +51,7 @@ async def test_pruning_removes_only_rows_older_than_retention_days_and_keeps_ope
         )
 
     counts = await prune(r.bridge)
-    assert counts == {"orders": 1, "executions": 1, "signals": 1, "webhooks": 2}
+    assert counts == {"orders": 2, "executions": 2, "signals": 2, "webhooks": 3}
     assert {row["id"] for row in r.rows("SELECT id FROM signals")} == {old_open, young}
     assert {row["signal_id"] for row in r.rows("SELECT signal_id FROM orders")} == {old_open, young}
     assert {row["signal_id"] for row in r.rows("SELECT signal_id FROM webhooks")} == {old_open, young}
@@ -70,27 +75,72 @@ async def test_the_daily_summary_is_one_line_of_counts(bridges: Any, caplog: Any
 
 def test_the_journal_is_pruned_once_the_daemon_starts_not_only_at_ten_past_midnight(make_daemon: Any) -> None:
     daemon = make_daemon(extra="retention_days: 30\n")
-    old = daemon.post({"ticker": "AMD", "action": "buy", "price": 100}).json()["id"]
-    young = daemon.post({"ticker": "NVDA", "action": "buy", "price": 100}).json()["id"]
-    daemon.wait_final(old)
-    daemon.wait_final(young)
+    # Round trips: the orders of a position still held are kept (flatten_at reads them).
+    old = [daemon.post({"ticker": "AMD", "action": action, "price": 100}).json()["id"] for action in ("buy", "exit")]
+    young = [daemon.post({"ticker": "NVDA", "action": a, "price": 100}).json()["id"] for a in ("buy", "exit")]
+    for signal_id in old + young:
+        daemon.wait_final(signal_id)
     daemon.stop()
     then = iso(utcnow() - timedelta(days=31))
     with sqlite3.connect(daemon.db) as db:  # journaled 31 days ago, by a daemon that was never up at 00:10 since
-        db.execute("UPDATE signals SET received_at = ? WHERE id = ?", (then, old))
-        db.execute("UPDATE webhooks SET received_at = ? WHERE signal_id = ?", (then, old))
-        db.execute("UPDATE orders SET created_at = ? WHERE signal_id = ?", (then, old))
+        for signal_id in old:
+            db.execute("UPDATE signals SET received_at = ? WHERE id = ?", (then, signal_id))
+            db.execute("UPDATE webhooks SET received_at = ? WHERE signal_id = ?", (then, signal_id))
+            db.execute("UPDATE orders SET created_at = ? WHERE signal_id = ?", (then, signal_id))
     daemon.start()
     deadline = time.monotonic() + 10
-    while {s["id"] for s in daemon.api("signals")} != {young} and time.monotonic() < deadline:
+    while {s["id"] for s in daemon.api("signals")} != set(young) and time.monotonic() < deadline:
         time.sleep(0.05)
     # Before, only the 00:10 UTC run pruned: a daemon started each morning kept every row for good.
-    assert {s["id"] for s in daemon.api("signals")} == {young}
+    assert {s["id"] for s in daemon.api("signals")} == set(young)
     with sqlite3.connect(daemon.db) as db:
-        db.execute("UPDATE signals SET received_at = ? WHERE id = ?", (iso(utcnow() - timedelta(days=2)), young))
+        for signal_id in young:
+            db.execute(
+                "UPDATE signals SET received_at = ? WHERE id = ?", (iso(utcnow() - timedelta(days=2)), signal_id)
+            )
     # A lower retention_days, as the 503 of a full journal advises: it makes room at once, not the next night.
     daemon.config.write_text(daemon.config.read_text().replace("retention_days: 30", "retention_days: 1"))
     deadline = time.monotonic() + 10
     while daemon.api("signals") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert daemon.api("signals") == []
+
+
+FLATTEN = 'flatten_at: "15:55"\ntimezone: America/New_York'
+MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=ZoneInfo("America/New_York"))
+
+
+async def test_pruning_keeps_the_entry_of_a_position_still_held_so_flatten_at_still_closes_it(bridges: Any) -> None:
+    clock = Clock(MONDAY_1555)
+    r = await bridges(config_text(FLATTEN, extra="retention_days: 30\n"), clock)
+    held = await r.accepted(ticker="AMD", action="buy", price=100)  # a swing trade, held past retention_days
+    await r.bridge.queues.join()
+    age(r, held, 31, clock)
+
+    await prune(r.bridge)
+    assert await flatten(r.bridge, "sq", "paper") == 1, "the position's only record was pruned"
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+
+
+async def test_pruning_half_a_round_trip_does_not_make_flatten_at_close_another_strategys_position(
+    bridges: Any,
+) -> None:
+    clock = Clock(MONDAY_1555)
+    r = await bridges(config_text(FLATTEN, extra="retention_days: 30\n"), clock)
+    bought = await r.accepted(ticker="AMD", action="buy", price=100)
+    sold = await r.accepted(ticker="AMD", action="exit", price=101)  # the subscription is flat in AMD
+    theirs = await r.accepted("other", ticker="AMD", action="buy", price=102, quantity=10)  # same account
+    await r.bridge.queues.join()
+    age(r, bought, 30.5, clock)  # the cutoff falls between the entry and its exit
+    age(r, sold, 29.5, clock)
+    age(r, theirs, 29.5, clock)
+
+    await prune(r.bridge)
+    assert await flatten(r.bridge, "sq", "paper") == 0, "the exit left alone reads as a short to close"
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's position is not this subscription's"
+
+    clock.advance(86400)  # a day later the whole round trip is past retention_days: it goes together
+    assert (await prune(r.bridge))["signals"] == 2
+    assert {row["id"] for row in r.rows("SELECT id FROM signals")} == {theirs}
