@@ -29,6 +29,10 @@ GRACE_SECONDS = 300  # a flatten a few minutes late still beats holding overnigh
 MAX_EXITS_A_DAY = 10  # a ticker's flatten exits queued in one day, when each before it expired unsent
 
 
+class FlattenFailed(Exception):
+    """The positions to close could not be read (the venue down, or its broker not connected yet)."""
+
+
 def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]:
     """Tickers whose broker symbol is held and whose position may be this subscription's.
 
@@ -126,6 +130,8 @@ def due_at(sub: Subscription, now: datetime) -> datetime | None:
 async def flatten(host: Host, strategy: str, key: str) -> int:
     """Queue one `exit` signal per ticker the subscription holds; return how many; nothing on weekends.
 
+    Raises FlattenFailed when the broker's positions cannot be read: the scheduler tries again within the grace.
+
     The exits go through the normal pipeline (queue order, journal, deterministic client order ids); their
     signal ids are derived from the subscription, ticker and local date, so a second run that day adds nothing
     (unless the first expired unsent: `_queue_exit`).
@@ -143,9 +149,13 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
         return 0
     broker = runtime.broker(sub.broker)
     if broker is None:
-        log.error("%s: broker %s is unavailable; positions stay open", label, sub.broker)
-        return 0
-    held = {p.symbol for p in await answers.fetch_positions(broker) if p.quantity != 0}
+        raise FlattenFailed(f"{label}: broker {sub.broker} is unavailable")
+    try:
+        held = {p.symbol for p in await answers.fetch_positions(broker) if p.quantity != 0}
+    except Exception as exc:  # an adapter's bug too: the caller tries again within the grace
+        raise FlattenFailed(
+            f"{label}: cannot read the positions of broker {sub.broker}: {answers.failure(exc)}"
+        ) from exc
     keys = runtime.journal_keys(strategy, key)
     tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
     queued = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -15,7 +15,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bridge.jobs.delayed import DelayedSignals
-from bridge.jobs.flatten import GRACE_SECONDS, due_at, flatten, flatten_trigger
+from bridge.jobs.flatten import GRACE_SECONDS, FlattenFailed, due_at, flatten, flatten_trigger
 from bridge.jobs.host import Host
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
@@ -29,6 +29,7 @@ DELAY = "delay:"  # ids of delayed-signal wake-ups; they outlive reloads
 TIMEOUT_CHECK_SECONDS = 1.0
 RECONNECT_CHECK = 1.0  # seconds
 STOP_GRACE_SECONDS = 5.0
+FLATTEN_RETRY_SECONDS = 15.0  # a flatten that could not read the positions is tried again this much later
 
 
 class Jobs:
@@ -83,8 +84,37 @@ class Jobs:
                   next_run_time=datetime.now(UTC))  # fmt: skip
         for strategy, key, sub in runtime.all_subscriptions():
             if sub.flatten_at is not None:
-                self._add(f"{CONFIG}flatten:{strategy}:{key}", partial(flatten, host, strategy, key),
-                          flatten_trigger(sub), misfire_grace_time=GRACE_SECONDS)  # fmt: skip
+                self._add(f"{CONFIG}flatten:{strategy}:{key}", self._flatten(strategy, key), flatten_trigger(sub),
+                          misfire_grace_time=GRACE_SECONDS)  # fmt: skip
+
+    def _flatten(self, strategy: str, key: str, retry: bool = False) -> Callable[[], Awaitable[None]]:
+        """A flatten run; one that cannot read the positions is tried again while its grace lasts.
+
+        Left to its next time, a venue's brief outage at 15:55 held the positions overnight.
+        """
+
+        async def run() -> None:
+            sub = self.host.runtime.subscription(strategy, key)
+            if retry and (sub is None or sub.flatten_at is None or due_at(sub, self.host.clock()) is None):
+                return  # its grace is over (or a reload since took it away): run late, it would be another day's
+            try:
+                await flatten(self.host, strategy, key)
+            except FlattenFailed as exc:
+                self._retry_flatten(strategy, key, str(exc))
+
+        return run
+
+    def _retry_flatten(self, strategy: str, key: str, why: str) -> None:
+        """Run the flatten again in FLATTEN_RETRY_SECONDS if that is within its grace, else say it gave up."""
+        sub = self.host.runtime.subscription(strategy, key)
+        retry_at = self.host.clock() + timedelta(seconds=FLATTEN_RETRY_SECONDS)
+        if sub is None or sub.flatten_at is None or due_at(sub, retry_at) is None:
+            log.error("%s; its %ds grace is over: the positions stay open", why, GRACE_SECONDS)
+            return
+        log.warning("%s; trying again in %gs", why, FLATTEN_RETRY_SECONDS)
+        self._add(f"{CONFIG}flatten-retry:{strategy}:{key}", self._flatten(strategy, key, retry=True),
+                  DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=FLATTEN_RETRY_SECONDS), timezone=UTC),
+                  misfire_grace_time=None)  # fmt: skip
 
     def wake_at(self, signal_id: str, when: datetime) -> None:
         """Release due delayed signals at `when` (an id per signal: scheduling one twice is harmless)."""
@@ -107,7 +137,7 @@ class Jobs:
             if sub.flatten_at is not None and due_at(sub, self.host.clock()) is not None:
                 log.info("flatten_at %s for %s/%s fell due just before %s: running it now (if it has not run yet)",
                          f"{sub.flatten_at:%H:%M}", strategy, key, since)  # fmt: skip
-                await self._guarded(f"{CONFIG}flatten:{strategy}:{key}", partial(flatten, self.host, strategy, key))()
+                await self._guarded(f"{CONFIG}flatten:{strategy}:{key}", self._flatten(strategy, key))()
                 ran += 1
         return ran
 

@@ -12,9 +12,9 @@ import pytest
 from bridge.config.load import parse_config
 from bridge.config.schema import Subscription
 from bridge.errors import ConfigError
-from bridge.jobs.flatten import flatten, flatten_trigger
+from bridge.jobs.flatten import GRACE_SECONDS, flatten, flatten_trigger
 from tests.jobs.conftest import Clock, config_text, two_strategies
-from tests.jobs.venue import StallingPaper
+from tests.jobs.venue import FlakyPaper, StallingPaper
 
 NY = ZoneInfo("America/New_York")
 MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
@@ -333,3 +333,50 @@ async def test_flatten_at_leaves_a_position_the_subscription_closed_in_other_let
     assert await flatten(r.bridge, "sq", "paper") == 0
     await r.bridge.queues.join()
     assert await r.positions() == {"amd": 10}
+
+
+FLAKY = config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:FlakyPaper")
+
+
+async def run_job(r: Any, job_id: str) -> None:
+    """Run a scheduled job's body now, as the scheduler would at its time."""
+    job = r.bridge.jobs.scheduler.get_job(job_id)
+    assert job is not None, f"no job {job_id}: {[j.id for j in r.bridge.jobs.scheduler.get_jobs()]}"
+    await job.func()
+
+
+async def test_a_flatten_whose_position_read_fails_is_tried_again_within_its_grace(bridges: Any) -> None:
+    clock = Clock()
+    r = await bridges(FLAKY, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = MONDAY_1555
+    FlakyPaper.failures = 2
+    try:
+        await run_job(r, "cfg:flatten:sq:paper")  # the venue answers 503 at 15:55
+        clock.advance(15)
+        await run_job(r, "cfg:flatten-retry:sq:paper")  # and once more
+        clock.advance(15)
+        await run_job(r, "cfg:flatten-retry:sq:paper")
+    finally:
+        FlakyPaper.failures = 0
+    await r.bridge.queues.join()
+    assert await r.positions() == {}, "a venue's brief outage at 15:55 held the position overnight"
+
+
+async def test_a_flatten_whose_position_read_fails_past_its_grace_gives_up_saying_so(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    r = await bridges(FLAKY, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = MONDAY_1555 + timedelta(seconds=GRACE_SECONDS - 5)  # the scheduler ran it late, near its grace
+    FlakyPaper.failures = 1
+    try:
+        await run_job(r, "cfg:flatten:sq:paper")
+    finally:
+        FlakyPaper.failures = 0
+    assert r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is None, "too late to close now"
+    assert "positions stay open" in caplog.text and "503 Service Unavailable" in caplog.text
+    assert await r.positions() == {"AMD": Decimal(1)}

@@ -6,6 +6,7 @@ import asyncio
 from typing import ClassVar
 
 from bridge.brokers.paper import PaperBroker
+from bridge.errors import TemporaryBrokerError
 from bridge.models import Position
 
 
@@ -18,3 +19,15 @@ class StallingPaper(PaperBroker):
         while type(self).stalled:
             await asyncio.sleep(0.01)
         return await super().fetch_position(symbol)
+
+
+class FlakyPaper(PaperBroker):
+    """The paper book; its next `failures` reads of every position fail as a venue's brief outage does."""
+
+    failures: ClassVar[int] = 0
+
+    async def fetch_positions(self) -> list[Position]:
+        if type(self).failures > 0:
+            type(self).failures -= 1
+            raise TemporaryBrokerError("503 Service Unavailable (a brief outage)")
+        return await super().fetch_positions()
