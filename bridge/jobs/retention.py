@@ -20,13 +20,13 @@ async def prune(host: Host) -> dict[str, int]:
     """
     days = host.runtime.loaded.config.retention_days
     cutoff = host.clock() - timedelta(days=days)
-    counts = dict.fromkeys(("orders", "executions", "signals", "webhooks"), 0)
+    counts = dict.fromkeys(("orders", "executions", "signals", "webhooks", "paper_orders", "paper_fills"), 0)
     marked = False  # the positions still open in the journal are found by the first chunk, for all of them
     while True:  # in chunks, each its own short transaction (see upkeep.prune)
         chunk = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff), PRUNE_CHUNK, marked)
         marked = True
         counts = {table: counts[table] + chunk[table] for table in counts}
-        if chunk["signals"] < PRUNE_CHUNK and chunk["webhooks"] < PRUNE_CHUNK:
+        if all(chunk[table] < PRUNE_CHUNK for table in ("signals", "webhooks", "paper_orders", "paper_fills")):
             break
     if any(counts.values()):
         log.info("pruned journal rows older than %d days: %s", days, ", ".join(f"{n} {t}" for t, n in counts.items()))

@@ -133,6 +133,19 @@ def prune(conn: sqlite3.Connection, cutoff: str, limit: int, books_marked: bool 
                 "(signal_id IS NULL OR signal_id NOT IN (SELECT id FROM signals)) LIMIT ?)",
                 (cutoff, limit),
             ).rowcount,
+            # The paper book shares the journal: a finished paper order goes once the journal's row of it has gone
+            # (never one the poll may still look up), and so do its fills, which nothing reads back.
+            "paper_orders": conn.execute(
+                "DELETE FROM paper_orders WHERE rowid IN (SELECT p.rowid FROM paper_orders p WHERE p.updated_at < ? "
+                "AND p.status NOT IN ('open', 'partially_filled', 'held') AND NOT EXISTS "
+                "(SELECT 1 FROM orders o WHERE o.client_order_id = p.client_order_id) LIMIT ?)",
+                (cutoff, limit),
+            ).rowcount,
+            "paper_fills": conn.execute(
+                "DELETE FROM paper_fills WHERE id IN (SELECT f.id FROM paper_fills f WHERE f.filled_at < ? AND NOT "
+                "EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = f.client_order_id) LIMIT ?)",
+                (cutoff, limit),
+            ).rowcount,
         }
         conn.execute("DELETE FROM prunable")
     return counts

@@ -51,11 +51,11 @@ async def test_pruning_removes_only_rows_older_than_retention_days_and_keeps_ope
         )
 
     counts = await prune(r.bridge)
-    assert counts == {"orders": 2, "executions": 2, "signals": 2, "webhooks": 3}
+    assert counts == {"orders": 2, "executions": 2, "signals": 2, "webhooks": 3, "paper_orders": 0, "paper_fills": 0}
     assert {row["id"] for row in r.rows("SELECT id FROM signals")} == {old_open, young}
     assert {row["signal_id"] for row in r.rows("SELECT signal_id FROM orders")} == {old_open, young}
     assert {row["signal_id"] for row in r.rows("SELECT signal_id FROM webhooks")} == {old_open, young}
-    assert await prune(r.bridge) == {"orders": 0, "executions": 0, "signals": 0, "webhooks": 0}
+    assert not any((await prune(r.bridge)).values())
 
 
 async def test_the_daily_summary_is_one_line_of_counts(bridges: Any, caplog: Any) -> None:
@@ -144,3 +144,26 @@ async def test_pruning_half_a_round_trip_does_not_make_flatten_at_close_another_
     clock.advance(86400)  # a day later the whole round trip is past retention_days: it goes together
     assert (await prune(r.bridge))["signals"] == 2
     assert {row["id"] for row in r.rows("SELECT id FROM signals")} == {theirs}
+
+
+async def test_pruning_removes_the_paper_books_rows_of_the_orders_it_pruned(bridges: Any) -> None:
+    """The paper book lives in the journal: a lower retention_days (as a full journal's 503 advises) frees it too."""
+    clock = Clock()
+    r = await bridges(config_text(extra="retention_days: 30\n"), clock)
+    trip = [await r.accepted(ticker="AMD", action=action) for action in ("buy", "exit")]
+    resting = await r.accepted(ticker="TSLA", orderType="limit", limitPrice=90, price=100)  # not final: kept
+    young = await r.accepted(ticker="NVDA", action="buy")
+    await r.bridge.queues.join()
+    for signal_id in [*trip, resting]:
+        age(r, signal_id, 31, clock)
+    then = iso(clock.now - timedelta(days=31))
+    with sqlite3.connect(r.bridge.store.path) as db:  # the book's rows as old as the journal's
+        db.execute("UPDATE paper_orders SET created_at = ?, updated_at = ? WHERE symbol != 'NVDA'", (then, then))
+        db.execute("UPDATE paper_fills SET filled_at = ? WHERE symbol != 'NVDA'", (then,))
+
+    counts = await prune(r.bridge)
+    assert (counts["paper_orders"], counts["paper_fills"]) == (2, 2)
+    assert {row["symbol"] for row in r.rows("SELECT symbol FROM paper_orders")} == {"TSLA", "NVDA"}
+    assert {row["symbol"] for row in r.rows("SELECT symbol FROM paper_fills")} == {"NVDA"}
+    assert {row["id"] for row in r.rows("SELECT id FROM signals")} == {resting, young}
+    assert await r.positions() == {"NVDA": Decimal(1)}, "the book's positions are untouched"
