@@ -16,15 +16,22 @@ PRUNE_CHUNK = 2000
 async def prune(host: Host) -> dict[str, int]:
     """Delete journal rows older than `retention_days`, never an order (or its signal) that is not final.
 
-    Nor the orders of a position the journal still shows open (see upkeep.prune): flatten_at reads them.
+    Nor, for a subscription with flatten_at, the orders of a position the journal still shows open (see
+    upkeep.prune): flatten_at reads them.
     """
     days = host.runtime.loaded.config.retention_days
     cutoff = host.clock() - timedelta(days=days)
     counts = dict.fromkeys(("orders", "executions", "signals", "webhooks", "paper_orders", "paper_fills"), 0)
-    marked = False  # the positions still open in the journal are found by the first chunk, for all of them
+    runtime = host.runtime
+    # The positions still open in the journal of the subscriptions flatten_at closes (it reads them there) are
+    # found by the first chunk, for all of them.
+    flattened: list[tuple[str, str]] | None = [
+        (strategy, journaled) for strategy, key, sub in runtime.all_subscriptions() if sub.flatten_at is not None
+        for journaled in runtime.journal_keys(strategy, key)
+    ]  # fmt: skip
     while True:  # in chunks, each its own short transaction (see upkeep.prune)
-        chunk = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff), PRUNE_CHUNK, marked)
-        marked = True
+        chunk = await host.store.run(upkeep.prune, host.store.conn, iso(cutoff), PRUNE_CHUNK, flattened)
+        flattened = None
         counts = {table: counts[table] + chunk[table] for table in counts}
         if all(chunk[table] < PRUNE_CHUNK for table in ("signals", "webhooks", "paper_orders", "paper_fills")):
             break

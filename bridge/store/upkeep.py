@@ -82,34 +82,43 @@ def expired_unsent(conn: sqlite3.Connection, signal_id: str, subscription: str) 
 _NET = "SUM(CASE WHEN o.side = 'buy' THEN CAST(o.filled_quantity AS REAL) ELSE -CAST(o.filled_quantity AS REAL) END)"
 
 
-def _mark_open_books(conn: sqlite3.Connection, cutoff: str) -> None:
-    """Note each (strategy, subscription, symbol) whose orders received before `cutoff` do not net to zero.
+def _mark_open_books(conn: sqlite3.Connection, cutoff: str, flattened: Sequence[tuple[str, str]]) -> None:
+    """Note each (strategy, subscription, symbol) of `flattened` whose orders before `cutoff` do not net to zero.
 
     flatten_at tells what a subscription holds from its journaled fills: pruning the entry of a position still
     held, or the entry of a round trip without its exit, would make it leave the one open or close another
-    strategy's on the same account. Such orders wait until the part before the cutoff nets to zero again.
+    strategy's on the same account. Such orders wait until the part before the cutoff nets to zero again. Only
+    subscriptions with flatten_at (`flattened`, under every key the journal may hold for them) are held back:
+    a position closed by hand, or a venue's fee taken from the coin bought, never nets to zero in the journal.
     """
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS open_books (strategy TEXT, subscription TEXT, symbol TEXT, "
                  "PRIMARY KEY (strategy, subscription, symbol))")  # fmt: skip
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS flattened (strategy TEXT, subscription TEXT)")
     conn.execute("DELETE FROM open_books")
+    conn.execute("DELETE FROM flattened")
+    conn.executemany("INSERT INTO flattened VALUES (?, ?)", flattened)
     conn.execute(
         "INSERT INTO open_books SELECT s.strategy, o.subscription, o.symbol FROM signals s "  # noqa: S608 - constant
-        f"CROSS JOIN orders o ON o.signal_id = s.id WHERE s.received_at < ? GROUP BY 1, 2, 3 HAVING ABS({_NET}) > 1e-9",
+        "CROSS JOIN orders o ON o.signal_id = s.id WHERE s.received_at < ? "
+        "AND (s.strategy, o.subscription) IN (SELECT strategy, subscription FROM flattened) "
+        f"GROUP BY 1, 2, 3 HAVING ABS({_NET}) > 1e-9",
         (cutoff,),
     )
 
 
-def prune(conn: sqlite3.Connection, cutoff: str, limit: int, books_marked: bool = False) -> dict[str, int]:
+def prune(conn: sqlite3.Connection, cutoff: str, limit: int,
+          flattened: Sequence[tuple[str, str]] | None = ()) -> dict[str, int]:  # fmt: skip
     """Delete journal rows received before `cutoff`; a signal goes only with all its executions and orders final.
 
     At most `limit` signals and `limit` requests at a time: the journal's statements run on the event loop,
     so a large prune is done in short transactions, with webhooks served in between. The orders of a position
-    still open in the journal stay too (`_mark_open_books`), marked once per prune (`books_marked` in the
-    chunks after its first): marked again after a chunk took half a round trip, the other half would look open.
+    still open in the journal of a subscription in `flattened` stay too (`_mark_open_books`), marked once per
+    prune (`flattened` None in the chunks after its first): marked again after a chunk took half a round trip,
+    the other half would look open.
     """
     with transaction(conn):
-        if not books_marked:
-            _mark_open_books(conn, cutoff)
+        if flattened is not None:
+            _mark_open_books(conn, cutoff, flattened)
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS prunable (id TEXT PRIMARY KEY)")
         conn.execute("DELETE FROM prunable")
         conn.execute(

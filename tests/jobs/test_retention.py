@@ -141,9 +141,11 @@ async def test_pruning_half_a_round_trip_does_not_make_flatten_at_close_another_
     await r.bridge.queues.join()
     assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's position is not this subscription's"
 
-    clock.advance(86400)  # a day later the whole round trip is past retention_days: it goes together
-    assert (await prune(r.bridge))["signals"] == 2
-    assert {row["id"] for row in r.rows("SELECT id FROM signals")} == {theirs}
+    # A day later the whole round trip is past retention_days: it goes together, and so does the other strategy's
+    # entry (no flatten_at reads that strategy's orders back).
+    clock.advance(86400)
+    assert (await prune(r.bridge))["signals"] == 3
+    assert r.rows("SELECT id FROM signals") == []
 
 
 async def test_pruning_removes_the_paper_books_rows_of_the_orders_it_pruned(bridges: Any) -> None:
@@ -167,3 +169,13 @@ async def test_pruning_removes_the_paper_books_rows_of_the_orders_it_pruned(brid
     assert {row["symbol"] for row in r.rows("SELECT symbol FROM paper_fills")} == {"NVDA"}
     assert {row["id"] for row in r.rows("SELECT id FROM signals")} == {resting, young}
     assert await r.positions() == {"NVDA": Decimal(1)}, "the book's positions are untouched"
+
+
+async def test_without_flatten_at_pruning_takes_the_orders_of_a_position_still_held(bridges: Any) -> None:
+    """Nothing reads them back: held for good, a position closed by hand would keep every order of its symbol."""
+    clock = Clock(MONDAY_1555)
+    r = await bridges(config_text(extra="retention_days: 30\n"), clock)
+    held = await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    age(r, held, 31, clock)
+    assert (await prune(r.bridge))["orders"] == 1
