@@ -38,7 +38,10 @@ class DelayedSignals:
         store, now = self.host.store, self.host.clock()
         max_age = self.host.runtime.loaded.config.max_signal_age
         released = 0
-        for row in await store.run(upkeep.delayed_executions, store.conn, iso(now)):
+        rows = await store.run(upkeep.delayed_executions, store.conn, iso(now))
+        # Those no longer waiting are never listed again: forgotten, the set holds only what may still be listed.
+        self._released &= {(row["signal_id"], row["subscription"]) for row in rows}
+        for row in rows:
             key = (row["signal_id"], row["subscription"])
             if key in self._released:
                 continue

@@ -311,3 +311,15 @@ async def test_a_delayed_signal_journaled_before_fingerprints_were_kept_runs_as_
     assert second.signal(signal_id)["state"] == "executed"
     assert "token_fingerprint" not in (await second.client.get(
         "/api/signals", headers={"Authorization": f"Bearer {ADMIN}"})).json()[0], "never listed"  # fmt: skip
+
+
+async def test_the_delayed_signals_released_are_forgotten_once_they_run(bridges: Any) -> None:
+    """What keeps a signal from being released twice must not grow with every delayed signal a daemon ever ran."""
+    clock = Clock()
+    r = await bridges(config_text(), clock)
+    ids = [await r.accepted(ticker=ticker, delay=60) for ticker in ("AMD", "TSLA", "NVDA")]
+    clock.now = max(datetime.fromisoformat(r.signal(s)["execute_at"]) for s in ids)
+    assert await r.bridge.jobs.delayed.release_due() == 3
+    await r.bridge.queues.join()
+    assert await r.bridge.jobs.delayed.release_due() == 0
+    assert r.bridge.jobs.delayed._released == set()
