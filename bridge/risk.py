@@ -1,10 +1,17 @@
-"""Pre-trade risk limits, the kill switch gate and a per-broker circuit breaker, applied by the executor.
+"""Pre-trade risk limits, the kill switch gate and the circuit breakers, applied by the executor.
 
 A plan is checked before any of its orders is committed (a refusal leaves a clear decision and no
 order row); then every single submission passes `Guard.create_order`, the last gate before the
-broker: it refuses while trading is halted or the broker's circuit is open. A paper order booked
-inside its plan's journal job passes `Guard.admits_at_once` instead, which lets it through only when
-that gate would have nothing to decide; otherwise it goes through `create_order` after all.
+broker: it refuses while trading is halted or a circuit the order depends on is open. A paper order
+booked inside its plan's journal job passes `Guard.admits_at_once` instead, which lets it through only
+when that gate would have nothing to decide; otherwise it goes through `create_order` after all.
+
+Two kinds of circuit: a broker's opens on failed submissions in a row (a timeout, a lost connection, a
+5xx, a 429, an unknown outcome: the venue is down for everyone); a strategy's at one broker opens on
+orders of that strategy the venue refused in a row (insufficient funds, an unknown symbol, a bad
+quantity: the venue is up, the orders are wrong). A refusal says nothing of the venue, so whoever
+holds one strategy's token cannot shut the broker, and every other strategy's exits, by sending
+orders the venue refuses.
 """
 
 from __future__ import annotations
@@ -157,22 +164,34 @@ def subscription_limits(sub: Subscription, live: Subscription | None) -> list[Ri
 
 @dataclass
 class Breaker:
-    """One broker's circuit: opens after consecutive failed submissions, then lets one probe through."""
+    """One circuit: opens after consecutive failed submissions, then lets one probe through.
+
+    A broker's circuit (no `strategy`) counts outages; a strategy's at a broker counts the venue's refusals.
+    """
 
     failures: int = 0
     opened_at: float | None = None
     probing: bool = False
     last_error: str = ""
+    strategy: str | None = None  # None: the broker's own circuit
+
+    def _title(self, name: str) -> str:
+        if self.strategy is None:
+            return f"broker {name}'s circuit breaker"
+        return f"strategy {self.strategy}'s circuit breaker at broker {name}"
+
+    def _counted(self) -> str:
+        return "failed submission(s)" if self.strategy is None else "order(s) refused by the venue in a row"
 
     def refusal(self, name: str, now: float, cooldown: float, take_probe: bool) -> str | None:
         """Why an order may not go to this broker now; a closed circuit, or the probe's turn, gives None."""
         if self.opened_at is None:
             return None
         if self.probing:
-            return f"broker {name}'s circuit breaker is open; one probe order is on its way to test it"
+            return f"{self._title(name)} is open; one probe order is on its way to test it"
         left = self.opened_at + cooldown - now
         if left > 0:
-            return (f"broker {name}'s circuit breaker is open after {self.failures} failed submission(s) "
+            return (f"{self._title(name)} is open after {self.failures} {self._counted()} "
                     f"(last: {self.last_error}); it lets one order through in {left:.0f}s")  # fmt: skip
         self.probing = self.probing or take_probe
         return None
@@ -193,14 +212,14 @@ class Breaker:
             return
         if ok:
             if self.opened_at is not None:
-                log.warning("broker %s: circuit breaker closed, the probe order went through", name)
+                log.warning("%s closed, the probe order went through", self._title(name))
             self.failures, self.opened_at = 0, None
             return
         self.failures += 1
         self.last_error = error[:200]
         if probe or (limit > 0 and self.failures >= limit and self.opened_at is None):
             self.opened_at = now
-            log.warning("broker %s: circuit breaker open after %d failed submission(s): %s", name, self.failures, error)
+            log.warning("%s open after %d %s: %s", self._title(name), self.failures, self._counted(), error)
 
     def status(self, now: float, cooldown: float) -> str:
         """`closed`, `open` or `half-open` (the next order is a probe)."""
@@ -217,7 +236,8 @@ class Guard:
         self.config = config
         self.clock = clock
         self.halt = HaltSwitch(store)
-        self.breakers: dict[str, Breaker] = {}
+        self.breakers: dict[str, Breaker] = {}  # outages, by broker
+        self.refusals: dict[tuple[str, str], Breaker] = {}  # the venue's refusals, by (broker, strategy)
         # Orders of plans admitted under max_orders_per_minute that are not in the journal yet, by the
         # (signal, subscription) that holds them, with their (strategy, subscription) and count.
         self._held: dict[tuple[str, str], tuple[tuple[str, str], int]] = {}
@@ -239,7 +259,7 @@ class Guard:
         if self.halt.reread().halted:
             return self.halt.state.explain()
         risk = self.config().risk
-        refusal = self.breaker(broker).refusal(broker, self.clock(), risk.breaker_cooldown, take_probe=False)
+        refusal = self._circuits_refuse(broker, strategy, take_probe=False)
         if refusal is not None:
             return refusal
         mine = total = 0
@@ -269,52 +289,100 @@ class Guard:
         return any(each.max_notional is not None for each in limits)
 
     def breaker(self, broker: str) -> Breaker:
-        """The circuit of one broker (by its config name)."""
+        """The circuit of one broker (by its config name), which outages open."""
         return self.breakers.setdefault(broker, Breaker())
 
-    async def create_order(self, name: str, broker: Broker, request: OrderRequest) -> Order:
-        """The last gate: refuse while halted or while the circuit is open, else send and count the outcome."""
+    def strategy_breaker(self, broker: str, strategy: str) -> Breaker:
+        """The circuit of one strategy at one broker, which the venue's refusals of its orders open."""
+        return self.refusals.setdefault((broker, strategy), Breaker(strategy=strategy))
+
+    def _circuits_refuse(self, broker: str, strategy: str, take_probe: bool) -> str | None:
+        """Why the broker's circuit or the strategy's there refuses an order now; None lets it through.
+
+        Both are asked before either takes a probe's turn: a turn taken by one circuit for an order the
+        other then refuses would never be given back, and that circuit would stay open for good.
+        """
+        cooldown, now = self.config().risk.breaker_cooldown, self.clock()
+        circuits = (self.breaker(broker), self.strategy_breaker(broker, strategy))
+        for circuit in circuits:
+            refusal = circuit.refusal(broker, now, cooldown, take_probe=False)
+            if refusal is not None:
+                return refusal
+        if take_probe:
+            for circuit in circuits:
+                circuit.refusal(broker, now, cooldown, take_probe=True)
+        return None
+
+    async def create_order(self, name: str, broker: Broker, request: OrderRequest, strategy: str) -> Order:
+        """The last gate: refuse while halted or while a circuit is open, else send and count the outcome.
+
+        An outage (any error but the venue's refusal) counts in broker `name`'s circuit; the venue's refusal
+        of the order counts in `strategy`'s circuit there, and in the broker's as an answer: the venue is up.
+        """
         risk = self.config().risk
-        breaker = self.breaker(name)
+        breaker, refused = self.breaker(name), self.strategy_breaker(name, strategy)
         # Checked synchronously and immediately before the call: a halt acknowledged before this line runs
         # is always seen, and nothing can interleave between the check and the submission. Read again from
         # the journal, where `bridge halt` writes when the daemon does not confirm it.
         if self.halt.reread().halted:
             raise SubmitRefused(f"not sent: {self.halt.state.explain()}")
-        refusal = breaker.refusal(name, self.clock(), risk.breaker_cooldown, take_probe=True)
+        refusal = self._circuits_refuse(name, strategy, take_probe=True)
         if refusal is not None:
             raise SubmitRefused(f"not sent: {refusal}")
-        probe = breaker.opened_at is not None  # let through an open circuit: this order is its probe
+        # Let through an open circuit: this order is its probe.
+        probe, probe_refused = breaker.opened_at is not None, refused.opened_at is not None
         try:
             order = await answers.create_order(broker, request)
         except DuplicateClientOrderId:  # the venue answered sensibly
-            breaker.record(name, True, "", self.clock(), risk.breaker_failures, probe)
+            self._answered(name, breaker, refused, None, probe, probe_refused)
+            raise
+        except OrderRejected as exc:  # the venue refused this order: it is up, the order is wrong
+            self._answered(name, breaker, refused, f"{type(exc).__name__}: {exc}", probe, probe_refused)
             raise
         except Exception as exc:
             breaker.record(name, False, f"{type(exc).__name__}: {exc}", self.clock(), risk.breaker_failures, probe)
+            if probe_refused:  # the outage says nothing of the strategy's orders: its probe's turn comes again
+                refused.probing = False
             raise
         except BaseException:
             if probe:  # cancelled at shutdown: neither a success nor a failure
                 breaker.probing = False
+            if probe_refused:
+                refused.probing = False
             raise
-        self.count(name, order, probe)
+        self.count(name, strategy, order, probe, probe_refused)
         return order
 
-    def admits_at_once(self, name: str) -> bool:
-        """Whether an order may go to broker `name` with nothing to decide: not halted, and its circuit closed.
+    def _answered(self, name: str, breaker: Breaker, refused: Breaker, error: str | None, probe: bool,
+                  probe_refused: bool) -> None:  # fmt: skip
+        """Count an answer of the venue: a success for the broker's circuit; `error` (a refusal) for the strategy's."""
+        failures, now = self.config().risk.breaker_failures, self.clock()
+        breaker.record(name, True, "", now, failures, probe)
+        refused.record(name, error is None, error or "", now, failures, probe_refused)
+
+    def admits_at_once(self, name: str, strategy: str) -> bool:
+        """Whether an order may go to broker `name` with nothing to decide: not halted, and its circuits closed.
 
         For orders placed inside a journal job (`create_order_in_journal`): anything else (a halt, an open
         or half-open circuit) is left to `create_order`, which refuses, or sends the probe, and says why.
         """
-        return not self.halt.reread().halted and self.breaker(name).opened_at is None
+        closed = self.breaker(name).opened_at is None and self.strategy_breaker(name, strategy).opened_at is None
+        return not self.halt.reread().halted and closed
 
-    def count(self, name: str, order: Order, probe: bool = False) -> None:
-        """Count an answered submission in broker `name`'s circuit (a rejection is a failure)."""
-        failures = self.config().risk.breaker_failures
-        ok, error = order.status != "rejected", order.error or "rejected"
-        self.breaker(name).record(name, ok, error, self.clock(), failures, probe)
+    def count(self, name: str, strategy: str, order: Order, probe: bool = False, probe_refused: bool = False) -> None:
+        """Count an answered submission: a rejection in `strategy`'s circuit at broker `name`, as a refusal."""
+        error = None if order.status != "rejected" else order.error or "rejected"
+        self._answered(name, self.breaker(name), self.strategy_breaker(name, strategy), error, probe, probe_refused)
 
     def status(self) -> dict[str, str]:
-        """Each broker's circuit state, for /health."""
+        """Each broker's circuit state (the one outages open), for /health."""
         cooldown = self.config().risk.breaker_cooldown
         return {name: b.status(self.clock(), cooldown) for name, b in sorted(self.breakers.items())}
+
+    def strategy_status(self) -> dict[str, dict[str, str]]:
+        """Each strategy's circuit state at each broker (the one the venue's refusals open), for /health."""
+        cooldown, now = self.config().risk.breaker_cooldown, self.clock()
+        found: dict[str, dict[str, str]] = {}
+        for (broker, strategy), b in sorted(self.refusals.items()):
+            found.setdefault(broker, {})[strategy] = b.status(now, cooldown)
+        return found

@@ -52,16 +52,21 @@ class RiskLimits(Strict):
 
 
 class GlobalRisk(RiskLimits):
-    """The top-level `risk:` block: limits over every subscription, plus the per-broker circuit breaker."""
+    """The top-level `risk:` block: limits over every subscription, plus the circuit breakers."""
 
     breaker_failures: int = Field(
-        default=5, ge=0, le=1000, description="consecutive failed submissions that open a broker's circuit; 0: never"
+        default=5,
+        ge=0,
+        le=1000,
+        description="consecutive failed submissions (outages) that open a broker's circuit, for every strategy; "
+        "as many orders of one strategy refused by the venue in a row open that strategy's circuit there; 0: never",
     )
     breaker_cooldown: float = Field(
         default=60.0,
         gt=0,
         le=86400,
-        description="seconds an open circuit refuses orders before one probe is let through",
+        description="seconds an open circuit (a broker's or a strategy's) refuses orders before one probe is let "
+        "through",
     )
 
 

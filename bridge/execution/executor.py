@@ -289,7 +289,7 @@ class Executor:
                 self.guard.release((job.signal_id, job.subscription))
         for row, order in placed:  # counted and told once committed: a failed COMMIT took the orders with it
             if self.guard is not None:
-                self.guard.count(broker_name, order)
+                self.guard.count(broker_name, job.strategy, order)
             self.emit(_order_event(job, row, order))
         if finished:
             raise Finished("executed", plan.decision)
@@ -372,7 +372,7 @@ class Executor:
         with transaction(conn):
             sequence = _in_turn(rows)  # `order_rows` fills every column a request is built from
             for index, (row, children) in enumerate(sequence):
-                if self.guard is not None and not self.guard.admits_at_once(name):
+                if self.guard is not None and not self.guard.admits_at_once(name, job.strategy):
                     break
                 request = request_from_rows(row, children)
                 try:
@@ -423,7 +423,7 @@ class Executor:
                                     "not list it yet), so nothing after it was sent; it is followed until it "
                                     "is listed")  # fmt: skip
         try:
-            order = await self._submit(broker, row, mine) if row["status"] == "pending" else None
+            order = await self._submit(job, broker, row, mine) if row["status"] == "pending" else None
         except Outcome:  # its outcome is unknown: nothing after it goes, and nothing after it stays "maybe sent"
             # Its bracket children went with it: their outcome is its own, for the order jobs to follow.
             await self._skip_rest(mine, "sent with its parent order, whose outcome is unknown", "unknown")
@@ -500,7 +500,7 @@ class Executor:
                 continue
             await self.store.run(journal.update_order, self.store.conn, coid, self._masked(order))
 
-    async def _submit(self, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
+    async def _submit(self, job: Job, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
         """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
         request = request_from_rows(row, children)
         coid = request.client_order_id
@@ -510,7 +510,7 @@ class Executor:
             await self.store.run(journal.update_order, self.store.conn, coid, sent_at=utcnow())
         try:
             if self.guard is not None:  # its halt check is the last thing before the broker call
-                order = await self.guard.create_order(row["broker"], broker, request)
+                order = await self.guard.create_order(row["broker"], broker, request, job.strategy)
             else:
                 order = await answers.create_order(broker, request)
         except DuplicateClientOrderId:

@@ -43,7 +43,8 @@ async def health(request: Request) -> JSONResponse:
         "brokers": brokers,
         "halted": bridge.recovering or halt.halted,  # either way no new order is sent
         "kill_switch": halt.as_json(),
-        "circuit_breakers": bridge.guard.status(),
+        "circuit_breakers": bridge.guard.status(),  # per broker: outages open it, for every strategy
+        "strategy_circuit_breakers": bridge.guard.strategy_status(),  # per broker and strategy: the venue's refusals
         "recovering": bridge.recovering,
         "queued": bridge.queues.pending,
         "jobs": {job: None if at is None else iso(at) for job, at in sorted(bridge.jobs.next_runs().items())},

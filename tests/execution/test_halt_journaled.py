@@ -64,9 +64,9 @@ async def test_a_journaled_halt_stops_the_entry_that_waits_for_its_exit(fresh_st
 async def test_orders_placed_inside_the_journal_see_a_journaled_halt(fresh_store: Store) -> None:
     guard = guard_on(fresh_store)
     await guard.load()
-    assert guard.admits_at_once("paper")
+    assert guard.admits_at_once("paper", "sq")
     halt_from_another_process(str(fresh_store.path), "drill")
-    assert not guard.admits_at_once("paper")  # left to create_order, which refuses and says why
+    assert not guard.admits_at_once("paper", "sq")  # left to create_order, which refuses and says why
 
 
 async def test_a_halt_made_here_holds_while_its_journal_write_is_on_its_way(fresh_store: Store) -> None:
@@ -75,6 +75,6 @@ async def test_a_halt_made_here_holds_while_its_journal_write_is_on_its_way(fres
     setting = asyncio.ensure_future(guard.halt.set(True, "api", "api"))
     await asyncio.sleep(0)  # the halt is set here; its journal write waits for the next batch's COMMIT
     assert not fresh_store.peek(read_state).halted  # the journal does not hold it yet ...
-    assert guard.halt.reread().halted and not guard.admits_at_once("paper")  # ... and still it holds
+    assert guard.halt.reread().halted and not guard.admits_at_once("paper", "sq")  # ... and still it holds
     await setting
     assert fresh_store.peek(read_state).halted and guard.halt.reread().halted

@@ -266,7 +266,8 @@ async def test_a_paper_refusal_inside_the_plan_is_final_and_holds_the_entry_back
     assert orders["entry"]["status"] == "canceled"
     execution = (await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id))[0]
     assert execution["state"] == "failed" and "the exit was rejected by the broker" in execution["decision"]
-    assert paper.guard.breaker(SUB).failures == 1
+    assert paper.guard.breaker(SUB).failures == 0, "the venue answered: a refusal is no outage"
+    assert paper.guard.strategy_breaker(SUB, STRATEGY).failures == 1
 
 
 class Logged(PaperBroker):

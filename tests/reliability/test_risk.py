@@ -13,7 +13,7 @@ import pytest
 
 from bridge.config.schema import Config
 from bridge.config.security import GlobalRisk, RiskLimits
-from bridge.errors import TemporaryBrokerError
+from bridge.errors import BrokerError, OrderRejected, TemporaryBrokerError
 from bridge.models import Order, OrderRequest
 from bridge.risk import Breaker, Guard, Proposal, SubmitRefused, breach
 from bridge.signals.resolve import Leg
@@ -24,6 +24,7 @@ from tests.fakes.server import LocalServer
 from tests.security.conftest import RELAXED, rows, strategy
 
 D = Decimal
+LEAKED = "tok-" + "0f9e8d7c6b5a49382716"  # the token of a second strategy, `leak`, that someone else holds
 
 
 def entry(qty: str, side: str = "buy", limit: str | None = None, stop: str | None = None) -> Leg:
@@ -157,8 +158,8 @@ async def test_through_the_guard_an_order_answered_after_the_circuit_opened_does
 ) -> None:
     config = Config.model_construct(risk=GlobalRisk())  # five failures open it for 60 s
     guard, broker = Guard(fresh_store, lambda: config, Clock()), HeldAnswers()
-    early = asyncio.ensure_future(guard.create_order("alpaca", broker, buy("early")))  # type: ignore[arg-type]
-    failing = [asyncio.ensure_future(guard.create_order("alpaca", broker, buy(f"f{i}"))) for i in range(5)]  # type: ignore[arg-type]
+    early = asyncio.ensure_future(guard.create_order("alpaca", broker, buy("early"), "sq"))  # type: ignore[arg-type]
+    failing = [asyncio.ensure_future(guard.create_order("alpaca", broker, buy(f"f{i}"), "sq")) for i in range(5)]  # type: ignore[arg-type]
     await asyncio.sleep(0.01)
     assert sorted(broker.answers) == ["early", "f0", "f1", "f2", "f3", "f4"]  # all six sent while it was closed
     for i in range(5):
@@ -169,7 +170,7 @@ async def test_through_the_guard_an_order_answered_after_the_circuit_opened_does
     assert (await early).status == "filled"
     assert guard.status() == {"alpaca": "open"}
     with pytest.raises(SubmitRefused, match="circuit breaker is open after 5 failed"):
-        await guard.create_order("alpaca", broker, buy("next"))  # type: ignore[arg-type]
+        await guard.create_order("alpaca", broker, buy("next"), "sq")  # type: ignore[arg-type]
     assert "next" not in broker.answers
 
 
@@ -276,7 +277,7 @@ FLAKY_VENUE = '''
 from pathlib import Path
 
 from bridge.brokers.paper import PaperBroker
-from bridge.errors import TemporaryBrokerError
+from bridge.errors import BrokerError, OrderRejected, TemporaryBrokerError
 
 HERE = Path(__file__).parent
 
@@ -298,7 +299,8 @@ def test_the_circuit_breaker_stops_sending_to_a_failing_broker_then_a_probe_clos
 
     import httpx
 
-    daemon: Daemon = start_daemon({"sq": strategy()}, plugin="flaky:FlakyPaper", files={"flaky.py": FLAKY_VENUE},
+    daemon: Daemon = start_daemon({"sq": strategy(), "leak": strategy(LEAKED)}, plugin="flaky:FlakyPaper",
+                                  files={"flaky.py": FLAKY_VENUE},
                                   top="risk: {breaker_failures: 3, breaker_cooldown: 1}\n")  # fmt: skip
     down = daemon.config.parent / "down"
     attempts = daemon.config.parent / "attempts.log"
@@ -308,6 +310,10 @@ def test_the_circuit_breaker_stops_sending_to_a_failing_broker_then_a_probe_clos
     assert len(attempts.read_text().split()) == 3, "after 3 failures in a row the broker is not called again"
     assert [f["state"] for f in finals] == ["failed"] * 3 + ["rejected"] * 2
     assert "circuit breaker is open after 3 failed submission(s)" in finals[3]["decision"]
+    other = daemon.wait_final(daemon.post({"ticker": "T9", "action": "buy", "price": 5},
+                                          url=f"{daemon.base}/webhook/leak/{LEAKED}").json()["id"])  # fmt: skip
+    assert "broker paper's circuit breaker is open" in other["decision"], "an outage stops every strategy"
+    assert len(attempts.read_text().split()) == 3
     assert httpx.get(f"{daemon.base}/health").json()["circuit_breakers"] == {"paper": "open"}
 
     down.unlink()
@@ -331,3 +337,82 @@ def test_max_orders_per_minute_holds_for_a_burst_over_many_tickers(start_daemon:
     refused = [f["decision"] for f in finals if f["state"] == "rejected"]
     assert len(refused) == 6 and all("risk.max_orders_per_minute 2" in d for d in refused)
     assert rows(daemon.db, "SELECT count(*) FROM paper_orders")[0][0] == 2
+
+
+class Scripted:
+    """A venue that refuses orders in symbols starting with BAD, is down while `down`, and fills the rest."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.sent: list[str] = []
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        self.sent.append(request.client_order_id)
+        if self.down:
+            raise TemporaryBrokerError("503 Service Unavailable")
+        if request.symbol.startswith("BAD"):
+            raise OrderRejected(f"unknown symbol {request.symbol}")
+        return Order(request.client_order_id, request.symbol, request.side, request.quantity, "market", "filled",
+                     filled_quantity=request.quantity)  # fmt: skip
+
+
+async def test_the_venues_refusals_open_one_strategys_circuit_and_an_outage_the_brokers(fresh_store: Store) -> None:
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    clock = Clock()
+    guard, venue = Guard(fresh_store, lambda: config, clock), Scripted()
+
+    async def send(coid: str, strategy: str, symbol: str = "AMD") -> str:
+        try:
+            await guard.create_order("alpaca", venue, OrderRequest(coid, symbol, "sell", D(1)), strategy)  # type: ignore[arg-type]
+        except BrokerError as exc:
+            return str(exc)
+        return "filled"
+
+    for n in range(3):
+        assert "unknown symbol" in await send(f"bad{n}", "leak", "BADSYM")
+    refused = await send("bad3", "leak", "BADSYM")
+    assert "strategy leak's circuit breaker at broker alpaca is open after 3 order(s) refused" in refused
+    assert "bad3" not in venue.sent
+    assert await send("exit", "sq") == "filled", "another strategy's exit is held by leak's refused orders"
+    assert guard.status() == {"alpaca": "closed"}
+    assert guard.strategy_status() == {"alpaca": {"leak": "open", "sq": "closed"}}
+
+    venue.down = True  # an outage: every strategy's orders stop after three failures, whoever sent them
+    for n in range(3):
+        assert "503" in await send(f"down{n}", "sq")
+    assert "broker alpaca's circuit breaker is open after 3 failed" in await send("other", "other")
+    assert guard.status() == {"alpaca": "open"}
+
+    venue.down, clock.now = False, 60.0  # after the cooldown one probe goes, and its success closes the circuit
+    assert await send("probe", "other") == "filled"
+    assert guard.status() == {"alpaca": "closed"}
+    assert "probe" in venue.sent and len([c for c in venue.sent if c.startswith("down")]) == 3
+    # leak's own circuit probes on its own: one order, refused again, opens it for another cooldown.
+    assert "unknown symbol" in await send("bad4", "leak", "BADSYM")
+    assert "order(s) refused by the venue in a row" in await send("bad5", "leak", "BADSYM")
+    assert "bad5" not in venue.sent
+
+
+def test_a_strategy_whose_orders_are_refused_does_not_stop_another_strategys_exit(start_daemon: Any) -> None:
+    """Buys far beyond the paper account's cash, sent with a leaked token, are refused by the venue one by one.
+
+    Before, five of them opened the broker's circuit: the other strategy's exit was refused for a minute.
+    """
+    import httpx
+
+    daemon: Daemon = start_daemon({"sq": strategy(), "leak": strategy(LEAKED)},
+                                  top="risk: {breaker_failures: 3, breaker_cooldown: 600}\n")  # fmt: skip
+    leak = f"{daemon.base}/webhook/leak/{LEAKED}"
+    opened = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "buy", "quantity": 10,
+                                            "price": 10}).json()["id"])  # fmt: skip
+    assert opened["state"] == "executed", opened["decision"]
+    finals = [daemon.wait_final(daemon.post({"ticker": f"T{n}", "action": "buy", "quantity": 1000000, "price": 100},
+                                            url=leak).json()["id"]) for n in range(4)]  # fmt: skip
+    assert all("insufficient buying power" in f["decision"] for f in finals[:3]), [f["decision"] for f in finals]
+    assert "strategy leak's circuit breaker at broker paper is open" in finals[3]["decision"]
+    closed = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "exit", "price": 10}).json()["id"])
+    assert closed["state"] == "executed", closed["decision"]
+    assert daemon.positions().get("AMD", 0) == 0
+    health = httpx.get(f"{daemon.base}/health").json()
+    assert health["circuit_breakers"] == {"paper": "closed"}
+    assert health["strategy_circuit_breakers"] == {"paper": {"leak": "open", "sq": "closed"}}
