@@ -7,10 +7,14 @@ order leaves the bridge until a resume.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.store.db import Store, iso, transaction, utcnow
+
+log = logging.getLogger("bridge.halt")
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,10 @@ def read_state(conn: sqlite3.Connection) -> HaltState:
     return HaltState(bool(row["halted"]), row["reason"], row["changed_at"], row["changed_by"])
 
 
-def write_state(conn: sqlite3.Connection, halted: bool, reason: str | None, by: str) -> HaltState:
-    """Persist a halt or a resume (committed when this returns)."""
-    state = HaltState(halted, reason, iso(utcnow()), by)
+def write_state(conn: sqlite3.Connection, halted: bool, reason: str | None, by: str,
+                changed_at: str | None = None) -> HaltState:  # fmt: skip
+    """Persist a halt or a resume (committed when this returns), changed now unless `changed_at` says when."""
+    state = HaltState(halted, reason, changed_at or iso(utcnow()), by)
     with transaction(conn):
         conn.execute(
             "INSERT INTO trading_state (id, halted, reason, changed_at, changed_by) VALUES (1, ?, ?, ?, ?) "
@@ -63,6 +68,8 @@ class HaltSwitch:
         # A halt made here that the journal does not hold yet (its write is on its way, or failed): it stands
         # over whatever the journal says until a change made here is committed.
         self._unsaved: HaltState | None = None
+        # Told of each state a `set` puts in force, as it does (notifications); each must return at once.
+        self.listeners: list[Callable[[HaltState], None]] = []
 
     @property
     def halted(self) -> bool:
@@ -92,11 +99,24 @@ class HaltSwitch:
 
     async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
         """Halt or resume; a halt takes effect before it is persisted, a resume only after."""
+        changed_at = iso(utcnow())
         if halted:
             # From here on no submission starts, even if persisting below fails (then the caller gets the error,
             # and the halt holds here until a later change is committed).
-            self.state = self._unsaved = HaltState(True, reason, iso(utcnow()), by)
-        state = await self.store.run(write_state, self.store.conn, halted, reason, by)
+            self.state = self._unsaved = HaltState(True, reason, changed_at, by)
+            self._tell(self.state)
+        # The same time as the halt in force above: the journal's row is that very state, not another change.
+        state = await self.store.run(write_state, self.store.conn, halted, reason, by, changed_at)
         self._unsaved = None
         self.state = state
+        if not halted:
+            self._tell(state)
         return state
+
+    def _tell(self, state: HaltState) -> None:
+        """Hand a state now in force to every listener; a listener's failure is only logged."""
+        for listener in self.listeners:
+            try:
+                listener(state)
+            except Exception:  # telling of a halt must never undo it, nor fail a resume already committed
+                log.exception("a listener failed on the kill switch's change")

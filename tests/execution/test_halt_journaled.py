@@ -26,6 +26,16 @@ def halt_from_another_process(path: str, reason: str) -> None:
         cli.close_sync()
 
 
+def resume_from_another_process(path: str) -> None:
+    """What `bridge resume` does when the daemon does not confirm it."""
+    cli = Store(path)
+    cli.open_sync()
+    try:
+        write_state(cli.conn, False, None, "cli")
+    finally:
+        cli.close_sync()
+
+
 class HaltDuringExitWait(FakeBroker):
     """While the executor waits for a swap's exit to fill, the operator's halt lands in the journal."""
 
