@@ -137,17 +137,18 @@ def breach(limits: RiskLimits, where: str, p: Proposal, recent_orders: int) -> s
     return None
 
 
-def recent_orders(conn: sqlite3.Connection, strategy: str, subscription: str, since: str) -> tuple[int, int]:
-    """Orders planned since `since`: (this subscription's, everyone's); bracket children ride with their parent."""
+def recent_orders(conn: sqlite3.Connection, strategy: str, subscription: str, since: str) -> tuple[int, int, int]:
+    """Orders planned since `since`: (this subscription's, this strategy's, everyone's); bracket children ride
+    with their parent."""
     total = conn.execute(
         "SELECT count(*) FROM orders WHERE created_at >= ? AND parent_client_order_id IS NULL", (since,)
     ).fetchone()[0]
-    mine = conn.execute(
-        "SELECT count(*) FROM orders o JOIN signals s ON s.id = o.signal_id WHERE o.created_at >= ? "
-        "AND o.parent_client_order_id IS NULL AND s.strategy = ? AND o.subscription = ?",
-        (since, strategy, subscription),
-    ).fetchone()[0]
-    return int(mine), int(total)
+    ours, mine = conn.execute(
+        "SELECT count(*), coalesce(sum(o.subscription = ?), 0) FROM orders o JOIN signals s ON s.id = o.signal_id "
+        "WHERE o.created_at >= ? AND o.parent_client_order_id IS NULL AND s.strategy = ?",
+        (subscription, since, strategy),
+    ).fetchone()
+    return int(mine), int(ours), int(total)
 
 
 def subscription_limits(sub: Subscription, live: Subscription | None) -> list[RiskLimits]:
@@ -262,17 +263,21 @@ class Guard:
         refusal = self._circuits_refuse(broker, strategy, take_probe=False)
         if refusal is not None:
             return refusal
-        mine = total = 0
+        mine = ours = total = 0
         own = subscription_limits(sub, live)
         counted = [limits for limits in (risk, *own) if limits.max_orders_per_minute]
         if counted:  # counting orders is a query per plan: only when a limit needs the count
             since = iso(utcnow() - WINDOW)
-            mine, total = await self.store.read(recent_orders, self.store.conn, strategy, subscription, since)
+            mine, ours, total = await self.store.read(recent_orders, self.store.conn, strategy, subscription, since)
             # Plans admitted but not in the journal yet count too (counted and held below with no wait in
             # between): else a burst over many tickers reads one count, and every plan of it passes.
             mine += sum(n for owner, n in self._held.values() if owner == (strategy, subscription))
+            ours += sum(n for owner, n in self._held.values() if owner[0] == strategy)
             total += sum(n for _owner, n in self._held.values())
-        found = breach(risk, "risk", proposal, total)
+        # The top-level max_orders_per_minute is shared: whoever holds one strategy's token can spend it. A plan
+        # that only closes (exits, breakeven stops) is held back by its own strategy's orders alone, so that no
+        # other strategy's can keep a position open; a runaway loop of its own still stops.
+        found = breach(risk, "risk", proposal, total if _opening(proposal.legs) else ours)
         for limits in own:
             found = found or breach(limits, f"subscription {subscription}'s risk", proposal, mine)
         if found is None and counted and hold is not None:

@@ -44,7 +44,10 @@ class RiskLimits(Strict):
         "on its side still working at the broker as filled (take-profit/stop-loss legs aside)",
     )
     max_orders_per_minute: int | None = Field(
-        default=None, ge=1, description="orders (exits included) planned in any 60 seconds; more are rejected"
+        default=None,
+        ge=1,
+        description="orders (exits included) planned in any 60 seconds; more are rejected. At the top level every "
+        "strategy's orders count against an entry, but only its own strategy's against a plan that only closes",
     )
     allowed_symbols: list[str] | None = Field(
         default=None, description="only these tickers or broker symbols trade (case-insensitive); null: any"

@@ -416,3 +416,22 @@ def test_a_strategy_whose_orders_are_refused_does_not_stop_another_strategys_exi
     health = httpx.get(f"{daemon.base}/health").json()
     assert health["circuit_breakers"] == {"paper": "closed"}
     assert health["strategy_circuit_breakers"] == {"paper": {"leak": "open", "sq": "closed"}}
+
+
+def test_another_strategys_orders_use_up_max_orders_per_minute_for_entries_but_never_block_an_exit(
+    start_daemon: Any,
+) -> None:
+    """The top-level limit is shared: a leaked token spends it for every strategy's entries, not for their exits."""
+    daemon: Daemon = start_daemon({"sq": strategy(), "leak": strategy(LEAKED)},
+                                  top="risk: {max_orders_per_minute: 3}\n")  # fmt: skip
+    leak = f"{daemon.base}/webhook/leak/{LEAKED}"
+    opened = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "buy", "price": 10}).json()["id"])
+    assert opened["state"] == "executed", opened["decision"]
+    spent = [daemon.wait_final(daemon.post({"ticker": f"T{n}", "action": "buy", "price": 10}, url=leak).json()["id"])
+             for n in range(3)]  # fmt: skip
+    assert [f["state"] for f in spent] == ["executed", "executed", "rejected"], [f["decision"] for f in spent]
+    entry = daemon.wait_final(daemon.post({"ticker": "MSFT", "action": "buy", "price": 10}).json()["id"])
+    assert "risk.max_orders_per_minute 3" in entry["decision"], "entries share the limit"
+    closed = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "exit", "price": 10}).json()["id"])
+    assert closed["state"] == "executed", closed["decision"]
+    assert "AMD" not in daemon.positions()
