@@ -27,6 +27,8 @@ MAX_RETRY_WAIT = 300.0  # seconds; a receiver's Retry-After (or the doubled back
 DISCORD_LIMIT = 2000  # characters in one Discord message
 TELEGRAM_LIMIT = 4096
 URGENT = ("signal.failed", "order.rejected", "reload.failed", "halt")
+# Told to each target in the order they happened: the last one read must be the state in force.
+IN_TURN = ("halt", "resume")
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Lane:
 
     busy: int = 0
     waiting: collections.deque[tuple[NotifyTarget, Event, Notifications]] = field(default_factory=collections.deque)
+    in_turn: asyncio.Task[None] | None = None  # the last delivery of an IN_TURN event: the next one waits for it
 
 
 def _lane_key(target: NotifyTarget) -> tuple[str | None, ...]:
@@ -168,7 +171,10 @@ class Notifier:
                         event.kind)  # fmt: skip
 
     def _start(self, lane: Lane, item: tuple[NotifyTarget, Event, Notifications]) -> None:
-        task = asyncio.create_task(self._deliver(lane, *item))
+        in_turn = item[1].kind in IN_TURN
+        task = asyncio.create_task(self._deliver(lane, *item, after=lane.in_turn if in_turn else None))
+        if in_turn:
+            lane.in_turn = task
         self._inflight[task] = item[0]
         task.add_done_callback(self._forget)
 
@@ -184,8 +190,11 @@ class Notifier:
         if lane.busy == 0 and not lane.waiting and self._lanes.get(_lane_key(target)) is lane:
             del self._lanes[_lane_key(target)]  # idle: a target a reload removed leaves nothing behind
 
-    async def _deliver(self, lane: Lane, target: NotifyTarget, event: Event, settings: Notifications) -> None:
+    async def _deliver(self, lane: Lane, target: NotifyTarget, event: Event, settings: Notifications,
+                       after: asyncio.Task[None] | None = None) -> None:  # fmt: skip
         try:
+            if after is not None:  # a halt retried, then a resume sent at once: the chat would end on the wrong one
+                await asyncio.wait([after])
             await self._try_deliver(target, event, settings)
         except Exception:  # a bug here must not end the delivery silently (the log masks the target's secrets)
             self.failed += 1

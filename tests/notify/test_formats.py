@@ -262,3 +262,22 @@ async def test_a_target_a_reload_removed_is_sent_nothing_more() -> None:
             assert notifier.dropped == 1 and notifier.failed == 0, (notifier.dropped, notifier.failed)
         finally:
             await notifier.stop(grace=0.1)
+
+
+async def test_a_resume_is_never_told_before_the_halt_it_follows_whatever_the_retries() -> None:
+    """The halt's first attempt fails and is retried later: the resume after it waits, or the chat would end on
+    "HALTED" while trading goes on (or on "resumed" while it is halted)."""
+    halt = Event("halt", "trading HALTED by api: drill; no new order is sent until a resume")
+    resume = Event("resume", "trading resumed by api")
+    with Receiver(fail_first=1) as r:
+        config = Notifications(targets=[NotifyTarget(type="webhook", url=f"{r.base}/hook")], events=["halt", "resume"],
+                               backoff=0.5, timeout=2)  # fmt: skip
+        notifier = Notifier(lambda: config)
+        notifier.start()
+        try:
+            notifier.submit(halt)
+            notifier.submit(resume)
+            await asyncio.to_thread(r.wait, 2)
+        finally:
+            await notifier.stop()
+    assert [json.loads(x.body)["kind"] for x in r.received] == ["halt", "resume"]
