@@ -192,8 +192,10 @@ class Breaker:
             return f"{self._title(name)} is open; one probe order is on its way to test it"
         left = self.opened_at + cooldown - now
         if left > 0:
-            return (f"{self._title(name)} is open after {self.failures} {self._counted()} "
-                    f"(last: {self.last_error}); it lets one order through in {left:.0f}s")  # fmt: skip
+            # The last error after the `;`: a notice of refused signals is one kind up to there (`reason_kind`), and
+            # a leaked token's refused orders, each in a new symbol, must not make each refusal after them news.
+            return (f"{self._title(name)} is open after {self.failures} {self._counted()}; it lets one order "
+                    f"through in {left:.0f}s (last: {self.last_error})")  # fmt: skip
         self.probing = self.probing or take_probe
         return None
 

@@ -11,6 +11,7 @@ from bridge.metrics import Metrics
 from bridge.notify.events import Event, signal_event
 from bridge.notify.hub import Operations
 from bridge.notify.repeats import RepeatNotices
+from bridge.risk import Breaker
 from tests.conftest import TOKEN
 from tests.notify.receiver import Receiver
 from tests.reload.conftest import config_text
@@ -64,3 +65,16 @@ def test_fills_order_rejections_and_halts_are_never_held() -> None:
     for kind in ("order.filled", "order.rejected", "halt", "resume", "reload.failed", "webhook.refused"):
         event = Event(kind, "the same text", {"strategy": "sq", "subscription": "paper"})
         assert all(notices.note(event) is event for _ in range(3)), kind
+
+
+def test_an_open_circuit_refusing_orders_of_many_symbols_is_told_once() -> None:
+    """A leaked token's orders in ever new symbols, refused by the venue, open the strategy's circuit: the refusals
+    after it differ only in the last error it quotes, and must be one kind, not one notice per symbol."""
+    breaker, repeats, told = Breaker(strategy="leak"), RepeatNotices(), []
+    for n in range(4):
+        breaker.record("paper", False, f"OrderRejected: unknown symbol BAD{chr(65 + n)}", 0.0, 1)
+        refusal = breaker.refusal("paper", 1.0, 60.0, take_probe=False)
+        assert refusal is not None
+        event = signal_event("leak", "paper", f"BAD{chr(65 + n)}", f"s{n}", "rejected", f"rejected: {refusal}")
+        told.append(repeats.note(event))
+    assert [event is not None for event in told] == [True, False, False, False], [e.text for e in told if e]
