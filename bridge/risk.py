@@ -63,6 +63,18 @@ def _opening(legs: Sequence[Leg]) -> list[Leg]:
     return [leg for leg in legs if leg.kind == "entry"]
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A plan's check: why it may not run as planned (None: it may), and which of its legs may run all the same.
+
+    `legs` is every leg when nothing refuses the plan, none when something does, and its exits alone when the
+    top-level max_orders_per_minute refuses it only because other strategies' orders used the limit up.
+    """
+
+    refusal: str | None
+    legs: tuple[Leg, ...] = ()
+
+
 def _valued_at(leg: Leg, p: Proposal) -> Decimal | None:
     """The price max_notional values an opening order at: the highest it may fill at, as far as is known.
 
@@ -251,8 +263,8 @@ class Guard:
 
     async def check_plan(self, strategy: str, subscription: str, broker: str, sub: Subscription,
                          proposal: Proposal, hold: tuple[str, str] | None = None,
-                         live: Subscription | None = None) -> str | None:  # fmt: skip
-        """Why this plan may not run (halted, circuit open, a limit), or None.
+                         live: Subscription | None = None) -> Admission:  # fmt: skip
+        """Why this plan may not run (halted, circuit open, a limit), or None; and which of its legs may run.
 
         `sub` is the subscription as the job was queued under; `live` is the same subscription in the config
         in force now, if a reload changed it since: the limits of both apply (see `subscription_limits`).
@@ -260,11 +272,11 @@ class Guard:
         limits until `release(hold)`, which the caller makes once they are in the journal (or never will be).
         """
         if self.halt.reread().halted:
-            return self.halt.state.explain()
+            return Admission(self.halt.state.explain())
         risk = self.config().risk
         refusal = self._circuits_refuse(broker, strategy, take_probe=False)
         if refusal is not None:
-            return refusal
+            return Admission(refusal)
         mine = ours = total = 0
         own = subscription_limits(sub, live)
         counted = [limits for limits in (risk, *own) if limits.max_orders_per_minute]
@@ -279,11 +291,25 @@ class Guard:
         # The top-level max_orders_per_minute is shared: whoever holds one strategy's token can spend it. A plan
         # that only closes (exits, breakeven stops) is held back by its own strategy's orders alone, so that no
         # other strategy's can keep a position open; a runaway loop of its own still stops.
-        found = breach(risk, "risk", proposal, total if _opening(proposal.legs) else ours)
+        opens = bool(_opening(proposal.legs))
+        found = self._breach(risk, own, subscription, proposal, total if opens else ours, mine)
+        admitted = tuple(proposal.legs) if found is None else ()
+        closing = tuple(leg for leg in proposal.legs if leg.kind != "entry")
+        if found is not None and opens and closing:
+            # Refused only for other strategies' orders, it passes when its own alone count: they may hold back
+            # its entries, never its exits (a swap closes its position then, and opens none).
+            admitted = () if self._breach(risk, own, subscription, proposal, ours, mine) else closing
+        if admitted and counted and hold is not None:
+            self._held[hold] = ((strategy, subscription), len(admitted))
+        return Admission(found, admitted)
+
+    @staticmethod
+    def _breach(risk: RiskLimits, own: list[RiskLimits], subscription: str, proposal: Proposal, shared: int,
+                mine: int) -> str | None:  # fmt: skip
+        """The first limit the proposal breaks, the top-level ones counting `shared` recent orders, its own `mine`."""
+        found = breach(risk, "risk", proposal, shared)
         for limits in own:
             found = found or breach(limits, f"subscription {subscription}'s risk", proposal, mine)
-        if found is None and counted and hold is not None:
-            self._held[hold] = ((strategy, subscription), len(proposal.legs))
         return found
 
     def release(self, hold: tuple[str, str]) -> None:

@@ -47,7 +47,8 @@ class RiskLimits(Strict):
         default=None,
         ge=1,
         description="orders (exits included) planned in any 60 seconds; more are rejected. At the top level every "
-        "strategy's orders count against an entry, but only its own strategy's against a plan that only closes",
+        "strategy's orders count against an entry, but only its own strategy's against an exit (a swap refused "
+        "for other strategies' orders sends its exit alone)",
     )
     allowed_symbols: list[str] | None = Field(
         default=None, description="only these tickers or broker symbols trade (case-insensitive); null: any"

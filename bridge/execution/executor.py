@@ -254,10 +254,14 @@ class Executor:
                 buys, sells = _working(open_orders, plan.cancel, symbol)
                 proposal = Proposal(job.signal.ticker, symbol, position, plan.legs, job.signal.price, buys, sells,
                                     market.quote, scheduled=job.signal.scheduled)  # fmt: skip
-                refusal = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
-                                                      hold=(job.signal_id, job.subscription), live=live)  # fmt: skip
-                if refusal is not None:
-                    return "rejected", f"{again}rejected: {refusal}; nothing was sent (the plan was: {plan.decision})"
+                admission = await self.guard.check_plan(job.strategy, job.subscription, broker_name, sub, proposal,
+                                                        hold=(job.signal_id, job.subscription), live=live)  # fmt: skip
+                if admission.refusal is not None and not admission.legs:
+                    return "rejected", (f"{again}rejected: {admission.refusal}; nothing was sent "
+                                        f"(the plan was: {plan.decision})")  # fmt: skip
+                if admission.refusal is not None:  # its entries refused for other strategies' orders: it only exits
+                    plan = replace(plan, legs=admission.legs, decision=f"only the exit was sent, the entry was "
+                                   f"refused: {admission.refusal} (the plan was: {plan.decision})")  # fmt: skip
             filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders},
                                         again + plan.decision)  # fmt: skip
             if not filled or not plan.legs or attempt:

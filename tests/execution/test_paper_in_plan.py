@@ -19,7 +19,7 @@ from bridge.execution.executor import Executor, Job, client_order_id
 from bridge.halt import write_state
 from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
 from bridge.notify.events import Event
-from bridge.risk import Guard
+from bridge.risk import Admission, Guard
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
 from tests.execution.test_executor import STRATEGY, SUB, journal_signal
@@ -214,7 +214,7 @@ async def test_a_halt_or_an_open_circuit_after_the_plan_check_still_stops_the_pa
     await paper.broker.connect()
     check_plan = paper.guard.check_plan
 
-    async def changed_right_after(*args: Any, **kwargs: Any) -> str | None:
+    async def changed_right_after(*args: Any, **kwargs: Any) -> Admission:
         found = await check_plan(*args, **kwargs)
         change(paper)  # lands between the plan's check and its orders
         return found

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bridge.config.schema import Config
+from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk, RiskLimits
 from bridge.errors import BrokerError, OrderRejected, TemporaryBrokerError
 from bridge.models import Order, OrderRequest
@@ -435,3 +435,37 @@ def test_another_strategys_orders_use_up_max_orders_per_minute_for_entries_but_n
     closed = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "exit", "price": 10}).json()["id"])
     assert closed["state"] == "executed", closed["decision"]
     assert "AMD" not in daemon.positions()
+
+
+def test_a_swap_whose_entry_other_strategies_orders_leave_no_room_for_still_exits(start_daemon: Any) -> None:
+    """A sell while long is an exit and a short entry: the shared limit may refuse the entry, never the exit."""
+    daemon: Daemon = start_daemon({"sq": strategy(), "leak": strategy(LEAKED)},
+                                  top="risk: {max_orders_per_minute: 3}\n")  # fmt: skip
+    leak = f"{daemon.base}/webhook/leak/{LEAKED}"
+    opened = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "buy", "price": 10}).json()["id"])
+    assert opened["state"] == "executed", opened["decision"]
+    for n in range(2):
+        spent = daemon.wait_final(daemon.post({"ticker": f"T{n}", "action": "buy", "price": 10}, url=leak).json()["id"])
+        assert spent["state"] == "executed", spent["decision"]
+    swap = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "sell", "price": 10}).json()["id"])
+    assert swap["state"] == "executed", swap["decision"]
+    assert "only the exit was sent" in swap["decision"] and "risk.max_orders_per_minute 3" in swap["decision"]
+    assert "AMD" not in daemon.positions(), "the long was closed, and no short opened"
+    sells = rows(daemon.db, "SELECT leg, status FROM orders WHERE symbol = 'AMD' AND side = 'sell'")
+    assert [(r["leg"], r["status"]) for r in sells] == [("exit", "filled")]
+
+
+async def test_the_shared_limit_leaves_a_swap_its_exit_for_others_orders_not_its_own(fresh_store: Store) -> None:
+    config = Config.model_construct(risk=GlobalRisk(max_orders_per_minute=3))
+    guard, sub = Guard(fresh_store, lambda: config), Subscription(broker="paper")
+    swap = proposal(exit_("1"), entry("1", "sell"), position="1")
+    spend = proposal(entry("1"), entry("1"), ticker="T1")
+    assert (await guard.check_plan("leak", "paper", "paper", sub, spend, hold=("s1", "paper"))).legs == spend.legs
+    admission = await guard.check_plan("sq", "paper", "paper", sub, swap, hold=("s2", "paper"))
+    assert admission.refusal is not None and "risk.max_orders_per_minute 3" in admission.refusal
+    assert admission.legs == (swap.legs[0],), "other strategies' orders held back the exit"
+    guard.release(("s1", "paper"))
+    guard.release(("s2", "paper"))
+    assert (await guard.check_plan("sq", "paper", "paper", sub, spend, hold=("s3", "paper"))).refusal is None
+    admission = await guard.check_plan("sq", "paper", "paper", sub, swap, hold=("s4", "paper"))
+    assert admission.refusal is not None and admission.legs == (), "its own runaway orders stop the whole plan"
