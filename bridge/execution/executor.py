@@ -443,7 +443,9 @@ class Executor:
             # Its bracket children were refused with it (the broker does not hold them): none stays pending.
             await self._skip_rest(mine, "rejected with its parent order", "rejected")
             await self._skip_rest(rest, "not sent: an earlier order was rejected")
-            raise Outcome("failed", f"{decision}; but the {row['leg']} was rejected by the broker: {error}")
+            # "not sent...": the bridge held it back (a halt, an open circuit) or the venue could not be reached.
+            said = f"was {error}" if (error or "").startswith("not sent") else f"was rejected by the broker: {error}"
+            raise Outcome("failed", f"{decision}; but the {row['leg']} {said}")
         if status == "canceled":  # ended unfilled on arrival (immediate-or-cancel, fill-or-kill): it did not trade
             filled = order.filled_quantity if order else Decimal(row["filled_quantity"] or 0)
             await self._ended(row, status, filled, rest, decision)

@@ -68,7 +68,9 @@ async def test_a_journaled_halt_stops_the_entry_that_waits_for_its_exit(fresh_st
     await executor.run(Job(signal_id, STRATEGY, SUB, signal, utcnow()))
     assert broker.sent_before_halt == 1  # the exit went out before the halt; the halt came while it rested
     assert len(broker.creates) == 1, "the entry left the bridge after the halt was in the journal"
-    assert "operator pulled the plug" in (await harness.signal(signal_id))["decision"]
+    decision = (await harness.signal(signal_id))["decision"]
+    assert "the entry was not sent: trading is halted (operator pulled the plug)" in decision, decision
+    assert "rejected by the broker" not in decision, "the bridge held the entry back; the broker never saw it"
 
 
 async def test_orders_placed_inside_the_journal_see_a_journaled_halt(fresh_store: Store) -> None:
