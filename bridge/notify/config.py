@@ -11,7 +11,7 @@ from bridge.notify.events import KINDS
 EventKind = Literal["signal.rejected", "signal.failed", "order.filled", "order.rejected", "reload.failed", "halt",
                     "resume", "webhook.refused"]  # fmt: skip
 DEFAULT_EVENTS: list[EventKind] = ["signal.rejected", "signal.failed", "order.filled", "order.rejected",
-                                   "reload.failed", "halt", "webhook.refused"]  # fmt: skip
+                                   "reload.failed", "halt", "resume", "webhook.refused"]  # fmt: skip
 
 
 class Strict(BaseModel):

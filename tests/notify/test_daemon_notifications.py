@@ -100,3 +100,17 @@ def test_a_halt_and_a_resume_written_into_the_journal_between_two_looks_are_noti
     # Seen between the two writes (rarely), the halt is told as it is; else as one the resume wrote over.
     assert [b["kind"] for b in told] == ["halt", "resume"], [b["text"] for b in told]
     assert "drill" in told[0]["text"] or "HALTED, then resumed before the daemon saw it" in told[0]["text"]
+
+
+def test_a_target_without_events_of_its_own_is_told_the_resume_after_a_halt(make_daemon: Any) -> None:
+    """The default events end the story they start: told HALTED, the operator is told when trading goes on again."""
+    with Receiver() as r:
+        daemon = make_daemon(extra=f"notifications:\n  targets:\n    - type: webhook\n      url: {r.base}/hook\n")
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        for switch in ("halt", "resume"):
+            answer = httpx.post(f"{daemon.base}/api/{switch}", json={"reason": "drill"}, headers=admin, timeout=5)
+            assert answer.status_code == 200, answer.text
+        r.wait(2)
+        daemon.stop()
+    told = sorted((json.loads(x.body) for x in r.received), key=lambda body: body["at"])
+    assert [b["kind"] for b in told] == ["halt", "resume"], [b["text"] for b in told]
