@@ -399,8 +399,12 @@ def _refusal(request: OrderRequest) -> str | None:
     if request.extended_hours and (kind != "limit" or tif != "day"):
         return (f"Alpaca's extended hours need time_in_force day limit orders, not a {tif} {kind}: send "
                 "timeInForce day, or leave extended hours off")  # fmt: skip
-    if (request.take_profit or request.stop_loss) and tif not in ("day", "gtc"):
-        return f"Alpaca's take-profit and stop-loss legs need time_in_force day or gtc, not {tif}"
+    if request.take_profit or request.stop_loss:
+        if tif not in ("day", "gtc"):
+            return f"Alpaca's take-profit and stop-loss legs need time_in_force day or gtc, not {tif}"
+        if request.extended_hours:  # "Extended hours are not supported. extended_hours must be false or omitted"
+            return ("Alpaca takes no take-profit or stop-loss legs on an extended hours order (bracket and oto "
+                    "orders trade regular hours only): leave extended hours off, or send no legs")  # fmt: skip
     return _off_tick(request)
 
 

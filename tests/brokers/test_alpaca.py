@@ -155,8 +155,25 @@ async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
             request(stop_loss=BracketLeg("tb-sl", "trailing_stop", trail_percent=Decimal(1))),
             "Alpaca's stop-loss leg is a stop or stop-limit order with a stop price",
         ),
+        (
+            request(
+                type="limit",
+                limit_price=Decimal(99),
+                extended_hours=True,
+                stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)),
+            ),
+            "Alpaca takes no take-profit or stop-loss legs on an extended hours order",
+        ),
     ],
-    ids=["fractional-gtc", "fractional-trailing", "extended-market", "extended-gtc", "bracket-ioc", "trail-leg"],
+    ids=[
+        "fractional-gtc",
+        "fractional-trailing",
+        "extended-market",
+        "extended-gtc",
+        "bracket-ioc",
+        "trail-leg",
+        "extended-legs",
+    ],
 )
 async def test_what_alpacas_order_rules_refuse_is_rejected_before_it_is_sent(
     broker: AlpacaBroker, fake: FakeAlpaca, order: OrderRequest, message: str
@@ -531,3 +548,28 @@ async def test_a_fractional_short_is_rejected_before_the_long_is_sold_and_its_st
     assert (await broker.fetch_order("tb-sl")).status == "open"  # with its stop
     exit_ = request("tb-exit", side="sell", quantity=Decimal("0.5"), reduce_only=True)
     broker.check_order(exit_)  # selling what is held is no short
+
+
+BASE_BODY = {"symbol": "SQ", "qty": "1", "side": "buy", "type": "limit", "limit_price": "99", "time_in_force": "day"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {**BASE_BODY, "extended_hours": True, "order_class": "oto", "stop_loss": {"stop_price": "90"}},
+            "extended hours",
+        ),
+    ],
+    ids=["extended-legs"],
+)
+async def test_the_fake_refuses_what_alpacas_docs_refuse(
+    broker: AlpacaBroker, fake: FakeAlpaca, body: dict[str, Any], message: str
+) -> None:
+    """The fake takes nothing Alpaca's "Orders at Alpaca" refuses, so the rules checked before sending are real."""
+    keys = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET_KEY}
+    async with httpx.AsyncClient(base_url=broker.base_url, headers=keys) as client:
+        answer = await client.post("/v2/orders", json={**body, "client_order_id": "raw-1"})
+    assert answer.status_code == 422, answer.text
+    assert message in answer.json()["message"]
+    assert fake.orders == []

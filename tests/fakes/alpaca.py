@@ -7,8 +7,8 @@ the body gives one, as Alpaca also does to adjust a GTC order for a corporate ac
 `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers; the documented errors (401 not authorized,
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
-(market and limit, DAY only); extended hours (DAY limit only); prices in cents at or above $1 and
-in 0.0001 below (a "sub-penny increment" is refused). Market orders fill at once at the
+(market and limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
+at or above $1 and in 0.0001 below (a "sub-penny increment" is refused). Market orders fill at once at the
 symbol's price; limit and stop orders rest until `set_price` crosses them. A cancel is done at once,
 unless `cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
 ("The order is waiting to be canceled") that many seconds, and is canceled, or filled at `cancel_fills_at`
@@ -401,6 +401,8 @@ class FakeAlpaca:
             raise Refused(422, 40010001, f"order_class {order_class} is not supported here")
         if tif not in ("day", "gtc"):
             raise Refused(422, 40010001, "bracket orders must be day or gtc")
+        if body.get("extended_hours"):
+            raise Refused(422, 40010001, "extended hours are not supported for bracket or oto orders")
         if order_class == "bracket" and not (take and stop):
             raise Refused(422, 40010001, "bracket orders require take_profit and stop_loss")
         if order_class == "oto" and bool(take) == bool(stop):
