@@ -405,7 +405,34 @@ def _refusal(request: OrderRequest) -> str | None:
         if request.extended_hours:  # "Extended hours are not supported. extended_hours must be false or omitted"
             return ("Alpaca takes no take-profit or stop-loss legs on an extended hours order (bracket and oto "
                     "orders trade regular hours only): leave extended hours off, or send no legs")  # fmt: skip
-    return _off_tick(request)
+    return _misplaced_leg(request) or _off_tick(request)
+
+
+def _misplaced_leg(request: OrderRequest) -> str | None:
+    """A take-profit or stop-loss on the wrong side of the other leg or of a limit entry's price.
+
+    "Orders at Alpaca", bracket orders: a buy's take_profit.limit_price must be above its stop_loss.stop_price (a
+    sell's below); "Threshold on stop price of stop-loss orders": the stop is at least 0.01 past the base price, a
+    limit entry's limit price (Alpaca answers "take_profit.limit_price must be >= base_price + 0.01" for the other
+    leg). A market entry's base price is the market's price at Alpaca, known there only.
+    """
+    take = request.take_profit.limit_price if request.take_profit else None
+    stop = request.stop_loss.stop_price if request.stop_loss else None
+    buy = request.side == "buy"
+    if take is not None and stop is not None and (take <= stop if buy else take >= stop):
+        return (f"a {request.side}'s take-profit limit price ({_num(take)}) must be {'above' if buy else 'below'} "
+                f"its stop-loss stop price ({_num(stop)}) at Alpaca")  # fmt: skip
+    base = request.limit_price if request.type == "limit" else None
+    if base is None:
+        return None
+    tick = Decimal("0.01")
+    if stop is not None and (stop > base - tick if buy else stop < base + tick):
+        return (f"a {request.side}'s stop-loss stop price ({_num(stop)}) must be at least 0.01 "
+                f"{'below' if buy else 'above'} the entry's limit price ({_num(base)}) at Alpaca")  # fmt: skip
+    if take is not None and (take < base + tick if buy else take > base - tick):
+        return (f"a {request.side}'s take-profit limit price ({_num(take)}) must be at least 0.01 "
+                f"{'above' if buy else 'below'} the entry's limit price ({_num(base)}) at Alpaca")  # fmt: skip
+    return None
 
 
 def _off_tick(request: OrderRequest) -> str | None:

@@ -164,6 +164,44 @@ async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
             ),
             "Alpaca takes no take-profit or stop-loss legs on an extended hours order",
         ),
+        (
+            request(
+                take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(90)),
+                stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(95)),
+            ),
+            "a buy's take-profit limit price (90) must be above its stop-loss stop price (95)",
+        ),
+        (
+            request(
+                side="sell",
+                take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)),
+                stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(105)),
+            ),
+            "a sell's take-profit limit price (110) must be below its stop-loss stop price (105)",
+        ),
+        (
+            request(
+                type="limit", limit_price=Decimal(100), stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(100))
+            ),
+            "a buy's stop-loss stop price (100) must be at least 0.01 below the entry's limit price (100)",
+        ),
+        (
+            request(
+                type="limit",
+                limit_price=Decimal(100),
+                take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal("100.00")),
+            ),
+            "a buy's take-profit limit price (100) must be at least 0.01 above the entry's limit price (100)",
+        ),
+        (
+            request(
+                side="sell",
+                type="limit",
+                limit_price=Decimal(100),
+                stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal("99.5")),
+            ),
+            "a sell's stop-loss stop price (99.5) must be at least 0.01 above the entry's limit price (100)",
+        ),
     ],
     ids=[
         "fractional-gtc",
@@ -173,6 +211,11 @@ async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
         "bracket-ioc",
         "trail-leg",
         "extended-legs",
+        "tp-below-sl",
+        "sell-tp-above-sl",
+        "sl-at-entry",
+        "tp-at-entry",
+        "sell-sl-below-entry",
     ],
 )
 async def test_what_alpacas_order_rules_refuse_is_rejected_before_it_is_sent(
@@ -560,8 +603,26 @@ BASE_BODY = {"symbol": "SQ", "qty": "1", "side": "buy", "type": "limit", "limit_
             {**BASE_BODY, "extended_hours": True, "order_class": "oto", "stop_loss": {"stop_price": "90"}},
             "extended hours",
         ),
+        (
+            {
+                **BASE_BODY,
+                "order_class": "bracket",
+                "take_profit": {"limit_price": "95"},
+                "stop_loss": {"stop_price": "96"},
+            },
+            "take_profit.limit_price must be",
+        ),
+        ({**BASE_BODY, "order_class": "oto", "stop_loss": {"stop_price": "99"}}, "stop_loss.stop_price must be <="),
+        (
+            {**BASE_BODY, "order_class": "oto", "take_profit": {"limit_price": "98"}},
+            "take_profit.limit_price must be >=",
+        ),
+        (
+            {**BASE_BODY, "type": "market", "order_class": "oto", "stop_loss": {"stop_price": "100"}},
+            "stop_loss.stop_price must be <=",
+        ),
     ],
-    ids=["extended-legs"],
+    ids=["extended-legs", "tp-below-sl", "sl-at-entry", "tp-below-entry", "sl-at-market"],
 )
 async def test_the_fake_refuses_what_alpacas_docs_refuse(
     broker: AlpacaBroker, fake: FakeAlpaca, body: dict[str, Any], message: str

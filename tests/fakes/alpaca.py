@@ -8,8 +8,10 @@ the body gives one, as Alpaca also does to adjust a GTC order for a corporate ac
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
 (market and limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
-at or above $1 and in 0.0001 below (a "sub-penny increment" is refused). Market orders fill at once at the
-symbol's price; limit and stop orders rest until `set_price` crosses them. A cancel is done at once,
+at or above $1 and in 0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its
+stop-loss for a buy (below for a sell), each leg at least 0.01 past the base price (the entry's limit, else the
+market). Market orders fill at once at the symbol's price; limit and stop orders rest until `set_price` crosses
+them. A cancel is done at once,
 unless `cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
 ("The order is waiting to be canceled") that many seconds, and is canceled, or filled at `cancel_fills_at`
 when that is set (the market reached it before the cancel did). `fill_part` fills part of a resting order and
@@ -408,6 +410,7 @@ class FakeAlpaca:
         if order_class == "oto" and bool(take) == bool(stop):
             raise Refused(422, 40010001, "oto orders require exactly one of take_profit or stop_loss")
         exit_side = "sell" if side == "buy" else "buy"
+        self._leg_prices(body, side, take, stop)
         legs = []
         if take:
             limit = _price(take, "limit_price", required=True)
@@ -421,6 +424,30 @@ class FakeAlpaca:
             leg.update(stop_price=_text(stop_price), limit_price=_text(stop_limit), status="held")
             legs.append(leg)
         return legs
+
+    def _leg_prices(self, body: dict[str, Any], side: str, take: Any, stop: Any) -> None:
+        """Bracket price rules: a buy's take-profit above its stop-loss (a sell's below), and each leg at least
+        0.01 past the base price, the entry's limit price or else the market's ("Threshold on stop price")."""
+        buy, tick = side == "buy", CENT
+        tp = _price(take, "limit_price", required=True) if take else None
+        sl = _price(stop, "stop_price", required=True) if stop else None
+        if tp is not None and sl is not None and (tp <= sl if buy else tp >= sl):
+            raise Refused(422, 42210000, f"take_profit.limit_price must be {'>' if buy else '<'} "
+                          "stop_loss.stop_price")  # fmt: skip
+        base = _price(body, "limit_price") if body.get("type") == "limit" else self.prices[body["symbol"]]
+        assert base is not None
+        if sl is not None and (sl > base - tick if buy else sl < base + tick):
+            raise Refused(
+                422,
+                42210000,
+                f"stop_loss.stop_price must be {'<= base_price - 0.01' if buy else '>= base_price + 0.01'}",
+            )
+        if tp is not None and (tp < base + tick if buy else tp > base - tick):
+            raise Refused(
+                422,
+                42210000,
+                f"take_profit.limit_price must be {'>= base_price + 0.01' if buy else '<= base_price - 0.01'}",
+            )
 
     def _new(self, body: dict[str, Any], symbol: str, side: str, kind: str, tif: str, qty: Decimal, coid: str,
              parent: str | None = None) -> dict[str, Any]:  # fmt: skip
