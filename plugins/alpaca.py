@@ -396,6 +396,14 @@ def _refusal(request: OrderRequest) -> str | None:
         if request.side == "sell" and not request.reduce_only:  # a sell that only closes a long is reduce_only
             return (f"Alpaca sells no fractional shares short ({_num(request.quantity)} {request.symbol}): set "
                     "fractional: false for whole shares, or sides: long")  # fmt: skip
+    if kind == "trailing_stop":  # "Trailing Stop Orders": one of trail_price, trail_percent; day or gtc
+        if (request.trail_amount is None) == (request.trail_percent is None):
+            return "a trailing_stop needs exactly one of a trail amount or a trail percent at Alpaca"
+        if tif not in ("day", "gtc"):
+            return f"Alpaca takes trailing_stop orders with time_in_force day or gtc only, not {tif}"
+    if tif in ("opg", "cls") and kind not in ("market", "limit"):  # "Time in Force": auction orders, MOO/LOO, MOC/LOC
+        return (f"Alpaca takes time_in_force {tif} with market and limit orders only, not a {kind}: set "
+                "time_in_force day or gtc for stops")  # fmt: skip
     if request.extended_hours and (kind != "limit" or tif != "day"):
         return (f"Alpaca's extended hours need time_in_force day limit orders, not a {tif} {kind}: send "
                 "timeInForce day, or leave extended hours off")  # fmt: skip

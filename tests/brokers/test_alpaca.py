@@ -202,6 +202,26 @@ async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
             ),
             "a sell's stop-loss stop price (99.5) must be at least 0.01 above the entry's limit price (100)",
         ),
+        (
+            request(side="sell", type="trailing_stop", trail_percent=Decimal(1), time_in_force="ioc"),
+            "Alpaca takes trailing_stop orders with time_in_force day or gtc only, not ioc",
+        ),
+        (
+            request(type="stop", stop_price=Decimal(120), time_in_force="opg"),
+            "Alpaca takes time_in_force opg with market and limit orders only, not a stop",
+        ),
+        (
+            request(type="stop_limit", stop_price=Decimal(120), limit_price=Decimal(121), time_in_force="cls"),
+            "Alpaca takes time_in_force cls with market and limit orders only, not a stop_limit",
+        ),
+        (
+            request(side="sell", type="trailing_stop"),
+            "a trailing_stop needs exactly one of a trail amount or a trail percent",
+        ),
+        (
+            request(side="sell", type="trailing_stop", trail_percent=Decimal(1), trail_amount=Decimal(2)),
+            "a trailing_stop needs exactly one of a trail amount or a trail percent",
+        ),
     ],
     ids=[
         "fractional-gtc",
@@ -216,6 +236,11 @@ async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
         "sl-at-entry",
         "tp-at-entry",
         "sell-sl-below-entry",
+        "trailing-ioc",
+        "stop-on-open",
+        "stop-limit-on-close",
+        "trailing-without-trail",
+        "trailing-with-both",
     ],
 )
 async def test_what_alpacas_order_rules_refuse_is_rejected_before_it_is_sent(
@@ -621,8 +646,10 @@ BASE_BODY = {"symbol": "SQ", "qty": "1", "side": "buy", "type": "limit", "limit_
             {**BASE_BODY, "type": "market", "order_class": "oto", "stop_loss": {"stop_price": "100"}},
             "stop_loss.stop_price must be <=",
         ),
+        ({**BASE_BODY, "type": "trailing_stop", "trail_percent": "1", "time_in_force": "ioc"}, "trailing stop"),
+        ({**BASE_BODY, "type": "stop", "stop_price": "120", "time_in_force": "opg"}, "opg"),
     ],
-    ids=["extended-legs", "tp-below-sl", "sl-at-entry", "tp-below-entry", "sl-at-market"],
+    ids=["extended-legs", "tp-below-sl", "sl-at-entry", "tp-below-entry", "sl-at-market", "trailing-ioc", "stop-opg"],
 )
 async def test_the_fake_refuses_what_alpacas_docs_refuse(
     broker: AlpacaBroker, fake: FakeAlpaca, body: dict[str, Any], message: str

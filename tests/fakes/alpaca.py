@@ -10,9 +10,9 @@ limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; frac
 (market and limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
 at or above $1 and in 0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its
 stop-loss for a buy (below for a sell), each leg at least 0.01 past the base price (the entry's limit, else the
-market). Market orders fill at once at the symbol's price; limit and stop orders rest until `set_price` crosses
-them. A cancel is done at once,
-unless `cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
+market); trailing stops DAY or GTC, opg and cls market or limit only. Market orders fill at once at the
+symbol's price; limit and stop orders rest until `set_price` crosses them. A cancel is done at once, unless
+`cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
 ("The order is waiting to be canceled") that many seconds, and is canceled, or filled at `cancel_fills_at`
 when that is set (the market reached it before the cancel did). `fill_part` fills part of a resting order and
 `set_status` gives a working order a status only the venue gives (done_for_day, suspended).
@@ -358,6 +358,10 @@ class FakeAlpaca:
         trail_price, trail_percent = _dec(body, "trail_price"), _dec(body, "trail_percent")
         if kind == "trailing_stop" and (trail_price is None) == (trail_percent is None):
             raise Refused(422, 40010001, "trailing_stop needs exactly one of trail_price or trail_percent")
+        if kind == "trailing_stop" and tif not in ("day", "gtc"):
+            raise Refused(422, 40010001, "trailing stop orders must be day or gtc")
+        if tif in ("opg", "cls") and kind not in ("market", "limit"):
+            raise Refused(422, 40010001, f"{tif} orders must be market or limit orders")
         crypto = "/" in symbol
         if crypto and (kind not in ("market", "limit", "stop_limit") or tif not in ("gtc", "ioc")):
             raise Refused(422, 40010001, "crypto orders must be market, limit or stop_limit, gtc or ioc")
