@@ -68,6 +68,10 @@ SENT = [
         {"type": "limit", "limit_price": "1", "extended_hours": True},
     ),
     (request(quantity=Decimal("0.25")), {"qty": "0.25"}),
+    (
+        request(quantity=Decimal("0.5"), type="stop", stop_price=Decimal(120)),
+        {"qty": "0.5", "type": "stop", "stop_price": "120"},
+    ),
     (request(quantity=Decimal("1E+1")), {"qty": "10"}),
     (
         request(
@@ -119,11 +123,10 @@ async def test_a_short_position_is_negative(broker: AlpacaBroker) -> None:
     ("order", "message"),
     [
         (request(quantity=Decimal(5000)), "Alpaca refused the order (403): insufficient buying power"),
-        (request(quantity=Decimal("0.5"), type="stop", stop_price=Decimal(99)), "(422): fractional orders must be"),
         (request(symbol="NOPE"), '(422): asset "NOPE" not found'),
         (request(coid="x" * 129), "(422): client_order_id must be no more than 128 characters"),
     ],
-    ids=["buying-power", "fractional-stop", "unknown-asset", "long-id"],
+    ids=["buying-power", "unknown-asset", "long-id"],
 )
 async def test_alpaca_refusals_are_final_rejections_with_alpacas_message(
     broker: AlpacaBroker, fake: FakeAlpaca, order: OrderRequest, message: str

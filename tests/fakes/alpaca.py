@@ -7,7 +7,7 @@ the body gives one, as Alpaca also does to adjust a GTC order for a corporate ac
 `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers; the documented errors (401 not authorized,
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
-(market and limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
+(market, limit, stop and stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
 at or above $1 and in 0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its
 stop-loss for a buy (below for a sell), each leg at least 0.01 past the base price (the entry's limit, else the
 market); trailing stops DAY or GTC, opg and cls market or limit only. Market orders fill at once at the
@@ -365,8 +365,12 @@ class FakeAlpaca:
         crypto = "/" in symbol
         if crypto and (kind not in ("market", "limit", "stop_limit") or tif not in ("gtc", "ioc")):
             raise Refused(422, 40010001, "crypto orders must be market, limit or stop_limit, gtc or ioc")
-        if not crypto and qty != qty.to_integral_value() and (kind not in ("market", "limit") or tif != "day"):
-            raise Refused(422, 40010001, "fractional orders must be market or limit orders with time_in_force day")
+        # "Fractional Trading": market, limit, stop and stop_limit orders, DAY only (stops since Alpaca's changelog
+        # "Fractional USD Stop & Stop Limit Orders"; the older guide said market only).
+        fractional = qty != qty.to_integral_value()
+        if not crypto and fractional and (kind not in ("market", "limit", "stop", "stop_limit") or tif != "day"):
+            raise Refused(422, 40010001, "fractional orders must be market, limit, stop or stop_limit orders with "
+                          "time_in_force day")  # fmt: skip
         if body.get("extended_hours") and (kind != "limit" or tif != "day"):
             raise Refused(422, 40010001, "extended hours order must be DAY limit orders")
         legs = self._legs(body, side, tif)
