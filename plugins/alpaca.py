@@ -18,6 +18,25 @@ Quotes come from Alpaca's Market Data API v2 ("Latest quote": `GET /v2/stocks/{s
 at data.alpaca.markets, same keys), from the free `iex` feed unless `feed` says otherwise. The quote's
 midpoint is the price used to size a signal that came without one, and to value it for the risk limits.
 
+Refused before sending (`check_order`, asked before a plan cancels anything), each by the page it follows:
+- "Fractional Trading" and the changelog's "Fractional USD Stop & Stop Limit Orders": a fractional quantity
+  goes as a market, limit, stop or stop_limit DAY order, never sold short (trailing stops take whole shares).
+- "Orders at Alpaca", Extended Hours Trading: `extended_hours` with a DAY limit order only. Newer 24/5 pages
+  mention more; until Alpaca's order reference says so, a GTC one is refused here rather than sent to fail.
+- "Orders at Alpaca", Bracket/OTO Orders: legs DAY or GTC, no extended hours, a buy's take-profit above its
+  stop-loss (a sell's below); "Threshold on stop price of stop-loss orders": each leg 0.01 past a limit
+  entry's price (a market entry's base price is the market's, checked by Alpaca only).
+- "Orders at Alpaca", Trailing Stop Orders: exactly one of `trail_price`, `trail_percent`; DAY or GTC.
+- "Orders at Alpaca", Time in Force: `opg` and `cls` with market and limit orders only.
+- Sub-penny rule (SEC 612, Alpaca's "sub-penny increment" error): cents at or above $1, 0.0001 below.
+- "Crypto Orders": crypto pairs are not traded here at all (see above).
+Buying power, pattern-day-trader limits, shortability and fractionability depend on the account and the
+asset: Alpaca alone answers them (a 403 or 422), before anything else of the plan is sent.
+
+Statuses ("Orders at Alpaca", Order Lifecycle): filled, canceled, expired, replaced and rejected are final;
+every other status may still trade and reads as working (see STATUSES). A `replaced` order (a PATCH from the
+dashboard, or a corporate action) is followed to the order that took its place (`replaced_by`).
+
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
 (by memory, or after a restart through the journal's parent order), and names the entry each belongs to.
 """
