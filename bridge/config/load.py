@@ -285,7 +285,7 @@ def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, p
                 message += f" (environment variable {', '.join(reader.empty[path])} is set but empty; give it a value)"
             reader.error(shown, reader.line_of(path), message)
         return None
-    for path, message in reader.plain.booleans_read_as_numbers(validated, prefix):
+    for path, message in reader.plain.misread_numbers(validated, prefix):
         reader.error(path, reader.line_of(path), message)
     return validated
 

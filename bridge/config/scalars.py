@@ -2,11 +2,13 @@
 
 PyYAML reads `no`, `on`, `off`, `yes` as booleans, `0700` as octal, `16:00` as base 60 and an empty value as null:
 a ticker NO or a Hong Kong ticker 0700 then fails as "Input should be a valid string", which tells nobody to quote
-it, and `max_orders_per_minute: on` became one order a minute (true is the number 1 to pydantic).
+it, `max_orders_per_minute: on` became one order a minute (true is the number 1 to pydantic), `cancel_after: 1:30`
+90 seconds and `value: 010` eight units.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,6 +20,7 @@ from bridge.config.secrets import is_secret_key
 Path_ = tuple[str | int, ...]
 _NUMBER_ERRORS = ("int_", "float_", "decimal_")  # pydantic error types refusing a boolean where a number goes
 _MISSING: Any = object()
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")  # YAML 1.1's octal integer: a leading zero, then more digits
 
 
 def _read_as(value: Any) -> str:
@@ -74,15 +77,31 @@ class PlainScalars:
         """`path` with each key YAML read as a boolean or number written as in the file (`no`, not `0`)."""
         return tuple(self.keys[path[: i + 1]][0] if path[: i + 1] in self.keys else part for i, part in enumerate(path))
 
-    def booleans_read_as_numbers(self, validated: BaseModel, prefix: Path_) -> list[tuple[Path_, str]]:
-        """Numbers that pydantic took from a YAML boolean (true as 1): refused, they were meant as words."""
+    def misread_numbers(self, validated: BaseModel, prefix: Path_) -> list[tuple[Path_, str]]:
+        """Numbers that do not mean what was written: a YAML boolean (true as 1), base 60 (1:30 as 90) or octal."""
         found = []
         for path, (text, value) in self.values.items():
-            if isinstance(value, bool) and path[: len(prefix)] == prefix:
+            message = self._misread(text, value)
+            if message is not None and path[: len(prefix)] == prefix:
                 result = _at(validated, path[len(prefix) :])
                 if isinstance(result, int | float | Decimal) and not isinstance(result, bool):
-                    found.append((path, self._not_a_number(text, value)))
+                    found.append((path, message))
         return found
+
+    @classmethod
+    def _misread(cls, text: str, value: Any) -> str | None:
+        if isinstance(value, bool):
+            return cls._not_a_number(text, value)
+        if not isinstance(value, int | float):
+            return None
+        if ":" in text:
+            return (f"YAML reads the unquoted {text} as the base-60 number {value!r}, not {text}; write the number "
+                    "you mean in plain digits")  # fmt: skip
+        if _OCTAL.fullmatch(text):
+            digits = text.replace("_", "").lstrip("+-").lstrip("0") or "0"
+            return (f"YAML reads the unquoted {text} as the octal number {value!r}, not {digits}; write the number "
+                    "you mean without the leading zero")  # fmt: skip
+        return None
 
     @staticmethod
     def _not_a_number(text: str, value: bool) -> str:

@@ -199,3 +199,35 @@ def test_a_yaml_boolean_where_a_number_goes_is_refused_not_read_as_1(setting: st
         f"c.yaml:10: strategies.s1.subscriptions.0.risk.{key}: YAML reads the unquoted {setting.split()[1]} as the "
         "boolean true, not a number; write a number"
     ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "line", "expected"),
+    [
+        ("        cancel_after: 1:30\n", 9, "strategies.s1.subscriptions.0.cancel_after: YAML reads the unquoted 1:30 "
+         "as the base-60 number 90, not 1:30; write the number you mean in plain digits"),
+        ("        sizing: {value: 010}\n", 9, "strategies.s1.subscriptions.0.sizing.value: YAML reads the unquoted 010 "
+         "as the octal number 8, not 10; write the number you mean without the leading zero"),
+        ("        risk:\n          max_position: 1:00\n", 10, "strategies.s1.subscriptions.0.risk.max_position: YAML "
+         "reads the unquoted 1:00 as the base-60 number 60, not 1:00; write the number you mean in plain digits"),
+    ],
+    ids=["sexagesimal-seconds", "octal-size", "sexagesimal-limit"],
+)  # fmt: skip
+def test_a_number_yaml_reads_in_base_60_or_8_is_refused_not_read_as_another_number(
+    setting: str, line: int, expected: str
+) -> None:
+    """`cancel_after: 1:30` (an hour and a half?) was 90 seconds, `value: 010` eight units, without a word."""
+    assert errors(ONE + setting) == [f"c.yaml:{line}: {expected}"]
+
+
+def test_a_port_written_with_a_leading_zero_is_refused_not_read_as_octal() -> None:
+    assert errors("server:\n  port: 0700\n" + ONE) == [
+        "c.yaml:2: server.port: YAML reads the unquoted 0700 as the octal number 448, not 700; write the number you "
+        "mean without the leading zero"
+    ]
+
+
+def test_plain_and_underscored_numbers_are_read_as_written() -> None:
+    config = parse_config(ONE + "        sizing: {value: 1_000}\n        cancel_after: 0.5\n", "c.yaml", {})
+    sub = config.strategies["s1"].subscriptions[0]
+    assert sub.sizing.value == 1000 and sub.cancel_after == 0.5
