@@ -346,11 +346,17 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
 
 
 def token_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
-    """Tokens that would open more than they should: the admin token in a webhook URL, or the public placeholder."""
+    """Tokens that open more than they should: the admin or another strategy's token in a URL, a placeholder."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     admin = config.server.admin_token
     live = {name for name, broker in config.brokers.items() if broker.plugin != "paper"}  # real money, maybe
+    first: dict[str, str] = {}  # token -> the first strategy that uses it
     for name, strategy in config.strategies.items():
+        owner = first.setdefault(strategy.token, name)
+        if owner != name:  # the name in the URL is public: the token is a strategy's only secret
+            errors.append((("strategies", name, "token"), f"the same token as strategy {owner!r}: whoever has one "
+                           "of their webhook URLs can send to the other by changing the name in it; give each "
+                           f"strategy its own token ({_GENERATE})"))  # fmt: skip
         if admin is not None and strategy.token == admin:
             # TradingView and every alert log see a webhook URL: with the admin token in it, /api is theirs.
             shared = f"admin_token is also the token of strategy {name!r}, whose webhook URL its senders see"

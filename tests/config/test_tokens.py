@@ -115,3 +115,12 @@ def test_a_token_a_url_cannot_carry_as_written_is_refused_without_quoting_it(tok
 def test_a_token_with_other_url_safe_punctuation_loads() -> None:
     token = "tok+0123.456~789_abc=def-!"
     assert parse_config(config_text(token=token), "c.yaml", {}).strategies["s1"].token == token
+
+
+def test_a_token_shared_by_two_strategies_is_refused_at_the_second() -> None:
+    """Whoever holds one webhook URL could post to the other strategy by changing the name in it."""
+    text = config_text() + f"  s2:\n    token: {TOKEN}\n    subscriptions:\n      - broker: paper\n"
+    assert errors(text) == [
+        "c.yaml:12: strategies.s2.token: the same token as strategy 's1': whoever has one of their webhook URLs can "
+        f"send to the other by changing the name in it; give each strategy its own token ({GENERATE})"
+    ]
