@@ -345,11 +345,22 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
         for path, message in reference_errors(config):
             reader.error(path, reader.line_of(path), message)
         _validate_broker_options(config, data, reader)
+        _check_database(config, reader)
     else:  # `bridge check` reports every error in one go: the brokers' own too, not only after a second run
         _check_raw_brokers(data, reader)
     if reader.errors or not isinstance(config, Config):
         raise ConfigError(reader.errors)
     return config
+
+
+def _check_database(config: Config, reader: _Reader) -> None:
+    """A journal path that is a folder: `bridge check` says so, not sqlite's traceback when the daemon starts."""
+    database = Path(config.database)
+    folder = database if database.is_absolute() else Path(reader.filename).parent / database
+    if folder.is_dir():
+        example = Path(config.database) / "bridge.db"
+        reader.error(("database",), reader.line_of(("database",)),
+                     f"{folder} is a folder; write the journal's file name in it, e.g. {example}")  # fmt: skip
 
 
 def _plugin_options(

@@ -289,6 +289,14 @@ class Config(Strict):
         default_factory=lambda: ["plugins"], description="folders searched for `<plugin>.py` broker adapters"
     )
 
+    @field_validator("database")
+    @classmethod
+    def _database_names_a_file(cls, value: str) -> str:
+        # An empty name (`${DB_FILE:-}`) is the config's folder: sqlite cannot open it, and the daemon stopped there.
+        if not value.strip():
+            raise ValueError("names no file; write the journal's file name, e.g. bridge.db")
+        return value
+
     @field_validator("strategies")
     @classmethod
     def _strategy_names_are_url_safe(cls, value: dict[str, Strategy]) -> dict[str, Strategy]:

@@ -112,6 +112,28 @@ def test_an_absolute_database_path_is_kept(tmp_path: Path) -> None:
     assert load_config(path, ENV).database_path() == tmp_path / "data" / "j.db"
 
 
+@pytest.mark.parametrize(
+    ("database", "environ"), [("''", ENV), ("${DB_FILE:-}", ENV), ('"  "', ENV), ("${DB_FILE}", {**ENV, "DB_FILE": ""})]
+)
+def test_a_database_that_names_no_file_is_refused_at_its_line(database: str, environ: dict[str, str]) -> None:
+    """It passed `bridge check`, and the daemon then stopped with sqlite's traceback: unable to open database file."""
+    [line] = errors(edit("database: bridge.db", f"database: {database}"), environ)
+    assert line.startswith("c.yaml:5: database: names no file; write the journal's file name, e.g. bridge.db")
+
+
+@pytest.mark.parametrize("database", ["data", "data/", "."])
+def test_a_database_that_is_a_folder_is_refused_by_check_and_run_alike(tmp_path: Path, database: str) -> None:
+    (tmp_path / "data").mkdir()
+    path = write(tmp_path, edit("database: bridge.db", f"database: {database}", GOOD_LITERAL))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert caught.value.lines == [
+        f"{path}:5: database: {tmp_path / database} is a folder; write the journal's file name in it, "
+        f"e.g. {Path(database) / 'bridge.db'}"
+    ]
+    assert main(["check", "--config", str(path)]) == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Environment variables.
 
