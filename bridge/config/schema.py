@@ -87,6 +87,11 @@ class ServerConfig(Strict):
     def _admin_token_strength(cls, value: str | None) -> str | None:
         if value is not None and value != "" and len(value) < MIN_TOKEN_LENGTH:
             raise ValueError(f"admin_token must be at least {MIN_TOKEN_LENGTH} characters")
+        if value and any(ch.isspace() or not ch.isprintable() for ch in value):
+            # The header's value is read stripped and split at the space: such a token never matched, every call 401.
+            raise ValueError("the admin token holds a space or line break, which an Authorization header cannot "
+                             "carry (an environment file saved with Windows line ends adds one); use letters, "
+                             f"digits, '-' and '_' ({_GENERATE})")  # fmt: skip
         return value or None
 
     @field_validator("trusted_proxies")
