@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from bridge.config.scalars import PlainScalars
 from bridge.config.schema import Config, reference_errors
-from bridge.config.secrets import MissingVariable, empty_variables, interpolate, is_secret_key
+from bridge.config.secrets import BadReference, empty_variables, interpolate, is_secret_key
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:  # the registry is imported only when brokers are checked
@@ -163,12 +163,12 @@ class _Reader:
         value = self.read_scalar(node, path)
         if node.style is None and value is not _FAILED:
             self.plain.value(path, node.value, value)
-        if isinstance(value, str) and "${" in value:
+        if isinstance(value, str) and "$" in value:
             try:
                 interpolated = interpolate(value, self.environ)
                 self.empty[path] = empty_variables(value, self.environ)
                 return interpolated
-            except MissingVariable as exc:
+            except BadReference as exc:
                 self.error(path, node.start_mark.line + 1, str(exc))
                 self.failed.add(path)
         return value

@@ -19,13 +19,31 @@ MASK = "***"
 NOT_SET = "is not set; export it"  # how a missing variable's error reads (the reload adds what a daemon needs)
 
 
-class MissingVariable(ValueError):
+_SHELL_STYLE = re.compile(r"\$[A-Z_][A-Z0-9_]*")  # `$NAME` in capitals, the whole value: meant as a reference
+BAD_REFERENCE = (
+    "is not read from the environment as written: write ${NAME} or ${NAME:-default} (NAME: letters, digits and _)"
+)
+
+
+class BadReference(ValueError):
+    """A value that means to name an environment variable but is not a reference the reader takes."""
+
+
+class MissingVariable(BadReference):
     """An environment variable named in the config is not set and has no default."""
 
 
 def interpolate(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace every `${NAME}` / `${NAME:-default}` in `text` from the environment."""
+    """Replace every `${NAME}` / `${NAME:-default}` in `text` from the environment.
+
+    `$NAME` alone, `${NAME:default}`, `${NAME-default}`, `${my-name}` or an unclosed `${` raise BadReference: they
+    stayed in the value letter for letter, and a token written so was a URL anyone reading the file knew.
+    """
     env = os.environ if environ is None else environ
+    unread = _REFERENCE.sub("", text)
+    nested = any("${" in (m.group(2) or "") for m in _REFERENCE.finditer(text))
+    if "${" in unread or nested or _SHELL_STYLE.fullmatch(text):
+        raise BadReference(BAD_REFERENCE)  # the value is not quoted: it may be a secret
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)

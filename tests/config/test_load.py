@@ -158,6 +158,27 @@ def test_a_missing_variable_in_a_deeper_setting_is_located_too() -> None:
     assert lines[0].startswith("c.yaml:19: strategies.x.subscriptions.0.sizing.value: environment variable NOPE ")
 
 
+BAD_REFERENCE = (
+    "is not read from the environment as written: write ${NAME} or ${NAME:-default} (NAME: letters, digits and _)"
+)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["$X_TOKEN", "${X_TOKEN:default-0123456789}", "${X_TOKEN-default-0123456789}", "${x-token}", "${X_TOKEN",
+     "tok-${X TOKEN}-0123456789", "${}abcdefghijklmnop"],
+    ids=["shell-style", "colon-default", "dash-default", "dash-in-name", "unclosed", "space-in-name", "no-name"],
+)  # fmt: skip
+def test_a_reference_the_reader_does_not_take_is_refused_not_used_as_the_value(reference: str) -> None:
+    """`$X_TOKEN`, `${X_TOKEN:default}` ... were the token, letter for letter: a URL anyone reading the file knows."""
+    assert errors(edit("${X_TOKEN}", reference)) == [f"c.yaml:12: strategies.x.token: {BAD_REFERENCE}"]
+
+
+@pytest.mark.parametrize("token", ["tok$0123456789abcdef$x", "$ecret0123456789abcdef"])
+def test_a_dollar_inside_a_value_is_kept(token: str) -> None:
+    assert parse_config(edit("${X_TOKEN}", token), "c.yaml", {}).strategies["x"].token == token
+
+
 @pytest.mark.parametrize(
     ("reference", "environ", "expected"),
     [
