@@ -127,6 +127,7 @@ def render_settings() -> str:
         "empty section; merge keys (`<<: *name`) work as in YAML; other YAML tags (`!env`, `!!python/...`) are",
         "errors. Quote a name, ticker or time YAML would read otherwise: unquoted, `NO`, `on`, `off` are",
         "booleans, `0700` is the number 448 and `16:00` the number 960 (the error says which one to quote).",
+        "Where a number goes, `1:30` (base 60, 90) and `010` (octal, 8) are refused: write plain digits.",
     ]
     for title, model, intro in SETTINGS:
         anchor = model.__name__.lower()
