@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import re
@@ -431,10 +432,14 @@ def read_config_text(file: Path) -> tuple[bytes, str]:
         raw = file.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{file}:1: (top): cannot read the config file: {exc.strerror}"]) from exc
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # "Unicode" in Windows editors' save dialogs
+        raise ConfigError([f"{file}:1: (top): the file is not UTF-8 text but UTF-16; save it as UTF-8"])
     try:
         return raw, raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{file}:1: (top): the file is not UTF-8 text"]) from exc
+        line = raw.count(b"\n", 0, exc.start) + 1  # a Latin-1 é in one comment: say where, the file may be long
+        message = "the file is not UTF-8 text (this line holds a byte that is not); save it as UTF-8"
+        raise ConfigError([f"{file}:{line}: (top): {message}"]) from exc
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:

@@ -466,7 +466,19 @@ def test_load_config_reports_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(GOOD.replace("bridge.db", "bridg\xe9.db").encode("latin-1"))
     with pytest.raises(ConfigError) as caught:
         load_config(path, ENV)
-    assert caught.value.lines == [f"{path}:1: (top): the file is not UTF-8 text"]
+    assert caught.value.lines == [
+        f"{path}:5: (top): the file is not UTF-8 text (this line holds a byte that is not); save it as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_load_config_says_a_file_saved_as_utf16_is_to_be_saved_as_utf8(tmp_path: Path, encoding: str) -> None:
+    """Windows editors offer "Unicode" (UTF-16): its every other byte is 0, and line 1 held no clue why."""
+    path = tmp_path / "utf16.yaml"
+    path.write_bytes(("\ufeff" if encoding.endswith("be") else "").encode(encoding) + GOOD.encode(encoding))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ENV)
+    assert caught.value.lines == [f"{path}:1: (top): the file is not UTF-8 text but UTF-16; save it as UTF-8"]
 
 
 def test_load_config_errors_name_the_file(tmp_path: Path) -> None:
