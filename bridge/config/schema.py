@@ -187,6 +187,15 @@ class Subscription(Strict):
     timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of flatten_at")
     risk: RiskLimits | None = Field(default=None, description="pre-trade limits for this subscription (see RiskLimits)")
 
+    @field_validator("tickers")
+    @classmethod
+    def _tickers_list_some(cls, value: list[str] | None) -> list[str] | None:
+        # `[]` written for "no restriction" let no signal through, exits of the positions already open included.
+        if value == []:
+            raise ValueError("an empty tickers list trades nothing, not even exits of open positions; remove the key "
+                             "to trade every ticker, or set enabled: false")  # fmt: skip
+        return value
+
 
 class Strategy(Strict):
     """A webhook URL and the subscriptions its signals fan out to."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.web.signing import secret_key
 from bridge.web.sources import parse_networks
@@ -53,6 +53,15 @@ class RiskLimits(Strict):
     allowed_symbols: list[str] | None = Field(
         default=None, description="only these tickers or broker symbols trade (case-insensitive); null: any"
     )
+
+    @field_validator("allowed_symbols")
+    @classmethod
+    def _symbols_list_some(cls, value: list[str] | None) -> list[str] | None:
+        # `[]` written for "any symbol" refused every order a signal asked for, the exits of open positions included.
+        if value == []:
+            raise ValueError("an empty allowed_symbols refuses every order, exits of open positions included; remove "
+                             "the key to allow any")  # fmt: skip
+        return value
 
 
 class GlobalRisk(RiskLimits):

@@ -231,3 +231,20 @@ def test_plain_and_underscored_numbers_are_read_as_written() -> None:
     config = parse_config(ONE + "        sizing: {value: 1_000}\n        cancel_after: 0.5\n", "c.yaml", {})
     sub = config.strategies["s1"].subscriptions[0]
     assert sub.sizing.value == 1000 and sub.cancel_after == 0.5
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("        tickers: []\n", "c.yaml:9: strategies.s1.subscriptions.0.tickers: an empty tickers list trades "
+         "nothing, not even exits of open positions; remove the key to trade every ticker, or set enabled: false"),
+        ("        risk: {allowed_symbols: []}\n", "c.yaml:9: strategies.s1.subscriptions.0.risk.allowed_symbols: an "
+         "empty allowed_symbols refuses every order, exits of open positions included; remove the key to allow any"),
+        ("risk:\n  allowed_symbols: []\n", "c.yaml:10: risk.allowed_symbols: an empty allowed_symbols refuses every "
+         "order, exits of open positions included; remove the key to allow any"),
+    ],
+    ids=["tickers", "allowed-symbols", "global-allowed-symbols"],
+)  # fmt: skip
+def test_an_empty_list_of_tickers_or_symbols_is_refused_not_read_as_trade_nothing(setting: str, expected: str) -> None:
+    """Written as "no restriction", `[]` let no signal through: a position could no longer be closed by an alert."""
+    assert errors(ONE + setting) == [expected]
