@@ -92,6 +92,13 @@ def _url_password(value: str) -> list[str]:
 _MAP, _SEQ, _MERGE = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp", "binary")}
 _UNKNOWN_TAG = "a YAML tag this config does not use; remove it (quote the value if it starts with `!`)"
+# Values read again through aliases: a real config repeats a few blocks; nested aliases (`*a` ten times in `&b`,
+# `*b` ten times in `&c` ...) grow tenfold a line, and eight lines would keep `bridge check` or a reload busy for hours.
+MAX_ALIASED_VALUES = 100_000
+
+
+class _TooManyAliased(Exception):
+    """The aliases expand the file past MAX_ALIASED_VALUES; carries the error line."""
 
 
 class _Reader:
@@ -107,10 +114,20 @@ class _Reader:
         self.empty: dict[Path_, list[str]] = {}  # settings that read an environment variable set to nothing
         self.constructor = yaml.constructor.SafeConstructor()  # the safe loader's own scalar rules
         self._open: set[int] = set()  # the collections being read: an alias back into one would never end
+        self._seen: set[int] = set()  # every node read: one read again comes through an alias
+        self._aliased = 0
 
     def read(self, node: yaml.Node, path: Path_) -> Any:
         # A setting's line is its key's line: a block mapping's value starts on the line below the key.
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in self._seen:
+            self._aliased += 1
+            if self._aliased > MAX_ALIASED_VALUES:
+                message = (
+                    f"aliases (*name) expand the file past {MAX_ALIASED_VALUES} values here; write the settings out"
+                )
+                raise _TooManyAliased(f"{self.filename}:{self.lines.get(path[:1], 1)}: {dotted(path[:1])}: {message}")
+        self._seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             return self.read_value(node, path)
         if node.tag not in (_MAP, _SEQ):
@@ -336,7 +353,10 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
         raise ConfigError([yaml_error_line(exc, filename, text)]) from exc
     if root is None:
         raise ConfigError([f"{filename}:1: (top): the file is empty; run `bridge init` for a starter config"])
-    data = reader.read(root, ())
+    try:
+        data = reader.read(root, ())
+    except _TooManyAliased as exc:
+        raise ConfigError([str(exc)]) from None
     if not isinstance(data, dict):
         reader.error((), 1, "the file must be a mapping of settings")
         raise ConfigError(reader.errors)

@@ -248,3 +248,21 @@ def test_plain_and_underscored_numbers_are_read_as_written() -> None:
 def test_an_empty_list_of_tickers_or_symbols_is_refused_not_read_as_trade_nothing(setting: str, expected: str) -> None:
     """Written as "no restriction", `[]` let no signal through: a position could no longer be closed by an alert."""
     assert errors(ONE + setting) == [expected]
+
+
+def test_aliases_that_expand_without_end_are_refused_not_read_for_minutes() -> None:
+    """Six lines of nested aliases read as a million values (seconds; two lines more, hours and all the memory)."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 6)]
+    assert errors("\n".join(lines) + "\n" + ONE) == [
+        "c.yaml:5: a4: aliases (*name) expand the file past 100000 values here; write the settings out"
+    ]
+
+
+def test_aliases_a_config_really_uses_are_read() -> None:
+    text = (
+        ONE
+        + "        sizing: &size {value: 2}\n"
+        + "".join(f"      - broker: paper\n        name: n{i}\n        sizing: *size\n" for i in range(50))
+    )
+    assert all(sub.sizing.value == 2 for sub in parse_config(text, "c.yaml", {}).strategies["s1"].subscriptions)
