@@ -364,7 +364,35 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
             if key in names:
                 errors.append(((*path, "name"), f"subscription name {key!r} is used twice; give each a unique name"))
             names.add(key)
+            errors.extend(((*path, *where), message) for where, message in bracket_errors(sub))
     return errors + token_errors(config)
+
+
+def bracket_errors(sub: Subscription) -> list[tuple[tuple[str | int, ...], str]]:
+    """A take-profit, stop-loss or trailing percent that puts an order at or below zero on a side the subscription
+    trades.
+
+    Checked at each signal too, where it refused every such order: a percent meant as a multiple (100 for "the
+    whole move") passed `bridge check`.
+    """
+    legs = [("stop_loss", sub.stop_loss, "long", "short"), ("take_profit", sub.take_profit, "short", "long")]
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    trail = sub.trail_percent
+    for order_type, side, other, what in [(sub.exit_order_type, "long", "short", "every exit of a long"),
+                                          (sub.order_type, "short", "long", "every short entry")]:  # fmt: skip
+        if order_type == "trailing_stop" and trail is not None and trail >= 100 and sub.sides in ("both", side):
+            errors.append((("trail_percent",), f"a trailing_stop sell {trail}% below the price is at or below zero "
+                           f"and never triggers, so {what} would be refused; trail by less than 100 (2 is 2%), or "
+                           f"set sides: {other}"))  # fmt: skip
+            break
+    for name, leg, side, other in legs:
+        percent = leg.percent if leg is not None else None
+        if percent is not None and percent >= 100 and sub.sides in ("both", side):
+            what = name.replace("_", " ")
+            errors.append(((name, "percent"), f"a {what} {percent}% below a {side}'s entry is at or below zero, so "
+                           f"every {side} entry would be refused; the percent is of the entry price (2 is 2%), or "
+                           f"set sides: {other}"))  # fmt: skip
+    return errors
 
 
 def token_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:

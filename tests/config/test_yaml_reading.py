@@ -266,3 +266,42 @@ def test_aliases_a_config_really_uses_are_read() -> None:
         + "".join(f"      - broker: paper\n        name: n{i}\n        sizing: *size\n" for i in range(50))
     )
     assert all(sub.sizing.value == 2 for sub in parse_config(text, "c.yaml", {}).strategies["s1"].subscriptions)
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("stop_loss: {percent: 100}", "stop_loss.percent: a stop loss 100% below a long's entry is at or below zero, "
+         "so every long entry would be refused; the percent is of the entry price (2 is 2%), or set sides: short"),
+        ("stop_loss: {type: trailing_stop, percent: 150}", "stop_loss.percent: a stop loss 150% below a long's entry "
+         "is at or below zero, so every long entry would be refused; the percent is of the entry price (2 is 2%), or "
+         "set sides: short"),
+        ("take_profit: {percent: 120}", "take_profit.percent: a take profit 120% below a short's entry is at or below "
+         "zero, so every short entry would be refused; the percent is of the entry price (2 is 2%), or set sides: "
+         "long"),
+        ("exit_order_type: trailing_stop\n        trail_percent: 100", "trail_percent: a trailing_stop sell 100% "
+         "below the price is at or below zero and never triggers, so every exit of a long would be refused; trail by "
+         "less than 100 (2 is 2%), or set sides: short"),
+        ("order_type: trailing_stop\n        trail_percent: 200", "trail_percent: a trailing_stop sell 200% below the "
+         "price is at or below zero and never triggers, so every short entry would be refused; trail by less than "
+         "100 (2 is 2%), or set sides: long"),
+    ],
+    ids=["stop", "trailing", "take-profit", "trail-exit", "trail-entry"],
+)  # fmt: skip
+def test_a_bracket_percent_that_puts_a_leg_below_zero_is_refused(setting: str, expected: str) -> None:
+    """`percent: 100` passed bridge check, and then every entry on that side was refused at the signal."""
+    line = 9 + setting.count("\n")  # the percent is on the setting's last line
+    assert errors(ONE + f"        {setting}\n") == [f"c.yaml:{line}: strategies.s1.subscriptions.0.{expected}"]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "sides: short\n        stop_loss: {percent: 150}",
+        "sides: long\n        take_profit: {percent: 150}",
+        "sides: short\n        exit_order_type: trailing_stop\n        trail_percent: 150",
+        "sides: long\n        order_type: trailing_stop\n        trail_percent: 150",
+    ],
+)
+def test_a_bracket_percent_past_100_on_the_side_it_fits_is_fine(setting: str) -> None:
+    parse_config(ONE + f"        {setting}\n", "c.yaml", {})
