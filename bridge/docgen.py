@@ -33,6 +33,8 @@ def _type(annotation: Any) -> str:
     args = typing.get_args(annotation)
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in args)
+    if origin is typing.Annotated:  # a validated type inside a list or dict (`list[Symbol]`): the type it checks
+        return _type(args[0])
     if origin in (typing.Union, types.UnionType):
         parts = [_type(a) for a in args if a is not type(None)]
         return " \\| ".join(parts) + (" or null" if type(None) in args else "")

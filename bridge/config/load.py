@@ -298,7 +298,9 @@ def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, p
             path = (*prefix, *err["loc"])
             if path in reader.failed:
                 continue
-            shown, message = reader.plain.hint(path, err["type"]) or (path, _pydantic_message(err, model, err["loc"]))
+            # A mapping key's own error (`ticker_map`'s): pydantic appends `[key]`; the key names it already.
+            plain = path[:-1] if path[-1:] == ("[key]",) else path
+            shown, message = reader.plain.hint(path, err["type"]) or (plain, _pydantic_message(err, model, err["loc"]))
             if reader.empty.get(path):  # the error is likely the variable's: say which one is empty
                 message += f" (environment variable {', '.join(reader.empty[path])} is set but empty; give it a value)"
             reader.error(shown, reader.line_of(path), message)

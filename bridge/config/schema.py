@@ -16,7 +16,15 @@ from bridge.config.security import (
     check_sources,
 )
 from bridge.config.timing import OptionalLocalTime, TimeZoneName
-from bridge.config.trading import OVERRIDABLE, Overridable, Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
+from bridge.config.trading import (
+    OVERRIDABLE,
+    Overridable,
+    Sizing,
+    StopLossDefault,
+    Symbol,
+    TakeProfitDefault,
+    TradingWindow,
+)
 from bridge.notify.config import Notifications
 
 MIN_TOKEN_LENGTH = 16
@@ -146,8 +154,8 @@ class Subscription(Strict):
         description="allow fractional quantities (rounded down to six decimals, or to the market's step where the "
         "adapter knows it: 0.00001 BTC at Binance); otherwise round down to whole units",
     )
-    tickers: list[str] | None = Field(default=None, description="only these tickers trade here (before ticker_map)")
-    ticker_map: dict[str, str] = Field(
+    tickers: list[Symbol] | None = Field(default=None, description="only these tickers trade here (before ticker_map)")
+    ticker_map: dict[Symbol, Symbol] = Field(
         default_factory=dict, description="signal ticker -> broker symbol, e.g. {NQ1!: MNQZ2026}; ignores case"
     )
     order_type: OrderTypeName = Field(default="market", description="entry order type")

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bridge.config.trading import Symbol
 from bridge.web.signing import secret_key
 from bridge.web.sources import parse_networks
 
@@ -50,7 +51,7 @@ class RiskLimits(Strict):
         "strategy's orders count against an entry, but only its own strategy's against an exit (a swap refused "
         "for other strategies' orders sends its exit alone)",
     )
-    allowed_symbols: list[str] | None = Field(
+    allowed_symbols: list[Symbol] | None = Field(
         default=None, description="only these tickers or broker symbols trade (case-insensitive); null: any"
     )
 

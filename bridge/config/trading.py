@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bridge.config.timing import DayEnd, LocalTime, TimeZoneName
 
@@ -21,6 +21,20 @@ Overridable = Literal[
     "takeProfit", "stopLoss", "quantityType", "cancel",
 ]  # fmt: skip
 OVERRIDABLE: tuple[Overridable, ...] = get_args(Overridable)
+
+
+def _symbol(value: str) -> str:
+    # A signal's ticker is read stripped: ` AAPL` (or `AAPL\r` from an env file) never matched it, and an empty
+    # broker symbol sent an order for nothing.
+    if not value.strip():
+        raise ValueError("an empty ticker or symbol; write one, or remove the entry")
+    if value != value.strip():
+        raise ValueError("has a space or line break before or after it, which a signal's ticker never has; remove it")
+    return value
+
+
+# A ticker or broker symbol as settings list them (`tickers`, `ticker_map`, `allowed_symbols`).
+Symbol = Annotated[str, AfterValidator(_symbol)]
 
 
 def _weekdays() -> list[Day]:
@@ -120,6 +134,7 @@ __all__ = [
     "Overridable",
     "Sizing",
     "StopLossDefault",
+    "Symbol",
     "TakeProfitDefault",
     "TradingWindow",
     "in_windows",

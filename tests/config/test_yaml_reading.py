@@ -305,3 +305,28 @@ def test_a_bracket_percent_that_puts_a_leg_below_zero_is_refused(setting: str, e
 )
 def test_a_bracket_percent_past_100_on_the_side_it_fits_is_fine(setting: str) -> None:
     parse_config(ONE + f"        {setting}\n", "c.yaml", {})
+
+
+SYMBOL_EMPTY = "an empty ticker or symbol; write one, or remove the entry"
+SYMBOL_SPACED = "has a space or line break before or after it, which a signal's ticker never has; remove it"
+
+
+@pytest.mark.parametrize(
+    ("setting", "environ", "expected"),
+    [
+        ("ticker_map: {NQ1!: ''}", {}, f"ticker_map.NQ1!: {SYMBOL_EMPTY}"),
+        ("ticker_map: {'NQ1! ': MNQZ2026}", {}, f"ticker_map.NQ1! : {SYMBOL_SPACED}"),
+        ("ticker_map: {NQ1!: ' MNQZ2026'}", {}, f"ticker_map.NQ1!: {SYMBOL_SPACED}"),
+        ("tickers: [AMD, ' AAPL']", {}, f"tickers.1: {SYMBOL_SPACED}"),
+        ("tickers: ['${T}']", {"T": "AAPL\r"}, f"tickers.0: {SYMBOL_SPACED}"),
+        ("risk: {allowed_symbols: ['']}", {}, f"risk.allowed_symbols.0: {SYMBOL_EMPTY}"),
+    ],
+    ids=["map-value-empty", "map-key-spaced", "map-value-spaced", "tickers-spaced", "tickers-env-cr", "allowed-empty"],
+)  # fmt: skip
+def test_an_empty_or_spaced_ticker_is_refused_not_left_to_never_match(
+    setting: str, environ: dict[str, str], expected: str
+) -> None:
+    """A signal's ticker is read stripped: ` AAPL` never matched (AAPL traded nowhere), `''` sent no symbol at all."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(ONE + f"        {setting}\n", "c.yaml", environ)
+    assert caught.value.lines == [f"c.yaml:9: strategies.s1.subscriptions.0.{expected}"]
