@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -101,6 +102,23 @@ class ServerConfig(Strict):
                              "carry (an environment file saved with Windows line ends adds one); use letters, "
                              f"digits, '-' and '_' ({_GENERATE})")  # fmt: skip
         return value or None
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_an_address(cls, value: str) -> str:
+        # What the listener binds: anything else passed `bridge check` and stopped the daemon at its start.
+        if not value.strip():
+            raise ValueError("names no address; write one, e.g. 127.0.0.1")
+        if value.startswith("["):
+            raise ValueError("write an IPv6 address without the brackets, e.g. ::1")
+        if "/" in value or any(ch.isspace() for ch in value):
+            raise ValueError("write the address alone, e.g. 127.0.0.1 or localhost: no http:// and no path")
+        if ":" in value:
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                raise ValueError("write the address alone, e.g. 127.0.0.1, and the port in server.port") from None
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

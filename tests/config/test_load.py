@@ -134,6 +134,26 @@ def test_a_database_that_is_a_folder_is_refused_by_check_and_run_alike(tmp_path:
     assert main(["check", "--config", str(path)]) == 1
 
 
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("http://127.0.0.1", "write the address alone, e.g. 127.0.0.1 or localhost: no http:// and no path"),
+        ("127.0.0.1:8080", "write the address alone, e.g. 127.0.0.1, and the port in server.port"),
+        ("localhost:8080", "write the address alone, e.g. 127.0.0.1, and the port in server.port"),
+        ("'[::1]'", "write an IPv6 address without the brackets, e.g. ::1"),
+        ("''", "names no address; write one, e.g. 127.0.0.1"),
+    ],
+)
+def test_a_host_that_is_not_an_address_is_refused_by_check_not_only_by_run(host: str, message: str) -> None:
+    """It passed `bridge check`; the daemon then stopped asking whether another program used the port."""
+    assert errors(edit("host: 127.0.0.1", f"host: {host}")) == [f"c.yaml:2: server.host: {message}"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::1", "::", "localhost", "bridge.internal"])  # noqa: S104 - a setting, not a bind
+def test_an_address_or_host_name_is_a_host(host: str) -> None:
+    assert parse_config(edit("host: 127.0.0.1", f"host: '{host}'"), "c.yaml", ENV).server.host == host
+
+
 # ---------------------------------------------------------------------------------------------
 # Environment variables.
 
