@@ -17,6 +17,7 @@ from tests.security.conftest import RELAXED, rows, strategy
 
 SIGNALS = 100 if os.environ.get("BRIDGE_LONG_TESTS") == "1" else 10  # per delivery style; one ticker each
 SECRET = "whsec_" + base64.b64encode(b"duplicate test secret, 32 bytes!").decode()
+SIGNED_TOKEN = "tok-signed-0123456789abcdef"  # each strategy its own token
 
 
 def post(
@@ -36,7 +37,7 @@ def deliveries(style: str, n: int, daemon: Daemon) -> tuple[dict[str, Any], dict
         return {**body, "idempotencyKey": f"alert-{ticker}"}, {}, None
     if style == "keyless":  # the keyless dedupe window: a resend repeats the ticker's last body
         return body, {}, None
-    url = f"{daemon.base}/webhook/signed/{daemon.token}"  # Standard Webhooks: webhook-id is the key
+    url = f"{daemon.base}/webhook/signed/{SIGNED_TOKEN}"  # Standard Webhooks: webhook-id is the key
     raw = httpx.Request("POST", url, json=body).content
     stamp = int(time.time())
     return body, {"webhook-id": f"msg_{ticker}", "webhook-timestamp": str(stamp),
@@ -45,7 +46,7 @@ def deliveries(style: str, n: int, daemon: Daemon) -> tuple[dict[str, Any], dict
 
 def test_four_deliveries_sequential_and_concurrent_make_one_signal_and_one_order(start_daemon: Any) -> None:
     daemon: Daemon = start_daemon(
-        {"sq": strategy(), "signed": strategy(extra=RELAXED + f"    signing_secrets: [{SECRET}]\n")}
+        {"sq": strategy(), "signed": strategy(SIGNED_TOKEN, RELAXED + f"    signing_secrets: [{SECRET}]\n")}
     )
     styles = ("header", "field", "keyless", "signed")
     answers: dict[tuple[str, str, int], list[tuple[int, str, bool]]] = {}

@@ -169,7 +169,7 @@ def test_redact_more_reaches_every_redacting_handler() -> None:
 
 
 def test_the_change_summary_names_what_changed_and_never_a_value() -> None:
-    old = parse_config(config_text({"a": TOKEN, "b": TOKEN}))
+    old = parse_config(config_text({"a": TOKEN, "b": "tok-" + "b" * 20}))  # each strategy its own token
     new = parse_config(config_text({"b": OTHER, "c": TOKEN}, cash=1, extra="max_signal_age: 30\n"))
     line = describe_changes(old, new)
     assert line == "strategies +c -a ~b; brokers ~paper; settings max_signal_age"
