@@ -343,6 +343,9 @@ class Config(Strict):
         for name in value:
             if not name or not all(ch.isalnum() or ch in "-_." for ch in name):
                 raise ValueError(f"strategy name {name!r} may only use letters, digits, '-', '_' and '.'")
+            if set(name) == {"."}:  # a dot segment: clients resolve it before sending, and no request reaches it
+                raise ValueError(f"strategy name {name!r} is only dots, which an HTTP client reads as a step up the "
+                                 "URL (/webhook/../token is /token); use letters or digits too")  # fmt: skip
         return value
 
 

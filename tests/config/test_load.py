@@ -344,6 +344,12 @@ BAD: list[tuple[str, str, str]] = [
         "c.yaml:10: strategies: strategy name 'my strategy' may only use letters, digits, '-', '_' and '.'",
     ),
     (
+        "strategy name of dots, which a client drops from the URL",
+        edit("  x:\n", "  '..':\n"),
+        "c.yaml:10: strategies: strategy name '..' is only dots, which an HTTP client reads as a step up the URL "
+        "(/webhook/../token is /token); use letters or digits too",
+    ),
+    (
         "duplicate key",
         edit("  port: 8787\n", "  port: 8787\n  port: 8788\n"),
         "c.yaml:4: server.port: duplicate key",
