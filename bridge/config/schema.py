@@ -99,7 +99,7 @@ class ServerConfig(Strict):
         if value and any(ch.isspace() or not ch.isprintable() for ch in value):
             # The header's value is read stripped and split at the space: such a token never matched, every call 401.
             raise ValueError("the admin token holds a space or line break, which an Authorization header cannot "
-                             "carry (an environment file saved with Windows line ends adds one); use letters, "
+                             "carry (a variable set from a file often ends in one); use letters, "
                              f"digits, '-' and '_' ({_GENERATE})")  # fmt: skip
         return value or None
 

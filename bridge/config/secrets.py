@@ -52,6 +52,9 @@ def interpolate(text: str, environ: Mapping[str, str] | None = None) -> str:
             if default is None:
                 raise MissingVariable(f"environment variable {name} {NOT_SET} or write ${{{name}:-default}}")
             return default
+        if "\r" in value:  # no setting holds one: a key so read was refused by its venue at every connect
+            raise BadReference(f"environment variable {name} holds a carriage return (its file was saved with "
+                               "Windows line ends); save that file with Unix line ends (dos2unix FILE)")  # fmt: skip
         return value
 
     return _REFERENCE.sub(substitute, text)

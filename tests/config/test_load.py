@@ -194,6 +194,16 @@ def test_a_reference_the_reader_does_not_take_is_refused_not_used_as_the_value(r
     assert errors(edit("${X_TOKEN}", reference)) == [f"c.yaml:12: strategies.x.token: {BAD_REFERENCE}"]
 
 
+def test_a_variable_from_a_file_with_windows_line_ends_is_refused_naming_it_not_its_value() -> None:
+    """`KEY=value\\r\\n` in an env file gives `value\\r` (docker's --env-file and a shell's `. file` keep it): a
+    broker key so read was refused by the venue at every connect, with nothing saying why."""
+    text = edit("options: {cash: 100000}", "options: {cash: '${CASH}'}")
+    assert errors(text, {**ENV, "CASH": "5000\r"}) == [
+        "c.yaml:9: brokers.paper.options.cash: environment variable CASH holds a carriage return (its file was "
+        "saved with Windows line ends); save that file with Unix line ends (dos2unix FILE)"
+    ]
+
+
 @pytest.mark.parametrize("token", ["tok$0123456789abcdef$x", "$ecret0123456789abcdef"])
 def test_a_dollar_inside_a_value_is_kept(token: str) -> None:
     assert parse_config(edit("${X_TOKEN}", token), "c.yaml", {}).strategies["x"].token == token

@@ -318,10 +318,10 @@ SYMBOL_SPACED = "has a space or line break before or after it, which a signal's 
         ("ticker_map: {'NQ1! ': MNQZ2026}", {}, f"ticker_map.NQ1! : {SYMBOL_SPACED}"),
         ("ticker_map: {NQ1!: ' MNQZ2026'}", {}, f"ticker_map.NQ1!: {SYMBOL_SPACED}"),
         ("tickers: [AMD, ' AAPL']", {}, f"tickers.1: {SYMBOL_SPACED}"),
-        ("tickers: ['${T}']", {"T": "AAPL\r"}, f"tickers.0: {SYMBOL_SPACED}"),
+        ("tickers: ['${T}']", {"T": "AAPL\n"}, f"tickers.0: {SYMBOL_SPACED}"),
         ("risk: {allowed_symbols: ['']}", {}, f"risk.allowed_symbols.0: {SYMBOL_EMPTY}"),
     ],
-    ids=["map-value-empty", "map-key-spaced", "map-value-spaced", "tickers-spaced", "tickers-env-cr", "allowed-empty"],
+    ids=["map-value-empty", "map-key-spaced", "map-value-spaced", "tickers-spaced", "tickers-env-nl", "allowed-empty"],
 )  # fmt: skip
 def test_an_empty_or_spaced_ticker_is_refused_not_left_to_never_match(
     setting: str, environ: dict[str, str], expected: str
