@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from bridge.config.security import (
     GlobalRisk,
@@ -269,6 +269,20 @@ class Strategy(Strict):
         return check_signing_secrets(value)
 
 
+def _url_safe(name: str) -> str:
+    """A strategy name that can be the {strategy} segment of a webhook URL."""
+    if not name or not all(ch.isalnum() or ch in "-_." for ch in name):
+        raise ValueError(f"strategy name {name!r} may only use letters, digits, '-', '_' and '.'")
+    if set(name) == {"."}:  # a dot segment: clients resolve it before sending, and no request reaches it
+        raise ValueError(f"strategy name {name!r} is only dots, which an HTTP client reads as a step up the "
+                         "URL (/webhook/../token is /token); use letters or digits too")  # fmt: skip
+    return name
+
+
+# Checked as a key, so the error names the strategy at its own line, not at `strategies:`.
+StrategyName = Annotated[str, AfterValidator(_url_safe)]
+
+
 class Config(Strict):
     """The whole configuration file."""
 
@@ -320,7 +334,7 @@ class Config(Strict):
         default=True, description="reload when this file changes (SIGHUP and POST /api/reload always reload)"
     )
     brokers: dict[str, BrokerConfig] = Field(min_length=1, description="broker accounts by a name you choose")
-    strategies: dict[str, Strategy] = Field(min_length=1, description="webhook URLs by strategy name")
+    strategies: dict[StrategyName, Strategy] = Field(min_length=1, description="webhook URLs by strategy name")
     notifications: Notifications = Field(
         default_factory=Notifications, description="messages to you on failures, fills and halts (see Notifications)"
     )
@@ -335,17 +349,6 @@ class Config(Strict):
         # An empty name (`${DB_FILE:-}`) is the config's folder: sqlite cannot open it, and the daemon stopped there.
         if not value.strip():
             raise ValueError("names no file; write the journal's file name, e.g. bridge.db")
-        return value
-
-    @field_validator("strategies")
-    @classmethod
-    def _strategy_names_are_url_safe(cls, value: dict[str, Strategy]) -> dict[str, Strategy]:
-        for name in value:
-            if not name or not all(ch.isalnum() or ch in "-_." for ch in name):
-                raise ValueError(f"strategy name {name!r} may only use letters, digits, '-', '_' and '.'")
-            if set(name) == {"."}:  # a dot segment: clients resolve it before sending, and no request reaches it
-                raise ValueError(f"strategy name {name!r} is only dots, which an HTTP client reads as a step up the "
-                                 "URL (/webhook/../token is /token); use letters or digits too")  # fmt: skip
         return value
 
 

@@ -351,12 +351,12 @@ BAD: list[tuple[str, str, str]] = [
     (
         "strategy name that cannot be in a URL",
         edit("  x:\n", "  'my strategy':\n"),
-        "c.yaml:10: strategies: strategy name 'my strategy' may only use letters, digits, '-', '_' and '.'",
+        "c.yaml:11: strategies.my strategy: strategy name 'my strategy' may only use letters, digits, '-', '_' and '.'",
     ),
     (
         "strategy name of dots, which a client drops from the URL",
         edit("  x:\n", "  '..':\n"),
-        "c.yaml:10: strategies: strategy name '..' is only dots, which an HTTP client reads as a step up the URL "
+        "c.yaml:11: strategies...: strategy name '..' is only dots, which an HTTP client reads as a step up the URL "
         "(/webhook/../token is /token); use letters or digits too",
     ),
     (
@@ -778,3 +778,11 @@ def test_run_refuses_a_port_option_that_is_no_port_with_a_usage_error(
 def test_no_brokers_at_all_is_one_error_not_one_per_subscription() -> None:
     text = edit("brokers:\n  paper:\n    plugin: paper\n    options: {cash: 100000}\n", "brokers: {}\n")
     assert errors(text) == ["c.yaml:6: brokers: Dictionary should have at least 1 item after validation, not 0"]
+
+
+def test_a_bad_strategy_name_is_reported_at_its_own_line_among_many() -> None:
+    more = [f"  s{i}:\n    token: tok-{i}-0123456789abcdef\n    subscriptions: [{{broker: paper}}]\n" for i in range(5)]
+    bad = "  'bad name':\n    token: tok-bad-0123456789abcdef\n    subscriptions: [{broker: paper}]\n"
+    assert errors(GOOD + "".join(more) + bad) == [
+        "c.yaml:36: strategies.bad name: strategy name 'bad name' may only use letters, digits, '-', '_' and '.'"
+    ]
