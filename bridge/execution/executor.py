@@ -75,6 +75,11 @@ class Outcome(Exception):
         self.decision = decision
 
 
+# Said of a breakeven stop that did not start working after the stops it moves were canceled.
+UNPROTECTED = ("; the stop it replaces was canceled first, so until a new stop works the position has no stop at the "
+               "broker: check it, then send the breakeven again or place a stop")  # fmt: skip
+
+
 class Finished(Outcome):
     """Ends an execution whose final state was journaled with its plan: nothing is left to write."""
 
@@ -297,7 +302,8 @@ class Executor:
             self.emit(_order_event(job, row, order))
         if finished:
             raise Finished("executed", plan.decision)
-        return await self._run_orders(job, broker, sub, planned, plan.decision)
+        replaced = bool(plan.cancel) and any(leg.kind == "breakeven" for leg in plan.legs)
+        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced)
 
     def _live(self, job: Job, sub: Subscription) -> Subscription | None:
         """The job's subscription in the config in force now, when a reload changed it since the job was queued."""
@@ -405,13 +411,18 @@ class Executor:
         return str(row["decision"] or "") if row else ""
 
     async def _run_orders(self, job: Job, broker: Broker, sub: Subscription, planned: list[sqlite3.Row],
-                          decision: str) -> tuple[str, str]:  # fmt: skip
+                          decision: str, replaced: bool = False) -> tuple[str, str]:  # fmt: skip
+        """Send a committed plan's orders in turn; `replaced`: its cancels took the stops a breakeven moves."""
         sequence = _in_turn(planned)
         for index, (row, mine) in enumerate(sequence):
             rest = _rows(sequence[index + 1 :])
             try:
                 await self._run_order(job, broker, sub, row, mine, rest, decision)
-            except Outcome:  # the rest was closed with the reason it names
+            except Outcome as outcome:  # the rest was closed with the reason it names
+                if replaced and row["leg"] == "breakeven" and not isinstance(outcome, Finished):
+                    # The old stop went first (a cancel, then a new stop): the trader must learn that the
+                    # position may now be held with no stop at all, not only that an order failed.
+                    raise Outcome(outcome.state, outcome.decision + UNPROTECTED) from outcome
                 raise
             except Exception as exc:  # a broker read or a journal write failed: nothing after it may stay "maybe sent"
                 await self._skip_rest(rest, f"not sent: following the {row['leg']} order failed ({type(exc).__name__})")

@@ -1,0 +1,52 @@
+"""A breakeven whose new stop does not reach the venue, after the stop-loss it replaces was canceled: said so."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bridge.errors import OrderRejected, UnknownOutcome
+from bridge.models import OrderRequest, Position, Signal
+from bridge.store.db import Store
+from tests.execution.test_executor import Behaviour, FakeBroker, Harness, raises
+
+
+class Held(FakeBroker):
+    """Long 10 AMD bought at 100, with its stop-loss at 90 working."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        super().__init__({"AMD": Decimal(10)}, [behaviour])
+        self.accept(OrderRequest(client_order_id="sl", symbol="AMD", side="sell", quantity=Decimal(10), type="stop",
+                                 stop_price=Decimal(90)), "open")  # fmt: skip
+
+    async def fetch_positions(self) -> list[Position]:
+        return [Position("AMD", quantity, Decimal(100)) for _symbol, quantity in self.positions.items()]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "why"),
+    [
+        (raises(OrderRejected("stop price too close to the market")), "rejected by the broker"),
+        (raises(UnknownOutcome("the venue did not answer")), "outcome is unknown"),
+    ],
+)
+async def test_a_breakeven_stop_that_did_not_reach_the_venue_says_the_old_stop_is_gone(
+    fresh_store: Store, behaviour: Behaviour, why: str
+) -> None:
+    venue = Held(behaviour)
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert venue.orders["sl"].status == "canceled"  # the stop it moves goes first, as a cancel and a new stop
+    decision = (await h.signal(signal_id))["decision"]
+    assert why in decision, decision
+    assert "the stop it replaces was canceled" in decision and "no stop at the broker" in decision, decision
+
+
+async def test_a_breakeven_that_canceled_nothing_does_not_say_a_stop_is_gone(fresh_store: Store) -> None:
+    venue = Held(raises(OrderRejected("stop price too close to the market")))
+    venue.orders.clear()  # no stop-loss was working: the breakeven places the position's first stop
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    decision = (await h.signal(signal_id))["decision"]
+    assert "rejected by the broker" in decision and "canceled" not in decision, decision
