@@ -401,8 +401,8 @@ def reference_errors(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
 
 
 def bracket_errors(sub: Subscription) -> list[tuple[tuple[str | int, ...], str]]:
-    """A take-profit, stop-loss or trailing percent that puts an order at or below zero on a side the subscription
-    trades.
+    """A trail by both an amount and a percent, or a take-profit, stop-loss or trailing percent that puts an order at
+    or below zero on a side the subscription trades.
 
     Checked at each signal too, where it refused every such order: a percent meant as a multiple (100 for "the
     whole move") passed `bridge check`.
@@ -410,6 +410,9 @@ def bracket_errors(sub: Subscription) -> list[tuple[tuple[str | int, ...], str]]
     legs = [("stop_loss", sub.stop_loss, "long", "short"), ("take_profit", sub.take_profit, "short", "long")]
     errors: list[tuple[tuple[str | int, ...], str]] = []
     trail = sub.trail_percent
+    if trail is not None and sub.trail_amount is not None:  # the paper book took the amount unseen; Alpaca refuses
+        errors.append((("trail_percent",), "set one of trail_amount and trail_percent, not both: a trailing stop "
+                       "trails by a price distance or by a percent of the price"))  # fmt: skip
     for order_type, side, other, what in [(sub.exit_order_type, "long", "short", "every exit of a long"),
                                           (sub.order_type, "short", "long", "every short entry")]:  # fmt: skip
         if order_type == "trailing_stop" and trail is not None and trail >= 100 and sub.sides in ("both", side):

@@ -307,6 +307,15 @@ def test_a_bracket_percent_past_100_on_the_side_it_fits_is_fine(setting: str) ->
     parse_config(ONE + f"        {setting}\n", "c.yaml", {})
 
 
+def test_a_trail_by_both_an_amount_and_a_percent_is_refused() -> None:
+    """A trailing stop trails by one of them: the paper book took the amount unseen, Alpaca refuses both."""
+    setting = "exit_order_type: trailing_stop\n        trail_amount: 2\n        trail_percent: 1"
+    assert errors(ONE + f"        {setting}\n") == [
+        "c.yaml:11: strategies.s1.subscriptions.0.trail_percent: set one of trail_amount and trail_percent, not "
+        "both: a trailing stop trails by a price distance or by a percent of the price"
+    ]
+
+
 SYMBOL_EMPTY = "an empty ticker or symbol; write one, or remove the entry"
 SYMBOL_SPACED = "has a space or line break before or after it, which a signal's ticker never has; remove it"
 
