@@ -127,6 +127,18 @@ def due_at(sub: Subscription, now: datetime) -> datetime | None:
     return moment if moment is not None and moment <= now else None
 
 
+def missed_today(sub: Subscription, now: datetime) -> datetime | None:
+    """Today's `flatten_at` moment when it fell due more than GRACE_SECONDS before `now`, else None."""
+    trigger = flatten_trigger(sub)
+    last, moment = None, trigger.get_next_fire_time(None, now - timedelta(days=1))
+    while moment is not None and moment <= now:
+        last, moment = moment, trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+    if last is None or (now - last).total_seconds() <= GRACE_SECONDS:
+        return None
+    zone = ZoneInfo(sub.timezone)
+    return last if last.astimezone(zone).date() == now.astimezone(zone).date() else None
+
+
 async def flatten(host: Host, strategy: str, key: str) -> int:
     """Queue one `exit` signal per ticker the subscription holds; return how many; nothing on weekends.
 

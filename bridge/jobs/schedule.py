@@ -14,14 +14,25 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bridge.config.schema import Subscription
 from bridge.jobs.delayed import DelayedSignals
-from bridge.jobs.flatten import GRACE_SECONDS, FlattenFailed, due_at, flatten, flatten_trigger
+from bridge.jobs.flatten import (
+    GRACE_SECONDS,
+    SOURCE,
+    FlattenFailed,
+    due_at,
+    flatten,
+    flatten_trigger,
+    missed_today,
+)
 from bridge.jobs.host import Host
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
 from bridge.jobs.retention import daily_summary, prune
 from bridge.jobs.stranded import StrandedOrders
 from bridge.runtime import Runtime
+from bridge.store import upkeep
+from bridge.store.db import iso
 
 log = logging.getLogger("bridge.jobs")
 CONFIG = "cfg:"  # ids of the jobs a config defines; a reload replaces all of them
@@ -134,12 +145,33 @@ class Jobs:
         """
         ran = 0
         for strategy, key, sub in self.host.runtime.all_subscriptions():
-            if sub.flatten_at is not None and due_at(sub, self.host.clock()) is not None:
+            if sub.flatten_at is None:
+                continue
+            if due_at(sub, self.host.clock()) is not None:
                 log.info("flatten_at %s for %s/%s fell due just before %s: running it now (if it has not run yet)",
                          f"{sub.flatten_at:%H:%M}", strategy, key, since)  # fmt: skip
                 await self._guarded(f"{CONFIG}flatten:{strategy}:{key}", self._flatten(strategy, key))()
                 ran += 1
+            else:
+                await self._warn_if_missed(strategy, key, sub, since)
         return ran
+
+    async def _warn_if_missed(self, strategy: str, key: str, sub: Subscription, since: str) -> None:
+        """Say so when today's flatten fell due past its grace and journaled nothing: the daemon was down then.
+
+        Too late to run (a late exit is a dangerous one), but the positions it was to close are held overnight:
+        the operator must hear of it. A run that found nothing to close journals nothing either, hence "may".
+        """
+        missed = missed_today(sub, self.host.clock())
+        if missed is None:
+            return
+        store, keys = self.host.store, self.host.runtime.journal_keys(strategy, key)
+        if await store.read(upkeep.flattened_since, store.conn, SOURCE, strategy, keys, iso(missed)):
+            return
+        log.warning("flatten_at %s %s for %s/%s fell due at %s, more than %ds before %s, and closed nothing: it is "
+                    "not run this late; if the daemon was down then, the positions it was to close are still open: "
+                    "close them by hand or with an exit signal", f"{sub.flatten_at:%H:%M}", sub.timezone, strategy,
+                    key, missed.isoformat(), GRACE_SECONDS, since)  # fmt: skip
 
     def start(self) -> None:
         """Start running jobs on the current event loop."""

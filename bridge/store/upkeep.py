@@ -48,6 +48,18 @@ def traded_orders(conn: sqlite3.Connection, strategy: str, subscriptions: Sequen
     ).fetchall()
 
 
+def flattened_since(conn: sqlite3.Connection, source: str, strategy: str, subscriptions: Sequence[str],
+                    since: str) -> bool:  # fmt: skip
+    """Whether a job (`source`, as its signals' webhook id) journaled a signal for the subscription since `since`."""
+    marks = ", ".join("?" for _ in subscriptions)
+    row = conn.execute(
+        "SELECT 1 FROM signals s JOIN executions e ON e.signal_id = s.id WHERE s.webhook_id = ? "  # noqa: S608 - marks
+        f"AND s.strategy = ? AND e.subscription IN ({marks}) AND s.received_at >= ? LIMIT 1",
+        (source, strategy, *subscriptions, since),
+    ).fetchone()
+    return row is not None
+
+
 def record_job_signal(conn: sqlite3.Connection, signal: dict[str, Any], subscription: str, broker: str) -> bool:
     """Journal a signal a job made (no webhook) and its one execution; False when that id already exists."""
     with transaction(conn):

@@ -380,3 +380,35 @@ async def test_a_flatten_whose_position_read_fails_past_its_grace_gives_up_sayin
     assert r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is None, "too late to close now"
     assert "positions stay open" in caplog.text and "503 Service Unavailable" in caplog.text
     assert await r.positions() == {"AMD": Decimal(1)}
+
+
+async def test_a_restart_past_the_grace_of_a_flatten_that_never_ran_says_the_positions_stay_open(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    await r.bridge.stop()
+    clock.now = datetime(2026, 11, 23, 16, 10, tzinfo=NY)  # down from before 15:55 to 16:10 on a Monday
+    late = await bridges(config_text(FLATTEN), clock)
+    await late.bridge.queues.join()
+    assert await late.positions() == {"AMD": Decimal(1)}  # too late to act on, as before
+    warned = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.message]
+    assert len(warned) == 1 and "sq/paper" in warned[0] and "still open" in warned[0], warned
+
+
+async def test_a_restart_after_a_flatten_that_ran_says_nothing_of_it(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    await r.bridge.stop()
+    clock.now = datetime(2026, 11, 23, 17, 0, tzinfo=NY)  # restarted that evening
+    await bridges(config_text(FLATTEN), clock)
+    assert not [rec for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.getMessage()]
