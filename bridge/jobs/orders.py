@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from bridge.brokers import answers
@@ -19,6 +19,10 @@ from bridge.store import journal, upkeep
 log = logging.getLogger("bridge.jobs")
 # Protective bracket children and breakeven stops are meant to rest: the timeout is for entries and exits.
 TIMED_LEGS = ("entry", "exit")
+# An order's next cancel not before (a time), and the wait that set it: doubled at each failure, up to a minute.
+Retries = dict[str, tuple[datetime, float]]
+FIRST_RETRY_SECONDS = 2.0
+LONGEST_RETRY_SECONDS = 60.0
 
 
 def _changed(row: sqlite3.Row, order: Order) -> bool:
@@ -111,11 +115,19 @@ def _timeout(host: Host, row: sqlite3.Row) -> float | None:
     return None if sub is None else sub.cancel_after
 
 
-async def cancel_expired(host: Host) -> int:
-    """Cancel entry and exit orders still unfilled `cancel_after` seconds after they were sent; return how many."""
+async def cancel_expired(host: Host, retries: Retries | None = None) -> int:
+    """Cancel entry and exit orders still unfilled `cancel_after` seconds after they were sent; return how many.
+
+    `retries` (kept by the caller from one run to the next) spaces out the cancels of an order the venue keeps
+    working or refuses to cancel: each is a request from the rate limit that submissions share.
+    """
     store, now = host.store, host.clock()
+    retries = {} if retries is None else retries
     canceled = 0
-    for row in await store.run(upkeep.open_orders, store.conn):
+    rows = await store.run(upkeep.open_orders, store.conn)
+    for gone in retries.keys() - {row["client_order_id"] for row in rows}:  # ended: nothing more to space out
+        del retries[gone]
+    for row in rows:
         timeout = _timeout(host, row)
         if timeout is None or row["leg"] not in TIMED_LEGS or row["parent_client_order_id"] is not None:
             continue
@@ -128,16 +140,30 @@ async def cancel_expired(host: Host) -> int:
         # restart then); an order without `sent_at` went out before a restart or an upgrade: from its plan.
         age = (now - datetime.fromisoformat(row["sent_at"] or row["created_at"])).total_seconds()
         broker = host.runtime.broker(row["broker"])
-        if age < timeout or broker is None:
+        coid = row["client_order_id"]
+        waiting = retries.get(coid)
+        if age < timeout or broker is None or (waiting is not None and now < waiting[0]):
             continue
         try:
-            order = await answers.cancel_order(broker, row["client_order_id"])
+            order = await answers.cancel_order(broker, coid)
         except Exception as exc:  # an adapter's bug too: the other orders' timeouts still apply
-            log.warning("cannot cancel order %s after %gs unfilled: %s", row["client_order_id"], timeout,
-                        answers.failure(exc))  # fmt: skip
+            _space_out(retries, coid, now)
+            log.warning("cannot cancel order %s after %gs unfilled (tried again in %gs): %s", coid, timeout,
+                        retries[coid][1], answers.failure(exc))  # fmt: skip
             continue
+        if order.is_open:  # pending_cancel, or a venue that took the cancel and still works it
+            _space_out(retries, coid, now)
+        else:
+            retries.pop(coid, None)
         await record_answer(host, row, order)  # an order that filled since the last poll is reported, as by a poll
         log.info("order %s (%s %s %s): %s after %gs unfilled (cancel_after)", row["client_order_id"], row["side"],
                  row["quantity"], row["symbol"], order.status, timeout)  # fmt: skip
         canceled += order.status == "canceled"
     return canceled
+
+
+def _space_out(retries: Retries, client_order_id: str, now: datetime) -> None:
+    """Put the order's next cancel further off: twice the last wait, from FIRST_RETRY_SECONDS to a minute."""
+    last = retries.get(client_order_id)
+    wait = FIRST_RETRY_SECONDS if last is None else min(last[1] * 2, LONGEST_RETRY_SECONDS)
+    retries[client_order_id] = (now + timedelta(seconds=wait), wait)

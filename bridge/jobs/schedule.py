@@ -26,7 +26,7 @@ from bridge.jobs.flatten import (
     missed_today,
 )
 from bridge.jobs.host import Host
-from bridge.jobs.orders import cancel_expired, poll_orders
+from bridge.jobs.orders import Retries, cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
 from bridge.jobs.retention import daily_summary, prune
 from bridge.jobs.stranded import StrandedOrders
@@ -50,6 +50,7 @@ class Jobs:
         self.host = host
         self.delayed = DelayedSignals(host)
         self.stranded = StrandedOrders(host)  # outlives reloads: it remembers what its last check found
+        self.cancel_retries: Retries = {}  # outlives reloads too: when each failing cancel_after cancel goes again
         # A late run is still useful (coalesced into one), a run missed by more than a minute is skipped.
         self.scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -84,7 +85,8 @@ class Jobs:
         host = self.host
         self._add(f"{CONFIG}poll", partial(poll_orders, host), IntervalTrigger(seconds=config.poll_interval))
         self._add(f"{CONFIG}stranded", self.stranded.check, IntervalTrigger(seconds=config.poll_interval))
-        self._add(f"{CONFIG}timeouts", partial(cancel_expired, host), IntervalTrigger(seconds=TIMEOUT_CHECK_SECONDS))
+        timeouts = partial(cancel_expired, host, self.cancel_retries)
+        self._add(f"{CONFIG}timeouts", timeouts, IntervalTrigger(seconds=TIMEOUT_CHECK_SECONDS))
         # Each broker waits its own back-off; the job only looks often enough to keep the first retry prompt.
         self._add(f"{CONFIG}reconnect", partial(reconnect_brokers, host), IntervalTrigger(seconds=RECONNECT_CHECK))
         self._add(f"{CONFIG}summary", partial(daily_summary, host), CronTrigger(hour=0, minute=0, timezone=UTC))

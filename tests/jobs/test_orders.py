@@ -241,3 +241,24 @@ async def test_a_partial_fill_whose_rest_the_timeout_cancels_is_notified_as_a_fi
     ops = NotifyTarget(type="webhook", url="https://hooks.example/ops")
     assert ops.wants(event.kind, DEFAULT_EVENTS), f"{event.kind} ({event.text}) reaches no default subscriber"
     assert event.data["quantity"] == "3" and "canceled" in event.text, event
+
+
+async def test_a_cancel_the_venue_keeps_failing_is_tried_again_less_and_less_often(bridges: Any) -> None:
+    """Each try is a request from the rate limit that submissions share: not one a second for as long as it fails."""
+    from tests.jobs.venue import StubbornPaper
+
+    clock = Clock()
+    stubborn = config_text("cancel_after: 30").replace("plugin: paper", "plugin: tests.jobs.venue:StubbornPaper")
+    r = await bridges(stubborn, clock)
+    await r.accepted(**RESTING)
+    await r.bridge.queues.join()
+    clock.now = datetime.fromisoformat(r.rows("SELECT sent_at FROM orders")[0]["sent_at"])
+    clock.advance(30)
+    StubbornPaper.cancels = 0
+    job = r.bridge.jobs.scheduler.get_job("cfg:timeouts")
+    assert job is not None
+    for _second in range(120):  # the job runs every second
+        await job.func()
+        clock.advance(1)
+    assert 3 <= StubbornPaper.cancels <= 8, StubbornPaper.cancels  # 1, 2, 4 ... 60 s apart, not 120 tries
+    assert r.rows("SELECT status FROM orders")[0]["status"] == "open"

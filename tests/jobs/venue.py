@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from bridge.brokers.paper import PaperBroker
 from bridge.errors import TemporaryBrokerError
-from bridge.models import Position
+from bridge.models import Order, Position
 
 
 class StallingPaper(PaperBroker):
@@ -31,3 +31,13 @@ class FlakyPaper(PaperBroker):
             type(self).failures -= 1
             raise TemporaryBrokerError("503 Service Unavailable (a brief outage)")
         return await super().fetch_positions()
+
+
+class StubbornPaper(PaperBroker):
+    """The paper book; every cancel fails as at a venue that keeps answering 503 (`cancels` counts the tries)."""
+
+    cancels: ClassVar[int] = 0
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        type(self).cancels += 1
+        raise TemporaryBrokerError("503 Service Unavailable")
