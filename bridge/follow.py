@@ -19,6 +19,7 @@ from typing import Any
 from bridge.config.load import LoadedConfig
 from bridge.listing import open_journal, render_table, shown
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES
+from bridge.store import journal
 
 FOLLOW_INTERVAL = 1.0  # seconds between two looks
 # What a row's changes are told by, and which of its values end them.
@@ -118,7 +119,8 @@ def follow(loaded: LoadedConfig, what: str, limit: int, as_json: bool = False) -
                 conn.close()
             looked = True
             if rows:
-                rows = [{k: v for k, v in shown(row, exact=not as_json).items() if k != "_rowid"} for row in rows]
+                hidden = {"_rowid", *journal.UNLISTED}  # what the lists leave out (`journal.latest`) too
+                rows = [{k: v for k, v in shown(row, exact=not as_json).items() if k not in hidden} for row in rows]
                 if as_json:
                     print("\n".join(json.dumps(r, default=str) for r in rows), flush=True)
                 else:

@@ -101,6 +101,19 @@ def test_a_change_to_a_row_no_longer_among_the_newest_is_printed(
     assert sorted(told[1:]) == sorted([(later[0], "received"), (first, "executed")])
 
 
+def test_follow_lists_the_columns_the_signals_list_does(
+    journaled: tuple[Path, Store], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signal's token fingerprint is the daemon's own check: `--follow --json` leaves it out, as the list does."""
+    config, store = journaled
+    signal_id = _signal(store, "A")
+    store.conn.execute("UPDATE signals SET token_fingerprint = 'f1ng3rpr1nt' WHERE id = ?", (signal_id,))
+    later: list[str] = []
+    printed = _follow(config, 5, [lambda: later.append(_signal(store, "B", 1))], monkeypatch, capsys)
+    assert [r["id"] for r in printed] == [signal_id, *later]
+    assert all("token_fingerprint" not in row for row in printed), printed
+
+
 def _order(store: Store, signal_id: str, status: str = "open") -> None:
     """The entry order of a signal, as the executor journals it once the broker answered."""
     store.conn.execute(
