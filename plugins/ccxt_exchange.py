@@ -289,8 +289,10 @@ class CcxtBroker:
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
         # Gate, Coinbase, HTX, Poloniex... take a market buy as the quote currency to spend, not a quantity: ccxt
         # refuses one without a price, and with its option turned off it sends the quantity as the amount to spend.
-        # Asked of ccxt's own default, as `exchange_options` may have turned it off.
-        self._buys_by_cost = bool(getattr(ccxt, options.exchange)().options.get("createMarketBuyOrderRequiresPrice"))
+        # Asked of ccxt's own default (`describe()`, the exchange as ccxt defines it), as `exchange_options` may
+        # have turned it off; not of a second exchange built for it.
+        defaults = self.exchange.describe().get("options") or {}
+        self._buys_by_cost = bool(defaults.get("createMarketBuyOrderRequiresPrice"))
 
     # connection
 
