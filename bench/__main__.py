@@ -79,9 +79,9 @@ def peak_rss_mb(pid: int) -> float:
     return total or float("nan")
 
 
-def start(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-    """Start a server process with output discarded."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a server process with output discarded; `env` is added to this process's environment."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

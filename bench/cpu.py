@@ -52,8 +52,12 @@ class CpuMeter:
         self._end = self._read()
 
     def summary(self) -> dict[str, Any]:
-        """`loop_busy`: the main thread's share of one core; `cores`: the process tree's CPU, in cores."""
+        """`loop_busy`: the main thread's share of one core; `cores`: the process tree's CPU, in cores.
+
+        `loop_s` and `tree_s` are the same as CPU seconds spent over the block.
+        """
         if self._start is None or self._end is None or self._end[0] <= self._start[0]:
-            return {"loop_busy": math.nan, "cores": math.nan}
+            return {"loop_busy": math.nan, "cores": math.nan, "loop_s": math.nan, "tree_s": math.nan}
         wall = self._end[0] - self._start[0]
-        return {"loop_busy": (self._end[1] - self._start[1]) / wall, "cores": (self._end[2] - self._start[2]) / wall}
+        loop, tree = self._end[1] - self._start[1], self._end[2] - self._start[2]
+        return {"loop_busy": loop / wall, "cores": tree / wall, "loop_s": loop, "tree_s": tree}

@@ -21,6 +21,7 @@ class LoadResult:
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
+    sent_at: list[float] = field(default_factory=list)  # each latency's (scheduled) send, seconds into the run
     elapsed: float = 0.0
 
     def percentile(self, p: float) -> float:
@@ -83,6 +84,7 @@ async def run_load(
                 if status == 200:
                     result.ok += 1
                     result.latencies.append(time.perf_counter() - began)
+                    result.sent_at.append(began - start)
         finally:
             writer.close()
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import ab
+from bench.load import LoadResult
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -95,3 +98,58 @@ def test_the_memory_benchmark_runs_and_reports_each_process(tmp_path: Path, shap
     for one in report["end"]:
         assert 0 < one["pss"] <= one["rss"] <= one["peak_rss"]
     assert "memory after" in result.stdout and ("together" in result.stdout) == (processes == 2)
+
+
+def test_the_ab_comparison_runs_both_builds_and_compares_each_figure(tmp_path: Path) -> None:
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout: there is no other build to export")
+    out = tmp_path / "ab.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "HEAD", "--rounds", "1", "--requests", "40", "--rate", "200",
+         "--concurrency", "4", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    saved = json.loads(out.read_text())
+    for build in ("base", "head"):
+        (run,) = saved["runs"][build]
+        assert run["ack"]["ok"] == 40 and run["signal_to_order"]["orders_filled"] == 40
+        assert run["cpu_ms_per_signal"] > 0 and run["behind_s"] >= 0
+    assert set(saved["comparison"]) == {name for name, _ in ab.FIGURES}
+    assert "head/base" in result.stdout and "round 1 base" in result.stdout and "round 1 head" in result.stdout
+
+
+def test_the_ab_comparison_names_a_revision_git_does_not_know() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.ab", "no-such-revision-here", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "git archive no-such-revision-here" in result.stderr
+
+
+def test_the_sign_test_is_the_binomial_tail_and_ties_count_neither_way() -> None:
+    assert ab.sign_test(0, 6) == pytest.approx(2 / 64)  # all six rounds one way: 2 of 64 equally likely splits
+    assert ab.sign_test(6, 6) == pytest.approx(2 / 64)
+    assert ab.sign_test(1, 5) == pytest.approx(2 * 6 / 32)
+    assert ab.sign_test(3, 6) == 1.0
+    assert ab.sign_test(0, 0) == 1.0
+    rounds = [{"behind_s": 0.0}, {"behind_s": 0.0}, {"behind_s": 1.0}]
+    found = ab.compare(
+        [dict(r, ack={"p50_ms": 1, "p99_ms": 1}, signal_to_order={"p50_ms": 1, "p99_ms": 1}, max_ack_ms=1,
+              cpu_ms_per_signal=1, loop_ms_per_signal=1) for r in rounds],
+        [dict(r, ack={"p50_ms": 2, "p99_ms": 2}, signal_to_order={"p50_ms": 2, "p99_ms": 2}, max_ack_ms=2,
+              cpu_ms_per_signal=2, loop_ms_per_signal=2, behind_s=r["behind_s"] + 0.5 * (i == 2))
+         for i, r in enumerate(rounds)],
+    )  # fmt: skip
+    assert found["ack p50 ms"]["head_worse"] == 3 and found["ack p50 ms"]["rounds"] == 3
+    assert found["seconds behind"]["head_worse"] == 1 and found["seconds behind"]["rounds"] == 1  # two ties
+
+
+def test_time_behind_counts_the_windows_whose_median_acknowledgement_was_slow() -> None:
+    result = LoadResult()
+    # 0.0-0.1 s fast, 0.1-0.2 s slow (median 30 ms), 0.2-0.3 s one slow of three (median fast)
+    for sent, ms in ((0.01, 1), (0.05, 2), (0.11, 30), (0.15, 40), (0.19, 2), (0.21, 50), (0.25, 1), (0.29, 1)):
+        result.sent_at.append(sent)
+        result.latencies.append(ms / 1000)
+    assert ab.behind_seconds(result) == pytest.approx(0.1)
