@@ -182,13 +182,14 @@ def account(broker: object, method: str, value: Any) -> Account:
     return value
 
 
-def step(broker: object, value: Any) -> Decimal | None:
-    """The optional `quantity_step(symbol)`'s answer: a positive Decimal or None, else BadAnswer."""
+def step(broker: object, value: Any, method: str = "quantity_step") -> Decimal | None:
+    """The optional `quantity_step(symbol)` or `price_step(symbol)`'s answer: a positive Decimal or None, else
+    BadAnswer."""
     problem = _number("the step", value, optional=True)
     if problem is None and value is not None and value <= 0:
         problem = f"the step {value}, not above zero"
     if problem is not None:
-        raise _bad(broker, "quantity_step", problem)
+        raise _bad(broker, method, problem)
     return value  # type: ignore[no-any-return]
 
 

@@ -29,6 +29,7 @@ from bridge.config.trading import (
 from bridge.notify.config import Notifications
 
 MIN_TOKEN_LENGTH = 16
+MIN_TICK = Decimal("1e-12")  # the finest price step: prices up to 1e15 divide by it within Decimal's 28 digits
 # config.example.yaml's fallback token: published, so anyone can guess a URL that uses it.
 PLACEHOLDER_TOKEN = "change-me-to-a-long-random-token"  # noqa: S105 - the public placeholder refused below
 # Every published placeholder, by where it is published: systemd/bridge.env.example's are exported as they are by
@@ -176,6 +177,11 @@ class Subscription(Strict):
     ticker_map: dict[Symbol, Symbol] = Field(
         default_factory=dict, description="signal ticker -> broker symbol, e.g. {NQ1!: MNQZ2026}; ignores case"
     )
+    tick_size: Decimal | dict[Symbol, Decimal] | None = Field(
+        default=None,
+        description="price increment computed prices are rounded to (never to a worse price), one for every symbol "
+        "or per broker symbol, e.g. {MNQZ2026: 0.25}; without it the adapter's, else cents (0.0001 below $1)",
+    )
     order_type: OrderTypeName = Field(default="market", description="entry order type")
     exit_order_type: OrderTypeName = Field(default="market", description="exit order type")
     trail_amount: Decimal | None = Field(default=None, gt=0, description="trailing_stop orders: trail by price")
@@ -212,6 +218,23 @@ class Subscription(Strict):
     )
     timezone: TimeZoneName = Field(default="America/New_York", description="IANA time zone of flatten_at")
     risk: RiskLimits | None = Field(default=None, description="pre-trade limits for this subscription (see RiskLimits)")
+
+    @field_validator("tick_size")
+    @classmethod
+    def _tick_sizes_positive(cls, value: Decimal | dict[str, Decimal] | None) -> Decimal | dict[str, Decimal] | None:
+        for size in value.values() if isinstance(value, dict) else [value]:
+            if size is not None and not size >= MIN_TICK:  # a finer step could not be rounded to at any price
+                raise ValueError(f"a tick size is the smallest price step, {MIN_TICK} or more (ES: 0.25); got {size}")
+        return value
+
+    def tick_size_of(self, symbol: str) -> Decimal | None:
+        """This subscription's price increment for a broker symbol (ignoring case), if it sets one."""
+        if not isinstance(self.tick_size, dict):
+            return self.tick_size
+        if symbol in self.tick_size:
+            return self.tick_size[symbol]
+        folded = symbol.casefold()
+        return next((size for name, size in self.tick_size.items() if name.casefold() == folded), None)
 
     @field_validator("tickers")
     @classmethod

@@ -26,9 +26,21 @@ def tick(price: Decimal) -> Decimal:
     return Decimal(1).scaleb(magnitude.adjusted() - 3)
 
 
-def round_price(price: Decimal, side: Side) -> Decimal:
-    """Round to the tick: up for sells, down for buys (never a worse price than computed for the trader's favour)."""
-    return price.quantize(tick(price), rounding=ROUND_UP if side == "sell" else ROUND_DOWN)
+def round_price(price: Decimal, side: Side, step: Decimal | None = None) -> Decimal:
+    """Round to the tick: up for sells, down for buys (never a worse price than computed for the trader's favour).
+
+    `step` is the instrument's own price increment where it is known (a future's 0.25, a coin market's tick at
+    its exchange); without it, `tick`'s cents.
+    """
+    rounding = ROUND_UP if side == "sell" else ROUND_DOWN
+    if step is None:
+        return price.quantize(tick(price), rounding=rounding)
+    return (price / step).to_integral_value(rounding=rounding) * step
+
+
+def off_step(price: Decimal, step: Decimal | None) -> bool:
+    """Whether a price sent as it is falls between two of the instrument's known increments."""
+    return step is not None and price % step != 0
 
 
 @dataclass(frozen=True)
@@ -60,14 +72,17 @@ def _bounded(leg: str, price: Decimal) -> Decimal:
     return price
 
 
-def take_profit_leg(spec: TakeProfit | TakeProfitDefault, entry: Decimal | None, long: bool) -> LegPrices:
-    """A limit order on the profitable side of the entry."""
+def take_profit_leg(
+    spec: TakeProfit | TakeProfitDefault, entry: Decimal | None, long: bool, step: Decimal | None = None
+) -> LegPrices:
+    """A limit order on the profitable side of the entry, on the price `step` when computed from a distance."""
     exit_side: Side = "sell" if long else "buy"
     absolute = getattr(spec, "limit_price", None)
     if absolute is None:
         if entry is None:
             raise PricingError("a relative take profit needs the entry price: send price in the signal")
-        absolute = round_price(_bounded("take profit", _offset(entry, spec.percent, spec.amount, up=long)), exit_side)
+        distance = _offset(entry, spec.percent, spec.amount, up=long)
+        absolute = round_price(_bounded("take profit", distance), exit_side, step)
     if entry is not None and (absolute <= entry if long else absolute >= entry):
         raise PricingError(f"take profit {absolute} is not beyond the {'long' if long else 'short'} entry {entry}")
     if absolute <= 0:
@@ -75,8 +90,10 @@ def take_profit_leg(spec: TakeProfit | TakeProfitDefault, entry: Decimal | None,
     return LegPrices("limit", limit_price=absolute)
 
 
-def stop_loss_leg(spec: StopLoss | StopLossDefault, entry: Decimal | None, long: bool) -> LegPrices:
-    """A stop (or stop-limit, or trailing stop) on the losing side of the entry."""
+def stop_loss_leg(
+    spec: StopLoss | StopLossDefault, entry: Decimal | None, long: bool, step: Decimal | None = None
+) -> LegPrices:
+    """A stop (or stop-limit, or trailing stop) on the losing side of the entry, on the price `step` when computed."""
     exit_side: Side = "sell" if long else "buy"
     if spec.type == "trailing_stop":
         if isinstance(spec, StopLoss):
@@ -92,17 +109,18 @@ def stop_loss_leg(spec: StopLoss | StopLossDefault, entry: Decimal | None, long:
     if stop is None:
         if entry is None:
             raise PricingError("a relative stop loss needs the entry price: send price in the signal")
-        stop = round_price(_bounded("stop loss", _offset(entry, spec.percent, spec.amount, up=not long)), exit_side)
+        distance = _offset(entry, spec.percent, spec.amount, up=not long)
+        stop = round_price(_bounded("stop loss", distance), exit_side, step)
     if entry is not None and (stop >= entry if long else stop <= entry):
         where = "below the long" if long else "above the short"
         raise PricingError(f"stop loss {stop} is not {where} entry {entry}")
     if stop <= 0:
         raise PricingError(f"stop loss {stop} is not above zero: use a smaller distance")
-    limit = _stop_limit(spec, stop, long) if spec.type == "stop_limit" else None
+    limit = _stop_limit(spec, stop, long, step) if spec.type == "stop_limit" else None
     return LegPrices(spec.type, stop_price=stop, limit_price=limit)
 
 
-def _stop_limit(spec: StopLoss | StopLossDefault, stop: Decimal, long: bool) -> Decimal:
+def _stop_limit(spec: StopLoss | StopLossDefault, stop: Decimal, long: bool, step: Decimal | None) -> Decimal:
     """A stop-limit stop loss's limit: the signal's limitPrice as sent, else `limit_offset` past the stop, on the tick.
 
     An offset off the tick (0.333) would give a sub-penny limit the broker refuses; it is rounded like the other
@@ -123,4 +141,4 @@ def _stop_limit(spec: StopLoss | StopLossDefault, stop: Decimal, long: bool) -> 
     limit = stop - offset if long else stop + offset
     if limit <= 0:
         raise PricingError(f"stop loss limit {limit} is not above zero: use a smaller limit_offset")
-    return round_price(limit, "sell" if long else "buy")
+    return round_price(limit, "sell" if long else "buy", step)

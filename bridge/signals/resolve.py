@@ -15,6 +15,7 @@ from bridge.signals.pricing import (
     LegPrices,
     PricingError,
     never_triggers,
+    off_step,
     round_price,
     stop_loss_leg,
     take_profit_leg,
@@ -67,6 +68,7 @@ class Market:
     now: datetime | None = None
     brackets: bool = True
     quantity_step: Decimal | None = None  # the venue's lot step for the symbol (a crypto market's), if it says
+    price_step: Decimal | None = None  # the symbol's price increment (`tick_size`, or the venue's), if known
     reserves_position: bool = False  # the venue holds the shares for working closing orders (Alpaca)
 
 
@@ -160,12 +162,16 @@ class _Planner:
         if order_type not in ("limit", "stop_limit"):
             return None
         s = self.signal
-        if (s.limit_price is not None and self.allowed("limitPrice")) or s.price is not None:
+        if s.limit_price is not None and self.allowed("limitPrice"):
             return self.reference_price(order_type)
+        if s.price is not None:  # the alert's price, not a limit chosen by its sender: on the step, never worse
+            price = self.reference_price(order_type)
+            step = self.market.price_step
+            return price if step is None or price is None else round_price(price, side, step)
         quote = self.market.quote
         # A stop-limit's limit is the sender's, as parsing demands of a signal's own stop_limit: the quote is on
         # the wrong side of a stop away from the market (a buy stop above it), so once triggered it never fills.
-        return None if quote is None or order_type == "stop_limit" else round_price(quote, side)
+        return None if quote is None or order_type == "stop_limit" else round_price(quote, side, self.market.price_step)
 
     def leg(self, kind: LegKind, side: Side, qty: Decimal) -> Leg:
         s, sub = self.signal, self.sub
@@ -185,6 +191,8 @@ class _Planner:
         stop = s.stop_price if order_type in ("stop", "stop_limit") and self.allowed("stopPrice") else None
         if order_type in ("stop", "stop_limit") and stop is None:
             raise Refusal("rejected", f"a {order_type} {kind} needs stopPrice in the signal")
+        self.on_step("limitPrice", limit)
+        self.on_step("stopPrice", stop)
         if kind == "exit" and order_type == "stop_limit" and (past := _limit_past_stop(side, limit, stop)):
             raise Refusal("rejected", past)
         trail_amount = trail_percent = None
@@ -202,6 +210,13 @@ class _Planner:
         tif = s.time_in_force if s.time_in_force and self.allowed("timeInForce") else sub.time_in_force
         return Leg(kind, side, qty, order_type, limit, stop, tif, trail_amount, trail_percent, bool(extended))
 
+    def on_step(self, field: str, price: Decimal | None) -> None:
+        """Refuse a price the sender chose between two of the instrument's increments: the venue would refuse it."""
+        step = self.market.price_step
+        if price is not None and step is not None and off_step(price, step):
+            raise Refusal("rejected", f"{field} {fmt(price)} is between two price steps of {fmt(step)} (the "
+                          "tick_size, or the broker's): send a price on the step")  # fmt: skip
+
     def entry(self, side: Side, qty: Decimal | None = None) -> tuple[Leg, str]:
         """The entry leg with its size and bracket children, and how it was sized."""
         long = side == "buy"
@@ -215,10 +230,14 @@ class _Planner:
         if self.allowed("stopLoss") and self.signal.stop_loss:
             sl_spec = self.signal.stop_loss
         try:
-            tp = take_profit_leg(tp_spec, entry_price, long) if tp_spec else None
-            sl = stop_loss_leg(sl_spec, entry_price, long) if sl_spec else None
+            step = self.market.price_step
+            tp = take_profit_leg(tp_spec, entry_price, long, step) if tp_spec else None
+            sl = stop_loss_leg(sl_spec, entry_price, long, step) if sl_spec else None
         except PricingError as exc:
             raise Refusal("rejected", str(exc)) from None
+        self.on_step("takeProfit.limitPrice", tp.limit_price if tp else None)  # the sender's, as the rest are on it
+        self.on_step("stopLoss.stopPrice", sl.stop_price if sl else None)
+        self.on_step("stopLoss.limitPrice", sl.limit_price if sl else None)
         if (tp or sl) and not self.market.brackets:
             raise Refusal("rejected", "this broker takes no take-profit/stop-loss legs; remove them or switch broker")
         how = ""
@@ -489,7 +508,8 @@ def _breakeven(planner: _Planner, head: str) -> Plan:
         return Plan("rejected", f"{head}: rejected, the broker reports no average entry price")
     offset = planner.signal.breakeven_offset or Decimal(0)
     long = position > 0
-    stop = round_price(avg + offset if long else avg - offset, "sell" if long else "buy")  # to the tick, never worse
+    step = planner.market.price_step
+    stop = round_price(avg + offset if long else avg - offset, "sell" if long else "buy", step)  # never worse
     if stop <= 0:  # a short's offset past its average price: no broker takes a stop (or a limit) at or below zero
         return Plan("rejected", f"{head}: rejected, breakeven stop {fmt(stop)} is not above zero: use a smaller "
                     "breakevenOffset")  # fmt: skip

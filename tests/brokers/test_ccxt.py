@@ -414,8 +414,8 @@ async def test_an_exit_the_market_would_refuse_is_rejected_before_the_open_order
     limit_exit = Signal(ticker="BTCUSDT", action="exit", order_type="limit", limit_price=Decimal("30000.005"))
     decided = await harness.signal(await harness.run(limit_exit))
     assert decided["state"] == "rejected", decided["decision"]
-    assert "limit price 30000.005 does not fit BTC/USDT's tick size" in decided["decision"], decided["decision"]
-    assert "nothing was canceled or sent" in decided["decision"]
+    # The market's tick (`price_step`) refuses it while planning, before any cancel.
+    assert "limitPrice 30000.005 is between two price steps of 0.01" in decided["decision"], decided["decision"]
     assert len(fake.order_requests) == 2  # the entry and the take-profit only
     assert (await broker.fetch_order("tb-tp")).status == "open"  # the take-profit still works
 
@@ -819,3 +819,11 @@ async def test_an_order_partly_filled_then_canceled_is_not_read_as_filled(bybit_
     finally:
         fake.market_fill = None
         await broker.close()
+
+
+async def test_the_price_step_is_the_markets_tick(broker: CcxtBroker) -> None:
+    """A take-profit the bridge computes is rounded to it, where cents would be refused at a coarser tick."""
+    from tests.fakes.binance import TICK
+
+    assert broker.price_step("BTC/USDT") == TICK
+    assert broker.price_step("NOPE/USDT") is None
