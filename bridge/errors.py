@@ -23,6 +23,13 @@ class TemporaryBrokerError(BrokerError):
     """Transient failure (network, 5xx, rate limit): a read may be retried, a submission may not."""
 
 
+class CredentialsRefused(TemporaryBrokerError):
+    """The broker refused the API keys (revoked, wrong, or for another account): nothing was placed, for anyone.
+
+    A condition of the whole broker, not of one strategy's orders: it opens the broker's circuit at once.
+    """
+
+
 class OrderRejected(BrokerError):
     """The broker refused the order; final, never retried."""
 

@@ -9,10 +9,11 @@ fractional and extended-hours rules, `client_order_id` uniqueness), and the publ
 200 requests a minute per account (429 with `X-Ratelimit-*` headers). Paper and live accounts use the
 same API at different base URLs; `paper: true` is the default, live needs `paper: false`.
 
-Error translation: a 403 or 422 on a submission is final (`OrderRejected`; "client_order_id must be
-unique" is `DuplicateClientOrderId`); a 429 or a connection that never opened means the order was
-not placed (`TemporaryBrokerError`); a 5xx or a connection lost after sending is `UnknownOutcome`,
-resolved by `fetch_order(client_order_id)`, never by sending again. Reads are retried with backoff.
+Error translation: a 403 or 422 on a submission is final (`OrderRejected`; "client_order_id must be unique" is
+`DuplicateClientOrderId`); a 401 is the keys (`CredentialsRefused`: nothing sent, for any strategy); a 429 or
+a connection that never opened means the order was not placed (`TemporaryBrokerError`); a 5xx or a connection
+lost after sending is `UnknownOutcome`, resolved by `fetch_order(client_order_id)`, never by sending again.
+Reads are retried with backoff.
 
 Quotes come from Alpaca's Market Data API v2 ("Latest quote": `GET /v2/stocks/{symbol}/quotes/latest`
 at data.alpaca.markets, same keys), from the free `iex` feed unless `feed` says otherwise. The quote's
@@ -56,6 +57,7 @@ from bridge.brokers.base import BrokerContext, Capabilities
 from bridge.brokers.throttle import RateLimited, Throttle, retry_read
 from bridge.errors import (
     BrokerError,
+    CredentialsRefused,
     DuplicateClientOrderId,
     OrderNotFound,
     OrderRejected,
@@ -191,8 +193,12 @@ class AlpacaBroker:
             text = f"Alpaca answered {response.status_code}: {_message(response)}"
             raise UnknownOutcome(text) if submit else TemporaryBrokerError(text)
         if response.status_code == 401:
-            text = f"Alpaca refused the API keys: {_message(response)}; check key_id, secret_key and paper"
-            raise OrderRejected(text) if submit else BrokerError(text)
+            # The keys, not the order: every strategy's orders would meet the same refusal (see CredentialsRefused).
+            raise CredentialsRefused(
+                f"Alpaca refused the API keys ({_message(response)}), so nothing was sent: they are wrong, revoked "
+                "or regenerated in Alpaca's dashboard, or are paper keys on the live API (or the reverse); check "
+                "key_id, secret_key and paper in this broker's options"
+            )
         return response
 
     def _reset_in(self, response: httpx.Response) -> float:

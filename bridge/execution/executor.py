@@ -16,7 +16,14 @@ from bridge.brokers import answers
 from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
-from bridge.errors import BrokerError, DuplicateClientOrderId, OrderNotFound, OrderRejected, TemporaryBrokerError
+from bridge.errors import (
+    BrokerError,
+    CredentialsRefused,
+    DuplicateClientOrderId,
+    OrderNotFound,
+    OrderRejected,
+    TemporaryBrokerError,
+)
 from bridge.execution.market import market_context
 from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows, takes_reused_ids
 from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
@@ -544,7 +551,8 @@ class Executor:
             await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=error)
             return _rejected(request, error)
         except TemporaryBrokerError as exc:
-            message = self._clean(f"not sent, broker temporarily unavailable: {exc}")
+            why = "" if isinstance(exc, CredentialsRefused) else ", broker temporarily unavailable"
+            message = self._clean(f"not sent{why}: {exc}")
             await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=message)
             return _rejected(request, message)
         except Exception as exc:  # it may have reached the broker: from now on, it counts as sent

@@ -14,10 +14,12 @@ import pytest
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.registry import BrokerStartError, open_broker
-from bridge.config.schema import Subscription
+from bridge.config.schema import Config, Subscription
+from bridge.config.security import GlobalRisk
 from bridge.errors import BrokerError, OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
 from bridge.execution.market import market_context
 from bridge.models import BracketLeg, OrderRequest, Signal
+from bridge.risk import Guard, SubmitRefused
 from bridge.store.db import Store
 from plugins.alpaca import LIVE_URL, PAPER_URL, AlpacaBroker, AlpacaOptions
 from tests.brokers.conftest import journal_order
@@ -393,8 +395,8 @@ async def test_wrong_keys_are_reported_at_connect_with_the_fix(alpaca_server: tu
     options = {"key_id": KEY_ID, "secret_key": "wrong-secret", "base_url": alpaca_server[1]}
     with pytest.raises(BrokerStartError) as raised:
         await open_broker("alpaca", options, BrokerContext(name="alpaca"))
-    assert "plugins/alpaca.py) failed in connect: BrokerError: Alpaca refused the API keys" in str(raised.value)
-    assert "check key_id, secret_key and paper" in str(raised.value)
+    assert "plugins/alpaca.py) failed in connect: CredentialsRefused: Alpaca refused the API keys" in str(raised.value)
+    assert "check key_id, secret_key and paper in this broker's options" in str(raised.value)
 
 
 def test_paper_is_the_default_and_live_must_be_asked_for() -> None:
@@ -664,3 +666,23 @@ async def test_the_fake_refuses_what_alpacas_docs_refuse(
     assert answer.status_code == 422, answer.text
     assert message in answer.json()["message"]
     assert fake.orders == []
+
+
+async def test_revoked_keys_open_the_brokers_circuit_for_every_strategy_and_say_the_fix(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """A 401 is the account's keys, not one strategy's orders: one is enough to stop every strategy's orders."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    guard = Guard(fresh_store, lambda: config, lambda: 0.0)
+    fake.revoked = True  # regenerated in Alpaca's dashboard while the daemon ran
+    with pytest.raises(TemporaryBrokerError) as first:  # not placed: nothing to look up, nothing maybe-sent
+        await guard.create_order("alpaca", broker, request("tb-a"), "sq-trend")
+    said = str(first.value)
+    assert "Alpaca refused the API keys" in said and "key_id" in said and "secret_key" in said and "paper" in said
+    assert KEY_ID not in said and SECRET_KEY not in said
+    assert guard.status() == {"alpaca": "open"}
+    sent = len(fake.requests)
+    with pytest.raises(SubmitRefused, match="broker alpaca's circuit breaker is open"):
+        await guard.create_order("alpaca", broker, request("tb-b"), "other")
+    assert len(fake.requests) == sent, "another strategy's order went to Alpaca with the same dead keys"
+    assert guard.strategy_status() == {"alpaca": {"sq-trend": "closed", "other": "closed"}}

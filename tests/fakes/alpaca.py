@@ -4,7 +4,8 @@ Covered: `GET /v2/account`, `GET /v2/positions`, `GET/POST /v2/orders`, `GET /v2
 `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`, `PATCH /v2/orders/{id}` ("Replace Order by ID":
 the order becomes `replaced`, its `replaced_by` the id of a new order with a new client order id, generated unless
 the body gives one, as Alpaca also does to adjust a GTC order for a corporate action); authentication by the
-`APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers; the documented errors (401 not authorized,
+`APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers (`revoked` refuses even the right ones, as keys regenerated
+in Alpaca's dashboard are); the documented errors (401 not authorized,
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
 (market, limit, stop and stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
@@ -110,6 +111,7 @@ class FakeAlpaca:
         self.order_requests: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated call
         self.fault: Fault = "none"
+        self.revoked = False  # the keys were regenerated in the dashboard: every call is 401 from now on
         self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
         self.throttled: list[float] = []  # the next requests get a 429 whose reset is this many seconds away
         self.quotes: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # symbol -> (bid, ask); None: no side
@@ -137,6 +139,7 @@ class FakeAlpaca:
             self.order_requests.clear()
             self.requests.clear()
             self.fault = "none"
+            self.revoked = False
             self.answer_delay = 0.0
             self.throttled.clear()
             self.quotes.clear()
@@ -175,7 +178,9 @@ class FakeAlpaca:
     # plumbing
 
     async def _guard(self, request: Request) -> Response | None:
-        if request.headers.get("APCA-API-KEY-ID") != KEY_ID or request.headers.get("APCA-API-SECRET-KEY") != SECRET_KEY:
+        key, secret = request.headers.get("APCA-API-KEY-ID"), request.headers.get("APCA-API-SECRET-KEY")
+        wrong = key != KEY_ID or secret != SECRET_KEY
+        if wrong or self.revoked:
             return self._json({"code": 40110000, "message": "request is not authorized"}, 401)
         self.requests.append((request.method, request.url.path))
         if self.fault == "unavailable":
