@@ -160,6 +160,12 @@ class Account:
     currency: str = "USD"
 
 
+def symbol_key(symbol: str) -> str:
+    """The letters that name one instrument: without case, and a pair without its slash (`btc/usd` is BTCUSD)."""
+    return symbol.upper().replace("/", "")
+
+
 def same_symbol(a: str, b: str) -> bool:
-    """Whether two symbols name one instrument: venues read them without case (`amd` is the AMD they list)."""
-    return a == b or a.upper() == b.upper()
+    """Whether two symbols name one instrument: venues read them without case (`amd` is the AMD they list), and
+    a pair with or without its slash (Alpaca lists the orders of BTC/USD so, and its position as BTCUSD)."""
+    return a == b or symbol_key(a) == symbol_key(b)

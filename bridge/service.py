@@ -20,7 +20,7 @@ from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import interrupted_jobs, resolve_orders
 from bridge.jobs import Jobs
 from bridge.loopwatch import LoopWatch
-from bridge.models import Signal
+from bridge.models import Signal, symbol_key
 from bridge.notify.events import Event
 from bridge.notify.refusals import RefusalNotices
 from bridge.risk import Guard
@@ -350,5 +350,5 @@ def _queue_key(work: Work) -> tuple[str, ...]:
         return (job.strategy, job.subscription, job.signal.ticker)
     # In any case: a venue that reads symbols without case (most do) holds one position for "AMD" and "amd",
     # and two plans for it side by side would each pass max_position. Serializing two symbols that differ only
-    # in case where a venue tells them apart costs nothing but a turn.
-    return (target.broker_name, broker_symbol(target.settings, job.signal.ticker).upper())
+    # in case where a venue tells them apart costs nothing but a turn. So for a pair with and without its slash.
+    return (target.broker_name, symbol_key(broker_symbol(target.settings, job.signal.ticker)))

@@ -1,6 +1,10 @@
-"""Alpaca (US stocks and ETFs) over the Alpaca Trading API v2, with httpx.
+"""Alpaca (US stocks, ETFs and crypto pairs) over the Alpaca Trading API v2, with httpx.
 
-Crypto pairs (BTC/USD) are refused before sending: Alpaca lists their positions under another symbol (BTCUSD).
+A crypto pair is one instrument however a signal writes it (`BTCUSD` as TradingView's {{ticker}} sends it, `BTC/USD`,
+`btcusd`): it goes as `BTC/USD` under Alpaca's crypto rules, and the position Alpaca lists as `BTCUSD` and the orders
+it lists as `BTC/USD` are both the signal's (`same_symbol` reads a pair with or without its slash). Without a slash,
+a symbol is a pair only when it is a coin Alpaca lists followed by a currency its pairs are quoted in (CRYPTO_COINS,
+CRYPTO_QUOTES): US stock tickers have five letters at most, and BTC, USD and ETHE are stocks.
 
 Follows Alpaca's public Trading API v2 reference (docs.alpaca.markets): "Orders" (`POST /v2/orders`,
 `GET /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{order_id}`), "Positions",
@@ -16,7 +20,8 @@ lost after sending is `UnknownOutcome`, resolved by `fetch_order(client_order_id
 Reads are retried with backoff.
 
 Quotes come from Alpaca's Market Data API v2 ("Latest quote": `GET /v2/stocks/{symbol}/quotes/latest`
-at data.alpaca.markets, same keys), from the free `iex` feed unless `feed` says otherwise. The quote's
+at data.alpaca.markets, same keys), from the free `iex` feed unless `feed` says otherwise; a pair's from its crypto
+data ("Latest quotes": `GET /v1beta3/crypto/us/latest/quotes?symbols=BTC/USD`), which has no feeds. The quote's
 midpoint is the price used to size a signal that came without one, and to value it for the risk limits.
 
 Refused before sending (`check_order`, asked before a plan cancels anything), each by the page it follows:
@@ -30,7 +35,9 @@ Refused before sending (`check_order`, asked before a plan cancels anything), ea
 - "Orders at Alpaca", Trailing Stop Orders: exactly one of `trail_price`, `trail_percent`; DAY or GTC.
 - "Orders at Alpaca", Time in Force: `opg` and `cls` with market and limit orders only.
 - Sub-penny rule (SEC 612, Alpaca's "sub-penny increment" error): cents at or above $1, 0.0001 below.
-- "Crypto Orders": crypto pairs are not traded here at all (see above).
+- "Crypto Orders": a pair takes market, limit and stop_limit orders, time_in_force gtc or ioc, any fraction, simple
+  orders only (no take-profit or stop-loss legs; the SDK's OrderClass: "Crypto trading: simple"), and is never sold
+  short ("shortable": false). Around the clock, it takes no extended_hours flag; the stock rules above do not apply.
 Buying power, pattern-day-trader limits, shortability and fractionability depend on the account and the
 asset: Alpaca alone answers them (a 403 or 422), before anything else of the plan is sent.
 
@@ -80,6 +87,14 @@ STATUSES: dict[str, OrderStatus] = {
     "calculated": "open", "suspended": "open", "partially_filled": "partially_filled", "filled": "filled",
     "canceled": "canceled", "expired": "canceled", "replaced": "canceled", "rejected": "rejected",
 }  # fmt: skip
+# Alpaca's coins and the currencies its pairs are quoted in (support page "What cryptocurrencies does Alpaca currently
+# support", and "Crypto Spot Trading": pairs based on BTC, USD, USDT and USDC). A coin listed later is still a pair
+# when written with its slash (NEW/USD); without it, it reads as a stock ticker, which Alpaca refuses as unknown.
+CRYPTO_COINS = frozenset({
+    "AAVE", "AVAX", "BAT", "BCH", "BTC", "CRV", "DOGE", "DOT", "ETH", "GRT", "LINK", "LTC", "MKR", "PEPE", "SHIB",
+    "SOL", "SUSHI", "TRUMP", "UNI", "USDC", "USDG", "USDT", "XRP", "XTZ", "YFI",
+})  # fmt: skip
+CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC")
 CANCEL_SETTLE_SECONDS = 2.0
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
 
@@ -115,6 +130,19 @@ def _num(value: Decimal) -> str:
 
 def _dec(value: Any) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
+
+
+def crypto_pair(symbol: str) -> str | None:
+    """Alpaca's name of a crypto pair however it is written (BTCUSD, btc/usd: BTC/USD); None for a stock."""
+    letters = symbol.strip().upper()
+    base, slash, quote = letters.partition("/")
+    if slash:  # no stock has a slash at Alpaca (a class share has a dot: BRK.B)
+        return f"{base}/{quote}" if base and quote in CRYPTO_QUOTES else None
+    for quote in CRYPTO_QUOTES:
+        base = letters.removesuffix(quote)
+        if base != letters and base in CRYPTO_COINS:
+            return f"{base}/{quote}"
+    return None
 
 
 def _message(response: httpx.Response) -> str:
@@ -230,9 +258,15 @@ class AlpacaBroker:
 
     async def fetch_quote(self, symbol: str) -> Decimal | None:
         """The latest quote's midpoint (one side when the other is missing); None when there is no quote."""
-        path = f"/v2/stocks/{quote_path(symbol, safe='.')}/quotes/latest"
-        body = await self._get(self.data_url + path, {"feed": self.options.feed})  # an absolute URL: another host
-        quote = body.get("quote") if isinstance(body, dict) else None
+        pair = crypto_pair(symbol)
+        if pair is not None:  # absolute URLs: another host
+            body = await self._get(self.data_url + "/v1beta3/crypto/us/latest/quotes", {"symbols": pair})
+            quotes = body.get("quotes") if isinstance(body, dict) else None
+            quote = quotes.get(pair) if isinstance(quotes, dict) else None
+        else:
+            path = f"/v2/stocks/{quote_path(symbol, safe='.')}/quotes/latest"
+            body = await self._get(self.data_url + path, {"feed": self.options.feed})
+            quote = body.get("quote") if isinstance(body, dict) else None
         if not isinstance(quote, dict):
             return None
         sides = [price for price in (_dec(quote.get("bp")), _dec(quote.get("ap"))) if price is not None and price > 0]
@@ -257,7 +291,7 @@ class AlpacaBroker:
         """Orders that can still fill (bracket legs included), optionally for one symbol."""
         params = {"status": "open", "limit": "500", "nested": "false", "direction": "asc"}
         if symbol is not None:
-            params["symbols"] = symbol
+            params["symbols"] = crypto_pair(symbol) or symbol  # Alpaca lists a pair's orders as BTC/USD
         ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
         return [self._order(item, ours.get(item["id"])) for item in await self._get("/v2/orders", params)]
 
@@ -349,8 +383,9 @@ class AlpacaBroker:
         refusal = _refusal(request)
         if refusal is not None:
             raise OrderRejected(refusal)
+        pair = crypto_pair(request.symbol)
         body: dict[str, Any] = {
-            "symbol": request.symbol, "qty": _num(request.quantity), "side": request.side, "type": request.type,
+            "symbol": pair or request.symbol, "qty": _num(request.quantity), "side": request.side, "type": request.type,
             "time_in_force": request.time_in_force, "client_order_id": request.client_order_id,
         }  # fmt: skip
         if request.limit_price is not None:
@@ -362,7 +397,7 @@ class AlpacaBroker:
                 body["trail_price"] = _num(request.trail_amount)
             if request.trail_percent is not None:
                 body["trail_percent"] = _num(request.trail_percent)
-        if request.extended_hours:
+        if request.extended_hours and pair is None:  # a pair trades around the clock: no hours to extend
             body["extended_hours"] = True
         legs = {"take_profit": request.take_profit, "stop_loss": request.stop_loss}
         if any(legs.values()):
@@ -404,13 +439,9 @@ def _refusal(request: OrderRequest) -> str | None:
     day orders, no short sales; extended hours, bracket orders), with the fix; None when it may go. Refused after
     sending instead, an exit's refusal came after the plan had canceled the position's stop-loss."""
     tif, kind = request.time_in_force, request.type
-    if "/" in request.symbol:
-        # Alpaca lists a pair's position without the slash its orders carry (BTC/USD as BTCUSD): traded here, the
-        # position would read as flat, so an exit found nothing to sell and every buy signal bought again.
-        return (
-            f"{request.symbol} is a crypto pair, and this adapter trades Alpaca's US stocks and ETFs only "
-            "(Alpaca reports crypto positions under another symbol): take it out of this subscription's tickers"
-        )
+    pair = crypto_pair(request.symbol)
+    if pair is not None:
+        return _crypto_refusal(request, pair)
     if request.quantity != request.quantity.to_integral_value():
         if tif != "day":
             return (f"Alpaca takes a fractional quantity ({_num(request.quantity)}) with time_in_force day only, "
@@ -439,6 +470,22 @@ def _refusal(request: OrderRequest) -> str | None:
             return ("Alpaca takes no take-profit or stop-loss legs on an extended hours order (bracket and oto "
                     "orders trade regular hours only): leave extended hours off, or send no legs")  # fmt: skip
     return _misplaced_leg(request) or _off_tick(request)
+
+
+def _crypto_refusal(request: OrderRequest, pair: str) -> str | None:
+    """Why Alpaca would refuse a crypto order by its "Crypto Orders" rules, with the fix; None when it may go."""
+    if request.type not in ("market", "limit", "stop_limit"):
+        return (f"Alpaca takes no {request.type} orders for crypto ({pair}), only market, limit and stop_limit: use "
+                "a stop_limit")  # fmt: skip
+    if request.time_in_force not in ("gtc", "ioc"):
+        return (f"Alpaca takes crypto orders with time_in_force gtc or ioc only, not {request.time_in_force} "
+                f"({pair}): set time_in_force gtc in the subscription, or timeInForce in the signal")  # fmt: skip
+    if request.take_profit or request.stop_loss:
+        return (f"Alpaca takes no take-profit or stop-loss legs on crypto orders ({pair}: simple orders only): "
+                "send the entry without them")  # fmt: skip
+    if request.side == "sell" and not request.reduce_only:  # a sell that only closes a long is reduce_only
+        return f"Alpaca sells no crypto short ({pair}): set sides: long in the subscription"
+    return None
 
 
 def _misplaced_leg(request: OrderRequest) -> str | None:

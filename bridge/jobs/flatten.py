@@ -17,7 +17,7 @@ from bridge.brokers import answers
 from bridge.config.schema import Subscription
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
-from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal
+from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal, symbol_key
 from bridge.signals.parse import normalised
 from bridge.store import upkeep
 from bridge.store.db import iso, utcnow
@@ -42,15 +42,16 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]
     have filled unseen, so its ticker is closed as before.
     """
     # Letters aside: most venues read `amd` as AMD and list it so, and a position bought as `amd` and closed as
-    # AMD is flat. A ticker traded in several is exited in one of them, the same each run (the rows come sorted).
-    listed = {symbol.upper() for symbol in held}
+    # AMD is flat; so is a pair with or without its slash (Alpaca lists BTC/USD's position as BTCUSD). A ticker
+    # traded in several is exited in one of them, the same each run (the rows come sorted).
+    listed = {symbol_key(symbol) for symbol in held}
     net: dict[str, Decimal] = {}
     unsure: set[str] = set()
     names: dict[str, str] = {}
     for row in orders:
-        if row["symbol"].upper() not in listed:
+        if symbol_key(row["symbol"]) not in listed:
             continue
-        key = names.setdefault(row["ticker"].upper(), row["ticker"])
+        key = names.setdefault(symbol_key(row["ticker"]), row["ticker"])
         filled = Decimal(row["filled_quantity"] or 0)
         net[key] = net.get(key, Decimal(0)) + (filled if row["side"] == "buy" else -filled)
         if row["status"] not in FINAL_ORDER_STATUSES:

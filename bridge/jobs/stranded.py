@@ -11,6 +11,7 @@ from bridge.brokers import answers
 from bridge.execution.orders import REDUCING_LEGS
 from bridge.jobs.host import Host
 from bridge.jobs.orders import record_answer
+from bridge.models import symbol_key
 from bridge.store import upkeep
 
 log = logging.getLogger("bridge.jobs")
@@ -27,12 +28,12 @@ def _held(held: dict[str, Decimal], symbol: str) -> Decimal:
     """The position an order in `symbol` closes: listed in its letters, else in others (AMD for `amd`).
 
     Most venues read a symbol without case and list it in capitals: a resting exit sent as `amd` is not
-    stranded because the venue lists the position it closes as AMD.
+    stranded because the venue lists the position it closes as AMD (nor one of BTC/USD, listed as BTCUSD).
     """
     if symbol in held:
         return held[symbol]
-    folded = symbol.upper()
-    return next((quantity for listed, quantity in held.items() if listed.upper() == folded), Decimal(0))
+    folded = symbol_key(symbol)
+    return next((quantity for listed, quantity in held.items() if symbol_key(listed) == folded), Decimal(0))
 
 
 class StrandedOrders:

@@ -530,21 +530,6 @@ async def test_an_exit_alpaca_would_refuse_is_rejected_before_the_stop_loss_is_c
     assert (await broker.fetch_order("tb-sl")).status == "open"  # the stop still protects the 5 shares
 
 
-async def test_a_crypto_pair_is_refused_before_it_is_sent(broker: AlpacaBroker, fake: FakeAlpaca,
-                                                          fresh_store: Store) -> None:  # fmt: skip
-    """Alpaca lists a crypto position as BTCUSD where its orders say BTC/USD: a bought pair read as flat, so a
-    second buy signal doubled the position (and an exit found nothing to sell). The adapter trades US stocks."""
-    with pytest.raises(OrderRejected, match="BTC/USD is a crypto pair"):
-        await broker.create_order(request(symbol="BTC/USD", time_in_force="gtc"))
-    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
-    harness.sub = Subscription(broker="alpaca", time_in_force="gtc")
-    buy = Signal(ticker="BTC/USD", action="buy", price=Decimal(50000))
-    first, second = [await harness.signal(await harness.run(buy)) for _ in range(2)]
-    assert (first["state"], second["state"]) == ("rejected", "rejected"), (first["decision"], second["decision"])
-    assert "take it out of this subscription's tickers" in first["decision"]
-    assert fake.order_requests == [] and fake.positions == {}
-
-
 async def test_a_sub_penny_exit_is_rejected_before_the_stop_loss_is_canceled(
     broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
 ) -> None:

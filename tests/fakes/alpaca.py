@@ -19,12 +19,15 @@ when that is set (the market reached it before the cancel did). `fill_part` fill
 `set_status` gives a working order a status only the venue gives (done_for_day, suspended).
 
 Crypto pairs ("Crypto Orders"): `BTC/USD` takes market, limit and stop_limit orders, time_in_force gtc or ioc,
-fractional quantities, and no short sales; its position is listed as `BTCUSD`, without the slash its orders carry
-(an inconsistency of Alpaca's API its SDK maintainers confirm, and leave to the API).
+fractional quantities, simple orders only (no take-profit or stop-loss legs), and no short sales; its position is
+listed as `BTCUSD`, without the slash its orders carry (an inconsistency of Alpaca's API its SDK maintainers confirm,
+and leave to the API). An order for the legacy `BTCUSD` ("Crypto Spot Trading": the API still takes the symbology of
+before `BTC/USD`) is booked as `BTC/USD`, as its orders then show it.
 
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
-Also the Market Data API v2's "Latest quote" (`GET /v2/stocks/{symbol}/quotes/latest?feed=`), served
+Also the Market Data API v2's "Latest quote" (`GET /v2/stocks/{symbol}/quotes/latest?feed=`), and for crypto
+"Latest quotes" (`GET /v1beta3/crypto/us/latest/quotes?symbols=BTC/USD`, quotes keyed by pair), served
 here beside the trading API: a quote 1 cent either side of the symbol's price (`quotes` overrides the
 bid and ask; a symbol without a price answers 404 as a symbol the data API does not know).
 """
@@ -121,6 +124,7 @@ class FakeAlpaca:
         self.timers: list[threading.Timer] = []
         self.app = Starlette(routes=[
             Route("/v2/stocks/{symbol}/quotes/latest", self._latest_quote),
+            Route("/v1beta3/crypto/us/latest/quotes", self._latest_crypto_quotes),
             Route("/v2/account", self._account),
             Route("/v2/positions", self._positions),
             Route("/v2/orders:by_client_order_id", self._by_client_order_id),
@@ -217,6 +221,18 @@ class FakeAlpaca:
         quote = {"t": _now(), "ax": "V", "ap": float(ask or 0), "as": 1, "bx": "V", "bp": float(bid or 0), "bs": 1,
                  "c": ["R"], "z": "C"}  # fmt: skip
         return self._json({"symbol": symbol, "quote": quote})
+
+    async def _latest_crypto_quotes(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        quotes = {}
+        with self.lock:
+            for pair in filter(None, request.query_params.get("symbols", "").split(",")):
+                if "/" not in pair or (price := self.prices.get(pair)) is None:
+                    continue  # a pair the data API does not know is left out of the answer
+                bid, ask = self.quotes.get(pair, (price - CENT, price + CENT))
+                quotes[pair] = {"t": _now(), "ap": float(ask or 0), "as": 1, "bp": float(bid or 0), "bs": 1}
+        return self._json({"quotes": quotes})
 
     async def _account(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
@@ -338,8 +354,15 @@ class FakeAlpaca:
 
     # the exchange
 
+    def _listed(self, symbol: Any) -> Any:
+        """The symbol an order is booked under: a pair sent in the legacy form (BTCUSD) is BTC/USD."""
+        legacy = {pair.replace("/", ""): pair for pair in self.prices if "/" in pair}
+        return legacy.get(symbol, symbol) if isinstance(symbol, str) else symbol
+
     def _place(self, body: dict[str, Any]) -> dict[str, Any]:
         symbol, side, kind, tif = body.get("symbol"), body.get("side"), body.get("type"), body.get("time_in_force")
+        symbol = self._listed(symbol)
+        body = {**body, "symbol": symbol}
         if symbol not in self.prices:
             raise Refused(422, 40010001, f'asset "{symbol}" not found')
         if side not in ("buy", "sell"):
@@ -370,6 +393,8 @@ class FakeAlpaca:
         crypto = "/" in symbol
         if crypto and (kind not in ("market", "limit", "stop_limit") or tif not in ("gtc", "ioc")):
             raise Refused(422, 40010001, "crypto orders must be market, limit or stop_limit, gtc or ioc")
+        if crypto and (body.get("order_class") or "simple") != "simple":
+            raise Refused(422, 40010001, "crypto orders support order_class simple only")
         # "Fractional Trading": market, limit, stop and stop_limit orders, DAY only (stops since Alpaca's changelog
         # "Fractional USD Stop & Stop Limit Orders"; the older guide said market only).
         fractional = qty != qty.to_integral_value()

@@ -12,7 +12,7 @@ import pytest
 from bridge.config.load import parse_config
 from bridge.config.schema import Subscription
 from bridge.errors import ConfigError
-from bridge.jobs.flatten import GRACE_SECONDS, flatten, flatten_trigger
+from bridge.jobs.flatten import GRACE_SECONDS, _tickers_to_close, flatten, flatten_trigger
 from tests.jobs.conftest import Clock, config_text, two_strategies
 from tests.jobs.venue import FlakyPaper, StallingPaper
 
@@ -412,3 +412,10 @@ async def test_a_restart_after_a_flatten_that_ran_says_nothing_of_it(
     clock.now = datetime(2026, 11, 23, 17, 0, tzinfo=NY)  # restarted that evening
     await bridges(config_text(FLATTEN), clock)
     assert not [rec for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.getMessage()]
+
+
+def test_a_pair_traded_as_btc_usd_is_closed_while_alpaca_lists_it_as_btcusd() -> None:
+    """Alpaca lists a pair's position without its slash: a flatten_at skipped BTC/USD held as BTCUSD overnight."""
+    bought = {"symbol": "BTC/USD", "ticker": "BTC/USD", "side": "buy", "filled_quantity": "0.02", "status": "filled"}
+    assert _tickers_to_close([bought], {"BTCUSD"}) == {"BTC/USD"}  # type: ignore[list-item]
+    assert _tickers_to_close([{**bought, "symbol": "btcusd", "ticker": "btcusd"}], {"BTCUSD"}) == {"btcusd"}  # type: ignore[list-item]

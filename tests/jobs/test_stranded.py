@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.jobs.orders import poll_orders
+from bridge.jobs.stranded import _held
 from bridge.notify.events import Event
 from tests.conftest import ADMIN, TOKEN
 from tests.jobs.conftest import Clock, Running, config_text
@@ -108,3 +109,10 @@ async def test_an_exit_sent_in_other_letters_than_the_position_is_left_alone(bri
     for _ in range(3):
         assert await stranded.check() == 0
     assert r.rows("SELECT status FROM orders WHERE signal_id = ?", exit_id)[0]["status"] == "open"
+
+
+def test_an_exit_of_a_pair_covers_the_position_listed_without_its_slash() -> None:
+    """Alpaca lists BTC/USD's position as BTCUSD: a resting exit of BTC/USD read as stranded, and was canceled."""
+    assert _held({"BTCUSD": Decimal("0.02"), "SQ": Decimal(5)}, "BTC/USD") == Decimal("0.02")
+    assert _held({"BTCUSD": Decimal("0.02")}, "btc/usd") == Decimal("0.02")
+    assert _held({"BTCUSD": Decimal("0.02")}, "ETH/USD") == 0

@@ -1,0 +1,120 @@
+"""Crypto at Alpaca: one pair however a signal writes it (BTCUSD, BTC/USD, btcusd), under Alpaca's crypto rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bridge.config.schema import Subscription
+from bridge.config.trading import Sizing
+from bridge.errors import OrderRejected
+from bridge.models import BracketLeg, OrderRequest, Signal
+from bridge.store.db import Store
+from plugins.alpaca import AlpacaBroker
+from tests.brokers.test_alpaca import broker, fake  # noqa: F401 - fixtures, registered by being here
+from tests.execution.test_executor import Harness
+from tests.fakes.alpaca import FakeAlpaca
+
+
+def crypto(coid: str = "tb-c", **fields: Any) -> OrderRequest:
+    """A gtc market buy of 0.0123 BTCUSD, as TradingView's {{ticker}} writes it; fields override."""
+    values: dict[str, Any] = {"client_order_id": coid, "symbol": "BTCUSD", "side": "buy",
+                              "quantity": Decimal("0.0123"), "time_in_force": "gtc", **fields}  # fmt: skip
+    return OrderRequest(**values)
+
+
+@pytest.mark.parametrize(
+    ("bought_as", "exited_as"), [("BTCUSD", "BTCUSD"), ("BTC/USD", "BTCUSD"), ("btcusd", "btc/usd")]
+)
+async def test_a_crypto_ticker_is_one_pair_at_alpaca_however_it_is_written(
+    broker: AlpacaBroker,  # noqa: F811 - the fixture
+    fake: FakeAlpaca,  # noqa: F811
+    fresh_store: Store,
+    bought_as: str,
+    exited_as: str,
+) -> None:
+    """TradingView sends BTCUSD for a crypto chart: it went as a stock order (refused as a fractional gtc one), and
+    Alpaca lists the pair's position as BTCUSD but its orders as BTC/USD, so one form or the other read as flat."""
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="alpaca", time_in_force="gtc", fractional=True,
+                               sizing=Sizing(type="dollar_amount", value=Decimal(1000)))  # fmt: skip
+    buy = Signal(ticker=bought_as, action="buy", price=Decimal(50000))
+    first = await harness.signal(await harness.run(buy))
+    assert first["state"] == "executed", first["decision"]
+    assert fake.positions["BTC/USD"][0] == Decimal("0.02")
+    sent = fake.order_requests[0]
+    assert (sent["symbol"], sent["qty"], sent["time_in_force"]) == ("BTC/USD", "0.02", "gtc")
+    assert "extended_hours" not in sent and "order_class" not in sent
+    again = await harness.signal(await harness.run(buy))
+    assert again["state"] == "ignored", again["decision"]  # the position is seen: no second buy
+    exit_ = await harness.signal(await harness.run(Signal(ticker=exited_as, action="exit", price=Decimal(50000))))
+    assert exit_["state"] == "executed", exit_["decision"]
+    assert fake.positions["BTC/USD"][0] == 0 and len(fake.order_requests) == 2
+    assert (fake.order_requests[1]["side"], fake.order_requests[1]["qty"]) == ("sell", "0.02")
+
+
+async def test_a_pairs_working_orders_are_listed_however_it_is_written(
+    broker: AlpacaBroker,  # noqa: F811
+    fake: FakeAlpaca,  # noqa: F811
+) -> None:
+    resting = crypto("tb-rest", type="limit", limit_price=Decimal(40000))
+    assert (await broker.create_order(resting)).status == "open"
+    for written in ("BTCUSD", "BTC/USD", "btcusd"):
+        assert [o.client_order_id for o in await broker.fetch_open_orders(written)] == ["tb-rest"], written
+    assert await broker.fetch_open_orders("SQ") == []
+    assert (await broker.cancel_order("tb-rest")).status == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("order", "refusal"),
+    [
+        (crypto(time_in_force="day"), "crypto orders with time_in_force gtc or ioc only, not day"),
+        (crypto(type="stop", stop_price=Decimal(60000)), "no stop orders for crypto"),
+        (crypto(side="sell", type="trailing_stop", trail_percent=Decimal(2)), "no trailing_stop orders for crypto"),
+        (crypto(side="sell"), "sells no crypto short"),
+        (
+            crypto(stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(30000))),
+            "no take-profit or stop-loss legs on crypto orders",
+        ),
+    ],
+    ids=["day", "stop", "trailing", "short", "legs"],
+)
+def test_alpacas_crypto_rules_refuse_before_anything_is_sent(
+    broker: AlpacaBroker,  # noqa: F811
+    order: OrderRequest,
+    refusal: str,
+) -> None:
+    with pytest.raises(OrderRejected, match=refusal):
+        broker.check_order(order)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        crypto(),
+        crypto(symbol="ETH/BTC", time_in_force="ioc", type="limit", limit_price=Decimal("0.0512345")),
+        crypto(symbol="solusdt", type="stop_limit", stop_price=Decimal("150.5"), limit_price=Decimal("151.123")),
+        crypto(symbol="DOGEUSD", side="sell", quantity=Decimal("12.5"), reduce_only=True),
+        crypto(symbol="USDCUSD", quantity=Decimal(100)),
+    ],
+    ids=["btcusd", "eth-btc", "sol-usdt", "doge-exit", "usdc"],
+)
+def test_what_alpaca_takes_for_crypto_passes(broker: AlpacaBroker, order: OrderRequest) -> None:  # noqa: F811
+    broker.check_order(order)  # fractional gtc/ioc, stop-limit, prices off a stock's cent tick, a long's exit
+
+
+@pytest.mark.parametrize("ticker", ["BTC", "USD", "ETHE", "BITO", "SQ", "BRK.B"])
+def test_a_stock_ticker_is_never_read_as_crypto(broker: AlpacaBroker, ticker: str) -> None:  # noqa: F811
+    """Grayscale's BTC and ProShares' USD are stocks at Alpaca: a pair needs a known coin and a quote currency."""
+    with pytest.raises(OrderRejected, match="fractional quantity"):
+        broker.check_order(crypto(symbol=ticker, quantity=Decimal("0.5")))  # a stock's rule: fractional is day only
+
+
+async def test_a_pair_is_quoted_from_alpacas_crypto_data(broker: AlpacaBroker, fake: FakeAlpaca) -> None:  # noqa: F811
+    """The stocks endpoint knows no pair: a signal without a price could not be sized, nor valued for max_notional."""
+    fake.quotes["BTC/USD"] = (Decimal(49990), Decimal(50010))
+    assert await broker.fetch_quote("BTCUSD") == Decimal(50000)
+    assert await broker.fetch_quote("btc/usd") == Decimal(50000)
+    assert await broker.fetch_quote("SQ") == Decimal(100)
