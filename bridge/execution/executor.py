@@ -98,6 +98,8 @@ async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
             return await call()
         except answers.NoAnswer:  # it waited its full time already: asking again would hold the symbol as long again
             raise
+        except CredentialsRefused:  # the same keys meet the same refusal: asking again only spends the rate limit
+            raise
         except TemporaryBrokerError:
             if attempt == READ_ATTEMPTS - 1:
                 raise

@@ -671,3 +671,16 @@ async def test_revoked_keys_open_the_brokers_circuit_for_every_strategy_and_say_
         await guard.create_order("alpaca", broker, request("tb-b"), "other")
     assert len(fake.requests) == sent, "another strategy's order went to Alpaca with the same dead keys"
     assert guard.strategy_status() == {"alpaca": {"sq-trend": "closed", "other": "closed"}}
+
+
+async def test_a_signal_read_with_revoked_keys_fails_at_once_saying_so(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """The plan's reads were retried with backoff as if Alpaca were busy: the same keys meet the same refusal."""
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    fake.revoked = True
+    decided = await harness.signal(await harness.run(Signal(ticker="SQ", action="buy", price=Decimal(100))))
+    assert decided["state"] == "failed", decided["decision"]
+    assert "Alpaca refused the API keys" in decided["decision"], decided["decision"]
+    assert fake.unauthorized <= 2, "asked again with keys Alpaca had refused"  # the position and the open orders
+    assert fake.order_requests == []

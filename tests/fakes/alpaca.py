@@ -115,6 +115,7 @@ class FakeAlpaca:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated call
         self.fault: Fault = "none"
         self.revoked = False  # the keys were regenerated in the dashboard: every call is 401 from now on
+        self.unauthorized = 0  # calls answered 401
         self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
         self.throttled: list[float] = []  # the next requests get a 429 whose reset is this many seconds away
         self.quotes: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # symbol -> (bid, ask); None: no side
@@ -143,7 +144,7 @@ class FakeAlpaca:
             self.order_requests.clear()
             self.requests.clear()
             self.fault = "none"
-            self.revoked = False
+            self.revoked, self.unauthorized = False, 0
             self.answer_delay = 0.0
             self.throttled.clear()
             self.quotes.clear()
@@ -185,6 +186,7 @@ class FakeAlpaca:
         key, secret = request.headers.get("APCA-API-KEY-ID"), request.headers.get("APCA-API-SECRET-KEY")
         wrong = key != KEY_ID or secret != SECRET_KEY
         if wrong or self.revoked:
+            self.unauthorized += 1
             return self._json({"code": 40110000, "message": "request is not authorized"}, 401)
         self.requests.append((request.method, request.url.path))
         if self.fault == "unavailable":
