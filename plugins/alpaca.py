@@ -35,9 +35,10 @@ Refused before sending (`check_order`, asked before a plan cancels anything), ea
 - "Orders at Alpaca", Trailing Stop Orders: exactly one of `trail_price`, `trail_percent`; DAY or GTC.
 - "Orders at Alpaca", Time in Force: `opg` and `cls` with market and limit orders only.
 - Sub-penny rule (SEC 612, Alpaca's "sub-penny increment" error): cents at or above $1, 0.0001 below.
-- "Crypto Orders": a pair takes market, limit and stop_limit orders, time_in_force gtc or ioc, any fraction, simple
-  orders only (no take-profit or stop-loss legs; the SDK's OrderClass: "Crypto trading: simple"), and is never sold
-  short ("shortable": false). Around the clock, it takes no extended_hours flag; the stock rules above do not apply.
+- "Crypto Orders": a pair quoted in USD (see `_crypto_refusal` for the others) takes market, limit and stop_limit
+  orders, time_in_force gtc or ioc, any fraction, simple orders only (no take-profit or stop-loss legs; the SDK's
+  OrderClass: "Crypto trading: simple"), and is never sold short ("shortable": false). Around the clock, it takes no
+  extended_hours flag; the stock rules above do not apply.
 Buying power, pattern-day-trader limits, shortability and fractionability depend on the account and the
 asset: Alpaca alone answers them (a 403 or 422), before anything else of the plan is sent.
 
@@ -473,7 +474,17 @@ def _refusal(request: OrderRequest) -> str | None:
 
 
 def _crypto_refusal(request: OrderRequest, pair: str) -> str | None:
-    """Why Alpaca would refuse a crypto order by its "Crypto Orders" rules, with the fix; None when it may go."""
+    """Why Alpaca would refuse a crypto order by its "Crypto Orders" rules, with the fix; None when it may go.
+
+    A pair quoted in another coin is refused too: Alpaca's positions are the coins held, each listed against USD
+    (BTCUSD), whichever pair bought them. Bought on ETH/BTC, the position would read as flat in ETH/BTC, so every
+    buy signal bought again and an exit found nothing to sell (as ccxt's adapter refuses markets outside `quote`).
+    """
+    if not pair.endswith("/USD"):
+        base = pair.split("/")[0]
+        return (f"{pair} is not quoted in USD, and this adapter trades Alpaca's crypto pairs quoted in USD only "
+                f"(Alpaca lists a coin's position against USD, as {base}USD, whichever pair bought it): "
+                f"trade {base}/USD")  # fmt: skip
     if request.type not in ("market", "limit", "stop_limit"):
         return (f"Alpaca takes no {request.type} orders for crypto ({pair}), only market, limit and stop_limit: use "
                 "a stop_limit")  # fmt: skip

@@ -94,15 +94,26 @@ def test_alpacas_crypto_rules_refuse_before_anything_is_sent(
     "order",
     [
         crypto(),
-        crypto(symbol="ETH/BTC", time_in_force="ioc", type="limit", limit_price=Decimal("0.0512345")),
-        crypto(symbol="solusdt", type="stop_limit", stop_price=Decimal("150.5"), limit_price=Decimal("151.123")),
+        crypto(symbol="ETH/USD", time_in_force="ioc", type="limit", limit_price=Decimal("3012.345")),
+        crypto(symbol="solusd", type="stop_limit", stop_price=Decimal("150.5"), limit_price=Decimal("151.123")),
         crypto(symbol="DOGEUSD", side="sell", quantity=Decimal("12.5"), reduce_only=True),
         crypto(symbol="USDCUSD", quantity=Decimal(100)),
     ],
-    ids=["btcusd", "eth-btc", "sol-usdt", "doge-exit", "usdc"],
+    ids=["btcusd", "eth-usd", "sol-usd", "doge-exit", "usdc"],
 )
 def test_what_alpaca_takes_for_crypto_passes(broker: AlpacaBroker, order: OrderRequest) -> None:  # noqa: F811
     broker.check_order(order)  # fractional gtc/ioc, stop-limit, prices off a stock's cent tick, a long's exit
+
+
+@pytest.mark.parametrize("pair", ["ETHBTC", "ETH/BTC", "BTCUSDT", "btc/usdc"])
+def test_a_pair_quoted_in_another_coin_is_refused_before_it_is_sent(
+    broker: AlpacaBroker,  # noqa: F811
+    pair: str,
+) -> None:
+    """Alpaca lists a coin's position against USD (ETHUSD) whichever pair bought it: a position bought on ETH/BTC
+    would read as flat in ETH/BTC, so every buy signal would buy again and an exit would find nothing to sell."""
+    with pytest.raises(OrderRejected, match="quoted in USD only"):
+        broker.check_order(crypto(symbol=pair))
 
 
 @pytest.mark.parametrize("ticker", ["BTC", "USD", "ETHE", "BITO", "SQ", "BRK.B"])
