@@ -39,7 +39,8 @@ quantity below the market's minimum or above its maximum (a market order's own, 
 limit order worth less than its minimum value (Binance's NOTIONAL), and a market buy where the venue takes one as
 the quote currency to spend (Gate, Coinbase, HTX...: ccxt's `createMarketBuyOrderRequiresPrice`). A position
 reads as what the market can sell: a balance off the step (a fee taken in the coin bought) is cut to it, and one
-below the market's minimum quantity (dust left after a sell) reads as flat.
+below the market's minimum quantity or worth less than its minimum order value at the last price (dust left
+after a sell; Binance's NOTIONAL refuses a market sell of it too) reads as flat, logged once.
 
 ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query order" and "Cancel order"
 take one). The adapter knows it for its own orders (after a restart, from the journal) and for every
@@ -50,6 +51,7 @@ orders, so a signal that cancels the ticker's open orders cancels it too.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import time
@@ -82,6 +84,8 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "the ccxt_exchange plugin needs ccxt: pip install -e '.[ccxt]' in the bridge's directory "
         "(or pip install 'trade-bridge[ccxt]')"
     ) from exc
+
+log = logging.getLogger("bridge.brokers.ccxt")
 
 __version__ = f"0.1.0 (ccxt {ccxt.__version__})"
 
@@ -157,6 +161,12 @@ def _num(value: Decimal) -> str:
 
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def _least_value(market: dict[str, Any]) -> Decimal | None:
+    """The market's minimum order value in its quote currency (Binance's NOTIONAL), None when it has none."""
+    least = _dec(((market.get("limits") or {}).get("cost") or {}).get("min"))
+    return least or None
 
 
 def _base36(number: int, width: int) -> str:
@@ -287,6 +297,7 @@ class CcxtBroker:
         self._order_ids: dict[str, str] = {}  # client order id -> the exchange's order id, once it answered
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
+        self._dust_logged: set[tuple[str, Decimal]] = set()  # holdings already logged as too small to sell
         # Gate, Coinbase, HTX, Poloniex... take a market buy as the quote currency to spend, not a quantity: ccxt
         # refuses one without a price, and with its option turned off it sends the quantity as the amount to spend.
         # Asked of ccxt's own default (`describe()`, the exchange as ccxt defines it), as `exchange_options` may
@@ -578,16 +589,43 @@ class CcxtBroker:
         step, such as 0.01232766 for a step of 0.00001, and no order for that amount is taken: read whole,
         the position could never be exited. It reads as the sellable 0.01232; the dust left stays unsellable.
         So does a balance below the market's minimum quantity (OKX's minSz 0.00001 BTC in lotSz steps of
-        0.00000001): no order can sell it, so it reads as flat, not as a long that no exit could close.
+        0.00000001), or worth less than its minimum order value at the last price (Binance's NOTIONAL): no
+        order can sell it, so it reads as flat, not as a long that no exit could close.
         """
         balance = await self._read(self.exchange.fetch_balance)
-        positions = []
+        held = []
         for market, amount in await self._holdings(balance):
             sellable = self._fitted(self.exchange.amount_to_precision, market["symbol"], amount)  # ccxt truncates
             least = _dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
             if sellable and (least is None or sellable >= least):
-                positions.append(Position(symbol=self._shown(market["symbol"]), quantity=sellable))
-        return positions
+                held.append((market, sellable))
+        worth = await self._worth_selling(held)
+        return [Position(symbol=self._shown(market["symbol"]), quantity=sellable) for market, sellable in worth]
+
+    async def _worth_selling(self, held: list[tuple[dict[str, Any], Decimal]]) -> list[tuple[dict[str, Any], Decimal]]:
+        """The holdings worth at least their market's minimum order value at the last price, the rest logged as dust.
+
+        Binance's NOTIONAL (ccxt's `limits['cost']['min']`, applied to market orders too) refuses a sell of 0.0001 BTC
+        at 30,000 (3 USDT) where 5 is the least: read as a long, every exit was sent and refused, and the long kept
+        the next entry from being placed. A holding whose price is not known stays a position.
+        """
+        valued = [market["symbol"] for market, _ in held if _least_value(market)]
+        if not valued:
+            return held
+        tickers = await self._read(self.exchange.fetch_tickers, valued)
+        worth = []
+        for market, sellable in held:
+            symbol, least = market["symbol"], _least_value(market)
+            last = _dec((tickers.get(symbol) or {}).get("last"))
+            if least is None or not last or sellable * last >= least:
+                worth.append((market, sellable))
+            elif (symbol, sellable) not in self._dust_logged:  # once: positions are read at every signal
+                self._dust_logged.add((symbol, sellable))
+                quote = market.get("quote", "")
+                log.info("%s: %s %s, worth %s %s at %s, is below %s's minimum order value of %s %s: no order can sell "
+                         "it, so it reads as flat (dust)", self.options.exchange, _num(sellable), symbol,
+                         _num(sellable * last), quote, _num(last), symbol, _num(least), quote)  # fmt: skip
+        return worth
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders, optionally for one ticker."""
@@ -697,7 +735,7 @@ class CcxtBroker:
                 f"quantity {_num(request.quantity)} is above {symbol}'s largest market order of {_num(most_market)}; "
                 "send it in parts, or as a limit order"
             )
-        least_value = _dec((limits.get("cost") or {}).get("min"))
+        least_value = _least_value(market)
         if request.type != "limit" or request.limit_price is None or least_value is None:
             return
         value = request.quantity * request.limit_price

@@ -827,3 +827,22 @@ async def test_the_price_step_is_the_markets_tick(broker: CcxtBroker) -> None:
 
     assert broker.price_step("BTC/USDT") == TICK
     assert broker.price_step("NOPE/USDT") is None
+
+
+async def test_a_balance_worth_less_than_the_markets_minimum_value_reads_as_flat(
+    broker: CcxtBroker, fake: FakeBinance, fresh_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Binance sells no order worth less than its NOTIONAL minimum (5 USDT): 0.0001 BTC at 30,000 (3 USDT) is above
+    the minimum quantity, so it read as a long that every exit tried to sell and Binance refused ("Filter failure:
+    NOTIONAL"), and a long that kept the next entry from being placed. It reads as flat, and the log says why."""
+    fake.balances["BTC"] = [Decimal("0.0001"), Decimal(0)]
+    with caplog.at_level("INFO"):
+        assert await broker.fetch_positions() == []
+    assert "0.0001 BTC/USDT" in caplog.text and "below BTC/USDT's minimum order value of 5" in caplog.text
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="binance", time_in_force="gtc", sides="long")
+    decided = await harness.signal(await harness.run(Signal(ticker="BTCUSDT", action="exit")))
+    assert "exit while flat" in decided["decision"], decided["decision"]
+    assert fake.order_requests == []  # no exit sent to be refused
+    fake.balances["BTC"] = [Decimal("0.0002"), Decimal(0)]  # 6 USDT: the market takes it, so it is a position
+    assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("BTCUSDT", Decimal("0.0002"))]
