@@ -27,12 +27,14 @@ client order id. Whether a venue really refuses a
 reused client order id varies (some only among open orders, some not at all), so this adapter does not claim
 it: the daemon's journal is the dedupe, the client order id the lookup handle. Where the exchange takes
 letters and digits only (OKX's clOrdId), the id goes without its dashes; where it takes `t-` and 28 more at most
-(Gate's text), as `t-tb` and the same number in base 36; where it takes a UUID (Kraken's cl_ord_id), as a UUID
-holding the same digits; each is read back as the bridge's. ccxt's Coinbase drops the unified client order id, so
-ours goes in Coinbase's own client_order_id. Gate finds a finished order by its own order id only, and ccxt cannot
-read a Kraken or Coinbase order by client order id, so lookups there use the venue's order id once it answered with
-it; at Kraken and Coinbase an order it never gave one for (an unknown outcome) is looked for among the listed orders,
-and at Bybit, whose lookup ccxt refuses in a unified account, every order is.
+(Gate's text), as `t-tb` and the same number in base 36; where it takes a UUID (Kraken's cl_ord_id, Bitvavo's
+clientOrderId), as a UUID holding the same digits; each is read back as the bridge's (at Bitvavo from the order as
+the venue wrote it: ccxt leaves it out). ccxt's Bitvavo sends nothing without an operatorId (Bitvavo's v2 "Create
+order" and "Cancel order"): the adapter's is 1 unless `exchange_options` sets one. ccxt's Coinbase drops the
+unified client order id, so ours goes in Coinbase's own client_order_id. Gate finds a finished order by its own
+order id only, and ccxt cannot read a Kraken or Coinbase order by client order id, so lookups there use the venue's
+order id once it answered with it; at Kraken and Coinbase an order it never gave one for (an unknown outcome) is
+looked for among the listed orders, and at Bybit, whose lookup ccxt refuses in a unified account, every order is.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -110,7 +112,8 @@ BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Kraken's cl_ord_id is a UUID, long (8-4-4-4-12 hex digits) or short (32 hex digits), or free text of 18 characters
 # at most ("Spot Client Order Identifiers"). The bridge's 29 hex digits go in a long UUID of version 8 (RFC 9562's
 # own layout) whose variant digit is b and the one after it 0: that mark reads it back as the bridge's.
-UUID_IDS = frozenset({"kraken"})
+# Bitvavo's clientOrderId is a UUID too (its create-order example; its FIX ClOrdID "must be a valid UUID").
+UUID_IDS = frozenset({"kraken", "bitvavo"})
 UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 # Where ccxt cannot read an order by client order id (Kraken's lookup sends it as a `userref`, an integer, and no
 # `txid`, which QueryOrders requires; Coinbase's reads and cancels by its order_id only), an order is read by the
@@ -119,6 +122,9 @@ UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 # sees the last 500 orders only, and then by orderId alone: there orders are always found by listing.
 LISTED_LOOKUPS: dict[str, str | None] = {"kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId"}
 ONLY_LISTED = frozenset({"bybit"})
+# ccxt's Bitvavo sends no order or cancel without an operatorId, "your identifier for the trader or the bot within
+# your account" (Bitvavo's create-order), and has none by default: the bridge's goes unless exchange_options sets one.
+OPERATOR_IDS = {"bitvavo": 1}
 # Where ccxt drops the unified `clientOrderId` and sends one of its own (Coinbase: "ccxt-" and a random UUID), the
 # venue's own field carries ours: ccxt's request takes the params over its own fields.
 VENUE_ID_FIELDS = {"coinbase": "client_order_id"}
@@ -169,6 +175,12 @@ def _least_value(market: dict[str, Any]) -> Decimal | None:
     return least or None
 
 
+def _client_id(item: dict[str, Any]) -> Any:
+    """An order's client order id as ccxt parsed it, else as the venue wrote it (ccxt's Bitvavo leaves it out)."""
+    info = item.get("info")
+    return item.get("clientOrderId") or (info.get("clientOrderId") if isinstance(info, dict) else None)
+
+
 def _base36(number: int, width: int) -> str:
     digits = ""
     while number:
@@ -198,6 +210,8 @@ def build_exchange(options: CcxtOptions) -> Any:
             config[ccxt_key] = value
     exchange = getattr(ccxt_async, options.exchange)(config)
     _spot_only(exchange.options)
+    if options.exchange in OPERATOR_IDS and exchange.options.get("operatorId") is None:
+        exchange.options["operatorId"] = OPERATOR_IDS[options.exchange]
     exchange.options.update(options.exchange_options)
     if options.sandbox:
         exchange.set_sandbox_mode(True)
@@ -520,7 +534,7 @@ class CcxtBroker:
         for listing, params in listings:
             items = await self._read(listing, symbol, None, None, params)
             for item in items:
-                if self._our_id(str(item.get("clientOrderId"))) == client_order_id:
+                if self._our_id(str(_client_id(item))) == client_order_id:
                     return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} among the open or closed orders")
 
@@ -531,8 +545,8 @@ class CcxtBroker:
     def _remember_symbols(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Note the symbol of each listed order, so that one the daemon did not place can be canceled."""
         for item in items:
-            if item.get("clientOrderId") and item.get("symbol"):
-                ours = self._our_id(str(item["clientOrderId"]))
+            if _client_id(item) and item.get("symbol"):
+                ours = self._our_id(str(_client_id(item)))
                 self._symbols.setdefault(ours, str(item["symbol"]))  # ours come first
                 if item.get("id"):
                     self._order_ids.setdefault(ours, str(item["id"]))
@@ -549,7 +563,7 @@ class CcxtBroker:
             status = "canceled"
         kind = item.get("type") if item.get("type") in ("market", "limit") else "limit"
         return Order(
-            client_order_id=client_order_id or self._our_id(str(item.get("clientOrderId"))),
+            client_order_id=client_order_id or self._our_id(str(_client_id(item))),
             symbol=self._shown(item["symbol"]),
             side=item["side"], quantity=amount, type=cast(OrderType, kind), status=status,
             broker_order_id=None if item.get("id") is None else str(item["id"]), limit_price=_dec(item.get("price"))

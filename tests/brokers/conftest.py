@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
+from tests.fakes.bitvavo import FakeBitvavo
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.gate import FakeGate
@@ -81,5 +82,13 @@ def coinbase_server() -> Iterator[tuple[FakeCoinbase, str]]:
 def bybit_server() -> Iterator[tuple[FakeBybit, str]]:
     """A fake Bybit V5 API (spot, unified account) and its base URL."""
     fake = FakeBybit()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def bitvavo_server() -> Iterator[tuple[FakeBitvavo, str]]:
+    """A fake Bitvavo REST API v2 (spot) and its base URL."""
+    fake = FakeBitvavo()
     with LocalServer(fake.app) as server:
         yield fake, server.url

@@ -34,6 +34,10 @@ from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
 from tests.execution.test_executor import Harness
 from tests.fakes.binance import API_KEY, FakeBinance
+from tests.fakes.bitvavo import API_KEY as BITVAVO_KEY
+from tests.fakes.bitvavo import SECRET as BITVAVO_SECRET
+from tests.fakes.bitvavo import UUID as BITVAVO_UUID
+from tests.fakes.bitvavo import FakeBitvavo
 from tests.fakes.bybit import API_KEY as BYBIT_KEY
 from tests.fakes.bybit import SECRET as BYBIT_SECRET
 from tests.fakes.bybit import FakeBybit
@@ -846,3 +850,57 @@ async def test_a_balance_worth_less_than_the_markets_minimum_value_reads_as_flat
     assert fake.order_requests == []  # no exit sent to be refused
     fake.balances["BTC"] = [Decimal("0.0002"), Decimal(0)]  # 6 USDT: the market takes it, so it is a position
     assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("BTCUSDT", Decimal("0.0002"))]
+
+
+async def test_at_bitvavo_the_bridges_ids_go_as_uuids_with_an_operator_and_find_their_orders(
+    bitvavo_server: tuple[FakeBitvavo, str], fresh_store: Store
+) -> None:
+    """ccxt's Bitvavo refuses to send an order or a cancel without an operatorId ("requires an operatorId in params
+    or options"), and Bitvavo takes a clientOrderId that is a UUID: no order could be placed there, and none canceled.
+    An operatorId goes with every order and cancel (exchange_options may choose it), the id as a UUID holding the same
+    digits, and orders listed are read back as the bridge's (ccxt leaves their clientOrderId out)."""
+    fake, url = bitvavo_server
+    options = CcxtOptions(exchange="bitvavo", api_key=BITVAVO_KEY, secret=BITVAVO_SECRET, api_url=url, quote="EUR",
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789b1"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    resting = client_order_id(signal, "other", "entry")
+    limit: dict[str, Any] = {"symbol": "BTC-EUR", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bitvavo", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        sent_id = fake.order_requests[-1]["clientOrderId"]
+        assert BITVAVO_UUID.fullmatch(sent_id), sent_id
+        assert isinstance(fake.order_requests[-1]["operatorId"], int)
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("BTC-EUR")] == [entry]
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        sold = await broker.create_order(order(exit_, symbol="BTC-EUR", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status, sold.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Bitvavo's orderId is not
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="bitvavo", leg="exit", symbol="BTC-EUR",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    chosen = options.model_copy(update={"exchange_options": {"operatorId": 4242}})
+    restarted = CcxtBroker(chosen, BrokerContext(name="bitvavo", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status) == (exit_, "filled")
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC-EUR")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+        assert fake.cancels[-1]["operatorId"] == "4242"
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        await restarted.close()
