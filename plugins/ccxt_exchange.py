@@ -35,6 +35,10 @@ unified client order id, so ours goes in Coinbase's own client_order_id. Gate fi
 order id only, and ccxt cannot read a Kraken or Coinbase order by client order id, so lookups there use the venue's
 order id once it answered with it; at Kraken and Coinbase an order it never gave one for (an unknown outcome) is
 looked for among the listed orders, and at Bybit, whose lookup ccxt refuses in a unified account, every order is.
+Bitfinex's cid is an integer (v2 "Submit Order": int45): ours goes as a number taken from its SHA-256, the same at
+every retry, read back through the ids this process sent (after a restart, once the journal's order is asked for);
+ccxt's Bitfinex lookup reads the active orders only, so every order there is looked for among the active, then the
+closed orders (by Bitfinex's order id once known).
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -53,6 +57,7 @@ orders, so a signal that cancels the ticker's open orders cancels it too.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import re
@@ -120,8 +125,17 @@ UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 # venue's own id once known, else found among the listed orders: the param that narrows a listing to one client order
 # id, or None for the market's latest orders. Bybit's lookup in a unified account refuses to run unless told that it
 # sees the last 500 orders only, and then by orderId alone: there orders are always found by listing.
-LISTED_LOOKUPS: dict[str, str | None] = {"kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId"}
-ONLY_LISTED = frozenset({"bybit"})
+LISTED_LOOKUPS: dict[str, str | None] = {
+    "kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId", "bitfinex": None,
+}  # fmt: skip
+ONLY_LISTED = frozenset({"bybit", "bitfinex"})
+# Bitfinex's cid is an integer, an int45 "unique in the day (UTC) (not enforced)" (v2 "Submit Order"): the bridge's ids
+# go as a number taken from their SHA-256, the same at every retry. It cannot hold the whole id, so it is read back
+# through the ids this process has sent; a listing narrows to Bitfinex's order ids only (ccxt's lookup reads the
+# active orders alone), and the closed orders are listed 25 at a time unless asked for more ("Orders History").
+INTEGER_IDS = frozenset({"bitfinex"})
+INTEGER_ID_BITS = 45
+HISTORY_LIMIT = 2500
 # ccxt's Bitvavo sends no order or cancel without an operatorId, "your identifier for the trader or the bot within
 # your account" (Bitvavo's create-order), and has none by default: the bridge's goes unless exchange_options sets one.
 OPERATOR_IDS = {"bitvavo": 1}
@@ -473,6 +487,13 @@ class CcxtBroker:
     def _venue_id(self, client_order_id: str) -> str:
         """Our client order id as the exchange takes it (letters and digits only at OKX, `t-` and 25 at Gate)."""
         exchange = self.options.exchange
+        if exchange in INTEGER_IDS:
+            if client_order_id.isdigit():  # already Bitfinex's: an order listed after a restart, or placed elsewhere
+                return client_order_id
+            digest = int.from_bytes(hashlib.sha256(client_order_id.encode()).digest()[:8], "big")
+            venue = str(1 + digest % (2**INTEGER_ID_BITS - 1))  # never 0, which reads as no cid
+            self._ours[venue] = client_order_id
+            return venue
         own = OWN_ID.fullmatch(client_order_id)
         if exchange in TEXT_IDS and own is not None:
             return "t-tb" + _base36(int(own.group(1), 16), 23)
@@ -518,23 +539,29 @@ class CcxtBroker:
         return "", {"clientOrderId": self._venue_id(client_order_id)}
 
     async def _listed_order(self, client_order_id: str, symbol: str) -> dict[str, Any]:
-        """An order the venue gave no id for yet (an unknown outcome), or any at Bybit, among its listed orders.
+        """An order the venue gave no id for yet (an unknown outcome), or any at Bybit and Bitfinex, among its listings.
 
-        Kraken's and Bybit's open, then closed orders, each narrowed to the client order id; Coinbase's latest orders
-        of the market.
+        Kraken's and Bybit's open, then closed orders, each narrowed to the client order id; Bitfinex's active, then
+        closed orders, narrowed to its order id once known; Coinbase's latest orders of the market.
         """
         exchange, narrowed_by = self.exchange, LISTED_LOOKUPS[self.options.exchange]
-        listings: list[tuple[Any, dict[str, Any]]] = [(exchange.fetch_orders, {})]
-        if narrowed_by is not None:
-            params = {narrowed_by: self._venue_id(client_order_id)}
+        venue_id, order_id = self._venue_id(client_order_id), self._order_ids.get(client_order_id)
+        listings: list[tuple[Any, int | None, dict[str, Any]]] = [(exchange.fetch_orders, None, {})]
+        if self.options.exchange in INTEGER_IDS:  # Bitfinex: narrowed to its order id, else its latest closed ones
+            ids = {"id": [int(order_id)]} if order_id and order_id.isdigit() else {}
+            closed_limit = None if ids else HISTORY_LIMIT
+            listings = [(exchange.fetch_open_orders, None, ids), (exchange.fetch_closed_orders, closed_limit, ids)]
+        elif narrowed_by is not None:
+            params = {narrowed_by: venue_id}
             closed = exchange.fetch_closed_orders  # Bybit's leaves out the canceled ones
             if self.options.exchange in ONLY_LISTED:
                 closed = exchange.fetch_canceled_and_closed_orders
-            listings = [(exchange.fetch_open_orders, params), (closed, params)]
-        for listing, params in listings:
-            items = await self._read(listing, symbol, None, None, params)
+            listings = [(exchange.fetch_open_orders, None, params), (closed, None, params)]
+        for listing, limit, params in listings:
+            items = await self._read(listing, symbol, None, limit, params)
             for item in items:
-                if self._our_id(str(_client_id(item))) == client_order_id:
+                listed = str(_client_id(item))
+                if listed == venue_id or self._our_id(listed) == client_order_id:
                     return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} among the open or closed orders")
 
@@ -711,7 +738,8 @@ class CcxtBroker:
         if self._fitted(self.exchange.amount_to_precision, symbol, request.quantity) != request.quantity:
             step = market.get("precision", {}).get("amount")
             raise OrderRejected(f"quantity {_num(request.quantity)} does not fit {symbol}'s step {step}")
-        params: dict[str, Any] = {"clientOrderId": self._venue_id(request.client_order_id)}
+        venue_id = self._venue_id(request.client_order_id)
+        params: dict[str, Any] = {"clientOrderId": int(venue_id) if self.options.exchange in INTEGER_IDS else venue_id}
         if self.options.exchange in VENUE_ID_FIELDS:
             params = {VENUE_ID_FIELDS[self.options.exchange]: self._venue_id(request.client_order_id)}
         price = None

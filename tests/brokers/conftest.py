@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
+from tests.fakes.bitfinex import FakeBitfinex
 from tests.fakes.bitvavo import FakeBitvavo
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import FakeCoinbase
@@ -37,7 +38,7 @@ def binance_server() -> Iterator[tuple[FakeBinance, str]]:
 def journal_order(conn: sqlite3.Connection, **order: str | int) -> None:
     """Journal one order row (and the signal its foreign key needs), as the daemon would have before a restart."""
     conn.execute(
-        "INSERT INTO signals (id, webhook_id, strategy, ticker, action, payload, extras, state, received_at,"
+        "INSERT OR IGNORE INTO signals (id, webhook_id, strategy, ticker, action, payload, extras, state, received_at,"
         " updated_at) VALUES ('s', 'w', 'x', 'T', 'buy', '{}', '{}', 'executed', 'now', 'now')"
     )
     row = {"id": order["client_order_id"], "signal_id": "s", "subscription": "sub", "seq": 0,
@@ -90,5 +91,13 @@ def bybit_server() -> Iterator[tuple[FakeBybit, str]]:
 def bitvavo_server() -> Iterator[tuple[FakeBitvavo, str]]:
     """A fake Bitvavo REST API v2 (spot) and its base URL."""
     fake = FakeBitvavo()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def bitfinex_server() -> Iterator[tuple[FakeBitfinex, str]]:
+    """A fake Bitfinex REST API v2 (exchange wallet) and its base URL."""
+    fake = FakeBitfinex()
     with LocalServer(fake.app) as server:
         yield fake, server.url

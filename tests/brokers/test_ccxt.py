@@ -34,6 +34,9 @@ from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
 from tests.execution.test_executor import Harness
 from tests.fakes.binance import API_KEY, FakeBinance
+from tests.fakes.bitfinex import API_KEY as BITFINEX_KEY
+from tests.fakes.bitfinex import CID_MAX, FakeBitfinex
+from tests.fakes.bitfinex import SECRET as BITFINEX_SECRET
 from tests.fakes.bitvavo import API_KEY as BITVAVO_KEY
 from tests.fakes.bitvavo import SECRET as BITVAVO_SECRET
 from tests.fakes.bitvavo import UUID as BITVAVO_UUID
@@ -900,6 +903,65 @@ async def test_at_bitvavo_the_bridges_ids_go_as_uuids_with_an_operator_and_find_
         assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC-EUR")] == [resting]
         assert (await restarted.cancel_order(resting)).status == "canceled"
         assert fake.cancels[-1]["operatorId"] == "4242"
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        await restarted.close()
+
+
+async def test_at_bitfinex_the_bridges_ids_go_as_integers_and_find_their_orders(
+    bitfinex_server: tuple[FakeBitfinex, str], fresh_store: Store
+) -> None:
+    """Bitfinex's cid is an integer (int45): the bridge's ids (`tb-` and 29 hex digits) were refused ("cid: invalid"),
+    so no order was ever placed there, and ccxt's order lookup reads the active orders only, so a filled order could
+    not have been read back. The id goes as an integer derived from it, the same at every retry, and orders are found
+    among the active, then the closed orders: by Bitfinex's id once known, else by that integer (as after an unknown
+    outcome, or a restart)."""
+    fake, url = bitfinex_server
+    options = CcxtOptions(exchange="bitfinex", api_key=BITFINEX_KEY, secret=BITFINEX_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789b2"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    resting = client_order_id(signal, "other", "entry")
+    limit: dict[str, Any] = {"symbol": "tBTCUST", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bitfinex", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        cid = fake.order_requests[-1]["cid"]
+        assert type(cid) is int and 0 < cid <= CID_MAX, cid
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("tBTCUST")] == [entry]
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        assert (await broker.fetch_order(entry)).status == "canceled"  # no longer active: among the closed
+        sold = await broker.create_order(order(exit_, symbol="tBTCUST", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status, sold.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+        assert fake.order_requests[-1]["cid"] != cid
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as the daemon journaled them: the exit's answer was lost, so Bitfinex's id is not known
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="bitfinex", leg="exit", symbol="tBTCUST",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+        journal_order(fresh_store.conn, client_order_id=resting, broker="bitfinex", leg="entry", symbol="tBTCUST",
+                      side="buy", type="limit", quantity="0.01", time_in_force="gtc", status="open",
+                      broker_order_id=str(fake.orders[-1][0]))  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="bitfinex", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status, found.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+        assert (await restarted.fetch_order(resting)).status == "open"
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("tBTCUST")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+        assert fake.cancels[-1] == {"id": fake.orders[-1][0]}
         with pytest.raises(OrderNotFound):
             await restarted.fetch_order(client_order_id(signal, "never", "entry"))
     finally:
