@@ -14,7 +14,9 @@ the exchange writes them (`BTCUSDT`, as TradingView does) or as ccxt does (`BTC/
 Error translation looks at the HTTP status first: a 5XX answer to a submission is `UnknownOutcome`
 whatever class ccxt gives it (Binance's "General API Information" documents a 5XX as "execution status
 is UNKNOWN and could have been a success", yet ccxt gives some of its 5XX codes, such as -1008 or
--1004, a rejection's class), and a temporary error for a read. Then ccxt's classes: `NetworkError` on
+-1004, a rejection's class), and a temporary error for a read; but Bitfinex sends its own errors, refusals
+among them, as HTTP 500 and `["error", code, text]` (v2 REST), and a submission's is read by ccxt's class for the
+code (its unknown error 10000 stays an unknown outcome). Then ccxt's classes: `NetworkError` on
 a submission is `UnknownOutcome`, except a connection that never opened, which means not sent;
 `DDoSProtection`/`RateLimitExceeded` are temporary, and nothing is sent until the answer's Retry-After
 ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned, 418); `InvalidNonce`
@@ -134,6 +136,7 @@ ONLY_LISTED = frozenset({"bybit", "bitfinex"})
 # through the ids this process has sent; a listing narrows to Bitfinex's order ids only (ccxt's lookup reads the
 # active orders alone), and the closed orders are listed 25 at a time unless asked for more ("Orders History").
 INTEGER_IDS = frozenset({"bitfinex"})
+ERRORS_AT_500 = frozenset({"bitfinex"})  # venues that answer their own errors, refusals too, as HTTP 500
 INTEGER_ID_BITS = 45
 HISTORY_LIMIT = 2500
 # ccxt's Bitvavo sends no order or cancel without an operatorId, "your identifier for the trader or the bot within
@@ -245,24 +248,25 @@ def _tag_http_answers(exchange: Any) -> None:
     handle_errors, handle_http_status_code = exchange.handle_errors, exchange.handle_http_status_code
 
     def errors(code: Any, reason: Any, url: Any, method: Any, headers: Any, *rest: Any) -> Any:
-        with _tagged(code, headers):
+        with _tagged(code, headers, rest[1] if len(rest) > 1 else None):  # rest: the body, then its JSON
             return handle_errors(code, reason, url, method, headers, *rest)
 
     def status_code(code: Any, *rest: Any) -> Any:
-        with _tagged(code, None):
+        with _tagged(code, None, None):
             return handle_http_status_code(code, *rest)
 
     exchange.handle_errors, exchange.handle_http_status_code = errors, status_code
 
 
 @contextmanager
-def _tagged(code: Any, headers: Any) -> Iterator[None]:
+def _tagged(code: Any, headers: Any, answer: Any) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
         exc.http_status = code  # type: ignore[attr-defined]
         if isinstance(headers, dict):
             exc.http_headers = headers  # type: ignore[attr-defined]
+        exc.http_answer = answer  # type: ignore[attr-defined]
         raise
 
 
@@ -356,8 +360,8 @@ class CcxtBroker:
         """A ccxt exception as one of ours; `submit` says whether an order may have been placed."""
         text = f"{self.options.exchange}: {exc}"
         status = _http_status(exc)
-        if status is not None and status >= 500:  # the venue may have acted, whatever code the body carries
-            return UnknownOutcome(text) if submit else TemporaryBrokerError(text)
+        if status is not None and status >= 500 and not (submit and self._venue_error(exc)):
+            return UnknownOutcome(text) if submit else TemporaryBrokerError(text)  # the venue may have acted
         if isinstance(exc, ccxt.OrderNotFound):
             return OrderNotFound(text)
         # Binance's "Duplicate order sent.", OKX's "Duplicated clOrdId" (51016): both come as InvalidOrder.
@@ -387,6 +391,16 @@ class CcxtBroker:
         if isinstance(exc, ccxt.BaseError):
             return OrderRejected(text) if submit else BrokerError(text)
         return UnknownOutcome(text) if submit else BrokerError(text)
+
+    def _venue_error(self, exc: Exception) -> bool:
+        """Whether `exc` is for one of the venue's own error answers that it sends as HTTP 500 (Bitfinex's).
+
+        Bitfinex answers its errors, a refused order's among them ("cid: invalid", "not enough exchange balance"),
+        as HTTP 500 and `["error", code, text]`: read as a 5XX, every refusal there was an unknown outcome. These are
+        read by ccxt's class for the code, as an answer in 4XX is; an unknown code (10000, ERR_UNK) stays unknown.
+        """
+        answer = getattr(exc, "http_answer", None)
+        return self.options.exchange in ERRORS_AT_500 and isinstance(answer, list) and answer[:1] == ["error"]
 
     def _retry_after(self, exc: Exception) -> float:
         """The Retry-After (seconds) of the answer `exc` was raised for, else one second.

@@ -542,7 +542,7 @@ async def test_at_gate_the_bridges_ids_go_as_gates_text_and_find_their_orders(
         await restarted.close()
 
 
-def answered(exchange: str, status: int, body: dict[str, Any]) -> Exception:
+def answered(exchange: str, status: int, body: Any) -> Exception:
     """What ccxt raises for `exchange`'s answer to an order submission (its own error mapping, no network)."""
     broker = CcxtBroker(CcxtOptions(exchange=exchange), BrokerContext(name=exchange))
     text = json.dumps(body)
@@ -966,3 +966,38 @@ async def test_at_bitfinex_the_bridges_ids_go_as_integers_and_find_their_orders(
             await restarted.fetch_order(client_order_id(signal, "never", "entry"))
     finally:
         await restarted.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (["error", 10020, "amount: invalid"], OrderRejected),
+        (["error", 10001, "Invalid order: not enough exchange balance for 10 tBTCUST at 29000"], OrderRejected),
+        (["error", 10000, "unknown error"], UnknownOutcome),
+    ],
+    ids=["params", "balance", "unknown"],
+)
+def test_bitfinex_errors_in_http_500_are_read_by_their_code(body: list[Any], kind: type[Exception]) -> None:
+    """Bitfinex answers its errors as HTTP 500 and ["error", code, text]: every refusal there read as an unknown
+    outcome, as a 5XX does elsewhere. Its codes say which: a refusal of the parameters or the balance is a rejection,
+    its unknown error (10000) stays an unknown outcome."""
+    translated = answered("bitfinex", 500, body)
+    assert type(translated) is kind, repr(translated)
+
+
+async def test_an_order_bitfinex_refuses_is_a_rejection(bitfinex_server: tuple[FakeBitfinex, str]) -> None:
+    url = bitfinex_server[1]
+    options = CcxtOptions(exchange="bitfinex", api_key=BITFINEX_KEY, secret=BITFINEX_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bitfinex"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        coid = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789b3", "sub", "entry")
+        too_big = order(coid, symbol="tBTCUST", type="limit", limit_price=Decimal(29000), time_in_force="gtc",
+                        quantity=Decimal(10))  # fmt: skip
+        with pytest.raises(OrderRejected, match="not enough exchange balance") as refused:
+            await broker.create_order(too_big)
+        assert not isinstance(refused.value, UnknownOutcome)
+    finally:
+        await broker.close()

@@ -7,10 +7,11 @@ the closed and canceled ones, newest first, narrowed by an `id` list); authentic
 (the signature is not checked). Orders are Bitfinex's arrays: ID, GID, CID, SYMBOL, MTS_CREATE, MTS_UPDATE, AMOUNT
 (what is left, negative for a sell), AMOUNT_ORIG, ORDER_TYPE, ..., STATUS at 13, PRICE at 16, PRICE_AVG at 17.
 
-An order's `cid` is an int45 ("Should be unique in the day (UTC) (not enforced)"); anything else is refused as
-Bitfinex refuses a bad parameter: HTTP 500 and `["error", 10020, "cid: invalid"]`. A cancel takes the order's `id`,
-or its `cid` with the `cid_date` (YYYY-MM-DD) it was placed on. Limit orders rest; market orders fill at the pair's
-price.
+A buy or sell the wallet cannot pay for is refused as Bitfinex refuses it (HTTP 500, `["error", 10001, "Invalid
+order: not enough exchange balance for ..."]`). An order's `cid` is an int45 ("Should be unique in the day (UTC)
+(not enforced)"); anything else is refused as Bitfinex refuses a bad parameter: HTTP 500 and `["error", 10020,
+"cid: invalid"]`. A cancel takes the order's `id`, or its `cid` with the `cid_date` (YYYY-MM-DD) it was placed on.
+Limit orders rest; market orders fill at the pair's price.
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ class FakeBitfinex:
             kind, amount, now = body.get("type"), Decimal(body["amount"]), int(time.time() * 1000)
             market = kind == "EXCHANGE MARKET"
             price = self.prices[symbol] if market else Decimal(body["price"])
+            base, quote = symbol[1:4], symbol[4:]
+            if amount > 0 and amount * price > self.balances.get(quote, Decimal(0)):
+                return _error(10001, f"Invalid order: not enough exchange balance for {amount} {symbol} at {price}")
+            if amount < 0 and -amount > self.balances.get(base, Decimal(0)):
+                return _error(10001, f"Invalid order: not enough exchange balance for {amount} {symbol} at {price}")
             status = f"EXECUTED @ {price}({amount})" if market else "ACTIVE"
             order: list[Any] = [
                 next(self._ids), None, cid, symbol, now, now, 0.0 if market else float(amount), float(amount), kind,
