@@ -33,14 +33,15 @@ letters and digits only (OKX's clOrdId), the id goes without its dashes; where i
 clientOrderId), as a UUID holding the same digits; each is read back as the bridge's (at Bitvavo from the order as
 the venue wrote it: ccxt leaves it out). ccxt's Bitvavo sends nothing without an operatorId (Bitvavo's v2 "Create
 order" and "Cancel order"): the adapter's is 1 unless `exchange_options` sets one. ccxt's Coinbase drops the
-unified client order id, so ours goes in Coinbase's own client_order_id. Gate finds a finished order by its own
-order id only, and ccxt cannot read a Kraken or Coinbase order by client order id, so lookups there use the venue's
-order id once it answered with it; at Kraken and Coinbase an order it never gave one for (an unknown outcome) is
-looked for among the listed orders, and at Bybit, whose lookup ccxt refuses in a unified account, every order is.
-Bitfinex's cid is an integer (v2 "Submit Order": int45): ours goes as a number taken from its SHA-256, the same at
-every retry, read back through the ids this process sent (after a restart, once the journal's order is asked for);
-ccxt's Bitfinex lookup reads the active orders only, so every order there is looked for among the active, then the
-closed orders (by Bitfinex's order id once known).
+unified client order id, and its Crypto.com sends none, so ours goes in Coinbase's own client_order_id and
+Crypto.com's client_oid (Exchange API v1 "create-order"). Gate finds a finished order by its own order id only, and
+ccxt cannot read a Kraken, Coinbase or Crypto.com order by client order id, so lookups there use the venue's order
+id once it answered with it; at Kraken, Coinbase and Crypto.com an order it never gave one for (an unknown outcome)
+is looked for among the listed orders, and at Bybit, whose lookup ccxt refuses in a unified account, every order
+is. Bitfinex's cid is an integer (v2 "Submit Order": int45): ours goes as a number taken from its SHA-256, the same
+at every retry, read back through the ids this process sent (after a restart, once the journal's order is asked
+for); ccxt's Bitfinex lookup reads the active orders only, so every order there is looked for among the active,
+then the closed orders (by Bitfinex's order id once known).
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -128,8 +129,11 @@ UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 # id, or None for the market's latest orders. Bybit's lookup in a unified account refuses to run unless told that it
 # sees the last 500 orders only, and then by orderId alone: there orders are always found by listing.
 LISTED_LOOKUPS: dict[str, str | None] = {
-    "kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId", "bitfinex": None,
+    "kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId", "bitfinex": None, "cryptocom": None,
 }  # fmt: skip
+# Crypto.com's listings narrow to no one id, and its order history holds the finished orders only: the open orders
+# are listed first.
+OPEN_THEN_HISTORY = frozenset({"cryptocom"})
 ONLY_LISTED = frozenset({"bybit", "bitfinex"})
 # Bitfinex's cid is an integer, an int45 "unique in the day (UTC) (not enforced)" (v2 "Submit Order"): the bridge's ids
 # go as a number taken from their SHA-256, the same at every retry. It cannot hold the whole id, so it is read back
@@ -142,9 +146,9 @@ HISTORY_LIMIT = 2500
 # ccxt's Bitvavo sends no order or cancel without an operatorId, "your identifier for the trader or the bot within
 # your account" (Bitvavo's create-order), and has none by default: the bridge's goes unless exchange_options sets one.
 OPERATOR_IDS = {"bitvavo": 1}
-# Where ccxt drops the unified `clientOrderId` and sends one of its own (Coinbase: "ccxt-" and a random UUID), the
-# venue's own field carries ours: ccxt's request takes the params over its own fields.
-VENUE_ID_FIELDS = {"coinbase": "client_order_id"}
+# Where ccxt drops the unified `clientOrderId` and sends one of its own (Coinbase: "ccxt-" and a random UUID) or none
+# (Crypto.com), the venue's own field carries ours: ccxt's request takes the params over its own fields.
+VENUE_ID_FIELDS = {"coinbase": "client_order_id", "cryptocom": "client_oid"}
 
 
 class CcxtOptions(BaseModel):
@@ -556,7 +560,8 @@ class CcxtBroker:
         """An order the venue gave no id for yet (an unknown outcome), or any at Bybit and Bitfinex, among its listings.
 
         Kraken's and Bybit's open, then closed orders, each narrowed to the client order id; Bitfinex's active, then
-        closed orders, narrowed to its order id once known; Coinbase's latest orders of the market.
+        closed orders, narrowed to its order id once known; Crypto.com's open orders, then its order history; Coinbase's
+        latest orders of the market.
         """
         exchange, narrowed_by = self.exchange, LISTED_LOOKUPS[self.options.exchange]
         venue_id, order_id = self._venue_id(client_order_id), self._order_ids.get(client_order_id)
@@ -565,6 +570,8 @@ class CcxtBroker:
             ids = {"id": [int(order_id)]} if order_id and order_id.isdigit() else {}
             closed_limit = None if ids else HISTORY_LIMIT
             listings = [(exchange.fetch_open_orders, None, ids), (exchange.fetch_closed_orders, closed_limit, ids)]
+        elif self.options.exchange in OPEN_THEN_HISTORY:
+            listings = [(exchange.fetch_open_orders, None, {}), (exchange.fetch_orders, None, {})]
         elif narrowed_by is not None:
             params = {narrowed_by: venue_id}
             closed = exchange.fetch_closed_orders  # Bybit's leaves out the canceled ones

@@ -13,6 +13,7 @@ from tests.fakes.bitfinex import FakeBitfinex
 from tests.fakes.bitvavo import FakeBitvavo
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import FakeCoinbase
+from tests.fakes.cryptocom import FakeCryptocom
 from tests.fakes.gate import FakeGate
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.okx import FakeOkx
@@ -99,5 +100,13 @@ def bitvavo_server() -> Iterator[tuple[FakeBitvavo, str]]:
 def bitfinex_server() -> Iterator[tuple[FakeBitfinex, str]]:
     """A fake Bitfinex REST API v2 (exchange wallet) and its base URL."""
     fake = FakeBitfinex()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def cryptocom_server() -> Iterator[tuple[FakeCryptocom, str]]:
+    """A fake Crypto.com Exchange API v1 (spot) and its base URL."""
+    fake = FakeCryptocom()
     with LocalServer(fake.app) as server:
         yield fake, server.url

@@ -47,6 +47,9 @@ from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import API_KEY as COINBASE_KEY
 from tests.fakes.coinbase import SECRET as COINBASE_SECRET
 from tests.fakes.coinbase import FakeCoinbase
+from tests.fakes.cryptocom import API_KEY as CRYPTOCOM_KEY
+from tests.fakes.cryptocom import SECRET as CRYPTOCOM_SECRET
+from tests.fakes.cryptocom import FakeCryptocom
 from tests.fakes.gate import API_KEY as GATE_KEY
 from tests.fakes.gate import SECRET as GATE_SECRET
 from tests.fakes.gate import TEXT as GATE_TEXT
@@ -1001,3 +1004,54 @@ async def test_an_order_bitfinex_refuses_is_a_rejection(bitfinex_server: tuple[F
         assert not isinstance(refused.value, UnknownOutcome)
     finally:
         await broker.close()
+
+
+async def test_at_cryptocom_the_bridges_ids_are_sent_and_find_their_orders(
+    cryptocom_server: tuple[FakeCryptocom, str], fresh_store: Store
+) -> None:
+    """ccxt's Crypto.com drops a unified clientOrderId (no client_oid is sent) and reads and cancels by order_id only:
+    an order placed there answered with its ids alone, and reading it back by the bridge's id (an empty order_id) was
+    refused, so its placing raised and the order, working at the venue, was left unknown. Ours goes in Crypto.com's
+    own client_oid; an order is read by its order_id once known, else found among the open, then the finished orders
+    (as after an unknown outcome)."""
+    fake, url = cryptocom_server
+    options = CcxtOptions(exchange="cryptocom", api_key=CRYPTOCOM_KEY, secret=CRYPTOCOM_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789b4"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    resting = client_order_id(signal, "other", "entry")
+    limit: dict[str, Any] = {"symbol": "BTC_USDT", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="cryptocom", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        assert fake.order_requests[-1]["client_oid"] == entry
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert [o.client_order_id for o in await broker.fetch_open_orders("BTC_USDT")] == [entry]
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        sold = await broker.create_order(order(exit_, symbol="BTC_USDT", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status, sold.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+        await broker.create_order(order(resting, **limit))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Crypto.com's order_id is not
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="cryptocom", leg="exit", symbol="BTC_USDT",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="cryptocom", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status) == (exit_, "filled")
+        assert [o.client_order_id for o in await restarted.fetch_open_orders("BTC_USDT")] == [resting]
+        assert (await restarted.cancel_order(resting)).status == "canceled"
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        await restarted.close()
