@@ -547,12 +547,14 @@ class CcxtBroker:
         Gate's lookup and cancel take its order id or the text in one place, but by the text "only in pending
         orders": a finished order is found by the id Gate gave it, which is known once Gate answered. ccxt's
         cancel there reads no client order id at all. ccxt's Kraken lookup sends a client order id as a `userref`
-        (an integer) and no `txid`, which Kraken's QueryOrders requires: there an order is read by its txid.
+        (an integer) and no `txid`, which Kraken's QueryOrders requires: there an order is read by its txid. So is
+        every order whose venue id is known, as ccxt's unified `fetchOrder(id)` reads it: where ccxt takes no client
+        order id (Upbit's lookup sends a `uuid` alone) an empty one was sent, and no order could be read back.
         """
         order_id = self._order_ids.get(client_order_id)
         if self.options.exchange in TEXT_IDS:
             return order_id or self._venue_id(client_order_id), {}
-        if self.options.exchange in LISTED_LOOKUPS and order_id:
+        if order_id:  # ccxt's own handle on an order: many venues' lookups there (Upbit's, Gemini's) take no other
             return order_id, {}
         return "", {"clientOrderId": self._venue_id(client_order_id)}
 

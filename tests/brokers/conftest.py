@@ -18,6 +18,7 @@ from tests.fakes.gate import FakeGate
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.okx import FakeOkx
 from tests.fakes.server import LocalServer
+from tests.fakes.upbit import FakeUpbit
 
 
 @pytest.fixture(scope="module")
@@ -108,5 +109,13 @@ def bitfinex_server() -> Iterator[tuple[FakeBitfinex, str]]:
 def cryptocom_server() -> Iterator[tuple[FakeCryptocom, str]]:
     """A fake Crypto.com Exchange API v1 (spot) and its base URL."""
     fake = FakeCryptocom()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def upbit_server() -> Iterator[tuple[FakeUpbit, str]]:
+    """A fake Upbit Open API v1 (KRW market) and its base URL."""
+    fake = FakeUpbit()
     with LocalServer(fake.app) as server:
         yield fake, server.url

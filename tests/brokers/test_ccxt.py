@@ -61,6 +61,9 @@ from tests.fakes.okx import API_KEY as OKX_KEY
 from tests.fakes.okx import PASSPHRASE as OKX_PASSPHRASE
 from tests.fakes.okx import SECRET as OKX_SECRET
 from tests.fakes.okx import FakeOkx
+from tests.fakes.upbit import API_KEY as UPBIT_KEY
+from tests.fakes.upbit import SECRET as UPBIT_SECRET
+from tests.fakes.upbit import FakeUpbit
 
 
 async def connected(url: str, store: Store | None = None, **overrides: object) -> CcxtBroker:
@@ -1053,5 +1056,50 @@ async def test_at_cryptocom_the_bridges_ids_are_sent_and_find_their_orders(
         assert (await restarted.cancel_order(resting)).status == "canceled"
         with pytest.raises(OrderNotFound):
             await restarted.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        await restarted.close()
+
+
+async def test_an_order_is_read_back_by_the_venues_order_id_once_known(
+    upbit_server: tuple[FakeUpbit, str], fresh_store: Store
+) -> None:
+    """ccxt reads an Upbit order by its uuid only, and the adapter asked it by the bridge's client order id with an
+    empty order id even once Upbit had answered with the uuid: no order placed there could be read back (Upbit: "uuid
+    or identifier is required"), so no fill was ever seen and no order could be canceled. An order is read and
+    canceled by the venue's order id once known, as ccxt's unified API reads orders; after a restart, the journal's."""
+    fake, url = upbit_server
+    options = CcxtOptions(exchange="upbit", api_key=UPBIT_KEY, secret=UPBIT_SECRET, api_url=url, quote="KRW",
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789b5"
+    entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    limit: dict[str, Any] = {"symbol": "KRW-BTC", "type": "limit", "limit_price": Decimal(29000000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="upbit", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        placed = await broker.create_order(order(entry, **limit))
+        assert (placed.client_order_id, placed.status) == (entry, "open")
+        assert fake.order_requests[-1]["identifier"] == entry
+        assert (await broker.fetch_order(entry)).status == "open"
+        assert fake.lookups[-1] == {"uuid": fake.orders[-1]["uuid"]}
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        sold = await broker.create_order(order(exit_, symbol="KRW-BTC", side="sell", quantity=Decimal("0.01")))
+        assert (sold.client_order_id, sold.status, sold.filled_quantity) == (exit_, "filled", Decimal("0.01"))
+    finally:
+        await broker.close()
+
+    def journal_it() -> None:  # as the daemon journaled the exit, with the uuid Upbit answered
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="upbit", leg="exit", symbol="KRW-BTC",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="filled",
+                      broker_order_id=fake.orders[-1]["uuid"])  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="upbit", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status, found.filled_quantity) == (exit_, "filled", Decimal("0.01"))
     finally:
         await restarted.close()

@@ -1,0 +1,116 @@
+"""A fake of Upbit's Open API v1 (KRW market), written from Upbit's public "Open API" reference.
+
+Covered: `GET /v1/market/all`, `GET /v1/accounts`, `POST /v1/orders` ("Place an order"), `GET /v1/order` and
+`DELETE /v1/order` ("Get an order", "Cancel an order"), `GET /v1/orders/open` and `GET /v1/orders/closed`;
+authentication by a bearer token in the `Authorization` header (the JWT is not checked). Errors are Upbit's
+`{"error": {"name": ..., "message": ...}}` with an HTTP 4xx.
+
+An order is named by Upbit's `uuid` or by the caller's `identifier` (its client order id); an order lookup or cancel
+with neither (an empty `uuid`) is a validation error. Limit orders rest; market sells (`ord_type` market) fill at the
+market's price.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+API_KEY, SECRET = "fake-upbit-access-key-0123456789", "fake-upbit-secret-key-0123456789"
+OPEN = ("wait", "watch")
+
+
+def _error(name: str, message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": {"name": name, "message": message}}, status_code=status)
+
+
+class FakeUpbit:
+    """One account holding KRW; plain Python state so tests can read what was sent."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.prices = {"KRW-BTC": Decimal(30000000)}
+        self.balances = {"KRW": Decimal(100000000), "BTC": Decimal(1)}
+        self.orders: list[dict[str, Any]] = []
+        self.order_requests: list[dict[str, Any]] = []
+        self.lookups: list[dict[str, str]] = []
+        self.app = Starlette(routes=[
+            Route("/v1/market/all", self._markets), Route("/v1/accounts", self._accounts),
+            Route("/v1/orders", self._create, methods=["POST"]),
+            Route("/v1/order", self._one, methods=["GET", "DELETE"]),
+            Route("/v1/orders/open", self._open), Route("/v1/orders/closed", self._closed),
+        ])  # fmt: skip
+
+    @staticmethod
+    def _authorized(request: Request) -> bool:
+        return request.headers.get("Authorization", "").startswith("Bearer ")
+
+    async def _markets(self, request: Request) -> JSONResponse:
+        return JSONResponse([{"market": m, "korean_name": m, "english_name": m} for m in self.prices])
+
+    async def _accounts(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return _error("jwt_verification", "잘못된 엑세스 키입니다.", 401)
+        with self.lock:
+            return JSONResponse([{"currency": c, "balance": str(v), "locked": "0", "avg_buy_price": "0",
+                                  "avg_buy_price_modified": False, "unit_currency": "KRW"}
+                                 for c, v in self.balances.items()])  # fmt: skip
+
+    async def _create(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return _error("jwt_verification", "잘못된 엑세스 키입니다.", 401)
+        body = await request.json()
+        with self.lock:
+            self.order_requests.append(body)
+            market = body.get("market")
+            if market not in self.prices:
+                return _error("validation_error", "market does not have a valid value")
+            kind, now = body.get("ord_type"), datetime.now(UTC).isoformat()
+            filled = kind == "market"
+            order = {
+                "uuid": str(uuid.uuid4()), "side": body["side"], "ord_type": kind,
+                "price": None if filled else body["price"], "state": "done" if filled else "wait", "market": market,
+                "created_at": now, "volume": body["volume"], "remaining_volume": "0" if filled else body["volume"],
+                "reserved_fee": "0", "remaining_fee": "0", "paid_fee": "0", "locked": "0",
+                "executed_volume": body["volume"] if filled else "0", "trades_count": 0, "trades": [],
+                "identifier": body.get("identifier"),
+            }  # fmt: skip
+            self.orders.append(order)
+            return JSONResponse({k: v for k, v in order.items() if k != "trades"}, status_code=201)
+
+    async def _one(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return _error("jwt_verification", "잘못된 엑세스 키입니다.", 401)
+        query = dict(request.query_params)
+        with self.lock:
+            self.lookups.append(query)
+            if not query.get("uuid") and not query.get("identifier"):
+                return _error("validation_error", "uuid or identifier is required")
+            key = "uuid" if query.get("uuid") else "identifier"
+            found = next((o for o in self.orders if o.get(key) == query[key]), None)
+            if found is None:
+                return _error("order_not_found", "주문을 찾지 못했습니다.", 404)
+            if request.method == "DELETE":
+                if found["state"] not in OPEN:
+                    return _error("order_not_found", "주문을 찾지 못했습니다.", 404)
+                found["state"] = "cancel"
+            return JSONResponse(dict(found))
+
+    def _listed(self, request: Request, states: tuple[str, ...]) -> JSONResponse:
+        market = request.query_params.get("market")
+        with self.lock:
+            return JSONResponse([dict(o) for o in self.orders[::-1]
+                                 if o["state"] in states and market in (None, o["market"])])  # fmt: skip
+
+    async def _open(self, request: Request) -> JSONResponse:
+        return self._listed(request, OPEN)
+
+    async def _closed(self, request: Request) -> JSONResponse:
+        return self._listed(request, ("done", "cancel"))
