@@ -630,10 +630,9 @@ class CcxtBroker:
         equity = _dec(balance.get("total", {}).get(quote)) or Decimal(0)
         held = await self._holdings(balance)
         if held:
-            tickers = await self._read(self.exchange.fetch_tickers, [m["symbol"] for m, _ in held])
+            prices = await self._last_prices([m["symbol"] for m, _ in held])
             for market, amount in held:
-                last = _dec(tickers.get(market["symbol"], {}).get("last"))
-                equity += amount * (last or Decimal(0))
+                equity += amount * (prices.get(market["symbol"]) or Decimal(0))
         return Account(cash=cash, equity=equity, buying_power=cash, currency=quote)
 
     async def _holdings(self, balance: dict[str, Any]) -> list[tuple[dict[str, Any], Decimal]]:
@@ -645,6 +644,14 @@ class CcxtBroker:
             if amount != 0 and market is not None:
                 held.append((market, amount))
         return held
+
+    async def _last_prices(self, symbols: list[str]) -> dict[str, Decimal | None]:
+        """The last price of each market, in one call where ccxt lists several tickers, else one call each (Bitso)."""
+        if self.exchange.has.get("fetchTickers"):
+            tickers = await self._read(self.exchange.fetch_tickers, symbols)
+        else:
+            tickers = {symbol: await self._read(self.exchange.fetch_ticker, symbol) for symbol in symbols}
+        return {symbol: _dec((tickers.get(symbol) or {}).get("last")) for symbol in symbols}
 
     async def fetch_positions(self) -> list[Position]:
         """Each base-currency balance as a long position (spot has no shorts), in what the market can sell.
@@ -676,11 +683,11 @@ class CcxtBroker:
         valued = [market["symbol"] for market, _ in held if _least_value(market)]
         if not valued:
             return held
-        tickers = await self._read(self.exchange.fetch_tickers, valued)
+        prices = await self._last_prices(valued)
         worth = []
         for market, sellable in held:
             symbol, least = market["symbol"], _least_value(market)
-            last = _dec((tickers.get(symbol) or {}).get("last"))
+            last = prices.get(symbol)
             if least is None or not last or sellable * last >= least:
                 worth.append((market, sellable))
             elif (symbol, sellable) not in self._dust_logged:  # once: positions are read at every signal

@@ -10,6 +10,7 @@ import pytest
 from tests.fakes.alpaca import FakeAlpaca
 from tests.fakes.binance import FakeBinance
 from tests.fakes.bitfinex import FakeBitfinex
+from tests.fakes.bitso import FakeBitso
 from tests.fakes.bitvavo import FakeBitvavo
 from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import FakeCoinbase
@@ -117,5 +118,13 @@ def cryptocom_server() -> Iterator[tuple[FakeCryptocom, str]]:
 def upbit_server() -> Iterator[tuple[FakeUpbit, str]]:
     """A fake Upbit Open API v1 (KRW market) and its base URL."""
     fake = FakeUpbit()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def bitso_server() -> Iterator[tuple[FakeBitso, str]]:
+    """A fake Bitso REST API v3 (books, tickers, balances) and its base URL."""
+    fake = FakeBitso()
     with LocalServer(fake.app) as server:
         yield fake, server.url

@@ -37,6 +37,9 @@ from tests.fakes.binance import API_KEY, FakeBinance
 from tests.fakes.bitfinex import API_KEY as BITFINEX_KEY
 from tests.fakes.bitfinex import CID_MAX, FakeBitfinex
 from tests.fakes.bitfinex import SECRET as BITFINEX_SECRET
+from tests.fakes.bitso import API_KEY as BITSO_KEY
+from tests.fakes.bitso import SECRET as BITSO_SECRET
+from tests.fakes.bitso import FakeBitso
 from tests.fakes.bitvavo import API_KEY as BITVAVO_KEY
 from tests.fakes.bitvavo import SECRET as BITVAVO_SECRET
 from tests.fakes.bitvavo import UUID as BITVAVO_UUID
@@ -1103,3 +1106,25 @@ async def test_an_order_is_read_back_by_the_venues_order_id_once_known(
         assert (found.client_order_id, found.status, found.filled_quantity) == (exit_, "filled", Decimal("0.01"))
     finally:
         await restarted.close()
+
+
+async def test_small_holdings_are_valued_one_ticker_at_a_time_where_the_venue_lists_none_together(
+    bitso_server: tuple[FakeBitso, str],
+) -> None:
+    """Bitso's books have a minimum value (10 MXN) but ccxt lists no tickers of several books at once there
+    (fetchTickers unsupported): valuing a holding against it must not make every position read fail."""
+    fake, url = bitso_server
+    options = CcxtOptions(exchange="bitso", api_key=BITSO_KEY, secret=BITSO_SECRET, api_url=url, quote="MXN",
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bitso"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        fake.balances["btc"] = Decimal("0.00001")  # 6 MXN at 600,000: dust
+        assert await broker.fetch_positions() == []
+        fake.balances["btc"] = Decimal("0.0001")  # 60 MXN: a position
+        assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("btc_mxn", Decimal("0.0001"))]
+        assert fake.tickers_asked[-1] == "btc_mxn"
+    finally:
+        fake.balances["btc"] = Decimal(0)
+        await broker.close()
