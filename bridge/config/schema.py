@@ -12,6 +12,7 @@ from bridge.config.security import (
     GlobalRisk,
     RateLimit,
     RiskLimits,
+    check_hosts,
     check_proxies,
     check_signing_secrets,
     check_sources,
@@ -86,6 +87,12 @@ class ServerConfig(Strict):
     auth_lockout: float = Field(
         default=300.0, gt=0, le=86400, description="seconds a locked-out address gets 429 for every request"
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="names besides localhost, IP addresses and host under which the dashboard, /api and /metrics "
+        "answer (a LAN name, your tunnel's hostname); any other gets 403 forbidden-host, so another site's page "
+        "cannot reach them through DNS rebinding; '*' allows every name",
+    )
     intake_process: bool = Field(
         default=False,
         description="answer webhooks in a second process, so intake and execution each get a CPU core; for "
@@ -125,6 +132,11 @@ class ServerConfig(Strict):
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
         return check_proxies(value)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return check_hosts(value)
 
     @field_validator("admin_port")
     @classmethod

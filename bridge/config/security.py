@@ -10,6 +10,8 @@ from bridge.config.trading import Symbol
 from bridge.web.signing import secret_key
 from bridge.web.sources import parse_networks
 
+ANY_HOST = "*"  # server.allowed_hosts: every name
+
 
 class Strict(BaseModel):
     """Base model: unknown keys are errors."""
@@ -109,3 +111,19 @@ def check_signing_secrets(value: list[str]) -> list[str]:
     for secret in value:
         secret_key(secret)
     return value
+
+
+def check_hosts(entries: list[str]) -> list[str]:
+    """Validate `server.allowed_hosts`: bare names (or `*`), stored as `Host` values are compared."""
+    names = []
+    for entry in entries:
+        name = entry.strip().lower().rstrip(".")
+        if name == ANY_HOST:
+            names.append(name)
+            continue
+        if not name or "/" in name or ":" in name or "*" in name or any(ch.isspace() for ch in name):
+            raise ValueError(f"{entry!r} is not a bare host name; write the name alone, as the browser's "
+                             "address bar shows it without http:// and the port, e.g. bridge.example.com "
+                             "(or '*' for any)")  # fmt: skip
+        names.append(name)
+    return names

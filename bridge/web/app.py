@@ -27,6 +27,7 @@ from bridge.web.counting import CountWebhooks
 from bridge.web.dashboard import Dashboard
 from bridge.web.fast_webhook import FastWebhook
 from bridge.web.health import health
+from bridge.web.hosts import HostGuard
 from bridge.web.pin import PinRuntime
 from bridge.web.webhook import receive_webhook
 
@@ -131,6 +132,7 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
                     middleware=[*behind, Middleware(CountWebhooks, metrics=metrics),
                                 Middleware(FastWebhook, bridge=bridge),  # webhooks skip what follows
                                 Middleware(AdminListener, admin_port=admin_port),
+                                Middleware(HostGuard, bridge=bridge, admin_port=admin_port),  # DNS rebinding
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     app.state.bridge = bridge
     app.state.metrics = metrics

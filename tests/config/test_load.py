@@ -276,9 +276,9 @@ BAD: list[tuple[str, str, str]] = [
     (
         "unrelated unknown key lists the known keys",
         edit("  port: 8787\n", "  port: 8787\n  zzz: 1\n"),
-        "c.yaml:4: server.zzz: unknown key 'zzz'; known keys: admin_port, admin_token, auth_failure_limit, "
-        "auth_lockout, forwarded_header, host, intake_process, limit_concurrency, max_body_bytes, port, "
-        "trusted_proxies",
+        "c.yaml:4: server.zzz: unknown key 'zzz'; known keys: admin_port, admin_token, allowed_hosts, "
+        "auth_failure_limit, auth_lockout, forwarded_header, host, intake_process, limit_concurrency, "
+        "max_body_bytes, port, trusted_proxies",
     ),
     (
         "sides: sideways",

@@ -11,6 +11,11 @@ from tests.security.test_attacks import (  # noqa: F401 - collected here again, 
     test_refused_requests_get_a_4xx_and_trade_nothing,
     test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set,
 )
+from tests.security.test_hosts import (  # noqa: F401
+    test_a_rebound_name_reaches_neither_the_admin_api_nor_the_dashboard,
+    test_a_rebound_page_cannot_lock_the_operator_out,
+    test_webhooks_and_health_answer_a_tunnels_public_name,
+)
 from tests.security.test_secrecy import (  # noqa: F401
     test_signing_secrets_and_tokens_stay_out_of_the_log_and_the_journal,
 )

@@ -54,7 +54,7 @@ def test_senders_holding_requests_open_do_not_keep_a_halt_from_the_daemon(start_
     try:  # strangers on the public port announce a body and never send it: each request waits at the daemon
         for _ in range(120):
             sender = socket.create_connection(("127.0.0.1", daemon.port))
-            sender.sendall(b"POST /anything HTTP/1.1\r\nHost: bridge\r\nContent-Length: 100\r\n\r\n")
+            sender.sendall(b"POST /anything HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n")
             held.append(sender)
         assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200
         halt = httpx.post(f"http://127.0.0.1:{admin_port}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"},
@@ -71,7 +71,7 @@ def sign_in_cut_short(daemon: Daemon, token: str) -> None:
     form = f"token={token}".encode()
     sender = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
     try:
-        sender.sendall(b"POST /login HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        sender.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                        b"Content-Length: %d\r\n\r\n%s" % (len(form) + 20, form))  # fmt: skip
         time.sleep(0.5)  # the part sent is taken (and passed on) before the connection goes; no answer comes
     finally:

@@ -69,7 +69,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         app = build_app(bridge.loaded, bridge=bridge)
         await bridge.start()
         await bridge.ready()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bridge")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
         started.append(Running(bridge, client, path))
         return started[-1]
 

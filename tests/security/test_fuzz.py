@@ -127,7 +127,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     path = write_config(directory, extra="max_signal_age: 60\n")
     loaded = load_config(path)
     app = build_app(loaded, bridge=Bridge(loaded, scheduling=False, watching=False))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as test_client:
         yield test_client, directory / "bridge.db"
 
 
