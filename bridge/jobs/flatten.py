@@ -62,9 +62,10 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]
 async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: str, day: str, label: str) -> int:
     """Journal and queue the day's exit of one ticker, unless it is journaled already; return how many were queued.
 
-    An earlier exit of the day that expired unsent (the daemon was down past `max_signal_age` before it went out)
-    is no exit: a restart within the grace queues a new one, as for a flatten it missed. One whose order's outcome
-    is still open is left to the order jobs.
+    An earlier exit of the day that ended without trading (it expired unsent while the daemon was down, the venue
+    refused it or answered 503) is no exit: a run within the grace queues a new one, as for a flatten it missed.
+    One with an order whose outcome is unknown, or still working, is left to the order jobs: a second exit beside
+    it could fill too and open the other side. The next run within the grace looks again.
     """
     signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True,
                     scheduled=True)  # fmt: skip
@@ -78,9 +79,9 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
         if await store.run(upkeep.record_job_signal, store.conn, row, key, broker):
             host.submit(Job(signal_id, strategy, key, signal, received))
             return 1
-        if not await store.read(upkeep.expired_unsent, store.conn, signal_id, key):
-            return 0  # it ran, or runs still
-    log.error("%s: %s expired unsent %d times today; not queued again", label, ticker, MAX_EXITS_A_DAY)
+        if not await store.read(upkeep.ended_unfilled, store.conn, signal_id, key):
+            return 0  # it ran, runs still, or its order may be working
+    log.error("%s: %s ended unfilled %d times today; not queued again", label, ticker, MAX_EXITS_A_DAY)
     return 0
 
 
@@ -141,7 +142,16 @@ def missed_today(sub: Subscription, now: datetime) -> datetime | None:
 
 
 async def flatten(host: Host, strategy: str, key: str) -> int:
-    """Queue one `exit` signal per ticker the subscription holds; return how many; nothing on weekends.
+    """Queue one `exit` signal per ticker the subscription holds; return how many; nothing on weekends."""
+    queued, _held = await flatten_pass(host, strategy, key)
+    return queued
+
+
+async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[str]]:
+    """Queue the exits `flatten` queues; return how many, and the tickers the subscription still holds.
+
+    A ticker held may be closing still (its exit queued or working) or left open (its exit failed, and no other
+    may go yet): the scheduler looks again while the grace lasts.
 
     Raises FlattenFailed when the broker's positions cannot be read: the scheduler tries again within the grace.
 
@@ -152,14 +162,14 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     runtime = host.runtime
     sub = runtime.subscription(strategy, key)
     if sub is None or sub.flatten_at is None:
-        return 0
+        return 0, []
     now = host.clock()
     # The day of the run that fell due, not of the moment it runs: a 23:58 run a few minutes late is Friday's.
     local = (due_at(sub, now) or now).astimezone(ZoneInfo(sub.timezone))
     label = f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key}"
     if local.weekday() >= 5:
         log.info("%s: %s is not a trading day, nothing to do", label, f"{local:%A}")
-        return 0
+        return 0, []
     broker = runtime.broker(sub.broker)
     if broker is None:
         raise FlattenFailed(f"{label}: broker {sub.broker} is unavailable")
@@ -175,4 +185,4 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     for ticker in sorted(tickers):
         queued += await _queue_exit(host, strategy, key, sub.broker, ticker, local.date().isoformat(), label)
     log.info("%s: closing %d position(s) (%s)", label, queued, ", ".join(sorted(tickers)) or "none open")
-    return queued
+    return queued, sorted(tickers)

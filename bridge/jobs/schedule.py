@@ -21,7 +21,7 @@ from bridge.jobs.flatten import (
     SOURCE,
     FlattenFailed,
     due_at,
-    flatten,
+    flatten_pass,
     flatten_trigger,
     missed_today,
 )
@@ -40,7 +40,7 @@ DELAY = "delay:"  # ids of delayed-signal wake-ups; they outlive reloads
 TIMEOUT_CHECK_SECONDS = 1.0
 RECONNECT_CHECK = 1.0  # seconds
 STOP_GRACE_SECONDS = 5.0
-FLATTEN_RETRY_SECONDS = 15.0  # a flatten that could not read the positions is tried again this much later
+FLATTEN_RETRY_SECONDS = 15.0  # a flatten that could not read the positions, or left some open, looks again then
 
 
 class Jobs:
@@ -101,9 +101,10 @@ class Jobs:
                           misfire_grace_time=GRACE_SECONDS)  # fmt: skip
 
     def _flatten(self, strategy: str, key: str, retry: bool = False) -> Callable[[], Awaitable[None]]:
-        """A flatten run; one that cannot read the positions is tried again while its grace lasts.
+        """A flatten run; one that cannot read the positions, or leaves some held, runs again while its grace lasts.
 
-        Left to its next time, a venue's brief outage at 15:55 held the positions overnight.
+        Left to its next time, a venue's brief outage at 15:55 held the positions overnight, and so did an exit
+        the venue refused or did not take (a 503): a run again within the grace sends another (`_queue_exit`).
         """
 
         async def run() -> None:
@@ -111,20 +112,29 @@ class Jobs:
             if retry and (sub is None or sub.flatten_at is None or due_at(sub, self.host.clock()) is None):
                 return  # its grace is over (or a reload since took it away): run late, it would be another day's
             try:
-                await flatten(self.host, strategy, key)
+                queued, held = await flatten_pass(self.host, strategy, key)
             except FlattenFailed as exc:
                 self._retry_flatten(strategy, key, str(exc))
+                return
+            if held:  # closing still, or an exit failed: looked at again, and said loudly if still open at the end
+                what = "closing, not seen closed yet" if queued else "still open"
+                label = f"flatten_at for {strategy}/{key}: {', '.join(held)} {what}"
+                self._retry_flatten(strategy, key, label, quiet=True)
 
         return run
 
-    def _retry_flatten(self, strategy: str, key: str, why: str) -> None:
-        """Run the flatten again in FLATTEN_RETRY_SECONDS if that is within its grace, else say it gave up."""
+    def _retry_flatten(self, strategy: str, key: str, why: str, quiet: bool = False) -> None:
+        """Run the flatten again in FLATTEN_RETRY_SECONDS if that is within its grace, else say it gave up.
+
+        `quiet`: nothing failed yet (the exits may be filling), so the retry is not worth a warning.
+        """
         sub = self.host.runtime.subscription(strategy, key)
         retry_at = self.host.clock() + timedelta(seconds=FLATTEN_RETRY_SECONDS)
         if sub is None or sub.flatten_at is None or due_at(sub, retry_at) is None:
-            log.error("%s; its %ds grace is over: the positions stay open", why, GRACE_SECONDS)
+            log.error("%s; its %ds grace is over: the positions stay open; close them by hand or with an exit "
+                      "signal", why, GRACE_SECONDS)  # fmt: skip
             return
-        log.warning("%s; trying again in %gs", why, FLATTEN_RETRY_SECONDS)
+        (log.info if quiet else log.warning)("%s; looking again in %gs", why, FLATTEN_RETRY_SECONDS)
         self._add(f"{CONFIG}flatten-retry:{strategy}:{key}", self._flatten(strategy, key, retry=True),
                   DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=FLATTEN_RETRY_SECONDS), timezone=UTC),
                   misfire_grace_time=None)  # fmt: skip

@@ -79,15 +79,20 @@ def record_job_signal(conn: sqlite3.Connection, signal: dict[str, Any], subscrip
     return bool(inserted)
 
 
-def expired_unsent(conn: sqlite3.Connection, signal_id: str, subscription: str) -> bool:
-    """Whether the signal's execution for `subscription` was expired with none of its orders of unknown outcome."""
+def ended_unfilled(conn: sqlite3.Connection, signal_id: str, subscription: str) -> bool:
+    """Whether the signal's execution for `subscription` ended without trading and none of its orders may still work.
+
+    Ended: expired, failed or rejected (an exit refused, not taken in a 503, never sent). Every order it placed
+    must be final too: one of unknown outcome, or still working, may yet fill, and a second exit beside it could
+    open the other side.
+    """
     row = conn.execute(
-        "SELECT e.state, (SELECT COUNT(*) FROM orders o WHERE o.signal_id = e.signal_id AND o.subscription = "
-        "e.subscription AND o.status IN ('pending', 'unknown')) AS unsure FROM executions e "
+        "SELECT e.state, (SELECT COUNT(*) FROM orders o WHERE o.signal_id = e.signal_id AND o.subscription = "  # noqa: S608
+        f"e.subscription AND o.status NOT IN ({_FINAL_ORDERS})) AS unsure FROM executions e "
         "WHERE e.signal_id = ? AND e.subscription = ?",
         (signal_id, subscription),
     ).fetchone()
-    return row is not None and row["state"] == "expired" and row["unsure"] == 0
+    return row is not None and row["state"] in ("expired", "failed", "rejected") and row["unsure"] == 0
 
 
 # The filled quantity a subscription's orders in one symbol add up to, buys less sells (as flatten_at reads them).

@@ -13,8 +13,9 @@ from bridge.config.load import parse_config
 from bridge.config.schema import Subscription
 from bridge.errors import ConfigError
 from bridge.jobs.flatten import GRACE_SECONDS, _tickers_to_close, flatten, flatten_trigger
+from bridge.jobs.orders import poll_orders
 from tests.jobs.conftest import Clock, config_text, two_strategies
-from tests.jobs.venue import FlakyPaper, StallingPaper
+from tests.jobs.venue import FlakyPaper, RefusingPaper, StallingPaper
 
 NY = ZoneInfo("America/New_York")
 MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
@@ -419,3 +420,77 @@ def test_a_pair_traded_as_btc_usd_is_closed_while_alpaca_lists_it_as_btcusd() ->
     bought = {"symbol": "BTC/USD", "ticker": "BTC/USD", "side": "buy", "filled_quantity": "0.02", "status": "filled"}
     assert _tickers_to_close([bought], {"BTCUSD"}) == {"BTC/USD"}  # type: ignore[list-item]
     assert _tickers_to_close([{**bought, "symbol": "btcusd", "ticker": "btcusd"}], {"BTCUSD"}) == {"btcusd"}  # type: ignore[list-item]
+
+
+REFUSING = config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:RefusingPaper")
+
+
+@pytest.fixture
+def refusing() -> Any:
+    """RefusingPaper's class state, reset after the test."""
+    yield RefusingPaper
+    RefusingPaper.refusals, RefusingPaper.failure, RefusingPaper.sent = 0, "refused", 0
+    RefusingPaper.lost, RefusingPaper.shown_as = set(), None
+
+
+async def flatten_with_failing_exit(bridges: Any, refusing: Any, failure: str) -> Any:
+    """A position in AMD; its 15:55 exit fails as `failure` says (once)."""
+    clock = Clock()
+    r = await bridges(REFUSING, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = MONDAY_1555
+    refusing.failure, refusing.refusals, refusing.sent = failure, 1, 0
+    await run_job(r, "cfg:flatten:sq:paper")
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(1)}
+    assert refusing.sent == 1
+    return r, clock
+
+
+@pytest.mark.parametrize("failure", ["refused", "503"])
+async def test_a_flatten_whose_exit_order_fails_sends_it_again_within_its_grace(
+    bridges: Any, refusing: Any, failure: str
+) -> None:
+    r, clock = await flatten_with_failing_exit(bridges, refusing, failure)
+    clock.advance(15)
+    await run_job(r, "cfg:flatten-retry:sq:paper")
+    await r.bridge.queues.join()
+    assert await r.positions() == {}, "an exit the venue failed once held the position overnight"
+    assert refusing.sent == 2
+    states = r.rows("SELECT state FROM signals WHERE webhook_id = 'job:flatten_at' ORDER BY received_at")
+    assert [s["state"] for s in states] == ["failed", "executed"]
+
+
+async def test_a_flatten_exit_of_unknown_outcome_is_looked_up_never_sent_again_blindly(
+    bridges: Any, refusing: Any
+) -> None:
+    r, clock = await flatten_with_failing_exit(bridges, refusing, "lost")
+    [order] = r.rows("SELECT status FROM orders WHERE side = 'sell'")
+    assert order["status"] == "unknown"
+    clock.advance(15)
+    await run_job(r, "cfg:flatten-retry:sq:paper")  # the venue still cannot say: it may be working there
+    await r.bridge.queues.join()
+    assert refusing.sent == 1, "a second exit went out while the first may be working"
+    refusing.shown_as = "canceled"  # the venue answers at last: it took the order and canceled it
+    await poll_orders(r.bridge)
+    clock.advance(15)
+    await run_job(r, "cfg:flatten-retry:sq:paper")
+    await r.bridge.queues.join()
+    assert refusing.sent == 2
+    assert await r.positions() == {}
+
+
+async def test_a_flatten_exit_still_unresolved_at_the_end_of_its_grace_is_reported_loudly(
+    bridges: Any, refusing: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    r, clock = await flatten_with_failing_exit(bridges, refusing, "lost")
+    while r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None:
+        r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
+        clock.advance(15)
+        await r.bridge.jobs._flatten("sq", "paper", retry=True)()
+        await r.bridge.queues.join()
+        assert clock.now <= MONDAY_1555 + timedelta(seconds=GRACE_SECONDS + 15)
+    assert refusing.sent == 1
+    errors = [rec.getMessage() for rec in caplog.records if rec.levelname == "ERROR"]
+    assert any("AMD" in e and "still open" in e for e in errors), errors

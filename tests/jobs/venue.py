@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import ClassVar
 
 from bridge.brokers.paper import PaperBroker
-from bridge.errors import TemporaryBrokerError
-from bridge.models import Order, Position
+from bridge.errors import OrderRejected, TemporaryBrokerError
+from bridge.models import Order, OrderRequest, Position
 
 
 class StallingPaper(PaperBroker):
@@ -41,3 +42,36 @@ class StubbornPaper(PaperBroker):
     async def cancel_order(self, client_order_id: str) -> Order:
         type(self).cancels += 1
         raise TemporaryBrokerError("503 Service Unavailable")
+
+
+class RefusingPaper(PaperBroker):
+    """The paper book; its next `refusals` orders fail as `failure` says: refused, a 503, or an answer lost.
+
+    `refused`: the venue refuses the order; `503`: it is not taken (a brief outage); `lost`: the connection drops
+    before the answer, the order never placed, and the venue cannot show it (`hidden`) until `shown_as` is set.
+    """
+
+    refusals: ClassVar[int] = 0
+    failure: ClassVar[str] = "refused"
+    sent: ClassVar[int] = 0  # orders that reached the venue's door, placed or not
+    lost: ClassVar[set[str]] = set()  # the client order ids of the orders whose answer was lost
+    shown_as: ClassVar[str | None] = None  # what the venue then says of them (None: it cannot be reached)
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        type(self).sent += 1
+        if type(self).refusals > 0:
+            type(self).refusals -= 1
+            if type(self).failure == "refused":
+                raise OrderRejected("insufficient buying power")
+            if type(self).failure == "503":
+                raise TemporaryBrokerError("503 Service Unavailable")
+            type(self).lost.add(request.client_order_id)
+            raise ConnectionResetError("the connection dropped before the answer")
+        return await super().create_order(request)
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        if client_order_id in type(self).lost:
+            if type(self).shown_as is None:
+                raise TemporaryBrokerError("503 Service Unavailable")
+            return Order(client_order_id, "AMD", "sell", Decimal(1), "market", type(self).shown_as)
+        return await super().fetch_order(client_order_id)
