@@ -232,6 +232,16 @@ def cmd_halt(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a delayed signal still waiting for its time."""
+    from bridge.control import cancel
+
+    loaded = _load_or_demo(args.config, "canceling in")
+    code, message = cancel(loaded, args.signal_id)
+    print(message, file=sys.stderr if code else sys.stdout)
+    return code
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List every broker plugin found, with its source, version and capabilities."""
     from bridge.brokers.discovery import discover, render
@@ -291,6 +301,10 @@ def parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="end a halt: the next signal trades again")
     resume.add_argument("--config")
     resume.set_defaults(func=cmd_halt, halted=False)
+    canceler = sub.add_parser("cancel", help="cancel a delayed signal still waiting for its time: it never executes")
+    canceler.add_argument("signal_id", help="the signal's id (`bridge signals`)")
+    canceler.add_argument("--config")
+    canceler.set_defaults(func=cmd_cancel)
     for what in ("signals", "orders", "positions"):
         lister = sub.add_parser(what, help=f"list {what}")
         lister.add_argument("--config")

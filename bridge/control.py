@@ -1,12 +1,17 @@
-"""`bridge halt` / `bridge resume`: through the running daemon's admin API, else straight into the journal."""
+"""`bridge halt` / `resume` / `cancel`: through the running daemon's admin API, else straight into the journal."""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import httpx
 
 from bridge.config.load import LoadedConfig
 from bridge.halt import write_state
+from bridge.store import upkeep
+from bridge.store.daemonlock import sole_daemon
 from bridge.store.db import Store, require_servable
+from bridge.store.migrations import JournalUnusable
 
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
 
@@ -70,3 +75,50 @@ def _halted_anyway(loaded: LoadedConfig, reason: str | None, trouble: str) -> tu
     _write(loaded, True, reason)
     return 0, (f"{trouble}\ntrading halted in {loaded.database_path()} instead: the daemon using that journal "
                "applies it before its next order")  # fmt: skip
+
+
+def cancel(loaded: LoadedConfig, signal_id: str) -> tuple[int, str]:
+    """Cancel a delayed signal still waiting for its time; returns (exit code, what happened)."""
+    token = loaded.config.server.admin_token
+    if token is None:
+        return _cancel_in_journal(loaded, signal_id, "(no server.admin_token, so the daemon was not asked)")
+    url = admin_url(loaded, f"/api/signals/{quote(signal_id, safe='')}/cancel")
+    try:
+        response = httpx.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    except httpx.ConnectError:
+        return _cancel_in_journal(loaded, signal_id, f"(no daemon answers at {url})")
+    except httpx.HTTPError as exc:
+        return 1, f"{url} did not confirm ({exc}): the signal may or may not be canceled; check `bridge signals`"
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    if response.is_success:
+        return 0, f"signal {signal_id} canceled: it will not execute (the daemon at {url} confirmed it)"
+    return 1, message or f"the daemon at {url} answered {response.status_code}: {response.text}"
+
+
+def _cancel_in_journal(loaded: LoadedConfig, signal_id: str, why: str) -> tuple[int, str]:
+    """Cancel in the journal itself, holding it as a daemon would: no daemon may release the signal meanwhile."""
+    from bridge.jobs.delayed import CancelRefused, cancel_answer
+
+    path = loaded.database_path()
+    if not path.is_file():
+        return 1, f"no journal at {path}, so no signal {signal_id}: check `database` in {loaded.path or 'the config'}"
+    try:
+        with sole_daemon(path):
+            store = Store(path)
+            store.open_sync()
+            try:
+                signal, canceled = upkeep.cancel_waiting(store.conn, signal_id, "canceled by the command line while "
+                                                         "it waited for its time")  # fmt: skip
+            finally:
+                store.close_sync()
+    except JournalUnusable as exc:  # a daemon serves it, whose admin API did not answer: it alone may write
+        return 1, f"{why}: {exc}"
+    try:
+        cancel_answer(signal_id, signal, canceled)
+    except CancelRefused as refused:
+        return 1, str(refused)
+    return 0, f"signal {signal_id} canceled in {path} {why}: it will not execute"

@@ -16,11 +16,12 @@ QuantityType = Literal[
 ]
 TimeInForce = Literal["day", "gtc", "opg", "cls", "ioc", "fok"]
 OrderStatus = Literal["pending", "submitted", "open", "partially_filled", "filled", "canceled", "rejected", "unknown"]
-SignalState = Literal["received", "processing", "executed", "ignored", "rejected", "expired", "failed"]
+SignalState = Literal["received", "processing", "executed", "ignored", "rejected", "expired", "failed", "canceled"]
 
 FINAL_ORDER_STATUSES: frozenset[str] = frozenset({"filled", "canceled", "rejected"})
 OPEN_ORDER_STATUSES: frozenset[str] = frozenset({"submitted", "open", "partially_filled"})
-FINAL_SIGNAL_STATES: frozenset[str] = frozenset({"executed", "ignored", "rejected", "expired", "failed"})
+# `canceled`: a delayed signal the operator canceled while it waited (`bridge cancel`), never executed.
+FINAL_SIGNAL_STATES: frozenset[str] = frozenset({"executed", "ignored", "rejected", "expired", "failed", "canceled"})
 # The webhook id of a signal the bridge's own schedule queued (`job:flatten_at`): no request's id starts so.
 SCHEDULED_SOURCE = "job:"
 

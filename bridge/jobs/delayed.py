@@ -18,6 +18,31 @@ from bridge.store.db import iso
 log = logging.getLogger("bridge.jobs")
 
 
+class CancelRefused(Exception):
+    """Nothing was canceled; `code` is the answer's messageCode (`unknown-signal`, `not-waiting`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def cancel_answer(signal_id: str, signal: sqlite3.Row | None, canceled: list[str]) -> sqlite3.Row:
+    """The canceled signal's row, or CancelRefused saying why there was nothing to cancel."""
+    if signal is None:
+        raise CancelRefused("unknown-signal", f"no signal {signal_id} in the journal: copy its id from "
+                                              "`bridge signals` or GET /api/signals")  # fmt: skip
+    if canceled:
+        return signal
+    if signal["execute_at"] is None:
+        why = "it has no `delay`: it was queued on arrival"
+    elif signal["state"] in ("received", "processing"):
+        why = f"its time ({signal['execute_at']}) came and it is executing"
+    else:
+        why = f"it is {signal['state']} already: {signal['decision']}"
+    raise CancelRefused("not-waiting", f"signal {signal_id} is not a delayed signal waiting for its time ({why}); "
+                                       "nothing was canceled")  # fmt: skip
+
+
 class DelayedSignals:
     """Releases journaled delayed signals into the execution queues when their time comes."""
 
@@ -72,6 +97,29 @@ class DelayedSignals:
         if released:
             log.info("released %d delayed signal execution(s)", released)
         return released
+
+    async def cancel(self, signal_id: str, by: str) -> tuple[sqlite3.Row, list[str]]:
+        """Cancel a waiting delayed signal (the operator's word); return it and the subscriptions canceled.
+
+        Raises CancelRefused for an unknown id, or a signal no longer waiting: one released at its time (queued
+        here, maybe not started) runs. Claimed in `_released` first, so `release_due` cannot queue it meanwhile.
+        """
+        store = self.host.store
+        _signal, waiting = await store.read(upkeep.waiting_executions, store.conn, signal_id)
+        claimed = [sub for sub in waiting if (signal_id, sub) not in self._released]
+        self._released.update((signal_id, sub) for sub in claimed)
+        decision = f"canceled by {by} while it waited for its time"
+        try:
+            signal, canceled = await store.run(upkeep.cancel_waiting, store.conn, signal_id, decision, claimed)
+        finally:
+            self._released.difference_update((signal_id, sub) for sub in claimed)
+        row = cancel_answer(signal_id, signal, canceled)
+        for subscription in canceled:
+            self.host.publish(signal_event(row["strategy"], subscription, row["ticker"], signal_id, "canceled",
+                                           decision))  # fmt: skip
+        log.warning("delayed signal %s (%s %s) %s (%s)", signal_id, row["strategy"], row["ticker"], decision,
+                    ", ".join(canceled))  # fmt: skip
+        return row, canceled
 
     async def revoke(self, strategies: Mapping[str, str]) -> int:
         """End the waiting delayed signals of these strategies without trading, each with its strategy's reason.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -143,6 +144,13 @@ class Jobs:
         """Release due delayed signals at `when` (an id per signal: scheduling one twice is harmless)."""
         self._add(f"{DELAY}{signal_id}", self.delayed.release_due, DateTrigger(run_date=when, timezone=UTC),
                   misfire_grace_time=None)  # fmt: skip
+
+    async def cancel_delayed(self, signal_id: str, by: str) -> tuple[sqlite3.Row, list[str]]:
+        """Cancel a waiting delayed signal and its wake-up; CancelRefused when it is unknown or no longer waits."""
+        canceled = await self.delayed.cancel(signal_id, by)
+        if self.scheduler.get_job(f"{DELAY}{signal_id}") is not None:
+            self.scheduler.remove_job(f"{DELAY}{signal_id}")
+        return canceled
 
     async def restore(self) -> None:
         """Schedule a wake-up for every delayed signal the journal holds (after a restart)."""

@@ -168,7 +168,8 @@ FIELDS: dict[str, FieldDoc] = {
     "delay": FieldDoc(
         "Execute later: seconds (1 to 86400), a relative time as TradersPost writes it (`+5 minutes`; seconds, "
         "minutes, hours or days) or an ISO 8601 time at most 24 hours ahead (one that passed on the way "
-        "runs at once; one more than `max_signal_age` past is refused).",
+        "runs at once; one more than `max_signal_age` past is refused). Until its time it can be canceled: "
+        "`bridge cancel SIGNAL_ID` or `POST /api/signals/{id}/cancel`.",
         _ex(delay=300),
         ("invalid-delay-format",),
     ),

@@ -16,7 +16,7 @@ from bridge.store.db import iso, require_room_for_intake, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim
 
 # When subscriptions of one signal end differently, the signal shows the one most worth a look.
-STATE_PRIORITY = ("failed", "executed", "rejected", "expired", "ignored")
+STATE_PRIORITY = ("failed", "executed", "rejected", "expired", "canceled", "ignored")
 OPTIONAL_ORDER_FIELDS = {
     "trail_amount": None,
     "trail_percent": None,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, OPEN_ORDER_STATUSES
+from bridge.store import journal
 from bridge.store.db import transaction
 
 _OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN_ORDER_STATUSES))
@@ -23,6 +24,34 @@ def delayed_executions(conn: sqlite3.Connection, due_by: str | None = None) -> l
     if due_by is None:
         return conn.execute(sql + " ORDER BY s.execute_at, s.received_at").fetchall()
     return conn.execute(sql + " AND s.execute_at <= ? ORDER BY s.execute_at, s.received_at", (due_by,)).fetchall()
+
+
+def waiting_executions(conn: sqlite3.Connection, signal_id: str) -> tuple[sqlite3.Row | None, list[str]]:
+    """The signal (None: no such id) and the subscriptions whose execution of it waits for its `delay` to end."""
+    signal = conn.execute("SELECT * FROM signals WHERE id = ?", (signal_id,)).fetchone()
+    if signal is None or signal["execute_at"] is None:
+        return signal, []
+    rows = conn.execute(
+        "SELECT subscription FROM executions WHERE signal_id = ? AND state = 'received' ORDER BY subscription",
+        (signal_id,),
+    ).fetchall()
+    return signal, [row["subscription"] for row in rows]
+
+
+def cancel_waiting(conn: sqlite3.Connection, signal_id: str, decision: str,
+                   subscriptions: Collection[str] | None = None) -> tuple[sqlite3.Row | None, list[str]]:  # fmt: skip
+    """End as `canceled` the executions of a delayed signal still waiting (of these subscriptions, if given).
+
+    Returns the signal as it is now (None: no such id) and the subscriptions canceled: none when none waited.
+    """
+    with transaction(conn):  # BEGIN IMMEDIATE: nothing starts an execution between the look and the write
+        signal, waiting = waiting_executions(conn, signal_id)
+        canceled = [sub for sub in waiting if subscriptions is None or sub in subscriptions]
+        for subscription in canceled:
+            journal.finish_execution(conn, signal_id, subscription, "canceled", decision)
+        if canceled:
+            signal = conn.execute("SELECT * FROM signals WHERE id = ?", (signal_id,)).fetchone()
+        return signal, canceled
 
 
 def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:

@@ -22,7 +22,7 @@ from bridge.notify.hub import Operations
 from bridge.service import Bridge
 from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
-from bridge.web.control import AdminListener, halt, resume
+from bridge.web.control import AdminListener, cancel_signal, halt, resume
 from bridge.web.counting import CountWebhooks
 from bridge.web.dashboard import Dashboard
 from bridge.web.fast_webhook import FastWebhook
@@ -122,6 +122,7 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
         Route("/api/reload", reload_config, methods=["POST"]),
         Route("/api/halt", halt, methods=["POST"]),
         Route("/api/resume", resume, methods=["POST"]),
+        Route("/api/signals/{signal_id:str}/cancel", cancel_signal, methods=["POST"]),
         Route("/api/{table:str}", journal_list, methods=["GET"]),
     ]
     # The admin port the listeners are opened with: a reload cannot move them, so /api, /metrics and the dashboard

@@ -1,4 +1,4 @@
-"""The kill switch over HTTP (`POST /api/halt`, `POST /api/resume`) and the admin-listener guard."""
+"""The kill switch over HTTP (`POST /api/halt`, `POST /api/resume`), canceling a delayed signal, the admin guard."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bridge.jobs.delayed import CancelRefused
 from bridge.service import Bridge
 from bridge.web.gate import admin_denied
 
@@ -81,6 +82,25 @@ async def halt(request: Request) -> JSONResponse:
 async def resume(request: Request) -> JSONResponse:
     """`POST /api/resume`: trading continues with the next signal."""
     return await _switch(request, False)
+
+
+async def cancel_signal(request: Request) -> JSONResponse:
+    """`POST /api/signals/{id}/cancel`: a delayed signal still waiting for its time never executes (409 if not)."""
+    if (denied := admin_denied(request)) is not None:
+        return denied
+    bridge: Bridge = request.app.state.bridge
+    signal_id = request.path_params["signal_id"]
+    try:
+        signal, canceled = await bridge.jobs.cancel_delayed(signal_id, "the admin API")
+    except CancelRefused as refused:
+        status = 404 if refused.code == "unknown-signal" else 409
+        return JSONResponse({"success": False, "messageCode": refused.code, "message": str(refused)}, status)
+    except sqlite3.Error:
+        log.exception("could not cancel signal %s", signal_id)
+        message = "the journal cannot be written: the signal was not canceled; retry"
+        return JSONResponse({"success": False, "messageCode": "unavailable", "message": message}, status_code=503)
+    return JSONResponse({"success": True, "id": signal_id, "state": signal["state"], "canceled": canceled,
+                         "decision": signal["decision"]})  # fmt: skip
 
 
 def listen_sockets(config: uvicorn.Config, admin_port: int | None) -> list[socket.socket] | None:
