@@ -19,7 +19,14 @@ from pydantic import BaseModel, ValidationError
 
 from bridge.config.scalars import PlainScalars
 from bridge.config.schema import Config, reference_errors
-from bridge.config.secrets import BadReference, empty_variables, interpolate, is_secret_key
+from bridge.config.secrets import (
+    BadReference,
+    empty_variables,
+    interpolate,
+    is_secret_key,
+    padded_variables,
+    padding,
+)
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:  # the registry is imported only when brokers are checked
@@ -185,11 +192,32 @@ class _Reader:
             try:
                 interpolated = interpolate(value, self.environ)
                 self.empty[path] = empty_variables(value, self.environ)
-                return interpolated
             except BadReference as exc:
                 self.error(path, node.start_mark.line + 1, str(exc))
                 self.failed.add(path)
+                return value
+            self.check_credential(path, node, value, interpolated)
+            return interpolated
+        if isinstance(value, str):
+            self.check_credential(path, node, value, value)
         return value
+
+    def check_credential(self, path: Path_, node: yaml.ScalarNode, written: str, value: str) -> None:
+        """Refuse a broker credential with a space or line break at an end; its value is never quoted.
+
+        The venue takes it as part of the key and answers 401 at every connect, saying nothing of why.
+        """
+        is_credential = len(path) >= 4 and path[0] == "brokers" and path[2] == "options"
+        if not (is_credential and isinstance(path[-1], str) and is_secret_key(path[-1])):
+            return
+        what = padding(value)
+        if what is None or value.lstrip().startswith("-----BEGIN "):
+            return  # a PEM private key (Coinbase's secret) ends with a newline as written, and its readers take it
+        named = padded_variables(written, self.environ)
+        subject = f"environment variable {named[0]} has" if named else "the value has"
+        self.fail(path, node, f"{subject} {what}, which the broker would take as part of the credential and refuse; "
+                  "remove it (a key pasted or read from a file often keeps the file's last newline: `$(cat FILE)` "
+                  "in a shell drops it, an env file or a YAML block `|` keeps it)")  # fmt: skip
 
     def read_scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
         """The scalar as the safe loader reads it (`key:` with no value is null); a located error if it cannot be."""

@@ -66,6 +66,22 @@ def empty_variables(text: str, environ: Mapping[str, str] | None = None) -> list
     return [m.group(1) for m in _REFERENCE.finditer(text) if m.group(2) is None and env.get(m.group(1)) == ""]
 
 
+def padding(value: str) -> str | None:
+    """What `value` has at an end that no credential does ("a line break at its end"), else None."""
+    for end, edge in (("end", value[-1:]), ("start", value[:1])):
+        if edge.isspace():
+            kind = "a line break" if edge in "\r\n" else "a space"
+            return f"{kind} at its {end}"
+    return None
+
+
+def padded_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The variables `text` names whose values start or end with a space or line break."""
+    env = os.environ if environ is None else environ
+    names = dict.fromkeys(m.group(1) for m in _REFERENCE.finditer(text))
+    return [name for name in names if padding(env.get(name) or "") is not None]
+
+
 def is_secret_key(key: str) -> bool:
     """True for option (and request header) names that conventionally hold credentials.
 
