@@ -125,6 +125,7 @@ def render_settings() -> str:
         "`bridge check --config FILE` validates a file against these. Unknown keys are errors, so a",
         "misspelt safety setting never goes unnoticed. `${NAME}` / `${NAME:-default}` read environment",
         "variables anywhere in a string; `$NAME` alone, `${NAME:default}` or another `${` are errors, not text.",
+        "Write `$${` for a literal `${` (a password holding one: `pa$${ss` is `pa${ss`), as docker-compose does.",
         "A section with every setting commented out (`server:` alone) is the",
         "empty section; merge keys (`<<: *name`) work as in YAML; other YAML tags (`!env`, `!!python/...`) are",
         "errors. Quote a name, ticker or time YAML would read otherwise: unquoted, `NO`, `on`, `off` are",

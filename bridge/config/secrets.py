@@ -1,4 +1,4 @@
-"""`${NAME}` / `${NAME:-default}` interpolation and redaction of secret values."""
+"""`${NAME}` / `${NAME:-default}` interpolation (`$${` for a literal `${`) and redaction of secret values."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+ESCAPE = "$${"  # a literal `${` (docker-compose's way): a password may hold one
+# Read left to right, an escape before a reference: `$${NAME}` is the text `${NAME}`, never a reference.
+_TOKEN = re.compile(r"\$\$\{|" + _REFERENCE.pattern)
 _SECRET_KEY = re.compile(
     r"token|secret|passw(or)?d|passphrase|private|credential|key[_-]?id|(api|app|access|consumer|client|auth)[_-]?key",
     re.IGNORECASE,
@@ -33,37 +36,44 @@ class MissingVariable(BadReference):
     """An environment variable named in the config is not set and has no default."""
 
 
+def _references(text: str) -> list[re.Match[str]]:
+    """The `${NAME}` / `${NAME:-default}` references in `text`, leaving out what `$${` escapes."""
+    return [m for m in _TOKEN.finditer(text) if m.group(1) is not None]
+
+
 def interpolate(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace every `${NAME}` / `${NAME:-default}` in `text` from the environment.
+    """Replace every `${NAME}` / `${NAME:-default}` in `text` from the environment; `$${` is a literal `${`.
 
     `$NAME` alone, `${NAME:default}`, `${NAME-default}`, `${my-name}` or an unclosed `${` raise BadReference: they
     stayed in the value letter for letter, and a token written so was a URL anyone reading the file knew.
     """
     env = os.environ if environ is None else environ
-    unread = _REFERENCE.sub("", text)
-    nested = any("${" in (m.group(2) or "") for m in _REFERENCE.finditer(text))
+    unread = _TOKEN.sub("", text)
+    nested = any("${" in (m.group(2) or "").replace(ESCAPE, "") for m in _references(text))
     if "${" in unread or nested or _SHELL_STYLE.fullmatch(text):
         raise BadReference(BAD_REFERENCE)  # the value is not quoted: it may be a secret
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
+        if name is None:
+            return "${"
         value = env.get(name)
         if value is None or (value == "" and default is not None):
             if default is None:
                 raise MissingVariable(f"environment variable {name} {NOT_SET} or write ${{{name}:-default}}")
-            return default
+            return default.replace(ESCAPE, "${")
         if "\r" in value:  # no setting holds one: a key so read was refused by its venue at every connect
             raise BadReference(f"environment variable {name} holds a carriage return (its file was saved with "
                                "Windows line ends); save that file with Unix line ends (dos2unix FILE)")  # fmt: skip
         return value
 
-    return _REFERENCE.sub(substitute, text)
+    return _TOKEN.sub(substitute, text)
 
 
 def empty_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
     """The variables `text` names without a default that are set to nothing (an env file's `NAME=` line)."""
     env = os.environ if environ is None else environ
-    return [m.group(1) for m in _REFERENCE.finditer(text) if m.group(2) is None and env.get(m.group(1)) == ""]
+    return [m.group(1) for m in _references(text) if m.group(2) is None and env.get(m.group(1)) == ""]
 
 
 def padding(value: str) -> str | None:
@@ -78,7 +88,7 @@ def padding(value: str) -> str | None:
 def padded_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
     """The variables `text` names whose values start or end with a space or line break."""
     env = os.environ if environ is None else environ
-    names = dict.fromkeys(m.group(1) for m in _REFERENCE.finditer(text))
+    names = dict.fromkeys(m.group(1) for m in _references(text))
     return [name for name in names if padding(env.get(name) or "") is not None]
 
 

@@ -786,3 +786,23 @@ def test_a_bad_strategy_name_is_reported_at_its_own_line_among_many() -> None:
     assert errors(GOOD + "".join(more) + bad) == [
         "c.yaml:36: strategies.bad name: strategy name 'bad name' may only use letters, digits, '-', '_' and '.'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("pa$${ss-0123456789abcd", "pa${ss-0123456789abcd"),  # a password holding `${`
+        ("$${X_TOKEN}-0123456789", "${X_TOKEN}-0123456789"),  # escaped, a reference is text
+        ("$${X_TOKEN}${X_TOKEN}", "${X_TOKEN}" + TOKEN),  # next to a reference that is read
+        ("${ADM:-a$${b}-0123456789abcd", "a${b-0123456789abcd"),  # inside a default, up to its first }
+    ],
+)
+def test_a_doubled_dollar_writes_a_literal_dollar_brace(written: str, expected: str) -> None:
+    """`$${` is `${` as text, the docker-compose way: a password holding `${` could not be written at all."""
+    text = edit(f"admin_token: {ADMIN}", f'admin_token: "{written}"')
+    assert parse_config(text, "c.yaml", ENV).server.admin_token == expected
+
+
+def test_an_escaped_reference_is_not_read_so_an_unset_variable_is_no_error() -> None:
+    text = edit(f"admin_token: {ADMIN}", 'admin_token: "$${NOT_SET_ANYWHERE}-0123456789"')
+    assert parse_config(text, "c.yaml", ENV).server.admin_token == "${NOT_SET_ANYWHERE}-0123456789"
