@@ -90,7 +90,9 @@ async def replay(loaded: LoadedConfig, since: datetime | None = None, strategy: 
                             guard, at_signal_time=True)  # fmt: skip
         try:
             for index, row in enumerate(rows, 1):
-                if row["strategy"] in runtime.strategies:
+                if row["state"] == "canceled":  # called off while it waited: it never traded, nor does it here
+                    result.skipped.append(f"{row['id']}: {row['decision']}")
+                elif row["strategy"] in runtime.strategies:
                     await _one(store, executor, runtime.subscriptions(row["strategy"]), row, result)
                 else:  # removed or renamed since: the daemon would answer its webhook 404 now
                     result.skipped.append(f"{row['id']}: strategy {row['strategy']} is not in the config")

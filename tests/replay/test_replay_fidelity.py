@@ -63,3 +63,18 @@ def test_since_with_a_utc_offset_means_that_moment(make_daemon: Any, tmp_path: P
     done = bridge("replay", "--config", str(daemon.config), "--since", since, "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["signals"]) == 1  # received 30 minutes after `since`
+
+
+def test_a_delayed_signal_canceled_while_it_waited_is_skipped_not_traded(make_daemon: Any, tmp_path: Path) -> None:
+    """The operator called it off (`bridge cancel`): a what-if that trades it anyway shows a trade that never was."""
+    daemon = make_daemon()
+    kept = daemon.post({"ticker": "AMD", "action": "buy", "price": 100}).json()["id"]
+    daemon.wait_final(kept)
+    canceled = daemon.post({"ticker": "TSLA", "action": "buy", "price": 200, "delay": 3600}).json()["id"]
+    assert bridge("cancel", canceled, "--config", str(daemon.config), cwd=tmp_path).returncode == 0
+    daemon.stop()
+    done = bridge("replay", "--config", str(daemon.config), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert [o["symbol"] for o in result["orders"]] == ["AMD"], "the canceled signal traded in the replay"
+    assert len(result["skipped"]) == 1 and "canceled" in result["skipped"][0], result["skipped"]
