@@ -203,21 +203,28 @@ class _Reader:
         return value
 
     def check_credential(self, path: Path_, node: yaml.ScalarNode, written: str, value: str) -> None:
-        """Refuse a broker credential with a space or line break at an end; its value is never quoted.
+        """Refuse a credential with a space or line break at an end; its value is never quoted.
 
-        The venue takes it as part of the key and answers 401 at every connect, saying nothing of why.
+        A broker's venue takes it as part of the key and answers 401 at every connect, saying nothing of why; a
+        notification target's token or URL so written fails every notification (an invalid URL).
         """
-        is_credential = len(path) >= 4 and path[0] == "brokers" and path[2] == "options"
-        if not (is_credential and isinstance(path[-1], str) and is_secret_key(path[-1])):
+        key = path[-1] if path else None
+        if not isinstance(key, str):
+            return
+        if len(path) >= 4 and path[0] == "brokers" and path[2] == "options" and is_secret_key(key):
+            effect = "which the broker would take as part of the credential and refuse"
+        elif path[:2] == ("notifications", "targets") and (is_secret_key(key) or key in ("url", "api_url")):
+            effect = "which would fail every notification sent to this target"
+        else:
             return
         what = padding(value)
         if what is None or value.lstrip().startswith("-----BEGIN "):
             return  # a PEM private key (Coinbase's secret) ends with a newline as written, and its readers take it
         named = padded_variables(written, self.environ)
         subject = f"environment variable {named[0]} has" if named else "the value has"
-        self.fail(path, node, f"{subject} {what}, which the broker would take as part of the credential and refuse; "
-                  "remove it (a key pasted or read from a file often keeps the file's last newline: `$(cat FILE)` "
-                  "in a shell drops it, an env file or a YAML block `|` keeps it)")  # fmt: skip
+        self.fail(path, node, f"{subject} {what}, {effect}; remove it (a key pasted or read from a file often "
+                  "keeps the file's last newline: `$(cat FILE)` in a shell drops it, an env file or a YAML block "
+                  "`|` keeps it)")  # fmt: skip
 
     def read_scalar(self, node: yaml.ScalarNode, path: Path_) -> Any:
         """The scalar as the safe loader reads it (`key:` with no value is null); a located error if it cannot be."""

@@ -70,3 +70,19 @@ def test_a_pem_private_key_written_as_a_block_keeps_its_last_newline() -> None:
     pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB0123456789abcdef\n-----END EC PRIVATE KEY-----\n"
     loaded = parse_config(config(secret="${PEM}"), "c.yaml", {"PEM": pem})
     assert loaded.brokers["alpaca"].options["secret_key"] == pem
+
+
+def test_a_notification_token_or_url_with_a_line_break_at_its_end_is_refused_at_its_line() -> None:
+    """Every notification to it failed with "Invalid non-printable ASCII character in URL": fills and halts unsaid."""
+    text = config() + (
+        "notifications:\n  targets:\n    - {type: telegram, bot_token: '${BOT}', chat_id: '1'}\n"
+        "    - {type: discord, url: '${HOOK}'}\n"
+    )
+    token, hook = "123456:ABCdefGhIjKlMnOpQrStUvWxYz", "https://discord.com/api/webhooks/1/abcdefgh"
+    lines = errors(text, {"BOT": token + "\n", "HOOK": hook + "\n"})
+    assert [line.split(": ")[0:2] for line in lines] == [
+        ["c.yaml:15", "notifications.targets.0.bot_token"],
+        ["c.yaml:16", "notifications.targets.1.url"],
+    ], lines
+    assert all("line break" in line and "every notification" in line for line in lines)
+    assert token not in "".join(lines) and hook not in "".join(lines)
