@@ -9,7 +9,7 @@ import httpx
 from bridge.config.load import LoadedConfig
 from bridge.halt import write_state
 from bridge.store import upkeep
-from bridge.store.daemonlock import sole_daemon
+from bridge.store.daemonlock import JournalInUse, sole_daemon
 from bridge.store.db import Store, require_servable
 from bridge.store.migrations import JournalUnusable
 
@@ -115,7 +115,10 @@ def _cancel_in_journal(loaded: LoadedConfig, signal_id: str, why: str) -> tuple[
                                                          "it waited for its time")  # fmt: skip
             finally:
                 store.close_sync()
-    except JournalUnusable as exc:  # a daemon serves it, whose admin API did not answer: it alone may write
+    except JournalInUse:  # a daemon serves it (another port, no token here): it alone may decide what it runs
+        return 1, (f"{why}, yet a bridge daemon serves the journal {path}: nothing was canceled; ask that daemon "
+                   "(server.admin_token and the port it listens on, as in its config), or stop it first")  # fmt: skip
+    except JournalUnusable as exc:
         return 1, f"{why}: {exc}"
     try:
         cancel_answer(signal_id, signal, canceled)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bridge.cli import main
 from tests.conftest import ADMIN, Daemon
@@ -91,3 +92,16 @@ def test_bridge_cancel_asks_the_running_daemon(make_daemon: Any) -> None:
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
     assert result.returncode == 0 and "confirmed" in result.stdout, result.stderr
     assert daemon.wait_final(signal_id)["state"] == "canceled"
+
+
+def test_bridge_cancel_never_writes_a_journal_a_daemon_it_cannot_ask_serves(
+    make_daemon: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon: Daemon = make_daemon()
+    signal_id = daemon.post({"ticker": "AMD", "action": "buy", "price": 100, "delay": 3600}).json()["id"]
+    tokenless = daemon.config.with_name("tokenless.yaml")
+    tokenless.write_text(daemon.config.read_text().replace(f"admin_token: {ADMIN}", "admin_token: null"))
+    assert main(["cancel", signal_id, "--config", str(tokenless)]) == 1
+    said = capsys.readouterr().err
+    assert "a bridge daemon serves the journal" in said and "nothing was canceled" in said, said
+    assert [s["state"] for s in daemon.api("signals") if s["id"] == signal_id] == ["received"]
