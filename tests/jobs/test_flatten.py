@@ -386,7 +386,7 @@ async def test_a_flatten_whose_position_read_fails_past_its_grace_gives_up_sayin
 async def test_a_restart_past_the_grace_of_a_flatten_that_never_ran_says_the_positions_stay_open(
     bridges: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))  # not the real time: after 16:00 on a weekday it warns at once
     r = await bridges(config_text(FLATTEN), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -402,7 +402,7 @@ async def test_a_restart_past_the_grace_of_a_flatten_that_never_ran_says_the_pos
 async def test_a_restart_after_a_flatten_that_ran_says_nothing_of_it(
     bridges: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
     r = await bridges(config_text(FLATTEN), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
