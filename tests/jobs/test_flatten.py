@@ -21,6 +21,9 @@ NY = ZoneInfo("America/New_York")
 MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
 SATURDAY_1555 = datetime(2026, 11, 28, 15, 55, tzinfo=NY)
 FLATTEN = 'flatten_at: "15:55"\ntimezone: America/New_York'
+# Where the tests' clocks start: not the real time, at which a start or a reload within 5 minutes after a weekday's
+# 15:55 in New York runs a flatten of its own.
+BEFORE = MONDAY_1555 - timedelta(hours=1)
 
 
 async def open_positions(r: Any) -> None:
@@ -32,7 +35,7 @@ async def open_positions(r: Any) -> None:
 
 
 async def test_flatten_at_closes_the_positions_the_subscription_opened(bridges: Any) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
     await open_positions(r)
     clock.now = MONDAY_1555
@@ -54,7 +57,7 @@ async def test_flatten_at_closes_the_positions_the_subscription_opened(bridges: 
 async def test_flatten_at_leaves_a_position_the_subscription_closed_and_another_strategy_reopened(
     bridges: Any,
 ) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.accepted(ticker="AMD", action="exit", price=101)  # the day trade is closed
@@ -69,7 +72,7 @@ async def test_flatten_at_leaves_a_position_the_subscription_closed_and_another_
 
 
 async def test_flatten_at_does_nothing_on_a_weekend(bridges: Any) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
     await open_positions(r)
     clock.now = SATURDAY_1555
@@ -137,7 +140,7 @@ def test_a_bad_flatten_setting_is_refused_with_a_fix(setting: str, message: str)
 async def test_flatten_at_finds_the_orders_an_older_version_journaled_under_the_first_subscriptions_old_key(
     bridges: Any,
 ) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(two_strategies(["broker: paper\n" + FLATTEN, "broker: paper\ntickers: [TSLA]"]), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -150,7 +153,7 @@ async def test_flatten_at_finds_the_orders_an_older_version_journaled_under_the_
 
 
 async def test_a_flatten_run_late_past_local_midnight_closes_fridays_positions(bridges: Any) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text('flatten_at: "23:58"\ntimezone: America/New_York'), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -165,7 +168,7 @@ async def test_a_flatten_run_late_past_local_midnight_closes_fridays_positions(b
 async def test_a_restart_minutes_after_flatten_at_still_flattens_but_not_once_its_grace_is_over(
     bridges: Any,
 ) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -184,7 +187,7 @@ async def test_a_restart_minutes_after_flatten_at_still_flattens_but_not_once_it
 async def test_flatten_at_closes_the_positions_of_a_subscription_that_ignores_exit_signals(bridges: Any) -> None:
     # ignore_exits is about the sender's exit signals (the brackets close the trades); the subscription's own
     # schedule must still close what it holds, or the position is kept overnight.
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN + "\nignore_exits: true"), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.accepted(ticker="AMD", action="exit", price=101)
@@ -202,7 +205,7 @@ async def test_flatten_at_closes_the_positions_of_a_subscription_that_ignores_ex
 async def test_flatten_at_cancels_the_tickers_resting_orders_whatever_the_signal_may_override(bridges: Any) -> None:
     # The flatten is the bridge's own market exit that cancels first; a sender may not override `cancel` here,
     # but a resting add left working after the flatten would open a position overnight.
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(
         config_text(FLATTEN + "\nallow_add: true\nallow_signal_overrides: [orderType, limitPrice]"), clock
     )
@@ -219,7 +222,7 @@ async def test_flatten_at_cancels_the_tickers_resting_orders_whatever_the_signal
 
 async def test_flatten_at_closes_a_position_in_a_ticker_taken_off_the_subscriptions_tickers(bridges: Any) -> None:
     # `tickers` filters what senders may trade here; taking AMD off it must not keep the AMD already held open.
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN + "\ntickers: [AMD, TSLA]"), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -233,7 +236,7 @@ async def test_flatten_at_closes_a_position_in_a_ticker_taken_off_the_subscripti
 
 async def test_flatten_at_closes_positions_whatever_the_per_minute_order_limit_has_counted(bridges: Any) -> None:
     # The limit stops a runaway sender; the schedule's own exits close what the config says to close.
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN + "\nrisk:\n  max_orders_per_minute: 2"), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.accepted(ticker="TSLA", action="sell", price=200)
@@ -246,7 +249,7 @@ async def test_flatten_at_closes_positions_whatever_the_per_minute_order_limit_h
 
 
 async def test_flatten_at_closes_a_position_in_a_symbol_since_taken_off_allowed_symbols(bridges: Any) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN + "\nrisk:\n  allowed_symbols: [AMD, TSLA]"), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -264,7 +267,7 @@ async def test_flatten_at_closes_a_position_in_a_symbol_since_taken_off_allowed_
 async def test_a_reload_moving_flatten_at_to_a_time_just_passed_still_flattens_today(bridges: Any) -> None:
     # At 15:52 flatten_at moves from 16:00 to 15:50: the old time never comes today, the new one has just
     # passed. A restart runs a flatten up to 5 minutes late; a reload scheduled the next one for tomorrow.
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text('flatten_at: "16:00"\ntimezone: America/New_York'), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -286,7 +289,7 @@ async def test_a_flatten_that_expired_unsent_across_a_restart_runs_again_within_
     config = config_text(FLATTEN, extra="max_signal_age: 1\n").replace(
         "plugin: paper", "plugin: tests.jobs.venue:StallingPaper"
     )
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config, clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -309,7 +312,7 @@ async def test_a_flatten_that_expired_unsent_across_a_restart_runs_again_within_
 
 async def test_flatten_at_closes_a_position_the_broker_lists_in_other_letters(bridges: Any) -> None:
     """Sent as `amd`, held as AMD (as most venues list it; here the paper book saw AMD's price first): closed."""
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
     await r.accepted("other", ticker="AMD", action="exit", price=99)  # rejected, nothing held; its price is seen
     await r.accepted(ticker="amd", action="buy", price=100)
@@ -323,7 +326,7 @@ async def test_flatten_at_closes_a_position_the_broker_lists_in_other_letters(br
 
 async def test_flatten_at_leaves_a_position_the_subscription_closed_in_other_letters(bridges: Any) -> None:
     """Bought as `amd`, closed as AMD: the subscription is flat, whatever another strategy holds there since."""
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
     await r.accepted(ticker="amd", action="buy", price=100)
     await r.accepted(ticker="AMD", action="exit", price=101)
@@ -347,7 +350,7 @@ async def run_job(r: Any, job_id: str) -> None:
 
 
 async def test_a_flatten_whose_position_read_fails_is_tried_again_within_its_grace(bridges: Any) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(FLAKY, clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -368,7 +371,7 @@ async def test_a_flatten_whose_position_read_fails_is_tried_again_within_its_gra
 async def test_a_flatten_whose_position_read_fails_past_its_grace_gives_up_saying_so(
     bridges: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(FLAKY, clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
@@ -435,7 +438,7 @@ def refusing() -> Any:
 
 async def flatten_with_failing_exit(bridges: Any, refusing: Any, failure: str) -> Any:
     """A position in AMD; its 15:55 exit fails as `failure` says (once)."""
-    clock = Clock()
+    clock = Clock(BEFORE)
     r = await bridges(REFUSING, clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
