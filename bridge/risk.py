@@ -271,8 +271,8 @@ class Guard:
         With `hold` (its signal and subscription), an admitted plan's orders count against the per-minute
         limits until `release(hold)`, which the caller makes once they are in the journal (or never will be).
         """
-        if self.halt.reread().halted:
-            return Admission(self.halt.state.explain())
+        if (halt := self._halt_refusal()) is not None:
+            return Admission(halt)
         risk = self.config().risk
         refusal = self._circuits_refuse(broker, strategy, take_probe=False)
         if refusal is not None:
@@ -357,8 +357,8 @@ class Guard:
         # Checked synchronously and immediately before the call: a halt acknowledged before this line runs
         # is always seen, and nothing can interleave between the check and the submission. Read again from
         # the journal, where `bridge halt` writes when the daemon does not confirm it.
-        if self.halt.reread().halted:
-            raise SubmitRefused(f"not sent: {self.halt.state.explain()}")
+        if (halt := self._halt_refusal()) is not None:
+            raise SubmitRefused(f"not sent: {halt}")
         refusal = self._circuits_refuse(name, strategy, take_probe=True)
         if refusal is not None:
             raise SubmitRefused(f"not sent: {refusal}")
@@ -402,7 +402,18 @@ class Guard:
         or half-open circuit) is left to `create_order`, which refuses, or sends the probe, and says why.
         """
         closed = self.breaker(name).opened_at is None and self.strategy_breaker(name, strategy).opened_at is None
-        return not self.halt.reread().halted and closed
+        return closed and self._halt_refusal() is None
+
+    def _halt_refusal(self) -> str | None:
+        """Why the kill switch holds an order back now: trading is halted, or its flag cannot be read; else None."""
+        try:
+            state = self.halt.reread()
+        except (sqlite3.Error, RuntimeError) as exc:  # RuntimeError: the store is not open (stopping)
+            # Not knowing whether trading is halted is no licence to send: the order stays unsent, and says why
+            # (read as an unknown outcome, it would be looked up at the broker as if it might have gone).
+            return (f"the kill switch could not be read from the journal ({type(exc).__name__}: {exc}), so it "
+                    "is not known whether trading is halted; check the journal file and its disk")  # fmt: skip
+        return state.explain() if state.halted else None
 
     def count(self, name: str, strategy: str, order: Order, probe: bool = False, probe_refused: bool = False) -> None:
         """Count an answered submission: a rejection in `strategy`'s circuit at broker `name`, as a refusal."""

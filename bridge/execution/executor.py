@@ -28,7 +28,7 @@ from bridge.execution.market import market_context
 from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows, takes_reused_ids
 from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
 from bridge.notify.events import Event, order_change, order_event, signal_event
-from bridge.risk import Guard, Proposal
+from bridge.risk import Guard, Proposal, SubmitRefused
 from bridge.signals.resolve import broker_symbol, fmt, resolve
 from bridge.signals.timing import aged_from
 from bridge.store import journal
@@ -550,7 +550,11 @@ class Executor:
                                         f"({exc!r}); it is checked again at the next start") from exc  # fmt: skip
         except OrderRejected as exc:
             error = self._clean(str(exc))
-            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=error)
+            # Held back by the bridge (halted, a circuit open, the halt flag unreadable): it never left, so the
+            # `sent_at` stamped just before the gate goes, lest the row read as an order that reached the venue.
+            held = isinstance(exc, SubmitRefused)
+            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=error,
+                                 unsent=held)  # fmt: skip
             return _rejected(request, error)
         except TemporaryBrokerError as exc:
             why = "" if isinstance(exc, CredentialsRefused) else ", broker temporarily unavailable"

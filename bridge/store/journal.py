@@ -206,21 +206,21 @@ def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) 
 
 def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None = None, *,
                  status: str | None = None, error: str | None = None, at: datetime | None = None,
-                 sent_at: datetime | None = None) -> None:  # fmt: skip
+                 sent_at: datetime | None = None, unsent: bool = False) -> None:  # fmt: skip
     """Record what the broker said about an order (or a status and error of ours), as of `at` (default now).
 
     A write that is not waited for runs a batch later: it passes the moment the broker answered. `sent_at`
     is when the order went to the broker; the first one recorded stays. An order back to `pending` was
-    never sent, and loses it.
+    never sent, and loses it; so does one the bridge held back at its last gate (`unsent`), stamped before it.
     """
     if order is not None:
         order = _fill_kept(_recorded_fill(conn, client_order_id), order)
-    _write_order(conn, client_order_id, order, status=status, error=error, at=at, sent_at=sent_at)
+    _write_order(conn, client_order_id, order, status=status, error=error, at=at, sent_at=sent_at, unsent=unsent)
 
 
 def _write_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None, *, status: str | None = None,
                  error: str | None = None, at: datetime | None = None,
-                 sent_at: datetime | None = None) -> None:  # fmt: skip
+                 sent_at: datetime | None = None, unsent: bool = False) -> None:  # fmt: skip
     """`update_order`'s write, of an answer whose recorded fill is already kept (`_fill_kept`)."""
     fields: dict[str, Any] = {"updated_at": iso(at or utcnow())}
     if order is not None:
@@ -230,7 +230,7 @@ def _write_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     if error is not None:
         fields["error"] = error
     assignments = ", ".join(f"{name} = :{name}" for name in fields)
-    if status == "pending":
+    if status == "pending" or unsent:
         assignments += ", sent_at = NULL"
     elif sent_at is not None:
         assignments += ", sent_at = COALESCE(sent_at, :sent_at)"
