@@ -20,7 +20,15 @@ from bridge.signals.pricing import (
     stop_loss_leg,
     take_profit_leg,
 )
-from bridge.signals.sizing import Inputs, SizingError, entry_quantity, exit_quantity, fmt, uses_signal_quantity
+from bridge.signals.sizing import (
+    Inputs,
+    SizingError,
+    entry_quantity,
+    exit_quantity,
+    fmt,
+    round_quantity,
+    uses_signal_quantity,
+)
 
 PlanState = Literal["executed", "ignored", "rejected"]
 # TradingView's exchange prefix: letters, digits and underscores (NASDAQ, BINANCE, CME_MINI), then a colon.
@@ -588,7 +596,9 @@ def _directional(planner: _Planner, head: str, entries_allowed: bool) -> Plan:
         return Plan("executed", f"{head}: {closed}, no {direction} opened ({reason})", legs=(exit_leg,))
     entry, how = planner.entry(side)
     if sub.subtract_exit_quantity and uses_signal_quantity(signal, sub, planner.allowed("quantityType")):
-        remaining = entry.quantity - exit_leg.quantity
+        # Rounded as any entry is: a position that is not whole (a venue's float 56.99999999999999, a fraction
+        # bought elsewhere) would otherwise leave 43.00000000000001 to buy on a whole-share subscription.
+        remaining = round_quantity(entry.quantity - exit_leg.quantity, sub.fractional, planner.market.quantity_step)
         if remaining <= 0:
             return Plan("executed", f"{head}: {closed}, no {direction} opened (signal quantity "
                         f"{fmt(entry.quantity)} minus the exit leaves nothing)", legs=(exit_leg,))  # fmt: skip

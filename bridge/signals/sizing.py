@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from bridge.config.schema import Subscription
 from bridge.models import Signal
 from bridge.signals.fields import MAX_NUMBER
 
 FRACTION = Decimal("0.000001")  # six decimals: what fractional-share brokers accept
+# How far apart, relative to their size, two quantities may be and still be one: a float carries 15-17 digits, so
+# a quantity a float computed (Pine's `{{strategy.order.contracts}}`, a venue's float position) is off in its last
+# ones (56.99999999999999 for 57, 2e-16 of it). No real order differs by a trillionth of itself.
+NOISE = Decimal("1e-12")
+STEP_NOISE = Decimal("0.01")  # nor is a hundredth of a step noise, however many steps a quantity holds
 
 
 class SizingError(ValueError):
@@ -33,13 +38,23 @@ def fmt(quantity: Decimal) -> str:
     return format(quantity.normalize(), "f")
 
 
+def same_quantity(a: Decimal, b: Decimal) -> bool:
+    """Whether `a` and `b` differ by float noise at most (see `NOISE`)."""
+    return abs(a - b) <= max(abs(a), abs(b)) * NOISE
+
+
 def round_quantity(quantity: Decimal, fractional: bool, venue_step: Decimal | None = None) -> Decimal:
     """Round down: to whole units, or where fractional quantities are allowed to the venue's step if it has
-    one (a crypto market's: 0.00001 BTC), else to six decimals."""
+    one (a crypto market's: 0.00001 BTC), else to six decimals. A quantity off a step by float noise only is
+    that step: 56.99999999999999 is 57, which rounded down would be 56 (and an exit would leave one open)."""
     step = (venue_step if venue_step and venue_step > 0 else FRACTION) if fractional else Decimal(1)
     if quantity <= 0:
         return Decimal(0)
-    rounded = (quantity / step).to_integral_value(rounding=ROUND_DOWN) * step
+    steps = quantity / step
+    nearest = steps.to_integral_value(rounding=ROUND_HALF_EVEN)
+    noise = same_quantity(steps, nearest) and abs(steps - nearest) <= STEP_NOISE
+    whole = nearest if noise else steps.to_integral_value(rounding=ROUND_DOWN)
+    rounded = whole * step
     # normalize() would write 200 as 2E+2, which the journal, logs and broker APIs would then carry.
     return rounded.quantize(Decimal(1)) if rounded == rounded.to_integral_value() else rounded.normalize()
 
@@ -117,17 +132,25 @@ def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type
     if kind == "percent_of_position":
         if signal.quantity >= 100:  # all of it, as a quantity of the position or more is: rounded, a fraction of a
             return held  # share would stay, and with it the position's take-profit and stop-loss working in full
-        return min(round_quantity(held * signal.quantity / 100, fractional, step), held)
+        return _part(held * signal.quantity / 100, held, fractional, step)
     if kind == "dollar_amount":
         units = round_quantity(_units(kind, signal.quantity, Inputs(price, None, position)), fractional, step)
         if units <= 0:
             raise SizingError(f"dollar_amount {fmt(signal.quantity)} comes to less than one unit to exit")
-        return min(units, held)
+        return _part(units, held, fractional, step)
     if kind != "fixed_quantity":
         raise SizingError(f"quantityType {kind} sizes entries; an exit takes a quantity, percent_of_position "
                           "or dollar_amount")  # fmt: skip
     wanted = signal.quantity * sub.quantity_multiplier  # the position was scaled on entry: its partial exits too
-    if wanted >= held:
-        return held
     # Whole units, as entries are, unless the subscription trades fractions: 2.5 shares is not an order it places.
-    return round_quantity(wanted, fractional, step)
+    return _part(wanted, held, fractional, step)
+
+
+def _part(wanted: Decimal, held: Decimal, fractional: bool, step: Decimal | None) -> Decimal:
+    """`wanted` of the `held` position, rounded as orders are and never more than it; all of it when what would
+    stay is float noise (57 of a venue's 57.00000000000001): no order could close that rest, and the position's
+    take-profit and stop-loss would stay working for it."""
+    if wanted >= held or same_quantity(wanted, held):
+        return held
+    part = min(round_quantity(wanted, fractional, step), held)
+    return held if same_quantity(part, held) else part
