@@ -193,8 +193,17 @@ class Payload(BaseModel):
     @field_validator("sentiment", mode="before")
     @classmethod
     def _sentiment(cls, value: Any) -> str | None:
-        if value is None or value == "":
+        if value is None:
             return None
+        if isinstance(value, str) and not value.strip():
+            # A placeholder or variable that gave nothing: the sender meant a sentiment, and read as none, a sell
+            # while long would also open a short (allow_swap) where "flat" may have been meant. Not guessed.
+            raise _fail(
+                "invalid-sentiment",
+                f"sentiment is empty ({_show(value)}): the alert sent none of bullish, bearish or flat, and which "
+                "was meant cannot be guessed (without one, a sell while long also opens a short); check what "
+                "fills it in the alert message, or leave sentiment out to trade a plain buy or sell",
+            )
         text = value.strip().lower() if isinstance(value, str) else None
         if text not in SENTIMENTS:
             raise _fail(

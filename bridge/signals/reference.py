@@ -38,7 +38,8 @@ FIELDS: dict[str, FieldDoc] = {
     ),
     "sentiment": FieldDoc(
         "The position wanted afterwards, with buy/sell only: bullish (`long`), bearish (`short`), "
-        "flat. `sell` + `flat` exits a long without going short.",
+        "flat. `sell` + `flat` exits a long without going short. Sent empty (a placeholder that gave "
+        "nothing) it is refused, not read as none: a plain sell while long also opens a short.",
         _ex(action="sell", sentiment="flat"),
         ("invalid-sentiment", "invalid-sentiment-action"),
     ),

@@ -363,8 +363,7 @@ def test_a_float_price_keeps_its_decimal_digits_exactly() -> None:
         (" Short ", "bearish"),
         ("flat", "flat"),
         ("Flat", "flat"),
-        ("", None),
-        (None, None),
+        (None, None),  # "" is refused: test_blank_sentiment
     ],
 )
 def test_sentiment_names_are_normalised(sent: str | None, expected: str | None) -> None:
