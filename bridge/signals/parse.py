@@ -303,8 +303,17 @@ class Payload(BaseModel):
     @classmethod
     def _quantity_type(cls, value: Any) -> str | None:
         text = value.strip().lower() if isinstance(value, str) else value
-        if text in (None, ""):
+        if text is None:
             return None
+        if text == "":
+            # A placeholder or variable that gave nothing: read as none, the quantity would count in units, and
+            # 500 meant as dollars would buy 500 shares. Which type was meant cannot be guessed.
+            raise _fail(
+                "invalid-quantity-type",
+                f"quantityType is empty ({_show(value)}): the alert sent none of {', '.join(QUANTITY_TYPES)}, and "
+                "read as units a quantity meant in dollars or percent would trade that many units; check what "
+                "fills it in the alert message, or leave quantityType out to send units",
+            )
         if text not in QUANTITY_TYPES:
             raise _fail(
                 "invalid-quantity-type", f"quantityType must be one of {', '.join(QUANTITY_TYPES)}; got {_show(value)}"

@@ -68,7 +68,8 @@ FIELDS: dict[str, FieldDoc] = {
         "at the price (or the quote); the equity and risk types size entries only: an exit action with one is "
         "refused (400), and a sell or buy that exits with one is rejected. A sell while long (a buy while short) "
         "with percent_of_position sells (covers) that percent of the position and opens nothing, as TradersPost's "
-        "example does: a sell of 50 with 100 shares sells 50.",
+        "example does: a sell of 50 with 100 shares sells 50. Sent empty (a placeholder that gave nothing) it "
+        "is refused, not read as units: a quantity meant in dollars would trade that many shares.",
         _ex(quantity=1000, quantityType="dollar_amount"),
         (
             "invalid-quantity-type",
