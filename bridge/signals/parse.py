@@ -352,8 +352,17 @@ class Payload(BaseModel):
     @classmethod
     def _cancel_order_type(cls, value: Any) -> str | None:
         text = value.strip().lower() if isinstance(value, str) else value
-        if text in (None, ""):
+        if text is None:
             return None
+        if text == "":
+            # A placeholder or variable that gave nothing: read as none, a cancel meant for one type of order would
+            # cancel them all, the position's stop-loss with them.
+            raise _fail(
+                "invalid-order-type",
+                f"cancelOrderType is empty ({_show(value)}): the alert sent none of {', '.join(ORDER_TYPES)}, and "
+                "read as none every open order of the ticker would be canceled, its stop-loss too; check what "
+                "fills it in the alert message, or leave cancelOrderType out to cancel them all",
+            )
         if text not in ORDER_TYPES:
             raise _fail(
                 "invalid-order-type", f"cancelOrderType must be one of {', '.join(ORDER_TYPES)}; got {_show(value)}"

@@ -152,7 +152,8 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-payload",),
     ),
     "cancelOrderType": FieldDoc(
-        "With action cancel: only cancel open orders of this type.",
+        "With action cancel: only cancel open orders of this type. Sent empty (a placeholder that gave nothing) "
+        "it is refused, not read as none, which would cancel them all, the stop-loss too.",
         {"ticker": "SQ", "action": "cancel", "cancelOrderType": "stop"},
         ("invalid-order-type",),
     ),
