@@ -146,7 +146,10 @@ class Payload(BaseModel):
             # A strategy alert sized by {{strategy.position_size}} sends 0 with "flat" on its close. A flat
             # sentiment exits the whole position whatever the quantity: refusing the 0 would leave it open.
             data = {key: value for key, value in data.items() if key != "quantity"}
-        return data
+        # A blank is refused where the field would act (its validator says why); elsewhere it is none, as it
+        # always was: a template that carries the field blank on its exits must not have them turned away.
+        idle = _idle_blanks(data)
+        return {key: value for key, value in data.items() if key not in idle} if idle else data
 
     @field_validator("ticker", mode="before")
     @classmethod
@@ -409,6 +412,23 @@ class Payload(BaseModel):
             raise _fail("invalid-stop-price", f"orderType {self.order_type} needs stopPrice")
         check_combinations(self)
         return self
+
+
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
+def _idle_blanks(data: dict[str, Any]) -> set[str]:
+    """The fields sent blank where they would not act: sentiment beside an action other than buy or sell,
+    quantityType with no quantity to read, cancelOrderType beside an action other than cancel."""
+    action = data.get("action")
+    action = action.strip().lower() if isinstance(action, str) else action
+    acts = {
+        "sentiment": action in ("buy", "sell"),
+        "quantityType": data.get("quantity") is not None and not _blank(data.get("quantity")),
+        "cancelOrderType": action == "cancel",
+    }
+    return {key for key, acting in acts.items() if not acting and _blank(data.get(key))}
 
 
 def _acted_on(data: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -38,8 +38,8 @@ FIELDS: dict[str, FieldDoc] = {
     ),
     "sentiment": FieldDoc(
         "The position wanted afterwards, with buy/sell only: bullish (`long`), bearish (`short`), "
-        "flat. `sell` + `flat` exits a long without going short. Sent empty (a placeholder that gave "
-        "nothing) it is refused, not read as none: a plain sell while long also opens a short.",
+        "flat. `sell` + `flat` exits a long without going short. Sent empty with buy or sell (a placeholder "
+        "that gave nothing) it is refused, not read as none: a plain sell while long also opens a short.",
         _ex(action="sell", sentiment="flat"),
         ("invalid-sentiment", "invalid-sentiment-action"),
     ),
@@ -68,8 +68,8 @@ FIELDS: dict[str, FieldDoc] = {
         "at the price (or the quote); the equity and risk types size entries only: an exit action with one is "
         "refused (400), and a sell or buy that exits with one is rejected. A sell while long (a buy while short) "
         "with percent_of_position sells (covers) that percent of the position and opens nothing, as TradersPost's "
-        "example does: a sell of 50 with 100 shares sells 50. Sent empty (a placeholder that gave nothing) it "
-        "is refused, not read as units: a quantity meant in dollars would trade that many shares.",
+        "example does: a sell of 50 with 100 shares sells 50. Sent empty beside a quantity (a placeholder that "
+        "gave nothing) it is refused, not read as units: a quantity meant in dollars would trade that many shares.",
         _ex(quantity=1000, quantityType="dollar_amount"),
         (
             "invalid-quantity-type",
@@ -152,8 +152,8 @@ FIELDS: dict[str, FieldDoc] = {
         ("invalid-payload",),
     ),
     "cancelOrderType": FieldDoc(
-        "With action cancel: only cancel open orders of this type. Sent empty (a placeholder that gave nothing) "
-        "it is refused, not read as none, which would cancel them all, the stop-loss too.",
+        "With action cancel: only cancel open orders of this type. Sent empty with action cancel (a placeholder "
+        "that gave nothing) it is refused, not read as none, which would cancel them all, the stop-loss too.",
         {"ticker": "SQ", "action": "cancel", "cancelOrderType": "stop"},
         ("invalid-order-type",),
     ),

@@ -43,3 +43,10 @@ def test_what_a_blank_would_have_canceled() -> None:
     assert resolve(limits, Decimal(5), OPEN, sub).cancel == ("entry-2",)
     every, _, _ = parse_body(sent())
     assert resolve(every, Decimal(5), OPEN, sub).cancel == ("entry-2", "stop-1")
+
+
+@pytest.mark.parametrize("action", ["buy", "sell", "exit"])
+def test_a_blank_cancel_order_type_beside_another_action_is_no_cancel_order_type(action: str) -> None:
+    """A template that always carries the field, blank but on its cancels: its trades and exits still go."""
+    signal, echo, _ = parse_body(sent(action=action, cancelOrderType=""))
+    assert signal.cancel_order_type is None and "cancelOrderType" not in echo

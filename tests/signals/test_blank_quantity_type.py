@@ -36,3 +36,11 @@ def test_what_a_blank_would_have_traded() -> None:
     assert [leg.quantity for leg in resolve(dollars, Decimal(0), [], sub).legs] == [Decimal(5)]
     units, _, _ = parse_body(sent())
     assert [leg.quantity for leg in resolve(units, Decimal(0), [], sub).legs] == [Decimal(500)]
+
+
+@pytest.mark.parametrize("action", ["buy", "exit", "cancel"])
+def test_a_blank_quantity_type_without_a_quantity_is_no_quantity_type(action: str) -> None:
+    """Nothing to misread: a template that always carries the field, blank on its exits, still exits."""
+    body = json.dumps({"ticker": "AMD", "action": action, "quantityType": ""}).encode()
+    signal, echo, _ = parse_body(body)
+    assert signal.quantity_type is None and "quantityType" not in echo

@@ -43,3 +43,10 @@ def test_a_sell_while_long_opens_a_short_only_when_the_sender_said_so() -> None:
 def test_null_and_absent_still_mean_no_sentiment() -> None:
     assert parse_body(sent(sentiment=None))[0].sentiment is None
     assert parse_body(sent())[0].sentiment is None
+
+
+@pytest.mark.parametrize("action", ["exit", "cancel", "add", "reverse", "breakeven"])
+def test_a_blank_sentiment_beside_an_action_it_never_goes_with_is_no_sentiment(action: str) -> None:
+    """A template that always carries the field, blank on its exits: refused, the exit would leave the position."""
+    signal, echo, _ = parse_body(sent(action=action, sentiment=""))
+    assert signal.sentiment is None and "sentiment" not in echo
