@@ -26,6 +26,7 @@ from bridge.config.trading import (
     Symbol,
     TakeProfitDefault,
     TradingWindow,
+    by_symbol,
 )
 from bridge.notify.config import Notifications
 
@@ -241,12 +242,7 @@ class Subscription(Strict):
 
     def tick_size_of(self, symbol: str) -> Decimal | None:
         """This subscription's price increment for a broker symbol (ignoring case), if it sets one."""
-        if not isinstance(self.tick_size, dict):
-            return self.tick_size
-        if symbol in self.tick_size:
-            return self.tick_size[symbol]
-        folded = symbol.casefold()
-        return next((size for name, size in self.tick_size.items() if name.casefold() == folded), None)
+        return by_symbol(self.tick_size, symbol) if isinstance(self.tick_size, dict) else self.tick_size
 
     @field_validator("tickers")
     @classmethod

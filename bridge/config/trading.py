@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -35,6 +36,15 @@ def _symbol(value: str) -> str:
 
 # A ticker or broker symbol as settings list them (`tickers`, `ticker_map`, `allowed_symbols`).
 Symbol = Annotated[str, AfterValidator(_symbol)]
+V = TypeVar("V")
+
+
+def by_symbol(entries: Mapping[str, V], symbol: str) -> V | None:
+    """The entry of a setting keyed by symbol: its key matched exactly, else ignoring case (`amd` finds AMD)."""
+    if symbol in entries or not entries:
+        return entries.get(symbol)
+    folded = symbol.upper()
+    return next((value for key, value in entries.items() if key.upper() == folded), None)
 
 
 def _weekdays() -> list[Day]:

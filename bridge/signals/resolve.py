@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Literal
 
 from bridge.config.schema import Subscription
-from bridge.config.trading import StopLossDefault, TakeProfitDefault, in_windows
+from bridge.config.trading import StopLossDefault, TakeProfitDefault, by_symbol, in_windows
 from bridge.models import Order, OrderType, Side, Signal, StopLoss, TakeProfit, same_symbol
 from bridge.signals.pricing import (
     LegPrices,
@@ -110,11 +110,7 @@ def bare_ticker(ticker: str) -> str:
 
 def _mapped(sub: Subscription, ticker: str) -> str | None:
     """The `ticker_map` entry for `ticker`, its key matched exactly, else ignoring case."""
-    mapped = sub.ticker_map.get(ticker)
-    if mapped is not None or not sub.ticker_map:
-        return mapped
-    folded = ticker.upper()
-    return next((symbol for key, symbol in sub.ticker_map.items() if key.upper() == folded), None)
+    return by_symbol(sub.ticker_map, ticker)
 
 
 def broker_symbol(sub: Subscription, ticker: str) -> str:
