@@ -25,7 +25,7 @@ from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 from time import monotonic
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,7 @@ IMMEDIATE = ("ioc", "fok")  # time in force of orders that fill on arrival or no
 # Time in force of orders that end with the session. An opg (cls) order takes part in one opening (closing)
 # auction only; the book runs no auctions, so it works as a day order, which at least ends it at the close.
 SESSION = ("day", "opg", "cls")
+T = TypeVar("T")
 STATUS = {"held": "submitted"}  # children waiting for their entry are accepted but not yet working
 
 
@@ -123,6 +124,10 @@ class PaperBroker:
         self._expiry_checked_at: float | None = None
         self._day_closes = rules.DayCloses(self.options.session_close, self.options.timezone)
         self._booked: set[str] = set()  # symbols the book holds in these very letters, as committed (`_instrument`)
+        # Prices queued by `observe_price` without waiting for their commit, not yet written: while any is, a read
+        # of what prices value (the account, a quote) is queued behind them rather than answered before them.
+        # One the journal failed without running (a lock never had) stays counted: such reads then wait for a commit.
+        self._unwritten_prices = 0
 
     # --- reads -------------------------------------------------------------------------------------------
 
@@ -138,7 +143,18 @@ class PaperBroker:
 
     async def fetch_account(self) -> Account:
         """Cash, equity valued at the last prices seen, and the buying power left."""
-        return await self.store.read(self._account)
+        return await self._read_priced(self._account)
+
+    async def _read_priced(self, fn: Callable[[], T]) -> T:
+        """`fn` as a read that sees every price fed before it (`observe_price`, which does not wait for its write).
+
+        A read is answered ahead of the writes queued before it: the executor feeds a signal's price, then sizes
+        percent_of_equity on the account, which valued the position at the price before. Only while a price is
+        still unwritten is the read queued in order behind it, and so waits for its commit.
+        """
+        if self._unwritten_prices:
+            return await self.store.run(fn)
+        return await self.store.read(fn)
 
     def _account(self, committed: Decimal | None = None) -> Account:
         """The account; buying power is the equity not yet held by positions or by working orders.
@@ -277,7 +293,7 @@ class PaperBroker:
 
     async def fetch_quote(self, symbol: str) -> Decimal | None:
         """The last price seen for the symbol, if any."""
-        return await self.store.read(lambda: self._last_price(self._instrument(self.store.conn, symbol)))
+        return await self._read_priced(lambda: self._last_price(self._instrument(self.store.conn, symbol)))
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Working orders (bracket children waiting for their entry included), optionally for one symbol."""
@@ -544,8 +560,16 @@ class PaperBroker:
         else:
             # Only the price changes: no need to wait for its commit. Writes queued after it (an order
             # that needs the price) run after it; an order resting in a batch not yet committed is still
-            # checked against the price when this runs.
-            self.store.later(run)
+            # checked against the price when this runs. Reads of the account and quotes wait for it.
+            self._unwritten_prices += 1
+
+            def written() -> None:
+                try:
+                    run()
+                finally:
+                    self._unwritten_prices -= 1
+
+            self.store.later(written)
 
     def _rests(self, conn: sqlite3.Connection, symbol: str) -> bool:
         """Whether an order rests on `symbol` that a price could fill (or make trail), as committed."""

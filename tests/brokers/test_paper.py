@@ -157,6 +157,19 @@ async def test_a_price_with_nothing_resting_is_recorded_in_order_with_later_writ
     assert order.avg_fill_price == Decimal("62")
 
 
+async def test_the_account_and_the_quote_asked_for_right_after_a_price_are_valued_at_it(fresh_store: Store) -> None:
+    """The executor feeds a signal's price, then sizes percent_of_equity on the account (and values max_notional
+    at the quote): both were read before the price was written, so the position was valued at the price before."""
+    broker = await _broker(fresh_store)
+    await broker.create_order(_req("a", qty="10", price="50"))
+    await broker.observe_price("SQ", Decimal(100))  # nothing rests on SQ: only the price changes
+    assert (await broker.fetch_account()).equity == Decimal(100000 + 500)
+    await broker.observe_price("SQ", Decimal(120))
+    assert await broker.fetch_quote("SQ") == Decimal(120)
+    await broker.observe_price("NEW", Decimal(7))  # a symbol's first price
+    assert await broker.fetch_quote("NEW") == Decimal(7)
+
+
 async def test_sell_stop_triggers_when_the_price_falls_through_it(fresh_store: Store) -> None:
     broker = await _broker(fresh_store)
     await broker.create_order(_req("long", qty="2", price="100"))
