@@ -6,7 +6,6 @@ from pathlib import Path
 
 from bridge.brokers.base import Broker, BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
-from bridge.models import OrderRequest
 from bridge.store.db import Store
 from bridge.testing import BrokerContract
 
@@ -25,6 +24,3 @@ class TestPaperContract(BrokerContract):
         await broker.close()
         assert isinstance(broker, PaperBroker)
         await broker.store.close()
-
-    def rejected_request(self, client_order_id: str) -> OrderRequest | None:
-        return None  # the paper account does not police cash; zero quantities are its refusal, checked apart
