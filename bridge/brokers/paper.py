@@ -561,15 +561,14 @@ class PaperBroker:
             # Only the price changes: no need to wait for its commit. Writes queued after it (an order
             # that needs the price) run after it; an order resting in a batch not yet committed is still
             # checked against the price when this runs. Reads of the account and quotes wait for it.
-            self._unwritten_prices += 1
-
             def written() -> None:
                 try:
                     run()
                 finally:
                     self._unwritten_prices -= 1
 
-            self.store.later(written)
+            self.store.later(written)  # it runs on a later turn of the loop, after the count below
+            self._unwritten_prices += 1
 
     def _rests(self, conn: sqlite3.Connection, symbol: str) -> bool:
         """Whether an order rests on `symbol` that a price could fill (or make trail), as committed."""
