@@ -605,6 +605,8 @@ class Store:
         left for the next batch, so that the webhooks arriving meanwhile wait for one short batch only.
         """
         conn = self.conn
+        # Webhooks that joined a batch waiting for the write lock (`_locked`) came after its other jobs.
+        batch = [job for job in batch if job.first] + [job for job in batch if not job.first]
         alone = len(batch) == 1  # nothing to keep apart: the transaction itself is the job's savepoint
         budget, others_began = self._budget(), 0.0
         for index, job in enumerate(batch):
