@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -67,8 +67,9 @@ def _opening(legs: Sequence[Leg]) -> list[Leg]:
 class Admission:
     """A plan's check: why it may not run as planned (None: it may), and which of its legs may run all the same.
 
-    `legs` is every leg when nothing refuses the plan, none when something does, and its exits alone when the
-    top-level max_orders_per_minute refuses it only because other strategies' orders used the limit up.
+    `legs` is every leg when nothing refuses the plan, none when something refuses its exits too, and its exits
+    alone when only its entries are refused (over a size limit, or other strategies' orders used the top-level
+    max_orders_per_minute up): a swap then closes its position and opens none.
     """
 
     refusal: str | None
@@ -296,9 +297,12 @@ class Guard:
         admitted = tuple(proposal.legs) if found is None else ()
         closing = tuple(leg for leg in proposal.legs if leg.kind != "entry")
         if found is not None and opens and closing:
-            # Refused only for other strategies' orders, it passes when its own alone count: they may hold back
-            # its entries, never its exits (a swap closes its position then, and opens none).
-            admitted = () if self._breach(risk, own, subscription, proposal, ours, mine) else closing
+            # A swap refused for its entries (one over a size limit, or other strategies' orders using the shared
+            # limit up) still closes, as its exits alone would: what only its entries break never keeps a position
+            # open the strategy turned away from. What refuses its exits too (allowed_symbols, its own strategy's
+            # orders in the minute) refuses them here as well.
+            exits = replace(proposal, legs=closing)
+            admitted = () if self._breach(risk, own, subscription, exits, ours, mine) else closing
         if admitted and counted and hold is not None:
             self._held[hold] = ((strategy, subscription), len(admitted))
         return Admission(found, admitted)

@@ -273,7 +273,7 @@ class Executor:
                 if admission.refusal is not None and not admission.legs:
                     return "rejected", (f"{again}rejected: {admission.refusal}; nothing was sent "
                                         f"(the plan was: {plan.decision})")  # fmt: skip
-                if admission.refusal is not None:  # its entries refused for other strategies' orders: it only exits
+                if admission.refusal is not None:  # only its entries were refused: it closes, and opens nothing
                     plan = replace(plan, legs=admission.legs, decision=f"only the exit was sent, the entry was "
                                    f"refused: {admission.refusal} (the plan was: {plan.decision})")  # fmt: skip
             filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders},

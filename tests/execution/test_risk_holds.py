@@ -4,6 +4,7 @@ never gets there (a failed cancel) lets go of them."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from types import SimpleNamespace
 
 from bridge.config.security import GlobalRisk
@@ -49,3 +50,23 @@ async def test_a_plan_that_fails_before_its_commit_holds_nothing_afterwards(fres
     assert (await harness.signal(failed))["state"] == "failed" and broker.creates == []
     traded = await harness.run(Signal(ticker="NVDA", action="buy"))  # the failed plan's order is not still held
     assert (await harness.signal(traded))["state"] == "executed" and len(broker.creates) == 1
+
+
+async def test_a_swap_whose_entry_breaks_a_size_limit_still_closes_the_position(fresh_store: Store) -> None:
+    """Long 10 AMD, and the strategy turns: sell 50 under max_order_quantity 20. Refused whole, it stayed long 10.
+
+    Exits are never blocked by size limits: the exit goes, the entry over the limit does not, and the decision
+    says which limit refused it.
+    """
+    harness = Harness(fresh_store, FakeBroker(positions={"AMD": Decimal(10)}))
+    config = SimpleNamespace(risk=GlobalRisk(max_order_quantity=Decimal(20)))
+    guard = Guard(harness.store, lambda: config)  # type: ignore[arg-type,return-value]
+    harness.executor = Executor(harness.store, 60.0, lambda: {SUB: harness.broker},
+                                lambda strategy, key: (SUB, harness.sub), guard)  # fmt: skip
+    await guard.load()
+    swapped = await harness.run(Signal(ticker="AMD", action="sell", quantity=Decimal(50)))
+    final = await harness.signal(swapped)
+    assert [(r.side, r.quantity) for r in harness.broker.creates] == [("sell", 10)], final["decision"]
+    assert harness.broker.positions["AMD"] == 0, "the long the strategy turned away from was left open"
+    assert final["state"] == "executed", final["decision"]
+    assert "only the exit was sent" in final["decision"] and "risk.max_order_quantity 20" in final["decision"]

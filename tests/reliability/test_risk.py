@@ -468,4 +468,27 @@ async def test_the_shared_limit_leaves_a_swap_its_exit_for_others_orders_not_its
     guard.release(("s2", "paper"))
     assert (await guard.check_plan("sq", "paper", "paper", sub, spend, hold=("s3", "paper"))).refusal is None
     admission = await guard.check_plan("sq", "paper", "paper", sub, swap, hold=("s4", "paper"))
+    assert admission.legs == (swap.legs[0],), "its own 2 orders of 3 leave room for its exit, as for an exit alone"
+    guard.release(("s4", "paper"))
+    third = proposal(entry("1"), ticker="T3")
+    assert (await guard.check_plan("sq", "paper", "paper", sub, third, hold=("s5", "paper"))).refusal is None
+    admission = await guard.check_plan("sq", "paper", "paper", sub, swap, hold=("s6", "paper"))
     assert admission.refusal is not None and admission.legs == (), "its own runaway orders stop the whole plan"
+
+
+@pytest.mark.parametrize(
+    ("limits", "legs"),
+    [
+        (GlobalRisk(max_order_quantity=D(20)), 1),
+        (GlobalRisk(max_position=D(20)), 1),
+        (GlobalRisk(max_notional=D(1000)), 1),
+        (GlobalRisk(allowed_symbols=["SQ"]), 0),  # it refuses the exit too
+    ],
+)
+async def test_a_swap_refused_for_its_entry_alone_still_sends_its_exit(fresh_store: Store, limits: GlobalRisk,
+                                                                       legs: int) -> None:  # fmt: skip
+    config = Config.model_construct(risk=limits)
+    guard, sub = Guard(fresh_store, lambda: config), Subscription(broker="paper")
+    swap = proposal(exit_("10"), entry("50", "sell"), position="10")
+    admission = await guard.check_plan("sq", "paper", "paper", sub, swap)
+    assert admission.refusal is not None and admission.legs == swap.legs[:legs], admission
