@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -66,15 +67,20 @@ def check_source(strategy: Strategy, name: str, client: Client) -> None:
 
 
 def check_rate(rates: RateLimiter, strategy: Strategy, name: str) -> None:
-    """429 when the strategy has used its `rate_limit`."""
+    """429 when the strategy has used its `rate_limit`, naming the one of its limits that holds the request back."""
     limit = strategy.rate_limit
-    wait = rates.acquire(name, ((limit.per_minute, 60.0), (limit.per_hour, 3600.0)))
-    if wait is not None:
+    refused = rates.admit(name, ((limit.per_minute, 60.0), (limit.per_hour, 3600.0)))
+    if refused is not None:
+        wait, rule = refused
+        per_minute = rule == 0
+        setting = "per_minute" if per_minute else "per_hour"
+        most, span = (limit.per_minute, "a minute") if per_minute else (limit.per_hour, "an hour")
+        # Rounded up, as Retry-After is: a sender that retries on the second said must not be refused again.
         raise Refusal(
             429,
             "too-many-requests",
-            f"strategy {name} takes at most {limit.per_minute} requests a minute and {limit.per_hour} an hour "
-            f"(rate_limit); retry in {wait:.0f}s",
+            f"strategy {name} takes at most {most} requests {span} (strategies.{name}.rate_limit.{setting}); "
+            f"retry in {math.ceil(wait)}s, or raise that setting if the sender is meant to send more",
             retry_after=wait,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -57,14 +58,17 @@ def auth_failed(guards: Guards, client: Client, server: ServerConfig, key: str =
 
 def locked_out(left: float) -> JSONResponse:
     """429 for a locked-out address: not journaled, so a flood of bad tokens cannot fill the journal."""
-    content = {"success": False, "messageCode": "too-many-requests",
-               "message": f"Too many failed authentications from this address; retry in {left:.0f}s."}  # fmt: skip
+    message = f"Too many failed authentications from this address; retry in {math.ceil(left)}s."
+    content = {"success": False, "messageCode": "too-many-requests", "message": message}
     return JSONResponse(content, status_code=429, headers=retry_after(left))
 
 
 def retry_after(left: float) -> dict[str, str]:
-    """The Retry-After header of a lockout with `left` seconds to go."""
-    return {"Retry-After": str(max(1, round(left)))}
+    """The Retry-After header of a wait of `left` seconds (a lockout, a rate limit): whole seconds, rounded up.
+
+    Rounded down, a sender that waits as told asks again before it may, and is refused once more.
+    """
+    return {"Retry-After": str(max(1, math.ceil(left)))}
 
 
 @dataclass(frozen=True)

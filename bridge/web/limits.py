@@ -41,6 +41,11 @@ class RateLimiter:
 
     def acquire(self, key: str, rules: Sequence[tuple[int, float]]) -> float | None:
         """Count one event for `key`, or return how many seconds until a rule would allow it (not counted)."""
+        refused = self.admit(key, rules)
+        return None if refused is None else refused[0]
+
+    def admit(self, key: str, rules: Sequence[tuple[int, float]]) -> tuple[float, int] | None:
+        """As `acquire`, with the refusal's wait the index in `rules` of the rule that holds the event back longest."""
         now = self.clock()
         log = self._events.get(key)
         if log is None:
@@ -52,15 +57,17 @@ class RateLimiter:
             del times[:start]
             start = 0
         log.start = start
-        wait = 0.0
-        for limit, seconds in rules:
+        wait, rule = 0.0, 0
+        for index, (limit, seconds) in enumerate(rules):
             inside = len(times) - bisect_right(times, now - seconds, start)
             if inside >= limit:
                 # The oldest event inside this window has to age out before another one fits.
                 oldest = times[len(times) - limit] if limit > 0 else now
-                wait = max(wait, oldest + seconds - now, 0.001)
+                this = max(oldest + seconds - now, 0.001)
+                if this > wait:
+                    wait, rule = this, index
         if wait:
-            return wait
+            return wait, rule
         times.append(now)
         return None
 

@@ -37,7 +37,7 @@ from bridge.web.checks import (
     client_of,
     idempotency_key,
 )
-from bridge.web.gate import auth_failed, guards_of, locked_out, lockout_key
+from bridge.web.gate import auth_failed, guards_of, locked_out, lockout_key, retry_after
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
 from bridge.web.sink import SignalSink
@@ -110,7 +110,7 @@ class Intake:
     async def refuse(self, refusal: Refusal) -> JSONResponse:
         """Answer a refused request with its messageCode and message."""
         content = {"success": False, "logId": self.webhook.id, "messageCode": refusal.code, "message": refusal.message}
-        headers = None if refusal.retry_after is None else {"Retry-After": str(max(1, round(refusal.retry_after)))}
+        headers = None if refusal.retry_after is None else retry_after(refusal.retry_after)
         return await self.answer(refusal.status, content, refusal.code, headers)
 
 

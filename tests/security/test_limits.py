@@ -5,9 +5,14 @@ from __future__ import annotations
 import tracemalloc
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.config.schema import Strategy, Subscription
+from bridge.config.security import RateLimit
+from bridge.web.checks import Refusal, check_rate
+from bridge.web.gate import retry_after
 from bridge.web.limits import MAX_TRACKED, Lockout, RateLimiter
 
 PER = ((60, 60.0), (500, 3600.0))  # TradersPost's defaults
@@ -121,3 +126,44 @@ def test_a_million_an_hour_keeps_each_request_in_eight_bytes() -> None:
         tracemalloc.stop()
     # Before, a list of float objects: 3.2 MB for these 100,000 (and 32 MB for a full hour of a million).
     assert held < 1_200_000, f"{held} bytes for 100,000 requests"
+
+
+def _sq(per_minute: int, per_hour: int) -> Strategy:
+    return Strategy(token="t" * 24, subscriptions=[Subscription(broker="paper")],
+                    rate_limit=RateLimit(per_minute=per_minute, per_hour=per_hour))  # fmt: skip
+
+
+def _refused(rates: RateLimiter, strategy: Strategy) -> Refusal:
+    with pytest.raises(Refusal) as refused:
+        check_rate(rates, strategy, "sq")
+    assert refused.value.status == 429 and refused.value.code == "too-many-requests"
+    return refused.value
+
+
+def test_a_429_names_the_limit_it_met_and_the_setting_that_raises_it() -> None:
+    clock = Clock(0.0)
+    rates, sq = RateLimiter(clock), _sq(per_minute=2, per_hour=3)
+    check_rate(rates, sq, "sq")
+    clock.now = 0.6
+    check_rate(rates, sq, "sq")
+    clock.now = 1.0
+    minute = _refused(rates, sq).message
+    assert "at most 2 requests a minute (strategies.sq.rate_limit.per_minute)" in minute, minute
+    assert "an hour" not in minute, "the hour's limit was not what refused it"
+    clock.now = 61.0  # the first two have left the minute, not the hour
+    check_rate(rates, sq, "sq")
+    clock.now = 122.0
+    hour = _refused(rates, sq).message
+    assert "at most 3 requests an hour (strategies.sq.rate_limit.per_hour)" in hour, hour
+    assert "retry in 3478s" in hour, hour
+
+
+def test_retry_after_is_never_sooner_than_the_limit_lets_the_request_through() -> None:
+    clock = Clock(0.0)
+    rates, sq = RateLimiter(clock), _sq(per_minute=1, per_hour=500)
+    check_rate(rates, sq, "sq")
+    clock.now = 58.6  # 1.4 s left: a sender told 1 s would be refused again
+    refused = _refused(rates, sq)
+    assert "retry in 2s" in refused.message, refused.message
+    assert retry_after(refused.retry_after or 0) == {"Retry-After": "2"}
+    assert retry_after(0.01) == {"Retry-After": "1"} and retry_after(300.0) == {"Retry-After": "300"}
