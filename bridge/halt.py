@@ -70,6 +70,7 @@ class HaltSwitch:
         self._unsaved: HaltState | None = None
         # Told of each state a `set` puts in force, as it does (notifications); each must return at once.
         self.listeners: list[Callable[[HaltState], None]] = []
+        self._changes = 0  # `set` calls begun: the last one begun decides, whichever write commits first
 
     @property
     def halted(self) -> bool:
@@ -100,6 +101,8 @@ class HaltSwitch:
     async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
         """Halt or resume; a halt takes effect before it is persisted, a resume only after."""
         changed_at = iso(utcnow())
+        self._changes += 1
+        mine = self._changes
         if halted:
             # From here on no submission starts, even if persisting below fails (then the caller gets the error,
             # and the halt holds here until a later change is committed).
@@ -107,6 +110,10 @@ class HaltSwitch:
             self._tell(self.state)
         # The same time as the halt in force above: the journal's row is that very state, not another change.
         state = await self.store.run(write_state, self.store.conn, halted, reason, by, changed_at)
+        if mine != self._changes:
+            # A change asked for since is on its way, its write queued behind this one: a resume committed here
+            # must not lift a halt asked for after it (and in force since), nor a halt end a resume's wait.
+            return state
         self._unsaved = None
         self.state = state
         if not halted:
