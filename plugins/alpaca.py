@@ -13,10 +13,11 @@ fractional and extended-hours rules, `client_order_id` uniqueness), and the publ
 200 requests a minute per account (429 with `X-Ratelimit-*` headers). Paper and live accounts use the
 same API at different base URLs; `paper: true` is the default, live needs `paper: false`.
 
-Error translation: a 403 or 422 on a submission is final (`OrderRejected`; "client_order_id must be unique" is
-`DuplicateClientOrderId`); a 401 is the keys (`CredentialsRefused`: nothing sent, for any strategy); a 429 or
-a connection that never opened means the order was not placed (`TemporaryBrokerError`); a 5xx or a connection
-lost after sending is `UnknownOutcome`, resolved by `fetch_order(client_order_id)`, never by sending again.
+Error translation: a 400, 403, 404 or 422 on a submission is final (`OrderRejected`; "client_order_id must be
+unique" is `DuplicateClientOrderId`); a 401 is the keys (`CredentialsRefused`: nothing sent, for any strategy); a 429
+or a connection that never opened means the order was not placed (`TemporaryBrokerError`); a 408, a 5xx, any other
+status but 200, or a connection lost after sending is `UnknownOutcome`, resolved by `fetch_order(client_order_id)`,
+never by sending again.
 Reads are retried with backoff.
 
 Quotes come from Alpaca's Market Data API v2 ("Latest quote": `GET /v2/stocks/{symbol}/quotes/latest`
@@ -96,6 +97,9 @@ CRYPTO_COINS = frozenset({
     "SOL", "SUSHI", "TRUMP", "UNI", "USDC", "USDG", "USDT", "XRP", "XTZ", "YFI",
 })  # fmt: skip
 CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC")
+# The statuses in which Alpaca refuses an order it did not place ("Orders": 403 forbidden, 422 unprocessable; 400 a
+# body it cannot read; 404 no such endpoint). Any other answer to a submission but 200 is an unknown outcome.
+REFUSALS = frozenset({400, 403, 404, 422})
 CANCEL_SETTLE_SECONDS = 2.0
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
 
@@ -218,7 +222,9 @@ class AlpacaBroker:
         self._pace(response)
         if response.status_code == 429:
             raise RateLimited(f"Alpaca rate limit: {_message(response)}", retry_after=self._reset_in(response))
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 408:
+            # A 408 (request timeout, from Alpaca or a gateway in front of it) or a 5xx says nothing of whether an
+            # order got through: looked up by its client order id, never read as refused, never sent again.
             text = f"Alpaca answered {response.status_code}: {_message(response)}"
             raise UnknownOutcome(text) if submit else TemporaryBrokerError(text)
         if response.status_code == 401:
@@ -367,6 +373,9 @@ class AlpacaBroker:
             self._remember_legs(request, item)
             return self._order(item)
         message = _message(response)
+        if response.status_code not in REFUSALS:  # a status no refusal of Alpaca's has: the order may be there
+            raise UnknownOutcome(f"Alpaca answered {response.status_code}: {message}; that says neither that the "
+                                 "order was placed nor that it was refused")  # fmt: skip
         if "client_order_id must be unique" in message:
             raise DuplicateClientOrderId(f"Alpaca already has an order {request.client_order_id}")
         raise OrderRejected(f"Alpaca refused the order ({response.status_code}): {message}")

@@ -453,6 +453,37 @@ async def test_a_submission_that_times_out_is_an_unknown_outcome_and_the_order_i
         await adapter.close()
 
 
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504, 409, 202])
+@pytest.mark.parametrize("placed", [True, False], ids=["placed", "not-placed"])
+async def test_a_submission_answered_by_no_refusal_of_alpacas_is_an_unknown_outcome_looked_up_by_its_id(
+    broker: AlpacaBroker, fake: FakeAlpaca, status: int, placed: bool
+) -> None:
+    """A 408 (request timeout) or a gateway's 5xx says nothing of whether Alpaca took the order: read as a refusal,
+    an order Alpaca had placed was journaled as never sent, and the position it opened went unseen by the plan."""
+    fake.gateway = (status, placed)
+    with pytest.raises(UnknownOutcome, match=f"Alpaca answered {status}"):
+        await broker.create_order(request("tb-gw"))
+    if placed:
+        assert (await broker.fetch_order("tb-gw")).status == "filled"
+    else:
+        with pytest.raises(OrderNotFound):
+            await broker.fetch_order("tb-gw")
+    assert len(fake.order_requests) == 1  # looked up, never sent again
+
+
+async def test_an_order_placed_behind_a_408_is_found_and_journaled_as_filled(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """The executor looks the order up by its client order id: the signal executed, nothing sent twice."""
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    fake.gateway = (408, True)
+    signal_id = await harness.run(Signal(ticker="SQ", action="buy", price=Decimal(100)))
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "executed", decided["decision"]
+    assert (await harness.orders(signal_id))["entry"]["status"] == "filled"
+    assert len(fake.order_requests) == 1 and fake.positions["SQ"][0] == 1
+
+
 async def test_nobody_listening_means_not_sent() -> None:
     adapter = AlpacaBroker(alpaca_options(f"http://127.0.0.1:{free_port()}"), BrokerContext(name="a"))
     adapter._client = httpx.AsyncClient(base_url=adapter.base_url)  # as connect would, minus the account check

@@ -7,7 +7,8 @@ the body gives one, as Alpaca also does to adjust a GTC order for a corporate ac
 `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers (`revoked` refuses even the right ones, as keys regenerated
 in Alpaca's dashboard are); the documented errors (401 not authorized,
 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
-limit with `X-Ratelimit-*` headers); order classes simple, bracket and oto; fractional quantities
+limit with `X-Ratelimit-*` headers); a gateway's status in place of an order's answer (`gateway`: a 408, 502, 504,
+with the order placed or not); order classes simple, bracket and oto; fractional quantities
 (market, limit, stop and stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
 at or above $1 and in 0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its
 stop-loss for a buy (below for a sell), each leg at least 0.01 past the base price (the entry's limit, else the
@@ -117,6 +118,9 @@ class FakeAlpaca:
         self.revoked = False  # the keys were regenerated in the dashboard: every call is 401 from now on
         self.unauthorized = 0  # calls answered 401
         self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
+        # The next order submission is answered with this HTTP status by a gateway in front of the API (a 408
+        # request timeout, a 502 or 504), after Alpaca placed the order when the flag is true, else before.
+        self.gateway: tuple[int, bool] | None = None
         self.throttled: list[float] = []  # the next requests get a 429 whose reset is this many seconds away
         self.quotes: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # symbol -> (bid, ask); None: no side
         self.feeds: list[str | None] = []  # the `feed` of every quote request
@@ -145,7 +149,7 @@ class FakeAlpaca:
             self.requests.clear()
             self.fault = "none"
             self.revoked, self.unauthorized = False, 0
-            self.answer_delay = 0.0
+            self.answer_delay, self.gateway = 0.0, None
             self.throttled.clear()
             self.quotes.clear()
             self.feeds.clear()
@@ -342,12 +346,17 @@ class FakeAlpaca:
             return self._json({"code": 40010000, "message": "request body format is invalid"}, 400)
         with self.lock:
             self.order_requests.append(body)
+            gateway, self.gateway = self.gateway, None
+            if gateway is not None and not gateway[1]:  # cut off before it reached Alpaca's order desk
+                return self._json({"message": "gateway answered for Alpaca"}, gateway[0])
             try:
                 order = self._place(body)
             except Refused as refused:
                 return self._error(refused)
             if self.fault == "lost_response":  # taken, but the answer never reaches the client
                 return self._json({"message": "upstream request timeout"}, 504)
+            if gateway is not None:  # taken, and the gateway's status came back instead of Alpaca's answer
+                return self._json({"message": "gateway answered for Alpaca"}, gateway[0])
             answer = self._json(self._public(order, nested=True))
         start = time.monotonic()  # hold the answer while answer_delay says so (re-read: a test may end it early)
         while time.monotonic() - start < self.answer_delay:
