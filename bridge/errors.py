@@ -23,11 +23,16 @@ class TemporaryBrokerError(BrokerError):
     """Transient failure (network, 5xx, rate limit): a read may be retried, a submission may not."""
 
 
-class CredentialsRefused(TemporaryBrokerError):
-    """The broker refused the API keys (revoked, wrong, or for another account): nothing was placed, for anyone.
+class AccountRefused(TemporaryBrokerError):
+    """The broker refuses every order of this account, whoever sends it (trading blocked on it): nothing was placed.
 
-    A condition of the whole broker, not of one strategy's orders: it opens the broker's circuit at once.
+    A condition of the whole broker, not of one strategy's orders: it opens the broker's circuit at once, and a read
+    is not asked again at once. An order the venue refuses for itself (insufficient buying power) is OrderRejected.
     """
+
+
+class CredentialsRefused(AccountRefused):
+    """The broker refused the API keys (revoked, wrong, or for another account): nothing was placed, for anyone."""
 
 
 class OrderRejected(BrokerError):

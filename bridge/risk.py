@@ -6,12 +6,12 @@ broker: it refuses while trading is halted or a circuit the order depends on is 
 booked inside its plan's journal job passes `Guard.admits_at_once` instead, which lets it through only
 when that gate would have nothing to decide; otherwise it goes through `create_order` after all.
 
-Two kinds of circuit: a broker's opens on failed submissions in a row (a timeout, a lost connection, a 5xx, a
-429, an unknown outcome: the venue is down for everyone), and at once on refused API keys (they refuse
-everyone's orders); a strategy's at one broker opens on orders of that strategy the venue refused in a row
-(insufficient funds, an unknown symbol, a bad quantity: the venue is up, the orders are wrong). A refusal says
-nothing of the venue, so whoever holds one strategy's token cannot shut the broker, and every other strategy's
-exits, by sending orders the venue refuses.
+Two kinds of circuit: a broker's opens on failed submissions in a row (a timeout, a lost connection, a 5xx, a 429, an
+unknown outcome: the venue is down for everyone), and at once on refused API keys or an account the venue lets no
+order through for (they refuse everyone's orders); a strategy's at one broker opens on orders of that strategy the
+venue refused in a row (insufficient funds, an unknown symbol, a bad quantity: the venue is up, the orders are wrong).
+A refusal says nothing of the venue, so whoever holds one strategy's token cannot shut the broker, and every other
+strategy's exits, by sending orders the venue refuses.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import RiskLimits
-from bridge.errors import CredentialsRefused, DuplicateClientOrderId, OrderRejected
+from bridge.errors import AccountRefused, DuplicateClientOrderId, OrderRejected
 from bridge.halt import HaltSwitch
 from bridge.models import Order, OrderRequest
 from bridge.signals.resolve import Leg, describe_position, fmt
@@ -377,8 +377,9 @@ class Guard:
             self._answered(name, breaker, refused, f"{type(exc).__name__}: {exc}", probe, probe_refused)
             raise
         except Exception as exc:
-            # Refused keys refuse every strategy's next order too: no need to spend more of them to be sure.
-            limit = 1 if isinstance(exc, CredentialsRefused) else risk.breaker_failures
+            # Refused keys, or an account that may not trade, refuse every strategy's next order too: no need to
+            # spend more of them to be sure.
+            limit = 1 if isinstance(exc, AccountRefused) else risk.breaker_failures
             breaker.record(name, False, f"{type(exc).__name__}: {exc}", self.clock(), limit, probe)
             if probe_refused:  # the outage says nothing of the strategy's orders: its probe's turn comes again
                 refused.probing = False

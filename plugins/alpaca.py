@@ -14,10 +14,11 @@ fractional and extended-hours rules, `client_order_id` uniqueness), and the publ
 same API at different base URLs; `paper: true` is the default, live needs `paper: false`.
 
 Error translation: a 400, 403, 404 or 422 on a submission is final (`OrderRejected`; "client_order_id must be
-unique" is `DuplicateClientOrderId`); a 401 is the keys (`CredentialsRefused`: nothing sent, for any strategy); a 429
-or a connection that never opened means the order was not placed (`TemporaryBrokerError`); a 408, a 5xx, any other
-status but 200, or a connection lost after sending is `UnknownOutcome`, resolved by `fetch_order(client_order_id)`,
-never by sending again.
+unique" is `DuplicateClientOrderId`), except a 403 for the whole account (trading blocked or suspended on it, or keys
+that reach nothing), which is `AccountRefused`, as a 401 (the keys) is `CredentialsRefused`: nothing sent, for any
+strategy. A 429 or a connection that never opened means the order was not placed (`TemporaryBrokerError`); a 408,
+a 5xx, any other status but 200, or a connection lost after sending is `UnknownOutcome`, resolved by
+`fetch_order(client_order_id)`, never by sending again.
 Reads are retried with backoff.
 
 Quotes come from Alpaca's Market Data API v2 ("Latest quote": `GET /v2/stocks/{symbol}/quotes/latest`
@@ -65,6 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from bridge.brokers.base import BrokerContext, Capabilities
 from bridge.brokers.throttle import RateLimited, Throttle, retry_read
 from bridge.errors import (
+    AccountRefused,
     BrokerError,
     CredentialsRefused,
     DuplicateClientOrderId,
@@ -100,6 +102,9 @@ CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC")
 # The statuses in which Alpaca refuses an order it did not place ("Orders": 403 forbidden, 422 unprocessable; 400 a
 # body it cannot read; 404 no such endpoint). Any other answer to a submission but 200 is an unknown outcome.
 REFUSALS = frozenset({400, 403, 404, 422})
+# Words of Alpaca's 403 for an account that may place no order at all (not an order's own refusal): trading not
+# enabled or blocked on it, or suspended by its owner in the dashboard (the account configuration `suspend_trade`).
+ACCOUNT_WIDE = ("account is not authorized to trade", "new orders are rejected by user request")
 CANCEL_SETTLE_SECONDS = 2.0
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
 
@@ -150,6 +155,14 @@ def crypto_pair(symbol: str) -> str | None:
     return None
 
 
+def _cannot_trade(account: dict[str, Any]) -> str | None:
+    """What in Alpaca's account object keeps it from trading, or None (status ACTIVE, nothing blocked)."""
+    if account.get("status") != "ACTIVE" or account.get("trading_blocked") or account.get("account_blocked"):
+        return (f"status {account.get('status')}, trading_blocked {account.get('trading_blocked')}, "
+                f"account_blocked {account.get('account_blocked')}")  # fmt: skip
+    return None
+
+
 def _message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -194,8 +207,7 @@ class AlpacaBroker:
         headers = {"APCA-API-KEY-ID": self.options.key_id, "APCA-API-SECRET-KEY": self.options.secret_key}
         self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.options.timeout_seconds)
         account = await self._get("/v2/account")
-        if account.get("status") != "ACTIVE" or account.get("trading_blocked") or account.get("account_blocked"):
-            state = f"status {account.get('status')}, trading_blocked {account.get('trading_blocked')}"
+        if (state := _cannot_trade(account)) is not None:
             raise BrokerError(f"Alpaca account {account.get('account_number')} cannot trade ({state})")
 
     async def close(self) -> None:
@@ -378,7 +390,41 @@ class AlpacaBroker:
                                  "order was placed nor that it was refused")  # fmt: skip
         if "client_order_id must be unique" in message:
             raise DuplicateClientOrderId(f"Alpaca already has an order {request.client_order_id}")
+        if response.status_code == 403 and (why := await self._account_refusal(message)) is not None:
+            raise AccountRefused(
+                f"Alpaca refuses every order of this account ({why}), so nothing was sent, for any strategy: check "
+                "the account in Alpaca's dashboard (trading blocked or suspended, an account not approved, keys "
+                "without trading access)"
+            )
         raise OrderRejected(f"Alpaca refused the order ({response.status_code}): {message}")
+
+    async def _account_refusal(self, message: str) -> str | None:
+        """Why a 403 refuses every order of the account, not just this one; None when it is the order's own.
+
+        Alpaca answers 403 (code 40310000) both for an order of its own (insufficient buying power or qty, pattern
+        day trader protection) and for an account that may not trade. The latter is taken only on its known words
+        or on the account's own say: its flags (the Account reference's `trading_blocked`, `account_blocked`,
+        `status`), or a 403 for reading the account too (the keys reach nothing). A doubt stays the order's
+        refusal: stopping the broker for every strategy would hold back their exits too.
+        """
+        lowered = message.strip().lower()
+        if any(words in lowered for words in ACCOUNT_WIDE):
+            return message
+        try:
+            response = await self._send("GET", "/v2/account")
+        except AccountRefused:
+            raise  # the keys were refused meanwhile: that says it
+        except BrokerError:
+            return None
+        if response.status_code == 403:
+            return f"{message}; reading the account is refused too: {_message(response)}"
+        if response.status_code != 200:
+            return None
+        try:
+            state = _cannot_trade(response.json())
+        except (ValueError, AttributeError):
+            return None
+        return None if state is None else f"{message}; the account shows {state}"
 
     def check_order(self, request: OrderRequest) -> None:
         """Raise OrderRejected for a request Alpaca's documented rules refuse (asked before a plan cancels anything)."""

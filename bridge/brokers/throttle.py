@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from bridge.errors import CredentialsRefused, TemporaryBrokerError
+from bridge.errors import AccountRefused, TemporaryBrokerError
 
 T = TypeVar("T")
 Clock = Callable[[], float]
@@ -77,7 +77,7 @@ async def retry_read(call: Callable[[], Awaitable[T]], attempts: int = 3, base_d
         try:
             return await call()
         except TemporaryBrokerError as exc:
-            if isinstance(exc, CredentialsRefused):  # asking again with the same keys gets the same refusal
+            if isinstance(exc, AccountRefused):  # asking again with the same keys gets the same refusal
                 raise
             asked = exc.retry_after if isinstance(exc, RateLimited) else None
             if attempt == attempts - 1 or (asked is not None and asked > max_delay):

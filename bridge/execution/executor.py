@@ -17,8 +17,8 @@ from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
 from bridge.errors import (
+    AccountRefused,
     BrokerError,
-    CredentialsRefused,
     DuplicateClientOrderId,
     OrderNotFound,
     OrderRejected,
@@ -98,7 +98,7 @@ async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
             return await call()
         except answers.NoAnswer:  # it waited its full time already: asking again would hold the symbol as long again
             raise
-        except CredentialsRefused:  # the same keys meet the same refusal: asking again only spends the rate limit
+        except AccountRefused:  # the same keys meet the same refusal: asking again only spends the rate limit
             raise
         except TemporaryBrokerError:
             if attempt == READ_ATTEMPTS - 1:
@@ -557,7 +557,7 @@ class Executor:
                                  unsent=held)  # fmt: skip
             return _rejected(request, error)
         except TemporaryBrokerError as exc:
-            why = "" if isinstance(exc, CredentialsRefused) else ", broker temporarily unavailable"
+            why = "" if isinstance(exc, AccountRefused) else ", broker temporarily unavailable"
             message = self._clean(f"not sent{why}: {exc}")
             await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=message)
             return _rejected(request, message)

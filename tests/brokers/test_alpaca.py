@@ -16,7 +16,14 @@ from bridge.brokers.base import BrokerContext
 from bridge.brokers.registry import BrokerStartError, open_broker
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk
-from bridge.errors import BrokerError, OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
+from bridge.errors import (
+    AccountRefused,
+    BrokerError,
+    OrderNotFound,
+    OrderRejected,
+    TemporaryBrokerError,
+    UnknownOutcome,
+)
 from bridge.execution.market import market_context
 from bridge.models import BracketLeg, OrderRequest, Signal
 from bridge.risk import Guard, SubmitRefused
@@ -715,3 +722,46 @@ async def test_a_signal_read_with_revoked_keys_fails_at_once_saying_so(
     assert "Alpaca refused the API keys" in decided["decision"], decided["decision"]
     assert fake.unauthorized <= 2, "asked again with keys Alpaca had refused"  # the position and the open orders
     assert fake.order_requests == []
+
+
+@pytest.mark.parametrize(
+    ("blocked", "shows_blocked"),
+    [
+        ("account is not authorized to trade", True),
+        ("new orders are rejected by user request", False),  # trading suspended in the dashboard
+        ("trading is not allowed on this account now", True),  # a wording not known here: the account says it
+        (None, False),  # every call refused "forbidden." (keys of an OAuth app, an IP allowlist), the account's too
+    ],
+    ids=["not-authorized", "suspended-by-user", "account-flag", "all-forbidden"],
+)
+async def test_an_account_alpaca_lets_no_order_through_for_opens_the_brokers_circuit_for_every_strategy(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store, blocked: str | None, shows_blocked: bool
+) -> None:
+    """A 403 for the whole account counted against each strategy alone: every strategy kept sending (and each was
+    told its own orders were wrong) until its own circuit opened, as with the keys refused before."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    guard = Guard(fresh_store, lambda: config, lambda: 0.0)
+    fake.blocked, fake.shows_blocked, fake.forbidden = blocked, shows_blocked, blocked is None
+    with pytest.raises(AccountRefused) as first:  # not placed: nothing to look up
+        await guard.create_order("alpaca", broker, request("tb-a"), "sq-trend")
+    assert "Alpaca refuses every order of this account" in str(first.value)
+    assert "Alpaca's dashboard" in str(first.value)
+    assert guard.status() == {"alpaca": "open"}
+    sent = len(fake.requests)
+    with pytest.raises(SubmitRefused, match="broker alpaca's circuit breaker is open"):
+        await guard.create_order("alpaca", broker, request("tb-b"), "other")
+    assert len(fake.requests) == sent, "another strategy's order went to an account Alpaca lets no order through for"
+    assert guard.strategy_status() == {"alpaca": {"sq-trend": "closed", "other": "closed"}}
+
+
+async def test_insufficient_buying_power_stays_one_orders_refusal_and_other_strategies_still_send(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """Alpaca refuses an order too big for the buying power with a 403 as well: the order's, not the account's."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=1, breaker_cooldown=60))
+    guard = Guard(fresh_store, lambda: config, lambda: 0.0)
+    with pytest.raises(OrderRejected, match="insufficient buying power") as refused:
+        await guard.create_order("alpaca", broker, request("tb-big", quantity=Decimal(5000)), "sq-trend")
+    assert not isinstance(refused.value, AccountRefused)
+    assert guard.status() == {"alpaca": "closed"}
+    assert (await guard.create_order("alpaca", broker, request("tb-small"), "other")).status == "filled"

@@ -1,23 +1,23 @@
 """A fake of Alpaca's Trading API v2, written from Alpaca's public API reference.
 
 Covered: `GET /v2/account`, `GET /v2/positions`, `GET/POST /v2/orders`, `GET /v2/orders/{id}`,
-`GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`, `PATCH /v2/orders/{id}` ("Replace Order by ID":
-the order becomes `replaced`, its `replaced_by` the id of a new order with a new client order id, generated unless
-the body gives one, as Alpaca also does to adjust a GTC order for a corporate action); authentication by the
-`APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers (`revoked` refuses even the right ones, as keys regenerated
-in Alpaca's dashboard are); the documented errors (401 not authorized,
-403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
+`GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`, `PATCH /v2/orders/{id}` ("Replace Order by ID": the
+order becomes `replaced`, its `replaced_by` the id of a new order with a new client order id, generated unless the
+body gives one, as Alpaca also does to adjust a GTC order for a corporate action); authentication by the
+`APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers (`revoked` refuses even the right ones, as keys regenerated in
+Alpaca's dashboard are); an account on which trading is blocked (`blocked`: every order refused 403, the account's
+`trading_blocked`), or whose every call is refused 403 "forbidden." (`forbidden`); the documented errors (401 not
+authorized, 403 insufficient buying power, 404 not found, 422 invalid input or a reused `client_order_id`, 429 rate
 limit with `X-Ratelimit-*` headers); a gateway's status in place of an order's answer (`gateway`: a 408, 502, 504,
-with the order placed or not); order classes simple, bracket and oto; fractional quantities
-(market, limit, stop and stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents
-at or above $1 and in 0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its
-stop-loss for a buy (below for a sell), each leg at least 0.01 past the base price (the entry's limit, else the
-market); trailing stops DAY or GTC, opg and cls market or limit only. Market orders fill at once at the
-symbol's price; limit and stop orders rest until `set_price` crosses them. A cancel is done at once, unless
-`cancel_delay` says otherwise: then the DELETE is accepted (204) and the order stays `pending_cancel`
-("The order is waiting to be canceled") that many seconds, and is canceled, or filled at `cancel_fills_at`
-when that is set (the market reached it before the cancel did). `fill_part` fills part of a resting order and
-`set_status` gives a working order a status only the venue gives (done_for_day, suspended).
+with the order placed or not); order classes simple, bracket and oto; fractional quantities (market, limit, stop and
+stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); prices in cents at or above $1 and in
+0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its stop-loss for a buy (below for a
+sell), each leg at least 0.01 past the base price (the entry's limit, else the market); trailing stops DAY or GTC, opg
+and cls market or limit only. Market orders fill at once at the symbol's price; limit and stop orders rest until
+`set_price` crosses them. A cancel is done at once, unless `cancel_delay` says otherwise: then the DELETE is accepted
+(204) and the order stays `pending_cancel` ("The order is waiting to be canceled") that many seconds, and is canceled,
+or filled at `cancel_fills_at` when that is set (the market reached it before the cancel did). `fill_part` fills part
+of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended).
 
 Crypto pairs ("Crypto Orders"): `BTC/USD` takes market, limit and stop_limit orders, time_in_force gtc or ioc,
 fractional quantities, simple orders only (no take-profit or stop-loss legs), and no short sales; its position is
@@ -117,6 +117,12 @@ class FakeAlpaca:
         self.fault: Fault = "none"
         self.revoked = False  # the keys were regenerated in the dashboard: every call is 401 from now on
         self.unauthorized = 0  # calls answered 401
+        # Trading blocked on the whole account: every order is refused 403 with this message (Alpaca's for an account
+        # that may not trade is "account is not authorized to trade"), and the account shows trading_blocked when
+        # `shows_blocked` (a user's own "suspend trading" in the dashboard is not in the account's flags).
+        self.blocked: str | None = None
+        self.shows_blocked = True
+        self.forbidden = False  # every call is refused 403 {"message": "forbidden."}, the account's as well
         self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
         # The next order submission is answered with this HTTP status by a gateway in front of the API (a 408
         # request timeout, a 502 or 504), after Alpaca placed the order when the flag is true, else before.
@@ -149,6 +155,7 @@ class FakeAlpaca:
             self.requests.clear()
             self.fault = "none"
             self.revoked, self.unauthorized = False, 0
+            self.blocked, self.shows_blocked, self.forbidden = None, True, False
             self.answer_delay, self.gateway = 0.0, None
             self.throttled.clear()
             self.quotes.clear()
@@ -193,6 +200,8 @@ class FakeAlpaca:
             self.unauthorized += 1
             return self._json({"code": 40110000, "message": "request is not authorized"}, 401)
         self.requests.append((request.method, request.url.path))
+        if self.forbidden:
+            return self._json({"message": "forbidden."}, 403)
         if self.fault == "unavailable":
             return self._json({"message": "service unavailable"}, 503)
         if self.fault == "rate_limited":
@@ -251,7 +260,8 @@ class FakeAlpaca:
                 "id": "904837e3-3b76-47ec-b432-046db621571b", "account_number": "PA3FAKE0000",
                 "status": "ACTIVE", "currency": "USD", "cash": str(self.cash), "equity": str(equity),
                 "portfolio_value": str(equity), "buying_power": str(max(equity, Decimal(0)) * 2),
-                "pattern_day_trader": False, "trading_blocked": False, "transfers_blocked": False,
+                "pattern_day_trader": False, "trading_blocked": self.blocked is not None and self.shows_blocked,
+                "transfers_blocked": False,
                 "account_blocked": False, "shorting_enabled": True, "multiplier": "2",
             })  # fmt: skip
 
@@ -349,6 +359,8 @@ class FakeAlpaca:
             gateway, self.gateway = self.gateway, None
             if gateway is not None and not gateway[1]:  # cut off before it reached Alpaca's order desk
                 return self._json({"message": "gateway answered for Alpaca"}, gateway[0])
+            if self.blocked is not None:
+                return self._json({"code": 40310000, "message": self.blocked}, 403)
             try:
                 order = self._place(body)
             except Refused as refused:
