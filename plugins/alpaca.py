@@ -3,8 +3,9 @@
 A crypto pair is one instrument however a signal writes it (`BTCUSD` as TradingView's {{ticker}} sends it, `BTC/USD`,
 `btcusd`): it goes as `BTC/USD` under Alpaca's crypto rules, and the position Alpaca lists as `BTCUSD` and the orders
 it lists as `BTC/USD` are both the signal's (`same_symbol` reads a pair with or without its slash). Without a slash,
-a symbol is a pair only when it is a coin Alpaca lists followed by a currency its pairs are quoted in (CRYPTO_COINS,
-CRYPTO_QUOTES): US stock tickers have five letters at most, and BTC, USD and ETHE are stocks.
+a symbol is a pair only when it is a coin Alpaca lists (its "Assets", `GET /v2/assets?asset_class=crypto`, read at
+connect and every few hours; CRYPTO_COINS while that read fails) followed by a currency its pairs are quoted in
+(CRYPTO_QUOTES): US stock tickers have five letters at most, and BTC, USD and ETHE are stocks.
 
 Follows Alpaca's public Trading API v2 reference (docs.alpaca.markets): "Orders" (`POST /v2/orders`,
 `GET /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{order_id}`), "Positions",
@@ -55,6 +56,7 @@ Bracket legs carry no client order id at Alpaca; the adapter maps ours to the le
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, cast
@@ -78,6 +80,7 @@ from bridge.errors import (
 from bridge.models import Account, BracketLeg, Order, OrderRequest, OrderStatus, OrderType, Position
 
 __version__ = "0.1.0"
+log = logging.getLogger("bridge.plugins.alpaca")
 
 PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
@@ -92,8 +95,9 @@ STATUSES: dict[str, OrderStatus] = {
     "canceled": "canceled", "expired": "canceled", "replaced": "canceled", "rejected": "rejected",
 }  # fmt: skip
 # Alpaca's coins and the currencies its pairs are quoted in (support page "What cryptocurrencies does Alpaca currently
-# support", and "Crypto Spot Trading": pairs based on BTC, USD, USDT and USDC). A coin listed later is still a pair
-# when written with its slash (NEW/USD); without it, it reads as a stock ticker, which Alpaca refuses as unknown.
+# support", and "Crypto Spot Trading": pairs based on BTC, USD, USDT and USDC). The coins are read from Alpaca's
+# assets at connect (`GET /v2/assets?asset_class=crypto`) and every COINS_REFRESH_SECONDS after; this list stands in
+# only while that read fails. A coin neither knows is still a pair when written with its slash (NEW/USD).
 CRYPTO_COINS = frozenset({
     "AAVE", "AVAX", "BAT", "BCH", "BTC", "CRV", "DOGE", "DOT", "ETH", "GRT", "LINK", "LTC", "MKR", "PEPE", "SHIB",
     "SOL", "SUSHI", "TRUMP", "UNI", "USDC", "USDG", "USDT", "XRP", "XTZ", "YFI",
@@ -106,6 +110,8 @@ REFUSALS = frozenset({400, 403, 404, 422})
 # enabled or blocked on it, or suspended by its owner in the dashboard (the account configuration `suspend_trade`).
 ACCOUNT_WIDE = ("account is not authorized to trade", "new orders are rejected by user request")
 CANCEL_SETTLE_SECONDS = 2.0
+COINS_REFRESH_SECONDS = 6 * 3600.0  # Alpaca lists a new coin rarely: reading its assets this often is plenty
+COINS_RETRY_SECONDS = 600.0  # after a failed read, not asked again on every signal's reads
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
 
 
@@ -142,15 +148,16 @@ def _dec(value: Any) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
 
-def crypto_pair(symbol: str) -> str | None:
-    """Alpaca's name of a crypto pair however it is written (BTCUSD, btc/usd: BTC/USD); None for a stock."""
+def crypto_pair(symbol: str, coins: frozenset[str] = CRYPTO_COINS) -> str | None:
+    """Alpaca's name of a crypto pair however it is written (BTCUSD, btc/usd: BTC/USD), its coin one of `coins`
+    when written without the slash; None for a stock."""
     letters = symbol.strip().upper()
     base, slash, quote = letters.partition("/")
     if slash:  # no stock has a slash at Alpaca (a class share has a dot: BRK.B)
         return f"{base}/{quote}" if base and quote in CRYPTO_QUOTES else None
     for quote in CRYPTO_QUOTES:
         base = letters.removesuffix(quote)
-        if base != letters and base in CRYPTO_COINS:
+        if base != letters and base in coins:
             return f"{base}/{quote}"
     return None
 
@@ -199,6 +206,8 @@ class AlpacaBroker:
         self._client: httpx.AsyncClient | None = None
         self._legs: dict[str, tuple[str, str]] = {}  # our leg id -> (parent's client order id, leg kind)
         self._leg_ids: dict[str, str] = {}  # our leg id -> Alpaca's order id of that leg
+        self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
+        self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
 
     # connection
 
@@ -209,6 +218,29 @@ class AlpacaBroker:
         account = await self._get("/v2/account")
         if (state := _cannot_trade(account)) is not None:
             raise BrokerError(f"Alpaca account {account.get('account_number')} cannot trade ({state})")
+        await self._read_coins()
+
+    async def _read_coins(self) -> None:
+        """The coins of the crypto pairs Alpaca lists as active and tradable; on a failed read, those known before."""
+        self.coins_read_at = time.monotonic()  # before the read: concurrent reads of the account ask once
+        try:
+            assets = await self._get("/v2/assets", {"asset_class": "crypto", "status": "active"})
+            coins = frozenset(
+                str(asset["symbol"]).partition("/")[0].upper()
+                for asset in assets
+                if asset.get("tradable") and asset.get("status") == "active" and "/" in str(asset.get("symbol"))
+            )
+        except (BrokerError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("Alpaca's crypto assets could not be read (%s); its coins are taken as known before", exc)
+            self.coins_read_at -= COINS_REFRESH_SECONDS - COINS_RETRY_SECONDS
+            return
+        if coins:  # none at all is no listing to trust: the known ones stay
+            self.coins = coins
+
+    async def _fresh_coins(self) -> None:
+        """Read the coins again once COINS_REFRESH_SECONDS have passed, so a coin listed meanwhile reads as a pair."""
+        if self.coins_read_at is None or time.monotonic() - self.coins_read_at >= COINS_REFRESH_SECONDS:
+            await self._read_coins()
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -277,7 +309,7 @@ class AlpacaBroker:
 
     async def fetch_quote(self, symbol: str) -> Decimal | None:
         """The latest quote's midpoint (one side when the other is missing); None when there is no quote."""
-        pair = crypto_pair(symbol)
+        pair = crypto_pair(symbol, self.coins)
         if pair is not None:  # absolute URLs: another host
             body = await self._get(self.data_url + "/v1beta3/crypto/us/latest/quotes", {"symbols": pair})
             quotes = body.get("quotes") if isinstance(body, dict) else None
@@ -299,6 +331,7 @@ class AlpacaBroker:
 
     async def fetch_positions(self) -> list[Position]:
         """Open positions; shorts are negative."""
+        await self._fresh_coins()  # read before every plan, as the open orders are: a plan checks its orders after
         positions = []
         for item in await self._get("/v2/positions"):
             quantity = abs(Decimal(item["qty"]))
@@ -310,7 +343,7 @@ class AlpacaBroker:
         """Orders that can still fill (bracket legs included), optionally for one symbol."""
         params = {"status": "open", "limit": "500", "nested": "false", "direction": "asc"}
         if symbol is not None:
-            params["symbols"] = crypto_pair(symbol) or symbol  # Alpaca lists a pair's orders as BTC/USD
+            params["symbols"] = crypto_pair(symbol, self.coins) or symbol  # Alpaca lists a pair's orders as BTC/USD
         ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
         return [self._order(item, ours.get(item["id"])) for item in await self._get("/v2/orders", params)]
 
@@ -436,10 +469,10 @@ class AlpacaBroker:
             raise OrderRejected(f"Alpaca has no {request.type} orders")
         if request.quantity <= 0:
             raise OrderRejected(f"quantity must be positive, got {request.quantity}")
-        refusal = _refusal(request)
+        pair = crypto_pair(request.symbol, self.coins)
+        refusal = _refusal(request, pair)
         if refusal is not None:
             raise OrderRejected(refusal)
-        pair = crypto_pair(request.symbol)
         body: dict[str, Any] = {
             "symbol": pair or request.symbol, "qty": _num(request.quantity), "side": request.side, "type": request.type,
             "time_in_force": request.time_in_force, "client_order_id": request.client_order_id,
@@ -490,12 +523,11 @@ class AlpacaBroker:
             await asyncio.sleep(0.1)
 
 
-def _refusal(request: OrderRequest) -> str | None:
+def _refusal(request: OrderRequest, pair: str | None) -> str | None:
     """Why Alpaca would refuse the request by its documented order rules ("Orders at Alpaca", "Fractional Trading":
     day orders, no short sales; extended hours, bracket orders), with the fix; None when it may go. Refused after
     sending instead, an exit's refusal came after the plan had canceled the position's stop-loss."""
     tif, kind = request.time_in_force, request.type
-    pair = crypto_pair(request.symbol)
     if pair is not None:
         return _crypto_refusal(request, pair)
     if request.quantity != request.quantity.to_integral_value():

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from bridge.brokers.base import BrokerContext
 from bridge.config.schema import Subscription
 from bridge.config.trading import Sizing
 from bridge.errors import OrderRejected
 from bridge.models import BracketLeg, OrderRequest, Signal
 from bridge.store.db import Store
-from plugins.alpaca import AlpacaBroker
+from plugins.alpaca import COINS_REFRESH_SECONDS, AlpacaBroker
 from tests.brokers.test_alpaca import broker, fake  # noqa: F401 - fixtures, registered by being here
+from tests.brokers.test_contract_alpaca import alpaca_options
 from tests.execution.test_executor import Harness
 from tests.fakes.alpaca import FakeAlpaca
 
@@ -129,3 +132,68 @@ async def test_a_pair_is_quoted_from_alpacas_crypto_data(broker: AlpacaBroker, f
     assert await broker.fetch_quote("BTCUSD") == Decimal(50000)
     assert await broker.fetch_quote("btc/usd") == Decimal(50000)
     assert await broker.fetch_quote("SQ") == Decimal(100)
+
+
+@pytest.fixture
+async def new_coin(alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca) -> AsyncIterator[FakeAlpaca]:  # noqa: F811
+    """Alpaca lists a coin this adapter's own list has never heard of: NEW/USD."""
+    fake.pairs.add("NEW/USD")
+    fake.prices["NEW/USD"] = Decimal(2)
+    yield fake
+    fake.prices.pop("NEW/USD", None)
+
+
+async def connected(url: str) -> AlpacaBroker:
+    """A freshly connected adapter on the fake."""
+    adapter = AlpacaBroker(alpaca_options(url), BrokerContext(name="alpaca"))
+    await adapter.connect()
+    return adapter
+
+
+async def test_a_coin_alpaca_lists_now_is_a_pair_without_its_slash(
+    alpaca_server: tuple[FakeAlpaca, str], new_coin: FakeAlpaca
+) -> None:
+    """The coins were a list fixed in the code: NEWUSD, as TradingView writes a coin listed since, went as a stock
+    order, refused as a fractional gtc one (or, whole, sent under a stock's rules)."""
+    adapter = await connected(alpaca_server[1])
+    try:
+        order = await adapter.create_order(crypto("tb-new", symbol="NEWUSD", quantity=Decimal("12.5")))
+        assert order.status == "filled"
+        assert new_coin.order_requests[-1]["symbol"] == "NEW/USD"
+        assert [o.symbol for o in await adapter.fetch_open_orders("NEWUSD")] == []
+        assert await adapter.fetch_quote("NEWUSD") == Decimal(2)
+    finally:
+        await adapter.close()
+
+
+async def test_a_coin_listed_after_connecting_is_read_at_the_next_refresh(
+    alpaca_server: tuple[FakeAlpaca, str],
+    fake: FakeAlpaca,  # noqa: F811
+) -> None:
+    adapter = await connected(alpaca_server[1])
+    try:
+        with pytest.raises(OrderRejected, match="fractional quantity"):  # not listed yet: a stock ticker
+            adapter.check_order(crypto(symbol="LATERUSD", quantity=Decimal("0.5")))
+        fake.pairs.add("LATER/USD")
+        await adapter.fetch_positions()  # read well within the refresh interval: the list stays as it was
+        with pytest.raises(OrderRejected, match="fractional quantity"):
+            adapter.check_order(crypto(symbol="LATERUSD", quantity=Decimal("0.5")))
+        adapter.coins_read_at -= COINS_REFRESH_SECONDS  # as if the interval had passed
+        await adapter.fetch_positions()
+        adapter.check_order(crypto(symbol="LATERUSD", quantity=Decimal("0.5")))
+    finally:
+        await adapter.close()
+
+
+async def test_the_fixed_coin_list_stands_in_when_alpaca_cannot_list_its_assets(
+    alpaca_server: tuple[FakeAlpaca, str], new_coin: FakeAlpaca
+) -> None:
+    new_coin.assets_down = True
+    adapter = await connected(alpaca_server[1])  # the listing failing does not keep the broker from starting
+    try:
+        adapter.check_order(crypto(symbol="ETHUSD"))
+        with pytest.raises(OrderRejected, match="fractional quantity"):
+            adapter.check_order(crypto(symbol="NEWUSD", quantity=Decimal("0.5")))
+        adapter.check_order(crypto(symbol="NEW/USD"))  # written with its slash, a pair all the same
+    finally:
+        await adapter.close()

@@ -25,6 +25,9 @@ listed as `BTCUSD`, without the slash its orders carry (an inconsistency of Alpa
 and leave to the API). An order for the legacy `BTCUSD` ("Crypto Spot Trading": the API still takes the symbology of
 before `BTC/USD`) is booked as `BTC/USD`, as its orders then show it.
 
+The crypto assets (`GET /v2/assets?asset_class=crypto`) are the pairs in `pairs` (Alpaca's list by default), all
+active and tradable; `assets_down` answers that listing 503.
+
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
 Also the Market Data API v2's "Latest quote" (`GET /v2/stocks/{symbol}/quotes/latest?feed=`), and for crypto
@@ -59,6 +62,13 @@ OPEN = ("new", "accepted", "pending_new", "partially_filled", "held", "pending_c
 # ("done executing for the day, and will not receive further updates until the next trading day") and suspended
 # ("suspended, and is not eligible for trading"; rare). Neither is final: the order may still trade later.
 VENUE_STATUSES = ("done_for_day", "suspended")
+# The crypto pairs Alpaca lists ("Crypto Spot Trading": coins against USD, some against USDT, USDC and BTC).
+PAIRS = frozenset({
+    *(f"{coin}/USD" for coin in ("AAVE", "AVAX", "BAT", "BCH", "BTC", "CRV", "DOGE", "DOT", "ETH", "GRT", "LINK", "LTC",
+                                 "MKR", "PEPE", "SHIB", "SOL", "SUSHI", "TRUMP", "UNI", "USDC", "USDG", "USDT", "XRP",
+                                 "XTZ", "YFI")),
+    "BTC/USDT", "ETH/USDT", "BTC/USDC", "ETH/BTC",
+})  # fmt: skip
 Fault = Literal["none", "unavailable", "rate_limited", "lost_response"]
 
 
@@ -133,11 +143,14 @@ class FakeAlpaca:
         self.cancel_delay = 0.0  # seconds an accepted cancel stays pending_cancel before the venue settles it
         self.cancel_fills_at: Decimal | None = None  # settle a pending cancel as a fill at this price
         self.timers: list[threading.Timer] = []
+        self.pairs: set[str] = set(PAIRS)  # listed by `GET /v2/assets?asset_class=crypto`, active and tradable
+        self.assets_down = False  # the assets listing answers 503
         self.app = Starlette(routes=[
             Route("/v2/stocks/{symbol}/quotes/latest", self._latest_quote),
             Route("/v1beta3/crypto/us/latest/quotes", self._latest_crypto_quotes),
             Route("/v2/account", self._account),
             Route("/v2/positions", self._positions),
+            Route("/v2/assets", self._assets),
             Route("/v2/orders:by_client_order_id", self._by_client_order_id),
             Route("/v2/orders", self._orders, methods=["GET", "POST"]),
             Route("/v2/orders/{order_id}", self._order, methods=["GET", "DELETE", "PATCH"]),
@@ -164,6 +177,7 @@ class FakeAlpaca:
             for timer in self.timers:  # a cancel still pending must not settle into the fresh account
                 timer.cancel()
             self.timers.clear()
+            self.pairs, self.assets_down = set(PAIRS), False
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting orders the price crosses fill."""
@@ -264,6 +278,22 @@ class FakeAlpaca:
                 "transfers_blocked": False,
                 "account_blocked": False, "shorting_enabled": True, "multiplier": "2",
             })  # fmt: skip
+
+    async def _assets(self, request: Request) -> Response:
+        """Alpaca's "Assets" listing, `GET /v2/assets?asset_class=crypto&status=active`: crypto pairs only here."""
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        if self.assets_down:
+            return self._json({"message": "service unavailable"}, 503)
+        if request.query_params.get("asset_class") != "crypto":
+            return self._json([])
+        with self.lock:
+            return self._json([
+                {"id": str(uuid.uuid5(uuid.NAMESPACE_OID, pair)), "class": "crypto", "exchange": "CRYPTO",
+                 "symbol": pair, "name": pair, "status": "active", "tradable": True, "marginable": False,
+                 "shortable": False, "easy_to_borrow": False, "fractionable": True}
+                for pair in sorted(self.pairs)
+            ])  # fmt: skip
 
     async def _positions(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
