@@ -437,8 +437,8 @@ class AlpacaBroker:
         Alpaca answers 403 (code 40310000) both for an order of its own (insufficient buying power or qty, pattern
         day trader protection) and for an account that may not trade. The latter is taken only on its known words
         or on the account's own say: its flags (the Account reference's `trading_blocked`, `account_blocked`,
-        `status`), or a 403 for reading the account too (the keys reach nothing). A doubt stays the order's
-        refusal: stopping the broker for every strategy would hold back their exits too.
+        `trade_suspended_by_user`, `status`), or a 403 for reading the account too (the keys reach nothing). A doubt
+        stays the order's refusal: stopping the broker for every strategy would hold back their exits too.
         """
         lowered = message.strip().lower()
         if any(words in lowered for words in ACCOUNT_WIDE):
@@ -454,7 +454,10 @@ class AlpacaBroker:
         if response.status_code != 200:
             return None
         try:
-            state = _cannot_trade(response.json())
+            account = response.json()
+            state = _cannot_trade(account)
+            if state is None and account.get("trade_suspended_by_user"):  # "suspend trading" in Alpaca's dashboard
+                state = "trade_suspended_by_user true"
         except (ValueError, AttributeError):
             return None
         return None if state is None else f"{message}; the account shows {state}"

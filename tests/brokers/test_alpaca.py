@@ -725,23 +725,25 @@ async def test_a_signal_read_with_revoked_keys_fails_at_once_saying_so(
 
 
 @pytest.mark.parametrize(
-    ("blocked", "shows_blocked"),
+    ("blocked", "flag"),
     [
-        ("account is not authorized to trade", True),
-        ("new orders are rejected by user request", False),  # trading suspended in the dashboard
-        ("trading is not allowed on this account now", True),  # a wording not known here: the account says it
-        (None, False),  # every call refused "forbidden." (keys of an OAuth app, an IP allowlist), the account's too
+        ("account is not authorized to trade", None),
+        ("new orders are rejected by user request", None),  # trading suspended in the dashboard
+        ("trading is not allowed on this account now", "trading_blocked"),  # words not known here: the account's say
+        ("orders are not accepted now", "trade_suspended_by_user"),
+        ("orders are not accepted at all", "account_blocked"),
+        (None, None),  # every call refused "forbidden." (keys of an OAuth app, an IP allowlist), the account's too
     ],
-    ids=["not-authorized", "suspended-by-user", "account-flag", "all-forbidden"],
+    ids=["not-authorized", "suspended-by-user", "trading-blocked", "suspended-flag", "account-blocked", "forbidden"],
 )
 async def test_an_account_alpaca_lets_no_order_through_for_opens_the_brokers_circuit_for_every_strategy(
-    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store, blocked: str | None, shows_blocked: bool
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store, blocked: str | None, flag: str | None
 ) -> None:
     """A 403 for the whole account counted against each strategy alone: every strategy kept sending (and each was
     told its own orders were wrong) until its own circuit opened, as with the keys refused before."""
     config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
     guard = Guard(fresh_store, lambda: config, lambda: 0.0)
-    fake.blocked, fake.shows_blocked, fake.forbidden = blocked, shows_blocked, blocked is None
+    fake.blocked, fake.flag, fake.forbidden = blocked, flag, blocked is None
     with pytest.raises(AccountRefused) as first:  # not placed: nothing to look up
         await guard.create_order("alpaca", broker, request("tb-a"), "sq-trend")
     assert "Alpaca refuses every order of this account" in str(first.value)

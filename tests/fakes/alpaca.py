@@ -128,10 +128,10 @@ class FakeAlpaca:
         self.revoked = False  # the keys were regenerated in the dashboard: every call is 401 from now on
         self.unauthorized = 0  # calls answered 401
         # Trading blocked on the whole account: every order is refused 403 with this message (Alpaca's for an account
-        # that may not trade is "account is not authorized to trade"), and the account shows trading_blocked when
-        # `shows_blocked` (a user's own "suspend trading" in the dashboard is not in the account's flags).
+        # that may not trade is "account is not authorized to trade"), and the account shows it by the flag `flag`
+        # (trading_blocked; trade_suspended_by_user when its owner suspended trading in the dashboard; None: no flag).
         self.blocked: str | None = None
-        self.shows_blocked = True
+        self.flag: str | None = "trading_blocked"
         self.forbidden = False  # every call is refused 403 {"message": "forbidden."}, the account's as well
         self.answer_delay = 0.0  # seconds an order submission waits, after being placed, before it answers
         # The next order submission is answered with this HTTP status by a gateway in front of the API (a 408
@@ -168,7 +168,7 @@ class FakeAlpaca:
             self.requests.clear()
             self.fault = "none"
             self.revoked, self.unauthorized = False, 0
-            self.blocked, self.shows_blocked, self.forbidden = None, True, False
+            self.blocked, self.flag, self.forbidden = None, "trading_blocked", False
             self.answer_delay, self.gateway = 0.0, None
             self.throttled.clear()
             self.quotes.clear()
@@ -270,13 +270,14 @@ class FakeAlpaca:
             equity = self.cash + sum(
                 (q * self.prices.get(s, avg) for s, (q, avg) in self.positions.items()), Decimal(0)
             )
+            flags = {name: self.blocked is not None and self.flag == name
+                     for name in ("trading_blocked", "trade_suspended_by_user", "account_blocked")}  # fmt: skip
             return self._json({
                 "id": "904837e3-3b76-47ec-b432-046db621571b", "account_number": "PA3FAKE0000",
                 "status": "ACTIVE", "currency": "USD", "cash": str(self.cash), "equity": str(equity),
                 "portfolio_value": str(equity), "buying_power": str(max(equity, Decimal(0)) * 2),
-                "pattern_day_trader": False, "trading_blocked": self.blocked is not None and self.shows_blocked,
-                "transfers_blocked": False,
-                "account_blocked": False, "shorting_enabled": True, "multiplier": "2",
+                "pattern_day_trader": False, "transfers_blocked": False, "shorting_enabled": True, "multiplier": "2",
+                **flags,
             })  # fmt: skip
 
     async def _assets(self, request: Request) -> Response:
