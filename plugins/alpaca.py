@@ -222,7 +222,7 @@ class AlpacaBroker:
 
     async def _read_coins(self) -> None:
         """The coins of the crypto pairs Alpaca lists as active and tradable; on a failed read, those known before."""
-        self.coins_read_at = time.monotonic()  # before the read: concurrent reads of the account ask once
+        self.coins_read_at = time.monotonic()  # before the read: plans read side by side ask for the assets once
         try:
             assets = await self._get("/v2/assets", {"asset_class": "crypto", "status": "active"})
             coins = frozenset(
