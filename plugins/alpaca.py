@@ -512,18 +512,27 @@ class AlpacaBroker:
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel if still open, then report the final state (a filled order is returned as it is)."""
         item, our_id = await self._lookup(client_order_id)
-        if STATUSES.get(item["status"]) in ("filled", "canceled", "rejected"):
-            return self._order(item, our_id)
-        response = await self._send("DELETE", f"/v2/orders/{item['id']}")
-        if response.status_code == 404:
-            raise OrderNotFound(f"Alpaca has no order {client_order_id}")
-        # 204: accepted; 422: no longer cancelable (it filled meanwhile). Either way, read what it became.
-        deadline = time.monotonic() + CANCEL_SETTLE_SECONDS
-        while True:
-            order = self._order(await self._get(f"/v2/orders/{item['id']}"), our_id)
-            if not order.is_open or time.monotonic() > deadline:
-                return order
-            await asyncio.sleep(0.1)
+        missing = f"Alpaca has no order {client_order_id}"
+        for _ in range(MAX_REPLACEMENTS):
+            if STATUSES.get(item["status"]) in ("filled", "canceled", "rejected"):
+                return self._order(item, our_id)
+            response = await self._send("DELETE", f"/v2/orders/{item['id']}")
+            if response.status_code == 404:
+                raise OrderNotFound(missing)
+            # 204: accepted; 422: no longer cancelable (it filled, or was replaced, meanwhile). Read what it became.
+            deadline = time.monotonic() + CANCEL_SETTLE_SECONDS
+            while True:
+                current = await self._current(await self._get(f"/v2/orders/{item['id']}"), missing)
+                if current["id"] != item["id"]:  # replaced (from the dashboard) as it was canceled: `replaced` is
+                    break  # final, but its replacement works on, and is the order to cancel now
+                order = self._order(current, our_id)
+                if not order.is_open or time.monotonic() > deadline:
+                    return order
+                await asyncio.sleep(0.1)
+            item = current
+            if our_id in self._leg_ids:
+                self._leg_ids[our_id] = item["id"]  # a leg's replacement is listed under our id, as `_lookup` does
+        raise BrokerError(f"{missing}: replaced more than {MAX_REPLACEMENTS} times; check it in Alpaca's dashboard")
 
 
 def _refusal(request: OrderRequest, pair: str | None) -> str | None:

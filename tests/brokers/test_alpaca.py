@@ -363,6 +363,18 @@ async def test_a_replaced_order_is_followed_to_its_replacement(broker: AlpacaBro
     assert [o["status"] for o in fake.orders] == ["replaced", "canceled"]  # the replacement no longer works
 
 
+async def test_an_order_replaced_while_it_is_canceled_is_not_reported_canceled_while_its_replacement_works(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """Replaced from the dashboard between the adapter's lookup and its DELETE, the order read `replaced`, which is
+    final, and was reported canceled: the journal closed it, and the replacement worked on unseen."""
+    await broker.create_order(request("tb-race", type="limit", limit_price=Decimal(95), time_in_force="gtc"))
+    fake.replace_first = {"limit_price": "96"}
+    order = await broker.cancel_order("tb-race")
+    assert [o["status"] for o in fake.orders] == ["replaced", "canceled"]  # the replacement is canceled too
+    assert (order.client_order_id, order.status, order.broker_order_id) == ("tb-race", "canceled", fake.orders[1]["id"])
+
+
 async def test_a_resting_order_fills_when_the_price_crosses_it(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
     await broker.create_order(request("tb-lim", type="limit", limit_price=Decimal(95)))
     assert [o.status for o in await broker.fetch_open_orders("SQ")] == ["open"]

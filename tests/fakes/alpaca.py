@@ -142,6 +142,9 @@ class FakeAlpaca:
         self.feeds: list[str | None] = []  # the `feed` of every quote request
         self.cancel_delay = 0.0  # seconds an accepted cancel stays pending_cancel before the venue settles it
         self.cancel_fills_at: Decimal | None = None  # settle a pending cancel as a fill at this price
+        # The next cancel meets an order replaced just before it (a PATCH from the dashboard, racing the DELETE): the
+        # replacement takes these fields, and the DELETE is refused 422 as the old order is no longer cancelable.
+        self.replace_first: dict[str, str] | None = None
         self.timers: list[threading.Timer] = []
         self.pairs: set[str] = set(PAIRS)  # listed by `GET /v2/assets?asset_class=crypto`, active and tradable
         self.assets_down = False  # the assets listing answers 503
@@ -173,7 +176,7 @@ class FakeAlpaca:
             self.throttled.clear()
             self.quotes.clear()
             self.feeds.clear()
-            self.cancel_delay, self.cancel_fills_at = 0.0, None
+            self.cancel_delay, self.cancel_fills_at, self.replace_first = 0.0, None, None
             for timer in self.timers:  # a cancel still pending must not settle into the fresh account
                 timer.cancel()
             self.timers.clear()
@@ -354,6 +357,9 @@ class FakeAlpaca:
                 return self._json(self._public(found, request.query_params.get("nested") == "true"))
             if request.method == "PATCH":
                 return self._replace(found, await request.json())
+            if self.replace_first is not None and found["status"] in OPEN:
+                changes, self.replace_first = self.replace_first, None
+                self._replace(found, changes)
             if found["status"] not in OPEN:
                 return self._json({"code": 42210000, "message": f"order is {found['status']}"}, 422)
             if self.cancel_delay > 0:
