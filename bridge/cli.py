@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from bridge.config.load import LoadedConfig, load_config
 from bridge.config.secrets import redact
 from bridge.errors import ConfigError
+from bridge.logs import log_masked
 from bridge.store.migrations import JournalUnusable
 
 SQLITE_MAX_INT = 2**63 - 1
@@ -62,11 +63,17 @@ def _config_path(given: str | None) -> Path | None:
     return default if default.exists() else None
 
 
+def _masked(loaded: LoadedConfig) -> LoadedConfig:
+    """`loaded`, once whatever this command logs masks its secrets (it may connect brokers, which log)."""
+    log_masked(loaded.secrets())
+    return loaded
+
+
 def _load(given: str | None) -> LoadedConfig:
     path = _config_path(given)
     if path is None:
         raise SystemExit("no config: pass --config PATH, set BRIDGE_CONFIG, or run `bridge init` to write config.yaml")
-    return load_config(path)
+    return _masked(load_config(path))
 
 
 def _load_or_demo(given: str | None, doing: str = "listing") -> LoadedConfig:
@@ -78,7 +85,7 @@ def _load_or_demo(given: str | None, doing: str = "listing") -> LoadedConfig:
         if demo.database_path().exists():  # else no demo to act on: never create a journal for it
             print(f"no config file found: {doing} the built-in demo's journal ({demo.database_path()})",
                   file=sys.stderr)  # fmt: skip
-            return demo
+            return _masked(demo)
     return _load(given)
 
 
@@ -103,7 +110,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate a config file."""
     from bridge.brokers.registry import broken_plugins, plugin_dirs
 
-    loaded = load_config(args.config)
+    loaded = _masked(load_config(args.config))
     strategies = len(loaded.config.strategies)
     print(f"{args.config}: ok ({strategies} strateg{'y' if strategies == 1 else 'ies'}, "
           f"{len(loaded.config.brokers)} broker(s))")  # fmt: skip

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from bridge.config.secrets import redact
 
@@ -162,6 +163,37 @@ def write_directly() -> None:
     """
     if _background is not None:
         _background.stop()
+
+
+class _Stderr(logging.StreamHandler[Any]):
+    """Writes to `sys.stderr` as it is at each record (as logging's last resort does), not as it was at the start."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def log_masked(secrets: Iterable[str]) -> None:
+    """For a command outside the daemon: warnings and errors go to stderr with every secret masked.
+
+    Without a handler, logging's last resort writes them as they are, and a command that connects the brokers
+    (`bridge positions`) runs their code and libraries, which log their requests, key included.
+    """
+    root = logging.getLogger()
+    for handler in root.handlers:
+        for found in handler.filters:
+            if isinstance(found, RedactSecrets):  # already set up (the daemon, or an earlier command in-process)
+                found.add(secrets)
+                return
+    handler = _Stderr()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets(secrets))
+    root.addHandler(handler)
 
 
 def redact_more(secrets: Iterable[str]) -> None:

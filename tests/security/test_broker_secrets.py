@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bridge.store.db import Store
 from tests.conftest import ADMIN, TOKEN, Daemon, free_port
 from tests.test_secrets import journal_bytes
 
@@ -152,3 +156,42 @@ def test_an_order_answer_quoting_the_broker_secret_is_not_journaled_in_clear(
     daemon.stop()
     leaked = [name for name, blob in journal_bytes(daemon.db).items() if API_KEY.encode() in blob]
     assert not leaked, f"the broker key is stored in clear in {leaked}"
+
+
+CLOSING = """
+
+import logging
+
+
+class ChattyBroker(KeyedBroker):
+    async def fetch_positions(self):
+        # What an HTTP library retrying a request logs (urllib3 does, at WARNING): the URL, key and all.
+        logging.getLogger("urllib3.connectionpool").warning(
+            "Retrying after connection broken: /v1/positions?apikey=%s", self.api_key)
+        return await super().fetch_positions()
+
+    async def close(self):
+        raise RuntimeError(f"Server error '502 Bad Gateway' for url 'https://broker.example/v1/logout?apikey={self.api_key}'")
+"""
+
+
+def test_bridge_positions_masks_a_broker_secret_in_what_is_logged(tmp_path: Path) -> None:
+    # `bridge positions` connects the brokers outside the daemon: a record their code (or ours, on a failed close)
+    # logs went to stderr as it was, where the daemon's log masks every configured secret.
+    (tmp_path / "keyed.py").write_text(KEYED + CLOSING)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"server:\n  host: 127.0.0.1\n  port: {free_port()}\n  admin_token: {ADMIN}\n"
+        "database: bridge.db\n"
+        f"brokers:\n  live:\n    plugin: keyed:ChattyBroker\n    options: {{api_key: {API_KEY}}}\n"
+        f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: live\n"
+    )
+    store = Store(tmp_path / "bridge.db")
+    store.open_sync()  # the journal a daemon made: the listing never creates one
+    store.close_sync()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-m", "bridge", "positions", "--config", str(config)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False)  # fmt: skip
+    assert "no open positions" in done.stdout, done
+    assert "Retrying after connection broken" in done.stderr and "502 Bad Gateway" in done.stderr, done.stderr
+    assert API_KEY not in done.stderr, f"bridge positions printed the broker key: {done.stderr}"
