@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from urllib.parse import quote
 
 import httpx
@@ -26,19 +27,36 @@ def admin_url(loaded: LoadedConfig, path: str) -> str:
     return f"http://{host}:{server.port}{path}"
 
 
+class NotWritten(Exception):
+    """The journal did not take a change (locked past the wait, the disk full, not writable): nothing changed."""
+
+
 def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> None:
     # Created (and migrated) when missing, so that a halt holds from the first start; never another file.
-    require_servable(loaded.database_path(), f"check `database` in {loaded.path or 'the config'}")
-    store = Store(loaded.database_path())
-    store.open_sync()
+    path = loaded.database_path()
+    require_servable(path, f"check `database` in {loaded.path or 'the config'}")
+    store = Store(path)
     try:
-        write_state(store.conn, halted, reason, "cli")
-    finally:
-        store.close_sync()
+        store.open_sync()
+        try:
+            write_state(store.conn, halted, reason, "cli")
+        finally:
+            store.close_sync()
+    except sqlite3.Error as exc:  # the operator must know the kill switch did not move, and why
+        verb = "halted" if halted else "resumed"
+        raise NotWritten(f"cannot write into the journal {path}: {exc}: trading is NOT {verb}; fix that and "
+                         "run the command again") from None  # fmt: skip
 
 
 def switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int, str]:
     """Halt or resume; returns (exit code, what happened)."""
+    try:
+        return _switch(loaded, halted, reason)
+    except NotWritten as exc:
+        return 1, str(exc)
+
+
+def _switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int, str]:
     verb = "halted" if halted else "resumed"
     token = loaded.config.server.admin_token
     if token is None:
@@ -50,7 +68,10 @@ def switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int,
         response = httpx.post(url, json={"reason": reason} if reason else {},
                               headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
     except httpx.ConnectError:
-        _write(loaded, halted, reason)
+        try:
+            _write(loaded, halted, reason)
+        except NotWritten as exc:
+            raise NotWritten(f"no daemon answers at {url}, and {exc}") from None
         return (
             0,
             f"no daemon answers at {url}: trading {verb} in {loaded.database_path()}, in force from its next start",
@@ -72,7 +93,10 @@ def _halted_anyway(loaded: LoadedConfig, reason: str | None, trouble: str) -> tu
 
     The kill switch must not hang on the API: the daemon using this journal reads the flag before each order.
     """
-    _write(loaded, True, reason)
+    try:
+        _write(loaded, True, reason)
+    except NotWritten as exc:
+        raise NotWritten(f"{trouble}\n{exc}") from None
     return 0, (f"{trouble}\ntrading halted in {loaded.database_path()} instead: the daemon using that journal "
                "applies it before its next order")  # fmt: skip
 
@@ -120,6 +144,8 @@ def _cancel_in_journal(loaded: LoadedConfig, signal_id: str, why: str) -> tuple[
                    "(server.admin_token and the port it listens on, as in its config), or stop it first")  # fmt: skip
     except JournalUnusable as exc:
         return 1, f"{why}: {exc}"
+    except sqlite3.Error as exc:  # locked past the wait, the disk full, not writable: the transaction did not commit
+        return 1, f"{why}, and the journal {path} cannot be written: {exc}: nothing was canceled; fix that and retry"
     try:
         cancel_answer(signal_id, signal, canceled)
     except CancelRefused as refused:
