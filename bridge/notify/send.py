@@ -90,6 +90,13 @@ def _retry_after(response: httpx.Response) -> float | None:
     return min(seconds, MAX_RETRY_WAIT)  # "inf" or a day: a slot is not held that long
 
 
+def _new_client(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+    """The client deliveries share; made off the event loop (see `Notifier._http`)."""
+    import httpx  # here, not at start-up: a few MiB that a daemon without notifications never needs
+
+    return httpx.AsyncClient(transport=transport, follow_redirects=False)
+
+
 @dataclass
 class Lane:
     """One target's deliveries: how many are in flight, and those waiting for one of its slots."""
@@ -123,12 +130,14 @@ class Notifier:
         self._stopping = False
         self._transport = transport
         self._client: httpx.AsyncClient | None = None  # made on the first delivery: most setups never notify
+        self._making = asyncio.Lock()
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            import httpx  # here, not at start-up: a few MiB that a daemon without notifications never needs
-
-            self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
+    async def _http(self) -> httpx.AsyncClient:
+        async with self._making:  # deliveries starting together share one client
+            if self._client is None:
+                # In a thread: importing httpx and loading the CA bundle take a tenth of a second or more, in which
+                # the loop (trading included) would stand still, at the first fill or halt worth telling.
+                self._client = await asyncio.to_thread(_new_client, self._transport)
         return self._client
 
     def start(self) -> None:
@@ -229,13 +238,14 @@ class Notifier:
 
     async def _attempt(self, target: NotifyTarget, request: Delivery, timeout: float) -> float | None:
         """None when delivered; seconds to wait before retrying; -1 when retrying cannot help."""
-        import httpx
+        client = await self._http()
+        import httpx  # imported by now, with the client
 
         try:
             # The whole attempt, not only each read: httpx's timeout is per socket operation, so a receiver that
             # sends a byte now and then would hold the attempt (and a slot of its target) for ever.
             async with asyncio.timeout(timeout):
-                response = await self._http().post(request.url, content=request.content, headers=request.headers,
+                response = await client.post(request.url, content=request.content, headers=request.headers,
                                                     timeout=timeout)  # fmt: skip
         except (httpx.HTTPError, TimeoutError) as exc:  # the message never includes the URL (it may hold a token)
             log.warning("notification to %s failed: %s", target.label, type(exc).__name__)

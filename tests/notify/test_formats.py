@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
+import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -281,3 +284,21 @@ async def test_a_resume_is_never_told_before_the_halt_it_follows_whatever_the_re
         finally:
             await notifier.stop()
     assert [json.loads(x.body)["kind"] for x in r.received] == ["halt", "resume"]
+
+
+async def test_the_first_delivery_loads_the_certificates_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Making the HTTP client loads the CA bundle: a tenth of a second or more in which the loop, trading
+    # included, stood still, at the first fill or halt worth telling.
+    loaded_on: list[int] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def recording(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded_on.append(threading.get_ident())
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", recording)
+    with Receiver() as r:
+        await deliver(settings(NotifyTarget(type="webhook", url=f"{r.base}/hook")), r)
+    assert r.received, "delivered"
+    assert loaded_on, "the client was made (with its certificates) for the delivery"
+    assert threading.get_ident() not in loaded_on, "the certificates were loaded on the event loop's thread"
