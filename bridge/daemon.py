@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import tempfile
 from pathlib import Path
@@ -64,9 +65,21 @@ def _check_ports(host: str, port: int, admin_port: int | None) -> None:
                 pass
         except OSError as exc:
             raise SystemExit(
-                f"cannot listen on {address}:{number}: {exc.strerror or exc} (is another bridge daemon or another "
-                f"program using it?): stop it, or choose another port with {setting}"
+                f"cannot listen on {address}:{number}: {exc.strerror or exc}{_fix(exc, setting)}"
             ) from None
+
+
+def _fix(exc: OSError, setting: str) -> str:
+    """What to change when binding failed: the port when it is taken or reserved, else the host."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f" (is another bridge daemon or another program using it?): stop it, or choose another port with {setting}"
+        )
+    if exc.errno == errno.EACCES:
+        return f": ports below 1024 need privileges; choose a port from 1024 up with {setting}"
+    # A LAN address the machine no longer has (DHCP), or a name that does not resolve: another port would fail alike.
+    return (": it is not an address of this machine; check --host or server.host (127.0.0.1 keeps it local, "
+            "behind a tunnel or proxy)")  # fmt: skip
 
 
 def _serve(loaded: LoadedConfig, host: str, port: int, reveal: str | None) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
 
@@ -171,6 +172,16 @@ def test_a_port_already_in_use_is_named_with_the_fix_before_anything_starts(tmp_
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "choose another port with --port or server.port" in done.stderr
     assert not (tmp_path / "bridge.db").exists()  # start-up (recovery, jobs) never ran
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "no-such-host.invalid"])  # an address this machine does not have
+def test_a_host_this_machine_cannot_listen_on_is_named_with_the_fix(tmp_path: Path, host: str) -> None:
+    """A LAN address the machine lost (DHCP), or a mistyped name: the fix is the host, not the port."""
+    done = _bridge("run", "--host", host, "--port", str(free_port()), cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"cannot listen on {host}:" in done.stderr, done.stderr
+    assert "--host or server.host" in done.stderr and "another port" not in done.stderr, done.stderr
+    assert not (tmp_path / "bridge.db").exists()
 
 
 def test_the_webhook_url_printed_for_an_ipv6_address_can_be_pasted() -> None:
