@@ -343,3 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     except JournalUnusable as exc:  # missing, or at another schema: one line that says what to do
         print(exc, file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `bridge orders | head`: the reader left with what it wanted, nothing went wrong here
+        # As Python's documentation does it: what stdout still buffers goes nowhere, or its flush at exit raises again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -6,7 +6,10 @@ These commands, and `bridge replay`, only read the journal: they never create or
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -187,3 +190,21 @@ def test_bridge_positions_writes_nothing_to_the_journal(tmp_path: Path, capsys: 
     assert (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes) == before
     assert conn.execute("SELECT * FROM paper_accounts").fetchall() == []
     conn.close()
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_a_listing_piped_into_a_reader_that_has_stopped_ends_without_a_traceback(
+    tmp_path: Path, json_flag: list[str]
+) -> None:
+    # `bridge orders | head`: the reader leaves before the listing is written; Python raised BrokenPipeError.
+    config = _journal_with_an_order(tmp_path, "10")
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone: every write to the pipe fails, whenever it comes
+    try:
+        done = subprocess.run([sys.executable, "-m", "bridge", "orders", "--config", str(config), *json_flag],
+                              stdout=write, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 1
