@@ -138,8 +138,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(starter_text(str(path)))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(starter_text(str(path)))
+            file.flush()
+            os.fsync(file.fileno())  # its tokens may be pasted into TradingView at once: on disk before "wrote"
+    except OSError as exc:  # a full disk: a partial file would read as a config and stop the next `bridge init`
+        path.unlink(missing_ok=True)
+        print(f"cannot write {path}: {exc.strerror or exc}; nothing was written", file=sys.stderr)
+        return 1
     print(f"wrote {path}; check it with `bridge check --config {path}`, start with `bridge run --config {path}`")
     return 0
 

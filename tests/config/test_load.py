@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -696,6 +698,24 @@ def test_init_without_a_path_writes_config_yaml_in_the_current_directory(
     assert (tmp_path / "config.yaml").exists()
     assert main(["check", "--config", "config.yaml"]) == 0
     assert main(["init"]) == 1
+
+
+def _small_files() -> None:
+    """In the child: files stop growing at 200 bytes, as on a full disk (EFBIG, not the signal that would kill it)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+
+
+def test_init_that_cannot_write_the_whole_file_leaves_none_and_says_so(tmp_path: Path) -> None:
+    # A full disk cut the starter file short: a traceback, and a partial config.yaml that every later
+    # `bridge init` refused to replace ("already exists").
+    path = tmp_path / "config.yaml"
+    done = subprocess.run([sys.executable, "-m", "bridge", "init", str(path)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60, preexec_fn=_small_files,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})  # fmt: skip
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr and f"cannot write {path}" in done.stderr, done.stderr
+    assert not path.exists(), "a partial config was left behind"
 
 
 def test_broker_and_option_errors_are_reported_beside_other_setting_errors() -> None:
