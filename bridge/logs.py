@@ -69,6 +69,7 @@ class BackgroundHandler(logging.Handler):
 
     PAUSE = 0.02
     MAX_PENDING = 10_000
+    STOP_WAIT = 5.0  # seconds `stop` waits for the writer; past it the output is taken as stuck for good
 
     def __init__(self, target: logging.Handler) -> None:
         super().__init__()
@@ -79,10 +80,14 @@ class BackgroundHandler(logging.Handler):
         self._reported = 0
         self._wake = threading.Event()
         self._stopping = False
+        self._stuck = False  # the writer never came back from the output: nothing more is written
         self._thread = threading.Thread(target=self._run, name="bridge-log", daemon=True)
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._stuck:  # writing would wait with the writer, for ever: the process could not even end
+            self._dropped += 1
+            return
         if self._stopping:  # no thread writes any more: this record is written now, after what was waiting
             self.drain()
             self.target.handle(record)
@@ -121,7 +126,14 @@ class BackgroundHandler(logging.Handler):
         """Write what is waiting and end the thread."""
         self._stopping = True
         self._wake.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=self.STOP_WAIT)
+        if self._thread.is_alive():
+            # The output takes nothing (a pipe nobody reads, a stuck log driver): writing here would block this
+            # thread too, and the daemon's stop with it, until killed. What waited is counted, not written.
+            self._stuck = True
+            self._dropped += len(self._pending)
+            self._pending.clear()
+            return
         self.drain()
 
 

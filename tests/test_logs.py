@@ -77,7 +77,7 @@ class Stuck(logging.Handler):
         self.written: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.unblocked.wait(10)
+        self.unblocked.wait(90)
         self.written.append(record.getMessage())
 
 
@@ -116,3 +116,22 @@ def test_a_log_call_whose_arguments_do_not_fit_never_raises_into_its_caller_nor_
         logger.handlers[:] = []
     text = out.getvalue()
     assert SECRET not in text and "order %d refused" in text and "WARNING next line" in text, text
+
+
+def test_stopping_while_the_output_is_stuck_returns_and_counts_what_it_could_not_write() -> None:
+    """At shutdown with stderr blocked for good, `stop` wrote the backlog itself, and hung with the writer."""
+    target = Stuck()
+    handler = BackgroundHandler(target)
+    handler.STOP_WAIT = 0.1  # how long `stop` waits for the writer: the stuck writer never finishes
+    record = logging.LogRecord("bridge.webhook", logging.INFO, __file__, 1, "POST /webhook/x/*** 200", None, None)
+    stopped = threading.Event()
+    try:
+        for _ in range(20):
+            handler.emit(record)
+        stopper = threading.Thread(target=lambda: (handler.stop(), handler.emit(record), stopped.set()), daemon=True)
+        stopper.start()
+        stopper.join(60)  # a guard, not a measure: a stop that waits on the stuck output never returns by itself
+        assert stopped.is_set(), "stop (or a record logged after it) waited on the stuck output"
+    finally:
+        target.unblocked.set()
+    assert handler._dropped >= 20, "what waited is counted as dropped"
