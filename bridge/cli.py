@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -185,11 +186,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bridge.listing import fetch_rows, render_table
 
     loaded = _load_or_demo(args.config)
-    if getattr(args, "follow", False):
-        from bridge.follow import follow
+    try:
+        if getattr(args, "follow", False):
+            from bridge.follow import follow
 
-        return follow(loaded, args.what, args.limit, as_json=args.json)
-    rows = fetch_rows(loaded, args.what, args.limit, exact=not args.json)
+            return follow(loaded, args.what, args.limit, as_json=args.json)
+        rows = fetch_rows(loaded, args.what, args.limit, exact=not args.json)
+    except sqlite3.Error as exc:  # locked past the wait, unreadable: one line, never a traceback
+        print(_journal_trouble(loaded, exc), file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -200,6 +205,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in unread:
         print(f"{row['broker']}: {row['error']}", file=sys.stderr)
     return 1 if unread else 0
+
+
+def _journal_trouble(loaded: LoadedConfig, exc: sqlite3.Error) -> str:
+    """Why the journal could not be read just now, and what to do."""
+    return (f"cannot use the journal {loaded.database_path()} right now: {exc}; retry in a moment (the daemon may "
+            "be writing it), or check the disk and that this user may read and write it")  # fmt: skip
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -51,3 +51,13 @@ def test_a_cancel_the_journal_cannot_take_says_nothing_was_canceled(
     assert main(["cancel", "some-signal", "--config", str(locked)]) == 1
     err = capsys.readouterr().err
     assert "nothing was canceled" in err and "database is locked" in err, err
+
+
+def test_bridge_positions_on_a_journal_it_cannot_lock_says_so_in_one_line(
+    locked: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The paper broker's book is read through a store opened as the daemon opens it, which takes the write lock
+    # for a moment: held elsewhere past the wait, that was a sqlite3 traceback.
+    assert main(["positions", "--config", str(locked)]) == 1
+    err = capsys.readouterr().err
+    assert "database is locked" in err and str(locked.parent / "bridge.db") in err and "retry" in err, err
