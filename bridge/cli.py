@@ -361,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     except JournalUnusable as exc:  # missing, or at another schema: one line that says what to do
         print(exc, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C while waiting (a daemon or broker that does not answer): no traceback
+        changing = args.command in ("send", "halt", "resume", "cancel")  # the request may have arrived meanwhile
+        print(f"interrupted: the {args.command} may or may not have taken effect; check `bridge signals` or /health "
+              "before running it again" if changing else "interrupted", file=sys.stderr)  # fmt: skip
+        return 130  # what a shell reports for a command ended by SIGINT
     except BrokenPipeError:  # `bridge orders | head`: the reader left with what it wanted, nothing went wrong here
         # As Python's documentation does it: what stdout still buffers goes nowhere, or its flush at exit raises again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

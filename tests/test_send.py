@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,3 +45,21 @@ def test_send_exits_1_on_a_refused_signal_and_0_on_an_accepted_one(
     assert main(["send", daemon.url[:-4] + "nope", "--ticker", "AMD", "--action", "buy"]) == 1
     assert main(["send", daemon.url, "--ticker", "AMD", "--action", "buy"]) == 0
     assert '"success":true' in capsys.readouterr().out.replace(" ", "")
+
+
+def test_send_interrupted_while_it_waits_for_the_answer_ends_in_one_line_without_a_traceback() -> None:
+    # Ctrl+C on a command waiting for a daemon that does not answer printed a KeyboardInterrupt traceback.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(60)  # a guard: the command connects at once
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/webhook/sq/{TOKEN}"
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        process = subprocess.Popen([sys.executable, "-m", "bridge", "send", url, "--ticker", "AMD", "--action", "buy"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)  # the request arrived: the command now waits for an answer that never comes
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (process.returncode, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and TOKEN not in err, err
+    assert "interrupted: the send may or may not have taken effect" in err, err
