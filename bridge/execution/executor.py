@@ -218,10 +218,9 @@ class Executor:
         revoked = None if planned or self._revoked is None else self._revoked(job)
         if revoked is not None:
             return "rejected", revoked
-        if not sub.enabled and not planned:
-            # Disabled since the signal was journaled (a delayed signal runs under the config in force at its
-            # time, a resumed one under the config it restarted with). A committed plan still goes on: its
-            # orders may be working already, and the order jobs keep following them either way.
+        if not planned and self._disabled(job, sub):
+            # A committed plan still goes on: its orders may be working already, and the order jobs keep
+            # following them either way.
             return "ignored", f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
         waited = self._too_old(job)
         if waited is not None:
@@ -313,6 +312,17 @@ class Executor:
             raise Finished("executed", plan.decision)
         replaced = bool(plan.cancel) and any(leg.kind == "breakeven" for leg in plan.legs)
         return await self._run_orders(job, broker, sub, planned, plan.decision, replaced)
+
+    def _disabled(self, job: Job, sub: Subscription) -> bool:
+        """Whether the job's subscription is disabled, in the settings it was queued with or in the config now.
+
+        Disabled since the signal was journaled: a delayed signal runs under the config in force at its time, a
+        resumed one under the config it restarted with. A queued job keeps the settings it was queued with (its
+        broker), but `enabled: false` in a reload meanwhile stops it too: that is how an operator stops a
+        subscription trading, and a burst waiting behind a slow venue must not go on trading after it.
+        """
+        now = self._live(job, sub)
+        return not sub.enabled or (now is not None and not now.enabled)
 
     def _live(self, job: Job, sub: Subscription) -> Subscription | None:
         """The job's subscription in the config in force now, when a reload changed it since the job was queued."""
