@@ -26,6 +26,7 @@ from bridge.config.secrets import (
     is_secret_key,
     padded_variables,
     padding,
+    variable_names,
 )
 from bridge.errors import ConfigError
 
@@ -43,6 +44,8 @@ class LoadedConfig:
     config: Config
     path: Path | None
     sha256: str
+    # The environment variables its values read (names only): a running daemon keeps the values it started with.
+    variables: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -119,6 +122,7 @@ class _Reader:
         self.failed: set[Path_] = set()  # paths already reported; pydantic's view of them is noise
         self.plain = PlainScalars()  # `NO`, `0700`, an empty value: what YAML made of them, for the errors
         self.empty: dict[Path_, list[str]] = {}  # settings that read an environment variable set to nothing
+        self.variables: dict[str, None] = {}  # every environment variable a value reads, in the file's order
         self.constructor = yaml.constructor.SafeConstructor()  # the safe loader's own scalar rules
         self._open: set[int] = set()  # the collections being read: an alias back into one would never end
         self._seen: set[int] = set()  # every node read: one read again comes through an alias
@@ -190,6 +194,7 @@ class _Reader:
             self.plain.value(path, node.value, value)
         if isinstance(value, str) and "$" in value:
             try:
+                self.variables.update(dict.fromkeys(variable_names(value)))
                 interpolated = interpolate(value, self.environ)
                 self.empty[path] = empty_variables(value, self.environ)
             except BadReference as exc:
@@ -383,6 +388,11 @@ def yaml_error_line(exc: yaml.YAMLError, filename: str, text: str) -> str:
 
 def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
     """Parse and validate config text; raise ConfigError listing every problem."""
+    return _parse(text, filename, environ)[0]
+
+
+def _parse(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple[Config, tuple[str, ...]]:
+    """The validated config and the environment variables its values read; ConfigError listing every problem."""
     reader = _Reader(filename, environ)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -408,7 +418,7 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
         _check_raw_brokers(data, reader)
     if reader.errors or not isinstance(config, Config):
         raise ConfigError(reader.errors)
-    return config
+    return config, tuple(reader.variables)
 
 
 def _check_database(config: Config, reader: _Reader) -> None:
@@ -503,5 +513,5 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> L
     """Read, interpolate and validate the config file at `path`."""
     file = Path(path)
     raw, text = read_config_text(file)
-    config = parse_config(text, str(file), environ)
-    return LoadedConfig(config=config, path=file.resolve(), sha256=hashlib.sha256(raw).hexdigest())
+    config, variables = _parse(text, str(file), environ)
+    return LoadedConfig(config, file.resolve(), hashlib.sha256(raw).hexdigest(), variables)

@@ -214,7 +214,7 @@ class Reloader:
         if loaded.sha256 == old.loaded.sha256:
             # Unchanged: nothing to do; after a failed edit was undone, the running config is the file again.
             if self.status.ok:
-                return self.status
+                return self._unchanged(trigger, old.loaded)
             log.info("config file restored (%s): serving it again", trigger)  # the log's last word was the failure
             return ReloadStatus(True, self.clock(), None, trigger, "file restored")
         restart = _restart_only(old.loaded, loaded)
@@ -238,6 +238,23 @@ class Reloader:
         for warning in warnings:
             log.warning("config reloaded (%s), but %s", trigger, warning)
         return ReloadStatus(True, self.clock(), None, trigger, changes, tuple(warnings))
+
+    def _unchanged(self, trigger: str, running: LoadedConfig) -> ReloadStatus:
+        """A reload of the file as it runs: nothing changes, but the operator may have changed what it reads.
+
+        With the file as it was, what someone asking for a reload changed is likely the environment (a leaked
+        token rotated in systemd's EnvironmentFile, where the recommended settings keep it): the daemon still
+        holds the values it started with, so the old token keeps trading. Saying only "reloaded" let them
+        believe otherwise.
+        """
+        if not running.variables:
+            return self.status
+        names = ", ".join(running.variables)
+        warning = (f"the file is unchanged, and the environment variables it reads ({names}) keep the values the "
+                   "daemon started with: a new value in its environment (systemd: the EnvironmentFile) applies "
+                   "only when the daemon restarts; restart it to rotate a token kept there")  # fmt: skip
+        log.warning("config reload (%s): %s", trigger, warning)
+        return ReloadStatus(True, self.clock(), None, trigger, "no change in the file", (warning,))
 
     def _failed(self, trigger: str, lines: list[str], more_secrets: list[str] | None = None) -> ReloadStatus:
         secrets = [*self.current().loaded.secrets(), *(more_secrets or [])]

@@ -70,6 +70,11 @@ def interpolate(text: str, environ: Mapping[str, str] | None = None) -> str:
     return _TOKEN.sub(substitute, text)
 
 
+def variable_names(text: str) -> list[str]:
+    """The environment variables `text` reads (`${NAME}`, `${NAME:-default}`), each once."""
+    return list(dict.fromkeys(m.group(1) for m in _references(text)))
+
+
 def empty_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
     """The variables `text` names without a default that are set to nothing (an env file's `NAME=` line)."""
     env = os.environ if environ is None else environ

@@ -256,3 +256,29 @@ async def test_a_token_from_an_environment_variable_the_daemon_was_not_started_w
     error = status.error or ""
     assert error.startswith(f"{r.config.resolve()}:10: strategies.sq.token: environment variable "), error
     assert "restart" in error, error
+
+
+async def test_a_reload_asked_for_with_the_file_unchanged_says_its_environment_variables_need_a_restart(
+    running: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leaked token kept in the env file (as docs/security.md recommends) is rotated there, then a reload asked for.
+
+    The daemon still holds the environment it started with: the old token keeps trading, and an answer of
+    "reloaded" with nothing more let the operator believe it was revoked.
+    """
+    monkeypatch.setenv("SQ_TOKEN", TOKEN)
+    r = await running(config_text({"sq": "${SQ_TOKEN}"}))
+    monkeypatch.setenv("SQ_TOKEN", OTHER)  # the new value reaches the env file, never the running daemon
+    answer = await r.client.post("/api/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert answer.status_code == 200, answer.text
+    warnings = answer.json()["warnings"]
+    assert len(warnings) == 1 and "SQ_TOKEN" in warnings[0] and "restart" in warnings[0], warnings
+    assert TOKEN not in answer.text and OTHER not in answer.text
+    health = (await r.client.get("/health")).json()["config"]["last_reload"]
+    assert health["warnings"] == warnings and health["trigger"] == "admin API"
+
+
+async def test_a_reload_asked_for_with_the_file_unchanged_and_no_variable_in_it_warns_of_nothing(running: Any) -> None:
+    r = await running(config_text({"sq": TOKEN}))
+    answer = await r.client.post("/api/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert answer.status_code == 200 and answer.json()["warnings"] == []
