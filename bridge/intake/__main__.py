@@ -14,9 +14,18 @@ from bridge.intake.app import build_intake_app
 from bridge.web.protocol import http_protocol
 
 
-async def _serve(config: uvicorn.Config, directory: Path, fds: list[int]) -> None:
-    config.app = await build_intake_app(directory)  # its link belongs to this loop
-    await uvicorn.Server(config).serve(sockets=[socket.socket(fileno=fd) for fd in fds])
+async def _serve(config: uvicorn.Config, directory: Path, fds: list[int]) -> bool:
+    """Serve until stopped; True when it stopped because the link to the daemon ended (a failure)."""
+    server = uvicorn.Server(config)
+    ended: list[bool] = []
+
+    def link_ended() -> None:
+        ended.append(True)
+        server.should_exit = True  # uvicorn's own graceful shutdown: requests in flight still finish
+
+    config.app = await build_intake_app(directory, link_ended)  # its link belongs to this loop
+    await server.serve(sockets=[socket.socket(fileno=fd) for fd in fds])
+    return bool(ended)
 
 
 def main(argv: list[str]) -> int:
@@ -32,8 +41,9 @@ def main(argv: list[str]) -> int:
         timeout_graceful_shutdown=10, limit_concurrency=limit or None, http=http_protocol(admin_port or None),
     )  # fmt: skip
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:  # uvloop when installed, as the daemon
-        runner.run(_serve(config, directory, fds))
-    return 0
+        link_failed = runner.run(_serve(config, directory, fds))
+    # A failure status: the daemon then exits with one too (when it was not stopping), and systemd restarts it.
+    return 1 if link_failed else 0
 
 
 if __name__ == "__main__":

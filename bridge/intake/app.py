@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -32,7 +30,7 @@ def _answered_here(path: str) -> bool:
     return webhook_params(path) is not None
 
 
-async def _follow(side: IntakeSide, reader: asyncio.StreamReader) -> None:
+async def _follow(side: IntakeSide, reader: asyncio.StreamReader, link_ended: Callable[[], None]) -> None:
     """Apply each config the daemon sends; when the daemon goes away, so does this process."""
     try:
         while (message := await wire.receive(reader)) is not None:
@@ -42,11 +40,16 @@ async def _follow(side: IntakeSide, reader: asyncio.StreamReader) -> None:
         log.warning("the daemon closed the link: the intake process stops")
     except Exception:  # without the link, nobody executes what this process would go on acknowledging
         log.exception("the link to the daemon failed: the intake process stops")
-    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown: requests in flight still finish
+    # Not by SIGTERM to itself: ended by a signal, this process reads to the daemon as stopped on purpose
+    # (Ctrl-C reaches both), and the daemon would exit cleanly where systemd should start it again.
+    link_ended()
 
 
-async def build_intake_app(directory: Path) -> Starlette:
-    """Connect to the daemon, take its config and open the journal; return the app that serves webhooks."""
+async def build_intake_app(directory: Path, link_ended: Callable[[], None]) -> Starlette:
+    """Connect to the daemon, take its config and open the journal; return the app that serves webhooks.
+
+    `link_ended` is called when the link to the daemon ends while this process serves: it stops, as a failure.
+    """
     reader, writer = await asyncio.open_unix_connection(str(directory / wire.LINK_SOCKET))
     first = await wire.receive(reader)
     if first is None or first[0] != "config":
@@ -68,7 +71,7 @@ async def build_intake_app(directory: Path) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
-        follow = asyncio.create_task(_follow(side, reader), name="intake-link")
+        follow = asyncio.create_task(_follow(side, reader, link_ended), name="intake-link")
         freeze_startup_objects()
         try:
             yield
