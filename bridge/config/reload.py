@@ -177,6 +177,16 @@ def _at_restart(old: Config, new: Config) -> list[str]:
             for name in _AT_RESTART if _setting(old, name) != _setting(new, name)]  # fmt: skip
 
 
+def _waiting_for_change(runtime: Runtime) -> list[str]:
+    """Brokers that failed for a reason the reconnect job does not try again (a plugin that failed to import).
+
+    A reload of the same file builds them anew: a plugin file fixed since is imported again (the registry
+    imports an edited file anew), as docs/writing-a-broker-plugin.md promises, where the file's hash alone
+    said "unchanged" and left the broker failing until the config itself was edited or the daemon restarted.
+    """
+    return [name for name, slot in runtime.brokers.items() if not slot.healthy and not slot.retry]
+
+
 class Reloader:
     """Serialises reloads and remembers the outcome of the last one."""
 
@@ -211,7 +221,9 @@ class Reloader:
         # Before anything can log them: an adapter's client logs its requests, key included, inside `connect`
         # (httpx and urllib3 do at INFO), and a reload refused after connecting has logged them just the same.
         redact_more(loaded.secrets())
-        if loaded.sha256 == old.loaded.sha256:
+        unchanged = loaded.sha256 == old.loaded.sha256
+        broken = _waiting_for_change(old) if unchanged else []
+        if unchanged and not broken:
             # Unchanged: nothing to do; after a failed edit was undone, the running config is the file again.
             if self.status.ok:
                 return self._unchanged(trigger, old.loaded)
@@ -233,6 +245,9 @@ class Reloader:
             log.exception("cannot count the orders of changed brokers after the reload (%s)", trigger)
             warnings = []
         changes = describe_changes(old.loaded.config, loaded.config)
+        if broken:  # the same file, built again for the brokers only a reload tries again
+            outcomes = [f"{name} {'connected' if new.brokers[name].healthy else 'still failing'}" for name in broken]
+            changes = f"no change in the file; brokers tried again: {', '.join(outcomes)}"
         log.info("config reloaded (%s): %s", trigger, changes)
         warnings = [*_at_restart(old.loaded.config, loaded.config), *warnings]
         for warning in warnings:

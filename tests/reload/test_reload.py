@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +283,31 @@ async def test_a_reload_asked_for_with_the_file_unchanged_and_no_variable_in_it_
     r = await running(config_text({"sq": TOKEN}))
     answer = await r.client.post("/api/reload", headers={"Authorization": f"Bearer {ADMIN}"})
     assert answer.status_code == 200 and answer.json()["warnings"] == []
+
+
+async def test_a_reload_asked_for_after_fixing_a_broken_plugin_file_imports_it_again(
+    running: Any, tmp_path: Path
+) -> None:
+    """docs/writing-a-broker-plugin.md: "A changed file is imported again on the next reload", the config unchanged."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "mine.py").write_text('raise RuntimeError("not finished")\n')
+    r = await running(config_text({"sq": TOKEN}, plugin="mine"))
+    assert r.bridge.runtime.broker("paper") is None
+    (plugins / "mine.py").write_text("from bridge.brokers.paper import PaperBroker\n\nBROKER = PaperBroker\n")
+    status = await r.bridge.reload("SIGHUP")
+    assert status.ok, status.error
+    assert r.bridge.runtime.broker("paper") is not None, r.bridge.runtime.brokers["paper"].error
+    assert status.changes == "no change in the file; brokers tried again: paper connected"
+    signal_id = (await r.post(quantity=3)).json()["id"]
+    await r.settled()
+    row = r.bridge.store.peek(lambda c: c.execute("SELECT state FROM signals WHERE id = ?", (signal_id,)).fetchone())
+    assert row["state"] == "executed" and r.paper_position() == "3"
+
+
+async def test_a_reload_asked_for_with_every_broker_working_and_the_file_unchanged_keeps_the_runtime(
+    running: Any,
+) -> None:
+    r = await running(config_text({"sq": TOKEN}))
+    runtime = r.bridge.runtime
+    assert (await r.bridge.reload("SIGHUP")).ok and r.bridge.runtime is runtime
