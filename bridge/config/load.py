@@ -42,14 +42,20 @@ class LoadedConfig:
     """A validated config plus where it came from."""
 
     config: Config
+    # As given (made absolute), not resolved: a reload reads the file a symlink names then, where a deployment
+    # switches the link to a new version (`ln -sfn`, a Kubernetes ConfigMap's `..data`) and may remove the old.
     path: Path | None
     sha256: str
     # The environment variables its values read (names only): a running daemon keeps the values it started with.
     variables: tuple[str, ...] = ()
+    # The folder of the file behind the path when it was read: relative paths (the journal's) start there.
+    folder: Path | None = None
 
     @property
     def base_dir(self) -> Path:
         """Directory relative paths in the config are resolved against."""
+        if self.folder is not None:
+            return self.folder
         return self.path.parent if self.path else Path.cwd()
 
     def database_path(self) -> Path:
@@ -514,4 +520,4 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> L
     file = Path(path)
     raw, text = read_config_text(file)
     config, variables = _parse(text, str(file), environ)
-    return LoadedConfig(config, file.resolve(), hashlib.sha256(raw).hexdigest(), variables)
+    return LoadedConfig(config, file.absolute(), hashlib.sha256(raw).hexdigest(), variables, file.resolve().parent)
