@@ -41,7 +41,9 @@ is looked for among the listed orders, and at Bybit, whose lookup ccxt refuses i
 is. Bitfinex's cid is an integer (v2 "Submit Order": int45): ours goes as a number taken from its SHA-256, the same
 at every retry, read back through the ids this process sent (after a restart, once the journal's order is asked
 for); ccxt's Bitfinex lookup reads the active orders only, so every order there is looked for among the active,
-then the closed orders (by Bitfinex's order id once known).
+then the closed orders (by Bitfinex's order id once known). ccxt reads an Upbit or Gemini order by the venue's order id
+alone: one it never gave one for is read through the venue's own lookup by client order id (Upbit's identifier,
+Gemini's client_order_id).
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -130,6 +132,13 @@ UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 # sees the last 500 orders only, and then by orderId alone: there orders are always found by listing.
 LISTED_LOOKUPS: dict[str, str | None] = {
     "kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId", "bitfinex": None, "cryptocom": None,
+}  # fmt: skip
+# Where ccxt's lookup sends the venue's order id alone (Upbit's a `uuid`, Gemini's an `order_id`), an order whose answer
+# was lost would never be found: it is read through the venue's own lookup by client order id, the method of ccxt's
+# implicit API and the field naming ours. Upbit's "Get order" takes the `identifier` given at create ("uuid or
+# identifier"), Gemini's "Order Status" the `client_order_id`.
+CLIENT_ID_LOOKUPS = {
+    "upbit": ("privateGetOrder", "identifier"), "gemini": ("privatePostV1OrderStatus", "client_order_id"),
 }  # fmt: skip
 # Crypto.com's listings narrow to no one id, and its order history holds the finished orders only: the open orders
 # are listed first.
@@ -588,6 +597,16 @@ class CcxtBroker:
                     return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} among the open or closed orders")
 
+    async def _by_client_id(self, client_order_id: str) -> dict[str, Any]:
+        """An order the venue gave no id for yet (an unknown outcome), read by our id where ccxt's lookup takes none."""
+        method, field = CLIENT_ID_LOOKUPS[self.options.exchange]
+        venue_id = self._venue_id(client_order_id)
+        answer = await self._read(getattr(self.exchange, method), {field: venue_id})
+        for raw in answer if isinstance(answer, list) else [answer]:  # an array of one, should the venue send one
+            if isinstance(raw, dict) and str(raw.get(field)) == venue_id:
+                return cast(dict[str, Any], self.exchange.parse_order(raw))
+        raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id}")
+
     def _note_order_id(self, client_order_id: str, item: dict[str, Any]) -> None:
         if item.get("id"):
             self._order_ids[client_order_id] = str(item["id"])
@@ -711,6 +730,8 @@ class CcxtBroker:
         exchange = self.options.exchange
         if exchange in ONLY_LISTED or (exchange in LISTED_LOOKUPS and not order_id):
             item = await self._listed_order(client_order_id, symbol)
+        elif exchange in CLIENT_ID_LOOKUPS and not order_id:
+            item = await self._by_client_id(client_order_id)
         else:
             item = await self._read(self.exchange.fetch_order, order_id, symbol, params)
         self._note_order_id(client_order_id, item)

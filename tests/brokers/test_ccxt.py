@@ -1128,3 +1128,36 @@ async def test_small_holdings_are_valued_one_ticker_at_a_time_where_the_venue_li
     finally:
         fake.balances["btc"] = Decimal(0)
         await broker.close()
+
+
+async def test_at_upbit_an_order_whose_answer_was_lost_is_found_by_its_identifier(
+    upbit_server: tuple[FakeUpbit, str],
+) -> None:
+    """Upbit took the order and its answer was lost: ccxt reads an Upbit order by its uuid only, so the lookup went
+    with an empty uuid and our id in a parameter Upbit does not know. It was never found: read as never sent, the
+    order could be placed a second time. Upbit's "Get order" takes the identifier given at create: it is asked so."""
+    fake, url = upbit_server
+    options = CcxtOptions(exchange="upbit", api_key=UPBIT_KEY, secret=UPBIT_SECRET, api_url=url, quote="KRW",
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789c1"
+    entry = client_order_id(signal, "sub", "entry")
+    broker = CcxtBroker(options, BrokerContext(name="upbit"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    fake.lose_answers = True
+    try:
+        with pytest.raises(UnknownOutcome):
+            await broker.create_order(order(entry, symbol="KRW-BTC", type="limit", limit_price=Decimal(29000000),
+                                            time_in_force="gtc"))  # fmt: skip
+        fake.lose_answers = False
+        found = await broker.fetch_order(entry)
+        assert (found.client_order_id, found.status, found.broker_order_id) == (entry, "open", fake.orders[-1]["uuid"])
+        assert fake.lookups[-1] == {"identifier": entry}
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        assert fake.orders[-1]["state"] == "cancel"
+        broker._symbols[client_order_id(signal, "never", "entry")] = "BTC/KRW"  # as journaled, never placed
+        with pytest.raises(OrderNotFound):
+            await broker.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        fake.lose_answers = False
+        await broker.close()

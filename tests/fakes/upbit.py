@@ -8,6 +8,7 @@ authentication by a bearer token in the `Authorization` header (the JWT is not c
 An order is named by Upbit's `uuid` or by the caller's `identifier` (its client order id); an order lookup or cancel
 with neither (an empty `uuid`) is a validation error. Limit orders rest; market sells (`ord_type` market) fill at the
 market's price.
+`lose_answers` takes an order and then answers HTTP 500, as a create whose answer was lost (the venue took it).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class FakeUpbit:
         self.orders: list[dict[str, Any]] = []
         self.order_requests: list[dict[str, Any]] = []
         self.lookups: list[dict[str, str]] = []
+        self.lose_answers = False  # take each order, then answer 500: its answer is lost
         self.app = Starlette(routes=[
             Route("/v1/market/all", self._markets), Route("/v1/accounts", self._accounts),
             Route("/v1/orders", self._create, methods=["POST"]),
@@ -83,6 +85,8 @@ class FakeUpbit:
                 "identifier": body.get("identifier"),
             }  # fmt: skip
             self.orders.append(order)
+            if self.lose_answers:
+                return JSONResponse({"error": {"name": "server_error", "message": "lost"}}, status_code=500)
             return JSONResponse({k: v for k, v in order.items() if k != "trades"}, status_code=201)
 
     async def _one(self, request: Request) -> JSONResponse:
