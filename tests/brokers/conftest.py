@@ -16,6 +16,7 @@ from tests.fakes.bybit import FakeBybit
 from tests.fakes.coinbase import FakeCoinbase
 from tests.fakes.cryptocom import FakeCryptocom
 from tests.fakes.gate import FakeGate
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.okx import FakeOkx
 from tests.fakes.server import LocalServer
@@ -126,5 +127,13 @@ def upbit_server() -> Iterator[tuple[FakeUpbit, str]]:
 def bitso_server() -> Iterator[tuple[FakeBitso, str]]:
     """A fake Bitso REST API v3 (books, tickers, balances) and its base URL."""
     fake = FakeBitso()
+    with LocalServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture(scope="module")
+def gemini_server() -> Iterator[tuple[FakeGemini, str]]:
+    """A fake Gemini REST API v1 (spot) and its base URL."""
+    fake = FakeGemini()
     with LocalServer(fake.app) as server:
         yield fake, server.url

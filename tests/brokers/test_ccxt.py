@@ -57,6 +57,9 @@ from tests.fakes.gate import API_KEY as GATE_KEY
 from tests.fakes.gate import SECRET as GATE_SECRET
 from tests.fakes.gate import TEXT as GATE_TEXT
 from tests.fakes.gate import FakeGate
+from tests.fakes.gemini import API_KEY as GEMINI_KEY
+from tests.fakes.gemini import SECRET as GEMINI_SECRET
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.kraken import API_KEY as KRAKEN_KEY
 from tests.fakes.kraken import CL_ORD_ID, FakeKraken
 from tests.fakes.kraken import SECRET as KRAKEN_SECRET
@@ -1158,6 +1161,39 @@ async def test_at_upbit_an_order_whose_answer_was_lost_is_found_by_its_identifie
         broker._symbols[client_order_id(signal, "never", "entry")] = "BTC/KRW"  # as journaled, never placed
         with pytest.raises(OrderNotFound):
             await broker.fetch_order(client_order_id(signal, "never", "entry"))
+    finally:
+        fake.lose_answers = False
+        await broker.close()
+
+
+async def test_at_gemini_an_order_whose_answer_was_lost_is_found_by_its_client_order_id(
+    gemini_server: tuple[FakeGemini, str],
+) -> None:
+    """ccxt reads a Gemini order by its order_id alone: an order whose answer was lost was asked for with an empty
+    order_id, never found, and read as never sent. Gemini's "Order Status" takes the client_order_id: it is asked so."""
+    fake, url = gemini_server
+    options = CcxtOptions(exchange="gemini", api_key=GEMINI_KEY, secret=GEMINI_SECRET, api_url=url, quote="USD",
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789c2"
+    entry, never = client_order_id(signal, "sub", "entry"), client_order_id(signal, "never", "entry")
+    broker = CcxtBroker(options, BrokerContext(name="gemini"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    fake.lose_answers = True
+    try:
+        with pytest.raises(UnknownOutcome):
+            await broker.create_order(order(entry, symbol="btcusd", type="limit", limit_price=Decimal(29000),
+                                            time_in_force="gtc"))  # fmt: skip
+        fake.lose_answers = False
+        assert fake.order_requests[-1]["client_order_id"] == entry
+        found = await broker.fetch_order(entry)
+        assert (found.client_order_id, found.status, found.broker_order_id) == (entry, "open", fake.orders[-1]["id"])
+        assert fake.lookups[-1] == {"client_order_id": entry}
+        assert (await broker.cancel_order(entry)).status == "canceled"
+        assert fake.orders[-1]["is_cancelled"]
+        broker._symbols[never] = "BTC/USD"  # as journaled, never placed
+        with pytest.raises(OrderNotFound):
+            await broker.fetch_order(never)
     finally:
         fake.lose_answers = False
         await broker.close()
