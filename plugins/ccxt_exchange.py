@@ -11,39 +11,38 @@ short selling is not offered and the config check asks for `sides: long`. Only m
 are traded: a position bought on another (BTCUSDC, under USDT) would never be seen to be exited. Tickers are written as
 the exchange writes them (`BTCUSDT`, as TradingView does) or as ccxt does (`BTC/USDT`), see `symbols`.
 
-Error translation looks at the HTTP status first: a 5XX answer to a submission is `UnknownOutcome`
-whatever class ccxt gives it (Binance's "General API Information" documents a 5XX as "execution status
-is UNKNOWN and could have been a success", yet ccxt gives some of its 5XX codes, such as -1008 or
--1004, a rejection's class), and a temporary error for a read; but Bitfinex sends its own errors, refusals
-among them, as HTTP 500 and `["error", code, text]` (v2 REST), and a submission's is read by ccxt's class for the
-code (its unknown error 10000 stays an unknown outcome). Then ccxt's classes: `NetworkError` on
-a submission is `UnknownOutcome`, except a connection that never opened, which means not sent;
-`DDoSProtection`/`RateLimitExceeded` are temporary, and nothing is sent until the answer's Retry-After
-ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned, 418); `InvalidNonce`
-(Binance's -1021, a timestamp outside `recvWindow`: "Timing security" rejects the request unprocessed) is
-not sent, whatever was asked, and says to fix the clock; `InvalidOrder`,
-`InsufficientFunds`, `BadRequest`... are rejections, and so is ccxt's plain `ExchangeError` (a code it has no class
-for) in a 4XX answer only: in any other (Bybit's "unknown error" 10000 comes with HTTP 200) a submission's outcome
-is unknown; `DuplicateOrderId` (or Binance's "Duplicate order sent.", OKX's "Duplicated clOrdId") is a duplicate
-client order id. Whether a venue really refuses a
-reused client order id varies (some only among open orders, some not at all), so this adapter does not claim
-it: the daemon's journal is the dedupe, the client order id the lookup handle. Where the exchange takes
-letters and digits only (OKX's clOrdId), the id goes without its dashes; where it takes `t-` and 28 more at most
-(Gate's text), as `t-tb` and the same number in base 36; where it takes a UUID (Kraken's cl_ord_id, Bitvavo's
-clientOrderId), as a UUID holding the same digits; each is read back as the bridge's (at Bitvavo from the order as
-the venue wrote it: ccxt leaves it out). ccxt's Bitvavo sends nothing without an operatorId (Bitvavo's v2 "Create
-order" and "Cancel order"): the adapter's is 1 unless `exchange_options` sets one. ccxt's Coinbase drops the
-unified client order id, and its Crypto.com sends none, so ours goes in Coinbase's own client_order_id and
-Crypto.com's client_oid (Exchange API v1 "create-order"). Gate finds a finished order by its own order id only, and
-ccxt cannot read a Kraken, Coinbase or Crypto.com order by client order id, so lookups there use the venue's order
-id once it answered with it; at Kraken, Coinbase and Crypto.com an order it never gave one for (an unknown outcome)
-is looked for among the listed orders, and at Bybit, whose lookup ccxt refuses in a unified account, every order
-is. Bitfinex's cid is an integer (v2 "Submit Order": int45): ours goes as a number taken from its SHA-256, the same
-at every retry, read back through the ids this process sent (after a restart, once the journal's order is asked
-for); ccxt's Bitfinex lookup reads the active orders only, so every order there is looked for among the active,
-then the closed orders (by Bitfinex's order id once known). ccxt reads an Upbit or Gemini order by the venue's order id
-alone: one it never gave one for is read through the venue's own lookup by client order id (Upbit's identifier,
-Gemini's client_order_id).
+Error translation looks at the HTTP status first: a 5XX answer to a submission is `UnknownOutcome` whatever class
+ccxt gives it (Binance's "General API Information" documents a 5XX as "execution status is UNKNOWN and could have
+been a success", yet ccxt gives some of its 5XX codes, such as -1008 or -1004, a rejection's class), and a temporary
+error for a read; but Bitfinex sends its own errors, refusals among them, as HTTP 500 and `["error", code, text]`
+(v2 REST), and a submission's is read by ccxt's class for the code (its unknown error 10000 stays an unknown
+outcome). Then ccxt's classes: `NetworkError` on a submission is `UnknownOutcome`, except a connection that never
+opened, which means not sent; `DDoSProtection`/`RateLimitExceeded` are temporary, and nothing is sent until the
+answer's Retry-After ends (Binance's "IP Limits": failing to back off after a 429 gets the IP banned, 418);
+`InvalidNonce` (Binance's -1021, a timestamp outside `recvWindow`: "Timing security" rejects the request
+unprocessed) is not sent, whatever was asked, and says to fix the clock; `InvalidOrder`, `InsufficientFunds`,
+`BadRequest`... are rejections, and so is ccxt's plain `ExchangeError` (a code it has no class for) in a 4XX answer
+only: in any other (Bybit's "unknown error" 10000 comes with HTTP 200) a submission's outcome is unknown;
+`DuplicateOrderId` (or Binance's "Duplicate order sent.", OKX's "Duplicated clOrdId") is a duplicate client order
+id. Whether a venue really refuses a reused client order id varies (some only among open orders, some not at all),
+so this adapter does not claim it: the daemon's journal is the dedupe, the client order id the lookup handle. Where
+the exchange takes letters and digits only (OKX's clOrdId), the id goes without its dashes; where it takes `t-` and
+28 more at most (Gate's text), as `t-tb` and the same number in base 36; where it takes a UUID (Kraken's cl_ord_id,
+Bitvavo's clientOrderId, Coinbase Exchange's client_oid, One Trading's client_id), as a UUID holding the same
+digits; each is read back as the bridge's (at Bitvavo from the order as the venue wrote it: ccxt leaves it out).
+ccxt's Bitvavo sends nothing without an operatorId (Bitvavo's v2 "Create order" and "Cancel order"): the adapter's
+is 1 unless `exchange_options` sets one. ccxt's Coinbase drops the unified client order id, and its Crypto.com sends
+none, so ours goes in Coinbase's own client_order_id and Crypto.com's client_oid (Exchange API v1 "create-order").
+Gate finds a finished order by its own order id only, and ccxt cannot read a Kraken, Coinbase or Crypto.com order by
+client order id, so lookups there use the venue's order id once it answered with it; at Kraken, Coinbase and
+Crypto.com an order it never gave one for (an unknown outcome) is looked for among the listed orders, and at Bybit,
+whose lookup ccxt refuses in a unified account, every order is. Bitfinex's cid is an integer (v2 "Submit Order":
+int45), and so is WOO X's clientOrderId (up to 2^63 - 1): ours goes as a number taken from its SHA-256, the same at
+every retry, read back through the ids this process sent (after a restart, once the journal's order is asked for);
+ccxt's Bitfinex lookup reads the active orders only, so every order there is looked for among the active, then the
+closed orders (by Bitfinex's order id once known). ccxt reads an Upbit, Gemini or One Trading order by the venue's
+order id alone: one it never gave one for is read through the venue's own lookup by client order id (Upbit's
+identifier, Gemini's client_order_id, One Trading's client_id).
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
@@ -122,8 +121,9 @@ BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 # Kraken's cl_ord_id is a UUID, long (8-4-4-4-12 hex digits) or short (32 hex digits), or free text of 18 characters
 # at most ("Spot Client Order Identifiers"). The bridge's 29 hex digits go in a long UUID of version 8 (RFC 9562's
 # own layout) whose variant digit is b and the one after it 0: that mark reads it back as the bridge's.
-# Bitvavo's clientOrderId is a UUID too (its create-order example; its FIX ClOrdID "must be a valid UUID").
-UUID_IDS = frozenset({"kraken", "bitvavo"})
+# Bitvavo's clientOrderId is a UUID too (its create-order example; its FIX ClOrdID "must be a valid UUID"), and so are
+# Coinbase Exchange's client_oid ("must be a UUID") and One Trading's client_id.
+UUID_IDS = frozenset({"kraken", "bitvavo", "coinbaseexchange", "onetrading"})
 UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 # Where ccxt cannot read an order by client order id (Kraken's lookup sends it as a `userref`, an integer, and no
 # `txid`, which QueryOrders requires; Coinbase's reads and cancels by its order_id only), an order is read by the
@@ -133,24 +133,27 @@ UUID_ID = re.compile(r"([0-9a-f]{12})8([0-9a-f]{3})b0([0-9a-f]{14})")
 LISTED_LOOKUPS: dict[str, str | None] = {
     "kraken": "clientOrderId", "coinbase": None, "bybit": "orderLinkId", "bitfinex": None, "cryptocom": None,
 }  # fmt: skip
-# Where ccxt's lookup sends the venue's order id alone (Upbit's a `uuid`, Gemini's an `order_id`), an order whose answer
-# was lost would never be found: it is read through the venue's own lookup by client order id, the method of ccxt's
-# implicit API and the field naming ours. Upbit's "Get order" takes the `identifier` given at create ("uuid or
-# identifier"), Gemini's "Order Status" the `client_order_id`.
+# Where ccxt's lookup sends the venue's order id alone (Upbit's a `uuid`, Gemini's an `order_id`, One Trading's an
+# `order_id`), an order whose answer was lost would never be found: it is read through the venue's own lookup by client
+# order id, the method of ccxt's implicit API and the field naming ours. Upbit's "Get order" takes the `identifier`
+# given at create ("uuid or identifier"), Gemini's "Order Status" the `client_order_id`, One Trading's
+# /account/orders/client/{client_id} its client_id.
 CLIENT_ID_LOOKUPS = {
     "upbit": ("privateGetOrder", "identifier"), "gemini": ("privatePostV1OrderStatus", "client_order_id"),
+    "onetrading": ("privateGetAccountOrdersClientClientId", "client_id"),
 }  # fmt: skip
 # Crypto.com's listings narrow to no one id, and its order history holds the finished orders only: the open orders
 # are listed first.
 OPEN_THEN_HISTORY = frozenset({"cryptocom"})
 ONLY_LISTED = frozenset({"bybit", "bitfinex"})
-# Bitfinex's cid is an integer, an int45 "unique in the day (UTC) (not enforced)" (v2 "Submit Order"): the bridge's ids
-# go as a number taken from their SHA-256, the same at every retry. It cannot hold the whole id, so it is read back
-# through the ids this process has sent; a listing narrows to Bitfinex's order ids only (ccxt's lookup reads the
-# active orders alone), and the closed orders are listed 25 at a time unless asked for more ("Orders History").
-INTEGER_IDS = frozenset({"bitfinex"})
+# Bitfinex's cid is an integer, an int45 "unique in the day (UTC) (not enforced)" (v2 "Submit Order"), and WOO X's
+# clientOrderId one of 0 to 2^63 - 1: the bridge's ids go as a number taken from their SHA-256, the same at every
+# retry. It cannot hold the whole id, so it is read back through the ids this process has sent; a Bitfinex listing
+# narrows to Bitfinex's order ids only (ccxt's lookup reads the active orders alone), and the closed orders are listed
+# 25 at a time unless asked for more ("Orders History").
+INTEGER_ID_BITS = {"bitfinex": 45, "woo": 63}
+INTEGER_IDS = frozenset(INTEGER_ID_BITS)
 ERRORS_AT_500 = frozenset({"bitfinex"})  # venues that answer their own errors, refusals too, as HTTP 500
-INTEGER_ID_BITS = 45
 HISTORY_LIMIT = 2500
 # ccxt's Bitvavo sends no order or cancel without an operatorId, "your identifier for the trader or the bot within
 # your account" (Bitvavo's create-order), and has none by default: the bridge's goes unless exchange_options sets one.
@@ -518,7 +521,7 @@ class CcxtBroker:
             if client_order_id.isdigit():  # already Bitfinex's: an order listed after a restart, or placed elsewhere
                 return client_order_id
             digest = int.from_bytes(hashlib.sha256(client_order_id.encode()).digest()[:8], "big")
-            venue = str(1 + digest % (2**INTEGER_ID_BITS - 1))  # never 0, which reads as no cid
+            venue = str(1 + digest % (2 ** INTEGER_ID_BITS[exchange] - 1))  # never 0, which reads as no cid
             self._ours[venue] = client_order_id
             return venue
         own = OWN_ID.fullmatch(client_order_id)
@@ -603,8 +606,9 @@ class CcxtBroker:
         venue_id = self._venue_id(client_order_id)
         answer = await self._read(getattr(self.exchange, method), {field: venue_id})
         for raw in answer if isinstance(answer, list) else [answer]:  # an array of one, should the venue send one
-            if isinstance(raw, dict) and str(raw.get(field)) == venue_id:
-                return cast(dict[str, Any], self.exchange.parse_order(raw))
+            item = self.exchange.parse_order(raw) if isinstance(raw, dict) else {}
+            if str(_client_id(item)) == venue_id:
+                return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id}")
 
     def _note_order_id(self, client_order_id: str, item: dict[str, Any]) -> None:

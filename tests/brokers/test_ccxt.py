@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +68,8 @@ from tests.fakes.okx import API_KEY as OKX_KEY
 from tests.fakes.okx import PASSPHRASE as OKX_PASSPHRASE
 from tests.fakes.okx import SECRET as OKX_SECRET
 from tests.fakes.okx import FakeOkx
+from tests.fakes.recorder import Recorder
+from tests.fakes.server import LocalServer
 from tests.fakes.upbit import API_KEY as UPBIT_KEY
 from tests.fakes.upbit import SECRET as UPBIT_SECRET
 from tests.fakes.upbit import FakeUpbit
@@ -1197,3 +1200,56 @@ async def test_at_gemini_an_order_whose_answer_was_lost_is_found_by_its_client_o
     finally:
         fake.lose_answers = False
         await broker.close()
+
+
+def _uuid(sent: Any) -> bool:
+    return re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", str(sent)) is not None
+
+
+def _int64(sent: Any) -> bool:
+    return str(sent).isdigit() and 0 <= int(sent) < 2**63
+
+
+@pytest.mark.parametrize(
+    ("exchange", "market_id", "field", "form"),
+    [
+        ("coinbaseexchange", "BTC-USD", "client_oid", _uuid),
+        ("onetrading", "BTC_USD", "client_id", _uuid),
+        ("woo", "SPOT_BTC_USD", "clientOrderId", _int64),
+    ],
+)
+async def test_the_bridges_ids_go_in_the_form_each_venue_takes_and_find_the_order_whose_answer_was_lost(
+    exchange: str, market_id: str, field: str, form: Any
+) -> None:
+    """Coinbase Exchange's client_oid and One Trading's client_id must be UUIDs, WOO X's clientOrderId an integer
+    (0 to 2^63): the bridge's `tb-` ids went as they were, so every order there was refused (or its id dropped, and
+    an order whose answer was lost could not be found). Seen at the wire: the id sent is the venue's form of ours,
+    reads back as ours, and is what the lookup of an order whose answer was lost asks for."""
+    recorder = Recorder(503)  # every answer lost, as a venue that took the order and failed to say so
+    with LocalServer(recorder.app) as server:
+        options = CcxtOptions(exchange=exchange, api_key="key", secret="c2VjcmV0", password="phrase", quote="USD",
+                              api_url=server.url, max_requests_per_minute=60000)  # fmt: skip
+        broker = CcxtBroker(options, BrokerContext(name=exchange))
+        broker.exchange.timeout_on_exit = 0
+        market = {"id": market_id, "symbol": "BTC/USD", "base": "BTC", "quote": "USD", "baseId": "BTC",
+                  "quoteId": "USD", "type": "spot", "spot": True, "active": True,
+                  "precision": {"amount": 0.00001, "price": 0.01},
+                  "limits": {"amount": {"min": 0.00001}, "price": {}, "cost": {}, "market": {}}}  # fmt: skip
+        broker.exchange.set_markets([market])
+        broker._markets.update(
+            {market_id: broker.exchange.markets["BTC/USD"], "BTC/USD": broker.exchange.markets["BTC/USD"]}
+        )
+        coid = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789c3", "sub", "entry")
+        try:
+            with pytest.raises(UnknownOutcome):
+                await broker.create_order(order(coid, symbol=market_id, type="limit", limit_price=Decimal(29000),
+                                                time_in_force="gtc"))  # fmt: skip
+            sent = json.loads(recorder.requests[-1]["body"])[field]
+            assert form(sent), sent
+            assert broker._our_id(str(sent)) == coid
+            with pytest.raises(TemporaryBrokerError):
+                await broker.fetch_order(coid)
+            asked = recorder.requests[-1]
+            assert asked["method"] == "GET" and str(sent) in asked["path"] + json.dumps(asked["query"]), asked
+        finally:
+            await broker.close()
