@@ -50,7 +50,8 @@ limit order worth less than its minimum value (Binance's NOTIONAL), and a market
 the quote currency to spend (Gate, Coinbase, HTX...: ccxt's `createMarketBuyOrderRequiresPrice`). A position
 reads as what the market can sell: a balance off the step (a fee taken in the coin bought) is cut to it, and one
 below the market's minimum quantity or worth less than its minimum order value at the last price (dust left
-after a sell; Binance's NOTIONAL refuses a market sell of it too) reads as flat, logged once.
+after a sell; Binance's NOTIONAL refuses a market sell of it too) reads as flat, logged once. A last price read is
+kept for `PRICE_SECONDS` (10): positions are read at every signal, and a price seconds old tells dust as well.
 
 ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query order" and "Cancel order"
 take one). The adapter knows it for its own orders (after a restart, from the journal) and for every
@@ -105,6 +106,9 @@ STATUSES: dict[str, OrderStatus] = {
 }  # fmt: skip
 TIME_IN_FORCE = frozenset({"gtc", "ioc", "fok"})
 NOT_SENT = (aiohttp.ClientConnectorError,)  # the connection never opened: the request cannot have arrived
+# How long a last price read stays the one holdings are valued at: positions are read at every signal, and telling
+# dust from a position (and valuing equity) needs no newer price than seconds old, where asking spends request weight.
+PRICE_SECONDS = 10.0
 QUIET_WAIT_SECONDS = 5.0  # a Retry-After this short is waited out; a longer one refuses calls, unsent, until it ends
 # Exchanges whose client order ids are letters and digits only: OKX's clOrdId is "a combination of case-sensitive
 # alphanumerics, all numbers, or all letters of up to 32 characters". The bridge's ids go there without their dashes.
@@ -346,6 +350,8 @@ class CcxtBroker:
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
         self._dust_logged: set[tuple[str, Decimal]] = set()  # holdings already logged as too small to sell
+        self._clock = time.monotonic  # for the age of the prices read
+        self._prices: dict[str, tuple[float, Decimal]] = {}  # ccxt symbol -> (when read, last price)
         # Gate, Coinbase, HTX, Poloniex... take a market buy as the quote currency to spend, not a quantity: ccxt
         # refuses one without a price, and with its option turned off it sends the quantity as the amount to spend.
         # Asked of ccxt's own default (`describe()`, the exchange as ccxt defines it), as `exchange_options` may
@@ -669,12 +675,29 @@ class CcxtBroker:
         return held
 
     async def _last_prices(self, symbols: list[str]) -> dict[str, Decimal | None]:
-        """The last price of each market, in one call where ccxt lists several tickers, else one call each (Bitso)."""
+        """The last price of each market, as read within PRICE_SECONDS, else asked for: in one call where ccxt lists
+        several tickers, else one call each (Bitso).
+
+        ccxt's fetchLastPrices is not asked: at Binance it lists every market's price (weight 4), where the tickers of
+        the few markets held weigh 2.
+        """
+        now = self._clock()
+        known = {
+            s: read[1] for s in symbols if (read := self._prices.get(s)) is not None and now - read[0] < PRICE_SECONDS
+        }
+        wanted = [symbol for symbol in symbols if symbol not in known]
+        if not wanted:
+            return dict(known)
         if self.exchange.has.get("fetchTickers"):
-            tickers = await self._read(self.exchange.fetch_tickers, symbols)
+            tickers = await self._read(self.exchange.fetch_tickers, wanted)
         else:
-            tickers = {symbol: await self._read(self.exchange.fetch_ticker, symbol) for symbol in symbols}
-        return {symbol: _dec((tickers.get(symbol) or {}).get("last")) for symbol in symbols}
+            tickers = {symbol: await self._read(self.exchange.fetch_ticker, symbol) for symbol in wanted}
+        prices: dict[str, Decimal | None] = dict(known)
+        for symbol in wanted:
+            prices[symbol] = last = _dec((tickers.get(symbol) or {}).get("last"))
+            if last:  # a market with no price now is asked again next time
+                self._prices[symbol] = (now, last)
+        return prices
 
     async def fetch_positions(self) -> list[Position]:
         """Each base-currency balance as a long position (spot has no shorts), in what the market can sell.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,7 @@ from bridge.errors import (
 from bridge.execution.orders import client_order_id
 from bridge.models import OrderRequest, Signal
 from bridge.store.db import Store
-from plugins.ccxt_exchange import CcxtBroker, CcxtOptions, build_exchange
+from plugins.ccxt_exchange import PRICE_SECONDS, CcxtBroker, CcxtOptions, build_exchange
 from tests.brokers.conftest import journal_order
 from tests.brokers.test_contract_ccxt import binance_options
 from tests.conftest import free_port
@@ -1253,3 +1254,27 @@ async def test_the_bridges_ids_go_in_the_form_each_venue_takes_and_find_the_orde
             assert asked["method"] == "GET" and str(sent) in asked["path"] + json.dumps(asked["query"]), asked
         finally:
             await broker.close()
+
+
+async def test_a_position_read_within_seconds_of_the_last_values_its_holdings_at_the_prices_it_read(
+    broker: CcxtBroker, fake: FakeBinance
+) -> None:
+    """Positions are read at every signal, and telling dust from a position asked the venue for tickers each time:
+    request weight spent on every signal for a classification a price seconds old makes as well. The prices read
+    are kept for PRICE_SECONDS: a read within them asks for none, and the dust is still told from a position."""
+    fake.balances["BTC"] = [Decimal("0.0001"), Decimal(0)]  # 3 USDT at 30,000: dust
+    assert await broker.fetch_positions() == []
+    assert len(fake.ticker_requests) == 1
+    assert await broker.fetch_positions() == []
+    fake.balances["BTC"] = [Decimal("0.0002"), Decimal(0)]  # 6 USDT: a position, at the price read
+    assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("BTCUSDT", Decimal("0.0002"))]
+    assert (await broker.fetch_account()).equity == Decimal(100006)
+    assert len(fake.ticker_requests) == 1  # no more tickers asked for
+    fake.balances["BTC"] = [Decimal("0.0001"), Decimal(0)]
+    fake.set_price("BTCUSDT", Decimal(60000))  # 6 USDT at the new price, once the one read is too old
+    try:
+        broker._clock = lambda: time.monotonic() + PRICE_SECONDS
+        assert [(p.symbol, p.quantity) for p in await broker.fetch_positions()] == [("BTCUSDT", Decimal("0.0001"))]
+        assert len(fake.ticker_requests) == 2
+    finally:
+        fake.set_price("BTCUSDT", Decimal(30000))

@@ -114,6 +114,7 @@ class FakeBinance:
             self.lookup_retry_after: list[int] = []  # the next order lookups answer 429 with this Retry-After
             self.lookups: list[float] = []  # monotonic time of every order lookup (GET /api/v3/order)
             self.clock_offset_ms = 0  # how far the exchange's clock runs ahead of this machine's (negative: behind)
+            self.ticker_requests: list[str] = []  # the path of every ticker request, for the weight spent on prices
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting limit orders the price crosses fill at their limit."""
@@ -184,6 +185,7 @@ class FakeBinance:
             return faulted
         wanted = request.query_params.get("symbol")
         with self.lock:
+            self.ticker_requests.append(request.url.path)
             items = [self._ticker_of(s, p) for s, p in self.prices.items() if wanted in (None, s)]
         if wanted is not None and not items:
             return self._refuse(Refused(-1121, "Invalid symbol."))
