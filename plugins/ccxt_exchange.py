@@ -236,6 +236,12 @@ def _point_at(urls: Any, base: str) -> Any:
     return urls
 
 
+def _order_types(has: dict[str, Any]) -> frozenset[OrderType]:
+    """The order types ccxt places at this exchange, from its `has`."""
+    flags: tuple[tuple[OrderType, str], ...] = (("market", "createMarketOrder"), ("limit", "createLimitOrder"))
+    return frozenset(kind for kind, flag in flags if has.get(flag))
+
+
 def build_exchange(options: CcxtOptions) -> Any:
     """The ccxt async exchange object for these options (no network traffic yet)."""
     config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(options.timeout_seconds * 1000)}
@@ -332,11 +338,9 @@ class CcxtBroker:
     def capabilities_for(cls, options: CcxtOptions) -> Capabilities:
         """What this exchange offers, from ccxt's `has` and `rateLimit` (no network traffic)."""
         exchange = getattr(ccxt, options.exchange)()
-        has = exchange.has
-        types = {t for t, flag in (("market", "createMarketOrder"), ("limit", "createLimitOrder")) if has.get(flag)}
         rate = options.max_requests_per_minute or int(60_000 / exchange.rateLimit)
         return Capabilities(
-            order_types=frozenset(types), time_in_force=TIME_IN_FORCE, shorting=False, fractional=True,
+            order_types=_order_types(exchange.has), time_in_force=TIME_IN_FORCE, shorting=False, fractional=True,
             rejects_duplicate_client_order_id=False, rate_limit_per_minute=rate,
         )  # fmt: skip
 
@@ -358,6 +362,9 @@ class CcxtBroker:
         # have turned it off; not of a second exchange built for it.
         defaults = self.exchange.describe().get("options") or {}
         self._buys_by_cost = bool(defaults.get("createMarketBuyOrderRequiresPrice"))
+        # A signal's orderType can ask for what the subscription's config check did not (a market exit at Gemini,
+        # which has none): ccxt raises before sending, as an error read as an unknown outcome. Refused before that.
+        self._order_types = _order_types(self.exchange.has)
 
     # connection
 
@@ -802,6 +809,9 @@ class CcxtBroker:
         """ccxt's arguments for the request; anything the market cannot take exactly is refused."""
         if request.type not in self.capabilities.order_types:
             raise OrderRejected(f"{self.options.exchange} spot: no {request.type} orders through this adapter")
+        if request.type not in self._order_types:
+            raise OrderRejected(f"{self.options.exchange} takes no {request.type} orders (ccxt's has); use order_type: "
+                                f"{' or '.join(sorted(self._order_types)) or 'none'}")  # fmt: skip
         if request.take_profit is not None or request.stop_loss is not None:
             raise OrderRejected(f"{self.options.exchange} spot: no bracket orders through this adapter")
         if request.quantity <= 0:

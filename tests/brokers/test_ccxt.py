@@ -1278,3 +1278,29 @@ async def test_a_position_read_within_seconds_of_the_last_values_its_holdings_at
         assert len(fake.ticker_requests) == 2
     finally:
         fake.set_price("BTCUSDT", Decimal(30000))
+
+
+async def test_a_market_order_where_the_venue_takes_none_is_refused_before_sending(
+    gemini_server: tuple[FakeGemini, str],
+) -> None:
+    """Gemini has no market orders (ccxt's createMarketOrder is false there, and its createOrder raises before sending
+    one): a signal asking for one was read as an order of unknown outcome, looked up and waited for, though nothing
+    left. It is refused before sending, saying to use limit orders."""
+    fake, url = gemini_server
+    options = CcxtOptions(exchange="gemini", api_key=GEMINI_KEY, secret=GEMINI_SECRET, api_url=url, quote="USD",
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="gemini"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    sent_before = len(fake.order_requests)
+    try:
+        sell = order(client_order_id("0190f0e2-9d3c-7abc-8def-0123456789c4", "sub", "exit"), symbol="btcusd",
+                     side="sell")  # fmt: skip
+        with pytest.raises(OrderRejected, match=r"gemini takes no market orders.*use order_type: limit") as refused:
+            await broker.create_order(sell)
+        assert not isinstance(refused.value, UnknownOutcome)
+        with pytest.raises(OrderRejected, match="gemini takes no market orders"):
+            broker.check_order(sell)
+        assert fake.order_requests[sent_before:] == []
+    finally:
+        await broker.close()
