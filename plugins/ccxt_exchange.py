@@ -624,6 +624,24 @@ class CcxtBroker:
                 return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id}")
 
+    def _check_ours(self, client_order_id: str, item: dict[str, Any]) -> None:
+        """Raise BrokerError if `item`, the answer to a lookup by our client order id, is not that order.
+
+        Where ccxt's lookup takes no client order id, asked with an empty order id it may read another: Bitso's GET
+        /orders/ lists every open order, and ccxt answers with the one there is. Taken for ours, another order's status
+        and fills were journaled for it. Not "not found" either: that would read an order the venue may hold as never
+        sent. It stays of unknown outcome, for the operator to check at the venue.
+        """
+        listed = _client_id(item)
+        if listed is not None and (str(listed) == self._venue_id(client_order_id)
+                                   or self._our_id(str(listed)) == client_order_id):  # fmt: skip
+            return
+        raise BrokerError(
+            f"{self.options.exchange}: asked for order {client_order_id} by its client order id, the venue answered "
+            f"with another order ({item.get('id')}, client order id {listed}): this venue cannot be asked for an "
+            "order whose answer was lost; check it at the venue"
+        )
+
     def _note_order_id(self, client_order_id: str, item: dict[str, Any]) -> None:
         if item.get("id"):
             self._order_ids[client_order_id] = str(item["id"])
@@ -768,6 +786,8 @@ class CcxtBroker:
             item = await self._by_client_id(client_order_id)
         else:
             item = await self._read(self.exchange.fetch_order, order_id, symbol, params)
+            if not self._order_ids.get(client_order_id):  # asked by our id: the answer must be our order
+                self._check_ours(client_order_id, item)
         self._note_order_id(client_order_id, item)
         return self._order(item, client_order_id)
 

@@ -20,6 +20,7 @@ from bridge.brokers.registry import BrokerStartError, open_broker
 from bridge.config.load import load_config
 from bridge.config.schema import Subscription
 from bridge.errors import (
+    BrokerError,
     ConfigError,
     DuplicateClientOrderId,
     OrderNotFound,
@@ -1303,4 +1304,32 @@ async def test_a_market_order_where_the_venue_takes_none_is_refused_before_sendi
             broker.check_order(sell)
         assert fake.order_requests[sent_before:] == []
     finally:
+        await broker.close()
+
+
+async def test_a_lookup_that_answers_with_another_order_is_not_taken_for_ours(
+    bitso_server: tuple[FakeBitso, str],
+) -> None:
+    """ccxt reads a Bitso order by Bitso's id alone, and asked with none (an order whose answer was lost) it reads
+    GET /orders/, which lists every open order, and answers with the one there is: another order (placed by hand, or
+    an earlier one of ours) was read as ours, its status and fills journaled for it. An answer that is not our order
+    now says the venue could not be asked for it: the order stays of unknown outcome, never another's, nor not found."""
+    fake, url = bitso_server
+    options = CcxtOptions(exchange="bitso", api_key=BITSO_KEY, secret=BITSO_SECRET, api_url=url, quote="MXN",
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bitso"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    at = "2026-01-01T00:00:00+00:00"
+    fake.orders.append({"oid": "qlbga6b600n3xta7", "book": "btc_mxn", "side": "sell", "status": "open",
+                        "type": "limit", "price": "700000", "original_amount": "0.001", "unfilled_amount": "0.001",
+                        "created_at": at, "updated_at": at})  # fmt: skip
+    coid = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789c5", "sub", "entry")
+    broker._symbols[coid] = "BTC/MXN"  # as journaled: its answer was lost, Bitso's id for it is not known
+    try:
+        with pytest.raises(BrokerError, match="answered with another order") as failed:
+            await broker.fetch_order(coid)
+        assert not isinstance(failed.value, OrderNotFound)
+    finally:
+        fake.orders.clear()
         await broker.close()

@@ -1,9 +1,10 @@
 """A fake of Bitso's REST API v3 (market data and balances), written from Bitso's public "API" reference.
 
 Covered: `GET /api/v3/catalogues` (currencies), `GET /api/v3/available_books` (each book's minimum amount, price and
-value), `GET /api/v3/ticker?book=` (one book's ticker: Bitso lists no tickers of several named books at once) and
-`GET /api/v3/balance`; authentication by the `Authorization: Bitso key:nonce:signature` header (the signature is not
-checked). Answers are `{"success": true, "payload": ...}`.
+value), `GET /api/v3/ticker?book=` (one book's ticker: Bitso lists no tickers of several named books at once),
+`GET /api/v3/balance`, and "Look Up Orders" (`GET /api/v3/orders/{oid}/`, or `GET /api/v3/orders/` for every open
+order: "the method only returns open or partially filled orders"); authentication by the `Authorization: Bitso
+key:nonce:signature` header (the signature is not checked). Answers are `{"success": true, "payload": ...}`.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ class FakeBitso:
         self.prices = {"btc_mxn": Decimal(600000)}
         self.balances = {"mxn": Decimal(100000), "btc": Decimal(0)}
         self.tickers_asked: list[str | None] = []
+        self.orders: list[dict[str, str]] = []  # open orders, as Bitso lists them
         api = "/api/v3"
         self.app = Starlette(routes=[
             Route(f"{api}/catalogues", self._catalogues), Route(f"{api}/available_books", self._books),
             Route(f"{api}/ticker", self._ticker), Route(f"{api}/balance", self._balance),
+            Route(f"{api}/orders/{{oid:path}}", self._orders),
         ])  # fmt: skip
 
     async def _catalogues(self, request: Request) -> JSONResponse:
@@ -65,3 +68,8 @@ class FakeBitso:
         with self.lock:
             return _ok({"balances": [{"currency": c, "available": str(v), "locked": "0", "total": str(v)}
                                      for c, v in self.balances.items()]})  # fmt: skip
+
+    async def _orders(self, request: Request) -> JSONResponse:
+        oid = request.path_params["oid"].strip("/")
+        with self.lock:
+            return _ok([dict(o) for o in self.orders if oid in ("", o["oid"])])
