@@ -56,7 +56,8 @@ kept for `PRICE_SECONDS` (10): positions are read at every signal, and a price s
 ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query order" and "Cancel order"
 take one). The adapter knows it for its own orders (after a restart, from the journal) and for every
 order it lists: one placed elsewhere (the exchange's app, another program) is looked for among the open
-orders, so a signal that cancels the ticker's open orders cancels it too.
+orders, so a signal that cancels the ticker's open orders cancels it too; one with no client order id goes by
+`venue-order-` and the venue's order id.
 """
 
 from __future__ import annotations
@@ -122,6 +123,10 @@ TEXT_IDS = frozenset({"gate", "gateeu"})
 OWN_ID = re.compile(r"tb-([0-9a-f]{29})")
 GATE_TEXT_ID = re.compile(r"t-tb([0-9a-z]{23})")
 BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+# An order placed elsewhere without a client order id (in the venue's app, at most venues) goes by the venue's order id
+# behind this mark, where it read as "None": a signal that cancels the ticker's open orders can name it, and it is
+# read and canceled by that id.
+UNNAMED = "venue-order-"
 # Kraken's cl_ord_id is a UUID, long (8-4-4-4-12 hex digits) or short (32 hex digits), or free text of 18 characters
 # at most ("Spot Client Order Identifiers"). The bridge's 29 hex digits go in a long UUID of version 8 (RFC 9562's
 # own layout) whose variant digit is b and the one after it 0: that mark reads it back as the bridge's.
@@ -600,7 +605,7 @@ class CcxtBroker:
         elif self.options.exchange in OPEN_THEN_HISTORY:
             listings = [(exchange.fetch_open_orders, None, {}), (exchange.fetch_orders, None, {})]
         elif narrowed_by is not None:
-            params = {narrowed_by: venue_id}
+            params = {} if client_order_id.startswith(UNNAMED) else {narrowed_by: venue_id}
             closed = exchange.fetch_closed_orders  # Bybit's leaves out the canceled ones
             if self.options.exchange in ONLY_LISTED:
                 closed = exchange.fetch_canceled_and_closed_orders
@@ -610,6 +615,8 @@ class CcxtBroker:
             for item in items:
                 listed = str(_client_id(item))
                 if listed == venue_id or self._our_id(listed) == client_order_id:
+                    return cast(dict[str, Any], item)
+                if order_id and client_order_id.startswith(UNNAMED) and str(item.get("id")) == order_id:
                     return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} among the open or closed orders")
 
@@ -649,12 +656,19 @@ class CcxtBroker:
     def _remember_symbols(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Note the symbol of each listed order, so that one the daemon did not place can be canceled."""
         for item in items:
-            if _client_id(item) and item.get("symbol"):
-                ours = self._our_id(str(_client_id(item)))
-                self._symbols.setdefault(ours, str(item["symbol"]))  # ours come first
+            name = self._listed_name(item)
+            if name is not None and item.get("symbol"):
+                self._symbols.setdefault(name, str(item["symbol"]))  # ours come first
                 if item.get("id"):
-                    self._order_ids.setdefault(ours, str(item["id"]))
+                    self._order_ids.setdefault(name, str(item["id"]))
         return items
+
+    def _listed_name(self, item: dict[str, Any]) -> str | None:
+        """The client order id a listed order goes by: ours, another program's, else UNNAMED and the venue's id."""
+        listed = _client_id(item)
+        if listed not in (None, ""):
+            return self._our_id(str(listed))
+        return None if item.get("id") is None else f"{UNNAMED}{item['id']}"
 
     def _order(self, item: dict[str, Any], client_order_id: str | None = None) -> Order:
         amount, filled = _dec(item.get("amount")) or Decimal(0), _dec(item.get("filled")) or Decimal(0)
@@ -667,7 +681,7 @@ class CcxtBroker:
             status = "canceled"
         kind = item.get("type") if item.get("type") in ("market", "limit") else "limit"
         return Order(
-            client_order_id=client_order_id or self._our_id(str(_client_id(item))),
+            client_order_id=client_order_id or self._listed_name(item) or str(_client_id(item)),
             symbol=self._shown(item["symbol"]),
             side=item["side"], quantity=amount, type=cast(OrderType, kind), status=status,
             broker_order_id=None if item.get("id") is None else str(item["id"]), limit_price=_dec(item.get("price"))

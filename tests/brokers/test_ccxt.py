@@ -1333,3 +1333,29 @@ async def test_a_lookup_that_answers_with_another_order_is_not_taken_for_ours(
     finally:
         fake.orders.clear()
         await broker.close()
+
+
+async def test_an_open_order_placed_elsewhere_without_a_client_order_id_can_be_canceled(
+    upbit_server: tuple[FakeUpbit, str],
+) -> None:
+    """An order placed in the venue's app carries no client order id at most venues (Upbit's identifier is the
+    caller's to give): it was listed as order "None", so a signal that cancels the ticker's open orders (an exit
+    before it sells) asked to cancel "None", found no such order and failed, and the position stayed open. It is
+    listed under a name made of the venue's order id, and canceled by it."""
+    fake, url = upbit_server
+    options = CcxtOptions(exchange="upbit", api_key=UPBIT_KEY, secret=UPBIT_SECRET, api_url=url, quote="KRW",
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="upbit"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        await broker.exchange.create_order("BTC/KRW", "limit", "sell", 0.01, 40000000)  # as in the app: no identifier
+        by_hand = fake.orders[-1]["uuid"]
+        [listed] = [o for o in await broker.fetch_open_orders("KRW-BTC") if o.broker_order_id == by_hand]
+        assert listed.client_order_id not in ("None", ""), listed
+        assert (await broker.fetch_order(listed.client_order_id)).status == "open"
+        canceled = await broker.cancel_order(listed.client_order_id)
+        assert (canceled.client_order_id, canceled.status) == (listed.client_order_id, "canceled")
+        assert fake.orders[-1]["state"] == "cancel"
+    finally:
+        await broker.close()
