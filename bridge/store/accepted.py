@@ -42,9 +42,7 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
         "token_fingerprint": token_fingerprint(signal_id, runtime.strategies[strategy].token),
     }  # fmt: skip
     webhook = webhook.changed(signal_id=signal_id)
-    # Ahead of the execution steps waiting for the journal: its sender waits on this (TradingView for 3 s at most).
-    brokers = [(key, sub.broker) for key, sub in subs]
-    await store.run_first(journal.record_signal, store.conn, webhook, row, brokers, dedupe)
+    await store.run(journal.record_signal, store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe)
     return signal_id, [key for key, _sub in subs]
 
 

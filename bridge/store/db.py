@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -227,7 +226,6 @@ class _Job:
     fn: Callable[[], Any]
     future: asyncio.Future[Any]
     read: bool = False  # answered before the batch's writes run, without waiting for its COMMIT
-    first: bool = False  # run ahead of the jobs that are not (`Store.run_first`)
     since: float = 0.0  # loop time it was queued: it waits for another process's write lock this long at most
     result: Any = None
     error: BaseException | None = None
@@ -274,13 +272,6 @@ class Store:
     lets go of the GIL around every statement, and a writer thread had to win it back from the busy
     event loop each time, up to a switch interval (5 ms) per statement under load.
 
-    A webhook's write (`run_first`) goes ahead of the waiting jobs that are not, and while webhooks come
-    a batch runs those others for a while only (`_budget`): the rest wait for the next batch. Without
-    that, a webhook came after every execution step already waiting, and its 200 after all of them had
-    run and committed (seconds, at 1,000/s in one process), where TradingView waits 3 s at most; now
-    executions lag a burst instead. Without webhooks (the intake process takes them, or none come),
-    a batch takes every job waiting, as group commit does best.
-
     Reads (`read`) of a batch run first, before its transaction begins: they see committed data only,
     so they are answered at once instead of waiting for the batch's fsync.
 
@@ -291,10 +282,6 @@ class Store:
     """
 
     MAX_BATCH = 256
-    # A batch runs the jobs not queued first for this long at least (or as long as the last COMMIT took, if
-    # that was longer: a slow disk's fsync then still finds execution's work waiting, grouped in one commit).
-    MIN_BATCH_SECONDS = 0.005
-    WEBHOOKS_RECENT_SECONDS = 1.0  # a batch keeps to its time only this long after a job was queued first
     BUSY_RETRY_SECONDS = 0.005
 
     def __init__(self, path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
@@ -308,8 +295,6 @@ class Store:
         self._waiting: list[_Job] = []
         self._drain_scheduled = False
         self._committing = False
-        self._last_commit = 0.0  # seconds the last COMMIT (and sync) took
-        self._first_at = -math.inf  # loop time a job was last queued first (a webhook's)
         self._busy_since: float | None = None  # another process holds the write lock since (loop time)
         self._lock_wait: list[_Job] | None = None  # the batch waiting for the write lock another process holds
         self._lock_timer: asyncio.TimerHandle | None = None  # when the longest waiter has waited too long
@@ -406,15 +391,6 @@ class Store:
         result: T = await job.future
         return result
 
-    async def run_first(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """As `run`, ahead of the jobs queued by `run` and `later`: for a write someone waits to be answered on.
-
-        Only what nothing queued before it needs to have run first: a webhook's journal rows.
-        """
-        job = self._enqueue(lambda: fn(*args, **kwargs), first=True)
-        result: T = await job.future
-        return result
-
     def later(self, fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
         """Queue a write nobody waits for; it commits with the next batch, in order with the other writes.
 
@@ -423,24 +399,16 @@ class Store:
         """
         self._enqueue(lambda: fn(*args, **kwargs)).future.add_done_callback(_log_failure)
 
-    def _enqueue(self, fn: Callable[[], Any], read: bool = False, first: bool = False) -> _Job:
+    def _enqueue(self, fn: Callable[[], Any], read: bool = False) -> _Job:
         if self._loop is None or self._committer is None:
             raise RuntimeError("store is not open")
-        job = _Job(fn, self._loop.create_future(), read=read, first=first, since=self._loop.time())
-        if first:
-            self._first_at = job.since
-            self._waiting.insert(self._after_firsts(), job)
-        else:
-            self._waiting.append(job)
+        job = _Job(fn, self._loop.create_future(), read=read, since=self._loop.time())
+        self._waiting.append(job)
         if not self._drain_scheduled and not self._committing:
             # On the next loop turn, not now: the jobs queued meanwhile join the same batch.
             self._drain_scheduled = True
             self._loop.call_soon(self._drain)
         return job
-
-    def _after_firsts(self) -> int:
-        """Where the jobs queued first end in `_waiting`: the others keep their order after them."""
-        return next((index for index, job in enumerate(self._waiting) if not job.first), len(self._waiting))
 
     def _drain(self) -> None:
         """Run the waiting jobs as one batch (reads first) and start its COMMIT."""
@@ -557,13 +525,7 @@ class Store:
             _settle(batch)
             return
         self._busy_since = None
-        done, rest, left = self._run_jobs(batch)
-        if left:  # out of time: they go first in the next batch, after any job queued first meanwhile
-            now = loop.time()
-            for job in left:
-                job.since = now  # what they waited for was this store's own batches, not another process's lock
-            at = self._after_firsts()
-            self._waiting[at:at] = left
+        done, rest = self._run_jobs(batch)
         if rest:  # SQLite rolled the whole transaction back: answer who it hit, run the others again
             self._lock.release()
             _settle(done)
@@ -598,24 +560,11 @@ class Store:
         self._committing = False
         self._drain()
 
-    def _run_jobs(self, batch: list[_Job]) -> tuple[list[_Job], list[_Job], list[_Job]]:
-        """Run each job in its savepoint; return (jobs run, jobs to run again if SQLite aborted it all, jobs left).
-
-        The jobs queued first all run; the others, once they have taken the batch's time (`_budget`), are
-        left for the next batch, so that the webhooks arriving meanwhile wait for one short batch only.
-        """
+    def _run_jobs(self, batch: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+        """Run each job in its savepoint; return (jobs run, jobs to run again if SQLite aborted it all)."""
         conn = self.conn
-        # Webhooks that joined a batch waiting for the write lock (`_locked`) came after its other jobs.
-        batch = [job for job in batch if job.first] + [job for job in batch if not job.first]
         alone = len(batch) == 1  # nothing to keep apart: the transaction itself is the job's savepoint
-        budget, others_began = self._budget(), 0.0
         for index, job in enumerate(batch):
-            if not job.first:
-                now = time.perf_counter()
-                if not others_began:
-                    others_began = now  # the others get their time whatever the webhooks took: none starves
-                elif now - others_began > budget:
-                    return batch[:index], [], batch[index:]
             if not alone:
                 conn.execute("SAVEPOINT job")
                 _job_savepoint[id(conn)] = conn.total_changes
@@ -631,23 +580,13 @@ class Store:
                 if not conn.in_transaction:  # SQLite aborted the whole transaction (disk full, I/O error)
                     for earlier in batch[:index]:
                         earlier.error = exc  # their writes went with it
-                    return batch[: index + 1], batch[index + 1 :], []
+                    return batch[: index + 1], batch[index + 1 :]
                 if alone:
                     conn.execute("ROLLBACK")
-                    return batch, [], []
+                    return batch, []
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
-        return batch, [], []
-
-    def _budget(self) -> float:
-        """Seconds a batch runs the jobs not queued first: at least the last COMMIT's, so execution gets half.
-
-        Without a webhook of late, no end: nobody is waiting to be answered, and one COMMIT for all is cheapest.
-        """
-        assert self._loop is not None
-        if self._loop.time() - self._first_at > self.WEBHOOKS_RECENT_SECONDS:
-            return math.inf
-        return max(self.MIN_BATCH_SECONDS, self._last_commit)
+        return batch, []
 
     def _commit(self) -> None:
         """On the commit thread: make the batch durable, or roll it back."""
@@ -672,7 +611,6 @@ class Store:
                 )
                 raise self._refused from exc
         took = time.perf_counter() - began
-        self._last_commit = took
         for observer in self.commit_observers:
             try:
                 observer(took)

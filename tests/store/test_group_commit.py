@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -197,55 +196,3 @@ async def test_a_callers_next_write_joins_the_batch_right_after_its_answer(fresh
     # {first}, then {other, second}: the next step did not wait for a batch of its own behind "other".
     assert statements.count("COMMIT") == 2, statements
     assert count_accounts(store.path) == 3
-
-
-async def test_a_write_queued_first_runs_ahead_of_the_jobs_already_waiting(fresh_store: Store) -> None:
-    ran: list[str] = []
-
-    def note(name: str) -> str:
-        ran.append(name)
-        return name
-
-    # All queued in one turn of the loop, so all join one batch: only the order within it is at stake.
-    before = [fresh_store.run(note, f"a{i}") for i in range(5)]
-    webhook = fresh_store.run_first(note, "webhook")
-    after = [fresh_store.run(note, f"b{i}") for i in range(5)]
-    await asyncio.gather(*before, webhook, *after)
-    assert ran == ["webhook", *(f"a{i}" for i in range(5)), *(f"b{i}" for i in range(5))]
-
-
-async def test_a_batch_leaves_the_other_jobs_for_the_next_once_its_time_is_spent(fresh_store: Store) -> None:
-    fresh_store.MIN_BATCH_SECONDS = 0.0  # each slow job outlasts the batch's time (at least the last COMMIT's)
-    commits: list[float] = []
-    fresh_store.commit_observers.append(commits.append)
-    ran: list[tuple[str, int]] = []  # (job, COMMITs before it ran)
-    loop = asyncio.get_running_loop()
-    late: list[asyncio.Future[str]] = []
-
-    def slow(name: str) -> str:
-        ran.append((name, len(commits)))
-        if name == "slow0":  # a webhook arrives while the first batch runs: it goes ahead of the jobs left
-            loop.call_soon(lambda: late.append(asyncio.ensure_future(fresh_store.run_first(slow, "webhook"))))
-        time.sleep(0.1)  # longer than any COMMIT of this one-row journal
-        return name
-
-    await fresh_store.run_first(lambda: None)  # webhooks come: a batch keeps to its time
-    await asyncio.gather(*(fresh_store.run(slow, f"slow{i}") for i in range(4)))
-    await asyncio.gather(*late)
-    assert [name for name, _ in ran] == ["slow0", "webhook", "slow1", "slow2", "slow3"]
-    # One of the others per batch, in their order, and the webhook with the first one left.
-    assert [batch for _, batch in ran] == [1, 2, 2, 3, 4]
-
-
-async def test_without_webhooks_a_batch_takes_every_job_waiting(fresh_store: Store) -> None:
-    fresh_store.MIN_BATCH_SECONDS = 0.0
-    commits: list[float] = []
-    fresh_store.commit_observers.append(commits.append)
-    ran: list[int] = []  # COMMITs before each job ran
-
-    def slow() -> None:
-        ran.append(len(commits))
-        time.sleep(0.02)
-
-    await asyncio.gather(*(fresh_store.run(slow) for _ in range(4)))
-    assert ran == [0, 0, 0, 0]  # nobody waits to be answered: one COMMIT for all, as before

@@ -6,7 +6,6 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-import time
 from pathlib import Path
 
 from bridge.store.db import Store
@@ -98,34 +97,6 @@ async def test_writes_queued_while_the_lock_is_waited_for_join_the_waiting_batch
         finally:
             other.close()
         assert order == ["first", "second", "third"]
-    finally:
-        os.close(holder)
-        await store.close()
-
-
-async def test_webhooks_joining_a_batch_that_waited_for_the_lock_run_ahead_of_its_other_jobs(tmp_path: Path) -> None:
-    store = Store(tmp_path / "journal.db")
-    await store.open()
-    store.MIN_BATCH_SECONDS = 0.0  # the slow jobs outlast the batch's time
-    ran: list[str] = []
-
-    def slow(name: str) -> str:
-        ran.append(name)
-        time.sleep(0.05)
-        return name
-
-    holder = os.open(store.path.with_name("journal.db.lock"), os.O_RDWR)
-    try:
-        await store.run_first(slow, "earlier webhook")  # webhooks are coming in
-        fcntl.flock(holder, fcntl.LOCK_EX)  # the intake process is in the middle of its write
-        steps = [asyncio.ensure_future(store.run(slow, f"step{i}")) for i in range(3)]
-        await asyncio.sleep(0.1)  # their batch now waits for the lock
-        webhook = asyncio.ensure_future(store.run_first(slow, "webhook"))
-        await asyncio.sleep(0.1)
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        await asyncio.wait_for(asyncio.gather(*steps, webhook), timeout=5)
-        # The webhook joined the waiting batch and went first in it: it did not wait for the steps' batches.
-        assert ran == ["earlier webhook", "webhook", "step0", "step1", "step2"]
     finally:
         os.close(holder)
         await store.close()
