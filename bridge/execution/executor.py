@@ -208,11 +208,11 @@ class Executor:
     async def _execute(self, job: Job, started: str) -> tuple[str, str]:
         target = job.target
         found = (target.broker_name, target.settings) if target else self._settings(job.strategy, job.subscription)
-        if found is None:
-            return "failed", f"failed: subscription {job.subscription} is no longer in the config"
-        broker_name, sub = found
         # A plan a crash interrupted: never plan twice.
         planned = self.store.peek(journal.planned_orders, job.signal_id, job.subscription)
+        if found is None:
+            return await self._orphaned(job, planned)
+        broker_name, sub = found
         # A committed plan goes on whatever the config says now (its orders may be working); a fresh one is not
         # made for a signal whose token a reload revoked while it waited (in flight, queued, or in the intake).
         revoked = None if planned or self._revoked is None else self._revoked(job)
@@ -329,20 +329,40 @@ class Executor:
         found = self._settings(job.strategy, job.subscription)
         return None if found is None or found[1] is sub else found[1]
 
+    async def _orphaned(self, job: Job, planned: list[sqlite3.Row]) -> tuple[str, str]:
+        """Fail a job whose subscription the config no longer has; a resumed plan's unsent orders are closed.
+
+        Left `pending`, they would read as about to go (in /api/orders, to flatten_at, to a reload removing their
+        broker) until the next start. Recovery asked the broker first: none of them is there.
+        """
+        gone = f"subscription {job.subscription} is no longer in the config"
+        if not planned:
+            return "failed", f"failed: {gone}"
+        sent = sum(1 for row in planned if row["status"] != "pending")
+        await self._close_unsent(planned, f"not sent: {gone}")
+        return "failed", f"failed: {gone}; the rest of its plan was not sent ({sent} order(s) had been sent)"
+
+    async def _close_unsent(self, planned: list[sqlite3.Row], reason: str) -> None:
+        """Close a resumed plan's pending orders with `reason`; of unknown outcome where their broker is gone.
+
+        Start-up recovery asked a configured broker about them, and left pending only what it does not hold.
+        A broker no longer in the config was not asked: a pending row may have gone out just before the stop.
+        """
+        was_at = planned[0]["broker"]
+        if was_at in self._brokers():
+            await self.store.run(journal.close_pending, self.store.conn, planned, reason)
+            return
+        unknown = f"may have reached {was_at} before the restart; {was_at} is no longer in the config to ask"
+        await self.store.run(journal.close_pending, self.store.conn, planned, unknown, "unknown")
+
     async def _abandon(self, planned: list[sqlite3.Row], now_at: str) -> tuple[str, str]:
         """A plan committed for one broker whose subscription now names another: send none of the rest anywhere.
 
         Its orders belong to the account they were planned for; the new one never held that position.
         """
         was_at = planned[0]["broker"]
-        # A pending row may have gone out just before a crash: start-up recovery asked its broker, if that is
-        # still configured, and left pending only what it does not hold. Without it, nobody can know.
-        checked = was_at in self._brokers()
-        status = "canceled" if checked else "unknown"
-        reason = (f"not sent: the subscription's broker changed from {was_at} to {now_at} after the plan"
-                  if checked else f"may have reached {was_at} before the restart; {was_at} is no longer in the "
-                  "config to ask")  # fmt: skip
-        await self.store.run(journal.close_pending, self.store.conn, planned, reason, status)
+        await self._close_unsent(planned, f"not sent: the subscription's broker changed from {was_at} to {now_at} "
+                                          "after the plan")  # fmt: skip
         return "failed", (f"failed: planned for broker {was_at}, but the subscription now names {now_at}; the rest "
                           f"of the plan was not sent anywhere (check what {was_at} holds)")  # fmt: skip
 
