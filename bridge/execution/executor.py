@@ -240,6 +240,7 @@ class Executor:
             decision = await self.store.read(self._decision, job)
             return await self._run_orders(job, broker, sub, planned, decision)
         symbol = broker_symbol(sub, job.signal.ticker)
+        unsure = None if job.signal.action == "cancel" else await self._unknown_first(broker, broker_name, symbol)
         observe = getattr(broker, "observe_price", None)
         if job.signal.price is not None and observe is not None:
             await observe(symbol, job.signal.price)
@@ -256,6 +257,12 @@ class Executor:
             plan = resolve(job.signal, position, open_orders, sub, market)
             if plan.state != "executed":
                 return plan.state, again + plan.decision
+            if unsure is not None and any(leg.kind == "entry" for leg in plan.legs):
+                closing = tuple(leg for leg in plan.legs if leg.kind != "entry")
+                if not closing:
+                    return "rejected", f"{again}rejected: {unsure}; nothing was sent (the plan was: {plan.decision})"
+                plan = replace(plan, legs=closing, decision=f"only the exit was sent, the entry was refused: {unsure} "
+                               f"(the plan was: {plan.decision})")  # fmt: skip
             check = getattr(broker, "check_order", None)  # optional; most brokers (paper) have none to ask
             refusal = None if check is None else _refusal(check, order_rows(job.signal_id, job.subscription,
                                                                             broker_name, symbol, job.signal.price,
@@ -328,6 +335,33 @@ class Executor:
         """The job's subscription in the config in force now, when a reload changed it since the job was queued."""
         found = self._settings(job.strategy, job.subscription)
         return None if found is None or found[1] is sub else found[1]
+
+    async def _unknown_first(self, broker: Broker, broker_name: str, symbol: str) -> str | None:
+        """Look up the symbol's orders of unknown outcome at this broker first; why no entry may go yet, or None.
+
+        An order whose answer was lost may be working or filled at the venue before the venue lists it, or the
+        position it made: an entry planned beside it, on that position, could open it twice (a second buy while
+        flat). Each is asked for by its client order id and the answer journaled; one the broker does not show
+        yet holds the symbol's entries back until the order jobs find it, or close it as never sent once their
+        wait is over. Exits still go, as the risk limits let them: they close what the broker shows.
+        """
+        for row in self.store.peek(journal.unknown_orders, broker_name):
+            if not same_symbol(row["symbol"], symbol):
+                continue
+            coid = row["client_order_id"]
+            try:
+                order = self._masked(await _read("order", partial(answers.fetch_order, broker, coid)))
+            except Exception as exc:  # not found, or no answer: what it did is still not known
+                said = "the broker does not list it yet" if isinstance(exc, OrderNotFound) else answers.failure(exc)
+                return self._clean(
+                    f"the outcome of an earlier order in {symbol} is unknown ({coid}, {row['side']} {row['quantity']}; "
+                    f"{said}): it may have filled, so no entry goes beside it until the order jobs find it"
+                )
+            if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, order):
+                owner = self.store.peek(journal.order_owner, coid)
+                if owner is not None:
+                    self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], journaled))
+        return None
 
     async def _orphaned(self, job: Job, planned: list[sqlite3.Row]) -> tuple[str, str]:
         """Fail a job whose subscription the config no longer has; a resumed plan's unsent orders are closed.

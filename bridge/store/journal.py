@@ -353,6 +353,13 @@ def unresolved_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def unknown_orders(conn: sqlite3.Connection, broker: str) -> list[sqlite3.Row]:
+    """A broker's orders of unknown outcome (found by the status index: there are few), oldest first."""
+    return conn.execute(
+        "SELECT * FROM orders WHERE status = 'unknown' AND broker = ? ORDER BY created_at", (broker,)
+    ).fetchall()
+
+
 def unfinished_orders_by_broker(conn: sqlite3.Connection, brokers: Iterable[str]) -> dict[str, int]:
     """How many orders of each of these brokers are not final (planned, working, or of unknown outcome)."""
     names = list(brokers)

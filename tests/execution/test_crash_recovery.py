@@ -748,3 +748,78 @@ def test_an_order_killed_in_flight_is_not_sent_again_where_the_venue_takes_a_reu
     coids = [line.split()[0] for line in placements.read_text().splitlines()]
     assert coids == [client_order_id(signal_id, SUB, "entry")], "the order went to the venue twice"
     assert orders_of(daemon.db, signal_id)["entry"]["status"] == "unknown", "followed until the venue lists it"
+
+
+LAGGING_VENUE = '''
+import asyncio
+import time
+from dataclasses import replace
+
+from bridge.brokers.paper import PaperBroker
+from bridge.errors import OrderNotFound
+
+
+class LaggingVenue(PaperBroker):
+    """A venue that takes a reused client order id again and shows nothing it took (orders, positions) until a file
+    `listed` is beside the journal. Every submission is logged in placements.log; while a file `hang` is there,
+    it takes an order and never answers."""
+
+    capabilities = replace(PaperBroker.capabilities, rejects_duplicate_client_order_id=False)
+
+    def _beside(self, name):
+        return self.store.path.parent / name
+
+    async def create_order(self, request):
+        with self._beside("placements.log").open("a") as log:
+            log.write(f"{request.client_order_id} {time.time()}\\n")
+        order = await super().create_order(request)
+        while self._beside("hang").exists():
+            await asyncio.sleep(0.05)
+        return order
+
+    async def fetch_order(self, client_order_id):
+        if not self._beside("listed").exists():
+            raise OrderNotFound(f"no order {client_order_id} (not listed yet)")
+        return await super().fetch_order(client_order_id)
+
+    async def fetch_positions(self):
+        return await super().fetch_positions() if self._beside("listed").exists() else []
+
+    async def fetch_position(self, symbol):
+        return await super().fetch_position(symbol) if self._beside("listed").exists() else None
+'''
+
+
+def test_after_a_restart_a_symbol_with_an_order_of_unknown_outcome_sends_nothing_new_until_the_broker_lists_it(
+    make_daemon: Any,
+) -> None:
+    # Killed while the venue took a buy: after the restart the venue does not list it (nor the position it made)
+    # yet, so recovery leaves it to the order jobs and trading opens. The next buy in that symbol, planned on a
+    # position read that lags, would open a second long beside the first.
+    daemon = on_venue(make_daemon, "lagging", LAGGING_VENUE, "LaggingVenue")
+    placements = daemon.config.parent / "placements.log"
+    (daemon.config.parent / "hang").touch()
+    daemon.start()
+    first = daemon.post({"ticker": "LAG", "action": "buy", "price": 50}).json()["id"]
+    deadline = time.monotonic() + 10
+    while not placements.exists() or not placements.read_text():
+        assert time.monotonic() < deadline, daemon.output()
+        time.sleep(0.02)
+    daemon.kill()
+    (daemon.config.parent / "hang").unlink()
+    daemon.start()
+    wait_final(daemon, first)
+
+    second = daemon.post({"ticker": "LAG", "action": "buy", "price": 50, "n": 2}).json()["id"]  # not a repeat
+    refused = wait_final(daemon, second)
+    coids = [line.split()[0] for line in placements.read_text().splitlines()]
+    assert coids == [client_order_id(first, SUB, "entry")], "a second buy went out beside the unknown one"
+    assert refused["state"] == "rejected" and "earlier order in LAG is unknown" in refused["decision"], refused
+
+    (daemon.config.parent / "listed").touch()  # the venue lists it now: the next signal learns what it did
+    third = daemon.post({"ticker": "LAG", "action": "buy", "price": 50, "n": 3}).json()["id"]
+    after = wait_final(daemon, third)
+    daemon.stop()
+    assert after["decision"].startswith("buy while long 1: ignored"), after["decision"]
+    assert orders_of(daemon.db, first)["entry"]["status"] == "filled", "the lookup's answer is journaled"
+    assert [line.split()[0] for line in placements.read_text().splitlines()] == coids
