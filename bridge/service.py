@@ -26,6 +26,7 @@ from bridge.notify.refusals import RefusalNotices
 from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.signals.resolve import broker_symbol
+from bridge.store import brokers as identities
 from bridge.store import journal
 from bridge.store.accepted import journal_signal, revoked_since
 from bridge.store.db import Store, utcnow
@@ -118,8 +119,14 @@ class Bridge:
                 await asyncio.sleep(RECOVERY_RETRY_SECONDS)
 
     async def _recover_once(self) -> None:
+        # Brokers edited while the daemon was down may open another account than the one a plan was made at.
+        changed = await self.store.read(identities.changed_since, self.store.conn,
+                                        identities.fingerprints(self.loaded.config.brokers))  # fmt: skip
+        if changed:
+            log.warning("broker(s) %s changed (plugin or options) while the daemon was down: their orders not final "
+                        "are followed at the account the name opens now", ", ".join(sorted(changed)))  # fmt: skip
         while True:
-            unresolved = await resolve_orders(self.store, self._brokers(), self.publish)
+            unresolved = await resolve_orders(self.store, self._brokers(), self.publish, changed)
             if not unresolved:
                 break
             log.warning("trading halted: %d order(s) of unknown outcome; retrying in %gs", len(unresolved),
@@ -130,6 +137,9 @@ class Bridge:
                                                   revoked=lambda row: revoked_since(row, self.runtime))  # fmt: skip
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
+        # Recorded once the plans made at the accounts as they were are dealt with: a crash before this finds the
+        # same change again at the next start.
+        await self.store.run(identities.record, self.store.conn, identities.fingerprints(self.loaded.config.brokers))
         await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down
         await self.jobs.missed_flattens()  # and flattens, within their grace
         # Signals that arrived during recovery go behind the older interrupted ones (unless recovery found them).
@@ -194,6 +204,8 @@ class Bridge:
         self._retired.append(old)
         self._collect()
         self.jobs.rebuild(new)
+        if not self.recovering:  # what each broker name stands for from now on (recovery records it once done)
+            self.store.later(identities.record, self.store.conn, identities.fingerprints(new.loaded.config.brokers))
         for listener in self.swapped:
             listener(new)
 

@@ -34,11 +34,13 @@ def _unheard(event: Event) -> None:
     """Nobody listens (a test, a tool): events go nowhere."""
 
 
-async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publish: Publish = _unheard) -> list[str]:
+async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publish: Publish = _unheard,
+                         changed: Container[str] = ()) -> list[str]:  # fmt: skip
     """Ask the broker about every pending/unknown order; return the ids still unresolved.
 
     Each status it finds is published as an order change: no later step reports it (the resumed plan skips an
     answered order, and the order jobs see a final one as closed), so a fill found here would go unheard.
+    `changed`: brokers whose plugin or options were edited while the daemon was down (see `_elsewhere`).
     """
     unresolved: list[str] = []
     rows = await store.run(journal.unresolved_orders, store.conn)
@@ -54,6 +56,9 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
         try:
             order = await answers.fetch_order(broker, coid)
         except OrderNotFound:
+            if row["broker"] in changed:
+                await _elsewhere(store, row)
+                continue
             # `sent_at` on a pending order: the daemon stopped between sending it and journaling the answer.
             sent = row["status"] == "unknown" or row["sent_at"] is not None
             if sent and _may_still_appear(row, broker):
@@ -88,6 +93,21 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             publish(order_change(row["strategy"], row["subscription"], row["broker"], journaled))
         log.info("resolved order %s with broker %s: %s", coid, row["broker"], order.status)
     return unresolved
+
+
+async def _elsewhere(store: Store, row: sqlite3.Row) -> None:
+    """An order the broker its name now opens does not know, that name edited to another plugin or other options.
+
+    It may have reached the account the name opened before (the daemon stopped between sending it and hearing
+    back), which the bridge can no longer ask: sent now, the rest of its plan would trade a position sized at
+    one account at another. Of unknown outcome, nothing after it is sent, and new signals in its symbol are refused
+    until the order jobs find it or close it.
+    """
+    name = row["broker"]
+    error = (f"not found at broker {name}, whose plugin or options changed while the daemon was down: it may have "
+             f"reached the account {name} named before; check there")  # fmt: skip
+    await store.run(journal.update_order, store.conn, row["client_order_id"], status="unknown", error=error)
+    log.warning("order %s: %s", row["client_order_id"], error)
 
 
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:

@@ -223,6 +223,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE signals ADD COLUMN token_fingerprint TEXT;
     """,
+    # 11: what each broker name stood for (its plugin and options, secrets left out) when the daemon last ran
+    # (bridge.store.brokers), so a restart tells an account edited while it was down from the one a plan
+    # interrupted by the stop was made at: the rest of such a plan is never sent to the other account.
+    """
+    CREATE TABLE broker_identities (
+        name TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -823,3 +823,44 @@ def test_after_a_restart_a_symbol_with_an_order_of_unknown_outcome_sends_nothing
     assert after["decision"].startswith("buy while long 1: ignored"), after["decision"]
     assert orders_of(daemon.db, first)["entry"]["status"] == "filled", "the lookup's answer is journaled"
     assert [line.split()[0] for line in placements.read_text().splitlines()] == coids
+
+
+ELSEWHERE = '''
+from dataclasses import replace
+
+from bridge.brokers.paper import PaperBroker
+
+
+class Elsewhere(PaperBroker):
+    """Another account under the same broker name: its own book (what paper → a live plugin is)."""
+
+    def __init__(self, options, context):
+        super().__init__(options, replace(context, name="elsewhere"))
+'''
+
+
+def test_a_plan_interrupted_at_one_account_is_not_resumed_at_another_the_broker_name_was_given_while_down(
+    make_daemon: Any,
+) -> None:
+    # Stopped mid-swap (sold the long 1 at paper, the short entry not sent yet), then `brokers.paper` edited to
+    # another plugin (the live account) before the restart: the entry was sized on paper's position.
+    daemon: Daemon = make_daemon(start=False)
+    daemon.start()
+    daemon.stop()  # the journal has met the broker as it was
+    store = Store(daemon.db)
+    store.open_sync()
+    swap = seed_signal(store, "ACC", "sell", age=1)
+    exit_, entry = seed_plan(store, swap, "ACC", [("exit", "sell"), ("entry", "sell")])
+    journal.update_order(store.conn, exit_, status="filled")
+    store.close_sync()
+    (daemon.config.parent / "elsewhere.py").write_text(ELSEWHERE)
+    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: elsewhere:Elsewhere"))
+
+    daemon.start()
+    final = wait_final(daemon, swap)
+    daemon.stop()
+    assert read_db(daemon.db, "SELECT broker, client_order_id FROM paper_orders") == [], "sent to the other account"
+    assert book_count(daemon.db, entry) == (0, 0)
+    assert final["state"] == "failed", final["decision"]
+    order = orders_of(daemon.db, swap)["entry"]
+    assert order["status"] == "unknown" and "changed while the daemon was down" in order["error"], dict(order)
