@@ -93,8 +93,7 @@ def padding(value: str) -> str | None:
 def padded_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
     """The variables `text` names whose values start or end with a space or line break."""
     env = os.environ if environ is None else environ
-    names = dict.fromkeys(m.group(1) for m in _references(text))
-    return [name for name in names if padding(env.get(name) or "") is not None]
+    return [name for name in variable_names(text) if padding(env.get(name) or "") is not None]
 
 
 def is_secret_key(key: str) -> bool:
