@@ -42,6 +42,10 @@ Refused before sending (`check_order`, asked before a plan cancels anything), ea
   orders, time_in_force gtc or ioc, any fraction, simple orders only (no take-profit or stop-loss legs; the SDK's
   OrderClass: "Crypto trading: simple"), and is never sold short ("shortable": false). Around the clock, it takes no
   extended_hours flag; the stock rules above do not apply.
+- "Assets", a crypto pair's `min_order_size`, `min_trade_increment` and `price_increment` (read with its coins): a
+  quantity goes rounded down to the increment (never more than asked), and is refused below the minimum; a limit or
+  stop price between two increments is refused, naming the two around it. `quantity_step` and `price_step` give the
+  planner the same increments, so computed sizes and prices are on them before they get here.
 Buying power, pattern-day-trader limits, shortability and fractionability depend on the account and the
 asset: Alpaca alone answers them (a 403 or 422), before anything else of the plan is sent.
 
@@ -58,7 +62,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import quote as quote_path
 
@@ -139,6 +144,29 @@ class AlpacaOptions(BaseModel):
         return value.rstrip("/") if value else value
 
 
+@dataclass(frozen=True, slots=True)
+class PairRules:
+    """A crypto pair's order rules from Alpaca's "Assets" (fields given for crypto only); None: not given."""
+
+    min_order_size: Decimal | None = None
+    quantity_step: Decimal | None = None  # `min_trade_increment`
+    price_step: Decimal | None = None  # `price_increment`
+
+
+def _positive(value: Any) -> Decimal | None:
+    """An asset's decimal field as a positive Decimal; None when absent or not one (no rule rather than a wrong one)."""
+    try:
+        number = Decimal(str(value)) if value not in (None, "") else None
+    except InvalidOperation:
+        return None
+    return number if number is not None and number.is_finite() and number > 0 else None
+
+
+def _pair_rules(asset: dict[str, Any]) -> PairRules:
+    return PairRules(_positive(asset.get("min_order_size")), _positive(asset.get("min_trade_increment")),
+                     _positive(asset.get("price_increment")))  # fmt: skip
+
+
 def _num(value: Decimal) -> str:
     """A decimal as Alpaca wants it: a plain string, never an exponent."""
     return format(value.normalize(), "f")
@@ -208,6 +236,7 @@ class AlpacaBroker:
         self._leg_ids: dict[str, str] = {}  # our leg id -> Alpaca's order id of that leg
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
+        self.pair_rules: dict[str, PairRules] = {}  # BTC/USD -> its asset's minimum and increments, read with the coins
 
     # connection
 
@@ -225,17 +254,34 @@ class AlpacaBroker:
         self.coins_read_at = time.monotonic()  # before the read: plans read side by side ask for the assets once
         try:
             assets = await self._get("/v2/assets", {"asset_class": "crypto", "status": "active"})
-            coins = frozenset(
-                str(asset["symbol"]).partition("/")[0].upper()
+            listed = {
+                str(asset["symbol"]).upper(): _pair_rules(asset)
                 for asset in assets
                 if asset.get("tradable") and asset.get("status") == "active" and "/" in str(asset.get("symbol"))
-            )
+            }
         except (BrokerError, ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("Alpaca's crypto assets could not be read (%s); its coins are taken as known before", exc)
             self.coins_read_at -= COINS_REFRESH_SECONDS - COINS_RETRY_SECONDS
             return
-        if coins:  # none at all is no listing to trust: the known ones stay
-            self.coins = coins
+        if listed:  # none at all is no listing to trust: the known ones stay
+            self.coins = frozenset(pair.partition("/")[0] for pair in listed)
+            self.pair_rules = listed
+
+    def quantity_step(self, symbol: str) -> Decimal | None:
+        """A crypto pair's `min_trade_increment` (0.0001 for BTC/USD in Alpaca's example), for sizing; None for a
+        stock (whole shares, or the planner's fractions) or a pair whose assets were not read."""
+        rules = self._rules(symbol)
+        return rules.quantity_step if rules else None
+
+    def price_step(self, symbol: str) -> Decimal | None:
+        """A crypto pair's `price_increment` (1 for BTC/USD in Alpaca's example), for prices the bridge computes;
+        None for a stock, whose tick (a cent at or above $1) the planner knows."""
+        rules = self._rules(symbol)
+        return rules.price_step if rules else None
+
+    def _rules(self, symbol: str) -> PairRules | None:
+        pair = crypto_pair(symbol, self.coins)
+        return self.pair_rules.get(pair) if pair else None
 
     async def _fresh_coins(self) -> None:
         """Read the coins again once COINS_REFRESH_SECONDS have passed, so a coin listed meanwhile reads as a pair."""
@@ -476,8 +522,13 @@ class AlpacaBroker:
         refusal = _refusal(request, pair)
         if refusal is not None:
             raise OrderRejected(refusal)
+        quantity = request.quantity
+        if pair is not None and (rules := self.pair_rules.get(pair)) is not None:
+            quantity = _pair_quantity(request, pair, rules)
+            if (off := _off_increment(request, pair, rules)) is not None:
+                raise OrderRejected(off)
         body: dict[str, Any] = {
-            "symbol": pair or request.symbol, "qty": _num(request.quantity), "side": request.side, "type": request.type,
+            "symbol": pair or request.symbol, "qty": _num(quantity), "side": request.side, "type": request.type,
             "time_in_force": request.time_in_force, "client_order_id": request.client_order_id,
         }  # fmt: skip
         if request.limit_price is not None:
@@ -595,6 +646,44 @@ def _crypto_refusal(request: OrderRequest, pair: str) -> str | None:
                 "send the entry without them")  # fmt: skip
     if request.side == "sell" and not request.reduce_only:  # a sell that only closes a long is reduce_only
         return f"Alpaca sells no crypto short ({pair}): set sides: long in the subscription"
+    return None
+
+
+def _pair_quantity(request: OrderRequest, pair: str, rules: PairRules) -> Decimal:
+    """The quantity rounded down to the pair's `min_trade_increment` (never more than asked); OrderRejected when
+    that is below its `min_order_size`, which Alpaca refuses, saying what to change."""
+    asked, step, least = request.quantity, rules.quantity_step, rules.min_order_size
+    quantity = (asked / step).to_integral_value(rounding=ROUND_DOWN) * step if step else asked
+    if quantity > 0 and (least is None or quantity >= least):
+        if quantity != asked:
+            log.info("%s %s rounded down to %s, on Alpaca's increment of %s", _num(asked), pair, _num(quantity),
+                     _num(step or quantity))  # fmt: skip
+        return quantity
+    if least is not None and asked < least:
+        what = f"{_num(asked)} {pair} is below Alpaca's minimum order size of {_num(least)} for {pair}"
+    else:  # on the minimum, but not once rounded down to the increment (or nothing is left of it)
+        what = (
+            f"{_num(asked)} {pair}, rounded down to Alpaca's increment of {_num(step or asked)}, is "
+            f"{_num(quantity)}, " + (f"below its minimum order size of {_num(least)}" if least else "nothing")
+        )
+    if request.reduce_only:  # an exit of a position smaller than the minimum (what fees left of a larger one, say)
+        fix = "Alpaca takes no order that small, so close what is left in Alpaca's dashboard"
+    else:
+        fix = f"raise the quantity to at least {_num(least or step or asked)} (the signal's quantity, or the sizing)"
+    raise OrderRejected(f"{what}: {fix}")
+
+
+def _off_increment(request: OrderRequest, pair: str, rules: PairRules) -> str | None:
+    """A limit or stop price between two of the pair's `price_increment`s, which Alpaca refuses; None when on them."""
+    step = rules.price_step
+    if step is None:
+        return None
+    for name, price in (("limit price", request.limit_price), ("stop price", request.stop_price)):
+        if price is not None and price % step:
+            below = (price / step).to_integral_value(rounding=ROUND_DOWN) * step
+            above = (price / step).to_integral_value(rounding=ROUND_UP) * step
+            return (f"the {name} {_num(price)} is between two of {pair}'s price increments of {_num(step)} at Alpaca: "
+                    f"send {_num(below)} or {_num(above)}")  # fmt: skip
     return None
 
 

@@ -197,3 +197,75 @@ async def test_the_fixed_coin_list_stands_in_when_alpaca_cannot_list_its_assets(
         adapter.check_order(crypto(symbol="NEW/USD"))  # written with its slash, a pair all the same
     finally:
         await adapter.close()
+
+
+async def test_a_pairs_steps_are_read_from_alpacas_assets(broker: AlpacaBroker) -> None:  # noqa: F811
+    """The Assets reference gives a crypto pair `min_trade_increment` and `price_increment`: sizing and prices the
+    bridge computes go on them, where they went at six decimals and in cents, which Alpaca refuses."""
+    assert broker.quantity_step("BTCUSD") == broker.quantity_step("btc/usd") == Decimal("0.0001")
+    assert broker.price_step("BTCUSD") == Decimal(1)
+    assert broker.price_step("SQ") is None and broker.quantity_step("SQ") is None  # a stock's are cents and shares
+
+
+async def test_a_quantity_off_the_pairs_increment_goes_rounded_down(broker: AlpacaBroker, fake: FakeAlpaca) -> None:  # noqa: F811
+    order = await broker.create_order(crypto(quantity=Decimal("0.012399999")))
+    assert order.status == "filled" and order.quantity == Decimal("0.0123")  # never more than asked
+    assert fake.order_requests[-1]["qty"] == "0.0123"
+    least = await broker.create_order(crypto("tb-least", quantity=Decimal("0.00019")))
+    assert least.quantity == Decimal("0.0001")  # rounded down to the minimum itself, which Alpaca takes
+
+
+@pytest.mark.parametrize(
+    ("order", "refusal"),
+    [
+        (
+            crypto(quantity=Decimal("0.00005")),
+            r"0.00005 BTC/USD is below Alpaca's minimum order size of 0.0001 "
+            r"for BTC/USD: raise the quantity to at least 0.0001",
+        ),
+        (
+            crypto(side="sell", reduce_only=True, quantity=Decimal("0.00005")),
+            "close what is left in Alpaca's dashboard",
+        ),
+        (
+            crypto(type="limit", limit_price=Decimal("50000.5")),
+            r"limit price 50000.5 is between two of BTC/USD's "
+            r"price increments of 1 at Alpaca",
+        ),
+        (crypto(type="stop_limit", stop_price=Decimal("50000.25"), limit_price=Decimal(50010)), "stop price 50000.25"),
+    ],
+    ids=["below-minimum", "dust-exit", "limit-off-increment", "stop-off-increment"],
+)
+async def test_a_pairs_minimum_and_price_increment_are_refused_before_sending(
+    broker: AlpacaBroker,  # noqa: F811
+    fake: FakeAlpaca,  # noqa: F811
+    order: OrderRequest,
+    refusal: str,
+) -> None:
+    """An order Alpaca refuses by the pair's asset rules is refused before the plan cancels anything, saying so."""
+    with pytest.raises(OrderRejected, match=refusal):
+        broker.check_order(order)
+    with pytest.raises(OrderRejected, match=refusal):
+        await broker.create_order(order)
+    assert fake.order_requests == []
+
+
+async def test_a_crypto_buy_is_sized_and_priced_on_the_pairs_increments(
+    broker: AlpacaBroker,  # noqa: F811
+    fake: FakeAlpaca,  # noqa: F811
+    fresh_store: Store,
+) -> None:
+    """$1,000 of BTC at 30,001 is 0.0333322...: sent as 0.033332 (six decimals), off BTC/USD's 0.0001 steps; a limit
+    at the quote's midpoint 50,000.50 went in cents, off its price increment of 1. Alpaca refused both."""
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="alpaca", time_in_force="gtc", fractional=True,
+                               sizing=Sizing(type="dollar_amount", value=Decimal(1000)))  # fmt: skip
+    sized = await harness.signal(await harness.run(Signal(ticker="BTCUSD", action="buy", price=Decimal(30001))))
+    assert sized["state"] == "executed", sized["decision"]
+    assert fake.order_requests[-1]["qty"] == "0.0333"  # rounded down: never more than the $1,000
+    await harness.run(Signal(ticker="BTCUSD", action="exit", price=Decimal(30001)))
+    harness.sub = Subscription(broker="alpaca", time_in_force="gtc", fractional=True, order_type="limit")
+    fake.quotes["BTC/USD"] = (Decimal(50000), Decimal(50001))
+    limit = await harness.signal(await harness.run(Signal(ticker="BTCUSD", action="buy", quantity=Decimal("0.01"))))
+    assert limit["state"] == "executed", limit["decision"]
+    assert fake.order_requests[-1]["limit_price"] == "50000"  # a buy's limit rounded down: never a worse price

@@ -26,7 +26,10 @@ and leave to the API). An order for the legacy `BTCUSD` ("Crypto Spot Trading": 
 before `BTC/USD`) is booked as `BTC/USD`, as its orders then show it.
 
 The crypto assets (`GET /v2/assets?asset_class=crypto`) are the pairs in `pairs` (Alpaca's list by default), all
-active and tradable; `assets_down` answers that listing 503.
+active and tradable; `assets_down` answers that listing 503. Each carries the Assets reference's crypto-only fields
+`min_order_size` ("Minimum order size"), `min_trade_increment` ("Amount a trade quantity can be incremented by") and
+`price_increment` ("Amount the price can be incremented by"), from `increments` (BTC/USD's are the reference's own
+example, 0.0001, 0.0001 and 1; a pair not in it has INCREMENTS' fine steps), and an order breaking any is refused 422.
 
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
@@ -69,6 +72,11 @@ PAIRS = frozenset({
                                  "XTZ", "YFI")),
     "BTC/USDT", "ETH/USDT", "BTC/USDC", "ETH/BTC",
 })  # fmt: skip
+# (min_order_size, min_trade_increment, price_increment) of a pair `increments` does not name: steps fine enough that
+# only a test that sets a pair's own meets them.
+INCREMENTS = (Decimal("0.000000001"), Decimal("0.000000001"), Decimal("0.000000001"))
+# BTC/USD's, as the Assets reference's example of a crypto asset shows them.
+BTC_INCREMENTS = (Decimal("0.0001"), Decimal("0.0001"), Decimal(1))
 Fault = Literal["none", "unavailable", "rate_limited", "lost_response"]
 
 
@@ -148,6 +156,8 @@ class FakeAlpaca:
         self.timers: list[threading.Timer] = []
         self.pairs: set[str] = set(PAIRS)  # listed by `GET /v2/assets?asset_class=crypto`, active and tradable
         self.assets_down = False  # the assets listing answers 503
+        # pair -> (min_order_size, min_trade_increment, price_increment); INCREMENTS for a pair not named here
+        self.increments: dict[str, tuple[Decimal, Decimal, Decimal]] = {"BTC/USD": BTC_INCREMENTS}
         self.app = Starlette(routes=[
             Route("/v2/stocks/{symbol}/quotes/latest", self._latest_quote),
             Route("/v1beta3/crypto/us/latest/quotes", self._latest_crypto_quotes),
@@ -181,6 +191,7 @@ class FakeAlpaca:
                 timer.cancel()
             self.timers.clear()
             self.pairs, self.assets_down = set(PAIRS), False
+            self.increments = {"BTC/USD": BTC_INCREMENTS}
 
     def set_price(self, symbol: str, price: Decimal) -> None:
         """Move the market: resting orders the price crosses fill."""
@@ -295,7 +306,9 @@ class FakeAlpaca:
             return self._json([
                 {"id": str(uuid.uuid5(uuid.NAMESPACE_OID, pair)), "class": "crypto", "exchange": "CRYPTO",
                  "symbol": pair, "name": pair, "status": "active", "tradable": True, "marginable": False,
-                 "shortable": False, "easy_to_borrow": False, "fractionable": True}
+                 "shortable": False, "easy_to_borrow": False, "fractionable": True,
+                 **dict(zip(("min_order_size", "min_trade_increment", "price_increment"),
+                            map(str, self.increments.get(pair, INCREMENTS)), strict=True))}
                 for pair in sorted(self.pairs)
             ])  # fmt: skip
 
@@ -455,6 +468,8 @@ class FakeAlpaca:
             raise Refused(422, 40010001, "crypto orders must be market, limit or stop_limit, gtc or ioc")
         if crypto and (body.get("order_class") or "simple") != "simple":
             raise Refused(422, 40010001, "crypto orders support order_class simple only")
+        if crypto:
+            self._crypto_increments(symbol, qty, limit, stop)
         # "Fractional Trading": market, limit, stop and stop_limit orders, DAY only (stops since Alpaca's changelog
         # "Fractional USD Stop & Stop Limit Orders"; the older guide said market only).
         fractional = qty != qty.to_integral_value()
@@ -489,6 +504,18 @@ class FakeAlpaca:
         if kind == "market" or (kind == "limit" and self._marketable(order, price)):
             self._fill(order, price)
         return order
+
+    def _crypto_increments(self, pair: str, qty: Decimal, limit: Decimal | None, stop: Decimal | None) -> None:
+        """The pair's asset rules: a quantity of at least min_order_size, in min_trade_increment steps, and prices in
+        price_increment steps."""
+        least, step, tick = self.increments.get(pair, INCREMENTS)
+        if qty < least:
+            raise Refused(422, 40010001, f"qty must be >= {least}")
+        if qty % step:
+            raise Refused(422, 40010001, f"qty must be in increments of {step}")
+        for name, price in (("limit_price", limit), ("stop_price", stop)):
+            if price is not None and price % tick:
+                raise Refused(422, 40010001, f"{name} must be in increments of {tick}")
 
     def _legs(self, body: dict[str, Any], side: str, tif: str) -> list[dict[str, Any]]:
         order_class = body.get("order_class") or "simple"
