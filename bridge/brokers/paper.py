@@ -5,7 +5,8 @@ else the last price seen for the symbol); with no price at all the fill price is
 unknown rather than invented. A limit marketable on arrival fills at that price too, not at its
 limit, as at a venue. Limit, stop, stop-limit and trailing-stop orders rest until a known price
 (from a later signal or `observe_price`) crosses them; a resting limit fills at its limit. Bracket
-children wait until their entry fills, then rest as one-cancels-other. Day orders expire at the
+children wait until their entry fills, then rest as one-cancels-other, in force as long as a day or gtc
+entry says (`paper_rules.leg_time_in_force`). Day orders expire at the
 session close, and so do opg and cls orders (there is no auction: they work as day orders); an IOC
 or FOK order that does not fill on arrival is canceled at once. The account has no margin: an order
 that would open more than the equity that positions and working orders leave is refused, as a venue
@@ -492,7 +493,8 @@ class PaperBroker:
         return broker_order_id
 
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
-        self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol, "gtc")
+        self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol,
+                     rules.leg_time_in_force(parent.time_in_force))  # fmt: skip
 
     def _remember_price(self, symbol: str, price: Decimal, now: datetime) -> None:
         self.store.conn.execute(

@@ -391,6 +391,24 @@ async def test_each_day_order_of_one_book_expires_at_its_own_session_s_close(fre
     assert expires == {"monday": monday, "at-close": tuesday, "stepped-back": monday, "friday": ny(2026, 1, 12, 16, 0)}
 
 
+@pytest.mark.parametrize(("tif", "after_the_close"), [("day", "canceled"), ("gtc", "open")])
+async def test_bracket_legs_take_their_entry_s_time_in_force_as_at_alpaca(
+    fresh_store: Store, tif: str, after_the_close: str
+) -> None:
+    """Alpaca's bracket takes one time_in_force, the entry's, for its legs too (its take_profit and stop_loss have
+    none of their own, and our adapter sends none): a day bracket's legs end at the close. Paper's were always gtc,
+    so a paper run kept protecting overnight a position the live account left unprotected at the close."""
+    broker, clock = await paper(fresh_store, ny(2026, 1, 5, 15, 0))  # Monday 15:00 New York
+    entry = req("entry", "buy", "10", "limit", price="100", limit="101", tif=tif, tp=take_profit("tp", "110"),
+                sl=stop_loss("stop", "95"))  # fmt: skip
+    assert (await broker.create_order(entry)).status == "filled"
+    clock.now = ny(2026, 1, 5, 15, 59, 59)
+    assert ids(await broker.fetch_open_orders()) == ["tp", "stop"]
+    clock.now = ny(2026, 1, 5, 16, 0)
+    assert [(await broker.fetch_order(leg)).status for leg in ("tp", "stop")] == [after_the_close] * 2
+    assert await position(broker) == 10  # the position stays; only its exits ended
+
+
 @pytest.mark.parametrize(
     ("placed", "last_open", "expired"),
     [
@@ -450,11 +468,15 @@ async def test_an_auction_order_that_did_not_fill_does_not_work_on_the_next_day(
     assert (await status(broker, "auction"), await position(broker)) == (("canceled", None), 0)
 
 
-async def test_bracket_children_are_gtc_and_outlive_their_day_entry_s_session(fresh_store: Store) -> None:
+@pytest.mark.parametrize(("tif", "next_morning"), [("day", []), ("gtc", ["tp", "stop"]), ("ioc", ["tp", "stop"])])
+async def test_bracket_children_end_with_a_day_entry_s_session_and_outlive_any_other(
+    fresh_store: Store, tif: str, next_morning: list[str]
+) -> None:
+    """A market entry's children too; an ioc entry (which Alpaca brackets not at all) keeps gtc children."""
     broker, clock = await paper(fresh_store, ny(2026, 1, 5, 15, 0))
-    await broker.create_order(bracket_entry(kind="market", price="100", tif="day"))
+    await broker.create_order(bracket_entry(kind="market", price="100", tif=tif))
     clock.now = ny(2026, 1, 6, 10, 0)
-    assert ids(await broker.fetch_open_orders()) == ["tp", "stop"]
+    assert ids(await broker.fetch_open_orders()) == next_morning
 
 
 async def test_an_expired_day_entry_cancels_its_waiting_children(fresh_store: Store) -> None:
