@@ -237,6 +237,7 @@ class AlpacaBroker:
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
         self.pair_rules: dict[str, PairRules] = {}  # BTC/USD -> its asset's minimum and increments, read with the coins
+        self._dust_logged: set[tuple[str, Decimal]] = set()  # coins held below their minimum, logged once each
 
     # connection
 
@@ -376,14 +377,37 @@ class AlpacaBroker:
                        buying_power=Decimal(body["buying_power"]), currency=body.get("currency") or "USD")  # fmt: skip
 
     async def fetch_positions(self) -> list[Position]:
-        """Open positions; shorts are negative."""
+        """Open positions; shorts are negative; a crypto pair's in what an order can sell of it (`_sellable`)."""
         await self._fresh_coins()  # read before every plan, as the open orders are: a plan checks its orders after
         positions = []
         for item in await self._get("/v2/positions"):
             quantity = abs(Decimal(item["qty"]))
+            if item.get("side") != "short" and (quantity := self._sellable(item["symbol"], quantity)) == 0:
+                continue
             signed = -quantity if item.get("side") == "short" else quantity
             positions.append(Position(symbol=item["symbol"], quantity=signed, avg_price=_dec(item["avg_entry_price"])))
         return positions
+
+    def _sellable(self, symbol: str, quantity: Decimal) -> Decimal:
+        """What an order can sell of a coin held: rounded down to the pair's `min_trade_increment`, and 0 (flat) when
+        below its `min_order_size`.
+
+        A fee taken in the coin bought leaves 0.00009975 of a 0.0001 BTC buy: no order that small is taken, so read as
+        a long it was an exit always refused and a long that kept every later entry ignored. It reads as flat (dust).
+        """
+        rules = self._rules(symbol)
+        if rules is None:  # a stock, or a pair whose assets were not read: as Alpaca lists it
+            return quantity
+        step, least = rules.quantity_step, rules.min_order_size
+        sellable = (quantity / step).to_integral_value(rounding=ROUND_DOWN) * step if step else quantity
+        if sellable > 0 and (least is None or sellable >= least):
+            return sellable
+        if (symbol, quantity) not in self._dust_logged:  # once: positions are read at every signal
+            self._dust_logged.add((symbol, quantity))
+            log.info("%s %s held is below Alpaca's minimum order size of %s: no order can sell it, so it reads as "
+                     "flat (dust); close it in Alpaca's dashboard if it matters", _num(quantity), symbol,
+                     _num(least or quantity))  # fmt: skip
+        return Decimal(0)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders that can still fill (bracket legs included), optionally for one symbol."""

@@ -269,3 +269,24 @@ async def test_a_crypto_buy_is_sized_and_priced_on_the_pairs_increments(
     limit = await harness.signal(await harness.run(Signal(ticker="BTCUSD", action="buy", quantity=Decimal("0.01"))))
     assert limit["state"] == "executed", limit["decision"]
     assert fake.order_requests[-1]["limit_price"] == "50000"  # a buy's limit rounded down: never a worse price
+
+
+async def test_a_pair_held_below_its_minimum_order_size_reads_as_flat(
+    broker: AlpacaBroker,  # noqa: F811
+    fake: FakeAlpaca,  # noqa: F811
+    fresh_store: Store,
+) -> None:
+    """What a fee in the coin leaves of the smallest buy (0.0001 BTC less 0.25% is 0.00009975) is below BTC/USD's
+    minimum order size: no order can sell it, and read as a long it kept every later buy signal ignored."""
+    fake.positions["BTC/USD"] = (Decimal("0.00009975"), Decimal(50000))
+    fake.positions["ETH/USD"] = (Decimal("0.01995"), Decimal(3000))
+    fake.increments["ETH/USD"] = (Decimal("0.001"), Decimal("0.0001"), Decimal("0.1"))
+    await broker._read_coins()  # ETH/USD's increments as the fake lists them now
+    held = {p.symbol: p.quantity for p in await broker.fetch_positions()}
+    assert held == {"ETHUSD": Decimal("0.0199")}  # what an order can sell of it, as the exit sends it
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="alpaca", time_in_force="gtc", fractional=True,
+                               sizing=Sizing(type="fixed_quantity", value=Decimal("0.01")))  # fmt: skip
+    bought = await harness.signal(await harness.run(Signal(ticker="BTCUSD", action="buy", price=Decimal(50000))))
+    assert bought["state"] == "executed", bought["decision"]
+    assert fake.order_requests[-1]["qty"] == "0.01"
