@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bridge.config.journal_view import JournalView, load_journal_view
 from bridge.config.load import LoadedConfig, load_config
 from bridge.config.secrets import redact
 from bridge.errors import ConfigError
@@ -88,6 +89,18 @@ def _load_or_demo(given: str | None, doing: str = "listing") -> LoadedConfig:
                   file=sys.stderr)  # fmt: skip
             return _masked(demo)
     return _load(given)
+
+
+def _journal_view(given: str | None, doing: str) -> JournalView:
+    """What a command that needs only the journal reads of the config (or the demo's): never the variables of the
+    rest of it, which the daemon's environment has and the operator's shell seldom does (the kill switch among them).
+    """
+    path = _config_path(given)
+    if path is None:
+        return JournalView(_load_or_demo(given, doing))
+    view = load_journal_view(path)
+    _masked(view.loaded)
+    return view
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -185,7 +198,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print signals, orders or positions."""
     from bridge.listing import fetch_rows, render_table
 
-    loaded = _load_or_demo(args.config)
+    # Positions are the brokers' to tell (their keys are needed); signals and orders are the journal's alone.
+    loaded = _load_or_demo(args.config) if args.what == "positions" else _journal_view(args.config, "listing").loaded
     try:
         if getattr(args, "follow", False):
             from bridge.follow import follow
@@ -251,8 +265,8 @@ def cmd_halt(args: argparse.Namespace) -> int:
     """Halt or resume trading (the kill switch)."""
     from bridge.control import switch
 
-    loaded = _load_or_demo(args.config, "halting" if args.halted else "resuming")
-    code, message = switch(loaded, args.halted, getattr(args, "reason", None))
+    view = _journal_view(args.config, "halting" if args.halted else "resuming")
+    code, message = switch(view.loaded, args.halted, getattr(args, "reason", None), view.unasked)
     print(message, file=sys.stderr if code else sys.stdout)
     return code
 
@@ -261,8 +275,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a delayed signal still waiting for its time."""
     from bridge.control import cancel
 
-    loaded = _load_or_demo(args.config, "canceling in")
-    code, message = cancel(loaded, args.signal_id)
+    view = _journal_view(args.config, "canceling in")
+    code, message = cancel(view.loaded, args.signal_id, view.unasked)
     print(message, file=sys.stderr if code else sys.stdout)
     return code
 

@@ -48,20 +48,27 @@ def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> None:
                          "run the command again") from None  # fmt: skip
 
 
-def switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int, str]:
-    """Halt or resume; returns (exit code, what happened)."""
+def _unasked(loaded: LoadedConfig, unasked: str | None) -> str | None:
+    """Why the daemon is not asked (the journal is written instead), or None when it is."""
+    if unasked is not None:
+        return unasked
+    return "no server.admin_token" if loaded.config.server.admin_token is None else None
+
+
+def switch(loaded: LoadedConfig, halted: bool, reason: str | None, unasked: str | None = None) -> tuple[int, str]:
+    """Halt or resume; returns (exit code, what happened). `unasked`: why the daemon cannot be asked from here."""
     try:
-        return _switch(loaded, halted, reason)
+        return _switch(loaded, halted, reason, _unasked(loaded, unasked))
     except NotWritten as exc:
         return 1, str(exc)
 
 
-def _switch(loaded: LoadedConfig, halted: bool, reason: str | None) -> tuple[int, str]:
+def _switch(loaded: LoadedConfig, halted: bool, reason: str | None, unasked: str | None) -> tuple[int, str]:
     verb = "halted" if halted else "resumed"
     token = loaded.config.server.admin_token
-    if token is None:
+    if unasked is not None or token is None:
         _write(loaded, halted, reason)
-        return 0, (f"trading {verb} in {loaded.database_path()} (no server.admin_token, so the daemon was not asked): "
+        return 0, (f"trading {verb} in {loaded.database_path()} ({unasked}, so the daemon was not asked): "
                    "a running daemon applies it before its next order")  # fmt: skip
     url = admin_url(loaded, "/api/halt" if halted else "/api/resume")
     try:
@@ -101,11 +108,12 @@ def _halted_anyway(loaded: LoadedConfig, reason: str | None, trouble: str) -> tu
                "applies it before its next order")  # fmt: skip
 
 
-def cancel(loaded: LoadedConfig, signal_id: str) -> tuple[int, str]:
+def cancel(loaded: LoadedConfig, signal_id: str, unasked: str | None = None) -> tuple[int, str]:
     """Cancel a delayed signal still waiting for its time; returns (exit code, what happened)."""
     token = loaded.config.server.admin_token
-    if token is None:
-        return _cancel_in_journal(loaded, signal_id, "(no server.admin_token, so the daemon was not asked)")
+    why = _unasked(loaded, unasked)
+    if why is not None or token is None:
+        return _cancel_in_journal(loaded, signal_id, f"({why}, so the daemon was not asked)")
     url = admin_url(loaded, f"/api/signals/{quote(signal_id, safe='')}/cancel")
     try:
         response = httpx.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)

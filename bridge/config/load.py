@@ -125,6 +125,7 @@ class _Reader:
         self.environ = environ
         self.lines: dict[Path_, int] = {}
         self.errors: list[str] = []
+        self.error_paths: list[Path_] = []  # the setting each of `errors` is about, in the same order
         self.failed: set[Path_] = set()  # paths already reported; pydantic's view of them is noise
         self.plain = PlainScalars()  # `NO`, `0700`, an empty value: what YAML made of them, for the errors
         self.empty: dict[Path_, list[str]] = {}  # settings that read an environment variable set to nothing
@@ -256,6 +257,11 @@ class _Reader:
 
     def error(self, path: Path_, line: int, message: str) -> None:
         self.errors.append(f"{self.filename}:{line}: {dotted(path) or '(top)'}: {message}")
+        self.error_paths.append(path)
+
+    def errors_under(self, prefix: Path_) -> list[str]:
+        """The errors about `prefix` or a setting below it."""
+        return [line for line, path in zip(self.errors, self.error_paths, strict=True) if path[: len(prefix)] == prefix]
 
     def line_of(self, path: Path_) -> int:
         for end in range(len(path), -1, -1):
@@ -397,8 +403,11 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
     return _parse(text, filename, environ)[0]
 
 
-def _parse(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple[Config, tuple[str, ...]]:
-    """The validated config and the environment variables its values read; ConfigError listing every problem."""
+def read_tree(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple[dict[str, Any], _Reader]:
+    """The file's settings, interpolated, and the reader holding the problems found so far (not validated yet).
+
+    ConfigError when nothing of it can be read: invalid YAML, an empty file, no mapping at the top.
+    """
     reader = _Reader(filename, environ)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -414,6 +423,12 @@ def _parse(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple
         reader.error((), 1, "the file must be a mapping of settings")
         raise ConfigError(reader.errors)
     _empty_sections(data, Config)
+    return data, reader
+
+
+def _parse(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple[Config, tuple[str, ...]]:
+    """The validated config and the environment variables its values read; ConfigError listing every problem."""
+    data, reader = read_tree(text, filename, environ)
     config = validate_data(data, reader)
     if isinstance(config, Config):
         for path, message in reference_errors(config):

@@ -377,10 +377,15 @@ class Config(Strict):
     @field_validator("database")
     @classmethod
     def _database_names_a_file(cls, value: str) -> str:
-        # An empty name (`${DB_FILE:-}`) is the config's folder: sqlite cannot open it, and the daemon stopped there.
-        if not value.strip():
-            raise ValueError("names no file; write the journal's file name, e.g. bridge.db")
-        return value
+        return database_name(value)
+
+
+def database_name(value: str) -> str:
+    """`database` as given, unless it names no file."""
+    # An empty name (`${DB_FILE:-}`) is the config's folder: sqlite cannot open it, and the daemon stopped there.
+    if not value.strip():
+        raise ValueError("names no file; write the journal's file name, e.g. bridge.db")
+    return value
 
 
 def subscription_key(strategy: Strategy, index: int) -> str:

@@ -75,6 +75,12 @@ def variable_names(text: str) -> list[str]:
     return list(dict.fromkeys(m.group(1) for m in _references(text)))
 
 
+def missing_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The variables `text` names without a default that are not set, each once."""
+    env = os.environ if environ is None else environ
+    return list(dict.fromkeys(m.group(1) for m in _references(text) if m.group(2) is None and m.group(1) not in env))
+
+
 def empty_variables(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
     """The variables `text` names without a default that are set to nothing (an env file's `NAME=` line)."""
     env = os.environ if environ is None else environ
