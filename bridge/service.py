@@ -17,7 +17,7 @@ from bridge.config.reload import Reloader, ReloadStatus, watch_config
 from bridge.config.schema import Subscription
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
-from bridge.execution.recovery import interrupted_jobs, resolve_orders
+from bridge.execution.recovery import halt_reason, interrupted_jobs, resolve_orders
 from bridge.jobs import Jobs
 from bridge.loopwatch import LoopWatch
 from bridge.models import Signal, symbol_key
@@ -58,6 +58,7 @@ class Bridge:
     started_at: datetime = field(default_factory=utcnow)
     loaded_at: datetime = field(default_factory=utcnow)
     recovering: bool = True
+    recovery_halt: str | None = None  # while recovery waits for brokers to settle orders: which, and why
     _gate: asyncio.Event = field(default_factory=asyncio.Event)
     _recovery: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
@@ -128,9 +129,10 @@ class Bridge:
         while True:
             unresolved = await resolve_orders(self.store, self._brokers(), self.publish, changed)
             if not unresolved:
+                self.recovery_halt = None
                 break
-            log.warning("trading halted: %d order(s) of unknown outcome; retrying in %gs", len(unresolved),
-                        RECOVERY_RETRY_SECONDS)  # fmt: skip
+            self.recovery_halt = halt_reason(unresolved)
+            log.warning("trading halted: %s; retrying in %gs", self.recovery_halt, RECOVERY_RETRY_SECONDS)
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue,
                                                   queued=self._recovered, publish=self.publish,

@@ -356,8 +356,9 @@ class Executor:
             except Exception as exc:  # not found, or no answer: what it did is still not known
                 said = "the broker does not list it yet" if isinstance(exc, OrderNotFound) else answers.failure(exc)
                 return self._clean(
-                    f"the outcome of an earlier order in {symbol} is unknown ({coid}, {row['side']} {row['quantity']}; "
-                    f"{said}): it may have filled, so no entry goes beside it until the order jobs find it"
+                    f"the outcome of an earlier order in {symbol} is unknown ({coid}, {row['side']} {row['quantity']} "
+                    f"at broker {broker_name}; {said}): it may have filled, so no entry goes beside it until the "
+                    "order jobs find it"
                 )
             if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, order):
                 owner = self.store.peek(journal.order_owner, coid)
@@ -509,9 +510,11 @@ class Executor:
         """Send one order of a plan (unless it was already) and see it through; an Outcome stops the `rest`."""
         if row["status"] == "unknown":  # resumed, its outcome still open: recovery left it to the order jobs
             await self._skip_rest(rest, "not sent: an earlier order's outcome is unknown")
-            raise Outcome("failed", f"{decision}; but the {row['leg']} order's outcome is unknown (the broker does "
-                                    "not list it yet), so nothing after it was sent; it is followed until it "
-                                    "is listed")  # fmt: skip
+            # Its broker by name, and recovery's reason (that broker edited while down, say): where to look.
+            why = row["error"] or "it does not list it yet"
+            raise Outcome("failed", f"{decision}; but the {row['leg']} order's outcome is unknown at broker "
+                                    f"{row['broker']} ({why}), so nothing after it was sent; it is followed until "
+                                    "it is listed")  # fmt: skip
         try:
             order = await self._submit(job, broker, row, mine) if row["status"] == "pending" else None
         except Outcome:  # its outcome is unknown: nothing after it goes, and nothing after it stays "maybe sent"

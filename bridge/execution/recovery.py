@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Container
-from dataclasses import replace
+from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -34,15 +34,33 @@ def _unheard(event: Event) -> None:
     """Nobody listens (a test, a tool): events go nowhere."""
 
 
+@dataclass(frozen=True)
+class Unresolved:
+    """An order start-up recovery could not settle with its broker yet: trading stays halted for it."""
+
+    client_order_id: str
+    broker: str  # its name in the config
+    why: str  # why its broker could not tell: not connected, or no answer
+
+
+def halt_reason(unresolved: Sequence[Unresolved]) -> str:
+    """Why start-up recovery keeps trading halted, broker by broker: where to look, and what is wrong there."""
+    by_broker: dict[str, list[Unresolved]] = {}
+    for order in unresolved:
+        by_broker.setdefault(order.broker, []).append(order)
+    return "; ".join(f"{len(orders)} order(s) of unknown outcome at broker {name}, which {orders[0].why}"
+                     for name, orders in by_broker.items())  # fmt: skip
+
+
 async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publish: Publish = _unheard,
-                         changed: Container[str] = ()) -> list[str]:  # fmt: skip
-    """Ask the broker about every pending/unknown order; return the ids still unresolved.
+                         changed: Container[str] = ()) -> list[Unresolved]:  # fmt: skip
+    """Ask the broker about every pending/unknown order; return those still unresolved.
 
     Each status it finds is published as an order change: no later step reports it (the resumed plan skips an
     answered order, and the order jobs see a final one as closed), so a fill found here would go unheard.
     `changed`: brokers whose plugin or options were edited while the daemon was down (see `_elsewhere`).
     """
-    unresolved: list[str] = []
+    unresolved: list[Unresolved] = []
     rows = await store.run(journal.unresolved_orders, store.conn)
     for row in rows:
         coid = row["client_order_id"]
@@ -51,7 +69,7 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             continue
         broker = brokers[row["broker"]]
         if broker is None:
-            unresolved.append(coid)
+            unresolved.append(Unresolved(coid, row["broker"], "is not connected (/health says why)"))
             continue
         try:
             order = await answers.fetch_order(broker, coid)
@@ -86,7 +104,8 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             continue
         except Exception as exc:
             log.warning("cannot resolve order %s with broker %s yet: %r", coid, row["broker"], exc)
-            unresolved.append(coid)
+            # The exception's name only: this reason is shown in /health, which anyone may read.
+            unresolved.append(Unresolved(coid, row["broker"], f"did not answer ({type(exc).__name__})"))
             continue
         order = journal.masked(order, store.secrets())  # its error may quote the venue's key
         if (journaled := await store.run(journal.record_order_change, store.conn, coid, order)) is not None:

@@ -46,6 +46,7 @@ async def health(request: Request) -> JSONResponse:
         "circuit_breakers": bridge.guard.status(),  # per broker: outages open it, for every strategy
         "strategy_circuit_breakers": bridge.guard.strategy_status(),  # per broker and strategy: the venue's refusals
         "recovering": bridge.recovering,
+        "recovery_halt": bridge.recovery_halt,  # the orders start-up recovery waits on, by broker, and why
         "queued": bridge.queues.pending,
         "jobs": {job: None if at is None else iso(at) for job, at in sorted(bridge.jobs.next_runs().items())},
         "delayed_signals": len(bridge.jobs.next_runs("delay:")),

@@ -20,7 +20,7 @@ from bridge.store.db import Store, iso, utcnow
 from tests.conftest import TOKEN
 
 
-def seed(store: Store, ticker: str, payload: str) -> str:
+def seed(store: Store, ticker: str, payload: str, subscription: str = "paper") -> str:
     """An acknowledged signal whose execution never started (the daemon stopped right after the 200)."""
     signal_id, now = new_id(), iso(utcnow())
     webhook = journal.WebhookRow(id=new_id(), received_at=now, strategy="sq", remote_addr=None, method="POST",
@@ -29,7 +29,7 @@ def seed(store: Store, ticker: str, payload: str) -> str:
     row = {"id": signal_id, "webhook_id": webhook.id, "strategy": "sq", "ticker": ticker, "action": "buy",
            "sentiment": None, "price": "100", "quantity": None, "signal_time": None, "payload": payload,
            "extras": "{}", "received_at": now}  # fmt: skip
-    journal.record_signal(store.conn, webhook, row, [("paper", "paper")])
+    journal.record_signal(store.conn, webhook, row, [(subscription, subscription)])
     return signal_id
 
 

@@ -70,3 +70,22 @@ async def test_with_the_old_broker_gone_from_the_config_its_unchecked_orders_sta
     assert live.creates == []
     for row in await fresh_store.run(journal.planned_orders, fresh_store.conn, signal_id, SUB):
         assert row["status"] == "unknown" and "may have reached paper" in row["error"]  # never "not sent"
+
+
+async def test_a_plan_held_by_a_broker_edited_while_down_names_that_broker_and_why(fresh_store: Store) -> None:
+    # `brokers.paper` now opens another account, which does not know the exit: the plan stops there, and its
+    # decision must send the operator to paper's former account, not say only "the broker does not list it yet".
+    await planned_on_paper(fresh_store)
+    elsewhere = FakeBroker({"AMD": Decimal(0)})
+    brokers = {"paper": elsewhere}
+    paper = Subscription(broker="paper")
+    executor = Executor(fresh_store, 60.0, lambda: brokers, lambda strategy, key: ("paper", paper))  # type: ignore[arg-type, return-value]
+    assert await resolve_orders(fresh_store, brokers, changed={"paper"}) == []  # type: ignore[arg-type]
+    jobs: list[Job] = []
+    await interrupted_jobs(fresh_store, 60.0, jobs.append)
+    for job in jobs:
+        await executor.run(job)
+    assert elsewhere.creates == []
+    [state] = await fresh_store.run(lambda: fresh_store.conn.execute("SELECT * FROM executions").fetchall())
+    assert state["state"] == "failed" and "broker paper" in state["decision"], state["decision"]
+    assert "changed while the daemon was down" in state["decision"], state["decision"]
