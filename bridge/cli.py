@@ -177,7 +177,15 @@ def cmd_send(args: argparse.Namespace) -> int:
         response = httpx.post(args.url, json=payload, timeout=10)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL (a bad port, a bracket missing) is no HTTPError
         token = args.url.split("?", 1)[0].rstrip("/").rpartition("/")[2]
-        print(f"cannot reach {_shown(args.url)}: {redact(str(exc), [token])}", file=sys.stderr)
+        said = redact(str(exc) or type(exc).__name__, [token])
+        # Only a connection never made is a signal never sent; an answer lost after it (a read timeout, a dropped
+        # connection) leaves one that may be journaled and trading, which sent again would be a second order.
+        unsent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL)
+        if isinstance(exc, unsent):
+            print(f"cannot reach {_shown(args.url)}: {said}", file=sys.stderr)
+        else:
+            print(f"sent to {_shown(args.url)}, but no answer came ({said}): the signal may or may not have been "
+                  "accepted; check `bridge signals` before sending it again", file=sys.stderr)  # fmt: skip
         return 1
     print(response.text)
     return 0 if response.is_success else 1

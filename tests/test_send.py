@@ -63,3 +63,28 @@ def test_send_interrupted_while_it_waits_for_the_answer_ends_in_one_line_without
     assert process.returncode == 130, (process.returncode, err)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and TOKEN not in err, err
     assert "interrupted: the send may or may not have taken effect" in err, err
+
+
+def test_send_whose_request_arrived_but_got_no_answer_does_not_say_it_could_not_reach(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The daemon read the signal, then the connection dropped (a proxy's idle cut, a restart): it may well be
+    # journaled and trading. "cannot reach" read as "nothing was sent", and sent again it was a second order.
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(60)  # a guard: the command connects at once
+
+        def drop_after_reading() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+
+        reader = threading.Thread(target=drop_after_reading)
+        reader.start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/webhook/sq/{TOKEN}"
+        assert main(["send", url, "--ticker", "AMD", "--action", "buy"]) == 1
+        reader.join()
+    err = capsys.readouterr().err
+    assert not err.startswith("cannot reach") and "may or may not" in err and "bridge signals" in err, err
+    assert TOKEN not in err
