@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.config.journal_view import JournalView, load_journal_view
+from bridge.config.journal_view import JournalView, load_journal_view, load_without_secrets
 from bridge.config.load import LoadedConfig, load_config
 from bridge.config.secrets import redact
 from bridge.errors import ConfigError
@@ -242,7 +242,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from bridge.listing import render_table
     from bridge.replay import replay
 
-    loaded = _load(args.config)
+    loaded, unset = load_without_secrets(args.config)
+    _masked(loaded)
+    if unset:  # a strategy's token, a broker's keys: replay posts no webhook and trades on paper
+        print(f"not set in this shell, and not used by a replay: {', '.join(unset)}", file=sys.stderr)
     strategies = loaded.config.strategies
     if args.strategy is not None and args.strategy not in strategies:
         # Else a typo replays nothing, and its empty tables read as "nothing would have traded".

@@ -113,3 +113,27 @@ def test_an_error_elsewhere_in_the_file_does_not_stop_a_halt(
     assert main(["check", "--config", str(config)]) == 1 and "sizng" in capsys.readouterr().err
     assert main(["halt", "--config", str(config)]) == 0, capsys.readouterr().err
     assert halted(tmp_path / "bridge.db")
+
+
+def test_replay_works_from_a_shell_without_the_tokens_and_keys_it_never_uses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Replay reads the journal and trades on paper: a strategy's token and a broker's keys play no part in it.
+    config = write(tmp_path)
+    live = "  live:\n    plugin: alpaca\n    options: {key_id: '${ALPACA_KEY}', secret_key: '${ALPACA_SECRET:-}x'}"
+    config.write_text(config.read_text().replace("options: {cash: 100000}", "options: {cash: 100000}\n" + live))
+    assert main(["halt", "--config", str(config)]) == 0  # creates the journal
+    capsys.readouterr()
+    assert main(["replay", "--config", str(config), "--json"]) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert captured.out.startswith("{"), captured.out
+    assert "SQ_TOKEN" in captured.err and "ALPACA_KEY" in captured.err, "say what was not read"
+
+
+def test_replay_still_needs_the_journal_path_and_says_which_variable_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path, database="${BRIDGE_DB}")
+    assert main(["replay", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "BRIDGE_DB" in err and "export" in err and "unset-" not in err, err

@@ -4,11 +4,13 @@
 (systemd's EnvironmentFile); the operator's shell seldom has them, and a halt that first demanded every one of
 them could not be made from there. Nor may an error elsewhere in the file (which a failed reload leaves the
 daemon running without) stop it: these commands read only what they use, and `bridge check` stays strict.
+`bridge replay` reads the whole file, but trades on paper and posts no webhook: it needs no token or key either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from bridge.config.load import LoadedConfig, _check_database, _Reader, read_config_text, read_tree, validate_data
+from bridge.config.load import (
+    LoadedConfig,
+    _check_database,
+    _Reader,
+    load_config,
+    read_config_text,
+    read_tree,
+    validate_data,
+)
 from bridge.config.schema import Config, ServerConfig, database_name
 from bridge.config.secrets import missing_variables
 from bridge.errors import ConfigError
@@ -94,3 +104,28 @@ def _server(data: dict[str, Any], reader: _Reader, environ: Mapping[str, str] | 
     if reasons:
         return server.model_copy(update={"admin_token": None}), "; ".join(reasons)
     return server, None
+
+
+def load_without_secrets(path: str | Path, environ: Mapping[str, str] | None = None) -> tuple[LoadedConfig, list[str]]:
+    """The whole config for a command that uses none of its tokens or keys (replay), and the variables it did
+    without: each one read without a default that this shell does not set stands in as a placeholder.
+
+    The journal's path must still be read as written (ConfigError naming its variable), and a placeholder that does
+    not fit its setting (a number, a URL) gives the strict error: those are settings the command uses.
+    """
+    load_journal_view(path, environ)  # the journal's path: never a placeholder
+    env = os.environ if environ is None else environ
+    try:
+        return load_config(path, env), []
+    except ConfigError as strict:
+        file = Path(path)
+        _, text = read_config_text(file)
+        missing = list(read_tree(text, str(file), env)[1].missing)
+        if not missing:
+            raise
+        # A name read with a default elsewhere takes the placeholder there too; the command names each one.
+        stand_ins = {**env, **{name: f"unset-{name}-in-this-shell" for name in missing}}
+        try:
+            return load_config(path, stand_ins), missing
+        except ConfigError:
+            raise strict from None

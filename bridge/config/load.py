@@ -24,6 +24,7 @@ from bridge.config.secrets import (
     empty_variables,
     interpolate,
     is_secret_key,
+    missing_variables,
     padded_variables,
     padding,
     variable_names,
@@ -130,6 +131,7 @@ class _Reader:
         self.plain = PlainScalars()  # `NO`, `0700`, an empty value: what YAML made of them, for the errors
         self.empty: dict[Path_, list[str]] = {}  # settings that read an environment variable set to nothing
         self.variables: dict[str, None] = {}  # every environment variable a value reads, in the file's order
+        self.missing: dict[str, None] = {}  # those read without a default that are not set
         self.constructor = yaml.constructor.SafeConstructor()  # the safe loader's own scalar rules
         self._open: set[int] = set()  # the collections being read: an alias back into one would never end
         self._seen: set[int] = set()  # every node read: one read again comes through an alias
@@ -202,6 +204,7 @@ class _Reader:
         if isinstance(value, str) and "$" in value:
             try:
                 self.variables.update(dict.fromkeys(variable_names(value)))
+                self.missing.update(dict.fromkeys(missing_variables(value, self.environ)))
                 interpolated = interpolate(value, self.environ)
                 self.empty[path] = empty_variables(value, self.environ)
             except BadReference as exc:
