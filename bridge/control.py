@@ -31,10 +31,12 @@ class NotWritten(Exception):
     """The journal did not take a change (locked past the wait, the disk full, not writable): nothing changed."""
 
 
-def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> None:
+def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> str:
+    """Write the flag into the journal; what the operator must know besides: that the journal is new, or ""."""
     # Created (and migrated) when missing, so that a halt holds from the first start; never another file.
     path = loaded.database_path()
     require_servable(path, f"check `database` in {loaded.path or 'the config'}")
+    new = not path.exists()
     store = Store(path)
     try:
         store.open_sync()
@@ -46,6 +48,13 @@ def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> None:
         verb = "halted" if halted else "resumed"
         raise NotWritten(f"cannot write into the journal {path}: {exc}: trading is NOT {verb}; fix that and "
                          "run the command again") from None  # fmt: skip
+    if not new:
+        return ""
+    # No daemon has used this file: one running now has its journal elsewhere (`database` mistyped, or reading a
+    # variable with a default that the daemon's environment sets and this shell does not), and reads no flag here.
+    return (f"\nno journal was at {path}, so it is new: a daemon running now uses another journal and is NOT "
+            f"{'halted' if halted else 'resumed'} by this; check `database` in {loaded.path or 'the config'} (and "
+            "any variable it reads) against the daemon's")  # fmt: skip
 
 
 def _unasked(loaded: LoadedConfig, unasked: str | None) -> str | None:
@@ -67,22 +76,20 @@ def _switch(loaded: LoadedConfig, halted: bool, reason: str | None, unasked: str
     verb = "halted" if halted else "resumed"
     token = loaded.config.server.admin_token
     if unasked is not None or token is None:
-        _write(loaded, halted, reason)
+        new = _write(loaded, halted, reason)
         return 0, (f"trading {verb} in {loaded.database_path()} ({unasked}, so the daemon was not asked): "
-                   "a running daemon applies it before its next order")  # fmt: skip
+                   f"a running daemon applies it before its next order{new}")  # fmt: skip
     url = admin_url(loaded, "/api/halt" if halted else "/api/resume")
     try:
         response = httpx.post(url, json={"reason": reason} if reason else {},
                               headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
     except httpx.ConnectError:
         try:
-            _write(loaded, halted, reason)
+            new = _write(loaded, halted, reason)
         except NotWritten as exc:
             raise NotWritten(f"no daemon answers at {url}, and {exc}") from None
-        return (
-            0,
-            f"no daemon answers at {url}: trading {verb} in {loaded.database_path()}, in force from its next start",
-        )
+        return 0, (f"no daemon answers at {url}: trading {verb} in {loaded.database_path()}, in force from its "
+                   f"next start{new}")  # fmt: skip
     except httpx.HTTPError as exc:
         if halted:
             return _halted_anyway(loaded, reason, f"{url} did not confirm ({exc})")
@@ -101,11 +108,11 @@ def _halted_anyway(loaded: LoadedConfig, reason: str | None, trouble: str) -> tu
     The kill switch must not hang on the API: the daemon using this journal reads the flag before each order.
     """
     try:
-        _write(loaded, True, reason)
+        new = _write(loaded, True, reason)
     except NotWritten as exc:
         raise NotWritten(f"{trouble}\n{exc}") from None
     return 0, (f"{trouble}\ntrading halted in {loaded.database_path()} instead: the daemon using that journal "
-               "applies it before its next order")  # fmt: skip
+               f"applies it before its next order{new}")  # fmt: skip
 
 
 def cancel(loaded: LoadedConfig, signal_id: str, unasked: str | None = None) -> tuple[int, str]:

@@ -61,3 +61,19 @@ def test_bridge_positions_on_a_journal_it_cannot_lock_says_so_in_one_line(
     assert main(["positions", "--config", str(locked)]) == 1
     err = capsys.readouterr().err
     assert "database is locked" in err and str(locked.parent / "bridge.db") in err and "retry" in err, err
+
+
+def test_a_halt_that_made_a_new_journal_says_a_running_daemon_is_not_halted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon's environment sets BRIDGE_DB; this shell does not, so the default names a file no daemon uses.
+    # "trading halted" alone read as done while the daemon went on trading on its own journal.
+    monkeypatch.delenv("BRIDGE_DB", raising=False)
+    config = write_config(tmp_path, port=free_port())
+    config.write_text(config.read_text().replace("database: bridge.db", "database: ${BRIDGE_DB:-bridge.db}"))
+    config.write_text(config.read_text().replace("admin_token:", "admin_token: ${BRIDGE_ADMIN:-}  #"))
+    assert main(["halt", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "is new" in out and "NOT halted" in out and "`database`" in out, out
+    assert main(["halt", "--config", str(config)]) == 0  # the journal there now: no such warning again
+    assert "NOT" not in capsys.readouterr().out
