@@ -11,7 +11,10 @@ unknown outcome: the venue is down for everyone), and at once on refused API key
 order through for (they refuse everyone's orders); a strategy's at one broker opens on orders of that strategy the
 venue refused in a row (insufficient funds, an unknown symbol, a bad quantity: the venue is up, the orders are wrong).
 A refusal says nothing of the venue, so whoever holds one strategy's token cannot shut the broker, and every other
-strategy's exits, by sending orders the venue refuses.
+strategy's exits, by sending orders the venue refuses. A strategy's open circuit holds its entries only: its exits (an
+order that only closes: an exit, a swap's exit half, a breakeven stop, a flatten) still go, or the refusals of its
+entries would keep the position it wants out of open. A broker's open circuit holds every order but its probe, exits
+too: sent during an outage they fail anyway, and the probe finds out first when the venue is back.
 """
 
 from __future__ import annotations
@@ -275,7 +278,9 @@ class Guard:
         if (halt := self._halt_refusal()) is not None:
             return Admission(halt)
         risk = self.config().risk
-        refusal = self._circuits_refuse(broker, strategy, take_probe=False)
+        # The broker's circuit (an outage) holds the whole plan; the strategy's own (the venue's refusals of its
+        # orders), only its entries: it is asked below, with the limits, so that a swap still sends its exit.
+        refusal = self._circuits_refuse(broker, strategy, take_probe=False, closing=True)
         if refusal is not None:
             return Admission(refusal)
         mine = ours = total = 0
@@ -293,14 +298,15 @@ class Guard:
         # that only closes (exits, breakeven stops) is held back by its own strategy's orders alone, so that no
         # other strategy's can keep a position open; a runaway loop of its own still stops.
         opens = bool(_opening(proposal.legs))
-        found = self._breach(risk, own, subscription, proposal, total if opens else ours, mine)
+        held = self._circuits_refuse(broker, strategy, take_probe=False) if opens else None
+        found = held or self._breach(risk, own, subscription, proposal, total if opens else ours, mine)
         admitted = tuple(proposal.legs) if found is None else ()
         closing = tuple(leg for leg in proposal.legs if leg.kind != "entry")
         if found is not None and opens and closing:
-            # A swap refused for its entries (one over a size limit, or other strategies' orders using the shared
-            # limit up) still closes, as its exits alone would: what only its entries break never keeps a position
-            # open the strategy turned away from. What refuses its exits too (allowed_symbols, its own strategy's
-            # orders in the minute) refuses them here as well.
+            # A swap refused for its entries (its own circuit open, one over a size limit, or other strategies'
+            # orders using the shared limit up) still closes, as its exits alone would: what only its entries break
+            # never keeps a position open the strategy turned away from. What refuses its exits too (allowed_symbols,
+            # its own strategy's orders in the minute) refuses them here as well.
             exits = replace(proposal, legs=closing)
             admitted = () if self._breach(risk, own, subscription, exits, ours, mine) else closing
         if admitted and counted and hold is not None:
@@ -333,14 +339,18 @@ class Guard:
         """The circuit of one strategy at one broker, which the venue's refusals of its orders open."""
         return self.refusals.setdefault((broker, strategy), Breaker(strategy=strategy))
 
-    def _circuits_refuse(self, broker: str, strategy: str, take_probe: bool) -> str | None:
+    def _circuits_refuse(self, broker: str, strategy: str, take_probe: bool, closing: bool = False) -> str | None:
         """Why the broker's circuit or the strategy's there refuses an order now; None lets it through.
 
+        An order that only closes (`closing`) is asked of the broker's circuit alone: the strategy's holds its
+        entries, not its exits, and an exit never takes its probe's turn (it says nothing of the entries).
         Both are asked before either takes a probe's turn: a turn taken by one circuit for an order the
         other then refuses would never be given back, and that circuit would stay open for good.
         """
         cooldown, now = self.config().risk.breaker_cooldown, self.clock()
-        circuits = (self.breaker(broker), self.strategy_breaker(broker, strategy))
+        circuits: tuple[Breaker, ...] = (self.breaker(broker),)
+        if not closing:
+            circuits += (self.strategy_breaker(broker, strategy),)
         for circuit in circuits:
             refusal = circuit.refusal(broker, now, cooldown, take_probe=False)
             if refusal is not None:
@@ -355,6 +365,7 @@ class Guard:
 
         An outage (any error but the venue's refusal) counts in broker `name`'s circuit; the venue's refusal
         of the order counts in `strategy`'s circuit there, and in the broker's as an answer: the venue is up.
+        An order that only closes (`request.reduce_only`) passes `strategy`'s open circuit, not the broker's.
         """
         risk = self.config().risk
         breaker, refused = self.breaker(name), self.strategy_breaker(name, strategy)
@@ -363,11 +374,12 @@ class Guard:
         # the journal, where `bridge halt` writes when the daemon does not confirm it.
         if (halt := self._halt_refusal()) is not None:
             raise SubmitRefused(f"not sent: {halt}")
-        refusal = self._circuits_refuse(name, strategy, take_probe=True)
+        closing = request.reduce_only
+        refusal = self._circuits_refuse(name, strategy, take_probe=True, closing=closing)
         if refusal is not None:
             raise SubmitRefused(f"not sent: {refusal}")
-        # Let through an open circuit: this order is its probe.
-        probe, probe_refused = breaker.opened_at is not None, refused.opened_at is not None
+        # Let through an open circuit: this order is its probe (an exit passes the strategy's without probing it).
+        probe, probe_refused = breaker.opened_at is not None, refused.opened_at is not None and not closing
         try:
             order = await answers.create_order(broker, request)
         except DuplicateClientOrderId:  # the venue answered sensibly

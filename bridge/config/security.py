@@ -75,7 +75,8 @@ class GlobalRisk(RiskLimits):
         ge=0,
         le=1000,
         description="consecutive failed submissions (outages) that open a broker's circuit, for every strategy; "
-        "as many orders of one strategy refused by the venue in a row open that strategy's circuit there; 0: never",
+        "as many orders of one strategy refused by the venue in a row open that strategy's circuit there, for its "
+        "entries (its exits still go); 0: never",
     )
     breaker_cooldown: float = Field(
         default=60.0,

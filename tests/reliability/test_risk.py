@@ -492,3 +492,67 @@ async def test_a_swap_refused_for_its_entry_alone_still_sends_its_exit(fresh_sto
     swap = proposal(exit_("10"), entry("50", "sell"), position="10")
     admission = await guard.check_plan("sq", "paper", "paper", sub, swap)
     assert admission.refusal is not None and admission.legs == swap.legs[:legs], admission
+
+
+def test_a_strategys_own_open_circuit_holds_its_entries_but_lets_its_exits_close(start_daemon: Any) -> None:
+    """Its refused orders open its circuit at the broker: it must still be able to close what it holds.
+
+    Before, the open circuit refused its exit and the exit half of its swap too: the position stayed open.
+    """
+    import httpx
+
+    daemon: Daemon = start_daemon({"sq": strategy()}, top="risk: {breaker_failures: 3, breaker_cooldown: 600}\n")
+    for ticker in ("AMD", "MSFT"):
+        opened = daemon.wait_final(daemon.post({"ticker": ticker, "action": "buy", "quantity": 10,
+                                                "price": 10}).json()["id"])  # fmt: skip
+        assert opened["state"] == "executed", opened["decision"]
+    for n in range(3):  # far beyond the account's cash: the venue refuses each
+        refused = daemon.wait_final(daemon.post({"ticker": f"T{n}", "action": "buy", "quantity": 1000000,
+                                                 "price": 100}).json()["id"])  # fmt: skip
+        assert "insufficient buying power" in refused["decision"], refused["decision"]
+    assert httpx.get(f"{daemon.base}/health").json()["strategy_circuit_breakers"] == {"paper": {"sq": "open"}}
+    entry = daemon.wait_final(daemon.post({"ticker": "NEW", "action": "buy", "price": 10}).json()["id"])
+    assert entry["state"] == "rejected" and "strategy sq's circuit breaker at broker paper is open" in entry["decision"]
+    closed = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "exit", "price": 10}).json()["id"])
+    assert closed["state"] == "executed", closed["decision"]
+    swap = daemon.wait_final(daemon.post({"ticker": "MSFT", "action": "sell", "price": 10}).json()["id"])
+    assert swap["state"] == "executed", swap["decision"]
+    assert "only the exit was sent" in swap["decision"] and "circuit breaker" in swap["decision"]
+    assert "AMD" not in daemon.positions() and "MSFT" not in daemon.positions(), daemon.positions()
+    assert "NEW" not in daemon.positions()
+    assert httpx.get(f"{daemon.base}/health").json()["strategy_circuit_breakers"] == {"paper": {"sq": "open"}}
+
+
+async def test_an_exit_passes_its_strategys_open_circuit_but_not_the_brokers(fresh_store: Store) -> None:
+    """An exit planned before the strategy's circuit opened is still sent; during an outage only the probe goes."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    clock = Clock()
+    guard, venue = Guard(fresh_store, lambda: config, clock), Scripted()
+
+    async def send(coid: str, symbol: str = "AMD", reduce_only: bool = False) -> str:
+        request = OrderRequest(coid, symbol, "sell", D(1), reduce_only=reduce_only)
+        try:
+            await guard.create_order("alpaca", venue, request, "sq")  # type: ignore[arg-type]
+        except BrokerError as exc:
+            return str(exc)
+        return "filled"
+
+    for n in range(3):
+        assert "unknown symbol" in await send(f"bad{n}", "BADSYM")
+    assert "strategy sq's circuit breaker" in await send("entry")
+    assert await send("exit", reduce_only=True) == "filled"
+    assert guard.strategy_status() == {"alpaca": {"sq": "open"}}, "an exit is no probe: it says nothing of entries"
+    clock.now = 60.0
+    assert await send("exit2", reduce_only=True) == "filled"
+    assert guard.strategy_status() == {"alpaca": {"sq": "half-open"}}, "an exit does not take the probe's turn"
+    assert await send("probe") == "filled"
+    assert guard.strategy_status() == {"alpaca": {"sq": "closed"}}
+
+    venue.down = True  # an outage: sending fails anyway, so an exit waits for the broker's probe as any order does
+    for n in range(3):
+        assert "503" in await send(f"down{n}", reduce_only=True)
+    assert "broker alpaca's circuit breaker is open" in await send("held", reduce_only=True)
+    assert "held" not in venue.sent
+    venue.down, clock.now = False, 120.0
+    assert await send("exit-probe", reduce_only=True) == "filled", "an exit may be the broker's probe"
+    assert guard.status() == {"alpaca": "closed"}
