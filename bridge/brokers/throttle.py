@@ -2,8 +2,9 @@
 
 Adapters share these so every plugin behaves the same way: a `Throttle` spaces requests below the
 published limit and, after a 429, holds every caller until the venue's reset time; `retry_read`
-retries an idempotent read on a temporary error, never sooner than the venue asked. Order submissions
-must not go through `retry_read`: an ambiguous submission is resolved with `fetch_order(client_order_id)`
+retries an idempotent read on a temporary error, never sooner than the venue asked. The executor's reads
+go through `retry_read` too: one loop, so a venue's Retry-After is honoured however a read is made. Order
+submissions must not go through it: an ambiguous submission is resolved with `fetch_order(client_order_id)`
 instead.
 """
 
@@ -14,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from bridge.brokers.answers import NoAnswer
 from bridge.errors import AccountRefused, TemporaryBrokerError
 
 T = TypeVar("T")
@@ -71,13 +73,15 @@ async def retry_read(call: Callable[[], Awaitable[T]], attempts: int = 3, base_d
 
     A venue's retry-after is waited in full, never shortened: asking again sooner is what gets an IP banned
     (Binance answers 418). One longer than `max_delay`, the read's budget, is not waited for: the error is
-    raised at once, for the caller to try again later.
+    raised at once, for the caller to try again later. Neither a refused account (asking again with the same keys
+    gets the same refusal, and spends the rate limit) nor a read that never answered (`NoAnswer`: it waited its
+    full time already, and asking again would hold the symbol as long again) is asked again.
     """
     for attempt in range(attempts):
         try:
             return await call()
         except TemporaryBrokerError as exc:
-            if isinstance(exc, AccountRefused):  # asking again with the same keys gets the same refusal
+            if isinstance(exc, (AccountRefused, NoAnswer)):
                 raise
             asked = exc.retry_after if isinstance(exc, RateLimited) else None
             if attempt == attempts - 1 or (asked is not None and asked > max_delay):

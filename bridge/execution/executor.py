@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 from bridge.brokers import answers
 from bridge.brokers.base import Broker, capabilities_in_force
+from bridge.brokers.throttle import retry_read
 from bridge.config.schema import Subscription
 from bridge.config.secrets import redact
 from bridge.errors import (
@@ -35,9 +36,7 @@ from bridge.store import journal
 from bridge.store.db import Store, iso, transaction, utcnow
 
 log = logging.getLogger("bridge.executor")
-T = TypeVar("T")
 R = TypeVar("R", sqlite3.Row, dict[str, Any])
-READ_ATTEMPTS = 3
 # How long the last market order of a plan may take to fill before the symbol's next signal is planned: a venue
 # that fills a moment after it answers (Alpaca's `accepted`) would otherwise show the next plan the old position,
 # and a second buy while flat would open a second position. Bounded, since one placed while the market is closed
@@ -91,22 +90,6 @@ class Finished(Outcome):
     """Ends an execution whose final state was journaled with its plan: nothing is left to write."""
 
 
-async def _read(what: str, call: Callable[[], Awaitable[T]]) -> T:
-    """Broker reads are safe to retry: back off on temporary errors."""
-    for attempt in range(READ_ATTEMPTS):
-        try:
-            return await call()
-        except answers.NoAnswer:  # it waited its full time already: asking again would hold the symbol as long again
-            raise
-        except AccountRefused:  # the same keys meet the same refusal: asking again only spends the rate limit
-            raise
-        except TemporaryBrokerError:
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-            await asyncio.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
 async def _position(broker: Broker, symbol: str) -> Position | None:
     """The position in `symbol`: asked for alone where the broker can (`fetch_position`), else from the list."""
     one = getattr(broker, "fetch_position", None)
@@ -121,8 +104,8 @@ async def _position(broker: Broker, symbol: str) -> Position | None:
 
 async def _position_and_orders(broker: Broker, symbol: str) -> tuple[Position | None, list[Order]]:
     """What the plan starts from: overlapping requests to a remote broker, one read after the other locally."""
-    position = partial(_read, "position", partial(_position, broker, symbol))
-    orders = partial(_read, "open orders", partial(answers.fetch_open_orders, broker, symbol))
+    position = partial(retry_read, partial(_position, broker, symbol))
+    orders = partial(retry_read, partial(answers.fetch_open_orders, broker, symbol))
     if getattr(capabilities_in_force(broker), "local", False):
         # Nothing to overlap: two tasks and a gather would cost more than the reads themselves.
         return await position(), await orders()
@@ -352,7 +335,7 @@ class Executor:
                 continue
             coid = row["client_order_id"]
             try:
-                order = self._masked(await _read("order", partial(answers.fetch_order, broker, coid)))
+                order = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
             except Exception as exc:  # not found, or no answer: what it did is still not known
                 said = "the broker does not list it yet" if isinstance(exc, OrderNotFound) else answers.failure(exc)
                 return self._clean(
@@ -583,7 +566,7 @@ class Executor:
         for row in rows:
             coid = row["client_order_id"]
             try:
-                order = await _read("order", partial(answers.fetch_order, broker, coid))
+                order = await retry_read(partial(answers.fetch_order, broker, coid))
             except OrderNotFound:
                 continue
             except Exception as exc:  # an adapter's bug too: the venue took them with their parent all the same
@@ -611,7 +594,7 @@ class Executor:
         except DuplicateClientOrderId:
             try:
                 # Sent before a crash: adopt it.
-                order = await _read("order", partial(answers.fetch_order, broker, coid))
+                order = await retry_read(partial(answers.fetch_order, broker, coid))
             except Exception as exc:  # the venue holds it, but cannot show it now
                 await self.store.run(journal.update_order, self.store.conn, coid, status="unknown",
                                      error=self._clean(repr(exc)), sent_at=utcnow())  # fmt: skip
@@ -637,7 +620,7 @@ class Executor:
             await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=error,
                                  sent_at=utcnow())  # fmt: skip
             try:
-                order = await _read("order", partial(answers.fetch_order, broker, coid))
+                order = await retry_read(partial(answers.fetch_order, broker, coid))
             except Exception as lookup:  # not found, or not answered either: it may be there all the same
                 raise Outcome("failed", f"the {row['leg']} order's outcome is unknown ({exc!r}; lookup: {lookup}); "
                                         "it is checked again at the next start") from exc  # fmt: skip
@@ -675,7 +658,7 @@ class Executor:
     async def _read_by(self, within: float, broker: Broker, coid: str) -> Order:
         """The order as the broker shows it, answered `within` seconds, else TemporaryBrokerError."""
         try:
-            return await asyncio.wait_for(_read("order", partial(answers.fetch_order, broker, coid)), within)
+            return await asyncio.wait_for(retry_read(partial(answers.fetch_order, broker, coid)), within)
         except TimeoutError as exc:
             raise TemporaryBrokerError(f"the broker did not answer a read of order {coid} within {within:.2g}s, "
                                        "while waiting for its fill") from exc  # fmt: skip

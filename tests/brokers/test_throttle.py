@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bridge.brokers.answers import NoAnswer
 from bridge.brokers.throttle import RateLimited, Throttle, retry_read
-from bridge.errors import OrderRejected, TemporaryBrokerError
+from bridge.errors import AccountRefused, CredentialsRefused, OrderRejected, TemporaryBrokerError
 
 
 @dataclass
@@ -130,3 +131,27 @@ async def test_retry_read_gives_up_and_never_retries_a_final_error() -> None:
     with pytest.raises(OrderRejected):
         await retry_read(refused, sleep=fake.sleep)
     assert attempts == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AccountRefused("403 account is not authorized to trade"),  # the same keys meet the same refusal
+        CredentialsRefused("401 unauthorized"),
+        NoAnswer("no answer within 300s"),  # it waited its full time already: asking again holds the symbol as long
+    ],
+)
+async def test_retry_read_never_asks_again_after_a_refused_account_or_a_read_that_never_answered(
+    error: TemporaryBrokerError,
+) -> None:
+    fake = FakeTime()
+    calls = 0
+
+    async def read() -> None:
+        nonlocal calls
+        calls += 1
+        raise error
+
+    with pytest.raises(type(error)):
+        await retry_read(read, attempts=5, sleep=fake.sleep)
+    assert calls == 1 and fake.slept == []

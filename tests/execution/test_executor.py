@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from bridge.brokers.base import Broker, Capabilities, NoOptions
+from bridge.brokers.throttle import RateLimited
 from bridge.config.schema import Subscription
 from bridge.errors import OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
 from bridge.execution.executor import Executor, Job, client_order_id
@@ -348,6 +349,34 @@ async def test_a_temporary_error_on_a_read_is_retried(fresh_store: Store) -> Non
     assert broker.position_reads == 2
     assert (await h.signal(signal_id))["state"] == "executed"
     assert len(broker.creates) == 1
+
+
+class RateLimitedOnce(FakeBroker):
+    """A venue whose first position read answers 429 with a Retry-After of `wait` seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__()
+        self.wait = wait
+
+    async def fetch_positions(self) -> list[Position]:
+        """429 the first time, then the positions."""
+        if self.position_reads == 0:
+            self.position_reads += 1
+            raise RateLimited("429 too many requests", retry_after=self.wait)
+        return await super().fetch_positions()
+
+
+async def test_a_read_refused_with_a_retry_after_beyond_the_reads_budget_is_not_asked_again(
+    fresh_store: Store,
+) -> None:
+    """Before, the executor asked again after 0.2 s whatever the venue's Retry-After said: that is what bans an IP."""
+    broker = RateLimitedOnce(wait=30)
+    h = Harness(fresh_store, broker)
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    assert broker.position_reads == 1, "asked again before the venue's Retry-After ended"
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed" and "429 too many requests" in final["decision"], final["decision"]
+    assert broker.creates == []
 
 
 async def test_an_exit_that_does_not_fill_in_time_blocks_the_entry(fresh_store: Store) -> None:
