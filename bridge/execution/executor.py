@@ -567,12 +567,12 @@ class Executor:
             coid = row["client_order_id"]
             try:
                 order = await retry_read(partial(answers.fetch_order, broker, coid))
-            except OrderNotFound:
-                continue
             except Exception as exc:  # an adapter's bug too: the venue took them with their parent all the same
                 # Failing the execution would report a trade that went through as failed, and a child left
                 # pending is never polled: a stop-loss that fills would go unrecorded. `submitted` is followed.
-                why = f"sent with its parent order; not read back yet ({answers.failure(exc)})"
+                # Not found is no exception: a venue may list a bracket's children a moment after their entry.
+                said = "not listed by the broker yet" if isinstance(exc, OrderNotFound) else "not read back yet"
+                why = f"sent with its parent order; {said} ({answers.failure(exc)})"
                 log.warning("order %s: %s", coid, self._clean(why))
                 await self.store.run(journal.close_pending, self.store.conn, [row], self._clean(why), "submitted")
                 continue

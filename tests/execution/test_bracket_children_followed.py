@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from bridge.brokers.base import Capabilities
-from bridge.errors import TemporaryBrokerError
+from bridge.errors import OrderNotFound, TemporaryBrokerError
 from bridge.models import Order, OrderRequest, OrderStatus, Signal, StopLoss, TakeProfit
 from bridge.store import upkeep
 from bridge.store.db import Store
@@ -46,5 +46,27 @@ async def test_a_bracket_entry_whose_children_cannot_be_read_at_once_is_executed
     orders = await harness.orders(signal_id)
     assert orders["entry"]["status"] == "filled"
     # The stop-loss rests at the venue: the order jobs must follow it (a fill of it is a position change).
+    followed = {row["leg"] for row in await fresh_store.read(upkeep.open_orders, fresh_store.conn)}
+    assert {"take_profit", "stop_loss"} <= followed, {leg: o["status"] for leg, o in orders.items()}
+
+
+class ChildrenNotListedYet(ChildrenUnreadable):
+    """A venue that books a bracket's children with their entry but lists them a moment later (not found at first)."""
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        if client_order_id in self.orders and self.orders[client_order_id].is_open:
+            raise OrderNotFound(client_order_id)
+        return await FakeBroker.fetch_order(self, client_order_id)
+
+
+async def test_bracket_children_the_venue_does_not_list_yet_are_followed_not_left_pending(fresh_store: Store) -> None:
+    """Before, a child not found right after its entry stayed `pending`: never polled, so its fill went unrecorded."""
+    broker = ChildrenNotListedYet()
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="buy", price=Decimal(100), **BRACKET))
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "executed", decided["decision"]
+    orders = await harness.orders(signal_id)
+    assert orders["stop_loss"]["status"] != "pending" and orders["take_profit"]["status"] != "pending", orders
     followed = {row["leg"] for row in await fresh_store.read(upkeep.open_orders, fresh_store.conn)}
     assert {"take_profit", "stop_loss"} <= followed, {leg: o["status"] for leg, o in orders.items()}
