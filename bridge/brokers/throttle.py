@@ -84,7 +84,8 @@ async def retry_read(call: Callable[[], Awaitable[T]], attempts: int = 3, base_d
             if isinstance(exc, (AccountRefused, NoAnswer)):
                 raise
             asked = exc.retry_after if isinstance(exc, RateLimited) else None
-            if attempt == attempts - 1 or (asked is not None and asked > max_delay):
+            # NaN compares false with everything: slept, it never wakes; read as no number, it is not waited for.
+            if attempt == attempts - 1 or (asked is not None and not asked <= max_delay):
                 raise
             await sleep(asked if asked is not None else min(base_delay * 2**attempt, max_delay))
     raise AssertionError("unreachable: the loop returns or raises")

@@ -155,3 +155,20 @@ async def test_retry_read_never_asks_again_after_a_refused_account_or_a_read_tha
     with pytest.raises(type(error)):
         await retry_read(read, attempts=5, sleep=fake.sleep)
     assert calls == 1 and fake.slept == []
+
+
+@pytest.mark.parametrize("wait", [float("nan"), float("inf")])
+async def test_retry_read_gives_up_on_a_retry_after_that_is_no_number_of_seconds(wait: float) -> None:
+    """Before, a NaN Retry-After (a plugin's `float(header)` of "nan") was slept: asyncio never wakes from that."""
+    fake = FakeTime()
+    answers: list[BaseException | str] = [RateLimited("429", retry_after=wait), "ok"]
+
+    async def limited() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    with pytest.raises(RateLimited):
+        await retry_read(limited, sleep=fake.sleep)
+    assert fake.slept == [] and answers == ["ok"]
