@@ -197,6 +197,10 @@ class Breaker:
             return f"broker {name}'s circuit breaker"
         return f"strategy {self.strategy}'s circuit breaker at broker {name}"
 
+    def _exits(self) -> str:
+        """Said of a strategy's open circuit, which holds entries only (see `Guard._circuits_refuse`)."""
+        return "" if self.strategy is None else " (its exits still go)"
+
     def _counted(self) -> str:
         return "failed submission(s)" if self.strategy is None else "order(s) refused by the venue in a row"
 
@@ -205,13 +209,13 @@ class Breaker:
         if self.opened_at is None:
             return None
         if self.probing:
-            return f"{self._title(name)} is open; one probe order is on its way to test it"
+            return f"{self._title(name)} is open; one probe order is on its way to test it{self._exits()}"
         left = self.opened_at + cooldown - now
         if left > 0:
             # The last error after the `;`: a notice of refused signals is one kind up to there (`reason_kind`), and
             # a leaked token's refused orders, each in a new symbol, must not make each refusal after them news.
             return (f"{self._title(name)} is open after {self.failures} {self._counted()}; it lets one order "
-                    f"through in {left:.0f}s (last: {self.last_error})")  # fmt: skip
+                    f"through in {left:.0f}s{self._exits()} (last: {self.last_error})")  # fmt: skip
         self.probing = self.probing or take_probe
         return None
 

@@ -513,6 +513,7 @@ def test_a_strategys_own_open_circuit_holds_its_entries_but_lets_its_exits_close
     assert httpx.get(f"{daemon.base}/health").json()["strategy_circuit_breakers"] == {"paper": {"sq": "open"}}
     entry = daemon.wait_final(daemon.post({"ticker": "NEW", "action": "buy", "price": 10}).json()["id"])
     assert entry["state"] == "rejected" and "strategy sq's circuit breaker at broker paper is open" in entry["decision"]
+    assert "(its exits still go)" in entry["decision"], entry["decision"]
     closed = daemon.wait_final(daemon.post({"ticker": "AMD", "action": "exit", "price": 10}).json()["id"])
     assert closed["state"] == "executed", closed["decision"]
     swap = daemon.wait_final(daemon.post({"ticker": "MSFT", "action": "sell", "price": 10}).json()["id"])
