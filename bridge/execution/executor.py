@@ -267,6 +267,11 @@ class Executor:
                 if admission.refusal is not None:  # only its entries were refused: it closes, and opens nothing
                     plan = replace(plan, legs=admission.legs, decision=f"only the exit was sent, the entry was "
                                    f"refused: {admission.refusal} (the plan was: {plan.decision})")  # fmt: skip
+            # Checked again once the broker was read: its reads (a slow venue, a Retry-After waited, a lookup of an
+            # earlier order) may take longer than max_signal_age, and a signal that old must not trade.
+            waited = self._too_old(job)
+            if waited is not None:
+                return "expired", f"{again}expired: {waited}; nothing was sent (the plan was: {plan.decision})"
             filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders},
                                         again + plan.decision)  # fmt: skip
             if not filled or not plan.legs or attempt:

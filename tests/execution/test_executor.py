@@ -379,6 +379,30 @@ async def test_a_read_refused_with_a_retry_after_beyond_the_reads_budget_is_not_
     assert broker.creates == []
 
 
+class SlowPositions(FakeBroker):
+    """A venue that takes `delay` seconds to answer a position read (a slow link, an adapter's own retries)."""
+
+    def __init__(self, delay: float, positions: dict[str, Decimal] | None = None) -> None:
+        super().__init__(positions)
+        self.delay = delay
+
+    async def fetch_positions(self) -> list[Position]:
+        """The positions, late."""
+        await asyncio.sleep(self.delay)
+        return await super().fetch_positions()
+
+
+async def test_a_signal_that_grew_too_old_while_its_broker_was_read_is_expired_not_sent(fresh_store: Store) -> None:
+    """Its age was checked only before the broker reads: a read that took long sent a signal past max_signal_age."""
+    broker = SlowPositions(delay=1.5, positions={"AMD": Decimal(-2)})
+    h = Harness(fresh_store, broker, max_age=0.5)
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    assert broker.creates == [], "a signal older than max_signal_age was sent"
+    final = await h.signal(signal_id)
+    assert final["state"] == "expired" and "max_signal_age 0.5s" in final["decision"], final["decision"]
+    assert await h.orders(signal_id) == {}
+
+
 async def test_an_exit_that_does_not_fill_in_time_blocks_the_entry(fresh_store: Store) -> None:
     broker = FakeBroker({"AMD": Decimal(-3)}, [rests])
     h = Harness(fresh_store, broker, exit_fill_timeout=0.3)
