@@ -13,6 +13,7 @@ class ConfigError(BridgeError):
     def __init__(self, lines: list[str]) -> None:
         super().__init__("\n".join(lines))
         self.lines = lines
+        self.sha256: str | None = None  # of the file as read, when it was read: a reload tells what it parsed
 
 
 class BrokerError(BridgeError):

@@ -224,10 +224,12 @@ class Bridge:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
-    async def _file_changed(self) -> None:
+    async def _file_changed(self) -> str | None:
+        """Reload after a change of the file; the hash of the file as the reload read it (for the watcher)."""
         # Checked per change, so a reload that turns watch_config back on takes effect at once.
         if self.runtime.loaded.config.watch_config:
-            await self.reload("file change")
+            return (await self.reload("file change")).read
+        return None
 
     async def reload(self, trigger: str) -> ReloadStatus:
         """Apply the config file now (file change, SIGHUP, or the admin API)."""

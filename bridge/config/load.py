@@ -537,5 +537,10 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> L
     """Read, interpolate and validate the config file at `path`."""
     file = Path(path)
     raw, text = read_config_text(file)
-    config, variables = _parse(text, str(file), environ)
-    return LoadedConfig(config, file.absolute(), hashlib.sha256(raw).hexdigest(), variables, file.resolve().parent)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        config, variables = _parse(text, str(file), environ)
+    except ConfigError as exc:
+        exc.sha256 = sha256
+        raise
+    return LoadedConfig(config, file.absolute(), sha256, variables, file.resolve().parent)

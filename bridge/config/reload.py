@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ class ReloadStatus:
     trigger: str | None = None
     changes: str | None = None
     warnings: tuple[str, ...] = ()  # applied, but something needs the operator (names and counts only: public)
+    # The SHA-256 of the file as this attempt read it (None: it could not read it). Not in /health: the watcher
+    # compares it with the file, which a save may have changed and changed back while the reload read it.
+    read: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The `config.last_reload` object of /health."""
@@ -198,16 +201,19 @@ class Reloader:
         self.clock = clock
         self.status = ReloadStatus(ok=True, at=clock(), trigger="start")
         self._lock = asyncio.Lock()
+        self._read: str | None = None  # what the attempt under way read (the lock makes it this attempt's)
 
     async def reload(self, trigger: str) -> ReloadStatus:
         """Apply the config file as it is now; one reload at a time, a burst of triggers queues up."""
         async with self._lock:
+            self._read = None
             try:
-                self.status = await self._reload(trigger)
+                status = await self._reload(trigger)
             except Exception as exc:  # a bug here must not take the daemon down: keep serving the old config
                 log.exception("reload (%s) failed unexpectedly; still serving the previous config", trigger)
                 # The type only: an exception's text may quote the new file, whose secrets redaction does not know.
-                self.status = self._failed(trigger, [f"internal error: {type(exc).__name__} (details in the log)"])
+                status = self._failed(trigger, [f"internal error: {type(exc).__name__} (details in the log)"])
+            self.status = replace(status, read=self._read)
             return self.status
 
     async def _reload(self, trigger: str) -> ReloadStatus:
@@ -217,7 +223,9 @@ class Reloader:
         try:
             loaded = await asyncio.to_thread(load_config, old.loaded.path)
         except ConfigError as exc:
+            self._read = exc.sha256
             return self._failed(trigger, [*exc.lines, *_environment_hint(exc.lines)])
+        self._read = loaded.sha256
         # Before anything can log them: an adapter's client logs its requests, key included, inside `connect`
         # (httpx and urllib3 do at INFO), and a reload refused after connecting has logged them just the same.
         redact_more(loaded.secrets())
@@ -304,12 +312,15 @@ async def _settled(path: Path, current: str | None) -> str | None:
         current = again
 
 
-async def watch_config(path: Path, on_change: Callable[[], Awaitable[object]], stop: asyncio.Event,
+async def watch_config(path: Path, on_change: Callable[[], Awaitable[str | None]], stop: asyncio.Event,
                        loaded_sha256: str | None = None) -> None:  # fmt: skip
     """Call `on_change` whenever the content of `path` changes, including an editor's write-then-rename.
 
     `loaded_sha256` is the hash of the config the daemon runs: an edit made between loading it and the
-    first poll is picked up too.
+    first poll is picked up too. `on_change` returns the hash of the file as it read it (None: unknown): a save
+    repeated while it read (truncated, then written again as it was) leaves the file as the watcher saw it
+    settle, while the reload parsed its first lines alone, a smaller config that may well be valid. Compared
+    with what was parsed, the file differs, and the next poll reloads it.
     """
     seen = loaded_sha256 if loaded_sha256 is not None else await asyncio.to_thread(_digest, path)
     while not stop.is_set():
@@ -318,7 +329,8 @@ async def watch_config(path: Path, on_change: Callable[[], Awaitable[object]], s
             current = await asyncio.to_thread(_digest, path)  # a thread: the file may be on a slow mount
             if current != seen:
                 seen = await _settled(path, current)
-                await on_change()
+                parsed = await on_change()
+                seen = parsed if parsed is not None else seen
         except Exception:
             log.exception("watching %s failed; retrying in %gs", path, WATCH_RETRY_SECONDS)
             pause = WATCH_RETRY_SECONDS

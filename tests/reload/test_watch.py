@@ -119,3 +119,50 @@ async def test_a_file_still_growing_when_first_seen_is_reloaded_once_it_is_whole
     await asyncio.wait_for(task, 2)
     assert seen[-1] == "".join(f"k{i}: {i}\n" for i in range(12)).encode()
     assert all(content == seen[-1] for content in seen), seen
+
+
+async def test_a_reload_that_read_a_save_in_progress_runs_again_until_the_config_in_force_is_the_file(
+    tmp_path: Path,
+) -> None:
+    """A save repeated while the reload reads (an editor's autosave, `:w` twice; nano truncates, then writes)
+    leaves the file as the watcher last saw it, while the reload parsed the first lines alone: a valid, smaller
+    config (here without strategy `sq2`). The watcher compares what the reload parsed with the file and goes again."""
+    from bridge.config.load import load_config
+    from bridge.service import Bridge
+    from tests.conftest import TOKEN
+    from tests.reload.conftest import config_text
+
+    config = tmp_path / "config.yaml"
+    half = config_text({"sq": TOKEN})
+    whole = config_text({"sq": TOKEN, "sq2": TOKEN[::-1]})
+    assert whole.startswith(half)
+    config.write_text(half)
+    bridge = Bridge(load_config(config), scheduling=False, watching=False)
+    await bridge.start()
+    await bridge.ready()
+    applied = asyncio.Event()
+    calls = 0
+
+    async def changed() -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the save again, caught by the reload's read between its truncate and its last lines
+            config.write_text(half)
+            result = await bridge._file_changed()
+            config.write_text(whole)
+        else:
+            result = await bridge._file_changed()
+        if "sq2" in bridge.loaded.config.strategies:
+            applied.set()
+        return result
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch_config(config, changed, stop, bridge.loaded.sha256))
+    try:
+        config.write_text(whole)
+        await asyncio.wait_for(applied.wait(), 10)  # waits for the outcome; fails only if it never comes
+        assert bridge.loaded.sha256 == hashlib.sha256(config.read_bytes()).hexdigest()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await bridge.stop()
