@@ -121,8 +121,7 @@ class Bridge:
 
     async def _recover_once(self) -> None:
         # Brokers edited while the daemon was down may open another account than the one a plan was made at.
-        changed = await self.store.read(identities.changed_since, self.store.conn,
-                                        identities.fingerprints(self.loaded.config.brokers))  # fmt: skip
+        changed = await self.store.read(identities.changed_since, self.store.conn, self.loaded.config.brokers)
         if changed:
             log.warning("broker(s) %s changed (plugin or options) while the daemon was down: their orders not final "
                         "are followed at the account the name opens now", ", ".join(sorted(changed)))  # fmt: skip
@@ -141,7 +140,7 @@ class Bridge:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
         # Recorded once the plans made at the accounts as they were are dealt with: a crash before this finds the
         # same change again at the next start.
-        await self.store.run(identities.record, self.store.conn, identities.fingerprints(self.loaded.config.brokers))
+        await self.store.run(identities.record, self.store.conn, self.loaded.config.brokers)
         await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down
         await self.jobs.missed_flattens()  # and flattens, within their grace
         # Signals that arrived during recovery go behind the older interrupted ones (unless recovery found them).
@@ -207,7 +206,7 @@ class Bridge:
         self._collect()
         self.jobs.rebuild(new)
         if not self.recovering:  # what each broker name stands for from now on (recovery records it once done)
-            self.store.later(identities.record, self.store.conn, identities.fingerprints(new.loaded.config.brokers))
+            self.store.later(identities.record, self.store.conn, new.loaded.config.brokers)
         for listener in self.swapped:
             listener(new)
 

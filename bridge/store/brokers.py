@@ -15,9 +15,21 @@ from bridge.store.db import iso, transaction, utcnow
 
 
 def _public(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options without their credentials: a key rotated is the same account, and no secret is hashed."""
+    """The options without their credentials, which are compared apart, as a keyed hash (`_credentials`)."""
     return {key: _public(value) if isinstance(value, Mapping) else value
             for key, value in options.items() if not is_secret_key(str(key))}  # fmt: skip
+
+
+def _secret(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The credentials among the options (nested ones under their section), and nothing else."""
+    found: dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, Mapping):
+            if inner := _secret(value):
+                found[str(key)] = inner
+        elif is_secret_key(str(key)):
+            found[str(key)] = value
+    return found
 
 
 def fingerprint(config: BrokerConfig) -> str:
@@ -31,18 +43,48 @@ def fingerprints(brokers: Mapping[str, BrokerConfig]) -> dict[str, str]:
     return {name: fingerprint(config) for name, config in brokers.items()}
 
 
-def changed_since(conn: sqlite3.Connection, current: Mapping[str, str]) -> set[str]:
-    """The names whose plugin or options differ from what was recorded (a name never recorded has not changed)."""
-    recorded = {row[0]: row[1] for row in conn.execute("SELECT name, fingerprint FROM broker_identities")}
-    return {name for name, now in current.items() if name in recorded and not hmac.compare_digest(recorded[name], now)}
+def _key(conn: sqlite3.Connection) -> bytes:
+    """The journal's own random key (migration 12): credentials are compared as an HMAC under it, never stored."""
+    return bytes(conn.execute("SELECT key FROM identity_key WHERE id = 1").fetchone()[0])
 
 
-def record(conn: sqlite3.Connection, current: Mapping[str, str]) -> None:
+def _credentials(config: BrokerConfig, key: bytes) -> str:
+    """The broker's credentials as an HMAC under the journal's key: another API key is likely another account.
+
+    Keyed with a random key of this journal, the value matches no table of hashes made elsewhere, and a
+    journal copied or leaked gives no more than a guess checked against it; the credentials themselves are
+    never written. A key rotated for the same account reads as a change too: the bridge cannot tell the two.
+    """
+    text = json.dumps(_secret(config.options), sort_keys=True, default=str)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def changed_since(conn: sqlite3.Connection, brokers: Mapping[str, BrokerConfig]) -> set[str]:
+    """The names whose plugin, options or credentials differ from what was recorded (a name never recorded has not
+    changed; credentials recorded by a version before migration 12 are unknown, and not compared)."""
+    key = _key(conn)
+    rows = conn.execute("SELECT name, fingerprint, credentials FROM broker_identities")
+    recorded = {row[0]: (row[1], row[2]) for row in rows}
+    changed = set()
+    for name, config in brokers.items():
+        if name not in recorded:
+            continue
+        was, was_credentials = recorded[name]
+        if not hmac.compare_digest(was, fingerprint(config)) or (
+            was_credentials is not None and not hmac.compare_digest(was_credentials, _credentials(config, key))
+        ):
+            changed.add(name)
+    return changed
+
+
+def record(conn: sqlite3.Connection, brokers: Mapping[str, BrokerConfig]) -> None:
     """Record what each broker name stands for now."""
     at = iso(utcnow())
+    key = _key(conn)
     with transaction(conn):
         conn.executemany(
-            "INSERT INTO broker_identities (name, fingerprint, recorded_at) VALUES (?, ?, ?) ON CONFLICT (name) "
-            "DO UPDATE SET fingerprint = excluded.fingerprint, recorded_at = excluded.recorded_at",
-            [(name, value, at) for name, value in current.items()],
+            "INSERT INTO broker_identities (name, fingerprint, credentials, recorded_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "credentials = excluded.credentials, recorded_at = excluded.recorded_at",
+            [(name, fingerprint(config), _credentials(config, key), at) for name, config in brokers.items()],
         )

@@ -233,6 +233,14 @@ MIGRATIONS: list[str] = [
         recorded_at TEXT NOT NULL
     );
     """,
+    # 12: each broker name's credentials too, as an HMAC under a random key of this journal (bridge.store.brokers):
+    # the same plugin and options with another API key is another account, and the secret is never stored.
+    # NULL: recorded before this step, not compared. randomblob: SQLite's generator, seeded by the OS.
+    """
+    ALTER TABLE broker_identities ADD COLUMN credentials TEXT;
+    CREATE TABLE identity_key (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL);
+    INSERT INTO identity_key (id, key) VALUES (1, randomblob(32));
+    """,
 ]
 
 

@@ -864,3 +864,57 @@ def test_a_plan_interrupted_at_one_account_is_not_resumed_at_another_the_broker_
     assert final["state"] == "failed", final["decision"]
     order = orders_of(daemon.db, swap)["entry"]
     assert order["status"] == "unknown" and "changed while the daemon was down" in order["error"], dict(order)
+
+
+KEYED = '''
+from dataclasses import replace
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from bridge.brokers.paper import PaperBroker, PaperOptions
+
+
+class KeyedOptions(PaperOptions):
+    api_key: str
+
+
+class Keyed(PaperBroker):
+    """The account is the API key's, as at a real venue: another key, another book."""
+
+    options_model: ClassVar[type[BaseModel]] = KeyedOptions
+
+    def __init__(self, options, context):
+        opts = options if isinstance(options, KeyedOptions) else KeyedOptions.model_validate(options)
+        super().__init__(opts, replace(context, name="book-" + opts.api_key[-4:]))
+'''
+
+
+def test_a_plan_interrupted_at_one_account_is_not_resumed_at_another_the_credentials_opened_after_a_restart(
+    make_daemon: Any,
+) -> None:
+    # As above, with only `api_key` edited: the same plugin and options, another account.
+    daemon: Daemon = make_daemon(start=False)
+    (daemon.config.parent / "keyed.py").write_text(KEYED)
+    first, second = "key-" + "a" * 20 + "AAAA", "key-" + "b" * 20 + "BBBB"
+    written = daemon.config.read_text()
+    daemon.config.write_text(written.replace("plugin: paper\n    options: {cash: 100000}",
+                                             f"plugin: keyed:Keyed\n    options: {{api_key: {first}}}"))  # fmt: skip
+    daemon.start()
+    daemon.stop()  # the journal has met the broker as it was
+    store = Store(daemon.db)
+    store.open_sync()
+    swap = seed_signal(store, "ACC", "sell", age=1)
+    exit_, entry = seed_plan(store, swap, "ACC", [("exit", "sell"), ("entry", "sell")])
+    journal.update_order(store.conn, exit_, status="filled")
+    store.close_sync()
+    daemon.config.write_text(daemon.config.read_text().replace(first, second))
+
+    daemon.start()
+    final = wait_final(daemon, swap)
+    daemon.stop()
+    assert book_count(daemon.db, entry) == (0, 0), "sent to the account the other key opens"
+    assert final["state"] == "failed", final["decision"]
+    assert first not in daemon.db.read_bytes().decode("latin-1") and second not in daemon.db.read_bytes().decode(
+        "latin-1"
+    )
