@@ -122,11 +122,13 @@ class Bridge:
     async def _recover_once(self) -> None:
         # Brokers edited while the daemon was down may open another account than the one a plan was made at.
         changed = await self.store.read(identities.changed_since, self.store.conn, self.loaded.config.brokers)
+        replaced = await self.store.read(identities.replaced_since, self.store.conn, self.loaded.config.brokers)
         if changed:
-            log.warning("broker(s) %s changed (plugin or options) while the daemon was down: their orders not final "
-                        "are followed at the account the name opens now", ", ".join(sorted(changed)))  # fmt: skip
+            log.warning("broker(s) %s changed (plugin, options or credentials) while the daemon was down: their "
+                        "orders not final are looked up at the account the name opens now; those it does not hold "
+                        "are left to the old account, and their plans stop", ", ".join(sorted(changed)))  # fmt: skip
         while True:
-            unresolved = await resolve_orders(self.store, self._brokers(), self.publish, changed)
+            unresolved = await resolve_orders(self.store, self._brokers(), self.publish, changed, replaced)
             if not unresolved:
                 self.recovery_halt = None
                 break

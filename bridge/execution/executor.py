@@ -496,6 +496,12 @@ class Executor:
     async def _run_order(self, job: Job, broker: Broker, sub: Subscription, row: sqlite3.Row,
                          mine: list[sqlite3.Row], rest: list[sqlite3.Row], decision: str) -> None:  # fmt: skip
         """Send one order of a plan (unless it was already) and see it through; an Outcome stops the `rest`."""
+        if row["status"] == "unknown" and row["unfollowed"]:  # recovery left it to the account it may have reached
+            await self._skip_rest(rest, "not sent: an earlier order's outcome is unknown")
+            raise Outcome("failed", f"{decision}; but the {row['leg']} order is not at the account broker "
+                                    f"{row['broker']} opens now (edited while the daemon was down): it may have "
+                                    f"reached the account {row['broker']} named before, where the bridge no longer "
+                                    "follows it, so nothing after it was sent; check there")  # fmt: skip
         if row["status"] == "unknown":  # resumed, its outcome still open: recovery left it to the order jobs
             await self._skip_rest(rest, "not sent: an earlier order's outcome is unknown")
             # Its broker by name, and recovery's reason (that broker edited while down, say): where to look.

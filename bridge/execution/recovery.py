@@ -18,6 +18,7 @@ from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent, t
 from bridge.models import SCHEDULED_SOURCE, Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.signals.parse import parse_payload
+from bridge.store import brokers as identities
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
 
@@ -53,12 +54,13 @@ def halt_reason(unresolved: Sequence[Unresolved]) -> str:
 
 
 async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publish: Publish = _unheard,
-                         changed: Container[str] = ()) -> list[Unresolved]:  # fmt: skip
+                         changed: Container[str] = (), replaced: Container[str] = ()) -> list[Unresolved]:  # fmt: skip
     """Ask the broker about every pending/unknown order; return those still unresolved.
 
     Each status it finds is published as an order change: no later step reports it (the resumed plan skips an
     answered order, and the order jobs see a final one as closed), so a fill found here would go unheard.
-    `changed`: brokers whose plugin or options were edited while the daemon was down (see `_elsewhere`).
+    `changed`: brokers whose plugin, options or credentials were edited while the daemon was down, `replaced`
+    those of them now served by another plugin (see `_elsewhere`).
     """
     unresolved: list[Unresolved] = []
     rows = await store.run(journal.unresolved_orders, store.conn)
@@ -75,7 +77,7 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
             order = await answers.fetch_order(broker, coid)
         except OrderNotFound:
             if row["broker"] in changed:
-                await _elsewhere(store, row)
+                await _elsewhere(store, row, broker, row["broker"] in replaced, publish)
                 continue
             # `sent_at` on a pending order: the daemon stopped between sending it and journaling the answer.
             sent = row["status"] == "unknown" or row["sent_at"] is not None
@@ -114,19 +116,35 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
     return unresolved
 
 
-async def _elsewhere(store: Store, row: sqlite3.Row) -> None:
-    """An order the broker its name now opens does not know, that name edited to another plugin or other options.
+async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: bool, publish: Publish) -> None:
+    """An order the broker its name now opens does not know, that name edited to another plugin, other options or
+    other credentials while the daemon was down.
 
     It may have reached the account the name opened before (the daemon stopped between sending it and hearing
     back), which the bridge can no longer ask: sent now, the rest of its plan would trade a position sized at
-    one account at another. Of unknown outcome, nothing after it is sent, and new signals in its symbol are refused
-    until the order jobs find it or close it.
+    one account at another. Of unknown outcome, nothing after it is sent. The operator switched the account on
+    purpose: the new one never holds that order, so it is not asked for there (where it would be closed as
+    never sent ten minutes on, though it may have filled at the old one) and holds no entry in its symbol back.
+    Only where the same plugin may still open the same account (a key rotated, an option that picks no account)
+    and its venue may yet list an order sent just before the stop is it followed there as any of unknown outcome.
     """
-    name = row["broker"]
-    error = (f"not found at broker {name}, whose plugin or options changed while the daemon was down: it may have "
-             f"reached the account {name} named before; check there")  # fmt: skip
-    await store.run(journal.update_order, store.conn, row["client_order_id"], status="unknown", error=error)
-    log.warning("order %s: %s", row["client_order_id"], error)
+    name, coid = row["broker"], row["client_order_id"]
+    if not replaced and _may_still_appear(row, broker):
+        error = (f"not found at broker {name} yet, whose options or credentials changed while the daemon was down: "
+                 f"followed there in case it is the same account; it may have reached the account {name} named "
+                 "before; check there")  # fmt: skip
+        await store.run(journal.update_order, store.conn, coid, status="unknown", error=error)
+        log.warning("order %s: %s", coid, error)
+        return
+    error = (
+        f"not followed: not at the account broker {name} opens now, whose plugin, options or credentials "
+        f"changed while the daemon was down; it may have reached the account {name} named before; check there"
+    )
+    await store.run(identities.unfollow, store.conn, coid, error)
+    log.warning("order %s: %s", coid, error)
+    # Nothing follows it from now on, so nothing would tell the trader: told once, here.
+    publish(order_event(row["strategy"], row["subscription"], name, row["symbol"], row["side"], row["quantity"],
+                        "unknown", None, error, None))  # fmt: skip
 
 
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:

@@ -77,14 +77,30 @@ def changed_since(conn: sqlite3.Connection, brokers: Mapping[str, BrokerConfig])
     return changed
 
 
+def replaced_since(conn: sqlite3.Connection, brokers: Mapping[str, BrokerConfig]) -> set[str]:
+    """The names now served by another plugin than recorded: another adapter, so another venue or account for sure
+    (a plugin recorded by a version before migration 13 is unknown, and not compared)."""
+    recorded = dict(conn.execute("SELECT name, plugin FROM broker_identities WHERE plugin IS NOT NULL").fetchall())
+    return {name for name, config in brokers.items() if name in recorded and recorded[name] != config.plugin}
+
+
 def record(conn: sqlite3.Connection, brokers: Mapping[str, BrokerConfig]) -> None:
     """Record what each broker name stands for now."""
     at = iso(utcnow())
     key = _key(conn)
     with transaction(conn):
         conn.executemany(
-            "INSERT INTO broker_identities (name, fingerprint, credentials, recorded_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, "
-            "credentials = excluded.credentials, recorded_at = excluded.recorded_at",
-            [(name, fingerprint(config), _credentials(config, key), at) for name, config in brokers.items()],
+            "INSERT INTO broker_identities (name, fingerprint, credentials, plugin, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "credentials = excluded.credentials, plugin = excluded.plugin, recorded_at = excluded.recorded_at",
+            [(name, fingerprint(c), _credentials(c, key), c.plugin, at) for name, c in brokers.items()],
+        )
+
+
+def unfollow(conn: sqlite3.Connection, client_order_id: str, error: str) -> None:
+    """Leave an order to the account its broker name opened before: of unknown outcome, no longer followed."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE orders SET status = 'unknown', unfollowed = 1, error = ?, updated_at = ? WHERE client_order_id = ?",
+            (error, iso(utcnow()), client_order_id),
         )

@@ -349,14 +349,15 @@ def unresolved_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute(
         "SELECT o.*, e.state AS execution_state, s.strategy FROM orders o JOIN executions e "
         "ON e.signal_id = o.signal_id AND e.subscription = o.subscription JOIN signals s ON s.id = o.signal_id "
-        "WHERE o.status IN ('pending', 'unknown') ORDER BY o.created_at"
+        "WHERE o.status IN ('pending', 'unknown') AND NOT o.unfollowed ORDER BY o.created_at"
     ).fetchall()
 
 
 def unknown_orders(conn: sqlite3.Connection, broker: str) -> list[sqlite3.Row]:
     """A broker's orders of unknown outcome (found by the status index: there are few), oldest first."""
     return conn.execute(
-        "SELECT * FROM orders WHERE status = 'unknown' AND broker = ? ORDER BY created_at", (broker,)
+        "SELECT * FROM orders WHERE status = 'unknown' AND broker = ? AND NOT unfollowed ORDER BY created_at",
+        (broker,),
     ).fetchall()
 
 
@@ -369,7 +370,7 @@ def unfinished_orders_by_broker(conn: sqlite3.Connection, brokers: Iterable[str]
     final = ", ".join("?" for _ in FINAL_ORDER_STATUSES)
     rows = conn.execute(
         f"SELECT broker, COUNT(*) FROM orders WHERE broker IN ({marks}) AND status NOT IN ({final}) "  # noqa: S608
-        "GROUP BY broker",
+        "AND NOT unfollowed GROUP BY broker",
         (*names, *sorted(FINAL_ORDER_STATUSES)),
     )
     return {str(row[0]): int(row[1]) for row in rows}

@@ -241,6 +241,14 @@ MIGRATIONS: list[str] = [
     CREATE TABLE identity_key (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL);
     INSERT INTO identity_key (id, key) VALUES (1, randomblob(32));
     """,
+    # 13: each broker name's plugin (NULL: recorded before this step), and orders the bridge no longer follows:
+    # not found at the account their broker name opens since an edit made while the daemon was down, they may
+    # have reached the account it named before. Still of unknown outcome, they are neither asked for at the new
+    # account nor hold its entries in their symbol (bridge.execution.recovery).
+    """
+    ALTER TABLE broker_identities ADD COLUMN plugin TEXT;
+    ALTER TABLE orders ADD COLUMN unfollowed INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -63,7 +63,8 @@ def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """
     return conn.execute(
         "SELECT o.*, s.strategy, s.cancel_after AS signal_cancel_after FROM orders o "  # noqa: S608 - constants
-        f"JOIN signals s ON s.id = o.signal_id WHERE o.status IN ({_OPEN}, 'unknown') ORDER BY o.created_at"
+        f"JOIN signals s ON s.id = o.signal_id WHERE o.status IN ({_OPEN}, 'unknown') AND NOT o.unfollowed "
+        "ORDER BY o.created_at"
     ).fetchall()
 
 

@@ -918,3 +918,79 @@ def test_a_plan_interrupted_at_one_account_is_not_resumed_at_another_the_credent
     assert first not in daemon.db.read_bytes().decode("latin-1") and second not in daemon.db.read_bytes().decode(
         "latin-1"
     )
+
+
+def test_after_a_broker_was_switched_to_another_plugin_a_plan_left_at_the_old_account_holds_nothing_at_the_new(
+    make_daemon: Any,
+) -> None:
+    """The operator pointed `paper` at another account on purpose: the new account never holds the old one's
+    order, so it neither holds that symbol's entries there (ten minutes of refused signals) nor is polled for it,
+    and it is never closed as "never reached the broker": it may have, at the old account, which the trader checks."""
+    daemon: Daemon = make_daemon(start=False)
+    daemon.start()
+    daemon.stop()
+    store = Store(daemon.db)
+    store.open_sync()
+    swap = seed_signal(store, "ACC", "sell", age=1)
+    exit_, entry = seed_plan(store, swap, "ACC", [("exit", "sell"), ("entry", "sell")])
+    journal.update_order(store.conn, exit_, status="filled")
+    journal.update_order(store.conn, entry, status="unknown", error="timed out")  # its answer lost at the stop
+    store.close_sync()
+    (daemon.config.parent / "elsewhere.py").write_text(ELSEWHERE)
+    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: elsewhere:Elsewhere"))
+
+    daemon.start()
+    final = wait_final(daemon, swap)
+    fresh = daemon.post({"ticker": "ACC", "action": "buy", "price": 50}).json()["id"]
+    traded = wait_final(daemon, fresh)
+    daemon.stop()
+    assert traded["state"] == "executed", traded["decision"]
+    assert final["state"] == "failed" and "check there" in final["decision"], final["decision"]
+    order = orders_of(daemon.db, swap)["entry"]
+    assert order["status"] == "unknown" and "named before" in order["error"], order
+    assert order["unfollowed"] == 1, "the order jobs would ask the new account for it and close it as never sent"
+
+
+KEYED_LAGGING = '''
+
+from bridge.brokers.paper import PaperOptions
+
+
+class KeyedOptions(PaperOptions):
+    api_key: str
+
+
+class KeyedLagging(LaggingVenue):
+    """The lagging venue, with a key (one account whatever the key: a key rotated)."""
+
+    options_model = KeyedOptions
+
+    def __init__(self, options, context):
+        super().__init__(options if isinstance(options, KeyedOptions) else KeyedOptions.model_validate(options),
+                         context)
+'''
+
+
+def test_an_order_not_yet_listed_after_only_the_credentials_changed_is_still_followed_where_it_may_be(
+    make_daemon: Any,
+) -> None:
+    """A key rotated reads as a change too: at a venue that may list an order sent just before the stop late,
+    under the same plugin, the order stays followed (and holds its symbol's entries) as any of unknown outcome."""
+    daemon = on_venue(make_daemon, "lagging", LAGGING_VENUE + KEYED_LAGGING, "KeyedLagging")
+    daemon.config.write_text(daemon.config.read_text().replace("{cash: 100000}", "{api_key: key-one-0001}"))
+    daemon.start()
+    daemon.stop()
+    store = Store(daemon.db)
+    store.open_sync()
+    swap = seed_signal(store, "LAG", "sell", age=1)
+    [entry] = seed_plan(store, swap, "LAG", [("entry", "sell")])
+    journal.update_order(store.conn, entry, status="unknown", error="timed out", sent_at=utcnow())
+    store.close_sync()
+    daemon.config.write_text(daemon.config.read_text().replace("key-one-0001", "key-two-0002"))
+
+    daemon.start()
+    final = wait_final(daemon, swap)
+    daemon.stop()
+    assert final["state"] == "failed", final["decision"]
+    order = orders_of(daemon.db, swap)["entry"]
+    assert order["status"] == "unknown" and order["unfollowed"] == 0, order
