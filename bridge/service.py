@@ -68,6 +68,7 @@ class Bridge:
     _recovered: set[tuple[str, str]] = field(default_factory=set)
     # Runtimes a reload replaced that requests or queued jobs still use; their brokers close when unused.
     _retired: list[Runtime] = field(default_factory=list)
+    _unrecorded: bool = False  # a reload's brokers are recorded once no retired runtime is used (see `_collect`)
     swapped: list[Callable[[Runtime], None]] = field(default_factory=list)  # told of each runtime a reload made live
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
     _loop_watch: LoopWatch = field(default_factory=LoopWatch)  # names an adapter's line that blocks the event loop
@@ -205,10 +206,9 @@ class Bridge:
         self.executor.max_signal_age = new.loaded.config.max_signal_age
         self.executor.clock_skew = new.loaded.config.clock_skew
         self._retired.append(old)
+        self._unrecorded = True
         self._collect()
         self.jobs.rebuild(new)
-        if not self.recovering:  # what each broker name stands for from now on (recovery records it once done)
-            self.store.later(identities.record, self.store.conn, new.loaded.config.brokers)
         for listener in self.swapped:
             listener(new)
 
@@ -224,6 +224,12 @@ class Bridge:
             task = asyncio.create_task(close_slots(doomed.values()), name="close-brokers")
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+        if self._unrecorded and not self._retired and not self.recovering:  # recovery records it once done
+            # What each broker name stands for from now on, recorded once nothing trades at what it stood for
+            # before: a plan queued under the old runtime still sends there, and a stop before it ends must find
+            # the name changed at the next start, or the rest of that plan would go to the new account.
+            self._unrecorded = False
+            self.store.later(identities.record, self.store.conn, self.runtime.loaded.config.brokers)
 
     async def _file_changed(self) -> str | None:
         """Reload after a change of the file; the hash of the file as the reload read it (for the watcher)."""

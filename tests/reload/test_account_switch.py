@@ -63,3 +63,25 @@ async def test_removing_a_broker_with_working_orders_warns_naming_the_broker_and
     [warning] = status.warnings
     assert warning.startswith("broker live removed while 1 order(s) placed through it are not final"), warning
     assert "check and cancel them there" in warning
+
+
+async def test_a_switched_account_is_recorded_only_once_nothing_runs_at_the_old_one_any_more(running: Any) -> None:
+    """A request or a queued plan that took the runtime before the switch still trades at the old account. Were the
+    new account recorded at once, a stop before that plan ends would resume its rest at the new one after the
+    restart, which would find the name unchanged: the switch is recorded once the old runtime is no longer used."""
+    from bridge.store import brokers as identities
+
+    r = await running(text("paper-account"))
+    store = r.bridge.store
+    before = r.bridge.loaded.config.brokers
+    lease = r.bridge.acquire()  # a webhook in flight (or its plan queued) under the old account
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    now = r.bridge.loaded.config.brokers
+    await store.run(lambda: None)  # what the swap queued is committed by now
+    assert await store.read(identities.changed_since, store.conn, now) == {"live"}, "recorded while still in use"
+    assert await store.read(identities.changed_since, store.conn, before) == set()
+
+    r.bridge.release(lease)
+    await store.run(lambda: None)
+    assert await store.read(identities.changed_since, store.conn, now) == set()
