@@ -17,7 +17,7 @@ from bridge.config.reload import Reloader, ReloadStatus, watch_config
 from bridge.config.schema import Subscription
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
-from bridge.execution.recovery import halt_reason, interrupted_jobs, resolve_orders
+from bridge.execution.recovery import halt_reason, interrupted_jobs, leave_elsewhere, resolve_orders
 from bridge.jobs import Jobs
 from bridge.loopwatch import LoopWatch
 from bridge.models import Signal, symbol_key
@@ -136,6 +136,8 @@ class Bridge:
             self.recovery_halt = halt_reason(unresolved)
             log.warning("trading halted: %s; retrying in %gs", self.recovery_halt, RECOVERY_RETRY_SECONDS)
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
+        if changed:
+            await leave_elsewhere(self.store, self._brokers(), changed, self.publish)
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue,
                                                   queued=self._recovered, publish=self.publish,
                                                   revoked=lambda row: revoked_since(row, self.runtime))  # fmt: skip

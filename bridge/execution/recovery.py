@@ -19,7 +19,7 @@ from bridge.models import SCHEDULED_SOURCE, Signal
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.signals.parse import parse_payload
 from bridge.store import brokers as identities
-from bridge.store import journal
+from bridge.store import journal, upkeep
 from bridge.store.db import Store, utcnow
 
 log = logging.getLogger("bridge.recovery")
@@ -145,6 +145,35 @@ async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: b
     # Nothing follows it from now on, so nothing would tell the trader: told once, here.
     publish(order_event(row["strategy"], row["subscription"], name, row["symbol"], row["side"], row["quantity"],
                         "unknown", None, error, None))  # fmt: skip
+
+
+async def leave_elsewhere(store: Store, brokers: dict[str, Broker | None], changed: Container[str],
+                          publish: Publish = _unheard) -> None:  # fmt: skip
+    """Leave to the old account the orders working at a broker edited while the daemon was down that the account
+    its name opens now does not hold.
+
+    The old account took them (they were working there), and the new one never will: followed by name, they would
+    be asked for at every poll, and canceled there at every `cancel_after` retry, for good. They are no longer
+    followed, of unknown outcome to the bridge from now on, and the trader is told to check the old account.
+    """
+    rows = await store.run(upkeep.open_orders, store.conn)
+    for row in rows:
+        name, coid = row["broker"], row["client_order_id"]
+        broker = brokers.get(name)
+        if name not in changed or row["status"] == "unknown" or broker is None:
+            continue  # those of unknown outcome were resolved (or left) by `resolve_orders`
+        try:
+            await answers.fetch_order(broker, coid)
+        except OrderNotFound:
+            error = (f"not followed: working at the account broker {name} named before, whose plugin, options or "
+                     f"credentials changed while the daemon was down; the account it opens now does not hold it; "
+                     "check and cancel it there")  # fmt: skip
+            await store.run(identities.unfollow, store.conn, coid, error)
+            log.warning("order %s: %s", coid, error)
+            publish(order_event(row["strategy"], row["subscription"], name, row["symbol"], row["side"],
+                                row["quantity"], "unknown", None, error, None))  # fmt: skip
+        except Exception as exc:  # no answer: the order jobs ask again
+            log.warning("cannot look up order %s at broker %s: %s", coid, name, answers.failure(exc))
 
 
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:

@@ -994,3 +994,30 @@ def test_an_order_not_yet_listed_after_only_the_credentials_changed_is_still_fol
     assert final["state"] == "failed", final["decision"]
     order = orders_of(daemon.db, swap)["entry"]
     assert order["status"] == "unknown" and order["unfollowed"] == 0, order
+
+
+def test_an_order_working_at_the_account_a_broker_name_opened_before_a_restart_is_no_longer_asked_for_at_the_new(
+    make_daemon: Any,
+) -> None:
+    """A limit order resting at the old account when the operator switched the name: the new account never holds
+    it, and the order jobs would ask it for that order at every poll, and try to cancel it there, for good."""
+    daemon: Daemon = make_daemon(start=False)
+    daemon.start()
+    daemon.stop()
+    store = Store(daemon.db)
+    store.open_sync()
+    signal_id = seed_signal(store, "ACC", "buy", age=1)
+    [entry] = seed_plan(store, signal_id, "ACC", [("entry", "buy")])
+    journal.update_order(store.conn, entry, status="open", sent_at=utcnow())
+    journal.finish_execution(store.conn, signal_id, SUB, "executed", "buy while flat: opened long 1")
+    store.close_sync()
+    (daemon.config.parent / "elsewhere.py").write_text(ELSEWHERE)
+    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: elsewhere:Elsewhere"))
+
+    daemon.start()
+    fresh = daemon.post({"ticker": "ACC", "action": "buy", "price": 50}).json()["id"]
+    wait_final(daemon, fresh)  # recovery is done
+    daemon.stop()
+    order = orders_of(daemon.db, signal_id)["entry"]
+    assert order["unfollowed"] == 1, order
+    assert order["status"] == "unknown" and "named before" in order["error"], order  # from now on, to the bridge
