@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from bridge.config.secrets import redact
+from bridge.config.secrets import HeldSecrets, redact
 
 
 class RedactSecrets(logging.Filter):
@@ -19,20 +19,23 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets: list[str] = []
-        self.add(secrets)
+        self._held = HeldSecrets(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Redact these secrets too; earlier ones stay redacted (an old token is still a secret)."""
-        known = set(self.secrets)
-        # Longest first, so a secret containing another is replaced whole.
-        self.secrets = sorted(known | {s for s in secrets if s}, key=len, reverse=True)
+        self._held.add(secrets)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret redacted, longest first."""
+        return self._held.values()
 
     def filter(self, record: logging.LogRecord) -> bool:
         # The record leaves as plain text: formatted once, here, and a traceback too (it may quote a secret).
-        record.msg, record.args = redact(_message(record), self.secrets), None
+        secrets = self._held.values()
+        record.msg, record.args = redact(_message(record), secrets), None
         if record.exc_info:
-            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info), self.secrets)
+            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info), secrets)
             record.exc_info = None
         return True
 

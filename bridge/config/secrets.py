@@ -127,6 +127,32 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class HeldSecrets:
+    """Every secret value held since the start, longest first: one a reload replaced is a secret still.
+
+    A broker built with the old key (a queued job's, a runtime a reload retired) may quote it after the
+    reload, and a notice queued before it may name the old webhook URL. Each value is kept once, so reloading
+    the same values again and again adds nothing.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._known: set[str] = set()
+        self._values: tuple[str, ...] = ()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Hold these too; the ones held already stay."""
+        new = {s for s in secrets if s} - self._known
+        if new:
+            self._known |= new
+            # Longest first, so a secret containing another is replaced whole.
+            self._values = tuple(sorted(self._known, key=len, reverse=True))
+
+    def values(self) -> tuple[str, ...]:
+        """Every secret held, longest first."""
+        return self._values
+
+
 def redacted_json(value: Any, secrets: Sequence[str], **dumps: Any) -> str:
     """`value` as JSON text with every secret in its strings masked (`redact_values`); still valid JSON.
 

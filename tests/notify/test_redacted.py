@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from bridge.metrics import Metrics
+from bridge.notify.events import order_event
 from bridge.notify.hub import Operations
 from tests.conftest import TOKEN
 from tests.notify.receiver import Receiver
@@ -33,3 +34,41 @@ async def test_a_broker_key_an_adapter_quotes_in_an_order_error_is_masked_in_the
     kinds = [raw.body for raw in receiver.received]
     assert any(b"order.rejected" in body for body in kinds), kinds
     assert all(KEY.encode() not in body for body in kinds), kinds
+
+
+OLD_KEY = "venue-key-" + "4d4d4d4d4d4d4d4d"
+NEW_KEY = "venue-key-" + "5e5e5e5e5e5e5e5e"
+OLD_HOOK_TOKEN = "hook-token-" + "6f6f6f6f6f6f6f6f"
+
+
+def _with_key(key: str, hook: str) -> str:
+    text = config_text({"sq": TOKEN}, plugin="tests.reload.venue:EchoingRejects")
+    text = text.replace("options: {cash: 100000}", f"options: {{cash: 100000, api_key: {key}}}")
+    return text + f"notifications:\n  backoff: 0.05\n  targets:\n    - type: webhook\n      url: {hook}\n"
+
+
+async def test_a_secret_a_reload_replaced_is_still_masked_in_later_notifications(running: Any) -> None:
+    """A broker built with the old key (a queued job's, a retired runtime's) may quote it after the reload, and a
+    notification queued before it may name the old webhook URL: both leave the machine masked, and reloading the
+    same values back and forth does not grow what is masked."""
+    with Receiver() as receiver:
+        old_hook, new_hook = f"{receiver.base}/old/{OLD_HOOK_TOKEN}", f"{receiver.base}/new"
+        r = await running(_with_key(OLD_KEY, old_hook))
+        operations = Operations(r.bridge, Metrics(r.bridge))
+        await operations.start()
+        try:
+            assert (await r.edit(_with_key(NEW_KEY, new_hook))).ok
+            counts = set()
+            for key, hook in [(OLD_KEY, old_hook), (NEW_KEY, new_hook)] * 3:
+                assert (await r.edit(_with_key(key, hook))).ok
+                counts.add(len(operations.notifier.secrets()))
+            error = f"rejected by the venue: request {{apiKey={OLD_KEY}, callback={old_hook}}}"
+            operations.observe(order_event("sq", "paper", "paper", "AMD", "buy", "1", "rejected", None, error, 0.1))
+            await asyncio.to_thread(receiver.wait, 1)
+            await operations.notifier.drain(5)
+        finally:
+            await operations.stop()
+    bodies = [raw.body for raw in receiver.received]
+    assert any(b"rejected by the venue" in body for body in bodies), bodies
+    assert all(OLD_KEY.encode() not in body and OLD_HOOK_TOKEN.encode() not in body for body in bodies), bodies
+    assert len(counts) == 1, counts  # the same values again add nothing
