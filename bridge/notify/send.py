@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.config.secrets import redact, redact_values
 from bridge.notify.config import Notifications, NotifyTarget
 from bridge.notify.events import Event
+from bridge.notify.resolve import Resolver, network_backend
 from bridge.store.db import iso
 
 if TYPE_CHECKING:
@@ -90,10 +91,16 @@ def _retry_after(response: httpx.Response) -> float | None:
     return min(seconds, MAX_RETRY_WAIT)  # "inf" or a day: a slot is not held that long
 
 
-def _new_client(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+def _new_client(transport: httpx.AsyncBaseTransport | None, resolver: Resolver) -> httpx.AsyncClient:
     """The client deliveries share; made off the event loop (see `Notifier._http`)."""
     import httpx  # here, not at start-up: a few MiB that a daemon without notifications never needs
 
+    if transport is None:
+        own = httpx.AsyncHTTPTransport()
+        # httpx takes no network backend, its connection pool does: names are looked up by `resolver`, never
+        # in the event loop's thread pool (see bridge.notify.resolve). The rest is httpx's transport as it is.
+        own._pool._network_backend = network_backend(resolver)
+        transport = own
     return httpx.AsyncClient(transport=transport, follow_redirects=False)
 
 
@@ -130,6 +137,7 @@ class Notifier:
         self._stopping = False
         self._transport = transport
         self._client: httpx.AsyncClient | None = None  # made on the first delivery: most setups never notify
+        self._resolver = Resolver()
         self._making = asyncio.Lock()
 
     async def _http(self) -> httpx.AsyncClient:
@@ -137,7 +145,7 @@ class Notifier:
             if self._client is None:
                 # In a thread: importing httpx and loading the CA bundle take a tenth of a second or more, in which
                 # the loop (trading included) would stand still, at the first fill or halt worth telling.
-                self._client = await asyncio.to_thread(_new_client, self._transport)
+                self._client = await asyncio.to_thread(_new_client, self._transport, self._resolver)
         return self._client
 
     def start(self) -> None:
@@ -278,6 +286,7 @@ class Notifier:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
+        await self._resolver.aclose()
 
     def _report_unsent(self) -> None:
         """Count and log, per target, what the grace was too short for: under way, waiting, or not yet dispatched."""
