@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bridge.notify.events import KINDS
 
-EventKind = Literal["signal.rejected", "signal.failed", "order.filled", "order.rejected", "reload.failed", "halt",
-                    "resume", "webhook.refused"]  # fmt: skip
-DEFAULT_EVENTS: list[EventKind] = ["signal.rejected", "signal.failed", "order.filled", "order.rejected",
-                                   "reload.failed", "halt", "resume", "webhook.refused"]  # fmt: skip
+EventKind = Literal["signal.rejected", "signal.failed", "signal.expired", "order.filled", "order.rejected",
+                    "reload.failed", "halt", "resume", "webhook.refused"]  # fmt: skip
+DEFAULT_EVENTS: list[EventKind] = ["signal.rejected", "signal.failed", "signal.expired", "order.filled",
+                                   "order.rejected", "reload.failed", "halt", "resume", "webhook.refused"]  # fmt: skip
 
 
 class Strict(BaseModel):

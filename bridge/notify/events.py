@@ -14,6 +14,7 @@ from bridge.store.db import utcnow
 KINDS = (
     "signal.rejected",
     "signal.failed",
+    "signal.expired",  # not traded, rightly, but the trader who set the alert believes it went out
     "order.filled",
     "order.rejected",
     "reload.failed",
