@@ -15,6 +15,7 @@ from bridge.brokers.base import Broker
 from bridge.config.load import LoadedConfig
 from bridge.config.reload import Reloader, ReloadStatus, watch_config
 from bridge.config.schema import Subscription
+from bridge.config.secrets import HeldSecrets
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import halt_reason, interrupted_jobs, leave_elsewhere, resolve_orders
@@ -59,6 +60,9 @@ class Bridge:
     loaded_at: datetime = field(default_factory=utcnow)
     recovering: bool = True
     recovery_halt: str | None = None  # while recovery waits for brokers to settle orders: which, and why
+    # Every secret held since the start: a broker built with a key a reload replaced (a queued job's) may still
+    # quote it, and what it says is journaled and served by /api.
+    held_secrets: HeldSecrets = field(init=False)
     _gate: asyncio.Event = field(default_factory=asyncio.Event)
     _recovery: asyncio.Task[None] | None = None
     _watcher: asyncio.Task[None] | None = None
@@ -79,10 +83,11 @@ class Bridge:
         self.store = Store(self.loaded.database_path(), durability=self.loaded.config.durability,
                            max_bytes=None if cap is None else int(cap * 1024 * 1024),
                            shared=self.loaded.config.server.intake_process)  # fmt: skip
-        self.store.secrets = lambda: self.loaded.secrets()  # masked in the venues' answers it journals
+        self.held_secrets = HeldSecrets(self.loaded.secrets())
+        self.store.secrets = self.held_secrets.values  # masked in the venues' answers it journals
         self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
-                                 self.guard, lambda: self.loaded.secrets(),
+                                 self.guard, self.held_secrets.values,
                                  clock_skew=self.loaded.config.clock_skew, revoked=self._revoked)  # fmt: skip
         self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
@@ -205,6 +210,7 @@ class Bridge:
         """Make `new` the live runtime; called between requests (the event loop runs one thing at a time)."""
         old = self.runtime
         self.runtime, self.loaded, self.loaded_at = new, new.loaded, self.clock()
+        self.held_secrets.add(new.loaded.secrets())
         self.executor.max_signal_age = new.loaded.config.max_signal_age
         self.executor.clock_skew = new.loaded.config.clock_skew
         self._retired.append(old)

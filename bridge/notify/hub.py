@@ -7,7 +7,6 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from bridge.config.reload import ReloadStatus
-from bridge.config.secrets import HeldSecrets
 from bridge.halt import HaltState
 from bridge.metrics import Metrics
 from bridge.notify.events import Event
@@ -26,18 +25,10 @@ class Operations:
     def __init__(self, bridge: Bridge, metrics: Metrics) -> None:
         self.bridge = bridge
         self.metrics = metrics
-        # Every secret held since the start, not only the config's in force: a broker built with the old key
-        # (a queued job's) may quote it after a reload, and a notice queued before it may name the old URL.
-        self._secrets = HeldSecrets(bridge.loaded.secrets())
-        bridge.swapped.append(lambda runtime: self._secrets.add(runtime.loaded.secrets()))
-        self.notifier = Notifier(lambda: self.bridge.loaded.config.notifications, secrets=self._held)
+        self.notifier = Notifier(lambda: self.bridge.loaded.config.notifications, secrets=bridge.held_secrets.values)
         self._watch: asyncio.Task[None] | None = None
         self._repeats = RepeatNotices()  # a signal refused at every firing is told once per reason and interval
         self._halt_seen: HaltState | None = None  # the kill switch's state last told (or found at the start)
-
-    def _held(self) -> tuple[str, ...]:
-        self._secrets.add(self.bridge.loaded.secrets())  # however the config in force came (each swap is told too)
-        return self._secrets.values()
 
     def observe(self, event: Event) -> None:
         """Count and notify one event (a repeated signal refusal is held, though counted); returns at once."""

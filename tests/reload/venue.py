@@ -145,3 +145,21 @@ class EchoingRejects(PaperBroker):
         return Order(client_order_id=request.client_order_id, symbol=request.symbol, side=request.side,
                      quantity=request.quantity, type=request.type, status="rejected",
                      error=f"403 Forbidden for https://venue.example/v2/orders?apikey={key}")  # fmt: skip
+
+
+class GatedEchoingRejects(EchoingRejects):
+    """EchoingRejects whose create_order waits for GatedPaper's gate first (to hold a job across a reload)."""
+
+    instances: ClassVar[list[GatedEchoingRejects]] = []
+
+    def __init__(self, options: PaperOptions | dict[str, Any], context: BrokerContext) -> None:
+        super().__init__(options, context)
+        self.created: list[str] = []
+        GatedEchoingRejects.instances.append(self)
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        """Record the call, wait for the gate, then refuse quoting this connection's key."""
+        self.created.append(request.client_order_id)
+        if GatedPaper.gate is not None:
+            await GatedPaper.gate.wait()
+        return await super().create_order(request)
