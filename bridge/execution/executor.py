@@ -193,16 +193,14 @@ class Executor:
         found = (target.broker_name, target.settings) if target else self._settings(job.strategy, job.subscription)
         # A plan a crash interrupted: never plan twice.
         planned = self.store.peek(journal.planned_orders, job.signal_id, job.subscription)
+        if found is None:
+            return await self._orphaned(job, planned)
+        broker_name, sub = found
         # A committed plan goes on whatever the config says now (its orders may be working); a fresh one is not
         # made for a signal whose token a reload revoked while it waited (in flight, queued, or in the intake).
         revoked = None if planned or self._revoked is None else self._revoked(job)
         if revoked is not None:
             return "rejected", revoked
-        if found is None or (target and not planned and self._settings(job.strategy, job.subscription) is None):
-            # Queued with its settings, but a reload removed the subscription meanwhile: a removal stops it
-            # trading at least as surely as `enabled: false`. A committed plan goes on, as after a disable.
-            return await self._orphaned(job, planned)
-        broker_name, sub = found
         if not planned and self._disabled(job, sub):
             # A committed plan still goes on: its orders may be working already, and the order jobs keep
             # following them either way.

@@ -61,21 +61,3 @@ async def test_a_signal_queued_for_a_subscription_a_reload_only_retuned_still_tr
         assert r.paper_position() == "501"
     finally:
         GatedPaper.gate = None
-
-
-async def test_a_signal_queued_for_a_subscription_a_reload_then_removed_is_not_sent(running: Any) -> None:
-    """Removing a subscription stops it trading at least as surely as `enabled: false`: its queue sends nothing."""
-    text = config_text({"sq": TOKEN}, plugin=PLUGIN) + EXTRA
-    try:
-        r, queued = await queued_behind_a_gated_order(running, text)
-        # The strategy stays; its only subscription is replaced by another (a new key, `renamed`).
-        status = await r.edit(text + "        name: renamed\n")
-        assert status.ok, status.error
-        GatedPaper.gate.set()
-        await r.settled()
-        row = signal_row(r, queued)
-        assert row["state"] == "failed", row["decision"]
-        assert "no longer in the config" in row["decision"]
-        assert r.paper_position() == "1", "only the order accepted before the reload was sent"
-    finally:
-        GatedPaper.gate = None
