@@ -15,6 +15,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.migrations import JournalUnusable, migrate, require_current
+from bridge.store.pending import Pending, pending_of
 from bridge.store.slow_commits import SlowCommits
 from bridge.store.walsync import WalSync
 from bridge.store.writelock import WriteLock
@@ -61,6 +62,7 @@ class JournalConnection(sqlite3.Connection):
     """A journal connection; under `database_max_mb` it knows the pages the webhooks' own rows may fill."""
 
     intake_pages: int | None = None  # None: no cap
+    pending: Pending | None = None  # memory changed by the open transaction (`pending`), set by `connect`
 
 
 def require_room_for_intake(conn: sqlite3.Connection) -> None:
@@ -85,6 +87,7 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
     """Open a connection in autocommit mode with the journal's pragmas."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000,
                            factory=JournalConnection)  # fmt: skip
+    conn.pending = Pending()
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
@@ -170,17 +173,21 @@ class Transaction:
     A class rather than a generator-based context manager: it is entered several times per signal.
     """
 
-    __slots__ = ("_kind", "conn")
+    __slots__ = ("_kind", "_mark", "conn")
     _OWN, _SAVEPOINT, _JOBS = 1, 2, 3  # what was opened: a transaction, a savepoint, or the job's savepoint
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._kind = 0
+        self._mark = 0
 
     def __enter__(self) -> sqlite3.Connection:
         conn = self.conn
+        pending = pending_of(conn)
         if not conn.in_transaction:
             conn.execute("BEGIN IMMEDIATE")
+            if pending is not None:
+                pending.rollback()  # anything left from a transaction that ended unseen was never committed
             self._kind = self._OWN
             return conn
         mark = _job_savepoint.get(id(conn))
@@ -192,28 +199,46 @@ class Transaction:
             return conn
         conn.execute("SAVEPOINT tx")
         self._kind = self._SAVEPOINT
+        if pending is not None:
+            self._mark = pending.mark()
         return conn
 
     def __exit__(self, error_type: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
         conn, kind = self.conn, self._kind
+        pending = pending_of(conn)
         if error_type is None:
             if kind == self._OWN:
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if pending is not None and not conn.in_transaction:
+                        pending.rollback()
+                    raise
+                if pending is not None:
+                    pending.commit()
             elif kind == self._SAVEPOINT:
                 conn.execute("RELEASE tx")
             return
         if not conn.in_transaction:
             # SQLite rolled the whole transaction back itself (disk full, I/O error): there is nothing left to roll
             # back to, and trying would replace the error that says why ("no such savepoint").
+            if pending is not None:
+                pending.rollback()
             return
         if kind == self._OWN:
             conn.execute("ROLLBACK")
+            if pending is not None:
+                pending.rollback()
         elif kind == self._SAVEPOINT:
             conn.execute("ROLLBACK TO tx")
             conn.execute("RELEASE tx")
+            if pending is not None:
+                pending.undo_to(self._mark)
         else:
             conn.execute("ROLLBACK TO job")
             _job_savepoint[id(conn)] = conn.total_changes  # back to nothing written since the savepoint
+            if pending is not None:
+                pending.undo_to(pending.job_mark)
 
 
 def transaction(conn: sqlite3.Connection) -> Transaction:
@@ -494,6 +519,7 @@ class Store:
                 job.error = exc
             if conn.in_transaction:  # left open, it would swallow the next batch's BEGIN
                 conn.execute("ROLLBACK")
+                self._pending_rollback()
                 job.error = job.error or RuntimeError("a read left a transaction open; it was rolled back")
         _settle(reads)
 
@@ -510,6 +536,7 @@ class Store:
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._pending_rollback()  # anything left from a transaction that ended unseen was never committed
         except sqlite3.Error as exc:
             self._lock.release()
             now = loop.time()
@@ -556,6 +583,12 @@ class Store:
             "would be lost; restart the daemon (put the journal back first, if it was moved)"
         )
 
+    def _pending_rollback(self) -> None:
+        """The writer's transaction rolled back: the memory changed inside it goes with it."""
+        pending = pending_of(self.conn)
+        if pending is not None:
+            pending.rollback()
+
     def _retry(self) -> None:
         self._committing = False
         self._drain()
@@ -564,10 +597,13 @@ class Store:
         """Run each job in its savepoint; return (jobs run, jobs to run again if SQLite aborted it all)."""
         conn = self.conn
         alone = len(batch) == 1  # nothing to keep apart: the transaction itself is the job's savepoint
+        pending = pending_of(conn)
         for index, job in enumerate(batch):
             if not alone:
                 conn.execute("SAVEPOINT job")
                 _job_savepoint[id(conn)] = conn.total_changes
+                if pending is not None:
+                    pending.job_mark = pending.mark()
             try:
                 try:
                     job.result = job.fn()
@@ -578,14 +614,18 @@ class Store:
             except BaseException as exc:  # a job's failure is its caller's: the batch machinery goes on
                 job.error = exc
                 if not conn.in_transaction:  # SQLite aborted the whole transaction (disk full, I/O error)
+                    self._pending_rollback()
                     for earlier in batch[:index]:
                         earlier.error = exc  # their writes went with it
                     return batch[: index + 1], batch[index + 1 :]
                 if alone:
                     conn.execute("ROLLBACK")
+                    self._pending_rollback()
                     return batch, []
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
+                if pending is not None:
+                    pending.undo_to(pending.job_mark)
         return batch, []
 
     def _commit(self) -> None:
@@ -622,6 +662,14 @@ class Store:
         self._committing = False
         closed = commit.cancelled()
         error = RuntimeError("the journal was closed before this write was committed") if closed else commit.exception()
+        pending = pending_of(self.conn) if self._conn is not None else None
+        if pending is not None:
+            # The memory kept beside the journal follows its COMMIT here, on the event loop, as every read of it runs.
+            # A sync that failed after the COMMIT keeps it: the journal holds those rows, and writes are refused.
+            if self.conn.in_transaction or (error is not None and self._refused is None):
+                pending.rollback()
+            else:
+                pending.commit()
         if error is not None:
             for job in batch:
                 # Even a job that raised gets this error: a `Duplicate` names a signal of this very batch,
