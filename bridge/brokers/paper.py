@@ -14,7 +14,10 @@ refuses one beyond the buying power, instead of driving the cash negative. Every
 idempotent by client order id, as a careful venue would be. A symbol is one instrument whatever the case of
 its letters (`amd` is AMD), as at a venue. The executor books its orders in the
 transaction that commits their plan (`create_order_in_journal`): the book never holds an order whose
-plan a crash lost, nor the journal an order the book lost.
+plan a crash lost, nor the journal an order the book lost. Positions, cash, last prices and which symbols
+may have working orders are read from memory (`paper_book`), loaded from the journal once and changed beside
+each statement that writes them, in the same transactions as ever: the journal holds what it always did,
+and a restart reads the same book from it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.brokers import paper_rules as rules
 from bridge.brokers.base import BrokerContext, Capabilities
+from bridge.brokers.paper_book import Book, book_of
 from bridge.config.timing import LocalTime, TimeZoneName
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
 from bridge.ids import new_id
@@ -124,7 +128,11 @@ class PaperBroker:
         self._earliest_expiry: str | None = None
         self._expiry_checked_at: float | None = None
         self._day_closes = rules.DayCloses(self.options.session_close, self.options.timezone)
-        self._booked: set[str] = set()  # symbols the book holds in these very letters, as committed (`_instrument`)
+        # The book's positions, cash, prices and symbols with working orders, read from memory and written through
+        # to the journal beside it (`paper_book`): shared with every instance of this broker name on this journal
+        # connection, and read again from the journal by a connection opened anew (`_ledger`).
+        self._memory: Book | None = None
+        self._memory_of: sqlite3.Connection | None = None
         # Prices queued by `observe_price` without waiting for their commit, not yet written: while any is, a read
         # of what prices value (the account, a quote) is queued behind them rather than answered before them.
         # One the journal failed without running (a lock never had) stays counted: such reads then wait for a commit.
@@ -163,17 +171,14 @@ class PaperBroker:
         A cash account without margin: every position, long or short, holds its value at the last price
         seen, and each working order what it would open (`_committed`, passed in when already known).
         """
-        conn = self.store.conn
+        book, mine = self._ledger()
         cash = self._cash()
         equity, exposure = cash, Decimal(0)
-        for pos in conn.execute(
-            "SELECT p.quantity, p.avg_price, q.price FROM paper_positions p LEFT JOIN paper_prices q "
-            "ON q.broker = p.broker AND q.symbol = p.symbol WHERE p.broker = ?",
-            (self.name,),
-        ):
-            mark = _dec(pos["price"]) or _dec(pos["avg_price"]) or Decimal(0)
-            equity += Decimal(pos["quantity"]) * mark
-            exposure += abs(Decimal(pos["quantity"])) * mark
+        prices = book.all_prices(mine)
+        for symbol, (quantity, avg_price) in book.all_positions(mine).items():
+            mark = prices.get(symbol) or avg_price or Decimal(0)
+            equity += quantity * mark
+            exposure += abs(quantity) * mark
         held = self._committed()[0] if committed is None else committed
         return Account(cash=cash, equity=equity, buying_power=max(equity - exposure - held, Decimal(0)))
 
@@ -185,6 +190,9 @@ class PaperBroker:
         held: dict[str, Decimal] = {}
         closed: dict[tuple[str, str], Decimal] = {}
         committed = Decimal(0)
+        book, mine = self._ledger()
+        if not book.any_working(mine):
+            return committed, closed  # surely no working order: nothing to read
         for row in self.store.conn.execute(
             # By the partial index of working orders (its status list): left to choose, SQLite took the index on
             # (broker, parent) and read every order ever placed, on each order's buying-power check. Expired
@@ -249,7 +257,26 @@ class PaperBroker:
         prices = [p for p in (request.limit_price, request.stop_price, request.reference_price) if p is not None]
         if not prices or request.type == "trailing_stop":
             return False  # its price is the last one seen, or a buy's its trail above: the exact path counts it
-        cash, shorts, working, last = self.store.conn.execute(
+        book, mine = self._ledger()
+        if book.any_working(mine):
+            cash, shorts, working, last = self._bounds(request)
+        else:  # from memory: the same float sums, without working orders (there surely are none)
+            cash, working, last = book.account_cash(mine), 0.0, book.price(request.symbol, mine)
+            prices_seen = book.all_prices(mine)
+            shorts = sum(
+                float(quantity) * (float(prices_seen.get(symbol) or 0) or float(avg_price or 0))
+                for symbol, (quantity, avg_price) in book.all_positions(mine).items()
+                if quantity < 0
+            )
+        if request.reference_price is None and last is not None:
+            # Without a signal price it meets the last one seen: a buy stop (a sell limit) far below it fills there.
+            prices.append(Decimal(last))
+        least = float(self.options.cash if cash is None else cash) + 2 * float(shorts) - float(working)  # shorts < 0
+        return float(request.quantity * max(prices)) <= least - max(0.01, abs(least) * 1e-6)
+
+    def _bounds(self, request: OrderRequest) -> Any:
+        """(cash, the shorts' value, what working orders hold at most, the last price) as SQLite's float sums."""
+        return self.store.conn.execute(
             "SELECT (SELECT cash FROM paper_accounts WHERE broker = :broker),"
             " (SELECT COALESCE(SUM(CAST(p.quantity AS REAL) * COALESCE(NULLIF(CAST(q.price AS REAL), 0),"
             "  NULLIF(CAST(p.avg_price AS REAL), 0), 0)), 0) FROM paper_positions p LEFT JOIN paper_prices q"
@@ -263,34 +290,24 @@ class PaperBroker:
             " (SELECT price FROM paper_prices WHERE broker = :broker AND symbol = :symbol)",
             {"broker": self.name, "now": iso(self.clock()), "symbol": request.symbol},
         ).fetchone()
-        if request.reference_price is None and last is not None:
-            # Without a signal price it meets the last one seen: a buy stop (a sell limit) far below it fills there.
-            prices.append(Decimal(last))
-        least = float(self.options.cash if cash is None else cash) + 2 * float(shorts) - float(working)  # shorts < 0
-        return float(request.quantity * max(prices)) <= least - max(0.01, abs(least) * 1e-6)
 
     async def fetch_positions(self) -> list[Position]:
         """Every non-zero position."""
         return await self.store.read(self._positions)
 
     def _positions(self) -> list[Position]:
-        rows = self.store.conn.execute(
-            "SELECT symbol, quantity, avg_price FROM paper_positions WHERE broker = ? ORDER BY symbol", (self.name,)
-        )
-        positions = [Position(r["symbol"], Decimal(r["quantity"]), _dec(r["avg_price"])) for r in rows]
-        return [p for p in positions if p.quantity != 0]
+        book, mine = self._ledger()
+        held = book.all_positions(mine)
+        return [Position(symbol, held[symbol][0], held[symbol][1]) for symbol in sorted(held) if held[symbol][0] != 0]
 
     async def fetch_position(self, symbol: str) -> Position | None:
         """The position in one symbol, if it is not flat (what the executor needs for one signal)."""
         return self.store.peek(self._position, symbol)
 
     def _position(self, conn: sqlite3.Connection, symbol: str) -> Position | None:
-        row = conn.execute(
-            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?",
-            (self.name, self._instrument(conn, symbol)),
-        ).fetchone()
-        quantity = Decimal(row["quantity"]) if row else Decimal(0)
-        return Position(symbol, quantity, _dec(row["avg_price"])) if quantity != 0 else None
+        book, mine = self._ledger(conn)
+        held = book.position(self._instrument(conn, symbol), mine)
+        return Position(symbol, held[0], held[1]) if held and held[0] != 0 else None
 
     async def fetch_quote(self, symbol: str) -> Decimal | None:
         """The last price seen for the symbol, if any."""
@@ -311,8 +328,15 @@ class PaperBroker:
         args: tuple[str, ...] = (self.name,)
         if symbol is None:
             return [_order(r) for r in conn.execute(sql + " ORDER BY created_at", args)]
-        sql, args = sql + " AND symbol = ?", (*args, self._instrument(conn, symbol))
-        return [replace(_order(r), symbol=symbol) for r in conn.execute(sql + " ORDER BY created_at", args)]
+        booked = self._instrument(conn, symbol)
+        book, mine = self._ledger(conn)
+        if not book.may_work(booked, mine):
+            return []
+        sql, args = sql + " AND symbol = ?", (*args, booked)
+        orders = [replace(_order(r), symbol=symbol) for r in conn.execute(sql + " ORDER BY created_at", args)]
+        if not orders and not mine:
+            book.settle(booked)  # committed: none works there now, and only a later order's write adds one again
+        return orders
 
     def _instrument(self, conn: sqlite3.Connection, symbol: str) -> str:
         """The book's letters for `symbol`: a venue reads `amd` as AMD, so the book keeps one instrument for both.
@@ -320,26 +344,18 @@ class PaperBroker:
         The letters it was first booked in (a position, even flat, a price, a working order), else `symbol`;
         those of `symbol` itself first, should a book from before this rule hold it in two.
         """
-        if symbol in self._booked:
+        book, mine = self._ledger(conn)
+        if book.booked(symbol, mine):  # nearly every symbol is asked for in the letters it was booked in
             return symbol
         args = {"broker": self.name, "symbol": symbol}
-        kept = conn.execute(  # by index: nearly every symbol is asked for in the letters it was booked in
-            "SELECT 1 FROM paper_positions WHERE broker = :broker AND symbol = :symbol"
-            " UNION ALL SELECT 1 FROM paper_prices WHERE broker = :broker AND symbol = :symbol LIMIT 1",
-            args,
-        ).fetchone()
-        if kept:
-            # A position or price row, once committed, is never deleted nor renamed: these letters are the
-            # book's for good. Not remembered from inside a transaction, which may yet roll the row back.
-            if not conn.in_transaction:
-                self._booked.add(symbol)
-            return symbol
-        if conn.execute(
-            "SELECT 1 FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker AND symbol = :symbol"
-            " AND status IN ('open', 'partially_filled', 'held') LIMIT 1",
-            args,
-        ).fetchone():
-            return symbol
+        if book.may_work(symbol, mine):
+            working = conn.execute(
+                "SELECT 1 FROM paper_orders INDEXED BY paper_orders_working WHERE broker = :broker AND symbol = :symbol"
+                " AND status IN ('open', 'partially_filled', 'held') LIMIT 1",
+                args,
+            ).fetchone()
+            if working:
+                return symbol
         row = conn.execute(
             # COLLATE NOCASE cannot use the (broker, symbol) indexes past the broker: it reads the account's
             # positions, prices and working orders, one row per symbol traded, not its order history.
@@ -370,14 +386,29 @@ class PaperBroker:
         return row
 
     def _last_price(self, symbol: str) -> Decimal | None:
-        row = self.store.conn.execute(
-            "SELECT price FROM paper_prices WHERE broker = ? AND symbol = ?", (self.name, symbol)
-        ).fetchone()
-        return Decimal(row["price"]) if row else None
+        book, mine = self._ledger()
+        return book.price(symbol, mine)
 
     def _cash(self) -> Decimal:
-        row = self.store.conn.execute("SELECT cash FROM paper_accounts WHERE broker = ?", (self.name,)).fetchone()
-        return Decimal(row["cash"]) if row else self.options.cash
+        book, mine = self._ledger()
+        cash = book.account_cash(mine)
+        return self.options.cash if cash is None else cash
+
+    def _ledger(self, conn: sqlite3.Connection | None = None) -> tuple[Book, bool]:
+        """The book in memory, and whether `conn` (the writer by default) sees the open transaction's changes.
+
+        The writer inside its transaction reads what that transaction wrote, as it would read the journal;
+        any other reader (`peek`, a `read` job) what the journal has committed.
+        """
+        writer = self.store.conn
+        conn = writer if conn is None else conn
+        book = self._memory
+        if book is None or self._memory_of is not writer:
+            book = self._memory = book_of(writer, self.name)
+            self._memory_of = writer
+        if not book.loaded:
+            book.load(conn)
+        return book, conn is writer and conn.in_transaction
 
     # --- writes ------------------------------------------------------------------------------------------
 
@@ -490,6 +521,8 @@ class PaperBroker:
             )  # fmt: skip
         except sqlite3.IntegrityError:
             raise DuplicateClientOrderId(f"client order id {r.client_order_id} already used") from None
+        if status != "filled":
+            self._ledger()[0].add_working(self.store.conn, symbol)
         return broker_order_id
 
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
@@ -497,20 +530,30 @@ class PaperBroker:
                      rules.leg_time_in_force(parent.time_in_force))  # fmt: skip
 
     def _remember_price(self, symbol: str, price: Decimal, now: datetime) -> None:
-        self.store.conn.execute(
+        conn = self.store.conn
+        book, _ = self._ledger()
+        if conn.in_transaction and book.pending_price(symbol) == price:
+            # This very transaction wrote this price already (the signal's, fed, then again with each of its
+            # orders): written again it would only move seen_at by the microseconds between, in the same commit.
+            return
+        conn.execute(
             "INSERT INTO paper_prices (broker, symbol, price, seen_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (broker, symbol) DO UPDATE SET price = excluded.price, seen_at = excluded.seen_at",
             (self.name, symbol, str(price), iso(now)),
         )
+        book.set_price(conn, symbol, price)
 
     def _see_price(self, symbol: str, price: Decimal, now: datetime) -> None:
         """Remember the price, move trailing stops, and fill resting orders it crosses."""
-        resting = self.store.conn.execute(
-            # The status list matches the partial index paper_orders_working: only working orders are read.
-            "SELECT * FROM paper_orders WHERE broker = ? AND symbol = ? AND status IN ('open', 'partially_filled', "
-            "'held') AND type != 'market' ORDER BY created_at",
-            (self.name, symbol),
-        ).fetchall()
+        book, mine = self._ledger()
+        resting: list[sqlite3.Row] = []
+        if book.may_work(symbol, mine):  # else surely none: every signal with a price passes here
+            resting = self.store.conn.execute(
+                # The status list matches the partial index paper_orders_working: only working orders are read.
+                "SELECT * FROM paper_orders WHERE broker = ? AND symbol = ? AND status IN ('open', "
+                "'partially_filled', 'held') AND type != 'market' ORDER BY created_at",
+                (self.name, symbol),
+            ).fetchall()
         # The symbol's first price is the first the orders resting on it meet: placed with none known, they
         # meet the market as on arrival (a sell limit at 0.01 sells at 100, not at 0.01). Looked up only when
         # some order rests: every signal with a price passes here.
@@ -574,11 +617,15 @@ class PaperBroker:
 
     def _rests(self, conn: sqlite3.Connection, symbol: str) -> bool:
         """Whether an order rests on `symbol` that a price could fill (or make trail), as committed."""
+        booked = self._instrument(conn, symbol)
+        book, mine = self._ledger(conn)
+        if not book.may_work(booked, mine):
+            return False
         row = conn.execute(
             # The status list matches the partial index paper_orders_working, as in _see_price.
             "SELECT 1 FROM paper_orders WHERE broker = ? AND symbol = ? AND status IN ('open', 'partially_filled', "
             "'held') AND type != 'market' LIMIT 1",
-            (self.name, self._instrument(conn, symbol)),
+            (self.name, booked),
         ).fetchone()
         return row is not None
 
@@ -632,10 +679,9 @@ class PaperBroker:
 
     def _held(self, symbol: str) -> Decimal:
         """The signed position in `symbol` (0 when flat)."""
-        row = self.store.conn.execute(
-            "SELECT quantity FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
-        ).fetchone()
-        return Decimal(row["quantity"]) if row else Decimal(0)
+        book, mine = self._ledger()
+        held = book.position(symbol, mine)
+        return held[0] if held else Decimal(0)
 
     def _book_fill(self, coid: str, symbol: str, side: str, qty: Decimal, price: Decimal | None,
                    now: datetime) -> None:  # fmt: skip
@@ -647,21 +693,23 @@ class PaperBroker:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (self.name, coid, symbol, side, str(qty), _text(price), iso(now)),
         )
-        pos = conn.execute(
-            "SELECT quantity, avg_price FROM paper_positions WHERE broker = ? AND symbol = ?", (self.name, symbol)
-        ).fetchone()
-        old = Decimal(pos["quantity"]) if pos else Decimal(0)
+        book, mine = self._ledger()
+        pos = book.position(symbol, mine)
+        old = pos[0] if pos else Decimal(0)
         new = old + signed
-        avg = rules.average(old, _dec(pos["avg_price"]) if pos else None, signed, price, new)
+        avg = rules.average(old, pos[1] if pos else None, signed, price, new)
         conn.execute(
             "INSERT INTO paper_positions (broker, symbol, quantity, avg_price) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (broker, symbol) DO UPDATE SET quantity = excluded.quantity, avg_price = excluded.avg_price",
             (self.name, symbol, str(new), _text(avg)),
         )
+        book.set_position(conn, symbol, (new, avg))
         if price is not None:  # the account's first fill makes its row (see `connect`)
+            cash = self._cash() - signed * price
             conn.execute("INSERT INTO paper_accounts (broker, cash) VALUES (?, ?) ON CONFLICT (broker) DO UPDATE "
-                         "SET cash = excluded.cash", (self.name, str(self._cash() - signed * price)))  # fmt: skip
-        if old != 0 and (new == 0 or (old > 0) != (new > 0)):
+                         "SET cash = excluded.cash", (self.name, str(cash)))  # fmt: skip
+            book.set_cash(conn, cash)
+        if old != 0 and (new == 0 or (old > 0) != (new > 0)) and book.may_work(symbol, mine):
             # The position the working bracket legs protect is gone (closed by an exit, a breakeven stop, a
             # reversal): they go with it, or a later price would have them close a new position they never
             # belonged to (the old stop-loss selling the next, unprotected, entry). Legs still waiting for an

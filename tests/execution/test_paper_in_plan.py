@@ -17,7 +17,7 @@ from bridge.config.security import GlobalRisk
 from bridge.errors import OrderRejected
 from bridge.execution.executor import Executor, Job, client_order_id
 from bridge.halt import write_state
-from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
+from bridge.models import Order, OrderRequest, Position, Signal, StopLoss, TakeProfit
 from bridge.notify.events import Event
 from bridge.risk import Admission, Guard
 from bridge.store import journal
@@ -362,3 +362,25 @@ async def test_after_the_cooldown_the_probe_order_goes_through_create_order_and_
     signal_id = await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
     assert await paper.booked() == [client_order_id(signal_id, SUB, "entry")]
     assert breaker.opened_at is None and breaker.failures == 0 and not breaker.probing
+
+
+async def test_a_paper_reversal_reads_its_book_from_memory_and_writes_its_price_once(fresh_store: Store) -> None:
+    """The book is read from memory (positions, cash, prices, working orders), written through to the journal."""
+    paper = Paper(fresh_store)
+    await paper.broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
+    statements: list[str] = []
+    lock = threading.Lock()
+
+    def trace(sql: str) -> None:
+        with lock:  # the COMMIT runs on the store's commit thread
+            statements.append(sql)
+
+    fresh_store.conn.set_trace_callback(trace)
+    await paper.run(Signal(ticker="AMD", action="sell", price=Decimal(101)))
+    fresh_store.conn.set_trace_callback(None)
+    paper_reads = [s for s in statements if s.startswith("SELECT") and "paper_" in s]
+    assert paper_reads == [], "a market reversal with no working orders reads nothing of the book from the journal"
+    written = [s for s in statements if s.startswith("INSERT INTO paper_")]
+    assert [s.split()[2] for s in written].count("paper_prices") == 1, "the signal's price is written once"
+    assert await paper.broker.fetch_position("AMD") == Position("AMD", Decimal(-1), Decimal(101))

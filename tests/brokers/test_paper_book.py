@@ -1,0 +1,116 @@
+"""The paper book in memory: it reads as the journal does, through rollbacks, reloads and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bridge.brokers.base import BrokerContext
+from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.models import Account, Order, OrderRequest, Position
+from bridge.store.db import Store, transaction
+
+
+def _broker(store: Store, name: str = "paper") -> PaperBroker:
+    return PaperBroker(PaperOptions(cash=Decimal(10000)), BrokerContext(name=name, store=store))
+
+
+def _req(coid: str, side: str = "buy", qty: str = "1", price: str = "50", symbol: str = "SQ",
+         **kw: object) -> OrderRequest:  # fmt: skip
+    return OrderRequest(client_order_id=coid, symbol=symbol, side=side, quantity=Decimal(qty),  # type: ignore[arg-type]
+                        reference_price=Decimal(price), **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+async def _seen(broker: PaperBroker) -> tuple[list[Position], Account, list[Order], Decimal | None]:
+    """What the broker answers: positions, account, working orders and the last price of SQ."""
+    return (await broker.fetch_positions(), await broker.fetch_account(), await broker.fetch_open_orders(),
+            await broker.fetch_quote("SQ"))  # fmt: skip
+
+
+async def test_a_job_rolled_back_in_a_batch_leaves_the_book_as_the_journal(tmp_path: Path) -> None:
+    """Two plans in one batch, the second failing after its order filled: only the first's fill is the book's."""
+    store = Store(tmp_path / "journal.db")
+    await store.open()
+    broker = _broker(store)
+    place = broker.create_order_in_journal
+    assert place is not None
+
+    def fails() -> None:
+        place(_req("b", qty="3", price="60"))
+        place(_req("c", qty="1", price="60", symbol="AMD", type="limit", limit_price=Decimal(1)))
+        raise RuntimeError("the plan's journal write failed")
+
+    ok, failed = await asyncio.gather(store.run(place, _req("a", qty="2")), store.run(fails), return_exceptions=True)
+    assert isinstance(ok, Order) and isinstance(failed, RuntimeError)
+    seen = await _seen(broker)
+    assert seen[0] == [Position("SQ", Decimal(2), Decimal(50))]
+    assert (seen[1].cash, seen[2], seen[3]) == (Decimal(9900), [], Decimal(50))
+    assert await broker.fetch_position("SQ") == Position("SQ", Decimal(2), Decimal(50))
+    await store.close()
+    again = Store(tmp_path / "journal.db")  # a restart reads the same book from the journal
+    await again.open()
+    assert await _seen(_broker(again)) == seen
+    await again.close()
+
+
+async def test_a_savepoint_rolled_back_inside_a_job_takes_its_changes_with_it(fresh_store: Store) -> None:
+    broker = _broker(fresh_store)
+    place = broker.create_order_in_journal
+    assert place is not None
+
+    def job() -> None:
+        place(_req("a", qty="2"))
+        with pytest.raises(RuntimeError), transaction(fresh_store.conn):
+            place(_req("b", qty="5", price="70"))
+            raise RuntimeError("rolled back to its savepoint")
+        place(_req("c", qty="1", price="50"))  # sees the position of `a` alone: 2, not 7
+
+    await fresh_store.run(job)
+    assert await broker.fetch_positions() == [Position("SQ", Decimal(3), Decimal(50))]
+    assert (await broker.fetch_account()).cash == Decimal(10000 - 150)
+    assert await broker.fetch_quote("SQ") == Decimal(50)
+
+
+async def test_a_reader_outside_the_transaction_sees_only_what_is_committed(fresh_store: Store) -> None:
+    """`fetch_position` reads committed state (as a read of the journal did) while a batch's writes are pending."""
+    broker = _broker(fresh_store)
+    place = broker.create_order_in_journal
+    assert place is not None
+    during: list[Position | None] = []
+
+    def job() -> None:
+        place(_req("a", qty="2"))
+        during.append(fresh_store.peek(broker._position, "SQ"))
+
+    await fresh_store.run(job)
+    assert during == [None]
+    assert await broker.fetch_position("SQ") == Position("SQ", Decimal(2), Decimal(50))
+
+
+async def test_another_instance_of_the_broker_reads_the_same_book(fresh_store: Store) -> None:
+    """A reload builds a new instance of the broker beside the old one: each sees what the other booked."""
+    old, new = _broker(fresh_store), _broker(fresh_store)
+    await old.create_order(_req("a", qty="2"))
+    assert await new.fetch_position("SQ") == Position("SQ", Decimal(2), Decimal(50))
+    await new.create_order(_req("b", side="sell", qty="2", price="55", reduce_only=True))
+    await new.create_order(_req("l", qty="1", price="55", type="limit", limit_price=Decimal(40)))
+    assert await old.fetch_position("SQ") is None
+    assert [o.client_order_id for o in await old.fetch_open_orders("SQ")] == ["l"]
+    assert (await old.fetch_account()).cash == Decimal(10000 + 10)
+    other = _broker(fresh_store, name="other")  # another broker name is another account
+    assert (await other.fetch_positions(), (await other.fetch_account()).cash) == ([], Decimal(10000))
+
+
+async def test_a_working_order_found_gone_is_looked_for_again_once_another_is_placed(fresh_store: Store) -> None:
+    broker = _broker(fresh_store)
+    await broker.create_order(_req("l1", qty="1", type="limit", limit_price=Decimal(40)))
+    await broker.cancel_order("l1")
+    assert await broker.fetch_open_orders("SQ") == []
+    await broker.create_order(_req("l2", qty="1", type="limit", limit_price=Decimal(40)))
+    assert [o.client_order_id for o in await broker.fetch_open_orders("SQ")] == ["l2"]
+    await broker.observe_price("SQ", Decimal(39))
+    assert (await broker.fetch_order("l2")).status == "filled"
+    assert await broker.fetch_position("SQ") == Position("SQ", Decimal(1), Decimal(40))
