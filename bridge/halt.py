@@ -71,6 +71,8 @@ class HaltSwitch:
         # Told of each state a `set` puts in force, as it does (notifications); each must return at once.
         self.listeners: list[Callable[[HaltState], None]] = []
         self._changes = 0  # `set` calls begun: the last one begun decides, whichever write commits first
+        # The write transaction (`Store.transaction_serial`) the state was last read in, if it was read in one.
+        self._read_in: int | None = None
 
     @property
     def halted(self) -> bool:
@@ -82,9 +84,16 @@ class HaltSwitch:
 
         One indexed read on the event loop's own connection, without a wait: the last gates before a
         broker call use it too, so a flag written into the journal stops even a plan already admitted.
+        Read once per write transaction of the daemon's: while it is open the daemon holds the journal's
+        write lock, so no other process can commit a halt, and every read of it would find the same row
+        (the paper orders of a batch's plans each pass a gate, all inside one transaction).
         """
         if self._unsaved is None:
-            self.state = self.store.peek(read_state)
+            serial = self.store.transaction_serial()
+            if serial is None or serial != self._read_in:
+                self._read_in = None  # should the read fail, the next one reads again
+                self.state = self.store.peek(read_state)
+                self._read_in = serial
         return self.state
 
     def shown(self) -> HaltState:
@@ -101,6 +110,7 @@ class HaltSwitch:
     async def set(self, halted: bool, reason: str | None, by: str) -> HaltState:
         """Halt or resume; a halt takes effect before it is persisted, a resume only after."""
         changed_at = iso(utcnow())
+        self._read_in = None  # what this changes is read again from the journal, not answered from a read before
         self._changes += 1
         mine = self._changes
         if halted:

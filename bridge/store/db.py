@@ -187,7 +187,7 @@ class Transaction:
         if not conn.in_transaction:
             conn.execute("BEGIN IMMEDIATE")
             if pending is not None:
-                pending.rollback()  # anything left from a transaction that ended unseen was never committed
+                pending.begin()
             self._kind = self._OWN
             return conn
         mark = _job_savepoint.get(id(conn))
@@ -389,6 +389,16 @@ class Store:
         self._loop = asyncio.get_running_loop()
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
 
+    def transaction_serial(self) -> int | None:
+        """Which write transaction the writer has open (a number none before it had), None while it has none.
+
+        While it has one, it holds the journal's write lock: no other process commits meanwhile, so what
+        `peek` reads of the journal is the same all through it.
+        """
+        conn = self._conn
+        pending = pending_of(conn) if conn is not None else None
+        return pending.serial if pending is not None and conn is not None and conn.in_transaction else None
+
     def peek(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a small read-only `fn(conn, ...)` right here, on a read-only connection of the event loop's own.
 
@@ -536,7 +546,9 @@ class Store:
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
-            self._pending_rollback()  # anything left from a transaction that ended unseen was never committed
+            pending = pending_of(conn)
+            if pending is not None:
+                pending.begin()
         except sqlite3.Error as exc:
             self._lock.release()
             now = loop.time()

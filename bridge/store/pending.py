@@ -27,12 +27,18 @@ class Owner(Protocol):
 class Pending:
     """The undo log of one connection's open transaction, for the memory its writes changed."""
 
-    __slots__ = ("_owners", "_undo", "job_mark")
+    __slots__ = ("_owners", "_undo", "job_mark", "serial")
 
     def __init__(self) -> None:
         self._undo: list[Callable[[], None]] = []
         self._owners: list[Owner] = []
         self.job_mark = 0  # the mark of the store's savepoint for the job now running
+        self.serial = 0  # transactions begun on the connection: which one is open, when one is
+
+    def begin(self) -> None:
+        """A transaction began (its BEGIN ran): anything left from one that ended unseen was never committed."""
+        self.serial += 1
+        self.rollback()
 
     def record(self, owner: Owner, undo: Callable[[], None]) -> None:
         """A change of `owner`'s pending layer, undone by `undo` should its savepoint roll back."""

@@ -90,3 +90,23 @@ async def test_a_halt_made_here_holds_while_its_journal_write_is_on_its_way(fres
     assert guard.halt.reread().halted and not guard.admits_at_once("paper", "sq")  # ... and still it holds
     await setting
     assert fresh_store.peek(read_state).halted and guard.halt.reread().halted
+
+
+async def test_the_flag_is_read_once_per_write_transaction_and_again_in_the_next(fresh_store: Store) -> None:
+    """Inside one of the daemon's write transactions no other process can commit a halt: one read answers its gates."""
+    guard = guard_on(fresh_store)
+    reads: list[str] = []
+    fresh_store.peek(lambda conn: conn.set_trace_callback(reads.append))
+
+    def gates() -> list[bool]:
+        return [guard.halt.reread().halted for _ in range(3)]
+
+    assert await fresh_store.run(gates) == [False] * 3
+    assert len([s for s in reads if "trading_state" in s]) == 1
+    halt_from_another_process(str(fresh_store.path), "between two batches")
+    assert await fresh_store.run(gates) == [True] * 3, "the next transaction reads the flag again"
+    assert len([s for s in reads if "trading_state" in s]) == 2
+    resume_from_another_process(str(fresh_store.path))
+    assert [guard.halt.reread().halted for _ in range(2)] == [False, False]  # outside a transaction: every time
+    assert len([s for s in reads if "trading_state" in s]) == 4
+    fresh_store.peek(lambda conn: conn.set_trace_callback(None))
