@@ -94,6 +94,15 @@ class BracketLeg:
     trail_percent: Decimal | None = None
 
 
+def leg_time_in_force(entry: str) -> str:
+    """A bracket leg's time in force: its entry's, day or gtc, as at Alpaca, whose legs have none of their own.
+
+    Alpaca takes brackets with day or gtc entries only; an entry in force once (ioc, fok) or for one auction
+    (opg, cls), which no live venue of ours brackets, keeps gtc legs, so a position it opened is not left bare.
+    """
+    return "day" if entry == "day" else "gtc"
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What the executor asks a broker to place; `client_order_id` makes the request idempotent."""

@@ -6,7 +6,7 @@ unknown rather than invented. A limit marketable on arrival fills at that price 
 limit, as at a venue. Limit, stop, stop-limit and trailing-stop orders rest until a known price
 (from a later signal or `observe_price`) crosses them; a resting limit fills at its limit. Bracket
 children wait until their entry fills, then rest as one-cancels-other, in force as long as a day or gtc
-entry says (`paper_rules.leg_time_in_force`). Day orders expire at the
+entry says (`bridge.models.leg_time_in_force`). Day orders expire at the
 session close, and so do opg and cls orders (there is no auction: they work as day orders); an IOC
 or FOK order that does not fill on arrival is canceled at once. The account has no margin: an order
 that would open more than the equity that positions and working orders leave is refused, as a venue
@@ -39,7 +39,7 @@ from bridge.brokers.paper_book import Book, book_of
 from bridge.config.timing import LocalTime, TimeZoneName
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
 from bridge.ids import new_id
-from bridge.models import Account, BracketLeg, Order, OrderRequest, Position
+from bridge.models import Account, BracketLeg, Order, OrderRequest, Position, leg_time_in_force
 from bridge.store.db import Store, iso, transaction, utcnow
 
 RESTING = ("open", "partially_filled")
@@ -527,7 +527,7 @@ class PaperBroker:
 
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
         self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol,
-                     rules.leg_time_in_force(parent.time_in_force))  # fmt: skip
+                     leg_time_in_force(parent.time_in_force))  # fmt: skip
 
     def _remember_price(self, symbol: str, price: Decimal, now: datetime) -> None:
         conn = self.store.conn

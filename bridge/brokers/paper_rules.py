@@ -83,15 +83,6 @@ def average(
     return old_avg
 
 
-def leg_time_in_force(entry: str) -> str:
-    """A bracket leg's time in force: its entry's, day or gtc, as at Alpaca, whose legs have none of their own.
-
-    Alpaca takes brackets with day or gtc entries only; an entry in force once (ioc, fok) or for one auction
-    (opg, cls), which no live venue of ours brackets, keeps gtc legs, so a position it opened is not left bare.
-    """
-    return "day" if entry == "day" else "gtc"
-
-
 def day_order_expiry(created: datetime, close: time, zone: str) -> datetime:
     """When a day order placed at `created` expires: this session's close, or the next one's after the close."""
     local = created.astimezone(ZoneInfo(zone))

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.brokers.base import capabilities_in_force
-from bridge.models import BracketLeg, OrderRequest
+from bridge.models import BracketLeg, OrderRequest, leg_time_in_force
 from bridge.signals.pricing import LegPrices
 from bridge.signals.resolve import Leg, Plan
 
@@ -67,7 +67,8 @@ def _child(base: dict[str, Any], leg: str, seq: int, parent: str, entry: Leg, pr
     return _row(
         base, leg, seq, client_order_id(signal_id, subscription, leg),
         side="sell" if entry.side == "buy" else "buy", type=prices.type, quantity=str(entry.quantity),
-        limit_price=_text(prices.limit_price), stop_price=_text(prices.stop_price), time_in_force="gtc",
+        limit_price=_text(prices.limit_price), stop_price=_text(prices.stop_price),
+        time_in_force=leg_time_in_force(entry.time_in_force),
         trail_amount=_text(prices.trail_amount), trail_percent=_text(prices.trail_percent), extended_hours=0,
         parent_client_order_id=parent,
     )  # fmt: skip

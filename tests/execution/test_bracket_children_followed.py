@@ -70,3 +70,14 @@ async def test_bracket_children_the_venue_does_not_list_yet_are_followed_not_lef
     assert orders["stop_loss"]["status"] != "pending" and orders["take_profit"]["status"] != "pending", orders
     followed = {row["leg"] for row in await fresh_store.read(upkeep.open_orders, fresh_store.conn)}
     assert {"take_profit", "stop_loss"} <= followed, {leg: o["status"] for leg, o in orders.items()}
+
+
+async def test_a_bracket_childs_journaled_time_in_force_is_the_one_its_entry_gives_it(fresh_store: Store) -> None:
+    """The legs take their entry's time in force (Alpaca's rule, and paper's): a day entry's stop-loss ends with the
+    session, and the journal (`bridge orders`, /api/orders) must not show it as gtc, protecting overnight."""
+    for tif, legs in (("day", "day"), ("gtc", "gtc")):
+        harness = Harness(fresh_store, ChildrenUnreadable())
+        signal = Signal(ticker=f"T{tif.upper()}", action="buy", price=Decimal(100), time_in_force=tif, **BRACKET)
+        orders = await harness.orders(await harness.run(signal))
+        assert orders["entry"]["time_in_force"] == tif
+        assert orders["take_profit"]["time_in_force"] == legs and orders["stop_loss"]["time_in_force"] == legs
