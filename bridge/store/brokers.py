@@ -38,11 +38,6 @@ def fingerprint(config: BrokerConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def fingerprints(brokers: Mapping[str, BrokerConfig]) -> dict[str, str]:
-    """The fingerprint of each configured broker, by name."""
-    return {name: fingerprint(config) for name, config in brokers.items()}
-
-
 def _key(conn: sqlite3.Connection) -> bytes:
     """The journal's own random key (migration 12): credentials are compared as an HMAC under it, never stored."""
     return bytes(conn.execute("SELECT key FROM identity_key WHERE id = 1").fetchone()[0])
