@@ -211,7 +211,11 @@ class Transaction:
                 try:
                     conn.execute("COMMIT")
                 except BaseException:
-                    if pending is not None and not conn.in_transaction:
+                    # A refused COMMIT (a deferred constraint) leaves the transaction open: ended here, as the group
+                    # commit ends its own, or the connection's next statement would write into the refused one.
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    if pending is not None:
                         pending.rollback()
                     raise
                 if pending is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -114,3 +116,63 @@ async def test_a_working_order_found_gone_is_looked_for_again_once_another_is_pl
     await broker.observe_price("SQ", Decimal(39))
     assert (await broker.fetch_order("l2")).status == "filled"
     assert await broker.fetch_position("SQ") == Position("SQ", Decimal(1), Decimal(40))
+
+
+def _commit_fails_with(conn: sqlite3.Connection) -> Callable[[], None]:
+    """A write that only COMMIT refuses: a row breaking a deferred foreign key, checked at COMMIT and not before."""
+    conn.executescript(
+        "CREATE TABLE IF NOT EXISTS t_parent (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE IF NOT EXISTS t_child (parent INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);"
+    )
+
+    def breaking() -> None:
+        conn.execute("INSERT INTO t_child VALUES (1)")
+
+    return breaking
+
+
+async def test_a_batch_whose_commit_failed_leaves_nothing_of_it_in_the_book(tmp_path: Path) -> None:
+    """The group commit's COMMIT itself refused: every fill of that batch goes, in memory as in the journal."""
+    store = Store(tmp_path / "journal.db")
+    await store.open()
+    broker = _broker(store)
+    place = broker.create_order_in_journal
+    assert place is not None
+    await store.run(place, _req("a", qty="1", price="40"))
+    breaking = _commit_fails_with(store.conn)
+
+    def then_breaks() -> None:
+        place(_req("c", qty="1", price="60", symbol="AMD"))
+        breaking()
+
+    results = await asyncio.gather(store.run(place, _req("b", qty="3", price="60")), store.run(then_breaks),
+                                   return_exceptions=True)  # fmt: skip
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results
+    seen = await _seen(broker)
+    assert seen[0] == [Position("SQ", Decimal(1), Decimal(40))]
+    assert (seen[1].cash, seen[2], seen[3]) == (Decimal(9960), [], Decimal(40))
+    assert await broker.fetch_position("AMD") is None
+    await store.run(place, _req("d", qty="1", price="45"))  # the book goes on from the journal's state
+    assert await broker.fetch_position("SQ") == Position("SQ", Decimal(2), Decimal("42.5"))
+    await store.close()
+    again = Store(tmp_path / "journal.db")  # a restart reads the same book from the journal
+    await again.open()
+    assert await _broker(again).fetch_positions() == [Position("SQ", Decimal(2), Decimal("42.5"))]
+    await again.close()
+
+
+async def test_a_transaction_whose_commit_failed_is_rolled_back_with_its_fills(fresh_store: Store) -> None:
+    """A `transaction()` of its own (as on a CLI's connection) whose COMMIT is refused ends, its fills with it."""
+    broker = _broker(fresh_store)
+    place = broker.create_order_in_journal
+    assert place is not None
+    conn = fresh_store.conn
+    breaking = _commit_fails_with(conn)
+    with pytest.raises(sqlite3.IntegrityError), transaction(conn):
+        place(_req("a", qty="2"))
+        breaking()
+    assert not conn.in_transaction  # left open, the connection's next write would join the refused one
+    with transaction(conn):
+        place(_req("b", qty="1", price="40"))
+    assert await broker.fetch_positions() == [Position("SQ", Decimal(1), Decimal(40))]
+    assert (await broker.fetch_account()).cash == Decimal(9960)
