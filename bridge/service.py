@@ -22,7 +22,7 @@ from bridge.execution.recovery import halt_reason, interrupted_jobs, leave_elsew
 from bridge.jobs import Jobs
 from bridge.loopwatch import LoopWatch
 from bridge.models import Signal, symbol_key
-from bridge.notify.events import Event
+from bridge.notify.events import Event, recovery_event
 from bridge.notify.refusals import RefusalNotices
 from bridge.risk import Guard
 from bridge.runtime import Runtime, build_runtime, close_slots
@@ -133,6 +133,7 @@ class Bridge:
             log.warning("broker(s) %s changed (plugin, options or credentials) while the daemon was down: their "
                         "orders not final are looked up at the account the name opens now; those it does not hold "
                         "are left to the old account, and their plans stop", ", ".join(sorted(changed)))  # fmt: skip
+        told = False
         while True:
             unresolved = await resolve_orders(self.store, self._brokers(), self.publish, changed, replaced)
             if not unresolved:
@@ -140,6 +141,9 @@ class Bridge:
                 break
             self.recovery_halt = halt_reason(unresolved)
             log.warning("trading halted: %s; retrying in %gs", self.recovery_halt, RECOVERY_RETRY_SECONDS)
+            if not told:  # once, not at every retry
+                self.publish(recovery_event(self.recovery_halt))
+                told = True
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         if changed:
             await leave_elsewhere(self.store, self._brokers(), changed, self.publish)
@@ -158,6 +162,8 @@ class Bridge:
         self.recovering = False
         for work in held:
             self._dispatch(work)
+        if told:
+            self.publish(recovery_event(None))
         self._gate.set()
 
     async def ready(self) -> None:

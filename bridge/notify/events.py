@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.models import Order
-from bridge.store.db import utcnow
+from bridge.store.db import iso, utcnow
 
 # Kinds an operator can subscribe to in `notifications.events`.
 KINDS = (
@@ -39,6 +39,20 @@ def signal_event(strategy: str, subscription: str, ticker: str, signal_id: str, 
     data = {"strategy": strategy, "subscription": subscription, "ticker": ticker, "signal_id": signal_id,
             "state": state}  # fmt: skip
     return Event(f"signal.{state}", f"{strategy}/{subscription} {ticker}: {decision}", data)
+
+
+def recovery_event(held: str | None) -> Event:
+    """Start-up recovery holds trading (`held`: why) or, having held it, opens it: told as a halt and a resume.
+
+    Nobody ran `bridge halt`, yet no order goes out: whoever listens for halts must hear this one, most of all
+    after a restart nobody watched (systemd's, after a crash).
+    """
+    data: dict[str, Any] = {"halted": held is not None, "reason": held, "changed_at": iso(utcnow()),
+                            "by": "start-up recovery"}  # fmt: skip
+    if held is not None:
+        return Event("halt", f"trading HALTED by start-up recovery: {held}; no new order is sent until every "
+                     "one of them is settled (asked again every few seconds)", data)  # fmt: skip
+    return Event("resume", "trading resumed by start-up recovery: every order of unknown outcome is settled", data)
 
 
 def refused_event(strategy: str, status: int, code: str | None, message: str, more: int = 0) -> Event:
