@@ -17,6 +17,8 @@ KINDS = (
     "signal.expired",  # not traded, rightly, but the trader who set the alert believes it went out
     "order.filled",
     "order.rejected",
+    "order.canceled",  # opt-in: a resting order canceled, by a signal, a job, the broker or its time in force
+    "order.partially_filled",  # opt-in: a resting order found filled in part, the rest still working
     "reload.failed",
     "halt",
     "resume",
