@@ -300,17 +300,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     path = _config_path(args.config)
     configured: list[str] = ["plugins"]
     if path is not None:  # only `plugin_dirs` is needed: a config with other errors still lists its plugins
-        import yaml
-
-        from bridge.config.load import read_config_text, yaml_error_line
+        from bridge.config.load import read_config_text, read_tree
 
         _, text = read_config_text(path)  # a file it cannot read: one located line, as `bridge check` says it
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:  # where its plugin_dirs are cannot be told: say where the file is wrong
-            print(yaml_error_line(exc, str(path), text), file=sys.stderr)
-            return 1
-        dirs = data.get("plugin_dirs") if isinstance(data, dict) else None
+        # `${VAR}` filled in as the daemon fills it; a variable unset here matters only if `plugin_dirs` reads it.
+        data, reader = read_tree(text, str(path), None)  # invalid YAML: where the file is wrong (ConfigError)
+        if errors := reader.errors_under(("plugin_dirs",)):
+            raise ConfigError(errors)
+        dirs = data.get("plugin_dirs")
         configured = [str(d) for d in dirs] if isinstance(dirs, list) else configured
     infos = discover(plugin_dirs(configured, path.resolve().parent if path is not None else Path.cwd()))
     print(json.dumps([i.as_dict() for i in infos], indent=2) if args.json else render(infos))

@@ -327,3 +327,30 @@ def test_bridge_plugins_with_a_config_file_it_cannot_read_says_so_in_one_line(
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"{config}:1: (top): ") and said in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_bridge_plugins_fills_in_variables_in_plugin_dirs_as_the_daemon_does(tmp_path: Path) -> None:
+    """`plugin_dirs: [${MY_PLUGINS}]` loads the adapters there in the daemon: the listing must show the same ones,
+    even where another setting reads a variable this shell does not set (a broker key in the daemon's env file)."""
+    write_plugin(tmp_path / "mine", "personal")
+    config = tmp_path / "config.yaml"
+    config.write_text('plugin_dirs: ["${MY_PLUGINS}"]\nbrokers:\n  live:\n    plugin: alpaca\n'
+                      '    api_key: ${NOT_IN_THIS_SHELL}\n')  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MY_PLUGINS": str(tmp_path / "mine")}
+    env.pop("NOT_IN_THIS_SHELL", None)
+    done = subprocess.run([sys.executable, "-m", "bridge", "plugins", "--config", str(config), "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    listed = {item["name"]: item for item in json.loads(done.stdout)}
+    assert listed["personal"]["location"] == str(tmp_path / "mine" / "personal.py"), listed.keys()
+
+
+def test_bridge_plugins_names_a_variable_of_plugin_dirs_this_shell_lacks(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text('plugin_dirs: ["${MY_PLUGINS_UNSET}"]\n')
+    env = {k: v for k, v in os.environ.items() if k != "MY_PLUGINS_UNSET"}
+    done = subprocess.run([sys.executable, "-m", "bridge", "plugins", "--config", str(config)], cwd=tmp_path,
+                          capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=60,
+                          check=False)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"{config}:1: plugin_dirs") and "MY_PLUGINS_UNSET" in done.stderr, done.stderr
