@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -94,6 +95,13 @@ class ServerConfig(Strict):
         "answer (a LAN name, your tunnel's hostname); any other gets 403 forbidden-host, so another site's page "
         "cannot reach them through DNS rebinding; '*' allows every name",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="the address senders reach the bridge at, e.g. https://bridge.example.com (your tunnel's or "
+        "proxy's): the dashboard's Copy URL gives webhook URLs on it; null: on the address the dashboard is open at, "
+        "which with admin_port is a loopback one no sender reaches; its name is one the dashboard answers, as in "
+        "allowed_hosts",
+    )
     intake_process: bool = Field(
         default=False,
         description="answer webhooks in a second process, so intake and execution each get a CPU core; for "
@@ -111,6 +119,25 @@ class ServerConfig(Strict):
                              "carry (a variable set from a file often ends in one); use letters, "
                              f"digits, '-' and '_' ({_GENERATE})")  # fmt: skip
         return value or None
+
+    @property
+    def own_names(self) -> tuple[str, ...]:
+        """The names the admin side answers besides addresses, loopback and `host`: allowed_hosts, public_url's."""
+        public = urlsplit(self.public_url).hostname if self.public_url else None
+        return (*self.allowed_hosts, public) if public else tuple(self.allowed_hosts)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("write the address senders reach the bridge at, e.g. https://bridge.example.com")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("give the address alone: a query, a fragment or a user name in it would spoil every "
+                             "webhook URL copied from it")  # fmt: skip
+        return value.strip().rstrip("/")  # a path prefix (a proxy serving the bridge under one) is kept
 
     @field_validator("host")
     @classmethod

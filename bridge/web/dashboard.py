@@ -202,8 +202,10 @@ class Dashboard:
         path = f"/webhook/{name}/{strategy.token}"
         # The page puts `path` after its own origin: behind a tunnel that ends TLS only the browser knows it is on
         # https://, and `url` (as the bridge sees it) would say http://, sending the token in clear if pasted.
-        base = str(request.base_url).rstrip("/")
-        return JSONResponse({"url": base + path, "path": path}, headers={"cache-control": "no-store"})
+        public = bridge.loaded.config.server.public_url  # where senders reach it: the page's own origin may not be
+        base = public or str(request.base_url).rstrip("/")
+        return JSONResponse({"url": base + path, "path": path, "public": public is not None},
+                            headers={"cache-control": "no-store"})  # fmt: skip
 
     async def halt(self, request: Request) -> Response:
         """The halt button (form post with the CSRF token)."""

@@ -4,8 +4,8 @@ A page on another site can have the operator's browser resolve that site's name 
 call the bridge as if it were that site: same-origin to the browser, from the operator's own address.
 It learns no token that way, but it could read what needs none and spend the operator's admin lockout.
 Its requests carry the other site's name in `Host`, so the admin side answers only loopback names, IP
-addresses (a rebinding needs a name), `server.host` and `server.allowed_hosts`. Webhooks and /health
-answer any name: a tunnel passes on its own public one.
+addresses (a rebinding needs a name), `server.host`, `server.allowed_hosts` and the name in `server.public_url`.
+Webhooks and /health answer any name: a tunnel passes on its own public one.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class HostGuard:
         if scope["type"] == "http" and not self._open(scope):
             value = Headers(scope=scope).get("host")
             server = self.bridge.runtime.loaded.config.server  # read per request: a reload that allows a name applies
-            if not host_allowed(value, server.host, tuple(server.allowed_hosts)):
+            if not host_allowed(value, server.host, server.own_names):
                 await refused(value or "")(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -280,7 +280,7 @@ BAD: list[tuple[str, str, str]] = [
         edit("  port: 8787\n", "  port: 8787\n  zzz: 1\n"),
         "c.yaml:4: server.zzz: unknown key 'zzz'; known keys: admin_port, admin_token, allowed_hosts, "
         "auth_failure_limit, auth_lockout, forwarded_header, host, intake_process, limit_concurrency, "
-        "max_body_bytes, port, trusted_proxies",
+        "max_body_bytes, port, public_url, trusted_proxies",
     ),
     (
         "sides: sideways",
@@ -826,3 +826,24 @@ def test_a_doubled_dollar_writes_a_literal_dollar_brace(written: str, expected: 
 def test_an_escaped_reference_is_not_read_so_an_unset_variable_is_no_error() -> None:
     text = edit(f"admin_token: {ADMIN}", 'admin_token: "$${NOT_SET_ANYWHERE}-0123456789"')
     assert parse_config(text, "c.yaml", ENV).server.admin_token == "${NOT_SET_ANYWHERE}-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("bridge.example.com", "e.g. https://bridge.example.com"),
+        ("ftp://bridge.example.com", "e.g. https://bridge.example.com"),
+        ("https://bridge.example.com/?x=1", "the address alone"),
+        ("https://user:pw@bridge.example.com", "the address alone"),
+    ],
+)
+def test_a_public_url_that_no_webhook_url_can_start_with_is_refused_at_its_line(value: str, said: str) -> None:
+    [line] = errors(edit("  port: 8787\n", f"  port: 8787\n  public_url: {value}\n"))
+    assert line.startswith("c.yaml:4: server.public_url: ") and said in line, line
+
+
+def test_a_public_url_is_kept_without_its_trailing_slash_and_with_its_path() -> None:
+    config = parse_config(edit("  port: 8787\n", "  port: 8787\n  public_url: https://x.example.com/bridge/\n"),
+                          "c.yaml", ENV)  # fmt: skip
+    assert config.server.public_url == "https://x.example.com/bridge"
+    assert parse_config(GOOD, "c.yaml", ENV).server.public_url is None

@@ -128,3 +128,39 @@ def test_a_failed_execution_shows_while_another_execution_of_its_signal_still_ru
                 browser.close()
     finally:
         daemon.stop()
+
+
+@pytest.mark.parametrize("public", ["https://bridge.example.com", None])
+def test_copy_url_gives_the_public_url_when_set_else_the_pages_origin(make_daemon: Any, public: str | None) -> None:
+    """With `server.public_url` the copied URL is on it (the page may be open on a loopback admin port no sender
+    reaches); without it, on the page's own origin."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+    )
+    daemon = make_daemon(start=False)
+    if public is not None:
+        text = daemon.config.read_text().replace("server:\n", f"server:\n  public_url: {public}/\n", 1)
+        daemon.config.write_text(text)
+    daemon.start()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            context = browser.new_context()
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=daemon.base)
+            page = context.new_page()
+            prompted: list[str] = []
+            page.on("dialog", lambda dialog: (prompted.append(dialog.default_value), dialog.dismiss()))
+            page.goto(daemon.base + "/")
+            page.fill("#token", ADMIN)
+            page.click("#sign-in")
+            page.wait_for_selector("button.copy")
+            page.click("button.copy")
+            deadline = time.monotonic() + 5
+            copied = ""
+            while not copied and not prompted and time.monotonic() < deadline:
+                copied = page.evaluate("navigator.clipboard.readText()")
+                time.sleep(0.05)
+        finally:
+            browser.close()
+    expected = f"{public or daemon.base}/webhook/sq/{TOKEN}"
+    assert (copied or prompted[0]) == expected

@@ -90,6 +90,15 @@ def test_webhooks_and_health_answer_a_tunnels_public_name(start_daemon: Callable
     assert httpx.get(f"{daemon.base}/api/signals", headers=as_host(tunnel["Host"], RIGHT)).status_code == 403
 
 
+def test_the_name_in_public_url_is_served_as_one_the_operator_uses(start_daemon: Callable[..., Daemon]) -> None:
+    """Set to the tunnel's address, `server.public_url` names it: its dashboard there needs no allowed_hosts too."""
+    daemon = start_daemon({"sq": strategy()}, server="  public_url: https://Quiet-River.example.com/bridge\n")
+    for host in ("quiet-river.example.com", f"quiet-river.example.com:{daemon.port}"):
+        assert httpx.get(f"{daemon.base}/api/signals", headers=as_host(host, RIGHT)).status_code == 200, host
+    for host in (EVIL, "example.com", "river.example.com"):
+        assert httpx.get(f"{daemon.base}/api/signals", headers=as_host(host, RIGHT)).status_code == 403, host
+
+
 def test_a_star_allows_every_name(start_daemon: Callable[..., Daemon]) -> None:
     daemon = start_daemon({"sq": strategy()}, server="  allowed_hosts: ['*']\n")
     assert httpx.get(f"{daemon.base}/api/signals", headers=as_host(EVIL, RIGHT)).status_code == 200

@@ -93,8 +93,10 @@ for (const button of document.querySelectorAll("button.copy")) {
     // Signed out meanwhile (401), or the strategy was removed by a reload (404): show the page as it is now, rather
     // than copy a URL ending in "undefined" that would fail every alert pasted with it.
     if (!response.ok) { location.reload(); return; }
-    // The browser's own origin: behind a tunnel that ends TLS the bridge sees http://, the sender must use https://.
-    const url = location.origin + (await response.json()).path;
+    // server.public_url when set (the page may be open on a loopback admin_port no sender reaches), else the browser's
+    // own origin: behind a tunnel that ends TLS the bridge sees http://, the sender must use https://.
+    const given = await response.json();
+    const url = given.public ? given.url : location.origin + given.path;
     try { await navigator.clipboard.writeText(url); button.textContent = "Copied"; }
     catch (err) { window.prompt("Copy the webhook URL:", url); }
     setTimeout(() => { button.textContent = "Copy URL"; }, 1500);
