@@ -2,10 +2,15 @@
 
 Adapters share these so every plugin behaves the same way: a `Throttle` spaces requests below the
 published limit and, after a 429, holds every caller until the venue's reset time; `retry_read`
-retries an idempotent read on a temporary error, never sooner than the venue asked. The executor's reads
-go through `retry_read` too: one loop, so a venue's Retry-After is honoured however a read is made. Order
-submissions must not go through it: an ambiguous submission is resolved with `fetch_order(client_order_id)`
-instead.
+retries an idempotent read on a temporary error, never sooner than the venue asked. Order submissions must not go
+through it: an ambiguous submission is resolved with `fetch_order(client_order_id)` instead.
+
+Each read is retried by one loop, the innermost: the executor's reads go through `retry_read` too, for adapters that
+do not retry their own, but an error that came out of a `retry_read` inside (an adapter's: its tries spent, or not
+worth asking again) is raised by the loops around it as it is, never asked again. So a request is tried at most
+`attempts` times (3), with at most `attempts - 1` waits of at most `max_delay` each (5 s), however many loops wrap it
+(nested loops would multiply both: 3 x 3 requests to a venue already failing or asking for less). A retry loop of an
+adapter's own, not `retry_read`, is not seen: the executor's asks again around it.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from bridge.brokers.answers import NoAnswer
 from bridge.errors import AccountRefused, TemporaryBrokerError
 
 T = TypeVar("T")
+# The errors `retry_read`s inside the current try of the `retry_read` around them gave up with: that one raises them
+# (or an error raised from one) as they come, without asking again (see the module's doc). Per try, so a read of an
+# adapter that gave up and was handled (a fallback that answered) takes nothing from a later try's.
+_GIVEN_UP: ContextVar[list[BaseException] | None] = ContextVar("bridge_read_given_up", default=None)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -75,17 +85,36 @@ async def retry_read(call: Callable[[], Awaitable[T]], attempts: int = 3, base_d
     (Binance answers 418). One longer than `max_delay`, the read's budget, is not waited for: the error is
     raised at once, for the caller to try again later. Neither a refused account (asking again with the same keys
     gets the same refusal, and spends the rate limit) nor a read that never answered (`NoAnswer`: it waited its
-    full time already, and asking again would hold the symbol as long again) is asked again.
+    full time already, and asking again would hold the symbol as long again) is asked again, nor an error that came
+    out of another `retry_read` inside `call` (an adapter's own): that loop spent the read's tries already.
     """
+    around = _GIVEN_UP.get()
     for attempt in range(attempts):
+        inside: list[BaseException] = []
+        token = _GIVEN_UP.set(inside)
         try:
             return await call()
         except TemporaryBrokerError as exc:
-            if isinstance(exc, (AccountRefused, NoAnswer)):
-                raise
             asked = exc.retry_after if isinstance(exc, RateLimited) else None
             # NaN compares false with everything: slept, it never wakes; read as no number, it is not waited for.
-            if attempt == attempts - 1 or (asked is not None and not asked <= max_delay):
+            if (isinstance(exc, (AccountRefused, NoAnswer)) or _from_any(exc, inside) or attempt == attempts - 1
+                    or (asked is not None and not asked <= max_delay)):  # fmt: skip
+                if around is not None:
+                    around.append(exc)
                 raise
             await sleep(asked if asked is not None else min(base_delay * 2**attempt, max_delay))
+        finally:
+            _GIVEN_UP.reset(token)
     raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _from_any(exc: BaseException, given_up: list[BaseException]) -> bool:
+    """Whether `exc` is one of `given_up`, or was raised from one or while handling one."""
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while given_up and found is not None and id(found) not in seen:  # a chain can loop back on itself
+        if any(found is each for each in given_up):
+            return True
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    return False

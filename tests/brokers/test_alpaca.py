@@ -779,3 +779,19 @@ async def test_insufficient_buying_power_stays_one_orders_refusal_and_other_stra
     assert not isinstance(refused.value, AccountRefused)
     assert guard.status() == {"alpaca": "closed"}
     assert (await guard.create_order("alpaca", broker, request("tb-small"), "other")).status == "filled"
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "rate_limited"], ids=["503", "429"])
+async def test_a_signals_reads_of_an_alpaca_that_keeps_failing_are_each_tried_three_times_at_most(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store, fault: str
+) -> None:
+    """The adapter retried each read and the executor retried the adapter's retries: 3 x 3 = 9 requests a read, and
+    their waits multiplied, against a venue already failing or asking for less (throttle.py: three tries at most)."""
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    fake.fault = fault  # type: ignore[assignment]
+    decided = await harness.signal(await harness.run(Signal(ticker="SQ", action="buy", price=Decimal(100))))
+    assert decided["state"] == "failed", decided["decision"]
+    # The position and the open orders are read at once: the signal fails with the first read that gives up.
+    tries = [fake.requests.count(("GET", "/v2/positions")), fake.requests.count(("GET", "/v2/orders"))]
+    assert max(tries) == 3 and min(tries) <= 3, tries
+    assert fake.order_requests == []

@@ -1359,3 +1359,21 @@ async def test_an_open_order_placed_elsewhere_without_a_client_order_id_can_be_c
         assert fake.orders[-1]["state"] == "cancel"
     finally:
         await broker.close()
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "rate_limited"], ids=["503", "429"])
+async def test_a_signals_reads_of_an_exchange_that_keeps_failing_are_each_tried_three_times_at_most(
+    broker: CcxtBroker, fake: FakeBinance, fresh_store: Store, fault: str
+) -> None:
+    """The adapter retried each read and the executor retried the adapter's retries: 3 x 3 = 9 requests a read, and
+    their waits multiplied, against a venue already failing or asking for less (throttle.py: three tries at most)."""
+    harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+    harness.sub = Subscription(broker="binance", time_in_force="gtc", sides="long")
+    fake.requests.clear()
+    fake.fault = fault  # type: ignore[assignment]
+    decided = await harness.signal(await harness.run(Signal(ticker="BTCUSDT", action="buy", price=Decimal(30000))))
+    assert decided["state"] == "failed", decided["decision"]
+    # The position and the open orders are read at once: the signal fails with the first read that gives up.
+    tries = [fake.requests.count(("GET", "/api/v3/account")), fake.requests.count(("GET", "/api/v3/openOrders"))]
+    assert max(tries) == 3 and min(tries) <= 3, tries
+    assert fake.order_requests == []

@@ -172,3 +172,59 @@ async def test_retry_read_gives_up_on_a_retry_after_that_is_no_number_of_seconds
     with pytest.raises(RateLimited):
         await retry_read(limited, sleep=fake.sleep)
     assert fake.slept == [] and answers == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "error", [TemporaryBrokerError("503"), RateLimited("429", retry_after=5.0)], ids=["temporary", "rate-limited"]
+)
+async def test_a_read_retried_inside_another_retry_read_is_still_tried_three_times_at_most(
+    error: TemporaryBrokerError,
+) -> None:
+    """An adapter's retry_read inside the executor's: the outer loop asked the inner again, 3 x 3 requests, and waited
+    up to 8 x 5 s where the read's budget is 2 x 5 s."""
+    fake = FakeTime()
+    calls = 0
+
+    async def request() -> None:
+        nonlocal calls
+        calls += 1
+        raise error
+
+    async def adapters_read() -> None:
+        await retry_read(request, sleep=fake.sleep)
+
+    async def handled_by_the_adapter() -> None:  # an adapter that words the error its own way, from the first
+        try:
+            await retry_read(request, sleep=fake.sleep)
+        except TemporaryBrokerError as exc:
+            raise TemporaryBrokerError(f"the venue is busy: {exc}") from exc
+
+    for read in (adapters_read, handled_by_the_adapter):
+        calls, fake.slept = 0, []
+        with pytest.raises(TemporaryBrokerError):
+            await retry_read(read, sleep=fake.sleep)
+        assert calls == 3
+        assert len(fake.slept) == 2 and all(wait <= 5.0 for wait in fake.slept)
+
+
+async def test_a_read_whose_adapter_does_not_retry_is_retried_by_the_loop_around_it() -> None:
+    fake = FakeTime()
+    calls = 0
+
+    async def once_then_ok() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise TemporaryBrokerError("503")
+        return "ok"
+
+    async def adapters_read() -> str:
+        first = await retry_read(lambda: _ok(), sleep=fake.sleep)  # an earlier request of the same read, answered
+        return first + await once_then_ok()
+
+    assert await retry_read(adapters_read, sleep=fake.sleep) == "okok"
+    assert calls == 2
+
+
+async def _ok() -> str:
+    return "ok"

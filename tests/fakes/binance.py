@@ -114,6 +114,7 @@ class FakeBinance:
             self.lookup_retry_after: list[int] = []  # the next order lookups answer 429 with this Retry-After
             self.lookups: list[float] = []  # monotonic time of every order lookup (GET /api/v3/order)
             self.clock_offset_ms = 0  # how far the exchange's clock runs ahead of this machine's (negative: behind)
+            self.requests: list[tuple[str, str]] = []  # (method, path) of every request, answered or faulted
             self.ticker_requests: list[str] = []  # the path of every ticker request, for the weight spent on prices
 
     def set_price(self, symbol: str, price: Decimal) -> None:
@@ -134,7 +135,8 @@ class FakeBinance:
     def _refuse(self, refused: Refused) -> JSONResponse:
         return self._reply({"code": refused.code, "msg": refused.msg}, refused.status)
 
-    def _faulted(self) -> JSONResponse | None:
+    def _faulted(self, request: Request) -> JSONResponse | None:
+        self.requests.append((request.method, request.url.path))  # every endpoint asks here first
         if self.fault == "unavailable":
             return self._reply({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
         if self.fault == "rate_limited":
@@ -164,13 +166,13 @@ class FakeBinance:
     # public endpoints
 
     async def _ping(self, request: Request) -> JSONResponse:
-        return self._faulted() or self._reply({})
+        return self._faulted(request) or self._reply({})
 
     async def _time(self, request: Request) -> JSONResponse:
-        return self._faulted() or self._reply({"serverTime": _ms() + self.clock_offset_ms})
+        return self._faulted(request) or self._reply({"serverTime": _ms() + self.clock_offset_ms})
 
     async def _exchange_info(self, request: Request) -> JSONResponse:
-        if (faulted := self._faulted()) is not None:
+        if (faulted := self._faulted(request)) is not None:
             return faulted
         limits = [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
@@ -181,7 +183,7 @@ class FakeBinance:
                             "symbols": symbols})  # fmt: skip
 
     async def _ticker(self, request: Request) -> JSONResponse:
-        if (faulted := self._faulted()) is not None:
+        if (faulted := self._faulted(request)) is not None:
             return faulted
         wanted = request.query_params.get("symbol")
         with self.lock:
@@ -204,7 +206,7 @@ class FakeBinance:
     # signed endpoints
 
     async def _account(self, request: Request) -> JSONResponse:
-        if (faulted := self._faulted()) is not None:
+        if (faulted := self._faulted(request)) is not None:
             return faulted
         try:
             await self._signed(request)
@@ -220,7 +222,7 @@ class FakeBinance:
         })  # fmt: skip
 
     async def _open_orders(self, request: Request) -> JSONResponse:
-        if (faulted := self._faulted()) is not None:
+        if (faulted := self._faulted(request)) is not None:
             return faulted
         try:
             params = await self._signed(request)
@@ -233,7 +235,7 @@ class FakeBinance:
         return self._reply(found)
 
     async def _order(self, request: Request) -> JSONResponse:
-        if (faulted := self._faulted()) is not None and self.fault != "lost_response":
+        if (faulted := self._faulted(request)) is not None and self.fault != "lost_response":
             return faulted
         try:
             params = await self._signed(request)
