@@ -44,6 +44,9 @@ closed orders (by Bitfinex's order id once known). ccxt reads an Upbit, Gemini o
 order id alone: one it never gave one for is read through the venue's own lookup by client order id (Upbit's
 identifier, Gemini's client_order_id, One Trading's client_id).
 
+Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
+request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
+
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
 limit order worth less than its minimum value (Binance's NOTIONAL), and a market buy where the venue takes one as
@@ -170,6 +173,8 @@ OPERATOR_IDS = {"bitvavo": 1}
 # Where ccxt drops the unified `clientOrderId` and sends one of its own (Coinbase: "ccxt-" and a random UUID) or none
 # (Crypto.com), the venue's own field carries ours: ccxt's request takes the params over its own fields.
 VENUE_ID_FIELDS = {"coinbase": "client_order_id", "cryptocom": "client_oid"}
+# ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
+RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
 
 class CcxtOptions(BaseModel):
@@ -201,6 +206,31 @@ class CcxtOptions(BaseModel):
         if value not in ccxt.exchanges:
             raise ValueError(f"ccxt has no exchange {value!r}; see ccxt.exchanges (e.g. binance, kraken, okx)")
         return value
+
+    @field_validator("exchange_options")
+    @classmethod
+    def _no_resending(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # ccxt's maxRetriesOnFailure (exchange-wide, as its default, or under one endpoint's name) sends any request
+        # again after a network error or a 5XX, an order whose answer was lost too: that order would be placed again.
+        found = _resends(value)
+        if found is not None:
+            raise ValueError(
+                f"exchange_options sets {found}: ccxt would then send a request again after a network error or a "
+                "5XX, an order too, and could place an order twice; leave it out (the bridge retries reads itself "
+                "and looks an order of unknown outcome up by its client order id)"
+            )
+        return value
+
+
+def _resends(options: dict[str, Any], where: str = "") -> str | None:
+    """The first of ccxt's retry options set to retry in `options` (nested too), as `where.name: value`, or None."""
+    for key, item in options.items():
+        name = f"{where}{key}"
+        if key in RESEND_OPTIONS and item not in (None, 0, False, "0"):
+            return f"{name}: {item!r}"
+        if isinstance(item, dict) and (found := _resends(item, f"{name}.")) is not None:
+            return found
+    return None
 
 
 def _num(value: Decimal) -> str:

@@ -1377,3 +1377,17 @@ async def test_a_signals_reads_of_an_exchange_that_keeps_failing_are_each_tried_
     tries = [fake.requests.count(("GET", "/api/v3/account")), fake.requests.count(("GET", "/api/v3/openOrders"))]
     assert max(tries) == 3 and min(tries) <= 3, tries
     assert fake.order_requests == []
+
+
+@pytest.mark.parametrize(
+    "exchange_options",
+    [{"maxRetriesOnFailure": 2}, {"defaultMaxRetriesOnFailure": 1}, {"order": {"maxRetriesOnFailure": 3}}],
+    ids=["exchange-wide", "default", "one-endpoint"],
+)
+def test_ccxts_own_retries_are_refused_as_they_would_send_an_order_again(exchange_options: dict[str, Any]) -> None:
+    """ccxt's maxRetriesOnFailure, set in exchange_options, sends any request again after a network error or a 5XX,
+    an order too: against the fake Binance, one order whose answer was lost (503) was placed three times."""
+    with pytest.raises(pydantic.ValidationError, match="RetriesOnFailure") as refused:
+        CcxtOptions(exchange="binance", exchange_options=exchange_options)
+    assert "place an order twice" in str(refused.value)
+    assert CcxtOptions(exchange="binance", exchange_options={"maxRetriesOnFailure": 0}).exchange == "binance"
