@@ -17,8 +17,9 @@ same API at different base URLs; `paper: true` is the default, live needs `paper
 Error translation: a 400, 403, 404 or 422 on a submission is final (`OrderRejected`; "client_order_id must be
 unique" is `DuplicateClientOrderId`), except a 403 for the whole account (trading blocked or suspended on it, or keys
 that reach nothing), which is `AccountRefused`, as a 401 (the keys) is `CredentialsRefused`: nothing sent, for any
-strategy. A 429 or a connection that never opened means the order was not placed (`TemporaryBrokerError`); a 408,
-a 5xx, any other status but 200, or a connection lost after sending is `UnknownOutcome`, resolved by
+strategy. A 429 or a connection that never opened means the order was not placed (`TemporaryBrokerError`), and so
+does an order that would have waited more than HOLD_WAIT_SECONDS for the reset of an earlier 429 (refused unsent);
+a 408, a 5xx, any other status but 200, or a connection lost after sending is `UnknownOutcome`, resolved by
 `fetch_order(client_order_id)`, never by sending again.
 Reads are retried with backoff.
 
@@ -115,6 +116,9 @@ REFUSALS = frozenset({400, 403, 404, 422})
 # enabled or blocked on it, or suspended by its owner in the dashboard (the account configuration `suspend_trade`).
 ACCOUNT_WIDE = ("account is not authorized to trade", "new orders are rejected by user request")
 CANCEL_SETTLE_SECONDS = 2.0
+# After a 429, an order waits this long at most for Alpaca's reset (up to a minute away); one further off refuses it,
+# unsent, as ccxt's does: sent after the wait, it would go that much older than the signal checked fresh before.
+HOLD_WAIT_SECONDS = 5.0
 COINS_REFRESH_SECONDS = 6 * 3600.0  # Alpaca lists a new coin rarely: reading its assets this often is plenty
 COINS_RETRY_SECONDS = 600.0  # after a failed read, not asked again on every signal's reads
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
@@ -301,7 +305,10 @@ class AlpacaBroker:
         """One request under the throttle; transport failures become temporary or unknown-outcome errors."""
         if self._client is None:
             raise TemporaryBrokerError("the Alpaca adapter is not connected")
-        await self.throttle.wait()
+        try:  # a read waits out Alpaca's reset, checked for its age after; an order goes now or not at all
+            await self.throttle.wait(HOLD_WAIT_SECONDS if submit else None)
+        except RateLimited as exc:
+            raise RateLimited(f"Alpaca rate limit: {exc}", retry_after=exc.retry_after) from exc
         try:
             response = await self._client.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

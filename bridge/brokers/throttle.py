@@ -1,9 +1,10 @@
 """Staying under a venue's rate limit, and retrying reads (never order submissions) with backoff.
 
-Adapters share these so every plugin behaves the same way: a `Throttle` spaces requests below the
-published limit and, after a 429, holds every caller until the venue's reset time; `retry_read`
-retries an idempotent read on a temporary error, never sooner than the venue asked. Order submissions must not go
-through it: an ambiguous submission is resolved with `fetch_order(client_order_id)` instead.
+Adapters share these so every plugin behaves the same way: a `Throttle` spaces requests below the published limit
+and, after a 429, holds every caller until the venue's reset time (or refuses, unsent, one that may wait only so long:
+an order submission); `retry_read` retries an idempotent read on a temporary error, never sooner than the venue asked.
+Order submissions must not go through it: an ambiguous submission is resolved with `fetch_order(client_order_id)`
+instead.
 
 Each read is retried by one loop, the innermost: the executor's reads go through `retry_read` too, for adapters that
 do not retry their own, but an error that came out of a `retry_read` inside (an adapter's: its tries spent, or not
@@ -61,12 +62,18 @@ class Throttle:
         """Make every caller wait `seconds` from now (after a 429), on top of the normal spacing."""
         self._hold_until = max(self._hold_until, self._clock() + max(seconds, 0.0))
 
-    async def wait(self) -> None:
-        """Return when the next call may go out."""
+    async def wait(self, longest: float | None = None) -> None:
+        """Return when the next call may go out; RateLimited at once, rather than wait out a hold longer than `longest`.
+
+        An order submission passes `longest`: it was decided on a signal checked fresh just before, and held until a
+        venue's reset (Alpaca's comes up to a minute later) it would go that much older, past `max_signal_age`.
+        """
+        self._refuse_longer(longest)  # before queueing: a waiter ahead may be sleeping through the whole hold
         async with self._lock:  # one waiter at a time keeps the order of callers and the spacing exact
             while True:
                 now = self._clock()
                 if now < self._hold_until:
+                    self._refuse_longer(longest)
                     await self._sleep(self._hold_until - now)
                     continue
                 self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
@@ -75,6 +82,12 @@ class Throttle:
                     self._tokens -= 1
                     return
                 await self._sleep((1 - self._tokens) / self.rate)
+
+    def _refuse_longer(self, longest: float | None) -> None:
+        left = self._hold_until - self._clock()
+        if longest is not None and left > longest:
+            raise RateLimited(f"asked to send nothing for {left:.0f}s more (rate limit); nothing was sent",
+                              retry_after=left)  # fmt: skip
 
 
 async def retry_read(call: Callable[[], Awaitable[T]], attempts: int = 3, base_delay: float = 0.2,

@@ -14,6 +14,7 @@ import pytest
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.registry import BrokerStartError, open_broker
+from bridge.brokers.throttle import RateLimited
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk
 from bridge.errors import (
@@ -794,4 +795,20 @@ async def test_a_signals_reads_of_an_alpaca_that_keeps_failing_are_each_tried_th
     # The position and the open orders are read at once: the signal fails with the first read that gives up.
     tries = [fake.requests.count(("GET", "/v2/positions")), fake.requests.count(("GET", "/v2/orders"))]
     assert max(tries) == 3 and min(tries) <= 3, tries
+    assert fake.order_requests == []
+
+
+async def test_an_order_is_not_held_past_a_short_wait_for_alpacas_reset_but_refused_unsent(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """After a 429 whose reset was far off, the next submission waited in the throttle until that reset (up to 60 s) and
+    then went: a signal checked fresh before its order went out was sent that much older, past max_signal_age."""
+    fake.throttled.append(8.0)
+    with pytest.raises(RateLimited):  # a read's budget is 5 s: not asked again
+        await broker.fetch_account()
+    start = time.monotonic()
+    with pytest.raises(TemporaryBrokerError, match="nothing was sent") as refused:
+        await broker.create_order(request("tb-held"))
+    assert not isinstance(refused.value, UnknownOutcome)
+    assert time.monotonic() - start < 5, "the order waited out Alpaca's reset"
     assert fake.order_requests == []

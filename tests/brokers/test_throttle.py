@@ -228,3 +228,15 @@ async def test_a_read_whose_adapter_does_not_retry_is_retried_by_the_loop_around
 
 async def _ok() -> str:
     return "ok"
+
+
+async def test_a_caller_that_may_wait_only_so_long_is_refused_a_longer_hold_at_once() -> None:
+    fake = FakeTime()
+    throttle = Throttle(per_minute=6000, burst=5, clock=fake.clock, sleep=fake.sleep)
+    throttle.hold(30)
+    with pytest.raises(RateLimited, match="nothing was sent") as refused:
+        await throttle.wait(longest=5)
+    assert fake.slept == [] and refused.value.retry_after == pytest.approx(30)
+    fake.now += 26  # 4 s left: waited out
+    await throttle.wait(longest=5)
+    assert fake.slept == pytest.approx([4.0])
