@@ -109,7 +109,15 @@ async def _position_and_orders(broker: Broker, symbol: str) -> tuple[Position | 
     if getattr(capabilities_in_force(broker), "local", False):
         # Nothing to overlap: two tasks and a gather would cost more than the reads themselves.
         return await position(), await orders()
-    return await asyncio.gather(position(), orders())
+    both = (asyncio.ensure_future(position()), asyncio.ensure_future(orders()))
+    try:
+        return await asyncio.gather(*both)
+    except BaseException:
+        # The plan is given up: the other read, left running, would go on asking (retries and their waits included)
+        # for a signal no longer waiting for it, spending the venue's rate limit beside the next signals' reads.
+        for read in both:
+            read.cancel()
+        raise
 
 
 class Executor:

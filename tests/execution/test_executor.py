@@ -269,6 +269,29 @@ async def test_a_remote_brokers_reads_overlap_and_a_local_brokers_run_in_turn(fr
     assert local.peak == 1, "a local broker is read one thing after the other"
 
 
+class OrdersReadRefused(FakeBroker):
+    """A venue whose open-orders read is refused at once while its position read is still retrying."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.position_failures = 1_000  # each position read fails: retried (after 0.2 s, 0.4 s) if left running
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        raise OrderRejected("403 forbidden: the venue refuses this read")
+
+
+async def test_a_read_that_failed_takes_the_other_read_of_its_signal_with_it(fresh_store: Store) -> None:
+    """Overlapped, the position read went on retrying at the venue after the open-orders read had failed the signal:
+    requests for a signal already given up, spending the venue's rate limit beside the next signals'."""
+    broker = OrdersReadRefused()
+    signal_id = await Harness(fresh_store, broker).run(Signal(ticker="AMD", action="buy"))
+    reads = broker.position_reads
+    await asyncio.sleep(0.8)  # past every backoff of the retry loop: a read left running would have asked again
+    assert broker.position_reads == reads
+    assert (await Harness(fresh_store, broker).signal(signal_id))["state"] == "failed"
+    assert broker.creates == []
+
+
 async def test_unknown_outcome_of_an_accepted_order_is_looked_up_not_resent(fresh_store: Store) -> None:
     h = Harness(fresh_store, FakeBroker(behaviours=[accepted_then_lost(UnknownOutcome("connection reset"))]))
     signal_id = await h.run(Signal(ticker="AMD", action="buy"))
