@@ -125,6 +125,9 @@ class OrderRequest:
     # The order only ever closes (an exit, a breakeven stop): filled, it must never open the other side. A venue
     # with a reduce-only flag takes it; the bridge also cancels such an order left working on a flat position.
     reduce_only: bool = False
+    # The latest moment it may leave (its signal's max_signal_age runs out): an adapter that would hold it past this
+    # (in a rate limit's queue) refuses it unsent instead, as a TemporaryBrokerError. None: no limit (a job's order).
+    send_by: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

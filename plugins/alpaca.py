@@ -18,7 +18,8 @@ Error translation: a 400, 403, 404 or 422 on a submission is final (`OrderReject
 unique" is `DuplicateClientOrderId`), except a 403 for the whole account (trading blocked or suspended on it, or keys
 that reach nothing), which is `AccountRefused`, as a 401 (the keys) is `CredentialsRefused`: nothing sent, for any
 strategy. A 429 or a connection that never opened means the order was not placed (`TemporaryBrokerError`), and so
-does an order that would have waited more than HOLD_WAIT_SECONDS for the reset of an earlier 429 (refused unsent);
+does an order that would have waited more than HOLD_WAIT_SECONDS for the reset of an earlier 429, or in the
+throttle past its `send_by` (its signal's max_signal_age): refused unsent;
 a 408, a 5xx, any other status but 200, or a connection lost after sending is `UnknownOutcome`, resolved by
 `fetch_order(client_order_id)`, never by sending again.
 Reads are retried with backoff.
@@ -64,6 +65,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import quote as quote_path
@@ -119,6 +121,7 @@ CANCEL_SETTLE_SECONDS = 2.0
 # After a 429, an order waits this long at most for Alpaca's reset (up to a minute away); one further off refuses it,
 # unsent, as ccxt's does: sent after the wait, it would go that much older than the signal checked fresh before.
 HOLD_WAIT_SECONDS = 5.0
+TOO_LATE = "held by Alpaca's rate limit, the order would leave after its signal's max_signal_age; nothing was sent"
 COINS_REFRESH_SECONDS = 6 * 3600.0  # Alpaca lists a new coin rarely: reading its assets this often is plenty
 COINS_RETRY_SECONDS = 600.0  # after a failed read, not asked again on every signal's reads
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
@@ -301,14 +304,25 @@ class AlpacaBroker:
 
     # HTTP with throttling and error translation
 
-    async def _send(self, method: str, path: str, submit: bool = False, **kwargs: Any) -> httpx.Response:
-        """One request under the throttle; transport failures become temporary or unknown-outcome errors."""
+    async def _send(self, method: str, path: str, submit: bool = False, send_by: datetime | None = None,
+                    **kwargs: Any) -> httpx.Response:  # fmt: skip
+        """One request under the throttle; transport failures become temporary or unknown-outcome errors.
+
+        `send_by`: the latest moment an order may leave (`OrderRequest.send_by`); held longer by the throttle (its
+        queue of requests before it, or a 429's reset), it is refused unsent.
+        """
         if self._client is None:
             raise TemporaryBrokerError("the Alpaca adapter is not connected")
+        left = None if send_by is None else (send_by - datetime.now(UTC)).total_seconds()
+        if left is not None and left <= 0:
+            raise TemporaryBrokerError(TOO_LATE)
         try:  # a read waits out Alpaca's reset, checked for its age after; an order goes now or not at all
-            await self.throttle.wait(HOLD_WAIT_SECONDS if submit else None)
+            async with asyncio.timeout(left):  # only the wait for the throttle: nothing has been sent yet
+                await self.throttle.wait(HOLD_WAIT_SECONDS if submit else None)
         except RateLimited as exc:
             raise RateLimited(f"Alpaca rate limit: {exc}", retry_after=exc.retry_after) from exc
+        except TimeoutError:
+            raise TemporaryBrokerError(TOO_LATE) from None
         try:
             response = await self._client.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -489,7 +503,7 @@ class AlpacaBroker:
     async def create_order(self, request: OrderRequest) -> Order:
         """Submit once; the outcome of a lost answer is left to fetch_order(client_order_id)."""
         body = self._body(request)
-        response = await self._send("POST", "/v2/orders", submit=True, json=body)
+        response = await self._send("POST", "/v2/orders", submit=True, send_by=request.send_by, json=body)
         if response.status_code in (200, 201):
             item = response.json()
             self._remember_legs(request, item)

@@ -7,7 +7,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, NoReturn, TypeVar
@@ -184,10 +184,14 @@ class Executor:
             except Exception:  # an observer's bug must never fail an execution
                 log.exception("observer failed on %s", event.kind)
 
+    def _aged_from(self, job: Job) -> datetime:
+        """When `job`'s age starts: its arrival, its `time` (less clock_skew) if earlier, or its delay's end."""
+        return aged_from(job.signal.time, job.signal.execute_at, job.received_at, self.clock_skew)
+
     def _too_old(self, job: Job) -> str | None:
         """How long past max_signal_age `job` would run now, or None when it is young enough."""
         signal, skew, limit = job.signal, self.clock_skew, self.max_signal_age
-        start = aged_from(signal.time, signal.execute_at, job.received_at, skew)  # a delay counts from its time
+        start = self._aged_from(job)  # a delay counts from its time
         age = (utcnow() - start).total_seconds()
         if age <= limit:
             return None
@@ -597,7 +601,9 @@ class Executor:
 
     async def _submit(self, job: Job, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
         """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
-        request = request_from_rows(row, children)
+        # Checked young enough just before; held by the venue's rate limit past its age, it is refused unsent.
+        send_by = None if self.at_signal_time else self._aged_from(job) + timedelta(seconds=self.max_signal_age)
+        request = replace(request_from_rows(row, children), send_by=send_by)
         coid = request.client_order_id
         if takes_reused_ids(broker):
             # Journaled before it goes: should the daemon die before its answer is, recovery must not take the

@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -812,3 +813,28 @@ async def test_an_order_is_not_held_past_a_short_wait_for_alpacas_reset_but_refu
     assert not isinstance(refused.value, UnknownOutcome)
     assert time.monotonic() - start < 5, "the order waited out Alpaca's reset"
     assert fake.order_requests == []
+
+
+async def test_an_order_the_throttle_would_hold_past_its_send_by_is_refused_unsent(
+    alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca
+) -> None:
+    """A burst of signals queues their requests behind one another at 160/min: an order checked fresh before it
+    queued then left seconds later, past its signal's max_signal_age (its `send_by`)."""
+    adapter = AlpacaBroker(alpaca_options(alpaca_server[1], max_requests_per_minute=60), BrokerContext(name="alpaca"))
+    await adapter.connect()
+    try:
+        while adapter.throttle._tokens >= 1:  # the burst spent: the next request waits about a second
+            await adapter.fetch_account()
+        start = time.monotonic()
+        soon = datetime.now(UTC) + timedelta(seconds=0.2)
+        with pytest.raises(TemporaryBrokerError, match="max_signal_age; nothing was sent") as refused:
+            await adapter.create_order(request("tb-late", send_by=soon))
+        assert not isinstance(refused.value, UnknownOutcome)
+        assert time.monotonic() - start < 0.9, "it waited for the throttle past its send_by"
+        with pytest.raises(TemporaryBrokerError, match="nothing was sent"):  # already past: refused at once
+            await adapter.create_order(request("tb-past", send_by=datetime.now(UTC) - timedelta(seconds=1)))
+        assert fake.order_requests == []
+        placed = await adapter.create_order(request("tb-in-time", send_by=datetime.now(UTC) + timedelta(seconds=30)))
+        assert placed.client_order_id == "tb-in-time" and len(fake.order_requests) == 1
+    finally:
+        await adapter.close()

@@ -292,6 +292,20 @@ async def test_a_read_that_failed_takes_the_other_read_of_its_signal_with_it(fre
     assert broker.creates == []
 
 
+async def test_each_order_carries_the_moment_its_signal_grows_too_old_to_leave(fresh_store: Store) -> None:
+    """`send_by`: an adapter that would hold the order past it (a rate limit's queue) refuses it unsent."""
+    received = utcnow() - timedelta(seconds=10)
+    h = Harness(fresh_store, FakeBroker({"AMD": Decimal(1)}), max_age=30.0)
+    await h.run(Signal(ticker="AMD", action="sell"), received_at=received)  # an exit, then the entry
+    assert len(h.broker.creates) == 2
+    assert all(r.send_by == received + timedelta(seconds=30) for r in h.broker.creates), h.broker.creates
+    stamped = utcnow() - timedelta(seconds=9)  # sent 8 s before it arrived: its own time counts, plus the skew
+    h = Harness(fresh_store, FakeBroker(), max_age=30.0, clock_skew=5.0)
+    await h.run(Signal(ticker="MSFT", action="buy", time=stamped), received_at=stamped + timedelta(seconds=8))
+    [entry] = h.broker.creates
+    assert entry.send_by == stamped + timedelta(seconds=5 + 30)
+
+
 async def test_unknown_outcome_of_an_accepted_order_is_looked_up_not_resent(fresh_store: Store) -> None:
     h = Harness(fresh_store, FakeBroker(behaviours=[accepted_then_lost(UnknownOutcome("connection reset"))]))
     signal_id = await h.run(Signal(ticker="AMD", action="buy"))
