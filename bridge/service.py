@@ -88,7 +88,8 @@ class Bridge:
         self.guard = Guard(self.store, lambda: self.loaded.config)  # kill switch, risk limits, circuit breakers
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
                                  self.guard, self.held_secrets.values,
-                                 clock_skew=self.loaded.config.clock_skew, revoked=self._revoked)  # fmt: skip
+                                 clock_skew=self.loaded.config.clock_skew, revoked=self._revoked,
+                                 strategy=lambda name: self.runtime.strategies.get(name))  # fmt: skip
         self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
         self.jobs = Jobs(self)
@@ -197,7 +198,7 @@ class Bridge:
         if sub is not None and job.target is None:
             strategy = runtime.strategies.get(job.strategy)
             token = _fingerprint(strategy.token) if webhook and strategy is not None else None
-            job = replace(job, target=Target(sub.broker, runtime.broker(sub.broker), sub, token))
+            job = replace(job, target=Target(sub.broker, runtime.broker(sub.broker), sub, token, strategy))
         return Work(job, runtime.lease())
 
     def _revoked(self, job: Job) -> str | None:

@@ -15,7 +15,8 @@ from typing import Any, NoReturn, TypeVar
 from bridge.brokers import answers
 from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.brokers.throttle import retry_read
-from bridge.config.schema import Subscription
+from bridge.config.identity import removed
+from bridge.config.schema import Strategy, Subscription
 from bridge.config.secrets import redact
 from bridge.errors import (
     AccountRefused,
@@ -58,6 +59,9 @@ class Target:
     # The SHA-256 of the strategy token a webhook signal was accepted with (None: not a webhook's, a flatten say):
     # a reload that changes or removes that token stops the signal from trading (the `revoked` the bridge passes).
     token: bytes | None = None
+    # The job's strategy as that config had it (None: not known): tells a reload that removed the subscription
+    # from one that moved it to another broker (`_stopped`).
+    strategy: Strategy | None = None
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,11 @@ class Executor:
                  settings: Callable[[str, str], tuple[str, Subscription] | None],
                  guard: Guard | None = None, secrets: Callable[[], Sequence[str]] = tuple,
                  at_signal_time: bool = False, clock_skew: float = 0.0,
-                 revoked: Callable[[Job], str | None] | None = None) -> None:  # fmt: skip
+                 revoked: Callable[[Job], str | None] | None = None,
+                 strategy: Callable[[str], Strategy | None] | None = None) -> None:  # fmt: skip
         self.store = store
+        # The live config's strategy by name (None: not asked, a job's subscription is never taken as removed).
+        self._strategy = strategy
         # Why a queued job may no longer trade at all (the token it came with was revoked), or None.
         self._revoked = revoked
         # `bridge replay`: decide as at the job's own time (its trading windows), not at the replay's
@@ -213,10 +220,10 @@ class Executor:
         revoked = None if planned or self._revoked is None else self._revoked(job)
         if revoked is not None:
             return "rejected", revoked
-        if not planned and self._disabled(job, sub):
+        if not planned and (stopped := self._stopped(job, sub)) is not None:
             # A committed plan still goes on: its orders may be working already, and the order jobs keep
             # following them either way.
-            return "ignored", f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
+            return "ignored", stopped
         waited = self._too_old(job)
         if waited is not None:
             if not planned:
@@ -320,16 +327,34 @@ class Executor:
         replaced = bool(plan.cancel) and any(leg.kind == "breakeven" for leg in plan.legs)
         return await self._run_orders(job, broker, sub, planned, plan.decision, replaced)
 
-    def _disabled(self, job: Job, sub: Subscription) -> bool:
-        """Whether the job's subscription is disabled, in the settings it was queued with or in the config now.
+    def _stopped(self, job: Job, sub: Subscription) -> str | None:
+        """Why the job's subscription may make no new plan: disabled, or removed by a reload; None when it may.
 
         Disabled since the signal was journaled: a delayed signal runs under the config in force at its time, a
         resumed one under the config it restarted with. A queued job keeps the settings it was queued with (its
         broker), but `enabled: false` in a reload meanwhile stops it too: that is how an operator stops a
         subscription trading, and a burst waiting behind a slow venue must not go on trading after it.
+
+        Deleting the subscription's entry, or its whole strategy, says the same and stops it the same way. A
+        reload that moved it to another broker does not: the job trades where it was judged to. Both leave the
+        key it was queued under missing from the config now; `identity.removed` tells them apart (an entry
+        whose key is gone was moved when the reload brought a new one in its place, in file order).
         """
         now = self._live(job, sub)
-        return not sub.enabled or (now is not None and not now.enabled)
+        if not sub.enabled or (now is not None and not now.enabled):
+            return f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
+        before = job.target.strategy if job.target is not None else None
+        if before is None or self._strategy is None:
+            return None  # looked up in the config now (`_orphaned` when gone), or nothing to compare with
+        after = self._strategy(job.strategy)
+        if after is before:  # no reload since it was queued
+            return None
+        if after is None:
+            return f"ignored: a reload removed strategy {job.strategy} after this signal arrived; nothing was sent"
+        if removed(before, job.subscription, after):
+            return (f"ignored: a reload removed subscription {job.subscription} from strategy {job.strategy} after "
+                    "this signal arrived; nothing was sent")  # fmt: skip
+        return None
 
     def _live(self, job: Job, sub: Subscription) -> Subscription | None:
         """The job's subscription in the config in force now, when a reload changed it since the job was queued."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import TOKEN
+from tests.conftest import ADMIN, TOKEN
 from tests.reload.conftest import config_text
 from tests.reload.venue import GatedPaper
 
@@ -59,5 +59,87 @@ async def test_a_signal_queued_for_a_subscription_a_reload_only_retuned_still_tr
         await r.settled()
         assert signal_row(r, queued)["state"] == "executed"
         assert r.paper_position() == "501"
+    finally:
+        GatedPaper.gate = None
+
+
+# Two accounts: `paper` holds its first order at the gate, `spare` trades at once.
+TWO = f"""server:
+  admin_token: {ADMIN}
+database: bridge.db
+brokers:
+  paper:
+    plugin: {PLUGIN}
+  spare:
+    plugin: paper
+strategies:
+  sq:
+    token: {TOKEN}
+    subscriptions:
+"""
+GATED = "      - broker: paper\n        allow_add: true\n"
+SPARE = "      - broker: spare\n        allow_add: true\n"
+
+
+def execution_row(r: Any, signal_id: str, subscription: str) -> Any:
+    """The journal row of the signal's execution for one subscription."""
+    return r.bridge.store.peek(
+        lambda c: c.execute(
+            "SELECT * FROM executions WHERE signal_id = ? AND subscription = ?", (signal_id, subscription)
+        ).fetchone()
+    )
+
+
+async def test_a_signal_queued_for_a_subscription_a_reload_then_removed_is_not_sent(running: Any) -> None:
+    """Deleting a subscription's entry stops it trading as `enabled: false` does: what waits in its queue stops too."""
+    try:
+        r, queued = await queued_behind_a_gated_order(running, TWO + GATED + SPARE)
+        status = await r.edit(TWO + SPARE)  # the `paper` entry deleted; its strategy goes on at `spare`
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = execution_row(r, queued, "paper")
+        assert row["state"] == "ignored", row["decision"]
+        assert "removed subscription paper" in row["decision"], row["decision"]
+        book = dict(r.bridge.store.peek(lambda c: c.execute("SELECT broker, quantity FROM paper_positions").fetchall()))
+        assert book == {"paper": "1", "spare": "501"}, "only the order accepted before the reload went to paper"
+        assert execution_row(r, queued, "spare")["state"] == "executed"
+    finally:
+        GatedPaper.gate = None
+
+
+async def test_a_signal_queued_for_a_subscription_a_reload_moved_to_another_broker_trades_where_it_was_queued(
+    running: Any,
+) -> None:
+    """An entry whose broker a reload changed was moved, not removed: its queued signal goes where it was judged to."""
+    try:
+        r, queued = await queued_behind_a_gated_order(running, TWO + GATED)
+        status = await r.edit(TWO + SPARE)  # the one entry now names `spare`: its key changes with its broker
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = execution_row(r, queued, "paper")
+        assert row["state"] == "executed", row["decision"]
+        assert r.paper_position() == "501"
+    finally:
+        GatedPaper.gate = None
+
+
+async def test_a_flatten_queued_for_a_strategy_a_reload_then_removed_is_not_sent(running: Any) -> None:
+    """A job's signal (a flatten's exit) has no token to revoke: the strategy's removal alone stops it."""
+    from bridge.jobs.flatten import _queue_exit
+
+    try:
+        r, _queued = await queued_behind_a_gated_order(running, TWO + GATED)
+        assert await _queue_exit(r.bridge, "sq", "paper", "paper", "AMD", "2026-01-02", "flatten_at") == 1
+        exit_id = r.bridge.store.peek(lambda c: c.execute("SELECT id FROM signals WHERE action = 'exit'").fetchone()[0])
+        other = TWO.replace("  sq:\n", "  other:\n").replace(TOKEN, "another-strategy-token-0000000000000")
+        status = await r.edit(other + GATED)  # `sq` is gone; another strategy trades at `paper` now
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = execution_row(r, exit_id, "paper")
+        assert row["state"] == "ignored", row["decision"]
+        assert "removed strategy sq" in row["decision"], row["decision"]
     finally:
         GatedPaper.gate = None
