@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 from bridge.brokers import answers
 from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.brokers.throttle import retry_read
-from bridge.config.identity import removed
+from bridge.config.identity import successor
 from bridge.config.schema import Strategy, Subscription
 from bridge.config.secrets import redact
 from bridge.errors import (
@@ -338,7 +338,8 @@ class Executor:
         Deleting the subscription's entry, or its whole strategy, says the same and stops it the same way. A
         reload that moved it to another broker does not: the job trades where it was judged to. Both leave the
         key it was queued under missing from the config now; `identity.removed` tells them apart (an entry
-        whose key is gone was moved when the reload brought a new one in its place, in file order).
+        whose key is gone was moved when the reload brought a new one in its place, in file order). Moved, it
+        is stopped when what it was moved to is disabled.
         """
         now = self._live(job, sub)
         if not sub.enabled or (now is not None and not now.enabled):
@@ -351,9 +352,14 @@ class Executor:
             return None
         if after is None:
             return f"ignored: a reload removed strategy {job.strategy} after this signal arrived; nothing was sent"
-        if removed(before, job.subscription, after):
+        became = successor(before, job.subscription, after)
+        if became is None:
             return (f"ignored: a reload removed subscription {job.subscription} from strategy {job.strategy} after "
                     "this signal arrived; nothing was sent")  # fmt: skip
+        key, settings = became
+        if not settings.enabled:
+            return (f"ignored: subscription {job.subscription}, moved by a reload to {key} (broker "
+                    f"{settings.broker}), is not enabled (enabled: false)")  # fmt: skip
         return None
 
     def _live(self, job: Job, sub: Subscription) -> Subscription | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bridge.config.identity import removed
+from bridge.config.identity import successor
 from bridge.config.schema import Strategy
 
 TOKEN = "tok-0123456789abcdef"
@@ -21,27 +21,35 @@ PAPER, ALPACA, IBKR = {"broker": "paper"}, {"broker": "alpaca"}, {"broker": "ibk
 
 
 @pytest.mark.parametrize(
-    ("before", "key", "after", "gone"),
+    ("before", "key", "after", "now"),
     [
-        ((PAPER,), "paper", (PAPER, {"broker": "paper", "enabled": False}), False),  # kept; `enabled` decides
-        ((PAPER,), "paper", (ALPACA,), False),  # its one entry's broker changed: moved (its key changes with it)
-        ((PAPER, ALPACA), "paper", (ALPACA,), True),  # its entry deleted
-        ((PAPER, ALPACA), "alpaca", (PAPER,), True),
-        ((PAPER, ALPACA), "paper", (IBKR, ALPACA), False),  # edited into ibkr in place
-        ((PAPER, ALPACA), "paper", (IBKR,), False),  # two gone, one brought: the first in file order was moved
-        ((PAPER, ALPACA), "alpaca", (IBKR,), True),  # ... and the second removed
-        (({"broker": "paper", "name": "main"},), "main", ({"broker": "alpaca", "name": "main"},), False),  # named
-        (({"broker": "paper", "name": "main"},), "main", ({"broker": "paper", "name": "core"},), False),  # renamed
-        (({"broker": "paper", "name": "main"}, ALPACA), "main", (ALPACA,), True),
-        ((PAPER, PAPER), "paper-2", (PAPER,), True),  # the second on a broker deleted
-        ((PAPER, PAPER), "paper-1", (PAPER, ALPACA), False),  # an older version's key for the first
+        ((PAPER,), "paper", (PAPER, {"broker": "paper", "enabled": False}), "paper"),  # kept; `enabled` decides
+        ((PAPER,), "paper", (ALPACA,), "alpaca"),  # its one entry's broker changed: moved (its key changes with it)
+        ((PAPER, ALPACA), "paper", (ALPACA,), None),  # its entry deleted
+        ((PAPER, ALPACA), "alpaca", (PAPER,), None),
+        ((PAPER, ALPACA), "paper", (IBKR, ALPACA), "ibkr"),  # edited into ibkr in place
+        ((PAPER, ALPACA), "paper", (IBKR,), "ibkr"),  # two gone, one brought: the first in file order was moved
+        ((PAPER, ALPACA), "alpaca", (IBKR,), None),  # ... and the second removed
+        (({"broker": "paper", "name": "main"},), "main", ({"broker": "alpaca", "name": "main"},), "main"),  # named
+        (({"broker": "paper", "name": "main"},), "main", ({"broker": "paper", "name": "core"},), "core"),  # renamed
+        (({"broker": "paper", "name": "main"}, ALPACA), "main", (ALPACA,), None),
+        ((PAPER, PAPER), "paper-2", (PAPER,), None),  # the second on a broker deleted
+        ((PAPER, PAPER), "paper-1", (PAPER, ALPACA), "paper"),  # an older version's key for the first
     ],
 )
 def test_a_subscription_is_removed_only_when_nothing_took_its_place(
-    before: tuple[dict[str, Any], ...], key: str, after: tuple[dict[str, Any], ...], gone: bool
+    before: tuple[dict[str, Any], ...], key: str, after: tuple[dict[str, Any], ...], now: str | None
 ) -> None:
-    assert removed(strategy(*before), key, strategy(*after)) is gone
+    """`now`: the key of what it became (itself, or the entry it was edited into); None: removed."""
+    became = successor(strategy(*before), key, strategy(*after))
+    assert (None if became is None else became[0]) == now
+
+
+def test_what_a_moved_subscription_became_carries_its_settings_now() -> None:
+    """An entry moved and disabled in one edit: what it became says so (its key changed with its broker)."""
+    became = successor(strategy(PAPER), "paper", strategy({"broker": "alpaca", "enabled": False}))
+    assert became is not None and became[0] == "alpaca" and not became[1].enabled
 
 
 def test_a_subscription_whose_strategy_is_gone_was_removed() -> None:
-    assert removed(strategy(PAPER), "paper", None)
+    assert successor(strategy(PAPER), "paper", None) is None

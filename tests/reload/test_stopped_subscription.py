@@ -143,3 +143,19 @@ async def test_a_flatten_queued_for_a_strategy_a_reload_then_removed_is_not_sent
         assert "removed strategy sq" in row["decision"], row["decision"]
     finally:
         GatedPaper.gate = None
+
+
+async def test_a_signal_queued_for_a_subscription_a_reload_moved_and_disabled_is_not_sent(running: Any) -> None:
+    """Moved to another broker and disabled in one edit: disabled all the same, though its key changed with it."""
+    try:
+        r, queued = await queued_behind_a_gated_order(running, TWO + GATED)
+        status = await r.edit(TWO + SPARE + "        enabled: false\n")
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = execution_row(r, queued, "paper")
+        assert row["state"] == "ignored", row["decision"]
+        assert "not enabled" in row["decision"], row["decision"]
+        assert r.paper_position() == "1", "only the order accepted before the reload was sent"
+    finally:
+        GatedPaper.gate = None
