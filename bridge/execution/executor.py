@@ -336,20 +336,21 @@ class Executor:
         subscription trading, and a burst waiting behind a slow venue must not go on trading after it.
 
         Deleting the subscription's entry, or its whole strategy, says the same and stops it the same way. A
-        reload that moved it to another broker does not: the job trades where it was judged to. Both leave the
-        key it was queued under missing from the config now; `identity.removed` tells them apart (an entry
-        whose key is gone was moved when the reload brought a new one in its place, in file order). Moved, it
-        is stopped when what it was moved to is disabled.
+        reload that moved it to another broker does not: the job trades where it was judged to. Both may leave
+        the key it was queued under missing from the config now (an unnamed entry's key is its broker's name);
+        `identity.successor` tells them apart (an entry whose key is gone was moved when the reload brought a
+        new one in its place, in file order). Moved, it is stopped when what it was moved to is disabled.
         """
-        now = self._live(job, sub)
-        if not sub.enabled or (now is not None and not now.enabled):
-            return f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
+        disabled = f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
+        if not sub.enabled:
+            return disabled
+        found = self._settings(job.strategy, job.subscription)
+        if found is not None:  # its key is still there (it may name another broker now): its `enabled` decides
+            return None if found[1].enabled else disabled
         before = job.target.strategy if job.target is not None else None
         if before is None or self._strategy is None:
             return None  # looked up in the config now (`_orphaned` when gone), or nothing to compare with
         after = self._strategy(job.strategy)
-        if after is before:  # no reload since it was queued
-            return None
         if after is None:
             return f"ignored: a reload removed strategy {job.strategy} after this signal arrived; nothing was sent"
         became = successor(before, job.subscription, after)
@@ -362,9 +363,19 @@ class Executor:
                     f"{settings.broker}), is not enabled (enabled: false)")  # fmt: skip
         return None
 
+    def _moved(self, job: Job) -> tuple[str, Subscription] | None:
+        """(key, settings) now of the job's subscription, whose key a reload left out: where it was moved, or None."""
+        before = job.target.strategy if job.target is not None else None
+        if before is None or self._strategy is None:
+            return None
+        return successor(before, job.subscription, self._strategy(job.strategy))
+
     def _live(self, job: Job, sub: Subscription) -> Subscription | None:
-        """The job's subscription in the config in force now, when a reload changed it since the job was queued."""
-        found = self._settings(job.strategy, job.subscription)
+        """The job's subscription in the config in force now, when a reload changed it since the job was queued.
+
+        Found by its key, else where a reload moved it (`_moved`): its limits as reloaded apply there too.
+        """
+        found = self._settings(job.strategy, job.subscription) or self._moved(job)
         return None if found is None or found[1] is sub else found[1]
 
     async def _unknown_first(self, broker: Broker, broker_name: str, symbol: str) -> str | None:

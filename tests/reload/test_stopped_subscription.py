@@ -159,3 +159,21 @@ async def test_a_signal_queued_for_a_subscription_a_reload_moved_and_disabled_is
         assert r.paper_position() == "1", "only the order accepted before the reload was sent"
     finally:
         GatedPaper.gate = None
+
+
+async def test_a_limit_a_reload_set_on_the_broker_it_moved_a_subscription_to_holds_back_its_queued_signals(
+    running: Any,
+) -> None:
+    """Moved (its key changed with its broker), it is still the same subscription: its reloaded limits apply too."""
+    try:
+        r, queued = await queued_behind_a_gated_order(running, TWO + GATED)
+        status = await r.edit(TWO + SPARE + "        risk: {max_order_quantity: 10}\n")  # the runaway is noticed
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = execution_row(r, queued, "paper")
+        assert row["state"] == "rejected", row["decision"]
+        assert "max_order_quantity 10" in row["decision"], row["decision"]
+        assert r.paper_position() == "1", "only the order accepted before the reload was sent"
+    finally:
+        GatedPaper.gate = None
