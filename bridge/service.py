@@ -18,7 +18,7 @@ from bridge.config.schema import Subscription
 from bridge.config.secrets import HeldSecrets
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
-from bridge.execution.recovery import halt_reason, interrupted_jobs, leave_elsewhere, resolve_orders
+from bridge.execution.recovery import halt_reason, interrupted_jobs, leave_elsewhere, leave_switched, resolve_orders
 from bridge.jobs import Jobs
 from bridge.loopwatch import LoopWatch
 from bridge.models import Signal, symbol_key
@@ -75,6 +75,7 @@ class Bridge:
     _unrecorded: bool = False  # a reload's brokers are recorded once no retired runtime is used (see `_collect`)
     swapped: list[Callable[[Runtime], None]] = field(default_factory=list)  # told of each runtime a reload made live
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
+    _switching: set[asyncio.Task[None]] = field(default_factory=set)  # a reload's switch being settled (`_switch`)
     _loop_watch: LoopWatch = field(default_factory=LoopWatch)  # names an adapter's line that blocks the event loop
     _refusals: RefusalNotices = field(default_factory=RefusalNotices)  # refused webhooks of known strategies
 
@@ -244,7 +245,39 @@ class Bridge:
             # before: a plan queued under the old runtime still sends there, and a stop before it ends must find
             # the name changed at the next start, or the rest of that plan would go to the new account.
             self._unrecorded = False
-            self.store.later(identities.record, self.store.conn, self.runtime.loaded.config.brokers)
+            task = asyncio.create_task(self._switch(self.runtime.lease()), name="broker-switch")
+            self._switching.add(task)
+            task.add_done_callback(self._switching.discard)
+
+    async def _switch(self, runtime: Runtime) -> None:
+        """Leave to the accounts a reload switched away from the orders working there, then record the switch.
+
+        As start-up recovery does for a name edited while the daemon was down: the order jobs follow and cancel by
+        broker name, and would ask the new account for the old one's orders for good. Holds a lease on `runtime`,
+        so a reload meanwhile settles its own switch only after this one (and its brokers stay open for it).
+        """
+        brokers = runtime.loaded.config.brokers
+        try:
+            changed = await self.store.read(identities.changed_since, self.store.conn, brokers)
+            if changed:
+                replaced = await self.store.read(identities.replaced_since, self.store.conn, brokers)
+                log.warning("broker(s) %s changed (plugin, options or credentials) by a reload: their orders not "
+                            "final are looked up at the account the name opens now; those it does not hold are "
+                            "left to the old account", ", ".join(sorted(changed)))  # fmt: skip
+                live = {name: slot.broker if slot.healthy else None for name, slot in runtime.brokers.items()}
+                await leave_switched(self.store, live, changed, replaced, self.publish)
+            # Recorded once the old accounts' orders are dealt with: a stop before this finds the change at the
+            # next start, whose recovery deals with them instead.
+            await self.store.run(identities.record, self.store.conn, brokers)
+        except Exception:
+            log.exception("settling the reload's broker switch failed; the next start settles it")
+        finally:
+            self.release(runtime)
+
+    async def switched(self) -> None:
+        """Wait until the broker switches of reloads so far are settled (`_switch`), those waiting on a lease aside."""
+        while self._switching:
+            await asyncio.gather(*self._switching, return_exceptions=True)
 
     async def _file_changed(self) -> str | None:
         """Reload after a change of the file; the hash of the file as the reload read it (for the watcher)."""
@@ -268,6 +301,7 @@ class Bridge:
             # The rebuilt scheduler next runs a flatten_at moved to a time just passed tomorrow: run today's now,
             # as a restart would. One that already ran today queues nothing again (its signal ids).
             await self.jobs.missed_flattens("the reload")
+        await self.switched()  # a switch nothing holds back is settled when the reload answers
         return status
 
     # -- signals ------------------------------------------------------------------------------------------------
@@ -354,6 +388,7 @@ class Bridge:
         except TimeoutError:
             log.warning("stopping with %d queued signal(s); they resume at the next start", self.queues.pending)
         await self.queues.cancel()
+        await asyncio.gather(*self._switching, return_exceptions=True)
         await asyncio.gather(*self._closing, return_exceptions=True)
         open_slots = {id(slot): slot for r in [self.runtime, *self._retired] for slot in r.brokers.values()}
         await close_slots(open_slots.values())

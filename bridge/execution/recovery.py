@@ -24,6 +24,9 @@ from bridge.store.db import Store, utcnow
 
 log = logging.getLogger("bridge.recovery")
 Publish = Callable[[Event], None]  # metrics and notifications (`Bridge.publish`); returns at once
+# When a broker name was pointed at what may be another account, as the messages of the orders left there say.
+DOWN = "while the daemon was down"
+BY_RELOAD = "by a reload"
 
 
 def _never(row: sqlite3.Row) -> str | None:
@@ -116,7 +119,8 @@ async def resolve_orders(store: Store, brokers: dict[str, Broker | None], publis
     return unresolved
 
 
-async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: bool, publish: Publish) -> None:
+async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: bool, publish: Publish,
+                     when: str = DOWN) -> None:  # fmt: skip
     """An order the broker its name now opens does not know, that name edited to another plugin, other options or
     other credentials while the daemon was down.
 
@@ -127,10 +131,11 @@ async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: b
     never sent ten minutes on, though it may have filled at the old one) and holds no entry in its symbol back.
     Only where the same plugin may still open the same account (a key rotated, an option that picks no account)
     and its venue may yet list an order sent just before the stop is it followed there as any of unknown outcome.
+    `when`: when the name was edited (`DOWN`, or `BY_RELOAD` for a reload's switch, which `leave_switched` settles).
     """
     name, coid = row["broker"], row["client_order_id"]
     if not replaced and _may_still_appear(row, broker):
-        error = (f"not found at broker {name} yet, whose options or credentials changed while the daemon was down: "
+        error = (f"not found at broker {name} yet, whose options or credentials changed {when}: "
                  f"followed there in case it is the same account; it may have reached the account {name} named "
                  "before; check there")  # fmt: skip
         await store.run(journal.update_order, store.conn, coid, status="unknown", error=error)
@@ -138,7 +143,7 @@ async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: b
         return
     error = (
         f"not followed: not at the account broker {name} opens now, whose plugin, options or credentials "
-        f"changed while the daemon was down; it may have reached the account {name} named before; check there"
+        f"changed {when}; it may have reached the account {name} named before; check there"
     )
     await store.run(identities.unfollow, store.conn, coid, error)
     log.warning("order %s: %s", coid, error)
@@ -148,13 +153,14 @@ async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: b
 
 
 async def leave_elsewhere(store: Store, brokers: dict[str, Broker | None], changed: Container[str],
-                          publish: Publish = _unheard) -> None:  # fmt: skip
+                          publish: Publish = _unheard, when: str = DOWN) -> None:  # fmt: skip
     """Leave to the old account the orders working at a broker edited while the daemon was down that the account
     its name opens now does not hold.
 
     The old account took them (they were working there), and the new one never will: followed by name, they would
     be asked for at every poll, and canceled there at every `cancel_after` retry, for good. They are no longer
     followed, of unknown outcome to the bridge from now on, and the trader is told to check the old account.
+    `when`: when the name was edited (`DOWN`, or `BY_RELOAD`).
     """
     rows = await store.run(upkeep.open_orders, store.conn)
     for row in rows:
@@ -166,7 +172,7 @@ async def leave_elsewhere(store: Store, brokers: dict[str, Broker | None], chang
             await answers.fetch_order(broker, coid)
         except OrderNotFound:
             error = (f"not followed: working at the account broker {name} named before, whose plugin, options or "
-                     f"credentials changed while the daemon was down; the account it opens now does not hold it; "
+                     f"credentials changed {when}; the account it opens now does not hold it; "
                      "check and cancel it there")  # fmt: skip
             await store.run(identities.unfollow, store.conn, coid, error)
             log.warning("order %s: %s", coid, error)
@@ -174,6 +180,39 @@ async def leave_elsewhere(store: Store, brokers: dict[str, Broker | None], chang
                                 row["quantity"], "unknown", None, error, None))  # fmt: skip
         except Exception as exc:  # no answer: the order jobs ask again
             log.warning("cannot look up order %s at broker %s: %s", coid, name, answers.failure(exc))
+
+
+async def leave_switched(store: Store, brokers: dict[str, Broker | None], changed: Container[str],
+                         replaced: Container[str], publish: Publish = _unheard) -> None:  # fmt: skip
+    """Do for brokers a reload pointed at another account what start-up recovery does for those edited while the
+    daemon was down: their orders the account each name opens now does not hold are left to the account it opened.
+
+    Called once nothing trades at the old accounts any more (no request or queued plan holds the runtime a reload
+    replaced), so every order placed there is journaled with its answer. Those of unknown outcome are looked up
+    at the new account first, as `resolve_orders` does (not found, `_elsewhere` decides), then the working ones
+    (`leave_elsewhere`). Followed by name, the order jobs would ask the new account for them at every poll, cancel
+    them there at every `cancel_after` retry, and close one of unknown outcome as never sent, though it may have
+    filled at the old account. Planned orders still `pending` are left alone: a plan running at the new account
+    may be sending them.
+    """
+    rows = await store.run(journal.unresolved_orders, store.conn)
+    for row in rows:
+        name, coid = row["broker"], row["client_order_id"]
+        broker = brokers.get(name)
+        if name not in changed or row["status"] != "unknown" or broker is None:
+            continue
+        try:
+            order = await answers.fetch_order(broker, coid)
+        except OrderNotFound:
+            await _elsewhere(store, row, broker, name in replaced, publish, BY_RELOAD)
+            continue
+        except Exception as exc:  # no answer: the order jobs ask again
+            log.warning("cannot look up order %s at broker %s: %s", coid, name, answers.failure(exc))
+            continue
+        order = journal.masked(order, store.secrets())  # its error may quote the venue's key
+        if (journaled := await store.run(journal.record_order_change, store.conn, coid, order)) is not None:
+            publish(order_change(row["strategy"], row["subscription"], name, journaled))
+    await leave_elsewhere(store, brokers, changed, publish, BY_RELOAD)
 
 
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:

@@ -1,0 +1,112 @@
+"""A reload that points a broker name at another account leaves the old account's working orders to it, as a restart.
+
+The order jobs follow and cancel orders by broker name: after the switch they would ask the new account, which
+never holds the old one's orders, at every poll (and close one of unknown outcome as never sent, though it may
+have filled at the old account). A restart marks them `unknown`, unfollowed, and tells the trader to check the
+old account; a reload does the same once nothing trades at the old account any more.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.jobs.orders import cancel_expired, poll_orders
+from bridge.notify.events import Event
+from bridge.store import brokers as identities
+from bridge.store import upkeep
+from bridge.store.db import iso, transaction, utcnow
+from tests.reload.test_account_switch import RESTING, text
+
+
+def _orders(r: Any) -> list[dict[str, Any]]:
+    rows = r.bridge.store.peek(lambda conn: conn.execute("SELECT * FROM orders ORDER BY created_at").fetchall())
+    return [dict(row) for row in rows]
+
+
+def _lost(conn: sqlite3.Connection, coid: str, sent: datetime) -> None:
+    """The order's answer was lost when it was sent at `sent` (as the executor journals a timed-out submission)."""
+    with transaction(conn):
+        conn.execute("UPDATE orders SET status = 'unknown', error = 'timed out', sent_at = ? WHERE client_order_id = ?",
+                     (iso(sent), coid))  # fmt: skip
+
+
+async def test_an_order_resting_at_the_old_account_is_left_to_it_and_the_trader_told(running: Any) -> None:
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    [order] = _orders(r)
+    assert order["status"] == "open", order
+    told: list[Event] = []
+    r.bridge.executor.observers.append(told.append)
+
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+
+    [order] = _orders(r)
+    assert order["unfollowed"] == 1, "the order jobs would ask the new account for it at every poll"
+    assert order["status"] == "unknown" and "named before" in order["error"], order
+    assert "reload" in order["error"], order["error"]
+    [event] = [e for e in told if e.kind == "order.unknown"]
+    assert event.data["broker"] == "live" and "check and cancel it there" in event.data["error"]
+    assert await r.bridge.store.run(upkeep.open_orders, r.bridge.store.conn) == []
+    assert await poll_orders(r.bridge) == 0
+    assert await cancel_expired(r.bridge) == 0
+    # The old account still works the order: the reload left it there, untouched.
+    sql = "SELECT status FROM paper_orders WHERE client_order_id = ?"
+    old = r.bridge.store.peek(lambda conn: conn.execute(sql, (order["client_order_id"],)).fetchone())
+    assert old is not None and old[0] == "open"
+
+
+async def test_an_order_of_unknown_outcome_at_the_old_account_is_not_closed_as_never_sent_at_the_new(
+    running: Any,
+) -> None:
+    """Its answer was lost at the old account, which may have filled it: the new one never lists it, and the poll
+    would close it as never sent once its wait is over."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    [order] = _orders(r)
+    coid = order["client_order_id"]
+    store = r.bridge.store
+    sent = utcnow() - timedelta(hours=1)  # long past the wait for a lost answer
+    await store.run(_lost, store.conn, coid, sent)
+
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    await poll_orders(r.bridge)
+
+    [order] = _orders(r)
+    assert order["status"] == "unknown" and order["unfollowed"] == 1, order
+    assert "named before" in order["error"], order["error"]
+
+
+async def test_an_order_placed_at_the_new_account_after_the_switch_is_followed_there(running: Any) -> None:
+    r = await running(text("paper-account"))
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("open", 0), order
+    store = r.bridge.store
+    assert await store.read(identities.changed_since, store.conn, r.bridge.loaded.config.brokers) == set()
+
+
+async def test_orders_are_left_only_once_the_old_account_is_no_longer_used(running: Any) -> None:
+    """A plan queued before the switch still trades at the old account: its orders are the old account's too."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    lease = r.bridge.acquire()  # a request in flight under the old account
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    await r.bridge.switched()
+    [order] = _orders(r)
+    assert order["unfollowed"] == 0, "left while the old account is still used"
+
+    r.bridge.release(lease)
+    await r.bridge.switched()
+    [order] = _orders(r)
+    assert order["unfollowed"] == 1, order
