@@ -47,6 +47,9 @@ class Runtime:
     brokers: dict[str, BrokerSlot] = field(default_factory=dict)
     # Requests and queued jobs still working with this runtime: a replaced runtime's brokers close at zero.
     users: int = 0
+    # Broker names a reload pointed at what may be another account, and when (as stored): an order journaled under
+    # one until then may be the old account's, which the new one never holds, until the switch is settled.
+    switched: dict[str, str] = field(default_factory=dict)
 
     def lease(self) -> Runtime:
         """Count one more user (a request, a queued job, a config the intake process judges with)."""
@@ -97,6 +100,16 @@ class Runtime:
         """The named broker when it is usable, else None."""
         slot = self.brokers.get(name)
         return slot.broker if slot is not None and slot.healthy else None
+
+    def follower(self, name: str, created_at: str) -> Broker | None:
+        """The broker to follow (poll, cancel) an order journaled under `name` at `created_at` with, else None.
+
+        None while a reload's switch of `name` is not settled for an order journaled before it: it may be working at
+        the account the name opened before, and the new one would be asked for it (and closed it as never sent).
+        Once nothing trades at the old account, the switch leaves such orders to it (`Bridge._switch`).
+        """
+        since = self.switched.get(name)
+        return None if since is not None and created_at <= since else self.broker(name)
 
     async def close(self) -> None:
         """Close every broker connection."""

@@ -30,7 +30,7 @@ from bridge.signals.resolve import broker_symbol
 from bridge.store import brokers as identities
 from bridge.store import journal
 from bridge.store.accepted import journal_signal, revoked_since
-from bridge.store.db import Store, utcnow
+from bridge.store.db import Store, iso, utcnow
 from bridge.store.dedupe import Dedupe
 
 log = logging.getLogger("bridge")
@@ -162,6 +162,7 @@ class Bridge:
         # Signals that arrived during recovery go behind the older interrupted ones (unless recovery found them).
         held, self._held = self._held, []
         self.recovering = False
+        self._collect()  # a reload during recovery: its switch is settled now (its runtime may be unused already)
         for work in held:
             self._dispatch(work)
         if told:
@@ -221,6 +222,12 @@ class Bridge:
         self.held_secrets.add(new.loaded.secrets())
         self.executor.max_signal_age = new.loaded.config.max_signal_age
         self.executor.clock_skew = new.loaded.config.clock_skew
+        # Orders journaled under a name whose broker changed may be the old account's: not followed at the new one
+        # until the switch is settled (`_switch`), from the first switch not settled yet on.
+        at = iso(utcnow())
+        was = old.loaded.config.brokers
+        new.switched = {**old.switched, **{name: at for name, config in new.loaded.config.brokers.items()
+                                           if name in was and was[name] != config}}  # fmt: skip
         self._retired.append(old)
         self._unrecorded = True
         self._collect()
@@ -257,6 +264,7 @@ class Bridge:
         so a reload meanwhile settles its own switch only after this one (and its brokers stay open for it).
         """
         brokers = runtime.loaded.config.brokers
+        covered = dict(runtime.switched)  # a reload meanwhile stamps its own switch anew: that one stays
         try:
             changed = await self.store.read(identities.changed_since, self.store.conn, brokers)
             if changed:
@@ -269,7 +277,10 @@ class Bridge:
             # Recorded once the old accounts' orders are dealt with: a stop before this finds the change at the
             # next start, whose recovery deals with them instead.
             await self.store.run(identities.record, self.store.conn, brokers)
-        except Exception:
+            for name, at in covered.items():  # the order jobs follow what is left under those names again
+                if self.runtime.switched.get(name) == at:
+                    del self.runtime.switched[name]
+        except Exception:  # its orders stay unfollowed at the new account; the next start finds the change
             log.exception("settling the reload's broker switch failed; the next start settles it")
         finally:
             self.release(runtime)

@@ -72,7 +72,7 @@ async def poll_orders(host: Host) -> int:
     changed = 0
     for row in rows:
         name, coid = row["broker"], row["client_order_id"]
-        broker = runtime.broker(name)
+        broker = runtime.follower(name, row["created_at"])
         if broker is None or name in unreachable:
             continue
         if name not in open_at:  # one list call per broker, not one per order
@@ -139,7 +139,7 @@ async def cancel_expired(host: Host, retries: Retries | None = None) -> int:
         # From when the broker took it (a swap's entry goes out once its exit filled, a plan resumed after a
         # restart then); an order without `sent_at` went out before a restart or an upgrade: from its plan.
         age = (now - datetime.fromisoformat(row["sent_at"] or row["created_at"])).total_seconds()
-        broker = host.runtime.broker(row["broker"])
+        broker = host.runtime.follower(row["broker"], row["created_at"])
         coid = row["client_order_id"]
         waiting = retries.get(coid)
         if age < timeout or broker is None or (waiting is not None and now < waiting[0]):

@@ -54,9 +54,11 @@ class StrandedOrders:
     async def check(self) -> int:
         """Cancel the reduce-only orders found stranded twice in a row; return how many were canceled."""
         store = self.host.store
+        runtime = self.host.runtime
         rows = [
             row for row in await store.run(upkeep.open_orders, store.conn)
             if row["leg"] in REDUCING_LEGS and row["parent_client_order_id"] is None and row["status"] in _WORKING
+            and runtime.follower(row["broker"], row["created_at"]) is not None  # not one another account may hold
         ]  # fmt: skip
         by_broker: dict[str, list[sqlite3.Row]] = defaultdict(list)
         for row in rows:
@@ -83,7 +85,7 @@ class StrandedOrders:
         return canceled
 
     async def _cancel(self, row: sqlite3.Row) -> int:
-        broker = self.host.runtime.broker(row["broker"])
+        broker = self.host.runtime.follower(row["broker"], row["created_at"])
         coid = row["client_order_id"]
         if broker is None:
             return 0

@@ -41,6 +41,7 @@ def host_of(harness: Harness, later: float) -> SimpleNamespace:
     """The jobs' view of the daemon, `later` seconds from now."""
     return SimpleNamespace(
         store=harness.store, runtime=SimpleNamespace(broker=lambda name: harness.broker,
+                                                     follower=lambda name, created_at: harness.broker,
                                                      subscription=lambda s, k: harness.sub),
         clock=lambda: utcnow() + timedelta(seconds=later), publish=lambda event: None,
     )  # fmt: skip

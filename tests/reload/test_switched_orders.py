@@ -8,9 +8,12 @@ old account; a reload does the same once nothing trades at the old account any m
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
+
+import pytest
 
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
@@ -110,3 +113,81 @@ async def test_orders_are_left_only_once_the_old_account_is_no_longer_used(runni
     await r.bridge.switched()
     [order] = _orders(r)
     assert order["unfollowed"] == 1, order
+
+
+async def test_while_the_old_account_is_still_used_its_orders_are_not_asked_for_at_the_new_one(running: Any) -> None:
+    """Until the switch is settled, an order journaled before it is the old account's: not polled at the new one
+    (where one of unknown outcome would be closed as never sent), nor canceled there past its `cancel_after`."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    assert (await r.post(ticker="AMZN", **RESTING)).status_code == 200
+    await r.settled()
+    lost, resting = (order["client_order_id"] for order in _orders(r))
+    store = r.bridge.store
+    await store.run(_lost, store.conn, lost, utcnow() - timedelta(hours=1))
+    await store.run(_sent, store.conn, resting, utcnow() - timedelta(hours=1))  # long past its cancel_after
+    lease = r.bridge.acquire()  # a request in flight under the old account
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+
+    retries: dict[str, Any] = {}
+    assert await cancel_expired(r.bridge, retries) == 0
+    assert retries == {}, "a cancel was sent to the new account"
+    await poll_orders(r.bridge)
+    assert {o["client_order_id"]: (o["status"], o["unfollowed"]) for o in _orders(r)} == {
+        lost: ("unknown", 0),
+        resting: ("open", 0),
+    }, "closed at the new account as never sent, though it may have filled at the old one"
+
+    r.bridge.release(lease)
+    await r.bridge.switched()
+    assert [(o["status"], o["unfollowed"]) for o in _orders(r)] == [("unknown", 1), ("unknown", 1)]
+
+
+async def test_an_order_placed_at_the_new_account_while_the_old_one_is_still_used_is_followed(running: Any) -> None:
+    r = await running(text("paper-account"))
+    lease = r.bridge.acquire()
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    [order] = _orders(r)
+    await store_sent(r, order["client_order_id"])
+    retries: dict[str, Any] = {}
+    assert await cancel_expired(r.bridge, retries) == 1, "its cancel_after applies at the new account"
+    r.bridge.release(lease)
+    await r.bridge.switched()
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("canceled", 0), order
+
+
+async def store_sent(r: Any, coid: str) -> None:
+    await r.bridge.store.run(_sent, r.bridge.store.conn, coid, utcnow() - timedelta(hours=1))
+
+
+def _sent(conn: sqlite3.Connection, coid: str, sent: datetime) -> None:
+    """The order went out at `sent`."""
+    with transaction(conn):
+        conn.execute("UPDATE orders SET sent_at = ? WHERE client_order_id = ?", (iso(sent), coid))
+
+
+async def test_an_exit_resting_at_the_old_account_is_not_canceled_at_the_new_one_as_stranded(
+    running: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The new account holds no position for the old account's exit: the stranded job would cancel it there."""
+    r = await running(text("paper-account"))
+    assert (await r.post(action="buy", price=100)).status_code == 200  # filled: long at the old account
+    await r.settled()
+    assert (await r.post(action="exit", orderType="limit", limitPrice=120, price=100)).status_code == 200
+    await r.settled()
+    assert [o["status"] for o in _orders(r) if o["leg"] == "exit"] == ["open"], _orders(r)
+    lease = r.bridge.acquire()
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+
+    with caplog.at_level(logging.WARNING, logger="bridge.jobs"):
+        assert await r.bridge.jobs.stranded.check() == 0
+        assert await r.bridge.jobs.stranded.check() == 0
+    assert not [m for m in caplog.messages if "cannot cancel" in m], caplog.messages
+    r.bridge.release(lease)
+    await r.bridge.switched()
