@@ -31,7 +31,7 @@ from bridge.execution.orders import OrderRow, client_order_id, order_rows, reque
 from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal, SubmitRefused
-from bridge.signals.resolve import broker_symbol, fmt, resolve
+from bridge.signals.resolve import Plan, broker_symbol, fmt, resolve
 from bridge.signals.timing import aged_from
 from bridge.store import journal
 from bridge.store.db import Store, iso, transaction, utcnow
@@ -289,7 +289,11 @@ class Executor:
             waited = self._too_old(job)
             if waited is not None:
                 return "expired", f"{again}expired: {waited}; nothing was sent (the plan was: {plan.decision})"
-            filled = await self._cancel(broker, plan.cancel, {o.client_order_id: o for o in open_orders},
+            seen = {o.client_order_id: o for o in open_orders}
+            # Where the venue takes a second stop beside the first, the stops a breakeven moves go once its
+            # own stop works: refused, unsent or unknown, the position keeps the stop it had.
+            later = () if _reserves(broker) or not _moves_stop(plan) else plan.moves
+            filled = await self._cancel(broker, tuple(c for c in plan.cancel if c not in later), seen,
                                         again + plan.decision)  # fmt: skip
             if not filled or not plan.legs or attempt:
                 break
@@ -322,10 +326,13 @@ class Executor:
             if self.guard is not None:
                 self.guard.count(broker_name, job.strategy, order)
             self.emit(_order_event(job, row, order))
+        moved = tuple(seen[c] for c in later if c in seen)
         if finished:
+            if moved:  # the breakeven stop filled at once: the stops it replaces are canceled all the same
+                await self._retire(broker, moved, plan.decision)
             raise Finished("executed", plan.decision)
-        replaced = bool(plan.cancel) and any(leg.kind == "breakeven" for leg in plan.legs)
-        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced)
+        replaced = _moves_stop(plan) and not later
+        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced, moved)
 
     def _stopped(self, job: Job, sub: Subscription) -> str | None:
         """Why the job's subscription may make no new plan: disabled, or removed by a reload; None when it may.
@@ -527,23 +534,47 @@ class Executor:
         return str(row["decision"] or "") if row else ""
 
     async def _run_orders(self, job: Job, broker: Broker, sub: Subscription, planned: list[sqlite3.Row],
-                          decision: str, replaced: bool = False) -> tuple[str, str]:  # fmt: skip
-        """Send a committed plan's orders in turn; `replaced`: its cancels took the stops a breakeven moves."""
+                          decision: str, replaced: bool = False,
+                          moved: tuple[Order, ...] = ()) -> tuple[str, str]:  # fmt: skip
+        """Send a committed plan's orders in turn.
+
+        `replaced`: its cancels took the stops a breakeven moves; `moved`: those stops, still working, are
+        canceled once the breakeven stop works.
+        """
         sequence = _in_turn(planned)
         for index, (row, mine) in enumerate(sequence):
             rest = _rows(sequence[index + 1 :])
             try:
                 await self._run_order(job, broker, sub, row, mine, rest, decision)
             except Outcome as outcome:  # the rest was closed with the reason it names
-                if replaced and row["leg"] == "breakeven" and not isinstance(outcome, Finished):
-                    # The old stop went first (a cancel, then a new stop): the trader must learn that the
-                    # position may now be held with no stop at all, not only that an order failed.
-                    raise Outcome(outcome.state, outcome.decision + UNPROTECTED) from outcome
+                if row["leg"] == "breakeven" and not isinstance(outcome, Finished) and (replaced or moved):
+                    # The trader must learn whether the position still has a stop, not only that an order failed:
+                    # the old one went first (a cancel, then a new stop) where the venue holds the shares for it.
+                    said = UNPROTECTED if replaced else _kept(moved)
+                    raise Outcome(outcome.state, outcome.decision + said) from outcome
                 raise
             except Exception as exc:  # a broker read or a journal write failed: nothing after it may stay "maybe sent"
                 await self._skip_rest(rest, f"not sent: following the {row['leg']} order failed ({type(exc).__name__})")
                 raise
+            if row["leg"] == "breakeven" and moved:
+                decision += await self._retire(broker, moved, decision)
         return "executed", decision
+
+    async def _retire(self, broker: Broker, moved: tuple[Order, ...], decision: str) -> str:
+        """Cancel the stops a breakeven moved, once its own stop works; what the decision adds to say how it went.
+
+        Not done, both stops work (an exit filled twice is what `reduce_only` keeps from opening the other side):
+        the execution fails, saying which stop is left to cancel.
+        """
+        try:
+            filled = await self._cancel(broker, tuple(o.client_order_id for o in moved),
+                                        {o.client_order_id: o for o in moved}, decision)  # fmt: skip
+        except Exception as exc:  # a cancel refused, unanswered or still pending at the venue
+            why = exc.decision.rsplit("; but ", 1)[-1] if isinstance(exc, Outcome) else answers.failure(exc)
+            raise Outcome("failed", f"{decision}; the breakeven stop works, but {_described(moved)} it replaces "
+                                    f"could not be canceled ({why}): both work until it is; cancel it "
+                                    "(action cancel, cancelOrderType stop)") from exc  # fmt: skip
+        return "; but the stop it replaces filled before its cancel: check the position" if filled else ""
 
     async def _run_order(self, job: Job, broker: Broker, sub: Subscription, row: sqlite3.Row,
                          mine: list[sqlite3.Row], rest: list[sqlite3.Row], decision: str) -> None:  # fmt: skip
@@ -730,6 +761,32 @@ class Executor:
 
     async def _skip_rest(self, rows: list[sqlite3.Row], why: str, status: str = "canceled") -> None:
         await self.store.run(journal.close_pending, self.store.conn, rows, why, status)
+
+
+def _reserves(broker: Broker) -> bool:
+    """Whether the venue holds a position's shares for a working closing order: it refuses a second stop beside one."""
+    return bool(getattr(capabilities_in_force(broker), "reserves_position", False))
+
+
+def _moves_stop(plan: Plan) -> bool:
+    """Whether the plan is a breakeven that takes the place of working stops."""
+    return bool(plan.moves) and any(leg.kind == "breakeven" for leg in plan.legs)
+
+
+def _described(orders: Sequence[Order]) -> str:
+    """`the stop-loss at 95` (a bracket's), `the stop at 100` (an earlier breakeven's), joined by `and`."""
+
+    def one(order: Order) -> str:
+        what = "stop-loss" if order.parent_client_order_id else order.type.replace("_", "-")
+        return f"the {what} at {fmt(order.stop_price)}" if order.stop_price is not None else f"the {what}"
+
+    return " and ".join(one(order) for order in orders)
+
+
+def _kept(moved: Sequence[Order]) -> str:
+    """Said of a breakeven stop that did not start working, where the stops it moves were left to work."""
+    verb = "keeps" if len(moved) == 1 else "keep"
+    return f"; nothing was canceled before it: {_described(moved)} {verb} working, so the position is not left bare"
 
 
 def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:

@@ -64,6 +64,9 @@ class Plan:
     decision: str
     cancel: tuple[str, ...] = ()
     legs: tuple[Leg, ...] = ()
+    # Of `cancel`, the working stops a breakeven moves: where the venue takes two stops at once, they are canceled
+    # only once the new stop works, so the position is never left without one (`Executor._execute`).
+    moves: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -432,14 +435,16 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     if signal.action == "cancel":
         return plan
     cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position))
-    for more in (_orphaned, _replaced):
-        cancels += tuple(c for c in more(plan, signal, sub, position, open_orders, symbol) if c not in cancels)
+    moves = _replaced(plan, signal, sub, position, open_orders, symbol)
+    for more in (_orphaned(plan, signal, sub, position, open_orders, symbol), moves):
+        cancels += tuple(c for c in more if c not in cancels)
     blocking = _reserved_beside(plan, signal, market, open_orders, symbol, cancels)
     if blocking is not None:
         return Plan("rejected", f"{head}: rejected, {blocking}")
     orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"
     if cancels and plan.state == "executed":
-        return replace(plan, cancel=cancels, decision=plan.decision.replace(": ", f": canceled {orders}, ", 1))
+        return replace(plan, cancel=cancels, moves=moves,
+                       decision=plan.decision.replace(": ", f": canceled {orders}, ", 1))  # fmt: skip
     if cancels and plan.state == "rejected" and exit_only and position == 0:
         # Nothing to exit, but orders to cancel: the signal does that ("... and no orders to cancel, then the
         # signal will be rejected"), so a resting entry cannot fill after the strategy went flat.

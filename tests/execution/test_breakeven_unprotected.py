@@ -1,11 +1,17 @@
-"""A breakeven whose new stop does not reach the venue, after the stop-loss it replaces was canceled: said so."""
+"""A breakeven whose new stop does not reach the venue, after the stop-loss it replaces was canceled: said so.
+
+Only where the venue holds the shares for the working stop (`reserves_position`), so refuses a second one beside it:
+elsewhere the new stop goes first (tests/execution/test_breakeven_protected.py).
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
+from bridge.brokers.base import Capabilities
 from bridge.errors import OrderRejected, UnknownOutcome
 from bridge.models import OrderRequest, Position, Signal
 from bridge.store.db import Store
@@ -13,7 +19,9 @@ from tests.execution.test_executor import Behaviour, FakeBroker, Harness, raises
 
 
 class Held(FakeBroker):
-    """Long 10 AMD bought at 100, with its stop-loss at 90 working."""
+    """Long 10 AMD bought at 100, with its stop-loss at 90 working, at a venue that holds the shares for it."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(reserves_position=True)
 
     def __init__(self, behaviour: Behaviour) -> None:
         super().__init__({"AMD": Decimal(10)}, [behaviour])
