@@ -364,12 +364,14 @@ class Guard:
                 circuit.refusal(broker, now, cooldown, take_probe=True)
         return None
 
-    async def create_order(self, name: str, broker: Broker, request: OrderRequest, strategy: str) -> Order:
+    async def create_order(self, name: str, broker: Broker, request: OrderRequest, strategy: str,
+                           replaces: str | None = None) -> Order:  # fmt: skip
         """The last gate: refuse while halted or while a circuit is open, else send and count the outcome.
 
         An outage (any error but the venue's refusal) counts in broker `name`'s circuit; the venue's refusal
         of the order counts in `strategy`'s circuit there, and in the broker's as an answer: the venue is up.
         An order that only closes (`request.reduce_only`) passes `strategy`'s open circuit, not the broker's.
+        With `replaces`, the request takes the place of that working order in one step (`replace_order`).
         """
         risk = self.config().risk
         breaker, refused = self.breaker(name), self.strategy_breaker(name, strategy)
@@ -385,7 +387,7 @@ class Guard:
         # Let through an open circuit: this order is its probe (an exit passes the strategy's without probing it).
         probe, probe_refused = breaker.opened_at is not None, refused.opened_at is not None and not closing
         try:
-            order = await answers.create_order(broker, request)
+            order = await answers.create_order(broker, request, replaces)
         except DuplicateClientOrderId:  # the venue answered sensibly
             self._answered(name, breaker, refused, None, probe, probe_refused)
             raise

@@ -124,6 +124,8 @@ HOLD_WAIT_SECONDS = 5.0
 TOO_LATE = "held by Alpaca's rate limit, the order would leave after its signal's max_signal_age; nothing was sent"
 COINS_REFRESH_SECONDS = 6 * 3600.0  # Alpaca lists a new coin rarely: reading its assets this often is plenty
 COINS_RETRY_SECONDS = 600.0  # after a failed read, not asked again on every signal's reads
+# "Replace an Order": an order in these statuses cannot be replaced (a bracket leg waiting for its entry is `held`).
+UNREPLACEABLE = frozenset({"accepted", "pending_new", "pending_cancel", "pending_replace", "held"})
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
 
 
@@ -227,6 +229,8 @@ class AlpacaBroker:
         quotes=True,
         # A position's shares are held for its working closing orders ("insufficient qty available for order").
         reserves_position=True,
+        # "Replace an Order" (`PATCH /v2/orders/{id}`): a breakeven moves the stop in place (`replace_order`).
+        replaces_orders=True,
         rate_limit_per_minute=200,
     )
     options_model: ClassVar[type[BaseModel]] = AlpacaOptions
@@ -241,6 +245,7 @@ class AlpacaBroker:
         self._client: httpx.AsyncClient | None = None
         self._legs: dict[str, tuple[str, str]] = {}  # our leg id -> (parent's client order id, leg kind)
         self._leg_ids: dict[str, str] = {}  # our leg id -> Alpaca's order id of that leg
+        self._replacements: set[str] = set()  # our ids of orders placed by `replace_order` in another's stead
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
         self.pair_rules: dict[str, PairRules] = {}  # BTC/USD -> its asset's minimum and increments, read with the coins
@@ -457,7 +462,8 @@ class AlpacaBroker:
         parent = await self._get("/v2/orders:by_client_order_id", {"client_order_id": parent_coid}, missing)
         nested = await self._get(f"/v2/orders/{parent['id']}", {"nested": "true"}, missing)
         for item in nested.get("legs") or []:
-            if (item["type"] == "limit") == (kind == "take_profit"):
+            # A breakeven stop that took the leg's place is an order of its own, under its own id: not the leg.
+            if (item["type"] == "limit") == (kind == "take_profit") and not await self._ours(item):
                 current = await self._current(item, missing)
                 self._leg_ids[client_order_id] = current["id"]  # listed under our id from now on, replaced or not
                 return current, client_order_id
@@ -472,8 +478,18 @@ class AlpacaBroker:
         for _ in range(MAX_REPLACEMENTS):
             if item.get("status") != "replaced" or not item.get("replaced_by"):
                 return item
-            item = await self._get(f"/v2/orders/{quote_path(str(item['replaced_by']))}", not_found=missing)
+            replacement = await self._get(f"/v2/orders/{quote_path(str(item['replaced_by']))}", not_found=missing)
+            if await self._ours(replacement):  # replaced by the bridge (`replace_order`): that one is followed by its
+                return item  # own id, and this one is over (`replaced`), lest one fill be journaled for both
+            item = replacement
         raise BrokerError(f"{missing}: replaced more than {MAX_REPLACEMENTS} times; check it in Alpaca's dashboard")
+
+    async def _ours(self, item: dict[str, Any]) -> bool:
+        """Whether `item` replaced another order at the bridge's request: its client order id is in the journal."""
+        coid = str(item.get("client_order_id") or "")
+        if not item.get("replaces") or not coid:
+            return False
+        return coid in self._replacements or await self.context.journaled_order(coid) is not None
 
     async def _journaled_leg(self, client_order_id: str) -> tuple[str, str] | None:
         row = await self.context.journaled_order(client_order_id)
@@ -490,12 +506,14 @@ class AlpacaBroker:
             status = "partially_filled"  # done_for_day, pending_cancel, ... after a fill: still working, shares held
         # Alpaca's legs name no parent: ours are known, so the planner leaves the legs of a working entry alone.
         leg = self._legs.get(our_id) if our_id else None
+        error = f"replaced by Alpaca order {item['replaced_by']}" if item.get("status") == "replaced" else None
         return Order(
             client_order_id=our_id or item["client_order_id"], symbol=item["symbol"], side=item["side"],
             quantity=quantity, type=cast(OrderType, item.get("type") or item.get("order_type")), status=status,
             broker_order_id=item["id"], limit_price=_dec(item.get("limit_price")),
             stop_price=_dec(item.get("stop_price")), filled_quantity=filled,
             avg_fill_price=_dec(item.get("filled_avg_price")), parent_client_order_id=leg[0] if leg else None,
+            error=error,
         )  # fmt: skip
 
     # orders
@@ -521,6 +539,36 @@ class AlpacaBroker:
                 "without trading access)"
             )
         raise OrderRejected(f"Alpaca refused the order ({response.status_code}): {message}")
+
+    async def replace_order(self, client_order_id: str, request: OrderRequest) -> Order:
+        """Swap a working order for `request` in one step ("Replace an Order", `PATCH /v2/orders/{id}`): its stop and
+        limit prices, quantity, time in force and client order id. Refused, the old order works on unchanged.
+
+        Alpaca answers with the new order; the old one becomes `replaced` (Alpaca: "A success return code ... does
+        NOT guarantee" it, as an old order that fills first has its replacement rejected: the order jobs follow both).
+        """
+        self._body(request)  # Alpaca's order rules, as for a new order: refused here, nothing sent
+        try:
+            item, _ = await self._lookup(client_order_id)
+        except OrderNotFound as exc:
+            raise OrderRejected(f"{exc}, so there is no order to replace") from exc
+        status = str(item.get("status"))
+        if STATUSES.get(status) not in ("submitted", "open", "partially_filled") or status in UNREPLACEABLE:
+            raise OrderRejected(f"Alpaca cannot replace order {client_order_id} while it is {status}")
+        if item.get("type") != request.type:
+            raise OrderRejected(f"Alpaca cannot make the {item.get('type')} order {client_order_id} a {request.type}")
+        response = await self._send("PATCH", f"/v2/orders/{item['id']}", submit=True, json=_patch(item, request))
+        if response.status_code in (200, 201):
+            self._replacements.add(request.client_order_id)
+            self._leg_ids.pop(client_order_id, None)  # its replacement is listed under its own id, not the leg's
+            return self._order(response.json())
+        message = _message(response)
+        if response.status_code not in REFUSALS:
+            raise UnknownOutcome(f"Alpaca answered {response.status_code} to the replace of {client_order_id}: "
+                                 f"{message}; that says neither that it was replaced nor that it was not")  # fmt: skip
+        if "client_order_id must be unique" in message:
+            raise DuplicateClientOrderId(f"Alpaca already has an order {request.client_order_id}")
+        raise OrderRejected(f"Alpaca refused to replace order {client_order_id} ({response.status_code}): {message}")
 
     async def _account_refusal(self, message: str) -> str | None:
         """Why a 403 refuses every order of the account, not just this one; None when it is the order's own.
@@ -629,6 +677,28 @@ class AlpacaBroker:
             if our_id in self._leg_ids:
                 self._leg_ids[our_id] = item["id"]  # a leg's replacement is listed under our id, as `_lookup` does
         raise BrokerError(f"{missing}: replaced more than {MAX_REPLACEMENTS} times; check it in Alpaca's dashboard")
+
+
+def _patch(item: dict[str, Any], request: OrderRequest) -> dict[str, str]:
+    """The body of a replace: the prices `request` gives, and its quantity and time in force where they changed.
+
+    "Replace an Order": whole shares only, and the quantity of a fractional order never changes.
+    """
+    body: dict[str, str] = {}
+    if request.stop_price is not None:
+        body["stop_price"] = _num(request.stop_price)
+    if request.limit_price is not None:
+        body["limit_price"] = _num(request.limit_price)
+    held = Decimal(str(item.get("qty") or "0"))
+    if request.quantity != held:
+        if request.quantity % 1 or held % 1:
+            raise OrderRejected(f"Alpaca does not change the quantity of a fractional order in a replace ({_num(held)} "
+                                f"to {_num(request.quantity)})")  # fmt: skip
+        body["qty"] = _num(request.quantity)
+    if item.get("time_in_force") != request.time_in_force:
+        body["time_in_force"] = request.time_in_force
+    body["client_order_id"] = request.client_order_id
+    return body
 
 
 def _refusal(request: OrderRequest, pair: str | None) -> str | None:

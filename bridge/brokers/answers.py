@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, TypeVar, get_args
 
 from bridge.brokers.base import Broker
-from bridge.errors import BrokerError, TemporaryBrokerError, UnknownOutcome
+from bridge.errors import BrokerError, OrderRejected, TemporaryBrokerError, UnknownOutcome
 from bridge.models import Account, Order, OrderRequest, OrderStatus, Position, same_symbol
 
 # "pending" is the journal's own status for an order planned and not yet sent: from a venue it would read as
@@ -220,10 +220,20 @@ async def fetch_order(broker: Broker, client_order_id: str) -> Order:
     return order(broker, "fetch_order", found, client_order_id)
 
 
-async def create_order(broker: Broker, request: OrderRequest) -> Order:
-    """The adapter's `create_order(request)`, checked; no answer in time is an unknown outcome, for a lookup."""
-    placed = await within(broker, "create_order", broker.create_order(request), UnknownOutcome)
-    return order(broker, "create_order", placed, request.client_order_id)
+async def create_order(broker: Broker, request: OrderRequest, replaces: str | None = None) -> Order:
+    """The adapter's `create_order(request)`, checked; no answer in time is an unknown outcome, for a lookup.
+
+    With `replaces`: its optional `replace_order(replaces, request)`, the working order `replaces` swapped for
+    `request` in one step at the venue, checked the same way.
+    """
+    if replaces is None:
+        placed = await within(broker, "create_order", broker.create_order(request), UnknownOutcome)
+        return order(broker, "create_order", placed, request.client_order_id)
+    swap = getattr(broker, "replace_order", None)
+    if swap is None:  # the plan was made for an adapter that had it (a plugin changed while the daemon was down)
+        raise OrderRejected(f"{type(broker).__name__} has no replace_order: order {replaces} was not replaced")
+    placed = await within(broker, "replace_order", swap(replaces, request), UnknownOutcome)
+    return order(broker, "replace_order", placed, request.client_order_id)
 
 
 async def cancel_order(broker: Broker, client_order_id: str) -> Order:

@@ -35,6 +35,10 @@ class Capabilities:
     # True when the venue holds a position's shares for its working closing orders (Alpaca's `qty_available`):
     # a second closing order for the same shares is refused, so a breakeven stop cannot sit beside a take-profit.
     reserves_position: bool = False
+    # True when the adapter has the optional `replace_order(client_order_id, request) -> Order`: the venue swaps a
+    # working order for another in one step (Alpaca's "Replace an Order"), so a breakeven moves a stop in place
+    # instead of canceling it first. An adapter without the method (or the flag) works as before.
+    replaces_orders: bool = False
     # True when it answers from this process, with no network request (the paper broker): the executor
     # then reads one thing after another, where for a remote venue it overlaps the requests.
     local: bool = False
@@ -55,6 +59,8 @@ class Capabilities:
             "tif " + ",".join(_ordered(self.time_in_force, _TIF_ORDER)),
             *(name if on else f"no-{name}" for name, on in flags),
         ]
+        if self.replaces_orders:  # said only when on: a line adapters without it printed stays as it was
+            parts.append("replaces-orders")
         if self.rate_limit_per_minute:
             parts.append(f"{self.rate_limit_per_minute}/min")
         return " ".join(parts)

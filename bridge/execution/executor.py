@@ -332,7 +332,8 @@ class Executor:
                 await self._retire(broker, moved, plan.decision)
             raise Finished("executed", plan.decision)
         replaced = _moves_stop(plan) and not later
-        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced, moved)
+        in_place = next((seen.get(leg.replaces) for leg in plan.legs if leg.replaces), None)
+        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced, moved, in_place)
 
     def _stopped(self, job: Job, sub: Subscription) -> str | None:
         """Why the job's subscription may make no new plan: disabled, or removed by a reload; None when it may.
@@ -507,6 +508,8 @@ class Executor:
             for index, (row, children) in enumerate(sequence):
                 if self.guard is not None and not self.guard.admits_at_once(name, job.strategy):
                     break
+                if row.get("replaces"):  # a replace is the adapter's `replace_order`, sent by `_run_orders`
+                    break
                 request = request_from_rows(row, children)
                 try:
                     order = self._masked(place(request))
@@ -534,12 +537,12 @@ class Executor:
         return str(row["decision"] or "") if row else ""
 
     async def _run_orders(self, job: Job, broker: Broker, sub: Subscription, planned: list[sqlite3.Row],
-                          decision: str, replaced: bool = False,
-                          moved: tuple[Order, ...] = ()) -> tuple[str, str]:  # fmt: skip
+                          decision: str, replaced: bool = False, moved: tuple[Order, ...] = (),
+                          in_place: Order | None = None) -> tuple[str, str]:  # fmt: skip
         """Send a committed plan's orders in turn.
 
         `replaced`: its cancels took the stops a breakeven moves; `moved`: those stops, still working, are
-        canceled once the breakeven stop works.
+        canceled once the breakeven stop works; `in_place`: the stop its breakeven replaces in one step.
         """
         sequence = _in_turn(planned)
         for index, (row, mine) in enumerate(sequence):
@@ -547,10 +550,12 @@ class Executor:
             try:
                 await self._run_order(job, broker, sub, row, mine, rest, decision)
             except Outcome as outcome:  # the rest was closed with the reason it names
-                if row["leg"] == "breakeven" and not isinstance(outcome, Finished) and (replaced or moved):
+                swapped = row["replaces"]
+                if row["leg"] == "breakeven" and not isinstance(outcome, Finished) and (replaced or moved or swapped):
                     # The trader must learn whether the position still has a stop, not only that an order failed:
                     # the old one went first (a cancel, then a new stop) where the venue holds the shares for it.
-                    said = UNPROTECTED if replaced else _kept(moved)
+                    said = (await self._swap_failed(broker, swapped, in_place) if swapped
+                            else UNPROTECTED if replaced else _kept(moved))  # fmt: skip
                     raise Outcome(outcome.state, outcome.decision + said) from outcome
                 raise
             except Exception as exc:  # a broker read or a journal write failed: nothing after it may stay "maybe sent"
@@ -559,6 +564,35 @@ class Executor:
             if row["leg"] == "breakeven" and moved:
                 decision += await self._retire(broker, moved, decision)
         return "executed", decision
+
+    async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
+        """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.
+
+        A refused replace leaves the old order as it was, but that order may have ended meanwhile (filled, or
+        canceled by hand or with an order it was tied to): the trader learns when the position may be bare.
+        """
+        try:
+            now = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
+        except Exception:  # not read: what a replace promises is all that is known
+            return _swapped(old, coid)
+        what = _described([now if old is None else old])
+        if now.is_open:
+            return f"; nothing was canceled: {what} keeps working, so the position keeps a stop"
+        return (f"; {what} it was to replace is {now.status} at the broker ({now.error or 'not replaced by it'}): "
+                "check that the position still has a stop, then send the breakeven again or place one")  # fmt: skip
+
+    async def _follow_replaced(self, broker: Broker, coid: str) -> None:
+        """Journal what became of the order a replace took the place of: over (`canceled`, replaced), so the journal
+        and the order jobs follow its replacement alone; a read that fails leaves it to the order jobs."""
+        try:
+            order = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
+        except Exception as exc:  # the replacement is journaled and followed all the same
+            log.warning("order %s: replaced, but not read back (%s)", coid, self._clean(answers.failure(exc)))
+            return
+        if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, order):
+            owner = self.store.peek(journal.order_owner, coid)
+            if owner is not None:
+                self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], journaled))
 
     async def _retire(self, broker: Broker, moved: tuple[Order, ...], decision: str) -> str:
         """Cancel the stops a breakeven moved, once its own stop works; what the decision adds to say how it went.
@@ -602,6 +636,8 @@ class Executor:
         if order is not None:
             self.emit(_order_event(job, row, order))
         status = order.status if order else row["status"]
+        if row["replaces"] and status != "rejected":
+            await self._follow_replaced(broker, row["replaces"])
         if mine and status != "rejected":  # bracket children are placed by the broker with their parent
             await self._refresh(broker, mine)
         if status == "rejected":
@@ -678,15 +714,16 @@ class Executor:
         send_by = None if self.at_signal_time else self._aged_from(job) + timedelta(seconds=self.max_signal_age)
         request = replace(request_from_rows(row, children), send_by=send_by)
         coid = request.client_order_id
+        replaces = row["replaces"]  # a breakeven stop that takes a working stop's place in one step
         if takes_reused_ids(broker):
             # Journaled before it goes: should the daemon die before its answer is, recovery must not take the
             # pending order for one never sent, as this venue would place it a second time.
             await self.store.run(journal.update_order, self.store.conn, coid, sent_at=utcnow())
         try:
             if self.guard is not None:  # its halt check is the last thing before the broker call
-                order = await self.guard.create_order(row["broker"], broker, request, job.strategy)
+                order = await self.guard.create_order(row["broker"], broker, request, job.strategy, replaces)
             else:
-                order = await answers.create_order(broker, request)
+                order = await answers.create_order(broker, request, replaces)
         except DuplicateClientOrderId:
             try:
                 # Sent before a crash: adopt it.
@@ -787,6 +824,13 @@ def _kept(moved: Sequence[Order]) -> str:
     """Said of a breakeven stop that did not start working, where the stops it moves were left to work."""
     verb = "keeps" if len(moved) == 1 else "keep"
     return f"; nothing was canceled before it: {_described(moved)} {verb} working, so the position is not left bare"
+
+
+def _swapped(old: Order | None, coid: str) -> str:
+    """Said of a breakeven stop that did not start working in place of `coid`, which the broker swaps all at once."""
+    what = _described([old]) if old is not None else f"order {coid}"
+    return (f"; nothing was canceled: the broker replaces {what} with it in one step or not at all, so the position "
+            "keeps a stop (the old one, unless the replace went through)")  # fmt: skip
 
 
 def _in_turn(planned: Sequence[R]) -> list[tuple[R, list[R]]]:

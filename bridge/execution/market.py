@@ -54,6 +54,9 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     capabilities = capabilities_in_force(broker)  # the venue's, where its class serves many
     brackets = bool(getattr(capabilities, "brackets", False))
     reserves = bool(getattr(capabilities, "reserves_position", False))
+    # Declared, and there: a user's adapter that sets the flag without the method moves stops as before.
+    replaces = bool(getattr(capabilities, "replaces_orders", False))
+    replaces = replaces and callable(getattr(broker, "replace_order", None))
     step_of = getattr(broker, "quantity_step", None)  # optional: a venue with a lot step per market says it
     step = answers.step(broker, step_of(symbol)) if step_of is not None else None
     price_step = sub.tick_size_of(symbol)  # the operator's, for a venue that does not say (a future's 0.25)
@@ -61,4 +64,5 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     if price_step is None and price_step_of is not None:
         price_step = answers.step(broker, price_step_of(symbol), "price_step")
     return Market(avg_price=avg_price, equity=equity, quote=last, now=now or utcnow(), brackets=brackets,
-                  quantity_step=step, price_step=price_step, reserves_position=reserves)  # fmt: skip
+                  quantity_step=step, price_step=price_step, reserves_position=reserves,
+                  replaces=replaces)  # fmt: skip

@@ -91,7 +91,7 @@ def order_rows(signal_id: str, subscription: str, broker: str, symbol: str, refe
             base, leg.kind, len(rows), coid, side=leg.side, type=leg.order_type, quantity=str(leg.quantity),
             limit_price=_text(leg.limit_price), stop_price=_text(leg.stop_price), time_in_force=leg.time_in_force,
             trail_amount=_text(leg.trail_amount), trail_percent=_text(leg.trail_percent),
-            extended_hours=int(leg.extended_hours), parent_client_order_id=None,
+            extended_hours=int(leg.extended_hours), parent_client_order_id=None, replaces=leg.replaces,
         ))  # fmt: skip
         for name, prices in (("take_profit", leg.take_profit), ("stop_loss", leg.stop_loss)):
             if prices is not None:

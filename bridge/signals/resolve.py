@@ -54,6 +54,8 @@ class Leg:
     extended_hours: bool = False
     take_profit: LegPrices | None = None
     stop_loss: LegPrices | None = None
+    # A breakeven's: the client order id of the working stop it takes the place of in one step at the venue.
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Market:
     quantity_step: Decimal | None = None  # the venue's lot step for the symbol (a crypto market's), if it says
     price_step: Decimal | None = None  # the symbol's price increment (`tick_size`, or the venue's), if known
     reserves_position: bool = False  # the venue holds the shares for working closing orders (Alpaca)
+    replaces: bool = False  # the broker replaces a working order in one step (its `replace_order`)
 
 
 class Refusal(Exception):
@@ -360,6 +363,24 @@ def _replaced(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, 
     )  # fmt: skip
 
 
+def _in_place(plan: Plan, moves: tuple[str, ...], open_orders: list[Order], market: Market) -> Plan | None:
+    """The breakeven plan moving the one stop it replaces in one step at the venue (`replace_order`), or None.
+
+    There the old stop works until the new one does, and a refused replace leaves it as it was: the position
+    is never without a stop, and a take-profit the venue holds the shares for stays beside it. A replace
+    changes prices, quantity and time in force, not the type, so only a stop of the breakeven's own type.
+    """
+    if not market.replaces or len(moves) != 1:
+        return None
+    leg = plan.legs[0]
+    old = next((o for o in open_orders if o.client_order_id == moves[0]), None)
+    if old is None or old.type != leg.order_type:
+        return None
+    at = f" at {fmt(old.stop_price)}" if old.stop_price is not None else ""
+    decision = plan.decision.replace(": stop at breakeven", f": moved the stop{at} to breakeven", 1)
+    return replace(plan, legs=(replace(leg, replaces=old.client_order_id),), decision=decision)
+
+
 def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: list[Order], symbol: str,
                      cancels: tuple[str, ...]) -> str | None:  # fmt: skip
     """Why a breakeven cannot go where the venue holds the shares for a closing order it leaves working.
@@ -436,9 +457,13 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return plan
     cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position))
     moves = _replaced(plan, signal, sub, position, open_orders, symbol)
+    in_place = _in_place(plan, moves, open_orders, market)
+    if in_place is not None:  # moved in one step: never canceled, not even by a signal's `cancel: true`
+        plan, moves = in_place, ()
+        cancels = tuple(c for c in cancels if c != plan.legs[0].replaces)
     for more in (_orphaned(plan, signal, sub, position, open_orders, symbol), moves):
         cancels += tuple(c for c in more if c not in cancels)
-    blocking = _reserved_beside(plan, signal, market, open_orders, symbol, cancels)
+    blocking = None if in_place else _reserved_beside(plan, signal, market, open_orders, symbol, cancels)
     if blocking is not None:
         return Plan("rejected", f"{head}: rejected, {blocking}")
     orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"

@@ -23,6 +23,7 @@ OPTIONAL_ORDER_FIELDS = {
     "extended_hours": 0,
     "parent_client_order_id": None,
     "cancel_after": None,
+    "replaces": None,
 }
 
 
@@ -187,11 +188,11 @@ def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, deci
             "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
             " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
             " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
-            " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at) VALUES (:id, :signal_id,"
-            " :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity, :limit_price,"
-            " :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent, :extended_hours,"
-            " :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price, :error, :now,"
-            " COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at)",
+            " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces) VALUES (:id,"
+            " :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity,"
+            " :limit_price, :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent,"
+            " :extended_hours, :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price,"
+            " :error, :now, COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at, :replaces)",
             {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
         )
     return planned_orders(conn, signal_id, subscription)

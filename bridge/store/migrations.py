@@ -249,6 +249,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE broker_identities ADD COLUMN plugin TEXT;
     ALTER TABLE orders ADD COLUMN unfollowed INTEGER NOT NULL DEFAULT 0;
     """,
+    # 14: a breakeven stop that takes the place of a working stop in one step at the venue (`replace_order`, Alpaca's
+    # PATCH): the client order id of the order it replaces, so a plan resumed after a restart replaces it too,
+    # never placing a second stop beside it. NULL: an order placed as a new one.
+    """
+    ALTER TABLE orders ADD COLUMN replaces TEXT;
+    """,
 ]
 
 

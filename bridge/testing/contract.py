@@ -199,6 +199,26 @@ class BrokerContract:
 
         self.run(tmp_path, check)
 
+    def test_replace_order_swaps_a_working_order_in_one_step_when_declared(self, tmp_path: Path) -> None:
+        async def check(broker: Broker) -> None:
+            if not self.capabilities(broker).replaces_orders:
+                pytest.skip("the adapter declares no replace_order (a breakeven then cancels and places a stop)")
+            swap = getattr(broker, "replace_order", None)
+            assert inspect.iscoroutinefunction(swap), "replaces_orders is declared: replace_order must be `async def`"
+            old = self.request(type="limit", limit_price=self.resting_limit_price, time_in_force="gtc")
+            await answers.create_order(broker, old)
+            new = self.request(type="limit", limit_price=self.resting_limit_price * 2, time_in_force="gtc")
+            placed = await answers.create_order(broker, new, old.client_order_id)
+            assert placed.status in ("submitted", "open") and placed.limit_price == new.limit_price, placed
+            working = [o.client_order_id for o in await answers.fetch_open_orders(broker, self.symbol)]
+            assert new.client_order_id in working and old.client_order_id not in working, working
+            # The old order is over, not followed to its replacement: the daemon follows that one by its own id.
+            assert (await answers.fetch_order(broker, old.client_order_id)).status == "canceled"
+            assert (await answers.fetch_order(broker, new.client_order_id)).limit_price == new.limit_price
+            assert (await answers.cancel_order(broker, new.client_order_id)).status == "canceled"
+
+        self.run(tmp_path, check)
+
     def test_unknown_client_order_id_raises_order_not_found(self, tmp_path: Path) -> None:
         async def check(broker: Broker) -> None:
             with pytest.raises(OrderNotFound):

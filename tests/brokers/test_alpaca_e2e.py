@@ -158,7 +158,7 @@ def _working_exits(fake: FakeAlpaca) -> list[tuple[str, str | None, str | None]]
                   if o["side"] == "sell" and o["status"] in working)  # fmt: skip
 
 
-def test_a_breakeven_beside_a_take_profit_is_refused_and_the_stop_loss_keeps_working(
+def test_a_breakeven_alpaca_cannot_replace_beside_a_take_profit_is_refused_and_the_stop_loss_keeps_working(
     flat: tuple[Daemon, FakeAlpaca],
 ) -> None:
     daemon, fake = flat
@@ -167,9 +167,10 @@ def test_a_breakeven_beside_a_take_profit_is_refused_and_the_stop_loss_keeps_wor
     assert entry["state"] == "executed", entry["decision"]
     assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)]
     fake.set_price("SQ", Decimal(110))
-    final = send(daemon, {"ticker": "SQ", "action": "breakeven", "price": 110})
-    # Alpaca holds the 10 shares for the take-profit: a stop for them beside it is refused, so canceling the
-    # stop-loss first would leave the position with no stop at all.
+    # A replace keeps an order's type: a stop_limit cannot take the stop's place in one step (a stop does, see
+    # test_alpaca_breakeven.py). Alpaca holds the 10 shares for the take-profit: a stop for them beside it is
+    # refused, so canceling the stop-loss first would leave the position with no stop at all.
+    final = send(daemon, {"ticker": "SQ", "action": "breakeven", "price": 110, "orderType": "stop_limit"})
     assert final["state"] == "rejected", final["decision"]
     assert "take-profit" in final["decision"] and "cancelOrderType" in final["decision"]
     assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)]

@@ -3,7 +3,10 @@
 Covered: `GET /v2/account`, `GET /v2/positions`, `GET/POST /v2/orders`, `GET /v2/orders/{id}`,
 `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`, `PATCH /v2/orders/{id}` ("Replace Order by ID": the
 order becomes `replaced`, its `replaced_by` the id of a new order with a new client order id, generated unless the
-body gives one, as Alpaca also does to adjust a GTC order for a corporate action); authentication by the
+body gives one, as Alpaca also does to adjust a GTC order for a corporate action; only the documented fields qty,
+time_in_force, limit_price, stop_price, trail and client_order_id, a price on the order's own type, whole shares,
+never an order accepted, pending_new or pending_cancel; a bracket leg's replacement stays in its bracket, one
+exit canceling the other); authentication by the
 `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers (`revoked` refuses even the right ones, as keys regenerated in
 Alpaca's dashboard are); an account on which trading is blocked (`blocked`: every order refused 403, the account's
 `trading_blocked`), or whose every call is refused 403 "forbidden." (`forbidden`); the documented errors (401 not
@@ -131,6 +134,7 @@ class FakeAlpaca:
         self.positions: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> (signed qty, avg entry price)
         self.orders: list[dict[str, Any]] = []
         self.order_requests: list[dict[str, Any]] = []
+        self.replace_requests: list[dict[str, Any]] = []  # every `PATCH /v2/orders/{id}` body
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated call
         self.fault: Fault = "none"
         self.revoked = False  # the keys were regenerated in the dashboard: every call is 401 from now on
@@ -178,6 +182,7 @@ class FakeAlpaca:
             self.positions.clear()
             self.orders.clear()
             self.order_requests.clear()
+            self.replace_requests.clear()
             self.requests.clear()
             self.fault = "none"
             self.revoked, self.unauthorized = False, 0
@@ -369,7 +374,7 @@ class FakeAlpaca:
             if request.method == "GET":
                 return self._json(self._public(found, request.query_params.get("nested") == "true"))
             if request.method == "PATCH":
-                return self._replace(found, await request.json())
+                return self._patch(found, await request.json())
             if self.replace_first is not None and found["status"] in OPEN:
                 changes, self.replace_first = self.replace_first, None
                 self._replace(found, changes)
@@ -385,12 +390,47 @@ class FakeAlpaca:
                 self._cancel(found)
             return Response(status_code=204)
 
+    def _patch(self, old: dict[str, Any], body: dict[str, Any]) -> JSONResponse:
+        """A replace through the API: kept in `replace_requests`, answered by the `gateway` as an order would be,
+        and checked as the reference says (a price in Alpaca's increments, whole shares, a fresh client order id)."""
+        self.replace_requests.append(body)
+        gateway, self.gateway = self.gateway, None
+        if gateway is not None and not gateway[1]:  # cut off before it reached Alpaca's order desk
+            return self._json({"message": "gateway answered for Alpaca"}, gateway[0])
+        try:
+            self._replaceable(old, body)
+        except Refused as refused:
+            return self._error(refused)
+        answer = self._replace(old, body)
+        if gateway is not None:  # taken, and the gateway's status came back instead of Alpaca's answer
+            return self._json({"message": "gateway answered for Alpaca"}, gateway[0])
+        return answer
+
+    def _replaceable(self, old: dict[str, Any], body: dict[str, Any]) -> None:
+        """Refuse a replace as "Replace an Order" does: documented fields, prices of the order's type, a fresh id."""
+        unknown = set(body) - {"qty", "time_in_force", "limit_price", "stop_price", "trail", "client_order_id"}
+        if unknown:
+            raise Refused(422, 40010001, f"unexpected fields {sorted(unknown)}")
+        for key, kinds in (("stop_price", ("stop", "stop_limit")), ("limit_price", ("limit", "stop_limit"))):
+            if body.get(key) is not None and old["type"] not in kinds:
+                raise Refused(422, 40010001, f"{old['type']} orders must not have {key}")
+            _price(body, key)
+        qty = _dec(body, "qty")
+        if qty is not None and (qty != qty.to_integral_value() or Decimal(old["qty"]) % 1):
+            raise Refused(422, 40010001, "qty of a fractional order cannot be replaced; whole shares only")
+        if body.get("time_in_force") is not None and body["time_in_force"] not in TIFS:
+            raise Refused(422, 40010001, "invalid time_in_force")
+        coid = body.get("client_order_id")
+        if coid is not None and any(o["client_order_id"] == coid for o in self.orders):
+            raise Refused(422, 40010001, "client_order_id must be unique")
+
     def _replace(self, old: dict[str, Any], body: dict[str, Any]) -> JSONResponse:
         """Alpaca's replace: a new order with the changed fields takes over; the old one is `replaced`."""
         if old["status"] not in OPEN or old["status"] in ("accepted", "pending_new", "pending_cancel"):
             return self._json({"code": 42210000, "message": f"order is {old['status']}, it cannot be replaced"}, 422)
         new = {**old, "id": str(uuid.uuid4()), "client_order_id": str(body.get("client_order_id") or uuid.uuid4()),
-               "created_at": _now(), "updated_at": _now(), "submitted_at": _now(), "status": "new",
+               "created_at": _now(), "updated_at": _now(), "submitted_at": _now(),
+               "status": "held" if old["status"] == "held" else "new",  # a leg keeps waiting for its entry
                "replaces": old["id"], "replaced_by": None, "replaced_at": None}  # fmt: skip
         for key in ("qty", "time_in_force", "limit_price", "stop_price", "trail"):
             if body.get(key) is not None:

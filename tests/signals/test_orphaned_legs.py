@@ -114,3 +114,20 @@ def test_a_breakeven_where_the_venue_holds_the_shares_goes_beside_the_legs_of_an
     assert plan.state == "executed" and plan.cancel == ("sl",), plan.decision
     beside_tp = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), [*LEGS, *pending], SUB, alpaca)
     assert beside_tp.state == "rejected" and "cancel that order first" in beside_tp.decision  # the filled one's
+
+
+def test_a_breakeven_where_the_broker_replaces_orders_moves_the_one_stop_in_place() -> None:
+    # Alpaca's "Replace an Order": the stop-loss is swapped for the breakeven stop in one step, never canceled
+    # first (not even by a signal's cancel: true), and the take-profit the venue holds the shares for stays beside it.
+    alpaca = Market(avg_price=Decimal(100), reserves_position=True, replaces=True)
+    plan = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), LEGS, SUB, alpaca)
+    assert plan.state == "executed" and plan.cancel == () and plan.moves == (), plan.decision
+    assert plan.legs[0].replaces == "sl" and "moved the stop to breakeven 100 for 5" in plan.decision, plan.decision
+    forced = resolve(Signal(ticker="SQ", action="breakeven", cancel=True), Decimal(5), LEGS, SUB, alpaca)
+    assert forced.legs[0].replaces == "sl" and forced.cancel == ("tp",), forced.decision
+    # A replace keeps the order's type, and swaps one order: otherwise the stops are canceled as before.
+    limited = resolve(Signal(ticker="SQ", action="breakeven", order_type="stop_limit"), Decimal(5), LEGS, SUB, alpaca)
+    assert limited.state == "rejected" and "cancel that order first" in limited.decision
+    two = [order("sl", "sell", parent="old-entry"), order("be", "sell")]
+    both = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), two, SUB, alpaca)
+    assert both.legs[0].replaces is None and both.cancel == ("sl", "be") == both.moves, both.decision

@@ -1,0 +1,89 @@
+"""A breakeven at Alpaca moves the stop in place (`PATCH /v2/orders/{id}`): never a moment, nor an outage, without one.
+
+Alpaca holds the shares for the working stop, so a new stop cannot go beside it; canceled first, a new stop that
+then did not reach Alpaca left the position with no stop at all. Its "Replace an Order" swaps the two at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brokers.test_alpaca_e2e import BRACKET, _working_exits, send
+from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
+from tests.fakes.server import LocalServer
+
+BREAKEVEN = {"ticker": "SQ", "action": "breakeven", "price": 110}
+
+
+@pytest.fixture
+def flat(tmp_path: Path) -> Iterator[tuple[Daemon, FakeAlpaca]]:
+    """A daemon of its own (an order of unknown outcome one test leaves holds the next one's entries) on Alpaca."""
+    fake = FakeAlpaca()
+    with LocalServer(fake.app) as server:
+        port = free_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}}}\n"
+            "brokers:\n  alpaca:\n    plugin: alpaca\n"
+            f"    options: {{key_id: {KEY_ID}, secret_key: '${{ALPACA_SECRET}}', base_url: '{server.url}',"
+            " max_requests_per_minute: 6000}\n"
+            f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: alpaca\n"
+        )
+        daemon = Daemon(config=config, port=port, env={"ALPACA_SECRET": SECRET_KEY}).start()
+        try:
+            yield daemon, fake
+        finally:
+            daemon.stop()
+
+
+def _orders(daemon: Daemon, signal_id: str) -> list[dict[str, Any]]:
+    return [o for o in daemon.api("orders", limit=1000) if o["signal_id"] == signal_id]
+
+
+@pytest.mark.parametrize("status", [502, 503, 429, 422])
+def test_a_breakeven_stop_alpaca_does_not_take_leaves_the_position_with_a_stop(
+    flat: tuple[Daemon, FakeAlpaca], status: int
+) -> None:
+    daemon, fake = flat
+    fake.set_price("SQ", Decimal(100))
+    assert send(daemon, {**BRACKET, "takeProfit": None})["state"] == "executed"
+    assert _working_exits(fake) == [("stop", "95", None)]
+    fake.set_price("SQ", Decimal(110))
+    fake.gateway = (status, False)  # the stop's request never reaches Alpaca's order desk
+    final = send(daemon, BREAKEVEN)
+    assert final["state"] == "failed", final["decision"]
+    assert _working_exits(fake) == [("stop", "95", None)]  # the position keeps its stop
+    assert "keeps a stop" in final["decision"] and "no stop" not in final["decision"], final["decision"]
+
+
+def test_a_breakeven_beside_a_take_profit_moves_the_stop_loss_in_place(flat: tuple[Daemon, FakeAlpaca]) -> None:
+    daemon, fake = flat
+    fake.set_price("SQ", Decimal(100))
+    entry = send(daemon, BRACKET)
+    assert entry["state"] == "executed", entry["decision"]
+    fake.set_price("SQ", Decimal(110))
+    final = send(daemon, BREAKEVEN)
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("limit", None, "120"), ("stop", "100", None)]
+    (breakeven,) = _orders(daemon, final["id"])
+    assert fake.replace_requests == [{"stop_price": "100", "time_in_force": "gtc",
+                                      "client_order_id": breakeven["client_order_id"]}]  # fmt: skip
+    assert not [body for body in fake.order_requests if body.get("side") == "sell"]  # nothing placed beside it
+    # The journal follows the stop that works: the leg it replaced is over, the breakeven stop is Alpaca's new order.
+    legs = {o["leg"]: o for o in _orders(daemon, entry["id"])}
+    assert legs["stop_loss"]["status"] == "canceled" and "replaced" in legs["stop_loss"]["error"]
+    new = next(o for o in fake.orders if o["client_order_id"] == breakeven["client_order_id"])
+    assert (breakeven["status"], breakeven["stop_price"], breakeven["broker_order_id"]) == ("open", 100, new["id"])
+    # A second breakeven moves the breakeven stop again, by its own id.
+    final = send(daemon, {**BREAKEVEN, "breakevenOffset": 2})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("limit", None, "120"), ("stop", "102", None)]
+    fake.set_price("SQ", Decimal(101))  # the stop sells the long; the take-profit goes with it
+    assert daemon.positions() == {}
+    assert _working_exits(fake) == []
