@@ -333,7 +333,8 @@ class Executor:
             raise Finished("executed", plan.decision)
         replaced = _moves_stop(plan) and not later
         in_place = next((seen.get(leg.replaces) for leg in plan.legs if leg.replaces), None)
-        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced, moved, in_place)
+        canceled = tuple(seen[c] for c in plan.moves if c in seen) if replaced else ()
+        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced, moved, in_place, canceled)
 
     def _stopped(self, job: Job, sub: Subscription) -> str | None:
         """Why the job's subscription may make no new plan: disabled, or removed by a reload; None when it may.
@@ -538,11 +539,13 @@ class Executor:
 
     async def _run_orders(self, job: Job, broker: Broker, sub: Subscription, planned: list[sqlite3.Row],
                           decision: str, replaced: bool = False, moved: tuple[Order, ...] = (),
-                          in_place: Order | None = None) -> tuple[str, str]:  # fmt: skip
+                          in_place: Order | None = None,
+                          canceled: tuple[Order, ...] = ()) -> tuple[str, str]:  # fmt: skip
         """Send a committed plan's orders in turn.
 
-        `replaced`: its cancels took the stops a breakeven moves; `moved`: those stops, still working, are
-        canceled once the breakeven stop works; `in_place`: the stop its breakeven replaces in one step.
+        `replaced`: its cancels took the stops a breakeven moves (`canceled`, as they were); `moved`: those
+        stops, still working, are canceled once the breakeven stop works; `in_place`: the stop its breakeven
+        replaces in one step.
         """
         sequence = _in_turn(planned)
         for index, (row, mine) in enumerate(sequence):
@@ -554,8 +557,10 @@ class Executor:
                 if row["leg"] == "breakeven" and not isinstance(outcome, Finished) and (replaced or moved or swapped):
                     # The trader must learn whether the position still has a stop, not only that an order failed:
                     # the old one went first (a cancel, then a new stop) where the venue holds the shares for it.
-                    said = (await self._swap_failed(broker, swapped, in_place) if swapped
-                            else UNPROTECTED if replaced else _kept(moved))  # fmt: skip
+                    if swapped:
+                        said = await self._swap_failed(broker, swapped, in_place)
+                    else:
+                        said = await self._restore(job, broker, row, canceled) if replaced else _kept(moved)
                     raise Outcome(outcome.state, outcome.decision + said) from outcome
                 raise
             except Exception as exc:  # a broker read or a journal write failed: nothing after it may stay "maybe sent"
@@ -564,6 +569,31 @@ class Executor:
             if row["leg"] == "breakeven" and moved:
                 decision += await self._retire(broker, moved, decision)
         return "executed", decision
+
+    async def _restore(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
+        """Put back the stops a breakeven canceled first, its own stop not working; what the decision adds.
+
+        Only where the venue holds the shares for a working stop (the cancel went first for that): should the
+        breakeven stop be working after all (its outcome unknown), the venue refuses the stop put back, so the
+        position never holds two. Each goes as a new reduce-only order in the journal, followed as any other.
+        """
+        back = [old for old in canceled if _restorable(old)]
+        if not back:
+            return UNPROTECTED
+        rows = [_restore_row(row, old, index) for index, old in enumerate(back)]
+        working: list[Order] = []
+        for planned in await self.store.run(journal.add_orders, self.store.conn, rows):
+            try:
+                order = await self._submit(job, broker, planned, [])
+            except Outcome:  # its outcome is unknown and it is not found: it is followed, but cannot be counted on
+                continue
+            self.emit(_order_event(job, planned, order))
+            if order.is_open:
+                working.append(order)
+        if len(working) < len(canceled):
+            return UNPROTECTED
+        return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
+                f"works again ({', '.join(o.client_order_id for o in working)})")  # fmt: skip
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
         """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.
@@ -824,6 +854,27 @@ def _kept(moved: Sequence[Order]) -> str:
     """Said of a breakeven stop that did not start working, where the stops it moves were left to work."""
     verb = "keeps" if len(moved) == 1 else "keep"
     return f"; nothing was canceled before it: {_described(moved)} {verb} working, so the position is not left bare"
+
+
+def _restorable(old: Order) -> bool:
+    """Whether a canceled stop can be sent again as it was: a stop (or stop-limit) with its prices, not a trailing
+    stop (its trail is not in the order as the broker lists it), with something left to close."""
+    prices = old.stop_price is not None and (old.type == "stop" or old.limit_price is not None)
+    return old.type in ("stop", "stop_limit") and prices and old.quantity > old.filled_quantity
+
+
+def _restore_row(breakeven: sqlite3.Row, old: Order, index: int) -> dict[str, Any]:
+    """The `orders` row of a stop put back after its breakeven did not work: the old stop, as a new gtc order."""
+    coid = client_order_id(breakeven["signal_id"], breakeven["subscription"], f"restore-{index}")
+    return {"id": coid, "client_order_id": coid, "signal_id": breakeven["signal_id"], "broker": breakeven["broker"],
+            "subscription": breakeven["subscription"], "symbol": breakeven["symbol"], "leg": "restore",
+            "seq": breakeven["seq"] + 1 + index, "side": old.side, "type": old.type,
+            "quantity": str(old.quantity - old.filled_quantity), "limit_price": _text(old.limit_price),
+            "stop_price": _text(old.stop_price), "time_in_force": "gtc", "reference_price": None}  # fmt: skip
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _swapped(old: Order | None, coid: str) -> str:

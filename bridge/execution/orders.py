@@ -15,9 +15,10 @@ from bridge.signals.pricing import LegPrices
 from bridge.signals.resolve import Leg, Plan
 
 CHILD_LEGS = ("take_profit", "stop_loss")
-# Legs that only ever close a position: an exit, a breakeven stop. Sent `reduce_only`; left working on a flat
-# position (the take-profit filled first), the order jobs cancel them before they could open the other side.
-REDUCING_LEGS = ("exit", "breakeven")
+# Legs that only ever close a position: an exit, a breakeven stop, a stop put back after one failed. Sent
+# `reduce_only`; left working on a flat position (the take-profit filled first), the order jobs cancel them before
+# they could open the other side.
+REDUCING_LEGS = ("exit", "breakeven", "restore")
 OrderRow = sqlite3.Row | Mapping[str, Any]  # a journaled order, or the plan's row for it before it is written
 # An order of unknown outcome the venue has not heard of this long after it was sent never reached it (a venue
 # may take a while to list an order it just took; "rejected" is final, so the wait is long). The order jobs

@@ -184,18 +184,33 @@ def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, deci
         answer = answered.get(order["client_order_id"])
         state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1]),
                                                  "sent_at": iso(answer[1])}  # fmt: skip
-        conn.execute(
-            "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
-            " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
-            " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
-            " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces) VALUES (:id,"
-            " :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity,"
-            " :limit_price, :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent,"
-            " :extended_hours, :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price,"
-            " :error, :now, COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at, :replaces)",
-            {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
-        )
+        _insert_order(conn, order, state, now)
     return planned_orders(conn, signal_id, subscription)
+
+
+def add_orders(conn: sqlite3.Connection, orders: list[dict[str, Any]]) -> list[sqlite3.Row]:
+    """Commit orders a running execution adds to its plan (pending), such as a stop put back; return them."""
+    now = iso(utcnow())
+    with transaction(conn):
+        for order in orders:
+            _insert_order(conn, order, _PENDING, now)
+    ids = [order["client_order_id"] for order in orders]
+    return [conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (coid,)).fetchone() for coid in ids]
+
+
+def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[str, Any], now: str) -> None:
+    """One `orders` row: the planned order's fields, and the broker's answer in `state` (or pending)."""
+    conn.execute(
+        "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
+        " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
+        " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
+        " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces) VALUES (:id,"
+        " :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity,"
+        " :limit_price, :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent,"
+        " :extended_hours, :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price,"
+        " :error, :now, COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at, :replaces)",
+        {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
+    )
 
 
 def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:

@@ -69,7 +69,7 @@ async def test_a_refused_swap_says_the_old_stop_keeps_working(fresh_store: Store
     signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
     final = await h.signal(signal_id)
     assert final["state"] == "failed", final["decision"]
-    assert "nothing was canceled: the stop keeps working" in final["decision"], final["decision"]
+    assert "nothing was canceled: the stop at 90 keeps working" in final["decision"], final["decision"]
 
 
 async def test_a_swap_refused_as_the_old_stop_ended_says_to_check_the_position(fresh_store: Store) -> None:

@@ -43,6 +43,7 @@ async def test_a_breakeven_stop_that_did_not_reach_the_venue_says_the_old_stop_i
     fresh_store: Store, behaviour: Behaviour, why: str
 ) -> None:
     venue = Held(behaviour)
+    venue.behaviours.append(raises(OrderRejected("market closed")))  # the old stop cannot be put back either
     h = Harness(fresh_store, venue)
     signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
     assert venue.orders["sl"].status == "canceled"  # the stop it moves goes first, as a cancel and a new stop
@@ -58,3 +59,25 @@ async def test_a_breakeven_that_canceled_nothing_does_not_say_a_stop_is_gone(fre
     signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
     decision = (await h.signal(signal_id))["decision"]
     assert "rejected by the broker" in decision and "canceled" not in decision, decision
+
+
+@pytest.mark.parametrize(
+    "behaviour", [raises(OrderRejected("stop price too close to the market")), raises(UnknownOutcome("no answer"))]
+)
+async def test_a_breakeven_stop_that_did_not_reach_the_venue_puts_the_old_stop_back(
+    fresh_store: Store, behaviour: Behaviour
+) -> None:
+    venue = Held(behaviour)
+    venue.behaviours.append(lambda broker, request: "open")  # the venue takes the stop put back
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    back = venue.creates[-1]
+    assert (back.type, back.side, back.quantity, back.stop_price, back.reduce_only) == (
+        "stop", "sell", Decimal(10), Decimal(90), True
+    )  # fmt: skip
+    assert venue.orders[back.client_order_id].status == "open"  # the position has its stop again
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    assert "put back" in final["decision"] and "no stop" not in final["decision"], final["decision"]
+    restored = (await h.orders(signal_id))["restore"]  # journaled, so the order jobs follow it
+    assert (restored["status"], restored["client_order_id"]) == ("open", back.client_order_id)

@@ -105,6 +105,8 @@ class FakeBroker:
             type=request.type,
             status="open",
             broker_order_id=f"v-{len(self.orders)}",
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
         )
         return self._store(order, status)
 
