@@ -740,8 +740,10 @@ class Executor:
 
     async def _submit(self, job: Job, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
         """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
-        # Checked young enough just before; held by the venue's rate limit past its age, it is refused unsent.
-        send_by = None if self.at_signal_time else self._aged_from(job) + timedelta(seconds=self.max_signal_age)
+        # Checked young enough just before; held by the venue's rate limit past its age, it is refused unsent. A stop
+        # put back after a breakeven failed is the bridge undoing its own cancel, not the signal trading: no limit.
+        timeless = self.at_signal_time or row["leg"] == "restore"
+        send_by = None if timeless else self._aged_from(job) + timedelta(seconds=self.max_signal_age)
         request = replace(request_from_rows(row, children), send_by=send_by)
         coid = request.client_order_id
         replaces = row["replaces"]  # a breakeven stop that takes a working stop's place in one step

@@ -76,6 +76,9 @@ async def test_a_breakeven_stop_that_did_not_reach_the_venue_puts_the_old_stop_b
         "stop", "sell", Decimal(10), Decimal(90), True
     )  # fmt: skip
     assert venue.orders[back.client_order_id].status == "open"  # the position has its stop again
+    # Put back by the bridge, not traded for the signal: no signal age holds it back (`send_by`), as it does the
+    # breakeven stop itself.
+    assert back.send_by is None and venue.creates[0].send_by is not None
     final = await h.signal(signal_id)
     assert final["state"] == "failed", final["decision"]
     assert "put back" in final["decision"] and "no stop" not in final["decision"], final["decision"]
