@@ -557,8 +557,9 @@ class AlpacaBroker:
             raise OrderRejected(f"Alpaca cannot replace order {client_order_id} while it is {status}")
         if item.get("type") != request.type:
             raise OrderRejected(f"Alpaca cannot make the {item.get('type')} order {client_order_id} a {request.type}")
-        response = await self._send("PATCH", f"/v2/orders/{item['id']}", submit=True, send_by=request.send_by,
-                                    json=_patch(item, request))
+        response = await self._send(
+            "PATCH", f"/v2/orders/{item['id']}", submit=True, send_by=request.send_by, json=_patch(item, request)
+        )
         if response.status_code in (200, 201):
             self._replacements.add(request.client_order_id)
             self._leg_ids.pop(client_order_id, None)  # its replacement is listed under its own id, not the leg's
