@@ -19,6 +19,24 @@ import pytest
 
 from bridge.store.db import Store
 
+# httpx's top-level functions (httpx.get, httpx.post, ...) make a Client per call, and each Client loads
+# certifi's CA bundle into a new SSL context: some 30 ms of CPU per request, spent hundreds of times per
+# daemon by the tests' polling (health at start, wait_final) on a 2-core machine the daemon shares. Those
+# calls go to loopback over plain HTTP, so one default context, made once, serves them all alike. Only the
+# top-level functions' Client is changed: clients the bridge makes itself (httpx.AsyncClient, or a Client
+# of its own) still load their certificates as they would, where they would (tests/notify checks where).
+_TLS = httpx.create_ssl_context()
+
+
+class _OneContextClient(httpx.Client):
+    """httpx.Client, with the shared default SSL context unless told otherwise."""
+
+    def __init__(self, *args: Any, verify: Any = True, **kwargs: Any) -> None:
+        super().__init__(*args, verify=_TLS if verify is True else verify, **kwargs)
+
+
+httpx._api.Client = _OneContextClient  # type: ignore[misc]
+
 TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN = "adm-" + "f0e1d2c3b4a5f6e7d8c9"
 
