@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,20 +17,30 @@ from bench.load import LoadResult
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "report.json"
+@pytest.fixture(scope="module")
+def quick_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """One quick benchmark run twice over (its output and saved JSON): each run starts every server afresh and
+    saves the same report a single run does, so one such run serves both tests below at the cost of two runs,
+    not three."""
+    out = tmp_path_factory.mktemp("bench") / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--requests", "60", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        [sys.executable, "-m", "bench", "--quick", "--requests", "30", "--repeat", "2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+    return result, json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("run", [0, 1])
+def test_the_quick_benchmark_runs_and_reports_every_figure(quick_twice: Any, run: int) -> None:
+    result, saved = quick_twice
     assert "accepted req/s" in result.stdout and "daemon/insert" in result.stdout and "intake/insert" in result.stdout
-    report = json.loads(out.read_text())
+    report = saved["runs"][run]
     for target in ("daemon", "intake_only", "insert", "echo"):
-        assert report[target]["throughput"]["ok"] == 60
-        assert report[target]["at_rate"]["ok"] == 60
-    assert report["daemon"]["journal"]["signals"] == 200 + 60 + 60
-    assert report["daemon"]["signal_to_order"]["orders_filled"] == 60  # the fixed-rate phase's signals only
+        assert report[target]["throughput"]["ok"] == 30
+        assert report[target]["at_rate"]["ok"] == 30
+    assert report["daemon"]["journal"]["signals"] == 200 + 30 + 30
+    assert report["daemon"]["signal_to_order"]["orders_filled"] == 30  # the fixed-rate phase's signals only
     assert report["daemon"]["peak_rss_mb"] > 0
     flood = report["daemon"]["throughput"]  # how far execution kept up with the closed loop, and what it left
     assert flood["executed_per_s"] >= 0 and flood["backlog_s"] >= 0
@@ -51,15 +62,9 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(tmp_path: Path) -> No
     assert f"uvicorn {report['versions']['uvicorn']}" in result.stdout  # the stack the figures were measured on
 
 
-def test_repeated_runs_report_each_figure_over_the_runs(tmp_path: Path) -> None:
-    out = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--requests", "30", "--repeat", "2", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_repeated_runs_report_each_figure_over_the_runs(quick_twice: Any) -> None:
+    result, saved = quick_twice
     assert "run 2 of 2" in result.stdout and "over 2 runs" in result.stdout
-    saved = json.loads(out.read_text())
     runs, spread = saved["runs"], saved["spread"]
     assert len(runs) == 2 and all(run["daemon"]["at_rate"]["ok"] == 30 for run in runs)
     daemon = sorted(run["daemon"]["throughput"]["rps"] for run in runs)
