@@ -24,6 +24,9 @@ from tests.security.conftest import rows, strategy
 ON = "  intake_process: true\n"
 BUY = {"ticker": "AMD", "action": "buy", "price": 10}
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
+# Between tries of a token a reload is yet to bring: each 401 is a failed authentication, and twenty in a
+# minute lock the test's address out; at this pace that takes a reload slower than five seconds.
+POLL = 0.25
 
 
 def intake_pid(daemon: Daemon) -> int:
@@ -106,7 +109,7 @@ def test_a_reload_reaches_the_intake_process(start_daemon: Callable[..., Daemon]
     deadline = time.monotonic() + 10
     while httpx.post(f"{daemon.base}/webhook/sq/{new_token}", json=BUY).status_code != 200:
         assert time.monotonic() < deadline, daemon.output()[-2000:]
-        time.sleep(0.1)
+        time.sleep(POLL)
     assert httpx.post(f"{daemon.base}/webhook/sq/{TOKEN}", json=BUY).status_code == 401, "the old token is gone"
     assert new_token not in daemon.output() and TOKEN not in daemon.output(), "neither token is ever logged"
 
@@ -128,7 +131,7 @@ def test_a_sighup_to_both_processes_reloads_and_stops_neither(start_daemon: Call
         except httpx.HTTPError:
             pass
         assert time.monotonic() < deadline, daemon.output()[-2000:]
-        time.sleep(0.1)
+        time.sleep(POLL)
     assert daemon.process.poll() is None and intake_pid(daemon) == child, daemon.output()[-2000:]
 
 

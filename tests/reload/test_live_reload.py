@@ -40,12 +40,22 @@ def last_reload(daemon: Daemon) -> dict[str, Any]:
     return dict(httpx.get(f"{daemon.base}/health", timeout=5).json()["config"]["last_reload"])
 
 
+def applied(daemon: Daemon, change: str) -> Callable[[], bool]:
+    """A check: /health's last reload names `change` (it is set once the new config serves).
+
+    Polled there, not at the new webhook URL: each 401 until the reload counts as a failed authentication,
+    and twenty in a minute lock the test's address out, so a quick poll could refuse the very check it waits on.
+    """
+    return lambda: change in (last_reload(daemon)["changes"] or "")
+
+
 def test_adding_a_strategy_serves_its_url_within_2s_of_saving_the_file(make_daemon: Any) -> None:
     daemon: Daemon = make_daemon()
     url = f"{daemon.base}/webhook/added/{NEW_TOKEN}"
     assert status_of(url) == 401
     daemon.config.write_text(add_strategy(daemon.config.read_text(), "added", NEW_TOKEN))
-    wait_for("the new strategy is served", lambda: status_of(url) == 200, daemon, deadline=2.0)
+    wait_for("the new strategy is loaded", applied(daemon, "+added"), daemon, deadline=2.0)
+    assert status_of(url) == 200, "the new strategy is served"
     assert status_of(daemon.url) == 200, "the existing strategy keeps working"
     assert NEW_TOKEN not in daemon.wait_output("config reloaded (file change): strategies +added")
 
@@ -56,9 +66,11 @@ def test_an_editor_style_write_to_a_temp_file_then_rename_is_picked_up(make_daem
     temp = daemon.config.with_name(".config.yaml.swp")
     temp.write_text(add_strategy(daemon.config.read_text(), "renamed", NEW_TOKEN))
     os.replace(temp, daemon.config)  # what vim, VS Code and `sed -i` do: the file is a new inode
-    wait_for("the renamed-in config is served", lambda: status_of(url) == 200, daemon, deadline=2.0)
+    wait_for("the renamed-in config is loaded", applied(daemon, "+renamed"), daemon, deadline=2.0)
+    assert status_of(url) == 200, "the renamed-in config is served"
     daemon.config.write_text(daemon.config.read_text().replace("renamed", "again"))  # still watched after a rename
-    wait_for("a second edit is served", lambda: status_of(url.replace("renamed", "again")) == 200, daemon)
+    wait_for("a second edit is loaded", applied(daemon, "+again"), daemon)
+    assert status_of(url.replace("renamed", "again")) == 200, "a second edit is served"
 
 
 def test_rotating_a_token_by_sighup(make_daemon: Any) -> None:
@@ -67,7 +79,8 @@ def test_rotating_a_token_by_sighup(make_daemon: Any) -> None:
     assert daemon.process is not None
     daemon.process.send_signal(signal.SIGHUP)
     rotated = f"{daemon.base}/webhook/sq/{NEW_TOKEN}"
-    wait_for("the new token is accepted", lambda: status_of(rotated) == 200, daemon)
+    wait_for("the SIGHUP reload is applied", applied(daemon, "~sq"), daemon)
+    assert status_of(rotated) == 200, "the new token is accepted"
     assert status_of(daemon.url) == 401, "the old token stops working at the swap"
     assert daemon.process.poll() is None, "SIGHUP reloads; it does not end the daemon"
     logged = daemon.wait_output("config reloaded (SIGHUP): strategies ~sq")
