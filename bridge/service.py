@@ -128,16 +128,32 @@ class Bridge:
                 await asyncio.sleep(RECOVERY_RETRY_SECONDS)
 
     async def _recover_once(self) -> None:
+        # At the accounts the daemon started with, whatever a reload meanwhile switched: their orders are settled and
+        # their config recorded here, and a switch made during recovery is settled after it (`_switch`), once this
+        # lease ends. Recorded as it ended, such a switch read as no change, and the old account's orders were
+        # followed at the new one.
+        runtime = self.runtime.lease()
+        try:
+            await self._recover_at(runtime)
+        finally:
+            self.release(runtime)
+
+    async def _recover_at(self, runtime: Runtime) -> None:
+        brokers = runtime.loaded.config.brokers
+
+        def live() -> dict[str, Broker | None]:
+            return {name: slot.broker if slot.healthy else None for name, slot in runtime.brokers.items()}
+
         # Brokers edited while the daemon was down may open another account than the one a plan was made at.
-        changed = await self.store.read(identities.changed_since, self.store.conn, self.loaded.config.brokers)
-        replaced = await self.store.read(identities.replaced_since, self.store.conn, self.loaded.config.brokers)
+        changed = await self.store.read(identities.changed_since, self.store.conn, brokers)
+        replaced = await self.store.read(identities.replaced_since, self.store.conn, brokers)
         if changed:
             log.warning("broker(s) %s changed (plugin, options or credentials) while the daemon was down: their "
                         "orders not final are looked up at the account the name opens now; those it does not hold "
                         "are left to the old account, and their plans stop", ", ".join(sorted(changed)))  # fmt: skip
         told = False
         while True:
-            unresolved = await resolve_orders(self.store, self._brokers(), self.publish, changed, replaced)
+            unresolved = await resolve_orders(self.store, live(), self.publish, changed, replaced)
             if not unresolved:
                 self.recovery_halt = None
                 break
@@ -148,15 +164,16 @@ class Bridge:
                 told = True
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         if changed:
-            await leave_elsewhere(self.store, self._brokers(), changed, self.publish)
-        resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age, self._requeue,
+            await leave_elsewhere(self.store, live(), changed, self.publish)
+        resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age,
+                                                  lambda job: self._requeue(job, runtime),
                                                   queued=self._recovered, publish=self.publish,
                                                   revoked=lambda row: revoked_since(row, self.runtime))  # fmt: skip
         if resumed or expired:
             log.info("recovery: resumed %d interrupted execution(s), expired %d", resumed, expired)
         # Recorded once the plans made at the accounts as they were are dealt with: a crash before this finds the
         # same change again at the next start.
-        await self.store.run(identities.record, self.store.conn, self.loaded.config.brokers)
+        await self.store.run(identities.record, self.store.conn, brokers)
         await self.jobs.delayed.release_due()  # delayed signals that fell due while the daemon was down
         await self.jobs.missed_flattens()  # and flattens, within their grace
         # Signals that arrived during recovery go behind the older interrupted ones (unless recovery found them).
@@ -173,9 +190,10 @@ class Bridge:
         """Wait until start-up recovery is done and trading is open."""
         await self._gate.wait()
 
-    def _requeue(self, job: Job) -> None:
+    def _requeue(self, job: Job, runtime: Runtime) -> None:
+        """Queue an interrupted plan at the accounts recovery settled it at (`runtime`)."""
         self._recovered.add((job.signal_id, job.subscription))
-        self._put(self._lease(job, self.runtime))
+        self._put(self._lease(job, runtime))
 
     def _put(self, work: Work) -> None:
         self.queues.put(_queue_key(work), work)

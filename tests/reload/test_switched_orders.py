@@ -8,6 +8,7 @@ old account; a reload does the same once nothing trades at the old account any m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from datetime import datetime, timedelta
@@ -15,12 +16,15 @@ from typing import Any
 
 import pytest
 
+from bridge.config.load import load_config
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
+from bridge.service import Bridge
 from bridge.store import brokers as identities
 from bridge.store import upkeep
 from bridge.store.db import iso, transaction, utcnow
 from tests.reload.test_account_switch import RESTING, text
+from tests.reload.venue_accounts import AccountPaper
 
 
 def _orders(r: Any) -> list[dict[str, Any]]:
@@ -191,3 +195,39 @@ async def test_an_exit_resting_at_the_old_account_is_not_canceled_at_the_new_one
     assert not [m for m in caplog.messages if "cannot cancel" in m], caplog.messages
     r.bridge.release(lease)
     await r.bridge.switched()
+
+
+async def test_a_switch_reloaded_during_start_up_recovery_is_settled_once_recovery_ends(
+    running: Any, tmp_path: Any
+) -> None:
+    """Recovery recorded the config in force when it ended: a switch a reload made meanwhile then read as no change,
+    and the old account's working orders were followed at the new one for good."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    assert (await r.post(ticker="MSFT", **RESTING)).status_code == 200
+    await r.settled()
+    store = r.bridge.store
+    resting, lost = (row["client_order_id"] for row in _orders(r))
+    await store.run(_lost, store.conn, lost, utcnow())  # its answer lost: the next start's recovery looks it up
+    await r.bridge.stop()
+    AccountPaper.lookups, AccountPaper.asked = asyncio.Event(), asyncio.Event()  # recovery's lookup waits
+    try:
+        again = Bridge(load_config(r.config), scheduling=False, watching=False)
+        await again.start()
+        try:
+            await asyncio.wait_for(AccountPaper.asked.wait(), 10)  # recovery is under way: now a reload switches
+            assert again.recovering
+            r.config.write_text(text("live-account"))
+            status = await again.reload("test")
+            assert status.ok, status.error
+            AccountPaper.lookups.set()
+            await asyncio.wait_for(again.ready(), 10)
+            await asyncio.wait_for(again.switched(), 10)
+            sql = "SELECT client_order_id, status, unfollowed FROM orders ORDER BY created_at"
+            rows = {row[0]: row[1:] for row in again.store.peek(lambda conn: conn.execute(sql).fetchall())}
+        finally:
+            await again.stop()
+    finally:
+        AccountPaper.lookups = None
+    # Recovery found the lost one working at the account it was sent to; the switch then left both to that account.
+    assert rows[resting] == rows[lost] == ("unknown", 1), "followed at the new account, which never holds them"

@@ -7,12 +7,14 @@ Loaded by the config as `tests.reload.venue_accounts:AccountPaper`, like any `mo
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.models import Order
 
 
 class AccountOptions(PaperOptions):
@@ -25,8 +27,17 @@ class AccountPaper(PaperBroker):
     """A paper venue whose book is the configured account's."""
 
     options_model: ClassVar[type[BaseModel]] = AccountOptions
+    lookups: ClassVar[asyncio.Event | None] = None  # set: order lookups wait for it (a slow start-up recovery)
+    asked: ClassVar[asyncio.Event] = asyncio.Event()  # a lookup is waiting for `lookups`
 
     def __init__(self, options: AccountOptions | dict[str, Any], context: BrokerContext) -> None:
         opts = options if isinstance(options, AccountOptions) else AccountOptions.model_validate(options)
         super().__init__(opts, context)
         self.name = opts.account
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        """The paper broker's answer, once `lookups` (when a test sets it) lets it through."""
+        if AccountPaper.lookups is not None:
+            AccountPaper.asked.set()
+            await AccountPaper.lookups.wait()
+        return await super().fetch_order(client_order_id)
