@@ -363,18 +363,25 @@ def _replaced(plan: Plan, signal: Signal, sub: Subscription, position: Decimal, 
     )  # fmt: skip
 
 
-def _in_place(plan: Plan, moves: tuple[str, ...], open_orders: list[Order], market: Market) -> Plan | None:
+def _in_place(plan: Plan, moves: tuple[str, ...], open_orders: list[Order], market: Market,
+              cancels: tuple[str, ...]) -> Plan | None:  # fmt: skip
     """The breakeven plan moving the one stop it replaces in one step at the venue (`replace_order`), or None.
 
     There the old stop works until the new one does, and a refused replace leaves it as it was: the position
     is never without a stop, and a take-profit the venue holds the shares for stays beside it. A replace
-    changes prices, quantity and time in force, not the type, so only a stop of the breakeven's own type.
+    changes prices, quantity and time in force, not the type, so only a stop of the breakeven's own type, and
+    not a bracket's stop-loss whose take-profit the plan cancels (`cancels`, the signal's `cancel: true`): a
+    bracket's legs cancel together (Alpaca's do), so the stop-loss would be gone before its replace reached it.
     """
     if not market.replaces or len(moves) != 1:
         return None
     leg = plan.legs[0]
     old = next((o for o in open_orders if o.client_order_id == moves[0]), None)
     if old is None or old.type != leg.order_type:
+        return None
+    parent = old.parent_client_order_id
+    if parent is not None and any(o.client_order_id in cancels and o.parent_client_order_id == parent
+                                  for o in open_orders if o is not old):  # fmt: skip
         return None
     at = f" at {fmt(old.stop_price)}" if old.stop_price is not None else ""
     decision = plan.decision.replace(": stop at breakeven", f": moved the stop{at} to breakeven", 1)
@@ -405,6 +412,12 @@ def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: li
         f"the broker holds the position for the working {order.type} {order.side} of {fmt(order.quantity)}{at} "
         "(a take-profit or an exit) and would refuse a breakeven stop beside it, with the stop-loss already "
         f"canceled; cancel that order first (action cancel, cancelOrderType {order.type}), then send the breakeven"
+        + (
+            " (a bracket's legs cancel together at some brokers, Alpaca's included: its stop-loss may go with it, and "
+            "the breakeven stop is then the position's only one)"
+            if order.parent_client_order_id
+            else ""
+        )
     )
 
 
@@ -457,8 +470,8 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return plan
     cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position))
     moves = _replaced(plan, signal, sub, position, open_orders, symbol)
-    in_place = _in_place(plan, moves, open_orders, market)
-    if in_place is not None:  # moved in one step: never canceled, not even by a signal's `cancel: true`
+    in_place = _in_place(plan, moves, open_orders, market, cancels)
+    if in_place is not None:  # moved in one step: the stop itself is not canceled, even with `cancel: true`
         plan, moves = in_place, ()
         cancels = tuple(c for c in cancels if c != plan.legs[0].replaces)
     for more in (_orphaned(plan, signal, sub, position, open_orders, symbol), moves):

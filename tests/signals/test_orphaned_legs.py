@@ -123,8 +123,13 @@ def test_a_breakeven_where_the_broker_replaces_orders_moves_the_one_stop_in_plac
     plan = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), LEGS, SUB, alpaca)
     assert plan.state == "executed" and plan.cancel == () and plan.moves == (), plan.decision
     assert plan.legs[0].replaces == "sl" and "moved the stop to breakeven 100 for 5" in plan.decision, plan.decision
+    # Told to cancel the take-profit too (cancel: true): a bracket's legs cancel together at Alpaca, so its stop-loss
+    # would be gone before the replace reached it. Then both are canceled, and a new stop placed (put back if it fails).
     forced = resolve(Signal(ticker="SQ", action="breakeven", cancel=True), Decimal(5), LEGS, SUB, alpaca)
-    assert forced.legs[0].replaces == "sl" and forced.cancel == ("tp",), forced.decision
+    assert forced.legs[0].replaces is None and forced.cancel == ("tp", "sl") and forced.moves == ("sl",)
+    alone = [*LEGS[1:], order("other-tp", "sell", "limit", parent="other-entry")]  # another bracket's take-profit
+    apart = resolve(Signal(ticker="SQ", action="breakeven", cancel=True), Decimal(5), alone, SUB, alpaca)
+    assert apart.legs[0].replaces == "sl" and apart.cancel == ("other-tp",), apart.decision
     # A replace keeps the order's type, and swaps one order: otherwise the stops are canceled as before.
     limited = resolve(Signal(ticker="SQ", action="breakeven", order_type="stop_limit"), Decimal(5), LEGS, SUB, alpaca)
     assert limited.state == "rejected" and "cancel that order first" in limited.decision
