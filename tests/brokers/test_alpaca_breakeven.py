@@ -87,3 +87,18 @@ def test_a_breakeven_beside_a_take_profit_moves_the_stop_loss_in_place(flat: tup
     fake.set_price("SQ", Decimal(101))  # the stop sells the long; the take-profit goes with it
     assert daemon.positions() == {}
     assert _working_exits(fake) == []
+
+
+def test_a_breakeven_that_also_cancels_the_take_profit_leaves_a_stop_though_alpacas_legs_cancel_together(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    """`cancel: true` cancels the take-profit: Alpaca cancels its sibling stop-loss with it, so a replace of that
+    stop-loss found it gone and the position was left with no stop. Both go, and a new stop is placed instead."""
+    daemon, fake = flat
+    fake.set_price("SQ", Decimal(100))
+    assert send(daemon, BRACKET)["state"] == "executed"
+    fake.set_price("SQ", Decimal(110))
+    final = send(daemon, {**BREAKEVEN, "cancel": True})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("stop", "100", None)], final["decision"]
+    assert fake.replace_requests == []

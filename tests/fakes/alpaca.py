@@ -17,7 +17,9 @@ stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); 
 0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its stop-loss for a buy (below for a
 sell), each leg at least 0.01 past the base price (the entry's limit, else the market); trailing stops DAY or GTC, opg
 and cls market or limit only. Market orders fill at once at the symbol's price; limit and stop orders rest until
-`set_price` crosses them. A cancel is done at once, unless `cancel_delay` says otherwise: then the DELETE is accepted
+`set_price` crosses them. Canceling one leg of a bracket cancels the other too (not in the API reference; an answer
+from Alpaca's staff on its forum), as canceling the entry cancels its legs. A cancel is done at once, unless
+`cancel_delay` says otherwise: then the DELETE is accepted
 (204) and the order stays `pending_cancel` ("The order is waiting to be canceled") that many seconds, and is canceled,
 or filled at `cancel_fills_at` when that is set (the market reached it before the cancel did). `fill_part` fills part
 of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended).
@@ -690,7 +692,9 @@ class FakeAlpaca:
     def _cancel(self, order: dict[str, Any]) -> None:
         order.update(status="canceled", canceled_at=_now(), updated_at=_now())
         for leg in self.orders:
-            if leg["_parent"] == order["id"] and leg["status"] in OPEN:
+            # A parent's cancel takes its legs; a leg's takes its sibling (a bracket's legs cancel together).
+            sibling = order["_parent"] is not None and leg["_parent"] == order["_parent"] and leg is not order
+            if (leg["_parent"] == order["id"] or sibling) and leg["status"] in OPEN:
                 leg.update(status="canceled", canceled_at=_now(), updated_at=_now())
 
     def _public(self, order: dict[str, Any], nested: bool) -> dict[str, Any]:
