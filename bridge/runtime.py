@@ -101,6 +101,10 @@ class Runtime:
         slot = self.brokers.get(name)
         return slot.broker if slot is not None and slot.healthy else None
 
+    def usable(self) -> dict[str, Broker | None]:
+        """Every configured broker by name: the broker when it is usable, else None (see `broker`)."""
+        return {name: slot.broker if slot.healthy else None for name, slot in self.brokers.items()}
+
     def follower(self, name: str, created_at: str) -> Broker | None:
         """The broker to follow (poll, cancel) an order journaled under `name` at `created_at` with, else None.
 

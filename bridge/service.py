@@ -96,7 +96,7 @@ class Bridge:
         self.jobs = Jobs(self)
 
     def _brokers(self) -> dict[str, Broker | None]:
-        return {name: slot.broker if slot.healthy else None for name, slot in self.runtime.brokers.items()}
+        return self.runtime.usable()
 
     def _settings(self, strategy: str, subscription: str) -> tuple[str, Subscription] | None:
         sub = self.runtime.subscription(strategy, subscription)
@@ -140,10 +140,6 @@ class Bridge:
 
     async def _recover_at(self, runtime: Runtime) -> None:
         brokers = runtime.loaded.config.brokers
-
-        def live() -> dict[str, Broker | None]:
-            return {name: slot.broker if slot.healthy else None for name, slot in runtime.brokers.items()}
-
         # Brokers edited while the daemon was down may open another account than the one a plan was made at.
         changed = await self.store.read(identities.changed_since, self.store.conn, brokers)
         replaced = await self.store.read(identities.replaced_since, self.store.conn, brokers)
@@ -153,7 +149,7 @@ class Bridge:
                         "are left to the old account, and their plans stop", ", ".join(sorted(changed)))  # fmt: skip
         told = False
         while True:
-            unresolved = await resolve_orders(self.store, live(), self.publish, changed, replaced)
+            unresolved = await resolve_orders(self.store, runtime.usable(), self.publish, changed, replaced)
             if not unresolved:
                 self.recovery_halt = None
                 break
@@ -164,7 +160,7 @@ class Bridge:
                 told = True
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         if changed:
-            await leave_elsewhere(self.store, live(), changed, self.publish)
+            await leave_elsewhere(self.store, runtime.usable(), changed, self.publish)
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age,
                                                   lambda job: self._requeue(job, runtime),
                                                   queued=self._recovered, publish=self.publish,
@@ -290,8 +286,7 @@ class Bridge:
                 log.warning("broker(s) %s changed (plugin, options or credentials) by a reload: their orders not "
                             "final are looked up at the account the name opens now; those it does not hold are "
                             "left to the old account", ", ".join(sorted(changed)))  # fmt: skip
-                live = {name: slot.broker if slot.healthy else None for name, slot in runtime.brokers.items()}
-                await leave_switched(self.store, live, changed, replaced, self.publish)
+                await leave_switched(self.store, runtime.usable(), changed, replaced, self.publish)
             # Recorded once the old accounts' orders are dealt with: a stop before this finds the change at the
             # next start, whose recovery deals with them instead.
             await self.store.run(identities.record, self.store.conn, brokers)

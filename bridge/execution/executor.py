@@ -27,7 +27,14 @@ from bridge.errors import (
     TemporaryBrokerError,
 )
 from bridge.execution.market import market_context
-from bridge.execution.orders import OrderRow, client_order_id, order_rows, request_from_rows, takes_reused_ids
+from bridge.execution.orders import (
+    OrderRow,
+    client_order_id,
+    order_rows,
+    request_from_rows,
+    restore_row,
+    takes_reused_ids,
+)
 from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal, SubmitRefused
@@ -580,7 +587,7 @@ class Executor:
         back = [old for old in canceled if _restorable(old)]
         if not back:
             return UNPROTECTED
-        rows = [_restore_row(row, old, index) for index, old in enumerate(back)]
+        rows = [restore_row(row, old, index) for index, old in enumerate(back)]
         working: list[Order] = []
         for planned in await self.store.run(journal.add_orders, self.store.conn, rows):
             try:
@@ -863,20 +870,6 @@ def _restorable(old: Order) -> bool:
     stop (its trail is not in the order as the broker lists it), with something left to close."""
     prices = old.stop_price is not None and (old.type == "stop" or old.limit_price is not None)
     return old.type in ("stop", "stop_limit") and prices and old.quantity > old.filled_quantity
-
-
-def _restore_row(breakeven: sqlite3.Row, old: Order, index: int) -> dict[str, Any]:
-    """The `orders` row of a stop put back after its breakeven did not work: the old stop, as a new gtc order."""
-    coid = client_order_id(breakeven["signal_id"], breakeven["subscription"], f"restore-{index}")
-    return {"id": coid, "client_order_id": coid, "signal_id": breakeven["signal_id"], "broker": breakeven["broker"],
-            "subscription": breakeven["subscription"], "symbol": breakeven["symbol"], "leg": "restore",
-            "seq": breakeven["seq"] + 1 + index, "side": old.side, "type": old.type,
-            "quantity": str(old.quantity - old.filled_quantity), "limit_price": _text(old.limit_price),
-            "stop_price": _text(old.stop_price), "time_in_force": "gtc", "reference_price": None}  # fmt: skip
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def _swapped(old: Order | None, coid: str) -> str:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.brokers.base import capabilities_in_force
-from bridge.models import BracketLeg, OrderRequest, leg_time_in_force
+from bridge.models import BracketLeg, Order, OrderRequest, leg_time_in_force
 from bridge.signals.pricing import LegPrices
 from bridge.signals.resolve import Leg, Plan
 
@@ -53,6 +53,16 @@ def client_order_id(signal_id: str, subscription: str, leg: str) -> str:
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def restore_row(breakeven: OrderRow, old: Order, index: int) -> dict[str, Any]:
+    """The `orders` row of a stop put back after its breakeven did not work: the old stop, as a new gtc order."""
+    coid = client_order_id(breakeven["signal_id"], breakeven["subscription"], f"restore-{index}")
+    return {"id": coid, "client_order_id": coid, "signal_id": breakeven["signal_id"], "broker": breakeven["broker"],
+            "subscription": breakeven["subscription"], "symbol": breakeven["symbol"], "leg": "restore",
+            "seq": breakeven["seq"] + 1 + index, "side": old.side, "type": old.type,
+            "quantity": str(old.quantity - old.filled_quantity), "limit_price": _text(old.limit_price),
+            "stop_price": _text(old.stop_price), "time_in_force": "gtc", "reference_price": None}  # fmt: skip
 
 
 def _dec(value: str | None) -> Decimal | None:
