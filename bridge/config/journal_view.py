@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from bridge.config.load import (
     LoadedConfig,
-    _check_database,
-    _Reader,
+    Reader,
+    check_database,
     load_config,
     read_config_text,
     read_tree,
@@ -64,7 +64,7 @@ def load_journal_view(path: str | Path, environ: Mapping[str, str] | None = None
     database = journal.database if isinstance(journal, _Journal) else ""
     config = Config.model_construct(server=server, database=database, brokers={}, strategies={})
     if isinstance(journal, _Journal):
-        _check_database(config, reader)
+        check_database(config, reader)
     errors = reader.errors_under(("database",))
     if errors:
         raise ConfigError([*errors, *_export_hint(data.get("database"), environ)])
@@ -83,7 +83,7 @@ def _export_hint(value: Any, environ: Mapping[str, str] | None) -> list[str]:
             "=...`, or `set -a; . /etc/trade-bridge/bridge.env; set +a` where systemd runs it)"]  # fmt: skip
 
 
-def _server(data: dict[str, Any], reader: _Reader, environ: Mapping[str, str] | None,
+def _server(data: dict[str, Any], reader: Reader, environ: Mapping[str, str] | None,
             file: Path) -> tuple[ServerConfig, str | None]:  # fmt: skip
     """The server settings, and why the daemon cannot be asked: a setting that says where it is could not be read."""
     given = data.get("server", {})

@@ -118,7 +118,7 @@ class _TooManyAliased(Exception):
     """The aliases expand the file past MAX_ALIASED_VALUES; carries the error line."""
 
 
-class _Reader:
+class Reader:
     """Turns a composed YAML node tree into data, remembering the line of every path."""
 
     def __init__(self, filename: str, environ: Mapping[str, str] | None) -> None:
@@ -344,7 +344,7 @@ def _descend(value: Any, annotation: Any) -> None:
         _descend(value, args[0])
 
 
-def validate_data(data: Any, reader: _Reader, model: type[BaseModel] = Config, prefix: Path_ = ()) -> BaseModel | None:
+def validate_data(data: Any, reader: Reader, model: type[BaseModel] = Config, prefix: Path_ = ()) -> BaseModel | None:
     """Validate `data` against `model`, appending located errors to the reader."""
     try:
         validated = model.model_validate(data)
@@ -406,12 +406,12 @@ def parse_config(text: str, filename: str = "<config>", environ: Mapping[str, st
     return _parse(text, filename, environ)[0]
 
 
-def read_tree(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple[dict[str, Any], _Reader]:
+def read_tree(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple[dict[str, Any], Reader]:
     """The file's settings, interpolated, and the reader holding the problems found so far (not validated yet).
 
     ConfigError when nothing of it can be read: invalid YAML, an empty file, no mapping at the top.
     """
-    reader = _Reader(filename, environ)
+    reader = Reader(filename, environ)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -437,7 +437,7 @@ def _parse(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple
         for path, message in reference_errors(config):
             reader.error(path, reader.line_of(path), message)
         _validate_broker_options(config, data, reader)
-        _check_database(config, reader)
+        check_database(config, reader)
     else:  # `bridge check` reports every error in one go: the brokers' own too, not only after a second run
         _check_raw_brokers(data, reader)
     if reader.errors or not isinstance(config, Config):
@@ -445,7 +445,7 @@ def _parse(text: str, filename: str, environ: Mapping[str, str] | None) -> tuple
     return config, tuple(reader.variables)
 
 
-def _check_database(config: Config, reader: _Reader) -> None:
+def check_database(config: Config, reader: Reader) -> None:
     """A journal path that is a folder: `bridge check` says so, not sqlite's traceback when the daemon starts."""
     database = Path(config.database)
     folder = database if database.is_absolute() else Path(reader.filename).parent / database
@@ -456,7 +456,7 @@ def _check_database(config: Config, reader: _Reader) -> None:
 
 
 def _plugin_options(
-    name: str, plugin_name: str, options: Any, dirs: list[Path], reader: _Reader
+    name: str, plugin_name: str, options: Any, dirs: list[Path], reader: Reader
 ) -> tuple[BrokerFactory, BaseModel] | None:
     """The broker's plugin and its validated options, or None after reporting why not (a broken plugin: silently)."""
     from bridge.brokers.registry import PluginImportError, PluginLoadError, find_plugin
@@ -473,7 +473,7 @@ def _plugin_options(
     return None if validated is None else (plugin, validated)
 
 
-def _validate_broker_options(config: Config, data: dict[str, Any], reader: _Reader) -> None:
+def _validate_broker_options(config: Config, data: dict[str, Any], reader: Reader) -> None:
     from bridge.brokers.base import Capabilities, capabilities_of
     from bridge.brokers.registry import plugin_dirs
     from bridge.config.capabilities import capability_errors
@@ -488,7 +488,7 @@ def _validate_broker_options(config: Config, data: dict[str, Any], reader: _Read
         reader.error(error_path, reader.line_of(error_path), message)
 
 
-def _check_raw_brokers(data: dict[str, Any], reader: _Reader) -> None:
+def _check_raw_brokers(data: dict[str, Any], reader: Reader) -> None:
     """Plugins, their options and the subscriptions' broker names, checked on data that failed validation.
 
     Only what can be read as written: a broker whose plugin or options are themselves malformed was reported.
