@@ -47,6 +47,13 @@ identifier, Gemini's client_order_id, One Trading's client_id).
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
 
+Requests are paced by the bridge's `Throttle`, not ccxt's: with `enableRateLimit` on, ccxt's `fetch2` awaits
+`exchange.throttle(cost)` before it signs and sends each request, and the adapter puts its own there, at ccxt's
+`rateLimit` (or `max_requests_per_minute`) and each request's ccxt cost (Binance's request weights). ccxt's queue
+cannot tell an order waiting for its turn from one sent: an order it would hold past its `send_by` (its signal's
+`max_signal_age`, behind a burst of other signals' requests) is refused, unsent, as a `TemporaryBrokerError`; reads
+wait.
+
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
 limit order worth less than its minimum value (Binance's NOTIONAL), and a market buy where the venue takes one as
@@ -73,6 +80,8 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import urlsplit
@@ -80,7 +89,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.brokers.base import BrokerContext, Capabilities
-from bridge.brokers.throttle import RateLimited, retry_read
+from bridge.brokers.throttle import RateLimited, Throttle, retry_read
 from bridge.errors import (
     BrokerError,
     DuplicateClientOrderId,
@@ -114,6 +123,10 @@ NOT_SENT = (aiohttp.ClientConnectorError,)  # the connection never opened: the r
 # dust from a position (and valuing equity) needs no newer price than seconds old, where asking spends request weight.
 PRICE_SECONDS = 10.0
 QUIET_WAIT_SECONDS = 5.0  # a Retry-After this short is waited out; a longer one refuses calls, unsent, until it ends
+TOO_LATE = "held by the rate limit, the order would leave after its signal's max_signal_age; nothing was sent"
+# The monotonic time an order being submitted must leave by (its `send_by`), read by the throttle ccxt calls before
+# each request; None once its first request went (what follows is the order's own: never refused as not sent).
+_SEND_BY: ContextVar[float | None] = ContextVar("ccxt_send_by", default=None)
 # Exchanges whose client order ids are letters and digits only: OKX's clOrdId is "a combination of case-sensitive
 # alphanumerics, all numbers, or all letters of up to 32 characters". The bridge's ids go there without their dashes.
 ALPHANUMERIC_IDS = frozenset({"okx", "myokx", "okxus"})
@@ -177,6 +190,10 @@ VENUE_ID_FIELDS = {"coinbase": "client_order_id", "cryptocom": "client_oid"}
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
 
+class HeldTooLong(TemporaryBrokerError):
+    """The rate limit would hold an order past its `send_by`: refused, nothing was sent."""
+
+
 class CcxtOptions(BaseModel):
     """Options of the ccxt adapter."""
 
@@ -233,6 +250,11 @@ def _resends(options: dict[str, Any], where: str = "") -> str | None:
     return None
 
 
+def _monotonic(send_by: datetime | None) -> float | None:
+    """An order's `send_by` (wall clock) as a `time.monotonic()` deadline, None for none."""
+    return None if send_by is None else time.monotonic() + (send_by - datetime.now(UTC)).total_seconds()
+
+
 def _num(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
@@ -279,8 +301,10 @@ def _order_types(has: dict[str, Any]) -> frozenset[OrderType]:
 
 def build_exchange(options: CcxtOptions) -> Any:
     """The ccxt async exchange object for these options (no network traffic yet)."""
+    # ccxt's `fetch2` asks `exchange.throttle(cost)` before each request only with enableRateLimit on: CcxtBroker
+    # puts the bridge's own throttle there (`_paced`), sized from rateLimit and charged each request's ccxt cost.
     config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(options.timeout_seconds * 1000)}
-    if options.max_requests_per_minute is not None:  # ccxt sizes its throttle from rateLimit when built
+    if options.max_requests_per_minute is not None:  # rateLimit: milliseconds per unit of cost
         config["rateLimit"] = 60_000 / options.max_requests_per_minute
     for key, ccxt_key in (("api_key", "apiKey"), ("secret", "secret"), ("password", "password")):
         value = getattr(options, key)
@@ -383,6 +407,11 @@ class CcxtBroker:
         self.options = options
         self.context = context
         self.exchange = build_exchange(options)
+        # ccxt's own throttle cannot tell an order waiting for its turn from one sent: a burst of signals queued an
+        # order there until after its signal had aged past max_signal_age, and it then went. The bridge's paces every
+        # request in its stead (the same rate and request costs), and refuses, unsent, an order it would hold too long.
+        self.throttle = Throttle(60_000 / self.exchange.rateLimit)
+        self.exchange.throttle = self._paced
         self._symbols: dict[str, str] = {}  # client order id -> ccxt symbol, for lookups that need the symbol
         self._ours: dict[str, str] = {}  # the exchange's form of our client order ids -> ours, where they differ
         self._order_ids: dict[str, str] = {}  # client order id -> the exchange's order id, once it answered
@@ -480,14 +509,40 @@ class CcxtBroker:
             return 1.0
         return max(0.0, seconds) if math.isfinite(seconds) else 1.0
 
-    async def _wait_out_retry_after(self) -> None:
-        """Send nothing before the venue's Retry-After ends: wait a short one out, refuse a longer one unsent."""
-        left = self._quiet_until - time.monotonic()
+    async def _wait_out_retry_after(self, send_by: float | None = None) -> None:
+        """Send nothing before the venue's Retry-After ends: wait a short one out, refuse a longer one unsent.
+
+        An order that would wait past its `send_by` (monotonic) is refused unsent too, however short the wait.
+        """
+        now = time.monotonic()
+        left = self._quiet_until - now
         if left > QUIET_WAIT_SECONDS:
             raise RateLimited(f"{self.options.exchange}: asked to send nothing for {left:.0f}s more (Retry-After); "
                               "nothing was sent", retry_after=left)  # fmt: skip
+        if send_by is not None and now + max(left, 0.0) >= send_by:
+            raise HeldTooLong(f"{self.options.exchange}: {TOO_LATE}")
         if left > 0:
             await asyncio.sleep(left)
+
+    async def _paced(self, cost: float | None = None) -> None:
+        """ccxt's throttle, called before each request with its cost: the bridge's, which refuses a late order.
+
+        The first request of an order being submitted must leave before its `send_by`: held longer, it is refused,
+        and nothing was sent. Any after it (a venue whose order takes more than one) wait their turn as reads do.
+        """
+        send_by = _SEND_BY.get()
+        if send_by is None:
+            await self.throttle.wait(cost=1.0 if cost is None else cost)
+            return
+        _SEND_BY.set(None)
+        left = send_by - time.monotonic()
+        try:
+            if left <= 0:  # a token there at once would pass a timeout already over
+                raise TimeoutError
+            async with asyncio.timeout(left):  # only the wait: nothing has been sent yet
+                await self.throttle.wait(cost=1.0 if cost is None else cost)
+        except TimeoutError:
+            raise HeldTooLong(f"{self.options.exchange}: {TOO_LATE}") from None
 
     async def _read(self, call: Any, *args: Any) -> Any:
         """A read with retries on temporary errors, never sooner than the venue's Retry-After."""
@@ -842,11 +897,17 @@ class CcxtBroker:
         market = self._market(request.symbol)
         amount, price, params = self._checked(request, market)
         self._symbols[request.client_order_id] = market["symbol"]
-        await self._wait_out_retry_after()
+        send_by = _monotonic(request.send_by)
+        await self._wait_out_retry_after(send_by)
+        token = _SEND_BY.set(send_by)
         try:
             item = await self.exchange.create_order(market["symbol"], request.type, request.side, amount, price, params)
+        except HeldTooLong:  # by the bridge's throttle, before anything was sent
+            raise
         except Exception as exc:
             raise self._translate(exc, submit=True) from exc
+        finally:
+            _SEND_BY.reset(token)
         self._note_order_id(request.client_order_id, item)
         if item.get("status") is None or item.get("amount") is None:  # some venues answer with the id only
             try:

@@ -62,11 +62,13 @@ class Throttle:
         """Make every caller wait `seconds` from now (after a 429), on top of the normal spacing."""
         self._hold_until = max(self._hold_until, self._clock() + max(seconds, 0.0))
 
-    async def wait(self, longest: float | None = None) -> None:
+    async def wait(self, longest: float | None = None, cost: float = 1.0) -> None:
         """Return when the next call may go out; RateLimited at once, rather than wait out a hold longer than `longest`.
 
         An order submission passes `longest`: it was decided on a signal checked fresh just before, and held until a
         venue's reset (Alpaca's comes up to a minute later) it would go that much older, past `max_signal_age`.
+        `cost`: what the call spends of the rate (a venue's request weight, as ccxt counts it); one costing more than
+        a token goes once a token is there, and the calls after it wait for what it spent.
         """
         self._refuse_longer(longest)  # before queueing: a waiter ahead may be sleeping through the whole hold
         async with self._lock:  # one waiter at a time keeps the order of callers and the spacing exact
@@ -79,7 +81,7 @@ class Throttle:
                 self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
                 self._updated = now
                 if self._tokens >= 1:
-                    self._tokens -= 1
+                    self._tokens -= cost
                     return
                 await self._sleep((1 - self._tokens) / self.rate)
 

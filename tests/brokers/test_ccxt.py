@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -356,6 +358,29 @@ async def test_a_short_retry_after_is_waited_in_full(broker: CcxtBroker, fake: F
     assert (await broker.fetch_order("tb-wait")).status == "filled"
     first, second = fake.lookups
     assert second - first >= 1.95
+
+
+async def test_an_order_the_rate_limit_would_hold_past_its_send_by_is_refused_unsent(
+    binance_server: tuple[FakeBinance, str], fake: FakeBinance
+) -> None:
+    """ccxt's own throttle (`enableRateLimit`) queued a burst of orders and sent each when its turn came, however
+    late: an order checked fresh before it queued left seconds later, past its signal's max_signal_age (`send_by`).
+    At 120 units a minute the connect's reads (4 units each at Binance) leave the next request 2 s to wait."""
+    broker = await connected(binance_server[1], max_requests_per_minute=120)
+    try:
+        soon = datetime.now(UTC) + timedelta(seconds=0.3)
+        burst = [broker.create_order(order(f"tb-burst-{n}", send_by=soon)) for n in range(3)]
+        refused = await asyncio.gather(*burst, return_exceptions=True)
+        assert all(isinstance(r, TemporaryBrokerError) and not isinstance(r, UnknownOutcome) for r in refused), refused
+        assert all("max_signal_age; nothing was sent" in str(r) for r in refused), refused
+        with pytest.raises(TemporaryBrokerError, match="nothing was sent"):  # already past: refused at once
+            await broker.create_order(order("tb-past", send_by=datetime.now(UTC) - timedelta(seconds=1)))
+        assert fake.order_requests == []
+        placed = await broker.create_order(order("tb-in-time", send_by=datetime.now(UTC) + timedelta(seconds=30)))
+        assert placed.status == "filled" and [o["clientOrderId"] for o in fake.orders] == ["tb-in-time"]
+        assert (await broker.fetch_order("tb-in-time")).status == "filled"  # reads wait their turn, never refused
+    finally:
+        await broker.close()
 
 
 async def test_a_resting_order_fills_when_the_price_crosses(broker: CcxtBroker, fake: FakeBinance) -> None:

@@ -36,6 +36,17 @@ async def test_calls_are_spaced_to_the_rate_after_the_burst() -> None:
     assert fake.slept == pytest.approx([1.0] * 8)
 
 
+async def test_a_call_that_costs_more_makes_the_next_wait_for_what_it_spent() -> None:
+    """ccxt counts a request's weight in the venue's units (Binance's account read costs 4 where an order costs 0.2)."""
+    fake = FakeTime()
+    throttle = Throttle(per_minute=60, clock=fake.clock, sleep=fake.sleep)
+    await throttle.wait(cost=4)  # goes at once: a token was there
+    await throttle.wait(cost=0.5)
+    assert fake.slept == pytest.approx([4.0])  # 1 - 4 leaves -3 tokens: 4 s until there is one again
+    await throttle.wait(cost=0.5)
+    assert fake.slept == pytest.approx([4.0, 0.5])
+
+
 async def test_no_more_than_the_rate_in_any_minute() -> None:
     fake = FakeTime()
     throttle = Throttle(per_minute=160, burst=8, clock=fake.clock, sleep=fake.sleep)
