@@ -67,7 +67,9 @@ ccxt's `fetchOrder` and `cancelOrder` need the order's symbol (Binance's "Query 
 take one). The adapter knows it for its own orders (after a restart, from the journal) and for every
 order it lists: one placed elsewhere (the exchange's app, another program) is looked for among the open
 orders, so a signal that cancels the ticker's open orders cancels it too; one with no client order id goes by
-`venue-order-` and the venue's order id.
+`venue-order-` and the venue's order id. A cancel is read back until the order is no longer open, for
+CANCEL_SETTLE_SECONDS at most: Upbit's (Open API v1 "Cancel order", DELETE /v1/order, an order cancel *request*) answers
+with the order still waiting and cancels it after; one still open then is reported open, never as canceled.
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ NOT_SENT = (aiohttp.ClientConnectorError,)  # the connection never opened: the r
 # dust from a position (and valuing equity) needs no newer price than seconds old, where asking spends request weight.
 PRICE_SECONDS = 10.0
 QUIET_WAIT_SECONDS = 5.0  # a Retry-After this short is waited out; a longer one refuses calls, unsent, until it ends
+# How long a cancel the venue took is read again until it is done, and how often: Upbit's is done after its answer.
+CANCEL_SETTLE_SECONDS, CANCEL_READ_SECONDS = 2.0, 0.2
 TOO_LATE = "held by the rate limit, the order would leave after its signal's max_signal_age; nothing was sent"
 # The monotonic time an order being submitted must leave by (its `send_by`), read by the throttle ccxt calls before
 # each request; None once its first request went (what follows is the order's own: never refused as not sent).
@@ -1040,8 +1044,21 @@ class CcxtBroker:
                 return order
             except Exception as exc:
                 raise self._translate(exc, submit=False) from exc
-            order = await self.fetch_order(client_order_id)
+            order = await self._settled(client_order_id)
         return order
+
+    async def _settled(self, client_order_id: str) -> Order:
+        """The order once a cancel the venue took is done, or as it is after CANCEL_SETTLE_SECONDS (still open).
+
+        Upbit's cancel is a request ("order cancel request"): it answers, and a lookup right after reads, the order
+        still waiting, canceled a moment later. Read once, it was open: an exit stopped at a cancel not confirmed.
+        """
+        deadline = time.monotonic() + CANCEL_SETTLE_SECONDS
+        while True:
+            order = await self.fetch_order(client_order_id)
+            if not order.is_open or time.monotonic() > deadline:
+                return order
+            await asyncio.sleep(CANCEL_READ_SECONDS)
 
 
 BROKER = CcxtBroker

@@ -1196,6 +1196,35 @@ async def test_at_upbit_an_order_whose_answer_was_lost_is_found_by_its_identifie
         await broker.close()
 
 
+async def test_at_upbit_an_exit_waits_for_the_cancel_upbit_took_to_be_done(
+    upbit_server: tuple[FakeUpbit, str], fresh_store: Store
+) -> None:
+    """Upbit's cancel is a request it takes, then carries out: its answer, and a lookup right after, still read the
+    order as waiting. The adapter read it once and answered "open", so an exit signal with a take-profit resting
+    stopped at "the cancel was not confirmed" and never sold: the position stayed open. The cancel is read again
+    until it is done (a moment), as Alpaca's is, and the exit goes."""
+    fake, url = upbit_server
+    options = CcxtOptions(exchange="upbit", api_key=UPBIT_KEY, secret=UPBIT_SECRET, api_url=url, quote="KRW",
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="upbit", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        take_profit = order("tb-up-tp", symbol="KRW-BTC", side="sell", type="limit", limit_price=Decimal(35000000),
+                            time_in_force="gtc", quantity=Decimal(1))  # fmt: skip
+        assert (await broker.create_order(take_profit)).status == "open"
+        harness = Harness(fresh_store, broker)  # type: ignore[arg-type]
+        harness.sub = Subscription(broker="upbit", time_in_force="gtc", sides="long")
+        decided = await harness.signal(await harness.run(Signal(ticker="KRW-BTC", action="exit")))
+        assert decided["state"] == "executed", decided["decision"]
+        tp, sold = fake.orders[-2:]  # the fake serves the whole module
+        assert (tp["identifier"], tp["state"], sold["ord_type"], sold["side"], sold["state"]) == (
+            "tb-up-tp", "cancel", "market", "ask", "done"
+        )  # fmt: skip
+    finally:
+        await broker.close()
+
+
 async def test_at_gemini_an_order_whose_answer_was_lost_is_found_by_its_client_order_id(
     gemini_server: tuple[FakeGemini, str],
 ) -> None:

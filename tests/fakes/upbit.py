@@ -9,11 +9,17 @@ An order is named by Upbit's `uuid` or by the caller's `identifier` (its client 
 with neither (an empty `uuid`) is a validation error. Limit orders rest; market sells (`ord_type` market) fill at the
 market's price.
 `lose_answers` takes an order and then answers HTTP 500, as a create whose answer was lost (the venue took it).
+
+A cancel is asynchronous, as Upbit's "Cancel order" is (주문 취소 접수, "order cancel request": the request is taken,
+the cancel done after): its answer is the order as it was (`state` wait, as in the reference's example that ccxt's
+upbit.py quotes), and the order reads `cancel` only `cancel_seconds` later, working until then (listed open, read as
+wait).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,6 +49,8 @@ class FakeUpbit:
         self.order_requests: list[dict[str, Any]] = []
         self.lookups: list[dict[str, str]] = []
         self.lose_answers = False  # take each order, then answer 500: its answer is lost
+        self.cancel_seconds = 0.3  # how long after its cancel request an order reads canceled
+        self.canceling: dict[str, float] = {}  # uuid -> when its accepted cancel is done (time.monotonic())
         self.app = Starlette(routes=[
             Route("/v1/market/all", self._markets), Route("/v1/accounts", self._accounts),
             Route("/v1/orders", self._create, methods=["POST"]),
@@ -89,11 +97,20 @@ class FakeUpbit:
                 return JSONResponse({"error": {"name": "server_error", "message": "lost"}}, status_code=500)
             return JSONResponse({k: v for k, v in order.items() if k != "trades"}, status_code=201)
 
+    def _settle(self) -> None:
+        """Cancel the orders whose cancel request was accepted long enough ago (called with the lock held)."""
+        now = time.monotonic()
+        for order in self.orders:
+            done_at = self.canceling.get(order["uuid"])
+            if done_at is not None and now >= done_at and order["state"] in OPEN:
+                order["state"] = "cancel"
+
     async def _one(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
             return _error("jwt_verification", "잘못된 엑세스 키입니다.", 401)
         query = dict(request.query_params)
         with self.lock:
+            self._settle()
             self.lookups.append(query)
             if not query.get("uuid") and not query.get("identifier"):
                 return _error("validation_error", "uuid or identifier is required")
@@ -104,12 +121,14 @@ class FakeUpbit:
             if request.method == "DELETE":
                 if found["state"] not in OPEN:
                     return _error("order_not_found", "주문을 찾지 못했습니다.", 404)
-                found["state"] = "cancel"
+                self.canceling.setdefault(found["uuid"], time.monotonic() + self.cancel_seconds)
+                self._settle()  # none at once: the answer is the order still waiting
             return JSONResponse(dict(found))
 
     def _listed(self, request: Request, states: tuple[str, ...]) -> JSONResponse:
         market = request.query_params.get("market")
         with self.lock:
+            self._settle()
             return JSONResponse([dict(o) for o in self.orders[::-1]
                                  if o["state"] in states and market in (None, o["market"])])  # fmt: skip
 
