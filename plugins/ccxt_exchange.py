@@ -33,8 +33,10 @@ digits; each is read back as the bridge's (at Bitvavo from the order as the venu
 ccxt's Bitvavo sends nothing without an operatorId (Bitvavo's v2 "Create order" and "Cancel order"): the adapter's
 is 1 unless `exchange_options` sets one. ccxt's Coinbase drops the unified client order id, and its Crypto.com sends
 none, so ours goes in Coinbase's own client_order_id and Crypto.com's client_oid (Exchange API v1 "create-order").
-Gate finds a finished order by its own order id only, and ccxt cannot read a Kraken, Coinbase or Crypto.com order by
-client order id, so lookups there use the venue's order id once it answered with it; at Kraken, Coinbase and
+Gate (APIv4 "Get a single order") finds a finished order by its own order id only, and ccxt cannot read a Kraken,
+Coinbase or Crypto.com order by client order id, so lookups there use the venue's order id once it answered with it (a
+Gate order it never gave one for is read by its text while pending, else looked for among the pair's latest finished
+orders: APIv4 "List orders"); at Kraken, Coinbase and
 Crypto.com an order it never gave one for (an unknown outcome) is looked for among the listed orders, and at Bybit,
 whose lookup ccxt refuses in a unified account, every order is. Bitfinex's cid is an integer (v2 "Submit Order":
 int45), and so is WOO X's clientOrderId (up to 2^63 - 1): ours goes as a number taken from its SHA-256, the same at
@@ -720,6 +722,23 @@ class CcxtBroker:
                 return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id}")
 
+    async def _by_text(self, client_order_id: str, text: str, symbol: str) -> dict[str, Any]:
+        """A Gate order with no id from Gate yet (unknown outcome): by its text while pending, else among the finished.
+
+        Gate reads an order by its text "only in pending orders": one it filled (a market order) or canceled is found
+        by its order id alone, which a lost answer never gave. Not found, it read as never sent, and could be sent
+        again: it is looked for among the pair's latest finished orders ("List orders", status finished).
+        """
+        try:
+            item = await self._read(self.exchange.fetch_order, text, symbol, {})
+        except OrderNotFound:
+            for item in await self._read(self.exchange.fetch_closed_orders, symbol):
+                if str(_client_id(item)) == text:
+                    return cast(dict[str, Any], item)
+            raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} pending or finished") from None
+        self._check_ours(client_order_id, item)
+        return cast(dict[str, Any], item)
+
     def _check_ours(self, client_order_id: str, item: dict[str, Any]) -> None:
         """Raise BrokerError if `item`, the answer to a lookup by our client order id, is not that order.
 
@@ -887,6 +906,8 @@ class CcxtBroker:
             item = await self._listed_order(client_order_id, symbol)
         elif exchange in CLIENT_ID_LOOKUPS and not order_id:
             item = await self._by_client_id(client_order_id)
+        elif exchange in TEXT_IDS and not self._order_ids.get(client_order_id):
+            item = await self._by_text(client_order_id, order_id, symbol)
         else:
             item = await self._read(self.exchange.fetch_order, order_id, symbol, params)
             if not self._order_ids.get(client_order_id):  # asked by our id: the answer must be our order

@@ -584,6 +584,36 @@ async def test_at_gate_the_bridges_ids_go_as_gates_text_and_find_their_orders(
         await restarted.close()
 
 
+async def test_at_gate_a_finished_order_whose_answer_was_lost_is_found_among_the_finished_orders(
+    gate_server: tuple[FakeGate, str],
+) -> None:
+    """Gate reads an order by its text "only in pending orders": a market order it filled, whose answer was lost, was
+    looked up by its text alone, not found, and read as never sent (the order jobs close it so; a restart's resumed
+    plan sends it again). It is found among the pair's finished orders ("List orders", status finished)."""
+    fake, url = gate_server
+    options = CcxtOptions(
+        exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=url, max_requests_per_minute=60000
+    )
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789c4"
+    exit_, never = client_order_id(signal, "sub", "exit"), client_order_id(signal, "never", "exit")
+    broker = CcxtBroker(options, BrokerContext(name="gate"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    fake.lose_answers = True
+    try:
+        with pytest.raises(UnknownOutcome):
+            await broker.create_order(order(exit_, symbol="BTC_USDT", side="sell", quantity=Decimal("0.01")))
+        fake.lose_answers = False
+        found = await broker.fetch_order(exit_)
+        assert (found.client_order_id, found.status, found.broker_order_id) == (exit_, "filled", fake.orders[-1]["id"])
+        broker._symbols[never] = "BTC/USDT"  # as journaled, never placed
+        with pytest.raises(OrderNotFound):
+            await broker.fetch_order(never)
+    finally:
+        fake.lose_answers = False
+        await broker.close()
+
+
 def answered(exchange: str, status: int, body: Any) -> Exception:
     """What ccxt raises for `exchange`'s answer to an order submission (its own error mapping, no network)."""
     broker = CcxtBroker(CcxtOptions(exchange=exchange), BrokerContext(name=exchange))

@@ -2,8 +2,9 @@
 
 Covered: `GET /api/v4/spot/currency_pairs`, `GET /api/v4/spot/currencies`, `GET /api/v4/margin/currency_pairs`,
 `GET /api/v4/account/detail`, `GET /api/v4/spot/accounts`, `POST /api/v4/spot/orders` ("Create an order"),
-`GET /api/v4/spot/open_orders`, and `GET` / `DELETE /api/v4/spot/orders/{order_id}` ("Get a single order",
-"Cancel a single order"); authentication by the `KEY` header (the signature is not checked). Errors are Gate's
+`GET /api/v4/spot/open_orders`, `GET /api/v4/spot/orders` ("List orders": `currency_pair`, `status` open or
+finished, `limit` 100 by default, newest first), and `GET` / `DELETE /api/v4/spot/orders/{order_id}` ("Get a single
+order", "Cancel a single order"); authentication by the `KEY` header (the signature is not checked). Errors are Gate's
 `{"label": ..., "message": ...}` with an HTTP 4xx.
 
 An order's `text` (its client order id) must follow Gate's rules: "prefixed with t-", "no longer than 28 bytes
@@ -11,6 +12,7 @@ without t- prefix", "can only include 0-9, A-Z, a-z, underscore(_), hyphen(-) or
 lookup or cancel is "the order ID returned, or the custom ID specified by the user's creation (i.e. the text
 field)", but "operations based on custom IDs can only be checked in pending orders. Only order ID can be used
 after the order is finished". Limit orders rest; market sells fill at the pair's price.
+`lose_answers` takes an order and then answers HTTP 500, as a create whose answer was lost (the venue took it).
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ class FakeGate:
         self.order_requests: list[dict[str, Any]] = []
         self._ids = itertools.count(412345678901)
         self.fill_on_cancel = False  # the order fills just before a cancel arrives, which Gate then refuses
+        self.lose_answers = False  # take each order, then answer 500: its answer is lost
         api = "/api/v4"
         self.app = Starlette(routes=[
             Route(f"{api}/spot/currency_pairs", self._pairs), Route(f"{api}/spot/currencies", self._empty),
             Route(f"{api}/margin/currency_pairs", self._empty), Route(f"{api}/account/detail", self._detail),
             Route(f"{api}/spot/accounts", self._accounts), Route(f"{api}/spot/orders", self._create, methods=["POST"]),
+            Route(f"{api}/spot/orders", self._list),
             Route(f"{api}/spot/open_orders", self._open),
             Route(f"{api}/spot/orders/{{order_id}}", self._one, methods=["GET", "DELETE"]),
         ])  # fmt: skip
@@ -109,7 +113,22 @@ class FakeGate:
                 "rebated_fee_currency": "USDT", "finish_as": "filled" if market else "open",
             }  # fmt: skip
             self.orders.append(order)
+            if self.lose_answers:
+                return _error("SERVER_ERROR", "Internal server error", 500)
             return JSONResponse(order, status_code=201)
+
+    async def _list(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return _error("INVALID_KEY", "Invalid key provided", 401)
+        query = request.query_params
+        status, pair = query.get("status"), query.get("currency_pair")
+        if status not in ("open", "finished"):
+            return _error("INVALID_PARAM_VALUE", f"invalid argument: status {status}")
+        limit = int(query.get("limit") or 100)
+        with self.lock:
+            found = [dict(o) for o in self.orders[::-1] if pair in (None, o["currency_pair"])
+                     and (o["status"] == "open") == (status == "open")]  # fmt: skip
+        return JSONResponse(found[:limit])
 
     def _find(self, order_id: str, pair: str | None) -> dict[str, Any] | None:
         """By Gate's order id, or by its text while the order is open (Gate's rule for custom ids)."""
