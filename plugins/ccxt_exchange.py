@@ -4,6 +4,11 @@ Follows ccxt's unified API as its manual documents it (docs.ccxt.com: "Manual" s
 Orders, `createOrder` with `params={'clientOrderId': ...}`, `fetchOrder`, `cancelOrder`,
 `fetchOpenOrders`, `fetchBalance`, sandbox mode via `set_sandbox_mode`, `has`, rate limiting with
 `enableRateLimit`/`rateLimit`, and the exception hierarchy of "Error Handling"), tested with ccxt 4.
+Where a venue's own behaviour matters, each venue's public API reference is followed, as named below: Binance Spot
+REST API v3, OKX API v5, Gate APIv4, Kraken Spot REST API, Bybit V5, Bitvavo REST API v2, Bitfinex REST API v2,
+Crypto.com Exchange API v1, Coinbase Advanced Trade API (v3 brokerage) and Coinbase Exchange REST API, Upbit Open API
+v1, Gemini REST API v1, One Trading's and WOO X's REST APIs; the venue fakes in tests/fakes are written from the
+same pages.
 ccxt is an optional extra: `pip install 'trade-bridge[ccxt]'`.
 
 Spot first: a position is a balance in a base currency, valued in `quote` (USDT by default), so
