@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -247,7 +248,9 @@ class Executor:
             return "failed", f"failed: broker {broker_name} is unavailable"
         if planned:  # resuming after a restart: continue the committed plan, never plan twice
             decision = await self.store.read(self._decision, job)
-            return await self._run_orders(job, broker, sub, planned, decision)
+            # A breakeven interrupted between its new stop and the cancel of the old: the move is finished.
+            moved, canceled = await self._moves_now(broker, planned)
+            return await self._run_orders(job, broker, sub, planned, decision, bool(canceled), moved, None, canceled)
         symbol = broker_symbol(sub, job.signal.ticker)
         unsure = None if job.signal.action == "cancel" else await self._unknown_first(broker, broker_name, symbol)
         observe = getattr(broker, "observe_price", None)
@@ -342,6 +345,31 @@ class Executor:
         in_place = next((seen.get(leg.replaces) for leg in plan.legs if leg.replaces), None)
         canceled = tuple(seen[c] for c in plan.moves if c in seen) if replaced else ()
         return await self._run_orders(job, broker, sub, planned, plan.decision, replaced, moved, in_place, canceled)
+
+    async def _moves_now(self, broker: Broker, planned: list[sqlite3.Row]) -> tuple[tuple[Order, ...],
+                                                                                    tuple[Order, ...]]:  # fmt: skip
+        """The stops a committed plan's breakeven moves (its row's `moves`), as the broker has them now: (still
+        working, canceled). The first are canceled once the breakeven stop works, the second put back if it fails.
+
+        One the broker cannot show now is taken as working: its cancel is tried, and a refused one is said.
+        """
+        row = next((r for r in planned if r["leg"] == "breakeven" and r["moves"]), None)
+        if row is None:
+            return (), ()
+        working: list[Order] = []
+        canceled: list[Order] = []
+        for coid in json.loads(row["moves"]):
+            try:
+                order = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
+            except Exception as exc:
+                log.warning("order %s, moved by breakeven %s: not read, so taken as working (%s)", coid,
+                            row["client_order_id"], self._clean(answers.failure(exc)))  # fmt: skip
+                order = Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), "stop", "open")
+            if order.is_open:
+                working.append(order)
+            elif order.status == "canceled":
+                canceled.append(order)
+        return tuple(working), tuple(canceled)
 
     def _stopped(self, job: Job, sub: Subscription) -> str | None:
         """Why the job's subscription may make no new plan: disabled, or removed by a reload; None when it may.

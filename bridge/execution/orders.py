@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -103,6 +104,7 @@ def order_rows(signal_id: str, subscription: str, broker: str, symbol: str, refe
             limit_price=_text(leg.limit_price), stop_price=_text(leg.stop_price), time_in_force=leg.time_in_force,
             trail_amount=_text(leg.trail_amount), trail_percent=_text(leg.trail_percent),
             extended_hours=int(leg.extended_hours), parent_client_order_id=None, replaces=leg.replaces,
+            moves=json.dumps(plan.moves) if leg.kind == "breakeven" and plan.moves else None,
         ))  # fmt: skip
         for name, prices in (("take_profit", leg.take_profit), ("stop_loss", leg.stop_loss)):
             if prices is not None:

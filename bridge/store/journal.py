@@ -24,6 +24,7 @@ OPTIONAL_ORDER_FIELDS = {
     "parent_client_order_id": None,
     "cancel_after": None,
     "replaces": None,
+    "moves": None,
 }
 
 
@@ -204,11 +205,11 @@ def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[s
         "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
         " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
         " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
-        " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces) VALUES (:id,"
-        " :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity,"
+        " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces, moves) VALUES"
+        " (:id, :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity,"
         " :limit_price, :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent,"
         " :extended_hours, :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price,"
-        " :error, :now, COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at, :replaces)",
+        " :error, :now, COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at, :replaces, :moves)",
         {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
     )
 

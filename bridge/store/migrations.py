@@ -255,6 +255,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE orders ADD COLUMN replaces TEXT;
     """,
+    # 15: a breakeven stop that moves working stops by a new stop and a cancel: the client order ids of the stops it
+    # moves (a JSON list), so a plan a restart interrupted between the two finishes the move, never leaving both
+    # stops working, nor the position with none. NULL: an order that moves no stop.
+    """
+    ALTER TABLE orders ADD COLUMN moves TEXT;
+    """,
 ]
 
 

@@ -81,6 +81,7 @@ def _as_written_by_the_previous_version(path: str) -> None:
         db.execute("DROP TABLE identity_key")  # migration 12's
         db.execute("ALTER TABLE orders DROP COLUMN unfollowed")  # migration 13's
         db.execute("ALTER TABLE orders DROP COLUMN replaces")  # migration 14's
+        db.execute("ALTER TABLE orders DROP COLUMN moves")  # migration 15's
         db.execute("PRAGMA user_version=8")
         db.commit()
     finally:
