@@ -36,7 +36,7 @@ from bridge.execution.orders import (
     restore_row,
     takes_reused_ids,
 )
-from bridge.models import FINAL_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
+from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal, SubmitRefused
 from bridge.signals.resolve import Plan, broker_symbol, fmt, resolve
@@ -240,7 +240,10 @@ class Executor:
             # (behind recovery's broker calls, say): what was sent stays on record, the rest is not sent.
             await self.store.run(journal.close_pending, self.store.conn, planned, "not sent: the signal expired")
             sent = sum(1 for row in planned if row["status"] != "pending")
-            return "expired", f"expired: its plan resumed after a restart, but {waited}; {sent} order(s) had been sent"
+            decision = f"expired: its plan resumed after a restart, but {waited}; {sent} order(s) had been sent"
+            same = planned[0]["broker"] == broker_name  # else the rest of it belongs to another account
+            broker = (target.broker if target else self._brokers().get(broker_name)) if same else None
+            return "expired", decision + await self._finish_move(job, broker, planned, decision)
         if planned and planned[0]["broker"] != broker_name:
             return await self._abandon(planned, broker_name)
         broker = target.broker if target else self._brokers().get(broker_name)
@@ -370,6 +373,24 @@ class Executor:
             elif order.status == "canceled":
                 canceled.append(order)
         return tuple(working), tuple(canceled)
+
+    async def _finish_move(self, job: Job, broker: Broker | None, planned: list[sqlite3.Row], decision: str) -> str:
+        """Finish the move of a resumed breakeven whose signal expired; what the decision adds.
+
+        Its stop sent before the restart works: the stops it moves are canceled, as they would have been. Not sent
+        (or refused), it never will be, so those canceled before it (cancel first, where the venue holds the shares
+        for them) are put back as they were: the bridge undoing its own step, whatever the signal's age.
+        """
+        row = next((r for r in planned if r["leg"] == "breakeven" and r["moves"]), None)
+        if row is None or broker is None:
+            return ""
+        moved, canceled = await self._moves_now(broker, planned)
+        if row["status"] in ("pending", "rejected"):  # as read before `close_pending` closed it
+            return await self._restore(job, broker, row, canceled) if canceled else ""
+        if moved and row["status"] in (*OPEN_ORDER_STATUSES, "filled"):
+            said = await self._retire(broker, moved, decision)
+            return said or f"; its stop works, so {_described(moved)} it replaces was canceled after the restart"
+        return ""
 
     def _stopped(self, job: Job, sub: Subscription) -> str | None:
         """Why the job's subscription may make no new plan: disabled, or removed by a reload; None when it may.

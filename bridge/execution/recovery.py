@@ -271,7 +271,9 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
         received = datetime.fromisoformat(row["received_at"])
         age = (utcnow() - datetime.fromisoformat(row["execute_at"] or row["received_at"])).total_seconds()
         planned = await store.run(journal.planned_orders, store.conn, row["signal_id"], row["subscription"])
-        if age > max_signal_age:
+        # A breakeven between its new stop and the cancel of the old ones is resumed however old: the executor
+        # expires it, but finishes the move first (the old stops canceled, or put back), which needs the broker.
+        if age > max_signal_age and not any(o["leg"] == "breakeven" and o["moves"] for o in planned):
             await store.run(
                 journal.close_pending, store.conn, planned, "not sent: the signal expired while the daemon was down"
             )

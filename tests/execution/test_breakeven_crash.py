@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import Daemon
-from tests.execution.test_crash_recovery import on_venue, orders_of, read_db, wait_final
+from tests.execution.test_crash_recovery import book_count, on_venue, orders_of, read_db, wait_final
 
 BUY = {"ticker": "AMD", "action": "buy", "price": 100, "stopLoss": {"stopPrice": 95}}
 BREAKEVEN = {"ticker": "AMD", "action": "breakeven", "price": 110}
@@ -44,8 +44,14 @@ def _working_stops(db: Path) -> list[tuple[str, Decimal]]:
     return [(row[0], Decimal(row[1])) for row in rows]
 
 
-def _kill_at_cancel(daemon: Daemon, payload: dict[str, Any]) -> str:
-    """Post `payload` with cancels held, kill the daemon at its first cancel, and start it again; its signal id."""
+def _status(db: Path, coid: str) -> str:
+    """The journaled status of an order."""
+    return str(read_db(db, "SELECT status FROM orders WHERE client_order_id = ?", (coid,))[0][0])
+
+
+def _kill_at_cancel(daemon: Daemon, payload: dict[str, Any], wait: float = 0) -> str:
+    """Post `payload` with cancels held, kill the daemon at its first cancel, and start it again `wait` seconds
+    later; its signal id."""
     beside = daemon.config.parent
     (beside / "hang").touch()
     signal_id = str(daemon.post(payload).json()["id"])
@@ -55,6 +61,7 @@ def _kill_at_cancel(daemon: Daemon, payload: dict[str, Any]) -> str:
         time.sleep(0.02)
     daemon.kill()
     (beside / "hang").unlink()
+    time.sleep(wait)
     daemon.start()
     return signal_id
 
@@ -78,3 +85,124 @@ def test_a_breakeven_killed_before_the_old_stop_was_canceled_leaves_one_stop_aft
     assert _working_stops(daemon.db) == [(moved["client_order_id"], Decimal(100))], final["decision"]
     assert orders_of(daemon.db, entry)["stop_loss"]["status"] == "canceled", "the journal agrees with the book"
     assert final["state"] == "executed", final["decision"]
+
+
+HELD_VENUE = '''
+import asyncio
+from dataclasses import replace
+
+from bridge.brokers.paper import PaperBroker
+
+
+class HeldVenue(PaperBroker):
+    """A venue that holds the shares for a working stop and cannot replace one (so a breakeven cancels the old stop
+    first), and is called over the network (every order goes through `create_order`, after its plan's commit).
+
+    Each call is logged in calls.log beside the journal. While a file `hang-cancel` is there a cancel is done but
+    never answered; while `hang-create` is there an order never reaches the book: the daemon is killed waiting."""
+
+    capabilities = replace(PaperBroker.capabilities, reserves_position=True, local=False)
+
+    def _log(self, line):
+        with (self.store.path.parent / "calls.log").open("a") as log:
+            log.write(line + "\\n")
+
+    async def _hang(self, name):
+        while (self.store.path.parent / name).exists():
+            await asyncio.sleep(0.05)
+
+    async def cancel_order(self, client_order_id):
+        order = await super().cancel_order(client_order_id)
+        self._log(f"cancel {client_order_id}")
+        await self._hang("hang-cancel")
+        return order
+
+    async def create_order(self, request):
+        self._log(f"create {request.client_order_id}")
+        await self._hang("hang-create")
+        return await super().create_order(request)
+'''
+
+
+def _killed_at(daemon: Daemon, payload: dict[str, Any], hang: str, call: str, wait: float = 0) -> str:
+    """Post `payload` with `hang` in place, kill the daemon once calls.log shows `call`, and start it again `wait`
+    seconds later; the signal's id."""
+    beside = daemon.config.parent
+    log = beside / "calls.log"
+    log.unlink(missing_ok=True)  # the calls of what came before
+    (beside / hang).touch()
+    signal_id = str(daemon.post(payload).json()["id"])
+    deadline = time.monotonic() + 10
+    while not log.exists() or call not in log.read_text():
+        assert time.monotonic() < deadline, daemon.output()[-3000:]
+        time.sleep(0.02)
+    daemon.kill()
+    (beside / hang).unlink()
+    time.sleep(wait)
+    daemon.start()
+    return signal_id
+
+
+def _held_long(make_daemon: Any, extra: str = "") -> tuple[Daemon, str]:
+    """A daemon on HeldVenue, long 1 AMD at 100 with its stop-loss at 95 working; the stop-loss's id."""
+    daemon: Daemon = make_daemon(extra=extra, start=False)
+    (daemon.config.parent / "heldvenue.py").write_text(HELD_VENUE)
+    daemon.config.write_text(daemon.config.read_text().replace("plugin: paper", "plugin: heldvenue:HeldVenue"))
+    daemon.start()
+    entry = str(daemon.post(BUY).json()["id"])
+    assert wait_final(daemon, entry)["state"] == "executed"
+    stop_loss = str(orders_of(daemon.db, entry)["stop_loss"]["client_order_id"])
+    assert _working_stops(daemon.db) == [(stop_loss, Decimal(95))]
+    return daemon, stop_loss
+
+
+def test_a_breakeven_killed_after_the_old_stop_was_canceled_places_its_stop_after_the_restart(
+    make_daemon: Any,
+) -> None:
+    # Nothing of the plan was committed yet: the resumed signal plans again, on a position with no stop.
+    daemon, stop_loss = _held_long(make_daemon)
+    breakeven = _killed_at(daemon, BREAKEVEN, "hang-cancel", f"cancel {stop_loss}")
+    final = wait_final(daemon, breakeven)
+    daemon.stop()
+    assert [price for _coid, price in _working_stops(daemon.db)] == [Decimal(100)], final["decision"]
+    assert final["state"] == "executed", final["decision"]
+
+
+def test_a_breakeven_killed_before_its_stop_was_sent_places_it_once_after_the_restart(make_daemon: Any) -> None:
+    daemon, stop_loss = _held_long(make_daemon)
+    breakeven = _killed_at(daemon, BREAKEVEN, "hang-create", "create tb-")
+    final = wait_final(daemon, breakeven)
+    daemon.stop()
+    moved = orders_of(daemon.db, breakeven)["breakeven"]["client_order_id"]
+    assert _working_stops(daemon.db) == [(moved, Decimal(100))], final["decision"]
+    assert book_count(daemon.db, moved) == (1, 0), "the breakeven stop was placed once"
+    assert _status(daemon.db, stop_loss) == "canceled", "the journal agrees with the book"
+
+
+def test_a_breakeven_killed_before_its_stop_was_sent_and_expired_at_the_restart_puts_the_old_stop_back(
+    make_daemon: Any,
+) -> None:
+    daemon, stop_loss = _held_long(make_daemon, "max_signal_age: 1\n")
+    breakeven = _killed_at(daemon, BREAKEVEN, "hang-create", "create tb-", wait=1.5)
+    final = wait_final(daemon, breakeven)
+    daemon.stop()
+    orders = orders_of(daemon.db, breakeven)
+    assert _working_stops(daemon.db) == [(orders["restore"]["client_order_id"], Decimal(95))], final["decision"]
+    assert (orders["breakeven"]["status"], _status(daemon.db, stop_loss)) == ("canceled", "canceled")
+    assert final["state"] == "expired" and "put back" in final["decision"], final["decision"]
+
+
+def test_a_paper_breakeven_killed_before_the_old_stop_was_canceled_and_expired_at_the_restart_leaves_one_stop(
+    make_daemon: Any,
+) -> None:
+    daemon: Daemon = on_venue(make_daemon, "stalling", STALLING_CANCEL, "StallingPaper")
+    daemon.config.write_text(daemon.config.read_text() + "max_signal_age: 1\n")
+    daemon.start()
+    entry = str(daemon.post(BUY).json()["id"])
+    assert wait_final(daemon, entry)["state"] == "executed"
+    breakeven = _kill_at_cancel(daemon, BREAKEVEN, wait=1.5)
+    final = wait_final(daemon, breakeven)
+    daemon.stop()
+    moved = orders_of(daemon.db, breakeven)["breakeven"]
+    assert _working_stops(daemon.db) == [(moved["client_order_id"], Decimal(100))], final["decision"]
+    assert orders_of(daemon.db, entry)["stop_loss"]["status"] == "canceled", "the journal agrees with the book"
