@@ -253,6 +253,12 @@ class Executor:
             decision = await self.store.read(self._decision, job)
             # A breakeven interrupted between its new stop and the cancel of the old: the move is finished.
             moved, canceled = await self._moves_now(broker, planned)
+            if moved and _reserves(broker) and (row := _moving(planned)) is not None and row["status"] == "pending":
+                # Killed between its plan's commit and the cancels that go before its stop: they go first now.
+                ids = tuple(o.client_order_id for o in moved)
+                canceled += await self._cancel_first(job, broker, ids, dict(zip(ids, moved, strict=True)), planned,
+                                                     decision)  # fmt: skip
+                moved = ()
             return await self._run_orders(job, broker, sub, planned, decision, bool(canceled), moved, None, canceled)
         symbol = broker_symbol(sub, job.signal.ticker)
         unsure = None if job.signal.action == "cancel" else await self._unknown_first(broker, broker_name, symbol)
@@ -304,8 +310,10 @@ class Executor:
                 return "expired", f"{again}expired: {waited}; nothing was sent (the plan was: {plan.decision})"
             seen = {o.client_order_id: o for o in open_orders}
             # Where the venue takes a second stop beside the first, the stops a breakeven moves go once its
-            # own stop works: refused, unsent or unknown, the position keeps the stop it had.
-            later = () if _reserves(broker) or not _moves_stop(plan) else plan.moves
+            # own stop works: refused, unsent or unknown, the position keeps the stop it had. Where it holds the
+            # shares for them they go first, but only once the plan that says so is committed (`_cancel_first`).
+            first = _reserves(broker) and _moves_stop(plan)
+            later = plan.cancel if first else plan.moves if _moves_stop(plan) else ()
             filled = await self._cancel(broker, tuple(c for c in plan.cancel if c not in later), seen,
                                         again + plan.decision)  # fmt: skip
             if not filled or not plan.legs or attempt:
@@ -322,7 +330,8 @@ class Executor:
         # The signal's cancelAfter, else the subscription's: kept with the orders, as the rest of the plan is.
         timeout = job.signal.cancel_after if job.signal.cancel_after is not None else sub.cancel_after
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan, timeout)
-        place = getattr(broker, "create_order_in_journal", None)
+        # Placed with its plan, the breakeven stop would go before the cancels of a plan that cancels first.
+        place = None if first else getattr(broker, "create_order_in_journal", None)
         try:
             if place is None or getattr(broker, "store", None) is not self.store:  # writes must join this journal's
                 planned = await self.store.run(
@@ -339,15 +348,39 @@ class Executor:
             if self.guard is not None:
                 self.guard.count(broker_name, job.strategy, order)
             self.emit(_order_event(job, row, order))
-        moved = tuple(seen[c] for c in later if c in seen)
+        moved = () if first else tuple(seen[c] for c in later if c in seen)
         if finished:
             if moved:  # the breakeven stop filled at once: the stops it replaces are canceled all the same
                 await self._retire(broker, moved, plan.decision)
             raise Finished("executed", plan.decision)
-        replaced = _moves_stop(plan) and not later
         in_place = next((seen.get(leg.replaces) for leg in plan.legs if leg.replaces), None)
-        canceled = tuple(seen[c] for c in plan.moves if c in seen) if replaced else ()
-        return await self._run_orders(job, broker, sub, planned, plan.decision, replaced, moved, in_place, canceled)
+        canceled = await self._cancel_first(job, broker, plan.cancel, seen, planned, plan.decision) if first else ()
+        return await self._run_orders(job, broker, sub, planned, plan.decision, first, moved, in_place, canceled)
+
+    async def _cancel_first(self, job: Job, broker: Broker, client_order_ids: tuple[str, ...], seen: dict[str, Order],
+                            planned: list[sqlite3.Row], decision: str) -> tuple[Order, ...]:  # fmt: skip
+        """Cancel what a committed breakeven cancels before its stop goes, the venue holding the shares for the stops
+        it moves; return those stops, as they were.
+
+        Committed first, so a restart between the cancels and the new stop finds what was canceled, and sends the
+        stop or puts the old ones back (`_moves_now`). Not all canceled, or one filled first (the position the
+        plan was sized on is gone), its stop is not sent; a stop canceled after a part of it filled is put back.
+        """
+        try:
+            filled = await self._cancel(broker, client_order_ids, seen, decision)
+        except Exception:  # the execution fails saying why: nothing of its plan stays pending
+            await self._skip_rest(planned, "not sent: the orders it cancels first were not all canceled")
+            raise
+        row = _moving(planned)
+        if row is None:  # never: a plan that cancels first moves stops
+            return ()
+        if not filled:
+            return tuple(seen[c] for c in json.loads(row["moves"]) if c in seen)
+        await self._skip_rest(planned, "not sent: an order it cancels first filled before its cancel")
+        _moved, canceled = await self._moves_now(broker, planned)
+        said = await self._restore(job, broker, row, canceled) if canceled else ""
+        raise Outcome("failed", f"{decision}; but {filled} order(s) filled before their cancel, so the breakeven stop "
+                                f"was not sent: check the position{said}")  # fmt: skip
 
     async def _moves_now(self, broker: Broker, planned: list[sqlite3.Row]) -> tuple[tuple[Order, ...],
                                                                                     tuple[Order, ...]]:  # fmt: skip
@@ -356,7 +389,7 @@ class Executor:
 
         One the broker cannot show now is taken as working: its cancel is tried, and a refused one is said.
         """
-        row = next((r for r in planned if r["leg"] == "breakeven" and r["moves"]), None)
+        row = _moving(planned)
         if row is None:
             return (), ()
         working: list[Order] = []
@@ -381,7 +414,7 @@ class Executor:
         (or refused), it never will be, so those canceled before it (cancel first, where the venue holds the shares
         for them) are put back as they were: the bridge undoing its own step, whatever the signal's age.
         """
-        row = next((r for r in planned if r["leg"] == "breakeven" and r["moves"]), None)
+        row = _moving(planned)
         if row is None or broker is None:
             return ""
         moved, canceled = await self._moves_now(broker, planned)
@@ -896,6 +929,11 @@ def _reserves(broker: Broker) -> bool:
 def _moves_stop(plan: Plan) -> bool:
     """Whether the plan is a breakeven that takes the place of working stops."""
     return bool(plan.moves) and any(leg.kind == "breakeven" for leg in plan.legs)
+
+
+def _moving(planned: Sequence[sqlite3.Row]) -> sqlite3.Row | None:
+    """A committed plan's breakeven stop that moves working stops by a new stop and a cancel (its `moves`), or None."""
+    return next((row for row in planned if row["leg"] == "breakeven" and row["moves"]), None)
 
 
 def _described(orders: Sequence[Order]) -> str:

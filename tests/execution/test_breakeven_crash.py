@@ -159,7 +159,8 @@ def _held_long(make_daemon: Any, extra: str = "") -> tuple[Daemon, str]:
 def test_a_breakeven_killed_after_the_old_stop_was_canceled_places_its_stop_after_the_restart(
     make_daemon: Any,
 ) -> None:
-    # Nothing of the plan was committed yet: the resumed signal plans again, on a position with no stop.
+    # The venue holds the shares for the old stop, so it is canceled first (its plan committed before): the
+    # resumed plan sends the new stop.
     daemon, stop_loss = _held_long(make_daemon)
     breakeven = _killed_at(daemon, BREAKEVEN, "hang-cancel", f"cancel {stop_loss}")
     final = wait_final(daemon, breakeven)
@@ -177,6 +178,18 @@ def test_a_breakeven_killed_before_its_stop_was_sent_places_it_once_after_the_re
     assert _working_stops(daemon.db) == [(moved, Decimal(100))], final["decision"]
     assert book_count(daemon.db, moved) == (1, 0), "the breakeven stop was placed once"
     assert _status(daemon.db, stop_loss) == "canceled", "the journal agrees with the book"
+
+
+def test_a_breakeven_killed_after_the_old_stop_was_canceled_and_expired_at_the_restart_leaves_a_stop(
+    make_daemon: Any,
+) -> None:
+    # Restarted too late for the signal to trade: the breakeven stop is not placed, so the old one must be back.
+    daemon, stop_loss = _held_long(make_daemon, "max_signal_age: 1\n")
+    breakeven = _killed_at(daemon, BREAKEVEN, "hang-cancel", f"cancel {stop_loss}", wait=1.5)
+    final = wait_final(daemon, breakeven)
+    daemon.stop()
+    assert [price for _coid, price in _working_stops(daemon.db)] == [Decimal(95)], final["decision"]
+    assert final["state"] == "expired" and "put back" in final["decision"], final["decision"]
 
 
 def test_a_breakeven_killed_before_its_stop_was_sent_and_expired_at_the_restart_puts_the_old_stop_back(

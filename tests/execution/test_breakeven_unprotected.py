@@ -6,6 +6,7 @@ elsewhere the new stop goes first (tests/execution/test_breakeven_protected.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import ClassVar
 
@@ -13,7 +14,7 @@ import pytest
 
 from bridge.brokers.base import Capabilities
 from bridge.errors import OrderRejected, UnknownOutcome
-from bridge.models import OrderRequest, Position, Signal
+from bridge.models import Order, OrderRequest, Position, Signal
 from bridge.store.db import Store
 from tests.execution.test_executor import Behaviour, FakeBroker, Harness, raises
 
@@ -84,3 +85,25 @@ async def test_a_breakeven_stop_that_did_not_reach_the_venue_puts_the_old_stop_b
     assert "put back" in final["decision"] and "no stop" not in final["decision"], final["decision"]
     restored = (await h.orders(signal_id))["restore"]  # journaled, so the order jobs follow it
     assert (restored["status"], restored["client_order_id"]) == ("open", back.client_order_id)
+
+
+class FillsInPart(Held):
+    """As Held, but 4 of the stop-loss fill a moment before its cancel arrives: canceled with 6 left."""
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        order = self.orders[client_order_id]
+        self.positions["AMD"] -= Decimal(4)
+        self.orders[client_order_id] = order = replace(order, status="canceled", filled_quantity=Decimal(4))
+        return order
+
+
+async def test_a_stop_that_filled_in_part_before_its_cancel_is_put_back_for_the_rest(fresh_store: Store) -> None:
+    # The breakeven stop was sized on the 10 held before the fill: not sent. The 6 left keep the stop they had.
+    venue = FillsInPart(lambda broker, request: "open")
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    working = [(o.quantity, o.stop_price) for o in venue.orders.values() if o.is_open]
+    assert working == [(Decimal(6), Decimal(90))]
+    assert [r.type for r in venue.creates] == ["stop"] and venue.creates[0].quantity == Decimal(6)
+    decision = (await h.signal(signal_id))["decision"]
+    assert "filled before their cancel" in decision and "put back" in decision, decision
