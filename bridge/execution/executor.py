@@ -238,7 +238,9 @@ class Executor:
                 return "expired", f"expired: {waited}"
             # Resumed after a restart, and fresh when recovery queued it, but it waited past the limit since
             # (behind recovery's broker calls, say): what was sent stays on record, the rest is not sent.
-            await self.store.run(journal.close_pending, self.store.conn, planned, "not sent: the signal expired")
+            # A stop put back after its breakeven failed is not the signal trading: `_finish_move` sends it.
+            unsent = [row for row in planned if row["leg"] != "restore"]
+            await self.store.run(journal.close_pending, self.store.conn, unsent, "not sent: the signal expired")
             sent = sum(1 for row in planned if row["status"] != "pending")
             decision = f"expired: its plan resumed after a restart, but {waited}; {sent} order(s) had been sent"
             same = planned[0]["broker"] == broker_name  # else the rest of it belongs to another account
@@ -636,7 +638,8 @@ class Executor:
         stops, still working, are canceled once the breakeven stop works; `in_place`: the stop its breakeven
         replaces in one step.
         """
-        sequence = _in_turn(planned)
+        # Stops put back after a breakeven failed (before a restart) are sent by `_restore` alone, once it fails again.
+        sequence = _in_turn([row for row in planned if row["leg"] != "restore"])
         for index, (row, mine) in enumerate(sequence):
             rest = _rows(sequence[index + 1 :])
             try:
@@ -670,19 +673,29 @@ class Executor:
         if not back:
             return UNPROTECTED
         rows = [restore_row(row, old, index) for index, old in enumerate(back)]
-        working: list[Order] = []
-        for planned in await self.store.run(journal.add_orders, self.store.conn, rows):
+        # Journaled before a restart (and maybe sent: recovery asked the broker since), they are never added twice,
+        # nor sent again: the plan resumed puts back only what is still pending.
+        journaled = await self.store.run(journal.planned_orders, self.store.conn, row["signal_id"], row["subscription"])
+        known = {r["client_order_id"]: r for r in journaled}
+        added = await self.store.run(journal.add_orders, self.store.conn,
+                                     [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
+        working: list[str] = []
+        for planned in [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known] + added:
+            if planned["status"] != "pending":
+                if planned["status"] in OPEN_ORDER_STATUSES:
+                    working.append(planned["client_order_id"])
+                continue
             try:
                 order = await self._submit(job, broker, planned, [])
             except Outcome:  # its outcome is unknown and it is not found: it is followed, but cannot be counted on
                 continue
             self.emit(_order_event(job, planned, order))
             if order.is_open:
-                working.append(order)
+                working.append(order.client_order_id)
         if len(working) < len(canceled):
             return UNPROTECTED
         return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
-                f"works again ({', '.join(o.client_order_id for o in working)})")  # fmt: skip
+                f"works again ({', '.join(working)})")  # fmt: skip
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
         """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.

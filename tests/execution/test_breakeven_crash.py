@@ -92,6 +92,7 @@ import asyncio
 from dataclasses import replace
 
 from bridge.brokers.paper import PaperBroker
+from bridge.errors import OrderRejected
 
 
 class HeldVenue(PaperBroker):
@@ -99,7 +100,8 @@ class HeldVenue(PaperBroker):
     first), and is called over the network (every order goes through `create_order`, after its plan's commit).
 
     Each call is logged in calls.log beside the journal. While a file `hang-cancel` is there a cancel is done but
-    never answered; while `hang-create` is there an order never reaches the book: the daemon is killed waiting."""
+    never answered; while `hang-create` is there an order never reaches the book: the daemon is killed waiting.
+    With a file `refuse-once` there, the next order is refused (and the file removed)."""
 
     capabilities = replace(PaperBroker.capabilities, reserves_position=True, local=False)
 
@@ -119,21 +121,25 @@ class HeldVenue(PaperBroker):
 
     async def create_order(self, request):
         self._log(f"create {request.client_order_id}")
+        refuse = self.store.path.parent / "refuse-once"
+        if refuse.exists():
+            refuse.unlink()
+            raise OrderRejected("stop price too close to the market")
         await self._hang("hang-create")
         return await super().create_order(request)
 '''
 
 
-def _killed_at(daemon: Daemon, payload: dict[str, Any], hang: str, call: str, wait: float = 0) -> str:
-    """Post `payload` with `hang` in place, kill the daemon once calls.log shows `call`, and start it again `wait`
-    seconds later; the signal's id."""
+def _killed_at(daemon: Daemon, payload: dict[str, Any], hang: str, call: str, wait: float = 0, times: int = 1) -> str:
+    """Post `payload` with `hang` in place, kill the daemon once calls.log shows `call` (`times` times), and start it
+    again `wait` seconds later; the signal's id."""
     beside = daemon.config.parent
     log = beside / "calls.log"
     log.unlink(missing_ok=True)  # the calls of what came before
     (beside / hang).touch()
     signal_id = str(daemon.post(payload).json()["id"])
     deadline = time.monotonic() + 10
-    while not log.exists() or call not in log.read_text():
+    while not log.exists() or log.read_text().count(call) < times:
         assert time.monotonic() < deadline, daemon.output()[-3000:]
         time.sleep(0.02)
     daemon.kill()
@@ -219,3 +225,34 @@ def test_a_paper_breakeven_killed_before_the_old_stop_was_canceled_and_expired_a
     moved = orders_of(daemon.db, breakeven)["breakeven"]
     assert _working_stops(daemon.db) == [(moved["client_order_id"], Decimal(100))], final["decision"]
     assert orders_of(daemon.db, entry)["stop_loss"]["status"] == "canceled", "the journal agrees with the book"
+
+
+def test_a_breakeven_killed_while_putting_the_old_stop_back_puts_it_back_once_after_the_restart(
+    make_daemon: Any,
+) -> None:
+    # The old stop went first, the new one was refused, and the daemon died sending the old one back: the resumed
+    # plan must send that restore (once), not close it as never to be sent and leave the position bare.
+    daemon, stop_loss = _held_long(make_daemon)
+    (daemon.config.parent / "refuse-once").touch()
+    breakeven = _killed_at(daemon, BREAKEVEN, "hang-create", "create tb-", times=2)
+    final = wait_final(daemon, breakeven)
+    daemon.stop()
+    orders = orders_of(daemon.db, breakeven)
+    restore = orders["restore"]["client_order_id"]
+    assert _working_stops(daemon.db) == [(restore, Decimal(95))], final["decision"]
+    assert book_count(daemon.db, restore) == (1, 0), "put back once"
+    assert (orders["breakeven"]["status"], _status(daemon.db, stop_loss)) == ("rejected", "canceled")
+    assert final["state"] == "failed" and "put back" in final["decision"], final["decision"]
+
+
+def test_a_breakeven_killed_while_putting_the_old_stop_back_and_expired_at_the_restart_still_puts_it_back(
+    make_daemon: Any,
+) -> None:
+    daemon, _stop_loss = _held_long(make_daemon, "max_signal_age: 1\n")
+    (daemon.config.parent / "refuse-once").touch()
+    breakeven = _killed_at(daemon, BREAKEVEN, "hang-create", "create tb-", wait=1.5, times=2)
+    final = wait_final(daemon, breakeven)
+    daemon.stop()
+    restore = orders_of(daemon.db, breakeven)["restore"]["client_order_id"]
+    assert _working_stops(daemon.db) == [(restore, Decimal(95))], final["decision"]
+    assert final["state"] == "expired" and "put back" in final["decision"], final["decision"]
