@@ -403,6 +403,8 @@ class Executor:
                 log.warning("order %s, moved by breakeven %s: not read, so taken as working (%s)", coid,
                             row["client_order_id"], self._clean(answers.failure(exc)))  # fmt: skip
                 order = Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), "stop", "open")
+            else:  # a cancel whose answer a crash lost: journaled now, not when the order jobs next look
+                await self._journal_change(coid, order)
             if order.is_open:
                 working.append(order)
             elif order.status == "canceled":
@@ -721,6 +723,10 @@ class Executor:
         except Exception as exc:  # the replacement is journaled and followed all the same
             log.warning("order %s: replaced, but not read back (%s)", coid, self._clean(answers.failure(exc)))
             return
+        await self._journal_change(coid, order)
+
+    async def _journal_change(self, coid: str, order: Order) -> None:
+        """Journal what the broker shows of an order of any plan, and tell its change (a fill is news)."""
         if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, order):
             owner = self.store.peek(journal.order_owner, coid)
             if owner is not None:

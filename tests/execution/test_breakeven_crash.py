@@ -170,8 +170,10 @@ def test_a_breakeven_killed_after_the_old_stop_was_canceled_places_its_stop_afte
     daemon, stop_loss = _held_long(make_daemon)
     breakeven = _killed_at(daemon, BREAKEVEN, "hang-cancel", f"cancel {stop_loss}")
     final = wait_final(daemon, breakeven)
+    canceled = _status(daemon.db, stop_loss)  # its cancel's answer was lost with the daemon
     daemon.stop()
     assert [price for _coid, price in _working_stops(daemon.db)] == [Decimal(100)], final["decision"]
+    assert canceled == "canceled", "the journal agrees with the venue once the move is finished"
     assert final["state"] == "executed", final["decision"]
 
 
