@@ -56,7 +56,9 @@ every other status may still trade and reads as working (see STATUSES). A `repla
 dashboard, or a corporate action) is followed to the order that took its place (`replaced_by`).
 
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
-(by memory, or after a restart through the journal's parent order), and names the entry each belongs to.
+(by memory, or after a restart through the journal's parent order), and names the entry each belongs to. An order
+`replace_order` put in a leg's place (a breakeven's stop) stays in the bracket at Alpaca, canceled with the other leg
+and the other with it, so it is named as the leg's too.
 """
 
 from __future__ import annotations
@@ -246,6 +248,7 @@ class AlpacaBroker:
         self._legs: dict[str, tuple[str, str]] = {}  # our leg id -> (parent's client order id, leg kind)
         self._leg_ids: dict[str, str] = {}  # our leg id -> Alpaca's order id of that leg
         self._replacements: set[str] = set()  # our ids of orders placed by `replace_order` in another's stead
+        self._unbracketed: set[str] = set()  # our ids of replacements found in no bracket (`_bracketed`)
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
         self.pair_rules: dict[str, PairRules] = {}  # BTC/USD -> its asset's minimum and increments, read with the coins
@@ -441,7 +444,10 @@ class AlpacaBroker:
         if symbol is not None:
             params["symbols"] = crypto_pair(symbol, self.coins) or symbol  # Alpaca lists a pair's orders as BTC/USD
         ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
-        return [self._order(item, ours.get(item["id"])) for item in await self._get("/v2/orders", params)]
+        items = await self._get("/v2/orders", params)
+        for item in items:
+            await self._bracketed(item)
+        return [self._order(item, ours.get(item["id"])) for item in items]
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id (a bracket leg's too)."""
@@ -452,7 +458,9 @@ class AlpacaBroker:
         missing = f"Alpaca has no order {client_order_id}"
         try:
             found = await self._get("/v2/orders:by_client_order_id", {"client_order_id": client_order_id}, missing)
-            return await self._current(found, missing), client_order_id
+            current = await self._current(found, missing)
+            await self._bracketed(current)
+            return current, client_order_id
         except OrderNotFound:
             leg = self._legs.get(client_order_id) or await self._journaled_leg(client_order_id)
             if leg is None:
@@ -491,6 +499,27 @@ class AlpacaBroker:
             return False
         return coid in self._replacements or await self.context.journaled_order(coid) is not None
 
+    async def _bracketed(self, item: dict[str, Any]) -> None:
+        """Remember the bracket of an order the bridge replaced a leg with (`replace_order`), after a restart too.
+
+        Alpaca's replacement stays in its bracket: canceling its sibling cancels it, and the reverse. Named as the
+        leg's (`parent_client_order_id`), the planner and the executor know the two go together.
+        """
+        coid = str(item.get("client_order_id") or "")
+        if not item.get("replaces") or not coid or coid in self._legs or coid in self._unbracketed:
+            return
+        seen = coid
+        for _ in range(MAX_REPLACEMENTS):  # a breakeven stop moved again replaced the one that replaced the leg
+            row = await self.context.journaled_order(seen)
+            if row is None or not row.get("replaces"):
+                break
+            seen = str(row["replaces"])
+            leg = self._legs.get(seen) or await self._journaled_leg(seen)
+            if leg is not None:
+                self._legs[coid] = leg
+                return
+        self._unbracketed.add(coid)  # not one of a bracket's: not looked up again at every listing
+
     async def _journaled_leg(self, client_order_id: str) -> tuple[str, str] | None:
         row = await self.context.journaled_order(client_order_id)
         if row and row.get("parent_client_order_id") and row.get("leg") in ("take_profit", "stop_loss"):
@@ -505,7 +534,7 @@ class AlpacaBroker:
         elif status in ("submitted", "open") and filled > 0:
             status = "partially_filled"  # done_for_day, pending_cancel, ... after a fill: still working, shares held
         # Alpaca's legs name no parent: ours are known, so the planner leaves the legs of a working entry alone.
-        leg = self._legs.get(our_id) if our_id else None
+        leg = self._legs.get(our_id or str(item.get("client_order_id") or ""))  # a leg, or what replaced one
         error = f"replaced by Alpaca order {item['replaced_by']}" if item.get("status") == "replaced" else None
         return Order(
             client_order_id=our_id or item["client_order_id"], symbol=item["symbol"], side=item["side"],
@@ -563,6 +592,8 @@ class AlpacaBroker:
         if response.status_code in (200, 201):
             self._replacements.add(request.client_order_id)
             self._leg_ids.pop(client_order_id, None)  # its replacement is listed under its own id, not the leg's
+            if (leg := self._legs.get(client_order_id)) is not None:  # and stays in the leg's bracket at Alpaca
+                self._legs[request.client_order_id] = leg
             return self._order(response.json())
         message = _message(response)
         if response.status_code not in REFUSALS:

@@ -324,6 +324,44 @@ async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
         await restarted.close()
 
 
+async def test_a_stop_loss_replaced_in_place_is_still_named_as_its_brackets_after_a_restart_too(
+    alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """Alpaca's replacement of a leg stays in its bracket (canceling the take-profit cancels it): it is named as the
+    leg's, so the planner and the executor know the two go together, as for the leg it replaced."""
+    fake.set_price("SQ", Decimal(100))
+    first = AlpacaBroker(alpaca_options(alpaca_server[1]), BrokerContext(name="alpaca"))
+    await first.connect()
+    legs = {"take_profit": BracketLeg("tb-tp", "limit", limit_price=Decimal(110)),
+            "stop_loss": BracketLeg("tb-sl", "stop", stop_price=Decimal(90))}  # fmt: skip
+    await first.create_order(request("tb-entry", quantity=Decimal(5), **legs))
+    moved = request("tb-be", side="sell", type="stop", quantity=Decimal(5), stop_price=Decimal(100),
+                    time_in_force="gtc", reduce_only=True)  # fmt: skip
+    assert (await first.replace_order("tb-sl", moved)).parent_client_order_id == "tb-entry"
+    try:
+        named = {o.client_order_id: o.parent_client_order_id for o in await first.fetch_open_orders("SQ")}
+        assert named == {"tb-tp": "tb-entry", "tb-be": "tb-entry"}
+    finally:
+        await first.close()
+
+    def journal_them() -> None:
+        common = {"broker": "alpaca", "symbol": "SQ", "side": "sell", "quantity": "5", "time_in_force": "gtc"}
+        journal_order(fresh_store.conn, client_order_id="tb-sl", leg="stop_loss", seq=2, type="stop",
+                      status="canceled", parent_client_order_id="tb-entry", **common)  # fmt: skip
+        journal_order(fresh_store.conn, client_order_id="tb-be", leg="breakeven", seq=0, type="stop",
+                      status="open", replaces="tb-sl", **common)  # fmt: skip
+
+    await fresh_store.run(journal_them)
+    restarted = AlpacaBroker(alpaca_options(alpaca_server[1]), BrokerContext(name="alpaca", store=fresh_store))
+    await restarted.connect()
+    try:
+        assert (await restarted.fetch_order("tb-be")).parent_client_order_id == "tb-entry"
+        listed = await restarted.fetch_open_orders("SQ")
+        assert {o.parent_client_order_id for o in listed if o.client_order_id == "tb-be"} == {"tb-entry"}
+    finally:
+        await restarted.close()
+
+
 async def test_canceling_a_filled_order_returns_it_filled(broker: AlpacaBroker) -> None:
     await broker.create_order(request("tb-done"))
     assert (await broker.cancel_order("tb-done")).status == "filled"
