@@ -316,8 +316,9 @@ class Executor:
             # shares for them they go first, but only once the plan that says so is committed (`_cancel_first`).
             first = _reserves(broker) and _moves_stop(plan)
             later = plan.cancel if first else plan.moves if _moves_stop(plan) else ()
+            answered: dict[str, Order] = {}
             filled = await self._cancel(broker, tuple(c for c in plan.cancel if c not in later), seen,
-                                        again + plan.decision)  # fmt: skip
+                                        again + plan.decision, answered)  # fmt: skip
             if not filled or not plan.legs or attempt:
                 break
             # An order filled before its cancel reached the venue (a stop hit by the move that set the alert
@@ -327,7 +328,10 @@ class Executor:
                 self.guard.release((job.signal_id, job.subscription))
             again = f"{filled} order(s) filled before their cancel, so planned again: "
         if not plan.legs:
-            return "executed", again + plan.decision
+            went = _went_with(plan.cancel, seen, answered)
+            if not went:
+                return "executed", again + plan.decision
+            return await self._put_back(job, broker, broker_name, symbol, went, seen, position, again + plan.decision)
         plan = replace(plan, decision=again + plan.decision)
         # The signal's cancelAfter, else the subscription's: kept with the orders, as the rest of the plan is.
         timeout = job.signal.cancel_after if job.signal.cancel_after is not None else sub.cancel_after
@@ -546,8 +550,9 @@ class Executor:
                           f"of the plan was not sent anywhere (check what {was_at} holds)")  # fmt: skip
 
     async def _cancel(self, broker: Broker, client_order_ids: tuple[str, ...], seen: dict[str, Order],
-                      decision: str) -> int:  # fmt: skip
-        """Cancel these orders, journal the broker's answers, and say how many filled (in part) since `seen`.
+                      decision: str, answered: dict[str, Order] | None = None) -> int:  # fmt: skip
+        """Cancel these orders, journal the broker's answers (kept in `answered`), and say how many filled (in part)
+        since `seen`.
 
         A cancel the broker took but has not done (Alpaca's `pending_cancel`) ends the execution: the order
         can still fill, so the position the plan was sized on is not known. The plan is not committed yet,
@@ -556,6 +561,8 @@ class Executor:
         filled = 0
         for coid in client_order_ids:
             canceled = self._masked(await answers.cancel_order(broker, coid))
+            if answered is not None:
+                answered[coid] = canceled
             # Record the broker's answer, or /api/orders keeps showing the order as open; a change is news, as the
             # order jobs tell it: a fill found here (the market reached the order first) is a position held.
             if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, canceled):
@@ -698,6 +705,78 @@ class Executor:
             return UNPROTECTED
         return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
                 f"works again ({', '.join(working)})")  # fmt: skip
+
+    async def _put_back(self, job: Job, broker: Broker, broker_name: str, symbol: str, went: list[Order],
+                        seen: dict[str, Order], position: Decimal, decision: str) -> tuple[str, str]:  # fmt: skip
+        """Journal the bracket legs a cancel of their sibling may have taken, and put back those it did; the outcome.
+
+        A bracket's legs cancel together at some venues (Alpaca's): a cancel of its stop-loss alone takes its
+        take-profit, and one of its take-profit the stop-loss, leaving the position without the order the signal
+        did not ask to cancel. Each is asked for; one canceled unfilled goes back as a new reduce-only order (as a
+        failed breakeven's stop does), for what is left of it and of the position. One filled is no position to
+        protect (the other leg went with its fill), and one working is the venue's to keep.
+        """
+        gone: list[Order] = []
+        unread: list[str] = []
+        for old in went:
+            coid = old.client_order_id
+            try:
+                now = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
+            except Exception as exc:  # not read: the trader checks it
+                unread.append(f"{_described([old])} ({answers.failure(exc)})")
+                continue
+            if journaled := await self.store.run(journal.record_order_change, self.store.conn, coid, now):
+                owner = self.store.peek(journal.order_owner, coid)
+                if owner is not None:
+                    self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], journaled))
+            if now.status == "canceled" and now.filled_quantity <= old.filled_quantity:
+                gone.append(replace(now, parent_client_order_id=old.parent_client_order_id))
+        said, back = "", True
+        if unread:
+            said += (f"; {' and '.join(unread)} may have been canceled with it (a bracket's legs cancel together at "
+                     "some brokers, Alpaca's included), and could not be read: check it at the broker")  # fmt: skip
+        if gone:
+            back, told = await self._put_back_gone(job, broker, broker_name, symbol, gone, seen, position)
+            said += told
+        return ("executed" if back and not unread else "failed"), decision + said
+
+    async def _put_back_gone(self, job: Job, broker: Broker, broker_name: str, symbol: str, gone: list[Order],
+                             seen: dict[str, Order], position: Decimal) -> tuple[bool, str]:  # fmt: skip
+        """Send again the legs canceled with their sibling, each for no more than the position: whether all of them
+        work again, and what the decision adds.
+
+        Only the legs of a held position's bracket, on its closing side: those of an entry still working protect
+        nothing yet, and sent alone they would open a position of their own.
+        """
+        closing = "sell" if position > 0 else "buy"
+        entries = {o.client_order_id for o in seen.values() if o.is_open}
+        held = [old for old in gone if position != 0 and old.side == closing and old.parent_client_order_id
+                not in entries]  # fmt: skip
+        base = {"signal_id": job.signal_id, "subscription": job.subscription, "broker": broker_name, "symbol": symbol,
+                "seq": -1}  # fmt: skip
+        rows = []
+        for index, old in enumerate(old for old in held if _restorable(old)):
+            owner = self.store.peek(journal.order_owner, old.client_order_id)
+            left = min(old.quantity - old.filled_quantity, abs(position))
+            sized = replace(old, quantity=left, filled_quantity=Decimal(0))
+            rows.append(restore_row(base, sized, index, owner["time_in_force"] if owner is not None else "gtc"))
+        working: list[str] = []
+        for planned in await self.store.run(journal.add_orders, self.store.conn, rows):
+            try:
+                order = await self._submit(job, broker, planned, [])
+            except Outcome:  # its outcome is unknown and it is not found: it is followed, but cannot be counted on
+                continue
+            self.emit(_order_event(job, planned, order))
+            if order.is_open:
+                working.append(order.client_order_id)
+        what = f"the broker canceled {_described(gone)} with it (a bracket's legs cancel together there)"
+        if len(working) == len(gone):
+            return True, f"; {what}, so it was put back as a new order ({', '.join(working)})"
+        if len(held) < len(gone):  # an entry's legs: the position it opens will lack them
+            return False, (f"; {what}, and it was not put back, as its entry still works: the position "
+                           "that entry opens lacks it; cancel the entry, or place it once it fills")  # fmt: skip
+        return False, (f"; {what}, and it was not put back as it was: the position lacks it at the broker; check "
+                       "its orders there, and place what it lacks")  # fmt: skip
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
         """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.
@@ -959,8 +1038,12 @@ def _described(orders: Sequence[Order]) -> str:
     """`the stop-loss at 95` (a bracket's), `the stop at 100` (an earlier breakeven's), joined by `and`."""
 
     def one(order: Order) -> str:
-        what = "stop-loss" if order.parent_client_order_id else order.type.replace("_", "-")
-        return f"the {what} at {fmt(order.stop_price)}" if order.stop_price is not None else f"the {what}"
+        if order.type == "limit":  # a take-profit, or one put back
+            what, price = ("take-profit" if order.parent_client_order_id else "limit"), order.limit_price
+        else:
+            what = "stop-loss" if order.parent_client_order_id else order.type.replace("_", "-")
+            price = order.stop_price
+        return f"the {what} at {fmt(price)}" if price is not None else f"the {what}"
 
     return " and ".join(one(order) for order in orders)
 
@@ -972,10 +1055,24 @@ def _kept(moved: Sequence[Order]) -> str:
 
 
 def _restorable(old: Order) -> bool:
-    """Whether a canceled stop can be sent again as it was: a stop (or stop-limit) with its prices, not a trailing
-    stop (its trail is not in the order as the broker lists it), with something left to close."""
-    prices = old.stop_price is not None and (old.type == "stop" or old.limit_price is not None)
-    return old.type in ("stop", "stop_limit") and prices and old.quantity > old.filled_quantity
+    """Whether a canceled stop or take-profit can be sent again as it was: a stop (or stop-limit) with its prices, or
+    a limit with its price, not a trailing stop (its trail is not in the order as the broker lists it), with something
+    left to close."""
+    if old.type == "limit":
+        prices = old.limit_price is not None
+    else:
+        prices = old.stop_price is not None and (old.type == "stop" or old.limit_price is not None)
+    return old.type in ("stop", "stop_limit", "limit") and prices and old.quantity > old.filled_quantity
+
+
+def _went_with(canceled: Sequence[str], seen: dict[str, Order], answered: dict[str, Order]) -> list[Order]:
+    """The working bracket legs beside the legs a plan canceled unfilled, which it did not cancel itself."""
+    parents = {
+        seen[c].parent_client_order_id for c, answer in answered.items()
+        if c in seen and answer.status == "canceled" and answer.filled_quantity <= seen[c].filled_quantity
+    } - {None}  # fmt: skip
+    return [o for o in seen.values()
+            if o.is_open and o.parent_client_order_id in parents and o.client_order_id not in canceled]  # fmt: skip
 
 
 def _swapped(old: Order | None, coid: str) -> str:

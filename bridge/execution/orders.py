@@ -56,14 +56,15 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def restore_row(breakeven: OrderRow, old: Order, index: int) -> dict[str, Any]:
-    """The `orders` row of a stop put back after its breakeven did not work: the old stop, as a new gtc order."""
+def restore_row(breakeven: OrderRow, old: Order, index: int, time_in_force: str = "gtc") -> dict[str, Any]:
+    """The `orders` row of an order put back: a stop whose breakeven did not work (a new gtc order), or a bracket leg
+    its sibling's cancel took at the venue (`breakeven` then gives the signal, subscription, broker and symbol)."""
     coid = client_order_id(breakeven["signal_id"], breakeven["subscription"], f"restore-{index}")
     return {"id": coid, "client_order_id": coid, "signal_id": breakeven["signal_id"], "broker": breakeven["broker"],
             "subscription": breakeven["subscription"], "symbol": breakeven["symbol"], "leg": "restore",
             "seq": breakeven["seq"] + 1 + index, "side": old.side, "type": old.type,
             "quantity": str(old.quantity - old.filled_quantity), "limit_price": _text(old.limit_price),
-            "stop_price": _text(old.stop_price), "time_in_force": "gtc", "reference_price": None}  # fmt: skip
+            "stop_price": _text(old.stop_price), "time_in_force": time_in_force, "reference_price": None}  # fmt: skip
 
 
 def _dec(value: str | None) -> Decimal | None:

@@ -413,8 +413,8 @@ def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: li
         "(a take-profit or an exit) and would refuse a breakeven stop beside it, with the stop-loss already "
         f"canceled; cancel that order first (action cancel, cancelOrderType {order.type}), then send the breakeven"
         + (
-            " (a bracket's legs cancel together at some brokers, Alpaca's included: its stop-loss may go with it, and "
-            "the breakeven stop is then the position's only one)"
+            " (a bracket's legs cancel together at some brokers, Alpaca's included: its stop-loss goes with it, and is "
+            "put back as a new stop, which the breakeven then moves)"
             if order.parent_client_order_id
             else ""
         )

@@ -65,6 +65,40 @@ def _entered(daemon: Daemon, fake: FakeAlpaca) -> dict[str, Any]:
     return entry
 
 
+def test_canceling_the_take_profit_keeps_a_stop_though_alpaca_cancels_the_stop_loss_with_it(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    daemon, fake = flat
+    entry = _entered(daemon, fake)
+    final = send(daemon, {"ticker": "SQ", "action": "cancel", "cancelOrderType": "limit"})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("stop", "95", None)], final["decision"]  # the position keeps its stop
+    assert "stop-loss at 95" in final["decision"] and "put back" in final["decision"], final["decision"]
+    legs = _legs(daemon, entry["id"])
+    assert legs["take_profit"]["status"] == "canceled" and legs["stop_loss"]["status"] == "canceled"
+    (back,) = _legs(daemon, final["id"]).values()
+    assert (back["leg"], back["type"], back["stop_price"], back["quantity"], back["status"]) == (
+        "restore", "stop", 95, 10, "open"
+    )  # fmt: skip
+    fake.set_price("SQ", Decimal(110))  # the breakeven a take-profit stood in the way of now moves the stop put back
+    moved = send(daemon, BREAKEVEN)
+    assert moved["state"] == "executed", moved["decision"]
+    assert _working_exits(fake) == [("stop", "100", None)], moved["decision"]
+
+
+def test_canceling_the_stop_loss_puts_the_take_profit_alpaca_canceled_with_it_back(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    daemon, fake = flat
+    entry = _entered(daemon, fake)
+    final = send(daemon, {"ticker": "SQ", "action": "cancel", "cancelOrderType": "stop"})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("limit", None, "120")], final["decision"]
+    assert "take-profit at 120" in final["decision"], final["decision"]
+    legs = _legs(daemon, entry["id"])
+    assert legs["take_profit"]["status"] == "canceled" and legs["stop_loss"]["status"] == "canceled"
+
+
 def test_a_stop_moved_in_place_still_goes_with_its_take_profit_at_alpaca(flat: tuple[Daemon, FakeAlpaca]) -> None:
     """Alpaca's replacement of a stop-loss stays in its bracket: a second breakeven with `cancel: true` (which
     cancels the take-profit) must not replace a stop that went with it, and a cancel of the take-profit keeps one."""
@@ -77,3 +111,47 @@ def test_a_stop_moved_in_place_still_goes_with_its_take_profit_at_alpaca(flat: t
     final = send(daemon, {**BREAKEVEN, "breakevenOffset": 2, "cancel": True})
     assert final["state"] == "executed", final["decision"]
     assert _working_exits(fake) == [("stop", "102", None)], final["decision"]
+
+
+def test_canceling_the_take_profit_beside_a_stop_moved_in_place_keeps_that_stop(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    daemon, fake = flat
+    _entered(daemon, fake)
+    fake.set_price("SQ", Decimal(110))
+    assert send(daemon, BREAKEVEN)["state"] == "executed"
+    final = send(daemon, {"ticker": "SQ", "action": "cancel", "cancelOrderType": "limit"})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("stop", "100", None)], final["decision"]
+    journal, venue = _journal(daemon), _at_alpaca(fake)
+    ended = {coid: venue[coid] in ("canceled", "replaced") for coid in venue.keys() & journal.keys()}
+    assert ended == {coid: journal[coid] == "canceled" for coid in ended}, (journal, venue)
+
+
+def test_a_stop_loss_alpaca_canceled_with_the_take_profit_and_not_taken_back_is_said_to_be_missing(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    daemon, fake = flat
+    entry = _entered(daemon, fake)
+    fake.gateway = (422, False)  # the stop put back is refused
+    final = send(daemon, {"ticker": "SQ", "action": "cancel", "cancelOrderType": "limit"})
+    assert final["state"] == "failed", final["decision"]
+    assert _working_exits(fake) == []
+    assert "stop-loss at 95" in final["decision"] and "lacks it" in final["decision"], final["decision"]
+    assert _legs(daemon, entry["id"])["stop_loss"]["status"] == "canceled"
+
+
+def test_the_take_profit_of_an_entry_still_working_is_not_sent_alone_but_said_to_be_gone(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    """Its legs wait for the entry (`held`): sent alone, a take-profit would open a short of its own."""
+    daemon, fake = flat
+    fake.set_price("SQ", Decimal(100))
+    entry = send(daemon, {**BRACKET, "orderType": "limit", "limitPrice": 98, "stopLoss": {"stopPrice": 93}})
+    assert entry["state"] == "executed", entry["decision"]
+    final = send(daemon, {"ticker": "SQ", "action": "cancel", "cancelOrderType": "stop"})
+    assert final["state"] == "failed", final["decision"]
+    assert "take-profit at 120" in final["decision"] and "entry still works" in final["decision"], final["decision"]
+    assert not [body for body in fake.order_requests if body.get("side") == "sell"]  # nothing sent alone
+    legs = _legs(daemon, entry["id"])
+    assert legs["take_profit"]["status"] == "canceled" and legs["entry"]["status"] == "open"
