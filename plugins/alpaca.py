@@ -56,7 +56,8 @@ every other status may still trade and reads as working (see STATUSES). A `repla
 dashboard, or a corporate action) is followed to the order that took its place (`replaced_by`).
 
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
-(by memory, or after a restart through the journal's parent order), and names the entry each belongs to. An order
+(by memory; after a restart from the journal's working legs, read at connect, or through the journal's parent
+order), and names the entry each belongs to. An order
 `replace_order` put in a leg's place (a breakeven's stop) stays in the bracket at Alpaca, canceled with the other leg
 and the other with it, so it is named as the leg's too.
 """
@@ -264,6 +265,19 @@ class AlpacaBroker:
         if (state := _cannot_trade(account)) is not None:
             raise BrokerError(f"Alpaca account {account.get('account_number')} cannot trade ({state})")
         await self._read_coins()
+        await self._read_legs()
+
+    async def _read_legs(self) -> None:
+        """Know the bracket legs the journal follows here by Alpaca's ids, as before a restart.
+
+        Alpaca lists a leg under an id of its own: unknown, it reads as an order of no bracket, and a plan would
+        not know that canceling it cancels its sibling too (a take-profit and its stop-loss cancel together).
+        """
+        for row in await self.context.journaled_legs():
+            coid, alpaca_id = str(row["client_order_id"]), row.get("broker_order_id")
+            if row.get("leg") in ("take_profit", "stop_loss") and alpaca_id:
+                self._legs.setdefault(coid, (str(row["parent_client_order_id"]), str(row["leg"])))
+                self._leg_ids.setdefault(coid, str(alpaca_id))
 
     async def _read_coins(self) -> None:
         """The coins of the crypto pairs Alpaca lists as active and tradable; on a failed read, those known before."""

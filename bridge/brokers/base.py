@@ -114,6 +114,26 @@ class BrokerContext:
 
         return await store.run(lookup)
 
+    async def journaled_legs(self) -> list[dict[str, Any]]:
+        """The journal's working bracket legs at this broker: client order id, parent, leg and broker order id.
+
+        A venue that names a bracket's legs its own way (Alpaca's) maps them back with it at connect, after a
+        restart: until the order jobs looked each one up, a plan would take them for orders of no bracket.
+        """
+        store = self.store
+        if store is None:
+            return []
+
+        def lookup() -> list[dict[str, Any]]:
+            rows = store.conn.execute(
+                "SELECT client_order_id, parent_client_order_id, leg, broker_order_id FROM orders WHERE broker = ? "
+                "AND parent_client_order_id IS NOT NULL AND status IN ('submitted', 'open', 'partially_filled')",
+                (self.name,),
+            ).fetchall()
+            return [dict(row) for row in rows]
+
+        return await store.run(lookup)
+
 
 @runtime_checkable
 class Broker(Protocol):

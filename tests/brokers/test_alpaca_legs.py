@@ -155,3 +155,32 @@ def test_the_take_profit_of_an_entry_still_working_is_not_sent_alone_but_said_to
     assert not [body for body in fake.order_requests if body.get("side") == "sell"]  # nothing sent alone
     legs = _legs(daemon, entry["id"])
     assert legs["take_profit"]["status"] == "canceled" and legs["entry"]["status"] == "open"
+
+
+def test_after_a_restart_a_leg_alpaca_lists_under_its_own_id_is_still_known_as_its_brackets(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    """Alpaca lists a leg under an id of its own: until the order jobs looked it up after a restart, it read as an
+    order of no bracket, and its sibling went with it unsaid, the journal showing both working."""
+    daemon, fake = flat
+    entry = _entered(daemon, fake)
+    daemon.stop()
+    daemon.start()
+    final = send(daemon, {"ticker": "SQ", "action": "cancel", "cancelOrderType": "limit"})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("stop", "95", None)], final["decision"]
+    legs = _legs(daemon, entry["id"])
+    assert legs["take_profit"]["status"] == "canceled" and legs["stop_loss"]["status"] == "canceled"
+
+
+def test_after_a_restart_a_breakeven_that_also_cancels_the_take_profit_still_leaves_a_stop(
+    flat: tuple[Daemon, FakeAlpaca],
+) -> None:
+    daemon, fake = flat
+    _entered(daemon, fake)
+    daemon.stop()
+    daemon.start()
+    fake.set_price("SQ", Decimal(110))
+    final = send(daemon, {**BREAKEVEN, "cancel": True})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [("stop", "100", None)], final["decision"]
