@@ -57,9 +57,8 @@ dashboard, or a corporate action) is followed to the order that took its place (
 
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
 (by memory; after a restart from the journal's working legs, read at connect, or through the journal's parent
-order), and names the entry each belongs to. An order
-`replace_order` put in a leg's place (a breakeven's stop) stays in the bracket at Alpaca, canceled with the other leg
-and the other with it, so it is named as the leg's too.
+order), and names the entry each belongs to. An order `replace_order` put in a leg's place (a breakeven's stop)
+stays in the bracket at Alpaca, canceled with the other leg and the other with it, so it is named as its too.
 """
 
 from __future__ import annotations
@@ -249,6 +248,8 @@ class AlpacaBroker:
         self._legs: dict[str, tuple[str, str]] = {}  # our leg id -> (parent's client order id, leg kind)
         self._leg_ids: dict[str, str] = {}  # our leg id -> Alpaca's order id of that leg
         self._replacements: set[str] = set()  # our ids of orders placed by `replace_order` in another's stead
+        # Our ids of orders put in a leg's place (`replace_order`) -> the leg's parent: they stay in its bracket.
+        self._in_bracket: dict[str, str] = {}
         self._unbracketed: set[str] = set()  # our ids of replacements found in no bracket (`_bracketed`)
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
@@ -520,7 +521,7 @@ class AlpacaBroker:
         leg's (`parent_client_order_id`), the planner and the executor know the two go together.
         """
         coid = str(item.get("client_order_id") or "")
-        if not item.get("replaces") or not coid or coid in self._legs or coid in self._unbracketed:
+        if not item.get("replaces") or not coid or coid in self._in_bracket or coid in self._unbracketed:
             return
         seen = coid
         for _ in range(MAX_REPLACEMENTS):  # a breakeven stop moved again replaced the one that replaced the leg
@@ -530,7 +531,7 @@ class AlpacaBroker:
             seen = str(row["replaces"])
             leg = self._legs.get(seen) or await self._journaled_leg(seen)
             if leg is not None:
-                self._legs[coid] = leg
+                self._in_bracket[coid] = leg[0]
                 return
         self._unbracketed.add(coid)  # not one of a bracket's: not looked up again at every listing
 
@@ -548,14 +549,15 @@ class AlpacaBroker:
         elif status in ("submitted", "open") and filled > 0:
             status = "partially_filled"  # done_for_day, pending_cancel, ... after a fill: still working, shares held
         # Alpaca's legs name no parent: ours are known, so the planner leaves the legs of a working entry alone.
-        leg = self._legs.get(our_id or str(item.get("client_order_id") or ""))  # a leg, or what replaced one
+        leg = self._legs.get(our_id) if our_id else None
+        parent = leg[0] if leg else self._in_bracket.get(str(item.get("client_order_id") or ""))  # or a replacement's
         error = f"replaced by Alpaca order {item['replaced_by']}" if item.get("status") == "replaced" else None
         return Order(
             client_order_id=our_id or item["client_order_id"], symbol=item["symbol"], side=item["side"],
             quantity=quantity, type=cast(OrderType, item.get("type") or item.get("order_type")), status=status,
             broker_order_id=item["id"], limit_price=_dec(item.get("limit_price")),
             stop_price=_dec(item.get("stop_price")), filled_quantity=filled,
-            avg_fill_price=_dec(item.get("filled_avg_price")), parent_client_order_id=leg[0] if leg else None,
+            avg_fill_price=_dec(item.get("filled_avg_price")), parent_client_order_id=parent,
             error=error,
         )  # fmt: skip
 
@@ -606,8 +608,9 @@ class AlpacaBroker:
         if response.status_code in (200, 201):
             self._replacements.add(request.client_order_id)
             self._leg_ids.pop(client_order_id, None)  # its replacement is listed under its own id, not the leg's
-            if (leg := self._legs.get(client_order_id)) is not None:  # and stays in the leg's bracket at Alpaca
-                self._legs[request.client_order_id] = leg
+            leg = self._legs.get(client_order_id)  # and stays in the leg's bracket at Alpaca
+            if (parent := leg[0] if leg else self._in_bracket.get(client_order_id)) is not None:
+                self._in_bracket[request.client_order_id] = parent
             return self._order(response.json())
         message = _message(response)
         if response.status_code not in REFUSALS:
