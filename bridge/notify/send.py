@@ -118,6 +118,11 @@ def _lane_key(target: NotifyTarget) -> tuple[str | None, ...]:
     return (target.type, target.url, target.api_url, target.bot_token, target.chat_id)
 
 
+def _identity(target: NotifyTarget) -> tuple[str, str | None]:
+    """Which target this is across reloads, wherever it sends: a reload that changes its address keeps it."""
+    return (target.type, target.name)
+
+
 class Notifier:
     """Accepts events instantly (`submit`) and delivers them in the background."""
 
@@ -134,6 +139,8 @@ class Notifier:
         self._worker: asyncio.Task[None] | None = None
         self._inflight: dict[asyncio.Task[None], NotifyTarget] = {}  # each delivery under way, and where it goes
         self._lanes: dict[tuple[str | None, ...], Lane] = {}
+        # The last delivery of an IN_TURN event per target (`_identity`), whichever address it went to.
+        self._in_turn: dict[tuple[str, str | None], asyncio.Task[None]] = {}
         self._stopping = False
         self._transport = transport
         self._client: httpx.AsyncClient | None = None  # made on the first delivery: most setups never notify
@@ -188,15 +195,20 @@ class Notifier:
                         event.kind)  # fmt: skip
 
     def _start(self, lane: Lane, item: tuple[NotifyTarget, Event, Notifications]) -> None:
-        in_turn = item[1].kind in IN_TURN
-        task = asyncio.create_task(self._deliver(lane, *item, after=lane.in_turn if in_turn else None))
+        target, in_turn = item[0], item[1].kind in IN_TURN
+        # The last one to this address, and the last one to this target: a reload may have moved that one here.
+        last = (lane.in_turn, self._in_turn.get(_identity(target))) if in_turn else ()
+        after = {each for each in last if each is not None}
+        task = asyncio.create_task(self._deliver(lane, *item, after=after))
         if in_turn:
-            lane.in_turn = task
-        self._inflight[task] = item[0]
+            lane.in_turn = self._in_turn[_identity(target)] = task
+        self._inflight[task] = target
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
-        self._inflight.pop(task, None)
+        target = self._inflight.pop(task, None)
+        if target is not None and self._in_turn.get(_identity(target)) is task:
+            del self._in_turn[_identity(target)]
 
     def _done(self, lane: Lane, target: NotifyTarget) -> None:
         """A delivery ended: its slot takes the lane's next waiting delivery, or is freed."""
@@ -208,10 +220,10 @@ class Notifier:
             del self._lanes[_lane_key(target)]  # idle: a target a reload removed leaves nothing behind
 
     async def _deliver(self, lane: Lane, target: NotifyTarget, event: Event, settings: Notifications,
-                       after: asyncio.Task[None] | None = None) -> None:  # fmt: skip
+                       after: set[asyncio.Task[None]]) -> None:  # fmt: skip
         try:
-            if after is not None:  # a halt retried, then a resume sent at once: the chat would end on the wrong one
-                await asyncio.wait([after])
+            if after:  # a halt retried, then a resume sent at once: the chat would end on the wrong one
+                await asyncio.wait(after)
             await self._try_deliver(target, event, settings)
         except Exception:  # a bug here must not end the delivery silently (the log masks the target's secrets)
             self.failed += 1
@@ -224,9 +236,17 @@ class Notifier:
         delay = settings.backoff
         for attempt in range(settings.retries + 1):
             if not self._configured(target):
+                # A reload changed where it sends (the operator fixed a wrong URL): what waited goes there instead.
+                if (moved := self._moved(target, event, settings)) is not None:
+                    log.warning("notification %s to %s goes to its new address: a reload changed it", event.kind,
+                                moved.label)  # fmt: skip
+                    await self._try_deliver(moved, event, self.settings())
+                    return
                 # A reload removed it (a chat others read, a URL that leaked): what waited for it goes nowhere.
                 self.dropped += 1
-                log.warning("notification %s to %s not sent: a reload removed that target", event.kind, target.label)
+                log.warning("notification %s to %s not sent: a reload removed that target (or changed it beside "
+                            "another of its type and name, or it takes that event no more)", event.kind,
+                            target.label)  # fmt: skip
                 return
             wait = await self._attempt(target, request, settings.timeout)
             if wait is None:
@@ -243,6 +263,17 @@ class Notifier:
     def _configured(self, target: NotifyTarget) -> bool:
         """Whether the config in force still sends to where `target` sends (its name may have changed)."""
         return any(_lane_key(each) == _lane_key(target) for each in self.settings().targets)
+
+    def _moved(self, target: NotifyTarget, event: Event, settings: Notifications) -> NotifyTarget | None:
+        """The target a reload put in `target`'s place (same type and name, a new address), if one alone did.
+
+        `settings`: those the event was dispatched under. A target they held already had the event sent to it
+        (or chose not to take it): it is no successor, or a target removed beside it would tell it twice.
+        """
+        now = self.settings()
+        before = {_lane_key(each) for each in settings.targets}
+        new = [each for each in now.targets if _identity(each) == _identity(target) and _lane_key(each) not in before]
+        return new[0] if len(new) == 1 and new[0].wants(event.kind, now.events) else None
 
     async def _attempt(self, target: NotifyTarget, request: Delivery, timeout: float) -> float | None:
         """None when delivered; seconds to wait before retrying; -1 when retrying cannot help."""

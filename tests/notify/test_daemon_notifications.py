@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -114,3 +115,25 @@ def test_a_target_without_events_of_its_own_is_told_the_resume_after_a_halt(make
         daemon.stop()
     told = sorted((json.loads(x.body) for x in r.received), key=lambda body: body["at"])
     assert [b["kind"] for b in told] == ["halt", "resume"], [b["text"] for b in told]
+
+
+def test_notices_retried_for_a_url_a_reload_corrected_go_to_the_new_url(make_daemon: Any) -> None:
+    """The operator fixes the wrong webhook URL of their alert channel in the config: what was being retried for
+    the old URL goes to the new one, not nowhere (nor, logged as a removed target, read as one the edit removed)."""
+    with Receiver(fail_first=10**6) as wrong, Receiver() as right:  # the wrong one: a server that answers 500
+        extra = ("notifications:\n  backoff: 0.5\n  retries: 20\n  targets:\n    - type: discord\n"
+                 f"      url: {wrong.base}/api/webhooks/1/wrong\n")  # fmt: skip
+        daemon = make_daemon(extra=extra)
+        rejected = daemon.post({"ticker": "MSFT", "action": "exit"})  # exit while flat: signal.rejected
+        daemon.wait_final(rejected.json()["id"])
+        deadline = time.monotonic() + 10
+        while wrong.attempts < 1:  # its first attempt failed: it waits for a retry
+            assert time.monotonic() < deadline, daemon.output()[-2000:]
+            time.sleep(0.01)
+        daemon.config.write_text(daemon.config.read_text().replace(wrong.base, right.base))
+        answer = httpx.post(f"{daemon.base}/api/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        right.wait(1, timeout=20)
+        daemon.stop()
+    assert "MSFT" in json.loads(right.received[0].body)["content"]
+    assert len(right.received) == 1, "told once"

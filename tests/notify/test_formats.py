@@ -267,6 +267,28 @@ async def test_a_target_a_reload_removed_is_sent_nothing_more() -> None:
             await notifier.stop(grace=0.1)
 
 
+async def test_a_target_removed_beside_another_of_its_kind_does_not_hand_that_one_its_notices() -> None:
+    """A reload's new address takes over what waited for the old one; a target both configs hold is no new address:
+    it was sent the event already, and would be told it twice."""
+    with Receiver(fail_first=1000) as down, Receiver() as kept:
+        targets = [
+            NotifyTarget(type="webhook", url=f"{down.base}/hook"),
+            NotifyTarget(type="webhook", url=f"{kept.base}/hook"),
+        ]
+        current = Notifications(targets=targets, backoff=0.2, retries=20, timeout=2)
+        notifier = Notifier(lambda: current)
+        notifier.start()
+        try:
+            notifier.submit(EVENT)
+            while down.attempts < 1 or not kept.received:  # the one retried, the other told
+                await asyncio.sleep(0.01)
+            current = Notifications(targets=targets[1:])  # the reload removed the one down
+            await notifier.drain(5)
+            assert notifier.dropped == 1 and len(kept.received) == 1, (notifier.dropped, kept.received)
+        finally:
+            await notifier.stop(grace=0.1)
+
+
 async def test_a_resume_is_never_told_before_the_halt_it_follows_whatever_the_retries() -> None:
     """The halt's first attempt fails and is retried later: the resume after it waits, or the chat would end on
     "HALTED" while trading goes on (or on "resumed" while it is halted)."""
@@ -284,6 +306,29 @@ async def test_a_resume_is_never_told_before_the_halt_it_follows_whatever_the_re
         finally:
             await notifier.stop()
     assert [json.loads(x.body)["kind"] for x in r.received] == ["halt", "resume"]
+
+
+async def test_a_halt_moved_to_a_targets_new_address_is_told_there_before_the_resume_after_it() -> None:
+    """A halt being retried when a reload changes its target's URL goes to the new URL; a resume made since waits
+    for it there, or the new chat would end on "HALTED" while trading goes on."""
+    halt = Event("halt", "trading HALTED by api: drill; no new order is sent until a resume")
+    resume = Event("resume", "trading resumed by api")
+    with Receiver(fail_first=1000) as wrong, Receiver() as right:
+        target = NotifyTarget(type="discord", url=f"{wrong.base}/api/webhooks/1/wrong")
+        current = Notifications(targets=[target], backoff=0.5, retries=5, timeout=2)
+        notifier = Notifier(lambda: current)
+        notifier.start()
+        try:
+            notifier.submit(halt)
+            while wrong.attempts < 1:  # its first attempt failed: it waits for its retry
+                await asyncio.sleep(0.01)
+            current = Notifications(targets=[NotifyTarget(type="discord", url=f"{right.base}/api/webhooks/1/right")])
+            notifier.submit(resume)
+            await asyncio.to_thread(right.wait, 2)
+        finally:
+            await notifier.stop()
+    told = [json.loads(x.body)["content"] for x in right.received]
+    assert ["HALTED" in text for text in told] == [True, False], told
 
 
 async def test_the_first_delivery_loads_the_certificates_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
