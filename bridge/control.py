@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -11,8 +12,8 @@ from bridge.config.load import LoadedConfig
 from bridge.halt import write_state
 from bridge.store import upkeep
 from bridge.store.daemonlock import JournalInUse, sole_daemon
-from bridge.store.db import Store, require_servable
-from bridge.store.migrations import JournalUnusable
+from bridge.store.db import Store, connect, require_servable
+from bridge.store.migrations import KILL_SWITCH_SCHEMA, MIGRATIONS, JournalUnusable, migrate
 
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
 
@@ -37,15 +38,16 @@ def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> str:
     path = loaded.database_path()
     require_servable(path, f"check `database` in {loaded.path or 'the config'}")
     new = not path.exists()
-    store = Store(path)
+    verb = "halted" if halted else "resumed"
     try:
-        store.open_sync()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(path)
         try:
-            write_state(store.conn, halted, reason, "cli")
+            _require_flag(conn, path, verb)
+            write_state(conn, halted, reason, "cli")
         finally:
-            store.close_sync()
+            conn.close()
     except sqlite3.Error as exc:  # the operator must know the kill switch did not move, and why
-        verb = "halted" if halted else "resumed"
         raise NotWritten(f"cannot write into the journal {path}: {exc}: trading is NOT {verb}; fix that and "
                          "run the command again") from None  # fmt: skip
     if not new:
@@ -55,6 +57,25 @@ def _write(loaded: LoadedConfig, halted: bool, reason: str | None) -> str:
     return (f"\nno journal was at {path}, so it is new: a daemon running now uses another journal and is NOT "
             f"{'halted' if halted else 'resumed'} by this; check `database` in {loaded.path or 'the config'} (and "
             "any variable it reads) against the daemon's")  # fmt: skip
+
+
+def _require_flag(conn: sqlite3.Connection, path: Path, verb: str) -> None:
+    """Refuse a journal whose flag this version cannot write as its daemon reads it; migrate only a new one.
+
+    The daemon writing the journal may be of another version: migrating it under that daemon would change
+    the schema it runs on. The flag's row has meant the same from KILL_SWITCH_SCHEMA on, so it is written alone.
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version == 0:  # no daemon has made a journal of this file yet (it was created just now, or is empty)
+        migrate(conn)
+    elif version > len(MIGRATIONS):
+        raise NotWritten(f"{path}: the journal is at schema version {version}, written by a newer version of the "
+                         f"bridge (this one knows versions up to {len(MIGRATIONS)}): trading is NOT {verb}; use "
+                         "the `bridge` of that version, or its daemon's admin API")  # fmt: skip
+    elif version < KILL_SWITCH_SCHEMA:
+        raise NotWritten(f"{path}: the journal is at schema version {version}, from a version of the bridge before "
+                         f"the kill switch, whose daemon reads no flag: trading is NOT {verb}; stop that daemon, or "
+                         "start the daemon of this version once (it migrates the journal)")  # fmt: skip
 
 
 def _unasked(loaded: LoadedConfig, unasked: str | None) -> str | None:

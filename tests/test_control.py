@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from bridge.cli import main
 from bridge.halt import read_state
 from bridge.store.db import Store
+from bridge.store.migrations import MIGRATIONS
 from tests.conftest import free_port, write_config
 
 
@@ -77,3 +81,62 @@ def test_a_halt_that_made_a_new_journal_says_a_running_daemon_is_not_halted(
     assert "is new" in out and "NOT halted" in out and "`database`" in out, out
     assert main(["halt", "--config", str(config)]) == 0  # the journal there now: no such warning again
     assert "NOT" not in capsys.readouterr().out
+
+
+def _version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# Started at the start of every Python process given it (as `sitecustomize`): the daemon of the version before.
+PREVIOUS_VERSION = "import bridge.store.migrations as m\nm.MIGRATIONS[:] = m.MIGRATIONS[:-1]\n"
+
+
+@pytest.mark.parametrize("admin", ["", "admin_token: wrong-" + "0123456789abcdef\n"])
+def test_a_halt_and_a_resume_leave_the_schema_of_an_older_daemon_running_on_the_journal_alone(
+    make_daemon: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], admin: str
+) -> None:
+    """An upgraded CLI's halt, written into the journal (no admin token here, or one the daemon refuses), must not
+    migrate the schema under the older daemon writing that journal: it writes the flag alone, which that daemon
+    reads."""
+    shim = tmp_path / "previous"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(PREVIOUS_VERSION)
+    daemon = make_daemon(start=False)
+    daemon.env = {"PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
+    daemon.start()
+    older = len(MIGRATIONS) - 1
+    assert _version(daemon.db) == older
+    cli = tmp_path / "cli.yaml"  # the operator's shell: the same journal, no admin token (or a wrong one)
+    cli.write_text(f"server:\n  host: 127.0.0.1\n  port: {daemon.port}\n  {admin}database: bridge.db\n")
+    assert main(["halt", "--config", str(cli), "--reason", "drill"]) == 0, capsys.readouterr().err
+    assert _version(daemon.db) == older
+    health = httpx.get(f"{daemon.base}/health", timeout=5).json()
+    assert health["halted"] is True and health["kill_switch"]["reason"] == "drill", health
+    if not admin:  # a resume is never forced past a daemon that refused it
+        assert main(["resume", "--config", str(cli)]) == 0, capsys.readouterr().err
+        assert _version(daemon.db) == older
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+    daemon.stop()
+    assert "Traceback" not in daemon.output()
+
+
+@pytest.mark.parametrize(("version", "says"), [(len(MIGRATIONS) + 1, "newer version"), (3, "kill switch")])
+@pytest.mark.parametrize(("command", "unchanged"), [("halt", "NOT halted"), ("resume", "NOT resumed")])
+def test_a_halt_or_resume_into_a_journal_it_cannot_write_safely_says_it_did_not_happen_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int, says: str, command: str, unchanged: str
+) -> None:
+    """A journal a newer version wrote, or one from before the kill switch (its daemon reads no flag)."""
+    config = write_config(tmp_path, port=free_port())
+    db = sqlite3.connect(tmp_path / "bridge.db", isolation_level=None)
+    for step in MIGRATIONS[:3]:
+        db.executescript(step)
+    db.execute(f"PRAGMA user_version={version}")
+    db.close()
+    assert main([command, "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert unchanged in err and says in err and str(tmp_path / "bridge.db") in err and "Traceback" not in err, err
+    assert _version(tmp_path / "bridge.db") == version

@@ -263,6 +263,10 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# The schema version that made `trading_state` (step 4): its row has meant the same in every version since, so
+# `bridge halt` writes it into a journal of any of them without migrating it (bridge.control).
+KILL_SWITCH_SCHEMA = 4
+
 
 class JournalUnusable(BridgeError):
     """This version cannot use the journal as it is (missing, or at another schema); the message says what to do."""
