@@ -28,6 +28,16 @@ def admin_url(loaded: LoadedConfig, path: str) -> str:
     return f"http://{host}:{server.port}{path}"
 
 
+def _ask(url: str, token: str, body: dict[str, str] | None = None) -> httpx.Response:
+    """POST to the daemon's admin API, straight to it.
+
+    Never through a proxy the environment names (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, set in many shells for
+    pip and curl): it would be handed the admin token, and, unable to reach this host's loopback, would answer
+    for the daemon.
+    """
+    return httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False)
+
+
 class NotWritten(Exception):
     """The journal did not take a change (locked past the wait, the disk full, not writable): nothing changed."""
 
@@ -102,8 +112,7 @@ def _switch(loaded: LoadedConfig, halted: bool, reason: str | None, unasked: str
                    f"a running daemon applies it before its next order{new}")  # fmt: skip
     url = admin_url(loaded, "/api/halt" if halted else "/api/resume")
     try:
-        response = httpx.post(url, json={"reason": reason} if reason else {},
-                              headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+        response = _ask(url, token, {"reason": reason} if reason else {})
     except httpx.ConnectError:
         try:
             new = _write(loaded, halted, reason)
@@ -144,7 +153,7 @@ def cancel(loaded: LoadedConfig, signal_id: str, unasked: str | None = None) -> 
         return _cancel_in_journal(loaded, signal_id, f"({why}, so the daemon was not asked)")
     url = admin_url(loaded, f"/api/signals/{quote(signal_id, safe='')}/cancel")
     try:
-        response = httpx.post(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        response = _ask(url, token)
     except httpx.ConnectError:
         return _cancel_in_journal(loaded, signal_id, f"(no daemon answers at {url})")
     except httpx.HTTPError as exc:

@@ -16,6 +16,7 @@ from bridge.halt import read_state
 from bridge.store.db import Store
 from bridge.store.migrations import MIGRATIONS
 from tests.conftest import free_port, write_config
+from tests.notify.receiver import Bystander
 
 
 @pytest.fixture
@@ -140,3 +141,26 @@ def test_a_halt_or_resume_into_a_journal_it_cannot_write_safely_says_it_did_not_
     err = capsys.readouterr().err
     assert unchanged in err and says in err and str(tmp_path / "bridge.db") in err and "Traceback" not in err, err
     assert _version(tmp_path / "bridge.db") == version
+
+
+PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def test_halt_resume_and_cancel_never_hand_the_admin_token_to_a_proxy_the_environment_names(
+    make_daemon: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shell behind a proxy (HTTPS_PROXY set for pip and curl) sent the admin token there with every halt, and
+    the proxy, which cannot reach this host's loopback, answered for the daemon: a resume failed, a halt was not
+    confirmed. The daemon is asked directly."""
+    with Bystander() as proxy:
+        daemon = make_daemon()
+        for name in PROXIES:
+            monkeypatch.setenv(name, proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert main(["halt", "--config", str(daemon.config)]) == 0
+        assert main(["resume", "--config", str(daemon.config)]) == 0
+        assert main(["cancel", "no-such-signal", "--config", str(daemon.config)]) == 1
+        said = capsys.readouterr()
+    assert proxy.received == [], said
+    assert "confirmed" in said.out and "no-such-signal" in said.err, said

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,3 +74,45 @@ class Receiver:
             assert time.monotonic() < deadline, f"received {len(self.received)} of {count} (attempts {self.attempts})"
             time.sleep(0.01)
         return self.received
+
+
+@dataclass
+class Bystander:
+    """A TCP listener on 127.0.0.1 that answers nothing and keeps what reaches it: a proxy named by the environment."""
+
+    port: int = field(default_factory=free_port)
+    received: list[bytes] = field(default_factory=list)
+    _socket: socket.socket | None = None
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self, listener: socket.socket) -> None:
+        listener.settimeout(0.05)  # looks at `_stop` between waits: a close alone does not wake accept()
+        while not self._stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in data and (chunk := connection.recv(65536)):
+                        data += chunk
+                self.received.append(data)
+
+    def __enter__(self) -> Bystander:
+        self._socket = socket.create_server(("127.0.0.1", self.port))
+        self._thread = threading.Thread(target=self._serve, args=(self._socket,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self._socket is not None and self._thread is not None
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._socket.close()
