@@ -101,7 +101,9 @@ def _new_client(transport: httpx.AsyncBaseTransport | None, resolver: Resolver) 
         # in the event loop's thread pool (see bridge.notify.resolve). The rest is httpx's transport as it is.
         own._pool._network_backend = network_backend(resolver)
         transport = own
-    return httpx.AsyncClient(transport=transport, follow_redirects=False)
+    # No proxy from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY): it would see each notice and the targets'
+    # URLs and tokens. httpx already ignores them beside a transport of our own; said here, it never depends on that.
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
 
 
 @dataclass

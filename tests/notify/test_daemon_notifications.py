@@ -10,7 +10,7 @@ import httpx
 
 from tests.conftest import ADMIN, TOKEN
 from tests.execution.test_halt_journaled import halt_from_another_process, resume_from_another_process
-from tests.notify.receiver import Receiver
+from tests.notify.receiver import Bystander, Receiver
 
 
 def test_rejected_signal_filled_order_and_halt_are_notified(make_daemon: Any) -> None:
@@ -137,3 +137,22 @@ def test_notices_retried_for_a_url_a_reload_corrected_go_to_the_new_url(make_dae
         daemon.stop()
     assert "MSFT" in json.loads(right.received[0].body)["content"]
     assert len(right.received) == 1, "told once"
+
+
+PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def test_notifications_go_straight_to_their_target_whatever_proxy_the_environment_names(make_daemon: Any) -> None:
+    """A proxy from the daemon's environment (a unit's Environment=, a shell's HTTPS_PROXY) is not used: it would
+    see every notice, and the URLs and tokens of the targets, which the bridge never hands anyone but the target."""
+    with Bystander() as proxy, Receiver() as r:
+        daemon = make_daemon(
+            start=False, extra=f"notifications:\n  targets:\n    - type: webhook\n      url: {r.base}/hook\n"
+        )
+        daemon.env = {**dict.fromkeys(PROXIES, proxy.url), "NO_PROXY": "", "no_proxy": ""}
+        daemon.start()
+        rejected = daemon.post({"ticker": "MSFT", "action": "exit"})  # exit while flat: signal.rejected
+        daemon.wait_final(rejected.json()["id"])
+        r.wait(1)
+        daemon.stop()
+    assert proxy.received == []
