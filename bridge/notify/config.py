@@ -45,8 +45,14 @@ class NotifyTarget(Strict):
         if self.type == "telegram":
             if not self.bot_token or not self.chat_id:
                 raise ValueError("a telegram target needs bot_token and chat_id")
+            address = ("api_url", self.api_url)
         elif not self.url or not self.url.startswith(("http://", "https://")):
             raise ValueError(f"a {self.type} target needs url: an http(s) URL")
+        else:
+            address = ("url", self.url)
+        # Else `bridge check` said ok, and every notice failed (a traceback each): the fills and halts went unsaid.
+        if (trouble := _unsendable(address[1])) is not None:
+            raise ValueError(f"a {self.type} target's {address[0]} cannot be sent to ({trouble}); check it")
         return self
 
     def wants(self, kind: str, default: list[EventKind]) -> bool:
@@ -62,6 +68,22 @@ class NotifyTarget(Strict):
         """Values that must never be logged: tokens, and URLs that embed one (Discord's, a webhook's)."""
         found = [s for s in (self.bot_token, self.access_token, self.url) if s]
         return found + _as_sent(self.url) if self.url else found
+
+
+def _unsendable(url: str) -> str | None:
+    """Why no request can be sent to `url` (never quoting it: it may hold a token), or None."""
+    import httpx  # only for a config with a notification target: most setups never load it
+
+    if not url.startswith(("http://", "https://")):
+        return "not an http(s) URL"
+    try:
+        # Stripped: a line break at an end (an env file's) is refused by the loader, naming the variable.
+        host = httpx.URL(url.strip()).host
+    except (httpx.InvalidURL, ValueError) as exc:
+        # What is wrong ("Invalid port"), not the part it quotes: a password with a "/" in it reads as the port,
+        # and this error goes to /health, the log and the reload.failed notice.
+        return str(exc).split(":")[0].split(",")[0].rstrip(".")
+    return None if host else "no host"
 
 
 def _as_sent(url: str) -> list[str]:
