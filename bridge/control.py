@@ -11,7 +11,7 @@ import httpx
 from bridge.config.load import LoadedConfig
 from bridge.halt import write_state
 from bridge.store import upkeep
-from bridge.store.daemonlock import JournalInUse, sole_daemon
+from bridge.store.daemonlock import JournalInUse, serving, sole_daemon
 from bridge.store.db import Store, connect, require_servable
 from bridge.store.migrations import KILL_SWITCH_SCHEMA, MIGRATIONS, JournalUnusable, migrate
 
@@ -114,12 +114,7 @@ def _switch(loaded: LoadedConfig, halted: bool, reason: str | None, unasked: str
     try:
         response = _ask(url, token, {"reason": reason} if reason else {})
     except httpx.ConnectError:
-        try:
-            new = _write(loaded, halted, reason)
-        except NotWritten as exc:
-            raise NotWritten(f"no daemon answers at {url}, and {exc}") from None
-        return 0, (f"no daemon answers at {url}: trading {verb} in {loaded.database_path()}, in force from its "
-                   f"next start{new}")  # fmt: skip
+        return _unanswered(loaded, halted, reason, url)
     except httpx.HTTPError as exc:
         if halted:
             return _halted_anyway(loaded, reason, f"{url} did not confirm ({exc})")
@@ -130,6 +125,28 @@ def _switch(loaded: LoadedConfig, halted: bool, reason: str | None, unasked: str
     if halted:
         return _halted_anyway(loaded, reason, answer)
     return 1, answer
+
+
+def _unanswered(loaded: LoadedConfig, halted: bool, reason: str | None, url: str) -> tuple[int, str]:
+    """Nothing answers at the config's port: the flag goes into the journal, unless a resume would start trading.
+
+    A daemon may serve the journal at another port (`bridge run --port`, or server.port edited since it started,
+    which a reload keeps): it applies what the journal says before its next order.
+    """
+    verb, path = "halted" if halted else "resumed", loaded.database_path()
+    pid = serving(path)
+    if pid is not None and not halted:  # a resume takes the daemon's confirmation
+        return 1, (f"no daemon answers at {url}, yet a bridge daemon (pid {pid}) serves the journal {path}: "
+                   "trading is NOT resumed; ask that daemon at the port it listens on (`bridge run --port` "
+                   "overrides server.port), or stop it first")  # fmt: skip
+    try:
+        new = _write(loaded, halted, reason)
+    except NotWritten as exc:
+        raise NotWritten(f"no daemon answers at {url}, and {exc}") from None
+    if pid is not None:
+        return 0, (f"no daemon answers at {url}, yet a bridge daemon (pid {pid}) serves the journal: trading "
+                   f"halted in {path}; that daemon applies it before its next order")  # fmt: skip
+    return 0, f"no daemon answers at {url}: trading {verb} in {path}, in force from its next start{new}"
 
 
 def _halted_anyway(loaded: LoadedConfig, reason: str | None, trouble: str) -> tuple[int, str]:

@@ -15,7 +15,7 @@ from bridge.cli import main
 from bridge.halt import read_state
 from bridge.store.db import Store
 from bridge.store.migrations import MIGRATIONS
-from tests.conftest import free_port, write_config
+from tests.conftest import Daemon, free_port, write_config
 from tests.notify.receiver import Bystander
 
 
@@ -164,3 +164,26 @@ def test_halt_resume_and_cancel_never_hand_the_admin_token_to_a_proxy_the_enviro
         said = capsys.readouterr()
     assert proxy.received == [], said
     assert "confirmed" in said.out and "no-such-signal" in said.err, said
+
+
+def test_a_daemon_that_serves_the_journal_but_not_at_the_configs_port_is_halted_and_never_resumed_unasked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bridge run --port`, or server.port edited since the start (a reload keeps the old one): nothing answers at
+    the config's port, yet the daemon reads the journal's flag. A halt written there stops it at once; a resume
+    would start it trading again without its confirmation, and was told as "in force from its next start"."""
+    config = write_config(tmp_path, port=free_port())
+    daemon = Daemon(config=config, port=free_port()).start()  # listens elsewhere than the config says
+    try:
+        assert main(["halt", "--config", str(config), "--reason", "drill"]) == 0
+        said = capsys.readouterr().out
+        assert "next start" not in said and "before its next order" in said, said
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True
+        assert main(["resume", "--config", str(config)]) == 1
+        said = capsys.readouterr().err
+        assert "NOT resumed" in said and "serves the journal" in said, said
+        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True
+    finally:
+        daemon.stop()
+    assert main(["resume", "--config", str(config)]) == 0  # no daemon running: the journal is all there is
+    assert "next start" in capsys.readouterr().out

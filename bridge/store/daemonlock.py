@@ -60,3 +60,26 @@ def sole_daemon(database: Path, fix: str = "check `database` in the config") -> 
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def serving(database: Path) -> str | None:
+    """The pid of the daemon serving `database` (`unknown` if unsaid), or None when none does or it cannot be told.
+
+    A shared lock taken for a moment: two commands asking at once do not stand in each other's way.
+    """
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return None
+    try:
+        fd = os.open(lock_path(database), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # no lock file: no daemon has served this journal
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        except OSError:
+            return None
+        return None
+    finally:
+        os.close(fd)  # releases the lock, if taken
