@@ -281,6 +281,10 @@ class Bridge:
         covered = dict(runtime.switched)  # a reload meanwhile stamps its own switch anew: that one stays
         try:
             changed = await self.store.read(identities.changed_since, self.store.conn, brokers)
+            # A name switched and switched back before this settles opens the account it was recorded with again,
+            # so it reads as unchanged; but orders placed meanwhile went to the other account, which it no longer
+            # opens. Looked up at the account it opens now, those it holds are followed, the rest left as above.
+            changed |= {name for name in covered if name in brokers}
             if changed:
                 replaced = await self.store.read(identities.replaced_since, self.store.conn, brokers)
                 log.warning("broker(s) %s changed (plugin, options or credentials) by a reload: their orders not "

@@ -231,3 +231,38 @@ async def test_a_switch_reloaded_during_start_up_recovery_is_settled_once_recove
         AccountPaper.lookups = None
     # Recovery found the lost one working at the account it was sent to; the switch then left both to that account.
     assert rows[resting] == rows[lost] == ("unknown", 1), "followed at the new account, which never holds them"
+
+
+async def test_an_order_placed_at_the_other_account_of_a_switch_undone_before_it_settled_is_left_to_it(
+    running: Any,
+) -> None:
+    """Switched to another account and back before the first switch settled: the name opens the account it was
+    recorded with, so the switch read as no change, and the order placed at the other account meanwhile was
+    followed at the first one, which never holds it (polled there, canceled there, closed as never sent)."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200  # rests at the first account
+    await r.settled()
+    lease = r.bridge.acquire()  # a request in flight under the first account: the switch waits for it
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    assert (await r.post(ticker="AMZN", **RESTING)).status_code == 200  # rests at the other account
+    await r.settled()
+    status = await r.edit(text("paper-account"))  # and back
+    assert status.ok, status.error
+    r.bridge.release(lease)
+    await r.bridge.switched()
+
+    first, other = _orders(r)
+    assert (first["symbol"], first["status"], first["unfollowed"]) == ("AMD", "open", 0), first
+    assert (other["symbol"], other["status"], other["unfollowed"]) == ("AMZN", "unknown", 1), other
+    assert "named before" in other["error"], other["error"]
+    await poll_orders(r.bridge)
+    await store_sent(r, first["client_order_id"])
+    retries: dict[str, Any] = {}
+    assert await cancel_expired(r.bridge, retries) == 1, "the first account's order is followed there again"
+    first, other = _orders(r)
+    assert first["status"] == "canceled" and other["status"] == "unknown", (first, other)
+    # The other account still works its order: nothing canceled or closed it there.
+    sql = "SELECT status FROM paper_orders WHERE client_order_id = ?"
+    kept = r.bridge.store.peek(lambda conn: conn.execute(sql, (other["client_order_id"],)).fetchone())
+    assert kept is not None and kept[0] == "open"
