@@ -18,7 +18,14 @@ from bridge.config.schema import Subscription
 from bridge.config.secrets import HeldSecrets
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
-from bridge.execution.recovery import halt_reason, interrupted_jobs, leave_elsewhere, leave_switched, resolve_orders
+from bridge.execution.recovery import (
+    halt_reason,
+    interrupted_jobs,
+    leave_elsewhere,
+    leave_removed,
+    leave_switched,
+    resolve_orders,
+)
 from bridge.jobs import Jobs
 from bridge.loopwatch import LoopWatch
 from bridge.models import Signal, symbol_key
@@ -161,6 +168,7 @@ class Bridge:
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         if changed:
             await leave_elsewhere(self.store, runtime.usable(), changed, self.publish)
+        await leave_removed(self.store, brokers, self.publish)  # removed while the daemon was down: as by a reload
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age,
                                                   lambda job: self._requeue(job, runtime),
                                                   queued=self._recovered, publish=self.publish,
@@ -291,6 +299,7 @@ class Bridge:
                             "final are looked up at the account the name opens now; those it does not hold are "
                             "left to the old account", ", ".join(sorted(changed)))  # fmt: skip
                 await leave_switched(self.store, runtime.usable(), changed, replaced, self.publish)
+            await leave_removed(self.store, brokers, self.publish)  # a removed broker's orders: nothing follows them
             # Recorded once the old accounts' orders are dealt with: a stop before this finds the change at the
             # next start, whose recovery deals with them instead.
             await self.store.run(identities.record, self.store.conn, brokers)

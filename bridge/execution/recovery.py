@@ -16,7 +16,7 @@ from bridge.errors import OrderNotFound
 from bridge.execution.executor import Job
 from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent, takes_reused_ids
 from bridge.models import SCHEDULED_SOURCE, Signal
-from bridge.notify.events import Event, order_change, order_event, signal_event
+from bridge.notify.events import Event, order_change, order_event, signal_event, unfollowed_event
 from bridge.signals.parse import parse_payload
 from bridge.store import brokers as identities
 from bridge.store import journal, upkeep
@@ -148,8 +148,7 @@ async def _elsewhere(store: Store, row: sqlite3.Row, broker: Broker, replaced: b
     await store.run(identities.unfollow, store.conn, coid, error)
     log.warning("order %s: %s", coid, error)
     # Nothing follows it from now on, so nothing would tell the trader: told once, here.
-    publish(order_event(row["strategy"], row["subscription"], name, row["symbol"], row["side"], row["quantity"],
-                        "unknown", None, error, None))  # fmt: skip
+    publish(_unfollowed(row, error))
 
 
 async def leave_elsewhere(store: Store, brokers: dict[str, Broker | None], changed: Container[str],
@@ -176,8 +175,7 @@ async def leave_elsewhere(store: Store, brokers: dict[str, Broker | None], chang
                      "check and cancel it there")  # fmt: skip
             await store.run(identities.unfollow, store.conn, coid, error)
             log.warning("order %s: %s", coid, error)
-            publish(order_event(row["strategy"], row["subscription"], name, row["symbol"], row["side"],
-                                row["quantity"], "unknown", None, error, None))  # fmt: skip
+            publish(_unfollowed(row, error))
         except Exception as exc:  # no answer: the order jobs ask again
             log.warning("cannot look up order %s at broker %s: %s", coid, name, answers.failure(exc))
 
@@ -213,6 +211,35 @@ async def leave_switched(store: Store, brokers: dict[str, Broker | None], change
         if (journaled := await store.run(journal.record_order_change, store.conn, coid, order)) is not None:
             publish(order_change(row["strategy"], row["subscription"], name, journaled))
     await leave_elsewhere(store, brokers, changed, publish, BY_RELOAD)
+
+
+async def leave_removed(store: Store, brokers: Container[str], publish: Publish = _unheard) -> int:
+    """Leave to their venue the orders not final whose broker is no longer in the config (`brokers`); how many.
+
+    Nothing can follow or cancel them any more (`cancel_after` included): the order jobs find no broker by that
+    name. Left `open`, the journal, /api/orders and the dashboard showed them as followed for good, and only the
+    reload's warning said otherwise; now each reads `unknown`, not followed, and the trader is told once.
+    Planned orders still `pending` are left to the plan that owns them (it closes them when it finds no broker).
+    """
+    left = 0
+    for row in await store.run(upkeep.open_orders, store.conn):
+        name, coid = row["broker"], row["client_order_id"]
+        if name in brokers:
+            continue
+        error = (f"not followed: broker {name} was removed from the config; the order may still work at its venue, "
+                 "where the bridge no longer asks about it or cancels it (cancel_after included); "
+                 "check and cancel it there")  # fmt: skip
+        await store.run(identities.unfollow, store.conn, coid, error)
+        log.warning("order %s: %s", coid, error)
+        publish(_unfollowed(row, error))
+        left += 1
+    return left
+
+
+def _unfollowed(row: sqlite3.Row, error: str) -> Event:
+    """The news that the bridge no longer follows the order of `row`, and why."""
+    return unfollowed_event(row["strategy"], row["subscription"], row["broker"], row["symbol"], row["side"],
+                            row["quantity"], error)  # fmt: skip
 
 
 def _may_still_appear(row: sqlite3.Row, broker: Broker) -> bool:

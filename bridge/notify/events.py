@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,6 +19,7 @@ KINDS = (
     "order.rejected",
     "order.canceled",  # opt-in: a resting order canceled, by a signal, a job, the broker or its time in force
     "order.partially_filled",  # opt-in: a resting order found filled in part, the rest still working
+    "order.unfollowed",  # an order left working at a venue the bridge no longer asks (its broker switched or removed)
     "reload.failed",
     "halt",
     "resume",
@@ -88,6 +89,16 @@ def order_event(strategy: str, subscription: str, broker: str, symbol: str, side
                 f"at {broker}{why}")  # fmt: skip
         return Event("order.filled", text, {**data, "quantity": filled, "ordered": quantity})
     return Event(f"order.{status}", text, data)
+
+
+def unfollowed_event(strategy: str, subscription: str, broker: str, symbol: str, side: str, quantity: str,
+                     error: str) -> Event:  # fmt: skip
+    """An order the bridge no longer follows (its broker name opens another account now, or is gone): check it there.
+
+    Its own kind, told by default: nothing polls or cancels it any more, so nothing later would tell the trader.
+    """
+    event = order_event(strategy, subscription, broker, symbol, side, quantity, "unknown", None, error, None)
+    return replace(event, kind="order.unfollowed")
 
 
 def order_change(strategy: str, subscription: str, broker: str, order: Order) -> Event:

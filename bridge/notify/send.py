@@ -27,7 +27,7 @@ MAX_PARALLEL = 8
 MAX_RETRY_WAIT = 300.0  # seconds; a receiver's Retry-After (or the doubled backoff) is never waited longer
 DISCORD_LIMIT = 2000  # characters in one Discord message
 TELEGRAM_LIMIT = 4096
-URGENT = ("signal.failed", "order.rejected", "reload.failed", "halt")
+URGENT = ("signal.failed", "order.rejected", "order.unfollowed", "reload.failed", "halt")
 # Told to each target in the order they happened: the last one read must be the state in force.
 IN_TURN = ("halt", "resume")
 

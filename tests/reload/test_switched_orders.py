@@ -23,6 +23,7 @@ from bridge.service import Bridge
 from bridge.store import brokers as identities
 from bridge.store import upkeep
 from bridge.store.db import iso, transaction, utcnow
+from tests.conftest import ADMIN
 from tests.reload.test_account_switch import RESTING, text
 from tests.reload.venue_accounts import AccountPaper
 
@@ -55,7 +56,7 @@ async def test_an_order_resting_at_the_old_account_is_left_to_it_and_the_trader_
     assert order["unfollowed"] == 1, "the order jobs would ask the new account for it at every poll"
     assert order["status"] == "unknown" and "named before" in order["error"], order
     assert "reload" in order["error"], order["error"]
-    [event] = [e for e in told if e.kind == "order.unknown"]
+    [event] = [e for e in told if e.kind == "order.unfollowed"]
     assert event.data["broker"] == "live" and "check and cancel it there" in event.data["error"]
     assert await r.bridge.store.run(upkeep.open_orders, r.bridge.store.conn) == []
     assert await poll_orders(r.bridge) == 0
@@ -266,3 +267,61 @@ async def test_an_order_placed_at_the_other_account_of_a_switch_undone_before_it
     sql = "SELECT status FROM paper_orders WHERE client_order_id = ?"
     kept = r.bridge.store.peek(lambda conn: conn.execute(sql, (other["client_order_id"],)).fetchone())
     assert kept is not None and kept[0] == "open"
+
+
+async def test_an_order_working_at_a_broker_a_reload_removed_is_not_claimed_followed_and_the_trader_told(
+    running: Any,
+) -> None:
+    """A removed broker's orders keep working at its venue, which nothing asks or cancels any more: the journal
+    said `open` for good (as followed, in /api/orders and the dashboard), and only the reload's warning said more."""
+    from bridge.notify.config import Notifications, NotifyTarget
+
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    told: list[Event] = []
+    r.bridge.executor.observers.append(told.append)
+    moved = text("paper-account").replace("brokers:\n  live:", "brokers:\n  other:")
+    moved = moved.replace("broker: live", "broker: other")
+    status = await r.edit(moved)  # the strategy trades through another broker now; `live` is gone
+    assert status.ok, status.error
+    await r.bridge.switched()
+
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("unknown", 1), order
+    assert "removed" in order["error"] and "check and cancel it there" in order["error"], order["error"]
+    listed = (await r.client.get("/api/orders", headers={"Authorization": f"Bearer {ADMIN}"})).json()
+    [shown] = [o for o in listed if o["client_order_id"] == order["client_order_id"]]
+    assert (shown["status"], shown["unfollowed"]) == ("unknown", 1), shown
+    [event] = [e for e in told if e.kind == "order.unfollowed"]
+    assert event.data["broker"] == "live" and "removed" in event.data["error"], event
+    target = NotifyTarget(type="webhook", url="http://127.0.0.1:9/hook")
+    assert target.wants(event.kind, Notifications().events), "told by default: it needs a look at the venue"
+    # The venue still works it: nothing canceled it there.
+    sql = "SELECT status FROM paper_orders WHERE client_order_id = ?"
+    kept = r.bridge.store.peek(lambda conn: conn.execute(sql, (order["client_order_id"],)).fetchone())
+    assert kept is not None and kept[0] == "open"
+
+
+async def test_an_order_working_at_a_broker_removed_while_the_daemon_was_down_is_left_to_its_venue(
+    running: Any,
+) -> None:
+    """As a reload's removal: at the next start nothing can follow it, and the journal says so."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    await r.bridge.stop()
+    moved = text("paper-account").replace("brokers:\n  live:", "brokers:\n  other:")
+    r.config.write_text(moved.replace("broker: live", "broker: other"))
+    again = Bridge(load_config(r.config), scheduling=False, watching=False)
+    told: list[Event] = []
+    again.executor.observers.append(told.append)
+    await again.start()
+    try:
+        await asyncio.wait_for(again.ready(), 10)
+        sql = "SELECT status, unfollowed, error FROM orders"
+        [order] = again.store.peek(lambda conn: conn.execute(sql).fetchall())
+    finally:
+        await again.stop()
+    assert (order[0], order[1]) == ("unknown", 1) and "removed" in order[2], tuple(order)
+    assert [e.data["broker"] for e in told if e.kind == "order.unfollowed"] == ["live"]
