@@ -68,7 +68,7 @@ class Target:
     # a reload that changes or removes that token stops the signal from trading (the `revoked` the bridge passes).
     token: bytes | None = None
     # The job's strategy as that config had it (None: not known): tells a reload that removed the subscription
-    # from one that moved it to another broker (`_stopped`).
+    # from one that renamed it (`_stopped`).
     strategy: Strategy | None = None
 
 
@@ -442,10 +442,10 @@ class Executor:
         subscription trading, and a burst waiting behind a slow venue must not go on trading after it.
 
         Deleting the subscription's entry, or its whole strategy, says the same and stops it the same way. A
-        reload that moved it to another broker does not: the job trades where it was judged to. Both may leave
-        the key it was queued under missing from the config now (an unnamed entry's key is its broker's name);
-        `identity.successor` tells them apart (an entry whose key is gone was moved when the reload brought a
-        new one in its place, in file order). Moved, it is stopped when what it was moved to is disabled.
+        reload that renamed it does not: the job trades where it was judged to. Both leave the key it was queued
+        under missing from the config now; `identity.successor` tells them apart (an entry whose key is gone was
+        moved when the reload brought a new one in its place on the same broker, in file order; an unnamed
+        entry's `broker:` edited reads as removed). Moved, it is stopped when what it was moved to is disabled.
         """
         disabled = f"ignored: subscription {job.subscription} is not enabled (enabled: false)"
         if not sub.enabled:

@@ -39,7 +39,10 @@ strategies:
     token: {TOKEN}
     subscriptions:
       - broker: other
+        name: main
 """
+# The same subscription (its name kept) on the paper broker: MOVED moves it to `other`.
+NAMED = config_text({"sq": TOKEN}).replace("- broker: paper\n", "- broker: paper\n        name: main\n")
 
 
 @dataclass
@@ -92,7 +95,7 @@ async def final_state(live: Running, signal_id: str) -> str:
 async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_judged_it(
     running: Callable[..., Any], tmp_path: Path
 ) -> None:
-    live: Running = await running(config_text({"sq": TOKEN}))
+    live: Running = await running(NAMED)
     bridge = live.bridge
     process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
     link = await link_to(process)
@@ -126,7 +129,7 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
 
 
 async def test_signals_after_the_new_config_execute_under_it(running: Callable[..., Any], tmp_path: Path) -> None:
-    live: Running = await running(config_text({"sq": TOKEN}))
+    live: Running = await running(NAMED)
     bridge = live.bridge
     process = IntakeProcess(bridge, Metrics(bridge), IntakeSpec(tmp_path, []), on_end=lambda failure: None)
     link = await link_to(process)

@@ -111,14 +111,15 @@ async def test_a_signal_queued_for_a_subscription_a_reload_then_removed_is_not_s
 async def test_a_signal_queued_for_a_subscription_a_reload_moved_to_another_broker_trades_where_it_was_queued(
     running: Any,
 ) -> None:
-    """An entry whose broker a reload changed was moved, not removed: its queued signal goes where it was judged to."""
+    """A named entry whose broker a reload changed keeps its key: the same subscription, not removed, and its
+    queued signal goes where it was judged to."""
     try:
-        r, queued = await queued_behind_a_gated_order(running, TWO + GATED)
-        status = await r.edit(TWO + SPARE)  # the one entry now names `spare`: its key changes with its broker
+        r, queued = await queued_behind_a_gated_order(running, TWO + GATED + "        name: main\n")
+        status = await r.edit(TWO + SPARE + "        name: main\n")  # the one entry now names `spare`
         assert status.ok, status.error
         GatedPaper.gate.set()
         await r.settled()
-        row = execution_row(r, queued, "paper")
+        row = execution_row(r, queued, "main")
         assert row["state"] == "executed", row["decision"]
         assert r.paper_position() == "501"
     finally:
@@ -146,14 +147,14 @@ async def test_a_flatten_queued_for_a_strategy_a_reload_then_removed_is_not_sent
 
 
 async def test_a_signal_queued_for_a_subscription_a_reload_moved_and_disabled_is_not_sent(running: Any) -> None:
-    """Moved to another broker and disabled in one edit: disabled all the same, though its key changed with it."""
+    """Renamed and disabled in one edit: disabled all the same, though its key changed with its name."""
     try:
-        r, queued = await queued_behind_a_gated_order(running, TWO + GATED)
-        status = await r.edit(TWO + SPARE + "        enabled: false\n")
+        r, queued = await queued_behind_a_gated_order(running, TWO + GATED + "        name: main\n")
+        status = await r.edit(TWO + GATED + "        name: core\n        enabled: false\n")
         assert status.ok, status.error
         GatedPaper.gate.set()
         await r.settled()
-        row = execution_row(r, queued, "paper")
+        row = execution_row(r, queued, "main")
         assert row["state"] == "ignored", row["decision"]
         assert "not enabled" in row["decision"], row["decision"]
         assert r.paper_position() == "1", "only the order accepted before the reload was sent"
@@ -161,19 +162,56 @@ async def test_a_signal_queued_for_a_subscription_a_reload_moved_and_disabled_is
         GatedPaper.gate = None
 
 
-async def test_a_limit_a_reload_set_on_the_broker_it_moved_a_subscription_to_holds_back_its_queued_signals(
+async def test_a_limit_a_reload_set_on_a_subscription_it_renamed_holds_back_its_queued_signals(
     running: Any,
 ) -> None:
-    """Moved (its key changed with its broker), it is still the same subscription: its reloaded limits apply too."""
+    """Renamed (its key changed with its name), it is still the same subscription: its reloaded limits apply too."""
+    try:
+        r, queued = await queued_behind_a_gated_order(running, TWO + GATED + "        name: main\n")
+        renamed = TWO + GATED + "        name: core\n        risk: {max_order_quantity: 10}\n"
+        status = await r.edit(renamed)  # the runaway is noticed
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = execution_row(r, queued, "main")
+        assert row["state"] == "rejected", row["decision"]
+        assert "max_order_quantity 10" in row["decision"], row["decision"]
+        assert r.paper_position() == "1", "only the order accepted before the reload was sent"
+    finally:
+        GatedPaper.gate = None
+
+
+async def test_deleting_a_subscription_and_adding_one_on_another_broker_in_one_edit_stops_what_waits_for_it(
+    running: Any,
+) -> None:
+    """The two are one text edit, as editing the entry's `broker:` is: read as a move, the deleted subscription's
+    queued signals went on trading (and a delayed one would trade at the new broker); on another broker it is
+    removed, as deleting it alone is."""
     try:
         r, queued = await queued_behind_a_gated_order(running, TWO + GATED)
-        status = await r.edit(TWO + SPARE + "        risk: {max_order_quantity: 10}\n")  # the runaway is noticed
+        status = await r.edit(TWO + SPARE)  # `paper`'s entry deleted, one on `spare` added
         assert status.ok, status.error
         GatedPaper.gate.set()
         await r.settled()
         row = execution_row(r, queued, "paper")
-        assert row["state"] == "rejected", row["decision"]
-        assert "max_order_quantity 10" in row["decision"], row["decision"]
+        assert row["state"] == "ignored", row["decision"]
+        assert "removed subscription paper" in row["decision"], row["decision"]
         assert r.paper_position() == "1", "only the order accepted before the reload was sent"
+    finally:
+        GatedPaper.gate = None
+
+
+async def test_a_signal_queued_for_a_subscription_a_reload_renamed_on_its_broker_still_trades(running: Any) -> None:
+    """Renamed (its key changed) on the same broker: the same subscription, moved, not removed."""
+    try:
+        named = GATED + "        name: main\n"
+        r, queued = await queued_behind_a_gated_order(running, TWO + named)
+        status = await r.edit(TWO + named.replace("name: main", "name: core"))
+        assert status.ok, status.error
+        GatedPaper.gate.set()
+        await r.settled()
+        row = execution_row(r, queued, "main")
+        assert row["state"] == "executed", row["decision"]
+        assert r.paper_position() == "501"
     finally:
         GatedPaper.gate = None
