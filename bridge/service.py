@@ -334,6 +334,7 @@ class Bridge:
                        if (why := _revocation(name, live, _fingerprint(strategy.token))) is not None}  # fmt: skip
             if revoked:
                 await self.jobs.delayed.revoke(revoked)
+            await self.jobs.delayed.reloaded(before, live)  # those whose subscription it removed or renamed
         if self.runtime is not before and not self.recovering:  # recovery runs them itself once it is done
             # The rebuilt scheduler next runs a flatten_at moved to a time just passed tomorrow: run today's now,
             # as a restart would. One that already ran today queues nothing again (its signal ids).

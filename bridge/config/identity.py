@@ -63,4 +63,10 @@ def successor(before: Strategy, key: str, after: Strategy | None) -> tuple[str, 
     return None if index is None else (subscription_key(after, index), after.subscriptions[index])
 
 
-__all__ = ["successor"]
+def removed(strategy: str, key: str) -> str:
+    """Why a signal waiting for subscription `key` of `strategy` was not sent: a reload removed the subscription."""
+    return (f"ignored: a reload removed subscription {key} from strategy {strategy} after this signal arrived; "
+            "nothing was sent")  # fmt: skip
+
+
+__all__ = ["removed", "successor"]

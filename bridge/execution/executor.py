@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 from bridge.brokers import answers
 from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.brokers.throttle import retry_read
-from bridge.config.identity import successor
+from bridge.config.identity import removed, successor
 from bridge.config.schema import Strategy, Subscription
 from bridge.config.secrets import redact
 from bridge.errors import (
@@ -461,8 +461,7 @@ class Executor:
             return f"ignored: a reload removed strategy {job.strategy} after this signal arrived; nothing was sent"
         became = successor(before, job.subscription, after)
         if became is None:
-            return (f"ignored: a reload removed subscription {job.subscription} from strategy {job.strategy} after "
-                    "this signal arrived; nothing was sent")  # fmt: skip
+            return removed(job.strategy, job.subscription)
         key, settings = became
         if not settings.enabled:
             return (f"ignored: subscription {job.subscription}, moved by a reload to {key} (broker "
@@ -513,14 +512,16 @@ class Executor:
         return None
 
     async def _orphaned(self, job: Job, planned: list[sqlite3.Row]) -> tuple[str, str]:
-        """Fail a job whose subscription the config no longer has; a resumed plan's unsent orders are closed.
+        """End a job whose subscription the config no longer has; a resumed plan's unsent orders are closed.
 
-        Left `pending`, they would read as about to go (in /api/orders, to flatten_at, to a reload removing their
-        broker) until the next start. Recovery asked the broker first: none of them is there.
+        One that planned nothing is ignored, as under `enabled: false`: the subscription was deleted (while the
+        daemon was down, or before a delayed signal's time), which is how an operator stops it, not a failure.
+        Left `pending`, a resumed plan's orders would read as about to go (in /api/orders, to flatten_at, to a
+        reload removing their broker) until the next start. Recovery asked the broker first: none of them is there.
         """
         gone = f"subscription {job.subscription} is no longer in the config"
         if not planned:
-            return "failed", f"failed: {gone}"
+            return "ignored", f"ignored: {gone}; nothing was sent"
         sent = sum(1 for row in planned if row["status"] != "pending")
         await self._close_unsent(planned, f"not sent: {gone}")
         return "failed", f"failed: {gone}; the rest of its plan was not sent ({sent} order(s) had been sent)"

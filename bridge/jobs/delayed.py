@@ -7,10 +7,13 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
 
+from bridge.config.identity import removed, successor
+from bridge.config.schema import Subscription
 from bridge.execution.executor import Job
 from bridge.execution.recovery import journaled_signal
 from bridge.jobs.host import Host
 from bridge.notify.events import signal_event
+from bridge.runtime import Runtime
 from bridge.store import journal, upkeep
 from bridge.store.accepted import revoked_since
 from bridge.store.db import iso
@@ -136,6 +139,43 @@ class DelayedSignals:
         if ended:
             log.warning("ended %d delayed signal execution(s) that a revoked token brought", ended)
         return ended
+
+    async def reloaded(self, before: Runtime, after: Runtime) -> int:
+        """Settle the waiting delayed signals whose subscription key a reload took away; return how many.
+
+        They run under the config in force at their time, which knows them by key: left under a key it no
+        longer has, they ended `failed` there. Removed (see `identity.successor`), a subscription stops them as
+        `enabled: false` does: `ignored`, saying so. Renamed on its broker, it is the same subscription: they
+        are journaled under its new key and run at their time. A removed strategy's are `revoke`'s.
+        """
+        store, settled = self.host.store, 0
+        for row in await store.run(upkeep.delayed_executions, store.conn):
+            name, key = row["strategy"], row["subscription"]
+            was, now = before.strategies.get(name), after.strategies.get(name)
+            if (row["signal_id"], key) in self._released or was is None or now is None:
+                continue
+            if after.subscription(name, key) is not None or before.subscription(name, key) is None:
+                continue  # still there, or gone before this reload (its time finds it gone, as a restart's)
+            claim = (row["signal_id"], key)
+            self._released.add(claim)  # `release_due` must not queue it under the old key meanwhile
+            try:
+                await self._settle(row, successor(was, key, now))
+            finally:
+                self._released.discard(claim)
+            settled += 1
+        return settled
+
+    async def _settle(self, row: sqlite3.Row, became: tuple[str, Subscription] | None) -> None:
+        """Rename a waiting execution to what its subscription `became`, or end it `ignored` when it was removed."""
+        store, name, key = self.host.store, row["strategy"], row["subscription"]
+        if became is None:
+            await self._finish(row, "ignored", removed(name, key))
+        elif await store.run(upkeep.rename_waiting, store.conn, row["signal_id"], key, became[0]):
+            log.info("delayed signal %s: subscription %s renamed %s by a reload", row["signal_id"], key, became[0])
+        else:  # the signal has an execution under that key already (journaled when an older version had it)
+            why = (f"ignored: subscription {key}, renamed {became[0]} by a reload, has this signal's execution under "
+                   "that name already; nothing was sent")  # fmt: skip
+            await self._finish(row, "ignored", why)
 
     async def _finish(self, row: sqlite3.Row, state: str, decision: str) -> None:
         """End a delayed execution without running it, and say so as the executor says of the ones it ends."""

@@ -26,6 +26,17 @@ def delayed_executions(conn: sqlite3.Connection, due_by: str | None = None) -> l
     return conn.execute(sql + " AND s.execute_at <= ? ORDER BY s.execute_at, s.received_at", (due_by,)).fetchall()
 
 
+def rename_waiting(conn: sqlite3.Connection, signal_id: str, key: str, new_key: str) -> bool:
+    """Journal a delayed signal's waiting execution under its subscription's new key; False when it cannot be."""
+    with transaction(conn):
+        cursor = conn.execute(
+            "UPDATE executions SET subscription = ? WHERE signal_id = ? AND subscription = ? AND state = 'received' "
+            "AND NOT EXISTS (SELECT 1 FROM executions WHERE signal_id = ? AND subscription = ?)",
+            (new_key, signal_id, key, signal_id, new_key),
+        )
+        return cursor.rowcount == 1
+
+
 def waiting_executions(conn: sqlite3.Connection, signal_id: str) -> tuple[sqlite3.Row | None, list[str]]:
     """The signal (None: no such id) and the subscriptions whose execution of it waits for its `delay` to end."""
     signal = conn.execute("SELECT * FROM signals WHERE id = ?", (signal_id,)).fetchone()

@@ -323,3 +323,59 @@ async def test_the_delayed_signals_released_are_forgotten_once_they_run(bridges:
     await r.bridge.queues.join()
     assert await r.bridge.jobs.delayed.release_due() == 0
     assert r.bridge.jobs.delayed._released == set()
+
+
+MAIN, KEPT = "name: main\nbroker: paper", "name: kept\nbroker: paper\ntickers: [TSLA]"
+
+
+async def test_a_delayed_signal_whose_subscription_a_reload_removed_is_ignored_as_if_disabled(bridges: Any) -> None:
+    """Deleting an entry stops it as `enabled: false` does; the waiting signal ended `failed`, as if something broke."""
+    clock = Clock()
+    r = await bridges(two_strategies([MAIN, KEPT]), clock)
+    signal_id = await r.accepted(delay=60)
+    assert r.bridge.loaded.path is not None
+    r.bridge.loaded.path.write_text(two_strategies([KEPT]))  # `main` deleted
+    assert (await r.bridge.reload("test")).ok
+
+    clock.now = datetime.fromisoformat(r.signal(signal_id)["execute_at"])
+    await r.bridge.jobs.delayed.release_due()
+    await r.bridge.queues.join()
+    assert r.rows("SELECT * FROM orders") == []
+    [row] = r.rows("SELECT * FROM executions WHERE signal_id = ? AND subscription = 'main'", signal_id)
+    assert row["state"] == "ignored", tuple(row)
+    assert "removed subscription main" in row["decision"], row["decision"]
+
+
+async def test_a_delayed_signal_whose_subscription_a_reload_renamed_executes_under_its_new_name(bridges: Any) -> None:
+    """Renamed on its broker, it is the same subscription: the signal runs at its time under the config then."""
+    clock = Clock()
+    r = await bridges(two_strategies([MAIN]), clock)
+    signal_id = await r.accepted(delay=60)
+    assert r.bridge.loaded.path is not None
+    r.bridge.loaded.path.write_text(two_strategies([MAIN.replace("main", "core")]))
+    assert (await r.bridge.reload("test")).ok
+
+    clock.now = datetime.fromisoformat(r.signal(signal_id)["execute_at"])
+    assert await r.bridge.jobs.delayed.release_due() == 1
+    await r.bridge.queues.join()
+    row = r.signal(signal_id)
+    assert row["state"] == "executed", row["decision"]
+    assert [(o["subscription"], o["broker"], o["status"]) for o in r.rows("SELECT * FROM orders")] == [
+        ("core", "paper", "filled")
+    ]
+
+
+async def test_a_delayed_signal_whose_subscription_was_removed_across_a_restart_is_ignored(bridges: Any) -> None:
+    """As a reload's removal: the operator deleted it, nothing broke (`failed` is told as urgent)."""
+    clock = Clock()
+    first = await bridges(two_strategies([MAIN, KEPT]), clock)
+    signal_id = await first.accepted(delay=3600)
+    await first.bridge.stop()
+
+    second = await bridges(two_strategies([KEPT]), clock)  # `main` deleted while the daemon was down
+    clock.now = datetime.fromisoformat(second.signal(signal_id)["execute_at"])
+    await second.bridge.jobs.delayed.release_due()
+    await second.bridge.queues.join()
+    assert second.rows("SELECT * FROM orders") == []
+    [row] = second.rows("SELECT * FROM executions WHERE signal_id = ? AND subscription = 'main'", signal_id)
+    assert row["state"] == "ignored" and "no longer in the config" in row["decision"], tuple(row)
