@@ -31,8 +31,15 @@ def _changed(row: sqlite3.Row, order: Order) -> bool:
     return (row["status"], Decimal(row["filled_quantity"]), old_avg) != (order.status, order.filled_quantity, avg)
 
 
-async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], now: datetime) -> Order | None:
-    """The order as the broker shows it; None when it cannot say (an error other than not found is raised)."""
+async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], now: datetime,
+                 switching: bool = False) -> Order | None:  # fmt: skip
+    """The order as the broker shows it; None when it cannot say (an error other than not found is raised).
+
+    `switching`: a reload switched its broker name to another account, not settled yet. A plan queued (or a
+    request authenticated) before the switch still trades at the old account after it, so an order newer than
+    the switch may be the old account's too: one the new account does not list is not closed as never sent
+    (it may have filled at the old one); the switch's settlement looks it up and leaves it there.
+    """
     coid = row["client_order_id"]
     if coid in open_now:
         return open_now[coid]
@@ -40,7 +47,7 @@ async def _fetch(broker: Broker, row: sqlite3.Row, open_now: dict[str, Order], n
         return await answers.fetch_order(broker, coid)
     except OrderNotFound:
         age = seconds_since_sent(row, now)
-        if row["status"] == "unknown" and age > UNKNOWN_GRACE_SECONDS:
+        if row["status"] == "unknown" and age > UNKNOWN_GRACE_SECONDS and not switching:
             # Its submission's answer was lost, and the venue still does not know it: it never got there.
             return Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), row["type"], "rejected",
                          error=f"never reached the broker (not found there {age:.0f}s after it was sent)")  # fmt: skip
@@ -86,7 +93,7 @@ async def poll_orders(host: Host) -> int:
                 open_at[name] = {}
                 unlisted.add(name)
         try:
-            order = await _fetch(broker, row, open_at[name], host.clock())
+            order = await _fetch(broker, row, open_at[name], host.clock(), name in runtime.switched)
         except Exception as exc:  # an adapter's bug too: one order's lookup must not end the round for every broker
             log.warning("cannot check order %s: %s", coid, answers.failure(exc))
             if name in unlisted:  # out of reach this round: more lookups would only add to its load (a 429 storm)

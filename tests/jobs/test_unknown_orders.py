@@ -42,6 +42,7 @@ def host_of(harness: Harness, later: float) -> SimpleNamespace:
     return SimpleNamespace(
         store=harness.store, runtime=SimpleNamespace(broker=lambda name: harness.broker,
                                                      follower=lambda name, created_at: harness.broker,
+                                                     switched={},  # no reload switched an account
                                                      subscription=lambda s, k: harness.sub),
         clock=lambda: utcnow() + timedelta(seconds=later), publish=lambda event: None,
     )  # fmt: skip

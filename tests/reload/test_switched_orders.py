@@ -325,3 +325,42 @@ async def test_an_order_working_at_a_broker_removed_while_the_daemon_was_down_is
         await again.stop()
     assert (order[0], order[1]) == ("unknown", 1) and "removed" in order[2], tuple(order)
     assert [e.data["broker"] for e in told if e.kind == "order.unfollowed"] == ["live"]
+
+
+async def test_an_order_a_request_in_flight_placed_at_the_old_account_after_the_switch_is_not_asked_for_at_the_new(
+    running: Any,
+) -> None:
+    """A webhook authenticated before the switch trades at the old account, though it is journaled after: its order
+    is newer than the switch, and was followed at the new account, which closed it as never sent once its answer
+    was lost long enough, though it may have filled at the old one."""
+    import json
+
+    from bridge.ids import new_id
+    from bridge.signals.parse import parse_body
+    from bridge.store import journal
+
+    r = await running(text("paper-account"))
+    lease = r.bridge.acquire()  # the request is authenticated under the old account
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    body = json.dumps({"ticker": "AMD", "action": "buy", "price": 100, **RESTING}).encode()
+    signal, payload, unknown = parse_body(body)
+    webhook = journal.WebhookRow(id=new_id(), received_at=iso(utcnow()), strategy="sq", remote_addr="127.0.0.1",
+                                 method="POST", path="/webhook/sq/***", headers={}, body=body.decode(),
+                                 status_code=200)  # fmt: skip
+    await r.bridge.accept(webhook, "sq", signal, payload, unknown, runtime=lease)
+    await r.settled()
+    [order] = _orders(r)
+    coid = order["client_order_id"]
+    sql = "SELECT status FROM paper_orders WHERE broker = 'paper-account' AND client_order_id = ?"
+    assert r.bridge.store.peek(lambda conn: conn.execute(sql, (coid,)).fetchone()) is not None, "at the old account"
+    await r.bridge.store.run(_lost, r.bridge.store.conn, coid, utcnow() - timedelta(hours=1))
+
+    await poll_orders(r.bridge)
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("unknown", 0), "closed at the new account as never sent"
+
+    r.bridge.release(lease)
+    await r.bridge.switched()
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("unknown", 1), order
