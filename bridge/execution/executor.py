@@ -233,7 +233,10 @@ class Executor:
             # following them either way.
             return "ignored", stopped
         waited = self._too_old(job)
-        if waited is not None:
+        # A cancel's plan holds only the legs it puts back (`_put_back_gone`): the signal did what it asked before
+        # the restart, and what is left is the bridge undoing the venue's side effect, sent whatever the signal's
+        # age (as a failed breakeven's stop put back), lest the position lack that leg unsaid.
+        if waited is not None and not _put_back_rows(planned):
             if not planned:
                 return "expired", f"expired: {waited}"
             # Resumed after a restart, and fresh when recovery queued it, but it waited past the limit since
@@ -253,6 +256,8 @@ class Executor:
             return "failed", f"failed: broker {broker_name} is unavailable"
         if planned:  # resuming after a restart: continue the committed plan, never plan twice
             decision = await self.store.read(self._decision, job)
+            if back := _put_back_rows(planned):
+                return await self._put_back_again(job, broker, back, decision)
             # A breakeven interrupted between its new stop and the cancel of the old: the move is finished.
             moved, canceled = await self._moves_now(broker, planned)
             if moved and _reserves(broker) and (row := _moving(planned)) is not None and row["status"] == "pending":
@@ -331,7 +336,8 @@ class Executor:
             went = _went_with(plan.cancel, seen, answered)
             if not went:
                 return "executed", again + plan.decision
-            return await self._put_back(job, broker, broker_name, symbol, went, seen, position, again + plan.decision)
+            return await self._put_back(job, broker, broker_name, symbol, went, seen, position, again + plan.decision,
+                                        started)  # fmt: skip
         plan = replace(plan, decision=again + plan.decision)
         # The signal's cancelAfter, else the subscription's: kept with the orders, as the rest of the plan is.
         timeout = job.signal.cancel_after if job.signal.cancel_after is not None else sub.cancel_after
@@ -649,7 +655,8 @@ class Executor:
         replaces in one step.
         """
         # Stops put back after a breakeven failed (before a restart) are sent by `_restore` alone, once it fails again.
-        sequence = _in_turn([row for row in planned if row["leg"] != "restore"])
+        moving = _moving(planned) is not None
+        sequence = _in_turn([row for row in planned if not (moving and row["leg"] == "restore")])
         for index, (row, mine) in enumerate(sequence):
             rest = _rows(sequence[index + 1 :])
             try:
@@ -708,7 +715,8 @@ class Executor:
                 f"works again ({', '.join(working)})")  # fmt: skip
 
     async def _put_back(self, job: Job, broker: Broker, broker_name: str, symbol: str, went: list[Order],
-                        seen: dict[str, Order], position: Decimal, decision: str) -> tuple[str, str]:  # fmt: skip
+                        seen: dict[str, Order], position: Decimal, decision: str,
+                        started: str) -> tuple[str, str]:  # fmt: skip
         """Journal the bracket legs a cancel of their sibling may have taken, and put back those it did; the outcome.
 
         A bracket's legs cancel together at some venues (Alpaca's): a cancel of its stop-loss alone takes its
@@ -732,19 +740,21 @@ class Executor:
                     self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], journaled))
             if now.status == "canceled" and now.filled_quantity <= old.filled_quantity:
                 gone.append(replace(now, parent_client_order_id=old.parent_client_order_id))
-        said, back = "", True
         if unread:
-            said += (f"; {' and '.join(unread)} may have been canceled with it (a bracket's legs cancel together at "
-                     "some brokers, Alpaca's included), and could not be read: check it at the broker")  # fmt: skip
+            decision += (f"; {' and '.join(unread)} may have been canceled with it (a bracket's legs cancel "
+                         "together at some brokers, Alpaca's included), and could not be read: check it at the "
+                         "broker")  # fmt: skip
+        back = True
         if gone:
-            back, told = await self._put_back_gone(job, broker, broker_name, symbol, gone, seen, position)
-            said += told
-        return ("executed" if back and not unread else "failed"), decision + said
+            back, decision = await self._put_back_gone(job, broker, broker_name, symbol, gone, seen, position,
+                                                       decision, started)  # fmt: skip
+        return ("executed" if back and not unread else "failed"), decision
 
     async def _put_back_gone(self, job: Job, broker: Broker, broker_name: str, symbol: str, gone: list[Order],
-                             seen: dict[str, Order], position: Decimal) -> tuple[bool, str]:  # fmt: skip
+                             seen: dict[str, Order], position: Decimal, decision: str,
+                             started: str) -> tuple[bool, str]:  # fmt: skip
         """Send again the legs canceled with their sibling, each for no more than the position: whether all of them
-        work again, and what the decision adds.
+        work again, and the decision that says so.
 
         Only the legs of a held position's bracket, on its closing side: those of an entry still working protect
         nothing yet, and sent alone they would open a position of their own.
@@ -761,23 +771,41 @@ class Executor:
             left = min(old.quantity - old.filled_quantity, abs(position))
             sized = replace(old, quantity=left, filled_quantity=Decimal(0))
             rows.append(restore_row(base, sized, index, owner["time_in_force"] if owner is not None else "gtc"))
+        decision += f"; the broker canceled {_described(gone)} with it (a bracket's legs cancel together there)"
+        # Journaled as the plan, with what it is for: a restart before they are sent resumes it (`_put_back_again`).
+        planned = await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, decision,
+                                       rows, started)  # fmt: skip
+        back, said = await self._send_back(job, broker, planned, decision)
+        if len(held) < len(gone):  # an entry's legs: the position it opens will lack them
+            return False, (f"{decision}, and it was not put back, as its entry still works: the position that entry "
+                           "opens lacks it; cancel the entry, or place it once it fills")  # fmt: skip
+        return (back, said) if len(rows) == len(gone) else (False, _lacks(decision))  # one not restorable: not sent
+
+    async def _put_back_again(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
+                              decision: str) -> tuple[str, str]:  # fmt: skip
+        """Resume a cancel's plan that puts back the legs the venue canceled with it: its outcome."""
+        sent, decision = await self._send_back(job, broker, planned, decision)
+        return ("executed" if sent else "failed"), decision
+
+    async def _send_back(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
+                         decision: str) -> tuple[bool, str]:  # fmt: skip
+        """Send the journaled legs put back still pending: whether all of them work, and the decision that says so."""
         working: list[str] = []
-        for planned in await self.store.run(journal.add_orders, self.store.conn, rows):
+        for row in planned:
+            if row["status"] != "pending":  # sent before a restart, and read by recovery since
+                if row["status"] in OPEN_ORDER_STATUSES:
+                    working.append(row["client_order_id"])
+                continue
             try:
-                order = await self._submit(job, broker, planned, [])
+                order = await self._submit(job, broker, row, [])
             except Outcome:  # its outcome is unknown and it is not found: it is followed, but cannot be counted on
                 continue
-            self.emit(_order_event(job, planned, order))
+            self.emit(_order_event(job, row, order))
             if order.is_open:
                 working.append(order.client_order_id)
-        what = f"the broker canceled {_described(gone)} with it (a bracket's legs cancel together there)"
-        if len(working) == len(gone):
-            return True, f"; {what}, so it was put back as a new order ({', '.join(working)})"
-        if len(held) < len(gone):  # an entry's legs: the position it opens will lack them
-            return False, (f"; {what}, and it was not put back, as its entry still works: the position "
-                           "that entry opens lacks it; cancel the entry, or place it once it fills")  # fmt: skip
-        return False, (f"; {what}, and it was not put back as it was: the position lacks it at the broker; check "
-                       "its orders there, and place what it lacks")  # fmt: skip
+        if planned and len(working) == len(planned):
+            return True, f"{decision}, so it was put back as a new order ({', '.join(working)})"
+        return False, _lacks(decision)
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
         """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.
@@ -1033,6 +1061,17 @@ def _moves_stop(plan: Plan) -> bool:
 def _moving(planned: Sequence[sqlite3.Row]) -> sqlite3.Row | None:
     """A committed plan's breakeven stop that moves working stops by a new stop and a cancel (its `moves`), or None."""
     return next((row for row in planned if row["leg"] == "breakeven" and row["moves"]), None)
+
+
+def _put_back_rows(planned: Sequence[sqlite3.Row]) -> list[sqlite3.Row]:
+    """The bracket legs a cancel's plan puts back (`_put_back_gone`), or none: a breakeven's restores are its own."""
+    return [] if _moving(planned) is not None else [row for row in planned if row["leg"] == "restore"]
+
+
+def _lacks(decision: str) -> str:
+    """`decision`, naming the legs the broker canceled with a cancel's, saying that they were not all put back."""
+    return (f"{decision}, and it was not put back as it was: the position lacks it at the broker; check its orders "
+            "there, and place what it lacks")  # fmt: skip
 
 
 def _described(orders: Sequence[Order]) -> str:

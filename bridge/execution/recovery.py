@@ -300,7 +300,9 @@ async def interrupted_jobs(store: Store, max_signal_age: float, enqueue: Callabl
         planned = await store.run(journal.planned_orders, store.conn, row["signal_id"], row["subscription"])
         # A breakeven between its new stop and the cancel of the old ones is resumed however old: the executor
         # expires it, but finishes the move first (the old stops canceled, or put back), which needs the broker.
-        if age > max_signal_age and not any(o["leg"] == "breakeven" and o["moves"] for o in planned):
+        # So is a cancel's plan, whose only orders are the bracket legs the venue canceled with it, put back.
+        finishing = any(o["leg"] == "restore" or (o["leg"] == "breakeven" and o["moves"]) for o in planned)
+        if age > max_signal_age and not finishing:
             await store.run(
                 journal.close_pending, store.conn, planned, "not sent: the signal expired while the daemon was down"
             )
