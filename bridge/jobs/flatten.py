@@ -6,7 +6,7 @@ import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -33,42 +33,61 @@ class FlattenFailed(Exception):
     """The positions to close could not be read (the venue down, or its broker not connected yet)."""
 
 
-def _tickers_to_close(orders: Sequence[sqlite3.Row], held: set[str]) -> set[str]:
-    """Tickers whose broker symbol is held and whose position may be this subscription's.
+def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]) -> dict[str, Decimal | None]:
+    """Tickers whose broker symbol is held and whose position may be this subscription's, each with its share.
 
     The account may be shared: another strategy can hold a symbol this subscription traded and closed
     before. A ticker is left out only when the journal is sure the subscription is flat in it: every one of
     its orders there final, their fills netting to zero. Any order still open (or of unknown outcome) may
     have filled unseen, so its ticker is closed as before.
+
+    The share is None for the whole position. Positions are per account, so one held with another strategy
+    (or by hand) is more than this subscription's fills: where the journal is sure of them (every order final),
+    the share is what they net to, and the rest is left to whoever holds it.
     """
     # Letters aside: most venues read `amd` as AMD and list it so, and a position bought as `amd` and closed as
     # AMD is flat; so is a pair with or without its slash (Alpaca lists BTC/USD's position as BTCUSD). A ticker
     # traded in several is exited in one of them, the same each run (the rows come sorted).
-    listed = {symbol_key(symbol) for symbol in held}
+    listed = {symbol_key(symbol): quantity for symbol, quantity in held.items()}
     net: dict[str, Decimal] = {}
     unsure: set[str] = set()
     names: dict[str, str] = {}
+    position: dict[str, Decimal] = {}
     for row in orders:
         if symbol_key(row["symbol"]) not in listed:
             continue
         key = names.setdefault(symbol_key(row["ticker"]), row["ticker"])
+        position.setdefault(key, listed[symbol_key(row["symbol"])])
         filled = Decimal(row["filled_quantity"] or 0)
         net[key] = net.get(key, Decimal(0)) + (filled if row["side"] == "buy" else -filled)
         if row["status"] not in FINAL_ORDER_STATUSES:
             unsure.add(key)
-    return {ticker for ticker, quantity in net.items() if quantity != 0 or ticker in unsure}
+    return {ticker: _share(quantity, position[ticker], ticker in unsure) for ticker, quantity in net.items()
+            if quantity != 0 or ticker in unsure}  # fmt: skip
 
 
-async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: str, day: str, label: str) -> int:
+def _share(net: Decimal, position: Decimal, unsure: bool) -> Decimal | None:
+    """The units of `position` the subscription's fills (netting to `net`) hold, or None for all of it."""
+    if unsure or net == 0 or (net > 0) != (position > 0) or abs(position) <= abs(net):
+        return None  # all of it: the journal may have missed a fill, or nobody else holds a share
+    return abs(net)
+
+
+async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: str, share: Decimal | None, day: str,
+                      label: str) -> int:  # fmt: skip
     """Journal and queue the day's exit of one ticker, unless it is journaled already; return how many were queued.
+
+    `share` (None: the whole position) is the subscription's part of a position shared with another strategy:
+    only that many are sold or covered, and nothing is canceled, since its orders there are all final and the
+    ones working are another's (a stop-loss that protects the rest).
 
     An earlier exit of the day that ended without trading (it expired unsent while the daemon was down, the venue
     refused it or answered 503) is no exit: a run within the grace queues a new one, as for a flatten it missed.
     One with an order whose outcome is unknown, or still working, is left to the order jobs: a second exit beside
     it could fill too and open the other side. The next run within the grace looks again.
     """
-    signal = Signal(ticker=ticker, action="exit", order_type="market", cancel=True, ignore_trading_windows=True,
-                    scheduled=True)  # fmt: skip
+    signal = Signal(ticker=ticker, action="exit", order_type="market", quantity=share, cancel=share is None,
+                    ignore_trading_windows=True, scheduled=True)  # fmt: skip
     store = host.store
     for attempt in range(MAX_EXITS_A_DAY):
         name = f"{strategy}|{key}|{ticker}|{day}" + (f"|{attempt}" if attempt else "")
@@ -174,7 +193,7 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
     if broker is None:
         raise FlattenFailed(f"{label}: broker {sub.broker} is unavailable")
     try:
-        held = {p.symbol for p in await answers.fetch_positions(broker) if p.quantity != 0}
+        held = {p.symbol: p.quantity for p in await answers.fetch_positions(broker) if p.quantity != 0}
     except Exception as exc:  # an adapter's bug too: the caller tries again within the grace
         raise FlattenFailed(
             f"{label}: cannot read the positions of broker {sub.broker}: {answers.failure(exc)}"
@@ -182,7 +201,7 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
     keys = runtime.journal_keys(strategy, key)
     tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
     queued = 0
-    for ticker in sorted(tickers):
-        queued += await _queue_exit(host, strategy, key, sub.broker, ticker, local.date().isoformat(), label)
+    for ticker, share in sorted(tickers.items()):
+        queued += await _queue_exit(host, strategy, key, sub.broker, ticker, share, local.date().isoformat(), label)
     log.info("%s: closing %d position(s) (%s)", label, queued, ", ".join(sorted(tickers)) or "none open")
     return queued, sorted(tickers)

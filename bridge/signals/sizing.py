@@ -126,6 +126,8 @@ def exit_quantity(signal: Signal, sub: Subscription, position: Decimal, use_type
     """
     held = abs(position)
     fractional = sub.fractional
+    if signal.scheduled and signal.quantity is not None:  # flatten_at's share of a shared position: units it filled
+        return min(signal.quantity, held)
     if signal.quantity is None or not uses_signal_quantity(signal, sub, use_type):
         return held
     kind = (signal.quantity_type if use_type else None) or "fixed_quantity"

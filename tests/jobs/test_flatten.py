@@ -421,8 +421,10 @@ async def test_a_restart_after_a_flatten_that_ran_says_nothing_of_it(
 def test_a_pair_traded_as_btc_usd_is_closed_while_alpaca_lists_it_as_btcusd() -> None:
     """Alpaca lists a pair's position without its slash: a flatten_at skipped BTC/USD held as BTCUSD overnight."""
     bought = {"symbol": "BTC/USD", "ticker": "BTC/USD", "side": "buy", "filled_quantity": "0.02", "status": "filled"}
-    assert _tickers_to_close([bought], {"BTCUSD"}) == {"BTC/USD"}  # type: ignore[list-item]
-    assert _tickers_to_close([{**bought, "symbol": "btcusd", "ticker": "btcusd"}], {"BTCUSD"}) == {"btcusd"}  # type: ignore[list-item]
+    assert _tickers_to_close([bought], {"BTCUSD": Decimal("0.02")}) == {"BTC/USD": None}  # type: ignore[list-item]
+    assert _tickers_to_close([{**bought, "symbol": "btcusd", "ticker": "btcusd"}], {"BTCUSD": Decimal("0.02")}) == {  # type: ignore[list-item]
+        "btcusd": None
+    }
 
 
 REFUSING = config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:RefusingPaper")
@@ -497,3 +499,21 @@ async def test_a_flatten_exit_still_unresolved_at_the_end_of_its_grace_is_report
     assert refusing.sent == 1
     errors = [rec.getMessage() for rec in caplog.records if rec.levelname == "ERROR"]
     assert any("AMD" in e and "still open" in e for e in errors), errors
+
+
+async def test_flatten_at_closes_only_its_share_of_a_position_held_with_another_strategy(bridges: Any) -> None:
+    """Positions are per account: the other strategy's 10 AMD, bought beside this one's 1, are not this one's."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)  # the day trade: 1
+    # a swing trade, same account: its buy while long would be ignored, so it adds
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(11)}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's share is left alone"
+    (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert exit_row["state"] == "executed" and "sold 1, still long 10" in exit_row["decision"], exit_row["decision"]
+    assert await flatten(r.bridge, "sq", "paper") == 0, "its share closed, a second run finds nothing of its own"
