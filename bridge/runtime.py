@@ -96,6 +96,11 @@ class Runtime:
         """(strategy, key, settings) of every enabled subscription."""
         return [(name, key, sub) for name in self.strategies for key, sub in self.subscriptions(name)]
 
+    def flattened(self) -> list[tuple[str, str, Subscription]]:
+        """(strategy, key, settings) of every subscription with `flatten_at`, enabled or not."""
+        return [(name, subscription_key(strat, i), sub) for name, strat in self.strategies.items()
+                for i, sub in enumerate(strat.subscriptions) if sub.flatten_at is not None]  # fmt: skip
+
     def broker(self, name: str) -> Broker | None:
         """The named broker when it is usable, else None."""
         slot = self.brokers.get(name)

@@ -192,7 +192,11 @@ class Subscription(Strict):
         description="names the subscription in orders and explanations (its key; without one, the broker's name, "
         "then `<broker>-2`, `-3` ... for more on that broker); a name keeps the key whatever else is edited",
     )
-    enabled: bool = Field(default=True, description="false: signals are journaled but not traded here")
+    enabled: bool = Field(
+        default=True,
+        description="false: signals are journaled but not traded here, nor is flatten_at "
+        "(its positions left open are told of)",
+    )
     sides: Literal["both", "long", "short"] = Field(default="both", description="which side entries may open")
     allow_swap: bool = Field(default=True, description="buy while short / sell while long: exit, then enter")
     allow_add: bool = Field(default=False, description="buy while long / sell while short adds instead of ignoring")

@@ -18,6 +18,7 @@ from bridge.config.schema import Subscription
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
 from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal, symbol_key
+from bridge.notify.events import flatten_event
 from bridge.signals.parse import normalised
 from bridge.store import upkeep
 from bridge.store.db import iso, utcnow
@@ -200,6 +201,15 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
         ) from exc
     keys = runtime.journal_keys(strategy, key)
     tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
+    if not sub.enabled:
+        # `enabled: false` trades nothing here, an exit neither (the executor would ignore it): the operator may
+        # have taken the positions over by hand. But they stay open overnight, which flatten_at was set to prevent.
+        if tickers:
+            why = ("not closed: the subscription is not enabled (enabled: false); they stay open overnight unless "
+                   "closed by hand or with an exit signal")  # fmt: skip
+            log.warning("%s: %s %s", label, ", ".join(sorted(tickers)), why)
+            host.publish(flatten_event(strategy, key, sorted(tickers), why))
+        return 0, []
     queued = 0
     for ticker, share in sorted(tickers.items()):
         queued += await _queue_exit(host, strategy, key, sub.broker, ticker, share, local.date().isoformat(), label)

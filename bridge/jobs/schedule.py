@@ -96,10 +96,10 @@ class Jobs:
         # (as the 503 says) freed nothing until the next night. A prune with nothing old to delete is a few lookups.
         self._add(f"{CONFIG}prune", partial(prune, host), CronTrigger(hour=0, minute=10, timezone=UTC),
                   next_run_time=datetime.now(UTC))  # fmt: skip
-        for strategy, key, sub in runtime.all_subscriptions():
-            if sub.flatten_at is not None:
-                self._add(f"{CONFIG}flatten:{strategy}:{key}", self._flatten(strategy, key), flatten_trigger(sub),
-                          misfire_grace_time=GRACE_SECONDS)  # fmt: skip
+        # A disabled subscription's too: it trades nothing, but the positions it leaves open are told of then.
+        for strategy, key, sub in runtime.flattened():
+            self._add(f"{CONFIG}flatten:{strategy}:{key}", self._flatten(strategy, key), flatten_trigger(sub),
+                      misfire_grace_time=GRACE_SECONDS)  # fmt: skip
 
     def _flatten(self, strategy: str, key: str, retry: bool = False) -> Callable[[], Awaitable[None]]:
         """A flatten run; one that cannot read the positions, or leaves some held, runs again while its grace lasts.
@@ -164,9 +164,7 @@ class Jobs:
         next run a 15:55 flatten tomorrow. A flatten that did run before queues nothing again (its signal ids).
         """
         ran = 0
-        for strategy, key, sub in self.host.runtime.all_subscriptions():
-            if sub.flatten_at is None:
-                continue
+        for strategy, key, sub in self.host.runtime.flattened():
             if due_at(sub, self.host.clock()) is not None:
                 log.info("flatten_at %s for %s/%s fell due just before %s: running it now (if it has not run yet)",
                          f"{sub.flatten_at:%H:%M}", strategy, key, since)  # fmt: skip

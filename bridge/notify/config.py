@@ -10,12 +10,12 @@ from bridge.notify.events import KINDS
 
 EventKind = Literal["signal.rejected", "signal.failed", "signal.expired", "order.filled", "order.rejected",
                     "order.canceled", "order.partially_filled", "order.unfollowed", "reload.failed", "halt", "resume",
-                    "webhook.refused"]  # fmt: skip
+                    "webhook.refused", "flatten.missed"]  # fmt: skip
 # Not `order.canceled` nor `order.partially_filled`: every exit and reversal cancels the working orders it replaces, and
 # a resting order may fill in many parts; told by default, they would bury the fills and refusals that need a look.
 DEFAULT_EVENTS: list[EventKind] = ["signal.rejected", "signal.failed", "signal.expired", "order.filled",
                                    "order.rejected", "order.unfollowed", "reload.failed", "halt", "resume",
-                                   "webhook.refused"]  # fmt: skip
+                                   "webhook.refused", "flatten.missed"]  # fmt: skip
 
 
 class Strict(BaseModel):

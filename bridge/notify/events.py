@@ -24,6 +24,7 @@ KINDS = (
     "halt",
     "resume",
     "webhook.refused",
+    "flatten.missed",  # flatten_at left positions open overnight: its subscription disabled, or it could not close them
 )
 
 
@@ -42,6 +43,12 @@ def signal_event(strategy: str, subscription: str, ticker: str, signal_id: str, 
     data = {"strategy": strategy, "subscription": subscription, "ticker": ticker, "signal_id": signal_id,
             "state": state}  # fmt: skip
     return Event(f"signal.{state}", f"{strategy}/{subscription} {ticker}: {decision}", data)
+
+
+def flatten_event(strategy: str, subscription: str, tickers: list[str], why: str) -> Event:
+    """A `flatten_at` run left these tickers open (`why`): the operator must close them or know they stay."""
+    data = {"strategy": strategy, "subscription": subscription, "tickers": tickers}
+    return Event("flatten.missed", f"{strategy}/{subscription} flatten_at: {', '.join(tickers)} {why}", data)
 
 
 def recovery_event(held: str | None) -> Event:

@@ -14,6 +14,7 @@ from bridge.config.schema import Subscription
 from bridge.errors import ConfigError
 from bridge.jobs.flatten import GRACE_SECONDS, _tickers_to_close, flatten, flatten_trigger
 from bridge.jobs.orders import poll_orders
+from bridge.notify.events import Event
 from tests.jobs.conftest import Clock, config_text, two_strategies
 from tests.jobs.venue import FlakyPaper, RefusingPaper, StallingPaper
 
@@ -517,3 +518,26 @@ async def test_flatten_at_closes_only_its_share_of_a_position_held_with_another_
     (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
     assert exit_row["state"] == "executed" and "sold 1, still long 10" in exit_row["decision"], exit_row["decision"]
     assert await flatten(r.bridge, "sq", "paper") == 0, "its share closed, a second run finds nothing of its own"
+
+
+async def test_a_disabled_subscription_holding_a_position_at_its_flatten_at_is_told_not_flattened(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`enabled: false` trades nothing, its flatten neither; but the position it leaves overnight must be heard of."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    r.bridge.loaded.path.write_text(config_text(FLATTEN + "\nenabled: false"))
+    assert (await r.bridge.reload("test")).ok
+    assert "cfg:flatten:sq:paper" in r.bridge.jobs.next_runs(), "a disabled subscription's flatten time still comes"
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(1)}, "enabled: false sends no order, an exit neither"
+    (event,) = [e for e in events if e.kind == "flatten.missed"]
+    assert "AMD" in event.text and "enabled: false" in event.text, event.text
+    assert any("AMD" in rec.getMessage() and "enabled: false" in rec.getMessage() for rec in caplog.records
+               if rec.levelname == "WARNING")  # fmt: skip
