@@ -207,8 +207,9 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
         if tickers:
             why = ("not closed: the subscription is not enabled (enabled: false); they stay open overnight unless "
                    "closed by hand or with an exit signal")  # fmt: skip
-            log.warning("%s: %s %s", label, ", ".join(sorted(tickers)), why)
-            host.publish(flatten_event(strategy, key, sorted(tickers), why))
+            text = f"{label}: {', '.join(sorted(tickers))} {why}"
+            log.warning("%s", text)
+            host.publish(flatten_event(strategy, key, text, sorted(tickers)))
         return 0, []
     queued = 0
     for ticker, share in sorted(tickers.items()):

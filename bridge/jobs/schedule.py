@@ -31,6 +31,7 @@ from bridge.jobs.orders import Retries, cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
 from bridge.jobs.retention import daily_summary, prune
 from bridge.jobs.stranded import StrandedOrders
+from bridge.notify.events import flatten_event
 from bridge.runtime import Runtime
 from bridge.store import upkeep
 from bridge.store.db import iso
@@ -132,8 +133,10 @@ class Jobs:
         sub = self.host.runtime.subscription(strategy, key)
         retry_at = self.host.clock() + timedelta(seconds=FLATTEN_RETRY_SECONDS)
         if sub is None or sub.flatten_at is None or due_at(sub, retry_at) is None:
-            log.error("%s; its %ds grace is over: the positions stay open; close them by hand or with an exit "
-                      "signal", why, GRACE_SECONDS)  # fmt: skip
+            text = (f"{why}; its {GRACE_SECONDS}s grace is over: the positions stay open; close them by hand or with "
+                    "an exit signal")  # fmt: skip
+            log.error("%s", text)
+            self.host.publish(flatten_event(strategy, key, text))
             return
         (log.info if quiet else log.warning)("%s; looking again in %gs", why, FLATTEN_RETRY_SECONDS)
         self._add(f"{CONFIG}flatten-retry:{strategy}:{key}", self._flatten(strategy, key, retry=True),
@@ -186,10 +189,12 @@ class Jobs:
         store, keys = self.host.store, self.host.runtime.journal_keys(strategy, key)
         if await store.read(upkeep.flattened_since, store.conn, SOURCE, strategy, keys, iso(missed)):
             return
-        log.warning("flatten_at %s %s for %s/%s fell due at %s, more than %ds before %s, and closed nothing: it is "
-                    "not run this late; if the daemon was down then, the positions it was to close are still open: "
-                    "close them by hand or with an exit signal", f"{sub.flatten_at:%H:%M}", sub.timezone, strategy,
-                    key, missed.isoformat(), GRACE_SECONDS, since)  # fmt: skip
+        text = (f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key} fell due at "
+                f"{missed.isoformat()}, more than {GRACE_SECONDS}s before {since}, and closed nothing: it is not run "
+                "this late; if the daemon was down then, the positions it was to close are still open: close them by "
+                "hand or with an exit signal")  # fmt: skip
+        log.warning("%s", text)
+        self.host.publish(flatten_event(strategy, key, text))
 
     def start(self) -> None:
         """Start running jobs on the current event loop."""

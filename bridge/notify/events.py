@@ -45,10 +45,10 @@ def signal_event(strategy: str, subscription: str, ticker: str, signal_id: str, 
     return Event(f"signal.{state}", f"{strategy}/{subscription} {ticker}: {decision}", data)
 
 
-def flatten_event(strategy: str, subscription: str, tickers: list[str], why: str) -> Event:
-    """A `flatten_at` run left these tickers open (`why`): the operator must close them or know they stay."""
+def flatten_event(strategy: str, subscription: str, text: str, tickers: list[str] | None = None) -> Event:
+    """A `flatten_at` left positions open overnight (`tickers`, None: not known): the operator must close them."""
     data = {"strategy": strategy, "subscription": subscription, "tickers": tickers}
-    return Event("flatten.missed", f"{strategy}/{subscription} flatten_at: {', '.join(tickers)} {why}", data)
+    return Event("flatten.missed", text, data)
 
 
 def recovery_event(held: str | None) -> Event:

@@ -377,6 +377,8 @@ async def test_a_flatten_whose_position_read_fails_past_its_grace_gives_up_sayin
     await r.accepted(ticker="AMD", action="buy", price=100)
     await r.bridge.queues.join()
     clock.now = MONDAY_1555 + timedelta(seconds=GRACE_SECONDS - 5)  # the scheduler ran it late, near its grace
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
     FlakyPaper.failures = 1
     try:
         await run_job(r, "cfg:flatten:sq:paper")
@@ -385,6 +387,8 @@ async def test_a_flatten_whose_position_read_fails_past_its_grace_gives_up_sayin
     assert r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is None, "too late to close now"
     assert "positions stay open" in caplog.text and "503 Service Unavailable" in caplog.text
     assert await r.positions() == {"AMD": Decimal(1)}
+    (event,) = [e for e in events if e.kind == "flatten.missed"]  # a log line alone is read the next morning
+    assert "positions stay open" in event.text and event.data["subscription"] == "paper", event
 
 
 async def test_a_restart_past_the_grace_of_a_flatten_that_never_ran_says_the_positions_stay_open(
@@ -401,6 +405,11 @@ async def test_a_restart_past_the_grace_of_a_flatten_that_never_ran_says_the_pos
     assert await late.positions() == {"AMD": Decimal(1)}  # too late to act on, as before
     warned = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.message]
     assert len(warned) == 1 and "sq/paper" in warned[0] and "still open" in warned[0], warned
+    events: list[Event] = []
+    late.bridge.executor.observers.append(events.append)
+    await late.bridge.jobs.missed_flattens()  # as at the start, now heard by the test too
+    (event,) = [e for e in events if e.kind == "flatten.missed"]
+    assert "sq/paper" in event.text and "still open" in event.text, event
 
 
 async def test_a_restart_after_a_flatten_that_ran_says_nothing_of_it(
