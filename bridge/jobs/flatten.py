@@ -97,6 +97,9 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
         row = {"id": signal_id, "webhook_id": SOURCE, "strategy": strategy, "ticker": ticker, "action": "exit",
                "payload": json.dumps(normalised(signal)), "decision": label, "received_at": iso(received)}  # fmt: skip
         if await store.run(upkeep.record_job_signal, store.conn, row, key, broker):
+            if share is not None:  # the rest stays open tonight: whoever holds it must know the flatten left it
+                log.warning("%s: %s is held beside another strategy (or by hand): only this subscription's %s is "
+                            "closed, the rest stays open", label, ticker, share)  # fmt: skip
             host.submit(Job(signal_id, strategy, key, signal, received))
             return 1
         if not await store.read(upkeep.ended_unfilled, store.conn, signal_id, key):

@@ -511,7 +511,9 @@ async def test_a_flatten_exit_still_unresolved_at_the_end_of_its_grace_is_report
     assert any("AMD" in e and "still open" in e for e in errors), errors
 
 
-async def test_flatten_at_closes_only_its_share_of_a_position_held_with_another_strategy(bridges: Any) -> None:
+async def test_flatten_at_closes_only_its_share_of_a_position_held_with_another_strategy(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """Positions are per account: the other strategy's 10 AMD, bought beside this one's 1, are not this one's."""
     clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
@@ -527,6 +529,10 @@ async def test_flatten_at_closes_only_its_share_of_a_position_held_with_another_
     (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
     assert exit_row["state"] == "executed" and "sold 1, still long 10" in exit_row["decision"], exit_row["decision"]
     assert await flatten(r.bridge, "sq", "paper") == 0, "its share closed, a second run finds nothing of its own"
+    told = [
+        rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "rest stays open" in rec.message
+    ]
+    assert len(told) == 1 and "AMD" in told[0], told
 
 
 async def test_a_disabled_subscription_holding_a_position_at_its_flatten_at_is_told_not_flattened(
