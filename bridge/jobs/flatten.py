@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -34,7 +35,20 @@ class FlattenFailed(Exception):
     """The positions to close could not be read (the venue down, or its broker not connected yet)."""
 
 
-def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]) -> dict[str, Decimal | None]:
+class Close(NamedTuple):
+    """What a flatten closes of a ticker: `share` units (None: the whole position), what its fills net to, and
+    what the account holds."""
+
+    share: Decimal | None
+    net: Decimal
+    position: Decimal
+
+    def beside(self) -> bool:
+        """Whether the account holds more than the subscription's fills, on their side: another's share too."""
+        return self.net != 0 and (self.net > 0) == (self.position > 0) and abs(self.position) > abs(self.net)
+
+
+def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]) -> dict[str, Close]:
     """Tickers whose broker symbol is held and whose position may be this subscription's, each with its share.
 
     The account may be shared: another strategy can hold a symbol this subscription traded and closed
@@ -63,22 +77,18 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
         net[key] = net.get(key, Decimal(0)) + (filled if row["side"] == "buy" else -filled)
         if row["status"] not in FINAL_ORDER_STATUSES:
             unsure.add(key)
-    return {ticker: _share(quantity, position[ticker], ticker in unsure) for ticker, quantity in net.items()
-            if quantity != 0 or ticker in unsure}  # fmt: skip
+    closes = {ticker: Close(None, quantity, position[ticker]) for ticker, quantity in net.items()
+              if quantity != 0 or ticker in unsure}  # fmt: skip
+    # All of it where the journal may have missed a fill (an order still working), or nobody else holds a share.
+    return {ticker: close._replace(share=abs(close.net)) if close.beside() and ticker not in unsure else close
+            for ticker, close in closes.items()}  # fmt: skip
 
 
-def _share(net: Decimal, position: Decimal, unsure: bool) -> Decimal | None:
-    """The units of `position` the subscription's fills (netting to `net`) hold, or None for all of it."""
-    if unsure or net == 0 or (net > 0) != (position > 0) or abs(position) <= abs(net):
-        return None  # all of it: the journal may have missed a fill, or nobody else holds a share
-    return abs(net)
-
-
-async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: str, share: Decimal | None, day: str,
+async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: str, close: Close, day: str,
                       label: str) -> int:  # fmt: skip
     """Journal and queue the day's exit of one ticker, unless it is journaled already; return how many were queued.
 
-    `share` (None: the whole position) is the subscription's part of a position shared with another strategy:
+    `close.share` (None: the whole position) is the subscription's part of a position shared with another strategy:
     only that many are sold or covered, and nothing is canceled, since its orders there are all final and the
     ones working are another's (a stop-loss that protects the rest).
 
@@ -87,6 +97,7 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
     One with an order whose outcome is unknown, or still working, is left to the order jobs: a second exit beside
     it could fill too and open the other side. The next run within the grace looks again.
     """
+    share = close.share
     signal = Signal(ticker=ticker, action="exit", order_type="market", quantity=share, cancel=share is None,
                     ignore_trading_windows=True, scheduled=True)  # fmt: skip
     store = host.store
@@ -100,6 +111,11 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
             if share is not None:  # the rest stays open tonight: whoever holds it must know the flatten left it
                 log.warning("%s: %s is held beside another strategy (or by hand): only this subscription's %s is "
                             "closed, the rest stays open", label, ticker, share)  # fmt: skip
+            elif close.beside():  # its share is not sure: held overnight, the rest is the greater risk
+                log.warning("%s: %s is held beside another strategy (or by hand): the account holds %s, this "
+                            "subscription's fills net to %s, but an order of its own there still works, so its share "
+                            "is not sure: the whole position is closed, the other's share with it", label, ticker,
+                            close.position, close.net)  # fmt: skip
             host.submit(Job(signal_id, strategy, key, signal, received))
             return 1
         if not await store.read(upkeep.ended_unfilled, store.conn, signal_id, key):
@@ -215,7 +231,7 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
             host.publish(flatten_event(strategy, key, text, sorted(tickers)))
         return 0, []
     queued = 0
-    for ticker, share in sorted(tickers.items()):
-        queued += await _queue_exit(host, strategy, key, sub.broker, ticker, share, local.date().isoformat(), label)
+    for ticker, close in sorted(tickers.items()):
+        queued += await _queue_exit(host, strategy, key, sub.broker, ticker, close, local.date().isoformat(), label)
     log.info("%s: closing %d position(s) (%s)", label, queued, ", ".join(sorted(tickers)) or "none open")
     return queued, sorted(tickers)

@@ -431,10 +431,20 @@ async def test_a_restart_after_a_flatten_that_ran_says_nothing_of_it(
 def test_a_pair_traded_as_btc_usd_is_closed_while_alpaca_lists_it_as_btcusd() -> None:
     """Alpaca lists a pair's position without its slash: a flatten_at skipped BTC/USD held as BTCUSD overnight."""
     bought = {"symbol": "BTC/USD", "ticker": "BTC/USD", "side": "buy", "filled_quantity": "0.02", "status": "filled"}
-    assert _tickers_to_close([bought], {"BTCUSD": Decimal("0.02")}) == {"BTC/USD": None}  # type: ignore[list-item]
-    assert _tickers_to_close([{**bought, "symbol": "btcusd", "ticker": "btcusd"}], {"BTCUSD": Decimal("0.02")}) == {  # type: ignore[list-item]
-        "btcusd": None
-    }
+    assert list(_tickers_to_close([bought], {"BTCUSD": Decimal("0.02")})) == ["BTC/USD"]  # type: ignore[list-item]
+    lower = [{**bought, "symbol": "btcusd", "ticker": "btcusd"}]
+    assert list(_tickers_to_close(lower, {"BTCUSD": Decimal("0.02")})) == ["btcusd"]  # type: ignore[arg-type]
+
+
+def test_a_flatten_closes_only_its_share_where_its_orders_are_final_and_the_whole_position_where_not() -> None:
+    """Positions are per account: its fills net to 1 of the 11 held; an order still working may have filled unseen."""
+    bought = {"symbol": "AMD", "ticker": "AMD", "side": "buy", "filled_quantity": "1", "status": "filled"}
+    assert _tickers_to_close([bought], {"AMD": Decimal(11)})["AMD"].share == 1  # type: ignore[list-item]
+    assert _tickers_to_close([bought], {"AMD": Decimal(1)})["AMD"].share is None, "all of it is its own"  # type: ignore[list-item]
+    assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].share is None, "the other side: not a share"  # type: ignore[list-item]
+    working = {**bought, "filled_quantity": "0", "status": "open"}
+    close = _tickers_to_close([bought, working], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
+    assert close.share is None and close.beside(), close
 
 
 REFUSING = config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:RefusingPaper")
@@ -556,3 +566,21 @@ async def test_a_disabled_subscription_holding_a_position_at_its_flatten_at_is_t
     assert "AMD" in event.text and "enabled: false" in event.text, event.text
     assert any("AMD" in rec.getMessage() and "enabled: false" in rec.getMessage() for rec in caplog.records
                if rec.levelname == "WARNING")  # fmt: skip
+
+
+async def test_a_flatten_not_sure_of_its_share_closes_the_whole_shared_position_saying_so(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted(ticker="AMD", action="exit", price=100, orderType="limit", limitPrice=200)  # rests: may fill
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(11)}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}, "held overnight, the rest would be the greater risk"
+    told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "not sure" in rec.message]
+    assert len(told) == 1 and "the account holds 11" in told[0], told
