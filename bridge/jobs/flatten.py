@@ -84,6 +84,17 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
             for ticker, close in closes.items()}  # fmt: skip
 
 
+def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
+    """Whether a subscription's orders may have left it a position: fills not netting to zero, or one not final."""
+    net: dict[str, Decimal] = {}
+    for row in orders:
+        if row["status"] not in FINAL_ORDER_STATUSES:
+            return True
+        key, filled = symbol_key(row["ticker"]), Decimal(row["filled_quantity"] or 0)
+        net[key] = net.get(key, Decimal(0)) + (filled if row["side"] == "buy" else -filled)
+    return any(quantity != 0 for quantity in net.values())
+
+
 async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: str, close: Close, day: str,
                       label: str) -> int:  # fmt: skip
     """Journal and queue the day's exit of one ticker, unless it is journaled already; return how many were queued.

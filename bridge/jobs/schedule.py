@@ -24,6 +24,7 @@ from bridge.jobs.flatten import (
     due_at,
     flatten_pass,
     flatten_trigger,
+    may_hold,
     missed_today,
 )
 from bridge.jobs.host import Host
@@ -181,13 +182,17 @@ class Jobs:
         """Say so when today's flatten fell due past its grace and journaled nothing: the daemon was down then.
 
         Too late to run (a late exit is a dangerous one), but the positions it was to close are held overnight:
-        the operator must hear of it. A run that found nothing to close journals nothing either, hence "may".
+        the operator must hear of it. A run that found nothing to close journals nothing either, hence "may"; one
+        whose journal holds nothing (its positions closed before its time, or none opened) says nothing: told
+        every evening's restart, a false alarm would teach the operator to skip the true one.
         """
         missed = missed_today(sub, self.host.clock())
         if missed is None:
             return
         store, keys = self.host.store, self.host.runtime.journal_keys(strategy, key)
         if await store.read(upkeep.flattened_since, store.conn, SOURCE, strategy, keys, iso(missed)):
+            return
+        if not may_hold(await store.read(upkeep.traded_orders, store.conn, strategy, keys)):
             return
         text = (f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key} fell due at "
                 f"{missed.isoformat()}, more than {GRACE_SECONDS}s before {since}, and closed nothing: it is not run "

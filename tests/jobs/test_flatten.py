@@ -584,3 +584,22 @@ async def test_a_flatten_not_sure_of_its_share_closes_the_whole_shared_position_
     assert await r.positions() == {}, "held overnight, the rest would be the greater risk"
     told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "not sure" in rec.message]
     assert len(told) == 1 and "the account holds 11" in told[0], told
+
+
+async def test_a_restart_past_the_grace_of_a_flatten_with_nothing_to_close_raises_no_alarm(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its journal says it holds nothing: "the positions it was to close are still open" would be a false alarm."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted(ticker="AMD", action="exit", price=100)  # closed before its flatten time
+    await r.bridge.queues.join()
+    await r.bridge.stop()
+    clock.now = datetime(2026, 11, 23, 16, 10, tzinfo=NY)
+    late = await bridges(config_text(FLATTEN), clock)
+    events: list[Event] = []
+    late.bridge.executor.observers.append(events.append)
+    await late.bridge.jobs.missed_flattens()
+    assert [e for e in events if e.kind == "flatten.missed"] == []
+    assert not [rec for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.getMessage()]
