@@ -17,7 +17,7 @@ async def prune(host: Host) -> dict[str, int]:
     """Delete journal rows older than `retention_days`, never an order (or its signal) that is not final.
 
     Nor, for a subscription with flatten_at, the orders of a position the journal still shows open (see
-    upkeep.prune): flatten_at reads them.
+    upkeep.prune): flatten_at reads them. A disabled one's too: enabled again, its flatten closes what it holds.
     """
     days = host.runtime.loaded.config.retention_days
     cutoff = host.clock() - timedelta(days=days)
@@ -26,7 +26,7 @@ async def prune(host: Host) -> dict[str, int]:
     # The positions still open in the journal of the subscriptions flatten_at closes (it reads them there) are
     # found by the first chunk, for all of them.
     flattened: list[tuple[str, str]] | None = [
-        (strategy, journaled) for strategy, key, sub in runtime.all_subscriptions() if sub.flatten_at is not None
+        (strategy, journaled) for strategy, key, _sub in runtime.flattened()
         for journaled in runtime.journal_keys(strategy, key)
     ]  # fmt: skip
     while True:  # in chunks, each its own short transaction (see upkeep.prune)

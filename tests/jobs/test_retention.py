@@ -123,6 +123,27 @@ async def test_pruning_keeps_the_entry_of_a_position_still_held_so_flatten_at_st
     assert await r.positions() == {}
 
 
+async def test_pruning_keeps_the_entry_of_a_position_a_disabled_subscription_holds_for_its_flatten_at(
+    bridges: Any,
+) -> None:
+    """A subscription disabled while it holds a position (for days, maybe) closes it at its flatten_at once enabled."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))  # the reloads would run a flatten just due themselves
+    r = await bridges(config_text(FLATTEN, extra="retention_days: 30\n"), clock)
+    held = await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    r.bridge.loaded.path.write_text(config_text(FLATTEN + "\nenabled: false", extra="retention_days: 30\n"))
+    assert (await r.bridge.reload("test")).ok
+    age(r, held, 31, clock)
+
+    await prune(r.bridge)
+    r.bridge.loaded.path.write_text(config_text(FLATTEN, extra="retention_days: 30\n"))
+    assert (await r.bridge.reload("test")).ok
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1, "the position's only record was pruned while disabled"
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+
+
 async def test_pruning_half_a_round_trip_does_not_make_flatten_at_close_another_strategys_position(
     bridges: Any,
 ) -> None:
