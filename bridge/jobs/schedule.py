@@ -174,7 +174,7 @@ class Jobs:
                          f"{sub.flatten_at:%H:%M}", strategy, key, since)  # fmt: skip
                 await self._guarded(f"{CONFIG}flatten:{strategy}:{key}", self._flatten(strategy, key))()
                 ran += 1
-            else:
+            elif sub.enabled:  # a disabled one's closes nothing by design: its run said so at its time
                 await self._warn_if_missed(strategy, key, sub, since)
         return ran
 

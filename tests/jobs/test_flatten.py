@@ -603,3 +603,17 @@ async def test_a_restart_past_the_grace_of_a_flatten_with_nothing_to_close_raise
     await late.bridge.jobs.missed_flattens()
     assert [e for e in events if e.kind == "flatten.missed"] == []
     assert not [rec for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.getMessage()]
+
+
+async def test_a_reload_past_the_flatten_time_of_a_disabled_subscription_does_not_call_it_missed(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Disabled, its flatten closes nothing by design, told at its time: "if the daemon was down" misleads."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = datetime(2026, 11, 23, 16, 10, tzinfo=NY)
+    r.bridge.loaded.path.write_text(config_text(FLATTEN + "\nenabled: false"))
+    assert (await r.bridge.reload("test")).ok
+    assert not [rec for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.getMessage()]
