@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from tests.conftest import ADMIN, TOKEN
@@ -128,11 +129,12 @@ async def test_a_signal_queued_for_a_subscription_a_reload_moved_to_another_brok
 
 async def test_a_flatten_queued_for_a_strategy_a_reload_then_removed_is_not_sent(running: Any) -> None:
     """A job's signal (a flatten's exit) has no token to revoke: the strategy's removal alone stops it."""
-    from bridge.jobs.flatten import _queue_exit
+    from bridge.jobs.flatten import Close, _queue_exit
 
     try:
         r, _queued = await queued_behind_a_gated_order(running, TWO + GATED)
-        assert await _queue_exit(r.bridge, "sq", "paper", "paper", "AMD", "2026-01-02", "flatten_at") == 1
+        whole = Close(None, Decimal(1), Decimal(1))
+        assert await _queue_exit(r.bridge, "sq", "paper", "paper", "AMD", whole, "2026-01-02", "flatten_at") == 1
         exit_id = r.bridge.store.peek(lambda c: c.execute("SELECT id FROM signals WHERE action = 'exit'").fetchone()[0])
         other = TWO.replace("  sq:\n", "  other:\n").replace(TOKEN, "another-strategy-token-0000000000000")
         status = await r.edit(other + GATED)  # `sq` is gone; another strategy trades at `paper` now
