@@ -47,6 +47,10 @@ class Close(NamedTuple):
         """Whether the account holds more than the subscription's fills, on their side: another's share too."""
         return self.net != 0 and (self.net > 0) == (self.position > 0) and abs(self.position) > abs(self.net)
 
+    def across(self) -> bool:
+        """Whether the account holds the other side of the subscription's fills: another's trade closed them."""
+        return self.net != 0 and (self.net > 0) != (self.position > 0)
+
 
 def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]) -> dict[str, Close]:
     """Tickers whose broker symbol is held and whose position may be this subscription's, each with its share.
@@ -58,7 +62,9 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
 
     The share is None for the whole position. Positions are per account, so one held with another strategy
     (or by hand) is more than this subscription's fills: where the journal is sure of them (every order final),
-    the share is what they net to, and the rest is left to whoever holds it.
+    the share is what they net to, and the rest is left to whoever holds it. It is 0 where the account holds the
+    other side of them: another strategy's sell closed this one's long and went short, say; that short is not
+    this subscription's to buy back.
     """
     # Letters aside: most venues read `amd` as AMD and list it so, and a position bought as `amd` and closed as
     # AMD is flat; so is a pair with or without its slash (Alpaca lists BTC/USD's position as BTCUSD). A ticker
@@ -80,7 +86,8 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
     closes = {ticker: Close(None, quantity, position[ticker]) for ticker, quantity in net.items()
               if quantity != 0 or ticker in unsure}  # fmt: skip
     # All of it where the journal may have missed a fill (an order still working), or nobody else holds a share.
-    return {ticker: close._replace(share=abs(close.net)) if close.beside() and ticker not in unsure else close
+    return {ticker: close if ticker in unsure else close._replace(share=abs(close.net)) if close.beside()
+            else close._replace(share=Decimal(0)) if close.across() else close
             for ticker, close in closes.items()}  # fmt: skip
 
 
@@ -241,6 +248,11 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
             log.warning("%s", text)
             host.publish(flatten_event(strategy, key, text, sorted(tickers)))
         return 0, []
+    for ticker in [ticker for ticker, close in tickers.items() if close.share == 0]:
+        close = tickers.pop(ticker)
+        log.warning("%s: %s is not closed: this subscription's fills net to %s, but the account holds %s, the other "
+                    "side: another strategy's trade (or one by hand) closed its position, and what is held now is not "
+                    "this subscription's", label, ticker, close.net, close.position)  # fmt: skip
     queued = 0
     for ticker, close in sorted(tickers.items()):
         queued += await _queue_exit(host, strategy, key, sub.broker, ticker, close, local.date().isoformat(), label)

@@ -441,7 +441,7 @@ def test_a_flatten_closes_only_its_share_where_its_orders_are_final_and_the_whol
     bought = {"symbol": "AMD", "ticker": "AMD", "side": "buy", "filled_quantity": "1", "status": "filled"}
     assert _tickers_to_close([bought], {"AMD": Decimal(11)})["AMD"].share == 1  # type: ignore[list-item]
     assert _tickers_to_close([bought], {"AMD": Decimal(1)})["AMD"].share is None, "all of it is its own"  # type: ignore[list-item]
-    assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].share is None, "the other side: not a share"  # type: ignore[list-item]
+    assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].share == 0, "the other side: none of it"  # type: ignore[list-item]
     working = {**bought, "filled_quantity": "0", "status": "open"}
     close = _tickers_to_close([bought, working], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
     assert close.share is None and close.beside(), close
@@ -617,3 +617,22 @@ async def test_a_reload_past_the_flatten_time_of_a_disabled_subscription_does_no
     r.bridge.loaded.path.write_text(config_text(FLATTEN + "\nenabled: false"))
     assert (await r.bridge.reload("test")).ok
     assert not [rec for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.getMessage()]
+
+
+async def test_flatten_at_does_not_cover_the_short_of_another_strategy_that_sold_its_long(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Positions are per account: the other's sell closed this one's long 1 and went short 10. This subscription's
+    fills still net to +1, but the account holds -10: an exit there would buy back the other strategy's short."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted("other", ticker="AMD", action="sell", price=100, quantity=10)  # sell while long: exit, then short
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(-10)}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(-10)}, "the other strategy's short is not this subscription's"
+    told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "other side" in rec.message]
+    assert len(told) == 1 and "AMD" in told[0], told
