@@ -696,19 +696,8 @@ class Executor:
         known = {r["client_order_id"]: r for r in journaled}
         added = await self.store.run(journal.add_orders, self.store.conn,
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
-        working: list[str] = []
-        for planned in [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known] + added:
-            if planned["status"] != "pending":
-                if planned["status"] in OPEN_ORDER_STATUSES:
-                    working.append(planned["client_order_id"])
-                continue
-            try:
-                order = await self._submit(job, broker, planned, [])
-            except Outcome:  # its outcome is unknown and it is not found: it is followed, but cannot be counted on
-                continue
-            self.emit(_order_event(job, planned, order))
-            if order.is_open:
-                working.append(order.client_order_id)
+        journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]
+        working = await self._send_pending(job, broker, journaled_back + added)
         if len(working) < len(canceled):
             return UNPROTECTED
         return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
@@ -790,9 +779,19 @@ class Executor:
     async def _send_back(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
                          decision: str) -> tuple[bool, str]:  # fmt: skip
         """Send the journaled legs put back still pending: whether all of them work, and the decision that says so."""
+        working = await self._send_pending(job, broker, planned)
+        if planned and len(working) == len(planned):
+            return True, f"{decision}, so it was put back as a new order ({', '.join(working)})"
+        return False, _lacks(decision)
+
+    async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row]) -> list[str]:
+        """Send the orders put back (journaled, `restore`) that are still pending; the client order ids working.
+
+        One sent before a restart was read by recovery since: it counts as it stands, and is never sent again.
+        """
         working: list[str] = []
-        for row in planned:
-            if row["status"] != "pending":  # sent before a restart, and read by recovery since
+        for row in rows:
+            if row["status"] != "pending":
                 if row["status"] in OPEN_ORDER_STATUSES:
                     working.append(row["client_order_id"])
                 continue
@@ -803,9 +802,7 @@ class Executor:
             self.emit(_order_event(job, row, order))
             if order.is_open:
                 working.append(order.client_order_id)
-        if planned and len(working) == len(planned):
-            return True, f"{decision}, so it was put back as a new order ({', '.join(working)})"
-        return False, _lacks(decision)
+        return working
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
         """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.
