@@ -24,6 +24,14 @@ class TemporaryBrokerError(BrokerError):
     """Transient failure (network, 5xx, rate limit): a read may be retried, a submission may not."""
 
 
+class HeldUnsent(TemporaryBrokerError):
+    """The adapter's own throttle refused an order it would hold past its `send_by`: the venue was never asked.
+
+    Nothing of the venue's health: a broker's circuit does not count it (a burst of signals at a bar's close, held in
+    the rate limit, must not shut the broker for the fresh signals after it).
+    """
+
+
 class AccountRefused(TemporaryBrokerError):
     """The broker refuses every order of this account, whoever sends it (trading blocked on it): nothing was placed.
 

@@ -7,7 +7,8 @@ booked inside its plan's journal job passes `Guard.admits_at_once` instead, whic
 when that gate would have nothing to decide; otherwise it goes through `create_order` after all.
 
 Two kinds of circuit: a broker's opens on failed submissions in a row (a timeout, a lost connection, a 5xx, a 429, an
-unknown outcome: the venue is down for everyone), and at once on refused API keys or an account the venue lets no
+unknown outcome: the venue is down for everyone; not an order the adapter's own throttle refused unsent, too late for
+its signal: `HeldUnsent`), and at once on refused API keys or an account the venue lets no
 order through for (they refuse everyone's orders); a strategy's at one broker opens on orders of that strategy the
 venue refused in a row (insufficient funds, an unknown symbol, a bad quantity: the venue is up, the orders are wrong).
 A refusal says nothing of the venue, so whoever holds one strategy's token cannot shut the broker, and every other
@@ -31,7 +32,7 @@ from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import RiskLimits
-from bridge.errors import AccountRefused, DuplicateClientOrderId, OrderRejected
+from bridge.errors import AccountRefused, DuplicateClientOrderId, HeldUnsent, OrderRejected
 from bridge.halt import HaltSwitch
 from bridge.models import Order, OrderRequest
 from bridge.signals.resolve import Leg, describe_position, fmt
@@ -393,6 +394,15 @@ class Guard:
             raise
         except OrderRejected as exc:  # the venue refused this order: it is up, the order is wrong
             self._answered(name, breaker, refused, f"{type(exc).__name__}: {exc}", probe, probe_refused)
+            raise
+        except HeldUnsent:
+            # Our own throttle's refusal, too late for its signal: the venue was never asked, so neither circuit
+            # counts it (a burst at a bar's close would open the broker's for the fresh signals after it); a probe's
+            # turn comes again.
+            if probe:
+                breaker.probing = False
+            if probe_refused:
+                refused.probing = False
             raise
         except Exception as exc:
             # Refused keys, or an account that may not trade, refuse every strategy's next order too: no need to

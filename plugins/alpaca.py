@@ -82,6 +82,7 @@ from bridge.errors import (
     BrokerError,
     CredentialsRefused,
     DuplicateClientOrderId,
+    HeldUnsent,
     OrderNotFound,
     OrderRejected,
     TemporaryBrokerError,
@@ -338,14 +339,14 @@ class AlpacaBroker:
             raise TemporaryBrokerError("the Alpaca adapter is not connected")
         left = None if send_by is None else (send_by - datetime.now(UTC)).total_seconds()
         if left is not None and left <= 0:
-            raise TemporaryBrokerError(TOO_LATE)
+            raise HeldUnsent(TOO_LATE)
         try:  # a read waits out Alpaca's reset, checked for its age after; an order goes now or not at all
             async with asyncio.timeout(left):  # only the wait for the throttle: nothing has been sent yet
                 await self.throttle.wait(HOLD_WAIT_SECONDS if submit else None)
         except RateLimited as exc:
             raise RateLimited(f"Alpaca rate limit: {exc}", retry_after=exc.retry_after) from exc
         except TimeoutError:
-            raise TemporaryBrokerError(TOO_LATE) from None
+            raise HeldUnsent(TOO_LATE) from None
         try:
             response = await self._client.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

@@ -102,6 +102,7 @@ from bridge.brokers.throttle import RateLimited, Throttle, retry_read
 from bridge.errors import (
     BrokerError,
     DuplicateClientOrderId,
+    HeldUnsent,
     OrderNotFound,
     OrderRejected,
     TemporaryBrokerError,
@@ -201,8 +202,8 @@ VENUE_ID_FIELDS = {"coinbase": "client_order_id", "cryptocom": "client_oid"}
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
 
-class HeldTooLong(TemporaryBrokerError):
-    """The rate limit would hold an order past its `send_by`: refused, nothing was sent."""
+class HeldTooLong(HeldUnsent):
+    """The rate limit would hold an order past its `send_by`: refused, nothing was sent (not the venue failing)."""
 
 
 class CcxtOptions(BaseModel):

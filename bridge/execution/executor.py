@@ -23,6 +23,7 @@ from bridge.errors import (
     AccountRefused,
     BrokerError,
     DuplicateClientOrderId,
+    HeldUnsent,
     OrderNotFound,
     OrderRejected,
     TemporaryBrokerError,
@@ -987,7 +988,8 @@ class Executor:
                                  unsent=held)  # fmt: skip
             return _rejected(request, error)
         except TemporaryBrokerError as exc:
-            why = "" if isinstance(exc, AccountRefused) else ", broker temporarily unavailable"
+            # Our own throttle's refusal (HeldUnsent) never asked the venue: no outage to go looking for.
+            why = "" if isinstance(exc, (AccountRefused, HeldUnsent)) else ", broker temporarily unavailable"
             message = self._clean(f"not sent{why}: {exc}")
             await self.store.run(journal.update_order, self.store.conn, coid, status="rejected", error=message)
             return _rejected(request, message)

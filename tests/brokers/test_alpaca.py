@@ -21,6 +21,7 @@ from bridge.config.security import GlobalRisk
 from bridge.errors import (
     AccountRefused,
     BrokerError,
+    HeldUnsent,
     OrderNotFound,
     OrderRejected,
     TemporaryBrokerError,
@@ -819,6 +820,24 @@ async def test_insufficient_buying_power_stays_one_orders_refusal_and_other_stra
     assert not isinstance(refused.value, AccountRefused)
     assert guard.status() == {"alpaca": "closed"}
     assert (await guard.create_order("alpaca", broker, request("tb-small"), "other")).status == "filled"
+
+
+async def test_orders_the_throttle_held_past_their_send_by_do_not_open_the_brokers_circuit(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """A burst of signals at a bar's close: the orders our own throttle refused unsent, too late for their signals,
+    counted as the venue failing, opened Alpaca's circuit, and the next fresh signals were refused for a minute."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    guard = Guard(fresh_store, lambda: config, lambda: 0.0)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    for n in range(5):
+        with pytest.raises(HeldUnsent, match="nothing was sent"):
+            await guard.create_order("alpaca", broker, request(f"tb-late-{n}", send_by=past), "sq-trend")
+    assert guard.status() == {"alpaca": "closed"}
+    assert guard.strategy_status() == {"alpaca": {"sq-trend": "closed"}}
+    fresh = request("tb-fresh", send_by=datetime.now(UTC) + timedelta(seconds=30))
+    assert (await guard.create_order("alpaca", broker, fresh, "sq-trend")).status == "filled"
+    assert [o["client_order_id"] for o in fake.orders] == ["tb-fresh"]
 
 
 @pytest.mark.parametrize("fault", ["unavailable", "rate_limited"], ids=["503", "429"])

@@ -20,11 +20,13 @@ pytest.importorskip("ccxt", reason="the ccxt extra is not installed: pip install
 from bridge.brokers.base import BrokerContext, capabilities_of
 from bridge.brokers.registry import BrokerStartError, open_broker
 from bridge.config.load import load_config
-from bridge.config.schema import Subscription
+from bridge.config.schema import Config, Subscription
+from bridge.config.security import GlobalRisk
 from bridge.errors import (
     BrokerError,
     ConfigError,
     DuplicateClientOrderId,
+    HeldUnsent,
     OrderNotFound,
     OrderRejected,
     TemporaryBrokerError,
@@ -32,6 +34,7 @@ from bridge.errors import (
 )
 from bridge.execution.orders import client_order_id
 from bridge.models import OrderRequest, Signal
+from bridge.risk import Guard
 from bridge.store.db import Store
 from plugins.ccxt_exchange import PRICE_SECONDS, CcxtBroker, CcxtOptions, build_exchange
 from tests.brokers.conftest import journal_order
@@ -349,6 +352,23 @@ async def test_no_request_goes_out_before_binances_retry_after_ends(broker: Ccxt
     with pytest.raises(TemporaryBrokerError, match="nothing was sent"):
         await broker.create_order(order("tb-next"))
     assert len(fake.lookups) == 1 and [o["clientOrderId"] for o in fake.orders] == ["tb-ra"]
+
+
+async def test_orders_the_rate_limit_held_past_their_send_by_do_not_open_the_brokers_circuit(
+    broker: CcxtBroker, fake: FakeBinance, fresh_store: Store
+) -> None:
+    """As with Alpaca: orders our own throttle refused unsent, too late for their signals, are not the venue failing;
+    counted as failures they opened the broker's circuit and refused the next fresh signals for a minute."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    guard = Guard(fresh_store, lambda: config, lambda: 0.0)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    for n in range(5):
+        with pytest.raises(HeldUnsent, match="nothing was sent"):
+            await guard.create_order("binance", broker, order(f"tb-late-{n}", send_by=past), "btc-trend")
+    assert guard.status() == {"binance": "closed"}
+    fresh = order("tb-fresh", send_by=datetime.now(UTC) + timedelta(seconds=30))
+    assert (await guard.create_order("binance", broker, fresh, "btc-trend")).status == "filled"
+    assert [o["clientOrderId"] for o in fake.orders] == ["tb-fresh"]
 
 
 async def test_a_short_retry_after_is_waited_in_full(broker: CcxtBroker, fake: FakeBinance) -> None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from bridge.brokers.base import Broker, Capabilities, NoOptions
 from bridge.brokers.throttle import RateLimited
 from bridge.config.schema import Subscription
-from bridge.errors import OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
+from bridge.errors import HeldUnsent, OrderNotFound, OrderRejected, TemporaryBrokerError, UnknownOutcome
 from bridge.execution.executor import Executor, Job, client_order_id
 from bridge.execution.queues import KeyedQueues
 from bridge.models import Account, Order, OrderRequest, OrderStatus, Position, Signal
@@ -378,6 +378,19 @@ async def test_a_temporary_error_on_submit_is_never_retried(fresh_store: Store) 
     final = await h.signal(signal_id)
     assert final["state"] == "failed" and "429 rate limited" in final["decision"]
     assert h.broker.positions == {}
+
+
+async def test_an_order_the_throttle_held_too_long_is_not_said_to_find_the_broker_unavailable(
+    fresh_store: Store,
+) -> None:
+    """Refused by our own rate limit, too late for its signal, it read "broker temporarily unavailable": the venue was
+    never asked, and an operator went looking for an outage that was not there."""
+    late = HeldUnsent("held by the rate limit, the order would leave after its signal's max_signal_age; nothing sent")
+    h = Harness(fresh_store, FakeBroker(behaviours=[raises(late)]))
+    signal_id = await h.run(Signal(ticker="AMD", action="buy"))
+    entry = (await h.orders(signal_id))["entry"]
+    assert entry["status"] == "rejected" and entry["error"].startswith("not sent: held by the rate limit"), entry
+    assert "unavailable" not in entry["error"]
 
 
 async def test_a_temporary_error_on_a_read_is_retried(fresh_store: Store) -> None:
