@@ -343,8 +343,8 @@ class AlpacaBroker:
         try:  # a read waits out Alpaca's reset, checked for its age after; an order goes now or not at all
             async with asyncio.timeout(left):  # only the wait for the throttle: nothing has been sent yet
                 await self.throttle.wait(HOLD_WAIT_SECONDS if submit else None)
-        except RateLimited as exc:
-            raise RateLimited(f"Alpaca rate limit: {exc}", retry_after=exc.retry_after) from exc
+        except RateLimited as exc:  # of its own kind: held unsent, not counted as Alpaca failing (HeldForReset)
+            raise type(exc)(f"Alpaca rate limit: {exc}", retry_after=exc.retry_after) from exc
         except TimeoutError:
             raise HeldUnsent(TOO_LATE) from None
         try:

@@ -98,7 +98,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.brokers.base import BrokerContext, Capabilities
-from bridge.brokers.throttle import RateLimited, Throttle, retry_read
+from bridge.brokers.throttle import HeldForReset, RateLimited, Throttle, retry_read
 from bridge.errors import (
     BrokerError,
     DuplicateClientOrderId,
@@ -529,8 +529,8 @@ class CcxtBroker:
         now = time.monotonic()
         left = self._quiet_until - now
         if left > QUIET_WAIT_SECONDS:
-            raise RateLimited(f"{self.options.exchange}: asked to send nothing for {left:.0f}s more (Retry-After); "
-                              "nothing was sent", retry_after=left)  # fmt: skip
+            raise HeldForReset(f"{self.options.exchange}: asked to send nothing for {left:.0f}s more (Retry-After); "
+                               "nothing was sent", retry_after=left)  # fmt: skip
         if send_by is not None and now + max(left, 0.0) >= send_by:
             raise HeldTooLong(f"{self.options.exchange}: {TOO_LATE}")
         if left > 0:

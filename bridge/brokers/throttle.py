@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from typing import TypeVar
 
 from bridge.brokers.answers import NoAnswer
-from bridge.errors import AccountRefused, TemporaryBrokerError
+from bridge.errors import AccountRefused, HeldUnsent, TemporaryBrokerError
 
 T = TypeVar("T")
 # The errors `retry_read`s inside the current try of the `retry_read` around them gave up with: that one raises them
@@ -40,6 +40,13 @@ class RateLimited(TemporaryBrokerError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class HeldForReset(RateLimited, HeldUnsent):
+    """An order refused unsent, the venue's earlier "too many requests" holding every call longer than it may wait.
+
+    The venue's answer counted once, as it came; the orders held back after it never reached it (see HeldUnsent).
+    """
 
 
 class Throttle:
@@ -88,8 +95,8 @@ class Throttle:
     def _refuse_longer(self, longest: float | None) -> None:
         left = self._hold_until - self._clock()
         if longest is not None and left > longest:
-            raise RateLimited(f"asked to send nothing for {left:.0f}s more (rate limit); nothing was sent",
-                              retry_after=left)  # fmt: skip
+            raise HeldForReset(f"asked to send nothing for {left:.0f}s more (rate limit); nothing was sent",
+                               retry_after=left)  # fmt: skip
 
 
 async def retry_read(call: Callable[[], Awaitable[T]], attempts: int = 3, base_delay: float = 0.2,

@@ -840,6 +840,23 @@ async def test_orders_the_throttle_held_past_their_send_by_do_not_open_the_broke
     assert [o["client_order_id"] for o in fake.orders] == ["tb-fresh"]
 
 
+async def test_orders_refused_unsent_while_alpacas_reset_holds_count_once_in_the_brokers_circuit(
+    broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """One 429 whose reset is far off: each order of the burst after it, refused by our throttle without asking
+    Alpaca, counted as another failure, and a single 429 opened the broker's circuit for a minute past the reset."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    guard = Guard(fresh_store, lambda: config, lambda: 0.0)
+    fake.throttled.append(30.0)
+    with pytest.raises(RateLimited):  # the venue's own answer: it counts
+        await guard.create_order("alpaca", broker, request("tb-429"), "sq-trend")
+    for n in range(5):
+        with pytest.raises(HeldUnsent, match="nothing was sent"):
+            await guard.create_order("alpaca", broker, request(f"tb-held-{n}"), "sq-trend")
+    assert fake.orders == []
+    assert guard.status() == {"alpaca": "closed"} and guard.breaker("alpaca").failures == 1
+
+
 @pytest.mark.parametrize("fault", ["unavailable", "rate_limited"], ids=["503", "429"])
 async def test_a_signals_reads_of_an_alpaca_that_keeps_failing_are_each_tried_three_times_at_most(
     broker: AlpacaBroker, fake: FakeAlpaca, fresh_store: Store, fault: str

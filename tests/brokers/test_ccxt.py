@@ -371,6 +371,24 @@ async def test_orders_the_rate_limit_held_past_their_send_by_do_not_open_the_bro
     assert [o["clientOrderId"] for o in fake.orders] == ["tb-fresh"]
 
 
+async def test_orders_held_unsent_for_a_venues_retry_after_do_not_open_the_brokers_circuit(
+    broker: CcxtBroker, fake: FakeBinance, fresh_store: Store
+) -> None:
+    """A long Retry-After on a read: the orders after it, refused without asking the venue, each counted as the venue
+    failing, and one 429 opened the broker's circuit for every strategy, a minute past the venue's wait."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=3, breaker_cooldown=60))
+    guard = Guard(fresh_store, lambda: config, lambda: 0.0)
+    await broker.create_order(order("tb-ra"))
+    fake.lookup_retry_after = [30]
+    with pytest.raises(TemporaryBrokerError):
+        await broker.fetch_order("tb-ra")
+    for n in range(5):
+        with pytest.raises(HeldUnsent, match="nothing was sent"):
+            await guard.create_order("binance", broker, order(f"tb-held-{n}"), "btc-trend")
+    assert guard.status() == {"binance": "closed"}
+    assert [o["clientOrderId"] for o in fake.orders] == ["tb-ra"]
+
+
 async def test_a_short_retry_after_is_waited_in_full(broker: CcxtBroker, fake: FakeBinance) -> None:
     await broker.create_order(order("tb-wait"))
     fake.lookups.clear()
