@@ -19,7 +19,8 @@ unique" is `DuplicateClientOrderId`), except a 403 for the whole account (tradin
 that reach nothing), which is `AccountRefused`, as a 401 (the keys) is `CredentialsRefused`: nothing sent, for any
 strategy. A 429 or a connection that never opened means the order was not placed (`TemporaryBrokerError`), and so
 does an order that would have waited more than HOLD_WAIT_SECONDS for the reset of an earlier 429, or in the
-throttle past its `send_by` (its signal's max_signal_age): refused unsent;
+throttle past its `send_by` (its signal's max_signal_age): refused unsent (`HeldUnsent`, which the broker's circuit
+does not count: Alpaca was never asked);
 a 408, a 5xx, any other status but 200, or a connection lost after sending is `UnknownOutcome`, resolved by
 `fetch_order(client_order_id)`, never by sending again.
 Reads are retried with backoff.

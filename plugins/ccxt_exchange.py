@@ -58,8 +58,8 @@ Requests are paced by the bridge's `Throttle`, not ccxt's: with `enableRateLimit
 `exchange.throttle(cost)` before it signs and sends each request, and the adapter puts its own there, at ccxt's
 `rateLimit` (or `max_requests_per_minute`) and each request's ccxt cost (Binance's request weights). ccxt's queue
 cannot tell an order waiting for its turn from one sent: an order it would hold past its `send_by` (its signal's
-`max_signal_age`, behind a burst of other signals' requests) is refused, unsent, as a `TemporaryBrokerError`; reads
-wait.
+`max_signal_age`, behind a burst of other signals' requests) is refused, unsent, as a `HeldUnsent` (a
+`TemporaryBrokerError` the broker's circuit does not count: the venue was never asked); reads wait.
 
 A quantity or price with more decimals than the market allows is refused, never rounded, and so is a
 quantity below the market's minimum or above its maximum (a market order's own, Binance's MARKET_LOT_SIZE), or a
