@@ -13,7 +13,7 @@ import pytest
 
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk, RiskLimits
-from bridge.errors import BrokerError, OrderRejected, TemporaryBrokerError
+from bridge.errors import BrokerError, HeldUnsent, OrderRejected, TemporaryBrokerError
 from bridge.models import Order, OrderRequest
 from bridge.risk import Breaker, Guard, Proposal, SubmitRefused, breach
 from bridge.signals.resolve import Leg
@@ -391,6 +391,33 @@ async def test_the_venues_refusals_open_one_strategys_circuit_and_an_outage_the_
     assert "unknown symbol" in await send("bad4", "leak", "BADSYM")
     assert "order(s) refused by the venue in a row" in await send("bad5", "leak", "BADSYM")
     assert "bad5" not in venue.sent
+
+
+async def test_a_probe_our_own_throttle_held_unsent_gives_its_turn_back(fresh_store: Store) -> None:
+    """Held unsent (too late for its signal), the probe told nothing of the venue: neither circuit may stay waiting for
+    its answer, nor count it, or the next order is refused as 'one probe order is on its way' for good."""
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=2, breaker_cooldown=60))
+    clock = Clock()
+    guard, venue = Guard(fresh_store, lambda: config, clock), Scripted()
+    venue.down = True
+    for n in range(2):
+        with pytest.raises(TemporaryBrokerError):
+            await guard.create_order("alpaca", venue, OrderRequest(f"down{n}", "AMD", "buy", D(1)), "sq")  # type: ignore[arg-type]
+    for _ in range(2):  # the strategy's own circuit too: the venue refused two of its entries
+        guard.strategy_breaker("alpaca", "sq").record("alpaca", False, "refused", clock(), 2)
+    clock.now = 60.0
+
+    class Late(Scripted):
+        async def create_order(self, request: OrderRequest) -> Order:
+            raise HeldUnsent("held by the rate limit; nothing was sent")
+
+    with pytest.raises(HeldUnsent):
+        await guard.create_order("alpaca", Late(), OrderRequest("late", "AMD", "buy", D(1)), "sq")  # type: ignore[arg-type]
+    assert guard.breaker("alpaca").failures == 2 and guard.strategy_breaker("alpaca", "sq").failures == 2
+    venue.down = False
+    probe = await guard.create_order("alpaca", venue, OrderRequest("probe", "AMD", "buy", D(1)), "sq")  # type: ignore[arg-type]
+    assert probe.status == "filled", "the probe's turn stayed taken by the order held unsent"
+    assert guard.status() == {"alpaca": "closed"} and guard.strategy_status() == {"alpaca": {"sq": "closed"}}
 
 
 def test_a_strategy_whose_orders_are_refused_does_not_stop_another_strategys_exit(start_daemon: Any) -> None:
