@@ -312,7 +312,8 @@ def _cancellable(
     or closing the whole position (an exit of all of it cancels like a sell while long; a partial one does not).
 
     A sell that only reduces a long (bullish, or a percent of it) is such a partial exit, not a reversal: its
-    take-profit and stop-loss still protect what is left, and the broker sizes them down to it.
+    take-profit and stop-loss still protect what is left. Where the venue holds the shares for them (Alpaca) the
+    part cannot be sold beside them, and is refused before anything is canceled (`_held_beside`).
     """
     ours = [o for o in open_orders if o.is_open and same_symbol(o.symbol, symbol)]
     force = signal.cancel if signal.cancel is not None and _overrides(signal, sub, "cancel") else None
@@ -421,6 +422,55 @@ def _reserved_beside(plan: Plan, signal: Signal, market: Market, open_orders: li
     )
 
 
+def _held_beside(plan: Plan, market: Market, position: Decimal, open_orders: list[Order], symbol: str,
+                 cancels: tuple[str, ...]) -> str | None:  # fmt: skip
+    """Why a partial exit cannot go where the venue holds the shares for the closing orders it leaves working.
+
+    There (Alpaca: "insufficient qty available") the exit would be refused beside the position's take-profit and
+    stop-loss. Canceling them for it would leave the rest of the position without its stop, and they cannot be
+    put back as they were (a bracket's two legs share the shares; apart, the second is refused beside the first).
+    So nothing is canceled or sent, and the trader is told how to do it. The legs of an entry still working hold
+    nothing until it fills; a bracket's two legs hold the shares once, as one of them cancels the other.
+    """
+    if plan.state != "executed" or not market.reserves_position or position == 0 or _closes_all(plan, position):
+        return None
+    exits = [leg for leg in plan.legs if leg.kind == "exit"]
+    if not exits:
+        return None
+    closing = exits[0].side
+    working = {o.client_order_id for o in open_orders if o.is_open}
+    kept = [o for o in open_orders
+            if o.is_open and same_symbol(o.symbol, symbol) and o.side == closing and o.client_order_id not in cancels
+            and o.parent_client_order_id not in working]  # fmt: skip
+    held: dict[str, Decimal] = {}
+    for o in kept:
+        key = o.parent_client_order_id or o.client_order_id
+        held[key] = max(held.get(key, Decimal(0)), max(o.quantity - o.filled_quantity, Decimal(0)))
+    available = max(abs(position) - sum(held.values(), Decimal(0)), Decimal(0))
+    wanted = exits[0].quantity
+    if wanted <= available:
+        return None
+    verb = "sell" if closing == "sell" else "buy back"
+    return (
+        f"the broker holds {fmt(abs(position) - available)} of the position for its working {_described(kept)} "
+        f"(a take-profit, a stop-loss or an exit) and would refuse to {verb} {fmt(wanted)} beside them, with "
+        f"{fmt(available)} available; canceling them would leave the rest of the position without its stop, so "
+        "nothing was canceled or sent. To exit part of it: cancel them (action cancel), send the exit with its "
+        "quantity, then place a new stop for what is left; or exit the whole position, which cancels them itself"
+    )
+
+
+def _described(orders: list[Order]) -> str:
+    """The orders as a trader reads them: `limit sell of 10 at 120 and stop sell of 10 at 95`."""
+
+    def one(order: Order) -> str:
+        price = order.limit_price if order.type == "limit" or order.stop_price is None else order.stop_price
+        at = f" at {fmt(price)}" if price is not None else ""
+        return f"{order.type} {order.side} of {fmt(order.quantity - order.filled_quantity)}{at}"
+
+    return " and ".join(one(o) for o in orders)
+
+
 def _percent_of_position(signal: Signal, sub: Subscription) -> bool:
     """Whether the signal's quantity counts, as a percent of the position: it sizes part of what is held."""
     allowed = _overrides(signal, sub, "quantityType")
@@ -477,6 +527,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
     for more in (_orphaned(plan, signal, sub, position, open_orders, symbol), moves):
         cancels += tuple(c for c in more if c not in cancels)
     blocking = None if in_place else _reserved_beside(plan, signal, market, open_orders, symbol, cancels)
+    blocking = blocking or _held_beside(plan, market, position, open_orders, symbol, cancels)
     if blocking is not None:
         return Plan("rejected", f"{head}: rejected, {blocking}")
     orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"

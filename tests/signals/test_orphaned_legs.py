@@ -136,3 +136,31 @@ def test_a_breakeven_where_the_broker_replaces_orders_moves_the_one_stop_in_plac
     two = [order("sl", "sell", parent="old-entry"), order("be", "sell")]
     both = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), two, SUB, alpaca)
     assert both.legs[0].replaces is None and both.cancel == ("sl", "be") == both.moves, both.decision
+
+
+def test_a_partial_exit_where_the_venue_holds_the_shares_for_the_legs_is_refused_before_anything_is_canceled() -> None:
+    # Alpaca refuses the part beside the legs that hold the position ("insufficient qty available"), and canceling
+    # them would leave the rest without its stop: refused, with how to do it. Elsewhere the legs stay beside it.
+    alpaca = Market(reserves_position=True)
+    part = Signal(ticker="SQ", action="exit", quantity=Decimal(2))
+    plan = resolve(part, Decimal(5), LEGS, SUB, alpaca)
+    assert plan.state == "rejected" and plan.cancel == () and not plan.legs, plan.decision
+    assert "holds 5 of the position for its working limit sell of 5 and stop sell of 5" in plan.decision
+    assert "cancel them (action cancel)" in plan.decision and "2 beside them, with 0 available" in plan.decision
+    assert resolve(part, Decimal(5), LEGS, SUB).state == "executed"  # a venue that holds nothing takes it
+    # A bracket's two legs hold the shares once: beside 5 held of 8, 3 can go; the legs of a working entry hold none.
+    pending = [order("next", "buy", "limit"), order("next-sl", "sell", status="submitted", parent="next")]
+    assert resolve(part, Decimal(8), [*LEGS, *pending], SUB, alpaca).state == "executed"
+    more = Signal(ticker="SQ", action="exit", quantity=Decimal(4))
+    assert resolve(more, Decimal(8), LEGS, SUB, alpaca).state == "rejected"
+    # The whole position cancels them itself, and so does a partial exit told to (cancel: true).
+    assert resolve(Signal(ticker="SQ", action="exit"), Decimal(5), LEGS, SUB, alpaca).cancel == ("tp", "sl")
+    told = Subscription(broker="paper", allow_signal_overrides=["cancel"])
+    forced = resolve(Signal(ticker="SQ", action="exit", quantity=Decimal(2), cancel=True), Decimal(5), LEGS, told,
+                     alpaca)  # fmt: skip
+    assert forced.state == "executed" and forced.cancel == ("tp", "sl"), forced.decision
+    # A short's buy-to-cover legs hold it the same way.
+    short = [order("tp", "buy", "limit", parent="old-entry"), order("sl", "buy", parent="old-entry")]
+    cover = resolve(Signal(ticker="SQ", action="buy", sentiment="bearish", quantity=Decimal(2)), Decimal(-5), short,
+                    SUB, alpaca)  # fmt: skip
+    assert cover.state == "rejected" and "refuse to buy back 2" in cover.decision, cover.decision
