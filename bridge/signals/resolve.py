@@ -460,6 +460,24 @@ def _held_beside(plan: Plan, market: Market, position: Decimal, open_orders: lis
     )
 
 
+def _unprotected(plan: Plan, position: Decimal, open_orders: list[Order], symbol: str,
+                 cancels: tuple[str, ...]) -> str:  # fmt: skip
+    """What the decision adds when a partial exit cancels the position's stop (`cancel: true`): the rest has none.
+
+    Told to, the bridge does it, but never silently: what is left holds no stop unless the trader places one.
+    """
+    if position == 0 or _closes_all(plan, position) or not any(leg.kind == "exit" for leg in plan.legs):
+        return ""
+    closing = "sell" if position > 0 else "buy"
+    working = {o.client_order_id for o in open_orders if o.is_open}
+    stops = [o for o in open_orders
+             if o.is_open and same_symbol(o.symbol, symbol) and o.side == closing and o.type in _STOPS
+             and o.parent_client_order_id not in working]  # fmt: skip
+    if not stops or any(o.client_order_id not in cancels for o in stops):
+        return ""
+    return "; what is left has no stop-loss working now (the signal's cancel took it): place a new stop for it"
+
+
 def _described(orders: list[Order]) -> str:
     """The orders as a trader reads them: `limit sell of 10 at 120 and stop sell of 10 at 95`."""
 
@@ -532,8 +550,9 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return Plan("rejected", f"{head}: rejected, {blocking}")
     orders = f"{len(cancels)} open order{'s' if len(cancels) > 1 else ''}"
     if cancels and plan.state == "executed":
+        bare = _unprotected(plan, position, open_orders, symbol, cancels)
         return replace(plan, cancel=cancels, moves=moves,
-                       decision=plan.decision.replace(": ", f": canceled {orders}, ", 1))  # fmt: skip
+                       decision=plan.decision.replace(": ", f": canceled {orders}, ", 1) + bare)  # fmt: skip
     if cancels and plan.state == "rejected" and exit_only and position == 0:
         # Nothing to exit, but orders to cancel: the signal does that ("... and no orders to cancel, then the
         # signal will be rejected"), so a resting entry cannot fill after the strategy went flat.

@@ -50,3 +50,14 @@ def test_a_sell_bullish_of_part_beside_the_legs_is_refused_before_anything_is_ca
     assert final["state"] == "rejected", final["decision"]
     assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)], final["decision"]
     assert _held(fake) == 10
+
+
+def test_a_partial_exit_told_to_cancel_sells_the_part_and_says_the_rest_has_no_stop(
+    flat: tuple[Daemon, FakeAlpaca],  # noqa: F811
+) -> None:
+    daemon, fake = flat
+    _entered(daemon, fake)
+    final = send(daemon, {"ticker": "SQ", "action": "exit", "quantity": 4, "price": 100, "cancel": True})
+    assert final["state"] == "executed", final["decision"]
+    assert _working_exits(fake) == [] and _held(fake) == 6, final["decision"]  # never more than asked
+    assert "still long 6" in final["decision"] and "no stop-loss working now" in final["decision"], final["decision"]

@@ -164,3 +164,17 @@ def test_a_partial_exit_where_the_venue_holds_the_shares_for_the_legs_is_refused
     cover = resolve(Signal(ticker="SQ", action="buy", sentiment="bearish", quantity=Decimal(2)), Decimal(-5), short,
                     SUB, alpaca)  # fmt: skip
     assert cover.state == "rejected" and "refuse to buy back 2" in cover.decision, cover.decision
+
+
+def test_a_partial_exit_that_cancels_the_stop_says_what_is_left_has_none() -> None:
+    told = Subscription(broker="paper", allow_signal_overrides=["cancel"])
+    part = Signal(ticker="SQ", action="exit", quantity=Decimal(2), cancel=True)
+    for market in (Market(), Market(reserves_position=True)):
+        plan = resolve(part, Decimal(5), LEGS, told, market)
+        assert plan.state == "executed" and plan.cancel == ("tp", "sl"), plan.decision
+        assert plan.decision.endswith("has no stop-loss working now (the signal's cancel took it): place a new stop "
+                                      "for it"), plan.decision  # fmt: skip
+    whole = resolve(Signal(ticker="SQ", action="exit", cancel=True), Decimal(5), LEGS, told)
+    assert "no stop-loss" not in whole.decision  # nothing is left to protect
+    tp_only = [LEGS[0]]
+    assert "no stop-loss" not in resolve(part, Decimal(5), tp_only, told).decision  # there was none to take
