@@ -429,10 +429,12 @@ def _held_beside(plan: Plan, market: Market, position: Decimal, open_orders: lis
     There (Alpaca: "insufficient qty available") the exit would be refused beside the position's take-profit and
     stop-loss. Canceling them for it would leave the rest of the position without its stop, and they cannot be
     put back as they were (a bracket's two legs share the shares; apart, the second is refused beside the first).
-    So nothing is canceled or sent, and the trader is told how to do it. The legs of an entry still working hold
-    nothing until it fills; a bracket's two legs hold the shares once, as one of them cancels the other.
+    So nothing is canceled or sent, and the trader is told how to do it. An exit of the whole position cancels
+    them itself, unless the signal's `cancel: false` keeps them: then it is refused the same way. The legs of an
+    entry still working hold nothing until it fills; a bracket's two legs hold the shares once, as one of them
+    cancels the other.
     """
-    if plan.state != "executed" or not market.reserves_position or position == 0 or _closes_all(plan, position):
+    if plan.state != "executed" or not market.reserves_position or position == 0:
         return None
     exits = [leg for leg in plan.legs if leg.kind == "exit"]
     if not exits:
@@ -451,6 +453,12 @@ def _held_beside(plan: Plan, market: Market, position: Decimal, open_orders: lis
     if wanted <= available:
         return None
     verb = "sell" if closing == "sell" else "buy back"
+    if _closes_all(plan, position):
+        return (
+            f"the broker holds {fmt(abs(position) - available)} of the position for its working {_described(kept)} "
+            f'and would refuse to {verb} {fmt(wanted)} beside them, which the signal\'s "cancel": false keeps; '
+            "nothing was sent. Send it without that: a signal that closes the whole position cancels them itself"
+        )
     return (
         f"the broker holds {fmt(abs(position) - available)} of the position for its working {_described(kept)} "
         f"(a take-profit, a stop-loss or an exit) and would refuse to {verb} {fmt(wanted)} beside them, with "

@@ -61,3 +61,16 @@ def test_a_partial_exit_told_to_cancel_sells_the_part_and_says_the_rest_has_no_s
     assert final["state"] == "executed", final["decision"]
     assert _working_exits(fake) == [] and _held(fake) == 6, final["decision"]  # never more than asked
     assert "still long 6" in final["decision"] and "no stop-loss working now" in final["decision"], final["decision"]
+
+
+def test_a_full_exit_told_to_keep_the_legs_is_refused_before_anything_is_sent(
+    flat: tuple[Daemon, FakeAlpaca],  # noqa: F811
+) -> None:
+    daemon, fake = flat
+    _entered(daemon, fake)
+    sent = len(fake.order_requests)
+    final = send(daemon, {"ticker": "SQ", "action": "exit", "price": 100, "cancel": False})
+    assert final["state"] == "rejected", final["decision"]
+    assert '"cancel": false' in final["decision"], final["decision"]
+    assert len(fake.order_requests) == sent, final["decision"]
+    assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)] and _held(fake) == 10

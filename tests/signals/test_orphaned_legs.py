@@ -178,3 +178,10 @@ def test_a_partial_exit_that_cancels_the_stop_says_what_is_left_has_none() -> No
     assert "no stop-loss" not in whole.decision  # nothing is left to protect
     tp_only = [LEGS[0]]
     assert "no stop-loss" not in resolve(part, Decimal(5), tp_only, told).decision  # there was none to take
+
+
+def test_a_whole_exit_that_keeps_the_legs_where_the_venue_holds_the_shares_for_them_is_refused() -> None:
+    kept = Signal(ticker="SQ", action="exit", cancel=False)
+    plan = resolve(kept, Decimal(5), LEGS, SUB, Market(reserves_position=True))
+    assert plan.state == "rejected" and not plan.legs and '"cancel": false keeps' in plan.decision, plan.decision
+    assert resolve(kept, Decimal(5), LEGS, SUB).state == "executed"  # a venue that holds nothing takes it
