@@ -12,8 +12,8 @@ from bridge.config.load import LoadedConfig
 from bridge.halt import write_state
 from bridge.store import upkeep
 from bridge.store.daemonlock import JournalInUse, serving, sole_daemon
-from bridge.store.db import Store, connect, require_servable
-from bridge.store.migrations import KILL_SWITCH_SCHEMA, MIGRATIONS, JournalUnusable, migrate
+from bridge.store.db import connect, require_servable
+from bridge.store.migrations import KILL_SWITCH_SCHEMA, MIGRATIONS, JournalUnusable, migrate, require_current
 
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
 
@@ -194,18 +194,20 @@ def _cancel_in_journal(loaded: LoadedConfig, signal_id: str, why: str) -> tuple[
         return 1, f"no journal at {path}, so no signal {signal_id}: check `database` in {loaded.path or 'the config'}"
     try:
         with sole_daemon(path):
-            store = Store(path)
-            store.open_sync()
+            conn = connect(path)
             try:
-                signal, canceled = upkeep.cancel_waiting(store.conn, signal_id, "canceled by the command line while "
+                # Never migrated from here: the daemon of the install that wrote it (an older one, after an
+                # upgrade of the CLI alone) would then refuse to start on it as written by a newer version.
+                require_current(conn)
+                signal, canceled = upkeep.cancel_waiting(conn, signal_id, "canceled by the command line while "
                                                          "it waited for its time")  # fmt: skip
             finally:
-                store.close_sync()
+                conn.close()
     except JournalInUse:  # a daemon serves it (another port, no token here): it alone may decide what it runs
         return 1, (f"{why}, yet a bridge daemon serves the journal {path}: nothing was canceled; ask that daemon "
                    "(server.admin_token and the port it listens on, as in its config), or stop it first")  # fmt: skip
     except JournalUnusable as exc:
-        return 1, f"{why}: {exc}"
+        return 1, f"{why}: {exc}: nothing was canceled"
     except sqlite3.Error as exc:  # locked past the wait, the disk full, not writable: the transaction did not commit
         return 1, f"{why}, and the journal {path} cannot be written: {exc}: nothing was canceled; fix that and retry"
     try:

@@ -187,3 +187,43 @@ def test_a_daemon_that_serves_the_journal_but_not_at_the_configs_port_is_halted_
         daemon.stop()
     assert main(["resume", "--config", str(config)]) == 0  # no daemon running: the journal is all there is
     assert "next start" in capsys.readouterr().out
+
+
+def test_a_cancel_into_the_journal_of_an_older_daemon_leaves_its_schema_alone_and_says_nothing_was_canceled(
+    make_daemon: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no daemon answering, an upgraded CLI's cancel opened the journal as a daemon does, migrating it to its
+    own schema: the older install's daemon, started again, then refused it as written by a newer version."""
+    shim = tmp_path / "previous"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(PREVIOUS_VERSION)
+    daemon = make_daemon(start=False)
+    daemon.env = {"PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
+    daemon.start()
+    daemon.stop()  # the older daemon made its journal, and is down: the CLI writes into it alone
+    older = len(MIGRATIONS) - 1
+    assert _version(daemon.db) == older
+    assert main(["cancel", "some-signal", "--config", str(daemon.config)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was canceled" in err and f"schema version {older}" in err and "Traceback" not in err, err
+    assert _version(daemon.db) == older
+    daemon.start()  # the older install still runs on its journal
+    assert httpx.get(f"{daemon.base}/health", timeout=5).status_code == 200
+    daemon.stop()
+    assert "Traceback" not in daemon.output()
+
+
+@pytest.mark.parametrize("version", [len(MIGRATIONS) + 1, 3])
+def test_a_cancel_into_a_journal_at_another_schema_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    config = write_config(tmp_path, port=free_port())
+    db = sqlite3.connect(tmp_path / "bridge.db", isolation_level=None)
+    for step in MIGRATIONS[:3]:
+        db.executescript(step)
+    db.execute(f"PRAGMA user_version={version}")
+    db.close()
+    assert main(["cancel", "some-signal", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was canceled" in err and str(tmp_path / "bridge.db") in err and "Traceback" not in err, err
+    assert _version(tmp_path / "bridge.db") == version
