@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sqlite3
@@ -173,8 +174,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     for key in ("sentiment", "price", "quantity"):
         if getattr(args, key) is not None:
             payload[key] = getattr(args, key)
+    # A transport of our own leaves out the proxies the environment names (HTTPS_PROXY, ALL_PROXY...).
+    direct = None if proxy_allowed(args.url) else httpx.HTTPTransport()
     try:
-        response = httpx.post(args.url, json=payload, timeout=10)
+        with httpx.Client(transport=direct, timeout=10) as client:
+            response = client.post(args.url, json=payload)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL (a bad port, a bracket missing) is no HTTPError
         token = args.url.split("?", 1)[0].rstrip("/").rpartition("/")[2]
         said = redact(str(exc) or type(exc).__name__, [token])
@@ -189,6 +193,28 @@ def cmd_send(args: argparse.Namespace) -> int:
         return 1
     print(response.text)
     return 0 if response.is_success else 1
+
+
+def proxy_allowed(url: str) -> bool:
+    """Whether `bridge send` may take a proxy the environment names to `url`: https to a host off loopback only.
+
+    Through a proxy, https is a tunnel the proxy cannot read (it sees the host alone), while plain http hands it
+    the whole URL, token included, to read and log. A loopback host is this machine: no proxy can reach it (one
+    that answered would answer for the daemon), and a token has no business leaving it.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:  # unreadable: sent nowhere, httpx says why
+        return False
+    if parts.scheme.lower() != "https" or not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name: not this machine's
+        return True
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback too
+    return not any(a is not None and (a.is_loopback or a.is_unspecified) for a in (address, mapped))
 
 
 def _shown(url: str) -> str:
@@ -329,7 +355,13 @@ def parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a starter config with fresh tokens")
     init.add_argument("path", nargs="?", default="config.yaml")
     init.set_defaults(func=cmd_init)
-    send = sub.add_parser("send", help="post one signal to a webhook URL")
+    send = sub.add_parser(
+        "send",
+        help="post one signal to a webhook URL",
+        description="Post one signal to a webhook URL. A proxy the environment names (HTTPS_PROXY, ALL_PROXY, "
+        "NO_PROXY) is used only for an https URL to a host other than this machine; a plain http URL (the "
+        "proxy would read the token in its path) and a loopback address are always sent straight.",
+    )
     send.add_argument("url")
     send.add_argument("--ticker", required=True)
     send.add_argument("--action", required=True)

@@ -7,13 +7,15 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bridge.cli import main
+from bridge.cli import main, proxy_allowed
 from tests.conftest import TOKEN, free_port
+from tests.notify.receiver import Bystander
 
 
 @pytest.mark.parametrize(
@@ -88,3 +90,66 @@ def test_send_whose_request_arrived_but_got_no_answer_does_not_say_it_could_not_
     err = capsys.readouterr().err
     assert not err.startswith("cannot reach") and "may or may not" in err and "bridge signals" in err, err
     assert TOKEN not in err
+
+
+PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@pytest.fixture
+def proxy() -> Iterator[Bystander]:
+    """A proxy listening on 127.0.0.1 that keeps what reaches it."""
+    with Bystander() as bystander:
+        yield bystander
+
+
+def behind(proxy: Bystander, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name `proxy` in every variable of the environment (a shell set up for pip and curl), NO_PROXY unset."""
+    for name in PROXIES:
+        monkeypatch.setenv(name, proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+
+def test_send_to_a_loopback_address_never_hands_the_token_to_a_proxy_the_environment_names(
+    make_daemon: Any, proxy: Bystander, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The proxy was sent the URL, token in its path, in clear, and (unable to reach this host's loopback) failed
+    the send that the daemon would have taken."""
+    daemon = make_daemon()  # started (its health polled) before the proxy is named
+    behind(proxy, monkeypatch)
+    assert main(["send", daemon.url, "--ticker", "AMD", "--action", "buy"]) == 0, capsys.readouterr()
+    assert proxy.received == []
+    assert '"success":true' in capsys.readouterr().out.replace(" ", "")
+
+
+def test_send_to_a_remote_https_url_goes_through_the_proxy_as_a_tunnel_that_hides_the_token(
+    proxy: Bystander, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    behind(proxy, monkeypatch)
+    # A corporate network may reach the sender's remote bridge only through its proxy: https is tunneled there,
+    # and the proxy sees the host alone (the name is never looked up here: the proxy is asked to connect to it).
+    assert main(["send", f"https://bridge.invalid/webhook/sq/{TOKEN}", "--ticker", "AMD", "--action", "buy"]) == 1
+    assert TOKEN not in capsys.readouterr().err
+    assert [request.split(b"\r\n")[0] for request in proxy.received] == [b"CONNECT bridge.invalid:443 HTTP/1.1"]
+    assert all(TOKEN.encode() not in request for request in proxy.received)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://bridge.example.com/webhook/sq/t", True),
+        ("HTTPS://Bridge.Example.com:8443/webhook/sq/t", True),
+        ("http://bridge.example.com/webhook/sq/t", False),  # the proxy would read the token in the path
+        ("https://127.0.0.1:8787/webhook/sq/t", False),
+        ("https://127.1.2.3/webhook/sq/t", False),
+        ("https://[::1]:8787/webhook/sq/t", False),
+        ("https://[::ffff:127.0.0.1]/webhook/sq/t", False),
+        ("https://localhost:8787/webhook/sq/t", False),
+        ("https://LOCALHOST./webhook/sq/t", False),
+        ("https://bridge.localhost/webhook/sq/t", False),
+        ("https://0.0.0.0:8787/webhook/sq/t", False),
+        ("https://[::1:8787/webhook/sq/t", False),  # unreadable: httpx refuses it, sent nowhere
+    ],
+)
+def test_send_takes_a_proxy_only_for_https_to_a_host_off_loopback(url: str, allowed: bool) -> None:
+    assert proxy_allowed(url) is allowed
