@@ -15,6 +15,12 @@ _DUMMY_TOKEN = "x" * 48
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "set-cookie"}
 # Idempotency keys are journaled as their sha256 (of the key as used, stripped): a client may put anything in one.
 _KEY_HEADERS = {b"idempotency-key", b"webhook-id"}
+# A request is journaled with its headers, a wrong token's 401 too, and uvicorn's parser sets no limit on them: kept
+# whole, a few wrong tokens a minute with megabytes of headers each filled the journal up to database_max_mb, and
+# every real alert was then answered 503. Real senders' headers fit well within these (a row stays under a body's).
+MAX_HEADERS_KEPT = 50
+MAX_HEADER_NAME = 100
+MAX_HEADER_VALUE = 1024
 
 
 def token_matches(expected: str | None, given: str) -> bool:
@@ -34,6 +40,20 @@ def safe_headers(headers: Headers) -> dict[str, str]:
     # From the raw list: decoding it through `Headers.items()` cost a tenth of a webhook's handling.
     return {k.decode("latin-1"): _hashed(v) if k.lower() in _KEY_HEADERS else v.decode("latin-1")
             for k, v in headers.raw if _storable(k)}  # fmt: skip
+
+
+def capped(headers: dict[str, str]) -> dict[str, str]:
+    """The first MAX_HEADERS_KEPT headers, long names and values cut; cut after the masking, never through a secret."""
+    if len(headers) <= MAX_HEADERS_KEPT and all(
+        len(k) <= MAX_HEADER_NAME and len(v) <= MAX_HEADER_VALUE for k, v in headers.items()
+    ):
+        return headers  # the usual request: nothing to cut
+    kept = list(headers.items())[:MAX_HEADERS_KEPT]
+    return {_cut(name, MAX_HEADER_NAME): _cut(value, MAX_HEADER_VALUE) for name, value in kept}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def _hashed(value: bytes) -> str:

@@ -25,7 +25,7 @@ from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
-from bridge.web.auth import safe_headers, token_matches
+from bridge.web.auth import capped, safe_headers, token_matches
 from bridge.web.checks import (
     Refusal,
     check_due,
@@ -130,7 +130,7 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
     return journal.WebhookRow(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=client.shown,
         method=request.method, path=f"{prefix}/{strategy}/{MASK}" if strategy else f"{prefix}/{MASK}/{MASK}",
-        headers={key: redact(value, secrets) for key, value in safe_headers(request.headers).items()},
+        headers=capped({key: redact(value, secrets) for key, value in safe_headers(request.headers).items()}),
         body=None, status_code=0,
     )  # fmt: skip
 

@@ -303,3 +303,22 @@ def test_bad_tokens_sent_through_tradingview_do_not_lock_out_tradingview(start_d
     admin = [httpx.get(f"{daemon.base}/api/signals", headers={**from_tv, "Authorization": "Bearer x"}).status_code
              for _ in range(6)]  # fmt: skip
     assert admin == [401] * 5 + [429]
+
+
+def test_a_strangers_long_headers_are_journaled_cut_short(start_daemon: Callable[..., Daemon]) -> None:
+    # Before, every header was journaled whole, a wrong token's 401 too, and uvicorn's parser sets no limit: twenty
+    # wrong tokens a minute with megabytes of headers each filled the journal up to database_max_mb, and then every
+    # real alert was answered 503.
+    daemon = start_daemon({"sq": strategy()}, server="  auth_failure_limit: 5\n")
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    many = {f"x-junk-{n}": "b" * 100 for n in range(200)}
+    answer = httpx.post(wrong, json=BUY, headers={"x-long": "a" * 1_000_000 + TOKEN, "x-name-" + "n" * 5000: "1",
+                                                  **many})  # fmt: skip
+    assert answer.status_code == 401
+    (row,) = rows(daemon.db, "SELECT headers FROM webhooks")
+    headers = json.loads(row[0])
+    assert len(row[0]) < 64 * 1024, "no bigger than a body may be"
+    assert headers["x-long"].startswith("a" * 1000) and "more characters" in headers["x-long"]
+    assert TOKEN[:8] not in row[0], "cut after the token was masked, never through it"
+    assert "x-junk-0" in headers and "user-agent" in headers
+    assert daemon.post(BUY).status_code == 200
