@@ -6,6 +6,7 @@ takes the request: the imported tests run here with every daemon they start in t
 
 from tests.security.test_attacks import (  # noqa: F401 - collected here again, under this module's SERVER
     test_a_strangers_long_headers_are_journaled_cut_short,
+    test_a_token_used_from_outside_allowed_sources_meets_the_lockout,
     test_bad_tokens_sent_through_tradingview_do_not_lock_out_tradingview,
     test_behind_a_trusted_proxy_only_the_hop_our_proxy_added_counts,
     test_rate_limit_then_lockout_after_repeated_bad_tokens,

@@ -322,3 +322,15 @@ def test_a_strangers_long_headers_are_journaled_cut_short(start_daemon: Callable
     assert TOKEN[:8] not in row[0], "cut after the token was masked, never through it"
     assert "x-junk-0" in headers and "user-agent" in headers
     assert daemon.post(BUY).status_code == 200
+
+
+def test_a_token_used_from_outside_allowed_sources_meets_the_lockout(start_daemon: Callable[..., Daemon]) -> None:
+    # Before, a leaked token sent from an address the strategy does not allow was answered 403 and journaled as often
+    # as it was sent, without end, until the journal reached database_max_mb and every real alert got 503.
+    server = "  auth_failure_limit: 5\n  auth_lockout: 300\n"
+    daemon = start_daemon({"tv": strategy(TV_TOKEN, RELAXED + "    allowed_sources: [tradingview]\n")}, server=server)
+    url = f"{daemon.base}/webhook/tv/{TV_TOKEN}"
+    assert [httpx.post(url, json={**BUY, "n": n}).status_code for n in range(8)] == [403] * 5 + [429] * 3
+    assert [r[0] for r in rows(daemon.db, "SELECT status_code FROM webhooks")] == [403] * 5
+    daemon.wait_output("locked out 127.0.0.1 for 300s")
+    assert counts(daemon)[0] == 0
