@@ -151,15 +151,16 @@ async def receive_webhook(request: Request) -> JSONResponse:
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
     if (left := guards.lockout.locked(lockout_key(client))) is not None:
         return locked_out(left)
-    if request.method != "POST":  # the route takes every method so that this request is journaled too
-        if not known:  # else a stranger's GETs, journaled one by one, would never meet the lockout
-            auth_failed(guards, client, config.server)
-        return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
     if not known or strategy is None:
-        auth_failed(guards, client, config.server)
+        auth_failed(guards, client, config.server)  # whatever the method: else a stranger's GETs never meet it
+        if request.method != "POST":  # the route takes every method so that this request is journaled too
+            return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
         return await intake.answer(401, UNAUTHORIZED, "unauthorized")
     try:
         check_source(strategy, name, client)
+        if request.method != "POST":  # after the source and within the rate limit: each one is journaled
+            check_rate(guards.rates, strategy, name)
+            return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
         body = await read_body(request, config.server.max_body_bytes)
         intake.webhook = intake.webhook.changed(body=redact(body.decode("utf-8", errors="replace"), secrets))
         signed_id = _verify(strategy, request, body)

@@ -334,3 +334,20 @@ def test_a_token_used_from_outside_allowed_sources_meets_the_lockout(start_daemo
     assert [r[0] for r in rows(daemon.db, "SELECT status_code FROM webhooks")] == [403] * 5
     daemon.wait_output("locked out 127.0.0.1 for 300s")
     assert counts(daemon)[0] == 0
+
+
+def test_other_methods_with_the_right_token_meet_the_source_and_rate_checks(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    # Before, a GET (any method but POST) with the right token was answered 405 and journaled before any other check:
+    # whoever held the token could fill the journal past rate_limit, and from outside allowed_sources too.
+    daemon = start_daemon({"sq": strategy(TOKEN, "    rate_limit: {per_minute: 3, per_hour: 500}\n"),
+                           "tv": strategy(TV_TOKEN, RELAXED + "    allowed_sources: [tradingview]\n")},
+                          server="  auth_failure_limit: 1000\n")  # fmt: skip
+    gets = [httpx.request(method, daemon.url) for method in ("GET", "PUT", "DELETE", "GET", "HEAD")]
+    assert [g.status_code for g in gets] == [405, 405, 405, 429, 429]
+    assert gets[0].json()["messageCode"] == "post-required" and gets[3].json()["messageCode"] == "too-many-requests"
+    assert daemon.post(BUY).status_code == 429, "the same limit as POSTs"
+    assert httpx.get(f"{daemon.base}/webhook/tv/{TV_TOKEN}").status_code == 403
+    journaled = [r[0] for r in rows(daemon.db, "SELECT status_code FROM webhooks ORDER BY received_at")]
+    assert journaled == [405, 405, 405, 429, 429, 429, 403]
