@@ -5,6 +5,7 @@ takes the request: the imported tests run here with every daemon they start in t
 """
 
 from tests.security.test_attacks import (  # noqa: F401 - collected here again, under this module's SERVER
+    test_a_request_head_without_end_is_refused_before_it_is_all_read,
     test_a_strangers_long_headers_are_journaled_cut_short,
     test_a_token_used_from_outside_allowed_sources_meets_the_lockout,
     test_bad_tokens_sent_through_tradingview_do_not_lock_out_tradingview,
