@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.brokers.test_alpaca_e2e import BRACKET, _working_exits, send
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
-from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
-from tests.fakes.server import LocalServer
+from tests.brokers.test_alpaca_e2e import BRACKET, _working_exits, alpaca_daemon, send
+from tests.conftest import Daemon
+from tests.fakes.alpaca import FakeAlpaca
 
 BREAKEVEN = {"ticker": "SQ", "action": "breakeven", "price": 110}
 
@@ -24,22 +23,8 @@ BREAKEVEN = {"ticker": "SQ", "action": "breakeven", "price": 110}
 @pytest.fixture
 def flat(tmp_path: Path) -> Iterator[tuple[Daemon, FakeAlpaca]]:
     """A daemon of its own (an order of unknown outcome one test leaves holds the next one's entries) on Alpaca."""
-    fake = FakeAlpaca()
-    with LocalServer(fake.app) as server:
-        port = free_port()
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}}}\n"
-            "brokers:\n  alpaca:\n    plugin: alpaca\n"
-            f"    options: {{key_id: {KEY_ID}, secret_key: '${{ALPACA_SECRET}}', base_url: '{server.url}',"
-            " max_requests_per_minute: 6000}\n"
-            f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: alpaca\n"
-        )
-        daemon = Daemon(config=config, port=port, env={"ALPACA_SECRET": SECRET_KEY}).start()
-        try:
-            yield daemon, fake
-        finally:
-            daemon.stop()
+    with alpaca_daemon(tmp_path) as (daemon, fake):
+        yield daemon, fake
 
 
 def _orders(daemon: Daemon, signal_id: str) -> list[dict[str, Any]]:

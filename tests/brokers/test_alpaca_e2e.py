@@ -7,7 +7,9 @@ type, time_in_force, client_order_id (the journal's) and limit_price; nothing el
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,16 +21,15 @@ from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
 from tests.fakes.server import LocalServer
 
 
-@pytest.fixture(scope="module")
-def alpaca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, FakeAlpaca]]:
-    """A daemon whose only broker is the Alpaca adapter pointed at a fake Alpaca server."""
+@contextmanager
+def alpaca_daemon(directory: Path, top: str = "") -> Iterator[tuple[Daemon, FakeAlpaca]]:
+    """A daemon in `directory` on a fake Alpaca served on loopback (`top`: more top-level config lines)."""
     fake = FakeAlpaca()
     with LocalServer(fake.app) as server:
-        directory = tmp_path_factory.mktemp("alpaca-e2e")
         port = free_port()
         config = directory / "config.yaml"
         config.write_text(
-            f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}}}\n"
+            f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}}}\n{top}"
             "brokers:\n"
             "  alpaca:\n"
             "    plugin: alpaca\n"
@@ -41,6 +42,13 @@ def alpaca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, F
             yield daemon, fake
         finally:
             daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def alpaca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, FakeAlpaca]]:
+    """A daemon whose only broker is the Alpaca adapter pointed at a fake Alpaca server."""
+    with alpaca_daemon(tmp_path_factory.mktemp("alpaca-e2e")) as (daemon, fake):
+        yield daemon, fake
     assert SECRET_KEY not in daemon.output(), "the broker secret reached the log"
 
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.brokers.test_alpaca_e2e import BRACKET, _working_exits, send
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
-from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
-from tests.fakes.server import LocalServer
+from tests.brokers.test_alpaca_e2e import BRACKET, _working_exits, alpaca_daemon, send
+from tests.conftest import Daemon
+from tests.fakes.alpaca import FakeAlpaca
 
 BREAKEVEN = {"ticker": "SQ", "action": "breakeven", "price": 110}
 
@@ -25,22 +24,8 @@ BREAKEVEN = {"ticker": "SQ", "action": "breakeven", "price": 110}
 @pytest.fixture
 def flat(tmp_path: Path) -> Iterator[tuple[Daemon, FakeAlpaca]]:
     """A daemon on Alpaca whose order jobs poll once an hour: what the journal holds is what the signal wrote."""
-    fake = FakeAlpaca()
-    with LocalServer(fake.app) as server:
-        port = free_port()
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            f"server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN}}}\npoll_interval: 3600\n"
-            "brokers:\n  alpaca:\n    plugin: alpaca\n"
-            f"    options: {{key_id: {KEY_ID}, secret_key: '${{ALPACA_SECRET}}', base_url: '{server.url}',"
-            " max_requests_per_minute: 6000}\n"
-            f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: alpaca\n"
-        )
-        daemon = Daemon(config=config, port=port, env={"ALPACA_SECRET": SECRET_KEY}).start()
-        try:
-            yield daemon, fake
-        finally:
-            daemon.stop()
+    with alpaca_daemon(tmp_path, "poll_interval: 3600\n") as (daemon, fake):
+        yield daemon, fake
 
 
 def _journal(daemon: Daemon) -> dict[str, str]:
