@@ -380,8 +380,8 @@ class Config(Strict):
     database_max_mb: float | None = Field(
         default=None,
         ge=0.05,
-        description="cap on the journal's size in MiB: webhooks get 503 past 90% of it (the rest is kept for the "
-        "signals already accepted); null: none",
+        description="cap on the journal's size in MiB: webhooks get 503 past 90% of it, or sooner while many signals "
+        "wait to execute (the rest is kept for the signals already accepted); null: none",
     )
     risk: GlobalRisk = Field(
         default_factory=GlobalRisk, description="limits over every subscription, and the circuit breaker"

@@ -57,29 +57,52 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 # (503) once the rest is full, so a signal answered 200 can still journal its plan, its orders and their answers.
 EXECUTION_RESERVE = 0.1
 
+# Pages kept for each execution accepted and not yet finished, where they add up to more than that tenth (a small
+# cap, a flood waiting behind a slow broker, many delayed signals). An execution on the paper broker writes about
+# half a page (its orders, the venue's rows, its decision); a bracket at a real broker, three orders and their
+# answers, about a page: two is above either with room for the B-tree's half-full pages.
+PAGES_PER_WAITING_EXECUTION = 2
+
 
 class JournalConnection(sqlite3.Connection):
     """A journal connection; under `database_max_mb` it knows the pages the webhooks' own rows may fill."""
 
-    intake_pages: int | None = None  # None: no cap
+    max_pages: int | None = None  # None: no cap
+    intake_pages: int | None = None  # what requests may fill at most: the cap less `EXECUTION_RESERVE`
     pending: Pending | None = None  # memory changed by the open transaction (`pending`), set by `connect`
 
 
 def require_room_for_intake(conn: sqlite3.Connection) -> None:
-    """Refuse a request's rows (SQLITE_FULL's words, so it is answered 503) once only the executions' reserve is left.
+    """Refuse a request's rows (SQLITE_FULL's words, so it is answered 503) while the room left is the executions'.
 
     Without it the webhooks filled the journal to the cap, and the signals they had just been answered 200 for
-    failed to execute: their plans could no longer be journaled ("database or disk is full").
+    failed to execute: their plans could no longer be journaled ("database or disk is full"). The room kept is a
+    tenth of the cap, or `PAGES_PER_WAITING_EXECUTION` for each execution accepted and not yet finished, whichever
+    is more: a fixed tenth of a small cap ran out under a burst (28 signals waiting behind a 400 KiB journal),
+    and the last of them failed.
     """
-    limit = getattr(conn, "intake_pages", None)
-    if limit is None:
+    limit, cap = getattr(conn, "intake_pages", None), getattr(conn, "max_pages", None)
+    if limit is None or cap is None:
         return
     used = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
-    if used >= limit:
-        raise sqlite3.OperationalError(
-            f"database or disk is full: the journal is within {EXECUTION_RESERVE:.0%} of database_max_mb, which is "
-            "kept for the signals already accepted; raise database_max_mb or lower retention_days"
-        )
+    if used < limit:
+        # Counted only as far as it matters: the executions whose pages, with this signal's own, would reach past
+        # what is left. The WHERE is the partial index `executions_unfinished`'s, so it reads that index alone.
+        enough = (cap - used) // PAGES_PER_WAITING_EXECUTION - 1
+        if enough > 0 and _unfinished_executions(conn, enough) < enough:
+            return
+    raise sqlite3.OperationalError(
+        "database or disk is full: the rest of the journal's database_max_mb is kept for the signals already "
+        "accepted; raise database_max_mb or lower retention_days"
+    )
+
+
+def _unfinished_executions(conn: sqlite3.Connection, at_most: int) -> int:
+    """How many executions are accepted and not finished, counted up to `at_most`."""
+    row = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM executions WHERE state IN ('received', 'processing') LIMIT ?)", (at_most,)
+    ).fetchone()
+    return int(row[0])
 
 
 def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: int = 1500,
@@ -98,6 +121,7 @@ def connect(path: Path | str, durability: Durability = "full", busy_timeout_ms: 
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
         pages = max(1, max_bytes // page_size)
         conn.execute(f"PRAGMA max_page_count={pages}")
+        conn.max_pages = pages
         conn.intake_pages = int(pages * (1 - EXECUTION_RESERVE))
     return conn
 
@@ -632,9 +656,15 @@ class Store:
                 job.error = exc
                 if not conn.in_transaction:  # SQLite aborted the whole transaction (disk full, I/O error)
                     self._pending_rollback()
-                    for earlier in batch[:index]:
-                        earlier.error = exc  # their writes went with it
-                    return batch[: index + 1], batch[index + 1 :]
+                    # The jobs before it lost their writes through no fault of theirs: they run again (their memory
+                    # went back with `pending`). Failed with this job's error, an execution's step failed its signal
+                    # for a webhook's SQLITE_FULL, one the journal's reserve would have had room for.
+                    # One that failed on its own (rolled back to its savepoint) keeps its own answer.
+                    failed = [earlier for earlier in batch[:index] if earlier.error is not None]
+                    again = [earlier for earlier in batch[:index] if earlier.error is None]
+                    for earlier in again:
+                        earlier.result = None
+                    return [*failed, job], [*again, *batch[index + 1 :]]
                 if alone:
                     conn.execute("ROLLBACK")
                     self._pending_rollback()

@@ -51,7 +51,6 @@ class WebhookRow:
 
 
 def _insert_webhook(conn: sqlite3.Connection, w: WebhookRow) -> None:
-    require_room_for_intake(conn)  # every request's rows: the last tenth of database_max_mb is the executions'
     conn.execute(
         "INSERT INTO webhooks (id, received_at, strategy, remote_addr, method, path, headers, body, status_code,"
         " message_code, message, signal_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -63,6 +62,7 @@ def _insert_webhook(conn: sqlite3.Connection, w: WebhookRow) -> None:
 def record_webhook(conn: sqlite3.Connection, webhook: WebhookRow) -> None:
     """Journal a request that produced no signal."""
     with transaction(conn):
+        require_room_for_intake(conn)  # every request's rows: the rest of database_max_mb is the executions'
         _insert_webhook(conn, webhook)
 
 
@@ -79,6 +79,8 @@ def record_signal(
     the insert share one write transaction, so concurrent repeats cannot both become signals.
     """
     with transaction(conn):
+        # Before any row of it, the dedupe memory's included: past the cap, SQLite aborts the whole batch.
+        require_room_for_intake(conn)
         if dedupe is not None:
             claim(conn, signal["strategy"], signal["ticker"], signal["id"], dedupe, signal.get("payload"))
         _insert_webhook(conn, webhook)

@@ -231,6 +231,39 @@ async def test_a_write_to_a_full_journal_fails_saying_so_and_pruning_makes_room_
     await store.close()
 
 
+async def test_a_write_that_fills_the_journal_fails_alone_and_the_batch_before_it_is_still_committed(
+    tmp_path: Path,
+) -> None:
+    probe = Store(tmp_path / "j.db")
+    probe.open_sync()
+    floor = probe.conn.execute("PRAGMA page_count").fetchone()[0] * probe.conn.execute("PRAGMA page_size").fetchone()[0]
+    probe.close_sync()
+    store = Store(tmp_path / "j.db", max_bytes=floor + 64 * 1024)
+    await store.open()
+
+    def add(name: str, size: int) -> str:
+        with transaction(store.conn):
+            store.conn.execute("INSERT INTO webhooks (id, received_at, method, path, headers, body, status_code) "
+                               "VALUES (?, '2000-01-01', 'POST', '/', '{}', ?, 401)", (name, "x" * size))  # fmt: skip
+        return name
+
+    # One batch: two small writes, then one larger than the room left (SQLITE_FULL aborts SQLite's whole
+    # transaction, the small writes' rows with it), then another small one.
+    results = await asyncio.gather(
+        store.run(add, "small-1", 100),
+        store.run(add, "small-2", 100),
+        store.run(add, "too-big", 200 * 1024),
+        store.run(add, "small-3", 100),
+        return_exceptions=True,
+    )
+    assert results[:2] == ["small-1", "small-2"], "the writes before it were failed for another job's SQLITE_FULL"
+    assert isinstance(results[2], sqlite3.OperationalError) and "full" in str(results[2])
+    assert results[3] == "small-3"
+    committed = {r[0] for r in sqlite3.connect(store.path).execute("SELECT id FROM webhooks")}
+    assert committed == {"small-1", "small-2", "small-3"}
+    await store.close()
+
+
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 async def test_a_journal_deleted_or_replaced_while_the_store_runs_refuses_every_write(tmp_path: Path, how: str) -> None:
     store = Store(tmp_path / "data" / "j.db")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from bridge.store import journal, upkeep
+from bridge.store import db, journal, upkeep
 from bridge.store.db import connect
 from bridge.store.migrations import migrate
 
@@ -25,6 +25,7 @@ LOOKUPS: dict[str, Callable[[sqlite3.Connection], object]] = {
     "delayed signals": upkeep.delayed_executions,
     "delayed signals due": lambda conn: upkeep.delayed_executions(conn, "2026-01-01T00:00:00+00:00"),
     "open orders": upkeep.open_orders,
+    "executions waiting (a capped journal's room for webhooks)": lambda conn: db._unfinished_executions(conn, 100),
 }
 
 
