@@ -49,6 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
     compiled every module from source again, some 0.2 s of CPU per process, hundreds of times. Python
     reads bytecode whatever that variable says, and recompiles any module changed since in memory.
     """
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the controller compiled it before it started the workers
+        return
     for package in ("bridge", "plugins"):
         compileall.compile_dir(ROOT / package, quiet=2)
 
