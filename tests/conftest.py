@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import compileall
+import itertools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -59,11 +61,36 @@ TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN = "adm-" + "f0e1d2c3b4a5f6e7d8c9"
 
 
+# Under pytest-xdist, each worker's own ports, below the kernel's ephemeral range (32768 on): a port the kernel
+# handed one worker for `bind(0)` could be handed to the other before the first worker's daemon took it, and no
+# client connection's source port is ever taken from here.
+WORKER_PORTS = 3000
+FIRST_WORKER_PORT = 11000
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port nobody listens on right now (one of this xdist worker's own, under two workers or more)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit() or int(worker[2:]) >= 7:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    first = FIRST_WORKER_PORT + int(worker[2:]) * WORKER_PORTS
+    # In turn, not at random: a test takes two or three ports before its daemons bind them, and a port drawn again
+    # meanwhile would go to two daemons. One in use (another program's, a daemon still running, or a stopped one's
+    # connections still closing) is passed over.
+    for _ in range(WORKER_PORTS):
+        port = first + next(_next_port) % WORKER_PORTS
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port among {first}-{first + WORKER_PORTS - 1}")
+
+
+_next_port = itertools.count(secrets.randbelow(WORKER_PORTS))
 
 
 def write_config(directory: Path, subscriptions: str | None = None, extra: str = "", strategy: str = "sq",
