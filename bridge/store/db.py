@@ -635,7 +635,7 @@ class Store:
         self._drain()
 
     def _run_jobs(self, batch: list[_Job]) -> tuple[list[_Job], list[_Job]]:
-        """Run each job in its savepoint; return (jobs run, jobs to run again if SQLite aborted it all)."""
+        """Run each job in its savepoint; return (jobs to answer, jobs to run again if SQLite aborted it all)."""
         conn = self.conn
         alone = len(batch) == 1  # nothing to keep apart: the transaction itself is the job's savepoint
         pending = pending_of(conn)
@@ -658,13 +658,11 @@ class Store:
                     self._pending_rollback()
                     # The jobs before it lost their writes through no fault of theirs: they run again (their memory
                     # went back with `pending`). Failed with this job's error, an execution's step failed its signal
-                    # for a webhook's SQLITE_FULL, one the journal's reserve would have had room for.
-                    # One that failed on its own (rolled back to its savepoint) keeps its own answer.
-                    failed = [earlier for earlier in batch[:index] if earlier.error is not None]
-                    again = [earlier for earlier in batch[:index] if earlier.error is None]
-                    for earlier in again:
-                        earlier.result = None
-                    return [*failed, job], [*again, *batch[index + 1 :]]
+                    # for a webhook's SQLITE_FULL, one the journal's reserve would have had room for. Those that
+                    # failed on their own run again too: a `Duplicate` may name a signal of the batch now gone.
+                    for earlier in batch[:index]:
+                        earlier.result, earlier.error = None, None
+                    return [job], [*batch[:index], *batch[index + 1 :]]
                 if alone:
                     conn.execute("ROLLBACK")
                     self._pending_rollback()

@@ -251,14 +251,16 @@ async def test_a_write_that_fills_the_journal_fails_alone_and_the_batch_before_i
     # transaction, the small writes' rows with it), then another small one.
     results = await asyncio.gather(
         store.run(add, "small-1", 100),
+        store.run(add, "small-1", 100),  # fails on its own (the id is taken): it hears its own error
         store.run(add, "small-2", 100),
         store.run(add, "too-big", 200 * 1024),
         store.run(add, "small-3", 100),
         return_exceptions=True,
     )
-    assert results[:2] == ["small-1", "small-2"], "the writes before it were failed for another job's SQLITE_FULL"
-    assert isinstance(results[2], sqlite3.OperationalError) and "full" in str(results[2])
-    assert results[3] == "small-3"
+    assert results[0] == "small-1" and results[2] == "small-2", "failed for another job's SQLITE_FULL"
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert isinstance(results[3], sqlite3.OperationalError) and "full" in str(results[3])
+    assert results[4] == "small-3"
     committed = {r[0] for r in sqlite3.connect(store.path).execute("SELECT id FROM webhooks")}
     assert committed == {"small-1", "small-2", "small-3"}
     await store.close()
