@@ -7,7 +7,8 @@ Orders, `createOrder` with `params={'clientOrderId': ...}`, `fetchOrder`, `cance
 Where a venue's own behaviour matters, each venue's public API reference is followed, as named below: Binance Spot
 REST API v3, OKX API v5, Gate APIv4, Kraken Spot REST API, Bybit V5, Bitvavo REST API v2, Bitfinex REST API v2,
 Crypto.com Exchange API v1, Coinbase Advanced Trade API (v3 brokerage) and Coinbase Exchange REST API, Upbit Open API
-v1, Gemini REST API v1, One Trading's and WOO X's REST APIs; the venue fakes in tests/fakes are written from the
+v1, Gemini REST API v1, Bitso API v3 (docs.bitso.com: "Place an Order", "Look Up Orders", "List Order Trades",
+"Cancel an Order"), One Trading's and WOO X's REST APIs; the venue fakes in tests/fakes are written from the
 same pages.
 ccxt is an optional extra: `pip install 'trade-bridge[ccxt]'`.
 
@@ -49,7 +50,9 @@ every retry, read back through the ids this process sent (after a restart, once 
 ccxt's Bitfinex lookup reads the active orders only, so every order there is looked for among the active, then the
 closed orders (by Bitfinex's order id once known). ccxt reads an Upbit, Gemini or One Trading order by the venue's
 order id alone: one it never gave one for is read through the venue's own lookup by client order id (Upbit's
-identifier, Gemini's client_order_id, One Trading's client_id).
+identifier, Gemini's client_order_id, One Trading's client_id). Bitso's client order id is its `origin_id`, and its
+time in force `time_in_force` in its own words, both sent in those fields (ccxt passes neither); its lookup returns a
+finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`).
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -126,6 +129,7 @@ __version__ = f"0.1.0 (ccxt {ccxt.__version__})"
 
 STATUSES: dict[str, OrderStatus] = {
     "open": "open", "closed": "filled", "canceled": "canceled", "expired": "canceled", "rejected": "rejected",
+    "cancelled": "canceled",  # Bitso's, which ccxt passes through as it comes
 }  # fmt: skip
 TIME_IN_FORCE = frozenset({"gtc", "ioc", "fok"})
 NOT_SENT = (aiohttp.ClientConnectorError,)  # the connection never opened: the request cannot have arrived
@@ -197,7 +201,19 @@ HISTORY_LIMIT = 2500
 OPERATOR_IDS = {"bitvavo": 1}
 # Where ccxt drops the unified `clientOrderId` and sends one of its own (Coinbase: "ccxt-" and a random UUID) or none
 # (Crypto.com), the venue's own field carries ours: ccxt's request takes the params over its own fields.
-VENUE_ID_FIELDS = {"coinbase": "client_order_id", "cryptocom": "client_oid"}
+# Bitso's is `origin_id` ("Place an Order": up to 40 of a-z A-Z 0-9 _ -), which ccxt's Bitso neither fills nor reads.
+VENUE_ID_FIELDS = {"coinbase": "client_order_id", "cryptocom": "client_oid", "bitso": "origin_id"}
+# Where ccxt passes the unified timeInForce through unread, the venue's own field and words: Bitso's "Place an Order"
+# takes `time_in_force` as goodtillcancelled, immediateorcancel or fillorkill; sent as `timeInForce`, an IOC order
+# would have rested on the book as Bitso's default, good till canceled.
+VENUE_TIME_IN_FORCE = {
+    "bitso": ("time_in_force", {"gtc": "goodtillcancelled", "ioc": "immediateorcancel", "fok": "fillorkill"}),
+}
+# Bitso's "Look Up Orders" returns open orders, and finished ones for an hour after they end: an order is looked up
+# there by Bitso's id or our origin_id (`?origin_ids=`), and, not found, by its trades ("List Order Trades", by oid or
+# `?origin_id=`), which hold a filled order for good. ccxt's lookup takes Bitso's id alone, and asked with none
+# listed every open order.
+TRADES_LOOKUPS = frozenset({"bitso"})
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
@@ -284,7 +300,9 @@ def _least_value(market: dict[str, Any]) -> Decimal | None:
 def _client_id(item: dict[str, Any]) -> Any:
     """An order's client order id as ccxt parsed it, else as the venue wrote it (ccxt's Bitvavo leaves it out)."""
     info = item.get("info")
-    return item.get("clientOrderId") or (info.get("clientOrderId") if isinstance(info, dict) else None)
+    if item.get("clientOrderId") or not isinstance(info, dict):
+        return item.get("clientOrderId")
+    return info.get("clientOrderId") or info.get("origin_id")  # Bitso's, which ccxt reads as `client_id`
 
 
 def _base36(number: int, width: int) -> str:
@@ -728,6 +746,40 @@ class CcxtBroker:
                 return cast(dict[str, Any], item)
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id}")
 
+    async def _looked_up_or_traded(self, client_order_id: str, order_id: str, symbol: str) -> dict[str, Any]:
+        """A Bitso order by its id (else our origin_id) among those "Look Up Orders" returns, else by its trades.
+
+        Bitso's lookup returns an order for an hour after it filled or was canceled, no longer: one whose answer was
+        lost, or followed after a restart, was then not found, read as never sent, and could be sent again. Its
+        trades ("List Order Trades") stay: a finished order with fills is read from them, filled when they add up to
+        the journaled quantity, else canceled with what filled. One canceled unfilled over an hour ago is not found.
+        """
+        venue_id = None if client_order_id.startswith(UNNAMED) else self._venue_id(client_order_id)
+        by = {"oid": order_id} if order_id else {"oid": "", "origin_ids": venue_id}
+        answer = await self._read(self.exchange.privateGetOrdersOid, by)
+        for raw in answer.get("payload") or []:
+            item = self.exchange.parse_order(raw)
+            if (order_id and str(item.get("id")) == order_id) or (venue_id and str(_client_id(item)) == venue_id):
+                return cast(dict[str, Any], item)
+        by = {"oid": order_id} if order_id else {"oid": "", "origin_id": venue_id}
+        answer = await self._read(self.exchange.privateGetOrderTradesOid, by)
+        trades = [
+            t for t in answer.get("payload") or []
+            if (order_id and str(t.get("oid")) == order_id) or (venue_id and t.get("origin_id") == venue_id)
+        ]  # fmt: skip
+        if not trades:
+            raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} open, finished within the hour, "
+                                "or with trades")  # fmt: skip
+        filled = sum(abs(Decimal(str(t["major"]))) for t in trades)
+        cost = sum(abs(Decimal(str(t["minor"]))) for t in trades)
+        row = await self.context.journaled_order(client_order_id) or {}
+        amount = Decimal(str(row["quantity"])) if row.get("quantity") else filled
+        return {  # not among the open orders, so finished: filled in full, or canceled with its fills
+            "id": str(trades[0]["oid"]), "clientOrderId": venue_id, "symbol": symbol, "side": trades[0]["side"],
+            "type": row.get("type") or "limit", "price": row.get("limit_price"), "amount": amount, "filled": filled,
+            "average": cost / filled if filled else None, "status": "closed" if filled >= amount else "canceled",
+        }  # fmt: skip
+
     async def _by_text(self, client_order_id: str, text: str, symbol: str) -> dict[str, Any]:
         """A Gate order with no id from Gate yet (unknown outcome): by its text while pending, else among the finished.
 
@@ -749,9 +801,9 @@ class CcxtBroker:
         """Raise BrokerError if `item`, the answer to a lookup by our client order id, is not that order.
 
         Where ccxt's lookup takes no client order id, asked with an empty order id it may read another: Bitso's GET
-        /orders/ lists every open order, and ccxt answers with the one there is. Taken for ours, another order's status
-        and fills were journaled for it. Not "not found" either: that would read an order the venue may hold as never
-        sent. It stays of unknown outcome, for the operator to check at the venue.
+        /orders/ lists every open order, and ccxt answered with the one there was (Bitso is asked by origin_id now).
+        Taken for ours, another order's status and fills were journaled for it. Not "not found" either: that would
+        read an order the venue may hold as never sent. It stays of unknown outcome, for the operator to check there.
         """
         listed = _client_id(item)
         if listed is not None and (str(listed) == self._venue_id(client_order_id)
@@ -908,7 +960,9 @@ class CcxtBroker:
         symbol = await self._symbol_of(client_order_id)
         order_id, params = self._lookup(client_order_id)
         exchange = self.options.exchange
-        if exchange in ONLY_LISTED or (exchange in LISTED_LOOKUPS and not order_id):
+        if exchange in TRADES_LOOKUPS:
+            item = await self._looked_up_or_traded(client_order_id, order_id, symbol)
+        elif exchange in ONLY_LISTED or (exchange in LISTED_LOOKUPS and not order_id):
             item = await self._listed_order(client_order_id, symbol)
         elif exchange in CLIENT_ID_LOOKUPS and not order_id:
             item = await self._by_client_id(client_order_id)
@@ -995,6 +1049,10 @@ class CcxtBroker:
             if request.time_in_force not in TIME_IN_FORCE:
                 raise OrderRejected(f"{self.options.exchange} has no {request.time_in_force!r} time in force; use gtc")
             params["timeInForce"] = request.time_in_force.upper()
+            if self.options.exchange in VENUE_TIME_IN_FORCE:
+                field, words = VENUE_TIME_IN_FORCE[self.options.exchange]
+                del params["timeInForce"]
+                params[field] = words[request.time_in_force]
             price = float(request.limit_price)
         self._within_limits(request, market)
         # Market orders take no time in force; extended hours mean nothing on a market that never closes.

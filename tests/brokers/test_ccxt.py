@@ -23,7 +23,6 @@ from bridge.config.load import load_config
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk
 from bridge.errors import (
-    BrokerError,
     ConfigError,
     DuplicateClientOrderId,
     HeldUnsent,
@@ -1429,32 +1428,73 @@ async def test_a_market_order_where_the_venue_takes_none_is_refused_before_sendi
         await broker.close()
 
 
-async def test_a_lookup_that_answers_with_another_order_is_not_taken_for_ours(
-    bitso_server: tuple[FakeBitso, str],
-) -> None:
-    """ccxt reads a Bitso order by Bitso's id alone, and asked with none (an order whose answer was lost) it reads
-    GET /orders/, which lists every open order, and answers with the one there is: another order (placed by hand, or
-    an earlier one of ours) was read as ours, its status and fills journaled for it. An answer that is not our order
-    now says the venue could not be asked for it: the order stays of unknown outcome, never another's, nor not found."""
-    fake, url = bitso_server
+async def _bitso(url: str, store: Store | None = None) -> CcxtBroker:
     options = CcxtOptions(exchange="bitso", api_key=BITSO_KEY, secret=BITSO_SECRET, api_url=url, quote="MXN",
                           max_requests_per_minute=60000)  # fmt: skip
-    broker = CcxtBroker(options, BrokerContext(name="bitso"))
+    broker = CcxtBroker(options, BrokerContext(name="bitso", store=store))
     broker.exchange.timeout_on_exit = 0
     await broker.connect()
+    return broker
+
+
+async def test_at_bitso_our_client_order_id_goes_as_origin_id_and_finds_the_order_open_filled_or_an_hour_on(
+    bitso_server: tuple[FakeBitso, str], fresh_store: Store
+) -> None:
+    """Bitso's client-supplied order id is `origin_id` ("Place an Order"), which ccxt does not fill from the unified
+    clientOrderId: ours went as an unknown `clientOrderId`, so an order whose answer was lost carried no id of ours,
+    and the lookup (ccxt's GET /orders/ with no oid: every open order) could never find it, nor a filled one, which
+    Bitso's "Look Up Orders" returns for an hour only. Read as never sent, it could be placed twice. Ours goes as
+    origin_id, is looked up by it (`?origin_ids=`), and a finished order past that hour by its trades ("List Order
+    Trades", `?origin_id=`), after a restart too."""
+    fake, url = bitso_server
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789c5"
+    entry, never = client_order_id(signal, "sub", "entry"), client_order_id(signal, "never", "entry")
+
+    def journal_it() -> None:  # its answer lost: Bitso's id for it is not known
+        journal_order(fresh_store.conn, client_order_id=entry, broker="bitso", symbol="btc_mxn", side="buy",
+                      type="limit", quantity="0.001", limit_price="500000", time_in_force="gtc", status="unknown",
+                      leg="entry")  # fmt: skip
+
+    broker = await _bitso(url)
     at = "2026-01-01T00:00:00+00:00"
-    fake.orders.append({"oid": "qlbga6b600n3xta7", "book": "btc_mxn", "side": "sell", "status": "open",
+    fake.orders.append({"oid": "byHandOid0000001", "book": "btc_mxn", "side": "sell", "status": "open",
                         "type": "limit", "price": "700000", "original_amount": "0.001", "unfilled_amount": "0.001",
                         "created_at": at, "updated_at": at})  # fmt: skip
-    coid = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789c5", "sub", "entry")
-    broker._symbols[coid] = "BTC/MXN"  # as journaled: its answer was lost, Bitso's id for it is not known
     try:
-        with pytest.raises(BrokerError, match="answered with another order") as failed:
-            await broker.fetch_order(coid)
-        assert not isinstance(failed.value, OrderNotFound)
+        placed = await broker.create_order(order(entry, symbol="btc_mxn", type="limit", limit_price=Decimal(500000),
+                                                 quantity=Decimal("0.001"), time_in_force="gtc"))  # fmt: skip
+        assert fake.order_requests[-1]["origin_id"] == entry and "clientOrderId" not in fake.order_requests[-1]
+        assert fake.order_requests[-1]["time_in_force"] == "goodtillcancelled"  # Bitso's words, in its own field
+        oid = fake.orders[-1]["oid"]
+        assert (placed.status, placed.broker_order_id) == ("open", oid)
+        other = client_order_id(signal, "other", "entry")
+        await broker.create_order(order(other, symbol="btc_mxn", type="limit", limit_price=Decimal(500000),
+                                        quantity=Decimal("0.001"), time_in_force="ioc"))  # fmt: skip
+        assert fake.order_requests[-1]["time_in_force"] == "immediateorcancel"
+        assert (await broker.cancel_order(other)).status == "canceled"
+        assert fake.orders[-1]["status"] == "cancelled"
+        broker._symbols[never] = "BTC/MXN"  # as journaled, never placed: not the order placed by hand
+        with pytest.raises(OrderNotFound):
+            await broker.fetch_order(never)
     finally:
-        fake.orders.clear()
         await broker.close()
+    await fresh_store.run(journal_it)
+    for hour_over in (False, True):  # a restart
+        fake.fill(oid)
+        if hour_over:
+            fake.recent.discard(oid)
+        restarted = await _bitso(url, fresh_store)
+        try:
+            found = await restarted.fetch_order(entry)
+            seen = (found.client_order_id, found.status, found.filled_quantity, found.broker_order_id)
+            assert seen == (entry, "filled", Decimal("0.001"), oid), hour_over
+            if hour_over:  # from its trades (Bitso's lookup carries no average price)
+                assert found.avg_fill_price == Decimal(500000)
+            found = await restarted.fetch_order(entry)  # by Bitso's id, now known
+            assert (found.status, found.filled_quantity) == ("filled", Decimal("0.001")), hour_over
+        finally:
+            await restarted.close()
+    fake.orders.clear()
 
 
 async def test_an_open_order_placed_elsewhere_without_a_client_order_id_can_be_canceled(
