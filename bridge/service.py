@@ -19,6 +19,7 @@ from bridge.config.secrets import HeldSecrets
 from bridge.execution.executor import Executor, Job, Target
 from bridge.execution.queues import KeyedQueues
 from bridge.execution.recovery import (
+    follow_returned,
     halt_reason,
     interrupted_jobs,
     leave_elsewhere,
@@ -168,6 +169,7 @@ class Bridge:
             await asyncio.sleep(RECOVERY_RETRY_SECONDS)
         if changed:
             await leave_elsewhere(self.store, runtime.usable(), changed, self.publish)
+        await follow_returned(self.store, runtime.usable(), changed, self.publish)  # added back while down
         await leave_removed(self.store, brokers, self.publish)  # removed while the daemon was down: as by a reload
         resumed, expired = await interrupted_jobs(self.store, self.loaded.config.max_signal_age,
                                                   lambda job: self._requeue(job, runtime),
@@ -299,6 +301,8 @@ class Bridge:
                             "final are looked up at the account the name opens now; those it does not hold are "
                             "left to the old account", ", ".join(sorted(changed)))  # fmt: skip
                 await leave_switched(self.store, runtime.usable(), changed, replaced, self.publish)
+            # A broker added back as it was opens the account that works the orders its removal left: followed again.
+            await follow_returned(self.store, runtime.usable(), changed, self.publish)
             await leave_removed(self.store, brokers, self.publish)  # a removed broker's orders: nothing follows them
             # Recorded once the old accounts' orders are dealt with: a stop before this finds the change at the
             # next start, whose recovery deals with them instead.

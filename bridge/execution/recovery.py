@@ -226,7 +226,7 @@ async def leave_removed(store: Store, brokers: Container[str], publish: Publish 
         name, coid = row["broker"], row["client_order_id"]
         if name in brokers:
             continue
-        error = (f"not followed: broker {name} was removed from the config; the order may still work at its venue, "
+        error = (f"{identities.removed_note(name)}; the order may still work at its venue, "
                  "where the bridge no longer asks about it or cancels it (cancel_after included); "
                  "check and cancel it there")  # fmt: skip
         await store.run(identities.unfollow, store.conn, coid, error)
@@ -234,6 +234,37 @@ async def leave_removed(store: Store, brokers: Container[str], publish: Publish 
         publish(_unfollowed(row, error))
         left += 1
     return left
+
+
+async def follow_returned(store: Store, brokers: dict[str, Broker | None], changed: Container[str],
+                          publish: Publish = _unheard) -> int:  # fmt: skip
+    """Follow again the orders `leave_removed` left to their venue whose broker is back at the same account; how many.
+
+    A broker removed and added back as it was (its recorded identity unchanged: not in `changed`) opens the account
+    that still works them: left `unknown` and unfollowed, they were never polled again, nor canceled past their
+    `cancel_after`, and their fills went unjournaled. Each is looked up there, and followed as it stands; one not
+    found or not answered for stays left (the next reload or start asks again). Under another account the name
+    never held them: they stay left.
+    """
+    followed = 0
+    for row in await store.run(identities.left_by_removal, store.conn):
+        name, coid = row["broker"], row["client_order_id"]
+        broker = brokers.get(name)
+        if broker is None or name in changed:
+            continue
+        try:
+            order = await answers.fetch_order(broker, coid)
+        except Exception as exc:  # not found (its venue forgot it) or no answer: still left, asked again next time
+            log.warning("order %s, left when broker %s was removed: not followed again yet, the broker being back (%s)",
+                        coid, name, answers.failure(exc))  # fmt: skip
+            continue
+        order = journal.masked(order, store.secrets())  # its error may quote the venue's key
+        await store.run(identities.follow_again, store.conn, coid)
+        if (journaled := await store.run(journal.record_order_change, store.conn, coid, order)) is not None:
+            publish(order_change(row["strategy"], row["subscription"], name, journaled))
+        log.info("order %s: followed again, broker %s being back in the config (%s)", coid, name, order.status)
+        followed += 1
+    return followed
 
 
 def _unfollowed(row: sqlite3.Row, error: str) -> Event:

@@ -92,6 +92,27 @@ def record(conn: sqlite3.Connection, brokers: Mapping[str, BrokerConfig]) -> Non
         )
 
 
+def removed_note(name: str) -> str:
+    """How the error of an order left to its venue by its broker's removal begins (`left_by_removal` finds it)."""
+    return f"not followed: broker {name} was removed from the config"
+
+
+def left_by_removal(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """The orders left to their venue when their broker was removed (`removed_note`), with their strategy."""
+    rows = conn.execute(
+        "SELECT o.*, s.strategy FROM orders o JOIN signals s ON s.id = o.signal_id "
+        "WHERE o.unfollowed AND o.status = 'unknown' ORDER BY o.created_at"
+    ).fetchall()
+    return [row for row in rows if (row["error"] or "").startswith(removed_note(row["broker"]))]
+
+
+def follow_again(conn: sqlite3.Connection, client_order_id: str) -> None:
+    """Follow an order left to its venue again (its broker is back at the same account)."""
+    with transaction(conn):
+        conn.execute("UPDATE orders SET unfollowed = 0, updated_at = ? WHERE client_order_id = ?",
+                     (iso(utcnow()), client_order_id))  # fmt: skip
+
+
 def unfollow(conn: sqlite3.Connection, client_order_id: str, error: str) -> None:
     """Leave an order to the account its broker name opened before: of unknown outcome, no longer followed."""
     with transaction(conn):

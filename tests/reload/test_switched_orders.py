@@ -303,6 +303,75 @@ async def test_an_order_working_at_a_broker_a_reload_removed_is_not_claimed_foll
     assert kept is not None and kept[0] == "open"
 
 
+async def test_an_order_left_when_its_broker_was_removed_is_followed_again_once_the_broker_is_back(
+    running: Any,
+) -> None:
+    """A broker removed (with its subscription) and added back as it was opens the same account, where its orders
+    still work: they stayed `unknown` and unfollowed for good, neither polled nor canceled past their cancel_after,
+    their fills never journaled. Looked up there once the broker is back, each is followed again as it stands."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    moved = text("paper-account").replace("brokers:\n  live:", "brokers:\n  other:")
+    status = await r.edit(moved.replace("broker: live", "broker: other"))
+    assert status.ok, status.error
+    await r.bridge.switched()
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("unknown", 1), order
+
+    status = await r.edit(text("paper-account"))  # back as it was: the same account
+    assert status.ok, status.error
+    await r.bridge.switched()
+
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("open", 0), order
+    assert [row["client_order_id"] for row in await r.bridge.store.run(upkeep.open_orders, r.bridge.store.conn)] == [
+        order["client_order_id"]
+    ]
+
+
+async def test_an_order_left_when_its_broker_was_removed_is_followed_again_once_it_is_back_at_the_next_start(
+    running: Any,
+) -> None:
+    """As by a reload: the broker added back while the daemon was down is looked up for it at the next start."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    moved = text("paper-account").replace("brokers:\n  live:", "brokers:\n  other:")
+    status = await r.edit(moved.replace("broker: live", "broker: other"))
+    assert status.ok, status.error
+    await r.bridge.switched()
+    await r.bridge.stop()
+    r.config.write_text(text("paper-account"))
+    again = Bridge(load_config(r.config), scheduling=False, watching=False)
+    await again.start()
+    try:
+        await asyncio.wait_for(again.ready(), 10)
+        sql = "SELECT status, unfollowed FROM orders"
+        [order] = again.store.peek(lambda conn: conn.execute(sql).fetchall())
+    finally:
+        await again.stop()
+    assert (order[0], order[1]) == ("open", 0), tuple(order)
+
+
+async def test_an_order_left_when_its_broker_was_removed_stays_unfollowed_if_the_name_comes_back_at_another_account(
+    running: Any,
+) -> None:
+    """The name added back with other options is another account, which never held the order: it stays left."""
+    r = await running(text("paper-account"))
+    assert (await r.post(**RESTING)).status_code == 200
+    await r.settled()
+    moved = text("paper-account").replace("brokers:\n  live:", "brokers:\n  other:")
+    status = await r.edit(moved.replace("broker: live", "broker: other"))
+    assert status.ok, status.error
+    await r.bridge.switched()
+    status = await r.edit(text("live-account"))
+    assert status.ok, status.error
+    await r.bridge.switched()
+    [order] = _orders(r)
+    assert (order["status"], order["unfollowed"]) == ("unknown", 1), order
+
+
 async def test_an_order_working_at_a_broker_removed_while_the_daemon_was_down_is_left_to_its_venue(
     running: Any,
 ) -> None:
