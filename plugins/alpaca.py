@@ -8,7 +8,8 @@ connect and every few hours; CRYPTO_COINS while that read fails) followed by a c
 (CRYPTO_QUOTES): US stock tickers have five letters at most, and BTC, USD and ETHE are stocks.
 
 Follows Alpaca's public Trading API v2 reference (docs.alpaca.markets): "Orders" (`POST /v2/orders`,
-`GET /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{order_id}`), "Positions",
+`GET /v2/orders`, `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{order_id}`, "Replace an Order"
+`PATCH /v2/orders/{order_id}`), "Positions",
 "Account", the guides "Working with /orders" and "Orders at Alpaca" (order classes bracket and oto,
 fractional and extended-hours rules, `client_order_id` uniqueness), and the published rate limit of
 200 requests a minute per account (429 with `X-Ratelimit-*` headers). Paper and live accounts use the
@@ -59,7 +60,9 @@ dashboard, or a corporate action) is followed to the order that took its place (
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
 (by memory; after a restart from the journal's working legs, read at connect, or through the journal's parent
 order), and names the entry each belongs to. An order `replace_order` put in a leg's place (a breakeven's stop)
-stays in the bracket at Alpaca, canceled with the other leg and the other with it, so it is named as its too.
+stays in the bracket at Alpaca, canceled with the other leg and the other with it, so it is named as its too. A leg
+is replaced in its prices only, keeping its bracket's time in force ("Orders at Alpaca", Bracket Orders: replacement
+"is supported to update limit_price and stop_price").
 """
 
 from __future__ import annotations
@@ -604,14 +607,15 @@ class AlpacaBroker:
             raise OrderRejected(f"Alpaca cannot replace order {client_order_id} while it is {status}")
         if item.get("type") != request.type:
             raise OrderRejected(f"Alpaca cannot make the {item.get('type')} order {client_order_id} a {request.type}")
-        response = await self._send(
-            "PATCH", f"/v2/orders/{item['id']}", submit=True, send_by=request.send_by, json=_patch(item, request)
-        )
+        leg = self._legs.get(client_order_id)  # a bracket's leg (known once looked up), or what took a leg's place
+        parent = leg[0] if leg else self._in_bracket.get(client_order_id)
+        body = _patch(item, request, in_bracket=parent is not None)
+        response = await self._send("PATCH", f"/v2/orders/{item['id']}", submit=True, send_by=request.send_by,
+                                    json=body)  # fmt: skip
         if response.status_code in (200, 201):
             self._replacements.add(request.client_order_id)
             self._leg_ids.pop(client_order_id, None)  # its replacement is listed under its own id, not the leg's
-            leg = self._legs.get(client_order_id)  # and stays in the leg's bracket at Alpaca
-            if (parent := leg[0] if leg else self._in_bracket.get(client_order_id)) is not None:
+            if parent is not None:  # and stays in the leg's bracket at Alpaca
                 self._in_bracket[request.client_order_id] = parent
             return self._order(response.json())
         message = _message(response)
@@ -731,10 +735,13 @@ class AlpacaBroker:
         raise BrokerError(f"{missing}: replaced more than {MAX_REPLACEMENTS} times; check it in Alpaca's dashboard")
 
 
-def _patch(item: dict[str, Any], request: OrderRequest) -> dict[str, str]:
+def _patch(item: dict[str, Any], request: OrderRequest, in_bracket: bool = False) -> dict[str, str]:
     """The body of a replace: the prices `request` gives, and its quantity and time in force where they changed.
 
-    "Replace an Order": whole shares only, and the quantity of a fractional order never changes.
+    "Replace an Order": whole shares only, and the quantity of a fractional order never changes. A bracket's leg
+    (`in_bracket`) keeps its bracket's time in force: "Orders at Alpaca" supports replacing a leg "to update
+    limit_price and stop_price", and its bracket is day or gtc. A breakeven's stop asks gtc (unless its signal says
+    otherwise): sent for the stop-loss of a day bracket, it was outside what Alpaca takes, and the move failed.
     """
     body: dict[str, str] = {}
     if request.stop_price is not None:
@@ -747,7 +754,7 @@ def _patch(item: dict[str, Any], request: OrderRequest) -> dict[str, str]:
             raise OrderRejected(f"Alpaca does not change the quantity of a fractional order in a replace ({_num(held)} "
                                 f"to {_num(request.quantity)})")  # fmt: skip
         body["qty"] = _num(request.quantity)
-    if item.get("time_in_force") != request.time_in_force:
+    if item.get("time_in_force") != request.time_in_force and not in_bracket:
         body["time_in_force"] = request.time_in_force
     body["client_order_id"] = request.client_order_id
     return body

@@ -57,14 +57,16 @@ def test_a_breakeven_beside_a_take_profit_moves_the_stop_loss_in_place(flat: tup
     assert final["state"] == "executed", final["decision"]
     assert _working_exits(fake) == [("limit", None, "120"), ("stop", "100", None)]
     (breakeven,) = _orders(daemon, final["id"])
-    assert fake.replace_requests == [{"stop_price": "100", "time_in_force": "gtc",
-                                      "client_order_id": breakeven["client_order_id"]}]  # fmt: skip
+    # A leg's prices only ("Orders at Alpaca", Bracket Orders): the breakeven's gtc went too, and Alpaca keeps the
+    # leg in its day bracket, whose time in force a replace does not change.
+    assert fake.replace_requests == [{"stop_price": "100", "client_order_id": breakeven["client_order_id"]}]
     assert not [body for body in fake.order_requests if body.get("side") == "sell"]  # nothing placed beside it
     # The journal follows the stop that works: the leg it replaced is over, the breakeven stop is Alpaca's new order.
     legs = {o["leg"]: o for o in _orders(daemon, entry["id"])}
     assert legs["stop_loss"]["status"] == "canceled" and "replaced" in legs["stop_loss"]["error"]
     new = next(o for o in fake.orders if o["client_order_id"] == breakeven["client_order_id"])
     assert (breakeven["status"], breakeven["stop_price"], breakeven["broker_order_id"]) == ("open", 100, new["id"])
+    assert new["time_in_force"] == "day"
     # A second breakeven moves the breakeven stop again, by its own id.
     final = send(daemon, {**BREAKEVEN, "breakevenOffset": 2})
     assert final["state"] == "executed", final["decision"]

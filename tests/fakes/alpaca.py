@@ -5,8 +5,9 @@ Covered: `GET /v2/account`, `GET /v2/positions`, `GET/POST /v2/orders`, `GET /v2
 order becomes `replaced`, its `replaced_by` the id of a new order with a new client order id, generated unless the
 body gives one, as Alpaca also does to adjust a GTC order for a corporate action; only the documented fields qty,
 time_in_force, limit_price, stop_price, trail and client_order_id, a price on the order's own type, whole shares,
-never an order accepted, pending_new or pending_cancel; a bracket leg's replacement stays in its bracket, one
-exit canceling the other); authentication by the
+never an order accepted, pending_new or pending_cancel; a bracket leg's prices only ("Orders at Alpaca": replacement
+"is supported to update limit_price and stop_price"), its replacement staying in its bracket, one exit canceling the
+other); authentication by the
 `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers (`revoked` refuses even the right ones, as keys regenerated in
 Alpaca's dashboard are); an account on which trading is blocked (`blocked`: every order refused 403, the account's
 `trading_blocked`), or whose every call is refused 403 "forbidden." (`forbidden`); the documented errors (401 not
@@ -422,6 +423,11 @@ class FakeAlpaca:
             raise Refused(422, 40010001, "qty of a fractional order cannot be replaced; whole shares only")
         if body.get("time_in_force") is not None and body["time_in_force"] not in TIFS:
             raise Refused(422, 40010001, "invalid time_in_force")
+        # "Orders at Alpaca", Bracket Orders: "Order replacement (PATCH /v2/orders) is supported to update
+        # limit_price and stop_price"; a leg keeps its bracket's time in force (day or gtc) and quantity.
+        changed = [key for key in ("qty", "time_in_force", "trail") if body.get(key) is not None]
+        if old["_parent"] is not None and changed:
+            raise Refused(422, 40010001, f"a bracket leg's {', '.join(changed)} cannot be replaced")
         coid = body.get("client_order_id")
         if coid is not None and any(o["client_order_id"] == coid for o in self.orders):
             raise Refused(422, 40010001, "client_order_id must be unique")
