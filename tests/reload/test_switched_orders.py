@@ -324,7 +324,7 @@ async def test_an_order_left_when_its_broker_was_removed_is_followed_again_once_
     await r.bridge.switched()
 
     [order] = _orders(r)
-    assert (order["status"], order["unfollowed"]) == ("open", 0), order
+    assert (order["status"], order["unfollowed"], order["error"]) == ("open", 0, None), order
     assert [row["client_order_id"] for row in await r.bridge.store.run(upkeep.open_orders, r.bridge.store.conn)] == [
         order["client_order_id"]
     ]
