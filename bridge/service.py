@@ -98,7 +98,8 @@ class Bridge:
         self.executor = Executor(self.store, self.loaded.config.max_signal_age, self._brokers, self._settings,
                                  self.guard, self.held_secrets.values,
                                  clock_skew=self.loaded.config.clock_skew, revoked=self._revoked,
-                                 strategy=lambda name: self.runtime.strategies.get(name))  # fmt: skip
+                                 strategy=lambda name: self.runtime.strategies.get(name),
+                                 journal_keys=lambda name, key: self.runtime.journal_keys(name, key))  # fmt: skip
         self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
         self.jobs = Jobs(self)

@@ -28,6 +28,7 @@ from bridge.errors import (
     OrderRejected,
     TemporaryBrokerError,
 )
+from bridge.execution import share
 from bridge.execution.market import market_context
 from bridge.execution.orders import (
     OrderRow,
@@ -40,9 +41,9 @@ from bridge.execution.orders import (
 from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES, Order, OrderRequest, Position, Signal, same_symbol
 from bridge.notify.events import Event, order_change, order_event, signal_event
 from bridge.risk import Guard, Proposal, SubmitRefused
-from bridge.signals.resolve import Plan, broker_symbol, fmt, resolve
+from bridge.signals.resolve import Plan, broker_symbol, describe_position, fmt, is_share_exit, resolve
 from bridge.signals.timing import aged_from
-from bridge.store import journal
+from bridge.store import journal, upkeep
 from bridge.store.db import Store, iso, transaction, utcnow
 
 log = logging.getLogger("bridge.executor")
@@ -141,8 +142,11 @@ class Executor:
                  guard: Guard | None = None, secrets: Callable[[], Sequence[str]] = tuple,
                  at_signal_time: bool = False, clock_skew: float = 0.0,
                  revoked: Callable[[Job], str | None] | None = None,
-                 strategy: Callable[[str], Strategy | None] | None = None) -> None:  # fmt: skip
+                 strategy: Callable[[str], Strategy | None] | None = None,
+                 journal_keys: Callable[[str, str], tuple[str, ...]] | None = None) -> None:  # fmt: skip
         self.store = store
+        # Every key the journal may hold a subscription's rows under (`Runtime.journal_keys`); untold: its key.
+        self._journal_keys = journal_keys or (lambda _strategy, key: (key,))
         # The live config's strategy by name (None: not asked, a job's subscription is never taken as removed).
         self._strategy = strategy
         # Why a queued job may no longer trade at all (the token it came with was revoked), or None.
@@ -283,9 +287,15 @@ class Executor:
             avg_price = held.avg_price if held else None
             market = await market_context(broker, job.signal, sub, symbol, avg_price, quote=priced,
                                           now=job.received_at if self.at_signal_time else None)  # fmt: skip
-            plan = resolve(job.signal, position, open_orders, sub, market)
+            signal, said = job.signal, ""
+            own: tuple[str, ...] = ()  # the subscription's own working orders, which flatten_at's share exit cancels
+            if is_share_exit(job.signal):  # sized as the journal has its share now, a leg filled since the flatten
+                signal, own, said = await self._share(job, broker_name, symbol, position)
+            plan = resolve(signal, position, open_orders, sub, market, own) if signal.quantity != 0 else (
+                _nothing_held(signal, position, own, said))  # fmt: skip
             if plan.state != "executed":
                 return plan.state, again + plan.decision
+            plan = replace(plan, decision=plan.decision + said) if said and signal.quantity != 0 else plan
             if unsure is not None and any(leg.kind == "entry" for leg in plan.legs):
                 closing = tuple(leg for leg in plan.legs if leg.kind != "entry")
                 if not closing:
@@ -369,6 +379,30 @@ class Executor:
         in_place = next((seen.get(leg.replaces) for leg in plan.legs if leg.replaces), None)
         canceled = await self._cancel_first(job, broker, plan.cancel, seen, planned, plan.decision) if first else ()
         return await self._run_orders(job, broker, sub, planned, plan.decision, first, moved, in_place, canceled)
+
+    async def _share(self, job: Job, broker_name: str, symbol: str,
+                     position: Decimal) -> tuple[Signal, tuple[str, ...], str]:  # fmt: skip
+        """flatten_at's exit of the subscription's share as the journal has it now: the signal sized to it (0: none
+        held), the subscription's own working orders in `symbol` to cancel, and what the decision adds.
+
+        A working order of its own (a bracket's take-profit and stop-loss, a resting exit) is canceled with the
+        exit, its answer saying what it filled: one that filled first plans the exit again (`_execute`). One that
+        no cancel can learn of (unsent yet, or of unknown outcome) leaves the share unsure: the whole position is
+        closed then, as before shares were known, another strategy's share with it (held overnight, the rest would
+        be the greater risk).
+        """
+        keys = self._journal_keys(job.strategy, job.subscription)
+        rows = [row for row in await self.store.read(upkeep.traded_orders, self.store.conn, job.strategy, keys)
+                if row["broker"] == broker_name and same_symbol(row["symbol"], symbol)]  # fmt: skip
+        if doubt := share.unsure(rows):
+            log.warning("flatten_at for %s/%s: its order %s in %s is %s, so its share of the position is not sure: "
+                        "the whole position is closed, another strategy's share with it", job.strategy,
+                        job.subscription, doubt[0]["client_order_id"], symbol, doubt[0]["status"])  # fmt: skip
+            said = (f"; this subscription's order {doubt[0]['client_order_id']} there is {doubt[0]['status']}, so its "
+                    "share is not sure: the whole position was closed")  # fmt: skip
+            return replace(job.signal, quantity=None, cancel=True), (), said
+        quantity, capped = share.capped(share.net(rows), position)
+        return replace(job.signal, quantity=quantity), share.working(rows), f"; {capped}" if capped else ""
 
     async def _cancel_first(self, job: Job, broker: Broker, client_order_ids: tuple[str, ...], seen: dict[str, Order],
                             planned: list[sqlite3.Row], decision: str) -> tuple[Order, ...]:  # fmt: skip
@@ -1102,6 +1136,17 @@ def _restorable(old: Order) -> bool:
     else:
         prices = old.stop_price is not None and (old.type == "stop" or old.limit_price is not None)
     return old.type in ("stop", "stop_limit", "limit") and prices and old.quantity > old.filled_quantity
+
+
+def _nothing_held(signal: Signal, position: Decimal, own: tuple[str, ...], said: str) -> Plan:
+    """flatten_at's exit of a subscription's share when none of it is held: its own working orders canceled, if any
+    (a resting entry must not open a position after the flatten), and nothing sold."""
+    head = f"exit while {describe_position(position)}"
+    why = said.removeprefix("; ")
+    if not own:
+        return Plan("rejected", f"{head}: nothing was sent: {why}")
+    orders = f"{len(own)} open order{'s' if len(own) > 1 else ''}"
+    return Plan("executed", f"{head}: canceled {orders} of this subscription, nothing to exit: {why}", own)
 
 
 def _went_with(canceled: Sequence[str], seen: dict[str, Order], answered: dict[str, Order]) -> list[Order]:

@@ -16,11 +16,13 @@ from apscheduler.triggers.base import BaseTrigger
 
 from bridge.brokers import answers
 from bridge.config.schema import Subscription
+from bridge.execution import share
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
 from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal, symbol_key
 from bridge.notify.events import flatten_event
 from bridge.signals.parse import normalised
+from bridge.signals.sizing import fmt
 from bridge.store import upkeep
 from bridge.store.db import iso, utcnow
 
@@ -36,12 +38,19 @@ class FlattenFailed(Exception):
 
 
 class Close(NamedTuple):
-    """What a flatten closes of a ticker: `share` units (None: the whole position), what its fills net to, and
-    what the account holds."""
+    """What a flatten closes of a ticker: the subscription's share of it, or the whole position (`whole`: its share
+    is not sure); what its fills net to, what the account holds, and how many of its orders there still work."""
 
-    share: Decimal | None
+    whole: bool
     net: Decimal
     position: Decimal
+    working: int = 0
+
+    @property
+    def share(self) -> Decimal:
+        """The units that are the subscription's: its fills' net, never more than the account holds on their side,
+        none of the other side."""
+        return share.capped(self.net, self.position)[0]
 
     def beside(self) -> bool:
         """Whether the account holds more than the subscription's fills, on their side: another's share too."""
@@ -57,21 +66,19 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
 
     The account may be shared: another strategy can hold a symbol this subscription traded and closed
     before. A ticker is left out only when the journal is sure the subscription is flat in it: every one of
-    its orders there final, their fills netting to zero. Any order still open (or of unknown outcome) may
-    have filled unseen, so its ticker is closed as before.
+    its orders there final, their fills netting to zero.
 
-    The share is None for the whole position. Positions are per account, so one held with another strategy
-    (or by hand) is more than this subscription's fills: where the journal is sure of them (every order final),
-    the share is what they net to, and the rest is left to whoever holds it. It is 0 where the account holds the
-    other side of them: another strategy's sell closed this one's long and went short, say; that short is not
-    this subscription's to buy back.
+    Positions are per account, so one held with another strategy (or by hand) is more than this subscription's
+    fills: its share is what they net to, and the rest is left to whoever holds it. Its orders still working there
+    (a bracket's take-profit and stop-loss, a resting exit) are its own: the exit cancels them first, and their
+    answers say what they filled. Only one that no cancel can learn of (unsent yet, or of unknown outcome) may have
+    filled unseen: then the share is not sure, and the whole position is closed (`whole`).
     """
     # Letters aside: most venues read `amd` as AMD and list it so, and a position bought as `amd` and closed as
     # AMD is flat; so is a pair with or without its slash (Alpaca lists BTC/USD's position as BTCUSD). A ticker
     # traded in several is exited in one of them, the same each run (the rows come sorted).
     listed = {symbol_key(symbol): quantity for symbol, quantity in held.items()}
-    net: dict[str, Decimal] = {}
-    unsure: set[str] = set()
+    rows: dict[str, list[sqlite3.Row]] = {}
     names: dict[str, str] = {}
     position: dict[str, Decimal] = {}
     for row in orders:
@@ -79,16 +86,10 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
             continue
         key = names.setdefault(symbol_key(row["ticker"]), row["ticker"])
         position.setdefault(key, listed[symbol_key(row["symbol"])])
-        filled = Decimal(row["filled_quantity"] or 0)
-        net[key] = net.get(key, Decimal(0)) + (filled if row["side"] == "buy" else -filled)
-        if row["status"] not in FINAL_ORDER_STATUSES:
-            unsure.add(key)
-    closes = {ticker: Close(None, quantity, position[ticker]) for ticker, quantity in net.items()
-              if quantity != 0 or ticker in unsure}  # fmt: skip
-    # All of it where the journal may have missed a fill (an order still working), or nobody else holds a share.
-    return {ticker: close if ticker in unsure else close._replace(share=abs(close.net)) if close.beside()
-            else close._replace(share=Decimal(0)) if close.across() else close
-            for ticker, close in closes.items()}  # fmt: skip
+        rows.setdefault(key, []).append(row)
+    closes = {ticker: Close(bool(share.unsure(mine)), share.net(mine), position[ticker], len(share.working(mine)))
+              for ticker, mine in rows.items()}  # fmt: skip
+    return {ticker: close for ticker, close in closes.items() if close.net != 0 or close.whole or close.working}
 
 
 def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
@@ -97,8 +98,8 @@ def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
     for row in orders:
         if row["status"] not in FINAL_ORDER_STATUSES:
             return True
-        key, filled = symbol_key(row["ticker"]), Decimal(row["filled_quantity"] or 0)
-        net[key] = net.get(key, Decimal(0)) + (filled if row["side"] == "buy" else -filled)
+        key = symbol_key(row["ticker"])
+        net[key] = net.get(key, Decimal(0)) + share.filled(row)
     return any(quantity != 0 for quantity in net.values())
 
 
@@ -106,18 +107,21 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
                       label: str) -> int:  # fmt: skip
     """Journal and queue the day's exit of one ticker, unless it is journaled already; return how many were queued.
 
-    `close.share` (None: the whole position) is the subscription's part of a position shared with another strategy:
-    only that many are sold or covered, and nothing is canceled, since its orders there are all final and the
-    ones working are another's (a stop-loss that protects the rest).
+    The exit closes the subscription's share (`close.share`), the executor sizing it again from the journal as it
+    runs, and cancels the subscription's own working orders there only: those working beside them are another's
+    (a stop-loss that protects the rest). Not sure of its share (`close.whole`), it closes the whole position and
+    cancels every order there, as the flatten did before it knew shares.
 
     An earlier exit of the day that ended without trading (it expired unsent while the daemon was down, the venue
     refused it or answered 503) is no exit: a run within the grace queues a new one, as for a flatten it missed.
     One with an order whose outcome is unknown, or still working, is left to the order jobs: a second exit beside
     it could fill too and open the other side. The next run within the grace looks again.
     """
-    share = close.share
-    signal = Signal(ticker=ticker, action="exit", order_type="market", quantity=share, cancel=share is None,
-                    ignore_trading_windows=True, scheduled=True)  # fmt: skip
+    # A share's quantity is what it comes to now (none: only its own orders to cancel, or nothing held of it); its
+    # `cancel` left out, as `is_share_exit` tells it from the whole position's exit, which cancels every order.
+    quantity = None if close.whole or close.share == 0 else close.share
+    signal = Signal(ticker=ticker, action="exit", order_type="market", quantity=quantity,
+                    cancel=True if close.whole else None, ignore_trading_windows=True, scheduled=True)  # fmt: skip
     store = host.store
     for attempt in range(MAX_EXITS_A_DAY):
         name = f"{strategy}|{key}|{ticker}|{day}" + (f"|{attempt}" if attempt else "")
@@ -126,14 +130,14 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
         row = {"id": signal_id, "webhook_id": SOURCE, "strategy": strategy, "ticker": ticker, "action": "exit",
                "payload": json.dumps(normalised(signal)), "decision": label, "received_at": iso(received)}  # fmt: skip
         if await store.run(upkeep.record_job_signal, store.conn, row, key, broker):
-            if share is not None:  # the rest stays open tonight: whoever holds it must know the flatten left it
+            if not close.whole and close.beside():  # the rest stays open tonight: whoever holds it must know
                 log.warning("%s: %s is held beside another strategy (or by hand): only this subscription's %s is "
-                            "closed, the rest stays open", label, ticker, share)  # fmt: skip
+                            "closed, the rest stays open", label, ticker, fmt(close.share))  # fmt: skip
             elif close.beside():  # its share is not sure: held overnight, the rest is the greater risk
                 log.warning("%s: %s is held beside another strategy (or by hand): the account holds %s, this "
-                            "subscription's fills net to %s, but an order of its own there still works, so its share "
-                            "is not sure: the whole position is closed, the other's share with it", label, ticker,
-                            close.position, close.net)  # fmt: skip
+                            "subscription's fills net to %s, but an order of its own there was never answered (or "
+                            "not sent yet), so its share is not sure: the whole position is closed, the other's share "
+                            "with it", label, ticker, close.position, close.net)  # fmt: skip
             host.submit(Job(signal_id, strategy, key, signal, received))
             return 1
         if not await store.read(upkeep.ended_unfilled, store.conn, signal_id, key):
@@ -248,7 +252,9 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
             log.warning("%s", text)
             host.publish(flatten_event(strategy, key, text, sorted(tickers)))
         return 0, []
-    for ticker in [ticker for ticker, close in tickers.items() if close.share == 0]:
+    # The other side with no order of its own left to cancel: nothing there is this subscription's.
+    for ticker in [ticker for ticker, close in tickers.items() if not close.whole and close.across()
+                   and not close.working]:  # fmt: skip
         close = tickers.pop(ticker)
         log.warning("%s: %s is not closed: this subscription's fills net to %s, but the account holds %s, the other "
                     "side: another strategy's trade (or one by hand) closed its position, and what is held now is not "

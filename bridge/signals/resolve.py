@@ -288,6 +288,16 @@ def _limit_past_stop(side: Side, limit: Decimal | None, stop: Decimal | None) ->
             f"{bound} the stop")  # fmt: skip
 
 
+def is_share_exit(signal: Signal) -> bool:
+    """Whether `signal` is flatten_at's exit of a subscription's own share of a position, not of all of it.
+
+    The exit of all of it cancels every order there (`cancel: true`). A share's quantity is what it came to when the
+    flatten queued it, if any; the executor sizes it again from the journal as it runs (`Executor._share`), and it
+    cancels the subscription's own working orders only.
+    """
+    return signal.scheduled and signal.action == "exit" and signal.cancel is not True
+
+
 def _overrides(signal: Signal, sub: Subscription, field: str) -> bool:
     """Whether the signal's `field` beats the subscription's setting: `allow_signal_overrides` says, for signals
     that were sent. The schedule's own (flatten_at: a market exit that cancels the ticker's orders) always does:
@@ -305,16 +315,21 @@ def _kept(signal: Signal, sub: Subscription) -> bool:
     return signal.cancel is False and _overrides(signal, sub, "cancel")
 
 
-def _cancellable(
-    signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order], symbol: str, closes_all: bool
-) -> tuple[str, ...]:
+def _cancellable(signal: Signal, sub: Subscription, position: Decimal, open_orders: list[Order], symbol: str,
+                 closes_all: bool, own: tuple[str, ...] = ()) -> tuple[str, ...]:  # fmt: skip
     """Open orders to cancel before trading: forced by the signal, or by `cancel_open_orders` when flat, reversing
     or closing the whole position (an exit of all of it cancels like a sell while long; a partial one does not).
 
     A sell that only reduces a long (bullish, or a percent of it) is such a partial exit, not a reversal: its
     take-profit and stop-loss still protect what is left. Where the venue holds the shares for them (Alpaca) the
     part cannot be sold beside them, and is refused before anything is canceled (`_held_beside`).
+
+    flatten_at's exit of a subscription's share cancels `own`, that subscription's working orders, and no other
+    strategy's: its take-profit and stop-loss protect the rest of the position (`_orphaned` still takes those
+    that would open the other side once the share closes all of it).
     """
+    if is_share_exit(signal):
+        return own
     ours = [o for o in open_orders if o.is_open and same_symbol(o.symbol, symbol)]
     force = signal.cancel if signal.cancel is not None and _overrides(signal, sub, "cancel") else None
     if force is False or not ours:
@@ -516,8 +531,11 @@ def _is_exit_only(signal: Signal, position: Decimal, sub: Subscription) -> bool:
 
 
 def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Subscription,
-            market: Market | None = None) -> Plan:  # fmt: skip
-    """Decide the orders for one subscription; pure, so every row of the table is a unit test."""
+            market: Market | None = None, own: tuple[str, ...] = ()) -> Plan:  # fmt: skip
+    """Decide the orders for one subscription; pure, so every row of the table is a unit test.
+
+    `own`: the subscription's working orders in the symbol, which flatten_at's exit of its share cancels.
+    """
     market = market or Market()
     head = signal.action + (f" {signal.sentiment}" if signal.sentiment else "")
     head = f"{head} while {describe_position(position)}"
@@ -544,7 +562,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return Plan(refusal.state, f"{head}: {refusal.state}, {refusal.reason}")
     if signal.action == "cancel":
         return plan
-    cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position))
+    cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position), own)
     moves = _replaced(plan, signal, sub, position, open_orders, symbol)
     in_place = _in_place(plan, moves, open_orders, market, cancels)
     if in_place is not None:  # moved in one step: the stop itself is not canceled, even with `cancel: true`

@@ -80,10 +80,12 @@ def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
 
 
 def traded_orders(conn: sqlite3.Connection, strategy: str, subscriptions: Sequence[str]) -> list[sqlite3.Row]:
-    """The orders a subscription, journaled under any of these keys, placed: ticker, symbol, side, status, fill."""
+    """The orders a subscription, journaled under any of these keys, placed: ticker, symbol, side, status, fill,
+    quantity, broker, client order id and its parent's (a bracket leg's entry)."""
     marks = ", ".join("?" for _ in subscriptions)
     return conn.execute(
-        "SELECT s.ticker, o.symbol, o.side, o.status, o.filled_quantity FROM orders o "  # noqa: S608 - marks
+        "SELECT s.ticker, o.symbol, o.side, o.status, o.filled_quantity, o.quantity, o.broker, "  # noqa: S608
+        "o.client_order_id, o.parent_client_order_id FROM orders o "
         f"JOIN signals s ON s.id = o.signal_id WHERE s.strategy = ? AND o.subscription IN ({marks}) ORDER BY s.ticker",
         (strategy, *subscriptions),
     ).fetchall()

@@ -430,21 +430,26 @@ async def test_a_restart_after_a_flatten_that_ran_says_nothing_of_it(
 
 def test_a_pair_traded_as_btc_usd_is_closed_while_alpaca_lists_it_as_btcusd() -> None:
     """Alpaca lists a pair's position without its slash: a flatten_at skipped BTC/USD held as BTCUSD overnight."""
-    bought = {"symbol": "BTC/USD", "ticker": "BTC/USD", "side": "buy", "filled_quantity": "0.02", "status": "filled"}
+    bought = {"symbol": "BTC/USD", "ticker": "BTC/USD", "side": "buy", "filled_quantity": "0.02", "quantity": "0.02",
+              "status": "filled"}  # fmt: skip
     assert list(_tickers_to_close([bought], {"BTCUSD": Decimal("0.02")})) == ["BTC/USD"]  # type: ignore[list-item]
     lower = [{**bought, "symbol": "btcusd", "ticker": "btcusd"}]
     assert list(_tickers_to_close(lower, {"BTCUSD": Decimal("0.02")})) == ["btcusd"]  # type: ignore[arg-type]
 
 
-def test_a_flatten_closes_only_its_share_where_its_orders_are_final_and_the_whole_position_where_not() -> None:
-    """Positions are per account: its fills net to 1 of the 11 held; an order still working may have filled unseen."""
-    bought = {"symbol": "AMD", "ticker": "AMD", "side": "buy", "filled_quantity": "1", "status": "filled"}
+def test_a_flatten_closes_only_its_share_where_its_orders_are_known_and_the_whole_position_where_not() -> None:
+    """Positions are per account: its fills net to 1 of the 11 held; an order of unknown outcome may have filled
+    unseen, while a working one is canceled with the exit, its answer saying what it filled."""
+    bought = {"symbol": "AMD", "ticker": "AMD", "side": "buy", "filled_quantity": "1", "quantity": "1",
+              "status": "filled", "client_order_id": "a", "parent_client_order_id": None}  # fmt: skip
     assert _tickers_to_close([bought], {"AMD": Decimal(11)})["AMD"].share == 1  # type: ignore[list-item]
-    assert _tickers_to_close([bought], {"AMD": Decimal(1)})["AMD"].share is None, "all of it is its own"  # type: ignore[list-item]
-    assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].share == 0, "the other side: none of it"  # type: ignore[list-item]
-    working = {**bought, "filled_quantity": "0", "status": "open"}
-    close = _tickers_to_close([bought, working], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
-    assert close.share is None and close.beside(), close
+    assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].across(), "the other side: none of it"  # type: ignore[list-item]
+    stop = {**bought, "side": "sell", "filled_quantity": "0", "status": "open", "client_order_id": "b"}
+    close = _tickers_to_close([bought, stop], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
+    assert not close.whole and close.share == 1 and close.working == 1, close
+    lost = {**stop, "status": "unknown"}
+    close = _tickers_to_close([bought, lost], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
+    assert close.whole and close.beside(), close
 
 
 REFUSING = config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:RefusingPaper")
@@ -569,14 +574,18 @@ async def test_a_disabled_subscription_holding_a_position_at_its_flatten_at_is_t
 
 
 async def test_a_flatten_not_sure_of_its_share_closes_the_whole_shared_position_saying_so(
-    bridges: Any, caplog: pytest.LogCaptureFixture
+    bridges: Any, refusing: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """An order of its own whose answer was lost may have filled unseen, and no cancel can tell: its share is unsure."""
     clock = Clock(BEFORE)
-    r = await bridges(config_text(FLATTEN), clock)
+    r = await bridges(REFUSING, clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
-    await r.accepted(ticker="AMD", action="exit", price=100, orderType="limit", limitPrice=200)  # rests: may fill
     await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
     await r.bridge.queues.join()
+    refusing.failure, refusing.refusals = "lost", 1
+    await r.accepted(ticker="AMD", action="add", price=100, quantity=1, orderType="limit", limitPrice=50)
+    await r.bridge.queues.join()
+    assert [row["status"] for row in r.rows("SELECT status FROM orders WHERE type = 'limit'")] == ["unknown"]
     assert await r.positions() == {"AMD": Decimal(11)}
     clock.now = MONDAY_1555
     assert await flatten(r.bridge, "sq", "paper") == 1
@@ -636,3 +645,41 @@ async def test_flatten_at_does_not_cover_the_short_of_another_strategy_that_sold
     assert await r.positions() == {"AMD": Decimal(-10)}, "the other strategy's short is not this subscription's"
     told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "other side" in rec.message]
     assert len(told) == 1 and "AMD" in told[0], told
+
+
+BRACKETED = FLATTEN + "\ntake_profit: {percent: 50}\nstop_loss: {percent: 50}"
+
+
+def working(r: Any) -> list[tuple[str, str, str]]:
+    """(subscription's strategy, side, type) of every order still working, in the journal."""
+    rows = r.rows(
+        "SELECT s.strategy, o.side, o.type FROM orders o JOIN signals s ON s.id = o.signal_id "
+        "WHERE o.status IN ('submitted', 'open', 'partially_filled') ORDER BY s.strategy, o.type"
+    )
+    return [(row["strategy"], row["side"], row["type"]) for row in rows]
+
+
+async def test_flatten_at_closes_only_its_share_canceling_only_its_own_bracket_legs(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its take-profit and stop-loss still work at 15:55 (the usual bracket): they are its own orders, so its share
+    is sure once they are canceled; the other strategy's 10 AMD and its legs are not this subscription's."""
+    clock = Clock(BEFORE)
+    # `other`'s subscription is the config's last: these lines are its own take-profit and stop-loss
+    text = config_text(BRACKETED) + "        take_profit: {percent: 40}\n        stop_loss: {percent: 40}\n"
+    r = await bridges(text, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)  # the day trade: 1, with its take-profit and stop-loss
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)  # a swing trade, its own legs
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(11)}
+    assert working(r) == [("other", "sell", "limit"), ("other", "sell", "stop"), ("sq", "sell", "limit"),
+                          ("sq", "sell", "stop")]  # fmt: skip
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's share was sold with this one's"
+    assert working(r) == [("other", "sell", "limit"), ("other", "sell", "stop")], "the other's legs were canceled"
+    (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert exit_row["state"] == "executed" and "sold 1, still long 10" in exit_row["decision"], exit_row["decision"]
+    assert not [rec for rec in caplog.records if "not sure" in rec.getMessage()]
+    assert await flatten(r.bridge, "sq", "paper") == 0, "its share closed, a second run finds nothing of its own"

@@ -1,0 +1,45 @@
+"""flatten_at's share of a position the account holds for several strategies: what one subscription's fills net to."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from decimal import Decimal
+
+from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES
+
+
+def filled(row: sqlite3.Row) -> Decimal:
+    """What an order filled, signed: a buy adds, a sell takes away. A `filled` one filled all of its quantity,
+    whatever fill its answer carried (some venues answer a cancel that came too late without it)."""
+    done = Decimal(row["filled_quantity"] or 0)
+    if row["status"] == "filled":
+        done = max(done, Decimal(row["quantity"] or 0))
+    return done if row["side"] == "buy" else -done
+
+
+def net(rows: Sequence[sqlite3.Row]) -> Decimal:
+    """What these orders' fills net to: long above zero, short below."""
+    return sum((filled(row) for row in rows), Decimal(0))
+
+
+def unsure(rows: Sequence[sqlite3.Row]) -> list[sqlite3.Row]:
+    """The orders whose fills the journal cannot know, nor a cancel learn: unsent yet (`pending`) or of unknown
+    outcome. Working ones are known: canceled, their answer says what they filled."""
+    return [row for row in rows if row["status"] not in FINAL_ORDER_STATUSES | OPEN_ORDER_STATUSES]
+
+
+def working(rows: Sequence[sqlite3.Row]) -> tuple[str, ...]:
+    """The client order ids of the orders still working, entries before their bracket legs (a canceled entry
+    takes its waiting legs with it, at most venues)."""
+    open_rows = [row for row in rows if row["status"] in OPEN_ORDER_STATUSES]
+    open_rows.sort(key=lambda row: row["parent_client_order_id"] is not None)
+    return tuple(row["client_order_id"] for row in open_rows)
+
+
+def capped(own: Decimal, position: Decimal) -> tuple[Decimal, str]:
+    """The part of `position` that is the subscription's, its fills netting to `own`, and what the decision says of
+    it ('' when all of its share is held)."""
+    if own == 0:
+        return Decimal(0), "this subscription's fills net to nothing now: it holds no share to close"
+    return abs(own), ""
