@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES
+from bridge.signals.resolve import describe_position, fmt
 
 
 def filled(row: sqlite3.Row) -> Decimal:
@@ -39,7 +40,21 @@ def working(rows: Sequence[sqlite3.Row]) -> tuple[str, ...]:
 
 def capped(own: Decimal, position: Decimal) -> tuple[Decimal, str]:
     """The part of `position` that is the subscription's, its fills netting to `own`, and what the decision says of
-    it ('' when all of its share is held)."""
+    it ('' when all of its share is held).
+
+    Never more than the account holds on that side, and nothing of the other side: another strategy's trade
+    (or one by hand) that closed this subscription's position leaves its journal netting to a share the account
+    no longer holds. More than is held would open the other side; an exit where the account holds the other side
+    would buy back another's short (or sell another's long).
+    """
     if own == 0:
         return Decimal(0), "this subscription's fills net to nothing now: it holds no share to close"
+    if position == 0 or (position > 0) != (own > 0):
+        return Decimal(0), (f"this subscription's fills net to {describe_position(own)}, but the account holds "
+                            f"{describe_position(position)}: another strategy's trade (or one by hand) closed its "
+                            "position, and what is held now is not this subscription's")  # fmt: skip
+    if abs(position) < abs(own):
+        return abs(position), (f"this subscription's fills net to {describe_position(own)}, but the account holds "
+                               f"only {describe_position(position)} (another strategy's trade, or one by hand, closed "
+                               f"the rest): {fmt(abs(position))} is closed, no more")  # fmt: skip
     return abs(own), ""

@@ -443,7 +443,8 @@ def test_a_flatten_closes_only_its_share_where_its_orders_are_known_and_the_whol
     bought = {"symbol": "AMD", "ticker": "AMD", "side": "buy", "filled_quantity": "1", "quantity": "1",
               "status": "filled", "client_order_id": "a", "parent_client_order_id": None}  # fmt: skip
     assert _tickers_to_close([bought], {"AMD": Decimal(11)})["AMD"].share == 1  # type: ignore[list-item]
-    assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].across(), "the other side: none of it"  # type: ignore[list-item]
+    assert _tickers_to_close([bought], {"AMD": Decimal("0.5")})["AMD"].share == Decimal("0.5"), "no more than held"  # type: ignore[list-item]
+    assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].share == 0, "the other side: none of it"  # type: ignore[list-item]
     stop = {**bought, "side": "sell", "filled_quantity": "0", "status": "open", "client_order_id": "b"}
     close = _tickers_to_close([bought, stop], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
     assert not close.whole and close.share == 1 and close.working == 1, close
@@ -683,3 +684,54 @@ async def test_flatten_at_closes_only_its_share_canceling_only_its_own_bracket_l
     assert exit_row["state"] == "executed" and "sold 1, still long 10" in exit_row["decision"], exit_row["decision"]
     assert not [rec for rec in caplog.records if "not sure" in rec.getMessage()]
     assert await flatten(r.bridge, "sq", "paper") == 0, "its share closed, a second run finds nothing of its own"
+
+
+STALLING = config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:StallingPaper")
+
+
+async def test_a_flatten_exit_finding_its_share_closed_by_another_strategy_since_it_was_queued_sends_nothing(
+    bridges: Any,
+) -> None:
+    """The flatten read 11 AMD, 1 of them its own; the other strategy's sell, ahead of its exit in the symbol's queue,
+    closed them all and went short 10. Its exit of 1 would buy back 1 of that short: none of it is its own."""
+    clock = Clock(BEFORE)
+    r = await bridges(STALLING, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
+    await r.bridge.queues.join()
+    StallingPaper.stalled = True
+    try:
+        await r.accepted("other", ticker="AMD", action="sell", price=100, quantity=10)  # waits for the broker
+        clock.now = MONDAY_1555
+        assert await flatten(r.bridge, "sq", "paper") == 1, "the flatten reads the positions as they are: 11 AMD"
+    finally:
+        StallingPaper.stalled = False
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(-10)}, "the other strategy's short was bought back in part"
+    (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert "long 1" in exit_row["decision"] and "short 10" in exit_row["decision"], exit_row["decision"]
+    assert "nothing was sent" in exit_row["decision"], exit_row["decision"]
+
+
+async def test_a_flatten_exit_finding_less_of_its_share_held_closes_what_is_held_and_says_what_was_left(
+    bridges: Any,
+) -> None:
+    """Its fills net to long 5, the account holds 3 once the other strategy sold 2 more than its own share: 3 are
+    sold, never more, and the decision says the rest was closed by another's trade."""
+    clock = Clock(BEFORE)
+    r = await bridges(STALLING, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100, quantity=5)
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
+    await r.bridge.queues.join()
+    StallingPaper.stalled = True
+    try:
+        await r.accepted("other", ticker="AMD", action="sell", sentiment="bullish", price=100, quantity=12)
+        clock.now = MONDAY_1555
+        assert await flatten(r.bridge, "sq", "paper") == 1
+    finally:
+        StallingPaper.stalled = False
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert exit_row["state"] == "executed" and "sold 3" in exit_row["decision"], exit_row["decision"]
+    assert "long 5" in exit_row["decision"] and "only long 3" in exit_row["decision"], exit_row["decision"]
