@@ -392,8 +392,9 @@ class Executor:
         be the greater risk).
         """
         keys = self._journal_keys(job.strategy, job.subscription)
-        rows = [row for row in await self.store.read(upkeep.traded_orders, self.store.conn, job.strategy, keys)
-                if row["broker"] == broker_name and same_symbol(row["symbol"], symbol)]  # fmt: skip
+        # In the next batch, after the writes before it (a cancel's answer, a fill the order jobs found) commit.
+        rows = [row for row in await self.store.run(upkeep.traded_orders, self.store.conn, job.strategy, keys,
+                                                    broker_name) if same_symbol(row["symbol"], symbol)]  # fmt: skip
         if doubt := share.unsure(rows):
             log.warning("flatten_at for %s/%s: its order %s in %s is %s, so its share of the position is not sure: "
                         "the whole position is closed, another strategy's share with it", job.strategy,

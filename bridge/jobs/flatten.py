@@ -241,7 +241,8 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
             f"{label}: cannot read the positions of broker {sub.broker}: {answers.failure(exc)}"
         ) from exc
     keys = runtime.journal_keys(strategy, key)
-    tickers = _tickers_to_close(await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys), held)
+    orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
+    tickers = _tickers_to_close(orders, held)
     if not sub.enabled:
         # `enabled: false` trades nothing here, an exit neither (the executor would ignore it): the operator may
         # have taken the positions over by hand. But they stay open overnight, which flatten_at was set to prevent.

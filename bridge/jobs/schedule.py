@@ -192,7 +192,7 @@ class Jobs:
         store, keys = self.host.store, self.host.runtime.journal_keys(strategy, key)
         if await store.read(upkeep.flattened_since, store.conn, SOURCE, strategy, keys, iso(missed)):
             return
-        if not may_hold(await store.read(upkeep.traded_orders, store.conn, strategy, keys)):
+        if not may_hold(await store.read(upkeep.traded_orders, store.conn, strategy, keys, sub.broker)):
             return
         text = (f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key} fell due at "
                 f"{missed.isoformat()}, more than {GRACE_SECONDS}s before {since}, and closed nothing: it is not run "

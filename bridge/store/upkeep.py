@@ -79,15 +79,20 @@ def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def traded_orders(conn: sqlite3.Connection, strategy: str, subscriptions: Sequence[str]) -> list[sqlite3.Row]:
-    """The orders a subscription, journaled under any of these keys, placed: ticker, symbol, side, status, fill,
-    quantity, broker, client order id and its parent's (a bracket leg's entry)."""
+def traded_orders(conn: sqlite3.Connection, strategy: str, subscriptions: Sequence[str],
+                  broker: str) -> list[sqlite3.Row]:  # fmt: skip
+    """The orders a subscription, journaled under any of these keys, placed at `broker`: ticker, symbol, side,
+    status, fill, quantity, client order id and its parent's (a bracket leg's entry).
+
+    At that broker only: a named subscription keeps its key when it moves to another account, and what it holds
+    at the one it left is no share of the new one's positions (another strategy's there).
+    """
     marks = ", ".join("?" for _ in subscriptions)
     return conn.execute(
-        "SELECT s.ticker, o.symbol, o.side, o.status, o.filled_quantity, o.quantity, o.broker, "  # noqa: S608
-        "o.client_order_id, o.parent_client_order_id FROM orders o "
-        f"JOIN signals s ON s.id = o.signal_id WHERE s.strategy = ? AND o.subscription IN ({marks}) ORDER BY s.ticker",
-        (strategy, *subscriptions),
+        "SELECT s.ticker, o.symbol, o.side, o.status, o.filled_quantity, o.quantity, o.client_order_id, "  # noqa: S608
+        "o.parent_client_order_id FROM orders o JOIN signals s ON s.id = o.signal_id "
+        f"WHERE s.strategy = ? AND o.subscription IN ({marks}) AND o.broker = ? ORDER BY s.ticker",
+        (strategy, *subscriptions, broker),
     ).fetchall()
 
 

@@ -15,7 +15,8 @@ from bridge.errors import ConfigError
 from bridge.jobs.flatten import GRACE_SECONDS, _tickers_to_close, flatten, flatten_trigger
 from bridge.jobs.orders import poll_orders
 from bridge.notify.events import Event
-from tests.jobs.conftest import Clock, config_text, two_strategies
+from tests.conftest import ADMIN, TOKEN
+from tests.jobs.conftest import OTHER_TOKEN, Clock, config_text, two_strategies
 from tests.jobs.venue import FlakyPaper, RefusingPaper, StallingPaper
 
 NY = ZoneInfo("America/New_York")
@@ -735,3 +736,37 @@ async def test_a_flatten_exit_finding_less_of_its_share_held_closes_what_is_held
     (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
     assert exit_row["state"] == "executed" and "sold 3" in exit_row["decision"], exit_row["decision"]
     assert "long 5" in exit_row["decision"] and "only long 3" in exit_row["decision"], exit_row["decision"]
+
+
+def two_accounts(day_broker: str) -> str:
+    """Brokers `paper` and `live` (two paper accounts); `sq`'s subscription `day` on `day_broker`, `other` on live."""
+    return (
+        f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\nbrokers:\n"
+        "  paper:\n    plugin: paper\n    options: {cash: 100000}\n"
+        "  live:\n    plugin: paper\n    options: {cash: 100000}\n"
+        f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n"
+        f'      - broker: {day_broker}\n        name: day\n        flatten_at: "15:55"\n'
+        "        timezone: America/New_York\n"
+        f"  other:\n    token: {OTHER_TOKEN}\n    subscriptions:\n      - broker: live\n"
+    )
+
+
+async def test_a_flatten_of_a_subscription_moved_to_another_account_leaves_what_the_new_one_holds_alone(
+    bridges: Any,
+) -> None:
+    """A named subscription keeps its key on another broker: its fills at the old account are no share of the
+    new one's position (another strategy's 10 AMD there), which the old code sold 1 of."""
+    clock = Clock(BEFORE)
+    r = await bridges(two_accounts("paper"), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)  # left open at the paper account
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10)
+    await r.bridge.queues.join()
+    r.bridge.loaded.path.write_text(two_accounts("live"))  # moved to the live account, the name kept
+    assert (await r.bridge.reload("test")).ok
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "day") == 0
+    await r.bridge.queues.join()
+    live = r.bridge.runtime.broker("live")
+    assert live is not None
+    assert {p.symbol: p.quantity for p in await live.fetch_positions()} == {"AMD": Decimal(10)}
+    assert r.rows("SELECT * FROM signals WHERE webhook_id = 'job:flatten_at'") == []
