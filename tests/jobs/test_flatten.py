@@ -770,3 +770,23 @@ async def test_a_flatten_of_a_subscription_moved_to_another_account_leaves_what_
     assert live is not None
     assert {p.symbol: p.quantity for p in await live.fetch_positions()} == {"AMD": Decimal(10)}
     assert r.rows("SELECT * FROM signals WHERE webhook_id = 'job:flatten_at'") == []
+
+
+async def test_flatten_at_cancels_the_subscriptions_resting_entry_in_a_ticker_nobody_holds(bridges: Any) -> None:
+    """Flat at 15:55 with a limit entry still resting: left working, it could fill minutes later and be held
+    overnight, as no later run of the flatten comes that day. The other strategy's resting order is its own."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100, orderType="limit", limitPrice=50)
+    await r.accepted("other", ticker="AMD", action="buy", price=100, orderType="limit", limitPrice=40)
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    assert working(r) == [("other", "buy", "limit"), ("sq", "buy", "limit")]
+    clock.now = MONDAY_1555
+    await flatten(r.bridge, "sq", "paper")
+    await r.bridge.queues.join()
+    assert working(r) == [("other", "buy", "limit")], "its entry may still open a position after the flatten"
+    assert await r.positions() == {}
+    (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert exit_row["state"] == "executed" and "canceled 1 open order" in exit_row["decision"], exit_row["decision"]
+    assert "nothing to exit" in exit_row["decision"] and "long" not in exit_row["decision"], exit_row["decision"]
