@@ -185,3 +185,18 @@ def test_a_whole_exit_that_keeps_the_legs_where_the_venue_holds_the_shares_for_t
     plan = resolve(kept, Decimal(5), LEGS, SUB, Market(reserves_position=True))
     assert plan.state == "rejected" and not plan.legs and '"cancel": false keeps' in plan.decision, plan.decision
     assert resolve(kept, Decimal(5), LEGS, SUB).state == "executed"  # a venue that holds nothing takes it
+
+
+def test_flatten_ats_share_exit_cancels_only_its_own_legs_and_goes_beside_the_others_where_the_venue_holds_them() -> (
+    None
+):
+    # Alpaca holds 5 of 7 for another strategy's bracket and 2 for this subscription's: canceled, its own free its 2.
+    mine = [order("my-tp", "sell", "limit", parent="my-entry"), order("my-sl", "sell", parent="my-entry")]
+    alpaca = Market(reserves_position=True)
+    share = Signal(ticker="SQ", action="exit", quantity=Decimal(2), scheduled=True)
+    plan = resolve(share, Decimal(7), [*LEGS, *mine], SUB, alpaca, own=("my-tp", "my-sl"))
+    assert plan.state == "executed" and plan.cancel == ("my-tp", "my-sl"), plan.decision
+    assert [(leg.side, leg.quantity) for leg in plan.legs] == [("sell", Decimal(2))], plan.legs
+    # Its share the whole position: the other's legs would open a short once it is sold, so they go too.
+    whole = resolve(share, Decimal(2), [*LEGS, *mine], SUB, alpaca, own=("my-tp", "my-sl"))
+    assert whole.state == "executed" and set(whole.cancel) == {"my-tp", "my-sl", "tp", "sl"}, whole.decision
