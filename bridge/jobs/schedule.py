@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -59,6 +60,8 @@ class Jobs:
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
         )
         self._running: set[asyncio.Task[Any]] = set()
+        self._flattens: dict[str, tuple[str, str]] = {}  # each flatten job's id: its (strategy, subscription key)
+        self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
 
     def _guarded(self, name: str, body: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -99,9 +102,25 @@ class Jobs:
         self._add(f"{CONFIG}prune", partial(prune, host), CronTrigger(hour=0, minute=10, timezone=UTC),
                   next_run_time=datetime.now(UTC))  # fmt: skip
         # A disabled subscription's too: it trades nothing, but the positions it leaves open are told of then.
+        self._flattens = {}
         for strategy, key, sub in runtime.flattened():
+            self._flattens[f"{CONFIG}flatten:{strategy}:{key}"] = (strategy, key)
             self._add(f"{CONFIG}flatten:{strategy}:{key}", self._flatten(strategy, key), flatten_trigger(sub),
                       misfire_grace_time=GRACE_SECONDS)  # fmt: skip
+
+    def _missed(self, event: JobExecutionEvent) -> None:
+        """A flatten the scheduler skipped as past its grace (the machine asleep at its time, the loop stalled): say
+        what it leaves open, as a restart that late does (`_warn_if_missed`); APScheduler's own line is no alarm."""
+        found = self._flattens.get(event.job_id)
+        sub = None if found is None else self.host.runtime.subscription(*found)
+        if found is None or sub is None or sub.flatten_at is None or not sub.enabled:
+            return
+        strategy, key = found
+        name = f"{CONFIG}flatten-missed:{strategy}:{key}"
+        since = "the scheduler woke (the machine was asleep, or the daemon stalled)"
+        task = asyncio.ensure_future(self._guarded(name, partial(self._warn_if_missed, strategy, key, sub, since))())
+        self._running.add(task)  # a strong reference until it ends, and `stop` waits for it
+        task.add_done_callback(self._running.discard)
 
     def _flatten(self, strategy: str, key: str, retry: bool = False) -> Callable[[], Awaitable[None]]:
         """A flatten run; one that cannot read the positions, or leaves some held, runs again while its grace lasts.
@@ -196,8 +215,8 @@ class Jobs:
             return
         text = (f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key} fell due at "
                 f"{missed.isoformat()}, more than {GRACE_SECONDS}s before {since}, and closed nothing: it is not run "
-                "this late; if the daemon was down then, the positions it was to close are still open: close them by "
-                "hand or with an exit signal")  # fmt: skip
+                "this late; if the daemon was down (or asleep) then, the positions it was to close are still open: "
+                "close them by hand or with an exit signal")  # fmt: skip
         log.warning("%s", text)
         self.host.publish(flatten_event(strategy, key, text))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -790,3 +791,28 @@ async def test_flatten_at_cancels_the_subscriptions_resting_entry_in_a_ticker_no
     (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
     assert exit_row["state"] == "executed" and "canceled 1 open order" in exit_row["decision"], exit_row["decision"]
     assert "nothing to exit" in exit_row["decision"] and "long" not in exit_row["decision"], exit_row["decision"]
+
+
+async def test_a_flatten_the_scheduler_missed_while_the_machine_slept_says_the_positions_stay_open(
+    bridges: Any,
+) -> None:
+    """Up all along, but asleep at 15:55 (a laptop's lid closed) and awake at 16:10: the scheduler skips the run as
+    past its grace, as a restart then does, and the positions it was to close must be heard of, as they are then."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
+    clock.now = datetime(2026, 11, 23, 16, 10, tzinfo=NY)
+    jobs = r.bridge.jobs
+    jobs.start()
+    # The scheduler's own clock is the machine's: its 15:55 run comes due 15 minutes ago, as after a sleep.
+    jobs.scheduler.modify_job("cfg:flatten:sq:paper", next_run_time=datetime.now(UTC) - timedelta(minutes=15))
+    for _ in range(500):  # the scheduler wakes for it on the loop, and the warning follows it there
+        if [e for e in events if e.kind == "flatten.missed"]:
+            break
+        await asyncio.sleep(0.01)
+    (event,) = [e for e in events if e.kind == "flatten.missed"]
+    assert "sq/paper" in event.text and "still open" in event.text, event
+    assert await r.positions() == {"AMD": Decimal(1)}, "too late to act on, as after a restart"
