@@ -11,11 +11,11 @@ from bridge.signals.resolve import describe_position, fmt
 
 
 def filled(row: sqlite3.Row) -> Decimal:
-    """What an order filled, signed: a buy adds, a sell takes away. A `filled` one filled all of its quantity,
-    whatever fill its answer carried (some venues answer a cancel that came too late without it)."""
+    """What an order filled, signed: a buy adds, a sell takes away. A `filled` one journaled with no fill filled all
+    of its quantity (some venues answer a cancel that came too late without the fill, `journal._fill_kept`)."""
     done = Decimal(row["filled_quantity"] or 0)
-    if row["status"] == "filled":
-        done = max(done, Decimal(row["quantity"] or 0))
+    if row["status"] == "filled" and done == 0:
+        done = Decimal(row["quantity"] or 0)
     return done if row["side"] == "buy" else -done
 
 

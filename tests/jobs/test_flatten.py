@@ -816,3 +816,12 @@ async def test_a_flatten_the_scheduler_missed_while_the_machine_slept_says_the_p
     (event,) = [e for e in events if e.kind == "flatten.missed"]
     assert "sq/paper" in event.text and "still open" in event.text, event
     assert await r.positions() == {"AMD": Decimal(1)}, "too late to act on, as after a restart"
+
+
+def test_a_stop_loss_journaled_filled_without_its_fill_closed_the_share() -> None:
+    """Some venues answer a cancel that came too late (`filled`) without the fill: that stop-loss sold its 1 all the
+    same, and the 10 held now are another strategy's, not a share of 1 to sell."""
+    bought = {"symbol": "AMD", "ticker": "AMD", "side": "buy", "filled_quantity": "1", "quantity": "1",
+              "status": "filled", "client_order_id": "a", "parent_client_order_id": None}  # fmt: skip
+    stopped = {**bought, "side": "sell", "filled_quantity": "0", "client_order_id": "b", "parent_client_order_id": "a"}
+    assert _tickers_to_close([bought, stopped], {"AMD": Decimal(10)}) == {}  # type: ignore[list-item]
