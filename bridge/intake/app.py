@@ -20,14 +20,9 @@ from bridge.intake.side import IntakeSide
 from bridge.logs import setup_logging, write_directly
 from bridge.store.db import Store
 from bridge.web.counting import CountWebhooks
-from bridge.web.fast_webhook import FastWebhook, webhook_params
+from bridge.web.fast_webhook import FastWebhook
 
 log = logging.getLogger("bridge.intake")
-
-
-def _answered_here(path: str) -> bool:
-    """The webhooks this process answers; any other path is answered (and counted) by the daemon."""
-    return webhook_params(path) is not None
 
 
 async def _follow(side: IntakeSide, reader: asyncio.StreamReader, link_ended: Callable[[], None]) -> None:
@@ -86,8 +81,9 @@ async def build_intake_app(directory: Path, link_ended: Callable[[], None]) -> S
                 await writer.wait_closed()
             write_directly()  # uvicorn ends the process with the signal again: no atexit would write these lines
 
+    # Every webhook path, malformed ones too, is answered (and counted) here; any other goes on to the daemon.
     app = Starlette(routes=[Mount("", app=proxy)], lifespan=lifespan,
-                    middleware=[Middleware(CountWebhooks, metrics=side, counts=_answered_here),
+                    middleware=[Middleware(CountWebhooks, metrics=side),
                                 Middleware(FastWebhook, bridge=side)])  # fmt: skip
     app.state.bridge = side
     return app

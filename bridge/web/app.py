@@ -35,8 +35,8 @@ log = logging.getLogger("bridge")
 
 # Starlette would default a function route to GET only.
 WEBHOOK_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-# With a trailing slash too: Starlette would answer that with a redirect, which a webhook sender may not
-# follow (Standard Webhooks counts a redirect as a failure), and the alert would be lost unjournaled.
+# With a trailing slash too: a sender may add one. (FastWebhook answers every webhook path before these routes,
+# a malformed one with 404 invalid-webhook-url; they stay for an app built without it.)
 WEBHOOK_PATHS = [f"{prefix}/webhook/{{strategy}}/{{token}}{end}" for prefix in ("", "/trading") for end in ("", "/")]
 
 
@@ -135,6 +135,9 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
                                 Middleware(AdminListener, admin_port=admin_port),
                                 Middleware(HostGuard, bridge=bridge, admin_port=admin_port),  # DNS rebinding
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
+    # A path that matches no route but for a slash was answered 307 to the other form: a POST's body is not
+    # reliably resent after a redirect, and the Location echoed whatever the path held. A plain 404 instead.
+    app.router.redirect_slashes = False
     app.state.bridge = bridge
     app.state.metrics = metrics
     app.state.admin_port = admin_port

@@ -49,10 +49,11 @@ def capped(headers: dict[str, str]) -> dict[str, str]:
     ):
         return headers  # the usual request: nothing to cut
     kept = list(headers.items())[:MAX_HEADERS_KEPT]
-    return {_cut(name, MAX_HEADER_NAME): _cut(value, MAX_HEADER_VALUE) for name, value in kept}
+    return {cut(name, MAX_HEADER_NAME): cut(value, MAX_HEADER_VALUE) for name, value in kept}
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and how many more there were."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 

@@ -2,9 +2,12 @@
 
 A webhook request gets exactly what the chain gave it (its runtime pinned for the whole request; its
 status still counted by CountWebhooks, and a 500 from the outer error middleware on a bug, both placed
-before this one) at a fraction of the cost of walking every middleware and route. Any other path, and
-any webhook URL the routes would not match as it is (an empty segment, an extra one), goes through the
-normal chain.
+before this one) at a fraction of the cost of walking every middleware and route. Any other path goes
+through the normal chain.
+
+A path under a webhook prefix that is not well formed (an empty segment, an extra one: `/webhook/s/<token>//`)
+is handed to the same handler, which refuses it journaled (404 invalid-webhook-url): left to the router it
+was answered 307 with the token in the `Location` header, and not journaled.
 """
 
 from __future__ import annotations
@@ -12,23 +15,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bridge.web.counting import webhook_path
+from bridge.web.paths import loose_params, webhook_params
 from bridge.web.pin import pinned
 from bridge.web.sink import SignalSink
 from bridge.web.webhook import receive_webhook
-
-
-def webhook_params(path: str) -> dict[str, str] | None:
-    """`{"strategy", "token"}` of `/webhook/{strategy}/{token}` or `/trading/webhook/...`, else None."""
-    parts = path.split("/")
-    if len(parts) > 4 and parts[-1] == "":  # one trailing slash, as the routes take it
-        parts.pop()
-    if len(parts) == 4 and parts[1] == "webhook":
-        strategy, token = parts[2], parts[3]
-    elif len(parts) == 5 and parts[1] == "trading" and parts[2] == "webhook":
-        strategy, token = parts[3], parts[4]
-    else:
-        return None
-    return {"strategy": strategy, "token": token} if strategy and token and not parts[0] else None
 
 
 class FastWebhook:
@@ -39,10 +30,10 @@ class FastWebhook:
         self.bridge = bridge
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        params = webhook_params(scope["path"]) if scope["type"] == "http" else None
-        if params is None:
+        if scope["type"] != "http" or not webhook_path(scope["path"]):
             await self.app(scope, receive, send)
             return
+        params = webhook_params(scope["path"]) or loose_params(scope["path"])
         scope["path_params"] = params
         with pinned(scope, self.bridge):  # as PinRuntime does: one runtime for the whole request
             response = await receive_webhook(Request(scope, receive))

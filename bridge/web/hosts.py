@@ -82,7 +82,7 @@ class HostGuard:
 
     def _open(self, scope: Scope) -> bool:
         path: str = scope["path"]
-        # Malformed webhook paths come here too (FastWebhook takes the well-formed ones): they answer any name.
+        # FastWebhook answers every webhook path before this guard; were it left out, they still answer any name.
         if path in OPEN_EXACT or webhook_path(path):
             return True
         # Off the admin listener the admin side answers 404 by itself, as if absent: no need to tell it exists.

@@ -25,7 +25,7 @@ from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
-from bridge.web.auth import capped, safe_headers, token_matches
+from bridge.web.auth import capped, cut, safe_headers, token_matches
 from bridge.web.checks import (
     Refusal,
     check_due,
@@ -38,6 +38,7 @@ from bridge.web.checks import (
     idempotency_key,
 )
 from bridge.web.gate import auth_failed, guards_of, locked_out, lockout_key, retry_after
+from bridge.web.paths import webhook_params
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
 from bridge.web.sink import SignalSink
@@ -51,6 +52,14 @@ UNAUTHORIZED = {
     "(bridge run prints it; the token is case-sensitive).",
 }
 
+BAD_URL = Refusal(
+    404,
+    "invalid-webhook-url",
+    "The webhook URL has an empty or extra part (a doubled slash, or something after the token): send to "
+    "/webhook/<strategy>/<token> (or /trading/webhook/<strategy>/<token>) exactly as bridge run prints it, "
+    "with at most one slash at its end.",
+)
+MAX_SHOWN_PATH = 200
 METHOD_NOT_ALLOWED = {"success": False, "messageCode": "post-required", "message": "Webhooks must be sent with POST."}
 UNAVAILABLE = {
     "success": False,
@@ -124,12 +133,26 @@ def _verify(strategy: Strategy, request: Request, body: bytes) -> str | None:
         raise Refusal(401, exc.code, exc.message) from None
 
 
-def _row(request: Request, strategy: str | None, client: Client, secrets: list[str]) -> journal.WebhookRow:
+def _shown_path(path: str, strategy: str | None, malformed: bool) -> str:
+    """The path as journaled: every segment after the prefix masked but a known strategy's name."""
+    prefix = "/trading/webhook" if path.startswith("/trading/") else "/webhook"
+    if not malformed:
+        return f"{prefix}/{strategy}/{MASK}" if strategy else f"{prefix}/{MASK}/{MASK}"
+    # A malformed one keeps its shape (where the slashes are), which is what the operator has to fix.
+    parts, named = path[len(prefix) + 1 :].split("/"), False
+    for index, part in enumerate(parts):
+        if part:
+            parts[index] = part if part == strategy and not named else MASK
+            named = named or part == strategy
+    return cut(f"{prefix}/{'/'.join(parts)}", MAX_SHOWN_PATH)
+
+
+def _row(request: Request, strategy: str | None, client: Client, secrets: list[str],
+         malformed: bool) -> journal.WebhookRow:  # fmt: skip
     """The journal row of this request so far; the token never appears in it, even masked by position."""
-    prefix = "/trading/webhook" if request.scope["path"].startswith("/trading/") else "/webhook"
     return journal.WebhookRow(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=client.shown,
-        method=request.method, path=f"{prefix}/{strategy}/{MASK}" if strategy else f"{prefix}/{MASK}/{MASK}",
+        method=request.method, path=_shown_path(request.scope["path"], strategy, malformed),
         headers=capped({key: redact(value, secrets) for key, value in safe_headers(request.headers).items()}),
         body=None, status_code=0,
     )  # fmt: skip
@@ -143,9 +166,10 @@ async def receive_webhook(request: Request) -> JSONResponse:
     name = request.path_params["strategy"]
     strategy = runtime.strategies.get(name)
     known = strategy is not None and token_matches(strategy.token, request.path_params["token"])
+    malformed = webhook_params(request.scope["path"]) is None  # `/webhook/s/<token>//`: answered, never redirected
     secrets = runtime.loaded.secrets()
     client = client_of(request, config.server)
-    intake = Intake(request, bridge, secrets, _row(request, name if known else None, client, secrets))
+    intake = Intake(request, bridge, secrets, _row(request, name if known else None, client, secrets, malformed))
     guards = guards_of(request)
 
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
@@ -153,13 +177,17 @@ async def receive_webhook(request: Request) -> JSONResponse:
         return locked_out(left)
     if not known or strategy is None:
         auth_failed(guards, client, config.server)  # whatever the method: else a stranger's GETs never meet it
+        if malformed:
+            return await intake.refuse(BAD_URL)
         if request.method != "POST":  # the route takes every method so that this request is journaled too
             return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
         return await intake.answer(401, UNAUTHORIZED, "unauthorized")
     try:
         check_source(strategy, name, client)
-        if request.method != "POST":  # after the source and within the rate limit: each one is journaled
+        if malformed or request.method != "POST":  # after the source and within the rate limit: each is journaled
             check_rate(guards.rates, strategy, name)
+            if malformed:
+                return await intake.refuse(BAD_URL)
             return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
         body = await read_body(request, config.server.max_body_bytes)
         intake.webhook = intake.webhook.changed(body=redact(body.decode("utf-8", errors="replace"), secrets))

@@ -6,7 +6,7 @@ import pytest
 from starlette.routing import Route
 
 from bridge.web.app import WEBHOOK_METHODS, WEBHOOK_PATHS
-from bridge.web.fast_webhook import webhook_params
+from bridge.web.paths import webhook_params
 from bridge.web.webhook import receive_webhook
 
 ROUTES = [Route(p, receive_webhook, methods=WEBHOOK_METHODS) for p in WEBHOOK_PATHS]

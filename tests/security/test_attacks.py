@@ -377,3 +377,40 @@ def test_a_request_head_without_end_is_refused_before_it_is_all_read(start_daemo
             padded = json.dumps({**BUY, "n": n, "note": "x" * 60_000}).encode()
             answer = client.post(daemon.url, content=padded, headers={"content-type": "application/json"})
             assert answer.status_code == 200, answer.text
+
+
+def test_a_webhook_url_with_an_empty_or_extra_segment_is_refused_journaled_and_never_echoed(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    # Before, `/webhook/sq/<token>//` was answered 307 by the router with the token in its Location header, and was
+    # not journaled: a sender that does not follow a redirect with its body lost the alert without a trace.
+    daemon = start_daemon({"sq": strategy()}, server="  auth_failure_limit: 1000\n")
+    base = daemon.base
+    right = [f"{base}/webhook/sq/{TOKEN}//", f"{base}/trading/webhook/sq/{TOKEN}//", f"{base}/webhook/sq//{TOKEN}",
+             f"{base}/webhook/sq/{TOKEN}/extra", f"{base}/webhook//sq/{TOKEN}/"]  # fmt: skip
+    wrong = [f"{base}/webhook/sq/{TOKEN[:-1]}x//", f"{base}/webhook/{TOKEN}//", f"{base}/webhook/"]
+    for url in right + wrong:
+        for method in ("POST", "GET"):
+            answer = httpx.request(method, url, json=BUY)
+            assert answer.status_code == 404, (method, url, answer.status_code)
+            assert answer.json()["messageCode"] == "invalid-webhook-url", url
+            assert "/webhook/<strategy>/<token>" in answer.json()["message"]
+            assert "location" not in answer.headers
+            assert TOKEN not in answer.text and TOKEN not in str(answer.headers)
+    journaled = rows(daemon.db, "SELECT strategy, path, status_code, message_code FROM webhooks ORDER BY received_at")
+    assert [(r["status_code"], r["message_code"]) for r in journaled] == [(404, "invalid-webhook-url")] * 16
+    assert [r["strategy"] for r in journaled] == ["sq"] * 10 + [None] * 6, "the right token tells its strategy"
+    assert journaled[0]["path"] == "/webhook/sq/***//", "the shape of the URL shows, never its token"
+    assert journaled[1]["path"] == "/webhook/sq/***//"
+    assert journaled[2]["path"] == "/trading/webhook/sq/***//"
+    assert journaled[6]["path"] == "/webhook/sq/***/***"
+    assert not any(TOKEN in r["path"] or TOKEN[:8] in r["path"] for r in journaled)
+    assert counts(daemon)[0] == 0
+    # No other route redirects either: a trailing slash there is a plain 404.
+    for path in ("/health/", "/api/signals/", "/dashboard/state/"):
+        answer = httpx.get(base + path + f"?token={TOKEN}", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert (answer.status_code, answer.json()["messageCode"]) == (404, "not-found"), path
+        assert "location" not in answer.headers
+    assert daemon.post(BUY).status_code == 200
+    daemon.stop()
+    assert TOKEN not in daemon.output()
