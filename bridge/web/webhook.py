@@ -149,11 +149,17 @@ def _shown_path(path: str, strategy: str | None, malformed: bool) -> str:
 
 def _row(request: Request, strategy: str | None, client: Client, secrets: list[str],
          malformed: bool) -> journal.WebhookRow:  # fmt: skip
-    """The journal row of this request so far; the token never appears in it, even masked by position."""
+    """The journal row of this request so far; the token never appears in it, even masked by position.
+
+    Whatever the sender chose is masked: header names as well as values, and the address a trusted proxy
+    passed on when it is not one (then it is the text the sender wrote, which may be a secret).
+    """
+    shown = client.shown if client.address is not None else redact(client.shown, secrets)
     return journal.WebhookRow(
-        id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=client.shown,
+        id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=shown,
         method=request.method, path=_shown_path(request.scope["path"], strategy, malformed),
-        headers=capped({key: redact(value, secrets) for key, value in safe_headers(request.headers).items()}),
+        headers=capped({redact(key, secrets): redact(value, secrets)
+                        for key, value in safe_headers(request.headers).items()}),
         body=None, status_code=0,
     )  # fmt: skip
 

@@ -98,3 +98,30 @@ def test_a_ticker_carrying_a_secret_is_refused_before_it_is_journaled(start_daem
     assert not leaks({"answers": b"".join(a.content for a in answers), "api": json.dumps(webhooks).encode()})
     daemon.stop()
     assert not leaks(journal_bytes(daemon.db))
+
+
+def test_secrets_in_header_names_or_forwarded_addresses_stay_out_of_the_journal(start_daemon: object) -> None:
+    # Before, only header values were masked: a token or the admin token sent as a header's name was journaled in
+    # clear, and so was whatever a trusted proxy passed on as the sender's address when it was not an address.
+    daemon: Daemon = start_daemon(  # type: ignore[operator]
+        {"sq": strategy(), "signed": strategy(SIGNED_TOKEN, RELAXED + f"    signing_secrets: [{SECRET}]\n")},
+        server="  trusted_proxies: [127.0.0.1]\n  auth_failure_limit: 1000\n",
+    )
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    named = {f"x-{TOKEN}": "1", ADMIN: "2", f"x-{SIGNED_TOKEN}-note": "3"}
+    statuses = [
+        daemon.post({"ticker": "AMD", "action": "buy", "n": 1}, headers=named).status_code,
+        httpx.post(wrong, json={"ticker": "AMD", "action": "buy"}, headers=named).status_code,
+    ]
+    for n, forwarded in enumerate([SECRET, TOKEN, f"203.0.113.9, {ADMIN}", f"for={SIGNED_TOKEN}"]):
+        statuses.append(daemon.post({"ticker": "AMD", "action": "sell", "n": n},
+                                    headers={"X-Forwarded-For": forwarded}).status_code)  # fmt: skip
+    assert statuses == [200, 401, 200, 200, 200, 200]
+    assert not leaks(journal_bytes(daemon.db))
+    webhooks = daemon.api("webhooks", limit=1000)
+    assert len(webhooks) == 6 and "x-***" in webhooks[-1]["headers"], "the header is journaled, masked"
+    assert {w["remote_addr"] for w in webhooks[:4]} == {"***", "for=***"}
+    assert not leaks({"api webhooks": json.dumps(webhooks).encode()})
+    daemon.stop()
+    assert not leaks(journal_bytes(daemon.db))
+    assert not leaks({"daemon output": daemon.output().encode()})
