@@ -65,7 +65,8 @@ class ServerConfig(Strict):
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="addresses/networks of your own tunnel or reverse proxy; only their forwarded_header is believed",
+        description="addresses/networks of your own tunnel or reverse proxy; only their forwarded_header is believed, "
+        "so each must add that header itself (a plain TCP forward such as ssh -R adds none: never list one)",
     )
     forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
         default="x-forwarded-for", description="which header your trusted proxies write the client address to"

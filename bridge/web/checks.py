@@ -53,17 +53,28 @@ def client_of(request: Request, server: ServerConfig) -> Client:
     return client_address(peer, hops, trusted)
 
 
-def check_source(strategy: Strategy, name: str, client: Client) -> None:
+HEADER_NAMES = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}
+
+
+def check_source(strategy: Strategy, name: str, client: Client, header: str = "x-forwarded-for") -> None:
     """403 unless the client address is in the strategy's `allowed_sources` (when it has one)."""
     if strategy.allowed_sources is None:
         return
-    if not contains(_networks(tuple(strategy.allowed_sources), True), client.address):
-        raise Refusal(
-            403,
-            "forbidden-ip",
-            f"requests from {client.shown} are not allowed for strategy {name} (allowed_sources). Behind a "
-            "tunnel or reverse proxy, list its address in server.trusted_proxies so the sender's address is seen.",
-        )
+    if contains(_networks(tuple(strategy.allowed_sources), True), client.address):
+        return
+    refused = f"requests from {client.shown} are not allowed for strategy {name} (allowed_sources)."
+    shown = HEADER_NAMES.get(header, header)
+    if client.unforwarded:
+        # The proxy is trusted already: the advice to list it would not help, and allowing its address (or trusting
+        # a forward that adds no header) would let any sender through, or let it pick its address by the header.
+        why = (f" {client.shown} is one of server.trusted_proxies and the request came without {shown}: a proxy "
+               f"you trust must add {shown} with the address it saw (cloudflared, Caddy, Tailscale and ngrok do). "
+               "A plain TCP forward (ssh -R, socat) adds none, and through it any sender could write the header "
+               "itself: do not list such a forward in trusted_proxies nor its address in allowed_sources.")  # fmt: skip
+    else:
+        why = (" Behind a tunnel or reverse proxy, list its address in server.trusted_proxies so the sender's "
+               f"address is seen (only a proxy that adds {shown} with the address it saw).")  # fmt: skip
+    raise Refusal(403, "forbidden-ip", refused + why)
 
 
 def check_rate(rates: RateLimiter, strategy: Strategy, name: str) -> None:

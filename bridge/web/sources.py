@@ -87,6 +87,8 @@ class Client:
     address: Address | None
     shown: str  # as journaled: the address, or the raw text when it was not an address
     peer: str | None
+    # The peer is a trusted proxy but the request named no forwarded address: judged as the proxy's own.
+    unforwarded: bool = False
 
 
 def client_address(peer: str | None, hops: Sequence[str], trusted: Sequence[Network]) -> Client:
@@ -96,8 +98,9 @@ def client_address(peer: str | None, hops: Sequence[str], trusted: Sequence[Netw
     added are reliable; anything left of them may have been written by the client itself.
     """
     peer_address = parse_address(peer)
-    if not contains(trusted, peer_address) or not hops:
-        return Client(peer_address, str(peer_address) if peer_address else (peer or "unknown"), peer)
+    trusted_peer = contains(trusted, peer_address)
+    if not trusted_peer or not hops:
+        return Client(peer_address, str(peer_address) if peer_address else (peer or "unknown"), peer, trusted_peer)
     for hop in reversed(hops):
         address = parse_address(hop)
         if address is None:  # garbage where an address should be: no allowlist may match it

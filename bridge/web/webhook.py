@@ -189,7 +189,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
             return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
         return await intake.answer(401, UNAUTHORIZED, "unauthorized")
     try:
-        check_source(strategy, name, client)
+        check_source(strategy, name, client, config.server.forwarded_header)
         if malformed or request.method != "POST":  # after the source and within the rate limit: each is journaled
             check_rate(guards.rates, strategy, name)
             if malformed:

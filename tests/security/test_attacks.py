@@ -414,3 +414,23 @@ def test_a_webhook_url_with_an_empty_or_extra_segment_is_refused_journaled_and_n
     assert daemon.post(BUY).status_code == 200
     daemon.stop()
     assert TOKEN not in daemon.output()
+
+
+@pytest.mark.parametrize("header", ["x-forwarded-for", "forwarded"])
+def test_a_request_from_a_trusted_proxy_without_its_header_is_refused_saying_the_proxy_must_add_it(
+    start_daemon: Callable[..., Daemon], header: str
+) -> None:
+    # Before, its 403 said only "list the proxy in server.trusted_proxies", which it was. Behind a plain TCP forward
+    # (ssh -R, socat), which adds no header, that led to the forward's own address in allowed_sources, or to a
+    # forward believed as a proxy: then any sender picks its address by writing the header itself.
+    daemon = start_daemon({"tv": strategy(TV_TOKEN, RELAXED + "    allowed_sources: [tradingview]\n")},
+                          server=f"  trusted_proxies: [127.0.0.1]\n  forwarded_header: {header}\n")  # fmt: skip
+    answer = httpx.post(f"{daemon.base}/webhook/tv/{TV_TOKEN}", json=BUY)
+    assert (answer.status_code, answer.json()["messageCode"]) == (403, "forbidden-ip")
+    message = answer.json()["message"]
+    named = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}[header]
+    assert f"came without {named}" in message and "must add" in message and "TCP" in message, message
+    (row,) = rows(daemon.db, "SELECT message FROM webhooks")
+    assert row[0] == message
+    text = EXPOSURE.read_text()
+    assert "adds no header" in text.split("## How the bridge finds the sender's address", 1)[1].split("\n## ", 1)[0]
