@@ -21,6 +21,7 @@ from bridge.web.sources import (
     forwarded_hops,
     parse_address,
     parse_networks,
+    shown_text,
 )
 
 MAX_KEY_LENGTH = 255
@@ -99,7 +100,7 @@ def check_rate(rates: RateLimiter, strategy: Strategy, name: str) -> None:
 def check_encoding(content_encoding: str | None) -> None:
     """415 for a compressed body: it is read as plain JSON text, and a small gzip can inflate to gigabytes."""
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
-    compressed = [c[:20] for c in codings if c != "identity"]
+    compressed = [shown_text(c, 20) for c in codings if c != "identity"]
     if compressed:
         raise Refusal(
             415,

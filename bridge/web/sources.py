@@ -9,6 +9,7 @@ from functools import lru_cache
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_SHOWN_HOP = 64  # a forwarded "address" that is none: journaled and the lockout's key, so kept short
 
 # Published sender addresses: TradingView's webhook servers and TrendSpider's single one.
 SOURCE_ALIASES: dict[str, tuple[str, ...]] = {
@@ -55,6 +56,14 @@ def parse_address(text: str | None) -> Address | None:
 def contains(networks: Sequence[Network], address: Address | None) -> bool:
     """True when the address is inside one of the networks (an unparseable address never is)."""
     return address is not None and any(address.version == n.version and address in n for n in networks)
+
+
+def shown_text(text: str, limit: int) -> str:
+    """A sender's text as it may be shown and journaled: whole up to `limit` characters, else only its length.
+
+    Never cut: it may hold a secret, which is masked only where it occurs whole (a cut one would be stored in part).
+    """
+    return text if len(text) <= limit else f"({len(text)} characters)"
 
 
 def _forwarded_for(value: str) -> list[str]:
@@ -104,7 +113,7 @@ def client_address(peer: str | None, hops: Sequence[str], trusted: Sequence[Netw
     for hop in reversed(hops):
         address = parse_address(hop)
         if address is None:  # garbage where an address should be: no allowlist may match it
-            return Client(None, hop.strip()[:64] or "unknown", peer)
+            return Client(None, shown_text(hop.strip(), MAX_SHOWN_HOP) or "unknown", peer)
         if not contains(trusted, address):
             return Client(address, str(address), peer)
     # Every hop is one of our proxies: the leftmost is as close to the client as we can tell.

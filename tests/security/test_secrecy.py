@@ -125,3 +125,32 @@ def test_secrets_in_header_names_or_forwarded_addresses_stay_out_of_the_journal(
     daemon.stop()
     assert not leaks(journal_bytes(daemon.db))
     assert not leaks({"daemon output": daemon.output().encode()})
+
+
+def test_a_secret_in_a_long_forwarded_address_or_content_encoding_is_never_stored_cut_short(
+    start_daemon: object,
+) -> None:
+    # Before, a forwarded address that was not one was kept as its first 64 characters, and a Content-Encoding
+    # quoted in the 415 as its first 20: cut first, a secret across the cut was stored in part, past the masking.
+    long_secret = "whsec_" + base64.b64encode(bytes(range(48))).decode()  # 70 characters
+    daemon: Daemon = start_daemon(  # type: ignore[operator]
+        {"sq": strategy(), "signed": strategy(SIGNED_TOKEN, RELAXED + f'    signing_secrets: ["{long_secret}"]\n')},
+        server="  trusted_proxies: [127.0.0.1]\n  auth_failure_limit: 1000\n",
+    )
+    buy = {"ticker": "AMD", "action": "buy"}
+    answers = [
+        daemon.post({**buy, "n": 1}, headers={"X-Forwarded-For": long_secret}),
+        daemon.post({**buy, "n": 2}, headers={"X-Forwarded-For": "x" * 30 + TOKEN + "x" * 30}),
+        daemon.post({**buy, "n": 3}, headers={"Content-Encoding": TOKEN}),
+        daemon.post({**buy, "n": 4}, headers={"Content-Encoding": f"gzip, {long_secret}"}),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 415, 415]
+    parts = {"token": TOKEN[:12], "admin": ADMIN[:12], "long secret": long_secret[10:30]}
+    stored = journal_bytes(daemon.db)
+    assert not [f"{what} in {name}" for what, part in parts.items() for name, blob in stored.items()
+                if part.encode() in blob]  # fmt: skip
+    webhooks = daemon.api("webhooks", limit=10)
+    assert "gzip" in webhooks[0]["message"], "the refusal still names the coding it could show"
+    daemon.stop()
+    output = daemon.output()
+    assert not [what for what, part in parts.items() if part in output]
