@@ -68,7 +68,9 @@ def check_source(strategy: Strategy, name: str, client: Client, header: str = "x
     if client.unforwarded:
         # The proxy is trusted already: the advice to list it would not help, and allowing its address (or trusting
         # a forward that adds no header) would let any sender through, or let it pick its address by the header.
-        why = (f" {client.shown} is one of server.trusted_proxies and the request came without {shown}: a proxy "
+        how = (f"the request came without {shown}" if client.address is not None
+               else f"the last entry of {shown} is not an address")  # fmt: skip
+        why = (f" {client.peer} is one of server.trusted_proxies and {how}: a proxy "
                f"you trust must add {shown} with the address it saw (cloudflared, Caddy, Tailscale and ngrok do). "
                "A plain TCP forward (ssh -R, socat) adds none, and through it any sender could write the header "
                "itself: do not list such a forward in trusted_proxies nor its address in allowed_sources.")  # fmt: skip

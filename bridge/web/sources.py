@@ -96,7 +96,8 @@ class Client:
     address: Address | None
     shown: str  # as journaled: the address, or the raw text when it was not an address
     peer: str | None
-    # The peer is a trusted proxy but the request named no forwarded address: judged as the proxy's own.
+    # The peer is a trusted proxy but it added no address: no header (judged as the proxy's own address), or one
+    # whose last untrusted entry is not an address (judged as none). A proxy that appends or sets it does neither.
     unforwarded: bool = False
 
 
@@ -113,7 +114,7 @@ def client_address(peer: str | None, hops: Sequence[str], trusted: Sequence[Netw
     for hop in reversed(hops):
         address = parse_address(hop)
         if address is None:  # garbage where an address should be: no allowlist may match it
-            return Client(None, shown_text(hop.strip(), MAX_SHOWN_HOP) or "unknown", peer)
+            return Client(None, shown_text(hop.strip(), MAX_SHOWN_HOP) or "unknown", peer, True)
         if not contains(trusted, address):
             return Client(address, str(address), peer)
     # Every hop is one of our proxies: the leftmost is as close to the client as we can tell.

@@ -430,7 +430,12 @@ def test_a_request_from_a_trusted_proxy_without_its_header_is_refused_saying_the
     message = answer.json()["message"]
     named = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}[header]
     assert f"came without {named}" in message and "must add" in message and "TCP" in message, message
-    (row,) = rows(daemon.db, "SELECT message FROM webhooks")
-    assert row[0] == message
+    # The sender's own header passed on as it was, with no address after it: the same advice.
+    garbage = httpx.post(f"{daemon.base}/webhook/tv/{TV_TOKEN}", json=BUY, headers={header: "for=unknown"})
+    assert garbage.status_code == 403
+    assert f"last entry of {named} is not an address" in garbage.json()["message"]
+    assert "must add" in garbage.json()["message"]
+    stored = rows(daemon.db, "SELECT message FROM webhooks ORDER BY received_at")
+    assert [r[0] for r in stored] == [message, garbage.json()["message"]]
     text = EXPOSURE.read_text()
     assert "adds no header" in text.split("## How the bridge finds the sender's address", 1)[1].split("\n## ", 1)[0]
