@@ -570,7 +570,9 @@ def decode_body(body: bytes) -> Any:
     data = _load(text)
     for key, value in data.items() if isinstance(data, dict) else ():
         if _deeper_than(value, MAX_DEPTH - 1):
-            raise PayloadError("invalid-payload", f"{key[:40]} nests objects or arrays more than {MAX_DEPTH} levels "
+            # Named whole or not at all: a secret cut short here would be stored in part, past the masking.
+            name = key if len(key) <= 40 else f"a field name of {len(key)} characters"
+            raise PayloadError("invalid-payload", f"{name} nests objects or arrays more than {MAX_DEPTH} levels "
                                f"deep; {FLATTEN}")  # fmt: skip
     return data
 

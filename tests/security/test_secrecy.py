@@ -154,3 +154,22 @@ def test_a_secret_in_a_long_forwarded_address_or_content_encoding_is_never_store
     daemon.stop()
     output = daemon.output()
     assert not [what for what, part in parts.items() if part in output]
+
+
+def test_a_secret_as_the_key_of_a_too_deep_value_is_never_stored_cut_short(start_daemon: object) -> None:
+    # The 400 named the key by its first 40 characters: cut before the masking, a secret longer than that
+    # (a signing secret, a token) was stored in part in the refusal's message.
+    long_secret = "whsec_" + base64.b64encode(bytes(range(48))).decode()  # 70 characters
+    daemon: Daemon = start_daemon(  # type: ignore[operator]
+        {"sq": strategy(), "signed": strategy(SIGNED_TOKEN, RELAXED + f'    signing_secrets: ["{long_secret}"]\n')},
+    )
+    deep: object = 1
+    for _ in range(40):
+        deep = [deep]
+    answers = [daemon.post({"ticker": "AMD", "action": "buy", key: deep}) for key in (long_secret, "short")]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert "short nests" in answers[1].json()["message"], "a short key is still named"
+    part = long_secret[10:30].encode()
+    assert not [name for name, blob in journal_bytes(daemon.db).items() if part in blob]
+    daemon.stop()
+    assert long_secret[10:30] not in daemon.output()
