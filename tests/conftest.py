@@ -59,6 +59,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN = "adm-" + "f0e1d2c3b4a5f6e7d8c9"
+# How long a test waits for an outcome before it calls it a hang. A wait ends the moment its outcome comes, so
+# this costs nothing when things work; it is long so that a loaded CI machine (two pytest-xdist workers on two
+# cores) is never mistaken for a failure. It must never measure speed: a test of a time limit waits for the
+# outcome that limit brings about, not for a stopwatch.
+GUARD = 60.0
 
 
 # Under pytest-xdist, each worker's own ports, below the kernel's ephemeral range (32768 on): a port the kernel
@@ -137,7 +142,7 @@ class Daemon:
     def db(self) -> Path:
         return self.config.parent / "bridge.db"
 
-    def start(self, timeout: float = 15.0) -> Daemon:
+    def start(self, timeout: float = GUARD) -> Daemon:
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
@@ -174,7 +179,7 @@ class Daemon:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_output(self, text: str, timeout: float = 5.0) -> str:
+    def wait_output(self, text: str, timeout: float = GUARD) -> str:
         """The log once it shows `text`: a running daemon writes its log from a thread, a moment later."""
         deadline = time.monotonic() + timeout
         while text not in (output := self.output()):
@@ -195,7 +200,7 @@ class Daemon:
         response.raise_for_status()
         return response.json()
 
-    def wait_final(self, signal_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    def wait_final(self, signal_id: str, timeout: float = GUARD) -> dict[str, Any]:
         """Poll the API until the signal reaches a final state."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import GUARD, free_port
 
 
 def _env() -> dict[str, str]:
@@ -32,7 +32,7 @@ def _bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def _demo_url(log: Path, process: subprocess.Popen[bytes], port: int) -> str:
     """The webhook URL the demo prints once, with its token in full."""
     pattern = re.compile(rf"http://127\.0\.0\.1:{port}/webhook/demo/[0-9a-f]+")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + GUARD
     while time.monotonic() < deadline:
         found = pattern.search(log.read_text(errors="replace"))
         if found:
@@ -43,7 +43,7 @@ def _demo_url(log: Path, process: subprocess.Popen[bytes], port: int) -> str:
 
 
 def _post_until_up(url: str, payload: dict[str, object]) -> httpx.Response:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + GUARD
     while True:
         try:
             return httpx.post(url, json=payload, timeout=10)
@@ -68,7 +68,7 @@ def test_the_demo_trades_on_paper_and_the_listings_show_its_journal_without_a_co
         assert sold.status_code == 200, sold.text
         wrong = httpx.post(url[:-4] + "0000", json={"ticker": "AMD", "action": "buy"}, timeout=10)
         assert wrong.status_code == 401  # a URL with another token trades nothing
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD
         while (orders := _bridge("orders", "--json", cwd=tmp_path)).returncode == 0:
             if len(json.loads(orders.stdout)) == 3 or time.monotonic() > deadline:
                 break
@@ -116,7 +116,7 @@ def _start_demo(cwd: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 def _decided(ids: list[str], cwd: Path) -> dict[str, dict[str, Any]]:
     """The signals' rows once each is decided, as `bridge signals --json` lists them."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while True:
         rows = {row["id"]: row for row in json.loads(_bridge("signals", "--json", cwd=cwd).stdout)}
         if all(rows.get(i, {}).get("state") not in (None, "received", "processing") for i in ids):

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("ccxt", reason="the ccxt extra is not installed: pip install 'trade-bridge[ccxt]'")
 
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 from tests.fakes.binance import API_KEY, SECRET, FakeBinance
 from tests.fakes.server import LocalServer
 
@@ -56,7 +56,7 @@ def test_a_crash_while_the_order_is_in_flight_never_sends_it_twice(
     try:
         accepted = daemon.post({"ticker": "BTCUSDT", "action": "buy", "quantity": "0.01"})
         assert accepted.status_code == 200, accepted.text
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD
         while not fake.order_requests:
             assert time.monotonic() < deadline, daemon.output()[-2000:]
             time.sleep(0.02)
@@ -65,7 +65,7 @@ def test_a_crash_while_the_order_is_in_flight_never_sends_it_twice(
 
         restarted = Daemon(config=path, port=port, env=env).start()
         try:
-            final = restarted.wait_final(accepted.json()["id"], timeout=15)
+            final = restarted.wait_final(accepted.json()["id"])
             (order,) = [o for o in restarted.api("orders") if o["signal_id"] == final["id"]]
             assert order["status"] == "filled", (order, restarted.output()[-2000:])
         finally:
@@ -87,7 +87,7 @@ def test_a_dollar_sized_buy_is_rounded_down_to_the_markets_step(tmp_path: Path, 
     try:
         accepted = daemon.post({"ticker": "BTCUSDT", "action": "buy", "price": "43210.5"})  # sized by the config
         assert accepted.status_code == 200, accepted.text
-        final = daemon.wait_final(accepted.json()["id"], timeout=15)
+        final = daemon.wait_final(accepted.json()["id"])
         (order,) = [o for o in daemon.api("orders") if o["signal_id"] == final["id"]]
     finally:
         daemon.stop()

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -20,11 +20,15 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def wait_health_halted(base: str, timeout: float = 5.0) -> dict[str, Any]:
-    """Poll /health until it reports the halt (or fail at the deadline)."""
+# Playwright counts its waits in milliseconds. Each wait ends when what it waits for shows; the guard only ends a hang.
+WAIT_MS = GUARD * 1000
+
+
+def wait_health_halted(base: str, timeout: float = GUARD) -> dict[str, Any]:
+    """Poll /health until it reports the halt (or give its last answer once the guard runs out)."""
     deadline = time.monotonic() + timeout
     while True:
-        health: dict[str, Any] = httpx.get(f"{base}/health", timeout=5).json()
+        health: dict[str, Any] = httpx.get(f"{base}/health", timeout=GUARD).json()
         if health["halted"] or time.monotonic() > deadline:
             return health
         time.sleep(0.05)
@@ -48,6 +52,7 @@ def test_sign_in_watch_a_signal_arrive_and_halt(make_daemon: Any, tmp_path: Path
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone's screen
+            page.set_default_timeout(WAIT_MS)
             page.on("dialog", lambda dialog: dialog.accept())  # the halt button asks to confirm
             page.goto(daemon.base + "/")
             page.fill("#token", "not-the-admin-token")
@@ -64,12 +69,12 @@ def test_sign_in_watch_a_signal_arrive_and_halt(make_daemon: Any, tmp_path: Path
             accepted = daemon.post({"ticker": "AMD", "action": "buy", "price": 101.5})
             assert accepted.status_code == 200
             signal = page.locator(f".signal[data-id='{accepted.json()['id']}']")
-            # Within 2 s of the webhook: the signal, its decision and its filled order are on the page.
-            signal.locator(".decision", has_text="opened long").wait_for(timeout=2000)
+            # Without a reload of the page (it polls): the signal, its decision and its filled order show.
+            signal.locator(".decision", has_text="opened long").wait_for(timeout=WAIT_MS)
             assert "filled" in signal.inner_text() and "AMD" in signal.inner_text()
 
             page.click("#halt")
-            page.locator("#trading", has_text="HALTED").wait_for(timeout=5000)
+            page.locator("#trading", has_text="HALTED").wait_for(timeout=WAIT_MS)
             health = wait_health_halted(daemon.base)
             assert health["halted"] is True and health["kill_switch"]["by"] == "dashboard"
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
@@ -88,7 +93,7 @@ class Stuck(PaperBroker):
     """A venue that takes a long time to answer a position read: its execution stays processing."""
 
     async def fetch_position(self, symbol):
-        await asyncio.sleep(60)
+        await asyncio.sleep(3600)  # past any wait of the test: it is still processing whenever the page is read
 
 
 class Down(PaperBroker):
@@ -116,6 +121,7 @@ def test_a_failed_execution_shows_while_another_execution_of_its_signal_still_ru
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
             try:
                 page = browser.new_page()
+                page.set_default_timeout(WAIT_MS)
                 page.goto(daemon.base + "/")
                 page.fill("#token", ADMIN)
                 page.click("#sign-in")
@@ -126,10 +132,10 @@ def test_a_failed_execution_shows_while_another_execution_of_its_signal_still_ru
                 # `slow` is still planning, so the signal is not decided yet; the failure at `down` shows already,
                 # and `paper`'s order (a poll may come between the two, so each is waited for).
                 signal.locator(".decision", has_text="down (down): failed: broker down is unavailable").wait_for(
-                    timeout=3000
+                    timeout=WAIT_MS
                 )
                 signal.locator(".decision", has_text="paper (paper): buy while flat: opened long 1").wait_for(
-                    timeout=3000
+                    timeout=WAIT_MS
                 )
                 text = signal.inner_text()
                 assert "processing" in text and "paper (paper): buy while flat: opened long 1" in text

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 
 # Strategy name -> its subscriptions (raw YAML list). `sq` keeps the defaults of design §7.
 DEFAULT_STRATEGIES: dict[str, str] = {"sq": "- broker: paper\n"}
@@ -95,7 +95,7 @@ class E2EDaemon(Daemon):
         """The paper position in `symbol` (0 when flat: the API lists only non-zero positions)."""
         return self.positions().get(symbol, 0)
 
-    def wait_idle(self, timeout: float = 10.0) -> None:
+    def wait_idle(self, timeout: float = GUARD) -> None:
         """Wait until no signal is queued or running."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

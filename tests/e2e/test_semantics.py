@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, free_port
+from tests.conftest import ADMIN, GUARD, free_port
 from tests.e2e.conftest import E2EDaemon, token_for
 
 BROKERS = ("paper", "paper-eq", "paper-a", "paper-b")
@@ -63,7 +63,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EDaemon]:
     started.stop()
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
+def wait_for(check: Callable[[], Any], what: str, timeout: float = GUARD) -> Any:
     """Poll until `check()` is truthy; return its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

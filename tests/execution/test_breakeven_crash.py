@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon
+from tests.conftest import GUARD, Daemon
 from tests.execution.test_crash_recovery import book_count, on_venue, orders_of, read_db, wait_final
 
 BUY = {"ticker": "AMD", "action": "buy", "price": 100, "stopLoss": {"stopPrice": 95}}
@@ -55,7 +55,7 @@ def _kill_at_cancel(daemon: Daemon, payload: dict[str, Any], wait: float = 0) ->
     beside = daemon.config.parent
     (beside / "hang").touch()
     signal_id = str(daemon.post(payload).json()["id"])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while not (beside / "cancels.log").exists() or not (beside / "cancels.log").read_text():
         assert time.monotonic() < deadline, daemon.output()[-3000:]
         time.sleep(0.02)
@@ -138,7 +138,7 @@ def _killed_at(daemon: Daemon, payload: dict[str, Any], hang: str, call: str, wa
     log.unlink(missing_ok=True)  # the calls of what came before
     (beside / hang).touch()
     signal_id = str(daemon.post(payload).json()["id"])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while not log.exists() or log.read_text().count(call) < times:
         assert time.monotonic() < deadline, daemon.output()[-3000:]
         time.sleep(0.02)

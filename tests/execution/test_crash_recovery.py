@@ -30,7 +30,7 @@ from bridge.notify.events import Event
 from bridge.signals.resolve import describe_position
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
-from tests.conftest import Daemon
+from tests.conftest import GUARD, Daemon
 from tests.notify.receiver import Receiver
 
 FINAL = tuple(sorted(FINAL_SIGNAL_STATES))
@@ -52,7 +52,7 @@ def read_db(path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Ro
         conn.close()
 
 
-def wait_all_final(daemon: Daemon, timeout: float = 20.0) -> None:
+def wait_all_final(daemon: Daemon, timeout: float = GUARD) -> None:
     """Wait until no signal and no execution is left unfinished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -296,7 +296,7 @@ def book_count(db: Path, coid: str) -> tuple[int, int]:
     return int(orders), int(fills)
 
 
-def wait_final(daemon: Daemon, signal_id: str, timeout: float = 10.0) -> dict[str, Any]:
+def wait_final(daemon: Daemon, signal_id: str, timeout: float = GUARD) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = signal_row(daemon.db, signal_id)
@@ -478,7 +478,7 @@ def test_a_signal_arriving_during_recovery_runs_after_the_interrupted_one_and_on
 
     starter = threading.Thread(target=daemon.start, daemon=True)
     starter.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + GUARD
     while True:
         assert time.monotonic() < deadline, daemon.output()
         try:
@@ -736,7 +736,7 @@ def test_an_order_killed_in_flight_is_not_sent_again_where_the_venue_takes_a_reu
     (daemon.config.parent / "hang").touch()
     daemon.start()
     signal_id = daemon.post({"ticker": "LATE", "action": "buy", "price": 50}).json()["id"]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while not placements.exists() or not placements.read_text():
         assert time.monotonic() < deadline, daemon.output()
         time.sleep(0.02)
@@ -801,7 +801,7 @@ def test_after_a_restart_a_symbol_with_an_order_of_unknown_outcome_sends_nothing
     (daemon.config.parent / "hang").touch()
     daemon.start()
     first = daemon.post({"ticker": "LAG", "action": "buy", "price": 50}).json()["id"]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while not placements.exists() or not placements.read_text():
         assert time.monotonic() < deadline, daemon.output()
         time.sleep(0.02)

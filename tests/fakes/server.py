@@ -9,6 +9,8 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
+from tests.conftest import GUARD
+
 
 class LocalServer:
     """uvicorn in a daemon thread, bound to loopback only; `url` is its base URL once started."""
@@ -19,7 +21,7 @@ class LocalServer:
         self._thread = threading.Thread(target=self._server.run, name="fake-server", daemon=True)
         self.url = ""
 
-    def start(self, timeout: float = 10.0) -> LocalServer:
+    def start(self, timeout: float = GUARD) -> LocalServer:
         """Start serving and wait until the socket is bound."""
         self._thread.start()
         deadline = time.monotonic() + timeout

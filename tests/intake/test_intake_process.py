@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 from tests.security.conftest import rows, strategy
 
 ON = "  intake_process: true\n"
@@ -37,7 +37,7 @@ def intake_pid(daemon: Daemon) -> int:
     return int(children[0])
 
 
-def gone(pid: int, timeout: float = 15.0) -> bool:
+def gone(pid: int, timeout: float = GUARD) -> bool:
     """True once `pid` no longer runs (a zombie of an exited child counts as gone)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,7 +106,7 @@ def test_a_reload_reaches_the_intake_process(start_daemon: Callable[..., Daemon]
     daemon = start_daemon({"sq": strategy()}, server=ON)
     new_token = "tok-" + "9f8e7d6c5b4a39281706"
     daemon.config.write_text(daemon.config.read_text().replace(TOKEN, new_token))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while httpx.post(f"{daemon.base}/webhook/sq/{new_token}", json=BUY).status_code != 200:
         assert time.monotonic() < deadline, daemon.output()[-2000:]
         time.sleep(POLL)
@@ -123,7 +123,7 @@ def test_a_sighup_to_both_processes_reloads_and_stops_neither(start_daemon: Call
     # `systemctl kill -s HUP` signals every process of the unit, the intake process too.
     os.kill(daemon.process.pid, signal.SIGHUP)
     os.kill(child, signal.SIGHUP)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while True:
         try:
             if httpx.post(f"{daemon.base}/webhook/sq/{new_token}", json=BUY).status_code == 200:
@@ -211,7 +211,7 @@ def test_webhooks_in_flight_when_the_daemon_dies_are_answered_as_journaled(start
             sender.sendall(f"POST /webhook/sq/{TOKEN} HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\n"
                            f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:5])  # fmt: skip
         daemon.kill()  # the link is gone: the intake process stops, and finishes the requests it is in
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + GUARD
         while True:  # it has seen the link go once it takes no new connection
             try:
                 socket.create_connection(("127.0.0.1", daemon.port), timeout=1).close()

@@ -17,7 +17,7 @@ from bridge.intake import wire
 from bridge.intake.process import IntakeProcess, IntakeSpec
 from bridge.intake.side import IntakeSide
 from bridge.metrics import Metrics
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 from tests.reload.conftest import Running, config_text
 
 REFUSED = 50_000  # a stranger's bad tokens, each journaled and answered 401 in well under a millisecond
@@ -54,4 +54,4 @@ async def test_refused_webhooks_while_the_daemon_reads_nothing_neither_grow_the_
     assert counted >= REFUSED
     intake_writer.close()
     await intake_writer.wait_closed()
-    await asyncio.wait_for(serving, timeout=5)
+    await asyncio.wait_for(serving, timeout=GUARD)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 from tests.security.conftest import rows, strategy
 
 ON = "  intake_process: true\n"
@@ -104,7 +104,7 @@ def test_strangers_holding_every_public_connection_leave_the_admin_api_answering
             sender = socket.create_connection(("127.0.0.1", daemon.port))
             sender.sendall(b"POST /webhook/sq/x HTTP/1.1\r\nHost: bridge\r\n")
             held.append(sender)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD
         while httpx.get(f"{daemon.base}/health", timeout=10).status_code != 503:  # the public port is full
             assert time.monotonic() < deadline
             time.sleep(0.05)

@@ -24,7 +24,7 @@ from bridge.metrics import Metrics
 from bridge.signals.parse import parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
-from tests.conftest import ADMIN, TOKEN
+from tests.conftest import ADMIN, GUARD, TOKEN
 from tests.reload.conftest import Running, config_text
 
 # The same strategy and token, its subscription moved to another paper account: the old one is "gone".
@@ -59,7 +59,7 @@ class Link:
         """Close it as an ending intake process does; the daemon lets go of every version it kept."""
         self.writer.close()
         await self.writer.wait_closed()
-        await asyncio.wait_for(self.serving, timeout=5)
+        await asyncio.wait_for(self.serving, timeout=GUARD)
 
 
 async def link_to(bridge_process: IntakeProcess) -> Link:
@@ -111,7 +111,7 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
     signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
     side.release(request)
     # The new config reaches the intake process only now.
-    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=GUARD)
     assert sent is not None and sent[0] == "config"
     side.use(sent[2], sent[1])
 
@@ -136,7 +136,7 @@ async def test_signals_after_the_new_config_execute_under_it(running: Callable[.
     side = IntakeSide(link.loaded, bridge.store, link.writer, link.version)
     status = await live.edit(MOVED)
     assert status.ok, status
-    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=GUARD)
     assert sent is not None and sent[0] == "config"
     side.use(sent[2], sent[1])
 
@@ -161,7 +161,7 @@ async def test_a_reload_right_after_the_link_is_up_reaches_the_intake_process(
     assert [s.token for s in link.loaded.config.strategies.values()] == [TOKEN]
     status = await live.edit(config_text({"sq": "a-new-token-after-a-leak-000000000000"}))
     assert status.ok, status
-    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=GUARD)
     assert sent is not None and sent[0] == "config" and sent[1] == link.version + 1
     assert [s.token for s in sent[2].config.strategies.values()] == ["a-new-token-after-a-leak-000000000000"]
     await link.close()
@@ -184,7 +184,7 @@ async def test_a_signal_judged_with_a_token_the_reload_then_revoked_is_not_execu
     signal, payload, unknown = parse_body(body)
     signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
     side.release(request)
-    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=5)
+    sent = await asyncio.wait_for(wire.receive(link.reader), timeout=GUARD)
     assert sent is not None and sent[0] == "config"
     side.use(sent[2], sent[1])
 

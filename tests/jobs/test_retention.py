@@ -15,6 +15,7 @@ from bridge.jobs import retention
 from bridge.jobs.flatten import flatten
 from bridge.jobs.retention import daily_summary, prune
 from bridge.store.db import iso, utcnow
+from tests.conftest import GUARD
 from tests.jobs.conftest import Clock, Running, config_text
 
 
@@ -88,7 +89,7 @@ def test_the_journal_is_pruned_once_the_daemon_starts_not_only_at_ten_past_midni
             db.execute("UPDATE webhooks SET received_at = ? WHERE signal_id = ?", (then, signal_id))
             db.execute("UPDATE orders SET created_at = ? WHERE signal_id = ?", (then, signal_id))
     daemon.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while {s["id"] for s in daemon.api("signals")} != set(young) and time.monotonic() < deadline:
         time.sleep(0.05)
     # Before, only the 00:10 UTC run pruned: a daemon started each morning kept every row for good.
@@ -100,7 +101,7 @@ def test_the_journal_is_pruned_once_the_daemon_starts_not_only_at_ten_past_midni
             )
     # A lower retention_days, as the 503 of a full journal advises: it makes room at once, not the next night.
     daemon.config.write_text(daemon.config.read_text().replace("retention_days: 30", "retention_days: 1"))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GUARD
     while daemon.api("signals") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert daemon.api("signals") == []

@@ -11,7 +11,7 @@ from typing import Any, cast
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, GUARD
 
 
 def scrape(daemon: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -26,7 +26,7 @@ def scrape(daemon: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return samples
 
 
-def wait_for(daemon: Any, key: tuple[str, tuple[tuple[str, str], ...]], value: float, timeout: float = 5) -> None:
+def wait_for(daemon: Any, key: tuple[str, tuple[tuple[str, str], ...]], value: float, timeout: float = GUARD) -> None:
     """Scrape until the sample has the value (events are counted just after the execution is journaled)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -100,7 +100,7 @@ def test_a_paused_daemon_shows_as_event_loop_lag(make_daemon: Any) -> None:
     os.kill(daemon.process.pid, signal.SIGSTOP)  # as a stalled VM or an overloaded CPU would hold it
     time.sleep(0.6)
     os.kill(daemon.process.pid, signal.SIGCONT)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + GUARD
     while late() == before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert late() >= before + 1

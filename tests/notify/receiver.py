@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.conftest import free_port
+from tests.conftest import GUARD, free_port
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Receiver:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD
         while not self._server.started:
             assert time.monotonic() < deadline, "receiver did not start"
             time.sleep(0.01)
@@ -67,7 +67,7 @@ class Receiver:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
-    def wait(self, count: int = 1, timeout: float = 10.0) -> list[Received]:
+    def wait(self, count: int = 1, timeout: float = GUARD) -> list[Received]:
         """Block until `count` requests were received (or fail at the deadline)."""
         deadline = time.monotonic() + timeout
         while len(self.received) < count:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN, TOKEN
+from tests.conftest import ADMIN, GUARD, TOKEN
 from tests.execution.test_halt_journaled import halt_from_another_process, resume_from_another_process
 from tests.notify.receiver import Bystander, Receiver
 
@@ -126,14 +126,14 @@ def test_notices_retried_for_a_url_a_reload_corrected_go_to_the_new_url(make_dae
         daemon = make_daemon(extra=extra)
         rejected = daemon.post({"ticker": "MSFT", "action": "exit"})  # exit while flat: signal.rejected
         daemon.wait_final(rejected.json()["id"])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD
         while wrong.attempts < 1:  # its first attempt failed: it waits for a retry
             assert time.monotonic() < deadline, daemon.output()[-2000:]
             time.sleep(0.01)
         daemon.config.write_text(daemon.config.read_text().replace(wrong.base, right.base))
         answer = httpx.post(f"{daemon.base}/api/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
         assert answer.status_code == 200, answer.text
-        right.wait(1, timeout=20)
+        right.wait(1)
         daemon.stop()
     assert "MSFT" in json.loads(right.received[0].body)["content"]
     assert len(right.received) == 1, "told once"

@@ -69,7 +69,7 @@ def test_four_deliveries_sequential_and_concurrent_make_one_signal_and_one_order
         assert sorted(dup for _, _, dup in four) == [False, True, True, True], f"{case}: exactly one original"
         accepted.add(four[0][1])
     for signal_id in accepted:
-        daemon.wait_final(signal_id, timeout=30)
+        daemon.wait_final(signal_id)
 
     db = daemon.db
     assert {r[0] for r in rows(db, "SELECT id FROM signals")} == accepted

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN, Daemon
+from tests.conftest import ADMIN, GUARD, Daemon
 from tests.security.conftest import RELAXED, rows, strategy
 
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -109,13 +109,13 @@ def test_no_create_order_starts_after_the_halt_call_returns(start_daemon: Any) -
     adding = strategy(extra=RELAXED + "    subscriptions:\n      - broker: paper\n        allow_add: true\n")
     daemon: Daemon = start_daemon({"sq": adding}, plugin="recorder:RecordingPaper", files={"recorder.py": RECORDER})
     ids = [daemon.post({"ticker": "AMD", "action": "buy", "price": 10, "n": n}).json()["id"] for n in range(30)]
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + GUARD
     while len(calls(daemon)) < 3:  # wait until orders are flowing
         assert time.monotonic() < deadline, daemon.output()[-2000:]
         time.sleep(0.01)
     assert httpx.post(f"{daemon.base}/api/halt", headers=BEARER, timeout=10).status_code == 200
     seen_at_halt = len(calls(daemon))
-    finals = [daemon.wait_final(signal_id, timeout=30) for signal_id in ids]
+    finals = [daemon.wait_final(signal_id) for signal_id in ids]
     assert len(calls(daemon)) == seen_at_halt, "create_order was called after the halt was acknowledged"
     assert seen_at_halt < len(ids), "the halt must land while signals were still queued (else this proves nothing)"
     refused = [f for f in finals if f["state"] != "executed"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN, Daemon
+from tests.conftest import ADMIN, GUARD, Daemon
 from tests.intake.test_intake_process import gone, intake_pid
 from tests.security.conftest import RELAXED, rows, strategy
 
@@ -52,7 +52,7 @@ def _hold_execution(daemon: Daemon) -> str:
     """Post one signal and wait until its order is held at the venue: every later one of its ticker queues."""
     first = daemon.post({"ticker": "AMD", "action": "buy", "price": 10, "n": 0})
     assert first.status_code == 200, first.text
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + GUARD
     while not (daemon.config.parent / "started").exists():
         assert time.monotonic() < deadline, daemon.output()[-2000:]
         time.sleep(0.01)
@@ -64,7 +64,7 @@ def _signals(daemon: Daemon) -> int:
 
 
 def _wait_signals(daemon: Daemon, count: int) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + GUARD
     while _signals(daemon) < count:
         assert time.monotonic() < deadline, daemon.output()[-2000:]
         time.sleep(0.01)
@@ -90,7 +90,7 @@ def _open_gate_and_finish(daemon: Daemon, answers: list[Future[httpx.Response]],
     responses = [answer.result(timeout=30) for answer in answers]
     assert [r.status_code for r in responses] == [200] * len(responses)
     for signal_id in [first, *(r.json()["id"] for r in responses)]:
-        assert daemon.wait_final(signal_id, timeout=30)["state"] == "executed"
+        assert daemon.wait_final(signal_id)["state"] == "executed"
 
 
 def _sent_in_turn(daemon: Daemon) -> list[int]:
@@ -141,7 +141,7 @@ def test_killed_with_its_queue_full_the_daemon_runs_every_signal_once_at_the_nex
     assert gone(child), "a killed daemon left its intake process running"
     (daemon.config.parent / "open.gate").touch()
     daemon.start()  # recovery finds every signal in the journal, whether it was queued, in the link or at the venue
-    assert [daemon.wait_final(signal_id, timeout=30)["state"] for signal_id in ids] == ["executed"] * len(ids)
+    assert [daemon.wait_final(signal_id)["state"] for signal_id in ids] == ["executed"] * len(ids)
     per_signal = rows(daemon.db, "SELECT o.signal_id, COUNT(*) FROM paper_orders p JOIN orders o "
                                  "ON o.client_order_id = p.client_order_id GROUP BY o.signal_id")  # fmt: skip
     assert sorted(count for _, count in per_signal) == [1] * len(ids)  # one order each: none lost, none doubled
@@ -163,4 +163,4 @@ def test_stopped_with_its_queue_full_the_daemon_lets_the_link_go_and_stops_by_it
     daemon.process = None
     assert "did not stop within" not in daemon.output()
     daemon.start()  # what was left in the link runs now
-    assert [daemon.wait_final(signal_id, timeout=30)["state"] for signal_id in ids] == ["executed"] * len(ids)
+    assert [daemon.wait_final(signal_id)["state"] for signal_id in ids] == ["executed"] * len(ids)

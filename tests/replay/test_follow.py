@@ -8,6 +8,8 @@ import threading
 import time
 from typing import Any
 
+from tests.conftest import GUARD
+
 
 def test_follow_prints_new_signals_as_they_are_decided(make_daemon: Any) -> None:
     daemon = make_daemon()
@@ -20,7 +22,7 @@ def test_follow_prints_new_signals_as_they_are_decided(make_daemon: Any) -> None
     reader.start()
     try:
         daemon.wait_final(daemon.post({"ticker": "NVDA", "action": "buy", "price": 120}).json()["id"])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + GUARD
         while not any("opened long 1" in line for line in lines):
             assert time.monotonic() < deadline, "".join(lines)
             time.sleep(0.05)

@@ -17,7 +17,7 @@ from bridge.store import db, upkeep
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.db import Store, connect, iso, transaction
 from bridge.store.migrations import MIGRATIONS, JournalTooNew, migrate
-from tests.conftest import Daemon, free_port
+from tests.conftest import GUARD, Daemon, free_port
 
 
 async def test_pragmas_are_wal_full_and_an_explicit_busy_timeout(fresh_store: Store) -> None:
@@ -100,7 +100,7 @@ async def test_the_wal_is_checkpointed_off_the_commit_path(fresh_store: Store) -
     checkpointer = fresh_store.checkpointer
     assert checkpointer is not None
     runs = checkpointer.runs
-    deadline = asyncio.get_running_loop().time() + 5
+    deadline = asyncio.get_running_loop().time() + GUARD
     while checkpointer.runs < runs + 2 and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
     other = sqlite3.connect(fresh_store.path)
@@ -130,7 +130,7 @@ async def test_a_reader_that_keeps_the_wal_from_being_checkpointed_is_warned_abo
     try:
         for i in range(150):  # some 450 pages of WAL the checkpoint may not copy past the reader's snapshot
             await store.run(fill, i)
-        deadline = asyncio.get_running_loop().time() + 5
+        deadline = asyncio.get_running_loop().time() + GUARD
         while "cannot be checkpointed" not in caplog.text and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
     finally:
@@ -165,7 +165,7 @@ async def test_a_wal_grown_behind_a_long_read_is_cut_back_once_it_starts_over(
         checkpointer = store.checkpointer
         assert checkpointer is not None
         runs = checkpointer.runs
-        deadline = asyncio.get_running_loop().time() + 5
+        deadline = asyncio.get_running_loop().time() + GUARD
         while checkpointer.runs < runs + 2 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         await store.run(fill, 1000)  # the first commit after the WAL was copied whole starts it over
