@@ -765,21 +765,19 @@ class Executor:
                     self.emit(order_change(owner["strategy"], owner["subscription"], owner["broker"], journaled))
             if now.status == "canceled" and now.filled_quantity <= old.filled_quantity:
                 gone.append(replace(now, parent_client_order_id=old.parent_client_order_id))
-        if unread:
-            decision += (f"; {' and '.join(unread)} may have been canceled with it (a bracket's legs cancel "
-                         "together at some brokers, Alpaca's included), and could not be read: check it at the "
-                         "broker")  # fmt: skip
-        back = True
-        if gone:
-            back, decision = await self._put_back_gone(job, broker, broker_name, symbol, gone, seen, position,
-                                                       decision, started)  # fmt: skip
-        return ("executed" if back and not unread else "failed"), decision
+        lacks = "" if not unread else (f"; {' and '.join(unread)} may have been canceled with it (a bracket's legs "
+                                       "cancel together at some brokers, Alpaca's included), and could not be read: "
+                                       "check it at the broker")  # fmt: skip
+        if not gone:
+            return ("failed" if lacks else "executed"), decision + lacks
+        return await self._put_back_gone(job, broker, broker_name, symbol, gone, seen, position, decision, started,
+                                         lacks)  # fmt: skip
 
     async def _put_back_gone(self, job: Job, broker: Broker, broker_name: str, symbol: str, gone: list[Order],
-                             seen: dict[str, Order], position: Decimal, decision: str,
-                             started: str) -> tuple[bool, str]:  # fmt: skip
-        """Send again the legs canceled with their sibling, each for no more than the position: whether all of them
-        work again, and the decision that says so.
+                             seen: dict[str, Order], position: Decimal, decision: str, started: str,
+                             lacks: str) -> tuple[str, str]:  # fmt: skip
+        """Send again the legs canceled with their sibling, each for no more than the position: the outcome, and the
+        decision that says what works again and what the position lacks (`lacks`: the legs that could not be read).
 
         Only the legs of a held position's bracket, on its closing side: those of an entry still working protect
         nothing yet, and sent alone they would open a position of their own.
@@ -791,34 +789,42 @@ class Executor:
         base = {"signal_id": job.signal_id, "subscription": job.subscription, "broker": broker_name, "symbol": symbol,
                 "seq": -1}  # fmt: skip
         rows = []
-        for index, old in enumerate(old for old in held if _restorable(old)):
+        restorable = [old for old in held if _restorable(old)]
+        for index, old in enumerate(restorable):
             owner = self.store.peek(journal.order_owner, old.client_order_id)
             left = min(old.quantity - old.filled_quantity, abs(position))
             sized = replace(old, quantity=left, filled_quantity=Decimal(0))
             rows.append(restore_row(base, sized, index, owner["time_in_force"] if owner is not None else "gtc"))
         decision += f"; the broker canceled {_described(gone)} with it (a bracket's legs cancel together there)"
-        # Journaled as the plan, with what it is for: a restart before they are sent resumes it (`_put_back_again`).
+        if bare := [old for old in held if old not in restorable]:  # a trailing stop, say: not sent again as it was
+            lacks = (f"; {_described(bare)} could not be put back as {_it(bare, 'they were', 'it was')}: the "
+                     f"position lacks {_it(bare, 'them')} at the broker; check its orders there, and place what it "
+                     f"lacks{lacks}")  # fmt: skip
+        if waiting := [old for old in gone if old not in held]:  # an entry's legs: the position it opens lacks them
+            lacks = (f"; {_described(waiting)} {_it(waiting, 'were', 'was')} not put back, as its entry still works: "
+                     f"the position that entry opens lacks {_it(waiting, 'them')}; cancel the entry, or place "
+                     f"{_it(waiting, 'them')} once it fills{lacks}")  # fmt: skip
+        # Journaled as the plan, with what it is for and what it cannot give back: a restart before they are sent
+        # resumes it (`_put_back_again`), and it ends as it would have without the restart.
         planned = await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, decision,
-                                       rows, started)  # fmt: skip
-        back, said = await self._send_back(job, broker, planned, decision)
-        if len(held) < len(gone):  # an entry's legs: the position it opens will lack them
-            return False, (f"{decision}, and it was not put back, as its entry still works: the position that entry "
-                           "opens lacks it; cancel the entry, or place it once it fills")  # fmt: skip
-        return (back, said) if len(rows) == len(gone) else (False, _lacks(decision))  # one not restorable: not sent
+                                       rows, started, lacks=lacks or None)  # fmt: skip
+        return await self._send_back(job, broker, planned, decision, lacks)
 
     async def _put_back_again(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
                               decision: str) -> tuple[str, str]:  # fmt: skip
         """Resume a cancel's plan that puts back the legs the venue canceled with it: its outcome."""
-        sent, decision = await self._send_back(job, broker, planned, decision)
-        return ("executed" if sent else "failed"), decision
+        lacks = await self.store.read(journal.lacks_of, self.store.conn, job.signal_id, job.subscription)
+        return await self._send_back(job, broker, planned, decision, lacks)
 
-    async def _send_back(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
-                         decision: str) -> tuple[bool, str]:  # fmt: skip
-        """Send the journaled legs put back still pending: whether all of them work, and the decision that says so."""
+    async def _send_back(self, job: Job, broker: Broker, planned: list[sqlite3.Row], decision: str,
+                         lacks: str) -> tuple[str, str]:  # fmt: skip
+        """Send the journaled legs put back still pending: the outcome, and the decision that says what works again
+        and what the position lacks (`lacks`: what no put-back gives back, said last); it fails if anything is."""
         working = await self._send_pending(job, broker, planned)
-        if planned and len(working) == len(planned):
-            return True, f"{decision}, so it was put back as a new order ({', '.join(working)})"
-        return False, _lacks(decision)
+        if len(working) < len(planned):
+            return "failed", _lacks(decision) + lacks
+        said = f"{decision}, so it was put back as a new order ({', '.join(working)})" if planned else decision
+        return ("failed" if lacks else "executed"), said + lacks
 
     async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row]) -> list[str]:
         """Send the orders put back (journaled, `restore`) that are still pending; the client order ids working.
@@ -1100,6 +1106,11 @@ def _moving(planned: Sequence[sqlite3.Row]) -> sqlite3.Row | None:
 def _put_back_rows(planned: Sequence[sqlite3.Row]) -> list[sqlite3.Row]:
     """The bracket legs a cancel's plan puts back (`_put_back_gone`), or none: a breakeven's restores are its own."""
     return [] if _moving(planned) is not None else [row for row in planned if row["leg"] == "restore"]
+
+
+def _it(orders: Sequence[Order], many: str = "they", one: str = "it") -> str:
+    """`one` of a single order, `many` of several: the words that name them in a decision."""
+    return many if len(orders) > 1 else one
 
 
 def _lacks(decision: str) -> str:

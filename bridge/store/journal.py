@@ -163,16 +163,28 @@ def answer_fields(order: Order) -> dict[str, Any]:
 def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
               orders: list[dict[str, Any]], started: str | None = None,
               answers: Mapping[str, tuple[Order, datetime]] | None = None,
-              planned_at: datetime | None = None) -> list[sqlite3.Row]:  # fmt: skip
+              planned_at: datetime | None = None, lacks: str | None = None) -> list[sqlite3.Row]:  # fmt: skip
     """Commit the plan's decision and every planned order (pending, unless `answers` has it); return them.
 
     The execution becomes `processing` here, with the plan: before it, a crash leaves nothing to resume.
     `answers` are the broker's answers (and when each came) to orders already placed in this very
     transaction (a book kept in the journal): those orders are written as answered, in one statement each,
-    and as planned at `planned_at` (before they were placed).
+    and as planned at `planned_at` (before they were placed). `lacks`: what the position lacks whatever the plan
+    does (a cancel's put-back that cannot give back every leg), read back by `lacks_of` when the plan resumes.
     """
     with transaction(conn):
-        return write_plan(conn, signal_id, subscription, decision, orders, started, answers, planned_at)
+        planned = write_plan(conn, signal_id, subscription, decision, orders, started, answers, planned_at)
+        if lacks is not None:
+            conn.execute("UPDATE executions SET lacks = ? WHERE signal_id = ? AND subscription = ?",
+                         (lacks, signal_id, subscription))  # fmt: skip
+        return planned
+
+
+def lacks_of(conn: sqlite3.Connection, signal_id: str, subscription: str) -> str:
+    """What `save_plan` journaled the position to lack whatever the plan does; empty when nothing."""
+    row = conn.execute("SELECT lacks FROM executions WHERE signal_id = ? AND subscription = ?",
+                       (signal_id, subscription)).fetchone()  # fmt: skip
+    return str(row["lacks"] or "") if row else ""
 
 
 def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,

@@ -261,6 +261,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE orders ADD COLUMN moves TEXT;
     """,
+    # 16: what a cancel's put-back of the bracket legs the venue canceled with it cannot give the position back (a leg
+    # of an entry still working, one not sent again as it was, one not read), said at the end of its decision: kept
+    # with its plan, so a plan resumed after a restart fails saying so, as it would have without the restart.
+    # NULL: nothing it lacks beyond what the put-back sends.
+    """
+    ALTER TABLE executions ADD COLUMN lacks TEXT;
+    """,
 ]
 
 # The schema version that made `trading_state` (step 4): its row has meant the same in every version since, so

@@ -22,8 +22,9 @@ from tests.fakes.server import LocalServer
 
 
 @contextmanager
-def alpaca_daemon(directory: Path, top: str = "") -> Iterator[tuple[Daemon, FakeAlpaca]]:
-    """A daemon in `directory` on a fake Alpaca served on loopback (`top`: more top-level config lines)."""
+def alpaca_daemon(directory: Path, top: str = "", sub: str = "") -> Iterator[tuple[Daemon, FakeAlpaca]]:
+    """A daemon in `directory` on a fake Alpaca served on loopback (`top`: more top-level config lines; `sub`: more
+    settings of its one subscription, as `, allow_add: true`)."""
     fake = FakeAlpaca()
     with LocalServer(fake.app) as server:
         port = free_port()
@@ -35,7 +36,7 @@ def alpaca_daemon(directory: Path, top: str = "") -> Iterator[tuple[Daemon, Fake
             "    plugin: alpaca\n"
             f"    options: {{key_id: {KEY_ID}, secret_key: '${{ALPACA_SECRET}}', base_url: '{server.url}',"
             " max_requests_per_minute: 6000}\n"
-            f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: alpaca\n"
+            f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - {{broker: alpaca{sub}}}\n"
         )
         daemon = Daemon(config=config, port=port, env={"ALPACA_SECRET": SECRET_KEY}).start()
         try:

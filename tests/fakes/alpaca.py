@@ -23,7 +23,9 @@ from Alpaca's staff on its forum), as canceling the entry cancels its legs. A ca
 `cancel_delay` says otherwise: then the DELETE is accepted
 (204) and the order stays `pending_cancel` ("The order is waiting to be canceled") that many seconds, and is canceled,
 or filled at `cancel_fills_at` when that is set (the market reached it before the cancel did). `fill_part` fills part
-of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended).
+of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended);
+`unreadable` answers 500 to a read of an order it names once that order is canceled (a leg is read through its
+parent: the parent's read fails then too).
 
 Crypto pairs ("Crypto Orders"): `BTC/USD` takes market, limit and stop_limit orders, time_in_force gtc or ioc,
 fractional quantities, simple orders only (no take-profit or stop-loss legs), and no short sales; its position is
@@ -156,6 +158,9 @@ class FakeAlpaca:
         self.quotes: dict[str, tuple[Decimal | None, Decimal | None]] = {}  # symbol -> (bid, ask); None: no side
         self.feeds: list[str | None] = []  # the `feed` of every quote request
         self.cancel_delay = 0.0  # seconds an accepted cancel stays pending_cancel before the venue settles it
+        # Client order ids (a leg's own too) of orders whose reads answer 500 once they are canceled, the rest of the
+        # API answering as ever; a leg's parent's reads fail then too, as a leg is read through its parent.
+        self.unreadable: set[str] = set()
         self.cancel_fills_at: Decimal | None = None  # settle a pending cancel as a fill at this price
         # The next cancel meets an order replaced just before it (a PATCH from the dashboard, racing the DELETE): the
         # replacement takes these fields, and the DELETE is refused 422 as the old order is no longer cancelable.
@@ -195,6 +200,7 @@ class FakeAlpaca:
             self.quotes.clear()
             self.feeds.clear()
             self.cancel_delay, self.cancel_fills_at, self.replace_first = 0.0, None, None
+            self.unreadable.clear()
             for timer in self.timers:  # a cancel still pending must not settle into the fresh account
                 timer.cancel()
             self.timers.clear()
@@ -253,6 +259,11 @@ class FakeAlpaca:
         headers = {"X-Ratelimit-Limit": str(RATE_LIMIT), "X-Ratelimit-Remaining": str(remaining),
                    "X-Ratelimit-Reset": str(reset if reset is not None else int(time.time()))}  # fmt: skip
         return JSONResponse(body, status_code=status, headers=headers)
+
+    def _unreadable(self, order: dict[str, Any]) -> bool:
+        """Whether a read of `order` fails: it or one of its legs is named in `unreadable`, and canceled."""
+        return any(o["client_order_id"] in self.unreadable and o["status"] == "canceled"
+                   and (o is order or o["_parent"] == order["id"]) for o in self.orders)  # fmt: skip
 
     def _error(self, refused: Refused) -> JSONResponse:
         return self._json({"code": refused.code, "message": refused.message}, refused.status)
@@ -364,6 +375,8 @@ class FakeAlpaca:
             found = next((o for o in self.orders if o["client_order_id"] == coid), None)
             if found is None:
                 return self._json({"code": 40410000, "message": "order not found"}, 404)
+            if self._unreadable(found):
+                return self._json({"code": 50010000, "message": "internal server error"}, 500)
             return self._json(self._public(found, nested=True))
 
     async def _order(self, request: Request) -> Response:
@@ -375,6 +388,8 @@ class FakeAlpaca:
             if found is None:
                 return self._json({"code": 40410000, "message": "order not found"}, 404)
             if request.method == "GET":
+                if self._unreadable(found):
+                    return self._json({"code": 50010000, "message": "internal server error"}, 500)
                 return self._json(self._public(found, request.query_params.get("nested") == "true"))
             if request.method == "PATCH":
                 return self._patch(found, await request.json())
