@@ -34,7 +34,7 @@ from bridge.store.db import Store
 from plugins.alpaca import LIVE_URL, PAPER_URL, AlpacaBroker, AlpacaOptions
 from tests.brokers.conftest import journal_order
 from tests.brokers.test_contract_alpaca import alpaca_options
-from tests.conftest import free_port
+from tests.conftest import GUARD, free_port
 from tests.execution.test_executor import Harness
 from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
 
@@ -386,7 +386,10 @@ async def test_a_sell_while_long_sends_nothing_past_a_stop_whose_cancel_is_still
     assert decided["state"] == "failed"
     assert "the cancel of resting-stop was not confirmed" in decided["decision"], decided["decision"]
     assert await harness.orders(signal_id) == {}  # no plan committed, so nothing left pending
-    await asyncio.sleep(3.2)  # the venue settles the stop: it fills
+    deadline = time.monotonic() + GUARD  # the venue settles the stop (3 s on): it fills
+    while next(o["status"] for o in fake.orders if o["client_order_id"] == "resting-stop") != "filled":
+        assert time.monotonic() < deadline, fake.orders
+        await asyncio.sleep(0.05)
     assert fake.positions["AMD"][0] == 0  # flat, as the sell wanted, never short 6
 
 
