@@ -75,7 +75,7 @@ def test_the_demo_trades_on_paper_and_the_listings_show_its_journal_without_a_co
             time.sleep(0.1)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
+        process.wait(timeout=GUARD)
 
     # The reversal: the entry, then the exit and the new entry, each filled on paper at the alert's price.
     assert orders.returncode == 0, orders.stderr
@@ -133,7 +133,7 @@ def test_ctrl_c_stops_the_daemon_cleanly_without_a_traceback(tmp_path: Path) -> 
         assert _post_until_up(_demo_url(log, process, port), {"ticker": "AMD", "action": "buy"}).status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=15)
+        code = process.wait(timeout=GUARD)
     output = log.read_text(errors="replace")
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert "Application shutdown complete" in output
@@ -157,7 +157,7 @@ def test_halt_and_resume_without_a_config_act_on_the_running_demo(tmp_path: Path
         rows = _decided([refused, traded], tmp_path)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
+        process.wait(timeout=GUARD)
     assert rows[refused]["state"] == "rejected", rows[refused]
     assert "trading is halted (trying it)" in rows[refused]["decision"]
     assert rows[traded]["state"] == "executed", rows[traded]

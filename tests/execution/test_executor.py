@@ -27,6 +27,7 @@ from bridge.models import Account, Order, OrderRequest, OrderStatus, Position, S
 from bridge.notify.events import Event
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
+from tests.conftest import GUARD
 
 STRATEGY = "s"
 SUB = "fake"
@@ -606,7 +607,7 @@ async def test_keyed_queues_run_one_key_in_order_and_different_keys_concurrently
     for n in range(10):
         for key in keys:
             queues.put(key, (key, n))
-    await asyncio.wait_for(queues.join(), timeout=5)
+    await asyncio.wait_for(queues.join(), GUARD)
     assert done == {key: list(range(10)) for key in keys}
     assert peak_per_key == 1, "two jobs of one key ran at the same time"
     assert peak_total == len(keys), "different keys should run concurrently"
@@ -626,7 +627,7 @@ async def test_keyed_queues_keep_order_for_jobs_added_while_draining_and_survive
     for n in range(20):
         queues.put("k", n)
         await asyncio.sleep(0.0015 if n % 3 else 0)  # sometimes while the worker is mid-job, sometimes not
-    await asyncio.wait_for(queues.join(), timeout=5)
+    await asyncio.wait_for(queues.join(), GUARD)
     assert seen == list(range(20))
 
 
@@ -643,7 +644,7 @@ async def test_keyed_queues_wait_for_the_gate() -> None:
     await asyncio.sleep(0.05)
     assert ran == [] and queues.pending == 2, "nothing may execute before start-up recovery opens the gate"
     gate.set()
-    await asyncio.wait_for(queues.join(), timeout=5)
+    await asyncio.wait_for(queues.join(), GUARD)
     assert sorted(ran) == ["first", "second"]
 
 
@@ -668,12 +669,12 @@ async def test_keyed_queues_wake_a_waiter_for_room_only_once_fewer_than_its_limi
     await asyncio.sleep(0.01)
     assert taken == [0, 1] and queues.pending == 3 and not room.done(), "3 wait: not fewer than 3 yet"
     release[1].set()
-    await asyncio.wait_for(room, timeout=5)  # job 2 taken: 2 wait
+    await asyncio.wait_for(room, GUARD)  # job 2 taken: 2 wait
     assert taken == [0, 1, 2] and queues.pending == 2
-    await asyncio.wait_for(queues.below(3), timeout=5)  # room already: no wait
+    await asyncio.wait_for(queues.below(3), GUARD)  # room already: no wait
     for event in release.values():
         event.set()
-    await asyncio.wait_for(queues.join(), timeout=5)
+    await asyncio.wait_for(queues.join(), GUARD)
     assert queues.pending == 0
 
 

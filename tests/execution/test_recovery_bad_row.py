@@ -17,7 +17,7 @@ from bridge.notify.events import Event
 from bridge.service import Bridge
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 
 
 def seed(store: Store, ticker: str, payload: str, subscription: str = "paper") -> str:
@@ -49,8 +49,8 @@ async def test_one_signal_that_cannot_be_rebuilt_fails_alone_and_trading_opens(t
     bridge.executor.observers.append(published.append)  # what metrics and notifications hear
     await bridge.start()
     try:
-        await asyncio.wait_for(bridge.ready(), timeout=5)  # trading opened
-        await asyncio.wait_for(bridge.queues.join(), timeout=5)
+        await asyncio.wait_for(bridge.ready(), GUARD)  # trading opened
+        await asyncio.wait_for(bridge.queues.join(), GUARD)
     finally:
         await bridge.stop()
     journal_db = sqlite3.connect(tmp_path / "bridge.db")

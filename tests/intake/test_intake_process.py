@@ -142,7 +142,7 @@ def test_the_daemon_stops_when_its_intake_process_ends(
     daemon = start_daemon({"sq": strategy()}, server=ON)
     assert daemon.process is not None
     os.kill(intake_pid(daemon), sig)
-    assert daemon.process.wait(timeout=20) == status  # a crash fails (systemd restarts it); a stop does not
+    assert daemon.process.wait(timeout=GUARD) == status  # a crash fails (systemd restarts it); a stop does not
     log = daemon.output()
     assert "the daemon stops too" in log
 
@@ -183,7 +183,7 @@ def test_the_intake_process_stops_when_the_daemon_is_killed_with_signals_it_had_
     finally:
         os.kill(daemon.process.pid, signal.SIGKILL)  # a socket closed with data unread resets the link
         os.kill(daemon.process.pid, signal.SIGCONT)
-    daemon.process.wait(timeout=10)
+    daemon.process.wait(timeout=GUARD)
     try:
         assert gone(child), "a killed daemon left its intake process answering webhooks nobody executes"
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
+from tests.conftest import GUARD
 from tests.jobs.conftest import Clock, config_text
 
 # The paper book behind a venue whose open-order list the test holds back once taken (a slow answer), showing
@@ -62,12 +63,12 @@ async def test_a_poll_answered_after_a_cancel_was_recorded_leaves_the_order_canc
     r.bridge.executor.observers.append(events.append)
 
     poll = asyncio.create_task(poll_orders(r.bridge))  # it reads the journal, then waits for the venue's list
-    await asyncio.wait_for(venue.listed.wait(), 5)
+    await asyncio.wait_for(venue.listed.wait(), GUARD)
     clock.now = datetime.fromisoformat(row["sent_at"])
     clock.advance(30)
     assert await cancel_expired(r.bridge) == 1  # meanwhile the timeout cancels the rest: 3 filled, 7 canceled
     venue.answer.set()
-    await asyncio.wait_for(poll, 5)
+    await asyncio.wait_for(poll, GUARD)
 
     order = r.rows("SELECT * FROM orders")[0]
     assert (order["status"], order["filled_quantity"]) == ("canceled", "3"), "the stale list reopened it"

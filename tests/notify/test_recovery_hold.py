@@ -15,7 +15,7 @@ from bridge.metrics import Metrics
 from bridge.notify.hub import Operations
 from bridge.service import Bridge
 from bridge.store.db import Store
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 from tests.execution.test_recovery_halt_names_broker import seed_unknown_at
 from tests.notify.receiver import Receiver
 
@@ -68,7 +68,7 @@ async def test_recovery_holding_trading_is_told_as_a_halt_then_a_resume(
             assert bridge.recovery_halt is not None
             await asyncio.sleep(0.3)  # a few retries, each still failing: told once, not at each
             up.touch()
-            await asyncio.wait_for(bridge.ready(), 10)
+            await asyncio.wait_for(bridge.ready(), GUARD)
             await operations.notifier.drain(5)
         finally:
             await operations.stop()

@@ -159,7 +159,7 @@ def test_stopped_with_its_queue_full_the_daemon_lets_the_link_go_and_stops_by_it
     daemon.wait_output("the signals still in the link to the intake process are journaled")
     (daemon.config.parent / "open.gate").touch()  # the order in flight returns: the stop need not wait for it
     # Stopped by itself (it ends with the signal that stopped it, as uvicorn does), not killed
-    assert process.wait(timeout=15) == -signal.SIGTERM, daemon.output()[-2000:]
+    assert process.wait(timeout=GUARD) == -signal.SIGTERM, daemon.output()[-2000:]
     daemon.process = None
     assert "did not stop within" not in daemon.output()
     daemon.start()  # what was left in the link runs now

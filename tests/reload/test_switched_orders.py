@@ -23,7 +23,7 @@ from bridge.service import Bridge
 from bridge.store import brokers as identities
 from bridge.store import upkeep
 from bridge.store.db import iso, transaction, utcnow
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, GUARD
 from tests.reload.test_account_switch import RESTING, text
 from tests.reload.venue_accounts import AccountPaper
 
@@ -216,14 +216,14 @@ async def test_a_switch_reloaded_during_start_up_recovery_is_settled_once_recove
         again = Bridge(load_config(r.config), scheduling=False, watching=False)
         await again.start()
         try:
-            await asyncio.wait_for(AccountPaper.asked.wait(), 10)  # recovery is under way: now a reload switches
+            await asyncio.wait_for(AccountPaper.asked.wait(), GUARD)  # recovery is under way: now a reload switches
             assert again.recovering
             r.config.write_text(text("live-account"))
             status = await again.reload("test")
             assert status.ok, status.error
             AccountPaper.lookups.set()
-            await asyncio.wait_for(again.ready(), 10)
-            await asyncio.wait_for(again.switched(), 10)
+            await asyncio.wait_for(again.ready(), GUARD)
+            await asyncio.wait_for(again.switched(), GUARD)
             sql = "SELECT client_order_id, status, unfollowed FROM orders ORDER BY created_at"
             rows = {row[0]: row[1:] for row in again.store.peek(lambda conn: conn.execute(sql).fetchall())}
         finally:
@@ -387,7 +387,7 @@ async def test_an_order_working_at_a_broker_removed_while_the_daemon_was_down_is
     again.executor.observers.append(told.append)
     await again.start()
     try:
-        await asyncio.wait_for(again.ready(), 10)
+        await asyncio.wait_for(again.ready(), GUARD)
         sql = "SELECT status, unfollowed, error FROM orders"
         [order] = again.store.peek(lambda conn: conn.execute(sql).fetchall())
     finally:

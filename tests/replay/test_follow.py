@@ -29,4 +29,4 @@ def test_follow_prints_new_signals_as_they_are_decided(make_daemon: Any) -> None
         assert any(line.startswith("received_at") for line in lines)  # the table header, printed once
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=GUARD)

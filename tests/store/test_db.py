@@ -318,7 +318,7 @@ def test_a_daemon_that_never_started_exits_with_a_failure_status(make_daemon: An
     _written_by_a_newer_version(daemon.db)
     with pytest.raises(RuntimeError, match="daemon exited"):
         daemon.start()
-    assert daemon.process is not None and daemon.process.wait(timeout=10) == 3
+    assert daemon.process is not None and daemon.process.wait(timeout=GUARD) == 3
 
 
 def test_a_second_daemon_on_the_same_journal_stops_before_it_reads_it(make_daemon: Any) -> None:
@@ -330,5 +330,5 @@ def test_a_second_daemon_on_the_same_journal_stops_before_it_reads_it(make_daemo
     assert first.process is not None
     assert (f"another bridge daemon (pid {first.process.pid}) is serving the journal {first.db}: stop it first"
             in second.output())  # fmt: skip
-    assert second.process is not None and second.process.wait(timeout=10) == 1
+    assert second.process is not None and second.process.wait(timeout=GUARD) == 1
     assert first.post({"ticker": "SQ", "action": "buy", "price": 10}).status_code == 200  # the first serves on

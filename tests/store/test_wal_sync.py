@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bridge.store.db import Store
+from tests.conftest import GUARD
 from tests.store.accounts import count_accounts, insert_account
 
 
@@ -30,7 +31,7 @@ class WalGate:
         inode = os.fstat(fd).st_ino
         if self.wal.exists() and inode == self.wal.stat().st_ino:
             self.entered.set()
-            if not self.opened.wait(timeout=5):
+            if not self.opened.wait(timeout=GUARD):
                 raise AssertionError("the gate was never opened")
             if self.error is not None:
                 raise self.error
@@ -65,13 +66,13 @@ async def test_a_commit_is_answered_only_after_the_wal_sync_that_runs_with_the_l
     await store.open()
     try:
         write = asyncio.ensure_future(store.run(insert_account, store, "synced"))
-        assert await asyncio.to_thread(gate.entered.wait, 5), "the WAL was never synced after the COMMIT"
+        assert await asyncio.to_thread(gate.entered.wait, GUARD), "the WAL was never synced after the COMMIT"
         await asyncio.sleep(0.05)
         assert not write.done(), "the caller heard of its commit before the commit was on the disk"
         assert count_accounts(store.path) == 1  # committed (readers see it) ...
         assert lock_is_free(store.path)  # ... and the other process may write while this one syncs
         gate.opened.set()
-        assert await asyncio.wait_for(write, timeout=5) == "synced"
+        assert await asyncio.wait_for(write, GUARD) == "synced"
         assert gate.synced == [(tmp_path / "journal.db-wal").stat().st_ino]
     finally:
         gate.opened.set()
@@ -85,14 +86,14 @@ async def test_a_failed_wal_sync_fails_its_callers_and_every_write_after_it(tmp_
         gate.error = OSError(5, "Input/output error")
         gate.opened.set()
         with pytest.raises(sqlite3.OperationalError, match="could not be synced"):
-            await asyncio.wait_for(store.run(insert_account, store, "unsure"), timeout=5)
+            await asyncio.wait_for(store.run(insert_account, store, "unsure"), GUARD)
         # Its rows are visible, maybe not on the disk: nothing may build on them (a resend answered
         # "duplicate" of a signal never executed), so every later write is refused until a restart.
         gate.error = None
         with pytest.raises(sqlite3.OperationalError, match="restart the daemon"):
-            await asyncio.wait_for(store.run(insert_account, store, "later"), timeout=5)
+            await asyncio.wait_for(store.run(insert_account, store, "later"), GUARD)
         assert count_accounts(store.path) == 1 and lock_is_free(store.path)
-        assert await asyncio.wait_for(store.read(count_accounts, store.path), timeout=5) == 1  # reads still answer
+        assert await asyncio.wait_for(store.read(count_accounts, store.path), GUARD) == 1  # reads still answer
     finally:
         await store.close()
 
@@ -101,7 +102,7 @@ async def test_durability_normal_does_not_sync_each_commit(tmp_path: Path, gate:
     store = Store(tmp_path / "journal.db", durability="normal", shared=True)
     await store.open()
     try:
-        assert await asyncio.wait_for(store.run(insert_account, store, "fast"), timeout=5) == "fast"
+        assert await asyncio.wait_for(store.run(insert_account, store, "fast"), GUARD) == "fast"
         assert not gate.entered.is_set()
     finally:
         await store.close()
