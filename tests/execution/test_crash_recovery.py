@@ -122,7 +122,9 @@ def test_sigkill_under_load_loses_no_acknowledged_signal_and_sends_no_order_twic
             time.sleep(rng.uniform(0.1, 0.4))
             daemon.kill()
             daemon.start()
-        while sum(len(s.acked) for s in senders) < TARGET_ACKS and time.monotonic() - started < 25:
+        # Until enough signals are in, however slow the machine (two test workers share its cores): the guard only
+        # ends a daemon that stopped answering.
+        while sum(len(s.acked) for s in senders) < TARGET_ACKS and time.monotonic() - started < GUARD:
             time.sleep(0.05)
     finally:
         for sender in senders:
@@ -133,7 +135,7 @@ def test_sigkill_under_load_loses_no_acknowledged_signal_and_sends_no_order_twic
     sent = sum(s.sent for s in senders)
     refused, cut = sum(s.refused for s in senders), sum(s.cut for s in senders)
     assert [answer for s in senders for answer in s.other] == []
-    assert len(acked) >= TARGET_ACKS, f"only {len(acked)} signals acknowledged in 25s"
+    assert len(acked) >= TARGET_ACKS, f"only {len(acked)} signals acknowledged in {GUARD:g}s"
     assert len(set(acked)) == len(acked), "two acknowledgements carried the same signal id"
 
     wait_all_final(daemon)
