@@ -192,6 +192,15 @@ def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, deci
                answers: Mapping[str, tuple[Order, datetime]] | None = None,
                planned_at: datetime | None = None) -> list[sqlite3.Row]:  # fmt: skip
     """`save_plan`'s writes, inside a caller's transaction that the plan stands or falls with."""
+    record_plan(conn, signal_id, subscription, decision, orders, started, answers, planned_at)
+    return planned_orders(conn, signal_id, subscription)
+
+
+def record_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
+                orders: list[dict[str, Any]], started: str | None = None,
+                answers: Mapping[str, tuple[Order, datetime]] | None = None,
+                planned_at: datetime | None = None) -> None:  # fmt: skip
+    """`write_plan` without reading the orders back: for a plan that is finished in the same transaction."""
     now = iso(planned_at or utcnow())
     answered = answers or {}
     _mark_processing(conn, signal_id, subscription, started, decision)
@@ -200,7 +209,6 @@ def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, deci
         state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1]),
                                                  "sent_at": iso(answer[1])}  # fmt: skip
         _insert_order(conn, order, state, now)
-    return planned_orders(conn, signal_id, subscription)
 
 
 def add_orders(conn: sqlite3.Connection, orders: list[dict[str, Any]]) -> list[sqlite3.Row]:
