@@ -667,10 +667,9 @@ class Executor:
                     break
             # Every order (none with bracket children) filled at once: `_run_orders` would find nothing to do.
             finished = len(placed) == len(rows) and all(order.status == "filled" for _row, order in placed)
-            if finished:  # nothing reads the plan's rows back: reading them cost 3% of a paper signal's CPU
-                journal.record_plan(conn, job.signal_id, job.subscription, decision, rows, started, answered,
-                                    planned_at)  # fmt: skip
-                journal.finish_execution(conn, job.signal_id, job.subscription, "executed", decision, started)
+            if finished:
+                journal.write_finished_plan(conn, job.signal_id, job.subscription, decision, rows, started, answered,
+                                            planned_at)  # fmt: skip
                 planned = []
             else:
                 planned = journal.write_plan(conn, job.signal_id, job.subscription, decision, rows, started, answered,

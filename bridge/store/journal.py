@@ -192,22 +192,37 @@ def write_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, deci
                answers: Mapping[str, tuple[Order, datetime]] | None = None,
                planned_at: datetime | None = None) -> list[sqlite3.Row]:  # fmt: skip
     """`save_plan`'s writes, inside a caller's transaction that the plan stands or falls with."""
-    record_plan(conn, signal_id, subscription, decision, orders, started, answers, planned_at)
+    _mark_processing(conn, signal_id, subscription, started, decision)
+    _write_orders(conn, orders, answers, planned_at)
     return planned_orders(conn, signal_id, subscription)
 
 
-def record_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
-                orders: list[dict[str, Any]], started: str | None = None,
-                answers: Mapping[str, tuple[Order, datetime]] | None = None,
-                planned_at: datetime | None = None) -> None:  # fmt: skip
-    """`write_plan` without reading the orders back: for a plan that is finished in the same transaction."""
+def write_finished_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
+                        orders: list[dict[str, Any]], started: str,
+                        answers: Mapping[str, tuple[Order, datetime]] | None = None,
+                        planned_at: datetime | None = None) -> None:  # fmt: skip
+    """`write_plan` then `finish_execution(..., "executed", ...)`, inside a caller's transaction: a plan whose
+    orders all filled in it.
+
+    The rows end as those two leave them, less the statements whose writes the second overwrites at once (the
+    execution marked processing) and the plan's orders read back: nothing reads them.
+    """
+    _write_orders(conn, orders, answers, planned_at)
+    _finish(conn, signal_id, subscription, "executed", decision, started, unmarked=True)
+
+
+def _write_orders(conn: sqlite3.Connection, orders: list[dict[str, Any]],
+                  answers: Mapping[str, tuple[Order, datetime]] | None,
+                  planned_at: datetime | None) -> None:  # fmt: skip
     now = iso(planned_at or utcnow())
     answered = answers or {}
-    _mark_processing(conn, signal_id, subscription, started, decision)
     for order in orders:
         answer = answered.get(order["client_order_id"])
-        state = _PENDING if answer is None else {**answer_fields(answer[0]), "updated_at": iso(answer[1]),
-                                                 "sent_at": iso(answer[1])}  # fmt: skip
+        if answer is None:
+            state = _PENDING
+        else:
+            at = iso(answer[1])
+            state = {**answer_fields(answer[0]), "updated_at": at, "sent_at": at}
         _insert_order(conn, order, state, now)
 
 
@@ -349,31 +364,44 @@ def order_owner(conn: sqlite3.Connection, client_order_id: str) -> sqlite3.Row |
 
 
 def finish_execution(conn: sqlite3.Connection, signal_id: str, subscription: str, state: str, decision: str,
-                     started: str | None = None) -> None:  # fmt: skip
-    """Record a subscription's final state; when it was the last one, settle the signal's state."""
-    now = iso(utcnow())
+                     started: str | None = None, unmarked: bool = False) -> None:  # fmt: skip
+    """Record a subscription's final state; when it was the last one, settle the signal's state.
+
+    `unmarked`: the execution was never marked processing (`write_finished_plan`); when it was not the last one,
+    its signal becomes processing here, as that mark would have made it.
+    """
     with transaction(conn):
-        conn.execute(
-            "UPDATE executions SET state = ?, decision = ?, started_at = COALESCE(started_at, ?), finished_at = ? "
-            "WHERE signal_id = ? AND subscription = ?",
-            (state, decision, started, now, signal_id, subscription),
+        _finish(conn, signal_id, subscription, state, decision, started, unmarked)
+
+
+def _finish(conn: sqlite3.Connection, signal_id: str, subscription: str, state: str, decision: str,
+            started: str | None, unmarked: bool) -> None:  # fmt: skip
+    """`finish_execution`'s writes, inside a caller's transaction."""
+    now = iso(utcnow())
+    conn.execute(
+        "UPDATE executions SET state = ?, decision = ?, started_at = COALESCE(started_at, ?), finished_at = ? "
+        "WHERE signal_id = ? AND subscription = ?",
+        (state, decision, started, now, signal_id, subscription),
+    )
+    rows = conn.execute(
+        "SELECT subscription, state, decision FROM executions WHERE signal_id = ? ORDER BY subscription",
+        (signal_id,),
+    ).fetchall()
+    if all(r["state"] in FINAL_SIGNAL_STATES for r in rows):
+        states = {r["state"] for r in rows}
+        overall = next(s for s in STATE_PRIORITY if s in states)
+        text = (
+            rows[0]["decision"] if len(rows) == 1 else "; ".join(f"{r['subscription']}: {r['decision']}" for r in rows)
         )
-        rows = conn.execute(
-            "SELECT subscription, state, decision FROM executions WHERE signal_id = ? ORDER BY subscription",
-            (signal_id,),
-        ).fetchall()
-        if all(r["state"] in FINAL_SIGNAL_STATES for r in rows):
-            states = {r["state"] for r in rows}
-            overall = next(s for s in STATE_PRIORITY if s in states)
-            text = (
-                rows[0]["decision"]
-                if len(rows) == 1
-                else "; ".join(f"{r['subscription']}: {r['decision']}" for r in rows)
-            )
-            conn.execute(
-                "UPDATE signals SET state = ?, decision = ?, updated_at = ? WHERE id = ?",
-                (overall, text, now, signal_id),
-            )
+        conn.execute(
+            "UPDATE signals SET state = ?, decision = ?, updated_at = ? WHERE id = ?",
+            (overall, text, now, signal_id),
+        )
+    elif unmarked:
+        conn.execute(
+            "UPDATE signals SET state = 'processing', updated_at = ? WHERE id = ? AND state = 'received'",
+            (now, signal_id),
+        )
 
 
 def unfinished_executions(conn: sqlite3.Connection) -> list[sqlite3.Row]:
