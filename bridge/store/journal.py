@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -92,20 +93,13 @@ def record_signal(
         else:
             state, decision = "received", f"waiting until {execute_at} (delay)" if execute_at else None
         # A delay is stored with the signal, in its one INSERT: it is never lost.
+        values = {"execute_at": None, "cancel_after": None, "token_fingerprint": None, **signal, "state": state,
+                  "decision": decision}  # fmt: skip
         conn.execute(
             "INSERT INTO signals (id, webhook_id, strategy, ticker, action, sentiment, price, quantity, signal_time,"
             " payload, extras, state, decision, received_at, updated_at, execute_at, cancel_after, token_fingerprint)"
-            " VALUES (:id, :webhook_id, :strategy, :ticker, :action, :sentiment, :price, :quantity, :signal_time,"
-            " :payload, :extras, :state, :decision, :received_at, :received_at, :execute_at, :cancel_after,"
-            " :token_fingerprint)",
-            {
-                "execute_at": None,
-                "cancel_after": None,
-                "token_fingerprint": None,
-                **signal,
-                "state": state,
-                "decision": decision,
-            },
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _by_position(_SIGNAL_VALUES, values),
         )
         if rows:
             conn.executemany(
@@ -236,18 +230,41 @@ def add_orders(conn: sqlite3.Connection, orders: list[dict[str, Any]]) -> list[s
     return [conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (coid,)).fetchone() for coid in ids]
 
 
+# The values of the placeholders of `_insert_order` (and of the signal's INSERT), in order, read from one dict in C:
+# bound by name, each of them cost a name lookup in the sqlite3 module, a quarter of the statement's binding.
+_SIGNAL_VALUES = operator.itemgetter(
+    "id", "webhook_id", "strategy", "ticker", "action", "sentiment", "price", "quantity", "signal_time", "payload",
+    "extras", "state", "decision", "received_at", "received_at", "execute_at", "cancel_after", "token_fingerprint",
+)  # fmt: skip
+_ORDER_VALUES = operator.itemgetter(
+    "id", "signal_id", "broker", "subscription", "leg", "seq", "client_order_id", "symbol", "side", "type", "quantity",
+    "limit_price", "stop_price", "time_in_force", "reference_price", "trail_amount", "trail_percent", "extended_hours",
+    "parent_client_order_id", "status", "broker_order_id", "filled_quantity", "avg_fill_price", "error", "now",
+    "updated_at", "now", "cancel_after", "sent_at", "replaces", "moves",
+)  # fmt: skip
+
+
+def _by_position(values_of: operator.itemgetter[Any], named: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of `named` that `values_of` names, in its order; a name missing is said as sqlite3 says it."""
+    try:
+        found: tuple[Any, ...] = values_of(named)
+    except KeyError as missing:
+        raise sqlite3.ProgrammingError(
+            f"You did not supply a value for binding parameter :{missing.args[0]}."
+        ) from None
+    return found
+
+
 def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[str, Any], now: str) -> None:
     """One `orders` row: the planned order's fields, and the broker's answer in `state` (or pending)."""
+    values = _by_position(_ORDER_VALUES, {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now})
     conn.execute(
         "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
         " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
         " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
         " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces, moves) VALUES"
-        " (:id, :signal_id, :broker, :subscription, :leg, :seq, :client_order_id, :symbol, :side, :type, :quantity,"
-        " :limit_price, :stop_price, :time_in_force, :reference_price, :trail_amount, :trail_percent,"
-        " :extended_hours, :parent_client_order_id, :status, :broker_order_id, :filled_quantity, :avg_fill_price,"
-        " :error, :now, COALESCE(:updated_at, :now), :cancel_after, 1, :sent_at, :replaces, :moves)",
-        {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now},
+        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, ?), ?, 1, ?, ?, ?)",
+        values,
     )
 
 
