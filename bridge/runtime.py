@@ -50,6 +50,11 @@ class Runtime:
     # Broker names a reload pointed at what may be another account, and when (as stored): an order journaled under
     # one until then may be the old account's, which the new one never holds, until the switch is settled.
     switched: dict[str, str] = field(default_factory=dict)
+    # Each strategy's subscription keys, in file order, with the strategy they were made from: looked up for every
+    # signal (its executions, each one's settings), and the same as long as its (frozen) settings are.
+    _keys: dict[str, tuple[Strategy, tuple[str, ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def lease(self) -> Runtime:
         """Count one more user (a request, a queued job, a config the intake process judges with)."""
@@ -69,15 +74,24 @@ class Runtime:
     def subscriptions(self, strategy: str) -> list[tuple[str, Subscription]]:
         """(key, settings) of the strategy's enabled subscriptions."""
         strat = self.strategies[strategy]
-        return [(subscription_key(strat, i), sub) for i, sub in enumerate(strat.subscriptions) if sub.enabled]
+        keys = self._keys_of(strategy, strat)
+        return [(keys[i], sub) for i, sub in enumerate(strat.subscriptions) if sub.enabled]
+
+    def _keys_of(self, name: str, strat: Strategy) -> tuple[str, ...]:
+        """`subscription_key` of each of the strategy's subscriptions, in order, made once per strategy settings."""
+        known = self._keys.get(name)
+        if known is None or known[0] is not strat:
+            keys = tuple(subscription_key(strat, i) for i in range(len(strat.subscriptions)))
+            known = self._keys[name] = (strat, keys)
+        return known[1]
 
     def subscription(self, strategy: str, key: str) -> Subscription | None:
         """A subscription by its key, enabled or not (its orders are still followed), or None when it is gone."""
         strat = self.strategies.get(strategy)
         if strat is None:
             return None
-        for i, sub in enumerate(strat.subscriptions):
-            if subscription_key(strat, i) == key:
+        for sub_key, sub in zip(self._keys_of(strategy, strat), strat.subscriptions, strict=True):
+            if sub_key == key:
                 return sub
         for i, sub in enumerate(strat.subscriptions):  # a key from an older version's journal
             if key in journal_keys(strat, i):
