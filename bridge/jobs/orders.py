@@ -154,12 +154,12 @@ async def cancel_expired(host: Host, retries: Retries | None = None) -> int:
         try:
             order = await answers.cancel_order(broker, coid)
         except Exception as exc:  # an adapter's bug too: the other orders' timeouts still apply
-            _space_out(retries, coid, now)
+            space_out(retries, coid, now)
             log.warning("cannot cancel order %s after %gs unfilled (tried again in %gs): %s", coid, timeout,
                         retries[coid][1], answers.failure(exc))  # fmt: skip
             continue
         if order.is_open:  # pending_cancel, or a venue that took the cancel and still works it
-            _space_out(retries, coid, now)
+            space_out(retries, coid, now)
         else:
             retries.pop(coid, None)
         await record_answer(host, row, order)  # an order that filled since the last poll is reported, as by a poll
@@ -169,7 +169,7 @@ async def cancel_expired(host: Host, retries: Retries | None = None) -> int:
     return canceled
 
 
-def _space_out(retries: Retries, client_order_id: str, now: datetime) -> None:
+def space_out(retries: Retries, client_order_id: str, now: datetime) -> None:
     """Put the order's next cancel further off: twice the last wait, from FIRST_RETRY_SECONDS to a minute."""
     last = retries.get(client_order_id)
     wait = FIRST_RETRY_SECONDS if last is None else min(last[1] * 2, LONGEST_RETRY_SECONDS)

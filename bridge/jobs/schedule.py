@@ -29,6 +29,7 @@ from bridge.jobs.flatten import (
     missed_today,
 )
 from bridge.jobs.host import Host
+from bridge.jobs.moves import finish_moves
 from bridge.jobs.orders import Retries, cancel_expired, poll_orders
 from bridge.jobs.reconnect import reconnect_brokers
 from bridge.jobs.retention import daily_summary, prune
@@ -55,6 +56,7 @@ class Jobs:
         self.delayed = DelayedSignals(host)
         self.stranded = StrandedOrders(host)  # outlives reloads: it remembers what its last check found
         self.cancel_retries: Retries = {}  # outlives reloads too: when each failing cancel_after cancel goes again
+        self.move_retries: Retries = {}  # and when each failing cancel of a stop a breakeven moved goes again
         # A late run is still useful (coalesced into one), a run missed by more than a minute is skipped.
         self.scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -89,7 +91,7 @@ class Jobs:
                 self.scheduler.remove_job(job.id)
         config = runtime.loaded.config
         host = self.host
-        self._add(f"{CONFIG}poll", partial(poll_orders, host), IntervalTrigger(seconds=config.poll_interval))
+        self._add(f"{CONFIG}poll", self._poll, IntervalTrigger(seconds=config.poll_interval))
         self._add(f"{CONFIG}stranded", self.stranded.check, IntervalTrigger(seconds=config.poll_interval))
         timeouts = partial(cancel_expired, host, self.cancel_retries)
         self._add(f"{CONFIG}timeouts", timeouts, IntervalTrigger(seconds=TIMEOUT_CHECK_SECONDS))
@@ -121,6 +123,11 @@ class Jobs:
         task = asyncio.ensure_future(self._guarded(name, partial(self._warn_if_missed, strategy, key, sub, since))())
         self._running.add(task)  # a strong reference until it ends, and `stop` waits for it
         task.add_done_callback(self._running.discard)
+
+    async def _poll(self) -> None:
+        """Follow the open orders; then finish the breakeven moves whose stop the poll (or recovery) found working."""
+        await poll_orders(self.host)
+        await finish_moves(self.host, self.move_retries)
 
     def _flatten(self, strategy: str, key: str, retry: bool = False) -> Callable[[], Awaitable[None]]:
         """A flatten run; one that cannot read the positions, or leaves some held, runs again while its grace lasts.

@@ -79,6 +79,23 @@ def open_orders(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def unfinished_moves(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Stops a breakeven moves that still work beside its own stop, working (or filled), its execution over.
+
+    Its stop's answer was lost (the execution failed, saying the old stop keeps working) and a later read found it
+    at the venue; or the old stop's cancel was refused. Each row is the old stop's, with `moved_by`, the breakeven
+    stop's client order id. A move in one step (`replaces`) is the venue's to finish, not these.
+    """
+    return conn.execute(
+        "SELECT o.*, s.strategy, b.client_order_id AS moved_by FROM orders b "  # noqa: S608 - constants
+        "JOIN executions e ON e.signal_id = b.signal_id AND e.subscription = b.subscription "
+        "JOIN json_each(b.moves) m JOIN orders o ON o.client_order_id = m.value AND o.broker = b.broker "
+        f"JOIN signals s ON s.id = o.signal_id WHERE b.leg = 'breakeven' AND b.moves IS NOT NULL "
+        f"AND b.replaces IS NULL AND b.status IN ({_OPEN}, 'filled') AND e.state IN ({_FINAL_SIGNALS}) "
+        f"AND o.status IN ({_OPEN}) AND NOT o.unfollowed ORDER BY b.created_at"
+    ).fetchall()
+
+
 def traded_orders(conn: sqlite3.Connection, strategy: str, subscriptions: Sequence[str],
                   broker: str) -> list[sqlite3.Row]:  # fmt: skip
     """The orders a subscription, journaled under any of these keys, placed at `broker`: ticker, symbol, side,
