@@ -414,12 +414,21 @@ class Executor:
         stop or puts the old ones back (`_moves_now`). Not all canceled, or one filled first (the position the
         plan was sized on is gone), its stop is not sent; a stop canceled after a part of it filled is put back.
         """
+        row = _moving(planned)
         try:
             filled = await self._cancel(broker, client_order_ids, seen, decision)
-        except Exception:  # the execution fails saying why: nothing of its plan stays pending
+        except Exception as exc:  # the execution fails saying why: nothing of its plan stays pending
             await self._skip_rest(planned, "not sent: the orders it cancels first were not all canceled")
-            raise
-        row = _moving(planned)
+            if row is None:
+                raise
+            # Those canceled before the one refused are put back: left out, the position would keep less
+            # protection than before the signal, unsaid.
+            why = exc.decision.rsplit("; but ", 1)[-1] if isinstance(exc, Outcome) else answers.failure(exc)
+            moved, canceled = await self._moves_now(broker, planned)
+            said = await self._restored(job, broker, row, canceled) if canceled else "; nothing was canceled"
+            kept = f"; {_described(moved)} {'keeps' if len(moved) == 1 else 'keep'} working" if moved else ""
+            raise Outcome("failed", f"{decision}; but the stops it moves were not all canceled ({why}), so the "
+                                    f"breakeven stop was not sent{said}{kept}") from exc  # fmt: skip
         if row is None:  # never: a plan that cancels first moves stops
             return ()
         if not filled:
@@ -725,9 +734,30 @@ class Executor:
         breakeven stop be working after all (its outcome unknown), the venue refuses the stop put back, so the
         position never holds two. Each goes as a new reduce-only order in the journal, followed as any other.
         """
-        back = [old for old in canceled if _restorable(old)]
-        if not back:
+        back, working = await self._put_back_moved(job, broker, row, canceled)
+        if not back or len(working) < len(canceled):
             return UNPROTECTED
+        return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
+                f"works again ({', '.join(working)})")  # fmt: skip
+
+    async def _restored(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
+        """Put back some of the stops a breakeven moves, canceled before a cancel of another failed; what is said."""
+        back, working = await self._put_back_moved(job, broker, row, canceled)
+        what, was, it = _described(canceled), *(("was", "it") if len(canceled) == 1 else ("were", "them"))
+        if back and len(working) == len(canceled):
+            return f"; {what}, canceled before it, {was} put back as a new order ({', '.join(working)})"
+        return (f"; {what} {was} canceled before it, and not all put back: the position lacks {it} at the broker; "
+                "check its orders there, and place what it lacks")  # fmt: skip
+
+    async def _put_back_moved(self, job: Job, broker: Broker, row: sqlite3.Row,
+                              canceled: tuple[Order, ...]) -> tuple[list[Order], list[str]]:  # fmt: skip
+        """Send again, each as a new reduce-only order for no more than the position the breakeven was sized on
+        (its own quantity), the stops it moves that were canceled: those that could be sent, and the ids working."""
+        position = Decimal(row["quantity"])
+        back = [replace(old, quantity=min(old.quantity - old.filled_quantity, position), filled_quantity=Decimal(0))
+                for old in canceled if _restorable(old)]  # fmt: skip
+        if not back:
+            return [], []
         rows = [restore_row(row, old, index) for index, old in enumerate(back)]
         # Journaled before a restart (and maybe sent: recovery asked the broker since), they are never added twice,
         # nor sent again: the plan resumed puts back only what is still pending.
@@ -736,11 +766,7 @@ class Executor:
         added = await self.store.run(journal.add_orders, self.store.conn,
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
         journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]
-        working = await self._send_pending(job, broker, journaled_back + added)
-        if len(working) < len(canceled):
-            return UNPROTECTED
-        return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
-                f"works again ({', '.join(working)})")  # fmt: skip
+        return back, await self._send_pending(job, broker, journaled_back + added)
 
     async def _put_back(self, job: Job, broker: Broker, broker_name: str, symbol: str, went: list[Order],
                         seen: dict[str, Order], position: Decimal, decision: str,

@@ -1,0 +1,77 @@
+"""A breakeven that cancels the old stops first (the venue holds the shares for them) and has a cancel refused
+part-way: the stops already canceled are put back, and the decision says what the position keeps."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from bridge.brokers.base import Capabilities
+from bridge.errors import OrderRejected
+from bridge.models import Order, OrderRequest, Position, Signal
+from bridge.store.db import Store
+from tests.execution.test_executor import Behaviour, FakeBroker, Harness, raises, rests
+
+
+class TwoStops(FakeBroker):
+    """Long 10 AMD bought at 100, with two stops of 5 working (at 90 and 92), at a venue that holds the shares for
+    them and refuses to cancel the second."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(reserves_position=True)
+
+    def __init__(self, refused: str = "sl-2", behaviour: Behaviour = rests) -> None:
+        super().__init__({"AMD": Decimal(10)}, [behaviour])
+        self.refused = refused
+        for coid, price in (("sl-1", 90), ("sl-2", 92)):
+            self.accept(OrderRequest(client_order_id=coid, symbol="AMD", side="sell", quantity=Decimal(5),
+                                     type="stop", stop_price=Decimal(price)), "open")  # fmt: skip
+
+    async def fetch_positions(self) -> list[Position]:
+        return [Position("AMD", quantity, Decimal(100)) for _symbol, quantity in self.positions.items()]
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        if client_order_id == self.refused:
+            raise OrderRejected("order is not cancelable: it is being processed")
+        return await super().cancel_order(client_order_id)
+
+
+async def test_a_cancel_refused_part_way_puts_back_the_stops_already_canceled(fresh_store: Store) -> None:
+    venue = TwoStops()
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    working = sorted((o.quantity, o.stop_price) for o in venue.orders.values() if o.is_open)
+    assert working == [(Decimal(5), Decimal(90)), (Decimal(5), Decimal(92))], "the position keeps both stops"
+    [back] = venue.creates  # no breakeven stop: only the stop put back
+    assert (back.type, back.side, back.quantity, back.stop_price, back.reduce_only) == (
+        "stop", "sell", Decimal(5), Decimal(90), True
+    )  # fmt: skip
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    decision = final["decision"]
+    assert "not cancelable" in decision and "put back" in decision, decision
+    assert "the stop at 90" in decision and "the stop at 92" in decision, decision
+    restored = (await h.orders(signal_id))["restore"]  # journaled, so the order jobs follow it
+    assert (restored["status"], restored["client_order_id"]) == ("open", back.client_order_id)
+
+
+async def test_a_stop_canceled_part_way_that_cannot_be_put_back_is_said_to_be_missing(fresh_store: Store) -> None:
+    venue = TwoStops(behaviour=raises(OrderRejected("market closed")))
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert [o.stop_price for o in venue.orders.values() if o.is_open] == [Decimal(92)]
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    assert "the stop at 90 was canceled before it, and not all put back: the position lacks it" in final["decision"]
+    assert "the stop at 92 keeps working" in final["decision"], final["decision"]
+
+
+async def test_a_first_cancel_refused_says_nothing_was_canceled(fresh_store: Store) -> None:
+    venue = TwoStops(refused="sl-1")
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert venue.creates == [] and len([o for o in venue.orders.values() if o.is_open]) == 2
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    assert final["decision"].endswith(
+        "so the breakeven stop was not sent; nothing was canceled; the stop at 90 and the stop at 92 keep working"
+    ), final["decision"]
