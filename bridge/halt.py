@@ -2,7 +2,8 @@
 
 Cancels still run while halted. The flag survives restarts (table `trading_state`), and the
 executor checks it right before each `create_order`, so once a halt has been acknowledged no
-order leaves the bridge until a resume.
+order leaves the bridge until a resume, but for a stop put back in place of one the bridge's own
+cancel just took (`Guard.create_order`'s `protective`): a halt never leaves a position without its stop.
 """
 
 from __future__ import annotations

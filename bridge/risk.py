@@ -366,8 +366,12 @@ class Guard:
         return None
 
     async def create_order(self, name: str, broker: Broker, request: OrderRequest, strategy: str,
-                           replaces: str | None = None) -> Order:  # fmt: skip
+                           replaces: str | None = None, protective: bool = False) -> Order:  # fmt: skip
         """The last gate: refuse while halted or while a circuit is open, else send and count the outcome.
+
+        `protective`: a reduce-only stop the bridge puts back in place of one its own cancel just took (a
+        breakeven's old stop, its new one not sent; a bracket's stop-loss the venue canceled with its sibling). It
+        passes a halt, said in the log: a halt stops trading, it must not leave a position without the stop it had.
 
         An outage (any error but the venue's refusal) counts in broker `name`'s circuit; the venue's refusal
         of the order counts in `strategy`'s circuit there, and in the broker's as an answer: the venue is up.
@@ -380,7 +384,11 @@ class Guard:
         # is always seen, and nothing can interleave between the check and the submission. Read again from
         # the journal, where `bridge halt` writes when the daemon does not confirm it.
         if (halt := self._halt_refusal()) is not None:
-            raise SubmitRefused(f"not sent: {halt}")
+            if not (protective and request.reduce_only):
+                raise SubmitRefused(f"not sent: {halt}")
+            log.warning("sending order %s (%s %s %s, stop at %s) although %s: it puts back a stop the bridge had "
+                        "just canceled, so the position is not left without one", request.client_order_id,
+                        request.side, request.quantity, request.symbol, request.stop_price, halt)  # fmt: skip
         closing = request.reduce_only
         refusal = self._circuits_refuse(name, strategy, take_probe=True, closing=closing)
         if refusal is not None:
@@ -436,6 +444,10 @@ class Guard:
         """
         closed = self.breaker(name).opened_at is None and self.strategy_breaker(name, strategy).opened_at is None
         return closed and self._halt_refusal() is None
+
+    def halted(self) -> bool:
+        """Whether the kill switch holds new orders back now (halted, or its flag unreadable)."""
+        return self._halt_refusal() is not None
 
     def _halt_refusal(self) -> str | None:
         """Why the kill switch holds an order back now: trading is halted, or its flag cannot be read; else None."""

@@ -738,14 +738,15 @@ class Executor:
         if not back or len(working) < len(canceled):
             return UNPROTECTED
         return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
-                f"works again ({', '.join(working)})")  # fmt: skip
+                f"works again ({', '.join(working)}){self._despite_halt(back)}")  # fmt: skip
 
     async def _restored(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
         """Put back some of the stops a breakeven moves, canceled before a cancel of another failed; what is said."""
         back, working = await self._put_back_moved(job, broker, row, canceled)
         what, was, it = _described(canceled), *(("was", "it") if len(canceled) == 1 else ("were", "them"))
         if back and len(working) == len(canceled):
-            return f"; {what}, canceled before it, {was} put back as a new order ({', '.join(working)})"
+            return (f"; {what}, canceled before it, {was} put back as a new order ({', '.join(working)})"
+                    f"{self._despite_halt(back)}")  # fmt: skip
         return (f"; {what} {was} canceled before it, and not all put back: the position lacks {it} at the broker; "
                 "check its orders there, and place what it lacks")  # fmt: skip
 
@@ -852,7 +853,8 @@ class Executor:
         working = await self._send_pending(job, broker, planned)
         if len(working) < len(planned):
             return "failed", _lacks(decision) + lacks
-        said = f"{decision}, so it was put back as a new order ({', '.join(working)})" if planned else decision
+        halted = self._despite_halt([row for row in planned if row["status"] == "pending"])
+        said = f"{decision}, so it was put back as a new order ({', '.join(working)}){halted}" if planned else decision
         return ("failed" if lacks else "executed"), said + lacks
 
     async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row]) -> list[str]:
@@ -874,6 +876,13 @@ class Executor:
             if order.is_open:
                 working.append(order.client_order_id)
         return working
+
+    def _despite_halt(self, back: Sequence[Order | OrderRow]) -> str:
+        """What a decision adds of stops put back while trading is halted, which the halt lets through."""
+        if self.guard is None or not self.guard.halted() or not any(_protective(o) for o in back):
+            return ""
+        return (" while trading is halted: a stop put back in place of one the bridge had just canceled is sent "
+                "all the same (reduce-only, for no more than the position), and nothing else is")  # fmt: skip
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
         """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.
@@ -1037,7 +1046,8 @@ class Executor:
             await self.store.run(journal.update_order, self.store.conn, coid, sent_at=utcnow())
         try:
             if self.guard is not None:  # its halt check is the last thing before the broker call
-                order = await self.guard.create_order(row["broker"], broker, request, job.strategy, replaces)
+                order = await self.guard.create_order(row["broker"], broker, request, job.strategy, replaces,
+                                                      protective=_protective(row))  # fmt: skip
             else:
                 order = await answers.create_order(broker, request, replaces)
         except DuplicateClientOrderId:
@@ -1125,6 +1135,13 @@ def _reserves(broker: Broker) -> bool:
 def _moves_stop(plan: Plan) -> bool:
     """Whether the plan is a breakeven that takes the place of working stops."""
     return bool(plan.moves) and any(leg.kind == "breakeven" for leg in plan.legs)
+
+
+def _protective(order: Order | OrderRow) -> bool:
+    """Whether an order puts back a stop the bridge's own cancel took (`restore`): the one order a halt lets through."""
+    if isinstance(order, Order):  # a stop a breakeven moved, about to be put back as it was
+        return order.type in ("stop", "stop_limit")
+    return order["leg"] == "restore" and order["type"] in ("stop", "stop_limit")
 
 
 def _moving(planned: Sequence[sqlite3.Row]) -> sqlite3.Row | None:

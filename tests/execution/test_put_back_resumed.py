@@ -23,7 +23,7 @@ from bridge.models import Order, OrderRequest, Signal
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
 from tests.execution.test_executor import SUB
-from tests.execution.test_paper_in_plan import Paper, journal_signal
+from tests.execution.test_paper_in_plan import Paper, halt, journal_signal
 
 CANCELED = "canceled the take-profit at 120 (limit)"
 WHAT = "the broker canceled the stop-loss at 95 with it (a bracket's legs cancel together there)"
@@ -98,3 +98,24 @@ async def test_a_leg_put_back_after_a_restart_and_refused_is_said_to_be_missing(
     assert execution["state"] == "failed", execution["decision"]
     assert execution["decision"].startswith(f"{CANCELED}; {WHAT}, and it was not put back"), execution["decision"]
     assert "lacks it" in execution["decision"]
+
+
+async def test_a_stop_loss_put_back_after_a_restart_goes_while_trading_is_halted(fresh_store: Store) -> None:
+    # A halt stops new trades; a stop the venue took with the bridge's cancel is the position's protection put back.
+    paper = Paper(fresh_store)
+    await paper.broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10)))
+    signal_id, coid = await _interrupted_put_back(paper, 1.0)
+    halt(paper)
+
+    assert await resolve_orders(fresh_store, {SUB: paper.broker}) == []  # type: ignore[dict-item]
+    jobs: list[Job] = []
+    await interrupted_jobs(fresh_store, 60.0, jobs.append)
+    for job in jobs:
+        await paper.executor.run(job)
+
+    assert coid in await paper.booked()
+    [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
+    assert execution["state"] == "executed", execution["decision"]
+    assert execution["decision"].startswith(f"{CANCELED}; {WHAT}, so it was put back as a new order ({coid}) while "
+                                            "trading is halted"), execution["decision"]  # fmt: skip

@@ -1,0 +1,66 @@
+"""A halt that lands between a breakeven's cancel of the old stop and its new stop: the position keeps a stop.
+
+Where the venue holds the shares for the working stop, a breakeven cancels it first. The halt then stops the new
+stop, as it stops every new order; the old stop, which the bridge itself just canceled, is put back all the same
+(reduce-only, for no more than the position): a halt stops trading, it does not strip a position of its protection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from bridge.brokers.base import BrokerContext
+from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.models import Order, Signal, StopLoss
+from bridge.store.db import Store
+from tests.execution.test_executor import SUB
+from tests.execution.test_paper_in_plan import Paper, halt
+
+
+class Held(PaperBroker):
+    """The paper book at a venue that holds the shares for a working stop (so a breakeven cancels it first); every
+    cancel halts trading once it is done, as `bridge halt` from another shell would at that moment."""
+
+    capabilities = replace(PaperBroker.capabilities, reserves_position=True, local=False)
+    paper: Paper | None = None
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        order = await super().cancel_order(client_order_id)
+        if self.paper is not None:
+            halt(self.paper)
+        return order
+
+
+async def _working_stops(paper: Paper) -> list[tuple[str, str]]:
+    rows = await paper.query("SELECT client_order_id, stop_price FROM paper_orders WHERE type = 'stop' AND status IN "
+                             "('open', 'held') ORDER BY created_at")  # fmt: skip
+    return [(row["client_order_id"], row["stop_price"]) for row in rows]
+
+
+async def test_a_halt_between_a_breakevens_cancel_and_its_stop_puts_the_old_stop_back(fresh_store: Store) -> None:
+    paper = Paper(fresh_store)
+    broker = Held(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
+                           stop_loss=StopLoss(stop_price=Decimal(95))))  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+    broker.paper = paper
+
+    signal_id = await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    orders = {r["leg"]: r for r in await paper.query("SELECT * FROM orders WHERE signal_id = ?", signal_id)}
+    assert orders["breakeven"]["status"] == "rejected" and "trading is halted" in orders["breakeven"]["error"]
+    restore = orders["restore"]
+    assert (restore["status"], restore["side"], restore["quantity"]) == ("open", "sell", "10"), restore
+    assert await _working_stops(paper) == [(restore["client_order_id"], "95")], "the long keeps its stop"
+    [execution] = await paper.query("SELECT state, decision FROM signals WHERE id = ?", signal_id)
+    assert execution["state"] == "failed", execution["decision"]
+    decision = execution["decision"]
+    assert "trading is halted" in decision and "put back" in decision and "no stop" not in decision, decision
+    assert "while trading is halted" in decision, decision
+
+    # Anything else is still refused: the halt holds for every new trade.
+    refused = await paper.run(Signal(ticker="AMD", action="add", price=Decimal(110)))
+    [after] = await paper.query("SELECT state FROM signals WHERE id = ?", refused)
+    assert after["state"] == "rejected"
