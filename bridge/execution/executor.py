@@ -921,16 +921,21 @@ class Executor:
         """Cancel the stops a breakeven moved, once its own stop works; what the decision adds to say how it went.
 
         Not done, both stops work (an exit filled twice is what `reduce_only` keeps from opening the other side):
-        the execution fails, saying which stop is left to cancel.
+        the execution fails, saying which stop is left to cancel. Not by a cancel signal of type stop: that one
+        cancels the breakeven stop too. The order jobs try again (`finish_moves`), and so does the breakeven sent
+        again, which moves both stops to one.
         """
         try:
             filled = await self._cancel(broker, tuple(o.client_order_id for o in moved),
                                         {o.client_order_id: o for o in moved}, decision)  # fmt: skip
         except Exception as exc:  # a cancel refused, unanswered or still pending at the venue
             why = exc.decision.rsplit("; but ", 1)[-1] if isinstance(exc, Outcome) else answers.failure(exc)
+            ids = ", ".join(o.client_order_id for o in moved)
             raise Outcome("failed", f"{decision}; the breakeven stop works, but {_described(moved)} it replaces "
-                                    f"could not be canceled ({why}): both work until it is; cancel it "
-                                    "(action cancel, cancelOrderType stop)") from exc  # fmt: skip
+                                    f"could not be canceled ({why}): both work until it is; the order jobs try "
+                                    "its cancel again, or send the breakeven again (it moves both to one stop), or "
+                                    f"cancel {ids} at the broker (not by a cancel signal of type stop, which "
+                                    "cancels the breakeven stop too)") from exc  # fmt: skip
         return "; but the stop it replaces filled before its cancel: check the position" if filled else ""
 
     async def _run_order(self, job: Job, broker: Broker, sub: Subscription, row: sqlite3.Row,
