@@ -8,9 +8,11 @@ working by a later read, the move is finished, or both stops work and a gap thro
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
@@ -19,6 +21,10 @@ from bridge.jobs.moves import finish_moves
 from bridge.jobs.orders import poll_orders
 from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
 from bridge.store.db import Store, utcnow
+from tests.conftest import Daemon
+from tests.execution.test_breakeven_crash import BREAKEVEN, BUY
+from tests.execution.test_breakeven_crash import _working_stops as book_stops
+from tests.execution.test_crash_recovery import on_venue, orders_of, wait_final
 from tests.execution.test_executor import SUB
 from tests.execution.test_paper_in_plan import Paper
 
@@ -87,3 +93,57 @@ async def test_a_breakeven_stop_found_working_after_its_answer_was_lost_cancels_
     await finish_moves(host)  # type: ignore[arg-type]  # nothing left to do: nothing more is asked
     await paper.broker.observe_price("AMD", Decimal(90))  # a gap through both: the long is sold once
     assert (await paper.broker.fetch_positions()) == []
+
+
+LATE_VENUE = """
+from bridge.brokers.paper import PaperBroker
+from bridge.errors import OrderNotFound, UnknownOutcome
+
+
+class LateStop(PaperBroker):
+    \"\"\"The paper book, losing the answer to every reduce-only stop it books, and not listing those while a
+    file `hide` is beside the journal.\"\"\"
+
+    def _hidden(self, client_order_id):
+        beside = self.store.path.parent
+        lost = beside / "lost"
+        return (beside / "hide").exists() and lost.exists() and client_order_id in lost.read_text().split()
+
+    async def create_order(self, request):
+        order = await super().create_order(request)
+        if request.type == "stop" and request.reduce_only:
+            with (self.store.path.parent / "lost").open("a") as lost:
+                lost.write(request.client_order_id + "\\n")
+            raise UnknownOutcome("504 from the gateway")
+        return order
+
+    async def fetch_order(self, client_order_id):
+        if self._hidden(client_order_id):
+            raise OrderNotFound(client_order_id)
+        return await super().fetch_order(client_order_id)
+
+    async def fetch_open_orders(self, symbol=None):
+        return [o for o in await super().fetch_open_orders(symbol) if not self._hidden(o.client_order_id)]
+"""
+
+
+def test_a_daemon_cancels_the_old_stop_once_it_finds_the_lost_breakeven_stop_working(make_daemon: Any) -> None:
+    daemon: Daemon = on_venue(make_daemon, "latevenue", LATE_VENUE, "LateStop")
+    daemon.config.write_text(daemon.config.read_text() + "poll_interval: 0.5\n")
+    daemon.start()
+    entry = str(daemon.post(BUY).json()["id"])
+    assert wait_final(daemon, entry)["state"] == "executed"
+    (daemon.config.parent / "hide").touch()
+    breakeven = str(daemon.post(BREAKEVEN).json()["id"])
+    final = wait_final(daemon, breakeven)
+    assert final["state"] == "failed" and "outcome is unknown" in final["decision"], final["decision"]
+    assert [price for _coid, price in book_stops(daemon.db)] == [Decimal(95), Decimal(100)]
+
+    (daemon.config.parent / "hide").unlink()  # the venue lists the breakeven stop now: the poll finds it
+    moved = orders_of(daemon.db, breakeven)["breakeven"]["client_order_id"]
+    deadline = time.monotonic() + 15
+    while book_stops(daemon.db) != [(moved, Decimal(100))]:
+        assert time.monotonic() < deadline, (book_stops(daemon.db), daemon.output()[-3000:])
+        time.sleep(0.05)
+    daemon.stop()
+    assert orders_of(daemon.db, entry)["stop_loss"]["status"] == "canceled", "the journal agrees with the book"
