@@ -274,6 +274,12 @@ class Executor:
             return await self._run_orders(job, broker, sub, planned, decision, bool(canceled), moved, None, canceled)
         symbol = broker_symbol(sub, job.signal.ticker)
         unsure = None if job.signal.action == "cancel" else await self._unknown_first(broker, broker_name, symbol)
+        if unsure is not None and job.signal.action == "breakeven":
+            # It may be an earlier breakeven's stop the venue holds but does not list yet: moving only the stops it
+            # sees, this one would leave that one working beside its own once the venue lists it.
+            return "rejected", (f"rejected: {unsure}; nor a breakeven, which would leave a stop it cannot see "
+                                "working beside its own: nothing was canceled or sent, so the position keeps the "
+                                "stop it has; send it again once that order is found")  # fmt: skip
         observe = getattr(broker, "observe_price", None)
         if job.signal.price is not None and observe is not None:
             await observe(symbol, job.signal.price)

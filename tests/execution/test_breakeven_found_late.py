@@ -33,11 +33,12 @@ class LateStop(PaperBroker):
     """The paper book, booking a breakeven stop but losing its answer, and not listing it until `hidden` is off."""
 
     hidden = True
+    losing = True  # the answers to breakeven stops are lost
     lost: frozenset[str] = frozenset()
 
     async def create_order(self, request: OrderRequest) -> Order:
         order = await super().create_order(request)
-        if request.type == "stop" and request.reduce_only:
+        if request.type == "stop" and request.reduce_only and self.losing:
             self.lost = self.lost | {request.client_order_id}
             raise UnknownOutcome("504 from the gateway")
         return order
@@ -147,3 +148,30 @@ def test_a_daemon_cancels_the_old_stop_once_it_finds_the_lost_breakeven_stop_wor
         time.sleep(0.05)
     daemon.stop()
     assert orders_of(daemon.db, entry)["stop_loss"]["status"] == "canceled", "the journal agrees with the book"
+
+
+async def test_a_breakeven_waits_for_an_earlier_one_of_unknown_outcome(fresh_store: Store) -> None:
+    # Sent beside a stop the venue may hold but does not list yet, a second breakeven would move only the stops it
+    # sees: once the first appears, two breakeven stops work, at two prices.
+    paper = Paper(fresh_store)
+    paper.broker = LateStop(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    await paper.broker.connect()
+    body = {"stop_loss": StopLoss(stop_price=Decimal(95)), "take_profit": TakeProfit(limit_price=Decimal(120))}
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10), **body))
+    await paper.broker.observe_price("AMD", Decimal(110))
+    await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    paper.broker.losing = False
+
+    again = await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110), breakeven_offset=Decimal(2)))
+    [execution] = await paper.query("SELECT state, decision FROM signals WHERE id = ?", again)
+    assert execution["state"] == "rejected", execution["decision"]
+    assert "outcome of an earlier order" in execution["decision"], execution["decision"]
+    assert await _working_stops(paper) == ["95", "100.00"]  # nothing canceled or sent: the old stop still works
+
+    paper.broker.hidden = False
+    host = _host(paper)
+    await poll_orders(host)  # type: ignore[arg-type]
+    await finish_moves(host)  # type: ignore[arg-type]
+    assert await _working_stops(paper) == ["100.00"]
+    await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110), breakeven_offset=Decimal(2)))
+    assert await _working_stops(paper) == ["102.00"], "sent again once the first is found, it moves it"
