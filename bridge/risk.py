@@ -445,9 +445,9 @@ class Guard:
         closed = self.breaker(name).opened_at is None and self.strategy_breaker(name, strategy).opened_at is None
         return closed and self._halt_refusal() is None
 
-    def halted(self) -> bool:
-        """Whether the kill switch holds new orders back now (halted, or its flag unreadable)."""
-        return self._halt_refusal() is not None
+    def halt_reason(self) -> str | None:
+        """Why the kill switch holds new orders back now (halted, or its flag unreadable), or None."""
+        return self._halt_refusal()
 
     def _halt_refusal(self) -> str | None:
         """Why the kill switch holds an order back now: trading is halted, or its flag cannot be read; else None."""

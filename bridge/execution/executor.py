@@ -421,6 +421,12 @@ class Executor:
         plan was sized on is gone), its stop is not sent; a stop canceled after a part of it filled is put back.
         """
         row = _moving(planned)
+        if row is not None and self.guard is not None and (halt := self.guard.halt_reason()) is not None:
+            # Halted since its plan was checked: its stop would be refused, so the stops it moves are left alone
+            # rather than canceled, to be put back under new ids (resumed, those canceled before a restart go back).
+            await self._skip_rest(planned, f"not sent: {halt}")
+            said = await self._as_they_were(job, broker, planned, row)
+            raise Outcome("failed", f"{decision}; but the breakeven was not sent: {halt}{said}")
         try:
             filled = await self._cancel(broker, client_order_ids, seen, decision)
         except Exception as exc:  # the execution fails saying why: nothing of its plan stays pending
@@ -430,11 +436,9 @@ class Executor:
             # Those canceled before the one refused are put back: left out, the position would keep less
             # protection than before the signal, unsaid.
             why = exc.decision.rsplit("; but ", 1)[-1] if isinstance(exc, Outcome) else answers.failure(exc)
-            moved, canceled = await self._moves_now(broker, planned)
-            said = await self._restored(job, broker, row, canceled) if canceled else "; nothing was canceled"
-            kept = f"; {_described(moved)} {'keeps' if len(moved) == 1 else 'keep'} working" if moved else ""
+            said = await self._as_they_were(job, broker, planned, row)
             raise Outcome("failed", f"{decision}; but the stops it moves were not all canceled ({why}), so the "
-                                    f"breakeven stop was not sent{said}{kept}") from exc  # fmt: skip
+                                    f"breakeven stop was not sent{said}") from exc  # fmt: skip
         if row is None:  # never: a plan that cancels first moves stops
             return ()
         if not filled:
@@ -746,8 +750,14 @@ class Executor:
         return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
                 f"works again ({', '.join(working)}){self._despite_halt(back)}")  # fmt: skip
 
+    async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row) -> str:
+        """Put back the stops a breakeven that will not send its stop canceled first; what it says of them all."""
+        moved, canceled = await self._moves_now(broker, planned)
+        said = await self._restored(job, broker, row, canceled) if canceled else "; nothing was canceled"
+        return said + (f"; {_described(moved)} {'keeps' if len(moved) == 1 else 'keep'} working" if moved else "")
+
     async def _restored(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
-        """Put back some of the stops a breakeven moves, canceled before a cancel of another failed; what is said."""
+        """Put back the stops a breakeven moves that were canceled, its own stop not to be sent; what is said."""
         back, working = await self._put_back_moved(job, broker, row, canceled)
         what, was, it = _described(canceled), *(("was", "it") if len(canceled) == 1 else ("were", "them"))
         if back and len(working) == len(canceled):
@@ -885,7 +895,7 @@ class Executor:
 
     def _despite_halt(self, back: Sequence[Order | OrderRow]) -> str:
         """What a decision adds of stops put back while trading is halted, which the halt lets through."""
-        if self.guard is None or not self.guard.halted() or not any(_protective(o) for o in back):
+        if self.guard is None or self.guard.halt_reason() is None or not any(_protective(o) for o in back):
             return ""
         return (" while trading is halted: a stop put back in place of one the bridge had just canceled is sent "
                 "all the same (reduce-only, for no more than the position), and nothing else is")  # fmt: skip

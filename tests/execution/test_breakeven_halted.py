@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.models import Order, Signal, StopLoss
+from bridge.risk import Admission
 from bridge.store.db import Store
 from tests.execution.test_executor import SUB
 from tests.execution.test_paper_in_plan import Paper, halt
@@ -64,3 +66,32 @@ async def test_a_halt_between_a_breakevens_cancel_and_its_stop_puts_the_old_stop
     refused = await paper.run(Signal(ticker="AMD", action="add", price=Decimal(110)))
     [after] = await paper.query("SELECT state FROM signals WHERE id = ?", refused)
     assert after["state"] == "rejected"
+
+
+async def test_a_halt_after_a_breakevens_plan_check_cancels_nothing(fresh_store: Store) -> None:
+    # Halted before its cancels go, the old stop is left as it is: not canceled to be put back.
+    paper = Paper(fresh_store)
+    broker = Held(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    entry = await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
+                                   stop_loss=StopLoss(stop_price=Decimal(95))))  # fmt: skip
+    [stop_loss] = await paper.query("SELECT client_order_id FROM orders WHERE signal_id = ? AND leg = 'stop_loss'",
+                                    entry)  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+    check_plan = paper.guard.check_plan
+
+    async def halted_right_after(*args: Any, **kwargs: Any) -> Admission:
+        found = await check_plan(*args, **kwargs)
+        halt(paper)  # lands between the plan's check and its cancels
+        return found
+
+    paper.guard.check_plan = halted_right_after  # type: ignore[method-assign]
+    signal_id = await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert await _working_stops(paper) == [(stop_loss["client_order_id"], "95")], "the stop-loss was left alone"
+    orders = {r["leg"]: r for r in await paper.query("SELECT * FROM orders WHERE signal_id = ?", signal_id)}
+    assert set(orders) == {"breakeven"} and orders["breakeven"]["status"] == "canceled"
+    [execution] = await paper.query("SELECT state, decision FROM signals WHERE id = ?", signal_id)
+    assert execution["state"] == "failed", execution["decision"]
+    assert "trading is halted" in execution["decision"], execution["decision"]
+    assert "nothing was canceled; the stop-loss at 95 keeps working" in execution["decision"], execution["decision"]
