@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench import ab
+from bench import ab, instructions
 from bench.load import LoadResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,3 +158,22 @@ def test_time_behind_counts_the_windows_whose_median_acknowledgement_was_slow() 
         result.sent_at.append(sent)
         result.latencies.append(ms / 1000)
     assert ab.behind_seconds(result) == pytest.approx(0.1)
+
+
+@pytest.mark.skipif(shutil.which("callgrind_control") is None, reason="valgrind is not installed")
+def test_the_instruction_count_runs_under_callgrind_for_this_tree_and_another_build() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "HEAD", "--signals", "5", "--warm-up", "5", "--runs", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = {line.split(":")[0].strip(): float(line.split(":")[1].split()[0])
+              for line in result.stdout.splitlines() if "M per signal" in line}  # fmt: skip
+    assert set(counts) == {"this tree", "HEAD"} and all(c > 0.1 for c in counts.values()), result.stdout
+
+
+def test_the_instruction_count_adds_up_every_threads_totals(tmp_path: Path) -> None:
+    for index, total in enumerate((1200, 34)):
+        (tmp_path / f"callgrind.out-0{index}").write_text(f"events: Ir\nfl=x\n1 5\ntotals: {total}\nsummary: 9\n")
+    (tmp_path / "callgrind.out-02").write_text("events: Ir\n")  # a thread that ran nothing while counting
+    assert instructions.totals(sorted(tmp_path.iterdir())) == 1234
