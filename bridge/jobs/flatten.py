@@ -30,6 +30,9 @@ log = logging.getLogger("bridge.jobs")
 _IDS = uuid.UUID("6f1d2b1e-3c55-4a8e-9e43-5b0c1f7a2d90")  # namespace of the deterministic flatten signal ids
 SOURCE = SCHEDULED_SOURCE + "flatten_at"  # stands in for the webhook id: from the schedule, not a request
 GRACE_SECONDS = 300  # a flatten a few minutes late still beats holding overnight
+# A start past a missed flatten tells of it the rest of its day, and for at least this long (a 15:55 one's evening):
+# not at every start of the next day, when the positions may be that day's own.
+MISSED_TOLD_FOR = timedelta(hours=8)
 MAX_EXITS_A_DAY = 10  # a ticker's flatten exits queued in one day, when each before it expired unsent
 
 
@@ -199,8 +202,13 @@ def due_at(sub: Subscription, now: datetime) -> datetime | None:
     return moment if moment is not None and moment <= now else None
 
 
-def missed_today(sub: Subscription, now: datetime) -> datetime | None:
-    """Today's `flatten_at` moment when it fell due more than GRACE_SECONDS before `now`, else None."""
+def missed_lately(sub: Subscription, now: datetime) -> datetime | None:
+    """The last `flatten_at` moment when it fell due more than GRACE_SECONDS before `now` and is still worth telling
+    of at a start (the rest of its local day, and at least MISSED_TOLD_FOR after it), else None.
+
+    Its day alone left a late one nothing: a 23:58 flatten missed by a daemon down from 23:50 to 00:10 is the next
+    day's past by the end of its grace, and was never told of.
+    """
     trigger = flatten_trigger(sub)
     last, moment = None, trigger.get_next_fire_time(None, now - timedelta(days=1))
     while moment is not None and moment <= now:
@@ -208,7 +216,8 @@ def missed_today(sub: Subscription, now: datetime) -> datetime | None:
     if last is None or (now - last).total_seconds() <= GRACE_SECONDS:
         return None
     zone = ZoneInfo(sub.timezone)
-    return last if last.astimezone(zone).date() == now.astimezone(zone).date() else None
+    midnight = datetime.combine(last.astimezone(zone).date() + timedelta(days=1), time(0), tzinfo=zone)
+    return last if now < max(midnight, last + MISSED_TOLD_FOR) else None
 
 
 async def flatten(host: Host, strategy: str, key: str) -> int:

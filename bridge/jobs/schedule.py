@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,7 +27,7 @@ from bridge.jobs.flatten import (
     flatten_pass,
     flatten_trigger,
     may_hold,
-    missed_today,
+    missed_lately,
 )
 from bridge.jobs.host import Host
 from bridge.jobs.moves import finish_moves
@@ -120,7 +121,9 @@ class Jobs:
         strategy, key = found
         name = f"{CONFIG}flatten-missed:{strategy}:{key}"
         since = "the scheduler woke (the machine was asleep, or the daemon stalled)"
-        task = asyncio.ensure_future(self._guarded(name, partial(self._warn_if_missed, strategy, key, sub, since))())
+        # The run the scheduler skipped, as it says: asleep over midnight (or all night), "today's" found none.
+        warn = partial(self._warn_if_missed, strategy, key, sub, since, event.scheduled_run_time)
+        task = asyncio.ensure_future(self._guarded(name, warn)())
         self._running.add(task)  # a strong reference until it ends, and `stop` waits for it
         task.add_done_callback(self._running.discard)
 
@@ -204,15 +207,18 @@ class Jobs:
                 await self._warn_if_missed(strategy, key, sub, since)
         return ran
 
-    async def _warn_if_missed(self, strategy: str, key: str, sub: Subscription, since: str) -> None:
-        """Say so when today's flatten fell due past its grace and journaled nothing: the daemon was down then.
+    async def _warn_if_missed(self, strategy: str, key: str, sub: Subscription, since: str,
+                              missed: datetime | None = None) -> None:  # fmt: skip
+        """Say so when a flatten fell due past its grace and journaled nothing: the daemon was down (or asleep) then.
+
+        `missed`: the run the scheduler skipped; by default the last one a start still tells of (`missed_lately`).
 
         Too late to run (a late exit is a dangerous one), but the positions it was to close are held overnight:
         the operator must hear of it. A run that found nothing to close journals nothing either, hence "may"; one
         whose journal holds nothing (its positions closed before its time, or none opened) says nothing: told
         every evening's restart, a false alarm would teach the operator to skip the true one.
         """
-        missed = missed_today(sub, self.host.clock())
+        missed = missed or missed_lately(sub, self.host.clock())
         if missed is None:
             return
         store, keys = self.host.store, self.host.runtime.journal_keys(strategy, key)
@@ -220,8 +226,9 @@ class Jobs:
             return
         if not may_hold(await store.read(upkeep.traded_orders, store.conn, strategy, keys, sub.broker)):
             return
+        local = missed.astimezone(ZoneInfo(sub.timezone))  # the scheduler's skipped run comes in UTC
         text = (f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key} fell due at "
-                f"{missed.isoformat()}, more than {GRACE_SECONDS}s before {since}, and closed nothing: it is not run "
+                f"{local.isoformat()}, more than {GRACE_SECONDS}s before {since}, and closed nothing: it is not run "
                 "this late; if the daemon was down (or asleep) then, the positions it was to close are still open: "
                 "close them by hand or with an exit signal")  # fmt: skip
         log.warning("%s", text)

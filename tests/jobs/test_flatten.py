@@ -825,3 +825,78 @@ def test_a_stop_loss_journaled_filled_without_its_fill_closed_the_share() -> Non
               "status": "filled", "client_order_id": "a", "parent_client_order_id": None}  # fmt: skip
     stopped = {**bought, "side": "sell", "filled_quantity": "0", "client_order_id": "b", "parent_client_order_id": "a"}
     assert _tickers_to_close([bought, stopped], {"AMD": Decimal(10)}) == {}  # type: ignore[list-item]
+
+
+FRIDAY_2358 = 'flatten_at: "23:58"\ntimezone: America/New_York'
+FRIDAY_EVENING = datetime(2026, 11, 27, 22, 0, tzinfo=NY)
+
+
+async def test_a_restart_past_the_grace_of_a_flatten_missed_over_midnight_says_the_positions_stay_open(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Down from 23:50 to 00:10: Friday's 23:58 flatten is Saturday's past, not "today's", and was told of by no one
+    (a start the same day is, and a 23:58 one has no same day left after its grace)."""
+    clock = Clock(FRIDAY_EVENING)
+    r = await bridges(config_text(FRIDAY_2358), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    await r.bridge.stop()
+    clock.now = datetime(2026, 11, 28, 0, 10, tzinfo=NY)
+    late = await bridges(config_text(FRIDAY_2358), clock)
+    await late.bridge.queues.join()
+    assert await late.positions() == {"AMD": Decimal(1)}, "too late to act on, as on the same day"
+    warned = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.message]
+    assert len(warned) == 1 and "sq/paper" in warned[0] and "still open" in warned[0], warned
+    events: list[Event] = []
+    late.bridge.executor.observers.append(events.append)
+    await late.bridge.jobs.missed_flattens()
+    (event,) = [e for e in events if e.kind == "flatten.missed"]
+    assert "sq/paper" in event.text and "2026-11-27T23:58" in event.text, event
+
+
+async def test_a_restart_within_the_grace_of_a_flatten_due_before_midnight_runs_it(bridges: Any) -> None:
+    clock = Clock(FRIDAY_EVENING)
+    r = await bridges(config_text(FRIDAY_2358), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    await r.bridge.stop()
+    clock.now = datetime(2026, 11, 28, 0, 1, tzinfo=NY)  # Friday's 23:58, 3 minutes late
+    again = await bridges(config_text(FRIDAY_2358), clock)
+    await again.bridge.queues.join()
+    assert await again.positions() == {}
+
+
+async def test_a_restart_the_next_afternoon_says_nothing_of_a_flatten_missed_the_night_before(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Told of for a night, as a 15:55 one is for its evening, not at every start for a day."""
+    clock = Clock(FRIDAY_EVENING)
+    r = await bridges(config_text(FRIDAY_2358), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    await r.bridge.stop()
+    clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=NY)
+    await bridges(config_text(FRIDAY_2358), clock)
+    assert not [rec for rec in caplog.records if rec.levelname == "WARNING" and "flatten_at" in rec.getMessage()]
+
+
+async def test_a_flatten_the_scheduler_missed_over_midnight_while_the_machine_slept_says_so(bridges: Any) -> None:
+    """Asleep from 23:50 to 00:10: the scheduler skips Friday's 23:58 run as past its grace when it wakes on
+    Saturday; the positions it leaves open must be heard of, as after a sleep over 15:55."""
+    clock = Clock(FRIDAY_EVENING)
+    r = await bridges(config_text(FRIDAY_2358), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
+    clock.now = datetime(2026, 11, 28, 0, 10, tzinfo=NY)
+    jobs = r.bridge.jobs
+    jobs.start()
+    jobs.scheduler.modify_job("cfg:flatten:sq:paper", next_run_time=datetime.now(UTC) - timedelta(minutes=12))
+    for _ in range(500):
+        if [e for e in events if e.kind == "flatten.missed"]:
+            break
+        await asyncio.sleep(0.01)
+    (event,) = [e for e in events if e.kind == "flatten.missed"]
+    assert "sq/paper" in event.text and "still open" in event.text, event
+    assert await r.positions() == {"AMD": Decimal(1)}
