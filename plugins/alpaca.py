@@ -739,9 +739,10 @@ def _patch(item: dict[str, Any], request: OrderRequest, in_bracket: bool = False
     """The body of a replace: the prices `request` gives, and its quantity and time in force where they changed.
 
     "Replace an Order": whole shares only, and the quantity of a fractional order never changes. A bracket's leg
-    (`in_bracket`) keeps its bracket's time in force: "Orders at Alpaca" supports replacing a leg "to update
-    limit_price and stop_price", and its bracket is day or gtc. A breakeven's stop asks gtc (unless its signal says
-    otherwise): sent for the stop-loss of a day bracket, it was outside what Alpaca takes, and the move failed.
+    (`in_bracket`) keeps its bracket's time in force and quantity: "Orders at Alpaca" supports replacing a leg "to
+    update limit_price and stop_price" (a quantity change is refused), and its bracket is day or gtc. A breakeven's
+    stop asks gtc (unless its signal says otherwise): sent for the stop-loss of a day bracket, it was outside what
+    Alpaca takes, and the move failed.
     """
     body: dict[str, str] = {}
     if request.stop_price is not None:
@@ -750,6 +751,9 @@ def _patch(item: dict[str, Any], request: OrderRequest, in_bracket: bool = False
         body["limit_price"] = _num(request.limit_price)
     held = Decimal(str(item.get("qty") or "0"))
     if request.quantity != held:
+        if in_bracket:  # the planner cancels and places instead (`_in_place`): refused here, nothing is sent
+            raise OrderRejected(f"Alpaca replaces a bracket leg's stop and limit prices only, not its quantity "
+                                f"({_num(held)} to {_num(request.quantity)})")  # fmt: skip
         if request.quantity % 1 or held % 1:
             raise OrderRejected(f"Alpaca does not change the quantity of a fractional order in a replace ({_num(held)} "
                                 f"to {_num(request.quantity)})")  # fmt: skip

@@ -388,6 +388,10 @@ def _in_place(plan: Plan, moves: tuple[str, ...], open_orders: list[Order], mark
     changes prices, quantity and time in force, not the type, so only a stop of the breakeven's own type, and
     not a bracket's stop-loss whose take-profit the plan cancels (`cancels`, the signal's `cancel: true`): a
     bracket's legs cancel together (Alpaca's do), so the stop-loss would be gone before its replace reached it.
+
+    Nor a bracket's leg for another quantity than the breakeven's (a position added to, or partly closed, since):
+    a leg's replace changes its prices only ("Orders at Alpaca", Bracket Orders), so it is canceled and a stop for
+    the position placed instead, where the venue takes it (`_reserved_beside` says when not, before anything goes).
     """
     if not market.replaces or len(moves) != 1:
         return None
@@ -396,6 +400,8 @@ def _in_place(plan: Plan, moves: tuple[str, ...], open_orders: list[Order], mark
     if old is None or old.type != leg.order_type:
         return None
     parent = old.parent_client_order_id
+    if parent is not None and old.quantity != leg.quantity:
+        return None
     if parent is not None and any(o.client_order_id in cancels and o.parent_client_order_id == parent
                                   for o in open_orders if o is not old):  # fmt: skip
         return None

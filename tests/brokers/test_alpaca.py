@@ -325,6 +325,29 @@ async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
         await restarted.close()
 
 
+async def test_a_replace_of_a_bracket_leg_for_another_quantity_is_refused_before_it_is_sent(
+    alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca
+) -> None:
+    """Alpaca replaces a leg's stop and limit prices only ("Orders at Alpaca", Bracket Orders): a quantity change
+    is refused here, with nothing sent, and the leg works on as it was."""
+    fake.set_price("SQ", Decimal(100))
+    broker = AlpacaBroker(alpaca_options(alpaca_server[1]), BrokerContext(name="alpaca"))
+    await broker.connect()
+    try:
+        legs = {"take_profit": BracketLeg("tb-tp", "limit", limit_price=Decimal(110)),
+                "stop_loss": BracketLeg("tb-sl", "stop", stop_price=Decimal(90))}  # fmt: skip
+        await broker.create_order(request("tb-entry", quantity=Decimal(5), **legs))
+        moved = request("tb-be", side="sell", type="stop", quantity=Decimal(8), stop_price=Decimal(100),
+                        time_in_force="gtc", reduce_only=True)  # fmt: skip
+        with pytest.raises(OrderRejected, match="not its quantity"):
+            await broker.replace_order("tb-sl", moved)
+        assert fake.replace_requests == []
+        leg = await broker.fetch_order("tb-sl")
+        assert (leg.status, leg.quantity, leg.stop_price) == ("open", Decimal(5), Decimal(90))
+    finally:
+        await broker.close()
+
+
 async def test_a_stop_loss_replaced_in_place_is_still_named_as_its_brackets_after_a_restart_too(
     alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
 ) -> None:

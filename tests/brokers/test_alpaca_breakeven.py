@@ -89,3 +89,54 @@ def test_a_breakeven_that_also_cancels_the_take_profit_leaves_a_stop_though_alpa
     assert final["state"] == "executed", final["decision"]
     assert _working_exits(fake) == [("stop", "100", None)], final["decision"]
     assert fake.replace_requests == []
+
+
+@pytest.fixture
+def adding(tmp_path: Path) -> Iterator[tuple[Daemon, FakeAlpaca]]:
+    """A daemon whose subscription adds to a position (`allow_add`), on Alpaca."""
+    with alpaca_daemon(tmp_path, sub=", allow_add: true") as (daemon, fake):
+        yield daemon, fake
+
+
+def _stops(fake: FakeAlpaca) -> list[tuple[str, str]]:
+    """The SQ sell stops working at Alpaca: stop price and quantity."""
+    working = ("new", "accepted", "pending_new", "partially_filled", "held")
+    return sorted((o["stop_price"], o["qty"]) for o in fake.orders
+                  if o["side"] == "sell" and o["type"] == "stop" and o["status"] in working)  # fmt: skip
+
+
+def test_a_breakeven_for_more_than_the_stop_loss_leg_never_asks_alpaca_to_change_the_legs_quantity(
+    adding: tuple[Daemon, FakeAlpaca],
+) -> None:
+    """15 held, the bracket's stop-loss for its 10: Alpaca replaces a leg's prices only ("Orders at Alpaca", Bracket
+    Orders), so the replace for 15 was refused after it was sent. The stop-loss is canceled and a stop for the 15
+    placed instead, as at a venue without replace (canceling that leg cancels no take-profit: it has none)."""
+    daemon, fake = adding
+    fake.set_price("SQ", Decimal(100))
+    assert send(daemon, {**BRACKET, "takeProfit": None})["state"] == "executed"
+    assert send(daemon, {"ticker": "SQ", "action": "buy", "price": 100, "quantity": 5})["state"] == "executed"
+    assert daemon.positions() == {"SQ": 15}
+    assert _stops(fake) == [("95", "10")]
+    fake.set_price("SQ", Decimal(110))
+    final = send(daemon, BREAKEVEN)
+    assert fake.replace_requests == [], "a leg's quantity change Alpaca refuses"
+    assert final["state"] == "executed", final["decision"]
+    assert _stops(fake) == [("100", "15")], final["decision"]
+
+
+def test_a_breakeven_for_more_than_the_stop_loss_leg_beside_a_take_profit_is_refused_before_anything_is_sent(
+    adding: tuple[Daemon, FakeAlpaca],
+) -> None:
+    """With the take-profit holding the shares, a stop for the 15 cannot go beside it: refused with nothing sent,
+    the stop-loss working on, rather than a replace Alpaca refuses."""
+    daemon, fake = adding
+    fake.set_price("SQ", Decimal(100))
+    assert send(daemon, BRACKET)["state"] == "executed"
+    assert send(daemon, {"ticker": "SQ", "action": "buy", "price": 100, "quantity": 5})["state"] == "executed"
+    fake.set_price("SQ", Decimal(110))
+    requests = len(fake.order_requests)
+    final = send(daemon, BREAKEVEN)
+    assert final["state"] == "rejected", final["decision"]
+    assert "take-profit" in final["decision"], final["decision"]
+    assert fake.replace_requests == [] and len(fake.order_requests) == requests
+    assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)]
