@@ -22,6 +22,7 @@ and a restart reads the same book from it.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -605,15 +606,14 @@ class PaperBroker:
         else:
             # Only the price changes: no need to wait for its commit. Writes queued after it (an order
             # that needs the price) run after it; an order resting in a batch not yet committed is still
-            # checked against the price when this runs. Reads of the account and quotes wait for it.
-            def written() -> None:
-                try:
-                    run()
-                finally:
-                    self._unwritten_prices -= 1
+            # checked against the price when this runs. Reads of the account and quotes wait for it until it is
+            # committed (or failed), not only until it ran: a batch that SQLITE_FULL aborted runs it again, and
+            # counted down as it ran, it was counted twice and a read went ahead of the price written again.
+            self.store.later(run).add_done_callback(self._price_written)
+            self._unwritten_prices += 1  # before the callback above can run: on a later turn of the loop
 
-            self.store.later(written)  # it runs on a later turn of the loop, after the count below
-            self._unwritten_prices += 1
+    def _price_written(self, _done: asyncio.Future[Any]) -> None:
+        self._unwritten_prices -= 1
 
     def _rests(self, conn: sqlite3.Connection, symbol: str) -> bool:
         """Whether an order rests on `symbol` that a price could fill (or make trail), as committed."""

@@ -466,13 +466,17 @@ class Store:
         result: T = await job.future
         return result
 
-    def later(self, fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+    def later(self, fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[Any]:
         """Queue a write nobody waits for; it commits with the next batch, in order with the other writes.
 
         For bookkeeping a restart repairs by itself (an order's status, which recovery asks the broker for
-        again); a failure is logged. A `read` does not see it before it is committed.
+        again); a failure is logged. A `read` does not see it before it is committed. The future returned is
+        done once it is committed or failed: `fn` itself may run more than once (a batch that SQLite aborts
+        runs again), so what must happen once after it belongs in a callback of that future, not in `fn`.
         """
-        self._enqueue(lambda: fn(*args, **kwargs)).future.add_done_callback(_log_failure)
+        future = self._enqueue(lambda: fn(*args, **kwargs)).future
+        future.add_done_callback(_log_failure)
+        return future
 
     def _enqueue(self, fn: Callable[[], Any], read: bool = False) -> _Job:
         if self._loop is None or self._committer is None:

@@ -379,3 +379,34 @@ async def test_connecting_writes_nothing_and_the_cash_option_holds_until_the_fir
     assert (await broker.fetch_account()).cash == Decimal(4500)
     again = await _broker(fresh_store, cash="100000")  # changed after: the account keeps its own cash
     assert (await again.fetch_account()).cash == Decimal(4500)
+
+
+async def test_a_price_whose_batch_the_journal_filling_up_aborted_is_still_seen_by_the_next_account_read(
+    tmp_path: Path,
+) -> None:
+    probe = Store(tmp_path / "j.db")
+    probe.open_sync()
+    floor = probe.conn.execute("PRAGMA page_count").fetchone()[0] * probe.conn.execute("PRAGMA page_size").fetchone()[0]
+    probe.close_sync()
+    store = Store(tmp_path / "j.db", max_bytes=floor + 256 * 1024)
+    await store.open()
+    broker = await _broker(store)
+    await broker.create_order(_req("a", qty="10", price="50"))
+    await broker.observe_price("SQ", Decimal(50))  # the day orders looked at: the next price is written later
+
+    def too_big() -> None:
+        store.conn.execute("INSERT INTO webhooks (id, received_at, method, path, headers, body, status_code) "
+                           "VALUES ('big', '2000-01-01', 'POST', '/', '{}', ?, 401)", ("x" * 1024 * 1024,))  # fmt: skip
+
+    # One batch: the price's write, then a write past the cap, whose SQLITE_FULL rolls the price back with it. The
+    # price runs again in the next batch; until it is committed, a read of the account must wait for it.
+    await broker.observe_price("SQ", Decimal(100))
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        await store.run(too_big)
+    account = await broker.fetch_account()
+    assert account.equity == Decimal(100500), "the account was read without the price fed before it"
+    await broker.observe_price("SQ", Decimal(100))
+    assert broker._unwritten_prices == 1  # counted once per price, however many times its write ran
+    await store.run(lambda: None)
+    assert broker._unwritten_prices == 0
+    await store.close()
