@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.config.load import LoadedConfig
+from bridge.config.secrets import HeldSecrets
 from bridge.intake import wire
 from bridge.logs import redact_more
 from bridge.models import Signal
@@ -43,6 +44,9 @@ class IntakeSide:
     def __init__(self, loaded: LoadedConfig, store: Store, link: asyncio.StreamWriter, version: int = 0) -> None:
         self.store = store
         self.link = link
+        # Every secret since the start, masked in what the journal keeps of a request: one a reload replaced too.
+        self.held_secrets = HeldSecrets(loaded.secrets())
+        store.secrets = self.held_secrets.values
         self.runtime: Runtime = IntakeRuntime(loaded, version=version)
         # This journal's COMMIT durations, for the daemon's metrics: sent along with the next answer, which
         # follows each commit at once (a deque, since the commit thread appends while the loop takes). Bounded:
@@ -55,6 +59,7 @@ class IntakeSide:
     def use(self, loaded: LoadedConfig, version: int) -> None:
         """Serve the next requests with the config the daemon has just applied."""
         redact_more(loaded.secrets())  # before any request can log a new token
+        self.held_secrets.add(loaded.secrets())  # ... or journal one
         old, self.runtime = self.runtime, IntakeRuntime(loaded, version=version)
         if old.users == 0:
             self._retire(old)

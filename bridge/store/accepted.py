@@ -25,7 +25,7 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
     """
     signal_id = new_id()
     subs = runtime.subscriptions(strategy)
-    secrets = runtime.loaded.secrets()
+    secrets = request_secrets(store, runtime)
     row = {
         "id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": signal.ticker,
         "action": signal.action, "sentiment": signal.sentiment,
@@ -44,6 +44,15 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
     webhook = webhook.changed(signal_id=signal_id)
     await store.run(journal.record_signal, store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe)
     return signal_id, [key for key, _sub in subs]
+
+
+def request_secrets(store: Store, runtime: Runtime) -> list[str]:
+    """What a request's rows are masked with before they are journaled: every secret held since the start.
+
+    The config's alone missed a token or a key a reload replaced: the old URL pasted into an alert's message or
+    passed on in a proxy's header was journaled in clear (and served by /api), where the logs masked it.
+    """
+    return list(store.secrets()) or runtime.loaded.secrets()  # `Store.secrets`: empty until a service sets it
 
 
 def token_fingerprint(signal_id: str, token: str) -> str:

@@ -23,6 +23,7 @@ from bridge.ids import new_id
 from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
+from bridge.store.accepted import request_secrets
 from bridge.store.db import iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
 from bridge.web.auth import capped, cut, safe_headers, token_matches
@@ -173,7 +174,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     strategy = runtime.strategies.get(name)
     known = strategy is not None and token_matches(strategy.token, request.path_params["token"])
     malformed = webhook_params(request.scope["path"]) is None  # `/webhook/s/<token>//`: answered, never redirected
-    secrets = runtime.loaded.secrets()
+    secrets = request_secrets(bridge.store, runtime)  # those a reload replaced too
     client = client_of(request, config.server)
     intake = Intake(request, bridge, secrets, _row(request, name if known else None, client, secrets, malformed))
     guards = guards_of(request)

@@ -46,3 +46,21 @@ async def test_an_old_key_quoted_by_the_broker_a_queued_job_kept_is_journaled_ma
     for error, decision in rows:
         assert "403 Forbidden" in error, error
         assert OLD_KEY not in error and OLD_KEY not in (decision or ""), (error, decision)
+
+
+async def test_a_token_a_reload_replaced_is_journaled_masked_when_a_later_request_carries_it(running: Any) -> None:
+    """The old URL pasted into a header or an alert's message after the token was rotated: the journal (served by
+    /api and the dashboard) must not keep it in clear, as the logs and the notifications do not."""
+    old, new = TOKEN, "rotated-" + "9c9c9c9c9c9c9c9c"
+    r = await running(config_text({"sq": old}))
+    assert (await r.edit(config_text({"sq": new}))).ok
+    body = {"ticker": "AMD", "action": "buy", "price": 100, "comment": f"was /webhook/sq/{old}"}
+    answer = await r.client.post(f"/webhook/sq/{new}", json=body, headers={"X-Original-Url": f"/webhook/sq/{old}"})
+    assert answer.status_code == 200, answer.text
+    refused = await r.client.post(f"/webhook/sq/{new}", content=f"not json {old}", headers={f"X-{old}": "1"})
+    assert refused.status_code == 400, refused.text
+    query = "SELECT w.headers, w.body, s.payload, s.extras FROM webhooks w LEFT JOIN signals s ON s.id = w.signal_id"
+    rows = r.bridge.store.peek(lambda c: c.execute(query).fetchall())
+    assert len(rows) == 2
+    for row in rows:
+        assert all(old not in (value or "") for value in row), tuple(row)
