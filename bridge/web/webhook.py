@@ -156,10 +156,13 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
     passed on when it is not one (then it is the text the sender wrote, which may be a secret).
     """
     shown = client.shown if client.address is not None else redact(client.shown, secrets)
+    # A header's name reaches the app lowercased (ASGI's rule): a secret with capitals in it, as tokens and signing
+    # secrets have, is found there in lowercase, and masked so; in its own case it was stored folded, in clear.
+    folded = [secret.lower() for secret in secrets]
     return journal.WebhookRow(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=shown,
         method=request.method, path=_shown_path(request.scope["path"], strategy, malformed),
-        headers=capped({redact(key, secrets): redact(value, secrets)
+        headers=capped({redact(key, folded): redact(value, secrets)
                         for key, value in safe_headers(request.headers).items()}),
         body=None, status_code=0,
     )  # fmt: skip

@@ -22,6 +22,7 @@ from tests.security.test_hosts import (  # noqa: F401
     test_webhooks_and_health_answer_a_tunnels_public_name,
 )
 from tests.security.test_secrecy import (  # noqa: F401
+    test_a_mixed_case_token_sent_as_a_header_name_stays_out_of_the_journal,
     test_a_secret_in_a_long_forwarded_address_or_content_encoding_is_never_stored_cut_short,
     test_secrets_in_header_names_or_forwarded_addresses_stay_out_of_the_journal,
     test_signing_secrets_and_tokens_stay_out_of_the_log_and_the_journal,

@@ -173,3 +173,20 @@ def test_a_secret_as_the_key_of_a_too_deep_value_is_never_stored_cut_short(start
     assert not [name for name, blob in journal_bytes(daemon.db).items() if part in blob]
     daemon.stop()
     assert long_secret[10:30] not in daemon.output()
+
+
+def test_a_mixed_case_token_sent_as_a_header_name_stays_out_of_the_journal(start_daemon: object) -> None:
+    # Header names reach the app lowercased (HTTP/1.1 servers and ASGI fold them): a token with capitals, as
+    # `bridge init` makes them, sent as a header's name was journaled in lowercase, the token but for its case.
+    mixed = "Tok-MiXeD-" + "AbCdEfGhIjKlMnOp"
+    daemon: Daemon = start_daemon(  # type: ignore[operator]
+        {"sq": strategy(), "mixed": strategy(mixed)}, server="  auth_failure_limit: 1000\n"
+    )
+    named = {f"x-{mixed}": "1", f"X-{mixed}-Note": "2"}
+    answer = daemon.post({"ticker": "AMD", "action": "buy"}, headers=named)
+    assert answer.status_code == 200, answer.text
+    folded = [mixed.lower()]
+    headers = [w["headers"] for w in daemon.api("webhooks", limit=10)]
+    assert len(headers) == 1 and not [s for s in folded if s in json.dumps(headers)], headers
+    daemon.stop()
+    assert not [s for s in folded if s.encode() in journal_bytes(daemon.db)]
