@@ -134,9 +134,9 @@ class PaperBroker:
         # connection, and read again from the journal by a connection opened anew (`_ledger`).
         self._memory: Book | None = None
         self._memory_of: sqlite3.Connection | None = None
-        # Prices queued by `observe_price` without waiting for their commit, not yet written: while any is, a read
-        # of what prices value (the account, a quote) is queued behind them rather than answered before them.
-        # One the journal failed without running (a lock never had) stays counted: such reads then wait for a commit.
+        # Prices queued by `observe_price` without waiting for their commit, not yet committed (or failed): while
+        # any is, a read of what prices value (the account, a quote) is queued behind them rather than answered
+        # before them. One the journal failed stops counting: reads then see the price committed before it.
         self._unwritten_prices = 0
 
     # --- reads -------------------------------------------------------------------------------------------
