@@ -18,7 +18,7 @@ from bridge.jobs.orders import poll_orders
 from bridge.notify.events import Event
 from tests.conftest import ADMIN, TOKEN
 from tests.jobs.conftest import OTHER_TOKEN, Clock, config_text, two_strategies
-from tests.jobs.venue import FlakyPaper, RefusingPaper, StallingPaper
+from tests.jobs.venue import FillingPaper, FlakyPaper, RefusingPaper, StallingPaper
 
 NY = ZoneInfo("America/New_York")
 MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
@@ -791,6 +791,26 @@ async def test_flatten_at_cancels_the_subscriptions_resting_entry_in_a_ticker_no
     (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
     assert exit_row["state"] == "executed" and "canceled 1 open order" in exit_row["decision"], exit_row["decision"]
     assert "nothing to exit" in exit_row["decision"] and "long" not in exit_row["decision"], exit_row["decision"]
+
+
+async def test_a_flatten_whose_cancel_finds_the_resting_entry_filled_closes_what_it_opened(bridges: Any) -> None:
+    """Flat at 15:55 with a limit entry resting, which fills just before the flatten's cancel reaches the venue: the
+    exit must close what that fill opened, as it does when a bracket leg fills first, not leave it held overnight."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:FillingPaper"), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100, orderType="limit", limitPrice=50)
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    FillingPaper.fill_at = Decimal(50)
+    try:
+        clock.now = MONDAY_1555
+        await flatten(r.bridge, "sq", "paper")
+        await r.bridge.queues.join()
+    finally:
+        FillingPaper.fill_at = None
+    assert await r.positions() == {}, "the entry's fill was held overnight"
+    (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert exit_row["state"] == "executed" and "planned again" in exit_row["decision"], exit_row["decision"]
 
 
 async def test_a_flatten_the_scheduler_missed_while_the_machine_slept_says_the_positions_stay_open(

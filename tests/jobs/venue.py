@@ -75,3 +75,16 @@ class RefusingPaper(PaperBroker):
                 raise TemporaryBrokerError("503 Service Unavailable")
             return Order(client_order_id, "AMD", "sell", Decimal(1), "market", type(self).shown_as)
         return await super().fetch_order(client_order_id)
+
+
+class FillingPaper(PaperBroker):
+    """The paper book; while `fill_at` is set, a cancel finds the market there first (a resting limit order at that
+    price fills just before its cancel reaches the venue, which answers with the fill)."""
+
+    fill_at: ClassVar[Decimal | None] = None
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        price = type(self).fill_at
+        if price is not None:
+            await self.observe_price((await self.fetch_order(client_order_id)).symbol, price)
+        return await super().cancel_order(client_order_id)
