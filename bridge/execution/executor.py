@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -429,8 +429,9 @@ class Executor:
             await self._skip_rest(planned, f"not sent: {halt}")
             said = await self._as_they_were(job, broker, planned, row)
             raise Outcome("failed", f"{decision}; but the breakeven was not sent: {halt}{said}")
+        answered: dict[str, Order] = {}
         try:
-            filled = await self._cancel(broker, client_order_ids, seen, decision)
+            filled = await self._cancel(broker, client_order_ids, seen, decision, answered)
         except Exception as exc:  # the execution fails saying why: nothing of its plan stays pending
             await self._skip_rest(planned, "not sent: the orders it cancels first were not all canceled")
             if row is None:
@@ -438,7 +439,9 @@ class Executor:
             # Those canceled before the one refused are put back: left out, the position would keep less
             # protection than before the signal, unsaid.
             why = exc.decision.rsplit("; but ", 1)[-1] if isinstance(exc, Outcome) else answers.failure(exc)
-            said = await self._as_they_were(job, broker, planned, row)
+            # A cancel the venue took and has not done (Alpaca's pending_cancel): its stop may go any moment.
+            taken = {coid for coid, order in answered.items() if order.status not in FINAL_ORDER_STATUSES}
+            said = await self._as_they_were(job, broker, planned, row, taken)
             raise Outcome("failed", f"{decision}; but the stops it moves were not all canceled ({why}), so the "
                                     f"breakeven stop was not sent{said}") from exc  # fmt: skip
         if row is None:  # never: a plan that cancels first moves stops
@@ -752,11 +755,23 @@ class Executor:
         return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
                 f"works again ({', '.join(working)}){self._despite_halt(back)}")  # fmt: skip
 
-    async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row) -> str:
-        """Put back the stops a breakeven that will not send its stop canceled first; what it says of them all."""
+    async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row,
+                            taken: Container[str] = ()) -> str:  # fmt: skip
+        """Put back the stops a breakeven that will not send its stop canceled first; what it says of them all.
+
+        `taken`: the stops whose cancel the venue took and had not done when it answered; read as working, they may
+        yet be canceled, so they are not said to keep working.
+        """
         moved, canceled = await self._moves_now(broker, planned)
         said = await self._restored(job, broker, row, canceled) if canceled else "; nothing was canceled"
-        return said + (f"; {_described(moved)} {'keeps' if len(moved) == 1 else 'keep'} working" if moved else "")
+        going = [o for o in moved if o.client_order_id in taken]
+        if moved := tuple(o for o in moved if o.client_order_id not in taken):
+            said += f"; {_described(moved)} {'keeps' if len(moved) == 1 else 'keep'} working"
+        if going:
+            said += (f"; {_described(going)}, whose cancel the broker took but had not done, may yet be canceled, "
+                     f"leaving the position without {_it(going, 'them')}: check {_it(going, 'them')} at the broker, "
+                     f"and place a stop once {_it(going, 'they go', 'it goes')}")  # fmt: skip
+        return said
 
     async def _restored(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
         """Put back the stops a breakeven moves that were canceled, its own stop not to be sent; what is said."""

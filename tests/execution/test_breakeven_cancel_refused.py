@@ -75,3 +75,28 @@ async def test_a_first_cancel_refused_says_nothing_was_canceled(fresh_store: Sto
     assert final["decision"].endswith(
         "so the breakeven stop was not sent; nothing was canceled; the stop at 90 and the stop at 92 keep working"
     ), final["decision"]
+
+
+class SlowCancel(TwoStops):
+    """As TwoStops, but the venue takes the cancel of the second stop and has not done it when it answers (Alpaca's
+    pending_cancel, read as still working): it is canceled a moment later."""
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        if client_order_id == self.refused:
+            return self.orders[client_order_id]  # taken, not done yet
+        return await super().cancel_order(client_order_id)
+
+
+async def test_a_stop_whose_cancel_was_taken_but_not_confirmed_is_not_said_to_keep_working(
+    fresh_store: Store,
+) -> None:
+    # It goes any moment, the breakeven stop not sent: told it keeps working, the trader would not replace it.
+    venue = SlowCancel()
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    decision = final["decision"]
+    assert "the stop at 92 keeps working" not in decision, decision
+    assert "the stop at 92, whose cancel the broker took but had not done, may yet be canceled" in decision, decision
+    assert "the stop at 90, canceled before it, was put back" in decision, decision
