@@ -341,9 +341,10 @@ class Executor:
             answered: dict[str, Order] = {}
             filled = await self._cancel(broker, tuple(c for c in plan.cancel if c not in later), seen,
                                         again + plan.decision, answered)  # fmt: skip
-            # flatten_at's share exit that had nothing to sell plans again too: an entry of its own that filled
-            # before its cancel opened a position, which no later run that day would close.
-            if not filled or not (plan.legs or is_share_exit(job.signal)) or attempt:
+            # flatten_at's exit that had nothing to sell plans again too (of its share, or of the whole position):
+            # an entry that filled before its cancel opened a position, which no later run that day would close.
+            flattening = job.signal.scheduled and job.signal.action == "exit"
+            if not filled or not (plan.legs or flattening) or attempt:
                 break
             # An order filled before its cancel reached the venue (a stop hit by the move that set the alert
             # off): the position the legs were sized on is gone. Plan once more from what the broker holds;
