@@ -341,10 +341,10 @@ class Executor:
             answered: dict[str, Order] = {}
             filled = await self._cancel(broker, tuple(c for c in plan.cancel if c not in later), seen,
                                         again + plan.decision, answered)  # fmt: skip
-            # flatten_at's exit that had nothing to sell plans again too (of its share, or of the whole position):
-            # an entry that filled before its cancel opened a position, which no later run that day would close.
-            flattening = job.signal.scheduled and job.signal.action == "exit"
-            if not filled or not (plan.legs or flattening) or attempt:
+            # An exit that had nothing to sell plans again too (a trader's, or flatten_at's of its share or of the
+            # whole position): an entry that filled before its cancel opened the position it was sent to close,
+            # which the decision "canceled, nothing to exit" left open (a flatten's, overnight).
+            if not filled or not (plan.legs or job.signal.action == "exit") or attempt:
                 break
             # An order filled before its cancel reached the venue (a stop hit by the move that set the alert
             # off): the position the legs were sized on is gone. Plan once more from what the broker holds;

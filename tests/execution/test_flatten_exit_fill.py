@@ -1,4 +1,4 @@
-"""flatten_at's exit of the whole position whose cancel finds an entry filled: it closes what that fill opened."""
+"""An exit whose cancel finds a resting entry filled (a trader's, or flatten_at's): it closes what that fill opened."""
 
 from __future__ import annotations
 
@@ -32,6 +32,18 @@ async def test_a_flatten_exit_of_the_whole_position_closes_an_entry_that_filled_
     signal_id = await h.run(Signal(ticker="AMD", action="exit", order_type="market", cancel=True, scheduled=True,
                                    ignore_trading_windows=True))  # fmt: skip
     assert venue.positions == {"AMD": Decimal(0)}, "the entry's fill was held overnight"
+    assert [(r.side, r.quantity) for r in venue.creates] == [("sell", Decimal(1))]
+    final = await h.signal(signal_id)
+    assert final["state"] == "executed" and "planned again" in final["decision"], final["decision"]
+
+
+async def test_a_traders_exit_while_flat_closes_an_entry_that_filled_as_it_was_canceled(fresh_store: Store) -> None:
+    # An exit sent while a limit entry rests: its cancel found the entry filled, and the signal ended `executed`
+    # saying "canceled 1 open order, nothing to exit", the position the trader asked to close left open.
+    venue = FillsAsCanceled()
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="exit", cancel=True))
+    assert venue.positions == {"AMD": Decimal(0)}, "the entry's fill was left open"
     assert [(r.side, r.quantity) for r in venue.creates] == [("sell", Decimal(1))]
     final = await h.signal(signal_id)
     assert final["state"] == "executed" and "planned again" in final["decision"], final["decision"]
