@@ -57,6 +57,15 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(ROOT / package, quiet=2)
 
 
+def journal_floor(path: Path) -> int:
+    """Bytes a freshly migrated journal at `path` takes (the floor under any `database_max_mb`); it is left there."""
+    probe = Store(path)
+    probe.open_sync()
+    pages, size = (probe.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+    probe.close_sync()
+    return int(pages) * int(size)
+
+
 TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN = "adm-" + "f0e1d2c3b4a5f6e7d8c9"
 # How long a test waits for an outcome before it calls it a hang. A wait ends the moment its outcome comes, so

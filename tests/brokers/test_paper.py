@@ -13,6 +13,7 @@ from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
 from bridge.models import OrderRequest, Position
 from bridge.store.db import Store
+from tests.conftest import journal_floor
 
 
 async def _broker(store: Store, cash: str = "100000") -> PaperBroker:
@@ -384,10 +385,7 @@ async def test_connecting_writes_nothing_and_the_cash_option_holds_until_the_fir
 async def test_a_price_whose_batch_the_journal_filling_up_aborted_is_still_seen_by_the_next_account_read(
     tmp_path: Path,
 ) -> None:
-    probe = Store(tmp_path / "j.db")
-    probe.open_sync()
-    floor = probe.conn.execute("PRAGMA page_count").fetchone()[0] * probe.conn.execute("PRAGMA page_size").fetchone()[0]
-    probe.close_sync()
+    floor = journal_floor(tmp_path / "j.db")
     store = Store(tmp_path / "j.db", max_bytes=floor + 256 * 1024)
     await store.open()
     broker = await _broker(store)

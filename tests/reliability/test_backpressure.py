@@ -16,8 +16,7 @@ from typing import Any
 
 import httpx
 
-from bridge.store.db import Store
-from tests.conftest import Daemon
+from tests.conftest import Daemon, journal_floor
 from tests.security.conftest import rows, strategy
 
 
@@ -69,19 +68,10 @@ def test_a_locked_journal_answers_503_stores_nothing_and_the_resend_succeeds(sta
     assert rows(daemon.db, "PRAGMA integrity_check")[0][0] == "ok"
 
 
-def _journal_size_after_start(tmp_path: Path) -> int:
-    """Bytes a freshly migrated journal takes (the floor under any size cap)."""
-    store = Store(tmp_path / "probe.db")
-    store.open_sync()
-    pages, size = (store.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
-    store.close_sync()
-    return int(pages) * int(size)
-
-
 def test_a_full_journal_answers_503_and_keeps_every_acknowledged_signal_whole(
     start_daemon: Any, tmp_path: Path
 ) -> None:
-    cap = (_journal_size_after_start(tmp_path) + 96 * 1024) / (1024 * 1024)
+    cap = (journal_floor(tmp_path / "probe.db") + 96 * 1024) / (1024 * 1024)
     daemon: Daemon = start_daemon({"sq": strategy(extra="    rate_limit: {per_minute: 100000, per_hour: 1000000}\n"
                                                         "    dedupe_window: 0\n")},
                                   top=f"database_max_mb: {cap:.4f}\n")  # fmt: skip
@@ -110,7 +100,7 @@ def test_a_full_journal_answers_503_and_keeps_every_acknowledged_signal_whole(
 
 
 def test_a_signal_answered_200_as_the_journal_fills_up_still_executes(start_daemon: Any, tmp_path: Path) -> None:
-    cap = (_journal_size_after_start(tmp_path) + 96 * 1024) / (1024 * 1024)
+    cap = (journal_floor(tmp_path / "probe.db") + 96 * 1024) / (1024 * 1024)
     # However slow the machine: a signal that waited past max_signal_age (60 s by default) behind the others would
     # end `expired`, rightly, and prove nothing about the journal's room. The waits below are guards, not limits.
     daemon: Daemon = start_daemon({"sq": strategy(extra="    rate_limit: {per_minute: 100000, per_hour: 1000000}\n"
@@ -135,7 +125,7 @@ def test_a_signal_answered_200_as_the_journal_fills_up_still_executes(start_daem
 def test_signals_waiting_for_their_delay_keep_their_room_as_the_journal_fills_up(
     start_daemon: Any, tmp_path: Path
 ) -> None:
-    cap = (_journal_size_after_start(tmp_path) + 192 * 1024) / (1024 * 1024)
+    cap = (journal_floor(tmp_path / "probe.db") + 192 * 1024) / (1024 * 1024)
     daemon: Daemon = start_daemon({"sq": strategy(extra="    rate_limit: {per_minute: 100000, per_hour: 1000000}\n"
                                                         "    dedupe_window: 0\n")},
                                   top=f"database_max_mb: {cap:.4f}\nmax_signal_age: 86400\n")  # fmt: skip

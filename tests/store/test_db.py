@@ -17,7 +17,7 @@ from bridge.store import db, upkeep
 from bridge.store.checkpoint import Checkpointer
 from bridge.store.db import Store, connect, iso, transaction
 from bridge.store.migrations import MIGRATIONS, JournalTooNew, migrate
-from tests.conftest import GUARD, Daemon, free_port
+from tests.conftest import GUARD, Daemon, free_port, journal_floor
 
 
 async def test_pragmas_are_wal_full_and_an_explicit_busy_timeout(fresh_store: Store) -> None:
@@ -205,10 +205,7 @@ def test_a_stored_timestamp_is_the_utc_isoformat_with_microseconds(moment: datet
 
 
 async def test_a_write_to_a_full_journal_fails_saying_so_and_pruning_makes_room_again(tmp_path: Path) -> None:
-    probe = Store(tmp_path / "j.db")
-    probe.open_sync()
-    floor = probe.conn.execute("PRAGMA page_count").fetchone()[0] * probe.conn.execute("PRAGMA page_size").fetchone()[0]
-    probe.close_sync()
+    floor = journal_floor(tmp_path / "j.db")
     store = Store(tmp_path / "j.db", max_bytes=floor + 64 * 1024)  # `database_max_mb`
     await store.open()
 
@@ -234,10 +231,7 @@ async def test_a_write_to_a_full_journal_fails_saying_so_and_pruning_makes_room_
 async def test_a_write_that_fills_the_journal_fails_alone_and_the_batch_before_it_is_still_committed(
     tmp_path: Path,
 ) -> None:
-    probe = Store(tmp_path / "j.db")
-    probe.open_sync()
-    floor = probe.conn.execute("PRAGMA page_count").fetchone()[0] * probe.conn.execute("PRAGMA page_size").fetchone()[0]
-    probe.close_sync()
+    floor = journal_floor(tmp_path / "j.db")
     store = Store(tmp_path / "j.db", max_bytes=floor + 64 * 1024)
     await store.open()
 
