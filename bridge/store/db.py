@@ -22,6 +22,8 @@ from bridge.store.writelock import WriteLock
 
 log = logging.getLogger("bridge.store")
 T = TypeVar("T")
+P = ParamSpec("P")
+Durability = Literal["normal", "full"]
 
 
 def _null(value: None) -> None:
@@ -34,8 +36,6 @@ def _null(value: None) -> None:
 # settled on NULL: two thirds of the cost of binding it, some 3% of a signal's CPU. Found at once here, it binds
 # the same NULL.
 sqlite3.register_adapter(type(None), _null)
-P = ParamSpec("P")
-Durability = Literal["normal", "full"]
 
 
 def utcnow() -> datetime:
