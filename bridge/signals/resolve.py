@@ -392,6 +392,8 @@ def _in_place(plan: Plan, moves: tuple[str, ...], open_orders: list[Order], mark
     Nor a bracket's leg for another quantity than the breakeven's (a position added to, or partly closed, since):
     a leg's replace changes its prices only ("Orders at Alpaca", Bracket Orders), so it is canceled and a stop for
     the position placed instead, where the venue takes it (`_reserved_beside` says when not, before anything goes).
+    Nor any other quantity change where either quantity is fractional: a replace changes whole shares only ("Replace
+    an Order": the quantity of a fractional order may not change), so it would be refused with the stop unmoved.
     """
     if not market.replaces or len(moves) != 1:
         return None
@@ -400,7 +402,7 @@ def _in_place(plan: Plan, moves: tuple[str, ...], open_orders: list[Order], mark
     if old is None or old.type != leg.order_type:
         return None
     parent = old.parent_client_order_id
-    if parent is not None and old.quantity != leg.quantity:
+    if old.quantity != leg.quantity and (parent is not None or old.quantity % 1 or leg.quantity % 1):
         return None
     if parent is not None and any(o.client_order_id in cancels and o.parent_client_order_id == parent
                                   for o in open_orders if o is not old):  # fmt: skip

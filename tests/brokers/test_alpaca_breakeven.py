@@ -140,3 +140,33 @@ def test_a_breakeven_for_more_than_the_stop_loss_leg_beside_a_take_profit_is_ref
     assert "take-profit" in final["decision"], final["decision"]
     assert fake.replace_requests == [] and len(fake.order_requests) == requests
     assert _working_exits(fake) == [("limit", None, "120"), ("stop", "95", None)]
+
+
+@pytest.fixture
+def fractional(tmp_path: Path) -> Iterator[tuple[Daemon, FakeAlpaca]]:
+    """A daemon whose subscription trades fractional shares and adds to a position, on Alpaca."""
+    with alpaca_daemon(tmp_path, sub=", allow_add: true, fractional: true") as (daemon, fake):
+        yield daemon, fake
+
+
+@pytest.mark.parametrize(("first", "added"), [("10.5", "1"), ("10", "0.5")])
+def test_a_breakeven_for_a_new_fractional_quantity_cancels_the_stop_and_places_one_for_the_position(
+    fractional: tuple[Daemon, FakeAlpaca], first: str, added: str
+) -> None:
+    """Alpaca changes no fractional order's quantity in a replace ("Replace an Order": whole shares only), so a
+    breakeven that moved a standalone stop to a new quantity, either of them fractional, was refused unsent and the
+    stop stayed where it was. It is canceled and a stop for the position placed instead, as for a bracket's leg."""
+    daemon, fake = fractional
+    fake.set_price("SQ", Decimal(100))
+    assert send(daemon, {"ticker": "SQ", "action": "buy", "price": 100, "quantity": first})["state"] == "executed"
+    fake.set_price("SQ", Decimal(110))
+    day = {**BREAKEVEN, "timeInForce": "day"}  # Alpaca takes a fractional stop as a day order only
+    assert send(daemon, day)["state"] == "executed"
+    assert _stops(fake) == [("100", first)]
+    assert send(daemon, {"ticker": "SQ", "action": "buy", "price": 110, "quantity": added})["state"] == "executed"
+    held = str(Decimal(first) + Decimal(added))
+    final = send(daemon, {**day, "breakevenOffset": 1})
+    assert final["state"] == "executed", final["decision"]
+    assert fake.replace_requests == [], "a fractional quantity change Alpaca refuses"
+    ((price, quantity),) = _stops(fake)
+    assert (quantity, Decimal(price) > 100) == (held, True), final["decision"]
