@@ -793,7 +793,9 @@ class Executor:
                 for old in canceled if _restorable(old)]  # fmt: skip
         if not back:
             return [], []
-        rows = [restore_row(row, old, index) for index, old in enumerate(back)]
+        # In its own time in force, as a leg put back goes: a fractional stop is a day order at Alpaca, and sent gtc
+        # it was refused, the position left with no stop.
+        rows = [restore_row(row, old, index, self._time_in_force(old)) for index, old in enumerate(back)]
         # Journaled before a restart (and maybe sent: recovery asked the broker since), they are never added twice,
         # nor sent again: the plan resumed puts back only what is still pending.
         journaled = await self.store.run(journal.planned_orders, self.store.conn, row["signal_id"], row["subscription"])
@@ -802,6 +804,11 @@ class Executor:
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
         journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]
         return back, await self._send_pending(job, broker, journaled_back + added)
+
+    def _time_in_force(self, old: Order) -> str:
+        """The time in force the journal gave an order; gtc for one it does not know (placed by hand)."""
+        owner = self.store.peek(journal.order_owner, old.client_order_id)
+        return str(owner["time_in_force"]) if owner is not None and owner["time_in_force"] else "gtc"
 
     async def _put_back(self, job: Job, broker: Broker, broker_name: str, symbol: str, went: list[Order],
                         seen: dict[str, Order], position: Decimal, decision: str,

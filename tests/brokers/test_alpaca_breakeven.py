@@ -170,3 +170,21 @@ def test_a_breakeven_for_a_new_fractional_quantity_cancels_the_stop_and_places_o
     assert fake.replace_requests == [], "a fractional quantity change Alpaca refuses"
     ((price, quantity),) = _stops(fake)
     assert (quantity, Decimal(price) > 100) == (held, True), final["decision"]
+
+
+def test_a_fractional_breakeven_stop_alpaca_refuses_after_the_cancel_puts_the_old_stop_back(
+    fractional: tuple[Daemon, FakeAlpaca],
+) -> None:
+    """Canceled first (Alpaca holds the shares for it), the old stop is put back when the new one is refused."""
+    daemon, fake = fractional
+    fake.set_price("SQ", Decimal(100))
+    assert send(daemon, {"ticker": "SQ", "action": "buy", "price": 100, "quantity": "10.5"})["state"] == "executed"
+    fake.set_price("SQ", Decimal(110))
+    day = {**BREAKEVEN, "timeInForce": "day"}
+    assert send(daemon, day)["state"] == "executed"
+    assert send(daemon, {"ticker": "SQ", "action": "buy", "price": 110, "quantity": 1})["state"] == "executed"
+    fake.gateway = (422, False)  # the new stop is refused
+    final = send(daemon, {**day, "breakevenOffset": 1})
+    assert final["state"] == "failed", final["decision"]
+    assert _stops(fake) == [("100", "10.5")], final["decision"]
+    assert "put back" in final["decision"] and "no stop" not in final["decision"], final["decision"]
