@@ -131,8 +131,9 @@ HOLD_WAIT_SECONDS = 5.0
 TOO_LATE = "held by Alpaca's rate limit, the order would leave after its signal's max_signal_age; nothing was sent"
 COINS_REFRESH_SECONDS = 6 * 3600.0  # Alpaca lists a new coin rarely: reading its assets this often is plenty
 COINS_RETRY_SECONDS = 600.0  # after a failed read, not asked again on every signal's reads
-# "Replace an Order": an order in these statuses cannot be replaced (a bracket leg waiting for its entry is `held`).
-UNREPLACEABLE = frozenset({"accepted", "pending_new", "pending_cancel", "pending_replace", "held"})
+# "Replace an Order": an order in these statuses cannot be replaced. Not `held`: a bracket's stop-loss is listed held
+# as long as its take-profit works beside it (Alpaca's OCO), and its prices are replaceable ("Orders at Alpaca").
+UNREPLACEABLE = frozenset({"accepted", "pending_new", "pending_cancel", "pending_replace"})
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
 
 

@@ -278,7 +278,13 @@ async def test_bracket_legs_are_found_by_our_ids_and_cancel_each_other(broker: A
     assert (take.client_order_id, take.type, take.side, take.limit_price, take.status) == (
         "tb-tp", "limit", "sell", Decimal(110), "open"
     )  # fmt: skip
-    assert (stop.client_order_id, stop.type, stop.stop_price, stop.status) == ("tb-sl", "stop", Decimal(90), "open")
+    # Held beside its take-profit (Alpaca's OCO) until it triggers: accepted, and working.
+    assert (stop.client_order_id, stop.type, stop.stop_price, stop.status) == (
+        "tb-sl",
+        "stop",
+        Decimal(90),
+        "submitted",
+    )
     assert {o.client_order_id for o in await broker.fetch_open_orders("SQ")} == {"tb-tp", "tb-sl"}
     fake.set_price("SQ", Decimal(111))
     assert (await broker.fetch_order("tb-tp")).status == "filled"
@@ -343,7 +349,7 @@ async def test_a_replace_of_a_bracket_leg_for_another_quantity_is_refused_before
             await broker.replace_order("tb-sl", moved)
         assert fake.replace_requests == []
         leg = await broker.fetch_order("tb-sl")
-        assert (leg.status, leg.quantity, leg.stop_price) == ("open", Decimal(5), Decimal(90))
+        assert (leg.status, leg.quantity, leg.stop_price) == ("submitted", Decimal(5), Decimal(90))  # held, working
     finally:
         await broker.close()
 

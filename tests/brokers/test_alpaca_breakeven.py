@@ -65,7 +65,8 @@ def test_a_breakeven_beside_a_take_profit_moves_the_stop_loss_in_place(flat: tup
     legs = {o["leg"]: o for o in _orders(daemon, entry["id"])}
     assert legs["stop_loss"]["status"] == "canceled" and "replaced" in legs["stop_loss"]["error"]
     new = next(o for o in fake.orders if o["client_order_id"] == breakeven["client_order_id"])
-    assert (breakeven["status"], breakeven["stop_price"], breakeven["broker_order_id"]) == ("open", 100, new["id"])
+    # Held beside the take-profit, as the stop-loss it replaced was (Alpaca's OCO): accepted, and working.
+    assert (breakeven["status"], breakeven["stop_price"], breakeven["broker_order_id"]) == ("submitted", 100, new["id"])
     assert new["time_in_force"] == "day"
     # A second breakeven moves the breakeven stop again, by its own id.
     final = send(daemon, {**BREAKEVEN, "breakevenOffset": 2})

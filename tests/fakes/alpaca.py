@@ -18,9 +18,10 @@ stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); 
 0.0001 below (a "sub-penny increment" is refused); a bracket's take-profit above its stop-loss for a buy (below for a
 sell), each leg at least 0.01 past the base price (the entry's limit, else the market); trailing stops DAY or GTC, opg
 and cls market or limit only. Market orders fill at once at the symbol's price; limit and stop orders rest until
-`set_price` crosses them. Canceling one leg of a bracket cancels the other too (not in the API reference; an answer
-from Alpaca's staff on its forum), as canceling the entry cancels its legs. A cancel is done at once, unless
-`cancel_delay` says otherwise: then the DELETE is accepted
+`set_price` crosses them; a bracket's stop-loss stays `held` beside its working take-profit once the entry fills (as
+Alpaca lists it: its OCO), and triggers from there. Canceling one leg of a bracket cancels the other too (not in the
+API reference; an answer from Alpaca's staff on its forum), as canceling the entry cancels its legs. A cancel is done
+at once, unless `cancel_delay` says otherwise: then the DELETE is accepted
 (204) and the order stays `pending_cancel` ("The order is waiting to be canceled") that many seconds, and is canceled,
 or filled at `cancel_fills_at` when that is set (the market reached it before the cancel did). `fill_part` fills part
 of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended);
@@ -211,8 +212,8 @@ class FakeAlpaca:
         """Move the market: resting orders the price crosses fill."""
         with self.lock:
             self.prices[symbol] = price
-            for order in [o for o in self.orders if o["symbol"] == symbol and o["status"] == "new"]:
-                if self._marketable(order, price):
+            for order in [o for o in self.orders if o["symbol"] == symbol]:
+                if self._working(order) and self._marketable(order, price):  # working still: a fill cancels others
                     self._fill(order, price)
 
     def fill_part(self, client_order_id: str, qty: Decimal, price: Decimal) -> None:
@@ -666,6 +667,13 @@ class FakeAlpaca:
             by_group[group] = max(by_group.get(group, Decimal(0)), left)
         return sum(by_group.values(), Decimal(0))
 
+    def _working(self, order: dict[str, Any]) -> bool:
+        """Whether a crossing price fills the order: `new`, or a bracket's stop-loss `held` once its entry filled."""
+        if order["status"] == "new":
+            return True
+        parent = next((o for o in self.orders if o["id"] == order["_parent"]), None)
+        return order["status"] == "held" and parent is not None and parent["status"] == "filled"
+
     def _marketable(self, order: dict[str, Any], price: Decimal) -> bool:
         buy = order["side"] == "buy"
         if order["type"] == "limit":
@@ -682,10 +690,14 @@ class FakeAlpaca:
         order.update(status="filled", filled_qty=str(qty), filled_avg_price=str(price), filled_at=_now(),
                      updated_at=_now())  # fmt: skip
         self._book(order["symbol"], signed, price)
+        legs = [leg for leg in self.orders if leg["_parent"] == order["id"] and leg["status"] == "held"]
+        for leg in legs:  # the entry filled: its exits start working
+            # A bracket's stop-loss stays `held` beside its working take-profit, and triggers from there, as Alpaca
+            # lists it (its OCO: "one is opened at a time. The other orders are held", its staff on the SDK's issues).
+            if len(legs) == 1 or leg["type"] == "limit":
+                leg["status"] = "new"
         for leg in self.orders:
-            if leg["_parent"] == order["id"] and leg["status"] == "held":
-                leg["status"] = "new"  # the entry filled: its exits start working
-            elif order["_parent"] and leg["_parent"] == order["_parent"] and leg["status"] in OPEN:
+            if order["_parent"] and leg["_parent"] == order["_parent"] and leg["status"] in OPEN:
                 self._cancel(leg)  # one exit filled: the other is canceled
 
     def _book(self, symbol: str, signed: Decimal, price: Decimal) -> None:
