@@ -15,7 +15,9 @@ A refusal says nothing of the venue, so whoever holds one strategy's token canno
 strategy's exits, by sending orders the venue refuses. A strategy's open circuit holds its entries only: its exits (an
 order that only closes: an exit, a swap's exit half, a breakeven stop, a flatten) still go, or the refusals of its
 entries would keep the position it wants out of open. A broker's open circuit holds every order but its probe, exits
-too: sent during an outage they fail anyway, and the probe finds out first when the venue is back.
+too: sent during an outage they fail anyway, and the probe finds out first when the venue is back. A stop the bridge
+puts back in place of one its own cancel took is the exception (`Guard.create_order`'s `protective`): held back, the
+position would be left without it.
 """
 
 from __future__ import annotations
@@ -371,7 +373,10 @@ class Guard:
 
         `protective`: a reduce-only stop the bridge puts back in place of one its own cancel just took (a
         breakeven's old stop, its new one not sent; a bracket's stop-loss the venue canceled with its sibling). It
-        passes a halt, said in the log: a halt stops trading, it must not leave a position without the stop it had.
+        passes a halt and the broker's open circuit (`passed_by`), said in the log: a halt stops trading, and an
+        outage (often the breakeven stop's own, which opened the circuit) may have ended a moment later; neither
+        must leave a position without the stop it had. Sent through an open circuit it is no probe: the circuit
+        stays as it was, whatever its answer.
 
         An outage (any error but the venue's refusal) counts in broker `name`'s circuit; the venue's refusal
         of the order counts in `strategy`'s circuit there, and in the broker's as an answer: the venue is up.
@@ -383,18 +388,21 @@ class Guard:
         # Checked synchronously and immediately before the call: a halt acknowledged before this line runs
         # is always seen, and nothing can interleave between the check and the submission. Read again from
         # the journal, where `bridge halt` writes when the daemon does not confirm it.
-        if (halt := self._halt_refusal()) is not None:
-            if not (protective and request.reduce_only):
-                raise SubmitRefused(f"not sent: {halt}")
+        closing = request.reduce_only
+        put_back = protective and closing
+        halt = self._halt_refusal()
+        # A stop put back goes whatever the circuit says, so it is no probe: it takes no probe's turn, and its answer
+        # neither closes the circuit nor opens it again (the probe, when its turn comes, says whether the venue is up).
+        refusal = halt or self._circuits_refuse(name, strategy, take_probe=not put_back, closing=closing)
+        if refusal is not None:
+            if not put_back:
+                raise SubmitRefused(f"not sent: {refusal}")
             log.warning("sending order %s (%s %s %s, stop at %s) although %s: it puts back a stop the bridge had "
                         "just canceled, so the position is not left without one", request.client_order_id,
-                        request.side, request.quantity, request.symbol, request.stop_price, halt)  # fmt: skip
-        closing = request.reduce_only
-        refusal = self._circuits_refuse(name, strategy, take_probe=True, closing=closing)
-        if refusal is not None:
-            raise SubmitRefused(f"not sent: {refusal}")
+                        request.side, request.quantity, request.symbol, request.stop_price, refusal)  # fmt: skip
         # Let through an open circuit: this order is its probe (an exit passes the strategy's without probing it).
-        probe, probe_refused = breaker.opened_at is not None, refused.opened_at is not None and not closing
+        probe = breaker.opened_at is not None and not put_back
+        probe_refused = refused.opened_at is not None and not closing
         try:
             order = await answers.create_order(broker, request, replaces)
         except DuplicateClientOrderId:  # the venue answered sensibly
@@ -444,6 +452,16 @@ class Guard:
         """
         closed = self.breaker(name).opened_at is None and self.strategy_breaker(name, strategy).opened_at is None
         return closed and self._halt_refusal() is None
+
+    def passed_by(self, name: str) -> tuple[str, ...]:
+        """What holds every order to broker `name` back now but a stop put back (`create_order`'s `protective`)."""
+        passed = []
+        if self._halt_refusal() is not None:
+            passed.append("trading is halted" if self.halt.halted else "the kill switch cannot be read")
+        cooldown = self.config().risk.breaker_cooldown
+        if self.breaker(name).refusal(name, self.clock(), cooldown, take_probe=False) is not None:
+            passed.append(f"broker {name}'s circuit breaker is open")
+        return tuple(passed)
 
     def halt_reason(self) -> str | None:
         """Why the kill switch holds new orders back now (halted, or its flag unreadable), or None."""

@@ -750,11 +750,11 @@ class Executor:
         breakeven stop be working after all (its outcome unknown), the venue refuses the stop put back, so the
         position never holds two. Each goes as a new reduce-only order in the journal, followed as any other.
         """
-        back, working = await self._put_back_moved(job, broker, row, canceled)
+        back, working, passed = await self._put_back_moved(job, broker, row, canceled)
         if not back or len(working) < len(canceled):
             return UNPROTECTED
         return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
-                f"works again ({', '.join(working)}){self._despite_halt(back)}")  # fmt: skip
+                f"works again ({', '.join(working)}){_despite(passed)}")  # fmt: skip
 
     async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row,
                             taken: Container[str] = ()) -> str:  # fmt: skip
@@ -776,23 +776,24 @@ class Executor:
 
     async def _restored(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
         """Put back the stops a breakeven moves that were canceled, its own stop not to be sent; what is said."""
-        back, working = await self._put_back_moved(job, broker, row, canceled)
+        back, working, passed = await self._put_back_moved(job, broker, row, canceled)
         what, was, it = _described(canceled), *(("was", "it") if len(canceled) == 1 else ("were", "them"))
         if back and len(working) == len(canceled):
             return (f"; {what}, canceled before it, {was} put back as a new order ({', '.join(working)})"
-                    f"{self._despite_halt(back)}")  # fmt: skip
+                    f"{_despite(passed)}")  # fmt: skip
         return (f"; {what} {was} canceled before it, and not all put back: the position lacks {it} at the broker; "
                 "check its orders there, and place what it lacks")  # fmt: skip
 
     async def _put_back_moved(self, job: Job, broker: Broker, row: sqlite3.Row,
-                              canceled: tuple[Order, ...]) -> tuple[list[Order], list[str]]:  # fmt: skip
+                              canceled: tuple[Order, ...]) -> tuple[list[Order], list[str], list[str]]:  # fmt: skip
         """Send again, each as a new reduce-only order for no more than the position the breakeven was sized on
-        (its own quantity), the stops it moves that were canceled: those that could be sent, and the ids working."""
+        (its own quantity), the stops it moves that were canceled: those that could be sent, the ids working, and
+        what held other orders back that those sent now went through (`Guard.passed_by`)."""
         position = Decimal(row["quantity"])
         back = [replace(old, quantity=min(old.quantity - old.filled_quantity, position), filled_quantity=Decimal(0))
                 for old in canceled if _restorable(old)]  # fmt: skip
         if not back:
-            return [], []
+            return [], [], []
         # In its own time in force, as a leg put back goes: a fractional stop is a day order at Alpaca, and sent gtc
         # it was refused, the position left with no stop.
         rows = [restore_row(row, old, index, self._time_in_force(old)) for index, old in enumerate(back)]
@@ -803,7 +804,7 @@ class Executor:
         added = await self.store.run(journal.add_orders, self.store.conn,
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
         journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]
-        return back, await self._send_pending(job, broker, journaled_back + added)
+        return back, *await self._send_pending(job, broker, journaled_back + added)
 
     def _time_in_force(self, old: Order) -> str:
         """The time in force the journal gave an order; gtc for one it does not know (placed by hand)."""
@@ -891,39 +892,37 @@ class Executor:
                          lacks: str) -> tuple[str, str]:  # fmt: skip
         """Send the journaled legs put back still pending: the outcome, and the decision that says what works again
         and what the position lacks (`lacks`: what no put-back gives back, said last); it fails if anything is."""
-        working = await self._send_pending(job, broker, planned)
+        working, passed = await self._send_pending(job, broker, planned)
         if len(working) < len(planned):
             return "failed", _lacks(decision) + lacks
-        halted = self._despite_halt([row for row in planned if row["status"] == "pending"])
-        said = f"{decision}, so it was put back as a new order ({', '.join(working)}){halted}" if planned else decision
+        said = decision
+        if planned:
+            said += f", so it was put back as a new order ({', '.join(working)}){_despite(passed)}"
         return ("failed" if lacks else "executed"), said + lacks
 
-    async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row]) -> list[str]:
-        """Send the orders put back (journaled, `restore`) that are still pending; the client order ids working.
+    async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row]) -> tuple[list[str], list[str]]:
+        """Send the orders put back (journaled, `restore`) that are still pending; the client order ids working, and
+        what held every other order back that those sent now and working went through (`Guard.passed_by`).
 
         One sent before a restart was read by recovery since: it counts as it stands, and is never sent again.
         """
         working: list[str] = []
+        passed: list[str] = []
         for row in rows:
             if row["status"] != "pending":
                 if row["status"] in OPEN_ORDER_STATUSES:
                     working.append(row["client_order_id"])
                 continue
+            went: list[str] = []
             try:
-                order = await self._submit(job, broker, row, [])
+                order = await self._submit(job, broker, row, [], went)
             except Outcome:  # its outcome is unknown and it is not found: it is followed, but cannot be counted on
                 continue
             self.emit(_order_event(job, row, order))
             if order.is_open:
                 working.append(order.client_order_id)
-        return working
-
-    def _despite_halt(self, back: Sequence[Order | OrderRow]) -> str:
-        """What a decision adds of stops put back while trading is halted, which the halt lets through."""
-        if self.guard is None or self.guard.halt_reason() is None or not any(_protective(o) for o in back):
-            return ""
-        return (" while trading is halted: a stop put back in place of one the bridge had just canceled is sent "
-                "all the same (reduce-only, for no more than the position), and nothing else is")  # fmt: skip
+                passed += [why for why in went if why not in passed]
+        return working, passed
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:
         """What a breakeven whose replace did not go through says of the stop it was to replace, as the broker has it.
@@ -1077,8 +1076,12 @@ class Executor:
                 continue
             await self.store.run(journal.update_order, self.store.conn, coid, self._masked(order))
 
-    async def _submit(self, job: Job, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row]) -> Order:
-        """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent."""
+    async def _submit(self, job: Job, broker: Broker, row: sqlite3.Row, children: list[sqlite3.Row],
+                      passed: list[str] | None = None) -> Order:  # fmt: skip
+        """Send one committed order exactly once; an ambiguous outcome is looked up, never re-sent.
+
+        `passed` is told what held every other order back (a halt, an open circuit) that a stop put back went
+        through, as the guard saw it right before the call."""
         # Checked young enough just before; held by the venue's rate limit past its age, it is refused unsent. A stop
         # put back after a breakeven failed is the bridge undoing its own cancel, not the signal trading: no limit.
         timeless = self.at_signal_time or row["leg"] == "restore"
@@ -1092,6 +1095,8 @@ class Executor:
             await self.store.run(journal.update_order, self.store.conn, coid, sent_at=utcnow())
         try:
             if self.guard is not None:  # its halt check is the last thing before the broker call
+                if passed is not None and _protective(row):  # read with no wait before the guard's own checks
+                    passed += self.guard.passed_by(row["broker"])
                 order = await self.guard.create_order(row["broker"], broker, request, job.strategy, replaces,
                                                       protective=_protective(row))  # fmt: skip
             else:
@@ -1183,11 +1188,18 @@ def _moves_stop(plan: Plan) -> bool:
     return bool(plan.moves) and any(leg.kind == "breakeven" for leg in plan.legs)
 
 
-def _protective(order: Order | OrderRow) -> bool:
-    """Whether an order puts back a stop the bridge's own cancel took (`restore`): the one order a halt lets through."""
-    if isinstance(order, Order):  # a stop a breakeven moved, about to be put back as it was
-        return order.type in ("stop", "stop_limit")
-    return order["leg"] == "restore" and order["type"] in ("stop", "stop_limit")
+def _protective(row: OrderRow) -> bool:
+    """Whether an order puts back a stop the bridge's own cancel took (`restore`): the one order a halt, or the
+    broker's open circuit, lets through."""
+    return row["leg"] == "restore" and row["type"] in ("stop", "stop_limit")
+
+
+def _despite(passed: Sequence[str]) -> str:
+    """What a decision adds of stops put back that went through what held every other order back (`passed`)."""
+    if not passed:
+        return ""
+    return (f" while {' and '.join(passed)}: a stop put back in place of one the bridge had just canceled is sent "
+            "all the same (reduce-only, for no more than the position), and nothing else is")  # fmt: skip
 
 
 def _moving(planned: Sequence[sqlite3.Row]) -> sqlite3.Row | None:

@@ -13,7 +13,8 @@ from typing import Any
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
-from bridge.models import Order, Signal, StopLoss
+from bridge.errors import OrderRejected
+from bridge.models import Order, OrderRequest, Signal, StopLoss
 from bridge.risk import Admission
 from bridge.store.db import Store
 from tests.execution.test_executor import SUB
@@ -95,3 +96,41 @@ async def test_a_halt_after_a_breakevens_plan_check_cancels_nothing(fresh_store:
     assert execution["state"] == "failed", execution["decision"]
     assert "trading is halted" in execution["decision"], execution["decision"]
     assert "nothing was canceled; the stop-loss at 95 keeps working" in execution["decision"], execution["decision"]
+
+
+class HaltedAfterPutBack(PaperBroker):
+    """The paper book at a venue that holds the shares for a working stop, which refuses the breakeven stop; trading
+    is halted (from another shell) right after the stop put back in its place is placed."""
+
+    capabilities = replace(PaperBroker.capabilities, reserves_position=True, local=False)
+    paper: Paper | None = None
+    refused = False
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        if self.paper is None:
+            return await super().create_order(request)
+        if not self.refused:  # the breakeven stop
+            self.refused = True
+            raise OrderRejected("stop price too close to the market")
+        order = await super().create_order(request)
+        halt(self.paper)
+        return order
+
+
+async def test_a_stop_put_back_before_a_halt_is_not_said_to_be_sent_while_halted(fresh_store: Store) -> None:
+    paper = Paper(fresh_store)
+    broker = HaltedAfterPutBack(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
+                           stop_loss=StopLoss(stop_price=Decimal(95))))  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+    broker.paper = paper
+
+    signal_id = await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    orders = {r["leg"]: r for r in await paper.query("SELECT * FROM orders WHERE signal_id = ?", signal_id)}
+    assert orders["restore"]["status"] == "open", orders["restore"]
+    [execution] = await paper.query("SELECT state, decision FROM signals WHERE id = ?", signal_id)
+    decision = execution["decision"]
+    assert "put back" in decision and "rejected by the broker" in decision, decision
+    assert "halted" not in decision, decision  # it went before the halt: nothing went through it
