@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -428,7 +428,7 @@ class Executor:
             # Halted since its plan was checked: its stop would be refused, so the stops it moves are left alone
             # rather than canceled, to be put back under new ids (resumed, those canceled before a restart go back).
             await self._skip_rest(planned, f"not sent: {halt}")
-            said = await self._as_they_were(job, broker, planned, row)
+            said = await self._as_they_were(job, broker, planned, row, seen)
             raise Outcome("failed", f"{decision}; but the breakeven was not sent: {halt}{said}")
         answered: dict[str, Order] = {}
         try:
@@ -442,7 +442,7 @@ class Executor:
             why = exc.decision.rsplit("; but ", 1)[-1] if isinstance(exc, Outcome) else answers.failure(exc)
             # A cancel the venue took and has not done (Alpaca's pending_cancel): its stop may go any moment.
             taken = {coid for coid, order in answered.items() if order.status not in FINAL_ORDER_STATUSES}
-            said = await self._as_they_were(job, broker, planned, row, taken)
+            said = await self._as_they_were(job, broker, planned, row, {**seen, **answered}, taken)
             raise Outcome("failed", f"{decision}; but the stops it moves were not all canceled ({why}), so the "
                                     f"breakeven stop was not sent{said}") from exc  # fmt: skip
         if row is None:  # never: a plan that cancels first moves stops
@@ -450,17 +450,20 @@ class Executor:
         if not filled:
             return tuple(seen[c] for c in json.loads(row["moves"]) if c in seen)
         await self._skip_rest(planned, "not sent: an order it cancels first filled before its cancel")
-        _moved, canceled = await self._moves_now(broker, planned)
+        _moved, canceled = await self._moves_now(broker, planned, {**seen, **answered})
         said = await self._restore(job, broker, row, canceled) if canceled else ""
         raise Outcome("failed", f"{decision}; but {filled} order(s) filled before their cancel, so the breakeven stop "
                                 f"was not sent: check the position{said}")  # fmt: skip
 
-    async def _moves_now(self, broker: Broker, planned: list[sqlite3.Row]) -> tuple[tuple[Order, ...],
-                                                                                    tuple[Order, ...]]:  # fmt: skip
+    async def _moves_now(self, broker: Broker, planned: list[sqlite3.Row], known: Mapping[str, Order] | None = None,
+                         unread: dict[str, str] | None = None) -> tuple[tuple[Order, ...],
+                                                                        tuple[Order, ...]]:  # fmt: skip
         """The stops a committed plan's breakeven moves (its row's `moves`), as the broker has them now: (still
         working, canceled). The first are canceled once the breakeven stop works, the second put back if it fails.
 
-        One the broker cannot show now is taken as working: its cancel is tried, and a refused one is said.
+        One the broker cannot show now is taken as `known` has it (its cancel's answer in this execution: a venue
+        may list no order once canceled), else as working: its cancel is tried, and a refused one is said. Taken as
+        working unread, it is in `unread`, with why: it may have been canceled all the same.
         """
         row = _moving(planned)
         if row is None:
@@ -471,9 +474,13 @@ class Executor:
             try:
                 order = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
             except Exception as exc:
-                log.warning("order %s, moved by breakeven %s: not read, so taken as working (%s)", coid,
-                            row["client_order_id"], self._clean(answers.failure(exc)))  # fmt: skip
-                order = Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]), "stop", "open")
+                why = self._clean(answers.failure(exc))
+                order = (known or {}).get(coid) or Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]),
+                                                         "stop", "open")  # fmt: skip
+                log.warning("order %s, moved by breakeven %s: not read, so taken as %s (%s)", coid,
+                            row["client_order_id"], order.status, why)  # fmt: skip
+                if order.is_open and unread is not None:
+                    unread[coid] = why
             else:  # a cancel whose answer a crash lost: journaled now, not when the order jobs next look
                 await self._journal_change(coid, order)
             if order.is_open:
@@ -757,17 +764,26 @@ class Executor:
                 f"works again ({', '.join(working)}){_despite(passed)}")  # fmt: skip
 
     async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row,
-                            taken: Container[str] = ()) -> str:  # fmt: skip
+                            known: Mapping[str, Order], taken: Container[str] = ()) -> str:  # fmt: skip
         """Put back the stops a breakeven that will not send its stop canceled first; what it says of them all.
 
-        `taken`: the stops whose cancel the venue took and had not done when it answered; read as working, they may
-        yet be canceled, so they are not said to keep working.
+        `known`: those stops as this execution last saw them (listed, or its cancel's answer), for one the broker
+        cannot show now. `taken`: the stops whose cancel the venue took and had not done when it answered; read as
+        working, they may yet be canceled, so they are not said to keep working; nor are those not read now.
         """
-        moved, canceled = await self._moves_now(broker, planned)
-        said = await self._restored(job, broker, row, canceled) if canceled else "; nothing was canceled"
+        unread: dict[str, str] = {}
+        moved, canceled = await self._moves_now(broker, planned, known, unread)
         going = [o for o in moved if o.client_order_id in taken]
-        if moved := tuple(o for o in moved if o.client_order_id not in taken):
+        doubt = [o for o in moved if o.client_order_id in unread and o.client_order_id not in taken]
+        none = "" if doubt else "; nothing was canceled"
+        said = await self._restored(job, broker, row, canceled) if canceled else none
+        if moved := tuple(o for o in moved if o.client_order_id not in taken and o.client_order_id not in unread):
             said += f"; {_described(moved)} {'keeps' if len(moved) == 1 else 'keep'} working"
+        if doubt:
+            why = "; ".join(dict.fromkeys(unread[o.client_order_id] for o in doubt))
+            said += (f"; {_described(doubt)} could not be read ({why}), so {_it(doubt, 'they', 'it')} may have been "
+                     f"canceled, leaving the position without {_it(doubt, 'them')}: check {_it(doubt, 'them')} at "
+                     f"the broker, and place a stop if {_it(doubt, 'they are', 'it is')} gone")  # fmt: skip
         if going:
             said += (f"; {_described(going)}, whose cancel the broker took but had not done, may yet be canceled, "
                      f"leaving the position without {_it(going, 'them')}: check {_it(going, 'them')} at the broker, "

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from bridge.brokers.base import Capabilities
-from bridge.errors import OrderRejected
+from bridge.errors import OrderNotFound, OrderRejected, TemporaryBrokerError
 from bridge.models import Order, OrderRequest, Position, Signal
 from bridge.store.db import Store
 from tests.execution.test_executor import Behaviour, FakeBroker, Harness, raises, rests
@@ -100,3 +100,57 @@ async def test_a_stop_whose_cancel_was_taken_but_not_confirmed_is_not_said_to_ke
     assert "the stop at 92 keeps working" not in decision, decision
     assert "the stop at 92, whose cancel the broker took but had not done, may yet be canceled" in decision, decision
     assert "the stop at 90, canceled before it, was put back" in decision, decision
+
+
+class Unlisted(TwoStops):
+    """As TwoStops, but the venue no longer lists an order once it is canceled (some do not keep them): a lookup of
+    the first stop after its cancel finds nothing."""
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        if client_order_id == "sl-1" and self.orders["sl-1"].status == "canceled":
+            raise OrderNotFound(client_order_id)
+        return await super().fetch_order(client_order_id)
+
+
+async def test_a_canceled_stop_the_venue_no_longer_lists_is_put_back(fresh_store: Store) -> None:
+    # Its cancel's answer said canceled: not read back, it is not taken for one that keeps working.
+    venue = Unlisted()
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    working = sorted((o.quantity, o.stop_price) for o in venue.orders.values() if o.is_open)
+    assert working == [(Decimal(5), Decimal(90)), (Decimal(5), Decimal(92))], "the position keeps both stops"
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    decision = final["decision"]
+    assert "the stop at 90, canceled before it, was put back" in decision, decision
+    assert "the stop at 90 keeps working" not in decision, decision
+
+
+class Unreadable(TwoStops):
+    """As TwoStops, but the venue answers no lookup of the first stop once the breakeven's cancels began."""
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        if client_order_id == "sl-1" and self.orders["sl-1"].status == "canceled":
+            raise TemporaryBrokerError("503 Service Unavailable")
+        return await super().fetch_order(client_order_id)
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        order = await super().cancel_order(client_order_id)
+        if client_order_id == "sl-1":  # the venue canceled it, but its answer was lost on the way
+            raise TemporaryBrokerError("the venue did not answer")
+        return order
+
+
+async def test_a_stop_that_may_have_been_canceled_and_cannot_be_read_is_not_said_to_keep_working(
+    fresh_store: Store,
+) -> None:
+    venue = Unreadable()
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert [o.stop_price for o in venue.orders.values() if o.is_open] == [Decimal(92)]
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    decision = final["decision"]
+    assert "the stop at 90 and the stop at 92 keep working" not in decision, decision
+    assert "the stop at 92 keeps working" in decision, decision
+    assert "the stop at 90 could not be read" in decision and "may have been canceled" in decision, decision
