@@ -7,7 +7,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -102,6 +102,17 @@ UNPROTECTED = ("; the stop it replaces was canceled first, so until a new stop w
 
 class Finished(Outcome):
     """Ends an execution whose final state was journaled with its plan: nothing is left to write."""
+
+
+@dataclass(frozen=True)
+class PutBack:
+    """What became of the stops a breakeven canceled first, as they were sent again (`_put_back_moved`)."""
+
+    back: list[Order] = field(default_factory=list)  # sent again, each for the quantity it went for
+    working: list[str] = field(default_factory=list)  # the client order ids of those working now
+    passed: list[str] = field(default_factory=list)  # what held every other order back that they went through
+    spared: list[Order] = field(default_factory=list)  # not sent: nothing is held on the side they close
+    held: Decimal | None = None  # the position as the broker showed it before they went (None: not read)
 
 
 async def _position(broker: Broker, symbol: str) -> Position | None:
@@ -757,11 +768,14 @@ class Executor:
         breakeven stop be working after all (its outcome unknown), the venue refuses the stop put back, so the
         position never holds two. Each goes as a new reduce-only order in the journal, followed as any other.
         """
-        back, working, passed = await self._put_back_moved(job, broker, row, canceled)
-        if not back or len(working) < len(canceled):
-            return UNPROTECTED
-        return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(back)} "
-                f"works again ({', '.join(working)}){_despite(passed)}")  # fmt: skip
+        put = await self._put_back_moved(job, broker, row, canceled)
+        spared = _spared(put)
+        if len(put.working) < len(canceled) - len(put.spared):
+            return UNPROTECTED + spared
+        if not put.back:  # nothing left to protect
+            return "; the stop it replaces was canceled first" + spared
+        return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(put.back)} "
+                f"works again ({', '.join(put.working)}){_despite(put.passed)}{spared}")  # fmt: skip
 
     async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row,
                             known: Mapping[str, Order], taken: Container[str] = ()) -> str:  # fmt: skip
@@ -792,35 +806,72 @@ class Executor:
 
     async def _restored(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
         """Put back the stops a breakeven moves that were canceled, its own stop not to be sent; what is said."""
-        back, working, passed = await self._put_back_moved(job, broker, row, canceled)
-        what, was, it = _described(canceled), *(("was", "it") if len(canceled) == 1 else ("were", "them"))
-        if back and len(working) == len(canceled):
-            return (f"; {what}, canceled before it, {was} put back as a new order ({', '.join(working)})"
-                    f"{_despite(passed)}")  # fmt: skip
+        put = await self._put_back_moved(job, broker, row, canceled)
+        spared = {o.client_order_id for o in put.spared}
+        if not (lacking := [o for o in canceled if o.client_order_id not in spared]):
+            return _spared(put)
+        what, was, it = _described(lacking), *(("was", "it") if len(lacking) == 1 else ("were", "them"))
+        if put.back and len(put.working) == len(lacking):
+            return (f"; {what}, canceled before it, {was} put back as a new order ({', '.join(put.working)})"
+                    f"{_despite(put.passed)}{_spared(put)}")  # fmt: skip
         return (f"; {what} {was} canceled before it, and not all put back: the position lacks {it} at the broker; "
-                "check its orders there, and place what it lacks")  # fmt: skip
+                f"check its orders there, and place what it lacks{_spared(put)}")  # fmt: skip
 
     async def _put_back_moved(self, job: Job, broker: Broker, row: sqlite3.Row,
-                              canceled: tuple[Order, ...]) -> tuple[list[Order], list[str], list[str]]:  # fmt: skip
-        """Send again, each as a new reduce-only order for no more than the position the breakeven was sized on
-        (its own quantity), the stops it moves that were canceled: those that could be sent, the ids working, and
-        what held other orders back that those sent now went through (`Guard.passed_by`)."""
-        position = Decimal(row["quantity"])
-        back = [replace(old, quantity=min(old.quantity - old.filled_quantity, position), filled_quantity=Decimal(0))
-                for old in canceled if _restorable(old)]  # fmt: skip
-        if not back:
-            return [], [], []
-        # In its own time in force, as a leg put back goes: a fractional stop is a day order at Alpaca, and sent gtc
-        # it was refused, the position left with no stop.
-        rows = [restore_row(row, old, index, self._time_in_force(old)) for index, old in enumerate(back)]
+                              canceled: tuple[Order, ...]) -> PutBack:  # fmt: skip
+        """Send again, each as a new reduce-only order, the stops a breakeven moves that were canceled: for no more
+        than the position the breakeven was sized on (its own quantity), nor than the position held now on the side
+        each closes, none where nothing is left there (`PutBack.spared`).
+
+        Reduce-only is not enforced everywhere (Alpaca's equities): a sell stop sent for an account the take-profit
+        just sold out of is taken as a short sale, which it opens once it triggers. Where the position cannot be
+        read, each goes for the breakeven's quantity, as a stop the position likely still needs.
+        """
+        held = await self._held_now(broker, row["symbol"])
+        room = None if held is None else {"sell": max(held, Decimal(0)), "buy": max(-held, Decimal(0))}
         # Journaled before a restart (and maybe sent: recovery asked the broker since), they are never added twice,
         # nor sent again: the plan resumed puts back only what is still pending.
         journaled = await self.store.run(journal.planned_orders, self.store.conn, row["signal_id"], row["subscription"])
         known = {r["client_order_id"]: r for r in journaled}
+        back: list[Order] = []
+        spared: list[Order] = []
+        rows: list[dict[str, Any]] = []
+        for old in (old for old in canceled if _restorable(old)):
+            left = min(old.quantity - old.filled_quantity, Decimal(row["quantity"]))
+            sent = known.get(restore_row(row, old, len(rows))["client_order_id"])
+            if sent is not None and sent["status"] != "pending":  # at the broker since before a restart: as it is
+                left = Decimal(sent["quantity"])
+            elif room is not None:
+                left = min(left, room[old.side])
+            if room is not None:
+                room[old.side] -= min(left, room[old.side])
+            if left <= 0:
+                spared.append(old)
+                continue
+            back.append(replace(old, quantity=left, filled_quantity=Decimal(0)))
+            # In its own time in force, as a leg put back goes: a fractional stop is a day order at Alpaca, and sent
+            # gtc it was refused, the position left with no stop.
+            rows.append(restore_row(row, back[-1], len(rows), self._time_in_force(old)))
+        if gone := [known[r["client_order_id"]] for r in map(partial(restore_row, row), spared, range(len(spared)))
+                    if r["client_order_id"] in known]:  # fmt: skip
+            await self._skip_rest(gone, "not sent: no position is left for it to close")
+        if not back:
+            return PutBack(spared=spared, held=held)
         added = await self.store.run(journal.add_orders, self.store.conn,
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
         journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]
-        return back, *await self._send_pending(job, broker, journaled_back + added)
+        working, passed = await self._send_pending(job, broker, journaled_back + added)
+        return PutBack(back, working, passed, spared, held)
+
+    async def _held_now(self, broker: Broker, symbol: str) -> Decimal | None:
+        """The position in `symbol` as the broker shows it now (0: none held), or None when it cannot be read."""
+        try:
+            held = await retry_read(partial(_position, broker, symbol))
+        except Exception as exc:  # an adapter's bug too: the stops go back as before this read was made
+            log.warning("the position in %s could not be read before stops were put back, so each is put back for "
+                        "the breakeven's quantity (%s)", symbol, self._clean(answers.failure(exc)))  # fmt: skip
+            return None
+        return held.quantity if held is not None else Decimal(0)
 
     def _time_in_force(self, old: Order) -> str:
         """The time in force the journal gave an order; gtc for one it does not know (placed by hand)."""
@@ -1237,6 +1288,16 @@ def _lacks(decision: str) -> str:
     """`decision`, naming the legs the broker canceled with a cancel's, saying that they were not all put back."""
     return (f"{decision}, and it was not put back as it was: the position lacks it at the broker; check its orders "
             "there, and place what it lacks")  # fmt: skip
+
+
+def _spared(put: PutBack) -> str:
+    """Said of the stops a breakeven canceled first that were not put back, nothing being left on their side."""
+    if not put.spared:
+        return ""
+    now = "" if put.held is None else f" ({describe_position(put.held)} at the broker now)"
+    return (f"; {_described(put.spared)} {_it(put.spared, 'were', 'was')} not put back: no position is left for "
+            f"{_it(put.spared, 'them')} to close{now}, and at a broker that does not enforce reduce-only "
+            f"{_it(put.spared, 'they', 'it')} would open one")  # fmt: skip
 
 
 def _described(orders: Sequence[Order]) -> str:
