@@ -32,7 +32,8 @@ FIELDS: dict[str, FieldDoc] = {
         "What to do: buy, sell, exit, cancel, add, reverse (exit then enter the other side, whatever "
         "the swap settings) or breakeven (a stop at the average entry price, in place of the position's "
         "stop-loss and any earlier breakeven stop; rejected while the price has not passed that stop yet, "
-        "where it would fill at once).",
+        "where it would fill at once, and when that cannot be checked: send `price` with it, unless the broker "
+        "quotes).",
         _ex(action="exit"),
         ("invalid-payload", "invalid-action"),
     ),

@@ -667,8 +667,13 @@ def _breakeven(planner: _Planner, head: str) -> Plan:
     # A position not yet past its breakeven has no stop to move there: the stop would be triggered on arrival
     # and close it at the market, at a loss (or, refused by the venue, leave it with its stop-loss canceled).
     price = planner.signal.price if planner.signal.price is not None else planner.market.quote
-    if price is not None and (price <= stop if long else price >= stop):
-        where, verb = ("at or below", "sell") if long else ("at or above", "buy")
+    where, verb = ("at or below", "sell") if long else ("at or above", "buy")
+    if price is None:  # not placed blind: the stops it replaces would be canceled for it, or left beside it
+        return Plan("rejected", f"{head}: rejected, no price to check the breakeven stop {fmt(stop)} against (the "
+                    f"signal has no price, and the broker gave no quote): were the market already {where} it, it "
+                    f"would {verb} at once; send the price with the breakeven (TradingView: "
+                    '"price": {{close}})')  # fmt: skip
+    if price <= stop if long else price >= stop:
         return Plan("rejected", f"{head}: rejected, the price {fmt(price)} is already {where} the breakeven stop "
                     f"{fmt(stop)}, which would {verb} at once: nothing to move the stop to yet")  # fmt: skip
     kind: OrderType = "stop_limit" if planner.signal.order_type == "stop_limit" else "stop"

@@ -107,3 +107,17 @@ async def test_a_stop_that_filled_in_part_before_its_cancel_is_put_back_for_the_
     assert [r.type for r in venue.creates] == ["stop"] and venue.creates[0].quantity == Decimal(6)
     decision = (await h.signal(signal_id))["decision"]
     assert "filled before their cancel" in decision and "put back" in decision, decision
+
+
+async def test_a_breakeven_with_no_price_at_a_broker_that_gives_no_quote_cancels_and_sends_nothing(
+    fresh_store: Store,
+) -> None:
+    # Nothing to tell a stop the market already passed from one it has not: the stop-loss is not canceled for it.
+    venue = Held(lambda broker, request: "open")
+    assert not hasattr(venue, "fetch_quote")
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven"))
+    assert venue.creates == [] and venue.orders["sl"].status == "open"
+    final = await h.signal(signal_id)
+    assert final["state"] == "rejected", final["decision"]
+    assert "no price to check the breakeven stop 100 against" in final["decision"], final["decision"]

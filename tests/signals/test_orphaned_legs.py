@@ -9,6 +9,7 @@ from bridge.models import Order, Signal
 from bridge.signals.resolve import Market, resolve
 
 SUB = Subscription(broker="paper")
+PRICE = Decimal(110)  # past the breakeven stop at 100 a long bought at 100 moves to
 
 
 def order(coid: str, side: str, kind: str = "stop", status: str = "open", parent: str | None = None) -> Order:
@@ -97,9 +98,11 @@ def test_a_breakeven_cancels_the_stops_it_moves_and_keeps_the_take_profit() -> N
     earlier = order("be", "sell")  # a breakeven stop placed before, on its own
     pending = [order("next", "buy", "limit"), order("next-sl", "sell", status="held", parent="next")]
     avg = Market(avg_price=Decimal(100))
-    plan = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), [*LEGS, earlier, *pending], SUB, avg)
+    plan = resolve(
+        Signal(ticker="SQ", action="breakeven", price=PRICE), Decimal(5), [*LEGS, earlier, *pending], SUB, avg
+    )
     assert plan.state == "executed" and plan.cancel == ("sl", "be"), plan.decision  # not "tp", nor a working entry's
-    kept = resolve(Signal(ticker="SQ", action="breakeven", cancel=False), Decimal(5), LEGS, SUB, avg)
+    kept = resolve(Signal(ticker="SQ", action="breakeven", price=PRICE, cancel=False), Decimal(5), LEGS, SUB, avg)
     assert kept.state == "executed" and kept.cancel == ()  # the signal said so, explicitly
 
 
@@ -110,9 +113,13 @@ def test_a_breakeven_where_the_venue_holds_the_shares_goes_beside_the_legs_of_an
     pending = [order("next", "buy", "limit"), order("next-tp", "sell", "limit", status="submitted", parent="next"),
                order("next-sl", "sell", status="submitted", parent="next")]  # fmt: skip
     alpaca = Market(avg_price=Decimal(100), reserves_position=True)
-    plan = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), [*stop_only, *pending], SUB, alpaca)
+    plan = resolve(
+        Signal(ticker="SQ", action="breakeven", price=PRICE), Decimal(5), [*stop_only, *pending], SUB, alpaca
+    )
     assert plan.state == "executed" and plan.cancel == ("sl",), plan.decision
-    beside_tp = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), [*LEGS, *pending], SUB, alpaca)
+    beside_tp = resolve(
+        Signal(ticker="SQ", action="breakeven", price=PRICE), Decimal(5), [*LEGS, *pending], SUB, alpaca
+    )
     assert beside_tp.state == "rejected" and "cancel that order first" in beside_tp.decision  # the filled one's
 
 
@@ -120,21 +127,23 @@ def test_a_breakeven_where_the_broker_replaces_orders_moves_the_one_stop_in_plac
     # Alpaca's "Replace an Order": the stop-loss is swapped for the breakeven stop in one step, never canceled
     # first (not even by a signal's cancel: true), and the take-profit the venue holds the shares for stays beside it.
     alpaca = Market(avg_price=Decimal(100), reserves_position=True, replaces=True)
-    plan = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), LEGS, SUB, alpaca)
+    plan = resolve(Signal(ticker="SQ", action="breakeven", price=PRICE), Decimal(5), LEGS, SUB, alpaca)
     assert plan.state == "executed" and plan.cancel == () and plan.moves == (), plan.decision
     assert plan.legs[0].replaces == "sl" and "moved the stop to breakeven 100 for 5" in plan.decision, plan.decision
     # Told to cancel the take-profit too (cancel: true): a bracket's legs cancel together at Alpaca, so its stop-loss
     # would be gone before the replace reached it. Then both are canceled, and a new stop placed (put back if it fails).
-    forced = resolve(Signal(ticker="SQ", action="breakeven", cancel=True), Decimal(5), LEGS, SUB, alpaca)
+    forced = resolve(Signal(ticker="SQ", action="breakeven", price=PRICE, cancel=True), Decimal(5), LEGS, SUB, alpaca)
     assert forced.legs[0].replaces is None and forced.cancel == ("tp", "sl") and forced.moves == ("sl",)
     alone = [*LEGS[1:], order("other-tp", "sell", "limit", parent="other-entry")]  # another bracket's take-profit
-    apart = resolve(Signal(ticker="SQ", action="breakeven", cancel=True), Decimal(5), alone, SUB, alpaca)
+    apart = resolve(Signal(ticker="SQ", action="breakeven", price=PRICE, cancel=True), Decimal(5), alone, SUB, alpaca)
     assert apart.legs[0].replaces == "sl" and apart.cancel == ("other-tp",), apart.decision
     # A replace keeps the order's type, and swaps one order: otherwise the stops are canceled as before.
-    limited = resolve(Signal(ticker="SQ", action="breakeven", order_type="stop_limit"), Decimal(5), LEGS, SUB, alpaca)
+    limited = resolve(
+        Signal(ticker="SQ", action="breakeven", price=PRICE, order_type="stop_limit"), Decimal(5), LEGS, SUB, alpaca
+    )
     assert limited.state == "rejected" and "cancel that order first" in limited.decision
     two = [order("sl", "sell", parent="old-entry"), order("be", "sell")]
-    both = resolve(Signal(ticker="SQ", action="breakeven"), Decimal(5), two, SUB, alpaca)
+    both = resolve(Signal(ticker="SQ", action="breakeven", price=PRICE), Decimal(5), two, SUB, alpaca)
     assert both.legs[0].replaces is None and both.cancel == ("sl", "be") == both.moves, both.decision
 
 

@@ -788,31 +788,31 @@ ACTIONS = [
     Case("reverse brackets the new entry", {"take_profit": {"percent": 4}, "stop_loss": {"amount": 2}},
          sig("reverse", price=100), LONG5, "executed", f"reverse while long 5: sold 5, opened short 1 {FIXED_1}",
          (exit_("sell", "5"), entry("sell", "1", tp=tp("96"), sl=sl("102")))),
-    Case("breakeven long with offset", {}, sig("breakeven", breakeven_offset="0.5"), LONG5, "executed",
+    Case("breakeven long with offset", {}, sig("breakeven", price=101, breakeven_offset="0.5"), LONG5, "executed",
          "breakeven while long 5: stop at breakeven 100.5 for 5",
          (leg("breakeven", "sell", "5", "stop", stop="100.5", tif="gtc"),), AVG100),
-    Case("breakeven short with offset", {}, sig("breakeven", breakeven_offset="0.5"), SHORT5, "executed",
+    Case("breakeven short with offset", {}, sig("breakeven", price=99, breakeven_offset="0.5"), SHORT5, "executed",
          "breakeven while short 5: stop at breakeven 99.5 for 5",
          (leg("breakeven", "buy", "5", "stop", stop="99.5", tif="gtc"),), AVG100),
-    Case("breakeven without offset", {}, sig("breakeven"), LONG5, "executed",
+    Case("breakeven without offset", {}, sig("breakeven", price=101), LONG5, "executed",
          "breakeven while long 5: stop at breakeven 100 for 5",
          (leg("breakeven", "sell", "5", "stop", stop="100", tif="gtc"),), AVG100),
-    Case("breakeven stop_limit", {}, sig("breakeven", order_type="stop_limit", breakeven_offset=1), SHORT5,
+    Case("breakeven stop_limit", {}, sig("breakeven", price=98, order_type="stop_limit", breakeven_offset=1), SHORT5,
          "executed", "breakeven while short 5: stop at breakeven 99 for 5",
          (leg("breakeven", "buy", "5", "stop_limit", limit="99", stop="99", tif="gtc"),), AVG100),
-    Case("breakeven with the signal's timeInForce", {}, sig("breakeven", time_in_force="day"), LONG5, "executed",
-         "breakeven while long 5: stop at breakeven 100 for 5",
+    Case("breakeven with the signal's timeInForce", {}, sig("breakeven", price=101, time_in_force="day"), LONG5,
+         "executed", "breakeven while long 5: stop at breakeven 100 for 5",
          (leg("breakeven", "sell", "5", "stop", stop="100", tif="day"),), AVG100),
     # an averaged entry has sub-cent digits: the stop goes to the cent, up for a sell stop, down for a buy stop
-    Case("breakeven long rounds a sub-cent average up", {}, sig("breakeven"), D(3), "executed",
+    Case("breakeven long rounds a sub-cent average up", {}, sig("breakeven", price=56), D(3), "executed",
          "breakeven while long 3: stop at breakeven 55.34 for 3",
          (leg("breakeven", "sell", "3", "stop", stop="55.34", tif="gtc"),), Market(avg_price=D("55.3333333333"))),
-    Case("breakeven short rounds a sub-cent average down", {}, sig("breakeven"), D(-3), "executed",
+    Case("breakeven short rounds a sub-cent average down", {}, sig("breakeven", price=55), D(-3), "executed",
          "breakeven while short 3: stop at breakeven 55.33 for 3",
          (leg("breakeven", "buy", "3", "stop", stop="55.33", tif="gtc"),), Market(avg_price=D("55.3333333333"))),
     # below a cent, four significant digits: a tick of 0.0001 would put a long's stop at 0.0001, eight times the
     # average, and sell at once
-    Case("breakeven long below a cent", {}, sig("breakeven"), D(1000), "executed",
+    Case("breakeven long below a cent", {}, sig("breakeven", price="0.00002"), D(1000), "executed",
          "breakeven while long 1000: stop at breakeven 0.00001235 for 1000",
          (leg("breakeven", "sell", "1000", "stop", stop="0.00001235", tif="gtc"),),
          Market(avg_price=D("0.000012345"))),
@@ -840,6 +840,12 @@ ACTIONS = [
     Case("breakeven short against it, by the broker's quote", {}, sig("breakeven"), SHORT5, "rejected",
          "breakeven while short 5: rejected, the price 103 is already at or above the breakeven stop 100, which "
          "would buy at once: nothing to move the stop to yet", market=Market(avg_price=D(100), quote=D(103))),
+    # nothing to check the stop against: placed past the market it would trigger on arrival (or be refused after
+    # the stop it replaces was canceled), so it is not placed blind
+    Case("breakeven without a price or a quote", {}, sig("breakeven"), LONG5, "rejected",
+         "breakeven while long 5: rejected, no price to check the breakeven stop 100 against (the signal has no "
+         "price, and the broker gave no quote): were the market already at or below it, it would sell at once; send "
+         "the price with the breakeven (TradingView: \"price\": {{close}})", market=AVG100),
     Case("breakeven short in profit, by the broker's quote", {}, sig("breakeven"), SHORT5, "executed",
          "breakeven while short 5: stop at breakeven 100 for 5",
          (leg("breakeven", "buy", "5", "stop", stop="100", tif="gtc"),), Market(avg_price=D(100), quote=D(97))),
