@@ -108,11 +108,16 @@ class Finished(Outcome):
 class PutBack:
     """What became of the stops a breakeven canceled first, as they were sent again (`_put_back_moved`)."""
 
-    back: list[Order] = field(default_factory=list)  # sent again, each for the quantity it went for
-    working: list[str] = field(default_factory=list)  # the client order ids of those working now
+    back: list[Order] = field(default_factory=list)  # working again, each for the quantity it went for
+    working: list[str] = field(default_factory=list)  # the client order ids they work under now, in turn
     passed: list[str] = field(default_factory=list)  # what held every other order back that they went through
     spared: list[Order] = field(default_factory=list)  # not sent: nothing is held on the side they close
     held: Decimal | None = None  # the position as the broker showed it before they went (None: not read)
+
+    def lacking(self, canceled: Sequence[Order]) -> list[Order]:
+        """Of the stops `canceled`, those the position lacks: neither working again nor left out for want of one."""
+        done = {o.client_order_id for o in (*self.back, *self.spared)}
+        return [o for o in canceled if o.client_order_id not in done]
 
 
 async def _position(broker: Broker, symbol: str) -> Position | None:
@@ -769,13 +774,16 @@ class Executor:
         position never holds two. Each goes as a new reduce-only order in the journal, followed as any other.
         """
         put = await self._put_back_moved(job, broker, row, canceled)
-        spared = _spared(put)
-        if len(put.working) < len(canceled) - len(put.spared):
-            return UNPROTECTED + spared
-        if not put.back:  # nothing left to protect
-            return "; the stop it replaces was canceled first" + spared
-        return (f"; the stop it replaces was canceled first, and was put back as a new order: {_described(put.back)} "
-                f"works again ({', '.join(put.working)}){_despite(put.passed)}{spared}")  # fmt: skip
+        lacking, spared = put.lacking(canceled), _spared(put)
+        if not put.back:  # none works again: the position has no stop, unless it has nothing left to protect
+            return (UNPROTECTED if lacking else "; the stop it replaces was canceled first") + spared
+        works = f"{_described(put.back)} {_it(put.back, 'work', 'works')} again"
+        again = f"put back as a new order: {works} ({', '.join(put.working)}){_despite(put.passed)}"
+        if not lacking:
+            return f"; the stop it replaces was canceled first, and was {again}{spared}"
+        return (f"; the stops it replaces were canceled first, and not all put back: {again}, but "
+                f"{_described(lacking)} could not be put back: the position lacks {_it(lacking, 'them')} at the "
+                f"broker; check its orders there, and place what it lacks{spared}")  # fmt: skip
 
     async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row,
                             known: Mapping[str, Order], taken: Container[str] = ()) -> str:  # fmt: skip
@@ -807,15 +815,17 @@ class Executor:
     async def _restored(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
         """Put back the stops a breakeven moves that were canceled, its own stop not to be sent; what is said."""
         put = await self._put_back_moved(job, broker, row, canceled)
-        spared = {o.client_order_id for o in put.spared}
-        if not (lacking := [o for o in canceled if o.client_order_id not in spared]):
-            return _spared(put)
-        what, was, it = _described(lacking), *(("was", "it") if len(lacking) == 1 else ("were", "them"))
-        if put.back and len(put.working) == len(lacking):
-            return (f"; {what}, canceled before it, {was} put back as a new order ({', '.join(put.working)})"
-                    f"{_despite(put.passed)}{_spared(put)}")  # fmt: skip
-        return (f"; {what} {was} canceled before it, and not all put back: the position lacks {it} at the broker; "
-                f"check its orders there, and place what it lacks{_spared(put)}")  # fmt: skip
+        said = ""
+        if put.back:
+            said += (
+                f"; {_described(put.back)}, canceled before it, {_it(put.back, 'were', 'was')} put back as "
+                f"{_it(put.back, 'new orders', 'a new order')} ({', '.join(put.working)}){_despite(put.passed)}"
+            )
+        if lacking := put.lacking(canceled):
+            said += (f"; {_described(lacking)} {_it(lacking, 'were', 'was')} canceled before it, and could not be put "
+                     f"back: the position lacks {_it(lacking, 'them')} at the broker; check its orders there, and "
+                     "place what it lacks")  # fmt: skip
+        return said + _spared(put)
 
     async def _put_back_moved(self, job: Job, broker: Broker, row: sqlite3.Row,
                               canceled: tuple[Order, ...]) -> PutBack:  # fmt: skip
@@ -861,7 +871,10 @@ class Executor:
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
         journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]
         working, passed = await self._send_pending(job, broker, journaled_back + added)
-        return PutBack(back, working, passed, spared, held)
+        again = [
+            (old, r["client_order_id"]) for old, r in zip(back, rows, strict=True) if r["client_order_id"] in working
+        ]
+        return PutBack([old for old, _ in again], [coid for _, coid in again], passed, spared, held)
 
     async def _held_now(self, broker: Broker, symbol: str) -> Decimal | None:
         """The position in `symbol` as the broker shows it now (0: none held), or None when it cannot be read."""

@@ -61,7 +61,8 @@ async def test_a_stop_canceled_part_way_that_cannot_be_put_back_is_said_to_be_mi
     assert [o.stop_price for o in venue.orders.values() if o.is_open] == [Decimal(92)]
     final = await h.signal(signal_id)
     assert final["state"] == "failed", final["decision"]
-    assert "the stop at 90 was canceled before it, and not all put back: the position lacks it" in final["decision"]
+    decision = final["decision"]
+    assert "the stop at 90 was canceled before it, and could not be put back: the position lacks it" in decision
     assert "the stop at 92 keeps working" in final["decision"], final["decision"]
 
 
@@ -154,3 +155,45 @@ async def test_a_stop_that_may_have_been_canceled_and_cannot_be_read_is_not_said
     assert "the stop at 90 and the stop at 92 keep working" not in decision, decision
     assert "the stop at 92 keeps working" in decision, decision
     assert "the stop at 90 could not be read" in decision and "may have been canceled" in decision, decision
+
+
+class ThreeStops(TwoStops):
+    """Long 10 AMD with three stops working (3 at 90, 3 at 91, 4 at 92), the third's cancel refused."""
+
+    def __init__(self, *behaviours: Behaviour) -> None:
+        super().__init__(refused="sl-3")
+        self.orders.clear()
+        self.behaviours = list(behaviours)
+        for coid, price, quantity in (("sl-1", 90, 3), ("sl-2", 91, 3), ("sl-3", 92, 4)):
+            self.accept(OrderRequest(client_order_id=coid, symbol="AMD", side="sell", quantity=Decimal(quantity),
+                                     type="stop", stop_price=Decimal(price)), "open")  # fmt: skip
+
+
+async def test_of_two_stops_canceled_the_one_put_back_is_not_said_to_be_missing(fresh_store: Store) -> None:
+    venue = ThreeStops(rests, raises(OrderRejected("market closed")))  # the first put back, the second refused
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert sorted(o.stop_price for o in venue.orders.values() if o.is_open) == [Decimal(90), Decimal(92)]
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    decision = final["decision"]
+    assert "the stop at 90, canceled before it, was put back as a new order" in decision, decision
+    assert "the stop at 91 was canceled before it, and could not be put back: the position lacks it" in decision
+    assert "the stop at 90 and the stop at 91" not in decision, decision
+    assert "the stop at 92 keeps working" in decision, decision
+
+
+async def test_of_two_stops_canceled_for_a_breakeven_stop_that_failed_the_one_put_back_is_said_to_work(
+    fresh_store: Store,
+) -> None:
+    venue = TwoStops(refused="none", behaviour=raises(OrderRejected("stop price too close to the market")))
+    venue.behaviours += [rests, raises(OrderRejected("market closed"))]  # the first put back, the second refused
+    h = Harness(fresh_store, venue)
+    signal_id = await h.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert [o.stop_price for o in venue.orders.values() if o.is_open] == [Decimal(90)]
+    final = await h.signal(signal_id)
+    assert final["state"] == "failed", final["decision"]
+    decision = final["decision"]
+    assert "no stop at the broker" not in decision, decision  # the stop at 90 works again
+    assert "the stop at 90 works again" in decision, decision
+    assert "the stop at 92 could not be put back: the position lacks it" in decision, decision
