@@ -52,7 +52,8 @@ closed orders (by Bitfinex's order id once known). ccxt reads an Upbit, Gemini o
 order id alone: one it never gave one for is read through the venue's own lookup by client order id (Upbit's
 identifier, Gemini's client_order_id, One Trading's client_id). Bitso's client order id is its `origin_id`, and its
 time in force `time_in_force` in its own words, both sent in those fields (ccxt passes neither); its lookup returns a
-finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`).
+finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`);
+its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -214,6 +215,10 @@ VENUE_TIME_IN_FORCE = {
 # `?origin_id=`), which hold a filled order for good. ccxt's lookup takes Bitso's id alone, and asked with none
 # listed every open order.
 TRADES_LOOKUPS = frozenset({"bitso"})
+# Bitso's "List Open Orders" (GET /open_orders) answers `limit` orders, of one `book` or of all: ccxt's asks for 25 of
+# one book and reads no further (and asks for none without a book). Asked for this many, which the page's older
+# version gave as the most, a full answer may leave some out and is an error: its current page names no marker.
+BITSO_OPEN_ORDERS = 100
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
@@ -952,8 +957,30 @@ class CcxtBroker:
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Open orders, optionally for one ticker."""
         ccxt_symbol = None if symbol is None else self._market(symbol)["symbol"]
-        items = self._remember_symbols(await self._read(self.exchange.fetch_open_orders, ccxt_symbol))
+        if self.options.exchange == "bitso":
+            items = self._remember_symbols(await self._bitso_open_orders(ccxt_symbol))
+        else:
+            items = self._remember_symbols(await self._read(self.exchange.fetch_open_orders, ccxt_symbol))
         return [self._order(item) for item in items]
+
+    async def _bitso_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
+        """Bitso's open orders, of one book or of all, every one of them or an error.
+
+        ccxt's listing asked for Bitso's 25 newest of a book: an order placed before 25 others was left out, so an
+        exit's cancels of the ticker's working orders left it working, and a lookup among them missed it.
+        """
+        request: dict[str, Any] = {"limit": BITSO_OPEN_ORDERS}
+        if symbol is not None:
+            request["book"] = self._market(symbol)["id"]
+        answer = await self._read(self.exchange.privateGetOpenOrders, request)
+        listed = answer.get("payload") or []
+        if len(listed) >= BITSO_OPEN_ORDERS:
+            raise BrokerError(
+                f"bitso: {len(listed)} open orders{'' if symbol is None else ' on ' + symbol}, as many as one answer "
+                f"holds ({BITSO_OPEN_ORDERS}): any beyond them cannot be listed, so none are taken as all of them; "
+                "cancel some at Bitso"
+            )
+        return [self.exchange.parse_order(raw) for raw in listed]
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id."""

@@ -23,6 +23,7 @@ from bridge.config.load import load_config
 from bridge.config.schema import Config, Subscription
 from bridge.config.security import GlobalRisk
 from bridge.errors import (
+    BrokerError,
     ConfigError,
     DuplicateClientOrderId,
     HeldUnsent,
@@ -1553,3 +1554,39 @@ def test_ccxts_own_retries_are_refused_as_they_would_send_an_order_again(exchang
         CcxtOptions(exchange="binance", exchange_options=exchange_options)
     assert "place an order twice" in str(refused.value)
     assert CcxtOptions(exchange="binance", exchange_options={"maxRetriesOnFailure": 0}).exchange == "binance"
+
+
+def _by_hand(fake: FakeBitso, count: int) -> None:
+    """`count` open sell orders placed in Bitso's app (no origin_id), newer than any placed before."""
+    at = "2026-01-01T00:00:00+00:00"
+    for n in range(count):
+        fake.orders.append({"oid": f"byHand{n:010d}", "book": "btc_mxn", "side": "sell", "status": "open",
+                            "type": "limit", "price": "700000", "original_amount": "0.001",
+                            "unfilled_amount": "0.001", "created_at": at, "updated_at": at})  # fmt: skip
+
+
+async def test_at_bitso_every_open_order_of_a_book_is_listed_not_the_newest_25(
+    bitso_server: tuple[FakeBitso, str],
+) -> None:
+    """ccxt's Bitso lists open orders 25 at a time ("List Open Orders" `limit`, which ccxt sends as 25) and reads no
+    further: with 30 orders placed in the app after ours, an exit's cancels of the ticker's working orders never saw
+    ours, which stayed working after the exit and could open the position again. Without a ticker ccxt lists none
+    at all (it asks for a book), so the order jobs could not list Bitso's open orders. Every open order is listed;
+    more than one answer can hold is an error, never a list cut short."""
+    fake, url = bitso_server
+    fake.orders.clear()
+    ours = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789c6", "sub", "entry")
+    broker = await _bitso(url)
+    try:
+        await broker.create_order(order(ours, symbol="btc_mxn", type="limit", limit_price=Decimal(500000),
+                                        quantity=Decimal("0.001"), time_in_force="gtc"))  # fmt: skip
+        _by_hand(fake, 30)
+        for symbol in ("btc_mxn", None):
+            listed = [o.client_order_id for o in await broker.fetch_open_orders(symbol)]
+            assert ours in listed and len(listed) == 31, symbol
+        _by_hand(fake, 70)  # 101 open orders: more than Bitso gives in one answer
+        with pytest.raises(BrokerError, match="100 open orders"):
+            await broker.fetch_open_orders("btc_mxn")
+    finally:
+        await broker.close()
+        fake.orders.clear()

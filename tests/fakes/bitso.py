@@ -5,7 +5,9 @@ value), `GET /api/v3/ticker?book=` (one book's ticker: Bitso lists no tickers of
 `GET /api/v3/balance`; "Place an Order" (`POST /api/v3/orders`: book, side, type, major, price, and the client-supplied
 `origin_id`; a market order fills at once at the book's price), "Look Up Orders" (`GET /api/v3/orders/{oid}/`, or
 `GET /api/v3/orders/?oids=` or `?origin_ids=`, or every open order with neither: "the method only returns open or
-partially filled orders", a finished one for an hour after it ended, see `recent`), "List Order Trades"
+partially filled orders", a finished one for an hour after it ended, see `recent`), "List Open Orders"
+(`GET /api/v3/open_orders/`: every open order, or one `book`'s, newest first, `limit` of them: 500 unless asked, and
+no more than `OPEN_ORDERS_MOST`, as an older version of the page had it, 100), "List Order Trades"
 (`GET /api/v3/order_trades/{oid}/` or `?origin_id=`: an order's trades, finished or not) and "Cancel an Order"
 (`DELETE /api/v3/orders/{oid}/`); authentication by the `Authorization: Bitso key:nonce:signature` header (the
 signature is not checked). Answers are `{"success": true, "payload": ...}`.
@@ -27,6 +29,7 @@ API_KEY, SECRET = "fakeBitsoKey0123", "fake-bitso-secret-0123456789"
 MINIMUM_VALUE = Decimal(10)  # MXN
 AT = "2026-01-01T00:00:00+00:00"
 OPEN = ("open", "partially filled", "queued")
+OPEN_ORDERS_MOST = 100  # "List Open Orders": `limit` defaults to 500; its older page said 100 at most
 
 
 def _ok(payload: object) -> JSONResponse:
@@ -56,7 +59,7 @@ class FakeBitso:
         self.app = Starlette(routes=[
             Route(f"{api}/catalogues", self._catalogues), Route(f"{api}/available_books", self._books),
             Route(f"{api}/ticker", self._ticker), Route(f"{api}/balance", self._balance),
-            Route(f"{api}/orders", self._place, methods=["POST"]),
+            Route(f"{api}/orders", self._place, methods=["POST"]), Route(f"{api}/open_orders", self._open_orders),
             Route(f"{api}/orders/{{oid:path}}", self._orders, methods=["GET", "DELETE"]),
             Route(f"{api}/order_trades/{{oid:path}}", self._order_trades),
         ])  # fmt: skip
@@ -148,6 +151,13 @@ class FakeBitso:
             else:
                 wanted = [o for o in self.orders if o["status"] in OPEN]
             return _ok([dict(o) for o in wanted if self._looked_up(o)])
+
+    async def _open_orders(self, request: Request) -> JSONResponse:
+        book = request.query_params.get("book")
+        limit = min(int(request.query_params.get("limit", 500)), OPEN_ORDERS_MOST)
+        with self.lock:
+            listed = [dict(o) for o in reversed(self.orders) if o["status"] in OPEN and book in (None, o["book"])]
+            return _ok(listed[:limit])
 
     async def _order_trades(self, request: Request) -> JSONResponse:
         oid = request.path_params["oid"].strip("/")
