@@ -54,6 +54,7 @@ identifier, Gemini's client_order_id, One Trading's client_id). Bitso's client o
 time in force `time_in_force` in its own words, both sent in those fields (ccxt passes neither); its lookup returns a
 finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`);
 its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
+Where open orders come a page at a time (Bybit's 20 unless asked, 50 at most), every page is read (`CURSOR_PAGES`).
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -219,6 +220,11 @@ TRADES_LOOKUPS = frozenset({"bitso"})
 # one book and reads no further (and asks for none without a book). Asked for this many, which the page's older
 # version gave as the most, a full answer may leave some out and is an error: its current page names no marker.
 BITSO_OPEN_ORDERS = 100
+# Venues whose open orders come a page at a time: (the most a page holds, the param asking for the next page, the
+# field of an order's `info` in which ccxt leaves the next page's cursor). Bybit V5 "Get Open & Closed Orders":
+# `limit` 1 to 50, 20 unless asked, and `cursor` from `nextPageCursor`; ccxt reads one page.
+CURSOR_PAGES = {"bybit": (50, "cursor", "nextPageCursor")}
+MOST_PAGES = 20  # of open orders: 1,000 at Bybit; more is an error, never a list cut short
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
@@ -959,6 +965,8 @@ class CcxtBroker:
         ccxt_symbol = None if symbol is None else self._market(symbol)["symbol"]
         if self.options.exchange == "bitso":
             items = self._remember_symbols(await self._bitso_open_orders(ccxt_symbol))
+        elif self.options.exchange in CURSOR_PAGES:
+            items = self._remember_symbols(await self._paged_open_orders(ccxt_symbol))
         else:
             items = self._remember_symbols(await self._read(self.exchange.fetch_open_orders, ccxt_symbol))
         return [self._order(item) for item in items]
@@ -981,6 +989,28 @@ class CcxtBroker:
                 "cancel some at Bitso"
             )
         return [self.exchange.parse_order(raw) for raw in listed]
+
+    async def _paged_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
+        """The open orders of a venue that lists them a page at a time, every page read (see CURSOR_PAGES).
+
+        ccxt read Bybit's first page, 20 orders: an order placed before 20 others was left out, so an exit's cancels
+        of the ticker's working orders left it working.
+        """
+        most, asked_by, cursor_in = CURSOR_PAGES[self.options.exchange]
+        items: list[dict[str, Any]] = []
+        params: dict[str, Any] = {}
+        for _ in range(MOST_PAGES):
+            page = await self._read(self.exchange.fetch_open_orders, symbol, None, most, params)
+            items.extend(page)
+            # On the first order of the answer, which ccxt's parsing may have sorted elsewhere.
+            cursor = next((info[cursor_in] for item in page if (info := item.get("info") or {}).get(cursor_in)), None)
+            if len(page) < most or not cursor:
+                return items
+            params = {asked_by: cursor}
+        raise BrokerError(
+            f"{self.options.exchange}: more than {len(items)} open orders{'' if symbol is None else ' on ' + symbol}: "
+            "any beyond them were not listed, so none are taken as all of them; cancel some at the venue"
+        )
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id."""

@@ -1590,3 +1590,30 @@ async def test_at_bitso_every_open_order_of_a_book_is_listed_not_the_newest_25(
     finally:
         await broker.close()
         fake.orders.clear()
+
+
+async def test_at_bybit_every_open_order_is_listed_not_the_first_page(bybit_server: tuple[FakeBybit, str]) -> None:
+    """Bybit's open orders come 20 to a page unless more are asked for, 50 at most ("Get Open & Closed Orders":
+    `limit`, `cursor`), and ccxt asks for one page: with 55 orders placed after ours, an exit's cancels of the
+    ticker's working orders never saw ours, which stayed working after the exit. Every page is read."""
+    url = bybit_server[1]
+    options = CcxtOptions(exchange="bybit", api_key=BYBIT_KEY, secret=BYBIT_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="bybit"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    limit: dict[str, Any] = {"symbol": "BTCUSDT", "type": "limit", "limit_price": Decimal(29000),
+                             "time_in_force": "gtc"}  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789c7"
+    ours = [client_order_id(signal, f"sub{n}", "entry") for n in range(56)]
+    try:
+        for coid in ours:  # the first placed is the last listed
+            await broker.create_order(order(coid, **limit))
+        listed = [o.client_order_id for o in await broker.fetch_open_orders("BTCUSDT")]
+        assert sorted(listed) == sorted(ours)
+        assert (await broker.cancel_order(ours[0])).status == "canceled"
+        assert ours[0] not in [o.client_order_id for o in await broker.fetch_open_orders()]
+    finally:
+        for coid in ours[1:]:
+            await broker.cancel_order(coid)
+        await broker.close()

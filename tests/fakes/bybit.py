@@ -3,8 +3,9 @@
 Covered: `GET /v5/market/instruments-info?category=spot`, `GET /v5/asset/coin/query-info`, `GET /v5/user/query-api`
 (a unified account: `uta` 1), `GET /v5/account/info`, `GET /v5/account/wallet-balance`, `POST /v5/order/create`,
 `GET /v5/order/realtime` (open orders, by `orderId` or `orderLinkId`), `GET /v5/order/history` (closed orders,
-the same), and `POST /v5/order/cancel` (by `orderId` or `orderLinkId`); authentication by the `X-BAPI-API-KEY`
-header (the signature is not checked). Answers are Bybit's `{"retCode": 0, "retMsg": "OK", "result": ...}` with
+the same; both newest first, `limit` of them, 20 unless asked and 50 at most, the next page by `cursor`), and
+`POST /v5/order/cancel` (by `orderId` or `orderLinkId`); authentication by the `X-BAPI-API-KEY` header (the
+signature is not checked). Answers are Bybit's `{"retCode": 0, "retMsg": "OK", "result": ...}` with
 HTTP 200, an error its own `retCode`. An `orderLinkId` is at most 36 letters, digits, `-` and `_`. Limit orders rest;
 market sells fill at the pair's price, or, where the book cannot fill one whole, in part ("PartiallyFilledCanceled").
 """
@@ -137,7 +138,10 @@ class FakeBybit:
                      and query.get("symbol") in (None, o["symbol"])
                      and query.get("orderId") in (None, "", o["orderId"])
                      and query.get("orderLinkId") in (None, "", o["orderLinkId"])]  # fmt: skip
-        return _ok({"category": "spot", "list": found, "nextPageCursor": ""})
+        # "limit": 1 to 50, 20 unless asked; the next page is asked for with the `cursor` of `nextPageCursor`.
+        most, start = min(int(query.get("limit", 20)), 50), int(query.get("cursor") or 0)
+        after = start + most if start + most < len(found) else None
+        return _ok({"category": "spot", "list": found[start : start + most], "nextPageCursor": str(after or "")})
 
     async def _realtime(self, request: Request) -> JSONResponse:
         return self._matching(request, OPEN)
