@@ -52,7 +52,8 @@ closed orders (by Bitfinex's order id once known). ccxt reads an Upbit, Gemini o
 order id alone: one it never gave one for is read through the venue's own lookup by client order id (Upbit's
 identifier, Gemini's client_order_id, One Trading's client_id). Bitso's client order id is its `origin_id`, and its
 time in force `time_in_force` in its own words, both sent in those fields (ccxt passes neither); its lookup returns a
-finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`);
+finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`), and
+one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its id, else of unknown outcome;
 its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
 Where open orders come a page at a time (Bybit's 20 unless asked, 50 at most), every page is read (`CURSOR_PAGES`).
 
@@ -220,6 +221,9 @@ TRADES_LOOKUPS = frozenset({"bitso"})
 # one book and reads no further (and asks for none without a book). Asked for this many, which the page's older
 # version gave as the most, a full answer may leave some out and is an error: its current page names no marker.
 BITSO_OPEN_ORDERS = 100
+# Within this long of its sending, an order Bitso's lookup does not show was never placed: the lookup shows a finished
+# one for an hour after it ended ("a one-hour window exists"). Less than the hour, for the clocks' difference.
+BITSO_LOOKUP_SECONDS = 50 * 60
 # Venues whose open orders come a page at a time: (the most a page holds, the param asking for the next page, the
 # field of an order's `info` in which ccxt leaves the next page's cursor). Bybit V5 "Get Open & Closed Orders":
 # `limit` 1 to 50, 20 unless asked, and `cursor` from `nextPageCursor`; ccxt reads one page.
@@ -296,6 +300,15 @@ def _monotonic(send_by: datetime | None) -> float | None:
 
 def _num(value: Decimal) -> str:
     return format(value.normalize(), "f")
+
+
+def _when(value: Any) -> datetime | None:
+    """A journaled time (ISO 8601) as an aware datetime; None when there is none or it does not read as one."""
+    try:
+        when = datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return None if when is None else when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -456,6 +469,7 @@ class CcxtBroker:
         self._symbols: dict[str, str] = {}  # client order id -> ccxt symbol, for lookups that need the symbol
         self._ours: dict[str, str] = {}  # the exchange's form of our client order ids -> ours, where they differ
         self._order_ids: dict[str, str] = {}  # client order id -> the exchange's order id, once it answered
+        self._sent_at: dict[str, datetime] = {}  # client order id -> when this process sent it
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
         self._dust_logged: set[tuple[str, Decimal]] = set()  # holdings already logged as too small to sell
@@ -763,7 +777,7 @@ class CcxtBroker:
         Bitso's lookup returns an order for an hour after it filled or was canceled, no longer: one whose answer was
         lost, or followed after a restart, was then not found, read as never sent, and could be sent again. Its
         trades ("List Order Trades") stay: a finished order with fills is read from them, filled when they add up to
-        the journaled quantity, else canceled with what filled. One canceled unfilled over an hour ago is not found.
+        the journaled quantity, else canceled with what filled. One neither open nor traded is read in `_not_looked_up`.
         """
         venue_id = None if client_order_id.startswith(UNNAMED) else self._venue_id(client_order_id)
         by = {"oid": order_id} if order_id else {"oid": "", "origin_ids": venue_id}
@@ -778,18 +792,42 @@ class CcxtBroker:
             t for t in answer.get("payload") or []
             if (order_id and str(t.get("oid")) == order_id) or (venue_id and t.get("origin_id") == venue_id)
         ]  # fmt: skip
+        row = await self.context.journaled_order(client_order_id) or {}
         if not trades:
-            raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} open, finished within the hour, "
-                                "or with trades")  # fmt: skip
+            return self._not_looked_up(client_order_id, order_id, symbol, row)
         filled = sum(abs(Decimal(str(t["major"]))) for t in trades)
         cost = sum(abs(Decimal(str(t["minor"]))) for t in trades)
-        row = await self.context.journaled_order(client_order_id) or {}
         amount = Decimal(str(row["quantity"])) if row.get("quantity") else filled
         return {  # not among the open orders, so finished: filled in full, or canceled with its fills
             "id": str(trades[0]["oid"]), "clientOrderId": venue_id, "symbol": symbol, "side": trades[0]["side"],
             "type": row.get("type") or "limit", "price": row.get("limit_price"), "amount": amount, "filled": filled,
             "average": cost / filled if filled else None, "status": "closed" if filled >= amount else "canceled",
         }  # fmt: skip
+
+    def _not_looked_up(self, client_order_id: str, order_id: str, symbol: str, row: dict[str, Any]) -> dict[str, Any]:
+        """A Bitso order neither in the lookup nor traded: never placed if sent within the hour, else unknown.
+
+        Bitso's lookup shows a finished order for an hour after it ended: one canceled unfilled over an hour ago is
+        shown nowhere. Read as never placed, an order whose answer was lost (no Bitso id) that Bitso had taken and
+        canceled could be placed again. Sent within the hour, it would be shown: it was never placed. With Bitso's id
+        (Bitso took it) and sent over the hour ago, it ended with nothing filled: canceled. Else its outcome is
+        unknown, for the operator to check at Bitso.
+        """
+        sent = self._sent_at.get(client_order_id) or _when(row.get("sent_at") or row.get("created_at"))
+        age = None if sent is None else (datetime.now(UTC) - sent).total_seconds()
+        if age is not None and age < BITSO_LOOKUP_SECONDS:
+            raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} open, finished within the hour, "
+                                "or with trades")  # fmt: skip
+        if order_id and age is not None and row.get("quantity") and row.get("side"):
+            return {  # Bitso answered with its id: it was placed, is no longer open, and nothing of it traded
+                "id": order_id, "clientOrderId": self._venue_id(client_order_id), "symbol": symbol,
+                "side": row["side"], "type": row.get("type") or "limit", "price": row.get("limit_price"),
+                "amount": Decimal(str(row["quantity"])), "filled": Decimal(0), "status": "canceled",
+            }  # fmt: skip
+        raise BrokerError(
+            f"{self.options.exchange}: order {client_order_id} is neither open nor traded, and Bitso shows a finished "
+            "order for an hour only: it may have been placed and canceled unfilled, or never placed; check it at Bitso"
+        )
 
     async def _by_text(self, client_order_id: str, text: str, symbol: str) -> dict[str, Any]:
         """A Gate order with no id from Gate yet (unknown outcome): by its text while pending, else among the finished.
@@ -1039,6 +1077,7 @@ class CcxtBroker:
         market = self._market(request.symbol)
         amount, price, params = self._checked(request, market)
         self._symbols[request.client_order_id] = market["symbol"]
+        self._sent_at.setdefault(request.client_order_id, datetime.now(UTC))
         send_by = _monotonic(request.send_by)
         await self._wait_out_retry_after(send_by)
         token = _SEND_BY.set(send_by)

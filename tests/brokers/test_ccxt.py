@@ -1475,6 +1475,7 @@ async def test_at_bitso_our_client_order_id_goes_as_origin_id_and_finds_the_orde
         assert (await broker.cancel_order(other)).status == "canceled"
         assert fake.orders[-1]["status"] == "cancelled"
         broker._symbols[never] = "BTC/MXN"  # as journaled, never placed: not the order placed by hand
+        broker._sent_at[never] = datetime.now(UTC)  # just now: within the hour Bitso shows a finished order
         with pytest.raises(OrderNotFound):
             await broker.fetch_order(never)
     finally:
@@ -1617,3 +1618,51 @@ async def test_at_bybit_every_open_order_is_listed_not_the_first_page(bybit_serv
         for coid in ours[1:]:
             await broker.cancel_order(coid)
         await broker.close()
+
+
+async def test_at_bitso_an_order_canceled_unfilled_over_an_hour_ago_is_never_read_as_never_placed(
+    bitso_server: tuple[FakeBitso, str], fresh_store: Store
+) -> None:
+    """Bitso's lookup shows a finished order for an hour only, and one canceled unfilled has no trades: past the hour
+    such an order was shown nowhere and read as not found, so one whose answer was lost read as never placed, and
+    could be placed again; one Bitso had answered (its id known) could never be read as canceled. Sent over the hour
+    ago, the first is of unknown outcome, the second canceled with nothing filled; one sent within the hour and not
+    shown was never placed."""
+    fake, url = bitso_server
+    fake.orders.clear()
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789c8"
+    lost, answered, never = (client_order_id(signal, name, "entry") for name in ("lost", "answered", "never"))
+    broker = await _bitso(url)
+    try:
+        for coid in (lost, answered):
+            await broker.create_order(order(coid, symbol="btc_mxn", type="limit", limit_price=Decimal(500000),
+                                            quantity=Decimal("0.001"), time_in_force="gtc"))  # fmt: skip
+    finally:
+        await broker.close()
+    oids = {o["origin_id"]: o["oid"] for o in fake.orders}
+    for placed in fake.orders:  # canceled at Bitso, over an hour ago
+        placed["status"] = "cancelled"
+    two_hours_ago = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    minutes_ago = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+
+    def journal_them() -> None:
+        row = {"broker": "bitso", "symbol": "btc_mxn", "side": "buy", "type": "limit", "quantity": "0.001",
+               "limit_price": "500000", "time_in_force": "gtc", "leg": "entry"}  # fmt: skip
+        journal_order(fresh_store.conn, client_order_id=lost, status="unknown", sent_at=two_hours_ago, **row)
+        journal_order(fresh_store.conn, client_order_id=answered, status="open", sent_at=two_hours_ago,
+                      broker_order_id=oids[answered], **row)  # fmt: skip
+        journal_order(fresh_store.conn, client_order_id=never, status="unknown", sent_at=minutes_ago, **row)
+
+    await fresh_store.run(journal_them)
+    restarted = await _bitso(url, fresh_store)
+    try:
+        with pytest.raises(BrokerError, match="check it at Bitso") as unknown:
+            await restarted.fetch_order(lost)
+        assert not isinstance(unknown.value, OrderNotFound)
+        found = await restarted.fetch_order(answered)
+        assert (found.status, found.filled_quantity, found.quantity) == ("canceled", 0, Decimal("0.001"))
+        with pytest.raises(OrderNotFound):
+            await restarted.fetch_order(never)
+    finally:
+        await restarted.close()
+        fake.orders.clear()
