@@ -311,6 +311,24 @@ def _when(value: Any) -> datetime | None:
     return None if when is None else when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _traded(trade: dict[str, Any]) -> Decimal:
+    """The amount of the major currency a Bitso trade ("List Order Trades") traded, before the fee.
+
+    Bitso's example gives `major` net of a fee taken in it: a buy of 4.91777166 at 127.45 (626.77, its `minor`)
+    shows `major` 4.86859395 and `fees_amount` 0.04917771; a sell's fee is taken from `minor`, and its `major` is
+    whole. Answers ccxt quotes show a buy's `major` whole (0.0002002 at 56595.8 for 11.33047916, fee 0.0000002): of
+    the two, the one that `minor` pays for at the trade's price is what traded.
+    """
+    major, price = abs(Decimal(str(trade["major"]))), Decimal(str(trade["price"]))
+    minor, fee = abs(Decimal(str(trade.get("minor") or 0))), abs(Decimal(str(trade.get("fees_amount") or 0)))
+    book = str(trade.get("book") or "_").split("_")
+    minor_currency = trade.get("minor_currency") or book[-1]
+    if not fee or trade.get("fees_currency") == minor_currency:  # taken from what was paid or got in the minor
+        return major
+    gross = major + fee
+    return gross if abs(gross * price - minor) < abs(major * price - minor) else major
+
+
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
@@ -795,8 +813,9 @@ class CcxtBroker:
         row = await self.context.journaled_order(client_order_id) or {}
         if not trades:
             return self._not_looked_up(client_order_id, order_id, symbol, row)
-        filled = sum(abs(Decimal(str(t["major"]))) for t in trades)
-        cost = sum(abs(Decimal(str(t["minor"]))) for t in trades)
+        traded = [(_traded(t), Decimal(str(t["price"]))) for t in trades]
+        filled = sum(amount for amount, _ in traded)
+        cost = sum(amount * price for amount, price in traded)
         amount = Decimal(str(row["quantity"])) if row.get("quantity") else filled
         return {  # not among the open orders, so finished: filled in full, or canceled with its fills
             "id": str(trades[0]["oid"]), "clientOrderId": venue_id, "symbol": symbol, "side": trades[0]["side"],

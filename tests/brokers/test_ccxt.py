@@ -1666,3 +1666,39 @@ async def test_at_bitso_an_order_canceled_unfilled_over_an_hour_ago_is_never_rea
     finally:
         await restarted.close()
         fake.orders.clear()
+
+
+async def test_at_bitso_an_order_read_from_its_trades_counts_what_traded_before_the_fee(
+    bitso_server: tuple[FakeBitso, str], fresh_store: Store
+) -> None:
+    """Bitso's trades give `major` and `minor` net of the fee ("List Order Trades" example: a buy's 4.86859395 major
+    with a 0.04917771 fee for 626.77 at 127.45; a sell's 1013.54 minor for 0.25232073 at 4057.45, less a 10.24 fee).
+    Read from its trades past the hour, a buy filled whole read as canceled with the fee left unfilled, and averaged
+    above its price; a sell averaged below its price. What traded is the amount before the fee, at the trades' price."""
+    fake, url = bitso_server
+    fake.orders.clear()
+    fake.fee_rate = Decimal("0.0065")
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789c9"
+    bought, sold = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
+    broker = await _bitso(url, fresh_store)
+    try:
+        for coid, side in ((bought, "buy"), (sold, "sell")):
+            placed = await broker.create_order(order(coid, symbol="btc_mxn", side=side, type="limit",
+                                                     limit_price=Decimal(500000), quantity=Decimal("0.001"),
+                                                     time_in_force="gtc"))  # fmt: skip
+
+            def journal_it(coid: str = coid, side: str = side, oid: str | None = placed.broker_order_id) -> None:
+                journal_order(fresh_store.conn, client_order_id=coid, broker="bitso", symbol="btc_mxn", side=side,
+                              type="limit", quantity="0.001", limit_price="500000", time_in_force="gtc",
+                              status="open", broker_order_id=str(oid), leg="entry")  # fmt: skip
+
+            await fresh_store.run(journal_it)
+            fake.fill(fake.orders[-1]["oid"])
+            fake.recent.clear()  # the hour is over: only its trades show it
+            found = await broker.fetch_order(coid)
+            seen = (found.status, found.filled_quantity, found.avg_fill_price)
+            assert seen == ("filled", Decimal("0.001"), Decimal(500000)), side
+    finally:
+        fake.fee_rate = Decimal(0)
+        await broker.close()
+        fake.orders.clear()

@@ -53,6 +53,10 @@ class FakeBitso:
         self.order_requests: list[dict[str, str]] = []  # every `POST /orders` body
         # Finished orders a lookup still returns (Bitso: "a one-hour window exists"); cleared, the hour is over.
         self.recent: set[str] = set()
+        # The fee of each fill, as "List Order Trades" shows it in its example: a buy's taken from the major bought
+        # (`major` 4.86859395 with `fees_amount` 0.04917771 at 127.45 for `minor` -626.77), a sell's from the minor
+        # (`major` -0.25232073 at 4057.45 for `minor` 1013.54 and `fees_amount` 10.24): `major` and `minor` net of it.
+        self.fee_rate = Decimal(0)
         self._oids = (f"bitsoOid{n:08d}" for n in itertools.count(1))
         self._tids = itertools.count(1)
         api = "/api/v3"
@@ -119,12 +123,14 @@ class FakeBitso:
         amount, price = Decimal(order["unfilled_amount"]), Decimal(order["price"])
         if not amount:
             return
-        sign = 1 if order["side"] == "buy" else -1
+        buy = order["side"] == "buy"
+        fee = (amount if buy else amount * price) * self.fee_rate
+        major, minor = (amount - fee, -amount * price) if buy else (-amount, amount * price - fee)
         self.trades.append({"book": order["book"], "tid": str(next(self._tids)), "oid": oid,
                             "origin_id": order.get("origin_id", ""), "side": order["side"], "price": str(price),
-                            "major": str(sign * amount), "minor": str(-sign * amount * price),
-                            "major_currency": "btc", "minor_currency": "mxn", "fees_amount": "0",
-                            "fees_currency": "btc", "maker_side": "sell", "created_at": AT})  # fmt: skip
+                            "major": str(major), "minor": str(minor), "major_currency": "btc",
+                            "minor_currency": "mxn", "fees_amount": str(-fee), "fees_currency": "btc" if buy else "mxn",
+                            "maker_side": "sell", "created_at": AT})  # fmt: skip
         order["unfilled_amount"], order["status"] = "0", "completed"
         self.recent.add(oid)
 
