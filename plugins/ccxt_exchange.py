@@ -41,8 +41,8 @@ is 1 unless `exchange_options` sets one. ccxt's Coinbase drops the unified clien
 none, so ours goes in Coinbase's own client_order_id and Crypto.com's client_oid (Exchange API v1 "create-order").
 Gate (APIv4 "Get a single order") finds a finished order by its own order id only, and ccxt cannot read a Kraken,
 Coinbase or Crypto.com order by client order id, so lookups there use the venue's order id once it answered with it (a
-Gate order it never gave one for is read by its text while pending, else looked for among the pair's latest finished
-orders: APIv4 "List orders"); at Kraken, Coinbase and
+Gate order it never gave one for is read by its text while pending, else looked for among the pair's finished
+orders, page by page: APIv4 "List orders"); at Kraken, Coinbase and
 Crypto.com an order it never gave one for (an unknown outcome) is looked for among the listed orders, and at Bybit,
 whose lookup ccxt refuses in a unified account, every order is. Bitfinex's cid is an integer (v2 "Submit Order":
 int45), and so is WOO X's clientOrderId (up to 2^63 - 1): ours goes as a number taken from its SHA-256, the same at
@@ -199,6 +199,9 @@ INTEGER_ID_BITS = {"bitfinex": 45, "woo": 63}
 INTEGER_IDS = frozenset(INTEGER_ID_BITS)
 ERRORS_AT_500 = frozenset({"bitfinex"})  # venues that answer their own errors, refusals too, as HTTP 500
 HISTORY_LIMIT = 2500
+# Gate's "List orders" answers `limit` orders (100 unless asked) of a `page`: the finished orders are read so far back
+# for an order whose answer was lost.
+GATE_PAGE, GATE_FINISHED_PAGES = 100, 10
 # ccxt's Bitvavo sends no order or cancel without an operatorId, "your identifier for the trader or the bot within
 # your account" (Bitvavo's create-order), and has none by default: the bridge's goes unless exchange_options sets one.
 OPERATOR_IDS = {"bitvavo": 1}
@@ -853,15 +856,25 @@ class CcxtBroker:
 
         Gate reads an order by its text "only in pending orders": one it filled (a market order) or canceled is found
         by its order id alone, which a lost answer never gave. Not found, it read as never sent, and could be sent
-        again: it is looked for among the pair's latest finished orders ("List orders", status finished).
+        again: it is looked for among the pair's latest finished orders ("List orders", status finished, `limit` 100 to
+        a `page`), page after page until they run out; past GATE_FINISHED_PAGES of them its outcome is unknown.
         """
         try:
             item = await self._read(self.exchange.fetch_order, text, symbol, {})
         except OrderNotFound:
-            for item in await self._read(self.exchange.fetch_closed_orders, symbol):
-                if str(_client_id(item)) == text:
-                    return cast(dict[str, Any], item)
-            raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} pending or finished") from None
+            for page in range(1, GATE_FINISHED_PAGES + 1):
+                items = await self._read(self.exchange.fetch_closed_orders, symbol, None, GATE_PAGE, {"page": page})
+                for item in items:
+                    if str(_client_id(item)) == text:
+                        return cast(dict[str, Any], item)
+                if len(items) < GATE_PAGE:
+                    missing = f"{self.options.exchange}: no order {client_order_id} pending or finished"
+                    raise OrderNotFound(missing) from None
+            raise BrokerError(
+                f"{self.options.exchange}: order {client_order_id} is not pending, nor among the pair's latest "
+                f"{GATE_PAGE * GATE_FINISHED_PAGES} finished orders: it may be further back, or was never placed; "
+                "check it at Gate"
+            ) from None
         self._check_ours(client_order_id, item)
         return cast(dict[str, Any], item)
 

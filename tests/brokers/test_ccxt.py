@@ -1702,3 +1702,47 @@ async def test_at_bitso_an_order_read_from_its_trades_counts_what_traded_before_
         fake.fee_rate = Decimal(0)
         await broker.close()
         fake.orders.clear()
+
+
+async def test_at_gate_an_order_whose_answer_was_lost_is_looked_for_past_the_latest_100_finished(
+    gate_server: tuple[FakeGate, str],
+) -> None:
+    """Gate lists finished orders 100 to a page unless asked ("List orders": `limit`, `page`), and a lost answer's
+    order was looked for in the first page only: with 100 orders finished on the pair after it, a filled exit read
+    as never sent, and could be sent again. The pages are read until it is found or the orders run out; past as many
+    as are read, it is of unknown outcome, never "not found"."""
+    fake, url = gate_server
+    options = CcxtOptions(
+        exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=url, max_requests_per_minute=60000
+    )
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789ca"
+    exit_, never = client_order_id(signal, "sub", "exit"), client_order_id(signal, "never", "exit")
+    broker = CcxtBroker(options, BrokerContext(name="gate"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    before = len(fake.orders)
+    fake.lose_answers = True
+    try:
+        with pytest.raises(UnknownOutcome):
+            await broker.create_order(order(exit_, symbol="BTC_USDT", side="sell", quantity=Decimal("0.01")))
+        fake.lose_answers = False
+        ours = fake.orders[-1]
+
+        def finish_more(count: int) -> None:  # filled after it, in Gate's app
+            for _ in range(count):
+                fake.orders.append({**ours, "id": f"9{len(fake.orders):09d}", "text": "web"})
+
+        finish_more(150)
+        found = await broker.fetch_order(exit_)
+        assert (found.client_order_id, found.status, found.broker_order_id) == (exit_, "filled", ours["id"])
+        broker._symbols[never] = "BTC/USDT"  # as journaled, never placed
+        with pytest.raises(OrderNotFound):
+            await broker.fetch_order(never)
+        finish_more(1000)
+        with pytest.raises(BrokerError, match="check it at") as unknown:
+            await broker.fetch_order(never)
+        assert not isinstance(unknown.value, OrderNotFound)
+    finally:
+        fake.lose_answers = False
+        del fake.orders[before:]
+        await broker.close()

@@ -3,9 +3,9 @@
 Covered: `GET /api/v4/spot/currency_pairs`, `GET /api/v4/spot/currencies`, `GET /api/v4/margin/currency_pairs`,
 `GET /api/v4/account/detail`, `GET /api/v4/spot/accounts`, `POST /api/v4/spot/orders` ("Create an order"),
 `GET /api/v4/spot/open_orders`, `GET /api/v4/spot/orders` ("List orders": `currency_pair`, `status` open or
-finished, `limit` 100 by default, newest first), and `GET` / `DELETE /api/v4/spot/orders/{order_id}` ("Get a single
-order", "Cancel a single order"); authentication by the `KEY` header (the signature is not checked). Errors are Gate's
-`{"label": ..., "message": ...}` with an HTTP 4xx.
+finished, `limit` 100 by default, newest first, `page` 1 unless asked), and `GET` /
+`DELETE /api/v4/spot/orders/{order_id}` ("Get a single order", "Cancel a single order"); authentication by the `KEY`
+header (the signature is not checked). Errors are Gate's `{"label": ..., "message": ...}` with an HTTP 4xx.
 
 An order's `text` (its client order id) must follow Gate's rules: "prefixed with t-", "no longer than 28 bytes
 without t- prefix", "can only include 0-9, A-Z, a-z, underscore(_), hyphen(-) or dot(.)". The `order_id` of a
@@ -124,11 +124,11 @@ class FakeGate:
         status, pair = query.get("status"), query.get("currency_pair")
         if status not in ("open", "finished"):
             return _error("INVALID_PARAM_VALUE", f"invalid argument: status {status}")
-        limit = int(query.get("limit") or 100)
+        limit, page = int(query.get("limit") or 100), int(query.get("page") or 1)
         with self.lock:
             found = [dict(o) for o in self.orders[::-1] if pair in (None, o["currency_pair"])
                      and (o["status"] == "open") == (status == "open")]  # fmt: skip
-        return JSONResponse(found[:limit])
+        return JSONResponse(found[(page - 1) * limit : page * limit])
 
     def _find(self, order_id: str, pair: str | None) -> dict[str, Any] | None:
         """By Gate's order id, or by its text while the order is open (Gate's rule for custom ids)."""
