@@ -55,7 +55,8 @@ time in force `time_in_force` in its own words, both sent in those fields (ccxt 
 finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`), and
 one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its id, else of unknown outcome;
 its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
-Where open orders come a page at a time (Bybit's 20 unless asked, 50 at most), every page is read (`CURSOR_PAGES`).
+Where orders are listed a page at a time (Bybit's 20 unless asked, Coinbase's with a cursor), every page is read
+(`CURSOR_PAGES`): the open orders, and the orders among which one whose answer was lost is looked for.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -230,8 +231,9 @@ BITSO_LOOKUP_SECONDS = 50 * 60
 # Venues whose open orders come a page at a time: (the most a page holds, the param asking for the next page, the
 # field of an order's `info` in which ccxt leaves the next page's cursor). Bybit V5 "Get Open & Closed Orders":
 # `limit` 1 to 50, 20 unless asked, and `cursor` from `nextPageCursor`; ccxt reads one page.
-CURSOR_PAGES = {"bybit": (50, "cursor", "nextPageCursor")}
-MOST_PAGES = 20  # of open orders: 1,000 at Bybit; more is an error, never a list cut short
+# Coinbase Advanced "List Orders": `limit` to a page, the next by the `cursor` of the last, while `has_next`.
+CURSOR_PAGES = {"bybit": (50, "cursor", "nextPageCursor"), "coinbase": (100, "cursor", "cursor")}
+MOST_PAGES = 20  # 1,000 orders at Bybit, 2,000 at Coinbase: more is an error, never a list cut short
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
@@ -771,14 +773,26 @@ class CcxtBroker:
             if self.options.exchange in ONLY_LISTED:
                 closed = exchange.fetch_canceled_and_closed_orders
             listings = [(exchange.fetch_open_orders, None, params), (closed, None, params)]
+
+        def ours(item: dict[str, Any]) -> bool:
+            listed = str(_client_id(item))
+            if listed == venue_id or self._our_id(listed) == client_order_id:
+                return True
+            return bool(order_id and client_order_id.startswith(UNNAMED) and str(item.get("id")) == order_id)
+
+        whole = True
         for listing, limit, params in listings:
-            items = await self._read(listing, symbol, None, limit, params)
+            if self.options.exchange in CURSOR_PAGES:  # page after page: Coinbase's latest 100 left out older ones
+                items, read_through = await self._paged(listing, symbol, params, ours)
+                whole = whole and read_through
+            else:
+                items = await self._read(listing, symbol, None, limit, params)
             for item in items:
-                listed = str(_client_id(item))
-                if listed == venue_id or self._our_id(listed) == client_order_id:
-                    return cast(dict[str, Any], item)
-                if order_id and client_order_id.startswith(UNNAMED) and str(item.get("id")) == order_id:
-                    return cast(dict[str, Any], item)
+                if ours(item):
+                    return item
+        if not whole:  # not in what was read, but the listing goes on: never "not found", which reads as never sent
+            raise BrokerError(f"{self.options.exchange}: order {client_order_id} is not among the latest orders read; "
+                              "it may be further back, or was never placed: check it at the venue")  # fmt: skip
         raise OrderNotFound(f"{self.options.exchange}: no order {client_order_id} among the open or closed orders")
 
     async def _by_client_id(self, client_order_id: str) -> dict[str, Any]:
@@ -1066,21 +1080,31 @@ class CcxtBroker:
         ccxt read Bybit's first page, 20 orders: an order placed before 20 others was left out, so an exit's cancels
         of the ticker's working orders left it working.
         """
+        items, whole = await self._paged(self.exchange.fetch_open_orders, symbol, {})
+        if not whole:
+            raise BrokerError(
+                f"{self.options.exchange}: more than {len(items)} open orders"
+                f"{'' if symbol is None else ' on ' + symbol}: any beyond them were not listed, so none are taken as "
+                "all of them; cancel some at the venue"
+            )
+        return items
+
+    async def _paged(
+        self, listing: Any, symbol: str | None, params: dict[str, Any], wanted: Any = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A listing read page after page by the venue's cursor (see CURSOR_PAGES), up to MOST_PAGES, or until an
+        order `wanted(order)` is read; and whether it was read to its end (or to the order wanted)."""
         most, asked_by, cursor_in = CURSOR_PAGES[self.options.exchange]
         items: list[dict[str, Any]] = []
-        params: dict[str, Any] = {}
         for _ in range(MOST_PAGES):
-            page = await self._read(self.exchange.fetch_open_orders, symbol, None, most, params)
+            page = await self._read(listing, symbol, None, most, params)
             items.extend(page)
             # On the first order of the answer, which ccxt's parsing may have sorted elsewhere.
             cursor = next((info[cursor_in] for item in page if (info := item.get("info") or {}).get(cursor_in)), None)
-            if len(page) < most or not cursor:
-                return items
-            params = {asked_by: cursor}
-        raise BrokerError(
-            f"{self.options.exchange}: more than {len(items)} open orders{'' if symbol is None else ' on ' + symbol}: "
-            "any beyond them were not listed, so none are taken as all of them; cancel some at the venue"
-        )
+            if not page or not cursor or (wanted is not None and any(wanted(item) for item in page)):
+                return items, True
+            params = {**params, asked_by: cursor}
+        return items, False
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id."""

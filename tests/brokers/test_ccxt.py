@@ -1746,3 +1746,48 @@ async def test_at_gate_an_order_whose_answer_was_lost_is_looked_for_past_the_lat
         fake.lose_answers = False
         del fake.orders[before:]
         await broker.close()
+
+
+async def test_at_coinbase_an_order_whose_answer_was_lost_is_looked_for_past_the_latest_100(
+    coinbase_server: tuple[FakeCoinbase, str], fresh_store: Store
+) -> None:
+    """Coinbase's orders are read by its order_id only, so one whose answer was lost is looked for among the
+    product's orders ("List Orders"), which ccxt reads one page of 100: with 100 orders after it, a filled exit read
+    as never sent, and could be sent again. The pages are read by Coinbase's cursor until it is found or they run
+    out; so are the open orders, an exit's cancels of which missed those past the first page."""
+    fake, url = coinbase_server
+    options = CcxtOptions(exchange="coinbase", api_key=COINBASE_KEY, secret=COINBASE_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    signal = "0190f0e2-9d3c-7abc-8def-0123456789cb"
+    exit_, entry = client_order_id(signal, "sub", "exit"), client_order_id(signal, "sub", "entry")
+    before = len(fake.orders)
+    broker = CcxtBroker(options, BrokerContext(name="coinbase", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        await broker.create_order(order(entry, symbol="BTC-USDT", type="limit", limit_price=Decimal(29000),
+                                        time_in_force="gtc"))  # fmt: skip
+        await broker.create_order(order(exit_, symbol="BTC-USDT", side="sell", quantity=Decimal("0.01")))
+    finally:
+        await broker.close()
+    resting, sold = fake.orders[-2], fake.orders[-1]
+    for n in range(150):  # placed after them in Coinbase's app: filled, and resting
+        fake.orders.append({**sold, "order_id": f"{n:08d}-0b29-4c19-a245-000000000000", "client_order_id": ""})
+        fake.orders.append({**resting, "order_id": f"{n:08d}-0b29-4c19-a245-111111111111", "client_order_id": ""})
+
+    def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Coinbase's order_id is not
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="coinbase", leg="exit", symbol="BTC-USDT",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="coinbase", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        found = await restarted.fetch_order(exit_)
+        assert (found.client_order_id, found.status, found.broker_order_id) == (exit_, "filled", sold["order_id"])
+        listed = [o.client_order_id for o in await restarted.fetch_open_orders("BTC-USDT")]
+        assert entry in listed and len(listed) == 151
+    finally:
+        await restarted.close()
+        del fake.orders[before:]

@@ -4,10 +4,11 @@ Covered: `GET /api/v3/brokerage/market/products`, `GET /api/v3/brokerage/transac
 `GET /api/v3/brokerage/accounts` (and `GET /v2/accounts`, where ccxt reads balances),
 `POST /api/v3/brokerage/orders` ("Create Order"),
 `GET /api/v3/brokerage/orders/historical/{order_id}` ("Get Order"), `GET /api/v3/brokerage/orders/historical/batch`
-("List Orders", by `order_status` and `product_id`) and `POST /api/v3/brokerage/orders/batch_cancel`, with the
-`v2` currency and exchange-rate lists ccxt reads while loading markets; authentication by the `CB-ACCESS-KEY`
-header (the signature is not checked). An order is read by Coinbase's `order_id` only; `client_order_id` is the
-caller's, kept as sent. Limit orders rest; market sells fill at the product's price.
+("List Orders", by `order_status` and `product_id`, `limit` to a page and the next by `cursor`) and
+`POST /api/v3/brokerage/orders/batch_cancel`, with the `v2` currency and exchange-rate lists ccxt reads while loading
+markets; authentication by the `CB-ACCESS-KEY` header (the signature is not checked). An order is read by
+Coinbase's `order_id` only; `client_order_id` is the caller's, kept as sent. Limit orders rest; market sells fill at
+the product's price.
 """
 
 from __future__ import annotations
@@ -156,7 +157,12 @@ class FakeCoinbase:
         with self.lock:
             orders = [dict(o) for o in reversed(self.orders) if (not statuses or o["status"] in statuses)
                       and pid in (None, o["product_id"])]  # fmt: skip
-        return JSONResponse({"orders": orders, "sequence": "0", "has_next": False, "cursor": ""})
+        # `limit` orders from the `cursor` the last page gave, newest first; `has_next` says whether more follow.
+        start = int(query.get("cursor") or 0)
+        end = start + int(query["limit"]) if query.get("limit") else len(orders)
+        more = end < len(orders)
+        return JSONResponse({"orders": orders[start:end], "sequence": "0", "has_next": more,
+                             "cursor": str(end) if more else ""})  # fmt: skip
 
     async def _cancel(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
