@@ -190,6 +190,7 @@ CLIENT_ID_LOOKUPS = {
 # Crypto.com's listings narrow to no one id, and its order history holds the finished orders only: the open orders
 # are listed first.
 OPEN_THEN_HISTORY = frozenset({"cryptocom"})
+HISTORY_PAGE = 100  # Crypto.com's "private/get-order-history" `limit`: 100 unless asked, and at most
 ONLY_LISTED = frozenset({"bybit", "bitfinex"})
 # Bitfinex's cid is an integer, an int45 "unique in the day (UTC) (not enforced)" (v2 "Submit Order"), and WOO X's
 # clientOrderId one of 0 to 2^63 - 1: the bridge's ids go as a number taken from their SHA-256, the same at every
@@ -756,7 +757,8 @@ class CcxtBroker:
 
         Kraken's and Bybit's open, then closed orders, each narrowed to the client order id; Bitfinex's active, then
         closed orders, narrowed to its order id once known; Crypto.com's open orders, then its order history; Coinbase's
-        latest orders of the market.
+        latest orders of the market. Not found where older orders may have been left out (an answer as full as asked,
+        a listing paged no further), the order is of unknown outcome: "not found" reads as never sent.
         """
         exchange, narrowed_by = self.exchange, LISTED_LOOKUPS[self.options.exchange]
         venue_id, order_id = self._venue_id(client_order_id), self._order_ids.get(client_order_id)
@@ -766,7 +768,7 @@ class CcxtBroker:
             closed_limit = None if ids else HISTORY_LIMIT
             listings = [(exchange.fetch_open_orders, None, ids), (exchange.fetch_closed_orders, closed_limit, ids)]
         elif self.options.exchange in OPEN_THEN_HISTORY:
-            listings = [(exchange.fetch_open_orders, None, {}), (exchange.fetch_orders, None, {})]
+            listings = [(exchange.fetch_open_orders, None, {}), (exchange.fetch_orders, HISTORY_PAGE, {})]
         elif narrowed_by is not None:
             params = {} if client_order_id.startswith(UNNAMED) else {narrowed_by: venue_id}
             closed = exchange.fetch_closed_orders  # Bybit's leaves out the canceled ones
@@ -785,8 +787,9 @@ class CcxtBroker:
             if self.options.exchange in CURSOR_PAGES:  # page after page: Coinbase's latest 100 left out older ones
                 items, read_through = await self._paged(listing, symbol, params, ours)
                 whole = whole and read_through
-            else:
+            else:  # one answer: as many as were asked for may leave older ones out
                 items = await self._read(listing, symbol, None, limit, params)
+                whole = whole and (limit is None or len(items) < limit)
             for item in items:
                 if ours(item):
                     return item

@@ -1791,3 +1791,42 @@ async def test_at_coinbase_an_order_whose_answer_was_lost_is_looked_for_past_the
     finally:
         await restarted.close()
         del fake.orders[before:]
+
+
+async def test_at_cryptocom_an_order_whose_answer_was_lost_past_a_full_history_is_of_unknown_outcome(
+    cryptocom_server: tuple[FakeCryptocom, str], fresh_store: Store
+) -> None:
+    """Crypto.com's order history gives 100 orders unless asked ("private/get-order-history": `limit`), and an order
+    whose answer was lost was looked for in that answer alone: with 100 orders finished after it, a filled exit read
+    as never sent, and could be sent again. Not in a history that may go on, it is of unknown outcome."""
+    fake, url = cryptocom_server
+    options = CcxtOptions(exchange="cryptocom", api_key=CRYPTOCOM_KEY, secret=CRYPTOCOM_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    exit_ = client_order_id("0190f0e2-9d3c-7abc-8def-0123456789cc", "sub", "exit")
+    before = len(fake.orders)
+    broker = CcxtBroker(options, BrokerContext(name="cryptocom", store=fresh_store))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    try:
+        await broker.create_order(order(exit_, symbol="BTC_USDT", side="sell", quantity=Decimal("0.01")))
+    finally:
+        await broker.close()
+    sold = fake.orders[-1]
+    for n in range(120):  # filled after it, in Crypto.com's app
+        fake.orders.append({**sold, "order_id": f"99{n:08d}", "client_oid": f"app-{n}"})
+
+    def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Crypto.com's order_id is not
+        journal_order(fresh_store.conn, client_order_id=exit_, broker="cryptocom", leg="exit", symbol="BTC_USDT",
+                      side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
+
+    await fresh_store.run(journal_it)
+    restarted = CcxtBroker(options, BrokerContext(name="cryptocom", store=fresh_store))  # remembers nothing
+    restarted.exchange.timeout_on_exit = 0
+    await restarted.connect()
+    try:
+        with pytest.raises(BrokerError, match="check it at the venue") as unknown:
+            await restarted.fetch_order(exit_)
+        assert not isinstance(unknown.value, OrderNotFound)
+    finally:
+        await restarted.close()
+        del fake.orders[before:]

@@ -8,7 +8,8 @@ on success; a refusal carries the venue's code and message with an HTTP 400.
 
 An order's `client_oid` is the caller's own id for it (36 characters at most), given back in every answer about the
 order. Get order detail and Cancel order take an `order_id` (an empty one is a missing argument, 40004); the order
-history lists the finished orders. Limit orders rest; market orders fill at the instrument's price.
+history lists the finished orders, newest first, `limit` of them (100 unless asked). Limit orders rest; market
+orders fill at the instrument's price.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class FakeCryptocom:
             history = method == "private/get-order-history"
             listed = [dict(o) for o in self.orders if (o["status"] not in OPEN) == history
                       and wanted in (None, o["instrument_name"])]  # fmt: skip
-            return _answer(body, {"data": listed[::-1]})
+            most = int(params.get("limit") or 100) if history else len(listed)  # the history: 100 unless asked
+            return _answer(body, {"data": listed[::-1][:most]})
 
     def _create(self, body: dict[str, Any], params: dict[str, Any]) -> JSONResponse:
         self.order_requests.append(params)
