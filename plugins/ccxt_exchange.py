@@ -55,8 +55,9 @@ time in force `time_in_force` in its own words, both sent in those fields (ccxt 
 finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`), and
 one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its id, else of unknown outcome;
 its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
-Where orders are listed a page at a time (Bybit's 20 unless asked, Coinbase's with a cursor), every page is read
-(`CURSOR_PAGES`): the open orders, and the orders among which one whose answer was lost is looked for.
+Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; Coinbase's by a cursor),
+every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose answer was lost is looked
+for.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -201,9 +202,6 @@ INTEGER_ID_BITS = {"bitfinex": 45, "woo": 63}
 INTEGER_IDS = frozenset(INTEGER_ID_BITS)
 ERRORS_AT_500 = frozenset({"bitfinex"})  # venues that answer their own errors, refusals too, as HTTP 500
 HISTORY_LIMIT = 2500
-# Gate's "List orders" answers `limit` orders (100 unless asked) of a `page`: the finished orders are read so far back
-# for an order whose answer was lost.
-GATE_PAGE, GATE_FINISHED_PAGES = 100, 10
 # ccxt's Bitvavo sends no order or cancel without an operatorId, "your identifier for the trader or the bot within
 # your account" (Bitvavo's create-order), and has none by default: the bridge's goes unless exchange_options sets one.
 OPERATOR_IDS = {"bitvavo": 1}
@@ -229,12 +227,19 @@ BITSO_OPEN_ORDERS = 100
 # Within this long of its sending, an order Bitso's lookup does not show was never placed: the lookup shows a finished
 # one for an hour after it ended ("a one-hour window exists"). Less than the hour, for the clocks' difference.
 BITSO_LOOKUP_SECONDS = 50 * 60
-# Venues whose open orders come a page at a time: (the most a page holds, the param asking for the next page, the
-# field of an order's `info` in which ccxt leaves the next page's cursor). Bybit V5 "Get Open & Closed Orders":
-# `limit` 1 to 50, 20 unless asked, and `cursor` from `nextPageCursor`; ccxt reads one page.
-# Coinbase Advanced "List Orders": `limit` to a page, the next by the `cursor` of the last, while `has_next`.
-CURSOR_PAGES = {"bybit": (50, "cursor", "nextPageCursor"), "coinbase": (100, "cursor", "cursor")}
-MOST_PAGES = 20  # 1,000 orders at Bybit, 2,000 at Coinbase: more is an error, never a list cut short
+# Venues whose orders are listed a page at a time, where ccxt reads one: (the most a page holds, the param asking for
+# the next page, and what it is given: the field of an order's `info` in which ccxt leaves the venue's cursor, or
+# PAGE_NUMBER for pages counted from 1, or OLDEST_ID for the id of the oldest order on the page). Bybit V5 "Get Open
+# & Closed Orders": `limit` 1 to 50, 20 unless asked, and `cursor` from `nextPageCursor`; Coinbase Advanced "List
+# Orders": `limit`, the next page by the `cursor` of the last; OKX v5 "Get order list": `limit` 100 at most and unless
+# asked, `after` an ordId for the older ones; Upbit "List open orders" and Gate "List all open orders" / "List
+# orders": `limit` 100 at most (at Gate, of each pair), and `page`.
+PAGE_NUMBER, OLDEST_ID = "#page", "#oldest-id"
+CURSOR_PAGES = {
+    "bybit": (50, "cursor", "nextPageCursor"), "coinbase": (100, "cursor", "cursor"), "okx": (100, "after", OLDEST_ID),
+    "upbit": (100, "page", PAGE_NUMBER), "gate": (100, "page", PAGE_NUMBER),
+}  # fmt: skip
+MOST_PAGES = 20  # 1,000 orders at Bybit, 2,000 elsewhere: more is an error, never a list cut short
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
@@ -874,23 +879,26 @@ class CcxtBroker:
         Gate reads an order by its text "only in pending orders": one it filled (a market order) or canceled is found
         by its order id alone, which a lost answer never gave. Not found, it read as never sent, and could be sent
         again: it is looked for among the pair's latest finished orders ("List orders", status finished, `limit` 100 to
-        a `page`), page after page until they run out; past GATE_FINISHED_PAGES of them its outcome is unknown.
+        a `page`), page after page until they run out; past MOST_PAGES of them its outcome is unknown.
         """
         try:
             item = await self._read(self.exchange.fetch_order, text, symbol, {})
         except OrderNotFound:
-            for page in range(1, GATE_FINISHED_PAGES + 1):
-                items = await self._read(self.exchange.fetch_closed_orders, symbol, None, GATE_PAGE, {"page": page})
-                for item in items:
-                    if str(_client_id(item)) == text:
-                        return cast(dict[str, Any], item)
-                if len(items) < GATE_PAGE:
-                    missing = f"{self.options.exchange}: no order {client_order_id} pending or finished"
-                    raise OrderNotFound(missing) from None
+
+            def ours(item: dict[str, Any]) -> bool:
+                return str(_client_id(item)) == text
+
+            items, whole = await self._paged(self.exchange.fetch_closed_orders, symbol, {}, ours)
+            for item in items:
+                if ours(item):
+                    return item
+            if whole:
+                raise OrderNotFound(
+                    f"{self.options.exchange}: no order {client_order_id} pending or finished"
+                ) from None
             raise BrokerError(
                 f"{self.options.exchange}: order {client_order_id} is not pending, nor among the pair's latest "
-                f"{GATE_PAGE * GATE_FINISHED_PAGES} finished orders: it may be further back, or was never placed; "
-                "check it at Gate"
+                f"{len(items)} finished orders: it may be further back, or was never placed; check it at Gate"
             ) from None
         self._check_ours(client_order_id, item)
         return cast(dict[str, Any], item)
@@ -1052,7 +1060,8 @@ class CcxtBroker:
         ccxt_symbol = None if symbol is None else self._market(symbol)["symbol"]
         if self.options.exchange == "bitso":
             items = self._remember_symbols(await self._bitso_open_orders(ccxt_symbol))
-        elif self.options.exchange in CURSOR_PAGES:
+        elif self.options.exchange in CURSOR_PAGES and not (self.options.exchange in TEXT_IDS and symbol is None):
+            # (Gate's listing of every pair pages each pair's orders: read once, an order left out is looked up.)
             items = self._remember_symbols(await self._paged_open_orders(ccxt_symbol))
         else:
             items = self._remember_symbols(await self._read(self.exchange.fetch_open_orders, ccxt_symbol))
@@ -1080,8 +1089,8 @@ class CcxtBroker:
     async def _paged_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
         """The open orders of a venue that lists them a page at a time, every page read (see CURSOR_PAGES).
 
-        ccxt read Bybit's first page, 20 orders: an order placed before 20 others was left out, so an exit's cancels
-        of the ticker's working orders left it working.
+        ccxt read Bybit's first page, 20 orders (OKX's, Upbit's, Gate's, Coinbase's: 100): an order placed before as
+        many others was left out, so an exit's cancels of the ticker's working orders left it working.
         """
         items, whole = await self._paged(self.exchange.fetch_open_orders, symbol, {})
         if not whole:
@@ -1099,11 +1108,19 @@ class CcxtBroker:
         order `wanted(order)` is read; and whether it was read to its end (or to the order wanted)."""
         most, asked_by, cursor_in = CURSOR_PAGES[self.options.exchange]
         items: list[dict[str, Any]] = []
-        for _ in range(MOST_PAGES):
+        for number in range(1, MOST_PAGES + 1):
             page = await self._read(listing, symbol, None, most, params)
             items.extend(page)
-            # On the first order of the answer, which ccxt's parsing may have sorted elsewhere.
-            cursor = next((info[cursor_in] for item in page if (info := item.get("info") or {}).get(cursor_in)), None)
+            cursor: Any = None
+            if cursor_in == PAGE_NUMBER:
+                cursor = number + 1 if len(page) >= most else None
+            elif cursor_in == OLDEST_ID:  # OKX's ordIds grow with time
+                ids = [int(item["id"]) for item in page if str(item.get("id") or "").isdigit()]
+                if len(page) >= most and not ids:  # a full page, and no way to the next: maybe more
+                    return items, False
+                cursor = str(min(ids)) if len(page) >= most else None
+            else:  # on the first order of the answer, which ccxt's parsing may have sorted elsewhere
+                cursor = next((i[cursor_in] for item in page if (i := item.get("info") or {}).get(cursor_in)), None)
             if not page or not cursor or (wanted is not None and any(wanted(item) for item in page)):
                 return items, True
             params = {**params, asked_by: cursor}

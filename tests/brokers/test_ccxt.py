@@ -1738,7 +1738,7 @@ async def test_at_gate_an_order_whose_answer_was_lost_is_looked_for_past_the_lat
         broker._symbols[never] = "BTC/USDT"  # as journaled, never placed
         with pytest.raises(OrderNotFound):
             await broker.fetch_order(never)
-        finish_more(1000)
+        finish_more(2000)
         with pytest.raises(BrokerError, match="check it at") as unknown:
             await broker.fetch_order(never)
         assert not isinstance(unknown.value, OrderNotFound)
@@ -1830,3 +1830,35 @@ async def test_at_cryptocom_an_order_whose_answer_was_lost_past_a_full_history_i
     finally:
         await restarted.close()
         del fake.orders[before:]
+
+
+@pytest.mark.parametrize(
+    ("exchange", "ticker", "price"),
+    [("okx", "BTC-USDT", 29000), ("upbit", "KRW-BTC", 30000000), ("gate", "BTC_USDT", 29000)],
+)
+async def test_every_open_order_of_a_ticker_is_listed_past_the_first_100(
+    request: pytest.FixtureRequest, exchange: str, ticker: str, price: int
+) -> None:
+    """OKX's pending orders ("Get order list": `limit` 100 at most, `after` an ordId), Upbit's open orders (`limit` 100
+    at most, `page`) and Gate's ("List orders" open: `limit` 100 at most, `page`) come 100 to an answer, and ccxt
+    reads one: an exit's cancels of the ticker's working orders left working an order placed before 100 others, and
+    it could open the position again. Every page is read."""
+    fake, url = request.getfixturevalue(f"{exchange}_server")
+    keys = {"okx": (OKX_KEY, OKX_SECRET, OKX_PASSPHRASE), "upbit": (UPBIT_KEY, UPBIT_SECRET, None),
+            "gate": (GATE_KEY, GATE_SECRET, None)}[exchange]  # fmt: skip
+    options = CcxtOptions(exchange=exchange, api_key=keys[0], secret=keys[1], password=keys[2], api_url=url,
+                          quote="KRW" if exchange == "upbit" else "USDT", max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name=exchange))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    before = len(fake.orders)
+    ours = [client_order_id("0190f0e2-9d3c-7abc-8def-0123456789cd", f"sub{n}", "entry") for n in range(130)]
+    try:
+        for coid in ours:  # the first placed is the last listed
+            await broker.create_order(order(coid, symbol=ticker, type="limit", limit_price=Decimal(price),
+                                            time_in_force="gtc"))  # fmt: skip
+        listed = [o.client_order_id for o in await broker.fetch_open_orders(ticker)]
+        assert sorted(listed) == sorted(ours)
+    finally:
+        del fake.orders[before:]
+        await broker.close()

@@ -2,8 +2,9 @@
 
 Covered: `GET /api/v4/spot/currency_pairs`, `GET /api/v4/spot/currencies`, `GET /api/v4/margin/currency_pairs`,
 `GET /api/v4/account/detail`, `GET /api/v4/spot/accounts`, `POST /api/v4/spot/orders` ("Create an order"),
-`GET /api/v4/spot/open_orders`, `GET /api/v4/spot/orders` ("List orders": `currency_pair`, `status` open or
-finished, `limit` 100 by default, newest first, `page` 1 unless asked), and `GET` /
+`GET /api/v4/spot/open_orders` (each pair's, `limit` 100 at most and unless asked, of a `page`),
+`GET /api/v4/spot/orders` ("List orders": `currency_pair`, `status` open or finished, `limit` 100 by default, newest
+first, `page` 1 unless asked), and `GET` /
 `DELETE /api/v4/spot/orders/{order_id}` ("Get a single order", "Cancel a single order"); authentication by the `KEY`
 header (the signature is not checked). Errors are Gate's `{"label": ..., "message": ...}` with an HTTP 4xx.
 
@@ -125,6 +126,8 @@ class FakeGate:
         if status not in ("open", "finished"):
             return _error("INVALID_PARAM_VALUE", f"invalid argument: status {status}")
         limit, page = int(query.get("limit") or 100), int(query.get("page") or 1)
+        if status == "open":  # "If status is open, maximum of limit is 100"
+            limit = min(limit, 100)
         with self.lock:
             found = [dict(o) for o in self.orders[::-1] if pair in (None, o["currency_pair"])
                      and (o["status"] == "open") == (status == "open")]  # fmt: skip
@@ -158,9 +161,13 @@ class FakeGate:
     async def _open(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
             return _error("INVALID_KEY", "Invalid key provided", 401)
+        # "List all open orders": each pair's newest `limit` (100 at most, and unless asked) of a `page`, and its total.
+        most = min(int(request.query_params.get("limit") or 100), 100)
+        start = (int(request.query_params.get("page") or 1) - 1) * most
         with self.lock:
             by_pair: dict[str, list[dict[str, Any]]] = {}
-            for order in self.orders:
+            for order in reversed(self.orders):
                 if order["status"] == "open":
                     by_pair.setdefault(order["currency_pair"], []).append(dict(order))
-        return JSONResponse([{"currency_pair": p, "total": len(o), "orders": o} for p, o in by_pair.items()])
+        return JSONResponse([{"currency_pair": p, "total": len(o), "orders": o[start : start + most]}
+                             for p, o in by_pair.items() if o[start : start + most]])  # fmt: skip

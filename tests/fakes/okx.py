@@ -3,7 +3,8 @@
 Covered: `GET /api/v5/public/instruments?instType=SPOT`, `GET /api/v5/asset/currencies`,
 `GET /api/v5/account/balance`, `POST /api/v5/trade/order` ("Place order") and `/api/v5/trade/batch-orders`
 ("Place multiple orders", which ccxt uses), `GET /api/v5/trade/order`
-("Get order details", by `ordId` or `clOrdId`), `GET /api/v5/trade/orders-pending` and
+("Get order details", by `ordId` or `clOrdId`), `GET /api/v5/trade/orders-pending` (newest first, `limit` of
+them, 100 at most and unless asked, those older than the ordId `after`) and
 `POST /api/v5/trade/cancel-order`; authentication by the `OK-ACCESS-KEY` / `OK-ACCESS-PASSPHRASE` headers (the
 signature is not checked). Answers are OKX's `{"code": "0", "msg": "", "data": [...]}`; an order refused is
 `code` "1" with the order's own `sCode` and `sMsg`. A client order id (`clOrdId`) is "a combination of
@@ -151,10 +152,12 @@ class FakeOkx:
     async def _pending(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
             return JSONResponse({"code": "50113", "msg": "Invalid Sign", "data": []}, status_code=401)
-        inst = request.query_params.get("instId")
-        with self.lock:
-            working = [o for o in self.orders if o["state"] in ("live", "partially_filled")]
-            return self._ok([self._public(o) for o in working if inst in (None, o["instId"])])
+        inst, after = request.query_params.get("instId"), request.query_params.get("after")
+        most = min(int(request.query_params.get("limit") or 100), 100)  # "limit": 100 at most, and unless asked
+        with self.lock:  # newest first; `after` an ordId: those older than it
+            working = [o for o in reversed(self.orders) if o["state"] in ("live", "partially_filled")
+                       and inst in (None, o["instId"]) and (after is None or int(o["ordId"]) < int(after))]  # fmt: skip
+            return self._ok([self._public(o) for o in working[:most]])
 
     async def _cancel(self, request: Request) -> JSONResponse:
         if not self._authorized(request):

@@ -1,7 +1,8 @@
 """A fake of Upbit's Open API v1 (KRW market), written from Upbit's public "Open API" reference.
 
 Covered: `GET /v1/market/all`, `GET /v1/accounts`, `POST /v1/orders` ("Place an order"), `GET /v1/order` and
-`DELETE /v1/order` ("Get an order", "Cancel an order"), `GET /v1/orders/open` and `GET /v1/orders/closed`;
+`DELETE /v1/order` ("Get an order", "Cancel an order"), `GET /v1/orders/open` and `GET /v1/orders/closed` (newest
+first, `limit` of them, 100 at most and unless asked, of the `page` counted from 1);
 authentication by a bearer token in the `Authorization` header (the JWT is not checked). Errors are Upbit's
 `{"error": {"name": ..., "message": ...}}` with an HTTP 4xx.
 
@@ -127,10 +128,12 @@ class FakeUpbit:
 
     def _listed(self, request: Request, states: tuple[str, ...]) -> JSONResponse:
         market = request.query_params.get("market")
+        most = min(int(request.query_params.get("limit") or 100), 100)  # 100 at most, and unless asked
+        start = (int(request.query_params.get("page") or 1) - 1) * most
         with self.lock:
             self._settle()
-            return JSONResponse([dict(o) for o in self.orders[::-1]
-                                 if o["state"] in states and market in (None, o["market"])])  # fmt: skip
+            listed = [dict(o) for o in self.orders[::-1] if o["state"] in states and market in (None, o["market"])]
+            return JSONResponse(listed[start : start + most])
 
     async def _open(self, request: Request) -> JSONResponse:
         return self._listed(request, OPEN)
