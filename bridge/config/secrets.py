@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from bridge.config.encoded import encoded_spans
+
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ESCAPE = "$${"  # a literal `${` (docker-compose's way): a password may hold one
 # Read left to right, an escape before a reference: `$${NAME}` is the text `${NAME}`, never a reference.
@@ -127,6 +129,34 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def redact_encoded(text: str, secrets: Sequence[str], fold: bool = False) -> str:
+    """`text` with every secret masked, whether written as it is or with JSON escapes or percent-encoding.
+
+    For what a sender wrote (a body, a header): PHP's json_encode writes `/` as `\\/`, any JSON encoder may write
+    a character as `\\u0041`, a URL writes `%2F`, and a secret so written is read back by anyone.
+    `fold`: `text` was lowercased on its way here (a header name) and `secrets` are given lowercased.
+    """
+    text = redact(text, secrets)
+    if "\\" not in text and "%" not in text:  # nothing is escaped: the usual body costs nothing more
+        return text
+    return _masked(text, encoded_spans(text, secrets, fold))
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each span (overlapping ones as one) replaced by the mask."""
+    if not spans:
+        return text
+    parts, done = [], 0
+    for start, end in sorted(spans):
+        if end <= done:
+            continue
+        if start >= done:
+            parts += [text[done:start], MASK]
+        done = end  # a span overlapping the last one only makes its mask cover more
+    parts.append(text[done:])
+    return "".join(parts)
+
+
 class HeldSecrets:
     """Every secret value held since the start, longest first: one a reload replaced is a secret still.
 
@@ -157,10 +187,12 @@ def redacted_json(value: Any, secrets: Sequence[str], **dumps: Any) -> str:
     """`value` as JSON text with every secret in its strings masked (`redact_values`); still valid JSON.
 
     On the webhook path: the text is only rebuilt when a secret occurs in it (a secret inside a string
-    shows in the text as its own JSON escape, so this check misses none).
+    shows in the text as its own JSON escape, so this check misses none), or when a string holds an escape
+    or a `%`, in which a secret may be written percent-encoded or escaped once more.
     """
     text = json.dumps(value, **dumps)
-    if not any(len(secret) >= 4 and json.dumps(secret)[1:-1] in text for secret in secrets):
+    escaped = "\\" in text or "%" in text
+    if not escaped and not any(len(secret) >= 4 and json.dumps(secret)[1:-1] in text for secret in secrets):
         return text
     return json.dumps(redact_values(value, secrets), **dumps)
 
@@ -169,12 +201,13 @@ def redact_values(value: Any, secrets: Sequence[str]) -> Any:
     """`value` (parsed JSON) with every secret in its strings, keys included, masked; numbers are left alone.
 
     For JSON that is read back: masking the text instead could cut through a number (a four-digit
-    passphrase inside a price) and leave JSON that no longer parses.
+    passphrase inside a price) and leave JSON that no longer parses. A string is a sender's text: a secret
+    percent-encoded in it (a URL) or escaped is masked too (`redact_encoded`).
     """
     if isinstance(value, str):
-        return redact(value, secrets)
+        return redact_encoded(value, secrets)
     if isinstance(value, dict):
-        return {redact(str(key), secrets): redact_values(item, secrets) for key, item in value.items()}
+        return {redact_encoded(str(key), secrets): redact_values(item, secrets) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [redact_values(item, secrets) for item in value]
     return value

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from bridge.config.schema import Strategy
-from bridge.config.secrets import MASK, redact
+from bridge.config.secrets import MASK, redact_encoded
 from bridge.ids import new_id
 from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
@@ -106,8 +106,8 @@ class Intake:
                      headers: dict[str, str] | None = None, signal_id: str | None = None) -> JSONResponse:  # fmt: skip
         """Journal this request with its outcome, log one line, and answer."""
         message = content.get("message")  # may quote the offending value, which may be a secret
-        row = self.webhook.changed(status_code=status, message_code=code, signal_id=signal_id,
-                                   message=None if message is None else redact(str(message), self.secrets))  # fmt: skip
+        shown = None if message is None else redact_encoded(str(message), self.secrets)
+        row = self.webhook.changed(status_code=status, message_code=code, signal_id=signal_id, message=shown)
         try:
             await self.bridge.store.run(journal.record_webhook, self.bridge.store.conn, row)
         except sqlite3.Error:
@@ -155,14 +155,14 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
     Whatever the sender chose is masked: header names as well as values, and the address a trusted proxy
     passed on when it is not one (then it is the text the sender wrote, which may be a secret).
     """
-    shown = client.shown if client.address is not None else redact(client.shown, secrets)
+    shown = client.shown if client.address is not None else redact_encoded(client.shown, secrets)
     # A header's name reaches the app lowercased (ASGI's rule): a secret with capitals in it, as tokens and signing
     # secrets have, is found there in lowercase, and masked so; in its own case it was stored folded, in clear.
     folded = [secret.lower() for secret in secrets]
     return journal.WebhookRow(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=shown,
         method=request.method, path=_shown_path(request.scope["path"], strategy, malformed),
-        headers=capped({redact(key, folded): redact(value, secrets)
+        headers=capped({redact_encoded(key, folded, fold=True): redact_encoded(value, secrets)
                         for key, value in safe_headers(request.headers).items()}),
         body=None, status_code=0,
     )  # fmt: skip
@@ -200,7 +200,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
                 return await intake.refuse(BAD_URL)
             return await intake.answer(405, METHOD_NOT_ALLOWED, "post-required", {"Allow": "POST"})
         body = await read_body(request, config.server.max_body_bytes)
-        intake.webhook = intake.webhook.changed(body=redact(body.decode("utf-8", errors="replace"), secrets))
+        # Masked also where the sender wrote a secret with JSON escapes (`\/`, `\u0041`) or percent-encoding.
+        intake.webhook = intake.webhook.changed(body=redact_encoded(body.decode("utf-8", errors="replace"), secrets))
         signed_id = _verify(strategy, request, body)
         check_rate(guards.rates, strategy, name)
         check_encoding(", ".join(request.headers.getlist("content-encoding")))  # every header: one list of codings

@@ -1,0 +1,42 @@
+"""Secrets written with JSON escapes or percent-encoding are found, and only whole escapes are masked."""
+
+from __future__ import annotations
+
+import json
+
+from bridge.config.secrets import redact_encoded, redact_values
+
+TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
+SLASHED = "ab/cd+ef/gh%41ij"  # a broker secret with `/`, `+` and a literal `%41` in it
+
+
+def test_json_escapes_are_read_as_json_reads_them() -> None:
+    body = json.dumps({"n": TOKEN, "price": 10.10, "x": "\u00e9 \n"}, ensure_ascii=True).replace("a", "\\u0061")
+    masked = redact_encoded(body.replace("\\u0061", "\\u0041", 1), [TOKEN.replace("a", "A", 1)])
+    assert json.loads(masked) == {"n": "***", "price": 10.10, "x": "\u00e9 \n"}
+    assert redact_encoded('"' + "\\ud83d\\ude00" + TOKEN + '"', ["\U0001f600" + TOKEN]) == '"***"'  # a surrogate pair
+    assert redact_encoded(r'"\\u0074ok"', ["tok-a"]) == r'"\\u0074ok"', "an escaped backslash is no escape"
+
+
+def test_percent_encoding_and_layers_of_it() -> None:
+    secrets = [SLASHED]
+    assert redact_encoded("x=ab%2Fcd%2bef/gh%2541ij&y=1", secrets) == "x=***&y=1"
+    assert redact_encoded("x=ab%2Fcd%2Bef%2Fgh%2541ij", secrets) == "x=***", "the secret's own % encoded"
+    assert redact_encoded('"ab\\/cd+ef\\/gh\\u002541ij"', secrets) == '"***"', "its % as a JSON escape"
+    assert redact_encoded("x=%C3%A9t%C3%A9-secret", ["\u00e9t\u00e9-secret"]) == "x=***", "UTF-8 in %XX"
+    assert redact_encoded("5% off, 100%, \\d+", secrets) == "5% off, 100%, \\d+", "nothing found: as sent"
+
+
+def test_header_names_are_searched_folded() -> None:
+    mixed = "Tok-MiXeD-AbCdEfGh"
+    name = ("x-" + "".join(f"%{b:02X}" for b in mixed.encode())).lower()
+    assert redact_encoded(name, [mixed.lower()], fold=True) == "x-***"
+
+
+def test_parsed_values_are_masked_where_a_string_holds_the_secret_encoded() -> None:
+    value = {
+        "comment": "https://h/webhook/sq/%74ok-a1b2c3d4e5f6a7b8c9d0",
+        "price": 1234,
+        "k%74ok-a1b2c3d4e5f6a7b8c9d0": 1,
+    }
+    assert redact_values(value, [TOKEN, "1234"]) == {"comment": "https://h/webhook/sq/***", "price": 1234, "k***": 1}

@@ -1,0 +1,126 @@
+"""A secret written with JSON escapes or percent-encoding is masked as surely as one written in clear."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from tests.conftest import ADMIN, TOKEN, Daemon
+from tests.security.conftest import RELAXED, strategy
+from tests.test_secrets import journal_bytes
+
+SIGNED_TOKEN = "tok-signed-" + "fedcba9876543210"
+# A signing secret with `/` and `+` in it, as base64 often has: PHP writes its `/` as `\/`, a URL as `%2F`.
+SLASHED = "whsec_" + base64.b64encode(b"\xfb\xff\xbfthe signing secret, 29 bytes!!").decode()
+NEEDLES = {"token": TOKEN, "signed token": SIGNED_TOKEN, "admin token": ADMIN, "secret": SLASHED,
+           "secret body": SLASHED.removeprefix("whsec_")}  # fmt: skip
+
+
+def u_escaped(secret: str, every: int = 2) -> str:
+    """`secret` with every `every`-th character written as a JSON `\\uXXXX` escape (and `/` as `\\/`)."""
+    out = "".join(f"\\u{ord(c):04x}" if i % every == 0 else c for i, c in enumerate(secret))
+    return out.replace("/", "\\/")
+
+
+def percent(secret: str) -> str:
+    """`secret` percent-encoded, every character (as a careful URL builder may write it)."""
+    return "".join(f"%{b:02X}" for b in secret.encode())
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def readings(text: str) -> list[str]:
+    """`text` as anyone may read it back: as JSON (every string in it), unescaped by hand, percent-decoded."""
+    found = [text, re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text.replace("\\/", "/"))]
+    with contextlib.suppress(ValueError):
+        found += _strings(json.loads(text))
+    for nested in list(found):  # a JSON field that holds JSON or a URL
+        with contextlib.suppress(ValueError):
+            found += _strings(json.loads(nested))
+    return found + [unquote(t) for t in found]
+
+
+def leaks(label: str, text: str) -> list[str]:
+    return [f"{what} in {label}" for what, needle in NEEDLES.items() for t in readings(text) if needle in t]
+
+
+def _start(start_daemon: Any, **kw: Any) -> Daemon:
+    signed = strategy(SIGNED_TOKEN, RELAXED + f'    signing_secrets: ["{SLASHED}"]\n')
+    return start_daemon({"sq": strategy(), "signed": signed}, **kw)  # type: ignore[no-any-return]
+
+
+def test_a_secret_written_with_json_escapes_in_the_body_is_journaled_masked(start_daemon: Any) -> None:
+    # Before, the body was masked as written: a token with a character written `\u0061`, or a signing secret whose
+    # `/` PHP's json_encode wrote `\/`, was journaled (and served by /api) in a form anyone decodes.
+    daemon = _start(start_daemon)
+    url = "https:\\/\\/host\\/webhook\\/signed\\/"
+    bodies = [
+        '{"ticker":"AMD","action":"buy","comment":"my url ' + url + u_escaped(SIGNED_TOKEN) + '"}',
+        '{"ticker":"AMD","action":"sell","note":"' + SLASHED.replace("/", "\\/") + '","price":10.10}',
+        '{"ticker":"AMD","action":"buy","extras":{"deep":[{"' + u_escaped(TOKEN, 1) + '":1}]}}',
+        '{"ticker":"AMD","action":"sell","message":"admin ' + u_escaped(ADMIN, 3) + '"}',
+        '{"ticker":"AMD","action":"buy","comment":"' + u_escaped(SLASHED.removeprefix("whsec_")) + '"}',
+        '{"ticker":"AMD","action":"' + u_escaped(TOKEN) + '"}',  # refused: its 400 is journaled too
+        "ticker AMD, action buy, see https:\\/\\/host\\/webhook\\/sq\\/" + u_escaped(TOKEN),  # not JSON at all
+        '{"ticker":"AMD","action":"buy","comment":"https://host/webhook/sq/' + percent(TOKEN) + '"}',
+        '{"ticker":"AMD","action":"sell","comment":"' + percent(SLASHED).replace("%", "\\u0025") + '"}',
+    ]
+    answers = [daemon.post(content=body.encode(), headers={"Content-Type": "text/plain"}) for body in bodies]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 400, 400, 200, 200], [a.text for a in answers]
+
+    webhooks = daemon.api("webhooks", limit=100)
+    assert len(webhooks) == len(bodies) and all("***" in w["body"] for w in webhooks), "each body is journaled, masked"
+    assert '"price":10.10' in webhooks[-2]["body"], "the rest of the body stays as it was sent"
+    found = [leak for w in webhooks for leak in leaks(f"webhook body {w['body']}", w["body"])]
+    found += [leak for s in daemon.api("signals", limit=100) for f in ("payload", "extras")
+              for leak in leaks(f"signal {f}", s[f])]  # fmt: skip
+    assert not found
+    daemon.stop()
+    stored = journal_bytes(daemon.db)
+    sent = [u_escaped(SIGNED_TOKEN), u_escaped(TOKEN, 1), u_escaped(ADMIN, 3), percent(TOKEN), "\\u0025"]
+    assert not [part for part in sent for blob in stored.values() if part.encode() in blob]
+    assert not leaks("daemon output", daemon.output())
+
+
+def test_a_secret_escaped_in_a_header_or_a_forwarded_address_is_journaled_masked(start_daemon: Any) -> None:
+    # Header values were masked as written: the webhook URL percent-encoded in a Referer, or a secret written with
+    # JSON escapes in a header a relay filled from JSON, were journaled readable, and so was a forwarded address.
+    daemon = _start(start_daemon, server="  trusted_proxies: [127.0.0.1]\n")
+    headers = [
+        {"Referer": "https://host/webhook/signed/" + percent(SIGNED_TOKEN)},
+        {"X-Relay-Note": '{"secret":"' + SLASHED.replace("/", "\\/") + '"}'},
+        {"X-Signing": SLASHED.replace("/", "%2F").replace("+", "%2B")},
+        {"X-Forwarded-For": percent(ADMIN)},
+        {f"x-{percent(TOKEN)}": "1"},
+    ]
+    statuses = [daemon.post({"ticker": "AMD", "action": "buy", "n": n}, headers=h).status_code
+                for n, h in enumerate(headers)]  # fmt: skip
+    # The token percent-encoded in the URL, and in its query string: each is read as the token.
+    query = f"{daemon.base}/webhook/sq/{percent(TOKEN)}?note={percent(SLASHED)}"
+    statuses.append(httpx.post(query, json={"ticker": "AMD", "action": "sell"}, timeout=10).status_code)
+    assert statuses == [200] * 6
+    webhooks = daemon.api("webhooks", limit=100)
+    assert len(webhooks) == 6
+    found = [leak for w in webhooks for field in ("headers", "remote_addr", "path")
+             for leak in leaks(f"webhook {field} {w[field]}", w[field] or "")]  # fmt: skip
+    found += [leak for w in webhooks for v in json.loads(w["headers"]).items() for leak in leaks("header", str(v))]
+    assert not found
+    daemon.stop()
+    assert not leaks("daemon output", daemon.output())
+    stored = journal_bytes(daemon.db)
+    sent = [percent(SIGNED_TOKEN), percent(ADMIN), percent(TOKEN).lower(), SLASHED.replace("/", "%2F")[:20]]
+    assert not [part for part in sent for blob in stored.values() if part.encode() in blob]
