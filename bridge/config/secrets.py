@@ -191,10 +191,19 @@ def redacted_json(value: Any, secrets: Sequence[str], **dumps: Any) -> str:
     or a `%`, in which a secret may be written percent-encoded or escaped once more.
     """
     text = json.dumps(value, **dumps)
-    escaped = "\\" in text or "%" in text
-    if not escaped and not any(len(secret) >= 4 and json.dumps(secret)[1:-1] in text for secret in secrets):
-        return text
-    return json.dumps(redact_values(value, secrets), **dumps)
+    return json.dumps(redact_values(value, secrets), **dumps) if _may_hold(text, secrets) else text
+
+
+def redacted_copy(value: Any, secrets: Sequence[str]) -> Any:
+    """`value` (parsed JSON) itself when no secret may be in it, else a copy with them masked (`redact_values`)."""
+    return redact_values(value, secrets) if _may_hold(json.dumps(value, default=str), secrets) else value
+
+
+def _may_hold(text: str, secrets: Sequence[str]) -> bool:
+    """Whether JSON text may hold a secret: in clear, or in a string with an escape or a `%` in it."""
+    if "\\" in text or "%" in text:
+        return True
+    return any(len(secret) >= 4 and json.dumps(secret)[1:-1] in text for secret in secrets)
 
 
 def redact_values(value: Any, secrets: Sequence[str]) -> Any:

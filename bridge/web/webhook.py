@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from bridge.config.schema import Strategy
-from bridge.config.secrets import MASK, redact_encoded
+from bridge.config.secrets import MASK, redact_encoded, redacted_copy
 from bridge.ids import new_id
 from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
@@ -267,11 +267,13 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
     dedupe = Dedupe(datetime.fromisoformat(intake.webhook.received_at), hashlib.sha256(body).hexdigest(), hashed,
                     strategy.dedupe_window, retention)  # fmt: skip
     webhook = intake.webhook.changed(status_code=200)
+    # Echoed as journaled: a secret sent in a field (a message, extras) is not sent back in clear.
+    shown = redacted_copy(payload, intake.secrets)
     try:
         signal_id = await bridge.accept(webhook, name, signal, payload, unknown, runtime, dedupe)
     except Duplicate as dup:
         note = f"Duplicate of signal {dup.signal_id} ({dup.reason}); nothing was executed again."
-        content = {"success": True, "id": dup.signal_id, "logId": webhook.id, "payload": payload, "duplicate": True,
+        content = {"success": True, "id": dup.signal_id, "logId": webhook.id, "payload": shown, "duplicate": True,
                    "message": note}  # fmt: skip
         return await intake.answer(200, content, "duplicate", signal_id=dup.signal_id)
     except KeyReused as reused:
@@ -284,4 +286,4 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
         log.exception("cannot journal the signal: answering 503 so the sender retries")
         return JSONResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
     log.info("%s %s 200 signal=%s %.1fms", request.method, webhook.path, signal_id, intake.took())
-    return JSONResponse({"success": True, "id": signal_id, "logId": webhook.id, "payload": payload})
+    return JSONResponse({"success": True, "id": signal_id, "logId": webhook.id, "payload": shown})

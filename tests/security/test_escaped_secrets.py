@@ -124,3 +124,27 @@ def test_a_secret_escaped_in_a_header_or_a_forwarded_address_is_journaled_masked
     stored = journal_bytes(daemon.db)
     sent = [percent(SIGNED_TOKEN), percent(ADMIN), percent(TOKEN).lower(), SLASHED.replace("/", "%2F")[:20]]
     assert not [part for part in sent for blob in stored.values() if part.encode() in blob]
+
+
+def test_the_answer_echoes_the_payload_masked_as_it_is_journaled(start_daemon: Any) -> None:
+    # The 200's `payload` echoed a secret sent in a field (the message, extras) in clear, in any writing of it,
+    # where the signal's row held it masked: a relay or a tunnel's inspector that keeps answers kept the secret.
+    daemon = _start(start_daemon)
+    bodies = [
+        {"ticker": "AMD", "action": "buy", "message": f"see {TOKEN}", "extras": {"k": ADMIN, SLASHED: 1}},
+        '{"ticker":"AMD","action":"sell","message":"'
+        + u_escaped(SIGNED_TOKEN)
+        + '","extras":{"u":"'
+        + percent(SLASHED)
+        + '"}}',
+    ]
+    key = {"Idempotency-Key": "alert-1"}
+    answers = [daemon.post(bodies[0], headers=key), daemon.post(content=str(bodies[1]).encode())]
+    answers.append(daemon.post(bodies[0], headers=key))  # the duplicate's answer echoes the payload too
+    assert [a.status_code for a in answers] == [200, 200, 200] and answers[2].json()["duplicate"] is True
+    assert answers[0].json()["payload"] == {"ticker": "AMD", "action": "buy", "message": "see ***",
+                                            "extras": {"k": "***", "***": 1}}  # fmt: skip
+    assert answers[1].json()["payload"]["extras"] == {"u": "***"}
+    assert not [leak for a in answers for leak in leaks("answer", a.text)]
+    journaled = [json.loads(s["payload"]) for s in daemon.api("signals", limit=10)]
+    assert journaled[::-1] == [a.json()["payload"] for a in answers[:2]], "the answer shows what was journaled"
