@@ -5,132 +5,145 @@ as `\\/`, any JSON encoder may write a character as `\\u0041`, and a URL percent
 header journaled with the secret so written holds it as surely as in clear: these readings of the text are
 searched too, and the part of the text a secret was read from is found, whole escapes only, so that masking
 it leaves the rest of the text (a JSON body's numbers, its spacing) as it was sent.
+
+Only the escapes are visited one by one (the text between them is copied and searched at C speed): a large
+body with a few escapes costs little more than one without.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_HEX = frozenset("0123456789abcdefABCDEF")
-# How many encodings deep a secret is looked for (a percent-encoded URL written in JSON is two); each layer
-# only adds the readings that change the text, so a usual body costs one pass or none.
+# Left to right as JSON reads them: `\\` is an escaped backslash, so the `u0041` after it is no escape. A surrogate
+# pair is one character.
+_JSON_ESCAPE = re.compile(
+    r"\\(?:u(?:([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|([0-9a-fA-F]{4}))|([\"\\/bfnrt]))"
+)
+_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_PERCENT_RUN = re.compile(r"(?:%[0-9a-fA-F]{2})+")
+# How many encodings deep a secret is looked for (a percent-encoded URL written in JSON is two); a layer only
+# adds the readings that change the text, so a usual body costs one pass or none.
 LAYERS = 3
+
+Decoded = Iterator[tuple[str, int, int]]  # each character a match decodes to, with its span in the text read
 
 
 @dataclass(frozen=True)
 class Reading:
-    """Text as read through some escapes: each character with the span of the original text it came from."""
+    """A text as read through one more layer of escapes, and where each of its characters came from."""
 
-    chars: tuple[str, ...]
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
+    text: str
+    parent: Reading | None = None
+    # Segments in order: (start here, start in the parent, end in the parent, one escaped character?). A copied
+    # segment maps character for character; an escape is one character read from the parent's span.
+    starts: tuple[int, ...] = ()
+    segments: tuple[tuple[int, int, int, bool], ...] = ()
 
-    @classmethod
-    def of(cls, text: str) -> Reading:
-        """`text` as written: every character its own span."""
-        return cls(tuple(text), tuple(range(len(text))), tuple(range(1, len(text) + 1)))
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that characters [start, end) of this reading were read from."""
+        if self.parent is None:
+            return start, end
+        first, last = self._parent_span(start), self._parent_span(end - 1)
+        return self.parent.source_span(first[0], last[1])
 
-
-class _Builder:
-    def __init__(self) -> None:
-        self.chars: list[str] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-
-    def add(self, char: str, start: int, end: int) -> None:
-        self.chars.append(char)
-        self.starts.append(start)
-        self.ends.append(end)
-
-    def reading(self) -> Reading:
-        return Reading(tuple(self.chars), tuple(self.starts), tuple(self.ends))
+    def _parent_span(self, at: int) -> tuple[int, int]:
+        here, parent_start, parent_end, escaped = self.segments[bisect_right(self.starts, at) - 1]
+        if escaped:
+            return parent_start, parent_end
+        return parent_start + at - here, parent_start + at - here + 1
 
 
-def _hex_at(chars: Sequence[str], at: int, count: int) -> int | None:
-    digits = chars[at : at + count]
-    if len(digits) != count or not all(d in _HEX for d in digits):
+def _reading(parent: Reading, pattern: re.Pattern[str], decode: Callable[[re.Match[str]], Decoded]) -> Reading | None:
+    """`parent` read through the escapes `pattern` finds, each decoded by `decode`; None when it has none."""
+    text = parent.text
+    pieces: list[str] = []
+    starts: list[int] = []
+    segments: list[tuple[int, int, int, bool]] = []
+    here = done = 0
+    for match in pattern.finditer(text):
+        if match.start() > done:
+            starts.append(here)
+            segments.append((here, done, match.start(), False))
+            pieces.append(text[done : match.start()])
+            here += match.start() - done
+        for char, start, end in decode(match):
+            starts.append(here)
+            segments.append((here, start, end, True))
+            pieces.append(char)
+            here += 1
+        done = match.end()
+    if not segments:
         return None
-    return int("".join(digits), 16)
+    if done < len(text):
+        starts.append(here)
+        segments.append((here, done, len(text), False))
+        pieces.append(text[done:])
+    return Reading("".join(pieces), parent, tuple(starts), tuple(segments))
 
 
-def json_unescaped(reading: Reading) -> Reading:
-    """The reading with JSON's string escapes decoded (`\\/`, `\\n`, `\\u0041`, a surrogate pair as one character)."""
-    chars, starts, ends = reading.chars, reading.starts, reading.ends
-    out, at = _Builder(), 0
-    while at < len(chars):
-        nxt = chars[at + 1] if at + 1 < len(chars) else ""
-        if chars[at] != "\\" or not nxt:
-            out.add(chars[at], starts[at], ends[at])
-            at += 1
-        elif nxt in _ESCAPES:
-            out.add(_ESCAPES[nxt], starts[at], ends[at + 1])
-            at += 2
-        elif nxt == "u" and (code := _hex_at(chars, at + 2, 4)) is not None:
-            low = _hex_at(chars, at + 8, 4) if chars[at + 6 : at + 8] == ("\\", "u") else None
-            if 0xD800 <= code < 0xDC00 and low is not None and 0xDC00 <= low < 0xE000:
-                out.add(chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), starts[at], ends[at + 11])
-                at += 12
-            else:
-                out.add(chr(code), starts[at], ends[at + 5])
-                at += 6
-        else:  # not an escape JSON knows: read as written
-            out.add(chars[at], starts[at], ends[at])
-            at += 1
-    return out.reading()
+def _json_escape(match: re.Match[str]) -> Decoded:
+    high, low, code, simple = match.groups()
+    if simple is not None:
+        yield _SIMPLE[simple], match.start(), match.end()
+    elif code is not None:
+        yield chr(int(code, 16)), match.start(), match.end()
+    else:
+        yield chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)), match.start(), match.end()
 
 
 def _utf8_length(lead: int) -> int:
     return 2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if 0xF0 <= lead < 0xF8 else 1
 
 
-def percent_decoded(reading: Reading) -> Reading:
-    """The reading with percent-encoding decoded (`%2F`, and a UTF-8 sequence `%C3%A9` as one character)."""
-    chars, starts, ends = reading.chars, reading.starts, reading.ends
-    out, at = _Builder(), 0
-    while at < len(chars):
-        lead = _hex_at(chars, at + 1, 2) if chars[at] == "%" else None
-        if lead is None:
-            out.add(chars[at], starts[at], ends[at])
-            at += 1
-            continue
-        size = _utf8_length(lead)
-        octets = [lead]
-        for more in range(1, size):
-            octet = _hex_at(chars, at + 3 * more + 1, 2) if chars[at + 3 * more : at + 3 * more + 1] == ("%",) else None
-            if octet is None:
-                break
-            octets.append(octet)
+def _percent_run(match: re.Match[str]) -> Decoded:
+    """The characters of a run of `%XX`: a UTF-8 sequence as one; an octet that begins none as it is written."""
+    octets = bytes.fromhex(match.group().replace("%", ""))
+    at, base = 0, match.start()
+    while at < len(octets):
+        size = _utf8_length(octets[at])
         try:
-            char = bytes(octets).decode("utf-8")
+            char = octets[at : at + size].decode("utf-8")
         except UnicodeDecodeError:
             char = ""
         if len(char) == 1:
-            out.add(char, starts[at], ends[at + 3 * size - 1])
-            at += 3 * size
-        else:  # not a character's UTF-8: read as written
-            out.add(chars[at], starts[at], ends[at])
+            yield char, base + 3 * at, base + 3 * (at + size)
+            at += size
+        else:
+            for offset in range(3):  # `%XX` read as written
+                yield match.string[base + 3 * at + offset], base + 3 * at + offset, base + 3 * at + offset + 1
             at += 1
-    return out.reading()
 
 
-_DECODERS: tuple[Callable[[Reading], Reading], ...] = (json_unescaped, percent_decoded)
+def json_unescaped(reading: Reading) -> Reading | None:
+    """The reading with JSON's string escapes decoded (`\\/`, `\\n`, `\\u0041`); None when it has none."""
+    return _reading(reading, _JSON_ESCAPE, _json_escape) if "\\" in reading.text else None
 
 
-def _found(reading: Reading, secrets: Sequence[str], fold: bool) -> list[tuple[int, int]]:
+def percent_decoded(reading: Reading) -> Reading | None:
+    """The reading with percent-encoding decoded (`%2F`, a UTF-8 `%C3%A9` as one character); None when it has none."""
+    return _reading(reading, _PERCENT_RUN, _percent_run) if "%" in reading.text else None
+
+
+_DECODERS: tuple[Callable[[Reading], Reading | None], ...] = (json_unescaped, percent_decoded)
+
+
+def _found(reading: Reading, secrets: Sequence[str], fold: bool) -> Iterator[tuple[int, int]]:
     """Spans of the original text a secret is read from in `reading`."""
-    # Folded one character at a time, so that positions stay those of the reading.
-    chars = [c.lower() if fold and len(c.lower()) == 1 else c for c in reading.chars]
-    text, spans = "".join(chars), []
+    text = reading.text
+    if fold:
+        lowered = text.lower()
+        # Folded one character at a time when a character's lowercase is longer: positions stay the reading's.
+        text = lowered if len(lowered) == len(text) else "".join(c if len(c.lower()) > 1 else c.lower() for c in text)
     for secret in secrets:
         if len(secret) < 4:  # as `redact`: shorter ones are not masked anywhere
             continue
         at = text.find(secret)
         while at >= 0:
-            spans.append((reading.starts[at], reading.ends[at + len(secret) - 1]))
+            yield reading.source_span(at, at + len(secret))
             at = text.find(secret, at + 1)
-    return spans
 
 
 def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list[tuple[int, int]]:
@@ -139,15 +152,14 @@ def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list
     `fold`: `text` was lowercased on its way here (a header name) and `secrets` are given lowercased.
     """
     spans: list[tuple[int, int]] = []
-    layer, seen = [Reading.of(text)], {text}
+    layer, seen = [Reading(text)], {text}
     for _ in range(LAYERS):
         deeper = []
         for reading in layer:
             for decode in _DECODERS:
                 decoded = decode(reading)
-                key = "".join(decoded.chars)
-                if key not in seen:  # a decoder that changed nothing (or led where another did) adds nothing
-                    seen.add(key)
+                if decoded is not None and decoded.text not in seen:  # it led where another reading did: done
+                    seen.add(decoded.text)
                     spans.extend(_found(decoded, secrets, fold))
                     deeper.append(decoded)
         layer = deeper
