@@ -1,10 +1,11 @@
-"""Finding secrets written in a form anyone reads back: JSON string escapes and percent-encoding.
+"""Finding secrets written in a form anyone reads back: JSON string escapes, percent-encoding, UTF-16.
 
 `redact` finds a secret as it is written. A sender may write it otherwise: PHP's `json_encode` writes `/`
-as `\\/`, any JSON encoder may write a character as `\\u0041`, and a URL percent-encodes (`%2F`). A body or
-header journaled with the secret so written holds it as surely as in clear: these readings of the text are
-searched too, and the part of the text a secret was read from is found, whole escapes only, so that masking
-it leaves the rest of the text (a JSON body's numbers, its spacing) as it was sent.
+as `\\/`, any JSON encoder may write a character as `\\u0041`, a URL percent-encodes (`%2F`), and a body
+saved as UTF-16 reads, as UTF-8, as its ASCII with a NUL beside every character. A body or header journaled
+with the secret so written holds it as surely as in clear: these readings of the text are searched too, and
+the part of the text a secret was read from is found, whole escapes only, so that masking it leaves the rest
+of the text (a JSON body's numbers, its spacing) as it was sent.
 
 Only the escapes are visited one by one (the text between them is copied and searched at C speed): a large
 body with a few escapes costs little more than one without.
@@ -24,6 +25,7 @@ _JSON_ESCAPE = re.compile(
 )
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _PERCENT_RUN = re.compile(r"(?:%[0-9a-fA-F]{2})+")
+_NULS = re.compile("\x00+")
 # How many encodings deep a secret is looked for (a percent-encoded URL written in JSON is two); a layer only
 # adds the readings that change the text, so a usual body costs one pass or none.
 LAYERS = 3
@@ -59,6 +61,8 @@ class Reading:
 def _reading(parent: Reading, pattern: re.Pattern[str], decode: Callable[[re.Match[str]], Decoded]) -> Reading | None:
     """`parent` read through the escapes `pattern` finds, each decoded by `decode`; None when it has none."""
     text = parent.text
+    if pattern.search(text) is None:
+        return None
     pieces: list[str] = []
     starts: list[int] = []
     segments: list[tuple[int, int, int, bool]] = []
@@ -75,8 +79,6 @@ def _reading(parent: Reading, pattern: re.Pattern[str], decode: Callable[[re.Mat
             pieces.append(char)
             here += 1
         done = match.end()
-    if not segments:
-        return None
     if done < len(text):
         starts.append(here)
         segments.append((here, done, len(text), False))
@@ -127,7 +129,16 @@ def percent_decoded(reading: Reading) -> Reading | None:
     return _reading(reading, _PERCENT_RUN, _percent_run) if "%" in reading.text else None
 
 
-_DECODERS: tuple[Callable[[Reading], Reading | None], ...] = (json_unescaped, percent_decoded)
+def _dropped(match: re.Match[str]) -> Decoded:
+    return iter(())
+
+
+def without_nuls(reading: Reading) -> Reading | None:
+    """The reading without NUL characters: UTF-16 read as UTF-8 (ASCII with a NUL beside every character)."""
+    return _reading(reading, _NULS, _dropped) if "\x00" in reading.text else None
+
+
+_DECODERS: tuple[Callable[[Reading], Reading | None], ...] = (json_unescaped, percent_decoded, without_nuls)
 
 
 def _found(reading: Reading, secrets: Sequence[str], fold: bool) -> Iterator[tuple[int, int]]:

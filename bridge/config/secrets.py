@@ -133,11 +133,12 @@ def redact_encoded(text: str, secrets: Sequence[str], fold: bool = False) -> str
     """`text` with every secret masked, whether written as it is or with JSON escapes or percent-encoding.
 
     For what a sender wrote (a body, a header): PHP's json_encode writes `/` as `\\/`, any JSON encoder may write
-    a character as `\\u0041`, a URL writes `%2F`, and a secret so written is read back by anyone.
+    a character as `\\u0041`, a URL writes `%2F`, a body saved as UTF-16 holds a NUL beside every ASCII character,
+    and a secret so written is read back by anyone.
     `fold`: `text` was lowercased on its way here (a header name) and `secrets` are given lowercased.
     """
     text = redact(text, secrets)
-    if "\\" not in text and "%" not in text:  # nothing is escaped: the usual body costs nothing more
+    if "\\" not in text and "%" not in text and "\x00" not in text:  # nothing escaped: the usual body costs no more
         return text
     return _masked(text, encoded_spans(text, secrets, fold))
 

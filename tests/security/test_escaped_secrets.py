@@ -51,6 +51,7 @@ def readings(text: str) -> list[str]:
     for nested in list(found):  # a JSON field that holds JSON or a URL
         with contextlib.suppress(ValueError):
             found += _strings(json.loads(nested))
+    found += [t.replace("\x00", "") for t in found]  # UTF-16 read as UTF-8: a NUL beside every ASCII character
     return found + [unquote(t) for t in found]
 
 
@@ -148,3 +149,23 @@ def test_the_answer_echoes_the_payload_masked_as_it_is_journaled(start_daemon: A
     assert not [leak for a in answers for leak in leaks("answer", a.text)]
     journaled = [json.loads(s["payload"]) for s in daemon.api("signals", limit=10)]
     assert journaled[::-1] == [a.json()["payload"] for a in answers[:2]], "the answer shows what was journaled"
+
+
+def test_a_secret_in_a_utf16_body_is_journaled_masked(start_daemon: Any) -> None:
+    # A body saved as UTF-16 (Windows Notepad's "Unicode", PowerShell's Out-File) is refused as not UTF-8, and
+    # journaled as read: ASCII in UTF-16 is every character followed (or led) by a NUL, the secret readable
+    # by dropping them.
+    daemon = _start(start_daemon)
+    payload = {"ticker": "AMD", "action": "buy", "note": ADMIN, "url": f"https://host/webhook/sq/{TOKEN}"}
+    text = json.dumps(payload)
+    answers = [daemon.post(content=text.encode(codec)) for codec in ("utf-16", "utf-16-be", "utf-16-le")]
+    escaped = json.dumps({**payload, "note": SLASHED.replace("/", "\\/")}).replace("\\\\/", "\\/")
+    answers.append(daemon.post(content=escaped.encode("utf-16-le")))
+    assert [a.json()["messageCode"] for a in answers] == ["malformed-json"] * 4
+    bodies = [w["body"] for w in daemon.api("webhooks", limit=10)]
+    assert len(bodies) == 4 and all("***" in b for b in bodies), bodies
+    assert not [leak for b in bodies for leak in leaks("webhook body", b)]
+    daemon.stop()
+    stored = journal_bytes(daemon.db)
+    assert not [(n, c) for n in (TOKEN, ADMIN, SLASHED.removeprefix("whsec_")) for c in ("utf-16-le", "utf-16-be")
+                for blob in stored.values() if n.encode(c) in blob]  # fmt: skip
