@@ -1,4 +1,4 @@
-"""Logging to stderr with every configured secret redacted, including secrets a reload adds."""
+"""Logging to stderr with every configured secret redacted, including secrets a reload adds, in any writing of them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from bridge.config.secrets import HeldSecrets, redact
+from bridge.config.secrets import HeldSecrets, redact_encoded
 
 
 class RedactSecrets(logging.Filter):
@@ -32,10 +32,11 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         # The record leaves as plain text: formatted once, here, and a traceback too (it may quote a secret).
+        # A line may quote what a sender wrote (a forwarded "address"), a secret in it percent-encoded or escaped.
         secrets = self._held.values()
-        record.msg, record.args = redact(_message(record), secrets), None
+        record.msg, record.args = redact_encoded(_message(record), secrets), None
         if record.exc_info:
-            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info), secrets)
+            record.exc_text = redact_encoded(_TRACEBACKS.formatException(record.exc_info), secrets)
             record.exc_info = None
         return True
 

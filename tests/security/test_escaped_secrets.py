@@ -169,3 +169,19 @@ def test_a_secret_in_a_utf16_body_is_journaled_masked(start_daemon: Any) -> None
     stored = journal_bytes(daemon.db)
     assert not [(n, c) for n in (TOKEN, ADMIN, SLASHED.removeprefix("whsec_")) for c in ("utf-16-le", "utf-16-be")
                 for blob in stored.values() if n.encode(c) in blob]  # fmt: skip
+
+
+def test_a_secret_escaped_in_a_forwarded_address_stays_out_of_the_log(start_daemon: Any) -> None:
+    # The log masked secrets as written: a forwarded "address" that was the admin token percent-encoded (or
+    # JSON-escaped) was logged readable when its wrong tokens locked it out.
+    daemon = _start(start_daemon, server="  trusted_proxies: [127.0.0.1]\n  auth_failure_limit: 2\n")
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    # Within the 64 characters a forwarded "address" is shown whole in.
+    for forwarded in (ADMIN.replace("-", "%2D").replace("f", "%66"), TOKEN.replace("a", "\\u0061")):
+        statuses = [httpx.post(wrong, json={"ticker": "AMD", "action": "buy"}, headers={"X-Forwarded-For": forwarded},
+                               timeout=10).status_code for _ in range(3)]  # fmt: skip
+        assert statuses == [401, 401, 429]
+    output = daemon.wait_output("locked out ***", timeout=30)
+    assert output.count("locked out") == 2, output
+    daemon.stop()
+    assert not leaks("daemon output", daemon.output())
