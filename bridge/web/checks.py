@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 
 from bridge.config.schema import Config, ServerConfig, Strategy
+from bridge.config.secrets import redact_encoded
 from bridge.signals.parse import ASSUMED_UTC
 from bridge.web.limits import RateLimiter
 from bridge.web.sources import (
@@ -140,7 +141,7 @@ def idempotency_key(request: Request, unknown: dict[str, Any], signed_id: str | 
 
 def check_ticker(ticker: str, secrets: Sequence[str]) -> None:
     """400 when the ticker carries a configured secret: the ticker is journaled and shown as sent, unlike the body."""
-    if any(len(secret) >= 4 and secret in ticker for secret in secrets):  # as `redact` masks them
+    if redact_encoded(ticker, secrets) != ticker:  # in clear, or percent-encoded or escaped: as the body is masked
         raise Refusal(
             400,
             "invalid-payload",

@@ -185,3 +185,16 @@ def test_a_secret_escaped_in_a_forwarded_address_stays_out_of_the_log(start_daem
     assert output.count("locked out") == 2, output
     daemon.stop()
     assert not leaks("daemon output", daemon.output())
+
+
+def test_a_ticker_carrying_a_secret_percent_encoded_is_refused(start_daemon: Any) -> None:
+    # The ticker is journaled and shown as sent (signals.ticker, orders.symbol, the log of the order): one holding a
+    # token was refused, but one holding it percent-encoded (a URL pasted into the field) was traded and kept so.
+    daemon = _start(start_daemon)
+    tickers = ["AMD " + TOKEN.replace("-", "%2D"), "AMD?k=" + percent(ADMIN)[:60] + ADMIN[20:]]
+    answers = [daemon.post({"ticker": ticker, "action": "buy", "price": 10}) for ticker in tickers]
+    assert [(a.status_code, a.json()["messageCode"]) for a in answers] == [(400, "invalid-payload")] * 2
+    assert daemon.api("signals") == [] and daemon.api("orders") == []
+    daemon.stop()
+    stored = journal_bytes(daemon.db)
+    assert not [t for t in tickers for blob in stored.values() if t.encode() in blob]
