@@ -12,7 +12,7 @@ from bridge.brokers.base import Broker, BrokerContext
 from bridge.brokers.registry import BrokerConnectError, open_broker, plugin_dirs
 from bridge.config.load import LoadedConfig
 from bridge.config.schema import Strategy, Subscription, journal_keys, subscription_key
-from bridge.config.secrets import redact
+from bridge.config.secrets import redact_encoded
 from bridge.errors import BridgeError
 from bridge.store.db import Store
 
@@ -180,7 +180,7 @@ async def open_slot(loaded: LoadedConfig, store: Store, name: str) -> BrokerSlot
         # Registry errors already name the plugin and its file; anything else gets its type.
         detail = str(exc) if isinstance(exc, BridgeError) else f"{type(exc).__name__}: {exc}"
         # A venue's error may quote the request, key included; /health (no auth) shows this detail.
-        detail = redact(detail, loaded.secrets())
+        detail = redact_encoded(detail, loaded.secrets())  # in a URL it quotes, percent-encoded
         return BrokerSlot(name, cfg.plugin, None, error=detail, retry=isinstance(exc, BrokerConnectError), attempts=1,
                           next_attempt=time.monotonic() + retry_delay(1))  # fmt: skip
 

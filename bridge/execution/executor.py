@@ -18,7 +18,7 @@ from bridge.brokers.base import Broker, capabilities_in_force
 from bridge.brokers.throttle import retry_read
 from bridge.config.identity import removed, successor
 from bridge.config.schema import Strategy, Subscription
-from bridge.config.secrets import redact
+from bridge.config.secrets import redact_encoded
 from bridge.errors import (
     AccountRefused,
     BrokerError,
@@ -206,7 +206,7 @@ class Executor:
 
     def _clean(self, text: str) -> str:
         """`text` with every configured secret masked: a venue's error may quote its own request, key included."""
-        return redact(text, self._secrets())
+        return redact_encoded(text, self._secrets())  # in a URL it quotes, percent-encoded
 
     def _masked(self, order: Order) -> Order:
         """A venue's answer as it may be journaled: its error with every configured secret masked."""

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bridge.config.secrets import redact
+from bridge.config.secrets import redact_encoded
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order
 from bridge.store.db import iso, require_room_for_intake, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim
@@ -151,7 +151,7 @@ def masked(order: Order, secrets: Sequence[str]) -> Order:
     """`order` with every secret in its error masked, as it may be journaled: a venue's error may quote its request."""
     if order.error is None:
         return order
-    error = redact(order.error, secrets)
+    error = redact_encoded(order.error, secrets)  # a URL it quotes has the key percent-encoded
     return order if error == order.error else replace(order, error=error)
 
 

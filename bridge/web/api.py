@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 
 from bridge.brokers import answers
 from bridge.brokers.base import Broker
-from bridge.config.secrets import redact
+from bridge.config.secrets import redact_encoded
 from bridge.models import Position
 from bridge.runtime import BrokerSlot
 from bridge.service import Bridge
@@ -48,7 +48,7 @@ async def broker_positions(broker: Broker, secrets: Sequence[str]) -> tuple[list
         late = isinstance(exc, TimeoutError)
         why = f"no answer within {POSITIONS_TIMEOUT:g}s" if late else f"{type(exc).__name__}: {exc}"
         # A venue's error may quote its own request, key included.
-        return [], redact(f"cannot read positions: {why}", secrets)
+        return [], redact_encoded(f"cannot read positions: {why}", secrets)
 
 
 async def held_positions(slots: Mapping[str, BrokerSlot], secrets: Sequence[str]) -> list[tuple[str, Position | str]]:

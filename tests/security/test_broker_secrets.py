@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -56,17 +57,17 @@ class RejectingBroker(KeyedBroker):
 
 @pytest.fixture
 def keyed_daemon(tmp_path: Path) -> Iterator[Callable[[str, str], Daemon]]:
-    """Factory: a started daemon whose only broker is `plugin` (code appended to KEYED), class `cls`."""
+    """Factory: a started daemon whose only broker is `plugin` (code appended to KEYED), class `cls`, key `key`."""
     started: list[Daemon] = []
 
-    def factory(plugin: str, cls: str) -> Daemon:
+    def factory(plugin: str, cls: str, key: str = API_KEY) -> Daemon:
         (tmp_path / "keyed.py").write_text(KEYED + plugin)
         port = free_port()
         config = tmp_path / "config.yaml"
         config.write_text(
             f"server:\n  host: 127.0.0.1\n  port: {port}\n  admin_token: {ADMIN}\n"
             "database: bridge.db\n"
-            f"brokers:\n  live:\n    plugin: keyed:{cls}\n    options: {{api_key: {API_KEY}}}\n"
+            f"brokers:\n  live:\n    plugin: keyed:{cls}\n    options: {{api_key: '{key}'}}\n"
             f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: live\n"
         )
         started.append(Daemon(config=config, port=port))
@@ -86,6 +87,44 @@ def test_health_does_not_show_a_broker_secret_quoted_by_its_connect_error(
     assert "401 Unauthorized" in health.json()["brokers"]["live"]["detail"], "the failure must be shown"
     assert API_KEY not in health.text, f"/health (no auth) shows the broker key: {health.json()['brokers']}"
     assert API_KEY not in daemon.output(), "the log is redacted too"
+
+
+ENCODING = """
+
+from urllib.parse import urlencode
+
+
+class EncodingBroker(KeyedBroker):
+    # httpx builds a query from params= with urlencode, and its errors quote that URL: `+/=` as %2B%2F%3D.
+    async def connect(self):
+        raise RuntimeError(f"Client error '401 Unauthorized' for url 'https://broker.example/v1/account?"
+                           f"{urlencode({'apikey': self.api_key})}'")
+
+    async def create_order(self, request):
+        raise OrderRejected(f"400 for url 'https://broker.example/v1/orders?{urlencode({'apikey': self.api_key})}'")
+"""
+BASE64_KEY = "c2VjcmV0+a2V5/Zm9y" + "IGEgdmVudWU="
+
+
+def test_a_broker_secret_percent_encoded_in_its_error_is_masked(keyed_daemon: Callable[..., Daemon]) -> None:
+    # A key quoted as its request's URL has it percent-encoded (base64's `+/=`): masked only as written, it was
+    # shown by /health (no auth) and journaled with the order's error, readable.
+    daemon = keyed_daemon(ENCODING.replace("async def connect", "async def _connect"), "EncodingBroker", BASE64_KEY)
+    answer = daemon.post({"ticker": "AMD", "action": "buy", "price": 10})
+    assert answer.status_code == 200, answer.text
+    final = daemon.wait_final(answer.json()["id"])
+    assert final["state"] == "failed" and "400 for url" in final["decision"], final
+    shown = "".join(httpx.get(f"{daemon.base}/api/{what}", headers={"Authorization": f"Bearer {ADMIN}"}).text
+                    for what in ("orders", "signals"))  # fmt: skip
+    encoded = urlencode({"k": BASE64_KEY})[2:]
+    assert "%2B" in encoded and "400 for url" in shown and encoded not in shown, shown
+    daemon.stop()
+    assert not [name for name, blob in journal_bytes(daemon.db).items() if encoded.encode() in blob]
+    assert encoded not in daemon.output()
+    refusing = keyed_daemon(ENCODING, "EncodingBroker", BASE64_KEY)
+    health = httpx.get(f"{refusing.base}/health", timeout=5).json()["brokers"]["live"]
+    assert health["status"] == "error" and "401 Unauthorized" in health["detail"], health
+    assert encoded not in health["detail"], f"/health (no auth) shows the broker key: {health}"
 
 
 def test_a_broker_error_quoting_its_secret_is_not_journaled_in_clear(
