@@ -7,8 +7,8 @@ with the secret so written holds it as surely as in clear: these readings of the
 the part of the text a secret was read from is found, whole escapes only, so that masking it leaves the rest
 of the text (a JSON body's numbers, its spacing) as it was sent.
 
-Only the escapes are visited one by one (the text between them is copied and searched at C speed): a large
-body with a few escapes costs little more than one without.
+Each reading is made and searched at C speed; only one a secret is found in is mapped back to the text, one
+escape at a time: a large body full of escapes costs a few milliseconds.
 """
 
 from __future__ import annotations
@@ -34,66 +34,80 @@ Decoded = Iterator[tuple[str, int, int]]  # each character a match decodes to, w
 
 
 @dataclass(frozen=True)
-class Reading:
-    """A text as read through one more layer of escapes, and where each of its characters came from."""
+class Escapes:
+    """One way of writing characters: where its escapes are, what each reads as, with or without their spans."""
 
-    text: str
-    parent: Reading | None = None
-    # Segments in order: (start here, start in the parent, end in the parent, one escaped character?). A copied
-    # segment maps character for character; an escape is one character read from the parent's span.
-    starts: tuple[int, ...] = ()
-    segments: tuple[tuple[int, int, int, bool], ...] = ()
+    marker: str  # no escape without it: a text without one is not read again
+    pattern: re.Pattern[str]
+    chars: Callable[[re.Match[str]], Decoded]
+    text: Callable[[re.Match[str]], str]  # the same characters without their spans: the text alone, fast
+
+
+class Reading:
+    """A text as read through escapes, layer upon layer, and where each of its characters came from.
+
+    Its text is made at C speed (`re.sub`); where each character came from is worked out, one escape at a
+    time, only for a reading a secret is found in.
+    """
+
+    def __init__(self, text: str, parent: Reading | None = None, escapes: Escapes | None = None) -> None:
+        self.text = text
+        self.parent = parent
+        self.escapes = escapes
+        # Segments in order: (start here, start in the parent, end in the parent, one escaped character?). A
+        # copied segment maps character for character; an escape is one character read from the parent's span.
+        self._starts: list[int] = []
+        self._segments: list[tuple[int, int, int, bool]] = []
+
+    def read(self, escapes: Escapes) -> Reading | None:
+        """This text read through `escapes`; None when it holds none."""
+        if escapes.marker not in self.text or escapes.pattern.search(self.text) is None:
+            return None
+        return Reading(escapes.pattern.sub(escapes.text, self.text), self, escapes)
 
     def source_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that characters [start, end) of this reading were read from."""
-        if self.parent is None:
+        if self.parent is None or self.escapes is None:
             return start, end
-        first, last = self._parent_span(start), self._parent_span(end - 1)
-        return self.parent.source_span(first[0], last[1])
+        if not self._segments:
+            self._map(self.parent.text, self.escapes)
+        return self.parent.source_span(self._parent_span(start)[0], self._parent_span(end - 1)[1])
 
     def _parent_span(self, at: int) -> tuple[int, int]:
-        here, parent_start, parent_end, escaped = self.segments[bisect_right(self.starts, at) - 1]
+        here, parent_start, parent_end, escaped = self._segments[bisect_right(self._starts, at) - 1]
         if escaped:
             return parent_start, parent_end
         return parent_start + at - here, parent_start + at - here + 1
 
+    def _map(self, text: str, escapes: Escapes) -> None:
+        """Where each character came from in the parent's `text`, one escape at a time (only once a secret is found)."""
+        here = done = 0
+        for match in escapes.pattern.finditer(text):
+            if match.start() > done:
+                self._starts.append(here)
+                self._segments.append((here, done, match.start(), False))
+                here += match.start() - done
+            for _char, start, end in escapes.chars(match):
+                self._starts.append(here)
+                self._segments.append((here, start, end, True))
+                here += 1
+            done = match.end()
+        if done < len(text):
+            self._starts.append(here)
+            self._segments.append((here, done, len(text), False))
 
-def _reading(parent: Reading, pattern: re.Pattern[str], decode: Callable[[re.Match[str]], Decoded]) -> Reading | None:
-    """`parent` read through the escapes `pattern` finds, each decoded by `decode`; None when it has none."""
-    text = parent.text
-    if pattern.search(text) is None:
-        return None
-    pieces: list[str] = []
-    starts: list[int] = []
-    segments: list[tuple[int, int, int, bool]] = []
-    here = done = 0
-    for match in pattern.finditer(text):
-        if match.start() > done:
-            starts.append(here)
-            segments.append((here, done, match.start(), False))
-            pieces.append(text[done : match.start()])
-            here += match.start() - done
-        for char, start, end in decode(match):
-            starts.append(here)
-            segments.append((here, start, end, True))
-            pieces.append(char)
-            here += 1
-        done = match.end()
-    if done < len(text):
-        starts.append(here)
-        segments.append((here, done, len(text), False))
-        pieces.append(text[done:])
-    return Reading("".join(pieces), parent, tuple(starts), tuple(segments))
+
+def _json_char(match: re.Match[str]) -> str:
+    high, low, code, simple = match.groups()
+    if simple is not None:
+        return _SIMPLE[simple]
+    if code is not None:
+        return chr(int(code, 16))
+    return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
 
 
 def _json_escape(match: re.Match[str]) -> Decoded:
-    high, low, code, simple = match.groups()
-    if simple is not None:
-        yield _SIMPLE[simple], match.start(), match.end()
-    elif code is not None:
-        yield chr(int(code, 16)), match.start(), match.end()
-    else:
-        yield chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)), match.start(), match.end()
+    yield _json_char(match), match.start(), match.end()
 
 
 def _utf8_length(lead: int) -> int:
@@ -119,26 +133,23 @@ def _percent_run(match: re.Match[str]) -> Decoded:
             at += 1
 
 
-def json_unescaped(reading: Reading) -> Reading | None:
-    """The reading with JSON's string escapes decoded (`\\/`, `\\n`, `\\u0041`); None when it has none."""
-    return _reading(reading, _JSON_ESCAPE, _json_escape) if "\\" in reading.text else None
+def _percent_text(match: re.Match[str]) -> str:
+    try:  # the usual run is whole characters: read at once
+        return bytes.fromhex(match.group().replace("%", "")).decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(char for char, _start, _end in _percent_run(match))
 
 
-def percent_decoded(reading: Reading) -> Reading | None:
-    """The reading with percent-encoding decoded (`%2F`, a UTF-8 `%C3%A9` as one character); None when it has none."""
-    return _reading(reading, _PERCENT_RUN, _percent_run) if "%" in reading.text else None
-
-
-def _dropped(match: re.Match[str]) -> Decoded:
+def _no_chars(match: re.Match[str]) -> Decoded:
     return iter(())
 
 
-def without_nuls(reading: Reading) -> Reading | None:
-    """The reading without NUL characters: UTF-16 read as UTF-8 (ASCII with a NUL beside every character)."""
-    return _reading(reading, _NULS, _dropped) if "\x00" in reading.text else None
-
-
-_DECODERS: tuple[Callable[[Reading], Reading | None], ...] = (json_unescaped, percent_decoded, without_nuls)
+# JSON's string escapes (`\\/`, `\\n`, `\\u0041`); percent-encoding (`%2F`, a UTF-8 `%C3%A9` as one character);
+# UTF-16 read as UTF-8 (ASCII with a NUL beside every character), read without its NULs.
+JSON = Escapes("\\", _JSON_ESCAPE, _json_escape, _json_char)
+PERCENT = Escapes("%", _PERCENT_RUN, _percent_run, _percent_text)
+UTF16 = Escapes("\x00", _NULS, _no_chars, lambda match: "")
+_ALL = (JSON, PERCENT, UTF16)
 
 
 def _found(reading: Reading, secrets: Sequence[str], fold: bool) -> Iterator[tuple[int, int]]:
@@ -167,8 +178,8 @@ def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list
     for _ in range(LAYERS):
         deeper = []
         for reading in layer:
-            for decode in _DECODERS:
-                decoded = decode(reading)
+            for escapes in _ALL:
+                decoded = reading.read(escapes)
                 if decoded is not None and decoded.text not in seen:  # it led where another reading did: done
                     seen.add(decoded.text)
                     spans.extend(_found(decoded, secrets, fold))
