@@ -198,3 +198,19 @@ def test_a_ticker_carrying_a_secret_percent_encoded_is_refused(start_daemon: Any
     daemon.stop()
     stored = journal_bytes(daemon.db)
     assert not [t for t in tickers for blob in stored.values() if t.encode() in blob]
+
+
+def test_a_non_ascii_secret_quoted_in_a_refusal_is_journaled_masked(start_daemon: Any) -> None:
+    # A 400 quotes the offending value as JSON text, which writes a non-ASCII character as `\u00f6`: a token with
+    # one, sent as the action, was journaled in the refusal's message (and served by /api) readable.
+    umlaut = "t\u00f6k-" + "a1b2c3d4e5f6a7b8c9"
+    daemon = start_daemon({"sq": strategy(), "umlaut": strategy(umlaut)})
+    answer = daemon.post({"ticker": "AMD", "action": umlaut}, url=f"{daemon.base}/webhook/umlaut/{umlaut}")
+    assert answer.status_code == 400 and answer.json()["messageCode"] == "invalid-action", answer.text
+    webhooks = daemon.api("webhooks")
+    assert len(webhooks) == 1 and "***" in webhooks[0]["message"], webhooks
+    found = [t for t in readings(webhooks[0]["message"]) + readings(webhooks[0]["body"]) if umlaut in t]
+    assert not found, webhooks
+    daemon.stop()
+    stored = journal_bytes(daemon.db)
+    assert not [n for n in (umlaut, json.dumps(umlaut)[1:-1]) for blob in stored.values() if n.encode() in blob]
