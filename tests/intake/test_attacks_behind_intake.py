@@ -16,6 +16,12 @@ from tests.security.test_attacks import (  # noqa: F401 - collected here again, 
     test_refused_requests_get_a_4xx_and_trade_nothing,
     test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set,
 )
+from tests.security.test_escaped_secrets import (  # noqa: F401
+    test_a_secret_escaped_in_a_forwarded_address_stays_out_of_the_log,
+    test_a_secret_escaped_in_a_header_or_a_forwarded_address_is_journaled_masked,
+    test_a_secret_written_with_json_escapes_in_the_body_is_journaled_masked,
+    test_the_answer_echoes_the_payload_masked_as_it_is_journaled,
+)
 from tests.security.test_hosts import (  # noqa: F401
     test_a_rebound_name_reaches_neither_the_admin_api_nor_the_dashboard,
     test_a_rebound_page_cannot_lock_the_operator_out,
