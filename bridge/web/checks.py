@@ -102,8 +102,9 @@ def check_rate(rates: RateLimiter, strategy: Strategy, name: str) -> None:
 
 def check_encoding(content_encoding: str | None) -> None:
     """415 for a compressed body: it is read as plain JSON text, and a small gzip can inflate to gigabytes."""
-    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
-    compressed = [shown_text(c, 20) for c in codings if c != "identity"]
+    codings = [c.strip() for c in (content_encoding or "").split(",") if c.strip()]
+    # Quoted as sent, compared lowercased: quoted lowercased, a token with capitals was journaled but for its case.
+    compressed = [shown_text(c, 20) for c in codings if c.lower() != "identity"]
     if compressed:
         raise Refusal(
             415,

@@ -190,3 +190,20 @@ def test_a_mixed_case_token_sent_as_a_header_name_stays_out_of_the_journal(start
     assert len(headers) == 1 and not [s for s in folded if s in json.dumps(headers)], headers
     daemon.stop()
     assert not [s for s in folded if s.encode() in journal_bytes(daemon.db)]
+
+
+def test_a_mixed_case_token_sent_as_a_content_encoding_stays_out_of_the_journal(start_daemon: object) -> None:
+    # The 415 quoted the codings lowercased (as they are compared): a token with capitals sent as the Content-Encoding
+    # was journaled in the refusal's message, and told in its notification, as the token but for its case.
+    mixed = "Tok-MiXeD-" + "AbCdEfGh"
+    daemon: Daemon = start_daemon({"sq": strategy(), "mixed": strategy(mixed)})  # type: ignore[operator]
+    answers = [daemon.post({"ticker": "AMD", "action": "buy", "n": n}, headers={"Content-Encoding": coding})
+               for n, coding in enumerate([mixed, f"GZip, {mixed}"])]  # fmt: skip
+    assert [a.status_code for a in answers] == [415, 415]
+    assert "GZip" in answers[1].json()["message"], "the codings are quoted as sent"
+    webhooks = daemon.api("webhooks", limit=10)
+    assert len(webhooks) == 2 and all("***" in w["message"] for w in webhooks), webhooks
+    shown = json.dumps(webhooks).lower()
+    assert mixed.lower() not in shown, webhooks
+    daemon.stop()
+    assert not [name for name, blob in journal_bytes(daemon.db).items() if mixed.lower().encode() in blob.lower()]
