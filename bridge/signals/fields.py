@@ -111,11 +111,12 @@ def stop_loss(value: Any) -> StopLoss | None:
         return None
     known = ("type", "stopPrice", "percent", "amount", "limitPrice", "trailAmount", "trailPercent")
     data = _object(value, "stopLoss", "invalid-stop-loss-value-required", known)
-    kind = data.get("type", "stop")
-    kind = kind.strip().lower() if isinstance(kind, str) else kind
+    sent = data.get("type", "stop")
+    kind = sent.strip().lower() if isinstance(sent, str) else sent
     if kind not in STOP_LOSS_TYPES:
+        # Quoted as sent: lowercased, a token with capitals was journaled in the message but for its case.
         raise fail(
-            "invalid-stop-loss-type", f"stopLoss.type must be one of {', '.join(STOP_LOSS_TYPES)}; got {show(kind)}"
+            "invalid-stop-loss-type", f"stopLoss.type must be one of {', '.join(STOP_LOSS_TYPES)}; got {show(sent)}"
         )
     stop = number(data.get("stopPrice"), "stopLoss.stopPrice", "invalid-stop-loss-stop-price")
     percent = number(data.get("percent"), "stopLoss.percent", "invalid-stop-loss-percent")

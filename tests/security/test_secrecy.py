@@ -207,3 +207,18 @@ def test_a_mixed_case_token_sent_as_a_content_encoding_stays_out_of_the_journal(
     assert mixed.lower() not in shown, webhooks
     daemon.stop()
     assert not [name for name, blob in journal_bytes(daemon.db).items() if mixed.lower().encode() in blob.lower()]
+
+
+def test_a_mixed_case_token_sent_as_the_stop_loss_type_stays_out_of_the_journal(start_daemon: object) -> None:
+    # The 400 quoted stopLoss.type lowercased (as it is compared): a token with capitals sent there was journaled in
+    # the refusal's message as the token but for its case.
+    mixed = "Tok-MiXeD-" + "AbCdEfGh"
+    daemon: Daemon = start_daemon({"sq": strategy(), "mixed": strategy(mixed)})  # type: ignore[operator]
+    answer = daemon.post({"ticker": "AMD", "action": "buy", "stopLoss": {"type": mixed, "percent": 5}})
+    assert answer.status_code == 400 and answer.json()["messageCode"] == "invalid-stop-loss-type", answer.text
+    assert mixed in answer.json()["message"], "the type is quoted as sent"
+    webhooks = daemon.api("webhooks", limit=10)
+    assert len(webhooks) == 1 and "***" in webhooks[0]["message"], webhooks
+    assert mixed.lower() not in json.dumps(webhooks).lower(), webhooks
+    daemon.stop()
+    assert not [name for name, blob in journal_bytes(daemon.db).items() if mixed.lower().encode() in blob.lower()]
