@@ -29,6 +29,10 @@ _NULS = re.compile("\x00+")
 # How many encodings deep a secret is looked for (a percent-encoded URL written in JSON is two); a layer only
 # adds the readings that change the text, so a usual body costs one pass or none.
 LAYERS = 3
+# How many escapes one text may hold in all its readings together: each is decoded in Python, and a body crafted to
+# be all escapes, read layer upon layer, held the event loop for most of a second (16 MB bodies, minutes). Well past
+# any alert (a long message in another script, \u-escaped, holds a few hundred); past it nothing is searched.
+MAX_ESCAPES = 4096
 
 Decoded = Iterator[tuple[str, int, int]]  # each character a match decodes to, with its span in the text read
 
@@ -168,17 +172,22 @@ def _found(reading: Reading, secrets: Sequence[str], fold: bool) -> Iterator[tup
             at = text.find(secret, at + 1)
 
 
-def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list[tuple[int, int]]:
+def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list[tuple[int, int]] | None:
     """Where in `text` a secret is written with JSON escapes or percent-encoding, as (start, end) spans.
 
-    `fold`: `text` was lowercased on its way here (a header name) and `secrets` are given lowercased.
+    None when `text` holds more escapes than MAX_ESCAPES in its readings: too many to read, so whether a
+    secret is written in them is not known. `fold`: `text` was lowercased on its way here (a header name)
+    and `secrets` are given lowercased.
     """
     spans: list[tuple[int, int]] = []
-    layer, seen = [Reading(text)], {text}
+    layer, seen, spent = [Reading(text)], {text}, 0
     for _ in range(LAYERS):
         deeper = []
         for reading in layer:
             for escapes in _ALL:
+                spent += reading.text.count(escapes.marker)  # at most its escapes, counted at C speed
+                if spent > MAX_ESCAPES:
+                    return None
                 decoded = reading.read(escapes)
                 if decoded is not None and decoded.text not in seen:  # it led where another reading did: done
                     seen.add(decoded.text)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bridge.config.encoded import encoded_spans
+from bridge.config.encoded import MAX_ESCAPES, encoded_spans
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ESCAPE = "$${"  # a literal `${` (docker-compose's way): a password may hold one
@@ -135,12 +135,16 @@ def redact_encoded(text: str, secrets: Sequence[str], fold: bool = False) -> str
     For what a sender wrote (a body, a header): PHP's json_encode writes `/` as `\\/`, any JSON encoder may write
     a character as `\\u0041`, a URL writes `%2F`, a body saved as UTF-16 holds a NUL beside every ASCII character,
     and a secret so written is read back by anyone.
-    `fold`: `text` was lowercased on its way here (a header name) and `secrets` are given lowercased.
+    `fold`: `text` was lowercased on its way here (a header name) and `secrets` are given lowercased. A text
+    holding more escapes than can be read in reasonable time (MAX_ESCAPES) is replaced whole, saying so.
     """
     text = redact(text, secrets)
     if "\\" not in text and "%" not in text and "\x00" not in text:  # nothing escaped: the usual body costs no more
         return text
-    return _masked(text, encoded_spans(text, secrets, fold))
+    spans = encoded_spans(text, secrets, fold)
+    if spans is None:  # too many escapes to read them all: any could hold a secret, so none is kept
+        return f"{MASK} ({len(text)} characters holding more than {MAX_ESCAPES} escapes, not kept)"
+    return _masked(text, spans)
 
 
 def _masked(text: str, spans: list[tuple[int, int]]) -> str:

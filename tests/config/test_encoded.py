@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from bridge.config.encoded import MAX_ESCAPES
 from bridge.config.secrets import redact_encoded, redact_values
 
 TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
@@ -40,3 +41,14 @@ def test_parsed_values_are_masked_where_a_string_holds_the_secret_encoded() -> N
         "k%74ok-a1b2c3d4e5f6a7b8c9d0": 1,
     }
     assert redact_values(value, [TOKEN, "1234"]) == {"comment": "https://h/webhook/sq/***", "price": 1234, "k***": 1}
+
+
+def test_a_text_with_more_escapes_than_can_be_read_is_not_kept() -> None:
+    # Each escape is decoded in Python, layer upon layer: a body crafted to be nothing but escapes held the event
+    # loop for most of a second. Past MAX_ESCAPES the text is replaced whole, saying why, since any could hide one.
+    unit = "\\u0025\\u005c%5C%25\x00\\u0000%00u00"
+    crafted = unit * (MAX_ESCAPES // 4)
+    masked = redact_encoded(crafted, [TOKEN])
+    assert masked.startswith("*** (") and "escapes, not kept" in masked and "\\u0025" not in masked
+    within = "\\u0430" * (MAX_ESCAPES // 2) + " " + TOKEN.replace("a", "\\u0061")
+    assert redact_encoded(within, [TOKEN]) == "\\u0430" * (MAX_ESCAPES // 2) + " ***", "a long message is read"
