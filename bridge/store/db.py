@@ -76,6 +76,10 @@ EXECUTION_RESERVE = 0.1
 PAGES_PER_WAITING_EXECUTION = 2
 
 
+class JournalFull(sqlite3.OperationalError):
+    """The room left under `database_max_mb` is the executions': a request's rows are refused (answered 503)."""
+
+
 class JournalConnection(sqlite3.Connection):
     """A journal connection; under `database_max_mb` it knows the pages the webhooks' own rows may fill."""
 
@@ -103,7 +107,7 @@ def require_room_for_intake(conn: sqlite3.Connection) -> None:
         enough = (cap - used) // PAGES_PER_WAITING_EXECUTION - 1
         if enough > 0 and _unfinished_executions(conn, enough) < enough:
             return
-    raise sqlite3.OperationalError(
+    raise JournalFull(
         "database or disk is full: the rest of the journal's database_max_mb is kept for the signals already "
         "accepted; raise database_max_mb or lower retention_days"
     )

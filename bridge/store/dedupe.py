@@ -71,21 +71,21 @@ def _same_signal(original: str | None, payload: str | None) -> bool:
 
 
 def find_original(conn: sqlite3.Connection, strategy: str, ticker: str, d: Dedupe,
-                  payload: str | None = None) -> Duplicate | None:  # fmt: skip
+                  payload: str | None = None, prune: bool = True) -> Duplicate | None:  # fmt: skip
     """The signal this request repeats, if any; call inside the journaling transaction.
 
     Raises KeyReused when the key made a signal other than `payload` (the new signal's journaled payload): a
     sender that reuses a key must hear that this signal was not executed, not that it was, as a duplicate.
+    Without `prune` it only reads: expired keys are passed over rather than deleted.
     """
     if d.key is not None:
-        kept = max(d.retention, MIN_KEY_RETENTION)
-        conn.execute(  # an expired key is forgotten, so its reuse starts a new signal
-            "DELETE FROM idempotency_keys WHERE created_at < ?", (iso(d.now - kept),)
-        )
+        expired = iso(d.now - max(d.retention, MIN_KEY_RETENTION))
+        if prune:  # an expired key is forgotten, so its reuse starts a new signal
+            conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (expired,))
         row = conn.execute(
             "SELECT k.signal_id, s.payload FROM idempotency_keys k LEFT JOIN signals s ON s.id = k.signal_id "
-            "WHERE k.strategy = ? AND k.key = ?",
-            (strategy, d.key),
+            "WHERE k.strategy = ? AND k.key = ? AND k.created_at >= ?",
+            (strategy, d.key, expired),
         ).fetchone()
         if row is None:
             return None

@@ -13,8 +13,8 @@ from typing import Any
 
 from bridge.config.secrets import redact_encoded
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order
-from bridge.store.db import iso, require_room_for_intake, transaction, utcnow
-from bridge.store.dedupe import Dedupe, claim
+from bridge.store.db import JournalFull, iso, require_room_for_intake, transaction, utcnow
+from bridge.store.dedupe import Dedupe, claim, find_original
 
 # When subscriptions of one signal end differently, the signal shows the one most worth a look.
 STATE_PRIORITY = ("failed", "executed", "rejected", "expired", "canceled", "ignored")
@@ -90,7 +90,18 @@ def record_signal(
     """
     with transaction(conn):
         # Before any row of it, the dedupe memory's included: past the cap, SQLite aborts the whole batch.
-        require_room_for_intake(conn)
+        try:
+            require_room_for_intake(conn)
+        except JournalFull:
+            # A repeat of a signal already accepted is still answered as its duplicate (or its reused key as such):
+            # answered 503, a sender that resends on 503 resent it for as long as the journal stayed full. Only
+            # read here; anything new is refused as before.
+            if dedupe is not None:
+                original = find_original(conn, signal["strategy"], signal["ticker"], dedupe, signal.get("payload"),
+                                         prune=False)  # fmt: skip
+                if original is not None:
+                    raise original from None
+            raise
         if dedupe is not None:
             claim(conn, signal["strategy"], signal["ticker"], signal["id"], dedupe, signal.get("payload"))
         _insert_webhook(conn, webhook)

@@ -24,7 +24,7 @@ from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
 from bridge.store.accepted import request_secrets
-from bridge.store.db import iso, utcnow
+from bridge.store.db import JournalFull, iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
 from bridge.web.auth import capped, cut, safe_headers, token_matches
 from bridge.web.checks import (
@@ -110,6 +110,9 @@ class Intake:
         row = self.webhook.changed(status_code=status, message_code=code, signal_id=signal_id, message=shown)
         try:
             await self.bridge.store.run(journal.record_webhook, self.bridge.store.conn, row)
+        except JournalFull:  # a duplicate answered while the rest of the journal is the executions': this line is all
+            log.warning("not journaled, the journal is full (database_max_mb): %s %s %d %s", self.request.method,
+                        row.path, status, code or "")  # fmt: skip
         except sqlite3.Error:
             log.exception("could not journal a %d answer", status)
         log.info("%s %s %d %s %.1fms", self.request.method, row.path, status, code or "", self.took())

@@ -195,3 +195,38 @@ def test_a_stale_or_future_signal_time_is_refused_with_stale_signal(start_daemon
     ]
     assert journaled == [(400, "stale-signal")] * 3, "refused signals are journaled with their reason"
     assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 3
+
+
+def test_a_resend_of_an_accepted_signal_is_still_its_duplicate_once_the_journal_is_full(
+    start_daemon: Any, tmp_path: Path
+) -> None:
+    cap = (journal_floor(tmp_path / "probe.db") + 96 * 1024) / (1024 * 1024)
+    daemon: Daemon = start_daemon({"sq": strategy(extra="    rate_limit: {per_minute: 100000, per_hour: 1000000}\n"
+                                                        "    dedupe_window: 60\n")},
+                                  top=f"database_max_mb: {cap:.4f}\nmax_signal_age: 86400\n")  # fmt: skip
+
+    def send(n: int, key: str | None = None, **extra: Any) -> httpx.Response:
+        signal = {"ticker": f"T{n}", "action": "buy", "price": 5, "extras": {"pad": "x" * 400}, **extra}
+        return daemon.post(signal, headers={"Idempotency-Key": key} if key else None)
+
+    acked: dict[int, str] = {}
+    for n in range(400):
+        response = send(n, f"k{n}") if n % 2 else send(n)  # keyed ones and keyless ones (deduped by their body)
+        if response.status_code != 200:
+            assert response.status_code == 503, response.text
+            break
+        acked[n] = response.json()["id"]
+    assert 10 <= len(acked) < 400, f"the journal never filled up: {len(acked)} signals stored"
+    signals = rows(daemon.db, "SELECT count(*) FROM signals")[0][0]
+    keyed, keyless = max(n for n in acked if n % 2), max(n for n in acked if not n % 2)
+    # A sender that resends on 503 would resend a repeat answered 503 for ever: the repeat is answered as what it is.
+    for n, again in ((keyed, send(keyed, f"k{keyed}")), (keyless, send(keyless))):
+        assert again.status_code == 200, again.text
+        assert again.json()["duplicate"] is True and again.json()["id"] == acked[n]
+    reused = send(keyed, f"k{keyed}", action="sell")  # the key of an accepted signal with another signal
+    assert (reused.status_code, reused.json()["messageCode"]) == (422, "idempotency-key-reused"), reused.text
+    # ... and the room check still holds for anything new.
+    assert send(1001, "k-new").status_code == 503
+    assert send(1002).status_code == 503
+    assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == signals, "nothing new was journaled"
+    assert half_written(daemon.db) == []
