@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from bridge.notify.events import Event
 from bridge.web.gate import admin_denied
+from bridge.web.paths import NOT_FOUND
 
 if TYPE_CHECKING:
     from bridge.service import Bridge
@@ -149,7 +150,7 @@ def off_admin_listener(request: Request) -> bool:
 async def metrics_endpoint(request: Request) -> Response:
     """`GET /metrics`: Prometheus text format; `Authorization: Bearer <server.admin_token>`."""
     if off_admin_listener(request):
-        return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
+        return JSONResponse(NOT_FOUND, 404)
     if (denied := admin_denied(request)) is not None:
         return denied
     metrics: Metrics = request.app.state.metrics

@@ -15,6 +15,8 @@ import httpx
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from bridge.web.paths import NOT_FOUND
+
 log = logging.getLogger("bridge.intake")
 PEER_HEADER = "x-bridge-intake-peer"
 LISTENER_HEADER = "x-bridge-intake-listener"
@@ -26,7 +28,6 @@ HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"traile
 HOP_BY_HOP_ANSWER = HOP_BY_HOP - {b"content-length"} | {b"date"}
 UNREACHABLE = {"success": False, "messageCode": "unavailable",
                "message": "The bridge is starting or stopping; retry shortly."}  # fmt: skip
-NOT_FOUND = {"success": False, "messageCode": "not-found", "message": "No such endpoint."}
 
 
 def _address(pair: tuple[str, int | None] | list[object] | None) -> str:

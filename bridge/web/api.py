@@ -18,6 +18,7 @@ from bridge.runtime import BrokerSlot
 from bridge.service import Bridge
 from bridge.store import journal
 from bridge.web.gate import admin_denied
+from bridge.web.paths import NOT_FOUND
 
 NUMERIC = ("price", "quantity", "limit_price", "stop_price", "filled_quantity", "avg_fill_price", "reference_price")
 MAX_LIMIT = 1000
@@ -100,7 +101,7 @@ async def journal_list(request: Request) -> JSONResponse:
         return denied
     table = request.path_params["table"]
     if table not in ("webhooks", "signals", "orders"):
-        return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
+        return JSONResponse(NOT_FOUND, 404)
     if isinstance(limit := _limit(request), JSONResponse):
         return limit
     rows = await bridge.store.run(journal.latest, bridge.store.conn, table, limit)

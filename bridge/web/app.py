@@ -28,6 +28,7 @@ from bridge.web.dashboard import Dashboard
 from bridge.web.fast_webhook import FastWebhook
 from bridge.web.health import health
 from bridge.web.hosts import HostGuard
+from bridge.web.paths import NOT_FOUND
 from bridge.web.pin import PinRuntime
 from bridge.web.webhook import receive_webhook
 
@@ -41,7 +42,7 @@ WEBHOOK_PATHS = [f"{prefix}/webhook/{{strategy}}/{{token}}{end}" for prefix in (
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, status_code=404)
+    return JSONResponse(NOT_FOUND, status_code=404)
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
@@ -133,7 +134,8 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
                     middleware=[*behind, Middleware(CountWebhooks, metrics=metrics),
                                 Middleware(FastWebhook, bridge=bridge),  # webhooks skip what follows
                                 Middleware(AdminListener, admin_port=admin_port),
-                                Middleware(HostGuard, bridge=bridge, admin_port=admin_port),  # DNS rebinding
+                                # DNS rebinding; a path no route takes is answered 404 under any name
+                                Middleware(HostGuard, bridge=bridge, admin_port=admin_port, routes=routes),
                                 Middleware(PinRuntime, bridge=bridge)])  # fmt: skip
     # A path that matches no route but for a slash was answered 307 to the other form: a POST's body is not
     # reliably resent after a redirect, and the Location echoed whatever the path held. A plain 404 instead.

@@ -15,10 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bridge.jobs.delayed import CancelRefused
 from bridge.service import Bridge
 from bridge.web.gate import admin_denied
+from bridge.web.paths import NOT_FOUND
 
 log = logging.getLogger("bridge.control")
 MAX_REASON = 200
-NOT_FOUND = {"success": False, "messageCode": "not-found", "message": "No such endpoint."}
 
 
 class AdminListener:

@@ -32,6 +32,7 @@ from bridge.web.api import held_positions, number, present
 from bridge.web.auth import token_matches
 from bridge.web.control import not_persisted
 from bridge.web.gate import AdminDoor, retry_after
+from bridge.web.paths import NOT_FOUND
 from bridge.web.webhook import BodyTooLarge, read_body
 
 if TYPE_CHECKING:
@@ -276,7 +277,7 @@ def _too_large() -> JSONResponse:
 
 
 def _not_found() -> JSONResponse:
-    return JSONResponse({"success": False, "messageCode": "not-found", "message": "No such endpoint."}, 404)
+    return JSONResponse(NOT_FOUND, 404)
 
 
 def _page(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:

@@ -5,16 +5,19 @@ call the bridge as if it were that site: same-origin to the browser, from the op
 It learns no token that way, but it could read what needs none and spend the operator's admin lockout.
 Its requests carry the other site's name in `Host`, so the admin side answers only loopback names, IP
 addresses (a rebinding needs a name), `server.host`, `server.allowed_hosts` and the name in `server.public_url`.
-Webhooks and /health answer any name: a tunnel passes on its own public one.
+Webhooks and /health answer any name: a tunnel passes on its own public one, and so does a path that is no
+endpoint at all (404 saying which are): the name is right there, the path is not.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from functools import lru_cache
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.config.security import ANY_HOST
@@ -66,10 +69,12 @@ def refused(value: str) -> JSONResponse:
 class HostGuard:
     """ASGI middleware: 403 forbidden-host for the admin side under a name the operator does not use."""
 
-    def __init__(self, app: ASGIApp, bridge: SignalSink, admin_port: int | None) -> None:
+    def __init__(self, app: ASGIApp, bridge: SignalSink, admin_port: int | None,
+                 routes: Sequence[BaseRoute] = ()) -> None:  # fmt: skip
         self.app = app
         self.bridge = bridge
         self.admin_port = admin_port
+        self.routes = routes  # the app's: a path none of them takes is answered 404 under any name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._open(scope):
@@ -84,6 +89,10 @@ class HostGuard:
         path: str = scope["path"]
         # FastWebhook answers every webhook path before this guard; were it left out, they still answer any name.
         if path in OPEN_EXACT or webhook_path(path):
+            return True
+        # Answered 403 forbidden-host, a typo under a tunnel's name (`/webhooks/...`) sent the operator to
+        # allowed_hosts for a name that was right. A 404 tells a rebinding page nothing it could not know.
+        if self.routes and all(route.matches(scope)[0] is Match.NONE for route in self.routes):
             return True
         # Off the admin listener the admin side answers 404 by itself, as if absent: no need to tell it exists.
         local = scope.get("server")

@@ -1,6 +1,15 @@
-"""Where a webhook URL names its strategy and token, well formed or not."""
+"""Where a webhook URL names its strategy and token, well formed or not; what a path that names nothing hears."""
 
 from __future__ import annotations
+
+# Every 404 of a path that is not there, and of the admin side off its listener (as if absent: the same words).
+# It says which paths are: a sender's typo (`/webhooks/...`, a path a proxy rewrote) has to learn where to send.
+NOT_FOUND = {
+    "success": False,
+    "messageCode": "not-found",
+    "message": "No such endpoint. Webhooks are sent with POST to /webhook/<strategy>/<token> (or "
+    "/trading/webhook/<strategy>/<token>), exactly as bridge run prints it; GET /health says whether the bridge is up.",
+}
 
 
 def webhook_params(path: str) -> dict[str, str] | None:

@@ -120,3 +120,23 @@ def test_allowed_hosts_are_kept_as_the_host_header_is_compared() -> None:
         "  sq:\n    token: tok-0123456789abcdef0\n    subscriptions:\n      - broker: paper\n"
     )
     assert parse_config(text, "c.yaml", environ={}).server.allowed_hosts == ["bridge.example.com", "*"]
+
+
+def test_an_unknown_path_under_a_tunnels_name_is_not_found_saying_which_paths_exist(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    """The name is right (a tunnel's), the path is not: 404, not a 403 that sends the operator to allowed_hosts."""
+    daemon = start_daemon({"sq": strategy()})
+    for host in ("quiet-river-1234.trycloudflare.com", "127.0.0.1"):
+        for method, path in (("POST", "/webhooks/sq/x"), ("GET", "/favicon.ico"), ("POST", "/hook"),
+                             ("GET", "/dashboard/nothing")):  # fmt: skip
+            answer = httpx.request(method, f"{daemon.base}{path}", headers=as_host(host))
+            assert answer.status_code == 404, (host, path, answer.text)
+            body = answer.json()
+            assert body["messageCode"] == "not-found", body
+            assert "/webhook/<strategy>/<token>" in body["message"] and "/health" in body["message"], body
+    # The admin side under that name is still refused as before.
+    tunnel = as_host("quiet-river-1234.trycloudflare.com", RIGHT)
+    assert httpx.get(f"{daemon.base}/api/signals", headers=tunnel).status_code == 403
+    assert httpx.get(f"{daemon.base}/api/nothing", headers=tunnel).status_code == 403
+    assert httpx.get(f"{daemon.base}/", headers=tunnel).status_code == 403
