@@ -90,6 +90,13 @@ class ServerConfig(Strict):
     auth_lockout: float = Field(
         default=300.0, gt=0, le=86400, description="seconds a locked-out address gets 429 for every request"
     )
+    unauthenticated_journal_per_minute: int = Field(
+        default=120,
+        ge=1,
+        le=1_000_000,
+        description="webhook requests without a valid token journaled per minute, from all addresses together; "
+        "beyond it they get 429 and are counted in /metrics, not journaled (a valid token's always are)",
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="names besides localhost, IP addresses and host under which the dashboard, /api and /metrics "

@@ -22,6 +22,12 @@ log = logging.getLogger("bridge.auth")
 ADMIN_KEY = "admin "
 # One subscriber gets a whole /64 (a home line, a VPS) and can take a fresh address of it for every guess.
 IPV6_PREFIX = 64
+# A site (or a provider's block of VPSs) gets a /48: 65,536 /64s, a fresh one for every guess or two, which the
+# /64's lockout alone never met (and past MAX_TRACKED forgot). Its failures are counted too, against a threshold
+# this many times the address's: a whole /48 is locked out only when many of its /64s fail together.
+WIDE_PREFIX = 48
+WIDE_LOCKOUT_FACTOR = 16
+STRANGERS = "webhooks without a valid token"
 # The published senders' addresses (TradingView's, TrendSpider's) are shared by all their users: any of them can send
 # alerts with wrong tokens from there. Locked out, those addresses would refuse our own alerts too (429: TradingView
 # never resends), so webhook failures from them are not counted. Guesses from there come at the sender's alert pace.
@@ -38,10 +44,21 @@ def guards_of(request: Request) -> Guards:
 
 def lockout_key(client: Client) -> str:
     """What the lockout counts failures by: the client's address, or for IPv6 its /64."""
+    return lockout_keys(client)[0]
+
+
+def lockout_keys(client: Client) -> tuple[str, ...]:
+    """Every key the lockout counts the client's failures under: its address (IPv6: its /64, then its /48)."""
     address = client.address
     if address is None or address.version == 4:
-        return client.shown
-    return str(ipaddress.ip_network(f"{address}/{IPV6_PREFIX}", strict=False))
+        return (client.shown,)
+    return tuple(str(ipaddress.ip_network(f"{address}/{bits}", strict=False)) for bits in (IPV6_PREFIX, WIDE_PREFIX))
+
+
+def lockout_left(guards: Guards, client: Client, key: str = "") -> float | None:
+    """Seconds left of the longest lockout the client is under (under `key`: the admin door's), or None."""
+    left = [s for k in lockout_keys(client) if (s := guards.lockout.locked(key + k)) is not None]
+    return max(left) if left else None
 
 
 def auth_failed(guards: Guards, client: Client, server: ServerConfig, key: str = "",
@@ -49,11 +66,47 @@ def auth_failed(guards: Guards, client: Client, server: ServerConfig, key: str =
     """Count a failed authentication against the address (under `key`); log when that starts a lockout."""
     if not key and contains(SHARED_SENDERS, client.address):  # the admin door has no business with them: counted
         return
-    if guards.lockout.failure(key + lockout_key(client), server.auth_failure_limit, server.auth_lockout):
-        log.warning("locked out %s for %gs after %d %s within a minute%s", lockout_key(client), server.auth_lockout,
-                    server.auth_failure_limit, what,
-                    "; if that is your tunnel or proxy, list it in server.trusted_proxies" if client.address
-                    and (client.address.is_loopback or client.address.is_private) else "")  # fmt: skip
+    for index, counted in enumerate(lockout_keys(client)):
+        limit = server.auth_failure_limit * (WIDE_LOCKOUT_FACTOR if index else 1)
+        if guards.lockout.failure(key + counted, limit, server.auth_lockout):
+            log.warning("locked out %s for %gs after %d %s within a minute%s", counted, server.auth_lockout, limit,
+                        what, "; if that is your tunnel or proxy, list it in server.trusted_proxies" if client.address
+                        and (client.address.is_loopback or client.address.is_private) else "")  # fmt: skip
+
+
+def stranger_wait(guards: Guards, server: ServerConfig) -> float | None:
+    """None when a webhook request without a valid token may be journaled, else the seconds until one may.
+
+    Each address has its lockout; this bounds them all together (a botnet, the /48s of a /32, TradingView's shared
+    addresses, which no lockout covers), so strangers cannot fill the disk with 401s. The refused are counted in
+    /metrics by their 429, and said in the log: a line when refusing starts, one with their number when it ends.
+    """
+    limit = server.unauthenticated_journal_per_minute
+    wait = guards.strangers.acquire(STRANGERS, ((limit, 60.0),))
+    if wait is None:
+        if guards.unjournaled:
+            log.warning(
+                "%d webhook requests without a valid token were answered 429 and not journaled (more than %d "
+                "within a minute: server.unauthenticated_journal_per_minute)",
+                guards.unjournaled,
+                limit,
+            )
+            guards.unjournaled = 0
+        return None
+    if not guards.unjournaled:
+        log.warning("more than %d webhook requests without a valid token within a minute: the next are answered 429 "
+                    "and not journaled, only counted (server.unauthenticated_journal_per_minute); requests with a "
+                    "valid token are journaled as ever", limit)  # fmt: skip
+    guards.unjournaled += 1
+    return wait
+
+
+def strangers_refused(wait: float) -> JSONResponse:
+    """429 for a request without a valid token past server.unauthenticated_journal_per_minute: not journaled."""
+    message = (f"Too many requests with an unknown strategy or wrong token (server.unauthenticated_journal_per_minute)"
+               f"; retry in {math.ceil(wait)}s, with the webhook URL as bridge run prints it.")  # fmt: skip
+    content = {"success": False, "messageCode": "too-many-requests", "message": message}
+    return JSONResponse(content, status_code=429, headers=retry_after(wait))
 
 
 def locked_out(left: float) -> JSONResponse:
@@ -87,7 +140,7 @@ class AdminDoor:
 
     def locked(self) -> float | None:
         """Seconds left of this address's admin lockout, or None."""
-        return self.guards.lockout.locked(ADMIN_KEY + lockout_key(self.client))
+        return lockout_left(self.guards, self.client, ADMIN_KEY)
 
     def failed(self) -> None:
         """Count a wrong admin token from this address."""

@@ -121,3 +121,5 @@ class Guards:
 
     rates: RateLimiter = field(default_factory=RateLimiter)
     lockout: Lockout = field(default_factory=Lockout)
+    strangers: RateLimiter = field(default_factory=RateLimiter)  # the journal rows of requests without a valid token
+    unjournaled: int = 0  # those answered 429 instead since the last line that said how many

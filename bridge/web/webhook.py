@@ -38,7 +38,15 @@ from bridge.web.checks import (
     client_of,
     idempotency_key,
 )
-from bridge.web.gate import auth_failed, guards_of, locked_out, lockout_key, retry_after
+from bridge.web.gate import (
+    auth_failed,
+    guards_of,
+    locked_out,
+    lockout_left,
+    retry_after,
+    stranger_wait,
+    strangers_refused,
+)
 from bridge.web.paths import webhook_params
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
@@ -186,10 +194,12 @@ async def receive_webhook(request: Request) -> JSONResponse:
     guards = guards_of(request)
 
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
-    if (left := guards.lockout.locked(lockout_key(client))) is not None:
+    if (left := lockout_left(guards, client)) is not None:
         return locked_out(left)
     if not known or strategy is None:
         auth_failed(guards, client, config.server)  # whatever the method: else a stranger's GETs never meet it
+        if (wait := stranger_wait(guards, config.server)) is not None:  # strangers' rows: a bounded number a minute
+            return strangers_refused(wait)
         if malformed:
             return await intake.refuse(BAD_URL)
         if request.method != "POST":  # the route takes every method so that this request is journaled too

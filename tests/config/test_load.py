@@ -280,7 +280,7 @@ BAD: list[tuple[str, str, str]] = [
         edit("  port: 8787\n", "  port: 8787\n  zzz: 1\n"),
         "c.yaml:4: server.zzz: unknown key 'zzz'; known keys: admin_port, admin_token, allowed_hosts, "
         "auth_failure_limit, auth_lockout, forwarded_header, host, intake_process, limit_concurrency, "
-        "max_body_bytes, port, public_url, trusted_proxies",
+        "max_body_bytes, port, public_url, trusted_proxies, unauthenticated_journal_per_minute",
     ),
     (
         "sides: sideways",

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge.web.gate import WIDE_LOCKOUT_FACTOR
 from bridge.web.signing import sign
 from tests.conftest import ADMIN, TOKEN, Daemon
 from tests.security.conftest import RELAXED, rows, strategy
@@ -269,6 +270,48 @@ def test_an_attacker_rotating_ipv6_addresses_within_one_network_stays_locked_out
     bad = {"Authorization": "Bearer " + "x" * 24}
     admin = [via(f"2001:db8:7:7::{n:x}", f"{daemon.base}/api/halt", headers=bad) for n in range(1, 8)]
     assert admin == [401] * 5 + [429] * 2
+
+
+def test_an_attacker_rotating_the_64s_of_a_48_is_locked_out_by_the_48(start_daemon: Callable[..., Daemon]) -> None:
+    # A /48 (a site's allocation, a VPS provider's) holds 65,536 /64s: a fresh one for every guess or two met no
+    # lockout, and past 10,000 the oldest were forgotten, so it could go on journaling 401s without end.
+    server = "  trusted_proxies: [127.0.0.1]\n  auth_failure_limit: 2\n  auth_lockout: 300\n"
+    daemon = start_daemon({"sq": strategy()}, server=server)
+
+    def via(address: str, url: str, **kw: Any) -> int:
+        return httpx.post(url, headers={"X-Forwarded-For": address, **kw.pop("headers", {})}, **kw).status_code
+
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    wide = 2 * WIDE_LOCKOUT_FACTOR  # the /48's threshold
+    guesses = [via(f"2001:db8:5:{n:x}::1", wrong, json=BUY) for n in range(wide + 3)]  # one guess per /64
+    assert guesses == [401] * wide + [429] * 3
+    assert via("2001:db8:5:ffff::1", daemon.url, json=BUY) == 429, "the same /48, even with the right token"
+    assert via("2001:db8:6::1", daemon.url, json=BUY) == 200, "the next /48 is someone else"
+    daemon.wait_output("locked out 2001:db8:5::/48 for 300s")
+    assert rows(daemon.db, "SELECT count(*) FROM webhooks WHERE status_code = 401")[0][0] == wide
+
+
+def test_strangers_journal_a_bounded_number_of_rows_a_minute_and_senders_with_the_token_all(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    # Many addresses (a botnet, the 65,536 /48s of a /32, TradingView's shared ones, which no lockout covers) each
+    # under the lockout: every one of their 401s was journaled.
+    server = "  auth_failure_limit: 0\n  unauthenticated_journal_per_minute: 5\n"
+    daemon = start_daemon({"sq": strategy()}, server=server)
+    wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
+    answers = [httpx.post(wrong, json=BUY) for _ in range(4)]
+    answers += [httpx.post(f"{daemon.base}/webhook/nope/{TOKEN}", json=BUY), httpx.get(wrong)]
+    assert [a.status_code for a in answers] == [401] * 5 + [429]
+    refused = answers[-1]
+    assert refused.json()["messageCode"] == "too-many-requests" and int(refused.headers["Retry-After"]) >= 1
+    assert "unauthenticated_journal_per_minute" in refused.json()["message"]
+    for n in range(3):  # senders with the token are journaled whatever strangers send
+        assert daemon.post(BUY | {"ticker": f"T{n}"}).status_code == 200
+    journaled = [tuple(r) for r in rows(daemon.db, "SELECT status_code FROM webhooks ORDER BY received_at")]
+    assert journaled == [(401,)] * 5 + [(200,)] * 3
+    daemon.wait_output("answered 429 and not journaled")
+    metrics = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    assert 'bridge_webhooks_total{outcome="rate-limited"} 1.0' in metrics, "each one is counted"
 
 
 def test_with_an_admin_port_no_dashboard_path_answers_on_the_public_listener(
