@@ -9,6 +9,12 @@ uvicorn's C parser (httptools) sets no limit on a request's line and headers, an
 them until they end: a few strangers streaming endless headers, no token needed, took the daemon's
 memory. Past MAX_HEAD_BYTES the request is answered 431 and its connection closed, as h11 (uvicorn's
 other parser, 16 KiB) and every reverse proxy does.
+
+Nor does it set a time limit on a head: a connection that sent nothing, or a byte of head now and then, stayed
+open for good, and `limit_concurrency` of them, no token needed, had every webhook answered 503 (TradingView's
+gives up after three resends). A head not complete HEAD_TIMEOUT seconds after its connection opened (or after its
+first byte, for the next request of a kept-alive one) is answered 408 and its connection closed; a connection
+that sent nothing is closed without a word (a browser's preconnect that went unused).
 """
 
 from __future__ import annotations
@@ -20,14 +26,31 @@ from typing import Any
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 MAX_HEAD_BYTES = 64 * 1024  # nginx takes 32 KiB of headers by default; real senders send a few hundred bytes
+# Senders and proxies send a head at once (TradingView waits 3 s for the whole answer); nginx allows 60 s, Apache
+# 20 to 40. Short: it is how long a stranger's connection holds a place of limit_concurrency for nothing.
+HEAD_TIMEOUT = 10.0
 MESSAGE = f"The request line and headers are larger than {MAX_HEAD_BYTES} bytes."
 TOO_LARGE = json.dumps({"success": False, "messageCode": "headers-too-large", "message": MESSAGE}).encode()
-ANSWER = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
-          b"content-length: %d\r\n\r\n%s" % (len(TOO_LARGE), TOO_LARGE))  # fmt: skip
+LATE = json.dumps(
+    {
+        "success": False,
+        "messageCode": "request-timeout",
+        "message": f"The request line and headers did not arrive within {HEAD_TIMEOUT:g}s.",
+    }
+).encode()
+
+
+def _answer(status: bytes, body: bytes) -> bytes:
+    return (b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+            % (status, len(body), body))  # fmt: skip
+
+
+ANSWER = _answer(b"431 Request Header Fields Too Large", TOO_LARGE)
+TIMED_OUT = _answer(b"408 Request Timeout", LATE)
 
 
 def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
-    """`base` with MAX_HEAD_BYTES on each request's head, when it is uvicorn's httptools protocol."""
+    """`base` with MAX_HEAD_BYTES and HEAD_TIMEOUT on each request's head, when it is uvicorn's httptools protocol."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools absent: uvicorn uses h11, which has a limit of its own
@@ -41,10 +64,43 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
         # A head or a body ended in the bytes being parsed: they are not all head (what they hold of the next
         # request's head, pipelined, goes uncounted: one read at most).
         boundary = False
+        head_timer: asyncio.TimerHandle | None = None
+        head_begun = False  # a byte of the current head arrived
+
+        def connection_made(self, transport: asyncio.Transport) -> None:
+            super().connection_made(transport)
+            self._time_head()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._untime_head()
+            super().connection_lost(exc)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self.head_begun = True
+            if self.head_timer is None:  # the next request of a kept-alive connection: timed from its first byte
+                self._time_head()
 
         def on_headers_complete(self) -> None:
-            self.in_body, self.boundary, self.head_bytes = True, True, 0
+            self._untime_head()
+            self.in_body, self.boundary, self.head_bytes, self.head_begun = True, True, 0, False
             super().on_headers_complete()
+
+        def _time_head(self) -> None:
+            self.head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
+
+        def _untime_head(self) -> None:
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self.head_timer = None
+            if self.transport.is_closing():
+                return
+            if self.head_begun:
+                self.transport.write(TIMED_OUT)
+            self.transport.close()
 
         def on_message_complete(self) -> None:
             self.in_body, self.boundary = False, True

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import Daemon, journal_floor
+from tests.conftest import GUARD, Daemon, journal_floor
 from tests.security.conftest import rows, strategy
 
 
@@ -160,6 +161,33 @@ def test_past_the_concurrency_limit_requests_get_an_immediate_503(start_daemon: 
             sock.close()
     assert saturated.status_code == 503, "uvicorn refuses beyond limit_concurrency (TradingView resends on 5xx)"
     assert rows(daemon.db, "SELECT count(*) FROM webhooks")[0][0] == 0
+
+
+@pytest.mark.parametrize("server", ["", "  intake_process: true\n"], ids=["one-process", "intake-process"])
+def test_connections_that_never_finish_their_request_head_are_closed_and_free_their_place(
+    start_daemon: Any, server: str
+) -> None:
+    # No token needed: a stranger holding limit_concurrency connections open (a byte of head now and then, or none)
+    # had every webhook answered 503 for as long as it liked, TradingView's included (it gives up after 3 resends).
+    daemon: Daemon = start_daemon({"sq": strategy()}, server=server + "  limit_concurrency: 2\n")
+    silent = socket.create_connection(("127.0.0.1", daemon.port))
+    slow = socket.create_connection(("127.0.0.1", daemon.port))
+    slow.sendall(b"POST /webhook/sq/x HTTP/1.1\r\nHost: bridge\r\n")  # and never the rest
+    try:
+        answers = []
+        for sock in (silent, slow):
+            sock.settimeout(GUARD)  # a guard against a hang, not a measure: the server closes it long before
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+            answers.append(received)
+    finally:
+        silent.close()
+        slow.close()
+    assert answers[0] == b"", "a connection that sent nothing is closed without a word"
+    assert answers[1].startswith(b"HTTP/1.1 408 "), answers[1]
+    assert b'"messageCode":"request-timeout"' in answers[1].replace(b" ", b"")
+    assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200, "their places are free again"
 
 
 def test_a_stale_or_future_signal_time_is_refused_with_stale_signal(start_daemon: Any) -> None:
