@@ -14,7 +14,9 @@ Nor does it set a time limit on a head: a connection that sent nothing, or a byt
 open for good, and `limit_concurrency` of them, no token needed, had every webhook answered 503 (TradingView's
 gives up after three resends). A head not complete HEAD_TIMEOUT seconds after its connection opened (or after its
 first byte, for the next request of a kept-alive one) is answered 408 and its connection closed; a connection
-that sent nothing is closed without a word (a browser's preconnect that went unused).
+that sent nothing is closed without a word (a browser's preconnect that went unused). A request answered before
+its body arrived whole (a stranger's 401, a 413) has the rest of it read and dropped for HEAD_TIMEOUT at most, then
+its connection closes: each byte of it put off uvicorn's keep-alive timeout, so it could hold its place for good.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
         boundary = False
         head_timer: asyncio.TimerHandle | None = None
         head_begun = False  # a byte of the current head arrived
+        draining = False  # answered before its body arrived whole: the connection closes once it has
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
@@ -105,6 +108,16 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
         def on_message_complete(self) -> None:
             self.in_body, self.boundary = False, True
             super().on_message_complete()
+            if self.draining:  # all of it read: closed with nothing unread, so the answer is not lost to a reset
+                self._untime_head()
+                self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if self.in_body and not self.transport.is_closing():
+                self.draining = True
+                self._untime_head()
+                self._time_head()  # closed silently then: the head's flag is down once it was complete
 
         def data_received(self, data: bytes) -> None:
             self.boundary = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,6 +189,43 @@ def test_connections_that_never_finish_their_request_head_are_closed_and_free_th
     assert answers[1].startswith(b"HTTP/1.1 408 "), answers[1]
     assert b'"messageCode":"request-timeout"' in answers[1].replace(b" ", b"")
     assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200, "their places are free again"
+
+
+def test_a_connection_answered_before_its_body_arrived_is_closed_however_slowly_the_body_comes(
+    start_daemon: Any,
+) -> None:
+    # A stranger's 401 is answered before its body is read. The body's bytes still came in, one now and then, each
+    # one putting off the keep-alive timeout: the connection held a place of limit_concurrency for good.
+    daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
+    stranger = socket.create_connection(("127.0.0.1", daemon.port))
+    try:
+        stranger.sendall(
+            b"POST /webhook/sq/wrong-token-0123456789 HTTP/1.1\r\nHost: b\r\nContent-Length: 100000\r\n\r\n{"
+        )
+        stranger.settimeout(GUARD)
+        assert stranger.recv(4096).startswith(b"HTTP/1.1 401 ")
+        stranger.settimeout(0.5)
+        closed, deadline = False, time.monotonic() + GUARD  # a guard against a hang, not a measure
+        while not closed and time.monotonic() < deadline:
+            try:
+                stranger.sendall(b" ")  # a byte of the body now and then
+                closed = stranger.recv(100) == b""
+            except TimeoutError:
+                continue
+            except OSError:  # reset
+                closed = True
+        assert closed, "the connection was held open by its body's bytes"
+    finally:
+        stranger.close()
+    # A body that does arrive whole after its answer is read and dropped: the answer was whole, the next request new.
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=GUARD) as sender:
+        sender.sendall(b"POST /webhook/sq/wrong-token-0123456789 HTTP/1.1\r\nHost: b\r\nContent-Length: 2\r\n\r\n")
+        answer = sender.recv(4096)
+        sender.sendall(b"{}")
+        while chunk := sender.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401 ") and answer.endswith(b"}"), answer
+    assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200
 
 
 def test_a_stale_or_future_signal_time_is_refused_with_stale_signal(start_daemon: Any) -> None:
