@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -171,6 +173,17 @@ class Account:
     equity: Decimal
     buying_power: Decimal
     currency: str = "USD"
+
+
+def order_filled(row: sqlite3.Row | Mapping[str, Any]) -> Decimal:
+    """What a journaled order filled, signed: a buy adds, a sell takes away. A `filled` one journaled with no fill
+    filled all of its quantity (some venues answer a cancel that came too late without the fill). flatten_at's share
+    and the prune of netted entries both count by this, so an entry the one holds is never netted to zero by the other.
+    """
+    done = Decimal(row["filled_quantity"] or 0)
+    if row["status"] == "filled" and done == 0:
+        done = Decimal(row["quantity"] or 0)
+    return done if row["side"] == "buy" else -done
 
 
 def symbol_key(symbol: str) -> str:

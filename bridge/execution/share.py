@@ -6,17 +6,13 @@ import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
 
-from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES
+from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES, order_filled
 from bridge.signals.resolve import describe_position, fmt
 
 
 def filled(row: sqlite3.Row) -> Decimal:
-    """What an order filled, signed: a buy adds, a sell takes away. A `filled` one journaled with no fill filled all
-    of its quantity (some venues answer a cancel that came too late without the fill, `journal._fill_kept`)."""
-    done = Decimal(row["filled_quantity"] or 0)
-    if row["status"] == "filled" and done == 0:
-        done = Decimal(row["quantity"] or 0)
-    return done if row["side"] == "buy" else -done
+    """What an order filled, signed (`order_filled`: the prune of netted entries counts by it too)."""
+    return order_filled(row)
 
 
 def net(rows: Sequence[sqlite3.Row]) -> Decimal:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Sequence
+from decimal import Decimal
 from typing import Any
 
-from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, OPEN_ORDER_STATUSES
+from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, OPEN_ORDER_STATUSES, order_filled
 from bridge.store import journal
 from bridge.store.db import transaction
 
@@ -160,10 +161,6 @@ def ended_unfilled(conn: sqlite3.Connection, signal_id: str, subscription: str) 
     return row is not None and row["state"] in ("expired", "failed", "rejected") and row["unsure"] == 0
 
 
-# The filled quantity a subscription's orders in one symbol add up to, buys less sells (as flatten_at reads them).
-_NET = "SUM(CASE WHEN o.side = 'buy' THEN CAST(o.filled_quantity AS REAL) ELSE -CAST(o.filled_quantity AS REAL) END)"
-
-
 def _mark_open_books(conn: sqlite3.Connection, cutoff: str, flattened: Sequence[tuple[str, str]]) -> None:
     """Note each (strategy, subscription, symbol) of `flattened` whose orders before `cutoff` do not net to zero.
 
@@ -179,13 +176,18 @@ def _mark_open_books(conn: sqlite3.Connection, cutoff: str, flattened: Sequence[
     conn.execute("DELETE FROM open_books")
     conn.execute("DELETE FROM flattened")
     conn.executemany("INSERT INTO flattened VALUES (?, ?)", flattened)
-    conn.execute(
-        "INSERT INTO open_books SELECT s.strategy, o.subscription, o.symbol FROM signals s "  # noqa: S608 - constant
+    # Netted as flatten_at nets them (`order_filled`): an entry journaled `filled` without its fill quantity filled
+    # all of it, and summing the column alone took that position's entry for netting to zero.
+    net: dict[tuple[str, str, str], Decimal] = {}
+    for row in conn.execute(
+        "SELECT s.strategy, o.subscription, o.symbol, o.side, o.status, o.filled_quantity, o.quantity FROM signals s "
         "CROSS JOIN orders o ON o.signal_id = s.id WHERE s.received_at < ? "
-        "AND (s.strategy, o.subscription) IN (SELECT strategy, subscription FROM flattened) "
-        f"GROUP BY 1, 2, 3 HAVING ABS({_NET}) > 1e-9",
+        "AND (s.strategy, o.subscription) IN (SELECT strategy, subscription FROM flattened)",
         (cutoff,),
-    )
+    ):
+        book = (row["strategy"], row["subscription"], row["symbol"])
+        net[book] = net.get(book, Decimal(0)) + order_filled(row)
+    conn.executemany("INSERT INTO open_books VALUES (?, ?, ?)", [book for book, units in net.items() if units != 0])
 
 
 def prune(conn: sqlite3.Connection, cutoff: str, limit: int,

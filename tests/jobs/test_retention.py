@@ -201,3 +201,21 @@ async def test_without_flatten_at_pruning_takes_the_orders_of_a_position_still_h
     await r.bridge.queues.join()
     age(r, held, 31, clock)
     assert (await prune(r.bridge))["orders"] == 1
+
+
+async def test_pruning_counts_an_order_journaled_filled_without_its_fill_as_flatten_at_does(bridges: Any) -> None:
+    """Some venues answer `filled` with no fill quantity (a cancel that came too late): flatten_at counts all of its
+    quantity as filled, so the prune must too, or it takes the entry of a position still held as netting to zero."""
+    clock = Clock(MONDAY_1555)
+    r = await bridges(config_text(FLATTEN, extra="retention_days: 30\n"), clock)
+    held = await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    with sqlite3.connect(r.bridge.store.path) as db:  # as such a venue's answer leaves it
+        db.execute("UPDATE orders SET filled_quantity = '0' WHERE signal_id = ?", (held,))
+    age(r, held, 31, clock)
+
+    await prune(r.bridge)
+    assert [row["status"] for row in r.rows("SELECT status FROM orders")] == ["filled"], "pruned as netting to zero"
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
