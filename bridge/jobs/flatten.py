@@ -6,9 +6,10 @@ import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,10 @@ from bridge.config.schema import Subscription
 from bridge.execution import share
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
-from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal, symbol_key
+from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal, same_symbol, symbol_key
 from bridge.notify.events import flatten_event
 from bridge.signals.parse import normalised
+from bridge.signals.resolve import broker_symbol
 from bridge.signals.sizing import fmt
 from bridge.store import upkeep
 from bridge.store.db import iso, utcnow
@@ -48,6 +50,7 @@ class Close(NamedTuple):
     net: Decimal
     position: Decimal
     working: int = 0
+    sent_as: str = ""  # the ticker its orders were sent as, when `ticker_map` now sends it elsewhere
 
     @property
     def share(self) -> Decimal:
@@ -64,7 +67,8 @@ class Close(NamedTuple):
         return self.net != 0 and (self.net > 0) != (self.position > 0)
 
 
-def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]) -> dict[str, Close]:
+def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal],
+                      route: Callable[[str], str] = str) -> dict[str, Close]:  # fmt: skip
     """Tickers whose broker symbol is held and whose position may be this subscription's, each with its share.
 
     The account may be shared: another strategy can hold a symbol this subscription traded and closed
@@ -76,32 +80,46 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
     (a bracket's take-profit and stop-loss, a resting exit) are its own: the exit cancels them first, and their
     answers say what they filled. Only one that no cancel can learn of (unsent yet, or of unknown outcome) may have
     filled unseen: then the share is not sure, and the whole position is closed (`whole`).
+
+    Counted per broker symbol, as the executor sizes the exit: `route` (the subscription's `ticker_map`) may send a
+    ticker elsewhere now than when its orders were placed (a future rolled), and each symbol's exit must reach the
+    symbol its orders are in (`_exit_ticker`).
     """
     # Letters aside: most venues read `amd` as AMD and list it so, and a position bought as `amd` and closed as
     # AMD is flat; so is a pair with or without its slash (Alpaca lists BTC/USD's position as BTCUSD). A ticker
     # traded in several is exited in one of them, the same each run (the rows come sorted).
     listed = {symbol_key(symbol): quantity for symbol, quantity in held.items()}
-    rows: dict[str, list[sqlite3.Row]] = {}
-    idle: dict[str, list[sqlite3.Row]] = {}  # in symbols the account does not hold
-    names: dict[str, str] = {}
-    position: dict[str, Decimal] = {}
+    groups: dict[str, list[sqlite3.Row]] = {}
     for row in orders:
-        if symbol_key(row["symbol"]) not in listed:
-            idle.setdefault(symbol_key(row["ticker"]), []).append(row)
-            continue
-        key = names.setdefault(symbol_key(row["ticker"]), row["ticker"])
-        position.setdefault(key, listed[symbol_key(row["symbol"])])
-        rows.setdefault(key, []).append(row)
-    closes = {ticker: Close(bool(share.unsure(mine)), share.net(mine), position[ticker], len(share.working(mine)))
-              for ticker, mine in rows.items()}  # fmt: skip
-    closes = {ticker: close for ticker, close in closes.items() if close.net != 0 or close.whole or close.working}
-    # Nothing held, but an order of its own still works there (a resting entry): it could fill after the flatten,
-    # which no later run that day would close. Its exit cancels it and sells nothing. One of unknown outcome there
-    # is left to the order jobs: not sure of what it did, the exit would cancel every order there, another's too.
-    for key, mine in idle.items():
-        if key not in names and (count := len(share.working(mine))) and not share.unsure(mine):
-            closes[mine[0]["ticker"]] = Close(False, Decimal(0), Decimal(0), count)
+        groups.setdefault(symbol_key(row["symbol"]), []).append(row)
+    closes: dict[str, Close] = {}
+    for key, mine in groups.items():
+        ticker, sent_as = _exit_ticker(mine, route)
+        if key in listed:
+            close = Close(bool(share.unsure(mine)), share.net(mine), listed[key], len(share.working(mine)), sent_as)
+            if close.net != 0 or close.whole or close.working:
+                closes[ticker] = close
+        # Nothing held, but an order of its own still works there (a resting entry): it could fill after the
+        # flatten, which no later run that day would close. Its exit cancels it and sells nothing. One of unknown
+        # outcome there is left to the order jobs: not sure of what it did, the exit would cancel every order there.
+        elif (count := len(share.working(mine))) and not share.unsure(mine):
+            closes[ticker] = Close(False, Decimal(0), Decimal(0), count, sent_as)
     return closes
+
+
+def _exit_ticker(rows: Sequence[sqlite3.Row], route: Callable[[str], str]) -> tuple[str, str]:
+    """The ticker an exit of these orders (all in one symbol) is sent as, and the ticker they were sent as when that
+    is another ('' when not).
+
+    One they were sent as, while `ticker_map` still sends it to their symbol; else the symbol itself: the map moved
+    (NQ to March's NQH7 while December's NQZ6 is held), and an exit sent as NQ would find none of its share in NQH7,
+    be rejected, and be queued again at every retry of the day, NQZ6 held overnight.
+    """
+    symbol = rows[0]["symbol"]
+    for ticker in dict.fromkeys(row["ticker"] for row in rows):
+        if same_symbol(route(ticker), symbol):
+            return ticker, ""
+    return symbol, rows[0]["ticker"]
 
 
 def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
@@ -110,7 +128,7 @@ def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
     for row in orders:
         if row["status"] not in FINAL_ORDER_STATUSES:
             return True
-        key = symbol_key(row["ticker"])
+        key = symbol_key(row["symbol"])  # per symbol, as `_tickers_to_close` counts them
         net[key] = net.get(key, Decimal(0)) + share.filled(row)
     return any(quantity != 0 for quantity in net.values())
 
@@ -260,7 +278,7 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
         ) from exc
     keys = runtime.journal_keys(strategy, key)
     orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
-    tickers = _tickers_to_close(orders, held)
+    tickers = _tickers_to_close(orders, held, partial(broker_symbol, sub))
     if not sub.enabled:
         # `enabled: false` trades nothing here, an exit neither (the executor would ignore it): the operator may
         # have taken the positions over by hand. But they stay open overnight, which flatten_at was set to prevent.
@@ -278,6 +296,21 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
         log.warning("%s: %s is not closed: this subscription's fills net to %s, but the account holds %s, the other "
                     "side: another strategy's trade (or one by hand) closed its position, and what is held now is not "
                     "this subscription's", label, ticker, close.net, close.position)  # fmt: skip
+    for ticker, close in list(tickers.items()):
+        if close.sent_as and not same_symbol(broker_symbol(sub, ticker), ticker):
+            # Neither the ticker its orders were sent as nor the symbol reaches the symbol now: nothing can close it.
+            # Said once: left out, it is no ticker the retries within the grace look at again.
+            tickers.pop(ticker)
+            text = (f"{label}: {ticker} is not closed: this subscription's orders there were sent as "
+                    f"{close.sent_as}, and ticker_map now sends {close.sent_as} to "
+                    f"{broker_symbol(sub, close.sent_as)} and {ticker} to {broker_symbol(sub, ticker)}; it stays "
+                    "open overnight unless closed by hand")  # fmt: skip
+            log.warning("%s", text)
+            host.publish(flatten_event(strategy, key, text, [ticker]))
+        elif close.sent_as:
+            log.warning("%s: this subscription's orders in %s were sent as %s, which ticker_map now sends to %s: its "
+                        "exit is sent as %s", label, ticker, close.sent_as, broker_symbol(sub, close.sent_as),
+                        ticker)  # fmt: skip
     queued = 0
     for ticker, close in sorted(tickers.items()):
         queued += await _queue_exit(host, strategy, key, sub.broker, ticker, close, local.date().isoformat(), label)

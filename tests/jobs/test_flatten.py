@@ -920,3 +920,73 @@ async def test_a_flatten_the_scheduler_missed_over_midnight_while_the_machine_sl
     (event,) = [e for e in events if e.kind == "flatten.missed"]
     assert "sq/paper" in event.text and "still open" in event.text, event
     assert await r.positions() == {"AMD": Decimal(1)}
+
+
+MAPPED = FLATTEN + "\nticker_map: {NQ: NQZ6}"
+ROLLED = FLATTEN + "\nticker_map: {NQ: NQH7}"  # the contract rolled: NQ's new signals trade March's
+
+
+async def flatten_retried(r: Any, clock: Clock) -> None:
+    """The 15:55 run and its retries until the grace is over, as the scheduler runs them."""
+    clock.now = MONDAY_1555
+    await run_job(r, "cfg:flatten:sq:paper")
+    await r.bridge.queues.join()
+    while r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None:
+        r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
+        clock.advance(15)
+        await r.bridge.jobs._flatten("sq", "paper", retry=True)()
+        await r.bridge.queues.join()
+
+
+async def test_a_flatten_after_the_ticker_map_moved_closes_what_the_orders_were_placed_under(bridges: Any) -> None:
+    """Bought as NQ -> NQZ6 with its bracket; the map then sends NQ to NQH7 (a roll). The exit went to NQH7, found
+    none of its share there and was rejected, queued again at every retry up to 10 times, NQZ6 held overnight."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(MAPPED + "\ntake_profit: {percent: 50}\nstop_loss: {percent: 50}"), clock)
+    await r.accepted(ticker="NQ", action="buy", price=100)
+    await r.bridge.queues.join()
+    assert await r.positions() == {"NQZ6": Decimal(1)}
+    r.bridge.loaded.path.write_text(config_text(ROLLED + "\ntake_profit: {percent: 50}\nstop_loss: {percent: 50}"))
+    assert (await r.bridge.reload("test")).ok
+    await flatten_retried(r, clock)
+    assert await r.positions() == {}, "the position under the old symbol was held overnight"
+    assert working(r) == [], "its bracket legs still work"
+    exits = r.rows("SELECT state FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert [e["state"] for e in exits] == ["executed"], [e["state"] for e in exits]
+
+
+async def test_a_flatten_after_the_ticker_map_moved_cancels_a_resting_entry_under_the_old_symbol(
+    bridges: Any,
+) -> None:
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(MAPPED), clock)
+    await r.accepted(ticker="NQ", action="buy", price=100, orderType="limit", limitPrice=50)
+    await r.bridge.queues.join()
+    assert working(r) == [("sq", "buy", "limit")]
+    r.bridge.loaded.path.write_text(config_text(ROLLED))
+    assert (await r.bridge.reload("test")).ok
+    await flatten_retried(r, clock)
+    assert working(r) == [], "the entry resting under NQZ6 could still open a position overnight"
+    exits = r.rows("SELECT state FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert [e["state"] for e in exits] == ["executed"], [e["state"] for e in exits]
+
+
+async def test_a_flatten_that_cannot_reach_the_symbol_its_orders_are_in_says_so_once(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The map sends NQ to NQH7 and NQZ6 itself to NQM7: no exit reaches NQZ6. Told once, not rejected all day."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(MAPPED), clock)
+    await r.accepted(ticker="NQ", action="buy", price=100)
+    await r.bridge.queues.join()
+    r.bridge.loaded.path.write_text(config_text(FLATTEN + "\nticker_map: {NQ: NQH7, NQZ6: NQM7}"))
+    assert (await r.bridge.reload("test")).ok
+    events: list[Event] = []
+    r.bridge.executor.observers.append(events.append)
+    await flatten_retried(r, clock)
+    assert await r.positions() == {"NQZ6": Decimal(1)}
+    assert r.rows("SELECT * FROM signals WHERE webhook_id = 'job:flatten_at'") == [], "an exit to the wrong symbol"
+    told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "ticker_map" in rec.message]
+    assert len(told) == 1 and "NQZ6 is not closed" in told[0] and "NQM7" in told[0], told
+    (event,) = [e for e in events if e.kind == "flatten.missed"]
+    assert event.data["tickers"] == ["NQZ6"], event
