@@ -412,23 +412,26 @@ class Executor:
 
         A working order of its own (a bracket's take-profit and stop-loss, a resting exit) is canceled with the
         exit, its answer saying what it filled: one that filled first plans the exit again (`_execute`). One that
-        no cancel can learn of (unsent yet, or of unknown outcome) leaves the share unsure: the whole position is
-        closed then, as before shares were known, another strategy's share with it (held overnight, the rest would
-        be the greater risk).
+        no cancel can learn of (unsent yet, or of unknown outcome, which `_unknown_first` just asked the broker for)
+        leaves the share unsure: the share the journal knows is closed all the same, and the decision says that
+        order may change it. Closing the whole position would close another strategy's with it, and cancel its
+        stop-loss; flatten_at waited within its grace for the order jobs to find out before it queued this exit.
         """
         keys = self._journal_keys(job.strategy, job.subscription)
         # In the next batch, after the writes before it (a cancel's answer, a fill the order jobs found) commit.
         rows = [row for row in await self.store.run(upkeep.traded_orders, self.store.conn, job.strategy, keys,
                                                     broker_name) if same_symbol(row["symbol"], symbol)]  # fmt: skip
+        quantity, capped = share.capped(share.net(rows), position)
+        said = f"; {capped}" if capped else ""
         if doubt := share.unsure(rows):
             log.warning("flatten_at for %s/%s: its order %s in %s is %s, so its share of the position is not sure: "
-                        "the whole position is closed, another strategy's share with it", job.strategy,
-                        job.subscription, doubt[0]["client_order_id"], symbol, doubt[0]["status"])  # fmt: skip
-            said = (f"; this subscription's order {doubt[0]['client_order_id']} there is {doubt[0]['status']}, so its "
-                    "share is not sure: the whole position was closed")  # fmt: skip
-            return replace(job.signal, quantity=None, cancel=True), (), said
-        quantity, capped = share.capped(share.net(rows), position)
-        return replace(job.signal, quantity=quantity), share.working(rows), f"; {capped}" if capped else ""
+                        "only the share its known fills net to is closed; that order may have filled, leaving some "
+                        "of it open or closing another's: check it at the broker", job.strategy, job.subscription,
+                        doubt[0]["client_order_id"], symbol, doubt[0]["status"])  # fmt: skip
+            said += (f"; this subscription's order {doubt[0]['client_order_id']} there is {doubt[0]['status']}, so its "
+                     "share is not sure: only the share its known fills net to was closed, and that order may "
+                     "change it")  # fmt: skip
+        return replace(job.signal, quantity=quantity), share.working(rows), said
 
     async def _cancel_first(self, job: Job, broker: Broker, client_order_ids: tuple[str, ...], seen: dict[str, Order],
                             planned: list[sqlite3.Row], decision: str) -> tuple[Order, ...]:  # fmt: skip

@@ -35,6 +35,7 @@ GRACE_SECONDS = 300  # a flatten a few minutes late still beats holding overnigh
 # A start past a missed flatten tells of it the rest of its day, and for at least this long (a 15:55 one's evening):
 # not at every start of the next day, when the positions may be that day's own.
 MISSED_TOLD_FOR = timedelta(hours=8)
+RETRY_SECONDS = 15.0  # a run that could not read the positions, or left some held, runs again then (in its grace)
 MAX_EXITS_A_DAY = 10  # a ticker's flatten exits queued in one day, when each before it expired unsent
 
 
@@ -43,10 +44,10 @@ class FlattenFailed(Exception):
 
 
 class Close(NamedTuple):
-    """What a flatten closes of a ticker: the subscription's share of it, or the whole position (`whole`: its share
-    is not sure); what its fills net to, what the account holds, and how many of its orders there still work."""
+    """What a flatten closes of a ticker: the subscription's share of it (`unsure`: an order of its own there may have
+    filled unseen); what its fills net to, what the account holds, and how many of its orders there still work."""
 
-    whole: bool
+    unsure: bool
     net: Decimal
     position: Decimal
     working: int = 0
@@ -79,7 +80,7 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
     fills: its share is what they net to, and the rest is left to whoever holds it. Its orders still working there
     (a bracket's take-profit and stop-loss, a resting exit) are its own: the exit cancels them first, and their
     answers say what they filled. Only one that no cancel can learn of (unsent yet, or of unknown outcome) may have
-    filled unseen: then the share is not sure, and the whole position is closed (`whole`).
+    filled unseen: then the share is not sure (`unsure`), and `flatten_pass` waits for the order jobs to find out.
 
     Counted per broker symbol, as the executor sizes the exit: `route` (the subscription's `ticker_map`) may send a
     ticker elsewhere now than when its orders were placed (a future rolled), and each symbol's exit must reach the
@@ -97,7 +98,7 @@ def _tickers_to_close(orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal]
         ticker, sent_as = _exit_ticker(mine, route)
         if key in listed:
             close = Close(bool(share.unsure(mine)), share.net(mine), listed[key], len(share.working(mine)), sent_as)
-            if close.net != 0 or close.whole or close.working:
+            if close.net != 0 or close.unsure or close.working:
                 closes[ticker] = close
         # Nothing held, but an order of its own still works there (a resting entry): it could fill after the
         # flatten, which no later run that day would close. Its exit cancels it and sells nothing. One of unknown
@@ -139,8 +140,8 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
 
     The exit closes the subscription's share (`close.share`), the executor sizing it again from the journal as it
     runs, and cancels the subscription's own working orders there only: those working beside them are another's
-    (a stop-loss that protects the rest). Not sure of its share (`close.whole`), it closes the whole position and
-    cancels every order there, as the flatten did before it knew shares.
+    (a stop-loss that protects the rest). Not sure of its share (`close.unsure`, at the last run of its grace), it
+    closes the share the journal knows all the same, and warns that the order of unknown outcome may change it.
 
     An earlier exit of the day that ended without trading (it expired unsent while the daemon was down, the venue
     refused it or answered 503) is no exit: a run within the grace queues a new one, as for a flatten it missed.
@@ -148,10 +149,10 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
     it could fill too and open the other side. The next run within the grace looks again.
     """
     # A share's quantity is what it comes to now (none: only its own orders to cancel, or nothing held of it); its
-    # `cancel` left out, as `is_share_exit` tells it from the whole position's exit, which cancels every order.
-    quantity = None if close.whole or close.share == 0 else close.share
+    # `cancel` left out, as `is_share_exit` tells it from the exit of a whole position, which cancels every order.
+    quantity = None if close.share == 0 else close.share
     signal = Signal(ticker=ticker, action="exit", order_type="market", quantity=quantity,
-                    cancel=True if close.whole else None, ignore_trading_windows=True, scheduled=True)  # fmt: skip
+                    ignore_trading_windows=True, scheduled=True)  # fmt: skip
     store = host.store
     for attempt in range(MAX_EXITS_A_DAY):
         name = f"{strategy}|{key}|{ticker}|{day}" + (f"|{attempt}" if attempt else "")
@@ -160,14 +161,15 @@ async def _queue_exit(host: Host, strategy: str, key: str, broker: str, ticker: 
         row = {"id": signal_id, "webhook_id": SOURCE, "strategy": strategy, "ticker": ticker, "action": "exit",
                "payload": json.dumps(normalised(signal)), "decision": label, "received_at": iso(received)}  # fmt: skip
         if await store.run(upkeep.record_job_signal, store.conn, row, key, broker):
-            if not close.whole and close.beside():  # the rest stays open tonight: whoever holds it must know
+            if close.unsure:  # the order jobs did not find out in time: what it did may be held overnight
+                log.warning("%s: %s: an order of its own there is still of unknown outcome (or not sent yet) at the "
+                            "end of the flatten's grace, so its share is not sure: only the %s its known fills net to "
+                            "is closed (the account holds %s); that order may have filled since, leaving some of it "
+                            "open or closing another's; check it at the broker", label, ticker, fmt(close.share),
+                            close.position)  # fmt: skip
+            elif close.beside():  # the rest stays open tonight: whoever holds it must know
                 log.warning("%s: %s is held beside another strategy (or by hand): only this subscription's %s is "
                             "closed, the rest stays open", label, ticker, fmt(close.share))  # fmt: skip
-            elif close.beside():  # its share is not sure: held overnight, the rest is the greater risk
-                log.warning("%s: %s is held beside another strategy (or by hand): the account holds %s, this "
-                            "subscription's fills net to %s, but an order of its own there was never answered (or "
-                            "not sent yet), so its share is not sure: the whole position is closed, the other's share "
-                            "with it", label, ticker, close.position, close.net)  # fmt: skip
             host.submit(Job(signal_id, strategy, key, signal, received))
             return 1
         if not await store.read(upkeep.ended_unfilled, store.conn, signal_id, key):
@@ -290,7 +292,7 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
             host.publish(flatten_event(strategy, key, text, sorted(tickers)))
         return 0, []
     # The other side with no order of its own left to cancel: nothing there is this subscription's.
-    for ticker in [ticker for ticker, close in tickers.items() if not close.whole and close.across()
+    for ticker in [ticker for ticker, close in tickers.items() if not close.unsure and close.across()
                    and not close.working]:  # fmt: skip
         close = tickers.pop(ticker)
         log.warning("%s: %s is not closed: this subscription's fills net to %s, but the account holds %s, the other "
@@ -311,8 +313,19 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
             log.warning("%s: this subscription's orders in %s were sent as %s, which ticker_map now sends to %s: its "
                         "exit is sent as %s", label, ticker, close.sent_as, broker_symbol(sub, close.sent_as),
                         ticker)  # fmt: skip
+    # An order of its own of unknown outcome may have filled unseen: its share is not sure, and closing the whole
+    # position would close another strategy's with it (and cancel its stop-loss). The order jobs, every
+    # poll_interval, find out what it did; the runs again within the grace wait for them, and the last closes the
+    # share known, saying so (`_queue_exit`).
+    last = due_at(sub, now + timedelta(seconds=RETRY_SECONDS)) is None
+    waiting = sorted(ticker for ticker, close in tickers.items() if close.unsure and not last)
+    if waiting:
+        log.info("%s: %s: an order of its own there is of unknown outcome (or not sent yet); its exit waits for the "
+                 "order jobs to find out what it did", label, ", ".join(waiting))  # fmt: skip
     queued = 0
     for ticker, close in sorted(tickers.items()):
+        if ticker in waiting:
+            continue
         queued += await _queue_exit(host, strategy, key, sub.broker, ticker, close, local.date().isoformat(), label)
     log.info("%s: closing %d position(s) (%s)", label, queued, ", ".join(sorted(tickers)) or "none open")
     return queued, sorted(tickers)

@@ -21,6 +21,7 @@ from bridge.config.schema import Subscription
 from bridge.jobs.delayed import DelayedSignals
 from bridge.jobs.flatten import (
     GRACE_SECONDS,
+    RETRY_SECONDS,
     SOURCE,
     FlattenFailed,
     due_at,
@@ -46,7 +47,7 @@ DELAY = "delay:"  # ids of delayed-signal wake-ups; they outlive reloads
 TIMEOUT_CHECK_SECONDS = 1.0
 RECONNECT_CHECK = 1.0  # seconds
 STOP_GRACE_SECONDS = 5.0
-FLATTEN_RETRY_SECONDS = 15.0  # a flatten that could not read the positions, or left some open, looks again then
+FLATTEN_RETRY_SECONDS = RETRY_SECONDS  # a flatten that could not read the positions, or left some open, runs again
 
 
 class Jobs:

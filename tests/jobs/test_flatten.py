@@ -439,7 +439,7 @@ def test_a_pair_traded_as_btc_usd_is_closed_while_alpaca_lists_it_as_btcusd() ->
     assert list(_tickers_to_close(lower, {"BTCUSD": Decimal("0.02")})) == ["btcusd"]  # type: ignore[arg-type]
 
 
-def test_a_flatten_closes_only_its_share_where_its_orders_are_known_and_the_whole_position_where_not() -> None:
+def test_a_flatten_closes_only_its_share_and_knows_when_an_order_of_its_own_leaves_it_unsure() -> None:
     """Positions are per account: its fills net to 1 of the 11 held; an order of unknown outcome may have filled
     unseen, while a working one is canceled with the exit, its answer saying what it filled."""
     bought = {"symbol": "AMD", "ticker": "AMD", "side": "buy", "filled_quantity": "1", "quantity": "1",
@@ -449,10 +449,10 @@ def test_a_flatten_closes_only_its_share_where_its_orders_are_known_and_the_whol
     assert _tickers_to_close([bought], {"AMD": Decimal(-10)})["AMD"].share == 0, "the other side: none of it"  # type: ignore[list-item]
     stop = {**bought, "side": "sell", "filled_quantity": "0", "status": "open", "client_order_id": "b"}
     close = _tickers_to_close([bought, stop], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
-    assert not close.whole and close.share == 1 and close.working == 1, close
+    assert not close.unsure and close.share == 1 and close.working == 1, close
     lost = {**stop, "status": "unknown"}
     close = _tickers_to_close([bought, lost], {"AMD": Decimal(11)})["AMD"]  # type: ignore[list-item]
-    assert close.whole and close.beside(), close
+    assert close.unsure and close.share == 1 and close.beside(), close
 
 
 REFUSING = config_text(FLATTEN).replace("plugin: paper", "plugin: tests.jobs.venue:RefusingPaper")
@@ -576,10 +576,8 @@ async def test_a_disabled_subscription_holding_a_position_at_its_flatten_at_is_t
                if rec.levelname == "WARNING")  # fmt: skip
 
 
-async def test_a_flatten_not_sure_of_its_share_closes_the_whole_shared_position_saying_so(
-    bridges: Any, refusing: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    """An order of its own whose answer was lost may have filled unseen, and no cancel can tell: its share is unsure."""
+async def beside_an_unknown_order(bridges: Any, refusing: Any) -> Any:
+    """1 AMD of its own beside another strategy's 10, and an add of its own whose answer was lost (unknown)."""
     clock = Clock(BEFORE)
     r = await bridges(REFUSING, clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
@@ -590,12 +588,47 @@ async def test_a_flatten_not_sure_of_its_share_closes_the_whole_shared_position_
     await r.bridge.queues.join()
     assert [row["status"] for row in r.rows("SELECT status FROM orders WHERE type = 'limit'")] == ["unknown"]
     assert await r.positions() == {"AMD": Decimal(11)}
+    return r, clock
+
+
+async def test_a_flatten_not_sure_of_its_share_waits_for_the_order_jobs_then_closes_only_its_share(
+    bridges: Any, refusing: Any
+) -> None:
+    """An order of its own whose answer was lost may have filled unseen: the flatten closed the whole position then,
+    the other strategy's 10 AMD with it (and canceled its stop-loss). It waits for the order jobs to find out
+    (they run every poll_interval), within its grace, and closes its share once that is known."""
+    r, clock = await beside_an_unknown_order(bridges, refusing)
     clock.now = MONDAY_1555
-    assert await flatten(r.bridge, "sq", "paper") == 1
+    await run_job(r, "cfg:flatten:sq:paper")
     await r.bridge.queues.join()
-    assert await r.positions() == {}, "held overnight, the rest would be the greater risk"
+    assert await r.positions() == {"AMD": Decimal(11)}, "sent before its share was known"
+    assert r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None, "it must look again"
+    refusing.shown_as = "canceled"  # the venue answers: it took the add and canceled it, nothing filled
+    await poll_orders(r.bridge)
+    r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
+    clock.advance(15)
+    await r.bridge.jobs._flatten("sq", "paper", retry=True)()
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's share was closed with this one's"
+
+
+async def test_a_flatten_still_not_sure_of_its_share_at_its_last_run_closes_the_share_known_saying_so(
+    bridges: Any, refusing: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    r, clock = await beside_an_unknown_order(bridges, refusing)
+    clock.now = MONDAY_1555
+    await run_job(r, "cfg:flatten:sq:paper")
+    await r.bridge.queues.join()
+    while r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None:
+        r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
+        clock.advance(15)
+        await r.bridge.jobs._flatten("sq", "paper", retry=True)()
+        await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "held overnight, or the other strategy's share closed too"
+    (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
+    assert exit_row["state"] == "executed" and "sold 1" in exit_row["decision"], exit_row["decision"]
     told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "not sure" in rec.message]
-    assert len(told) == 1 and "the account holds 11" in told[0], told
+    assert told and all("unknown" in t and "may" in t for t in told), told
 
 
 async def test_a_restart_past_the_grace_of_a_flatten_with_nothing_to_close_raises_no_alarm(
