@@ -302,6 +302,7 @@ class Executor:
         live = self._live(job, sub)
         again = ""
         for attempt in range(2):
+            read_at = iso(utcnow())  # before the read: an order journaled filled by then is in what it returns
             held, open_orders = await _position_and_orders(broker, symbol)
             position = held.quantity if held else Decimal(0)
             # With a max_notional, the broker's quote too: the signal's `price` is whatever the sender wrote.
@@ -377,7 +378,9 @@ class Executor:
         plan = replace(plan, decision=again + plan.decision)
         # The signal's cancelAfter, else the subscription's: kept with the orders, as the rest of the plan is.
         timeout = job.signal.cancel_after if job.signal.cancel_after is not None else sub.cancel_after
-        rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan, timeout)
+        rows = order_rows(
+            job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan, timeout, (position, read_at)
+        )
         # Placed with its plan, the breakeven stop would go before the cancels of a plan that cancels first.
         place = None if first else getattr(broker, "create_order_in_journal", None)
         try:

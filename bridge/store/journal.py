@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.config.secrets import redact_encoded
-from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order
+from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order, symbol_key
 from bridge.store.db import JournalFull, iso, require_room_for_intake, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim, find_original
 
@@ -26,7 +26,10 @@ OPTIONAL_ORDER_FIELDS = {
     "cancel_after": None,
     "replaces": None,
     "moves": None,
+    "closed_position_at": None,
 }
+
+_FINAL = ", ".join(f"'{s}'" for s in sorted(FINAL_ORDER_STATUSES))
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,7 @@ _ORDER_VALUES = operator.itemgetter(
     "id", "signal_id", "broker", "subscription", "leg", "seq", "client_order_id", "symbol", "side", "type", "quantity",
     "limit_price", "stop_price", "time_in_force", "reference_price", "trail_amount", "trail_percent", "extended_hours",
     "parent_client_order_id", "status", "broker_order_id", "filled_quantity", "avg_fill_price", "error", "now",
-    "updated_at", "now", "cancel_after", "sent_at", "replaces", "moves",
+    "updated_at", "now", "cancel_after", "sent_at", "replaces", "moves", "closed_position_at",
 )  # fmt: skip
 
 
@@ -282,9 +285,35 @@ def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[s
         "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
         " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
         " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
-        " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces, moves) VALUES"
-        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, ?), ?, 1, ?, ?, ?)",
+        " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces, moves,"
+        " closed_position_at) VALUES"
+        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, ?), ?, 1,"
+        " ?, ?, ?, ?)",
         values,
+    )
+    close_shares(conn, order["client_order_id"])
+
+
+def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
+    """Once an exit of all of a position filled, mark what it closed: itself, and every order in its symbol at its
+    broker journaled final before its position was read (the read counted their fills), whichever subscription's.
+
+    The account was flat then: what is held there since is bought since, or another's. Counted still, a share
+    drifted (a strategy's exit sold its 1 and this one's 10, it bought 10 again, and this one's flatten sold 1 of
+    those); marked here, it holds even once the exit is pruned.
+    """
+    row = conn.execute(
+        "SELECT broker, symbol, closed_position_at FROM orders WHERE client_order_id = ? AND status = 'filled' "
+        "AND closed_position_at IS NOT NULL AND closed_by IS NULL",
+        (client_order_id,),
+    ).fetchone()
+    if row is None:
+        return
+    conn.execute(
+        "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants
+        f"AND UPPER(REPLACE(symbol, '/', '')) = ? AND (client_order_id = ? OR (status IN ({_FINAL}) "
+        "AND updated_at < ?))",
+        (client_order_id, row["broker"], symbol_key(row["symbol"]), client_order_id, row["closed_position_at"]),
     )
 
 
@@ -329,6 +358,7 @@ def _write_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     with transaction(conn):
         conn.execute(f"UPDATE orders SET {assignments} WHERE client_order_id = :coid",  # noqa: S608 - names are ours
                      {**fields, "coid": client_order_id})  # fmt: skip
+        close_shares(conn, client_order_id)
 
 
 def _recorded_fill(conn: sqlite3.Connection, client_order_id: str) -> sqlite3.Row | None:

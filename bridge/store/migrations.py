@@ -268,6 +268,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE executions ADD COLUMN lacks TEXT;
     """,
+    # 17: `closed_position_at`: on an exit sized to close all of the position the account held when it was read, when
+    # that read began. Once it filled the account was flat there: `closed_by` (that exit's client order id) marks it
+    # and every order in that symbol at that broker journaled final before the read, whichever subscription's; their
+    # fills are no share of what is held since (flatten_at, the prune of netted entries; `journal.close_shares`).
+    # NULL: counted, as every order from before this step is.
+    """
+    ALTER TABLE orders ADD COLUMN closed_position_at TEXT;
+    ALTER TABLE orders ADD COLUMN closed_by TEXT;
+    """,
 ]
 
 # The schema version that made `trading_state` (step 4): its row has meant the same in every version since, so

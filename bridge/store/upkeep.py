@@ -103,13 +103,15 @@ def traded_orders(conn: sqlite3.Connection, strategy: str, subscriptions: Sequen
     status, fill, quantity, client order id and its parent's (a bracket leg's entry).
 
     At that broker only: a named subscription keeps its key when it moves to another account, and what it holds
-    at the one it left is no share of the new one's positions (another strategy's there).
+    at the one it left is no share of the new one's positions (another strategy's there). Nor those an exit of all
+    of the position closed since (`closed_by`, `journal.close_shares`): the account was flat there then.
     """
     marks = ", ".join("?" for _ in subscriptions)
     return conn.execute(
         "SELECT s.ticker, o.symbol, o.side, o.status, o.filled_quantity, o.quantity, o.client_order_id, "  # noqa: S608
         "o.parent_client_order_id FROM orders o JOIN signals s ON s.id = o.signal_id "
-        f"WHERE s.strategy = ? AND o.subscription IN ({marks}) AND o.broker = ? ORDER BY s.ticker",
+        f"WHERE s.strategy = ? AND o.subscription IN ({marks}) AND o.broker = ? AND o.closed_by IS NULL "
+        "ORDER BY s.ticker",
         (strategy, *subscriptions, broker),
     ).fetchall()
 
@@ -182,7 +184,7 @@ def _mark_open_books(conn: sqlite3.Connection, cutoff: str, flattened: Sequence[
     for row in conn.execute(
         "SELECT s.strategy, o.subscription, o.symbol, o.side, o.status, o.filled_quantity, o.quantity FROM signals s "
         "CROSS JOIN orders o ON o.signal_id = s.id WHERE s.received_at < ? "
-        "AND (s.strategy, o.subscription) IN (SELECT strategy, subscription FROM flattened)",
+        "AND (s.strategy, o.subscription) IN (SELECT strategy, subscription FROM flattened) AND o.closed_by IS NULL",
         (cutoff,),
     ):
         book = (row["strategy"], row["subscription"], row["symbol"])

@@ -667,8 +667,9 @@ async def test_a_reload_past_the_flatten_time_of_a_disabled_subscription_does_no
 async def test_flatten_at_does_not_cover_the_short_of_another_strategy_that_sold_its_long(
     bridges: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Positions are per account: the other's sell closed this one's long 1 and went short 10. This subscription's
-    fills still net to +1, but the account holds -10: an exit there would buy back the other strategy's short."""
+    """Positions are per account: the other's sell closed this one's long 1 and went short 10. An exit there would
+    buy back the other strategy's short. The other's exit sold all of the position: this one's fills no longer count;
+    one that closed only a part of it (by hand, say) leaves them counted, and a warning names the other side."""
     clock = Clock(BEFORE)
     r = await bridges(config_text(FLATTEN), clock)
     await r.accepted(ticker="AMD", action="buy", price=100)
@@ -679,6 +680,9 @@ async def test_flatten_at_does_not_cover_the_short_of_another_strategy_that_sold
     assert await flatten(r.bridge, "sq", "paper") == 0
     await r.bridge.queues.join()
     assert await r.positions() == {"AMD": Decimal(-10)}, "the other strategy's short is not this subscription's"
+    # Its fills counted again, as if that exit had sold only a part of the position: told of, nothing sent.
+    r.bridge.store.conn.execute("UPDATE orders SET closed_by = NULL")
+    assert await flatten(r.bridge, "sq", "paper") == 0
     told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "other side" in rec.message]
     assert len(told) == 1 and "AMD" in told[0], told
 
@@ -744,8 +748,8 @@ async def test_a_flatten_exit_finding_its_share_closed_by_another_strategy_since
     await r.bridge.queues.join()
     assert await r.positions() == {"AMD": Decimal(-10)}, "the other strategy's short was bought back in part"
     (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
-    assert "long 1" in exit_row["decision"] and "short 10" in exit_row["decision"], exit_row["decision"]
-    assert "nothing was sent" in exit_row["decision"], exit_row["decision"]
+    # The other's sell exited all 11 before it went short: none of them is this subscription's any more.
+    assert "short 10" in exit_row["decision"] and "nothing was sent" in exit_row["decision"], exit_row["decision"]
 
 
 async def test_a_flatten_exit_finding_less_of_its_share_held_closes_what_is_held_and_says_what_was_left(
@@ -1023,3 +1027,38 @@ async def test_a_flatten_that_cannot_reach_the_symbol_its_orders_are_in_says_so_
     assert len(told) == 1 and "NQZ6 is not closed" in told[0] and "NQM7" in told[0], told
     (event,) = [e for e in events if e.kind == "flatten.missed"]
     assert event.data["tickers"] == ["NQZ6"], event
+
+
+async def test_a_share_stops_counting_fills_from_before_the_account_went_flat(bridges: Any) -> None:
+    """This one buys 1, the other adds 10; the other's exit sells all 11 (its own and this one's), and it buys 10
+    again. This subscription's fills still net to 1: its flatten sold 1 of the other's 10."""
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
+    await r.accepted("other", ticker="AMD", action="exit", price=100)  # exits the whole position: the account is flat
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10)
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's position was sold for this one's share"
+
+
+async def test_a_share_counts_its_fills_after_the_account_went_flat(bridges: Any) -> None:
+    clock = Clock(BEFORE)
+    r = await bridges(config_text(FLATTEN), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
+    await r.accepted("other", ticker="AMD", action="exit", price=100)
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10)
+    await r.accepted(ticker="AMD", action="add", price=100, quantity=2, orderType="market")
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(12)}
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 1
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}, "its 2 bought since are its share, not 3"

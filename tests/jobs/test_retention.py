@@ -163,10 +163,12 @@ async def test_pruning_half_a_round_trip_does_not_make_flatten_at_close_another_
     await r.bridge.queues.join()
     assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's position is not this subscription's"
 
-    # A day later the whole round trip is past retention_days: it goes together, and so does the other strategy's
-    # entry (no flatten_at reads that strategy's orders back).
+    # The exit sold all of the position: the entry before it is no share of anything since, and went already. A
+    # day later the exit is past retention_days too, and so is the other strategy's entry (no flatten_at reads
+    # that strategy's orders back).
+    assert [row["id"] for row in r.rows("SELECT id FROM signals ORDER BY id")] == sorted([sold, theirs])
     clock.advance(86400)
-    assert (await prune(r.bridge))["signals"] == 3
+    assert (await prune(r.bridge))["signals"] == 2
     assert r.rows("SELECT id FROM signals") == []
 
 
@@ -219,3 +221,24 @@ async def test_pruning_counts_an_order_journaled_filled_without_its_fill_as_flat
     assert await flatten(r.bridge, "sq", "paper") == 1
     await r.bridge.queues.join()
     assert await r.positions() == {}
+
+
+async def test_a_share_the_account_went_flat_on_stays_closed_once_the_exit_that_closed_it_is_pruned(
+    bridges: Any,
+) -> None:
+    """The other strategy (no flatten_at: its orders go at retention_days) exited all 11, this one's 1 too, and
+    bought 10 again: with that exit pruned, this subscription's 1 must not count again and sell 1 of the 10."""
+    clock = Clock(MONDAY_1555)
+    r = await bridges(config_text(FLATTEN, extra="retention_days: 30\n"), clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    theirs = [await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10),
+              await r.accepted("other", ticker="AMD", action="exit", price=100)]  # fmt: skip
+    await r.bridge.queues.join()
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10)
+    await r.bridge.queues.join()
+    for signal_id in theirs:
+        age(r, signal_id, 31, clock)
+    assert (await prune(r.bridge))["signals"] == 2
+    assert await flatten(r.bridge, "sq", "paper") == 0
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(10)}

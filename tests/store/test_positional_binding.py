@@ -11,7 +11,7 @@ from bridge.store.db import Store, transaction
 ORDER = {name: f"{name}-value" for name in (
     "id", "signal_id", "broker", "subscription", "leg", "client_order_id", "symbol", "side", "type", "quantity",
     "limit_price", "stop_price", "time_in_force", "reference_price", "trail_amount", "trail_percent",
-    "parent_client_order_id", "cancel_after", "replaces", "moves",
+    "parent_client_order_id", "cancel_after", "replaces", "moves", "closed_position_at",
 )} | {"seq": 7, "extended_hours": 1}  # fmt: skip
 ANSWER = {name: f"{name}-value" for name in (
     "status", "broker_order_id", "filled_quantity", "avg_fill_price", "error", "updated_at", "sent_at",
@@ -47,7 +47,8 @@ def test_an_order_s_values_land_in_their_columns(tmp_path: Path) -> None:
         pending = dict(ORDER, id="second", client_order_id="second-coid", signal_id="id-value")
         journal._insert_order(store.conn, pending, dict(ANSWER, updated_at=None), "now-value")
     first, second = (dict(r) for r in store.conn.execute("SELECT * FROM orders ORDER BY rowid"))
-    common = {"signal_id": "id-value", "created_at": "now-value", "cancel_after_recorded": 1, "unfollowed": 0}
+    common = {"signal_id": "id-value", "created_at": "now-value", "cancel_after_recorded": 1, "unfollowed": 0,
+              "closed_by": None}  # fmt: skip
     assert first == ORDER | ANSWER | common
     assert second == pending | ANSWER | common | {"updated_at": "now-value"}  # no answer's time: the row's own
     store.close_sync()
