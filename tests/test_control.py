@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,17 @@ def _version(path: Path) -> int:
 
 
 # Started at the start of every Python process given it (as `sitecustomize`): the daemon of the version before.
-PREVIOUS_VERSION = "import bridge.store.migrations as m\nm.MIGRATIONS[:] = m.MIGRATIONS[:-1]\n"
+@contextmanager
+def newer_cli() -> Iterator[None]:
+    """This process's CLI as a version one schema step newer than the daemon on the journal (the installed one).
+
+    Not the daemon run with the last step left out: this version's code writes the columns that step added.
+    """
+    MIGRATIONS.append("CREATE TABLE newer_version_step (id INTEGER);")  # the list control.py and migrate() read
+    try:
+        yield
+    finally:
+        MIGRATIONS.pop()
 
 
 @pytest.mark.parametrize("admin", ["", "admin_token: wrong-" + "0123456789abcdef\n"])
@@ -103,22 +113,19 @@ def test_a_halt_and_a_resume_leave_the_schema_of_an_older_daemon_running_on_the_
     """An upgraded CLI's halt, written into the journal (no admin token here, or one the daemon refuses), must not
     migrate the schema under the older daemon writing that journal: it writes the flag alone, which that daemon
     reads."""
-    shim = tmp_path / "previous"
-    shim.mkdir()
-    (shim / "sitecustomize.py").write_text(PREVIOUS_VERSION)
-    daemon = make_daemon(start=False)
-    daemon.env = {"PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
-    daemon.start()
-    older = len(MIGRATIONS) - 1
+    daemon = make_daemon()
+    older = len(MIGRATIONS)
     assert _version(daemon.db) == older
     cli = tmp_path / "cli.yaml"  # the operator's shell: the same journal, no admin token (or a wrong one)
     cli.write_text(f"server:\n  host: 127.0.0.1\n  port: {daemon.port}\n  {admin}database: bridge.db\n")
-    assert main(["halt", "--config", str(cli), "--reason", "drill"]) == 0, capsys.readouterr().err
+    with newer_cli():
+        assert main(["halt", "--config", str(cli), "--reason", "drill"]) == 0, capsys.readouterr().err
     assert _version(daemon.db) == older
     health = httpx.get(f"{daemon.base}/health", timeout=5).json()
     assert health["halted"] is True and health["kill_switch"]["reason"] == "drill", health
     if not admin:  # a resume is never forced past a daemon that refused it
-        assert main(["resume", "--config", str(cli)]) == 0, capsys.readouterr().err
+        with newer_cli():
+            assert main(["resume", "--config", str(cli)]) == 0, capsys.readouterr().err
         assert _version(daemon.db) == older
         assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
     daemon.stop()
@@ -194,16 +201,12 @@ def test_a_cancel_into_the_journal_of_an_older_daemon_leaves_its_schema_alone_an
 ) -> None:
     """With no daemon answering, an upgraded CLI's cancel opened the journal as a daemon does, migrating it to its
     own schema: the older install's daemon, started again, then refused it as written by a newer version."""
-    shim = tmp_path / "previous"
-    shim.mkdir()
-    (shim / "sitecustomize.py").write_text(PREVIOUS_VERSION)
-    daemon = make_daemon(start=False)
-    daemon.env = {"PYTHONPATH": os.pathsep.join([str(shim), os.environ.get("PYTHONPATH", "")])}
-    daemon.start()
+    daemon = make_daemon()
     daemon.stop()  # the older daemon made its journal, and is down: the CLI writes into it alone
-    older = len(MIGRATIONS) - 1
+    older = len(MIGRATIONS)
     assert _version(daemon.db) == older
-    assert main(["cancel", "some-signal", "--config", str(daemon.config)]) == 1
+    with newer_cli():
+        assert main(["cancel", "some-signal", "--config", str(daemon.config)]) == 1
     err = capsys.readouterr().err
     assert "nothing was canceled" in err and f"schema version {older}" in err and "Traceback" not in err, err
     assert _version(daemon.db) == older
