@@ -291,7 +291,8 @@ def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[s
         " ?, ?, ?, ?)",
         values,
     )
-    close_shares(conn, order["client_order_id"])
+    if order.get("closed_position_at") and state.get("status") == "filled":  # else no read: there is nothing to mark
+        close_shares(conn, order["client_order_id"])
 
 
 def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
@@ -358,7 +359,8 @@ def _write_order(conn: sqlite3.Connection, client_order_id: str, order: Order | 
     with transaction(conn):
         conn.execute(f"UPDATE orders SET {assignments} WHERE client_order_id = :coid",  # noqa: S608 - names are ours
                      {**fields, "coid": client_order_id})  # fmt: skip
-        close_shares(conn, client_order_id)
+        if fields.get("status") == "filled":  # only a fill marks what an exit closed: no read for any other write
+            close_shares(conn, client_order_id)
 
 
 def _recorded_fill(conn: sqlite3.Connection, client_order_id: str) -> sqlite3.Row | None:
