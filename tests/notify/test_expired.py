@@ -8,7 +8,7 @@ from typing import Any
 
 from bridge.metrics import Metrics
 from bridge.notify.hub import Operations
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 from tests.notify.receiver import Receiver
 from tests.reload.conftest import config_text
 from tests.reload.venue import GatedPaper
@@ -38,7 +38,7 @@ async def test_a_signal_that_expired_in_the_queue_is_notified_with_the_default_e
                 await asyncio.sleep(AGE * 2)  # the sell, queued behind the buy, grows older than max_signal_age
                 GatedPaper.gate.set()
                 await r.settled()
-                await operations.notifier.drain(5)
+                await operations.notifier.drain(GUARD)
             finally:
                 await operations.stop()
     finally:

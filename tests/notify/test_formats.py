@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import ssl
 import threading
 import time
@@ -16,6 +17,7 @@ import pytest
 from bridge.notify.config import Notifications, NotifyTarget
 from bridge.notify.events import Event
 from bridge.notify.send import MAX_RETRY_WAIT, Notifier, _retry_after
+from tests.conftest import GUARD
 from tests.notify.receiver import Receiver
 
 EVENT = Event("signal.rejected", "sq/paper AMD: rejected: exit while flat", {"ticker": "AMD"})
@@ -23,7 +25,7 @@ BOT_TOKEN = "123456:ABC-secret-bot-token"
 
 
 def settings(*targets: NotifyTarget, **kw: float) -> Notifications:
-    return Notifications(targets=list(targets), backoff=0.05, timeout=2, **kw)  # type: ignore[arg-type]
+    return Notifications(targets=list(targets), backoff=0.05, timeout=GUARD, **kw)  # type: ignore[arg-type]
 
 
 async def deliver(config: Notifications, receiver: Receiver, count: int = 1) -> Notifier:
@@ -32,7 +34,7 @@ async def deliver(config: Notifications, receiver: Receiver, count: int = 1) -> 
     try:
         notifier.submit(EVENT)
         await asyncio.to_thread(receiver.wait, count)
-        await notifier.drain(5)
+        await notifier.drain(GUARD)
     finally:
         await notifier.stop()
     return notifier
@@ -89,22 +91,28 @@ async def test_a_receiver_that_never_recovers_is_given_up_on_after_the_retries()
         notifier = Notifier(lambda: config)
         notifier.start()
         notifier.submit(EVENT)
-        await notifier.drain(10)
+        await notifier.drain(GUARD)
         await notifier.stop()
     assert r.attempts == 3 and (notifier.sent, notifier.failed) == (0, 1)
 
 
 async def test_unreachable_receiver_never_delays_submit_and_a_full_queue_drops() -> None:
-    # Nothing listens on this port: every delivery fails after connecting; submit must still return at once.
-    config = settings(NotifyTarget(type="webhook", url="http://127.0.0.1:9/x"), queue_size=2, retries=0)
-    notifier = Notifier(lambda: config)
-    notifier.start()
-    started = time.monotonic()
-    for _ in range(50):
-        notifier.submit(EVENT)
-    assert time.monotonic() - started < 0.5
-    assert notifier.dropped >= 40
-    await notifier.stop(grace=0.1)
+    # A receiver that never answers (it listens, and never takes a connection): were submit to deliver, or wait for
+    # a delivery, it would hang on it; it must return at once, queuing or dropping each event.
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        hung.setblocking(False)
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}/x"
+        config = settings(NotifyTarget(type="webhook", url=url), queue_size=2, retries=0)
+        notifier = Notifier(lambda: config)
+        notifier.start()
+        for _ in range(50):
+            notifier.submit(EVENT)
+        # Nothing was sent or tried meanwhile (the sender runs only once this test yields to the loop), not even a
+        # connection made; nothing waited for room: the queue took two and the rest were dropped.
+        with pytest.raises(BlockingIOError):
+            hung.accept()
+        assert (notifier.sent, notifier.failed, notifier.dropped) == (0, 0, 48)
+        await notifier.stop(grace=0.1)
 
 
 async def test_events_a_target_did_not_ask_for_are_not_sent() -> None:
@@ -122,28 +130,36 @@ async def test_events_a_target_did_not_ask_for_are_not_sent() -> None:
 async def test_a_dead_target_does_not_hold_back_a_healthy_targets_notifications() -> None:
     """A Discord webhook whose host is down (connection refused, retried with backoff) must not stall the
     ntfy target the operator relies on: each target has its own delivery slots."""
-    healthy: list[float] = []
+    dead: list[str] = []
+    healthy: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "dead.example":
+            dead.append(json.loads(request.content)["content"])
             raise httpx.ConnectError("connection refused", request=request)
-        healthy.append(time.monotonic())
+        healthy.append(request.content.decode())
         return httpx.Response(200)
 
+    # The dead target's retry waits the longest backoff there is: its first halt holds a slot of its own for the
+    # whole test, and the halts after it (told in turn) each hold one waiting for it, the rest queued behind them.
+    # Slots shared with the healthy target would hold its notifications back as long (past GUARD), not merely a
+    # little while.
     config = Notifications(
         targets=[NotifyTarget(type="discord", url="https://dead.example/api/webhooks/1/x", name="discord"),
                  NotifyTarget(type="ntfy", url="https://ntfy.example/ops", name="ntfy")],
-        backoff=1.0, retries=3, events=["halt"],
+        backoff=300, retries=3, events=["halt"],
     )  # fmt: skip
     notifier = Notifier(lambda: config, transport=httpx.MockTransport(handler))
     notifier.start()
     try:
         for i in range(20):
             notifier.submit(Event("halt", f"halt {i}"))
-        deadline = time.monotonic() + 2.0  # a healthy receiver answers 20 requests in milliseconds
+        deadline = time.monotonic() + GUARD  # a wait for the outcome, not a stopwatch
         while len(healthy) < 20 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert len(healthy) == 20, f"the healthy target got {len(healthy)} of 20 notifications within 2 s"
+        assert sorted(healthy) == sorted(f"halt {i}" for i in range(20)), healthy
+        # ... all while the dead target's first halt waited for its retry, holding up every other halt to it.
+        assert dead == ["trade-bridge halt: halt 0"] and notifier.failed == 0, (dead, notifier.failed)
     finally:
         await notifier.stop(grace=0)
 
@@ -156,7 +172,7 @@ async def test_a_429_with_an_unexpected_body_is_retried(body: bytes) -> None:
     notifier.start()
     try:
         notifier.submit(EVENT)
-        await notifier.drain(5)
+        await notifier.drain(GUARD)
     finally:
         await notifier.stop()
     assert (notifier.sent, notifier.failed, answers) == (1, 0, [])
@@ -239,7 +255,7 @@ async def test_a_receiver_that_trickles_its_answer_fails_the_attempt_at_the_time
     notifier.start()
     try:
         notifier.submit(EVENT)
-        await notifier.drain(5)
+        await notifier.drain(GUARD)
         assert (notifier.sent, notifier.failed) == (0, 1), "the attempt was still waiting for the answer"
     finally:
         stop.set()
@@ -253,7 +269,7 @@ async def test_a_target_a_reload_removed_is_sent_nothing_more() -> None:
     retried, does not go there after the reload."""
     with Receiver(fail_first=1000) as r:  # down: the delivery is being retried when the reload lands
         current = Notifications(targets=[NotifyTarget(type="webhook", url=f"{r.base}/hook")], backoff=0.2,
-                                retries=20, timeout=2)  # fmt: skip
+                                retries=20, timeout=GUARD)  # fmt: skip
         notifier = Notifier(lambda: current)
         notifier.start()
         try:
@@ -261,7 +277,7 @@ async def test_a_target_a_reload_removed_is_sent_nothing_more() -> None:
             while r.attempts < 1:  # its first attempt failed: it waits for its retry
                 await asyncio.sleep(0.01)
             current = Notifications(targets=[])  # the reload removed it
-            await notifier.drain(5)
+            await notifier.drain(GUARD)
             assert notifier.dropped == 1 and notifier.failed == 0, (notifier.dropped, notifier.failed)
         finally:
             await notifier.stop(grace=0.1)
@@ -275,7 +291,7 @@ async def test_a_target_removed_beside_another_of_its_kind_does_not_hand_that_on
             NotifyTarget(type="webhook", url=f"{down.base}/hook"),
             NotifyTarget(type="webhook", url=f"{kept.base}/hook"),
         ]
-        current = Notifications(targets=targets, backoff=0.2, retries=20, timeout=2)
+        current = Notifications(targets=targets, backoff=0.2, retries=20, timeout=GUARD)
         notifier = Notifier(lambda: current)
         notifier.start()
         try:
@@ -283,7 +299,7 @@ async def test_a_target_removed_beside_another_of_its_kind_does_not_hand_that_on
             while down.attempts < 1 or not kept.received:  # the one retried, the other told
                 await asyncio.sleep(0.01)
             current = Notifications(targets=targets[1:])  # the reload removed the one down
-            await notifier.drain(5)
+            await notifier.drain(GUARD)
             assert notifier.dropped == 1 and len(kept.received) == 1, (notifier.dropped, kept.received)
         finally:
             await notifier.stop(grace=0.1)
@@ -296,7 +312,7 @@ async def test_a_resume_is_never_told_before_the_halt_it_follows_whatever_the_re
     resume = Event("resume", "trading resumed by api")
     with Receiver(fail_first=1) as r:
         config = Notifications(targets=[NotifyTarget(type="webhook", url=f"{r.base}/hook")], events=["halt", "resume"],
-                               backoff=0.5, timeout=2)  # fmt: skip
+                               backoff=0.5, timeout=GUARD)  # fmt: skip
         notifier = Notifier(lambda: config)
         notifier.start()
         try:
@@ -315,7 +331,7 @@ async def test_a_halt_moved_to_a_targets_new_address_is_told_there_before_the_re
     resume = Event("resume", "trading resumed by api")
     with Receiver(fail_first=1000) as wrong, Receiver() as right:
         target = NotifyTarget(type="discord", url=f"{wrong.base}/api/webhooks/1/wrong")
-        current = Notifications(targets=[target], backoff=0.5, retries=5, timeout=2)
+        current = Notifications(targets=[target], backoff=0.5, retries=5, timeout=GUARD)
         notifier = Notifier(lambda: current)
         notifier.start()
         try:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from bridge.metrics import Metrics
 from bridge.notify.config import DEFAULT_EVENTS, Notifications
 from bridge.notify.hub import Operations
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 from tests.notify.receiver import Receiver
 from tests.reload.conftest import config_text
 
@@ -33,7 +33,7 @@ async def test_a_canceled_resting_order_is_told_to_a_target_that_asks_for_it(run
             await r.settled()
             assert (await r.post(action="cancel")).status_code == 200
             await r.settled()
-            await operations.notifier.drain(5)
+            await operations.notifier.drain(GUARD)
         finally:
             await operations.stop()
     told = [(raw.path, json.loads(raw.body)) for raw in receiver.received]

@@ -69,7 +69,7 @@ async def test_recovery_holding_trading_is_told_as_a_halt_then_a_resume(
             await asyncio.sleep(0.3)  # a few retries, each still failing: told once, not at each
             up.touch()
             await asyncio.wait_for(bridge.ready(), GUARD)
-            await operations.notifier.drain(5)
+            await operations.notifier.drain(GUARD)
         finally:
             await operations.stop()
             await bridge.stop()

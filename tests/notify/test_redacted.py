@@ -8,7 +8,7 @@ from typing import Any
 from bridge.metrics import Metrics
 from bridge.notify.events import order_event
 from bridge.notify.hub import Operations
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 from tests.notify.receiver import Receiver
 from tests.reload.conftest import config_text
 
@@ -28,7 +28,7 @@ async def test_a_broker_key_an_adapter_quotes_in_an_order_error_is_masked_in_the
             assert (await r.post()).status_code == 200
             await r.settled()
             await asyncio.to_thread(receiver.wait, 2)  # order.rejected and signal.rejected (or failed)
-            await operations.notifier.drain(5)
+            await operations.notifier.drain(GUARD)
         finally:
             await operations.stop()
     kinds = [raw.body for raw in receiver.received]
@@ -65,7 +65,7 @@ async def test_a_secret_a_reload_replaced_is_still_masked_in_later_notifications
             error = f"rejected by the venue: request {{apiKey={OLD_KEY}, callback={old_hook}}}"
             operations.observe(order_event("sq", "paper", "paper", "AMD", "buy", "1", "rejected", None, error, 0.1))
             await asyncio.to_thread(receiver.wait, 1)
-            await operations.notifier.drain(5)
+            await operations.notifier.drain(GUARD)
         finally:
             await operations.stop()
     bodies = [raw.body for raw in receiver.received]

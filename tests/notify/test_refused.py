@@ -15,7 +15,7 @@ import httpx
 from bridge.metrics import Metrics
 from bridge.notify.hub import Operations
 from bridge.notify.refusals import RefusalNotices
-from tests.conftest import TOKEN, Daemon
+from tests.conftest import GUARD, TOKEN, Daemon
 from tests.notify.receiver import Receiver
 from tests.reload.conftest import config_text
 from tests.security.conftest import strategy
@@ -40,7 +40,7 @@ async def test_a_refused_alert_of_a_known_strategy_is_told_once_and_a_strangers_
             assert (await r.post(token="tok-" + "9" * 20, action="buyy")).status_code == 401  # not the sender's
             assert (await r.post(ticker="")).status_code == 400  # another mistake: told too
             await asyncio.to_thread(receiver.wait, 2)
-            await operations.notifier.drain(5)
+            await operations.notifier.drain(GUARD)
         finally:
             await operations.stop()
     notices = _notices(receiver)

@@ -12,7 +12,7 @@ from bridge.notify.events import Event, signal_event
 from bridge.notify.hub import Operations
 from bridge.notify.repeats import RepeatNotices
 from bridge.risk import Breaker
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 from tests.notify.receiver import Receiver
 from tests.reload.conftest import config_text
 
@@ -34,7 +34,7 @@ async def test_a_signal_rejected_again_and_again_is_told_once_and_the_fill_after
             assert (await r.post(action="buy")).status_code == 200
             await r.settled()
             await asyncio.to_thread(receiver.wait, 2)
-            await operations.notifier.drain(5)
+            await operations.notifier.drain(GUARD)
         finally:
             await operations.stop()
     told = [json.loads(raw.body) for raw in receiver.received]
