@@ -247,10 +247,15 @@ def test_an_intake_process_that_fails_at_start_stops_the_daemon_at_once_saying_s
 ) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
-    # A broken install, as the intake process alone meets it: it ends before it can connect.
-    (broken / "sitecustomize.py").write_text('import sys\nif "bridge.intake" in sys.orig_argv:\n    sys.exit(3)\n')
+    # A broken install, as the intake process alone meets it: it ends before it can connect. The daemon's wait
+    # for the connection is made longer than any test waits (GUARD), so that only its end can stop the daemon
+    # within the test: ending after that whole wait cannot pass for ending at once on a fast machine, nor the
+    # other way round on a slow one.
+    site = ["import sys", 'if "bridge.intake" in sys.orig_argv:', "    sys.exit(3)", "import bridge.intake.process",
+            f"bridge.intake.process.CONNECT_SECONDS = {10 * GUARD}"]  # fmt: skip
+    (broken / "sitecustomize.py").write_text("\n".join(site) + "\n")
     path = os.pathsep.join(p for p in (str(broken), os.environ.get("PYTHONPATH", "")) if p)
     daemon = start_daemon({"sq": strategy()}, server=ON, start=False, env={"PYTHONPATH": path})
     with pytest.raises(RuntimeError, match="daemon exited"):
-        daemon.start(timeout=20)  # not the 30 s wait for a connection that cannot come
+        daemon.start()  # not "did not start": the daemon ended by itself, long before the wait could
     assert re.search(r"the intake process ended \(exit status \d+\) before it connected", daemon.output())
