@@ -11,6 +11,7 @@ import pytest
 from bridge.config.schema import Subscription
 from bridge.models import Account, Order, OrderRequest, Position, Signal
 from bridge.store.db import Store
+from tests.conftest import GUARD
 from tests.execution.test_executor import SUB, FakeBroker, Harness, rests
 
 
@@ -114,7 +115,7 @@ class AnswersAnotherOrder(FakeBroker):
 
 
 async def test_an_answer_for_another_order_is_refused_naming_the_method(fresh_store: Store) -> None:
-    h = Harness(fresh_store, AnswersAnotherOrder(), exit_fill_timeout=0.5)
+    h = Harness(fresh_store, AnswersAnotherOrder(), exit_fill_timeout=GUARD)  # never waited: the first read fails
     h.broker.behaviours = [rests]  # a resting exit, whose fill the executor waits for before the entry
     h.broker.positions = {"SQ": Decimal(1)}
     signal = await h.signal(await h.run(Signal(ticker="SQ", action="reverse", price=Decimal(10))))
