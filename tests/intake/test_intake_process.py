@@ -214,7 +214,7 @@ def test_webhooks_in_flight_when_the_daemon_dies_are_answered_as_journaled(start
         deadline = time.monotonic() + GUARD
         while True:  # it has seen the link go once it takes no new connection
             try:
-                socket.create_connection(("127.0.0.1", daemon.port), timeout=1).close()
+                socket.create_connection(("127.0.0.1", daemon.port), timeout=GUARD).close()
             except OSError:
                 break
             assert time.monotonic() < deadline, "the intake process still takes connections"
