@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import compileall
 import itertools
 import os
@@ -12,10 +13,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -66,6 +67,8 @@ def journal_floor(path: Path) -> int:
     return int(pages) * int(size)
 
 
+T = TypeVar("T")
+
 TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
 ADMIN = "adm-" + "f0e1d2c3b4a5f6e7d8c9"
 # How long a test waits for an outcome before it calls it a hang. A wait ends the moment its outcome comes, so
@@ -73,6 +76,15 @@ ADMIN = "adm-" + "f0e1d2c3b4a5f6e7d8c9"
 # cores) is never mistaken for a failure. It must never measure speed: a test of a time limit waits for the
 # outcome that limit brings about, not for a stopwatch.
 GUARD = 60.0
+
+
+async def eventually(check: Callable[[], T], what: str) -> T:
+    """`check()`'s first truthy answer, asked on every turn of the event loop until GUARD passes (then it fails)."""
+    deadline = time.monotonic() + GUARD
+    while not (answer := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {GUARD:g}s"
+        await asyncio.sleep(0.01)
+    return answer
 
 
 # Under pytest-xdist, each worker's own ports, below the kernel's ephemeral range (32768 on): a port the kernel

@@ -27,7 +27,7 @@ from bridge.models import Account, Order, OrderRequest, OrderStatus, Position, S
 from bridge.notify.events import Event
 from bridge.store import journal
 from bridge.store.db import Store, iso, utcnow
-from tests.conftest import GUARD
+from tests.conftest import GUARD, eventually
 
 STRATEGY = "s"
 SUB = "fake"
@@ -667,7 +667,8 @@ async def test_keyed_queues_wake_a_waiter_for_room_only_once_fewer_than_its_limi
     await asyncio.sleep(0)
     gone.cancel()
     release[0].set()
-    await asyncio.sleep(0.01)
+    await eventually(lambda: taken == [0, 1], "the worker took job 1")
+    await asyncio.sleep(0.01)  # turns of the loop in which a wrong wake-up would show
     assert taken == [0, 1] and queues.pending == 3 and not room.done(), "3 wait: not fewer than 3 yet"
     release[1].set()
     await asyncio.wait_for(room, GUARD)  # job 2 taken: 2 wait

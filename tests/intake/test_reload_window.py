@@ -24,7 +24,7 @@ from bridge.metrics import Metrics
 from bridge.signals.parse import parse_body
 from bridge.store import journal
 from bridge.store.db import iso, utcnow
-from tests.conftest import ADMIN, GUARD, TOKEN
+from tests.conftest import ADMIN, GUARD, TOKEN, eventually
 from tests.reload.conftest import Running, config_text
 
 # The same strategy and token, its subscription moved to another paper account: the old one is "gone".
@@ -120,11 +120,7 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
     positions = bridge.store.peek(lambda conn: conn.execute("SELECT broker, symbol, quantity FROM paper_positions"))
     assert [tuple(row) for row in positions] == [("paper", "AMD", "1")]
     # Once the intake process has retired the old version and the execution is done, the old runtime goes.
-    for _ in range(200):
-        if first_runtime.users == 0 and first_runtime not in bridge._retired:
-            break
-        await asyncio.sleep(0.01)
-    assert first_runtime.users == 0 and first_runtime not in bridge._retired
+    await eventually(lambda: first_runtime.users == 0 and first_runtime not in bridge._retired, "the old runtime went")
     await link.close()
 
 

@@ -11,7 +11,7 @@ from bridge.brokers.paper import PaperBroker
 from bridge.jobs.orders import cancel_expired, poll_orders
 from bridge.notify.events import Event
 from bridge.store import journal
-from bridge.store.db import utcnow
+from tests.conftest import eventually
 from tests.jobs.conftest import Clock, config_text, two_strategies
 
 RESTING = {"orderType": "limit", "limitPrice": 90, "price": 100}  # a buy limit below the market rests
@@ -159,22 +159,19 @@ async def test_a_swap_entry_is_not_canceled_before_it_rested_cancel_after_second
     assert isinstance(broker, PaperBroker)
     # sell while long 1: sell 1 (limit 110, rests), then once that fills, open short 1 (limit 110).
     await r.accepted(action="sell", orderType="limit", limitPrice=110, price=100)
-    for _ in range(200):
-        if any(o["leg"] == "exit" and o["status"] == "open" for o in r.rows("SELECT * FROM orders")):
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(2.0)  # the exit rests 2 s (less than cancel_after), then the market reaches it
+    await eventually(lambda: any(o["leg"] == "exit" and o["status"] == "open" for o in r.rows("SELECT * FROM orders")),
+                     "the exit rests")  # fmt: skip
+    await asyncio.sleep(2.0)  # the exit rests 2 s or more (less than cancel_after), then the market reaches it
     await broker.observe_price("AMD", Decimal(111))
-    entry: list[Any] = []
-    for _ in range(300):
-        entry = [o for o in r.rows("SELECT * FROM orders") if o["leg"] == "entry" and o["side"] == "sell"]
-        if entry and entry[0]["status"] == "open":
-            break
-        await asyncio.sleep(0.01)
-    assert entry and entry[0]["status"] == "open", "the entry was sent after the exit filled, and rests"
 
-    clock.now = utcnow()
-    clock.advance(1.5)  # the entry has rested 1.5 s of its 3 (its plan was made 2 s before that)
+    def resting_entry() -> list[Any]:
+        entry = [o for o in r.rows("SELECT * FROM orders") if o["leg"] == "entry" and o["side"] == "sell"]
+        return entry if entry and entry[0]["status"] == "open" else []
+
+    entry = await eventually(resting_entry, "the entry was sent after the exit filled, and rests")
+
+    clock.now = datetime.fromisoformat(entry[0]["sent_at"])  # when the broker took it, however long ago that was
+    clock.advance(1.5)  # the entry has rested 1.5 s of its 3 (its plan was made 2 s or more before that)
     assert await cancel_expired(r.bridge) == 0
     assert r.rows("SELECT status FROM orders WHERE id = ?", entry[0]["id"])[0]["status"] == "open"
     clock.advance(1.6)

@@ -18,7 +18,7 @@ from bridge.models import Order, OrderRequest
 from bridge.risk import Breaker, Guard, Proposal, SubmitRefused, breach
 from bridge.signals.resolve import Leg
 from bridge.store.db import Store
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, TOKEN, Daemon, eventually, free_port
 from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
 from tests.fakes.server import LocalServer
 from tests.security.conftest import RELAXED, rows, strategy
@@ -160,7 +160,7 @@ async def test_through_the_guard_an_order_answered_after_the_circuit_opened_does
     guard, broker = Guard(fresh_store, lambda: config, Clock()), HeldAnswers()
     early = asyncio.ensure_future(guard.create_order("alpaca", broker, buy("early"), "sq"))  # type: ignore[arg-type]
     failing = [asyncio.ensure_future(guard.create_order("alpaca", broker, buy(f"f{i}"), "sq")) for i in range(5)]  # type: ignore[arg-type]
-    await asyncio.sleep(0.01)
+    await eventually(lambda: len(broker.answers) == 6, "six orders sent")
     assert sorted(broker.answers) == ["early", "f0", "f1", "f2", "f3", "f4"]  # all six sent while it was closed
     for i in range(5):
         broker.answers[f"f{i}"].set_exception(TemporaryBrokerError("503 Service Unavailable"))
