@@ -4,7 +4,6 @@ outcome" alone left the operator to search every account."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,7 @@ from bridge.service import Bridge
 from bridge.store import journal
 from bridge.store.db import Store
 from bridge.web.app import build_app
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, eventually
 from tests.execution.test_recovery_bad_row import seed
 
 DOWN = '''
@@ -62,10 +61,8 @@ async def test_recovery_names_the_broker_it_waits_for(tmp_path: Path, caplog: py
     bridge = Bridge(load_config(config), scheduling=False, watching=False)
     await bridge.start()
     try:
-        for _ in range(500):  # recovery runs as a task: until it has looked once (it then waits to retry)
-            if any("trading halted" in r.getMessage() for r in caplog.records):
-                break
-            await asyncio.sleep(0.01)
+        # Recovery runs as a task: until it has looked once (it then waits to retry).
+        await eventually(lambda: any("trading halted" in r.getMessage() for r in caplog.records), "recovery halted")
         transport = httpx.ASGITransport(app=build_app(bridge.loaded, bridge=bridge))  # the bridge is started above
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             health = (await client.get("/health")).json()

@@ -17,7 +17,7 @@ from bridge.intake import wire
 from bridge.intake.process import IntakeProcess, IntakeSpec
 from bridge.intake.side import IntakeSide
 from bridge.metrics import Metrics
-from tests.conftest import GUARD, TOKEN
+from tests.conftest import GUARD, TOKEN, eventually
 from tests.reload.conftest import Running, config_text
 
 REFUSED = 50_000  # a stranger's bad tokens, each journaled and answered 401 in well under a millisecond
@@ -44,14 +44,13 @@ async def test_refused_webhooks_while_the_daemon_reads_nothing_neither_grow_the_
     serving = asyncio.create_task(process._accept_link(reader, writer))
     first = await wire.receive(intake_reader)
     assert first is not None and first[0] == "config"
-    counted = 0.0
-    for _ in range(500):
+
+    def counted() -> bool:
         side.count_webhook(401)  # the next answer takes along what waited
-        await asyncio.sleep(0.01)
-        counted = metrics.registry.get_sample_value("bridge_webhooks_total", {"outcome": "unauthorized"}) or 0.0
-        if counted >= REFUSED:
-            break
-    assert counted >= REFUSED
+        total = metrics.registry.get_sample_value("bridge_webhooks_total", {"outcome": "unauthorized"}) or 0.0
+        return total >= REFUSED
+
+    await eventually(counted, f"{REFUSED} refusals counted")
     intake_writer.close()
     await intake_writer.wait_closed()
     await asyncio.wait_for(serving, timeout=GUARD)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,7 @@ from bridge.errors import ConfigError
 from bridge.jobs.flatten import GRACE_SECONDS, _tickers_to_close, flatten, flatten_trigger
 from bridge.jobs.orders import poll_orders
 from bridge.notify.events import Event
-from tests.conftest import ADMIN, TOKEN
+from tests.conftest import ADMIN, TOKEN, eventually
 from tests.jobs.conftest import OTHER_TOKEN, Clock, config_text, two_strategies
 from tests.jobs.venue import FillingPaper, FlakyPaper, RefusingPaper, StallingPaper
 
@@ -866,10 +865,8 @@ async def test_a_flatten_the_scheduler_missed_while_the_machine_slept_says_the_p
     jobs.start()
     # The scheduler's own clock is the machine's: its 15:55 run comes due 15 minutes ago, as after a sleep.
     jobs.scheduler.modify_job("cfg:flatten:sq:paper", next_run_time=datetime.now(UTC) - timedelta(minutes=15))
-    for _ in range(500):  # the scheduler wakes for it on the loop, and the warning follows it there
-        if [e for e in events if e.kind == "flatten.missed"]:
-            break
-        await asyncio.sleep(0.01)
+    # The scheduler wakes for it on the loop, and the warning follows it there.
+    await eventually(lambda: [e for e in events if e.kind == "flatten.missed"], "flatten.missed told")
     (event,) = [e for e in events if e.kind == "flatten.missed"]
     assert "sq/paper" in event.text and "still open" in event.text, event
     assert await r.positions() == {"AMD": Decimal(1)}, "too late to act on, as after a restart"
@@ -950,10 +947,7 @@ async def test_a_flatten_the_scheduler_missed_over_midnight_while_the_machine_sl
     jobs = r.bridge.jobs
     jobs.start()
     jobs.scheduler.modify_job("cfg:flatten:sq:paper", next_run_time=datetime.now(UTC) - timedelta(minutes=12))
-    for _ in range(500):
-        if [e for e in events if e.kind == "flatten.missed"]:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: [e for e in events if e.kind == "flatten.missed"], "flatten.missed told")
     (event,) = [e for e in events if e.kind == "flatten.missed"]
     assert "sq/paper" in event.text and "still open" in event.text, event
     assert await r.positions() == {"AMD": Decimal(1)}

@@ -15,7 +15,7 @@ from bridge.metrics import Metrics
 from bridge.notify.hub import Operations
 from bridge.service import Bridge
 from bridge.store.db import Store
-from tests.conftest import GUARD, TOKEN
+from tests.conftest import GUARD, TOKEN, eventually
 from tests.execution.test_recovery_halt_names_broker import seed_unknown_at
 from tests.notify.receiver import Receiver
 
@@ -61,11 +61,7 @@ async def test_recovery_holding_trading_is_told_as_a_halt_then_a_resume(
         operations = Operations(bridge, Metrics(bridge))
         await operations.start()
         try:
-            for _ in range(500):
-                if bridge.recovery_halt is not None:
-                    break
-                await asyncio.sleep(0.01)
-            assert bridge.recovery_halt is not None
+            await eventually(lambda: bridge.recovery_halt is not None, "recovery halted trading")
             await asyncio.sleep(0.3)  # a few retries, each still failing: told once, not at each
             up.touch()
             await asyncio.wait_for(bridge.ready(), GUARD)
