@@ -21,7 +21,7 @@ from bridge.jobs.moves import finish_moves
 from bridge.jobs.orders import poll_orders
 from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
 from bridge.store.db import Store, utcnow
-from tests.conftest import Daemon
+from tests.conftest import GUARD, Daemon
 from tests.execution.test_breakeven_crash import BREAKEVEN, BUY
 from tests.execution.test_breakeven_crash import _working_stops as book_stops
 from tests.execution.test_crash_recovery import on_venue, orders_of, wait_final
@@ -142,7 +142,7 @@ def test_a_daemon_cancels_the_old_stop_once_it_finds_the_lost_breakeven_stop_wor
 
     (daemon.config.parent / "hide").unlink()  # the venue lists the breakeven stop now: the poll finds it
     moved = orders_of(daemon.db, breakeven)["breakeven"]["client_order_id"]
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + GUARD
     while book_stops(daemon.db) != [(moved, Decimal(100))]:
         assert time.monotonic() < deadline, (book_stops(daemon.db), daemon.output()[-3000:])
         time.sleep(0.05)

@@ -480,7 +480,7 @@ async def test_an_exit_that_does_not_fill_in_time_blocks_the_entry(fresh_store: 
 async def test_an_exit_that_fills_while_waiting_lets_the_entry_go(fresh_store: Store) -> None:
     broker = FakeBroker({"AMD": Decimal(-3)}, [rests])
     broker.fill_on_fetch = 2
-    h = Harness(fresh_store, broker, exit_fill_timeout=5)
+    h = Harness(fresh_store, broker, exit_fill_timeout=GUARD)  # waited until its fill only
     signal_id = await h.run(Signal(ticker="AMD", action="buy"))
     assert sends(broker) == [("buy", 3), ("buy", 1)]
     orders = await h.orders(signal_id)
@@ -492,7 +492,7 @@ async def test_an_exit_that_fills_while_waiting_lets_the_entry_go(fresh_store: S
 async def test_an_exit_found_filled_while_waiting_is_an_order_filled_event(fresh_store: Store) -> None:
     broker = FakeBroker({"AMD": Decimal(-3)}, [rests])
     broker.fill_on_fetch = 2
-    h = Harness(fresh_store, broker, exit_fill_timeout=5)
+    h = Harness(fresh_store, broker, exit_fill_timeout=GUARD)  # waited until its fill only
     events: list[Event] = []
     h.executor.observers.append(events.append)
     await h.run(Signal(ticker="AMD", action="buy"))

@@ -20,7 +20,7 @@ import pytest
 from bridge.config.load import load_config
 from bridge.intake import wire
 from bridge.store.db import Store
-from tests.conftest import TOKEN
+from tests.conftest import GUARD, TOKEN
 from tests.reload.conftest import config_text
 
 
@@ -52,7 +52,7 @@ async def test_an_intake_process_whose_link_ends_exits_with_a_failure_status(tmp
     )  # fmt: skip
     listener.close()
     try:
-        code = await asyncio.wait_for(process.wait(), timeout=30)
+        code = await asyncio.wait_for(process.wait(), timeout=GUARD)
     finally:
         if process.returncode is None:
             process.kill()

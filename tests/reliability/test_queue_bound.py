@@ -82,12 +82,12 @@ def _post_answered(daemon: Daemon, count: int) -> list[str]:
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = [pool.submit(daemon.post, {"ticker": "AMD", "action": "buy", "price": 10, "n": n})
                    for n in range(1, count + 1)]  # fmt: skip
-        return [str(answer.result(timeout=20).json()["id"]) for answer in answers]
+        return [str(answer.result(timeout=GUARD).json()["id"]) for answer in answers]
 
 
 def _open_gate_and_finish(daemon: Daemon, answers: list[Future[httpx.Response]], first: str) -> None:
     (daemon.config.parent / "open.gate").touch()
-    responses = [answer.result(timeout=30) for answer in answers]
+    responses = [answer.result(timeout=GUARD) for answer in answers]
     assert [r.status_code for r in responses] == [200] * len(responses)
     for signal_id in [first, *(r.json()["id"] for r in responses)]:
         assert daemon.wait_final(signal_id)["state"] == "executed"
@@ -109,7 +109,7 @@ def test_past_the_limit_a_signal_is_journaled_at_once_and_its_answer_waits_for_r
             answers.append(pool.submit(daemon.post, {"ticker": "AMD", "action": "buy", "price": 10, "n": n}))
             _wait_signals(daemon, n + 1)
             if n < LIMIT:
-                assert answers[-1].result(timeout=20).status_code == 200  # the queue had room: answered as ever
+                assert answers[-1].result(timeout=GUARD).status_code == 200  # the queue had room: answered as ever
         # n=3 filled the queue to the limit and n=4 went past it: both are journaled and queued, neither answered.
         assert _signals(daemon) == 5
         assert _queued(daemon) == 4
