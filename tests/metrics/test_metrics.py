@@ -51,9 +51,11 @@ def test_metrics_count_webhooks_orders_latency_errors_and_halt(make_daemon: Any)
     assert all(name.startswith("bridge_") for name, _ in before)
     assert before[("bridge_halted", ())] == 0
 
+    started = time.monotonic()
     accepted = daemon.post({"ticker": "AMD", "action": "buy", "price": 100})
     assert accepted.status_code == 200
     assert daemon.wait_final(accepted.json()["id"])["state"] == "executed"
+    around = time.monotonic() - started  # the signal went from received to its order's answer inside this
     assert daemon.post({"ticker": "AMD", "action": "jump"}).status_code == 400
     assert daemon.post({"ticker": "AMD", "action": "buy"}, url=daemon.url + "x").status_code == 401
     # An exit while flat is rejected by the decision table; an execution counted as rejected.
@@ -69,7 +71,8 @@ def test_metrics_count_webhooks_orders_latency_errors_and_halt(make_daemon: Any)
     assert after[("bridge_orders_submitted_total", (("status", "filled"),))] == 1
     assert after[("bridge_orders", (("status", "filled"),))] == 1
     assert after[("bridge_signal_to_order_seconds_count", ())] == 1
-    assert 0 < after[("bridge_signal_to_order_seconds_sum", ())] < 5
+    # In seconds, and of this signal alone: no longer than the time the test saw pass around it, however long.
+    assert 0 < after[("bridge_signal_to_order_seconds_sum", ())] <= around
     assert after[("bridge_broker_up", (("broker", "paper"),))] == 1
     assert after[("bridge_config_last_reload_success", ())] == 1
     assert ("bridge_broker_errors_total", (("broker", "paper"),)) not in after
