@@ -30,13 +30,17 @@ from bridge.store.db import Store
 # top-level functions' Client is changed: clients the bridge makes itself (httpx.AsyncClient, or a Client
 # of its own) still load their certificates as they would, where they would (tests/notify checks where).
 _TLS = httpx.create_ssl_context()
+_DEFAULT_TIMEOUT = httpx._config.DEFAULT_TIMEOUT_CONFIG  # what httpx.get and the like pass when given no timeout
 
 
 class _OneContextClient(httpx.Client):
-    """httpx.Client, with the shared default SSL context unless told otherwise."""
+    """httpx.Client, with the shared default SSL context unless told otherwise, and GUARD as its default timeout."""
 
-    def __init__(self, *args: Any, verify: Any = True, **kwargs: Any) -> None:
-        super().__init__(*args, verify=_TLS if verify is True else verify, **kwargs)
+    def __init__(self, *args: Any, verify: Any = True, timeout: Any = _DEFAULT_TIMEOUT, **kwargs: Any) -> None:
+        # A call that names no timeout waits for its answer as any test waits for an outcome: httpx's own default
+        # (5 s) would fail it on a machine loaded enough to answer a loopback request that late.
+        timeout = GUARD if timeout is _DEFAULT_TIMEOUT else timeout
+        super().__init__(*args, verify=_TLS if verify is True else verify, timeout=timeout, **kwargs)
 
 
 httpx._api.Client = _OneContextClient  # type: ignore[misc]
@@ -212,12 +216,12 @@ class Daemon:
     def post(self, payload: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None,
              url: str | None = None) -> httpx.Response:  # fmt: skip
         if content is None:
-            return httpx.post(url or self.url, json=payload, headers=headers, timeout=10)
-        return httpx.post(url or self.url, content=content, headers=headers, timeout=10)
+            return httpx.post(url or self.url, json=payload, headers=headers, timeout=GUARD)
+        return httpx.post(url or self.url, content=content, headers=headers, timeout=GUARD)
 
     def api(self, what: str, **params: Any) -> Any:
         response = httpx.get(f"{self.base}/api/{what}", params=params,
-                             headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)  # fmt: skip
+                             headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)  # fmt: skip
         response.raise_for_status()
         return response.json()
 

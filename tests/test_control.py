@@ -15,7 +15,7 @@ from bridge.cli import main
 from bridge.halt import read_state
 from bridge.store.db import Store
 from bridge.store.migrations import MIGRATIONS
-from tests.conftest import Daemon, free_port, write_config
+from tests.conftest import GUARD, Daemon, free_port, write_config
 from tests.notify.receiver import Bystander
 
 
@@ -121,13 +121,13 @@ def test_a_halt_and_a_resume_leave_the_schema_of_an_older_daemon_running_on_the_
     with newer_cli():
         assert main(["halt", "--config", str(cli), "--reason", "drill"]) == 0, capsys.readouterr().err
     assert _version(daemon.db) == older
-    health = httpx.get(f"{daemon.base}/health", timeout=5).json()
+    health = httpx.get(f"{daemon.base}/health", timeout=GUARD).json()
     assert health["halted"] is True and health["kill_switch"]["reason"] == "drill", health
     if not admin:  # a resume is never forced past a daemon that refused it
         with newer_cli():
             assert main(["resume", "--config", str(cli)]) == 0, capsys.readouterr().err
         assert _version(daemon.db) == older
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is False
     daemon.stop()
     assert "Traceback" not in daemon.output()
 
@@ -185,11 +185,11 @@ def test_a_daemon_that_serves_the_journal_but_not_at_the_configs_port_is_halted_
         assert main(["halt", "--config", str(config), "--reason", "drill"]) == 0
         said = capsys.readouterr().out
         assert "next start" not in said and "before its next order" in said, said
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is True
         assert main(["resume", "--config", str(config)]) == 1
         said = capsys.readouterr().err
         assert "NOT resumed" in said and "serves the journal" in said, said
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is True
     finally:
         daemon.stop()
     assert main(["resume", "--config", str(config)]) == 0  # no daemon running: the journal is all there is
@@ -211,7 +211,7 @@ def test_a_cancel_into_the_journal_of_an_older_daemon_leaves_its_schema_alone_an
     assert "nothing was canceled" in err and f"schema version {older}" in err and "Traceback" not in err, err
     assert _version(daemon.db) == older
     daemon.start()  # the older install still runs on its journal
-    assert httpx.get(f"{daemon.base}/health", timeout=5).status_code == 200
+    assert httpx.get(f"{daemon.base}/health", timeout=GUARD).status_code == 200
     daemon.stop()
     assert "Traceback" not in daemon.output()
 

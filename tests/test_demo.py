@@ -46,7 +46,7 @@ def _post_until_up(url: str, payload: dict[str, object]) -> httpx.Response:
     deadline = time.monotonic() + GUARD
     while True:
         try:
-            return httpx.post(url, json=payload, timeout=10)
+            return httpx.post(url, json=payload, timeout=GUARD)
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise
@@ -64,9 +64,9 @@ def test_the_demo_trades_on_paper_and_the_listings_show_its_journal_without_a_co
         url = _demo_url(log, process, port)
         bought = _post_until_up(url, {"ticker": "AMD", "action": "buy", "price": 100})
         assert bought.status_code == 200 and bought.json()["success"] is True, bought.text
-        sold = httpx.post(url, json={"ticker": "AMD", "action": "sell", "price": 101}, timeout=10)
+        sold = httpx.post(url, json={"ticker": "AMD", "action": "sell", "price": 101}, timeout=GUARD)
         assert sold.status_code == 200, sold.text
-        wrong = httpx.post(url[:-4] + "0000", json={"ticker": "AMD", "action": "buy"}, timeout=10)
+        wrong = httpx.post(url[:-4] + "0000", json={"ticker": "AMD", "action": "buy"}, timeout=GUARD)
         assert wrong.status_code == 401  # a URL with another token trades nothing
         deadline = time.monotonic() + GUARD
         while (orders := _bridge("orders", "--json", cwd=tmp_path)).returncode == 0:
@@ -150,10 +150,10 @@ def test_halt_and_resume_without_a_config_act_on_the_running_demo(tmp_path: Path
         halted = _bridge("halt", "--reason", "trying it", cwd=tmp_path)
         assert halted.returncode == 0, halted.stderr
         assert "halting the built-in demo's journal" in halted.stderr
-        refused = httpx.post(url, json={"ticker": "AMD", "action": "sell", "price": 101}, timeout=10).json()["id"]
+        refused = httpx.post(url, json={"ticker": "AMD", "action": "sell", "price": 101}, timeout=GUARD).json()["id"]
         resumed = _bridge("resume", cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
-        traded = httpx.post(url, json={"ticker": "MU", "action": "buy", "price": 50}, timeout=10).json()["id"]
+        traded = httpx.post(url, json={"ticker": "MU", "action": "buy", "price": 50}, timeout=GUARD).json()["id"]
         rows = _decided([refused, traded], tmp_path)
     finally:
         process.send_signal(signal.SIGTERM)

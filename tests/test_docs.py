@@ -15,7 +15,7 @@ from bridge.cli import parser
 from bridge.config.schema import Config
 from bridge.docgen import SETTINGS, payload_fields, render_settings, render_signals, undocumented_settings
 from bridge.signals.reference import FIELDS
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, GUARD
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -92,7 +92,7 @@ def test_every_message_code_the_docs_name_can_be_answered() -> None:
 
 def test_every_metric_the_docs_name_is_on_metrics(make_daemon: Any) -> None:
     daemon = make_daemon()
-    answer = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    answer = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)
     assert answer.status_code == 200
     exposed = set(re.findall(r"^# TYPE (\S+)", answer.text, re.M))
     exposed |= {f"{name}_total" for name in exposed}  # a counter's family is typed without its _total samples

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 from tests.e2e.test_seed_examples import BUY, EXAMPLES, RESTING_ORDER, SELL
 from tests.fakes.alpaca import KEY_ID, SECRET_KEY, FakeAlpaca
 from tests.fakes.server import LocalServer
@@ -152,7 +152,7 @@ def test_the_journal_records_alpacas_fill_and_health_shows_the_broker(flat: tupl
     assert (order["broker"], order["status"], order["filled_quantity"], order["avg_fill_price"]) == (
         "alpaca", "filled", 2, 61.25
     )  # fmt: skip
-    health = httpx.get(f"{daemon.base}/health", timeout=5).json()
+    health = httpx.get(f"{daemon.base}/health", timeout=GUARD).json()
     assert health["brokers"]["alpaca"]["status"] == "ok"
 
 

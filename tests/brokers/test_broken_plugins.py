@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.brokers.test_registry import write_plugin
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 
 OTHER_TOKEN = "tok-other-0f1e2d3c4b5a6978"
 
@@ -49,7 +49,7 @@ def crashy_line(plugins: Path) -> int:
 
 
 def test_health_names_each_broken_plugin_and_its_file(daemon: Daemon) -> None:
-    health = httpx.get(f"{daemon.base}/health", timeout=5).json()
+    health = httpx.get(f"{daemon.base}/health", timeout=GUARD).json()
     plugins = daemon.config.parent / "plugins"
     assert health["status"] == "degraded"
     brokers = health["brokers"]

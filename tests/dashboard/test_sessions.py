@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN, TOKEN
+from tests.conftest import ADMIN, GUARD, TOKEN
 
 
 def sign_in(daemon: Any) -> tuple[httpx.Client, str]:
@@ -27,15 +27,16 @@ def sign_in(daemon: Any) -> tuple[httpx.Client, str]:
 
 def test_without_a_session_only_the_sign_in_form_is_served(make_daemon: Any) -> None:
     daemon = make_daemon()
-    page = httpx.get(f"{daemon.base}/", timeout=5)
+    page = httpx.get(f"{daemon.base}/", timeout=GUARD)
     assert page.status_code == 200 and 'name="token"' in page.text and 'id="timeline"' not in page.text
-    assert httpx.get(f"{daemon.base}/dashboard/state", timeout=5).status_code == 401
-    assert httpx.get(f"{daemon.base}/dashboard/url/sq", timeout=5).status_code == 401
-    assert httpx.post(f"{daemon.base}/login", data={"token": "wrong-wrong-wrong-wrong"}, timeout=5).status_code == 401
+    assert httpx.get(f"{daemon.base}/dashboard/state", timeout=GUARD).status_code == 401
+    assert httpx.get(f"{daemon.base}/dashboard/url/sq", timeout=GUARD).status_code == 401
+    wrong = httpx.post(f"{daemon.base}/login", data={"token": "wrong-wrong-wrong-wrong"}, timeout=GUARD)
+    assert wrong.status_code == 401
     forged = httpx.post(f"{daemon.base}/dashboard/halt", data={"csrf": "x"}, cookies={"bridge_session": "made-up"},
-                        timeout=5)  # fmt: skip
+                        timeout=GUARD)  # fmt: skip
     assert forged.status_code == 403
-    assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+    assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is False
 
 
 def test_halt_needs_the_session_csrf_token_and_the_url_is_only_given_on_request(make_daemon: Any) -> None:
@@ -45,12 +46,12 @@ def test_halt_needs_the_session_csrf_token_and_the_url_is_only_given_on_request(
         assert TOKEN not in client.get("/").text
         assert client.post("/dashboard/halt", data={"csrf": "not-it"}).status_code == 403
         assert client.post("/dashboard/halt", data={}).status_code == 403
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is False
         assert client.post("/dashboard/halt", data={"csrf": csrf}).status_code == 303
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is True
         assert client.get("/dashboard/state").json()["halted"] is True
         assert client.post("/dashboard/resume", data={"csrf": csrf}).status_code == 303
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is False
         url = client.get("/dashboard/url/sq").json()["url"]
         assert url == f"{daemon.base}/webhook/sq/{TOKEN}"
         client.post("/logout")
@@ -63,12 +64,12 @@ def test_a_form_with_too_many_fields_or_a_non_ascii_csrf_is_refused_not_a_500(ma
     daemon = make_daemon()
     many = "token=wrong-token-0000000000&" + "&".join(f"f{n}=1" for n in range(10))  # 11 fields, no auth needed
     form = {"content-type": "application/x-www-form-urlencoded"}
-    assert httpx.post(f"{daemon.base}/login", content=many, headers=form, timeout=5).status_code == 401
+    assert httpx.post(f"{daemon.base}/login", content=many, headers=form, timeout=GUARD).status_code == 401
     client, csrf = sign_in(daemon)
     try:
         assert client.post("/dashboard/halt", data={"csrf": "é"}).status_code == 403
         assert client.post("/dashboard/halt", content=f"csrf={csrf}&" + many, headers=form).status_code == 403
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is False
     finally:
         client.close()
 
@@ -92,7 +93,7 @@ def test_a_halt_the_journal_cannot_store_says_so_instead_of_a_bare_500(make_daem
         answer = client.post("/dashboard/halt", data={"csrf": csrf})
         assert answer.status_code == 503, answer.text
         assert "trading is halted until restart, but not persisted" in answer.json()["message"]
-        assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is True, "the halt holds meanwhile"
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is True, "the halt holds meanwhile"
         resumed = client.post("/dashboard/resume", data={"csrf": csrf})
         assert resumed.status_code == 503 and "still halted" in resumed.json()["message"]
     finally:
@@ -128,4 +129,4 @@ def test_a_huge_form_is_refused_before_it_is_read_into_memory(make_daemon: Any) 
         assert huge.startswith(b"HTTP/1.1 413 "), huge[:200]
     finally:
         client.close()
-    assert httpx.get(f"{daemon.base}/health", timeout=5).json()["halted"] is False
+    assert httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["halted"] is False

@@ -58,9 +58,9 @@ def test_senders_holding_requests_open_do_not_keep_a_halt_from_the_daemon(start_
             held.append(sender)
         assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200
         halt = httpx.post(f"http://127.0.0.1:{admin_port}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"},
-                          timeout=10)  # fmt: skip
+                          timeout=GUARD)  # fmt: skip
         assert halt.status_code == 200 and halt.json()["halted"] is True
-        assert httpx.get(f"{daemon.base}/health", timeout=10).status_code == 200
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).status_code == 200
     finally:
         for sender in held:
             sender.close()
@@ -88,7 +88,7 @@ def test_a_request_cut_short_reaches_the_daemon_cut_short_not_as_a_whole_shorter
         sign_in_cut_short(daemon, ADMIN[: len(ADMIN) // 2])
     # Behind the intake process each arrived whole, its token cut: three wrong admin tokens, and the
     # operator's address locked out of the API with the right one.
-    positions = httpx.get(f"{daemon.base}/api/positions", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    positions = httpx.get(f"{daemon.base}/api/positions", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)
     assert positions.status_code == 200, positions.text
 
 
@@ -105,12 +105,12 @@ def test_strangers_holding_every_public_connection_leave_the_admin_api_answering
             sender.sendall(b"POST /webhook/sq/x HTTP/1.1\r\nHost: bridge\r\n")
             held.append(sender)
         deadline = time.monotonic() + GUARD
-        while httpx.get(f"{daemon.base}/health", timeout=10).status_code != 503:  # the public port is full
+        while httpx.get(f"{daemon.base}/health", timeout=GUARD).status_code != 503:  # the public port is full
             assert time.monotonic() < deadline
             time.sleep(0.05)
         # The kill switch is on the admin listener so that the public side cannot take it away.
         halt = httpx.post(f"http://127.0.0.1:{admin_port}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"},
-                          timeout=10)  # fmt: skip
+                          timeout=GUARD)  # fmt: skip
         assert halt.status_code == 200 and halt.json()["halted"] is True, halt.text
     finally:
         for sender in held:

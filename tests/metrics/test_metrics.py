@@ -16,7 +16,7 @@ from tests.conftest import ADMIN, GUARD
 
 def scrape(daemon: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample as {(name, sorted labels): value}."""
-    response = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    response = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     samples = {}
@@ -39,8 +39,8 @@ def wait_for(daemon: Any, key: tuple[str, tuple[tuple[str, str], ...]], value: f
 
 def test_metrics_need_the_admin_token(make_daemon: Any) -> None:
     daemon = make_daemon()
-    assert httpx.get(f"{daemon.base}/metrics", timeout=5).status_code == 401
-    wrong = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": "Bearer nope-nope-nope-nope"}, timeout=5)
+    assert httpx.get(f"{daemon.base}/metrics", timeout=GUARD).status_code == 401
+    wrong = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": "Bearer nope-nope-nope-nope"}, timeout=GUARD)
     assert wrong.status_code == 401
     assert ADMIN not in wrong.text
 
@@ -83,7 +83,7 @@ def test_metrics_count_webhooks_orders_latency_errors_and_halt(make_daemon: Any)
     assert after[("bridge_journal_commit_seconds_bucket", (("le", "+Inf"), ("writer", "daemon")))] == commits
     assert after.get(("bridge_journal_commit_seconds_count", (("writer", "intake"),))) == 0  # no intake process
 
-    halted = httpx.post(f"{daemon.base}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
+    halted = httpx.post(f"{daemon.base}/api/halt", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)
     assert halted.status_code == 200
     assert scrape(daemon)[("bridge_halted", ())] == 1
 
@@ -112,7 +112,7 @@ def test_a_paused_daemon_shows_as_event_loop_lag(make_daemon: Any) -> None:
 def test_a_failed_reload_is_counted(make_daemon: Any) -> None:
     daemon = make_daemon()
     daemon.config.write_text(daemon.config.read_text() + "\nnot_a_setting: 1\n")
-    reload = httpx.post(f"{daemon.base}/api/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    reload = httpx.post(f"{daemon.base}/api/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)
     assert reload.status_code == 422
     wait_for(daemon, ("bridge_reloads_total", (("result", "failed"),)), 1)
     assert scrape(daemon)[("bridge_config_last_reload_success", ())] == 0

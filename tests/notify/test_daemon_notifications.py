@@ -24,7 +24,7 @@ def test_rejected_signal_filled_order_and_halt_are_notified(make_daemon: Any) ->
         daemon.wait_final(rejected.json()["id"])
         r.wait(2)
         httpx.post(f"{daemon.base}/api/halt", json={"reason": "maintenance"},
-                   headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)  # fmt: skip
+                   headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)  # fmt: skip
         r.wait(3)
     bodies = [json.loads(x.body) for x in r.received]
     kinds = sorted(b["kind"] for b in bodies)
@@ -63,9 +63,9 @@ def test_a_halt_written_into_the_journal_shows_in_health_and_metrics_and_is_noti
     with Receiver() as r:
         daemon = make_daemon(extra=f"notifications:\n  targets:\n    - type: webhook\n      url: {r.base}/hook\n")
         halt_from_another_process(str(daemon.db), "drill")
-        health = httpx.get(f"{daemon.base}/health", timeout=5).json()
+        health = httpx.get(f"{daemon.base}/health", timeout=GUARD).json()
         assert health["halted"] is True and health["kill_switch"]["reason"] == "drill", health
-        metrics = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5)
+        metrics = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)
         assert "bridge_halted 1.0" in metrics.text
         r.wait(1)
     halt = json.loads(r.received[0].body)
@@ -78,7 +78,7 @@ def test_a_halt_and_a_resume_in_quick_succession_are_each_notified(make_daemon: 
         daemon = make_daemon(extra=HALTS_TO % r.base)
         admin = {"Authorization": f"Bearer {ADMIN}"}
         for switch in ("halt", "resume", "halt", "resume"):
-            answer = httpx.post(f"{daemon.base}/api/{switch}", json={"reason": "drill"}, headers=admin, timeout=5)
+            answer = httpx.post(f"{daemon.base}/api/{switch}", json={"reason": "drill"}, headers=admin, timeout=GUARD)
             assert answer.status_code == 200, answer.text
         # Found only by the watch of the journal: once it is told, the watch has looked since the four above.
         halt_from_another_process(str(daemon.db), "after the drill")
@@ -109,7 +109,7 @@ def test_a_target_without_events_of_its_own_is_told_the_resume_after_a_halt(make
         daemon = make_daemon(extra=f"notifications:\n  targets:\n    - type: webhook\n      url: {r.base}/hook\n")
         admin = {"Authorization": f"Bearer {ADMIN}"}
         for switch in ("halt", "resume"):
-            answer = httpx.post(f"{daemon.base}/api/{switch}", json={"reason": "drill"}, headers=admin, timeout=5)
+            answer = httpx.post(f"{daemon.base}/api/{switch}", json={"reason": "drill"}, headers=admin, timeout=GUARD)
             assert answer.status_code == 200, answer.text
         r.wait(2)
         daemon.stop()
@@ -131,7 +131,7 @@ def test_notices_retried_for_a_url_a_reload_corrected_go_to_the_new_url(make_dae
             assert time.monotonic() < deadline, daemon.output()[-2000:]
             time.sleep(0.01)
         daemon.config.write_text(daemon.config.read_text().replace(wrong.base, right.base))
-        answer = httpx.post(f"{daemon.base}/api/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+        answer = httpx.post(f"{daemon.base}/api/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD)
         assert answer.status_code == 200, answer.text
         right.wait(1)
         daemon.stop()

@@ -73,6 +73,6 @@ def test_with_the_intake_process_a_refused_alert_is_told_by_the_daemon(start_dae
             assert daemon.post({"ticker": "AMD", "action": "buyy"}).status_code == 400
         receiver.wait(1)
         time.sleep(0.3)  # a second notice, were the repeat not held back, would be here by now
-        assert httpx.get(f"{daemon.base}/health", timeout=5).status_code == 200
+        assert httpx.get(f"{daemon.base}/health", timeout=GUARD).status_code == 200
     notices = _notices(receiver)
     assert len(notices) == 1 and notices[0]["data"]["strategy"] == "sq" and "buyy" in notices[0]["text"]

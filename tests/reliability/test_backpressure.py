@@ -95,7 +95,7 @@ def test_a_full_journal_answers_503_and_keeps_every_acknowledged_signal_whole(
     stored = {r[0] for r in rows(daemon.db, "SELECT id FROM signals")}
     assert set(acked) <= stored, "an acknowledged signal is missing"
     assert half_written(daemon.db) == []
-    assert httpx.get(f"{daemon.base}/health", timeout=5).status_code == 200, "the daemon keeps answering"
+    assert httpx.get(f"{daemon.base}/health", timeout=GUARD).status_code == 200, "the daemon keeps answering"
     daemon.stop()
     assert rows(daemon.db, "PRAGMA integrity_check")[0][0] == "ok"
     print(f"\nfull journal: cap {cap:.3f} MiB, {len(acked)} signals stored, then {statuses.count(503)} x 503")

@@ -71,7 +71,7 @@ def _wait_signals(daemon: Daemon, count: int) -> None:
 
 
 def _queued(daemon: Daemon) -> float:
-    text = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).text
+    text = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=GUARD).text
     found = re.search(r"^bridge_queued_signals (\S+)$", text, re.MULTILINE)
     assert found, text[:500]
     return float(found.group(1))

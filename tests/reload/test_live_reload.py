@@ -30,7 +30,7 @@ def wait_for(what: str, check: Callable[[], bool], daemon: Daemon, deadline: flo
 
 
 def status_of(url: str) -> int:
-    return httpx.post(url, json={"ticker": "AMD", "action": "buy", "price": 100}, timeout=5).status_code
+    return httpx.post(url, json={"ticker": "AMD", "action": "buy", "price": 100}, timeout=GUARD).status_code
 
 
 def add_strategy(text: str, name: str, token: str) -> str:
@@ -38,7 +38,7 @@ def add_strategy(text: str, name: str, token: str) -> str:
 
 
 def last_reload(daemon: Daemon) -> dict[str, Any]:
-    return dict(httpx.get(f"{daemon.base}/health", timeout=5).json()["config"]["last_reload"])
+    return dict(httpx.get(f"{daemon.base}/health", timeout=GUARD).json()["config"]["last_reload"])
 
 
 def applied(daemon: Daemon, change: str) -> Callable[[], bool]:
@@ -157,7 +157,7 @@ def test_requests_during_many_valid_and_invalid_reloads_are_all_answered_and_non
                 text = text.replace("cash: 100000", f"cash: {100000 + edit}")
             daemon.config.write_text(text)
             time.sleep(0.05)  # sometimes the watcher applies it first, sometimes the API call below
-            reply = httpx.post(f"{daemon.base}/api/reload", headers=admin, timeout=10)
+            reply = httpx.post(f"{daemon.base}/api/reload", headers=admin, timeout=GUARD)
             outcomes.append((edit % 2 == 0, reply.status_code))
             time.sleep(0.05)
     assert outcomes == [(valid, 200 if valid else 422) for valid, _ in outcomes]

@@ -21,7 +21,7 @@ import pytest
 
 from bridge.web.gate import WIDE_LOCKOUT_FACTOR
 from bridge.web.signing import sign
-from tests.conftest import ADMIN, TOKEN, Daemon
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon
 from tests.security.conftest import RELAXED, rows, strategy
 
 EXPOSURE = Path(__file__).resolve().parents[2] / "docs" / "exposure.md"
@@ -110,7 +110,7 @@ def test_refused_requests_get_a_4xx_and_trade_nothing(start_daemon: Callable[...
     assert first.status_code == 200 and "duplicate" not in first.json()
     headers = signed_headers(body, NEW_SECRET, "msg_rotation")
     with ThreadPoolExecutor(max_workers=16) as pool:
-        replays = list(pool.map(lambda _: httpx.post(url_signed, content=body, headers=headers, timeout=10),
+        replays = list(pool.map(lambda _: httpx.post(url_signed, content=body, headers=headers, timeout=GUARD),
                                 range(64)))  # fmt: skip
     assert {(r.status_code, r.json()["id"], r.json().get("duplicate")) for r in replays} == {
         (200, first.json()["id"], True)
@@ -243,7 +243,7 @@ def test_a_reload_changing_admin_port_leaves_the_admin_side_where_it_listens(
     admin = f"http://127.0.0.1:{admin_port}"
     later = f"  admin_port: {free_port()}\n" if change == "moved" else ""
     daemon.config.write_text(daemon.config.read_text().replace(f"  admin_port: {admin_port}\n", later))
-    reloaded = httpx.post(f"{admin}/api/reload", headers=bearer, timeout=10)
+    reloaded = httpx.post(f"{admin}/api/reload", headers=bearer, timeout=GUARD)
     assert reloaded.status_code == 200 and reloaded.json()["success"], reloaded.text
     for path in ("/api/signals", "/metrics", "/"):
         assert httpx.get(f"{admin}{path}", headers=bearer).status_code == 200, path

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bridge.store.db import Store
-from tests.conftest import ADMIN, TOKEN, Daemon, free_port
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, free_port
 from tests.test_secrets import journal_bytes
 
 API_KEY = "broker-api-key-" + "5e5e5e5e5e5e5e5e"
@@ -82,7 +82,7 @@ def test_health_does_not_show_a_broker_secret_quoted_by_its_connect_error(
     keyed_daemon: Callable[[str, str], Daemon],
 ) -> None:
     daemon = keyed_daemon(UNAUTHORIZED, "RefusingBroker")
-    health = httpx.get(f"{daemon.base}/health", timeout=5)
+    health = httpx.get(f"{daemon.base}/health", timeout=GUARD)
     assert health.json()["brokers"]["live"]["status"] == "error", health.text
     assert "401 Unauthorized" in health.json()["brokers"]["live"]["detail"], "the failure must be shown"
     assert API_KEY not in health.text, f"/health (no auth) shows the broker key: {health.json()['brokers']}"
@@ -159,7 +159,7 @@ def test_health_does_not_show_the_password_of_a_broker_url(tmp_path: Path) -> No
     )
     daemon = Daemon(config=config, port=port).start()
     try:
-        health = httpx.get(f"{daemon.base}/health", timeout=5)
+        health = httpx.get(f"{daemon.base}/health", timeout=GUARD)
         assert health.json()["brokers"]["live"]["status"] == "error", health.text
         assert password not in health.text, f"/health (no auth) shows the proxy password: {health.json()['brokers']}"
         assert password not in daemon.output(), "the log is redacted too"
