@@ -26,6 +26,7 @@ from pathlib import Path
 from bridge.brokers.paper import PaperBroker
 
 LOG = Path(__file__).with_name("create_order.log")
+HOLD_AT = 10  # the call the venue holds until a file `go` is beside it (the test's halt has landed by then)
 
 
 class RecordingPaper(PaperBroker):
@@ -35,6 +36,8 @@ class RecordingPaper(PaperBroker):
         with LOG.open("a") as log:
             log.write(request.client_order_id + "\\n")
         await asyncio.sleep(0.1)
+        while len(LOG.read_text().split()) == HOLD_AT and not LOG.with_name("go").exists():
+            await asyncio.sleep(0.02)
         return await super().create_order(request)
 '''
 
@@ -51,7 +54,7 @@ def cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def health(daemon: Daemon) -> dict[str, Any]:
-    return dict(httpx.get(f"{daemon.base}/health", timeout=5).json())
+    return dict(httpx.get(f"{daemon.base}/health", timeout=GUARD).json())
 
 
 def test_halt_blocks_every_order_survives_a_restart_and_resume_trades_again(start_daemon: Any) -> None:
@@ -104,8 +107,9 @@ def test_bridge_halt_without_a_running_daemon_holds_from_the_next_start(start_da
 
 
 def test_no_create_order_starts_after_the_halt_call_returns(start_daemon: Any) -> None:
-    # One ticker, one queue: the orders go out one after another, 100 ms apart, while the halt lands (40 ms was too
-    # short on a loaded machine: the 30 requests took longer to send than their orders took to go out).
+    # One ticker, one queue: the orders go out one after another, 100 ms apart, while the halt lands. However slow
+    # the machine (the 30 requests may take longer to send than their orders take to go out), the venue holds the
+    # 10th until the halt has landed: signals are still queued when it does.
     adding = strategy(extra=RELAXED + "    subscriptions:\n      - broker: paper\n        allow_add: true\n")
     daemon: Daemon = start_daemon({"sq": adding}, plugin="recorder:RecordingPaper", files={"recorder.py": RECORDER})
     ids = [daemon.post({"ticker": "AMD", "action": "buy", "price": 10, "n": n}).json()["id"] for n in range(30)]
@@ -113,8 +117,9 @@ def test_no_create_order_starts_after_the_halt_call_returns(start_daemon: Any) -
     while len(calls(daemon)) < 3:  # wait until orders are flowing
         assert time.monotonic() < deadline, daemon.output()[-2000:]
         time.sleep(0.01)
-    assert httpx.post(f"{daemon.base}/api/halt", headers=BEARER, timeout=10).status_code == 200
+    assert httpx.post(f"{daemon.base}/api/halt", headers=BEARER, timeout=GUARD).status_code == 200
     seen_at_halt = len(calls(daemon))
+    (daemon.config.parent / "go").touch()
     finals = [daemon.wait_final(signal_id) for signal_id in ids]
     assert len(calls(daemon)) == seen_at_halt, "create_order was called after the halt was acknowledged"
     assert seen_at_halt < len(ids), "the halt must land while signals were still queued (else this proves nothing)"
@@ -151,5 +156,5 @@ def test_bridge_halt_that_the_daemon_does_not_confirm_still_halts_through_the_jo
 def test_a_halt_whose_body_cannot_be_read_as_json_still_halts(start_daemon: Any) -> None:
     daemon: Daemon = start_daemon({"sq": strategy()})
     # The reason is optional: a body json cannot read (nested deeper than its recursion limit) must not stop a halt.
-    answer = httpx.post(f"{daemon.base}/api/halt", content=b"[" * 100_000, headers=BEARER, timeout=10)
+    answer = httpx.post(f"{daemon.base}/api/halt", content=b"[" * 100_000, headers=BEARER, timeout=GUARD)
     assert (answer.status_code, health(daemon)["halted"]) == (200, True), answer.text[:200]
