@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, TOKEN, free_port
-from tests.dashboard.test_browser import ARGS, CHROMIUM
+from tests.conftest import ADMIN, GUARD, TOKEN, free_port
+from tests.dashboard.test_browser import ARGS, CHROMIUM, WAIT_MS
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent")
 
@@ -73,7 +74,7 @@ def tls_tunnel(tmp_path: Path) -> Iterator[Any]:
 
         port = free_port()
         server = asyncio.run_coroutine_threadsafe(asyncio.start_server(relay, "127.0.0.1", port, ssl=context), loop)
-        servers.append(server.result(timeout=10))
+        servers.append(server.result(timeout=GUARD))
         return port
 
     yield start
@@ -91,6 +92,7 @@ def test_over_https_the_cookie_is_secure_and_the_copied_webhook_url_is_https(mak
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             page = browser.new_context(ignore_https_errors=True).new_page()
+            page.set_default_timeout(WAIT_MS)  # the page's waits for an outcome, under GUARD
             # What the button copies, kept by the page itself: the real clipboard depends on the window's focus.
             page.add_init_script("Object.defineProperty(navigator.clipboard, 'writeText', "
                                  "{value: async (text) => { window.copied = text; }})")  # fmt: skip
@@ -101,10 +103,8 @@ def test_over_https_the_cookie_is_secure_and_the_copied_webhook_url_is_https(mak
             cookie = next(c for c in page.context.cookies() if c["name"] == "bridge_session")
             assert cookie["secure"], "else the browser would send the session over plain HTTP to this host too"
             page.click("button.copy")
-            for _ in range(200):  # not the button's "Copied": it shows for 1.5 s only, which a loaded machine misses
-                if page.evaluate("window.copied !== undefined"):
-                    break
-                page.wait_for_timeout(50)
+            # Not the button's "Copied": it shows for 1.5 s only, which a loaded machine misses.
+            page.wait_for_function("() => window.copied !== undefined", polling=50, timeout=WAIT_MS)
             # Pasted into TradingView, an http:// URL would carry the token across the internet in clear.
             assert page.evaluate("window.copied") == f"{public}/webhook/sq/{TOKEN}"
         finally:
@@ -121,6 +121,7 @@ def test_another_sites_page_cannot_post_the_sign_in_form(make_daemon: Any) -> No
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)  # the page's waits for an outcome, under GUARD
             page.goto("data:text/html," + form)
             page.wait_for_url(f"{daemon.base}/**")  # the form's answer (or, were it taken, the dashboard)
             page.wait_for_load_state()
@@ -137,6 +138,7 @@ def test_copy_url_after_the_session_ended_copies_nothing_and_shows_the_sign_in(m
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
             page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)  # the page's waits for an outcome, under GUARD
             page.add_init_script("navigator.clipboard && Object.defineProperty(navigator.clipboard, 'writeText', "
                                  "{value: async (text) => { window.copied = text; }})")  # fmt: skip
             page.goto(daemon.base + "/")
@@ -149,12 +151,14 @@ def test_copy_url_after_the_session_ended_copies_nothing_and_shows_the_sign_in(m
             with httpx.Client(base_url=daemon.base, cookies={"bridge_session": cookie}) as other:
                 assert other.post("/logout").status_code == 303
             page.click("button.copy")
-            for _ in range(100):  # until something was copied or the sign-in form shows
+            deadline = time.monotonic() + GUARD
+            while True:  # until something was copied or the sign-in form shows
                 try:
                     if page.evaluate("window.copied !== undefined || !!document.getElementById('sign-in')"):
                         break
                 except sync_api.Error:  # the page is being reloaded
                     pass
+                assert time.monotonic() < deadline, "neither a copy nor the sign-in form came"
                 page.wait_for_timeout(50)
             page.wait_for_load_state()
             assert page.evaluate("window.copied") is None, "a URL ending in /undefined would fail every alert"
