@@ -81,15 +81,15 @@ def webhook_row(body: bytes) -> journal.WebhookRow:
 
 
 async def final_state(live: Running, signal_id: str) -> str:
-    """The signal's state once it has one that is final."""
-    for _ in range(500):
+    """The signal's state once it has one that is final (waited for under GUARD)."""
+
+    def final() -> str | None:
         state = live.bridge.store.peek(
             lambda conn: conn.execute("SELECT state FROM signals WHERE id = ?", (signal_id,)).fetchone()[0]
         )
-        if state not in ("received", "processing"):
-            return str(state)
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"signal {signal_id} is still {state}")
+        return None if state in ("received", "processing") else str(state)
+
+    return str(await eventually(final, f"signal {signal_id} final"))
 
 
 async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_judged_it(
