@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, TOKEN
+from tests.conftest import ADMIN, GUARD, TOKEN
 from tests.reload.conftest import Running, config_text
 from tests.reload.venue import LateFills
 
@@ -94,9 +94,9 @@ async def test_a_market_order_taken_is_executed_though_its_fill_read_hangs_while
     text = _late_fills("      - broker: venue\n").replace("venue:LateFills", "venue:LateFillsHung")
     live: Running = await running(text)
     assert (await live.post(action="buy")).status_code == 200
-    await asyncio.wait_for(live.settled(), 10)  # the settle wait ends at its deadline, not with the hung read
+    await asyncio.wait_for(live.settled(), GUARD)  # the settle wait ends at its deadline, not with the hung read
     assert (await live.post(action="exit")).status_code == 200
-    await asyncio.wait_for(live.settled(), 10)  # and the symbol's next signal runs
+    await asyncio.wait_for(live.settled(), GUARD)  # and the symbol's next signal runs
     rows = live.bridge.store.peek(
         lambda conn: conn.execute("SELECT state, decision FROM executions ORDER BY started_at").fetchall()
     )

@@ -346,7 +346,7 @@ async def test_an_order_left_when_its_broker_was_removed_is_followed_again_once_
     again = Bridge(load_config(r.config), scheduling=False, watching=False)
     await again.start()
     try:
-        await asyncio.wait_for(again.ready(), 10)
+        await asyncio.wait_for(again.ready(), GUARD)
         sql = "SELECT status, unfollowed FROM orders"
         [order] = again.store.peek(lambda conn: conn.execute(sql).fetchall())
     finally:
