@@ -14,7 +14,7 @@ from tests.conftest import ADMIN, GUARD, TOKEN
 
 def sign_in(daemon: Any) -> tuple[httpx.Client, str]:
     """A client holding a session cookie, and the page's CSRF token."""
-    client = httpx.Client(base_url=daemon.base, timeout=10)
+    client = httpx.Client(base_url=daemon.base, timeout=GUARD)
     response = client.post("/login", data={"token": ADMIN})
     assert response.status_code == 303
     cookie = response.headers["set-cookie"].lower()

@@ -47,7 +47,7 @@ class E2EDaemon(Daemon):
     """A `Daemon` with the helpers end-to-end tests share, talking over one kept-alive HTTP client."""
 
     # httpx.get() builds a client (and an SSL context) per call, ~35 ms; one client makes a call ~1 ms.
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10), repr=False)
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=GUARD), repr=False)
 
     def post(self, payload: Any = None, *, content: bytes | None = None, headers: dict[str, str] | None = None,
              url: str | None = None) -> httpx.Response:  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 
+from tests.conftest import GUARD
 from tests.e2e.conftest import DaemonFactory, E2EDaemon
 
 Start = Literal["flat", "long 5", "short 5"]
@@ -262,7 +263,7 @@ def test_signals_for_one_ticker_run_strictly_in_arrival_order(daemon: E2EDaemon)
     """20 alternating buy/sell signals, quantity 1..20, posted back to back without waiting."""
     ticker = "T-ORDERING"
     sent: list[str] = []
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=GUARD) as client:
         for i in range(20):
             payload = {"ticker": ticker, "action": "buy" if i % 2 == 0 else "sell", "quantity": i + 1}
             response = client.post(daemon.url, json=payload)

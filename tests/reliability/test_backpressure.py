@@ -155,7 +155,7 @@ def test_past_the_concurrency_limit_requests_get_an_immediate_503(start_daemon: 
     daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
     idle = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]  # two open connections
     try:
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=GUARD) as client:  # the idle connections stay: only a refusal answers
             saturated = client.post(daemon.url, json={"ticker": "AMD", "action": "buy"})
     finally:
         for sock in idle:

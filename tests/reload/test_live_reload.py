@@ -118,7 +118,7 @@ class Load:
         self.threads = [threading.Thread(target=self._post, args=(n,)) for n in range(threads)]
 
     def _post(self, n: int) -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=GUARD) as client:
             i = 0
             while not self.stop.is_set():
                 # buy, exit, buy, ...: one order each, so draining the queue stays quick after the load
