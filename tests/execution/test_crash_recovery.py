@@ -717,6 +717,7 @@ class HangingLateVenue(PaperBroker):
         with self._beside("placements.log").open("a") as log:
             log.write(f"{request.client_order_id} {time.time()}\\n")
         order = await super().create_order(request)
+        self._beside("taken").touch()  # the venue holds it now (the paper book committed it)
         while self._beside("hang").exists():
             await asyncio.sleep(0.05)
         return order
@@ -740,7 +741,7 @@ def test_an_order_killed_in_flight_is_not_sent_again_where_the_venue_takes_a_reu
     daemon.start()
     signal_id = daemon.post({"ticker": "LATE", "action": "buy", "price": 50}).json()["id"]
     deadline = time.monotonic() + GUARD
-    while not placements.exists() or not placements.read_text():
+    while not (daemon.config.parent / "taken").exists():  # killed once the venue took it, not while it was taking it
         assert time.monotonic() < deadline, daemon.output()
         time.sleep(0.02)
     daemon.kill()  # the venue took the order; its answer never came back
@@ -776,6 +777,7 @@ class LaggingVenue(PaperBroker):
         with self._beside("placements.log").open("a") as log:
             log.write(f"{request.client_order_id} {time.time()}\\n")
         order = await super().create_order(request)
+        self._beside("taken").touch()  # the venue holds it now (the paper book committed it)
         while self._beside("hang").exists():
             await asyncio.sleep(0.05)
         return order
@@ -805,7 +807,7 @@ def test_after_a_restart_a_symbol_with_an_order_of_unknown_outcome_sends_nothing
     daemon.start()
     first = daemon.post({"ticker": "LAG", "action": "buy", "price": 50}).json()["id"]
     deadline = time.monotonic() + GUARD
-    while not placements.exists() or not placements.read_text():
+    while not (daemon.config.parent / "taken").exists():  # killed once the venue took it, not while it was taking it
         assert time.monotonic() < deadline, daemon.output()
         time.sleep(0.02)
     daemon.kill()
