@@ -102,6 +102,9 @@ def test_over_https_the_cookie_is_secure_and_the_copied_webhook_url_is_https(mak
             page.wait_for_selector("#timeline")
             cookie = next(c for c in page.context.cookies() if c["name"] == "bridge_session")
             assert cookie["secure"], "else the browser would send the session over plain HTTP to this host too"
+            # The button is on the page before the script at its end gives it its click handler: a click meanwhile
+            # does nothing, which a loaded machine makes likely. The load event comes after that script ran.
+            page.wait_for_load_state("load")
             page.click("button.copy")
             # Not the button's "Copied": it shows for 1.5 s only, which a loaded machine misses.
             page.wait_for_function("() => window.copied !== undefined", polling=50, timeout=WAIT_MS)
@@ -150,6 +153,7 @@ def test_copy_url_after_the_session_ended_copies_nothing_and_shows_the_sign_in(m
             cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "bridge_session")
             with httpx.Client(base_url=daemon.base, cookies={"bridge_session": cookie}) as other:
                 assert other.post("/logout").status_code == 303
+            page.wait_for_load_state("load")  # the button has its click handler (see above)
             page.click("button.copy")
             deadline = time.monotonic() + GUARD
             while True:  # until something was copied or the sign-in form shows
