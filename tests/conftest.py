@@ -204,10 +204,10 @@ class Daemon:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_output(self, text: str, timeout: float = GUARD) -> str:
-        """The log once it shows `text`: a running daemon writes its log from a thread, a moment later."""
+    def wait_output(self, text: str, timeout: float = GUARD, count: int = 1) -> str:
+        """The log once it shows `text`, `count` times: a running daemon writes its log from a thread, later."""
         deadline = time.monotonic() + timeout
-        while text not in (output := self.output()):
+        while (output := self.output()).count(text) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} not in the log within {timeout:g}s: {output[-2000:]}")
             time.sleep(0.02)
