@@ -272,10 +272,13 @@ MIGRATIONS: list[str] = [
     # that read began. Once it filled the account was flat there: `closed_by` (that exit's client order id) marks it
     # and every order in that symbol at that broker journaled final before the read, whichever subscription's; their
     # fills are no share of what is held since (flatten_at, the prune of netted entries; `journal.close_shares`).
-    # NULL: counted, as every order from before this step is.
+    # NULL: counted, as every order from before this step is. `orders_unclosed` holds the orders not marked yet, by
+    # broker and instrument (`symbol_key`'s letters): a fill of such an exit reads those of its symbol, not every
+    # final order in the journal (by `orders_status`), as it did on every exit until the index.
     """
     ALTER TABLE orders ADD COLUMN closed_position_at TEXT;
     ALTER TABLE orders ADD COLUMN closed_by TEXT;
+    CREATE INDEX orders_unclosed ON orders(broker, UPPER(REPLACE(symbol, '/', ''))) WHERE closed_by IS NULL;
     """,
 ]
 

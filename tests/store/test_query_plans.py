@@ -82,3 +82,27 @@ async def test_the_paper_brokers_buying_power_check_reads_working_orders_only(tm
     assert found, "the check read no working orders"
     for plan in found:
         assert any("paper_orders_working" in step for step in plan), plan
+
+
+def test_the_fill_of_an_exit_of_a_whole_position_reads_the_orders_of_its_symbol_not_yet_marked(tmp_path: Path) -> None:
+    """It runs on every such fill (a sell that closes a long), on the event loop: by `orders_status` it read every
+    final order the journal ever kept, a longer read with each order, where it needs those of one symbol since the
+    last such exit."""
+    conn = connect(tmp_path / "j.db")
+    migrate(sqlite_utils.Database(conn))
+    columns = ("id", "signal_id", "broker", "subscription", "leg", "seq", "client_order_id", "symbol", "side", "type",
+               "quantity", "time_in_force", "status", "created_at", "updated_at", "closed_position_at")  # fmt: skip
+    exit_row = ("x", "s", "paper", "k", "exit", 0, "x", "AMD", "sell", "market", "1", "day", "filled",
+                "2026-01-02T00:00:00+00:00", "2026-01-02T00:00:01+00:00", "2026-01-02T00:00:00+00:00")  # fmt: skip
+    conn.execute("PRAGMA foreign_keys = OFF")  # the exit alone, without the signal it belongs to: its plan is all
+    conn.execute(f"INSERT INTO orders ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", exit_row)  # noqa: S608 - names are ours
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    journal.close_shares(conn, "x")
+    conn.set_trace_callback(None)
+    marks = [sql for sql in statements if sql.lstrip().upper().startswith("UPDATE ORDERS")]
+    assert marks, statements
+    for sql in marks:
+        plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert plan and all("orders_unclosed" in step for step in plan), plan
+    assert conn.execute("SELECT closed_by FROM orders WHERE id = 'x'").fetchone()[0] == "x"
