@@ -873,6 +873,20 @@ class Executor:
             await self._skip_rest(gone, "not sent: no position is left for it to close")
         if not back:
             return PutBack(spared=spared, held=held)
+        # One journaled before a restart and not sent goes for the quantity worked out now (the position may have
+        # shrunk since), its row with it: sent as journaled, it could sell more than is held, short where the venue
+        # does not enforce reduce-only.
+        if resized := {
+            r["client_order_id"]: r["quantity"]
+            for r in rows
+            if (k := known.get(r["client_order_id"])) is not None
+            and k["status"] == "pending"
+            and Decimal(k["quantity"]) != Decimal(r["quantity"])
+        }:
+            await self.store.run(journal.resize_pending, self.store.conn, resized)
+            journaled = await self.store.run(journal.planned_orders, self.store.conn, row["signal_id"],
+                                             row["subscription"])  # fmt: skip
+            known = {r["client_order_id"]: r for r in journaled}
         added = await self.store.run(journal.add_orders, self.store.conn,
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
         journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]

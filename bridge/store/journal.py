@@ -325,6 +325,14 @@ def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) 
     ).fetchall()
 
 
+def resize_pending(conn: sqlite3.Connection, quantities: dict[str, str]) -> None:
+    """Give orders not sent yet (`pending`) a new quantity, by client order id: a stop put back after a restart goes
+    for the position held then, not the one its row was journaled for."""
+    with transaction(conn):
+        conn.executemany("UPDATE orders SET quantity = ? WHERE client_order_id = ? AND status = 'pending'",
+                         [(quantity, coid) for coid, quantity in quantities.items()])  # fmt: skip
+
+
 def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None = None, *,
                  status: str | None = None, error: str | None = None, at: datetime | None = None,
                  sent_at: datetime | None = None, unsent: bool = False) -> None:  # fmt: skip
