@@ -35,6 +35,7 @@ from bridge.execution.orders import (
     client_order_id,
     order_rows,
     request_from_rows,
+    restore_id,
     restore_row,
     takes_reused_ids,
 )
@@ -492,13 +493,15 @@ class Executor:
             return (), ()
         working: list[Order] = []
         canceled: list[Order] = []
+        # A put-back journaled (before a restart) for one of them says it was canceled: only a canceled stop gets one.
+        put = {r["client_order_id"]: r for r in planned if r["leg"] == "restore"}
         for coid in json.loads(row["moves"]):
             try:
                 order = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
             except Exception as exc:
                 why = self._clean(answers.failure(exc))
-                order = (known or {}).get(coid) or Order(coid, row["symbol"], row["side"], Decimal(row["quantity"]),
-                                                         "stop", "open")  # fmt: skip
+                order = (known or {}).get(coid) or _canceled_for(put.get(restore_id(row, coid)), coid) or Order(
+                    coid, row["symbol"], row["side"], Decimal(row["quantity"]), "stop", "open")  # fmt: skip
                 log.warning("order %s, moved by breakeven %s: not read, so taken as %s (%s)", coid,
                             row["client_order_id"], order.status, why)  # fmt: skip
                 if order.is_open and unread is not None:
@@ -1331,6 +1334,18 @@ def _spared(put: PutBack) -> str:
     return (f"; {_described(put.spared)} {_it(put.spared, 'were', 'was')} not put back: no position is left for "
             f"{_it(put.spared, 'them')} to close{now}, and at a broker that does not enforce reduce-only "
             f"{_it(put.spared, 'they', 'it')} would open one")  # fmt: skip
+
+
+def _canceled_for(put: sqlite3.Row | None, coid: str) -> Order | None:
+    """Stop `coid`, canceled, as the put-back journaled for it (`put`) has it; None without one."""
+    if put is None:
+        return None
+    return Order(coid, put["symbol"], put["side"], Decimal(put["quantity"]), put["type"], "canceled",
+                 limit_price=_price(put["limit_price"]), stop_price=_price(put["stop_price"]))  # fmt: skip
+
+
+def _price(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 def _described(orders: Sequence[Order]) -> str:

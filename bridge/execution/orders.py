@@ -56,6 +56,11 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def restore_id(breakeven: OrderRow, moved: str) -> str:
+    """The client order id of the order that puts back `moved` (`restore_row`), one per stop a breakeven moves."""
+    return client_order_id(breakeven["signal_id"], breakeven["subscription"], f"restore-{moved}")
+
+
 def restore_row(breakeven: OrderRow, old: Order, index: int, time_in_force: str = "gtc") -> dict[str, Any]:
     """The `orders` row of an order put back: a stop whose breakeven did not work (a new gtc order), or a bracket leg
     its sibling's cancel took at the venue (`breakeven` then gives the signal, subscription, broker and symbol).
@@ -63,7 +68,7 @@ def restore_row(breakeven: OrderRow, old: Order, index: int, time_in_force: str 
     Its id comes from the order it puts back, not its place among them (`index`, for `seq` alone): a plan resumed
     after a restart may read another set of them canceled, and by position one put-back was taken for another's.
     """
-    coid = client_order_id(breakeven["signal_id"], breakeven["subscription"], f"restore-{old.client_order_id}")
+    coid = restore_id(breakeven, old.client_order_id)
     return {"id": coid, "client_order_id": coid, "signal_id": breakeven["signal_id"], "broker": breakeven["broker"],
             "subscription": breakeven["subscription"], "symbol": breakeven["symbol"], "leg": "restore",
             "seq": breakeven["seq"] + 1 + index, "side": old.side, "type": old.type,

@@ -87,3 +87,38 @@ async def test_a_stop_put_back_after_a_restart_is_the_one_still_pending_whatever
     assert execution["state"] == "failed" and "put back" in execution["decision"], execution["decision"]
     pending = await paper.query("SELECT client_order_id FROM orders WHERE status = 'pending'")
     assert pending == [], "nothing of the plan is left pending"
+
+
+async def test_a_stop_whose_put_back_is_journaled_is_put_back_after_a_restart_though_it_cannot_be_read(
+    fresh_store: Store,
+) -> None:
+    paper = Paper(fresh_store)
+    broker = Held(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10)))
+    for coid, price in (("sl-1", 90), ("sl-2", 92)):
+        await broker.create_order(OrderRequest(client_order_id=coid, symbol="AMD", side="sell", quantity=Decimal(5),
+                                               type="stop", stop_price=Decimal(price)))  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+
+    # Both canceled first, the breakeven stop refused: the daemon is killed as the first put-back (90) goes, both
+    # put-backs journaled and pending.
+    broker.killed_at = Decimal(90)
+    with contextlib.suppress(asyncio.CancelledError):
+        await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    assert await _working_stops(paper) == []
+    broker.killed_at = None
+
+    # Restarted; the venue cannot show the first stop now. Its put-back was journaled: it was canceled.
+    broker.unreadable = frozenset({"sl-1"})
+    assert await resolve_orders(fresh_store, {SUB: broker}) == []  # type: ignore[dict-item]
+    jobs: list[Job] = []
+    await interrupted_jobs(fresh_store, 60.0, jobs.append)
+    assert jobs
+    for job in jobs:
+        await paper.executor.run(job)
+
+    assert await _working_stops(paper) == ["90", "92"], "each stop put back once"
+    pending = await paper.query("SELECT client_order_id FROM orders WHERE status = 'pending'")
+    assert pending == [], "nothing of the plan is left pending"
