@@ -402,6 +402,9 @@ class Guard:
                         request.side, request.quantity, request.symbol, request.stop_price, refusal)  # fmt: skip
         # Let through an open circuit: this order is its probe (an exit passes the strategy's without probing it).
         probe = breaker.opened_at is not None and not put_back
+        # Sent through the open circuit: its outage is none the circuit counts (it opened already, and the probe
+        # says when the venue is back), lest a put-back change what the circuit shows.
+        through = breaker.opened_at is not None and put_back
         probe_refused = refused.opened_at is not None and not closing
         try:
             order = await answers.create_order(broker, request, replaces)
@@ -424,7 +427,8 @@ class Guard:
             # Refused keys, or an account that may not trade, refuse every strategy's next order too: no need to
             # spend more of them to be sure.
             limit = 1 if isinstance(exc, AccountRefused) else risk.breaker_failures
-            breaker.record(name, False, f"{type(exc).__name__}: {exc}", self.clock(), limit, probe)
+            if not through:
+                breaker.record(name, False, f"{type(exc).__name__}: {exc}", self.clock(), limit, probe)
             if probe_refused:  # the outage says nothing of the strategy's orders: its probe's turn comes again
                 refused.probing = False
             raise

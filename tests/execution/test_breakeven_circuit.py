@@ -90,3 +90,23 @@ async def test_a_stop_put_back_the_venue_does_not_take_during_the_outage_is_said
     [execution] = await paper.query("SELECT state, decision FROM signals WHERE id = ?", signal_id)
     assert execution["state"] == "failed", execution["decision"]
     assert "no stop at the broker" in execution["decision"], execution["decision"]
+
+
+async def test_a_stop_put_back_through_the_open_circuit_leaves_its_count_as_it_was(fresh_store: Store) -> None:
+    paper = Paper(fresh_store)
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=1))
+    paper.guard.config = lambda: config
+    broker = Down(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
+                           stop_loss=StopLoss(stop_price=Decimal(95))))  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+    broker.outages = 2  # the stop put back meets the outage too
+
+    await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    breaker = paper.guard.breaker(SUB)
+    assert breaker.opened_at is not None
+    # Sent through the open circuit, it is no probe: what it met says nothing the circuit counts.
+    assert breaker.failures == 1, "the breakeven stop's outage alone opened it"
+    assert not breaker.probing
