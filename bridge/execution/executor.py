@@ -1327,13 +1327,24 @@ def _lacks(decision: str) -> str:
 
 
 def _spared(put: PutBack) -> str:
-    """Said of the stops a breakeven canceled first that were not put back, nothing being left on their side."""
+    """Said of the stops a breakeven canceled first that were not put back: nothing left on their side, or what is
+    left covered by those put back before them."""
     if not put.spared:
         return ""
     now = "" if put.held is None else f" ({describe_position(put.held)} at the broker now)"
-    return (f"; {_described(put.spared)} {_it(put.spared, 'were', 'was')} not put back: no position is left for "
-            f"{_it(put.spared, 'them')} to close{now}, and at a broker that does not enforce reduce-only "
-            f"{_it(put.spared, 'they', 'it')} would open one")  # fmt: skip
+    held = put.held or Decimal(0)
+    covered = [o for o in put.spared if (held > 0 if o.side == "sell" else held < 0)]
+    bare = [o for o in put.spared if o not in covered]
+    said = ""
+    if bare:
+        said += (f"; {_described(bare)} {_it(bare, 'were', 'was')} not put back: no position is left for "
+                 f"{_it(bare, 'them')} to close{now}, and at a broker that does not enforce reduce-only "
+                 f"{_it(bare, 'they', 'it')} would open one")  # fmt: skip
+    if covered:
+        said += (f"; {_described(covered)} {_it(covered, 'were', 'was')} not put back: the stops put back before "
+                 f"{_it(covered, 'them')} cover all of the position held{now}, and more would close past it, at a "
+                 "broker that does not enforce reduce-only opening the other side")  # fmt: skip
+    return said
 
 
 def _canceled_for(put: sqlite3.Row | None, coid: str) -> Order | None:
