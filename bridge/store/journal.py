@@ -304,11 +304,14 @@ def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
     those); marked here, it holds even once the exit is pruned.
     """
     row = conn.execute(
-        "SELECT broker, symbol, closed_position_at FROM orders WHERE client_order_id = ? AND status = 'filled' "
-        "AND closed_position_at IS NOT NULL AND closed_by IS NULL",
+        "SELECT broker, symbol, closed_position_at, quantity, filled_quantity FROM orders WHERE client_order_id = ? "
+        "AND status = 'filled' AND closed_position_at IS NOT NULL AND closed_by IS NULL",
         (client_order_id,),
     ).fetchone()
-    if row is None:
+    # Filled for less than it was sent for, it sold less than the position read: a reduce-only exit the venue cut to
+    # what was left once another's order (a stop) closed some after the read. That order, journaled since, is
+    # counted still: marking what the read counted would leave its subscription the other side of a share.
+    if row is None or 0 < Decimal(row["filled_quantity"] or 0) < Decimal(row["quantity"]):  # 0: filled, all of it
         return
     conn.execute(
         "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants

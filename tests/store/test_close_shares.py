@@ -1,0 +1,93 @@
+"""What an exit of all of a position marks once it filled (`journal.close_shares`): the fills its read counted."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bridge.models import Order, order_filled
+from bridge.store import journal
+from bridge.store.db import Store, transaction
+
+READ_AT = "2026-11-23T20:55:00.000000+00:00"  # when the exit's position read began
+BEFORE = "2026-11-23T20:50:00.000000+00:00"
+AFTER = "2026-11-23T20:55:01.000000+00:00"
+
+
+def _journal(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "j.db")
+    store.open_sync()
+    webhook = journal.WebhookRow(id="w", received_at=BEFORE, strategy="s", remote_addr=None, method="POST", path="/",
+                                 headers={}, body=None, status_code=200)  # fmt: skip
+    signal = {name: None for name in ("sentiment", "price", "quantity", "signal_time", "execute_at",
+                                      "cancel_after", "token_fingerprint")}  # fmt: skip
+    signal |= {"id": "sig", "webhook_id": "w", "strategy": "s", "ticker": "AMD", "action": "buy", "payload": "{}",
+               "extras": "{}", "received_at": BEFORE}  # fmt: skip
+    journal.record_signal(store.conn, webhook, signal, [("a", "paper"), ("b", "paper")])
+    return store
+
+
+def _order(store: Store, coid: str, subscription: str, side: str, quantity: str, status: str, at: str,
+           closed_position_at: str | None = None) -> None:  # fmt: skip
+    row: dict[str, Any] = dict.fromkeys(("limit_price", "stop_price", "reference_price", "trail_amount",
+                                         "trail_percent", "parent_client_order_id", "cancel_after", "replaces",
+                                         "moves"))  # fmt: skip
+    row |= {"id": coid, "signal_id": "sig", "broker": "paper", "subscription": subscription,
+            "leg": "entry", "seq": 0, "client_order_id": coid, "symbol": "AMD", "side": side, "type": "market",
+            "quantity": quantity, "time_in_force": "day", "extended_hours": 0,
+            "closed_position_at": closed_position_at}  # fmt: skip
+    filled = quantity if status == "filled" else "0"
+    state = {"status": status, "broker_order_id": None, "filled_quantity": filled, "avg_fill_price": None,
+             "error": None, "updated_at": at, "sent_at": at}  # fmt: skip
+    with transaction(store.conn):
+        journal._insert_order(store.conn, row, state, at)
+
+
+def _share(store: Store, subscription: str) -> Decimal:
+    """What a subscription's orders not marked closed net to, as flatten_at counts them."""
+    rows = store.conn.execute(
+        "SELECT side, status, filled_quantity, quantity FROM orders WHERE subscription = ? AND closed_by IS NULL",
+        (subscription,),
+    ).fetchall()
+    return sum((order_filled(row) for row in rows), Decimal(0))
+
+
+def test_an_exit_that_sold_less_than_the_position_it_read_marks_nothing(tmp_path: Path) -> None:
+    """It read 10 (a's 6, b's 4); b's stop sold its 4 before the exit reached the venue, which cut the reduce-only
+    exit to the 6 left, and answered it filled. Marked as if it sold the 10, b's entry no longer counted but its
+    stop did: b's share was -4, and once b bought 4 again, its flatten took them for no share of its own."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-entry", "b", "buy", "4", "filled", BEFORE)
+    _order(store, "a-exit", "a", "sell", "10", "submitted", READ_AT, closed_position_at=READ_AT)
+    _order(store, "b-stop", "b", "sell", "4", "filled", AFTER)
+    cut = Order("a-exit", "AMD", "sell", Decimal(10), "market", "filled", filled_quantity=Decimal(6))
+    journal.update_order(store.conn, "a-exit", cut)
+    assert _share(store, "b") == 0
+    assert _share(store, "a") == 0
+    store.close_sync()
+
+
+def test_an_exit_that_sold_all_of_the_position_it_read_marks_what_that_read_counted(tmp_path: Path) -> None:
+    """The account was flat once it filled: the fills before its read are no share of what is held since."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-entry", "b", "buy", "4", "filled", BEFORE)
+    _order(store, "a-exit", "a", "sell", "10", "submitted", READ_AT, closed_position_at=READ_AT)
+    _order(store, "b-again", "b", "buy", "4", "filled", AFTER)  # bought after the read: held since, its own
+    whole = Order("a-exit", "AMD", "sell", Decimal(10), "market", "filled", filled_quantity=Decimal(10))
+    journal.update_order(store.conn, "a-exit", whole)
+    assert _share(store, "b") == 4
+    assert _share(store, "a") == 0
+    store.close_sync()
+
+
+def test_an_exit_answered_filled_without_its_fill_quantity_sold_all_of_it(tmp_path: Path) -> None:
+    """Some venues answer `filled` with no fill quantity (`journal._fill_kept`): it filled all it was sent for."""
+    store = _journal(tmp_path)
+    _order(store, "b-entry", "b", "buy", "4", "filled", BEFORE)
+    _order(store, "a-exit", "a", "sell", "4", "submitted", READ_AT, closed_position_at=READ_AT)
+    journal.update_order(store.conn, "a-exit", Order("a-exit", "AMD", "sell", Decimal(4), "market", "filled"))
+    assert _share(store, "b") == 0
+    store.close_sync()
