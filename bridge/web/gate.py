@@ -55,9 +55,14 @@ def lockout_keys(client: Client) -> tuple[str, ...]:
     return tuple(str(ipaddress.ip_network(f"{address}/{bits}", strict=False)) for bits in (IPV6_PREFIX, WIDE_PREFIX))
 
 
-def lockout_left(guards: Guards, client: Client, key: str = "") -> float | None:
-    """Seconds left of the longest lockout the client is under (under `key`: the admin door's), or None."""
-    left = [s for k in lockout_keys(client) if (s := guards.lockout.locked(key + k)) is not None]
+def lockout_left(guards: Guards, client: Client, key: str = "", wide: bool = True) -> float | None:
+    """Seconds left of the longest lockout the client is under (under `key`: the admin door's), or None.
+
+    Without `wide`, only its own address's (IPv6: its /64's): a /48 holds a provider's other customers, the
+    operator's own sender among them, whose requests with a valid token a neighbour's guesses must not refuse.
+    """
+    keys = lockout_keys(client) if wide else lockout_keys(client)[:1]
+    left = [s for k in keys if (s := guards.lockout.locked(key + k)) is not None]
     return max(left) if left else None
 
 

@@ -194,7 +194,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
     guards = guards_of(request)
 
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
-    if (left := lockout_left(guards, client)) is not None:
+    # A valid token meets its own /64's lockout only: its rows are bounded by its rate limit, not by the /48's.
+    if (left := lockout_left(guards, client, wide=not known)) is not None:
         return locked_out(left)
     if not known or strategy is None:
         auth_failed(guards, client, config.server)  # whatever the method: else a stranger's GETs never meet it
