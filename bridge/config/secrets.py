@@ -6,6 +6,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from bridge.config.encoded import MAX_ESCAPES, encoded_spans
@@ -205,10 +206,20 @@ def redacted_copy(value: Any, secrets: Sequence[str]) -> Any:
 
 
 def _may_hold(text: str, secrets: Sequence[str]) -> bool:
-    """Whether JSON text may hold a secret: in clear, or in a string with an escape or a `%` in it."""
-    if "\\" in text or "%" in text:
+    """Whether JSON text may hold a secret: in clear, or in a string with a backslash, a `%` or a NUL in it.
+
+    Those three are what `redact_encoded` reads escapes by; JSON writes them `\\\\`, `%` and `\\u0000`. Any other
+    escape in the text is JSON's own (a newline, a letter outside ASCII): no sender's, and no reason to walk it all.
+    """
+    if "\\\\" in text or "%" in text or "\\u0000" in text:
         return True
-    return any(len(secret) >= 4 and json.dumps(secret)[1:-1] in text for secret in secrets)
+    return any(len(secret) >= 4 and _as_json(secret) in text for secret in secrets)
+
+
+@lru_cache(maxsize=256)
+def _as_json(secret: str) -> str:
+    """`secret` as it shows inside a JSON string (made once: this runs for every webhook)."""
+    return json.dumps(secret)[1:-1]
 
 
 def redact_values(value: Any, secrets: Sequence[str]) -> Any:

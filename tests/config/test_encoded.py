@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bridge.config.encoded import MAX_ESCAPES
-from bridge.config.secrets import redact_encoded, redact_values
+from bridge.config.secrets import redact_encoded, redact_values, redacted_copy, redacted_json
 
 TOKEN = "tok-" + "a1b2c3d4e5f6a7b8c9d0"
 SLASHED = "ab/cd+ef/gh%41ij"  # a broker secret with `/`, `+` and a literal `%41` in it
@@ -52,3 +52,14 @@ def test_a_text_with_more_escapes_than_can_be_read_is_not_kept() -> None:
     assert masked.startswith("*** (") and "escapes, not kept" in masked and "\\u0025" not in masked
     within = "\\u0430" * (MAX_ESCAPES // 2) + " " + TOKEN.replace("a", "\\u0061")
     assert redact_encoded(within, [TOKEN]) == "\\u0430" * (MAX_ESCAPES // 2) + " ***", "a long message is read"
+
+
+def test_a_payload_whose_json_escapes_are_only_its_own_is_echoed_itself() -> None:
+    # A newline or a letter outside ASCII is written escaped in JSON text (`\n`, `\u00e9`) but holds no escape the
+    # sender wrote: read through redact_values, every such webhook's payload was walked and copied for nothing.
+    payload = {"ticker": "AMD", "action": "buy", "comment": 'long \u00e9t\u00e9\nentry "A"', "price": 10}
+    assert redacted_copy(payload, [TOKEN]) is payload
+    assert redacted_json(payload, [TOKEN]) == json.dumps(payload)
+    for sent in ("a\\b", "50%", "a\x00b", TOKEN):  # a backslash, a percent, a NUL or the secret itself: read
+        assert redacted_copy(payload | {"comment": sent}, [TOKEN]) is not payload, sent
+    assert redacted_copy({"n": "ab%2Fcd+ef%2Fgh%2541ij"}, [SLASHED]) == {"n": "***"}
