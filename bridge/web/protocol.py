@@ -113,8 +113,11 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
                 self.transport.close()
 
         def on_response_complete(self) -> None:
+            # A request waiting in the pipeline has had its head read: the body being read is its (or a later
+            # one's), not the answered request's, and is not drained (it would close before its own answer).
+            pipelined = bool(self.pipeline)
             super().on_response_complete()
-            if self.in_body and not self.transport.is_closing():
+            if self.in_body and not pipelined and not self.transport.is_closing():
                 self.draining = True
                 self._untime_head()
                 self._time_head()  # closed silently then: the head's flag is down once it was complete

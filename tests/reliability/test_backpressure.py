@@ -263,6 +263,33 @@ def test_a_stale_or_future_signal_time_is_refused_with_stale_signal(start_daemon
     assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 3
 
 
+def test_a_pipelined_request_whose_body_comes_after_the_answer_before_it_is_answered_too(start_daemon: Any) -> None:
+    # HTTP/1.1 lets a client send its next request before the answer to the last: when the last was answered while
+    # the next one's body was still coming, that body was taken for the answered one's unread rest, and the
+    # connection closed the moment it ended, with the next request (a valid signal, journaled) never answered.
+    daemon: Daemon = start_daemon({"sq": strategy()})
+    path = daemon.url[len(daemon.base) :]
+
+    def request(body: bytes) -> bytes:
+        return (f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body  # fmt: skip
+
+    first, second = request(b'{"ticker": "AMD", "action": "buy"}'), request(b'{"ticker": "TSLA", "action": "buy"}')
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=GUARD) as conn:
+        conn.sendall(first + second[:-5])  # the next request's head and the start of its body
+        answer = b""
+        while answer.count(b"HTTP/1.1 ") < 1 or not answer.endswith(b"}"):
+            answer += conn.recv(4096)
+        conn.sendall(second[-5:])  # the rest of its body, after the first answer
+        while answer.count(b"HTTP/1.1 ") < 2 or not answer.endswith(b"}"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200 ") == 2, answer
+    assert [r[0] for r in rows(daemon.db, "SELECT ticker FROM signals ORDER BY received_at")] == ["AMD", "TSLA"]
+
+
 def test_a_resend_of_an_accepted_signal_is_still_its_duplicate_once_the_journal_is_full(
     start_daemon: Any, tmp_path: Path
 ) -> None:
