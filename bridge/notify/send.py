@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from bridge.config.secrets import redact, redact_values
+from bridge.config.secrets import redact_encoded, redact_values
 from bridge.notify.config import Notifications, NotifyTarget
 from bridge.notify.events import Event
 from bridge.notify.resolve import Resolver, network_backend
@@ -69,7 +69,8 @@ def render(target: NotifyTarget, event: Event) -> Delivery:
 
 def _masked(event: Event, secrets: Sequence[str]) -> Event:
     """`event` with every secret in its text and data masked (the target's own credentials are added later)."""
-    return replace(event, text=redact(event.text, secrets), data=redact_values(event.data, secrets))
+    # Its text as its data: a venue's error quoting its request URL has the key in it percent-encoded.
+    return replace(event, text=redact_encoded(event.text, secrets), data=redact_values(event.data, secrets))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 from bridge.metrics import Metrics
 from bridge.notify.events import order_event
@@ -72,3 +73,26 @@ async def test_a_secret_a_reload_replaced_is_still_masked_in_later_notifications
     assert any(b"rejected by the venue" in body for body in bodies), bodies
     assert all(OLD_KEY.encode() not in body and OLD_HOOK_TOKEN.encode() not in body for body in bodies), bodies
     assert len(counts) == 1, counts  # the same values again add nothing
+
+
+SLASHED_KEY = "venue/key+" + "7a7a7a7a7a7a7a7a"  # as a venue's secret may be: `/` and `+` are percent-encoded in a URL
+
+
+async def test_a_broker_key_quoted_percent_encoded_in_an_events_text_is_masked(running: Any) -> None:
+    """The notifier masks its events whatever an adapter wrote: a venue's error quoting its request URL has the key
+    percent-encoded, which the event's data had masked but its text, the message itself, carried in clear."""
+    with Receiver() as receiver:
+        r = await running(_with_key(SLASHED_KEY, f"{receiver.base}/hook"))
+        operations = Operations(r.bridge, Metrics(r.bridge))
+        await operations.start()
+        try:
+            error = f"403 Forbidden for https://venue.example/v2/orders?apikey={quote(SLASHED_KEY, safe='')}"
+            operations.observe(order_event("sq", "paper", "paper", "AMD", "buy", "1", "rejected", None, error, 0.1))
+            await asyncio.to_thread(receiver.wait, 1)
+            await operations.notifier.drain(5)
+        finally:
+            await operations.stop()
+    bodies = [raw.body for raw in receiver.received]
+    assert any(b"403 Forbidden" in body for body in bodies), bodies
+    encoded = quote(SLASHED_KEY, safe="").encode()
+    assert all(encoded not in body and encoded.lower() not in body for body in bodies), bodies
