@@ -83,6 +83,7 @@ def _as_written_by_the_previous_version(path: str) -> None:
         db.execute("ALTER TABLE orders DROP COLUMN replaces")  # migration 14's
         db.execute("ALTER TABLE orders DROP COLUMN moves")  # migration 15's
         db.execute("ALTER TABLE executions DROP COLUMN lacks")  # migration 16's
+        db.execute("DROP INDEX orders_unclosed")  # migration 17's, on the columns it adds
         db.execute("ALTER TABLE orders DROP COLUMN closed_position_at")  # migration 17's
         db.execute("ALTER TABLE orders DROP COLUMN closed_by")
         db.execute("PRAGMA user_version=8")
