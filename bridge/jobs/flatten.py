@@ -222,6 +222,12 @@ def due_at(sub: Subscription, now: datetime) -> datetime | None:
     return moment if moment is not None and moment <= now else None
 
 
+def is_last(due: datetime | None, now: datetime) -> bool:
+    """Whether a run of the flatten that fell due at `due` starting at `now` is its last: a retry RETRY_SECONDS
+    later would be past its grace (or it is not within one)."""
+    return due is None or now + timedelta(seconds=RETRY_SECONDS) > due + timedelta(seconds=GRACE_SECONDS)
+
+
 def missed_lately(sub: Subscription, now: datetime) -> datetime | None:
     """The last `flatten_at` moment when it fell due more than GRACE_SECONDS before `now` and is still worth telling
     of at a start (the rest of its local day, and at least MISSED_TOLD_FOR after it), else None.
@@ -246,8 +252,12 @@ async def flatten(host: Host, strategy: str, key: str) -> int:
     return queued
 
 
-async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[str]]:
+async def flatten_pass(host: Host, strategy: str, key: str, due: datetime | None = None,
+                       last: bool | None = None) -> tuple[int, list[str]]:  # fmt: skip
     """Queue the exits `flatten` queues; return how many, and the tickers the subscription still holds.
+
+    `due`: the `flatten_at` moment the run is for (by default the one that fell due within the grace); `last`:
+    whether no run of it comes after this one (by default, whether one RETRY_SECONDS from now is past the grace).
 
     A ticker held may be closing still (its exit queued or working) or left open (its exit failed, and no other
     may go yet): the scheduler looks again while the grace lasts.
@@ -263,8 +273,9 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
     if sub is None or sub.flatten_at is None:
         return 0, []
     now = host.clock()
+    due = due or due_at(sub, now)
     # The day of the run that fell due, not of the moment it runs: a 23:58 run a few minutes late is Friday's.
-    local = (due_at(sub, now) or now).astimezone(ZoneInfo(sub.timezone))
+    local = (due or now).astimezone(ZoneInfo(sub.timezone))
     label = f"flatten_at {sub.flatten_at:%H:%M} {sub.timezone} for {strategy}/{key}"
     if local.weekday() >= 5:
         log.info("%s: %s is not a trading day, nothing to do", label, f"{local:%A}")
@@ -317,7 +328,8 @@ async def flatten_pass(host: Host, strategy: str, key: str) -> tuple[int, list[s
     # position would close another strategy's with it (and cancel its stop-loss). The order jobs, every
     # poll_interval, find out what it did; the runs again within the grace wait for them, and the last closes the
     # share known, saying so (`_queue_exit`).
-    last = due_at(sub, now + timedelta(seconds=RETRY_SECONDS)) is None
+    if last is None:
+        last = is_last(due, now)
     waiting = sorted(ticker for ticker, close in tickers.items() if close.unsure and not last)
     if waiting:
         log.info("%s: %s: an order of its own there is of unknown outcome (or not sent yet); its exit waits for the "

@@ -27,6 +27,7 @@ from bridge.jobs.flatten import (
     due_at,
     flatten_pass,
     flatten_trigger,
+    is_last,
     may_hold,
     missed_lately,
 )
@@ -133,46 +134,70 @@ class Jobs:
         await poll_orders(self.host)
         await finish_moves(self.host, self.move_retries)
 
-    def _flatten(self, strategy: str, key: str, retry: bool = False) -> Callable[[], Awaitable[None]]:
+    def _flatten(self, strategy: str, key: str, due: datetime | None = None,
+                 at: datetime | None = None) -> Callable[[], Awaitable[None]]:  # fmt: skip
         """A flatten run; one that cannot read the positions, or leaves some held, runs again while its grace lasts.
 
         Left to its next time, a venue's brief outage at 15:55 held the positions overnight, and so did an exit
         the venue refused or did not take (a 503): a run again within the grace sends another (`_queue_exit`).
+
+        A run again (`due`: the moment its flatten fell due; `at`: when it was to run) is the last when the next
+        would be past the grace (`is_last`, as it starts): only the last closes a share not sure (`flatten_pass`).
         """
 
         async def run() -> None:
             sub = self.host.runtime.subscription(strategy, key)
-            if retry and (sub is None or sub.flatten_at is None or due_at(sub, self.host.clock()) is None):
-                return  # its grace is over (or a reload since took it away): run late, it would be another day's
+            now = self.host.clock()
+            if sub is None or sub.flatten_at is None:
+                return  # a reload since took it away
+            if due is not None and at is not None and now > max(at, due + timedelta(seconds=GRACE_SECONDS)) + \
+                    timedelta(seconds=FLATTEN_RETRY_SECONDS):  # fmt: skip
+                # Run long after its time (the machine asleep, the loop stalled): too late, as a late exit is a
+                # dangerous one; but what it was to close may be held overnight.
+                late = f"{now.astimezone(ZoneInfo(sub.timezone)):%H:%M:%S}"
+                self._give_up(strategy, key, f"flatten_at for {strategy}/{key}: its run again came only at {late}")
+                return
+            moment = due or due_at(sub, now)
+            last = is_last(moment, now)
             try:
-                queued, held = await flatten_pass(self.host, strategy, key)
+                queued, held = await flatten_pass(self.host, strategy, key, moment, last)
             except FlattenFailed as exc:
-                self._retry_flatten(strategy, key, str(exc))
+                self._retry_flatten(strategy, key, str(exc), moment, last)
                 return
             if held:  # closing still, or an exit failed: looked at again, and said loudly if still open at the end
                 what = "closing, not seen closed yet" if queued else "still open"
                 label = f"flatten_at for {strategy}/{key}: {', '.join(held)} {what}"
-                self._retry_flatten(strategy, key, label, quiet=True)
+                self._retry_flatten(strategy, key, label, moment, last, quiet=True)
 
         return run
 
-    def _retry_flatten(self, strategy: str, key: str, why: str, quiet: bool = False) -> None:
-        """Run the flatten again in FLATTEN_RETRY_SECONDS if that is within its grace, else say it gave up.
+    def _retry_flatten(self, strategy: str, key: str, why: str, due: datetime | None, last: bool,
+                       quiet: bool = False) -> None:  # fmt: skip
+        """Run the flatten again in FLATTEN_RETRY_SECONDS, or at the end of its grace if sooner, unless the run that
+        just ended was its last (`last`): then say it gave up.
 
         `quiet`: nothing failed yet (the exits may be filling), so the retry is not worth a warning.
         """
         sub = self.host.runtime.subscription(strategy, key)
-        retry_at = self.host.clock() + timedelta(seconds=FLATTEN_RETRY_SECONDS)
-        if sub is None or sub.flatten_at is None or due_at(sub, retry_at) is None:
-            text = (f"{why}; its {GRACE_SECONDS}s grace is over: the positions stay open; close them by hand or with "
-                    "an exit signal")  # fmt: skip
-            log.error("%s", text)
-            self.host.publish(flatten_event(strategy, key, text))
+        if last or due is None or sub is None or sub.flatten_at is None:
+            self._give_up(strategy, key, why)
             return
-        (log.info if quiet else log.warning)("%s; looking again in %gs", why, FLATTEN_RETRY_SECONDS)
-        self._add(f"{CONFIG}flatten-retry:{strategy}:{key}", self._flatten(strategy, key, retry=True),
-                  DateTrigger(run_date=datetime.now(UTC) + timedelta(seconds=FLATTEN_RETRY_SECONDS), timezone=UTC),
+        # The run after one that was not the last always comes, as the last one if its time is past the grace:
+        # decided from when the run started, a slow one (a venue's read) left the next past the grace, dropped,
+        # and a share not sure was never closed. At the grace's end at the latest, at once if the run ended past it.
+        now = self.host.clock()
+        at = min(now + timedelta(seconds=FLATTEN_RETRY_SECONDS), max(now, due + timedelta(seconds=GRACE_SECONDS)))
+        (log.info if quiet else log.warning)("%s; looking again in %gs", why, (at - now).total_seconds())
+        self._add(f"{CONFIG}flatten-retry:{strategy}:{key}", self._flatten(strategy, key, due, at),
+                  DateTrigger(run_date=datetime.now(UTC) + (at - now), timezone=UTC),
                   misfire_grace_time=None)  # fmt: skip
+
+    def _give_up(self, strategy: str, key: str, why: str) -> None:
+        """Say loudly that the flatten's grace is over with the positions still open."""
+        text = (f"{why}; its {GRACE_SECONDS}s grace is over: the positions stay open; close them by hand or with "
+                "an exit signal")  # fmt: skip
+        log.error("%s", text)
+        self.host.publish(flatten_event(strategy, key, text))
 
     def wake_at(self, signal_id: str, when: datetime) -> None:
         """Release due delayed signals at `when` (an id per signal: scheduling one twice is harmless)."""

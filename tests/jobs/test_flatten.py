@@ -351,6 +351,15 @@ async def run_job(r: Any, job_id: str) -> None:
     await job.func()
 
 
+async def run_retries(r: Any, clock: Any) -> None:
+    """Run each flatten retry as the scheduler would: the test clock moved on by as long as it was scheduled after."""
+    while (job := r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper")) is not None:
+        r.bridge.jobs.scheduler.remove_job(job.id)
+        clock.advance(max(0, round((job.trigger.run_date - datetime.now(UTC)).total_seconds())))
+        await job.func()
+        await r.bridge.queues.join()
+
+
 async def test_a_flatten_whose_position_read_fails_is_tried_again_within_its_grace(bridges: Any) -> None:
     clock = Clock(BEFORE)
     r = await bridges(FLAKY, clock)
@@ -390,6 +399,28 @@ async def test_a_flatten_whose_position_read_fails_past_its_grace_gives_up_sayin
     assert await r.positions() == {"AMD": Decimal(1)}
     (event,) = [e for e in events if e.kind == "flatten.missed"]  # a log line alone is read the next morning
     assert "positions stay open" in event.text and event.data["subscription"] == "paper", event
+
+
+async def test_a_flatten_run_again_long_after_its_time_closes_nothing_and_says_so(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its run again held up past the grace (the machine asleep): a late exit is a dangerous one, and it is told."""
+    clock = Clock(BEFORE)
+    r = await bridges(FLAKY, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    clock.now = MONDAY_1555
+    FlakyPaper.failures = 1
+    try:
+        await run_job(r, "cfg:flatten:sq:paper")  # the venue answers 503 at 15:55
+    finally:
+        FlakyPaper.failures = 0
+    clock.now = MONDAY_1555 + timedelta(minutes=30)  # its run again, 15 s later, came half an hour late
+    await run_job(r, "cfg:flatten-retry:sq:paper")
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(1)}, "closed half an hour past its grace"
+    assert any("came only at 16:25:00" in rec.getMessage() and "positions stay open" in rec.getMessage()
+               for rec in caplog.records if rec.levelname == "ERROR")  # fmt: skip
 
 
 async def test_a_restart_past_the_grace_of_a_flatten_that_never_ran_says_the_positions_stay_open(
@@ -517,12 +548,8 @@ async def test_a_flatten_exit_still_unresolved_at_the_end_of_its_grace_is_report
     bridges: Any, refusing: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     r, clock = await flatten_with_failing_exit(bridges, refusing, "lost")
-    while r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None:
-        r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
-        clock.advance(15)
-        await r.bridge.jobs._flatten("sq", "paper", retry=True)()
-        await r.bridge.queues.join()
-        assert clock.now <= MONDAY_1555 + timedelta(seconds=GRACE_SECONDS + 15)
+    await run_retries(r, clock)
+    assert clock.now <= MONDAY_1555 + timedelta(seconds=GRACE_SECONDS)
     assert refusing.sent == 1
     errors = [rec.getMessage() for rec in caplog.records if rec.levelname == "ERROR"]
     assert any("AMD" in e and "still open" in e for e in errors), errors
@@ -604,9 +631,8 @@ async def test_a_flatten_not_sure_of_its_share_waits_for_the_order_jobs_then_clo
     assert r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None, "it must look again"
     refusing.shown_as = "canceled"  # the venue answers: it took the add and canceled it, nothing filled
     await poll_orders(r.bridge)
-    r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
     clock.advance(15)
-    await r.bridge.jobs._flatten("sq", "paper", retry=True)()
+    await run_job(r, "cfg:flatten-retry:sq:paper")
     await r.bridge.queues.join()
     assert await r.positions() == {"AMD": Decimal(10)}, "the other strategy's share was closed with this one's"
 
@@ -618,16 +644,34 @@ async def test_a_flatten_still_not_sure_of_its_share_at_its_last_run_closes_the_
     clock.now = MONDAY_1555
     await run_job(r, "cfg:flatten:sq:paper")
     await r.bridge.queues.join()
-    while r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None:
-        r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
-        clock.advance(15)
-        await r.bridge.jobs._flatten("sq", "paper", retry=True)()
-        await r.bridge.queues.join()
+    await run_retries(r, clock)
     assert await r.positions() == {"AMD": Decimal(10)}, "held overnight, or the other strategy's share closed too"
     (exit_row,) = r.rows("SELECT state, decision FROM signals WHERE webhook_id = 'job:flatten_at'")
     assert exit_row["state"] == "executed" and "sold 1" in exit_row["decision"], exit_row["decision"]
     told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "not sure" in rec.message]
     assert told and all("unknown" in t and "may" in t for t in told), told
+
+
+async def test_a_flatten_not_sure_of_its_share_has_its_last_run_even_when_its_position_reads_are_slow(
+    bridges: Any, refusing: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that did not count itself the last, its slow read ending near the end of the grace, left its retry past
+    the grace, dropped: no last run closed the share known, and the position was held overnight."""
+    r, clock = await beside_an_unknown_order(bridges, refusing)
+    broker = r.bridge.runtime.broker("paper")
+    read = broker.fetch_positions
+
+    async def slow_read() -> Any:
+        clock.advance(10)  # the venue takes 10 s to list the positions
+        return await read()
+
+    monkeypatch.setattr(broker, "fetch_positions", slow_read)
+    clock.now = MONDAY_1555 + timedelta(seconds=5)  # the scheduler ran it a few seconds late
+    await run_job(r, "cfg:flatten:sq:paper")
+    await r.bridge.queues.join()
+    await run_retries(r, clock)
+    assert clock.now <= MONDAY_1555 + timedelta(seconds=GRACE_SECONDS + 15), "run long past its grace"
+    assert await r.positions() == {"AMD": Decimal(10)}, "its share held overnight"
 
 
 async def test_a_restart_past_the_grace_of_a_flatten_with_nothing_to_close_raises_no_alarm(
@@ -962,11 +1006,7 @@ async def flatten_retried(r: Any, clock: Clock) -> None:
     clock.now = MONDAY_1555
     await run_job(r, "cfg:flatten:sq:paper")
     await r.bridge.queues.join()
-    while r.bridge.jobs.scheduler.get_job("cfg:flatten-retry:sq:paper") is not None:
-        r.bridge.jobs.scheduler.remove_job("cfg:flatten-retry:sq:paper")
-        clock.advance(15)
-        await r.bridge.jobs._flatten("sq", "paper", retry=True)()
-        await r.bridge.queues.join()
+    await run_retries(r, clock)
 
 
 async def test_a_flatten_after_the_ticker_map_moved_closes_what_the_orders_were_placed_under(bridges: Any) -> None:
