@@ -857,7 +857,7 @@ class Executor:
         rows: list[dict[str, Any]] = []
         for old in (old for old in canceled if _restorable(old)):
             left = min(old.quantity - old.filled_quantity, Decimal(row["quantity"]))
-            sent = known.get(restore_row(row, old, len(rows))["client_order_id"])
+            sent = known.get(restore_id(row, old.client_order_id))
             if sent is not None and sent["status"] != "pending":  # at the broker since before a restart: as it is
                 left = Decimal(sent["quantity"])
             elif room is not None:
@@ -871,8 +871,7 @@ class Executor:
             # In its own time in force, as a leg put back goes: a fractional stop is a day order at Alpaca, and sent
             # gtc it was refused, the position left with no stop.
             rows.append(restore_row(row, back[-1], len(rows), self._time_in_force(old)))
-        if gone := [known[r["client_order_id"]] for r in map(partial(restore_row, row), spared, range(len(spared)))
-                    if r["client_order_id"] in known]:  # fmt: skip
+        if gone := [known[coid] for old in spared if (coid := restore_id(row, old.client_order_id)) in known]:
             await self._skip_rest(gone, "not sent: no position is left for it to close")
         if not back:
             return PutBack(spared=spared, held=held)

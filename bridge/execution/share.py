@@ -10,14 +10,9 @@ from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES, order_fille
 from bridge.signals.resolve import describe_position, fmt
 
 
-def filled(row: sqlite3.Row) -> Decimal:
-    """What an order filled, signed (`order_filled`: the prune of netted entries counts by it too)."""
-    return order_filled(row)
-
-
 def net(rows: Sequence[sqlite3.Row]) -> Decimal:
-    """What these orders' fills net to: long above zero, short below."""
-    return sum((filled(row) for row in rows), Decimal(0))
+    """What these orders' fills net to: long above zero, short below (`order_filled`, as the prune counts)."""
+    return sum((order_filled(row) for row in rows), Decimal(0))
 
 
 def unsure(rows: Sequence[sqlite3.Row]) -> list[sqlite3.Row]:

@@ -20,7 +20,7 @@ from bridge.config.schema import Subscription
 from bridge.execution import share
 from bridge.execution.executor import Job
 from bridge.jobs.host import Host
-from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal, same_symbol, symbol_key
+from bridge.models import FINAL_ORDER_STATUSES, SCHEDULED_SOURCE, Signal, order_filled, same_symbol, symbol_key
 from bridge.notify.events import flatten_event
 from bridge.signals.parse import normalised
 from bridge.signals.resolve import broker_symbol
@@ -130,7 +130,7 @@ def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
         if row["status"] not in FINAL_ORDER_STATUSES:
             return True
         key = symbol_key(row["symbol"])  # per symbol, as `_tickers_to_close` counts them
-        net[key] = net.get(key, Decimal(0)) + share.filled(row)
+        net[key] = net.get(key, Decimal(0)) + order_filled(row)
     return any(quantity != 0 for quantity in net.values())
 
 
