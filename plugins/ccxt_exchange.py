@@ -55,9 +55,9 @@ time in force `time_in_force` in its own words, both sent in those fields (ccxt 
 finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`), and
 one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its id, else of unknown outcome;
 its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
-Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; Coinbase's by a cursor),
-every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose answer was lost is looked
-for.
+Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; WOO X's 25 unless asked;
+Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
+answer was lost is looked for.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -233,13 +233,14 @@ BITSO_LOOKUP_SECONDS = 50 * 60
 # & Closed Orders": `limit` 1 to 50, 20 unless asked, and `cursor` from `nextPageCursor`; Coinbase Advanced "List
 # Orders": `limit`, the next page by the `cursor` of the last; OKX v5 "Get order list": `limit` 100 at most and unless
 # asked, `after` an ordId for the older ones; Upbit "List open orders" and Gate "List all open orders" / "List
-# orders": `limit` 100 at most (at Gate, of each pair), and `page`.
+# orders": `limit` 100 at most (at Gate, of each pair), and `page`; WOO X "Get orders": `size` 25 unless asked (ccxt
+# asks none), 500 at most (ccxt's own cap), and `page`.
 PAGE_NUMBER, OLDEST_ID = "#page", "#oldest-id"
 CURSOR_PAGES = {
     "bybit": (50, "cursor", "nextPageCursor"), "coinbase": (100, "cursor", "cursor"), "okx": (100, "after", OLDEST_ID),
-    "upbit": (100, "page", PAGE_NUMBER), "gate": (100, "page", PAGE_NUMBER),
+    "upbit": (100, "page", PAGE_NUMBER), "gate": (100, "page", PAGE_NUMBER), "woo": (500, "page", PAGE_NUMBER),
 }  # fmt: skip
-MOST_PAGES = 20  # 1,000 orders at Bybit, 2,000 elsewhere: more is an error, never a list cut short
+MOST_PAGES = 20  # 1,000 orders at Bybit, 10,000 at WOO X, 2,000 elsewhere: more is an error, never a list cut short
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
 
@@ -1089,8 +1090,8 @@ class CcxtBroker:
     async def _paged_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
         """The open orders of a venue that lists them a page at a time, every page read (see CURSOR_PAGES).
 
-        ccxt read Bybit's first page, 20 orders (OKX's, Upbit's, Gate's, Coinbase's: 100): an order placed before as
-        many others was left out, so an exit's cancels of the ticker's working orders left it working.
+        ccxt read Bybit's first page, 20 orders (OKX's, Upbit's, Gate's, Coinbase's: 100; WOO X's 25): an order placed
+        before as many others was left out, so an exit's cancels of the ticker's working orders left it working.
         """
         items, whole = await self._paged(self.exchange.fetch_open_orders, symbol, {})
         if not whole:

@@ -80,6 +80,9 @@ from tests.fakes.server import LocalServer
 from tests.fakes.upbit import API_KEY as UPBIT_KEY
 from tests.fakes.upbit import SECRET as UPBIT_SECRET
 from tests.fakes.upbit import FakeUpbit
+from tests.fakes.woo import API_KEY as WOO_KEY
+from tests.fakes.woo import SECRET as WOO_SECRET
+from tests.fakes.woo import FakeWoo
 
 
 async def connected(url: str, store: Store | None = None, **overrides: object) -> CcxtBroker:
@@ -1862,3 +1865,40 @@ async def test_every_open_order_of_a_ticker_is_listed_past_the_first_100(
     finally:
         del fake.orders[before:]
         await broker.close()
+
+
+def _with_market(options: CcxtOptions, market_id: str) -> CcxtBroker:
+    """A broker whose one market is BTC/USD under the venue's id `market_id`, set without asking the venue."""
+    broker = CcxtBroker(options, BrokerContext(name=options.exchange))
+    broker.exchange.timeout_on_exit = 0
+    market = {"id": market_id, "symbol": "BTC/USD", "base": "BTC", "quote": "USD", "baseId": "BTC", "quoteId": "USD",
+              "type": "spot", "spot": True, "active": True, "precision": {"amount": 0.00001, "price": 0.01},
+              "limits": {"amount": {"min": 0.00001}, "price": {}, "cost": {}, "market": {}}}  # fmt: skip
+    broker.exchange.set_markets([market])
+    known = broker.exchange.markets["BTC/USD"]
+    broker._markets.update({market_id: known, "BTC/USD": known})
+    return broker
+
+
+async def test_at_woo_every_open_order_is_listed_not_the_newest_25() -> None:
+    """WOO X's "Get orders" answers a `page` of `size` orders, 25 unless asked (500 at most), and ccxt asks for one page
+    with no size: with 30 orders placed after ours, an exit's cancels of the ticker's working orders never saw ours,
+    which stayed working after the exit and could open the position again. Every page is read, 500 to a page."""
+    fake = FakeWoo()
+    ours = fake.add("SPOT_BTC_USD", "BUY", "29000", "0.001", client_order_id=12345)
+    for _ in range(30):
+        fake.add("SPOT_BTC_USD", "SELL", "31000", "0.001")
+    with LocalServer(fake.app) as server:
+        options = CcxtOptions(exchange="woo", api_key=WOO_KEY, secret=WOO_SECRET, quote="USD", api_url=server.url,
+                              max_requests_per_minute=60000)  # fmt: skip
+        broker = _with_market(options, "SPOT_BTC_USD")
+        try:
+            listed = await broker.fetch_open_orders("SPOT_BTC_USD")
+            assert len(listed) == 31 and str(ours["orderId"]) in {o.broker_order_id for o in listed}
+            for _ in range(500):  # past one page of the most WOO X gives
+                fake.add("SPOT_BTC_USD", "SELL", "31000", "0.001")
+            listed = await broker.fetch_open_orders("SPOT_BTC_USD")
+            assert len(listed) == 531 and str(ours["orderId"]) in {o.broker_order_id for o in listed}
+            assert [q.get("page") for q in fake.listings[-2:]] == [None, "2"]
+        finally:
+            await broker.close()
