@@ -57,7 +57,8 @@ one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its
 its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
 Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; WOO X's 25 unless asked;
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
-answer was lost is looked for.
+answer was lost is looked for. So are One Trading's open orders, 100 to a page, by the cursor beside them in the answer
+("Get Orders"), which ccxt drops.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -240,6 +241,10 @@ CURSOR_PAGES = {
     "bybit": (50, "cursor", "nextPageCursor"), "coinbase": (100, "cursor", "cursor"), "okx": (100, "after", OLDEST_ID),
     "upbit": (100, "page", PAGE_NUMBER), "gate": (100, "page", PAGE_NUMBER), "woo": (500, "page", PAGE_NUMBER),
 }  # fmt: skip
+# One Trading's "Get Orders" (GET /account/orders) answers the open orders unless asked for others, `max_page_size` of
+# them (100 in its answer unless asked), and a `cursor` beside them while more follow: ccxt reads the first page and
+# drops the cursor, which is not in any order's `info`. The listing is read through ccxt's implicit method.
+ONETRADING_PAGE = 100
 MOST_PAGES = 20  # 1,000 orders at Bybit, 10,000 at WOO X, 2,000 elsewhere: more is an error, never a list cut short
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
@@ -1061,6 +1066,8 @@ class CcxtBroker:
         ccxt_symbol = None if symbol is None else self._market(symbol)["symbol"]
         if self.options.exchange == "bitso":
             items = self._remember_symbols(await self._bitso_open_orders(ccxt_symbol))
+        elif self.options.exchange == "onetrading":
+            items = self._remember_symbols(await self._onetrading_open_orders(ccxt_symbol))
         elif self.options.exchange in CURSOR_PAGES and not (self.options.exchange in TEXT_IDS and symbol is None):
             # (Gate's listing of every pair pages each pair's orders: read once, an order left out is looked up.)
             items = self._remember_symbols(await self._paged_open_orders(ccxt_symbol))
@@ -1086,6 +1093,28 @@ class CcxtBroker:
                 "cancel some at Bitso"
             )
         return [self.exchange.parse_order(raw) for raw in listed]
+
+    async def _onetrading_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
+        """One Trading's open orders, of one instrument or of all, page after page by the cursor each answer carries.
+
+        ccxt read the first page, 100 orders: an order placed before as many others was left out, so an exit's cancels
+        of the ticker's working orders left it working. Past MOST_PAGES the listing is an error, never a list cut short.
+        """
+        market = None if symbol is None else self._market(symbol)
+        request: dict[str, Any] = {"max_page_size": ONETRADING_PAGE}
+        if market is not None:
+            request["instrument_code"] = market["id"]
+        items: list[dict[str, Any]] = []
+        for _ in range(MOST_PAGES):
+            answer = await self._read(self.exchange.privateGetAccountOrders, request)
+            items.extend(self.exchange.parse_orders(answer.get("order_history") or [], market))
+            if not answer.get("cursor"):  # the last page: One Trading names a next one while more follow
+                return items
+            request = {**request, "cursor": answer["cursor"]}
+        raise BrokerError(
+            f"onetrading: more than {len(items)} open orders{'' if symbol is None else ' on ' + symbol}: any beyond "
+            "them were not listed, so none are taken as all of them; cancel some at the venue"
+        )
 
     async def _paged_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
         """The open orders of a venue that lists them a page at a time, every page read (see CURSOR_PAGES).

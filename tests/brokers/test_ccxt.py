@@ -75,6 +75,8 @@ from tests.fakes.okx import API_KEY as OKX_KEY
 from tests.fakes.okx import PASSPHRASE as OKX_PASSPHRASE
 from tests.fakes.okx import SECRET as OKX_SECRET
 from tests.fakes.okx import FakeOkx
+from tests.fakes.onetrading import API_KEY as ONETRADING_KEY
+from tests.fakes.onetrading import FakeOneTrading
 from tests.fakes.recorder import Recorder
 from tests.fakes.server import LocalServer
 from tests.fakes.upbit import API_KEY as UPBIT_KEY
@@ -1900,5 +1902,28 @@ async def test_at_woo_every_open_order_is_listed_not_the_newest_25() -> None:
             listed = await broker.fetch_open_orders("SPOT_BTC_USD")
             assert len(listed) == 531 and str(ours["orderId"]) in {o.broker_order_id for o in listed}
             assert [q.get("page") for q in fake.listings[-2:]] == [None, "2"]
+        finally:
+            await broker.close()
+
+
+async def test_at_onetrading_every_open_order_is_listed_page_after_page() -> None:
+    """One Trading's "Get Orders" answers the open orders 100 to a page, the next page by the `cursor` the answer
+    carries, and ccxt reads the first page and drops the cursor: with 130 orders placed after ours, an exit's cancels
+    of the ticker's working orders never saw ours, which stayed working after the exit and could open the position
+    again. Every page is read."""
+    fake = FakeOneTrading()
+    ours = fake.add("BTC_USD", "BUY", "29000", "0.001", client_id="0190f0e2-9d3c-8abc-b0ef-0123456789ce")
+    for _ in range(130):
+        fake.add("BTC_USD", "SELL", "31000", "0.001")
+    fake.add("ETH_USD", "SELL", "3100", "0.01")
+    with LocalServer(fake.app) as server:
+        options = CcxtOptions(exchange="onetrading", api_key=ONETRADING_KEY, quote="USD", api_url=server.url,
+                              max_requests_per_minute=60000)  # fmt: skip
+        broker = _with_market(options, "BTC_USD")
+        try:
+            listed = await broker.fetch_open_orders("BTC_USD")
+            assert len(listed) == 131 and ours["order_id"] in {o.broker_order_id for o in listed}
+            assert [q.get("cursor") for q in fake.listings] == [None, "100"]
+            assert {q.get("instrument_code") for q in fake.listings} == {"BTC_USD"}
         finally:
             await broker.close()
