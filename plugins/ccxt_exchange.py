@@ -54,7 +54,8 @@ identifier, Gemini's client_order_id, One Trading's client_id). Bitso's client o
 time in force `time_in_force` in its own words, both sent in those fields (ccxt passes neither); its lookup returns a
 finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`), and
 one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its id, else of unknown outcome;
-its open orders are listed through its "List Open Orders" for up to 100 (ccxt's read 25), more being an error.
+its open orders are listed through its "List Open Orders", 500 asked for (ccxt's read 25): an answer of 500, or of
+exactly 100 (the most of the page's older version), may be cut short and is an error.
 Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; WOO X's 25 unless asked;
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
 answer was lost is looked for. So are One Trading's open orders, 100 to a page, by the cursor beside them in the answer
@@ -222,9 +223,11 @@ VENUE_TIME_IN_FORCE = {
 # listed every open order.
 TRADES_LOOKUPS = frozenset({"bitso"})
 # Bitso's "List Open Orders" (GET /open_orders) answers `limit` orders, of one `book` or of all: ccxt's asks for 25 of
-# one book and reads no further (and asks for none without a book). Asked for this many, which the page's older
-# version gave as the most, a full answer may leave some out and is an error: its current page names no marker.
-BITSO_OPEN_ORDERS = 100
+# one book and reads no further (and asks for none without a book). The current page gives `limit` 500 unless asked
+# and names no most; its older version gave 100 as the most. Neither names a next page (no marker). Asked for 500, an
+# answer as full as asked may leave some out, and so may one of exactly 100 (the older cap, whatever was asked): both
+# are errors, never a list cut short.
+BITSO_OPEN_ORDERS, BITSO_OLDER_MOST = 500, 100
 # Within this long of its sending, an order Bitso's lookup does not show was never placed: the lookup shows a finished
 # one for an hour after it ended ("a one-hour window exists"). Less than the hour, for the clocks' difference.
 BITSO_LOOKUP_SECONDS = 50 * 60
@@ -1086,11 +1089,11 @@ class CcxtBroker:
             request["book"] = self._market(symbol)["id"]
         answer = await self._read(self.exchange.privateGetOpenOrders, request)
         listed = answer.get("payload") or []
-        if len(listed) >= BITSO_OPEN_ORDERS:
+        if len(listed) >= BITSO_OPEN_ORDERS or len(listed) == BITSO_OLDER_MOST:
             raise BrokerError(
                 f"bitso: {len(listed)} open orders{'' if symbol is None else ' on ' + symbol}, as many as one answer "
-                f"holds ({BITSO_OPEN_ORDERS}): any beyond them cannot be listed, so none are taken as all of them; "
-                "cancel some at Bitso"
+                f"may hold ({BITSO_OLDER_MOST} or {BITSO_OPEN_ORDERS}): any beyond them cannot be listed, so none are "
+                "taken as all of them; cancel some at Bitso"
             )
         return [self.exchange.parse_order(raw) for raw in listed]
 

@@ -1927,3 +1927,36 @@ async def test_at_onetrading_every_open_order_is_listed_page_after_page() -> Non
             assert {q.get("instrument_code") for q in fake.listings} == {"BTC_USD"}
         finally:
             await broker.close()
+
+
+@pytest.mark.parametrize("most", [100, 500])
+async def test_at_bitso_open_orders_past_100_are_listed_where_bitso_answers_them_and_an_error_where_it_may_not(
+    bitso_server: tuple[FakeBitso, str], most: int
+) -> None:
+    """Bitso's "List Open Orders" answers `limit` orders, 500 unless asked, and names no most (its older page: 100 at
+    most), nor a next page. Asked for 100, 100 open orders or more were an error even where Bitso answers them all, so
+    an exit could cancel none of the ticker's working orders. Asked for 500, an answer of more than 100 is whole unless
+    as full as asked; one of exactly 100 may be the older cap, cut short, and stays an error."""
+    fake, url = bitso_server
+    fake.orders.clear()
+    fake.open_orders_most = most
+    broker = await _bitso(url)
+    try:
+        _by_hand(fake, 150)
+        if most == 500:
+            assert len(await broker.fetch_open_orders("btc_mxn")) == 150
+        else:
+            with pytest.raises(BrokerError, match="100 open orders"):
+                await broker.fetch_open_orders("btc_mxn")
+        fake.orders.clear()
+        _by_hand(fake, 100)  # as many as the older cap: may be cut short, whatever Bitso's cap is
+        with pytest.raises(BrokerError, match="100 open orders"):
+            await broker.fetch_open_orders("btc_mxn")
+        _by_hand(fake, 400)
+        with pytest.raises(BrokerError, match=f"{most} open orders"):
+            await broker.fetch_open_orders(None)
+        assert set(fake.open_orders_asked) == {"500"}
+    finally:
+        fake.open_orders_most = 100
+        await broker.close()
+        fake.orders.clear()
