@@ -1,11 +1,15 @@
-"""Generate docs/signals.md and docs/settings.md from the models (`python -m bridge.docgen`)."""
+"""Generate docs/signals.md, docs/settings.md and docs/journal.md from the code (`python -m bridge.docgen`)."""
 
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import sys
 import types
 import typing
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +20,24 @@ from pydantic_core import PydanticUndefined
 from bridge.config.schema import BrokerConfig, Config, ServerConfig, Strategy, Subscription
 from bridge.config.security import GlobalRisk, RateLimit, RiskLimits
 from bridge.config.trading import Sizing, StopLossDefault, TakeProfitDefault, TradingWindow
+from bridge.execution.orders import CHILD_LEGS, REDUCING_LEGS
+from bridge.models import (
+    FINAL_ORDER_STATUSES,
+    FINAL_SIGNAL_STATES,
+    Action,
+    OrderStatus,
+    OrderType,
+    Sentiment,
+    Side,
+    SignalState,
+    TimeInForce,
+)
 from bridge.notify.config import Notifications, NotifyTarget
 from bridge.signals.parse import MAX_DEPTH, NOT_YET_SUPPORTED, Payload
 from bridge.signals.reference import FIELDS
+from bridge.signals.resolve import LegKind
+from bridge.store.meanings import COLUMNS, STABLE, TABLES
+from bridge.store.migrations import MIGRATIONS, migrate
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -148,12 +167,245 @@ def undocumented_settings() -> list[str]:
             for name, info in model.model_fields.items() if not info.description]  # fmt: skip
 
 
+# The values a column takes, read from the code's own constants (a state or status column, and the enumerations).
+_ORDER_COLUMNS = {"side": Side, "type": OrderType, "time_in_force": TimeInForce}
+VALUES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("signals", "action"): typing.get_args(Action),
+    ("signals", "sentiment"): typing.get_args(Sentiment),
+    ("signals", "state"): typing.get_args(SignalState),
+    ("executions", "state"): typing.get_args(SignalState),
+    ("orders", "status"): typing.get_args(OrderStatus),
+    # The plan's legs, a bracket's children, and the reducing legs (a stop put back: `restore`), each once.
+    ("orders", "leg"): tuple(dict.fromkeys((*typing.get_args(LegKind), *CHILD_LEGS, *REDUCING_LEGS))),
+    **{
+        (table, column): typing.get_args(kind)
+        for table in ("orders", "paper_orders")
+        for column, kind in _ORDER_COLUMNS.items()
+    },
+    ("paper_fills", "side"): typing.get_args(Side),
+}
+# Of those, the values a row ends at (its state no longer changes).
+FINAL_VALUES: dict[tuple[str, str], frozenset[str]] = {
+    ("signals", "state"): FINAL_SIGNAL_STATES,
+    ("executions", "state"): FINAL_SIGNAL_STATES,
+    ("orders", "status"): FINAL_ORDER_STATUSES,
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a journal table, as SQLite reports it."""
+
+    name: str
+    type: str
+    not_null: bool
+    default: str | None
+    key: int  # its place in the primary key, 0 when not in it
+    references: str | None  # `table.column` of a foreign key
+    unique: bool  # a UNIQUE constraint of its own
+
+
+@dataclass(frozen=True)
+class Index:
+    """One index of a journal table: what it covers (SQLite's own text of it) and whether it is unique."""
+
+    name: str
+    definition: str
+    unique: bool
+
+
+def fresh_journal() -> sqlite3.Connection:
+    """An in-memory journal as `migrate()` leaves a new one."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(conn)
+    return conn
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    """The journal's tables, in the order they were made; SQLite's own (`sqlite_sequence`) left out."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY rowid"
+    )
+    return [row[0] for row in rows]
+
+
+def _unique_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The columns with a UNIQUE constraint of their own (SQLite indexes each one; shown on the column)."""
+    found = set()
+    for _seq, name, _unique, origin, _partial in conn.execute(f"PRAGMA index_list({table})"):
+        columns = [row[2] for row in conn.execute(f"PRAGMA index_info({name})")]
+        if origin == "u" and len(columns) == 1:
+            found.add(columns[0])
+    return found
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[Column]:
+    references = {row[3]: f"{row[2]}.{row[4]}" for row in conn.execute(f"PRAGMA foreign_key_list({table})")}
+    unique = _unique_columns(conn, table)
+    return [Column(row[1], row[2], bool(row[3]), row[4], row[5], references.get(row[1]), row[1] in unique)
+            for row in conn.execute(f"PRAGMA table_info({table})")]  # fmt: skip
+
+
+def _indexes(conn: sqlite3.Connection, table: str) -> list[Index]:
+    """The table's indexes but those of its primary key and its columns' UNIQUE constraints (shown on the columns)."""
+    found = []
+    for _seq, name, unique, origin, _partial in conn.execute(f"PRAGMA index_list({table})"):
+        if origin == "pk":
+            continue
+        if origin == "u":  # a UNIQUE constraint's: no text of its own
+            columns = [row[2] for row in conn.execute(f"PRAGMA index_info({name})")]
+            if len(columns) > 1:
+                found.append(Index(f"UNIQUE ({', '.join(columns)})", f"({', '.join(columns)})", True))
+            continue
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()[0]
+        covered = re.search(r"\bON\s+\w+\s*(\(.*)$", " ".join(sql.split()), re.S)
+        found.append(Index(name, covered.group(1) if covered else sql, bool(unique)))
+    return sorted(found, key=lambda index: index.name)
+
+
+def journal_schema(conn: sqlite3.Connection) -> dict[str, tuple[list[Column], list[Index]]]:
+    """Every table of a journal with its columns and indexes, read from SQLite (PRAGMA table_info, index_list)."""
+    return {table: (_columns(conn, table), _indexes(conn, table)) for table in _tables(conn)}
+
+
+def schema_versions() -> dict[str, int]:
+    """The schema version (migration number) that made each table (`t`), column (`t.c`) and index (its name).
+
+    Read by applying the migrations one at a time to an empty journal, as `migrate()` does, and looking at what
+    each step left that the one before had not.
+    """
+    versions: dict[str, int] = {}
+    before: set[str] = set()
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+        for version, migration in enumerate(MIGRATIONS, start=1):
+            for statement in migration.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            now = {name for table, (cols, indexes) in journal_schema(conn).items()
+                   for name in (table, *(f"{table}.{c.name}" for c in cols), *(i.name for i in indexes))}  # fmt: skip
+            versions.update((name, version) for name in now - before)  # one dropped and made again: its last making
+            before = now
+    return versions
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _values(table: str, column: str) -> str:
+    values = VALUES.get((table, column))
+    if not values:
+        return ""
+    final = FINAL_VALUES.get((table, column), frozenset())
+    shown = ", ".join(f"`{v}`" for v in values if v not in final)
+    ends = ", ".join(f"`{v}`" for v in values if v in final)
+    if not ends:
+        return f" Values: {shown}."
+    return f" Values: {shown}; final: {ends}." if shown else f" Values (final): {ends}."
+
+
+def _key(column: Column) -> str:
+    parts = [f"PK {column.key}" if column.key else "", "unique" if column.unique else ""]
+    if column.references:
+        parts.append(f"→ `{column.references}`")
+    return " ".join(p for p in parts if p) or "-"
+
+
+JOURNAL_INTRO = [
+    "# The journal",
+    "",
+    "<!-- generated by `python -m bridge.docgen` from a journal migrated by bridge/store/migrations.py and from",
+    "bridge/store/meanings.py; do not edit -->",
+    "",
+    "The journal is the SQLite file that `database` in the config names (`bridge.db` beside the config by",
+    "default). Open it read-only to query it: `sqlite3 -readonly bridge.db`. A read transaction left open",
+    "holds the WAL back from being checkpointed (README, Guarantees).",
+    "",
+    "**The contract.** `webhooks`, `signals` and `orders` are the stable tables: they and their columns are",
+    "never renamed or removed, and a schema change adds to them only through a numbered migration",
+    "(bridge/store/migrations.py). The other tables are the bridge's own bookkeeping, documented here for",
+    "reading; `paper_*` are the paper broker's own book (its simulated venue), internal, and may change with it.",
+    "",
+    "**Schema version.** `PRAGMA user_version` is the number of migrations applied: {version} for this version.",
+    "The daemon migrates the journal forward when it starts, one step per transaction; a journal of a newer",
+    "version is never downgraded. The *since* column says which version added a column (1: the first schema).",
+    "",
+    "**Values.** Times are text, ISO 8601 in UTC with microseconds (`2026-01-02T14:30:00.123456+00:00`), so",
+    "they sort as text. Prices and quantities are text holding the exact decimal the bridge used, never a",
+    "float's rounding: cast them (`CAST(quantity AS REAL)`) to compute. Flags are integers, 0 or 1. Webhook",
+    "and signal ids are UUIDv7 text, which sort by time.",
+    "",
+    "**No secret in clear.** Every value the config holds as a secret (strategy tokens, signing secrets, the",
+    "admin token, broker credentials, notification tokens) is replaced by `***` wherever a request carries",
+    "it before anything is journaled: the path (the token is never stored, not even masked by position),",
+    "header names and values, the body, a signal's `payload` and `extras`, an answer's message and an",
+    "order's `error` (a venue's error may quote its request). It is found not only as written but also with",
+    "JSON escapes (`\\/`, `\\u0041`), percent-encoded, or in a body sent as UTF-16, layer upon layer",
+    "(bridge/config/encoded.py); a text holding too many escapes to read is replaced whole. `Authorization`,",
+    "`Cookie` and headers named like a credential are not kept; idempotency keys are kept as their SHA-256.",
+    "What is kept to recognise a token or a broker account again is a keyed hash, never the value:",
+    "`signals.token_fingerprint`, `broker_identities.credentials`. See docs/security.md.",
+]
+
+
+def render_journal() -> str:
+    """docs/journal.md: every table and column of a new journal, its type, default, version and meaning."""
+    with closing(fresh_journal()) as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        schema = journal_schema(conn)
+    versions = schema_versions()
+    lines = [line.replace("{version}", str(version)) for line in JOURNAL_INTRO]
+    # The contract first, then the bridge's bookkeeping, then the paper broker's book; each in the order made.
+    tables = sorted(schema, key=lambda t: (t not in STABLE, t.startswith("paper_"), STABLE.index(t) if t in STABLE
+                                           else 0))  # fmt: skip
+    lines += ["", "Tables: " + ", ".join(f"[`{t}`](#{t})" for t in tables) + "."]
+    for table in tables:
+        columns, indexes = schema[table]
+        kind = "Stable contract" if table in STABLE else "Internal: the paper broker's book" \
+            if table.startswith("paper_") else "Internal"  # fmt: skip
+        lines += ["", f"## `{table}` <a id=\"{table}\"></a>", "", f"{TABLES.get(table, '')}", "",
+                  f"*{kind}; since version {versions[table]}.*", "",
+                  "| column | type | not null | default | key | since | meaning |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for c in columns:
+            meaning = COLUMNS.get(table, {}).get(c.name, "") + _values(table, c.name)
+            default = "-" if c.default is None else f"`{c.default}`"
+            lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.not_null else 'no'} | {default} | {_key(c)} | "
+                         f"{versions[f'{table}.{c.name}']} | {_cell(meaning)} |")  # fmt: skip
+        if indexes:
+            lines += ["", "Indexes:", ""]
+            for index in indexes:
+                since = f", since version {versions[index.name]}" if index.name in versions else ""
+                unique = "unique, " if index.unique else ""
+                lines.append(f"- `{index.name}`: {unique}`{index.definition}`{since}")
+    return "\n".join(lines) + "\n"
+
+
+def journal_meaning_gaps() -> list[str]:
+    """Tables and columns without a meaning, meanings of none, and `table.column`s a meaning names that do not exist."""
+    with closing(fresh_journal()) as conn:
+        schema = journal_schema(conn)
+    actual = {table: {c.name for c in columns} for table, (columns, _) in schema.items()}
+    gaps = [f"table {t}: no meaning" for t in actual if t not in TABLES]
+    gaps += [f"table {t}: meaning of a table that does not exist" for t in TABLES if t not in actual]
+    gaps += [f"column {t}.{c}: no meaning" for t, cs in actual.items() for c in cs if c not in COLUMNS.get(t, {})]
+    gaps += [f"column {t}.{c}: meaning of a column that does not exist" for t, cs in COLUMNS.items() for c in cs
+             if c not in actual.get(t, set())]  # fmt: skip
+    texts = [*TABLES.values(), *(text for cs in COLUMNS.values() for text in cs.values())]
+    for text in texts:
+        for table, column in re.findall(r"`([a-z_]+)\.([a-z_]+)`", text):
+            if column not in actual.get(table, set()):
+                gaps.append(f"{text!r} names {table}.{column}, which does not exist")
+    return gaps
+
+
 def main() -> int:
-    """Write both documents."""
+    """Write the three documents."""
     DOCS.mkdir(exist_ok=True)
     (DOCS / "signals.md").write_text(render_signals() + "\n", encoding="utf-8")
     (DOCS / "settings.md").write_text(render_settings(), encoding="utf-8")
-    print(f"wrote {DOCS / 'signals.md'} and {DOCS / 'settings.md'}")
+    (DOCS / "journal.md").write_text(render_journal(), encoding="utf-8")
+    print(f"wrote {DOCS / 'signals.md'}, {DOCS / 'settings.md'} and {DOCS / 'journal.md'}")
     return 0
 
 

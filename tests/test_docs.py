@@ -5,16 +5,30 @@ from __future__ import annotations
 import argparse
 import re
 import typing
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
+from bridge import docgen
 from bridge.cli import parser
 from bridge.config.schema import Config
-from bridge.docgen import SETTINGS, payload_fields, render_settings, render_signals, undocumented_settings
+from bridge.docgen import (
+    SETTINGS,
+    fresh_journal,
+    journal_meaning_gaps,
+    journal_schema,
+    payload_fields,
+    render_journal,
+    render_settings,
+    render_signals,
+    schema_versions,
+    undocumented_settings,
+)
 from bridge.signals.reference import FIELDS
+from bridge.store.migrations import MIGRATIONS
 from tests.conftest import ADMIN, GUARD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +64,48 @@ def test_docs_settings_md_is_generated_from_the_current_code() -> None:
     assert text == render_settings(), "run `python -m bridge.docgen` and commit docs/"
     for setting in ("allow_swap", "trading_windows", "allow_signal_overrides", "ticker_map", "max_signal_age"):
         assert f"| `{setting}` |" in text
+
+
+def test_docs_journal_md_is_generated_from_the_current_code() -> None:
+    text = (DOCS / "journal.md").read_text()
+    assert text == render_journal(), "run `python -m bridge.docgen` and commit docs/"
+    with closing(fresh_journal()) as conn:
+        schema = journal_schema(conn)
+    for table, (columns, _indexes) in schema.items():
+        assert f"## `{table}`" in text
+        section = text.split(f"## `{table}`")[1].split("\n## ")[0]
+        for column in columns:
+            assert f"| `{column.name}` | {column.type} |" in section, f"{table}.{column.name} is not in docs/journal.md"
+    assert f"applied: {len(MIGRATIONS)} for this version" in text
+
+
+def test_every_journal_table_and_column_has_a_meaning_and_none_names_one_that_does_not_exist() -> None:
+    assert journal_meaning_gaps() == []
+
+
+def test_a_column_without_a_meaning_or_a_meaning_without_its_column_is_found(monkeypatch: Any) -> None:
+    orders = {name: meaning for name, meaning in docgen.COLUMNS["orders"].items() if name != "moves"}
+    orders["closed_at"] = "Never a column."
+    orders["leg"] = "Its part in the plan, as `orders.kind` says."
+    monkeypatch.setitem(docgen.COLUMNS, "orders", orders)
+    monkeypatch.setitem(docgen.TABLES, "positions", "Never a table.")
+    assert sorted(journal_meaning_gaps()) == sorted([
+        "column orders.moves: no meaning",
+        "column orders.closed_at: meaning of a column that does not exist",
+        "table positions: meaning of a table that does not exist",
+        "'Its part in the plan, as `orders.kind` says.' names orders.kind, which does not exist",
+    ])  # fmt: skip
+
+
+def test_every_table_column_and_index_of_a_new_journal_has_the_migration_that_added_it() -> None:
+    versions = schema_versions()
+    with closing(fresh_journal()) as conn:
+        schema = journal_schema(conn)
+    for table, (columns, indexes) in schema.items():
+        names = [table, *(f"{table}.{c.name}" for c in columns), *(i.name for i in indexes)]
+        assert all(1 <= versions[name] <= len(MIGRATIONS) for name in names)
+    assert versions["orders.closed_by"] == 17 and versions["signals.token_fingerprint"] == 10
+    assert versions["executions_unfinished"] == 6 and versions["webhooks"] == 1
 
 
 def test_docs_settings_md_has_a_section_for_every_block_the_config_file_can_hold() -> None:
