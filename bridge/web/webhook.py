@@ -7,6 +7,7 @@ check happens in the same transaction that would journal the signal.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import sqlite3
@@ -77,22 +78,43 @@ UNAVAILABLE = {
 }
 
 
+# As long as a request's head may take (bridge.web.protocol): a sender writes its body with its head, at once.
+BODY_TIMEOUT = 10.0
+BODY_LATE = Refusal(
+    408,
+    "request-timeout",
+    f"The body did not arrive within {BODY_TIMEOUT:g}s of the request's headers; send the whole body at once.",
+)
+
+
 class BodyTooLarge(Exception):
     """The body exceeds server.max_body_bytes."""
 
 
+class BodyTimedOut(Exception):
+    """The body did not arrive whole within BODY_TIMEOUT."""
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """Read at most `limit` bytes; Starlette's own `body()` has no limit."""
+    """Read at most `limit` bytes within BODY_TIMEOUT; Starlette's own `body()` has neither limit.
+
+    Without the time limit, a sender with the token that sent a byte of body now and then held its connection (a
+    place of `limit_concurrency`) and its request, unanswered and unjournaled, for as long as it liked.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimedOut from None
     return b"".join(chunks)
 
 
@@ -229,6 +251,11 @@ async def receive_webhook(request: Request) -> JSONResponse:
         limit = config.server.max_body_bytes
         message = f"The body is larger than {limit} bytes; send only the signal fields."
         return await intake.refuse(Refusal(413, "payload-too-large", message))
+    except BodyTimedOut:
+        # Journaled with no part of the body; the connection is closed, so the rest of it is not read as a request.
+        content = {"success": False, "logId": intake.webhook.id, "messageCode": BODY_LATE.code,
+                   "message": BODY_LATE.message}  # fmt: skip
+        return await intake.answer(408, content, BODY_LATE.code, {"Connection": "close"})
     except ClientDisconnect:
         return JSONResponse({"success": False}, status_code=400)
     return await _accept(intake, name, strategy, body, signed_id)

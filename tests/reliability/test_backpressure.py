@@ -191,6 +191,41 @@ def test_connections_that_never_finish_their_request_head_are_closed_and_free_th
     assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200, "their places are free again"
 
 
+@pytest.mark.parametrize("server", ["", "  intake_process: true\n"], ids=["one-process", "intake-process"])
+def test_a_body_that_trickles_in_after_a_valid_token_is_answered_408_and_its_connection_closed(
+    start_daemon: Any, server: str
+) -> None:
+    # With a valid token the body is read: a sender that sent its head and then a byte of body now and then held the
+    # connection (a place of limit_concurrency) and its request, unanswered and unjournaled, for as long as it liked.
+    daemon: Daemon = start_daemon({"sq": strategy()}, server=server + "  limit_concurrency: 2\n")
+    path = daemon.url[len(daemon.base) :]
+    slow = socket.create_connection(("127.0.0.1", daemon.port))
+    try:
+        slow.sendall(f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Length: 1000\r\n\r\n".encode()
+                     + b'{"ticker": "AMD", "action": "buy"')  # fmt: skip
+        slow.settimeout(0.5)
+        answer, closed, deadline = b"", False, time.monotonic() + GUARD  # a guard against a hang, not a measure
+        while not closed and time.monotonic() < deadline:
+            try:
+                slow.sendall(b" ")  # a byte of the body now and then, never all of it
+                while chunk := slow.recv(4096):
+                    answer += chunk
+                closed = True
+            except TimeoutError:
+                continue
+            except OSError:  # reset: the answer may be read already
+                closed = True
+    finally:
+        slow.close()
+    assert closed, "the connection was held open by its body's bytes"
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b'"messageCode":"request-timeout"' in answer.replace(b" ", b"")
+    journaled = [tuple(r) for r in rows(daemon.db, "SELECT status_code, message_code, body FROM webhooks")]
+    assert journaled == [(408, "request-timeout", None)], "journaled with its outcome, and no part of a body"
+    assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 0
+    assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200, "its place is free again"
+
+
 def test_a_connection_answered_before_its_body_arrived_is_closed_however_slowly_the_body_comes(
     start_daemon: Any,
 ) -> None:
