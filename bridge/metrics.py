@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bridge.notify.events import Event
+from bridge.web.counting import UNAUTHENTICATED_LIMITED, Answer
 from bridge.web.gate import admin_denied
 from bridge.web.paths import NOT_FOUND
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidden", 405: "wrong-method",
             413: "too-large", 415: "compressed", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
+# Outcomes a handler names itself (`bridge.web.counting.name_outcome`): their status alone would count them above.
+NAMED_OUTCOMES = (UNAUTHENTICATED_LIMITED,)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 # A healthy disk syncs in about a millisecond; the upper buckets are stalls a webhook's answer waited out.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -98,10 +101,11 @@ class Metrics:
                                   registry=r)  # fmt: skip
         self.registry.register(_Live(self))
         # Label children made once: the per-request cost is one lookup and one increment.
-        self._outcomes = {code: self.webhooks.labels(name) for code, name in OUTCOMES.items()}
+        self._outcomes: dict[Answer, Counter] = {code: self.webhooks.labels(name) for code, name in OUTCOMES.items()}
+        self._outcomes.update((name, self.webhooks.labels(name)) for name in NAMED_OUTCOMES)
 
-    def count_webhook(self, status: int, count: int = 1) -> None:
-        """Count webhook responses of one status."""
+    def count_webhook(self, status: Answer, count: int = 1) -> None:
+        """Count webhook responses of one status, or of one outcome their handler named."""
         child = self._outcomes.get(status)
         if child is None:
             child = self._outcomes[status] = self.webhooks.labels(str(status))

@@ -19,6 +19,7 @@ from bridge.store import journal
 from bridge.store.accepted import journal_signal
 from bridge.store.db import Store
 from bridge.store.dedupe import Dedupe
+from bridge.web.counting import Answer
 
 COUNTS_KEPT = 10_000  # commit durations kept for the daemon's metrics while it reads nothing
 LINK_BACKED_UP = 16 * 1024  # bytes waiting on the link past which answers are counted here, not sent
@@ -52,7 +53,7 @@ class IntakeSide:
         # follows each commit at once (a deque, since the commit thread appends while the loop takes). Bounded:
         # while the daemon is behind (`count_webhook`), the oldest go unreported rather than fill the memory.
         self._commits: deque[float] = deque(maxlen=COUNTS_KEPT)
-        self._answers: Counter[int] = Counter()  # webhook answers by status, not yet told to the daemon
+        self._answers: Counter[Answer] = Counter()  # webhook answers by status or outcome, not yet told the daemon
         self._refusals = RefusalNotices()
         store.commit_observers.append(self._commits.append)
 
@@ -100,7 +101,7 @@ class IntakeSide:
         if (event := self._refusals.note(strategy, status, code, message)) is not None:
             wire.send(self.link, ("event", event))
 
-    def count_webhook(self, status: int) -> None:
+    def count_webhook(self, status: Answer) -> None:
         """Tell the daemon's metrics about one webhook answer (and the journal commits since the last one).
 
         While the daemon reads nothing (its queue full: `Bridge.room`), the counts wait here as a few

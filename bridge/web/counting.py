@@ -12,13 +12,24 @@ from typing import Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WEBHOOK_PREFIXES = ("/webhook/", "/trading/webhook/")
+# Where a handler names its answer's outcome, when its status alone would count it with others of another meaning.
+OUTCOME = "bridge.outcome"
+# A 429 to a request without a valid token (server.unauthenticated_journal_per_minute): a flood of strangers, not
+# a strategy's own sender past its rate limit.
+UNAUTHENTICATED_LIMITED = "unauthenticated-limited"
+Answer = int | str  # an answer's status, or the outcome its handler named
 
 
 class WebhookCounter(Protocol):
     """Where webhook answers are counted: `Metrics`, or the intake process, which reports them to the daemon."""
 
-    def count_webhook(self, status: int) -> None:
-        """Count one webhook response."""
+    def count_webhook(self, status: Answer) -> None:
+        """Count one webhook response, by its status or the outcome its handler named."""
+
+
+def name_outcome(scope: Scope, outcome: str) -> None:
+    """Have the request of `scope` counted as `outcome` rather than by its status."""
+    scope[OUTCOME] = outcome
 
 
 def webhook_path(path: str) -> bool:
@@ -41,7 +52,8 @@ class CountWebhooks:
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.metrics.count_webhook(int(message["status"]))
+                named: str | None = scope.get(OUTCOME)
+                self.metrics.count_webhook(named or int(message["status"]))
             await send(message)
 
         await self.app(scope, receive, counting_send)

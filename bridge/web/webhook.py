@@ -39,6 +39,7 @@ from bridge.web.checks import (
     client_of,
     idempotency_key,
 )
+from bridge.web.counting import UNAUTHENTICATED_LIMITED, name_outcome
 from bridge.web.gate import (
     auth_failed,
     guards_of,
@@ -222,6 +223,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
     if not known or strategy is None:
         auth_failed(guards, client, config.server)  # whatever the method: else a stranger's GETs never meet it
         if (wait := stranger_wait(guards, config.server)) is not None:  # strangers' rows: a bounded number a minute
+            name_outcome(request.scope, UNAUTHENTICATED_LIMITED)  # in /metrics apart from a strategy's rate limit
             return strangers_refused(wait)
         if malformed:
             return await intake.refuse(BAD_URL)

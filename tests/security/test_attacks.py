@@ -303,7 +303,8 @@ def test_strangers_journal_a_bounded_number_of_rows_a_minute_and_senders_with_th
     # Many addresses (a botnet, the 65,536 /48s of a /32, TradingView's shared ones, which no lockout covers) each
     # under the lockout: every one of their 401s was journaled.
     server = "  auth_failure_limit: 0\n  unauthenticated_journal_per_minute: 5\n"
-    daemon = start_daemon({"sq": strategy()}, server=server)
+    slow = strategy(token=TOKEN + "x", extra="    rate_limit: {per_minute: 1}\n")
+    daemon = start_daemon({"sq": strategy(), "slow": slow}, server=server)
     wrong = f"{daemon.base}/webhook/sq/{TOKEN[:-1]}x"
     answers = [httpx.post(wrong, json=BUY) for _ in range(4)]
     answers += [httpx.post(f"{daemon.base}/webhook/nope/{TOKEN}", json=BUY), httpx.get(wrong)]
@@ -313,11 +314,15 @@ def test_strangers_journal_a_bounded_number_of_rows_a_minute_and_senders_with_th
     assert "unauthenticated_journal_per_minute" in refused.json()["message"]
     for n in range(3):  # senders with the token are journaled whatever strangers send
         assert daemon.post(BUY | {"ticker": f"T{n}"}).status_code == 200
+    own = f"{daemon.base}/webhook/slow/{TOKEN}x"  # a strategy's own rate limit, apart from the strangers'
+    assert [daemon.post(BUY | {"ticker": f"S{n}"}, url=own).status_code for n in range(2)] == [200, 429]
     journaled = [tuple(r) for r in rows(daemon.db, "SELECT status_code FROM webhooks ORDER BY received_at")]
-    assert journaled == [(401,)] * 5 + [(200,)] * 3
+    assert journaled == [(401,)] * 5 + [(200,)] * 4 + [(429,)]
     daemon.wait_output("answered 429 and not journaled")
     metrics = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
-    assert 'bridge_webhooks_total{outcome="rate-limited"} 1.0' in metrics, "each one is counted"
+    # Counted apart: a flood of strangers is not a strategy's own sender sending too fast.
+    assert 'bridge_webhooks_total{outcome="unauthenticated-limited"} 1.0' in metrics, "each one is counted"
+    assert 'bridge_webhooks_total{outcome="rate-limited"} 1.0' in metrics, "the strategy's own"
 
 
 def test_with_an_admin_port_no_dashboard_path_answers_on_the_public_listener(
