@@ -6,6 +6,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -189,20 +190,20 @@ class HeldSecrets:
         return self._values
 
 
-def redacted_json(value: Any, secrets: Sequence[str], **dumps: Any) -> str:
-    """`value` as JSON text with every secret in its strings masked (`redact_values`); still valid JSON.
+def redacted_json(value: Any, secrets: Sequence[str], numbers: bool = False, **dumps: Any) -> str:
+    """`value` as JSON text with every secret in its strings (and `numbers`) masked (`redact_values`); still JSON.
 
     On the webhook path: the text is only rebuilt when a secret occurs in it (a secret inside a string
     shows in the text as its own JSON escape, so this check misses none), or when a string holds an escape
     or a `%`, in which a secret may be written percent-encoded or escaped once more.
     """
     text = json.dumps(value, **dumps)
-    return json.dumps(redact_values(value, secrets), **dumps) if _may_hold(text, secrets) else text
+    return json.dumps(redact_values(value, secrets, numbers), **dumps) if _may_hold(text, secrets) else text
 
 
-def redacted_copy(value: Any, secrets: Sequence[str]) -> Any:
+def redacted_copy(value: Any, secrets: Sequence[str], numbers: bool = False) -> Any:
     """`value` (parsed JSON) itself when no secret may be in it, else a copy with them masked (`redact_values`)."""
-    return redact_values(value, secrets) if _may_hold(json.dumps(value, default=str), secrets) else value
+    return redact_values(value, secrets, numbers) if _may_hold(json.dumps(value, default=str), secrets) else value
 
 
 def _may_hold(text: str, secrets: Sequence[str]) -> bool:
@@ -222,17 +223,23 @@ def _as_json(secret: str) -> str:
     return json.dumps(secret)[1:-1]
 
 
-def redact_values(value: Any, secrets: Sequence[str]) -> Any:
-    """`value` (parsed JSON) with every secret in its strings, keys included, masked; numbers are left alone.
+def redact_values(value: Any, secrets: Sequence[str], numbers: bool = False) -> Any:
+    """`value` (parsed JSON) with every secret in its strings, keys included, masked; with `numbers`, in numbers too.
 
     For JSON that is read back: masking the text instead could cut through a number (a four-digit
     passphrase inside a price) and leave JSON that no longer parses. A string is a sender's text: a secret
-    percent-encoded in it (a URL) or escaped is masked too (`redact_encoded`).
+    percent-encoded in it (a URL) or escaped is masked too (`redact_encoded`). With `numbers`, a number whose
+    digits hold a secret (a token of digits sent as a JSON number) becomes the string it reads as, masked: only
+    for values nothing acts on, as a number that should be a price or a quantity no longer is one.
     """
     if isinstance(value, str):
         return redact_encoded(value, secrets)
     if isinstance(value, dict):
-        return {redact_encoded(str(key), secrets): redact_values(item, secrets) for key, item in value.items()}
+        return {redact_encoded(str(key), secrets): redact_values(item, secrets, numbers) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_values(item, secrets) for item in value]
+        return [redact_values(item, secrets, numbers) for item in value]
+    if numbers and isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        written = str(value)
+        masked = redact(written, secrets)
+        return value if masked == written else masked
     return value

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from bridge.config.secrets import redacted_json
+from bridge.config.secrets import redacted_copy, redacted_json
 from bridge.ids import new_id
 from bridge.models import Signal
 from bridge.runtime import Runtime
@@ -33,8 +35,8 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
         "quantity": None if signal.quantity is None else str(signal.quantity),
         "signal_time": None if signal.time is None else iso(signal.time),
         # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
-        "payload": redacted_json(payload, secrets),
-        "extras": redacted_json(unknown, secrets, default=str),
+        "payload": json.dumps(masked_payload(payload, secrets)),
+        "extras": redacted_json(unknown, secrets, numbers=True, default=str),  # fields of the sender's own
         "received_at": webhook.received_at,
         "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
         "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
@@ -44,6 +46,22 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
     webhook = webhook.changed(signal_id=signal_id)
     await store.run(journal.record_signal, store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe)
     return signal_id, [key for key, _sub in subs]
+
+
+def masked_payload(payload: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
+    """The normalised payload as journaled and echoed: secrets masked in its strings, and in `extras` in numbers too.
+
+    `extras` is the sender's own, never acted on: a token of digits sent there as a number is masked. The signal's
+    own numbers are left as sent: a delayed signal, or one resumed at start-up, is rebuilt from them, and a price
+    holding a short secret's digits would no longer be a price.
+    """
+    shown: dict[str, Any] = redacted_copy(payload, secrets)
+    extras = payload.get("extras")
+    if isinstance(extras, dict):
+        masked = redacted_copy(extras, secrets, numbers=True)
+        if masked is not extras:
+            shown = {**shown, "extras": masked}
+    return shown
 
 
 def request_secrets(store: Store, runtime: Runtime) -> list[str]:

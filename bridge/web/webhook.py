@@ -19,12 +19,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from bridge.config.schema import Strategy
-from bridge.config.secrets import MASK, redact_encoded, redacted_copy
+from bridge.config.secrets import MASK, redact_encoded
 from bridge.ids import new_id
 from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
-from bridge.store.accepted import request_secrets
+from bridge.store.accepted import masked_payload, request_secrets
 from bridge.store.db import JournalFull, iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
 from bridge.web.auth import capped, cut, safe_headers, token_matches
@@ -311,7 +311,7 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
                     strategy.dedupe_window, retention)  # fmt: skip
     webhook = intake.webhook.changed(status_code=200)
     # Echoed as journaled: a secret sent in a field (a message, extras) is not sent back in clear.
-    shown = redacted_copy(payload, intake.secrets)
+    shown = masked_payload(payload, intake.secrets)
     try:
         signal_id = await bridge.accept(webhook, name, signal, payload, unknown, runtime, dedupe)
     except Duplicate as dup:

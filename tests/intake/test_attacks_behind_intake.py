@@ -19,6 +19,7 @@ from tests.security.test_attacks import (  # noqa: F401 - collected here again, 
 from tests.security.test_escaped_secrets import (  # noqa: F401
     test_a_secret_escaped_in_a_forwarded_address_stays_out_of_the_log,
     test_a_secret_escaped_in_a_header_or_a_forwarded_address_is_journaled_masked,
+    test_a_secret_of_digits_sent_as_a_json_number_is_masked_where_the_body_is_read_back,
     test_a_secret_written_with_json_escapes_in_the_body_is_journaled_masked,
     test_the_answer_echoes_the_payload_masked_as_it_is_journaled,
 )

@@ -151,6 +151,28 @@ def test_the_answer_echoes_the_payload_masked_as_it_is_journaled(start_daemon: A
     assert journaled[::-1] == [a.json()["payload"] for a in answers[:2]], "the answer shows what was journaled"
 
 
+def test_a_secret_of_digits_sent_as_a_json_number_is_masked_where_the_body_is_read_back(start_daemon: Any) -> None:
+    # Masking walked a payload's strings only: a token (or broker key) all digits, sent as a JSON number, was
+    # journaled in the signal's payload and extras, served by /api and echoed by the 200, in clear.
+    digits = "98765432109876543210"
+    daemon = start_daemon({"sq": strategy(), "num": strategy(f'"{digits}"')})
+    body = ('{"ticker": "AMD", "action": "buy", "quantity": 5, "token": ' + digits + ', "extras": {"key": '
+            + digits + ', "also": 1' + digits + '.5, "n": 7}}')  # fmt: skip
+    answer = daemon.post(content=body.encode())
+    assert answer.status_code == 200, answer.text
+    echoed = answer.json()["payload"]
+    assert echoed["extras"] == {"key": "***", "also": "1***.5", "n": 7}, "the sender's own fields, masked"
+    assert echoed["quantity"] == 5, "what the signal trades by is left as sent"
+    assert digits not in answer.text
+    [signal] = daemon.api("signals")
+    assert json.loads(signal["payload"]) == echoed, "journaled as echoed"
+    assert json.loads(signal["extras"]) == {"token": "***"}
+    assert digits not in json.dumps(daemon.api("signals")) + json.dumps(daemon.api("webhooks"))
+    daemon.stop()
+    assert not [name for name, blob in journal_bytes(daemon.db).items() if digits.encode() in blob]
+    assert digits not in daemon.output()
+
+
 def test_a_secret_in_a_utf16_body_is_journaled_masked(start_daemon: Any) -> None:
     # A body saved as UTF-16 (Windows Notepad's "Unicode", PowerShell's Out-File) is refused as not UTF-8, and
     # journaled as read: ASCII in UTF-16 is every character followed (or led) by a NUL, the secret readable
