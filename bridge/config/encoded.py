@@ -30,9 +30,12 @@ _NULS = re.compile("\x00+")
 # adds the readings that change the text, so a usual body costs one pass or none.
 LAYERS = 3
 # How many escapes one text may hold in all its readings together: each is decoded in Python, and a body crafted to
-# be all escapes, read layer upon layer, held the event loop for most of a second (16 MB bodies, minutes). Well past
-# any alert (a long message in another script, \u-escaped, holds a few hundred); past it nothing is searched.
-MAX_ESCAPES = 4096
+# be all escapes, read layer upon layer, held the event loop for most of a second (16 MB bodies, minutes); past it
+# nothing is searched. As many as a text of the default max_body_bytes (64 KiB) holds, two characters each: Python's
+# json and PHP's json_encode write every letter outside ASCII as an escape (an emoji as two), and at 4,096 a relay's
+# alert with a message of a few thousand Cyrillic letters was journaled as a note. Reading that many costs some tens
+# of milliseconds, what a stranger's 64 KiB of headers (each value read on its own) already could, with no token.
+MAX_ESCAPES = 32 * 1024
 
 Decoded = Iterator[tuple[str, int, int]]  # each character a match decodes to, with its span in the text read
 

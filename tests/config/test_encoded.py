@@ -54,6 +54,18 @@ def test_a_text_with_more_escapes_than_can_be_read_is_not_kept() -> None:
     assert redact_encoded(within, [TOKEN]) == "\\u0430" * (MAX_ESCAPES // 2) + " ***", "a long message is read"
 
 
+def test_a_long_message_in_another_script_written_with_json_escapes_keeps_its_text() -> None:
+    # TradingView sends a message as typed (UTF-8, no escapes), but Python's json (requests' `json=`) and PHP's
+    # json_encode write every letter outside ASCII as `\uXXXX` (an emoji as two): a relay's alert with a message of a
+    # few thousand Cyrillic letters, well within max_body_bytes, was journaled as a note saying it was not kept.
+    message = "Пробой уровня сопротивления, вход по рынку; стоп под минимумом дня. " * 90  # some 6,000 letters
+    message += " \U0001f680" * 500
+    body = json.dumps({"ticker": "AMD", "action": "buy", "message": message, "k": TOKEN})
+    assert len(body.encode()) < 64 * 1024, "the default max_body_bytes lets it in"
+    masked = redact_encoded(body.replace(TOKEN, TOKEN.replace("a", "\\u0061")), [TOKEN])
+    assert json.loads(masked) == {"ticker": "AMD", "action": "buy", "message": message, "k": "***"}
+
+
 def test_a_payload_whose_json_escapes_are_only_its_own_is_echoed_itself() -> None:
     # A newline or a letter outside ASCII is written escaped in JSON text (`\n`, `\u00e9`) but holds no escape the
     # sender wrote: read through redact_values, every such webhook's payload was walked and copied for nothing.
