@@ -55,7 +55,8 @@ asset: Alpaca alone answers them (a 403 or 422), before anything else of the pla
 
 Statuses ("Orders at Alpaca", Order Lifecycle): filled, canceled, expired, replaced and rejected are final;
 every other status may still trade and reads as working (see STATUSES). A `replaced` order (a PATCH from the
-dashboard, or a corporate action) is followed to the order that took its place (`replaced_by`).
+dashboard, or a corporate action) is followed to the order that took its place (`replaced_by`), one that `replaces`
+it: a bracket's take-profit reads `replaced` by the stop-loss that filled beside it, and is over.
 
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
 (by memory; after a restart from the journal's working legs, read at connect, or through the journal's parent
@@ -503,11 +504,15 @@ class AlpacaBroker:
 
         Alpaca replaces an order on a PATCH (from its dashboard, say) and adjusts GTC orders for corporate
         actions the same way; the replacement has a client order id of its own, so ours finds the old one.
+        Only an order that `replaces` this one took its place: a bracket's take-profit reads `replaced`, its
+        `replaced_by` the stop-loss that filled beside it, and read as that stop it told the stop's fill twice.
         """
         for _ in range(MAX_REPLACEMENTS):
             if item.get("status") != "replaced" or not item.get("replaced_by"):
                 return item
             replacement = await self._get(f"/v2/orders/{quote_path(str(item['replaced_by']))}", not_found=missing)
+            if replacement.get("replaces") != item["id"]:  # its sibling leg, placed with it: this one is over
+                return item
             if await self._ours(replacement):  # replaced by the bridge (`replace_order`): that one is followed by its
                 return item  # own id, and this one is over (`replaced`), lest one fill be journaled for both
             item = replacement

@@ -392,6 +392,25 @@ async def test_a_stop_loss_replaced_in_place_is_still_named_as_its_brackets_afte
         await restarted.close()
 
 
+async def test_a_take_profit_alpaca_says_the_filled_stop_loss_replaced_is_not_reported_filled_too(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """When a bracket's stop-loss fills, Alpaca marks its take-profit `replaced`, `replaced_by` the stop. Followed
+    there, the take-profit read as filled with the stop's fill: one sale journaled twice, as two exits."""
+    entry = request(
+        "tb-entry", take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)),
+        stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)),
+    )  # fmt: skip
+    await broker.create_order(entry)
+    before = fake.prices["SQ"]  # prices outlive the fake's reset: the tests after this one rest orders below it
+    fake.set_price("SQ", Decimal(89))
+    stop, take = await broker.fetch_order("tb-sl"), await broker.fetch_order("tb-tp")
+    assert (stop.status, stop.filled_quantity) == ("filled", Decimal(1))
+    assert (take.status, take.filled_quantity, take.broker_order_id) == ("canceled", Decimal(0), fake.orders[1]["id"])
+    assert take.error is not None and stop.broker_order_id in take.error  # says why: replaced by the stop
+    fake.set_price("SQ", before)
+
+
 async def test_canceling_a_filled_order_returns_it_filled(broker: AlpacaBroker) -> None:
     await broker.create_order(request("tb-done"))
     assert (await broker.cancel_order("tb-done")).status == "filled"

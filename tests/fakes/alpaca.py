@@ -19,9 +19,10 @@ stop_limit, DAY only); extended hours (DAY limit only, no bracket or oto legs); 
 sell), each leg at least 0.01 past the base price (the entry's limit, else the market); trailing stops DAY or GTC, opg
 and cls market or limit only. Market orders fill at once at the symbol's price; limit and stop orders rest until
 `set_price` crosses them; a bracket's stop-loss stays `held` beside its working take-profit once the entry fills (as
-Alpaca lists it: its OCO), and triggers from there. Canceling one leg of a bracket cancels the other too (not in the
-API reference; an answer from Alpaca's staff on its forum), as canceling the entry cancels its legs. A cancel is done
-at once, unless `cancel_delay` says otherwise: then the DELETE is accepted
+Alpaca lists it: its OCO), and triggers from there; when it fills, its take-profit reads `replaced`, `replaced_by` the
+stop (as reported on Alpaca's SDK issues), not canceled. Canceling one leg of a bracket cancels the other too (not in
+the API reference; an answer from Alpaca's staff on its forum), as canceling the entry cancels its legs. A cancel is
+done at once, unless `cancel_delay` says otherwise: then the DELETE is accepted
 (204) and the order stays `pending_cancel` ("The order is waiting to be canceled") that many seconds, and is canceled,
 or filled at `cancel_fills_at` when that is set (the market reached it before the cancel did). `fill_part` fills part
 of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended);
@@ -698,7 +699,14 @@ class FakeAlpaca:
                 leg["status"] = "new"
         for leg in self.orders:
             if order["_parent"] and leg["_parent"] == order["_parent"] and leg["status"] in OPEN:
-                self._cancel(leg)  # one exit filled: the other is canceled
+                if order["type"] != "limit" and leg["type"] == "limit":
+                    # The stop-loss filled: Alpaca marks the take-profit `replaced`, not canceled (alpaca-py issue
+                    # 198: "the take profit order status changes to Replaced and the stop loss order status changes
+                    # to Filled"), its `replaced_by` the stop's id; the stop was placed with the bracket, and so
+                    # replaces nothing.
+                    leg.update(status="replaced", replaced_by=order["id"], replaced_at=_now(), updated_at=_now())
+                else:
+                    self._cancel(leg)  # one exit filled: the other is canceled
 
     def _book(self, symbol: str, signed: Decimal, price: Decimal) -> None:
         """A fill of `signed` units at `price` moves the position, its average price and the cash."""
