@@ -70,9 +70,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal, cast
 from urllib.parse import quote as quote_path
@@ -136,6 +137,9 @@ COINS_RETRY_SECONDS = 600.0  # after a failed read, not asked again on every sig
 # as long as its take-profit works beside it (Alpaca's OCO), and its prices are replaceable ("Orders at Alpaca").
 UNREPLACEABLE = frozenset({"accepted", "pending_new", "pending_cancel", "pending_replace"})
 MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop would be Alpaca's bug, not an order)
+RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
+PAGE = 500  # "Get all orders": `limit` "Defaults to 50 and max is 500"; more are read page by page
+MAX_PAGES = 40  # 20,000 open orders: past that, the listing is refused rather than read for minutes
 
 
 class AlpacaOptions(BaseModel):
@@ -188,6 +192,18 @@ def _pair_rules(asset: dict[str, Any]) -> PairRules:
 def _num(value: Decimal) -> str:
     """A decimal as Alpaca wants it: a plain string, never an exponent."""
     return format(value.normalize(), "f")
+
+
+def _just_before(submitted_at: Any) -> str:
+    """A moment before `submitted_at` (RFC 3339, to the nanosecond at Alpaca): an `after` that keeps that instant."""
+    parts = RFC3339.fullmatch(submitted_at) if isinstance(submitted_at, str) else None
+    if parts is None:
+        raise BrokerError(f"Alpaca listed an order submitted at {submitted_at!r}, not a time: its open orders "
+                          "cannot be paged")  # fmt: skip
+    whole, fraction, zone = parts.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    moment = datetime.fromisoformat(f"{whole}.{((fraction or '') + '000000')[:6]}{zone}")  # microseconds, floored
+    return (moment - timedelta(microseconds=1)).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -462,14 +478,40 @@ class AlpacaBroker:
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders that can still fill (bracket legs included), optionally for one symbol."""
-        params = {"status": "open", "limit": "500", "nested": "false", "direction": "asc"}
+        params = {"status": "open", "limit": str(PAGE), "nested": "false", "direction": "asc"}
         if symbol is not None:
             params["symbols"] = crypto_pair(symbol, self.coins) or symbol  # Alpaca lists a pair's orders as BTC/USD
         ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
-        items = await self._get("/v2/orders", params)
+        items = await self._every_page(params)
         for item in items:
             await self._bracketed(item)
         return [self._order(item, ours.get(item["id"])) for item in items]
+
+    async def _every_page(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every order of a listing, page after page: never a short list, which an exit's cancel-all would trust.
+
+        Alpaca pages by submission time ("Get all orders": `after`, exclusive, with `direction` asc). A bracket's
+        three orders share theirs, so each page starts again just before the last one read, and what was read
+        already is left out: a page that brings nothing new (more than a page submitted at one instant) cannot be
+        read past, and is an error.
+        """
+        listed: dict[str, dict[str, Any]] = {}
+        page_params = dict(params)
+        for _ in range(MAX_PAGES):
+            page = await self._get("/v2/orders", page_params)
+            if not isinstance(page, list):
+                raise BrokerError(f"Alpaca listed its open orders as {type(page).__name__}, not a list")
+            fresh = [item for item in page if item["id"] not in listed]
+            listed.update((item["id"], item) for item in fresh)
+            if len(page) < PAGE:
+                return list(listed.values())
+            if not fresh:
+                raise BrokerError(f"Alpaca lists more than {PAGE} open orders submitted at one instant "
+                                  f"({page[-1].get('submitted_at')}), past which its pages cannot be read: the "
+                                  "open orders cannot be listed whole")  # fmt: skip
+            page_params["after"] = _just_before(page[-1].get("submitted_at"))
+        raise BrokerError(f"Alpaca lists more than {PAGE * MAX_PAGES} open orders: they are not read whole; cancel "
+                          "the ones you do not need in Alpaca's dashboard")  # fmt: skip
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id (a bracket leg's too)."""

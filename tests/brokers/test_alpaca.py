@@ -411,6 +411,32 @@ async def test_a_take_profit_alpaca_says_the_filled_stop_loss_replaced_is_not_re
     fake.set_price("SQ", before)
 
 
+async def test_more_open_orders_than_one_page_of_alpacas_are_all_listed(broker: AlpacaBroker, fake: FakeAlpaca) -> None:
+    """Alpaca lists 500 orders a page at most ("Get all orders": `limit` max 500), paged by submission time. The
+    listing read one page: an exit's cancel-all missed what lay past it, left working to open the other side."""
+    for index in range(251):  # 753 orders: an entry resting below the market, and its two legs (one instant)
+        await broker.create_order(request(
+            f"tb-{index}", type="limit", limit_price=Decimal(50), time_in_force="gtc",
+            take_profit=BracketLeg(f"tb-{index}-tp", "limit", limit_price=Decimal(60)),
+            stop_loss=BracketLeg(f"tb-{index}-sl", "stop", stop_price=Decimal(40)),
+        ))  # fmt: skip
+    listed = [o.client_order_id for o in await broker.fetch_open_orders("SQ")]
+    assert len(listed) == len(set(listed)) == 753
+    assert {"tb-250", "tb-250-tp", "tb-250-sl", "tb-0-sl"} <= set(listed)
+
+
+async def test_open_orders_alpaca_cannot_list_whole_are_an_error_not_a_short_list(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """More than a page submitted at one instant cannot be paged by submission time: said, never listed short."""
+    for index in range(501):
+        await broker.create_order(request(f"tb-{index}", type="limit", limit_price=Decimal(50), time_in_force="gtc"))
+    for order in fake.orders:
+        order["submitted_at"] = fake.orders[0]["submitted_at"]
+    with pytest.raises(BrokerError, match="submitted at one instant"):
+        await broker.fetch_open_orders("SQ")
+
+
 async def test_canceling_a_filled_order_returns_it_filled(broker: AlpacaBroker) -> None:
     await broker.create_order(request("tb-done"))
     assert (await broker.cancel_order("tb-done")).status == "filled"

@@ -41,6 +41,10 @@ active and tradable; `assets_down` answers that listing 503. Each carries the As
 `price_increment` ("Amount the price can be incremented by"), from `increments` (BTC/USD's are the reference's own
 example, 0.0001, 0.0001 and 1; a pair not in it has INCREMENTS' fine steps), and an order breaking any is refused 422.
 
+Listings ("Get all orders") take `status`, `symbols`, `nested`, `after` and `until` (submission times, exclusive),
+`direction` (desc by default) and `limit` (50 by default, 500 at most); a bracket's three orders share their
+submission time, as Alpaca's do.
+
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
 Also the Market Data API v2's "Latest quote" (`GET /v2/stocks/{symbol}/quotes/latest?feed=`), and for crypto
@@ -67,6 +71,7 @@ from starlette.routing import Route
 KEY_ID = "PKTESTKEY0123456789"
 SECRET_KEY = "fake-alpaca-secret-0123456789abcdef"
 RATE_LIMIT = 200
+MAX_LISTED = 500  # "Get all orders": `limit` "Defaults to 50 and max is 500"
 CENT = Decimal("0.01")
 TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIFS = ("day", "gtc", "opg", "cls", "ioc", "fok")
@@ -100,6 +105,11 @@ class Refused(Exception):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _instant(text: str | None) -> datetime | None:
+    """An RFC 3339 timestamp as Alpaca takes and gives them (to the microsecond here), or None."""
+    return None if not text else datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _dec(body: dict[str, Any], key: str, required: bool = False) -> Decimal | None:
@@ -357,17 +367,24 @@ class FakeAlpaca:
             return denied
         if request.method == "POST":
             return await self._create(request)
-        status = request.query_params.get("status", "open")
-        symbols = set(filter(None, request.query_params.get("symbols", "").split(",")))
-        nested = request.query_params.get("nested") == "true"
+        query = request.query_params
+        status = query.get("status", "open")
+        symbols = set(filter(None, query.get("symbols", "").split(",")))
+        nested = query.get("nested") == "true"
+        # "Get all orders": `after` and `until` bound the submission time, both exclusive; `direction` orders by it
+        # (desc by default); `limit` "Defaults to 50 and max is 500".
+        after, until = _instant(query.get("after")), _instant(query.get("until"))
+        limit = min(int(query.get("limit", "50")), MAX_LISTED)
         with self.lock:
             chosen = [
                 o for o in self.orders
                 if (status == "all" or (o["status"] in OPEN) == (status == "open"))
                 and (not symbols or o["symbol"] in symbols) and not (nested and o["_parent"])
+                and (after is None or _instant(o["submitted_at"]) > after)
+                and (until is None or _instant(o["submitted_at"]) < until)
             ]  # fmt: skip
-            limit = int(request.query_params.get("limit", "50"))
-            return self._json([self._public(o, nested) for o in reversed(chosen)][:limit])
+            chosen.sort(key=lambda o: _instant(o["submitted_at"]), reverse=query.get("direction", "desc") == "desc")
+            return self._json([self._public(o, nested) for o in chosen][:limit])
 
     async def _by_client_order_id(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
@@ -563,8 +580,8 @@ class FakeAlpaca:
         order.update(limit_price=_text(limit), stop_price=_text(stop), trail_price=_text(trail_price),
                      trail_percent=_text(trail_percent), order_class=body.get("order_class") or "simple")  # fmt: skip
         self.orders.append(order)
-        for leg in legs:
-            leg["_parent"] = order["id"]
+        for leg in legs:  # "All three orders will have the same 'submitted at' time" (Alpaca's staff, its forum)
+            leg.update(_parent=order["id"], submitted_at=order["submitted_at"])
             self.orders.append(leg)
         if kind == "market" or (kind == "limit" and self._marketable(order, price)):
             self._fill(order, price)
