@@ -821,8 +821,10 @@ def _refusal(request: OrderRequest, pair: str | None) -> str | None:
         return _crypto_refusal(request, pair)
     if request.quantity != request.quantity.to_integral_value():
         if tif != "day":
+            # A stop protects a position overnight: as a day order it no longer does, which the fix must say.
+            lapse = " (a day stop expires at the close)" if kind in ("stop", "stop_limit") else ""
             return (f"Alpaca takes a fractional quantity ({_num(request.quantity)}) with time_in_force day only, "
-                    f"not {tif}: set time_in_force day, or fractional: false for whole shares")  # fmt: skip
+                    f"not {tif}: set time_in_force day{lapse}, or fractional: false for whole shares")  # fmt: skip
         if kind == "trailing_stop":
             return (f"Alpaca has no fractional trailing_stop orders ({_num(request.quantity)}): use a stop, or "
                     "fractional: false for whole shares")  # fmt: skip

@@ -773,7 +773,31 @@ class Executor:
                 raise
             if row["leg"] == "breakeven" and moved:
                 decision += await self._retire(broker, moved, decision)
+            if row["leg"] == "breakeven":
+                decision += self._for_the_day(job, row)
         return "executed", decision
+
+    def _for_the_day(self, job: Job, row: sqlite3.Row) -> str:
+        """What the decision adds of a breakeven stop that works for the day only: that it expires at the close.
+
+        Its own time in force, or where it took a bracket leg's place in one step, the leg's (a leg's replace changes
+        its prices only). A fractional stop is a day order at Alpaca: the position has no stop overnight.
+        """
+        tif = row["time_in_force"]
+        if row["replaces"]:
+            old = self.store.peek(journal.order_owner, row["replaces"])
+            if old is not None and old["leg"] in ("take_profit", "stop_loss") and old["time_in_force"]:
+                tif = old["time_in_force"]
+        if tif != "day":
+            return ""
+        log.warning("breakeven stop %s for %s %s (signal %s) is a day order: it expires at the close, and the position "
+                    "then has no stop until one is placed again", row["client_order_id"], row["quantity"],
+                    row["symbol"], job.signal_id)  # fmt: skip
+        why = " (the broker takes a fractional stop for the day only)" if Decimal(row["quantity"]) % 1 else ""
+        return (
+            f"; the stop is a day order{why}: it expires at the close, leaving the position without a stop "
+            "overnight; send the breakeven again after the open"
+        )
 
     async def _restore(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
         """Put back the stops a breakeven canceled first, its own stop not working; what the decision adds.

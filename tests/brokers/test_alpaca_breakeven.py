@@ -189,3 +189,19 @@ def test_a_fractional_breakeven_stop_alpaca_refuses_after_the_cancel_puts_the_ol
     assert final["state"] == "failed", final["decision"]
     assert _stops(fake) == [("100", "10.5")], final["decision"]
     assert "put back" in final["decision"] and "no stop" not in final["decision"], final["decision"]
+
+
+def test_a_fractional_breakeven_stop_says_it_is_a_day_order_that_expires_at_the_close(
+    fractional: tuple[Daemon, FakeAlpaca],
+) -> None:
+    """Alpaca takes a fractional stop as a day order only: the position has no stop after the close, and the
+    decision said nothing of it ("stop at breakeven 100 for 10.5"), as if it were protected overnight."""
+    daemon, fake = fractional
+    fake.set_price("SQ", Decimal(100))
+    assert send(daemon, {"ticker": "SQ", "action": "buy", "price": 100, "quantity": "10.5"})["state"] == "executed"
+    fake.set_price("SQ", Decimal(110))
+    final = send(daemon, {**BREAKEVEN, "timeInForce": "day"})
+    assert final["state"] == "executed", final["decision"]
+    assert [o["time_in_force"] for o in fake.orders if o["type"] == "stop"] == ["day"]
+    assert "day order" in final["decision"] and "expires at the close" in final["decision"], final["decision"]
+    daemon.wait_output("WARNING bridge.executor: breakeven stop")
