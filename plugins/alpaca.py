@@ -58,6 +58,10 @@ every other status may still trade and reads as working (see STATUSES). A `repla
 dashboard, or a corporate action) is followed to the order that took its place (`replaced_by`), one that `replaces`
 it: a bracket's take-profit reads `replaced` by the stop-loss that filled beside it, and is over.
 
+Alpaca lists a `held` order (a bracket's stop-loss beside its take-profit, the legs of an entry still working) as
+closed, not open (its SDKs' issues: alpaca-trade-api-python 322, alpaca-trade-api-js 87): the open orders add each
+working leg of the bridge's brackets the listing leaves out, read by its id.
+
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
 (by memory; after a restart from the journal's working legs, read at connect, or through the journal's parent
 order), and names the entry each belongs to. An order `replace_order` put in a leg's place (a breakeven's stop)
@@ -274,6 +278,7 @@ class AlpacaBroker:
         # Our ids of orders put in a leg's place (`replace_order`) -> the leg's parent: they stay in its bracket.
         self._in_bracket: dict[str, str] = {}
         self._unbracketed: set[str] = set()  # our ids of replacements found in no bracket (`_bracketed`)
+        self._over: set[str] = set()  # our ids of legs (and orders in a leg's place) read final: not read again
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
         self.pair_rules: dict[str, PairRules] = {}  # BTC/USD -> its asset's minimum and increments, read with the coins
@@ -481,11 +486,48 @@ class AlpacaBroker:
         params = {"status": "open", "limit": str(PAGE), "nested": "false", "direction": "asc"}
         if symbol is not None:
             params["symbols"] = crypto_pair(symbol, self.coins) or symbol  # Alpaca lists a pair's orders as BTC/USD
-        ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
         items = await self._every_page(params)
+        items += await self._held(params.get("symbols"), {item["id"] for item in items})
+        ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
         for item in items:
             await self._bracketed(item)
         return [self._order(item, ours.get(item["id"])) for item in items]
+
+    async def _held(self, symbol: str | None, listed: set[str]) -> list[dict[str, Any]]:
+        """The bridge's working bracket orders Alpaca's open listing leaves out, each read by its id.
+
+        Alpaca lists a `held` order as closed, not open (its SDKs' issues and forum): a bracket's stop-loss beside
+        its working take-profit, the legs of an entry still working, a stop put in a held leg's place. Left out,
+        a breakeven found no stop-loss to move, and a cancel of the ticker's orders never named it. So each leg the
+        bridge placed (and each order it put in a leg's place) that the listing lacks is read, until it is over.
+        """
+        found: list[dict[str, Any]] = []
+        for coid in [*self._legs, *self._in_bracket]:
+            if coid in self._over or self._leg_ids.get(coid) in listed:
+                continue
+            try:
+                item = await self._unlisted(coid)
+            except OrderNotFound:
+                self._over.add(coid)  # not at Alpaca (a 404 is final): nothing of it can work
+                continue
+            if STATUSES.get(str(item.get("status"))) not in ("submitted", "open", "partially_filled"):
+                self._over.add(coid)
+            elif item["id"] not in listed and (symbol is None or item.get("symbol") == symbol):
+                listed.add(item["id"])
+                found.append(item)
+        return found
+
+    async def _unlisted(self, client_order_id: str) -> dict[str, Any]:
+        """Alpaca's order JSON for one of our bracket orders: a leg by Alpaca's id once known, else by `_lookup`."""
+        alpaca_id = self._leg_ids.get(client_order_id)
+        if alpaca_id is None:
+            return (await self._lookup(client_order_id))[0]
+        missing = f"Alpaca has no order {client_order_id}"
+        current = await self._current(
+            await self._get(f"/v2/orders/{quote_path(alpaca_id)}", not_found=missing), missing
+        )
+        self._leg_ids[client_order_id] = current["id"]  # a leg's replacement is listed under our id, as `_lookup` does
+        return current
 
     async def _every_page(self, params: dict[str, str]) -> list[dict[str, Any]]:
         """Every order of a listing, page after page: never a short list, which an exit's cancel-all would trust.

@@ -292,6 +292,46 @@ async def test_bracket_legs_are_found_by_our_ids_and_cancel_each_other(broker: A
     assert await broker.fetch_positions() == []
 
 
+async def test_a_stop_loss_alpaca_holds_and_leaves_out_of_its_open_orders_is_listed_after_a_restart_too(
+    alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
+) -> None:
+    """Alpaca lists a bracket's `held` stop-loss (beside its working take-profit) as closed, not open: the open
+    orders read without it, a breakeven found no stop-loss to move, and the position looked unprotected."""
+    entry = request(
+        "tb-entry", take_profit=BracketLeg("tb-tp", "limit", limit_price=Decimal(110)),
+        stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90)),
+    )  # fmt: skip
+    context = BrokerContext(name="alpaca", store=fresh_store)
+    first = AlpacaBroker(alpaca_options(alpaca_server[1]), context)
+    await first.connect()
+    before = fake.prices["SQ"]  # prices outlive the fake's reset: the tests after this one rest orders below it
+    fake.set_price("SQ", Decimal(100))
+    await first.create_order(entry)
+    assert [o["status"] for o in fake.orders] == ["filled", "new", "held"]
+    listed = {o.client_order_id: o for o in await first.fetch_open_orders("SQ")}
+    assert set(listed) == {"tb-tp", "tb-sl"}
+    assert (listed["tb-sl"].type, listed["tb-sl"].parent_client_order_id) == ("stop", "tb-entry")
+    await first.close()
+
+    def journal_the_legs() -> None:
+        for seq, (coid, leg, kind, at) in enumerate([("tb-tp", "take_profit", "limit", 1), ("tb-sl", "stop_loss",
+                                                                                            "stop", 2)]):  # fmt: skip
+            journal_order(fresh_store.conn, client_order_id=coid, broker="alpaca", leg=leg, seq=seq, symbol="SQ",
+                          side="sell", type=kind, quantity="1", time_in_force="gtc", status="open",
+                          parent_client_order_id="tb-entry", broker_order_id=fake.orders[at]["id"])  # fmt: skip
+
+    await fresh_store.run(journal_the_legs)
+    again = AlpacaBroker(alpaca_options(alpaca_server[1]), context)
+    await again.connect()
+    try:
+        assert {o.client_order_id for o in await again.fetch_open_orders()} == {"tb-tp", "tb-sl"}
+        fake.set_price("SQ", Decimal(111))  # the take-profit fills, and the stop-loss goes with it
+        assert await again.fetch_open_orders() == []
+    finally:
+        fake.set_price("SQ", before)
+        await again.close()
+
+
 async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
     alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
 ) -> None:

@@ -43,7 +43,10 @@ example, 0.0001, 0.0001 and 1; a pair not in it has INCREMENTS' fine steps), and
 
 Listings ("Get all orders") take `status`, `symbols`, `nested`, `after` and `until` (submission times, exclusive),
 `direction` (desc by default) and `limit` (50 by default, 500 at most); a bracket's three orders share their
-submission time, as Alpaca's do.
+submission time, as Alpaca's do. A `held` order (a bracket's stop-loss beside its take-profit, the legs of an entry
+still working) is listed as closed, not open, as Alpaca lists it (alpaca-trade-api-python issue 322, "Stop_Limit Order
+Status Held and Incorrectly Not Listed as Open"; alpaca-trade-api-js issue 87; Alpaca's forum, "Bracket Order -
+Closing Positions"); with `nested=true` it shows under its parent's `legs`.
 
 Every order request body is kept in `order_requests`, so tests can assert exactly what was sent.
 
@@ -378,7 +381,7 @@ class FakeAlpaca:
         with self.lock:
             chosen = [
                 o for o in self.orders
-                if (status == "all" or (o["status"] in OPEN) == (status == "open"))
+                if (status == "all" or (o["status"] in OPEN and o["status"] != "held") == (status == "open"))
                 and (not symbols or o["symbol"] in symbols) and not (nested and o["_parent"])
                 and (after is None or _instant(o["submitted_at"]) > after)
                 and (until is None or _instant(o["submitted_at"]) < until)
