@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import operator
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from bridge.config.secrets import redact_encoded
-from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order, symbol_key
+from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order, order_filled, symbol_key
 from bridge.store.db import JournalFull, iso, require_room_for_intake, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim, find_original
 
@@ -30,6 +31,7 @@ OPTIONAL_ORDER_FIELDS = {
 }
 
 _FINAL = ", ".join(f"'{s}'" for s in sorted(FINAL_ORDER_STATUSES))
+log = logging.getLogger("bridge.store")
 
 
 @dataclass(frozen=True)
@@ -313,12 +315,41 @@ def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
     # counted still: marking what the read counted would leave its subscription the other side of a share.
     if row is None or 0 < Decimal(row["filled_quantity"] or 0) < Decimal(row["quantity"]):  # 0: filled, all of it
         return
+    if doubt := across_read(conn, row["broker"], row["symbol"], row["closed_position_at"], client_order_id):
+        log.warning("the exit %s sold all of the %s position it read, but %s: no order there is marked closed, their "
+                    "fills all count still (flatten_at's share caps them at what is held)", client_order_id,
+                    row["symbol"], doubt)  # fmt: skip
+        return
     conn.execute(
         "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants
         f"AND UPPER(REPLACE(symbol, '/', '')) = ? AND (client_order_id = ? OR (status IN ({_FINAL}) "
         "AND updated_at < ?))",
         (client_order_id, row["broker"], symbol_key(row["symbol"]), client_order_id, row["closed_position_at"]),
     )
+
+
+def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, own: str = "") -> str:
+    """Why the orders in `symbol` at `broker` not marked closed cannot be cut at a position read that began at
+    `read_at` ('' when they can): one of them, not `own`, was working as it ran and has filled (or may have, unseen).
+
+    A cut marks the orders the read counted and leaves the rest counted: each order must fall wholly on one side.
+    One placed before the read and final only since may have filled before the read (which counted it) or after
+    it; one the journal has still working may have filled unseen before it. Marked, what it filled since would
+    count against a share closed; left counted beside the others marked, what it filled before would.
+    """
+    for row in conn.execute(
+        "SELECT client_order_id, side, status, quantity, filled_quantity, created_at, updated_at FROM orders "
+        "WHERE closed_by IS NULL AND broker = ? AND UPPER(REPLACE(symbol, '/', '')) = ?",  # `orders_unclosed`
+        (broker, symbol_key(symbol)),
+    ):
+        coid = row["client_order_id"]
+        if coid == own or row["created_at"] >= read_at:
+            continue
+        if row["status"] not in FINAL_ORDER_STATUSES:
+            return f"order {coid} there still works ({row['status']}): it may have filled unseen before the read"
+        if row["updated_at"] >= read_at and order_filled(row) != 0:
+            return f"order {coid} there worked as the position was read and filled about then, before it or after"
+    return ""
 
 
 def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:

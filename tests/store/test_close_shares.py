@@ -91,3 +91,38 @@ def test_an_exit_answered_filled_without_its_fill_quantity_sold_all_of_it(tmp_pa
     journal.update_order(store.conn, "a-exit", Order("a-exit", "AMD", "sell", Decimal(4), "market", "filled"))
     assert _share(store, "b") == 0
     store.close_sync()
+
+
+def test_an_order_working_across_the_read_that_filled_leaves_the_shares_counted(tmp_path: Path) -> None:
+    """b's take-profit worked as the exit's position was read, and filled about then: before the read (which counted
+    it: 6 held, the exit sold 6) or after, the journal cannot tell. Its entry marked and it not, b's share was -4
+    where the account was flat, and once b bought 4 again its flatten took them for no share of its own."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-entry", "b", "buy", "4", "filled", BEFORE)
+    _order(store, "b-tp", "b", "sell", "4", "open", BEFORE)  # working when the exit's read began
+    _order(store, "a-exit", "a", "sell", "6", "submitted", READ_AT, closed_position_at=READ_AT)
+    tp = Order("b-tp", "AMD", "sell", Decimal(4), "limit", "filled", filled_quantity=Decimal(4))
+    journal.update_order(store.conn, "b-tp", tp)  # its fill learned after the read began
+    whole = Order("a-exit", "AMD", "sell", Decimal(6), "market", "filled", filled_quantity=Decimal(6))
+    journal.update_order(store.conn, "a-exit", whole)
+    assert _share(store, "b") == 0
+    assert _share(store, "a") == 0
+    store.close_sync()
+
+
+def test_an_order_still_working_at_the_fill_of_an_exit_of_all_leaves_the_shares_counted(tmp_path: Path) -> None:
+    """b's take-profit still works in the journal once the exit filled: it may have filled before the read, unseen
+    yet (the read counting it), and what the journal learns of it later would count against a share marked closed."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-entry", "b", "buy", "4", "filled", BEFORE)
+    _order(store, "b-tp", "b", "sell", "4", "open", BEFORE)
+    _order(store, "a-exit", "a", "sell", "6", "submitted", READ_AT, closed_position_at=READ_AT)
+    whole = Order("a-exit", "AMD", "sell", Decimal(6), "market", "filled", filled_quantity=Decimal(6))
+    journal.update_order(store.conn, "a-exit", whole)
+    tp = Order("b-tp", "AMD", "sell", Decimal(4), "limit", "filled", filled_quantity=Decimal(4))
+    journal.update_order(store.conn, "b-tp", tp)
+    assert _share(store, "b") == 0
+    assert _share(store, "a") == 0
+    store.close_sync()

@@ -102,6 +102,10 @@ def test_the_fill_of_an_exit_of_a_whole_position_reads_the_orders_of_its_symbol_
     conn.set_trace_callback(None)
     marks = [sql for sql in statements if sql.lstrip().upper().startswith("UPDATE ORDERS")]
     assert marks, statements
+    marks += [
+        sql for sql in statements if sql.lstrip().upper().startswith("SELECT") and "closed_by IS NULL AND broker" in sql
+    ]
+    assert len(marks) > 1, statements  # the check of the orders working across the read too
     for sql in marks:
         plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         assert plan and all("orders_unclosed" in step for step in plan), plan
