@@ -25,7 +25,7 @@ from bridge.notify.events import flatten_event
 from bridge.signals.parse import normalised
 from bridge.signals.resolve import broker_symbol
 from bridge.signals.sizing import fmt
-from bridge.store import upkeep
+from bridge.store import journal, upkeep
 from bridge.store.db import iso, utcnow
 
 log = logging.getLogger("bridge.jobs")
@@ -121,6 +121,25 @@ def _exit_ticker(rows: Sequence[sqlite3.Row], route: Callable[[str], str]) -> tu
         if same_symbol(route(ticker), symbol):
             return ticker, ""
     return symbol, rows[0]["ticker"]
+
+
+async def _close_flat(host: Host, broker: str, orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal],
+                      read_at: str, label: str) -> int:  # fmt: skip
+    """Mark the orders the read that began at `read_at` counted in each symbol of `orders` it found flat
+    (`journal.close_flat`); return how many. One the read cannot cut is counted still, and said so."""
+    listed = {symbol_key(symbol) for symbol in held}
+    flat: dict[str, list[sqlite3.Row]] = {}
+    for row in orders:
+        if symbol_key(row["symbol"]) not in listed:
+            flat.setdefault(symbol_key(row["symbol"]), []).append(row)
+    marked = 0
+    for rows in flat.values():
+        count, doubt = await host.store.run(journal.close_flat, host.store.conn, broker, rows[0]["symbol"], read_at)
+        marked += count
+        if doubt and share.net(rows) != 0:
+            log.warning("%s: %s is flat at the broker, but this subscription's fills there net to %s, counted still: "
+                        "%s", label, rows[0]["symbol"], share.net(rows), doubt)  # fmt: skip
+    return marked
 
 
 def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
@@ -283,6 +302,7 @@ async def flatten_pass(host: Host, strategy: str, key: str, due: datetime | None
     broker = runtime.broker(sub.broker)
     if broker is None:
         raise FlattenFailed(f"{label}: broker {sub.broker} is unavailable")
+    read_at = iso(utcnow())  # before the read: an order journaled final by then is in what it returns
     try:
         held = {p.symbol: p.quantity for p in await answers.fetch_positions(broker) if p.quantity != 0}
     except Exception as exc:  # an adapter's bug too: the caller tries again within the grace
@@ -291,6 +311,8 @@ async def flatten_pass(host: Host, strategy: str, key: str, due: datetime | None
         ) from exc
     keys = runtime.journal_keys(strategy, key)
     orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
+    if await _close_flat(host, sub.broker, orders, held, read_at, label):
+        orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
     tickers = _tickers_to_close(orders, held, partial(broker_symbol, sub))
     if not sub.enabled:
         # `enabled: false` trades nothing here, an exit neither (the executor would ignore it): the operator may

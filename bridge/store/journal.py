@@ -328,6 +328,31 @@ def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
     )
 
 
+FLAT = "flat "  # `closed_by` of the orders a read that found no position marked: the moment it began follows
+
+
+def _unclosed(conn: sqlite3.Connection, broker: str, symbol: str) -> list[sqlite3.Row]:
+    """The orders in `symbol` at `broker` no exit or flat read marked closed yet (through `orders_unclosed`)."""
+    return conn.execute(
+        "SELECT client_order_id, side, status, quantity, filled_quantity, created_at, updated_at FROM orders "
+        "WHERE closed_by IS NULL AND broker = ? AND UPPER(REPLACE(symbol, '/', '')) = ?",
+        (broker, symbol_key(symbol)),
+    ).fetchall()
+
+
+def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "") -> str:
+    """`across_read` of these rows."""
+    for row in rows:
+        coid = row["client_order_id"]
+        if coid == own or row["created_at"] >= read_at:
+            continue
+        if row["status"] not in FINAL_ORDER_STATUSES:
+            return f"order {coid} there still works ({row['status']}): it may have filled unseen before the read"
+        if row["updated_at"] >= read_at and order_filled(row) != 0:
+            return f"order {coid} there worked as the position was read and filled about then, before it or after"
+    return ""
+
+
 def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, own: str = "") -> str:
     """Why the orders in `symbol` at `broker` not marked closed cannot be cut at a position read that began at
     `read_at` ('' when they can): one of them, not `own`, was working as it ran and has filled (or may have, unseen).
@@ -337,19 +362,37 @@ def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str
     it; one the journal has still working may have filled unseen before it. Marked, what it filled since would
     count against a share closed; left counted beside the others marked, what it filled before would.
     """
-    for row in conn.execute(
-        "SELECT client_order_id, side, status, quantity, filled_quantity, created_at, updated_at FROM orders "
-        "WHERE closed_by IS NULL AND broker = ? AND UPPER(REPLACE(symbol, '/', '')) = ?",  # `orders_unclosed`
-        (broker, symbol_key(symbol)),
-    ):
-        coid = row["client_order_id"]
-        if coid == own or row["created_at"] >= read_at:
-            continue
-        if row["status"] not in FINAL_ORDER_STATUSES:
-            return f"order {coid} there still works ({row['status']}): it may have filled unseen before the read"
-        if row["updated_at"] >= read_at and order_filled(row) != 0:
-            return f"order {coid} there worked as the position was read and filled about then, before it or after"
-    return ""
+    return _across(_unclosed(conn, broker, symbol), read_at, own)
+
+
+def flat_to_close(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str) -> bool:
+    """Whether a read that began at `read_at` and found no position in `symbol` has orders of before it to mark
+    (`close_flat`): a lookup the reads of every signal afford, the journal marking them only when there are."""
+    return any(row["created_at"] < read_at for row in _unclosed(conn, broker, symbol))
+
+
+def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str) -> tuple[int, str]:
+    """Once a read of the positions that began at `read_at` found none in `symbol` at `broker`, mark the orders it
+    counted: every one there placed before it and final before it, whichever subscription's. Return how many, and
+    why none were when the read cannot cut them (`across_read`; '' when nothing they filled is left counted).
+
+    The account was flat then, however it got there: a close by hand, a protective leg's fill the journal learns
+    later, a venue's liquidation. Counted still, a share outlives its position, and a later flatten_at (or the
+    share exit of one) sells it out of what another strategy bought since.
+    """
+    with transaction(conn):
+        rows = _unclosed(conn, broker, symbol)
+        before = [row for row in rows if row["created_at"] < read_at]
+        if not before:
+            return 0, ""
+        if doubt := _across(rows, read_at):
+            return 0, doubt if any(order_filled(row) != 0 for row in before) else ""
+        marked = conn.execute(
+            "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "
+            "AND UPPER(REPLACE(symbol, '/', '')) = ? AND created_at < ?",
+            (FLAT + read_at, broker, symbol_key(symbol), read_at),
+        ).rowcount
+    return marked, ""
 
 
 def planned_orders(conn: sqlite3.Connection, signal_id: str, subscription: str) -> list[sqlite3.Row]:

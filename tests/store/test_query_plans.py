@@ -110,3 +110,26 @@ def test_the_fill_of_an_exit_of_a_whole_position_reads_the_orders_of_its_symbol_
         plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         assert plan and all("orders_unclosed" in step for step in plan), plan
     assert conn.execute("SELECT closed_by FROM orders WHERE id = 'x'").fetchone()[0] == "x"
+
+
+def test_a_read_of_a_flat_position_marks_the_orders_of_its_symbol_through_the_index(tmp_path: Path) -> None:
+    """Every signal's read of a flat position may mark the orders from before it (`journal.close_flat`), on the event
+    loop: by the orders of its symbol not marked yet, never by a scan of the journal."""
+    conn = connect(tmp_path / "j.db")
+    migrate(sqlite_utils.Database(conn))
+    columns = ("id", "signal_id", "broker", "subscription", "leg", "seq", "client_order_id", "symbol", "side", "type",
+               "quantity", "time_in_force", "status", "created_at", "updated_at", "filled_quantity")  # fmt: skip
+    entry = ("e", "s", "paper", "k", "entry", 0, "e", "AMD", "buy", "market", "1", "day", "filled",
+             "2026-01-02T00:00:00+00:00", "2026-01-02T00:00:01+00:00", "1")  # fmt: skip
+    conn.execute("PRAGMA foreign_keys = OFF")  # the order alone, without the signal it belongs to
+    conn.execute(f"INSERT INTO orders ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", entry)  # noqa: S608 - names are ours
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    assert journal.flat_to_close(conn, "paper", "AMD", "2026-01-03T00:00:00+00:00")
+    assert journal.close_flat(conn, "paper", "AMD", "2026-01-03T00:00:00+00:00") == (1, "")
+    conn.set_trace_callback(None)
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith(("UPDATE ORDERS", "SELECT"))]
+    assert len(reads) == 3, statements
+    for sql in reads:
+        plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert plan and all("orders_unclosed" in step for step in plan), plan

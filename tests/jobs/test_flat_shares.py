@@ -1,0 +1,67 @@
+"""A position the bridge reads flat closes the shares from before the read: a close at the broker the journal never
+saw (by hand, a protective leg) leaves no share counted that the account no longer holds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bridge.jobs.flatten import flatten
+from tests.conftest import ADMIN, TOKEN
+from tests.jobs.conftest import OTHER_TOKEN, Clock, Running
+
+NY = ZoneInfo("America/New_York")
+MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
+# The template adapter's in-memory venue, which knows nothing of reduce-only: a sell of what is not held goes short.
+CONFIG = (
+    f"server:\n  admin_token: {ADMIN}\ndatabase: bridge.db\n"
+    "brokers:\n  mine:\n    plugin: template_broker\n    options: {cash: 100000}\n"
+    f"strategies:\n  sq:\n    token: {TOKEN}\n    subscriptions:\n      - broker: mine\n"
+    '        flatten_at: "15:55"\n        timezone: America/New_York\n'
+    f"  other:\n    token: {OTHER_TOKEN}\n    subscriptions:\n      - broker: mine\n"
+)
+
+
+def venue(r: Running) -> Any:
+    broker = r.bridge.runtime.broker("mine")
+    assert broker is not None and broker.venue is not None  # type: ignore[attr-defined]
+    return broker.venue  # type: ignore[attr-defined]
+
+
+async def test_a_position_closed_at_the_broker_and_read_flat_is_no_share_of_what_another_strategy_buys(
+    bridges: Any,
+) -> None:
+    """sq's 1 AMD was sold at the broker (by hand); the other strategy's buy read the account flat, then bought 10.
+    Still counting sq's 1, its flatten_at sold 1 of the other strategy's 10."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(CONFIG, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 1
+    venue(r).positions["AMD"] = Decimal(0)  # closed at the broker: the journal never sees that sale
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10)  # its read finds the account flat
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 10
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the account's 10"
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"
+
+
+async def test_a_flatten_reading_its_position_flat_counts_none_of_what_is_bought_after_it(bridges: Any) -> None:
+    """sq's 1 AMD was sold at the broker; its flatten read the account flat and closed nothing. The next day the
+    other strategy bought 10: still counting sq's 1, that day's flatten sold 1 of them."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(CONFIG, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    venue(r).positions["AMD"] = Decimal(0)  # closed at the broker
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "mine") == 0
+    venue(r).positions["AMD"] = Decimal(10)  # the other strategy's, bought outside any read of the bridge
+    clock.now = MONDAY_1555 + timedelta(days=1)
+    assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the account's 10"
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"
