@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from bridge.brokers.base import capabilities_in_force
 from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES, order_filled
 from bridge.signals.resolve import describe_position, fmt
+from bridge.store.db import iso
+
+# How long a venue's positions may take to show a fill its orders answered (its position service behind its order
+# service): a read finding a symbol flat this soon after a fill journaled there closes no share (`settled`).
+POSITION_LAG_SECONDS = 10.0
 
 
 def net(rows: Sequence[sqlite3.Row]) -> Decimal:
@@ -49,3 +56,11 @@ def capped(own: Decimal, position: Decimal) -> tuple[Decimal, str]:
                                f"only {describe_position(position)} (another strategy's trade, or one by hand, closed "
                                f"the rest): {fmt(abs(position))} is closed, no more")  # fmt: skip
     return abs(own), ""
+
+
+def settled(broker: object, read_at: datetime) -> str:
+    """Since when a fill journaled may be missing from a read of `broker`'s positions that began at `read_at`: none
+    at a broker that answers from this process (paper: its positions are its fills), else POSITION_LAG_SECONDS."""
+    if getattr(capabilities_in_force(broker), "local", False):
+        return iso(read_at)
+    return iso(read_at - timedelta(seconds=POSITION_LAG_SECONDS))

@@ -124,9 +124,10 @@ def _exit_ticker(rows: Sequence[sqlite3.Row], route: Callable[[str], str]) -> tu
 
 
 async def _close_flat(host: Host, broker: str, orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal],
-                      read_at: str, label: str) -> int:  # fmt: skip
+                      read_at: tuple[str, str], label: str) -> int:  # fmt: skip
     """Mark the orders the read that began at `read_at` counted in each symbol of `orders` it found flat
-    (`journal.close_flat`); return how many. One the read cannot cut is counted still, and said so."""
+    (`journal.close_flat`, with the moment since which a fill may be missing from it); return how many. One the
+    read cannot cut is counted still, and said so."""
     listed = {symbol_key(symbol) for symbol in held}
     flat: dict[str, list[sqlite3.Row]] = {}
     for row in orders:
@@ -134,7 +135,7 @@ async def _close_flat(host: Host, broker: str, orders: Sequence[sqlite3.Row], he
             flat.setdefault(symbol_key(row["symbol"]), []).append(row)
     marked = 0
     for rows in flat.values():
-        count, doubt = await host.store.run(journal.close_flat, host.store.conn, broker, rows[0]["symbol"], read_at)
+        count, doubt = await host.store.run(journal.close_flat, host.store.conn, broker, rows[0]["symbol"], *read_at)
         marked += count
         if doubt and share.net(rows) != 0:
             log.warning("%s: %s is flat at the broker, but this subscription's fills there net to %s, counted still: "
@@ -302,7 +303,7 @@ async def flatten_pass(host: Host, strategy: str, key: str, due: datetime | None
     broker = runtime.broker(sub.broker)
     if broker is None:
         raise FlattenFailed(f"{label}: broker {sub.broker} is unavailable")
-    read_at = iso(utcnow())  # before the read: an order journaled final by then is in what it returns
+    read_moment = utcnow()  # before the read: an order journaled final by then is in what it returns
     try:
         held = {p.symbol: p.quantity for p in await answers.fetch_positions(broker) if p.quantity != 0}
     except Exception as exc:  # an adapter's bug too: the caller tries again within the grace
@@ -311,6 +312,7 @@ async def flatten_pass(host: Host, strategy: str, key: str, due: datetime | None
         ) from exc
     keys = runtime.journal_keys(strategy, key)
     orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
+    read_at = (iso(read_moment), share.settled(broker, read_moment))
     if await _close_flat(host, sub.broker, orders, held, read_at, label):
         orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
     tickers = _tickers_to_close(orders, held, partial(broker_symbol, sub))

@@ -340,16 +340,21 @@ def _unclosed(conn: sqlite3.Connection, broker: str, symbol: str) -> list[sqlite
     ).fetchall()
 
 
-def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "") -> str:
-    """`across_read` of these rows."""
+def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "", settled: str | None = None,
+            flat: bool = False) -> str:  # fmt: skip
+    """`across_read` of these rows; `settled`, `flat`: as `close_flat` takes them."""
+    settled = settled or read_at
     for row in rows:
         coid = row["client_order_id"]
-        if coid == own or row["created_at"] >= read_at:
+        before = row["created_at"] < read_at
+        if coid == own or not (before or flat):
             continue
-        if row["status"] not in FINAL_ORDER_STATUSES:
+        if before and row["status"] not in FINAL_ORDER_STATUSES:
             return f"order {coid} there still works ({row['status']}): it may have filled unseen before the read"
-        if row["updated_at"] >= read_at and order_filled(row) != 0:
-            return f"order {coid} there worked as the position was read and filled about then, before it or after"
+        if row["updated_at"] >= settled and order_filled(row) != 0:
+            if row["updated_at"] >= read_at:
+                return f"order {coid} there filled as the position was read, before the read or after it"
+            return f"order {coid} there filled just before the read, which the venue's positions may not show yet"
     return ""
 
 
@@ -371,22 +376,27 @@ def flat_to_close(conn: sqlite3.Connection, broker: str, symbol: str, read_at: s
     return any(row["created_at"] < read_at for row in _unclosed(conn, broker, symbol))
 
 
-def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str) -> tuple[int, str]:
+def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str,
+               settled: str | None = None) -> tuple[int, str]:  # fmt: skip
     """Once a read of the positions that began at `read_at` found none in `symbol` at `broker`, mark the orders it
     counted: every one there placed before it and final before it, whichever subscription's. Return how many, and
-    why none were when the read cannot cut them (`across_read`; '' when nothing they filled is left counted).
+    why none were when the read cannot cut them ('' when nothing they filled is left counted).
 
     The account was flat then, however it got there: a close by hand, a protective leg's fill the journal learns
     later, a venue's liquidation. Counted still, a share outlives its position, and a later flatten_at (or the
     share exit of one) sells it out of what another strategy bought since.
+
+    Not sure of the cut, it marks nothing (`across_read`), nor when a fill there was journaled since `settled`
+    (by default `read_at`): a venue whose positions lag its fills may read flat what a fill just opened, and the
+    share marked closed would be left open overnight.
     """
     with transaction(conn):
         rows = _unclosed(conn, broker, symbol)
         before = [row for row in rows if row["created_at"] < read_at]
         if not before:
             return 0, ""
-        if doubt := _across(rows, read_at):
-            return 0, doubt if any(order_filled(row) != 0 for row in before) else ""
+        if doubt := _across(rows, read_at, settled=settled, flat=True):
+            return 0, doubt if any(order_filled(row) != 0 for row in rows) else ""
         marked = conn.execute(
             "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "
             "AND UPPER(REPLACE(symbol, '/', '')) = ? AND created_at < ?",

@@ -8,6 +8,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from bridge.execution import share
 from bridge.jobs.flatten import flatten
 from tests.conftest import ADMIN, TOKEN
 from tests.jobs.conftest import OTHER_TOKEN, Clock, Running
@@ -30,8 +33,14 @@ def venue(r: Running) -> Any:
     return broker.venue  # type: ignore[attr-defined]
 
 
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The venue's positions show every fill by the next read: the hours between them in a trading day, here ms."""
+    monkeypatch.setattr(share, "POSITION_LAG_SECONDS", 0)
+
+
 async def test_a_position_closed_at_the_broker_and_read_flat_is_no_share_of_what_another_strategy_buys(
-    bridges: Any,
+    bridges: Any, settled: None
 ) -> None:
     """sq's 1 AMD was sold at the broker (by hand); the other strategy's buy read the account flat, then bought 10.
     Still counting sq's 1, its flatten_at sold 1 of the other strategy's 10."""
@@ -50,7 +59,9 @@ async def test_a_position_closed_at_the_broker_and_read_flat_is_no_share_of_what
     assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"
 
 
-async def test_a_flatten_reading_its_position_flat_counts_none_of_what_is_bought_after_it(bridges: Any) -> None:
+async def test_a_flatten_reading_its_position_flat_counts_none_of_what_is_bought_after_it(
+    bridges: Any, settled: None
+) -> None:
     """sq's 1 AMD was sold at the broker; its flatten read the account flat and closed nothing. The next day the
     other strategy bought 10: still counting sq's 1, that day's flatten sold 1 of them."""
     clock = Clock(MONDAY_1555 - timedelta(hours=1))
@@ -65,3 +76,31 @@ async def test_a_flatten_reading_its_position_flat_counts_none_of_what_is_bought
     assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the account's 10"
     await r.bridge.queues.join()
     assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"
+
+
+async def test_a_read_of_the_position_lagging_a_fill_just_journaled_closes_no_share(
+    bridges: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """sq's buy filled just before 15:55; the venue's positions did not show it yet when the flatten read them (flat).
+    Taken for flat, that read marked sq's entry closed: the run again of the flatten read the 1 held, found no share
+    of sq's in it, and left it open overnight."""
+    clock = Clock(MONDAY_1555 - timedelta(seconds=30))
+    r: Running = await bridges(CONFIG, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    broker = r.bridge.runtime.broker("mine")
+    read = broker.fetch_positions  # type: ignore[union-attr]
+    lagging = [[]]  # the first read answers from before the fill
+
+    async def lagging_read() -> Any:
+        return lagging.pop() if lagging else await read()
+
+    monkeypatch.setattr(broker, "fetch_positions", lagging_read)
+    monkeypatch.setattr(share, "POSITION_LAG_SECONDS", 3600)  # the fill is well within it, however slow
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "mine") == 0, "the read found nothing held"
+    told = [rec.getMessage() for rec in caplog.records if rec.levelname == "WARNING" and "counted still" in rec.message]
+    assert len(told) == 1 and "just before the read" in told[0], told
+    assert await flatten(r.bridge, "sq", "mine") == 1, "its share is counted still"
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 0, "sq's 1 AMD held overnight"
