@@ -10,15 +10,20 @@ from decimal import Decimal
 from bridge.brokers import answers
 from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
+from bridge.execution import share
 from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
 from bridge.jobs.host import Host
-from bridge.models import Order
+from bridge.models import Order, same_symbol, symbol_key
 from bridge.notify.events import order_change
 from bridge.store import journal, upkeep
+from bridge.store.db import iso, utcnow
 
 log = logging.getLogger("bridge.jobs")
 # Protective bracket children and breakeven stops are meant to rest: the timeout is for entries and exits.
 TIMED_LEGS = ("entry", "exit")
+# The legs that rest at the venue to close what is held (a bracket's, a breakeven's or put-back stop): one that filled
+# may have left the account flat, whatever the shares in the journal say (`_flat_after`).
+PROTECTIVE_LEGS = ("take_profit", "stop_loss", "breakeven", "restore")
 # An order's next cancel not before (a time), and the wait that set it: doubled at each failure, up to a minute.
 Retries = dict[str, tuple[datetime, float]]
 FIRST_RETRY_SECONDS = 2.0
@@ -77,6 +82,7 @@ async def poll_orders(host: Host) -> int:
     unlisted: set[str] = set()  # brokers whose list failed this round: their orders are looked up one by one
     unreachable: set[str] = set()  # and whose lookups fail too: nothing more is asked of them this round
     changed = 0
+    closed: dict[tuple[str, str], list[sqlite3.Row]] = {}  # the protective legs found filled, by broker and symbol
     for row in rows:
         name, coid = row["broker"], row["client_order_id"]
         broker = runtime.follower(name, row["created_at"])
@@ -104,7 +110,38 @@ async def poll_orders(host: Host) -> int:
             log.info("order %s (%s %s): %s -> %s, filled %s", row["client_order_id"], row["side"], row["symbol"],
                      row["status"], order.status, order.filled_quantity)  # fmt: skip
             changed += 1
+            if order.status == "filled" and row["leg"] in PROTECTIVE_LEGS:
+                closed.setdefault((name, symbol_key(row["symbol"])), []).append(row)
+    for (name, _key), legs in closed.items():
+        await _flat_after(host, name, legs)
     return changed
+
+
+async def _flat_after(host: Host, name: str, legs: list[sqlite3.Row]) -> None:
+    """Read the position a protective leg's fill may have closed; flat, the shares from before are closed
+    (`journal.close_flat`): a take-profit or stop-loss that sold what a trade by hand left, say."""
+    broker = host.runtime.broker(name)
+    symbol = legs[0]["symbol"]
+    if broker is None:
+        return
+    moment = utcnow()  # before the read: the legs' fills, journaled by then, are in what it returns
+    try:
+        held = [p for p in await answers.fetch_positions(broker) if same_symbol(p.symbol, symbol) and p.quantity]
+    except Exception as exc:  # an adapter's bug too; the next read of the symbol (a signal's, a flatten's) looks again
+        log.info("cannot read the positions of broker %s after a fill in %s (%s): the shares there are counted still",
+                 name, symbol, answers.failure(exc))  # fmt: skip
+        return
+    if held:
+        return
+    coids = [row["client_order_id"] for row in legs]
+    marked, doubt = await host.store.run(journal.close_flat, host.store.conn, name, symbol, iso(moment),
+                                         share.settled(broker, moment), coids)  # fmt: skip
+    if doubt:
+        log.info("%s at %s is flat after %s filled, but the shares there are counted still, not closed: %s", symbol,
+                 name, ", ".join(coids), doubt)  # fmt: skip
+    elif marked:
+        log.info("%s at %s is flat after %s filled: %d order(s) from before are no share of what is held since",
+                 symbol, name, ", ".join(coids), marked)  # fmt: skip
 
 
 def _timeout(host: Host, row: sqlite3.Row) -> float | None:

@@ -341,8 +341,8 @@ def _unclosed(conn: sqlite3.Connection, broker: str, symbol: str) -> list[sqlite
 
 
 def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "", settled: str | None = None,
-            flat: bool = False) -> str:  # fmt: skip
-    """`across_read` of these rows; `settled`, `flat`: as `close_flat` takes them."""
+            flat: bool = False, closing: Sequence[str] = ()) -> str:  # fmt: skip
+    """`across_read` of these rows; `settled`, `flat`, `closing`: as `close_flat` takes them."""
     settled = settled or read_at
     for row in rows:
         coid = row["client_order_id"]
@@ -354,7 +354,8 @@ def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "", settled: s
         if row["updated_at"] >= settled and order_filled(row) != 0:
             if row["updated_at"] >= read_at:
                 return f"order {coid} there filled as the position was read, before the read or after it"
-            return f"order {coid} there filled just before the read, which the venue's positions may not show yet"
+            if coid not in closing:
+                return f"order {coid} there filled just before the read, which the venue's positions may not show yet"
     return ""
 
 
@@ -376,8 +377,8 @@ def flat_to_close(conn: sqlite3.Connection, broker: str, symbol: str, read_at: s
     return any(row["created_at"] < read_at for row in _unclosed(conn, broker, symbol))
 
 
-def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str,
-               settled: str | None = None) -> tuple[int, str]:  # fmt: skip
+def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, settled: str | None = None,
+               closing: Sequence[str] = ()) -> tuple[int, str]:  # fmt: skip
     """Once a read of the positions that began at `read_at` found none in `symbol` at `broker`, mark the orders it
     counted: every one there placed before it and final before it, whichever subscription's. Return how many, and
     why none were when the read cannot cut them ('' when nothing they filled is left counted).
@@ -388,14 +389,16 @@ def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str,
 
     Not sure of the cut, it marks nothing (`across_read`), nor when a fill there was journaled since `settled`
     (by default `read_at`): a venue whose positions lag its fills may read flat what a fill just opened, and the
-    share marked closed would be left open overnight.
+    share marked closed would be left open overnight. Save for `closing`, the client order ids of protective legs
+    whose fill the read was taken to follow: a leg only closes, and a read that missed its fill shows more held, not
+    flat.
     """
     with transaction(conn):
         rows = _unclosed(conn, broker, symbol)
         before = [row for row in rows if row["created_at"] < read_at]
         if not before:
             return 0, ""
-        if doubt := _across(rows, read_at, settled=settled, flat=True):
+        if doubt := _across(rows, read_at, settled=settled, flat=True, closing=closing):
             return 0, doubt if any(order_filled(row) != 0 for row in rows) else ""
         marked = conn.execute(
             "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "

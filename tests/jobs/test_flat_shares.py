@@ -12,8 +12,10 @@ import pytest
 
 from bridge.execution import share
 from bridge.jobs.flatten import flatten
+from bridge.jobs.orders import poll_orders
+from bridge.models import OrderRequest
 from tests.conftest import ADMIN, TOKEN
-from tests.jobs.conftest import OTHER_TOKEN, Clock, Running
+from tests.jobs.conftest import OTHER_TOKEN, Clock, Running, config_text
 
 NY = ZoneInfo("America/New_York")
 MONDAY_1555 = datetime(2026, 11, 23, 15, 55, tzinfo=NY)
@@ -104,3 +106,37 @@ async def test_a_read_of_the_position_lagging_a_fill_just_journaled_closes_no_sh
     assert await flatten(r.bridge, "sq", "mine") == 1, "its share is counted still"
     await r.bridge.queues.join()
     assert venue(r).positions["AMD"] == 0, "sq's 1 AMD held overnight"
+
+
+PAPER = config_text(
+    'flatten_at: "15:55"\ntimezone: America/New_York\ntake_profit: {percent: 50}\nstop_loss: {percent: 50}'
+)
+
+
+async def by_hand(r: Running, side: str, quantity: int) -> None:
+    """An order at the paper account the bridge never placed (a trade in the broker's own app)."""
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None
+    request = OrderRequest(f"by-hand-{side}-{quantity}", "AMD", side, Decimal(quantity), reference_price=Decimal(100))  # type: ignore[arg-type]
+    assert (await broker.create_order(request)).status == "filled"
+
+
+async def test_a_take_profit_that_left_the_account_flat_ends_the_shares_from_before_it(bridges: Any) -> None:
+    """sq bought 10 with a take-profit; 5 of them were sold by hand, and the take-profit sold the 5 left (a leg
+    never sells more than is held). sq's fills netted to 5 where the account held none: once 7 were bought by hand,
+    its flatten_at sold 5 of them."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(PAPER, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100, quantity=10)
+    await r.bridge.queues.join()
+    await by_hand(r, "sell", 5)
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None
+    await broker.observe_price("AMD", Decimal(150))  # the take-profit's price: it sells the 5 held
+    assert await poll_orders(r.bridge) >= 1
+    assert await r.positions() == {}
+    await by_hand(r, "buy", 7)
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0, "sq holds none of the 7 bought by hand"
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(7)}

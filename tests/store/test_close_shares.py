@@ -126,3 +126,24 @@ def test_an_order_still_working_at_the_fill_of_an_exit_of_all_leaves_the_shares_
     assert _share(store, "b") == 0
     assert _share(store, "a") == 0
     store.close_sync()
+
+
+def test_a_flat_read_just_after_a_protective_leg_filled_marks_what_it_closed_and_no_other_fill(tmp_path: Path) -> None:
+    """A venue's positions may lag its fills: a fill journaled just before the read may be missing from it, and then
+    its flat is no flat. A protective leg only closes: a read that missed its fill shows more held, not flat."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "4", "filled", BEFORE)
+    _order(store, "a-tp", "a", "sell", "4", "filled", "2026-11-23T20:54:58.000000+00:00")
+    settled = "2026-11-23T20:54:50.000000+00:00"  # the read began 10 s after this
+    _, doubt = journal.close_flat(store.conn, "paper", "AMD", READ_AT, settled)
+    assert "a-tp" in doubt and "just before" in doubt, doubt
+    assert journal.close_flat(store.conn, "paper", "AMD", READ_AT, settled, ("a-tp",)) == (2, "")
+    assert _share(store, "a") == 0
+    _order(store, "b-entry", "b", "buy", "3", "filled", "2026-11-23T20:55:30.000000+00:00")
+    _order(store, "b-tp", "b", "sell", "3", "filled", "2026-11-23T20:55:58.000000+00:00")
+    _order(store, "b-add", "b", "buy", "1", "filled", "2026-11-23T20:55:59.000000+00:00")  # not in a lagging read
+    _, doubt = journal.close_flat(store.conn, "paper", "AMD", "2026-11-23T20:56:00.000000+00:00",
+                                  "2026-11-23T20:55:50.000000+00:00", ("b-tp",))  # fmt: skip
+    assert "b-add" in doubt, doubt
+    assert _share(store, "b") == 1
+    store.close_sync()
