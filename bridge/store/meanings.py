@@ -137,7 +137,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "closed_position_at": f"On an exit of all of the position the account held: when that position's read began "
         f"({_TIME}).",
         "closed_by": "Once such an exit filled, its `client_order_id`, on it and on every order in its symbol at its "
-        "broker final before that read: their fills are no share of what is held since. NULL: counted.",
+        "broker final before that read: their fills are no share of what is held since; or `flat ` and the moment "
+        "a read of the positions that found the symbol flat began, on every order there placed and final before it. "
+        "NULL: counted.",
     },
     "idempotency_keys": {
         "strategy": "The strategy the key was sent to.",
