@@ -114,6 +114,9 @@ class PutBack:
     passed: list[str] = field(default_factory=list)  # what held every other order back that they went through
     spared: list[Order] = field(default_factory=list)  # not sent: nothing is held on the side they close
     held: Decimal | None = None  # the position as the broker showed it before they went (None: not read)
+    # Of those working again for less than they were, each one's client order id (the stop's it puts back): the
+    # quantity it had, and the room the position held now left for it on its side (`_put_back_moved`).
+    capped: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
 
     def lacking(self, canceled: Sequence[Order]) -> list[Order]:
         """Of the stops `canceled`, those the position lacks: neither working again nor left out for want of one."""
@@ -829,7 +832,7 @@ class Executor:
         lacking, spared = put.lacking(canceled), _spared(put)
         if not put.back:  # none works again: the position has no stop, unless it has nothing left to protect
             return (UNPROTECTED if lacking else "; the stop it replaces was canceled first") + spared
-        works = f"{_described(put.back)} {_it(put.back, 'work', 'works')} again"
+        works = f"{_described(put.back)} {_it(put.back, 'work', 'works')} again{_capped(put)}"
         again = f"put back as a new order: {works} ({', '.join(put.working)}){_despite(put.passed)}"
         if not lacking:
             return f"; the stop it replaces was canceled first, and was {again}{spared}"
@@ -871,7 +874,8 @@ class Executor:
         if put.back:
             said += (
                 f"; {_described(put.back)}, canceled before it, {_it(put.back, 'were', 'was')} put back as "
-                f"{_it(put.back, 'new orders', 'a new order')} ({', '.join(put.working)}){_despite(put.passed)}"
+                f"{_it(put.back, 'new orders', 'a new order')}{_capped(put)} ({', '.join(put.working)})"
+                f"{_despite(put.passed)}"
             )
         if lacking := put.lacking(canceled):
             said += (f"; {_described(lacking)} {_it(lacking, 'were', 'was')} canceled before it, and could not be put "
@@ -898,13 +902,15 @@ class Executor:
         back: list[Order] = []
         spared: list[Order] = []
         rows: list[dict[str, Any]] = []
+        capped: dict[str, tuple[Decimal, Decimal]] = {}
         for old in (old for old in canceled if _restorable(old)):
             left = min(old.quantity - old.filled_quantity, Decimal(row["quantity"]))
             sent = known.get(restore_id(row, old.client_order_id))
             if sent is not None and sent["status"] != "pending":  # at the broker since before a restart: as it is
                 left = Decimal(sent["quantity"])
-            elif room is not None:
-                left = min(left, room[old.side])
+            elif room is not None and left > room[old.side]:
+                capped[old.client_order_id] = (left, room[old.side])
+                left = room[old.side]
             if room is not None:
                 room[old.side] -= min(left, room[old.side])
             if left <= 0:
@@ -939,7 +945,9 @@ class Executor:
         again = [
             (old, r["client_order_id"]) for old, r in zip(back, rows, strict=True) if r["client_order_id"] in working
         ]
-        return PutBack([old for old, _ in again], [coid for _, coid in again], passed, spared, held)
+        went = {old.client_order_id for old, _ in again}
+        return PutBack([old for old, _ in again], [coid for _, coid in again], passed, spared, held,
+                       {coid: cap for coid, cap in capped.items() if coid in went})  # fmt: skip
 
     async def _held_now(self, broker: Broker, symbol: str) -> Decimal | None:
         """The position in `symbol` as the broker shows it now (0: none held), or None when it cannot be read."""
@@ -1386,6 +1394,24 @@ def _spared(put: PutBack) -> str:
         said += (f"; {_described(covered)} {_it(covered, 'were', 'was')} not put back: the stops put back before "
                  f"{_it(covered, 'them')} cover all of the position held{now}, and more would close past it, at a "
                  "broker that does not enforce reduce-only opening the other side")  # fmt: skip
+    return said
+
+
+def _capped(put: PutBack) -> str:
+    """Said of the stops put back for less than they were, capped to the position held now: for how much of it.
+
+    By its price alone, a stop put back for 4 reads as the stop for 10 it was, and the trader would count on it.
+    """
+    said = ""
+    for order in put.back:
+        if (cap := put.capped.get(order.client_order_id)) is None:
+            continue
+        was, room = cap
+        holds = abs(put.held or Decimal(0))
+        what = "" if len(put.back) == 1 else f" {_described([order])}"
+        said += f",{what} put back for {fmt(order.quantity)} of {fmt(was)}: the position holds {fmt(holds)}"
+        if room < holds:  # the stops put back before it cover the rest
+            said += f", and the stops put back before it cover {fmt(holds - room)}"
     return said
 
 
