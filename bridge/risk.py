@@ -17,7 +17,8 @@ order that only closes: an exit, a swap's exit half, a breakeven stop, a flatten
 entries would keep the position it wants out of open. A broker's open circuit holds every order but its probe, exits
 too: sent during an outage they fail anyway, and the probe finds out first when the venue is back. A stop the bridge
 puts back in place of one its own cancel took is the exception (`Guard.create_order`'s `protective`): held back, the
-position would be left without it.
+position would be left without it. Nor does the venue's refusal of it count in its strategy's circuit: the strategy
+did not send it.
 """
 
 from __future__ import annotations
@@ -379,7 +380,10 @@ class Guard:
         stays as it was, whatever its answer.
 
         An outage (any error but the venue's refusal) counts in broker `name`'s circuit; the venue's refusal
-        of the order counts in `strategy`'s circuit there, and in the broker's as an answer: the venue is up.
+        of the order counts in `strategy`'s circuit there, and in the broker's as an answer: the venue is up. A
+        stop put back counts in neither way in `strategy`'s: it is the bridge's order, not the strategy's, and its
+        refusal (the venue's word on a stop the strategy did not send) must not hold the strategy's entries back,
+        nor its success clear the refusals of the strategy's own orders before it.
         An order that only closes (`request.reduce_only`) passes `strategy`'s open circuit, not the broker's.
         With `replaces`, the request takes the place of that working order in one step (`replace_order`).
         """
@@ -409,10 +413,11 @@ class Guard:
         try:
             order = await answers.create_order(broker, request, replaces)
         except DuplicateClientOrderId:  # the venue answered sensibly
-            self._answered(name, breaker, refused, None, probe, probe_refused)
+            self._answered(name, breaker, None if put_back else refused, None, probe, probe_refused)
             raise
         except OrderRejected as exc:  # the venue refused this order: it is up, the order is wrong
-            self._answered(name, breaker, refused, f"{type(exc).__name__}: {exc}", probe, probe_refused)
+            error = f"{type(exc).__name__}: {exc}"
+            self._answered(name, breaker, None if put_back else refused, error, probe, probe_refused)
             raise
         except HeldUnsent:
             # Our own throttle's refusal, too late for its signal: the venue was never asked, so neither circuit
@@ -438,15 +443,17 @@ class Guard:
             if probe_refused:
                 refused.probing = False
             raise
-        self.count(name, strategy, order, probe, probe_refused)
+        self.count(name, strategy, order, probe, probe_refused, protective=put_back)
         return order
 
-    def _answered(self, name: str, breaker: Breaker, refused: Breaker, error: str | None, probe: bool,
+    def _answered(self, name: str, breaker: Breaker, refused: Breaker | None, error: str | None, probe: bool,
                   probe_refused: bool) -> None:  # fmt: skip
-        """Count an answer of the venue: a success for the broker's circuit; `error` (a refusal) for the strategy's."""
+        """Count an answer of the venue: a success for the broker's circuit; `error` (a refusal) for the strategy's
+        (`refused`; None: a stop put back, which the strategy did not send)."""
         failures, now = self.config().risk.breaker_failures, self.clock()
         breaker.record(name, True, "", now, failures, probe)
-        refused.record(name, error is None, error or "", now, failures, probe_refused)
+        if refused is not None:
+            refused.record(name, error is None, error or "", now, failures, probe_refused)
 
     def admits_at_once(self, name: str, strategy: str) -> bool:
         """Whether an order may go to broker `name` with nothing to decide: not halted, and its circuits closed.
@@ -482,10 +489,13 @@ class Guard:
                     "is not known whether trading is halted; check the journal file and its disk")  # fmt: skip
         return state.explain() if state.halted else None
 
-    def count(self, name: str, strategy: str, order: Order, probe: bool = False, probe_refused: bool = False) -> None:
-        """Count an answered submission: a rejection in `strategy`'s circuit at broker `name`, as a refusal."""
+    def count(self, name: str, strategy: str, order: Order, probe: bool = False, probe_refused: bool = False,
+              protective: bool = False) -> None:  # fmt: skip
+        """Count an answered submission: a rejection in `strategy`'s circuit at broker `name`, as a refusal; a stop
+        put back (`protective`) in the broker's alone."""
         error = None if order.status != "rejected" else order.error or "rejected"
-        self._answered(name, self.breaker(name), self.strategy_breaker(name, strategy), error, probe, probe_refused)
+        refused = None if protective else self.strategy_breaker(name, strategy)
+        self._answered(name, self.breaker(name), refused, error, probe, probe_refused)
 
     def status(self) -> dict[str, str]:
         """Each broker's circuit state (the one outages open), for /health."""

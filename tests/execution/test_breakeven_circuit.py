@@ -13,10 +13,10 @@ from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.config.schema import Config
 from bridge.config.security import GlobalRisk
-from bridge.errors import TemporaryBrokerError
+from bridge.errors import OrderRejected, TemporaryBrokerError
 from bridge.models import Order, OrderRequest, Signal, StopLoss
 from bridge.store.db import Store
-from tests.execution.test_executor import SUB
+from tests.execution.test_executor import STRATEGY, SUB
 from tests.execution.test_paper_in_plan import Paper
 
 
@@ -110,3 +110,55 @@ async def test_a_stop_put_back_through_the_open_circuit_leaves_its_count_as_it_w
     # Sent through the open circuit, it is no probe: what it met says nothing the circuit counts.
     assert breaker.failures == 1, "the breakeven stop's outage alone opened it"
     assert not breaker.probing
+
+
+class Refuses(Down):
+    """As `Down`, but its next `refusals` orders are refused by the venue (it is up, the orders are wrong)."""
+
+    refusals = 0
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        if self.refusals:
+            self.refusals -= 1
+            raise OrderRejected("market closed for this symbol")
+        return await super().create_order(request)
+
+
+async def test_a_stop_put_back_the_venue_refuses_does_not_count_in_the_strategys_circuit(fresh_store: Store) -> None:
+    paper = Paper(fresh_store)
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=2))  # two refusals in a row open it
+    paper.guard.config = lambda: config
+    broker = Refuses(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
+                           stop_loss=StopLoss(stop_price=Decimal(95))))  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+    broker.refusals = 2  # the breakeven stop is refused, and so is the stop put back
+
+    await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    # The breakeven stop was the strategy's order; the stop put back is the bridge undoing its own cancel, and its
+    # refusal says nothing of the strategy's orders: its entries must not be held back for it.
+    refused = paper.guard.strategy_breaker(SUB, STRATEGY)
+    assert (refused.failures, refused.opened_at) == (1, None), refused
+    assert paper.guard.strategy_status() == {SUB: {STRATEGY: "closed"}}
+    added = await paper.run(Signal(ticker="AMD", action="add", price=Decimal(110), quantity=Decimal(1)))
+    [after] = await paper.query("SELECT state, decision FROM signals WHERE id = ?", added)
+    assert after["state"] == "executed", after["decision"]
+
+
+async def test_a_stop_put_back_the_venue_takes_does_not_close_the_strategys_circuit(fresh_store: Store) -> None:
+    paper = Paper(fresh_store)
+    config = Config.model_construct(risk=GlobalRisk(breaker_failures=2))
+    paper.guard.config = lambda: config
+    broker = Refuses(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
+                           stop_loss=StopLoss(stop_price=Decimal(95))))  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+    broker.refusals = 1  # the breakeven stop is refused; the stop put back is taken
+
+    await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    # Taken, it says nothing of the strategy's orders either: the refusal before it still counts.
+    assert paper.guard.strategy_breaker(SUB, STRATEGY).failures == 1
