@@ -31,6 +31,7 @@ from bridge.errors import (
 from bridge.execution import share
 from bridge.execution.market import market_context
 from bridge.execution.orders import (
+    PUT_BACK_TRIES_HOURS,
     OrderRow,
     client_order_id,
     order_rows,
@@ -96,6 +97,11 @@ class Outcome(Exception):
         self.decision = decision
 
 
+# The order types of a stop: one working on a put-back's side covers the position as the put-back would.
+STOPS = ("stop", "stop_limit", "trailing_stop")
+# Said of a stop put back that did not reach the broker (down, say), which the order jobs send again (`jobs.putbacks`).
+RETRIED = (f"; it is sent again, spaced out, until it works or nothing is left for it to close (for up to "
+           f"{PUT_BACK_TRIES_HOURS:g}h), and this decision then says how it went")  # fmt: skip
 # Said of a breakeven stop that did not start working after the stops it moves were canceled.
 UNPROTECTED = ("; the stop it replaces was canceled first, so until a new stop works the position has no stop at the "
                "broker: check it, then send the breakeven again or place a stop")  # fmt: skip
@@ -113,6 +119,7 @@ class PutBack:
     working: list[str] = field(default_factory=list)  # the client order ids they work under now, in turn
     passed: list[str] = field(default_factory=list)  # what held every other order back that they went through
     spared: list[Order] = field(default_factory=list)  # not sent: nothing is held on the side they close
+    unsent: bool = False  # one of those lacking never reached the broker: the order jobs send it again
     held: Decimal | None = None  # the position as the broker showed it before they went (None: not read)
     # Of those working again for less than they were, each one's client order id (the stop's it puts back): the
     # quantity it had, and the room the position held now left for it on its side (`_put_back_moved`).
@@ -831,14 +838,17 @@ class Executor:
         put = await self._put_back_moved(job, broker, row, canceled)
         lacking, spared = put.lacking(canceled), _spared(put)
         if not put.back:  # none works again: the position has no stop, unless it has nothing left to protect
-            return (UNPROTECTED if lacking else "; the stop it replaces was canceled first") + spared
+            if not lacking:
+                return "; the stop it replaces was canceled first" + spared
+            return UNPROTECTED + (RETRIED if put.unsent else "") + spared
         works = f"{_described(put.back)} {_it(put.back, 'work', 'works')} again{_capped(put)}"
         again = f"put back as a new order: {works} ({', '.join(put.working)}){_despite(put.passed)}"
         if not lacking:
             return f"; the stop it replaces was canceled first, and was {again}{spared}"
         return (f"; the stops it replaces were canceled first, and not all put back: {again}, but "
                 f"{_described(lacking)} could not be put back: the position lacks {_it(lacking, 'them')} at the "
-                f"broker; check its orders there, and place what it lacks{spared}")  # fmt: skip
+                f"broker; check its orders there, and place what it lacks{RETRIED if put.unsent else ''}"
+                f"{spared}")  # fmt: skip
 
     async def _as_they_were(self, job: Job, broker: Broker, planned: list[sqlite3.Row], row: sqlite3.Row,
                             known: Mapping[str, Order], taken: Container[str] = ()) -> str:  # fmt: skip
@@ -880,7 +890,7 @@ class Executor:
         if lacking := put.lacking(canceled):
             said += (f"; {_described(lacking)} {_it(lacking, 'were', 'was')} canceled before it, and could not be put "
                      f"back: the position lacks {_it(lacking, 'them')} at the broker; check its orders there, and "
-                     "place what it lacks")  # fmt: skip
+                     f"place what it lacks{RETRIED if put.unsent else ''}")  # fmt: skip
         return said + _spared(put)
 
     async def _put_back_moved(self, job: Job, broker: Broker, row: sqlite3.Row,
@@ -941,13 +951,74 @@ class Executor:
         added = await self.store.run(journal.add_orders, self.store.conn,
                                      [r for r in rows if r["client_order_id"] not in known])  # fmt: skip
         journaled_back = [known[r["client_order_id"]] for r in rows if r["client_order_id"] in known]
-        working, passed = await self._send_pending(job, broker, journaled_back + added)
+        unsent: list[str] = []
+        working, passed = await self._send_pending(job, broker, journaled_back + added, unsent)
         again = [
             (old, r["client_order_id"]) for old, r in zip(back, rows, strict=True) if r["client_order_id"] in working
         ]
         went = {old.client_order_id for old, _ in again}
-        return PutBack([old for old, _ in again], [coid for _, coid in again], passed, spared, held,
+        return PutBack([old for old, _ in again], [coid for _, coid in again], passed, spared, bool(unsent), held,
                        {coid: cap for coid, cap in capped.items() if coid in went})  # fmt: skip
+
+    async def put_back_again(self, row: sqlite3.Row, broker: Broker) -> tuple[str, str]:
+        """Try once more a stop put back that never reached the broker (`upkeep.failed_put_backs`): its outcome, and
+        what is said of it.
+
+        `placed` (working, or found at the venue after all, never sent twice), `spared` (nothing left on its side to
+        close, or the stops working there cover it: sent, it could open the other side), `refused` (the venue's
+        word, final as any order's), `failed` (not sent again: tried later) or `unknown` (its answer lost: the order
+        jobs follow it, and close it as never sent once their wait is over, when it is tried again). Sent for no
+        more than the position held now, as a put-back goes, through a halt and the broker's open circuit.
+        """
+        coid, symbol = row["client_order_id"], row["symbol"]
+        try:
+            found: Order | None = self._masked(await retry_read(partial(answers.fetch_order, broker, coid)))
+        except OrderNotFound:
+            found = None
+        except Exception as exc:  # the venue still down, most likely: nothing is sent blind
+            return "failed", f"the broker could not be asked for it ({self._clean(answers.failure(exc))})"
+        if found is not None:  # it reached the venue after all: followed as it stands
+            await self.store.run(journal.update_order, self.store.conn, coid, found)
+            ended = found.status in ("canceled", "rejected")
+            said = f"it had reached the broker after all: {coid} is {found.status} there"
+            return ("refused" if ended else "placed"), said
+        try:
+            held, working = await _position_and_orders(broker, symbol)
+        except Exception as exc:
+            return "failed", f"the position could not be read ({self._clean(answers.failure(exc))})"
+        position = held.quantity if held is not None else Decimal(0)
+        room = max(position, Decimal(0)) if row["side"] == "sell" else max(-position, Decimal(0))
+        covered = sum((o.quantity - o.filled_quantity for o in working if o.is_open and o.side == row["side"]
+                       and o.type in STOPS and same_symbol(o.symbol, symbol)), Decimal(0))  # fmt: skip
+        wanted = Decimal(row["quantity"])
+        left = min(wanted, room - covered)
+        if left <= 0:
+            why = ("no position is left for it to close" if room == 0 else
+                   f"the stops working there cover the position ({describe_position(position)})")  # fmt: skip
+            await self.store.run(journal.update_order, self.store.conn, coid, status="canceled",
+                                 error=f"not sent again: {why}")  # fmt: skip
+            return "spared", f"it was not put back: {why}"
+        fresh = await self.store.run(journal.pending_again, self.store.conn, coid, str(left))
+        if fresh is None:  # no longer as read (never: the order jobs run one at a time)
+            return "spared", "it was no longer to be sent"
+        strategy = row["strategy"]
+        job = Job(row["signal_id"], strategy, row["subscription"], Signal(ticker=symbol, action="breakeven"), utcnow())
+        passed: list[str] = []
+        try:
+            order = await self._submit(job, broker, fresh, [], passed)
+        except Outcome as outcome:
+            return "unknown", outcome.decision
+        self.emit(order_event(strategy, row["subscription"], row["broker"], symbol, order.side, str(order.quantity),
+                              order.status, None, order.error, None))  # fmt: skip
+        if order.status == "rejected":
+            unsent = (order.error or "").startswith("not sent")
+            return ("failed" if unsent else "refused"), order.error or "rejected"
+        what = _described([replace(order, parent_client_order_id=None)])
+        if left == wanted:
+            return "placed", f"{what} was put back as a new order ({coid}){_despite(passed)}"
+        # Said, lest the stop be taken for the one it was.
+        return "placed", (f"{what} was put back for {fmt(left)} of {fmt(wanted)} as a new order ({coid}): the "
+                          f"position holds {fmt(abs(position))}{_despite(passed)}")  # fmt: skip
 
     async def _held_now(self, broker: Broker, symbol: str) -> Decimal | None:
         """The position in `symbol` as the broker shows it now (0: none held), or None when it cannot be read."""
@@ -1045,17 +1116,20 @@ class Executor:
                          lacks: str) -> tuple[str, str]:  # fmt: skip
         """Send the journaled legs put back still pending: the outcome, and the decision that says what works again
         and what the position lacks (`lacks`: what no put-back gives back, said last); it fails if anything is."""
-        working, passed = await self._send_pending(job, broker, planned)
+        unsent: list[str] = []
+        working, passed = await self._send_pending(job, broker, planned, unsent)
         if len(working) < len(planned):
-            return "failed", _lacks(decision) + lacks
+            return "failed", _lacks(decision) + (RETRIED if unsent else "") + lacks
         said = decision
         if planned:
             said += f", so it was put back as a new order ({', '.join(working)}){_despite(passed)}"
         return ("failed" if lacks else "executed"), said + lacks
 
-    async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row]) -> tuple[list[str], list[str]]:
+    async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row],
+                            unsent: list[str] | None = None) -> tuple[list[str], list[str]]:  # fmt: skip
         """Send the orders put back (journaled, `restore`) that are still pending; the client order ids working, and
-        what held every other order back that those sent now and working went through (`Guard.passed_by`).
+        what held every other order back that those sent now and working went through (`Guard.passed_by`). Told
+        `unsent`, the stops among them that did not reach the broker, which the order jobs send again.
 
         One sent before a restart was read by recovery since: it counts as it stands, and is never sent again.
         """
@@ -1075,6 +1149,8 @@ class Executor:
             if order.is_open:
                 working.append(order.client_order_id)
                 passed += [why for why in went if why not in passed]
+            elif unsent is not None and _protective(row) and (order.error or "").startswith(upkeep.UNSENT):
+                unsent.append(order.client_order_id)
         return working, passed
 
     async def _swap_failed(self, broker: Broker, coid: str, old: Order | None) -> str:

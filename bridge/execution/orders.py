@@ -25,6 +25,8 @@ OrderRow = sqlite3.Row | Mapping[str, Any]  # a journaled order, or the plan's r
 # may take a while to list an order it just took; "rejected" is final, so the wait is long). The order jobs
 # close such an order then, and recovery sends nothing again before it where the venue takes a reused id.
 UNKNOWN_GRACE_SECONDS = 600.0
+# How long a stop put back that did not reach the broker is sent again (`jobs.putbacks`), from its first try.
+PUT_BACK_TRIES_HOURS = 24.0
 
 
 def seconds_since_sent(row: OrderRow, now: datetime) -> float:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from bridge.execution.executor import Job
+from bridge.execution.executor import Executor, Job
 from bridge.notify.events import Event
 from bridge.runtime import Runtime
 from bridge.store.db import Store
@@ -17,6 +17,7 @@ class Host(Protocol):
 
     store: Store
     runtime: Runtime  # the config in force now
+    executor: Executor  # sends what a job sends as a signal's plan would (a stop put back, tried again)
 
     @property
     def clock(self) -> Callable[[], datetime]:

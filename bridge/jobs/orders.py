@@ -206,8 +206,10 @@ async def cancel_expired(host: Host, retries: Retries | None = None) -> int:
     return canceled
 
 
-def space_out(retries: Retries, client_order_id: str, now: datetime) -> None:
-    """Put the order's next cancel further off: twice the last wait, from FIRST_RETRY_SECONDS to a minute."""
+def space_out(retries: Retries, client_order_id: str, now: datetime, first: float = FIRST_RETRY_SECONDS,
+              longest: float = LONGEST_RETRY_SECONDS) -> None:  # fmt: skip
+    """Put the order's next try further off: twice the last wait, from `first` (FIRST_RETRY_SECONDS) to `longest`
+    (a minute)."""
     last = retries.get(client_order_id)
-    wait = FIRST_RETRY_SECONDS if last is None else min(last[1] * 2, LONGEST_RETRY_SECONDS)
+    wait = first if last is None else min(last[1] * 2, longest)
     retries[client_order_id] = (now + timedelta(seconds=wait), wait)

@@ -34,6 +34,7 @@ from bridge.jobs.flatten import (
 from bridge.jobs.host import Host
 from bridge.jobs.moves import finish_moves
 from bridge.jobs.orders import Retries, cancel_expired, poll_orders
+from bridge.jobs.putbacks import retry_put_backs
 from bridge.jobs.reconnect import reconnect_brokers
 from bridge.jobs.retention import daily_summary, prune
 from bridge.jobs.stranded import StrandedOrders
@@ -60,6 +61,7 @@ class Jobs:
         self.stranded = StrandedOrders(host)  # outlives reloads: it remembers what its last check found
         self.cancel_retries: Retries = {}  # outlives reloads too: when each failing cancel_after cancel goes again
         self.move_retries: Retries = {}  # and when each failing cancel of a stop a breakeven moved goes again
+        self.put_back_retries: Retries = {}  # and when each stop put back that did not reach the broker goes again
         # A late run is still useful (coalesced into one), a run missed by more than a minute is skipped.
         self.scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -130,9 +132,11 @@ class Jobs:
         task.add_done_callback(self._running.discard)
 
     async def _poll(self) -> None:
-        """Follow the open orders; then finish the breakeven moves whose stop the poll (or recovery) found working."""
+        """Follow the open orders; then finish the breakeven moves whose stop the poll (or recovery) found working,
+        and send again the stops put back that did not reach the broker (the position may have none)."""
         await poll_orders(self.host)
         await finish_moves(self.host, self.move_retries)
+        await retry_put_backs(self.host, self.put_back_retries)
 
     def _flatten(self, strategy: str, key: str, due: datetime | None = None,
                  at: datetime | None = None) -> Callable[[], Awaitable[None]]:  # fmt: skip

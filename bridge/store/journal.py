@@ -423,6 +423,22 @@ def resize_pending(conn: sqlite3.Connection, quantities: dict[str, str]) -> None
                          [(quantity, coid) for coid, quantity in quantities.items()])  # fmt: skip
 
 
+def pending_again(conn: sqlite3.Connection, client_order_id: str, quantity: str) -> sqlite3.Row | None:
+    """Make an order that never reached its broker (`rejected`) pending again, for `quantity`, to be sent once more
+    under its own client order id; its row as it is now, or None when it is no longer rejected."""
+    with transaction(conn):
+        changed = conn.execute(
+            "UPDATE orders SET status = 'pending', quantity = ?, error = NULL, sent_at = NULL, updated_at = ? "
+            "WHERE client_order_id = ? AND status = 'rejected'",
+            (quantity, iso(utcnow()), client_order_id),
+        ).rowcount
+    if not changed:
+        return None
+    return conn.execute(  # type: ignore[no-any-return]
+        "SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)
+    ).fetchone()
+
+
 def update_order(conn: sqlite3.Connection, client_order_id: str, order: Order | None = None, *,
                  status: str | None = None, error: str | None = None, at: datetime | None = None,
                  sent_at: datetime | None = None, unsent: bool = False) -> None:  # fmt: skip

@@ -13,6 +13,9 @@ from bridge.store.db import transaction
 
 _OPEN = ", ".join(f"'{s}'" for s in sorted(OPEN_ORDER_STATUSES))
 _FINAL_ORDERS = ", ".join(f"'{s}'" for s in sorted(FINAL_ORDER_STATUSES))
+# How the journal says an order never reached its broker: held back unsent (`Executor._submit`), or not found there
+# after its answer was lost (`jobs.orders._fetch`, start-up recovery).
+UNSENT = ("not sent", "never reached the broker")
 _FINAL_SIGNALS = ", ".join(f"'{s}'" for s in sorted(FINAL_SIGNAL_STATES))
 
 
@@ -94,6 +97,23 @@ def unfinished_moves(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         f"JOIN signals s ON s.id = o.signal_id WHERE b.leg = 'breakeven' AND b.moves IS NOT NULL "
         f"AND b.replaces IS NULL AND b.status IN ({_OPEN}, 'filled') AND e.state IN ({_FINAL_SIGNALS}) "
         f"AND o.status IN ({_OPEN}) AND NOT o.unfollowed ORDER BY b.created_at"
+    ).fetchall()
+
+
+def failed_put_backs(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Stops put back in place of one the bridge's own cancel took that never reached the broker, their execution over.
+
+    Not sent (the broker down, its throttle) or never found there after their answer was lost: the position they
+    were for may have no stop at all, so the order jobs send them again (`jobs.putbacks`). One the venue refused
+    is not among them: its refusal is final, as any order's. Each row comes with its signal's strategy and ticker.
+    """
+    return conn.execute(
+        "SELECT o.*, s.strategy, s.ticker FROM orders o "  # noqa: S608 - constants
+        "JOIN executions e ON e.signal_id = o.signal_id AND e.subscription = o.subscription "
+        "JOIN signals s ON s.id = o.signal_id WHERE o.status = 'rejected' AND o.leg = 'restore' "
+        f"AND o.type IN ('stop', 'stop_limit') AND e.state IN ({_FINAL_SIGNALS}) AND NOT o.unfollowed "
+        f"AND ({' OR '.join('o.error LIKE ?' for _ in UNSENT)}) ORDER BY o.created_at",
+        [f"{prefix}%" for prefix in UNSENT],
     ).fetchall()
 
 

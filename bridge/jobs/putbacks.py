@@ -1,0 +1,97 @@
+"""Stops put back in place of one the bridge's own cancel took, not sent as the broker was down: sent again.
+
+A breakeven at a venue that holds the shares for a working stop cancels that stop before its own goes, and puts it
+back when its own fails. A put-back that meets the outage (or the throttle) too leaves the position with no stop at
+all: it is sent again here, spaced out, until it works, the venue refuses it, or nothing is left for it to close,
+for up to GIVE_UP_AFTER. Its row in the journal is what is tried again, so a restart changes nothing but the wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta
+
+from bridge.brokers import answers
+from bridge.execution.orders import PUT_BACK_TRIES_HOURS
+from bridge.jobs.host import Host
+from bridge.jobs.orders import Retries, space_out
+from bridge.notify.events import signal_event
+from bridge.store import journal, upkeep
+
+log = logging.getLogger("bridge.jobs")
+FIRST_WAIT_SECONDS = 5.0
+LONGEST_WAIT_SECONDS = 300.0
+GIVE_UP_AFTER = timedelta(hours=PUT_BACK_TRIES_HOURS)
+
+
+async def retry_put_backs(host: Host, retries: Retries | None = None) -> int:
+    """Send again each stop put back that never reached the broker and whose wait is over; return how many work now.
+
+    `retries` (kept by the caller from one run to the next) spaces the tries of each out: from FIRST_WAIT_SECONDS,
+    twice as long after each, up to LONGEST_WAIT_SECONDS. Each try is logged; its end (working, refused, no longer
+    needed, given up) is added to its signal's decision and told as that signal's failure was.
+    """
+    if getattr(host, "recovering", False):  # start-up recovery settles the journal's orders first
+        return 0
+    store, now = host.store, host.clock()
+    retries = {} if retries is None else retries
+    rows = await store.run(upkeep.failed_put_backs, store.conn)
+    for gone in retries.keys() - {row["client_order_id"] for row in rows}:  # ended: nothing more to space out
+        del retries[gone]
+    placed = 0
+    for row in rows:
+        coid = row["client_order_id"]
+        if now - datetime.fromisoformat(row["created_at"]) > GIVE_UP_AFTER:  # its broker unavailable all along too
+            await _give_up(host, row)
+            continue
+        broker = host.runtime.follower(row["broker"], row["created_at"])
+        waiting = retries.get(coid)
+        if broker is None or (waiting is not None and now < waiting[0]):
+            continue
+        try:
+            outcome, said = await host.executor.put_back_again(row, broker)
+        except Exception as exc:  # an adapter's bug too: the other put-backs are still tried
+            outcome, said = "failed", answers.failure(exc)
+        if outcome in ("failed", "unknown"):
+            space_out(retries, coid, now, FIRST_WAIT_SECONDS, LONGEST_WAIT_SECONDS)
+            log.warning("stop %s (%s %s %s, stop at %s), put back after breakeven %s failed, not put back yet (tried "
+                        "again in %gs): %s", coid, row["side"], row["quantity"], row["symbol"], row["stop_price"],
+                        row["signal_id"], retries[coid][1], said)  # fmt: skip
+            continue
+        retries.pop(coid, None)
+        log.warning("stop %s (%s %s, stop at %s), put back after breakeven %s failed, tried again: %s", coid,
+                    row["side"], row["symbol"], row["stop_price"], row["signal_id"], said)  # fmt: skip
+        await _tell(host, row, f"tried again: {said}")
+        placed += outcome == "placed"
+    return placed
+
+
+async def _give_up(host: Host, row: sqlite3.Row) -> None:
+    """Stop trying a put-back that has not reached the broker in GIVE_UP_AFTER, and say so loudly."""
+    store = host.store
+    error = f"not put back: not sent in {PUT_BACK_TRIES_HOURS:g}h of tries ({row['error']})"
+    await store.run(journal.update_order, store.conn, row["client_order_id"], error=error)
+    log.error("stop %s (%s %s %s, stop at %s), put back after breakeven %s failed, %s: the position may have no "
+              "stop at the broker; check it, and place one", row["client_order_id"], row["side"], row["quantity"],
+              row["symbol"], row["stop_price"], row["signal_id"], error)  # fmt: skip
+    await _tell(host, row, f"{error}: the position may have no stop at the broker; check it, and place one")
+
+
+async def _tell(host: Host, row: sqlite3.Row, said: str) -> None:
+    """Add what became of a put-back tried again to its signal's decision, and tell it as the failure was told."""
+    store = host.store
+    found = await store.read(_execution, store.conn, row["signal_id"], row["subscription"])
+    if found is None:
+        return
+    state, decision = found
+    decision = f"{decision}; then {said}"
+    await store.run(journal.finish_execution, store.conn, row["signal_id"], row["subscription"], state, decision)
+    host.publish(signal_event(row["strategy"], row["subscription"], row["ticker"], row["signal_id"], state, decision))
+
+
+def _execution(conn: sqlite3.Connection, signal_id: str, subscription: str) -> tuple[str, str] | None:
+    """An execution's state and decision, or None."""
+    found = conn.execute("SELECT state, decision FROM executions WHERE signal_id = ? AND subscription = ?",
+                         (signal_id, subscription)).fetchone()  # fmt: skip
+    return None if found is None else (str(found["state"]), str(found["decision"] or ""))
