@@ -42,7 +42,7 @@ def totals(outputs: Iterable[Path]) -> int:
     return total
 
 
-def count(tree: Path, signals: int, rate: float, concurrency: int, warm_up: int) -> float:
+def count(tree: Path, signals: int, rate: float, concurrency: int, warm_up: int, keep: Path | None = None) -> float:
     """Instructions per signal of the daemon of `tree` (its code on PYTHONPATH), over `signals` signals."""
     with tempfile.TemporaryDirectory(prefix="bridge-instructions-") as tmp:
         directory, port = Path(tmp), free_port()
@@ -67,6 +67,10 @@ def count(tree: Path, signals: int, rate: float, concurrency: int, warm_up: int)
             while not list(directory.glob("callgrind.out*")) and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(1)  # the dump of every thread's file
+            if keep is not None:  # for callgrind_annotate: where the instructions went
+                keep.mkdir(parents=True, exist_ok=True)
+                for output in directory.glob("callgrind.out*"):
+                    shutil.copy(output, keep / output.name)
             return totals(directory.glob("callgrind.out*")) / signals
         finally:
             stop(proc)
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="connections (default 8)")
     parser.add_argument("--runs", type=int, default=2, help="runs of each build, alternated (default 2)")
     parser.add_argument("--warm-up", type=int, default=100, help="signals sent before counting (default 100)")
+    parser.add_argument("--keep", type=Path, help="copy callgrind's output files of each run into this folder")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         parser.error("needs valgrind (apt-get install valgrind)")
@@ -98,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"git archive {rev}: {error.stderr.decode(errors='replace').strip()}")
         for _ in range(args.runs):
             for name, tree in trees.items():
-                found.setdefault(name, []).append(count(tree, args.signals, args.rate, args.concurrency, args.warm_up))
+                keep = None if args.keep is None else args.keep / f"{name.replace(' ', '-')}-{len(found.get(name, []))}"
+                counted = count(tree, args.signals, args.rate, args.concurrency, args.warm_up, keep)
+                found.setdefault(name, []).append(counted)
                 print(f"{name}: {found[name][-1] / 1e6:.3f} M instructions per signal", flush=True)
     head = sum(found["this tree"]) / len(found["this tree"])
     for name, counts in found.items():
