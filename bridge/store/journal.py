@@ -293,8 +293,10 @@ def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[s
         " ?, ?, ?, ?)",
         values,
     )
-    if order.get("closed_position_at") and state.get("status") == "filled":  # else no read: there is nothing to mark
-        close_shares(conn, order["client_order_id"])
+    if order.get("closed_position_at") and state.get("status") == "filled":  # else there is nothing to mark
+        # The row was just written with these very fields (and no `closed_by`): not read back to learn them.
+        _mark_closed(conn, order["client_order_id"], order["broker"], order["symbol"], order["closed_position_at"],
+                     order["quantity"], state.get("filled_quantity"))  # fmt: skip
 
 
 def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
@@ -310,21 +312,29 @@ def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
         "AND status = 'filled' AND closed_position_at IS NOT NULL AND closed_by IS NULL",
         (client_order_id,),
     ).fetchone()
+    if row is not None:
+        _mark_closed(conn, client_order_id, row["broker"], row["symbol"], row["closed_position_at"], row["quantity"],
+                     row["filled_quantity"])  # fmt: skip
+
+
+def _mark_closed(conn: sqlite3.Connection, client_order_id: str, broker: str, symbol: str, closed_position_at: str,
+                 quantity: str, filled_quantity: str | None) -> None:  # fmt: skip
+    """`close_shares`'s mark, of a filled exit of all of a position not marked yet, given its row's fields."""
     # Filled for less than it was sent for, it sold less than the position read: a reduce-only exit the venue cut to
     # what was left once another's order (a stop) closed some after the read. That order, journaled since, is
     # counted still: marking what the read counted would leave its subscription the other side of a share.
-    if row is None or 0 < Decimal(row["filled_quantity"] or 0) < Decimal(row["quantity"]):  # 0: filled, all of it
+    if 0 < Decimal(filled_quantity or 0) < Decimal(quantity):  # 0: filled, all of it
         return
-    if doubt := across_read(conn, row["broker"], row["symbol"], row["closed_position_at"], client_order_id):
+    if doubt := across_read(conn, broker, symbol, closed_position_at, client_order_id):
         log.warning("the exit %s sold all of the %s position it read, but %s: no order there is marked closed, their "
                     "fills all count still (flatten_at's share caps them at what is held)", client_order_id,
-                    row["symbol"], doubt)  # fmt: skip
+                    symbol, doubt)  # fmt: skip
         return
     conn.execute(
         "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants
         f"AND UPPER(REPLACE(symbol, '/', '')) = ? AND (client_order_id = ? OR (status IN ({_FINAL}) "
         "AND updated_at < ?))",
-        (client_order_id, row["broker"], symbol_key(row["symbol"]), client_order_id, row["closed_position_at"]),
+        (client_order_id, broker, symbol_key(symbol), client_order_id, closed_position_at),
     )
 
 

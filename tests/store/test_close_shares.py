@@ -146,4 +146,45 @@ def test_a_flat_read_just_after_a_protective_leg_filled_marks_what_it_closed_and
                                   "2026-11-23T20:55:50.000000+00:00", ("b-tp",))  # fmt: skip
     assert "b-add" in doubt, doubt
     assert _share(store, "b") == 1
+
+
+def _statements(store: Store) -> list[str]:
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    return statements
+
+
+def test_an_exit_written_filled_with_its_plan_marks_what_its_read_counted_without_reading_itself_back(
+    tmp_path: Path,
+) -> None:
+    """A paper exit is written once, already filled (placed in its plan's transaction): the mark takes the row's
+    fields from what was just written, not from a read of the row, and marks what the read counted all the same."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-entry", "b", "buy", "4", "filled", BEFORE)
+    statements = _statements(store)
+    _order(store, "a-exit", "a", "sell", "10", "filled", READ_AT, closed_position_at=READ_AT)
+    store.conn.set_trace_callback(None)
+    assert _share(store, "b") == 0 and _share(store, "a") == 0
+    assert [s for s in statements if s.startswith("UPDATE orders SET closed_by")], "the exit marks what it closed"
+    read_back = [s for s in statements if s.startswith("SELECT") and "client_order_id = 'a-exit'" in s]
+    assert not read_back, "the exit's own row, just written, is not read back"
+    store.close_sync()
+
+
+def test_an_exit_written_filled_for_less_than_it_was_sent_for_marks_nothing(tmp_path: Path) -> None:
+    """Cut to what was left (another's stop sold some after the read) and written filled at once: no mark."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-entry", "b", "buy", "4", "filled", BEFORE)
+    _order(store, "b-stop", "b", "sell", "4", "filled", AFTER)
+    row = store.conn.execute("SELECT * FROM orders WHERE client_order_id = 'a-entry'").fetchone()
+    order = {**dict(row), "id": "a-exit", "client_order_id": "a-exit", "side": "sell", "quantity": "10",
+             "closed_position_at": READ_AT}  # fmt: skip
+    state = {"status": "filled", "broker_order_id": None, "filled_quantity": "6", "avg_fill_price": None,
+             "error": None, "updated_at": READ_AT, "sent_at": READ_AT}  # fmt: skip
+    with transaction(store.conn):
+        journal._insert_order(store.conn, order, state, READ_AT)
+    assert _share(store, "b") == 0 and _share(store, "a") == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM orders WHERE closed_by IS NOT NULL").fetchone()[0] == 0
     store.close_sync()
