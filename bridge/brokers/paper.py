@@ -261,14 +261,14 @@ class PaperBroker:
         book, mine = self._ledger()
         if book.any_working(mine):
             cash, shorts, working, last = self._bounds(request)
-        else:  # from memory: the same float sums, without working orders (there surely are none)
+        else:  # from memory: the same sums, without working orders (there surely are none)
             cash, working, last = book.account_cash(mine), 0.0, book.price(request.symbol, mine)
-            prices_seen = book.all_prices(mine)
+            # Summed in decimals, made a float once below: a float of each Decimal costs as much as the sum.
             shorts = sum(
-                float(quantity) * (float(prices_seen.get(symbol) or 0) or float(avg_price or 0))
-                for symbol, (quantity, avg_price) in book.all_positions(mine).items()
-                if quantity < 0
-            )
+                (quantity * (book.price(symbol, mine) or avg_price or 0)
+                 for symbol, (quantity, avg_price) in book.short_positions(mine).items()),
+                Decimal(0),
+            )  # fmt: skip
         if request.reference_price is None and last is not None:
             # Without a signal price it meets the last one seen: a buy stop (a sell limit) far below it fills there.
             prices.append(Decimal(last))

@@ -46,6 +46,9 @@ class Book:
         # Symbols that may hold a working order: never fewer than do (a superset), so a symbol not in it surely
         # holds none and its queries are skipped. A committed read that finds none takes it out (`settle`).
         self.working: set[str] = set()
+        # The symbols whose committed position is short: the buying-power bound sums the shorts' value on every
+        # order, and an account holds many positions, most of them long or flat.
+        self.shorts: set[str] = set()
         self._positions: dict[str, Held] = {}
         self._prices: dict[str, Decimal] = {}
         self._cash: Decimal | None = _UNSET
@@ -63,6 +66,7 @@ class Book:
         self.prices = {
             r[0]: Decimal(r[1]) for r in conn.execute("SELECT symbol, price FROM paper_prices WHERE broker = ?", args)
         }
+        self.shorts = {symbol for symbol, (quantity, _avg) in self.positions.items() if quantity < 0}
         row = conn.execute("SELECT cash FROM paper_accounts WHERE broker = ?", args).fetchone()
         self.cash = None if row is None else Decimal(row[0])
         self.working = {
@@ -86,6 +90,17 @@ class Book:
     def all_positions(self, mine: bool) -> dict[str, Held]:
         """Every position row, by symbol."""
         return {**self.positions, **self._positions} if mine and self._positions else self.positions
+
+    def short_positions(self, mine: bool) -> dict[str, Held]:
+        """Every short position, by symbol: `all_positions` less the long and flat ones, without going through them."""
+        shorts = {symbol: self.positions[symbol] for symbol in self.shorts}
+        if mine and self._positions:
+            for symbol, held in self._positions.items():
+                if held[0] < 0:
+                    shorts[symbol] = held
+                else:
+                    shorts.pop(symbol, None)
+        return shorts
 
     def price(self, symbol: str, mine: bool) -> Decimal | None:
         """The last price seen for `symbol`, if any."""
@@ -124,7 +139,8 @@ class Book:
 
     def set_position(self, conn: sqlite3.Connection, symbol: str, held: Held) -> None:
         """A position row written."""
-        self._change(conn, self.positions, self._positions, symbol, held)
+        if self._change(conn, self.positions, self._positions, symbol, held):
+            self._short(symbol, held)
 
     def set_price(self, conn: sqlite3.Connection, symbol: str, price: Decimal) -> None:
         """A price row written."""
@@ -162,11 +178,12 @@ class Book:
             self.working.discard(symbol)
 
     def _change(self, conn: sqlite3.Connection, committed: dict[str, Any], pending_layer: dict[str, Any],
-                key: str, value: object) -> None:  # fmt: skip
+                key: str, value: object) -> bool:  # fmt: skip
+        """Change `key` to `value`: committed at once outside a journal transaction (True), else pending (False)."""
         pending = pending_of(conn)
         if pending is None or not conn.in_transaction:
             committed[key] = value
-            return
+            return True
         before = pending_layer.get(key, _UNSET)
 
         def undo() -> None:
@@ -177,12 +194,22 @@ class Book:
 
         pending.record(self, undo)
         pending_layer[key] = value
+        return False
+
+    def _short(self, symbol: str, held: Held) -> None:
+        """`symbol`'s committed position is now `held`: it is among the shorts, or not."""
+        if held[0] < 0:
+            self.shorts.add(symbol)
+        else:
+            self.shorts.discard(symbol)
 
     # --- the transaction's end (`bridge.store.pending.Owner`) ---
 
     def merge(self) -> None:
         """The transaction committed: its changes are the book's."""
         self.positions.update(self._positions)
+        for symbol, held in self._positions.items():
+            self._short(symbol, held)
         self.prices.update(self._prices)
         if self._cash is not _UNSET:
             self.cash = self._cash

@@ -176,3 +176,53 @@ async def test_a_transaction_whose_commit_failed_is_rolled_back_with_its_fills(f
         place(_req("b", qty="1", price="40"))
     assert await broker.fetch_positions() == [Position("SQ", Decimal(1), Decimal(40))]
     assert (await broker.fetch_account()).cash == Decimal(9960)
+
+
+def _shorts(broker: PaperBroker, mine: bool = False) -> dict[str, Decimal]:
+    """The short positions the book's buying-power bound sums, by symbol, as it holds them."""
+    book, _mine = broker._ledger()
+    return {symbol: held[0] for symbol, held in book.short_positions(mine).items()}
+
+
+async def test_the_book_knows_its_short_positions_through_commits_rollbacks_and_restarts(tmp_path: Path) -> None:
+    """The buying-power bound sums the shorts' value on every order from the book's shorts alone, not from every
+    position: they must be the book's short positions, whatever committed, rolled back or went long since."""
+    store = Store(tmp_path / "journal.db")
+    await store.open()
+    broker = _broker(store)
+    place = broker.create_order_in_journal
+    assert place is not None
+    await broker.create_order(_req("long", qty="2", symbol="AMD"))
+    await broker.create_order(_req("short", side="sell", qty="3", symbol="SQ"))
+    await broker.create_order(_req("flat", side="sell", qty="1", symbol="IBM"))
+    await broker.create_order(_req("flat-again", qty="1", symbol="IBM"))
+    assert _shorts(broker) == {"SQ": Decimal(-3)}
+    pending: list[dict[str, Decimal]] = []
+
+    def job() -> None:
+        place(_req("cover", qty="3", symbol="SQ"))  # SQ goes flat, AMD short, in the open transaction
+        place(_req("reverse", side="sell", qty="5", symbol="AMD"))
+        with pytest.raises(RuntimeError), transaction(store.conn):
+            place(_req("gone", side="sell", qty="1", symbol="IBM"))
+            raise RuntimeError("rolled back to its savepoint")
+        pending.append(_shorts(broker, mine=True))
+        pending.append(_shorts(broker))  # a reader outside the transaction: what is committed
+
+    await store.run(job)
+    assert pending == [{"AMD": Decimal(-3)}, {"SQ": Decimal(-3)}]
+    assert _shorts(broker) == {"AMD": Decimal(-3)}
+
+    def failing() -> None:
+        place(_req("cover-amd", qty="3", symbol="AMD"))
+        raise RuntimeError("the plan's journal write failed")
+
+    with pytest.raises(RuntimeError):
+        await store.run(failing)
+    assert _shorts(broker) == {"AMD": Decimal(-3)}
+    await store.close()
+    again = Store(tmp_path / "journal.db")  # a restart reads the same shorts from the journal
+    await again.open()
+    restarted = _broker(again)
+    await restarted.fetch_account()
+    assert _shorts(restarted) == {"AMD": Decimal(-3)}
+    await again.close()
