@@ -42,11 +42,17 @@ def totals(outputs: Iterable[Path]) -> int:
     return total
 
 
-def count(tree: Path, signals: int, rate: float, concurrency: int, warm_up: int, keep: Path | None = None) -> float:
-    """Instructions per signal of the daemon of `tree` (its code on PYTHONPATH), over `signals` signals."""
+def count(tree: Path, signals: int, rate: float, concurrency: int, warm_up: int, execute: bool = True,
+          keep: Path | None = None) -> float:  # fmt: skip
+    """Instructions per signal of the daemon of `tree` (its code on PYTHONPATH), over `signals` signals.
+
+    With `execute=False`, the config `python -m bench` measures the intake alone with: the subscription disabled,
+    every signal journaled (as `ignored`) and answered as before, nothing traded. With `keep`, callgrind's output
+    files are copied there, for `callgrind_annotate`.
+    """
     with tempfile.TemporaryDirectory(prefix="bridge-instructions-") as tmp:
         directory, port = Path(tmp), free_port()
-        config = daemon_config(directory, port, "full")
+        config = daemon_config(directory, port, "full", execute=execute)
         out = directory / "callgrind.out"
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                sys.executable, "-m", "bridge", "run", "--config", str(config)]  # fmt: skip
@@ -67,10 +73,10 @@ def count(tree: Path, signals: int, rate: float, concurrency: int, warm_up: int,
             while not list(directory.glob("callgrind.out*")) and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(1)  # the dump of every thread's file
-            if keep is not None:  # for callgrind_annotate: where the instructions went
+            if keep is not None:
                 keep.mkdir(parents=True, exist_ok=True)
-                for output in directory.glob("callgrind.out*"):
-                    shutil.copy(output, keep / output.name)
+                for one in directory.glob("callgrind.out*"):
+                    shutil.copy(one, keep / one.name)
             return totals(directory.glob("callgrind.out*")) / signals
         finally:
             stop(proc)
@@ -89,11 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="connections (default 8)")
     parser.add_argument("--runs", type=int, default=2, help="runs of each build, alternated (default 2)")
     parser.add_argument("--warm-up", type=int, default=100, help="signals sent before counting (default 100)")
-    parser.add_argument("--keep", type=Path, help="copy callgrind's output files of each run into this folder")
+    parser.add_argument("--intake-only", action="store_true",
+                        help="execution off, as `python -m bench` measures the intake alone: each webhook accepted, "
+                        "journaled and answered, none traded")  # fmt: skip
+    parser.add_argument("--keep", type=Path, help="copy callgrind's output files here (DIR/<build>-<run>/)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         parser.error("needs valgrind (apt-get install valgrind)")
     found: dict[str, list[float]] = {}
+    unit = "accepted webhook" if args.intake_only else "signal"
     with tempfile.TemporaryDirectory(prefix="bridge-instructions-tree-") as tmp:
         trees = {"this tree": ROOT}
         for index, rev in enumerate(args.base):
@@ -101,17 +111,17 @@ def main(argv: list[str] | None = None) -> int:
                 trees[rev] = export(rev, Path(tmp) / str(index))
             except subprocess.CalledProcessError as error:
                 parser.error(f"git archive {rev}: {error.stderr.decode(errors='replace').strip()}")
-        for _ in range(args.runs):
-            for name, tree in trees.items():
-                keep = None if args.keep is None else args.keep / f"{name.replace(' ', '-')}-{len(found.get(name, []))}"
-                counted = count(tree, args.signals, args.rate, args.concurrency, args.warm_up, keep)
-                found.setdefault(name, []).append(counted)
-                print(f"{name}: {found[name][-1] / 1e6:.3f} M instructions per signal", flush=True)
+        for run in range(args.runs):
+            for index, (name, tree) in enumerate(trees.items()):
+                keep = None if args.keep is None else args.keep / f"{index}-{run + 1}"
+                found.setdefault(name, []).append(count(tree, args.signals, args.rate, args.concurrency, args.warm_up,
+                                                          execute=not args.intake_only, keep=keep))  # fmt: skip
+                print(f"{name}: {found[name][-1] / 1e6:.3f} M instructions per {unit}", flush=True)
     head = sum(found["this tree"]) / len(found["this tree"])
     for name, counts in found.items():
         mean = sum(counts) / len(counts)
         runs = ", ".join(f"{c / 1e6:.3f}" for c in counts)
-        print(f"{name:>12}: {mean / 1e6:.3f} M per signal (runs {runs}); this tree / it: {head / mean:.3f}")
+        print(f"{name:>12}: {mean / 1e6:.3f} M per {unit} (runs {runs}); this tree / it: {head / mean:.3f}")
     return 0
 
 

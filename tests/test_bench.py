@@ -172,6 +172,21 @@ def test_the_instruction_count_runs_under_callgrind_for_this_tree_and_another_bu
     assert set(counts) == {"this tree", "HEAD"} and all(c > 0.1 for c in counts.values()), result.stdout
 
 
+@pytest.mark.skipif(shutil.which("callgrind_control") is None, reason="valgrind is not installed")
+def test_the_instruction_count_of_the_intake_alone_counts_accepted_webhooks(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--intake-only", "--signals", "5", "--warm-up", "5", "--runs", "1",
+         "--keep", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = [float(line.split(":")[1].split()[0]) for line in result.stdout.splitlines()
+              if "M per accepted webhook" in line]  # fmt: skip
+    assert len(counts) == 1 and counts[0] > 0.1, result.stdout
+    kept = list(tmp_path.rglob("callgrind.out*"))
+    assert kept and instructions.totals(kept) > 0, result.stdout
+
+
 def test_the_instruction_count_adds_up_every_threads_totals(tmp_path: Path) -> None:
     for index, total in enumerate((1200, 34)):
         (tmp_path / f"callgrind.out-0{index}").write_text(f"events: Ir\nfl=x\n1 5\ntotals: {total}\nsummary: 9\n")
