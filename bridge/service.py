@@ -37,7 +37,7 @@ from bridge.runtime import Runtime, build_runtime, close_slots
 from bridge.signals.resolve import broker_symbol
 from bridge.store import brokers as identities
 from bridge.store import journal
-from bridge.store.accepted import journal_signal, revoked_since
+from bridge.store.accepted import Accepted, journal_signal, revoked_since
 from bridge.store.db import Store, iso, utcnow
 from bridge.store.dedupe import Dedupe
 
@@ -379,14 +379,15 @@ class Bridge:
 
     async def accept(self, webhook: journal.WebhookRow, strategy: str, signal: Signal, payload: dict[str, Any],
                      unknown: dict[str, Any], runtime: Runtime | None = None,
-                     dedupe: Dedupe | None = None) -> str:  # fmt: skip
+                     dedupe: Dedupe | None = None) -> Accepted:  # fmt: skip
         """Journal an accepted signal (committed before returning) and queue its executions under `runtime`."""
         runtime = runtime or self.runtime
         # Raises Duplicate (nothing stored, nothing queued) for a repeat of an accepted signal.
-        signal_id, keys = await journal_signal(self.store, webhook, strategy, signal, payload, unknown, runtime, dedupe)
-        await self.enqueue(signal_id, strategy, keys, signal, datetime.fromisoformat(webhook.received_at), runtime)
+        accepted, keys = await journal_signal(self.store, webhook, strategy, signal, payload, unknown, runtime, dedupe)
+        received = datetime.fromisoformat(webhook.received_at)
+        await self.enqueue(accepted.signal_id, strategy, keys, signal, received, runtime)
         await self.room()
-        return signal_id
+        return accepted
 
     async def room(self) -> None:
         """Wait while max_queued_signals or more executions wait to run: a flood is answered at execution's pace.

@@ -16,7 +16,7 @@ from bridge.models import Signal
 from bridge.notify.refusals import RefusalNotices
 from bridge.runtime import Runtime
 from bridge.store import journal
-from bridge.store.accepted import journal_signal
+from bridge.store.accepted import Accepted, journal_signal
 from bridge.store.db import Store
 from bridge.store.dedupe import Dedupe
 from bridge.web.counting import Answer
@@ -80,20 +80,20 @@ class IntakeSide:
 
     async def accept(self, webhook: journal.WebhookRow, strategy: str, signal: Signal, payload: dict[str, Any],
                      unknown: dict[str, Any], runtime: Runtime | None = None,
-                     dedupe: Dedupe | None = None) -> str:  # fmt: skip
+                     dedupe: Dedupe | None = None) -> Accepted:  # fmt: skip
         """Journal the signal (committed before returning), then tell the daemon to execute it."""
         runtime = runtime or self.runtime
         version = _version(runtime)
-        signal_id, keys = await journal_signal(self.store, webhook, strategy, signal, payload, unknown, runtime, dedupe)
+        accepted, keys = await journal_signal(self.store, webhook, strategy, signal, payload, unknown, runtime, dedupe)
         # Should this process die right here, the signal is journaled: the daemon stops with it, and
         # start-up recovery executes it (if still fresh) at the next start.
-        wire.send(self.link, ("signal", version, signal_id, strategy, keys, signal, webhook.received_at))
+        wire.send(self.link, ("signal", version, accepted.signal_id, strategy, keys, signal, webhook.received_at))
         # The daemon stops reading while its queue is full (`Bridge.room`): the answer waits with the signal
         # journaled, so the link's buffer stays small. A link gone means the daemon is stopping: the journaled
         # signal is recovery's at the next start, and the answer is still the truth.
         with contextlib.suppress(OSError):  # a reset or broken link
             await self.link.drain()
-        return signal_id
+        return accepted
 
     def refused(self, strategy: str, status: int, code: str | None, message: str) -> None:
         """Have the daemon notify the operator of a refused webhook of a known strategy (held when it repeats)."""

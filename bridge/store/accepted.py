@@ -7,7 +7,7 @@ import hmac
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge.config.secrets import redacted_copy, redacted_json
 from bridge.ids import new_id
@@ -18,24 +18,32 @@ from bridge.store.db import Store, iso
 from bridge.store.dedupe import Dedupe
 
 
+class Accepted(NamedTuple):
+    """A journaled signal: its id, and its payload as the journal holds it (JSON text, secrets masked)."""
+
+    signal_id: str
+    payload: str  # what the 200 answer echoes: the journal's own text, not the payload encoded once more
+
+
 async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: str, signal: Signal,
                          payload: dict[str, Any], unknown: dict[str, Any], runtime: Runtime,
-                         dedupe: Dedupe | None) -> tuple[str, list[str]]:  # fmt: skip
-    """Commit the signal and one execution per enabled subscription; return its id and those subscriptions.
+                         dedupe: Dedupe | None) -> tuple[Accepted, list[str]]:  # fmt: skip
+    """Commit the signal and one execution per enabled subscription; return it and those subscriptions.
 
     Raises `Duplicate` (nothing stored) for a repeat of an accepted signal.
     """
     signal_id = new_id()
     subs = runtime.subscriptions(strategy)
     secrets = request_secrets(store, runtime)
+    # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
+    journaled = json.dumps(masked_payload(payload, secrets))
     row = {
         "id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": signal.ticker,
         "action": signal.action, "sentiment": signal.sentiment,
         "price": None if signal.price is None else str(signal.price),
         "quantity": None if signal.quantity is None else str(signal.quantity),
         "signal_time": None if signal.time is None else iso(signal.time),
-        # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
-        "payload": json.dumps(masked_payload(payload, secrets)),
+        "payload": journaled,
         "extras": redacted_json(unknown, secrets, numbers=True, default=str),  # fields of the sender's own
         "received_at": webhook.received_at,
         "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
@@ -45,7 +53,7 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
     }  # fmt: skip
     webhook = webhook.changed(signal_id=signal_id)
     await store.run(journal.record_signal, store.conn, webhook, row, [(key, sub.broker) for key, sub in subs], dedupe)
-    return signal_id, [key for key, _sub in subs]
+    return Accepted(signal_id, journaled), [key for key, _sub in subs]
 
 
 def masked_payload(payload: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:

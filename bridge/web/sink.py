@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from bridge.models import Signal
 from bridge.runtime import Runtime
 from bridge.store import journal
+from bridge.store.accepted import Accepted
 from bridge.store.db import Store
 from bridge.store.dedupe import Dedupe
 
@@ -25,8 +26,9 @@ class SignalSink(Protocol):
 
     async def accept(self, webhook: journal.WebhookRow, strategy: str, signal: Signal, payload: dict[str, Any],
                      unknown: dict[str, Any], runtime: Runtime | None = None,
-                     dedupe: Dedupe | None = None) -> str:  # fmt: skip
-        """Journal the signal (committed before returning) and see that its executions run."""
+                     dedupe: Dedupe | None = None) -> Accepted:  # fmt: skip
+        """Journal the signal (committed before returning) and see that its executions run; return its id and its
+        payload as journaled (masked JSON text), which the answer echoes."""
 
     def refused(self, strategy: str, status: int, code: str | None, message: str) -> None:
         """Tell the operator (a `webhook.refused` notice, held back when it repeats) that a webhook with the

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from bridge.config.schema import Strategy
 from bridge.config.secrets import MASK, redact_encoded
@@ -24,7 +24,7 @@ from bridge.ids import new_id
 from bridge.runtime import Runtime
 from bridge.signals.parse import PayloadError, parse_body
 from bridge.store import journal
-from bridge.store.accepted import masked_payload, request_secrets
+from bridge.store.accepted import Accepted, masked_payload, request_secrets
 from bridge.store.db import JournalFull, iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
 from bridge.web.auth import capped, cut, safe_headers, token_matches
@@ -202,7 +202,7 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
     )  # fmt: skip
 
 
-async def receive_webhook(request: Request) -> JSONResponse:
+async def receive_webhook(request: Request) -> Response:
     """Handle one webhook request end to end."""
     bridge: SignalSink = request.app.state.bridge
     runtime = runtime_of(request, bridge)  # one config for the whole request, even if a reload swaps it
@@ -281,7 +281,7 @@ def _in_query(request: Request, exc: PayloadError) -> str:
             'from Python requests.post(url, json={"ticker": "AMD", "action": "buy"}) rather than params=')  # fmt: skip
 
 
-async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, signed_id: str | None) -> JSONResponse:
+async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, signed_id: str | None) -> Response:
     """Parse, check freshness and the idempotency key, then journal the signal once (or answer duplicate)."""
     bridge, request = intake.bridge, intake.request
     runtime = runtime_of(request, bridge)
@@ -310,11 +310,11 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
     dedupe = Dedupe(datetime.fromisoformat(intake.webhook.received_at), hashlib.sha256(body).hexdigest(), hashed,
                     strategy.dedupe_window, retention)  # fmt: skip
     webhook = intake.webhook.changed(status_code=200)
-    # Echoed as journaled: a secret sent in a field (a message, extras) is not sent back in clear.
-    shown = masked_payload(payload, intake.secrets)
     try:
-        signal_id = await bridge.accept(webhook, name, signal, payload, unknown, runtime, dedupe)
+        accepted = await bridge.accept(webhook, name, signal, payload, unknown, runtime, dedupe)
     except Duplicate as dup:
+        # Echoed as journaled: a secret sent in a field (a message, extras) is not sent back in clear.
+        shown = masked_payload(payload, intake.secrets)
         note = f"Duplicate of signal {dup.signal_id} ({dup.reason}); nothing was executed again."
         content = {"success": True, "id": dup.signal_id, "logId": webhook.id, "payload": shown, "duplicate": True,
                    "message": note}  # fmt: skip
@@ -328,5 +328,12 @@ async def _accept(intake: Intake, name: str, strategy: Strategy, body: bytes, si
     except sqlite3.Error:
         log.exception("cannot journal the signal: answering 503 so the sender retries")
         return JSONResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
-    log.info("%s %s 200 signal=%s %.1fms", request.method, webhook.path, signal_id, intake.took())
-    return JSONResponse({"success": True, "id": signal_id, "logId": webhook.id, "payload": shown})
+    log.info("%s %s 200 signal=%s %.1fms", request.method, webhook.path, accepted.signal_id, intake.took())
+    return _accepted_answer(accepted, webhook.id)
+
+
+def _accepted_answer(accepted: Accepted, log_id: str) -> Response:
+    """The 200 answer, its payload the journal's own text (masked): the payload is not encoded to JSON again."""
+    # The ids are the bridge's own (`new_id`: hex digits and dashes), which JSON writes as they are.
+    body = f'{{"success":true,"id":"{accepted.signal_id}","logId":"{log_id}","payload":{accepted.payload}}}'
+    return Response(body.encode(), media_type=JSONResponse.media_type)

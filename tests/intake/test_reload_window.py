@@ -108,7 +108,7 @@ async def test_a_signal_judged_before_a_reload_executes_under_the_config_that_ju
     assert bridge.runtime is not first_runtime
     body = json.dumps({"ticker": "AMD", "action": "buy", "price": 10}).encode()
     signal, payload, unknown = parse_body(body)
-    signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
+    signal_id = (await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)).signal_id
     side.release(request)
     # The new config reaches the intake process only now.
     sent = await asyncio.wait_for(wire.receive(link.reader), timeout=GUARD)
@@ -139,7 +139,7 @@ async def test_signals_after_the_new_config_execute_under_it(running: Callable[.
     request = side.acquire()
     body = json.dumps({"ticker": "AMD", "action": "buy", "price": 10}).encode()
     signal, payload, unknown = parse_body(body)
-    signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
+    signal_id = (await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)).signal_id
     side.release(request)
     assert await final_state(live, signal_id) == "executed"
     positions = bridge.store.peek(lambda conn: conn.execute("SELECT broker, symbol, quantity FROM paper_positions"))
@@ -178,7 +178,7 @@ async def test_a_signal_judged_with_a_token_the_reload_then_revoked_is_not_execu
     assert status.ok, status
     body = json.dumps({"ticker": "AMD", "action": "buy", "price": 10}).encode()
     signal, payload, unknown = parse_body(body)
-    signal_id = await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)
+    signal_id = (await side.accept(webhook_row(body), "sq", signal, payload, unknown, request)).signal_id
     side.release(request)
     sent = await asyncio.wait_for(wire.receive(link.reader), timeout=GUARD)
     assert sent is not None and sent[0] == "config"
