@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import sqlite3
@@ -44,7 +43,7 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
         "quantity": None if signal.quantity is None else str(signal.quantity),
         "signal_time": None if signal.time is None else iso(signal.time),
         "payload": journaled,
-        "extras": redacted_json(unknown, secrets, numbers=True, default=str),  # fields of the sender's own
+        "extras": redacted_json(unknown, secrets, numbers=True, default=str) if unknown else "{}",  # the sender's own
         "received_at": webhook.received_at,
         "execute_at": None if signal.execute_at is None else iso(signal.execute_at),
         "cancel_after": None if signal.cancel_after is None else str(signal.cancel_after),
@@ -87,7 +86,8 @@ def token_fingerprint(signal_id: str, token: str) -> str:
     Keyed by the signal id, so two signals' fingerprints of one token differ and a table of guessed tokens'
     hashes is no use against a copy of the journal.
     """
-    return hmac.new(signal_id.encode(), token.encode(), hashlib.sha256).hexdigest()
+    # HMAC-SHA256 in one call to the C digest: `hmac.new` builds its object in Python, twice the cost per signal.
+    return hmac.digest(signal_id.encode(), token.encode(), "sha256").hex()
 
 
 def revoked_since(row: sqlite3.Row, runtime: Runtime) -> str | None:
