@@ -545,6 +545,9 @@ def check_combinations(p: Payload) -> None:
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object as a dict, refusing a key sent twice: Python keeps the last, other readers the first."""
+    found = dict(pairs)
+    if len(found) == len(pairs):  # every key once: the usual body, told at C speed
+        return found
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
@@ -554,7 +557,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 "so the bridge does not guess)",
             )
         seen.add(key)
-    return dict(pairs)
+    return found
 
 
 def decode_body(body: bytes) -> Any:
@@ -599,16 +602,22 @@ def _placeholder_at(text: str, exc: Exception) -> re.Match[str] | None:
     return next((m for m in _PLACEHOLDER.finditer(text) if m.start() <= exc.pos <= m.end()), None)
 
 
+def _reject_constant(name: str) -> Any:
+    # An unquoted {{plot_0}} whose value was na on the bar that fired comes in as NaN.
+    raise ValueError(f"it holds {name}, which JSON does not allow: if an alert placeholder gave it, it had "
+                     "no value (na) on the bar that fired; send a value the script always has")  # fmt: skip
+
+
+# Made once: `json.loads` with any of these options builds a new decoder, and its scanner, for every body.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+
+
 def _load(text: str) -> Any:
     """JSON text -> value; numbers with a fraction as Decimal, NaN/Infinity and a key sent twice refused."""
-
-    def reject_constant(name: str) -> Any:
-        # An unquoted {{plot_0}} whose value was na on the bar that fired comes in as NaN.
-        raise ValueError(f"it holds {name}, which JSON does not allow: if an alert placeholder gave it, it had "
-                         "no value (na) on the bar that fired; send a value the script always has")  # fmt: skip
-
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=reject_constant, object_pairs_hook=_unique_keys)
+        if text.startswith("\ufeff"):  # as `json.loads` refuses a byte order mark (a second one: one is taken off)
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _DECODER.decode(text)
     except PayloadError:
         raise
     except RecursionError:
