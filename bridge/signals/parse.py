@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -122,7 +123,7 @@ class Payload(BaseModel):
                     f"{key} is {_show(value)}: the alert sent a placeholder that was not replaced; "
                     f"check its spelling in the alert message ({_who_fills(found.group())})",
                 )
-        for key in NOT_YET_SUPPORTED:
+        for key in NOT_YET_SUPPORTED if not data.keys().isdisjoint(NOT_YET_SUPPORTED) else ():  # in this order
             if key in data:
                 raise _fail(
                     "unsupported-field",
@@ -414,6 +415,9 @@ class Payload(BaseModel):
         return self
 
 
+_BLANKABLE = ("sentiment", "quantityType", "cancelOrderType")  # the fields `_idle_blanks` lets be blank
+
+
 def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
@@ -421,6 +425,8 @@ def _blank(value: Any) -> bool:
 def _idle_blanks(data: dict[str, Any]) -> set[str]:
     """The fields sent blank where they would not act: sentiment beside an action other than buy or sell,
     quantityType with no quantity to read, cancelOrderType beside an action other than cancel."""
+    if not any(_blank(data.get(key)) for key in _BLANKABLE):  # the usual body sends none of them blank
+        return set()
     action = data.get("action")
     action = action.strip().lower() if isinstance(action, str) else action
     acts = {
@@ -563,7 +569,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def decode_body(body: bytes) -> Any:
     """Bytes -> JSON value, with TradersPost's empty-json / malformed-json errors."""
     try:
-        text = body.decode("utf-8-sig")
+        # What the utf-8-sig codec does (one byte order mark taken off), without its Python-level decode function.
+        text = (body[3:] if body.startswith(codecs.BOM_UTF8) else body).decode("utf-8")
     except UnicodeDecodeError:
         raise PayloadError(
             "malformed-json", 'the body is not UTF-8 text; send JSON such as {"ticker": "AMD", "action": "buy"}'
