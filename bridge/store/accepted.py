@@ -86,7 +86,8 @@ def token_fingerprint(signal_id: str, token: str) -> str:
     Keyed by the signal id, so two signals' fingerprints of one token differ and a table of guessed tokens'
     hashes is no use against a copy of the journal.
     """
-    # HMAC-SHA256 in one call to the C digest: `hmac.new` builds its object in Python, twice the cost per signal.
+    # HMAC-SHA256 in one call to the C digest, without `hmac.new`'s Python object (some 900 of its 25,700
+    # instructions: the rest is OpenSSL setting up its two SHA-256 contexts, which any HMAC here pays).
     return hmac.digest(signal_id.encode(), token.encode(), "sha256").hex()
 
 
