@@ -81,10 +81,15 @@ UNAVAILABLE = {
 
 # As long as a request's head may take (bridge.web.protocol): a sender writes its body with its head, at once.
 BODY_TIMEOUT = 10.0
+# Past BODY_TIMEOUT, a body still arriving at this rate or faster is read on (each KiB received buys a second), as
+# Apache's mod_reqtimeout's MinRate: a relay's 64 KiB alert over a tunnel of a few KB/s takes longer than 10 s. A
+# trickle is still cut, and a connection held at most BODY_TIMEOUT plus max_body_bytes at this rate (74 s for 64 KiB).
+BODY_MIN_RATE = 1024
 BODY_LATE = Refusal(
     408,
     "request-timeout",
-    f"The body did not arrive within {BODY_TIMEOUT:g}s of the request's headers; send the whole body at once.",
+    f"The body did not arrive within {BODY_TIMEOUT:g}s of the request's headers, nor at {BODY_MIN_RATE} bytes a "
+    "second after; send the whole body at once.",
 )
 
 
@@ -97,7 +102,7 @@ class BodyTimedOut(Exception):
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """Read at most `limit` bytes within BODY_TIMEOUT; Starlette's own `body()` has neither limit.
+    """Read at most `limit` bytes within BODY_TIMEOUT (or at BODY_MIN_RATE); Starlette's own `body()` has no limit.
 
     Without the time limit, a sender with the token that sent a byte of body now and then held its connection (a
     place of `limit_concurrency`) and its request, unanswered and unjournaled, for as long as it liked.
@@ -108,12 +113,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(BODY_TIMEOUT):
+        async with asyncio.timeout(BODY_TIMEOUT) as timer:
+            began = asyncio.get_running_loop().time()
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
                     raise BodyTooLarge
                 chunks.append(chunk)
+                if size >= BODY_MIN_RATE:  # a usual body (a few hundred bytes) never moves the deadline
+                    timer.reschedule(began + BODY_TIMEOUT + size / BODY_MIN_RATE)
     except TimeoutError:
         raise BodyTimedOut from None
     return b"".join(chunks)

@@ -7,6 +7,7 @@ daemon is fed signals until SQLite itself answers SQLITE_FULL.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 import time
@@ -17,7 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
 
+from bridge.web import webhook
 from tests.conftest import GUARD, Daemon, journal_floor
 from tests.security.conftest import rows, strategy
 
@@ -358,3 +361,27 @@ def test_a_resend_of_an_accepted_signal_is_still_its_duplicate_once_the_journal_
     assert send(1002).status_code == 503
     assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == signals, "nothing new was journaled"
     assert half_written(daemon.db) == []
+
+
+async def test_a_large_body_over_a_slow_link_is_read_whole_while_a_trickle_is_cut(monkeypatch: Any) -> None:
+    # A body not whole BODY_TIMEOUT after its headers was answered 408 however fast it came: a relay's 64 KiB alert
+    # over a tunnel of a few KB/s (some 16 s) was refused, its signal lost. Scaled down here (the timeout 1 s, the
+    # least rate 16 KiB/s): 64 KiB at twice the least rate takes some 2 s, and is read; a trickle is still cut.
+    monkeypatch.setattr(webhook, "BODY_TIMEOUT", 1.0)
+    monkeypatch.setattr(webhook, "BODY_MIN_RATE", 16 * 1024)
+
+    def sender(chunk: bytes, count: int, every: float) -> Any:
+        sent = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            await asyncio.sleep(every)
+            sent += 1
+            return {"type": "http.request", "body": chunk, "more_body": sent < count}
+
+        return Request({"type": "http", "method": "POST", "headers": []}, receive)
+
+    body = await webhook.read_body(sender(b"x" * 1024, 64, 1 / 32), 64 * 1024)  # 32 KiB a second, 64 KiB
+    assert body == b"x" * 64 * 1024
+    with pytest.raises(webhook.BodyTimedOut):
+        await webhook.read_body(sender(b"x" * 1024, 64, 1 / 8), 64 * 1024)  # 8 KiB a second: a trickle
