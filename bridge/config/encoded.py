@@ -25,6 +25,11 @@ _JSON_ESCAPE = re.compile(
 )
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _PERCENT_RUN = re.compile(r"(?:%[0-9a-fA-F]{2})+")
+# A run of `%XX` that is not UTF-8 whole is decoded with each octet that begins no character kept as a lone
+# surrogate (Python's `surrogateescape`, which marks exactly those `_percent_run` reads as written), and these then
+# put back as written, a stretch at a time: one octet at a time in Python, 64 KiB of `%FF` in a stranger's header
+# took some 100 ms.
+_KEPT_OCTETS = re.compile("([\udc80-\udcff]+)")
 _NULS = re.compile("\x00+")
 # How many encodings deep a secret is looked for (a percent-encoded URL written in JSON is two); a layer only
 # adds the readings that change the text, so a usual body costs one pass or none.
@@ -47,7 +52,7 @@ class Escapes:
     marker: str  # no escape without it: a text without one is not read again
     pattern: re.Pattern[str]
     chars: Callable[[re.Match[str]], Decoded]
-    text: Callable[[re.Match[str]], str]  # the same characters without their spans: the text alone, fast
+    text: Callable[[re.Match[str]], str] | str  # the same characters without their spans: the text alone, fast
 
 
 class Reading:
@@ -141,10 +146,20 @@ def _percent_run(match: re.Match[str]) -> Decoded:
 
 
 def _percent_text(match: re.Match[str]) -> str:
-    try:  # the usual run is whole characters: read at once
-        return bytes.fromhex(match.group().replace("%", "")).decode("utf-8")
-    except UnicodeDecodeError:
-        return "".join(char for char, _start, _end in _percent_run(match))
+    run = match.group()
+    text = bytes.fromhex(run.replace("%", "")).decode("utf-8", "surrogateescape")
+    if _KEPT_OCTETS.search(text) is None:  # the usual run is whole characters: read at once
+        return text
+    # As `_percent_run` reads it: the UTF-8 in it decoded, every other octet as written.
+    parts = _KEPT_OCTETS.split(text)
+    octets = 0  # read so far: each part at an odd index is octets kept, one surrogate each
+    for index, part in enumerate(parts):
+        if index % 2:
+            parts[index] = run[3 * octets : 3 * (octets + len(part))]
+            octets += len(part)
+        else:
+            octets += len(part.encode())
+    return "".join(parts)
 
 
 def _no_chars(match: re.Match[str]) -> Decoded:
@@ -155,7 +170,7 @@ def _no_chars(match: re.Match[str]) -> Decoded:
 # UTF-16 read as UTF-8 (ASCII with a NUL beside every character), read without its NULs.
 JSON = Escapes("\\", _JSON_ESCAPE, _json_escape, _json_char)
 PERCENT = Escapes("%", _PERCENT_RUN, _percent_run, _percent_text)
-UTF16 = Escapes("\x00", _NULS, _no_chars, lambda match: "")
+UTF16 = Escapes("\x00", _NULS, _no_chars, "")  # removed at C speed: a function call a NUL cost a stranger as much
 _ALL = (JSON, PERCENT, UTF16)
 
 

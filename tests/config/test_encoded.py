@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
+import sys
+from collections.abc import Callable
 
+from bridge.config import encoded
 from bridge.config.encoded import MAX_ESCAPES
 from bridge.config.secrets import redact_encoded, redact_values, redacted_copy, redacted_json
 
@@ -75,3 +79,46 @@ def test_a_payload_whose_json_escapes_are_only_its_own_is_echoed_itself() -> Non
     for sent in ("a\\b", "50%", "a\x00b", TOKEN):  # a backslash, a percent, a NUL or the secret itself: read
         assert redacted_copy(payload | {"comment": sent}, [TOKEN]) is not payload, sent
     assert redacted_copy({"n": "ab%2Fcd+ef%2Fgh%2541ij"}, [SLASHED]) == {"n": "***"}
+
+
+def _python_calls(work: Callable[[], object]) -> int:
+    """How many Python functions (generators' resumptions included) `work` runs: its cost, counted, not timed."""
+    calls = 0
+
+    def count(_frame: object, event: str, _arg: object) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_a_stranger_s_header_of_unreadable_percent_octets_costs_no_python_call_per_octet() -> None:
+    # Every header value is masked before the token is checked, a stranger's too. A run of `%XX` that is not UTF-8
+    # (`%FF%FF...`) was read one octet at a time in Python, an exception per octet: 64 KiB of it in one header (the
+    # most a head may hold) took some 100 ms a request, what a stranger with no token could send again and again.
+    value = "%FF" * (64 * 1024 // 3 - 100)
+    assert redact_encoded(value, [TOKEN]) == value
+    assert _python_calls(lambda: redact_encoded(value, [TOKEN])) < 100
+    nuls = "\x00a" * (32 * 1024 - 100)  # UTF-16 read as UTF-8: a NUL beside every character
+    assert _python_calls(lambda: redact_encoded(nuls, [TOKEN])) < 100
+
+
+def test_a_percent_run_reads_as_its_characters_are_mapped() -> None:
+    # The reading searched (made at once) and the characters mapped back to the text (once a secret is found) must
+    # agree, or a secret's span is cut wrong: octets that begin no UTF-8 character are read as written, any case.
+    octets = ["41", "7f", "C3", "a9", "e2", "82", "AC", "f0", "9F", "98", "80", "ed", "A0", "c0", "F5", "80", "ff"]
+    chosen = random.Random(7)
+    for _ in range(3000):
+        run = "".join("%" + chosen.choice(octets) for _ in range(chosen.randint(1, 9)))
+        match = encoded.PERCENT.pattern.fullmatch(run)
+        assert match is not None
+        mapped = "".join(char for char, _start, _end in encoded._percent_run(match))
+        assert encoded._percent_text(match) == mapped, run
+    secret = "\u00e9t\u00e9-" + TOKEN
+    sent = "x=%ff%C3%A9t%c3%a9-" + "".join(f"%{b:02x}" for b in TOKEN.encode()) + "%E2%82&y=%Ff"
+    assert redact_encoded(sent, [secret]) == "x=%ff***%E2%82&y=%Ff", "only the secret's own escapes are masked"
