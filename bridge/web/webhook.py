@@ -221,7 +221,6 @@ async def receive_webhook(request: Request) -> Response:
     malformed = webhook_params(request.scope["path"]) is None  # `/webhook/s/<token>//`: answered, never redirected
     secrets = request_secrets(bridge.store, runtime)  # those a reload replaced too
     client = client_of(request, config.server)
-    intake = Intake(request, bridge, secrets, _row(request, name if known else None, client, secrets, malformed))
     guards = guards_of(request)
 
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
@@ -233,6 +232,10 @@ async def receive_webhook(request: Request) -> Response:
         if (wait := stranger_wait(guards, config.server)) is not None:  # strangers' rows: a bounded number a minute
             name_outcome(request.scope, UNAUTHENTICATED_LIMITED)  # in /metrics apart from a strategy's rate limit
             return strangers_refused(wait)
+    # Only a request to be journaled has its row made: masking its headers reads every escape in them, and a stranger
+    # refused above (never journaled) had 64 KiB of them read, tens of milliseconds, as often as it liked.
+    intake = Intake(request, bridge, secrets, _row(request, name if known else None, client, secrets, malformed))
+    if not known or strategy is None:
         if malformed:
             return await intake.refuse(BAD_URL)
         if request.method != "POST":  # the route takes every method so that this request is journaled too
