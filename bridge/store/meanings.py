@@ -43,11 +43,13 @@ COLUMNS: dict[str, dict[str, str]] = {
         "remote_addr": "The client's address (behind a trusted proxy, the one it forwarded; text that is not an "
         "address is kept with secrets masked).",
         "method": "The HTTP method.",
-        "path": "The URL path with the token masked: `/webhook/<strategy>/***` (the token is never stored).",
+        "path": "The URL path with the token masked: `/webhook/<strategy>/***` (`/trading/webhook/<strategy>/***` by "
+        "TradersPost's path); `/webhook/***/***` without a known strategy and its right token, the name masked too "
+        "(it may be a secret); the token is never stored.",
         "headers": "The request headers as a JSON object, secrets masked: `Authorization`, `Cookie` and headers named "
         "like a credential left out, `Idempotency-Key` and `webhook-id` as `sha256:<hex>`; at most 50, cut long.",
         "body": "The body as sent (read as UTF-8), with every configured secret masked; NULL when it was not read "
-        "(a wrong token, a refused source, a body over `max_body_bytes`).",
+        "(a wrong token, a refused source, a body over `max_body_bytes` or not whole in time: 408).",
         "status_code": "The HTTP status answered.",
         "message_code": "The answer's `messageCode` (`duplicate` for a repeat answered 200); NULL for a signal "
         "accepted.",
@@ -64,10 +66,11 @@ COLUMNS: dict[str, dict[str, str]] = {
         "sentiment": "The `sentiment`, when sent.",
         "price": "The signal's `price` (else its `signalPrice`), as exact decimal text.",
         "quantity": "The `quantity` as sent, as exact decimal text; NULL when not sent.",
-        "signal_time": f"The signal's `time` ({_TIME}).",
+        "signal_time": f"The signal's `time` ({_TIME}); NULL when not sent.",
         "payload": "The signal's known fields as JSON, in TradersPost's names (`delay` as the moment it runs), "
         "secrets masked.",
-        "extras": "The unknown fields sent with it, as JSON (journaled and ignored), secrets masked.",
+        "extras": "The unknown fields sent with it, as JSON (journaled and ignored), secrets masked (a number holding "
+        "one as the string it reads as, masked).",
         "state": "Where the signal is: `received`, `processing`, then final (of several subscriptions' ends, the one "
         "most worth a look).",
         "decision": "What was done and why, one sentence (with several subscriptions: `name: decision; ...`).",

@@ -1,17 +1,20 @@
-"""A request the bridge will not journal costs no reading of what it carries."""
+"""What a request costs and how it is journaled: none of it read for a row never journaled; its path as documented."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import warnings
+from contextlib import closing
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from bridge.config.load import load_config
 from bridge.service import Bridge
+from bridge.store.meanings import COLUMNS
 from bridge.web.app import build_app
-from tests.conftest import GUARD, write_config
+from tests.conftest import GUARD, TOKEN, write_config
 
 with warnings.catch_warnings():  # Starlette would rather see httpx2 under its TestClient; httpx works the same here
     warnings.simplefilter("ignore")
@@ -46,3 +49,20 @@ def test_a_stranger_refused_unjournaled_costs_no_reading_of_its_headers(tmp_path
         threading.setprofile(None)
     assert answer.status_code == 429, answer.text
     assert reads == 0, "its headers were read for a row never journaled"
+
+
+def test_every_journaled_webhook_path_is_of_a_shape_the_journal_doc_names(tmp_path: Path) -> None:
+    # docs/journal.md gave webhooks.path as `/webhook/<strategy>/***` alone: a stranger's row holds `/webhook/***/***`
+    # (an unknown strategy's name may be a secret too) and the TradersPost alias's `/trading/webhook/...`, and a user
+    # querying by the documented shape missed them.
+    loaded = load_config(write_config(tmp_path))
+    app = build_app(loaded, bridge=Bridge(loaded, scheduling=False, watching=False))
+    signal = {"ticker": "AMD", "action": "buy"}
+    with TestClient(app, base_url="http://localhost") as client:
+        for path in (f"/webhook/sq/{TOKEN}", f"/trading/webhook/sq/{TOKEN}", "/webhook/sq/wrong", "/webhook/x/wrong"):
+            client.post(path, json=signal, timeout=GUARD)
+    with closing(sqlite3.connect(tmp_path / "bridge.db")) as conn:
+        paths = {row[0] for row in conn.execute("SELECT path FROM webhooks")}
+    meaning = COLUMNS["webhooks"]["path"]
+    assert len(paths) == 3, paths
+    assert not [path for path in paths if f"`{path.replace('/sq/', '/<strategy>/')}`" not in meaning], meaning
