@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from bridge.config.secrets import redacted_copy, redacted_json
+from bridge.config.secrets import redact_encoded, redacted_copy, redacted_json
 from bridge.ids import new_id
 from bridge.models import Signal
 from bridge.runtime import Runtime
@@ -55,19 +55,27 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
     return Accepted(signal_id, journaled), [key for key, _sub in subs]
 
 
+# The payload's fields a sender writes freely, where a secret may be put. Every other is a value the parser checked
+# (a number, a moment, one of a few words): a secret's digits are in one by chance only, and masked there it is no
+# value, and a delayed or resumed signal rebuilt from it fails (a 17-digit price and the time are journaled as text).
+FREE_TEXT = ("message", "interval")
+
+
 def masked_payload(payload: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
-    """The normalised payload as journaled and echoed: secrets masked in its strings, and in `extras` in numbers too.
+    """The normalised payload as journaled and echoed: secrets masked in its free text, and in `extras` in numbers too.
 
     `extras` is the sender's own, never acted on: a token of digits sent there as a number is masked. The signal's
-    own numbers are left as sent: a delayed signal, or one resumed at start-up, is rebuilt from them, and a price
-    holding a short secret's digits would no longer be a price.
+    own values are left as parsed: a delayed signal, or one resumed at start-up, is rebuilt from them, and a price
+    or a time holding a short secret's digits would no longer be one.
     """
-    shown: dict[str, Any] = redacted_copy(payload, secrets)
+    shown = payload
+    for field in FREE_TEXT:
+        text = payload.get(field)
+        if isinstance(text, str) and (masked := redact_encoded(text, secrets)) != text:
+            shown = {**shown, field: masked}
     extras = payload.get("extras")
-    if isinstance(extras, dict):
-        masked = redacted_copy(extras, secrets, numbers=True)
-        if masked is not extras:
-            shown = {**shown, "extras": masked}
+    if isinstance(extras, dict) and (masked_extras := redacted_copy(extras, secrets, numbers=True)) is not extras:
+        shown = {**shown, "extras": masked_extras}
     return shown
 
 

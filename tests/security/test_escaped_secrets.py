@@ -6,11 +6,14 @@ import base64
 import contextlib
 import json
 import re
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 
+from bridge.signals.parse import parse_body, parse_payload
+from bridge.store.accepted import masked_payload
 from tests.conftest import ADMIN, TOKEN, Daemon
 from tests.security.conftest import RELAXED, strategy
 from tests.test_secrets import journal_bytes
@@ -171,6 +174,21 @@ def test_a_secret_of_digits_sent_as_a_json_number_is_masked_where_the_body_is_re
     daemon.stop()
     assert not [name for name, blob in journal_bytes(daemon.db).items() if digits.encode() in blob]
     assert digits not in daemon.output()
+
+
+def test_a_signal_whose_exact_numbers_or_time_hold_a_short_secret_s_digits_is_journaled_rebuildable() -> None:
+    # A number a float cannot hold exactly (a 17-digit price) and the signal's time are echoed and journaled as text,
+    # and masking walked every string: with a broker passphrase "2345", the price 12345.678901234567891 was journaled
+    # "1***.678901***67891" and a time with .234500 seconds "...46.***00": a delayed signal, or one resumed at
+    # start-up, is rebuilt from that payload, and failed ("price must be a number"), its trade lost.
+    body = ('{"ticker": "AMD", "action": "buy", "price": 12345.678901234567891, "quantity": "2345.00000000000000001",'
+            ' "stopLoss": {"stopPrice": 2345.1234567890123456}, "time": "2026-11-27T15:06:46.234500Z",'
+            ' "message": "pass 2345", "extras": {"n": 12345}}')  # fmt: skip
+    _signal, payload, _unknown = parse_body(body.encode())
+    journaled = json.loads(json.dumps(masked_payload(payload, ["2345"])))
+    rebuilt, again, _ = parse_payload(journaled)
+    assert again == payload | {"message": "pass ***", "extras": {"n": "1***"}}, "only the sender's own text masked"
+    assert rebuilt.price == Decimal("12345.678901234567891") and rebuilt.quantity == Decimal("2345.00000000000000001")
 
 
 def test_a_secret_in_a_utf16_body_is_journaled_masked(start_daemon: Any) -> None:
