@@ -39,7 +39,8 @@ LAYERS = 3
 # nothing is searched. As many as a text of the default max_body_bytes (64 KiB) holds, two characters each: Python's
 # json and PHP's json_encode write every letter outside ASCII as an escape (an emoji as two), and at 4,096 a relay's
 # alert with a message of a few thousand Cyrillic letters was journaled as a note. Reading that many costs some tens
-# of milliseconds, what a stranger's 64 KiB of headers (each value read on its own) already could, with no token.
+# of milliseconds, what a stranger's 64 KiB of headers (each value read on its own) costs too, with no token: as
+# often as `server.unauthenticated_journal_per_minute` lets one be journaled, a refusal past it being masked never.
 MAX_ESCAPES = 32 * 1024
 
 Decoded = Iterator[tuple[str, int, int]]  # each character a match decodes to, with its span in the text read
