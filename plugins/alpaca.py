@@ -60,7 +60,8 @@ it: a bracket's take-profit reads `replaced` by the stop-loss that filled beside
 
 Alpaca lists a `held` order (a bracket's stop-loss beside its take-profit, the legs of an entry still working) as
 closed, not open (its SDKs' issues: alpaca-trade-api-python 322, alpaca-trade-api-js 87): the open orders add each
-working leg of the bridge's brackets the listing leaves out, read by its id.
+working leg of the bridge's brackets the listing leaves out, found in one listing of every status since the oldest
+of them (a leg not known yet, or past HELD_PAGES pages of it, read by its id).
 
 Bracket legs carry no client order id at Alpaca; the adapter maps ours to the legs Alpaca creates
 (by memory; after a restart from the journal's working legs, read at connect, or through the journal's parent
@@ -144,6 +145,8 @@ MAX_REPLACEMENTS = 20  # replaced_by links followed before giving up (a loop wou
 RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
 PAGE = 500  # "Get all orders": `limit` "Defaults to 50 and max is 500"; more are read page by page
 MAX_PAGES = 40  # 20,000 open orders: past that, the listing is refused rather than read for minutes
+# Pages of every status read for the held legs the open orders leave out (`_held`): those past them are read by id.
+HELD_PAGES = 4
 
 
 class AlpacaOptions(BaseModel):
@@ -208,6 +211,14 @@ def _just_before(submitted_at: Any) -> str:
     zone = "+00:00" if zone in (None, "Z") else zone
     moment = datetime.fromisoformat(f"{whole}.{((fraction or '') + '000000')[:6]}{zone}")  # microseconds, floored
     return (moment - timedelta(microseconds=1)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _instant(submitted_at: str) -> datetime | None:
+    """An RFC 3339 submission time as a moment (to the microsecond, floored), or None where it is none."""
+    try:
+        return datetime.fromisoformat(_just_before(submitted_at).replace("Z", "+00:00"))
+    except (BrokerError, ValueError):
+        return None
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -279,6 +290,9 @@ class AlpacaBroker:
         self._in_bracket: dict[str, str] = {}
         self._unbracketed: set[str] = set()  # our ids of replacements found in no bracket (`_bracketed`)
         self._over: set[str] = set()  # our ids of legs (and orders in a leg's place) read final: not read again
+        # Our ids of legs (and orders in a leg's place) -> Alpaca's symbol and the submission time of the order that
+        # works as it, as last read: where `_held` looks for them.
+        self._leg_seen: dict[str, tuple[str, str]] = {}
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
         self.pair_rules: dict[str, PairRules] = {}  # BTC/USD -> its asset's minimum and increments, read with the coins
@@ -494,22 +508,30 @@ class AlpacaBroker:
         return [self._order(item, ours.get(item["id"])) for item in items]
 
     async def _held(self, symbol: str | None, listed: set[str]) -> list[dict[str, Any]]:
-        """The bridge's working bracket orders Alpaca's open listing leaves out, each read by its id.
+        """The bridge's working bracket orders Alpaca's open listing leaves out, found in one listing of every status.
 
         Alpaca lists a `held` order as closed, not open (its SDKs' issues and forum): a bracket's stop-loss beside
         its working take-profit, the legs of an entry still working, a stop put in a held leg's place. Left out,
         a breakeven found no stop-loss to move, and a cancel of the ticker's orders never named it. So each leg the
-        bridge placed (and each order it put in a leg's place) that the listing lacks is read, until it is over.
+        bridge placed (and each order it put in a leg's place) that the listing lacks is looked for, until it is
+        over: in the orders of every status submitted since the oldest of them (`_since_oldest`), the rest read by
+        id. Read by id each, 20 brackets cost 20 requests at every signal's listing and every order poll, of
+        Alpaca's 200 a minute, and the signals' reads waited behind the throttle.
         """
+        wanted = [
+            coid for coid in (*self._legs, *self._in_bracket)
+            if coid not in self._over and self._leg_ids.get(coid) not in listed
+            and (symbol is None or self._leg_seen.get(coid, (symbol, ""))[0] == symbol)  # another ticker's: not read
+        ]  # fmt: skip
+        spanned = await self._since_oldest(symbol, wanted)
         found: list[dict[str, Any]] = []
-        for coid in [*self._legs, *self._in_bracket]:
-            if coid in self._over or self._leg_ids.get(coid) in listed:
-                continue
+        for coid in wanted:
             try:
-                item = await self._unlisted(coid)
+                item = await self._unlisted(coid, spanned)
             except OrderNotFound:
                 self._over.add(coid)  # not at Alpaca (a 404 is final): nothing of it can work
                 continue
+            self._leg_seen[coid] = (str(item.get("symbol")), str(item.get("submitted_at") or ""))
             if STATUSES.get(str(item.get("status"))) not in ("submitted", "open", "partially_filled"):
                 self._over.add(coid)
             elif item["id"] not in listed and (symbol is None or item.get("symbol") == symbol):
@@ -517,43 +539,84 @@ class AlpacaBroker:
                 found.append(item)
         return found
 
-    async def _unlisted(self, client_order_id: str) -> dict[str, Any]:
-        """Alpaca's order JSON for one of our bracket orders: a leg by Alpaca's id once known, else by `_lookup`."""
+    async def _since_oldest(self, symbol: str | None, wanted: list[str]) -> dict[str, dict[str, Any]]:
+        """The orders of every status (Alpaca's id and client order id -> order) submitted since the oldest of the
+        `wanted` ones whose submission time is known, up to HELD_PAGES pages or until every one of them was read;
+        empty where reading each by id costs no more."""
+        known = {coid: at for coid in wanted if (at := _instant(self._leg_seen.get(coid, ("", ""))[1])) is not None}
+        if len(known) < 2:
+            return {}
+        after = min(known.values()).isoformat().replace("+00:00", "Z")  # just before the oldest: `after` excludes
+        params = {"status": "all", "limit": str(PAGE), "nested": "false", "direction": "asc", "after": after}
+        if symbol is not None:
+            params["symbols"] = symbol
+        keys = {self._leg_ids.get(coid) or coid for coid in known}
+
+        def all_read(items: dict[str, dict[str, Any]]) -> bool:
+            return keys <= {key for item in items.values() for key in (item["id"], item.get("client_order_id"))}
+
+        items, _ = await self._pages(params, HELD_PAGES, all_read)
+        spanned = {str(item.get("client_order_id")): item for item in items}  # ours, for an order put in a leg's place
+        spanned.update((item["id"], item) for item in items)
+        return spanned
+
+    async def _unlisted(self, client_order_id: str, spanned: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Alpaca's order JSON for one of our bracket orders: from `spanned` (a listing) where it is there, else a leg
+        by Alpaca's id once known, else by `_lookup`."""
         alpaca_id = self._leg_ids.get(client_order_id)
-        if alpaca_id is None:
-            return (await self._lookup(client_order_id))[0]
         missing = f"Alpaca has no order {client_order_id}"
-        current = await self._current(
-            await self._get(f"/v2/orders/{quote_path(alpaca_id)}", not_found=missing), missing
-        )
-        self._leg_ids[client_order_id] = current["id"]  # a leg's replacement is listed under our id, as `_lookup` does
+        listed = spanned.get(alpaca_id or client_order_id)
+        if listed is not None:
+            current = await self._current(listed, missing)
+        elif alpaca_id is None:
+            return (await self._lookup(client_order_id))[0]
+        else:
+            current = await self._current(
+                await self._get(f"/v2/orders/{quote_path(alpaca_id)}", not_found=missing), missing
+            )
+        if alpaca_id is not None:  # a leg's replacement is listed under our id, as `_lookup` does
+            self._leg_ids[client_order_id] = current["id"]
         return current
 
     async def _every_page(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        """Every order of a listing, page after page: never a short list, which an exit's cancel-all would trust.
+        """Every order of a listing, page after page: never a short list, which an exit's cancel-all would trust."""
+        items, short = await self._pages(params, MAX_PAGES)
+        if short is not None:
+            raise BrokerError(short)
+        return items
+
+    async def _pages(
+        self, params: dict[str, str], most: int, enough: Any = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The orders of a listing, page after page, up to `most` pages or until `enough(read)`; and why it was not
+        read to its end, or None.
 
         Alpaca pages by submission time ("Get all orders": `after`, exclusive, with `direction` asc). A bracket's
         three orders share theirs, so each page starts again just before the last one read, and what was read
         already is left out: a page that brings nothing new (more than a page submitted at one instant) cannot be
-        read past, and is an error.
+        read past.
         """
         listed: dict[str, dict[str, Any]] = {}
         page_params = dict(params)
-        for _ in range(MAX_PAGES):
+        for _ in range(most):
             page = await self._get("/v2/orders", page_params)
             if not isinstance(page, list):
-                raise BrokerError(f"Alpaca listed its open orders as {type(page).__name__}, not a list")
+                raise BrokerError(f"Alpaca listed its orders as {type(page).__name__}, not a list")
             fresh = [item for item in page if item["id"] not in listed]
             listed.update((item["id"], item) for item in fresh)
-            if len(page) < PAGE:
-                return list(listed.values())
+            if len(page) < PAGE or (enough is not None and enough(listed)):
+                return list(listed.values()), None
             if not fresh:
-                raise BrokerError(f"Alpaca lists more than {PAGE} open orders submitted at one instant "
-                                  f"({page[-1].get('submitted_at')}), past which its pages cannot be read: the "
-                                  "open orders cannot be listed whole")  # fmt: skip
+                return list(listed.values()), (
+                    f"Alpaca lists more than {PAGE} open orders submitted at one instant "
+                    f"({page[-1].get('submitted_at')}), past which its pages cannot be read: the open orders cannot "
+                    "be listed whole"
+                )
             page_params["after"] = _just_before(page[-1].get("submitted_at"))
-        raise BrokerError(f"Alpaca lists more than {PAGE * MAX_PAGES} open orders: they are not read whole; cancel "
-                          "the ones you do not need in Alpaca's dashboard")  # fmt: skip
+        return list(listed.values()), (
+            f"Alpaca lists more than {PAGE * most} open orders: they are not read whole; cancel the ones you do not "
+            "need in Alpaca's dashboard"
+        )
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id (a bracket leg's too)."""
@@ -798,6 +861,8 @@ class AlpacaBroker:
             for child in item.get("legs") or []:
                 if (child["type"] == "limit") == (kind == "take_profit"):
                     self._leg_ids[leg.client_order_id] = child["id"]
+                    seen = (str(child.get("symbol")), str(child.get("submitted_at") or ""))
+                    self._leg_seen[leg.client_order_id] = seen  # where `_held` looks for it
 
     async def cancel_order(self, client_order_id: str) -> Order:
         """Cancel if still open, then report the final state (a filled order is returned as it is)."""

@@ -332,6 +332,35 @@ async def test_a_stop_loss_alpaca_holds_and_leaves_out_of_its_open_orders_is_lis
         await again.close()
 
 
+async def test_held_stop_losses_are_listed_without_a_read_of_each_at_every_listing(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """Every signal lists its ticker's open orders and every order poll (5 s) lists them all. Read each by its id,
+    20 held stop-losses cost 20 requests a listing, of Alpaca's 200 a minute: the signals' reads queued behind the
+    throttle for seconds, and a listing of AAPL read SQ's legs too. One listing of every status finds them."""
+    before = fake.prices["SQ"]  # prices outlive the fake's reset: the tests after this one rest orders below it
+    fake.set_price("SQ", Decimal(100))
+    try:
+        for index in range(20):
+            await broker.create_order(request(
+                f"tb-{index}", take_profit=BracketLeg(f"tb-{index}-tp", "limit", limit_price=Decimal(110)),
+                stop_loss=BracketLeg(f"tb-{index}-sl", "stop", stop_price=Decimal(90)),
+            ))  # fmt: skip
+        assert sum(o["status"] == "held" for o in fake.orders) == 20
+        for symbol in ("SQ", None, "SQ"):
+            fake.requests.clear()
+            listed = {o.client_order_id for o in await broker.fetch_open_orders(symbol)}
+            assert listed == {f"tb-{i}-{leg}" for i in range(20) for leg in ("tp", "sl")}
+            assert len(fake.requests) <= 3, fake.requests
+        fake.requests.clear()
+        assert await broker.fetch_open_orders("AAPL") == []
+        assert len(fake.requests) <= 2, fake.requests
+        fake.set_price("SQ", Decimal(89))  # every stop-loss fills, its take-profit with it
+        assert await broker.fetch_open_orders("SQ") == []
+    finally:
+        fake.set_price("SQ", before)
+
+
 async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
     alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
 ) -> None:
@@ -463,6 +492,25 @@ async def test_more_open_orders_than_one_page_of_alpacas_are_all_listed(broker: 
     listed = [o.client_order_id for o in await broker.fetch_open_orders("SQ")]
     assert len(listed) == len(set(listed)) == 753
     assert {"tb-250", "tb-250-tp", "tb-250-sl", "tb-0-sl"} <= set(listed)
+
+
+async def test_open_orders_past_a_page_are_listed_by_ticker_across_an_instant_at_the_page_edge(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """The open listing's own pages (the test above now pages through held legs): 510 orders of SQ among AMD's, the
+    500th and those beside it submitted at one instant, are listed whole for SQ and for every ticker."""
+    for index in range(520):
+        symbol = "AMD" if index % 52 == 0 else "SQ"
+        await broker.create_order(request(f"tb-{index}", symbol=symbol, type="limit", limit_price=Decimal(50),
+                                          time_in_force="gtc"))  # fmt: skip
+    for order in fake.orders[495:506]:
+        order["submitted_at"] = fake.orders[495]["submitted_at"]
+    sq = [o.client_order_id for o in await broker.fetch_open_orders("SQ")]
+    assert len(sq) == len(set(sq)) == 510
+    fake.requests.clear()
+    everything = [o.client_order_id for o in await broker.fetch_open_orders()]
+    assert sorted(everything) == sorted(f"tb-{index}" for index in range(520))
+    assert fake.requests == [("GET", "/v2/orders")] * 2  # two pages, no order read alone
 
 
 async def test_open_orders_alpaca_cannot_list_whole_are_an_error_not_a_short_list(
