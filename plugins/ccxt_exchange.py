@@ -58,8 +58,9 @@ its open orders are listed through its "List Open Orders", 500 asked for (ccxt's
 exactly 100 (the most of the page's older version), may be cut short and is an error.
 Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; WOO X's 25 unless asked;
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
-answer was lost is looked for. So are One Trading's open orders, 100 to a page, by the cursor beside them in the answer
-("Get Orders"), which ccxt drops.
+answer was lost is looked for; an order on two pages is listed once, and a full page of orders all read already (the
+same page again) ends the listing, an error. So are One Trading's open orders, 100 to a page, by the cursor beside
+them in the answer ("Get Orders"), which ccxt drops.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -1138,12 +1139,23 @@ class CcxtBroker:
         self, listing: Any, symbol: str | None, params: dict[str, Any], wanted: Any = None
     ) -> tuple[list[dict[str, Any]], bool]:
         """A listing read page after page by the venue's cursor (see CURSOR_PAGES), up to MOST_PAGES, or until an
-        order `wanted(order)` is read; and whether it was read to its end (or to the order wanted)."""
+        order `wanted(order)` is read; and whether it was read to its end (or to the order wanted).
+
+        An order already read is not listed again: counted pages shift by one when an order is placed between two
+        reads, and the last of one page comes again at the head of the next. A full page with no order not read
+        already (a venue answering the same page whatever `page` asks) cannot be read past: read 20 times over, it
+        spent 20 requests of the rate limit on every listing.
+        """
         most, asked_by, cursor_in = CURSOR_PAGES[self.options.exchange]
         items: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for number in range(1, MOST_PAGES + 1):
             page = await self._read(listing, symbol, None, most, params)
-            items.extend(page)
+            fresh = [item for item in page if item.get("id") is None or str(item["id"]) not in seen]
+            seen.update(str(item["id"]) for item in fresh if item.get("id") is not None)
+            items.extend(fresh)
+            if page and not fresh and len(page) >= most:
+                return items, False
             cursor: Any = None
             if cursor_in == PAGE_NUMBER:
                 cursor = number + 1 if len(page) >= most else None

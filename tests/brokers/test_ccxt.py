@@ -1906,6 +1906,30 @@ async def test_at_woo_every_open_order_is_listed_not_the_newest_25() -> None:
             await broker.close()
 
 
+async def test_at_woo_a_page_asked_for_again_and_answered_the_same_ends_the_listing_an_error_at_once() -> None:
+    """A venue that answers the first page whatever `page` asks (or the same orders again) was read 20 times over,
+    20 requests a listing spent of its rate limit, and the listing failed as "more than 10000 open orders" where 510
+    were open. A page that brings no order not read already ends it, an error. And an order placed between two
+    pages pushed the last of the first onto the second: it was listed twice."""
+    fake = FakeWoo()
+    for _ in range(510):
+        fake.add("SPOT_BTC_USD", "SELL", "31000", "0.001")
+    fake.ignores_page = True
+    with LocalServer(fake.app) as server:
+        options = CcxtOptions(exchange="woo", api_key=WOO_KEY, secret=WOO_SECRET, quote="USD", api_url=server.url,
+                              max_requests_per_minute=60000)  # fmt: skip
+        broker = _with_market(options, "SPOT_BTC_USD")
+        try:
+            with pytest.raises(BrokerError, match="more than 500 open orders"):
+                await broker.fetch_open_orders("SPOT_BTC_USD")
+            assert len(fake.listings) == 2
+            fake.ignores_page, fake.placed_before_page = False, 2  # an order placed between two pages
+            listed = [o.broker_order_id for o in await broker.fetch_open_orders("SPOT_BTC_USD")]
+            assert len(listed) == len(set(listed)) == 510  # the one pushed onto page 2 is not listed twice
+        finally:
+            await broker.close()
+
+
 async def test_at_onetrading_every_open_order_is_listed_page_after_page() -> None:
     """One Trading's "Get Orders" answers the open orders 100 to a page, the next page by the `cursor` the answer
     carries, and ccxt reads the first page and drops the cursor: with 130 orders placed after ours, an exit's cancels

@@ -4,7 +4,8 @@ Covered: "Get orders" (`GET /v3/trade/orders`: `symbol`, `status`, of which INCO
 open orders, and `page` from 1 of `size` orders, 25 unless asked (the reference's answer: `"recordsPerPage": 25`) and
 500 at most, newest first); answers are `{"success": true, "data": {"meta": {...}, "rows": [...]}, "timestamp": ...}`.
 Authentication by the `x-api-key` header (the signature is not checked). Orders are placed with `add` (as in WOO X's
-app): this fake takes none over HTTP.
+app): this fake takes none over HTTP. `ignores_page` answers the first page whatever is asked; `placed_before_page`
+places an order just before that page is answered, shifting the pages by one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class FakeWoo:
         self.lock = threading.Lock()
         self.orders: list[dict[str, object]] = []  # oldest first, as WOO X's "Get orders" rows
         self.listings: list[dict[str, str]] = []  # every "Get orders" query
+        self.ignores_page = False  # answer the first page whatever `page` asks (a venue that stopped honouring it)
+        self.placed_before_page: int | None = None  # an order is placed just before this page is answered, once
         self._ids = itertools.count(1000)
         self.app = Starlette(routes=[Route("/v3/trade/orders", self._orders)])
 
@@ -50,6 +53,10 @@ class FakeWoo:
             return JSONResponse({"success": False, "code": -1002, "message": "invalid api key"}, 401)
         query = dict(request.query_params)
         page, size = int(query.get("page", 1)), min(int(query.get("size", PAGE_DEFAULT)), PAGE_MOST)
+        page = 1 if self.ignores_page else page
+        if page == self.placed_before_page:  # placed in WOO X's app as the bridge reads: the pages shift by one
+            self.placed_before_page = None
+            self.add("SPOT_BTC_USD", "SELL", "31000", "0.001")
         statuses = INCOMPLETE if query.get("status") == "INCOMPLETE" else None
         with self.lock:
             self.listings.append(query)
