@@ -103,6 +103,7 @@ STOPS = ("stop", "stop_limit", "trailing_stop")
 RETRIED = (f"; it is sent again, spaced out, until it works or nothing is left for it to close (for up to "
            f"{PUT_BACK_TRIES_HOURS:g}h), and this decision then says how it went")  # fmt: skip
 # Said of a breakeven stop that did not start working after the stops it moves were canceled.
+MOVES_FOLLOWED = 20  # breakevens that moved a stop one after the other, followed back to the leg they began at
 UNPROTECTED = ("; the stop it replaces was canceled first, so until a new stop works the position has no stop at the "
                "broker: check it, then send the breakeven again or place a stop")  # fmt: skip
 
@@ -810,13 +811,18 @@ class Executor:
         """What the decision adds of a breakeven stop that works for the day only: that it expires at the close.
 
         Its own time in force, or where it took a bracket leg's place in one step, the leg's (a leg's replace changes
-        its prices only). A fractional stop is a day order at Alpaca: the position has no stop overnight.
+        its prices only), also through breakevens that moved it before: a second breakeven in a day bracket took the
+        gtc it asked for and said nothing. A fractional stop is a day order at Alpaca: no stop overnight.
         """
-        tif = row["time_in_force"]
-        if row["replaces"]:
-            old = self.store.peek(journal.order_owner, row["replaces"])
-            if old is not None and old["leg"] in ("take_profit", "stop_loss") and old["time_in_force"]:
-                tif = old["time_in_force"]
+        tif, seen = row["time_in_force"], row["replaces"]
+        for _ in range(MOVES_FOLLOWED):
+            old = self.store.peek(journal.order_owner, seen) if seen else None
+            if old is None:
+                break
+            if old["leg"] in ("take_profit", "stop_loss"):
+                tif = old["time_in_force"] or tif
+                break
+            seen = old["replaces"] if old["leg"] == "breakeven" else None  # it moved a breakeven that moved one
         if tif != "day":
             return ""
         log.warning("breakeven stop %s for %s %s (signal %s) is a day order: it expires at the close, and the position "

@@ -547,10 +547,10 @@ def record_order_change(conn: sqlite3.Connection, client_order_id: str, order: O
 
 
 def order_owner(conn: sqlite3.Connection, client_order_id: str) -> sqlite3.Row | None:
-    """The strategy, subscription, broker (and time in force, and leg) of a journaled order; None for one the bridge
-    did not place."""
+    """The strategy, subscription, broker (and time in force, leg, and the order it replaced in one step) of a
+    journaled order; None for one the bridge did not place."""
     return conn.execute(  # type: ignore[no-any-return]
-        "SELECT s.strategy, o.subscription, o.broker, o.time_in_force, o.leg FROM orders o "
+        "SELECT s.strategy, o.subscription, o.broker, o.time_in_force, o.leg, o.replaces FROM orders o "
         "JOIN signals s ON s.id = o.signal_id WHERE o.client_order_id = ?",
         (client_order_id,),
     ).fetchone()

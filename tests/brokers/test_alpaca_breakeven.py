@@ -68,10 +68,14 @@ def test_a_breakeven_beside_a_take_profit_moves_the_stop_loss_in_place(flat: tup
     # Held beside the take-profit, as the stop-loss it replaced was (Alpaca's OCO): accepted, and working.
     assert (breakeven["status"], breakeven["stop_price"], breakeven["broker_order_id"]) == ("submitted", 100, new["id"])
     assert new["time_in_force"] == "day"
-    # A second breakeven moves the breakeven stop again, by its own id.
+    assert "expires at the close" in final["decision"], final["decision"]  # the day bracket's: no stop overnight
+    # A second breakeven moves the breakeven stop again, by its own id; still the day bracket's, said so again (it
+    # was not: the stop it moved was a breakeven, not a leg, and the decision took the gtc it asked for).
     final = send(daemon, {**BREAKEVEN, "breakevenOffset": 2})
     assert final["state"] == "executed", final["decision"]
     assert _working_exits(fake) == [("limit", None, "120"), ("stop", "102", None)]
+    assert [o["time_in_force"] for o in fake.orders if o["type"] == "stop" and o["status"] == "held"] == ["day"]
+    assert "expires at the close" in final["decision"], final["decision"]
     fake.set_price("SQ", Decimal(101))  # the stop sells the long; the take-profit goes with it
     assert daemon.positions() == {}
     assert _working_exits(fake) == []
