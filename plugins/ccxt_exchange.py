@@ -1102,18 +1102,25 @@ class CcxtBroker:
         """One Trading's open orders, of one instrument or of all, page after page by the cursor each answer carries.
 
         ccxt read the first page, 100 orders: an order placed before as many others was left out, so an exit's cancels
-        of the ticker's working orders left it working. Past MOST_PAGES the listing is an error, never a list cut short.
+        of the ticker's working orders left it working. Past MOST_PAGES the listing is an error, never a list cut short,
+        as is a page of orders all read already (the same page again): an order on two pages is listed once.
         """
         market = None if symbol is None else self._market(symbol)
         request: dict[str, Any] = {"max_page_size": ONETRADING_PAGE}
         if market is not None:
             request["instrument_code"] = market["id"]
         items: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for _ in range(MOST_PAGES):
             answer = await self._read(self.exchange.privateGetAccountOrders, request)
-            items.extend(self.exchange.parse_orders(answer.get("order_history") or [], market))
+            page = self.exchange.parse_orders(answer.get("order_history") or [], market)
+            fresh = [item for item in page if item.get("id") is None or str(item["id"]) not in seen]
+            seen.update(str(item["id"]) for item in fresh if item.get("id") is not None)
+            items.extend(fresh)
             if not answer.get("cursor"):  # the last page: One Trading names a next one while more follow
                 return items
+            if page and not fresh:  # the same page again for its cursor: read 20 times over, it ended as an error
+                break
             request = {**request, "cursor": answer["cursor"]}
         raise BrokerError(
             f"onetrading: more than {len(items)} open orders{'' if symbol is None else ' on ' + symbol}: any beyond "

@@ -1984,3 +1984,22 @@ async def test_at_bitso_open_orders_past_100_are_listed_where_bitso_answers_them
         fake.open_orders_most = 100
         await broker.close()
         fake.orders.clear()
+
+
+async def test_at_onetrading_a_cursor_that_brings_the_same_page_again_ends_the_listing_an_error_at_once() -> None:
+    """Given the same page again for its cursor, the listing read it 20 times, 20 requests of the rate limit at
+    every listing, and failed as "more than 2000 open orders" where 150 were open."""
+    fake = FakeOneTrading()
+    for _ in range(150):
+        fake.add("BTC_USD", "SELL", "31000", "0.001")
+    fake.ignores_cursor = True
+    with LocalServer(fake.app) as server:
+        options = CcxtOptions(exchange="onetrading", api_key=ONETRADING_KEY, quote="USD", api_url=server.url,
+                              max_requests_per_minute=60000)  # fmt: skip
+        broker = _with_market(options, "BTC_USD")
+        try:
+            with pytest.raises(BrokerError, match="more than 100 open orders"):
+                await broker.fetch_open_orders("BTC_USD")
+            assert len(fake.listings) == 2
+        finally:
+            await broker.close()

@@ -6,6 +6,7 @@ unless asked (the reference's answer: `"max_page_size": 100`); an answer with mo
 specifying the position from which the next pages should be returned", given back as the `cursor` param). Answers are
 `{"order_history": [{"order": {...}, "trades": []}], "max_page_size": ..., "cursor": ...}`. Authentication by the
 `Authorization: Bearer` key. Orders are placed with `add` (as in One Trading's app): this fake takes none over HTTP.
+`ignores_cursor` answers the first page, and its cursor, whatever `cursor` is asked.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class FakeOneTrading:
         self.lock = threading.Lock()
         self.orders: list[dict[str, Any]] = []  # oldest first, as "Get Orders" writes an order
         self.listings: list[dict[str, str]] = []  # every "Get Orders" query
+        self.ignores_cursor = False  # answer the first page whatever `cursor` asks (a venue that stopped honouring it)
         self._sequence = itertools.count(1)
         self.app = Starlette(routes=[Route("/fast/v1/account/orders", self._orders)])
 
@@ -54,7 +56,7 @@ class FakeOneTrading:
             return JSONResponse({"error": "INVALID_APIKEY"}, 401)
         query = dict(request.query_params)
         size = min(int(query.get("max_page_size", PAGE_MOST)), PAGE_MOST)
-        start = int(query.get("cursor", 0))
+        start = 0 if self.ignores_cursor else int(query.get("cursor", 0))
         with self.lock:
             self.listings.append(query)
             found = [o for o in reversed(self.orders) if o["status"] in OPEN
