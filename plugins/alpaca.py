@@ -293,6 +293,7 @@ class AlpacaBroker:
         # Our ids of legs (and orders in a leg's place) -> Alpaca's symbol and the submission time of the order that
         # works as it, as last read: where `_held` looks for them.
         self._leg_seen: dict[str, tuple[str, str]] = {}
+        self._far: set[str] = set()  # of those, the ones submitted too far back to page to (`_since_oldest`)
         self.coins = CRYPTO_COINS  # read from Alpaca's assets at connect (`_read_coins`)
         self.coins_read_at: float | None = None  # time.monotonic() of the last read (or failed read) of them
         self.pair_rules: dict[str, PairRules] = {}  # BTC/USD -> its asset's minimum and increments, read with the coins
@@ -543,7 +544,10 @@ class AlpacaBroker:
         """The orders of every status (Alpaca's id and client order id -> order) submitted since the oldest of the
         `wanted` ones whose submission time is known, up to HELD_PAGES pages or until every one of them was read;
         empty where reading each by id costs no more."""
-        known = {coid: at for coid in wanted if (at := _instant(self._leg_seen.get(coid, ("", ""))[1])) is not None}
+        known = {
+            coid: at for coid in wanted
+            if coid not in self._far and (at := _instant(self._leg_seen.get(coid, ("", ""))[1])) is not None
+        }  # fmt: skip
         if len(known) < 2:
             return {}
         after = min(known.values()).isoformat().replace("+00:00", "Z")  # just before the oldest: `after` excludes
@@ -555,9 +559,13 @@ class AlpacaBroker:
         def all_read(items: dict[str, dict[str, Any]]) -> bool:
             return keys <= {key for item in items.values() for key in (item["id"], item.get("client_order_id"))}
 
-        items, _ = await self._pages(params, HELD_PAGES, all_read)
+        items, short = await self._pages(params, HELD_PAGES, all_read)
         spanned = {str(item.get("client_order_id")): item for item in items}  # ours, for an order put in a leg's place
         spanned.update((item["id"], item) for item in items)
+        if short is not None and not all_read(spanned):
+            # More orders since the oldest than the pages read: those found (the oldest) are read by id from now
+            # on, so the next listings start from the newer ones, not page through to them and read them by id too.
+            self._far.update(coid for coid in known if (self._leg_ids.get(coid) or coid) in spanned)
         return spanned
 
     async def _unlisted(self, client_order_id: str, spanned: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -361,6 +361,35 @@ async def test_held_stop_losses_are_listed_without_a_read_of_each_at_every_listi
         fake.set_price("SQ", before)
 
 
+async def test_a_held_leg_far_back_is_read_by_its_id_not_paged_to_at_every_listing(
+    broker: AlpacaBroker, fake: FakeAlpaca, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held legs are looked for among the orders since the oldest of them: an old GTC bracket's, with more
+    orders since it than the pages read, left the newer ones read by id at every listing, besides those pages."""
+    monkeypatch.setattr("plugins.alpaca.HELD_PAGES", 1)
+    before = fake.prices["SQ"]
+    fake.set_price("SQ", Decimal(100))
+
+    async def bracket(coid: str) -> None:
+        await broker.create_order(request(
+            coid, time_in_force="gtc", take_profit=BracketLeg(f"{coid}-tp", "limit", limit_price=Decimal(110)),
+            stop_loss=BracketLeg(f"{coid}-sl", "stop", stop_price=Decimal(90)),
+        ))  # fmt: skip
+
+    try:
+        await bracket("tb-old")
+        for index in range(520):  # more orders since it than a page holds, filled and over
+            await broker.create_order(request(f"tb-{index}", side="sell" if index % 2 else "buy"))
+        for index in range(5):
+            await bracket(f"tb-new-{index}")
+        for _ in range(3):
+            fake.requests.clear()
+            assert len(await broker.fetch_open_orders("SQ")) == 12
+        assert len(fake.requests) <= 3, fake.requests  # the listing, one page since the new legs, the old leg by id
+    finally:
+        fake.set_price("SQ", before)
+
+
 async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
     alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
 ) -> None:
