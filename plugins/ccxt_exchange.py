@@ -55,7 +55,8 @@ time in force `time_in_force` in its own words, both sent in those fields (ccxt 
 finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`), and
 one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its id, else of unknown outcome;
 its open orders are listed through its "List Open Orders", 500 asked for (ccxt's read 25): an answer of 500, or of
-exactly 100 (the most of the page's older version), may be cut short and is an error.
+exactly 100 (the most of the page's older version) until Bitso answered more than 100, may be cut short and is an
+error.
 Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; WOO X's 25 unless asked;
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
 answer was lost is looked for; an order on two pages is listed once, and a full page of orders all read already (the
@@ -227,7 +228,8 @@ TRADES_LOOKUPS = frozenset({"bitso"})
 # one book and reads no further (and asks for none without a book). The current page gives `limit` 500 unless asked
 # and names no most; its older version gave 100 as the most. Neither names a next page (no marker). Asked for 500, an
 # answer as full as asked may leave some out, and so may one of exactly 100 (the older cap, whatever was asked): both
-# are errors, never a list cut short.
+# are errors, never a list cut short, the latter until Bitso has answered more than 100 (no such cap, then): a user
+# with exactly 100 open orders had every listing fail, every signal's read too.
 BITSO_OPEN_ORDERS, BITSO_OLDER_MOST = 500, 100
 # Within this long of its sending, an order Bitso's lookup does not show was never placed: the lookup shows a finished
 # one for an hour after it ended ("a one-hour window exists"). Less than the hour, for the clocks' difference.
@@ -512,6 +514,9 @@ class CcxtBroker:
         self._markets: dict[str, dict[str, Any]] = {}  # exchange id and ccxt symbol -> market
         self._quiet_until = 0.0  # monotonic time the venue's last Retry-After ends
         self._dust_logged: set[tuple[str, Decimal]] = set()  # holdings already logged as too small to sell
+        # Bitso answered more open orders than its older page's most (BITSO_OLDER_MOST): that cap is not in force, and
+        # an answer of exactly that many is whole.
+        self._bitso_past_older_most = False
         self._clock = time.monotonic  # for the age of the prices read
         self._prices: dict[str, tuple[float, Decimal]] = {}  # ccxt symbol -> (when read, last price)
         # Gate, Coinbase, HTX, Poloniex... take a market buy as the quote currency to spend, not a quantity: ccxt
@@ -1090,7 +1095,10 @@ class CcxtBroker:
             request["book"] = self._market(symbol)["id"]
         answer = await self._read(self.exchange.privateGetOpenOrders, request)
         listed = answer.get("payload") or []
-        if len(listed) >= BITSO_OPEN_ORDERS or len(listed) == BITSO_OLDER_MOST:
+        if BITSO_OLDER_MOST < len(listed) < BITSO_OPEN_ORDERS:
+            self._bitso_past_older_most = True
+        at_older_most = len(listed) == BITSO_OLDER_MOST and not self._bitso_past_older_most
+        if len(listed) >= BITSO_OPEN_ORDERS or at_older_most:
             raise BrokerError(
                 f"bitso: {len(listed)} open orders{'' if symbol is None else ' on ' + symbol}, as many as one answer "
                 f"may hold ({BITSO_OLDER_MOST} or {BITSO_OPEN_ORDERS}): any beyond them cannot be listed, so none are "
