@@ -502,7 +502,9 @@ class AlpacaBroker:
         if symbol is not None:
             params["symbols"] = crypto_pair(symbol, self.coins) or symbol  # Alpaca lists a pair's orders as BTC/USD
         items = await self._every_page(params)
-        items += await self._held(params.get("symbols"), {item["id"] for item in items})
+        # Alpaca's ids of what was listed, and the client order ids: ours, for an order put in a leg's place.
+        items += await self._held(params.get("symbols"), {key for item in items for key in (item["id"],
+                                                          str(item.get("client_order_id") or ""))})  # fmt: skip
         ours = {alpaca_id: coid for coid, alpaca_id in self._leg_ids.items()}
         for item in items:
             await self._bracketed(item)
@@ -521,7 +523,7 @@ class AlpacaBroker:
         """
         wanted = [
             coid for coid in (*self._legs, *self._in_bracket)
-            if coid not in self._over and self._leg_ids.get(coid) not in listed
+            if coid not in self._over and (self._leg_ids.get(coid) or coid) not in listed
             and (symbol is None or self._leg_seen.get(coid, (symbol, ""))[0] == symbol)  # another ticker's: not read
         ]  # fmt: skip
         spanned = await self._since_oldest(symbol, wanted)

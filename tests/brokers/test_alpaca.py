@@ -390,6 +390,28 @@ async def test_a_held_leg_far_back_is_read_by_its_id_not_paged_to_at_every_listi
         fake.set_price("SQ", before)
 
 
+async def test_a_stop_in_a_legs_place_that_alpaca_lists_open_is_not_read_again_at_every_listing(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    """A breakeven's stop put in an oto bracket's stop-loss's place works (`new`), listed open under our id: it was
+    still taken for one the listing left out, and read again by its id at every listing."""
+    before = fake.prices["SQ"]
+    fake.set_price("SQ", Decimal(100))
+    try:
+        await broker.create_order(request("tb-entry", stop_loss=BracketLeg("tb-sl", "stop", stop_price=Decimal(90))))
+        moved = request("tb-be", side="sell", type="stop", stop_price=Decimal(100), time_in_force="gtc",
+                        reduce_only=True)  # fmt: skip
+        await broker.replace_order("tb-sl", moved)
+        assert [o["status"] for o in fake.orders] == ["filled", "replaced", "new"]
+        for _ in range(2):
+            fake.requests.clear()
+            listed = await broker.fetch_open_orders("SQ")
+            assert [(o.client_order_id, o.parent_client_order_id) for o in listed] == [("tb-be", "tb-entry")]
+        assert fake.requests == [("GET", "/v2/orders")], fake.requests
+    finally:
+        fake.set_price("SQ", before)
+
+
 async def test_after_a_restart_a_leg_is_found_through_the_journaled_parent(
     alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca, fresh_store: Store
 ) -> None:
