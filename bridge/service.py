@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -52,6 +52,13 @@ class Work:
 
     job: Job
     runtime: Runtime
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A job's work (a stop put back, tried again) queued in a symbol's turn at one account, as a signal there is."""
+
+    run: Callable[[Runtime], Awaitable[None]]  # given the live runtime, leased while it runs
 
 
 @dataclass
@@ -100,7 +107,7 @@ class Bridge:
                                  clock_skew=self.loaded.config.clock_skew, revoked=self._revoked,
                                  strategy=lambda name: self.runtime.strategies.get(name),
                                  journal_keys=lambda name, key: self.runtime.journal_keys(name, key))  # fmt: skip
-        self.queues: KeyedQueues[Work] = KeyedQueues(self._execute, self._gate)
+        self.queues: KeyedQueues[Work | Turn] = KeyedQueues(self._execute, self._gate)
         self.reloader = Reloader(self.store, lambda: self.runtime, self._swap, self.clock)
         self.jobs = Jobs(self)
 
@@ -371,7 +378,19 @@ class Bridge:
         else:
             self._put(work)
 
-    async def _execute(self, work: Work) -> None:
+    def in_turn(self, broker: str, symbol: str, run: Callable[[Runtime], Awaitable[None]]) -> None:
+        """Queue a job's `run` in the turn of `symbol` (the broker's) at `broker`'s account: after the signals queued
+        there before it, before those after, never beside one (`_queue_key`)."""
+        self.queues.put((broker, symbol_key(symbol)), Turn(run))
+
+    async def _execute(self, work: Work | Turn) -> None:
+        if isinstance(work, Turn):
+            runtime = self.runtime.lease()  # the config in force when its turn comes, its brokers kept open for it
+            try:
+                await work.run(runtime)
+            finally:
+                self.release(runtime)
+            return
         try:
             await self.executor.run(work.job)
         finally:

@@ -1005,7 +1005,7 @@ class Executor:
                                  error=f"not sent again: {why}")  # fmt: skip
             return "spared", f"it was not put back: {why}"
         fresh = await self.store.run(journal.pending_again, self.store.conn, coid, str(left))
-        if fresh is None:  # no longer as read (never: the order jobs run one at a time)
+        if fresh is None:  # no longer as read (never: its tries are queued one at a time, in its symbol's turn)
             return "spared", "it was no longer to be sent"
         strategy = row["strategy"]
         job = Job(row["signal_id"], strategy, row["subscription"], Signal(ticker=symbol, action="breakeven"), utcnow())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -33,5 +33,13 @@ class Host(Protocol):
 
         `webhook`: the job is a webhook signal's (a delayed one come due): a reload that then revokes its
         strategy's token stops it from trading.
+        """
+        ...
+
+    def in_turn(self, broker: str, symbol: str, run: Callable[[Runtime], Awaitable[None]]) -> None:
+        """Queue `run` (given the live runtime) in the turn of `symbol` (the broker's) at `broker`'s account.
+
+        It runs as a signal for that position does: after those queued before it, before those after, never beside
+        one, whose reads and orders it would race (an exit selling what it reads as held).
         """
         ...

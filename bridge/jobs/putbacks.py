@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 from datetime import datetime, timedelta
+from functools import partial
 
 from bridge.brokers import answers
+from bridge.brokers.base import Broker
 from bridge.execution.orders import PUT_BACK_TRIES_HOURS
 from bridge.jobs.host import Host
 from bridge.jobs.orders import Retries, space_out
 from bridge.notify.events import signal_event
+from bridge.runtime import Runtime
 from bridge.store import journal, upkeep
 
 log = logging.getLogger("bridge.jobs")
@@ -25,46 +28,73 @@ LONGEST_WAIT_SECONDS = 300.0
 GIVE_UP_AFTER = timedelta(hours=PUT_BACK_TRIES_HOURS)
 
 
-async def retry_put_backs(host: Host, retries: Retries | None = None) -> int:
-    """Send again each stop put back that never reached the broker and whose wait is over; return how many work now.
+async def retry_put_backs(host: Host, retries: Retries | None = None, queued: set[str] | None = None) -> int:
+    """Queue the next try of each stop put back that never reached the broker and whose wait is over; return how many.
 
-    `retries` (kept by the caller from one run to the next) spaces the tries of each out: from FIRST_WAIT_SECONDS,
-    twice as long after each, up to LONGEST_WAIT_SECONDS. Each try is logged; its end (working, refused, no longer
-    needed, given up) is added to its signal's decision and told as that signal's failure was.
+    Each try runs in its symbol's turn at its account (`Host.in_turn`), never beside a signal there: an exit running
+    then would sell the position it reads as held, and the stop would work at an account left flat. `queued` (kept
+    by the caller) holds those waiting for their turn, not queued twice. `retries` (kept by the caller from one run
+    to the next) spaces the tries of each out: from FIRST_WAIT_SECONDS, twice as long after each, up to
+    LONGEST_WAIT_SECONDS. Each try is logged; its end (working, refused, no longer needed, given up) is added to its
+    signal's decision and told as that signal's failure was.
     """
     if getattr(host, "recovering", False):  # start-up recovery settles the journal's orders first
         return 0
     store, now = host.store, host.clock()
     retries = {} if retries is None else retries
+    queued = set() if queued is None else queued
     rows = await store.run(upkeep.failed_put_backs, store.conn)
     for gone in retries.keys() - {row["client_order_id"] for row in rows}:  # ended: nothing more to space out
         del retries[gone]
-    placed = 0
+    tries = 0
     for row in rows:
         coid = row["client_order_id"]
+        if coid in queued:  # its try waits for its turn
+            continue
         if now - datetime.fromisoformat(row["created_at"]) > GIVE_UP_AFTER:  # its broker unavailable all along too
             await _give_up(host, row)
             continue
-        broker = host.runtime.follower(row["broker"], row["created_at"])
         waiting = retries.get(coid)
-        if broker is None or (waiting is not None and now < waiting[0]):
+        if host.runtime.follower(row["broker"], row["created_at"]) is None or (
+            waiting is not None and now < waiting[0]
+        ):
             continue
-        try:
-            outcome, said = await host.executor.put_back_again(row, broker)
-        except Exception as exc:  # an adapter's bug too: the other put-backs are still tried
-            outcome, said = "failed", answers.failure(exc)
-        if outcome in ("failed", "unknown"):
-            space_out(retries, coid, now, FIRST_WAIT_SECONDS, LONGEST_WAIT_SECONDS)
-            log.warning("stop %s (%s %s %s, stop at %s), put back after breakeven %s failed, not put back yet (tried "
-                        "again in %gs): %s", coid, row["side"], row["quantity"], row["symbol"], row["stop_price"],
-                        row["signal_id"], retries[coid][1], said)  # fmt: skip
-            continue
-        retries.pop(coid, None)
-        log.warning("stop %s (%s %s, stop at %s), put back after breakeven %s failed, tried again: %s", coid,
-                    row["side"], row["symbol"], row["stop_price"], row["signal_id"], said)  # fmt: skip
-        await _tell(host, row, f"tried again: {said}")
-        placed += outcome == "placed"
-    return placed
+        queued.add(coid)
+        host.in_turn(row["broker"], row["symbol"], partial(_try, host, coid, retries, queued))
+        tries += 1
+    return tries
+
+
+async def _try(host: Host, coid: str, retries: Retries, queued: set[str], runtime: Runtime) -> None:
+    """Try a put-back once more, in its symbol's turn, as the journal holds it then (`runtime`: the live config)."""
+    try:
+        store = host.store
+        rows = await store.read(upkeep.failed_put_backs, store.conn, coid)
+        broker = runtime.follower(rows[0]["broker"], rows[0]["created_at"]) if rows else None
+        if broker is None:  # ended while it waited, or its broker unavailable now: the next poll sees to it
+            return
+        await _tried(host, rows[0], broker, retries)
+    finally:
+        queued.discard(coid)
+
+
+async def _tried(host: Host, row: sqlite3.Row, broker: Broker, retries: Retries) -> None:
+    """Send a put-back again (`Executor.put_back_again`), then log it, and space out or tell how it ended."""
+    coid = row["client_order_id"]
+    try:
+        outcome, said = await host.executor.put_back_again(row, broker)
+    except Exception as exc:  # an adapter's bug too: the other put-backs are still tried
+        outcome, said = "failed", answers.failure(exc)
+    if outcome in ("failed", "unknown"):
+        space_out(retries, coid, host.clock(), FIRST_WAIT_SECONDS, LONGEST_WAIT_SECONDS)
+        log.warning("stop %s (%s %s %s, stop at %s), put back after breakeven %s failed, not put back yet (tried "
+                    "again in %gs): %s", coid, row["side"], row["quantity"], row["symbol"], row["stop_price"],
+                    row["signal_id"], retries[coid][1], said)  # fmt: skip
+        return
+    retries.pop(coid, None)
+    log.warning("stop %s (%s %s, stop at %s), put back after breakeven %s failed, tried again: %s", coid,
+                row["side"], row["symbol"], row["stop_price"], row["signal_id"], said)  # fmt: skip
+    await _tell(host, row, f"tried again: {said}")
 
 
 async def _give_up(host: Host, row: sqlite3.Row) -> None:

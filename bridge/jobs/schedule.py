@@ -62,6 +62,7 @@ class Jobs:
         self.cancel_retries: Retries = {}  # outlives reloads too: when each failing cancel_after cancel goes again
         self.move_retries: Retries = {}  # and when each failing cancel of a stop a breakeven moved goes again
         self.put_back_retries: Retries = {}  # and when each stop put back that did not reach the broker goes again
+        self.put_backs_queued: set[str] = set()  # and those whose try waits for its symbol's turn (`Host.in_turn`)
         # A late run is still useful (coalesced into one), a run missed by more than a minute is skipped.
         self.scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
@@ -136,7 +137,7 @@ class Jobs:
         and send again the stops put back that did not reach the broker (the position may have none)."""
         await poll_orders(self.host)
         await finish_moves(self.host, self.move_retries)
-        await retry_put_backs(self.host, self.put_back_retries)
+        await retry_put_backs(self.host, self.put_back_retries, self.put_backs_queued)
 
     def _flatten(self, strategy: str, key: str, due: datetime | None = None,
                  at: datetime | None = None) -> Callable[[], Awaitable[None]]:  # fmt: skip

@@ -100,20 +100,22 @@ def unfinished_moves(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def failed_put_backs(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+def failed_put_backs(conn: sqlite3.Connection, client_order_id: str | None = None) -> list[sqlite3.Row]:
     """Stops put back in place of one the bridge's own cancel took that never reached the broker, their execution over.
 
     Not sent (the broker down, its throttle) or never found there after their answer was lost: the position they
     were for may have no stop at all, so the order jobs send them again (`jobs.putbacks`). One the venue refused
     is not among them: its refusal is final, as any order's. Each row comes with its signal's strategy and ticker.
+    `client_order_id`: that one alone (none when it is no longer among them).
     """
+    one = "" if client_order_id is None else "AND o.client_order_id = ? "
     return conn.execute(
         "SELECT o.*, s.strategy, s.ticker FROM orders o "  # noqa: S608 - constants
         "JOIN executions e ON e.signal_id = o.signal_id AND e.subscription = o.subscription "
         "JOIN signals s ON s.id = o.signal_id WHERE o.status = 'rejected' AND o.leg = 'restore' "
         f"AND o.type IN ('stop', 'stop_limit') AND e.state IN ({_FINAL_SIGNALS}) AND NOT o.unfollowed "
-        f"AND ({' OR '.join('o.error LIKE ?' for _ in UNSENT)}) ORDER BY o.created_at",
-        [f"{prefix}%" for prefix in UNSENT],
+        f"AND ({' OR '.join('o.error LIKE ?' for _ in UNSENT)}) {one}ORDER BY o.created_at",
+        [f"{prefix}%" for prefix in UNSENT] + ([] if client_order_id is None else [client_order_id]),
     ).fetchall()
 
 

@@ -9,9 +9,11 @@ the put-back again, spaced out, until it works or nothing is left for it to clos
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.config.schema import Config
 from bridge.config.security import GlobalRisk
 from bridge.errors import TemporaryBrokerError
+from bridge.execution.queues import KeyedQueues
 from bridge.jobs.schedule import Jobs
 from bridge.models import Order, OrderRequest, Signal, StopLoss
 from bridge.store.db import Store, utcnow
@@ -48,13 +51,21 @@ async def _bare(fresh_store: Store) -> tuple[Paper, Down, str]:
 
 
 def _jobs(paper: Paper, after: float = 0.0) -> Jobs:
-    """The daemon's scheduled jobs over the paper broker, their clock `after` seconds ahead."""
+    """The daemon's scheduled jobs over the paper broker, their clock `after` seconds ahead; `_poll` runs them."""
+    runtime = SimpleNamespace(follower=lambda name, created_at: paper.broker, switched={})
+    turns: KeyedQueues[Callable[[Any], Awaitable[None]]] = KeyedQueues(lambda run: run(runtime))
     host = SimpleNamespace(
-        store=paper.store, runtime=SimpleNamespace(follower=lambda name, created_at: paper.broker, switched={}),
-        clock=lambda: utcnow() + timedelta(seconds=after), publish=paper.executor.emit, executor=paper.executor,
-        recovering=False,
+        store=paper.store, runtime=runtime, clock=lambda: utcnow() + timedelta(seconds=after),
+        publish=paper.executor.emit, executor=paper.executor, recovering=False, turns=turns,
+        in_turn=lambda broker, symbol, run: turns.put((broker, symbol), run),
     )  # fmt: skip
     return Jobs(host)  # type: ignore[arg-type]
+
+
+async def _poll(jobs: Jobs) -> None:
+    """The order poll's job, and the tries it queued in their symbol's turn."""
+    await jobs._poll()
+    await jobs.host.turns.join()  # type: ignore[attr-defined]
 
 
 async def test_a_put_back_the_outage_refused_is_sent_again_once_the_broker_answers(
@@ -64,15 +75,15 @@ async def test_a_put_back_the_outage_refused_is_sent_again_once_the_broker_answe
     jobs = _jobs(paper)
     broker.outages = 1  # still down at the first try again
     with caplog.at_level(logging.WARNING, logger="bridge.jobs"):
-        await jobs._poll()
+        await _poll(jobs)
     assert await _working_stops(paper) == []
     assert "not put back yet" in caplog.text, caplog.text  # each try is said
-    await jobs._poll()  # spaced out: not tried again at once
+    await _poll(jobs)  # spaced out: not tried again at once
     assert broker.outages == 0 and await _working_stops(paper) == []
 
     later = _jobs(paper, after=600)  # the broker answers again
     later.put_back_retries = jobs.put_back_retries
-    await later._poll()
+    await _poll(later)
     [restore] = await paper.query("SELECT * FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
     assert restore["status"] == "open", restore
     assert await _working_stops(paper) == [(restore["client_order_id"], "10", "95")], "the long has its stop again"
@@ -81,7 +92,7 @@ async def test_a_put_back_the_outage_refused_is_sent_again_once_the_broker_answe
     assert "tried again" in execution["decision"] and "put back as a new order" in execution["decision"], execution
     told = [e for e in paper.events if e.kind == "signal.failed" and e.data["signal_id"] == signal_id]
     assert "put back as a new order" in told[-1].text, [e.text for e in told]
-    await _jobs(paper, after=1200)._poll()  # working: never sent twice
+    await _poll(_jobs(paper, after=1200))  # working: never sent twice
     assert len(await _working_stops(paper)) == 1
 
 
@@ -90,7 +101,7 @@ async def test_a_put_back_is_tried_again_after_a_restart(fresh_store: Store) -> 
     # The daemon restarts: nothing of the first attempt is kept in memory, the journal holds the put-back.
     restarted = Paper(fresh_store)
     restarted.broker = paper.broker
-    await _jobs(restarted)._poll()
+    await _poll(_jobs(restarted))
     [restore] = await paper.query("SELECT status FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
     assert restore["status"] == "open", restore
     assert [(q, p) for _c, q, p in await _working_stops(paper)] == [("10", "95")]
@@ -100,14 +111,14 @@ async def test_a_put_back_is_not_sent_again_once_the_position_is_flat(fresh_stor
     paper, broker, signal_id = await _bare(fresh_store)
     await broker.create_order(OrderRequest(client_order_id="by-hand", symbol="AMD", side="sell", quantity=Decimal(10),
                                            type="market"))  # fmt: skip
-    await _jobs(paper)._poll()
+    await _poll(_jobs(paper))
     assert await _working_stops(paper) == [], "nothing is left for it to close: sent, it would open a short"
     [restore] = await paper.query("SELECT status, error FROM orders WHERE signal_id = ? AND leg = 'restore'",
                                   signal_id)  # fmt: skip
     assert restore["status"] == "canceled" and "no position is left" in restore["error"], restore
     [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
     assert "no position is left" in execution["decision"], execution["decision"]
-    await _jobs(paper, after=600)._poll()
+    await _poll(_jobs(paper, after=600))
     assert await _working_stops(paper) == []
 
 
@@ -115,7 +126,7 @@ async def test_a_put_back_goes_for_no_more_than_the_position_held_when_it_is_tri
     paper, broker, signal_id = await _bare(fresh_store)
     await broker.create_order(OrderRequest(client_order_id="by-hand", symbol="AMD", side="sell", quantity=Decimal(6),
                                            type="market"))  # fmt: skip
-    await _jobs(paper)._poll()
+    await _poll(_jobs(paper))
     [restore] = await paper.query("SELECT * FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
     assert await _working_stops(paper) == [(restore["client_order_id"], "4", "95")]
     [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
@@ -133,14 +144,14 @@ async def test_the_failure_says_the_put_back_is_sent_again(fresh_store: Store) -
 async def test_a_put_back_not_sent_within_its_tries_is_given_up_loudly(fresh_store: Store) -> None:
     paper, broker, signal_id = await _bare(fresh_store)
     broker.outages = 1  # were the broker asked, it would still be down
-    await _jobs(paper, after=25 * 3600)._poll()
+    await _poll(_jobs(paper, after=25 * 3600))
     assert broker.outages == 1, "nothing was sent"
     [restore] = await paper.query("SELECT status, error FROM orders WHERE signal_id = ? AND leg = 'restore'",
                                   signal_id)  # fmt: skip
     assert restore["status"] == "rejected" and restore["error"].startswith("not put back: not sent in 24h"), restore
     told = [e for e in paper.events if e.kind == "signal.failed" and e.data["signal_id"] == signal_id]
     assert "may have no stop at the broker" in told[-1].text, told[-1].text
-    await _jobs(paper, after=26 * 3600)._poll()  # given up: not tried, nor told, again
+    await _poll(_jobs(paper, after=26 * 3600))  # given up: not tried, nor told, again
     assert broker.outages == 1
     assert len([e for e in paper.events if e.kind == "signal.failed" and e.data["signal_id"] == signal_id]) == len(told)
 
@@ -149,7 +160,7 @@ async def test_a_put_back_whose_broker_stays_unavailable_is_given_up_at_its_time
     paper, _broker, signal_id = await _bare(fresh_store)
     jobs = _jobs(paper, after=25 * 3600)
     jobs.host.runtime.follower = lambda name, created_at: None  # its connection never came back
-    await jobs._poll()
+    await _poll(jobs)
     [restore] = await paper.query("SELECT error FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
     assert restore["error"].startswith("not put back: not sent in 24h"), restore
     told = [e for e in paper.events if e.kind == "signal.failed" and e.data["signal_id"] == signal_id]
@@ -181,7 +192,7 @@ async def test_a_put_back_the_venue_took_unsaid_is_followed_not_sent_twice(fresh
     assert restore["status"] == "rejected"
     assert await _working_stops(paper) == [(restore["client_order_id"], "10", "95")]
 
-    await _jobs(paper)._poll()
+    await _poll(_jobs(paper))
     assert await _working_stops(paper) == [(restore["client_order_id"], "10", "95")], "never placed twice"
     [restore] = await paper.query("SELECT status FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
     assert restore["status"] == "open", restore

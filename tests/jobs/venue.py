@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from typing import ClassVar
 
@@ -88,3 +89,23 @@ class FillingPaper(PaperBroker):
         if price is not None:
             await self.observe_price((await self.fetch_order(client_order_id)).symbol, price)
         return await super().cancel_order(client_order_id)
+
+
+class GatedPaper(PaperBroker):
+    """The paper book at a venue that holds the shares for a working stop (a breakeven cancels it first): its next
+    `outages` orders meet a 503, and while `gate` is set a market order waits for it before it is placed."""
+
+    capabilities = replace(PaperBroker.capabilities, reserves_position=True, local=False)
+    outages: ClassVar[int] = 0
+    gate: ClassVar[asyncio.Event | None] = None
+    waiting: ClassVar[asyncio.Event | None] = None  # set once a market order waits at the gate
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        if type(self).outages:
+            type(self).outages -= 1
+            raise TemporaryBrokerError("503 Service Unavailable")
+        if request.type == "market" and (gate := type(self).gate) is not None:
+            if (waiting := type(self).waiting) is not None:
+                waiting.set()
+            await gate.wait()
+        return await super().create_order(request)

@@ -1,0 +1,66 @@
+"""A stop put back that did not reach the broker is sent again in its symbol's turn, never beside a signal there.
+
+The order poll's job sends such a put-back again (`jobs.putbacks`). Sent beside an exit of the same position, it read
+the position still held while the exit's sell was on its way, and went after the exit's cancels: the account flat,
+with a working stop that, triggered, opens a short at a venue without reduce-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.conftest import GUARD
+from tests.jobs.conftest import Clock, Running, config_text
+from tests.jobs.venue import GatedPaper
+
+GATED = config_text().replace("plugin: paper", "plugin: tests.jobs.venue:GatedPaper")
+
+
+@pytest.fixture
+def gated() -> Iterator[type[GatedPaper]]:
+    """GatedPaper's class state, reset after the test."""
+    yield GatedPaper
+    GatedPaper.outages, GatedPaper.gate, GatedPaper.waiting = 0, None, None
+
+
+async def _bare(bridges: Any, gated: type[GatedPaper]) -> Running:
+    """A long 10 AMD whose stop-loss at 95 a breakeven canceled first, its own stop and the put-back meeting a 503."""
+    r: Running = await bridges(GATED, Clock())
+    await r.accepted(quantity=10, stopLoss={"stopPrice": 95})
+    await r.bridge.queues.join()
+    broker = r.bridge.runtime.broker("paper")
+    assert isinstance(broker, GatedPaper)
+    await broker.observe_price("AMD", Decimal(110))
+    gated.outages = 2  # the breakeven stop meets the outage, and so does the stop put back
+    await r.accepted(action="breakeven", price=110)
+    await r.bridge.queues.join()
+    [restore] = r.rows("SELECT status, error FROM orders WHERE leg = 'restore'")
+    assert restore["status"] == "rejected" and restore["error"].startswith("not sent"), dict(restore)
+    return r
+
+
+async def _working_stops(r: Running) -> list[tuple[str, str]]:
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None
+    return [(o.side, str(o.quantity)) for o in await broker.fetch_open_orders("AMD") if o.type == "stop"]
+
+
+async def test_a_put_back_tried_again_waits_for_an_exit_running_for_its_symbol(
+    bridges: Any, gated: type[GatedPaper]
+) -> None:
+    r = await _bare(bridges, gated)
+    gated.gate, gated.waiting = asyncio.Event(), asyncio.Event()
+    await r.accepted(action="exit", price=110)  # it cancels the ticker's working orders, then sells the 10
+    await asyncio.wait_for(gated.waiting.wait(), GUARD)  # its sell is on its way, the position still held
+    await r.bridge.jobs._poll()  # the order poll's job tries the put-back again meanwhile
+    gated.gate.set()
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    assert await _working_stops(r) == [], "flat, with a stop sell working: triggered, it opens a short"
+    [restore] = r.rows("SELECT status FROM orders WHERE leg = 'restore'")
+    assert restore["status"] == "canceled", dict(restore)
