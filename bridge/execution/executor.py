@@ -971,10 +971,12 @@ class Executor:
         what is said of it.
 
         `placed` (working, or found at the venue after all, never sent twice), `spared` (nothing left on its side to
-        close, or the stops working there cover it: sent, it could open the other side), `refused` (the venue's
-        word, final as any order's), `failed` (not sent again: tried later) or `unknown` (its answer lost: the order
-        jobs follow it, and close it as never sent once their wait is over, when it is tried again). Sent for no
-        more than the position held now, as a put-back goes, through a halt and the broker's open circuit.
+        close, or the stops working there cover it: sent, it could open the other side; or the position it was for
+        closed since, by an exit or found flat: what is held now was opened since, and its stop is the trader's),
+        `refused` (the venue's word, final as any order's), `failed` (not sent again: tried later) or `unknown` (its
+        answer lost: the order jobs follow it, and close it as never sent once their wait is over, when it is tried
+        again). Sent for no more than the position held now, as a put-back goes, through a halt and the broker's
+        open circuit.
         """
         coid, symbol = row["client_order_id"], row["symbol"]
         try:
@@ -988,6 +990,11 @@ class Executor:
             ended = found.status in ("canceled", "rejected")
             said = f"it had reached the broker after all: {coid} is {found.status} there"
             return ("refused" if ended else "placed"), said
+        if row["closed_by"]:  # a stop working then would have been canceled with it: what is held now is newer
+            why = f"the position it was for was closed since ({_closed_by(row['closed_by'])})"
+            await self.store.run(journal.update_order, self.store.conn, coid, status="canceled",
+                                 error=f"not sent again: {why}")  # fmt: skip
+            return "spared", f"it was not put back: {why}"
         try:
             held, working = await _position_and_orders(broker, symbol)
         except Exception as exc:
@@ -1495,6 +1502,13 @@ def _capped(put: PutBack) -> str:
         if room < holds:  # the stops put back before it cover the rest
             said += f", and the stops put back before it cover {fmt(holds - room)}"
     return said
+
+
+def _closed_by(closed_by: str) -> str:
+    """What closed the position an order was placed for, as `orders.closed_by` holds it."""
+    if closed_by.startswith(journal.FLAT):
+        return f"the account read flat there at {closed_by.removeprefix(journal.FLAT)}"
+    return f"by the exit {closed_by}"
 
 
 def _canceled_for(put: sqlite3.Row | None, coid: str) -> Order | None:

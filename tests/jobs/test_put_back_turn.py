@@ -64,3 +64,23 @@ async def test_a_put_back_tried_again_waits_for_an_exit_running_for_its_symbol(
     assert await _working_stops(r) == [], "flat, with a stop sell working: triggered, it opens a short"
     [restore] = r.rows("SELECT status FROM orders WHERE leg = 'restore'")
     assert restore["status"] == "canceled", dict(restore)
+
+
+async def test_a_put_back_is_dropped_once_its_position_was_closed_and_another_opened(
+    bridges: Any, gated: type[GatedPaper]
+) -> None:
+    r = await _bare(bridges, gated)
+    await r.accepted(action="exit", price=110)  # a stop working then would have been canceled with the long
+    broker = r.bridge.runtime.broker("paper")
+    assert isinstance(broker, GatedPaper)
+    await broker.observe_price("AMD", Decimal(90))
+    await r.accepted(quantity=10, price=90)  # a new long, no stop asked for
+    await r.bridge.queues.join()
+    await r.bridge.jobs._poll()
+    await r.bridge.queues.join()
+    assert await _working_stops(r) == [], "the closed long's stop at 95 on the long opened at 90 since"
+    assert await r.positions() == {"AMD": Decimal(10)}, "sold at once by the closed long's stop"
+    [restore] = r.rows("SELECT status, error FROM orders WHERE leg = 'restore'")
+    assert restore["status"] == "canceled" and "the position it was for was closed" in restore["error"], dict(restore)
+    [breakeven] = r.rows("SELECT decision FROM signals WHERE id = (SELECT signal_id FROM orders WHERE leg = 'restore')")
+    assert "the position it was for was closed" in breakeven["decision"], breakeven["decision"]
