@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 from bridge import __version__
 from bridge.runtime import BrokerSlot
 from bridge.service import Bridge
+from bridge.store import upkeep
 from bridge.store.db import iso
 
 
@@ -31,7 +32,10 @@ async def health(request: Request) -> JSONResponse:
     brokers = {name: _broker(slot, now) for name, slot in bridge.runtime.brokers.items()}
     last_reload = bridge.reloader.status
     halt = bridge.guard.halt.shown()  # as the journal has it: `bridge halt` may have written it there
-    degraded = bridge.recovering or not last_reload.ok or any(b["status"] != "ok" for b in brokers.values())
+    # Stops put back that have not reached the broker yet (`jobs.putbacks`): their positions may have no stop there.
+    unsent = len(await bridge.store.read(upkeep.failed_put_backs, bridge.store.conn))
+    degraded = (bridge.recovering or not last_reload.ok or any(b["status"] != "ok" for b in brokers.values())
+                or unsent > 0)  # fmt: skip
     return JSONResponse({
         "status": "degraded" if degraded else "ok",
         "version": __version__,
@@ -48,6 +52,7 @@ async def health(request: Request) -> JSONResponse:
         "recovering": bridge.recovering,
         "recovery_halt": bridge.recovery_halt,  # the orders start-up recovery waits on, by broker, and why
         "queued": bridge.queues.pending,
+        "stops_not_put_back": unsent,  # how many, sent again until they work (the log and /api/orders say which)
         "jobs": {job: None if at is None else iso(at) for job, at in sorted(bridge.jobs.next_runs().items())},
         "delayed_signals": len(bridge.jobs.next_runs("delay:")),
     })  # fmt: skip

@@ -84,3 +84,15 @@ async def test_a_put_back_is_dropped_once_its_position_was_closed_and_another_op
     assert restore["status"] == "canceled" and "the position it was for was closed" in restore["error"], dict(restore)
     [breakeven] = r.rows("SELECT decision FROM signals WHERE id = (SELECT signal_id FROM orders WHERE leg = 'restore')")
     assert "the position it was for was closed" in breakeven["decision"], breakeven["decision"]
+
+
+async def test_health_shows_a_put_back_still_to_be_sent(bridges: Any, gated: type[GatedPaper]) -> None:
+    r = await _bare(bridges, gated)
+    health = (await r.client.get("/health")).json()
+    assert health["stops_not_put_back"] == 1, health  # a position that may have no stop at the broker
+    assert health["status"] == "degraded", health
+    await r.bridge.jobs._poll()  # the venue answers again: the stop works
+    await r.bridge.queues.join()
+    assert await _working_stops(r) == [("sell", "10")]
+    health = (await r.client.get("/health")).json()
+    assert health["stops_not_put_back"] == 0 and health["status"] == "ok", health
