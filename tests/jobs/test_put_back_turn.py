@@ -25,7 +25,7 @@ GATED = config_text().replace("plugin: paper", "plugin: tests.jobs.venue:GatedPa
 def gated() -> Iterator[type[GatedPaper]]:
     """GatedPaper's class state, reset after the test."""
     yield GatedPaper
-    GatedPaper.outages, GatedPaper.gate, GatedPaper.waiting = 0, None, None
+    GatedPaper.outages, GatedPaper.gate, GatedPaper.waiting, GatedPaper.gated_stop = 0, None, None, None
 
 
 async def _bare(bridges: Any, gated: type[GatedPaper]) -> Running:
@@ -62,6 +62,21 @@ async def test_a_put_back_tried_again_waits_for_an_exit_running_for_its_symbol(
     await r.bridge.queues.join()
     assert await r.positions() == {}
     assert await _working_stops(r) == [], "flat, with a stop sell working: triggered, it opens a short"
+    [restore] = r.rows("SELECT status FROM orders WHERE leg = 'restore'")
+    assert restore["status"] == "canceled", dict(restore)
+
+
+async def test_a_put_back_tried_again_waits_for_a_new_breakeven_running_for_its_symbol(
+    bridges: Any, gated: type[GatedPaper]
+) -> None:
+    r = await _bare(bridges, gated)
+    gated.gate, gated.waiting, gated.gated_stop = asyncio.Event(), asyncio.Event(), Decimal(100)
+    await r.accepted(action="breakeven", price=111)  # no stop to move: it places its own, for the 10
+    await asyncio.wait_for(gated.waiting.wait(), GUARD)  # its stop on its way
+    await r.bridge.jobs._poll()
+    gated.gate.set()
+    await r.bridge.queues.join()
+    assert await _working_stops(r) == [("sell", "10")], "two stops for 20 on a long 10: both triggered, short 10"
     [restore] = r.rows("SELECT status FROM orders WHERE leg = 'restore'")
     assert restore["status"] == "canceled", dict(restore)
 

@@ -93,18 +93,22 @@ class FillingPaper(PaperBroker):
 
 class GatedPaper(PaperBroker):
     """The paper book at a venue that holds the shares for a working stop (a breakeven cancels it first): its next
-    `outages` orders meet a 503, and while `gate` is set a market order waits for it before it is placed."""
+    `outages` orders meet a 503, and while `gate` is set a market order (with `gated_stop`, a stop at that price)
+    waits for it before it is placed."""
 
     capabilities = replace(PaperBroker.capabilities, reserves_position=True, local=False)
     outages: ClassVar[int] = 0
     gate: ClassVar[asyncio.Event | None] = None
-    waiting: ClassVar[asyncio.Event | None] = None  # set once a market order waits at the gate
+    waiting: ClassVar[asyncio.Event | None] = None  # set once an order waits at the gate
+    gated_stop: ClassVar[Decimal | None] = None
 
     async def create_order(self, request: OrderRequest) -> Order:
         if type(self).outages:
             type(self).outages -= 1
             raise TemporaryBrokerError("503 Service Unavailable")
-        if request.type == "market" and (gate := type(self).gate) is not None:
+        stop = type(self).gated_stop
+        held = request.type == "market" if stop is None else request.stop_price == stop
+        if held and (gate := type(self).gate) is not None:
             if (waiting := type(self).waiting) is not None:
                 waiting.set()
             await gate.wait()
