@@ -319,7 +319,8 @@ class Executor:
             held, open_orders = await _position_and_orders(broker, symbol)
             position = held.quantity if held else Decimal(0)
             if position == 0:  # flat: the shares from before the read are closed, however it got there
-                await self._close_flat(broker_name, symbol, read_at, share.settled(broker, read_moment))
+                await self._close_flat(broker_name, symbol, read_at, share.settled(broker, read_moment),
+                                       share.unfilled(open_orders))  # fmt: skip
             # With a max_notional, the broker's quote too: the signal's `price` is whatever the sender wrote.
             priced = self.guard is not None and self.guard.values_notional(sub, live)
             avg_price = held.avg_price if held else None
@@ -423,15 +424,17 @@ class Executor:
         canceled = await self._cancel_first(job, broker, plan.cancel, seen, planned, plan.decision) if first else ()
         return await self._run_orders(job, broker, sub, planned, plan.decision, first, moved, in_place, canceled)
 
-    async def _close_flat(self, broker_name: str, symbol: str, read_at: str, settled: str) -> None:
-        """Mark the orders a read that found no position in `symbol` counted (`journal.close_flat`), if any are left.
+    async def _close_flat(self, broker_name: str, symbol: str, read_at: str, settled: str,
+                          unfilled: frozenset[str]) -> None:  # fmt: skip
+        """Mark the orders a read that found no position in `symbol` counted (`journal.close_flat`), if any are left;
+        `unfilled`: the orders the same read listed working with nothing filled, which stay counted.
 
         Looked up first without waiting for a batch: most reads find none (an exit of all of it marked them).
         """
-        if not self.store.peek(journal.flat_to_close, broker_name, symbol, read_at):
+        if not self.store.peek(journal.flat_to_close, broker_name, symbol, read_at, unfilled):
             return
         marked, doubt = await self.store.run(journal.close_flat, self.store.conn, broker_name, symbol, read_at,
-                                             settled)  # fmt: skip
+                                             settled, unfilled=unfilled)  # fmt: skip
         if doubt:
             log.info("%s at %s is flat, but the shares there are counted still, not closed: %s", symbol, broker_name,
                      doubt)  # fmt: skip

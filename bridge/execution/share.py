@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from bridge.brokers.base import capabilities_in_force
-from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES, order_filled
+from bridge.models import FINAL_ORDER_STATUSES, OPEN_ORDER_STATUSES, Order, order_filled
 from bridge.signals.resolve import describe_position, fmt
 from bridge.store.db import iso
 
@@ -64,3 +64,11 @@ def settled(broker: object, read_at: datetime) -> str:
     if getattr(capabilities_in_force(broker), "local", False):
         return iso(read_at)
     return iso(read_at - timedelta(seconds=POSITION_LAG_SECONDS))
+
+
+def unfilled(listed: Sequence[Order]) -> frozenset[str]:
+    """The client order ids of the orders a listing of open orders shows working with nothing filled.
+
+    Listed as the positions were read or after, such an order had filled nothing by that read (fills only grow):
+    it falls wholly after the read, and a flat read can mark the rest (`journal.close_flat`)."""
+    return frozenset(o.client_order_id for o in listed if o.is_open and o.filled_quantity == 0)

@@ -6,7 +6,7 @@ import json
 import logging
 import operator
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -351,13 +351,13 @@ def _unclosed(conn: sqlite3.Connection, broker: str, symbol: str) -> list[sqlite
 
 
 def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "", settled: str | None = None,
-            flat: bool = False, closing: Sequence[str] = ()) -> str:  # fmt: skip
-    """`across_read` of these rows; `settled`, `flat`, `closing`: as `close_flat` takes them."""
+            flat: bool = False, closing: Sequence[str] = (), unfilled: Collection[str] = ()) -> str:  # fmt: skip
+    """`across_read` of these rows; `settled`, `flat`, `closing`, `unfilled`: as `close_flat` takes them."""
     settled = settled or read_at
     for row in rows:
         coid = row["client_order_id"]
         before = row["created_at"] < read_at
-        if coid == own or not (before or flat):
+        if coid == own or not (before or flat) or _rests(row, unfilled):
             continue
         if before and row["status"] not in FINAL_ORDER_STATUSES:
             return f"order {coid} there still works ({row['status']}): it may have filled unseen before the read"
@@ -367,6 +367,13 @@ def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "", settled: s
             if coid not in closing:
                 return f"order {coid} there filled just before the read, which the venue's positions may not show yet"
     return ""
+
+
+def _rests(row: sqlite3.Row, unfilled: Collection[str]) -> bool:
+    """Whether `row` is an order working with nothing filled that the read listed so (`unfilled`): it had filled
+    nothing by the read, so it falls wholly after it, counted, and the rest can be cut."""
+    working = row["status"] not in FINAL_ORDER_STATUSES
+    return working and row["client_order_id"] in unfilled and Decimal(row["filled_quantity"] or 0) == 0
 
 
 def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, own: str = "") -> str:
@@ -381,14 +388,18 @@ def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str
     return _across(_unclosed(conn, broker, symbol), read_at, own)
 
 
-def flat_to_close(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str) -> bool:
+def flat_to_close(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str,
+                  unfilled: Collection[str] = ()) -> bool:  # fmt: skip
     """Whether a read that began at `read_at` and found no position in `symbol` has orders of before it to mark
-    (`close_flat`): a lookup the reads of every signal afford, the journal marking them only when there are."""
-    return any(row["created_at"] < read_at for row in _unclosed(conn, broker, symbol))
+    (`close_flat`): a lookup the reads of every signal afford, the journal marking them only when there are.
+
+    An order resting unfilled that the read listed (`unfilled`) is no such order: a dip buy resting for days would
+    otherwise cost every signal's flat read a write batch that marks nothing."""
+    return any(row["created_at"] < read_at and not _rests(row, unfilled) for row in _unclosed(conn, broker, symbol))
 
 
 def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, settled: str | None = None,
-               closing: Sequence[str] = ()) -> tuple[int, str]:  # fmt: skip
+               closing: Sequence[str] = (), unfilled: Collection[str] = ()) -> tuple[int, str]:  # fmt: skip
     """Once a read of the positions that began at `read_at` found none in `symbol` at `broker`, mark the orders it
     counted: every one there placed before it and final before it, whichever subscription's. Return how many, and
     why none were when the read cannot cut them ('' when nothing they filled is left counted).
@@ -401,18 +412,21 @@ def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str,
     (by default `read_at`): a venue whose positions lag its fills may read flat what a fill just opened, and the
     share marked closed would be left open overnight. Save for `closing`, the client order ids of protective legs
     whose fill the read was taken to follow: a leg only closes, and a read that missed its fill shows more held, not
-    flat.
+    flat. And save for `unfilled`, the client order ids of the orders the read's listing of open orders showed working
+    with nothing filled (listed as or after the positions were read, and fills only grow): they filled nothing by the
+    read, and are left counted, working, while the rest is marked; a resting limit of another strategy would
+    otherwise keep every share there counted for as long as it rests.
     """
     with transaction(conn):
         rows = _unclosed(conn, broker, symbol)
         before = [row for row in rows if row["created_at"] < read_at]
         if not before:
             return 0, ""
-        if doubt := _across(rows, read_at, settled=settled, flat=True, closing=closing):
+        if doubt := _across(rows, read_at, settled=settled, flat=True, closing=closing, unfilled=unfilled):
             return 0, doubt if any(order_filled(row) != 0 for row in rows) else ""
-        marked = conn.execute(
-            "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "
-            "AND UPPER(REPLACE(symbol, '/', '')) = ? AND created_at < ?",
+        marked = conn.execute(  # the orders still working are those `unfilled` listed: they stay counted
+            "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants
+            f"AND UPPER(REPLACE(symbol, '/', '')) = ? AND created_at < ? AND status IN ({_FINAL})",
             (FLAT + read_at, broker, symbol_key(symbol), read_at),
         ).rowcount
     return marked, ""

@@ -140,3 +140,28 @@ async def test_a_take_profit_that_left_the_account_flat_ends_the_shares_from_bef
     assert await flatten(r.bridge, "sq", "paper") == 0, "sq holds none of the 7 bought by hand"
     await r.bridge.queues.join()
     assert await r.positions() == {"AMD": Decimal(7)}
+
+
+async def test_a_resting_order_the_read_lists_unfilled_does_not_keep_the_shares_from_before_a_flat_read(
+    bridges: Any, settled: None
+) -> None:
+    """The other strategy's limit buy rested far below (GTC, as a dip buy does for days). sq's 1 AMD was sold at the
+    broker, and the other strategy's buy read the account flat: that read listed the limit working and unfilled, yet
+    took it for an order that may have filled unseen, and marked nothing. Still counting sq's 1, its flatten_at sold 1
+    of the other strategy's 10."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(CONFIG, clock)
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10, orderType="limit", limitPrice=50,
+                     timeInForce="gtc")  # fmt: skip
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 1
+    venue(r).positions["AMD"] = Decimal(0)  # closed at the broker: the journal never sees that sale
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10)  # its read finds the account flat
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 10
+    assert r.rows("SELECT status FROM orders WHERE type = 'limit'")[0]["status"] in ("open", "submitted", "accepted")
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the account's 10"
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"

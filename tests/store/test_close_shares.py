@@ -188,3 +188,20 @@ def test_an_exit_written_filled_for_less_than_it_was_sent_for_marks_nothing(tmp_
     assert _share(store, "b") == 0 and _share(store, "a") == 0
     assert store.conn.execute("SELECT COUNT(*) FROM orders WHERE closed_by IS NOT NULL").fetchone()[0] == 0
     store.close_sync()
+
+
+def test_a_flat_read_costs_no_write_for_an_order_resting_unfilled_that_it_listed(tmp_path: Path) -> None:
+    """Flat, with only the other strategy's limit buy resting there (listed working, nothing filled): nothing is
+    to be marked, so the lookup every signal's flat read makes says so, and no write batch is run for it."""
+    store = _journal(tmp_path)
+    _order(store, "b-dip", "b", "buy", "4", "submitted", BEFORE)
+    assert journal.flat_to_close(store.conn, "paper", "AMD", READ_AT, frozenset({"b-dip"})) is False
+    assert journal.flat_to_close(store.conn, "paper", "AMD", READ_AT) is True  # not listed: it may have filled
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    assert journal.flat_to_close(store.conn, "paper", "AMD", READ_AT, frozenset({"b-dip"})) is True
+    assert journal.close_flat(store.conn, "paper", "AMD", READ_AT, unfilled=frozenset({"b-dip"})) == (1, "")
+    assert (
+        _share(store, "a") == 0
+        and store.conn.execute("SELECT closed_by FROM orders WHERE client_order_id = 'b-dip'").fetchone()[0] is None
+    )
+    store.close_sync()
