@@ -394,9 +394,9 @@ class Executor:
         plan = replace(plan, decision=again + plan.decision)
         # The signal's cancelAfter, else the subscription's: kept with the orders, as the rest of the plan is.
         timeout = job.signal.cancel_after if job.signal.cancel_after is not None else sub.cancel_after
-        rows = order_rows(
-            job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan, timeout, (position, read_at)
-        )
+        resting = share.unfilled(open_orders) - set(plan.cancel)  # left working beside an exit: counted, not cut
+        rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan, timeout,
+                          (position, read_at), resting)  # fmt: skip
         # Placed with its plan, the breakeven stop would go before the cancels of a plan that cancels first.
         place = None if first else getattr(broker, "create_order_in_journal", None)
         try:

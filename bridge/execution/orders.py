@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -100,12 +100,15 @@ def _child(base: dict[str, Any], leg: str, seq: int, parent: str, entry: Leg, pr
 
 def order_rows(signal_id: str, subscription: str, broker: str, symbol: str, reference: Decimal | None,
                plan: Plan, cancel_after: Decimal | float | None = None,
-               read: tuple[Decimal, str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+               read: tuple[Decimal, str] | None = None,
+               resting: Collection[str] = ()) -> list[dict[str, Any]]:  # fmt: skip
     """The `orders` rows a plan commits (status pending) before any broker call, children after parents.
 
     `cancel_after` (seconds, or None) is the plan's: the order jobs cancel its entry or exit left unfilled
     that long, whatever a later config says. `read`: the position the plan was made on, and when its read began;
-    an exit of all of it keeps that time (`closed_position_at`): filled, it left the account flat there.
+    an exit of all of it keeps that time (`closed_position_at`): filled, it left the account flat there; and the
+    orders that read listed working with nothing filled (`resting`, kept as `resting_at_read`), which it leaves
+    counted while it marks the rest.
     """
     position, read_at = read if read is not None else (Decimal(0), None)
     base = {"signal_id": signal_id, "broker": broker, "subscription": subscription, "symbol": symbol,
@@ -120,13 +123,18 @@ def order_rows(signal_id: str, subscription: str, broker: str, symbol: str, refe
             trail_amount=_text(leg.trail_amount), trail_percent=_text(leg.trail_percent),
             extended_hours=int(leg.extended_hours), parent_client_order_id=None, replaces=leg.replaces,
             moves=json.dumps(plan.moves) if leg.kind == "breakeven" and plan.moves else None,
-            closed_position_at=read_at if leg.kind == "exit" and position != 0 and leg.quantity >= abs(position)
-            else None,
+            closed_position_at=read_at if (closes := _closes(leg, position)) else None,
+            resting_at_read=json.dumps(sorted(resting)) if closes and resting else None,
         ))  # fmt: skip
         for name, prices in (("take_profit", leg.take_profit), ("stop_loss", leg.stop_loss)):
             if prices is not None:
                 rows.append(_child(base, name, len(rows), coid, leg, prices, signal_id, subscription))
     return rows
+
+
+def _closes(leg: Leg, position: Decimal) -> bool:
+    """Whether `leg` is an exit of all of the position the plan was read on."""
+    return leg.kind == "exit" and position != 0 and leg.quantity >= abs(position)
 
 
 def _bracket(row: OrderRow | None) -> BracketLeg | None:

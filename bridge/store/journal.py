@@ -28,6 +28,7 @@ OPTIONAL_ORDER_FIELDS = {
     "replaces": None,
     "moves": None,
     "closed_position_at": None,
+    "resting_at_read": None,
 }
 
 _FINAL = ", ".join(f"'{s}'" for s in sorted(FINAL_ORDER_STATUSES))
@@ -266,6 +267,7 @@ _ORDER_VALUES = operator.itemgetter(
     "limit_price", "stop_price", "time_in_force", "reference_price", "trail_amount", "trail_percent", "extended_hours",
     "parent_client_order_id", "status", "broker_order_id", "filled_quantity", "avg_fill_price", "error", "now",
     "updated_at", "now", "cancel_after", "sent_at", "replaces", "moves", "closed_position_at",
+    "resting_at_read",
 )  # fmt: skip
 
 
@@ -288,15 +290,15 @@ def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[s
         " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
         " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
         " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces, moves,"
-        " closed_position_at) VALUES"
+        " closed_position_at, resting_at_read) VALUES"
         " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, ?), ?, 1,"
-        " ?, ?, ?, ?)",
+        " ?, ?, ?, ?, ?)",
         values,
     )
     if order.get("closed_position_at") and state.get("status") == "filled":  # else there is nothing to mark
         # The row was just written with these very fields (and no `closed_by`): not read back to learn them.
         _mark_closed(conn, order["client_order_id"], order["broker"], order["symbol"], order["closed_position_at"],
-                     order["quantity"], state.get("filled_quantity"))  # fmt: skip
+                     order.get("resting_at_read"), order["quantity"], state.get("filled_quantity"))  # fmt: skip
 
 
 def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
@@ -308,24 +310,28 @@ def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
     those); marked here, it holds even once the exit is pruned.
     """
     row = conn.execute(
-        "SELECT broker, symbol, closed_position_at, quantity, filled_quantity FROM orders WHERE client_order_id = ? "
+        "SELECT broker, symbol, closed_position_at, resting_at_read, quantity, filled_quantity FROM orders "
+        "WHERE client_order_id = ? "
         "AND status = 'filled' AND closed_position_at IS NOT NULL AND closed_by IS NULL",
         (client_order_id,),
     ).fetchone()
     if row is not None:
-        _mark_closed(conn, client_order_id, row["broker"], row["symbol"], row["closed_position_at"], row["quantity"],
-                     row["filled_quantity"])  # fmt: skip
+        _mark_closed(conn, client_order_id, row["broker"], row["symbol"], row["closed_position_at"],
+                     row["resting_at_read"], row["quantity"], row["filled_quantity"])  # fmt: skip
 
 
 def _mark_closed(conn: sqlite3.Connection, client_order_id: str, broker: str, symbol: str, closed_position_at: str,
-                 quantity: str, filled_quantity: str | None) -> None:  # fmt: skip
+                 resting_at_read: str | None, quantity: str, filled_quantity: str | None) -> None:  # fmt: skip
     """`close_shares`'s mark, of a filled exit of all of a position not marked yet, given its row's fields."""
     # Filled for less than it was sent for, it sold less than the position read: a reduce-only exit the venue cut to
     # what was left once another's order (a stop) closed some after the read. That order, journaled since, is
     # counted still: marking what the read counted would leave its subscription the other side of a share.
     if 0 < Decimal(filled_quantity or 0) < Decimal(quantity):  # 0: filled, all of it
         return
-    if doubt := across_read(conn, broker, symbol, closed_position_at, client_order_id):
+    # An order its read listed resting unfilled (`resting_at_read`) filled nothing by it: it stays counted, working,
+    # and the rest is marked (the UPDATE marks final orders only).
+    resting = frozenset(json.loads(resting_at_read or "[]"))
+    if doubt := across_read(conn, broker, symbol, closed_position_at, client_order_id, resting):
         log.warning("the exit %s sold all of the %s position it read, but %s: no order there is marked closed, their "
                     "fills all count still (flatten_at's share caps them at what is held)", client_order_id,
                     symbol, doubt)  # fmt: skip
@@ -376,16 +382,18 @@ def _rests(row: sqlite3.Row, unfilled: Collection[str]) -> bool:
     return working and row["client_order_id"] in unfilled and Decimal(row["filled_quantity"] or 0) == 0
 
 
-def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, own: str = "") -> str:
+def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, own: str = "",
+                unfilled: Collection[str] = ()) -> str:  # fmt: skip
     """Why the orders in `symbol` at `broker` not marked closed cannot be cut at a position read that began at
     `read_at` ('' when they can): one of them, not `own`, was working as it ran and has filled (or may have, unseen).
 
     A cut marks the orders the read counted and leaves the rest counted: each order must fall wholly on one side.
     One placed before the read and final only since may have filled before the read (which counted it) or after
     it; one the journal has still working may have filled unseen before it. Marked, what it filled since would
-    count against a share closed; left counted beside the others marked, what it filled before would.
+    count against a share closed; left counted beside the others marked, what it filled before would. Save those
+    in `unfilled`, which the read listed working with nothing filled: they fall wholly after it.
     """
-    return _across(_unclosed(conn, broker, symbol), read_at, own)
+    return _across(_unclosed(conn, broker, symbol), read_at, own, unfilled=unfilled)
 
 
 def flat_to_close(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str,

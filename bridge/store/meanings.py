@@ -143,6 +143,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "broker final before that read: their fills are no share of what is held since; or `flat ` and the moment "
         "a read of the positions that found the symbol flat began, on every order there placed and final before it. "
         "NULL: counted.",
+        "resting_at_read": "On an exit of all of the position: the `client_order_id`s (a JSON list) of the orders its "
+        "read listed working with nothing filled and left working; they stay counted when it marks the rest. NULL: "
+        "none.",
     },
     "idempotency_keys": {
         "strategy": "The strategy the key was sent to.",

@@ -280,6 +280,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE orders ADD COLUMN closed_by TEXT;
     CREATE INDEX orders_unclosed ON orders(broker, UPPER(REPLACE(symbol, '/', ''))) WHERE closed_by IS NULL;
     """,
+    # 18: `resting_at_read`: on such an exit, the client order ids (a JSON list) of the orders its read listed working
+    # with nothing filled (a resting limit, another strategy's included, that the exit leaves working). Listed as or
+    # after the position was read, each had filled nothing by it: left counted, it does not keep the exit from
+    # marking the rest, as any order working across the read does (`journal.across_read`). NULL: none such.
+    """
+    ALTER TABLE orders ADD COLUMN resting_at_read TEXT;
+    """,
 ]
 
 # The schema version that made `trading_state` (step 4): its row has meant the same in every version since, so

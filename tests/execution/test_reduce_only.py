@@ -86,6 +86,7 @@ def _as_written_by_the_previous_version(path: str) -> None:
         db.execute("DROP INDEX orders_unclosed")  # migration 17's, on the columns it adds
         db.execute("ALTER TABLE orders DROP COLUMN closed_position_at")  # migration 17's
         db.execute("ALTER TABLE orders DROP COLUMN closed_by")
+        db.execute("ALTER TABLE orders DROP COLUMN resting_at_read")  # migration 18's
         db.execute("PRAGMA user_version=8")
         db.commit()
     finally:

@@ -165,3 +165,29 @@ async def test_a_resting_order_the_read_lists_unfilled_does_not_keep_the_shares_
     assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the account's 10"
     await r.bridge.queues.join()
     assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"
+
+
+async def test_an_exit_of_all_of_the_position_beside_a_resting_order_it_listed_unfilled_ends_the_shares_it_sold(
+    bridges: Any, settled: None
+) -> None:
+    """The other strategy's limit buy rested far below, its 10 held beside sq's 1; its exit sold all 11. Working as the
+    exit's read ran, the limit (listed unfilled by that read) was taken for an order that may have filled unseen, and
+    nothing was marked: still counting sq's 1, once 7 were bought by hand sq's flatten_at sold 1 of them."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(CONFIG, clock)
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10, orderType="limit", limitPrice=50,
+                     timeInForce="gtc")  # fmt: skip
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    await r.accepted("other", ticker="AMD", action="add", price=100, quantity=10)
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 11
+    await r.accepted("other", ticker="AMD", action="exit", price=100)
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 0
+    assert r.rows("SELECT status FROM orders WHERE type = 'limit'")[0]["status"] in ("open", "submitted", "accepted")
+    venue(r).positions["AMD"] = Decimal(7)  # bought by hand, outside any read of the bridge
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the 7 bought by hand"
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 7, "what was bought by hand was sold"

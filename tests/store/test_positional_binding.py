@@ -12,6 +12,7 @@ ORDER = {name: f"{name}-value" for name in (
     "id", "signal_id", "broker", "subscription", "leg", "client_order_id", "symbol", "side", "type", "quantity",
     "limit_price", "stop_price", "time_in_force", "reference_price", "trail_amount", "trail_percent",
     "parent_client_order_id", "cancel_after", "replaces", "moves", "closed_position_at",
+    "resting_at_read",
 )} | {"seq": 7, "extended_hours": 1}  # fmt: skip
 ANSWER = {name: f"{name}-value" for name in (
     "status", "broker_order_id", "filled_quantity", "avg_fill_price", "error", "updated_at", "sent_at",
