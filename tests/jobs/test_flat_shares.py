@@ -191,3 +191,24 @@ async def test_an_exit_of_all_of_the_position_beside_a_resting_order_it_listed_u
     assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the 7 bought by hand"
     await r.bridge.queues.join()
     assert venue(r).positions["AMD"] == 7, "what was bought by hand was sold"
+
+
+async def test_an_exit_beside_its_own_bracket_legs_marks_what_it_sold(
+    bridges: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """sq's take-profit and stop-loss worked beside its 10 as its exit read the position: the exit cancels them after
+    that read and before it sells, so they filled nothing across it and keep nothing counted."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(PAPER, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100, quantity=10)
+    await r.bridge.queues.join()
+    assert len(r.rows("SELECT * FROM orders WHERE status IN ('open', 'held', 'accepted', 'submitted')")) == 2
+    await r.accepted(ticker="AMD", action="exit", price=100)
+    await r.bridge.queues.join()
+    assert await r.positions() == {}
+    assert not [rec for rec in caplog.records if "counted still" in rec.getMessage()]
+    filled = r.rows("SELECT leg, closed_by FROM orders WHERE CAST(filled_quantity AS REAL) > 0")
+    assert {row["leg"] for row in filled} == {"entry", "exit"} and all(row["closed_by"] for row in filled), filled
+    await by_hand(r, "buy", 7)
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0, "sq holds none of the 7 bought by hand"
