@@ -350,8 +350,8 @@ FLAT = "flat "  # `closed_by` of the orders a read that found no position marked
 def _unclosed(conn: sqlite3.Connection, broker: str, symbol: str) -> list[sqlite3.Row]:
     """The orders in `symbol` at `broker` no exit or flat read marked closed yet (through `orders_unclosed`)."""
     return conn.execute(
-        "SELECT client_order_id, side, status, quantity, filled_quantity, created_at, updated_at FROM orders "
-        "WHERE closed_by IS NULL AND broker = ? AND UPPER(REPLACE(symbol, '/', '')) = ?",
+        "SELECT client_order_id, side, status, quantity, filled_quantity, created_at, updated_at, unfollowed "
+        "FROM orders WHERE closed_by IS NULL AND broker = ? AND UPPER(REPLACE(symbol, '/', '')) = ?",
         (broker, symbol_key(symbol)),
     ).fetchall()
 
@@ -363,7 +363,7 @@ def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "", settled: s
     for row in rows:
         coid = row["client_order_id"]
         before = row["created_at"] < read_at
-        if coid == own or not (before or flat) or _rests(row, unfilled):
+        if coid == own or not (before or flat) or _apart(row, unfilled):
             continue
         if before and row["status"] not in FINAL_ORDER_STATUSES:
             return f"order {coid} there still works ({row['status']}): it may have filled unseen before the read"
@@ -375,11 +375,15 @@ def _across(rows: Sequence[sqlite3.Row], read_at: str, own: str = "", settled: s
     return ""
 
 
-def _rests(row: sqlite3.Row, unfilled: Collection[str]) -> bool:
-    """Whether `row` is an order working with nothing filled that the read listed so (`unfilled`): it had filled
-    nothing by the read, so it falls wholly after it, counted, and the rest can be cut."""
-    working = row["status"] not in FINAL_ORDER_STATUSES
-    return working and row["client_order_id"] in unfilled and Decimal(row["filled_quantity"] or 0) == 0
+def _apart(row: sqlite3.Row, unfilled: Collection[str]) -> bool:
+    """Whether `row` is an order not final that no cut of a read touches: left counted, it keeps no other from being
+    marked. One working with nothing filled that the read listed so (`unfilled`) had filled nothing by the read: it
+    falls wholly after it. One left to the account its broker name opened before (`unfollowed`) is at another
+    account than the one read: none of its fills are in the read, and nothing learns its outcome, so taken for one
+    working across the read it would keep every share there counted for good."""
+    if row["status"] in FINAL_ORDER_STATUSES:
+        return False
+    return bool(row["unfollowed"]) or (row["client_order_id"] in unfilled and Decimal(row["filled_quantity"] or 0) == 0)
 
 
 def across_read(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, own: str = "",
@@ -403,7 +407,7 @@ def flat_to_close(conn: sqlite3.Connection, broker: str, symbol: str, read_at: s
 
     An order resting unfilled that the read listed (`unfilled`) is no such order: a dip buy resting for days would
     otherwise cost every signal's flat read a write batch that marks nothing."""
-    return any(row["created_at"] < read_at and not _rests(row, unfilled) for row in _unclosed(conn, broker, symbol))
+    return any(row["created_at"] < read_at and not _apart(row, unfilled) for row in _unclosed(conn, broker, symbol))
 
 
 def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str, settled: str | None = None,
@@ -432,7 +436,7 @@ def close_flat(conn: sqlite3.Connection, broker: str, symbol: str, read_at: str,
             return 0, ""
         if doubt := _across(rows, read_at, settled=settled, flat=True, closing=closing, unfilled=unfilled):
             return 0, doubt if any(order_filled(row) != 0 for row in rows) else ""
-        marked = conn.execute(  # the orders still working are those `unfilled` listed: they stay counted
+        marked = conn.execute(  # the orders not final left are those no cut touches (`_apart`): they stay counted
             "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants
             f"AND UPPER(REPLACE(symbol, '/', '')) = ? AND created_at < ? AND status IN ({_FINAL})",
             (FLAT + read_at, broker, symbol_key(symbol), read_at),

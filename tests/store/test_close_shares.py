@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.models import Order, order_filled
-from bridge.store import journal
+from bridge.store import brokers, journal
 from bridge.store.db import Store, transaction
 
 READ_AT = "2026-11-23T20:55:00.000000+00:00"  # when the exit's position read began
@@ -204,4 +204,19 @@ def test_a_flat_read_costs_no_write_for_an_order_resting_unfilled_that_it_listed
         _share(store, "a") == 0
         and store.conn.execute("SELECT closed_by FROM orders WHERE client_order_id = 'b-dip'").fetchone()[0] is None
     )
+    store.close_sync()
+
+
+def test_an_order_left_to_the_account_its_broker_name_opened_before_does_not_keep_the_shares_counted(
+    tmp_path: Path,
+) -> None:
+    """b's order was left to the account `paper` opened before a reload pointed the name at another one (unknown,
+    no longer followed): nothing ever learns its outcome, and its fills cannot be in a read of this account. Taken
+    for an order working across every read, it kept a's share counted for good, though the account was read flat."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-entry", "b", "buy", "4", "submitted", BEFORE)
+    brokers.unfollow(store.conn, "b-entry", "left to the account broker paper opened before")
+    assert journal.close_flat(store.conn, "paper", "AMD", READ_AT) == (1, "")
+    assert _share(store, "a") == 0
     store.close_sync()
