@@ -212,3 +212,35 @@ async def test_an_exit_beside_its_own_bracket_legs_marks_what_it_sold(
     await by_hand(r, "buy", 7)
     clock.now = MONDAY_1555
     assert await flatten(r.bridge, "sq", "paper") == 0, "sq holds none of the 7 bought by hand"
+
+
+async def test_a_flat_read_marks_nothing_of_an_order_another_signal_placed_while_it_ran(
+    bridges: Any, monkeypatch: pytest.MonkeyPatch, settled: None
+) -> None:
+    """The flatten is not serialized with the executions of the symbol: while its read of the positions ran (flat:
+    sq's 1 was sold at the broker), the other strategy bought 10. Marked closed with sq's, that buy would count for
+    no share, and the 10 would be sold by no flatten of the other strategy's."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(CONFIG, clock)
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    venue(r).positions["AMD"] = Decimal(0)  # closed at the broker
+    broker = r.bridge.runtime.broker("mine")
+    read = broker.fetch_positions  # type: ignore[union-attr]
+
+    across = [True]  # the flatten's read only: the buy's own read of the positions is an ordinary one
+
+    async def read_across_a_buy() -> Any:
+        flat = await read()
+        if across.pop() if across else False:
+            await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10)
+            await r.bridge.queues.join()
+        return flat
+
+    monkeypatch.setattr(broker, "fetch_positions", read_across_a_buy)
+    clock.now = MONDAY_1555
+    await flatten(r.bridge, "sq", "mine")
+    await r.bridge.queues.join()
+    bought = r.rows("SELECT closed_by FROM orders WHERE quantity = '10'")
+    assert len(bought) == 1 and bought[0]["closed_by"] is None, "the other strategy's 10 are counted by no share"
+    assert venue(r).positions["AMD"] == 10
