@@ -1024,6 +1024,8 @@ class Executor:
             order = await self._submit(job, broker, fresh, [], passed)
         except Outcome as outcome:
             return "unknown", outcome.decision
+        except Exception as exc:  # past `_submit`'s own handling (an adapter's answer it could not journal, a bug)
+            return await self._put_back_in_doubt(row, exc)
         self.emit(order_event(strategy, row["subscription"], row["broker"], symbol, order.side, str(order.quantity),
                               order.status, None, order.error, None))  # fmt: skip
         if order.status == "rejected":
@@ -1035,6 +1037,23 @@ class Executor:
         # Said, lest the stop be taken for the one it was.
         return "placed", (f"{what} was put back for {fmt(left)} of {fmt(wanted)} as a new order ({coid}): the "
                           f"position holds {fmt(abs(position))}{_despite(passed)}")  # fmt: skip
+
+    async def _put_back_in_doubt(self, row: sqlite3.Row, exc: Exception) -> tuple[str, str]:
+        """A put-back tried again whose send raised past `_submit`: of unknown outcome from now on; what is said of it.
+
+        Left `pending`, it was neither tried again nor followed (nor counted in /health) until a restart. It may
+        have reached the venue (the answer came back, and what raised was its journaling), so it is not sent blind:
+        the order jobs look it up, follow it if found, and close it as never sent once their wait is over, when it
+        is tried again (`upkeep.failed_put_backs`).
+        """
+        coid = row["client_order_id"]
+        error = self._clean(f"outcome unknown: {answers.failure(exc)}")
+        log.error("stop %s (%s %s), put back after breakeven %s failed, raised when sent again: %s; it is looked up "
+                  "at the broker, and sent again only once not found there", coid, row["side"], row["symbol"],
+                  row["signal_id"], error, exc_info=exc)  # fmt: skip
+        await self.store.run(journal.update_order, self.store.conn, coid, status="unknown", error=error,
+                             sent_at=utcnow())  # fmt: skip
+        return "unknown", f"its outcome is unknown ({error}): looked up at the broker, it is sent again if not there"
 
     async def _held_now(self, broker: Broker, symbol: str) -> Decimal | None:
         """The position in `symbol` as the broker shows it now (0: none held), or None when it cannot be read."""

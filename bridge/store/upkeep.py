@@ -100,6 +100,21 @@ def unfinished_moves(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def put_backs_in_doubt(conn: sqlite3.Connection) -> int:
+    """How many stops put back in place of one the bridge's own cancel took are of unknown outcome, their execution
+    over: their send raised past its answer, or the answer was lost and so was the lookup after it.
+
+    The order jobs look each up, and close one never found there as never sent (`failed_put_backs` then has it,
+    sent again); meanwhile the position they were for may have no stop at all.
+    """
+    return int(conn.execute(
+        "SELECT COUNT(*) FROM orders o "  # noqa: S608 - constants
+        "JOIN executions e ON e.signal_id = o.signal_id AND e.subscription = o.subscription "
+        "WHERE o.status = 'unknown' AND o.leg = 'restore' AND o.type IN ('stop', 'stop_limit') "
+        f"AND e.state IN ({_FINAL_SIGNALS}) AND NOT o.unfollowed"
+    ).fetchone()[0])  # fmt: skip
+
+
 def failed_put_backs(conn: sqlite3.Connection, client_order_id: str | None = None) -> list[sqlite3.Row]:
     """Stops put back in place of one the bridge's own cancel took that never reached the broker, their execution over.
 

@@ -32,8 +32,10 @@ async def health(request: Request) -> JSONResponse:
     brokers = {name: _broker(slot, now) for name, slot in bridge.runtime.brokers.items()}
     last_reload = bridge.reloader.status
     halt = bridge.guard.halt.shown()  # as the journal has it: `bridge halt` may have written it there
-    # Stops put back that have not reached the broker yet (`jobs.putbacks`): their positions may have no stop there.
+    # Stops put back that have not reached the broker yet (`jobs.putbacks`), or not known to have reached it (their
+    # send's outcome unknown, looked up by the order jobs): their positions may have no stop there.
     unsent = len(await bridge.store.read(upkeep.failed_put_backs, bridge.store.conn))
+    unsent += await bridge.store.read(upkeep.put_backs_in_doubt, bridge.store.conn)
     degraded = (bridge.recovering or not last_reload.ok or any(b["status"] != "ok" for b in brokers.values())
                 or unsent > 0)  # fmt: skip
     return JSONResponse({

@@ -16,9 +16,10 @@ import pytest
 
 from tests.conftest import GUARD
 from tests.jobs.conftest import Clock, Running, config_text
-from tests.jobs.venue import GatedPaper
+from tests.jobs.venue import GarblingPaper, GatedPaper
 
 GATED = config_text().replace("plugin: paper", "plugin: tests.jobs.venue:GatedPaper")
+GARBLING = config_text().replace("plugin: paper", "plugin: tests.jobs.venue:GarblingPaper")
 
 
 @pytest.fixture
@@ -28,9 +29,16 @@ def gated() -> Iterator[type[GatedPaper]]:
     GatedPaper.outages, GatedPaper.gate, GatedPaper.waiting, GatedPaper.gated_stop = 0, None, None, None
 
 
-async def _bare(bridges: Any, gated: type[GatedPaper]) -> Running:
+@pytest.fixture
+def garbling() -> Iterator[type[GarblingPaper]]:
+    """GarblingPaper's class state, reset after the test."""
+    yield GarblingPaper
+    GarblingPaper.outages, GarblingPaper.garbled, GarblingPaper.placed = 0, 0, True
+
+
+async def _bare(bridges: Any, gated: type[GatedPaper], config: str = GATED, clock: Clock | None = None) -> Running:
     """A long 10 AMD whose stop-loss at 95 a breakeven canceled first, its own stop and the put-back meeting a 503."""
-    r: Running = await bridges(GATED, Clock())
+    r: Running = await bridges(config, clock or Clock())
     await r.accepted(quantity=10, stopLoss={"stopPrice": 95})
     await r.bridge.queues.join()
     broker = r.bridge.runtime.broker("paper")
@@ -111,3 +119,50 @@ async def test_health_shows_a_put_back_still_to_be_sent(bridges: Any, gated: typ
     assert await _working_stops(r) == [("sell", "10")]
     health = (await r.client.get("/health")).json()
     assert health["stops_not_put_back"] == 0 and health["status"] == "ok", health
+
+
+async def _tried_garbled(bridges: Any, garbling: type[GarblingPaper], clock: Clock, placed: bool) -> Running:
+    """`_bare`, then the put-back tried again and answered with bytes for its error (placed at the venue or not)."""
+    r = await _bare(bridges, garbling, GARBLING, clock)
+    garbling.garbled, garbling.placed = 1, placed
+    await r.bridge.jobs._poll()  # the try raises past the answer's checks, the row set pending to be sent
+    await r.bridge.queues.join()
+    [restore] = r.rows("SELECT status FROM orders WHERE leg = 'restore'")
+    assert restore["status"] != "pending", "left pending: neither tried again nor followed, nor counted in /health"
+    return r
+
+
+async def test_a_put_back_whose_try_raised_after_it_was_placed_is_followed_and_never_sent_twice(
+    bridges: Any, garbling: type[GarblingPaper], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    r = await _tried_garbled(bridges, garbling, clock, placed=True)
+    assert any("put back" in m and "bytes" in m for m in caplog.messages), caplog.messages
+    health = (await r.client.get("/health")).json()
+    assert health["stops_not_put_back"] == 1 and health["status"] == "degraded", health  # not known to work yet
+    await r.bridge.jobs._poll()  # the order poll finds it working at the venue
+    await r.bridge.queues.join()
+    clock.advance(3600)
+    await r.bridge.jobs._poll()
+    await r.bridge.queues.join()
+    assert await _working_stops(r) == [("sell", "10")], "sent twice: two stops for 20 on a long 10"
+    [restore] = r.rows("SELECT status FROM orders WHERE leg = 'restore'")
+    assert restore["status"] == "open", dict(restore)
+    health = (await r.client.get("/health")).json()
+    assert health["stops_not_put_back"] == 0 and health["status"] == "ok", health
+
+
+async def test_a_put_back_whose_try_raised_before_it_reached_the_venue_is_sent_again(
+    bridges: Any, garbling: type[GarblingPaper]
+) -> None:
+    clock = Clock()
+    r = await _tried_garbled(bridges, garbling, clock, placed=False)
+    health = (await r.client.get("/health")).json()
+    assert health["stops_not_put_back"] == 1 and health["status"] == "degraded", health  # the position has no stop
+    await r.bridge.jobs._poll()  # not at the venue yet: it may still be listed late, so it is not sent again
+    await r.bridge.queues.join()
+    assert await _working_stops(r) == []
+    clock.advance(601)
+    await r.bridge.jobs._poll()  # never reached it: closed as never sent, and sent again
+    await r.bridge.queues.join()
+    assert await _working_stops(r) == [("sell", "10")]

@@ -113,3 +113,21 @@ class GatedPaper(PaperBroker):
                 waiting.set()
             await gate.wait()
         return await super().create_order(request)
+
+
+class GarblingPaper(GatedPaper):
+    """GatedPaper whose next `garbled` stops are answered with the venue's raw body as their error (bytes, not text:
+    an adapter's bug the answer's checks let through, raising past them), placed at the venue (`placed`) or not."""
+
+    garbled: ClassVar[int] = 0
+    placed: ClassVar[bool] = True
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        if type(self).garbled <= 0 or request.type != "stop":
+            return await super().create_order(request)
+        type(self).garbled -= 1
+        if type(self).placed:
+            order = await super().create_order(request)
+        else:  # the venue never got it
+            order = Order(request.client_order_id, request.symbol, request.side, request.quantity, "stop", "submitted")
+        return replace(order, error=b'{"message": "accepted"}')  # type: ignore[arg-type]
