@@ -39,6 +39,11 @@ class Capabilities:
     # working order for another in one step (Alpaca's "Replace an Order"), so a breakeven moves a stop in place
     # instead of canceling it first. An adapter without the method (or the flag) works as before.
     replaces_orders: bool = False
+    # True when the venue itself enforces an order's reduce-only flag (`OrderRequest.reduce_only`): such an order
+    # only closes what is held, and never opens the other side. Not declared (Alpaca's equities have no such flag),
+    # a sell stop for more than is held sells short there; the bridge caps it to the position it read, and says no
+    # more of it than that.
+    reduce_only: bool = False
     # True when it answers from this process, with no network request (the paper broker): the executor
     # then reads one thing after another, where for a remote venue it overlaps the requests.
     local: bool = False
@@ -61,6 +66,8 @@ class Capabilities:
         ]
         if self.replaces_orders:  # said only when on: a line adapters without it printed stays as it was
             parts.append("replaces-orders")
+        if self.reduce_only:  # the same
+            parts.append("reduce-only")
         if self.rate_limit_per_minute:
             parts.append(f"{self.rate_limit_per_minute}/min")
         return " ".join(parts)

@@ -112,6 +112,7 @@ class PaperBroker:
         extended_hours=True,
         rejects_duplicate_client_order_id=True,
         quotes=True,
+        reduce_only=True,  # its book fills a reduce-only order for no more than the position, and refuses it at none
         local=True,
     )
     options_model: ClassVar[type[BaseModel]] = PaperOptions

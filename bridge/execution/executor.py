@@ -851,7 +851,7 @@ class Executor:
                 return "; the stop it replaces was canceled first" + spared
             return UNPROTECTED + (RETRIED if put.unsent else "") + spared
         works = f"{_described(put.back)} {_it(put.back, 'work', 'works')} again{_capped(put)}"
-        again = f"put back as a new order: {works} ({', '.join(put.working)}){_despite(put.passed)}"
+        again = f"put back as a new order: {works} ({', '.join(put.working)}){_despite(put.passed, broker)}"
         if not lacking:
             return f"; the stop it replaces was canceled first, and was {again}{spared}"
         return (f"; the stops it replaces were canceled first, and not all put back: {again}, but "
@@ -894,7 +894,7 @@ class Executor:
             said += (
                 f"; {_described(put.back)}, canceled before it, {_it(put.back, 'were', 'was')} put back as "
                 f"{_it(put.back, 'new orders', 'a new order')}{_capped(put)} ({', '.join(put.working)})"
-                f"{_despite(put.passed)}"
+                f"{_despite(put.passed, broker)}"
             )
         if lacking := put.lacking(canceled):
             said += (f"; {_described(lacking)} {_it(lacking, 'were', 'was')} canceled before it, and could not be put "
@@ -1033,10 +1033,10 @@ class Executor:
             return ("failed" if unsent else "refused"), order.error or "rejected"
         what = _described([replace(order, parent_client_order_id=None)])
         if left == wanted:
-            return "placed", f"{what} was put back as a new order ({coid}){_despite(passed)}"
+            return "placed", f"{what} was put back as a new order ({coid}){_despite(passed, broker)}"
         # Said, lest the stop be taken for the one it was.
         return "placed", (f"{what} was put back for {fmt(left)} of {fmt(wanted)} as a new order ({coid}): the "
-                          f"position holds {fmt(abs(position))}{_despite(passed)}")  # fmt: skip
+                          f"position holds {fmt(abs(position))}{_despite(passed, broker)}")  # fmt: skip
 
     async def _put_back_in_doubt(self, row: sqlite3.Row, exc: Exception) -> tuple[str, str]:
         """A put-back tried again whose send raised past `_submit`: of unknown outcome from now on; what is said of it.
@@ -1157,7 +1157,7 @@ class Executor:
             return "failed", _lacks(decision) + (RETRIED if unsent else "") + lacks
         said = decision
         if planned:
-            said += f", so it was put back as a new order ({', '.join(working)}){_despite(passed)}"
+            said += f", so it was put back as a new order ({', '.join(working)}){_despite(passed, broker)}"
         return ("failed" if lacks else "executed"), said + lacks
 
     async def _send_pending(self, job: Job, broker: Broker, rows: list[sqlite3.Row],
@@ -1458,12 +1458,20 @@ def _protective(row: OrderRow) -> bool:
     return row["leg"] == "restore" and row["type"] in ("stop", "stop_limit")
 
 
-def _despite(passed: Sequence[str]) -> str:
-    """What a decision adds of stops put back that went through what held every other order back (`passed`)."""
+def _despite(passed: Sequence[str], broker: Broker) -> str:
+    """What a decision adds of stops put back that went through what held every other order back (`passed`).
+
+    Reduce-only is said only where the broker declares it (`Capabilities.reduce_only`): Alpaca's equities have none,
+    and a stop there is held to the position only by the quantity the bridge gave it, as read before it went.
+    """
     if not passed:
         return ""
+    if getattr(capabilities_in_force(broker), "reduce_only", False):
+        holds = "reduce-only, for no more than the position"
+    else:
+        holds = "for no more than the position as read before it went; this broker has no reduce-only"
     return (f" while {' and '.join(passed)}: a stop put back in place of one the bridge had just canceled is sent "
-            "all the same (reduce-only, for no more than the position), and nothing else is")  # fmt: skip
+            f"all the same ({holds}), and nothing else is")  # fmt: skip
 
 
 def _moving(planned: Sequence[sqlite3.Row]) -> sqlite3.Row | None:

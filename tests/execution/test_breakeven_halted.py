@@ -2,7 +2,8 @@
 
 Where the venue holds the shares for the working stop, a breakeven cancels it first. The halt then stops the new
 stop, as it stops every new order; the old stop, which the bridge itself just canceled, is put back all the same
-(reduce-only, for no more than the position): a halt stops trading, it does not strip a position of its protection.
+(for no more than the position): a halt stops trading, it does not strip a position of its protection. Its decision
+says reduce-only only where the broker declares it: Alpaca's equities have no reduce-only.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.errors import OrderRejected
 from bridge.models import Order, OrderRequest, Signal, StopLoss
 from bridge.risk import Admission
 from bridge.store.db import Store
+from plugins.alpaca import AlpacaBroker
 from tests.execution.test_executor import SUB
 from tests.execution.test_paper_in_plan import Paper, halt
 
@@ -35,15 +39,24 @@ class Held(PaperBroker):
         return order
 
 
+class HeldAsAlpaca(Held):
+    """`Held`, declaring what Alpaca's adapter declares (no reduce-only among it), save the stop moved in place."""
+
+    capabilities = replace(AlpacaBroker.capabilities, replaces_orders=False)
+
+
 async def _working_stops(paper: Paper) -> list[tuple[str, str]]:
     rows = await paper.query("SELECT client_order_id, stop_price FROM paper_orders WHERE type = 'stop' AND status IN "
                              "('open', 'held') ORDER BY created_at")  # fmt: skip
     return [(row["client_order_id"], row["stop_price"]) for row in rows]
 
 
-async def test_a_halt_between_a_breakevens_cancel_and_its_stop_puts_the_old_stop_back(fresh_store: Store) -> None:
+@pytest.mark.parametrize("venue", [Held, HeldAsAlpaca])
+async def test_a_halt_between_a_breakevens_cancel_and_its_stop_puts_the_old_stop_back(
+    fresh_store: Store, venue: type[Held]
+) -> None:
     paper = Paper(fresh_store)
-    broker = Held(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    broker = venue(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
     paper.broker = broker
     await broker.connect()
     await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
@@ -62,6 +75,11 @@ async def test_a_halt_between_a_breakevens_cancel_and_its_stop_puts_the_old_stop
     decision = execution["decision"]
     assert "trading is halted" in decision and "put back" in decision and "no stop" not in decision, decision
     assert "while trading is halted" in decision, decision
+    if venue is HeldAsAlpaca:  # a sell stop for more than is held sells short there: only its quantity caps it
+        assert "(reduce-only" not in decision, decision
+        assert "for no more than the position as read before it went; this broker has no reduce-only" in decision
+    else:
+        assert "(reduce-only, for no more than the position)" in decision, decision
 
     # Anything else is still refused: the halt holds for every new trade.
     refused = await paper.run(Signal(ticker="AMD", action="add", price=Decimal(110)))
