@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from bridge.service import Bridge
 
 OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidden", 405: "wrong-method",
-            413: "too-large", 415: "compressed", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
+            408: "timed-out", 413: "too-large", 415: "compressed", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
 # Outcomes a handler names itself (`bridge.web.counting.name_outcome`): their status alone would count them above.
 NAMED_OUTCOMES = (UNAUTHENTICATED_LIMITED,)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)

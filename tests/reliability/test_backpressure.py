@@ -21,7 +21,7 @@ import pytest
 from starlette.requests import Request
 
 from bridge.web import webhook
-from tests.conftest import GUARD, Daemon, journal_floor
+from tests.conftest import ADMIN, GUARD, Daemon, journal_floor
 from tests.security.conftest import rows, strategy
 
 
@@ -227,6 +227,8 @@ def test_a_body_that_trickles_in_after_a_valid_token_is_answered_408_and_its_con
     assert journaled == [(408, "request-timeout", None)], "journaled with its outcome, and no part of a body"
     assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 0
     assert daemon.post({"ticker": "AMD", "action": "buy"}).status_code == 200, "its place is free again"
+    metrics = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    assert 'bridge_webhooks_total{outcome="timed-out"} 1.0' in metrics, "counted under a name, as every refusal is"
 
 
 def test_a_connection_answered_before_its_body_arrived_is_closed_however_slowly_the_body_comes(
