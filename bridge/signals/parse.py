@@ -579,7 +579,8 @@ def decode_body(body: bytes) -> Any:
         raise PayloadError("empty-json", 'the body is empty; send JSON such as {"ticker": "AMD", "action": "buy"}')
     data = _load(text)
     for key, value in data.items() if isinstance(data, dict) else ():
-        if _deeper_than(value, MAX_DEPTH - 1):
+        # A number or a string nests nothing: most values are, and need no walk.
+        if isinstance(value, dict | list) and _deeper_than(value, MAX_DEPTH - 1):
             # Named whole or not at all: a secret cut short here would be stored in part, past the masking.
             name = key if len(key) <= 40 else f"a field name of {len(key)} characters"
             raise PayloadError("invalid-payload", f"{name} nests objects or arrays more than {MAX_DEPTH} levels "
