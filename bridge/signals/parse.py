@@ -117,7 +117,8 @@ class Payload(BaseModel):
         if not isinstance(data, dict):
             raise _fail("invalid-payload", 'the body must be a JSON object, e.g. {"ticker": "AMD", "action": "buy"}')
         for key, value in _acted_on(data):
-            if isinstance(value, str) and (found := _PLACEHOLDER.search(value)):
+            # Every placeholder form holds { or %: the usual value ("AMD", "buy") is told without the regex.
+            if isinstance(value, str) and ("{" in value or "%" in value) and (found := _PLACEHOLDER.search(value)):
                 raise _fail(
                     "unsubstituted-placeholder",
                     f"{key} is {_show(value)}: the alert sent a placeholder that was not replaced; "
@@ -130,7 +131,8 @@ class Payload(BaseModel):
                     f"{key} is not supported by this version of the bridge yet; remove it from the alert "
                     "rather than trade without it",
                 )
-        for key in data:
+        # In the body's order (the first such name is the one told); the usual body sends field names only.
+        for key in data if not data.keys() <= _NAMES else ():
             if key not in _NAMES and (name := _FOLDED.get(_fold(key))) is not None:
                 # Unknown fields are ignored: this one would be, and the alert trade without its stop loss or size.
                 raise _fail(
@@ -425,7 +427,8 @@ def _blank(value: Any) -> bool:
 def _idle_blanks(data: dict[str, Any]) -> set[str]:
     """The fields sent blank where they would not act: sentiment beside an action other than buy or sell,
     quantityType with no quantity to read, cancelOrderType beside an action other than cancel."""
-    if not any(_blank(data.get(key)) for key in _BLANKABLE):  # the usual body sends none of them blank
+    if data.keys().isdisjoint(_BLANKABLE) or not any(_blank(data.get(key)) for key in _BLANKABLE):
+        # The usual body sends none of them (or none blank).
         return set()
     action = data.get("action")
     action = action.strip().lower() if isinstance(action, str) else action
