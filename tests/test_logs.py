@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Any
 
-from bridge.logs import BackgroundHandler, RedactSecrets
+from bridge.logs import BackgroundHandler, RedactSecrets, _Lines
 
 SECRET = "tok-" + "5566778899aabbccddee"
 
@@ -135,3 +135,16 @@ def test_stopping_while_the_output_is_stuck_returns_and_counts_what_it_could_not
     finally:
         target.unblocked.set()
     assert handler._dropped >= 20, "what waited is counted as dropped"
+
+
+def test_a_line_reads_as_the_stdlib_format_writes_it_across_seconds_and_with_an_exception() -> None:
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    ours, stdlib = _Lines(fmt), logging.Formatter(fmt)
+    # Out of order too (a record queued by another thread may be older than the last one written).
+    for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0005, 1_700_000_000.5, 1_700_003_600.25):
+        record = logging.LogRecord("bridge.webhook", logging.INFO, "", 0, "POST /webhook/x 200 %s", ("s",), None)
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert ours.format(record) == stdlib.format(record)
+        record.exc_text = "Traceback: ..."
+        assert ours.format(record) == stdlib.format(record)
+        assert ours.formatTime(record, "%H:%M") == stdlib.formatTime(record, "%H:%M")
