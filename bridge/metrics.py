@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bridge.notify.events import Event
-from bridge.web.counting import UNAUTHENTICATED_LIMITED, Answer
+from bridge.web.counting import LOCKED_OUT, UNAUTHENTICATED_LIMITED, Answer
 from bridge.web.gate import admin_denied
 from bridge.web.paths import NOT_FOUND
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 OUTCOMES = {200: "accepted", 400: "invalid", 401: "unauthorized", 403: "forbidden", 405: "wrong-method",
             408: "timed-out", 413: "too-large", 415: "compressed", 429: "rate-limited", 503: "unavailable"}  # fmt: skip
 # Outcomes a handler names itself (`bridge.web.counting.name_outcome`): their status alone would count them above.
-NAMED_OUTCOMES = (UNAUTHENTICATED_LIMITED,)
+NAMED_OUTCOMES = (UNAUTHENTICATED_LIMITED, LOCKED_OUT)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 # A healthy disk syncs in about a millisecond; the upper buckets are stalls a webhook's answer waited out.
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

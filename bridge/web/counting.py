@@ -17,6 +17,8 @@ OUTCOME = "bridge.outcome"
 # A 429 to a request without a valid token (server.unauthenticated_journal_per_minute): a flood of strangers, not
 # a strategy's own sender past its rate limit.
 UNAUTHENTICATED_LIMITED = "unauthenticated-limited"
+# A 429 to an address locked out for failed authentications (auth_failure_limit): someone guessing tokens.
+LOCKED_OUT = "locked-out"
 Answer = int | str  # an answer's status, or the outcome its handler named
 
 

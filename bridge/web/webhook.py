@@ -39,7 +39,7 @@ from bridge.web.checks import (
     client_of,
     idempotency_key,
 )
-from bridge.web.counting import UNAUTHENTICATED_LIMITED, name_outcome
+from bridge.web.counting import LOCKED_OUT, UNAUTHENTICATED_LIMITED, name_outcome
 from bridge.web.gate import (
     auth_failed,
     guards_of,
@@ -226,6 +226,7 @@ async def receive_webhook(request: Request) -> Response:
     # The lockout first: whatever the method, a locked-out address must not be able to fill the journal.
     # A valid token meets its own /64's lockout only: its rows are bounded by its rate limit, not by the /48's.
     if (left := lockout_left(guards, client, wide=not known)) is not None:
+        name_outcome(request.scope, LOCKED_OUT)  # in /metrics apart from a strategy's rate limit
         return locked_out(left)
     if not known or strategy is None:
         auth_failed(guards, client, config.server)  # whatever the method: else a stranger's GETs never meet it

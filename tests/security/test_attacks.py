@@ -188,6 +188,10 @@ def test_rate_limit_then_lockout_after_repeated_bad_tokens(start_daemon: Callabl
     assert journaled == [200, 200, 200, 429, 429, 401, 401, 401, 401, 401], "lockout answers are not journaled"
     daemon.wait_output("locked out 127.0.0.1 for 300s")
     assert counts(daemon)[0] == 3
+    metrics = httpx.get(f"{daemon.base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    # Counted apart: an address guessing tokens is not the strategy's own sender sending too fast.
+    assert 'bridge_webhooks_total{outcome="rate-limited"} 2.0' in metrics, "the strategy's own two"
+    assert 'bridge_webhooks_total{outcome="locked-out"} 24.0' in metrics, "3 guesses, the right token, 20 others"
 
 
 def test_other_methods_with_a_wrong_token_count_toward_the_lockout(start_daemon: Callable[..., Daemon]) -> None:
