@@ -82,7 +82,7 @@ async def poll_orders(host: Host) -> int:
     unlisted: set[str] = set()  # brokers whose list failed this round: their orders are looked up one by one
     unreachable: set[str] = set()  # and whose lookups fail too: nothing more is asked of them this round
     changed = 0
-    closed: dict[tuple[str, str], list[sqlite3.Row]] = {}  # the protective legs found filled, by broker and symbol
+    closed: dict[str, dict[str, list[sqlite3.Row]]] = {}  # the protective legs found filled, by broker and symbol
     for row in rows:
         name, coid = row["broker"], row["client_order_id"]
         broker = runtime.follower(name, row["created_at"])
@@ -111,37 +111,40 @@ async def poll_orders(host: Host) -> int:
                      row["status"], order.status, order.filled_quantity)  # fmt: skip
             changed += 1
             if order.status == "filled" and row["leg"] in PROTECTIVE_LEGS:
-                closed.setdefault((name, symbol_key(row["symbol"])), []).append(row)
-    for (name, _key), legs in closed.items():
-        await _flat_after(host, name, legs)
+                closed.setdefault(name, {}).setdefault(symbol_key(row["symbol"]), []).append(row)
+    for name, by_symbol in closed.items():
+        await _flat_after(host, name, list(by_symbol.values()))
     return changed
 
 
-async def _flat_after(host: Host, name: str, legs: list[sqlite3.Row]) -> None:
-    """Read the position a protective leg's fill may have closed; flat, the shares from before are closed
-    (`journal.close_flat`): a take-profit or stop-loss that sold what a trade by hand left, say."""
+async def _flat_after(host: Host, name: str, filled: list[list[sqlite3.Row]]) -> None:
+    """Read the positions protective legs' fills may have closed (`filled`: the legs of each symbol), once for the
+    broker; in each symbol found flat, the shares from before are closed (`journal.close_flat`): a take-profit or
+    stop-loss that sold what a trade by hand left, say."""
     broker = host.runtime.broker(name)
-    symbol = legs[0]["symbol"]
     if broker is None:
         return
     moment = utcnow()  # before the read: the legs' fills, journaled by then, are in what it returns
     try:
-        held = [p for p in await answers.fetch_positions(broker) if same_symbol(p.symbol, symbol) and p.quantity]
+        positions = [p for p in await answers.fetch_positions(broker) if p.quantity]
     except Exception as exc:  # an adapter's bug too; the next read of the symbol (a signal's, a flatten's) looks again
+        symbols = ", ".join(legs[0]["symbol"] for legs in filled)
         log.info("cannot read the positions of broker %s after a fill in %s (%s): the shares there are counted still",
-                 name, symbol, answers.failure(exc))  # fmt: skip
+                 name, symbols, answers.failure(exc))  # fmt: skip
         return
-    if held:
-        return
-    coids = [row["client_order_id"] for row in legs]
-    marked, doubt = await host.store.run(journal.close_flat, host.store.conn, name, symbol, iso(moment),
-                                         share.settled(broker, moment), coids)  # fmt: skip
-    if doubt:
-        log.info("%s at %s is flat after %s filled, but the shares there are counted still, not closed: %s", symbol,
-                 name, ", ".join(coids), doubt)  # fmt: skip
-    elif marked:
-        log.info("%s at %s is flat after %s filled: %d order(s) from before are no share of what is held since",
-                 symbol, name, ", ".join(coids), marked)  # fmt: skip
+    for legs in filled:
+        symbol = legs[0]["symbol"]
+        if any(same_symbol(p.symbol, symbol) for p in positions):
+            continue
+        coids = [row["client_order_id"] for row in legs]
+        marked, doubt = await host.store.run(journal.close_flat, host.store.conn, name, symbol, iso(moment),
+                                             share.settled(broker, moment), coids)  # fmt: skip
+        if doubt:
+            log.info("%s at %s is flat after %s filled, but the shares there are counted still, not closed: %s",
+                     symbol, name, ", ".join(coids), doubt)  # fmt: skip
+        elif marked:
+            log.info("%s at %s is flat after %s filled: %d order(s) from before are no share of what is held since",
+                     symbol, name, ", ".join(coids), marked)  # fmt: skip
 
 
 def _timeout(host: Host, row: sqlite3.Row) -> float | None:
