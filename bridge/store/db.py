@@ -7,13 +7,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from bridge.store.checkpoint import Checkpointer
+from bridge.store.committer import CommitThread
 from bridge.store.migrations import JournalUnusable, migrate, require_current
 from bridge.store.pending import Pending, pending_of
 from bridge.store.slow_commits import SlowCommits
@@ -367,7 +367,7 @@ class Store:
         self._busy_since: float | None = None  # another process holds the write lock since (loop time)
         self._lock_wait: list[_Job] | None = None  # the batch waiting for the write lock another process holds
         self._lock_timer: asyncio.TimerHandle | None = None  # when the longest waiter has waited too long
-        self._committer: ThreadPoolExecutor | None = None
+        self._committer: CommitThread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None  # `peek`: the event loop's read-only connection
@@ -431,7 +431,7 @@ class Store:
             if self._wal_sync is not None:  # COMMIT writes the WAL; `_commit` syncs it once the lock is let go
                 self.conn.execute("PRAGMA synchronous=NORMAL")
         self._loop = asyncio.get_running_loop()
-        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-db")
+        self._committer = CommitThread(self._loop, "bridge-db")
 
     def transaction_serial(self) -> int | None:
         """Which write transaction the writer has open (a number none before it had), None while it has none.
@@ -518,8 +518,7 @@ class Store:
         assert self._loop is not None and self._committer is not None
         self._committing = True  # nothing else may start meanwhile; jobs arriving now form the next batch
         self._lock_wait = batch
-        waited = self._loop.run_in_executor(self._committer, self._lock.acquire)
-        waited.add_done_callback(lambda done: self._locked(batch, done))
+        self._committer.submit(self._lock.acquire, lambda _, error: self._locked(batch, error))
         self._lock_timer = self._loop.call_later(self.busy_timeout_ms / 1000, self._expire_lock_waits)
 
     def _expire_lock_waits(self) -> None:
@@ -545,13 +544,13 @@ class Store:
         delay = max(0.001, min(left) + limit - now) if left else limit
         self._lock_timer = self._loop.call_later(delay, self._expire_lock_waits)
 
-    def _locked(self, batch: list[_Job], waited: asyncio.Future[None]) -> None:
+    def _locked(self, batch: list[_Job], error: BaseException | None) -> None:
         self._committing = False
         self._lock_wait = None
         if self._lock_timer is not None:
             self._lock_timer.cancel()
             self._lock_timer = None
-        if not waited.cancelled() and (error := waited.exception()) is not None:
+        if error is not None:
             # SQLite's own lock still keeps the writers apart: going on without ours only costs latency.
             log.warning("could not take the journal's write lock (%r); writing without it", error)
         batch = [job for job in batch if job.error is None]  # less those answered "locked" meanwhile
@@ -623,9 +622,7 @@ class Store:
             _settle(done)
             return
         self._committing = True
-        # `run_in_executor` less its checks that `_commit` is no coroutine function, which cost a percent of the loop.
-        commit = asyncio.wrap_future(self._committer.submit(self._commit), loop=loop)
-        commit.add_done_callback(lambda finished: self._committed(done, finished))
+        self._committer.submit(self._commit, lambda _, error: self._committed(done, error))
 
     def _replaced(self) -> sqlite3.OperationalError | None:
         """The error to refuse writes with when the journal was deleted, moved or replaced since it was opened.
@@ -722,11 +719,9 @@ class Store:
             except Exception:  # the batch is committed: an observer's bug must not report it lost
                 log.exception("commit observer failed")
 
-    def _committed(self, batch: list[_Job], commit: asyncio.Future[None]) -> None:
+    def _committed(self, batch: list[_Job], error: BaseException | None) -> None:
         """Back on the event loop: answer the batch, then start the next one."""
         self._committing = False
-        closed = commit.cancelled()
-        error = RuntimeError("the journal was closed before this write was committed") if closed else commit.exception()
         pending = pending_of(self.conn) if self._conn is not None else None
         if pending is not None:
             # The memory kept beside the journal follows its COMMIT here, on the event loop, as every read of it runs.
@@ -759,7 +754,7 @@ class Store:
         while self._waiting or self._committing or self._drain_scheduled:
             await asyncio.sleep(0.001)
         if self._committer is not None:
-            self._committer.shutdown(wait=True)
+            self._committer.shutdown()
             self._committer = None
         if self._wal_sync is not None:
             self._wal_sync.close()
