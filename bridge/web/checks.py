@@ -47,12 +47,22 @@ def _networks(entries: tuple[str, ...], aliases: bool) -> tuple[Network, ...]:
 
 def client_of(request: Request, server: ServerConfig) -> Client:
     """The address this request is judged by: forwarded headers count only when the peer is a trusted proxy."""
-    trusted = _networks(tuple(server.trusted_proxies), False)
+    proxies = tuple(server.trusted_proxies)
     peer = request.client.host if request.client else None
-    if not contains(trusted, parse_address(peer)):  # the usual case: no header is read, none would count
-        return client_address(peer, (), trusted)
+    direct = _direct_client(peer, proxies)
+    if direct is not None:  # the usual case: no header is read, none would count
+        return direct
     hops = forwarded_hops(request.headers.getlist(server.forwarded_header), server.forwarded_header)
-    return client_address(peer, hops, trusted)
+    return client_address(peer, hops, _networks(proxies, False))
+
+
+@lru_cache(maxsize=4096)  # per request, from a few peers (the tunnel's, the sender's): the same answer each time
+def _direct_client(peer: str | None, proxies: tuple[str, ...]) -> Client | None:
+    """The client when `peer` is not one of the trusted `proxies` (it is judged by its own address), else None."""
+    trusted = _networks(proxies, False)
+    if contains(trusted, parse_address(peer)):
+        return None
+    return client_address(peer, (), trusted)
 
 
 HEADER_NAMES = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}
