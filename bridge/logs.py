@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from bridge.config.secrets import HeldSecrets, redact_encoded
 
@@ -73,6 +73,7 @@ class BackgroundHandler(logging.Handler):
 
     PAUSE = 0.02
     MAX_PENDING = 10_000
+    WRITE_BATCH = 256  # records written at once to a plain stream
     STOP_WAIT = 5.0  # seconds `stop` waits for the writer; past it the output is taken as stuck for good
 
     def __init__(self, target: logging.Handler) -> None:
@@ -82,6 +83,7 @@ class BackgroundHandler(logging.Handler):
         # Two counters, each written by one side only (emit, under the handler's lock; the writer): no lock shared.
         self._dropped = 0
         self._reported = 0
+        self._writing = 0  # records taken from the queue and being written (the writer's)
         self._wake = threading.Event()
         self._stopping = False
         self._stuck = False  # the writer never came back from the output: nothing more is written
@@ -114,17 +116,56 @@ class BackgroundHandler(logging.Handler):
 
     def drain(self) -> None:
         """Write every waiting record now, then how many were dropped since the last such note, if any."""
+        # A plain stream takes what piled up in one write (StreamHandler writes and flushes each line: a syscall
+        # each under load); any other target one record at a time, its own way.
+        most = self.WRITE_BATCH if type(self.target) is logging.StreamHandler and not self.target.filters else 1
         while True:
+            records: list[logging.LogRecord] = []
             try:
-                record = self._pending.popleft()
+                while len(records) < most:
+                    records.append(self._pending.popleft())
             except IndexError:  # empty (or emptied by `stop` after a join that timed out)
+                pass
+            if not records:
                 break
-            self.target.handle(record)
+            self._writing = len(records)  # counted as dropped should the output never take them (`stop`)
+            if len(records) == 1:
+                self.target.handle(records[0])
+            else:
+                self._write(records)
+            self._writing = 0
         dropped = self._dropped - self._reported
         if dropped:
             self._reported += dropped
             note = f"{dropped} log line(s) dropped: the log output was blocked and {self.MAX_PENDING} lines waited"
             self.target.handle(logging.LogRecord("bridge.logs", logging.WARNING, __file__, 0, note, None, None))
+
+    def _write(self, records: list[logging.LogRecord]) -> None:
+        """Write `records` to the target's stream in one write, in order, as its `emit` would one by one."""
+        target = cast(logging.StreamHandler[Any], self.target)
+        lines, kept = [], []
+        for record in records:
+            try:
+                lines.append(target.format(record) + target.terminator)
+                kept.append(record)
+            except Exception:  # as StreamHandler.emit: told on stderr, the other lines still written
+                target.handleError(record)
+        target.acquire()
+        try:
+            target.stream.write("".join(lines))
+            target.flush()
+            written = True
+        except RecursionError:  # as StreamHandler.emit
+            raise
+        except Exception:
+            written = False
+        finally:
+            target.release()
+        if not written:
+            # One line at a time, each failure told as StreamHandler.emit tells it: a line that cannot be written
+            # loses only itself (what of the batch got out before the failure is written twice).
+            for record in kept:
+                target.handle(record)
 
     def stop(self) -> None:
         """Write what is waiting and end the thread."""
@@ -135,10 +176,13 @@ class BackgroundHandler(logging.Handler):
             # The output takes nothing (a pipe nobody reads, a stuck log driver): writing here would block this
             # thread too, and the daemon's stop with it, until killed. What waited is counted, not written.
             self._stuck = True
-            self._dropped += len(self._pending)
+            self._dropped += len(self._pending) + self._writing
             self._pending.clear()
             return
         self.drain()
+
+
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class _Lines(logging.Formatter):
@@ -152,6 +196,16 @@ class _Lines(logging.Formatter):
         super().__init__(fmt)
         self._second: int | None = None
         self._text = ""
+        self._plain = fmt == LINE_FORMAT
+
+    def format(self, record: logging.LogRecord) -> str:
+        # A record `RedactSecrets` made plain text (no arguments, its traceback gone): the line written at once,
+        # where `Formatter.format` looks up every field of the record's dict and the format's own fields again.
+        if self._plain and not record.args and isinstance(record.msg, str) and record.exc_info is None and \
+                record.exc_text is None and record.stack_info is None:  # fmt: skip
+            record.message = record.msg
+            return f"{self.formatTime(record)} {record.levelname} {record.name}: {record.msg}"
+        return super().format(record)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
@@ -172,7 +226,7 @@ def setup_logging(secrets: Iterable[str], level: int = logging.INFO) -> None:
     if _background is not None:
         _background.stop()
     stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(_Lines("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    stream.setFormatter(_Lines(LINE_FORMAT))
     handler = _background = BackgroundHandler(stream)
     handler.addFilter(RedactSecrets(secrets))
     atexit.register(handler.stop)  # write what is waiting on a normal exit

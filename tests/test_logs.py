@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Any
 
-from bridge.logs import BackgroundHandler, RedactSecrets, _Lines
+from bridge.logs import LINE_FORMAT, BackgroundHandler, RedactSecrets, _Lines
 
 SECRET = "tok-" + "5566778899aabbccddee"
 
@@ -139,6 +139,7 @@ def test_stopping_while_the_output_is_stuck_returns_and_counts_what_it_could_not
 
 def test_a_line_reads_as_the_stdlib_format_writes_it_across_seconds_and_with_an_exception() -> None:
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    assert fmt == LINE_FORMAT
     ours, stdlib = _Lines(fmt), logging.Formatter(fmt)
     # Out of order too (a record queued by another thread may be older than the last one written).
     for created in (1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0005, 1_700_000_000.5, 1_700_003_600.25):
@@ -148,3 +149,47 @@ def test_a_line_reads_as_the_stdlib_format_writes_it_across_seconds_and_with_an_
         record.exc_text = "Traceback: ..."
         assert ours.format(record) == stdlib.format(record)
         assert ours.formatTime(record, "%H:%M") == stdlib.formatTime(record, "%H:%M")
+        # As `RedactSecrets` leaves every record: its text formatted (with a % in it), no arguments left.
+        plain = logging.LogRecord("bridge.webhook", logging.WARNING, "", 0, "sold 100% of SQ", None, None)
+        plain.created, plain.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert ours.format(plain) == stdlib.format(plain)
+
+
+class Writes(io.StringIO):
+    """A stream that counts its writes, and fails the ones holding `fail_on`."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        super().__init__()
+        self.writes = 0
+        self.fail_on = fail_on
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        if self.fail_on is not None and self.fail_on in text:
+            raise OSError("no space left on device")
+        return super().write(text)
+
+
+def test_lines_that_piled_up_are_written_together_in_order_and_a_failed_write_loses_only_its_own(
+    capsys: Any,
+) -> None:
+    out = Writes(fail_on="record 7\n")
+    stream = logging.StreamHandler(out)
+    stream.setFormatter(_Lines(LINE_FORMAT))
+    handler = BackgroundHandler(stream)
+    handler.addFilter(RedactSecrets([SECRET]))
+    logger = logging.getLogger("tests.logs.batched")
+    logger.handlers[:], logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("record 7")  # written alone: the writer wakes for the first record after a quiet spell
+        for i in range(1000):
+            logger.info("line %d of %s", i, SECRET)
+    finally:
+        handler.stop()
+        logger.handlers[:] = []
+    lines = out.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [f"line {i} of ***" for i in range(1000)]
+    assert all(line.split()[2:4] == ["INFO", "tests.logs.batched:"] for line in lines)
+    assert out.writes < 1000, "each line was written on its own"
+    assert "OSError: no space left on device" in capsys.readouterr().err  # told as StreamHandler.emit tells it
