@@ -60,8 +60,12 @@ error.
 Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; WOO X's 25 unless asked;
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
 answer was lost is looked for; an order on two pages is listed once, and a full page of orders all read already (the
-same page again) ends the listing, an error. So are One Trading's open orders, 100 to a page, by the cursor beside
-them in the answer ("Get Orders"), which ccxt drops.
+same page again) ends the listing, an error. Where pages are counted by number (Upbit "List open orders", Gate "List
+all open orders", WOO X "Get orders": a `page` from 1, newest first), an order that ends between two page reads moves
+every older one up by one, onto the page already read: the open orders are read again until a listing read no order
+twice and the next lists every order it did (three listings at most, then an error; see `_settled_open_orders`).
+So are One Trading's open orders, 100 to a page, by the cursor beside them in the answer ("Get Orders"), which ccxt
+drops.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
@@ -102,6 +106,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, cast
@@ -252,8 +257,25 @@ CURSOR_PAGES = {
 # drops the cursor, which is not in any order's `info`. The listing is read through ccxt's implicit method.
 ONETRADING_PAGE = 100
 MOST_PAGES = 20  # 1,000 orders at Bybit, 10,000 at WOO X, 2,000 elsewhere: more is an error, never a list cut short
+# Listings of open orders paged by number read at most this many times over until one is settled (see
+# `_settled_open_orders`): 3 x MOST_PAGES requests at most, an error after, never a list that may leave one out.
+SETTLE_LISTINGS = 3
 # ccxt's own retry of a failed request (`fetch2`), read from `options` under these names: it sends an order again too.
 RESEND_OPTIONS = frozenset({"maxRetriesOnFailure", "defaultMaxRetriesOnFailure"})
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Orders read page after page: whether to the end, whether no order was read on two pages, and how many pages."""
+
+    items: list[dict[str, Any]]
+    whole: bool
+    once: bool
+    pages: int
+
+    def ids(self) -> set[str]:
+        """The venue's ids of the orders listed."""
+        return {str(item["id"]) for item in self.items if item.get("id") is not None}
 
 
 class HeldTooLong(HeldUnsent):
@@ -1140,21 +1162,58 @@ class CcxtBroker:
 
         ccxt read Bybit's first page, 20 orders (OKX's, Upbit's, Gate's, Coinbase's: 100; WOO X's 25): an order placed
         before as many others was left out, so an exit's cancels of the ticker's working orders left it working.
+        Pages counted by number are read until a listing is settled (`_settled_open_orders`).
         """
-        items, whole = await self._paged(self.exchange.fetch_open_orders, symbol, {})
-        if not whole:
+        if CURSOR_PAGES[self.options.exchange][2] == PAGE_NUMBER:
+            return await self._settled_open_orders(symbol)
+        listing = await self._pages(self.exchange.fetch_open_orders, symbol, {})
+        return self._whole(listing, symbol).items
+
+    def _whole(self, listing: Listing, symbol: str | None) -> Listing:
+        """`listing`, read to its end, else the error that more orders are open than were listed."""
+        if not listing.whole:
             raise BrokerError(
-                f"{self.options.exchange}: more than {len(items)} open orders"
+                f"{self.options.exchange}: more than {len(listing.items)} open orders"
                 f"{'' if symbol is None else ' on ' + symbol}: any beyond them were not listed, so none are taken as "
                 "all of them; cancel some at the venue"
             )
-        return items
+        return listing
+
+    async def _settled_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
+        """The open orders of a venue that pages them by number (Upbit, Gate, WOO X), none still working left out.
+
+        Page k answers the orders k-th in the venue's order (newest first) at the moment it is read: an order that
+        ended between two reads moved each older one up by one, and the first of the next page onto the page read
+        already, listed nowhere, so an exit's cancels left it working. A listing is taken when it is one answer (one
+        moment), or when it read no order twice and every order it listed is in the next listing, which is returned.
+        Why that leaves out no order working throughout: while an order W is not yet passed, every order listed
+        before page k is newer than W, and open when page k is read (it is listed again later, and an order that
+        ended stays ended); read twice none, they are (k-1) pages' worth, so W stands at least that far down, on page
+        k or after it; and the last page, not full, holds the rest. Else it is read again, SETTLE_LISTINGS times at
+        most (each of MOST_PAGES at most), then it is an error: never a list that may leave a working order out.
+        """
+        earlier: Listing | None = None
+        for _ in range(SETTLE_LISTINGS):
+            listing = self._whole(await self._pages(self.exchange.fetch_open_orders, symbol, {}), symbol)
+            if listing.pages == 1 or (earlier is not None and earlier.once and earlier.ids() <= listing.ids()):
+                return listing.items
+            earlier = listing
+        raise BrokerError(
+            f"{self.options.exchange}: the open orders{'' if symbol is None else ' on ' + symbol} changed while each "
+            f"of {SETTLE_LISTINGS} listings was read page by page, so none is known to hold every working order; "
+            "try again when fewer orders are being placed or filled"
+        )
 
     async def _paged(
         self, listing: Any, symbol: str | None, params: dict[str, Any], wanted: Any = None
     ) -> tuple[list[dict[str, Any]], bool]:
+        """A listing read page after page (see `_pages`), and whether it was read to its end (or the order wanted)."""
+        read = await self._pages(listing, symbol, params, wanted)
+        return read.items, read.whole
+
+    async def _pages(self, listing: Any, symbol: str | None, params: dict[str, Any], wanted: Any = None) -> Listing:
         """A listing read page after page by the venue's cursor (see CURSOR_PAGES), up to MOST_PAGES, or until an
-        order `wanted(order)` is read; and whether it was read to its end (or to the order wanted).
+        order `wanted(order)` is read.
 
         An order already read is not listed again: counted pages shift by one when an order is placed between two
         reads, and the last of one page comes again at the head of the next. A full page with no order not read
@@ -1164,27 +1223,29 @@ class CcxtBroker:
         most, asked_by, cursor_in = CURSOR_PAGES[self.options.exchange]
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
+        once = True  # no order read on two pages
         for number in range(1, MOST_PAGES + 1):
             page = await self._read(listing, symbol, None, most, params)
             fresh = [item for item in page if item.get("id") is None or str(item["id"]) not in seen]
             seen.update(str(item["id"]) for item in fresh if item.get("id") is not None)
             items.extend(fresh)
+            once = once and len(fresh) == len(page)
             if page and not fresh and len(page) >= most:
-                return items, False
+                return Listing(items, False, once, number)
             cursor: Any = None
             if cursor_in == PAGE_NUMBER:
                 cursor = number + 1 if len(page) >= most else None
             elif cursor_in == OLDEST_ID:  # OKX's ordIds grow with time
                 ids = [int(item["id"]) for item in page if str(item.get("id") or "").isdigit()]
                 if len(page) >= most and not ids:  # a full page, and no way to the next: maybe more
-                    return items, False
+                    return Listing(items, False, once, number)
                 cursor = str(min(ids)) if len(page) >= most else None
             else:  # on the first order of the answer, which ccxt's parsing may have sorted elsewhere
                 cursor = next((i[cursor_in] for item in page if (i := item.get("info") or {}).get(cursor_in)), None)
             if not page or not cursor or (wanted is not None and any(wanted(item) for item in page)):
-                return items, True
+                return Listing(items, True, once, number)
             params = {**params, asked_by: cursor}
-        return items, False
+        return Listing(items, False, once, MOST_PAGES)
 
     async def fetch_order(self, client_order_id: str) -> Order:
         """One order by our client order id."""

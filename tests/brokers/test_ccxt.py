@@ -1925,7 +1925,9 @@ async def test_at_woo_a_page_asked_for_again_and_answered_the_same_ends_the_list
             assert len(fake.listings) == 2
             fake.ignores_page, fake.placed_before_page = False, 2  # an order placed between two pages
             listed = [o.broker_order_id for o in await broker.fetch_open_orders("SPOT_BTC_USD")]
-            assert len(listed) == len(set(listed)) == 510  # the one pushed onto page 2 is not listed twice
+            # The one pushed onto page 2 is not listed twice; read twice, the listing is read again, and the order
+            # placed meanwhile is in it.
+            assert len(listed) == len(set(listed)) == 511
         finally:
             await broker.close()
 
@@ -2013,3 +2015,74 @@ async def test_at_onetrading_a_cursor_that_brings_the_same_page_again_ends_the_l
             assert len(fake.listings) == 2
         finally:
             await broker.close()
+
+
+async def _paging_broker(request: pytest.FixtureRequest, exchange: str) -> tuple[Any, CcxtBroker, str, int]:
+    """A fake venue that pages open orders by number, a broker on it, its ticker and its page's size."""
+    if exchange == "woo":
+        fake = FakeWoo()
+        server = LocalServer(fake.app).start()
+        request.addfinalizer(server.stop)
+        options = CcxtOptions(exchange="woo", api_key=WOO_KEY, secret=WOO_SECRET, quote="USD", api_url=server.url,
+                              max_requests_per_minute=60000)  # fmt: skip
+        return fake, _with_market(options, "SPOT_BTC_USD"), "SPOT_BTC_USD", 500
+    fake, url = request.getfixturevalue(f"{exchange}_server")
+    key, secret = {"upbit": (UPBIT_KEY, UPBIT_SECRET), "gate": (GATE_KEY, GATE_SECRET)}[exchange]
+    options = CcxtOptions(exchange=exchange, api_key=key, secret=secret, api_url=url,
+                          quote="KRW" if exchange == "upbit" else "USDT", max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name=exchange))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    return fake, broker, "KRW-BTC" if exchange == "upbit" else "BTC_USDT", 100
+
+
+async def _place_resting(broker: CcxtBroker, fake: Any, ticker: str, count: int, tag: str) -> list[str]:
+    """`count` resting limit buys, the first placed the oldest; their client order ids (WOO X's fake takes its own)."""
+    if isinstance(fake, FakeWoo):
+        return [str(fake.add(ticker, "BUY", "29000", "0.001", client_order_id=n + 1)["orderId"]) for n in range(count)]
+    price = Decimal(30000000 if ticker == "KRW-BTC" else 29000)
+    ours = [client_order_id("0190f0e2-9d3c-7abc-8def-0123456789ef", f"{tag}{n}", "entry") for n in range(count)]
+    for coid in ours:
+        await broker.create_order(order(coid, symbol=ticker, type="limit", limit_price=price, time_in_force="gtc"))
+    return ours
+
+
+@pytest.mark.parametrize("exchange", ["woo", "upbit", "gate"])
+async def test_an_order_ending_between_two_page_reads_leaves_no_working_order_unlisted(
+    request: pytest.FixtureRequest, exchange: str
+) -> None:
+    """WOO X's "Get orders", Upbit's "List open orders" and Gate's "List orders" (open) answer a `page` counted from 1,
+    newest first: an order filled or canceled between two page reads moved every older one up by one, and the first
+    of the next page slid onto the page already read, listed nowhere. An exit's cancels of the ticker's working orders
+    left it working, and it could open the position again. It is listed now, and the order that ended is not."""
+    fake, broker, ticker, most = await _paging_broker(request, exchange)
+    before = len(fake.orders)
+    try:
+        placed = await _place_resting(broker, fake, ticker, most + 1, "paged")
+        ours = placed[0]  # the oldest: the first of page 2
+        fake.ends_before_page, fake.ends_left = 2, 1  # the newest fills as page 2 is asked for
+        listed = await broker.fetch_open_orders(ticker)
+        names = {o.broker_order_id if exchange == "woo" else o.client_order_id for o in listed}
+        assert ours in names
+        assert placed[-1] not in names and len(listed) == most
+    finally:
+        fake.ends_before_page = None
+        del fake.orders[before:]
+        await broker.close()
+
+
+async def test_at_woo_open_orders_that_keep_ending_as_they_are_read_end_the_listing_an_error_after_three_readings(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Orders ending between every two page reads leave no listing known to hold every working order: after three
+    listings, each read to its end, the listing is an error, never one that may leave a working order out, and the
+    requests spent are bounded (three listings of two pages)."""
+    fake, broker, ticker, most = await _paging_broker(request, "woo")
+    try:
+        await _place_resting(broker, fake, ticker, most + 10, "busy")
+        fake.ends_before_page, fake.ends_left = 2, 10**6  # one ends before every second page
+        with pytest.raises(BrokerError, match="changed while each of 3 listings was read"):
+            await broker.fetch_open_orders(ticker)
+        assert [q.get("page") for q in fake.listings] == [None, "2"] * 3
+    finally:
+        await broker.close()

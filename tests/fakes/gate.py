@@ -14,6 +14,8 @@ lookup or cancel is "the order ID returned, or the custom ID specified by the us
 field)", but "operations based on custom IDs can only be checked in pending orders. Only order ID can be used
 after the order is finished". Limit orders rest; market sells fill at the pair's price.
 `lose_answers` takes an order and then answers HTTP 500, as a create whose answer was lost (the venue took it).
+`ends_before_page` cancels the newest open order just before that page of "List all open orders" is answered
+(`ends_left` times), as a fill or a cancel between two page reads would: every later order moves up by one.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class FakeGate:
         self._ids = itertools.count(412345678901)
         self.fill_on_cancel = False  # the order fills just before a cancel arrives, which Gate then refuses
         self.lose_answers = False  # take each order, then answer 500: its answer is lost
+        self.ends_before_page: int | None = None  # the newest open order ends just before this page is answered
+        self.ends_left = 1  # how many times more it does
         api = "/api/v4"
         self.app = Starlette(routes=[
             Route(f"{api}/spot/currency_pairs", self._pairs), Route(f"{api}/spot/currencies", self._empty),
@@ -163,8 +167,14 @@ class FakeGate:
             return _error("INVALID_KEY", "Invalid key provided", 401)
         # "List all open orders": each pair's newest `limit` (100 at most, and unless asked) of a `page`, and its total.
         most = min(int(request.query_params.get("limit") or 100), 100)
-        start = (int(request.query_params.get("page") or 1) - 1) * most
+        page = int(request.query_params.get("page") or 1)
+        start = (page - 1) * most
         with self.lock:
+            if page == self.ends_before_page and self.ends_left > 0:  # filled or cancelled as the bridge reads
+                self.ends_left -= 1
+                newest = next((o for o in reversed(self.orders) if o["status"] == "open"), None)
+                if newest is not None:
+                    newest.update(status="cancelled", finish_as="cancelled")
             by_pair: dict[str, list[dict[str, Any]]] = {}
             for order in reversed(self.orders):
                 if order["status"] == "open":

@@ -10,6 +10,8 @@ An order is named by Upbit's `uuid` or by the caller's `identifier` (its client 
 with neither (an empty `uuid`) is a validation error. Limit orders rest; market sells (`ord_type` market) fill at the
 market's price.
 `lose_answers` takes an order and then answers HTTP 500, as a create whose answer was lost (the venue took it).
+`ends_before_page` cancels the newest open order just before that page of open orders is answered (`ends_left`
+times), as a fill or a cancel between two page reads would: every later order moves up by one.
 
 A cancel is asynchronous, as Upbit's "Cancel order" is (주문 취소 접수, "order cancel request": the request is taken,
 the cancel done after): its answer is the order as it was (`state` wait, as in the reference's example that ccxt's
@@ -52,6 +54,8 @@ class FakeUpbit:
         self.lose_answers = False  # take each order, then answer 500: its answer is lost
         self.cancel_seconds = 0.3  # how long after its cancel request an order reads canceled
         self.canceling: dict[str, float] = {}  # uuid -> when its accepted cancel is done (time.monotonic())
+        self.ends_before_page: int | None = None  # the newest open order ends just before this page is answered
+        self.ends_left = 1  # how many times more it does
         self.app = Starlette(routes=[
             Route("/v1/market/all", self._markets), Route("/v1/accounts", self._accounts),
             Route("/v1/orders", self._create, methods=["POST"]),
@@ -129,9 +133,15 @@ class FakeUpbit:
     def _listed(self, request: Request, states: tuple[str, ...]) -> JSONResponse:
         market = request.query_params.get("market")
         most = min(int(request.query_params.get("limit") or 100), 100)  # 100 at most, and unless asked
-        start = (int(request.query_params.get("page") or 1) - 1) * most
+        page = int(request.query_params.get("page") or 1)
+        start = (page - 1) * most
         with self.lock:
             self._settle()
+            if states == OPEN and page == self.ends_before_page and self.ends_left > 0:  # filled as the bridge reads
+                self.ends_left -= 1
+                newest = next((o for o in reversed(self.orders) if o["state"] in OPEN), None)
+                if newest is not None:
+                    newest["state"] = "cancel"
             listed = [dict(o) for o in self.orders[::-1] if o["state"] in states and market in (None, o["market"])]
             return JSONResponse(listed[start : start + most])
 

@@ -5,7 +5,9 @@ open orders, and `page` from 1 of `size` orders, 25 unless asked (the reference'
 500 at most, newest first); answers are `{"success": true, "data": {"meta": {...}, "rows": [...]}, "timestamp": ...}`.
 Authentication by the `x-api-key` header (the signature is not checked). Orders are placed with `add` (as in WOO X's
 app): this fake takes none over HTTP. `ignores_page` answers the first page whatever is asked; `placed_before_page`
-places an order just before that page is answered, shifting the pages by one.
+places an order just before that page is answered, shifting the pages by one; `ends_before_page` cancels the newest
+open order just before that page is answered (`ends_left` times), as a fill or a cancel in WOO X's app between two
+reads would: every later order moves up by one, and the first of that page is then on the page already read.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class FakeWoo:
         self.listings: list[dict[str, str]] = []  # every "Get orders" query
         self.ignores_page = False  # answer the first page whatever `page` asks (a venue that stopped honouring it)
         self.placed_before_page: int | None = None  # an order is placed just before this page is answered, once
+        self.ends_before_page: int | None = None  # the newest open order ends just before this page is answered
+        self.ends_left = 1  # how many times more it does
         self._ids = itertools.count(1000)
         self.app = Starlette(routes=[Route("/v3/trade/orders", self._orders)])
 
@@ -48,6 +52,12 @@ class FakeWoo:
             self.orders.append(order)
         return order
 
+    def _end_newest(self) -> None:
+        with self.lock:
+            newest = next((o for o in reversed(self.orders) if o["status"] in INCOMPLETE), None)
+            if newest is not None:
+                newest["status"] = "CANCELLED"
+
     async def _orders(self, request: Request) -> JSONResponse:
         if request.headers.get("x-api-key") != API_KEY:
             return JSONResponse({"success": False, "code": -1002, "message": "invalid api key"}, 401)
@@ -57,6 +67,9 @@ class FakeWoo:
         if page == self.placed_before_page:  # placed in WOO X's app as the bridge reads: the pages shift by one
             self.placed_before_page = None
             self.add("SPOT_BTC_USD", "SELL", "31000", "0.001")
+        if page == self.ends_before_page and self.ends_left > 0:  # filled or cancelled as the bridge reads
+            self.ends_left -= 1
+            self._end_newest()
         statuses = INCOMPLETE if query.get("status") == "INCOMPLETE" else None
         with self.lock:
             self.listings.append(query)
