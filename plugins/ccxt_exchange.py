@@ -54,9 +54,9 @@ identifier, Gemini's client_order_id, One Trading's client_id). Bitso's client o
 time in force `time_in_force` in its own words, both sent in those fields (ccxt passes neither); its lookup returns a
 finished order for an hour only, so an order not found there is read from its trades (see `_looked_up_or_traded`), and
 one in neither, sent over the hour ago, is canceled unfilled once Bitso gave its id, else of unknown outcome;
-its open orders are listed through its "List Open Orders", 500 asked for (ccxt's read 25): an answer of 500, or of
-exactly 100 (the most of the page's older version) until Bitso answered more than 100, may be cut short and is an
-error.
+its open orders are listed through its "List Open Orders", 500 asked for (ccxt's read 25): an answer of 500 may be
+cut short and is an error; one of exactly 100 (the most of the page's older version, until Bitso answered more than
+100) is asked again oldest first (`sort` asc, which that version took), and is whole where the same 100 come back.
 Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit's, Gate's 100; WOO X's 25 unless asked;
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
 answer was lost is looked for; an order on two pages is listed once, and a full page of orders all read already (the
@@ -230,11 +230,11 @@ VENUE_TIME_IN_FORCE = {
 # listed every open order.
 TRADES_LOOKUPS = frozenset({"bitso"})
 # Bitso's "List Open Orders" (GET /open_orders) answers `limit` orders, of one `book` or of all: ccxt's asks for 25 of
-# one book and reads no further (and asks for none without a book). The current page gives `limit` 500 unless asked
-# and names no most; its older version gave 100 as the most. Neither names a next page (no marker). Asked for 500, an
-# answer as full as asked may leave some out, and so may one of exactly 100 (the older cap, whatever was asked): both
-# are errors, never a list cut short, the latter until Bitso has answered more than 100 (no such cap, then): a user
-# with exactly 100 open orders had every listing fail, every signal's read too.
+# one book and reads no further (and asks for none without a book). The current page (docs.bitso.com) gives `limit`
+# 500 unless asked and names no most, nor a `sort`; its older version gave 100 as the most and took `sort` asc or desc
+# (desc unless asked: ccxt's bitso.py quotes both, "max = 100" and "'sort': 'desc', // default = desc"). Asked for
+# 500, an answer as full as asked may leave some out: an error, never a list cut short. One of exactly 100 may be the
+# older cap: until Bitso has answered more than 100, it is asked again oldest first (see `_bitso_oldest_too`).
 BITSO_OPEN_ORDERS, BITSO_OLDER_MOST = 500, 100
 # Within this long of its sending, an order Bitso's lookup does not show was never placed: the lookup shows a finished
 # one for an hour after it ended ("a one-hour window exists"). Less than the hour, for the clocks' difference.
@@ -1115,18 +1115,47 @@ class CcxtBroker:
         request: dict[str, Any] = {"limit": BITSO_OPEN_ORDERS}
         if symbol is not None:
             request["book"] = self._market(symbol)["id"]
-        answer = await self._read(self.exchange.privateGetOpenOrders, request)
-        listed = answer.get("payload") or []
-        if BITSO_OLDER_MOST < len(listed) < BITSO_OPEN_ORDERS:
-            self._bitso_past_older_most = True
-        at_older_most = len(listed) == BITSO_OLDER_MOST and not self._bitso_past_older_most
-        if len(listed) >= BITSO_OPEN_ORDERS or at_older_most:
-            raise BrokerError(
-                f"bitso: {len(listed)} open orders{'' if symbol is None else ' on ' + symbol}, as many as one answer "
-                f"may hold ({BITSO_OLDER_MOST} or {BITSO_OPEN_ORDERS}): any beyond them cannot be listed, so none are "
-                "taken as all of them; cancel some at Bitso"
-            )
+        listed = await self._bitso_answer(request, symbol)
+        if len(listed) == BITSO_OLDER_MOST and not self._bitso_past_older_most:
+            listed = await self._bitso_oldest_too(request, symbol, listed)
         return [self.exchange.parse_order(raw) for raw in listed]
+
+    async def _bitso_answer(self, request: dict[str, Any], symbol: str | None) -> list[dict[str, Any]]:
+        """One "List Open Orders" answer, an error where it is as full as asked (some may be left out)."""
+        answer = await self._read(self.exchange.privateGetOpenOrders, request)
+        listed: list[dict[str, Any]] = answer.get("payload") or []
+        if len(listed) >= BITSO_OPEN_ORDERS:
+            raise self._bitso_too_many(len(listed), symbol)
+        if len(listed) > BITSO_OLDER_MOST:  # more than the older cap: it is not in force
+            self._bitso_past_older_most = True
+        return listed
+
+    async def _bitso_oldest_too(
+        self, request: dict[str, Any], symbol: str | None, newest: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The open orders where an answer held exactly BITSO_OLDER_MOST (`newest`): all of them, or an error.
+
+        Exactly 100 may be the older page's cap, or all there are: taken as the cap until Bitso had answered more
+        than 100, every listing failed on a fresh connection with exactly 100 open orders, and an exit could cancel
+        none of the ticker's working orders. They are asked for again oldest first (`sort` asc, which the capped
+        version takes). An answer of other than 100 is whole by itself. The same 100 again are all of them: under
+        the cap, an order left out of the newest 100 and open at both reads is older than each of them, so it would
+        be among the oldest 100; where `sort` is not read (the current page names none) there is no such cap.
+        100 others are more than one answer holds: an error.
+        """
+        oldest = await self._bitso_answer({**request, "sort": "asc"}, symbol)
+        ids = {str(raw.get("oid")) for raw in newest}
+        if len(oldest) != BITSO_OLDER_MOST or {str(raw.get("oid")) for raw in oldest} == ids:
+            return oldest
+        raise self._bitso_too_many(len(newest), symbol)
+
+    def _bitso_too_many(self, count: int, symbol: str | None) -> BrokerError:
+        """The error for an answer of open orders that may have left some out."""
+        return BrokerError(
+            f"bitso: {count} open orders{'' if symbol is None else ' on ' + symbol}, as many as one answer may hold "
+            f"({BITSO_OLDER_MOST} or {BITSO_OPEN_ORDERS}): any beyond them cannot be listed, so none are taken as all "
+            "of them; cancel some at Bitso"
+        )
 
     async def _onetrading_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
         """One Trading's open orders, of one instrument or of all, page after page by the cursor each answer carries.

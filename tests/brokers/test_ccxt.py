@@ -1564,8 +1564,8 @@ def test_ccxts_own_retries_are_refused_as_they_would_send_an_order_again(exchang
 
 def _by_hand(fake: FakeBitso, count: int) -> None:
     """`count` open sell orders placed in Bitso's app (no origin_id), newer than any placed before."""
-    at = "2026-01-01T00:00:00+00:00"
-    for n in range(count):
+    at, first = "2026-01-01T00:00:00+00:00", len(fake.orders)
+    for n in range(first, first + count):  # oids unique among the fake's orders
         fake.orders.append({"oid": f"byHand{n:010d}", "book": "btc_mxn", "side": "sell", "status": "open",
                             "type": "limit", "price": "700000", "original_amount": "0.001",
                             "unfilled_amount": "0.001", "created_at": at, "updated_at": at})  # fmt: skip
@@ -1962,8 +1962,7 @@ async def test_at_bitso_open_orders_past_100_are_listed_where_bitso_answers_them
     """Bitso's "List Open Orders" answers `limit` orders, 500 unless asked, and names no most (its older page: 100 at
     most), nor a next page. Asked for 100, 100 open orders or more were an error even where Bitso answers them all, so
     an exit could cancel none of the ticker's working orders. Asked for 500, an answer of more than 100 is whole unless
-    as full as asked; one of exactly 100 may be the older cap, cut short, and stays an error until Bitso has answered
-    more than 100 (then no such cap is in force)."""
+    as full as asked; one of exactly 100 is whole where the oldest 100 are the same (see the test of exactly 100)."""
     fake, url = bitso_server
     fake.orders.clear()
     fake.open_orders_most = most
@@ -1976,18 +1975,8 @@ async def test_at_bitso_open_orders_past_100_are_listed_where_bitso_answers_them
             with pytest.raises(BrokerError, match="100 open orders"):
                 await broker.fetch_open_orders("btc_mxn")
         fake.orders.clear()
-        _by_hand(fake, 100)  # as many as the older cap: may be cut short, unless Bitso answered more than it
-        if most == 500:  # it did (150): every listing of exactly 100 failed all the same, every signal's read too
-            assert len(await broker.fetch_open_orders("btc_mxn")) == 100
-        else:
-            with pytest.raises(BrokerError, match="100 open orders"):
-                await broker.fetch_open_orders("btc_mxn")
-        fresh = await _bitso(url)  # nothing answered past 100 yet: exactly 100 may be the cap
-        try:
-            with pytest.raises(BrokerError, match="100 open orders"):
-                await fresh.fetch_open_orders("btc_mxn")
-        finally:
-            await fresh.close()
+        _by_hand(fake, 100)  # as many as the older cap: whole, the same 100 read oldest first
+        assert len(await broker.fetch_open_orders("btc_mxn")) == 100
         _by_hand(fake, 400)
         with pytest.raises(BrokerError, match=f"{most} open orders"):
             await broker.fetch_open_orders(None)
@@ -2086,3 +2075,35 @@ async def test_at_woo_open_orders_that_keep_ending_as_they_are_read_end_the_list
         assert [q.get("page") for q in fake.listings] == [None, "2"] * 3
     finally:
         await broker.close()
+
+
+@pytest.mark.parametrize(("most", "sorts"), [(100, True), (500, True), (500, False)])
+async def test_at_bitso_exactly_100_open_orders_are_listed_on_a_fresh_connection(
+    bitso_server: tuple[FakeBitso, str], most: int, sorts: bool
+) -> None:
+    """An answer of exactly 100 open orders may be the older page's cap (100 at most) or all of them, and was an error
+    until Bitso had answered more than 100: on a fresh connection with exactly 100 open orders every listing failed,
+    and an exit could cancel none of the ticker's working orders. The 100 are asked for again oldest first (`sort`
+    asc, which the capped version takes): the same 100 are all of them, whichever version answers; 101 under the
+    cap are not, and stay an error."""
+    fake, url = bitso_server
+    fake.orders.clear()
+    fake.open_orders_most, fake.sorts = most, sorts
+    try:
+        _by_hand(fake, 100)
+        broker = await _bitso(url)
+        try:
+            assert len(await broker.fetch_open_orders("btc_mxn")) == 100
+            assert fake.open_orders_sorts[-2:] == [None, "asc"]  # asked again, oldest first
+            assert len(await broker.fetch_open_orders(None)) == 100
+            _by_hand(fake, 1)
+            if most == 100:  # the newest 100 and the oldest 100 differ: more are open than one answer holds
+                with pytest.raises(BrokerError, match="100 open orders"):
+                    await broker.fetch_open_orders("btc_mxn")
+            else:
+                assert len(await broker.fetch_open_orders("btc_mxn")) == 101
+        finally:
+            await broker.close()
+    finally:
+        fake.open_orders_most, fake.sorts = 100, True
+        fake.orders.clear()

@@ -8,7 +8,8 @@ value), `GET /api/v3/ticker?book=` (one book's ticker: Bitso lists no tickers of
 partially filled orders", a finished one for an hour after it ended, see `recent`), "List Open Orders"
 (`GET /api/v3/open_orders/`: every open order, or one `book`'s, newest first, `limit` of them: 500 unless asked, and
 no more than `open_orders_most`: 100 by default, as an older version of the page had it; the current page names no
-most), "List Order Trades"
+most; `sort` asc lists the oldest first, as the older version took it (`sorts`; the current page names no `sort`,
+and with `sorts` off it is not read)), "List Order Trades"
 (`GET /api/v3/order_trades/{oid}/` or `?origin_id=`: an order's trades, finished or not) and "Cancel an Order"
 (`DELETE /api/v3/orders/{oid}/`); authentication by the `Authorization: Bitso key:nonce:signature` header (the
 signature is not checked). Answers are `{"success": true, "payload": ...}`.
@@ -49,6 +50,8 @@ class FakeBitso:
         self.prices = {"btc_mxn": Decimal(600000)}
         self.open_orders_most = OPEN_ORDERS_MOST  # the most one "List Open Orders" answer holds, whatever `limit` asks
         self.open_orders_asked: list[str | None] = []  # the `limit` of each "List Open Orders"
+        self.open_orders_sorts: list[str | None] = []  # and its `sort`
+        self.sorts = True  # "List Open Orders" reads `sort` (asc: the oldest first), as its older version did
         self.balances = {"mxn": Decimal(100000), "btc": Decimal(0)}
         self.tickers_asked: list[str | None] = []
         self.orders: list[dict[str, str]] = []  # every order, as Bitso's lookups write them
@@ -164,10 +167,12 @@ class FakeBitso:
     async def _open_orders(self, request: Request) -> JSONResponse:
         book = request.query_params.get("book")
         self.open_orders_asked.append(request.query_params.get("limit"))
+        self.open_orders_sorts.append(request.query_params.get("sort"))
         limit = min(int(request.query_params.get("limit", 500)), self.open_orders_most)
+        oldest_first = self.sorts and request.query_params.get("sort") == "asc"
         with self.lock:
             listed = [dict(o) for o in reversed(self.orders) if o["status"] in OPEN and book in (None, o["book"])]
-            return _ok(listed[:limit])
+            return _ok((listed[::-1] if oldest_first else listed)[:limit])
 
     async def _order_trades(self, request: Request) -> JSONResponse:
         oid = request.path_params["oid"].strip("/")
