@@ -65,7 +65,8 @@ all open orders", WOO X "Get orders": a `page` from 1, newest first), an order t
 every older one up by one, onto the page already read: the open orders are read again until a listing read no order
 twice and the next lists every order it did (three listings at most, then an error; see `_settled_open_orders`).
 So are One Trading's open orders, 100 to a page, by the cursor beside them in the answer ("Get Orders"), which ccxt
-drops.
+drops. Crypto.com's are one answer: Exchange API v1 "private/get-open-orders" takes an `instrument_name` alone ("omit
+for 'all'") and answers every open order, with no page or limit, as ccxt's `fetch_open_orders` reads it.
 
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.

@@ -2107,3 +2107,28 @@ async def test_at_bitso_exactly_100_open_orders_are_listed_on_a_fresh_connection
     finally:
         fake.open_orders_most, fake.sorts = 100, True
         fake.orders.clear()
+
+
+async def test_at_cryptocom_every_open_order_is_one_answer(cryptocom_server: tuple[FakeCryptocom, str]) -> None:
+    """Crypto.com's Exchange API v1 "private/get-open-orders" takes an instrument_name alone and answers every open
+    order, with no page or limit: ccxt's one request is the whole listing, past 100 orders (the order history's
+    default) too, and asks for no page."""
+    fake, url = cryptocom_server
+    options = CcxtOptions(exchange="cryptocom", api_key=CRYPTOCOM_KEY, secret=CRYPTOCOM_SECRET, api_url=url,
+                          max_requests_per_minute=60000)  # fmt: skip
+    broker = CcxtBroker(options, BrokerContext(name="cryptocom"))
+    broker.exchange.timeout_on_exit = 0
+    await broker.connect()
+    before = len(fake.orders)
+    ours = [client_order_id("0190f0e2-9d3c-7abc-8def-0123456789fa", f"cro{n}", "entry") for n in range(130)]
+    try:
+        for coid in ours:
+            await broker.create_order(order(coid, symbol="BTC_USDT", type="limit", limit_price=Decimal(29000),
+                                            time_in_force="gtc"))  # fmt: skip
+        asked = len(fake.open_listings)
+        listed = [o.client_order_id for o in await broker.fetch_open_orders("BTC_USDT")]
+        assert sorted(listed) == sorted(ours)
+        assert fake.open_listings[asked:] == [{"instrument_name": "BTC_USDT"}]
+    finally:
+        del fake.orders[before:]
+        await broker.close()

@@ -8,8 +8,9 @@ on success; a refusal carries the venue's code and message with an HTTP 400.
 
 An order's `client_oid` is the caller's own id for it (36 characters at most), given back in every answer about the
 order. Get order detail and Cancel order take an `order_id` (an empty one is a missing argument, 40004); the order
-history lists the finished orders, newest first, `limit` of them (100 unless asked). Limit orders rest; market
-orders fill at the instrument's price.
+history lists the finished orders, newest first, `limit` of them (100 unless asked). Get open orders takes an
+`instrument_name` alone ("omit for 'all'") and answers every open order: it has no page and no limit. Limit orders
+rest; market orders fill at the instrument's price.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class FakeCryptocom:
         self.balances = {"USDT": Decimal(100000), "BTC": Decimal(1)}
         self.orders: list[dict[str, Any]] = []
         self.order_requests: list[dict[str, Any]] = []
+        self.open_listings: list[dict[str, Any]] = []  # the params of every private/get-open-orders
         self._ids = itertools.count(6530219599900000000)
         self.app = Starlette(routes=[
             Route("/exchange/v1/public/get-instruments", self._instruments),
@@ -92,6 +94,8 @@ class FakeCryptocom:
                 return _answer(body, dict(found))
             wanted = params.get("instrument_name")
             history = method == "private/get-order-history"
+            if method == "private/get-open-orders":
+                self.open_listings.append(dict(params))
             listed = [dict(o) for o in self.orders if (o["status"] not in OPEN) == history
                       and wanted in (None, o["instrument_name"])]  # fmt: skip
             most = int(params.get("limit") or 100) if history else len(listed)  # the history: 100 unless asked
