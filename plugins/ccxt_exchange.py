@@ -1217,10 +1217,12 @@ class CcxtBroker:
         already, listed nowhere, so an exit's cancels left it working. A listing is taken when it is one answer (one
         moment), or when it read no order twice and every order it listed is in the next listing, which is returned.
         Why that leaves out no order working throughout: while an order W is not yet passed, every order listed
-        before page k is newer than W, and open when page k is read (it is listed again later, and an order that
-        ended stays ended); read twice none, they are (k-1) pages' worth, so W stands at least that far down, on page
-        k or after it; and the last page, not full, holds the rest. Else it is read again, SETTLE_LISTINGS times at
-        most (each of MOST_PAGES at most), then it is an error: never a list that may leave a working order out.
+        before page k is newer than W (orders keep their places among themselves: Upbit's are sorted by the time each
+        was placed), and open when page k is read (it is listed again later, and an order that ended stays ended);
+        read twice none, they are (k-1) pages' worth, so W stands at least that far down, on page k or after it; and
+        the last page, not full, holds the rest. Orders placed meanwhile move W down only. Else it is read again,
+        SETTLE_LISTINGS times at most (each of MOST_PAGES at most), then it is an error: never a list that may leave a
+        working order out.
         """
         earlier: Listing | None = None
         for _ in range(SETTLE_LISTINGS):
