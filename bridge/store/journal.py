@@ -285,20 +285,25 @@ def _by_position(values_of: operator.itemgetter[Any], named: dict[str, Any]) -> 
 def _insert_order(conn: sqlite3.Connection, order: dict[str, Any], state: dict[str, Any], now: str) -> None:
     """One `orders` row: the planned order's fields, and the broker's answer in `state` (or pending)."""
     values = _by_position(_ORDER_VALUES, {**OPTIONAL_ORDER_FIELDS, **order, **state, "now": now})
+    marks: list[str] | None = None
+    if order.get("closed_position_at") and state.get("status") == "filled":  # else there is nothing to mark
+        # The row's fields are those about to be written (and no `closed_by`): not read back to learn them. Its
+        # cut is read before it is written, since it skips its own row: it is written marked, not marked again.
+        coid = order["client_order_id"]
+        marks = _to_mark(conn, coid, order["broker"], order["symbol"], order["closed_position_at"],
+                         order.get("resting_at_read"), order["quantity"], state.get("filled_quantity"))  # fmt: skip
     conn.execute(
         "INSERT INTO orders (id, signal_id, broker, subscription, leg, seq, client_order_id, symbol, side,"
         " type, quantity, limit_price, stop_price, time_in_force, reference_price, trail_amount, trail_percent,"
         " extended_hours, parent_client_order_id, status, broker_order_id, filled_quantity, avg_fill_price,"
         " error, created_at, updated_at, cancel_after, cancel_after_recorded, sent_at, replaces, moves,"
-        " closed_position_at, resting_at_read) VALUES"
+        " closed_position_at, resting_at_read, closed_by) VALUES"
         " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, ?), ?, 1,"
-        " ?, ?, ?, ?, ?)",
-        values,
+        " ?, ?, ?, ?, ?, ?)",
+        (*values, None if marks is None else coid),
     )
-    if order.get("closed_position_at") and state.get("status") == "filled":  # else there is nothing to mark
-        # The row was just written with these very fields (and no `closed_by`): not read back to learn them.
-        _mark_closed(conn, order["client_order_id"], order["broker"], order["symbol"], order["closed_position_at"],
-                     order.get("resting_at_read"), order["quantity"], state.get("filled_quantity"))  # fmt: skip
+    if marks:  # the others it closed: final before its read, and not marked since (the same transaction read them)
+        _mark_others(conn, coid, order["broker"], order["symbol"], order["closed_position_at"])
 
 
 def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
@@ -323,24 +328,48 @@ def close_shares(conn: sqlite3.Connection, client_order_id: str) -> None:
 def _mark_closed(conn: sqlite3.Connection, client_order_id: str, broker: str, symbol: str, closed_position_at: str,
                  resting_at_read: str | None, quantity: str, filled_quantity: str | None) -> None:  # fmt: skip
     """`close_shares`'s mark, of a filled exit of all of a position not marked yet, given its row's fields."""
-    # Filled for less than it was sent for, it sold less than the position read: a reduce-only exit the venue cut to
-    # what was left once another's order (a stop) closed some after the read. That order, journaled since, is
-    # counted still: marking what the read counted would leave its subscription the other side of a share.
-    if 0 < Decimal(filled_quantity or 0) < Decimal(quantity):  # 0: filled, all of it
-        return
-    # An order its read listed resting unfilled (`resting_at_read`) filled nothing by it: it stays counted, working,
-    # and the rest is marked (the UPDATE marks final orders only).
-    resting = frozenset(json.loads(resting_at_read or "[]"))
-    if doubt := across_read(conn, broker, symbol, closed_position_at, client_order_id, resting):
-        log.warning("the exit %s sold all of the %s position it read, but %s: no order there is marked closed, their "
-                    "fills all count still (flatten_at's share caps them at what is held)", client_order_id,
-                    symbol, doubt)  # fmt: skip
+    if _to_mark(conn, client_order_id, broker, symbol, closed_position_at, resting_at_read, quantity,
+                filled_quantity) is None:  # fmt: skip
         return
     conn.execute(
         "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants
         f"AND UPPER(REPLACE(symbol, '/', '')) = ? AND (client_order_id = ? OR (status IN ({_FINAL}) "
         "AND updated_at < ?))",
         (client_order_id, broker, symbol_key(symbol), client_order_id, closed_position_at),
+    )
+
+
+def _to_mark(conn: sqlite3.Connection, client_order_id: str, broker: str, symbol: str, closed_position_at: str,
+             resting_at_read: str | None, quantity: str, filled_quantity: str | None) -> list[str] | None:  # fmt: skip
+    """Whether `_mark_closed` marks (None: it marks nothing), and the other orders it marks with the exit itself:
+    those in its symbol at its broker not marked yet, final and last written before its read."""
+    # Filled for less than it was sent for, it sold less than the position read: a reduce-only exit the venue cut to
+    # what was left once another's order (a stop) closed some after the read. That order, journaled since, is
+    # counted still: marking what the read counted would leave its subscription the other side of a share.
+    if 0 < Decimal(filled_quantity or 0) < Decimal(quantity):  # 0: filled, all of it
+        return None
+    # An order its read listed resting unfilled (`resting_at_read`) filled nothing by it: it stays counted, working,
+    # and the rest is marked (the UPDATE marks final orders only).
+    resting = frozenset(json.loads(resting_at_read or "[]"))
+    rows = _unclosed(conn, broker, symbol)
+    if doubt := _across(rows, closed_position_at, client_order_id, unfilled=resting):
+        log.warning("the exit %s sold all of the %s position it read, but %s: no order there is marked closed, their "
+                    "fills all count still (flatten_at's share caps them at what is held)", client_order_id,
+                    symbol, doubt)  # fmt: skip
+        return None
+    # Compared as the UPDATE compares them: one whose `updated_at` is NULL is not marked.
+    cut = closed_position_at
+    return [coid for row in rows if (coid := row["client_order_id"]) != client_order_id
+            and row["status"] in FINAL_ORDER_STATUSES and (row["updated_at"] or cut) < cut]  # fmt: skip
+
+
+def _mark_others(conn: sqlite3.Connection, client_order_id: str, broker: str, symbol: str,
+                 closed_position_at: str) -> None:  # fmt: skip
+    """`_mark_closed`'s UPDATE for an exit already written marked: the final orders its read counted."""
+    conn.execute(
+        "UPDATE orders SET closed_by = ? WHERE closed_by IS NULL AND broker = ? "  # noqa: S608 - constants
+        f"AND UPPER(REPLACE(symbol, '/', '')) = ? AND status IN ({_FINAL}) AND updated_at < ?",
+        (client_order_id, broker, symbol_key(symbol), closed_position_at),
     )
 
 

@@ -220,3 +220,33 @@ def test_an_order_left_to_the_account_its_broker_name_opened_before_does_not_kee
     assert journal.close_flat(store.conn, "paper", "AMD", READ_AT) == (1, "")
     assert _share(store, "a") == 0
     store.close_sync()
+
+
+def test_an_exit_written_filled_is_written_marked_and_marks_the_others_it_closed(tmp_path: Path) -> None:
+    """Its cut is read before its row is written: the row is written marked (no UPDATE of it), the final orders its
+    read counted are marked by one UPDATE, and with none of those no UPDATE runs at all."""
+    store = _journal(tmp_path)
+    statements = _statements(store)
+    _order(store, "a-exit", "a", "sell", "6", "filled", READ_AT, closed_position_at=READ_AT)  # nothing else there
+    assert not [s for s in statements if s.startswith("UPDATE")], statements
+    _order(store, "a-entry", "a", "buy", "6", "filled", AFTER)
+    _order(store, "b-entry", "b", "buy", "4", "filled", AFTER)
+    _order(store, "a-flip", "a", "sell", "10", "filled", AFTER, closed_position_at=AFTER)  # a-exit's AFTER is not <
+    store.conn.set_trace_callback(None)
+    closed = dict(store.conn.execute("SELECT client_order_id, closed_by FROM orders").fetchall())
+    assert closed == {"a-exit": "a-exit", "a-entry": None, "b-entry": None, "a-flip": "a-flip"}
+    later = "2026-11-23T20:56:00.000000+00:00"
+    _order(store, "b-exit", "b", "sell", "4", "filled", later, closed_position_at=later)
+    closed = dict(store.conn.execute("SELECT client_order_id, closed_by FROM orders").fetchall())
+    assert closed == {"a-exit": "a-exit", "a-entry": "b-exit", "b-entry": "b-exit", "a-flip": "a-flip",
+                      "b-exit": "b-exit"}  # fmt: skip
+
+
+def test_an_exit_written_filled_across_an_order_working_at_its_read_is_written_unmarked(tmp_path: Path) -> None:
+    """Not sure of the cut (b's take-profit worked as the read ran), it marks nothing, itself included."""
+    store = _journal(tmp_path)
+    _order(store, "a-entry", "a", "buy", "6", "filled", BEFORE)
+    _order(store, "b-tp", "b", "sell", "4", "open", BEFORE)
+    _order(store, "a-exit", "a", "sell", "6", "filled", READ_AT, closed_position_at=READ_AT)
+    assert store.conn.execute("SELECT COUNT(*) FROM orders WHERE closed_by IS NOT NULL").fetchone()[0] == 0
+    store.close_sync()
