@@ -130,6 +130,7 @@ class PaperBroker:
         self._earliest_expiry: str | None = None
         self._expiry_checked_at: float | None = None
         self._day_closes = rules.DayCloses(self.options.session_close, self.options.timezone)
+        self._close_text: tuple[datetime, str] | None = None  # the last close `_expires_at` made the text of
         # The book's positions, cash, prices and symbols with working orders, read from memory and written through
         # to the journal beside it (`paper_book`): shared with every instance of this broker name on this journal
         # connection, and read again from the journal by a connection opened anew (`_ledger`).
@@ -487,24 +488,28 @@ class PaperBroker:
                 if self._row(request.client_order_id) is not None:  # a resend of the exit that closed it: say so
                     raise DuplicateClientOrderId(f"client order id {request.client_order_id} already used")
                 raise OrderRejected(f"reduce-only {request.side} of {request.symbol}: no position to close")
+        stamp = iso(now)  # every row of the booking is stamped with its one moment: its text is made once
         with nullcontext() if conn.in_transaction else transaction(conn):
             broker_order_id = self._insert(request, request.side, quantity, None, "filled", now,
-                                           avg_fill_price=price)  # fmt: skip
+                                           avg_fill_price=price, stamp=stamp)  # fmt: skip
             self._expire_day_orders()
             if known is not None:
-                self._remember_price(request.symbol, known, now)
-            self._book_fill(request.client_order_id, request.symbol, request.side, quantity, price, now)
+                self._remember_price(request.symbol, known, now, stamp)
+            self._book_fill(request.client_order_id, request.symbol, request.side, quantity, price, now, stamp)
         return _filled(request, quantity, broker_order_id, price)
 
     def _insert(self, r: OrderRequest | BracketLeg, side: str, quantity: Decimal, parent: str | None, status: str,
                 now: datetime, symbol: str | None = None, tif: str | None = None,
-                avg_fill_price: Decimal | None = None) -> str:  # fmt: skip
-        """Write a new order, and return its broker order id; `status="filled"` writes it filled in full."""
+                avg_fill_price: Decimal | None = None, stamp: str | None = None) -> str:  # fmt: skip
+        """Write a new order, and return its broker order id; `status="filled"` writes it filled in full.
+
+        `stamp`: `iso(now)`, when the caller made it already."""
         tif = tif or str(getattr(r, "time_in_force", "gtc"))
         symbol = symbol or str(getattr(r, "symbol", ""))
+        stamp = stamp or iso(now)
         expires = None
         if tif in SESSION:
-            expires = iso(self._day_closes.after(now))
+            expires = self._expires_at(now)
             if status != "filled" and (self._earliest_expiry is None or expires < self._earliest_expiry):
                 self._earliest_expiry = expires
         ref = self._last_price(symbol) if r.type == "trailing_stop" else None
@@ -517,8 +522,8 @@ class PaperBroker:
                 " updated_at, trail_amount, trail_percent, trail_ref, extended_hours, parent_client_order_id,"
                 " expires_at, reduce_only) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (self.name, r.client_order_id, broker_order_id, symbol, side, r.type, str(quantity),
-                 _text(r.limit_price), _text(r.stop_price), tif, status, filled, _text(avg_fill_price), iso(now),
-                 iso(now), _text(r.trail_amount), _text(r.trail_percent), _text(ref),
+                 _text(r.limit_price), _text(r.stop_price), tif, status, filled, _text(avg_fill_price), stamp,
+                 stamp, _text(r.trail_amount), _text(r.trail_percent), _text(ref),
                  int(getattr(r, "extended_hours", False)), parent, expires, int(getattr(r, "reduce_only", False))),
             )  # fmt: skip
         except sqlite3.IntegrityError:
@@ -527,11 +532,22 @@ class PaperBroker:
             self._ledger()[0].add_working(self.store.conn, symbol)
         return broker_order_id
 
+    def _expires_at(self, now: datetime) -> str:
+        """When a day order placed at `now` expires, as stored: the text of each session's close is made once.
+
+        Made anew for each order, it also cost `iso` the text it keeps of the second it stamped last (`now`'s).
+        """
+        close = self._day_closes.after(now)
+        known = self._close_text
+        if known is None or known[0] != close:
+            known = self._close_text = (close, iso(close))
+        return known[1]
+
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
         self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol,
                      leg_time_in_force(parent.time_in_force))  # fmt: skip
 
-    def _remember_price(self, symbol: str, price: Decimal, now: datetime) -> None:
+    def _remember_price(self, symbol: str, price: Decimal, now: datetime, stamp: str | None = None) -> None:
         conn = self.store.conn
         book, _ = self._ledger()
         if conn.in_transaction and book.pending_price(symbol) == price:
@@ -541,7 +557,7 @@ class PaperBroker:
         conn.execute(
             "INSERT INTO paper_prices (broker, symbol, price, seen_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (broker, symbol) DO UPDATE SET price = excluded.price, seen_at = excluded.seen_at",
-            (self.name, symbol, str(price), iso(now)),
+            (self.name, symbol, str(price), stamp or iso(now)),
         )
         book.set_price(conn, symbol, price)
 
@@ -685,14 +701,14 @@ class PaperBroker:
         return held[0] if held else Decimal(0)
 
     def _book_fill(self, coid: str, symbol: str, side: str, qty: Decimal, price: Decimal | None,
-                   now: datetime) -> None:  # fmt: skip
-        """Record a fill, and move the position and the cash by it."""
+                   now: datetime, stamp: str | None = None) -> None:  # fmt: skip
+        """Record a fill, and move the position and the cash by it; `stamp`: `iso(now)`, when made already."""
         conn = self.store.conn
         signed = qty if side == "buy" else -qty
         conn.execute(
             "INSERT INTO paper_fills (broker, client_order_id, symbol, side, quantity, price, filled_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.name, coid, symbol, side, str(qty), _text(price), iso(now)),
+            (self.name, coid, symbol, side, str(qty), _text(price), stamp or iso(now)),
         )
         book, mine = self._ledger()
         pos = book.position(symbol, mine)
@@ -757,6 +773,9 @@ class PaperBroker:
 
     def _expire_day_orders(self) -> None:
         """Day orders past their session close are canceled, as a venue would."""
+        checked = self._expiry_checked_at
+        if self._earliest_expiry is None and checked is not None and monotonic() - checked < EXPIRY_RECHECK:
+            return  # `_expiry_due` says no whatever the time: none works, as looked up just now (every booking's case)
         now = self.clock()
         if not self._expiry_due(now):
             return

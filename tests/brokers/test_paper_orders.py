@@ -543,3 +543,24 @@ def test_a_bad_session_close_or_time_zone_is_refused_when_the_config_loads(optio
         parse_config(text, "c.yaml", {})
     assert message in str(caught.value)
     assert "brokers.paper.options" in str(caught.value)
+
+
+async def test_a_market_order_filled_at_once_stamps_its_rows_with_its_booking_s_moment(fresh_store: Store) -> None:
+    """Its order row, its fill and the price it brought are written with the moment it was booked, the day order's
+    expiry with that session's close; a second booking a moment later stamps its own rows with its own moment."""
+    broker, clock = await paper(fresh_store, ny(2026, 1, 5, 15, 0, 7))
+    await broker.create_order(req("first", price="50", tif="day"))
+    clock.now = ny(2026, 1, 5, 15, 0, 8) + timedelta(microseconds=250)
+    await broker.create_order(req("second", side="sell", price="51", tif="day"))
+
+    def rows() -> dict[str, tuple[str, ...]]:
+        conn = fresh_store.conn
+        found = {r[0]: tuple(r[1:]) for r in conn.execute(
+            "SELECT o.client_order_id, o.created_at, o.updated_at, f.filled_at, o.expires_at FROM paper_orders o "
+            "JOIN paper_fills f ON f.client_order_id = o.client_order_id")}  # fmt: skip
+        return found | {"price": tuple(conn.execute("SELECT seen_at FROM paper_prices").fetchone())}
+
+    first, second = "2026-01-05T20:00:07.000000+00:00", "2026-01-05T20:00:08.000250+00:00"
+    close = "2026-01-05T21:00:00.000000+00:00"
+    assert await fresh_store.read(rows) == {"first": (first, first, first, close),
+                                            "second": (second, second, second, close), "price": (second,)}  # fmt: skip
