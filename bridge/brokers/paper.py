@@ -23,6 +23,8 @@ and a restart reads the same book from it.
 from __future__ import annotations
 
 import asyncio
+import random
+import secrets
 import sqlite3
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -39,7 +41,6 @@ from bridge.brokers.base import BrokerContext, Capabilities
 from bridge.brokers.paper_book import Book, book_of
 from bridge.config.timing import LocalTime, TimeZoneName
 from bridge.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
-from bridge.ids import new_id
 from bridge.models import Account, BracketLeg, Order, OrderRequest, Position, leg_time_in_force
 from bridge.store.db import Store, iso, transaction, utcnow
 
@@ -51,6 +52,8 @@ IMMEDIATE = ("ioc", "fok")  # time in force of orders that fill on arrival or no
 SESSION = ("day", "opg", "cls")
 T = TypeVar("T")
 STATUS = {"held": "submitted"}  # children waiting for their entry are accepted but not yet working
+# The random part of broker order ids: unique, not secret, as `bridge.ids` makes its ids (seeded once per process).
+_random = random.Random(secrets.randbits(256))  # noqa: S311 - uniqueness, not secrecy
 
 
 class PaperOptions(BaseModel):
@@ -79,6 +82,15 @@ def _dec(value: str | None) -> Decimal | None:
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _broker_order_id() -> str:
+    """`paper-` and the last 17 characters of a `bridge.ids.new_id`: its variant bits and 62 random ones.
+
+    Those were all it kept of a whole time-ordered id, made under a lock and formatted for this alone.
+    """
+    text = f"{_random.getrandbits(62) | 1 << 63:016x}"  # 1 << 63: the variant's 10, as in the id's 17th digit
+    return f"paper-{text[:4]}-{text[4:]}"
 
 
 def _order(row: sqlite3.Row) -> Order:
@@ -266,8 +278,9 @@ class PaperBroker:
         else:  # from memory: the same sums, without working orders (there surely are none)
             cash, working, last = book.account_cash(mine), 0.0, book.price(request.symbol, mine)
             # Summed in decimals, made a float once below: a float of each Decimal costs as much as the sum.
+            marks = book.all_prices(mine)  # `book.price` of each, without a call per short position
             shorts = sum(
-                (quantity * (book.price(symbol, mine) or avg_price or 0)
+                (quantity * (marks.get(symbol) or avg_price or 0)
                  for symbol, (quantity, avg_price) in book.short_positions(mine).items()),
                 Decimal(0),
             )  # fmt: skip
@@ -513,7 +526,7 @@ class PaperBroker:
             if status != "filled" and (self._earliest_expiry is None or expires < self._earliest_expiry):
                 self._earliest_expiry = expires
         ref = self._last_price(symbol) if r.type == "trailing_stop" else None
-        broker_order_id = f"paper-{new_id()[-17:]}"
+        broker_order_id = _broker_order_id()
         filled = str(quantity) if status == "filled" else "0"
         try:
             self.store.conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -408,3 +409,13 @@ async def test_a_price_whose_batch_the_journal_filling_up_aborted_is_still_seen_
     await store.run(lambda: None)
     assert broker._unwritten_prices == 0
     await store.close()
+
+
+async def test_broker_order_ids_keep_their_form_and_differ(fresh_store: Store) -> None:
+    """`paper-`, then four hex digits (the first 8 to b) and twelve: as the venue-side id always read."""
+    broker = await _broker(fresh_store)
+    ids = [(await broker.create_order(_req(f"o{i}", qty="1"))).broker_order_id for i in range(3)]
+    resting = await broker.create_order(_req("rest", type="limit", limit_price=Decimal(1)))
+    ids.append(resting.broker_order_id)
+    assert all(re.fullmatch(r"paper-[89ab][0-9a-f]{3}-[0-9a-f]{12}", str(i)) for i in ids), ids
+    assert len(set(ids)) == len(ids)

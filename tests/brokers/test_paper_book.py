@@ -12,6 +12,7 @@ import pytest
 
 from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
+from bridge.errors import OrderRejected
 from bridge.models import Account, Order, OrderRequest, Position
 from bridge.store.db import Store, transaction
 
@@ -226,3 +227,22 @@ async def test_the_book_knows_its_short_positions_through_commits_rollbacks_and_
     await restarted.fetch_account()
     assert _shorts(restarted) == {"AMD": Decimal(-3)}
     await again.close()
+
+
+async def test_the_buying_power_bound_values_shorts_at_a_price_moved_in_the_same_transaction(tmp_path: Path) -> None:
+    """The short's price rose in the plan's own transaction, leaving no buying power: the next order in it is refused.
+    Valued at the price committed before, the shorts left room, and the bound waved the order through."""
+    store = Store(tmp_path / "journal.db")
+    await store.open()
+    broker = _broker(store)  # cash 10000
+    place = broker.create_order_in_journal
+    assert place is not None
+    await broker.create_order(_req("short", side="sell", qty="50", price="100"))  # buying power 5000 left
+
+    def job() -> None:
+        place(_req("cover-one", qty="1", price="190"))  # SQ at 190: 49 short are worth 9310, more than the equity
+        place(_req("next", qty="1", price="50", symbol="AMD"))
+
+    with pytest.raises(OrderRejected, match="insufficient buying power"):
+        await store.run(job)
+    await store.close()
