@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -10,7 +11,7 @@ import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bridge.config.journal_view import JournalView, load_journal_view, load_without_secrets
@@ -19,6 +20,10 @@ from bridge.config.secrets import redact
 from bridge.errors import ConfigError
 from bridge.logs import log_masked
 from bridge.store.migrations import JournalUnusable
+
+if TYPE_CHECKING:
+    from bridge.brokers.base import Capabilities
+    from bridge.config.schema import Config
 
 SQLITE_MAX_INT = 2**63 - 1
 
@@ -124,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a config file."""
     from bridge.brokers.registry import broken_plugins, plugin_dirs
+    from bridge.config.capabilities import expiring_legs
 
     loaded = _masked(load_config(args.config))
     strategies = len(loaded.config.strategies)
@@ -133,7 +139,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     dirs = plugin_dirs(loaded.config.plugin_dirs, loaded.base_dir)
     for problem in broken_plugins((b.plugin for b in loaded.config.brokers.values()), dirs):
         print(f"warning: {problem}; that broker will be unavailable", file=sys.stderr)
+    for path, message in expiring_legs(loaded.config, _declared_capabilities(loaded.config, dirs)):
+        print(f"warning: {'.'.join(map(str, path))}: {message}", file=sys.stderr)
     return 0
+
+
+def _declared_capabilities(config: Config, dirs: list[Path]) -> dict[str, Capabilities]:
+    """Each broker's declared capabilities, for `bridge check`'s warnings (a plugin that fails to load has none)."""
+    from bridge.brokers.base import capabilities_of
+    from bridge.brokers.registry import find_plugin
+
+    found: dict[str, Capabilities] = {}
+    for name, broker in config.brokers.items():
+        with contextlib.suppress(Exception):  # reported above, or by the check itself
+            found[name] = capabilities_of(find_plugin(broker.plugin, dirs))
+    return found
 
 
 def cmd_init(args: argparse.Namespace) -> int:

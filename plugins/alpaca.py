@@ -271,6 +271,8 @@ class AlpacaBroker:
         reserves_position=True,
         # "Replace an Order" (`PATCH /v2/orders/{id}`): a breakeven moves the stop in place (`replace_order`).
         replaces_orders=True,
+        # "Fractional Trading": a fractional order is a day order; its bracket's legs expire at the close.
+        fractional_day_only=True,
         rate_limit_per_minute=200,
     )
     options_model: ClassVar[type[BaseModel]] = AlpacaOptions

@@ -44,6 +44,9 @@ class Capabilities:
     # a sell stop for more than is held sells short there; the bridge caps it to the position it read, and says no
     # more of it than that.
     reduce_only: bool = False
+    # True when the venue takes a fractional quantity as a day order only (Alpaca's stocks, "Fractional Trading"): an
+    # entry's take-profit and stop-loss legs then expire at the close, which the planner says, rather than go gtc.
+    fractional_day_only: bool = False
     # True when it answers from this process, with no network request (the paper broker): the executor
     # then reads one thing after another, where for a remote venue it overlaps the requests.
     local: bool = False

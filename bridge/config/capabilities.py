@@ -55,3 +55,36 @@ def _problems(sub: Subscription, caps: Capabilities) -> Iterator[tuple[str, str]
     for key in ("take_profit", "stop_loss"):
         if getattr(sub, key) is not None and not caps.brackets:
             yield key, f"has no bracket orders, so it cannot attach a {key.replace('_', '-')} leg; remove `{key}`"
+
+
+def expiring_legs(config: Config, capabilities: Mapping[str, Capabilities]) -> list[tuple[Location, str]]:
+    """(path, message) for every subscription whose take-profit/stop-loss defaults go out as day orders.
+
+    Not errors (a trader may want them gone at the close), but said at `bridge check`: with time_in_force day set,
+    or fractional quantities at a venue that takes them for the day only (Alpaca), the legs expire at the close,
+    and a position they protect has no stop overnight.
+    """
+    found: list[tuple[Location, str]] = []
+    for strategy_name, strategy in config.strategies.items():
+        for index, sub in enumerate(strategy.subscriptions):
+            caps = capabilities.get(sub.broker)
+            message = _expiring(sub, caps) if caps is not None and caps.brackets else None
+            if message is not None:
+                found.append((("strategies", strategy_name, "subscriptions", index), message))
+    return found
+
+
+def _expiring(sub: Subscription, caps: Capabilities) -> str | None:
+    legs = " and ".join(name for name, on in (("take_profit", sub.take_profit), ("stop_loss", sub.stop_loss)) if on)
+    if not legs:
+        return None
+    if "time_in_force" in sub.model_fields_set and sub.time_in_force == "day":
+        why = "time_in_force day"
+        fix = "remove time_in_force (legs then go gtc) or set gtc"
+    elif sub.fractional and caps.fractional_day_only:
+        why = f"fractional: true, and broker {sub.broker!r} takes a fractional quantity for the day only"
+        fix = "set fractional: false for whole shares, whose legs go gtc"
+    else:
+        return None
+    return (f"{legs} on every entry are day orders whenever {why}: each expires at the close, leaving the position "
+            f"without it overnight; {fix}")  # fmt: skip

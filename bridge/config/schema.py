@@ -239,7 +239,10 @@ class Subscription(Strict):
     trail_amount: Decimal | None = Field(default=None, gt=0, description="trailing_stop orders: trail by price")
     trail_percent: Decimal | None = Field(default=None, gt=0, description="trailing_stop orders: trail by percent")
     time_in_force: Literal["day", "gtc", "opg", "cls", "ioc", "fok"] = Field(
-        default="day", description="time in force of the orders sent"
+        default="day",
+        description="time in force of the orders sent; unset here and in the signal, an entry with a take-profit or "
+        "stop-loss goes gtc with its legs, so they outlive the close (day where the broker takes a fractional "
+        "quantity for the day only, as Alpaca does: the decision says the legs expire)",
     )
     extended_hours: bool = Field(default=False, description="allow extended-hours trading (limit orders only)")
     take_profit: TakeProfitDefault | None = Field(default=None, description="take-profit leg on every entry")

@@ -808,6 +808,8 @@ class Executor:
                 decision += await self._retire(broker, moved, decision)
             if row["leg"] == "breakeven":
                 decision += self._for_the_day(job, row)
+            if row["leg"] == "entry":
+                _warn_day_legs(job, row, planned)
         return "executed", decision
 
     def _for_the_day(self, job: Job, row: sqlite3.Row) -> str:
@@ -1676,6 +1678,20 @@ def _order_event(job: Job, row: OrderRow, order: Order) -> Event:
 def _rejected(request: OrderRequest, error: str) -> Order:
     return Order(client_order_id=request.client_order_id, symbol=request.symbol, side=request.side,
                  quantity=request.quantity, type=request.type, status="rejected", error=error)  # fmt: skip
+
+
+def _warn_day_legs(job: Job, entry: sqlite3.Row, planned: list[sqlite3.Row]) -> None:
+    """Log a WARNING for an entry sent with day take-profit/stop-loss legs: they expire at the close (the decision
+    says it too), so a position it opens has no stop overnight unless one is placed again."""
+    legs = [row["leg"].replace("_", "-") for row in planned
+            if row["parent_client_order_id"] == entry["client_order_id"] and row["time_in_force"] == "day"]  # fmt: skip
+    if not legs:
+        return
+    names = " and ".join(sorted(legs, reverse=True))  # take-profit and stop-loss, as the decision has them
+    verb = "are day orders: they expire" if len(legs) > 1 else "is a day order: it expires"
+    log.warning("entry %s for %s %s (signal %s): its %s %s at the close; the position then has no %s overnight",
+                entry["client_order_id"], entry["quantity"], entry["symbol"], job.signal_id, names, verb,
+                "stop" if "stop-loss" in legs else "take-profit")  # fmt: skip
 
 
 __all__ = ["Executor", "Job", "client_order_id", "fmt"]

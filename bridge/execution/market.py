@@ -63,6 +63,7 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     price_step_of = getattr(broker, "price_step", None)  # optional: a venue with a tick per market says it
     if price_step is None and price_step_of is not None:
         price_step = answers.step(broker, price_step_of(symbol), "price_step")
+    day_only = bool(getattr(capabilities, "fractional_day_only", False))
     return Market(avg_price=avg_price, equity=equity, quote=last, now=now or utcnow(), brackets=brackets,
                   quantity_step=step, price_step=price_step, reserves_position=reserves,
-                  replaces=replaces)  # fmt: skip
+                  replaces=replaces, fractional_day_only=day_only)  # fmt: skip

@@ -108,7 +108,12 @@ FIELDS: dict[str, FieldDoc] = {
         _ex(action="sell", orderType="trailing_stop", trailPercent=2),
         ("invalid-trailing-stop",),
     ),
-    "timeInForce": FieldDoc("day, gtc, opg, cls, ioc or fok.", _ex(timeInForce="gtc"), ("invalid-time-in-force",)),
+    "timeInForce": FieldDoc(
+        "day, gtc, opg, cls, ioc or fok. Unset, the subscription's time_in_force; where that is unset too, an entry "
+        "with a take-profit or stop-loss goes gtc with its legs, so they outlive the close.",
+        _ex(timeInForce="gtc"),
+        ("invalid-time-in-force",),
+    ),
     "extendedHours": FieldDoc(
         "Trade outside regular hours; limit orders only.",
         _ex(orderType="limit", limitPrice=60, extendedHours=True),

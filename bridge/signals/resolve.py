@@ -84,6 +84,7 @@ class Market:
     price_step: Decimal | None = None  # the symbol's price increment (`tick_size`, or the venue's), if known
     reserves_position: bool = False  # the venue holds the shares for working closing orders (Alpaca)
     replaces: bool = False  # the broker replaces a working order in one step (its `replace_order`)
+    fractional_day_only: bool = False  # the venue takes a fractional quantity for the day only (Alpaca's stocks)
 
 
 class Refusal(Exception):
@@ -259,7 +260,23 @@ class _Planner:
                 qty, how = entry_quantity(self.signal, self.sub, inputs, self.allowed("quantityType"))
             except SizingError as exc:
                 raise Refusal("rejected", str(exc)) from None
-        return replace(base, quantity=qty, take_profit=tp, stop_loss=sl), how
+        tif = self.legs_time_in_force(base, qty) if tp or sl else base.time_in_force
+        return replace(base, quantity=qty, take_profit=tp, stop_loss=sl, time_in_force=tif), how
+
+    def legs_time_in_force(self, entry: Leg, qty: Decimal) -> str:
+        """gtc for an entry with take-profit/stop-loss legs and no time in force set: day legs expire at the close.
+
+        The legs share their entry's time in force (Alpaca's bracket has one), so the entry goes gtc too: a day
+        bracket's stop-loss left the position it opened without a stop overnight, and nothing said so. Kept as it is
+        where the signal or the subscription sets one, for extended hours (day limit orders only), and for a
+        fractional quantity where the venue takes it for the day only (Alpaca): the decision says the legs expire.
+        """
+        signal_set = bool(self.signal.time_in_force) and self.allowed("timeInForce")
+        chosen = signal_set or "time_in_force" in self.sub.model_fields_set
+        day_only = self.market.fractional_day_only and qty != qty.to_integral_value()
+        if chosen or entry.time_in_force != "day" or entry.extended_hours or day_only:
+            return entry.time_in_force
+        return "gtc"
 
     def exit(self, wanted_all: bool = False) -> Leg:
         price = self.signal.price if self.signal.price is not None else self.market.quote
@@ -570,6 +587,7 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return Plan(refusal.state, f"{head}: {refusal.state}, {refusal.reason}")
     if signal.action == "cancel":
         return plan
+    plan = replace(plan, decision=plan.decision + lapsing_legs(plan, market))
     cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position), own)
     moves = _replaced(plan, signal, sub, position, open_orders, symbol)
     in_place = _in_place(plan, moves, open_orders, market, cancels)
@@ -592,6 +610,31 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         # signal will be rejected"), so a resting entry cannot fill after the strategy went flat.
         return Plan("executed", f"{head}: canceled {orders}, nothing to exit", cancels)
     return plan
+
+
+def _day_legs(plan: Plan) -> tuple[Leg, ...]:
+    """The plan's entries whose take-profit/stop-loss legs are day orders: they expire at the close."""
+    return tuple(leg for leg in plan.legs if (leg.take_profit or leg.stop_loss) and leg.time_in_force == "day")
+
+
+def _leg_names(leg: Leg) -> str:
+    """`stop-loss`, `take-profit` or `take-profit and stop-loss`: an entry's legs, as a decision names them."""
+    return " and ".join(name for name, on in (("take-profit", leg.take_profit), ("stop-loss", leg.stop_loss)) if on)
+
+
+def lapsing_legs(plan: Plan, market: Market) -> str:
+    """What the decision adds of an entry whose legs are day orders: that they expire at the close, and why."""
+    for leg in _day_legs(plan):
+        names = _leg_names(leg)
+        plural = " and " in names
+        if market.fractional_day_only and leg.quantity != leg.quantity.to_integral_value():
+            why = "the broker takes a fractional quantity for the day only"
+        else:
+            why = "time in force day"
+        unprotected = ", leaving the position without a stop overnight" if leg.stop_loss else ""
+        return (f"; its {names} {'are day orders' if plural else 'is a day order'} ({why}): "
+                f"{'they expire' if plural else 'it expires'} at the close{unprotected}")  # fmt: skip
+    return ""
 
 
 def _swap_exit_allowed(signal: Signal, sub: Subscription, position: Decimal) -> bool:

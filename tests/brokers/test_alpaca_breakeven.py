@@ -50,7 +50,7 @@ def test_a_breakeven_stop_alpaca_does_not_take_leaves_the_position_with_a_stop(
 def test_a_breakeven_beside_a_take_profit_moves_the_stop_loss_in_place(flat: tuple[Daemon, FakeAlpaca]) -> None:
     daemon, fake = flat
     fake.set_price("SQ", Decimal(100))
-    entry = send(daemon, BRACKET)
+    entry = send(daemon, {**BRACKET, "timeInForce": "day"})  # a day bracket, asked for (unset, it goes gtc)
     assert entry["state"] == "executed", entry["decision"]
     fake.set_price("SQ", Decimal(110))
     final = send(daemon, BREAKEVEN)

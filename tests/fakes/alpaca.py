@@ -27,7 +27,7 @@ done at once, unless `cancel_delay` says otherwise: then the DELETE is accepted
 or filled at `cancel_fills_at` when that is set (the market reached it before the cancel did). `fill_part` fills part
 of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended);
 `unreadable` answers 500 to a read of an order it names once that order is canceled (a leg is read through its
-parent: the parent's read fails then too).
+parent: the parent's read fails then too). `close_market` ends the session: working day orders expire, legs too.
 
 Crypto pairs ("Crypto Orders"): `BTC/USD` takes market, limit and stop_limit orders, time_in_force gtc or ioc,
 fractional quantities, simple orders only (no take-profit or stop-loss legs), and no short sales; its position is
@@ -239,6 +239,18 @@ class FakeAlpaca:
             order.update(status="partially_filled", filled_qty=str(filled), filled_avg_price=str(price),
                          updated_at=_now())  # fmt: skip
             self._book(order["symbol"], qty if order["side"] == "buy" else -qty, price)
+
+    def close_market(self) -> None:
+        """The regular session ends: every working day order expires, a day bracket's legs with it.
+
+        "Orders at Alpaca", Time in Force: a day order "will be canceled automatically at the end of market hours"
+        (status `expired`, "The order has been expired"); a bracket's legs carry the bracket's time in force. A gtc
+        order, a crypto pair's among them, works on.
+        """
+        with self.lock:
+            for order in self.orders:
+                if order["time_in_force"] == "day" and order["status"] in OPEN:
+                    order.update(status="expired", expired_at=_now(), updated_at=_now())
 
     def set_status(self, client_order_id: str, status: str) -> None:
         """The venue moves a working order to one of the VENUE_STATUSES (its fills stay as they are)."""

@@ -36,10 +36,12 @@ def sig(action: str, ticker: str = "AMD", **fields: Any) -> Signal:
 
 
 def leg(kind: str, side: str, qty: str, order_type: str = "market", *, limit: str | None = None,
-        stop: str | None = None, tif: str = "day", trail_amount: str | None = None,
+        stop: str | None = None, tif: str | None = None, trail_amount: str | None = None,
         trail_percent: str | None = None, extended: bool = False, tp: LegPrices | None = None,
         sl: LegPrices | None = None) -> Leg:  # fmt: skip
-    """A leg with every field spelt out; prices as text."""
+    """A leg with every field spelt out; prices as text. Its time in force unset in the case: an entry with
+    take-profit/stop-loss legs goes gtc, so they outlive the close; anything else day (the subscription default)."""
+    tif = tif or ("gtc" if tp or sl else "day")
 
     def d(value: str | None) -> Decimal | None:
         return None if value is None else D(value)
