@@ -43,6 +43,14 @@ LAYERS = 3
 # often as `server.unauthenticated_journal_per_minute` lets one be journaled, a refusal past it being masked never.
 MAX_ESCAPES = 32 * 1024
 
+
+@dataclass
+class Budget:
+    """Escapes left to read for several texts together (the journaled headers of a request without a valid token)."""
+
+    left: int
+
+
 Decoded = Iterator[tuple[str, int, int]]  # each character a match decodes to, with its span in the text read
 
 
@@ -191,13 +199,17 @@ def _found(reading: Reading, secrets: Sequence[str], fold: bool) -> Iterator[tup
             at = text.find(secret, at + 1)
 
 
-def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list[tuple[int, int]] | None:
+def encoded_spans(
+    text: str, secrets: Sequence[str], fold: bool = False, budget: Budget | None = None
+) -> list[tuple[int, int]] | None:
     """Where in `text` a secret is written with JSON escapes or percent-encoding, as (start, end) spans.
 
     None when `text` holds more escapes than MAX_ESCAPES in its readings: too many to read, so whether a
     secret is written in them is not known. `fold`: `text` was lowercased on its way here (a header name)
-    and `secrets` are given lowercased.
+    and `secrets` are given lowercased. `budget`: escapes left for this text and others read with it; what this
+    one reads is taken from it, and None returned when it holds more than are left.
     """
+    most = MAX_ESCAPES if budget is None else min(budget.left, MAX_ESCAPES)
     spans: list[tuple[int, int]] = []
     layer, seen, spent = [Reading(text)], {text}, 0
     for _ in range(LAYERS):
@@ -205,7 +217,8 @@ def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list
         for reading in layer:
             for escapes in _ALL:
                 spent += reading.text.count(escapes.marker)  # at most its escapes, counted at C speed
-                if spent > MAX_ESCAPES:
+                if spent > most:
+                    _spend(budget, spent)
                     return None
                 decoded = reading.read(escapes)
                 if decoded is not None and decoded.text not in seen:  # it led where another reading did: done
@@ -213,4 +226,10 @@ def encoded_spans(text: str, secrets: Sequence[str], fold: bool = False) -> list
                     spans.extend(_found(decoded, secrets, fold))
                     deeper.append(decoded)
         layer = deeper
+    _spend(budget, spent)
     return spans
+
+
+def _spend(budget: Budget | None, escapes: int) -> None:
+    if budget is not None:
+        budget.left = max(budget.left - escapes, 0)

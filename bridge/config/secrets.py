@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from bridge.config.encoded import MAX_ESCAPES, encoded_spans
+from bridge.config.encoded import MAX_ESCAPES, Budget, encoded_spans
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ESCAPE = "$${"  # a literal `${` (docker-compose's way): a password may hold one
@@ -131,20 +131,24 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def redact_encoded(text: str, secrets: Sequence[str], fold: bool = False) -> str:
+def redact_encoded(text: str, secrets: Sequence[str], fold: bool = False, budget: Budget | None = None) -> str:
     """`text` with every secret masked, whether written as it is or with JSON escapes or percent-encoding.
 
     For what a sender wrote (a body, a header): PHP's json_encode writes `/` as `\\/`, any JSON encoder may write
     a character as `\\u0041`, a URL writes `%2F`, a body saved as UTF-16 holds a NUL beside every ASCII character,
     and a secret so written is read back by anyone.
     `fold`: `text` was lowercased on its way here (a header name) and `secrets` are given lowercased. A text
-    holding more escapes than can be read in reasonable time (MAX_ESCAPES) is replaced whole, saying so.
+    holding more escapes than can be read in reasonable time (MAX_ESCAPES) is replaced whole, saying so; so is one
+    holding more than are left of `budget`, shared by the texts of one request (`encoded_spans`).
     """
     text = redact(text, secrets)
     if "\\" not in text and "%" not in text and "\x00" not in text:  # nothing escaped: the usual body costs no more
         return text
-    spans = encoded_spans(text, secrets, fold)
+    spans = encoded_spans(text, secrets, fold, budget)
     if spans is None:  # too many escapes to read them all: any could hold a secret, so none is kept
+        if budget is not None:
+            left = "more escapes than were left to read for this request"
+            return f"{MASK} ({len(text)} characters holding {left}, not kept)"
         return f"{MASK} ({len(text)} characters holding more than {MAX_ESCAPES} escapes, not kept)"
     return _masked(text, spans)
 

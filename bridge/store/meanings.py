@@ -47,7 +47,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "TradersPost's path); `/webhook/***/***` without a known strategy and its right token, the name masked too "
         "(it may be a secret); the token is never stored.",
         "headers": "The request headers as a JSON object, secrets masked: `Authorization`, `Cookie` and headers named "
-        "like a credential left out, `Idempotency-Key` and `webhook-id` as `sha256:<hex>`; at most 50, cut long.",
+        "like a credential left out, `Idempotency-Key` and `webhook-id` as `sha256:<hex>`; at most 50, cut long. "
+        "For a request without a valid token, a name or value holding more escapes (`%XX`, `\\uXXXX`, NULs) than "
+        "are left of the 1,024 read for all its headers is a note (`*** (N characters holding more escapes than were "
+        "left to read ..., not kept)`).",
         "body": "The body as sent (read as UTF-8), with every configured secret masked; NULL when it was not read "
         "(a wrong token, a refused source, a body over `max_body_bytes` or not whole in time: 408).",
         "status_code": "The HTTP status answered.",

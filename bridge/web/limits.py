@@ -123,3 +123,8 @@ class Guards:
     lockout: Lockout = field(default_factory=Lockout)
     strangers: RateLimiter = field(default_factory=RateLimiter)  # the journal rows of requests without a valid token
     unjournaled: int = 0  # those answered 429 instead since the last line that said how many
+
+
+# Escapes read (bridge.config.encoded) in all the journaled headers of one request without a valid token together;
+# past it, a value holding more is journaled as a note, not read. Real senders' headers hold a few, if any.
+STRANGER_ESCAPES = 1024

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from bridge.config.encoded import Budget
 from bridge.config.schema import Strategy
 from bridge.config.secrets import MASK, redact_encoded
 from bridge.ids import new_id
@@ -49,6 +50,7 @@ from bridge.web.gate import (
     stranger_wait,
     strangers_refused,
 )
+from bridge.web.limits import STRANGER_ESCAPES
 from bridge.web.paths import webhook_params
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
@@ -195,16 +197,18 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
     """The journal row of this request so far; the token never appears in it, even masked by position.
 
     Whatever the sender chose is masked: header names as well as values, and the address a trusted proxy
-    passed on when it is not one (then it is the text the sender wrote, which may be a secret).
+    passed on when it is not one (then it is the text the sender wrote, which may be a secret). A stranger's (no
+    strategy: no valid token) has STRANGER_ESCAPES read in all: past them a value is journaled as a note.
     """
-    shown = client.shown if client.address is not None else redact_encoded(client.shown, secrets)
+    budget = None if strategy is not None else Budget(STRANGER_ESCAPES)
+    shown = client.shown if client.address is not None else redact_encoded(client.shown, secrets, budget=budget)
     # A header's name reaches the app lowercased (ASGI's rule): a secret with capitals in it, as tokens and signing
     # secrets have, is found there in lowercase, and masked so; in its own case it was stored folded, in clear.
     folded = [secret.lower() for secret in secrets]
     return journal.WebhookRow(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=shown,
         method=request.method, path=_shown_path(request.scope["path"], strategy, malformed),
-        headers=capped({redact_encoded(key, folded, fold=True): redact_encoded(value, secrets)
+        headers=capped({redact_encoded(key, folded, True, budget): redact_encoded(value, secrets, budget=budget)
                         for key, value in safe_headers(request.headers).items()}),
         body=None, status_code=0,
     )  # fmt: skip

@@ -11,9 +11,12 @@ from types import FrameType
 from typing import Any
 
 from bridge.config.load import load_config
+from bridge.config.secrets import redact_encoded
 from bridge.service import Bridge
 from bridge.store.meanings import COLUMNS
 from bridge.web.app import build_app
+from bridge.web.auth import MAX_HEADER_VALUE
+from bridge.web.limits import STRANGER_ESCAPES
 from tests.conftest import TOKEN, write_config
 
 with warnings.catch_warnings():  # Starlette would rather see httpx2 under its TestClient; httpx works the same here
@@ -66,3 +69,56 @@ def test_every_journaled_webhook_path_is_of_a_shape_the_journal_doc_names(tmp_pa
     meaning = COLUMNS["webhooks"]["path"]
     assert len(paths) == 3, paths
     assert not [path for path in paths if f"`{path.replace('/sq/', '/<strategy>/')}`" not in meaning], meaning
+
+
+def _journaled_headers(tmp_path: Path, headers: dict[str, str]) -> tuple[int, str]:
+    """Python calls into the escape reading while a stranger's 401 (journaled) is made, and its row's headers."""
+    loaded = load_config(write_config(tmp_path))
+    reads = 0
+    counting = False
+
+    def count(frame: FrameType, event: str, _arg: Any) -> None:
+        nonlocal reads
+        reads += counting and event == "call" and frame.f_code.co_filename.endswith("encoded.py")
+
+    threading.setprofile(count)  # the test client's app runs in a thread of its own, started below
+    try:
+        app = build_app(loaded, bridge=Bridge(loaded, scheduling=False, watching=False))
+        with TestClient(app, base_url="http://localhost", client=("192.0.2.7", 5000)) as client:
+            counting = True
+            answer = client.post("/webhook/sq/" + "w" * 32, json={"ticker": "AMD", "action": "buy"}, headers=headers)
+            counting = False
+    finally:
+        threading.setprofile(None)
+    assert answer.status_code == 401, answer.text
+    with closing(sqlite3.connect(tmp_path / "bridge.db")) as conn:
+        (stored,) = conn.execute("SELECT headers FROM webhooks").fetchone()
+    return reads, stored
+
+
+def test_a_journaled_strangers_headers_cost_a_bounded_reading_of_escapes(tmp_path: Path) -> None:
+    # A request without a valid token, within server.unauthenticated_journal_per_minute, had every escape of its head
+    # read (up to MAX_ESCAPES in each header value, some 60 KiB of them in all): 10-70 ms of the event loop each, 120
+    # times a minute by default, every genuine alert's answer waiting behind them (TradingView waits 3 s).
+    crafted = {f"x-{n}": "\\/" * 3000 for n in range(10)}
+    reads, _ = _journaled_headers(tmp_path, crafted)
+    assert reads <= STRANGER_ESCAPES + 100 * len(crafted), reads
+
+
+def test_a_strangers_headers_past_the_bound_hold_no_secret_written_any_way(tmp_path: Path) -> None:
+    # Past the bound a value is not read: it must then be dropped whole, never kept as sent with a secret in it.
+    encoded = "".join(f"%{ord(c):02X}" for c in TOKEN)
+    escaped = "".join(f"\\u{ord(c):04x}" for c in TOKEN)
+    crafted = {"x-a": "%41" * STRANGER_ESCAPES, "x-b": f"url={encoded}", "x-c": f"json={escaped}", "x-d": TOKEN}
+    _, stored = _journaled_headers(tmp_path, crafted)
+    assert TOKEN not in stored and encoded not in stored and escaped.replace("\\", "\\\\") not in stored, stored
+    assert redact_encoded(stored, [TOKEN]) == stored, stored  # no reading of the row finds it either
+
+
+def test_a_strangers_header_cut_after_masking_never_through_a_secret(tmp_path: Path) -> None:
+    # A value is kept to its first MAX_HEADER_VALUE characters: a secret across that boundary must not keep its head.
+    for n, written in enumerate((TOKEN, "".join(f"%{ord(c):02X}" for c in TOKEN))):
+        (tmp_path / str(n)).mkdir()
+        pad = "p" * (MAX_HEADER_VALUE - len(written) // 2)
+        _, stored = _journaled_headers(tmp_path / str(n), {"x-a": pad + written + "q" * 100})
+        assert written[: len(written) // 2] not in stored and TOKEN[:8] not in stored, stored
