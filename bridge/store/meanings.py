@@ -48,7 +48,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "(it may be a secret); the token is never stored.",
         "headers": "The request headers as a JSON object, secrets masked: `Authorization`, `Cookie` and headers named "
         "like a credential left out, `Idempotency-Key` and `webhook-id` as `sha256:<hex>`; at most 50, cut long. "
-        "For a request without a valid token, a name or value holding more escapes (`%XX`, `\\uXXXX`, NULs) than "
+        "For a request without a valid token, the headers in order as far as 4,096 characters (names and values) hold "
+        "them: a value past them is `(N characters, not read)`, a header whose name is past them too is left out and "
+        "counted in an entry `(not kept)` (`N more headers, M characters, not read ...`); a name or value holding "
+        "more escapes (`%XX`, `\\uXXXX`, NULs) than "
         "are left of the 1,024 read for all its headers is a note (`*** (N characters holding more escapes than were "
         "left to read ..., not kept)`).",
         "body": "The body as sent (read as UTF-8), with every configured secret masked; NULL when it was not read "

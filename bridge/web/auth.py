@@ -52,6 +52,36 @@ def capped(headers: dict[str, str]) -> dict[str, str]:
     return {cut(name, MAX_HEADER_NAME): cut(value, MAX_HEADER_VALUE) for name, value in kept}
 
 
+# The key of the entry that says how much of a stranger's headers was not kept: no header is named so, as a header's
+# name cannot hold a parenthesis or a space (RFC 9110's token).
+NOT_KEPT = "(not kept)"
+
+
+def first_headers(headers: dict[str, str], most: int) -> dict[str, str]:
+    """`headers` in order as far as `most` characters (names and values) hold them, the rest measured, not read.
+
+    Each character kept is searched for every secret before it is journaled: a stranger's are journaled to say who
+    knocked, not to cost the event loop what its sender likes. A value that does not fit is noted by its size, and
+    a header whose name does not fit either is counted in an entry NOT_KEPT, with their characters.
+    """
+    kept: dict[str, str] = {}
+    size, left_out = 0, []
+    for name, value in headers.items():
+        if len(kept) == MAX_HEADERS_KEPT or size + len(name) > most:
+            left_out.append(len(name) + len(value))
+            continue
+        whole = size + len(name) + len(value) <= most
+        kept[name] = value if whole else f"({len(value)} characters, not read)"
+        size += len(name) + (len(value) if whole else 0)
+    if not left_out:
+        return kept
+    if len(kept) == MAX_HEADERS_KEPT:  # room for the note within what `capped` keeps
+        name, _ = kept.popitem()
+        left_out.append(len(name) + len(headers[name]))
+    note = f"{len(left_out)} more headers, {sum(left_out)} characters, not read: past the first {most} of a stranger's"
+    return {**kept, NOT_KEPT: note}
+
+
 def cut(text: str, limit: int) -> str:
     """`text`, or its first `limit` characters and how many more there were."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"

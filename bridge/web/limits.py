@@ -128,3 +128,6 @@ class Guards:
 # Escapes read (bridge.config.encoded) in all the journaled headers of one request without a valid token together;
 # past it, a value holding more is journaled as a note, not read. Real senders' headers hold a few, if any.
 STRANGER_ESCAPES = 1024
+# Characters of a request without a valid token's headers journaled (names and values, in order): what lies past them is
+# not read (each character is searched for every configured secret), its size noted. A real sender's are a few hundred.
+STRANGER_HEAD_CHARS = 4096

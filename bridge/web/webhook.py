@@ -28,7 +28,7 @@ from bridge.store import journal
 from bridge.store.accepted import Accepted, masked_payload, request_secrets
 from bridge.store.db import JournalFull, iso, utcnow
 from bridge.store.dedupe import Dedupe, Duplicate, KeyReused
-from bridge.web.auth import capped, cut, safe_headers, token_matches
+from bridge.web.auth import capped, cut, first_headers, safe_headers, token_matches
 from bridge.web.checks import (
     Refusal,
     check_due,
@@ -50,7 +50,7 @@ from bridge.web.gate import (
     stranger_wait,
     strangers_refused,
 )
-from bridge.web.limits import STRANGER_ESCAPES
+from bridge.web.limits import STRANGER_ESCAPES, STRANGER_HEAD_CHARS
 from bridge.web.paths import webhook_params
 from bridge.web.pin import runtime_of
 from bridge.web.signing import SignatureError, verify
@@ -198,18 +198,22 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
 
     Whatever the sender chose is masked: header names as well as values, and the address a trusted proxy
     passed on when it is not one (then it is the text the sender wrote, which may be a secret). A stranger's (no
-    strategy: no valid token) has STRANGER_ESCAPES read in all: past them a value is journaled as a note.
+    strategy: no valid token) has its first STRANGER_HEAD_CHARS of headers masked and kept, the rest noted, and
+    STRANGER_ESCAPES read in all: past them a value is journaled as a note.
     """
     budget = None if strategy is not None else Budget(STRANGER_ESCAPES)
     shown = client.shown if client.address is not None else redact_encoded(client.shown, secrets, budget=budget)
     # A header's name reaches the app lowercased (ASGI's rule): a secret with capitals in it, as tokens and signing
     # secrets have, is found there in lowercase, and masked so; in its own case it was stored folded, in clear.
     folded = [secret.lower() for secret in secrets]
+    headers = safe_headers(request.headers)
+    if budget is not None:
+        headers = first_headers(headers, STRANGER_HEAD_CHARS)
     return journal.WebhookRow(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=shown,
         method=request.method, path=_shown_path(request.scope["path"], strategy, malformed),
         headers=capped({redact_encoded(key, folded, True, budget): redact_encoded(value, secrets, budget=budget)
-                        for key, value in safe_headers(request.headers).items()}),
+                        for key, value in headers.items()}),
         body=None, status_code=0,
     )  # fmt: skip
 
