@@ -163,3 +163,39 @@ def test_a_strangers_first_headers_keep_what_fits_and_say_what_does_not() -> Non
     assert big == {"a": "x" * 10, "b": "(5000 characters, not read)", "c": "z"}, big
     named = first_headers({"a": "x", "n" * 5000: "1", "c": "z"}, 4096)  # its name too: counted with the rest
     assert list(named) == ["a", "c", NOT_KEPT] and named[NOT_KEPT].startswith("1 more headers, 5001 characters"), named
+
+
+def test_a_strangers_refusal_is_answered_before_any_of_its_body_is_read(tmp_path: Path) -> None:
+    # Its answer must not wait on, nor its cost grow with, a body it has no business sending: a wrong token, an
+    # unknown strategy, a malformed URL and the token from a source not allowed are answered with none of it read.
+    extra = "    allowed_sources: [198.51.100.0/24]\n"
+    loaded = load_config(write_config(tmp_path, extra=extra))
+    app = build_app(loaded, bridge=Bridge(loaded, scheduling=False, watching=False))
+    paths = {"/webhook/sq/" + "w" * 32: 401, "/webhook/nope/" + "w" * 32: 401, "/webhook/sq/w//": 404,
+             f"/webhook/sq/{TOKEN}": 403}  # fmt: skip
+    with TestClient(app, base_url="http://localhost") as client:
+        for path, status in paths.items():
+            answered, asked = client.portal.call(_post_unread, app, path)  # type: ignore[union-attr]
+            assert (answered, asked) == (status, 0), path
+
+
+async def _post_unread(app: Any, path: str) -> tuple[int, int]:
+    """The status a POST to `path` declaring a 64 KiB body is answered, and how many times its body was asked for."""
+    asked, answered = 0, 0
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"localhost"), (b"content-length", b"65536")],
+             "client": ("192.0.2.7", 5000), "server": ("localhost", 80)}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        asked += 1
+        return {"type": "http.request", "body": b"%41" * 21845 + b"x", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal answered
+        if message["type"] == "http.response.start":
+            answered = message["status"]
+
+    await app(scope, receive, send)
+    return answered, asked
