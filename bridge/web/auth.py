@@ -78,7 +78,8 @@ def first_headers(headers: dict[str, str], most: int) -> dict[str, str]:
     if len(kept) == MAX_HEADERS_KEPT:  # room for the note within what `capped` keeps
         name, _ = kept.popitem()
         left_out.append(len(name) + len(headers[name]))
-    note = f"{len(left_out)} more headers, {sum(left_out)} characters, not read: past the first {most} of a stranger's"
+    note = (f"{len(left_out)} more headers, {sum(left_out)} characters, not read: a request without a valid token "
+            f"has its first {most} characters of headers journaled")  # fmt: skip
     return {**kept, NOT_KEPT: note}
 
 
