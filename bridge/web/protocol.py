@@ -17,12 +17,16 @@ first byte, for the next request of a kept-alive one) is answered 408 and its co
 that sent nothing is closed without a word (a browser's preconnect that went unused). A request answered before
 its body arrived whole (a stranger's 401, a 413) has the rest of it read and dropped for HEAD_TIMEOUT at most, then
 its connection closes: each byte of it put off uvicorn's keep-alive timeout, so it could hold its place for good.
+Its answer says `Connection: close`: a client that kept the connection for its next request had that request
+dropped unanswered when the connection closed after the body; and it is not closed while the body still comes
+(uvicorn's own close for `Connection: close`), which would reset the connection and could lose the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -91,7 +95,33 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
         def on_headers_complete(self) -> None:
             self.head_deadline = None
             self.in_body, self.boundary, self.head_bytes, self.head_begun = True, True, 0, False
+            before = self.cycle
             super().on_headers_complete()
+            if self.cycle is not before:  # a request to answer (not an upgrade): its answer may come before its body
+                self.cycle.send = self._closing_early(self.cycle)
+
+        def _body_coming(self, cycle: Any) -> bool:
+            """The body of `cycle`'s request has not all arrived (a later request's head was not read since)."""
+            return self.in_body and self.cycle is cycle
+
+        def _closing_early(self, cycle: Any) -> Callable[[Any], Awaitable[None]]:
+            """`cycle.send`, saying `Connection: close` on an answer sent before its request's body ended."""
+            send, added = cycle.send, False
+
+            async def send_closing(message: Any) -> None:
+                nonlocal added
+                if message["type"] == "http.response.start" and cycle.keep_alive and self._body_coming(cycle):
+                    # The connection closes once the rest of the body is read (on_response_complete): said in the
+                    # answer, or a client sends its next request on it and has it dropped unanswered.
+                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+                    added = True
+                elif added and not message.get("more_body", False) and self._body_coming(cycle):
+                    # uvicorn closes a `Connection: close` answer's connection as the answer ends: with the body's
+                    # rest unread, a reset that can take the answer with it. Kept open: drained, then closed.
+                    cycle.keep_alive = True
+                await send(message)
+
+            return send_closing
 
         def _time_head(self) -> None:
             self.head_deadline = self.loop.time() + HEAD_TIMEOUT
