@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from bridge.notify.events import Event
 from bridge.risk import Admission, Guard
 from bridge.store import journal
 from bridge.store.db import Store, utcnow
+from tests.conftest import GUARD
 from tests.execution.test_executor import STRATEGY, SUB, journal_signal
 
 
@@ -227,8 +229,24 @@ async def test_a_halt_or_an_open_circuit_after_the_plan_check_still_stops_the_pa
     assert order["status"] == "rejected" and order["error"].startswith(refusal)
 
 
-async def test_a_resting_paper_exit_holds_the_entry_back(fresh_store: Store) -> None:
-    paper = Paper(fresh_store, exit_fill_timeout=0.2)
+async def test_a_resting_paper_exit_holds_the_entry_back(fresh_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Time is driven here, not waited for: the read of the resting exit answers exit_fill_timeout later on the loop's
+    # clock. The wait then ends unfilled however fast the machine, and no read runs out of its time on a slow one.
+    loop = asyncio.get_running_loop()
+    ran, passed = loop.time, [0.0]
+    monkeypatch.setattr(loop, "time", lambda: ran() + passed[0])
+
+    class Resting(PaperBroker):
+        """The book, answering a read of a working order once the whole wait for its fill has passed."""
+
+        async def fetch_order(self, client_order_id: str) -> Order:
+            order = await super().fetch_order(client_order_id)
+            if order.status == "open":
+                passed[0] += GUARD
+            return order
+
+    paper = Paper(fresh_store, exit_fill_timeout=GUARD)  # a read has all of it, however loaded the machine
+    paper.broker = Resting(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
     await paper.broker.connect()
     await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100)))
     # Sell 1 at 200 while the market is at 100: the exit rests, so the entry must not be sent.
