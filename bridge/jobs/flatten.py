@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 
 from bridge.brokers import answers
+from bridge.brokers.base import Broker
 from bridge.config.schema import Subscription
 from bridge.execution import share
 from bridge.execution.executor import Job
@@ -124,10 +125,11 @@ def _exit_ticker(rows: Sequence[sqlite3.Row], route: Callable[[str], str]) -> tu
 
 
 async def _close_flat(host: Host, broker: str, orders: Sequence[sqlite3.Row], held: Mapping[str, Decimal],
-                      read_at: tuple[str, str], label: str) -> int:  # fmt: skip
+                      read_at: tuple[str, str], label: str, venue: Broker) -> int:  # fmt: skip
     """Mark the orders the read that began at `read_at` counted in each symbol of `orders` it found flat
     (`journal.close_flat`, with the moment since which a fill may be missing from it); return how many. One the
-    read cannot cut is counted still, and said so."""
+    read cannot cut is counted still, and said so. `venue`'s open orders there, listed after the read, are the
+    orders working unfilled it leaves counted, as a signal's read does (`Executor._close_flat`)."""
     listed = {symbol_key(symbol) for symbol in held}
     flat: dict[str, list[sqlite3.Row]] = {}
     for row in orders:
@@ -135,12 +137,28 @@ async def _close_flat(host: Host, broker: str, orders: Sequence[sqlite3.Row], he
             flat.setdefault(symbol_key(row["symbol"]), []).append(row)
     marked = 0
     for rows in flat.values():
-        count, doubt = await host.store.run(journal.close_flat, host.store.conn, broker, rows[0]["symbol"], *read_at)
+        symbol = rows[0]["symbol"]
+        if not await host.store.read(journal.flat_to_close, host.store.conn, broker, symbol, read_at[0]):
+            continue  # nothing of before left to mark (an exit of all of it marked them): no listing to ask for
+        unfilled = await _unfilled(venue, symbol, label)
+        count, doubt = await host.store.run(journal.close_flat, host.store.conn, broker, symbol, *read_at,
+                                            unfilled=unfilled)  # fmt: skip
         marked += count
         if doubt and share.net(rows) != 0:
             log.warning("%s: %s is flat at the broker, but this subscription's fills there net to %s, counted still: "
                         "%s", label, rows[0]["symbol"], share.net(rows), doubt)  # fmt: skip
     return marked
+
+
+async def _unfilled(venue: Broker, symbol: str, label: str) -> frozenset[str]:
+    """The orders in `symbol` the broker lists working with nothing filled, listed after the positions were read
+    (`share.unfilled`): a resting order of any strategy there falls wholly after that read, and keeps no share from
+    being marked. None of them when the listing fails: the read marks what it can cut without it, as before."""
+    try:
+        return share.unfilled(await answers.fetch_open_orders(venue, symbol))
+    except Exception as exc:  # an adapter's bug too: a working order then keeps the shares counted, said below
+        log.info("%s: cannot list the open orders in %s (%s)", label, symbol, answers.failure(exc))
+        return frozenset()
 
 
 def may_hold(orders: Sequence[sqlite3.Row]) -> bool:
@@ -313,7 +331,7 @@ async def flatten_pass(host: Host, strategy: str, key: str, due: datetime | None
     keys = runtime.journal_keys(strategy, key)
     orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
     read_at = (iso(read_moment), share.settled(broker, read_moment))
-    if await _close_flat(host, sub.broker, orders, held, read_at, label):
+    if await _close_flat(host, sub.broker, orders, held, read_at, label, broker):
         orders = await host.store.run(upkeep.traded_orders, host.store.conn, strategy, keys, sub.broker)
     tickers = _tickers_to_close(orders, held, partial(broker_symbol, sub))
     if not sub.enabled:

@@ -244,3 +244,27 @@ async def test_a_flat_read_marks_nothing_of_an_order_another_signal_placed_while
     bought = r.rows("SELECT closed_by FROM orders WHERE quantity = '10'")
     assert len(bought) == 1 and bought[0]["closed_by"] is None, "the other strategy's 10 are counted by no share"
     assert venue(r).positions["AMD"] == 10
+
+
+async def test_a_flatten_reading_its_position_flat_beside_a_resting_order_counts_none_of_what_is_bought_after_it(
+    bridges: Any, settled: None
+) -> None:
+    """sq's 1 AMD was sold at the broker while the other strategy's limit buy rested far below (a dip buy, for days).
+    flatten_at's own read found AMD flat, but listed no open orders: the limit, working as it read, was taken for one
+    that may have filled unseen, and nothing was marked. The next day, still counting sq's 1, its flatten_at sold 1
+    of the 10 the other strategy bought meanwhile."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(CONFIG, clock)
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10, orderType="limit", limitPrice=50,
+                     timeInForce="gtc")  # fmt: skip
+    await r.accepted(ticker="AMD", action="buy", price=100)
+    await r.bridge.queues.join()
+    venue(r).positions["AMD"] = Decimal(0)  # closed at the broker: the journal never sees that sale
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "mine") == 0
+    assert r.rows("SELECT closed_by FROM orders WHERE type = 'market'")[0]["closed_by"], "sq's 1 is no share now"
+    venue(r).positions["AMD"] = Decimal(10)  # the other strategy's, bought outside any read of the bridge
+    clock.now = MONDAY_1555 + timedelta(days=1)
+    assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the account's 10"
+    await r.bridge.queues.join()
+    assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"
