@@ -978,7 +978,9 @@ class Executor:
         `placed` (working, or found at the venue after all, never sent twice), `spared` (nothing left on its side to
         close, or the stops working there cover it: sent, it could open the other side; or the position it was for
         closed since, by an exit or found flat: what is held now was opened since, and its stop is the trader's),
-        `refused` (the venue's word, final as any order's), `failed` (not sent again: tried later) or `unknown` (its
+        `refused` (the venue's word, final as any order's), `held` (not sent: the venue holds the shares for a working
+        closing order there, a take-profit, and would refuse it: tried later), `failed` (not sent again: tried
+        later) or `unknown` (its
         answer lost: the order jobs follow it, and close it as never sent once their wait is over, when it is tried
         again). Sent for no more than the position held now, as a put-back goes, through a halt and the broker's
         open circuit.
@@ -1008,8 +1010,19 @@ class Executor:
         room = max(position, Decimal(0)) if row["side"] == "sell" else max(-position, Decimal(0))
         covered = sum((o.quantity - o.filled_quantity for o in working if o.is_open and o.side == row["side"]
                        and o.type in STOPS and same_symbol(o.symbol, symbol)), Decimal(0))  # fmt: skip
+        # Where the venue holds the shares for a working closing order (Alpaca), a take-profit there leaves the stop
+        # none: sent, it is refused ("insufficient qty available"), and that refusal would be taken as final. As a
+        # breakeven is rejected before anything goes while one works (`resolve._reserved_beside`), it is not sent,
+        # and tried again once the shares are free (`held`), the position still lacking its stop.
+        holders = _holding(working, row["side"], symbol) if _reserves(broker) else []
+        held_for = sum((o.quantity - o.filled_quantity for o in holders), Decimal(0))
         wanted = Decimal(row["quantity"])
-        left = min(wanted, room - covered)
+        if room - covered > 0 and room - covered - held_for <= 0:
+            what = " and ".join(_holder(o) for o in holders)
+            return "held", (f"not put back yet: the broker holds the shares for {what} working there, and refuses a "
+                            f"stop beside {_it(holders, 'them')}: it is sent once they are free; cancel "
+                            f"{_it(holders, 'them')} to let the stop go")  # fmt: skip
+        left = min(wanted, room - covered - held_for)
         if left <= 0:
             why = ("no position is left for it to close" if room == 0 else
                    f"the stops working there cover the position ({describe_position(position)})")  # fmt: skip
@@ -1037,8 +1050,9 @@ class Executor:
         if left == wanted:
             return "placed", f"{what} was put back as a new order ({coid}){_despite(passed, broker)}"
         # Said, lest the stop be taken for the one it was.
+        holding = f", {fmt(held_for)} of it held for working orders there" if held_for else ""
         return "placed", (f"{what} was put back for {fmt(left)} of {fmt(wanted)} as a new order ({coid}): the "
-                          f"position holds {fmt(abs(position))}{_despite(passed, broker)}")  # fmt: skip
+                          f"position holds {fmt(abs(position))}{holding}{_despite(passed, broker)}")  # fmt: skip
 
     async def _put_back_in_doubt(self, row: sqlite3.Row, exc: Exception) -> tuple[str, str]:
         """A put-back tried again whose send raised past `_submit`: of unknown outcome from now on; what is said of it.
@@ -1447,6 +1461,25 @@ class Executor:
 def _reserves(broker: Broker) -> bool:
     """Whether the venue holds a position's shares for a working closing order: it refuses a second stop beside one."""
     return bool(getattr(capabilities_in_force(broker), "reserves_position", False))
+
+
+def _holding(working: Sequence[Order], side: str, symbol: str) -> list[Order]:
+    """The working orders in `symbol` on `side` other than stops (a take-profit, a resting exit) that hold the
+    position's shares where the venue holds them for its closing orders; not the legs of an entry still working, nor
+    a take-profit whose bracket's stop-loss works (the two hold the shares once, counted with the stops)."""
+    ids = {o.client_order_id for o in working if o.is_open}
+    mine = [o for o in working if o.is_open and o.side == side and same_symbol(o.symbol, symbol)
+            and o.parent_client_order_id not in ids]  # fmt: skip
+    stopped = {o.parent_client_order_id for o in mine if o.type in STOPS and o.parent_client_order_id}
+    return [o for o in mine if o.type not in STOPS and (o.parent_client_order_id is None
+                                                        or o.parent_client_order_id not in stopped)]  # fmt: skip
+
+
+def _holder(order: Order) -> str:
+    """`the limit sell of 10 at 120`: a working order that holds a position's shares, as a decision names it."""
+    price = order.limit_price if order.limit_price is not None else order.stop_price
+    at = f" at {fmt(price)}" if price is not None else ""
+    return f"the {order.type.replace('_', '-')} {order.side} of {fmt(order.quantity - order.filled_quantity)}{at}"
 
 
 def _moves_stop(plan: Plan) -> bool:

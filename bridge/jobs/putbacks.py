@@ -3,7 +3,8 @@
 A breakeven at a venue that holds the shares for a working stop cancels that stop before its own goes, and puts it
 back when its own fails. A put-back that meets the outage (or the throttle) too leaves the position with no stop at
 all: it is sent again here, spaced out, until it works, the venue refuses it, or nothing is left for it to close,
-for up to GIVE_UP_AFTER. Its row in the journal is what is tried again, so a restart changes nothing but the wait.
+for up to GIVE_UP_AFTER; while a take-profit placed since holds the shares there, it waits for them. Its row in the
+journal is what is tried again, so a restart changes nothing but the wait.
 """
 
 from __future__ import annotations
@@ -85,11 +86,13 @@ async def _tried(host: Host, row: sqlite3.Row, broker: Broker, retries: Retries)
         outcome, said = await host.executor.put_back_again(row, broker)
     except Exception as exc:  # an adapter's bug too: the other put-backs are still tried
         outcome, said = "failed", answers.failure(exc)
-    if outcome in ("failed", "unknown"):
+    if outcome in ("failed", "unknown", "held"):
         space_out(retries, coid, host.clock(), FIRST_WAIT_SECONDS, LONGEST_WAIT_SECONDS)
         log.warning("stop %s (%s %s %s, stop at %s), put back after breakeven %s failed, not put back yet (tried "
                     "again in %gs): %s", coid, row["side"], row["quantity"], row["symbol"], row["stop_price"],
-                    row["signal_id"], retries[coid][1], said)  # fmt: skip
+                    row["signal_id"], retries[coid][1], said.removeprefix("not put back yet: "))  # fmt: skip
+        if outcome == "held":  # what the trader can do to free the shares for it: said once, not at every try
+            await _tell(host, row, said, once=True)
         return
     retries.pop(coid, None)
     log.warning("stop %s (%s %s, stop at %s), put back after breakeven %s failed, tried again: %s", coid,
@@ -108,13 +111,16 @@ async def _give_up(host: Host, row: sqlite3.Row) -> None:
     await _tell(host, row, f"{error}: the position may have no stop at the broker; check it, and place one")
 
 
-async def _tell(host: Host, row: sqlite3.Row, said: str) -> None:
-    """Add what became of a put-back tried again to its signal's decision, and tell it as the failure was told."""
+async def _tell(host: Host, row: sqlite3.Row, said: str, once: bool = False) -> None:
+    """Add what became of a put-back tried again to its signal's decision, and tell it as the failure was told;
+    `once`: not when the decision says it already."""
     store = host.store
     found = await store.read(_execution, store.conn, row["signal_id"], row["subscription"])
     if found is None:
         return
     state, decision = found
+    if once and f"; then {said}" in decision:
+        return
     decision = f"{decision}; then {said}"
     await store.run(journal.finish_execution, store.conn, row["signal_id"], row["subscription"], state, decision)
     host.publish(signal_event(row["strategy"], row["subscription"], row["ticker"], row["signal_id"], state, decision))

@@ -1,0 +1,143 @@
+"""A stop put back at Alpaca, tried again while a take-profit holds the shares: not given up on Alpaca's refusal.
+
+Alpaca holds a position's shares for its working closing orders, and refuses a second sell for them ("insufficient
+qty available"). A breakeven is rejected before anything is canceled while such an order works beside the stops it
+moves (`resolve._reserved_beside`), so its first put-back never meets one. A put-back tried again later may: a
+take-profit placed meanwhile holds the shares. Sent, it was refused, and that refusal was final: the position kept
+no stop, /health read ok again, and the take-profit canceled later left nothing to put the stop back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from bridge.brokers.base import BrokerContext
+from bridge.errors import TemporaryBrokerError
+from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
+from bridge.store import upkeep
+from bridge.store.db import Store
+from plugins.alpaca import AlpacaBroker
+from tests.brokers.test_contract_alpaca import alpaca_options
+from tests.execution.test_executor import SUB
+from tests.execution.test_paper_in_plan import Paper
+from tests.execution.test_put_back_retried import _jobs, _poll
+from tests.fakes.alpaca import OPEN, FakeAlpaca
+
+
+class Down(AlpacaBroker):
+    """The adapter, whose next `outages` orders meet an outage (a 503) instead of reaching Alpaca."""
+
+    outages = 0
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        if self.outages:
+            self.outages -= 1
+            raise TemporaryBrokerError("503 Service Unavailable")
+        return await super().create_order(request)
+
+
+@pytest.fixture
+async def fake(alpaca_server: tuple[FakeAlpaca, str]) -> FakeAlpaca:
+    """The module's fake Alpaca, with a fresh account."""
+    alpaca_server[0].reset()
+    return alpaca_server[0]
+
+
+@pytest.fixture
+async def broker(alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca) -> AsyncIterator[Down]:
+    """A connected adapter on the fake."""
+    adapter = Down(alpaca_options(alpaca_server[1]), BrokerContext(name=SUB))
+    await adapter.connect()
+    yield adapter
+    await adapter.close()
+
+
+def _working_sells(fake: FakeAlpaca) -> list[tuple[str, str, str | None]]:
+    """The SQ sells working at Alpaca: type, quantity and price (the stop's, else the limit's)."""
+    return sorted((o["type"], o["qty"], o["stop_price"] or o["limit_price"]) for o in fake.orders
+                  if o["symbol"] == "SQ" and o["side"] == "sell" and o["status"] in OPEN)  # fmt: skip
+
+
+async def _bare(fake: FakeAlpaca, broker: Down, fresh_store: Store) -> tuple[Paper, str]:
+    """A long 10 SQ whose bracket a breakeven (`cancel: true`) canceled first, its stop and the put-back of the
+    stop-loss at 95 meeting an outage: no stop at Alpaca, the put-back left for the order jobs."""
+    paper = Paper(fresh_store)
+    paper.broker = broker  # type: ignore[assignment]
+    fake.set_price("SQ", Decimal(100))
+    bracket = {"take_profit": TakeProfit(limit_price=Decimal(120)), "stop_loss": StopLoss(stop_price=Decimal(95))}
+    await paper.run(Signal(ticker="SQ", action="buy", price=Decimal(100), quantity=Decimal(10), **bracket))
+    assert fake.positions["SQ"][0] == 10
+    fake.set_price("SQ", Decimal(110))
+    broker.outages = 2  # the breakeven stop meets the outage, and so does the stop put back
+    signal_id = await paper.run(Signal(ticker="SQ", action="breakeven", price=Decimal(110), cancel=True))
+    assert _working_sells(fake) == []
+    assert len(await paper.store.read(upkeep.failed_put_backs, paper.store.conn)) == 1
+    return paper, signal_id
+
+
+async def test_a_put_back_tried_again_while_a_take_profit_holds_the_shares_waits_for_them(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    paper, signal_id = await _bare(fake, broker, fresh_store)
+    # The trader places a take-profit meanwhile: Alpaca holds the 10 shares for it.
+    await broker.create_order(OrderRequest(client_order_id="tp-by-hand", symbol="SQ", side="sell",
+                                           quantity=Decimal(10), type="limit", limit_price=Decimal(120),
+                                           time_in_force="gtc"))  # fmt: skip
+    requests = len(fake.order_requests)
+    jobs = _jobs(paper)
+    await _poll(jobs)
+    assert len(fake.order_requests) == requests, "not sent beside the take-profit: Alpaca would refuse it"
+    assert len(await paper.store.read(upkeep.failed_put_backs, paper.store.conn)) == 1, "still to be put back"
+    [restore] = await paper.query("SELECT status FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
+    assert restore["status"] == "rejected", restore
+
+    await broker.cancel_order("tp-by-hand")  # the shares are free again
+    later = _jobs(paper, after=600)
+    later.put_back_retries = jobs.put_back_retries
+    await _poll(later)
+    assert _working_sells(fake) == [("stop", "10", "95")], "the long has its stop again"
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    assert "put back as a new order" in execution["decision"], execution["decision"]
+
+
+async def test_the_decision_says_once_what_holds_the_shares_the_stop_waits_for(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """The trader learns why the position still has no stop, and what frees the shares for it: said once, not at
+    every try."""
+    paper, signal_id = await _bare(fake, broker, fresh_store)
+    await broker.create_order(OrderRequest(client_order_id="tp-by-hand", symbol="SQ", side="sell",
+                                           quantity=Decimal(10), type="limit", limit_price=Decimal(120),
+                                           time_in_force="gtc"))  # fmt: skip
+    jobs = _jobs(paper)
+    await _poll(jobs)
+    later = _jobs(paper, after=600)
+    later.put_back_retries = jobs.put_back_retries
+    await _poll(later)
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    decision = execution["decision"]
+    assert "refused" not in decision.rsplit("no stop at the broker", 1)[-1], decision
+    said = "the broker holds the shares for the limit sell of 10 at 120 working there"
+    assert decision.count(said) == 1, decision
+    assert "cancel it" in decision, decision
+    told = [e for e in paper.events if e.kind == "signal.failed" and e.data["signal_id"] == signal_id]
+    assert said in told[-1].text, told[-1].text
+
+
+async def test_a_put_back_goes_for_the_shares_a_take_profit_leaves_free(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """A take-profit for 4 of the 10 leaves 6 free: the stop goes for those, as Alpaca takes it, saying so."""
+    paper, signal_id = await _bare(fake, broker, fresh_store)
+    await broker.create_order(OrderRequest(client_order_id="tp-by-hand", symbol="SQ", side="sell",
+                                           quantity=Decimal(4), type="limit", limit_price=Decimal(120),
+                                           time_in_force="gtc"))  # fmt: skip
+    await _poll(_jobs(paper))
+    assert _working_sells(fake) == [("limit", "4", "120"), ("stop", "6", "95")]
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    decision = execution["decision"]
+    assert "put back for 6 of 10 as a new order" in decision, decision
+    assert "the position holds 10, 4 of it held for working orders there" in decision, decision
