@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import partial
 
 from bridge.brokers import answers
@@ -21,6 +22,7 @@ from bridge.jobs.host import Host
 from bridge.jobs.orders import Retries, space_out
 from bridge.notify.events import signal_event
 from bridge.runtime import Runtime
+from bridge.signals.resolve import fmt
 from bridge.store import journal, upkeep
 
 log = logging.getLogger("bridge.jobs")
@@ -37,13 +39,17 @@ async def retry_put_backs(host: Host, retries: Retries | None = None, queued: se
     by the caller) holds those waiting for their turn, not queued twice. `retries` (kept by the caller from one run
     to the next) spaces the tries of each out: from FIRST_WAIT_SECONDS, twice as long after each, up to
     LONGEST_WAIT_SECONDS. Each try is logged; its end (working, refused, no longer needed, given up) is added to its
-    signal's decision and told as that signal's failure was.
+    signal's decision and told as that signal's failure was, and so is a put-back of unknown outcome found working
+    since (`upkeep.found_put_backs`).
     """
     if getattr(host, "recovering", False):  # start-up recovery settles the journal's orders first
         return 0
     store, now = host.store, host.clock()
     retries = {} if retries is None else retries
     queued = set() if queued is None else queued
+    for found in await store.read(upkeep.found_put_backs, store.conn):
+        if found["client_order_id"] not in queued:  # a try in its turn says how it went itself
+            await _found(host, found)
     rows = await store.run(upkeep.failed_put_backs, store.conn)
     for gone in retries.keys() - {row["client_order_id"] for row in rows}:  # ended: nothing more to space out
         del retries[gone]
@@ -109,6 +115,17 @@ async def _give_up(host: Host, row: sqlite3.Row) -> None:
               "stop at the broker; check it, and place one", row["client_order_id"], row["side"], row["quantity"],
               row["symbol"], row["stop_price"], row["signal_id"], error)  # fmt: skip
     await _tell(host, row, f"{error}: the position may have no stop at the broker; check it, and place one")
+
+
+async def _found(host: Host, row: sqlite3.Row) -> None:
+    """Say in its signal's decision that an order put back, of unknown outcome when its execution ended (the decision
+    saying the position lacks it), was found working at the broker since: the trader must not place a second one."""
+    coid = row["client_order_id"]
+    price = row["limit_price"] if row["type"] == "limit" else row["stop_price"]
+    what = f"the {row['type'].replace('_', '-')}" + ("" if price is None else f" at {fmt(Decimal(str(price)))}")
+    log.warning("%s %s (%s %s), put back after signal %s, is found working at the broker (%s)", row["type"], coid,
+                row["side"], row["symbol"], row["signal_id"], row["status"])  # fmt: skip
+    await _tell(host, row, f"found working at the broker: {what} ({coid}) is {row['status']} there")
 
 
 async def _tell(host: Host, row: sqlite3.Row, said: str, once: bool = False) -> None:

@@ -115,6 +115,23 @@ def put_backs_in_doubt(conn: sqlite3.Connection) -> int:
     ).fetchone()[0])  # fmt: skip
 
 
+def found_put_backs(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Orders put back in place of one a cancel took (`restore`) working at the broker that their execution, over,
+    never said work: of unknown outcome when it ended, found there since (the order poll, start-up recovery).
+
+    Every decision that counts one working names its client order id (`Executor._restore`, `_send_back`, a try
+    again's): one it does not name was not known to work then, and the decision may say the position lacks it. Each
+    row comes with its signal's strategy and ticker.
+    """
+    return conn.execute(
+        "SELECT o.*, s.strategy, s.ticker FROM orders o "  # noqa: S608 - constants
+        "JOIN executions e ON e.signal_id = o.signal_id AND e.subscription = o.subscription "
+        f"JOIN signals s ON s.id = o.signal_id WHERE o.status IN ({_OPEN}) AND o.leg = 'restore' "
+        f"AND e.state IN ({_FINAL_SIGNALS}) AND NOT o.unfollowed "
+        "AND instr(COALESCE(e.decision, ''), o.client_order_id) = 0 ORDER BY o.created_at"
+    ).fetchall()
+
+
 def failed_put_backs(conn: sqlite3.Connection, client_order_id: str | None = None) -> list[sqlite3.Row]:
     """Stops put back in place of one the bridge's own cancel took that never reached the broker, their execution over.
 

@@ -21,7 +21,7 @@ from bridge.brokers.base import BrokerContext
 from bridge.brokers.paper import PaperBroker, PaperOptions
 from bridge.config.schema import Config
 from bridge.config.security import GlobalRisk
-from bridge.errors import TemporaryBrokerError
+from bridge.errors import OrderNotFound, TemporaryBrokerError
 from bridge.execution.queues import KeyedQueues
 from bridge.jobs.schedule import Jobs
 from bridge.models import Order, OrderRequest, Signal, StopLoss
@@ -198,3 +198,54 @@ async def test_a_put_back_the_venue_took_unsaid_is_followed_not_sent_twice(fresh
     assert restore["status"] == "open", restore
     [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
     assert "it had reached the broker after all" in execution["decision"], execution["decision"]
+
+
+class Lost(Down):
+    """As `Down`, but the venue books the stop put back (at 95) and its answer is lost, a lookup not finding it yet."""
+
+    lost = False
+    hidden = ""  # the client order id a lookup does not find yet
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        if request.stop_price == Decimal(95) and self.lost:
+            self.lost = False
+            await PaperBroker.create_order(self, request)
+            self.hidden = request.client_order_id
+            raise ConnectionResetError("connection reset by peer")
+        return await super().create_order(request)
+
+    async def fetch_order(self, client_order_id: str) -> Order:
+        if client_order_id == self.hidden:
+            raise OrderNotFound(f"no order {client_order_id}")
+        return await super().fetch_order(client_order_id)
+
+
+async def test_a_put_back_of_unknown_outcome_found_working_later_is_said_in_the_decision(fresh_store: Store) -> None:
+    """The stop put back was booked, its answer lost and not found at once: the decision said the position lacks it.
+    The order poll found it working later, and the decision still said so: the trader would place a second stop."""
+    paper = Paper(fresh_store)
+    broker = Lost(PaperOptions(), BrokerContext(name=SUB, store=fresh_store))
+    paper.broker = broker
+    await broker.connect()
+    await paper.run(Signal(ticker="AMD", action="buy", price=Decimal(100), quantity=Decimal(10),
+                           stop_loss=StopLoss(stop_price=Decimal(95))))  # fmt: skip
+    await broker.observe_price("AMD", Decimal(110))
+    broker.outages, broker.lost = 1, True  # the breakeven stop meets the outage; the put-back's answer is lost
+    signal_id = await paper.run(Signal(ticker="AMD", action="breakeven", price=Decimal(110)))
+    [restore] = await paper.query("SELECT * FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
+    assert restore["status"] == "unknown", restore
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    assert "found working" not in execution["decision"], execution["decision"]
+
+    broker.hidden = ""  # the venue shows it now
+    await _poll(_jobs(paper))
+    [restore] = await paper.query("SELECT * FROM orders WHERE signal_id = ? AND leg = 'restore'", signal_id)
+    assert restore["status"] == "open", restore
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    decision = execution["decision"]
+    assert f"then found working at the broker: the stop at 95 ({restore['client_order_id']})" in decision, decision
+    told = [e for e in paper.events if e.kind == "signal.failed" and e.data["signal_id"] == signal_id]
+    assert "found working at the broker" in told[-1].text, told[-1].text
+    await _poll(_jobs(paper, after=600))  # said once
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    assert execution["decision"] == decision
