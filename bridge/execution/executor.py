@@ -1180,7 +1180,8 @@ class Executor:
                             unsent: list[str] | None = None) -> tuple[list[str], list[str]]:  # fmt: skip
         """Send the orders put back (journaled, `restore`) that are still pending; the client order ids working, and
         what held every other order back that those sent now and working went through (`Guard.passed_by`). Told
-        `unsent`, the stops among them that did not reach the broker, which the order jobs send again.
+        `unsent`, the stops among them that did not reach the broker, which the order jobs send again (not a
+        take-profit: `upkeep.failed_put_backs` says why).
 
         One sent before a restart was read by recovery since: it counts as it stands, and is never sent again.
         """

@@ -139,6 +139,11 @@ def failed_put_backs(conn: sqlite3.Connection, client_order_id: str | None = Non
     were for may have no stop at all, so the order jobs send them again (`jobs.putbacks`). One the venue refused
     is not among them: its refusal is final, as any order's. Each row comes with its signal's strategy and ticker.
     `client_order_id`: that one alone (none when it is no longer among them).
+
+    Nor a take-profit put back (a cancel's, of the leg the venue canceled with its sibling): its absence leaves the
+    position no less protected, and where it is put back (Alpaca, whose bracket legs cancel together) it holds the
+    shares a stop needs, so sent later it would hold back the trader's next stop or breakeven (refused, or rejected
+    beside it); the signal's decision says the position lacks it, for the trader to place.
     """
     one = "" if client_order_id is None else "AND o.client_order_id = ? "
     return conn.execute(

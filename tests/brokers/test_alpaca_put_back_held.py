@@ -141,3 +141,28 @@ async def test_a_put_back_goes_for_the_shares_a_take_profit_leaves_free(
     decision = execution["decision"]
     assert "put back for 6 of 10 as a new order" in decision, decision
     assert "the position holds 10, 4 of it held for working orders there" in decision, decision
+
+
+async def test_a_take_profit_put_back_that_met_an_outage_is_left_to_the_trader_not_sent_later(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """A cancel of the stop-loss takes its take-profit with it at Alpaca; put back, it met the outage. Unlike a stop,
+    it is not sent again later: here it would hold the shares a stop needs (the trader's next stop or breakeven,
+    refused or rejected beside it), where its absence leaves the position no less protected. The decision says the
+    position lacks it, to place it."""
+    paper = Paper(fresh_store)
+    paper.broker = broker  # type: ignore[assignment]
+    fake.set_price("SQ", Decimal(100))
+    bracket = {"take_profit": TakeProfit(limit_price=Decimal(120)), "stop_loss": StopLoss(stop_price=Decimal(95))}
+    await paper.run(Signal(ticker="SQ", action="buy", price=Decimal(100), quantity=Decimal(10), **bracket))
+    broker.outages = 1  # the take-profit put back meets the outage
+    signal_id = await paper.run(Signal(ticker="SQ", action="cancel", cancel_order_type="stop"))
+    assert _working_sells(fake) == []
+    [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
+    assert execution["state"] == "failed", execution
+    assert "the position lacks it at the broker; check its orders there, and place what it lacks" in (
+        execution["decision"]), execution["decision"]  # fmt: skip
+    assert "sent again" not in execution["decision"], execution["decision"]
+    await _poll(_jobs(paper, after=600))
+    assert _working_sells(fake) == [], "the trader's to place"
+    assert await paper.store.read(upkeep.failed_put_backs, paper.store.conn) == []
