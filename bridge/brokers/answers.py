@@ -13,8 +13,9 @@ import asyncio
 import inspect
 import sys
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine, Generator
 from decimal import Decimal
+from types import CoroutineType, coroutine
 from typing import Any, TypeVar, get_args
 
 from bridge.brokers.base import Broker
@@ -162,14 +163,48 @@ async def within(broker: object, method: str, call: Awaitable[T], error: type[Br
 
     A call that never returns would hold its symbol's signals, or a job that serves every broker, forever.
     """
+    waiting: Awaitable[T] = call
+    if isinstance(call, CoroutineType):
+        # Run up to its first wait before the deadline is set: an answer found without one (the paper broker's, a
+        # cached quote) lets the event loop run nothing meanwhile, so no deadline could pass. Setting one up and
+        # taking it down (a timer on the loop's heap) cost more than such a call itself, twice per signal.
+        try:
+            first = call.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        waiting = _resumed(call, first)
     deadline = asyncio.timeout(CALL_TIMEOUT)  # no task of its own, unlike wait_for: nothing to pay per call
     try:
         async with deadline:
-            return await call
+            return await waiting
     except TimeoutError as exc:
         if not deadline.expired():  # the adapter's own timeout, not ours
             raise
         raise error(f"{where(broker, method)} did not answer within {CALL_TIMEOUT:g}s") from exc
+
+
+@coroutine
+def _resumed(call: Coroutine[Any, Any, T], waits_on: Any) -> Generator[Any, Any, T]:
+    """Await `call`, which ran up to its first wait (`waits_on`, what it yielded), on from there as `await` would.
+
+    What the task sends in, or throws in (a cancel, the deadline's), goes on to `call`, until it returns.
+    """
+    while True:
+        try:
+            sent = yield waits_on
+        except GeneratorExit:
+            call.close()
+            raise
+        except BaseException as exc:  # thrown in by the task (a cancel, the deadline): `call` handles it or not
+            try:
+                waits_on = call.throw(exc)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+        else:
+            try:
+                waits_on = call.send(sent)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
 
 def account(broker: object, method: str, value: Any) -> Account:
