@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bridge.config.schema import Subscription
 from bridge.config.trading import StopLossDefault, TakeProfitDefault, by_symbol, in_windows
@@ -56,6 +56,24 @@ class Leg:
     stop_loss: LegPrices | None = None
     # A breakeven's: the client order id of the working stop it takes the place of in one step at the venue.
     replaces: str | None = None
+
+
+class _Terms(NamedTuple):
+    """How a leg is sent, its size aside: an entry's size and brackets are worked out from these."""
+
+    order_type: OrderType
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    time_in_force: str
+    trail_amount: Decimal | None
+    trail_percent: Decimal | None
+    extended_hours: bool
+
+    def leg(self, kind: LegKind, side: Side, qty: Decimal, take_profit: LegPrices | None = None,
+            stop_loss: LegPrices | None = None) -> Leg:  # fmt: skip
+        """The leg sent on these terms."""
+        return Leg(kind, side, qty, self.order_type, self.limit_price, self.stop_price, self.time_in_force,
+                   self.trail_amount, self.trail_percent, self.extended_hours, take_profit, stop_loss)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -185,6 +203,11 @@ class _Planner:
         return None if quote is None or order_type == "stop_limit" else round_price(quote, side, self.market.price_step)
 
     def leg(self, kind: LegKind, side: Side, qty: Decimal) -> Leg:
+        """A leg of `qty`, sent as the signal and the settings say (`terms`)."""
+        return self.terms(kind, side).leg(kind, side, qty)
+
+    def terms(self, kind: LegKind, side: Side) -> _Terms:
+        """How a leg is sent (its type, prices, time in force), before its size is known; or Refusal."""
         s, sub = self.signal, self.sub
         default: OrderType = sub.order_type if kind == "entry" else sub.exit_order_type
         order_type: OrderType = s.order_type if s.order_type and self.allowed("orderType") else default
@@ -219,7 +242,7 @@ class _Planner:
                 raise Refusal("rejected", f"a trailing_stop sell {fmt(trail_percent)}% below the price would sit at or "
                               "below zero and never trigger: trail by less than 100%")  # fmt: skip
         tif = s.time_in_force if s.time_in_force and self.allowed("timeInForce") else sub.time_in_force
-        return Leg(kind, side, qty, order_type, limit, stop, tif, trail_amount, trail_percent, bool(extended))
+        return _Terms(order_type, limit, stop, tif, trail_amount, trail_percent, bool(extended))
 
     def on_step(self, field: str, price: Decimal | None) -> None:
         """Refuse a price the sender chose between two of the instrument's increments: the venue would refuse it."""
@@ -231,9 +254,9 @@ class _Planner:
     def entry(self, side: Side, qty: Decimal | None = None) -> tuple[Leg, str]:
         """The entry leg with its size and bracket children, and how it was sized."""
         long = side == "buy"
-        base = self.leg("entry", side, qty or Decimal(1))
+        terms = self.terms("entry", side)  # the leg is made once its size is known: one of its fields less to copy
         # A limit entry is expected at its limit as sent (a quote rounded to the tick, say): brackets and size too.
-        entry_price = base.limit_price if base.limit_price is not None else self.reference_price(base.order_type)
+        entry_price = terms.limit_price if terms.limit_price is not None else self.reference_price(terms.order_type)
         tp_spec: TakeProfit | TakeProfitDefault | None = self.sub.take_profit
         sl_spec: StopLoss | StopLossDefault | None = self.sub.stop_loss
         if self.allowed("takeProfit") and self.signal.take_profit:
@@ -260,10 +283,11 @@ class _Planner:
                 qty, how = entry_quantity(self.signal, self.sub, inputs, self.allowed("quantityType"))
             except SizingError as exc:
                 raise Refusal("rejected", str(exc)) from None
-        tif = self.legs_time_in_force(base, qty) if tp or sl else base.time_in_force
-        return replace(base, quantity=qty, take_profit=tp, stop_loss=sl, time_in_force=tif), how
+        if tp or sl:
+            terms = terms._replace(time_in_force=self.legs_time_in_force(terms, qty))
+        return terms.leg("entry", side, qty, tp, sl), how
 
-    def legs_time_in_force(self, entry: Leg, qty: Decimal) -> str:
+    def legs_time_in_force(self, entry: _Terms, qty: Decimal) -> str:
         """gtc for an entry with take-profit/stop-loss legs and no time in force set: day legs expire at the close.
 
         The legs share their entry's time in force (Alpaca's bracket has one), so the entry goes gtc too: a day
