@@ -242,10 +242,12 @@ class Bridge:
         symbol's queue, and the intake process judges by the old config until the new one reaches it: none of
         them trades once the operator has revoked the token they came with (a leaked token is revoked for this).
         """
-        accepted_with = None if job.target is None else job.target.token
-        if accepted_with is None:
+        target = job.target
+        if target is None or target.token is None:
             return None
-        return _revocation(job.strategy, self.runtime, accepted_with)
+        if self.runtime.strategies.get(job.strategy) is target.strategy:
+            return None  # the very strategy (frozen) its token was taken from: no reload has changed it since
+        return _revocation(job.strategy, self.runtime, target.token)
 
     def _swap(self, new: Runtime) -> None:
         """Make `new` the live runtime; called between requests (the event loop runs one thing at a time)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -17,25 +18,29 @@ class KeyedQueues(Generic[J]):
     def __init__(self, handler: Callable[[J], Awaitable[None]], gate: asyncio.Event | None = None) -> None:
         self._handler = handler
         self._gate = gate
-        self._queues: dict[Hashable, asyncio.Queue[J]] = {}
+        # Plain deques: a worker takes from its own queue alone, and never waits on it (it ends when it runs dry),
+        # so an asyncio.Queue's waiters and task counts (made anew for most signals, one per key) bought nothing.
+        self._queues: dict[Hashable, deque[J]] = {}
         self._workers: dict[Hashable, asyncio.Task[None]] = {}
         self._pending = 0  # jobs waiting in all queues (not the ones running)
         self._room: list[tuple[int, asyncio.Future[None]]] = []  # `below` callers: (their limit, their wake-up)
 
     def put(self, key: Hashable, job: J) -> None:
         """Append a job to its key's queue and make sure a worker drains it."""
-        queue = self._queues.setdefault(key, asyncio.Queue())
-        queue.put_nowait(job)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+        queue.append(job)
         self._pending += 1
         if key not in self._workers:
             self._workers[key] = asyncio.create_task(self._work(key, queue), name=f"queue-{key}")
 
-    async def _work(self, key: Hashable, queue: asyncio.Queue[J]) -> None:
+    async def _work(self, key: Hashable, queue: deque[J]) -> None:
         try:
             if self._gate is not None:
                 await self._gate.wait()  # trading stays halted until start-up recovery is done
-            while not queue.empty():
-                job = queue.get_nowait()
+            while queue:
+                job = queue.popleft()
                 self._took()
                 try:
                     await self._handler(job)
@@ -44,7 +49,7 @@ class KeyedQueues(Generic[J]):
         finally:
             # No await between the emptiness check above and this removal: no job can be stranded.
             del self._workers[key]
-            if queue.empty():
+            if not queue:
                 del self._queues[key]
 
     def _took(self) -> None:
