@@ -339,13 +339,21 @@ class Guard:
         limits = (self.config().risk, *subscription_limits(sub, live))
         return any(each.max_notional is not None for each in limits)
 
+    # Looked up several times per signal (its plan's check, each order's gate and count): a new Breaker is made only
+    # for a circuit not there yet, not built and thrown away at every lookup, as `setdefault` would.
     def breaker(self, broker: str) -> Breaker:
         """The circuit of one broker (by its config name), which outages open."""
-        return self.breakers.setdefault(broker, Breaker())
+        found = self.breakers.get(broker)
+        if found is None:
+            found = self.breakers[broker] = Breaker()
+        return found
 
     def strategy_breaker(self, broker: str, strategy: str) -> Breaker:
         """The circuit of one strategy at one broker, which the venue's refusals of its orders open."""
-        return self.refusals.setdefault((broker, strategy), Breaker(strategy=strategy))
+        found = self.refusals.get((broker, strategy))
+        if found is None:
+            found = self.refusals[broker, strategy] = Breaker(strategy=strategy)
+        return found
 
     def _circuits_refuse(self, broker: str, strategy: str, take_probe: bool, closing: bool = False) -> str | None:
         """Why the broker's circuit or the strategy's there refuses an order now; None lets it through.
