@@ -134,3 +134,34 @@ def test_a_later_change_of_an_order_is_not_counted_as_another_order_sent() -> No
     assert sent == {"open": 1}, "the fill found later is no second order sent"
     [count] = [s.value for f in metrics.latency.collect() for s in f.samples if s.name.endswith("_count")]
     assert count == 1, "only the first answer has a latency"
+
+
+def test_each_event_is_counted_under_its_own_metric_and_label_however_often_it_comes() -> None:
+    """The label children are made once and kept: each count must still land on its own metric and value."""
+    from bridge.metrics import Metrics
+    from bridge.notify.events import Event
+
+    metrics = Metrics(None)  # type: ignore[arg-type]  # observing needs no bridge; rendering is not done here
+    events = [Event("signal.rejected", "", {"state": "rejected"})] * 3 + [
+        Event("order.rejected", "", {"status": "rejected", "broker": "alpaca", "latency": 0.1}),
+        Event("order.rejected", "", {"status": "rejected", "broker": "paper", "latency": 0.1}),
+        Event("order.filled", "", {"status": "filled", "broker": "paper", "latency": 0.2}),
+        Event("signal.executed", "", {"state": "executed"}),
+    ]
+    for event in events:
+        metrics.observe(event)
+    counted = {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for metric in (metrics.signals, metrics.orders_sent, metrics.broker_errors)
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert counted == {
+        ("bridge_executions_total", ("rejected",)): 3,
+        ("bridge_executions_total", ("executed",)): 1,
+        ("bridge_orders_submitted_total", ("rejected",)): 2,
+        ("bridge_orders_submitted_total", ("filled",)): 1,
+        ("bridge_broker_errors_total", ("alpaca",)): 1,
+        ("bridge_broker_errors_total", ("paper",)): 1,
+    }
