@@ -611,7 +611,8 @@ def resolve(signal: Signal, position: Decimal, open_orders: list[Order], sub: Su
         return Plan(refusal.state, f"{head}: {refusal.state}, {refusal.reason}")
     if signal.action == "cancel":
         return plan
-    plan = replace(plan, decision=plan.decision + lapsing_legs(plan, market))
+    if lapsing := lapsing_legs(plan, market):  # a copy of the plan only where the decision says more
+        plan = replace(plan, decision=plan.decision + lapsing)
     cancels = _cancellable(signal, sub, position, open_orders, symbol, _closes_all(plan, position), own)
     moves = _replaced(plan, signal, sub, position, open_orders, symbol)
     in_place = _in_place(plan, moves, open_orders, market, cancels)
