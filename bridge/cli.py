@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from bridge.config.schema import Config
 
 SQLITE_MAX_INT = 2**63 - 1
+# Seconds `bridge send` waits to connect, to write the signal, and for each read of the answer (httpx's timeout
+# applies to each step, not to them all): past it, the send says it got no answer.
+SEND_TIMEOUT = 10.0
 
 
 def _at_least_one(text: str) -> int:
@@ -197,7 +200,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     # A transport of our own leaves out the proxies the environment names (HTTPS_PROXY, ALL_PROXY...).
     direct = None if proxy_allowed(args.url) else httpx.HTTPTransport()
     try:
-        with httpx.Client(transport=direct, timeout=10) as client:
+        with httpx.Client(transport=direct, timeout=SEND_TIMEOUT) as client:
             response = client.post(args.url, json=payload)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL (a bad port, a bracket missing) is no HTTPError
         token = args.url.split("?", 1)[0].rstrip("/").rpartition("/")[2]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bridge.cli import main, proxy_allowed
-from tests.conftest import TOKEN, free_port
+from tests.conftest import GUARD, TOKEN, free_port
 from tests.notify.receiver import Bystander
 
 
@@ -49,19 +49,56 @@ def test_send_exits_1_on_a_refused_signal_and_0_on_an_accepted_one(
     assert '"success":true' in capsys.readouterr().out.replace(" ", "")
 
 
+def whole_request(connection: socket.socket) -> bytes:
+    """A request read from `connection` to the end of its body (as long as its Content-Length says)."""
+    data = b""
+    while not _whole(data) and (chunk := connection.recv(65536)):
+        data += chunk
+    return data
+
+
+def _whole(data: bytes) -> bool:
+    head, found, body = data.partition(b"\r\n\r\n")
+    lengths = [line.partition(b":")[2] for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+    return bool(found) and len(body) >= (int(lengths[0]) if lengths else 0)
+
+
+def sender_waiting(server: socket.socket) -> socket.socket:
+    """The connection a webhook POST came in whole on: its sender now waits for the answer.
+
+    Headers and body both: httpx writes them apart, and an interrupt between the two would be one while sending.
+    Any other connection (a client of another program on this machine, given this port before) is closed.
+    """
+    while True:
+        connection, _ = server.accept()
+        connection.settimeout(GUARD)
+        if whole_request(connection).startswith(f"POST /webhook/sq/{TOKEN} ".encode()):
+            return connection
+        connection.close()
+
+
+# `bridge send` as `python -m bridge send` runs it from a terminal, where Ctrl+C raises KeyboardInterrupt, and with
+# a wait for the answer longer than the test's own guards. Else the send gave up first ("no answer came", exit 1)
+# and the interrupt proved nothing: after its 10 s, when a loaded machine left the test unscheduled that long
+# between the request's arrival and its Ctrl+C; and always, when the suite was started with SIGINT ignored (a
+# background job of a script), which Python then leaves ignored in the command too.
+PATIENT_SEND = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); import bridge.cli as c; "
+    f"c.SEND_TIMEOUT = {3 * GUARD}; raise SystemExit(c.main(sys.argv[1:]))"
+)
+
+
 def test_send_interrupted_while_it_waits_for_the_answer_ends_in_one_line_without_a_traceback() -> None:
     # Ctrl+C on a command waiting for a daemon that does not answer printed a KeyboardInterrupt traceback.
     with socket.create_server(("127.0.0.1", 0)) as server:
-        server.settimeout(60)  # a guard: the command connects at once
+        server.settimeout(GUARD)  # a guard: the command connects at once
         url = f"http://127.0.0.1:{server.getsockname()[1]}/webhook/sq/{TOKEN}"
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        process = subprocess.Popen([sys.executable, "-m", "bridge", "send", url, "--ticker", "AMD", "--action", "buy"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-        connection, _ = server.accept()
-        with connection:
-            connection.recv(65536)  # the request arrived: the command now waits for an answer that never comes
+        command = [sys.executable, "-c", PATIENT_SEND, "send", url, "--ticker", "AMD", "--action", "buy"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        with sender_waiting(server):  # the request arrived: the command now waits for an answer that never comes
             process.send_signal(signal.SIGINT)
-            _, err = process.communicate(timeout=60)
+            _, err = process.communicate(timeout=GUARD)
     assert process.returncode == 130, (process.returncode, err)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and TOKEN not in err, err
     assert "interrupted: the send may or may not have taken effect" in err, err
