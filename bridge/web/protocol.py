@@ -19,7 +19,8 @@ its body arrived whole (a stranger's 401, a 413) has the rest of it read and dro
 its connection closes: each byte of it put off uvicorn's keep-alive timeout, so it could hold its place for good.
 Its answer says `Connection: close`: a client that kept the connection for its next request had that request
 dropped unanswered when the connection closed after the body; and it is not closed while the body still comes
-(uvicorn's own close for `Connection: close`), which would reset the connection and could lose the answer.
+(uvicorn's own close for `Connection: close`, the request's own too, or HTTP/1.0's), which would reset the
+connection and could lose the answer.
 """
 
 from __future__ import annotations
@@ -104,16 +105,18 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
 
         def _closing_early(self, cycle: Any) -> Callable[[Any], Awaitable[None]]:
             """`cycle.send`, saying `Connection: close` on an answer sent before its request's body ended."""
-            send, added = cycle.send, False
+            send, early = cycle.send, False
 
             async def send_closing(message: Any) -> None:
-                nonlocal added
-                if message["type"] == "http.response.start" and cycle.keep_alive and self._body_coming(cycle):
-                    # The connection closes once the rest of the body is read (on_response_complete): said in the
-                    # answer, or a client sends its next request on it and has it dropped unanswered.
-                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-                    added = True
-                elif added and not message.get("more_body", False) and self._body_coming(cycle):
+                nonlocal early
+                if message["type"] == "http.response.start" and self._body_coming(cycle):
+                    early = True
+                    if cycle.keep_alive:
+                        # The connection closes once the rest of the body is read (on_response_complete): said in
+                        # the answer, or a client sends its next request on it and has it dropped unanswered. A
+                        # request that said it closes (`Connection: close`, HTTP/1.0) has uvicorn say so itself.
+                        message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+                elif early and not message.get("more_body", False) and self._body_coming(cycle):
                     # uvicorn closes a `Connection: close` answer's connection as the answer ends: with the body's
                     # rest unread, a reset that can take the answer with it. Kept open: drained, then closed.
                     cycle.keep_alive = True

@@ -10,6 +10,7 @@ from tests.reliability.test_backpressure import (  # noqa: F401 - collected here
     test_a_pipelined_request_whose_body_comes_after_the_answer_before_it_is_answered_too,
     test_a_resend_of_an_accepted_signal_is_still_its_duplicate_once_the_journal_is_full,
     test_an_answer_sent_before_its_body_arrived_says_the_connection_closes_and_is_read_whole,
+    test_an_answer_sent_before_its_body_arrived_to_a_closing_request_is_read_whole_before_closing,
 )
 from tests.security.test_attacks import (  # noqa: F401
     test_an_attacker_rotating_the_64s_of_a_48_is_locked_out_by_the_48_but_not_its_valid_senders,

@@ -325,6 +325,30 @@ def test_an_answer_sent_before_its_body_arrived_says_the_connection_closes_and_i
         assert conn.recv(4096) == b"", "closed once the body was read, cleanly (a reset raises here)"
 
 
+@pytest.mark.parametrize("request_line_end", ["HTTP/1.1\r\nConnection: close", "HTTP/1.0"])
+def test_an_answer_sent_before_its_body_arrived_to_a_closing_request_is_read_whole_before_closing(
+    start_daemon: Any, request_line_end: str
+) -> None:
+    # A request that says its connection closes after it (`Connection: close`, or HTTP/1.0) answered 413 once its
+    # head was read: uvicorn closed the connection as the answer ended, the body's rest unread, and the sender,
+    # still sending it, had the connection reset under it (a client that reads its answer once its body is sent
+    # never read the 413: "connection reset by peer").
+    daemon: Daemon = start_daemon({"sq": strategy()})
+    path, body = daemon.url[len(daemon.base) :], b"x" * (70 * 1024)
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=GUARD) as conn:
+        conn.sendall(f"POST {path} {request_line_end}\r\nHost: b\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        answer = b""
+        while not answer.endswith(b"}"):  # the whole 413, sent before any of the body
+            chunk = conn.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        head = answer.split(b"\r\n\r\n")[0].lower()
+        assert b" 413 " in head.split(b"\r\n")[0] and b"\r\nconnection: close" in head, answer
+        for start in range(0, len(body), 8192):  # the body still comes after the answer, as a sender sends it
+            conn.sendall(body[start : start + 8192])
+        assert conn.recv(4096) == b"", "closed once the body was read, cleanly (a reset raises here)"
+
+
 def test_a_pipelined_request_whose_body_comes_after_the_answer_before_it_is_answered_too(start_daemon: Any) -> None:
     # HTTP/1.1 lets a client send its next request before the answer to the last: when the last was answered while
     # the next one's body was still coming, that body was taken for the answered one's unread rest, and the
