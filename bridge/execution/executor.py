@@ -1008,8 +1008,12 @@ class Executor:
             return "failed", f"the position could not be read ({self._clean(answers.failure(exc))})"
         position = held.quantity if held is not None else Decimal(0)
         room = max(position, Decimal(0)) if row["side"] == "sell" else max(-position, Decimal(0))
+        # A stop-loss leg of an entry still working waits for that entry (Alpaca holds it): it protects none of what
+        # is held now, and taken for cover it gave the put-back up for good, the position left with no stop.
+        entries = {o.client_order_id for o in working if o.is_open}
         covered = sum((o.quantity - o.filled_quantity for o in working if o.is_open and o.side == row["side"]
-                       and o.type in STOPS and same_symbol(o.symbol, symbol)), Decimal(0))  # fmt: skip
+                       and o.type in STOPS and same_symbol(o.symbol, symbol)
+                       and o.parent_client_order_id not in entries), Decimal(0))  # fmt: skip
         # Where the venue holds the shares for a working closing order (Alpaca), a take-profit there leaves the stop
         # none: sent, it is refused ("insufficient qty available"), and that refusal would be taken as final. As a
         # breakeven is rejected before anything goes while one works (`resolve._reserved_beside`), it is not sent,

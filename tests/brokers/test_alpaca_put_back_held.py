@@ -16,7 +16,7 @@ import pytest
 
 from bridge.brokers.base import BrokerContext
 from bridge.errors import TemporaryBrokerError
-from bridge.models import Order, OrderRequest, Signal, StopLoss, TakeProfit
+from bridge.models import BracketLeg, Order, OrderRequest, Signal, StopLoss, TakeProfit
 from bridge.store import upkeep
 from bridge.store.db import Store
 from plugins.alpaca import AlpacaBroker
@@ -166,3 +166,19 @@ async def test_a_take_profit_put_back_that_met_an_outage_is_left_to_the_trader_n
     await _poll(_jobs(paper, after=600))
     assert _working_sells(fake) == [], "the trader's to place"
     assert await paper.store.read(upkeep.failed_put_backs, paper.store.conn) == []
+
+
+async def test_a_put_back_is_not_spared_for_the_stop_loss_of_an_entry_still_working(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """A dip buy resting unfilled with its own stop-loss: that leg waits for its entry (Alpaca holds it) and protects
+    none of the 10 held. The stop put back still goes for them, rather than being given up as covered."""
+    paper, signal_id = await _bare(fake, broker, fresh_store)
+    dip = BracketLeg(client_order_id="dip-buy-sl", type="stop", stop_price=Decimal(85))
+    await broker.create_order(OrderRequest(client_order_id="dip-buy", symbol="SQ", side="buy", quantity=Decimal(10),
+                                           type="limit", limit_price=Decimal(90), time_in_force="gtc",
+                                           stop_loss=dip))  # fmt: skip
+    await _poll(_jobs(paper))
+    assert ("stop", "10", "95") in _working_sells(fake), "the long 10 has its stop again"
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    assert "cover the position" not in execution["decision"], execution["decision"]
