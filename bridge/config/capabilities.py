@@ -81,6 +81,9 @@ def _expiring(sub: Subscription, caps: Capabilities) -> str | None:
     if "time_in_force" in sub.model_fields_set and sub.time_in_force == "day":
         why = "time_in_force day"
         fix = "remove time_in_force (legs then go gtc) or set gtc"
+    elif "gtc" not in caps.time_in_force:
+        why = f"broker {sub.broker!r} takes no gtc orders"
+        fix = "use a broker that takes gtc orders to keep them past the close"
     elif sub.fractional and caps.fractional_day_only:
         why = f"fractional: true, and broker {sub.broker!r} takes a fractional quantity for the day only"
         fix = "set fractional: false for whole shares, whose legs go gtc"

@@ -64,6 +64,8 @@ async def market_context(broker: Broker, signal: Signal, sub: Subscription, symb
     if price_step is None and price_step_of is not None:
         price_step = answers.step(broker, price_step_of(symbol), "price_step")
     day_only = bool(getattr(capabilities, "fractional_day_only", False))
+    # Declared day alone: an entry's legs stay day there, as `bridge check` passed them (gtc would be refused).
+    takes_gtc = "gtc" in getattr(capabilities, "time_in_force", ("gtc",))
     return Market(avg_price=avg_price, equity=equity, quote=last, now=now or utcnow(), brackets=brackets,
                   quantity_step=step, price_step=price_step, reserves_position=reserves,
-                  replaces=replaces, fractional_day_only=day_only)  # fmt: skip
+                  replaces=replaces, fractional_day_only=day_only, takes_gtc=takes_gtc)  # fmt: skip

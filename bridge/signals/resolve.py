@@ -103,6 +103,7 @@ class Market:
     reserves_position: bool = False  # the venue holds the shares for working closing orders (Alpaca)
     replaces: bool = False  # the broker replaces a working order in one step (its `replace_order`)
     fractional_day_only: bool = False  # the venue takes a fractional quantity for the day only (Alpaca's stocks)
+    takes_gtc: bool = True  # the broker declares time_in_force gtc (`Capabilities.time_in_force`)
 
 
 class Refusal(Exception):
@@ -293,12 +294,13 @@ class _Planner:
         The legs share their entry's time in force (Alpaca's bracket has one), so the entry goes gtc too: a day
         bracket's stop-loss left the position it opened without a stop overnight, and nothing said so. Kept as it is
         where the signal or the subscription sets one, for extended hours (day limit orders only), and for a
-        fractional quantity where the venue takes it for the day only (Alpaca): the decision says the legs expire.
+        fractional quantity where the venue takes it for the day only (Alpaca), and where the broker declares no gtc
+        (its check passed the default, day, and a gtc entry would be refused): the decision says the legs expire.
         """
         signal_set = bool(self.signal.time_in_force) and self.allowed("timeInForce")
         chosen = signal_set or "time_in_force" in self.sub.model_fields_set
         day_only = self.market.fractional_day_only and qty != qty.to_integral_value()
-        if chosen or entry.time_in_force != "day" or entry.extended_hours or day_only:
+        if chosen or entry.time_in_force != "day" or entry.extended_hours or day_only or not self.market.takes_gtc:
             return entry.time_in_force
         return "gtc"
 
@@ -654,6 +656,8 @@ def lapsing_legs(plan: Plan, market: Market) -> str:
         plural = " and " in names
         if market.fractional_day_only and leg.quantity != leg.quantity.to_integral_value():
             why = "the broker takes a fractional quantity for the day only"
+        elif not market.takes_gtc:
+            why = "the broker takes no gtc orders"
         else:
             why = "time in force day"
         unprotected = ", leaving the position without a stop overnight" if leg.stop_loss else ""

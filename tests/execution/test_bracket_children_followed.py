@@ -81,3 +81,23 @@ async def test_a_bracket_childs_journaled_time_in_force_is_the_one_its_entry_giv
         orders = await harness.orders(await harness.run(signal))
         assert orders["entry"]["time_in_force"] == tif
         assert orders["take_profit"]["time_in_force"] == legs and orders["stop_loss"]["time_in_force"] == legs
+
+
+class DayOnly(FakeBroker):
+    """A venue whose bracket entries and legs are day orders only: it declares no gtc."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(brackets=True, time_in_force=frozenset({"day"}))
+
+
+async def test_an_entrys_legs_go_gtc_only_where_the_broker_takes_gtc(fresh_store: Store) -> None:
+    """With time_in_force unset, an entry with legs goes gtc so they outlive the close; a broker that declares day
+    alone gets day, as its config check promised, and the decision says its legs expire at the close."""
+    broker = DayOnly()
+    harness = Harness(fresh_store, broker)
+    signal_id = await harness.run(Signal(ticker="AMD", action="buy", price=Decimal(100), **BRACKET))
+    [request] = broker.creates
+    assert request.time_in_force == "day", request
+    decided = await harness.signal(signal_id)
+    assert decided["state"] == "executed", decided["decision"]
+    assert "expire at the close" in decided["decision"], decided["decision"]
+    assert "the broker takes no gtc orders" in decided["decision"], decided["decision"]
