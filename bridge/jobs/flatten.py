@@ -140,7 +140,7 @@ async def _close_flat(host: Host, broker: str, orders: Sequence[sqlite3.Row], he
         symbol = rows[0]["symbol"]
         if not await host.store.read(journal.flat_to_close, host.store.conn, broker, symbol, read_at[0]):
             continue  # nothing of before left to mark (an exit of all of it marked them): no listing to ask for
-        unfilled = await _unfilled(venue, symbol, label)
+        unfilled = await listed_unfilled(venue, symbol, label)
         count, doubt = await host.store.run(journal.close_flat, host.store.conn, broker, symbol, *read_at,
                                             unfilled=unfilled)  # fmt: skip
         marked += count
@@ -150,7 +150,7 @@ async def _close_flat(host: Host, broker: str, orders: Sequence[sqlite3.Row], he
     return marked
 
 
-async def _unfilled(venue: Broker, symbol: str, label: str) -> frozenset[str]:
+async def listed_unfilled(venue: Broker, symbol: str, label: str) -> frozenset[str]:
     """The orders in `symbol` the broker lists working with nothing filled, listed after the positions were read
     (`share.unfilled`): a resting order of any strategy there falls wholly after that read, and keeps no share from
     being marked. None of them when the listing fails: the read marks what it can cut without it, as before."""

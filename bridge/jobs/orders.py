@@ -12,6 +12,7 @@ from bridge.brokers.base import Broker
 from bridge.errors import OrderNotFound
 from bridge.execution import share
 from bridge.execution.orders import UNKNOWN_GRACE_SECONDS, seconds_since_sent
+from bridge.jobs.flatten import listed_unfilled
 from bridge.jobs.host import Host
 from bridge.models import Order, same_symbol, symbol_key
 from bridge.notify.events import order_change
@@ -120,7 +121,8 @@ async def poll_orders(host: Host) -> int:
 async def _flat_after(host: Host, name: str, filled: list[list[sqlite3.Row]]) -> None:
     """Read the positions protective legs' fills may have closed (`filled`: the legs of each symbol), once for the
     broker; in each symbol found flat, the shares from before are closed (`journal.close_flat`): a take-profit or
-    stop-loss that sold what a trade by hand left, say."""
+    stop-loss that sold what a trade by hand left, say. The open orders there listed after the read are those working
+    unfilled it leaves counted (`flatten.listed_unfilled`), as a signal's read and flatten_at's do."""
     broker = host.runtime.broker(name)
     if broker is None:
         return
@@ -136,9 +138,14 @@ async def _flat_after(host: Host, name: str, filled: list[list[sqlite3.Row]]) ->
         symbol = legs[0]["symbol"]
         if any(same_symbol(p.symbol, symbol) for p in positions):
             continue
+        if not await host.store.read(journal.flat_to_close, host.store.conn, name, symbol, iso(moment)):
+            continue  # nothing of before left to mark: no listing to ask for
         coids = [row["client_order_id"] for row in legs]
+        # Listed after the read, an order resting unfilled there (another strategy's dip buy) fell wholly after it,
+        # and keeps no share from being marked; none when the listing fails, the read marking what it can cut.
+        unfilled = await listed_unfilled(broker, symbol, f"broker {name}")
         marked, doubt = await host.store.run(journal.close_flat, host.store.conn, name, symbol, iso(moment),
-                                             share.settled(broker, moment), coids)  # fmt: skip
+                                             share.settled(broker, moment), coids, unfilled)  # fmt: skip
         if doubt:
             log.info("%s at %s is flat after %s filled, but the shares there are counted still, not closed: %s",
                      symbol, name, ", ".join(coids), doubt)  # fmt: skip

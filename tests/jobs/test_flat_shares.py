@@ -268,3 +268,32 @@ async def test_a_flatten_reading_its_position_flat_beside_a_resting_order_counts
     assert await flatten(r.bridge, "sq", "mine") == 0, "sq holds none of the account's 10"
     await r.bridge.queues.join()
     assert venue(r).positions["AMD"] == 10, "the other strategy's share was sold"
+
+
+async def test_a_take_profit_that_left_the_account_flat_beside_a_resting_order_ends_the_shares_from_before_it(
+    bridges: Any,
+) -> None:
+    """As above, while the other strategy's limit buy rested far below (a dip buy, for days). The order poll's read
+    after the take-profit's fill found AMD flat, but listed no open orders: the limit, working as it read, was taken
+    for one that may have filled unseen, and sq's 5 stayed counted until some later read."""
+    clock = Clock(MONDAY_1555 - timedelta(hours=1))
+    r: Running = await bridges(PAPER, clock)
+    await r.accepted("other", ticker="AMD", action="buy", price=100, quantity=10, orderType="limit", limitPrice=50,
+                     timeInForce="gtc")  # fmt: skip
+    await r.accepted(ticker="AMD", action="buy", price=100, quantity=10)
+    await r.bridge.queues.join()
+    await by_hand(r, "sell", 5)
+    broker = r.bridge.runtime.broker("paper")
+    assert broker is not None
+    await broker.observe_price("AMD", Decimal(150))  # the take-profit's price: it sells the 5 held
+    assert await poll_orders(r.bridge) >= 1
+    assert await r.positions() == {}
+    entry = r.rows("SELECT closed_by FROM orders WHERE type = 'market'")
+    assert len(entry) == 1 and entry[0]["closed_by"], "sq's 5 are counted still after the flat read"
+    limit = r.rows("SELECT closed_by FROM orders WHERE type = 'limit' AND side = 'buy'")
+    assert len(limit) == 1 and limit[0]["closed_by"] is None, "the resting limit is counted, working"
+    await by_hand(r, "buy", 7)
+    clock.now = MONDAY_1555
+    assert await flatten(r.bridge, "sq", "paper") == 0, "sq holds none of the 7 bought by hand"
+    await r.bridge.queues.join()
+    assert await r.positions() == {"AMD": Decimal(7)}
