@@ -64,6 +64,10 @@ same page again) ends the listing, an error. Where pages are counted by number (
 all open orders", WOO X "Get orders": a `page` from 1, newest first), an order that ends between two page reads moves
 every older one up by one, onto the page already read: the open orders are read again until a listing read no order
 twice and the next lists every order it did (three listings at most, then an error; see `_settled_open_orders`).
+Gate's "List all open orders" (GET /spot/open_orders, no pair: the order poll's) answers each pair's `limit` (100 at
+most) newest of a `page`, grouped by pair: pages are read until no pair's group is full, `limit` sent as Gate's own
+(ccxt's would cut the pairs' answer to 100 in all), and an order ending between two reads is settled as above, each
+pair's orders keeping their places among themselves.
 So are One Trading's open orders, 100 to a page, by the cursor beside them in the answer ("Get Orders"), which ccxt
 drops. Crypto.com's are one answer: Exchange API v1 "private/get-open-orders" takes an `instrument_name` alone ("omit
 for 'all'") and answers every open order, with no page or limit, as ccxt's `fetch_open_orders` reads it.
@@ -104,6 +108,7 @@ import logging
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -342,6 +347,13 @@ def _resends(options: dict[str, Any], where: str = "") -> str | None:
 def _monotonic(send_by: datetime | None) -> float | None:
     """An order's `send_by` (wall clock) as a `time.monotonic()` deadline, None for none."""
     return None if send_by is None else time.monotonic() + (send_by - datetime.now(UTC)).total_seconds()
+
+
+def _full(page: list[dict[str, Any]], most: int, by_pair: bool) -> bool:
+    """Whether a page holds as many orders as one may (`by_pair`: as one pair's may), so more may follow."""
+    if not by_pair:
+        return len(page) >= most
+    return max(Counter(item.get("symbol") for item in page).values(), default=0) >= most
 
 
 def _num(value: Decimal) -> str:
@@ -1100,8 +1112,7 @@ class CcxtBroker:
             items = self._remember_symbols(await self._bitso_open_orders(ccxt_symbol))
         elif self.options.exchange == "onetrading":
             items = self._remember_symbols(await self._onetrading_open_orders(ccxt_symbol))
-        elif self.options.exchange in CURSOR_PAGES and not (self.options.exchange in TEXT_IDS and symbol is None):
-            # (Gate's listing of every pair pages each pair's orders: read once, an order left out is looked up.)
+        elif self.options.exchange in CURSOR_PAGES:
             items = self._remember_symbols(await self._paged_open_orders(ccxt_symbol))
         else:
             items = self._remember_symbols(await self._read(self.exchange.fetch_open_orders, ccxt_symbol))
@@ -1192,7 +1203,8 @@ class CcxtBroker:
 
         ccxt read Bybit's first page, 20 orders (OKX's, Upbit's, Gate's, Coinbase's: 100; WOO X's 25): an order placed
         before as many others was left out, so an exit's cancels of the ticker's working orders left it working.
-        Pages counted by number are read until a listing is settled (`_settled_open_orders`).
+        Pages counted by number are read until a listing is settled (`_settled_open_orders`). Gate's listing of every
+        pair, read once, left out each pair's orders past its newest 100 (Gate APIv4 "List all open orders").
         """
         if CURSOR_PAGES[self.options.exchange][2] == PAGE_NUMBER:
             return await self._settled_open_orders(symbol)
@@ -1220,7 +1232,8 @@ class CcxtBroker:
         before page k is newer than W (orders keep their places among themselves: Upbit's are sorted by the time each
         was placed), and open when page k is read (it is listed again later, and an order that ended stays ended);
         read twice none, they are (k-1) pages' worth, so W stands at least that far down, on page k or after it; and
-        the last page, not full, holds the rest. Orders placed meanwhile move W down only. Else it is read again,
+        the last page, not full, holds the rest. At Gate with no pair asked, page k holds each pair's k-th `limit`: the
+        same holds of W's pair's orders alone. Orders placed meanwhile move W down only. Else it is read again,
         SETTLE_LISTINGS times at most (each of MOST_PAGES at most), then it is an error: never a list that may leave a
         working order out.
         """
@@ -1253,20 +1266,24 @@ class CcxtBroker:
         spent 20 requests of the rate limit on every listing.
         """
         most, asked_by, cursor_in = CURSOR_PAGES[self.options.exchange]
+        # Gate's "List all open orders" (no pair): `limit` is each pair's, and ccxt would cut the pairs' answer to it.
+        by_pair = self.options.exchange in TEXT_IDS and symbol is None
+        limit, params = (None, {"limit": most, **params}) if by_pair else (most, params)
         items: list[dict[str, Any]] = []
         seen: set[str] = set()
         once = True  # no order read on two pages
         for number in range(1, MOST_PAGES + 1):
-            page = await self._read(listing, symbol, None, most, params)
+            page = await self._read(listing, symbol, None, limit, params)
+            full = _full(page, most, by_pair)
             fresh = [item for item in page if item.get("id") is None or str(item["id"]) not in seen]
             seen.update(str(item["id"]) for item in fresh if item.get("id") is not None)
             items.extend(fresh)
             once = once and len(fresh) == len(page)
-            if page and not fresh and len(page) >= most:
+            if page and not fresh and full:
                 return Listing(items, False, once, number)
             cursor: Any = None
             if cursor_in == PAGE_NUMBER:
-                cursor = number + 1 if len(page) >= most else None
+                cursor = number + 1 if full else None
             elif cursor_in == OLDEST_ID:  # OKX's ordIds grow with time
                 ids = [int(item["id"]) for item in page if str(item.get("id") or "").isdigit()]
                 if len(page) >= most and not ids:  # a full page, and no way to the next: maybe more

@@ -2060,6 +2060,34 @@ async def test_an_order_ending_between_two_page_reads_leaves_no_working_order_un
         await broker.close()
 
 
+async def test_at_gate_the_open_orders_of_every_pair_are_listed_past_each_pairs_first_100() -> None:
+    """Gate's "List all open orders" (the order poll's listing, no ticker) answers each pair's newest `limit` (100 at
+    most and unless asked) of a `page`, and was read once: with 120 open on one pair, its 20 oldest were never listed
+    (nor any pair's past 100). Every page is read, ccxt not cutting the pairs' answer to 100 in all, and an order
+    ending between two page reads leaves no other unlisted."""
+    fake = FakeGate()
+    fake.prices["ETH_USDT"] = Decimal(2000)
+    with LocalServer(fake.app) as server:
+        options = CcxtOptions(exchange="gate", api_key=GATE_KEY, secret=GATE_SECRET, api_url=server.url,
+                              max_requests_per_minute=60000)  # fmt: skip
+        broker = CcxtBroker(options, BrokerContext(name="gate"))
+        broker.exchange.timeout_on_exit = 0
+        await broker.connect()
+        try:
+            ours = [client_order_id("0190f0e2-9d3c-7abc-8def-0123456789ab", f"all{n}", "entry") for n in range(150)]
+            for n, coid in enumerate(ours):  # 30 on ETH_USDT first, then 120 on BTC_USDT, the newest
+                ticker, price = ("ETH_USDT", 1900) if n < 30 else ("BTC_USDT", 29000)
+                await broker.create_order(order(coid, symbol=ticker, type="limit", limit_price=Decimal(price),
+                                                time_in_force="gtc"))  # fmt: skip
+            listed = [o.client_order_id for o in await broker.fetch_open_orders()]
+            assert sorted(listed) == sorted(ours)
+            fake.ends_before_page, fake.ends_left = 2, 1  # BTC_USDT's newest fills as page 2 is asked for
+            listed = [o.client_order_id for o in await broker.fetch_open_orders()]
+            assert sorted(listed) == sorted(ours[:-1])
+        finally:
+            await broker.close()
+
+
 async def test_at_woo_open_orders_that_keep_ending_as_they_are_read_end_the_listing_an_error_after_three_readings(
     request: pytest.FixtureRequest,
 ) -> None:
