@@ -16,6 +16,9 @@ from bridge.store.db import connect, require_servable
 from bridge.store.migrations import KILL_SWITCH_SCHEMA, MIGRATIONS, JournalUnusable, migrate, require_current
 
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
+# Seconds halt, resume and cancel wait to connect to the daemon, to write, and for each read of its answer (httpx's
+# timeout applies to each step, not to them all): past it, the command says the daemon did not confirm.
+ASK_TIMEOUT = 10.0
 
 
 def admin_url(loaded: LoadedConfig, path: str) -> str:
@@ -35,7 +38,9 @@ def _ask(url: str, token: str, body: dict[str, str] | None = None) -> httpx.Resp
     pip and curl): it would be handed the admin token, and, unable to reach this host's loopback, would answer
     for the daemon.
     """
-    return httpx.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False)
+    return httpx.post(
+        url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=ASK_TIMEOUT, trust_env=False
+    )
 
 
 class NotWritten(Exception):

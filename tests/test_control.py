@@ -11,12 +11,24 @@ from typing import Any
 import httpx
 import pytest
 
+from bridge import control
 from bridge.cli import main
 from bridge.halt import read_state
 from bridge.store.db import Store
 from bridge.store.migrations import MIGRATIONS
 from tests.conftest import GUARD, Daemon, free_port, write_config
 from tests.notify.receiver import Bystander
+
+
+@pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """halt, resume and cancel wait for a running daemon's answer longer than the test's own guards.
+
+    Else the command's own 10 s (control.ASK_TIMEOUT, unchanged for the operator) ran out on a loaded machine
+    that left the daemon unscheduled that long, and the test saw "did not confirm" where the daemon answers.
+    A daemon not listening still fails the connection at once: no test waits longer for that.
+    """
+    monkeypatch.setattr(control, "ASK_TIMEOUT", 3 * GUARD)
 
 
 @pytest.fixture
@@ -107,6 +119,7 @@ def newer_cli() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("admin", ["", "admin_token: wrong-" + "0123456789abcdef\n"])
+@pytest.mark.usefixtures("patient")
 def test_a_halt_and_a_resume_leave_the_schema_of_an_older_daemon_running_on_the_journal_alone(
     make_daemon: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], admin: str
 ) -> None:
@@ -153,6 +166,7 @@ def test_a_halt_or_resume_into_a_journal_it_cannot_write_safely_says_it_did_not_
 PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
+@pytest.mark.usefixtures("patient")
 def test_halt_resume_and_cancel_never_hand_the_admin_token_to_a_proxy_the_environment_names(
     make_daemon: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
