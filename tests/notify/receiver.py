@@ -85,6 +85,7 @@ class Bystander:
     _socket: socket.socket | None = None
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _connection: socket.socket | None = None  # the one being read, ended at exit
 
     @property
     def url(self) -> str:
@@ -98,11 +99,15 @@ class Bystander:
             except TimeoutError:
                 continue
             with connection:
-                connection.settimeout(2)
+                # A guard, not a wait: the read ends at the request's blank line, or when its sender closes. A short
+                # one kept b"" for a sender a loaded machine left unscheduled past it before its first write.
+                connection.settimeout(GUARD)
+                self._connection = connection
                 data = b""
                 with contextlib.suppress(OSError):
                     while b"\r\n\r\n" not in data and (chunk := connection.recv(65536)):
                         data += chunk
+                self._connection = None
                 self.received.append(data)
 
     def __enter__(self) -> Bystander:
@@ -114,5 +119,9 @@ class Bystander:
     def __exit__(self, *exc: Any) -> None:
         assert self._socket is not None and self._thread is not None
         self._stop.set()
+        # A client that connected and sends nothing would hold the read for the whole guard: what it sent is kept.
+        if (connection := self._connection) is not None:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=10)
         self._socket.close()
