@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,16 +64,18 @@ def _whole(data: bytes) -> bool:
     return bool(found) and len(body) >= (int(lengths[0]) if lengths else 0)
 
 
-def sender_waiting(server: socket.socket) -> socket.socket:
-    """The connection a webhook POST came in whole on: its sender now waits for the answer.
+def sender_waiting(server: socket.socket, ticker: str) -> socket.socket:
+    """The connection the webhook POST of `ticker` came in whole on: its sender now waits for the answer.
 
     Headers and body both: httpx writes them apart, and an interrupt between the two would be one while sending.
-    Any other connection (a client of another program on this machine, given this port before) is closed.
+    Any other connection is closed: a client of another program on this machine, or of another test, given this
+    port before (the suite's tests share TOKEN: only the ticker, this test's own, tells its sender's request).
     """
     while True:
         connection, _ = server.accept()
         connection.settimeout(GUARD)
-        if whole_request(connection).startswith(f"POST /webhook/sq/{TOKEN} ".encode()):
+        request = whole_request(connection)
+        if request.startswith(f"POST /webhook/sq/{TOKEN} ".encode()) and f'"{ticker}"'.encode() in request:
             return connection
         connection.close()
 
@@ -94,9 +97,10 @@ def test_send_interrupted_while_it_waits_for_the_answer_ends_in_one_line_without
         server.settimeout(GUARD)  # a guard: the command connects at once
         url = f"http://127.0.0.1:{server.getsockname()[1]}/webhook/sq/{TOKEN}"
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        command = [sys.executable, "-c", PATIENT_SEND, "send", url, "--ticker", "AMD", "--action", "buy"]
+        ticker = f"T{uuid.uuid4().hex[:8].upper()}"  # this run's own, told apart from any other sender's
+        command = [sys.executable, "-c", PATIENT_SEND, "send", url, "--ticker", ticker, "--action", "buy"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        with sender_waiting(server):  # the request arrived: the command now waits for an answer that never comes
+        with sender_waiting(server, ticker):  # the request arrived: the command now waits for an answer never coming
             process.send_signal(signal.SIGINT)
             _, err = process.communicate(timeout=GUARD)
     assert process.returncode == 130, (process.returncode, err)
