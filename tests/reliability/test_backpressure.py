@@ -303,6 +303,23 @@ def test_a_stale_or_future_signal_time_is_refused_with_stale_signal(start_daemon
     assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == 3
 
 
+def _answered_before_its_body(daemon: Daemon, request_line_end: str) -> bytes:
+    """The head of the answer to a request whose declared body is over max_body_bytes, read before any of the body
+    is sent; the body is sent after it, as a sender sends it, and the connection must then close cleanly."""
+    path, body = daemon.url[len(daemon.base) :], b"x" * (70 * 1024)
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=GUARD) as conn:
+        conn.sendall(f"POST {path} {request_line_end}\r\nHost: b\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        answer = b""
+        while not answer.endswith(b"}"):  # the whole 413, sent before any of the body
+            chunk = conn.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        for start in range(0, len(body), 8192):  # the body still comes after the answer, as a sender sends it
+            conn.sendall(body[start : start + 8192])
+        assert conn.recv(4096) == b"", "closed once the body was read, cleanly (a reset raises here)"
+    return answer.split(b"\r\n\r\n")[0].lower()
+
+
 def test_an_answer_sent_before_its_body_arrived_says_the_connection_closes_and_is_read_whole(
     start_daemon: Any,
 ) -> None:
@@ -310,19 +327,8 @@ def test_an_answer_sent_before_its_body_arrived_says_the_connection_closes_and_i
     # connection alive, and the connection closed as the rest of the body arrived: a client that sent its next
     # request on it (httpx, any sender reusing its connection) had that request dropped unanswered.
     daemon: Daemon = start_daemon({"sq": strategy()})
-    path, body = daemon.url[len(daemon.base) :], b"x" * (70 * 1024)
-    with socket.create_connection(("127.0.0.1", daemon.port), timeout=GUARD) as conn:
-        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Length: {len(body)}\r\n\r\n".encode())
-        answer = b""
-        while not answer.endswith(b"}"):  # the whole 413, sent before any of the body
-            chunk = conn.recv(4096)
-            assert chunk, answer
-            answer += chunk
-        head = answer.split(b"\r\n\r\n")[0].lower()
-        assert head.startswith(b"http/1.1 413 ") and b"\r\nconnection: close" in head, answer
-        for start in range(0, len(body), 8192):  # the body still comes after the answer, as a sender sends it
-            conn.sendall(body[start : start + 8192])
-        assert conn.recv(4096) == b"", "closed once the body was read, cleanly (a reset raises here)"
+    head = _answered_before_its_body(daemon, "HTTP/1.1")
+    assert head.startswith(b"http/1.1 413 ") and b"\r\nconnection: close" in head, head
 
 
 @pytest.mark.parametrize("request_line_end", ["HTTP/1.1\r\nConnection: close", "HTTP/1.0"])
@@ -334,19 +340,8 @@ def test_an_answer_sent_before_its_body_arrived_to_a_closing_request_is_read_who
     # still sending it, had the connection reset under it (a client that reads its answer once its body is sent
     # never read the 413: "connection reset by peer").
     daemon: Daemon = start_daemon({"sq": strategy()})
-    path, body = daemon.url[len(daemon.base) :], b"x" * (70 * 1024)
-    with socket.create_connection(("127.0.0.1", daemon.port), timeout=GUARD) as conn:
-        conn.sendall(f"POST {path} {request_line_end}\r\nHost: b\r\nContent-Length: {len(body)}\r\n\r\n".encode())
-        answer = b""
-        while not answer.endswith(b"}"):  # the whole 413, sent before any of the body
-            chunk = conn.recv(4096)
-            assert chunk, answer
-            answer += chunk
-        head = answer.split(b"\r\n\r\n")[0].lower()
-        assert b" 413 " in head.split(b"\r\n")[0] and b"\r\nconnection: close" in head, answer
-        for start in range(0, len(body), 8192):  # the body still comes after the answer, as a sender sends it
-            conn.sendall(body[start : start + 8192])
-        assert conn.recv(4096) == b"", "closed once the body was read, cleanly (a reset raises here)"
+    head = _answered_before_its_body(daemon, request_line_end)
+    assert b" 413 " in head.split(b"\r\n")[0] and b"\r\nconnection: close" in head, head
 
 
 def test_a_pipelined_request_whose_body_comes_after_the_answer_before_it_is_answered_too(start_daemon: Any) -> None:
