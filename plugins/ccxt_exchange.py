@@ -61,9 +61,10 @@ Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit'
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
 answer was lost is looked for; an order on two pages is listed once, and a full page of orders all read already (the
 same page again) ends the listing, an error. Where pages are counted by number (Upbit "List open orders", Gate "List
-all open orders", WOO X "Get orders": a `page` from 1, newest first), an order that ends between two page reads moves
-every older one up by one, onto the page already read: the open orders are read again until a listing read no order
-twice and the next lists every order it did (three listings at most, then an error; see `_settled_open_orders`).
+all open orders" and Gate EU's, ccxt's `gateeu` being its Gate at another host, WOO X "Get orders": a `page` from 1,
+newest first), an order that ends between two page reads moves every older one up by one, onto the page already
+read: the open orders are read again until a listing read no order twice and the next lists every order it did (three
+listings at most, then an error; see `_settled_open_orders`).
 Gate's "List all open orders" (GET /spot/open_orders, no pair: the order poll's) answers each pair's `limit` (100 at
 most) newest of a `page`, grouped by pair: pages are read until no pair's group is full, `limit` sent as Gate's own
 (ccxt's would cut the pairs' answer to 100 in all), and an order ending between two reads is settled as above, each
@@ -258,6 +259,8 @@ CURSOR_PAGES = {
     "bybit": (50, "cursor", "nextPageCursor"), "coinbase": (100, "cursor", "cursor"), "okx": (100, "after", OLDEST_ID),
     "upbit": (100, "page", PAGE_NUMBER), "gate": (100, "page", PAGE_NUMBER), "woo": (500, "page", PAGE_NUMBER),
 }  # fmt: skip
+# ccxt's Gate EU (`gateeu`) is its Gate with another host: the same requests, the same pages.
+CURSOR_PAGES.update({venue: CURSOR_PAGES["gate"] for venue in TEXT_IDS})
 # One Trading's "Get Orders" (GET /account/orders) answers the open orders unless asked for others, `max_page_size` of
 # them (100 in its answer unless asked), and a `cursor` beside them while more follow: ccxt reads the first page and
 # drops the cursor, which is not in any order's `info`. The listing is read through ccxt's implicit method.
