@@ -2092,6 +2092,41 @@ async def test_at_gate_the_open_orders_of_every_pair_are_listed_past_each_pairs_
             await broker.close()
 
 
+@pytest.mark.parametrize("exchange", ["gate", "gateeu"])
+async def test_at_gate_a_tickers_open_orders_are_read_from_every_pairs_listing_page_by_page(exchange: str) -> None:
+    """ccxt asks Gate for a ticker's open orders at "List all open orders" (GET /spot/open_orders) with the ticker's
+    `currency_pair`, which that endpoint does not take ("List open orders in all currency pairs"): the answer holds
+    every pair's newest 100 of a page, and ccxt keeps the ticker's. The ticker's pages are read until its own group is
+    short of 100 (another pair's full group asks for no page more), and every one of its orders is listed; two pages
+    of them are read again, as any listing read page by page is until it is settled."""
+    fake = FakeGate()
+    fake.prices["ETH_USDT"] = Decimal(2000)
+    with LocalServer(fake.app) as server:
+        options = CcxtOptions(exchange=exchange, api_key=GATE_KEY, secret=GATE_SECRET, api_url=server.url,
+                              max_requests_per_minute=60000)  # fmt: skip
+        broker = CcxtBroker(options, BrokerContext(name=exchange))
+        broker.exchange.timeout_on_exit = 0
+        await broker.connect()
+        try:
+            ours = [client_order_id("0190f0e2-9d3c-7abc-8def-0123456789ac", f"tick{n}", "entry") for n in range(140)]
+            for n, coid in enumerate(ours):  # 5 on BTC_USDT first, then 135 on ETH_USDT
+                ticker, price = ("BTC_USDT", 29000) if n < 5 else ("ETH_USDT", 1900)
+                await broker.create_order(order(coid, symbol=ticker, type="limit", limit_price=Decimal(price),
+                                                time_in_force="gtc"))  # fmt: skip
+            listed = [o.client_order_id for o in await broker.fetch_open_orders("BTC_USDT")]
+            assert sorted(listed) == sorted(ours[:5])
+            assert [(path, query.get("currency_pair"), query.get("page")) for path, query in fake.listings] == [
+                ("/api/v4/spot/open_orders", "BTC_USDT", None)
+            ]
+            fake.listings.clear()
+            listed = [o.client_order_id for o in await broker.fetch_open_orders("ETH_USDT")]
+            assert sorted(listed) == sorted(ours[5:])
+            asked = [(path, query.get("currency_pair"), query.get("page")) for path, query in fake.listings]
+            assert asked == [("/api/v4/spot/open_orders", "ETH_USDT", page) for page in (None, "2")] * 2  # settled
+        finally:
+            await broker.close()
+
+
 async def test_at_woo_open_orders_that_keep_ending_as_they_are_read_end_the_listing_an_error_after_three_readings(
     request: pytest.FixtureRequest,
 ) -> None:

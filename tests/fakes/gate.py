@@ -2,11 +2,18 @@
 
 Covered: `GET /api/v4/spot/currency_pairs`, `GET /api/v4/spot/currencies`, `GET /api/v4/margin/currency_pairs`,
 `GET /api/v4/account/detail`, `GET /api/v4/spot/accounts`, `POST /api/v4/spot/orders` ("Create an order"),
-`GET /api/v4/spot/open_orders` (each pair's, `limit` 100 at most and unless asked, of a `page`),
-`GET /api/v4/spot/orders` ("List orders": `currency_pair`, `status` open or finished, `limit` 100 by default, newest
-first, `page` 1 unless asked), and `GET` /
+`GET /api/v4/spot/open_orders` ("List all open orders": "List open orders in all currency pairs. Note that pagination
+parameters affect record number in each currency pair's open order list. No pagination is applied to the number of
+currency pairs returned"; its parameters are `page`, `limit` "in each currency pair", 100 unless asked, and `account`,
+no `currency_pair`: ccxt's `fetch_open_orders` sends one with a symbol, which this endpoint does not read, and keeps
+that pair's orders of the answer), `GET /api/v4/spot/orders` ("List orders": `currency_pair` "required for open
+orders, but optional for finished ones", `status` open or finished, `page` 1 unless asked, `limit` 100 unless asked,
+"If `status` is `open`, maximum of `limit` is 100"; newest first), and `GET` /
 `DELETE /api/v4/spot/orders/{order_id}` ("Get a single order", "Cancel a single order"); authentication by the `KEY`
-header (the signature is not checked). Errors are Gate's `{"label": ..., "message": ...}` with an HTTP 4xx.
+header (the signature is not checked). Errors are Gate's `{"label": ..., "message": ...}` with an HTTP 4xx. The
+quotes are Gate's APIv4 reference (gate.com/docs/developers/apiv4/en/#list-all-open-orders and #list-orders), as the
+SpotApi pages of Gate's generated SDKs (gateapi-go, gateapi-python) carry it. `listings` holds every listing's path and
+query, as asked.
 
 An order's `text` (its client order id) must follow Gate's rules: "prefixed with t-", "no longer than 28 bytes
 without t- prefix", "can only include 0-9, A-Z, a-z, underscore(_), hyphen(-) or dot(.)". The `order_id` of a
@@ -54,6 +61,7 @@ class FakeGate:
         self.lose_answers = False  # take each order, then answer 500: its answer is lost
         self.ends_before_page: int | None = None  # the newest open order ends just before this page is answered
         self.ends_left = 1  # how many times more it does
+        self.listings: list[tuple[str, dict[str, str]]] = []  # every listing's path and query, as asked
         api = "/api/v4"
         self.app = Starlette(routes=[
             Route(f"{api}/spot/currency_pairs", self._pairs), Route(f"{api}/spot/currencies", self._empty),
@@ -126,9 +134,12 @@ class FakeGate:
         if not self._authorized(request):
             return _error("INVALID_KEY", "Invalid key provided", 401)
         query = request.query_params
+        self.listings.append((request.url.path, dict(query)))
         status, pair = query.get("status"), query.get("currency_pair")
         if status not in ("open", "finished"):
             return _error("INVALID_PARAM_VALUE", f"invalid argument: status {status}")
+        if status == "open" and not pair:  # "required for open orders": every pair's are "List all open orders"
+            return _error("MISSING_REQUIRED_PARAM", "Missing required parameter: currency_pair")
         limit, page = int(query.get("limit") or 100), int(query.get("page") or 1)
         if status == "open":  # "If status is open, maximum of limit is 100"
             limit = min(limit, 100)
@@ -165,7 +176,9 @@ class FakeGate:
     async def _open(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
             return _error("INVALID_KEY", "Invalid key provided", 401)
-        # "List all open orders": each pair's newest `limit` (100 at most, and unless asked) of a `page`, and its total.
+        # "List all open orders": each pair's newest `limit` (100 at most, and unless asked) of a `page`, and its total,
+        # of every pair: the endpoint takes no `currency_pair` (ccxt's, sent with a symbol, is not read).
+        self.listings.append((request.url.path, dict(request.query_params)))
         most = min(int(request.query_params.get("limit") or 100), 100)
         page = int(request.query_params.get("page") or 1)
         start = (page - 1) * most
