@@ -65,8 +65,9 @@ all open orders" and Gate EU's, ccxt's `gateeu` being its Gate at another host, 
 newest first), an order that ends between two page reads moves every older one up by one, onto the page already
 read: the open orders are read again until a listing read no order twice and the next lists every order it did (three
 listings at most, then an error; see `_settled_open_orders`).
-Gate's "List all open orders" (GET /spot/open_orders, no pair: the order poll's) answers each pair's `limit` (100 at
-most) newest of a `page`, grouped by pair: pages are read until no pair's group is full, `limit` sent as Gate's own
+Gate's "List all open orders" (GET /spot/open_orders, where ccxt asks for a ticker's too, sending a `currency_pair` the
+endpoint does not take, and keeps that pair's) answers each pair's `limit` (100 at most) newest of a `page`, grouped by
+pair: with no ticker (the order poll's listing) pages are read until no pair's group is full, `limit` sent as Gate's own
 (ccxt's would cut the pairs' answer to 100 in all), and an order ending between two reads is settled as above, each
 pair's orders keeping their places among themselves.
 So are One Trading's open orders, 100 to a page, by the cursor beside them in the answer ("Get Orders"), which ccxt

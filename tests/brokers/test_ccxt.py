@@ -1847,9 +1847,10 @@ async def test_every_open_order_of_a_ticker_is_listed_past_the_first_100(
     request: pytest.FixtureRequest, exchange: str, ticker: str, price: int
 ) -> None:
     """OKX's pending orders ("Get order list": `limit` 100 at most, `after` an ordId), Upbit's open orders (`limit` 100
-    at most, `page`) and Gate's ("List orders" open: `limit` 100 at most, `page`) come 100 to an answer, and ccxt
-    reads one: an exit's cancels of the ticker's working orders left working an order placed before 100 others, and
-    it could open the position again. Every page is read."""
+    at most, `page`) and Gate's ("List all open orders", GET /spot/open_orders, which ccxt asks with the pair: `limit`
+    100 at most of each pair, `page`) come 100 to an answer, and ccxt reads one: an exit's cancels of the ticker's
+    working orders left working an order placed before 100 others, and it could open the position again. Every page
+    is read."""
     fake, url = request.getfixturevalue(f"{exchange}_server")
     keys = {"okx": (OKX_KEY, OKX_SECRET, OKX_PASSPHRASE), "upbit": (UPBIT_KEY, UPBIT_SECRET, None),
             "gate": (GATE_KEY, GATE_SECRET, None)}[exchange]  # fmt: skip
@@ -2042,11 +2043,12 @@ async def _place_resting(broker: CcxtBroker, fake: Any, ticker: str, count: int,
 async def test_an_order_ending_between_two_page_reads_leaves_no_working_order_unlisted(
     request: pytest.FixtureRequest, exchange: str
 ) -> None:
-    """WOO X's "Get orders", Upbit's "List open orders" and Gate's "List orders" (open) answer a `page` counted from 1,
-    newest first: an order filled or canceled between two page reads moved every older one up by one, and the first
-    of the next page slid onto the page already read, listed nowhere. An exit's cancels of the ticker's working orders
-    left it working, and it could open the position again. It is listed now, and the order that ended is not. Gate
-    EU (ccxt's gateeu: Gate's requests at another host) was read one page only, listing 100 of 101."""
+    """WOO X's "Get orders", Upbit's "List open orders" and Gate's "List all open orders" (GET /spot/open_orders, which
+    ccxt asks for a ticker's too) answer a `page` counted from 1, newest first: an order filled or canceled between two
+    page reads moved every older one up by one, and the first of the next page slid onto the page already read, listed
+    nowhere. An exit's cancels of the ticker's working orders left it working, and it could open the position again.
+    It is listed now, and the order that ended is not. Gate EU (ccxt's gateeu: Gate's requests at another host) was
+    read one page only, listing 100 of 101."""
     fake, broker, ticker, most = await _paging_broker(request, exchange)
     before = len(fake.orders)
     try:
