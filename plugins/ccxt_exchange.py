@@ -1234,12 +1234,14 @@ class CcxtBroker:
         moment), or when it read no order twice and every order it listed is in the next listing, which is returned.
         Why that leaves out no order working throughout: while an order W is not yet passed, every order listed
         before page k is newer than W (orders keep their places among themselves: Upbit's are sorted by the time each
-        was placed), and open when page k is read (it is listed again later, and an order that ended stays ended);
-        read twice none, they are (k-1) pages' worth, so W stands at least that far down, on page k or after it; and
-        the last page, not full, holds the rest. At Gate with no pair asked, page k holds each pair's k-th `limit`: the
-        same holds of W's pair's orders alone. Orders placed meanwhile move W down only. Else it is read again,
-        SETTLE_LISTINGS times at most (each of MOST_PAGES at most), then it is an error: never a list that may leave a
-        working order out.
+        was placed, `order_by` desc unless asked; Gate's APIv4 and WOO X's "Get orders" name no order, and are taken to
+        list by the time placed too), and open when page k is read (it is listed again later, and an order that ended
+        stays ended); read twice none, they are (k-1) pages' worth, so W stands at least that far down, on page k or
+        after it; and the last page, not full, holds the rest. At Gate with no pair asked, page k holds each pair's
+        k-th `limit`: the same holds of W's pair's orders alone. Orders placed meanwhile move W down only (and read
+        the last of a page again: that listing is not taken); listed oldest first, the same holds with "older" for
+        "newer", orders placed meanwhile coming after W. Else it is read again, SETTLE_LISTINGS times at most (each of
+        MOST_PAGES at most), then it is an error: never a list that may leave a working order out.
         """
         earlier: Listing | None = None
         for _ in range(SETTLE_LISTINGS):

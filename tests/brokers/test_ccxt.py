@@ -2065,6 +2065,37 @@ async def test_an_order_ending_between_two_page_reads_leaves_no_working_order_un
         await broker.close()
 
 
+def _open_ids(fake: Any) -> set[str]:
+    """The venue's ids of a paging fake's open orders (WOO X's, Upbit's, Gate's)."""
+    if isinstance(fake, FakeWoo):
+        return {str(o["orderId"]) for o in fake.orders if o["status"] in ("NEW", "PARTIAL_FILLED")}
+    if isinstance(fake, FakeGate):
+        return {str(o["id"]) for o in fake.orders if o["status"] == "open"}
+    return {str(o["uuid"]) for o in fake.orders if o["state"] in ("wait", "watch")}
+
+
+@pytest.mark.parametrize("exchange", ["woo", "upbit", "gate", "gateeu"])
+async def test_an_order_placed_between_two_page_reads_leaves_no_working_order_unlisted_nor_any_listed_twice(
+    request: pytest.FixtureRequest, exchange: str
+) -> None:
+    """Pages counted by number, newest first, shift the other way when an order is placed (by hand, in the venue's app)
+    between two page reads: every older one moves down by one, and the last of the page read comes again at the head
+    of the next. It is listed once; the listing that read it twice is read again, and the one taken lists every open
+    order, the one placed meanwhile too."""
+    fake, broker, ticker, most = await _paging_broker(request, exchange)
+    before = len(fake.orders)
+    try:
+        await _place_resting(broker, fake, ticker, most + 1, "arrive")
+        fake.placed_before_page = 2  # placed in the venue's app as page 2 is asked for
+        listed = [o.broker_order_id for o in await broker.fetch_open_orders(ticker)]
+        assert len(listed) == len(set(listed)) == most + 2
+        assert set(listed) == _open_ids(fake)
+    finally:
+        fake.placed_before_page = None
+        del fake.orders[before:]
+        await broker.close()
+
+
 @pytest.mark.parametrize("exchange", ["gate", "gateeu"])
 async def test_at_gate_the_open_orders_of_every_pair_are_listed_past_each_pairs_first_100(exchange: str) -> None:
     """Gate's "List all open orders" (the order poll's listing, no ticker) answers each pair's newest `limit` (100 at

@@ -23,6 +23,8 @@ after the order is finished". Limit orders rest; market sells fill at the pair's
 `lose_answers` takes an order and then answers HTTP 500, as a create whose answer was lost (the venue took it).
 `ends_before_page` cancels the newest open order just before that page of "List all open orders" is answered
 (`ends_left` times), as a fill or a cancel between two page reads would: every later order moves up by one.
+`placed_before_page` places an order on the newest open order's pair just before that page is answered, once, as one
+placed in Gate's app between two page reads would be: every order of the pair moves down by one.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class FakeGate:
         self.lose_answers = False  # take each order, then answer 500: its answer is lost
         self.ends_before_page: int | None = None  # the newest open order ends just before this page is answered
         self.ends_left = 1  # how many times more it does
+        self.placed_before_page: int | None = None  # an order is placed just before this page is answered, once
         self.listings: list[tuple[str, dict[str, str]]] = []  # every listing's path and query, as asked
         api = "/api/v4"
         self.app = Starlette(routes=[
@@ -173,6 +176,12 @@ class FakeGate:
                 found.update(status="cancelled", finish_as="cancelled", update_time_ms=int(time.time() * 1000))
             return JSONResponse(dict(found))
 
+    def _place_by_hand(self) -> None:
+        """A resting order like the newest open one, placed in Gate's app (called with the lock held)."""
+        newest = next((o for o in reversed(self.orders) if o["status"] == "open"), None)
+        if newest is not None:
+            self.orders.append({**newest, "id": str(next(self._ids)), "text": "web"})
+
     async def _open(self, request: Request) -> JSONResponse:
         if not self._authorized(request):
             return _error("INVALID_KEY", "Invalid key provided", 401)
@@ -183,6 +192,9 @@ class FakeGate:
         page = int(request.query_params.get("page") or 1)
         start = (page - 1) * most
         with self.lock:
+            if page == self.placed_before_page:  # placed in Gate's app as the bridge reads: the pages shift by one
+                self.placed_before_page = None
+                self._place_by_hand()
             if page == self.ends_before_page and self.ends_left > 0:  # filled or cancelled as the bridge reads
                 self.ends_left -= 1
                 newest = next((o for o in reversed(self.orders) if o["status"] == "open"), None)

@@ -11,7 +11,9 @@ with neither (an empty `uuid`) is a validation error. Limit orders rest; market 
 market's price.
 `lose_answers` takes an order and then answers HTTP 500, as a create whose answer was lost (the venue took it).
 `ends_before_page` cancels the newest open order just before that page of open orders is answered (`ends_left`
-times), as a fill or a cancel between two page reads would: every later order moves up by one.
+times), as a fill or a cancel between two page reads would: every later order moves up by one. `placed_before_page`
+places an order like the newest open one just before that page is answered, once, as one placed in Upbit's app
+between two page reads would be: every order moves down by one.
 
 A cancel is asynchronous, as Upbit's "Cancel order" is (주문 취소 접수, "order cancel request": the request is taken,
 the cancel done after): its answer is the order as it was (`state` wait, as in the reference's example that ccxt's
@@ -56,6 +58,7 @@ class FakeUpbit:
         self.canceling: dict[str, float] = {}  # uuid -> when its accepted cancel is done (time.monotonic())
         self.ends_before_page: int | None = None  # the newest open order ends just before this page is answered
         self.ends_left = 1  # how many times more it does
+        self.placed_before_page: int | None = None  # an order is placed just before this page is answered, once
         self.app = Starlette(routes=[
             Route("/v1/market/all", self._markets), Route("/v1/accounts", self._accounts),
             Route("/v1/orders", self._create, methods=["POST"]),
@@ -137,6 +140,11 @@ class FakeUpbit:
         start = (page - 1) * most
         with self.lock:
             self._settle()
+            if states == OPEN and page == self.placed_before_page:  # placed in Upbit's app as the bridge reads
+                self.placed_before_page = None
+                newest = next((o for o in reversed(self.orders) if o["state"] in OPEN), None)
+                if newest is not None:
+                    self.orders.append({**newest, "uuid": str(uuid.uuid4()), "identifier": None})
             if states == OPEN and page == self.ends_before_page and self.ends_left > 0:  # filled as the bridge reads
                 self.ends_left -= 1
                 newest = next((o for o in reversed(self.orders) if o["state"] in OPEN), None)
