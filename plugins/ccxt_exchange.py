@@ -74,6 +74,9 @@ So are One Trading's open orders, 100 to a page, by the cursor beside them in th
 drops. Crypto.com's are one answer: Exchange API v1 "private/get-open-orders" takes an `instrument_name` alone ("omit
 for 'all'") and answers every open order, with no page or limit, as ccxt's `fetch_open_orders` reads it.
 
+ccxt's Gate EU, Bybit EU and Bybit Indonesia, MyOKX and OKX US are its Gate, Bybit and OKX at other hosts, and are read
+as those are (`SAME_API`): their pages, their lookups.
+
 Reads are retried with backoff (`bridge.brokers.throttle.retry_read`), a submission never: ccxt's own retry of a failed
 request (`maxRetriesOnFailure`) sends an order again too, so `exchange_options` setting it is refused.
 
@@ -260,8 +263,12 @@ CURSOR_PAGES = {
     "bybit": (50, "cursor", "nextPageCursor"), "coinbase": (100, "cursor", "cursor"), "okx": (100, "after", OLDEST_ID),
     "upbit": (100, "page", PAGE_NUMBER), "gate": (100, "page", PAGE_NUMBER), "woo": (500, "page", PAGE_NUMBER),
 }  # fmt: skip
-# ccxt's Gate EU (`gateeu`) is its Gate with another host: the same requests, the same pages.
-CURSOR_PAGES.update({venue: CURSOR_PAGES["gate"] for venue in TEXT_IDS})
+# ccxt's exchanges that are another's API at another host (a subclass of its class, sending the same requests): Gate
+# EU, Bybit EU and Bybit Indonesia, MyOKX (EEA) and OKX US. Each is read as that venue is: its pages, its lookups.
+SAME_API = {"gateeu": "gate", "bybiteu": "bybit", "bybitid": "bybit", "myokx": "okx", "okxus": "okx"}
+CURSOR_PAGES.update({venue: CURSOR_PAGES[base] for venue, base in SAME_API.items() if base in CURSOR_PAGES})
+LISTED_LOOKUPS.update({venue: LISTED_LOOKUPS[base] for venue, base in SAME_API.items() if base in LISTED_LOOKUPS})
+ONLY_LISTED = ONLY_LISTED | {venue for venue, base in SAME_API.items() if base in ONLY_LISTED}
 # One Trading's "Get Orders" (GET /account/orders) answers the open orders unless asked for others, `max_page_size` of
 # them (100 in its answer unless asked), and a `cursor` beside them while more follow: ccxt reads the first page and
 # drops the cursor, which is not in any order's `info`. The listing is read through ccxt's implicit method.

@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("ccxt", reason="the ccxt extra is not installed: pip install 'trade-bridge[ccxt]'")
 
+import plugins.ccxt_exchange as adapter
 from bridge.brokers.base import BrokerContext, capabilities_of
 from bridge.brokers.registry import BrokerStartError, open_broker
 from bridge.config.load import load_config
@@ -873,22 +874,23 @@ async def test_at_coinbase_the_bridges_ids_are_sent_and_find_their_orders(
         await restarted.close()
 
 
+@pytest.mark.parametrize("exchange", ["bybit", "bybiteu"])
 async def test_at_bybit_orders_are_read_back_by_their_order_link_id(
-    bybit_server: tuple[FakeBybit, str], fresh_store: Store
+    bybit_server: tuple[FakeBybit, str], fresh_store: Store, exchange: str
 ) -> None:
     """ccxt's Bybit refuses to read an order in a unified account ("can only access an order if it is in last 500
     orders ... Set params["acknowledged"] = True") and, asked, reads it by orderId only: an order placed there was
     answered with its ids alone, could not be read, and its placing raised as an error. It is now read by Bybit's
     orderId once known, else among the open, then closed orders by its orderLinkId (as after an unknown outcome)."""
     fake, url = bybit_server
-    options = CcxtOptions(exchange="bybit", api_key=BYBIT_KEY, secret=BYBIT_SECRET, api_url=url,
+    options = CcxtOptions(exchange=exchange, api_key=BYBIT_KEY, secret=BYBIT_SECRET, api_url=url,
                           max_requests_per_minute=60000)  # fmt: skip
-    signal = "0190f0e2-9d3c-7abc-8def-0123456789af"
+    signal = f"0190f0e2-9d3c-7{'abc' if exchange == 'bybit' else 'abe'}-8def-0123456789af"  # the fake is shared
     entry, exit_ = client_order_id(signal, "sub", "entry"), client_order_id(signal, "sub", "exit")
     resting = client_order_id(signal, "other", "entry")
     limit: dict[str, Any] = {"symbol": "BTCUSDT", "type": "limit", "limit_price": Decimal(29000),
                              "time_in_force": "gtc"}  # fmt: skip
-    broker = CcxtBroker(options, BrokerContext(name="bybit", store=fresh_store))
+    broker = CcxtBroker(options, BrokerContext(name=exchange, store=fresh_store))
     broker.exchange.timeout_on_exit = 0
     await broker.connect()
     try:
@@ -905,11 +907,11 @@ async def test_at_bybit_orders_are_read_back_by_their_order_link_id(
         await broker.close()
 
     def journal_it() -> None:  # as after an unknown outcome: the ticker is known, Bybit's orderId is not
-        journal_order(fresh_store.conn, client_order_id=exit_, broker="bybit", leg="exit", symbol="BTCUSDT",
+        journal_order(fresh_store.conn, client_order_id=exit_, broker=exchange, leg="exit", symbol="BTCUSDT",
                       side="sell", type="market", quantity="0.01", time_in_force="gtc", status="unknown")  # fmt: skip
 
     await fresh_store.run(journal_it)
-    restarted = CcxtBroker(options, BrokerContext(name="bybit", store=fresh_store))  # remembers nothing
+    restarted = CcxtBroker(options, BrokerContext(name=exchange, store=fresh_store))  # remembers nothing
     restarted.exchange.timeout_on_exit = 0
     await restarted.connect()
     try:
@@ -1598,19 +1600,22 @@ async def test_at_bitso_every_open_order_of_a_book_is_listed_not_the_newest_25(
         fake.orders.clear()
 
 
-async def test_at_bybit_every_open_order_is_listed_not_the_first_page(bybit_server: tuple[FakeBybit, str]) -> None:
+@pytest.mark.parametrize("exchange", ["bybit", "bybiteu"])
+async def test_at_bybit_every_open_order_is_listed_not_the_first_page(
+    bybit_server: tuple[FakeBybit, str], exchange: str
+) -> None:
     """Bybit's open orders come 20 to a page unless more are asked for, 50 at most ("Get Open & Closed Orders":
     `limit`, `cursor`), and ccxt asks for one page: with 55 orders placed after ours, an exit's cancels of the
     ticker's working orders never saw ours, which stayed working after the exit. Every page is read."""
     url = bybit_server[1]
-    options = CcxtOptions(exchange="bybit", api_key=BYBIT_KEY, secret=BYBIT_SECRET, api_url=url,
+    options = CcxtOptions(exchange=exchange, api_key=BYBIT_KEY, secret=BYBIT_SECRET, api_url=url,
                           max_requests_per_minute=60000)  # fmt: skip
-    broker = CcxtBroker(options, BrokerContext(name="bybit"))
+    broker = CcxtBroker(options, BrokerContext(name=exchange))
     broker.exchange.timeout_on_exit = 0
     await broker.connect()
     limit: dict[str, Any] = {"symbol": "BTCUSDT", "type": "limit", "limit_price": Decimal(29000),
                              "time_in_force": "gtc"}  # fmt: skip
-    signal = "0190f0e2-9d3c-7abc-8def-0123456789c7"
+    signal = f"0190f0e2-9d3c-7{'abc' if exchange == 'bybit' else 'abe'}-8def-0123456789c7"  # the fake is shared
     ours = [client_order_id(signal, f"sub{n}", "entry") for n in range(56)]
     try:
         for coid in ours:  # the first placed is the last listed
@@ -1841,7 +1846,14 @@ async def test_at_cryptocom_an_order_whose_answer_was_lost_past_a_full_history_i
 
 @pytest.mark.parametrize(
     ("exchange", "ticker", "price"),
-    [("okx", "BTC-USDT", 29000), ("upbit", "KRW-BTC", 30000000), ("gate", "BTC_USDT", 29000)],
+    [
+        ("okx", "BTC-USDT", 29000),
+        ("myokx", "BTC-USDT", 29000),
+        ("okxus", "BTC-USDT", 29000),
+        ("upbit", "KRW-BTC", 30000000),
+        ("gate", "BTC_USDT", 29000),
+        ("gateeu", "BTC_USDT", 29000),
+    ],
 )
 async def test_every_open_order_of_a_ticker_is_listed_past_the_first_100(
     request: pytest.FixtureRequest, exchange: str, ticker: str, price: int
@@ -1851,9 +1863,10 @@ async def test_every_open_order_of_a_ticker_is_listed_past_the_first_100(
     100 at most of each pair, `page`) come 100 to an answer, and ccxt reads one: an exit's cancels of the ticker's
     working orders left working an order placed before 100 others, and it could open the position again. Every page
     is read."""
-    fake, url = request.getfixturevalue(f"{exchange}_server")
+    venue = {"myokx": "okx", "okxus": "okx", "gateeu": "gate"}.get(exchange, exchange)  # ccxt's, at another host
+    fake, url = request.getfixturevalue(f"{venue}_server")
     keys = {"okx": (OKX_KEY, OKX_SECRET, OKX_PASSPHRASE), "upbit": (UPBIT_KEY, UPBIT_SECRET, None),
-            "gate": (GATE_KEY, GATE_SECRET, None)}[exchange]  # fmt: skip
+            "gate": (GATE_KEY, GATE_SECRET, None)}[venue]  # fmt: skip
     options = CcxtOptions(exchange=exchange, api_key=keys[0], secret=keys[1], password=keys[2], api_url=url,
                           quote="KRW" if exchange == "upbit" else "USDT", max_requests_per_minute=60000)  # fmt: skip
     broker = CcxtBroker(options, BrokerContext(name=exchange))
@@ -2063,6 +2076,33 @@ async def test_an_order_ending_between_two_page_reads_leaves_no_working_order_un
         fake.ends_before_page = None
         del fake.orders[before:]
         await broker.close()
+
+
+# The adapter's tables of venues read their own way (and the two it names in code): a venue sharing another's API
+# must be in each that the other is in.
+VENUE_TABLES = ("ALPHANUMERIC_IDS", "TEXT_IDS", "UUID_IDS", "LISTED_LOOKUPS", "CLIENT_ID_LOOKUPS", "OPEN_THEN_HISTORY",
+                "ONLY_LISTED", "INTEGER_ID_BITS", "ERRORS_AT_500", "OPERATOR_IDS", "VENUE_ID_FIELDS",
+                "VENUE_TIME_IN_FORCE", "TRADES_LOOKUPS", "CURSOR_PAGES")  # fmt: skip
+
+
+def test_every_ccxt_exchange_that_is_a_venues_api_at_another_host_is_read_as_that_venue() -> None:
+    """ccxt's Gate EU, Bybit EU and Indonesia, MyOKX and OKX US are its Gate, Bybit and OKX at other hosts (subclasses
+    sending the same requests), but were not in the adapter's tables for them: at Gate EU, MyOKX and OKX US the open
+    orders were read one page only (an exit's cancels missed an order placed before 100 others), and at Bybit EU an
+    order could not be read back at all (ccxt's lookup refused in a unified account). Every such ccxt exchange is
+    named in SAME_API, and is in every table its venue is in, as the tests of each venue, run for them too, show."""
+    import ccxt
+
+    special = {"bitso", "onetrading"}.union(*(set(getattr(adapter, table)) for table in VENUE_TABLES))
+    for exchange in ccxt.exchanges:
+        kind = getattr(ccxt, exchange)
+        bases = {base for base in special if base != exchange and issubclass(kind, getattr(ccxt, base))}
+        assert bases <= {adapter.SAME_API.get(exchange)}, (exchange, bases)
+    for venue, base in adapter.SAME_API.items():
+        for table in VENUE_TABLES:
+            named = getattr(adapter, table)
+            assert (venue in named) == (base in named), (venue, table)
+            assert base not in named or not isinstance(named, dict) or named[venue] == named[base], (venue, table)
 
 
 def _open_ids(fake: Any) -> set[str]:
