@@ -61,10 +61,9 @@ Where orders are listed a page at a time (Bybit's 20 unless asked; OKX's, Upbit'
 Coinbase's by a cursor), every page is read (`CURSOR_PAGES`): the open orders, and the orders among which one whose
 answer was lost is looked for; an order on two pages is listed once, and a full page of orders all read already (the
 same page again) ends the listing, an error. Where pages are counted by number (Upbit "List open orders", Gate "List
-all open orders" and Gate EU's, ccxt's `gateeu` being its Gate at another host, WOO X "Get orders": a `page` from 1,
-newest first), an order that ends between two page reads moves every older one up by one, onto the page already
-read: the open orders are read again until a listing read no order twice and the next lists every order it did (three
-listings at most, then an error; see `_settled_open_orders`).
+all open orders", WOO X "Get orders": a `page` from 1, newest first), an order that ends between two page reads moves
+every older one up by one, onto the page already read: the open orders are read again until a listing read no order
+twice and the next lists every order it did (three listings at most, then an error; see `_settled_open_orders`).
 Gate's "List all open orders" (GET /spot/open_orders, where ccxt asks for a ticker's too, sending a `currency_pair` the
 endpoint does not take, and keeps that pair's) answers each pair's `limit` (100 at most) newest of a `page`, grouped by
 pair: with no ticker (the order poll's listing) pages are read until no pair's group is full, `limit` sent as Gate's own
@@ -1245,8 +1244,8 @@ class CcxtBroker:
         list by the time placed too), and open when page k is read (it is listed again later, and an order that ended
         stays ended); read twice none, they are (k-1) pages' worth, so W stands at least that far down, on page k or
         after it; and the last page, not full, holds the rest. At Gate with no pair asked, page k holds each pair's
-        k-th `limit`: the same holds of W's pair's orders alone. Orders placed meanwhile move W down only (and read
-        the last of a page again: that listing is not taken); listed oldest first, the same holds with "older" for
+        k-th `limit`: the same holds of W's pair's orders alone. Orders placed meanwhile move W down only (the last of a
+        page then read again: that listing settles no other); listed oldest first, the same holds with "older" for
         "newer", orders placed meanwhile coming after W. Else it is read again, SETTLE_LISTINGS times at most (each of
         MOST_PAGES at most), then it is an error: never a list that may leave a working order out.
         """
