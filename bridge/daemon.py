@@ -21,6 +21,7 @@ from bridge.store.daemonlock import sole_daemon
 from bridge.store.db import require_servable
 from bridge.web.app import build_app
 from bridge.web.control import listen_sockets
+from bridge.web.places import allow_files_for
 from bridge.web.protocol import http_protocol
 
 
@@ -85,6 +86,7 @@ def _fix(exc: OSError, setting: str) -> str:
 def _serve(loaded: LoadedConfig, host: str, port: int, reveal: str | None) -> int:
     server_cfg = loaded.config.server
     _check_ports(host, port, server_cfg.admin_port)
+    allow_files_for(server_cfg.limit_concurrency)  # the intake process, started from this one, inherits it
     setup_logging([s for s in loaded.secrets() if s != reveal])
     source = loaded.path or "built-in demo config (paper broker)"
     print(f"trade-bridge serving {source} on http://{url_host(host)}:{port}", flush=True)

@@ -81,8 +81,10 @@ class ServerConfig(Strict):
         default=100,
         ge=1,
         le=100_000,
-        description="connections and requests at once; more get 503 so senders retry "
-        "(the admin listener is not limited: a full public side leaves the admin API answering)",
+        description="connections at once, each with its request; one more waits up to 2 s for a place, "
+        "an idle kept-alive one being closed to make room, then gets 503 so senders retry (TradingView after 5 s); "
+        "places go in the order connections came (the admin listener takes none: a full public side leaves the "
+        "admin API answering)",
     )
     auth_failure_limit: int = Field(
         default=20, ge=0, le=100_000, description="bad tokens/signatures per minute that lock an address out; 0: never"

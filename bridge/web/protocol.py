@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocol with a limit on a request's head and `server.limit_concurrency` lifted on the admin port.
+"""uvicorn's HTTP protocol with a limit on a request's head, and `server.limit_concurrency` as places in the order
+connections came (`bridge.web.places`), none taken on the admin port.
 
 uvicorn counts the limit over all of a server's listeners at once: strangers holding that many
 connections open on the public port (headers never finished) left the admin listener answering 503
@@ -32,6 +33,8 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from bridge.web.places import PLACE_WAIT, Places, places_of, refusal
+
 MAX_HEAD_BYTES = 64 * 1024  # nginx takes 32 KiB of headers by default; real senders send a few hundred bytes
 # Senders and proxies send a head at once (TradingView waits 3 s for the whole answer); nginx allows 60 s, Apache
 # 20 to 40. Short: it is how long a stranger's connection holds a place of limit_concurrency for nothing.
@@ -56,8 +59,9 @@ ANSWER = _answer(b"431 Request Header Fields Too Large", TOO_LARGE)
 TIMED_OUT = _answer(b"408 Request Timeout", LATE)
 
 
-def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
-    """`base` with MAX_HEAD_BYTES and HEAD_TIMEOUT on each request's head, when it is uvicorn's httptools protocol."""
+def _head_limited(base: type[asyncio.Protocol], admin_port: int | None) -> type[asyncio.Protocol]:
+    """`base` with MAX_HEAD_BYTES and HEAD_TIMEOUT on each request's head, and `server.limit_concurrency` as places
+    (`bridge.web.places`) but on `admin_port`, when it is uvicorn's httptools protocol."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools absent: uvicorn uses h11, which has a limit of its own
@@ -79,14 +83,53 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
         head_begun = False  # a byte of the current head arrived
         draining = False  # answered before its body arrived whole: the connection closes once it has
         early_cycle: Any = None  # the last request whose answer may come before its body (`_closing_early`)
+        places: Places | None = None  # those of limit_concurrency, where this connection holds or waits for one
+        place_timer: asyncio.TimerHandle | None = None  # when its wait for a place ends
+        refused = False  # no place freed in time: its request is answered 503
+        held = b""  # what arrived while it waited (uvloop may start reading after connection_made paused it)
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             self._time_head()
+            limit: int | None = self.limit_concurrency  # type: ignore[has-type]
+            if limit is None or (admin_port is not None and self.server is not None and self.server[1] == admin_port):
+                self.limit_concurrency = None  # the admin listener (its local address says which) takes no place
+                return
+            self.limit_concurrency = None  # the places replace uvicorn's own check of the limit
+            self.places = places_of(self.server_state, limit)
+            entered = self.places.enter(self)
+            if entered is None:
+                self.places.refuse(self)
+            elif not entered:
+                transport.pause_reading()  # its request waits unread in the socket
+                self.place_timer = self.loop.call_later(PLACE_WAIT, self.places.give_up, self)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._untime_head()
+            if self.places is not None:
+                self._unwait()
+                self.places.leave(self)
             super().connection_lost(exc)
+
+        def place_given(self) -> None:
+            """A place freed for this waiting connection: its request is read now."""
+            self._unwait()
+
+        def place_refused(self) -> None:
+            """No place freed in time: its request is read, and answered 503 (`on_headers_complete`)."""
+            self.refused = True
+            self._unwait()
+
+        def _unwait(self) -> None:
+            if self.place_timer is None:
+                return
+            self.place_timer.cancel()
+            self.place_timer = None
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
+                held, self.held = self.held, b""
+                if held:
+                    self.data_received(held)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -97,6 +140,8 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
         def on_headers_complete(self) -> None:
             self.head_deadline = None
             self.in_body, self.boundary, self.head_bytes, self.head_begun = True, True, 0, False
+            if self.refused and self.places is not None:
+                self.app = _refusing(self.places.limit)  # uvicorn runs the app it holds for this connection
             super().on_headers_complete()
 
         def _body_coming(self, cycle: Any) -> bool:
@@ -166,6 +211,10 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
                 self._time_head()  # closed silently then: the head's flag is down once it was complete
 
         def data_received(self, data: bytes) -> None:
+            if self.place_timer is not None:  # waiting for a place: read later
+                self.held += data
+                self.transport.pause_reading()
+                return
             self.boundary = False
             super().data_received(data)
             if self.in_body:
@@ -189,11 +238,25 @@ def _head_limited(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
     return HeadLimitedHTTPProtocol
 
 
+def _refusing(limit: int) -> Callable[[Any, Any, Any], Awaitable[None]]:
+    """An ASGI app answering 503 (`places.refusal`), closing the connection after it."""
+    body = refusal(limit)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"retry-after", b"5"), (b"connection", b"close")]  # fmt: skip
+
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return refuse
+
+
 def http_protocol(admin_port: int | None) -> type[asyncio.Protocol]:
     """The protocol class for uvicorn's `http`: head-limited, and unlimited on connections to `admin_port`."""
-    base = _head_limited(AutoHTTPProtocol)
-    if admin_port is None:
+    base = _head_limited(AutoHTTPProtocol, admin_port)
+    if admin_port is None or base is not AutoHTTPProtocol:
         return base
+    # uvicorn's h11 protocol (no httptools): uvicorn's own limit, lifted on the admin listener
 
     def connection_made(self: Any, transport: asyncio.Transport) -> None:
         base.connection_made(self, transport)

@@ -154,7 +154,7 @@ def test_signals_waiting_for_their_delay_keep_their_room_as_the_journal_fills_up
     assert half_written(daemon.db) == []
 
 
-def test_past_the_concurrency_limit_requests_get_an_immediate_503(start_daemon: Any) -> None:
+def test_past_the_concurrency_limit_a_request_gets_a_503_when_no_place_frees(start_daemon: Any) -> None:
     daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
     idle = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]  # two open connections
     try:
@@ -163,7 +163,8 @@ def test_past_the_concurrency_limit_requests_get_an_immediate_503(start_daemon: 
     finally:
         for sock in idle:
             sock.close()
-    assert saturated.status_code == 503, "uvicorn refuses beyond limit_concurrency (TradingView resends on 5xx)"
+    assert saturated.status_code == 503, "refused beyond limit_concurrency once its wait ends (TradingView resends)"
+    assert saturated.json()["messageCode"] == "unavailable"
     assert rows(daemon.db, "SELECT count(*) FROM webhooks")[0][0] == 0
 
 

@@ -1,0 +1,89 @@
+"""A bar close's burst of webhooks, each on a new connection, past `server.limit_concurrency`.
+
+TradingView sends each alert on its own request, all at once at a bar close, waits 3 s for the answer, and resends
+a 5xx only after 5 s. uvicorn refused every request whose head ended while the limit's number of connections were
+open, its first connections' too: a burst of more alerts than the limit was answered 503 whole, and so was each
+resend of it.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from tests.conftest import GUARD, Daemon
+from tests.security.conftest import rows, strategy
+
+
+def _request(daemon: Daemon, ticker: str, keep_alive: bool = False) -> bytes:
+    path = daemon.url[len(daemon.base) :]
+    body = b'{"ticker": "%s", "action": "buy"}' % ticker.encode()
+    close = b"" if keep_alive else b"Connection: close\r\n"
+    return (b"POST %s HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), close, len(body), body))  # fmt: skip
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """The answer on `sock`, read until its connection closes."""
+    sock.settimeout(GUARD)  # a guard against a hang, not a measure
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("server", ["", "  intake_process: true\n"], ids=["one-process", "intake-process"])
+def test_a_burst_of_more_connections_than_the_limit_is_answered_whole(start_daemon: Any, server: str) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()}, server=server + "  limit_concurrency: 4\n")
+    senders = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(24)]  # all open before any sends
+    try:
+        for number, sock in enumerate(senders):
+            sock.sendall(_request(daemon, f"T{number}"))
+        answers = [_answer(sock) for sock in senders]
+    finally:
+        for sock in senders:
+            sock.close()
+    statuses = [a.split(b" ", 2)[1] for a in answers]
+    assert statuses == [b"200"] * len(senders), statuses
+    assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == len(senders)
+
+
+def test_a_connection_past_the_limit_gets_a_503_only_when_no_place_frees(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
+    holders = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]  # opened first, never send
+    try:
+        with socket.create_connection(("127.0.0.1", daemon.port)) as late:
+            late.sendall(_request(daemon, "AMD"))
+            refused = _answer(late)
+        # The holders came first: their places are theirs, and their requests are served.
+        holders[0].sendall(_request(daemon, "MSFT"))
+        served = _answer(holders[0])
+    finally:
+        for sock in holders:
+            sock.close()
+    assert refused.startswith(b"HTTP/1.1 503 "), refused
+    assert b'"messageCode":"unavailable"' in refused.replace(b" ", b""), refused
+    assert b"limit_concurrency" in refused, "the answer says which setting holds it"
+    assert served.startswith(b"HTTP/1.1 200 "), served
+    assert [r[0] for r in rows(daemon.db, "SELECT ticker FROM signals")] == ["MSFT"]
+
+
+def test_an_idle_kept_alive_connection_gives_its_place_to_one_waiting(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
+    idle = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]
+    try:
+        for number, sock in enumerate(idle):  # each served once, then kept alive and silent
+            sock.sendall(_request(daemon, f"K{number}", keep_alive=True))
+            sock.settimeout(GUARD)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        with socket.create_connection(("127.0.0.1", daemon.port)) as late:
+            late.sendall(_request(daemon, "AMD"))
+            answer = _answer(late)
+        closed = [_answer(sock) == b"" for sock in idle]
+    finally:
+        for sock in idle:
+            sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert any(closed), "an idle kept-alive connection was closed to make room"
