@@ -397,6 +397,9 @@ class Executor:
         resting = share.unfilled(open_orders) - set(plan.cancel)  # left working beside an exit: counted, not cut
         rows = order_rows(job.signal_id, job.subscription, broker_name, symbol, job.signal.price, plan, timeout,
                           (position, read_at), resting)  # fmt: skip
+        for new in rows:  # journaled as it will work: a put-back of it later goes as it was, not as it was asked
+            if new.get("replaces"):
+                new["time_in_force"] = self._kept_time_in_force(new["replaces"], new["time_in_force"])
         # Placed with its plan, the breakeven stop would go before the cancels of a plan that cancels first.
         place = None if first else getattr(broker, "create_order_in_journal", None)
         try:
@@ -819,15 +822,7 @@ class Executor:
         its prices only), also through breakevens that moved it before: a second breakeven in a day bracket took the
         gtc it asked for and said nothing. A fractional stop is a day order at Alpaca: no stop overnight.
         """
-        tif, seen = row["time_in_force"], row["replaces"]
-        for _ in range(MOVES_FOLLOWED):
-            old = self.store.peek(journal.order_owner, seen) if seen else None
-            if old is None:
-                break
-            if old["leg"] in ("take_profit", "stop_loss"):
-                tif = old["time_in_force"] or tif
-                break
-            seen = old["replaces"] if old["leg"] == "breakeven" else None  # it moved a breakeven that moved one
+        tif = self._kept_time_in_force(row["replaces"], row["time_in_force"])
         if tif != "day":
             return ""
         log.warning("breakeven stop %s for %s %s (signal %s) is a day order: it expires at the close, and the position "
@@ -838,6 +833,19 @@ class Executor:
             f"; the stop is a day order{why}: it expires at the close, leaving the position without a stop "
             "overnight; send the breakeven again after the open"
         )
+
+    def _kept_time_in_force(self, replaces: str | None, asked: str) -> str:
+        """The time in force a stop replacing `replaces` in one step works in: a bracket leg's (a leg's replace changes
+        its prices only, "Orders at Alpaca"), also through breakevens that moved it before; else `asked`."""
+        seen = replaces
+        for _ in range(MOVES_FOLLOWED):
+            old = self.store.peek(journal.order_owner, seen) if seen else None
+            if old is None:
+                break
+            if old["leg"] in ("take_profit", "stop_loss"):
+                return str(old["time_in_force"] or asked)
+            seen = old["replaces"] if old["leg"] == "breakeven" else None  # it moved a breakeven that moved one
+        return asked
 
     async def _restore(self, job: Job, broker: Broker, row: sqlite3.Row, canceled: tuple[Order, ...]) -> str:
         """Put back the stops a breakeven canceled first, its own stop not working; what the decision adds.
