@@ -1489,10 +1489,13 @@ def _holding(working: Sequence[Order], side: str, symbol: str) -> list[Order]:
 
 
 def _holder(order: Order) -> str:
-    """`the limit sell of 10 at 120`: a working order that holds a position's shares, as a decision names it."""
+    """`the limit sell of 10 at 120`: a working order that holds a position's shares, as a decision names it.
+
+    By the quantity it was placed for, not what is left of it: said once while the put-back waits for it
+    (`jobs.putbacks`), the note would come again at each of its part-fills, one more per fill."""
     price = order.limit_price if order.limit_price is not None else order.stop_price
     at = f" at {fmt(price)}" if price is not None else ""
-    return f"the {order.type.replace('_', '-')} {order.side} of {fmt(order.quantity - order.filled_quantity)}{at}"
+    return f"the {order.type.replace('_', '-')} {order.side} of {fmt(order.quantity)}{at}"
 
 
 def _moves_stop(plan: Plan) -> bool:

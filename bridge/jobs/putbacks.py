@@ -97,7 +97,9 @@ async def _tried(host: Host, row: sqlite3.Row, broker: Broker, retries: Retries)
         log.warning("stop %s (%s %s %s, stop at %s), put back after breakeven %s failed, not put back yet (tried "
                     "again in %gs): %s", coid, row["side"], row["quantity"], row["symbol"], row["stop_price"],
                     row["signal_id"], retries[coid][1], said.removeprefix("not put back yet: "))  # fmt: skip
-        if outcome == "held":  # what the trader can do to free the shares for it: said once, not at every try
+        # What the trader can do to free the shares for it: said once for the orders holding them (named by what
+        # they were placed for), not at every try, nor at each of their part-fills.
+        if outcome == "held":
             await _tell(host, row, said, once=True)
         return
     retries.pop(coid, None)

@@ -127,6 +127,29 @@ async def test_the_decision_says_once_what_holds_the_shares_the_stop_waits_for(
     assert said in told[-1].text, told[-1].text
 
 
+async def test_a_take_profit_filling_in_parts_while_the_stop_waits_is_said_once_not_at_every_fill(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """Each part-fill of the take-profit leaves it holding fewer shares, but still all that are held: the put-back
+    still waits for the same order. The decision said so again at each fill, one note per fill."""
+    paper, signal_id = await _bare(fake, broker, fresh_store)
+    await broker.create_order(OrderRequest(client_order_id="tp-by-hand", symbol="SQ", side="sell",
+                                           quantity=Decimal(10), type="limit", limit_price=Decimal(120),
+                                           time_in_force="gtc"))  # fmt: skip
+    jobs = _jobs(paper)
+    await _poll(jobs)
+    for part, after in ((3, 600), (2, 1200)):  # the take-profit fills 3, then 2 more: it holds the 7, then the 5
+        fake.fill_part("tp-by-hand", Decimal(part), Decimal(120))
+        later = _jobs(paper, after=after)
+        later.put_back_retries = jobs.put_back_retries
+        await _poll(later)
+    assert len(await paper.store.read(upkeep.failed_put_backs, paper.store.conn)) == 1, "still to be put back"
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    decision = execution["decision"]
+    assert decision.count("not put back yet") == 1, decision
+    assert "the broker holds the shares for the limit sell of 10 at 120 working there" in decision, decision
+
+
 async def test_a_put_back_goes_for_the_shares_a_take_profit_leaves_free(
     fake: FakeAlpaca, broker: Down, fresh_store: Store
 ) -> None:
