@@ -1015,25 +1015,15 @@ class Executor:
         except Exception as exc:
             return "failed", f"the position could not be read ({self._clean(answers.failure(exc))})"
         position = held.quantity if held is not None else Decimal(0)
-        room = max(position, Decimal(0)) if row["side"] == "sell" else max(-position, Decimal(0))
-        # A stop-loss leg of an entry still working waits for that entry (Alpaca holds it): it protects none of what
-        # is held now, and taken for cover it gave the put-back up for good, the position left with no stop.
-        entries = {o.client_order_id for o in working if o.is_open}
-        covered = sum((o.quantity - o.filled_quantity for o in working if o.is_open and o.side == row["side"]
-                       and o.type in STOPS and same_symbol(o.symbol, symbol)
-                       and o.parent_client_order_id not in entries), Decimal(0))  # fmt: skip
         # Where the venue holds the shares for a working closing order (Alpaca), a take-profit there leaves the stop
         # none: sent, it is refused ("insufficient qty available"), and that refusal would be taken as final. As a
         # breakeven is rejected before anything goes while one works (`resolve._reserved_beside`), it is not sent,
         # and tried again once the shares are free (`held`), the position still lacking its stop.
-        holders = _holding(working, row["side"], symbol) if _reserves(broker) else []
+        room, covered, holders = _stop_room(position, working, row["side"], symbol, _reserves(broker))
         held_for = sum((o.quantity - o.filled_quantity for o in holders), Decimal(0))
         wanted = Decimal(row["quantity"])
         if room - covered > 0 and room - covered - held_for <= 0:
-            what = " and ".join(_holder(o) for o in holders)
-            return "held", (f"not put back yet: the broker holds the shares for {what} working there, and refuses a "
-                            f"stop beside {_it(holders, 'them')}: it is sent once they are free; cancel "
-                            f"{_it(holders, 'them')} to let the stop go")  # fmt: skip
+            return "held", f"not put back yet: {_held_by(holders)}"
         left = min(wanted, room - covered - held_for)
         if left <= 0:
             why = ("no position is left for it to close" if room == 0 else
@@ -1149,11 +1139,24 @@ class Executor:
                 "seq": -1}  # fmt: skip
         rows = []
         restorable = [old for old in held if _restorable(old)]
+        # Where the venue holds the shares for working closing orders, one placed since the cancel (a take-profit)
+        # leaves a stop fewer: it goes for those left free, or waits for them as a put-back tried again does
+        # (`put_back_again`), never sent to be refused ("insufficient qty available") and given up for good.
+        free = await self._free_for_stops(broker, symbol, closing) if any(o.type in STOPS for o in restorable) else None
+        waits: dict[str, str] = {}  # client order id: why it is not sent now (journaled so, tried again later)
+        capped: list[tuple[Order, Decimal, Decimal]] = []  # a stop put back for less: it, and what it went for of what
         for index, old in enumerate(restorable):
             owner = self.store.peek(journal.order_owner, old.client_order_id)
-            left = min(old.quantity - old.filled_quantity, abs(position))
-            sized = replace(old, quantity=left, filled_quantity=Decimal(0))
+            wanted = left = min(old.quantity - old.filled_quantity, abs(position))
+            if free is not None and old.type in STOPS:
+                left = min(left, max(free[0], Decimal(0)))
+                free = (free[0] - left, free[1])
+            sized = replace(old, quantity=left or wanted, filled_quantity=Decimal(0))
             rows.append(restore_row(base, sized, index, owner["time_in_force"] if owner is not None else "gtc"))
+            if free is not None and not left:
+                waits[rows[-1]["client_order_id"]] = f"{_described([old])} was not put back yet: {_held_by(free[1])}"
+            elif left < wanted:
+                capped.append((old, left, wanted))
         decision += f"; the broker canceled {_described(gone)} with it (a bracket's legs cancel together there)"
         if bare := [old for old in held if old not in restorable]:  # a trailing stop, say: not sent again as it was
             lacks = (f"; {_described(bare)} could not be put back as {_it(bare, 'they were', 'it was')}: the "
@@ -1165,9 +1168,36 @@ class Executor:
                      f"{_it(waiting, 'them')} once it fills{lacks}")  # fmt: skip
         # Journaled as the plan, with what it is for and what it cannot give back: a restart before they are sent
         # resumes it (`_put_back_again`), and it ends as it would have without the restart.
+        if waits:  # said last, with what the position lacks: it fails until the stop works (`jobs.putbacks`)
+            lacks = "; " + "; ".join(waits.values()) + RETRIED + lacks
         planned = await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, decision,
                                        rows, started, lacks=lacks or None)  # fmt: skip
-        return await self._send_back(job, broker, planned, decision, lacks)
+        for coid, why in waits.items():  # never sent: the order jobs send it once the shares are free
+            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected",
+                                 error=self._clean(f"not sent: {why}"), unsent=True)  # fmt: skip
+        state, said = await self._send_back(job, broker, [r for r in planned if r["client_order_id"] not in waits],
+                                            decision, lacks)  # fmt: skip
+        for old, left, wanted in capped:
+            said += (f"; {_described([old])} was put back for {fmt(left)} of {fmt(wanted)}: the broker holds the rest "
+                     "for working orders there")  # fmt: skip
+        return state, said
+
+    async def _free_for_stops(self, broker: Broker, symbol: str, side: str) -> tuple[Decimal, list[Order]] | None:
+        """The shares a stop put back on `side` finds free where the venue holds them for working closing orders, and
+        the orders other than stops holding them (`_stop_room`); None elsewhere, or where none holds them, or when
+        not read (it is sent as before)."""
+        if not _reserves(broker):
+            return None
+        try:
+            held, working = await _position_and_orders(broker, symbol)
+        except Exception as exc:  # an adapter's bug too: sent as it was, Alpaca's answer final as any order's
+            log.warning("the position and orders in %s could not be read before a leg was put back, so it is put back "
+                        "as it was (%s)", symbol, self._clean(answers.failure(exc)))  # fmt: skip
+            return None
+        room, covered, holders = _stop_room(held.quantity if held is not None else Decimal(0), working, side, symbol,
+                                            True)  # fmt: skip
+        held_for = sum((o.quantity - o.filled_quantity for o in holders), Decimal(0))
+        return None if not holders else (room - covered - held_for, holders)
 
     async def _put_back_again(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
                               decision: str) -> tuple[str, str]:  # fmt: skip
@@ -1486,6 +1516,28 @@ def _holding(working: Sequence[Order], side: str, symbol: str) -> list[Order]:
     stopped = {o.parent_client_order_id for o in mine if o.type in STOPS and o.parent_client_order_id}
     return [o for o in mine if o.type not in STOPS and (o.parent_client_order_id is None
                                                         or o.parent_client_order_id not in stopped)]  # fmt: skip
+
+
+def _stop_room(position: Decimal, working: Sequence[Order], side: str, symbol: str,
+               reserves: bool) -> tuple[Decimal, Decimal, list[Order]]:  # fmt: skip
+    """What a stop put back on `side` finds: the position it may close, what the stops working there cover of it,
+    and the other orders holding its shares where the venue holds them for its closing orders (`reserves`)."""
+    room = max(position, Decimal(0)) if side == "sell" else max(-position, Decimal(0))
+    # A stop-loss leg of an entry still working waits for that entry (Alpaca holds it): it protects none of what
+    # is held now, and taken for cover it gave the put-back up for good, the position left with no stop.
+    entries = {o.client_order_id for o in working if o.is_open}
+    covered = sum((o.quantity - o.filled_quantity for o in working if o.is_open and o.side == side
+                   and o.type in STOPS and same_symbol(o.symbol, symbol)
+                   and o.parent_client_order_id not in entries), Decimal(0))  # fmt: skip
+    return room, covered, (_holding(working, side, symbol) if reserves else [])
+
+
+def _held_by(holders: Sequence[Order]) -> str:
+    """Said of a stop put back that waits for the shares `holders` hold: what holds them, and what frees them."""
+    what = " and ".join(_holder(o) for o in holders)
+    return (f"the broker holds the shares for {what} working there, and refuses a stop beside "
+            f"{_it(holders, 'them')}: it is sent once they are free; cancel {_it(holders, 'them')} to let the stop "
+            "go")  # fmt: skip
 
 
 def _holder(order: Order) -> str:

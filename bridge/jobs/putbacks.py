@@ -3,8 +3,9 @@
 A breakeven at a venue that holds the shares for a working stop cancels that stop before its own goes, and puts it
 back when its own fails. A put-back that meets the outage (or the throttle) too leaves the position with no stop at
 all: it is sent again here, spaced out, until it works, the venue refuses it, or nothing is left for it to close,
-for up to GIVE_UP_AFTER; while a take-profit placed since holds the shares there, it waits for them. Its row in the
-journal is what is tried again, so a restart changes nothing but the wait.
+for up to GIVE_UP_AFTER; while a take-profit placed since holds the shares there, it waits for them. So does a
+bracket's stop-loss a cancel of its take-profit took with it, put back while such an order held the shares
+(`Executor._put_back_gone`). Its row in the journal is what is tried again, so a restart changes nothing but the wait.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ async def _tried(host: Host, row: sqlite3.Row, broker: Broker, retries: Retries)
                     row["signal_id"], retries[coid][1], said.removeprefix("not put back yet: "))  # fmt: skip
         # What the trader can do to free the shares for it: said once for the orders holding them (named by what
         # they were placed for), not at every try, nor at each of their part-fills.
-        if outcome == "held":
-            await _tell(host, row, said, once=True)
+        if outcome == "held":  # the first put-back, which waited for them too, said it in the same words
+            await _tell(host, row, said, once=said.removeprefix("not put back yet: "))
         return
     retries.pop(coid, None)
     log.warning("stop %s (%s %s, stop at %s), put back after breakeven %s failed, tried again: %s", coid,
@@ -130,15 +131,15 @@ async def _found(host: Host, row: sqlite3.Row) -> None:
     await _tell(host, row, f"found working at the broker: {what} ({coid}) is {row['status']} there")
 
 
-async def _tell(host: Host, row: sqlite3.Row, said: str, once: bool = False) -> None:
+async def _tell(host: Host, row: sqlite3.Row, said: str, once: str | None = None) -> None:
     """Add what became of a put-back tried again to its signal's decision, and tell it as the failure was told;
-    `once`: not when the decision says it already."""
+    not when the decision says `once` already."""
     store = host.store
     found = await store.read(_execution, store.conn, row["signal_id"], row["subscription"])
     if found is None:
         return
     state, decision = found
-    if once and f"; then {said}" in decision:
+    if once is not None and once in decision:
         return
     decision = f"{decision}; then {said}"
     await store.run(journal.finish_execution, store.conn, row["signal_id"], row["subscription"], state, decision)

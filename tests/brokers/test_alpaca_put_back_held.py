@@ -28,15 +28,27 @@ from tests.fakes.alpaca import OPEN, FakeAlpaca
 
 
 class Down(AlpacaBroker):
-    """The adapter, whose next `outages` orders meet an outage (a 503) instead of reaching Alpaca."""
+    """The adapter, whose next `outages` orders meet an outage (a 503) instead of reaching Alpaca. `grab`: the
+    trader's take-profit for that many shares (a limit sell at 130), placed at Alpaca right after the next cancel
+    is done, before the bridge puts back what that cancel took."""
 
     outages = 0
+    grab: Decimal | None = None
 
     async def create_order(self, request: OrderRequest) -> Order:
         if self.outages:
             self.outages -= 1
             raise TemporaryBrokerError("503 Service Unavailable")
         return await super().create_order(request)
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        order = await super().cancel_order(client_order_id)
+        if self.grab is not None:
+            quantity, self.grab = self.grab, None
+            await super().create_order(OrderRequest(client_order_id="tp-by-hand", symbol="SQ", side="sell",
+                                                    quantity=quantity, type="limit", limit_price=Decimal(130),
+                                                    time_in_force="gtc"))  # fmt: skip
+        return order
 
 
 @pytest.fixture
@@ -205,3 +217,60 @@ async def test_a_put_back_is_not_spared_for_the_stop_loss_of_an_entry_still_work
     assert ("stop", "10", "95") in _working_sells(fake), "the long 10 has its stop again"
     [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
     assert "cover the position" not in execution["decision"], execution["decision"]
+
+
+async def _long_with_bracket(fake: FakeAlpaca, broker: Down, fresh_store: Store) -> Paper:
+    """A long 10 SQ at Alpaca with its bracket: a take-profit at 120 and a stop-loss at 95."""
+    paper = Paper(fresh_store)
+    paper.broker = broker  # type: ignore[assignment]
+    fake.set_price("SQ", Decimal(100))
+    bracket = {"take_profit": TakeProfit(limit_price=Decimal(120)), "stop_loss": StopLoss(stop_price=Decimal(95))}
+    await paper.run(Signal(ticker="SQ", action="buy", price=Decimal(100), quantity=Decimal(10), **bracket))
+    assert _working_sells(fake) == [("limit", "10", "120"), ("stop", "10", "95")]
+    return paper
+
+
+async def test_a_stop_loss_put_back_after_a_cancel_waits_while_a_take_profit_holds_the_shares(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """A cancel of the take-profit takes the stop-loss with it; a take-profit the trader places meanwhile holds the
+    shares. Sent beside it, the stop was refused ("insufficient qty available"), and that refusal was final: the
+    position kept no stop, and canceling the take-profit later brought none back. It waits for them instead, as a
+    put-back tried again does."""
+    paper = await _long_with_bracket(fake, broker, fresh_store)
+    broker.grab = Decimal(10)
+    requests = len(fake.order_requests)
+    signal_id = await paper.run(Signal(ticker="SQ", action="cancel", cancel_order_type="limit"))
+    assert len(fake.order_requests) == requests + 1, "the trader's take-profit alone: no stop sent beside it"
+    assert _working_sells(fake) == [("limit", "10", "130")]
+    [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
+    decision = execution["decision"]
+    assert execution["state"] == "failed", execution
+    assert "the broker holds the shares for the limit sell of 10 at 130 working there" in decision, decision
+    assert "cancel it to let the stop go" in decision and "sent again" in decision, decision
+    assert len(await paper.store.read(upkeep.failed_put_backs, paper.store.conn)) == 1, "still to be put back"
+    jobs = _jobs(paper)
+    await _poll(jobs)  # tried again, the take-profit still there: it waits on, said once
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    assert execution["decision"].count("holds the shares for the limit sell of 10 at 130") == 1, execution
+
+    await broker.cancel_order("tp-by-hand")  # the shares are free again
+    later = _jobs(paper, after=600)
+    later.put_back_retries = jobs.put_back_retries
+    await _poll(later)
+    assert _working_sells(fake) == [("stop", "10", "95")], "the long has its stop again"
+    [execution] = await paper.query("SELECT decision FROM executions WHERE signal_id = ?", signal_id)
+    assert "put back as a new order" in execution["decision"], execution["decision"]
+
+
+async def test_a_stop_loss_put_back_after_a_cancel_goes_for_the_shares_a_take_profit_leaves_free(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """A take-profit for 4 of the 10, placed meanwhile, leaves 6 free: the stop goes for those, as Alpaca takes
+    it, rather than for the 10 Alpaca refuses."""
+    paper = await _long_with_bracket(fake, broker, fresh_store)
+    broker.grab = Decimal(4)
+    signal_id = await paper.run(Signal(ticker="SQ", action="cancel", cancel_order_type="limit"))
+    assert _working_sells(fake) == [("limit", "4", "130"), ("stop", "6", "95")]
+    [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
+    assert "put back for 6 of 10" in execution["decision"], execution["decision"]
