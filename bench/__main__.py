@@ -29,11 +29,14 @@ import httpx
 from bench import wrk
 from bench.cpu import CpuMeter, process_tree
 from bench.disk import FsyncProbe, WriteMeter
-from bench.load import LoadResult, run_load
+from bench.load import LoadResult, run_burst, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a throwaway token on loopback
 TICKERS = [f"T{i:03d}" for i in range(50)]
+IDLE_S = 1.0  # the pause before a burst, once the server has finished what came before (a bar close after a quiet bar)
+DEFAULT_LIMIT = 100  # server.limit_concurrency's default
+TRADINGVIEW_TIMEOUT_MS = 3000  # TradingView cancels a webhook unanswered after 3 s and never resends a timeout
 
 
 def free_port() -> int:
@@ -131,7 +134,10 @@ def finished_signals(db: Path) -> int:
 
 
 def order_latencies(db: Path, since: str = "", until: str = "9999") -> dict[str, Any]:
-    """Signal-to-order latency from journal timestamps (received -> first fill) of signals in a window."""
+    """Signal-to-order latency from journal timestamps (received -> first fill) of signals in a window.
+
+    `last_filled` is when the last of those signals had its first order filled (ISO time; None without one).
+    """
     wait_drained(db)
     conn = sqlite3.connect(db, timeout=10)
     rows = conn.execute(
@@ -152,18 +158,24 @@ def order_latencies(db: Path, since: str = "", until: str = "9999") -> dict[str,
 
     size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
     return {"signals": count, "states": states, "orders_filled": len(deltas), "p50_ms": pct(50), "p99_ms": pct(99),
-            "db_bytes_per_signal": size / count if count else float("nan")}  # fmt: skip
+            "db_bytes_per_signal": size / count if count else float("nan"),
+            "last_filled": max((done for _, done in rows), key=datetime.fromisoformat, default=None)}  # fmt: skip
 
 
-def daemon_config(directory: Path, port: int, durability: str, execute: bool = True, split: bool = False) -> Path:
+def daemon_config(
+    directory: Path, port: int, durability: str, execute: bool = True, split: bool = False, connections: int = 0
+) -> Path:
     """A config on the paper broker, with a generous rate limit so the benchmark measures the intake.
 
     With `execute=False` the subscription is disabled: every signal is journaled (as `ignored`) and
     answered exactly as before, and nothing is traded, which is the durable intake alone. With `split`,
-    `server.intake_process` is on.
+    `server.intake_process` is on. With `connections`, `server.limit_concurrency` lets that many in at once.
     """
+    # uvicorn answers 503 to every request that arrives while limit_concurrency connections are open: a burst of
+    # more connections at once than the limit (100 by default) would be answered 503 whole, and measure the limit.
+    limit = f", limit_concurrency: {connections}" if connections else ""
     text = f"""
-server: {{host: 127.0.0.1, port: {port}{", intake_process: true" if split else ""}}}
+server: {{host: 127.0.0.1, port: {port}{", intake_process: true" if split else ""}{limit}}}
 database: bridge.db
 durability: {durability}
 brokers:
@@ -226,14 +238,50 @@ async def measure(
         await asyncio.to_thread(wait_drained, db)
         throughput["executed_per_s"] = executed / (flood_ended - flood_began)
         throughput["backlog_s"] = time.monotonic() - flood_ended
+    if args.burst:
+        report["burst"] = await burst(port, path, args, offset + 200 + 2 * args.requests, db)
     return {**report, "throughput": throughput, "at_rate": summarize(rated)}
+
+
+async def burst(port: int, path: str, args: argparse.Namespace, offset: int, db: Path | None) -> dict[str, Any]:
+    """A bar close: `args.burst` webhooks at once, each on a new connection, once the server is idle.
+
+    Each acknowledgement counts from the burst's start. With the daemon's journal (`db`), also the time
+    until the last of the burst's signals had its order filled, counted from the same start.
+    """
+    if db is not None:
+        await asyncio.to_thread(wait_drained, db)
+    await asyncio.sleep(IDLE_S)
+    began = datetime.now(UTC)
+    result = await run_burst(port, path, bodies(args.burst, offset), args.burst_connections)
+    ended = datetime.now(UTC).isoformat()
+    found = {**summarize(result), "webhooks": args.burst, "connections": args.burst_connections or args.burst,
+             "max_ms": result.percentile(100), "last_answer_ms": result.elapsed * 1000}  # fmt: skip
+    if db is not None:
+        orders = await asyncio.to_thread(order_latencies, db, began.isoformat(), ended)
+        last = orders.pop("last_filled")
+        found["signal_to_order"] = orders
+        found["last_order_ms"] = (datetime.fromisoformat(last) - began).total_seconds() * 1000 if last else float("nan")
+    return found
+
+
+def limit_for(args: argparse.Namespace) -> int:
+    """The daemon's `limit_concurrency` for a run: the default (0, unset) unless the burst opens more at once.
+
+    The burst's connections, those of the load before it that the server has not yet seen closed, and one
+    for the harness: beyond the limit every request would be answered 503, and the burst measure the limit.
+    """
+    needed = (args.burst_connections or args.burst) + args.concurrency + 1
+    return needed if needed > DEFAULT_LIMIT else 0
 
 
 def intake_only(directory: Path, path: str, args: argparse.Namespace) -> dict[str, Any]:
     """The daemon once more, on a journal of its own, with execution off: what its durable intake takes."""
     directory.mkdir()
     port = free_port()
-    config = daemon_config(directory, port, args.durability, execute=False, split=args.intake_process)
+    config = daemon_config(
+        directory, port, args.durability, execute=False, split=args.intake_process, connections=limit_for(args)
+    )
     proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
     try:
         wait_ready(port, proc)
@@ -264,6 +312,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure every target in turn and return the report."""
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "requests": args.requests,
                               "concurrency": args.concurrency, "rate": args.rate, "durability": args.durability,
+                              "burst": args.burst, "burst_connections": args.burst_connections or args.burst,
+                              "limit_concurrency": limit_for(args) or DEFAULT_LIMIT,
                               "closed_loop": f"wrk, {args.seconds:g} s" if args.wrk else "python",
                               "python": sys.version.split()[0], "cpus": os.cpu_count(), "versions": versions(),
                               "intake_process": args.intake_process}  # fmt: skip
@@ -272,8 +322,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         directory = Path(tmp)
         port = free_port()
         config = daemon_config(
-            directory, port, args.durability if supports_durability() else "full", split=args.intake_process
-        )
+            directory, port, args.durability if supports_durability() else "full", split=args.intake_process,
+            connections=limit_for(args),
+        )  # fmt: skip
         if not supports_durability():
             config.write_text(config.read_text().replace(f"durability: {args.durability}\n", ""))
         proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
@@ -313,6 +364,11 @@ def table(report: dict[str, Any]) -> str:
     for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p999_ms")):
         rows.append((f"ack {label} ms at {rate}", *(report[k]["at_rate"][key] for k in kinds)))
     rows.append(("peak RSS MiB", *(report[k]["peak_rss_mb"] for k in kinds)))
+    if all("burst" in report[k] for k in kinds):
+        rows.append((f"burst of {report['burst']}: accepted", *(report[k]["burst"]["ok"] for k in kinds)))
+        for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("max", "max_ms")):
+            rows.append((f"burst ack {label} ms", *(report[k]["burst"][key] for k in kinds)))
+        rows.append(("burst: last answer ms", *(report[k]["burst"]["last_answer_ms"] for k in kinds)))
     lines = [f"{'metric':40} {'daemon':>9} {'intake':>9} {'1 insert':>9} {'echo':>9} {'daemon/insert':>14}"
              f" {'intake/insert':>14}"]  # fmt: skip
     for name, a, i, b, c in rows:
@@ -339,15 +395,32 @@ def table(report: dict[str, Any]) -> str:
     flood = d["throughput"]
     lines.append(f"in the closed loop the daemon executed {flood['executed_per_s']:.0f} signals/s; the backlog left "
                  f"took {flood['backlog_s']:.1f} s more")  # fmt: skip
+    if "burst" in d:
+        lines.extend(burst_lines(report))
     lines.append(f"journal bytes per signal: {whole['db_bytes_per_signal']:.0f}; final states {whole['states']}; "
                  f"start-up to first answer: {d['startup_s']:.2f} s")  # fmt: skip
     stack = ", ".join(f"{name} {version}" for name, version in report.get("versions", {}).items())
     lines.append(f"on Python {report['python']}, {report['cpus']} CPUs; {stack}")
-    errors = {k: report[k]["throughput"]["errors"] + report[k]["at_rate"]["errors"] for k in kinds}
-    lines.append(
-        f"transport errors: {errors}; daemon statuses: {d['throughput']['statuses']} {d['at_rate']['statuses']}"
-    )
+    phases = ("throughput", "at_rate", "burst")
+    errors = {k: sum(report[k][phase]["errors"] for phase in phases if phase in report[k]) for k in kinds}
+    statuses = " ".join(str(d[phase]["statuses"]) for phase in phases if phase in d)
+    lines.append(f"transport errors: {errors}; daemon statuses: {statuses}")
     return "\n".join(lines)
+
+
+def burst_lines(report: dict[str, Any]) -> list[str]:
+    """What the burst shows beyond the table's rows: the daemon's last order, against the insert's last answer."""
+    d, insert = report["daemon"]["burst"], report["insert"]["burst"]
+    s2o = d["signal_to_order"]
+    ratio = _ratio(d["last_order_ms"], insert["last_answer_ms"])
+    return [
+        f"(burst: {report['burst']} webhooks sent at once after an idle second, each on a new connection, "
+        f"{report['burst_connections']} open at a time; times from its start; TradingView cancels at "
+        f"{TRADINGVIEW_TIMEOUT_MS} ms)",
+        f"burst: the daemon's last order filled {d['last_order_ms']:.0f} ms after it ({ratio:.2f}x the insert's last "
+        f"answer); signal-to-order p50 / p99 {s2o['p50_ms']:.1f} / {s2o['p99_ms']:.1f} ms "
+        f"({s2o['orders_filled']} signals with a filled order)",
+    ]
 
 
 # The figures `--repeat` summarizes: each is read from one run, so a ratio is always against that run's reference.
@@ -370,6 +443,24 @@ SPREAD: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
         "written KiB per signal at rate, daemon",
         lambda r: r["daemon"].get("written_at_rate", {}).get("kib_per_request", math.nan),
     ),
+    ("burst: accepted, daemon", lambda r: _burst(r, "daemon", "ok")),
+    ("burst: ack max ms, daemon", lambda r: _burst(r, "daemon", "max_ms")),
+    ("burst: last answer ms, daemon", lambda r: _burst(r, "daemon", "last_answer_ms")),
+    ("burst: last answer ms, intake", lambda r: _burst(r, "intake_only", "last_answer_ms")),
+    ("burst: last answer ms, 1 insert", lambda r: _burst(r, "insert", "last_answer_ms")),
+    (
+        "burst: last answer, daemon/insert",
+        lambda r: _ratio(_burst(r, "daemon", "last_answer_ms"), _burst(r, "insert", "last_answer_ms")),
+    ),
+    (
+        "burst: last answer, intake/insert",
+        lambda r: _ratio(_burst(r, "intake_only", "last_answer_ms"), _burst(r, "insert", "last_answer_ms")),
+    ),
+    ("burst: last order ms, daemon", lambda r: _burst(r, "daemon", "last_order_ms")),
+    (
+        "burst: last order/insert's last answer",
+        lambda r: _ratio(_burst(r, "daemon", "last_order_ms"), _burst(r, "insert", "last_answer_ms")),
+    ),
     ("signal-to-order p50 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p50_ms"]),
     ("signal-to-order p99 ms at rate", lambda r: r["daemon"]["signal_to_order"]["p99_ms"]),
     ("peak RSS MiB, daemon", lambda r: r["daemon"]["peak_rss_mb"]),
@@ -379,6 +470,11 @@ SPREAD: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
 
 def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
+
+
+def _burst(report: dict[str, Any], kind: str, key: str) -> float:
+    """One figure of a server's burst; NaN in a run without one (`--burst 0`)."""
+    return float(report[kind].get("burst", {}).get(key, math.nan))
 
 
 def spread(reports: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -424,6 +520,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000, help="requests/s of the fixed-rate phase (default 1000)")
     add_daemon_arguments(parser)
     parser.add_argument("--seconds", type=float, default=10, help="length of the closed-loop phase with wrk")
+    parser.add_argument(
+        "--burst", type=int, default=500, help="webhooks sent at once, a bar close, after the other phases (0: none)"
+    )
+    parser.add_argument(
+        "--burst-connections",
+        type=int,
+        default=0,
+        help="the burst's connections open at a time, each webhook still on a new one (default 0: all at once)",
+    )
     parser.add_argument("--quick", action="store_true", help="a few hundred requests: checks the harness runs")
     parser.add_argument(
         "--repeat",
@@ -435,10 +540,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.rate, args.concurrency = min(args.requests, 300), 300, 8
+        args.burst = min(args.burst, 40)
     check_generator(parser, args)
     args.wrk = args.generator == "wrk" or (args.generator == "auto" and wrk.available() and not args.quick)
     if args.repeat < 1:
         parser.error("--repeat: at least 1")
+    if args.burst < 0 or args.burst_connections < 0:
+        parser.error("--burst, --burst-connections: 0 or more")
     reports = []
     for index in range(args.repeat):  # each run starts every server afresh: runs interleave, so drift hits all alike
         if args.repeat > 1:

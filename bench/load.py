@@ -2,7 +2,8 @@
 
 Closed loop with `concurrency` connections, or open loop at a fixed `rate` (requests/s) so a slow
 server cannot hide its latency by slowing the sender (coordinated omission): each request's latency
-is measured from its scheduled send time.
+is measured from its scheduled send time. `run_burst` sends a bar close's alerts instead: every body
+at once, each on a new connection of its own, as TradingView's senders do.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ class LoadResult:
         return ordered[index] * 1000
 
 
-def _request(path: str, body: bytes) -> bytes:
+def _request(path: str, body: bytes, close: bool = False) -> bytes:
+    connection = "Connection: close\r\n" if close else ""
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n{connection}\r\n"
     )
     return head.encode() + body
 
@@ -89,5 +91,44 @@ async def run_load(
             writer.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+async def run_burst(port: int, path: str, bodies: list[bytes], connections: int = 0) -> LoadResult:
+    """Send every body at once, each on a new connection closed after its answer; return counts and latencies.
+
+    Every latency counts from the burst's start (the bar close), so one that waited for a connect, or for
+    one of at most `connections` open at a time (0: no limit), includes that wait. `elapsed` is the time
+    until the last answer (or failure).
+    """
+    result = LoadResult()
+    slots = asyncio.Semaphore(connections or len(bodies) or 1)
+    start = time.perf_counter()
+
+    async def one(body: bytes) -> None:
+        async with slots:
+            result.sent += 1
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                result.errors += 1
+                return
+            try:
+                writer.write(_request(path, body, close=True))
+                status = await _read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                result.errors += 1
+                return
+            finally:
+                writer.close()
+            answered = time.perf_counter() - start
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        if status == 200:
+            result.ok += 1
+            result.latencies.append(answered)
+            result.sent_at.append(0.0)
+
+    await asyncio.gather(*(one(body) for body in bodies))
     result.elapsed = time.perf_counter() - start
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from bench import ab, instructions
-from bench.load import LoadResult
+from bench.load import LoadResult, run_burst
+from tests.conftest import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,8 +41,16 @@ def test_the_quick_benchmark_runs_and_reports_every_figure(quick_twice: Any, run
     for target in ("daemon", "intake_only", "insert", "echo"):
         assert report[target]["throughput"]["ok"] == 30
         assert report[target]["at_rate"]["ok"] == 30
-    assert report["daemon"]["journal"]["signals"] == 200 + 30 + 30
+    assert report["daemon"]["journal"]["signals"] == 200 + 30 + 30 + 40  # warm-up, two phases, the burst
     assert report["daemon"]["signal_to_order"]["orders_filled"] == 30  # the fixed-rate phase's signals only
+    for target in ("daemon", "intake_only", "insert", "echo"):  # a bar close: --quick's 40 webhooks at once
+        burst = report[target]["burst"]
+        assert burst["ok"] == 40 and burst["statuses"] == {"200": 40} and burst["connections"] == 40
+        assert 0 < burst["p50_ms"] <= burst["p99_ms"] <= burst["max_ms"] <= burst["last_answer_ms"]
+    burst = report["daemon"]["burst"]  # and when the last of its signals had its order, from the journal
+    assert burst["signal_to_order"]["orders_filled"] == 40 and burst["last_order_ms"] > 0
+    assert "burst of 40: accepted" in result.stdout and "burst: last answer ms" in result.stdout
+    assert "the daemon's last order filled" in result.stdout
     assert report["daemon"]["peak_rss_mb"] > 0
     flood = report["daemon"]["throughput"]  # how far execution kept up with the closed loop, and what it left
     assert flood["executed_per_s"] >= 0 and flood["backlog_s"] >= 0
@@ -71,6 +81,10 @@ def test_repeated_runs_report_each_figure_over_the_runs(quick_twice: Any) -> Non
     assert spread["accepted req/s, daemon"] == {"median": sum(daemon) / 2, "min": daemon[0], "max": daemon[1]}
     ratios = sorted(run["daemon"]["throughput"]["rps"] / run["insert"]["throughput"]["rps"] for run in runs)
     assert spread["daemon/insert"]["min"] == ratios[0] and spread["daemon/insert"]["max"] == ratios[1]
+    lasts = sorted(run["daemon"]["burst"]["last_order_ms"] / run["insert"]["burst"]["last_answer_ms"] for run in runs)
+    figure = spread["burst: last order/insert's last answer"]
+    assert figure["min"] == lasts[0] and figure["max"] == lasts[1]
+    assert "burst: last answer, daemon/insert" in result.stdout
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)")
@@ -78,7 +92,7 @@ def test_the_closed_loop_phase_runs_under_wrk(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--requests", "100", "--rate", "200", "--concurrency", "4",
-         "--generator", "wrk", "--seconds", "1", "--out", str(out)],
+         "--generator", "wrk", "--seconds", "1", "--burst", "0", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -87,6 +101,43 @@ def test_the_closed_loop_phase_runs_under_wrk(tmp_path: Path) -> None:
     for target in ("daemon", "intake_only", "insert", "echo"):
         throughput = report[target]["throughput"]
         assert throughput["generator"] == "wrk" and throughput["ok"] > 0 and throughput["rps"] > 0
+        assert "burst" not in report[target]  # --burst 0 turns the burst off
+    assert "burst" not in result.stdout
+
+
+@pytest.mark.parametrize("connections", [0, 3])
+def test_a_burst_sends_each_webhook_on_a_new_connection_of_its_own(connections: int) -> None:
+    opened: list[bytes] = []  # each connection's request
+    after: list[bytes] = []  # what each connection carried after its request's answer
+    open_now = [0, 0]  # connections open now, and the most at once
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_now[0] += 1
+        open_now[1] = max(open_now)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line for line in head.split(b"\r\n") if line.startswith(b"Content-Length:")).split(b":")[1])
+        opened.append(head + await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        after.append(await reader.read())  # until the sender closes the connection
+        open_now[0] -= 1
+        writer.close()
+
+    async def burst() -> LoadResult:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            result = await run_burst(port, "/webhook/x/y", [b'{"n": %d}' % i for i in range(12)], connections)
+            await eventually(lambda: len(after) == 12, "every connection closed by the sender")
+            return result
+
+    result = asyncio.run(burst())
+    assert result.ok == result.sent == 12 and result.errors == 0 and len(result.latencies) == 12
+    assert sorted(request.rsplit(b"\r\n\r\n", 1)[1] for request in opened) == sorted(
+        b'{"n": %d}' % i for i in range(12)
+    )
+    assert all(b"Connection: close" in request for request in opened) and after == [b""] * 12
+    assert open_now[1] <= (connections or 12)
 
 
 @pytest.mark.parametrize(("shape", "processes"), [([], 1), (["--intake-process"], 2)])
