@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a throwaway token on loopback
 TICKERS = [f"T{i:03d}" for i in range(50)]
 IDLE_S = 1.0  # the pause before a burst, once the server has finished what came before (a bar close after a quiet bar)
-DEFAULT_LIMIT = 100  # server.limit_concurrency's default
 TRADINGVIEW_TIMEOUT_MS = 3000  # TradingView cancels a webhook unanswered after 3 s and never resends a timeout
 
 
@@ -162,20 +161,16 @@ def order_latencies(db: Path, since: str = "", until: str = "9999") -> dict[str,
             "last_filled": max((done for _, done in rows), key=datetime.fromisoformat, default=None)}  # fmt: skip
 
 
-def daemon_config(
-    directory: Path, port: int, durability: str, execute: bool = True, split: bool = False, connections: int = 0
-) -> Path:
+def daemon_config(directory: Path, port: int, durability: str, execute: bool = True, split: bool = False) -> Path:
     """A config on the paper broker, with a generous rate limit so the benchmark measures the intake.
 
     With `execute=False` the subscription is disabled: every signal is journaled (as `ignored`) and
     answered exactly as before, and nothing is traded, which is the durable intake alone. With `split`,
-    `server.intake_process` is on. With `connections`, `server.limit_concurrency` lets that many in at once.
+    `server.intake_process` is on. `server.limit_concurrency` keeps its default (100): a burst of more connections
+    at once waits for places, as a bar close's does.
     """
-    # uvicorn answers 503 to every request that arrives while limit_concurrency connections are open: a burst of
-    # more connections at once than the limit (100 by default) would be answered 503 whole, and measure the limit.
-    limit = f", limit_concurrency: {connections}" if connections else ""
     text = f"""
-server: {{host: 127.0.0.1, port: {port}{", intake_process: true" if split else ""}{limit}}}
+server: {{host: 127.0.0.1, port: {port}{", intake_process: true" if split else ""}}}
 database: bridge.db
 durability: {durability}
 brokers:
@@ -265,23 +260,11 @@ async def burst(port: int, path: str, args: argparse.Namespace, offset: int, db:
     return found
 
 
-def limit_for(args: argparse.Namespace) -> int:
-    """The daemon's `limit_concurrency` for a run: the default (0, unset) unless the burst opens more at once.
-
-    The burst's connections, those of the load before it that the server has not yet seen closed, and one
-    for the harness: beyond the limit every request would be answered 503, and the burst measure the limit.
-    """
-    needed = (args.burst_connections or args.burst) + args.concurrency + 1
-    return needed if needed > DEFAULT_LIMIT else 0
-
-
 def intake_only(directory: Path, path: str, args: argparse.Namespace) -> dict[str, Any]:
     """The daemon once more, on a journal of its own, with execution off: what its durable intake takes."""
     directory.mkdir()
     port = free_port()
-    config = daemon_config(
-        directory, port, args.durability, execute=False, split=args.intake_process, connections=limit_for(args)
-    )
+    config = daemon_config(directory, port, args.durability, execute=False, split=args.intake_process)
     proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
     try:
         wait_ready(port, proc)
@@ -313,7 +296,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "requests": args.requests,
                               "concurrency": args.concurrency, "rate": args.rate, "durability": args.durability,
                               "burst": args.burst, "burst_connections": args.burst_connections or args.burst,
-                              "limit_concurrency": limit_for(args) or DEFAULT_LIMIT,
                               "closed_loop": f"wrk, {args.seconds:g} s" if args.wrk else "python",
                               "python": sys.version.split()[0], "cpus": os.cpu_count(), "versions": versions(),
                               "intake_process": args.intake_process}  # fmt: skip
@@ -322,9 +304,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         directory = Path(tmp)
         port = free_port()
         config = daemon_config(
-            directory, port, args.durability if supports_durability() else "full", split=args.intake_process,
-            connections=limit_for(args),
-        )  # fmt: skip
+            directory, port, args.durability if supports_durability() else "full", split=args.intake_process
+        )
         if not supports_durability():
             config.write_text(config.read_text().replace(f"durability: {args.durability}\n", ""))
         proc = start([sys.executable, "-m", "bridge", "run", "--config", str(config)], directory)
