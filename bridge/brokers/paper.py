@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from time import monotonic
 from typing import Any, ClassVar, TypeVar
@@ -142,7 +142,9 @@ class PaperBroker:
         self._earliest_expiry: str | None = None
         self._expiry_checked_at: float | None = None
         self._day_closes = rules.DayCloses(self.options.session_close, self.options.timezone)
-        self._close_text: tuple[datetime, str] | None = None  # the last close `_expires_at` made the text of
+        # The moments `_expires_at` last answered for, in UTC (from its first, until the close it answered), and
+        # the close's text: every order placed in between expires at that close.
+        self._close_window: tuple[datetime, datetime, str] | None = None
         # The book's positions, cash, prices and symbols with working orders, read from memory and written through
         # to the journal beside it (`paper_book`): shared with every instance of this broker name on this journal
         # connection, and read again from the journal by a connection opened anew (`_ledger`).
@@ -277,13 +279,9 @@ class PaperBroker:
             cash, shorts, working, last = self._bounds(request)
         else:  # from memory: the same sums, without working orders (there surely are none)
             cash, working, last = book.account_cash(mine), 0.0, book.price(request.symbol, mine)
-            # Summed in decimals, made a float once below: a float of each Decimal costs as much as the sum.
-            marks = book.all_prices(mine)  # `book.price` of each, without a call per short position
-            shorts = sum(
-                (quantity * (marks.get(symbol) or avg_price or 0)
-                 for symbol, (quantity, avg_price) in book.short_positions(mine).items()),
-                Decimal(0),
-            )  # fmt: skip
+            # Summed in decimals, made a float once below: a float of each Decimal costs as much as the sum. Each
+            # short's value is kept in the book as it commits: no Python loop over them on every order.
+            shorts = book.shorts_value(mine)
         if request.reference_price is None and last is not None:
             # Without a signal price it meets the last one seen: a buy stop (a sell limit) far below it fills there.
             prices.append(Decimal(last))
@@ -549,12 +547,16 @@ class PaperBroker:
         """When a day order placed at `now` expires, as stored: the text of each session's close is made once.
 
         Made anew for each order, it also cost `iso` the text it keeps of the second it stamped last (`now`'s).
+        Looked up in UTC: compared with the close in its session's time zone, each order's moment cost two
+        `utcoffset` calls of that zone, more than the rest of its booking's Python. As `DayCloses.after`, a
+        clock stepped back before the window works it out again.
         """
+        window = self._close_window
+        if window is not None and window[0] <= now < window[1]:
+            return window[2]
         close = self._day_closes.after(now)
-        known = self._close_text
-        if known is None or known[0] != close:
-            known = self._close_text = (close, iso(close))
-        return known[1]
+        self._close_window = (now, close.astimezone(UTC), iso(close))
+        return self._close_window[2]
 
     def _insert_child(self, child: BracketLeg, parent: OrderRequest, side: str, now: datetime) -> None:
         self._insert(child, side, parent.quantity, parent.client_order_id, "held", now, parent.symbol,

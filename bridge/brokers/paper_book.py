@@ -25,6 +25,11 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+def _valued(held: Held, price: Decimal | None) -> Decimal:
+    """A position's value at `price`, else at its average price, else 0 (as the buying-power bound counts it)."""
+    return held[0] * (price or held[1] or 0)
+
+
 def book_of(conn: sqlite3.Connection, name: str) -> Book:
     """The book of broker `name` on the journal's writer connection `conn`, the same for every instance of it."""
     books = _books.setdefault(conn, {})
@@ -46,9 +51,11 @@ class Book:
         # Symbols that may hold a working order: never fewer than do (a superset), so a symbol not in it surely
         # holds none and its queries are skipped. A committed read that finds none takes it out (`settle`).
         self.working: set[str] = set()
-        # The symbols whose committed position is short: the buying-power bound sums the shorts' value on every
-        # order, and an account holds many positions, most of them long or flat.
-        self.shorts: set[str] = set()
+        # The committed short positions, by symbol, each with its value at the committed price (else its average
+        # price): the buying-power bound sums the shorts' value on every order, and an account holds many
+        # positions, most of them long or flat. Kept as each position or price commits, so the sum needs no
+        # Python loop over them (`shorts_value`).
+        self.shorts: dict[str, Decimal] = {}
         self._positions: dict[str, Held] = {}
         self._prices: dict[str, Decimal] = {}
         self._cash: Decimal | None = _UNSET
@@ -66,7 +73,9 @@ class Book:
         self.prices = {
             r[0]: Decimal(r[1]) for r in conn.execute("SELECT symbol, price FROM paper_prices WHERE broker = ?", args)
         }
-        self.shorts = {symbol for symbol, (quantity, _avg) in self.positions.items() if quantity < 0}
+        self.shorts = {}
+        for symbol, held in self.positions.items():
+            self._short(symbol, held)
         row = conn.execute("SELECT cash FROM paper_accounts WHERE broker = ?", args).fetchone()
         self.cash = None if row is None else Decimal(row[0])
         self.working = {
@@ -91,9 +100,22 @@ class Book:
         """Every position row, by symbol."""
         return {**self.positions, **self._positions} if mine and self._positions else self.positions
 
+    def shorts_value(self, mine: bool) -> Decimal:
+        """The short positions' value (negative), each at its last price, else its average price (0: neither)."""
+        if not (mine and (self._positions or self._prices)):
+            return sum(self.shorts.values(), Decimal(0))
+        values = self.shorts.copy()  # the open transaction's changes over the committed values, symbol by symbol
+        for symbol in self._positions.keys() | self._prices.keys():
+            held = self.position(symbol, True)
+            if held is not None and held[0] < 0:
+                values[symbol] = _valued(held, self.price(symbol, True))
+            else:
+                values.pop(symbol, None)
+        return sum(values.values(), Decimal(0))
+
     def short_positions(self, mine: bool) -> dict[str, Held]:
         """Every short position, by symbol: `all_positions` less the long and flat ones, without going through them."""
-        shorts = {symbol: self.positions[symbol] for symbol in self.shorts}
+        shorts = {symbol: self.positions[symbol] for symbol in self.shorts}  # committed, in the book's order
         if mine and self._positions:
             for symbol, held in self._positions.items():
                 if held[0] < 0:
@@ -144,7 +166,8 @@ class Book:
 
     def set_price(self, conn: sqlite3.Connection, symbol: str, price: Decimal) -> None:
         """A price row written."""
-        self._change(conn, self.prices, self._prices, symbol, price)
+        if self._change(conn, self.prices, self._prices, symbol, price) and symbol in self.shorts:
+            self.shorts[symbol] = _valued(self.positions[symbol], price)
 
     def set_cash(self, conn: sqlite3.Connection, cash: Decimal) -> None:
         """The account row written."""
@@ -197,20 +220,23 @@ class Book:
         return False
 
     def _short(self, symbol: str, held: Held) -> None:
-        """`symbol`'s committed position is now `held`: it is among the shorts, or not."""
+        """`symbol`'s committed position is now `held`: among the shorts, valued at the committed price, or not."""
         if held[0] < 0:
-            self.shorts.add(symbol)
+            self.shorts[symbol] = _valued(held, self.prices.get(symbol))
         else:
-            self.shorts.discard(symbol)
+            self.shorts.pop(symbol, None)
 
     # --- the transaction's end (`bridge.store.pending.Owner`) ---
 
     def merge(self) -> None:
         """The transaction committed: its changes are the book's."""
+        self.prices.update(self._prices)  # first: a short is valued at the price committed with it
         self.positions.update(self._positions)
         for symbol, held in self._positions.items():
             self._short(symbol, held)
-        self.prices.update(self._prices)
+        for symbol in self._prices.keys() - self._positions.keys():
+            if symbol in self.shorts:
+                self.shorts[symbol] = _valued(self.positions[symbol], self.prices[symbol])
         if self._cash is not _UNSET:
             self.cash = self._cash
         self.working |= self._working

@@ -246,3 +246,59 @@ async def test_the_buying_power_bound_values_shorts_at_a_price_moved_in_the_same
     with pytest.raises(OrderRejected, match="insufficient buying power"):
         await store.run(job)
     await store.close()
+
+
+def _shorts_recounted(broker: PaperBroker, mine: bool = False) -> Decimal:
+    """The shorts' value summed anew from every position and price the book holds, as the bound counted it before."""
+    book, _mine = broker._ledger()
+    marks = book.all_prices(mine)
+    return sum((held[0] * (marks.get(symbol) or held[1] or 0) for symbol, held in book.all_positions(mine).items()
+                if held[0] < 0), Decimal(0))  # fmt: skip
+
+
+async def test_the_shorts_value_the_book_keeps_is_the_sum_of_every_short_at_its_last_price(tmp_path: Path) -> None:
+    """The value the buying-power bound reads is kept as positions and prices commit: it must be the sum over every
+    short position at its price, in the open transaction and outside it, through price moves, rollbacks and restarts."""
+    store = Store(tmp_path / "journal.db")
+    await store.open()
+    broker = _broker(store)
+    place = broker.create_order_in_journal
+    assert place is not None
+    await broker.create_order(_req("sq", side="sell", qty="3", price="20", symbol="SQ"))
+    await broker.create_order(_req("amd", side="sell", qty="2", price="30", symbol="AMD"))
+    await broker.create_order(_req("ibm", qty="4", price="10", symbol="IBM"))
+    await broker.observe_price("SQ", Decimal(25))  # only the price of a short moves
+    await store.run(lambda: None)  # its write, not waited for, has committed
+    book, _mine = broker._ledger()
+    assert book.shorts_value(False) == _shorts_recounted(broker) == Decimal(-135)
+    seen: list[tuple[Decimal, Decimal, Decimal, Decimal]] = []
+
+    def job() -> None:
+        place(_req("cover-sq", qty="3", price="26", symbol="SQ"))  # SQ flat
+        place(_req("ibm-short", side="sell", qty="6", price="11", symbol="IBM"))  # IBM short 2
+        book.set_price(store.conn, "AMD", Decimal(31))  # AMD's price moves in the transaction
+        store.conn.execute("UPDATE paper_prices SET price = '31' WHERE broker = 'paper' AND symbol = 'AMD'")
+        with pytest.raises(RuntimeError), transaction(store.conn):
+            place(_req("gone", side="sell", qty="1", price="40", symbol="AMD"))
+            raise RuntimeError("rolled back to its savepoint")
+        seen.append((book.shorts_value(True), _shorts_recounted(broker, True), book.shorts_value(False),
+                     _shorts_recounted(broker)))  # fmt: skip
+
+    await store.run(job)
+    assert seen == [(Decimal(-84), Decimal(-84), Decimal(-135), Decimal(-135))]
+    assert book.shorts_value(False) == _shorts_recounted(broker) == Decimal(-84)
+
+    def failing() -> None:
+        place(_req("cover-amd", qty="2", price="29", symbol="AMD"))
+        raise RuntimeError("the plan's journal write failed")
+
+    with pytest.raises(RuntimeError):
+        await store.run(failing)
+    assert book.shorts_value(False) == _shorts_recounted(broker) == Decimal(-84)
+    await store.close()
+    again = Store(tmp_path / "journal.db")  # a restart values the same shorts from the journal
+    await again.open()
+    restarted = _broker(again)
+    await restarted.fetch_account()
+    assert restarted._ledger()[0].shorts_value(False) == Decimal(-84)
+    await again.close()
