@@ -222,6 +222,8 @@ class Executor:
 
     def _masked(self, order: Order) -> Order:
         """A venue's answer as it may be journaled: its error with every configured secret masked."""
+        if order.error is None:  # nearly every answer: nothing to mask, so the secrets are not gathered
+            return order
         return journal.masked(order, self._secrets())
 
     def emit(self, event: Event) -> None:
@@ -391,7 +393,8 @@ class Executor:
                 return "executed", again + plan.decision
             return await self._put_back(job, broker, broker_name, symbol, went, seen, position, again + plan.decision,
                                         started)  # fmt: skip
-        plan = replace(plan, decision=again + plan.decision)
+        if again:  # else the decision is the plan's own: a copy of the plan would change nothing
+            plan = replace(plan, decision=again + plan.decision)
         # The signal's cancelAfter, else the subscription's: kept with the orders, as the rest of the plan is.
         timeout = job.signal.cancel_after if job.signal.cancel_after is not None else sub.cancel_after
         resting = share.unfilled(open_orders) - set(plan.cancel)  # left working beside an exit: counted, not cut
