@@ -1141,19 +1141,26 @@ class Executor:
         base = {"signal_id": job.signal_id, "subscription": job.subscription, "broker": broker_name, "symbol": symbol,
                 "seq": -1}  # fmt: skip
         rows = []
-        restorable = [old for old in held if _restorable(old)]
+        # Stops first: where the venue holds the shares for each working closing order, the leg put back first holds
+        # them, and a stop sent after a take-profit put back beside it was refused, the position left with no stop.
+        restorable = sorted((old for old in held if _restorable(old)), key=lambda old: old.type not in STOPS)
         # Where the venue holds the shares for working closing orders, one placed since the cancel (a take-profit)
         # leaves a stop fewer: it goes for those left free, or waits for them as a put-back tried again does
         # (`put_back_again`), never sent to be refused ("insufficient qty available") and given up for good.
         free = await self._free_for_stops(broker, symbol, closing) if any(o.type in STOPS for o in restorable) else None
         waits: dict[str, str] = {}  # client order id: why it is not sent now (journaled so, tried again later)
-        capped: list[tuple[Order, Decimal, Decimal]] = []  # a stop put back for less: it, and what it went for of what
+        capped: list[tuple[Order, Decimal, Decimal]] = []  # a leg put back for less: it, and what it went for of what
+        crowded: list[Order] = []  # take-profits the stops put back (and the orders working there) leave no shares
         for index, old in enumerate(restorable):
             owner = self.store.peek(journal.order_owner, old.client_order_id)
             wanted = left = min(old.quantity - old.filled_quantity, abs(position))
-            if free is not None and old.type in STOPS:
+            if free is not None and (free[1] or old.type not in STOPS):  # a take-profit: what the stops left free
                 left = min(left, max(free[0], Decimal(0)))
+            if free is not None:
                 free = (free[0] - left, free[1])
+            if not left and old.type not in STOPS:  # refused if sent; not sent later either (`upkeep`): the trader's
+                crowded.append(old)
+                continue
             sized = replace(old, quantity=left or wanted, filled_quantity=Decimal(0))
             rows.append(restore_row(base, sized, index, owner["time_in_force"] if owner is not None else "gtc"))
             if free is not None and not left:
@@ -1171,6 +1178,12 @@ class Executor:
                      f"{_it(waiting, 'them')} once it fills{lacks}")  # fmt: skip
         # Journaled as the plan, with what it is for and what it cannot give back: a restart before they are sent
         # resumes it (`_put_back_again`), and it ends as it would have without the restart.
+        if crowded:
+            lacks = (f"; {_described(crowded)} {_it(crowded, 'were', 'was')} not put back: the broker holds the "
+                     "shares for the stops put back and the orders working there, and refuses a take-profit beside "
+                     f"them (the stop goes first: it protects the position); the position lacks "
+                     f"{_it(crowded, 'them')} there: place {_it(crowded, 'them')} with the stop as one order (OCO) if "
+                     f"wanted{lacks}")  # fmt: skip
         if waits:  # said last, with what the position lacks: it fails until the stop works (`jobs.putbacks`)
             lacks = "; " + "; ".join(waits.values()) + RETRIED + lacks
         planned = await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, decision,
@@ -1186,8 +1199,8 @@ class Executor:
         return state, said
 
     async def _free_for_stops(self, broker: Broker, symbol: str, side: str) -> tuple[Decimal, list[Order]] | None:
-        """The shares a stop put back on `side` finds free where the venue holds them for working closing orders, and
-        the orders other than stops holding them (`_stop_room`); None elsewhere, or where none holds them, or when
+        """The shares a leg put back on `side` finds free where the venue holds them for working closing orders, and
+        the orders other than stops holding them (`_stop_room`; none, where only stops do); None elsewhere, or when
         not read (it is sent as before)."""
         if not _reserves(broker):
             return None
@@ -1200,7 +1213,7 @@ class Executor:
         room, covered, holders = _stop_room(held.quantity if held is not None else Decimal(0), working, side, symbol,
                                             True)  # fmt: skip
         held_for = sum((o.quantity - o.filled_quantity for o in holders), Decimal(0))
-        return None if not holders else (room - covered - held_for, holders)
+        return room - covered - held_for, holders
 
     async def _put_back_again(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
                               decision: str) -> tuple[str, str]:  # fmt: skip
