@@ -1186,13 +1186,12 @@ class Executor:
                      f"wanted{lacks}")  # fmt: skip
         if waits:  # said last, with what the position lacks: it fails until the stop works (`jobs.putbacks`)
             lacks = "; " + "; ".join(waits.values()) + RETRIED + lacks
+        # A stop that waits is journaled not sent with the plan, in one commit: pending in a plan resumed after a
+        # crash, it was sent, to be refused for good. Never sent now: the order jobs send it once the shares are free.
+        unsent = {coid: self._clean(f"not sent: {why}") for coid, why in waits.items()}
         planned = await self.store.run(journal.save_plan, self.store.conn, job.signal_id, job.subscription, decision,
-                                       rows, started, lacks=lacks or None)  # fmt: skip
-        for coid, why in waits.items():  # never sent: the order jobs send it once the shares are free
-            await self.store.run(journal.update_order, self.store.conn, coid, status="rejected",
-                                 error=self._clean(f"not sent: {why}"), unsent=True)  # fmt: skip
-        state, said = await self._send_back(job, broker, [r for r in planned if r["client_order_id"] not in waits],
-                                            decision, lacks)  # fmt: skip
+                                       rows, started, lacks=lacks or None, unsent=unsent)  # fmt: skip
+        state, said = await self._send_back(job, broker, planned, decision, lacks)
         for old, left, wanted in capped:
             said += (f"; {_described([old])} was put back for {fmt(left)} of {fmt(wanted)}: the broker holds the rest "
                      "for working orders there")  # fmt: skip

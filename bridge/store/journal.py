@@ -183,7 +183,8 @@ def answer_fields(order: Order) -> dict[str, Any]:
 def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decision: str,
               orders: list[dict[str, Any]], started: str | None = None,
               answers: Mapping[str, tuple[Order, datetime]] | None = None,
-              planned_at: datetime | None = None, lacks: str | None = None) -> list[sqlite3.Row]:  # fmt: skip
+              planned_at: datetime | None = None, lacks: str | None = None,
+              unsent: Mapping[str, str] | None = None) -> list[sqlite3.Row]:  # fmt: skip
     """Commit the plan's decision and every planned order (pending, unless `answers` has it); return them.
 
     The execution becomes `processing` here, with the plan: before it, a crash leaves nothing to resume.
@@ -191,13 +192,18 @@ def save_plan(conn: sqlite3.Connection, signal_id: str, subscription: str, decis
     transaction (a book kept in the journal): those orders are written as answered, in one statement each,
     and as planned at `planned_at` (before they were placed). `lacks`: what the position lacks whatever the plan
     does (a cancel's put-back that cannot give back every leg), read back by `lacks_of` when the plan resumes.
+    `unsent`: the plan's orders not to be sent now (client order id: why), journaled rejected and not sent in this
+    same commit, as `update_order(..., unsent=True)` leaves them, and not returned: pending for a moment, a crash
+    would leave them for the restart to send (a stop put back that waits for the shares, refused if sent).
     """
     with transaction(conn):
         planned = write_plan(conn, signal_id, subscription, decision, orders, started, answers, planned_at)
         if lacks is not None:
             conn.execute("UPDATE executions SET lacks = ? WHERE signal_id = ? AND subscription = ?",
                          (lacks, signal_id, subscription))  # fmt: skip
-        return planned
+        for coid, why in (unsent or {}).items():
+            update_order(conn, coid, status="rejected", error=why, unsent=True)
+        return [row for row in planned if row["client_order_id"] not in (unsent or {})]
 
 
 def lacks_of(conn: sqlite3.Connection, signal_id: str, subscription: str) -> str:

@@ -9,15 +9,17 @@ no stop, /health read ok again, and the take-profit canceled later left nothing 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from bridge.brokers.base import BrokerContext
 from bridge.errors import TemporaryBrokerError
 from bridge.models import BracketLeg, Order, OrderRequest, Signal, StopLoss, TakeProfit
-from bridge.store import upkeep
+from bridge.store import journal, upkeep
 from bridge.store.db import Store
 from plugins.alpaca import AlpacaBroker
 from tests.brokers.test_contract_alpaca import alpaca_options
@@ -274,3 +276,28 @@ async def test_a_stop_loss_put_back_after_a_cancel_goes_for_the_shares_a_take_pr
     assert _working_sells(fake) == [("limit", "4", "130"), ("stop", "6", "95")]
     [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
     assert "put back for 6 of 10" in execution["decision"], execution["decision"]
+
+
+async def test_a_stop_loss_that_waits_is_journaled_unsent_with_the_plan_that_holds_it(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop that waits for the shares was journaled as not sent in a write of its own after the plan's: a crash
+    between the two left it pending in a plan in progress, which the restart's recovery sends, to be refused
+    ("insufficient qty available") for good. The plan's own write says it is not sent."""
+    paper = await _long_with_bracket(fake, broker, fresh_store)
+    broker.grab = Decimal(10)
+    seen: list[tuple[str, str | None, str | None]] = []
+    save_plan = journal.save_plan
+
+    def plan_then_crash_point(conn: sqlite3.Connection, *args: Any, **kwargs: Any) -> list[sqlite3.Row]:
+        planned = save_plan(conn, *args, **kwargs)
+        # What a crash right after this write would leave for the restart to find.
+        seen.extend((r["status"], r["error"], r["sent_at"]) for r in conn.execute(
+            "SELECT status, error, sent_at FROM orders WHERE leg = 'restore'"))  # fmt: skip
+        return planned
+
+    monkeypatch.setattr(journal, "save_plan", plan_then_crash_point)
+    await paper.run(Signal(ticker="SQ", action="cancel", cancel_order_type="limit"))
+    [(status, error, sent_at)] = seen
+    assert status == "rejected" and sent_at is None, seen
+    assert error is not None and error.startswith("not sent: the stop-loss at 95 was not put back yet"), error
