@@ -301,3 +301,20 @@ async def test_a_stop_loss_that_waits_is_journaled_unsent_with_the_plan_that_hol
     [(status, error, sent_at)] = seen
     assert status == "rejected" and sent_at is None, seen
     assert error is not None and error.startswith("not sent: the stop-loss at 95 was not put back yet"), error
+
+
+async def test_a_take_profit_filled_in_part_leaves_its_stop_loss_the_rest_of_the_position(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """Alpaca adjusts the stop-loss to what is left ("Orders at Alpaca", bracket orders: "If the take-profit order is
+    partially filled, the stop-loss order will be adjusted to the remaining quantity"). The fake kept it for the whole
+    bracket, holding more shares than are left (a put-back beside it counted that much cover) and, hit, selling past
+    the position into a short."""
+    await _long_with_bracket(fake, broker, fresh_store)
+    [take_profit] = [o for o in fake.orders if o["_parent"] and o["type"] == "limit"]
+    fake.fill_part(take_profit["client_order_id"], Decimal(3), Decimal(120))
+    assert _working_sells(fake) == [("limit", "10", "120"), ("stop", "7", "95")]
+    [stop_loss] = [o for o in await broker.fetch_open_orders("SQ") if o.type == "stop"]
+    assert stop_loss.quantity == 7, stop_loss
+    fake.set_price("SQ", Decimal(94))
+    assert fake.positions["SQ"][0] == 0, "the stop-loss closes what was left, and no more"

@@ -25,7 +25,8 @@ the API reference; an answer from Alpaca's staff on its forum), as canceling the
 done at once, unless `cancel_delay` says otherwise: then the DELETE is accepted
 (204) and the order stays `pending_cancel` ("The order is waiting to be canceled") that many seconds, and is canceled,
 or filled at `cancel_fills_at` when that is set (the market reached it before the cancel did). `fill_part` fills part
-of a resting order and `set_status` gives a working order a status only the venue gives (done_for_day, suspended);
+of a resting order (of a bracket's take-profit, its stop-loss then goes for what is left, as "Orders at Alpaca"
+says) and `set_status` gives a working order a status only the venue gives (done_for_day, suspended);
 `unreadable` answers 500 to a read of an order it names once that order is canceled (a leg is read through its
 parent: the parent's read fails then too). `close_market` ends the session: working day orders expire, legs too.
 
@@ -239,6 +240,13 @@ class FakeAlpaca:
             order.update(status="partially_filled", filled_qty=str(filled), filled_avg_price=str(price),
                          updated_at=_now())  # fmt: skip
             self._book(order["symbol"], qty if order["side"] == "buy" else -qty, price)
+            if order["_parent"] and order["type"] == "limit":  # a bracket's take-profit
+                # "Orders at Alpaca", bracket orders: "If the take-profit order is partially filled, the stop-loss
+                # order will be adjusted to the remaining quantity": it holds, and closes, no more than is left.
+                left = str(Decimal(order["qty"]) - filled)
+                for leg in self.orders:
+                    if leg["_parent"] == order["_parent"] and leg is not order and leg["status"] in OPEN:
+                        leg.update(qty=left, updated_at=_now())
 
     def close_market(self) -> None:
         """The regular session ends: every working day order expires, a day bracket's legs with it.
