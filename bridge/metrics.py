@@ -1,7 +1,7 @@
 """`GET /metrics` for Prometheus, behind the admin token; every name starts with `bridge_`.
 
-The webhook hot path only increments a counter (in an ASGI wrapper, `bridge.web.counting`, so the handler is
-untouched).
+The webhook hot path only increments a counter (`FastWebhook` counts each answer, see `bridge.web.counting`, so
+the handler is untouched).
 Everything that needs the journal (orders by status) is read once per scrape, not per request.
 """
 

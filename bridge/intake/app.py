@@ -19,7 +19,6 @@ from bridge.intake.proxy import Proxy
 from bridge.intake.side import IntakeSide
 from bridge.logs import setup_logging, write_directly
 from bridge.store.db import Store
-from bridge.web.counting import CountWebhooks
 from bridge.web.fast_webhook import FastWebhook
 
 log = logging.getLogger("bridge.intake")
@@ -83,7 +82,6 @@ async def build_intake_app(directory: Path, link_ended: Callable[[], None]) -> S
 
     # Every webhook path, malformed ones too, is answered (and counted) here; any other goes on to the daemon.
     app = Starlette(routes=[Mount("", app=proxy)], lifespan=lifespan,
-                    middleware=[Middleware(CountWebhooks, metrics=side),
-                                Middleware(FastWebhook, bridge=side)])  # fmt: skip
+                    middleware=[Middleware(FastWebhook, bridge=side, metrics=side)])  # fmt: skip
     app.state.bridge = side
     return app

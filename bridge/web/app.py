@@ -23,7 +23,6 @@ from bridge.service import Bridge
 from bridge.web.admin import reload_config
 from bridge.web.api import journal_list, positions
 from bridge.web.control import AdminListener, cancel_signal, halt, resume
-from bridge.web.counting import CountWebhooks
 from bridge.web.dashboard import Dashboard
 from bridge.web.fast_webhook import FastWebhook
 from bridge.web.health import health
@@ -131,8 +130,8 @@ def build_app(loaded: LoadedConfig, *, handle_sighup: bool = False, bridge: Brid
     admin_port = loaded.config.server.admin_port
     behind = [Middleware(FromIntakeProcess)] if intake is not None else []  # each request's real sender and listener
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _method_not_allowed},
-                    middleware=[*behind, Middleware(CountWebhooks, metrics=metrics),
-                                Middleware(FastWebhook, bridge=bridge),  # webhooks skip what follows
+                    middleware=[*behind,
+                                Middleware(FastWebhook, bridge=bridge, metrics=metrics),  # webhooks skip what follows
                                 Middleware(AdminListener, admin_port=admin_port),
                                 # DNS rebinding; a path no route takes is answered 404 under any name
                                 Middleware(HostGuard, bridge=bridge, admin_port=admin_port, routes=routes),
