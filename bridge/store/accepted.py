@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -13,7 +12,7 @@ from bridge.ids import new_id
 from bridge.models import Signal
 from bridge.runtime import Runtime
 from bridge.store import journal
-from bridge.store.db import Store, iso
+from bridge.store.db import Store, dumps, iso
 from bridge.store.dedupe import Dedupe
 
 
@@ -35,7 +34,7 @@ async def journal_signal(store: Store, webhook: journal.WebhookRow, strategy: st
     subs = runtime.subscriptions(strategy)
     secrets = request_secrets(store, runtime)
     # The body may carry a secret (a passphrase field, a note): the journal never stores one in clear.
-    journaled = json.dumps(masked_payload(payload, secrets))
+    journaled = dumps(masked_payload(payload, secrets))
     row = {
         "id": signal_id, "webhook_id": webhook.id, "strategy": strategy, "ticker": signal.ticker,
         "action": signal.action, "sentiment": signal.sentiment,

@@ -14,7 +14,7 @@ from typing import Any
 
 from bridge.config.secrets import redact_encoded
 from bridge.models import FINAL_ORDER_STATUSES, FINAL_SIGNAL_STATES, Order, order_filled, symbol_key
-from bridge.store.db import JournalFull, iso, require_room_for_intake, transaction, utcnow
+from bridge.store.db import JournalFull, dumps, iso, require_room_for_intake, transaction, utcnow
 from bridge.store.dedupe import Dedupe, claim, find_original
 
 # When subscriptions of one signal end differently, the signal shows the one most worth a look.
@@ -70,7 +70,7 @@ def _insert_webhook(conn: sqlite3.Connection, w: WebhookRow) -> None:
     conn.execute(
         "INSERT INTO webhooks (id, received_at, strategy, remote_addr, method, path, headers, body, status_code,"
         " message_code, message, signal_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (w.id, w.received_at, w.strategy, w.remote_addr, w.method, w.path, json.dumps(w.headers), w.body,
+        (w.id, w.received_at, w.strategy, w.remote_addr, w.method, w.path, dumps(w.headers), w.body,
          w.status_code, w.message_code, w.message, w.signal_id),
     )  # fmt: skip
 
