@@ -70,6 +70,15 @@ _show = fields.show
 _decimal = fields.number
 
 
+# Each price field's name in the payload, and the messageCode of a bad value in it.
+_PRICE_FIELDS = {
+    "price": ("price", "invalid-price"),
+    "signal_price": ("signalPrice", "invalid-price"),
+    "limit_price": ("limitPrice", "invalid-limit-price"),
+    "stop_price": ("stopPrice", "invalid-stop-price"),
+}
+
+
 class Payload(BaseModel):
     """The webhook body as TradersPost defines it; unknown fields are kept and ignored."""
 
@@ -118,7 +127,7 @@ class Payload(BaseModel):
             raise _fail("invalid-payload", 'the body must be a JSON object, e.g. {"ticker": "AMD", "action": "buy"}')
         for key, value in _acted_on(data):
             # Every placeholder form holds { or %: the usual value ("AMD", "buy") is told without the regex.
-            if isinstance(value, str) and ("{" in value or "%" in value) and (found := _PLACEHOLDER.search(value)):
+            if (found := _PLACEHOLDER.search(value)) is not None:
                 raise _fail(
                     "unsubstituted-placeholder",
                     f"{key} is {_show(value)}: the alert sent a placeholder that was not replaced; "
@@ -159,9 +168,9 @@ class Payload(BaseModel):
     def _ticker(cls, value: Any) -> str:
         if isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
-        if not isinstance(value, str) or not value.strip():
+        ticker = value.strip() if isinstance(value, str) else ""
+        if not ticker:
             raise _fail("empty-ticker-name", 'ticker must be a non-empty symbol such as "AMD"')
-        ticker = value.strip()
         if ticker.startswith("={"):
             # Pine's syminfo.tickerid on a chart with an extended session or adjustments is a ticker id,
             # ={"session":"extended","symbol":"NASDAQ:AAPL"}, that no broker would take.
@@ -170,7 +179,7 @@ class Payload(BaseModel):
                 f"ticker is {_show(ticker)}, not a symbol: Pine's syminfo.tickerid gives that on a chart with "
                 "an extended session or adjustments; send syminfo.ticker (or {{ticker}} in the message), e.g. AAPL",
             )
-        if any(c in ticker for c in '{}"'):  # no symbol holds these: a placeholder that lost a brace
+        if "{" in ticker or "}" in ticker or '"' in ticker:  # no symbol holds these: a placeholder that lost a brace
             raise _fail(
                 "invalid-payload",
                 f"ticker is {_show(ticker)}, not a symbol (none holds braces or quotes): check the placeholder's "
@@ -178,7 +187,8 @@ class Payload(BaseModel):
             )
         # A zero-width space or a control character (pasted with the symbol) makes another symbol: a position
         # of its own that the bare ticker's exit never closes. Spaces stay: options tickers hold them.
-        if hidden := next((c for c in ticker if not c.isprintable()), None):
+        # Told by the whole string at once (the usual ticker): the character is looked for only in one that has it.
+        if not ticker.isprintable() and (hidden := next((c for c in ticker if not c.isprintable()), None)):
             raise _fail(
                 "invalid-payload",
                 f"{_show(ticker)} holds an invisible or control character (U+{ord(hidden):04X} "
@@ -242,9 +252,7 @@ class Payload(BaseModel):
     @field_validator("price", "signal_price", "limit_price", "stop_price", mode="before")
     @classmethod
     def _prices(cls, value: Any, info: Any) -> Decimal | None:
-        alias = {"signal_price": "signalPrice", "limit_price": "limitPrice", "stop_price": "stopPrice"}
-        name = alias.get(info.field_name, info.field_name)
-        code = {"limitPrice": "invalid-limit-price", "stopPrice": "invalid-stop-price"}.get(name, "invalid-price")
+        name, code = _PRICE_FIELDS[info.field_name]
         return _decimal(value, name, code)
 
     @field_validator("order_type", mode="before")
@@ -440,16 +448,21 @@ def _idle_blanks(data: dict[str, Any]) -> set[str]:
     return {key for key, acting in acts.items() if not acting and _blank(data.get(key))}
 
 
-def _acted_on(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The values of the fields we act on, by name: takeProfit's and stopLoss's own (`stopLoss.stopPrice`) too.
+def _acted_on(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The text values that may hold a placeholder (a `{` or a `%` in them) of the fields we act on, by name:
+    takeProfit's and stopLoss's own (`stopLoss.stopPrice`) too.
 
     An unknown field is ignored, placeholder or not, and so is `extras`: the user's own.
     """
-    values = [(key, value) for key, value in data.items() if key in SIGNAL_FIELDS]
+    values = [(key, value) for key, value in data.items() if _may_be_placeholder(value) and key in SIGNAL_FIELDS]
     for leg in ("takeProfit", "stopLoss"):
-        if isinstance(data.get(leg), dict):
-            values += [(f"{leg}.{key}", value) for key, value in data[leg].items()]
+        if isinstance(legs := data.get(leg), dict):
+            values += [(f"{leg}.{key}", value) for key, value in legs.items() if _may_be_placeholder(value)]
     return values
+
+
+def _may_be_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and ("{" in value or "%" in value)
 
 
 def _who_fills(placeholder: str) -> str:
