@@ -245,13 +245,19 @@ def _row(request: Request, strategy: str | None, client: Client, secrets: list[s
     headers = safe_headers(request.headers)
     if budget is not None:
         headers = first_headers(headers, STRANGER_HEAD_CHARS)
-    return journal.WebhookRow(
+    return _NEW_ROW.changed(
         id=new_id(), received_at=iso(utcnow()), strategy=strategy, remote_addr=shown,
         method=request.method, path=_shown_path(request.scope["path"], strategy, malformed),
         headers=capped({redact_encoded(key, folded, True, budget): redact_encoded(value, secrets, budget=budget)
                         for key, value in headers.items()}),
-        body=None, status_code=0,
     )  # fmt: skip
+
+
+# What every request's row is made from: no body (yet), no answer (status 0), no message, no signal. The frozen
+# dataclass's constructor set its twelve fields one `object.__setattr__` at a time, some 24,000 instructions a
+# request; a copy of this row with the request's own fields, some 16,000.
+_NEW_ROW = journal.WebhookRow(id="", received_at="", strategy=None, remote_addr=None, method="", path="", headers={},
+                              body=None, status_code=0)  # fmt: skip
 
 
 async def receive_webhook(request: Request) -> Response:
