@@ -91,6 +91,23 @@ async def eventually(check: Callable[[], T], what: str) -> T:
     return answer
 
 
+# `python -m bridge` as a terminal runs it, but waiting for a running daemon's answer (halt, resume, cancel) longer
+# than the test's own guards, as the `patient` fixture of tests/test_control.py makes the command in-process. Else the
+# command's own 10 s (control.ASK_TIMEOUT, unchanged for the operator) ran out on a loaded machine that left the daemon
+# unscheduled that long, and the test saw "did not confirm (timed out)" where the daemon answers.
+PATIENT_BRIDGE = (
+    "import sys; import bridge.control as c; from bridge.cli import main; "
+    f"c.ASK_TIMEOUT = {3 * GUARD}; raise SystemExit(main(sys.argv[1:]))"
+)
+
+
+def patient_bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `bridge *args` in a subprocess that waits for a running daemon's answer past the tests' guards."""
+    # The process's own timeout only guards against a hang: past the command's wait, with room to start and write.
+    return subprocess.run([sys.executable, "-c", PATIENT_BRIDGE, *args], capture_output=True, text=True,
+                          timeout=5 * GUARD, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+
+
 # Under pytest-xdist, each worker's own ports, below the kernel's ephemeral range (32768 on): a port the kernel
 # handed one worker for `bind(0)` could be handed to the other before the first worker's daemon took it, and no
 # client connection's source port is ever taken from here.

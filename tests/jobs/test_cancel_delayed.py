@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +10,7 @@ import httpx
 import pytest
 
 from bridge.cli import main
-from tests.conftest import ADMIN, Daemon
+from tests.conftest import ADMIN, Daemon, patient_bridge
 from tests.jobs.conftest import Clock, config_text
 
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -87,9 +84,7 @@ def test_bridge_cancel_without_a_running_daemon_cancels_in_the_journal(make_daem
 def test_bridge_cancel_asks_the_running_daemon(make_daemon: Any) -> None:
     daemon: Daemon = make_daemon()
     signal_id = daemon.post({"ticker": "AMD", "action": "buy", "price": 100, "delay": 3600}).json()["id"]
-    result = subprocess.run([sys.executable, "-m", "bridge", "cancel", signal_id, "--config", str(daemon.config)],
-                            capture_output=True, text=True, timeout=30, cwd=daemon.config.parent,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    result = patient_bridge("cancel", signal_id, "--config", str(daemon.config), cwd=daemon.config.parent)
     assert result.returncode == 0 and "confirmed" in result.stdout, result.stderr
     assert daemon.wait_final(signal_id)["state"] == "canceled"
 

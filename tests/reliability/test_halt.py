@@ -7,15 +7,14 @@ never grows afterwards.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN, GUARD, Daemon
+from tests.conftest import ADMIN, GUARD, Daemon, patient_bridge
 from tests.security.conftest import RELAXED, rows, strategy
 
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -47,10 +46,8 @@ def calls(daemon: Daemon) -> list[str]:
     return log.read_text().split() if log.exists() else []
 
 
-def cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bridge", *args, "--config", str(daemon.config)],
-                          capture_output=True, text=True, timeout=30, cwd=daemon.config.parent,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+def cli(daemon: Daemon, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return patient_bridge(*args, "--config", str(config or daemon.config), cwd=daemon.config.parent)
 
 
 def health(daemon: Daemon) -> dict[str, Any]:
@@ -136,8 +133,7 @@ def test_bridge_halt_that_the_daemon_does_not_confirm_still_halts_through_the_jo
     wrong = daemon.config.with_name("wrong-token.yaml")
     wrong.write_text(daemon.config.read_text().replace(ADMIN, "f" * len(ADMIN)))
     assert wrong.read_text() != daemon.config.read_text()
-    halted = subprocess.run([sys.executable, "-m", "bridge", "halt", "--reason", "drill", "--config", str(wrong)],
-                            capture_output=True, text=True, timeout=30, cwd=daemon.config.parent)  # fmt: skip
+    halted = cli(daemon, "halt", "--reason", "drill", config=wrong)
     assert halted.returncode == 0, halted.stderr
     assert "answered 401" in halted.stdout and "trading halted in" in halted.stdout
     signal = daemon.post({"ticker": "AMD", "action": "buy", "price": 10})
@@ -145,8 +141,7 @@ def test_bridge_halt_that_the_daemon_does_not_confirm_still_halts_through_the_jo
     assert final["state"] == "rejected" and "trading is halted (drill)" in final["decision"]
     assert rows(daemon.db, "SELECT count(*) FROM paper_orders")[0][0] == 0
     # A resume is not forced past the API: trading stays halted until the daemon confirms one.
-    resumed = subprocess.run([sys.executable, "-m", "bridge", "resume", "--config", str(wrong)],
-                             capture_output=True, text=True, timeout=30, cwd=daemon.config.parent)  # fmt: skip
+    resumed = cli(daemon, "resume", config=wrong)
     assert resumed.returncode == 1 and "answered 401" in resumed.stderr
     again = daemon.post({"ticker": "AMD", "action": "buy", "price": 11})
     assert daemon.wait_final(again.json()["id"])["state"] == "rejected"
