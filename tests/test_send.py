@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +81,21 @@ def sender_waiting(server: socket.socket, ticker: str) -> socket.socket:
         connection.close()
 
 
+def asleep(pid: int) -> bool:
+    """Whether process `pid` sleeps in a system call (Linux's /proc tells; elsewhere it is taken as so).
+
+    After its request went out, the command's only sleep is its wait for the answer, which a signal interrupts at
+    once. A signal landing earlier, in the few instructions between Python's last look at its pending signals and
+    that wait (CPython's own race, no code of ours), is only seen when the wait ends: the command then waited its
+    whole SEND_TIMEOUT, far past the test's guard, as if it never answered its Ctrl+C.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "S"  # the state follows the command's name, which may hold spaces
+
+
 # `bridge send` as `python -m bridge send` runs it from a terminal, where Ctrl+C raises KeyboardInterrupt, and with
 # a wait for the answer longer than the test's own guards. Else the send gave up first ("no answer came", exit 1)
 # and the interrupt proved nothing: after its 10 s, when a loaded machine left the test unscheduled that long
@@ -101,6 +117,10 @@ def test_send_interrupted_while_it_waits_for_the_answer_ends_in_one_line_without
         command = [sys.executable, "-c", PATIENT_SEND, "send", url, "--ticker", ticker, "--action", "buy"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         with sender_waiting(server, ticker):  # the request arrived: the command now waits for an answer never coming
+            deadline = time.monotonic() + GUARD
+            while not asleep(process.pid):  # its Ctrl+C lands once it waits, not on its way there
+                assert time.monotonic() < deadline, "the command never waited for the answer"
+                time.sleep(0.01)
             process.send_signal(signal.SIGINT)
             _, err = process.communicate(timeout=GUARD)
     assert process.returncode == 130, (process.returncode, err)
