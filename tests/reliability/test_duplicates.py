@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bridge.web.signing import sign
-from tests.conftest import Daemon
+from tests.conftest import GUARD, Daemon
 from tests.security.conftest import RELAXED, rows, strategy
 
 SIGNALS = 100 if os.environ.get("BRIDGE_LONG_TESTS") == "1" else 10  # per delivery style; one ticker each
@@ -23,7 +23,7 @@ SIGNED_TOKEN = "tok-signed-0123456789abcdef"  # each strategy its own token
 def post(
     daemon: Daemon, body: dict[str, Any], headers: dict[str, str], url: str | None = None
 ) -> tuple[int, str, bool]:
-    response = httpx.post(url or daemon.url, json=body, headers=headers, timeout=15)
+    response = httpx.post(url or daemon.url, json=body, headers=headers, timeout=GUARD)
     answer = response.json()
     return response.status_code, answer.get("id", ""), bool(answer.get("duplicate"))
 
@@ -88,9 +88,9 @@ def test_four_deliveries_sequential_and_concurrent_make_one_signal_and_one_order
 def test_a_different_signal_under_a_used_key_is_refused_not_answered_duplicate(start_daemon: Any) -> None:
     daemon = start_daemon({"sq": strategy(extra=RELAXED)})
     key = {"Idempotency-Key": "alert-AMD-bar"}  # e.g. a key made of the ticker and the bar: the same for two alerts
-    first = httpx.post(daemon.url, json={"ticker": "AMD", "action": "buy", "quantity": 1}, headers=key, timeout=15)
-    resend = httpx.post(daemon.url, json={"ticker": "AMD", "action": "buy", "quantity": 1}, headers=key, timeout=15)
-    other = httpx.post(daemon.url, json={"ticker": "AMD", "action": "sell", "quantity": 1}, headers=key, timeout=15)
+    first = httpx.post(daemon.url, json={"ticker": "AMD", "action": "buy", "quantity": 1}, headers=key, timeout=GUARD)
+    resend = httpx.post(daemon.url, json={"ticker": "AMD", "action": "buy", "quantity": 1}, headers=key, timeout=GUARD)
+    other = httpx.post(daemon.url, json={"ticker": "AMD", "action": "sell", "quantity": 1}, headers=key, timeout=GUARD)
     assert first.status_code == 200 and resend.json()["duplicate"] is True
     assert other.status_code == 422, other.text
     answer = other.json()

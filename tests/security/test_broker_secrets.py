@@ -122,7 +122,7 @@ def test_a_broker_secret_percent_encoded_in_its_error_is_masked(keyed_daemon: Ca
     assert not [name for name, blob in journal_bytes(daemon.db).items() if encoded.encode() in blob]
     assert encoded not in daemon.output()
     refusing = keyed_daemon(ENCODING, "EncodingBroker", BASE64_KEY)
-    health = httpx.get(f"{refusing.base}/health", timeout=5).json()["brokers"]["live"]
+    health = httpx.get(f"{refusing.base}/health", timeout=GUARD).json()["brokers"]["live"]
     assert health["status"] == "error" and "401 Unauthorized" in health["detail"], health
     assert encoded not in health["detail"], f"/health (no auth) shows the broker key: {health}"
 

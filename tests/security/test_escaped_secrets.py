@@ -14,7 +14,7 @@ import httpx
 
 from bridge.signals.parse import parse_body, parse_payload
 from bridge.store.accepted import masked_payload
-from tests.conftest import ADMIN, TOKEN, Daemon
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon
 from tests.security.conftest import RELAXED, strategy
 from tests.test_secrets import journal_bytes
 
@@ -115,7 +115,7 @@ def test_a_secret_escaped_in_a_header_or_a_forwarded_address_is_journaled_masked
                 for n, h in enumerate(headers)]  # fmt: skip
     # The token percent-encoded in the URL, and in its query string: each is read as the token.
     query = f"{daemon.base}/webhook/sq/{percent(TOKEN)}?note={percent(SLASHED)}"
-    statuses.append(httpx.post(query, json={"ticker": "AMD", "action": "sell"}, timeout=10).status_code)
+    statuses.append(httpx.post(query, json={"ticker": "AMD", "action": "sell"}, timeout=GUARD).status_code)
     assert statuses == [200] * 6
     webhooks = daemon.api("webhooks", limit=100)
     assert len(webhooks) == 6
@@ -219,7 +219,7 @@ def test_a_secret_escaped_in_a_forwarded_address_stays_out_of_the_log(start_daem
     # Within the 64 characters a forwarded "address" is shown whole in.
     for forwarded in (ADMIN.replace("-", "%2D").replace("f", "%66"), TOKEN.replace("a", "\\u0061")):
         statuses = [httpx.post(wrong, json={"ticker": "AMD", "action": "buy"}, headers={"X-Forwarded-For": forwarded},
-                               timeout=10).status_code for _ in range(3)]  # fmt: skip
+                               timeout=GUARD).status_code for _ in range(3)]  # fmt: skip
         assert statuses == [401, 401, 429]
     output = daemon.wait_output("locked out ***", count=2)  # the log is written from a thread, each line a moment later
     assert output.count("locked out") == 2, output
