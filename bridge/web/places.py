@@ -80,6 +80,13 @@ class Places:
             with contextlib.suppress(ValueError):  # refused, never waiting
                 self.waiting.remove(conn)
 
+    def idle(self, conn: Holder) -> None:
+        """`conn` answered its request and is kept alive, silent: closed when a connection waits for its place."""
+        # Idle ones are closed as a connection comes to wait (`_close_an_idle`); one busy then, idle later, held its
+        # place through uvicorn's keep-alive timeout (5 s), past PLACE_WAIT: those waiting were answered 503.
+        if self.waiting and conn in self.holders and not conn.transport.is_closing():
+            conn.transport.close()
+
     def give_up(self, conn: Holder) -> None:
         """`conn` waited PLACE_WAIT without a place: refused, and logged (at most once per REFUSAL_LOG_EVERY)."""
         try:

@@ -209,6 +209,8 @@ def _head_limited(base: type[asyncio.Protocol], admin_port: int | None) -> type[
             if self.in_body and not pipelined and not self.transport.is_closing():
                 self.draining = True
                 self._time_head()  # closed silently then: the head's flag is down once it was complete
+            elif self.places is not None and self.timeout_keep_alive_task is not None:
+                self.places.idle(self)  # kept alive and silent now: its place goes to one waiting, if any
 
         def data_received(self, data: bytes) -> None:
             if self.place_timer is not None:  # waiting for a place: read later

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bridge.web.places import WAITING_PER_PLACE
 from tests.conftest import GUARD, Daemon
 from tests.security.conftest import rows, strategy
 
@@ -87,3 +88,28 @@ def test_an_idle_kept_alive_connection_gives_its_place_to_one_waiting(start_daem
             sock.close()
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     assert any(closed), "an idle kept-alive connection was closed to make room"
+
+
+def test_a_connection_that_goes_idle_while_others_wait_gives_its_place(start_daemon: Any) -> None:
+    daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 1\n")
+    whole = _request(daemon, "HOLD", keep_alive=True)
+    cut = whole.index(b"\r\n\r\n") + 6  # the head and part of the body: busy, not idle, while the others come
+    holder = socket.create_connection(("127.0.0.1", daemon.port))
+    waiting: list[socket.socket] = []
+    try:
+        holder.sendall(whole[:cut])
+        for number in range(WAITING_PER_PLACE):  # as many as may wait for its place
+            waiting.append(socket.create_connection(("127.0.0.1", daemon.port)))
+            waiting[-1].sendall(_request(daemon, f"W{number}"))
+        with socket.create_connection(("127.0.0.1", daemon.port)) as probe:  # refused at once: the others all wait
+            probe.sendall(_request(daemon, "PROBE"))
+            assert _answer(probe).startswith(b"HTTP/1.1 503 ")
+        holder.sendall(whole[cut:])  # its request served, it is kept alive and silent, as a sender's pool keeps one
+        holder.settimeout(GUARD)
+        assert holder.recv(65536).startswith(b"HTTP/1.1 200 ")
+        answers = [_answer(sock) for sock in waiting]
+    finally:
+        for sock in [holder, *waiting]:
+            sock.close()
+    statuses = [a.split(b" ", 2)[1] for a in answers]
+    assert statuses == [b"200"] * len(waiting), statuses
