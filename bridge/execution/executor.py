@@ -1147,13 +1147,23 @@ class Executor:
         # Where the venue holds the shares for working closing orders, one placed since the cancel (a take-profit)
         # leaves a stop fewer: it goes for those left free, or waits for them as a put-back tried again does
         # (`put_back_again`), never sent to be refused ("insufficient qty available") and given up for good.
-        free = await self._free_for_stops(broker, symbol, closing) if any(o.type in STOPS for o in restorable) else None
+        read = await self._free_for_stops(broker, symbol, closing) if any(o.type in STOPS for o in restorable) else None
+        free, room = (None, None) if read is None else ((read[0], read[1]), read[2])
         waits: dict[str, str] = {}  # client order id: why it is not sent now (journaled so, tried again later)
         capped: list[tuple[Order, Decimal, Decimal]] = []  # a leg put back for less: it, and what it went for of what
         crowded: list[Order] = []  # take-profits the stops put back (and the orders working there) leave no shares
+        spared: list[Order] = []  # stops the position read now leaves nothing to close
         for index, old in enumerate(restorable):
             owner = self.store.peek(journal.order_owner, old.client_order_id)
             wanted = left = min(old.quantity - old.filled_quantity, abs(position))
+            if room is not None and old.type in STOPS:
+                # For no more than is held now (sold since the position was read, by hand say): Alpaca's equities
+                # have no reduce-only, and take a sell stop for an account holding none as a short sale.
+                if room <= 0:
+                    spared.append(old)
+                    continue
+                wanted = left = min(left, room)
+                room -= left
             if free is not None and (free[1] or old.type not in STOPS):  # a take-profit: what the stops left free
                 left = min(left, max(free[0], Decimal(0)))
             if free is not None:
@@ -1168,6 +1178,9 @@ class Executor:
             elif left < wanted:
                 capped.append((old, left, wanted))
         decision += f"; the broker canceled {_described(gone)} with it (a bracket's legs cancel together there)"
+        if spared:
+            decision += (f"; {_described(spared)} {_it(spared, 'were', 'was')} not put back: no position is left for "
+                         f"{_it(spared, 'them')} to close (flat at the broker now)")  # fmt: skip
         if bare := [old for old in held if old not in restorable]:  # a trailing stop, say: not sent again as it was
             lacks = (f"; {_described(bare)} could not be put back as {_it(bare, 'they were', 'it was')}: the "
                      f"position lacks {_it(bare, 'them')} at the broker; check its orders there, and place what it "
@@ -1197,10 +1210,11 @@ class Executor:
                      "for working orders there")  # fmt: skip
         return state, said
 
-    async def _free_for_stops(self, broker: Broker, symbol: str, side: str) -> tuple[Decimal, list[Order]] | None:
-        """The shares a leg put back on `side` finds free where the venue holds them for working closing orders, and
-        the orders other than stops holding them (`_stop_room`; none, where only stops do); None elsewhere, or when
-        not read (it is sent as before)."""
+    async def _free_for_stops(self, broker: Broker, symbol: str,
+                              side: str) -> tuple[Decimal, list[Order], Decimal] | None:  # fmt: skip
+        """The shares a leg put back on `side` finds free where the venue holds them for working closing orders, the
+        orders other than stops holding them (`_stop_room`; none, where only stops do), and the position it may close
+        now; None elsewhere, or when not read (it is sent as before)."""
         if not _reserves(broker):
             return None
         try:
@@ -1212,7 +1226,7 @@ class Executor:
         room, covered, holders = _stop_room(held.quantity if held is not None else Decimal(0), working, side, symbol,
                                             True)  # fmt: skip
         held_for = sum((o.quantity - o.filled_quantity for o in holders), Decimal(0))
-        return room - covered - held_for, holders
+        return room - covered - held_for, holders, room
 
     async def _put_back_again(self, job: Job, broker: Broker, planned: list[sqlite3.Row],
                               decision: str) -> tuple[str, str]:  # fmt: skip

@@ -36,6 +36,7 @@ class Down(AlpacaBroker):
 
     outages = 0
     grab: Decimal | None = None
+    sell_out = False  # the trader sells the long 10 by hand right after the next cancel
 
     async def create_order(self, request: OrderRequest) -> Order:
         if self.outages:
@@ -50,6 +51,11 @@ class Down(AlpacaBroker):
             await super().create_order(OrderRequest(client_order_id="tp-by-hand", symbol="SQ", side="sell",
                                                     quantity=quantity, type="limit", limit_price=Decimal(130),
                                                     time_in_force="gtc"))  # fmt: skip
+        if self.sell_out:
+            self.sell_out = False
+            out = OrderRequest(client_order_id="out-by-hand", symbol="SQ", side="sell", quantity=Decimal(10),
+                               type="market", time_in_force="day")  # fmt: skip
+            await super().create_order(out)
         return order
 
 
@@ -276,6 +282,22 @@ async def test_a_stop_loss_put_back_after_a_cancel_goes_for_the_shares_a_take_pr
     assert _working_sells(fake) == [("limit", "4", "130"), ("stop", "6", "95")]
     [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
     assert "put back for 6 of 10" in execution["decision"], execution["decision"]
+
+
+async def test_a_stop_loss_is_not_put_back_for_a_position_sold_since_the_cancel(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """The position is read again before the stop-loss the cancel took goes back: found flat (sold by hand right after
+    the cancel), the stop was sent for the 10 read before, and Alpaca took a sell stop for an account holding none as
+    a short sale, which it opened once hit."""
+    paper = await _long_with_bracket(fake, broker, fresh_store)
+    broker.sell_out = True
+    signal_id = await paper.run(Signal(ticker="SQ", action="cancel", cancel_order_type="limit"))
+    assert fake.positions["SQ"][0] == 0
+    assert _working_sells(fake) == [], "no stop sell for an account holding none: a short sale once hit"
+    [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
+    assert "no position is left for it to close" in execution["decision"], execution["decision"]
+    assert await paper.store.read(upkeep.failed_put_backs, paper.store.conn) == [], "nothing left to try again"
 
 
 async def test_a_stop_loss_that_waits_is_journaled_unsent_with_the_plan_that_holds_it(
