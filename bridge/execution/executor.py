@@ -1728,10 +1728,13 @@ def _nothing_held(signal: Signal, position: Decimal, own: tuple[str, ...], said:
 
 
 def _went_with(canceled: Sequence[str], seen: dict[str, Order], answered: dict[str, Order]) -> list[Order]:
-    """The working bracket legs beside the legs a plan canceled unfilled, which it did not cancel itself."""
+    """The working bracket legs beside the legs a plan canceled, which it did not cancel itself.
+
+    A leg filled in part before its cancel took its sibling too (the stop-loss then for what was left, at Alpaca):
+    left out, the position kept no stop for that rest, and the decision said nothing of it.
+    """
     parents = {
-        seen[c].parent_client_order_id for c, answer in answered.items()
-        if c in seen and answer.status == "canceled" and answer.filled_quantity <= seen[c].filled_quantity
+        seen[c].parent_client_order_id for c, answer in answered.items() if c in seen and answer.status == "canceled"
     } - {None}  # fmt: skip
     return [o for o in seen.values()
             if o.is_open and o.parent_client_order_id in parents and o.client_order_id not in canceled]  # fmt: skip

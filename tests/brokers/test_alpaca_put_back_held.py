@@ -34,9 +34,11 @@ class Down(AlpacaBroker):
     trader's take-profit for that many shares (a limit sell at 130), placed at Alpaca right after the next cancel
     is done, before the bridge puts back what that cancel took."""
 
+    fake: FakeAlpaca
     outages = 0
     grab: Decimal | None = None
     sell_out = False  # the trader sells the long 10 by hand right after the next cancel
+    fill_first: Decimal | None = None  # that many of the bracket's take-profit fill at 120 just before the next cancel
 
     async def create_order(self, request: OrderRequest) -> Order:
         if self.outages:
@@ -45,6 +47,10 @@ class Down(AlpacaBroker):
         return await super().create_order(request)
 
     async def cancel_order(self, client_order_id: str) -> Order:
+        if self.fill_first is not None:
+            quantity, self.fill_first = self.fill_first, None
+            [take_profit] = [o for o in self.fake.orders if o["_parent"] and o["type"] == "limit"]
+            self.fake.fill_part(take_profit["client_order_id"], quantity, Decimal(120))
         order = await super().cancel_order(client_order_id)
         if self.grab is not None:
             quantity, self.grab = self.grab, None
@@ -70,6 +76,7 @@ async def fake(alpaca_server: tuple[FakeAlpaca, str]) -> FakeAlpaca:
 async def broker(alpaca_server: tuple[FakeAlpaca, str], fake: FakeAlpaca) -> AsyncIterator[Down]:
     """A connected adapter on the fake."""
     adapter = Down(alpaca_options(alpaca_server[1]), BrokerContext(name=SUB))
+    adapter.fake = fake
     await adapter.connect()
     yield adapter
     await adapter.close()
@@ -298,6 +305,21 @@ async def test_a_stop_loss_is_not_put_back_for_a_position_sold_since_the_cancel(
     [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
     assert "no position is left for it to close" in execution["decision"], execution["decision"]
     assert await paper.store.read(upkeep.failed_put_backs, paper.store.conn) == [], "nothing left to try again"
+
+
+async def test_a_stop_loss_is_put_back_when_its_take_profit_filled_in_part_before_the_cancel(
+    fake: FakeAlpaca, broker: Down, fresh_store: Store
+) -> None:
+    """The take-profit fills 3 of its 10 between the bridge's read and its cancel; the cancel takes the stop-loss, by
+    then for the 7 left, with it. A sibling canceled with more filled than read was not counted among the legs the
+    cancel took: the stop-loss was not put back, the decision said nothing of it, and the 7 kept no stop."""
+    paper = await _long_with_bracket(fake, broker, fresh_store)
+    broker.fill_first = Decimal(3)
+    signal_id = await paper.run(Signal(ticker="SQ", action="cancel", cancel_order_type="limit"))
+    assert fake.positions["SQ"][0] == 7
+    assert _working_sells(fake) == [("stop", "7", "95")], "the 7 left keep their stop"
+    [execution] = await paper.query("SELECT state, decision FROM executions WHERE signal_id = ?", signal_id)
+    assert "put back as a new order" in execution["decision"], execution["decision"]
 
 
 async def test_a_stop_loss_that_waits_is_journaled_unsent_with_the_plan_that_holds_it(
