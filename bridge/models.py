@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
 
 Action = Literal["buy", "sell", "exit", "cancel", "add", "reverse", "breakeven"]
 Sentiment = Literal["bullish", "bearish", "flat"]
@@ -27,7 +29,50 @@ FINAL_SIGNAL_STATES: frozenset[str] = frozenset({"executed", "ignored", "rejecte
 # The webhook id of a signal the bridge's own schedule queued (`job:flatten_at`): no request's id starts so.
 SCHEDULED_SOURCE = "job:"
 
+_FACTORY: Any = object()  # the default of a field whose default comes from a factory
 
+
+def quick_init(cls: type[T]) -> type[T]:
+    """Give a frozen dataclass an `__init__` that sets its fields without `object.__setattr__`, same signature.
+
+    A frozen dataclass's own `__init__` looks up and calls `object.__setattr__` once per field: for a Signal,
+    27 of them on every webhook. This one calls each slot's own setter (or, without slots, fills `__dict__`),
+    fetched once here. Only `__init__` changes: assigning an attribute still raises FrozenInstanceError, and
+    equality, hash, repr, pickling and `dataclasses.replace` (which calls `__init__`) are the dataclass's own.
+    """
+    params, lines = [], []
+    scope: dict[str, Any] = {"_FACTORY": _FACTORY}
+    slotted = "__slots__" in cls.__dict__
+    spec: Any = cls  # a dataclass, which the type of `cls` cannot say
+    for f in fields(spec):
+        if not f.init or f.kw_only or getattr(cls, "__post_init__", None) is not None:
+            raise TypeError(f"quick_init does not handle {cls.__name__}.{f.name}")  # a dataclass feature it lacks
+        name = f.name
+        if f.default is not MISSING:
+            scope[f"_default_{name}"] = f.default
+            params.append(f"{name}=_default_{name}")
+        elif f.default_factory is not MISSING:
+            scope[f"_factory_{name}"] = f.default_factory
+            params.append(f"{name}=_FACTORY")
+            lines.append(f"if {name} is _FACTORY: {name} = _factory_{name}()")
+        else:
+            params.append(name)
+        if slotted:
+            scope[f"_set_{name}"] = cls.__dict__[name].__set__  # the slot's member descriptor
+            lines.append(f"_set_{name}(self, {name})")
+    if not slotted:  # one dict update instead of a __setattr__ per field
+        lines.append("self.__dict__.update(" + ", ".join(f"{f.name}={f.name}" for f in fields(spec)) + ")")
+    source = f"def __init__(self, {', '.join(params)}) -> None:\n" + "".join(f"    {line}\n" for line in lines)
+    exec(source, scope)  # noqa: S102 - the source is made from the class's own field names, nothing from outside
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__annotations__ = dict(getattr(cls.__init__, "__annotations__", {}))
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
+
+
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TakeProfit:
     """A take-profit leg: exactly one of an absolute limit price, a percent or an amount from entry."""
@@ -37,6 +82,7 @@ class TakeProfit:
     amount: Decimal | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StopLoss:
     """A stop-loss leg: type plus exactly one way to place the stop (absolute, percent, amount, or trail)."""
@@ -50,6 +96,7 @@ class StopLoss:
     trail_percent: Decimal | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Signal:
     """A validated, normalised trading signal as journaled."""
@@ -84,6 +131,7 @@ class Signal:
     scheduled: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class BracketLeg:
     """A child order attached to an entry (take profit or stop loss), placed by the broker once the entry fills."""
@@ -105,6 +153,7 @@ def leg_time_in_force(entry: str) -> str:
     return "day" if entry == "day" else "gtc"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """What the executor asks a broker to place; `client_order_id` makes the request idempotent."""
@@ -132,6 +181,7 @@ class OrderRequest:
     send_by: datetime | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order as the broker reports it."""
@@ -156,6 +206,7 @@ class Order:
         return self.status in OPEN_ORDER_STATUSES
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Position:
     """A broker position; `quantity` is signed: positive long, negative short."""
@@ -165,6 +216,7 @@ class Position:
     avg_price: Decimal | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Account:
     """Balances as the broker reports them."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from bridge.models import Order
+from bridge.models import Order, quick_init
 from bridge.store.db import iso, utcnow
 
 # Kinds an operator can subscribe to in `notifications.events`.
@@ -28,6 +28,7 @@ KINDS = (
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Event:
     """Something that happened: a kind (see KINDS, or signal.<state> / order.<status>), a sentence, and details."""
