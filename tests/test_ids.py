@@ -7,6 +7,9 @@ import sys
 import time
 import uuid
 
+import pytest
+
+from bridge import ids
 from bridge.ids import new_id
 
 
@@ -33,3 +36,21 @@ def test_two_processes_do_not_repeat_each_other() -> None:
             for _ in range(2)]  # fmt: skip
     assert len(runs[0]) == len(runs[1]) == 1000
     assert not runs[0] & runs[1]
+
+
+def test_the_text_holds_every_bit_at_the_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = list(ids._last)
+    try:
+        for ms in (0, 1, 0xFFFF, 0x10000, 0x123456789ABC, 0xFFFFFFFFFFFF):
+            for seq in (0, 0xABC, 0xFFE):  # 0xFFE: the next id counts on to 0xFFF within the millisecond
+                for rand in (0, 1, (1 << 62) - 1, 0x2345_6789_ABCD_EF01 & ((1 << 62) - 1)):
+                    ids._last[:] = [ms, seq - 1]
+                    monkeypatch.setattr(ids.time, "time_ns", lambda ms=ms: ms * 1_000_000)
+                    monkeypatch.setattr(ids._generator, "getrandbits", lambda bits, rand=rand: rand)
+                    text = new_id()
+                    parsed = uuid.UUID(text)
+                    assert str(parsed) == text and (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+                    assert (parsed.int >> 80, parsed.int >> 64 & 0xFFF, parsed.int & ((1 << 62) - 1)) == (ms, seq, rand)
+    finally:
+        monkeypatch.undo()
+        ids._last[:] = saved
