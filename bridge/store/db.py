@@ -49,14 +49,21 @@ def utcnow() -> datetime:
 # of the 20,000 instructions of a signal's payload text, as many of a request's headers. The same encoder, made
 # once, writes the same text. Without the check for a circular reference: the journal's JSON is decoded JSON, or
 # dicts and lists of strings, neither of which can hold itself.
-_MAKE_ENCODER: Any = getattr(json_encoder, "c_make_encoder", None)  # None without the C accelerator
-_ENCODER: Any = (
-    None
-    if _MAKE_ENCODER is None
-    else _MAKE_ENCODER(
-        None, json.JSONEncoder().default, json_encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
-)
+def _made_once() -> Any:
+    """The C encoder `json.dumps` makes per call, made once; None where it is absent or writes other text."""
+    make: Any = getattr(json_encoder, "c_make_encoder", None)  # None without the C accelerator
+    if make is None:
+        return None
+    try:  # an internal of the json module: a Python that changed it falls back to json.dumps, never fails to start
+        made = make(None, json.JSONEncoder().default, json_encoder.encode_basestring_ascii, None, ": ", ", ",
+                    False, False, True)  # fmt: skip
+        sample = {"a": [1, 2.5, None, True, 'é\n"x'], "b": {}}
+        return made if "".join(made(sample, 0)) == json.dumps(sample) else None
+    except Exception:
+        return None
+
+
+_ENCODER: Any = _made_once()
 
 
 def dumps(value: Any) -> str:
