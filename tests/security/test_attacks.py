@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,7 @@ import pytest
 
 from bridge.web.gate import WIDE_LOCKOUT_FACTOR
 from bridge.web.signing import sign
-from tests.conftest import ADMIN, GUARD, TOKEN, Daemon
+from tests.conftest import ADMIN, GUARD, TOKEN, Daemon, patient_bridge
 from tests.security.conftest import RELAXED, rows, strategy
 
 EXPOSURE = Path(__file__).resolve().parents[2] / "docs" / "exposure.md"
@@ -227,9 +225,11 @@ def test_the_admin_api_is_only_on_the_admin_listener_when_one_is_set(start_daemo
     assert httpx.post(f"{daemon.base}/api/reload", headers=bearer).status_code == 404
     assert daemon.post(BUY).status_code == 200, "webhooks are served on the public listener"
     assert httpx.get(f"{daemon.base}/health").status_code == 200
-    halted = subprocess.run([sys.executable, "-m", "bridge", "halt", "--config", str(daemon.config)],
-                            capture_output=True, text=True, timeout=30)  # fmt: skip
-    assert halted.returncode == 0 and f"127.0.0.1:{admin_port}" in halted.stdout, "the CLI finds the admin listener"
+    halted = patient_bridge("halt", "--config", str(daemon.config), cwd=daemon.config.parent)
+    # Confirmed by the daemon there: a halt it did not confirm also names the URL, then goes into the journal.
+    assert halted.returncode == 0 and f"the daemon at http://127.0.0.1:{admin_port}/api/halt confirmed it" in (
+        halted.stdout
+    ), f"the CLI finds the admin listener: {halted.stdout}{halted.stderr}"
     assert httpx.get(f"{daemon.base}/health").json()["halted"] is True
 
 
