@@ -82,7 +82,8 @@ class ServerConfig(Strict):
         ge=1,
         le=100_000,
         description="connections at once, each with its request; one more waits up to 2 s for a place, "
-        "an idle kept-alive one being closed to make room, then gets 503 so senders retry (TradingView after 5 s); "
+        "an idle kept-alive one, or one 1 s or more without its request's head, being closed to make room, then gets "
+        "503 so senders retry (TradingView after 5 s); "
         "places go in the order connections came (the admin listener takes none: a full public side leaves the "
         "admin API answering)",
     )

@@ -33,7 +33,7 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from bridge.web.places import PLACE_WAIT, Places, places_of, refusal
+from bridge.web.places import PLACE_WAIT, STALLED_HEAD, Places, places_of, refusal
 
 MAX_HEAD_BYTES = 64 * 1024  # nginx takes 32 KiB of headers by default; real senders send a few hundred bytes
 # Senders and proxies send a head at once (TradingView waits 3 s for the whole answer); nginx allows 60 s, Apache
@@ -55,8 +55,17 @@ def _answer(status: bytes, body: bytes) -> bytes:
             % (status, len(body), body))  # fmt: skip
 
 
+CROWDED = json.dumps(
+    {
+        "success": False,
+        "messageCode": "request-timeout",
+        "message": f"The request line and headers did not arrive within {STALLED_HEAD:g}s while other connections "
+        "waited for a place (server.limit_concurrency).",
+    }
+).encode()
 ANSWER = _answer(b"431 Request Header Fields Too Large", TOO_LARGE)
 TIMED_OUT = _answer(b"408 Request Timeout", LATE)
+EVICTED = _answer(b"408 Request Timeout", CROWDED)
 
 
 def _head_limited(base: type[asyncio.Protocol], admin_port: int | None) -> type[asyncio.Protocol]:
@@ -119,6 +128,24 @@ def _head_limited(base: type[asyncio.Protocol], admin_port: int | None) -> type[
             """No place freed in time: its request is read, and answered 503 (`on_headers_complete`)."""
             self.refused = True
             self._unwait()
+
+        def stalled(self) -> bool:
+            """Its request's head, begun or awaited, has not all come for STALLED_HEAD seconds or more."""
+            deadline = self.head_deadline
+            return (
+                deadline is not None
+                and not self.draining
+                and self.loop.time() >= (deadline - HEAD_TIMEOUT + STALLED_HEAD)
+            )
+
+        def evict(self) -> None:
+            """Closed to free its place for one waiting: said with a 408 when its head had begun."""
+            if self.transport.is_closing():
+                return
+            self._untime_head()
+            if self.head_begun:
+                self.transport.write(EVICTED)
+            self.transport.close()
 
         def _unwait(self) -> None:
             if self.place_timer is None:

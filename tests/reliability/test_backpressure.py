@@ -156,9 +156,12 @@ def test_signals_waiting_for_their_delay_keep_their_room_as_the_journal_fills_up
 
 def test_past_the_concurrency_limit_a_request_gets_a_503_when_no_place_frees(start_daemon: Any) -> None:
     daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
-    idle = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]  # two open connections
+    path = daemon.url[len(daemon.base) :]
+    idle = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]  # two requests in progress
+    for sock in idle:  # heads read, bodies still coming: each holds its place
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: b\r\nContent-Length: 100\r\n\r\n{{".encode())
     try:
-        with httpx.Client(timeout=GUARD) as client:  # the idle connections stay: only a refusal answers
+        with httpx.Client(timeout=GUARD) as client:  # the holders stay: only a refusal answers
             saturated = client.post(daemon.url, json={"ticker": "AMD", "action": "buy"})
     finally:
         for sock in idle:

@@ -51,24 +51,55 @@ def test_a_burst_of_more_connections_than_the_limit_is_answered_whole(start_daem
     assert rows(daemon.db, "SELECT count(*) FROM signals")[0][0] == len(senders)
 
 
+def _slow_body(daemon: Daemon, ticker: str) -> tuple[socket.socket, bytes]:
+    """A connection holding its place with a request whose body has not all come; and the body's rest."""
+    whole = _request(daemon, ticker)
+    sock = socket.create_connection(("127.0.0.1", daemon.port))
+    sock.sendall(whole[:-5])
+    return sock, whole[-5:]
+
+
 def test_a_connection_past_the_limit_gets_a_503_only_when_no_place_frees(start_daemon: Any) -> None:
     daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
-    holders = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]  # opened first, never send
+    holders = [_slow_body(daemon, ticker) for ticker in ("MSFT", "NVDA")]  # their heads read, bodies still coming
     try:
         with socket.create_connection(("127.0.0.1", daemon.port)) as late:
             late.sendall(_request(daemon, "AMD"))
             refused = _answer(late)
         # The holders came first: their places are theirs, and their requests are served.
-        holders[0].sendall(_request(daemon, "MSFT"))
-        served = _answer(holders[0])
+        sock, rest = holders[0]
+        sock.sendall(rest)
+        served = _answer(sock)
     finally:
-        for sock in holders:
+        for sock, _ in holders:
             sock.close()
     assert refused.startswith(b"HTTP/1.1 503 "), refused
     assert b'"messageCode":"unavailable"' in refused.replace(b" ", b""), refused
     assert b"limit_concurrency" in refused, "the answer says which setting holds it"
     assert served.startswith(b"HTTP/1.1 200 "), served
     assert [r[0] for r in rows(daemon.db, "SELECT ticker FROM signals")] == ["MSFT"]
+
+
+def test_connections_holding_places_without_sending_their_request_give_them_to_those_waiting(
+    start_daemon: Any,
+) -> None:
+    # No token needed to open connections and send nothing (or a head a byte at a time): held until the head
+    # timeout (10 s), each a place, while every webhook behind them waited its 2 s and was answered 503.
+    daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
+    silent = socket.create_connection(("127.0.0.1", daemon.port))
+    slow = socket.create_connection(("127.0.0.1", daemon.port))
+    slow.sendall(b"POST /webhook/sq/x HTTP/1.1\r\nHost: bridge\r\n")  # and never the rest
+    try:
+        with socket.create_connection(("127.0.0.1", daemon.port)) as late:
+            late.sendall(_request(daemon, "AMD"))
+            answer = _answer(late)
+        closed = [_answer(silent), _answer(slow)]
+    finally:
+        silent.close()
+        slow.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert closed[0] == b"", "a connection that sent nothing is closed without a word"
+    assert closed[1].startswith(b"HTTP/1.1 408 "), closed[1]
 
 
 def test_an_idle_kept_alive_connection_gives_its_place_to_one_waiting(start_daemon: Any) -> None:

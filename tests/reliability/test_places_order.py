@@ -27,6 +27,13 @@ class Conn:
     cycle: Any = None
     timeout_keep_alive_task: Any = None
     told: list[str] = field(default_factory=list)
+    silent_since_long: bool = False  # holds its place without its request's head, STALLED_HEAD or more
+
+    def stalled(self) -> bool:
+        return self.silent_since_long
+
+    def evict(self) -> None:
+        self.transport.close()
 
     def place_given(self) -> None:
         self.told.append("given")
@@ -62,3 +69,13 @@ def test_one_waiting_closes_an_idle_kept_alive_connection_to_make_room() -> None
     assert places.enter(busy) and places.enter(idle)
     assert places.enter(Conn()) is False
     assert idle.transport.closing and not busy.transport.closing
+
+
+def test_one_waiting_closes_a_holder_stalled_on_its_head_when_none_is_idle() -> None:
+    places = Places(2)
+    busy, stalled = Conn(), Conn(silent_since_long=True)
+    assert places.enter(busy) and places.enter(stalled)
+    assert places.enter(Conn()) is False
+    assert stalled.transport.closing and not busy.transport.closing
+    assert places.enter(Conn()) is False  # the one closing already frees a place: nothing else to close for it
+    assert not busy.transport.closing
