@@ -93,16 +93,16 @@ def test_a_request_cut_short_reaches_the_daemon_cut_short_not_as_a_whole_shorter
 
 
 @pytest.mark.parametrize("server", ["", ON], ids=["one-process", "intake-process"])
-def test_strangers_holding_every_public_connection_leave_the_admin_api_answering(
-    start_daemon: Callable[..., Daemon], server: str
-) -> None:
+def test_a_full_public_side_leaves_the_admin_api_answering(start_daemon: Callable[..., Daemon], server: str) -> None:
     admin_port = free_port()
     daemon = start_daemon({"sq": strategy()}, server=server + f"  admin_port: {admin_port}\n  limit_concurrency: 5\n")
+    path = daemon.url[len(daemon.base) :]
     held = []
-    try:  # strangers on the public port open connections and never finish their headers
+    try:  # requests in progress on the public port hold every place: their heads read, their bodies still coming
+        # (a stranger's connections stalled on their heads are closed for those waiting: bridge.web.places)
         for _ in range(8):
             sender = socket.create_connection(("127.0.0.1", daemon.port))
-            sender.sendall(b"POST /webhook/sq/x HTTP/1.1\r\nHost: bridge\r\n")
+            sender.sendall(f"POST {path} HTTP/1.1\r\nHost: bridge\r\nContent-Length: 100\r\n\r\n{{".encode())
             held.append(sender)
         deadline = time.monotonic() + GUARD
         while httpx.get(f"{daemon.base}/health", timeout=GUARD).status_code != 503:  # the public port is full

@@ -144,3 +144,26 @@ def test_a_connection_that_goes_idle_while_others_wait_gives_its_place(start_dae
             sock.close()
     statuses = [a.split(b" ", 2)[1] for a in answers]
     assert statuses == [b"200"] * len(waiting), statuses
+
+
+def test_strangers_answered_401_whose_bodies_never_come_give_their_places_to_those_waiting(
+    start_daemon: Any,
+) -> None:
+    # A wrong token is answered before its body is read; the connection then waits for the body it announced, to
+    # drain it: strangers announcing large bodies and sending none would hold every place for nothing.
+    daemon: Daemon = start_daemon({"sq": strategy()}, server="  limit_concurrency: 2\n")
+    strangers = [socket.create_connection(("127.0.0.1", daemon.port)) for _ in range(2)]
+    try:
+        for sock in strangers:
+            sock.sendall(
+                b"POST /webhook/sq/wrong-token-0123456789 HTTP/1.1\r\nHost: b\r\nContent-Length: 100000\r\n\r\n"
+            )
+            sock.settimeout(GUARD)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 401 ")
+        with socket.create_connection(("127.0.0.1", daemon.port)) as late:
+            late.sendall(_request(daemon, "AMD"))
+            answer = _answer(late)
+    finally:
+        for sock in strangers:
+            sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
