@@ -745,47 +745,19 @@ _ECHOED = (
     ("delay", "execute_at"),  # normalised to the moment it runs
     ("cancelAfter", "cancel_after"),
 )  # fmt: skip
+_ECHOED_FROM = ("ticker", "action", *(name for _, name in _ECHOED))  # the Signal's fields the echo reads
 
 
 def normalised(signal: Signal) -> dict[str, Any]:
     """The signal as echoed in the 200 response's `payload` (TradersPost field names)."""
-    out: dict[str, Any] = {"ticker": signal.ticker, "action": signal.action}
-    optional: dict[str, Any] = {
-        "sentiment": signal.sentiment,
-        "price": signal.price,
-        "quantity": signal.quantity,
-        "orderType": signal.order_type,
-        "limitPrice": signal.limit_price,
-        "stopPrice": signal.stop_price,
-        "timeInForce": signal.time_in_force,
-        "time": signal.time.isoformat() if signal.time else None,
-        "interval": signal.interval,
-        "extras": signal.extras or None,
-        "quantityType": signal.quantity_type,
-        "trailAmount": signal.trail_amount,
-        "trailPercent": signal.trail_percent,
-        "extendedHours": signal.extended_hours,
-        "takeProfit": _bracket(signal.take_profit),
-        "stopLoss": _bracket(signal.stop_loss),
-        "cancel": signal.cancel,
-        "cancelOrderType": signal.cancel_order_type,
-        "ignoreTradingWindows": signal.ignore_trading_windows,
-        "breakevenOffset": signal.breakeven_offset,
-        "message": signal.message,
-        "delay": signal.execute_at.isoformat() if signal.execute_at else None,  # normalised to the moment it runs
-        "cancelAfter": signal.cancel_after,
-    }
-    for key, value in optional.items():
-        if value is not None:
-            out[key] = _plain(value)
-    return out
+    return _echo({name: getattr(signal, name) for name in _ECHOED_FROM})
 
 
 def _echo(values: dict[str, Any]) -> dict[str, Any]:
-    """`normalised` of the Signal made of `values` (by the Signal's names; a field left out is none).
+    """The echo of the Signal made of `values` (by the Signal's names; a field left out is none).
 
     The parser has the few fields a body sent at hand: read from them, the echo of the usual body costs a third
-    of reading each of the Signal's fields. tests/signals/test_echo.py holds the two to the same echo.
+    of reading each of the Signal's fields (`normalised`). tests/signals/test_echo.py holds the two to the same echo.
     """
     out: dict[str, Any] = {"ticker": values["ticker"], "action": values["action"]}
     for key, name in _ECHOED:

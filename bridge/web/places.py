@@ -96,8 +96,8 @@ class Places:
         """`conn` answered its request and is kept alive, silent: closed when a connection waits for its place."""
         # Idle ones are closed as a connection comes to wait (`_make_room`); one busy then, idle later, held its
         # place through uvicorn's keep-alive timeout (5 s), past PLACE_WAIT: those waiting were answered 503.
-        if self.waiting and conn in self.holders and not conn.transport.is_closing():
-            conn.transport.close()
+        if self.waiting and conn in self.holders:
+            conn.evict()
 
     def give_up(self, conn: Holder) -> None:
         """`conn` waited PLACE_WAIT without a place: refused, and logged (at most once per REFUSAL_LOG_EVERY)."""
@@ -144,9 +144,8 @@ class Places:
 def places_of(server_state: Any, limit: int) -> Places:
     """The places of the server `server_state` belongs to (one per uvicorn server, whatever its listeners)."""
     places: Places | None = getattr(server_state, "bridge_places", None)
-    if places is None or places.limit != limit:
-        places = Places(limit)
-        server_state.bridge_places = places
+    if places is None:  # the first connection; the limit is the server's, fixed until it restarts
+        places = server_state.bridge_places = Places(limit)
     return places
 
 
