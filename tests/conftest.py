@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+import uvicorn
 
 from bridge.store.db import Store
 
@@ -106,6 +108,20 @@ def patient_bridge(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     # The process's own timeout only guards against a hang: past the command's wait, with room to start and write.
     return subprocess.run([sys.executable, "-c", PATIENT_BRIDGE, *args], capture_output=True, text=True,
                           timeout=5 * GUARD, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+
+
+def serve_in_thread(config: uvicorn.Config) -> Iterator[int]:
+    """Serve `config` (port 0) with a real uvicorn on a thread; yield its port, then stop it."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + GUARD
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.01)
+    yield server.servers[0].sockets[0].getsockname()[1]
+    server.should_exit = True
+    thread.join(GUARD)
 
 
 # Under pytest-xdist, each worker's own ports, below the kernel's ephemeral range (32768 on): a port the kernel

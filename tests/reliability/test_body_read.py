@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -16,7 +15,7 @@ from starlette.routing import Route
 
 from bridge.web import protocol
 from bridge.web.webhook import BodyTooLarge, read_body
-from tests.conftest import GUARD
+from tests.conftest import GUARD, serve_in_thread
 
 LIMIT = 16
 
@@ -33,16 +32,7 @@ def port() -> Iterator[int]:
     app = Starlette(routes=[Route("/x", echo, methods=["POST"])])
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
                             http=protocol.http_protocol(None))  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + GUARD
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.01)
-    yield server.servers[0].sockets[0].getsockname()[1]
-    server.should_exit = True
-    thread.join(GUARD)
+    yield from serve_in_thread(config)
 
 
 def _exchange(port: int, *parts: bytes) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bridge.web import protocol
-from tests.conftest import GUARD
+from tests.conftest import GUARD, serve_in_thread
 
 TIMEOUT = 0.5  # HEAD_TIMEOUT for these tests: each waits a few of them, never asserts on a duration
 REQUEST = b"POST /x HTTP/1.1\r\nHost: bridge\r\nContent-Length: 2\r\n\r\n{}"
@@ -31,16 +30,7 @@ def port(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     app = Starlette(routes=[Route("/x", answer, methods=["POST"])])
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
                             http=protocol.http_protocol(None), timeout_keep_alive=60)  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + GUARD
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.01)
-    yield server.servers[0].sockets[0].getsockname()[1]
-    server.should_exit = True
-    thread.join(GUARD)
+    yield from serve_in_thread(config)
 
 
 def _answer(sock: socket.socket) -> bytes:
